@@ -1,0 +1,95 @@
+#include "weft/bytes.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+namespace weft {
+
+bool bytes_equal(Bytes lhs, Bytes rhs) {
+  return lhs.size() == rhs.size() &&
+         (lhs.empty() || std::memcmp(lhs.data(), rhs.data(), lhs.size()) == 0);
+}
+
+std::string to_hex(Bytes bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string text(bytes.size() * 2, '0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    text[2 * i] = kDigits[bytes[i] >> 4];
+    text[2 * i + 1] = kDigits[bytes[i] & 0x0f];
+  }
+  return text;
+}
+
+ByteBuffer::ByteBuffer(ByteBuffer&& other) noexcept
+    : data_(std::move(other.data_)),
+      begin_(other.begin_),
+      end_(other.end_),
+      capacity_(other.capacity_) {
+  other.begin_ = other.end_ = other.capacity_ = 0;
+}
+
+ByteBuffer& ByteBuffer::operator=(ByteBuffer&& other) noexcept {
+  if (this != &other) {
+    data_ = std::move(other.data_);
+    begin_ = other.begin_;
+    end_ = other.end_;
+    capacity_ = other.capacity_;
+    other.begin_ = other.end_ = other.capacity_ = 0;
+  }
+  return *this;
+}
+
+void ByteBuffer::append(Bytes bytes) {
+  if (bytes.empty()) return;
+  std::memcpy(extend(bytes.size()), bytes.data(), bytes.size());
+}
+
+std::uint8_t* ByteBuffer::extend(std::size_t count) {
+  if (capacity_ - end_ < count) make_room(count);
+  std::uint8_t* start = data_.get() + end_;
+  end_ += count;
+  return start;
+}
+
+void ByteBuffer::shrink_back(std::size_t count) {
+  assert(count <= size());
+  end_ -= count;
+  if (begin_ == end_) begin_ = end_ = 0;
+}
+
+void ByteBuffer::consume(std::size_t count) {
+  assert(count <= size());
+  begin_ += count;
+  if (begin_ == end_) begin_ = end_ = 0;
+}
+
+void ByteBuffer::reserve(std::size_t count) {
+  if (capacity_ - begin_ < count) make_room(count - size());
+}
+
+void ByteBuffer::release_if_empty(std::size_t keep_bytes) {
+  if (empty() && capacity_ > keep_bytes) {
+    data_.reset();
+    capacity_ = 0;
+  }
+}
+
+// Ensures `count` bytes fit after `end_`: slides the readable bytes to the front when
+// that is enough, otherwise moves them into storage at least twice as large.
+void ByteBuffer::make_room(std::size_t count) {
+  const std::size_t live = size();
+  if (begin_ > 0 && capacity_ - live >= count && live <= capacity_ / 2) {
+    std::memmove(data_.get(), data_.get() + begin_, live);
+  } else {
+    const std::size_t new_capacity = std::max({capacity_ * 2, live + count, std::size_t{256}});
+    auto grown = std::make_unique_for_overwrite<std::uint8_t[]>(new_capacity);
+    if (live > 0) std::memcpy(grown.get(), data_.get() + begin_, live);
+    data_ = std::move(grown);
+    capacity_ = new_capacity;
+  }
+  begin_ = 0;
+  end_ = live;
+}
+
+}  // namespace weft

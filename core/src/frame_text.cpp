@@ -1,0 +1,215 @@
+#include "weft/frame_text.hpp"
+
+#include <charconv>
+#include <cstdio>
+#include <vector>
+
+namespace weft {
+namespace {
+
+std::string hex64(std::uint64_t value) {
+  char text[19];
+  std::snprintf(text, sizeof text, "0x%016llx", static_cast<unsigned long long>(value));
+  return text;
+}
+
+std::string hex16(std::uint16_t value) {
+  char text[7];
+  std::snprintf(text, sizeof text, "0x%04x", static_cast<unsigned>(value));
+  return text;
+}
+
+std::string status_text(std::uint16_t status) {
+  std::string_view name = status_name(status);
+  return name.empty() ? std::to_string(status) : std::string(name);
+}
+
+// The value of `field` as text; `quote` wraps strings for JSON.
+std::string field_text(const Frame& frame, Field field, bool quote) {
+  auto wrap = [quote](std::string text) { return quote ? '"' + text + '"' : text; };
+  switch (field) {
+    case Field::version_min: return std::to_string(frame.version_min);
+    case Field::version_max: return std::to_string(frame.version_max);
+    case Field::version: return std::to_string(frame.version);
+    case Field::name: return wrap(std::string(frame.name));
+    case Field::peer_name: return wrap(std::string(frame.peer_name));
+    case Field::incarnation: return wrap(hex64(frame.incarnation));
+    case Field::wall_ms: return std::to_string(frame.wall_ms);
+    case Field::max_frame_bytes: return std::to_string(frame.max_frame_bytes);
+    case Field::token: return wrap(to_hex(frame.token));
+    case Field::handler: return std::to_string(frame.handler);
+    case Field::route: return wrap(hex64(frame.route));
+    case Field::deadline_ms: return std::to_string(frame.deadline_ms);
+    case Field::status: return wrap(status_text(frame.status));
+    case Field::credit_msgs: return std::to_string(frame.credit_msgs);
+    case Field::credit_bytes: return std::to_string(frame.credit_bytes);
+    case Field::size: return std::to_string(frame.size);
+    case Field::offset: return std::to_string(frame.offset);
+  }
+  return {};
+}
+
+Bytes preview_of(Bytes payload, std::size_t preview_bytes) {
+  return payload.first(std::min(payload.size(), preview_bytes));
+}
+
+bool parse_u64(std::string_view text, std::uint64_t& value) {
+  int base = 10;
+  if (text.starts_with("0x")) {
+    text.remove_prefix(2);
+    base = 16;
+  }
+  if (text.empty()) return false;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
+  return ec == std::errc{} && end == text.data() + text.size();
+}
+
+bool parse_hex(std::string_view text, std::vector<std::uint8_t>& out) {
+  if (text.size() % 2 != 0) return false;
+  out.clear();
+  for (std::size_t i = 0; i < text.size(); i += 2) {
+    std::uint8_t byte = 0;
+    auto [end, ec] = std::from_chars(text.data() + i, text.data() + i + 2, byte, 16);
+    if (ec != std::errc{} || end != text.data() + i + 2) return false;
+    out.push_back(byte);
+  }
+  return true;
+}
+
+bool parse_status(std::string_view text, std::uint16_t& status) {
+  for (std::uint32_t value = 0; value <= 0xff; ++value) {
+    if (!text.empty() && status_name(static_cast<std::uint16_t>(value)) == text) {
+      status = static_cast<std::uint16_t>(value);
+      return true;
+    }
+  }
+  std::uint64_t value = 0;
+  if (!parse_u64(text, value) || value > 0xffff) return false;
+  status = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+template <typename T>
+bool parse_narrow(std::string_view text, T& target) {
+  std::uint64_t value = 0;
+  if (!parse_u64(text, value) || value > static_cast<T>(~T{0})) return false;
+  target = static_cast<T>(value);
+  return true;
+}
+
+// Applies one key=value pair of the text form to `frame`; false when the key is unknown or
+// the value malformed.
+bool apply_pair(std::string_view key, std::string_view value, OwnedFrame& owned) {
+  Frame& f = owned.scalars();
+  std::vector<std::uint8_t> bytes;
+  if (key == "cksum") {
+    if (value != "0" && value != "1") return false;
+    f.checksum = value == "1";
+    return true;
+  }
+  if (key == "flags") return parse_narrow(value, f.flags);
+  if (key == "mux") return parse_u64(value, f.mux);
+  if (key == "seq") return parse_u64(value, f.seq);
+  if (key == "len") return true;  // implied by the payload
+  if (key == "payload" || key == "token") {
+    if (!parse_hex(value, bytes)) return false;
+    key == "payload" ? owned.set_payload(bytes) : owned.set_token(bytes);
+    return true;
+  }
+  if (key == "name") return owned.set_name(value), true;
+  if (key == "peer_name") return owned.set_peer_name(value), true;
+  if (key == "version_min") return parse_narrow(value, f.version_min);
+  if (key == "version_max") return parse_narrow(value, f.version_max);
+  if (key == "version") return parse_narrow(value, f.version);
+  if (key == "incarnation") return parse_u64(value, f.incarnation);
+  if (key == "wall_ms") return parse_u64(value, f.wall_ms);
+  if (key == "max_frame_bytes") return parse_narrow(value, f.max_frame_bytes);
+  if (key == "handler") return parse_narrow(value, f.handler);
+  if (key == "route") return parse_u64(value, f.route);
+  if (key == "deadline_ms") return parse_narrow(value, f.deadline_ms);
+  if (key == "status") return parse_status(value, f.status);
+  if (key == "credit_msgs") return parse_narrow(value, f.credit_msgs);
+  if (key == "credit_bytes") return parse_narrow(value, f.credit_bytes);
+  if (key == "size") return parse_u64(value, f.size);
+  if (key == "offset") return parse_u64(value, f.offset);
+  return false;
+}
+
+}  // namespace
+
+std::string format_frame(const Frame& frame, std::size_t preview_bytes) {
+  const OpSchema& schema = schema_of(frame.op);
+  std::string line(schema.name);
+  line += frame.checksum ? " cksum=1" : " cksum=0";
+  line += " flags=" + hex16(frame.flags);
+  line += " mux=" + std::to_string(frame.mux);
+  line += " seq=" + std::to_string(frame.seq);
+  for (Field field : schema.fields) {
+    line += ' ';
+    line += field_name(field);
+    line += '=';
+    line += field_text(frame, field, false);
+  }
+  const Bytes shown = preview_of(frame.payload, preview_bytes);
+  line += " len=" + std::to_string(frame.payload.size());
+  line += " payload=" + to_hex(shown);
+  if (shown.size() < frame.payload.size()) line += "..";
+  return line;
+}
+
+std::string format_frame_json(const Frame& frame, std::uint64_t offset,
+                              std::size_t preview_bytes) {
+  const OpSchema& schema = schema_of(frame.op);
+  std::string json = "{\"offset\":" + std::to_string(offset);
+  json += ",\"op\":\"" + std::string(schema.name) + '"';
+  json += frame.checksum ? ",\"cksum\":true" : ",\"cksum\":false";
+  json += ",\"flags\":" + std::to_string(frame.flags);
+  json += ",\"mux\":" + std::to_string(frame.mux);
+  json += ",\"seq\":" + std::to_string(frame.seq);
+  for (Field field : schema.fields) {
+    json += ",\"";
+    json += field_name(field);
+    json += "\":";
+    json += field_text(frame, field, true);
+  }
+  const Bytes shown = preview_of(frame.payload, preview_bytes);
+  json += ",\"len\":" + std::to_string(frame.payload.size());
+  json += ",\"payload_hex\":\"" + to_hex(shown) + '"';
+  json += shown.size() < frame.payload.size() ? ",\"payload_truncated\":true}"
+                                              : ",\"payload_truncated\":false}";
+  return json;
+}
+
+std::optional<OwnedFrame> parse_frame_text(std::string_view text, std::string* error) {
+  auto fail = [error](std::string why) -> std::optional<OwnedFrame> {
+    if (error != nullptr) *error = std::move(why);
+    return std::nullopt;
+  };
+  OwnedFrame owned;
+  bool first = true;
+  while (!text.empty()) {
+    const std::size_t space = text.find(' ');
+    const std::string_view token = text.substr(0, space);
+    text = space == std::string_view::npos ? std::string_view{} : text.substr(space + 1);
+    if (token.empty()) continue;
+    if (first) {
+      const std::optional<Op> op = op_from_name(token);
+      if (!op) return fail("unknown op '" + std::string(token) + "'");
+      owned.scalars().op = *op;
+      first = false;
+      continue;
+    }
+    const std::size_t equals = token.find('=');
+    if (equals == std::string_view::npos) return fail("'" + std::string(token) + "' is not key=value");
+    const std::string_view key = token.substr(0, equals);
+    const std::string_view value = token.substr(equals + 1);
+    if (value.ends_with("..")) return fail("the payload is cut short");
+    if (!apply_pair(key, value, owned)) {
+      return fail("bad key or value '" + std::string(token) + "'");
+    }
+  }
+  if (first) return fail("no op");
+  return owned;
+}
+
+}  // namespace weft

@@ -1,0 +1,37 @@
+// Writes the decoder's seed corpus: one file per sample frame kind, without and with
+// checksum, plus one whole conversation. Run by hand when the wire format changes:
+//   build/release/fuzz/weft_make_decoder_corpus fuzz/corpus/decoder
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "sample_frames.hpp"
+
+namespace {
+
+void write(const std::filesystem::path& path, const std::vector<std::uint8_t>& bytes) {
+  std::ofstream file(path, std::ios::binary);
+  file.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s DIRECTORY\n", argv[0]);
+    return 2;
+  }
+  const std::filesystem::path dir(argv[1]);
+  std::filesystem::create_directories(dir);
+  std::vector<std::uint8_t> conversation;
+  for (const auto& sample : weft::testing::sample_frames()) {
+    for (bool checksum : {false, true}) {
+      const auto bytes = weft::testing::encode_to_vector(
+          weft::testing::with_checksum(sample.frame, checksum).view());
+      write(dir / ("frame-" + sample.label + (checksum ? "-cksum" : "")), bytes);
+      conversation.insert(conversation.end(), bytes.begin(), bytes.end());
+    }
+  }
+  write(dir / "conversation-all-kinds", conversation);
+  return 0;
+}

@@ -1,0 +1,26 @@
+// The test-vector notation of docs/PROTOCOL.md: a "frame:" line in the text form of
+// weft/frame_text.hpp, then a "hex:" line whose bytes may continue on following lines.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace weft::testing {
+
+struct TestVector {
+  std::string frame_text;
+  std::vector<std::uint8_t> bytes;
+  std::size_t line = 0;  // 1-based line of the "frame:" line
+};
+
+// Every vector in `document`, in order. A malformed vector (no hex line, a bad hex pair)
+// is returned with empty bytes so that the test reports it.
+std::vector<TestVector> parse_vectors(std::string_view document);
+
+// Formats `bytes` as the doc writes them: "hex:   77 00 ..." with 16 bytes a line and
+// continuation lines indented to line up.
+std::string format_hex_lines(const std::vector<std::uint8_t>& bytes);
+
+}  // namespace weft::testing
