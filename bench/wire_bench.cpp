@@ -11,8 +11,8 @@
 namespace {
 
 weft::Frame stream_msg(weft::Bytes payload, bool checksum) {
-  return {.op = weft::Op::stream_msg, .checksum = checksum, .mux = 6, .seq = 1000,
-          .payload = payload};
+  return {
+      .op = weft::Op::stream_msg, .checksum = checksum, .mux = 6, .seq = 1000, .payload = payload};
 }
 
 // Enough frames to fill ~4 MiB (at least 1 and at most 4096), so that small frames are
@@ -30,14 +30,15 @@ void BM_Encode(benchmark::State& state) {
   out.reserve(batch * weft::encoded_size(frame));
   for (auto _ : state) {
     out.clear();
-    for (std::size_t i = 0; i < batch; ++i) weft::encode_frame(out, frame);
+    for (std::size_t i = 0; i < batch; ++i)
+      weft::encode_frame(out, frame);
     benchmark::DoNotOptimize(out.view().data());
     benchmark::ClobberMemory();
   }
   const auto frames = static_cast<double>(state.iterations() * batch);
   state.counters["frames"] = benchmark::Counter(frames, benchmark::Counter::kIsRate);
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * batch *
-                                                    weft::encoded_size(frame)));
+  state.SetBytesProcessed(
+      static_cast<std::int64_t>(state.iterations() * batch * weft::encoded_size(frame)));
 }
 
 void BM_Decode(benchmark::State& state) {
@@ -46,7 +47,8 @@ void BM_Decode(benchmark::State& state) {
   const weft::Frame frame = stream_msg(payload, checksum);
   const std::size_t batch = frames_per_batch(payload.size());
   weft::ByteBuffer wire;
-  for (std::size_t i = 0; i < batch; ++i) weft::encode_frame(wire, frame);
+  for (std::size_t i = 0; i < batch; ++i)
+    weft::encode_frame(wire, frame);
   weft::DecoderOptions options;
   options.limits.max_frame_bytes = 2u << 20;
   weft::FrameDecoder decoder(options);
@@ -72,7 +74,8 @@ void BM_Decode(benchmark::State& state) {
 void payload_sizes(benchmark::internal::Benchmark* bench) {
   bench->ArgNames({"payload", "cksum"});
   for (std::int64_t size : {64, 4096, 1 << 20}) {
-    for (std::int64_t checksum : {0, 1}) bench->Args({size, checksum});
+    for (std::int64_t checksum : {0, 1})
+      bench->Args({size, checksum});
   }
 }
 

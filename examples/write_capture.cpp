@@ -19,41 +19,73 @@ using weft::Op;
 // The dialer's side of a short session: handshake, a request, a stream, an object, goodbye.
 void append_session(weft::ByteBuffer& out) {
   const std::string token = "demo-token";
-  weft::encode_frame(out, Frame{.op = Op::hello, .checksum = true, .flags = weft::flag::kChecksums,
-                                .version_min = 1, .version_max = weft::kProtocolVersion,
-                                .name = "node-a", .peer_name = "node-b",
-                                .incarnation = 0x5eed0001, .wall_ms = 1767225600000ULL,
+  weft::encode_frame(out, Frame{.op = Op::hello,
+                                .checksum = true,
+                                .flags = weft::flag::kChecksums,
+                                .version_min = 1,
+                                .version_max = weft::kProtocolVersion,
+                                .name = "node-a",
+                                .peer_name = "node-b",
+                                .incarnation = 0x5eed0001,
+                                .wall_ms = 1767225600000ULL,
                                 .max_frame_bytes = weft::WireLimits{}.max_frame_bytes,
                                 .token = weft::as_bytes(token)});
   // After the welcome both sides checksum every frame (the hello asked for it).
   weft::encode_frame(out, Frame{.op = Op::ping, .checksum = true, .seq = 1});
-  weft::encode_frame(out, Frame{.op = Op::request, .checksum = true, .mux = 2, .handler = 1,
-                                .deadline_ms = 60000, .payload = weft::as_bytes("echo me")});
-  weft::encode_frame(out, Frame{.op = Op::request, .checksum = true, .mux = 4, .handler = 2,
-                                .route = weft::route_id("slow"), .deadline_ms = 5000,
+  weft::encode_frame(out, Frame{.op = Op::request,
+                                .checksum = true,
+                                .mux = 2,
+                                .handler = 1,
+                                .deadline_ms = 60000,
+                                .payload = weft::as_bytes("echo me")});
+  weft::encode_frame(out, Frame{.op = Op::request,
+                                .checksum = true,
+                                .mux = 4,
+                                .handler = 2,
+                                .route = weft::route_id("slow"),
+                                .deadline_ms = 5000,
                                 .payload = weft::as_bytes("take your time")});
   weft::encode_frame(out, Frame{.op = Op::cancel, .checksum = true, .mux = 4});
-  weft::encode_frame(out, Frame{.op = Op::stream_open, .checksum = true,
+  weft::encode_frame(out, Frame{.op = Op::stream_open,
+                                .checksum = true,
                                 .flags = weft::flag::kHasPayload | weft::flag::kHasInput,
-                                .mux = 6, .handler = 3, .credit_msgs = 16,
-                                .credit_bytes = 1 << 20, .payload = weft::as_bytes("start")});
+                                .mux = 6,
+                                .handler = 3,
+                                .credit_msgs = 16,
+                                .credit_bytes = 1 << 20,
+                                .payload = weft::as_bytes("start")});
   for (std::uint64_t seq = 1; seq <= 3; ++seq) {
     const std::string message = "message " + std::to_string(seq);
-    weft::encode_frame(out, Frame{.op = Op::stream_msg, .checksum = true, .mux = 6, .seq = seq,
+    weft::encode_frame(out, Frame{.op = Op::stream_msg,
+                                  .checksum = true,
+                                  .mux = 6,
+                                  .seq = seq,
                                   .payload = weft::as_bytes(message)});
   }
-  weft::encode_frame(out, Frame{.op = Op::stream_credit, .checksum = true, .mux = 6,
-                                .credit_msgs = 3, .credit_bytes = 30});
+  weft::encode_frame(out, Frame{.op = Op::stream_credit,
+                                .checksum = true,
+                                .mux = 6,
+                                .credit_msgs = 3,
+                                .credit_bytes = 30});
   weft::encode_frame(out, Frame{.op = Op::stream_end, .checksum = true, .mux = 6, .seq = 3});
   const std::string object(300, 'o');
-  weft::encode_frame(out, Frame{.op = Op::object_begin, .checksum = true, .mux = 8, .seq = 1,
-                                .handler = 4, .size = object.size(),
+  weft::encode_frame(out, Frame{.op = Op::object_begin,
+                                .checksum = true,
+                                .mux = 8,
+                                .seq = 1,
+                                .handler = 4,
+                                .size = object.size(),
                                 .payload = weft::as_bytes("bucket/object-1")});
-  weft::encode_frame(out, Frame{.op = Op::object_data, .checksum = true, .mux = 8, .seq = 1,
+  weft::encode_frame(out, Frame{.op = Op::object_data,
+                                .checksum = true,
+                                .mux = 8,
+                                .seq = 1,
                                 .payload = weft::as_bytes(object)});
-  weft::encode_frame(out, Frame{.op = Op::object_end, .checksum = true, .mux = 8, .seq = 1,
-                                .size = object.size()});
-  weft::encode_frame(out, Frame{.op = Op::goaway, .checksum = true,
+  weft::encode_frame(
+      out,
+      Frame{.op = Op::object_end, .checksum = true, .mux = 8, .seq = 1, .size = object.size()});
+  weft::encode_frame(out, Frame{.op = Op::goaway,
+                                .checksum = true,
                                 .status = static_cast<std::uint16_t>(weft::Status::shutting_down),
                                 .payload = weft::as_bytes("demo over")});
 }

@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
         if (entry.is_regular_file()) files.push_back(entry.path());
       }
       std::sort(files.begin(), files.end());
-      for (const auto& file : files) run_file(file), ++inputs;
+      for (const auto& file : files)
+        run_file(file), ++inputs;
     } else {
       run_file(path);
       ++inputs;

@@ -25,11 +25,14 @@ std::string slurp(const std::string& path) {
   return text.str();
 }
 
-std::string scratch(const std::string& name) { return ::testing::TempDir() + "weft_dump_" + name; }
+std::string scratch(const std::string& name) {
+  return ::testing::TempDir() + "weft_dump_" + name;
+}
 
 void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
   std::ofstream file(path, std::ios::binary);
-  file.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  file.write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
 }
 
 RunResult run_dump(const std::string& args) {
@@ -67,9 +70,11 @@ TEST(WeftDump, PrintsOneLinePerFrameWithOffsets) {
   EXPECT_NE(result.out.find("@0 hello cksum=0 flags=0x0001 mux=0 seq=0 version_min=1"),
             std::string::npos)
       << result.out;
-  EXPECT_NE(result.out.find("request cksum=0 flags=0x0000 mux=2 seq=0 handler=7"), std::string::npos);
+  EXPECT_NE(result.out.find("request cksum=0 flags=0x0000 mux=2 seq=0 handler=7"),
+            std::string::npos);
   EXPECT_NE(result.out.find("deadline_ms=60000 len=5 payload=68656c6c6f"), std::string::npos);
-  EXPECT_NE(result.out.find("@" + std::to_string(offsets.back()) + " object_ack"), std::string::npos);
+  EXPECT_NE(result.out.find("@" + std::to_string(offsets.back()) + " object_ack"),
+            std::string::npos);
   EXPECT_TRUE(result.err.empty());
 }
 
@@ -80,7 +85,8 @@ TEST(WeftDump, JsonModeAndStdinAndPreviewLimit) {
   EXPECT_EQ(result.exit_status, 0) << result.err;
   EXPECT_EQ(count_lines(result.out), testing::sample_frames().size());
   EXPECT_EQ(result.out.rfind("{\"offset\":0,\"op\":\"hello\"", 0), 0u) << result.out;
-  EXPECT_NE(result.out.find("\"payload_hex\":\"6865\",\"payload_truncated\":true"), std::string::npos);
+  EXPECT_NE(result.out.find("\"payload_hex\":\"6865\",\"payload_truncated\":true"),
+            std::string::npos);
 }
 
 TEST(WeftDump, TruncatedTrailingFrameExitsOneWithItsOffset) {
@@ -92,7 +98,8 @@ TEST(WeftDump, TruncatedTrailingFrameExitsOneWithItsOffset) {
   const RunResult result = run_dump(path);
   EXPECT_EQ(result.exit_status, 1);
   EXPECT_EQ(count_lines(result.out), offsets.size() - 1);
-  EXPECT_EQ(result.err.rfind("error at byte " + std::to_string(offsets.back()) + ": truncated", 0), 0u)
+  EXPECT_EQ(result.err.rfind("error at byte " + std::to_string(offsets.back()) + ": truncated", 0),
+            0u)
       << result.err;
 }
 

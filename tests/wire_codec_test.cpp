@@ -17,13 +17,14 @@ using testing::sample_frames;
 using testing::with_checksum;
 
 bool points_into(Bytes view, const std::vector<std::uint8_t>& buffer) {
-  return view.empty() ||
-         (view.data() >= buffer.data() && view.data() + view.size() <= buffer.data() + buffer.size());
+  return view.empty() || (view.data() >= buffer.data() &&
+                          view.data() + view.size() <= buffer.data() + buffer.size());
 }
 
 TEST(WireCodec, SamplesCoverEveryOp) {
   std::set<Op> seen;
-  for (const auto& sample : sample_frames()) seen.insert(sample.frame.view().op);
+  for (const auto& sample : sample_frames())
+    seen.insert(sample.frame.view().op);
   EXPECT_EQ(seen.size(), all_schemas().size());
 }
 
@@ -94,9 +95,9 @@ TEST(WireCodec, EncoderUsesShortestIntegerForms) {
     std::uint64_t mux;
     std::size_t bytes;
   };
-  for (Case c : {Case{1, 1}, Case{127, 1}, Case{128, 2}, Case{255, 2}, Case{256, 3},
-                 Case{65535, 3}, Case{65536, 5}, Case{0xffffffffULL, 5},
-                 Case{0x100000000ULL, 9}, Case{UINT64_MAX, 9}}) {
+  for (Case c :
+       {Case{1, 1}, Case{127, 1}, Case{128, 2}, Case{255, 2}, Case{256, 3}, Case{65535, 3},
+        Case{65536, 5}, Case{0xffffffffULL, 5}, Case{0x100000000ULL, 9}, Case{UINT64_MAX, 9}}) {
     const Frame frame{.op = Op::cancel, .mux = c.mux};
     // prefix + fixarray + op + flags + seq + mux
     EXPECT_EQ(encoded_size(frame), kPrefixBytes + 4 + c.bytes) << c.mux;
@@ -120,15 +121,21 @@ void expect_header_matches(const std::vector<std::uint8_t>& wire, const Frame& f
   for (std::size_t i = 0; i < schema.fields.size(); ++i) {
     const msgpack::object& item = element[4 + i];
     switch (schema.fields[i]) {
-      case Field::name: EXPECT_EQ(item.as<std::string>(), frame.name); break;
-      case Field::peer_name: EXPECT_EQ(item.as<std::string>(), frame.peer_name); break;
+      case Field::name:
+        EXPECT_EQ(item.as<std::string>(), frame.name);
+        break;
+      case Field::peer_name:
+        EXPECT_EQ(item.as<std::string>(), frame.peer_name);
+        break;
       case Field::token:
         ASSERT_EQ(item.type, msgpack::type::BIN);
-        EXPECT_TRUE(bytes_equal({reinterpret_cast<const std::uint8_t*>(item.via.bin.ptr),
-                                 item.via.bin.size},
-                                frame.token));
+        EXPECT_TRUE(bytes_equal(
+            {reinterpret_cast<const std::uint8_t*>(item.via.bin.ptr), item.via.bin.size},
+            frame.token));
         break;
-      default: EXPECT_EQ(item.type, msgpack::type::POSITIVE_INTEGER); break;
+      default:
+        EXPECT_EQ(item.type, msgpack::type::POSITIVE_INTEGER);
+        break;
     }
   }
 }
@@ -151,7 +158,7 @@ TEST(WireCodec, DecoderAcceptsNonShortestAndSignedNonNegativeIntegers) {
   pack.pack_fix_int16(300);
   pack.pack_fix_uint64(0);
   std::vector<std::uint8_t> wire{kFrameMagic, 0, 0, static_cast<std::uint8_t>(header.size()),
-                                 0, 0, 0, static_cast<std::uint8_t>(header.size())};
+                                 0,           0, 0, static_cast<std::uint8_t>(header.size())};
   wire.insert(wire.end(), header.data(), header.data() + header.size());
   DecodeError error;
   const auto frame = decode_one(wire, {}, &error);
@@ -186,9 +193,9 @@ TEST(WireCodec, JsonFormNamesEveryField) {
   const std::string json = format_frame_json(hello.view(), 42, 4);
   EXPECT_EQ(json.front(), '{');
   EXPECT_EQ(json.back(), '}');
-  for (const char* key : {"\"offset\":42", "\"op\":\"hello\"", "\"name\":\"node-a\"",
-                          "\"peer_name\":\"node-b\"", "\"incarnation\":\"0x0123456789abcdef\"",
-                          "\"token\":\"733363726574\"", "\"len\":0"}) {
+  for (const char* key :
+       {"\"offset\":42", "\"op\":\"hello\"", "\"name\":\"node-a\"", "\"peer_name\":\"node-b\"",
+        "\"incarnation\":\"0x0123456789abcdef\"", "\"token\":\"733363726574\"", "\"len\":0"}) {
     EXPECT_NE(json.find(key), std::string::npos) << key << " in " << json;
   }
 }

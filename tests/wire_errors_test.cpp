@@ -34,7 +34,8 @@ std::vector<std::uint8_t> raw_frame(const std::function<void(Packer&)>& build,
   wire.insert(wire.end(), payload.begin(), payload.end());
   if (checksum) {
     const std::uint64_t sum = checksum64(wire);
-    for (int shift = 56; shift >= 0; shift -= 8) wire.push_back(static_cast<std::uint8_t>(sum >> shift));
+    for (int shift = 56; shift >= 0; shift -= 8)
+      wire.push_back(static_cast<std::uint8_t>(sum >> shift));
   }
   return wire;
 }
@@ -98,7 +99,8 @@ std::vector<std::uint8_t> with_lengths(std::vector<std::uint8_t> bytes, std::uin
                                        std::uint32_t body) {
   bytes[2] = static_cast<std::uint8_t>(header >> 8);
   bytes[3] = static_cast<std::uint8_t>(header);
-  for (int i = 0; i < 4; ++i) bytes[4 + i] = static_cast<std::uint8_t>(body >> (24 - 8 * i));
+  for (int i = 0; i < 4; ++i)
+    bytes[4 + i] = static_cast<std::uint8_t>(body >> (24 - 8 * i));
   return bytes;
 }
 
@@ -129,10 +131,12 @@ std::vector<BadCase> bad_cases() {
       {"checksum mismatch", patched(request_cksum, 8 + request_header_bytes, 'j'),
        WireError::checksum_mismatch, request_cksum.size() - 8},
       // The header's msgpack shape.
-      {"header is a map", raw_frame([](Packer& p) { p.pack_map(0); }), WireError::header_not_array, 8},
+      {"header is a map", raw_frame([](Packer& p) { p.pack_map(0); }), WireError::header_not_array,
+       8},
       {"header array is empty", raw_frame([](Packer& p) { p.pack_array(0); }),
        WireError::field_count, 8},
-      {"missing field", raw_frame([](Packer& p) { common(p, 6, Op::request, 0, 2, 0), p.pack(7), p.pack(0); }),
+      {"missing field",
+       raw_frame([](Packer& p) { common(p, 6, Op::request, 0, 2, 0), p.pack(7), p.pack(0); }),
        WireError::field_count, 8},
       {"extra field", raw_frame([](Packer& p) { common(p, 5, Op::cancel, 0, 2, 0), p.pack(1); }),
        WireError::field_count, 8},
@@ -147,7 +151,8 @@ std::vector<BadCase> bad_cases() {
        }),
        WireError::wrong_type, 12},
       {"name is bin", raw_frame([](Packer& p) {
-         common(p, 12, Op::hello, 0, 0, 0), p.pack(1), p.pack(1), p.pack_bin(1), p.pack_bin_body("a", 1);
+         common(p, 12, Op::hello, 0, 0, 0), p.pack(1), p.pack(1), p.pack_bin(1),
+             p.pack_bin_body("a", 1);
        }),
        WireError::wrong_type, 15},
       {"token is str", raw_frame([](Packer& p) {
@@ -155,13 +160,13 @@ std::vector<BadCase> bad_cases() {
              p.pack(1), p.pack(1), p.pack(65536), p.pack("tok");
        }),
        WireError::wrong_type, 26},
-      {"negative mux", raw_frame([](Packer& p) {
-         p.pack_array(4), p.pack(18), p.pack(0), p.pack(-1), p.pack(0);
-       }),
+      {"negative mux",
+       raw_frame([](Packer& p) { p.pack_array(4), p.pack(18), p.pack(0), p.pack(-1), p.pack(0); }),
        WireError::integer_out_of_range, 11},
       {"op above 255", raw_frame([](Packer& p) { p.pack_array(4), p.pack(300); }),
        WireError::integer_out_of_range, 9},
-      {"flags above 16 bits", raw_frame([](Packer& p) { p.pack_array(4), p.pack(18), p.pack(0x10000); }),
+      {"flags above 16 bits",
+       raw_frame([](Packer& p) { p.pack_array(4), p.pack(18), p.pack(0x10000); }),
        WireError::integer_out_of_range, 10},
       {"handler above 16 bits", raw_frame(request_header(2, 70000)),
        WireError::integer_out_of_range, 13},
@@ -171,7 +176,8 @@ std::vector<BadCase> bad_cases() {
        raw_frame([](Packer& p) { p.pack_array(4), p.pack(18), p.pack(0); }),
        WireError::header_truncated, 11},
       {"string runs past header", raw_frame([](Packer& p) {
-         common(p, 12, Op::hello, 0, 0, 0), p.pack(1), p.pack(1), p.pack_str(20), p.pack_str_body("ab", 2);
+         common(p, 12, Op::hello, 0, 0, 0), p.pack(1), p.pack(1), p.pack_str(20),
+             p.pack_str_body("ab", 2);
        }),
        WireError::header_truncated, 15},
       {"bytes after the header array",
@@ -195,11 +201,11 @@ std::vector<BadCase> bad_cases() {
        WireError::invalid_field, 24},
       {"token of 257 bytes", raw_frame(hello_header("a", 1, 1, 65536, 257)),
        WireError::invalid_field, 29},
-      {"reject with status 0", raw_frame([](Packer& p) { common(p, 5, Op::reject, 0, 0, 0), p.pack(0); }),
+      {"reject with status 0",
+       raw_frame([](Packer& p) { common(p, 5, Op::reject, 0, 0, 0), p.pack(0); }),
        WireError::invalid_field, 13},
-      {"credit of nothing", raw_frame([](Packer& p) {
-         common(p, 6, Op::stream_credit, 0, 2, 0), p.pack(0), p.pack(0);
-       }),
+      {"credit of nothing",
+       raw_frame([](Packer& p) { common(p, 6, Op::stream_credit, 0, 2, 0), p.pack(0), p.pack(0); }),
        WireError::invalid_field, 14},
       {"unknown size with a size", raw_frame([](Packer& p) {
          common(p, 7, Op::object_begin, flag::kSizeUnknown, 2, 1), p.pack(1), p.pack(0), p.pack(9);
@@ -207,9 +213,13 @@ std::vector<BadCase> bad_cases() {
        WireError::invalid_field, 15},
       {"payload on a ping", raw_frame([](Packer& p) { common(p, 4, Op::ping, 0, 0, 1); }, "x"),
        WireError::payload_not_allowed, 13},
-      {"payload on stream_open without has_payload", raw_frame([](Packer& p) {
-         common(p, 9, Op::stream_open, 0, 2, 0), p.pack(1), p.pack(0), p.pack(0), p.pack(1), p.pack(1);
-       }, "init"),
+      {"payload on stream_open without has_payload",
+       raw_frame(
+           [](Packer& p) {
+             common(p, 9, Op::stream_open, 0, 2, 0), p.pack(1), p.pack(0), p.pack(0), p.pack(1),
+                 p.pack(1);
+           },
+           "init"),
        WireError::payload_not_allowed, 18},
   };
   return cases;

@@ -52,7 +52,8 @@ bool same_frames(const std::vector<OwnedFrame>& lhs, const std::vector<OwnedFram
 
 std::vector<std::uint8_t> encode_all(const std::vector<OwnedFrame>& frames) {
   ByteBuffer buffer;
-  for (const OwnedFrame& frame : frames) encode_frame(buffer, frame.view());
+  for (const OwnedFrame& frame : frames)
+    encode_frame(buffer, frame.view());
   return {buffer.view().begin(), buffer.view().end()};
 }
 
@@ -88,8 +89,12 @@ RC_GTEST_PROP(WireProperties, ArbitraryBytesNeverCrashAndSplitsAgree, ()) {
   auto bytes = *rc::gen::arbitrary<std::vector<std::uint8_t>>();
   if (*rc::gen::arbitrary<bool>() && bytes.size() < 0xffff) {
     const auto header_bytes = static_cast<std::uint16_t>(bytes.size());
-    const std::vector<std::uint8_t> prefix{kFrameMagic, 0, static_cast<std::uint8_t>(header_bytes >> 8),
-                                           static_cast<std::uint8_t>(header_bytes), 0, 0,
+    const std::vector<std::uint8_t> prefix{kFrameMagic,
+                                           0,
+                                           static_cast<std::uint8_t>(header_bytes >> 8),
+                                           static_cast<std::uint8_t>(header_bytes),
+                                           0,
+                                           0,
                                            static_cast<std::uint8_t>(header_bytes >> 8),
                                            static_cast<std::uint8_t>(header_bytes)};
     bytes.insert(bytes.begin(), prefix.begin(), prefix.end());
@@ -108,9 +113,10 @@ RC_GTEST_PROP(WireProperties, ArbitraryBytesNeverCrashAndSplitsAgree, ()) {
 RC_GTEST_PROP(WireProperties, CorruptionNeverDeliversADifferentFrameWhenChecksummed, ()) {
   // With checksums required, changing any byte of a stream yields a prefix of the original
   // frames, then an error (or a truncated tail); never a frame that differs.
-  auto frames = *rc::gen::container<std::vector<OwnedFrame>>(
-      *rc::gen::inRange<std::size_t>(1, 6), gen_valid_frame());
-  for (OwnedFrame& frame : frames) frame.scalars().checksum = true;
+  auto frames = *rc::gen::container<std::vector<OwnedFrame>>(*rc::gen::inRange<std::size_t>(1, 6),
+                                                             gen_valid_frame());
+  for (OwnedFrame& frame : frames)
+    frame.scalars().checksum = true;
   auto stream = encode_all(frames);
   const std::size_t at = *rc::gen::inRange<std::size_t>(0, stream.size());
   const auto flip = *rc::gen::inRange<int>(1, 256);

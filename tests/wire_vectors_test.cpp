@@ -49,7 +49,9 @@ TEST(WireVectors, ProtocolDocHasEveryKindWithAndWithoutChecksum) {
   std::set<std::pair<std::string, bool>> seen;
   for (const auto& vector : testing::parse_vectors(read_protocol_doc())) {
     const auto frame = parse_frame_text(vector.frame_text);
-    if (frame) seen.emplace(std::string(op_name(static_cast<int>(frame->view().op))), frame->view().checksum);
+    if (frame)
+      seen.emplace(std::string(op_name(static_cast<int>(frame->view().op))),
+                   frame->view().checksum);
   }
   for (const OpSchema& schema : all_schemas()) {
     for (bool checksum : {false, true}) {

@@ -26,25 +26,48 @@ std::string status_text(std::uint16_t status) {
 
 // The value of `field` as text; `quote` wraps strings for JSON.
 std::string field_text(const Frame& frame, Field field, bool quote) {
-  auto wrap = [quote](std::string text) { return quote ? '"' + text + '"' : text; };
+  auto wrap = [quote](std::string text) {
+    if (quote) {
+      text.insert(text.begin(), '"');
+      text.push_back('"');
+    }
+    return text;
+  };
   switch (field) {
-    case Field::version_min: return std::to_string(frame.version_min);
-    case Field::version_max: return std::to_string(frame.version_max);
-    case Field::version: return std::to_string(frame.version);
-    case Field::name: return wrap(std::string(frame.name));
-    case Field::peer_name: return wrap(std::string(frame.peer_name));
-    case Field::incarnation: return wrap(hex64(frame.incarnation));
-    case Field::wall_ms: return std::to_string(frame.wall_ms);
-    case Field::max_frame_bytes: return std::to_string(frame.max_frame_bytes);
-    case Field::token: return wrap(to_hex(frame.token));
-    case Field::handler: return std::to_string(frame.handler);
-    case Field::route: return wrap(hex64(frame.route));
-    case Field::deadline_ms: return std::to_string(frame.deadline_ms);
-    case Field::status: return wrap(status_text(frame.status));
-    case Field::credit_msgs: return std::to_string(frame.credit_msgs);
-    case Field::credit_bytes: return std::to_string(frame.credit_bytes);
-    case Field::size: return std::to_string(frame.size);
-    case Field::offset: return std::to_string(frame.offset);
+    case Field::version_min:
+      return std::to_string(frame.version_min);
+    case Field::version_max:
+      return std::to_string(frame.version_max);
+    case Field::version:
+      return std::to_string(frame.version);
+    case Field::name:
+      return wrap(std::string(frame.name));
+    case Field::peer_name:
+      return wrap(std::string(frame.peer_name));
+    case Field::incarnation:
+      return wrap(hex64(frame.incarnation));
+    case Field::wall_ms:
+      return std::to_string(frame.wall_ms);
+    case Field::max_frame_bytes:
+      return std::to_string(frame.max_frame_bytes);
+    case Field::token:
+      return wrap(to_hex(frame.token));
+    case Field::handler:
+      return std::to_string(frame.handler);
+    case Field::route:
+      return wrap(hex64(frame.route));
+    case Field::deadline_ms:
+      return std::to_string(frame.deadline_ms);
+    case Field::status:
+      return wrap(status_text(frame.status));
+    case Field::credit_msgs:
+      return std::to_string(frame.credit_msgs);
+    case Field::credit_bytes:
+      return std::to_string(frame.credit_bytes);
+    case Field::size:
+      return std::to_string(frame.size);
+    case Field::offset:
+      return std::to_string(frame.offset);
   }
   return {};
 }
@@ -157,8 +180,7 @@ std::string format_frame(const Frame& frame, std::size_t preview_bytes) {
   return line;
 }
 
-std::string format_frame_json(const Frame& frame, std::uint64_t offset,
-                              std::size_t preview_bytes) {
+std::string format_frame_json(const Frame& frame, std::uint64_t offset, std::size_t preview_bytes) {
   const OpSchema& schema = schema_of(frame.op);
   std::string json = "{\"offset\":" + std::to_string(offset);
   json += ",\"op\":\"" + std::string(schema.name) + '"';
@@ -194,18 +216,20 @@ std::optional<OwnedFrame> parse_frame_text(std::string_view text, std::string* e
     if (token.empty()) continue;
     if (first) {
       const std::optional<Op> op = op_from_name(token);
-      if (!op) return fail("unknown op '" + std::string(token) + "'");
+      if (!op) return fail(std::string("unknown op: ").append(token));
       owned.scalars().op = *op;
       first = false;
       continue;
     }
     const std::size_t equals = token.find('=');
-    if (equals == std::string_view::npos) return fail("'" + std::string(token) + "' is not key=value");
+    if (equals == std::string_view::npos) {
+      return fail(std::string("not key=value: ").append(token));
+    }
     const std::string_view key = token.substr(0, equals);
     const std::string_view value = token.substr(equals + 1);
     if (value.ends_with("..")) return fail("the payload is cut short");
     if (!apply_pair(key, value, owned)) {
-      return fail("bad key or value '" + std::string(token) + "'");
+      return fail(std::string("bad key or value: ").append(token));
     }
   }
   if (first) return fail("no op");

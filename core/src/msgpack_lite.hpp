@@ -84,24 +84,53 @@ struct Reader {
     std::size_t width = 0;
     bool is_signed = false;
     switch (tag) {
-      case 0xcc: width = 1; break;
-      case 0xcd: width = 2; break;
-      case 0xce: width = 4; break;
-      case 0xcf: width = 8; break;
-      case 0xd0: width = 1; is_signed = true; break;
-      case 0xd1: width = 2; is_signed = true; break;
-      case 0xd2: width = 4; is_signed = true; break;
-      case 0xd3: width = 8; is_signed = true; break;
-      default: return ReadStatus::wrong_type;
+      case 0xcc:
+        width = 1;
+        break;
+      case 0xcd:
+        width = 2;
+        break;
+      case 0xce:
+        width = 4;
+        break;
+      case 0xcf:
+        width = 8;
+        break;
+      case 0xd0:
+        width = 1;
+        is_signed = true;
+        break;
+      case 0xd1:
+        width = 2;
+        is_signed = true;
+        break;
+      case 0xd2:
+        width = 4;
+        is_signed = true;
+        break;
+      case 0xd3:
+        width = 8;
+        is_signed = true;
+        break;
+      default:
+        return ReadStatus::wrong_type;
     }
     if (left() < 1 + width) return ReadStatus::truncated;
     const std::uint8_t* p = pos + 1;
     if (is_signed && (p[0] & 0x80) != 0) return ReadStatus::negative;
     switch (width) {
-      case 1: value = p[0]; break;
-      case 2: value = load_be16(p); break;
-      case 4: value = load_be32(p); break;
-      default: value = load_be64(p); break;
+      case 1:
+        value = p[0];
+        break;
+      case 2:
+        value = load_be16(p);
+        break;
+      case 4:
+        value = load_be32(p);
+        break;
+      default:
+        value = load_be64(p);
+        break;
     }
     pos += 1 + width;
     return ReadStatus::ok;

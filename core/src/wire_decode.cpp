@@ -35,7 +35,8 @@ Failure check_prefix(const std::uint8_t* p, const DecoderOptions& options, Prefi
     return {WireError::bad_magic, 0, "frame starts with " + hex_byte(p[0]) + ", expected 0x77"};
   }
   if ((p[1] & ~kFrameFlagChecksum) != 0) {
-    return {WireError::unknown_frame_flags, 1, "frame flags " + hex_byte(p[1]) + " has unknown bits"};
+    return {WireError::unknown_frame_flags, 1,
+            "frame flags " + hex_byte(p[1]) + " has unknown bits"};
   }
   const std::size_t header_bytes = mp::load_be16(p + 2);
   const std::size_t body_bytes = mp::load_be32(p + 4);
@@ -88,7 +89,8 @@ class HeaderParser {
                  : failure(WireError::header_not_array,
                            "header must be a msgpack array, found " + describe_type(reader_.pos));
     }
-    if (elements == 0) return failure_at(WireError::field_count, header_at, "header array is empty");
+    if (elements == 0)
+      return failure_at(WireError::field_count, header_at, "header array is empty");
     std::uint64_t op = 0;
     if (Failure f = read_uint("op", 0xff, op); f.code != WireError::none) return f;
     const OpSchema* schema = find_schema(op);
@@ -137,7 +139,8 @@ class HeaderParser {
   Failure read_uint(const char* what, std::uint64_t max, std::uint64_t& value) {
     mark();
     switch (reader_.unsigned_int(value)) {
-      case mp::ReadStatus::ok: break;
+      case mp::ReadStatus::ok:
+        break;
       case mp::ReadStatus::truncated:
         return failure(WireError::header_truncated, std::string(what) + " runs past the header");
       case mp::ReadStatus::negative:
@@ -148,9 +151,9 @@ class HeaderParser {
                                                   describe_type(reader_.pos));
     }
     if (value > max) {
-      return failure_at(WireError::integer_out_of_range, element_at_[count_ - 1],
-                        std::string(what) + " is " + std::to_string(value) + ", above " +
-                            std::to_string(max));
+      return failure_at(
+          WireError::integer_out_of_range, element_at_[count_ - 1],
+          std::string(what) + " is " + std::to_string(value) + ", above " + std::to_string(max));
     }
     return {};
   }
@@ -166,44 +169,65 @@ class HeaderParser {
   Failure read_text(const char* what, std::string_view& target) {
     mark();
     switch (reader_.str(target)) {
-      case mp::ReadStatus::ok: return {};
+      case mp::ReadStatus::ok:
+        return {};
       case mp::ReadStatus::wrong_type:
         return failure(WireError::wrong_type,
                        std::string(what) + " must be a str, found " + describe_type(reader_.pos));
-      default: return failure(WireError::header_truncated, std::string(what) + " runs past the header");
+      default:
+        return failure(WireError::header_truncated, std::string(what) + " runs past the header");
     }
   }
 
   Failure read_blob(const char* what, Bytes& target) {
     mark();
     switch (reader_.bin(target)) {
-      case mp::ReadStatus::ok: return {};
+      case mp::ReadStatus::ok:
+        return {};
       case mp::ReadStatus::wrong_type:
         return failure(WireError::wrong_type,
                        std::string(what) + " must be a bin, found " + describe_type(reader_.pos));
-      default: return failure(WireError::header_truncated, std::string(what) + " runs past the header");
+      default:
+        return failure(WireError::header_truncated, std::string(what) + " runs past the header");
     }
   }
 
   Failure read_field(Field field) {
     switch (field) {
-      case Field::version_min: return read_narrow("version_min", out_.version_min);
-      case Field::version_max: return read_narrow("version_max", out_.version_max);
-      case Field::version: return read_narrow("version", out_.version);
-      case Field::name: return read_text("name", out_.name);
-      case Field::peer_name: return read_text("peer_name", out_.peer_name);
-      case Field::incarnation: return read_uint("incarnation", UINT64_MAX, out_.incarnation);
-      case Field::wall_ms: return read_uint("wall_ms", UINT64_MAX, out_.wall_ms);
-      case Field::max_frame_bytes: return read_narrow("max_frame_bytes", out_.max_frame_bytes);
-      case Field::token: return read_blob("token", out_.token);
-      case Field::handler: return read_narrow("handler", out_.handler);
-      case Field::route: return read_uint("route", UINT64_MAX, out_.route);
-      case Field::deadline_ms: return read_narrow("deadline_ms", out_.deadline_ms);
-      case Field::status: return read_narrow("status", out_.status);
-      case Field::credit_msgs: return read_narrow("credit_msgs", out_.credit_msgs);
-      case Field::credit_bytes: return read_narrow("credit_bytes", out_.credit_bytes);
-      case Field::size: return read_uint("size", UINT64_MAX, out_.size);
-      case Field::offset: return read_uint("offset", UINT64_MAX, out_.offset);
+      case Field::version_min:
+        return read_narrow("version_min", out_.version_min);
+      case Field::version_max:
+        return read_narrow("version_max", out_.version_max);
+      case Field::version:
+        return read_narrow("version", out_.version);
+      case Field::name:
+        return read_text("name", out_.name);
+      case Field::peer_name:
+        return read_text("peer_name", out_.peer_name);
+      case Field::incarnation:
+        return read_uint("incarnation", UINT64_MAX, out_.incarnation);
+      case Field::wall_ms:
+        return read_uint("wall_ms", UINT64_MAX, out_.wall_ms);
+      case Field::max_frame_bytes:
+        return read_narrow("max_frame_bytes", out_.max_frame_bytes);
+      case Field::token:
+        return read_blob("token", out_.token);
+      case Field::handler:
+        return read_narrow("handler", out_.handler);
+      case Field::route:
+        return read_uint("route", UINT64_MAX, out_.route);
+      case Field::deadline_ms:
+        return read_narrow("deadline_ms", out_.deadline_ms);
+      case Field::status:
+        return read_narrow("status", out_.status);
+      case Field::credit_msgs:
+        return read_narrow("credit_msgs", out_.credit_msgs);
+      case Field::credit_bytes:
+        return read_narrow("credit_bytes", out_.credit_bytes);
+      case Field::size:
+        return read_uint("size", UINT64_MAX, out_.size);
+      case Field::offset:
+        return read_uint("offset", UINT64_MAX, out_.offset);
     }
     return {};
   }
@@ -226,8 +250,9 @@ Failure parse_frame(Bytes frame_bytes, const Prefix& prefix, const DecoderOption
     const std::uint64_t carried = mp::load_be64(p + checksum_at);
     const std::uint64_t computed = checksum64({p, checksum_at});
     if (carried != computed) {
-      return {WireError::checksum_mismatch, checksum_at,
-              "checksum " + to_hex(Bytes{p + checksum_at, 8}) + " does not match the frame's xxh3-64"};
+      return {
+          WireError::checksum_mismatch, checksum_at,
+          "checksum " + to_hex(Bytes{p + checksum_at, 8}) + " does not match the frame's xxh3-64"};
     }
   }
   out = Frame{};
@@ -325,8 +350,8 @@ DecodeError FrameDecoder::finish() const {
   if (!release_gathered_ && !gathered_.empty()) {
     const std::size_t need = frame_total_ == 0 ? kPrefixBytes : frame_total_;
     return {WireError::truncated, frame_offset_,
-            "stream ends inside a frame: have " + std::to_string(gathered_.size()) +
-                " of its " + (frame_total_ == 0 ? "8 prefix" : std::to_string(need)) + " bytes"};
+            "stream ends inside a frame: have " + std::to_string(gathered_.size()) + " of its " +
+                (frame_total_ == 0 ? "8 prefix" : std::to_string(need)) + " bytes"};
   }
   return {};
 }

@@ -28,57 +28,111 @@ std::size_t blob_bytes(std::size_t length, bool is_str) {
 
 std::size_t field_bytes(const Frame& frame, Field field) {
   switch (field) {
-    case Field::version_min: return uint_bytes(frame.version_min);
-    case Field::version_max: return uint_bytes(frame.version_max);
-    case Field::version: return uint_bytes(frame.version);
-    case Field::name: return blob_bytes(frame.name.size(), true);
-    case Field::peer_name: return blob_bytes(frame.peer_name.size(), true);
-    case Field::incarnation: return uint_bytes(frame.incarnation);
-    case Field::wall_ms: return uint_bytes(frame.wall_ms);
-    case Field::max_frame_bytes: return uint_bytes(frame.max_frame_bytes);
-    case Field::token: return blob_bytes(frame.token.size(), false);
-    case Field::handler: return uint_bytes(frame.handler);
-    case Field::route: return uint_bytes(frame.route);
-    case Field::deadline_ms: return uint_bytes(frame.deadline_ms);
-    case Field::status: return uint_bytes(frame.status);
-    case Field::credit_msgs: return uint_bytes(frame.credit_msgs);
-    case Field::credit_bytes: return uint_bytes(frame.credit_bytes);
-    case Field::size: return uint_bytes(frame.size);
-    case Field::offset: return uint_bytes(frame.offset);
+    case Field::version_min:
+      return uint_bytes(frame.version_min);
+    case Field::version_max:
+      return uint_bytes(frame.version_max);
+    case Field::version:
+      return uint_bytes(frame.version);
+    case Field::name:
+      return blob_bytes(frame.name.size(), true);
+    case Field::peer_name:
+      return blob_bytes(frame.peer_name.size(), true);
+    case Field::incarnation:
+      return uint_bytes(frame.incarnation);
+    case Field::wall_ms:
+      return uint_bytes(frame.wall_ms);
+    case Field::max_frame_bytes:
+      return uint_bytes(frame.max_frame_bytes);
+    case Field::token:
+      return blob_bytes(frame.token.size(), false);
+    case Field::handler:
+      return uint_bytes(frame.handler);
+    case Field::route:
+      return uint_bytes(frame.route);
+    case Field::deadline_ms:
+      return uint_bytes(frame.deadline_ms);
+    case Field::status:
+      return uint_bytes(frame.status);
+    case Field::credit_msgs:
+      return uint_bytes(frame.credit_msgs);
+    case Field::credit_bytes:
+      return uint_bytes(frame.credit_bytes);
+    case Field::size:
+      return uint_bytes(frame.size);
+    case Field::offset:
+      return uint_bytes(frame.offset);
   }
   return 0;
 }
 
 void write_field(mp::Writer& out, const Frame& frame, Field field) {
   switch (field) {
-    case Field::version_min: out.unsigned_int(frame.version_min); return;
-    case Field::version_max: out.unsigned_int(frame.version_max); return;
-    case Field::version: out.unsigned_int(frame.version); return;
-    case Field::name: out.str(frame.name); return;
-    case Field::peer_name: out.str(frame.peer_name); return;
-    case Field::incarnation: out.unsigned_int(frame.incarnation); return;
-    case Field::wall_ms: out.unsigned_int(frame.wall_ms); return;
-    case Field::max_frame_bytes: out.unsigned_int(frame.max_frame_bytes); return;
-    case Field::token: out.bin(frame.token); return;
-    case Field::handler: out.unsigned_int(frame.handler); return;
-    case Field::route: out.unsigned_int(frame.route); return;
-    case Field::deadline_ms: out.unsigned_int(frame.deadline_ms); return;
-    case Field::status: out.unsigned_int(frame.status); return;
-    case Field::credit_msgs: out.unsigned_int(frame.credit_msgs); return;
-    case Field::credit_bytes: out.unsigned_int(frame.credit_bytes); return;
-    case Field::size: out.unsigned_int(frame.size); return;
-    case Field::offset: out.unsigned_int(frame.offset); return;
+    case Field::version_min:
+      out.unsigned_int(frame.version_min);
+      return;
+    case Field::version_max:
+      out.unsigned_int(frame.version_max);
+      return;
+    case Field::version:
+      out.unsigned_int(frame.version);
+      return;
+    case Field::name:
+      out.str(frame.name);
+      return;
+    case Field::peer_name:
+      out.str(frame.peer_name);
+      return;
+    case Field::incarnation:
+      out.unsigned_int(frame.incarnation);
+      return;
+    case Field::wall_ms:
+      out.unsigned_int(frame.wall_ms);
+      return;
+    case Field::max_frame_bytes:
+      out.unsigned_int(frame.max_frame_bytes);
+      return;
+    case Field::token:
+      out.bin(frame.token);
+      return;
+    case Field::handler:
+      out.unsigned_int(frame.handler);
+      return;
+    case Field::route:
+      out.unsigned_int(frame.route);
+      return;
+    case Field::deadline_ms:
+      out.unsigned_int(frame.deadline_ms);
+      return;
+    case Field::status:
+      out.unsigned_int(frame.status);
+      return;
+    case Field::credit_msgs:
+      out.unsigned_int(frame.credit_msgs);
+      return;
+    case Field::credit_bytes:
+      out.unsigned_int(frame.credit_bytes);
+      return;
+    case Field::size:
+      out.unsigned_int(frame.size);
+      return;
+    case Field::offset:
+      out.unsigned_int(frame.offset);
+      return;
   }
 }
 
 std::size_t header_bytes(const Frame& frame, const OpSchema& schema) {
   std::size_t total = 1 /* fixarray: at most 12 elements */ + 1 /* op < 128 */ +
                       uint_bytes(frame.flags) + uint_bytes(frame.mux) + uint_bytes(frame.seq);
-  for (Field field : schema.fields) total += field_bytes(frame, field);
+  for (Field field : schema.fields)
+    total += field_bytes(frame, field);
   return total;
 }
 
-bool valid_name_char(char c) { return c >= 0x21 && c <= 0x7e; }
+bool valid_name_char(char c) {
+  return c >= 0x21 && c <= 0x7e;
+}
 
 FrameFault fault(WireError code, int element, std::string detail) {
   return {code, element, std::move(detail)};
@@ -104,7 +158,8 @@ std::string check_field(const Frame& frame, Field field, const WireLimits& limit
       return frame.version_min == 0 ? "version_min must be at least 1" : "";
     case Field::version_max:
       return frame.version_max < frame.version_min ? "version_max is below version_min" : "";
-    case Field::version: return frame.version == 0 ? "version must be at least 1" : "";
+    case Field::version:
+      return frame.version == 0 ? "version must be at least 1" : "";
     case Field::name: {
       std::string why = check_name(frame.name, limits);
       return why.empty() ? why : "name " + why;
@@ -121,7 +176,8 @@ std::string check_field(const Frame& frame, Field field, const WireLimits& limit
                std::to_string(std::min(limits.max_token_bytes, kTokenBytesCap));
       }
       return {};
-    case Field::handler: return frame.handler == 0 ? "handler must not be 0" : "";
+    case Field::handler:
+      return frame.handler == 0 ? "handler must not be 0" : "";
     case Field::status:
       if (frame.status == 0 && (frame.op == Op::reject || frame.op == Op::stream_reject ||
                                 frame.op == Op::stream_reset)) {
@@ -140,13 +196,16 @@ std::string check_field(const Frame& frame, Field field, const WireLimits& limit
         return "size must be 0 when size_unknown is set";
       }
       return {};
-    default: return {};
+    default:
+      return {};
   }
 }
 
 }  // namespace
 
-std::uint64_t checksum64(Bytes bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
+std::uint64_t checksum64(Bytes bytes) {
+  return XXH3_64bits(bytes.data(), bytes.size());
+}
 
 std::uint64_t route_id(std::string_view route) {
   return route.empty() ? 0 : XXH3_64bits(route.data(), route.size());
@@ -155,15 +214,13 @@ std::uint64_t route_id(std::string_view route) {
 bool operator==(const Frame& lhs, const Frame& rhs) {
   return lhs.op == rhs.op && lhs.checksum == rhs.checksum && lhs.flags == rhs.flags &&
          lhs.mux == rhs.mux && lhs.seq == rhs.seq && lhs.version_min == rhs.version_min &&
-         lhs.version_max == rhs.version_max && lhs.version == rhs.version &&
-         lhs.name == rhs.name && lhs.peer_name == rhs.peer_name &&
-         lhs.incarnation == rhs.incarnation && lhs.wall_ms == rhs.wall_ms &&
-         lhs.max_frame_bytes == rhs.max_frame_bytes && bytes_equal(lhs.token, rhs.token) &&
-         lhs.handler == rhs.handler && lhs.route == rhs.route &&
-         lhs.deadline_ms == rhs.deadline_ms && lhs.status == rhs.status &&
+         lhs.version_max == rhs.version_max && lhs.version == rhs.version && lhs.name == rhs.name &&
+         lhs.peer_name == rhs.peer_name && lhs.incarnation == rhs.incarnation &&
+         lhs.wall_ms == rhs.wall_ms && lhs.max_frame_bytes == rhs.max_frame_bytes &&
+         bytes_equal(lhs.token, rhs.token) && lhs.handler == rhs.handler &&
+         lhs.route == rhs.route && lhs.deadline_ms == rhs.deadline_ms && lhs.status == rhs.status &&
          lhs.credit_msgs == rhs.credit_msgs && lhs.credit_bytes == rhs.credit_bytes &&
-         lhs.size == rhs.size && lhs.offset == rhs.offset &&
-         bytes_equal(lhs.payload, rhs.payload);
+         lhs.size == rhs.size && lhs.offset == rhs.offset && bytes_equal(lhs.payload, rhs.payload);
 }
 
 FrameFault validate_frame(const Frame& frame, const WireLimits& limits) {
@@ -187,9 +244,8 @@ FrameFault validate_frame(const Frame& frame, const WireLimits& limits) {
     std::string why = check_field(frame, schema->fields[i], limits);
     if (!why.empty()) return fault(WireError::invalid_field, static_cast<int>(4 + i), why);
   }
-  const bool payload_allowed =
-      schema->payload_allowed &&
-      (frame.op != Op::stream_open || (frame.flags & flag::kHasPayload) != 0);
+  const bool payload_allowed = schema->payload_allowed && (frame.op != Op::stream_open ||
+                                                           (frame.flags & flag::kHasPayload) != 0);
   if (!payload_allowed && !frame.payload.empty()) {
     return fault(WireError::payload_not_allowed, -1,
                  std::string(schema->name) + " carries no payload here, got " +
@@ -205,8 +261,7 @@ std::size_t encoded_size(const Frame& frame) {
 }
 
 std::size_t encode_frame(ByteBuffer& out, const Frame& frame) {
-  assert(validate_frame(frame, WireLimits{.max_frame_bytes = UINT32_MAX}).code ==
-         WireError::none);
+  assert(validate_frame(frame, WireLimits{.max_frame_bytes = UINT32_MAX}).code == WireError::none);
   const OpSchema& schema = schema_of(frame.op);
   const std::size_t header_size = header_bytes(frame, schema);
   assert(header_size <= 0xffff);
@@ -227,7 +282,8 @@ std::size_t encode_frame(ByteBuffer& out, const Frame& frame) {
   writer.unsigned_int(frame.flags);
   writer.unsigned_int(frame.mux);
   writer.unsigned_int(frame.seq);
-  for (Field field : schema.fields) write_field(writer, frame, field);
+  for (Field field : schema.fields)
+    write_field(writer, frame, field);
   assert(writer.pos == start + kPrefixBytes + header_size);
 
   std::uint8_t* payload_at = writer.pos;

@@ -9,16 +9,16 @@ namespace weft {
 namespace {
 
 using F = Field;
-constexpr std::array<F, 8> kHelloFields{F::version_min, F::version_max, F::name,
-                                        F::peer_name,   F::incarnation, F::wall_ms,
+constexpr std::array<F, 8> kHelloFields{F::version_min,     F::version_max, F::name,
+                                        F::peer_name,       F::incarnation, F::wall_ms,
                                         F::max_frame_bytes, F::token};
-constexpr std::array<F, 6> kWelcomeFields{F::version, F::name,           F::incarnation,
-                                          F::wall_ms, F::max_frame_bytes, F::token};
+constexpr std::array<F, 6> kWelcomeFields{F::version,         F::name, F::incarnation, F::wall_ms,
+                                          F::max_frame_bytes, F::token};
 constexpr std::array<F, 1> kStatusOnly{F::status};
 constexpr std::array<F, 0> kNoFields{};
 constexpr std::array<F, 3> kRequestFields{F::handler, F::route, F::deadline_ms};
-constexpr std::array<F, 5> kStreamOpenFields{F::handler, F::route, F::deadline_ms,
-                                             F::credit_msgs, F::credit_bytes};
+constexpr std::array<F, 5> kStreamOpenFields{F::handler, F::route, F::deadline_ms, F::credit_msgs,
+                                             F::credit_bytes};
 constexpr std::array<F, 2> kCreditFields{F::credit_msgs, F::credit_bytes};
 constexpr std::array<F, 3> kObjectBeginFields{F::handler, F::route, F::size};
 constexpr std::array<F, 1> kObjectDataFields{F::offset};
@@ -35,8 +35,8 @@ constexpr std::array<OpSchema, 22> kSchemas{{
     {Op::request, "request", kRequestFields, 0, false, false, true},
     {Op::response, "response", kStatusOnly, 0, false, false, true},
     {Op::cancel, "cancel", kNoFields, 0, false, false, false},
-    {Op::stream_open, "stream_open", kStreamOpenFields, flag::kHasPayload | flag::kHasInput,
-     false, false, true},
+    {Op::stream_open, "stream_open", kStreamOpenFields, flag::kHasPayload | flag::kHasInput, false,
+     false, true},
     {Op::stream_accept, "stream_accept", kCreditFields, 0, false, false, false},
     {Op::stream_reject, "stream_reject", kStatusOnly, 0, false, false, true},
     {Op::stream_msg, "stream_msg", kNoFields, 0, false, true, true},
@@ -54,7 +54,8 @@ constexpr std::array<OpSchema, 22> kSchemas{{
 // Maps an op's wire value to its index in kSchemas (-1: unknown).
 constexpr std::array<std::int8_t, 64> make_op_index() {
   std::array<std::int8_t, 64> index{};
-  for (auto& slot : index) slot = -1;
+  for (auto& slot : index)
+    slot = -1;
   for (std::size_t i = 0; i < kSchemas.size(); ++i) {
     index[static_cast<std::size_t>(kSchemas[i].op)] = static_cast<std::int8_t>(i);
   }
@@ -63,10 +64,9 @@ constexpr std::array<std::int8_t, 64> make_op_index() {
 constexpr std::array<std::int8_t, 64> kOpIndex = make_op_index();
 
 constexpr std::array<std::string_view, 17> kFieldNames{
-    "version_min", "version_max", "version",   "name",        "peer_name",
-    "incarnation", "wall_ms",     "max_frame_bytes", "token", "handler",
-    "route",       "deadline_ms", "status",    "credit_msgs", "credit_bytes",
-    "size",        "offset"};
+    "version_min", "version_max",     "version",      "name",    "peer_name", "incarnation",
+    "wall_ms",     "max_frame_bytes", "token",        "handler", "route",     "deadline_ms",
+    "status",      "credit_msgs",     "credit_bytes", "size",    "offset"};
 
 }  // namespace
 
@@ -81,7 +81,9 @@ const OpSchema& schema_of(Op op) {
   return *schema;
 }
 
-std::span<const OpSchema> all_schemas() { return kSchemas; }
+std::span<const OpSchema> all_schemas() {
+  return kSchemas;
+}
 
 std::string_view op_name(std::uint64_t op) {
   const OpSchema* schema = find_schema(op);
@@ -95,53 +97,92 @@ std::optional<Op> op_from_name(std::string_view name) {
   return std::nullopt;
 }
 
-std::string_view field_name(Field field) { return kFieldNames[static_cast<std::size_t>(field)]; }
+std::string_view field_name(Field field) {
+  return kFieldNames[static_cast<std::size_t>(field)];
+}
 
 std::string_view status_name(std::uint16_t status) {
   switch (static_cast<Status>(status)) {
-    case Status::ok: return "ok";
-    case Status::remote_error: return "remote_error";
-    case Status::unknown_handler: return "unknown_handler";
-    case Status::too_large: return "too_large";
-    case Status::busy: return "busy";
-    case Status::deadline_exceeded: return "deadline_exceeded";
-    case Status::canceled: return "canceled";
-    case Status::protocol_error: return "protocol_error";
-    case Status::shutting_down: return "shutting_down";
-    case Status::bad_payload: return "bad_payload";
-    case Status::version_mismatch: return "version_mismatch";
-    case Status::unknown_node: return "unknown_node";
-    case Status::bad_token: return "bad_token";
-    case Status::clock_skew: return "clock_skew";
-    case Status::wrong_dialer: return "wrong_dialer";
-    case Status::wrong_target: return "wrong_target";
-    case Status::handshake_timeout: return "handshake_timeout";
+    case Status::ok:
+      return "ok";
+    case Status::remote_error:
+      return "remote_error";
+    case Status::unknown_handler:
+      return "unknown_handler";
+    case Status::too_large:
+      return "too_large";
+    case Status::busy:
+      return "busy";
+    case Status::deadline_exceeded:
+      return "deadline_exceeded";
+    case Status::canceled:
+      return "canceled";
+    case Status::protocol_error:
+      return "protocol_error";
+    case Status::shutting_down:
+      return "shutting_down";
+    case Status::bad_payload:
+      return "bad_payload";
+    case Status::version_mismatch:
+      return "version_mismatch";
+    case Status::unknown_node:
+      return "unknown_node";
+    case Status::bad_token:
+      return "bad_token";
+    case Status::clock_skew:
+      return "clock_skew";
+    case Status::wrong_dialer:
+      return "wrong_dialer";
+    case Status::wrong_target:
+      return "wrong_target";
+    case Status::handshake_timeout:
+      return "handshake_timeout";
   }
   return {};
 }
 
 std::string_view wire_error_name(WireError error) {
   switch (error) {
-    case WireError::none: return "none";
-    case WireError::bad_magic: return "bad_magic";
-    case WireError::unknown_frame_flags: return "unknown_frame_flags";
-    case WireError::zero_length: return "zero_length";
-    case WireError::frame_too_large: return "frame_too_large";
-    case WireError::header_too_large: return "header_too_large";
-    case WireError::header_exceeds_body: return "header_exceeds_body";
-    case WireError::checksum_missing: return "checksum_missing";
-    case WireError::checksum_mismatch: return "checksum_mismatch";
-    case WireError::header_truncated: return "header_truncated";
-    case WireError::header_trailing_bytes: return "header_trailing_bytes";
-    case WireError::header_not_array: return "header_not_array";
-    case WireError::field_count: return "field_count";
-    case WireError::wrong_type: return "wrong_type";
-    case WireError::integer_out_of_range: return "integer_out_of_range";
-    case WireError::unknown_op: return "unknown_op";
-    case WireError::unknown_flags: return "unknown_flags";
-    case WireError::invalid_field: return "invalid_field";
-    case WireError::payload_not_allowed: return "payload_not_allowed";
-    case WireError::truncated: return "truncated";
+    case WireError::none:
+      return "none";
+    case WireError::bad_magic:
+      return "bad_magic";
+    case WireError::unknown_frame_flags:
+      return "unknown_frame_flags";
+    case WireError::zero_length:
+      return "zero_length";
+    case WireError::frame_too_large:
+      return "frame_too_large";
+    case WireError::header_too_large:
+      return "header_too_large";
+    case WireError::header_exceeds_body:
+      return "header_exceeds_body";
+    case WireError::checksum_missing:
+      return "checksum_missing";
+    case WireError::checksum_mismatch:
+      return "checksum_mismatch";
+    case WireError::header_truncated:
+      return "header_truncated";
+    case WireError::header_trailing_bytes:
+      return "header_trailing_bytes";
+    case WireError::header_not_array:
+      return "header_not_array";
+    case WireError::field_count:
+      return "field_count";
+    case WireError::wrong_type:
+      return "wrong_type";
+    case WireError::integer_out_of_range:
+      return "integer_out_of_range";
+    case WireError::unknown_op:
+      return "unknown_op";
+    case WireError::unknown_flags:
+      return "unknown_flags";
+    case WireError::invalid_field:
+      return "invalid_field";
+    case WireError::payload_not_allowed:
+      return "payload_not_allowed";
+    case WireError::truncated:
+      return "truncated";
   }
   return "unknown";
 }

@@ -1,12 +1,15 @@
 // Encodes a request with the installed weft::core, decodes it back, and checks it.
+#include <cstdio>
 #include <weft/frame_text.hpp>
 #include <weft/wire.hpp>
 
-#include <cstdio>
-
 int main() {
-  weft::Frame request{.op = weft::Op::request, .checksum = true, .mux = 2, .handler = 7,
-                      .deadline_ms = 1000, .payload = weft::as_bytes("ping")};
+  weft::Frame request{.op = weft::Op::request,
+                      .checksum = true,
+                      .mux = 2,
+                      .handler = 7,
+                      .deadline_ms = 1000,
+                      .payload = weft::as_bytes("ping")};
   weft::ByteBuffer wire;
   weft::encode_frame(wire, request);
   weft::FrameDecoder decoder;

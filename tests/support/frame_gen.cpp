@@ -37,29 +37,51 @@ std::vector<std::uint8_t> gen_blob(std::size_t max_length) {
 void fill_field(OwnedFrame& owned, Field field, const WireLimits& limits) {
   Frame& f = owned.scalars();
   switch (field) {
-    case Field::version_min: f.version_min = *rc::gen::inRange<std::uint16_t>(1, 0xffff); break;
+    case Field::version_min:
+      f.version_min = *rc::gen::inRange<std::uint16_t>(1, 0xffff);
+      break;
     case Field::version_max:
       f.version_max = *rc::gen::inRange<std::uint32_t>(f.version_min, 0x10000);
       break;
-    case Field::version: f.version = *rc::gen::inRange<std::uint16_t>(1, 0xffff); break;
-    case Field::name: owned.set_name(gen_name(limits.max_name_bytes)); break;
-    case Field::peer_name: owned.set_peer_name(gen_name(limits.max_name_bytes)); break;
-    case Field::incarnation: f.incarnation = *gen_edgy<std::uint64_t>(); break;
-    case Field::wall_ms: f.wall_ms = *gen_edgy<std::uint64_t>(); break;
+    case Field::version:
+      f.version = *rc::gen::inRange<std::uint16_t>(1, 0xffff);
+      break;
+    case Field::name:
+      owned.set_name(gen_name(limits.max_name_bytes));
+      break;
+    case Field::peer_name:
+      owned.set_peer_name(gen_name(limits.max_name_bytes));
+      break;
+    case Field::incarnation:
+      f.incarnation = *gen_edgy<std::uint64_t>();
+      break;
+    case Field::wall_ms:
+      f.wall_ms = *gen_edgy<std::uint64_t>();
+      break;
     case Field::max_frame_bytes:
       f.max_frame_bytes = *rc::gen::inRange<std::uint64_t>(kMinMaxFrameBytes, 0x100000000ULL);
       break;
-    case Field::token: owned.set_token(gen_blob(limits.max_token_bytes)); break;
-    case Field::handler: f.handler = *rc::gen::inRange<std::uint32_t>(1, 0x10000); break;
-    case Field::route: f.route = *gen_edgy<std::uint64_t>(); break;
-    case Field::deadline_ms: f.deadline_ms = *gen_edgy<std::uint32_t>(); break;
+    case Field::token:
+      owned.set_token(gen_blob(limits.max_token_bytes));
+      break;
+    case Field::handler:
+      f.handler = *rc::gen::inRange<std::uint32_t>(1, 0x10000);
+      break;
+    case Field::route:
+      f.route = *gen_edgy<std::uint64_t>();
+      break;
+    case Field::deadline_ms:
+      f.deadline_ms = *gen_edgy<std::uint32_t>();
+      break;
     case Field::status: {
       const bool needs_nonzero =
           f.op == Op::reject || f.op == Op::stream_reject || f.op == Op::stream_reset;
       f.status = *rc::gen::inRange<std::uint32_t>(needs_nonzero ? 1 : 0, 0x10000);
       break;
     }
-    case Field::credit_msgs: f.credit_msgs = *gen_edgy<std::uint32_t>(); break;
+    case Field::credit_msgs:
+      f.credit_msgs = *gen_edgy<std::uint32_t>();
+      break;
     case Field::credit_bytes:
       f.credit_bytes = *gen_edgy<std::uint32_t>();
       if (f.op == Op::stream_credit && f.credit_msgs == 0 && f.credit_bytes == 0) {
@@ -71,7 +93,9 @@ void fill_field(OwnedFrame& owned, Field field, const WireLimits& limits) {
                    ? 0
                    : *gen_edgy<std::uint64_t>();
       break;
-    case Field::offset: f.offset = *gen_edgy<std::uint64_t>(); break;
+    case Field::offset:
+      f.offset = *gen_edgy<std::uint64_t>();
+      break;
   }
 }
 
@@ -86,12 +110,14 @@ rc::Gen<OwnedFrame> gen_valid_frame() {
     Frame& f = owned.scalars();
     f.op = schema.op;
     f.checksum = *rc::gen::arbitrary<bool>();
-    f.flags = static_cast<std::uint16_t>(*rc::gen::arbitrary<std::uint16_t>() & schema.allowed_flags);
-    f.mux = schema.connection_level ? 0 : *rc::gen::suchThat(gen_edgy<std::uint64_t>(), [](auto v) {
-      return v != 0;
-    });
+    f.flags =
+        static_cast<std::uint16_t>(*rc::gen::arbitrary<std::uint16_t>() & schema.allowed_flags);
+    f.mux = schema.connection_level
+                ? 0
+                : *rc::gen::suchThat(gen_edgy<std::uint64_t>(), [](auto v) { return v != 0; });
     f.seq = schema.uses_seq ? *gen_edgy<std::uint64_t>() : 0;
-    for (Field field : schema.fields) fill_field(owned, field, limits);
+    for (Field field : schema.fields)
+      fill_field(owned, field, limits);
     const bool payload_allowed =
         schema.payload_allowed && (f.op != Op::stream_open || (f.flags & flag::kHasPayload) != 0);
     if (payload_allowed) owned.set_payload(gen_blob(70000));

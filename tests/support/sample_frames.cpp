@@ -17,49 +17,80 @@ std::vector<SampleFrame> sample_frames() {
   auto add = [&samples](std::string label, Frame frame, std::string_view payload = {}) {
     samples.push_back(make(std::move(label), frame, payload));
   };
-  add("hello", {.op = Op::hello, .flags = flag::kChecksums, .version_min = 1, .version_max = 1,
-                .name = "node-a", .peer_name = "node-b", .incarnation = 0x0123456789abcdefULL,
-                .wall_ms = 1767225600000ULL, .max_frame_bytes = 8 * 1024 * 1024,
+  add("hello", {.op = Op::hello,
+                .flags = flag::kChecksums,
+                .version_min = 1,
+                .version_max = 1,
+                .name = "node-a",
+                .peer_name = "node-b",
+                .incarnation = 0x0123456789abcdefULL,
+                .wall_ms = 1767225600000ULL,
+                .max_frame_bytes = 8 * 1024 * 1024,
                 .token = as_bytes(kToken)});
-  add("welcome", {.op = Op::welcome, .flags = flag::kChecksums, .version = 1, .name = "node-b",
-                  .incarnation = 0xfedcba9876543210ULL, .wall_ms = 1767225600250ULL,
-                  .max_frame_bytes = 8 * 1024 * 1024, .token = as_bytes(kToken)});
+  add("welcome", {.op = Op::welcome,
+                  .flags = flag::kChecksums,
+                  .version = 1,
+                  .name = "node-b",
+                  .incarnation = 0xfedcba9876543210ULL,
+                  .wall_ms = 1767225600250ULL,
+                  .max_frame_bytes = 8 * 1024 * 1024,
+                  .token = as_bytes(kToken)});
   add("reject", {.op = Op::reject, .status = static_cast<std::uint16_t>(Status::bad_token)},
       "token mismatch");
   add("ping", {.op = Op::ping, .seq = 7});
   add("pong", {.op = Op::pong, .seq = 7});
   add("goaway", {.op = Op::goaway, .status = static_cast<std::uint16_t>(Status::shutting_down)},
       "restart");
-  add("request", {.op = Op::request, .mux = 2, .handler = 7, .route = route_id("disk/1"),
-                  .deadline_ms = 60000},
+  add("request",
+      {.op = Op::request,
+       .mux = 2,
+       .handler = 7,
+       .route = route_id("disk/1"),
+       .deadline_ms = 60000},
       "hello");
   add("response", {.op = Op::response, .mux = 2}, "world");
   add("response_error",
       {.op = Op::response, .mux = 2, .status = static_cast<std::uint16_t>(Status::remote_error)},
       "disk full");
   add("cancel", {.op = Op::cancel, .mux = 4});
-  add("stream_open", {.op = Op::stream_open, .flags = flag::kHasPayload | flag::kHasInput,
-                      .mux = 6, .handler = 9, .credit_msgs = 16, .credit_bytes = 1048576},
+  add("stream_open",
+      {.op = Op::stream_open,
+       .flags = flag::kHasPayload | flag::kHasInput,
+       .mux = 6,
+       .handler = 9,
+       .credit_msgs = 16,
+       .credit_bytes = 1048576},
       "init");
-  add("stream_accept", {.op = Op::stream_accept, .mux = 6, .credit_msgs = 8,
-                        .credit_bytes = 65536});
-  add("stream_reject", {.op = Op::stream_reject, .mux = 8,
-                        .status = static_cast<std::uint16_t>(Status::unknown_handler)},
+  add("stream_accept",
+      {.op = Op::stream_accept, .mux = 6, .credit_msgs = 8, .credit_bytes = 65536});
+  add("stream_reject",
+      {.op = Op::stream_reject,
+       .mux = 8,
+       .status = static_cast<std::uint16_t>(Status::unknown_handler)},
       "no handler 9");
   add("stream_msg", {.op = Op::stream_msg, .mux = 6, .seq = 1}, "msg-1");
-  add("stream_credit", {.op = Op::stream_credit, .mux = 6, .credit_msgs = 4,
-                        .credit_bytes = 4096});
+  add("stream_credit", {.op = Op::stream_credit, .mux = 6, .credit_msgs = 4, .credit_bytes = 4096});
   add("stream_end", {.op = Op::stream_end, .mux = 6, .seq = 3});
-  add("stream_reset", {.op = Op::stream_reset, .mux = 6,
-                       .status = static_cast<std::uint16_t>(Status::canceled)},
+  add("stream_reset",
+      {.op = Op::stream_reset, .mux = 6, .status = static_cast<std::uint16_t>(Status::canceled)},
       "caller canceled");
   add("stream_ping", {.op = Op::stream_ping, .mux = 6, .seq = 2});
   add("stream_pong", {.op = Op::stream_pong, .mux = 6, .seq = 2});
-  add("object_begin", {.op = Op::object_begin, .mux = 10, .seq = 1, .handler = 12,
-                       .route = route_id("ec"), .size = 11},
+  add("object_begin",
+      {.op = Op::object_begin,
+       .mux = 10,
+       .seq = 1,
+       .handler = 12,
+       .route = route_id("ec"),
+       .size = 11},
       "bucket/obj1");
-  add("object_begin_unsized", {.op = Op::object_begin, .flags = flag::kSizeUnknown, .mux = 10,
-                               .seq = 2, .handler = 12, .route = route_id("ec")},
+  add("object_begin_unsized",
+      {.op = Op::object_begin,
+       .flags = flag::kSizeUnknown,
+       .mux = 10,
+       .seq = 2,
+       .handler = 12,
+       .route = route_id("ec")},
       "bucket/obj2");
   add("object_data", {.op = Op::object_data, .mux = 10, .seq = 1}, "hello world");
   add("object_end", {.op = Op::object_end, .mux = 10, .seq = 1, .size = 11});

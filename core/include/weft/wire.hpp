@@ -73,22 +73,22 @@ inline constexpr std::uint16_t kSizeUnknown = 0x0001;
 // unknown non-zero one as a remote error.
 enum class Status : std::uint16_t {
   ok = 0,
-  remote_error = 1,       // the handler failed; the payload is its message
-  unknown_handler = 2,    // no handler registered for (handler, route)
-  too_large = 3,          // a payload exceeded the receiver's limit
-  busy = 4,               // the receiver's queue for this kind of work is full
-  deadline_exceeded = 5,  // the serving side gave up at the deadline
-  canceled = 6,           // the opener canceled
-  protocol_error = 7,     // the peer broke the protocol; the payload says how
-  shutting_down = 8,      // the sender is closing down
-  bad_payload = 9,        // a typed handler could not decode the payload
-  version_mismatch = 32,  // handshake: no common protocol version
-  unknown_node = 33,      // handshake: the sender's name is not a known peer
-  bad_token = 34,         // handshake: authentication failed
-  clock_skew = 35,        // handshake: wall clocks differ by more than allowed
-  wrong_dialer = 36,      // handshake: the dial rule says the other side dials
-  wrong_target = 37,      // handshake: peer_name is not the receiver's name
-  handshake_timeout = 38, // handshake: not finished in time
+  remote_error = 1,        // the handler failed; the payload is its message
+  unknown_handler = 2,     // no handler registered for (handler, route)
+  too_large = 3,           // a payload exceeded the receiver's limit
+  busy = 4,                // the receiver's queue for this kind of work is full
+  deadline_exceeded = 5,   // the serving side gave up at the deadline
+  canceled = 6,            // the opener canceled
+  protocol_error = 7,      // the peer broke the protocol; the payload says how
+  shutting_down = 8,       // the sender is closing down
+  bad_payload = 9,         // a typed handler could not decode the payload
+  version_mismatch = 32,   // handshake: no common protocol version
+  unknown_node = 33,       // handshake: the sender's name is not a known peer
+  bad_token = 34,          // handshake: authentication failed
+  clock_skew = 35,         // handshake: wall clocks differ by more than allowed
+  wrong_dialer = 36,       // handshake: the dial rule says the other side dials
+  wrong_target = 37,       // handshake: peer_name is not the receiver's name
+  handshake_timeout = 38,  // handshake: not finished in time
 };
 
 // Op-specific header fields, in the order in which schemas list them.
@@ -192,25 +192,25 @@ inline constexpr std::uint16_t kTokenBytesCap = 512;
 // Why a frame or a byte stream was rejected.
 enum class WireError : std::uint8_t {
   none = 0,
-  bad_magic,             // prefix byte 0 is not 0x77
-  unknown_frame_flags,   // prefix byte 1 has bits other than the checksum bit
-  zero_length,           // body length 0 or header length 0
-  frame_too_large,       // body length over max_frame_bytes
-  header_too_large,      // header length over max_header_bytes
-  header_exceeds_body,   // header (+ checksum) longer than the body
-  checksum_missing,      // the decoder requires checksums and the frame has none
-  checksum_mismatch,     // the xxh3-64 of the frame differs from its last 8 bytes
-  header_truncated,      // a msgpack item runs past the header's end
-  header_trailing_bytes, // bytes left in the header after the array
-  header_not_array,      // the header is not a msgpack array
-  field_count,           // the array has too few or too many elements for its op
-  wrong_type,            // an element has the wrong msgpack type
-  integer_out_of_range,  // an integer does not fit its field
-  unknown_op,            // op value not in the schema table
-  unknown_flags,         // flag bits the op does not define
-  invalid_field,         // a value the schema forbids (see the message)
-  payload_not_allowed,   // a payload on an op that carries none
-  truncated,             // the stream ended inside a frame
+  bad_magic,              // prefix byte 0 is not 0x77
+  unknown_frame_flags,    // prefix byte 1 has bits other than the checksum bit
+  zero_length,            // body length 0 or header length 0
+  frame_too_large,        // body length over max_frame_bytes
+  header_too_large,       // header length over max_header_bytes
+  header_exceeds_body,    // header (+ checksum) longer than the body
+  checksum_missing,       // the decoder requires checksums and the frame has none
+  checksum_mismatch,      // the xxh3-64 of the frame differs from its last 8 bytes
+  header_truncated,       // a msgpack item runs past the header's end
+  header_trailing_bytes,  // bytes left in the header after the array
+  header_not_array,       // the header is not a msgpack array
+  field_count,            // the array has too few or too many elements for its op
+  wrong_type,             // an element has the wrong msgpack type
+  integer_out_of_range,   // an integer does not fit its field
+  unknown_op,             // op value not in the schema table
+  unknown_flags,          // flag bits the op does not define
+  invalid_field,          // a value the schema forbids (see the message)
+  payload_not_allowed,    // a payload on an op that carries none
+  truncated,              // the stream ended inside a frame
 };
 
 // The name PROTOCOL.md gives `error` ("checksum_mismatch").
@@ -319,8 +319,8 @@ class FrameDecoder {
 
   DecoderOptions options_;
   DecodeError error_;
-  std::uint64_t frame_offset_ = 0;  // stream offset of the frame being decoded
-  std::size_t frame_total_ = 0;     // its total size once the prefix is known, else 0
+  std::uint64_t frame_offset_ = 0;      // stream offset of the frame being decoded
+  std::size_t frame_total_ = 0;         // its total size once the prefix is known, else 0
   std::vector<std::uint8_t> gathered_;  // bytes of a frame split across inputs
   bool release_gathered_ = false;       // the last frame came from gathered_
 };
