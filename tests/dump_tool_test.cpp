@@ -1,6 +1,7 @@
 // Runs the weft-dump binary on captures and checks its output and exit status.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -25,8 +26,11 @@ std::string slurp(const std::string& path) {
   return text.str();
 }
 
+// A scratch path unique to this test and process (ctest runs tests in parallel).
 std::string scratch(const std::string& name) {
-  return ::testing::TempDir() + "weft_dump_" + name;
+  const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  return ::testing::TempDir() + "weft_dump_" + std::to_string(getpid()) + "_" + test->name() + "_" +
+         name;
 }
 
 void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
