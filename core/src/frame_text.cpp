@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <vector>
 
+#include "field_access.hpp"
+
 namespace weft {
 namespace {
 
@@ -24,52 +26,28 @@ std::string status_text(std::uint16_t status) {
   return name.empty() ? std::to_string(status) : std::string(name);
 }
 
-// The value of `field` as text; `quote` wraps strings for JSON.
+// The value of `field` as text; `quote` wraps non-numbers in quotes for JSON.
 std::string field_text(const Frame& frame, Field field, bool quote) {
-  auto wrap = [quote](std::string text) {
-    if (quote) {
-      text.insert(text.begin(), '"');
-      text.push_back('"');
-    }
-    return text;
-  };
-  switch (field) {
-    case Field::version_min:
-      return std::to_string(frame.version_min);
-    case Field::version_max:
-      return std::to_string(frame.version_max);
-    case Field::version:
-      return std::to_string(frame.version);
-    case Field::name:
-      return wrap(std::string(frame.name));
-    case Field::peer_name:
-      return wrap(std::string(frame.peer_name));
-    case Field::incarnation:
-      return wrap(hex64(frame.incarnation));
-    case Field::wall_ms:
-      return std::to_string(frame.wall_ms);
-    case Field::max_frame_bytes:
-      return std::to_string(frame.max_frame_bytes);
-    case Field::token:
-      return wrap(to_hex(frame.token));
-    case Field::handler:
-      return std::to_string(frame.handler);
-    case Field::route:
-      return wrap(hex64(frame.route));
-    case Field::deadline_ms:
-      return std::to_string(frame.deadline_ms);
-    case Field::status:
-      return wrap(status_text(frame.status));
-    case Field::credit_msgs:
-      return std::to_string(frame.credit_msgs);
-    case Field::credit_bytes:
-      return std::to_string(frame.credit_bytes);
-    case Field::size:
-      return std::to_string(frame.size);
-    case Field::offset:
-      return std::to_string(frame.offset);
+  const detail::FieldInfo& info = detail::field_info(field);
+  std::string text;
+  bool is_number = false;
+  if (info.kind == detail::FieldKind::text) {
+    text = detail::get_text(frame, field);
+  } else if (info.kind == detail::FieldKind::blob) {
+    text = to_hex(as_bytes(detail::get_text(frame, field)));
+  } else if (info.display == detail::FieldDisplay::hex64) {
+    text = hex64(detail::get_uint(frame, field));
+  } else if (info.display == detail::FieldDisplay::status) {
+    text = status_text(static_cast<std::uint16_t>(detail::get_uint(frame, field)));
+  } else {
+    text = std::to_string(detail::get_uint(frame, field));
+    is_number = true;
   }
-  return {};
+  if (quote && !is_number) {
+    text.insert(text.begin(), '"');
+    text.push_back('"');
+  }
+  return text;
 }
 
 Bytes preview_of(Bytes payload, std::size_t preview_bytes) {
@@ -120,7 +98,7 @@ bool parse_narrow(std::string_view text, T& target) {
   return true;
 }
 
-// Applies one key=value pair of the text form to `frame`; false when the key is unknown or
+// Applies one key=value pair of the text form to `owned`; false when the key is unknown or
 // the value malformed.
 bool apply_pair(std::string_view key, std::string_view value, OwnedFrame& owned) {
   Frame& f = owned.scalars();
@@ -134,27 +112,29 @@ bool apply_pair(std::string_view key, std::string_view value, OwnedFrame& owned)
   if (key == "mux") return parse_u64(value, f.mux);
   if (key == "seq") return parse_u64(value, f.seq);
   if (key == "len") return true;  // implied by the payload
-  if (key == "payload" || key == "token") {
-    if (!parse_hex(value, bytes)) return false;
-    key == "payload" ? owned.set_payload(bytes) : owned.set_token(bytes);
-    return true;
+  if (key == "payload") return parse_hex(value, bytes) && (owned.set_payload(bytes), true);
+  const std::optional<Field> field = detail::field_from_name(key);
+  if (!field) return false;
+  const detail::FieldInfo& info = detail::field_info(*field);
+  switch (info.kind) {
+    case detail::FieldKind::text:
+      *field == Field::name ? owned.set_name(value) : owned.set_peer_name(value);
+      return true;
+    case detail::FieldKind::blob:
+      return parse_hex(value, bytes) && (owned.set_token(bytes), true);
+    case detail::FieldKind::uint: {
+      std::uint64_t number = 0;
+      if (info.display == detail::FieldDisplay::status) {
+        std::uint16_t status = 0;
+        if (!parse_status(value, status)) return false;
+        number = status;
+      } else if (!parse_u64(value, number) || number > info.max) {
+        return false;
+      }
+      detail::set_uint(f, *field, number);
+      return true;
+    }
   }
-  if (key == "name") return owned.set_name(value), true;
-  if (key == "peer_name") return owned.set_peer_name(value), true;
-  if (key == "version_min") return parse_narrow(value, f.version_min);
-  if (key == "version_max") return parse_narrow(value, f.version_max);
-  if (key == "version") return parse_narrow(value, f.version);
-  if (key == "incarnation") return parse_u64(value, f.incarnation);
-  if (key == "wall_ms") return parse_u64(value, f.wall_ms);
-  if (key == "max_frame_bytes") return parse_narrow(value, f.max_frame_bytes);
-  if (key == "handler") return parse_narrow(value, f.handler);
-  if (key == "route") return parse_u64(value, f.route);
-  if (key == "deadline_ms") return parse_narrow(value, f.deadline_ms);
-  if (key == "status") return parse_status(value, f.status);
-  if (key == "credit_msgs") return parse_narrow(value, f.credit_msgs);
-  if (key == "credit_bytes") return parse_narrow(value, f.credit_bytes);
-  if (key == "size") return parse_u64(value, f.size);
-  if (key == "offset") return parse_u64(value, f.offset);
   return false;
 }
 

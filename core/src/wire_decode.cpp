@@ -4,6 +4,7 @@
 #include <cassert>
 #include <string>
 
+#include "field_access.hpp"
 #include "msgpack_lite.hpp"
 #include "weft/wire.hpp"
 
@@ -136,7 +137,7 @@ class HeaderParser {
 
   void mark() { element_at_[count_++] = reader_.pos; }
 
-  Failure read_uint(const char* what, std::uint64_t max, std::uint64_t& value) {
+  Failure read_uint(std::string_view what, std::uint64_t max, std::uint64_t& value) {
     mark();
     switch (reader_.unsigned_int(value)) {
       case mp::ReadStatus::ok:
@@ -158,78 +159,35 @@ class HeaderParser {
     return {};
   }
 
-  template <typename T>
-  Failure read_narrow(const char* what, T& target) {
-    std::uint64_t value = 0;
-    Failure f = read_uint(what, static_cast<std::uint64_t>(static_cast<T>(~T{0})), value);
-    target = static_cast<T>(value);
-    return f;
-  }
-
-  Failure read_text(const char* what, std::string_view& target) {
+  // Reads a str (text fields) or bin (blob fields) into the field's view.
+  Failure read_view(Field field) {
+    const detail::FieldInfo& info = detail::field_info(field);
+    const bool is_text = info.kind == detail::FieldKind::text;
     mark();
-    switch (reader_.str(target)) {
+    std::string_view text;
+    Bytes blob;
+    const mp::ReadStatus status = is_text ? reader_.str(text) : reader_.bin(blob);
+    switch (status) {
       case mp::ReadStatus::ok:
+        detail::set_text(out_, field, is_text ? text : as_chars(blob));
         return {};
       case mp::ReadStatus::wrong_type:
-        return failure(WireError::wrong_type,
-                       std::string(what) + " must be a str, found " + describe_type(reader_.pos));
+        return failure(WireError::wrong_type, std::string(info.name) + " must be a " +
+                                                  (is_text ? "str" : "bin") + ", found " +
+                                                  describe_type(reader_.pos));
       default:
-        return failure(WireError::header_truncated, std::string(what) + " runs past the header");
-    }
-  }
-
-  Failure read_blob(const char* what, Bytes& target) {
-    mark();
-    switch (reader_.bin(target)) {
-      case mp::ReadStatus::ok:
-        return {};
-      case mp::ReadStatus::wrong_type:
-        return failure(WireError::wrong_type,
-                       std::string(what) + " must be a bin, found " + describe_type(reader_.pos));
-      default:
-        return failure(WireError::header_truncated, std::string(what) + " runs past the header");
+        return failure(WireError::header_truncated,
+                       std::string(info.name) + " runs past the header");
     }
   }
 
   Failure read_field(Field field) {
-    switch (field) {
-      case Field::version_min:
-        return read_narrow("version_min", out_.version_min);
-      case Field::version_max:
-        return read_narrow("version_max", out_.version_max);
-      case Field::version:
-        return read_narrow("version", out_.version);
-      case Field::name:
-        return read_text("name", out_.name);
-      case Field::peer_name:
-        return read_text("peer_name", out_.peer_name);
-      case Field::incarnation:
-        return read_uint("incarnation", UINT64_MAX, out_.incarnation);
-      case Field::wall_ms:
-        return read_uint("wall_ms", UINT64_MAX, out_.wall_ms);
-      case Field::max_frame_bytes:
-        return read_narrow("max_frame_bytes", out_.max_frame_bytes);
-      case Field::token:
-        return read_blob("token", out_.token);
-      case Field::handler:
-        return read_narrow("handler", out_.handler);
-      case Field::route:
-        return read_uint("route", UINT64_MAX, out_.route);
-      case Field::deadline_ms:
-        return read_narrow("deadline_ms", out_.deadline_ms);
-      case Field::status:
-        return read_narrow("status", out_.status);
-      case Field::credit_msgs:
-        return read_narrow("credit_msgs", out_.credit_msgs);
-      case Field::credit_bytes:
-        return read_narrow("credit_bytes", out_.credit_bytes);
-      case Field::size:
-        return read_uint("size", UINT64_MAX, out_.size);
-      case Field::offset:
-        return read_uint("offset", UINT64_MAX, out_.offset);
-    }
-    return {};
+    const detail::FieldInfo& info = detail::field_info(field);
+    if (info.kind != detail::FieldKind::uint) return read_view(field);
+    std::uint64_t value = 0;
+    Failure f = read_uint(info.name, info.max, value);
+    if (f.code == WireError::none) detail::set_uint(out_, field, value);
+    return f;
   }
 
   const std::uint8_t* start_;

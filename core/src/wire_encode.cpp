@@ -4,6 +4,7 @@
 #include <cassert>
 #include <string>
 
+#include "field_access.hpp"
 #include "msgpack_lite.hpp"
 #include "weft/wire.hpp"
 
@@ -27,97 +28,27 @@ std::size_t blob_bytes(std::size_t length, bool is_str) {
 }
 
 std::size_t field_bytes(const Frame& frame, Field field) {
-  switch (field) {
-    case Field::version_min:
-      return uint_bytes(frame.version_min);
-    case Field::version_max:
-      return uint_bytes(frame.version_max);
-    case Field::version:
-      return uint_bytes(frame.version);
-    case Field::name:
-      return blob_bytes(frame.name.size(), true);
-    case Field::peer_name:
-      return blob_bytes(frame.peer_name.size(), true);
-    case Field::incarnation:
-      return uint_bytes(frame.incarnation);
-    case Field::wall_ms:
-      return uint_bytes(frame.wall_ms);
-    case Field::max_frame_bytes:
-      return uint_bytes(frame.max_frame_bytes);
-    case Field::token:
-      return blob_bytes(frame.token.size(), false);
-    case Field::handler:
-      return uint_bytes(frame.handler);
-    case Field::route:
-      return uint_bytes(frame.route);
-    case Field::deadline_ms:
-      return uint_bytes(frame.deadline_ms);
-    case Field::status:
-      return uint_bytes(frame.status);
-    case Field::credit_msgs:
-      return uint_bytes(frame.credit_msgs);
-    case Field::credit_bytes:
-      return uint_bytes(frame.credit_bytes);
-    case Field::size:
-      return uint_bytes(frame.size);
-    case Field::offset:
-      return uint_bytes(frame.offset);
+  switch (detail::field_info(field).kind) {
+    case detail::FieldKind::uint:
+      return uint_bytes(detail::get_uint(frame, field));
+    case detail::FieldKind::text:
+      return blob_bytes(detail::get_text(frame, field).size(), true);
+    case detail::FieldKind::blob:
+      return blob_bytes(detail::get_text(frame, field).size(), false);
   }
   return 0;
 }
 
 void write_field(mp::Writer& out, const Frame& frame, Field field) {
-  switch (field) {
-    case Field::version_min:
-      out.unsigned_int(frame.version_min);
+  switch (detail::field_info(field).kind) {
+    case detail::FieldKind::uint:
+      out.unsigned_int(detail::get_uint(frame, field));
       return;
-    case Field::version_max:
-      out.unsigned_int(frame.version_max);
+    case detail::FieldKind::text:
+      out.str(detail::get_text(frame, field));
       return;
-    case Field::version:
-      out.unsigned_int(frame.version);
-      return;
-    case Field::name:
-      out.str(frame.name);
-      return;
-    case Field::peer_name:
-      out.str(frame.peer_name);
-      return;
-    case Field::incarnation:
-      out.unsigned_int(frame.incarnation);
-      return;
-    case Field::wall_ms:
-      out.unsigned_int(frame.wall_ms);
-      return;
-    case Field::max_frame_bytes:
-      out.unsigned_int(frame.max_frame_bytes);
-      return;
-    case Field::token:
-      out.bin(frame.token);
-      return;
-    case Field::handler:
-      out.unsigned_int(frame.handler);
-      return;
-    case Field::route:
-      out.unsigned_int(frame.route);
-      return;
-    case Field::deadline_ms:
-      out.unsigned_int(frame.deadline_ms);
-      return;
-    case Field::status:
-      out.unsigned_int(frame.status);
-      return;
-    case Field::credit_msgs:
-      out.unsigned_int(frame.credit_msgs);
-      return;
-    case Field::credit_bytes:
-      out.unsigned_int(frame.credit_bytes);
-      return;
-    case Field::size:
-      out.unsigned_int(frame.size);
-      return;
-    case Field::offset:
-      out.unsigned_int(frame.offset);
+    case detail::FieldKind::blob:
+      out.bin(as_bytes(detail::get_text(frame, field)));
       return;
   }
 }

@@ -2,6 +2,7 @@
 #include <array>
 #include <cassert>
 
+#include "field_access.hpp"
 #include "msgpack_lite.hpp"
 #include "weft/wire.hpp"
 
@@ -63,10 +64,33 @@ constexpr std::array<std::int8_t, 64> make_op_index() {
 }
 constexpr std::array<std::int8_t, 64> kOpIndex = make_op_index();
 
-constexpr std::array<std::string_view, 17> kFieldNames{
-    "version_min", "version_max",     "version",      "name",    "peer_name", "incarnation",
-    "wall_ms",     "max_frame_bytes", "token",        "handler", "route",     "deadline_ms",
-    "status",      "credit_msgs",     "credit_bytes", "size",    "offset"};
+using detail::FieldDisplay;
+using detail::FieldInfo;
+using detail::FieldKind;
+constexpr std::uint64_t kU16 = 0xffff;
+constexpr std::uint64_t kU32 = 0xffffffff;
+constexpr std::uint64_t kU64 = UINT64_MAX;
+
+// Indexed by Field.
+constexpr std::array<FieldInfo, 17> kFieldInfo{{
+    {"version_min", FieldKind::uint, kU16, FieldDisplay::decimal},
+    {"version_max", FieldKind::uint, kU16, FieldDisplay::decimal},
+    {"version", FieldKind::uint, kU16, FieldDisplay::decimal},
+    {"name", FieldKind::text, 0, FieldDisplay::decimal},
+    {"peer_name", FieldKind::text, 0, FieldDisplay::decimal},
+    {"incarnation", FieldKind::uint, kU64, FieldDisplay::hex64},
+    {"wall_ms", FieldKind::uint, kU64, FieldDisplay::decimal},
+    {"max_frame_bytes", FieldKind::uint, kU32, FieldDisplay::decimal},
+    {"token", FieldKind::blob, 0, FieldDisplay::decimal},
+    {"handler", FieldKind::uint, kU16, FieldDisplay::decimal},
+    {"route", FieldKind::uint, kU64, FieldDisplay::hex64},
+    {"deadline_ms", FieldKind::uint, kU32, FieldDisplay::decimal},
+    {"status", FieldKind::uint, kU16, FieldDisplay::status},
+    {"credit_msgs", FieldKind::uint, kU32, FieldDisplay::decimal},
+    {"credit_bytes", FieldKind::uint, kU32, FieldDisplay::decimal},
+    {"size", FieldKind::uint, kU64, FieldDisplay::decimal},
+    {"offset", FieldKind::uint, kU64, FieldDisplay::decimal},
+}};
 
 }  // namespace
 
@@ -98,8 +122,133 @@ std::optional<Op> op_from_name(std::string_view name) {
 }
 
 std::string_view field_name(Field field) {
-  return kFieldNames[static_cast<std::size_t>(field)];
+  return detail::field_info(field).name;
 }
+
+namespace detail {
+
+const FieldInfo& field_info(Field field) {
+  return kFieldInfo[static_cast<std::size_t>(field)];
+}
+
+std::optional<Field> field_from_name(std::string_view name) {
+  for (std::size_t i = 0; i < kFieldInfo.size(); ++i) {
+    if (kFieldInfo[i].name == name) return static_cast<Field>(i);
+  }
+  return std::nullopt;
+}
+
+std::uint64_t get_uint(const Frame& frame, Field field) {
+  switch (field) {
+    case Field::version_min:
+      return frame.version_min;
+    case Field::version_max:
+      return frame.version_max;
+    case Field::version:
+      return frame.version;
+    case Field::incarnation:
+      return frame.incarnation;
+    case Field::wall_ms:
+      return frame.wall_ms;
+    case Field::max_frame_bytes:
+      return frame.max_frame_bytes;
+    case Field::handler:
+      return frame.handler;
+    case Field::route:
+      return frame.route;
+    case Field::deadline_ms:
+      return frame.deadline_ms;
+    case Field::status:
+      return frame.status;
+    case Field::credit_msgs:
+      return frame.credit_msgs;
+    case Field::credit_bytes:
+      return frame.credit_bytes;
+    case Field::size:
+      return frame.size;
+    case Field::offset:
+      return frame.offset;
+    case Field::name:
+    case Field::peer_name:
+    case Field::token:
+      break;
+  }
+  assert(false && "not a uint field");
+  return 0;
+}
+
+void set_uint(Frame& frame, Field field, std::uint64_t value) {
+  assert(value <= field_info(field).max);
+  switch (field) {
+    case Field::version_min:
+      frame.version_min = static_cast<std::uint16_t>(value);
+      return;
+    case Field::version_max:
+      frame.version_max = static_cast<std::uint16_t>(value);
+      return;
+    case Field::version:
+      frame.version = static_cast<std::uint16_t>(value);
+      return;
+    case Field::incarnation:
+      frame.incarnation = value;
+      return;
+    case Field::wall_ms:
+      frame.wall_ms = value;
+      return;
+    case Field::max_frame_bytes:
+      frame.max_frame_bytes = static_cast<std::uint32_t>(value);
+      return;
+    case Field::handler:
+      frame.handler = static_cast<std::uint16_t>(value);
+      return;
+    case Field::route:
+      frame.route = value;
+      return;
+    case Field::deadline_ms:
+      frame.deadline_ms = static_cast<std::uint32_t>(value);
+      return;
+    case Field::status:
+      frame.status = static_cast<std::uint16_t>(value);
+      return;
+    case Field::credit_msgs:
+      frame.credit_msgs = static_cast<std::uint32_t>(value);
+      return;
+    case Field::credit_bytes:
+      frame.credit_bytes = static_cast<std::uint32_t>(value);
+      return;
+    case Field::size:
+      frame.size = value;
+      return;
+    case Field::offset:
+      frame.offset = value;
+      return;
+    case Field::name:
+    case Field::peer_name:
+    case Field::token:
+      break;
+  }
+  assert(false && "not a uint field");
+}
+
+std::string_view get_text(const Frame& frame, Field field) {
+  if (field == Field::name) return frame.name;
+  if (field == Field::peer_name) return frame.peer_name;
+  assert(field == Field::token);
+  return as_chars(frame.token);
+}
+
+void set_text(Frame& frame, Field field, std::string_view text) {
+  if (field == Field::name) {
+    frame.name = text;
+  } else if (field == Field::peer_name) {
+    frame.peer_name = text;
+  } else {
+    assert(field == Field::token);
+    frame.token = as_bytes(text);
+  }
+}
+
+}  // namespace detail
 
 std::string_view status_name(std::uint16_t status) {
   switch (static_cast<Status>(status)) {
