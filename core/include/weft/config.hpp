@@ -1,0 +1,82 @@
+// Settings of a node and its connections. Every limit the core enforces is a field here,
+// with the default the project recommends.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "weft/auth.hpp"
+#include "weft/wire.hpp"
+
+namespace weft {
+
+// Limits of one connection (per peer).
+struct ConnectionLimits {
+  // Largest frame body this node accepts; announced in the handshake (>= 65536).
+  std::uint32_t max_frame_bytes = 8 * 1024 * 1024;
+  // Requests this node may have in flight to one peer (at most 1048576).
+  std::uint32_t max_outbound_requests = 65536;
+  // Requests from one peer being served at once; more are answered "busy".
+  std::uint32_t max_inbound_requests = 65536;
+  // Bytes of data frames (requests, responses) waiting in the lanes, not yet committed to
+  // the transport's output buffer. A request that would exceed it fails with queue_full;
+  // responses are always accepted (bounded by max_inbound_requests frames).
+  std::size_t max_queued_bytes = 32 * 1024 * 1024;
+  // Control frames waiting (pong, cancel, error answers). A peer that keeps sending while
+  // not reading drives this up; past the limit the connection is closed.
+  std::size_t max_control_frames = 65536;
+  // The output buffer is filled from the lanes while it holds fewer bytes than this.
+  std::size_t output_high_water_bytes = 256 * 1024;
+  // Frames up to this size travel in the small data lane; larger ones in the bulk lane,
+  // so one large payload cannot hold up many small ones.
+  std::size_t small_frame_bytes = 16 * 1024;
+  // The small lane may send this many bytes in a row while bulk frames wait.
+  std::size_t small_lane_burst_bytes = 64 * 1024;
+  // Longest subroute string.
+  std::size_t max_route_bytes = 255;
+};
+
+// Timers of a connection, all in milliseconds.
+struct ConnectionTimeouts {
+  // A handshake (connect to welcome, or accept to hello) must finish within this.
+  std::int64_t handshake_timeout_ms = 10'000;
+  // A dial the node asked for must report connected within this.
+  std::int64_t connect_timeout_ms = 5'000;
+  // Connection ping interval; a peer silent for dead_after_pings intervals is dead.
+  std::int64_t ping_interval_ms = 10'000;
+  std::int64_t dead_after_pings = 2;
+  // Deadline of a request that names none.
+  std::int64_t default_request_timeout_ms = 60'000;
+  // Reconnect backoff: initial delay, doubling up to the maximum, each draw spread by
+  // +/- jitter_fraction.
+  std::int64_t backoff_initial_ms = 100;
+  std::int64_t backoff_max_ms = 5'000;
+  double backoff_jitter_fraction = 0.2;
+  // Largest difference between the two sides' wall clocks a handshake accepts.
+  std::int64_t max_clock_skew_ms = 5 * 60 * 1000;
+};
+
+struct NodeConfig {
+  // This node's name: 1..255 bytes of printable ASCII without spaces.
+  std::string name;
+  // The other nodes of the cluster (not including this one).
+  std::vector<std::string> peers;
+  // Tokens presented and checked in handshakes. Required.
+  std::shared_ptr<const Authenticator> auth;
+  // Ask peers to checksum every frame after the handshake (either side asking is enough).
+  bool checksums = true;
+  // Protocol versions this node speaks; only tests change these.
+  std::uint16_t version_min = kProtocolVersion;
+  std::uint16_t version_max = kProtocolVersion;
+  // Seed of the node's random generator (incarnation id, backoff jitter).
+  std::uint64_t seed = 1;
+  // Events waiting to be polled before accepting_input() turns false.
+  std::size_t max_pending_events = 1 << 20;
+  ConnectionLimits limits;
+  ConnectionTimeouts timeouts;
+};
+
+}  // namespace weft

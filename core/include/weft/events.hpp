@@ -1,0 +1,107 @@
+// What a node tells its driver and application: poll them with Node::poll_event().
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "weft/errors.hpp"
+#include "weft/time.hpp"
+
+namespace weft {
+
+// Index of a peer in NodeConfig::peers.
+using PeerId = std::uint32_t;
+// A transport (one socket) as the node knows it; never reused by a node.
+using TransportId = std::uint64_t;
+// A request this node sent; unique for the life of the connection object.
+using RequestId = std::uint64_t;
+
+// A request this node is serving. The generation makes ids from an earlier connection to
+// the same peer distinct from current ones, so a late answer can never reach a new request.
+struct InboundId {
+  std::uint64_t generation = 0;
+  std::uint64_t mux = 0;
+  auto operator<=>(const InboundId&) const = default;
+};
+
+namespace event {
+
+// Driver: open a transport to `peer` and report it with Node::on_connected or
+// Node::on_connect_failed, quoting `transport`.
+struct Dial {
+  PeerId peer;
+  TransportId transport;
+};
+
+// Driver: write `final_bytes` (best effort; may be empty) and close `transport`. The node
+// has already forgotten it; later inputs for it are ignored.
+struct CloseTransport {
+  TransportId transport;
+  std::string reason;
+  std::vector<std::uint8_t> final_bytes;
+};
+
+// The handshake with `peer` completed: calls can be made.
+struct PeerUp {
+  PeerId peer;
+  std::uint64_t generation;   // increases with every connection to this peer
+  std::uint64_t incarnation;  // the peer's; a new value means it restarted
+  bool peer_restarted;        // the incarnation differs from the previous connection's
+};
+
+// The connection to `peer` ended; every call on it has ended with "disconnected".
+struct PeerDown {
+  PeerId peer;
+  std::uint64_t generation;
+  std::string reason;
+};
+
+// A handshake failed, on either side. `peer_name` is the name the other side claimed (or
+// the peer this node dialed).
+struct HandshakeFailed {
+  std::string peer_name;
+  Status status;
+  bool rejected_by_us;  // this node refused the other; otherwise the other refused us
+  std::string message;
+};
+
+// A request arrived for a registered handler. Answer it exactly once with
+// Connection::respond / respond_error, unless a RequestCanceled for it comes first.
+struct RequestReceived {
+  PeerId peer;
+  InboundId id;
+  std::uint16_t handler;
+  std::uint64_t route;
+  std::vector<std::uint8_t> payload;
+  TimeNs deadline_ns;  // when the caller stops waiting (kNever: no deadline)
+};
+
+// A request being served ended without an answer: the caller canceled
+// (Errc::canceled), its deadline passed (deadline_exceeded), or the connection went down
+// (disconnected). Do not answer it; respond() would return not_found.
+struct RequestCanceled {
+  PeerId peer;
+  InboundId id;
+  Errc reason;
+};
+
+// A request this node sent ended, exactly once. `result` is ok (payload: the response),
+// a remote code (remote_error, unknown_handler, busy, ...; payload: the peer's message),
+// or a local one (disconnected, deadline_exceeded, canceled).
+struct RequestDone {
+  PeerId peer;
+  RequestId id;
+  Errc result;
+  std::vector<std::uint8_t> payload;
+};
+
+}  // namespace event
+
+using Event = std::variant<event::Dial, event::CloseTransport, event::PeerUp, event::PeerDown,
+                           event::HandshakeFailed, event::RequestReceived, event::RequestCanceled,
+                           event::RequestDone>;
+
+}  // namespace weft

@@ -1,0 +1,190 @@
+// A weft node: the sans-I/O core a driver feeds with transports, bytes and timer ticks.
+//
+// Inputs (the only ways its state changes), each with the current monotonic time:
+//   on_accepted, on_connected, on_connect_failed, on_bytes, on_transport_down, on_timer.
+// Commands (what the application asks for), through connection(peer): request, cancel,
+//   respond, respond_error. They return a result at once and never block.
+// Outputs (read them after every input or command):
+//   poll_event()          - what happened (dial this, close that, peer up, request in, ...)
+//   poll_transmit()       - which transport has bytes to write; then pending_output(t) and
+//                           consume_output(t, n) once n bytes are written
+//   next_deadline()       - call on_timer at (or after) this time
+// Nothing in the node calls out to the driver, so nothing re-enters it. It reads no clock
+// and draws randomness only from NodeConfig::seed. Not thread-safe: one thread drives it.
+//
+// Transports. The node never opens a socket. When it wants one it emits event::Dial with a
+// TransportId; the driver connects and reports on_connected or on_connect_failed. Incoming
+// sockets are reported with on_accepted, which returns their TransportId; the node routes
+// them to the right peer once their hello arrives. Exactly one side of each pair dials,
+// decided by dial_rule_dials().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "weft/bytes.hpp"
+#include "weft/config.hpp"
+#include "weft/errors.hpp"
+#include "weft/events.hpp"
+#include "weft/time.hpp"
+
+namespace weft {
+
+namespace detail {
+class NodeCore;
+}  // namespace detail
+
+// Whether node `self` dials node `peer` (PROTOCOL.md §4.1). For any two distinct names,
+// exactly one of dial_rule_dials(a, b) and dial_rule_dials(b, a) is true.
+bool dial_rule_dials(std::string_view self, std::string_view peer);
+
+enum class PeerState : std::uint8_t {
+  idle,         // no transport; this side waits for the peer to dial
+  backoff,      // no transport; this side dials again at the end of the backoff
+  dialing,      // a Dial event is out; waiting for on_connected
+  handshaking,  // hello sent, waiting for welcome
+  established,  // calls can be made
+};
+std::string_view peer_state_name(PeerState state);
+
+struct PeerStats {
+  PeerState state = PeerState::idle;
+  std::uint64_t generation = 0;  // connections established so far
+  std::uint64_t reconnects = 0;  // connections established after the first
+  std::uint64_t peer_incarnation = 0;
+  std::uint64_t frames_sent = 0;  // frames handed to the driver (committed)
+  std::uint64_t frames_received = 0;
+  std::uint64_t bytes_sent = 0;  // bytes the driver reported written
+  std::uint64_t bytes_received = 0;
+  std::size_t output_bytes = 0;  // committed, not yet written
+  std::size_t queued_data_bytes = 0;
+  std::size_t queued_control_frames = 0;
+  std::size_t outbound_in_flight = 0;
+  std::size_t inbound_in_flight = 0;
+  TimeNs rtt_ns = 0;  // last measured round trip; 0 before the first pong
+};
+
+// What a request asks for.
+struct RequestArgs {
+  std::uint16_t handler = 0;    // 1..65535
+  std::string_view route = {};  // subroute, at most limits.max_route_bytes; "" for none
+  Bytes payload = {};
+  // How long the caller waits; 0 means ConnectionTimeouts::default_request_timeout_ms.
+  // At most 2^32 - 1.
+  std::int64_t timeout_ms = 0;
+};
+
+// The result of starting a call: error is ok and id names the call, or error says why
+// nothing was started (no event will follow).
+struct Call {
+  Errc error = Errc::ok;
+  RequestId id = 0;
+};
+
+class Node;
+
+// Calls to one peer. A small handle: copy it freely; valid while its node lives.
+class PeerConnection {
+ public:
+  // Sends a request. Errors (nothing sent, no event follows): disconnected (not
+  // established), too_large (does not fit the peer's frame limit), queue_full (too many in
+  // flight or queued), invalid_argument (handler 0, route or timeout out of range).
+  // Otherwise exactly one event::RequestDone for the returned id follows.
+  Call request(TimeNs now_ns, const RequestArgs& args);
+
+  // Ends request `id` now with Errc::canceled (its RequestDone is emitted at once) and
+  // tells the serving side, which sees event::RequestCanceled. not_found if it already
+  // ended.
+  Errc cancel(TimeNs now_ns, RequestId id);
+
+  // Answers request `id` (from event::RequestReceived) with `payload`. not_found when the
+  // request ended without an answer (canceled, deadline, disconnect) or was answered.
+  // A payload over the peer's frame limit sends Errc::too_large to the caller instead and
+  // returns too_large.
+  Errc respond(TimeNs now_ns, InboundId id, Bytes payload);
+
+  // Answers request `id` with an error; the caller's RequestDone carries `code`
+  // (remote_error for codes without a wire status) and `message`.
+  Errc respond_error(TimeNs now_ns, InboundId id, Errc code, std::string_view message);
+
+  PeerStats stats() const;
+  PeerState state() const;
+  const std::string& name() const;
+  PeerId id() const { return peer_; }
+  // Whether this node dials this peer (otherwise it waits to be dialed).
+  bool dials() const;
+
+ private:
+  friend class Node;
+  PeerConnection(Node* node, PeerId peer) : node_(node), peer_(peer) {}
+  Node* node_;
+  PeerId peer_;
+};
+
+class Node {
+ public:
+  // Creates a node at monotonic time `now_ns` whose wall clock reads `wall_ms` (ms since
+  // 1970) then. Throws std::invalid_argument when the config is unusable (bad or duplicate
+  // names, no authenticator, a limit out of range). Dialing starts at the first on_timer.
+  Node(NodeConfig config, TimeNs now_ns, std::int64_t wall_ms);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // ---- inputs -----------------------------------------------------------------------
+
+  // A transport arrived from outside; the node expects a hello on it. Returns its id.
+  TransportId on_accepted(TimeNs now_ns);
+  // The dial for `transport` (from event::Dial) succeeded.
+  void on_connected(TimeNs now_ns, TransportId transport);
+  // The dial for `transport` failed.
+  void on_connect_failed(TimeNs now_ns, TransportId transport, std::string_view reason);
+  // Bytes arrived on `transport`, in any piece size. Ignored for unknown transports.
+  void on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes);
+  // `transport` is gone (closed, reset, write error). Ignored for unknown transports.
+  void on_transport_down(TimeNs now_ns, TransportId transport, std::string_view reason);
+  // Time passed: fires every deadline up to `now_ns`. Early or repeated calls are harmless.
+  void on_timer(TimeNs now_ns);
+  // Tells the node its wall clock reads `wall_ms` at monotonic time `now_ns` (used only to
+  // stamp and check handshakes); call again when the wall clock jumps.
+  void set_wall_clock(TimeNs now_ns, std::int64_t wall_ms);
+
+  // ---- outputs ----------------------------------------------------------------------
+
+  // The next event, oldest first; nullopt when none.
+  std::optional<Event> poll_event();
+  // A transport that got bytes to write since it was last returned here; nullopt when
+  // none. (A transport the driver could not drain needs no new notice: keep writing it.)
+  std::optional<TransportId> poll_transmit();
+  // The bytes to write on `transport` next (empty if none or unknown). Valid until the
+  // next call into the node.
+  Bytes pending_output(TransportId transport);
+  // The driver wrote the first `count` bytes of pending_output(transport).
+  void consume_output(TransportId transport, std::size_t count);
+  // When on_timer must next be called; kNever when nothing is scheduled.
+  TimeNs next_deadline() const;
+  // False while more than max_pending_events events wait: the driver should stop reading
+  // transports until the application has polled events.
+  bool accepting_input() const;
+
+  // ---- commands and getters ---------------------------------------------------------
+
+  // Declares that this node serves (handler, route); requests for anything else are
+  // answered unknown_handler. invalid_argument for handler 0 or a route that is too long.
+  Errc register_handler(std::uint16_t handler, std::string_view route = {});
+  PeerConnection connection(PeerId peer) { return {this, peer}; }
+  std::optional<PeerId> find_peer(std::string_view name) const;
+  std::size_t peer_count() const;
+  const std::string& name() const;
+  std::uint64_t incarnation() const;
+  const NodeConfig& config() const;
+
+ private:
+  friend class PeerConnection;
+  std::unique_ptr<detail::NodeCore> core_;
+};
+
+}  // namespace weft

@@ -1,0 +1,645 @@
+#include "connection.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <cstdlib>
+
+namespace weft::detail {
+namespace {
+
+constexpr unsigned kSlotBits = 20;
+constexpr std::uint64_t kSlotMask = (std::uint64_t{1} << kSlotBits) - 1;
+// Longest error text carried in a response; far below any frame limit.
+constexpr std::size_t kMaxErrorText = 4096;
+
+std::vector<std::uint8_t> encode_alone(const Frame& frame) {
+  ByteBuffer buffer;
+  encode_frame(buffer, frame);
+  return {buffer.view().begin(), buffer.view().end()};
+}
+
+std::vector<std::uint8_t> copy_of(Bytes bytes) {
+  return {bytes.begin(), bytes.end()};
+}
+
+DecoderOptions decoder_options(const NodeConfig& config, bool require_checksum) {
+  DecoderOptions options;
+  options.limits.max_frame_bytes = config.limits.max_frame_bytes;
+  options.require_checksum = require_checksum;
+  return options;
+}
+
+std::string_view clip(std::string_view text) {
+  return text.substr(0, kMaxErrorText);
+}
+
+}  // namespace
+
+Connection::Connection(NodeContext& context, PeerId peer, std::string peer_name, TimeNs now_ns)
+    : context_(context),
+      peer_(peer),
+      name_(std::move(peer_name)),
+      dials_(dial_rule_dials(context.config.name, name_)),
+      parity_(dials_ ? 0 : 1),
+      state_(dials_ ? PeerState::backoff : PeerState::idle),
+      decoder_(decoder_options(context.config, false)),
+      lanes_(context.config.limits) {
+  // A dialer connects at the first timer tick.
+  if (dials_) dial_at_ns_ = now_ns;
+}
+
+// ---- timers ---------------------------------------------------------------------------
+
+TimeNs Connection::next_deadline() const {
+  TimeNs next = deadlines_.top_deadline();
+  switch (state_) {
+    case PeerState::idle:
+      break;
+    case PeerState::backoff:
+      next = std::min(next, dial_at_ns_);
+      break;
+    case PeerState::dialing:
+    case PeerState::handshaking:
+      next = std::min(next, link_deadline_ns_);
+      break;
+    case PeerState::established: {
+      const TimeNs silence_limit = ns_from_ms(context_.config.timeouts.ping_interval_ms *
+                                              context_.config.timeouts.dead_after_pings);
+      next = std::min({next, next_ping_ns_, last_received_ns_ + silence_limit});
+      break;
+    }
+  }
+  return next;
+}
+
+void Connection::on_timer(TimeNs now_ns) {
+  while (!deadlines_.empty() && deadlines_.top_deadline() <= now_ns) {
+    expire(now_ns, deadlines_.top_key());
+  }
+  const ConnectionTimeouts& timeouts = context_.config.timeouts;
+  switch (state_) {
+    case PeerState::idle:
+      return;
+    case PeerState::backoff:
+      if (now_ns >= dial_at_ns_) start_dial(now_ns);
+      return;
+    case PeerState::dialing:
+      if (now_ns >= link_deadline_ns_) {
+        teardown(now_ns,
+                 "connect timeout after " + std::to_string(timeouts.connect_timeout_ms) + " ms",
+                 true, {});
+      }
+      return;
+    case PeerState::handshaking:
+      if (now_ns >= link_deadline_ns_) {
+        context_.emit(event::HandshakeFailed{
+            name_, Status::handshake_timeout, true,
+            "no welcome within " + std::to_string(timeouts.handshake_timeout_ms) + " ms"});
+        teardown(now_ns, "handshake timeout", true, {});
+      }
+      return;
+    case PeerState::established:
+      break;
+  }
+  const TimeNs silence_limit = ns_from_ms(timeouts.ping_interval_ms * timeouts.dead_after_pings);
+  if (now_ns - last_received_ns_ >= silence_limit) {
+    teardown(now_ns,
+             "peer silent for " + std::to_string(ms_from_ns(now_ns - last_received_ns_)) + " ms",
+             true, {});
+    return;
+  }
+  if (now_ns >= next_ping_ns_) {
+    awaited_ping_ = ++ping_seq_;
+    ping_sent_ns_ = now_ns;
+    next_ping_ns_ = now_ns + ns_from_ms(timeouts.ping_interval_ms);
+    send_control(now_ns, Frame{.op = Op::ping, .checksum = checksums_, .seq = awaited_ping_});
+  }
+}
+
+// ---- transport lifecycle --------------------------------------------------------------
+
+void Connection::start_dial(TimeNs now_ns) {
+  assert(state_ == PeerState::backoff && transport_ == 0);
+  transport_ = context_.new_transport();
+  context_.transport_owner[transport_] = peer_;
+  state_ = PeerState::dialing;
+  link_deadline_ns_ = now_ns + ns_from_ms(context_.config.timeouts.connect_timeout_ms);
+  context_.emit(event::Dial{peer_, transport_});
+}
+
+void Connection::begin_link(TimeNs now_ns, TransportId transport) {
+  transport_ = transport;
+  context_.transport_owner[transport] = peer_;
+  ++generation_;
+  lanes_.reset(generation_);
+  decoder_ = FrameDecoder(decoder_options(context_.config, false));
+  checksums_ = false;
+  transmit_marked_ = false;
+  last_received_ns_ = now_ns;
+  awaited_ping_ = 0;
+  peer_max_frame_bytes_ = kMinMaxFrameBytes;
+}
+
+void Connection::on_connected(TimeNs now_ns, TransportId transport) {
+  if (transport != transport_ || state_ != PeerState::dialing) return;  // stale report
+  begin_link(now_ns, transport);
+  state_ = PeerState::handshaking;
+  link_deadline_ns_ = now_ns + ns_from_ms(context_.config.timeouts.handshake_timeout_ms);
+  const NodeConfig& config = context_.config;
+  const std::string token = config.auth->token_for(name_);
+  send(Frame{.op = Op::hello,
+             .checksum = true,
+             .flags = config.checksums ? flag::kChecksums : std::uint16_t{0},
+             .version_min = config.version_min,
+             .version_max = config.version_max,
+             .name = config.name,
+             .peer_name = name_,
+             .incarnation = context_.incarnation,
+             .wall_ms =
+                 static_cast<std::uint64_t>(std::max<std::int64_t>(0, context_.wall_ms(now_ns))),
+             .max_frame_bytes = config.limits.max_frame_bytes,
+             .token = as_bytes(token)},
+       EntryKind::control);
+}
+
+void Connection::on_connect_failed(TimeNs now_ns, TransportId transport, std::string_view reason) {
+  if (transport != transport_ || state_ != PeerState::dialing) return;
+  teardown(now_ns, "connect failed: " + std::string(reason), false, {});
+}
+
+void Connection::adopt(TimeNs now_ns, TransportId transport, const Frame& hello, Bytes rest) {
+  assert(!dials_);
+  if (transport_ != 0) teardown(now_ns, "replaced by a newer connection from the peer", true, {});
+  begin_link(now_ns, transport);
+  const NodeConfig& config = context_.config;
+  const std::string token = config.auth->token_for(name_);
+  const std::uint16_t version = std::min(config.version_max, hello.version_max);
+  send(Frame{.op = Op::welcome,
+             .checksum = true,
+             .flags = config.checksums ? flag::kChecksums : std::uint16_t{0},
+             .version = version,
+             .name = config.name,
+             .incarnation = context_.incarnation,
+             .wall_ms =
+                 static_cast<std::uint64_t>(std::max<std::int64_t>(0, context_.wall_ms(now_ns))),
+             .max_frame_bytes = config.limits.max_frame_bytes,
+             .token = as_bytes(token)},
+       EntryKind::control);
+  become_established(now_ns, hello);
+  if (!rest.empty()) on_bytes(now_ns, transport, rest);
+}
+
+void Connection::become_established(TimeNs now_ns, const Frame& handshake) {
+  state_ = PeerState::established;
+  checksums_ = context_.config.checksums || (handshake.flags & flag::kChecksums) != 0;
+  decoder_.set_options(decoder_options(context_.config, checksums_));
+  peer_max_frame_bytes_ = handshake.max_frame_bytes;
+  const bool restarted =
+      counters_.peer_incarnation != 0 && counters_.peer_incarnation != handshake.incarnation;
+  counters_.peer_incarnation = handshake.incarnation;
+  counters_.generation = generation_;
+  if (generation_ > 1) ++counters_.reconnects;
+  backoff_attempt_ = 0;
+  link_deadline_ns_ = kNever;
+  last_received_ns_ = now_ns;
+  next_ping_ns_ = now_ns + ns_from_ms(context_.config.timeouts.ping_interval_ms);
+  context_.emit(event::PeerUp{peer_, generation_, handshake.incarnation, restarted});
+}
+
+void Connection::on_transport_down(TimeNs now_ns, TransportId transport, std::string_view reason) {
+  if (transport != transport_ || transport_ == 0) return;
+  teardown(now_ns, "transport down: " + std::string(reason), false, {});
+}
+
+// Ends the current transport: every call on it ends exactly once with "disconnected", every
+// queued byte of its generation is dropped, and a dialer schedules the next attempt.
+void Connection::teardown(TimeNs now_ns, std::string reason, bool close,
+                          std::vector<std::uint8_t> final_bytes) {
+  const bool was_up = state_ == PeerState::established;
+  const TransportId transport = transport_;
+  if (transport != 0) {
+    context_.transport_owner.erase(transport);
+    if (close) context_.emit(event::CloseTransport{transport, reason, std::move(final_bytes)});
+  }
+  transport_ = 0;
+  transmit_marked_ = false;
+  fail_all_calls();
+  lanes_.reset(generation_);  // nothing of this generation survives it
+  decoder_ = FrameDecoder(decoder_options(context_.config, false));
+  link_deadline_ns_ = kNever;
+  next_ping_ns_ = kNever;
+  if (was_up) context_.emit(event::PeerDown{peer_, generation_, std::move(reason)});
+  if (dials_) {
+    schedule_redial(now_ns);
+  } else {
+    state_ = PeerState::idle;
+  }
+}
+
+void Connection::schedule_redial(TimeNs now_ns) {
+  const ConnectionTimeouts& timeouts = context_.config.timeouts;
+  const unsigned doublings = std::min<std::uint32_t>(backoff_attempt_, 30);
+  const double base_ms = std::min<double>(static_cast<double>(timeouts.backoff_max_ms),
+                                          static_cast<double>(timeouts.backoff_initial_ms) *
+                                              static_cast<double>(std::uint64_t{1} << doublings));
+  const double spread = timeouts.backoff_jitter_fraction * (2.0 * context_.rng.unit() - 1.0);
+  const auto delay_ms = static_cast<std::int64_t>(std::max(1.0, base_ms * (1.0 + spread)));
+  ++backoff_attempt_;
+  state_ = PeerState::backoff;
+  dial_at_ns_ = now_ns + ns_from_ms(delay_ms);
+}
+
+void Connection::fail_all_calls() {
+  // Slot order is deterministic, so the order of these events is too.
+  outbound_.for_each([this](std::uint32_t, Outbound& call) {
+    context_.emit(event::RequestDone{peer_, call.mux, Errc::disconnected, {}});
+  });
+  inbound_.for_each([this](std::uint32_t, Inbound& call) {
+    context_.emit(
+        event::RequestCanceled{peer_, InboundId{generation_, call.mux}, Errc::disconnected});
+  });
+  outbound_.clear();
+  inbound_.clear();
+  inbound_by_mux_.clear();
+  deadlines_.clear();
+}
+
+void Connection::fail_protocol(TimeNs now_ns, std::string message) {
+  const Frame goaway{.op = Op::goaway,
+                     .checksum = checksums_,
+                     .status = static_cast<std::uint16_t>(Status::protocol_error),
+                     .payload = as_bytes(clip(message))};
+  teardown(now_ns, "protocol error: " + message, true, encode_alone(goaway));
+}
+
+void Connection::reject_handshake(TimeNs now_ns, Status status, std::string message) {
+  context_.emit(event::HandshakeFailed{name_, status, true, message});
+  const Frame goaway{.op = Op::goaway,
+                     .checksum = true,
+                     .status = static_cast<std::uint16_t>(status),
+                     .payload = as_bytes(clip(message))};
+  teardown(now_ns, "handshake refused: " + message, true, encode_alone(goaway));
+}
+
+// ---- incoming bytes and frames --------------------------------------------------------
+
+void Connection::on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes) {
+  if (transport != transport_ || transport_ == 0 || state_ == PeerState::dialing) return;
+  counters_.bytes_received += bytes.size();
+  last_received_ns_ = now_ns;
+  while (true) {
+    const DecodeStep step = decoder_.next(bytes);
+    if (step.status == DecodeStatus::error) {
+      const DecodeError& error = decoder_.error();
+      fail_protocol(now_ns, "error at byte " + std::to_string(error.offset) + ": " +
+                                std::string(wire_error_name(error.code)) + ": " + error.message);
+      return;
+    }
+    if (step.status == DecodeStatus::need_more) return;
+    bytes = bytes.subspan(step.consumed);
+    ++counters_.frames_received;
+    if (!dispatch(now_ns, step.frame)) return;  // the transport is gone
+  }
+}
+
+bool Connection::dispatch_handshake(TimeNs now_ns, const Frame& frame) {
+  if (frame.op == Op::reject) {
+    context_.emit(event::HandshakeFailed{name_, static_cast<Status>(frame.status), false,
+                                         std::string(as_chars(frame.payload))});
+    teardown(now_ns, "handshake rejected by peer: " + std::string(status_name(frame.status)), true,
+             {});
+    return false;
+  }
+  if (frame.op != Op::welcome) {
+    fail_protocol(now_ns, "expected welcome or reject, got " +
+                              std::string(op_name(static_cast<std::uint64_t>(frame.op))));
+    return false;
+  }
+  std::string message;
+  const Status status = check_welcome(now_ns, frame, message);
+  if (status != Status::ok) {
+    reject_handshake(now_ns, status, std::move(message));
+    return false;
+  }
+  become_established(now_ns, frame);
+  return true;
+}
+
+Status Connection::check_welcome(TimeNs now_ns, const Frame& welcome, std::string& message) const {
+  const NodeConfig& config = context_.config;
+  if (welcome.version < config.version_min || welcome.version > config.version_max) {
+    message = "peer chose version " + std::to_string(welcome.version) + ", outside our range";
+    return Status::version_mismatch;
+  }
+  if (welcome.name != name_) {
+    message = "dialed " + name_ + " but reached " + std::string(welcome.name);
+    return Status::wrong_target;
+  }
+  if (!config.auth->verify(name_, welcome.token)) {
+    message = "token of " + name_ + " does not verify";
+    return Status::bad_token;
+  }
+  const std::int64_t skew_ms =
+      static_cast<std::int64_t>(welcome.wall_ms) - context_.wall_ms(now_ns);
+  if (std::llabs(skew_ms) > config.timeouts.max_clock_skew_ms) {
+    message = "wall clocks differ by " + std::to_string(skew_ms) + " ms";
+    return Status::clock_skew;
+  }
+  return Status::ok;
+}
+
+bool Connection::dispatch(TimeNs now_ns, const Frame& frame) {
+  if (state_ == PeerState::handshaking) return dispatch_handshake(now_ns, frame);
+  assert(state_ == PeerState::established);
+  switch (frame.op) {
+    case Op::ping:
+      lanes_.push_pong(frame.seq, checksums_);
+      mark_transmit();
+      return true;
+    case Op::pong:
+      if (awaited_ping_ != 0 && frame.seq == awaited_ping_) {
+        counters_.rtt_ns = now_ns - ping_sent_ns_;
+        awaited_ping_ = 0;
+      }
+      return true;
+    case Op::goaway:
+      teardown(now_ns,
+               "peer going away: " + std::string(status_name(frame.status)) + " " +
+                   std::string(as_chars(frame.payload)),
+               true, {});
+      return false;
+    case Op::request:
+      return serve_request(now_ns, frame);
+    case Op::response:
+      if (!ours(frame.mux)) break;
+      finish_request(frame);
+      return true;
+    case Op::cancel:
+      if (ours(frame.mux)) break;
+      cancel_inbound(frame);
+      return true;
+    case Op::stream_open:
+      // Streams are not served yet: every stream is for a handler this node lacks.
+      if (ours(frame.mux)) break;
+      send_control(now_ns, Frame{.op = Op::stream_reject,
+                                 .checksum = checksums_,
+                                 .mux = frame.mux,
+                                 .status = static_cast<std::uint16_t>(Status::unknown_handler),
+                                 .payload = as_bytes("this node serves no streams")});
+      return transport_ != 0;
+    case Op::hello:
+    case Op::welcome:
+    case Op::reject:
+      fail_protocol(now_ns, std::string(op_name(static_cast<std::uint64_t>(frame.op))) +
+                                " after the handshake");
+      return false;
+    default:
+      return true;  // a frame for a mux this node does not have open: a late one, ignored
+  }
+  fail_protocol(now_ns, std::string(op_name(static_cast<std::uint64_t>(frame.op))) + " on mux " +
+                            std::to_string(frame.mux) + " of the wrong side");
+  return false;
+}
+
+bool Connection::serve_request(TimeNs now_ns, const Frame& frame) {
+  if (ours(frame.mux)) {
+    fail_protocol(now_ns, "request on mux " + std::to_string(frame.mux) + " of the wrong side");
+    return false;
+  }
+  if (inbound_by_mux_.contains(frame.mux)) {
+    fail_protocol(now_ns, "request reuses open mux " + std::to_string(frame.mux));
+    return false;
+  }
+  auto answer = [&](Status status, std::string_view message) {
+    send_control(now_ns, Frame{.op = Op::response,
+                               .checksum = checksums_,
+                               .mux = frame.mux,
+                               .status = static_cast<std::uint16_t>(status),
+                               .payload = as_bytes(message)});
+    return transport_ != 0;
+  };
+  if (!context_.handlers.contains(frame.handler, frame.route)) {
+    return answer(Status::unknown_handler,
+                  "no handler " + std::to_string(frame.handler) + " for that route");
+  }
+  if (inbound_.size() >= context_.config.limits.max_inbound_requests) {
+    return answer(Status::busy, "too many requests in flight");
+  }
+  const std::uint32_t slot = inbound_.insert(Inbound{frame.mux});
+  inbound_by_mux_.emplace(frame.mux, slot);
+  TimeNs deadline_ns = kNever;
+  if (frame.deadline_ms != 0) {
+    deadline_ns = now_ns + ns_from_ms(frame.deadline_ms);
+    deadlines_.set(2 * slot + 1, deadline_ns);
+  }
+  context_.emit(event::RequestReceived{peer_, InboundId{generation_, frame.mux}, frame.handler,
+                                       frame.route, copy_of(frame.payload), deadline_ns});
+  return true;
+}
+
+void Connection::finish_request(const Frame& frame) {
+  if (find_outbound(frame.mux) == nullptr) return;  // ended already: a late answer
+  complete(slot_of(frame.mux), errc_from_status(frame.status), frame.payload);
+}
+
+void Connection::cancel_inbound(const Frame& frame) {
+  if (!inbound_by_mux_.contains(frame.mux)) return;
+  const InboundId id{generation_, frame.mux};
+  drop_inbound(frame.mux);
+  context_.emit(event::RequestCanceled{peer_, id, Errc::canceled});
+}
+
+// ---- calls ----------------------------------------------------------------------------
+
+std::uint64_t Connection::make_mux(std::uint32_t slot) {
+  // serial (42 bits) | slot (20 bits) | opener parity (1 bit): O(1) lookup by slot, and an
+  // id is not seen twice on a connection before 2^42 requests.
+  ++mux_serial_;
+  return (((mux_serial_ << kSlotBits) | slot) << 1) | parity_;
+}
+
+std::uint32_t Connection::slot_of(std::uint64_t mux) const {
+  return static_cast<std::uint32_t>((mux >> 1) & kSlotMask);
+}
+
+bool Connection::ours(std::uint64_t mux) const {
+  return (mux & 1) == parity_;
+}
+
+Connection::Outbound* Connection::find_outbound(std::uint64_t mux) {
+  Outbound* call = outbound_.find(slot_of(mux));
+  return call != nullptr && call->mux == mux ? call : nullptr;
+}
+
+void Connection::complete(std::uint32_t slot, Errc result, Bytes payload) {
+  Outbound* call = outbound_.find(slot);
+  assert(call != nullptr);
+  context_.emit(event::RequestDone{peer_, call->mux, result, copy_of(payload)});
+  deadlines_.erase(2 * slot);
+  outbound_.erase(slot);
+}
+
+void Connection::drop_inbound(std::uint64_t mux) {
+  const auto found = inbound_by_mux_.find(mux);
+  assert(found != inbound_by_mux_.end());
+  deadlines_.erase(2 * found->second + 1);
+  inbound_.erase(found->second);
+  inbound_by_mux_.erase(found);
+}
+
+void Connection::expire(TimeNs now_ns, std::uint32_t key) {
+  const std::uint32_t slot = key / 2;
+  if (key % 2 == 0) {
+    const Outbound call = *outbound_.find(slot);
+    complete(slot, Errc::deadline_exceeded, {});
+    // Tell the serving side, so it can stop; a frame still in a lane is simply dropped.
+    if (call.committed) send_control(now_ns, frame_of(Op::cancel, call.mux));
+  } else {
+    const std::uint64_t mux = inbound_.find(slot)->mux;
+    drop_inbound(mux);
+    context_.emit(
+        event::RequestCanceled{peer_, InboundId{generation_, mux}, Errc::deadline_exceeded});
+  }
+}
+
+Call Connection::request(TimeNs now_ns, const RequestArgs& args) {
+  const ConnectionLimits& limits = context_.config.limits;
+  if (args.handler == 0 || args.route.size() > limits.max_route_bytes || args.timeout_ms < 0 ||
+      args.timeout_ms > UINT32_MAX) {
+    return {Errc::invalid_argument, 0};
+  }
+  if (state_ != PeerState::established) return {Errc::disconnected, 0};
+  if (outbound_.size() >= limits.max_outbound_requests) return {Errc::queue_full, 0};
+  const std::int64_t timeout_ms =
+      args.timeout_ms > 0 ? args.timeout_ms : context_.config.timeouts.default_request_timeout_ms;
+  const std::uint32_t slot = outbound_.insert(Outbound{0, false});
+  const Frame frame{.op = Op::request,
+                    .checksum = checksums_,
+                    .mux = make_mux(slot),
+                    .handler = args.handler,
+                    .route = route_id(args.route),
+                    .deadline_ms = static_cast<std::uint32_t>(timeout_ms),
+                    .payload = args.payload};
+  const std::size_t bytes = encoded_size(frame);
+  Errc refusal = Errc::ok;
+  if (bytes - kPrefixBytes > peer_max_frame_bytes_) {
+    refusal = Errc::too_large;
+  } else if (!lanes_.below_high_water() && lanes_.data_bytes() + bytes > limits.max_queued_bytes) {
+    refusal = Errc::queue_full;
+  }
+  if (refusal != Errc::ok) {
+    outbound_.erase(slot);
+    return {refusal, 0};
+  }
+  *outbound_.find(slot) = Outbound{frame.mux, false};
+  deadlines_.set(2 * slot, now_ns + ns_from_ms(timeout_ms));
+  outbound_.find(slot)->committed = send(frame, EntryKind::request);
+  return {Errc::ok, frame.mux};
+}
+
+Errc Connection::cancel(TimeNs now_ns, RequestId id) {
+  const Outbound* call = find_outbound(id);
+  if (call == nullptr) return Errc::not_found;
+  const bool committed = call->committed;
+  complete(slot_of(id), Errc::canceled, {});
+  if (committed) send_control(now_ns, frame_of(Op::cancel, id));
+  return Errc::ok;
+}
+
+Errc Connection::respond(TimeNs now_ns, InboundId id, Bytes payload) {
+  if (state_ != PeerState::established || id.generation != generation_ ||
+      !inbound_by_mux_.contains(id.mux)) {
+    return Errc::not_found;
+  }
+  Frame frame = frame_of(Op::response, id.mux);
+  frame.payload = payload;
+  if (encoded_size(frame) - kPrefixBytes > peer_max_frame_bytes_) {
+    respond_error(now_ns, id, Errc::too_large, "response too large for the caller's frame limit");
+    return Errc::too_large;
+  }
+  drop_inbound(id.mux);
+  send(frame, EntryKind::response);
+  return Errc::ok;
+}
+
+Errc Connection::respond_error(TimeNs, InboundId id, Errc code, std::string_view message) {
+  if (state_ != PeerState::established || id.generation != generation_ ||
+      !inbound_by_mux_.contains(id.mux)) {
+    return Errc::not_found;
+  }
+  if (code == Errc::ok) return Errc::invalid_argument;
+  Frame frame = frame_of(Op::response, id.mux);
+  frame.status = static_cast<std::uint16_t>(status_from_errc(code));
+  frame.payload = as_bytes(clip(message));
+  drop_inbound(id.mux);
+  send(frame, EntryKind::response);
+  return Errc::ok;
+}
+
+// ---- sending --------------------------------------------------------------------------
+
+Frame Connection::frame_of(Op op, std::uint64_t mux) const {
+  return Frame{.op = op, .checksum = checksums_, .mux = mux};
+}
+
+bool Connection::send(const Frame& frame, EntryKind kind) {
+  const bool committed = lanes_.push(frame, kind);
+  mark_transmit();
+  return committed;
+}
+
+// Control frames are caused by incoming frames or timers; they never wait for room (rule 1
+// of the design), but a peer that makes us queue more than the limit while not reading is
+// cut off instead of growing memory.
+void Connection::send_control(TimeNs now_ns, const Frame& frame) {
+  send(frame, EntryKind::control);
+  if (lanes_.control_frames() > context_.config.limits.max_control_frames) {
+    fail_protocol(now_ns, "peer does not read: over " +
+                              std::to_string(context_.config.limits.max_control_frames) +
+                              " control frames queued");
+  }
+}
+
+void Connection::mark_transmit() {
+  if (transmit_marked_ || transport_ == 0 || lanes_.output_bytes() == 0) return;
+  transmit_marked_ = true;
+  context_.transmit_queue.push_back(transport_);
+}
+
+bool Connection::take_transmit(TransportId transport) {
+  if (transport != transport_) return false;
+  transmit_marked_ = false;
+  return lanes_.output_bytes() > 0;
+}
+
+Bytes Connection::pending_output(TransportId transport) const {
+  return transport == transport_ ? lanes_.output() : Bytes{};
+}
+
+void Connection::consume_output(TransportId transport, std::size_t count) {
+  if (transport != transport_) return;
+  assert(count <= lanes_.output_bytes());
+  counters_.bytes_sent += count;
+  const std::size_t before = lanes_.output_bytes() - count;
+  lanes_.consume(count, [this](const LaneEntry& entry) {
+    Outbound* call = find_outbound(entry.mux);
+    if (call == nullptr) return false;  // canceled or expired while queued: never sent
+    call->committed = true;
+    return true;
+  });
+  if (lanes_.output_bytes() > before) mark_transmit();
+}
+
+PeerStats Connection::stats() const {
+  PeerStats stats = counters_;
+  stats.state = state_;
+  stats.output_bytes = lanes_.output_bytes();
+  stats.queued_data_bytes = lanes_.data_bytes();
+  stats.queued_control_frames = lanes_.control_frames();
+  stats.outbound_in_flight = outbound_.size();
+  stats.inbound_in_flight = inbound_.size();
+  stats.frames_sent = lanes_.frames_committed();
+  return stats;
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,130 @@
+// The state machine of one peer relationship: the current transport (if any) with its
+// handshake, keepalive and lanes, and the requests in flight both ways. It outlives
+// transports: a new transport starts a new generation, and nothing of an old generation
+// (queued frames, calls, ids) carries over. Internal to core/; Node drives it and
+// PeerConnection exposes its commands.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+
+#include "deadline_heap.hpp"
+#include "node_context.hpp"
+#include "output_lanes.hpp"
+#include "slot_map.hpp"
+#include "weft/node.hpp"
+#include "weft/wire.hpp"
+
+namespace weft::detail {
+
+class Connection {
+ public:
+  Connection(NodeContext& context, PeerId peer, std::string peer_name, TimeNs now_ns);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // ---- inputs (from Node) -----------------------------------------------------------
+  void on_timer(TimeNs now_ns);
+  void on_connected(TimeNs now_ns, TransportId transport);
+  void on_connect_failed(TimeNs now_ns, TransportId transport, std::string_view reason);
+  // An accepted transport whose hello the node validated; `rest` follows the hello.
+  void adopt(TimeNs now_ns, TransportId transport, const Frame& hello, Bytes rest);
+  void on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes);
+  void on_transport_down(TimeNs now_ns, TransportId transport, std::string_view reason);
+  TimeNs next_deadline() const;
+
+  // ---- output -----------------------------------------------------------------------
+  Bytes pending_output(TransportId transport) const;
+  void consume_output(TransportId transport, std::size_t count);
+  // Clears the "queued for transmit" mark; true when `transport` is current with output.
+  bool take_transmit(TransportId transport);
+
+  // ---- commands (PeerConnection) ----------------------------------------------------
+  Call request(TimeNs now_ns, const RequestArgs& args);
+  Errc cancel(TimeNs now_ns, RequestId id);
+  Errc respond(TimeNs now_ns, InboundId id, Bytes payload);
+  Errc respond_error(TimeNs now_ns, InboundId id, Errc code, std::string_view message);
+
+  PeerStats stats() const;
+  PeerState state() const { return state_; }
+  const std::string& name() const { return name_; }
+  bool dials() const { return dials_; }
+
+ private:
+  struct Outbound {
+    std::uint64_t mux;
+    bool committed;  // handed to the output buffer: the peer may see it
+  };
+  struct Inbound {
+    std::uint64_t mux;
+  };
+
+  // Transport lifecycle.
+  void start_dial(TimeNs now_ns);
+  void begin_link(TimeNs now_ns, TransportId transport);
+  void become_established(TimeNs now_ns, const Frame& handshake);
+  void teardown(TimeNs now_ns, std::string reason, bool close,
+                std::vector<std::uint8_t> final_bytes);
+  void fail_protocol(TimeNs now_ns, std::string message);
+  void reject_handshake(TimeNs now_ns, Status status, std::string message);
+  void schedule_redial(TimeNs now_ns);
+  void fail_all_calls();
+
+  // Frames.
+  bool dispatch(TimeNs now_ns, const Frame& frame);
+  bool dispatch_handshake(TimeNs now_ns, const Frame& frame);
+  bool serve_request(TimeNs now_ns, const Frame& frame);
+  void finish_request(const Frame& frame);
+  void cancel_inbound(const Frame& frame);
+  Status check_welcome(TimeNs now_ns, const Frame& welcome, std::string& message) const;
+
+  // Sending.
+  bool send(const Frame& frame, EntryKind kind);
+  void send_control(TimeNs now_ns, const Frame& frame);
+  void mark_transmit();
+  Frame frame_of(Op op, std::uint64_t mux) const;
+
+  // Calls.
+  std::uint64_t make_mux(std::uint32_t slot);
+  std::uint32_t slot_of(std::uint64_t mux) const;
+  bool ours(std::uint64_t mux) const;
+  Outbound* find_outbound(std::uint64_t mux);
+  void complete(std::uint32_t slot, Errc result, Bytes payload);
+  void expire(TimeNs now_ns, std::uint32_t key);
+  void drop_inbound(std::uint64_t mux);
+
+  NodeContext& context_;
+  const PeerId peer_;
+  const std::string name_;
+  const bool dials_;
+  const std::uint64_t parity_;  // low bit of the mux ids this side opens
+
+  PeerState state_;
+  TransportId transport_ = 0;  // 0: none
+  std::uint64_t generation_ = 0;
+  FrameDecoder decoder_;
+  OutputLanes lanes_;
+  bool checksums_ = false;
+  std::uint32_t peer_max_frame_bytes_ = kMinMaxFrameBytes;
+  bool transmit_marked_ = false;
+  TimeNs link_deadline_ns_ = kNever;  // connect timeout or handshake timeout
+  TimeNs dial_at_ns_ = kNever;        // end of the backoff
+  TimeNs next_ping_ns_ = kNever;
+  TimeNs last_received_ns_ = 0;
+  std::uint64_t ping_seq_ = 0;
+  std::uint64_t awaited_ping_ = 0;
+  TimeNs ping_sent_ns_ = 0;
+  std::uint32_t backoff_attempt_ = 0;
+
+  SlotMap<Outbound> outbound_;
+  SlotMap<Inbound> inbound_;
+  std::unordered_map<std::uint64_t, std::uint32_t> inbound_by_mux_;
+  // Keys: 2 * slot for outbound requests, 2 * slot + 1 for inbound ones.
+  DeadlineHeap deadlines_;
+  std::uint64_t mux_serial_ = 0;
+
+  PeerStats counters_;  // the cumulative fields of stats()
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,411 @@
+#include "weft/node.hpp"
+
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <stdexcept>
+
+#include "connection.hpp"
+#include "node_context.hpp"
+
+namespace weft {
+namespace detail {
+namespace {
+
+bool valid_node_name(std::string_view name) {
+  if (name.empty() || name.size() > 255) return false;
+  for (char c : name) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+void check_config(const NodeConfig& config) {
+  auto fail = [](const std::string& why) { throw std::invalid_argument("weft::Node: " + why); };
+  if (!valid_node_name(config.name))
+    fail("node name must be 1..255 printable ASCII bytes, no spaces");
+  std::set<std::string> seen;
+  for (const std::string& peer : config.peers) {
+    if (!valid_node_name(peer)) fail("bad peer name '" + peer + "'");
+    if (peer == config.name) fail("the peer list contains the node itself");
+    if (!seen.insert(peer).second) fail("peer '" + peer + "' is listed twice");
+  }
+  if (!config.auth) fail("an authenticator is required");
+  const ConnectionLimits& limits = config.limits;
+  if (limits.max_frame_bytes < kMinMaxFrameBytes) fail("max_frame_bytes must be at least 65536");
+  if (limits.max_outbound_requests == 0 || limits.max_outbound_requests > (1u << 20)) {
+    fail("max_outbound_requests must be in 1..1048576");
+  }
+  if (limits.max_inbound_requests == 0) fail("max_inbound_requests must be at least 1");
+  if (limits.output_high_water_bytes == 0) fail("output_high_water_bytes must be at least 1");
+  const ConnectionTimeouts& timeouts = config.timeouts;
+  if (timeouts.handshake_timeout_ms <= 0 || timeouts.connect_timeout_ms <= 0 ||
+      timeouts.ping_interval_ms <= 0 || timeouts.dead_after_pings <= 0 ||
+      timeouts.default_request_timeout_ms <= 0 || timeouts.backoff_initial_ms <= 0 ||
+      timeouts.backoff_max_ms < timeouts.backoff_initial_ms || timeouts.max_clock_skew_ms < 0 ||
+      timeouts.backoff_jitter_fraction < 0 || timeouts.backoff_jitter_fraction >= 1) {
+    fail("a timeout is out of range");
+  }
+  if (config.version_min == 0 || config.version_min > config.version_max) {
+    fail("bad protocol version range");
+  }
+}
+
+// An accepted transport whose hello has not arrived yet.
+struct PendingAccept {
+  FrameDecoder decoder;
+  TimeNs deadline_ns;
+};
+
+}  // namespace
+
+class NodeCore {
+ public:
+  NodeCore(NodeConfig config, TimeNs now_ns, std::int64_t wall_ms)
+      : context_((check_config(config), std::move(config)), now_ns, wall_ms), last_now_ns_(now_ns) {
+    const auto& peers = context_.config.peers;
+    connections_.reserve(peers.size());
+    for (PeerId peer = 0; peer < peers.size(); ++peer) {
+      connections_.push_back(std::make_unique<Connection>(context_, peer, peers[peer], now_ns));
+    }
+  }
+
+  NodeContext& context() { return context_; }
+  const NodeContext& context() const { return context_; }
+  Connection& connection(PeerId peer) { return *connections_.at(peer); }
+  const Connection& connection(PeerId peer) const { return *connections_.at(peer); }
+  std::size_t peer_count() const { return connections_.size(); }
+
+  // Asserts the driver's clock never runs backwards.
+  void advance(TimeNs now_ns) {
+    assert(now_ns >= last_now_ns_ && "time went backwards");
+    last_now_ns_ = std::max(last_now_ns_, now_ns);
+  }
+
+  TransportId on_accepted(TimeNs now_ns) {
+    advance(now_ns);
+    const TransportId transport = context_.new_transport();
+    DecoderOptions options;
+    options.limits.max_frame_bytes = kMinMaxFrameBytes;  // a hello is small
+    const TimeNs deadline = now_ns + ns_from_ms(context_.config.timeouts.handshake_timeout_ms);
+    pending_.emplace(transport, PendingAccept{FrameDecoder(options), deadline});
+    return transport;
+  }
+
+  Connection* owner(TransportId transport) {
+    const auto found = context_.transport_owner.find(transport);
+    return found == context_.transport_owner.end() ? nullptr : connections_[found->second].get();
+  }
+
+  void on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes) {
+    advance(now_ns);
+    if (const auto pending = pending_.find(transport); pending != pending_.end()) {
+      accept_hello(now_ns, pending, bytes);
+    } else if (Connection* connection = owner(transport)) {
+      connection->on_bytes(now_ns, transport, bytes);
+    }
+  }
+
+  void on_transport_down(TimeNs now_ns, TransportId transport, std::string_view reason) {
+    advance(now_ns);
+    if (pending_.erase(transport) > 0) return;
+    if (Connection* connection = owner(transport)) {
+      connection->on_transport_down(now_ns, transport, reason);
+    }
+  }
+
+  void on_timer(TimeNs now_ns) {
+    advance(now_ns);
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.deadline_ns > now_ns) {
+        ++it;
+        continue;
+      }
+      context_.emit(event::HandshakeFailed{"", Status::handshake_timeout, true,
+                                           "no hello on an accepted transport in time"});
+      context_.emit(event::CloseTransport{it->first, "handshake timeout", {}});
+      it = pending_.erase(it);
+    }
+    for (auto& connection : connections_)
+      connection->on_timer(now_ns);
+  }
+
+  TimeNs next_deadline() const {
+    TimeNs next = kNever;
+    for (const auto& [transport, pending] : pending_)
+      next = std::min(next, pending.deadline_ns);
+    for (const auto& connection : connections_)
+      next = std::min(next, connection->next_deadline());
+    return next;
+  }
+
+  std::optional<TransportId> poll_transmit() {
+    while (!context_.transmit_queue.empty()) {
+      const TransportId transport = context_.transmit_queue.front();
+      context_.transmit_queue.pop_front();
+      Connection* connection = owner(transport);
+      if (connection != nullptr && connection->take_transmit(transport)) return transport;
+    }
+    return std::nullopt;
+  }
+
+  std::optional<PeerId> find_peer(std::string_view name) const {
+    const auto& peers = context_.config.peers;
+    for (PeerId peer = 0; peer < peers.size(); ++peer) {
+      if (peers[peer] == name) return peer;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  using PendingMap = std::map<TransportId, PendingAccept>;
+
+  void accept_hello(TimeNs now_ns, PendingMap::iterator pending, Bytes bytes) {
+    const TransportId transport = pending->first;
+    const DecodeStep step = pending->second.decoder.next(bytes);
+    if (step.status == DecodeStatus::need_more) return;
+    if (step.status == DecodeStatus::error) {
+      const DecodeError& error = pending->second.decoder.error();
+      refuse(transport, "", Status::protocol_error,
+             "error at byte " + std::to_string(error.offset) + ": " +
+                 std::string(wire_error_name(error.code)) + ": " + error.message);
+      pending_.erase(pending);
+      return;
+    }
+    const Frame& hello = step.frame;
+    if (hello.op != Op::hello) {
+      refuse(transport, "", Status::protocol_error,
+             "expected hello, got " + std::string(op_name(static_cast<std::uint64_t>(hello.op))));
+      pending_.erase(pending);
+      return;
+    }
+    std::string message;
+    std::optional<PeerId> peer;
+    const Status status = check_hello(now_ns, hello, peer, message);
+    if (status != Status::ok) {
+      refuse(transport, std::string(hello.name), status, std::move(message));
+      pending_.erase(pending);
+      return;
+    }
+    // The hello's views may point into the pending decoder, which dies with the entry.
+    const OwnedFrame kept(hello);
+    const Bytes rest = bytes.subspan(step.consumed);
+    pending_.erase(pending);
+    connections_[*peer]->adopt(now_ns, transport, kept.view(), rest);
+  }
+
+  // PROTOCOL.md §4.2: the acceptor's checks, in the order the document lists them.
+  Status check_hello(TimeNs now_ns, const Frame& hello, std::optional<PeerId>& peer,
+                     std::string& message) const {
+    const NodeConfig& config = context_.config;
+    if (std::max(hello.version_min, config.version_min) >
+        std::min(hello.version_max, config.version_max)) {
+      message = "no common protocol version";
+      return Status::version_mismatch;
+    }
+    peer = find_peer(hello.name);
+    if (!peer) {
+      message = "unknown node " + std::string(hello.name);
+      return Status::unknown_node;
+    }
+    if (hello.peer_name != config.name) {
+      message = "this is " + config.name + ", not " + std::string(hello.peer_name);
+      return Status::wrong_target;
+    }
+    if (!config.auth->verify(hello.name, hello.token)) {
+      message = "token of " + std::string(hello.name) + " does not verify";
+      return Status::bad_token;
+    }
+    const std::int64_t skew_ms =
+        static_cast<std::int64_t>(hello.wall_ms) - context_.wall_ms(now_ns);
+    if (std::llabs(skew_ms) > config.timeouts.max_clock_skew_ms) {
+      message = "wall clocks differ by " + std::to_string(skew_ms) + " ms";
+      return Status::clock_skew;
+    }
+    if (!dial_rule_dials(hello.name, config.name)) {
+      message = config.name + " dials " + std::string(hello.name) + ", not the other way";
+      return Status::wrong_dialer;
+    }
+    return Status::ok;
+  }
+
+  // Rejects an accepted transport: both the event and the reject frame say why.
+  void refuse(TransportId transport, std::string peer_name, Status status, std::string message) {
+    ByteBuffer frame;
+    encode_frame(frame, Frame{.op = Op::reject,
+                              .checksum = true,
+                              .status = static_cast<std::uint16_t>(status),
+                              .payload = as_bytes(message)});
+    context_.emit(event::HandshakeFailed{std::move(peer_name), status, true, message});
+    context_.emit(event::CloseTransport{
+        transport, "handshake refused: " + message, {frame.view().begin(), frame.view().end()}});
+  }
+
+  NodeContext context_;
+  std::vector<std::unique_ptr<Connection>> connections_;
+  PendingMap pending_;  // ordered, so the timeout sweep is deterministic
+  TimeNs last_now_ns_;
+};
+
+}  // namespace detail
+
+bool dial_rule_dials(std::string_view self, std::string_view peer) {
+  if (self == peer) return false;
+  const std::string_view lo = std::min(self, peer);
+  const std::string_view hi = std::max(self, peer);
+  std::string joined;
+  joined.reserve(lo.size() + 1 + hi.size());
+  joined.append(lo).push_back('\0');
+  joined.append(hi);
+  const bool lo_dials = (checksum64(as_bytes(joined)) & 1) == 0;
+  return (self == lo) == lo_dials;
+}
+
+std::string_view peer_state_name(PeerState state) {
+  switch (state) {
+    case PeerState::idle:
+      return "idle";
+    case PeerState::backoff:
+      return "backoff";
+    case PeerState::dialing:
+      return "dialing";
+    case PeerState::handshaking:
+      return "handshaking";
+    case PeerState::established:
+      return "established";
+  }
+  return "unknown";
+}
+
+// ---- Node -----------------------------------------------------------------------------
+
+Node::Node(NodeConfig config, TimeNs now_ns, std::int64_t wall_ms)
+    : core_(std::make_unique<detail::NodeCore>(std::move(config), now_ns, wall_ms)) {}
+Node::~Node() = default;
+
+TransportId Node::on_accepted(TimeNs now_ns) {
+  return core_->on_accepted(now_ns);
+}
+
+void Node::on_connected(TimeNs now_ns, TransportId transport) {
+  core_->advance(now_ns);
+  if (detail::Connection* connection = core_->owner(transport)) {
+    connection->on_connected(now_ns, transport);
+  }
+}
+
+void Node::on_connect_failed(TimeNs now_ns, TransportId transport, std::string_view reason) {
+  core_->advance(now_ns);
+  if (detail::Connection* connection = core_->owner(transport)) {
+    connection->on_connect_failed(now_ns, transport, reason);
+  }
+}
+
+void Node::on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes) {
+  core_->on_bytes(now_ns, transport, bytes);
+}
+
+void Node::on_transport_down(TimeNs now_ns, TransportId transport, std::string_view reason) {
+  core_->on_transport_down(now_ns, transport, reason);
+}
+
+void Node::on_timer(TimeNs now_ns) {
+  core_->on_timer(now_ns);
+}
+
+void Node::set_wall_clock(TimeNs now_ns, std::int64_t wall_ms) {
+  core_->context().wall_offset_ms = wall_ms - ms_from_ns(now_ns);
+}
+
+std::optional<Event> Node::poll_event() {
+  auto& events = core_->context().events;
+  if (events.empty()) return std::nullopt;
+  Event event = std::move(events.front());
+  events.pop_front();
+  return event;
+}
+
+std::optional<TransportId> Node::poll_transmit() {
+  return core_->poll_transmit();
+}
+
+Bytes Node::pending_output(TransportId transport) {
+  detail::Connection* connection = core_->owner(transport);
+  return connection == nullptr ? Bytes{} : connection->pending_output(transport);
+}
+
+void Node::consume_output(TransportId transport, std::size_t count) {
+  if (detail::Connection* connection = core_->owner(transport)) {
+    connection->consume_output(transport, count);
+  }
+}
+
+TimeNs Node::next_deadline() const {
+  return core_->next_deadline();
+}
+
+bool Node::accepting_input() const {
+  return core_->context().events.size() < core_->context().config.max_pending_events;
+}
+
+Errc Node::register_handler(std::uint16_t handler, std::string_view route) {
+  if (handler == 0 || route.size() > core_->context().config.limits.max_route_bytes) {
+    return Errc::invalid_argument;
+  }
+  core_->context().handlers.add(handler, route_id(route));
+  return Errc::ok;
+}
+
+std::optional<PeerId> Node::find_peer(std::string_view name) const {
+  return core_->find_peer(name);
+}
+std::size_t Node::peer_count() const {
+  return core_->peer_count();
+}
+const std::string& Node::name() const {
+  return core_->context().config.name;
+}
+std::uint64_t Node::incarnation() const {
+  return core_->context().incarnation;
+}
+const NodeConfig& Node::config() const {
+  return core_->context().config;
+}
+
+// ---- PeerConnection -------------------------------------------------------------------
+
+Call PeerConnection::request(TimeNs now_ns, const RequestArgs& args) {
+  node_->core_->advance(now_ns);
+  return node_->core_->connection(peer_).request(now_ns, args);
+}
+
+Errc PeerConnection::cancel(TimeNs now_ns, RequestId id) {
+  node_->core_->advance(now_ns);
+  return node_->core_->connection(peer_).cancel(now_ns, id);
+}
+
+Errc PeerConnection::respond(TimeNs now_ns, InboundId id, Bytes payload) {
+  node_->core_->advance(now_ns);
+  return node_->core_->connection(peer_).respond(now_ns, id, payload);
+}
+
+Errc PeerConnection::respond_error(TimeNs now_ns, InboundId id, Errc code,
+                                   std::string_view message) {
+  node_->core_->advance(now_ns);
+  return node_->core_->connection(peer_).respond_error(now_ns, id, code, message);
+}
+
+PeerStats PeerConnection::stats() const {
+  return node_->core_->connection(peer_).stats();
+}
+PeerState PeerConnection::state() const {
+  return node_->core_->connection(peer_).state();
+}
+const std::string& PeerConnection::name() const {
+  return node_->core_->connection(peer_).name();
+}
+bool PeerConnection::dials() const {
+  return node_->core_->connection(peer_).dials();
+}
+
+}  // namespace weft

@@ -1,0 +1,59 @@
+// State a node shares with its connections: config, randomness, the event queue, the
+// transport registry and the handler registry. Internal to core/.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "weft/config.hpp"
+#include "weft/events.hpp"
+#include "weft/random.hpp"
+#include "weft/time.hpp"
+
+namespace weft::detail {
+
+// The (handler, route id) pairs a node serves. Few entries: a sorted vector.
+class HandlerRegistry {
+ public:
+  void add(std::uint16_t handler, std::uint64_t route) {
+    const auto key = std::make_pair(handler, route);
+    const auto at = std::lower_bound(entries_.begin(), entries_.end(), key);
+    if (at == entries_.end() || *at != key) entries_.insert(at, key);
+  }
+  bool contains(std::uint16_t handler, std::uint64_t route) const {
+    return std::binary_search(entries_.begin(), entries_.end(), std::make_pair(handler, route));
+  }
+
+ private:
+  std::vector<std::pair<std::uint16_t, std::uint64_t>> entries_;
+};
+
+struct NodeContext {
+  NodeContext(NodeConfig node_config, TimeNs now_ns, std::int64_t wall_ms)
+      : config(std::move(node_config)),
+        rng(config.seed),
+        incarnation(rng.next() | 1),
+        wall_offset_ms(wall_ms - ms_from_ns(now_ns)) {}
+
+  std::int64_t wall_ms(TimeNs now_ns) const { return ms_from_ns(now_ns) + wall_offset_ms; }
+  TransportId new_transport() { return next_transport++; }
+  void emit(Event event) { events.push_back(std::move(event)); }
+
+  const NodeConfig config;
+  Rng rng;
+  const std::uint64_t incarnation;  // non-zero: 0 means "not known yet" in PeerStats
+  std::int64_t wall_offset_ms;
+  std::deque<Event> events;
+  std::deque<TransportId> transmit_queue;
+  // Which peer owns each live transport (dialing or connected). Lookups only: its
+  // iteration order never reaches output.
+  std::unordered_map<TransportId, PeerId> transport_owner;
+  TransportId next_transport = 1;
+  HandlerRegistry handlers;
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,65 @@
+#include "output_lanes.hpp"
+
+#include <cassert>
+
+namespace weft::detail {
+
+void OutputLanes::reset(std::uint64_t generation) {
+  generation_ = generation;
+  output_.clear();
+  for (Lane* lane : {&control_, &small_, &bulk_}) {
+    lane->buffer.clear();
+    lane->entries.clear();
+  }
+  pong_seq_.reset();
+  small_burst_bytes_ = 0;
+  // A large frame may have grown these; do not keep megabytes per idle peer.
+  output_.release_if_empty(1 << 20);
+  bulk_.buffer.release_if_empty(1 << 20);
+}
+
+OutputLanes::Lane& OutputLanes::lane_for(EntryKind kind, std::size_t bytes) {
+  if (kind == EntryKind::control) return control_;
+  return bytes <= limits_.small_frame_bytes ? small_ : bulk_;
+}
+
+bool OutputLanes::push(const Frame& frame, EntryKind kind) {
+  if (below_high_water()) {
+    // Below the mark every lane is empty (commit drained them), so writing directly keeps
+    // the same order a lane would.
+    assert(lanes_empty());
+    encode_frame(output_, frame);
+    ++frames_committed_;
+    return true;
+  }
+  const std::size_t bytes = encoded_size(frame);
+  Lane& lane = lane_for(kind, bytes);
+  encode_frame(lane.buffer, frame);
+  lane.entries.push_back({generation_, frame.mux, static_cast<std::uint32_t>(bytes), kind});
+  return false;
+}
+
+void OutputLanes::push_pong(std::uint64_t seq, bool checksum) {
+  if (below_high_water()) {
+    assert(lanes_empty());
+    encode_frame(output_, Frame{.op = Op::pong, .checksum = checksum, .seq = seq});
+    ++frames_committed_;
+    return;
+  }
+  pong_seq_ = seq;
+  pong_checksum_ = checksum;
+}
+
+void OutputLanes::move_front(Lane& lane, bool send) {
+  const LaneEntry entry = lane.entries.front();
+  // Rule 2 of the design: a frame of a dead generation never reaches a later transport.
+  assert(entry.generation == generation_);
+  lane.entries.pop_front();
+  if (send) {
+    output_.append(lane.buffer.view().first(entry.bytes));
+    ++frames_committed_;
+  }
+  lane.buffer.consume(entry.bytes);
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,119 @@
+// The outgoing side of one transport: an output buffer the driver drains, and three lanes
+// of encoded frames waiting for room in it.
+//
+// While the output buffer holds less than the high-water mark, every lane is empty and a
+// new frame is encoded straight into the buffer (one copy, no queueing). Above it, frames
+// wait: control frames (pong, cancel, error answers) in the control lane, which always
+// drains first and coalesces pongs; data frames in the small or the bulk lane by size, so a
+// large payload cannot hold up many small ones. Everything belongs to one generation (one
+// transport); reset() drops all of it when the transport changes, and commit asserts that
+// no frame of another generation is ever moved to the output.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+
+#include "weft/bytes.hpp"
+#include "weft/config.hpp"
+#include "weft/wire.hpp"
+
+namespace weft::detail {
+
+enum class EntryKind : std::uint8_t {
+  control,   // always sent
+  request,   // sent only if the request is still live when committed
+  response,  // always sent
+};
+
+struct LaneEntry {
+  std::uint64_t generation = 0;
+  std::uint64_t mux = 0;
+  std::uint32_t bytes = 0;
+  EntryKind kind = EntryKind::control;
+};
+
+class OutputLanes {
+ public:
+  explicit OutputLanes(const ConnectionLimits& limits) : limits_(limits) {}
+
+  // Drops every byte and frame and starts generation `generation`.
+  void reset(std::uint64_t generation);
+  std::uint64_t generation() const { return generation_; }
+
+  // Encodes `frame` (which belongs to the current generation). Returns true when it went
+  // straight into the output buffer, false when it waits in a lane.
+  bool push(const Frame& frame, EntryKind kind);
+  // Queues a pong for ping `seq`; a pong still waiting is replaced (one is enough).
+  void push_pong(std::uint64_t seq, bool checksum);
+
+  // Moves waiting frames into the output buffer while it is below the high-water mark:
+  // the pong and the control lane first, then the small and bulk lanes. `is_live(entry)`
+  // decides for request entries whether they still go out (false: dropped) and may record
+  // that they did.
+  template <typename IsLive>
+  void commit(IsLive&& is_live);
+
+  // The bytes the driver should write next. Valid until the next push, commit or consume.
+  Bytes output() const { return output_.view(); }
+  // The driver wrote the first `count` bytes of output(); refills it from the lanes.
+  template <typename IsLive>
+  void consume(std::size_t count, IsLive&& is_live) {
+    output_.consume(count);
+    commit(is_live);
+  }
+
+  std::size_t output_bytes() const { return output_.size(); }
+  // Frames moved into the output buffer since construction (all generations).
+  std::uint64_t frames_committed() const { return frames_committed_; }
+  std::size_t control_frames() const { return control_.entries.size() + (pong_seq_ ? 1 : 0); }
+  std::size_t data_bytes() const { return small_.buffer.size() + bulk_.buffer.size(); }
+  bool below_high_water() const { return output_.size() < limits_.output_high_water_bytes; }
+
+ private:
+  struct Lane {
+    ByteBuffer buffer;
+    std::deque<LaneEntry> entries;
+    bool empty() const { return entries.empty(); }
+  };
+
+  Lane& lane_for(EntryKind kind, std::size_t bytes);
+  // Moves the front entry of `lane` to the output (or drops it when `send` is false).
+  void move_front(Lane& lane, bool send);
+  bool lanes_empty() const {
+    return !pong_seq_ && control_.empty() && small_.empty() && bulk_.empty();
+  }
+
+  const ConnectionLimits& limits_;
+  std::uint64_t generation_ = 0;
+  ByteBuffer output_;
+  Lane control_;
+  Lane small_;
+  Lane bulk_;
+  std::optional<std::uint64_t> pong_seq_;
+  bool pong_checksum_ = false;
+  std::size_t small_burst_bytes_ = 0;  // small-lane bytes sent since the last bulk frame
+  std::uint64_t frames_committed_ = 0;
+};
+
+template <typename IsLive>
+void OutputLanes::commit(IsLive&& is_live) {
+  if (pong_seq_ && below_high_water()) {
+    encode_frame(output_, Frame{.op = Op::pong, .checksum = pong_checksum_, .seq = *pong_seq_});
+    pong_seq_.reset();
+    ++frames_committed_;
+  }
+  while (below_high_water() && !control_.empty())
+    move_front(control_, true);
+  while (below_high_water() && !(small_.empty() && bulk_.empty())) {
+    const bool take_small =
+        !small_.empty() && (bulk_.empty() || small_burst_bytes_ < limits_.small_lane_burst_bytes);
+    Lane& lane = take_small ? small_ : bulk_;
+    const LaneEntry& entry = lane.entries.front();
+    const bool send = entry.kind != EntryKind::request || is_live(entry);
+    small_burst_bytes_ = take_small ? small_burst_bytes_ + (send ? entry.bytes : 0) : 0;
+    move_front(lane, send);
+  }
+}
+
+}  // namespace weft::detail
