@@ -1,0 +1,526 @@
+// Scenarios of the connection state machine, each on two or three nodes wired in memory.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "cluster.hpp"
+#include "weft/frame_text.hpp"
+#include "weft/node.hpp"
+
+namespace weft {
+namespace {
+
+using testing::Cluster;
+using testing::kDelayHandler;
+using testing::kEchoHandler;
+using testing::kErrorHandler;
+using testing::kHoldHandler;
+
+constexpr std::size_t kA = 0;
+constexpr std::size_t kB = 1;
+
+std::string text_of(const std::vector<std::uint8_t>& bytes) {
+  return {bytes.begin(), bytes.end()};
+}
+
+sim::MemNetworkOptions chunky(std::uint64_t seed = 7) {
+  sim::MemNetworkOptions options;
+  options.seed = seed;
+  options.max_piece_bytes = 13;  // every frame arrives cut into pieces
+  return options;
+}
+
+TEST(NodeScenarios, EchoRoundTripBothWays) {
+  Cluster cluster({"alpha", "bravo"}, chunky());
+  ASSERT_TRUE(cluster.run_until_connected());
+  const Call ab = cluster.request(kA, kB, kEchoHandler, "hello");
+  const Call ba = cluster.request(kB, kA, kEchoHandler, "olleh");
+  ASSERT_EQ(ab.error, Errc::ok);
+  ASSERT_EQ(ba.error, Errc::ok);
+  ASSERT_TRUE(cluster.run_until_done(kA, ab.id));
+  ASSERT_TRUE(cluster.run_until_done(kB, ba.id));
+  EXPECT_EQ(cluster.recorder(kA).done_for(ab.id)->result, Errc::ok);
+  EXPECT_EQ(text_of(cluster.recorder(kA).done_for(ab.id)->payload), "hello");
+  EXPECT_EQ(text_of(cluster.recorder(kB).done_for(ba.id)->payload), "olleh");
+  // The serving side saw each request once, with its payload.
+  ASSERT_EQ(cluster.recorder(kB).received.size(), 1u);
+  EXPECT_EQ(text_of(cluster.recorder(kB).received[0].event.payload), "hello");
+  EXPECT_TRUE(cluster.all_mux_tables_empty());
+  // Exactly one side dialed.
+  EXPECT_NE(cluster.to(kA, kB).dials(), cluster.to(kB, kA).dials());
+  EXPECT_EQ(cluster.net().links_opened(kA, kB), 1u);
+}
+
+TEST(NodeScenarios, RemoteErrorReachesTheCaller) {
+  Cluster cluster({"alpha", "bravo"});
+  ASSERT_TRUE(cluster.run_until_connected());
+  const Call call = cluster.request(kA, kB, kErrorHandler, "x");
+  ASSERT_TRUE(cluster.run_until_done(kA, call.id));
+  const auto* done = cluster.recorder(kA).done_for(call.id);
+  EXPECT_EQ(done->result, Errc::remote_error);
+  EXPECT_EQ(text_of(done->payload), "disk full");
+  EXPECT_TRUE(cluster.all_mux_tables_empty());
+}
+
+TEST(NodeScenarios, OneMebibytePayloadBothWays) {
+  Cluster cluster({"alpha", "bravo"}, chunky());
+  ASSERT_TRUE(cluster.run_until_connected());
+  std::string payload(1 << 20, '\0');
+  for (std::size_t i = 0; i < payload.size(); ++i)
+    payload[i] = static_cast<char>(i * 31 + 7);
+  const Call call = cluster.request(kA, kB, kEchoHandler, payload);
+  ASSERT_EQ(call.error, Errc::ok);
+  ASSERT_TRUE(cluster.run_until_done(kA, call.id, ns_from_ms(60'000)));
+  const auto* done = cluster.recorder(kA).done_for(call.id);
+  EXPECT_EQ(done->result, Errc::ok);
+  EXPECT_TRUE(text_of(done->payload) == payload);
+}
+
+TEST(NodeScenarios, PayloadOverThePeersFrameLimitIsRefusedLocally) {
+  Cluster cluster({"alpha", "bravo"}, {},
+                  [](NodeConfig& config) { config.limits.max_frame_bytes = 65536; });
+  ASSERT_TRUE(cluster.run_until_connected());
+  const Call call = cluster.request(kA, kB, kEchoHandler, std::string(70000, 'x'));
+  EXPECT_EQ(call.error, Errc::too_large);
+  EXPECT_TRUE(cluster.recorder(kA).done.empty());
+}
+
+TEST(NodeScenarios, UnknownHandlerAndUnknownRoute) {
+  Cluster cluster({"alpha", "bravo"});
+  cluster.node(kB).register_handler(9, "disk/1");
+  ASSERT_TRUE(cluster.run_until_connected());
+  const Call no_handler = cluster.request(kA, kB, 99, "x");
+  const Call wrong_route = cluster.request(kA, kB, 9, "x", 0, "disk/2");
+  const Call right_route = cluster.request(kA, kB, 9, "x", 0, "disk/1");
+  ASSERT_TRUE(cluster.run_until_done(kA, no_handler.id));
+  ASSERT_TRUE(cluster.run_until_done(kA, wrong_route.id));
+  EXPECT_EQ(cluster.recorder(kA).done_for(no_handler.id)->result, Errc::unknown_handler);
+  EXPECT_EQ(cluster.recorder(kA).done_for(wrong_route.id)->result, Errc::unknown_handler);
+  // The registered route reaches the application (which has no behaviour for handler 9).
+  cluster.net().run_for(ns_from_ms(10));
+  ASSERT_EQ(cluster.recorder(kB).received.size(), 1u);
+  EXPECT_EQ(cluster.recorder(kB).received[0].event.route, route_id("disk/1"));
+  EXPECT_EQ(right_route.error, Errc::ok);
+}
+
+TEST(NodeScenarios, DeadlineExceededWithASlowHandler) {
+  Cluster cluster({"alpha", "bravo"});
+  ASSERT_TRUE(cluster.run_until_connected());
+  const TimeNs start = cluster.now();
+  const Call call = cluster.request(kA, kB, kHoldHandler, "slow", 100);
+  ASSERT_TRUE(cluster.run_until_done(kA, call.id));
+  const auto& done = cluster.recorder(kA).done.back();
+  EXPECT_EQ(done.event.result, Errc::deadline_exceeded);
+  EXPECT_EQ(done.at_ns, start + ns_from_ms(100));  // on the deadline, not after it
+  // The serving side learns the caller gave up, and its answer is refused.
+  cluster.net().run_for(ns_from_ms(10));
+  ASSERT_EQ(cluster.recorder(kB).canceled.size(), 1u);
+  const auto reason = cluster.recorder(kB).canceled[0].event.reason;
+  EXPECT_TRUE(reason == Errc::canceled || reason == Errc::deadline_exceeded) << errc_name(reason);
+  const auto& held = cluster.recorder(kB).held.at(0);
+  EXPECT_EQ(cluster.to(kB, kA).respond(cluster.now(), held.id, as_bytes("late")), Errc::not_found);
+  EXPECT_TRUE(cluster.all_mux_tables_empty());
+}
+
+TEST(NodeScenarios, LateResponseIsDroppedSilently) {
+  // The handler answers after the caller's deadline but before the cancel reaches it.
+  sim::MemNetworkOptions options;
+  options.latency_ns = ns_from_ms(10);
+  Cluster cluster({"alpha", "bravo"}, options);
+  ASSERT_TRUE(cluster.run_until_connected(ns_from_ms(10'000)));
+  cluster.recorder(kB).delay_ns = ns_from_ms(100);  // received at +10 ms, answered at +110 ms
+  const Call call = cluster.request(kA, kB, kDelayHandler, "x", 105);
+  cluster.net().run_for(ns_from_ms(500));
+  EXPECT_EQ(cluster.recorder(kA).done_count(call.id), 1u);
+  EXPECT_EQ(cluster.recorder(kA).done_for(call.id)->result, Errc::deadline_exceeded);
+  EXPECT_TRUE(cluster.all_mux_tables_empty());
+}
+
+TEST(NodeScenarios, CancelReachesTheHandler) {
+  Cluster cluster({"alpha", "bravo"});
+  ASSERT_TRUE(cluster.run_until_connected());
+  const Call call = cluster.request(kA, kB, kHoldHandler, "work");
+  cluster.net().run_for(ns_from_ms(1));
+  ASSERT_EQ(cluster.recorder(kB).held.size(), 1u);
+  EXPECT_EQ(cluster.to(kA, kB).cancel(cluster.now(), call.id), Errc::ok);
+  // The caller's call ends at once (its event is queued now), exactly once.
+  cluster.net().run_for(0);
+  ASSERT_EQ(cluster.recorder(kA).done_count(call.id), 1u);
+  EXPECT_EQ(cluster.recorder(kA).done_for(call.id)->result, Errc::canceled);
+  EXPECT_EQ(cluster.to(kA, kB).cancel(cluster.now(), call.id), Errc::not_found);
+  cluster.net().run_for(ns_from_ms(1));
+  ASSERT_EQ(cluster.recorder(kB).canceled.size(), 1u);
+  EXPECT_EQ(cluster.recorder(kB).canceled[0].event.reason, Errc::canceled);
+  EXPECT_EQ(cluster.recorder(kB).canceled[0].event.id, cluster.recorder(kB).held[0].id);
+  EXPECT_EQ(cluster.to(kB, kA).respond(cluster.now(), cluster.recorder(kB).held[0].id, {}),
+            Errc::not_found);
+  EXPECT_TRUE(cluster.all_mux_tables_empty());
+}
+
+TEST(NodeScenarios, DisconnectMidRequestThenReconnectAndSucceed) {
+  Cluster cluster({"alpha", "bravo"});
+  ASSERT_TRUE(cluster.run_until_connected());
+  const Call call = cluster.request(kA, kB, kHoldHandler, "pending");
+  cluster.net().run_for(ns_from_ms(1));
+  ASSERT_EQ(cluster.recorder(kB).held.size(), 1u);
+  cluster.net().break_links(kA, kB);
+  cluster.net().run_for(0);
+  // Both sides end the call exactly once, with "disconnected".
+  EXPECT_EQ(cluster.recorder(kA).done_count(call.id), 1u);
+  EXPECT_EQ(cluster.recorder(kA).done_for(call.id)->result, Errc::disconnected);
+  ASSERT_EQ(cluster.recorder(kB).canceled.size(), 1u);
+  EXPECT_EQ(cluster.recorder(kB).canceled[0].event.reason, Errc::disconnected);
+  // A late answer for the dead generation goes nowhere.
+  EXPECT_EQ(cluster.to(kB, kA).respond(cluster.now(), cluster.recorder(kB).held[0].id, {}),
+            Errc::not_found);
+  // Calls while disconnected fail fast.
+  EXPECT_EQ(cluster.request(kA, kB, kEchoHandler, "x").error, Errc::disconnected);
+  ASSERT_TRUE(cluster.run_until_connected());
+  EXPECT_EQ(cluster.net().links_opened(kA, kB), 2u);
+  EXPECT_EQ(cluster.to(kA, kB).stats().reconnects, 1u);
+  ASSERT_EQ(cluster.recorder(kA).ups.size(), 2u);
+  EXPECT_FALSE(cluster.recorder(kA).ups[1].event.peer_restarted);
+  const Call again = cluster.request(kA, kB, kEchoHandler, "again");
+  ASSERT_TRUE(cluster.run_until_done(kA, again.id));
+  EXPECT_EQ(cluster.recorder(kA).done_for(again.id)->result, Errc::ok);
+  EXPECT_TRUE(cluster.all_mux_tables_empty());
+}
+
+// Decodes a captured direction of a connection into frames (deep copies).
+std::vector<OwnedFrame> frames_of(const std::vector<std::uint8_t>& wire) {
+  std::vector<OwnedFrame> frames;
+  FrameDecoder decoder;
+  Bytes input = wire;
+  while (true) {
+    const DecodeStep step = decoder.next(input);
+    if (step.status != DecodeStatus::frame) break;
+    frames.emplace_back(step.frame);
+    input = input.subspan(step.consumed);
+  }
+  EXPECT_FALSE(decoder.failed()) << decoder.error().message;
+  return frames;
+}
+
+// MinIO grid's deadlock (PR 19964): the connection breaks while its output queue is full
+// and incoming frames keep asking for answers. Here nothing waits for outbound space: the
+// teardown ends every call once, the reconnect completes, and no frame of the dead
+// connection is sent on the new one.
+TEST(NodeScenarios, ReconnectWhileOutputQueueIsFull) {
+  Cluster cluster({"alpha", "bravo"}, {}, [](NodeConfig& config) {
+    config.limits.output_high_water_bytes = 4096;
+    config.limits.max_queued_bytes = 64 * 1024;
+    config.timeouts.ping_interval_ms = 1000;
+    config.timeouts.dead_after_pings = 30;  // the stall must not look like a dead peer
+  });
+  ASSERT_TRUE(cluster.run_until_connected());
+  // alpha's socket to bravo is full: nothing it writes leaves.
+  cluster.net().set_stalled(kA, kB, true);
+  std::set<RequestId> accepted;
+  const std::string payload(1000, 'p');
+  for (int i = 0; i < 1000; ++i) {
+    const Call call = cluster.request(kA, kB, kHoldHandler, payload);
+    if (call.error == Errc::queue_full) break;
+    ASSERT_EQ(call.error, Errc::ok);
+    accepted.insert(call.id);
+  }
+  ASSERT_GT(accepted.size(), 50u);
+  EXPECT_EQ(cluster.request(kA, kB, kHoldHandler, payload).error, Errc::queue_full);
+  EXPECT_GT(cluster.to(kA, kB).stats().queued_data_bytes, 50'000u);
+  // Meanwhile bravo keeps talking: its pings and requests make alpha owe pongs and
+  // answers, which must not wait behind the full data lanes.
+  for (int i = 0; i < 20; ++i)
+    cluster.request(kB, kA, kEchoHandler, "poke");
+  cluster.net().run_for(ns_from_ms(3000));
+  EXPECT_GT(cluster.to(kA, kB).stats().queued_control_frames, 0u);
+  EXPECT_TRUE(cluster.recorder(kA).done.empty());
+
+  cluster.net().break_links(kA, kB);
+  cluster.net().set_stalled(kA, kB, false);  // the new socket is a fresh one
+  cluster.net().run_for(0);
+  // Every accepted call ended exactly once, with "disconnected".
+  for (RequestId id : accepted) {
+    ASSERT_EQ(cluster.recorder(kA).done_count(id), 1u);
+    EXPECT_EQ(cluster.recorder(kA).done_for(id)->result, Errc::disconnected);
+  }
+  EXPECT_EQ(cluster.to(kA, kB).stats().queued_data_bytes, 0u);
+  EXPECT_EQ(cluster.to(kA, kB).stats().queued_control_frames, 0u);
+
+  ASSERT_TRUE(cluster.run_until_connected());
+  const Call fresh = cluster.request(kA, kB, kEchoHandler, "fresh");
+  ASSERT_TRUE(cluster.run_until_done(kA, fresh.id));
+  EXPECT_EQ(cluster.recorder(kA).done_for(fresh.id)->result, Errc::ok);
+  // The new connection carried nothing of the old one: it starts with the handshake and
+  // no request of the dead generation appears on it.
+  const auto frames = frames_of(cluster.net().wire_log(kA, kB));
+  ASSERT_FALSE(frames.empty());
+  const Op first = frames.front().view().op;
+  EXPECT_TRUE(first == Op::hello || first == Op::welcome) << op_name(static_cast<int>(first));
+  for (const OwnedFrame& frame : frames) {
+    if (frame.view().op == Op::request) {
+      EXPECT_FALSE(accepted.contains(frame.view().mux));
+    }
+  }
+}
+
+TEST(NodeScenarios, RequestsWhileDisconnectedFailFast) {
+  Cluster cluster({"alpha", "bravo"});
+  // Before the first handshake.
+  const Call early = cluster.request(kA, kB, kEchoHandler, "x");
+  EXPECT_EQ(early.error, Errc::disconnected);
+  EXPECT_TRUE(cluster.recorder(kA).done.empty());
+}
+
+// ---- handshake rejections ----
+
+struct Rejection {
+  const testing::Recorder* refuser;
+  const testing::Recorder* refused;
+};
+
+// Runs a cluster where `adjust` breaks node b's or a's config, then checks both sides saw
+// the handshake fail with `status`.
+void expect_rejection(const std::function<void(NodeConfig&)>& adjust, Status status) {
+  Cluster cluster({"alpha", "bravo"}, {}, adjust);
+  cluster.net().run_for(ns_from_ms(300));
+  EXPECT_FALSE(cluster.connected(kA, kB));
+  std::size_t refusing = 0;
+  std::size_t refused = 0;
+  for (std::size_t i : {kA, kB}) {
+    for (const auto& failure : cluster.recorder(i).handshake_failures) {
+      EXPECT_EQ(status_name(static_cast<std::uint16_t>(failure.event.status)),
+                status_name(static_cast<std::uint16_t>(status)))
+          << failure.event.message;
+      EXPECT_FALSE(failure.event.message.empty());
+      (failure.event.rejected_by_us ? refusing : refused) += 1;
+    }
+  }
+  EXPECT_GE(refusing, 1u) << "the refusing side saw no event";
+  EXPECT_GE(refused, 1u) << "the refused side saw no event";
+}
+
+TEST(NodeScenarios, HandshakeRejectsABadToken) {
+  expect_rejection(
+      [](NodeConfig& config) {
+        if (config.name == "bravo") config.auth = std::make_shared<StaticTokenAuth>("other");
+      },
+      Status::bad_token);
+}
+
+TEST(NodeScenarios, HandshakeRejectsAnUnknownName) {
+  // The acceptor does not list the dialer; the dialer lists the acceptor.
+  const bool alpha_dials = dial_rule_dials("alpha", "bravo");
+  const std::string acceptor = alpha_dials ? "bravo" : "alpha";
+  expect_rejection(
+      [acceptor](NodeConfig& config) {
+        if (config.name == acceptor) config.peers = {"someone-else"};
+      },
+      Status::unknown_node);
+}
+
+TEST(NodeScenarios, HandshakeRejectsClockSkew) {
+  Cluster cluster({"alpha", "bravo"});
+  cluster.node(kB).set_wall_clock(cluster.now(), cluster.net().wall_ms() + 6 * 60 * 1000);
+  cluster.net().run_for(ns_from_ms(300));
+  EXPECT_FALSE(cluster.connected(kA, kB));
+  bool refuser_saw = false;
+  bool refused_saw = false;
+  for (std::size_t i : {kA, kB}) {
+    for (const auto& failure : cluster.recorder(i).handshake_failures) {
+      EXPECT_EQ(failure.event.status, Status::clock_skew);
+      (failure.event.rejected_by_us ? refuser_saw : refused_saw) = true;
+    }
+  }
+  EXPECT_TRUE(refuser_saw);
+  EXPECT_TRUE(refused_saw);
+  // Within the allowed skew the pair connects.
+  cluster.node(kB).set_wall_clock(cluster.now(), cluster.net().wall_ms() + 4 * 60 * 1000);
+  EXPECT_TRUE(cluster.run_until_connected(ns_from_ms(20'000)));
+}
+
+TEST(NodeScenarios, HandshakeRejectsAVersionMismatch) {
+  expect_rejection(
+      [](NodeConfig& config) {
+        if (config.name == "alpha") {
+          config.version_min = 2;
+          config.version_max = 3;
+        }
+      },
+      Status::version_mismatch);
+}
+
+// Feeds a node raw bytes on an accepted transport and returns the events it emits.
+std::vector<Event> feed_accepted(Node& node, const Frame& first_frame) {
+  const TransportId transport = node.on_accepted(0);
+  ByteBuffer bytes;
+  encode_frame(bytes, first_frame);
+  node.on_bytes(0, transport, bytes.view());
+  std::vector<Event> events;
+  while (auto event = node.poll_event())
+    events.push_back(std::move(*event));
+  return events;
+}
+
+Frame hello_from(std::string_view from, std::string_view to, std::string_view token) {
+  return Frame{.op = Op::hello,
+               .checksum = true,
+               .version_min = 1,
+               .version_max = 1,
+               .name = from,
+               .peer_name = to,
+               .incarnation = 42,
+               .wall_ms = 1'000'000,
+               .max_frame_bytes = 1 << 20,
+               .token = as_bytes(token)};
+}
+
+// The reject frame in a CloseTransport's final bytes, and the HandshakeFailed event.
+void expect_refused(const std::vector<Event>& events, Status status) {
+  bool saw_event = false;
+  bool saw_reject = false;
+  for (const Event& event : events) {
+    if (const auto* failed = std::get_if<event::HandshakeFailed>(&event)) {
+      EXPECT_EQ(failed->status, status) << failed->message;
+      EXPECT_TRUE(failed->rejected_by_us);
+      saw_event = true;
+    }
+    if (const auto* close = std::get_if<event::CloseTransport>(&event)) {
+      const auto frame = decode_one(close->final_bytes, {});
+      ASSERT_TRUE(frame.has_value());
+      EXPECT_EQ(frame->op, Op::reject);
+      EXPECT_EQ(frame->status, static_cast<std::uint16_t>(status));
+      EXPECT_FALSE(frame->payload.empty());
+      saw_reject = true;
+    }
+  }
+  EXPECT_TRUE(saw_event);
+  EXPECT_TRUE(saw_reject);
+}
+
+TEST(NodeScenarios, HandshakeRejectsTheWrongDialerAndWrongTarget) {
+  // Find a pair where "x" must dial "y"; then a hello from "y" to "x" is from the wrong side.
+  std::string x = "n0";
+  std::string y = "n1";
+  if (!dial_rule_dials(x, y)) std::swap(x, y);
+  NodeConfig config = testing::test_config(x, {y});
+  Node node(config, 0, 1'000'000);
+  expect_refused(feed_accepted(node, hello_from(y, x, "secret")), Status::wrong_dialer);
+  expect_refused(feed_accepted(node, hello_from(y, "not-me", "secret")), Status::wrong_target);
+  expect_refused(feed_accepted(node, hello_from("stranger", x, "secret")), Status::unknown_node);
+  Frame not_hello{.op = Op::ping, .seq = 1};
+  expect_refused(feed_accepted(node, not_hello), Status::protocol_error);
+}
+
+TEST(NodeScenarios, DialRuleIsAntisymmetricAndBalancedOver100Names) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 100; ++i)
+    names.push_back("node-" + std::to_string(i));
+  std::vector<int> dials(names.size(), 0);
+  for (std::size_t a = 0; a < names.size(); ++a) {
+    EXPECT_FALSE(dial_rule_dials(names[a], names[a]));
+    for (std::size_t b = 0; b < names.size(); ++b) {
+      if (a == b) continue;
+      const bool ab = dial_rule_dials(names[a], names[b]);
+      const bool ba = dial_rule_dials(names[b], names[a]);
+      ASSERT_NE(ab, ba) << names[a] << " / " << names[b];
+      dials[a] += ab ? 1 : 0;
+    }
+  }
+  // Each node dials about half of its 99 peers: a fair coin gives 49.5 +/- 5; allow 4.5
+  // standard deviations either way.
+  for (std::size_t a = 0; a < names.size(); ++a) {
+    EXPECT_GE(dials[a], 27) << names[a];
+    EXPECT_LE(dials[a], 72) << names[a];
+  }
+  int total = 0;
+  for (int d : dials)
+    total += d;
+  EXPECT_EQ(total, 100 * 99 / 2);
+}
+
+TEST(NodeScenarios, SilentPeerIsDeclaredDeadWithinTwoPingIntervals) {
+  Cluster cluster({"alpha", "bravo"});
+  ASSERT_TRUE(cluster.run_until_connected());
+  // One ping interval in, the round trip has been measured (two one-way latencies).
+  cluster.net().run_for(ns_from_ms(10'500));
+  EXPECT_EQ(cluster.to(kA, kB).stats().rtt_ns, 2 * sim::MemNetworkOptions{}.latency_ns);
+  const TimeNs muted_at = cluster.now();
+  cluster.net().set_muted(kB, true);
+  ASSERT_TRUE(cluster.net().run_until([&] { return !cluster.recorder(kA).downs.empty(); },
+                                      muted_at + ns_from_ms(30'000)));
+  const TimeNs detected = cluster.recorder(kA).downs[0].at_ns - muted_at;
+  EXPECT_LE(detected, ns_from_ms(20'000));
+  EXPECT_GE(detected, ns_from_ms(9'000));  // not before the silence lasted a while
+  EXPECT_NE(cluster.recorder(kA).downs[0].event.reason.find("silent"), std::string::npos);
+}
+
+TEST(NodeScenarios, BackoffDoublesWithJitterUpToTheCap) {
+  Cluster cluster({"alpha", "bravo"});
+  cluster.net().set_reachable(kA, kB, false);
+  cluster.net().run_for(ns_from_ms(40'000));
+  const std::size_t dialer = cluster.to(kA, kB).dials() ? kA : kB;
+  const auto& times = cluster.net().dial_log(dialer);
+  ASSERT_GE(times.size(), 10u);
+  // Gaps between attempts (minus the connect latency) follow 100 ms doubling to 5 s, each
+  // within +/- 20 %.
+  double expected_ms = 100;
+  for (std::size_t i = 1; i < times.size(); ++i) {
+    const double gap_ms = static_cast<double>(times[i] - times[i - 1]) / 1e6 -
+                          static_cast<double>(sim::MemNetworkOptions{}.latency_ns) / 1e6;
+    EXPECT_GE(gap_ms, expected_ms * 0.8 - 1) << "attempt " << i;
+    EXPECT_LE(gap_ms, expected_ms * 1.2 + 1) << "attempt " << i;
+    expected_ms = std::min(expected_ms * 2, 5000.0);
+  }
+  // Once reachable again it connects, and the backoff starts over.
+  cluster.net().set_reachable(kA, kB, true);
+  EXPECT_TRUE(cluster.run_until_connected(ns_from_ms(6'000)));
+}
+
+TEST(NodeScenarios, ThreeNodesRouteAcceptedTransportsToTheRightPeer) {
+  Cluster cluster({"alpha", "bravo", "charlie"}, chunky(11));
+  ASSERT_TRUE(cluster.run_until_connected());
+  std::vector<std::pair<std::size_t, Call>> calls;
+  for (std::size_t from = 0; from < 3; ++from) {
+    for (std::size_t to = 0; to < 3; ++to) {
+      if (from == to) continue;
+      const std::string payload = std::to_string(from) + "->" + std::to_string(to);
+      calls.emplace_back(from, cluster.request(from, to, kEchoHandler, payload));
+    }
+  }
+  cluster.net().run_for(ns_from_ms(10));
+  for (const auto& [from, call] : calls) {
+    const auto* done = cluster.recorder(from).done_for(call.id);
+    ASSERT_NE(done, nullptr);
+    EXPECT_EQ(done->result, Errc::ok);
+    EXPECT_EQ(text_of(done->payload).substr(0, 3), std::to_string(from) + "->");
+  }
+  for (std::size_t i = 0; i < 3; ++i)
+    EXPECT_EQ(cluster.recorder(i).received.size(), 2u);
+}
+
+TEST(NodeScenarios, RestartedPeerIsReportedWithANewIncarnation) {
+  // A peer's hello with a different incarnation on a later connection means it restarted.
+  Cluster cluster({"alpha", "bravo"});
+  ASSERT_TRUE(cluster.run_until_connected());
+  const auto first = cluster.recorder(kA).ups.at(0).event;
+  EXPECT_EQ(first.incarnation, cluster.node(kB).incarnation());
+  EXPECT_FALSE(first.peer_restarted);
+}
+
+TEST(NodeScenarios, ConfigIsValidated) {
+  NodeConfig config = testing::test_config("alpha", {"bravo", "bravo"});
+  EXPECT_THROW(Node(config, 0, 0), std::invalid_argument);
+  config = testing::test_config("has space", {"bravo"});
+  EXPECT_THROW(Node(config, 0, 0), std::invalid_argument);
+  config = testing::test_config("alpha", {"alpha"});
+  EXPECT_THROW(Node(config, 0, 0), std::invalid_argument);
+  config = testing::test_config("alpha", {"bravo"});
+  config.auth = nullptr;
+  EXPECT_THROW(Node(config, 0, 0), std::invalid_argument);
+  config = testing::test_config("alpha", {"bravo"});
+  Node node(config, 0, 0);
+  EXPECT_EQ(node.register_handler(0), Errc::invalid_argument);
+  EXPECT_EQ(node.register_handler(1, std::string(300, 'r')), Errc::invalid_argument);
+}
+
+}  // namespace
+}  // namespace weft
