@@ -506,6 +506,45 @@ TEST(NodeScenarios, RestartedPeerIsReportedWithANewIncarnation) {
   EXPECT_FALSE(first.peer_restarted);
 }
 
+TEST(NodeScenarios, StatsCountFramesAndBytesOnBothSides) {
+  Cluster cluster({"alpha", "bravo"}, chunky(3));
+  ASSERT_TRUE(cluster.run_until_connected());
+  for (int i = 0; i < 10; ++i)
+    cluster.request(kA, kB, kEchoHandler, "0123456789");
+  cluster.net().run_for(ns_from_ms(5));
+  const PeerStats a = cluster.to(kA, kB).stats();
+  const PeerStats b = cluster.to(kB, kA).stats();
+  EXPECT_EQ(a.state, PeerState::established);
+  EXPECT_EQ(a.generation, 1u);
+  EXPECT_EQ(a.peer_incarnation, cluster.node(kB).incarnation());
+  // What one side sent, the other received: the same fact seen from both ends.
+  EXPECT_EQ(a.bytes_sent, b.bytes_received);
+  EXPECT_EQ(b.bytes_sent, a.bytes_received);
+  EXPECT_EQ(a.frames_sent, b.frames_received);
+  EXPECT_EQ(b.frames_sent, a.frames_received);
+  EXPECT_GE(a.frames_sent, 11u);  // handshake frame + 10 requests
+  EXPECT_EQ(a.output_bytes, 0u);
+  EXPECT_EQ(a.outbound_in_flight, 0u);
+  EXPECT_EQ(cluster.recorder(kA).done.size(), 10u);
+}
+
+TEST(NodeScenarios, EventQueueBoundTurnsInputOff) {
+  NodeConfig config = testing::test_config("alpha", {"bravo"});
+  config.max_pending_events = 4;
+  Node node(config, 0, 0);
+  // Three accepted transports that never say hello time out: two events each.
+  for (int i = 0; i < 3; ++i)
+    node.on_accepted(0);
+  EXPECT_TRUE(node.accepting_input());
+  node.on_timer(ns_from_ms(config.timeouts.handshake_timeout_ms));
+  EXPECT_FALSE(node.accepting_input());
+  int events = 0;
+  while (node.poll_event())
+    ++events;
+  EXPECT_GE(events, 6);
+  EXPECT_TRUE(node.accepting_input());
+}
+
 TEST(NodeScenarios, ConfigIsValidated) {
   NodeConfig config = testing::test_config("alpha", {"bravo", "bravo"});
   EXPECT_THROW(Node(config, 0, 0), std::invalid_argument);

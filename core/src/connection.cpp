@@ -167,10 +167,13 @@ void Connection::on_connect_failed(TimeNs now_ns, TransportId transport, std::st
   teardown(now_ns, "connect failed: " + std::string(reason), false, {});
 }
 
-void Connection::adopt(TimeNs now_ns, TransportId transport, const Frame& hello, Bytes rest) {
+void Connection::adopt(TimeNs now_ns, TransportId transport, const Frame& hello,
+                       std::size_t hello_bytes, Bytes rest) {
   assert(!dials_);
   if (transport_ != 0) teardown(now_ns, "replaced by a newer connection from the peer", true, {});
   begin_link(now_ns, transport);
+  ++counters_.frames_received;
+  counters_.bytes_received += hello_bytes;
   const NodeConfig& config = context_.config;
   const std::string token = config.auth->token_for(name_);
   const std::uint16_t version = std::min(config.version_max, hello.version_max);

@@ -28,8 +28,10 @@ class Connection {
   void on_timer(TimeNs now_ns);
   void on_connected(TimeNs now_ns, TransportId transport);
   void on_connect_failed(TimeNs now_ns, TransportId transport, std::string_view reason);
-  // An accepted transport whose hello the node validated; `rest` follows the hello.
-  void adopt(TimeNs now_ns, TransportId transport, const Frame& hello, Bytes rest);
+  // An accepted transport whose hello (`hello_bytes` long on the wire) the node validated;
+  // `rest` follows the hello.
+  void adopt(TimeNs now_ns, TransportId transport, const Frame& hello, std::size_t hello_bytes,
+             Bytes rest);
   void on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes);
   void on_transport_down(TimeNs now_ns, TransportId transport, std::string_view reason);
   TimeNs next_deadline() const;

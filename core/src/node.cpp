@@ -189,9 +189,10 @@ class NodeCore {
     }
     // The hello's views may point into the pending decoder, which dies with the entry.
     const OwnedFrame kept(hello);
+    const auto hello_bytes = static_cast<std::size_t>(pending->second.decoder.stream_offset());
     const Bytes rest = bytes.subspan(step.consumed);
     pending_.erase(pending);
-    connections_[*peer]->adopt(now_ns, transport, kept.view(), rest);
+    connections_[*peer]->adopt(now_ns, transport, kept.view(), hello_bytes, rest);
   }
 
   // PROTOCOL.md §4.2: the acceptor's checks, in the order the document lists them.
