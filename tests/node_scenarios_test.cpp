@@ -545,6 +545,43 @@ TEST(NodeScenarios, EventQueueBoundTurnsInputOff) {
   EXPECT_TRUE(node.accepting_input());
 }
 
+TEST(NodeScenarios, HandshakeThatNeverFinishesTimesOut) {
+  Cluster cluster({"alpha", "bravo"});
+  const std::size_t acceptor = cluster.to(kA, kB).dials() ? kB : kA;
+  const std::size_t dialer = 1 - acceptor;
+  cluster.net().set_muted(acceptor, true);  // the hello arrives; no welcome ever leaves
+  cluster.net().run_for(ns_from_ms(10'500));
+  EXPECT_FALSE(cluster.connected(kA, kB));
+  bool dialer_timed_out = false;
+  for (const auto& failure : cluster.recorder(dialer).handshake_failures) {
+    dialer_timed_out |= failure.event.status == Status::handshake_timeout;
+  }
+  EXPECT_TRUE(dialer_timed_out);
+  EXPECT_GE(cluster.net().dial_log(dialer).size(), 2u);  // and it tries again
+  cluster.net().set_muted(acceptor, false);
+  EXPECT_TRUE(cluster.run_until_connected(ns_from_ms(20'000)));
+}
+
+TEST(NodeScenarios, ManySmallFramesLeaveAsOneContiguousWrite) {
+  Cluster cluster({"alpha", "bravo"});
+  ASSERT_TRUE(cluster.run_until_connected());
+  std::size_t expected = 0;
+  for (int i = 0; i < 50; ++i) {
+    const Call call = cluster.request(kA, kB, kEchoHandler, "small");
+    ASSERT_EQ(call.error, Errc::ok);
+    expected += encoded_size(Frame{.op = Op::request,
+                                   .checksum = true,
+                                   .mux = call.id,
+                                   .handler = kEchoHandler,
+                                   .deadline_ms = 60'000,
+                                   .payload = as_bytes("small")});
+  }
+  const std::optional<TransportId> transport = cluster.node(kA).poll_transmit();
+  ASSERT_TRUE(transport.has_value());
+  EXPECT_FALSE(cluster.node(kA).poll_transmit().has_value());  // one notice for all 50
+  EXPECT_EQ(cluster.node(kA).pending_output(*transport).size(), expected);
+}
+
 TEST(NodeScenarios, ConfigIsValidated) {
   NodeConfig config = testing::test_config("alpha", {"bravo", "bravo"});
   EXPECT_THROW(Node(config, 0, 0), std::invalid_argument);
