@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <cstdlib>
 
 namespace weft::detail {
 namespace {
@@ -147,19 +146,11 @@ void Connection::on_connected(TimeNs now_ns, TransportId transport) {
   link_deadline_ns_ = now_ns + ns_from_ms(context_.config.timeouts.handshake_timeout_ms);
   const NodeConfig& config = context_.config;
   const std::string token = config.auth->token_for(name_);
-  send(Frame{.op = Op::hello,
-             .checksum = true,
-             .flags = config.checksums ? flag::kChecksums : std::uint16_t{0},
-             .version_min = config.version_min,
-             .version_max = config.version_max,
-             .name = config.name,
-             .peer_name = name_,
-             .incarnation = context_.incarnation,
-             .wall_ms =
-                 static_cast<std::uint64_t>(std::max<std::int64_t>(0, context_.wall_ms(now_ns))),
-             .max_frame_bytes = config.limits.max_frame_bytes,
-             .token = as_bytes(token)},
-       EntryKind::control);
+  Frame hello = context_.handshake_frame(Op::hello, now_ns, token);
+  hello.version_min = config.version_min;
+  hello.version_max = config.version_max;
+  hello.peer_name = name_;
+  send(hello, EntryKind::control);
 }
 
 void Connection::on_connect_failed(TimeNs now_ns, TransportId transport, std::string_view reason) {
@@ -174,20 +165,10 @@ void Connection::adopt(TimeNs now_ns, TransportId transport, const Frame& hello,
   begin_link(now_ns, transport);
   ++counters_.frames_received;
   counters_.bytes_received += hello_bytes;
-  const NodeConfig& config = context_.config;
-  const std::string token = config.auth->token_for(name_);
-  const std::uint16_t version = std::min(config.version_max, hello.version_max);
-  send(Frame{.op = Op::welcome,
-             .checksum = true,
-             .flags = config.checksums ? flag::kChecksums : std::uint16_t{0},
-             .version = version,
-             .name = config.name,
-             .incarnation = context_.incarnation,
-             .wall_ms =
-                 static_cast<std::uint64_t>(std::max<std::int64_t>(0, context_.wall_ms(now_ns))),
-             .max_frame_bytes = config.limits.max_frame_bytes,
-             .token = as_bytes(token)},
-       EntryKind::control);
+  const std::string token = context_.config.auth->token_for(name_);
+  Frame welcome = context_.handshake_frame(Op::welcome, now_ns, token);
+  welcome.version = std::min(context_.config.version_max, hello.version_max);
+  send(welcome, EntryKind::control);
   become_established(now_ns, hello);
   if (!rest.empty()) on_bytes(now_ns, transport, rest);
 }
@@ -338,17 +319,7 @@ Status Connection::check_welcome(TimeNs now_ns, const Frame& welcome, std::strin
     message = "dialed " + name_ + " but reached " + std::string(welcome.name);
     return Status::wrong_target;
   }
-  if (!config.auth->verify(name_, welcome.token)) {
-    message = "token of " + name_ + " does not verify";
-    return Status::bad_token;
-  }
-  const std::int64_t skew_ms =
-      static_cast<std::int64_t>(welcome.wall_ms) - context_.wall_ms(now_ns);
-  if (std::llabs(skew_ms) > config.timeouts.max_clock_skew_ms) {
-    message = "wall clocks differ by " + std::to_string(skew_ms) + " ms";
-    return Status::clock_skew;
-  }
-  return Status::ok;
+  return context_.check_credentials(now_ns, name_, welcome, message);
 }
 
 bool Connection::dispatch(TimeNs now_ns, const Frame& frame) {

@@ -1,6 +1,5 @@
 #include "weft/node.hpp"
 
-#include <cstdlib>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -213,15 +212,9 @@ class NodeCore {
       message = "this is " + config.name + ", not " + std::string(hello.peer_name);
       return Status::wrong_target;
     }
-    if (!config.auth->verify(hello.name, hello.token)) {
-      message = "token of " + std::string(hello.name) + " does not verify";
-      return Status::bad_token;
-    }
-    const std::int64_t skew_ms =
-        static_cast<std::int64_t>(hello.wall_ms) - context_.wall_ms(now_ns);
-    if (std::llabs(skew_ms) > config.timeouts.max_clock_skew_ms) {
-      message = "wall clocks differ by " + std::to_string(skew_ms) + " ms";
-      return Status::clock_skew;
+    if (const Status status = context_.check_credentials(now_ns, hello.name, hello, message);
+        status != Status::ok) {
+      return status;
     }
     if (!dial_rule_dials(hello.name, config.name)) {
       message = config.name + " dials " + std::string(hello.name) + ", not the other way";

@@ -13,6 +13,7 @@
 #include "weft/events.hpp"
 #include "weft/random.hpp"
 #include "weft/time.hpp"
+#include "weft/wire.hpp"
 
 namespace weft::detail {
 
@@ -40,6 +41,15 @@ struct NodeContext {
         wall_offset_ms(wall_ms - ms_from_ns(now_ns)) {}
 
   std::int64_t wall_ms(TimeNs now_ns) const { return ms_from_ns(now_ns) + wall_offset_ms; }
+
+  // A hello or welcome with the fields both share filled in (checksum flag, name,
+  // incarnation, wall clock, frame limit, `token`); the caller adds the rest. The frame's
+  // token view points into `token`.
+  Frame handshake_frame(Op op, TimeNs now_ns, const std::string& token) const;
+  // The checks each side applies to the other's hello or welcome: the token proves
+  // `peer_name`, and the wall clocks are close enough. Sets `message` on failure.
+  Status check_credentials(TimeNs now_ns, std::string_view peer_name, const Frame& handshake,
+                           std::string& message) const;
   TransportId new_transport() { return next_transport++; }
   void emit(Event event) { events.push_back(std::move(event)); }
 
