@@ -7,6 +7,13 @@ namespace weft::detail {
 namespace {
 
 constexpr unsigned kSlotBits = 20;
+// Deadline-heap keys: 4 * slot + one of these.
+constexpr std::uint32_t kOutboundKey = 0;
+constexpr std::uint32_t kInboundKey = 1;
+constexpr std::uint32_t kStreamKey = 2;
+constexpr std::uint32_t key_of(std::uint32_t slot, std::uint32_t kind) {
+  return 4 * slot + kind;
+}
 constexpr std::uint64_t kSlotMask = (std::uint64_t{1} << kSlotBits) - 1;
 // Longest error text carried in a response; far below any frame limit.
 constexpr std::size_t kMaxErrorText = 4096;
@@ -353,14 +360,15 @@ bool Connection::dispatch(TimeNs now_ns, const Frame& frame) {
       cancel_inbound(frame);
       return true;
     case Op::stream_open:
-      // Streams are not served yet: every stream is for a handler this node lacks.
-      if (ours(frame.mux)) break;
-      send_control(now_ns, Frame{.op = Op::stream_reject,
-                                 .checksum = checksums_,
-                                 .mux = frame.mux,
-                                 .status = static_cast<std::uint16_t>(Status::unknown_handler),
-                                 .payload = as_bytes("this node serves no streams")});
-      return transport_ != 0;
+    case Op::stream_accept:
+    case Op::stream_reject:
+    case Op::stream_msg:
+    case Op::stream_credit:
+    case Op::stream_end:
+    case Op::stream_reset:
+    case Op::stream_ping:
+    case Op::stream_pong:
+      return dispatch_stream(now_ns, frame);
     case Op::hello:
     case Op::welcome:
     case Op::reject:
@@ -404,7 +412,7 @@ bool Connection::serve_request(TimeNs now_ns, const Frame& frame) {
   TimeNs deadline_ns = kNever;
   if (frame.deadline_ms != 0) {
     deadline_ns = now_ns + ns_from_ms(frame.deadline_ms);
-    deadlines_.set(2 * slot + 1, deadline_ns);
+    deadlines_.set(key_of(slot, kInboundKey), deadline_ns);
   }
   context_.emit(event::RequestReceived{peer_, InboundId{generation_, frame.mux}, frame.handler,
                                        frame.route, copy_of(frame.payload), deadline_ns});
@@ -449,30 +457,38 @@ void Connection::complete(std::uint32_t slot, Errc result, Bytes payload) {
   Outbound* call = outbound_.find(slot);
   assert(call != nullptr);
   context_.emit(event::RequestDone{peer_, call->mux, result, copy_of(payload)});
-  deadlines_.erase(2 * slot);
+  deadlines_.erase(key_of(slot, kOutboundKey));
   outbound_.erase(slot);
 }
 
 void Connection::drop_inbound(std::uint64_t mux) {
   const auto found = inbound_by_mux_.find(mux);
   assert(found != inbound_by_mux_.end());
-  deadlines_.erase(2 * found->second + 1);
+  deadlines_.erase(key_of(found->second, kInboundKey));
   inbound_.erase(found->second);
   inbound_by_mux_.erase(found);
 }
 
 void Connection::expire(TimeNs now_ns, std::uint32_t key) {
-  const std::uint32_t slot = key / 2;
-  if (key % 2 == 0) {
-    const Outbound call = *outbound_.find(slot);
-    complete(slot, Errc::deadline_exceeded, {});
-    // Tell the serving side, so it can stop; a frame still in a lane is simply dropped.
-    if (call.committed) send_control(now_ns, frame_of(Op::cancel, call.mux));
-  } else {
-    const std::uint64_t mux = inbound_.find(slot)->mux;
-    drop_inbound(mux);
-    context_.emit(
-        event::RequestCanceled{peer_, InboundId{generation_, mux}, Errc::deadline_exceeded});
+  const std::uint32_t slot = key / 4;
+  switch (key % 4) {
+    case kOutboundKey: {
+      const Outbound call = *outbound_.find(slot);
+      complete(slot, Errc::deadline_exceeded, {});
+      // Tell the serving side, so it can stop; a frame still in a lane is simply dropped.
+      if (call.committed) send_control(now_ns, frame_of(Op::cancel, call.mux));
+      return;
+    }
+    case kInboundKey: {
+      const std::uint64_t mux = inbound_.find(slot)->mux;
+      drop_inbound(mux);
+      context_.emit(
+          event::RequestCanceled{peer_, InboundId{generation_, mux}, Errc::deadline_exceeded});
+      return;
+    }
+    default:
+      stream_timer(now_ns, slot);
+      return;
   }
 }
 
@@ -506,8 +522,8 @@ Call Connection::request(TimeNs now_ns, const RequestArgs& args) {
     return {refusal, 0};
   }
   *outbound_.find(slot) = Outbound{frame.mux, false};
-  deadlines_.set(2 * slot, now_ns + ns_from_ms(timeout_ms));
-  outbound_.find(slot)->committed = send(frame, EntryKind::request);
+  deadlines_.set(key_of(slot, kOutboundKey), now_ns + ns_from_ms(timeout_ms));
+  outbound_.find(slot)->committed = send(frame, EntryKind::request) == Pushed::committed;
   return {Errc::ok, frame.mux};
 }
 
@@ -556,10 +572,10 @@ Frame Connection::frame_of(Op op, std::uint64_t mux) const {
   return Frame{.op = op, .checksum = checksums_, .mux = mux};
 }
 
-bool Connection::send(const Frame& frame, EntryKind kind) {
-  const bool committed = lanes_.push(frame, kind);
+Pushed Connection::send(const Frame& frame, EntryKind kind, bool force_bulk) {
+  const Pushed pushed = lanes_.push(frame, kind, force_bulk);
   mark_transmit();
-  return committed;
+  return pushed;
 }
 
 // Control frames are caused by incoming frames or timers; they never wait for room (rule 1
@@ -596,6 +612,7 @@ void Connection::consume_output(TransportId transport, std::size_t count) {
   counters_.bytes_sent += count;
   const std::size_t before = lanes_.output_bytes() - count;
   lanes_.consume(count, [this](const LaneEntry& entry) {
+    if (entry.kind == EntryKind::stream) return stream_frame_left_lane(entry);
     Outbound* call = find_outbound(entry.mux);
     if (call == nullptr) return false;  // canceled or expired while queued: never sent
     call->committed = true;
@@ -612,6 +629,7 @@ PeerStats Connection::stats() const {
   stats.queued_control_frames = lanes_.control_frames();
   stats.outbound_in_flight = outbound_.size();
   stats.inbound_in_flight = inbound_.size();
+  stats.streams_open = streams_.size();
   stats.frames_sent = lanes_.frames_committed();
   return stats;
 }

@@ -6,8 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "deadline_heap.hpp"
 #include "node_context.hpp"
@@ -48,6 +50,15 @@ class Connection {
   Errc respond(TimeNs now_ns, InboundId id, Bytes payload);
   Errc respond_error(TimeNs now_ns, InboundId id, Errc code, std::string_view message);
 
+  OpenedStream open_stream(TimeNs now_ns, const StreamArgs& args);
+  Errc stream_write(TimeNs now_ns, StreamId id, Bytes message);
+  std::optional<Bytes> stream_peek(StreamId id);
+  Errc stream_consume(TimeNs now_ns, StreamId id);
+  Errc stream_close(TimeNs now_ns, StreamId id);
+  Errc stream_fail(TimeNs now_ns, StreamId id, Errc code, std::string_view message);
+  Errc stream_cancel(TimeNs now_ns, StreamId id);
+  std::optional<StreamCredits> stream_credits(StreamId id) const;
+
   PeerStats stats() const;
   PeerState state() const { return state_; }
   const std::string& name() const { return name_; }
@@ -60,6 +71,45 @@ class Connection {
   };
   struct Inbound {
     std::uint64_t mux;
+  };
+  // One stream, either side. "send" is this side's half, "recv" the peer's.
+  struct Stream {
+    std::uint64_t mux = 0;
+    bool opener = false;  // this side opened it
+    // send half
+    bool send_open = false;
+    bool accepted = false;  // the peer's window is known (always, on the serving side)
+    std::uint64_t sent_msgs = 0;
+    std::uint64_t credit_msgs = 0;
+    std::uint64_t credit_bytes = 0;
+    std::uint32_t peer_window_msgs = 0;
+    std::uint32_t peer_window_bytes = 0;
+    bool want_writable = false;
+    // receive half
+    bool recv_open = false;
+    std::uint64_t recv_msgs = 0;
+    std::uint64_t recv_bytes = 0;
+    std::deque<std::vector<std::uint8_t>> inbox;
+    std::uint64_t inbox_bytes = 0;
+    std::uint32_t window_msgs = 0;
+    std::uint32_t window_bytes = 0;
+    std::uint64_t granted_msgs = 0;  // credit granted to the peer in total
+    std::uint64_t granted_bytes = 0;
+    std::uint32_t unreturned_msgs = 0;  // consumed, credit not sent back yet
+    std::uint32_t unreturned_bytes = 0;
+    bool readable_armed = true;
+    Errc end_result = Errc::ok;  // what the peer's stream_end said
+    std::string end_message;
+    // lifecycle
+    bool finished = false;        // StreamEnded was emitted
+    bool aborted = false;         // frames still queued for it are dropped
+    bool open_committed = false;  // the peer knows the stream
+    std::uint32_t queued_frames = 0;
+    std::uint32_t bulk_frames = 0;
+    TimeNs deadline_ns = kNever;
+    TimeNs last_heard_ns = 0;
+    TimeNs next_ping_ns = kNever;
+    std::uint64_t ping_seq = 0;
   };
 
   // Transport lifecycle.
@@ -82,7 +132,7 @@ class Connection {
   Status check_welcome(TimeNs now_ns, const Frame& welcome, std::string& message) const;
 
   // Sending.
-  bool send(const Frame& frame, EntryKind kind);
+  Pushed send(const Frame& frame, EntryKind kind, bool force_bulk = false);
   void send_control(TimeNs now_ns, const Frame& frame);
   void mark_transmit();
   Frame frame_of(Op op, std::uint64_t mux) const;
@@ -95,6 +145,27 @@ class Connection {
   void complete(std::uint32_t slot, Errc result, Bytes payload);
   void expire(TimeNs now_ns, std::uint32_t key);
   void drop_inbound(std::uint64_t mux);
+
+  // Streams.
+  bool dispatch_stream(TimeNs now_ns, const Frame& frame);
+  bool serve_stream_open(TimeNs now_ns, const Frame& frame);
+  void stream_message(TimeNs now_ns, std::uint32_t slot, const Frame& frame);
+  void stream_credit(TimeNs now_ns, std::uint32_t slot, const Frame& frame);
+  void stream_end(TimeNs now_ns, std::uint32_t slot, const Frame& frame);
+  // The slot of the stream `mux` names, if it is open (finished ones included).
+  std::optional<std::uint32_t> find_stream(std::uint64_t mux) const;
+  // The live (not finished) stream `id` names, if any.
+  Stream* live_stream(StreamId id, std::uint32_t* slot = nullptr);
+  Pushed send_stream_frame(Stream& stream, const Frame& frame);
+  void return_credit(Stream& stream, bool force);
+  void maybe_complete(TimeNs now_ns, std::uint32_t slot);
+  void finish_stream(TimeNs now_ns, std::uint32_t slot, Errc result, std::string message,
+                     bool abort, bool tell_peer);
+  void erase_stream_if_flushed(std::uint32_t slot);
+  void stream_timer(TimeNs now_ns, std::uint32_t slot);
+  void schedule_stream_timer(std::uint32_t slot);
+  bool stream_frame_left_lane(const LaneEntry& entry);
+  void fail_stream_protocol(TimeNs now_ns, std::uint32_t slot, std::string message);
 
   NodeContext& context_;
   const PeerId peer_;
@@ -122,7 +193,10 @@ class Connection {
   SlotMap<Outbound> outbound_;
   SlotMap<Inbound> inbound_;
   std::unordered_map<std::uint64_t, std::uint32_t> inbound_by_mux_;
-  // Keys: 2 * slot for outbound requests, 2 * slot + 1 for inbound ones.
+  SlotMap<Stream> streams_;
+  std::unordered_map<std::uint64_t, std::uint32_t> peer_streams_by_mux_;
+  std::uint64_t stream_window_bytes_ = 0;  // receive windows granted on live streams
+  // Keys: 4 * slot + kind, kind 0 an outbound request, 1 an inbound one, 2 a stream.
   DeadlineHeap deadlines_;
   std::uint64_t mux_serial_ = 0;
 

@@ -34,6 +34,12 @@ std::string_view errc_name(Errc code) {
       return "not_found";
     case Errc::invalid_argument:
       return "invalid_argument";
+    case Errc::no_credit:
+      return "no_credit";
+    case Errc::stream_closed:
+      return "stream_closed";
+    case Errc::keepalive_timeout:
+      return "keepalive_timeout";
   }
   return "unknown";
 }
@@ -58,6 +64,8 @@ Errc errc_from_status(std::uint16_t status) {
       return Errc::shutting_down;
     case Status::bad_payload:
       return Errc::bad_payload;
+    case Status::keepalive_timeout:
+      return Errc::keepalive_timeout;
     default:
       return Errc::remote_error;
   }
@@ -84,6 +92,8 @@ Status status_from_errc(Errc code) {
       return Status::shutting_down;
     case Errc::bad_payload:
       return Status::bad_payload;
+    case Errc::keepalive_timeout:
+      return Status::keepalive_timeout;
     default:
       return Status::remote_error;
   }

@@ -350,6 +350,16 @@ Errc Node::register_handler(std::uint16_t handler, std::string_view route) {
   return Errc::ok;
 }
 
+Errc Node::register_stream_handler(std::uint16_t handler, std::string_view route,
+                                   StreamWindow window) {
+  if (handler == 0 || route.size() > core_->context().config.limits.max_route_bytes ||
+      window.msgs == 0 || window.bytes == 0) {
+    return Errc::invalid_argument;
+  }
+  core_->context().stream_handlers.add(handler, route_id(route), window);
+  return Errc::ok;
+}
+
 std::optional<PeerId> Node::find_peer(std::string_view name) const {
   return core_->find_peer(name);
 }
@@ -387,6 +397,44 @@ Errc PeerConnection::respond_error(TimeNs now_ns, InboundId id, Errc code,
                                    std::string_view message) {
   node_->core_->advance(now_ns);
   return node_->core_->connection(peer_).respond_error(now_ns, id, code, message);
+}
+
+OpenedStream PeerConnection::open_stream(TimeNs now_ns, const StreamArgs& args) {
+  node_->core_->advance(now_ns);
+  return node_->core_->connection(peer_).open_stream(now_ns, args);
+}
+
+Errc PeerConnection::stream_write(TimeNs now_ns, StreamId id, Bytes message) {
+  node_->core_->advance(now_ns);
+  return node_->core_->connection(peer_).stream_write(now_ns, id, message);
+}
+
+std::optional<Bytes> PeerConnection::stream_peek(StreamId id) {
+  return node_->core_->connection(peer_).stream_peek(id);
+}
+
+Errc PeerConnection::stream_consume(TimeNs now_ns, StreamId id) {
+  node_->core_->advance(now_ns);
+  return node_->core_->connection(peer_).stream_consume(now_ns, id);
+}
+
+Errc PeerConnection::stream_close(TimeNs now_ns, StreamId id) {
+  node_->core_->advance(now_ns);
+  return node_->core_->connection(peer_).stream_close(now_ns, id);
+}
+
+Errc PeerConnection::stream_fail(TimeNs now_ns, StreamId id, Errc code, std::string_view message) {
+  node_->core_->advance(now_ns);
+  return node_->core_->connection(peer_).stream_fail(now_ns, id, code, message);
+}
+
+Errc PeerConnection::stream_cancel(TimeNs now_ns, StreamId id) {
+  node_->core_->advance(now_ns);
+  return node_->core_->connection(peer_).stream_cancel(now_ns, id);
+}
+
+std::optional<StreamCredits> PeerConnection::stream_credits(StreamId id) const {
+  return node_->core_->connection(peer_).stream_credits(id);
 }
 
 PeerStats PeerConnection::stats() const {

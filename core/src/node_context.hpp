@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "weft/config.hpp"
 #include "weft/events.hpp"
+#include "weft/node.hpp"
 #include "weft/random.hpp"
 #include "weft/time.hpp"
 #include "weft/wire.hpp"
@@ -31,6 +33,21 @@ class HandlerRegistry {
 
  private:
   std::vector<std::pair<std::uint16_t, std::uint64_t>> entries_;
+};
+
+// The stream handlers a node serves, with the window each grants.
+class StreamHandlerRegistry {
+ public:
+  void add(std::uint16_t handler, std::uint64_t route, StreamWindow window) {
+    entries_[{handler, route}] = window;
+  }
+  const StreamWindow* find(std::uint16_t handler, std::uint64_t route) const {
+    const auto found = entries_.find({handler, route});
+    return found == entries_.end() ? nullptr : &found->second;
+  }
+
+ private:
+  std::map<std::pair<std::uint16_t, std::uint64_t>, StreamWindow> entries_;
 };
 
 struct NodeContext {
@@ -64,6 +81,7 @@ struct NodeContext {
   std::unordered_map<TransportId, PeerId> transport_owner;
   TransportId next_transport = 1;
   HandlerRegistry handlers;
+  StreamHandlerRegistry stream_handlers;
 };
 
 }  // namespace weft::detail

@@ -18,25 +18,26 @@ void OutputLanes::reset(std::uint64_t generation) {
   bulk_.buffer.release_if_empty(1 << 20);
 }
 
-OutputLanes::Lane& OutputLanes::lane_for(EntryKind kind, std::size_t bytes) {
+OutputLanes::Lane& OutputLanes::lane_for(EntryKind kind, std::size_t bytes, bool force_bulk) {
   if (kind == EntryKind::control) return control_;
-  return bytes <= limits_.small_frame_bytes ? small_ : bulk_;
+  return bytes <= limits_.small_frame_bytes && !force_bulk ? small_ : bulk_;
 }
 
-bool OutputLanes::push(const Frame& frame, EntryKind kind) {
+Pushed OutputLanes::push(const Frame& frame, EntryKind kind, bool force_bulk) {
   if (below_high_water()) {
     // Below the mark every lane is empty (commit drained them), so writing directly keeps
     // the same order a lane would.
     assert(lanes_empty());
     encode_frame(output_, frame);
     ++frames_committed_;
-    return true;
+    return Pushed::committed;
   }
   const std::size_t bytes = encoded_size(frame);
-  Lane& lane = lane_for(kind, bytes);
+  Lane& lane = lane_for(kind, bytes, force_bulk);
   encode_frame(lane.buffer, frame);
-  lane.entries.push_back({generation_, frame.mux, static_cast<std::uint32_t>(bytes), kind});
-  return false;
+  const bool bulk = &lane == &bulk_;
+  lane.entries.push_back({generation_, frame.mux, static_cast<std::uint32_t>(bytes), kind, bulk});
+  return bulk ? Pushed::bulk_lane : Pushed::small_lane;
 }
 
 void OutputLanes::push_pong(std::uint64_t seq, bool checksum) {

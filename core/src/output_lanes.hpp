@@ -24,6 +24,7 @@ enum class EntryKind : std::uint8_t {
   control,   // always sent
   request,   // sent only if the request is still live when committed
   response,  // always sent
+  stream,    // a stream's open, message or end: sent only if the stream was not aborted
 };
 
 struct LaneEntry {
@@ -31,7 +32,11 @@ struct LaneEntry {
   std::uint64_t mux = 0;
   std::uint32_t bytes = 0;
   EntryKind kind = EntryKind::control;
+  bool bulk = false;  // waits in the bulk lane
 };
+
+// Where push() put a frame.
+enum class Pushed : std::uint8_t { committed, small_lane, bulk_lane };
 
 class OutputLanes {
  public:
@@ -41,16 +46,18 @@ class OutputLanes {
   void reset(std::uint64_t generation);
   std::uint64_t generation() const { return generation_; }
 
-  // Encodes `frame` (which belongs to the current generation). Returns true when it went
-  // straight into the output buffer, false when it waits in a lane.
-  bool push(const Frame& frame, EntryKind kind);
+  // Encodes `frame` (which belongs to the current generation) straight into the output
+  // buffer, or into a lane when the buffer is above the mark. Data frames go to the bulk
+  // lane when larger than small_frame_bytes or when `force_bulk` (a stream with frames in
+  // the bulk lane keeps its later frames behind them).
+  Pushed push(const Frame& frame, EntryKind kind, bool force_bulk = false);
   // Queues a pong for ping `seq`; a pong still waiting is replaced (one is enough).
   void push_pong(std::uint64_t seq, bool checksum);
 
   // Moves waiting frames into the output buffer while it is below the high-water mark:
   // the pong and the control lane first, then the small and bulk lanes. `is_live(entry)`
-  // decides for request entries whether they still go out (false: dropped) and may record
-  // that they did.
+  // decides for request and stream entries whether they still go out (false: dropped),
+  // and may record that they left the lane either way.
   template <typename IsLive>
   void commit(IsLive&& is_live);
 
@@ -77,7 +84,7 @@ class OutputLanes {
     bool empty() const { return entries.empty(); }
   };
 
-  Lane& lane_for(EntryKind kind, std::size_t bytes);
+  Lane& lane_for(EntryKind kind, std::size_t bytes, bool force_bulk);
   // Moves the front entry of `lane` to the output (or drops it when `send` is false).
   void move_front(Lane& lane, bool send);
   bool lanes_empty() const {
@@ -110,7 +117,8 @@ void OutputLanes::commit(IsLive&& is_live) {
         !small_.empty() && (bulk_.empty() || small_burst_bytes_ < limits_.small_lane_burst_bytes);
     Lane& lane = take_small ? small_ : bulk_;
     const LaneEntry& entry = lane.entries.front();
-    const bool send = entry.kind != EntryKind::request || is_live(entry);
+    const bool checked = entry.kind == EntryKind::request || entry.kind == EntryKind::stream;
+    const bool send = !checked || is_live(entry);
     small_burst_bytes_ = take_small ? small_burst_bytes_ + (send ? entry.bytes : 0) : 0;
     move_front(lane, send);
   }

@@ -272,6 +272,8 @@ std::string_view status_name(std::uint16_t status) {
       return "shutting_down";
     case Status::bad_payload:
       return "bad_payload";
+    case Status::keepalive_timeout:
+      return "keepalive_timeout";
     case Status::version_mismatch:
       return "version_mismatch";
     case Status::unknown_node:

@@ -37,6 +37,11 @@ struct ConnectionLimits {
   std::size_t small_lane_burst_bytes = 64 * 1024;
   // Longest subroute string.
   std::size_t max_route_bytes = 255;
+  // Streams open on one connection, both directions together; more are refused (busy).
+  std::uint32_t max_streams = 4096;
+  // Sum of the receive windows (bytes) this node grants on one connection's streams: the
+  // memory its stream inboxes can ever hold. A stream whose window would pass it is refused.
+  std::uint64_t max_stream_receive_bytes = 256ull * 1024 * 1024;
 };
 
 // Timers of a connection, all in milliseconds.
@@ -57,6 +62,12 @@ struct ConnectionTimeouts {
   double backoff_jitter_fraction = 0.2;
   // Largest difference between the two sides' wall clocks a handshake accepts.
   std::int64_t max_clock_skew_ms = 5 * 60 * 1000;
+  // The opener of a stream pings it this often and fails it after stream_silence_timeout_ms
+  // without any frame for it; the serving side drops a stream not pinged for
+  // stream_idle_timeout_ms.
+  std::int64_t stream_ping_interval_ms = 15'000;
+  std::int64_t stream_silence_timeout_ms = 30'000;
+  std::int64_t stream_idle_timeout_ms = 60'000;
 };
 
 struct NodeConfig {

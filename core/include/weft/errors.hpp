@@ -24,6 +24,9 @@ enum class Errc : std::uint8_t {
   unknown_peer,       // no such peer in the node's list
   not_found,          // no such call or request (already ended, or never existed)
   invalid_argument,   // a command's argument is out of range (see its contract)
+  no_credit,          // a stream write without credit; StreamWritable follows when there is
+  stream_closed,      // a write after this side's half of the stream ended
+  keepalive_timeout,  // the stream's peer stopped answering (or sending) keepalive pings
 };
 
 // The name of `code` ("deadline_exceeded").

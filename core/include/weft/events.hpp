@@ -27,6 +27,14 @@ struct InboundId {
   auto operator<=>(const InboundId&) const = default;
 };
 
+// A stream, on either side. The generation makes ids of an earlier connection to the
+// same peer distinct from current ones.
+struct StreamId {
+  std::uint64_t generation = 0;
+  std::uint64_t mux = 0;
+  auto operator<=>(const StreamId&) const = default;
+};
+
 namespace event {
 
 // Driver: open a transport to `peer` and report it with Node::on_connected or
@@ -98,10 +106,50 @@ struct RequestDone {
   std::vector<std::uint8_t> payload;
 };
 
+// A peer opened a stream to a registered stream handler; the node has accepted it with
+// the handler's window. Read with stream_peek/stream_consume, write with stream_write, end
+// with stream_close or stream_fail. Exactly one StreamEnded for `id` follows.
+struct StreamOpened {
+  PeerId peer;
+  StreamId id;
+  std::uint16_t handler;
+  std::uint64_t route;
+  bool has_payload;  // the opener sent an initial payload (possibly empty)
+  std::vector<std::uint8_t> payload;
+  bool has_input;  // the opener will send messages
+  TimeNs deadline_ns;
+};
+
+// Messages wait on stream `id`. Emitted when the inbox stops being empty; emitted again only
+// after the application has drained it (stream_peek returned nothing or stream_consume
+// emptied it).
+struct StreamReadable {
+  PeerId peer;
+  StreamId id;
+};
+
+// A write that returned no_credit can be retried: credit arrived on stream `id`.
+struct StreamWritable {
+  PeerId peer;
+  StreamId id;
+};
+
+// Stream `id` ended on this side, exactly once. ok: both halves ended normally and every
+// message was read. Otherwise the reason: the peer's error (remote_error and other remote
+// codes, with its message), canceled, deadline_exceeded, keepalive_timeout, disconnected,
+// protocol_error. Unread messages are gone; the id is dead.
+struct StreamEnded {
+  PeerId peer;
+  StreamId id;
+  Errc result;
+  std::string message;
+};
+
 }  // namespace event
 
 using Event = std::variant<event::Dial, event::CloseTransport, event::PeerUp, event::PeerDown,
                            event::HandshakeFailed, event::RequestReceived, event::RequestCanceled,
-                           event::RequestDone>;
+                           event::RequestDone, event::StreamOpened, event::StreamReadable,
+                           event::StreamWritable, event::StreamEnded>;
 
 }  // namespace weft

@@ -64,7 +64,8 @@ struct PeerStats {
   std::size_t queued_control_frames = 0;
   std::size_t outbound_in_flight = 0;
   std::size_t inbound_in_flight = 0;
-  TimeNs rtt_ns = 0;  // last measured round trip; 0 before the first pong
+  std::size_t streams_open = 0;  // streams either way, including ones flushing their end
+  TimeNs rtt_ns = 0;             // last measured round trip; 0 before the first pong
 };
 
 // What a request asks for.
@@ -82,6 +83,42 @@ struct RequestArgs {
 struct Call {
   Errc error = Errc::ok;
   RequestId id = 0;
+};
+
+// How much a stream's receiving side buffers: it grants the sender this many messages and
+// bytes at once, and more as the application consumes.
+struct StreamWindow {
+  std::uint32_t msgs = 16;
+  std::uint32_t bytes = 1 << 20;
+};
+
+// What opening a stream asks for.
+struct StreamArgs {
+  std::uint16_t handler = 0;
+  std::string_view route = {};
+  bool has_payload = false;  // send `payload` as the initial payload (may be empty)
+  Bytes payload = {};
+  bool has_input = false;       // this side will write messages to the handler
+  StreamWindow window;          // what this side buffers from the handler
+  std::int64_t timeout_ms = 0;  // 0: no deadline (keepalive pings still apply)
+};
+
+struct OpenedStream {
+  Errc error = Errc::ok;
+  StreamId id;
+};
+
+// A stream's flow-control state on this side, for tests and monitoring.
+struct StreamCredits {
+  std::uint64_t send_msgs = 0;         // messages this side may still send now
+  std::uint64_t send_bytes = 0;        // bytes this side may still send now
+  std::uint32_t peer_window_msgs = 0;  // the window the peer granted at the start
+  std::uint32_t peer_window_bytes = 0;
+  std::uint64_t unread_msgs = 0;  // received, not consumed
+  std::uint64_t unread_bytes = 0;
+  std::uint64_t granted_unused_msgs = 0;  // granted to the peer, not yet used by it
+  std::uint32_t window_msgs = 0;          // the window this side granted
+  std::uint32_t window_bytes = 0;
 };
 
 class Node;
@@ -109,6 +146,35 @@ class PeerConnection {
   // Answers request `id` with an error; the caller's RequestDone carries `code`
   // (remote_error for codes without a wire status) and `message`.
   Errc respond_error(TimeNs now_ns, InboundId id, Errc code, std::string_view message);
+
+  // ---- streams (both sides use the same calls on a StreamId) ----
+
+  // Opens a stream to (handler, route). Errors (nothing sent, no event): disconnected,
+  // too_large (initial payload), queue_full (too many streams or receive budget spent),
+  // invalid_argument. Otherwise exactly one event::StreamEnded for the id follows.
+  OpenedStream open_stream(TimeNs now_ns, const StreamArgs& args);
+  // Sends one message. no_credit: the peer's window is full; StreamWritable follows when
+  // credit arrives (nothing was sent). stream_closed: this side's half has ended.
+  // too_large: bigger than the peer's whole byte window or frame limit. not_found: no such
+  // live stream.
+  Errc stream_write(TimeNs now_ns, StreamId id, Bytes message);
+  // The oldest unconsumed message, or nullopt when none (or no such stream). The view is
+  // valid until stream_consume or the stream ends.
+  std::optional<Bytes> stream_peek(StreamId id);
+  // Drops the oldest message and, in due course, returns its credit to the sender.
+  // not_found when there is no message or no such stream.
+  Errc stream_consume(TimeNs now_ns, StreamId id);
+  // Ends this side's half normally (the peer reads an end after the last message). The
+  // stream ends once the peer's half ended too and every message was consumed.
+  Errc stream_close(TimeNs now_ns, StreamId id);
+  // Ends the stream with an error: the peer receives `code` and `message` after the
+  // messages already sent; this side's StreamEnded(code) is emitted now.
+  Errc stream_fail(TimeNs now_ns, StreamId id, Errc code, std::string_view message);
+  // Cancels the stream on both sides at once: StreamEnded(canceled) here now, and the peer
+  // sees StreamEnded(canceled) when the reset arrives. Unsent messages are dropped.
+  Errc stream_cancel(TimeNs now_ns, StreamId id);
+  // The stream's credits, or nullopt when it is not live.
+  std::optional<StreamCredits> stream_credits(StreamId id) const;
 
   PeerStats stats() const;
   PeerState state() const;
@@ -175,6 +241,11 @@ class Node {
   // Declares that this node serves (handler, route); requests for anything else are
   // answered unknown_handler. invalid_argument for handler 0 or a route that is too long.
   Errc register_handler(std::uint16_t handler, std::string_view route = {});
+  // Declares that this node serves streams for (handler, route), granting openers `window`
+  // for their messages (the window is ignored for streams without input). Opening any
+  // other stream is refused with unknown_handler.
+  Errc register_stream_handler(std::uint16_t handler, std::string_view route = {},
+                               StreamWindow window = {});
   PeerConnection connection(PeerId peer) { return {this, peer}; }
   std::optional<PeerId> find_peer(std::string_view name) const;
   std::size_t peer_count() const;

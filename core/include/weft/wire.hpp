@@ -82,6 +82,7 @@ enum class Status : std::uint16_t {
   protocol_error = 7,      // the peer broke the protocol; the payload says how
   shutting_down = 8,       // the sender is closing down
   bad_payload = 9,         // a typed handler could not decode the payload
+  keepalive_timeout = 10,  // a stream's keepalive pings stopped
   version_mismatch = 32,   // handshake: no common protocol version
   unknown_node = 33,       // handshake: the sender's name is not a known peer
   bad_token = 34,          // handshake: authentication failed

@@ -1,0 +1,515 @@
+// Streams: opening and serving, credit flow control both ways, ending, keepalive.
+#include <algorithm>
+#include <cassert>
+
+#include "connection.hpp"
+
+namespace weft::detail {
+namespace {
+
+constexpr std::uint32_t kStreamKey = 2;
+constexpr std::uint32_t stream_key(std::uint32_t slot) {
+  return 4 * slot + kStreamKey;
+}
+
+std::string text_of(Bytes bytes) {
+  return std::string(as_chars(bytes));
+}
+
+}  // namespace
+
+// ---- lookup ---------------------------------------------------------------------------
+
+std::optional<std::uint32_t> Connection::find_stream(std::uint64_t mux) const {
+  if (ours(mux)) {
+    const std::uint32_t slot = slot_of(mux);
+    const Stream* stream = streams_.find(slot);
+    if (stream != nullptr && stream->mux == mux) return slot;
+    return std::nullopt;
+  }
+  const auto found = peer_streams_by_mux_.find(mux);
+  if (found == peer_streams_by_mux_.end()) return std::nullopt;
+  return found->second;
+}
+
+Connection::Stream* Connection::live_stream(StreamId id, std::uint32_t* slot) {
+  if (state_ != PeerState::established || id.generation != generation_) return nullptr;
+  const std::optional<std::uint32_t> at = find_stream(id.mux);
+  if (!at) return nullptr;
+  Stream* stream = streams_.find(*at);
+  if (stream->finished) return nullptr;
+  if (slot != nullptr) *slot = *at;
+  return stream;
+}
+
+// ---- opening --------------------------------------------------------------------------
+
+OpenedStream Connection::open_stream(TimeNs now_ns, const StreamArgs& args) {
+  const ConnectionLimits& limits = context_.config.limits;
+  if (args.handler == 0 || args.route.size() > limits.max_route_bytes || args.timeout_ms < 0 ||
+      args.timeout_ms > UINT32_MAX || args.window.msgs == 0 || args.window.bytes == 0 ||
+      (!args.has_payload && !args.payload.empty())) {
+    return {Errc::invalid_argument, {}};
+  }
+  if (state_ != PeerState::established) return {Errc::disconnected, {}};
+  if (streams_.size() >= limits.max_streams ||
+      stream_window_bytes_ + args.window.bytes > limits.max_stream_receive_bytes) {
+    return {Errc::queue_full, {}};
+  }
+  const std::uint32_t slot = streams_.insert(Stream{});
+  Stream& stream = *streams_.find(slot);
+  stream.mux = make_mux(slot);
+  stream.opener = true;
+  stream.send_open = args.has_input;
+  stream.recv_open = true;
+  stream.window_msgs = args.window.msgs;
+  stream.window_bytes = args.window.bytes;
+  stream.granted_msgs = args.window.msgs;
+  stream.granted_bytes = args.window.bytes;
+  const Frame open{.op = Op::stream_open,
+                   .checksum = checksums_,
+                   .flags = static_cast<std::uint16_t>((args.has_payload ? flag::kHasPayload : 0) |
+                                                       (args.has_input ? flag::kHasInput : 0)),
+                   .mux = stream.mux,
+                   .handler = args.handler,
+                   .route = route_id(args.route),
+                   .deadline_ms = static_cast<std::uint32_t>(args.timeout_ms),
+                   .credit_msgs = args.window.msgs,
+                   .credit_bytes = args.window.bytes,
+                   .payload = args.payload};
+  if (encoded_size(open) - kPrefixBytes > peer_max_frame_bytes_) {
+    streams_.erase(slot);
+    return {Errc::too_large, {}};
+  }
+  stream_window_bytes_ += args.window.bytes;
+  const ConnectionTimeouts& timeouts = context_.config.timeouts;
+  stream.deadline_ns = args.timeout_ms > 0 ? now_ns + ns_from_ms(args.timeout_ms) : kNever;
+  stream.last_heard_ns = now_ns;
+  stream.next_ping_ns = now_ns + ns_from_ms(timeouts.stream_ping_interval_ms);
+  send_stream_frame(stream, open);
+  schedule_stream_timer(slot);
+  return {Errc::ok, StreamId{generation_, stream.mux}};
+}
+
+bool Connection::serve_stream_open(TimeNs now_ns, const Frame& open) {
+  if (ours(open.mux) || peer_streams_by_mux_.contains(open.mux)) {
+    fail_protocol(now_ns, "stream_open on mux " + std::to_string(open.mux) +
+                              (ours(open.mux) ? " of the wrong side" : " already open"));
+    return false;
+  }
+  auto refuse = [&](Status status, std::string_view message) {
+    send_control(now_ns, Frame{.op = Op::stream_reject,
+                               .checksum = checksums_,
+                               .mux = open.mux,
+                               .status = static_cast<std::uint16_t>(status),
+                               .payload = as_bytes(message)});
+    return transport_ != 0;
+  };
+  const StreamWindow* registered = context_.stream_handlers.find(open.handler, open.route);
+  if (registered == nullptr)
+    return refuse(Status::unknown_handler, "no stream handler for that route");
+  const bool has_input = (open.flags & flag::kHasInput) != 0;
+  const StreamWindow window = has_input ? *registered : StreamWindow{0, 0};
+  const ConnectionLimits& limits = context_.config.limits;
+  if (streams_.size() >= limits.max_streams ||
+      stream_window_bytes_ + window.bytes > limits.max_stream_receive_bytes) {
+    return refuse(Status::busy, "too many streams");
+  }
+  const std::uint32_t slot = streams_.insert(Stream{});
+  peer_streams_by_mux_.emplace(open.mux, slot);
+  Stream& stream = *streams_.find(slot);
+  stream.mux = open.mux;
+  stream.send_open = true;
+  stream.accepted = true;
+  stream.open_committed = true;
+  stream.credit_msgs = open.credit_msgs;
+  stream.credit_bytes = open.credit_bytes;
+  stream.peer_window_msgs = open.credit_msgs;
+  stream.peer_window_bytes = open.credit_bytes;
+  stream.recv_open = has_input;
+  stream.window_msgs = window.msgs;
+  stream.window_bytes = window.bytes;
+  stream.granted_msgs = window.msgs;
+  stream.granted_bytes = window.bytes;
+  stream_window_bytes_ += window.bytes;
+  stream.deadline_ns = open.deadline_ms != 0 ? now_ns + ns_from_ms(open.deadline_ms) : kNever;
+  stream.last_heard_ns = now_ns;
+  // The accept goes in the control lane, which drains before any message of this stream.
+  send_control(now_ns, Frame{.op = Op::stream_accept,
+                             .checksum = checksums_,
+                             .mux = open.mux,
+                             .credit_msgs = window.msgs,
+                             .credit_bytes = window.bytes});
+  if (transport_ == 0) return false;
+  schedule_stream_timer(slot);
+  const bool has_payload = (open.flags & flag::kHasPayload) != 0;
+  context_.emit(event::StreamOpened{peer_,
+                                    StreamId{generation_, open.mux},
+                                    open.handler,
+                                    open.route,
+                                    has_payload,
+                                    {open.payload.begin(), open.payload.end()},
+                                    has_input,
+                                    stream.deadline_ns});
+  return true;
+}
+
+// ---- incoming stream frames -----------------------------------------------------------
+
+bool Connection::dispatch_stream(TimeNs now_ns, const Frame& frame) {
+  if (frame.op == Op::stream_open) return serve_stream_open(now_ns, frame);
+  const bool opener_only =
+      frame.op == Op::stream_accept || frame.op == Op::stream_reject || frame.op == Op::stream_pong;
+  if ((opener_only && !ours(frame.mux)) || (frame.op == Op::stream_ping && ours(frame.mux))) {
+    fail_protocol(now_ns, std::string(op_name(static_cast<std::uint64_t>(frame.op))) + " on mux " +
+                              std::to_string(frame.mux) + " of the wrong side");
+    return false;
+  }
+  const std::optional<std::uint32_t> slot = find_stream(frame.mux);
+  if (!slot) return true;  // a stream that ended: a late frame, ignored
+  Stream& stream = *streams_.find(*slot);
+  if (stream.finished) return true;
+  stream.last_heard_ns = now_ns;
+  switch (frame.op) {
+    case Op::stream_accept:
+      if (stream.accepted) {
+        fail_stream_protocol(now_ns, *slot, "second stream_accept");
+        break;
+      }
+      stream.accepted = true;
+      stream.credit_msgs = stream.send_open ? frame.credit_msgs : 0;
+      stream.credit_bytes = stream.send_open ? frame.credit_bytes : 0;
+      stream.peer_window_msgs = frame.credit_msgs;
+      stream.peer_window_bytes = frame.credit_bytes;
+      if (stream.want_writable) {
+        stream.want_writable = false;
+        context_.emit(event::StreamWritable{peer_, StreamId{generation_, stream.mux}});
+      }
+      break;
+    case Op::stream_reject:
+      finish_stream(now_ns, *slot, errc_from_status(frame.status), text_of(frame.payload), true,
+                    false);
+      break;
+    case Op::stream_msg:
+      stream_message(now_ns, *slot, frame);
+      break;
+    case Op::stream_credit:
+      stream_credit(now_ns, *slot, frame);
+      break;
+    case Op::stream_end:
+      stream_end(now_ns, *slot, frame);
+      break;
+    case Op::stream_reset:
+      finish_stream(now_ns, *slot, errc_from_status(frame.status), text_of(frame.payload), true,
+                    false);
+      break;
+    case Op::stream_ping:
+      send_control(
+          now_ns,
+          Frame{.op = Op::stream_pong, .checksum = checksums_, .mux = frame.mux, .seq = frame.seq});
+      break;
+    default:
+      break;  // stream_pong: hearing from the peer was the point
+  }
+  return transport_ != 0;
+}
+
+void Connection::stream_message(TimeNs now_ns, std::uint32_t slot, const Frame& frame) {
+  Stream& stream = *streams_.find(slot);
+  if (!stream.recv_open) return fail_stream_protocol(now_ns, slot, "message after the end");
+  if (frame.seq != stream.recv_msgs + 1) {
+    return fail_stream_protocol(now_ns, slot,
+                                "message " + std::to_string(frame.seq) + " where " +
+                                    std::to_string(stream.recv_msgs + 1) + " was due");
+  }
+  if (stream.recv_msgs + 1 > stream.granted_msgs ||
+      stream.recv_bytes + frame.payload.size() > stream.granted_bytes) {
+    return fail_stream_protocol(now_ns, slot, "message beyond the granted credit");
+  }
+  ++stream.recv_msgs;
+  stream.recv_bytes += frame.payload.size();
+  stream.inbox.emplace_back(frame.payload.begin(), frame.payload.end());
+  stream.inbox_bytes += frame.payload.size();
+  if (stream.readable_armed) {
+    stream.readable_armed = false;
+    context_.emit(event::StreamReadable{peer_, StreamId{generation_, stream.mux}});
+  }
+}
+
+void Connection::stream_credit(TimeNs now_ns, std::uint32_t slot, const Frame& frame) {
+  Stream& stream = *streams_.find(slot);
+  if (!stream.accepted) return fail_stream_protocol(now_ns, slot, "credit before accept");
+  stream.credit_msgs += frame.credit_msgs;
+  stream.credit_bytes += frame.credit_bytes;
+  // Credit comes back only for consumed messages, so it can never exceed the window.
+  if (stream.credit_msgs > stream.peer_window_msgs ||
+      stream.credit_bytes > stream.peer_window_bytes) {
+    return fail_stream_protocol(now_ns, slot, "credit beyond the window");
+  }
+  if (stream.want_writable && stream.send_open) {
+    stream.want_writable = false;
+    context_.emit(event::StreamWritable{peer_, StreamId{generation_, stream.mux}});
+  }
+}
+
+void Connection::stream_end(TimeNs now_ns, std::uint32_t slot, const Frame& frame) {
+  Stream& stream = *streams_.find(slot);
+  if (!stream.recv_open) return fail_stream_protocol(now_ns, slot, "second end");
+  if (frame.seq != stream.recv_msgs) {
+    return fail_stream_protocol(now_ns, slot,
+                                "end after " + std::to_string(frame.seq) + " messages, got " +
+                                    std::to_string(stream.recv_msgs));
+  }
+  stream.recv_open = false;
+  stream.end_result = errc_from_status(frame.status);
+  stream.end_message = text_of(frame.payload);
+  if (stream.end_result != Errc::ok) {
+    // The peer failed the stream: it reads nothing more, so this side's half is over too.
+    stream.send_open = false;
+    stream.aborted = true;
+  }
+  maybe_complete(now_ns, slot);
+}
+
+void Connection::fail_stream_protocol(TimeNs now_ns, std::uint32_t slot, std::string message) {
+  finish_stream(now_ns, slot, Errc::protocol_error, std::move(message), true, true);
+}
+
+// ---- commands -------------------------------------------------------------------------
+
+Errc Connection::stream_write(TimeNs, StreamId id, Bytes message) {
+  Stream* stream = live_stream(id);
+  if (stream == nullptr) return Errc::not_found;
+  if (!stream->send_open) return Errc::stream_closed;
+  const Frame frame{.op = Op::stream_msg,
+                    .checksum = checksums_,
+                    .mux = stream->mux,
+                    .seq = stream->sent_msgs + 1,
+                    .payload = message};
+  if (encoded_size(frame) - kPrefixBytes > peer_max_frame_bytes_) return Errc::too_large;
+  if (stream->accepted && message.size() > stream->peer_window_bytes) return Errc::too_large;
+  if (!stream->accepted || stream->credit_msgs == 0 || stream->credit_bytes < message.size()) {
+    stream->want_writable = true;
+    return Errc::no_credit;
+  }
+  --stream->credit_msgs;
+  stream->credit_bytes -= message.size();
+  ++stream->sent_msgs;
+  send_stream_frame(*stream, frame);
+  return Errc::ok;
+}
+
+std::optional<Bytes> Connection::stream_peek(StreamId id) {
+  Stream* stream = live_stream(id);
+  if (stream == nullptr) return std::nullopt;
+  if (stream->inbox.empty()) {
+    stream->readable_armed = true;
+    return std::nullopt;
+  }
+  return Bytes(stream->inbox.front());
+}
+
+Errc Connection::stream_consume(TimeNs now_ns, StreamId id) {
+  std::uint32_t slot = 0;
+  Stream* stream = live_stream(id, &slot);
+  if (stream == nullptr || stream->inbox.empty()) return Errc::not_found;
+  const std::size_t size = stream->inbox.front().size();
+  stream->inbox.pop_front();
+  stream->inbox_bytes -= size;
+  ++stream->unreturned_msgs;
+  stream->unreturned_bytes += static_cast<std::uint32_t>(size);
+  if (stream->inbox.empty()) stream->readable_armed = true;
+  return_credit(*stream, false);
+  maybe_complete(now_ns, slot);
+  return Errc::ok;
+}
+
+// Sends consumed credit back once half the window is owed, or whenever the inbox runs dry
+// (so a sender waiting for room for one large message is never left hanging).
+void Connection::return_credit(Stream& stream, bool force) {
+  if (!stream.recv_open || (stream.unreturned_msgs == 0 && stream.unreturned_bytes == 0)) return;
+  const bool half = 2ull * stream.unreturned_msgs >= stream.window_msgs ||
+                    2ull * stream.unreturned_bytes >= stream.window_bytes;
+  if (!force && !half && !stream.inbox.empty()) return;
+  stream.granted_msgs += stream.unreturned_msgs;
+  stream.granted_bytes += stream.unreturned_bytes;
+  send(Frame{.op = Op::stream_credit,
+             .checksum = checksums_,
+             .mux = stream.mux,
+             .credit_msgs = stream.unreturned_msgs,
+             .credit_bytes = stream.unreturned_bytes},
+       EntryKind::control);
+  stream.unreturned_msgs = 0;
+  stream.unreturned_bytes = 0;
+}
+
+Errc Connection::stream_close(TimeNs now_ns, StreamId id) {
+  std::uint32_t slot = 0;
+  Stream* stream = live_stream(id, &slot);
+  if (stream == nullptr) return Errc::not_found;
+  if (!stream->send_open) return Errc::stream_closed;
+  stream->send_open = false;
+  send_stream_frame(*stream, Frame{.op = Op::stream_end,
+                                   .checksum = checksums_,
+                                   .mux = stream->mux,
+                                   .seq = stream->sent_msgs});
+  maybe_complete(now_ns, slot);
+  return Errc::ok;
+}
+
+Errc Connection::stream_fail(TimeNs now_ns, StreamId id, Errc code, std::string_view message) {
+  std::uint32_t slot = 0;
+  Stream* stream = live_stream(id, &slot);
+  if (stream == nullptr) return Errc::not_found;
+  if (code == Errc::ok) return Errc::invalid_argument;
+  const std::string text(message.substr(0, 4096));
+  const bool tell_by_end = stream->send_open;
+  if (tell_by_end) {
+    // After the messages already sent, so the peer reads them first.
+    stream->send_open = false;
+    send_stream_frame(*stream, Frame{.op = Op::stream_end,
+                                     .checksum = checksums_,
+                                     .mux = stream->mux,
+                                     .seq = stream->sent_msgs,
+                                     .status = static_cast<std::uint16_t>(status_from_errc(code)),
+                                     .payload = as_bytes(text)});
+  }
+  finish_stream(now_ns, slot, code, text, false, !tell_by_end);
+  return Errc::ok;
+}
+
+Errc Connection::stream_cancel(TimeNs now_ns, StreamId id) {
+  std::uint32_t slot = 0;
+  if (live_stream(id, &slot) == nullptr) return Errc::not_found;
+  finish_stream(now_ns, slot, Errc::canceled, "canceled", true, true);
+  return Errc::ok;
+}
+
+std::optional<StreamCredits> Connection::stream_credits(StreamId id) const {
+  if (state_ != PeerState::established || id.generation != generation_) return std::nullopt;
+  const std::optional<std::uint32_t> slot = find_stream(id.mux);
+  if (!slot) return std::nullopt;
+  const Stream& stream = *streams_.find(*slot);
+  if (stream.finished) return std::nullopt;
+  return StreamCredits{stream.credit_msgs,
+                       stream.credit_bytes,
+                       stream.peer_window_msgs,
+                       stream.peer_window_bytes,
+                       stream.inbox.size(),
+                       stream.inbox_bytes,
+                       stream.granted_msgs - stream.recv_msgs,
+                       stream.window_msgs,
+                       stream.window_bytes};
+}
+
+// ---- sending and lifecycle ------------------------------------------------------------
+
+Pushed Connection::send_stream_frame(Stream& stream, const Frame& frame) {
+  const Pushed pushed = send(frame, EntryKind::stream, stream.bulk_frames > 0);
+  if (pushed == Pushed::committed) {
+    stream.open_committed = true;
+  } else {
+    ++stream.queued_frames;
+    if (pushed == Pushed::bulk_lane) ++stream.bulk_frames;
+  }
+  return pushed;
+}
+
+// Called as a stream frame leaves its lane: true to send it.
+bool Connection::stream_frame_left_lane(const LaneEntry& entry) {
+  const std::optional<std::uint32_t> slot = find_stream(entry.mux);
+  if (!slot) return false;
+  Stream& stream = *streams_.find(*slot);
+  assert(stream.queued_frames > 0);
+  --stream.queued_frames;
+  if (entry.bulk) --stream.bulk_frames;
+  const bool send_it = !stream.aborted;
+  if (send_it) stream.open_committed = true;
+  erase_stream_if_flushed(*slot);
+  return send_it;
+}
+
+void Connection::maybe_complete(TimeNs now_ns, std::uint32_t slot) {
+  Stream& stream = *streams_.find(slot);
+  if (stream.finished || stream.recv_open || stream.send_open || !stream.inbox.empty()) return;
+  finish_stream(now_ns, slot, stream.end_result, stream.end_message, false, false);
+}
+
+// Ends a stream on this side, exactly once: the event, then (if the peer must learn of it)
+// a reset. With `abort` its frames still queued are dropped; the record stays until every
+// queued frame has left the lanes.
+void Connection::finish_stream(TimeNs now_ns, std::uint32_t slot, Errc result, std::string message,
+                               bool abort, bool tell_peer) {
+  Stream& stream = *streams_.find(slot);
+  assert(!stream.finished);
+  stream.finished = true;
+  stream.aborted = stream.aborted || abort;
+  stream.send_open = false;
+  stream.inbox.clear();
+  stream.inbox_bytes = 0;
+  deadlines_.erase(stream_key(slot));
+  const std::uint64_t mux = stream.mux;
+  const bool peer_knows = stream.open_committed;
+  context_.emit(event::StreamEnded{peer_, StreamId{generation_, mux}, result, message});
+  erase_stream_if_flushed(slot);
+  if (tell_peer && peer_knows) {
+    send_control(now_ns, Frame{.op = Op::stream_reset,
+                               .checksum = checksums_,
+                               .mux = mux,
+                               .status = static_cast<std::uint16_t>(status_from_errc(result)),
+                               .payload = as_bytes(message.substr(0, 4096))});
+  }
+}
+
+void Connection::erase_stream_if_flushed(std::uint32_t slot) {
+  Stream& stream = *streams_.find(slot);
+  if (!stream.finished || stream.queued_frames > 0) return;
+  stream_window_bytes_ -= stream.window_bytes;
+  if (!stream.opener) peer_streams_by_mux_.erase(stream.mux);
+  streams_.erase(slot);
+}
+
+// ---- keepalive and deadline -----------------------------------------------------------
+
+void Connection::schedule_stream_timer(std::uint32_t slot) {
+  const Stream& stream = *streams_.find(slot);
+  const ConnectionTimeouts& timeouts = context_.config.timeouts;
+  TimeNs next = stream.deadline_ns;
+  if (stream.opener) {
+    next = std::min({next, stream.next_ping_ns,
+                     stream.last_heard_ns + ns_from_ms(timeouts.stream_silence_timeout_ms)});
+  } else {
+    next = std::min(next, stream.last_heard_ns + ns_from_ms(timeouts.stream_idle_timeout_ms));
+  }
+  deadlines_.set(stream_key(slot), next);
+}
+
+// The stream's timer fired. Frames update last_heard_ns without touching the heap, so this
+// re-checks the real conditions and reschedules when nothing is due yet.
+void Connection::stream_timer(TimeNs now_ns, std::uint32_t slot) {
+  Stream& stream = *streams_.find(slot);
+  const ConnectionTimeouts& timeouts = context_.config.timeouts;
+  if (now_ns >= stream.deadline_ns) {
+    return finish_stream(now_ns, slot, Errc::deadline_exceeded, "stream deadline passed", true,
+                         true);
+  }
+  const std::int64_t silent_ms =
+      stream.opener ? timeouts.stream_silence_timeout_ms : timeouts.stream_idle_timeout_ms;
+  if (now_ns - stream.last_heard_ns >= ns_from_ms(silent_ms)) {
+    return finish_stream(now_ns, slot, Errc::keepalive_timeout,
+                         "nothing heard for " + std::to_string(silent_ms) + " ms", true, true);
+  }
+  if (stream.opener && now_ns >= stream.next_ping_ns) {
+    stream.next_ping_ns = now_ns + ns_from_ms(timeouts.stream_ping_interval_ms);
+    if (stream.open_committed) {
+      send_control(now_ns, Frame{.op = Op::stream_ping,
+                                 .checksum = checksums_,
+                                 .mux = stream.mux,
+                                 .seq = ++stream.ping_seq});
+      if (transport_ == 0) return;
+    }
+  }
+  schedule_stream_timer(slot);
+}
+
+}  // namespace weft::detail
