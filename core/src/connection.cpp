@@ -7,13 +7,7 @@ namespace weft::detail {
 namespace {
 
 constexpr unsigned kSlotBits = 20;
-// Deadline-heap keys: 4 * slot + one of these.
-constexpr std::uint32_t kOutboundKey = 0;
-constexpr std::uint32_t kInboundKey = 1;
-constexpr std::uint32_t kStreamKey = 2;
-constexpr std::uint32_t key_of(std::uint32_t slot, std::uint32_t kind) {
-  return 4 * slot + kind;
-}
+
 constexpr std::uint64_t kSlotMask = (std::uint64_t{1} << kSlotBits) - 1;
 // Longest error text carried in a response; far below any frame limit.
 constexpr std::size_t kMaxErrorText = 4096;
@@ -249,9 +243,17 @@ void Connection::fail_all_calls() {
     context_.emit(
         event::RequestCanceled{peer_, InboundId{generation_, call.mux}, Errc::disconnected});
   });
+  streams_.for_each([this](std::uint32_t, Stream& stream) {
+    if (stream.finished) return;  // already ended; only flushing its last frames
+    context_.emit(event::StreamEnded{peer_, StreamId{generation_, stream.mux}, Errc::disconnected,
+                                     "connection lost"});
+  });
   outbound_.clear();
   inbound_.clear();
   inbound_by_mux_.clear();
+  streams_.clear();
+  peer_streams_by_mux_.clear();
+  stream_window_bytes_ = 0;
   deadlines_.clear();
 }
 

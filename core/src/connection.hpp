@@ -53,6 +53,7 @@ class Connection {
   OpenedStream open_stream(TimeNs now_ns, const StreamArgs& args);
   Errc stream_write(TimeNs now_ns, StreamId id, Bytes message);
   std::optional<Bytes> stream_peek(StreamId id);
+  bool stream_input_done(StreamId id);
   Errc stream_consume(TimeNs now_ns, StreamId id);
   Errc stream_close(TimeNs now_ns, StreamId id);
   Errc stream_fail(TimeNs now_ns, StreamId id, Errc code, std::string_view message);
@@ -196,7 +197,14 @@ class Connection {
   SlotMap<Stream> streams_;
   std::unordered_map<std::uint64_t, std::uint32_t> peer_streams_by_mux_;
   std::uint64_t stream_window_bytes_ = 0;  // receive windows granted on live streams
-  // Keys: 4 * slot + kind, kind 0 an outbound request, 1 an inbound one, 2 a stream.
+  // Keys: key_of(slot, kind) for the deadline of an outbound request, an inbound one, or a
+  // stream's next timer (deadline or keepalive).
+  static constexpr std::uint32_t kOutboundKey = 0;
+  static constexpr std::uint32_t kInboundKey = 1;
+  static constexpr std::uint32_t kStreamKey = 2;
+  static constexpr std::uint32_t key_of(std::uint32_t slot, std::uint32_t kind) {
+    return 4 * slot + kind;
+  }
   DeadlineHeap deadlines_;
   std::uint64_t mux_serial_ = 0;
 

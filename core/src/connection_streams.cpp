@@ -7,11 +7,6 @@
 namespace weft::detail {
 namespace {
 
-constexpr std::uint32_t kStreamKey = 2;
-constexpr std::uint32_t stream_key(std::uint32_t slot) {
-  return 4 * slot + kStreamKey;
-}
-
 std::string text_of(Bytes bytes) {
   return std::string(as_chars(bytes));
 }
@@ -268,7 +263,14 @@ void Connection::stream_end(TimeNs now_ns, std::uint32_t slot, const Frame& fram
     stream.send_open = false;
     stream.aborted = true;
   }
-  maybe_complete(now_ns, slot);
+  const std::uint64_t mux = stream.mux;
+  maybe_complete(now_ns, slot);  // may finish and erase the stream
+  // Wake a reader that waits for input, so it can see the input is done.
+  Stream* still = streams_.find(slot);
+  if (still != nullptr && still->mux == mux && !still->finished && still->readable_armed) {
+    still->readable_armed = false;
+    context_.emit(event::StreamReadable{peer_, StreamId{generation_, mux}});
+  }
 }
 
 void Connection::fail_stream_protocol(TimeNs now_ns, std::uint32_t slot, std::string message) {
@@ -307,6 +309,11 @@ std::optional<Bytes> Connection::stream_peek(StreamId id) {
     return std::nullopt;
   }
   return Bytes(stream->inbox.front());
+}
+
+bool Connection::stream_input_done(StreamId id) {
+  Stream* stream = live_stream(id);
+  return stream != nullptr && !stream->recv_open && stream->inbox.empty();
 }
 
 Errc Connection::stream_consume(TimeNs now_ns, StreamId id) {
@@ -447,7 +454,7 @@ void Connection::finish_stream(TimeNs now_ns, std::uint32_t slot, Errc result, s
   stream.send_open = false;
   stream.inbox.clear();
   stream.inbox_bytes = 0;
-  deadlines_.erase(stream_key(slot));
+  deadlines_.erase(key_of(slot, kStreamKey));
   const std::uint64_t mux = stream.mux;
   const bool peer_knows = stream.open_committed;
   context_.emit(event::StreamEnded{peer_, StreamId{generation_, mux}, result, message});
@@ -481,7 +488,7 @@ void Connection::schedule_stream_timer(std::uint32_t slot) {
   } else {
     next = std::min(next, stream.last_heard_ns + ns_from_ms(timeouts.stream_idle_timeout_ms));
   }
-  deadlines_.set(stream_key(slot), next);
+  deadlines_.set(key_of(slot, kStreamKey), next);
 }
 
 // The stream's timer fired. Frames update last_heard_ns without touching the heap, so this

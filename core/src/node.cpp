@@ -413,6 +413,10 @@ std::optional<Bytes> PeerConnection::stream_peek(StreamId id) {
   return node_->core_->connection(peer_).stream_peek(id);
 }
 
+bool PeerConnection::stream_input_done(StreamId id) {
+  return node_->core_->connection(peer_).stream_input_done(id);
+}
+
 Errc PeerConnection::stream_consume(TimeNs now_ns, StreamId id) {
   node_->core_->advance(now_ns);
   return node_->core_->connection(peer_).stream_consume(now_ns, id);

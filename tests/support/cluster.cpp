@@ -16,6 +16,20 @@ std::size_t Recorder::done_count(RequestId id) const {
       done.begin(), done.end(), [id](const auto& stamped) { return stamped.event.id == id; }));
 }
 
+std::size_t Recorder::ended_count(StreamId id) const {
+  return static_cast<std::size_t>(
+      std::count_if(streams_ended.begin(), streams_ended.end(),
+                    [id](const auto& stamped) { return stamped.event.id == id; }));
+}
+
+const event::StreamEnded* Recorder::ended(StreamId id) const {
+  const event::StreamEnded* last = nullptr;
+  for (const auto& stamped : streams_ended) {
+    if (stamped.event.id == id) last = &stamped.event;
+  }
+  return last;
+}
+
 NodeConfig test_config(std::string name, std::vector<std::string> peers) {
   NodeConfig config;
   config.name = std::move(name);
@@ -63,6 +77,14 @@ void Cluster::on_event(std::size_t index, Event&& event) {
     rec.canceled.push_back({now, *canceled});
   } else if (auto* done = std::get_if<event::RequestDone>(&event)) {
     rec.done.push_back({now, std::move(*done)});
+  } else if (auto* opened = std::get_if<event::StreamOpened>(&event)) {
+    rec.streams_opened.push_back({now, *opened});
+  } else if (auto* ended = std::get_if<event::StreamEnded>(&event)) {
+    rec.streams_ended.push_back({now, *ended});
+  } else if (std::holds_alternative<event::StreamReadable>(event)) {
+    ++rec.readable_events;
+  } else if (std::holds_alternative<event::StreamWritable>(event)) {
+    ++rec.writable_events;
   } else if (auto* request = std::get_if<event::RequestReceived>(&event)) {
     rec.received.push_back({now, *request});
     PeerConnection peer = self.connection(request->peer);
@@ -87,6 +109,21 @@ void Cluster::on_event(std::size_t index, Event&& event) {
         break;
     }
   }
+  const bool stream_event = std::holds_alternative<event::StreamOpened>(event) ||
+                            std::holds_alternative<event::StreamEnded>(event) ||
+                            std::holds_alternative<event::StreamReadable>(event) ||
+                            std::holds_alternative<event::StreamWritable>(event);
+  if (stream_event && rec.on_stream_event) rec.on_stream_event(event);
+}
+
+std::vector<std::string> Cluster::drain(std::size_t at, std::size_t peer, StreamId id) {
+  std::vector<std::string> messages;
+  PeerConnection connection = to(at, peer);
+  while (std::optional<Bytes> message = connection.stream_peek(id)) {
+    messages.emplace_back(as_chars(*message));
+    connection.stream_consume(now(), id);
+  }
+  return messages;
 }
 
 bool Cluster::connected(std::size_t a, std::size_t b) {
@@ -126,7 +163,10 @@ bool Cluster::all_mux_tables_empty() {
     Node& n = node(i);
     for (PeerId p = 0; p < n.peer_count(); ++p) {
       const PeerStats stats = n.connection(p).stats();
-      if (stats.outbound_in_flight != 0 || stats.inbound_in_flight != 0) return false;
+      if (stats.outbound_in_flight != 0 || stats.inbound_in_flight != 0 ||
+          stats.streams_open != 0) {
+        return false;
+      }
     }
   }
   return true;

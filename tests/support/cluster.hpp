@@ -30,6 +30,12 @@ struct Recorder {
   std::vector<Stamped<event::RequestReceived>> received;
   std::vector<Stamped<event::RequestCanceled>> canceled;
   std::vector<Stamped<event::RequestDone>> done;
+  std::vector<Stamped<event::StreamOpened>> streams_opened;
+  std::vector<Stamped<event::StreamEnded>> streams_ended;
+  std::size_t readable_events = 0;
+  std::size_t writable_events = 0;
+  // Called for every stream event after it is recorded (the test's stream application).
+  std::function<void(const Event&)> on_stream_event;
   // Requests of kHoldHandler not yet answered (the test answers them).
   std::vector<event::RequestReceived> held;
   TimeNs delay_ns = 0;
@@ -37,6 +43,9 @@ struct Recorder {
   // The RequestDone for `id`, or nullptr.
   const event::RequestDone* done_for(RequestId id) const;
   std::size_t done_count(RequestId id) const;
+  // How often stream `id` ended here, and the last such event.
+  std::size_t ended_count(StreamId id) const;
+  const event::StreamEnded* ended(StreamId id) const;
 };
 
 // Default node settings for tests: token "secret", short timers left at their defaults.
@@ -63,7 +72,9 @@ class Cluster {
                std::int64_t timeout_ms = 0, std::string_view route = {});
   // Runs until request `id` of node `from` is done (false if not within `limit_ns`).
   bool run_until_done(std::size_t from, RequestId id, TimeNs limit_ns = ns_from_ms(5'000));
-  // True when no request is in flight either way on any connection.
+  // Reads and consumes every message waiting on stream `id` of node `at` from node `peer`.
+  std::vector<std::string> drain(std::size_t at, std::size_t peer, StreamId id);
+  // True when no request or stream is in flight either way on any connection.
   bool all_mux_tables_empty();
 
  private:
