@@ -106,6 +106,7 @@ void Cluster::on_event(std::size_t index, Event&& event) {
         });
         break;
       default:
+        if (rec.on_request) rec.on_request(*request);
         break;
     }
   }

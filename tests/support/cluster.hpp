@@ -34,6 +34,9 @@ struct Recorder {
   std::vector<Stamped<event::StreamEnded>> streams_ended;
   std::size_t readable_events = 0;
   std::size_t writable_events = 0;
+  // When set, serves requests for handlers other than the four test handlers; returns
+  // whether it answered (or kept) the request.
+  std::function<void(const event::RequestReceived&)> on_request;
   // Called for every stream event after it is recorded (the test's stream application).
   std::function<void(const Event&)> on_stream_event;
   // Requests of kHoldHandler not yet answered (the test answers them).
