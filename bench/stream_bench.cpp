@@ -1,0 +1,106 @@
+// Streams through two nodes wired back to back in memory (bench/node_pair.hpp), 64 B
+// messages under credit flow control:
+//  - one way: the client writes as fast as credit allows, the server reads everything;
+//  - echo: the server writes every message it reads back; the client reads the echoes.
+//
+//   build/release/bench/weft_stream_bench
+#include <benchmark/benchmark.h>
+
+#include "node_pair.hpp"
+
+namespace {
+
+using namespace weft;
+
+StreamId open(bench::Pair& pair, StreamWindow window) {
+  StreamArgs args;
+  args.handler = bench::kStreamHandler;
+  args.has_input = true;
+  args.window = window;
+  const OpenedStream opened = pair.to_server().open_stream(pair.now(), args);
+  pair.pump();
+  return opened.id;
+}
+
+// The server's id of the stream it was opened with.
+StreamId served_id(bench::Pair& pair) {
+  while (auto event = pair.server().poll_event()) {
+    if (auto* opened = std::get_if<event::StreamOpened>(&*event)) return opened->id;
+  }
+  return {};
+}
+
+// Reads every waiting message of `id` at `side`, writing each back first when `echo`
+// (stopping when the echo finds no credit); returns how many were consumed.
+std::size_t drain(PeerConnection side, TimeNs now, StreamId id, bool echo = false) {
+  std::size_t count = 0;
+  while (std::optional<Bytes> message = side.stream_peek(id)) {
+    if (echo && side.stream_write(now, id, *message) != Errc::ok) break;
+    side.stream_consume(now, id);
+    ++count;
+  }
+  return count;
+}
+
+void BM_StreamOneWay(benchmark::State& state) {
+  bench::Pair pair(state.range(0) != 0);
+  const StreamId id = open(pair, {});
+  const StreamId served = served_id(pair);
+  const std::vector<std::uint8_t> message(64, 0x42);
+  PeerConnection client = pair.to_server();
+  PeerConnection server = pair.to_client();
+  constexpr std::size_t kBatch = 100'000;
+  for (auto _ : state) {
+    std::size_t sent = 0;
+    std::size_t received = 0;
+    while (received < kBatch) {
+      while (sent < kBatch && client.stream_write(pair.now(), id, message) == Errc::ok)
+        ++sent;
+      pair.pump();
+      received += drain(server, pair.now(), served);
+      pair.pump();  // credit back
+      while (pair.client().poll_event()) {
+      }
+      while (pair.server().poll_event()) {
+      }
+    }
+  }
+  state.counters["messages"] = benchmark::Counter(static_cast<double>(state.iterations() * kBatch),
+                                                  benchmark::Counter::kIsRate);
+}
+
+void BM_StreamEcho(benchmark::State& state) {
+  bench::Pair pair(state.range(0) != 0);
+  const StreamId id = open(pair, StreamWindow{4096, 64u << 20});
+  const StreamId served = served_id(pair);
+  const std::vector<std::uint8_t> message(64, 0x42);
+  PeerConnection client = pair.to_server();
+  PeerConnection server = pair.to_client();
+  constexpr std::size_t kBatch = 100'000;
+  for (auto _ : state) {
+    std::size_t sent = 0;
+    std::size_t echoed = 0;
+    while (echoed < kBatch) {
+      while (sent < kBatch && client.stream_write(pair.now(), id, message) == Errc::ok)
+        ++sent;
+      pair.pump();
+      drain(server, pair.now(), served, true);
+      pair.pump();
+      echoed += drain(client, pair.now(), id);
+      pair.pump();
+      while (pair.client().poll_event()) {
+      }
+      while (pair.server().poll_event()) {
+      }
+    }
+  }
+  state.counters["echoes"] = benchmark::Counter(static_cast<double>(state.iterations() * kBatch),
+                                                benchmark::Counter::kIsRate);
+}
+
+BENCHMARK(BM_StreamOneWay)->ArgNames({"cksum"})->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_StreamEcho)->ArgNames({"cksum"})->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
