@@ -395,12 +395,7 @@ bool Connection::serve_request(TimeNs now_ns, const Frame& frame) {
     return false;
   }
   auto answer = [&](Status status, std::string_view message) {
-    send_control(now_ns, Frame{.op = Op::response,
-                               .checksum = checksums_,
-                               .mux = frame.mux,
-                               .status = static_cast<std::uint16_t>(status),
-                               .payload = as_bytes(message)});
-    return transport_ != 0;
+    return answer_with_status(now_ns, Op::response, frame.mux, status, message);
   };
   if (!context_.handlers.contains(frame.handler, frame.route)) {
     return answer(Status::unknown_handler,
@@ -569,6 +564,15 @@ Errc Connection::respond_error(TimeNs, InboundId id, Errc code, std::string_view
 }
 
 // ---- sending --------------------------------------------------------------------------
+
+bool Connection::answer_with_status(TimeNs now_ns, Op op, std::uint64_t mux, Status status,
+                                    std::string_view message) {
+  Frame frame = frame_of(op, mux);
+  frame.status = static_cast<std::uint16_t>(status);
+  frame.payload = as_bytes(message);
+  send_control(now_ns, frame);
+  return transport_ != 0;
+}
 
 Frame Connection::frame_of(Op op, std::uint64_t mux) const {
   return Frame{.op = op, .checksum = checksums_, .mux = mux};

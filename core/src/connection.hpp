@@ -135,6 +135,10 @@ class Connection {
   // Sending.
   Pushed send(const Frame& frame, EntryKind kind, bool force_bulk = false);
   void send_control(TimeNs now_ns, const Frame& frame);
+  // Answers an opening frame of the peer with `op` (response, stream_reject) carrying
+  // `status` and `message`; false when that cost the transport (control lane overflow).
+  bool answer_with_status(TimeNs now_ns, Op op, std::uint64_t mux, Status status,
+                          std::string_view message);
   void mark_transmit();
   Frame frame_of(Op op, std::uint64_t mux) const;
 

@@ -93,12 +93,7 @@ bool Connection::serve_stream_open(TimeNs now_ns, const Frame& open) {
     return false;
   }
   auto refuse = [&](Status status, std::string_view message) {
-    send_control(now_ns, Frame{.op = Op::stream_reject,
-                               .checksum = checksums_,
-                               .mux = open.mux,
-                               .status = static_cast<std::uint16_t>(status),
-                               .payload = as_bytes(message)});
-    return transport_ != 0;
+    return answer_with_status(now_ns, Op::stream_reject, open.mux, status, message);
   };
   const StreamWindow* registered = context_.stream_handlers.find(open.handler, open.route);
   if (registered == nullptr)
@@ -181,10 +176,6 @@ bool Connection::dispatch_stream(TimeNs now_ns, const Frame& frame) {
         context_.emit(event::StreamWritable{peer_, StreamId{generation_, stream.mux}});
       }
       break;
-    case Op::stream_reject:
-      finish_stream(now_ns, *slot, errc_from_status(frame.status), text_of(frame.payload), true,
-                    false);
-      break;
     case Op::stream_msg:
       stream_message(now_ns, *slot, frame);
       break;
@@ -194,6 +185,7 @@ bool Connection::dispatch_stream(TimeNs now_ns, const Frame& frame) {
     case Op::stream_end:
       stream_end(now_ns, *slot, frame);
       break;
+    case Op::stream_reject:
     case Op::stream_reset:
       finish_stream(now_ns, *slot, errc_from_status(frame.status), text_of(frame.payload), true,
                     false);
