@@ -1,0 +1,221 @@
+// A weft node on real sockets: the sans-I/O core driven by a libevent loop on its own
+// thread, with an API that may be called from any thread.
+//
+// Threads. EventNode owns one event-loop thread. The core runs only there. Every public
+// method may be called from any thread: calls are handed to the loop through a bounded
+// queue and an eventfd wake-up, and never block (a full queue returns Errc::queue_full).
+// Every callback (reply, request handler, stream callbacks, peer events, log) runs on the
+// loop thread: keep them short, and hand long work to another thread (a Responder and a
+// StreamSession may be used from any thread).
+//
+// I/O. Reads go straight from the socket into one page-aligned buffer per node and from
+// there into the core, which decodes whole frames in place. Writes send the core's output
+// buffer directly (no copy); a socket that would block gets a write event until drained.
+// Sockets are nonblocking with TCP_NODELAY. One libevent timer is armed from the core's
+// next_deadline(), rounded up, after every batch of inputs.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "weft/node.hpp"
+
+namespace weft::io {
+
+enum class LogLevel : std::uint8_t { debug, info, warning, error };
+// Receives the adapter's log lines (loop thread). Default: none.
+using LogSink = std::function<void(LogLevel, std::string_view)>;
+
+// Where a peer listens.
+struct PeerAddress {
+  std::string name;
+  std::string host;  // numeric IPv4 address or a host name (resolved once, at start)
+  std::uint16_t port = 0;
+};
+
+struct EventNodeOptions {
+  // The core's settings: name, peers, authenticator, limits, timeouts.
+  NodeConfig config;
+  // Where to listen; port 0 picks a free port (see EventNode::port()).
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 0;
+  // Addresses of the peers this node dials (the dial rule picks which; list all peers).
+  std::vector<PeerAddress> addresses;
+  // Commands waiting for the loop thread before calls fail with queue_full.
+  std::size_t command_queue_capacity = 1 << 16;
+  // The receive buffer (page-aligned, reused for every read).
+  std::size_t read_buffer_bytes = 256 * 1024;
+  // Messages a stream session may hold while the peer's window is full.
+  std::size_t stream_send_queue_messages = 4096;
+  LogSink log;
+};
+
+// The outcome of a request: ok with the response, or an error (with the peer's message for
+// remote errors).
+struct Reply {
+  Errc error = Errc::ok;
+  std::vector<std::uint8_t> payload;
+};
+using ReplyCallback = std::function<void(Reply&&)>;
+
+// Cancels one request from any thread: its reply callback then runs with Errc::canceled
+// (unless the reply came first), and the serving side sees the cancellation.
+class CallHandle {
+ public:
+  struct State;
+  CallHandle() = default;
+  explicit CallHandle(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  // not_found when the call already ended (or never started).
+  Errc cancel();
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// Answers one incoming request, exactly once, from any thread. Answers after the request
+// ended (canceled by the caller, deadline, disconnect) are dropped. Copyable; all copies
+// share one state.
+class Responder {
+ public:
+  struct State;
+  Responder() = default;
+  explicit Responder(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+  // Sends the response; false if this request was already answered or ended.
+  bool respond(Bytes payload);
+  // Sends an error (code and message) instead.
+  bool fail(Errc code, std::string_view message);
+  // True once the caller canceled or the request otherwise ended without an answer. A
+  // handler that takes time should poll this and stop early.
+  bool canceled() const;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+struct IncomingRequest {
+  std::string peer;
+  std::uint16_t handler = 0;
+  std::uint64_t route = 0;
+  std::vector<std::uint8_t> payload;
+  TimeNs deadline_ns = kNever;  // on the loop's monotonic clock
+  Responder responder;
+};
+// Serves a request (loop thread). It may answer at once or move the responder elsewhere.
+using RequestHandler = std::function<void(IncomingRequest&&)>;
+
+// One open stream, on either side. Thread-safe; all copies share one state.
+class StreamSession {
+ public:
+  struct State;
+  StreamSession() = default;
+  explicit StreamSession(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+  // Queues a message; it is sent as the peer's window allows. queue_full when
+  // stream_send_queue_messages are already waiting; stream_closed / not_found when the
+  // stream ended or this side closed it.
+  Errc write(Bytes message);
+  // Ends this side's half after the queued messages.
+  Errc close();
+  // Ends the stream with an error the peer reads after the queued messages.
+  Errc fail(Errc code, std::string_view message);
+  // Cancels the stream on both sides now; queued messages are dropped.
+  Errc cancel();
+  bool ended() const;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// What the application does with a stream's traffic (loop thread). on_message gets each
+// message in order; the message is consumed (its credit returned) when it returns.
+// on_end is called exactly once.
+struct StreamCallbacks {
+  std::function<void(StreamSession&, Bytes)> on_message;
+  std::function<void(StreamSession&, Errc, std::string_view)> on_end;
+};
+
+struct IncomingStream {
+  std::string peer;
+  std::uint16_t handler = 0;
+  std::uint64_t route = 0;
+  bool has_payload = false;
+  std::vector<std::uint8_t> payload;
+  bool has_input = false;
+};
+// Serves a stream (loop thread): returns the callbacks for its traffic; the session can be
+// kept and used from any thread.
+using StreamHandler = std::function<StreamCallbacks(const IncomingStream&, StreamSession)>;
+
+// A change of a peer's connection (loop thread).
+struct PeerChange {
+  enum class Kind : std::uint8_t { up, down, handshake_failed };
+  Kind kind;
+  std::string peer;
+  std::string detail;  // the reason, or "generation N"
+};
+
+struct PeerStatus {
+  std::string name;
+  PeerStats stats;
+};
+
+class EventNode {
+ public:
+  explicit EventNode(EventNodeOptions options);
+  // Stops the node (see stop()).
+  ~EventNode();
+  EventNode(const EventNode&) = delete;
+  EventNode& operator=(const EventNode&) = delete;
+
+  // ---- before start() ----
+  // Serves (handler, route); call before start().
+  void handle(std::uint16_t handler, std::string_view route, RequestHandler fn);
+  void handle_stream(std::uint16_t handler, std::string_view route, StreamWindow window,
+                     StreamHandler fn);
+  void on_peer_change(std::function<void(const PeerChange&)> fn);
+
+  // Binds the listener, resolves peer addresses and starts the loop thread. Returns ok, or
+  // invalid_argument (a bad address; the log says which) when nothing was started.
+  Errc start();
+  // Stops the loop: closes every transport (every call and stream still open ends exactly
+  // once, with disconnected), fails commands not yet run with shutting_down, joins the
+  // thread. Idempotent; later calls fail with shutting_down.
+  void stop();
+  // The port the listener is bound to (after start()).
+  std::uint16_t port() const;
+
+  // ---- from any thread ----
+  // Sends a request; `done` runs once on the loop thread. Returns queue_full or
+  // shutting_down without calling `done` when the call could not be handed to the loop.
+  // With `handle` given, it is set to a handle that can cancel the call.
+  Errc request(std::string_view peer, std::uint16_t handler, Bytes payload, std::int64_t timeout_ms,
+               ReplyCallback done, std::string_view route = {}, CallHandle* handle = nullptr);
+  // The same, as a future.
+  std::future<Reply> request(std::string_view peer, std::uint16_t handler, Bytes payload,
+                             std::int64_t timeout_ms = 0, std::string_view route = {});
+
+  // Opens a stream to (handler, route) on `peer`. The session is usable at once (writes
+  // queue until the peer accepts); `callbacks.on_end` reports failures to open as well.
+  StreamSession open_stream(std::string_view peer, std::uint16_t handler, std::string_view route,
+                            const std::vector<std::uint8_t>* payload, bool has_input,
+                            StreamWindow window, std::int64_t timeout_ms,
+                            StreamCallbacks callbacks);
+
+  // A snapshot of every peer's state (waits for the loop; from the loop thread itself it
+  // runs inline).
+  std::vector<PeerStatus> peers();
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace weft::io
