@@ -572,7 +572,7 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   std::map<std::pair<PeerId, StreamId>, std::shared_ptr<StreamSession::State>> streams;
   std::function<void(const PeerChange&)> peer_change;
   std::thread thread;
-  std::thread::id loop_id;
+  std::atomic<std::thread::id> loop_id;
   std::mutex mutex;
   std::deque<Command> commands;
   bool closed = false;

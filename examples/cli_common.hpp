@@ -1,0 +1,68 @@
+// Command-line helpers shared by weft-node and weft-call: addresses, token files, logging.
+#pragma once
+
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include "weft/io/event_node.hpp"
+
+namespace weft::cli {
+
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+// "HOST:PORT" -> HostPort.
+inline std::optional<HostPort> parse_host_port(std::string_view text) {
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+  HostPort result{std::string(text.substr(0, colon)), 0};
+  const std::string_view port = text.substr(colon + 1);
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), result.port);
+  if (ec != std::errc{} || end != port.data() + port.size()) return std::nullopt;
+  return result;
+}
+
+// "NAME=HOST:PORT" -> PeerAddress.
+inline std::optional<io::PeerAddress> parse_peer(std::string_view text) {
+  const std::size_t equals = text.find('=');
+  if (equals == std::string_view::npos || equals == 0) return std::nullopt;
+  const auto address = parse_host_port(text.substr(equals + 1));
+  if (!address) return std::nullopt;
+  return io::PeerAddress{std::string(text.substr(0, equals)), address->host, address->port};
+}
+
+// The token in `path`, without a trailing newline; nullopt when unreadable.
+inline std::optional<std::string> read_token(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) return std::nullopt;
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string token = text.str();
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r'))
+    token.pop_back();
+  return token;
+}
+
+// Seconds since the program started, for log lines.
+inline double uptime_s() {
+  static const auto start = std::chrono::steady_clock::now();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+inline io::LogSink stderr_log(std::string name, bool verbose) {
+  return [name = std::move(name), verbose](io::LogLevel level, std::string_view line) {
+    if (level == io::LogLevel::debug && !verbose) return;
+    std::fprintf(stderr, "[%8.3f] %s: %.*s\n", uptime_s(), name.c_str(),
+                 static_cast<int>(line.size()), line.data());
+  };
+}
+
+}  // namespace weft::cli

@@ -1,0 +1,241 @@
+// weft-call: joins a cluster as a named node and runs one action against a peer.
+//
+//   weft-call --name C --listen HOST:PORT --peer S=HOST:PORT [--token-file F]
+//             [--timeout-ms T] [--connect-ms T] ACTION
+//
+// Actions:
+//   request HANDLER PAYLOAD [--count N] [--inflight K]   N requests, K at a time
+//   stream HANDLER MESSAGE...                            writes the messages, prints replies
+//   ping                                                 one empty echo (handler 1), timed
+//
+// The peer must list C among its peers. Exit status: 0 success; 2 usage; 3 the peer could
+// not be reached; 10 + the Errc value of the first failure otherwise.
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "cli_common.hpp"
+
+namespace {
+
+using namespace weft;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kExitUsage = 2;
+constexpr int kExitUnreachable = 3;
+int exit_for(Errc error) {
+  return error == Errc::ok ? 0 : 10 + static_cast<int>(error);
+}
+
+int usage(const char* why) {
+  std::fprintf(stderr,
+               "weft-call: %s\n"
+               "usage: weft-call --name C --listen HOST:PORT --peer S=HOST:PORT [--token-file F]\n"
+               "                 [--timeout-ms T] [--connect-ms T]\n"
+               "                 request HANDLER PAYLOAD [--count N] [--inflight K]\n"
+               "               | stream HANDLER MESSAGE...\n"
+               "               | ping\n",
+               why);
+  return kExitUsage;
+}
+
+struct Args {
+  io::EventNodeOptions options;
+  std::string peer;
+  std::int64_t timeout_ms = 0;
+  std::int64_t connect_ms = 10'000;
+  std::vector<std::string> action;
+  std::size_t count = 1;
+  std::size_t inflight = 1;
+};
+
+template <typename T>
+bool number(std::string_view text, T& out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc{} && end == text.data() + text.size();
+}
+
+std::optional<int> parse(int argc, char** argv, Args& args) {
+  std::string token = "weft-default-token";
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (arg == "--name" && has_value) {
+      args.options.config.name = argv[++i];
+    } else if (arg == "--listen" && has_value) {
+      const auto address = cli::parse_host_port(argv[++i]);
+      if (!address) return usage("bad --listen address");
+      args.options.listen_host = address->host;
+      args.options.listen_port = address->port;
+    } else if (arg == "--peer" && has_value) {
+      const auto peer = cli::parse_peer(argv[++i]);
+      if (!peer) return usage("bad --peer, expected NAME=HOST:PORT");
+      args.peer = peer->name;
+      args.options.config.peers.push_back(peer->name);
+      args.options.addresses.push_back(*peer);
+    } else if (arg == "--token-file" && has_value) {
+      const auto read = cli::read_token(argv[++i]);
+      if (!read) return usage("cannot read the token file");
+      token = *read;
+    } else if (arg == "--timeout-ms" && has_value) {
+      if (!number(argv[++i], args.timeout_ms)) return usage("bad --timeout-ms");
+    } else if (arg == "--connect-ms" && has_value) {
+      if (!number(argv[++i], args.connect_ms)) return usage("bad --connect-ms");
+    } else if (arg == "--count" && has_value) {
+      if (!number(argv[++i], args.count) || args.count == 0) return usage("bad --count");
+    } else if (arg == "--inflight" && has_value) {
+      if (!number(argv[++i], args.inflight) || args.inflight == 0) return usage("bad --inflight");
+    } else if (arg.starts_with("--")) {
+      return usage("unknown option or missing value");
+    } else {
+      args.action.emplace_back(arg);
+    }
+  }
+  if (args.options.config.name.empty() || args.peer.empty())
+    return usage("--name and --peer are required");
+  if (args.action.empty()) return usage("no action");
+  args.options.config.auth = std::make_shared<StaticTokenAuth>(token);
+  args.options.log = cli::stderr_log(args.options.config.name, false);
+  return std::nullopt;
+}
+
+bool wait_connected(io::EventNode& node, std::int64_t limit_ms) {
+  const auto until = Clock::now() + std::chrono::milliseconds(limit_ms);
+  while (Clock::now() < until) {
+    const auto peers = node.peers();
+    if (!peers.empty() && peers[0].stats.state == PeerState::established) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+double micros(Clock::duration elapsed) {
+  return std::chrono::duration<double, std::micro>(elapsed).count();
+}
+
+// N requests, K in flight; prints each reply when N is 1, else a summary.
+int run_requests(io::EventNode& node, const Args& args, std::uint16_t handler,
+                 const std::string& payload) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::size_t started = 0;
+  std::size_t finished = 0;
+  std::size_t in_flight = 0;
+  Errc first_error = Errc::ok;
+  std::vector<double> latencies_us;
+  const auto begin = Clock::now();
+  std::unique_lock lock(mutex);
+  while (finished < args.count) {
+    while (started < args.count && in_flight < args.inflight) {
+      ++started;
+      ++in_flight;
+      const auto sent_at = Clock::now();
+      lock.unlock();
+      const Errc posted = node.request(
+          args.peer, handler, as_bytes(payload), args.timeout_ms, [&, sent_at](io::Reply&& reply) {
+            const double latency = micros(Clock::now() - sent_at);
+            std::lock_guard guard(mutex);
+            latencies_us.push_back(latency);
+            if (reply.error != Errc::ok && first_error == Errc::ok) first_error = reply.error;
+            if (args.count == 1) {
+              const std::string text(reply.payload.begin(), reply.payload.end());
+              std::printf("%s: %s (%.0f us)\n", std::string(errc_name(reply.error)).c_str(),
+                          text.c_str(), latency);
+            }
+            ++finished;
+            --in_flight;
+            changed.notify_one();
+          });
+      lock.lock();
+      if (posted != Errc::ok) {
+        if (first_error == Errc::ok) first_error = posted;
+        ++finished;
+        --in_flight;
+      }
+    }
+    changed.wait(lock, [&] { return in_flight < args.inflight || finished == args.count; });
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+  if (args.count > 1) {
+    std::sort(latencies_us.begin(), latencies_us.end());
+    auto at = [&](double q) {
+      return latencies_us[static_cast<std::size_t>(q * (latencies_us.size() - 1))];
+    };
+    std::printf(
+        "requests=%zu inflight=%zu seconds=%.3f rate=%.0f/s p50=%.0fus p99=%.0fus first_error=%s\n",
+        args.count, args.inflight, seconds, static_cast<double>(args.count) / seconds, at(0.5),
+        at(0.99), std::string(errc_name(first_error)).c_str());
+  }
+  return exit_for(first_error);
+}
+
+int run_stream(io::EventNode& node, const Args& args, std::uint16_t handler,
+               const std::vector<std::string>& messages) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::size_t replies = 0;
+  std::optional<Errc> ended;
+  io::StreamCallbacks callbacks;
+  callbacks.on_message = [&](io::StreamSession&, Bytes message) {
+    std::printf("reply: %.*s\n", static_cast<int>(message.size()),
+                reinterpret_cast<const char*>(message.data()));
+    std::lock_guard guard(mutex);
+    ++replies;
+    changed.notify_one();
+  };
+  callbacks.on_end = [&](io::StreamSession&, Errc result, std::string_view why) {
+    std::printf("stream ended: %s %.*s\n", std::string(errc_name(result)).c_str(),
+                static_cast<int>(why.size()), why.data());
+    std::lock_guard guard(mutex);
+    ended = result;
+    changed.notify_one();
+  };
+  io::StreamSession session = node.open_stream(
+      args.peer, handler, {}, nullptr, true, StreamWindow{64, 1 << 20}, args.timeout_ms, callbacks);
+  for (const std::string& message : messages)
+    session.write(as_bytes(message));
+  session.close();
+  std::unique_lock lock(mutex);
+  changed.wait_for(lock, std::chrono::seconds(30), [&] { return ended.has_value(); });
+  if (!ended) return exit_for(Errc::deadline_exceeded);
+  return exit_for(*ended == Errc::ok && replies == messages.size() ? Errc::ok : *ended);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  if (std::optional<int> stop = parse(argc, argv, args)) return *stop;
+  const std::string& action = args.action[0];
+  if (action == "request" && args.action.size() != 3) return usage("request HANDLER PAYLOAD");
+  if (action == "stream" && args.action.size() < 3) return usage("stream HANDLER MESSAGE...");
+  if (action != "request" && action != "stream" && action != "ping") return usage("unknown action");
+  std::uint16_t handler = 1;
+  if (action != "ping" && !number(args.action[1], handler)) return usage("bad HANDLER");
+
+  io::EventNode node(args.options);
+  if (node.start() != Errc::ok) return kExitUsage;
+  if (!wait_connected(node, args.connect_ms)) {
+    std::fprintf(stderr, "weft-call: %s not reachable within %lld ms\n", args.peer.c_str(),
+                 static_cast<long long>(args.connect_ms));
+    return kExitUnreachable;
+  }
+  int status = 0;
+  if (action == "request") {
+    status = run_requests(node, args, handler, args.action[2]);
+  } else if (action == "stream") {
+    status = run_stream(node, args, handler, {args.action.begin() + 2, args.action.end()});
+  } else {
+    const auto sent = Clock::now();
+    const io::Reply reply = node.request(args.peer, 1, {}, args.timeout_ms).get();
+    std::printf("ping %s: %s in %.0f us\n", args.peer.c_str(),
+                std::string(errc_name(reply.error)).c_str(), micros(Clock::now() - sent));
+    status = exit_for(reply.error);
+  }
+  node.stop();
+  return status;
+}
