@@ -1,7 +1,7 @@
 // weft-call: joins a cluster as a named node and runs one action against a peer.
 //
 //   weft-call --name C --listen HOST:PORT --peer S=HOST:PORT [--token-file F]
-//             [--timeout-ms T] [--connect-ms T] ACTION
+//             [--timeout-ms T] [--connect-ms T] [--verbose] ACTION
 //
 // Actions:
 //   request HANDLER PAYLOAD [--count N] [--inflight K]   N requests, K at a time
@@ -51,6 +51,7 @@ struct Args {
   std::vector<std::string> action;
   std::size_t count = 1;
   std::size_t inflight = 1;
+  bool verbose = false;
 };
 
 template <typename T>
@@ -89,6 +90,8 @@ std::optional<int> parse(int argc, char** argv, Args& args) {
       if (!number(argv[++i], args.count) || args.count == 0) return usage("bad --count");
     } else if (arg == "--inflight" && has_value) {
       if (!number(argv[++i], args.inflight) || args.inflight == 0) return usage("bad --inflight");
+    } else if (arg == "--verbose") {
+      args.verbose = true;
     } else if (arg.starts_with("--")) {
       return usage("unknown option or missing value");
     } else {
@@ -99,7 +102,7 @@ std::optional<int> parse(int argc, char** argv, Args& args) {
     return usage("--name and --peer are required");
   if (args.action.empty()) return usage("no action");
   args.options.config.auth = std::make_shared<StaticTokenAuth>(token);
-  args.options.log = cli::stderr_log(args.options.config.name, false);
+  if (args.verbose) args.options.log = cli::stderr_log(args.options.config.name, true);
   return std::nullopt;
 }
 
@@ -157,7 +160,10 @@ int run_requests(io::EventNode& node, const Args& args, std::uint16_t handler,
         --in_flight;
       }
     }
-    changed.wait(lock, [&] { return in_flight < args.inflight || finished == args.count; });
+    // Wake when another request may start, or when all are done.
+    changed.wait(lock, [&] {
+      return (started < args.count && in_flight < args.inflight) || finished == args.count;
+    });
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
   if (args.count > 1) {

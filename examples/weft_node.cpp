@@ -145,9 +145,8 @@ int main(int argc, char** argv) {
                        callbacks.on_message = [](io::StreamSession& session, Bytes message) {
                          session.write(message);
                        };
-                       callbacks.on_end = [](io::StreamSession& session, Errc, std::string_view) {
-                         session.close();
-                       };
+                       // The caller's input is done: finish after the echoes already queued.
+                       callbacks.on_input_end = [](io::StreamSession& session) { session.close(); };
                        return callbacks;
                      });
   node.on_peer_change([](const io::PeerChange& change) {

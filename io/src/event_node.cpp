@@ -87,6 +87,7 @@ struct StreamSession::State {
   StreamCallbacks callbacks;
   std::atomic<bool> ended{false};
   std::atomic<bool> closing{false};  // close() or fail() was called
+  bool input_end_told = false;       // loop thread: on_input_end ran
   std::atomic<std::size_t> queued{0};
   std::size_t capacity = 0;
   // Loop thread only.
@@ -467,6 +468,10 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     while (std::optional<Bytes> message = connection.stream_peek(e.id)) {
       if (state->callbacks.on_message) state->callbacks.on_message(session, *message);
       connection.stream_consume(monotonic_now_ns(), e.id);
+    }
+    if (!state->input_end_told && connection.stream_input_done(e.id)) {
+      state->input_end_told = true;
+      if (state->callbacks.on_input_end) state->callbacks.on_input_end(session);
     }
   }
   void handle(event::StreamWritable&& e) {

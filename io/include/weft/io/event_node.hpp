@@ -135,9 +135,11 @@ class StreamSession {
 
 // What the application does with a stream's traffic (loop thread). on_message gets each
 // message in order; the message is consumed (its credit returned) when it returns.
-// on_end is called exactly once.
+// on_input_end runs once when the peer's half ended normally and every message was
+// delivered (a handler typically finishes and closes then). on_end is called exactly once.
 struct StreamCallbacks {
   std::function<void(StreamSession&, Bytes)> on_message;
+  std::function<void(StreamSession&)> on_input_end;
   std::function<void(StreamSession&, Errc, std::string_view)> on_end;
 };
 
