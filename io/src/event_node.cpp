@@ -80,14 +80,15 @@ struct CallHandle::State {
   std::optional<std::pair<PeerId, RequestId>> call;
 };
 
-struct StreamSession::State {
+struct StreamSession::State : std::enable_shared_from_this<StreamSession::State> {
   std::weak_ptr<EventNode::Impl> node;
   PeerId peer = 0;
   std::optional<StreamId> id;  // loop thread: set once the stream exists in the core
   StreamCallbacks callbacks;
   std::atomic<bool> ended{false};
-  std::atomic<bool> closing{false};  // close() or fail() was called
-  bool input_end_told = false;       // loop thread: on_input_end ran
+  std::atomic<bool> closing{false};     // close() or fail() was called
+  bool input_end_told = false;          // loop thread: on_input_end ran
+  std::atomic<bool> wants_room{false};  // a write hit queue_full: call on_writable when drained
   std::atomic<std::size_t> queued{0};
   std::size_t capacity = 0;
   // Loop thread only.
@@ -143,6 +144,10 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // ---- commands ----
 
   Errc post(Command command) {
+    if (on_loop_thread() && !stopping) {
+      command.run();  // from a callback: the core is between inputs, so calling it is safe
+      return Errc::ok;
+    }
     {
       std::lock_guard lock(mutex);
       if (closed) return Errc::shutting_down;
@@ -510,6 +515,10 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
         log(LogLevel::warning, "stream write failed: " + std::string(errc_name(result)));
       }
     }
+    if (state.wants_room.exchange(false) && state.callbacks.on_writable) {
+      StreamSession session(state.shared_from_this());
+      state.callbacks.on_writable(session);
+    }
     if (state.fail_requested) {
       connection.stream_fail(now, *state.id, state.fail_requested->first,
                              state.fail_requested->second);
@@ -769,6 +778,10 @@ StreamSession EventNode::open_stream(std::string_view peer, std::uint16_t handle
   return StreamSession(state);
 }
 
+Errc EventNode::run_on_loop(std::function<void()> fn) {
+  return impl_->post({std::move(fn), [] {}});
+}
+
 std::vector<PeerStatus> EventNode::peers() {
   if (!impl_->started) return {};
   if (impl_->on_loop_thread()) return impl_->snapshot();
@@ -851,6 +864,7 @@ Errc StreamSession::write(Bytes message) {
   if (state_->closing) return Errc::stream_closed;
   if (state_->queued.fetch_add(1) >= state_->capacity) {
     --state_->queued;
+    state_->wants_room = true;
     return Errc::queue_full;
   }
   const Errc posted =

@@ -4,6 +4,7 @@
 // Threads. EventNode owns one event-loop thread. The core runs only there. Every public
 // method may be called from any thread: calls are handed to the loop through a bounded
 // queue and an eventfd wake-up, and never block (a full queue returns Errc::queue_full).
+// Calls made on the loop thread itself (from a callback) run at once, without the queue.
 // Every callback (reply, request handler, stream callbacks, peer events, log) runs on the
 // loop thread: keep them short, and hand long work to another thread (a Responder and a
 // StreamSession may be used from any thread).
@@ -140,6 +141,9 @@ class StreamSession {
 struct StreamCallbacks {
   std::function<void(StreamSession&, Bytes)> on_message;
   std::function<void(StreamSession&)> on_input_end;
+  // Runs when the session's send queue has drained after a write returned queue_full: a
+  // writer that produces as fast as it can writes again from here.
+  std::function<void(StreamSession&)> on_writable;
   std::function<void(StreamSession&, Errc, std::string_view)> on_end;
 };
 
@@ -209,6 +213,10 @@ class EventNode {
                             const std::vector<std::uint8_t>* payload, bool has_input,
                             StreamWindow window, std::int64_t timeout_ms,
                             StreamCallbacks callbacks);
+
+  // Runs `fn` on the loop thread (at once when called from it). queue_full or
+  // shutting_down when it could not be handed over.
+  Errc run_on_loop(std::function<void()> fn);
 
   // A snapshot of every peer's state (waits for the loop; from the loop thread itself it
   // runs inline).
