@@ -93,6 +93,10 @@ std::pair<std::string, std::string> names() {
   }
 }
 
+// Queue sizes along the path, from --queue-kib (weft's own output high-water mark and
+// payload parts, the kernel's unsent bytes, the receive buffer).
+std::size_t g_queue_kib = 64;  // 0: the library defaults
+
 NodeConfig config_for(const std::string& name, const std::string& peer) {
   NodeConfig config;
   config.name = name;
@@ -100,7 +104,17 @@ NodeConfig config_for(const std::string& name, const std::string& peer) {
   config.auth = std::make_shared<StaticTokenAuth>("bench");
   config.checksums = true;
   config.limits.max_frame_bytes = 4u << 20;
+  if (g_queue_kib > 0) {
+    config.limits.output_high_water_bytes = g_queue_kib * 1024;
+    config.limits.chunk_bytes = g_queue_kib * 1024 / 2;
+  }
   return config;
+}
+
+void tune(io::EventNodeOptions& options) {
+  if (g_queue_kib == 0) return;
+  options.socket_unsent_bytes = g_queue_kib * 1024 / 2;
+  options.socket_receive_bytes = g_queue_kib * 1024;
 }
 
 // ---- servers (child processes) ----
@@ -109,6 +123,7 @@ NodeConfig config_for(const std::string& name, const std::string& peer) {
   const auto [client, server] = names();
   io::EventNodeOptions options;
   options.config = config_for(server, client);
+  tune(options);
   io::EventNode node(options);
   node.handle(kEcho, "",
               [](io::IncomingRequest&& request) { request.responder.respond(request.payload); });
@@ -205,6 +220,7 @@ class WeftClient {
     io::EventNodeOptions options;
     options.config = config_for(client, server);
     options.addresses = {{server, "127.0.0.1", port}};
+    tune(options);
     node_ = std::make_unique<io::EventNode>(options);
     node_->start();
     while (true) {
@@ -500,6 +516,8 @@ int main(int argc, char** argv) {
     } else if (arg == "--seconds" && i + 1 < argc) {
       options.seconds = std::atof(argv[++i]);
       if (options.seconds <= 0) return usage("bad --seconds");
+    } else if (arg == "--queue-kib" && i + 1 < argc) {
+      g_queue_kib = static_cast<std::size_t>(std::atol(argv[++i]));
     } else if (arg == "--pin" && i + 1 < argc) {
       const std::string pin = argv[++i];
       if (pin != "same" && pin != "split") return usage("--pin is same or split");

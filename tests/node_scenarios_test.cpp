@@ -30,6 +30,21 @@ sim::MemNetworkOptions chunky(std::uint64_t seed = 7) {
   return options;
 }
 
+// Decodes a captured direction of a connection into frames (deep copies).
+std::vector<OwnedFrame> frames_of(const std::vector<std::uint8_t>& wire) {
+  std::vector<OwnedFrame> frames;
+  FrameDecoder decoder;
+  Bytes input = wire;
+  while (true) {
+    const DecodeStep step = decoder.next(input);
+    if (step.status != DecodeStatus::frame) break;
+    frames.emplace_back(step.frame);
+    input = input.subspan(step.consumed);
+  }
+  EXPECT_FALSE(decoder.failed()) << decoder.error().message;
+  return frames;
+}
+
 TEST(NodeScenarios, EchoRoundTripBothWays) {
   Cluster cluster({"alpha", "bravo"}, chunky());
   ASSERT_TRUE(cluster.run_until_connected());
@@ -76,13 +91,89 @@ TEST(NodeScenarios, OneMebibytePayloadBothWays) {
   EXPECT_TRUE(text_of(done->payload) == payload);
 }
 
-TEST(NodeScenarios, PayloadOverThePeersFrameLimitIsRefusedLocally) {
-  Cluster cluster({"alpha", "bravo"}, {},
+TEST(NodeScenarios, PayloadLargerThanThePeersFrameLimitTravelsInParts) {
+  Cluster cluster({"alpha", "bravo"}, chunky(5),
                   [](NodeConfig& config) { config.limits.max_frame_bytes = 65536; });
   ASSERT_TRUE(cluster.run_until_connected());
-  const Call call = cluster.request(kA, kB, kEchoHandler, std::string(70000, 'x'));
-  EXPECT_EQ(call.error, Errc::too_large);
-  EXPECT_TRUE(cluster.recorder(kA).done.empty());
+  const std::string payload(200'000, 'x');
+  const Call call = cluster.request(kA, kB, kEchoHandler, payload);
+  ASSERT_EQ(call.error, Errc::ok);
+  ASSERT_TRUE(cluster.run_until_done(kA, call.id));
+  EXPECT_EQ(cluster.recorder(kA).done_for(call.id)->result, Errc::ok);
+  EXPECT_TRUE(text_of(cluster.recorder(kA).done_for(call.id)->payload) == payload);
+  // Every frame on the wire respected the 64 KiB limit.
+  FrameDecoder decoder(DecoderOptions{.limits = {.max_frame_bytes = 65536}});
+  Bytes wire = cluster.net().wire_log(kA, kB);
+  int continuations = 0;
+  for (DecodeStep step = decoder.next(wire); step.status == DecodeStatus::frame;
+       step = decoder.next(wire)) {
+    continuations += step.frame.op == Op::continuation ? 1 : 0;
+    wire = wire.subspan(step.consumed);
+  }
+  EXPECT_FALSE(decoder.failed()) << decoder.error().message;
+  EXPECT_GE(continuations, 3);
+}
+
+TEST(NodeScenarios, PayloadOverTheMessageLimitIsRefused) {
+  Cluster cluster({"alpha", "bravo"}, {}, [](NodeConfig& config) {
+    if (config.name == "bravo") config.limits.max_message_bytes = 100'000;
+  });
+  ASSERT_TRUE(cluster.run_until_connected());
+  // alpha sends more than bravo accepts: bravo answers too_large, its application never
+  // sees the request.
+  const Call call = cluster.request(kA, kB, kEchoHandler, std::string(300'000, 'y'));
+  ASSERT_TRUE(cluster.run_until_done(kA, call.id));
+  EXPECT_EQ(cluster.recorder(kA).done_for(call.id)->result, Errc::too_large);
+  EXPECT_TRUE(cluster.recorder(kB).received.empty());
+  // And bravo refuses to send more than its own limit.
+  EXPECT_EQ(cluster.request(kB, kA, kEchoHandler, std::string(100'001, 'z')).error,
+            Errc::too_large);
+  cluster.net().run_for(ns_from_ms(10));
+  EXPECT_TRUE(cluster.all_mux_tables_empty());
+}
+
+TEST(NodeScenarios, SmallRequestsPassBetweenThePartsOfALargeOne) {
+  Cluster cluster({"alpha", "bravo"}, {},
+                  [](NodeConfig& config) { config.limits.output_high_water_bytes = 4096; });
+  ASSERT_TRUE(cluster.run_until_connected());
+  const Call big = cluster.request(kA, kB, kEchoHandler, std::string(1 << 20, 'B'));
+  const Call small = cluster.request(kA, kB, kEchoHandler, "small");
+  cluster.net().run_for(ns_from_ms(50));
+  EXPECT_EQ(cluster.recorder(kA).done_for(big.id)->result, Errc::ok);
+  EXPECT_EQ(cluster.recorder(kA).done_for(small.id)->result, Errc::ok);
+  // On the wire, the small request went out before the big one's last part.
+  const auto frames = frames_of(cluster.net().wire_log(kA, kB));
+  std::size_t small_at = 0;
+  std::size_t last_part_at = 0;
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    const Frame frame = frames[i].view();
+    if (frame.mux == small.id && frame.op == Op::request) small_at = i;
+    if (frame.mux == big.id && frame.op == Op::continuation) last_part_at = i;
+  }
+  EXPECT_GT(small_at, 0u);
+  EXPECT_LT(small_at, last_part_at);
+}
+
+TEST(NodeScenarios, CancelWhileThePartsArriveEndsItUnseen) {
+  Cluster cluster({"alpha", "bravo"}, {},
+                  [](NodeConfig& config) { config.limits.output_high_water_bytes = 4096; });
+  ASSERT_TRUE(cluster.run_until_connected());
+  // The first part leaves at once, the rest wait in the bulk lane; the cancel drops them.
+  const Call call = cluster.request(kA, kB, kHoldHandler, std::string(1 << 20, 'C'));
+  ASSERT_EQ(cluster.to(kA, kB).cancel(cluster.now(), call.id), Errc::ok);
+  cluster.net().run_for(ns_from_ms(10));
+  EXPECT_EQ(cluster.recorder(kA).done_count(call.id), 1u);
+  EXPECT_EQ(cluster.recorder(kA).done_for(call.id)->result, Errc::canceled);
+  // bravo's application never heard of the request: neither received nor canceled.
+  EXPECT_TRUE(cluster.recorder(kB).received.empty());
+  EXPECT_TRUE(cluster.recorder(kB).canceled.empty());
+  EXPECT_TRUE(cluster.all_mux_tables_empty());
+  // Far fewer than the 16 parts went out.
+  int parts = 0;
+  for (const OwnedFrame& frame : frames_of(cluster.net().wire_log(kA, kB))) {
+    parts += frame.view().op == Op::continuation ? 1 : 0;
+  }
+  EXPECT_LT(parts, 3);
 }
 
 TEST(NodeScenarios, UnknownHandlerAndUnknownRoute) {
@@ -184,21 +275,6 @@ TEST(NodeScenarios, DisconnectMidRequestThenReconnectAndSucceed) {
   ASSERT_TRUE(cluster.run_until_done(kA, again.id));
   EXPECT_EQ(cluster.recorder(kA).done_for(again.id)->result, Errc::ok);
   EXPECT_TRUE(cluster.all_mux_tables_empty());
-}
-
-// Decodes a captured direction of a connection into frames (deep copies).
-std::vector<OwnedFrame> frames_of(const std::vector<std::uint8_t>& wire) {
-  std::vector<OwnedFrame> frames;
-  FrameDecoder decoder;
-  Bytes input = wire;
-  while (true) {
-    const DecodeStep step = decoder.next(input);
-    if (step.status != DecodeStatus::frame) break;
-    frames.emplace_back(step.frame);
-    input = input.subspan(step.consumed);
-  }
-  EXPECT_FALSE(decoder.failed()) << decoder.error().message;
-  return frames;
 }
 
 // MinIO grid's deadlock (PR 19964): the connection breaks while its output queue is full

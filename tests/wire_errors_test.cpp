@@ -311,7 +311,9 @@ TEST(WireErrors, EncoderAndDecoderShareOneValidator) {
   EXPECT_EQ(validate_frame(frame, {}).element, 2);
   frame.mux = 2;
   EXPECT_EQ(validate_frame(frame, {}).code, WireError::none);
-  frame.flags = 1;
+  frame.flags = flag::kMore;  // defined for requests
+  EXPECT_EQ(validate_frame(frame, {}).code, WireError::none);
+  frame.flags = 2;
   EXPECT_EQ(validate_frame(frame, {}).code, WireError::unknown_flags);
 }
 

@@ -76,10 +76,11 @@ void ByteBuffer::release_if_empty(std::size_t keep_bytes) {
 }
 
 // Ensures `count` bytes fit after `end_`: slides the readable bytes to the front when
-// that is enough, otherwise moves them into storage at least twice as large.
+// that is enough and cheap (the space reclaimed is at least what moves, so sliding costs
+// O(1) a byte over time), otherwise moves them into storage at least twice as large.
 void ByteBuffer::make_room(std::size_t count) {
   const std::size_t live = size();
-  if (begin_ > 0 && capacity_ - live >= count && live <= capacity_ / 2) {
+  if (begin_ >= live && capacity_ - live >= count) {
     std::memmove(data_.get(), data_.get() + begin_, live);
   } else {
     const std::size_t new_capacity = std::max({capacity_ * 2, live + count, std::size_t{256}});

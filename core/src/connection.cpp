@@ -240,6 +240,7 @@ void Connection::fail_all_calls() {
     context_.emit(event::RequestDone{peer_, call.mux, Errc::disconnected, {}});
   });
   inbound_.for_each([this](std::uint32_t, Inbound& call) {
+    if (!call.delivered) return;  // the application never heard of it
     context_.emit(
         event::RequestCanceled{peer_, InboundId{generation_, call.mux}, Errc::disconnected});
   });
@@ -254,6 +255,7 @@ void Connection::fail_all_calls() {
   streams_.clear();
   peer_streams_by_mux_.clear();
   stream_window_bytes_ = 0;
+  assembly_bytes_ = 0;
   deadlines_.clear();
 }
 
@@ -361,6 +363,12 @@ bool Connection::dispatch(TimeNs now_ns, const Frame& frame) {
       if (ours(frame.mux)) break;
       cancel_inbound(frame);
       return true;
+    case Op::continuation:
+      if (ours(frame.mux)) {
+        continue_response(now_ns, frame);
+        return transport_ != 0;
+      }
+      return continue_request(now_ns, frame);
     case Op::stream_open:
     case Op::stream_accept:
     case Op::stream_reject:
@@ -404,28 +412,110 @@ bool Connection::serve_request(TimeNs now_ns, const Frame& frame) {
   if (inbound_.size() >= context_.config.limits.max_inbound_requests) {
     return answer(Status::busy, "too many requests in flight");
   }
-  const std::uint32_t slot = inbound_.insert(Inbound{frame.mux});
-  inbound_by_mux_.emplace(frame.mux, slot);
-  TimeNs deadline_ns = kNever;
-  if (frame.deadline_ms != 0) {
-    deadline_ns = now_ns + ns_from_ms(frame.deadline_ms);
-    deadlines_.set(key_of(slot, kInboundKey), deadline_ns);
+  const bool more = (frame.flags & flag::kMore) != 0;
+  const ConnectionLimits& limits = context_.config.limits;
+  if (more && assembly_bytes_ + frame.payload.size() > limits.max_assembly_bytes) {
+    return answer(Status::busy, "too many partly received payloads");
   }
-  context_.emit(event::RequestReceived{peer_, InboundId{generation_, frame.mux}, frame.handler,
-                                       frame.route, copy_of(frame.payload), deadline_ns});
+  Inbound call;
+  call.mux = frame.mux;
+  call.delivered = false;
+  call.handler = frame.handler;
+  call.route = frame.route;
+  call.partial = copy_of(frame.payload);
+  const std::uint32_t slot = inbound_.insert(std::move(call));
+  inbound_by_mux_.emplace(frame.mux, slot);
+  if (frame.deadline_ms != 0) {
+    inbound_.find(slot)->deadline_ns = now_ns + ns_from_ms(frame.deadline_ms);
+    deadlines_.set(key_of(slot, kInboundKey), inbound_.find(slot)->deadline_ns);
+  }
+  if (more) {
+    assembly_bytes_ += frame.payload.size();  // the rest comes in continuation frames
+  } else {
+    deliver_request(slot);
+  }
+  return true;
+}
+
+void Connection::deliver_request(std::uint32_t slot) {
+  Inbound& call = *inbound_.find(slot);
+  call.delivered = true;
+  context_.emit(event::RequestReceived{peer_, InboundId{generation_, call.mux}, call.handler,
+                                       call.route, std::move(call.partial), call.deadline_ns});
+  call.partial = {};
+}
+
+// A part of a request the peer is sending: append it; deliver the request at its last part.
+bool Connection::continue_request(TimeNs now_ns, const Frame& frame) {
+  const auto found = inbound_by_mux_.find(frame.mux);
+  if (found == inbound_by_mux_.end()) return true;  // refused or ended: the rest is ignored
+  const std::uint32_t slot = found->second;
+  Inbound& call = *inbound_.find(slot);
+  if (call.delivered || frame.seq != call.next_part) {
+    fail_protocol(now_ns, "continuation " + std::to_string(frame.seq) + " out of order on mux " +
+                              std::to_string(frame.mux));
+    return false;
+  }
+  const ConnectionLimits& limits = context_.config.limits;
+  if (call.partial.size() + frame.payload.size() > limits.max_message_bytes ||
+      assembly_bytes_ + frame.payload.size() > limits.max_assembly_bytes) {
+    drop_inbound(frame.mux);
+    return answer_with_status(now_ns, Op::response, frame.mux, Status::too_large,
+                              "request larger than this node accepts");
+  }
+  ++call.next_part;
+  call.partial.insert(call.partial.end(), frame.payload.begin(), frame.payload.end());
+  assembly_bytes_ += frame.payload.size();
+  if ((frame.flags & flag::kMore) == 0) {
+    assembly_bytes_ -= call.partial.size();
+    deliver_request(slot);
+  }
   return true;
 }
 
 void Connection::finish_request(const Frame& frame) {
-  if (find_outbound(frame.mux) == nullptr) return;  // ended already: a late answer
-  complete(slot_of(frame.mux), errc_from_status(frame.status), frame.payload);
+  Outbound* call = find_outbound(frame.mux);
+  if (call == nullptr) return;  // ended already: a late answer
+  if ((frame.flags & flag::kMore) == 0) {
+    complete(slot_of(frame.mux), errc_from_status(frame.status), frame.payload);
+    return;
+  }
+  call->assembling = true;
+  call->status = frame.status;
+  call->partial = copy_of(frame.payload);
+  assembly_bytes_ += frame.payload.size();
+}
+
+// A part of a response: append it; complete the call at its last part.
+void Connection::continue_response(TimeNs now_ns, const Frame& frame) {
+  Outbound* call = find_outbound(frame.mux);
+  if (call == nullptr) return;
+  if (!call->assembling || frame.seq != call->next_part) {
+    return fail_protocol(now_ns, "continuation " + std::to_string(frame.seq) +
+                                     " out of order on mux " + std::to_string(frame.mux));
+  }
+  const ConnectionLimits& limits = context_.config.limits;
+  if (call->partial.size() + frame.payload.size() > limits.max_message_bytes ||
+      assembly_bytes_ + frame.payload.size() > limits.max_assembly_bytes) {
+    // The rest of it is ignored: the call is over.
+    complete(slot_of(frame.mux), Errc::too_large, as_bytes("response larger than accepted"));
+    return send_control(now_ns, frame_of(Op::cancel, frame.mux));
+  }
+  ++call->next_part;
+  call->partial.insert(call->partial.end(), frame.payload.begin(), frame.payload.end());
+  assembly_bytes_ += frame.payload.size();
+  if ((frame.flags & flag::kMore) == 0) {
+    assembly_bytes_ -= call->partial.size();
+    const std::vector<std::uint8_t> payload = std::move(call->partial);
+    call->partial = {};
+    complete(slot_of(frame.mux), errc_from_status(call->status), payload);
+  }
 }
 
 void Connection::cancel_inbound(const Frame& frame) {
   if (!inbound_by_mux_.contains(frame.mux)) return;
   const InboundId id{generation_, frame.mux};
-  drop_inbound(frame.mux);
-  context_.emit(event::RequestCanceled{peer_, id, Errc::canceled});
+  if (drop_inbound(frame.mux)) context_.emit(event::RequestCanceled{peer_, id, Errc::canceled});
 }
 
 // ---- calls ----------------------------------------------------------------------------
@@ -453,17 +543,22 @@ Connection::Outbound* Connection::find_outbound(std::uint64_t mux) {
 void Connection::complete(std::uint32_t slot, Errc result, Bytes payload) {
   Outbound* call = outbound_.find(slot);
   assert(call != nullptr);
+  assembly_bytes_ -= call->partial.size();
   context_.emit(event::RequestDone{peer_, call->mux, result, copy_of(payload)});
   deadlines_.erase(key_of(slot, kOutboundKey));
   outbound_.erase(slot);
 }
 
-void Connection::drop_inbound(std::uint64_t mux) {
+bool Connection::drop_inbound(std::uint64_t mux) {
   const auto found = inbound_by_mux_.find(mux);
   assert(found != inbound_by_mux_.end());
+  const Inbound& call = *inbound_.find(found->second);
+  const bool delivered = call.delivered;
+  if (!delivered) assembly_bytes_ -= call.partial.size();
   deadlines_.erase(key_of(found->second, kInboundKey));
   inbound_.erase(found->second);
   inbound_by_mux_.erase(found);
+  return delivered;
 }
 
 void Connection::expire(TimeNs now_ns, std::uint32_t key) {
@@ -478,9 +573,10 @@ void Connection::expire(TimeNs now_ns, std::uint32_t key) {
     }
     case kInboundKey: {
       const std::uint64_t mux = inbound_.find(slot)->mux;
-      drop_inbound(mux);
-      context_.emit(
-          event::RequestCanceled{peer_, InboundId{generation_, mux}, Errc::deadline_exceeded});
+      if (drop_inbound(mux)) {
+        context_.emit(
+            event::RequestCanceled{peer_, InboundId{generation_, mux}, Errc::deadline_exceeded});
+      }
       return;
     }
     default:
@@ -499,29 +595,22 @@ Call Connection::request(TimeNs now_ns, const RequestArgs& args) {
   if (outbound_.size() >= limits.max_outbound_requests) return {Errc::queue_full, 0};
   const std::int64_t timeout_ms =
       args.timeout_ms > 0 ? args.timeout_ms : context_.config.timeouts.default_request_timeout_ms;
-  const std::uint32_t slot = outbound_.insert(Outbound{0, false});
-  const Frame frame{.op = Op::request,
+  if (args.payload.size() > limits.max_message_bytes) return {Errc::too_large, 0};
+  if (lanes_.data_bytes() + args.payload.size() > limits.max_queued_bytes) {
+    return {Errc::queue_full, 0};
+  }
+  const std::uint32_t slot = outbound_.insert(Outbound{});
+  const std::uint64_t mux = make_mux(slot);
+  outbound_.find(slot)->mux = mux;
+  deadlines_.set(key_of(slot, kOutboundKey), now_ns + ns_from_ms(timeout_ms));
+  const Frame first{.op = Op::request,
                     .checksum = checksums_,
-                    .mux = make_mux(slot),
+                    .mux = mux,
                     .handler = args.handler,
                     .route = route_id(args.route),
-                    .deadline_ms = static_cast<std::uint32_t>(timeout_ms),
-                    .payload = args.payload};
-  const std::size_t bytes = encoded_size(frame);
-  Errc refusal = Errc::ok;
-  if (bytes - kPrefixBytes > peer_max_frame_bytes_) {
-    refusal = Errc::too_large;
-  } else if (!lanes_.below_high_water() && lanes_.data_bytes() + bytes > limits.max_queued_bytes) {
-    refusal = Errc::queue_full;
-  }
-  if (refusal != Errc::ok) {
-    outbound_.erase(slot);
-    return {refusal, 0};
-  }
-  *outbound_.find(slot) = Outbound{frame.mux, false};
-  deadlines_.set(key_of(slot, kOutboundKey), now_ns + ns_from_ms(timeout_ms));
-  outbound_.find(slot)->committed = send(frame, EntryKind::request) == Pushed::committed;
-  return {Errc::ok, frame.mux};
+                    .deadline_ms = static_cast<std::uint32_t>(timeout_ms)};
+  if (send_payload(first, args.payload, EntryKind::request)) outbound_.find(slot)->committed = true;
+  return {Errc::ok, mux};
 }
 
 Errc Connection::cancel(TimeNs now_ns, RequestId id) {
@@ -533,27 +622,25 @@ Errc Connection::cancel(TimeNs now_ns, RequestId id) {
   return Errc::ok;
 }
 
+bool Connection::answerable(InboundId id) const {
+  if (state_ != PeerState::established || id.generation != generation_) return false;
+  const auto found = inbound_by_mux_.find(id.mux);
+  return found != inbound_by_mux_.end() && inbound_.find(found->second)->delivered;
+}
+
 Errc Connection::respond(TimeNs now_ns, InboundId id, Bytes payload) {
-  if (state_ != PeerState::established || id.generation != generation_ ||
-      !inbound_by_mux_.contains(id.mux)) {
-    return Errc::not_found;
-  }
-  Frame frame = frame_of(Op::response, id.mux);
-  frame.payload = payload;
-  if (encoded_size(frame) - kPrefixBytes > peer_max_frame_bytes_) {
-    respond_error(now_ns, id, Errc::too_large, "response too large for the caller's frame limit");
+  if (!answerable(id)) return Errc::not_found;
+  if (payload.size() > context_.config.limits.max_message_bytes) {
+    respond_error(now_ns, id, Errc::too_large, "response larger than this node sends");
     return Errc::too_large;
   }
   drop_inbound(id.mux);
-  send(frame, EntryKind::response);
+  send_payload(frame_of(Op::response, id.mux), payload, EntryKind::response);
   return Errc::ok;
 }
 
 Errc Connection::respond_error(TimeNs, InboundId id, Errc code, std::string_view message) {
-  if (state_ != PeerState::established || id.generation != generation_ ||
-      !inbound_by_mux_.contains(id.mux)) {
-    return Errc::not_found;
-  }
+  if (!answerable(id)) return Errc::not_found;
   if (code == Errc::ok) return Errc::invalid_argument;
   Frame frame = frame_of(Op::response, id.mux);
   frame.status = static_cast<std::uint16_t>(status_from_errc(code));
@@ -572,6 +659,37 @@ bool Connection::answer_with_status(TimeNs now_ns, Op op, std::uint64_t mux, Sta
   frame.payload = as_bytes(message);
   send_control(now_ns, frame);
   return transport_ != 0;
+}
+
+std::size_t Connection::chunk_bytes() const {
+  // A part must fit the peer's frame limit with room for its header and checksum.
+  return std::max<std::size_t>(
+      1, std::min<std::size_t>(context_.config.limits.chunk_bytes, peer_max_frame_bytes_ - 1024));
+}
+
+bool Connection::send_payload(Frame first, Bytes payload, EntryKind kind) {
+  const std::size_t chunk = chunk_bytes();
+  if (payload.size() <= chunk) {
+    first.payload = payload;
+    return send(first, kind) == Pushed::committed;
+  }
+  // Parts travel the bulk lane, so small frames go out between them.
+  first.flags |= flag::kMore;
+  first.payload = payload.first(chunk);
+  const bool committed = send(first, kind, true) == Pushed::committed;
+  std::uint64_t part = 0;
+  for (std::size_t at = chunk; at < payload.size(); at += chunk) {
+    const std::size_t size = std::min(chunk, payload.size() - at);
+    const bool last = at + size == payload.size();
+    send(Frame{.op = Op::continuation,
+               .checksum = checksums_,
+               .flags = last ? std::uint16_t{0} : flag::kMore,
+               .mux = first.mux,
+               .seq = ++part,
+               .payload = payload.subspan(at, size)},
+         kind, true);
+  }
+  return committed;
 }
 
 Frame Connection::frame_of(Op op, std::uint64_t mux) const {

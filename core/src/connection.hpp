@@ -67,11 +67,24 @@ class Connection {
 
  private:
   struct Outbound {
-    std::uint64_t mux;
-    bool committed;  // handed to the output buffer: the peer may see it
+    std::uint64_t mux = 0;
+    bool committed = false;  // a frame of it reached the output buffer: the peer may see it
+    // A response arriving in parts (response with flag more, then continuations).
+    bool assembling = false;
+    std::uint16_t status = 0;
+    std::uint64_t next_part = 1;
+    std::vector<std::uint8_t> partial;
   };
   struct Inbound {
-    std::uint64_t mux;
+    std::uint64_t mux = 0;
+    // False while the request's parts are still arriving: the application has not been
+    // told of it, so ending it then emits nothing.
+    bool delivered = true;
+    std::uint16_t handler = 0;
+    std::uint64_t route = 0;
+    TimeNs deadline_ns = kNever;
+    std::uint64_t next_part = 1;
+    std::vector<std::uint8_t> partial;
   };
   // One stream, either side. "send" is this side's half, "recv" the peer's.
   struct Stream {
@@ -149,7 +162,17 @@ class Connection {
   Outbound* find_outbound(std::uint64_t mux);
   void complete(std::uint32_t slot, Errc result, Bytes payload);
   void expire(TimeNs now_ns, std::uint32_t key);
-  void drop_inbound(std::uint64_t mux);
+  // Forgets an inbound request; true when the application had been told of it.
+  bool drop_inbound(std::uint64_t mux);
+  // Sends `first` with `payload`, cut into continuation frames past the chunk size; returns
+  // whether the first frame went straight to the output buffer.
+  bool send_payload(Frame first, Bytes payload, EntryKind kind);
+  std::size_t chunk_bytes() const;
+  // Whether `id` names a request the application was told of and has not answered.
+  bool answerable(InboundId id) const;
+  bool continue_request(TimeNs now_ns, const Frame& frame);
+  void continue_response(TimeNs now_ns, const Frame& frame);
+  void deliver_request(std::uint32_t slot);
 
   // Streams.
   bool dispatch_stream(TimeNs now_ns, const Frame& frame);
@@ -211,6 +234,7 @@ class Connection {
   }
   DeadlineHeap deadlines_;
   std::uint64_t mux_serial_ = 0;
+  std::uint64_t assembly_bytes_ = 0;  // partly received payloads held now
 
   PeerStats counters_;  // the cumulative fields of stats()
 };

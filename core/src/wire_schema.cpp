@@ -26,16 +26,17 @@ constexpr std::array<F, 1> kObjectDataFields{F::offset};
 constexpr std::array<F, 2> kObjectEndFields{F::status, F::size};
 
 // op, name, fields, allowed flags, connection-level, uses seq, payload allowed.
-constexpr std::array<OpSchema, 22> kSchemas{{
+constexpr std::array<OpSchema, 23> kSchemas{{
     {Op::hello, "hello", kHelloFields, flag::kChecksums, true, false, false},
     {Op::welcome, "welcome", kWelcomeFields, flag::kChecksums, true, false, false},
     {Op::reject, "reject", kStatusOnly, 0, true, false, true},
     {Op::ping, "ping", kNoFields, 0, true, true, false},
     {Op::pong, "pong", kNoFields, 0, true, true, false},
     {Op::goaway, "goaway", kStatusOnly, 0, true, false, true},
-    {Op::request, "request", kRequestFields, 0, false, false, true},
-    {Op::response, "response", kStatusOnly, 0, false, false, true},
+    {Op::request, "request", kRequestFields, flag::kMore, false, false, true},
+    {Op::response, "response", kStatusOnly, flag::kMore, false, false, true},
     {Op::cancel, "cancel", kNoFields, 0, false, false, false},
+    {Op::continuation, "continuation", kNoFields, flag::kMore, false, true, true},
     {Op::stream_open, "stream_open", kStreamOpenFields, flag::kHasPayload | flag::kHasInput, false,
      false, true},
     {Op::stream_accept, "stream_accept", kCreditFields, 0, false, false, false},

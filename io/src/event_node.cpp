@@ -57,9 +57,17 @@ bool resolve(const std::string& host, std::uint16_t port, sockaddr_in& out) {
   return true;
 }
 
-void set_nodelay(int fd) {
+void tune_socket(int fd, const EventNodeOptions& options) {
   const int on = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  if (options.socket_unsent_bytes > 0) {
+    const int lowat = static_cast<int>(options.socket_unsent_bytes);
+    setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
+  }
+  if (options.socket_receive_bytes > 0) {
+    const int bytes = static_cast<int>(options.socket_receive_bytes);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+  }
 }
 
 }  // namespace
@@ -279,6 +287,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
             monotonic_now_ns(), transport,
             Bytes(static_cast<const std::uint8_t*>(read_buffer), static_cast<std::size_t>(got)));
         if (static_cast<std::size_t>(got) < options.read_buffer_bytes) return;
+        // Act on what this read brought (answers, acks) before reading more bulk.
+        after_input();
         continue;
       }
       if (got == 0) return transport_failed(transport, "peer closed the connection");
@@ -326,7 +336,7 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
       node->on_connect_failed(now, transport, "socket: " + errno_text(errno));
       return;
     }
-    set_nodelay(fd);
+    tune_socket(fd, options);
     const sockaddr_in& address = *peer_addresses[peer];
     if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0) {
       add_socket(transport, fd, false);
@@ -364,7 +374,7 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     while (true) {
       const int fd = ::accept4(self.listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) break;
-      set_nodelay(fd);
+      tune_socket(fd, self.options);
       const TransportId transport = self.node->on_accepted(monotonic_now_ns());
       self.add_socket(transport, fd, false);
     }

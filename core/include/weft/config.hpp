@@ -29,12 +29,19 @@ struct ConnectionLimits {
   // not reading drives this up; past the limit the connection is closed.
   std::size_t max_control_frames = 65536;
   // The output buffer is filled from the lanes while it holds fewer bytes than this.
-  std::size_t output_high_water_bytes = 256 * 1024;
+  std::size_t output_high_water_bytes = 64 * 1024;
   // Frames up to this size travel in the small data lane; larger ones in the bulk lane,
   // so one large payload cannot hold up many small ones.
   std::size_t small_frame_bytes = 16 * 1024;
   // The small lane may send this many bytes in a row while bulk frames wait.
   std::size_t small_lane_burst_bytes = 64 * 1024;
+  // Request and response payloads longer than this go out as a first part and
+  // continuation frames of at most this size, which small frames can pass between.
+  std::size_t chunk_bytes = 32 * 1024;
+  // Largest request or response payload this node sends or accepts (assembled).
+  std::size_t max_message_bytes = 64 * 1024 * 1024;
+  // Bytes of partly received payloads held at once on one connection.
+  std::size_t max_assembly_bytes = 256 * 1024 * 1024;
   // Longest subroute string.
   std::size_t max_route_bytes = 255;
   // Streams open on one connection, both directions together; more are refused (busy).

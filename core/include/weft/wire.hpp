@@ -41,6 +41,7 @@ enum class Op : std::uint8_t {
   request = 16,
   response = 17,
   cancel = 18,
+  continuation = 19,
   stream_open = 32,
   stream_accept = 33,
   stream_reject = 34,
@@ -58,6 +59,9 @@ enum class Op : std::uint8_t {
 
 // Per-op flag bits (header element 1). Bits not listed for an op must be zero.
 namespace flag {
+// request, response, continuation: the payload continues in the next continuation frame
+// of the same mux.
+inline constexpr std::uint16_t kMore = 0x0001;
 // hello, welcome: the sender asks that every later frame on the connection carry a checksum.
 inline constexpr std::uint16_t kChecksums = 0x0001;
 // stream_open: the frame carries an initial payload (which may be empty).

@@ -52,6 +52,15 @@ struct EventNodeOptions {
   std::size_t command_queue_capacity = 1 << 16;
   // The receive buffer (page-aligned, reused for every read).
   std::size_t read_buffer_bytes = 256 * 1024;
+  // Unsent bytes a socket may hold in the kernel (TCP_NOTSENT_LOWAT; 0 leaves the kernel's
+  // default). Keeping this small keeps bulk data from queueing in the kernel ahead of small
+  // frames: the core's lanes, not the socket buffer, decide what goes next.
+  std::size_t socket_unsent_bytes = 32 * 1024;
+  // The kernel's receive buffer of each socket (SO_RCVBUF; 0, the default, leaves it to
+  // autotuning). A small one bounds how much a fast sender can park in front of this node's
+  // reader (small frames wait behind it), but it also caps the TCP window, so only set it
+  // for short round trips.
+  std::size_t socket_receive_bytes = 0;
   // Messages a stream session may hold while the peer's window is full.
   std::size_t stream_send_queue_messages = 4096;
   LogSink log;
