@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 
 namespace weft::io {
 namespace {
@@ -591,8 +592,19 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   std::map<TransportId, Socket> sockets;
   std::map<std::pair<std::uint16_t, std::uint64_t>, Handler> handlers;
   std::map<std::pair<std::uint16_t, std::uint64_t>, StreamRoute> stream_routes;
-  std::map<std::pair<PeerId, RequestId>, ReplyCallback> pending;
-  std::map<std::pair<PeerId, InboundId>, std::shared_ptr<Responder::State>> responders;
+  // Lookups by id only (io/ need not be deterministic): hash maps.
+  struct CallKeyHash {
+    std::size_t operator()(const std::pair<PeerId, RequestId>& key) const {
+      return std::hash<std::uint64_t>{}(key.second * 0x9e3779b97f4a7c15ULL + key.first);
+    }
+    std::size_t operator()(const std::pair<PeerId, InboundId>& key) const {
+      return std::hash<std::uint64_t>{}(
+          (key.second.mux ^ (key.second.generation << 40)) * 0x9e3779b97f4a7c15ULL + key.first);
+    }
+  };
+  std::unordered_map<std::pair<PeerId, RequestId>, ReplyCallback, CallKeyHash> pending;
+  std::unordered_map<std::pair<PeerId, InboundId>, std::shared_ptr<Responder::State>, CallKeyHash>
+      responders;
   std::map<std::pair<PeerId, StreamId>, std::shared_ptr<StreamSession::State>> streams;
   std::function<void(const PeerChange&)> peer_change;
   std::thread thread;
@@ -726,6 +738,23 @@ void EventNode::stop() {
 Errc EventNode::request(std::string_view peer, std::uint16_t handler, Bytes payload,
                         std::int64_t timeout_ms, ReplyCallback done, std::string_view route,
                         CallHandle* handle) {
+  Impl& impl = *impl_;
+  if (impl.on_loop_thread() && !impl.stopping && handle == nullptr) {
+    // From a callback: straight into the core, without a command or a copy of the payload.
+    const std::optional<PeerId> peer_id = impl.node->find_peer(peer);
+    if (!peer_id) {
+      done(Reply{Errc::unknown_peer, {}});
+      return Errc::ok;
+    }
+    const Call call = impl.connection(*peer_id).request(
+        monotonic_now_ns(), RequestArgs{handler, route, payload, timeout_ms});
+    if (call.error != Errc::ok) {
+      done(Reply{call.error, {}});
+    } else {
+      impl.pending.emplace(std::make_pair(*peer_id, call.id), std::move(done));
+    }
+    return Errc::ok;
+  }
   auto shared_done = std::make_shared<ReplyCallback>(std::move(done));
   auto handle_state = std::make_shared<CallHandle::State>();
   handle_state->node = impl_;
@@ -837,6 +866,17 @@ bool answer(const std::shared_ptr<Responder::State>& state,
 }  // namespace
 
 bool Responder::respond(Bytes payload) {
+  // From a callback on the loop thread: answer in place, without copying the payload.
+  if (state_ && !state_->answered && !state_->ended) {
+    if (const std::shared_ptr<EventNode::Impl> node = state_->node.lock();
+        node && node->on_loop_thread() && !node->stopping) {
+      if (state_->answered.exchange(true)) return false;
+      state_->ended = true;
+      node->responders.erase({state_->peer, state_->id});
+      node->connection(state_->peer).respond(monotonic_now_ns(), state_->id, payload);
+      return true;
+    }
+  }
   return answer(state_, [id = state_ ? state_->id : InboundId{},
                          bytes = std::vector<std::uint8_t>(payload.begin(), payload.end())](
                             PeerConnection peer, TimeNs now) { peer.respond(now, id, bytes); });
