@@ -66,7 +66,8 @@ void tune_socket(int fd, const EventNodeOptions& options) {
     setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
   }
   if (options.socket_receive_bytes > 0) {
-    const int bytes = static_cast<int>(options.socket_receive_bytes);
+    constexpr std::size_t kMinReceiveBytes = 64 * 1024;
+    const int bytes = static_cast<int>(std::max(options.socket_receive_bytes, kMinReceiveBytes));
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
   }
 }

@@ -59,7 +59,9 @@ struct EventNodeOptions {
   // The kernel's receive buffer of each socket (SO_RCVBUF; 0, the default, leaves it to
   // autotuning). A small one bounds how much a fast sender can park in front of this node's
   // reader (small frames wait behind it), but it also caps the TCP window, so only set it
-  // for short round trips.
+  // for short round trips. Values below 64 KiB are raised to 64 KiB: a receive buffer
+  // smaller than a segment (loopback's MSS is about 64 KiB) trips TCP's silly-window
+  // avoidance and stalls the connection for seconds at a time.
   std::size_t socket_receive_bytes = 0;
   // Messages a stream session may hold while the peer's window is full.
   std::size_t stream_send_queue_messages = 4096;
