@@ -271,6 +271,47 @@ TEST(IoLoopback, CallsFromEightThreadsAtOnce) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
+TEST(IoLoopback, BadTokenIsRejectedAndBothSidesSeeWhy) {
+  const std::string dialer = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
+  const std::string acceptor = dialer == "alpha" ? "bravo" : "alpha";
+  std::mutex mutex;
+  std::vector<std::string> seen;
+  auto record = [&](const std::string& who) {
+    return [&, who](const PeerChange& change) {
+      if (change.kind != PeerChange::Kind::handshake_failed) return;
+      std::lock_guard lock(mutex);
+      seen.push_back(who + ": " + change.detail);
+    };
+  };
+  EventNodeOptions accepting;
+  accepting.config = config_for(acceptor, dialer);
+  EventNode accept_node(accepting);
+  accept_node.on_peer_change(record("acceptor"));
+  ASSERT_EQ(accept_node.start(), Errc::ok);
+  EventNodeOptions dialing;
+  dialing.config = config_for(dialer, acceptor);
+  dialing.config.auth = std::make_shared<StaticTokenAuth>("wrong-token");
+  dialing.addresses.push_back({acceptor, "127.0.0.1", accept_node.port()});
+  EventNode dial_node(dialing);
+  dial_node.on_peer_change(record("dialer"));
+  ASSERT_EQ(dial_node.start(), Errc::ok);
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  bool both = false;
+  while (!both && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(5ms);
+    std::lock_guard lock(mutex);
+    const bool acceptor_saw = std::any_of(seen.begin(), seen.end(), [](const std::string& s) {
+      return s.starts_with("acceptor: bad_token");
+    });
+    const bool dialer_saw = std::any_of(seen.begin(), seen.end(), [](const std::string& s) {
+      return s.starts_with("dialer: bad_token");
+    });
+    both = acceptor_saw && dialer_saw;
+  }
+  EXPECT_TRUE(both);
+  EXPECT_EQ(dial_node.request(acceptor, kEcho, as_bytes("x")).get().error, Errc::disconnected);
+}
+
 TEST(IoLoopback, StopFailsPendingCallsOnceAndRefusesNewOnes) {
   Pair pair;
   ASSERT_TRUE(Pair::wait_connected(pair.dialer()));
