@@ -1,0 +1,106 @@
+// Writes seeds for the connection target: streams of frames a dialing peer might send
+// after its hello (requests, parts, streams, cancels, pings), each preceded by the piece
+// sizes the target reads from the input. Run by hand when the wire format changes:
+//   build/release/fuzz/weft_make_connection_corpus fuzz/corpus/connection
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include "weft/wire.hpp"
+
+namespace {
+
+using namespace weft;
+
+// The target reads one control byte before every piece of at most 64 bytes; make whole
+// frames arrive in order by cutting them so.
+std::vector<std::uint8_t> as_input(const ByteBuffer& frames) {
+  std::vector<std::uint8_t> input;
+  const Bytes bytes = frames.view();
+  for (std::size_t at = 0; at < bytes.size(); at += 64) {
+    input.push_back(63);  // a piece of 64 bytes, no time passing
+    const std::size_t piece = std::min<std::size_t>(64, bytes.size() - at);
+    input.insert(input.end(), bytes.begin() + static_cast<long>(at),
+                 bytes.begin() + static_cast<long>(at + piece));
+  }
+  return input;
+}
+
+void write(const std::filesystem::path& path, const std::vector<std::uint8_t>& bytes) {
+  std::ofstream file(path, std::ios::binary);
+  file.write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s DIRECTORY\n", argv[0]);
+    return 2;
+  }
+  const std::filesystem::path dir(argv[1]);
+  std::filesystem::create_directories(dir);
+  // The dialer opens even mux ids.
+  ByteBuffer requests;
+  encode_frame(requests, Frame{.op = Op::request,
+                               .mux = 2,
+                               .handler = 1,
+                               .deadline_ms = 1000,
+                               .payload = as_bytes("hello")});
+  encode_frame(requests, Frame{.op = Op::request,
+                               .mux = 4,
+                               .handler = 2,
+                               .route = route_id("r"),
+                               .payload = as_bytes("abc")});
+  encode_frame(requests,
+               Frame{.op = Op::request, .mux = 6, .handler = 9, .payload = as_bytes("x")});
+  encode_frame(requests, Frame{.op = Op::cancel, .mux = 2});
+  encode_frame(requests, Frame{.op = Op::ping, .seq = 1});
+  write(dir / "requests", as_input(requests));
+
+  ByteBuffer parts;
+  encode_frame(parts, Frame{.op = Op::request,
+                            .flags = flag::kMore,
+                            .mux = 8,
+                            .handler = 1,
+                            .payload = as_bytes("part one, ")});
+  encode_frame(parts, Frame{.op = Op::continuation,
+                            .flags = flag::kMore,
+                            .mux = 8,
+                            .seq = 1,
+                            .payload = as_bytes("part two, ")});
+  encode_frame(parts,
+               Frame{.op = Op::continuation, .mux = 8, .seq = 2, .payload = as_bytes("end")});
+  write(dir / "request-parts", as_input(parts));
+
+  ByteBuffer stream;
+  encode_frame(stream, Frame{.op = Op::stream_open,
+                             .flags = flag::kHasPayload | flag::kHasInput,
+                             .mux = 10,
+                             .handler = 3,
+                             .credit_msgs = 4,
+                             .credit_bytes = 4096,
+                             .payload = as_bytes("init")});
+  for (std::uint64_t seq = 1; seq <= 3; ++seq) {
+    encode_frame(stream,
+                 Frame{.op = Op::stream_msg, .mux = 10, .seq = seq, .payload = as_bytes("m")});
+  }
+  encode_frame(stream,
+               Frame{.op = Op::stream_credit, .mux = 10, .credit_msgs = 2, .credit_bytes = 2});
+  encode_frame(stream, Frame{.op = Op::stream_ping, .mux = 10, .seq = 1});
+  encode_frame(stream, Frame{.op = Op::stream_end, .mux = 10, .seq = 3});
+  write(dir / "stream", as_input(stream));
+
+  ByteBuffer reset;
+  encode_frame(
+      reset,
+      Frame{.op = Op::stream_open, .mux = 12, .handler = 3, .credit_msgs = 1, .credit_bytes = 10});
+  encode_frame(reset, Frame{.op = Op::stream_reset,
+                            .mux = 12,
+                            .status = static_cast<std::uint16_t>(Status::canceled)});
+  encode_frame(reset, Frame{.op = Op::goaway, .status = 8, .payload = as_bytes("bye")});
+  write(dir / "stream-reset-goaway", as_input(reset));
+  return 0;
+}
