@@ -312,6 +312,95 @@ TEST(IoLoopback, BadTokenIsRejectedAndBothSidesSeeWhy) {
   EXPECT_EQ(dial_node.request(acceptor, kEcho, as_bytes("x")).get().error, Errc::disconnected);
 }
 
+// Starts an acceptor and a dialer whose configs `adjust` may break, and returns what each
+// side's peer-change callback reported as handshake failures within `wait`.
+std::pair<std::vector<std::string>, std::vector<std::string>> handshake_failures(
+    const std::function<void(NodeConfig&, bool dialer)>& adjust, std::chrono::milliseconds wait) {
+  const std::string dialer = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
+  const std::string acceptor = dialer == "alpha" ? "bravo" : "alpha";
+  std::mutex mutex;
+  std::vector<std::string> seen[2];
+  EventNodeOptions accepting;
+  accepting.config = config_for(acceptor, dialer);
+  adjust(accepting.config, false);
+  EventNode accept_node(accepting);
+  accept_node.on_peer_change([&](const PeerChange& change) {
+    std::lock_guard lock(mutex);
+    if (change.kind == PeerChange::Kind::handshake_failed) seen[0].push_back(change.detail);
+  });
+  EXPECT_EQ(accept_node.start(), Errc::ok);
+  EventNodeOptions dialing;
+  dialing.config = config_for(dialer, acceptor);
+  adjust(dialing.config, true);
+  dialing.addresses.push_back({acceptor, "127.0.0.1", accept_node.port()});
+  EventNode dial_node(dialing);
+  dial_node.on_peer_change([&](const PeerChange& change) {
+    std::lock_guard lock(mutex);
+    if (change.kind == PeerChange::Kind::handshake_failed) seen[1].push_back(change.detail);
+  });
+  EXPECT_EQ(dial_node.start(), Errc::ok);
+  std::this_thread::sleep_for(wait);
+  dial_node.stop();
+  accept_node.stop();
+  return {seen[0], seen[1]};
+}
+
+bool any_starts_with(const std::vector<std::string>& lines, const std::string& prefix) {
+  return std::any_of(lines.begin(), lines.end(),
+                     [&](const std::string& line) { return line.starts_with(prefix); });
+}
+
+TEST(IoLoopback, UnknownNodeAndVersionMismatchAreRejectedOnBothSides) {
+  const auto [unknown_acceptor, unknown_dialer] = handshake_failures(
+      [](NodeConfig& config, bool dialer) {
+        if (!dialer) config.peers = {"someone-else"};
+      },
+      300ms);
+  EXPECT_TRUE(any_starts_with(unknown_acceptor, "unknown_node"));
+  EXPECT_TRUE(any_starts_with(unknown_dialer, "unknown_node"));
+  const auto [version_acceptor, version_dialer] = handshake_failures(
+      [](NodeConfig& config, bool dialer) {
+        if (dialer) config.version_min = config.version_max = 2;
+      },
+      300ms);
+  EXPECT_TRUE(any_starts_with(version_acceptor, "version_mismatch"));
+  EXPECT_TRUE(any_starts_with(version_dialer, "version_mismatch"));
+}
+
+TEST(IoLoopback, PeerWhoseLoopStopsIsDeclaredDeadWithinTwoPingIntervals) {
+  // 100 ms pings; the acceptor's loop thread is then held for 1 s, so it answers nothing.
+  const std::string dialer = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
+  const std::string acceptor = dialer == "alpha" ? "bravo" : "alpha";
+  auto fast_pings = [](NodeConfig config) {
+    config.timeouts.ping_interval_ms = 100;
+    return config;
+  };
+  EventNodeOptions accepting;
+  accepting.config = fast_pings(config_for(acceptor, dialer));
+  EventNode accept_node(accepting);
+  ASSERT_EQ(accept_node.start(), Errc::ok);
+  EventNodeOptions dialing;
+  dialing.config = fast_pings(config_for(dialer, acceptor));
+  dialing.addresses.push_back({acceptor, "127.0.0.1", accept_node.port()});
+  std::promise<std::chrono::steady_clock::time_point> down_at;
+  std::atomic<bool> told{false};
+  EventNode dial_node(dialing);
+  dial_node.on_peer_change([&](const PeerChange& change) {
+    if (change.kind == PeerChange::Kind::down && !told.exchange(true)) {
+      down_at.set_value(std::chrono::steady_clock::now());
+    }
+  });
+  ASSERT_EQ(dial_node.start(), Errc::ok);
+  ASSERT_TRUE(Pair::wait_connected(dial_node));
+  const auto frozen_at = std::chrono::steady_clock::now();
+  accept_node.run_on_loop([] { std::this_thread::sleep_for(1s); });
+  auto future = down_at.get_future();
+  ASSERT_EQ(future.wait_for(2s), std::future_status::ready);
+  const auto detected = future.get() - frozen_at;
+  EXPECT_LE(detected, 450ms);  // two 100 ms intervals of silence, plus slack for sanitizers
+  EXPECT_GE(detected, 100ms);
+}
+
 TEST(IoLoopback, StopFailsPendingCallsOnceAndRefusesNewOnes) {
   Pair pair;
   ASSERT_TRUE(Pair::wait_connected(pair.dialer()));

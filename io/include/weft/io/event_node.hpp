@@ -203,7 +203,8 @@ class EventNode {
   Errc start();
   // Stops the loop: closes every transport (every call and stream still open ends exactly
   // once, with disconnected), fails commands not yet run with shutting_down, joins the
-  // thread. Idempotent; later calls fail with shutting_down.
+  // thread. Idempotent; later calls fail with shutting_down. Not from a callback: the loop
+  // thread cannot join itself.
   void stop();
   // The port the listener is bound to (after start()).
   std::uint16_t port() const;
