@@ -1,0 +1,77 @@
+// The deterministic simulator: many nodes running the real core, one thread, a virtual
+// clock that jumps from event to event, a network that injects faults, a workload, and an
+// oracle that checks safety (every call ends exactly once, with exactly the bytes the
+// handler produced, never after its deadline) and liveness (after the faults stop, every
+// pair reconnects and all work drains).
+//
+// A run is a pure function of its options: the same seed gives the same trace, byte for
+// byte (trace_hash), whatever the machine.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "weft/time.hpp"
+
+namespace weft::sim {
+
+enum class Profile : std::uint8_t { clean, lossy, partition, crashy, chaos, swarm };
+const char* profile_name(Profile profile);
+bool profile_from_name(const std::string& name, Profile& profile);
+
+// Fault settings. Rates are per simulated second (per link, or per node for crashes);
+// chances are per occurrence (per dial, per write).
+struct FaultRates {
+  TimeNs latency_ns = 100'000;  // one-way delay of every byte
+  TimeNs jitter_ns = 0;         // plus up to this much, drawn per write
+  double spike_chance = 0;      // a write delayed by spike_ns more
+  TimeNs spike_ns = 0;
+  int chunking = 0;             // 0 whole writes, 1 random pieces, 2 also single bytes
+  double reset_per_s = 0;       // connection resets per link
+  double half_open_chance = 0;  // a reset one side learns of only later
+  double refuse_chance = 0;     // a dial refused at once
+  double hang_chance = 0;       // a dial that never answers (the core times it out)
+  double clog_per_s = 0;        // a direction of a link holds its bytes for clog_ns
+  TimeNs clog_ns = 0;
+  double partition_per_s = 0;  // cluster-wide: a partition for partition_ns
+  TimeNs partition_ns = 0;
+  double one_way_chance = 0;  // a partition that holds one direction only
+  double crash_per_s = 0;     // per node: crash, restart after restart_ns
+  TimeNs restart_ns = 0;
+  double bitflip_per_mib = 0;    // bits flipped in bytes in flight
+  std::int64_t max_skew_ms = 0;  // each node's wall clock off by up to this (both ways)
+};
+
+// The rates of a profile; swarm draws its own mix from `seed` (kinds switched off
+// entirely, others at very different rates).
+FaultRates profile_rates(Profile profile, std::uint64_t seed);
+
+struct SimOptions {
+  std::uint64_t seed = 1;
+  int nodes = 8;
+  Profile profile = Profile::chaos;
+  TimeNs fault_ns = 30'000'000'000;     // the fault phase (and the workload)
+  TimeNs liveness_ns = 60'000'000'000;  // after it: faults off, everyone must reconnect and drain
+  double requests_per_s = 400;          // cluster-wide
+  std::string trace_path;               // a JSON-lines trace of every event, when set
+};
+
+struct SimResult {
+  enum class Kind : std::uint8_t { pass, assertion, liveness, safety };
+  Kind kind = Kind::pass;
+  std::string message;  // what failed, at which simulated time
+  std::uint64_t events = 0;
+  std::uint64_t trace_hash = 0;
+  TimeNs sim_ns = 0;
+  std::uint64_t requests = 0;  // started
+  std::uint64_t completed_ok = 0;
+  std::uint64_t faults = 0;  // faults injected
+  FaultRates rates;
+};
+const char* result_kind_name(SimResult::Kind kind);
+
+// Runs one simulation. Deterministic: a function of `options` only.
+SimResult run_simulation(const SimOptions& options);
+
+}  // namespace weft::sim

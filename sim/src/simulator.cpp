@@ -1,0 +1,809 @@
+#include "weft/sim/simulator.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <queue>
+#include <set>
+
+#include "weft/node.hpp"
+#include "weft/random.hpp"
+#include "weft/wire.hpp"
+
+namespace weft::sim {
+namespace {
+
+constexpr std::uint16_t kEcho = 1;
+constexpr std::uint16_t kError = 2;
+constexpr std::uint16_t kSlow = 3;
+constexpr std::uint16_t kSilent = 4;  // never answers: the deadline or a cancel ends it
+constexpr TimeNs kSecond = 1'000'000'000;
+constexpr std::int64_t kWallOriginMs = 1'767'225'600'000;  // any fixed instant will do
+
+// What the oracle knows of a request it saw started.
+struct TrackedCall {
+  std::size_t from;
+  std::size_t to;
+  std::uint16_t handler;
+  std::vector<std::uint8_t> payload;
+  TimeNs deadline_ns;
+  bool canceled = false;  // the workload canceled it
+  bool done = false;
+};
+
+struct Failure {
+  SimResult::Kind kind;
+  std::string message;
+};
+
+class World {
+ public:
+  explicit World(const SimOptions& options)
+      : options_(options),
+        rates_(profile_rates(options.profile, options.seed)),
+        rng_(options.seed),
+        workload_rng_(rng_.split()),
+        fault_rng_(rng_.split()) {
+    if (!options.trace_path.empty()) trace_file_.open(options.trace_path);
+    for (int i = 0; i < options.nodes; ++i)
+      names_.push_back("n" + std::to_string(i));
+    blocked_until_.assign(names_.size(), std::vector<TimeNs>(names_.size(), 0));
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+      slots_.push_back(Slot{});
+      const auto skew = rates_.max_skew_ms == 0
+                            ? 0
+                            : static_cast<std::int64_t>(fault_rng_.below(
+                                  static_cast<std::uint64_t>(2 * rates_.max_skew_ms + 1))) -
+                                  rates_.max_skew_ms;
+      slots_[i].skew_ms = skew;
+      start_node(i);
+    }
+  }
+
+  SimResult run() {
+    const TimeNs fault_end = options_.fault_ns;
+    schedule_workload(0);
+    schedule_faults();
+    at(fault_end, [this] { end_fault_phase(); });
+    const TimeNs end = fault_end + options_.liveness_ns;
+    while (!failure_) {
+      pump();
+      if (failure_) break;
+      TimeNs next = queue_.empty() ? kNever : queue_.top().at_ns;
+      for (const Slot& slot : slots_) {
+        if (slot.node) next = std::min(next, slot.node->next_deadline());
+      }
+      if (next > end) break;
+      spins_ = next <= now_ ? spins_ + 1 : 0;
+      if (spins_ > 100'000) {
+        report_stuck_timer();
+        break;
+      }
+      now_ = std::max(now_, next);
+      step();
+    }
+    now_ = std::max(now_, std::min(end, now_));
+    if (!failure_) check_liveness();
+    SimResult result;
+    if (failure_) {
+      result.kind = failure_->kind;
+      result.message = failure_->message;
+    }
+    result.events = events_;
+    result.trace_hash = trace_hash_;
+    result.sim_ns = now_;
+    result.requests = calls_.size();
+    result.completed_ok = completed_ok_;
+    result.faults = faults_;
+    result.rates = rates_;
+    return result;
+  }
+
+ private:
+  struct Slot {
+    std::unique_ptr<Node> node;  // null while crashed
+    std::uint64_t epoch = 0;     // restarts so far
+    std::int64_t skew_ms = 0;
+    std::set<TransportId> abandoned_dials;
+  };
+  struct Link {
+    std::size_t node[2];
+    std::uint64_t epoch[2];
+    TransportId transport[2];
+    bool open[2] = {true, true};
+    TimeNs last_arrival[2] = {0, 0};
+    TimeNs held_until[2] = {0, 0};
+  };
+  struct Action {
+    TimeNs at_ns;
+    std::uint64_t seq;
+    std::function<void()> run;
+    bool operator>(const Action& other) const {
+      return at_ns != other.at_ns ? at_ns > other.at_ns : seq > other.seq;
+    }
+  };
+  using LinkKey = std::tuple<std::size_t, std::uint64_t, TransportId>;
+  // (node, its epoch, peer, request id): ids are unique per connection, one per peer.
+  using CallKey = std::tuple<std::size_t, std::uint64_t, PeerId, RequestId>;
+
+  // ---- time and trace ----
+
+  void at(TimeNs when, std::function<void()> run) {
+    queue_.push({when, next_seq_++, std::move(run)});
+  }
+
+  void trace(const std::string& line) {
+    ++events_;
+    const std::string stamped = std::to_string(now_) + " " + line;
+    std::string keyed(8, '\0');
+    for (int i = 0; i < 8; ++i)
+      keyed[static_cast<std::size_t>(i)] = static_cast<char>(trace_hash_ >> (8 * i));
+    keyed += stamped;
+    trace_hash_ = checksum64(as_bytes(keyed));
+    if (trace_file_) trace_file_ << "{\"t_ns\":" << now_ << ",\"event\":\"" << line << "\"}\n";
+  }
+
+  void fail(SimResult::Kind kind, const std::string& message) {
+    if (failure_) return;
+    failure_ = Failure{kind, "at " + std::to_string(now_) + " ns: " + message};
+  }
+
+  void step() {
+    std::uint64_t steps = 0;
+    while (!queue_.empty() && queue_.top().at_ns <= now_ && !failure_) {
+      Action action = queue_.top();
+      queue_.pop();
+      action.run();
+      if (++steps > 10'000'000)
+        return fail(SimResult::Kind::liveness, "livelock: no progress in time");
+    }
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].node && slots_[i].node->next_deadline() <= now_) slots_[i].node->on_timer(now_);
+    }
+  }
+
+  // A node whose deadline stays at or before now after on_timer: the core's timers never
+  // advance, so the simulation cannot either.
+  void report_stuck_timer() {
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      if (!slots_[i].node || slots_[i].node->next_deadline() > now_) continue;
+      std::string states;
+      for (PeerId p = 0; p < slots_[i].node->peer_count(); ++p) {
+        states += " " + std::string(peer_state_name(slots_[i].node->connection(p).state()));
+      }
+      return fail(SimResult::Kind::liveness, "timer of " + names_[i] + " stuck at " +
+                                                 std::to_string(slots_[i].node->next_deadline()) +
+                                                 "; peers:" + states);
+    }
+    fail(SimResult::Kind::liveness, "time does not advance: " + std::to_string(queue_.size()) +
+                                        " actions, next at " +
+                                        std::to_string(queue_.empty() ? -1 : queue_.top().at_ns));
+  }
+
+  // ---- nodes ----
+
+  NodeConfig config_for(std::size_t index) const {
+    NodeConfig config;
+    config.name = names_[index];
+    for (std::size_t j = 0; j < names_.size(); ++j) {
+      if (j != index) config.peers.push_back(names_[j]);
+    }
+    config.auth = std::make_shared<StaticTokenAuth>("sim");
+    config.seed = options_.seed * 1'000'003 + index * 1009 + slots_[index].epoch;
+    config.limits.max_message_bytes = 1 << 20;
+    return config;
+  }
+
+  void start_node(std::size_t index) {
+    Slot& slot = slots_[index];
+    slot.node = std::make_unique<Node>(config_for(index), now_,
+                                       kWallOriginMs + ms_from_ns(now_) + slot.skew_ms);
+    for (std::uint16_t handler : {kEcho, kError, kSlow, kSilent})
+      slot.node->register_handler(handler);
+    trace("node " + names_[index] + " start epoch " + std::to_string(slot.epoch));
+  }
+
+  void crash(std::size_t index) {
+    Slot& slot = slots_[index];
+    if (!slot.node) return;
+    ++faults_;
+    trace("fault crash " + names_[index]);
+    // Links of the dead incarnation: the peer learns at once (reset) or later (half-open).
+    for (Link& link : links_) {
+      for (int side = 0; side < 2; ++side) {
+        if (link.node[side] != index || link.epoch[side] != slot.epoch || !link.open[side])
+          continue;
+        link.open[side] = false;
+        peer_learns_of_reset(link, 1 - side);
+      }
+    }
+    // Calls this incarnation started die with it; the oracle stops expecting them.
+    for (auto it = calls_.begin(); it != calls_.end();) {
+      it = std::get<0>(it->first) == index && std::get<1>(it->first) == slot.epoch
+               ? calls_.erase(it)
+               : ++it;
+    }
+    slot.node.reset();
+    slot.abandoned_dials.clear();
+    ++slot.epoch;
+    at(now_ + rates_.restart_ns, [this, index] {
+      if (!slots_[index].node) start_node(index);
+    });
+  }
+
+  // ---- links ----
+
+  Link* link_of(std::size_t node, TransportId transport, int* side) {
+    const auto found = link_index_.find({node, slots_[node].epoch, transport});
+    if (found == link_index_.end()) return nullptr;
+    Link& link = links_[found->second];
+    *side = link.node[0] == node && link.transport[0] == transport &&
+                    link.epoch[0] == slots_[node].epoch
+                ? 0
+                : 1;
+    return &link;
+  }
+
+  void deliver_later(std::size_t link_at, int from_side, std::vector<std::uint8_t> bytes) {
+    Link& link = links_[link_at];
+    const std::size_t from = link.node[from_side];
+    const std::size_t to = link.node[1 - from_side];
+    TimeNs arrival = now_ + rates_.latency_ns;
+    if (rates_.jitter_ns > 0)
+      arrival +=
+          static_cast<TimeNs>(fault_rng_.below(static_cast<std::uint64_t>(rates_.jitter_ns)));
+    if (rates_.spike_chance > 0 && fault_rng_.unit() < rates_.spike_chance)
+      arrival += rates_.spike_ns;
+    arrival = std::max({arrival, link.last_arrival[from_side], link.held_until[from_side],
+                        blocked_until_[from][to]});
+    link.last_arrival[from_side] = arrival;
+    at(arrival, [this, link_at, from_side, bytes = std::move(bytes)] {
+      Link& target = links_[link_at];
+      const int to_side = 1 - from_side;
+      if (!target.open[to_side]) return;
+      const std::size_t receiver = target.node[to_side];
+      if (!slots_[receiver].node || slots_[receiver].epoch != target.epoch[to_side]) return;
+      slots_[receiver].node->on_bytes(now_, target.transport[to_side], bytes);
+    });
+  }
+
+  // Cuts `bytes` as the profile's chunking says, flips bits as its rate says, and sends
+  // each piece across.
+  void send_across(std::size_t link_at, int from_side, std::vector<std::uint8_t> bytes) {
+    if (rates_.bitflip_per_mib > 0 && !bytes.empty() &&
+        fault_rng_.unit() <
+            rates_.bitflip_per_mib * static_cast<double>(bytes.size()) / (1 << 20)) {
+      const std::uint64_t bit = fault_rng_.below(bytes.size() * 8);
+      bytes[bit / 8] = static_cast<std::uint8_t>(bytes[bit / 8] ^ (1u << (bit % 8)));
+      ++faults_;
+      trace("fault bitflip link " + std::to_string(link_at));
+    }
+    std::size_t at_byte = 0;
+    while (at_byte < bytes.size()) {
+      std::size_t piece = bytes.size() - at_byte;
+      if (rates_.chunking >= 1) piece = std::min(piece, 1 + fault_rng_.below(1500));
+      if (rates_.chunking >= 2 && fault_rng_.unit() < 0.1) piece = 1;
+      deliver_later(link_at, from_side,
+                    std::vector<std::uint8_t>(bytes.begin() + static_cast<long>(at_byte),
+                                              bytes.begin() + static_cast<long>(at_byte + piece)));
+      at_byte += piece;
+    }
+  }
+
+  void drain(std::size_t index, TransportId transport) {
+    int side = 0;
+    Link* link = link_of(index, transport, &side);
+    Node& node = *slots_[index].node;
+    const Bytes output = node.pending_output(transport);
+    if (output.empty()) return;
+    std::vector<std::uint8_t> bytes(output.begin(), output.end());
+    node.consume_output(transport, bytes.size());
+    if (link == nullptr || !link->open[side]) return;
+    send_across(static_cast<std::size_t>(link - links_.data()), side, std::move(bytes));
+  }
+
+  void dial(std::size_t from, PeerId peer, TransportId transport) {
+    const std::size_t to = peer < from ? peer : peer + 1;  // peers list all others in order
+    const double roll = fault_rng_.unit();
+    const bool blocked = blocked_until_[from][to] > now_ || blocked_until_[to][from] > now_;
+    trace("dial " + names_[from] + " -> " + names_[to]);
+    if (blocked || roll < rates_.hang_chance) {
+      ++faults_;
+      return;  // no answer: the dialer's connect timeout ends it
+    }
+    const std::uint64_t from_epoch = slots_[from].epoch;
+    at(now_ + rates_.latency_ns, [this, from, to, transport, from_epoch,
+                                  refused = roll < rates_.hang_chance + rates_.refuse_chance] {
+      Slot& dialer = slots_[from];
+      if (!dialer.node || dialer.epoch != from_epoch) return;
+      if (dialer.abandoned_dials.erase(transport) > 0) return;
+      if (refused || !slots_[to].node) {
+        if (refused) ++faults_;
+        dialer.node->on_connect_failed(now_, transport, "connection refused");
+        return;
+      }
+      const TransportId accepted = slots_[to].node->on_accepted(now_);
+      Link link{{from, to}, {from_epoch, slots_[to].epoch}, {transport, accepted}};
+      links_.push_back(link);
+      link_index_[{from, from_epoch, transport}] = links_.size() - 1;
+      link_index_[{to, slots_[to].epoch, accepted}] = links_.size() - 1;
+      dialer.node->on_connected(now_, transport);
+    });
+  }
+
+  void close_transport(std::size_t index, event::CloseTransport&& close) {
+    int side = 0;
+    Link* link = link_of(index, close.transport, &side);
+    if (link == nullptr) {
+      slots_[index].abandoned_dials.insert(close.transport);
+      return;
+    }
+    if (!link->open[side]) return;
+    link->open[side] = false;
+    const std::size_t link_at = static_cast<std::size_t>(link - links_.data());
+    if (!close.final_bytes.empty()) send_across(link_at, side, std::move(close.final_bytes));
+    // The peer sees the close after the bytes before it.
+    const TimeNs when = std::max(now_ + rates_.latency_ns, link->last_arrival[side]);
+    at(when, [this, link_at, side] { transport_down(link_at, 1 - side, "peer closed"); });
+  }
+
+  void transport_down(std::size_t link_at, int side, const char* why) {
+    Link& link = links_[link_at];
+    if (!link.open[side]) return;
+    link.open[side] = false;
+    Slot& slot = slots_[link.node[side]];
+    if (slot.node && slot.epoch == link.epoch[side])
+      slot.node->on_transport_down(now_, link.transport[side], why);
+  }
+
+  void peer_learns_of_reset(Link& link, int side) {
+    const std::size_t link_at = static_cast<std::size_t>(&link - links_.data());
+    if (fault_rng_.unit() < rates_.half_open_chance) {
+      // Half-open: learns only much later (its keepalive will likely notice first).
+      at(now_ + kSecond * static_cast<TimeNs>(1 + fault_rng_.below(40)),
+         [this, link_at, side] { transport_down(link_at, side, "reset (late)"); });
+    } else {
+      transport_down(link_at, side, "connection reset");
+    }
+  }
+
+  // ---- the application on every node ----
+
+  void pump() {
+    for (bool moved = true; moved && !failure_;) {
+      moved = false;
+      for (std::size_t index = 0; index < slots_.size(); ++index) {
+        if (!slots_[index].node) continue;
+        while (std::optional<Event> event = slots_[index].node->poll_event()) {
+          moved = true;
+          handle(index, std::move(*event));
+          if (!slots_[index].node) break;
+        }
+        if (!slots_[index].node) continue;
+        while (std::optional<TransportId> transport = slots_[index].node->poll_transmit()) {
+          moved = true;
+          drain(index, *transport);
+        }
+      }
+    }
+  }
+
+  void handle(std::size_t index, Event&& event) {
+    Node& node = *slots_[index].node;
+    if (auto* e = std::get_if<event::Dial>(&event)) return dial(index, e->peer, e->transport);
+    if (auto* e = std::get_if<event::CloseTransport>(&event)) {
+      trace("close " + names_[index] + " " + e->reason);
+      return close_transport(index, std::move(*e));
+    }
+    if (auto* e = std::get_if<event::PeerUp>(&event)) {
+      return trace("up " + names_[index] + " " + node.config().peers[e->peer]);
+    }
+    if (auto* e = std::get_if<event::PeerDown>(&event)) {
+      return trace("down " + names_[index] + " " + node.config().peers[e->peer]);
+    }
+    if (auto* e = std::get_if<event::HandshakeFailed>(&event)) {
+      trace("handshake failed " + names_[index] + " " + e->message);
+      if (e->status == Status::bad_token || e->status == Status::unknown_node ||
+          e->status == Status::wrong_dialer || e->status == Status::version_mismatch) {
+        fail(SimResult::Kind::safety, "handshake refused for no reason: " + e->message);
+      }
+      return;
+    }
+    if (auto* e = std::get_if<event::RequestReceived>(&event)) return serve(index, std::move(*e));
+    if (auto* e = std::get_if<event::RequestDone>(&event)) return check_done(index, *e);
+    if (std::holds_alternative<event::RequestCanceled>(event))
+      return trace("request canceled at " + names_[index]);
+  }
+
+  void serve(std::size_t index, event::RequestReceived&& request) {
+    trace("serve " + names_[index] + " handler " + std::to_string(request.handler));
+    PeerConnection peer = slots_[index].node->connection(request.peer);
+    switch (request.handler) {
+      case kEcho:
+        peer.respond(now_, request.id, request.payload);
+        return;
+      case kError:
+        peer.respond_error(now_, request.id, Errc::remote_error,
+                           "err" + std::to_string(request.payload.size()));
+        return;
+      case kSlow: {
+        const std::uint64_t epoch = slots_[index].epoch;
+        const TimeNs delay = static_cast<TimeNs>(workload_rng_.below(1500)) * 1'000'000;
+        at(now_ + delay, [this, index, epoch, request = std::move(request)] {
+          Slot& slot = slots_[index];
+          if (!slot.node || slot.epoch != epoch) return;
+          slot.node->connection(request.peer).respond(now_, request.id, request.payload);
+        });
+        return;
+      }
+      default:
+        return;  // kSilent: the caller's deadline or cancel ends it
+    }
+  }
+
+  void check_done(std::size_t index, const event::RequestDone& done) {
+    const auto found = calls_.find({index, slots_[index].epoch, done.peer, done.id});
+    if (found == calls_.end())
+      return fail(SimResult::Kind::safety, "RequestDone for a call never started");
+    TrackedCall& call = found->second;
+    if (call.done) return fail(SimResult::Kind::safety, "a call ended twice");
+    call.done = true;
+    trace("done " + names_[index] + " " + std::string(errc_name(done.result)));
+    if (now_ > call.deadline_ns + 1'000'000) {
+      return fail(
+          SimResult::Kind::safety,
+          "a call ended " + std::to_string(now_ - call.deadline_ns) + " ns after its deadline");
+    }
+    switch (done.result) {
+      case Errc::ok:
+        if (call.handler != kEcho && call.handler != kSlow)
+          return fail(SimResult::Kind::safety, "ok from a handler that never succeeds");
+        if (done.payload != call.payload)
+          return fail(SimResult::Kind::safety, "a response carried other bytes than the handler's");
+        ++completed_ok_;
+        return;
+      case Errc::remote_error:
+        if (call.handler != kError)
+          return fail(SimResult::Kind::safety, "remote_error from a handler that never fails");
+        if (std::string(done.payload.begin(), done.payload.end()) !=
+            "err" + std::to_string(call.payload.size())) {
+          return fail(SimResult::Kind::safety, "a remote error carried another message");
+        }
+        return;
+      case Errc::canceled:
+        if (!call.canceled) return fail(SimResult::Kind::safety, "canceled without a cancel");
+        return;
+      case Errc::disconnected:
+      case Errc::deadline_exceeded:
+      case Errc::busy:
+        return;
+      default:
+        return fail(SimResult::Kind::safety,
+                    "unexpected result " + std::string(errc_name(done.result)));
+    }
+  }
+
+  // ---- workload ----
+
+  TimeNs exponential(Rng& rng, double per_s) {
+    return static_cast<TimeNs>(-std::log(1.0 - rng.unit()) / per_s * static_cast<double>(kSecond)) +
+           1;
+  }
+
+  void schedule_workload(TimeNs from) {
+    if (options_.requests_per_s <= 0) return;
+    at(from + exponential(workload_rng_, options_.requests_per_s), [this] {
+      if (workload_on_) {
+        start_request();
+        schedule_workload(now_);
+      }
+    });
+  }
+
+  void start_request() {
+    const std::size_t n = slots_.size();
+    const std::size_t from = workload_rng_.below(n);
+    const std::size_t to = (from + 1 + workload_rng_.below(n - 1)) % n;
+    if (!slots_[from].node) return;
+    const std::uint64_t pick = workload_rng_.below(100);
+    const std::uint16_t handler = pick < 50   ? kEcho
+                                  : pick < 65 ? kError
+                                  : pick < 85 ? kSlow
+                                              : kSilent;
+    const std::int64_t timeout_ms = 200 + static_cast<std::int64_t>(workload_rng_.below(4800));
+    const std::size_t size = workload_rng_.below(10) == 0 ? 40'000 + workload_rng_.below(160'000)
+                                                          : workload_rng_.below(2000);
+    std::vector<std::uint8_t> payload(size);
+    for (auto& byte : payload)
+      byte = static_cast<std::uint8_t>(workload_rng_.next());
+    const PeerId peer = static_cast<PeerId>(to < from ? to : to - 1);
+    const weft::Call started = slots_[from].node->connection(peer).request(
+        now_, RequestArgs{handler, {}, payload, timeout_ms});
+    if (started.error != Errc::ok) return;
+    const std::uint64_t epoch = slots_[from].epoch;
+    calls_[{from, epoch, peer, started.id}] =
+        TrackedCall{from, to, handler, std::move(payload), now_ + ns_from_ms(timeout_ms)};
+    if (workload_rng_.below(20) == 0) {  // cancel one in twenty, at a random moment
+      at(now_ + static_cast<TimeNs>(workload_rng_.below(static_cast<std::uint64_t>(timeout_ms))) *
+                    1'000'000,
+         [this, from, epoch, peer, id = started.id] {
+           const auto found = calls_.find({from, epoch, peer, id});
+           if (found == calls_.end() || found->second.done || !slots_[from].node) return;
+           found->second.canceled = true;
+           slots_[from].node->connection(peer).cancel(now_, id);
+         });
+    }
+  }
+
+  // ---- faults ----
+
+  void schedule_faults() {
+    const double links = static_cast<double>(slots_.size() * (slots_.size() - 1) / 2);
+    repeat(rates_.reset_per_s * links, [this] { reset_random_link(); });
+    repeat(rates_.clog_per_s * links, [this] { clog_random_link(); });
+    repeat(rates_.partition_per_s, [this] { partition(); });
+    repeat(rates_.crash_per_s * static_cast<double>(slots_.size()),
+           [this] { crash(fault_rng_.below(slots_.size())); });
+    if (rates_.max_skew_ms > 0)
+      repeat(0.1 * static_cast<double>(slots_.size()), [this] { jump_clock(); });
+  }
+
+  void repeat(double per_s, std::function<void()> fault) {
+    if (per_s <= 0) return;
+    at(now_ + exponential(fault_rng_, per_s), [this, per_s, fault] {
+      if (!faults_on_) return;
+      fault();
+      repeat(per_s, fault);
+    });
+  }
+
+  std::vector<std::size_t> open_links() const {
+    std::vector<std::size_t> open;
+    for (std::size_t i = 0; i < links_.size(); ++i) {
+      if (links_[i].open[0] && links_[i].open[1]) open.push_back(i);
+    }
+    return open;
+  }
+
+  void reset_random_link() {
+    const std::vector<std::size_t> open = open_links();
+    if (open.empty()) return;
+    Link& link = links_[open[fault_rng_.below(open.size())]];
+    ++faults_;
+    trace("fault reset " + names_[link.node[0]] + " " + names_[link.node[1]]);
+    const int first = static_cast<int>(fault_rng_.below(2));
+    transport_down(static_cast<std::size_t>(&link - links_.data()), first, "connection reset");
+    peer_learns_of_reset(link, 1 - first);
+  }
+
+  void clog_random_link() {
+    const std::vector<std::size_t> open = open_links();
+    if (open.empty()) return;
+    Link& link = links_[open[fault_rng_.below(open.size())]];
+    const int side = static_cast<int>(fault_rng_.below(2));
+    link.held_until[side] =
+        now_ +
+        static_cast<TimeNs>(fault_rng_.below(static_cast<std::uint64_t>(rates_.clog_ns) + 1));
+    ++faults_;
+    trace("fault clog " + names_[link.node[side]]);
+  }
+
+  // Isolates one node, or splits the cluster in random halves; one way or both.
+  void partition() {
+    const std::size_t n = slots_.size();
+    std::vector<bool> side(n, false);
+    if (fault_rng_.below(2) == 0) {
+      side[fault_rng_.below(n)] = true;
+    } else {
+      for (std::size_t i = 0; i < n; ++i)
+        side[i] = fault_rng_.below(2) == 1;
+    }
+    const bool one_way = fault_rng_.unit() < rates_.one_way_chance;
+    const TimeNs until =
+        now_ +
+        static_cast<TimeNs>(fault_rng_.below(static_cast<std::uint64_t>(rates_.partition_ns) + 1));
+    for (std::size_t a = 0; a < n; ++a) {
+      for (std::size_t b = 0; b < n; ++b) {
+        if (side[a] && !side[b]) blocked_until_[a][b] = std::max(blocked_until_[a][b], until);
+        if (!one_way && !side[a] && side[b])
+          blocked_until_[a][b] = std::max(blocked_until_[a][b], until);
+      }
+    }
+    ++faults_;
+    trace(std::string("fault partition") + (one_way ? " one-way" : ""));
+  }
+
+  void jump_clock() {
+    const std::size_t index = fault_rng_.below(slots_.size());
+    Slot& slot = slots_[index];
+    slot.skew_ms = static_cast<std::int64_t>(
+                       fault_rng_.below(static_cast<std::uint64_t>(2 * rates_.max_skew_ms + 1))) -
+                   rates_.max_skew_ms;
+    if (slot.node) slot.node->set_wall_clock(now_, kWallOriginMs + ms_from_ns(now_) + slot.skew_ms);
+    ++faults_;
+    trace("fault clock jump " + names_[index]);
+  }
+
+  void end_fault_phase() {
+    trace("faults end");
+    faults_on_ = false;
+    workload_on_ = false;
+    for (auto& row : blocked_until_)
+      std::fill(row.begin(), row.end(), 0);
+    for (Link& link : links_)
+      link.held_until[0] = link.held_until[1] = 0;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      if (!slots_[i].node) start_node(i);
+    }
+  }
+
+  // After the quiet phase: every pair connected, every call ended, every table empty.
+  void check_liveness() {
+    for (const auto& [key, call] : calls_) {
+      if (!call.done) {
+        return fail(SimResult::Kind::liveness,
+                    "a call from " + names_[call.from] + " to " + names_[call.to] + " never ended");
+      }
+    }
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      Node& node = *slots_[i].node;
+      for (PeerId p = 0; p < node.peer_count(); ++p) {
+        const PeerStats stats = node.connection(p).stats();
+        if (stats.state != PeerState::established) {
+          return fail(SimResult::Kind::liveness,
+                      names_[i] + " never reconnected to " + node.config().peers[p]);
+        }
+        if (stats.outbound_in_flight != 0 || stats.inbound_in_flight != 0 ||
+            stats.streams_open != 0) {
+          return fail(SimResult::Kind::liveness,
+                      names_[i] + " still has calls open with " + node.config().peers[p]);
+        }
+      }
+    }
+  }
+
+  const SimOptions options_;
+  const FaultRates rates_;
+  Rng rng_;
+  Rng workload_rng_;
+  Rng fault_rng_;
+  std::vector<std::string> names_;
+  std::vector<Slot> slots_;
+  std::vector<Link> links_;
+  std::map<LinkKey, std::size_t> link_index_;
+  std::vector<std::vector<TimeNs>> blocked_until_;  // [from][to]: bytes held until then
+  std::map<CallKey, TrackedCall> calls_;
+  std::priority_queue<Action, std::vector<Action>, std::greater<>> queue_;
+  std::uint64_t next_seq_ = 0;
+  TimeNs now_ = 0;
+  bool faults_on_ = true;
+  bool workload_on_ = true;
+  std::optional<Failure> failure_;
+  std::uint64_t events_ = 0;
+  std::uint64_t spins_ = 0;  // loop turns without the clock moving
+  std::uint64_t trace_hash_ = 0;
+  std::uint64_t completed_ok_ = 0;
+  std::uint64_t faults_ = 0;
+  std::ofstream trace_file_;
+};
+
+}  // namespace
+
+const char* profile_name(Profile profile) {
+  switch (profile) {
+    case Profile::clean:
+      return "clean";
+    case Profile::lossy:
+      return "lossy";
+    case Profile::partition:
+      return "partition";
+    case Profile::crashy:
+      return "crashy";
+    case Profile::chaos:
+      return "chaos";
+    case Profile::swarm:
+      return "swarm";
+  }
+  return "?";
+}
+
+bool profile_from_name(const std::string& name, Profile& profile) {
+  for (Profile p : {Profile::clean, Profile::lossy, Profile::partition, Profile::crashy,
+                    Profile::chaos, Profile::swarm}) {
+    if (name == profile_name(p)) {
+      profile = p;
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* result_kind_name(SimResult::Kind kind) {
+  switch (kind) {
+    case SimResult::Kind::pass:
+      return "pass";
+    case SimResult::Kind::assertion:
+      return "assertion";
+    case SimResult::Kind::liveness:
+      return "liveness";
+    case SimResult::Kind::safety:
+      return "safety";
+  }
+  return "?";
+}
+
+FaultRates profile_rates(Profile profile, std::uint64_t seed) {
+  FaultRates rates;
+  switch (profile) {
+    case Profile::clean:
+      break;
+    case Profile::lossy:
+      rates.jitter_ns = 2'000'000;
+      rates.spike_chance = 0.01;
+      rates.spike_ns = 200'000'000;
+      rates.chunking = 2;
+      rates.reset_per_s = 0.01;
+      rates.half_open_chance = 0.3;
+      rates.refuse_chance = 0.1;
+      rates.hang_chance = 0.05;
+      rates.clog_per_s = 0.02;
+      rates.clog_ns = 3 * kSecond;
+      rates.bitflip_per_mib = 0.5;
+      break;
+    case Profile::partition:
+      rates.chunking = 1;
+      rates.partition_per_s = 0.5;
+      rates.partition_ns = 15 * kSecond;
+      rates.one_way_chance = 0.3;
+      break;
+    case Profile::crashy:
+      rates.chunking = 1;
+      rates.crash_per_s = 0.02;
+      rates.restart_ns = 3 * kSecond;
+      rates.half_open_chance = 0.5;
+      rates.max_skew_ms = 120'000;
+      break;
+    case Profile::chaos:
+      rates = profile_rates(Profile::lossy, seed);
+      rates.partition_per_s = 0.1;
+      rates.partition_ns = 10 * kSecond;
+      rates.one_way_chance = 0.3;
+      rates.crash_per_s = 0.01;
+      rates.restart_ns = 3 * kSecond;
+      rates.max_skew_ms = 120'000;
+      break;
+    case Profile::swarm: {
+      // Each seed draws its own mix: every fault kind is off with probability 1/2, else at a
+      // rate anywhere from a tenth to ten times the chaos rate.
+      Rng rng(seed ^ 0x5377a4dULL);
+      const FaultRates chaos = profile_rates(Profile::chaos, seed);
+      auto pick = [&rng](double rate) {
+        return rng.below(2) == 0 ? 0.0 : rate * std::pow(10.0, 2 * rng.unit() - 1);
+      };
+      rates = chaos;
+      rates.chunking = static_cast<int>(rng.below(3));
+      rates.jitter_ns = static_cast<TimeNs>(pick(static_cast<double>(chaos.jitter_ns)));
+      rates.spike_chance = std::min(0.5, pick(chaos.spike_chance));
+      rates.reset_per_s = pick(chaos.reset_per_s);
+      rates.half_open_chance = std::min(1.0, pick(chaos.half_open_chance));
+      rates.refuse_chance = std::min(0.5, pick(chaos.refuse_chance));
+      rates.hang_chance = std::min(0.5, pick(chaos.hang_chance));
+      rates.clog_per_s = pick(chaos.clog_per_s);
+      rates.partition_per_s = pick(chaos.partition_per_s);
+      rates.crash_per_s = pick(chaos.crash_per_s);
+      rates.bitflip_per_mib = pick(chaos.bitflip_per_mib);
+      rates.max_skew_ms = rng.below(2) == 0 ? 0 : chaos.max_skew_ms;
+      break;
+    }
+  }
+  return rates;
+}
+
+SimResult run_simulation(const SimOptions& options) {
+  return World(options).run();
+}
+
+}  // namespace weft::sim
