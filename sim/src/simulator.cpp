@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -19,7 +20,8 @@ namespace {
 constexpr std::uint16_t kEcho = 1;
 constexpr std::uint16_t kError = 2;
 constexpr std::uint16_t kSlow = 3;
-constexpr std::uint16_t kSilent = 4;  // never answers: the deadline or a cancel ends it
+constexpr std::uint16_t kStreamEcho = 5;  // a stream handler that echoes every message
+constexpr std::uint16_t kSilent = 4;      // never answers: the deadline or a cancel ends it
 constexpr TimeNs kSecond = 1'000'000'000;
 constexpr std::int64_t kWallOriginMs = 1'767'225'600'000;  // any fixed instant will do
 
@@ -32,6 +34,24 @@ struct TrackedCall {
   TimeNs deadline_ns;
   bool canceled = false;  // the workload canceled it
   bool done = false;
+};
+
+// A stream the oracle watches, from its opener's side.
+struct TrackedStream {
+  std::size_t from;
+  std::size_t to;
+  std::uint64_t messages;  // the opener writes this many, then closes
+  std::uint64_t written = 0;
+  std::uint64_t echoes = 0;  // echoes read, each checked in order
+  TimeNs deadline_ns = kNever;
+  bool canceled = false;
+  bool ended = false;
+};
+
+// The serving side of a stream: echoes waiting for credit.
+struct ServedStream {
+  std::deque<std::vector<std::uint8_t>> pending;
+  bool ended = false;
 };
 
 struct Failure {
@@ -203,6 +223,7 @@ class World {
                                        kWallOriginMs + ms_from_ns(now_) + slot.skew_ms);
     for (std::uint16_t handler : {kEcho, kError, kSlow, kSilent})
       slot.node->register_handler(handler);
+    slot.node->register_stream_handler(kStreamEcho, {}, StreamWindow{4, 4096});
     trace("node " + names_[index] + " start epoch " + std::to_string(slot.epoch));
   }
 
@@ -219,6 +240,17 @@ class World {
         link.open[side] = false;
         peer_learns_of_reset(link, 1 - side);
       }
+    }
+    // Streams this incarnation opened or served die with it too.
+    for (auto it = streams_.begin(); it != streams_.end();) {
+      it = std::get<0>(it->first) == index && std::get<1>(it->first) == slot.epoch
+               ? streams_.erase(it)
+               : ++it;
+    }
+    for (auto it = served_.begin(); it != served_.end();) {
+      it = std::get<0>(it->first) == index && std::get<1>(it->first) == slot.epoch
+               ? served_.erase(it)
+               : ++it;
     }
     // Calls this incarnation started die with it; the oracle stops expecting them.
     for (auto it = calls_.begin(); it != calls_.end();) {
@@ -413,6 +445,12 @@ class World {
       return;
     }
     if (auto* e = std::get_if<event::RequestReceived>(&event)) return serve(index, std::move(*e));
+    if (auto* e = std::get_if<event::StreamOpened>(&event)) return stream_opened(index, *e);
+    if (auto* e = std::get_if<event::StreamReadable>(&event))
+      return stream_readable(index, e->peer, e->id);
+    if (auto* e = std::get_if<event::StreamWritable>(&event))
+      return stream_writable(index, e->peer, e->id);
+    if (auto* e = std::get_if<event::StreamEnded>(&event)) return stream_ended(index, *e);
     if (auto* e = std::get_if<event::RequestDone>(&event)) return check_done(index, *e);
     if (std::holds_alternative<event::RequestCanceled>(event))
       return trace("request canceled at " + names_[index]);
@@ -486,6 +524,147 @@ class World {
     }
   }
 
+  // ---- streams ----
+
+  // (node, epoch, peer, connection generation, mux): a restarted peer reuses mux numbers.
+  using StreamKey = std::tuple<std::size_t, std::uint64_t, PeerId, std::uint64_t, std::uint64_t>;
+
+  static std::vector<std::uint8_t> stream_message(std::uint64_t mux, std::uint64_t n) {
+    const std::string text = std::to_string(mux) + ":" + std::to_string(n);
+    return {text.begin(), text.end()};
+  }
+
+  void start_stream(std::size_t from, std::size_t to, PeerId peer) {
+    StreamArgs args;
+    args.handler = kStreamEcho;
+    args.has_input = true;
+    args.window = StreamWindow{static_cast<std::uint32_t>(1 + workload_rng_.below(6)), 4096};
+    args.timeout_ms = workload_rng_.below(3) == 0
+                          ? 1000 + static_cast<std::int64_t>(workload_rng_.below(9000))
+                          : 0;
+    const OpenedStream opened = slots_[from].node->connection(peer).open_stream(now_, args);
+    if (opened.error != Errc::ok) return;
+    const std::uint64_t epoch = slots_[from].epoch;
+    TrackedStream stream{from, to, 1 + workload_rng_.below(20)};
+    if (args.timeout_ms > 0) stream.deadline_ns = now_ + ns_from_ms(args.timeout_ms);
+    streams_[{from, epoch, peer, opened.id.generation, opened.id.mux}] = stream;
+    write_stream(from, peer, opened.id);
+    if (workload_rng_.below(10) == 0) {  // cancel one in ten, at a random moment
+      at(now_ + static_cast<TimeNs>(workload_rng_.below(3000)) * 1'000'000,
+         [this, from, epoch, peer, id = opened.id] {
+           const auto found = streams_.find({from, epoch, peer, id.generation, id.mux});
+           if (found == streams_.end() || found->second.ended || !slots_[from].node ||
+               slots_[from].epoch != epoch)
+             return;
+           found->second.canceled = true;
+           slots_[from].node->connection(peer).stream_cancel(now_, id);
+         });
+    }
+  }
+
+  // The opener writes its next messages as credit allows, then closes.
+  void write_stream(std::size_t from, PeerId peer, StreamId id) {
+    const auto found = streams_.find({from, slots_[from].epoch, peer, id.generation, id.mux});
+    if (found == streams_.end() || found->second.ended) return;
+    TrackedStream& stream = found->second;
+    PeerConnection connection = slots_[from].node->connection(peer);
+    while (stream.written < stream.messages) {
+      const Errc result =
+          connection.stream_write(now_, id, stream_message(id.mux, stream.written + 1));
+      if (result != Errc::ok) return;  // no_credit: StreamWritable brings us back
+      ++stream.written;
+    }
+    connection.stream_close(now_, id);
+  }
+
+  void stream_opened(std::size_t index, const event::StreamOpened& opened) {
+    trace("stream opened at " + names_[index]);
+    const StreamKey key{index, slots_[index].epoch, opened.peer, opened.id.generation,
+                        opened.id.mux};
+    if (served_.contains(key)) return fail(SimResult::Kind::safety, "a stream opened twice");
+    served_[key] = ServedStream{};
+  }
+
+  void stream_readable(std::size_t index, PeerId peer, StreamId id) {
+    PeerConnection connection = slots_[index].node->connection(peer);
+    const StreamKey key{index, slots_[index].epoch, peer, id.generation, id.mux};
+    if (const auto opener = streams_.find(key); opener != streams_.end()) {
+      // The opener reads echoes: each must be the next message it wrote.
+      TrackedStream& stream = opener->second;
+      while (std::optional<Bytes> message = connection.stream_peek(id)) {
+        const std::vector<std::uint8_t> expected = stream_message(id.mux, stream.echoes + 1);
+        if (!bytes_equal(*message, expected))
+          return fail(SimResult::Kind::safety, "a stream echo out of order or corrupted");
+        if (++stream.echoes > stream.written)
+          return fail(SimResult::Kind::safety, "an echo of a message never written");
+        connection.stream_consume(now_, id);
+      }
+      return;
+    }
+    const auto served = served_.find(key);
+    if (served == served_.end())
+      return fail(SimResult::Kind::safety, "readable on a stream nobody knows");
+    while (std::optional<Bytes> message = connection.stream_peek(id)) {
+      served->second.pending.emplace_back(message->begin(), message->end());
+      connection.stream_consume(now_, id);
+    }
+    flush_echoes(index, peer, id);
+  }
+
+  // The serving side writes its pending echoes as credit allows; closes once input is done.
+  void flush_echoes(std::size_t index, PeerId peer, StreamId id) {
+    const auto served = served_.find({index, slots_[index].epoch, peer, id.generation, id.mux});
+    if (served == served_.end() || served->second.ended) return;
+    PeerConnection connection = slots_[index].node->connection(peer);
+    auto& pending = served->second.pending;
+    while (!pending.empty() && connection.stream_write(now_, id, pending.front()) == Errc::ok)
+      pending.pop_front();
+    if (pending.empty() && connection.stream_input_done(id)) connection.stream_close(now_, id);
+  }
+
+  void stream_writable(std::size_t index, PeerId peer, StreamId id) {
+    if (streams_.contains({index, slots_[index].epoch, peer, id.generation, id.mux}))
+      return write_stream(index, peer, id);
+    flush_echoes(index, peer, id);
+  }
+
+  void stream_ended(std::size_t index, const event::StreamEnded& ended) {
+    trace("stream ended at " + names_[index] + " " + std::string(errc_name(ended.result)));
+    const StreamKey key{index, slots_[index].epoch, ended.peer, ended.id.generation, ended.id.mux};
+    if (const auto opener = streams_.find(key); opener != streams_.end()) {
+      TrackedStream& stream = opener->second;
+      if (stream.ended) return fail(SimResult::Kind::safety, "a stream ended twice for its opener");
+      stream.ended = true;
+      if (stream.deadline_ns != kNever && now_ > stream.deadline_ns + 1'000'000) {
+        return fail(SimResult::Kind::safety, "a stream ended after its deadline");
+      }
+      switch (ended.result) {
+        case Errc::ok:
+          if (stream.echoes != stream.messages)
+            return fail(SimResult::Kind::safety, "a stream ended ok without every echo");
+          return;
+        case Errc::canceled:
+          if (!stream.canceled)
+            return fail(SimResult::Kind::safety, "a stream canceled without a cancel");
+          return;
+        case Errc::disconnected:
+        case Errc::deadline_exceeded:
+        case Errc::keepalive_timeout:
+        case Errc::busy:
+          return;
+        default:
+          return fail(SimResult::Kind::safety,
+                      "a stream ended with " + std::string(errc_name(ended.result)));
+      }
+    }
+    const auto served = served_.find(key);
+    if (served == served_.end())
+      return fail(SimResult::Kind::safety, "StreamEnded for a stream never opened");
+    if (served->second.ended)
+      return fail(SimResult::Kind::safety, "a stream ended twice for its handler");
+    served->second.ended = true;
+  }
+
   // ---- workload ----
 
   TimeNs exponential(Rng& rng, double per_s) {
@@ -508,6 +687,9 @@ class World {
     const std::size_t from = workload_rng_.below(n);
     const std::size_t to = (from + 1 + workload_rng_.below(n - 1)) % n;
     if (!slots_[from].node) return;
+    if (workload_rng_.below(8) == 0) {  // one start in eight is a stream
+      return start_stream(from, to, static_cast<PeerId>(to < from ? to : to - 1));
+    }
     const std::uint64_t pick = workload_rng_.below(100);
     const std::uint16_t handler = pick < 50   ? kEcho
                                   : pick < 65 ? kError
@@ -642,6 +824,14 @@ class World {
 
   // After the quiet phase: every pair connected, every call ended, every table empty.
   void check_liveness() {
+    for (const auto& [key, stream] : streams_) {
+      if (!stream.ended)
+        return fail(SimResult::Kind::liveness,
+                    "a stream from " + names_[stream.from] + " never ended");
+    }
+    for (const auto& [key, served] : served_) {
+      if (!served.ended) return fail(SimResult::Kind::liveness, "a served stream never ended");
+    }
     for (const auto& [key, call] : calls_) {
       if (!call.done) {
         return fail(SimResult::Kind::liveness,
@@ -676,6 +866,12 @@ class World {
   std::map<LinkKey, std::size_t> link_index_;
   std::vector<std::vector<TimeNs>> blocked_until_;  // [from][to]: bytes held until then
   std::map<CallKey, TrackedCall> calls_;
+  std::map<std::tuple<std::size_t, std::uint64_t, PeerId, std::uint64_t, std::uint64_t>,
+           TrackedStream>
+      streams_;
+  std::map<std::tuple<std::size_t, std::uint64_t, PeerId, std::uint64_t, std::uint64_t>,
+           ServedStream>
+      served_;
   std::priority_queue<Action, std::vector<Action>, std::greater<>> queue_;
   std::uint64_t next_seq_ = 0;
   TimeNs now_ = 0;
