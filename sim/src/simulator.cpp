@@ -287,7 +287,7 @@ class World {
     if (rates_.jitter_ns > 0)
       arrival +=
           static_cast<TimeNs>(fault_rng_.below(static_cast<std::uint64_t>(rates_.jitter_ns)));
-    if (rates_.spike_chance > 0 && fault_rng_.unit() < rates_.spike_chance)
+    if (faults_on_ && rates_.spike_chance > 0 && fault_rng_.unit() < rates_.spike_chance)
       arrival += rates_.spike_ns;
     arrival = std::max({arrival, link.last_arrival[from_side], link.held_until[from_side],
                         blocked_until_[from][to]});
@@ -305,7 +305,7 @@ class World {
   // Cuts `bytes` as the profile's chunking says, flips bits as its rate says, and sends
   // each piece across.
   void send_across(std::size_t link_at, int from_side, std::vector<std::uint8_t> bytes) {
-    if (rates_.bitflip_per_mib > 0 && !bytes.empty() &&
+    if (faults_on_ && rates_.bitflip_per_mib > 0 && !bytes.empty() &&
         fault_rng_.unit() <
             rates_.bitflip_per_mib * static_cast<double>(bytes.size()) / (1 << 20)) {
       const std::uint64_t bit = fault_rng_.below(bytes.size() * 8);
@@ -339,7 +339,8 @@ class World {
 
   void dial(std::size_t from, PeerId peer, TransportId transport) {
     const std::size_t to = peer < from ? peer : peer + 1;  // peers list all others in order
-    const double roll = fault_rng_.unit();
+    // After the fault phase every dial goes through (links have healed).
+    const double roll = faults_on_ ? fault_rng_.unit() : 1.0;
     const bool blocked = blocked_until_[from][to] > now_ || blocked_until_[to][from] > now_;
     trace("dial " + names_[from] + " -> " + names_[to]);
     if (blocked || roll < rates_.hang_chance) {

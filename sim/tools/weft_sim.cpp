@@ -3,18 +3,28 @@
 //   weft-sim run --seed S [--nodes N] [--profile clean|lossy|partition|crashy|chaos|swarm]
 //                [--duration SIM_SECONDS] [--trace FILE.jsonl]
 //   weft-sim check-determinism --seed S [same options]
+//   weft-sim swarm --seeds N [--first S] [--jobs J] [--profile P] [--nodes N]
+//                  [--duration SIM_SECONDS] [--time-budget SECONDS]
 //
 // `run` prints the seed and every resolved parameter first; its last line is
 //   result=<pass|assertion|liveness|safety> seed=S nodes=N sim_s=... events=...
 //   trace_hash=<hex> wall_s=...
 // Exit status: 0 pass, 127 assertion, 128 liveness, 129 safety; on failure it prints the
 // command that replays the run. `check-determinism` runs the seed twice and exits 130 when
-// the traces differ. wall_s is the process's processor time, which for this single-threaded
-// run is its wall time (the simulator itself reads no clock).
+// the traces differ. `swarm` runs seeds S..S+N-1 (profile swarm by default) in J worker
+// processes, prints a progress line every 5 % (or a bar on a terminal), ends with
+// "seeds=N failed=K sim_s_per_wall_s=..." and a replay command per failure, and exits 1
+// if any failed; --time-budget stops starting new seeds after that many seconds. wall_s is the
+// process's processor time, which for this single-threaded run is its wall time (the simulator
+// itself reads no clock).
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <string>
+#include <vector>
 
 #include "weft/sim/simulator.hpp"
 
@@ -26,7 +36,9 @@ int usage(const char* why) {
   std::fprintf(stderr,
                "weft-sim: %s\n"
                "usage: weft-sim run|check-determinism --seed S [--nodes N] [--profile P]\n"
-               "                [--duration SIM_SECONDS] [--trace FILE.jsonl]\n",
+               "                [--duration SIM_SECONDS] [--trace FILE.jsonl]\n"
+               "       weft-sim swarm --seeds N [--first S] [--jobs J] [--profile P] [--nodes N]\n"
+               "                [--duration SIM_SECONDS] [--time-budget SECONDS]\n",
                why);
   return 2;
 }
@@ -71,6 +83,90 @@ std::string replay_command(const SimOptions& options) {
          " --duration " + std::to_string(options.fault_ns / 1'000'000'000);
 }
 
+// One worker's share of a swarm: every seed s with (s - first) % jobs == worker. It writes
+// one line per seed to `fd`: "<seed> <kind> <sim_ns> <cpu_s>".
+[[noreturn]] void swarm_worker(SimOptions options, std::uint64_t first, std::uint64_t count,
+                               int jobs, int worker, double budget_s, int fd) {
+  const std::clock_t started = std::clock();
+  for (std::uint64_t seed = first + static_cast<std::uint64_t>(worker); seed < first + count;
+       seed += static_cast<std::uint64_t>(jobs)) {
+    if (budget_s > 0 && static_cast<double>(std::clock() - started) / CLOCKS_PER_SEC > budget_s)
+      break;
+    options.seed = seed;
+    const std::clock_t run_started = std::clock();
+    const SimResult result = run_simulation(options);
+    char line[128];
+    const int size = std::snprintf(
+        line, sizeof line, "%llu %d %lld %.6f\n", static_cast<unsigned long long>(seed),
+        static_cast<int>(result.kind), static_cast<long long>(result.sim_ns),
+        static_cast<double>(std::clock() - run_started) / CLOCKS_PER_SEC);
+    [[maybe_unused]] const ssize_t written = ::write(fd, line, static_cast<std::size_t>(size));
+  }
+  std::_Exit(0);
+}
+
+int swarm(SimOptions options, std::uint64_t first, std::uint64_t count, int jobs, double budget_s) {
+  int fds[2];
+  if (::pipe(fds) != 0) return 2;
+  std::vector<pid_t> workers;
+  for (int worker = 0; worker < jobs; ++worker) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(fds[0]);
+      swarm_worker(options, first, count, jobs, worker, budget_s, fds[1]);
+    }
+    workers.push_back(pid);
+  }
+  ::close(fds[1]);
+  std::FILE* results = ::fdopen(fds[0], "r");
+  const bool tty = ::isatty(STDOUT_FILENO) != 0;
+  std::uint64_t done = 0;
+  std::uint64_t failed = 0;
+  double sim_s = 0;
+  double cpu_s = 0;
+  std::vector<std::uint64_t> failures;
+  unsigned long long seed = 0;
+  int kind = 0;
+  long long sim_ns = 0;
+  double run_cpu = 0;
+  while (std::fscanf(results, "%llu %d %lld %lf", &seed, &kind, &sim_ns, &run_cpu) == 4) {
+    ++done;
+    sim_s += static_cast<double>(sim_ns) / 1e9;
+    cpu_s += run_cpu;
+    if (kind != 0) {
+      ++failed;
+      failures.push_back(seed);
+    }
+    if (tty) {
+      const int width = 40;
+      const int filled = static_cast<int>(width * done / count);
+      std::printf("\r[%.*s%*s] %llu/%llu failed=%llu", filled,
+                  "========================================", width - filled, "",
+                  static_cast<unsigned long long>(done), static_cast<unsigned long long>(count),
+                  static_cast<unsigned long long>(failed));
+      std::fflush(stdout);
+    } else if (done % std::max<std::uint64_t>(1, count / 20) == 0) {
+      std::printf("progress %llu/%llu failed=%llu\n", static_cast<unsigned long long>(done),
+                  static_cast<unsigned long long>(count), static_cast<unsigned long long>(failed));
+      std::fflush(stdout);
+    }
+  }
+  std::fclose(results);
+  for (pid_t pid : workers)
+    ::waitpid(pid, nullptr, 0);
+  if (tty) std::printf("\n");
+  for (std::uint64_t failure : failures) {
+    options.seed = failure;
+    std::printf("failed: %s\n", replay_command(options).c_str());
+  }
+  // Each worker's processor time is its wall time (one thread each); they ran side by side.
+  const double wall_s = cpu_s / jobs;
+  std::printf("seeds=%llu failed=%llu sim_s_per_wall_s=%.1f\n",
+              static_cast<unsigned long long>(done), static_cast<unsigned long long>(failed),
+              wall_s > 0 ? sim_s / wall_s : 0.0);
+  return failed == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -78,6 +174,11 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   SimOptions options;
   bool have_seed = false;
+  std::uint64_t seeds = 0;
+  std::uint64_t first = 1;
+  int jobs = 2;
+  double budget_s = 0;
+  bool profile_given = false;
   for (int i = 2; i < argc; ++i) {
     const std::string arg = argv[i];
     const bool has_value = i + 1 < argc;
@@ -89,6 +190,15 @@ int main(int argc, char** argv) {
       if (options.nodes < 2 || options.nodes > 256) return usage("--nodes is 2..256");
     } else if (arg == "--profile" && has_value) {
       if (!profile_from_name(argv[++i], options.profile)) return usage("unknown profile");
+      profile_given = true;
+    } else if (arg == "--seeds" && has_value) {
+      seeds = std::strtoull(argv[++i], nullptr, 10);
+    } else if (arg == "--first" && has_value) {
+      first = std::strtoull(argv[++i], nullptr, 10);
+    } else if (arg == "--jobs" && has_value) {
+      jobs = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--time-budget" && has_value) {
+      budget_s = std::atof(argv[++i]);
     } else if (arg == "--duration" && has_value) {
       options.fault_ns = static_cast<weft::TimeNs>(std::atof(argv[++i]) * 1e9);
     } else if (arg == "--trace" && has_value) {
@@ -96,6 +206,16 @@ int main(int argc, char** argv) {
     } else {
       return usage("unknown option or missing value");
     }
+  }
+  if (command == "swarm") {
+    if (seeds == 0) return usage("swarm needs --seeds N");
+    if (!profile_given) options.profile = Profile::swarm;
+    std::printf("swarm seeds=%llu first=%llu jobs=%d profile=%s nodes=%d duration_s=%.1f\n",
+                static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(first),
+                jobs, profile_name(options.profile), options.nodes,
+                static_cast<double>(options.fault_ns) / 1e9);
+    std::fflush(stdout);
+    return swarm(options, first, seeds, jobs, budget_s);
   }
   if (!have_seed) return usage("--seed is required");
   if (command != "run" && command != "check-determinism") return usage("unknown command");
