@@ -56,6 +56,7 @@ struct Options {
   std::string scenario = "all";
   double seconds = 3;
   bool split = false;
+  std::size_t queue_kib = 64;  // see config_for; 0: the library defaults
 };
 
 void pin_to(int cpu) {
@@ -93,37 +94,35 @@ std::pair<std::string, std::string> names() {
   }
 }
 
-// Queue sizes along the path, from --queue-kib (weft's own output high-water mark and
-// payload parts, the kernel's unsent bytes, the receive buffer).
-std::size_t g_queue_kib = 64;  // 0: the library defaults
-
-NodeConfig config_for(const std::string& name, const std::string& peer) {
+// `queue_kib` sets the queue sizes along the path (weft's output high-water mark and payload
+// parts, the kernel's unsent bytes, the receive buffer); 0 keeps the library defaults.
+NodeConfig config_for(const std::string& name, const std::string& peer, std::size_t queue_kib) {
   NodeConfig config;
   config.name = name;
   config.peers = {peer};
   config.auth = std::make_shared<StaticTokenAuth>("bench");
   config.checksums = true;
   config.limits.max_frame_bytes = 4u << 20;
-  if (g_queue_kib > 0) {
-    config.limits.output_high_water_bytes = g_queue_kib * 1024;
-    config.limits.chunk_bytes = g_queue_kib * 1024 / 2;
+  if (queue_kib > 0) {
+    config.limits.output_high_water_bytes = queue_kib * 1024;
+    config.limits.chunk_bytes = queue_kib * 1024 / 2;
   }
   return config;
 }
 
-void tune(io::EventNodeOptions& options) {
-  if (g_queue_kib == 0) return;
-  options.socket_unsent_bytes = g_queue_kib * 1024 / 2;
-  options.socket_receive_bytes = g_queue_kib * 1024;
+void tune(io::EventNodeOptions& options, std::size_t queue_kib) {
+  if (queue_kib == 0) return;
+  options.socket_unsent_bytes = queue_kib * 1024 / 2;
+  options.socket_receive_bytes = queue_kib * 1024;
 }
 
 // ---- servers (child processes) ----
 
-[[noreturn]] void weft_server(int port_pipe) {
+[[noreturn]] void weft_server(int port_pipe, std::size_t queue_kib) {
   const auto [client, server] = names();
   io::EventNodeOptions options;
-  options.config = config_for(server, client);
-  tune(options);
+  options.config = config_for(server, client, queue_kib);
+  tune(options, queue_kib);
   io::EventNode node(options);
   node.handle(kEcho, "",
               [](io::IncomingRequest&& request) { request.responder.respond(request.payload); });
@@ -159,7 +158,7 @@ int listen_any(std::uint16_t& port) {
 
 // Raw TCP: the first byte picks echo ('e') or count-and-discard ('d', answers the byte count
 // when the client shuts its side down).
-[[noreturn]] void raw_server(int port_pipe) {
+[[noreturn]] void raw_server(int port_pipe, std::size_t) {
   std::uint16_t port = 0;
   const int listener = listen_any(port);
   [[maybe_unused]] const ssize_t written = ::write(port_pipe, &port, sizeof port);
@@ -189,14 +188,14 @@ int listen_any(std::uint16_t& port) {
 }
 
 // Forks a server, pinned as asked; returns its pid and port.
-std::pair<pid_t, std::uint16_t> spawn(void (*server)(int), const Options& options) {
+std::pair<pid_t, std::uint16_t> spawn(void (*server)(int, std::size_t), const Options& options) {
   int pipe_fds[2];
   if (::pipe(pipe_fds) != 0) std::abort();
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::close(pipe_fds[0]);
     pin_to(options.split ? 1 : 0);
-    server(pipe_fds[1]);
+    server(pipe_fds[1], options.queue_kib);
   }
   ::close(pipe_fds[1]);
   std::uint16_t port = 0;
@@ -214,13 +213,13 @@ void reap(pid_t pid) {
 
 class WeftClient {
  public:
-  explicit WeftClient(std::uint16_t port) {
+  WeftClient(std::uint16_t port, std::size_t queue_kib) {
     const auto [client, server] = names();
     server_ = server;
     io::EventNodeOptions options;
-    options.config = config_for(client, server);
+    options.config = config_for(client, server, queue_kib);
     options.addresses = {{server, "127.0.0.1", port}};
-    tune(options);
+    tune(options, queue_kib);
     node_ = std::make_unique<io::EventNode>(options);
     node_->start();
     while (true) {
@@ -428,7 +427,7 @@ template <typename Fn>
 auto with_weft(const Options& options, Fn fn) {
   const auto [pid, port] = spawn(weft_server, options);
   auto result = [&] {
-    WeftClient client(port);
+    WeftClient client(port, options.queue_kib);
     return fn(client);
   }();
   reap(pid);
@@ -517,7 +516,7 @@ int main(int argc, char** argv) {
       options.seconds = std::atof(argv[++i]);
       if (options.seconds <= 0) return usage("bad --seconds");
     } else if (arg == "--queue-kib" && i + 1 < argc) {
-      g_queue_kib = static_cast<std::size_t>(std::atol(argv[++i]));
+      options.queue_kib = static_cast<std::size_t>(std::atol(argv[++i]));
     } else if (arg == "--pin" && i + 1 < argc) {
       const std::string pin = argv[++i];
       if (pin != "same" && pin != "split") return usage("--pin is same or split");
