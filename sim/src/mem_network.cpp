@@ -59,7 +59,7 @@ std::deque<Event>& MemNetwork::app_events(NodeIndex index) {
 }
 
 void MemNetwork::schedule(TimeNs at_ns, std::function<void()> run) {
-  actions_.push(Action{at_ns, next_seq_++, std::move(run)});
+  actions_.at(at_ns, std::move(run));
 }
 
 // ---- the loop -------------------------------------------------------------------------
@@ -72,7 +72,7 @@ bool MemNetwork::run_until(const std::function<bool()>& done, TimeNs limit_ns) {
   while (true) {
     flush_outputs();
     if (done()) return true;
-    TimeNs next = actions_.empty() ? kNever : actions_.top().at_ns;
+    TimeNs next = actions_.next_time();
     for (const auto& slot : nodes_)
       next = std::min(next, slot->node->next_deadline());
     if (next > limit_ns) {
@@ -86,10 +86,8 @@ bool MemNetwork::run_until(const std::function<bool()>& done, TimeNs limit_ns) {
 
 void MemNetwork::step_instant() {
   std::uint64_t steps = 0;
-  while (!actions_.empty() && actions_.top().at_ns <= now_ns_) {
-    Action action = actions_.top();
-    actions_.pop();
-    action.run();
+  while (std::optional<std::function<void()>> action = actions_.pop_due(now_ns_)) {
+    (*action)();
     if (++steps > options_.max_steps_per_instant) {
       std::fprintf(stderr, "MemNetwork: livelock at t=%lld ns\n", static_cast<long long>(now_ns_));
       std::abort();

@@ -12,6 +12,7 @@
 
 #include "weft/node.hpp"
 #include "weft/random.hpp"
+#include "weft/sim/action_queue.hpp"
 #include "weft/wire.hpp"
 
 namespace weft::sim {
@@ -92,7 +93,7 @@ class World {
     while (!failure_) {
       pump();
       if (failure_) break;
-      TimeNs next = queue_.empty() ? kNever : queue_.top().at_ns;
+      TimeNs next = queue_.next_time();
       for (const Slot& slot : slots_) {
         if (slot.node) next = std::min(next, slot.node->next_deadline());
       }
@@ -137,23 +138,14 @@ class World {
     TimeNs last_arrival[2] = {0, 0};
     TimeNs held_until[2] = {0, 0};
   };
-  struct Action {
-    TimeNs at_ns;
-    std::uint64_t seq;
-    std::function<void()> run;
-    bool operator>(const Action& other) const {
-      return at_ns != other.at_ns ? at_ns > other.at_ns : seq > other.seq;
-    }
-  };
+
   using LinkKey = std::tuple<std::size_t, std::uint64_t, TransportId>;
   // (node, its epoch, peer, request id): ids are unique per connection, one per peer.
   using CallKey = std::tuple<std::size_t, std::uint64_t, PeerId, RequestId>;
 
   // ---- time and trace ----
 
-  void at(TimeNs when, std::function<void()> run) {
-    queue_.push({when, next_seq_++, std::move(run)});
-  }
+  void at(TimeNs when, std::function<void()> run) { queue_.at(when, std::move(run)); }
 
   void trace(const std::string& line) {
     ++events_;
@@ -173,10 +165,10 @@ class World {
 
   void step() {
     std::uint64_t steps = 0;
-    while (!queue_.empty() && queue_.top().at_ns <= now_ && !failure_) {
-      Action action = queue_.top();
-      queue_.pop();
-      action.run();
+    while (!failure_) {
+      std::optional<std::function<void()>> action = queue_.pop_due(now_);
+      if (!action) break;
+      (*action)();
       if (++steps > 10'000'000)
         return fail(SimResult::Kind::liveness, "livelock: no progress in time");
     }
@@ -200,7 +192,7 @@ class World {
     }
     fail(SimResult::Kind::liveness, "time does not advance: " + std::to_string(queue_.size()) +
                                         " actions, next at " +
-                                        std::to_string(queue_.empty() ? -1 : queue_.top().at_ns));
+                                        std::to_string(queue_.empty() ? -1 : queue_.next_time()));
   }
 
   // ---- nodes ----
@@ -873,8 +865,7 @@ class World {
   std::map<std::tuple<std::size_t, std::uint64_t, PeerId, std::uint64_t, std::uint64_t>,
            ServedStream>
       served_;
-  std::priority_queue<Action, std::vector<Action>, std::greater<>> queue_;
-  std::uint64_t next_seq_ = 0;
+  ActionQueue queue_;
   TimeNs now_ = 0;
   bool faults_on_ = true;
   bool workload_on_ = true;

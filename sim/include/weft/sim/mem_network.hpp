@@ -21,6 +21,7 @@
 
 #include "weft/node.hpp"
 #include "weft/random.hpp"
+#include "weft/sim/action_queue.hpp"
 
 namespace weft::sim {
 
@@ -57,7 +58,7 @@ class MemNetwork {
   std::int64_t wall_ms() const { return wall_origin_ms_ + ms_from_ns(now_ns_); }
 
   // Runs `run` at time `at_ns` (an application timer: e.g. a handler that answers later).
-  void at(TimeNs at_ns, std::function<void()> run) { schedule(at_ns, std::move(run)); }
+  void at(TimeNs at_ns, std::function<void()> run) { actions_.at(at_ns, std::move(run)); }
   // Dial attempts node `index` has made, with their times.
   const std::vector<TimeNs>& dial_log(NodeIndex index) const;
 
@@ -101,14 +102,7 @@ class MemNetwork {
     Endpoint side[2];
     bool open[2] = {true, true};  // the side still knows the transport
   };
-  struct Action {
-    TimeNs at_ns;
-    std::uint64_t seq;
-    std::function<void()> run;
-    bool operator>(const Action& other) const {
-      return at_ns != other.at_ns ? at_ns > other.at_ns : seq > other.seq;
-    }
-  };
+
   struct NodeSlot;
 
   void schedule(TimeNs at_ns, std::function<void()> run);
@@ -125,8 +119,7 @@ class MemNetwork {
   Rng rng_;
   TimeNs now_ns_ = 0;
   std::int64_t wall_origin_ms_ = 1'767'225'600'000;  // 2026-01-01, any fixed value will do
-  std::uint64_t next_seq_ = 0;
-  std::priority_queue<Action, std::vector<Action>, std::greater<>> actions_;
+  ActionQueue actions_;
   std::vector<std::unique_ptr<NodeSlot>> nodes_;
   std::vector<Link> links_;
   // (node, transport) -> link index; ordered so iteration is deterministic.
