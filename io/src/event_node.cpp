@@ -122,9 +122,6 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     bool connecting = false;
     bool write_armed = false;
   };
-  struct Handler {
-    RequestHandler fn;
-  };
   struct StreamRoute {
     StreamWindow window;
     StreamHandler fn;
@@ -441,8 +438,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
       return;
     }
     responders[{e.peer, e.id}] = state;
-    found->second.fn(IncomingRequest{peer_name(e.peer), e.handler, e.route, std::move(e.payload),
-                                     e.deadline_ns, Responder(state)});
+    found->second(IncomingRequest{peer_name(e.peer), e.handler, e.route, std::move(e.payload),
+                                  e.deadline_ns, Responder(state)});
   }
   void handle(event::RequestCanceled&& e) {
     const auto found = responders.find({e.peer, e.id});
@@ -541,6 +538,41 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     }
   }
 
+  // Starts a request (loop thread): `done` runs once, at once when it cannot start. Returns
+  // the started call.
+  std::optional<std::pair<PeerId, RequestId>> start_request(std::string_view peer,
+                                                            std::uint16_t handler,
+                                                            std::string_view route, Bytes payload,
+                                                            std::int64_t timeout_ms,
+                                                            ReplyCallback done) {
+    const std::optional<PeerId> peer_id = node->find_peer(peer);
+    if (!peer_id) {
+      done(Reply{Errc::unknown_peer, {}});
+      return std::nullopt;
+    }
+    const Call call = connection(*peer_id).request(
+        monotonic_now_ns(), RequestArgs{handler, route, payload, timeout_ms});
+    if (call.error != Errc::ok) {
+      done(Reply{call.error, {}});
+      return std::nullopt;
+    }
+    pending.emplace(std::make_pair(*peer_id, call.id), std::move(done));
+    return std::make_pair(*peer_id, call.id);
+  }
+
+  // Sends the answer to `state`'s request (loop thread): a response when `code` is ok, else
+  // an error with `bytes` as its message. Nothing if the request ended meanwhile.
+  void send_answer(Responder::State& state, Errc code, Bytes bytes) {
+    if (state.ended.exchange(true)) return;
+    responders.erase({state.peer, state.id});
+    PeerConnection peer = connection(state.peer);
+    if (code == Errc::ok) {
+      peer.respond(monotonic_now_ns(), state.id, bytes);
+    } else {
+      peer.respond_error(monotonic_now_ns(), state.id, code, as_chars(bytes));
+    }
+  }
+
   // Closes every transport so the core ends every call and stream once, then lets the loop
   // stop. Runs on the loop thread as the last command.
   void shutdown() {
@@ -591,7 +623,7 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   void* read_buffer = nullptr;
   std::vector<std::optional<sockaddr_in>> peer_addresses;
   std::map<TransportId, Socket> sockets;
-  std::map<std::pair<std::uint16_t, std::uint64_t>, Handler> handlers;
+  std::map<std::pair<std::uint16_t, std::uint64_t>, RequestHandler> handlers;
   std::map<std::pair<std::uint16_t, std::uint64_t>, StreamRoute> stream_routes;
   // Lookups by id only (io/ need not be deterministic): hash maps.
   struct CallKeyHash {
@@ -627,7 +659,7 @@ EventNode::~EventNode() {
 }
 
 void EventNode::handle(std::uint16_t handler, std::string_view route, RequestHandler fn) {
-  impl_->handlers[{handler, route_id(route)}] = Impl::Handler{std::move(fn)};
+  impl_->handlers[{handler, route_id(route)}] = std::move(fn);
   impl_->handler_routes.emplace_back(handler, std::string(route));
 }
 
@@ -742,18 +774,7 @@ Errc EventNode::request(std::string_view peer, std::uint16_t handler, Bytes payl
   Impl& impl = *impl_;
   if (impl.on_loop_thread() && !impl.stopping && handle == nullptr) {
     // From a callback: straight into the core, without a command or a copy of the payload.
-    const std::optional<PeerId> peer_id = impl.node->find_peer(peer);
-    if (!peer_id) {
-      done(Reply{Errc::unknown_peer, {}});
-      return Errc::ok;
-    }
-    const Call call = impl.connection(*peer_id).request(
-        monotonic_now_ns(), RequestArgs{handler, route, payload, timeout_ms});
-    if (call.error != Errc::ok) {
-      done(Reply{call.error, {}});
-    } else {
-      impl.pending.emplace(std::make_pair(*peer_id, call.id), std::move(done));
-    }
+    impl.start_request(peer, handler, route, payload, timeout_ms, std::move(done));
     return Errc::ok;
   }
   auto shared_done = std::make_shared<ReplyCallback>(std::move(done));
@@ -764,13 +785,8 @@ Errc EventNode::request(std::string_view peer, std::uint16_t handler, Bytes payl
   command.run = [impl = impl_.get(), peer = std::string(peer), handler, route = std::string(route),
                  payload = std::vector<std::uint8_t>(payload.begin(), payload.end()), timeout_ms,
                  shared_done, handle_state] {
-    const std::optional<PeerId> peer_id = impl->node->find_peer(peer);
-    if (!peer_id) return (*shared_done)(Reply{Errc::unknown_peer, {}});
-    const Call call = impl->connection(*peer_id).request(
-        monotonic_now_ns(), RequestArgs{handler, route, payload, timeout_ms});
-    if (call.error != Errc::ok) return (*shared_done)(Reply{call.error, {}});
-    handle_state->call = std::make_pair(*peer_id, call.id);
-    impl->pending[{*peer_id, call.id}] = std::move(*shared_done);
+    handle_state->call =
+        impl->start_request(peer, handler, route, payload, timeout_ms, std::move(*shared_done));
   };
   command.abandon = [shared_done] { (*shared_done)(Reply{Errc::shutting_down, {}}); };
   return impl_->post(std::move(command));
@@ -850,16 +866,19 @@ Errc CallHandle::cancel() {
 
 namespace {
 
-// Hands an answer for `state`'s request to the loop; false if it was answered or ended.
-bool answer(const std::shared_ptr<Responder::State>& state,
-            std::function<void(PeerConnection, TimeNs)> send) {
-  if (!state || state->answered.exchange(true) || state->ended) return false;
+// Answers `state`'s request once: in place from a callback on the loop thread (no copy of
+// `bytes`), else handed to the loop. False if it was already answered or ended.
+bool answer(const std::shared_ptr<Responder::State>& state, Errc code, Bytes bytes) {
+  if (!state || state->ended || state->answered.exchange(true)) return false;
   const std::shared_ptr<EventNode::Impl> node = state->node.lock();
   if (!node) return false;
-  return node->post({[node = node.get(), state, send = std::move(send)] {
-                       if (state->ended.exchange(true)) return;
-                       node->responders.erase({state->peer, state->id});
-                       send(node->connection(state->peer), monotonic_now_ns());
+  if (node->on_loop_thread() && !node->stopping) {
+    node->send_answer(*state, code, bytes);
+    return true;
+  }
+  return node->post({[node = node.get(), state, code,
+                      owned = std::vector<std::uint8_t>(bytes.begin(), bytes.end())] {
+                       node->send_answer(*state, code, owned);
                      },
                      [] {}}) == Errc::ok;
 }
@@ -867,26 +886,12 @@ bool answer(const std::shared_ptr<Responder::State>& state,
 }  // namespace
 
 bool Responder::respond(Bytes payload) {
-  // From a callback on the loop thread: answer in place, without copying the payload.
-  if (state_ && !state_->answered && !state_->ended) {
-    if (const std::shared_ptr<EventNode::Impl> node = state_->node.lock();
-        node && node->on_loop_thread() && !node->stopping) {
-      if (state_->answered.exchange(true)) return false;
-      state_->ended = true;
-      node->responders.erase({state_->peer, state_->id});
-      node->connection(state_->peer).respond(monotonic_now_ns(), state_->id, payload);
-      return true;
-    }
-  }
-  return answer(state_, [id = state_ ? state_->id : InboundId{},
-                         bytes = std::vector<std::uint8_t>(payload.begin(), payload.end())](
-                            PeerConnection peer, TimeNs now) { peer.respond(now, id, bytes); });
+  return answer(state_, Errc::ok, payload);
 }
 
 bool Responder::fail(Errc code, std::string_view message) {
-  return answer(state_,
-                [id = state_ ? state_->id : InboundId{}, code, text = std::string(message)](
-                    PeerConnection peer, TimeNs now) { peer.respond_error(now, id, code, text); });
+  if (code == Errc::ok) return false;  // an error needs an error code
+  return answer(state_, code, as_bytes(message));
 }
 
 bool Responder::canceled() const {
