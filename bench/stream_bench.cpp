@@ -42,6 +42,22 @@ std::size_t drain(PeerConnection side, TimeNs now, StreamId id, bool echo = fals
   return count;
 }
 
+// Writes `message` on `id` until `sent` reaches `wanted` or the credit runs out.
+void write_until_no_credit(PeerConnection side, TimeNs now, StreamId id, Bytes message,
+                           std::size_t& sent, std::size_t wanted) {
+  while (sent < wanted && side.stream_write(now, id, message) == Errc::ok)
+    ++sent;
+}
+
+// Moves every byte across (credit included) and drops the events neither benchmark reads.
+void settle(bench::Pair& pair) {
+  pair.pump();
+  while (pair.client().poll_event()) {
+  }
+  while (pair.server().poll_event()) {
+  }
+}
+
 void BM_StreamOneWay(benchmark::State& state) {
   bench::Pair pair(state.range(0) != 0);
   const StreamId id = open(pair, {});
@@ -54,15 +70,10 @@ void BM_StreamOneWay(benchmark::State& state) {
     std::size_t sent = 0;
     std::size_t received = 0;
     while (received < kBatch) {
-      while (sent < kBatch && client.stream_write(pair.now(), id, message) == Errc::ok)
-        ++sent;
+      write_until_no_credit(client, pair.now(), id, message, sent, kBatch);
       pair.pump();
       received += drain(server, pair.now(), served);
-      pair.pump();  // credit back
-      while (pair.client().poll_event()) {
-      }
-      while (pair.server().poll_event()) {
-      }
+      settle(pair);
     }
   }
   state.counters["messages"] = benchmark::Counter(static_cast<double>(state.iterations() * kBatch),
@@ -81,17 +92,12 @@ void BM_StreamEcho(benchmark::State& state) {
     std::size_t sent = 0;
     std::size_t echoed = 0;
     while (echoed < kBatch) {
-      while (sent < kBatch && client.stream_write(pair.now(), id, message) == Errc::ok)
-        ++sent;
+      write_until_no_credit(client, pair.now(), id, message, sent, kBatch);
       pair.pump();
       drain(server, pair.now(), served, true);
       pair.pump();
       echoed += drain(client, pair.now(), id);
-      pair.pump();
-      while (pair.client().poll_event()) {
-      }
-      while (pair.server().poll_event()) {
-      }
+      settle(pair);
     }
   }
   state.counters["echoes"] = benchmark::Counter(static_cast<double>(state.iterations() * kBatch),

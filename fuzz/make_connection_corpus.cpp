@@ -4,9 +4,9 @@
 //   build/release/fuzz/weft_make_connection_corpus fuzz/corpus/connection
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <vector>
 
+#include "corpus_file.hpp"
 #include "weft/wire.hpp"
 
 namespace {
@@ -27,11 +27,7 @@ std::vector<std::uint8_t> as_input(const ByteBuffer& frames) {
   return input;
 }
 
-void write(const std::filesystem::path& path, const std::vector<std::uint8_t>& bytes) {
-  std::ofstream file(path, std::ios::binary);
-  file.write(reinterpret_cast<const char*>(bytes.data()),
-             static_cast<std::streamsize>(bytes.size()));
-}
+using weft::fuzzing::write_corpus_file;
 
 }  // namespace
 
@@ -58,7 +54,7 @@ int main(int argc, char** argv) {
                Frame{.op = Op::request, .mux = 6, .handler = 9, .payload = as_bytes("x")});
   encode_frame(requests, Frame{.op = Op::cancel, .mux = 2});
   encode_frame(requests, Frame{.op = Op::ping, .seq = 1});
-  write(dir / "requests", as_input(requests));
+  write_corpus_file(dir / "requests", as_input(requests));
 
   ByteBuffer parts;
   encode_frame(parts, Frame{.op = Op::request,
@@ -73,7 +69,7 @@ int main(int argc, char** argv) {
                             .payload = as_bytes("part two, ")});
   encode_frame(parts,
                Frame{.op = Op::continuation, .mux = 8, .seq = 2, .payload = as_bytes("end")});
-  write(dir / "request-parts", as_input(parts));
+  write_corpus_file(dir / "request-parts", as_input(parts));
 
   ByteBuffer stream;
   encode_frame(stream, Frame{.op = Op::stream_open,
@@ -91,7 +87,7 @@ int main(int argc, char** argv) {
                Frame{.op = Op::stream_credit, .mux = 10, .credit_msgs = 2, .credit_bytes = 2});
   encode_frame(stream, Frame{.op = Op::stream_ping, .mux = 10, .seq = 1});
   encode_frame(stream, Frame{.op = Op::stream_end, .mux = 10, .seq = 3});
-  write(dir / "stream", as_input(stream));
+  write_corpus_file(dir / "stream", as_input(stream));
 
   ByteBuffer reset;
   encode_frame(
@@ -101,6 +97,6 @@ int main(int argc, char** argv) {
                             .mux = 12,
                             .status = static_cast<std::uint16_t>(Status::canceled)});
   encode_frame(reset, Frame{.op = Op::goaway, .status = 8, .payload = as_bytes("bye")});
-  write(dir / "stream-reset-goaway", as_input(reset));
+  write_corpus_file(dir / "stream-reset-goaway", as_input(reset));
   return 0;
 }

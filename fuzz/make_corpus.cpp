@@ -3,17 +3,13 @@
 //   build/release/fuzz/weft_make_decoder_corpus fuzz/corpus/decoder
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
+#include "corpus_file.hpp"
 #include "sample_frames.hpp"
 
 namespace {
 
-void write(const std::filesystem::path& path, const std::vector<std::uint8_t>& bytes) {
-  std::ofstream file(path, std::ios::binary);
-  file.write(reinterpret_cast<const char*>(bytes.data()),
-             static_cast<std::streamsize>(bytes.size()));
-}
+using weft::fuzzing::write_corpus_file;
 
 }  // namespace
 
@@ -29,10 +25,10 @@ int main(int argc, char** argv) {
     for (bool checksum : {false, true}) {
       const auto bytes = weft::testing::encode_to_vector(
           weft::testing::with_checksum(sample.frame, checksum).view());
-      write(dir / ("frame-" + sample.label + (checksum ? "-cksum" : "")), bytes);
+      write_corpus_file(dir / ("frame-" + sample.label + (checksum ? "-cksum" : "")), bytes);
       conversation.insert(conversation.end(), bytes.begin(), bytes.end());
     }
   }
-  write(dir / "conversation-all-kinds", conversation);
+  write_corpus_file(dir / "conversation-all-kinds", conversation);
   return 0;
 }
