@@ -30,6 +30,20 @@ StreamId served_id(bench::Pair& pair) {
   return {};
 }
 
+// One open stream between two nodes in memory, with both ends' handles; built in place
+// (the handles point into `pair`).
+struct OpenStream {
+  OpenStream(bool checksums, StreamWindow window)
+      : pair(checksums), id(open(pair, window)), served(served_id(pair)) {}
+
+  bench::Pair pair;
+  StreamId id;      // the client's id
+  StreamId served;  // the server's id
+  PeerConnection client = pair.to_server();
+  PeerConnection server = pair.to_client();
+  const std::vector<std::uint8_t> message = std::vector<std::uint8_t>(64, 0x42);
+};
+
 // Reads every waiting message of `id` at `side`, writing each back first when `echo`
 // (stopping when the echo finds no credit); returns how many were consumed.
 std::size_t drain(PeerConnection side, TimeNs now, StreamId id, bool echo = false) {
@@ -59,21 +73,17 @@ void settle(bench::Pair& pair) {
 }
 
 void BM_StreamOneWay(benchmark::State& state) {
-  bench::Pair pair(state.range(0) != 0);
-  const StreamId id = open(pair, {});
-  const StreamId served = served_id(pair);
-  const std::vector<std::uint8_t> message(64, 0x42);
-  PeerConnection client = pair.to_server();
-  PeerConnection server = pair.to_client();
+  OpenStream stream(state.range(0) != 0, {});
   constexpr std::size_t kBatch = 100'000;
   for (auto _ : state) {
     std::size_t sent = 0;
     std::size_t received = 0;
     while (received < kBatch) {
-      write_until_no_credit(client, pair.now(), id, message, sent, kBatch);
-      pair.pump();
-      received += drain(server, pair.now(), served);
-      settle(pair);
+      write_until_no_credit(stream.client, stream.pair.now(), stream.id, stream.message, sent,
+                            kBatch);
+      stream.pair.pump();
+      received += drain(stream.server, stream.pair.now(), stream.served);
+      settle(stream.pair);
     }
   }
   state.counters["messages"] = benchmark::Counter(static_cast<double>(state.iterations() * kBatch),
@@ -81,23 +91,19 @@ void BM_StreamOneWay(benchmark::State& state) {
 }
 
 void BM_StreamEcho(benchmark::State& state) {
-  bench::Pair pair(state.range(0) != 0);
-  const StreamId id = open(pair, StreamWindow{4096, 64u << 20});
-  const StreamId served = served_id(pair);
-  const std::vector<std::uint8_t> message(64, 0x42);
-  PeerConnection client = pair.to_server();
-  PeerConnection server = pair.to_client();
+  OpenStream stream(state.range(0) != 0, StreamWindow{4096, 64u << 20});
   constexpr std::size_t kBatch = 100'000;
   for (auto _ : state) {
     std::size_t sent = 0;
     std::size_t echoed = 0;
     while (echoed < kBatch) {
-      write_until_no_credit(client, pair.now(), id, message, sent, kBatch);
-      pair.pump();
-      drain(server, pair.now(), served, true);
-      pair.pump();
-      echoed += drain(client, pair.now(), id);
-      settle(pair);
+      write_until_no_credit(stream.client, stream.pair.now(), stream.id, stream.message, sent,
+                            kBatch);
+      stream.pair.pump();
+      drain(stream.server, stream.pair.now(), stream.served, true);
+      stream.pair.pump();
+      echoed += drain(stream.client, stream.pair.now(), stream.id);
+      settle(stream.pair);
     }
   }
   state.counters["echoes"] = benchmark::Counter(static_cast<double>(state.iterations() * kBatch),

@@ -2,7 +2,6 @@
 // after its hello (requests, parts, streams, cancels, pings), each preceded by the piece
 // sizes the target reads from the input. Run by hand when the wire format changes:
 //   build/release/fuzz/weft_make_connection_corpus fuzz/corpus/connection
-#include <cstdio>
 #include <filesystem>
 #include <vector>
 
@@ -32,12 +31,9 @@ using weft::fuzzing::write_corpus_file;
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s DIRECTORY\n", argv[0]);
-    return 2;
-  }
-  const std::filesystem::path dir(argv[1]);
-  std::filesystem::create_directories(dir);
+  const auto corpus_dir = weft::fuzzing::corpus_directory(argc, argv);
+  if (!corpus_dir) return 2;
+  const std::filesystem::path& dir = *corpus_dir;
   // The dialer opens even mux ids.
   ByteBuffer requests;
   encode_frame(requests, Frame{.op = Op::request,

@@ -1,7 +1,6 @@
 // Writes the decoder's seed corpus: one file per sample frame kind, without and with
 // checksum, plus one whole conversation. Run by hand when the wire format changes:
 //   build/release/fuzz/weft_make_decoder_corpus fuzz/corpus/decoder
-#include <cstdio>
 #include <filesystem>
 
 #include "corpus_file.hpp"
@@ -14,12 +13,9 @@ using weft::fuzzing::write_corpus_file;
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s DIRECTORY\n", argv[0]);
-    return 2;
-  }
-  const std::filesystem::path dir(argv[1]);
-  std::filesystem::create_directories(dir);
+  const auto corpus_dir = weft::fuzzing::corpus_directory(argc, argv);
+  if (!corpus_dir) return 2;
+  const std::filesystem::path& dir = *corpus_dir;
   std::vector<std::uint8_t> conversation;
   for (const auto& sample : weft::testing::sample_frames()) {
     for (bool checksum : {false, true}) {
