@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   encode_frame(parts, Frame{.op = Op::request,
                             .flags = flag::kMore,
                             .mux = 8,
+                            .seq = 23,  // the whole payload's size
                             .handler = 1,
                             .payload = as_bytes("part one, ")});
   encode_frame(parts, Frame{.op = Op::continuation,

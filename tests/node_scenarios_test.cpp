@@ -154,6 +154,47 @@ TEST(NodeScenarios, SmallRequestsPassBetweenThePartsOfALargeOne) {
   EXPECT_LT(small_at, last_part_at);
 }
 
+TEST(NodeScenarios, BorrowedPayloadMayBeReusedOnceTheCallReturns) {
+  Cluster cluster({"alpha", "bravo"}, {},
+                  [](NodeConfig& config) { config.limits.output_high_water_bytes = 4096; });
+  ASSERT_TRUE(cluster.run_until_connected());
+  // Most of the parts wait for room after request() returns; the core kept its own copy.
+  std::vector<std::uint8_t> buffer(300'000, 'a');
+  const Call call = cluster.to(kA, kB).request(
+      cluster.now(), RequestArgs{.handler = kEchoHandler, .payload = Payload(buffer)});
+  ASSERT_EQ(call.error, Errc::ok);
+  EXPECT_GT(cluster.to(kA, kB).stats().queued_data_bytes, 200'000u);
+  std::fill(buffer.begin(), buffer.end(), 'z');
+  ASSERT_TRUE(cluster.run_until_done(kA, call.id));
+  EXPECT_TRUE(text_of(cluster.recorder(kA).done_for(call.id)->payload) ==
+              std::string(300'000, 'a'));
+  EXPECT_EQ(cluster.to(kA, kB).stats().queued_data_bytes, 0u);
+}
+
+TEST(NodeScenarios, OneSharedPayloadGoesOutOnManyCalls) {
+  Cluster cluster({"alpha", "bravo"}, {},
+                  [](NodeConfig& config) { config.limits.output_high_water_bytes = 4096; });
+  ASSERT_TRUE(cluster.run_until_connected());
+  std::vector<std::uint8_t> bytes(200'000);
+  for (std::size_t i = 0; i < bytes.size(); ++i)
+    bytes[i] = static_cast<std::uint8_t>(i * 7);
+  const std::vector<std::uint8_t> expected = bytes;
+  const SharedBytes shared(std::move(bytes));
+  std::vector<RequestId> calls;
+  for (int i = 0; i < 3; ++i) {
+    const Call call = cluster.to(kA, kB).request(
+        cluster.now(), RequestArgs{.handler = kEchoHandler, .payload = shared});
+    ASSERT_EQ(call.error, Errc::ok);
+    calls.push_back(call.id);
+  }
+  for (RequestId id : calls) {
+    ASSERT_TRUE(cluster.run_until_done(kA, id));
+    EXPECT_EQ(cluster.recorder(kA).done_for(id)->result, Errc::ok);
+    EXPECT_TRUE(cluster.recorder(kA).done_for(id)->payload == expected);
+  }
+  EXPECT_TRUE(bytes_equal(shared.view(), expected));
+}
+
 TEST(NodeScenarios, CancelWhileThePartsArriveEndsItUnseen) {
   Cluster cluster({"alpha", "bravo"}, {},
                   [](NodeConfig& config) { config.limits.output_high_water_bytes = 4096; });
@@ -484,6 +525,117 @@ TEST(NodeScenarios, HandshakeRejectsTheWrongDialerAndWrongTarget) {
   expect_refused(feed_accepted(node, hello_from("stranger", x, "secret")), Status::unknown_node);
   Frame not_hello{.op = Op::ping, .seq = 1};
   expect_refused(feed_accepted(node, not_hello), Status::protocol_error);
+}
+
+// One node that accepted a transport from a scripted peer and finished the handshake: the
+// frames a test feeds it come from an established peer.
+class ScriptedPeer {
+ public:
+  ScriptedPeer() {
+    if (!dial_rule_dials(peer_, name_)) std::swap(peer_, name_);
+    NodeConfig config = testing::test_config(name_, {peer_});
+    config.limits.max_message_bytes = 1000;
+    node_ = std::make_unique<Node>(config, 0, 1'000'000);
+    node_->register_handler(kEchoHandler);
+    transport_ = node_->on_accepted(0);
+    feed(hello_from(peer_, name_, "secret"));
+    EXPECT_TRUE(saw<event::PeerUp>());
+  }
+  // Feeds `frame` (with a checksum) and keeps the events it causes.
+  void feed(Frame frame) {
+    frame.checksum = true;
+    ByteBuffer bytes;
+    encode_frame(bytes, frame);
+    node_->on_bytes(0, transport_, bytes.view());
+    while (auto event = node_->poll_event())
+      events_.push_back(std::move(*event));
+  }
+  template <typename E>
+  const E* saw() const {
+    for (const Event& event : events_) {
+      if (const auto* found = std::get_if<E>(&event)) return found;
+    }
+    return nullptr;
+  }
+  // The frames the node has sent since the handshake.
+  std::vector<OwnedFrame> sent() {
+    const Bytes output = node_->pending_output(transport_);
+    std::vector<OwnedFrame> frames = frames_of({output.begin(), output.end()});
+    return {frames.begin() + 1, frames.end()};  // the first is the welcome
+  }
+
+ private:
+  std::string name_ = "n0";
+  std::string peer_ = "n1";
+  std::unique_ptr<Node> node_;
+  TransportId transport_ = 0;
+  std::vector<Event> events_;
+};
+
+Frame first_part(std::uint64_t total_bytes, std::string_view bytes) {
+  return Frame{.op = Op::request,
+               .flags = flag::kMore,
+               .mux = 2,
+               .seq = total_bytes,
+               .handler = kEchoHandler,
+               .payload = as_bytes(bytes)};
+}
+
+Frame next_part(std::uint64_t part, bool last, std::string_view bytes) {
+  return Frame{.op = Op::continuation,
+               .flags = last ? std::uint16_t{0} : flag::kMore,
+               .mux = 2,
+               .seq = part,
+               .payload = as_bytes(bytes)};
+}
+
+TEST(NodeScenarios, PartsMustAddUpToTheAnnouncedSize) {
+  {  // exactly the announced size: delivered whole
+    ScriptedPeer peer;
+    peer.feed(first_part(10, "abcd"));
+    peer.feed(next_part(1, false, "ef"));
+    EXPECT_EQ(peer.saw<event::RequestReceived>(), nullptr);
+    peer.feed(next_part(2, true, "ghij"));
+    const auto* received = peer.saw<event::RequestReceived>();
+    ASSERT_NE(received, nullptr);
+    EXPECT_EQ(text_of(received->payload), "abcdefghij");
+    EXPECT_EQ(peer.saw<event::PeerDown>(), nullptr);
+  }
+  {  // a part that runs past it: the connection fails, naming both sizes
+    ScriptedPeer peer;
+    peer.feed(first_part(10, "abcd"));
+    peer.feed(next_part(1, false, "efghijk"));
+    const auto* down = peer.saw<event::PeerDown>();
+    ASSERT_NE(down, nullptr);
+    EXPECT_NE(down->reason.find("add up to 11+ bytes, announced 10"), std::string::npos)
+        << down->reason;
+    EXPECT_EQ(peer.saw<event::RequestReceived>(), nullptr);
+  }
+  {  // a last part that leaves it short
+    ScriptedPeer peer;
+    peer.feed(first_part(10, "abcd"));
+    peer.feed(next_part(1, true, "ef"));
+    const auto* down = peer.saw<event::PeerDown>();
+    ASSERT_NE(down, nullptr);
+    EXPECT_NE(down->reason.find("add up to 6 bytes, announced 10"), std::string::npos)
+        << down->reason;
+    EXPECT_EQ(peer.saw<event::RequestReceived>(), nullptr);
+  }
+}
+
+TEST(NodeScenarios, AnnouncedSizeOverTheLimitIsRefusedAtTheFirstPart) {
+  ScriptedPeer peer;  // max_message_bytes 1000
+  peer.feed(first_part(1001, "abcd"));
+  // Answered at once, before any further part: too_large, and the connection stays up.
+  const auto sent = peer.sent();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].view().op, Op::response);
+  EXPECT_EQ(sent[0].view().mux, 2u);
+  EXPECT_EQ(sent[0].view().status, static_cast<std::uint16_t>(Status::too_large));
+  // Its later parts are ignored.
+  peer.feed(next_part(1, true, "x"));
+  EXPECT_EQ(peer.saw<event::RequestReceived>(), nullptr);
+  EXPECT_EQ(peer.saw<event::PeerDown>(), nullptr);
 }
 
 TEST(NodeScenarios, DialRuleIsAntisymmetricAndBalancedOver100Names) {

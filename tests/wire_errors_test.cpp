@@ -189,6 +189,8 @@ std::vector<BadCase> bad_cases() {
       {"ping on a mux", raw_frame([](Packer& p) { common(p, 4, Op::ping, 0, 3, 1); }),
        WireError::invalid_field, 11},
       {"seq on a request", raw_frame(request_header(2, 7, 5)), WireError::invalid_field, 12},
+      {"request in parts announcing less than it carries",
+       raw_frame(request_header(2, 7, 4, flag::kMore), "hello"), WireError::invalid_field, 12},
       {"handler 0", raw_frame(request_header(2, 0)), WireError::invalid_field, 13},
       {"version_min 0", raw_frame(hello_header("a", 0, 1)), WireError::invalid_field, 13},
       {"version_max below version_min", raw_frame(hello_header("a", 3, 2)),

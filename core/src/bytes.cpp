@@ -21,6 +21,23 @@ std::string to_hex(Bytes bytes) {
   return text;
 }
 
+SharedBytes::SharedBytes(std::vector<std::uint8_t>&& bytes)
+    : bytes_(std::make_shared<const std::vector<std::uint8_t>>(std::move(bytes))) {}
+
+SharedBytes SharedBytes::copy_of(Bytes bytes) {
+  return SharedBytes(std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
+}
+
+Bytes SharedBytes::view() const {
+  return bytes_ ? Bytes(*bytes_) : Bytes{};
+}
+
+std::pair<SharedBytes, std::size_t> Payload::keep_from(std::size_t offset) const {
+  assert(offset <= view_.size());
+  if (!shared_.empty() || view_.empty()) return {shared_, offset};
+  return {SharedBytes::copy_of(view_.subspan(offset)), 0};
+}
+
 ByteBuffer::ByteBuffer(ByteBuffer&& other) noexcept
     : data_(std::move(other.data_)),
       begin_(other.begin_),

@@ -357,7 +357,7 @@ bool Connection::dispatch(TimeNs now_ns, const Frame& frame) {
       return serve_request(now_ns, frame);
     case Op::response:
       if (!ours(frame.mux)) break;
-      finish_request(frame);
+      finish_request(now_ns, frame);
       return true;
     case Op::cancel:
       if (ours(frame.mux)) break;
@@ -413,16 +413,22 @@ bool Connection::serve_request(TimeNs now_ns, const Frame& frame) {
     return answer(Status::busy, "too many requests in flight");
   }
   const bool more = (frame.flags & flag::kMore) != 0;
-  const ConnectionLimits& limits = context_.config.limits;
-  if (more && assembly_bytes_ + frame.payload.size() > limits.max_assembly_bytes) {
-    return answer(Status::busy, "too many partly received payloads");
+  if (more) {
+    // seq announces the whole payload's size: refuse at once what could not be held.
+    if (const std::optional<Status> refusal = assembly_refusal(frame.seq)) {
+      return answer(*refusal, *refusal == Status::too_large
+                                  ? "request larger than this node accepts"
+                                  : "too many partly received payloads");
+    }
   }
   Inbound call;
   call.mux = frame.mux;
   call.delivered = false;
   call.handler = frame.handler;
   call.route = frame.route;
-  call.partial = copy_of(frame.payload);
+  call.total_bytes = more ? frame.seq : 0;
+  call.partial.reserve(more ? frame.seq : frame.payload.size());
+  call.partial.assign(frame.payload.begin(), frame.payload.end());
   const std::uint32_t slot = inbound_.insert(std::move(call));
   inbound_by_mux_.emplace(frame.mux, slot);
   if (frame.deadline_ms != 0) {
@@ -430,15 +436,44 @@ bool Connection::serve_request(TimeNs now_ns, const Frame& frame) {
     deadlines_.set(key_of(slot, kInboundKey), inbound_.find(slot)->deadline_ns);
   }
   if (more) {
-    assembly_bytes_ += frame.payload.size();  // the rest comes in continuation frames
+    assembly_bytes_ += frame.seq;  // the rest comes in continuation frames
   } else {
     deliver_request(slot);
   }
   return true;
 }
 
+std::optional<Status> Connection::assembly_refusal(std::uint64_t total_bytes) const {
+  const ConnectionLimits& limits = context_.config.limits;
+  if (total_bytes > limits.max_message_bytes) return Status::too_large;
+  if (assembly_bytes_ + total_bytes > limits.max_assembly_bytes) return Status::busy;
+  return std::nullopt;
+}
+
+bool Connection::append_part(TimeNs now_ns, const Frame& frame, std::uint64_t& next_part,
+                             std::vector<std::uint8_t>& partial, std::uint64_t total_bytes) {
+  const auto fail = [&](const std::string& why) {
+    fail_protocol(now_ns, why + " on mux " + std::to_string(frame.mux));
+    return false;
+  };
+  if (frame.seq != next_part) {
+    return fail("continuation " + std::to_string(frame.seq) + " out of order");
+  }
+  const bool last = (frame.flags & flag::kMore) == 0;
+  const std::uint64_t size = partial.size() + frame.payload.size();
+  if (size > total_bytes || (last && size != total_bytes)) {
+    return fail("payload parts add up to " + std::to_string(size) + (last ? "" : "+") +
+                " bytes, announced " + std::to_string(total_bytes));
+  }
+  ++next_part;
+  partial.insert(partial.end(), frame.payload.begin(), frame.payload.end());
+  return true;
+}
+
 void Connection::deliver_request(std::uint32_t slot) {
   Inbound& call = *inbound_.find(slot);
+  assembly_bytes_ -= call.total_bytes;
+  call.total_bytes = 0;
   call.delivered = true;
   context_.emit(event::RequestReceived{peer_, InboundId{generation_, call.mux}, call.handler,
                                        call.route, std::move(call.partial), call.deadline_ns});
@@ -451,64 +486,51 @@ bool Connection::continue_request(TimeNs now_ns, const Frame& frame) {
   if (found == inbound_by_mux_.end()) return true;  // refused or ended: the rest is ignored
   const std::uint32_t slot = found->second;
   Inbound& call = *inbound_.find(slot);
-  if (call.delivered || frame.seq != call.next_part) {
-    fail_protocol(now_ns, "continuation " + std::to_string(frame.seq) + " out of order on mux " +
-                              std::to_string(frame.mux));
+  if (call.delivered) {
+    fail_protocol(now_ns, "continuation " + std::to_string(frame.seq) +
+                              " after the last part on mux " + std::to_string(frame.mux));
     return false;
   }
-  const ConnectionLimits& limits = context_.config.limits;
-  if (call.partial.size() + frame.payload.size() > limits.max_message_bytes ||
-      assembly_bytes_ + frame.payload.size() > limits.max_assembly_bytes) {
-    drop_inbound(frame.mux);
-    return answer_with_status(now_ns, Op::response, frame.mux, Status::too_large,
-                              "request larger than this node accepts");
-  }
-  ++call.next_part;
-  call.partial.insert(call.partial.end(), frame.payload.begin(), frame.payload.end());
-  assembly_bytes_ += frame.payload.size();
-  if ((frame.flags & flag::kMore) == 0) {
-    assembly_bytes_ -= call.partial.size();
-    deliver_request(slot);
-  }
+  if (!append_part(now_ns, frame, call.next_part, call.partial, call.total_bytes)) return false;
+  if ((frame.flags & flag::kMore) == 0) deliver_request(slot);
   return true;
 }
 
-void Connection::finish_request(const Frame& frame) {
+void Connection::finish_request(TimeNs now_ns, const Frame& frame) {
   Outbound* call = find_outbound(frame.mux);
   if (call == nullptr) return;  // ended already: a late answer
   if ((frame.flags & flag::kMore) == 0) {
-    complete(slot_of(frame.mux), errc_from_status(frame.status), frame.payload);
+    complete(slot_of(frame.mux), errc_from_status(frame.status), copy_of(frame.payload));
     return;
+  }
+  // seq announces the whole payload's size: end at once a call whose answer could not be held.
+  if (const std::optional<Status> refusal = assembly_refusal(frame.seq)) {
+    complete(
+        slot_of(frame.mux), *refusal == Status::too_large ? Errc::too_large : Errc::busy,
+        copy_of(as_bytes(*refusal == Status::too_large ? "response larger than accepted"
+                                                       : "too many partly received payloads")));
+    return send_control(now_ns, frame_of(Op::cancel, frame.mux));
   }
   call->assembling = true;
   call->status = frame.status;
-  call->partial = copy_of(frame.payload);
-  assembly_bytes_ += frame.payload.size();
+  call->total_bytes = frame.seq;
+  call->partial.reserve(frame.seq);
+  call->partial.assign(frame.payload.begin(), frame.payload.end());
+  assembly_bytes_ += frame.seq;
 }
 
 // A part of a response: append it; complete the call at its last part.
 void Connection::continue_response(TimeNs now_ns, const Frame& frame) {
   Outbound* call = find_outbound(frame.mux);
   if (call == nullptr) return;
-  if (!call->assembling || frame.seq != call->next_part) {
+  if (!call->assembling) {
     return fail_protocol(now_ns, "continuation " + std::to_string(frame.seq) +
-                                     " out of order on mux " + std::to_string(frame.mux));
+                                     " for a response sent whole on mux " +
+                                     std::to_string(frame.mux));
   }
-  const ConnectionLimits& limits = context_.config.limits;
-  if (call->partial.size() + frame.payload.size() > limits.max_message_bytes ||
-      assembly_bytes_ + frame.payload.size() > limits.max_assembly_bytes) {
-    // The rest of it is ignored: the call is over.
-    complete(slot_of(frame.mux), Errc::too_large, as_bytes("response larger than accepted"));
-    return send_control(now_ns, frame_of(Op::cancel, frame.mux));
-  }
-  ++call->next_part;
-  call->partial.insert(call->partial.end(), frame.payload.begin(), frame.payload.end());
-  assembly_bytes_ += frame.payload.size();
+  if (!append_part(now_ns, frame, call->next_part, call->partial, call->total_bytes)) return;
   if ((frame.flags & flag::kMore) == 0) {
-    assembly_bytes_ -= call->partial.size();
-    const std::vector<std::uint8_t> payload = std::move(call->partial);
-    call->partial = {};
-    complete(slot_of(frame.mux), errc_from_status(call->status), payload);
+    complete(slot_of(frame.mux), errc_from_status(call->status), std::move(call->partial));
   }
 }
 
@@ -540,11 +562,11 @@ Connection::Outbound* Connection::find_outbound(std::uint64_t mux) {
   return call != nullptr && call->mux == mux ? call : nullptr;
 }
 
-void Connection::complete(std::uint32_t slot, Errc result, Bytes payload) {
+void Connection::complete(std::uint32_t slot, Errc result, std::vector<std::uint8_t> payload) {
   Outbound* call = outbound_.find(slot);
   assert(call != nullptr);
-  assembly_bytes_ -= call->partial.size();
-  context_.emit(event::RequestDone{peer_, call->mux, result, copy_of(payload)});
+  assembly_bytes_ -= call->total_bytes;
+  context_.emit(event::RequestDone{peer_, call->mux, result, std::move(payload)});
   deadlines_.erase(key_of(slot, kOutboundKey));
   outbound_.erase(slot);
 }
@@ -554,7 +576,7 @@ bool Connection::drop_inbound(std::uint64_t mux) {
   assert(found != inbound_by_mux_.end());
   const Inbound& call = *inbound_.find(found->second);
   const bool delivered = call.delivered;
-  if (!delivered) assembly_bytes_ -= call.partial.size();
+  if (!delivered) assembly_bytes_ -= call.total_bytes;
   deadlines_.erase(key_of(found->second, kInboundKey));
   inbound_.erase(found->second);
   inbound_by_mux_.erase(found);
@@ -628,7 +650,7 @@ bool Connection::answerable(InboundId id) const {
   return found != inbound_by_mux_.end() && inbound_.find(found->second)->delivered;
 }
 
-Errc Connection::respond(TimeNs now_ns, InboundId id, Bytes payload) {
+Errc Connection::respond(TimeNs now_ns, InboundId id, const Payload& payload) {
   if (!answerable(id)) return Errc::not_found;
   if (payload.size() > context_.config.limits.max_message_bytes) {
     respond_error(now_ns, id, Errc::too_large, "response larger than this node sends");
@@ -667,28 +689,25 @@ std::size_t Connection::chunk_bytes() const {
       1, std::min<std::size_t>(context_.config.limits.chunk_bytes, peer_max_frame_bytes_ - 1024));
 }
 
-bool Connection::send_payload(Frame first, Bytes payload, EntryKind kind) {
+bool Connection::send_payload(Frame first, const Payload& payload, EntryKind kind) {
   const std::size_t chunk = chunk_bytes();
   if (payload.size() <= chunk) {
-    first.payload = payload;
+    first.payload = payload.view();
     return send(first, kind) == Pushed::committed;
   }
-  // Parts travel the bulk lane, so small frames go out between them.
+  // Parts travel the bulk lane, so small frames go out between them; the lanes encode each
+  // continuation part only when the output has room for it.
   first.flags |= flag::kMore;
-  first.payload = payload.first(chunk);
+  first.seq = payload.size();  // announces the whole size, so the peer can refuse or reserve
+  first.payload = payload.view().first(chunk);
   const bool committed = send(first, kind, true) == Pushed::committed;
-  std::uint64_t part = 0;
-  for (std::size_t at = chunk; at < payload.size(); at += chunk) {
-    const std::size_t size = std::min(chunk, payload.size() - at);
-    const bool last = at + size == payload.size();
-    send(Frame{.op = Op::continuation,
-               .checksum = checksums_,
-               .flags = last ? std::uint16_t{0} : flag::kMore,
-               .mux = first.mux,
-               .seq = ++part,
-               .payload = payload.subspan(at, size)},
-         kind, true);
-  }
+  auto [kept, offset] = payload.keep_from(chunk);
+  lanes_.push_parts(first.mux, kind,
+                    PendingParts{.payload = std::move(kept),
+                                 .offset = offset,
+                                 .part_bytes = chunk,
+                                 .checksum = checksums_});
+  mark_transmit();
   return committed;
 }
 

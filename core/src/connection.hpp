@@ -47,7 +47,7 @@ class Connection {
   // ---- commands (PeerConnection) ----------------------------------------------------
   Call request(TimeNs now_ns, const RequestArgs& args);
   Errc cancel(TimeNs now_ns, RequestId id);
-  Errc respond(TimeNs now_ns, InboundId id, Bytes payload);
+  Errc respond(TimeNs now_ns, InboundId id, const Payload& payload);
   Errc respond_error(TimeNs now_ns, InboundId id, Errc code, std::string_view message);
 
   OpenedStream open_stream(TimeNs now_ns, const StreamArgs& args);
@@ -73,6 +73,7 @@ class Connection {
     bool assembling = false;
     std::uint16_t status = 0;
     std::uint64_t next_part = 1;
+    std::uint64_t total_bytes = 0;  // the size the first part announced (counted in assembly)
     std::vector<std::uint8_t> partial;
   };
   struct Inbound {
@@ -84,6 +85,7 @@ class Connection {
     std::uint64_t route = 0;
     TimeNs deadline_ns = kNever;
     std::uint64_t next_part = 1;
+    std::uint64_t total_bytes = 0;  // while not delivered: the size the first part announced
     std::vector<std::uint8_t> partial;
   };
   // One stream, either side. "send" is this side's half, "recv" the peer's.
@@ -141,7 +143,7 @@ class Connection {
   bool dispatch(TimeNs now_ns, const Frame& frame);
   bool dispatch_handshake(TimeNs now_ns, const Frame& frame);
   bool serve_request(TimeNs now_ns, const Frame& frame);
-  void finish_request(const Frame& frame);
+  void finish_request(TimeNs now_ns, const Frame& frame);
   void cancel_inbound(const Frame& frame);
   Status check_welcome(TimeNs now_ns, const Frame& welcome, std::string& message) const;
 
@@ -160,13 +162,21 @@ class Connection {
   std::uint32_t slot_of(std::uint64_t mux) const;
   bool ours(std::uint64_t mux) const;
   Outbound* find_outbound(std::uint64_t mux);
-  void complete(std::uint32_t slot, Errc result, Bytes payload);
+  void complete(std::uint32_t slot, Errc result, std::vector<std::uint8_t> payload);
+  // Room to assemble a payload of `total_bytes` announced by its first part: empty when
+  // there is, else why not (over max_message_bytes: too_large; over max_assembly_bytes:
+  // busy).
+  std::optional<Status> assembly_refusal(std::uint64_t total_bytes) const;
+  // Appends a part to `partial`; false (after failing the connection) when the parts run
+  // past the announced total, or end short of it.
+  bool append_part(TimeNs now_ns, const Frame& frame, std::uint64_t& next_part,
+                   std::vector<std::uint8_t>& partial, std::uint64_t total_bytes);
   void expire(TimeNs now_ns, std::uint32_t key);
   // Forgets an inbound request; true when the application had been told of it.
   bool drop_inbound(std::uint64_t mux);
   // Sends `first` with `payload`, cut into continuation frames past the chunk size; returns
   // whether the first frame went straight to the output buffer.
-  bool send_payload(Frame first, Bytes payload, EntryKind kind);
+  bool send_payload(Frame first, const Payload& payload, EntryKind kind);
   std::size_t chunk_bytes() const;
   // Whether `id` names a request the application was told of and has not answered.
   bool answerable(InboundId id) const;

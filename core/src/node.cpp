@@ -388,7 +388,7 @@ Errc PeerConnection::cancel(TimeNs now_ns, RequestId id) {
   return node_->core_->connection(peer_).cancel(now_ns, id);
 }
 
-Errc PeerConnection::respond(TimeNs now_ns, InboundId id, Bytes payload) {
+Errc PeerConnection::respond(TimeNs now_ns, InboundId id, Payload payload) {
   node_->core_->advance(now_ns);
   return node_->core_->connection(peer_).respond(now_ns, id, payload);
 }

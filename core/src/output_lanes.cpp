@@ -11,6 +11,8 @@ void OutputLanes::reset(std::uint64_t generation) {
     lane->buffer.clear();
     lane->entries.clear();
   }
+  parts_.clear();
+  parts_bytes_ = 0;
   pong_seq_.reset();
   small_burst_bytes_ = 0;
   // A large frame may have grown these; do not keep megabytes per idle peer.
@@ -40,6 +42,16 @@ Pushed OutputLanes::push(const Frame& frame, EntryKind kind, bool force_bulk) {
   return bulk ? Pushed::bulk_lane : Pushed::small_lane;
 }
 
+void OutputLanes::push_parts(std::uint64_t mux, EntryKind kind, PendingParts parts) {
+  assert(parts.part_bytes > 0 && parts.offset < parts.payload.size());
+  assert(kind == EntryKind::request || kind == EntryKind::response);
+  parts_bytes_ += parts.remaining();
+  parts_.push_back(std::move(parts));
+  bulk_.entries.push_back({generation_, mux, 0, kind, true, true});
+  // Below the mark the lanes were empty before this entry: it is live, send what fits.
+  commit([](const LaneEntry&) { return true; });
+}
+
 void OutputLanes::push_pong(std::uint64_t seq, bool checksum) {
   if (below_high_water()) {
     assert(lanes_empty());
@@ -61,6 +73,29 @@ void OutputLanes::move_front(Lane& lane, bool send) {
     ++frames_committed_;
   }
   lane.buffer.consume(entry.bytes);
+}
+
+void OutputLanes::send_next_part(bool send) {
+  const LaneEntry& entry = bulk_.entries.front();
+  assert(entry.parts && entry.generation == generation_ && !parts_.empty());
+  PendingParts& parts = parts_.front();
+  const std::size_t size = send ? std::min(parts.part_bytes, parts.remaining()) : parts.remaining();
+  if (send) {
+    const bool last = size == parts.remaining();
+    encode_frame(output_, Frame{.op = Op::continuation,
+                                .checksum = parts.checksum,
+                                .flags = last ? std::uint16_t{0} : flag::kMore,
+                                .mux = entry.mux,
+                                .seq = parts.next_seq++,
+                                .payload = parts.payload.view().subspan(parts.offset, size)});
+    ++frames_committed_;
+  }
+  parts.offset += size;
+  parts_bytes_ -= size;
+  if (parts.remaining() == 0) {
+    parts_.pop_front();
+    bulk_.entries.pop_front();
+  }
 }
 
 }  // namespace weft::detail

@@ -8,6 +8,12 @@
 // large payload cannot hold up many small ones. Everything belongs to one generation (one
 // transport); reset() drops all of it when the transport changes, and commit asserts that
 // no frame of another generation is ever moved to the output.
+//
+// A large payload is not encoded all at once: its later parts wait in the bulk lane as one
+// entry holding a reference to the payload, and each part is encoded straight into the
+// output buffer when there is room for it. That keeps the work of queueing a large payload
+// constant (a small request queued after it never waits for a megabyte to be encoded) and
+// copies each payload byte once, not twice.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +38,18 @@ struct LaneEntry {
   std::uint64_t mux = 0;
   std::uint32_t bytes = 0;
   EntryKind kind = EntryKind::control;
-  bool bulk = false;  // waits in the bulk lane
+  bool bulk = false;   // waits in the bulk lane
+  bool parts = false;  // the later parts of a payload (front of `parts_`), not encoded yet
+};
+
+// The parts of a payload after its first, encoded one by one as continuation frames.
+struct PendingParts {
+  SharedBytes payload;
+  std::size_t offset = 0;  // first byte not sent yet
+  std::size_t part_bytes = 0;
+  std::uint64_t next_seq = 1;
+  bool checksum = false;
+  std::size_t remaining() const { return payload.size() - offset; }
 };
 
 // Where push() put a frame.
@@ -51,6 +68,11 @@ class OutputLanes {
   // lane when larger than small_frame_bytes or when `force_bulk` (a stream with frames in
   // the bulk lane keeps its later frames behind them).
   Pushed push(const Frame& frame, EntryKind kind, bool force_bulk = false);
+  // Queues the parts of `payload` from `offset` on as continuation frames of `mux` (seq 1
+  // on), each `part_bytes` long but the last, behind everything in the bulk lane. The frame
+  // that carried the payload's first part must have been pushed just before, with
+  // force_bulk. While the buffer is below the mark, parts go out at once.
+  void push_parts(std::uint64_t mux, EntryKind kind, PendingParts parts);
   // Queues a pong for ping `seq`; a pong still waiting is replaced (one is enough).
   void push_pong(std::uint64_t seq, bool checksum);
 
@@ -74,7 +96,9 @@ class OutputLanes {
   // Frames moved into the output buffer since construction (all generations).
   std::uint64_t frames_committed() const { return frames_committed_; }
   std::size_t control_frames() const { return control_.entries.size() + (pong_seq_ ? 1 : 0); }
-  std::size_t data_bytes() const { return small_.buffer.size() + bulk_.buffer.size(); }
+  std::size_t data_bytes() const {
+    return small_.buffer.size() + bulk_.buffer.size() + parts_bytes_;
+  }
   bool below_high_water() const { return output_.size() < limits_.output_high_water_bytes; }
 
  private:
@@ -87,6 +111,9 @@ class OutputLanes {
   Lane& lane_for(EntryKind kind, std::size_t bytes, bool force_bulk);
   // Moves the front entry of `lane` to the output (or drops it when `send` is false).
   void move_front(Lane& lane, bool send);
+  // Encodes the next part of the bulk lane's front entry into the output (or drops all
+  // its parts when `send` is false).
+  void send_next_part(bool send);
   bool lanes_empty() const {
     return !pong_seq_ && control_.empty() && small_.empty() && bulk_.empty();
   }
@@ -97,6 +124,8 @@ class OutputLanes {
   Lane control_;
   Lane small_;
   Lane bulk_;
+  std::deque<PendingParts> parts_;  // one per `parts` entry of the bulk lane, in order
+  std::size_t parts_bytes_ = 0;     // payload bytes in parts_ not sent yet
   std::optional<std::uint64_t> pong_seq_;
   bool pong_checksum_ = false;
   std::size_t small_burst_bytes_ = 0;  // small-lane bytes sent since the last bulk frame
@@ -120,7 +149,11 @@ void OutputLanes::commit(IsLive&& is_live) {
     const bool checked = entry.kind == EntryKind::request || entry.kind == EntryKind::stream;
     const bool send = !checked || is_live(entry);
     small_burst_bytes_ = take_small ? small_burst_bytes_ + (send ? entry.bytes : 0) : 0;
-    move_front(lane, send);
+    if (entry.parts) {
+      send_next_part(send);
+    } else {
+      move_front(lane, send);
+    }
   }
 }
 

@@ -1,5 +1,10 @@
 // Frame validation and the encoder.
 #include <xxhash.h>
+#if defined(__x86_64__) && __has_include(<xxh_x86dispatch.h>)
+#define XXH_DISPATCH_DISABLE_REPLACE 1
+#include <xxh_x86dispatch.h>
+#define WEFT_XXH3_DISPATCH 1
+#endif
 
 #include <cassert>
 #include <string>
@@ -10,6 +15,9 @@
 
 namespace weft {
 namespace {
+
+// Below this many bytes XXH3 runs scalar code whichever unit is present.
+[[maybe_unused]] constexpr std::size_t kDispatchMinBytes = 1024;
 
 std::size_t uint_bytes(std::uint64_t value) {
   if (value < 0x80) return 1;
@@ -82,6 +90,18 @@ std::string check_name(std::string_view name, const WireLimits& limits) {
   return {};
 }
 
+// A request or response in parts announces the whole payload's size in seq (at least this
+// first part's); sent whole, its seq is 0. Returns "" when seq is fine.
+std::string check_total(const Frame& frame) {
+  if (frame.op != Op::request && frame.op != Op::response) return {};
+  const bool more = (frame.flags & flag::kMore) != 0;
+  if (more ? frame.seq >= frame.payload.size() : frame.seq == 0) return {};
+  const std::string name(op_name(static_cast<std::uint64_t>(frame.op)));
+  if (!more) return name + " without flag more needs seq 0";
+  return name + " announces " + std::to_string(frame.seq) + " bytes in all but carries " +
+         std::to_string(frame.payload.size());
+}
+
 // Checks the value of the op's `index`-th field; returns "" when it is fine.
 std::string check_field(const Frame& frame, Field field, const WireLimits& limits) {
   switch (field) {
@@ -135,6 +155,12 @@ std::string check_field(const Frame& frame, Field field, const WireLimits& limit
 }  // namespace
 
 std::uint64_t checksum64(Bytes bytes) {
+#if WEFT_XXH3_DISPATCH
+  // libxxhash's dispatcher picks the widest vector unit the CPU has (AVX2 / AVX-512): about
+  // twice the speed of the baseline SSE2 build on large payloads; the hash is the same.
+  // Short inputs never use vectors, so they skip the indirection.
+  if (bytes.size() >= kDispatchMinBytes) return XXH3_64bits_dispatch(bytes.data(), bytes.size());
+#endif
   return XXH3_64bits(bytes.data(), bytes.size());
 }
 
@@ -170,6 +196,9 @@ FrameFault validate_frame(const Frame& frame, const WireLimits& limits) {
   }
   if (!schema->uses_seq && frame.seq != 0) {
     return fault(WireError::invalid_field, 3, std::string(schema->name) + " needs seq 0");
+  }
+  if (std::string why = check_total(frame); !why.empty()) {
+    return fault(WireError::invalid_field, 3, why);
   }
   for (std::size_t i = 0; i < schema->fields.size(); ++i) {
     std::string why = check_field(frame, schema->fields[i], limits);

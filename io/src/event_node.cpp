@@ -540,11 +540,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
 
   // Starts a request (loop thread): `done` runs once, at once when it cannot start. Returns
   // the started call.
-  std::optional<std::pair<PeerId, RequestId>> start_request(std::string_view peer,
-                                                            std::uint16_t handler,
-                                                            std::string_view route, Bytes payload,
-                                                            std::int64_t timeout_ms,
-                                                            ReplyCallback done) {
+  std::optional<std::pair<PeerId, RequestId>> start_request(
+      std::string_view peer, std::uint16_t handler, std::string_view route, const Payload& payload,
+      std::int64_t timeout_ms, ReplyCallback done) {
     const std::optional<PeerId> peer_id = node->find_peer(peer);
     if (!peer_id) {
       done(Reply{Errc::unknown_peer, {}});
@@ -562,14 +560,14 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
 
   // Sends the answer to `state`'s request (loop thread): a response when `code` is ok, else
   // an error with `bytes` as its message. Nothing if the request ended meanwhile.
-  void send_answer(Responder::State& state, Errc code, Bytes bytes) {
+  void send_answer(Responder::State& state, Errc code, const Payload& bytes) {
     if (state.ended.exchange(true)) return;
     responders.erase({state.peer, state.id});
     PeerConnection peer = connection(state.peer);
     if (code == Errc::ok) {
       peer.respond(monotonic_now_ns(), state.id, bytes);
     } else {
-      peer.respond_error(monotonic_now_ns(), state.id, code, as_chars(bytes));
+      peer.respond_error(monotonic_now_ns(), state.id, code, as_chars(bytes.view()));
     }
   }
 
@@ -768,7 +766,7 @@ void EventNode::stop() {
     command.abandon();
 }
 
-Errc EventNode::request(std::string_view peer, std::uint16_t handler, Bytes payload,
+Errc EventNode::request(std::string_view peer, std::uint16_t handler, Payload payload,
                         std::int64_t timeout_ms, ReplyCallback done, std::string_view route,
                         CallHandle* handle) {
   Impl& impl = *impl_;
@@ -783,21 +781,20 @@ Errc EventNode::request(std::string_view peer, std::uint16_t handler, Bytes payl
   if (handle != nullptr) *handle = CallHandle(handle_state);
   Impl::Command command;
   command.run = [impl = impl_.get(), peer = std::string(peer), handler, route = std::string(route),
-                 payload = std::vector<std::uint8_t>(payload.begin(), payload.end()), timeout_ms,
-                 shared_done, handle_state] {
+                 kept = payload.keep_from(0).first, timeout_ms, shared_done, handle_state] {
     handle_state->call =
-        impl->start_request(peer, handler, route, payload, timeout_ms, std::move(*shared_done));
+        impl->start_request(peer, handler, route, kept, timeout_ms, std::move(*shared_done));
   };
   command.abandon = [shared_done] { (*shared_done)(Reply{Errc::shutting_down, {}}); };
   return impl_->post(std::move(command));
 }
 
-std::future<Reply> EventNode::request(std::string_view peer, std::uint16_t handler, Bytes payload,
+std::future<Reply> EventNode::request(std::string_view peer, std::uint16_t handler, Payload payload,
                                       std::int64_t timeout_ms, std::string_view route) {
   auto promise = std::make_shared<std::promise<Reply>>();
   std::future<Reply> future = promise->get_future();
   const Errc posted = request(
-      peer, handler, payload, timeout_ms,
+      peer, handler, std::move(payload), timeout_ms,
       [promise](Reply&& reply) { promise->set_value(std::move(reply)); }, route);
   if (posted != Errc::ok) promise->set_value(Reply{posted, {}});
   return future;
@@ -868,7 +865,7 @@ namespace {
 
 // Answers `state`'s request once: in place from a callback on the loop thread (no copy of
 // `bytes`), else handed to the loop. False if it was already answered or ended.
-bool answer(const std::shared_ptr<Responder::State>& state, Errc code, Bytes bytes) {
+bool answer(const std::shared_ptr<Responder::State>& state, Errc code, const Payload& bytes) {
   if (!state || state->ended || state->answered.exchange(true)) return false;
   const std::shared_ptr<EventNode::Impl> node = state->node.lock();
   if (!node) return false;
@@ -876,16 +873,15 @@ bool answer(const std::shared_ptr<Responder::State>& state, Errc code, Bytes byt
     node->send_answer(*state, code, bytes);
     return true;
   }
-  return node->post({[node = node.get(), state, code,
-                      owned = std::vector<std::uint8_t>(bytes.begin(), bytes.end())] {
-                       node->send_answer(*state, code, owned);
+  return node->post({[node = node.get(), state, code, kept = bytes.keep_from(0).first] {
+                       node->send_answer(*state, code, kept);
                      },
                      [] {}}) == Errc::ok;
 }
 
 }  // namespace
 
-bool Responder::respond(Bytes payload) {
+bool Responder::respond(Payload payload) {
   return answer(state_, Errc::ok, payload);
 }
 

@@ -121,6 +121,11 @@ rc::Gen<OwnedFrame> gen_valid_frame() {
     const bool payload_allowed =
         schema.payload_allowed && (f.op != Op::stream_open || (f.flags & flag::kHasPayload) != 0);
     if (payload_allowed) owned.set_payload(gen_blob(70000));
+    if (f.op == Op::request || f.op == Op::response) {
+      // With flag more, seq announces the whole payload: at least this part's bytes.
+      const bool more = (f.flags & flag::kMore) != 0;
+      f.seq = more ? owned.view().payload.size() + *gen_edgy<std::uint32_t>() : 0;
+    }
     return owned;
   });
 }

@@ -52,8 +52,13 @@ std::vector<SampleFrame> sample_frames() {
   add("response_error",
       {.op = Op::response, .mux = 2, .status = static_cast<std::uint16_t>(Status::remote_error)},
       "disk full");
-  add("request_more", {.op = Op::request, .flags = flag::kMore, .mux = 12, .handler = 7,
-                       .deadline_ms = 60000},
+  add("request_more",
+      {.op = Op::request,
+       .flags = flag::kMore,
+       .mux = 12,
+       .seq = 20,
+       .handler = 7,
+       .deadline_ms = 60000},
       "first part ");
   add("continuation", {.op = Op::continuation, .mux = 12, .seq = 1}, "last part");
   add("cancel", {.op = Op::cancel, .mux = 4});

@@ -7,6 +7,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace weft {
 
@@ -22,6 +24,53 @@ inline Bytes as_bytes(std::string_view text) {
 inline std::string_view as_chars(Bytes bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
+
+// Immutable bytes with shared ownership. The core keeps a reference to them instead of a
+// copy, so one buffer can go out on many calls or to many peers, and a large payload costs
+// no copy when it is handed over. Cheap to copy; safe to share between threads (the bytes
+// never change after construction).
+class SharedBytes {
+ public:
+  SharedBytes() = default;
+  // Takes ownership of `bytes` (no copy of the bytes themselves).
+  explicit SharedBytes(std::vector<std::uint8_t>&& bytes);
+  // A copy of `bytes`.
+  static SharedBytes copy_of(Bytes bytes);
+
+  // The bytes; valid while any copy of this object lives.
+  Bytes view() const;
+  std::size_t size() const { return bytes_ ? bytes_->size() : 0; }
+  bool empty() const { return size() == 0; }
+
+ private:
+  std::shared_ptr<const std::vector<std::uint8_t>> bytes_;
+};
+
+// A payload handed to the core: either borrowed (a view that need only stay valid during
+// the call; the core copies whatever it must keep) or shared (the core keeps a reference).
+// Borrowing suits small payloads; share a large one, or move a vector in, to save a copy.
+class Payload {
+ public:
+  Payload() = default;
+  Payload(Bytes borrowed) : view_(borrowed) {}  // NOLINT: implicit on purpose
+  Payload(const std::vector<std::uint8_t>& borrowed) : view_(borrowed) {}  // NOLINT
+  // Takes ownership of `owned`.
+  Payload(std::vector<std::uint8_t>&& owned)  // NOLINT
+      : Payload(SharedBytes(std::move(owned))) {}
+  Payload(SharedBytes shared) : view_(shared.view()), shared_(std::move(shared)) {}  // NOLINT
+
+  Bytes view() const { return view_; }
+  std::size_t size() const { return view_.size(); }
+  bool empty() const { return view_.empty(); }
+  // The bytes from `offset` on, as something that outlives the call: the shared buffer
+  // itself when shared (a reference, no copy), else a copy. Returns the buffer and where
+  // the bytes from `offset` start in it.
+  std::pair<SharedBytes, std::size_t> keep_from(std::size_t offset) const;
+
+ private:
+  Bytes view_;
+  SharedBytes shared_;
+};
 
 // True when both views hold the same bytes (content, not identity).
 bool bytes_equal(Bytes lhs, Bytes rhs);

@@ -40,7 +40,8 @@ struct ConnectionLimits {
   std::size_t chunk_bytes = 32 * 1024;
   // Largest request or response payload this node sends or accepts (assembled).
   std::size_t max_message_bytes = 64 * 1024 * 1024;
-  // Bytes of partly received payloads held at once on one connection.
+  // Bytes of partly received payloads held at once on one connection, counted by the size
+  // each announces with its first part (what a payload in parts must be able to grow to).
   std::size_t max_assembly_bytes = 256 * 1024 * 1024;
   // Longest subroute string.
   std::size_t max_route_bytes = 255;

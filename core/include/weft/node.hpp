@@ -72,7 +72,9 @@ struct PeerStats {
 struct RequestArgs {
   std::uint16_t handler = 0;    // 1..65535
   std::string_view route = {};  // subroute, at most limits.max_route_bytes; "" for none
-  Bytes payload = {};
+  // Borrowed bytes are copied only as far as they cannot go out at once; shared bytes are
+  // never copied (the core keeps a reference until the last part is written or dropped).
+  Payload payload = {};
   // How long the caller waits; 0 means ConnectionTimeouts::default_request_timeout_ms.
   // At most 2^32 - 1.
   std::int64_t timeout_ms = 0;
@@ -141,7 +143,7 @@ class PeerConnection {
   // request ended without an answer (canceled, deadline, disconnect) or was answered.
   // A payload over the peer's frame limit sends Errc::too_large to the caller instead and
   // returns too_large.
-  Errc respond(TimeNs now_ns, InboundId id, Bytes payload);
+  Errc respond(TimeNs now_ns, InboundId id, Payload payload);
 
   // Answers request `id` with an error; the caller's RequestDone carries `code`
   // (remote_error for codes without a wire status) and `message`.

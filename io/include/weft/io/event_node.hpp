@@ -99,8 +99,9 @@ class Responder {
   Responder() = default;
   explicit Responder(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
-  // Sends the response; false if this request was already answered or ended.
-  bool respond(Bytes payload);
+  // Sends the response; false if this request was already answered or ended. Copies a
+  // borrowed payload only when called off the loop thread.
+  bool respond(Payload payload);
   // Sends an error (code and message) instead.
   bool fail(Errc code, std::string_view message);
   // True once the caller canceled or the request otherwise ended without an answer. A
@@ -212,11 +213,14 @@ class EventNode {
   // ---- from any thread ----
   // Sends a request; `done` runs once on the loop thread. Returns queue_full or
   // shutting_down without calling `done` when the call could not be handed to the loop.
-  // With `handle` given, it is set to a handle that can cancel the call.
-  Errc request(std::string_view peer, std::uint16_t handler, Bytes payload, std::int64_t timeout_ms,
-               ReplyCallback done, std::string_view route = {}, CallHandle* handle = nullptr);
+  // With `handle` given, it is set to a handle that can cancel the call. A borrowed
+  // payload is copied once when called from another thread (never on the loop thread); a
+  // shared one (SharedBytes, or a vector moved in) is never copied.
+  Errc request(std::string_view peer, std::uint16_t handler, Payload payload,
+               std::int64_t timeout_ms, ReplyCallback done, std::string_view route = {},
+               CallHandle* handle = nullptr);
   // The same, as a future.
-  std::future<Reply> request(std::string_view peer, std::uint16_t handler, Bytes payload,
+  std::future<Reply> request(std::string_view peer, std::uint16_t handler, Payload payload,
                              std::int64_t timeout_ms = 0, std::string_view route = {});
 
   // Opens a stream to (handler, route) on `peer`. The session is usable at once (writes
