@@ -188,6 +188,12 @@ void Connection::become_established(TimeNs now_ns, const Frame& handshake) {
   link_deadline_ns_ = kNever;
   last_received_ns_ = now_ns;
   next_ping_ns_ = now_ns + ns_from_ms(context_.config.timeouts.ping_interval_ms);
+#if WEFT_CANARIES
+  if (context_.config.canary == Canary::old_generation_frames) {
+    lanes_.send_stale();
+    mark_transmit();
+  }
+#endif
   context_.emit(event::PeerUp{peer_, generation_, handshake.incarnation, restarted});
 }
 
@@ -209,6 +215,9 @@ void Connection::teardown(TimeNs now_ns, std::string reason, bool close,
   transport_ = 0;
   transmit_marked_ = false;
   fail_all_calls();
+#if WEFT_CANARIES
+  if (context_.config.canary == Canary::old_generation_frames) lanes_.keep_stale_frames();
+#endif
   lanes_.reset(generation_);  // nothing of this generation survives it
   decoder_ = FrameDecoder(decoder_options(context_.config, false));
   link_deadline_ns_ = kNever;

@@ -332,10 +332,14 @@ void Connection::return_credit(Stream& stream, bool force) {
   if (!force && !half && !stream.inbox.empty()) return;
   stream.granted_msgs += stream.unreturned_msgs;
   stream.granted_bytes += stream.unreturned_bytes;
+  std::uint32_t credit_msgs = stream.unreturned_msgs;
+#if WEFT_CANARIES
+  if (context_.config.canary == Canary::credit_off_by_one) ++credit_msgs;
+#endif
   send(Frame{.op = Op::stream_credit,
              .checksum = checksums_,
              .mux = stream.mux,
-             .credit_msgs = stream.unreturned_msgs,
+             .credit_msgs = credit_msgs,
              .credit_bytes = stream.unreturned_bytes},
        EntryKind::control);
   stream.unreturned_msgs = 0;

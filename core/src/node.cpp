@@ -339,6 +339,15 @@ TimeNs Node::next_deadline() const {
 }
 
 bool Node::accepting_input() const {
+#if WEFT_CANARIES
+  // Canary: the reader waits for outbound space (the bug rule 1 of the design forbids).
+  if (config().canary == Canary::reader_waits_for_output) {
+    for (PeerId peer = 0; peer < peer_count(); ++peer) {
+      if (core_->connection(peer).stats().output_bytes >= config().limits.output_high_water_bytes)
+        return false;
+    }
+  }
+#endif
   return core_->context().events.size() < core_->context().config.max_pending_events;
 }
 

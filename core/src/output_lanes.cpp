@@ -98,4 +98,22 @@ void OutputLanes::send_next_part(bool send) {
   }
 }
 
+#if WEFT_CANARIES
+void OutputLanes::keep_stale_frames() {
+  for (Lane* lane : {&small_, &bulk_}) {
+    std::size_t at = 0;
+    for (const LaneEntry& entry : lane->entries) {
+      if (entry.parts) continue;  // not encoded yet
+      stale_.append(lane->buffer.view().subspan(at, entry.bytes));
+      at += entry.bytes;
+    }
+  }
+}
+
+void OutputLanes::send_stale() {
+  output_.append(stale_.view());
+  stale_.clear();
+}
+#endif
+
 }  // namespace weft::detail

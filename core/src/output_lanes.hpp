@@ -61,7 +61,15 @@ class OutputLanes {
 
   // Drops every byte and frame and starts generation `generation`.
   void reset(std::uint64_t generation);
-  std::uint64_t generation() const { return generation_; }
+#if WEFT_CANARIES
+  // Canary old_generation_frames: keeps the whole frames waiting in the data lanes (reset
+  // drops everything else), for send_stale() to put on the next connection.
+  void keep_stale_frames();
+  void send_stale();
+#endif
+  std::uint64_t generation() const {
+    return generation_;
+  }
 
   // Encodes `frame` (which belongs to the current generation) straight into the output
   // buffer, or into a lane when the buffer is above the mark. Data frames go to the bulk
@@ -84,7 +92,9 @@ class OutputLanes {
   void commit(IsLive&& is_live);
 
   // The bytes the driver should write next. Valid until the next push, commit or consume.
-  Bytes output() const { return output_.view(); }
+  Bytes output() const {
+    return output_.view();
+  }
   // The driver wrote the first `count` bytes of output(); refills it from the lanes.
   template <typename IsLive>
   void consume(std::size_t count, IsLive&& is_live) {
@@ -92,14 +102,22 @@ class OutputLanes {
     commit(is_live);
   }
 
-  std::size_t output_bytes() const { return output_.size(); }
+  std::size_t output_bytes() const {
+    return output_.size();
+  }
   // Frames moved into the output buffer since construction (all generations).
-  std::uint64_t frames_committed() const { return frames_committed_; }
-  std::size_t control_frames() const { return control_.entries.size() + (pong_seq_ ? 1 : 0); }
+  std::uint64_t frames_committed() const {
+    return frames_committed_;
+  }
+  std::size_t control_frames() const {
+    return control_.entries.size() + (pong_seq_ ? 1 : 0);
+  }
   std::size_t data_bytes() const {
     return small_.buffer.size() + bulk_.buffer.size() + parts_bytes_;
   }
-  bool below_high_water() const { return output_.size() < limits_.output_high_water_bytes; }
+  bool below_high_water() const {
+    return output_.size() < limits_.output_high_water_bytes;
+  }
 
  private:
   struct Lane {
@@ -130,6 +148,9 @@ class OutputLanes {
   bool pong_checksum_ = false;
   std::size_t small_burst_bytes_ = 0;  // small-lane bytes sent since the last bulk frame
   std::uint64_t frames_committed_ = 0;
+#if WEFT_CANARIES
+  ByteBuffer stale_;
+#endif
 };
 
 template <typename IsLive>

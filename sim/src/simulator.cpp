@@ -25,6 +25,8 @@ constexpr std::uint16_t kStreamEcho = 5;  // a stream handler that echoes every 
 constexpr std::uint16_t kSilent = 4;      // never answers: the deadline or a cancel ends it
 constexpr TimeNs kSecond = 1'000'000'000;
 constexpr std::int64_t kWallOriginMs = 1'767'225'600'000;  // any fixed instant will do
+// disturbed_until_ of a pair no fault has touched: long enough ago for any check.
+constexpr TimeNs kNeverDisturbed = -1'000'000 * kSecond;
 
 // What the oracle knows of a request it saw started.
 struct TrackedCall {
@@ -60,6 +62,8 @@ struct Failure {
   std::string message;
 };
 
+Canary canary_from_name(const std::string& name);
+
 class World {
  public:
   explicit World(const SimOptions& options)
@@ -69,9 +73,14 @@ class World {
         workload_rng_(rng_.split()),
         fault_rng_(rng_.split()) {
     if (!options.trace_path.empty()) trace_file_.open(options.trace_path);
+    canary_ = canary_from_name(options.canary);
     for (int i = 0; i < options.nodes; ++i)
       names_.push_back("n" + std::to_string(i));
     blocked_until_.assign(names_.size(), std::vector<TimeNs>(names_.size(), 0));
+    disturbed_until_.assign(names_.size(), std::vector<TimeNs>(names_.size(), kNeverDisturbed));
+    up_link_.assign(names_.size(), std::vector<std::size_t>(names_.size(), kNoLink));
+    paused_until_.assign(names_.size(), 0);
+    waiting_input_.resize(names_.size());
     for (std::size_t i = 0; i < names_.size(); ++i) {
       slots_.push_back(Slot{});
       const auto skew = rates_.max_skew_ms == 0
@@ -131,13 +140,21 @@ class World {
     std::set<TransportId> abandoned_dials;
   };
   struct Link {
-    std::size_t node[2];
-    std::uint64_t epoch[2];
-    TransportId transport[2];
+    std::size_t node[2] = {0, 0};
+    std::uint64_t epoch[2] = {0, 0};
+    TransportId transport[2] = {0, 0};
     bool open[2] = {true, true};
     TimeNs last_arrival[2] = {0, 0};
     TimeNs held_until[2] = {0, 0};
+    // Per side s: bytes s wrote that s's peer has not taken yet (bounded by the send
+    // buffer), whether s has output waiting for that room, and the bytes that arrived at
+    // s but s has not taken (its reader paused or its input off).
+    std::size_t in_flight[2] = {0, 0};
+    bool wants_write[2] = {false, false};
+    std::vector<std::uint8_t> arrived[2];
+    std::uint64_t bitflips = 0;  // bits flipped on this link, either way
   };
+  static constexpr std::size_t kNoLink = SIZE_MAX;
 
   using LinkKey = std::tuple<std::size_t, std::uint64_t, TransportId>;
   // (node, its epoch, peer, request id): ids are unique per connection, one per peer.
@@ -206,6 +223,7 @@ class World {
     config.auth = std::make_shared<StaticTokenAuth>("sim");
     config.seed = options_.seed * 1'000'003 + index * 1009 + slots_[index].epoch;
     config.limits.max_message_bytes = 1 << 20;
+    config.canary = canary_;
     return config;
   }
 
@@ -252,6 +270,11 @@ class World {
     }
     slot.node.reset();
     slot.abandoned_dials.clear();
+    waiting_input_[index].clear();
+    for (std::size_t other = 0; other < slots_.size(); ++other) {
+      up_link_[index][other] = kNoLink;
+      if (other != index) disturb(index, other, now_ + rates_.restart_ns);
+    }
     ++slot.epoch;
     at(now_ + rates_.restart_ns, [this, index] {
       if (!slots_[index].node) start_node(index);
@@ -279,6 +302,7 @@ class World {
     if (rates_.jitter_ns > 0)
       arrival +=
           static_cast<TimeNs>(fault_rng_.below(static_cast<std::uint64_t>(rates_.jitter_ns)));
+    // A spike is far shorter than keepalive's patience, so it does not count as a disturbance.
     if (faults_on_ && rates_.spike_chance > 0 && fault_rng_.unit() < rates_.spike_chance)
       arrival += rates_.spike_ns;
     arrival = std::max({arrival, link.last_arrival[from_side], link.held_until[from_side],
@@ -288,10 +312,58 @@ class World {
       Link& target = links_[link_at];
       const int to_side = 1 - from_side;
       if (!target.open[to_side]) return;
-      const std::size_t receiver = target.node[to_side];
-      if (!slots_[receiver].node || slots_[receiver].epoch != target.epoch[to_side]) return;
-      slots_[receiver].node->on_bytes(now_, target.transport[to_side], bytes);
+      target.arrived[to_side].insert(target.arrived[to_side].end(), bytes.begin(), bytes.end());
+      feed(link_at, to_side);
     });
+  }
+
+  bool reading(std::size_t index) const {
+    return slots_[index].node && now_ >= paused_until_[index] &&
+           slots_[index].node->accepting_input();
+  }
+
+  // Hands the bytes that arrived at `side` of a link to its node if it is reading (else
+  // they wait), frees that much of the writer's send buffer, and lets the writer go on.
+  void feed(std::size_t link_at, int side) {
+    Link& link = links_[link_at];
+    const std::size_t receiver = link.node[side];
+    if (!link.open[side] || !slots_[receiver].node || slots_[receiver].epoch != link.epoch[side]) {
+      link.arrived[side].clear();
+      return;
+    }
+    if (link.arrived[side].empty()) return;
+    if (!reading(receiver)) {
+      waiting_input_[receiver].insert(link_at);
+      return;
+    }
+    const std::vector<std::uint8_t> bytes = std::move(link.arrived[side]);
+    link.arrived[side].clear();
+    link.in_flight[1 - side] -= std::min(link.in_flight[1 - side], bytes.size());
+    input_link_ = link_at;
+    slots_[receiver].node->on_bytes(now_, link.transport[side], bytes);
+    pump_node(receiver);  // events caused by these bytes are known to come from this link
+    input_link_ = kNoLink;
+    const Link& after = links_[link_at];
+    const std::size_t writer = after.node[1 - side];
+    if (after.wants_write[1 - side] && after.open[1 - side] && slots_[writer].node &&
+        slots_[writer].epoch == after.epoch[1 - side]) {
+      drain(writer, after.transport[1 - side]);
+    }
+  }
+
+  // Feeds every link whose bytes waited for `index` to read again.
+  void feed_waiting(std::size_t index) {
+    const std::set<std::size_t> waiting = std::move(waiting_input_[index]);
+    waiting_input_[index].clear();
+    for (std::size_t link_at : waiting) {
+      const Link& link = links_[link_at];
+      feed(link_at, link.node[0] == index && link.epoch[0] == slots_[index].epoch ? 0 : 1);
+    }
+  }
+
+  void disturb(std::size_t a, std::size_t b, TimeNs until) {
+    disturbed_until_[a][b] = std::max(disturbed_until_[a][b], until);
+    disturbed_until_[b][a] = disturbed_until_[a][b];
   }
 
   // Cuts `bytes` as the profile's chunking says, flips bits as its rate says, and sends
@@ -302,6 +374,7 @@ class World {
             rates_.bitflip_per_mib * static_cast<double>(bytes.size()) / (1 << 20)) {
       const std::uint64_t bit = fault_rng_.below(bytes.size() * 8);
       bytes[bit / 8] = static_cast<std::uint8_t>(bytes[bit / 8] ^ (1u << (bit % 8)));
+      ++links_[link_at].bitflips;
       ++faults_;
       trace("fault bitflip link " + std::to_string(link_at));
     }
@@ -317,15 +390,27 @@ class World {
     }
   }
 
+  // Writes what the send buffer has room for; the rest waits until the reader takes some.
   void drain(std::size_t index, TransportId transport) {
     int side = 0;
     Link* link = link_of(index, transport, &side);
     Node& node = *slots_[index].node;
     const Bytes output = node.pending_output(transport);
     if (output.empty()) return;
-    std::vector<std::uint8_t> bytes(output.begin(), output.end());
-    node.consume_output(transport, bytes.size());
-    if (link == nullptr || !link->open[side]) return;
+    if (link == nullptr || !link->open[side]) {
+      node.consume_output(transport, output.size());  // written into a dead socket
+      return;
+    }
+    std::size_t room = output.size();
+    if (rates_.send_buffer_bytes > 0) {
+      room = rates_.send_buffer_bytes - std::min(rates_.send_buffer_bytes, link->in_flight[side]);
+    }
+    const std::size_t count = std::min(room, output.size());
+    link->wants_write[side] = count < output.size();
+    if (count == 0) return;
+    std::vector<std::uint8_t> bytes(output.begin(), output.begin() + static_cast<long>(count));
+    node.consume_output(transport, count);
+    link->in_flight[side] += count;
     send_across(static_cast<std::size_t>(link - links_.data()), side, std::move(bytes));
   }
 
@@ -351,8 +436,14 @@ class World {
         return;
       }
       const TransportId accepted = slots_[to].node->on_accepted(now_);
-      Link link{{from, to}, {from_epoch, slots_[to].epoch}, {transport, accepted}};
-      links_.push_back(link);
+      Link link;
+      link.node[0] = from;
+      link.node[1] = to;
+      link.epoch[0] = from_epoch;
+      link.epoch[1] = slots_[to].epoch;
+      link.transport[0] = transport;
+      link.transport[1] = accepted;
+      links_.push_back(std::move(link));
       link_index_[{from, from_epoch, transport}] = links_.size() - 1;
       link_index_[{to, slots_[to].epoch, accepted}] = links_.size() - 1;
       dialer.node->on_connected(now_, transport);
@@ -401,19 +492,29 @@ class World {
     for (bool moved = true; moved && !failure_;) {
       moved = false;
       for (std::size_t index = 0; index < slots_.size(); ++index) {
-        if (!slots_[index].node) continue;
-        while (std::optional<Event> event = slots_[index].node->poll_event()) {
+        moved = pump_node(index) || moved;
+        if (!waiting_input_[index].empty() && reading(index)) {
           moved = true;
-          handle(index, std::move(*event));
-          if (!slots_[index].node) break;
-        }
-        if (!slots_[index].node) continue;
-        while (std::optional<TransportId> transport = slots_[index].node->poll_transmit()) {
-          moved = true;
-          drain(index, *transport);
+          feed_waiting(index);
         }
       }
     }
+  }
+
+  // Handles a node's events and writes its output; true if there was any.
+  bool pump_node(std::size_t index) {
+    bool moved = false;
+    if (!slots_[index].node) return false;
+    while (std::optional<Event> event = slots_[index].node->poll_event()) {
+      moved = true;
+      handle(index, std::move(*event));
+      if (!slots_[index].node) return true;
+    }
+    while (std::optional<TransportId> transport = slots_[index].node->poll_transmit()) {
+      moved = true;
+      drain(index, *transport);
+    }
+    return moved;
   }
 
   void handle(std::size_t index, Event&& event) {
@@ -421,13 +522,17 @@ class World {
     if (auto* e = std::get_if<event::Dial>(&event)) return dial(index, e->peer, e->transport);
     if (auto* e = std::get_if<event::CloseTransport>(&event)) {
       trace("close " + names_[index] + " " + e->reason);
+      check_protocol_error(index, *e);
       return close_transport(index, std::move(*e));
     }
     if (auto* e = std::get_if<event::PeerUp>(&event)) {
+      // A handshake completes on reading its last frame: input_link_ is the link.
+      up_link_[index][node_of(index, e->peer)] = input_link_;
       return trace("up " + names_[index] + " " + node.config().peers[e->peer]);
     }
     if (auto* e = std::get_if<event::PeerDown>(&event)) {
-      return trace("down " + names_[index] + " " + node.config().peers[e->peer]);
+      trace("down " + names_[index] + " " + node.config().peers[e->peer]);
+      return check_keepalive_drop(index, e->peer, e->reason);
     }
     if (auto* e = std::get_if<event::HandshakeFailed>(&event)) {
       trace("handshake failed " + names_[index] + " " + e->message);
@@ -449,8 +554,70 @@ class World {
       return trace("request canceled at " + names_[index]);
   }
 
+  static std::size_t node_of(std::size_t index, PeerId peer) {
+    return peer < index ? peer : peer + 1;  // peers list all other nodes in order
+  }
+
+  // Which side of `link` node `index` (its current incarnation) is.
+  int side_of(const Link& link, std::size_t index) const {
+    return link.node[0] == index && link.epoch[0] == slots_[index].epoch ? 0 : 1;
+  }
+
+  // How long after a disturbance of a pair's traffic keepalive may still drop their link:
+  // the silence it needs, one more ping interval, and room for delays.
+  static TimeNs keepalive_grace_ns() {
+    const ConnectionTimeouts timeouts;
+    return ns_from_ms(timeouts.ping_interval_ms) * (timeouts.dead_after_pings + 1) + 5 * kSecond;
+  }
+
+  // Keepalive drops a link whose peer stopped answering. Between two correct nodes on a link
+  // no fault has touched for a while, the peer always answers: a drop there means one of
+  // them stopped reading or writing for good (a deadlock).
+  void check_keepalive_drop(std::size_t index, PeerId peer, const std::string& reason) {
+    if (reason.find("silent") == std::string::npos) return;
+    const std::size_t other = node_of(index, peer);
+    const std::size_t link_at = up_link_[index][other];
+    if (link_at == kNoLink) return;
+    const Link& link = links_[link_at];
+    if (!link.open[1 - side_of(link, index)]) return;  // the peer's end is gone: silence is right
+    if (now_ < disturbed_until_[index][other] + keepalive_grace_ns()) return;
+    fail(SimResult::Kind::liveness, names_[index] + " dropped its healthy link to " +
+                                        names_[other] + " (" + reason +
+                                        "): a reader or writer stopped for good");
+  }
+
+  // Two correct nodes never send each other malformed frames: a protocol error needs a bit
+  // flip on that link (or, for a peer that stopped reading, a recent disturbance).
+  void check_protocol_error(std::size_t index, const event::CloseTransport& close) {
+    if (close.reason.rfind("protocol error", 0) != 0) return;
+    int side = 0;
+    const Link* link = link_of(index, close.transport, &side);
+    if (link == nullptr || link->bitflips > 0) return;
+    const std::size_t other = link->node[1 - side];
+    if (close.reason.find("does not read") != std::string::npos &&
+        now_ < disturbed_until_[index][other] + keepalive_grace_ns())
+      return;
+    fail(SimResult::Kind::safety,
+         names_[index] + " found a protocol error on a clean link: " + close.reason);
+  }
+
+  // A request must arrive on the connection it was sent on: one delivered on a later
+  // connection is a frame of an old generation.
+  void check_request_link(std::size_t index, const event::RequestReceived& request) {
+    if (request.payload.size() < 8 || input_link_ == kNoLink) return;
+    std::uint64_t serial = 0;
+    for (int i = 7; i >= 0; --i)
+      serial = serial << 8 | request.payload[static_cast<std::size_t>(i)];
+    if (serial >= call_links_.size() || call_links_[serial] == input_link_) return;
+    fail(SimResult::Kind::safety, "call " + std::to_string(serial) + " reached " + names_[index] +
+                                      " on link " + std::to_string(input_link_) +
+                                      ", sent on link " + std::to_string(call_links_[serial]) +
+                                      ": a frame of an old generation");
+  }
+
   void serve(std::size_t index, event::RequestReceived&& request) {
     trace("serve " + names_[index] + " handler " + std::to_string(request.handler));
+    check_request_link(index, request);
     PeerConnection peer = slots_[index].node->connection(request.peer);
     switch (request.handler) {
       case kEcho:
@@ -578,7 +745,25 @@ class World {
     served_[key] = ServedStream{};
   }
 
+  // Neither side of a stream may ever hold more than the window it granted or was granted.
+  void check_credits(std::size_t index, PeerId peer, StreamId id) {
+    const std::optional<StreamCredits> credits =
+        slots_[index].node->connection(peer).stream_credits(id);
+    if (!credits) return;
+    if (credits->unread_msgs > credits->window_msgs ||
+        credits->unread_bytes > credits->window_bytes) {
+      return fail(SimResult::Kind::safety,
+                  "a stream inbox at " + names_[index] + " holds more than the window it granted");
+    }
+    if (credits->send_msgs > credits->peer_window_msgs ||
+        credits->send_bytes > credits->peer_window_bytes) {
+      fail(SimResult::Kind::safety,
+           "a stream at " + names_[index] + " may send more than its peer's window");
+    }
+  }
+
   void stream_readable(std::size_t index, PeerId peer, StreamId id) {
+    check_credits(index, peer, id);
     PeerConnection connection = slots_[index].node->connection(peer);
     const StreamKey key{index, slots_[index].epoch, peer, id.generation, id.mux};
     if (const auto opener = streams_.find(key); opener != streams_.end()) {
@@ -616,6 +801,7 @@ class World {
   }
 
   void stream_writable(std::size_t index, PeerId peer, StreamId id) {
+    check_credits(index, peer, id);
     if (streams_.contains({index, slots_[index].epoch, peer, id.generation, id.mux}))
       return write_stream(index, peer, id);
     flush_echoes(index, peer, id);
@@ -691,13 +877,18 @@ class World {
     const std::int64_t timeout_ms = 200 + static_cast<std::int64_t>(workload_rng_.below(4800));
     const std::size_t size = workload_rng_.below(10) == 0 ? 40'000 + workload_rng_.below(160'000)
                                                           : workload_rng_.below(2000);
-    std::vector<std::uint8_t> payload(size);
-    for (auto& byte : payload)
-      byte = static_cast<std::uint8_t>(workload_rng_.next());
+    // The first 8 bytes name the call, so the serving side can check where it came from.
+    const std::uint64_t serial = call_links_.size();
+    std::vector<std::uint8_t> payload(8 + size);
+    for (std::size_t i = 0; i < payload.size(); ++i) {
+      payload[i] = i < 8 ? static_cast<std::uint8_t>(serial >> (8 * i))
+                         : static_cast<std::uint8_t>(workload_rng_.next());
+    }
     const PeerId peer = static_cast<PeerId>(to < from ? to : to - 1);
     const weft::Call started = slots_[from].node->connection(peer).request(
         now_, RequestArgs{handler, {}, payload, timeout_ms});
     if (started.error != Errc::ok) return;
+    call_links_.push_back(up_link_[from][to]);
     const std::uint64_t epoch = slots_[from].epoch;
     calls_[{from, epoch, peer, started.id}] =
         TrackedCall{from, to, handler, std::move(payload), now_ + ns_from_ms(timeout_ms)};
@@ -724,6 +915,22 @@ class World {
            [this] { crash(fault_rng_.below(slots_.size())); });
     if (rates_.max_skew_ms > 0)
       repeat(0.1 * static_cast<double>(slots_.size()), [this] { jump_clock(); });
+    repeat(rates_.pause_per_s * static_cast<double>(slots_.size()),
+           [this] { pause_reader(fault_rng_.below(slots_.size())); });
+  }
+
+  // The node's reader stops for a while: bytes for it pile up in the send buffers.
+  void pause_reader(std::size_t index) {
+    const TimeNs until =
+        now_ +
+        static_cast<TimeNs>(fault_rng_.below(static_cast<std::uint64_t>(rates_.pause_ns) + 1));
+    paused_until_[index] = std::max(paused_until_[index], until);
+    for (std::size_t other = 0; other < slots_.size(); ++other) {
+      if (other != index) disturb(index, other, paused_until_[index]);
+    }
+    at(paused_until_[index], [this, index] { feed_waiting(index); });
+    ++faults_;
+    trace("fault pause " + names_[index]);
   }
 
   void repeat(double per_s, std::function<void()> fault) {
@@ -762,6 +969,7 @@ class World {
     link.held_until[side] =
         now_ +
         static_cast<TimeNs>(fault_rng_.below(static_cast<std::uint64_t>(rates_.clog_ns) + 1));
+    disturb(link.node[0], link.node[1], link.held_until[side]);
     ++faults_;
     trace("fault clog " + names_[link.node[side]]);
   }
@@ -782,9 +990,9 @@ class World {
         static_cast<TimeNs>(fault_rng_.below(static_cast<std::uint64_t>(rates_.partition_ns) + 1));
     for (std::size_t a = 0; a < n; ++a) {
       for (std::size_t b = 0; b < n; ++b) {
-        if (side[a] && !side[b]) blocked_until_[a][b] = std::max(blocked_until_[a][b], until);
-        if (!one_way && !side[a] && side[b])
-          blocked_until_[a][b] = std::max(blocked_until_[a][b], until);
+        if (side[a] == side[b]) continue;
+        if (side[a] || !one_way) blocked_until_[a][b] = std::max(blocked_until_[a][b], until);
+        disturb(a, b, until);
       }
     }
     ++faults_;
@@ -810,6 +1018,15 @@ class World {
       std::fill(row.begin(), row.end(), 0);
     for (Link& link : links_)
       link.held_until[0] = link.held_until[1] = 0;
+    // Everything held heals now: no disturbance lasts past this instant.
+    for (auto& row : disturbed_until_) {
+      for (TimeNs& until : row)
+        until = std::min(until, now_);
+    }
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      paused_until_[i] = std::min(paused_until_[i], now_);
+      feed_waiting(i);
+    }
     for (std::size_t i = 0; i < slots_.size(); ++i) {
       if (!slots_[i].node) start_node(i);
     }
@@ -858,6 +1075,16 @@ class World {
   std::vector<Link> links_;
   std::map<LinkKey, std::size_t> link_index_;
   std::vector<std::vector<TimeNs>> blocked_until_;  // [from][to]: bytes held until then
+  // [a][b] (both ways): until when a fault (partition, clog, pause, crash, spike) held the
+  // pair's traffic; keepalive may legitimately drop their link until a while after it.
+  std::vector<std::vector<TimeNs>> disturbed_until_;
+  // [node][other node]: the link the node's connection to the other came up on.
+  std::vector<std::vector<std::size_t>> up_link_;
+  std::vector<TimeNs> paused_until_;                  // per node: its reader stops until then
+  std::vector<std::set<std::size_t>> waiting_input_;  // per node: links with bytes it has not taken
+  std::size_t input_link_ = kNoLink;                  // the link whose bytes a node is reading now
+  std::vector<std::size_t> call_links_;               // per call serial: the link it was sent on
+  Canary canary_ = Canary::none;
   std::map<CallKey, TrackedCall> calls_;
   std::map<std::tuple<std::size_t, std::uint64_t, PeerId, std::uint64_t, std::uint64_t>,
            TrackedStream>
@@ -878,7 +1105,38 @@ class World {
   std::ofstream trace_file_;
 };
 
+struct CanaryName {
+  Canary canary;
+  const char* name;
+};
+constexpr CanaryName kCanaries[] = {
+    {Canary::reader_waits_for_output, "reader_waits_for_output"},
+    {Canary::credit_off_by_one, "credit_off_by_one"},
+    {Canary::old_generation_frames, "old_generation_frames"},
+};
+
 }  // namespace
+
+namespace {
+// Unknown names (weft-sim checks them against canary_names() first) plant nothing.
+Canary canary_from_name(const std::string& name) {
+  for (const CanaryName& canary : kCanaries) {
+    if (name == canary.name) return canary.canary;
+  }
+  return Canary::none;
+}
+}  // namespace
+
+std::vector<std::string> canary_names() {
+#if WEFT_CANARIES
+  std::vector<std::string> names;
+  for (const CanaryName& canary : kCanaries)
+    names.emplace_back(canary.name);
+  return names;
+#else
+  return {};
+#endif
+}
 
 const char* profile_name(Profile profile) {
   switch (profile) {
@@ -940,6 +1198,7 @@ FaultRates profile_rates(Profile profile, std::uint64_t seed) {
       rates.clog_per_s = 0.02;
       rates.clog_ns = 3 * kSecond;
       rates.bitflip_per_mib = 0.5;
+      rates.send_buffer_bytes = 64 * 1024;
       break;
     case Profile::partition:
       rates.chunking = 1;
@@ -962,6 +1221,8 @@ FaultRates profile_rates(Profile profile, std::uint64_t seed) {
       rates.crash_per_s = 0.01;
       rates.restart_ns = 3 * kSecond;
       rates.max_skew_ms = 120'000;
+      rates.pause_per_s = 0.02;
+      rates.pause_ns = 3 * kSecond;
       break;
     case Profile::swarm: {
       // Each seed draws its own mix: every fault kind is off with probability 1/2, else at a
@@ -984,6 +1245,9 @@ FaultRates profile_rates(Profile profile, std::uint64_t seed) {
       rates.crash_per_s = pick(chaos.crash_per_s);
       rates.bitflip_per_mib = pick(chaos.bitflip_per_mib);
       rates.max_skew_ms = rng.below(2) == 0 ? 0 : chaos.max_skew_ms;
+      constexpr std::size_t kSendBuffers[] = {0, 16 * 1024, 64 * 1024, 256 * 1024};
+      rates.send_buffer_bytes = kSendBuffers[rng.below(4)];
+      rates.pause_per_s = pick(chaos.pause_per_s);
       break;
     }
   }

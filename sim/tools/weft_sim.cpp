@@ -1,10 +1,11 @@
 // weft-sim: runs the deterministic simulator.
 //
 //   weft-sim run --seed S [--nodes N] [--profile clean|lossy|partition|crashy|chaos|swarm]
-//                [--duration SIM_SECONDS] [--trace FILE.jsonl]
+//                [--duration SIM_SECONDS] [--trace FILE.jsonl] [--canary NAME]
 //   weft-sim check-determinism --seed S [same options]
 //   weft-sim swarm --seeds N [--first S] [--jobs J] [--profile P] [--nodes N]
-//                  [--duration SIM_SECONDS] [--time-budget SECONDS]
+//                  [--duration SIM_SECONDS] [--time-budget SECONDS] [--canary NAME]
+//   weft-sim canaries      (lists the planted bugs this build can switch on)
 //
 // `run` prints the seed and every resolved parameter first; its last line is
 //   result=<pass|assertion|liveness|safety> seed=S nodes=N sim_s=... events=...
@@ -20,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -36,9 +38,10 @@ int usage(const char* why) {
   std::fprintf(stderr,
                "weft-sim: %s\n"
                "usage: weft-sim run|check-determinism --seed S [--nodes N] [--profile P]\n"
-               "                [--duration SIM_SECONDS] [--trace FILE.jsonl]\n"
+               "                [--duration SIM_SECONDS] [--trace FILE.jsonl] [--canary NAME]\n"
                "       weft-sim swarm --seeds N [--first S] [--jobs J] [--profile P] [--nodes N]\n"
-               "                [--duration SIM_SECONDS] [--time-budget SECONDS]\n",
+               "                [--duration SIM_SECONDS] [--time-budget SECONDS] [--canary NAME]\n"
+               "       weft-sim canaries\n",
                why);
   return 2;
 }
@@ -66,7 +69,8 @@ void print_parameters(const SimOptions& options, const FaultRates& rates) {
       "faults: latency_us=%lld jitter_us=%lld spike_chance=%.3f spike_ms=%lld chunking=%d "
       "reset_per_s=%.4f half_open=%.2f refuse=%.3f hang=%.3f clog_per_s=%.4f clog_ms=%lld "
       "partition_per_s=%.3f partition_ms=%lld one_way=%.2f crash_per_s=%.4f restart_ms=%lld "
-      "bitflip_per_mib=%.3f max_skew_ms=%lld\n",
+      "bitflip_per_mib=%.3f max_skew_ms=%lld send_buffer_bytes=%zu pause_per_s=%.4f "
+      "pause_ms=%lld\n",
       static_cast<long long>(rates.latency_ns / 1000),
       static_cast<long long>(rates.jitter_ns / 1000), rates.spike_chance,
       static_cast<long long>(rates.spike_ns / 1'000'000), rates.chunking, rates.reset_per_s,
@@ -74,13 +78,16 @@ void print_parameters(const SimOptions& options, const FaultRates& rates) {
       static_cast<long long>(rates.clog_ns / 1'000'000), rates.partition_per_s,
       static_cast<long long>(rates.partition_ns / 1'000'000), rates.one_way_chance,
       rates.crash_per_s, static_cast<long long>(rates.restart_ns / 1'000'000),
-      rates.bitflip_per_mib, static_cast<long long>(rates.max_skew_ms));
+      rates.bitflip_per_mib, static_cast<long long>(rates.max_skew_ms), rates.send_buffer_bytes,
+      rates.pause_per_s, static_cast<long long>(rates.pause_ns / 1'000'000));
+  if (!options.canary.empty()) std::printf("canary=%s\n", options.canary.c_str());
 }
 
 std::string replay_command(const SimOptions& options) {
   return "weft-sim run --seed " + std::to_string(options.seed) + " --nodes " +
          std::to_string(options.nodes) + " --profile " + profile_name(options.profile) +
-         " --duration " + std::to_string(options.fault_ns / 1'000'000'000);
+         " --duration " + std::to_string(options.fault_ns / 1'000'000'000) +
+         (options.canary.empty() ? "" : " --canary " + options.canary);
 }
 
 // One worker's share of a swarm: every seed s with (s - first) % jobs == worker. It writes
@@ -203,9 +210,20 @@ int main(int argc, char** argv) {
       options.fault_ns = static_cast<weft::TimeNs>(std::atof(argv[++i]) * 1e9);
     } else if (arg == "--trace" && has_value) {
       options.trace_path = argv[++i];
+    } else if (arg == "--canary" && has_value) {
+      options.canary = argv[++i];
+      const std::vector<std::string> known = canary_names();
+      if (std::find(known.begin(), known.end(), options.canary) == known.end())
+        return usage(
+            "unknown canary (see weft-sim canaries; builds without WEFT_CANARIES have none)");
     } else {
       return usage("unknown option or missing value");
     }
+  }
+  if (command == "canaries") {
+    for (const std::string& name : canary_names())
+      std::printf("%s\n", name.c_str());
+    return 0;
   }
   if (command == "swarm") {
     if (seeds == 0) return usage("swarm needs --seeds N");

@@ -78,6 +78,20 @@ struct ConnectionTimeouts {
   std::int64_t stream_idle_timeout_ms = 60'000;
 };
 
+// A bug planted on purpose, to show the simulator's oracle catches it (docs/SIMULATION.md).
+// Only builds with the CMake option WEFT_CANARIES (on when tests are built) compile them
+// in; elsewhere NodeConfig::canary is ignored. Never set outside tests.
+enum class Canary : std::uint8_t {
+  none,
+  // The reader stops while the output is above its high-water mark: input that only needs
+  // a pong or a credit waits for outbound space (MinIO grid PR 19964's deadlock).
+  reader_waits_for_output,
+  // A stream returns one credit more than it consumed.
+  credit_off_by_one,
+  // Frames still queued when a connection drops go out on the next connection.
+  old_generation_frames,
+};
+
 struct NodeConfig {
   // This node's name: 1..255 bytes of printable ASCII without spaces.
   std::string name;
@@ -96,6 +110,8 @@ struct NodeConfig {
   std::size_t max_pending_events = 1 << 20;
   ConnectionLimits limits;
   ConnectionTimeouts timeouts;
+  // Tests only: see Canary.
+  Canary canary = Canary::none;
 };
 
 }  // namespace weft

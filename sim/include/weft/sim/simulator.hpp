@@ -8,6 +8,7 @@
 // byte (trace_hash), whatever the machine.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -41,6 +42,11 @@ struct FaultRates {
   TimeNs restart_ns = 0;
   double bitflip_per_mib = 0;    // bits flipped in bytes in flight
   std::int64_t max_skew_ms = 0;  // each node's wall clock off by up to this (both ways)
+  // Bytes one direction of a link holds between a write and the reader taking them (the
+  // two socket buffers); a write beyond it is partial. 0: unbounded.
+  std::size_t send_buffer_bytes = 0;
+  double pause_per_s = 0;  // per node: its reader stops taking input for up to pause_ns
+  TimeNs pause_ns = 0;
 };
 
 // The rates of a profile; swarm draws its own mix from `seed` (kinds switched off
@@ -55,7 +61,12 @@ struct SimOptions {
   TimeNs liveness_ns = 60'000'000'000;  // after it: faults off, everyone must reconnect and drain
   double requests_per_s = 400;          // cluster-wide
   std::string trace_path;               // a JSON-lines trace of every event, when set
+  // A bug planted in every node (builds with WEFT_CANARIES only; see weft::Canary).
+  std::string canary;
 };
+
+// The canaries this build can plant ("" when built without WEFT_CANARIES).
+std::vector<std::string> canary_names();
 
 struct SimResult {
   enum class Kind : std::uint8_t { pass, assertion, liveness, safety };
