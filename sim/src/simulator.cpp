@@ -68,7 +68,7 @@ class World {
  public:
   explicit World(const SimOptions& options)
       : options_(options),
-        rates_(profile_rates(options.profile, options.seed)),
+        rates_(effective_rates(options)),
         rng_(options.seed),
         workload_rng_(rng_.split()),
         fault_rng_(rng_.split()) {
@@ -1251,6 +1251,80 @@ FaultRates profile_rates(Profile profile, std::uint64_t seed) {
       break;
     }
   }
+  return rates;
+}
+
+namespace {
+
+// A fault kind: its name, how to switch it off, and whether it is on.
+struct FaultKind {
+  const char* name;
+  void (*off)(FaultRates&);
+  bool (*on)(const FaultRates&);
+};
+
+const FaultKind kFaultKinds[] = {
+    {"jitter", [](FaultRates& r) { r.jitter_ns = 0; },
+     [](const FaultRates& r) { return r.jitter_ns > 0; }},
+    {"spike", [](FaultRates& r) { r.spike_chance = 0; },
+     [](const FaultRates& r) { return r.spike_chance > 0; }},
+    {"chunking", [](FaultRates& r) { r.chunking = 0; },
+     [](const FaultRates& r) { return r.chunking > 0; }},
+    {"reset", [](FaultRates& r) { r.reset_per_s = 0; },
+     [](const FaultRates& r) { return r.reset_per_s > 0; }},
+    {"half_open", [](FaultRates& r) { r.half_open_chance = 0; },
+     [](const FaultRates& r) { return r.half_open_chance > 0; }},
+    {"refuse", [](FaultRates& r) { r.refuse_chance = 0; },
+     [](const FaultRates& r) { return r.refuse_chance > 0; }},
+    {"hang", [](FaultRates& r) { r.hang_chance = 0; },
+     [](const FaultRates& r) { return r.hang_chance > 0; }},
+    {"clog", [](FaultRates& r) { r.clog_per_s = 0; },
+     [](const FaultRates& r) { return r.clog_per_s > 0; }},
+    {"partition", [](FaultRates& r) { r.partition_per_s = 0; },
+     [](const FaultRates& r) { return r.partition_per_s > 0; }},
+    {"crash", [](FaultRates& r) { r.crash_per_s = 0; },
+     [](const FaultRates& r) { return r.crash_per_s > 0; }},
+    {"bitflip", [](FaultRates& r) { r.bitflip_per_mib = 0; },
+     [](const FaultRates& r) { return r.bitflip_per_mib > 0; }},
+    {"skew", [](FaultRates& r) { r.max_skew_ms = 0; },
+     [](const FaultRates& r) { return r.max_skew_ms > 0; }},
+    {"send_buffer", [](FaultRates& r) { r.send_buffer_bytes = 0; },
+     [](const FaultRates& r) { return r.send_buffer_bytes > 0; }},
+    {"pause", [](FaultRates& r) { r.pause_per_s = 0; },
+     [](const FaultRates& r) { return r.pause_per_s > 0; }},
+};
+
+const FaultKind* find_fault_kind(const std::string& name) {
+  for (const FaultKind& kind : kFaultKinds) {
+    if (name == kind.name) return &kind;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::vector<std::string> fault_kind_names() {
+  std::vector<std::string> names;
+  for (const FaultKind& kind : kFaultKinds)
+    names.emplace_back(kind.name);
+  return names;
+}
+
+bool switch_fault_off(FaultRates& rates, const std::string& name) {
+  const FaultKind* kind = find_fault_kind(name);
+  if (kind != nullptr) kind->off(rates);
+  return kind != nullptr;
+}
+
+bool fault_is_on(const FaultRates& rates, const std::string& name) {
+  const FaultKind* kind = find_fault_kind(name);
+  return kind != nullptr && kind->on(rates);
+}
+
+FaultRates effective_rates(const SimOptions& options) {
+  FaultRates rates = profile_rates(options.profile, options.seed);
+  for (const std::string& name : options.faults_off)
+    switch_fault_off(rates, name);
   return rates;
 }
 

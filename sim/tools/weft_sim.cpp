@@ -5,7 +5,12 @@
 //   weft-sim check-determinism --seed S [same options]
 //   weft-sim swarm --seeds N [--first S] [--jobs J] [--profile P] [--nodes N]
 //                  [--duration SIM_SECONDS] [--time-budget SECONDS] [--canary NAME]
+//   weft-sim shrink --seed S [same options as run]
 //   weft-sim canaries      (lists the planted bugs this build can switch on)
+// run, check-determinism and shrink also take --rate REQUESTS_PER_S and
+// --faults-off KIND,KIND... (kinds: see fault_kind_names() in simulator.hpp).
+// `shrink` looks for a smaller run that fails the same way (fewer nodes, shorter, a lower
+// rate, fault kinds off one by one) and prints its command.
 //
 // `run` prints the seed and every resolved parameter first; its last line is
 //   result=<pass|assertion|liveness|safety> seed=S nodes=N sim_s=... events=...
@@ -41,9 +46,29 @@ int usage(const char* why) {
                "                [--duration SIM_SECONDS] [--trace FILE.jsonl] [--canary NAME]\n"
                "       weft-sim swarm --seeds N [--first S] [--jobs J] [--profile P] [--nodes N]\n"
                "                [--duration SIM_SECONDS] [--time-budget SECONDS] [--canary NAME]\n"
-               "       weft-sim canaries\n",
+               "       weft-sim shrink --seed S [run's options]\n"
+               "       weft-sim canaries\n"
+               "  run, check-determinism, shrink: also --rate R, --faults-off KIND,...\n",
                why);
   return 2;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string joined;
+  for (const std::string& item : items)
+    joined += (joined.empty() ? "" : ",") + item;
+  return joined;
+}
+
+std::vector<std::string> split(const std::string& list) {
+  std::vector<std::string> items;
+  std::size_t at = 0;
+  while (at <= list.size()) {
+    const std::size_t comma = std::min(list.find(',', at), list.size());
+    if (comma > at) items.push_back(list.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return items;
 }
 
 int exit_code(SimResult::Kind kind) {
@@ -81,13 +106,69 @@ void print_parameters(const SimOptions& options, const FaultRates& rates) {
       rates.bitflip_per_mib, static_cast<long long>(rates.max_skew_ms), rates.send_buffer_bytes,
       rates.pause_per_s, static_cast<long long>(rates.pause_ns / 1'000'000));
   if (!options.canary.empty()) std::printf("canary=%s\n", options.canary.c_str());
+  if (!options.faults_off.empty()) std::printf("faults_off=%s\n", join(options.faults_off).c_str());
 }
 
 std::string replay_command(const SimOptions& options) {
+  char duration[32];
+  std::snprintf(duration, sizeof duration, "%g", static_cast<double>(options.fault_ns) / 1e9);
+  char rate[32];
+  std::snprintf(rate, sizeof rate, "%g", options.requests_per_s);
   return "weft-sim run --seed " + std::to_string(options.seed) + " --nodes " +
          std::to_string(options.nodes) + " --profile " + profile_name(options.profile) +
-         " --duration " + std::to_string(options.fault_ns / 1'000'000'000) +
+         " --duration " + duration +
+         (options.requests_per_s == SimOptions{}.requests_per_s ? std::string()
+                                                                : std::string(" --rate ") + rate) +
+         (options.faults_off.empty() ? "" : " --faults-off " + join(options.faults_off)) +
          (options.canary.empty() ? "" : " --canary " + options.canary);
+}
+
+// Looks for a smaller run that fails the same way: fewer nodes, a shorter fault phase, a
+// lower request rate, fault kinds switched off one by one. Each candidate is kept only if
+// it still fails with the same kind; prints every try and the smallest command found.
+int shrink(SimOptions options) {
+  const SimResult original = run_simulation(options);
+  if (original.kind == SimResult::Kind::pass) {
+    std::printf("seed %llu passes: nothing to shrink\n",
+                static_cast<unsigned long long>(options.seed));
+    return 0;
+  }
+  std::printf("failing: %s\n  %s\n", replay_command(options).c_str(), original.message.c_str());
+  int tries = 0;
+  auto still_fails = [&](const SimOptions& candidate) {
+    const SimResult result = run_simulation(candidate);
+    ++tries;
+    const bool fails = result.kind == original.kind;
+    std::printf("%s %s\n", fails ? "fails:" : "passes:", replay_command(candidate).c_str());
+    std::fflush(stdout);
+    return fails;
+  };
+  for (int nodes = 2; nodes < options.nodes; ++nodes) {
+    SimOptions candidate = options;
+    candidate.nodes = nodes;
+    if (still_fails(candidate)) {
+      options = candidate;
+      break;
+    }
+  }
+  for (SimOptions candidate = options; candidate.fault_ns > 1'000'000'000;) {
+    candidate.fault_ns /= 2;
+    if (!still_fails(candidate)) break;
+    options = candidate;
+  }
+  for (SimOptions candidate = options; candidate.requests_per_s > 10;) {
+    candidate.requests_per_s /= 2;
+    if (!still_fails(candidate)) break;
+    options = candidate;
+  }
+  for (const std::string& kind : fault_kind_names()) {
+    if (!fault_is_on(effective_rates(options), kind)) continue;
+    SimOptions candidate = options;
+    candidate.faults_off.push_back(kind);
+    if (still_fails(candidate)) options = candidate;
+  }
+  std::printf("shrunk after %d runs: %s\n", tries, replay_command(options).c_str());
+  return exit_code(original.kind);
 }
 
 // One worker's share of a swarm: every seed s with (s - first) % jobs == worker. It writes
@@ -210,6 +291,16 @@ int main(int argc, char** argv) {
       options.fault_ns = static_cast<weft::TimeNs>(std::atof(argv[++i]) * 1e9);
     } else if (arg == "--trace" && has_value) {
       options.trace_path = argv[++i];
+    } else if (arg == "--rate" && has_value) {
+      options.requests_per_s = std::atof(argv[++i]);
+      if (options.requests_per_s <= 0) return usage("--rate must be positive");
+    } else if (arg == "--faults-off" && has_value) {
+      options.faults_off = split(argv[++i]);
+      const std::vector<std::string> known = fault_kind_names();
+      for (const std::string& kind : options.faults_off) {
+        if (std::find(known.begin(), known.end(), kind) == known.end())
+          return usage("unknown fault kind in --faults-off");
+      }
     } else if (arg == "--canary" && has_value) {
       options.canary = argv[++i];
       const std::vector<std::string> known = canary_names();
@@ -236,9 +327,10 @@ int main(int argc, char** argv) {
     return swarm(options, first, seeds, jobs, budget_s);
   }
   if (!have_seed) return usage("--seed is required");
+  if (command == "shrink") return shrink(options);
   if (command != "run" && command != "check-determinism") return usage("unknown command");
 
-  print_parameters(options, profile_rates(options.profile, options.seed));
+  print_parameters(options, effective_rates(options));
   const std::clock_t started = std::clock();
   const SimResult result = run_simulation(options);
   const double cpu_s = static_cast<double>(std::clock() - started) / CLOCKS_PER_SEC;

@@ -53,6 +53,15 @@ struct FaultRates {
 // entirely, others at very different rates).
 FaultRates profile_rates(Profile profile, std::uint64_t seed);
 
+// The fault kinds one can switch off (weft-sim --faults-off, shrink): jitter, spike,
+// chunking, reset, half_open, refuse, hang, clog, partition, crash, bitflip, skew,
+// send_buffer, pause.
+std::vector<std::string> fault_kind_names();
+// Switches fault kind `name` off in `rates`; false for an unknown name.
+bool switch_fault_off(FaultRates& rates, const std::string& name);
+// Whether fault kind `name` is on at all in `rates` (so switching it off changes the run).
+bool fault_is_on(const FaultRates& rates, const std::string& name);
+
 struct SimOptions {
   std::uint64_t seed = 1;
   int nodes = 8;
@@ -63,7 +72,12 @@ struct SimOptions {
   std::string trace_path;               // a JSON-lines trace of every event, when set
   // A bug planted in every node (builds with WEFT_CANARIES only; see weft::Canary).
   std::string canary;
+  // Fault kinds switched off after the profile's rates are drawn.
+  std::vector<std::string> faults_off;
 };
+
+// The rates a run with `options` uses: the profile's, minus the kinds switched off.
+FaultRates effective_rates(const SimOptions& options);
 
 // The canaries this build can plant ("" when built without WEFT_CANARIES).
 std::vector<std::string> canary_names();
