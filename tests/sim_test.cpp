@@ -1,6 +1,10 @@
 // The deterministic simulator over every fault profile, and its determinism.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
 #include "weft/sim/simulator.hpp"
 
 namespace weft::sim {
@@ -54,6 +58,44 @@ TEST(Sim, SameSeedSameTraceDifferentSeedDifferentTrace) {
   EXPECT_EQ(first.events, again.events);
   EXPECT_EQ(first.requests, again.requests);
   EXPECT_NE(first.trace_hash, other.trace_hash);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::size_t count_of(const std::string& text, const std::string& needle) {
+  std::size_t count = 0;
+  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+    ++count;
+  return count;
+}
+
+TEST(Sim, ChromeTraceHasATrackPerNodeAndASpanPerRequest) {
+  const std::string path = ::testing::TempDir() + "weft_sim_chrome.json";
+  SimOptions options = options_for(Profile::chaos, 3);
+  options.chrome_trace_path = path;
+  const SimResult result = run_simulation(options);
+  const std::string trace = read_file(path);
+  ASSERT_GT(trace.size(), 2u);
+  EXPECT_EQ(trace.front(), '[');
+  EXPECT_EQ(trace.substr(trace.size() - 2), "]\n");
+  for (int i = 0; i < options.nodes; ++i)
+    EXPECT_EQ(count_of(trace, R"("args":{"name":"n)" + std::to_string(i) + "\"}"), 1u);
+  // One span opened per started request; every close matches an open one.
+  const std::size_t opened = count_of(trace, R"("name":"request","ph":"b")");
+  const std::size_t closed = count_of(trace, R"("name":"request","ph":"e")");
+  EXPECT_EQ(opened, result.requests);
+  EXPECT_LE(closed, opened);
+  EXPECT_GT(closed, opened / 2);
+  EXPECT_GT(count_of(trace, R"("name":"connection","ph":"b")"), 0u);
+  // The same seed writes the same file, byte for byte.
+  run_simulation(options);
+  EXPECT_EQ(read_file(path), trace);
+  std::remove(path.c_str());
 }
 
 TEST(Sim, SwarmDrawsDifferentFaultMixesPerSeed) {

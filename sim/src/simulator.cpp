@@ -35,7 +35,8 @@ struct TrackedCall {
   std::uint16_t handler;
   std::vector<std::uint8_t> payload;
   TimeNs deadline_ns;
-  bool canceled = false;  // the workload canceled it
+  std::uint64_t serial = 0;  // also the payload's first 8 bytes
+  bool canceled = false;     // the workload canceled it
   bool done = false;
 };
 
@@ -73,6 +74,8 @@ class World {
         workload_rng_(rng_.split()),
         fault_rng_(rng_.split()) {
     if (!options.trace_path.empty()) trace_file_.open(options.trace_path);
+    if (!options.chrome_trace_path.empty())
+      open_chrome_trace(options.chrome_trace_path, options.nodes);
     canary_ = canary_from_name(options.canary);
     for (int i = 0; i < options.nodes; ++i)
       names_.push_back("n" + std::to_string(i));
@@ -91,6 +94,12 @@ class World {
       slots_[i].skew_ms = skew;
       start_node(i);
     }
+  }
+
+  World(const World&) = delete;
+  World& operator=(const World&) = delete;
+  ~World() {
+    if (chrome_file_.is_open()) chrome_file_ << "\n]\n";
   }
 
   SimResult run() {
@@ -125,7 +134,7 @@ class World {
     result.events = events_;
     result.trace_hash = trace_hash_;
     result.sim_ns = now_;
-    result.requests = calls_.size();
+    result.requests = call_links_.size();  // every call started, crashed callers too
     result.completed_ok = completed_ok_;
     result.faults = faults_;
     result.rates = rates_;
@@ -174,6 +183,33 @@ class World {
     trace_hash_ = checksum64(as_bytes(keyed));
     if (trace_file_) trace_file_ << "{\"t_ns\":" << now_ << ",\"event\":\"" << line << "\"}\n";
   }
+
+  // ---- Chrome trace-event output ----
+
+  void open_chrome_trace(const std::string& path, int nodes) {
+    chrome_file_.open(path);
+    chrome_file_ << "[";
+    for (int i = 0; i <= nodes; ++i) {
+      const std::string name = i < nodes ? "n" + std::to_string(i) : "cluster";
+      chrome_file_ << (i == 0 ? "" : ",\n") << R"({"name":"thread_name","ph":"M","pid":1,"tid":)"
+                   << i << R"(,"args":{"name":")" << name << R"("}})";
+    }
+  }
+
+  // One event: phase i (instant), b / e (an async span, matched by `id`); `track` is a node
+  // index or the cluster track (the number of nodes).
+  void chrome(char phase, std::size_t track, const std::string& name, const std::string& id = {}) {
+    if (!chrome_file_.is_open()) return;
+    char ts[32];
+    std::snprintf(ts, sizeof ts, "%.3f", static_cast<double>(now_) / 1000.0);
+    chrome_file_ << ",\n{\"name\":\"" << name << "\",\"ph\":\"" << phase << "\",\"ts\":" << ts
+                 << ",\"pid\":1,\"tid\":" << track;
+    if (phase == 'i') chrome_file_ << ",\"s\":\"t\"";
+    if (!id.empty()) chrome_file_ << ",\"cat\":\"" << name << "\",\"id\":\"" << id << "\"";
+    chrome_file_ << "}";
+  }
+
+  std::size_t cluster_track() const { return slots_.size(); }
 
   void fail(SimResult::Kind kind, const std::string& message) {
     if (failure_) return;
@@ -242,6 +278,7 @@ class World {
     if (!slot.node) return;
     ++faults_;
     trace("fault crash " + names_[index]);
+    chrome('i', index, "crash");
     // Links of the dead incarnation: the peer learns at once (reset) or later (half-open).
     for (Link& link : links_) {
       for (int side = 0; side < 2; ++side) {
@@ -377,6 +414,7 @@ class World {
       ++links_[link_at].bitflips;
       ++faults_;
       trace("fault bitflip link " + std::to_string(link_at));
+      chrome('i', links_[link_at].node[from_side], "bitflip");
     }
     std::size_t at_byte = 0;
     while (at_byte < bytes.size()) {
@@ -528,10 +566,12 @@ class World {
     if (auto* e = std::get_if<event::PeerUp>(&event)) {
       // A handshake completes on reading its last frame: input_link_ is the link.
       up_link_[index][node_of(index, e->peer)] = input_link_;
+      chrome('b', index, "connection", connection_span(index, e->peer, e->generation));
       return trace("up " + names_[index] + " " + node.config().peers[e->peer]);
     }
     if (auto* e = std::get_if<event::PeerDown>(&event)) {
       trace("down " + names_[index] + " " + node.config().peers[e->peer]);
+      chrome('e', index, "connection", connection_span(index, e->peer, e->generation));
       return check_keepalive_drop(index, e->peer, e->reason);
     }
     if (auto* e = std::get_if<event::HandshakeFailed>(&event)) {
@@ -552,6 +592,11 @@ class World {
     if (auto* e = std::get_if<event::RequestDone>(&event)) return check_done(index, *e);
     if (std::holds_alternative<event::RequestCanceled>(event))
       return trace("request canceled at " + names_[index]);
+  }
+
+  std::string connection_span(std::size_t index, PeerId peer, std::uint64_t generation) const {
+    return names_[index] + "-" + names_[node_of(index, peer)] + "-e" +
+           std::to_string(slots_[index].epoch) + "-g" + std::to_string(generation);
   }
 
   static std::size_t node_of(std::size_t index, PeerId peer) {
@@ -649,6 +694,7 @@ class World {
     TrackedCall& call = found->second;
     if (call.done) return fail(SimResult::Kind::safety, "a call ended twice");
     call.done = true;
+    chrome('e', index, "request", "r" + std::to_string(call.serial));
     trace("done " + names_[index] + " " + std::string(errc_name(done.result)));
     if (now_ > call.deadline_ns + 1'000'000) {
       return fail(
@@ -891,7 +937,8 @@ class World {
     call_links_.push_back(up_link_[from][to]);
     const std::uint64_t epoch = slots_[from].epoch;
     calls_[{from, epoch, peer, started.id}] =
-        TrackedCall{from, to, handler, std::move(payload), now_ + ns_from_ms(timeout_ms)};
+        TrackedCall{from, to, handler, std::move(payload), now_ + ns_from_ms(timeout_ms), serial};
+    chrome('b', from, "request", "r" + std::to_string(serial));
     if (workload_rng_.below(20) == 0) {  // cancel one in twenty, at a random moment
       at(now_ + static_cast<TimeNs>(workload_rng_.below(static_cast<std::uint64_t>(timeout_ms))) *
                     1'000'000,
@@ -931,6 +978,7 @@ class World {
     at(paused_until_[index], [this, index] { feed_waiting(index); });
     ++faults_;
     trace("fault pause " + names_[index]);
+    chrome('i', index, "reader paused");
   }
 
   void repeat(double per_s, std::function<void()> fault) {
@@ -956,6 +1004,7 @@ class World {
     Link& link = links_[open[fault_rng_.below(open.size())]];
     ++faults_;
     trace("fault reset " + names_[link.node[0]] + " " + names_[link.node[1]]);
+    chrome('i', link.node[0], "reset");
     const int first = static_cast<int>(fault_rng_.below(2));
     transport_down(static_cast<std::size_t>(&link - links_.data()), first, "connection reset");
     peer_learns_of_reset(link, 1 - first);
@@ -972,6 +1021,7 @@ class World {
     disturb(link.node[0], link.node[1], link.held_until[side]);
     ++faults_;
     trace("fault clog " + names_[link.node[side]]);
+    chrome('i', link.node[side], "clog");
   }
 
   // Isolates one node, or splits the cluster in random halves; one way or both.
@@ -997,6 +1047,7 @@ class World {
     }
     ++faults_;
     trace(std::string("fault partition") + (one_way ? " one-way" : ""));
+    chrome('i', cluster_track(), one_way ? "partition one-way" : "partition");
   }
 
   void jump_clock() {
@@ -1008,10 +1059,12 @@ class World {
     if (slot.node) slot.node->set_wall_clock(now_, kWallOriginMs + ms_from_ns(now_) + slot.skew_ms);
     ++faults_;
     trace("fault clock jump " + names_[index]);
+    chrome('i', index, "clock jump");
   }
 
   void end_fault_phase() {
     trace("faults end");
+    chrome('i', cluster_track(), "faults end");
     faults_on_ = false;
     workload_on_ = false;
     for (auto& row : blocked_until_)
@@ -1103,6 +1156,7 @@ class World {
   std::uint64_t completed_ok_ = 0;
   std::uint64_t faults_ = 0;
   std::ofstream trace_file_;
+  std::ofstream chrome_file_;
 };
 
 struct CanaryName {

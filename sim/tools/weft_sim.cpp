@@ -1,7 +1,8 @@
 // weft-sim: runs the deterministic simulator.
 //
 //   weft-sim run --seed S [--nodes N] [--profile clean|lossy|partition|crashy|chaos|swarm]
-//                [--duration SIM_SECONDS] [--trace FILE.jsonl] [--canary NAME]
+//                [--duration SIM_SECONDS] [--trace FILE.jsonl] [--chrome-trace FILE.json]
+//                [--canary NAME]
 //   weft-sim check-determinism --seed S [same options]
 //   weft-sim swarm --seeds N [--first S] [--jobs J] [--profile P] [--nodes N]
 //                  [--duration SIM_SECONDS] [--time-budget SECONDS] [--canary NAME]
@@ -40,16 +41,18 @@ namespace {
 using namespace weft::sim;
 
 int usage(const char* why) {
-  std::fprintf(stderr,
-               "weft-sim: %s\n"
-               "usage: weft-sim run|check-determinism --seed S [--nodes N] [--profile P]\n"
-               "                [--duration SIM_SECONDS] [--trace FILE.jsonl] [--canary NAME]\n"
-               "       weft-sim swarm --seeds N [--first S] [--jobs J] [--profile P] [--nodes N]\n"
-               "                [--duration SIM_SECONDS] [--time-budget SECONDS] [--canary NAME]\n"
-               "       weft-sim shrink --seed S [run's options]\n"
-               "       weft-sim canaries\n"
-               "  run, check-determinism, shrink: also --rate R, --faults-off KIND,...\n",
-               why);
+  std::fprintf(
+      stderr,
+      "weft-sim: %s\n"
+      "usage: weft-sim run|check-determinism --seed S [--nodes N] [--profile P]\n"
+      "                [--duration SIM_SECONDS] [--trace FILE.jsonl] [--chrome-trace F.json]\n"
+      "                [--canary NAME]\n"
+      "       weft-sim swarm --seeds N [--first S] [--jobs J] [--profile P] [--nodes N]\n"
+      "                [--duration SIM_SECONDS] [--time-budget SECONDS] [--canary NAME]\n"
+      "       weft-sim shrink --seed S [run's options]\n"
+      "       weft-sim canaries\n"
+      "  run, check-determinism, shrink: also --rate R, --faults-off KIND,...\n",
+      why);
   return 2;
 }
 
@@ -291,6 +294,8 @@ int main(int argc, char** argv) {
       options.fault_ns = static_cast<weft::TimeNs>(std::atof(argv[++i]) * 1e9);
     } else if (arg == "--trace" && has_value) {
       options.trace_path = argv[++i];
+    } else if (arg == "--chrome-trace" && has_value) {
+      options.chrome_trace_path = argv[++i];
     } else if (arg == "--rate" && has_value) {
       options.requests_per_s = std::atof(argv[++i]);
       if (options.requests_per_s <= 0) return usage("--rate must be positive");
@@ -337,6 +342,7 @@ int main(int argc, char** argv) {
   if (command == "check-determinism") {
     SimOptions again = options;
     again.trace_path.clear();
+    again.chrome_trace_path.clear();
     const SimResult second = run_simulation(again);
     const bool same = second.trace_hash == result.trace_hash && second.events == result.events;
     std::printf("determinism=%s trace_hash=%016llx second=%016llx events=%llu\n",

@@ -70,6 +70,9 @@ struct SimOptions {
   TimeNs liveness_ns = 60'000'000'000;  // after it: faults off, everyone must reconnect and drain
   double requests_per_s = 400;          // cluster-wide
   std::string trace_path;               // a JSON-lines trace of every event, when set
+  // A Chrome trace-event file (opens in Perfetto or chrome://tracing), when set: a track per
+  // node and one for the cluster; connections and requests as spans, faults as instants.
+  std::string chrome_trace_path;
   // A bug planted in every node (builds with WEFT_CANARIES only; see weft::Canary).
   std::string canary;
   // Fault kinds switched off after the profile's rates are drawn.
