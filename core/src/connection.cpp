@@ -424,10 +424,8 @@ bool Connection::serve_request(TimeNs now_ns, const Frame& frame) {
   const bool more = (frame.flags & flag::kMore) != 0;
   if (more) {
     // seq announces the whole payload's size: refuse at once what could not be held.
-    if (const std::optional<Status> refusal = assembly_refusal(frame.seq)) {
-      return answer(*refusal, *refusal == Status::too_large
-                                  ? "request larger than this node accepts"
-                                  : "too many partly received payloads");
+    if (const std::optional<Refusal> refusal = assembly_refusal(frame.seq)) {
+      return answer(refusal->status, refusal->reason);
     }
   }
   Inbound call;
@@ -452,10 +450,14 @@ bool Connection::serve_request(TimeNs now_ns, const Frame& frame) {
   return true;
 }
 
-std::optional<Status> Connection::assembly_refusal(std::uint64_t total_bytes) const {
+std::optional<Connection::Refusal> Connection::assembly_refusal(std::uint64_t total_bytes) const {
   const ConnectionLimits& limits = context_.config.limits;
-  if (total_bytes > limits.max_message_bytes) return Status::too_large;
-  if (assembly_bytes_ + total_bytes > limits.max_assembly_bytes) return Status::busy;
+  if (total_bytes > limits.max_message_bytes) {
+    return Refusal{Status::too_large, "payload larger than this node accepts"};
+  }
+  if (assembly_bytes_ + total_bytes > limits.max_assembly_bytes) {
+    return Refusal{Status::busy, "too many partly received payloads"};
+  }
   return std::nullopt;
 }
 
@@ -513,11 +515,9 @@ void Connection::finish_request(TimeNs now_ns, const Frame& frame) {
     return;
   }
   // seq announces the whole payload's size: end at once a call whose answer could not be held.
-  if (const std::optional<Status> refusal = assembly_refusal(frame.seq)) {
-    complete(
-        slot_of(frame.mux), *refusal == Status::too_large ? Errc::too_large : Errc::busy,
-        copy_of(as_bytes(*refusal == Status::too_large ? "response larger than accepted"
-                                                       : "too many partly received payloads")));
+  if (const std::optional<Refusal> refusal = assembly_refusal(frame.seq)) {
+    complete(slot_of(frame.mux), errc_from_status(static_cast<std::uint16_t>(refusal->status)),
+             copy_of(as_bytes(refusal->reason)));
     return send_control(now_ns, frame_of(Op::cancel, frame.mux));
   }
   call->assembling = true;

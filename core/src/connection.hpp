@@ -163,10 +163,13 @@ class Connection {
   bool ours(std::uint64_t mux) const;
   Outbound* find_outbound(std::uint64_t mux);
   void complete(std::uint32_t slot, Errc result, std::vector<std::uint8_t> payload);
-  // Room to assemble a payload of `total_bytes` announced by its first part: empty when
-  // there is, else why not (over max_message_bytes: too_large; over max_assembly_bytes:
-  // busy).
-  std::optional<Status> assembly_refusal(std::uint64_t total_bytes) const;
+  // Why a payload of `total_bytes` announced by its first part cannot be assembled: over
+  // max_message_bytes (too_large) or over max_assembly_bytes (busy); empty when it can.
+  struct Refusal {
+    Status status;
+    const char* reason;
+  };
+  std::optional<Refusal> assembly_refusal(std::uint64_t total_bytes) const;
   // Appends a part to `partial`; false (after failing the connection) when the parts run
   // past the announced total, or end short of it.
   bool append_part(TimeNs now_ns, const Frame& frame, std::uint64_t& next_part,

@@ -324,10 +324,7 @@ class World {
     const auto found = link_index_.find({node, slots_[node].epoch, transport});
     if (found == link_index_.end()) return nullptr;
     Link& link = links_[found->second];
-    *side = link.node[0] == node && link.transport[0] == transport &&
-                    link.epoch[0] == slots_[node].epoch
-                ? 0
-                : 1;
+    *side = side_of(link, node);
     return &link;
   }
 
@@ -392,10 +389,8 @@ class World {
   void feed_waiting(std::size_t index) {
     const std::set<std::size_t> waiting = std::move(waiting_input_[index]);
     waiting_input_[index].clear();
-    for (std::size_t link_at : waiting) {
-      const Link& link = links_[link_at];
-      feed(link_at, link.node[0] == index && link.epoch[0] == slots_[index].epoch ? 0 : 1);
-    }
+    for (std::size_t link_at : waiting)
+      feed(link_at, side_of(links_[link_at], index));
   }
 
   void disturb(std::size_t a, std::size_t b, TimeNs until) {
@@ -646,13 +641,19 @@ class World {
          names_[index] + " found a protocol error on a clean link: " + close.reason);
   }
 
+  // The call serial in a request payload's first 8 bytes (little-endian).
+  static std::uint64_t serial_of(const std::vector<std::uint8_t>& payload) {
+    std::uint64_t serial = 0;
+    for (std::size_t i = 8; i-- > 0;)
+      serial = serial << 8 | payload[i];
+    return serial;
+  }
+
   // A request must arrive on the connection it was sent on: one delivered on a later
   // connection is a frame of an old generation.
   void check_request_link(std::size_t index, const event::RequestReceived& request) {
     if (request.payload.size() < 8 || input_link_ == kNoLink) return;
-    std::uint64_t serial = 0;
-    for (int i = 7; i >= 0; --i)
-      serial = serial << 8 | request.payload[static_cast<std::size_t>(i)];
+    const std::uint64_t serial = serial_of(request.payload);
     if (serial >= call_links_.size() || call_links_[serial] == input_link_) return;
     fail(SimResult::Kind::safety, "call " + std::to_string(serial) + " reached " + names_[index] +
                                       " on link " + std::to_string(input_link_) +
@@ -927,7 +928,7 @@ class World {
     const std::uint64_t serial = call_links_.size();
     std::vector<std::uint8_t> payload(8 + size);
     for (std::size_t i = 0; i < payload.size(); ++i) {
-      payload[i] = i < 8 ? static_cast<std::uint8_t>(serial >> (8 * i))
+      payload[i] = i < 8 ? static_cast<std::uint8_t>(serial >> (8 * i))  // see serial_of
                          : static_cast<std::uint8_t>(workload_rng_.next());
     }
     const PeerId peer = static_cast<PeerId>(to < from ? to : to - 1);
