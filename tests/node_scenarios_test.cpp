@@ -254,6 +254,20 @@ TEST(NodeScenarios, DeadlineExceededWithASlowHandler) {
   EXPECT_TRUE(cluster.all_mux_tables_empty());
 }
 
+TEST(NodeScenarios, NextDeadlineFollowsEveryChangeAfterItWasRead) {
+  // The node caches its earliest deadline between inputs: each input must forget it.
+  Cluster cluster({"alpha", "bravo"});
+  ASSERT_TRUE(cluster.run_until_connected());
+  Node& alpha = cluster.node(kA);
+  const TimeNs idle_deadline = alpha.next_deadline();
+  ASSERT_GT(idle_deadline, cluster.now() + ns_from_ms(100));  // keepalive, seconds away
+  const Call call = cluster.request(kA, kB, kHoldHandler, "slow", 100);
+  ASSERT_EQ(call.error, Errc::ok);
+  EXPECT_EQ(alpha.next_deadline(), cluster.now() + ns_from_ms(100));
+  ASSERT_EQ(cluster.to(kA, kB).cancel(cluster.now(), call.id), Errc::ok);
+  EXPECT_EQ(alpha.next_deadline(), idle_deadline);
+}
+
 TEST(NodeScenarios, LateResponseIsDroppedSilently) {
   // The handler answers after the caller's deadline but before the cancel reaches it.
   sim::MemNetworkOptions options;

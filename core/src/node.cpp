@@ -79,7 +79,12 @@ class NodeCore {
   void advance(TimeNs now_ns) {
     assert(now_ns >= last_now_ns_ && "time went backwards");
     last_now_ns_ = std::max(last_now_ns_, now_ns);
+    touched();
   }
+
+  // Every entry that may change a timer forgets the cached earliest deadline, so a driver
+  // polling next_deadline() on many idle nodes pays one scan per change, not per poll.
+  void touched() { next_deadline_known_ = false; }
 
   TransportId on_accepted(TimeNs now_ns) {
     advance(now_ns);
@@ -130,15 +135,19 @@ class NodeCore {
   }
 
   TimeNs next_deadline() const {
+    if (next_deadline_known_) return next_deadline_ns_;
     TimeNs next = kNever;
     for (const auto& [transport, pending] : pending_)
       next = std::min(next, pending.deadline_ns);
     for (const auto& connection : connections_)
       next = std::min(next, connection->next_deadline());
+    next_deadline_ns_ = next;
+    next_deadline_known_ = true;
     return next;
   }
 
   std::optional<TransportId> poll_transmit() {
+    if (!context_.transmit_queue.empty()) touched();
     while (!context_.transmit_queue.empty()) {
       const TransportId transport = context_.transmit_queue.front();
       context_.transmit_queue.pop_front();
@@ -239,6 +248,8 @@ class NodeCore {
   std::vector<std::unique_ptr<Connection>> connections_;
   PendingMap pending_;  // ordered, so the timeout sweep is deterministic
   TimeNs last_now_ns_;
+  mutable TimeNs next_deadline_ns_ = kNever;  // valid while next_deadline_known_
+  mutable bool next_deadline_known_ = false;
 };
 
 }  // namespace detail
@@ -324,11 +335,13 @@ std::optional<TransportId> Node::poll_transmit() {
 }
 
 Bytes Node::pending_output(TransportId transport) {
+  core_->touched();
   detail::Connection* connection = core_->owner(transport);
   return connection == nullptr ? Bytes{} : connection->pending_output(transport);
 }
 
 void Node::consume_output(TransportId transport, std::size_t count) {
+  core_->touched();
   if (detail::Connection* connection = core_->owner(transport)) {
     connection->consume_output(transport, count);
   }

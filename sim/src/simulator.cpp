@@ -1,7 +1,10 @@
 #include "weft/sim/simulator.hpp"
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <functional>
@@ -9,6 +12,7 @@
 #include <memory>
 #include <queue>
 #include <set>
+#include <span>
 
 #include "weft/node.hpp"
 #include "weft/random.hpp"
@@ -33,7 +37,7 @@ struct TrackedCall {
   std::size_t from;
   std::size_t to;
   std::uint16_t handler;
-  std::vector<std::uint8_t> payload;
+  SharedBytes payload;  // shared with the node's send lanes: no copy per call
   TimeNs deadline_ns;
   std::uint64_t serial = 0;  // also the payload's first 8 bytes
   bool canceled = false;     // the workload canceled it
@@ -70,6 +74,7 @@ class World {
   explicit World(const SimOptions& options)
       : options_(options),
         rates_(effective_rates(options)),
+        workload_(effective_workload(options)),
         rng_(options.seed),
         workload_rng_(rng_.split()),
         fault_rng_(rng_.split()) {
@@ -138,6 +143,7 @@ class World {
     result.completed_ok = completed_ok_;
     result.faults = faults_;
     result.rates = rates_;
+    result.workload = workload_;
     return result;
   }
 
@@ -161,6 +167,10 @@ class World {
     std::size_t in_flight[2] = {0, 0};
     bool wants_write[2] = {false, false};
     std::vector<std::uint8_t> arrived[2];
+    // Per side s: what s put on the wire that has not arrived yet, and how it is cut into
+    // deliveries (oldest first).
+    ByteBuffer in_transit[2];
+    std::deque<std::size_t> pieces[2];
     std::uint64_t bitflips = 0;  // bits flipped on this link, either way
   };
   static constexpr std::size_t kNoLink = SIZE_MAX;
@@ -328,7 +338,8 @@ class World {
     return &link;
   }
 
-  void deliver_later(std::size_t link_at, int from_side, std::vector<std::uint8_t> bytes) {
+  // Schedules the next `piece_bytes` of what `from_side` put on the wire to arrive.
+  void deliver_later(std::size_t link_at, int from_side, std::size_t piece_bytes) {
     Link& link = links_[link_at];
     const std::size_t from = link.node[from_side];
     const std::size_t to = link.node[1 - from_side];
@@ -339,16 +350,31 @@ class World {
     // A spike is far shorter than keepalive's patience, so it does not count as a disturbance.
     if (faults_on_ && rates_.spike_chance > 0 && fault_rng_.unit() < rates_.spike_chance)
       arrival += rates_.spike_ns;
+    // Never before an earlier piece: pieces arrive in the order they were sent, so the
+    // delivery actions of one direction run in FIFO order.
     arrival = std::max({arrival, link.last_arrival[from_side], link.held_until[from_side],
                         blocked_until_[from][to]});
     link.last_arrival[from_side] = arrival;
-    at(arrival, [this, link_at, from_side, bytes = std::move(bytes)] {
-      Link& target = links_[link_at];
-      const int to_side = 1 - from_side;
-      if (!target.open[to_side]) return;
-      target.arrived[to_side].insert(target.arrived[to_side].end(), bytes.begin(), bytes.end());
-      feed(link_at, to_side);
+    link.pieces[from_side].push_back(piece_bytes);
+    // Two words of capture: std::function keeps it without a heap allocation.
+    at(arrival, [this, direction = 2 * link_at + static_cast<std::size_t>(from_side)] {
+      arrive(direction / 2, static_cast<int>(direction % 2));
     });
+  }
+
+  // The oldest piece `from_side` sent reaches the other side (lost if that side closed).
+  void arrive(std::size_t link_at, int from_side) {
+    Link& link = links_[link_at];
+    const std::size_t piece_bytes = link.pieces[from_side].front();
+    link.pieces[from_side].pop_front();
+    const int to_side = 1 - from_side;
+    if (link.open[to_side]) {
+      const Bytes piece = link.in_transit[from_side].view().first(piece_bytes);
+      link.arrived[to_side].insert(link.arrived[to_side].end(), piece.begin(), piece.end());
+    }
+    link.in_transit[from_side].consume(piece_bytes);
+    if (link.open[to_side]) return feed(link_at, to_side);
+    link.in_transit[from_side].release_if_empty(0);  // a dead link keeps no memory
   }
 
   bool reading(std::size_t index) const {
@@ -379,7 +405,10 @@ class World {
     input_link_ = kNoLink;
     const Link& after = links_[link_at];
     const std::size_t writer = after.node[1 - side];
-    if (after.wants_write[1 - side] && after.open[1 - side] && slots_[writer].node &&
+    // Like Linux, a blocked writer wakes only once a third of its send buffer is free: waking
+    // it per piece would make it write ever smaller pieces.
+    const bool writable = after.in_flight[1 - side] <= rates_.send_buffer_bytes / 3 * 2;
+    if (after.wants_write[1 - side] && writable && after.open[1 - side] && slots_[writer].node &&
         slots_[writer].epoch == after.epoch[1 - side]) {
       drain(writer, after.transport[1 - side]);
     }
@@ -398,14 +427,17 @@ class World {
     disturbed_until_[b][a] = disturbed_until_[a][b];
   }
 
-  // Cuts `bytes` as the profile's chunking says, flips bits as its rate says, and sends
-  // each piece across.
-  void send_across(std::size_t link_at, int from_side, std::vector<std::uint8_t> bytes) {
-    if (faults_on_ && rates_.bitflip_per_mib > 0 && !bytes.empty() &&
+  // Puts `bytes` on the wire from `from_side`: flips a bit as the profile's rate says, then
+  // cuts them into deliveries as its chunking says.
+  void send_across(std::size_t link_at, int from_side, Bytes bytes) {
+    if (bytes.empty()) return;
+    std::uint8_t* const sent = links_[link_at].in_transit[from_side].extend(bytes.size());
+    std::memcpy(sent, bytes.data(), bytes.size());
+    if (faults_on_ && rates_.bitflip_per_mib > 0 &&
         fault_rng_.unit() <
             rates_.bitflip_per_mib * static_cast<double>(bytes.size()) / (1 << 20)) {
       const std::uint64_t bit = fault_rng_.below(bytes.size() * 8);
-      bytes[bit / 8] = static_cast<std::uint8_t>(bytes[bit / 8] ^ (1u << (bit % 8)));
+      sent[bit / 8] = static_cast<std::uint8_t>(sent[bit / 8] ^ (1u << (bit % 8)));
       ++links_[link_at].bitflips;
       ++faults_;
       trace("fault bitflip link " + std::to_string(link_at));
@@ -416,9 +448,7 @@ class World {
       std::size_t piece = bytes.size() - at_byte;
       if (rates_.chunking >= 1) piece = std::min(piece, 1 + fault_rng_.below(1500));
       if (rates_.chunking >= 2 && fault_rng_.unit() < 0.1) piece = 1;
-      deliver_later(link_at, from_side,
-                    std::vector<std::uint8_t>(bytes.begin() + static_cast<long>(at_byte),
-                                              bytes.begin() + static_cast<long>(at_byte + piece)));
+      deliver_later(link_at, from_side, piece);
       at_byte += piece;
     }
   }
@@ -441,10 +471,9 @@ class World {
     const std::size_t count = std::min(room, output.size());
     link->wants_write[side] = count < output.size();
     if (count == 0) return;
-    std::vector<std::uint8_t> bytes(output.begin(), output.begin() + static_cast<long>(count));
-    node.consume_output(transport, count);
     link->in_flight[side] += count;
-    send_across(static_cast<std::size_t>(link - links_.data()), side, std::move(bytes));
+    send_across(static_cast<std::size_t>(link - links_.data()), side, output.first(count));
+    node.consume_output(transport, count);
   }
 
   void dial(std::size_t from, PeerId peer, TransportId transport) {
@@ -493,7 +522,7 @@ class World {
     if (!link->open[side]) return;
     link->open[side] = false;
     const std::size_t link_at = static_cast<std::size_t>(link - links_.data());
-    if (!close.final_bytes.empty()) send_across(link_at, side, std::move(close.final_bytes));
+    if (!close.final_bytes.empty()) send_across(link_at, side, close.final_bytes);
     // The peer sees the close after the bytes before it.
     const TimeNs when = std::max(now_ + rates_.latency_ns, link->last_arrival[side]);
     at(when, [this, link_at, side] { transport_down(link_at, 1 - side, "peer closed"); });
@@ -667,7 +696,7 @@ class World {
     PeerConnection peer = slots_[index].node->connection(request.peer);
     switch (request.handler) {
       case kEcho:
-        peer.respond(now_, request.id, request.payload);
+        peer.respond(now_, request.id, std::move(request.payload));
         return;
       case kError:
         peer.respond_error(now_, request.id, Errc::remote_error,
@@ -695,6 +724,7 @@ class World {
     TrackedCall& call = found->second;
     if (call.done) return fail(SimResult::Kind::safety, "a call ended twice");
     call.done = true;
+    const SharedBytes sent = std::move(call.payload);  // an ended call holds no memory
     chrome('e', index, "request", "r" + std::to_string(call.serial));
     trace("done " + names_[index] + " " + std::string(errc_name(done.result)));
     if (now_ > call.deadline_ns + 1'000'000) {
@@ -706,7 +736,7 @@ class World {
       case Errc::ok:
         if (call.handler != kEcho && call.handler != kSlow)
           return fail(SimResult::Kind::safety, "ok from a handler that never succeeds");
-        if (done.payload != call.payload)
+        if (!std::ranges::equal(done.payload, sent.view()))
           return fail(SimResult::Kind::safety, "a response carried other bytes than the handler's");
         ++completed_ok_;
         return;
@@ -714,7 +744,7 @@ class World {
         if (call.handler != kError)
           return fail(SimResult::Kind::safety, "remote_error from a handler that never fails");
         if (std::string(done.payload.begin(), done.payload.end()) !=
-            "err" + std::to_string(call.payload.size())) {
+            "err" + std::to_string(sent.size())) {
           return fail(SimResult::Kind::safety, "a remote error carried another message");
         }
         return;
@@ -893,14 +923,34 @@ class World {
 
   // ---- workload ----
 
+  // One draw per payload, then a cheap mix of (draw, position) per 8 bytes, little-endian so
+  // every host builds the same payload. Payloads are most of the bytes a run moves, and the
+  // oracle needs them distinct per call and per position, not statistically random.
+  static void fill_random(Rng& rng, std::span<std::uint8_t> out) {
+    const std::uint64_t draw = rng.next();
+    auto word_at = [draw](std::size_t i) {
+      const std::uint64_t word = (draw + i) * 0x9e3779b97f4a7c15ULL;
+      return word ^ (word >> 29);
+    };
+    std::size_t i = 0;
+    for (; i + 8 <= out.size(); i += 8) {
+      std::uint64_t word = word_at(i);
+      if constexpr (std::endian::native == std::endian::big) word = __builtin_bswap64(word);
+      std::memcpy(out.data() + i, &word, 8);
+    }
+    const std::uint64_t last = word_at(i);
+    for (std::size_t j = 0; i + j < out.size(); ++j)
+      out[i + j] = static_cast<std::uint8_t>(last >> (8 * j));
+  }
+
   TimeNs exponential(Rng& rng, double per_s) {
     return static_cast<TimeNs>(-std::log(1.0 - rng.unit()) / per_s * static_cast<double>(kSecond)) +
            1;
   }
 
   void schedule_workload(TimeNs from) {
-    if (options_.requests_per_s <= 0) return;
-    at(from + exponential(workload_rng_, options_.requests_per_s), [this] {
+    if (workload_.requests_per_s <= 0) return;
+    at(from + exponential(workload_rng_, workload_.requests_per_s), [this] {
       if (workload_on_) {
         start_request();
         schedule_workload(now_);
@@ -922,23 +972,24 @@ class World {
                                   : pick < 85 ? kSlow
                                               : kSilent;
     const std::int64_t timeout_ms = 200 + static_cast<std::int64_t>(workload_rng_.below(4800));
-    const std::size_t size = workload_rng_.below(10) == 0 ? 40'000 + workload_rng_.below(160'000)
-                                                          : workload_rng_.below(2000);
+    const std::size_t size = workload_rng_.unit() < workload_.large_share
+                                 ? 40'000 + workload_rng_.below(160'000)
+                                 : workload_rng_.below(2000);
     // The first 8 bytes name the call, so the serving side can check where it came from.
     const std::uint64_t serial = call_links_.size();
     std::vector<std::uint8_t> payload(8 + size);
-    for (std::size_t i = 0; i < payload.size(); ++i) {
-      payload[i] = i < 8 ? static_cast<std::uint8_t>(serial >> (8 * i))  // see serial_of
-                         : static_cast<std::uint8_t>(workload_rng_.next());
-    }
+    for (std::size_t i = 0; i < 8; ++i)
+      payload[i] = static_cast<std::uint8_t>(serial >> (8 * i));
+    fill_random(workload_rng_, std::span(payload).subspan(8));  // see serial_of
     const PeerId peer = static_cast<PeerId>(to < from ? to : to - 1);
+    SharedBytes shared(std::move(payload));
     const weft::Call started = slots_[from].node->connection(peer).request(
-        now_, RequestArgs{handler, {}, payload, timeout_ms});
+        now_, RequestArgs{handler, {}, shared, timeout_ms});
     if (started.error != Errc::ok) return;
     call_links_.push_back(up_link_[from][to]);
     const std::uint64_t epoch = slots_[from].epoch;
     calls_[{from, epoch, peer, started.id}] =
-        TrackedCall{from, to, handler, std::move(payload), now_ + ns_from_ms(timeout_ms), serial};
+        TrackedCall{from, to, handler, std::move(shared), now_ + ns_from_ms(timeout_ms), serial};
     chrome('b', from, "request", "r" + std::to_string(serial));
     if (workload_rng_.below(20) == 0) {  // cancel one in twenty, at a random moment
       at(now_ + static_cast<TimeNs>(workload_rng_.below(static_cast<std::uint64_t>(timeout_ms))) *
@@ -1121,6 +1172,7 @@ class World {
 
   const SimOptions options_;
   const FaultRates rates_;
+  const Workload workload_;
   Rng rng_;
   Rng workload_rng_;
   Rng fault_rng_;
@@ -1381,6 +1433,22 @@ FaultRates effective_rates(const SimOptions& options) {
   for (const std::string& name : options.faults_off)
     switch_fault_off(rates, name);
   return rates;
+}
+
+Workload profile_workload(Profile profile, std::uint64_t seed) {
+  Workload workload;
+  if (profile != Profile::swarm) return workload;
+  Rng rng(seed ^ 0x3f0a1d5ULL);  // apart from the fault draws, so those stay as they were
+  workload.requests_per_s = std::round(20.0 * std::pow(20.0, rng.unit()));
+  constexpr double kLargeShares[] = {0.0, 0.01, 0.1};
+  workload.large_share = kLargeShares[rng.below(3)];
+  return workload;
+}
+
+Workload effective_workload(const SimOptions& options) {
+  Workload workload = profile_workload(options.profile, options.seed);
+  if (options.requests_per_s > 0) workload.requests_per_s = options.requests_per_s;
+  return workload;
 }
 
 SimResult run_simulation(const SimOptions& options) {

@@ -24,6 +24,7 @@
 // if any failed; --time-budget stops starting new seeds after that many seconds. wall_s is the
 // process's processor time, which for this single-threaded run is its wall time (the simulator
 // itself reads no clock).
+#include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,10 +90,13 @@ int exit_code(SimResult::Kind kind) {
 }
 
 void print_parameters(const SimOptions& options, const FaultRates& rates) {
-  std::printf("seed=%llu nodes=%d profile=%s duration_s=%.1f liveness_s=%.1f requests_per_s=%.0f\n",
-              static_cast<unsigned long long>(options.seed), options.nodes,
-              profile_name(options.profile), static_cast<double>(options.fault_ns) / 1e9,
-              static_cast<double>(options.liveness_ns) / 1e9, options.requests_per_s);
+  const Workload workload = effective_workload(options);
+  std::printf(
+      "seed=%llu nodes=%d profile=%s duration_s=%.1f liveness_s=%.1f requests_per_s=%.0f "
+      "large_share=%.2f\n",
+      static_cast<unsigned long long>(options.seed), options.nodes, profile_name(options.profile),
+      static_cast<double>(options.fault_ns) / 1e9, static_cast<double>(options.liveness_ns) / 1e9,
+      workload.requests_per_s, workload.large_share);
   std::printf(
       "faults: latency_us=%lld jitter_us=%lld spike_chance=%.3f spike_ms=%lld chunking=%d "
       "reset_per_s=%.4f half_open=%.2f refuse=%.3f hang=%.3f clog_per_s=%.4f clog_ms=%lld "
@@ -120,8 +124,7 @@ std::string replay_command(const SimOptions& options) {
   return "weft-sim run --seed " + std::to_string(options.seed) + " --nodes " +
          std::to_string(options.nodes) + " --profile " + profile_name(options.profile) +
          " --duration " + duration +
-         (options.requests_per_s == SimOptions{}.requests_per_s ? std::string()
-                                                                : std::string(" --rate ") + rate) +
+         (options.requests_per_s > 0 ? std::string(" --rate ") + rate : std::string()) +
          (options.faults_off.empty() ? "" : " --faults-off " + join(options.faults_off)) +
          (options.canary.empty() ? "" : " --canary " + options.canary);
 }
@@ -159,7 +162,9 @@ int shrink(SimOptions options) {
     if (!still_fails(candidate)) break;
     options = candidate;
   }
-  for (SimOptions candidate = options; candidate.requests_per_s > 10;) {
+  SimOptions slower = options;
+  slower.requests_per_s = effective_workload(options).requests_per_s;
+  for (SimOptions candidate = slower; candidate.requests_per_s > 10;) {
     candidate.requests_per_s /= 2;
     if (!still_fails(candidate)) break;
     options = candidate;
@@ -261,6 +266,10 @@ int swarm(SimOptions options, std::uint64_t first, std::uint64_t count, int jobs
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A run allocates and frees many payloads of up to 200 KB: keep freed memory in the
+  // process instead of returning it to the kernel and faulting it back in each time.
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
   if (argc < 2) return usage("no command");
   const std::string command = argv[1];
   SimOptions options;

@@ -2,10 +2,10 @@
 // due at the same instant run in the order they were scheduled and a run is deterministic.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
-#include <queue>
 #include <vector>
 
 #include "weft/time.hpp"
@@ -16,17 +16,20 @@ class ActionQueue {
  public:
   // Schedules `run` at `at_ns`.
   void at(TimeNs at_ns, std::function<void()> run) {
-    queue_.push(Action{at_ns, next_seq_++, std::move(run)});
+    heap_.push_back(Action{at_ns, next_seq_++, std::move(run)});
+    std::push_heap(heap_.begin(), heap_.end(), std::greater<>{});
   }
-  bool empty() const { return queue_.empty(); }
-  std::size_t size() const { return queue_.size(); }
+  bool empty() const { return heap_.empty(); }
+  std::size_t size() const { return heap_.size(); }
   // When the earliest action is due; kNever when there is none.
-  TimeNs next_time() const { return queue_.empty() ? kNever : queue_.top().at_ns; }
-  // Removes and returns the earliest action if it is due at or before `now_ns`.
+  TimeNs next_time() const { return heap_.empty() ? kNever : heap_.front().at_ns; }
+  // Removes and returns the earliest action if it is due at or before `now_ns`. The action
+  // is moved out, never copied: actions carry the bytes in flight.
   std::optional<std::function<void()>> pop_due(TimeNs now_ns) {
-    if (queue_.empty() || queue_.top().at_ns > now_ns) return std::nullopt;
-    std::function<void()> run = queue_.top().run;
-    queue_.pop();
+    if (heap_.empty() || heap_.front().at_ns > now_ns) return std::nullopt;
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<>{});
+    std::function<void()> run = std::move(heap_.back().run);
+    heap_.pop_back();
     return run;
   }
 
@@ -39,7 +42,7 @@ class ActionQueue {
       return at_ns != other.at_ns ? at_ns > other.at_ns : seq > other.seq;
     }
   };
-  std::priority_queue<Action, std::vector<Action>, std::greater<>> queue_;
+  std::vector<Action> heap_;  // a binary heap, earliest first
   std::uint64_t next_seq_ = 0;
 };
 

@@ -62,13 +62,24 @@ bool switch_fault_off(FaultRates& rates, const std::string& name);
 // Whether fault kind `name` is on at all in `rates` (so switching it off changes the run).
 bool fault_is_on(const FaultRates& rates, const std::string& name);
 
+// The workload: random single requests and streams (one start in eight) between random
+// pairs of nodes.
+struct Workload {
+  double requests_per_s = 400;  // cluster-wide starts per simulated second
+  double large_share = 0.1;     // requests with a 40..200 KB payload (others up to 2 KB)
+};
+
+// The workload of a profile: the defaults, except that swarm draws its own from `seed`
+// (a rate from 20 to 400 per second, log-uniform; large payloads in none, 1 % or 10 %).
+Workload profile_workload(Profile profile, std::uint64_t seed);
+
 struct SimOptions {
   std::uint64_t seed = 1;
   int nodes = 8;
   Profile profile = Profile::chaos;
   TimeNs fault_ns = 30'000'000'000;     // the fault phase (and the workload)
   TimeNs liveness_ns = 60'000'000'000;  // after it: faults off, everyone must reconnect and drain
-  double requests_per_s = 400;          // cluster-wide
+  double requests_per_s = 0;            // cluster-wide; 0: the profile's (see Workload)
   std::string trace_path;               // a JSON-lines trace of every event, when set
   // A Chrome trace-event file (opens in Perfetto or chrome://tracing), when set: a track per
   // node and one for the cluster; connections and requests as spans, faults as instants.
@@ -81,6 +92,9 @@ struct SimOptions {
 
 // The rates a run with `options` uses: the profile's, minus the kinds switched off.
 FaultRates effective_rates(const SimOptions& options);
+
+// The workload a run with `options` uses: the profile's, at options.requests_per_s if set.
+Workload effective_workload(const SimOptions& options);
 
 // The canaries this build can plant ("" when built without WEFT_CANARIES).
 std::vector<std::string> canary_names();
@@ -96,6 +110,7 @@ struct SimResult {
   std::uint64_t completed_ok = 0;
   std::uint64_t faults = 0;  // faults injected
   FaultRates rates;
+  Workload workload;
 };
 const char* result_kind_name(SimResult::Kind kind);
 
