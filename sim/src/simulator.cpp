@@ -17,6 +17,7 @@
 #include "weft/node.hpp"
 #include "weft/random.hpp"
 #include "weft/sim/action_queue.hpp"
+#include "weft/sim/stepped.hpp"
 #include "weft/wire.hpp"
 
 namespace weft::sim {
@@ -31,6 +32,9 @@ constexpr TimeNs kSecond = 1'000'000'000;
 constexpr std::int64_t kWallOriginMs = 1'767'225'600'000;  // any fixed instant will do
 // disturbed_until_ of a pair no fault has touched: long enough ago for any check.
 constexpr TimeNs kNeverDisturbed = -1'000'000 * kSecond;
+// A stepped partition lasts until heal(): far enough to never come, near enough that adding
+// a grace period cannot overflow.
+constexpr TimeNs kUntilHealed = kNever / 2;
 
 // What the oracle knows of a request it saw started.
 struct TrackedCall {
@@ -49,11 +53,21 @@ struct TrackedStream {
   std::size_t from;
   std::size_t to;
   std::uint64_t messages;  // the opener writes this many, then closes
+  std::uint64_t serial = 0;
+  // Stepped runs: the opener writes and reads only when told (stream_write, stream_consume).
+  bool manual = false;
   std::uint64_t written = 0;
   std::uint64_t echoes = 0;  // echoes read, each checked in order
   TimeNs deadline_ns = kNever;
   bool canceled = false;
   bool ended = false;
+};
+
+// How a call or stream ended, by serial, as its opener saw it.
+struct Outcome {
+  bool ended = false;
+  bool dropped = false;  // its opener crashed first
+  Errc result = Errc::ok;
 };
 
 // The serving side of a stream: echoes waiting for credit.
@@ -71,7 +85,8 @@ Canary canary_from_name(const std::string& name);
 
 class World {
  public:
-  explicit World(const SimOptions& options)
+  // A stepped world schedules no workload and no faults of its own: see SteppedSimulation.
+  World(const SimOptions& options, bool stepped)
       : options_(options),
         rates_(effective_rates(options)),
         workload_(effective_workload(options)),
@@ -82,6 +97,7 @@ class World {
     if (!options.chrome_trace_path.empty())
       open_chrome_trace(options.chrome_trace_path, options.nodes);
     canary_ = canary_from_name(options.canary);
+    stepped_ = stepped;
     for (int i = 0; i < options.nodes; ++i)
       names_.push_back("n" + std::to_string(i));
     blocked_until_.assign(names_.size(), std::vector<TimeNs>(names_.size(), 0));
@@ -112,7 +128,159 @@ class World {
     schedule_workload(0);
     schedule_faults();
     at(fault_end, [this] { end_fault_phase(); });
-    const TimeNs end = fault_end + options_.liveness_ns;
+    run_until(fault_end + options_.liveness_ns);
+    if (!failure_) check_liveness();
+    return result();
+  }
+
+  // ---- stepped runs: the commands of SteppedSimulation ----
+
+  std::size_t node_count() const { return slots_.size(); }
+  TimeNs now() const { return now_; }
+  bool up(std::size_t index) const { return slots_.at(index).node != nullptr; }
+  const std::optional<Failure>& failure() const { return failure_; }
+  const Outcome& call_outcome(std::uint64_t serial) const { return call_outcomes_.at(serial); }
+  const Outcome& stream_outcome(std::uint64_t serial) const { return stream_outcomes_.at(serial); }
+  std::size_t calls_started() const { return call_outcomes_.size(); }
+  std::size_t streams_opened() const { return stream_outcomes_.size(); }
+
+  std::optional<std::uint64_t> stepped_call(std::size_t from, std::size_t to, std::uint16_t handler,
+                                            std::size_t size, std::int64_t timeout_ms) {
+    const std::optional<std::uint64_t> serial = call(from, to, handler, size, timeout_ms);
+    pump();
+    return serial;
+  }
+
+  std::optional<std::uint64_t> stepped_stream(std::size_t from, std::size_t to,
+                                              std::uint64_t messages, std::uint32_t window_msgs,
+                                              std::int64_t timeout_ms) {
+    const std::optional<std::uint64_t> serial =
+        open_stream(from, to, messages, window_msgs, timeout_ms, true);
+    pump();
+    return serial;
+  }
+
+  template <typename Command>
+  auto then_pump(Command command) {
+    const auto result = command();
+    pump();
+    return result;
+  }
+
+  // The opener of stream `serial` writes its next message (closing after the last); false
+  // when it cannot (no credit, ended, crashed, all written).
+  bool stream_write(std::uint64_t serial) {
+    return then_pump([&] {
+      TrackedStream* stream = open_stream_of(serial);
+      if (stream == nullptr || stream->written >= stream->messages) return false;
+      const auto& [from, epoch, peer, generation, mux] = stream_keys_[serial];
+      PeerConnection connection = slots_[from].node->connection(peer);
+      const StreamId id{generation, mux};
+      if (connection.stream_write(now_, id, stream_message(mux, stream->written + 1)) != Errc::ok)
+        return false;
+      if (++stream->written == stream->messages) connection.stream_close(now_, id);
+      return true;
+    });
+  }
+
+  // The opener of stream `serial` reads and checks one echo; false when none is waiting.
+  bool stream_consume(std::uint64_t serial) {
+    return then_pump([&] {
+      TrackedStream* stream = open_stream_of(serial);
+      if (stream == nullptr) return false;
+      const auto& [from, epoch, peer, generation, mux] = stream_keys_[serial];
+      PeerConnection connection = slots_[from].node->connection(peer);
+      return read_echo(connection, StreamId{generation, mux}, *stream);
+    });
+  }
+
+  bool stepped_cancel_call(std::uint64_t serial) {
+    return then_pump([&] { return cancel_call(serial); });
+  }
+  bool stepped_cancel_stream(std::uint64_t serial) {
+    return then_pump([&] { return cancel_stream(serial); });
+  }
+
+  // Cuts the nodes with side[i] true off from the others (only their sending, if one way)
+  // until heal().
+  void stepped_partition(const std::vector<bool>& side, bool one_way) {
+    for (std::size_t a = 0; a < slots_.size(); ++a) {
+      for (std::size_t b = 0; b < slots_.size(); ++b) {
+        if (side.at(a) == side.at(b)) continue;
+        if (side[a] || !one_way) blocked_until_[a][b] = kUntilHealed;
+        disturb(a, b, kUntilHealed);
+      }
+    }
+    ++faults_;
+    trace(std::string("fault partition until healed") + (one_way ? " one-way" : ""));
+    pump();
+  }
+
+  // Ends every partition: bytes they held go on, in order.
+  void heal() {
+    for (auto& row : blocked_until_)
+      std::fill(row.begin(), row.end(), 0);
+    for (auto& row : disturbed_until_) {
+      for (TimeNs& until : row)
+        until = std::min(until, now_);
+    }
+    for (std::size_t link_at = 0; link_at < links_.size(); ++link_at) {
+      for (int side = 0; side < 2; ++side) {
+        for (; links_[link_at].parked[side] > 0; --links_[link_at].parked[side])
+          schedule_arrival(now_ + rates_.latency_ns, link_at, side);
+      }
+    }
+    trace("heal");
+    pump();
+  }
+
+  void stepped_crash(std::size_t index) {
+    crash(index);
+    pump();
+  }
+
+  void restart(std::size_t index) {
+    if (!slots_.at(index).node) start_node(index);
+    pump();
+  }
+
+  // Runs the world for `duration_ns` of simulated time.
+  void advance(TimeNs duration_ns) {
+    const TimeNs end = now_ + duration_ns;
+    run_until(end);
+    if (!failure_) now_ = std::max(now_, end);
+  }
+
+  // Faults end (partitions heal, crashed nodes restart), every stream finishes on its own,
+  // the world runs `quiet_ns` more, and liveness is checked.
+  SimResult heal_and_drain(TimeNs quiet_ns) {
+    heal();
+    end_fault_phase();
+    for (auto& [key, stream] : streams_) {
+      if (stream.ended || !stream.manual) continue;
+      stream.manual = false;
+      const auto& [from, epoch, peer, generation, mux] = key;
+      if (!slots_[from].node || slots_[from].epoch != epoch) continue;
+      write_stream(from, peer, StreamId{generation, mux});
+      stream_readable(from, peer, StreamId{generation, mux});
+      if (failure_) break;
+    }
+    advance(quiet_ns);
+    if (!failure_) check_liveness();
+    return result();
+  }
+
+ private:
+  // The opener's record of stream `serial` while its opener lives and it has not ended.
+  TrackedStream* open_stream_of(std::uint64_t serial) {
+    const auto found = streams_.find(stream_keys_.at(serial));
+    if (found == streams_.end() || found->second.ended) return nullptr;
+    const std::size_t from = std::get<0>(found->first);
+    if (!slots_[from].node || slots_[from].epoch != std::get<1>(found->first)) return nullptr;
+    return &found->second;
+  }
+
+  void run_until(TimeNs end) {
     while (!failure_) {
       pump();
       if (failure_) break;
@@ -129,8 +297,9 @@ class World {
       now_ = std::max(now_, next);
       step();
     }
-    now_ = std::max(now_, std::min(end, now_));
-    if (!failure_) check_liveness();
+  }
+
+  SimResult result() const {
     SimResult result;
     if (failure_) {
       result.kind = failure_->kind;
@@ -147,7 +316,6 @@ class World {
     return result;
   }
 
- private:
   struct Slot {
     std::unique_ptr<Node> node;  // null while crashed
     std::uint64_t epoch = 0;     // restarts so far
@@ -171,7 +339,8 @@ class World {
     // deliveries (oldest first).
     ByteBuffer in_transit[2];
     std::deque<std::size_t> pieces[2];
-    std::uint64_t bitflips = 0;  // bits flipped on this link, either way
+    std::size_t parked[2] = {0, 0};  // deliveries held by a partition until heal()
+    std::uint64_t bitflips = 0;      // bits flipped on this link, either way
   };
   static constexpr std::size_t kNoLink = SIZE_MAX;
 
@@ -300,9 +469,9 @@ class World {
     }
     // Streams this incarnation opened or served die with it too.
     for (auto it = streams_.begin(); it != streams_.end();) {
-      it = std::get<0>(it->first) == index && std::get<1>(it->first) == slot.epoch
-               ? streams_.erase(it)
-               : ++it;
+      const bool dies = std::get<0>(it->first) == index && std::get<1>(it->first) == slot.epoch;
+      if (dies && !it->second.ended) stream_outcomes_[it->second.serial].dropped = true;
+      it = dies ? streams_.erase(it) : ++it;
     }
     for (auto it = served_.begin(); it != served_.end();) {
       it = std::get<0>(it->first) == index && std::get<1>(it->first) == slot.epoch
@@ -311,9 +480,9 @@ class World {
     }
     // Calls this incarnation started die with it; the oracle stops expecting them.
     for (auto it = calls_.begin(); it != calls_.end();) {
-      it = std::get<0>(it->first) == index && std::get<1>(it->first) == slot.epoch
-               ? calls_.erase(it)
-               : ++it;
+      const bool dies = std::get<0>(it->first) == index && std::get<1>(it->first) == slot.epoch;
+      if (dies && !it->second.done) call_outcomes_[it->second.serial].dropped = true;
+      it = dies ? calls_.erase(it) : ++it;
     }
     slot.node.reset();
     slot.abandoned_dials.clear();
@@ -323,6 +492,7 @@ class World {
       if (other != index) disturb(index, other, now_ + rates_.restart_ns);
     }
     ++slot.epoch;
+    if (stepped_) return;  // restart() brings it back
     at(now_ + rates_.restart_ns, [this, index] {
       if (!slots_[index].node) start_node(index);
     });
@@ -353,11 +523,15 @@ class World {
     // Never before an earlier piece: pieces arrive in the order they were sent, so the
     // delivery actions of one direction run in FIFO order.
     arrival = std::max({arrival, link.last_arrival[from_side], link.held_until[from_side],
-                        blocked_until_[from][to]});
+                        std::min(blocked_until_[from][to], kUntilHealed - 1)});
     link.last_arrival[from_side] = arrival;
     link.pieces[from_side].push_back(piece_bytes);
+    schedule_arrival(arrival, link_at, from_side);
+  }
+
+  void schedule_arrival(TimeNs when, std::size_t link_at, int from_side) {
     // Two words of capture: std::function keeps it without a heap allocation.
-    at(arrival, [this, direction = 2 * link_at + static_cast<std::size_t>(from_side)] {
+    at(when, [this, direction = 2 * link_at + static_cast<std::size_t>(from_side)] {
       arrive(direction / 2, static_cast<int>(direction % 2));
     });
   }
@@ -365,6 +539,16 @@ class World {
   // The oldest piece `from_side` sent reaches the other side (lost if that side closed).
   void arrive(std::size_t link_at, int from_side) {
     Link& link = links_[link_at];
+    const TimeNs blocked = blocked_until_[link.node[from_side]][link.node[1 - from_side]];
+    if (blocked > now_ && link.open[1 - from_side]) {
+      // A partition that began after the write holds the bytes too.
+      if (blocked >= kUntilHealed) {
+        ++link.parked[from_side];
+      } else {
+        schedule_arrival(blocked, link_at, from_side);
+      }
+      return;
+    }
     const std::size_t piece_bytes = link.pieces[from_side].front();
     link.pieces[from_side].pop_front();
     const int to_side = 1 - from_side;
@@ -724,6 +908,7 @@ class World {
     TrackedCall& call = found->second;
     if (call.done) return fail(SimResult::Kind::safety, "a call ended twice");
     call.done = true;
+    call_outcomes_[call.serial] = Outcome{true, false, done.result};
     const SharedBytes sent = std::move(call.payload);  // an ended call holds no memory
     chrome('e', index, "request", "r" + std::to_string(call.serial));
     trace("done " + names_[index] + " " + std::string(errc_name(done.result)));
@@ -771,32 +956,54 @@ class World {
     return {text.begin(), text.end()};
   }
 
-  void start_stream(std::size_t from, std::size_t to, PeerId peer) {
+  void start_stream(std::size_t from, std::size_t to) {
+    const auto window = static_cast<std::uint32_t>(1 + workload_rng_.below(6));
+    const std::int64_t timeout_ms =
+        workload_rng_.below(3) == 0 ? 1000 + static_cast<std::int64_t>(workload_rng_.below(9000))
+                                    : 0;
+    const std::uint64_t messages = 1 + workload_rng_.below(20);
+    const std::optional<std::uint64_t> serial =
+        open_stream(from, to, messages, window, timeout_ms, false);
+    if (serial && workload_rng_.below(10) == 0) {  // cancel one in ten, at a random moment
+      at(now_ + static_cast<TimeNs>(workload_rng_.below(3000)) * 1'000'000,
+         [this, serial = *serial] { cancel_stream(serial); });
+    }
+  }
+
+  // Opens a stream of `messages` numbered messages to the echo handler; its serial, or
+  // nothing when the opener is down or the core refused it. A manual stream writes and
+  // reads only when told to.
+  std::optional<std::uint64_t> open_stream(std::size_t from, std::size_t to, std::uint64_t messages,
+                                           std::uint32_t window_msgs, std::int64_t timeout_ms,
+                                           bool manual) {
+    if (!slots_[from].node) return std::nullopt;
+    const PeerId peer = static_cast<PeerId>(to < from ? to : to - 1);
     StreamArgs args;
     args.handler = kStreamEcho;
     args.has_input = true;
-    args.window = StreamWindow{static_cast<std::uint32_t>(1 + workload_rng_.below(6)), 4096};
-    args.timeout_ms = workload_rng_.below(3) == 0
-                          ? 1000 + static_cast<std::int64_t>(workload_rng_.below(9000))
-                          : 0;
+    args.window = StreamWindow{window_msgs, 4096};
+    args.timeout_ms = timeout_ms;
     const OpenedStream opened = slots_[from].node->connection(peer).open_stream(now_, args);
-    if (opened.error != Errc::ok) return;
-    const std::uint64_t epoch = slots_[from].epoch;
-    TrackedStream stream{from, to, 1 + workload_rng_.below(20)};
-    if (args.timeout_ms > 0) stream.deadline_ns = now_ + ns_from_ms(args.timeout_ms);
-    streams_[{from, epoch, peer, opened.id.generation, opened.id.mux}] = stream;
-    write_stream(from, peer, opened.id);
-    if (workload_rng_.below(10) == 0) {  // cancel one in ten, at a random moment
-      at(now_ + static_cast<TimeNs>(workload_rng_.below(3000)) * 1'000'000,
-         [this, from, epoch, peer, id = opened.id] {
-           const auto found = streams_.find({from, epoch, peer, id.generation, id.mux});
-           if (found == streams_.end() || found->second.ended || !slots_[from].node ||
-               slots_[from].epoch != epoch)
-             return;
-           found->second.canceled = true;
-           slots_[from].node->connection(peer).stream_cancel(now_, id);
-         });
-    }
+    if (opened.error != Errc::ok) return std::nullopt;
+    const StreamKey key{from, slots_[from].epoch, peer, opened.id.generation, opened.id.mux};
+    TrackedStream stream{from, to, messages, stream_keys_.size(), manual};
+    if (timeout_ms > 0) stream.deadline_ns = now_ + ns_from_ms(timeout_ms);
+    stream_keys_.push_back(key);
+    stream_outcomes_.emplace_back();
+    streams_[key] = stream;
+    if (!manual) write_stream(from, peer, opened.id);
+    return stream.serial;
+  }
+
+  // Cancels stream `serial` if its opener still has it open.
+  bool cancel_stream(std::uint64_t serial) {
+    const auto found = streams_.find(stream_keys_.at(serial));
+    if (found == streams_.end() || found->second.ended) return false;
+    const auto& [from, epoch, peer, generation, mux] = found->first;
+    if (!slots_[from].node || slots_[from].epoch != epoch) return false;
+    found->second.canceled = true;
+    slots_[from].node->connection(peer).stream_cancel(now_, StreamId{generation, mux});
+    return true;
   }
 
   // The opener writes its next messages as credit allows, then closes.
@@ -804,6 +1011,7 @@ class World {
     const auto found = streams_.find({from, slots_[from].epoch, peer, id.generation, id.mux});
     if (found == streams_.end() || found->second.ended) return;
     TrackedStream& stream = found->second;
+    if (stream.manual) return;
     PeerConnection connection = slots_[from].node->connection(peer);
     while (stream.written < stream.messages) {
       const Errc result =
@@ -846,13 +1054,7 @@ class World {
     if (const auto opener = streams_.find(key); opener != streams_.end()) {
       // The opener reads echoes: each must be the next message it wrote.
       TrackedStream& stream = opener->second;
-      while (std::optional<Bytes> message = connection.stream_peek(id)) {
-        const std::vector<std::uint8_t> expected = stream_message(id.mux, stream.echoes + 1);
-        if (!bytes_equal(*message, expected))
-          return fail(SimResult::Kind::safety, "a stream echo out of order or corrupted");
-        if (++stream.echoes > stream.written)
-          return fail(SimResult::Kind::safety, "an echo of a message never written");
-        connection.stream_consume(now_, id);
+      while (!stream.manual && read_echo(connection, id, stream)) {
       }
       return;
     }
@@ -864,6 +1066,24 @@ class World {
       connection.stream_consume(now_, id);
     }
     flush_echoes(index, peer, id);
+  }
+
+  // Reads the next echo waiting at the opener and checks it is the next message written;
+  // false when none is waiting (or it was wrong: then the run has failed).
+  bool read_echo(PeerConnection& connection, StreamId id, TrackedStream& stream) {
+    const std::optional<Bytes> message = connection.stream_peek(id);
+    if (!message) return false;
+    const std::vector<std::uint8_t> expected = stream_message(id.mux, stream.echoes + 1);
+    if (!bytes_equal(*message, expected)) {
+      fail(SimResult::Kind::safety, "a stream echo out of order or corrupted");
+      return false;
+    }
+    if (++stream.echoes > stream.written) {
+      fail(SimResult::Kind::safety, "an echo of a message never written");
+      return false;
+    }
+    connection.stream_consume(now_, id);
+    return true;
   }
 
   // The serving side writes its pending echoes as credit allows; closes once input is done.
@@ -891,6 +1111,7 @@ class World {
       TrackedStream& stream = opener->second;
       if (stream.ended) return fail(SimResult::Kind::safety, "a stream ended twice for its opener");
       stream.ended = true;
+      stream_outcomes_[stream.serial] = Outcome{true, false, ended.result};
       if (stream.deadline_ns != kNever && now_ > stream.deadline_ns + 1'000'000) {
         return fail(SimResult::Kind::safety, "a stream ended after its deadline");
       }
@@ -964,7 +1185,7 @@ class World {
     const std::size_t to = (from + 1 + workload_rng_.below(n - 1)) % n;
     if (!slots_[from].node) return;
     if (workload_rng_.below(8) == 0) {  // one start in eight is a stream
-      return start_stream(from, to, static_cast<PeerId>(to < from ? to : to - 1));
+      return start_stream(from, to);
     }
     const std::uint64_t pick = workload_rng_.below(100);
     const std::uint16_t handler = pick < 50   ? kEcho
@@ -975,6 +1196,19 @@ class World {
     const std::size_t size = workload_rng_.unit() < workload_.large_share
                                  ? 40'000 + workload_rng_.below(160'000)
                                  : workload_rng_.below(2000);
+    const std::optional<std::uint64_t> serial = call(from, to, handler, size, timeout_ms);
+    if (!serial) return;
+    if (workload_rng_.below(20) == 0) {  // cancel one in twenty, at a random moment
+      at(now_ + static_cast<TimeNs>(workload_rng_.below(static_cast<std::uint64_t>(timeout_ms))) *
+                    1'000'000,
+         [this, serial = *serial] { cancel_call(serial); });
+    }
+  }
+
+  // Starts a call; its serial, or nothing when the caller is down or the core refused it.
+  std::optional<std::uint64_t> call(std::size_t from, std::size_t to, std::uint16_t handler,
+                                    std::size_t size, std::int64_t timeout_ms) {
+    if (!slots_[from].node) return std::nullopt;
     // The first 8 bytes name the call, so the serving side can check where it came from.
     const std::uint64_t serial = call_links_.size();
     std::vector<std::uint8_t> payload(8 + size);
@@ -985,22 +1219,26 @@ class World {
     SharedBytes shared(std::move(payload));
     const weft::Call started = slots_[from].node->connection(peer).request(
         now_, RequestArgs{handler, {}, shared, timeout_ms});
-    if (started.error != Errc::ok) return;
+    if (started.error != Errc::ok) return std::nullopt;
     call_links_.push_back(up_link_[from][to]);
-    const std::uint64_t epoch = slots_[from].epoch;
-    calls_[{from, epoch, peer, started.id}] =
+    const CallKey key{from, slots_[from].epoch, peer, started.id};
+    call_keys_.push_back(key);
+    call_outcomes_.emplace_back();
+    calls_[key] =
         TrackedCall{from, to, handler, std::move(shared), now_ + ns_from_ms(timeout_ms), serial};
     chrome('b', from, "request", "r" + std::to_string(serial));
-    if (workload_rng_.below(20) == 0) {  // cancel one in twenty, at a random moment
-      at(now_ + static_cast<TimeNs>(workload_rng_.below(static_cast<std::uint64_t>(timeout_ms))) *
-                    1'000'000,
-         [this, from, epoch, peer, id = started.id] {
-           const auto found = calls_.find({from, epoch, peer, id});
-           if (found == calls_.end() || found->second.done || !slots_[from].node) return;
-           found->second.canceled = true;
-           slots_[from].node->connection(peer).cancel(now_, id);
-         });
-    }
+    return serial;
+  }
+
+  // Cancels call `serial` if it is still open; false if it had ended or its caller crashed.
+  bool cancel_call(std::uint64_t serial) {
+    const auto found = calls_.find(call_keys_.at(serial));
+    if (found == calls_.end() || found->second.done) return false;
+    const auto& [from, epoch, peer, id] = found->first;
+    if (!slots_[from].node || slots_[from].epoch != epoch) return false;
+    found->second.canceled = true;
+    slots_[from].node->connection(peer).cancel(now_, id);
+    return true;
   }
 
   // ---- faults ----
@@ -1190,14 +1428,15 @@ class World {
   std::vector<std::set<std::size_t>> waiting_input_;  // per node: links with bytes it has not taken
   std::size_t input_link_ = kNoLink;                  // the link whose bytes a node is reading now
   std::vector<std::size_t> call_links_;               // per call serial: the link it was sent on
+  std::vector<CallKey> call_keys_;                    // per call serial
+  std::vector<Outcome> call_outcomes_;                // per call serial
+  std::vector<StreamKey> stream_keys_;                // per stream serial
+  std::vector<Outcome> stream_outcomes_;              // per stream serial
+  bool stepped_ = false;  // driven by SteppedSimulation: no random workload or faults
   Canary canary_ = Canary::none;
   std::map<CallKey, TrackedCall> calls_;
-  std::map<std::tuple<std::size_t, std::uint64_t, PeerId, std::uint64_t, std::uint64_t>,
-           TrackedStream>
-      streams_;
-  std::map<std::tuple<std::size_t, std::uint64_t, PeerId, std::uint64_t, std::uint64_t>,
-           ServedStream>
-      served_;
+  std::map<StreamKey, TrackedStream> streams_;
+  std::map<StreamKey, ServedStream> served_;
   ActionQueue queue_;
   TimeNs now_ = 0;
   bool faults_on_ = true;
@@ -1452,7 +1691,111 @@ Workload effective_workload(const SimOptions& options) {
 }
 
 SimResult run_simulation(const SimOptions& options) {
-  return World(options).run();
+  return World(options, false).run();
+}
+
+}  // namespace weft::sim
+
+namespace weft::sim {
+
+struct SteppedSimulation::State {
+  explicit State(const SimOptions& options) : world(options, true) {}
+  World world;
+};
+
+namespace {
+std::uint16_t handler_id(SteppedSimulation::Handler handler) {
+  switch (handler) {
+    case SteppedSimulation::Handler::echo:
+      return kEcho;
+    case SteppedSimulation::Handler::error:
+      return kError;
+    case SteppedSimulation::Handler::slow:
+      return kSlow;
+    case SteppedSimulation::Handler::silent:
+      return kSilent;
+  }
+  return kSilent;
+}
+
+SteppedOutcome outcome_of(const Outcome& outcome) {
+  return SteppedOutcome{outcome.ended, outcome.dropped, outcome.result};
+}
+}  // namespace
+
+SteppedSimulation::SteppedSimulation(const SimOptions& options)
+    : state_(std::make_unique<State>(options)) {}
+SteppedSimulation::~SteppedSimulation() = default;
+
+std::size_t SteppedSimulation::nodes() const {
+  return state_->world.node_count();
+}
+TimeNs SteppedSimulation::now() const {
+  return state_->world.now();
+}
+bool SteppedSimulation::up(std::size_t node) const {
+  return state_->world.up(node);
+}
+bool SteppedSimulation::failed() const {
+  return state_->world.failure().has_value();
+}
+std::string SteppedSimulation::failure() const {
+  const auto& failure = state_->world.failure();
+  return failure ? std::string(result_kind_name(failure->kind)) + ": " + failure->message : "";
+}
+
+std::optional<std::size_t> SteppedSimulation::request(std::size_t from, std::size_t to,
+                                                      Handler handler, std::size_t payload_bytes,
+                                                      std::int64_t timeout_ms) {
+  return state_->world.stepped_call(from, to, handler_id(handler), payload_bytes, timeout_ms);
+}
+std::optional<std::size_t> SteppedSimulation::open_stream(std::size_t from, std::size_t to,
+                                                          std::uint64_t messages,
+                                                          std::uint32_t window_msgs,
+                                                          std::int64_t timeout_ms) {
+  return state_->world.stepped_stream(from, to, messages, window_msgs, timeout_ms);
+}
+bool SteppedSimulation::stream_write(std::size_t stream) {
+  return state_->world.stream_write(stream);
+}
+bool SteppedSimulation::stream_consume(std::size_t stream) {
+  return state_->world.stream_consume(stream);
+}
+bool SteppedSimulation::cancel_request(std::size_t call) {
+  return state_->world.stepped_cancel_call(call);
+}
+bool SteppedSimulation::cancel_stream(std::size_t stream) {
+  return state_->world.stepped_cancel_stream(stream);
+}
+void SteppedSimulation::partition(const std::vector<bool>& side, bool one_way) {
+  state_->world.stepped_partition(side, one_way);
+}
+void SteppedSimulation::heal() {
+  state_->world.heal();
+}
+void SteppedSimulation::crash(std::size_t node) {
+  state_->world.stepped_crash(node);
+}
+void SteppedSimulation::restart(std::size_t node) {
+  state_->world.restart(node);
+}
+void SteppedSimulation::advance(TimeNs duration_ns) {
+  state_->world.advance(duration_ns);
+}
+SteppedOutcome SteppedSimulation::request_outcome(std::size_t call) const {
+  return outcome_of(state_->world.call_outcome(call));
+}
+SteppedOutcome SteppedSimulation::stream_outcome(std::size_t stream) const {
+  return outcome_of(state_->world.stream_outcome(stream));
+}
+std::size_t SteppedSimulation::requests_started() const {
+  return state_->world.calls_started();
+}
+std::size_t SteppedSimulation::streams_opened() const {
+  return state_->world.streams_opened();
+}
+SimResult SteppedSimulation::heal_and_drain(TimeNs quiet_ns) {
+  return state_->world.heal_and_drain(quiet_ns);
 }
 
 }  // namespace weft::sim

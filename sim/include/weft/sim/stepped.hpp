@@ -1,0 +1,110 @@
+// A simulation driven one command at a time, for model-based tests (RapidCheck stateful
+// tests in tests/sim_stateful_test.cpp): the same nodes, network, oracle and trace as
+// run_simulation, but no workload and no scheduled faults of its own. The caller starts
+// requests and streams, writes and reads stream messages, cancels, partitions and heals,
+// crashes and restarts nodes, and advances time; the profile's per-write and per-dial
+// faults (latency, jitter, spikes, chunking, bit flips, refused and hanging dials, send
+// buffers) still apply. Every command checks safety as it goes: once failed() is true the
+// simulation is over and further commands do nothing useful.
+//
+// Deterministic like run_simulation: the same options and the same commands give the same
+// trace.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "weft/errors.hpp"
+#include "weft/sim/simulator.hpp"
+#include "weft/time.hpp"
+
+namespace weft::sim {
+
+// How a request or stream ended, as its opener saw it.
+struct SteppedOutcome {
+  bool ended = false;    // the opener's node reported its end
+  bool dropped = false;  // the opener crashed first: it never ends
+  Errc result = Errc::ok;
+};
+
+class SteppedSimulation {
+ public:
+  // The handlers every node serves.
+  enum class Handler : std::uint8_t {
+    echo,    // answers with the request's payload
+    error,   // answers with a remote error
+    slow,    // echoes after up to 1.5 s
+    silent,  // never answers: the deadline or a cancel ends the call
+  };
+
+  // Builds options.nodes nodes (at least 2) at time 0; they connect once time advances.
+  // options.fault_ns, liveness_ns and requests_per_s are not used.
+  explicit SteppedSimulation(const SimOptions& options);
+  ~SteppedSimulation();
+  SteppedSimulation(const SteppedSimulation&) = delete;
+  SteppedSimulation& operator=(const SteppedSimulation&) = delete;
+
+  std::size_t nodes() const;
+  TimeNs now() const;
+  bool up(std::size_t node) const;  // false between crash() and restart()
+  // The first safety or liveness failure, with the simulated time it happened at.
+  bool failed() const;
+  std::string failure() const;  // "" while none
+
+  // Starts a request from node `from` to node `to` (they differ) with `payload_bytes` of
+  // payload and a deadline `timeout_ms` (> 0) from now. Returns the call's serial (0, 1, ...
+  // in start order), or nothing when `from` is down or its core refused the call at once
+  // (not connected to `to`, queue full).
+  std::optional<std::size_t> request(std::size_t from, std::size_t to, Handler handler,
+                                     std::size_t payload_bytes, std::int64_t timeout_ms);
+  // Opens a stream from `from` to the echo stream handler on `to`: the opener will write
+  // `messages` numbered messages (each with stream_write) through a window of `window_msgs`
+  // (>= 1) messages, then close; timeout_ms 0 means no deadline. Returns its serial or
+  // nothing, as request() does.
+  std::optional<std::size_t> open_stream(std::size_t from, std::size_t to, std::uint64_t messages,
+                                         std::uint32_t window_msgs, std::int64_t timeout_ms);
+  // The opener writes the stream's next message (and closes its side after the last).
+  // False when it cannot: no credit, all written, ended, or its node crashed.
+  bool stream_write(std::size_t stream);
+  // The opener reads one echo, which the oracle checks is the next message it wrote. False
+  // when none is waiting.
+  bool stream_consume(std::size_t stream);
+  // Cancels an open call or stream; false if it had already ended or its opener crashed.
+  bool cancel_request(std::size_t call);
+  bool cancel_stream(std::size_t stream);
+
+  // Cuts the nodes with side[i] true off from the rest, both ways or (one_way) only what
+  // they send, until heal(). Bytes already in flight are held too, never lost.
+  void partition(const std::vector<bool>& side, bool one_way);
+  // Ends every partition; the bytes they held go on, in order.
+  void heal();
+  // Kills a node: all its state is lost, its peers learn at once or only later; its calls
+  // and streams are dropped (outcome().dropped). Nothing if it is down already.
+  void crash(std::size_t node);
+  // Starts a crashed node again as a new incarnation. Nothing if it is up.
+  void restart(std::size_t node);
+  // Runs the world for `duration_ns` (>= 0) of simulated time.
+  void advance(TimeNs duration_ns);
+
+  // What the opener saw of call or stream `serial` so far.
+  SteppedOutcome request_outcome(std::size_t call) const;
+  SteppedOutcome stream_outcome(std::size_t stream) const;
+  std::size_t requests_started() const;
+  std::size_t streams_opened() const;
+
+  // The final check: partitions heal, crashed nodes restart, every stream's opener writes
+  // and reads the rest on its own, the world runs `quiet_ns` more; then every call and
+  // stream must have ended, every pair be connected and every mux table be empty. Returns
+  // the run's result (pass, or the first failure).
+  SimResult heal_and_drain(TimeNs quiet_ns);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace weft::sim

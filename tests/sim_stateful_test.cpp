@@ -1,0 +1,434 @@
+// Model-based (RapidCheck stateful) tests of a small cluster in the stepped simulator:
+// random sequences of commands - send a request, open a stream, write, consume, cancel,
+// partition, heal, crash, restart, advance time - then a final heal-and-drain that checks
+// liveness. The simulator's oracle checks safety on every event; the model checks, from
+// its own side, what it can predict: time, which calls die with a crashed caller, that no
+// call outlives its deadline, that a stream never yields more echoes than were written,
+// and (on a fault-free network) that an echo sent on a settled cluster succeeds. A failing
+// sequence shrinks to a minimal one.
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
+#include <rapidcheck/state.h>
+
+#include <optional>
+#include <ostream>
+#include <vector>
+
+#include "weft/sim/stepped.hpp"
+
+namespace weft::sim {
+namespace {
+
+using Handler = SteppedSimulation::Handler;
+
+constexpr std::size_t kNodes = 3;
+constexpr TimeNs kSecond = 1'000'000'000;
+// A cluster counts as settled this long after the last partition, heal, crash or restart:
+// past keepalive's verdict (20 s) and the longest redial backoff (5 s).
+constexpr TimeNs kSettleNs = 40 * kSecond;
+constexpr TimeNs kConnectNs = 2 * kSecond;  // enough for every pair to connect
+
+// What the model knows of one request or stream it asked for.
+struct Asked {
+  std::size_t from;
+  std::size_t to;
+  Handler handler = Handler::echo;
+  std::int64_t timeout_ms = 0;  // 0: no deadline (streams only)
+  TimeNs started_ns = 0;
+  bool canceled = false;
+  bool caller_crashed = false;  // the caller crashed after asking
+};
+
+struct Model {
+  TimeNs now_ns = 0;
+  std::vector<bool> up = std::vector<bool>(kNodes, true);
+  bool partitioned = false;
+  TimeNs last_disturbance_ns = 0;  // the cluster starts unconnected
+  std::vector<Asked> requests;
+  std::vector<Asked> streams;
+  bool strict = false;  // a fault-free network: quiet echoes must succeed
+
+  void disturb() { last_disturbance_ns = now_ns; }
+};
+
+struct StreamCounts {
+  std::uint64_t written = 0;
+  std::uint64_t consumed = 0;
+};
+
+// The system under test, and what each of the model's requests and streams became in it
+// (the model cannot know whether the core took a call: that depends on the connection).
+struct Sut {
+  explicit Sut(const SimOptions& options) : sim(options) {}
+  SteppedSimulation sim;
+  std::vector<std::optional<std::size_t>> request_serials;
+  std::vector<std::optional<std::size_t>> stream_serials;
+  std::vector<StreamCounts> stream_counts;
+};
+
+using Command = rc::state::Command<Model, Sut>;
+
+void assert_no_failure(const Sut& sut) {
+  RC_ASSERT(sut.sim.failure() == std::string());
+}
+
+const char* handler_name(Handler handler) {
+  switch (handler) {
+    case Handler::echo:
+      return "echo";
+    case Handler::error:
+      return "error";
+    case Handler::slow:
+      return "slow";
+    case Handler::silent:
+      return "silent";
+  }
+  return "?";
+}
+
+struct SendRequest : Command {
+  std::size_t from = *rc::gen::inRange<std::size_t>(0, kNodes);
+  std::size_t to = (from + *rc::gen::inRange<std::size_t>(1, kNodes)) % kNodes;
+  Handler handler =
+      *rc::gen::element(Handler::echo, Handler::error, Handler::slow, Handler::silent);
+  std::size_t payload_bytes = *rc::gen::element<std::size_t>(0, 100, 3000, 70'000, 200'000);
+  std::int64_t timeout_ms = *rc::gen::inRange<std::int64_t>(50, 5000);
+
+  void checkPreconditions(const Model& model) const override { RC_PRE(bool(model.up[from])); }
+  void apply(Model& model) const override {
+    model.requests.push_back(Asked{from, to, handler, timeout_ms, model.now_ns});
+  }
+  void run(const Model&, Sut& sut) const override {
+    sut.request_serials.push_back(sut.sim.request(from, to, handler, payload_bytes, timeout_ms));
+    assert_no_failure(sut);
+  }
+  void show(std::ostream& os) const override {
+    os << "request n" << from << " -> n" << to << " " << handler_name(handler) << " "
+       << payload_bytes << " B within " << timeout_ms << " ms";
+  }
+};
+
+struct OpenStream : Command {
+  std::size_t from = *rc::gen::inRange<std::size_t>(0, kNodes);
+  std::size_t to = (from + *rc::gen::inRange<std::size_t>(1, kNodes)) % kNodes;
+  std::uint64_t messages = *rc::gen::inRange<std::uint64_t>(1, 8);
+  std::uint32_t window_msgs = *rc::gen::inRange<std::uint32_t>(1, 4);
+  std::int64_t timeout_ms = *rc::gen::element<std::int64_t>(0, 0, 2000, 20'000);
+
+  void checkPreconditions(const Model& model) const override { RC_PRE(bool(model.up[from])); }
+  void apply(Model& model) const override {
+    model.streams.push_back(Asked{from, to, Handler::echo, timeout_ms, model.now_ns});
+  }
+  void run(const Model&, Sut& sut) const override {
+    sut.stream_serials.push_back(sut.sim.open_stream(from, to, messages, window_msgs, timeout_ms));
+    sut.stream_counts.emplace_back();
+    assert_no_failure(sut);
+  }
+  void show(std::ostream& os) const override {
+    os << "open stream n" << from << " -> n" << to << " of " << messages << " messages, window "
+       << window_msgs << ", timeout " << timeout_ms << " ms";
+  }
+};
+
+// Picks one of the model's streams (or requests) by index.
+struct OnStream : Command {
+  explicit OnStream(const Model& model)
+      : index(model.streams.empty() ? 0 : *rc::gen::inRange<std::size_t>(0, model.streams.size())) {
+  }
+  std::size_t index;
+  void checkPreconditions(const Model& model) const override {
+    RC_PRE(index < model.streams.size());
+  }
+};
+
+struct WriteMessage : OnStream {
+  using OnStream::OnStream;
+  void run(const Model&, Sut& sut) const override {
+    const std::optional<std::size_t> serial = sut.stream_serials[index];
+    if (serial && sut.sim.stream_write(*serial)) ++sut.stream_counts[index].written;
+    assert_no_failure(sut);
+  }
+  void show(std::ostream& os) const override { os << "write on stream " << index; }
+};
+
+struct ConsumeEcho : OnStream {
+  using OnStream::OnStream;
+  void run(const Model&, Sut& sut) const override {
+    const std::optional<std::size_t> serial = sut.stream_serials[index];
+    if (serial && sut.sim.stream_consume(*serial)) {
+      StreamCounts& counts = sut.stream_counts[index];
+      // An echo is only ever of a message written: checked here and by the oracle.
+      RC_ASSERT(counts.consumed < counts.written);
+      ++counts.consumed;
+    }
+    assert_no_failure(sut);
+  }
+  void show(std::ostream& os) const override { os << "consume on stream " << index; }
+};
+
+struct CancelStream : OnStream {
+  using OnStream::OnStream;
+  void apply(Model& model) const override { model.streams[index].canceled = true; }
+  void run(const Model&, Sut& sut) const override {
+    if (const std::optional<std::size_t> serial = sut.stream_serials[index])
+      sut.sim.cancel_stream(*serial);
+    assert_no_failure(sut);
+  }
+  void show(std::ostream& os) const override { os << "cancel stream " << index; }
+};
+
+struct CancelRequest : Command {
+  explicit CancelRequest(const Model& model)
+      : index(model.requests.empty() ? 0
+                                     : *rc::gen::inRange<std::size_t>(0, model.requests.size())) {}
+  std::size_t index;
+  void checkPreconditions(const Model& model) const override {
+    RC_PRE(index < model.requests.size());
+  }
+  void apply(Model& model) const override { model.requests[index].canceled = true; }
+  void run(const Model&, Sut& sut) const override {
+    if (const std::optional<std::size_t> serial = sut.request_serials[index]) {
+      const SteppedOutcome before = sut.sim.request_outcome(*serial);
+      const bool canceled = sut.sim.cancel_request(*serial);
+      // Cancel works exactly while the call is open.
+      RC_ASSERT(canceled == !(before.ended || before.dropped));
+    }
+    assert_no_failure(sut);
+  }
+  void show(std::ostream& os) const override { os << "cancel request " << index; }
+};
+
+struct Partition : Command {
+  std::vector<bool> side =
+      *rc::gen::container<std::vector<bool>>(kNodes, rc::gen::arbitrary<bool>());
+  bool one_way = *rc::gen::arbitrary<bool>();
+  void apply(Model& model) const override {
+    model.partitioned = true;
+    model.disturb();
+  }
+  void run(const Model&, Sut& sut) const override {
+    sut.sim.partition(side, one_way);
+    assert_no_failure(sut);
+  }
+  void show(std::ostream& os) const override {
+    os << "partition";
+    for (std::size_t i = 0; i < side.size(); ++i)
+      if (side[i]) os << " n" << i;
+    os << (one_way ? " (one way)" : "");
+  }
+};
+
+struct Heal : Command {
+  void checkPreconditions(const Model& model) const override { RC_PRE(model.partitioned); }
+  void apply(Model& model) const override {
+    model.partitioned = false;
+    model.disturb();
+  }
+  void run(const Model&, Sut& sut) const override {
+    sut.sim.heal();
+    assert_no_failure(sut);
+  }
+  void show(std::ostream& os) const override { os << "heal"; }
+};
+
+struct Crash : Command {
+  std::size_t node = *rc::gen::inRange<std::size_t>(0, kNodes);
+  void checkPreconditions(const Model& model) const override { RC_PRE(bool(model.up[node])); }
+  void apply(Model& model) const override {
+    model.up[node] = false;
+    model.disturb();
+    for (Asked& asked : model.requests)
+      if (asked.from == node) asked.caller_crashed = true;
+    for (Asked& asked : model.streams)
+      if (asked.from == node) asked.caller_crashed = true;
+  }
+  void run(const Model&, Sut& sut) const override {
+    sut.sim.crash(node);
+    RC_ASSERT(!sut.sim.up(node));
+    assert_no_failure(sut);
+  }
+  void show(std::ostream& os) const override { os << "crash n" << node; }
+};
+
+struct Restart : Command {
+  std::size_t node = *rc::gen::inRange<std::size_t>(0, kNodes);
+  void checkPreconditions(const Model& model) const override { RC_PRE(!model.up[node]); }
+  void apply(Model& model) const override {
+    model.up[node] = true;
+    model.disturb();
+  }
+  void run(const Model&, Sut& sut) const override {
+    sut.sim.restart(node);
+    RC_ASSERT(sut.sim.up(node));
+    assert_no_failure(sut);
+  }
+  void show(std::ostream& os) const override { os << "restart n" << node; }
+};
+
+// Checks what the model predicts of every call and stream it asked for at `now_ns`.
+void check_against_model(const Model& model, const Sut& sut) {
+  for (std::size_t i = 0; i < model.requests.size(); ++i) {
+    const Asked& asked = model.requests[i];
+    if (!sut.request_serials[i]) continue;
+    const SteppedOutcome outcome = sut.sim.request_outcome(*sut.request_serials[i]);
+    // Dropped exactly when the caller crashed before the call ended (two sides, one fact).
+    if (!asked.caller_crashed) RC_ASSERT(!outcome.dropped);
+    if (asked.caller_crashed) RC_ASSERT(outcome.ended || outcome.dropped);
+    if (outcome.dropped) continue;
+    // No call outlives its deadline (plus the oracle's 1 ms).
+    if (model.now_ns >= asked.started_ns + ns_from_ms(asked.timeout_ms) + ns_from_ms(1))
+      RC_ASSERT(outcome.ended);
+    // A fault-free network, a settled cluster and nothing since: an echo succeeds at once.
+    const bool quiet = model.strict && asked.handler == Handler::echo && !asked.canceled &&
+                       asked.timeout_ms >= 1000 &&
+                       asked.started_ns >= model.last_disturbance_ns + kSettleNs &&
+                       model.now_ns >= asked.started_ns + ns_from_ms(100);
+    if (quiet) {
+      RC_ASSERT(outcome.ended);
+      RC_ASSERT(outcome.result == Errc::ok);
+    }
+  }
+  for (std::size_t i = 0; i < model.streams.size(); ++i) {
+    const Asked& asked = model.streams[i];
+    if (!sut.stream_serials[i]) continue;
+    const SteppedOutcome outcome = sut.sim.stream_outcome(*sut.stream_serials[i]);
+    if (!asked.caller_crashed) RC_ASSERT(!outcome.dropped);
+    if (outcome.dropped || asked.timeout_ms == 0) continue;
+    if (model.now_ns >= asked.started_ns + ns_from_ms(asked.timeout_ms) + ns_from_ms(1))
+      RC_ASSERT(outcome.ended);
+  }
+}
+
+struct Advance : Command {
+  TimeNs duration_ns = *rc::gen::oneOf(
+      rc::gen::map(rc::gen::inRange<TimeNs>(1, 100), [](TimeNs ms) { return ns_from_ms(ms); }),
+      rc::gen::map(rc::gen::inRange<TimeNs>(100, 3000), [](TimeNs ms) { return ns_from_ms(ms); }),
+      rc::gen::map(rc::gen::inRange<TimeNs>(3, 45), [](TimeNs s) { return s * kSecond; }));
+  void apply(Model& model) const override { model.now_ns += duration_ns; }
+  void run(const Model& model, Sut& sut) const override {
+    sut.sim.advance(duration_ns);
+    assert_no_failure(sut);
+    Model after = model;
+    apply(after);
+    RC_ASSERT(sut.sim.now() == after.now_ns);  // the clock is the model's
+    check_against_model(after, sut);
+  }
+  void show(std::ostream& os) const override {
+    os << "advance " << static_cast<double>(duration_ns) / 1e6 << " ms";
+  }
+};
+
+// Weighted by repetition: mostly traffic and time, faults now and then (a cluster needs a
+// quiet while after each fault before the model can demand that echoes succeed).
+auto command_generator(const Model& model) {
+  return rc::state::gen::execOneOfWithArgs<
+      SendRequest, SendRequest, SendRequest, SendRequest, OpenStream, OpenStream, WriteMessage,
+      WriteMessage, WriteMessage, ConsumeEcho, ConsumeEcho, ConsumeEcho, CancelRequest,
+      CancelStream, Partition, Heal, Crash, Restart, Advance, Advance, Advance, Advance>()(model);
+}
+
+// Runs random command sequences, then heals, drains and checks liveness.
+// `salt` varies the network's random choices for the same command sequences.
+void check_cluster(Profile profile, const std::string& canary = "", std::uint64_t salt = 0) {
+  SimOptions options;
+  options.canary = canary;
+  options.seed = *rc::gen::arbitrary<std::uint64_t>() ^ (salt * 0x9e3779b97f4a7c15ULL);
+  options.nodes = static_cast<int>(kNodes);
+  options.profile = profile;
+  Sut sut(options);
+  sut.sim.advance(kConnectNs);  // start from a connected cluster
+  Model model;
+  model.now_ns = kConnectNs;
+  model.last_disturbance_ns = kConnectNs - kSettleNs;  // connected and nothing broke yet
+  model.strict = profile == Profile::clean;
+  rc::state::check(model, sut, command_generator);
+  const SimResult result = sut.sim.heal_and_drain(90 * kSecond);
+  RC_ASSERT(result.message == std::string());
+  RC_ASSERT(result.kind == SimResult::Kind::pass);
+  // Everything the model asked for ended, or died with its caller.
+  for (const auto& serial : sut.request_serials) {
+    if (!serial) continue;
+    const SteppedOutcome outcome = sut.sim.request_outcome(*serial);
+    RC_ASSERT(outcome.ended != outcome.dropped);
+  }
+  for (std::size_t i = 0; i < sut.stream_serials.size(); ++i) {
+    if (!sut.stream_serials[i]) continue;
+    const SteppedOutcome outcome = sut.sim.stream_outcome(*sut.stream_serials[i]);
+    RC_ASSERT(outcome.ended != outcome.dropped);
+  }
+}
+
+RC_GTEST_PROP(SimStateful, CleanNetworkCommandsKeepSafetyLivenessAndQuietSuccess, ()) {
+  check_cluster(Profile::clean);
+}
+
+RC_GTEST_PROP(SimStateful, FaultyNetworkCommandsKeepSafetyAndLiveness, ()) {
+  check_cluster(Profile::chaos);
+}
+
+// The same checks catch every planted bug (builds with WEFT_CANARIES) and shrink it to a
+// short sequence. The rarest (reader_waits_for_output) can take thousands of sequences,
+// so each canary gets up to 20 rounds of RC_PARAMS' max_success (under a second each),
+// each round on other network draws.
+TEST(SimStateful, CatchesEveryCanary) {
+  for (const std::string& canary : canary_names()) {
+    bool caught = false;
+    for (int round = 0; round < 20 && !caught; ++round) {
+      caught = !rc::check("stateful commands with canary " + canary,
+                          [&canary, round] { check_cluster(Profile::chaos, canary, round); });
+    }
+    EXPECT_TRUE(caught) << canary << " was not caught";
+  }
+}
+
+SimOptions three_nodes(std::uint64_t seed, Profile profile) {
+  SimOptions options;
+  options.seed = seed;
+  options.nodes = 3;
+  options.profile = profile;
+  return options;
+}
+
+// The stepped simulator is deterministic too: the same seed and commands, the same result.
+TEST(SimStateful, SameCommandsSameTrace) {
+  auto play = [] {
+    SteppedSimulation sim(three_nodes(11, Profile::chaos));
+    sim.advance(2 * kSecond);
+    const auto call = sim.request(0, 1, Handler::echo, 5000, 3000);
+    const auto stream = sim.open_stream(1, 2, 3, 1, 0);
+    sim.partition({true, false, false}, false);
+    sim.advance(500'000'000);
+    if (stream) sim.stream_write(*stream);
+    sim.heal();
+    sim.crash(2);
+    sim.advance(kSecond);
+    sim.restart(2);
+    EXPECT_TRUE(call.has_value());
+    return sim.heal_and_drain(60 * kSecond);
+  };
+  const SimResult first = play();
+  const SimResult again = play();
+  EXPECT_EQ(first.kind, SimResult::Kind::pass) << first.message;
+  EXPECT_EQ(first.trace_hash, again.trace_hash);
+  EXPECT_EQ(first.events, again.events);
+}
+
+// A partition holds an echo's bytes: the call ends by its deadline, not with an answer,
+// and after healing the cluster drains.
+TEST(SimStateful, PartitionedEchoEndsWithinItsDeadline) {
+  SteppedSimulation sim(three_nodes(3, Profile::clean));
+  sim.advance(2 * kSecond);
+  const auto call = sim.request(0, 1, Handler::echo, 100, 2000);
+  ASSERT_TRUE(call.has_value());
+  sim.partition({true, false, false}, false);
+  sim.advance(2001 * 1'000'000);
+  const SteppedOutcome outcome = sim.request_outcome(*call);
+  EXPECT_TRUE(outcome.ended);
+  EXPECT_EQ(outcome.result, Errc::deadline_exceeded);
+  const SimResult result = sim.heal_and_drain(60 * kSecond);
+  EXPECT_EQ(result.kind, SimResult::Kind::pass) << result.message;
+}
+
+}  // namespace
+}  // namespace weft::sim
