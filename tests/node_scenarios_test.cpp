@@ -1,6 +1,7 @@
 // Scenarios of the connection state machine, each on two or three nodes wired in memory.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "cluster.hpp"
@@ -539,6 +540,40 @@ TEST(NodeScenarios, HandshakeRejectsTheWrongDialerAndWrongTarget) {
   expect_refused(feed_accepted(node, hello_from("stranger", x, "secret")), Status::unknown_node);
   Frame not_hello{.op = Op::ping, .seq = 1};
   expect_refused(feed_accepted(node, not_hello), Status::protocol_error);
+}
+
+TEST(NodeScenarios, StaleHelloOfAnEarlierAttemptIsRefusedAndKeepsTheConnection) {
+  std::string acceptor = "n0";
+  std::string dialer = "n1";
+  if (!dial_rule_dials(dialer, acceptor)) std::swap(acceptor, dialer);
+  Node node(testing::test_config(acceptor, {dialer}), 0, 1'000'000);
+  Frame attempt = hello_from(dialer, acceptor, "secret");
+  attempt.seq = 5;  // the dialer's fifth dial is the one that got through
+  const std::vector<Event> adopted = feed_accepted(node, attempt);
+  ASSERT_EQ(adopted.size(), 1u);
+  ASSERT_TRUE(std::holds_alternative<event::PeerUp>(adopted[0]));
+  // Its fourth and fifth dials again (delayed or replayed) are stale; the connection stays.
+  for (std::uint64_t seq : {4u, 5u}) {
+    Frame stale = attempt;
+    stale.seq = seq;
+    expect_refused(feed_accepted(node, stale), Status::stale_hello);
+    EXPECT_EQ(node.connection(0).state(), PeerState::established);
+  }
+  // A later dial of the same process, or any dial of a new incarnation, replaces it.
+  Frame later = attempt;
+  later.seq = 6;
+  const std::vector<Event> replaced = feed_accepted(node, later);
+  EXPECT_TRUE(std::any_of(replaced.begin(), replaced.end(), [](const Event& event) {
+    return std::holds_alternative<event::PeerUp>(event);
+  }));
+  Frame restarted = attempt;
+  restarted.incarnation = 43;
+  restarted.seq = 1;
+  const std::vector<Event> after_restart = feed_accepted(node, restarted);
+  EXPECT_TRUE(std::any_of(after_restart.begin(), after_restart.end(), [](const Event& event) {
+    const auto* up = std::get_if<event::PeerUp>(&event);
+    return up != nullptr && up->peer_restarted;
+  }));
 }
 
 // One node that accepted a transport from a scripted peer and finished the handshake: the

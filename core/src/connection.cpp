@@ -148,6 +148,7 @@ void Connection::on_connected(TimeNs now_ns, TransportId transport) {
   const NodeConfig& config = context_.config;
   const std::string token = config.auth->token_for(name_);
   Frame hello = context_.handshake_frame(Op::hello, now_ns, token);
+  hello.seq = generation_;  // this process's dial attempt: lets the acceptor spot stale ones
   hello.version_min = config.version_min;
   hello.version_max = config.version_max;
   hello.peer_name = name_;
@@ -161,8 +162,10 @@ void Connection::on_connect_failed(TimeNs now_ns, TransportId transport, std::st
 
 void Connection::adopt(TimeNs now_ns, TransportId transport, const Frame& hello,
                        std::size_t hello_bytes, Bytes rest) {
-  assert(!dials_);
+  assert(!dials_ && !is_stale_hello(hello));
   if (transport_ != 0) teardown(now_ns, "replaced by a newer connection from the peer", true, {});
+  accepted_incarnation_ = hello.incarnation;
+  accepted_attempt_ = hello.seq;
   begin_link(now_ns, transport);
   ++counters_.frames_received;
   counters_.bytes_received += hello_bytes;
@@ -172,6 +175,14 @@ void Connection::adopt(TimeNs now_ns, TransportId transport, const Frame& hello,
   send(welcome, EntryKind::control);
   become_established(now_ns, hello);
   if (!rest.empty()) on_bytes(now_ns, transport, rest);
+}
+
+// PROTOCOL.md §4.2: a hello from the same process as the last one accepted, for an attempt
+// no later than that one's, was sent before it (a delayed or replayed dial): adopting it
+// would replace a newer connection with a dead one.
+bool Connection::is_stale_hello(const Frame& hello) const {
+  return hello.seq != 0 && hello.incarnation == accepted_incarnation_ &&
+         hello.seq <= accepted_attempt_;
 }
 
 void Connection::become_established(TimeNs now_ns, const Frame& handshake) {

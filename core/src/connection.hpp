@@ -34,6 +34,8 @@ class Connection {
   // `rest` follows the hello.
   void adopt(TimeNs now_ns, TransportId transport, const Frame& hello, std::size_t hello_bytes,
              Bytes rest);
+  // Whether `hello` comes from an earlier dial than the last one this side accepted.
+  bool is_stale_hello(const Frame& hello) const;
   void on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes);
   void on_transport_down(TimeNs now_ns, TransportId transport, std::string_view reason);
   TimeNs next_deadline() const;
@@ -216,6 +218,9 @@ class Connection {
 
   PeerState state_;
   TransportId transport_ = 0;  // 0: none
+  // The last hello adopted (acceptor): its sender's incarnation and attempt (hello seq).
+  std::uint64_t accepted_incarnation_ = 0;
+  std::uint64_t accepted_attempt_ = 0;
   std::uint64_t generation_ = 0;
   FrameDecoder decoder_;
   OutputLanes lanes_;

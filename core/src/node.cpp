@@ -229,6 +229,11 @@ class NodeCore {
       message = config.name + " dials " + std::string(hello.name) + ", not the other way";
       return Status::wrong_dialer;
     }
+    if (connections_[*peer]->is_stale_hello(hello)) {
+      message = "hello of attempt " + std::to_string(hello.seq) + " is older than the connection " +
+                config.name + " accepted";
+      return Status::stale_hello;
+    }
     return Status::ok;
   }
 

@@ -27,7 +27,7 @@ constexpr std::array<F, 2> kObjectEndFields{F::status, F::size};
 
 // op, name, fields, allowed flags, connection-level, uses seq, payload allowed.
 constexpr std::array<OpSchema, 23> kSchemas{{
-    {Op::hello, "hello", kHelloFields, flag::kChecksums, true, false, false},
+    {Op::hello, "hello", kHelloFields, flag::kChecksums, true, true, false},
     {Op::welcome, "welcome", kWelcomeFields, flag::kChecksums, true, false, false},
     {Op::reject, "reject", kStatusOnly, 0, true, false, true},
     {Op::ping, "ping", kNoFields, 0, true, true, false},
@@ -289,6 +289,8 @@ std::string_view status_name(std::uint16_t status) {
       return "wrong_target";
     case Status::handshake_timeout:
       return "handshake_timeout";
+    case Status::stale_hello:
+      return "stale_hello";
   }
   return {};
 }

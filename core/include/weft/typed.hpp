@@ -92,8 +92,8 @@ class MsgpackCodec {
     try {
       zone_.clear();
       std::size_t offset = 0;
-      const msgpack::object object = msgpack::unpack(
-          zone_, reinterpret_cast<const char*>(bytes.data()), bytes.size(), offset);
+      const msgpack::object object =
+          msgpack::unpack(zone_, reinterpret_cast<const char*>(bytes.data()), bytes.size(), offset);
       if (offset != bytes.size()) {
         error = std::to_string(bytes.size() - offset) + " bytes after the value";
         return false;

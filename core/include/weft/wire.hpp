@@ -94,6 +94,7 @@ enum class Status : std::uint16_t {
   wrong_dialer = 36,       // handshake: the dial rule says the other side dials
   wrong_target = 37,       // handshake: peer_name is not the receiver's name
   handshake_timeout = 38,  // handshake: not finished in time
+  stale_hello = 39,        // handshake: an earlier dial than a connection already accepted
 };
 
 // Op-specific header fields, in the order in which schemas list them.
