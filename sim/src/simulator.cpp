@@ -26,8 +26,9 @@ namespace {
 constexpr std::uint16_t kEcho = 1;
 constexpr std::uint16_t kError = 2;
 constexpr std::uint16_t kSlow = 3;
-constexpr std::uint16_t kStreamEcho = 5;  // a stream handler that echoes every message
-constexpr std::uint16_t kSilent = 4;      // never answers: the deadline or a cancel ends it
+constexpr std::uint16_t kStreamEcho = 5;   // a stream handler that echoes every message
+constexpr std::uint16_t kSilent = 4;       // never answers: the deadline or a cancel ends it
+constexpr std::uint16_t kStreamStuck = 6;  // a stream handler that never reads its input
 constexpr TimeNs kSecond = 1'000'000'000;
 constexpr std::int64_t kWallOriginMs = 1'767'225'600'000;  // any fixed instant will do
 // disturbed_until_ of a pair no fault has touched: long enough ago for any check.
@@ -35,6 +36,8 @@ constexpr TimeNs kNeverDisturbed = -1'000'000 * kSecond;
 // A stepped partition lasts until heal(): far enough to never come, near enough that adding
 // a grace period cannot overflow.
 constexpr TimeNs kUntilHealed = kNever / 2;
+// The epoch of a ghost link's dialing side: no node ever has it, so nothing reaches it.
+constexpr std::uint64_t kGhostEpoch = UINT64_MAX;
 
 // What the oracle knows of a request it saw started.
 struct TrackedCall {
@@ -73,7 +76,24 @@ struct Outcome {
 // The serving side of a stream: echoes waiting for credit.
 struct ServedStream {
   std::deque<std::vector<std::uint8_t>> pending;
+  bool stuck = false;  // kStreamStuck: never reads, so the opener's deadline must end it
   bool ended = false;
+};
+
+// A hello a dialer sent: who to whom, its epoch and attempt, and its bytes.
+struct SentHello {
+  std::size_t from;
+  std::size_t to;
+  std::uint64_t epoch;
+  std::uint64_t seq;
+  std::vector<std::uint8_t> bytes;
+};
+
+// The last hello a node adopted from a peer: the peer's epoch and attempt.
+struct Adopted {
+  bool known = false;
+  std::uint64_t epoch = 0;
+  std::uint64_t seq = 0;
 };
 
 struct Failure {
@@ -104,6 +124,7 @@ class World {
     disturbed_until_.assign(names_.size(), std::vector<TimeNs>(names_.size(), kNeverDisturbed));
     up_link_.assign(names_.size(), std::vector<std::size_t>(names_.size(), kNoLink));
     paused_until_.assign(names_.size(), 0);
+    adopted_.assign(names_.size(), std::vector<Adopted>(names_.size()));
     waiting_input_.resize(names_.size());
     for (std::size_t i = 0; i < names_.size(); ++i) {
       slots_.push_back(Slot{});
@@ -155,7 +176,7 @@ class World {
                                               std::uint64_t messages, std::uint32_t window_msgs,
                                               std::int64_t timeout_ms) {
     const std::optional<std::uint64_t> serial =
-        open_stream(from, to, messages, window_msgs, timeout_ms, true);
+        open_stream(from, to, kStreamEcho, messages, window_msgs, timeout_ms, true);
     pump();
     return serial;
   }
@@ -340,7 +361,17 @@ class World {
     ByteBuffer in_transit[2];
     std::deque<std::size_t> pieces[2];
     std::size_t parked[2] = {0, 0};  // deliveries held by a partition until heal()
-    std::uint64_t bitflips = 0;      // bits flipped on this link, either way
+    // The hello that opened the link (side 0 dialed): its sender's epoch and attempt (seq).
+    bool hello_known = false;
+    std::uint64_t hello_epoch = 0;
+    std::uint64_t hello_seq = 0;
+    // A ghost: nobody dialed it; side 0 is a replayed or wrong-way hello and nothing else.
+    bool ghost = false;
+    bool wrong_way = false;      // the ghost's hello is from the side that must not dial
+    std::uint64_t bitflips = 0;  // bits flipped on this link, either way
+    // The link's own generator (split from the fault stream when the link is made): what
+    // happens on one link does not shift the random draws of any other.
+    Rng rng{0};
   };
   static constexpr std::size_t kNoLink = SIZE_MAX;
 
@@ -449,6 +480,7 @@ class World {
     for (std::uint16_t handler : {kEcho, kError, kSlow, kSilent})
       slot.node->register_handler(handler);
     slot.node->register_stream_handler(kStreamEcho, {}, StreamWindow{4, 4096});
+    slot.node->register_stream_handler(kStreamStuck, {}, StreamWindow{2, 4096});
     trace("node " + names_[index] + " start epoch " + std::to_string(slot.epoch));
   }
 
@@ -486,6 +518,7 @@ class World {
     }
     slot.node.reset();
     slot.abandoned_dials.clear();
+    std::fill(adopted_[index].begin(), adopted_[index].end(), Adopted{});  // memory is lost
     waiting_input_[index].clear();
     for (std::size_t other = 0; other < slots_.size(); ++other) {
       up_link_[index][other] = kNoLink;
@@ -515,10 +548,9 @@ class World {
     const std::size_t to = link.node[1 - from_side];
     TimeNs arrival = now_ + rates_.latency_ns;
     if (rates_.jitter_ns > 0)
-      arrival +=
-          static_cast<TimeNs>(fault_rng_.below(static_cast<std::uint64_t>(rates_.jitter_ns)));
+      arrival += static_cast<TimeNs>(link.rng.below(static_cast<std::uint64_t>(rates_.jitter_ns)));
     // A spike is far shorter than keepalive's patience, so it does not count as a disturbance.
-    if (faults_on_ && rates_.spike_chance > 0 && fault_rng_.unit() < rates_.spike_chance)
+    if (faults_on_ && rates_.spike_chance > 0 && link.rng.unit() < rates_.spike_chance)
       arrival += rates_.spike_ns;
     // Never before an earlier piece: pieces arrive in the order they were sent, so the
     // delivery actions of one direction run in FIFO order.
@@ -615,12 +647,12 @@ class World {
   // cuts them into deliveries as its chunking says.
   void send_across(std::size_t link_at, int from_side, Bytes bytes) {
     if (bytes.empty()) return;
+    Rng& rng = links_[link_at].rng;
     std::uint8_t* const sent = links_[link_at].in_transit[from_side].extend(bytes.size());
     std::memcpy(sent, bytes.data(), bytes.size());
     if (faults_on_ && rates_.bitflip_per_mib > 0 &&
-        fault_rng_.unit() <
-            rates_.bitflip_per_mib * static_cast<double>(bytes.size()) / (1 << 20)) {
-      const std::uint64_t bit = fault_rng_.below(bytes.size() * 8);
+        rng.unit() < rates_.bitflip_per_mib * static_cast<double>(bytes.size()) / (1 << 20)) {
+      const std::uint64_t bit = rng.below(bytes.size() * 8);
       sent[bit / 8] = static_cast<std::uint8_t>(sent[bit / 8] ^ (1u << (bit % 8)));
       ++links_[link_at].bitflips;
       ++faults_;
@@ -630,8 +662,8 @@ class World {
     std::size_t at_byte = 0;
     while (at_byte < bytes.size()) {
       std::size_t piece = bytes.size() - at_byte;
-      if (rates_.chunking >= 1) piece = std::min(piece, 1 + fault_rng_.below(1500));
-      if (rates_.chunking >= 2 && fault_rng_.unit() < 0.1) piece = 1;
+      if (rates_.chunking >= 1) piece = std::min(piece, 1 + rng.below(1500));
+      if (rates_.chunking >= 2 && rng.unit() < 0.1) piece = 1;
       deliver_later(link_at, from_side, piece);
       at_byte += piece;
     }
@@ -652,6 +684,7 @@ class World {
     if (rates_.send_buffer_bytes > 0) {
       room = rates_.send_buffer_bytes - std::min(rates_.send_buffer_bytes, link->in_flight[side]);
     }
+    if (side == 0 && !link->hello_known) capture_hello(*link, output);
     const std::size_t count = std::min(room, output.size());
     link->wants_write[side] = count < output.size();
     if (count == 0) return;
@@ -689,6 +722,7 @@ class World {
       link.epoch[1] = slots_[to].epoch;
       link.transport[0] = transport;
       link.transport[1] = accepted;
+      link.rng = fault_rng_.split();
       links_.push_back(std::move(link));
       link_index_[{from, from_epoch, transport}] = links_.size() - 1;
       link_index_[{to, slots_[to].epoch, accepted}] = links_.size() - 1;
@@ -774,6 +808,10 @@ class World {
     if (auto* e = std::get_if<event::PeerUp>(&event)) {
       // A handshake completes on reading its last frame: input_link_ is the link.
       up_link_[index][node_of(index, e->peer)] = input_link_;
+      if (input_link_ != kNoLink && links_[input_link_].hello_known &&
+          side_of(links_[input_link_], index) == 1) {
+        check_adopted_hello(index, node_of(index, e->peer), links_[input_link_]);
+      }
       chrome('b', index, "connection", connection_span(index, e->peer, e->generation));
       return trace("up " + names_[index] + " " + node.config().peers[e->peer]);
     }
@@ -784,8 +822,9 @@ class World {
     }
     if (auto* e = std::get_if<event::HandshakeFailed>(&event)) {
       trace("handshake failed " + names_[index] + " " + e->message);
-      if (e->status == Status::bad_token || e->status == Status::unknown_node ||
-          e->status == Status::wrong_dialer || e->status == Status::version_mismatch) {
+      const bool ghost = input_link_ != kNoLink && links_[input_link_].ghost;
+      if (!ghost && (e->status == Status::bad_token || e->status == Status::unknown_node ||
+                     e->status == Status::wrong_dialer || e->status == Status::version_mismatch)) {
         fail(SimResult::Kind::safety, "handshake refused for no reason: " + e->message);
       }
       return;
@@ -958,12 +997,15 @@ class World {
 
   void start_stream(std::size_t from, std::size_t to) {
     const auto window = static_cast<std::uint32_t>(1 + workload_rng_.below(6));
+    // One stream in ten goes to a handler that never reads: only a deadline ends those.
+    const bool stuck = workload_rng_.below(10) == 0;
     const std::int64_t timeout_ms =
-        workload_rng_.below(3) == 0 ? 1000 + static_cast<std::int64_t>(workload_rng_.below(9000))
-                                    : 0;
+        stuck || workload_rng_.below(3) == 0
+            ? 1000 + static_cast<std::int64_t>(workload_rng_.below(9000))
+            : 0;
     const std::uint64_t messages = 1 + workload_rng_.below(20);
-    const std::optional<std::uint64_t> serial =
-        open_stream(from, to, messages, window, timeout_ms, false);
+    const std::optional<std::uint64_t> serial = open_stream(
+        from, to, stuck ? kStreamStuck : kStreamEcho, messages, window, timeout_ms, false);
     if (serial && workload_rng_.below(10) == 0) {  // cancel one in ten, at a random moment
       at(now_ + static_cast<TimeNs>(workload_rng_.below(3000)) * 1'000'000,
          [this, serial = *serial] { cancel_stream(serial); });
@@ -973,13 +1015,13 @@ class World {
   // Opens a stream of `messages` numbered messages to the echo handler; its serial, or
   // nothing when the opener is down or the core refused it. A manual stream writes and
   // reads only when told to.
-  std::optional<std::uint64_t> open_stream(std::size_t from, std::size_t to, std::uint64_t messages,
-                                           std::uint32_t window_msgs, std::int64_t timeout_ms,
-                                           bool manual) {
+  std::optional<std::uint64_t> open_stream(std::size_t from, std::size_t to, std::uint16_t handler,
+                                           std::uint64_t messages, std::uint32_t window_msgs,
+                                           std::int64_t timeout_ms, bool manual) {
     if (!slots_[from].node) return std::nullopt;
     const PeerId peer = static_cast<PeerId>(to < from ? to : to - 1);
     StreamArgs args;
-    args.handler = kStreamEcho;
+    args.handler = handler;
     args.has_input = true;
     args.window = StreamWindow{window_msgs, 4096};
     args.timeout_ms = timeout_ms;
@@ -1027,7 +1069,7 @@ class World {
     const StreamKey key{index, slots_[index].epoch, opened.peer, opened.id.generation,
                         opened.id.mux};
     if (served_.contains(key)) return fail(SimResult::Kind::safety, "a stream opened twice");
-    served_[key] = ServedStream{};
+    served_[key] = ServedStream{.pending = {}, .stuck = opened.handler == kStreamStuck};
   }
 
   // Neither side of a stream may ever hold more than the window it granted or was granted.
@@ -1061,6 +1103,7 @@ class World {
     const auto served = served_.find(key);
     if (served == served_.end())
       return fail(SimResult::Kind::safety, "readable on a stream nobody knows");
+    if (served->second.stuck) return;  // it never reads: the window fills and stays full
     while (std::optional<Bytes> message = connection.stream_peek(id)) {
       served->second.pending.emplace_back(message->begin(), message->end());
       connection.stream_consume(now_, id);
@@ -1254,6 +1297,104 @@ class World {
       repeat(0.1 * static_cast<double>(slots_.size()), [this] { jump_clock(); });
     repeat(rates_.pause_per_s * static_cast<double>(slots_.size()),
            [this] { pause_reader(fault_rng_.below(slots_.size())); });
+    repeat(rates_.ghost_per_s * static_cast<double>(slots_.size()), [this] { inject_ghost(); });
+  }
+
+  // ---- ghosts: connections nobody dialed ----
+
+  // Keeps the hello a dialer writes first on a link, to replay it later as a ghost.
+  void capture_hello(Link& link, Bytes output) {
+    FrameDecoder decoder;
+    const DecodeStep step = decoder.next(output);
+    if (step.status != DecodeStatus::frame || step.frame.op != Op::hello) return;
+    link.hello_known = true;
+    link.hello_epoch = link.epoch[0];
+    link.hello_seq = step.frame.seq;
+    sent_hellos_.push_back(SentHello{link.node[0],
+                                     link.node[1],
+                                     link.epoch[0],
+                                     step.frame.seq,
+                                     {output.begin(), output.begin() + step.consumed}});
+    if (sent_hellos_.size() > 32) sent_hellos_.pop_front();
+  }
+
+  // A hello from the node that, by the dial rule, must not dial its peer: as if both dialed.
+  std::optional<std::vector<std::uint8_t>> wrong_way_hello(std::size_t& from, std::size_t& to) {
+    from = fault_rng_.below(slots_.size());
+    to = (from + 1 + fault_rng_.below(slots_.size() - 1)) % slots_.size();
+    if (dial_rule_dials(names_[from], names_[to])) std::swap(from, to);
+    if (!slots_[from].node) return std::nullopt;
+    ByteBuffer bytes;
+    encode_frame(bytes, Frame{.op = Op::hello,
+                              .checksum = true,
+                              .seq = 1,
+                              .version_min = 1,
+                              .version_max = 1,
+                              .name = names_[from],
+                              .peer_name = names_[to],
+                              .incarnation = slots_[from].node->incarnation(),
+                              .wall_ms = static_cast<std::uint64_t>(
+                                  kWallOriginMs + ms_from_ns(now_) + slots_[from].skew_ms),
+                              .max_frame_bytes = 1 << 20,
+                              .token = as_bytes("sim")});
+    return std::vector<std::uint8_t>(bytes.view().begin(), bytes.view().end());
+  }
+
+  // A new connection arrives at a node with a stale or wrong-way hello and nothing behind it.
+  void inject_ghost() {
+    Link ghost;
+    ghost.ghost = true;
+    ghost.hello_known = true;
+    std::size_t from = 0;
+    std::size_t to = 0;
+    std::vector<std::uint8_t> hello;
+    if (!sent_hellos_.empty() && fault_rng_.below(2) == 0) {
+      const SentHello& sent = sent_hellos_[fault_rng_.below(sent_hellos_.size())];
+      from = sent.from;
+      to = sent.to;
+      ghost.hello_epoch = sent.epoch;
+      ghost.hello_seq = sent.seq;
+      hello = sent.bytes;
+    } else {
+      std::optional<std::vector<std::uint8_t>> wrong_way = wrong_way_hello(from, to);
+      if (!wrong_way) return;
+      ghost.wrong_way = true;
+      ghost.hello_epoch = slots_[from].epoch;
+      hello = std::move(*wrong_way);
+    }
+    if (!slots_[to].node) return;
+    ghost.node[0] = from;
+    ghost.node[1] = to;
+    ghost.epoch[0] = kGhostEpoch;  // nothing is ever delivered to the ghost's side
+    ghost.epoch[1] = slots_[to].epoch;
+    ghost.transport[1] = slots_[to].node->on_accepted(now_);
+    ghost.rng = fault_rng_.split();
+    links_.push_back(std::move(ghost));
+    const std::size_t link_at = links_.size() - 1;
+    link_index_[{to, slots_[to].epoch, links_[link_at].transport[1]}] = link_at;
+    send_across(link_at, 0, hello);
+    links_[link_at].open[0] = false;  // it says nothing more: silence from it is right
+    ++faults_;
+    trace(std::string("fault ghost ") + (links_[link_at].wrong_way ? "wrong-way " : "stale ") +
+          names_[from] + " -> " + names_[to]);
+    chrome('i', to, links_[link_at].wrong_way ? "ghost wrong-way hello" : "ghost stale hello");
+  }
+
+  // A node adopted the hello that opened `link` from `other`: never a wrong-way one, never
+  // one older than a hello it adopted before from the same incarnation.
+  void check_adopted_hello(std::size_t index, std::size_t other, const Link& link) {
+    Adopted& adopted = adopted_[index][other];
+    if (link.wrong_way)
+      return fail(SimResult::Kind::safety, names_[index] + " adopted a connection from " +
+                                               names_[other] + ", which must not dial it");
+    if (link.ghost && adopted.known && adopted.epoch == link.hello_epoch &&
+        link.hello_seq <= adopted.seq) {
+      return fail(SimResult::Kind::safety, names_[index] + " adopted a stale hello (attempt " +
+                                               std::to_string(link.hello_seq) + ") of " +
+                                               names_[other] + " after its attempt " +
+                                               std::to_string(adopted.seq));
+    }
+    adopted = Adopted{true, link.hello_epoch, link.hello_seq};
   }
 
   // The node's reader stops for a while: bytes for it pile up in the send buffers.
@@ -1424,7 +1565,10 @@ class World {
   std::vector<std::vector<TimeNs>> disturbed_until_;
   // [node][other node]: the link the node's connection to the other came up on.
   std::vector<std::vector<std::size_t>> up_link_;
-  std::vector<TimeNs> paused_until_;                  // per node: its reader stops until then
+  std::vector<TimeNs> paused_until_;  // per node: its reader stops until then
+  // [acceptor][dialer]: the last hello the acceptor adopted (what its core remembers).
+  std::vector<std::vector<Adopted>> adopted_;
+  std::deque<SentHello> sent_hellos_;  // the latest hellos dialers sent, for ghosts to replay
   std::vector<std::set<std::size_t>> waiting_input_;  // per node: links with bytes it has not taken
   std::size_t input_link_ = kNoLink;                  // the link whose bytes a node is reading now
   std::vector<std::size_t> call_links_;               // per call serial: the link it was sent on
@@ -1545,6 +1689,7 @@ FaultRates profile_rates(Profile profile, std::uint64_t seed) {
       rates.clog_ns = 3 * kSecond;
       rates.bitflip_per_mib = 0.5;
       rates.send_buffer_bytes = 64 * 1024;
+      rates.ghost_per_s = 0.02;
       break;
     case Profile::partition:
       rates.chunking = 1;
@@ -1558,6 +1703,7 @@ FaultRates profile_rates(Profile profile, std::uint64_t seed) {
       rates.restart_ns = 3 * kSecond;
       rates.half_open_chance = 0.5;
       rates.max_skew_ms = 120'000;
+      rates.ghost_per_s = 0.02;
       break;
     case Profile::chaos:
       rates = profile_rates(Profile::lossy, seed);
@@ -1594,6 +1740,7 @@ FaultRates profile_rates(Profile profile, std::uint64_t seed) {
       constexpr std::size_t kSendBuffers[] = {0, 16 * 1024, 64 * 1024, 256 * 1024};
       rates.send_buffer_bytes = kSendBuffers[rng.below(4)];
       rates.pause_per_s = pick(chaos.pause_per_s);
+      rates.ghost_per_s = pick(chaos.ghost_per_s);
       break;
     }
   }
@@ -1638,6 +1785,8 @@ const FaultKind kFaultKinds[] = {
      [](const FaultRates& r) { return r.send_buffer_bytes > 0; }},
     {"pause", [](FaultRates& r) { r.pause_per_s = 0; },
      [](const FaultRates& r) { return r.pause_per_s > 0; }},
+    {"ghost", [](FaultRates& r) { r.ghost_per_s = 0; },
+     [](const FaultRates& r) { return r.ghost_per_s > 0; }},
 };
 
 const FaultKind* find_fault_kind(const std::string& name) {

@@ -102,7 +102,7 @@ void print_parameters(const SimOptions& options, const FaultRates& rates) {
       "reset_per_s=%.4f half_open=%.2f refuse=%.3f hang=%.3f clog_per_s=%.4f clog_ms=%lld "
       "partition_per_s=%.3f partition_ms=%lld one_way=%.2f crash_per_s=%.4f restart_ms=%lld "
       "bitflip_per_mib=%.3f max_skew_ms=%lld send_buffer_bytes=%zu pause_per_s=%.4f "
-      "pause_ms=%lld\n",
+      "pause_ms=%lld ghost_per_s=%.4f\n",
       static_cast<long long>(rates.latency_ns / 1000),
       static_cast<long long>(rates.jitter_ns / 1000), rates.spike_chance,
       static_cast<long long>(rates.spike_ns / 1'000'000), rates.chunking, rates.reset_per_s,
@@ -111,7 +111,7 @@ void print_parameters(const SimOptions& options, const FaultRates& rates) {
       static_cast<long long>(rates.partition_ns / 1'000'000), rates.one_way_chance,
       rates.crash_per_s, static_cast<long long>(rates.restart_ns / 1'000'000),
       rates.bitflip_per_mib, static_cast<long long>(rates.max_skew_ms), rates.send_buffer_bytes,
-      rates.pause_per_s, static_cast<long long>(rates.pause_ns / 1'000'000));
+      rates.pause_per_s, static_cast<long long>(rates.pause_ns / 1'000'000), rates.ghost_per_s);
   if (!options.canary.empty()) std::printf("canary=%s\n", options.canary.c_str());
   if (!options.faults_off.empty()) std::printf("faults_off=%s\n", join(options.faults_off).c_str());
 }

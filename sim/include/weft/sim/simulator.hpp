@@ -47,6 +47,10 @@ struct FaultRates {
   std::size_t send_buffer_bytes = 0;
   double pause_per_s = 0;  // per node: its reader stops taking input for up to pause_ns
   TimeNs pause_ns = 0;
+  // Per node: a connection nobody dialed now arrives with a hello - a replay of one sent
+  // earlier (an earlier attempt or incarnation), or one from the side the dial rule says
+  // must not dial (as if both sides dialed at once).
+  double ghost_per_s = 0;
 };
 
 // The rates of a profile; swarm draws its own mix from `seed` (kinds switched off
@@ -55,7 +59,7 @@ FaultRates profile_rates(Profile profile, std::uint64_t seed);
 
 // The fault kinds one can switch off (weft-sim --faults-off, shrink): jitter, spike,
 // chunking, reset, half_open, refuse, hang, clog, partition, crash, bitflip, skew,
-// send_buffer, pause.
+// send_buffer, pause, ghost.
 std::vector<std::string> fault_kind_names();
 // Switches fault kind `name` off in `rates`; false for an unknown name.
 bool switch_fault_off(FaultRates& rates, const std::string& name);
