@@ -468,9 +468,42 @@ class World {
     }
     config.auth = std::make_shared<StaticTokenAuth>("sim");
     config.seed = options_.seed * 1'000'003 + index * 1009 + slots_[index].epoch;
-    config.limits.max_message_bytes = 1 << 20;
+    // Limits small enough that a busy run reaches them, so the oracle sees them hold.
+    ConnectionLimits& limits = config.limits;
+    limits.max_message_bytes = 1 << 20;
+    limits.max_outbound_requests = 512;
+    limits.max_inbound_requests = 64;
+    limits.max_streams = 48;
+    limits.max_queued_bytes = 4 << 20;
+    limits.max_control_frames = 4096;
     config.canary = canary_;
     return config;
+  }
+
+  // Every queue of a node stays within its limit (checked whenever the node did something).
+  void check_queue_limits(std::size_t index) {
+    Node& node = *slots_[index].node;
+    const ConnectionLimits& limits = node.config().limits;
+    // The output buffer is filled only below the high-water mark, one frame at a time.
+    const std::size_t output_limit = limits.output_high_water_bytes + limits.chunk_bytes + 4096;
+    // Requests respect max_queued_bytes; answers to the requests being served may add one
+    // payload each.
+    const std::size_t data_limit =
+        limits.max_queued_bytes + limits.max_inbound_requests * (limits.max_message_bytes + 64);
+    for (PeerId peer = 0; peer < node.peer_count(); ++peer) {
+      const PeerStats stats = node.connection(peer).stats();
+      const char* broken = stats.outbound_in_flight > limits.max_outbound_requests ? "outbound"
+                           : stats.inbound_in_flight > limits.max_inbound_requests ? "inbound"
+                           : stats.streams_open > limits.max_streams               ? "streams"
+                           : stats.queued_control_frames > limits.max_control_frames
+                               ? "control frames"
+                           : stats.queued_data_bytes > data_limit ? "queued data"
+                           : stats.output_bytes > output_limit    ? "output buffer"
+                                                                  : nullptr;
+      if (broken == nullptr) continue;
+      return fail(SimResult::Kind::safety, names_[index] + "'s " + broken + " queue to " +
+                                               node.config().peers[peer] + " is over its limit");
+    }
   }
 
   void start_node(std::size_t index) {
@@ -794,6 +827,7 @@ class World {
       moved = true;
       drain(index, *transport);
     }
+    if (moved && slots_[index].node) check_queue_limits(index);
     return moved;
   }
 
@@ -1545,6 +1579,32 @@ class World {
           return fail(SimResult::Kind::liveness,
                       names_[i] + " still has calls open with " + node.config().peers[p]);
         }
+      }
+    }
+    check_no_leaked_connection();
+  }
+
+  // When all is quiet every pair holds exactly one connection, the one it is up on, and
+  // no transport is open at one end only.
+  void check_no_leaked_connection() {
+    std::vector<std::vector<int>> open_links(slots_.size(), std::vector<int>(slots_.size(), 0));
+    for (std::size_t link_at = 0; link_at < links_.size(); ++link_at) {
+      const Link& link = links_[link_at];
+      const std::string pair = names_[link.node[0]] + "-" + names_[link.node[1]];
+      if (link.open[0] != link.open[1] && !(link.ghost && !link.open[1]))
+        return fail(SimResult::Kind::liveness, "a connection " + pair + " is open at one end only");
+      if (!link.open[0] || !link.open[1]) continue;
+      if (up_link_[link.node[0]][link.node[1]] != link_at ||
+          up_link_[link.node[1]][link.node[0]] != link_at)
+        return fail(SimResult::Kind::liveness, "a connection " + pair + " is open but unused");
+      ++open_links[std::min(link.node[0], link.node[1])][std::max(link.node[0], link.node[1])];
+    }
+    for (std::size_t a = 0; a < slots_.size(); ++a) {
+      for (std::size_t b = a + 1; b < slots_.size(); ++b) {
+        if (open_links[a][b] != 1)
+          return fail(SimResult::Kind::liveness, names_[a] + "-" + names_[b] + " holds " +
+                                                     std::to_string(open_links[a][b]) +
+                                                     " connections");
       }
     }
   }
