@@ -74,7 +74,7 @@ std::size_t count_of(const std::string& text, const std::string& needle) {
   return count;
 }
 
-TEST(Sim, ChromeTraceHasATrackPerNodeAndASpanPerRequest) {
+TEST(Sim, ChromeTraceHasATrackPerNodeAndLinkAndASpanPerRequest) {
   const std::string path = ::testing::TempDir() + "weft_sim_chrome.json";
   SimOptions options = options_for(Profile::chaos, 3);
   options.chrome_trace_path = path;
@@ -83,8 +83,19 @@ TEST(Sim, ChromeTraceHasATrackPerNodeAndASpanPerRequest) {
   ASSERT_GT(trace.size(), 2u);
   EXPECT_EQ(trace.front(), '[');
   EXPECT_EQ(trace.substr(trace.size() - 2), "]\n");
-  for (int i = 0; i < options.nodes; ++i)
+  for (int i = 0; i < options.nodes; ++i) {
     EXPECT_EQ(count_of(trace, R"("args":{"name":"n)" + std::to_string(i) + "\"}"), 1u);
+    for (int j = i + 1; j < options.nodes; ++j) {
+      const std::string pair = "n" + std::to_string(i) + "-n" + std::to_string(j);
+      EXPECT_EQ(count_of(trace, R"("args":{"name":")" + pair + "\"}"), 1u) << pair;
+    }
+  }
+  // Every transport is a span on its pair's track; after the quiet phase one per pair is
+  // still open, the connection in use.
+  const std::size_t transports = count_of(trace, R"("name":"transport","ph":"b")");
+  const std::size_t transports_closed = count_of(trace, R"("name":"transport","ph":"e")");
+  const auto pairs = static_cast<std::size_t>(options.nodes * (options.nodes - 1) / 2);
+  EXPECT_EQ(transports, transports_closed + pairs);
   // One span opened per started request; every close matches an open one.
   const std::size_t opened = count_of(trace, R"("name":"request","ph":"b")");
   const std::size_t closed = count_of(trace, R"("name":"request","ph":"e")");

@@ -396,27 +396,69 @@ class World {
 
   // ---- Chrome trace-event output ----
 
+  // Two processes: "nodes" (pid 1: a track per node and one for the cluster) and "links"
+  // (pid 2: a track per pair of nodes, with its transports and the faults that hit them).
   void open_chrome_trace(const std::string& path, int nodes) {
     chrome_file_.open(path);
-    chrome_file_ << "[";
+    chrome_file_ << R"([{"name":"process_name","ph":"M","pid":1,"args":{"name":"nodes"}},)"
+                 << "\n"
+                 << R"({"name":"process_name","ph":"M","pid":2,"args":{"name":"links"}})";
     for (int i = 0; i <= nodes; ++i) {
       const std::string name = i < nodes ? "n" + std::to_string(i) : "cluster";
-      chrome_file_ << (i == 0 ? "" : ",\n") << R"({"name":"thread_name","ph":"M","pid":1,"tid":)"
-                   << i << R"(,"args":{"name":")" << name << R"("}})";
+      chrome_file_ << ",\n"
+                   << R"({"name":"thread_name","ph":"M","pid":1,"tid":)" << i
+                   << R"(,"args":{"name":")" << name << R"("}})";
     }
+    for (int a = 0; a < nodes; ++a) {
+      for (int b = a + 1; b < nodes; ++b) {
+        chrome_file_ << ",\n"
+                     << R"({"name":"thread_name","ph":"M","pid":2,"tid":)"
+                     << pair_track(static_cast<std::size_t>(a), static_cast<std::size_t>(b),
+                                   static_cast<std::size_t>(nodes))
+                     << R"(,"args":{"name":"n)" << a << "-n" << b << R"("}})";
+      }
+    }
+  }
+
+  // The links track of the pair {a, b} among `nodes` nodes: 0, 1, ... in (a, b) order.
+  static std::size_t pair_track(std::size_t a, std::size_t b, std::size_t nodes) {
+    if (a > b) std::swap(a, b);
+    return a * nodes - a * (a + 1) / 2 + (b - a - 1);
   }
 
   // One event: phase i (instant), b / e (an async span, matched by `id`); `track` is a node
   // index or the cluster track (the number of nodes).
   void chrome(char phase, std::size_t track, const std::string& name, const std::string& id = {}) {
+    chrome_event(1, phase, track, name, id);
+  }
+
+  // The same on the track of the pair of nodes a link joins.
+  void chrome_link(char phase, const Link& link, const std::string& name,
+                   const std::string& id = {}) {
+    chrome_event(2, phase, pair_track(link.node[0], link.node[1], slots_.size()), name, id);
+  }
+
+  void chrome_event(int pid, char phase, std::size_t track, const std::string& name,
+                    const std::string& id) {
     if (!chrome_file_.is_open()) return;
     char ts[32];
     std::snprintf(ts, sizeof ts, "%.3f", static_cast<double>(now_) / 1000.0);
     chrome_file_ << ",\n{\"name\":\"" << name << "\",\"ph\":\"" << phase << "\",\"ts\":" << ts
-                 << ",\"pid\":1,\"tid\":" << track;
+                 << ",\"pid\":" << pid << ",\"tid\":" << track;
     if (phase == 'i') chrome_file_ << ",\"s\":\"t\"";
     if (!id.empty()) chrome_file_ << ",\"cat\":\"" << name << "\",\"id\":\"" << id << "\"";
     chrome_file_ << "}";
+  }
+
+  // A transport is a span on its pair's track, from the dial (or ghost) to its last close.
+  void transport_opened(std::size_t link_at) {
+    chrome_link('b', links_[link_at], "transport", "t" + std::to_string(link_at));
+  }
+  void side_closed(std::size_t link_at, int side) {
+    Link& link = links_[link_at];
+    if (!link.open[side]) return;
+    link.open[side] = false;
+    if (!link.open[1 - side]) chrome_link('e', link, "transport", "t" + std::to_string(link_at));
   }
 
   std::size_t cluster_track() const { return slots_.size(); }
@@ -528,7 +570,7 @@ class World {
       for (int side = 0; side < 2; ++side) {
         if (link.node[side] != index || link.epoch[side] != slot.epoch || !link.open[side])
           continue;
-        link.open[side] = false;
+        side_closed(static_cast<std::size_t>(&link - links_.data()), side);
         peer_learns_of_reset(link, 1 - side);
       }
     }
@@ -691,6 +733,7 @@ class World {
       ++faults_;
       trace("fault bitflip link " + std::to_string(link_at));
       chrome('i', links_[link_at].node[from_side], "bitflip");
+      chrome_link('i', links_[link_at], "bitflip");
     }
     std::size_t at_byte = 0;
     while (at_byte < bytes.size()) {
@@ -757,6 +800,7 @@ class World {
       link.transport[1] = accepted;
       link.rng = fault_rng_.split();
       links_.push_back(std::move(link));
+      transport_opened(links_.size() - 1);
       link_index_[{from, from_epoch, transport}] = links_.size() - 1;
       link_index_[{to, slots_[to].epoch, accepted}] = links_.size() - 1;
       dialer.node->on_connected(now_, transport);
@@ -771,8 +815,8 @@ class World {
       return;
     }
     if (!link->open[side]) return;
-    link->open[side] = false;
     const std::size_t link_at = static_cast<std::size_t>(link - links_.data());
+    side_closed(link_at, side);
     if (!close.final_bytes.empty()) send_across(link_at, side, close.final_bytes);
     // The peer sees the close after the bytes before it.
     const TimeNs when = std::max(now_ + rates_.latency_ns, link->last_arrival[side]);
@@ -782,7 +826,7 @@ class World {
   void transport_down(std::size_t link_at, int side, const char* why) {
     Link& link = links_[link_at];
     if (!link.open[side]) return;
-    link.open[side] = false;
+    side_closed(link_at, side);
     Slot& slot = slots_[link.node[side]];
     if (slot.node && slot.epoch == link.epoch[side])
       slot.node->on_transport_down(now_, link.transport[side], why);
@@ -1407,11 +1451,14 @@ class World {
     const std::size_t link_at = links_.size() - 1;
     link_index_[{to, slots_[to].epoch, links_[link_at].transport[1]}] = link_at;
     send_across(link_at, 0, hello);
-    links_[link_at].open[0] = false;  // it says nothing more: silence from it is right
+    transport_opened(link_at);
+    side_closed(link_at, 0);  // it says nothing more: silence from it is right
     ++faults_;
     trace(std::string("fault ghost ") + (links_[link_at].wrong_way ? "wrong-way " : "stale ") +
           names_[from] + " -> " + names_[to]);
-    chrome('i', to, links_[link_at].wrong_way ? "ghost wrong-way hello" : "ghost stale hello");
+    const char* what = links_[link_at].wrong_way ? "ghost wrong-way hello" : "ghost stale hello";
+    chrome('i', to, what);
+    chrome_link('i', links_[link_at], what);
   }
 
   // A node adopted the hello that opened `link` from `other`: never a wrong-way one, never
@@ -1470,6 +1517,7 @@ class World {
     ++faults_;
     trace("fault reset " + names_[link.node[0]] + " " + names_[link.node[1]]);
     chrome('i', link.node[0], "reset");
+    chrome_link('i', link, "reset");
     const int first = static_cast<int>(fault_rng_.below(2));
     transport_down(static_cast<std::size_t>(&link - links_.data()), first, "connection reset");
     peer_learns_of_reset(link, 1 - first);
@@ -1487,6 +1535,7 @@ class World {
     ++faults_;
     trace("fault clog " + names_[link.node[side]]);
     chrome('i', link.node[side], "clog");
+    chrome_link('i', link, "clog");
   }
 
   // Isolates one node, or splits the cluster in random halves; one way or both.
