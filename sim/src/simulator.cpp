@@ -523,7 +523,8 @@ class World {
   }
 
   // Every queue of a node stays within its limit (checked whenever the node did something).
-  void check_queue_limits(std::size_t index) {
+  // Every queue of a node's connection to `peer` stays within its limit.
+  void check_queue_limits(std::size_t index, PeerId peer) {
     Node& node = *slots_[index].node;
     const ConnectionLimits& limits = node.config().limits;
     // The output buffer is filled only below the high-water mark, one frame at a time.
@@ -532,7 +533,7 @@ class World {
     // payload each.
     const std::size_t data_limit =
         limits.max_queued_bytes + limits.max_inbound_requests * (limits.max_message_bytes + 64);
-    for (PeerId peer = 0; peer < node.peer_count(); ++peer) {
+    {
       const PeerStats stats = node.connection(peer).stats();
       const char* broken = stats.outbound_in_flight > limits.max_outbound_requests ? "outbound"
                            : stats.inbound_in_flight > limits.max_inbound_requests ? "inbound"
@@ -542,10 +543,23 @@ class World {
                            : stats.queued_data_bytes > data_limit ? "queued data"
                            : stats.output_bytes > output_limit    ? "output buffer"
                                                                   : nullptr;
-      if (broken == nullptr) continue;
-      return fail(SimResult::Kind::safety, names_[index] + "'s " + broken + " queue to " +
-                                               node.config().peers[peer] + " is over its limit");
+      if (broken == nullptr) return;
+      fail(SimResult::Kind::safety, names_[index] + "'s " + broken + " queue to " +
+                                        node.config().peers[peer] + " is over its limit");
     }
+  }
+
+  // The peer an event concerns, if it names one.
+  static std::optional<PeerId> peer_of(const Event& event) {
+    return std::visit(
+        [](const auto& e) -> std::optional<PeerId> {
+          if constexpr (requires { e.peer; }) {
+            return static_cast<PeerId>(e.peer);
+          } else {
+            return std::nullopt;
+          }
+        },
+        event);
   }
 
   void start_node(std::size_t index) {
@@ -859,20 +873,36 @@ class World {
   }
 
   // Handles a node's events and writes its output; true if there was any.
+  // Handles a node's events and writes its output; true if there was any. The connections
+  // this touched are checked against their limits.
   bool pump_node(std::size_t index) {
     bool moved = false;
     if (!slots_[index].node) return false;
+    std::vector<PeerId> touched;
     while (std::optional<Event> event = slots_[index].node->poll_event()) {
       moved = true;
+      if (const std::optional<PeerId> peer = peer_of(*event)) touched.push_back(*peer);
       handle(index, std::move(*event));
       if (!slots_[index].node) return true;
     }
     while (std::optional<TransportId> transport = slots_[index].node->poll_transmit()) {
       moved = true;
+      int side = 0;
+      if (const Link* link = link_of(index, *transport, &side))
+        touched.push_back(peer_index(index, link->node[1 - side]));
       drain(index, *transport);
     }
-    if (moved && slots_[index].node) check_queue_limits(index);
+    std::sort(touched.begin(), touched.end());
+    touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+    for (PeerId peer : touched) {
+      if (!slots_[index].node || failure_) break;
+      check_queue_limits(index, peer);
+    }
     return moved;
+  }
+
+  static PeerId peer_index(std::size_t index, std::size_t other) {
+    return static_cast<PeerId>(other < index ? other : other - 1);  // see node_of
   }
 
   void handle(std::size_t index, Event&& event) {
