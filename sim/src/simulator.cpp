@@ -265,6 +265,19 @@ class World {
     pump();
   }
 
+  void inject(std::size_t from, std::size_t to, Bytes bytes) {
+    const std::size_t link_at = up_link_.at(from).at(to);
+    if (link_at == kNoLink || bytes.empty()) return;
+    Link& link = links_[link_at];
+    const int side = side_of(link, from);
+    if (!link.open[side] || !link.open[1 - side]) return;
+    ++link.bitflips;  // counts as corruption: a protocol error on this link is expected
+    trace("inject " + std::to_string(bytes.size()) + " bytes " + names_[from] + " -> " +
+          names_[to]);
+    send_across(link_at, side, bytes);
+    pump();
+  }
+
   // Runs the world for `duration_ns` of simulated time.
   void advance(TimeNs duration_ns) {
     const TimeNs end = now_ + duration_ns;
@@ -2069,6 +2082,10 @@ void SteppedSimulation::restart(std::size_t node) {
 }
 void SteppedSimulation::advance(TimeNs duration_ns) {
   state_->world.advance(duration_ns);
+}
+void SteppedSimulation::inject(std::size_t from, std::size_t to,
+                               std::span<const std::uint8_t> bytes) {
+  state_->world.inject(from, to, bytes);
 }
 SteppedOutcome SteppedSimulation::request_outcome(std::size_t call) const {
   return outcome_of(state_->world.call_outcome(call));

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,11 @@ class SteppedSimulation {
   void restart(std::size_t node);
   // Runs the world for `duration_ns` (>= 0) of simulated time.
   void advance(TimeNs duration_ns);
+  // Puts `bytes` on the wire of the current connection from `from` to `to`, after what
+  // `from` already wrote, as a hostile or broken peer would (nothing if there is none).
+  // The receiver must treat them like any bytes from the peer: a protocol error closes
+  // that connection (the oracle expects it on such a link), nothing may crash or leak.
+  void inject(std::size_t from, std::size_t to, std::span<const std::uint8_t> bytes);
 
   // What the opener saw of call or stream `serial` so far.
   SteppedOutcome request_outcome(std::size_t call) const;
