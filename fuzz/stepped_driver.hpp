@@ -17,8 +17,8 @@ namespace weft::fuzz {
 // What a target lets the input do.
 struct DriverShape {
   std::size_t max_steps = 64;
-  TimeNs max_small_advance_ns = 50'000'000;      // most steps move the clock a little...
-  TimeNs max_large_advance_ns = 45'000'000'000;  // ...some far (keepalive, deadlines)
+  TimeNs max_small_advance_ns = 50'000'000;      // a time step moves the clock a little
+  TimeNs max_large_advance_ns = 45'000'000'000;  // or far (keepalive, deadlines)
   bool inject = false;                           // raw bytes into a live connection
 };
 
