@@ -193,14 +193,10 @@ class World {
   bool stream_write(std::uint64_t serial) {
     return then_pump([&] {
       TrackedStream* stream = open_stream_of(serial);
-      if (stream == nullptr || stream->written >= stream->messages) return false;
+      if (stream == nullptr) return false;
       const auto& [from, epoch, peer, generation, mux] = stream_keys_[serial];
       PeerConnection connection = slots_[from].node->connection(peer);
-      const StreamId id{generation, mux};
-      if (connection.stream_write(now_, id, stream_message(mux, stream->written + 1)) != Errc::ok)
-        return false;
-      if (++stream->written == stream->messages) connection.stream_close(now_, id);
-      return true;
+      return write_next(connection, StreamId{generation, mux}, *stream);
     });
   }
 
@@ -1176,13 +1172,18 @@ class World {
     TrackedStream& stream = found->second;
     if (stream.manual) return;
     PeerConnection connection = slots_[from].node->connection(peer);
-    while (stream.written < stream.messages) {
-      const Errc result =
-          connection.stream_write(now_, id, stream_message(id.mux, stream.written + 1));
-      if (result != Errc::ok) return;  // no_credit: StreamWritable brings us back
-      ++stream.written;
+    while (write_next(connection, id, stream)) {  // until no_credit: StreamWritable resumes
     }
-    connection.stream_close(now_, id);
+  }
+
+  // The opener writes its next message, closing its side after the last; false when it
+  // cannot (no credit, or all written).
+  bool write_next(PeerConnection& connection, StreamId id, TrackedStream& stream) {
+    if (stream.written >= stream.messages) return false;
+    if (connection.stream_write(now_, id, stream_message(id.mux, stream.written + 1)) != Errc::ok)
+      return false;
+    if (++stream.written == stream.messages) connection.stream_close(now_, id);
+    return true;
   }
 
   void stream_opened(std::size_t index, const event::StreamOpened& opened) {
