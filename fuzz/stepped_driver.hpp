@@ -28,92 +28,124 @@ inline void fail_if(const sim::SteppedSimulation& sim) {
   std::abort();
 }
 
-inline void drive(sim::SteppedSimulation& simulation, Choices& in, const DriverShape& shape) {
-  using Handler = sim::SteppedSimulation::Handler;
-  const std::size_t nodes = simulation.nodes();
-  std::vector<std::size_t> calls;
-  std::vector<std::size_t> streams;
-  auto node = [&] { return static_cast<std::size_t>(in.below(nodes)); };
-  auto other = [&](std::size_t from) {
-    return static_cast<std::size_t>((from + 1 + in.below(nodes - 1)) % nodes);
-  };
-  simulation.advance(2'000'000'000);  // connected before the first choice
-  for (std::size_t step = 0; step < shape.max_steps && !in.empty(); ++step) {
-    switch (in.below(13)) {
-      case 0:
-      case 1: {
-        const std::size_t from = node();
-        const std::size_t to = other(from);
-        const auto handler = static_cast<Handler>(in.below(4));
-        const std::size_t bytes = in.below(4) != 0 ? in.below(3000) : in.below(70'000);
-        const auto timeout_ms = static_cast<std::int64_t>(in.in_range(1, 6000));
-        if (const auto call = simulation.request(from, to, handler, bytes, timeout_ms))
-          calls.push_back(*call);
-        break;
-      }
-      case 2: {
-        const std::size_t from = node();
-        const std::size_t to = other(from);
-        const std::uint64_t messages = in.in_range(1, 12);
-        const auto window = static_cast<std::uint32_t>(in.in_range(1, 5));
-        const auto timeout_ms = in.flip() ? 0 : static_cast<std::int64_t>(in.in_range(1, 20'000));
-        if (const auto stream = simulation.open_stream(from, to, messages, window, timeout_ms))
-          streams.push_back(*stream);
-        break;
-      }
-      case 3:
-        if (!streams.empty()) simulation.stream_write(streams[in.below(streams.size())]);
-        break;
-      case 4:
-        if (!streams.empty()) simulation.stream_consume(streams[in.below(streams.size())]);
-        break;
-      case 5:
-        if (!calls.empty()) simulation.cancel_request(calls[in.below(calls.size())]);
-        break;
-      case 6:
-        if (!streams.empty()) simulation.cancel_stream(streams[in.below(streams.size())]);
-        break;
-      case 7: {
-        std::vector<bool> side(nodes);
-        for (std::size_t i = 0; i < nodes; ++i)
-          side[i] = in.flip();
-        simulation.partition(side, in.flip());
-        break;
-      }
-      case 8:
-        simulation.heal();
-        break;
-      case 9: {
-        const std::size_t target = node();
-        if (simulation.up(target)) {
-          simulation.crash(target);
-        } else {
-          simulation.restart(target);
-        }
-        break;
-      }
-      case 10:
-        if (shape.inject) {
-          const std::size_t from = node();
-          simulation.inject(from, other(from), in.bytes(64));
-          break;
-        }
-        [[fallthrough]];
-      case 11:
-        simulation.advance(
-            static_cast<TimeNs>(in.below(shape.max_small_advance_ns / 1'000'000 + 1)) * 1'000'000);
-        break;
-      default:
-        simulation.advance(
-            static_cast<TimeNs>(in.below(shape.max_large_advance_ns / 1'000'000 + 1)) * 1'000'000);
-        break;
+// One run: the choices in `in` applied to `simulation` in turn, the oracle checked after each.
+class Driver {
+ public:
+  Driver(sim::SteppedSimulation& simulation, Choices& in, const DriverShape& shape)
+      : simulation_(simulation), in_(in), shape_(shape), nodes_(simulation.nodes()) {}
+
+  void run() {
+    simulation_.advance(2'000'000'000);  // connected before the first choice
+    for (std::size_t step = 0; step < shape_.max_steps && !in_.empty(); ++step) {
+      this->step(in_.below(13));
+      fail_if(simulation_);
     }
-    fail_if(simulation);
+    const sim::SimResult result = simulation_.heal_and_drain(60'000'000'000);
+    if (result.kind == sim::SimResult::Kind::pass) return;
+    std::fprintf(stderr, "%s: %s\n", sim::result_kind_name(result.kind), result.message.c_str());
+    std::abort();
   }
-  const sim::SimResult result = simulation.heal_and_drain(60'000'000'000);
-  if (result.kind == sim::SimResult::Kind::pass) return;
-  std::fprintf(stderr, "%s: %s\n", sim::result_kind_name(result.kind), result.message.c_str());
-  std::abort();
+
+ private:
+  void step(std::uint64_t choice) {
+    switch (choice) {
+      case 0:
+      case 1:
+        return request();
+      case 2:
+        return open_stream();
+      case 3:
+        if (!streams_.empty()) simulation_.stream_write(pick(streams_));
+        return;
+      case 4:
+        if (!streams_.empty()) simulation_.stream_consume(pick(streams_));
+        return;
+      case 5:
+        if (!calls_.empty()) simulation_.cancel_request(pick(calls_));
+        return;
+      case 6:
+        if (!streams_.empty()) simulation_.cancel_stream(pick(streams_));
+        return;
+      case 7:
+        return partition();
+      case 8:
+        return simulation_.heal();
+      case 9:
+        return crash_or_restart();
+      case 10:
+        if (shape_.inject) return inject();
+        return advance_up_to(shape_.max_small_advance_ns);
+      case 11:
+        return advance_up_to(shape_.max_small_advance_ns);
+      default:
+        return advance_up_to(shape_.max_large_advance_ns);
+    }
+  }
+
+  std::size_t node() { return static_cast<std::size_t>(in_.below(nodes_)); }
+  std::size_t other(std::size_t from) {
+    return static_cast<std::size_t>((from + 1 + in_.below(nodes_ - 1)) % nodes_);
+  }
+  std::size_t pick(const std::vector<std::size_t>& serials) {
+    return serials[in_.below(serials.size())];
+  }
+
+  void request() {
+    const std::size_t from = node();
+    const std::size_t to = other(from);
+    const auto handler = static_cast<sim::SteppedSimulation::Handler>(in_.below(4));
+    const std::size_t bytes = in_.below(4) != 0 ? in_.below(3000) : in_.below(70'000);
+    const auto timeout_ms = static_cast<std::int64_t>(in_.in_range(1, 6000));
+    if (const auto call = simulation_.request(from, to, handler, bytes, timeout_ms))
+      calls_.push_back(*call);
+  }
+
+  void open_stream() {
+    const std::size_t from = node();
+    const std::size_t to = other(from);
+    const std::uint64_t messages = in_.in_range(1, 12);
+    const auto window = static_cast<std::uint32_t>(in_.in_range(1, 5));
+    const auto timeout_ms = in_.flip() ? 0 : static_cast<std::int64_t>(in_.in_range(1, 20'000));
+    if (const auto stream = simulation_.open_stream(from, to, messages, window, timeout_ms))
+      streams_.push_back(*stream);
+  }
+
+  void partition() {
+    std::vector<bool> side(nodes_);
+    for (std::size_t i = 0; i < nodes_; ++i)
+      side[i] = in_.flip();
+    simulation_.partition(side, in_.flip());
+  }
+
+  void crash_or_restart() {
+    const std::size_t target = node();
+    if (simulation_.up(target)) {
+      simulation_.crash(target);
+    } else {
+      simulation_.restart(target);
+    }
+  }
+
+  void inject() {
+    const std::size_t from = node();
+    simulation_.inject(from, other(from), in_.bytes(64));
+  }
+
+  // Moves the clock by whole milliseconds, up to `max_ns`.
+  void advance_up_to(TimeNs max_ns) {
+    simulation_.advance(static_cast<TimeNs>(in_.below(max_ns / 1'000'000 + 1)) * 1'000'000);
+  }
+
+  sim::SteppedSimulation& simulation_;
+  Choices& in_;
+  const DriverShape shape_;
+  const std::size_t nodes_;
+  std::vector<std::size_t> calls_;
+  std::vector<std::size_t> streams_;
+};
+
+inline void drive(sim::SteppedSimulation& simulation, Choices& in, const DriverShape& shape) {
+  Driver(simulation, in, shape).run();
 }
 
 }  // namespace weft::fuzz

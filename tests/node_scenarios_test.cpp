@@ -1,7 +1,6 @@
 // Scenarios of the connection state machine, each on two or three nodes wired in memory.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <set>
 
 #include "cluster.hpp"
@@ -542,6 +541,14 @@ TEST(NodeScenarios, HandshakeRejectsTheWrongDialerAndWrongTarget) {
   expect_refused(feed_accepted(node, not_hello), Status::protocol_error);
 }
 
+// The PeerUp among `events`, if there is one.
+const event::PeerUp* peer_up_in(const std::vector<Event>& events) {
+  for (const Event& event : events) {
+    if (const auto* up = std::get_if<event::PeerUp>(&event)) return up;
+  }
+  return nullptr;
+}
+
 TEST(NodeScenarios, StaleHelloOfAnEarlierAttemptIsRefusedAndKeepsTheConnection) {
   std::string acceptor = "n0";
   std::string dialer = "n1";
@@ -562,18 +569,14 @@ TEST(NodeScenarios, StaleHelloOfAnEarlierAttemptIsRefusedAndKeepsTheConnection) 
   // A later dial of the same process, or any dial of a new incarnation, replaces it.
   Frame later = attempt;
   later.seq = 6;
-  const std::vector<Event> replaced = feed_accepted(node, later);
-  EXPECT_TRUE(std::any_of(replaced.begin(), replaced.end(), [](const Event& event) {
-    return std::holds_alternative<event::PeerUp>(event);
-  }));
+  EXPECT_NE(peer_up_in(feed_accepted(node, later)), nullptr);
   Frame restarted = attempt;
   restarted.incarnation = 43;
   restarted.seq = 1;
   const std::vector<Event> after_restart = feed_accepted(node, restarted);
-  EXPECT_TRUE(std::any_of(after_restart.begin(), after_restart.end(), [](const Event& event) {
-    const auto* up = std::get_if<event::PeerUp>(&event);
-    return up != nullptr && up->peer_restarted;
-  }));
+  const event::PeerUp* up = peer_up_in(after_restart);
+  ASSERT_NE(up, nullptr);
+  EXPECT_TRUE(up->peer_restarted);
 }
 
 // One node that accepted a transport from a scripted peer and finished the handshake: the

@@ -165,22 +165,7 @@ class World {
   std::size_t calls_started() const { return call_outcomes_.size(); }
   std::size_t streams_opened() const { return stream_outcomes_.size(); }
 
-  std::optional<std::uint64_t> stepped_call(std::size_t from, std::size_t to, std::uint16_t handler,
-                                            std::size_t size, std::int64_t timeout_ms) {
-    const std::optional<std::uint64_t> serial = call(from, to, handler, size, timeout_ms);
-    pump();
-    return serial;
-  }
-
-  std::optional<std::uint64_t> stepped_stream(std::size_t from, std::size_t to,
-                                              std::uint64_t messages, std::uint32_t window_msgs,
-                                              std::int64_t timeout_ms) {
-    const std::optional<std::uint64_t> serial =
-        open_stream(from, to, kStreamEcho, messages, window_msgs, timeout_ms, true);
-    pump();
-    return serial;
-  }
-
+  // Every stepped command runs, then the world handles what it caused.
   template <typename Command>
   auto then_pump(Command command) {
     const auto result = command();
@@ -188,26 +173,46 @@ class World {
     return result;
   }
 
+  std::optional<std::uint64_t> stepped_call(std::size_t from, std::size_t to, std::uint16_t handler,
+                                            std::size_t size, std::int64_t timeout_ms) {
+    return then_pump([&] { return call(from, to, handler, size, timeout_ms); });
+  }
+
+  std::optional<std::uint64_t> stepped_stream(std::size_t from, std::size_t to,
+                                              std::uint64_t messages, std::uint32_t window_msgs,
+                                              std::int64_t timeout_ms) {
+    return then_pump([&] {
+      return open_stream(from, to, kStreamEcho, messages, window_msgs, timeout_ms, true);
+    });
+  }
+
   // The opener of stream `serial` writes its next message (closing after the last); false
   // when it cannot (no credit, ended, crashed, all written).
   bool stream_write(std::uint64_t serial) {
-    return then_pump([&] {
-      TrackedStream* stream = open_stream_of(serial);
-      if (stream == nullptr) return false;
-      const auto& [from, epoch, peer, generation, mux] = stream_keys_[serial];
-      PeerConnection connection = slots_[from].node->connection(peer);
-      return write_next(connection, StreamId{generation, mux}, *stream);
-    });
+    return with_opener(serial,
+                       [this](PeerConnection& connection, StreamId id, TrackedStream& stream) {
+                         return write_next(connection, id, stream);
+                       });
   }
 
   // The opener of stream `serial` reads and checks one echo; false when none is waiting.
   bool stream_consume(std::uint64_t serial) {
+    return with_opener(serial,
+                       [this](PeerConnection& connection, StreamId id, TrackedStream& stream) {
+                         return read_echo(connection, id, stream);
+                       });
+  }
+
+  // Runs `step(connection, id, stream)` at the opener of stream `serial` while the opener
+  // lives and the stream is open (else false), as a stepped command.
+  template <typename Step>
+  bool with_opener(std::uint64_t serial, Step step) {
     return then_pump([&] {
       TrackedStream* stream = open_stream_of(serial);
       if (stream == nullptr) return false;
       const auto& [from, epoch, peer, generation, mux] = stream_keys_[serial];
       PeerConnection connection = slots_[from].node->connection(peer);
-      return read_echo(connection, StreamId{generation, mux}, *stream);
+      return step(connection, StreamId{generation, mux}, *stream);
     });
   }
 
@@ -221,13 +226,7 @@ class World {
   // Cuts the nodes with side[i] true off from the others (only their sending, if one way)
   // until heal().
   void stepped_partition(const std::vector<bool>& side, bool one_way) {
-    for (std::size_t a = 0; a < slots_.size(); ++a) {
-      for (std::size_t b = 0; b < slots_.size(); ++b) {
-        if (side.at(a) == side.at(b)) continue;
-        if (side[a] || !one_way) blocked_until_[a][b] = kUntilHealed;
-        disturb(a, b, kUntilHealed);
-      }
-    }
+    cut(side, one_way, kUntilHealed);
     ++faults_;
     trace(std::string("fault partition until healed") + (one_way ? " one-way" : ""));
     pump();
@@ -235,18 +234,7 @@ class World {
 
   // Ends every partition: bytes they held go on, in order.
   void heal() {
-    for (auto& row : blocked_until_)
-      std::fill(row.begin(), row.end(), 0);
-    for (auto& row : disturbed_until_) {
-      for (TimeNs& until : row)
-        until = std::min(until, now_);
-    }
-    for (std::size_t link_at = 0; link_at < links_.size(); ++link_at) {
-      for (int side = 0; side < 2; ++side) {
-        for (; links_[link_at].parked[side] > 0; --links_[link_at].parked[side])
-          schedule_arrival(now_ + rates_.latency_ns, link_at, side);
-      }
-    }
+    lift_partitions();
     trace("heal");
     pump();
   }
@@ -284,7 +272,6 @@ class World {
   // Faults end (partitions heal, crashed nodes restart), every stream finishes on its own,
   // the world runs `quiet_ns` more, and liveness is checked.
   SimResult heal_and_drain(TimeNs quiet_ns) {
-    heal();
     end_fault_phase();
     for (auto& [key, stream] : streams_) {
       if (stream.ended || !stream.manual) continue;
@@ -542,20 +529,18 @@ class World {
     // payload each.
     const std::size_t data_limit =
         limits.max_queued_bytes + limits.max_inbound_requests * (limits.max_message_bytes + 64);
-    {
-      const PeerStats stats = node.connection(peer).stats();
-      const char* broken = stats.outbound_in_flight > limits.max_outbound_requests ? "outbound"
-                           : stats.inbound_in_flight > limits.max_inbound_requests ? "inbound"
-                           : stats.streams_open > limits.max_streams               ? "streams"
-                           : stats.queued_control_frames > limits.max_control_frames
-                               ? "control frames"
-                           : stats.queued_data_bytes > data_limit ? "queued data"
-                           : stats.output_bytes > output_limit    ? "output buffer"
-                                                                  : nullptr;
-      if (broken == nullptr) return;
-      fail(SimResult::Kind::safety, names_[index] + "'s " + broken + " queue to " +
-                                        node.config().peers[peer] + " is over its limit");
-    }
+    const PeerStats stats = node.connection(peer).stats();
+    const char* broken = stats.outbound_in_flight > limits.max_outbound_requests ? "outbound"
+                         : stats.inbound_in_flight > limits.max_inbound_requests ? "inbound"
+                         : stats.streams_open > limits.max_streams               ? "streams"
+                         : stats.queued_control_frames > limits.max_control_frames
+                             ? "control frames"
+                         : stats.queued_data_bytes > data_limit ? "queued data"
+                         : stats.output_bytes > output_limit    ? "output buffer"
+                                                                : nullptr;
+    if (broken == nullptr) return;
+    fail(SimResult::Kind::safety, names_[index] + "'s " + broken + " queue to " +
+                                      node.config().peers[peer] + " is over its limit");
   }
 
   // The peer an event concerns, if it names one.
@@ -1596,16 +1581,39 @@ class World {
     const TimeNs until =
         now_ +
         static_cast<TimeNs>(fault_rng_.below(static_cast<std::uint64_t>(rates_.partition_ns) + 1));
-    for (std::size_t a = 0; a < n; ++a) {
-      for (std::size_t b = 0; b < n; ++b) {
-        if (side[a] == side[b]) continue;
+    cut(side, one_way, until);
+    ++faults_;
+    trace(std::string("fault partition") + (one_way ? " one-way" : ""));
+    chrome('i', cluster_track(), one_way ? "partition one-way" : "partition");
+  }
+
+  // Holds what the nodes with side[i] true send to the others (and, unless one way, what
+  // the others send them) until `until`.
+  void cut(const std::vector<bool>& side, bool one_way, TimeNs until) {
+    for (std::size_t a = 0; a < slots_.size(); ++a) {
+      for (std::size_t b = 0; b < slots_.size(); ++b) {
+        if (side.at(a) == side.at(b)) continue;
         if (side[a] || !one_way) blocked_until_[a][b] = std::max(blocked_until_[a][b], until);
         disturb(a, b, until);
       }
     }
-    ++faults_;
-    trace(std::string("fault partition") + (one_way ? " one-way" : ""));
-    chrome('i', cluster_track(), one_way ? "partition one-way" : "partition");
+  }
+
+  // Every partition ends now: no disturbance lasts past this instant, and the deliveries a
+  // stepped partition parked go on, in order.
+  void lift_partitions() {
+    for (auto& row : blocked_until_)
+      std::fill(row.begin(), row.end(), 0);
+    for (auto& row : disturbed_until_) {
+      for (TimeNs& until : row)
+        until = std::min(until, now_);
+    }
+    for (std::size_t link_at = 0; link_at < links_.size(); ++link_at) {
+      for (int side = 0; side < 2; ++side) {
+        for (; links_[link_at].parked[side] > 0; --links_[link_at].parked[side])
+          schedule_arrival(now_ + rates_.latency_ns, link_at, side);
+      }
+    }
   }
 
   void jump_clock() {
@@ -1625,15 +1633,9 @@ class World {
     chrome('i', cluster_track(), "faults end");
     faults_on_ = false;
     workload_on_ = false;
-    for (auto& row : blocked_until_)
-      std::fill(row.begin(), row.end(), 0);
     for (Link& link : links_)
       link.held_until[0] = link.held_until[1] = 0;
-    // Everything held heals now: no disturbance lasts past this instant.
-    for (auto& row : disturbed_until_) {
-      for (TimeNs& until : row)
-        until = std::min(until, now_);
-    }
+    lift_partitions();  // clogs too: no disturbance lasts past this instant
     for (std::size_t i = 0; i < slots_.size(); ++i) {
       paused_until_[i] = std::min(paused_until_[i], now_);
       feed_waiting(i);
