@@ -255,7 +255,7 @@ class World {
     Link& link = links_[link_at];
     const int side = side_of(link, from);
     if (!link.open[side] || !link.open[1 - side]) return;
-    ++link.bitflips;  // counts as corruption: a protocol error on this link is expected
+    ++link.corruptions;  // a protocol error on this link is expected now
     trace("inject " + std::to_string(bytes.size()) + " bytes " + names_[from] + " -> " +
           names_[to]);
     send_across(link_at, side, bytes);
@@ -363,8 +363,8 @@ class World {
     std::uint64_t hello_seq = 0;
     // A ghost: nobody dialed it; side 0 is a replayed or wrong-way hello and nothing else.
     bool ghost = false;
-    bool wrong_way = false;      // the ghost's hello is from the side that must not dial
-    std::uint64_t bitflips = 0;  // bits flipped on this link, either way
+    bool wrong_way = false;         // the ghost's hello is from the side that must not dial
+    std::uint64_t corruptions = 0;  // bits flipped or bytes injected on this link, either way
     // The link's own generator (split from the fault stream when the link is made): what
     // happens on one link does not shift the random draws of any other.
     Rng rng{0};
@@ -737,7 +737,7 @@ class World {
         rng.unit() < rates_.bitflip_per_mib * static_cast<double>(bytes.size()) / (1 << 20)) {
       const std::uint64_t bit = rng.below(bytes.size() * 8);
       sent[bit / 8] = static_cast<std::uint8_t>(sent[bit / 8] ^ (1u << (bit % 8)));
-      ++links_[link_at].bitflips;
+      ++links_[link_at].corruptions;
       ++faults_;
       trace("fault bitflip link " + std::to_string(link_at));
       chrome('i', links_[link_at].node[from_side], "bitflip");
@@ -986,7 +986,7 @@ class World {
     if (close.reason.rfind("protocol error", 0) != 0) return;
     int side = 0;
     const Link* link = link_of(index, close.transport, &side);
-    if (link == nullptr || link->bitflips > 0) return;
+    if (link == nullptr || link->corruptions > 0) return;
     const std::size_t other = link->node[1 - side];
     if (close.reason.find("does not read") != std::string::npos &&
         now_ < disturbed_until_[index][other] + keepalive_grace_ns())
