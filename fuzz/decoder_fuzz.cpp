@@ -1,32 +1,31 @@
 // libFuzzer target for the frame decoder. The input is a raw byte stream, one direction of
 // a connection (so every corpus file is also a capture weft-dump can read).
 //
-// Checked for every input:
-//  - decoding it whole and in pieces (sizes drawn from the input's own bytes) gives the same
-//    frames, the same error and the same error offset;
-//  - every frame the decoder yields passes validate_frame, and the frames re-encoded decode
-//    again to themselves;
-//  - when a checksum stopped the stream, decoding it again with verification off (so the
-//    fuzzer reaches the parsing behind a checksum) gives the same frames first.
+// Checked for every input, in two decoding passes:
+//  1. The input decoded whole gives frames F and ends (error code and offset) in E; the
+//     frames lie inside the input, in its first P bytes.
+//  2. The frames re-encoded followed by the input's tail after P, decoded in pieces (sizes
+//     drawn from the input's own bytes), give frames equal to F and then the same end E,
+//     its offset moved by how much longer the re-encoding is. So one pass checks both that
+//     decode and encode are inverse and that the split decoder (which gathers frames across
+//     pieces) agrees with the whole one, on the good frames and on the error after them.
+//  3. When a checksum stopped the stream, it is decoded again with verification off (so
+//     the fuzzer reaches the parsing behind a checksum): the same frames first, then
+//     perhaps more, which re-encode and decode to themselves too.
 // The input's last bit says whether the decoder requires a checksum on every frame.
+//
+// Kept fast (see README.md): the decoders, frame lists and buffers live across inputs, so
+// a run allocates nothing once warm, and frames compare with operator==.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
 
 #include "weft/wire.hpp"
 
 namespace {
-
-// What decoding a stream gave: every frame re-encoded, one after the other (a frame compares
-// equal to another exactly when their encodings do), and how it ended.
-struct Outcome {
-  weft::ByteBuffer reencoded;
-  std::size_t frames = 0;
-  weft::WireError error = weft::WireError::none;
-  std::uint64_t error_offset = 0;
-};
 
 // Aborts (a crash for libFuzzer) naming the line of the check that failed.
 void check_at(bool condition, int line) {
@@ -36,18 +35,21 @@ void check_at(bool condition, int line) {
 }
 #define check(condition) check_at((condition), __LINE__)
 
-// Decodes `stream` in pieces (seed 0: whole) into `outcome` (its buffer is reused from one
-// input to the next: allocation is most of a run's cost under ASan), checking each frame as
-// it comes: it passes validate_frame, and it is appended to the outcome re-encoded.
-void decode(weft::Bytes stream, const weft::DecoderOptions& options, std::uint32_t seed,
-            Outcome& outcome) {
-  outcome.reencoded.clear();
-  outcome.frames = 0;
-  weft::FrameDecoder decoder(options);
+// How decoding a stream ended.
+struct End {
+  weft::WireError error = weft::WireError::none;
+  std::uint64_t offset = 0;
+};
+
+// Feeds `stream` to `decoder` in pieces of 1..97 bytes drawn from a fixed LCG started at
+// `seed` (seed 0: the stream whole) and calls `on_frame(step)` for each frame it yields.
+template <typename OnFrame>
+End decode(weft::FrameDecoder& decoder, weft::Bytes stream, std::uint32_t seed,
+           OnFrame&& on_frame) {
   while (!stream.empty() && !decoder.failed()) {
     std::size_t piece = stream.size();
     if (seed != 0) {
-      seed = seed * 1103515245u + 12345u;  // a fixed LCG: the split is a function of the input
+      seed = seed * 1103515245u + 12345u;  // the split is a function of the input
       piece = std::min<std::size_t>(stream.size(), 1 + (seed >> 16) % 97);
     }
     weft::Bytes input = stream.first(piece);
@@ -56,27 +58,61 @@ void decode(weft::Bytes stream, const weft::DecoderOptions& options, std::uint32
       const weft::DecodeStep step = decoder.next(input);
       input = input.subspan(step.consumed);
       if (step.status != weft::DecodeStatus::frame) break;
-      check(weft::validate_frame(step.frame, options.limits).code == weft::WireError::none);
-      weft::encode_frame(outcome.reencoded, step.frame);
-      ++outcome.frames;
+      on_frame(step);
     }
   }
+  if (decoder.failed()) return {decoder.error().code, decoder.error().offset};  // no copy
   const weft::DecodeError end = decoder.finish();
-  outcome.error = end.code;
-  outcome.error_offset = end.offset;
+  return {end.code, end.offset};
 }
 
-bool same_bytes(weft::Bytes lhs, weft::Bytes rhs) {
-  return lhs.size() == rhs.size() && std::equal(lhs.begin(), lhs.end(), rhs.begin());
+// What decoding a stream whole gave: its frames (views into the stream, which they lie
+// inside), how many bytes they take, and how it ended.
+struct Whole {
+  std::vector<weft::Frame> frames;
+  std::size_t frame_bytes = 0;
+  End end;
+};
+
+void decode_whole(weft::FrameDecoder& decoder, weft::Bytes stream,
+                  const weft::DecoderOptions& options, Whole& whole) {
+  whole.frames.clear();
+  whole.frame_bytes = 0;
+  decoder.reset(options);
+  whole.end = decode(decoder, stream, 0, [&](const weft::DecodeStep& step) {
+    whole.frames.push_back(step.frame);
+    whole.frame_bytes += step.consumed;
+  });
+  check(whole.end.offset <= stream.size());
+  check(whole.end.error != weft::WireError::none || whole.frame_bytes == stream.size());
 }
 
-// The re-encoded frames decode again, whole, to themselves: encode and decode are inverse.
-void check_reencoding(const Outcome& outcome, weft::DecoderOptions options) {
-  options.verify_checksum = true;  // the encoder wrote correct checksums
-  static Outcome again;
-  decode(outcome.reencoded.view(), options, 0, again);
-  check(again.error == weft::WireError::none && again.frames == outcome.frames);
-  check(same_bytes(again.reencoded.view(), outcome.reencoded.view()));
+// Passes 2 and 3 above: `whole` came from `stream`; the frames re-encoded, then the
+// stream's tail, decoded in pieces split by `seed`, give the same frames and the same end.
+void check_reencoded_in_pieces(const Whole& whole, weft::Bytes stream,
+                               const weft::DecoderOptions& options, std::uint32_t seed) {
+  static weft::ByteBuffer rebuilt;
+  static weft::FrameDecoder decoder;
+  rebuilt.clear();
+  for (const weft::Frame& frame : whole.frames)
+    weft::encode_frame(rebuilt, frame);
+  const std::size_t encoded_bytes = rebuilt.size();
+  rebuilt.append(stream.subspan(whole.frame_bytes));
+
+  // The encoder writes correct checksums, so verification stays on for the re-encoded
+  // frames; with it off (pass 3), the tail must fail as it did, which verification
+  // could not change since it failed without it.
+  decoder.reset(options);
+  std::size_t index = 0;
+  const End end = decode(decoder, rebuilt.view(), seed, [&](const weft::DecodeStep& step) {
+    check(index < whole.frames.size() && step.frame == whole.frames[index]);
+    ++index;
+  });
+  check(index == whole.frames.size());
+  check(end.error == whole.end.error);
+  if (end.error != weft::WireError::none) {
+    check(end.offset + whole.frame_bytes == whole.end.offset + encoded_bytes);
+  }
 }
 
 }  // namespace
@@ -90,25 +126,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.require_checksum = size > 0 && (data[size - 1] & 1) != 0;
   const std::uint32_t seed = size == 0 ? 1u : 1u + data[size / 2] + (std::uint32_t{data[0]} << 8);
 
-  static Outcome whole;
-  static Outcome pieces;
-  decode(stream, options, 0, whole);
-  decode(stream, options, seed, pieces);
-  check(whole.frames == pieces.frames);
-  check(same_bytes(whole.reencoded.view(), pieces.reencoded.view()));
-  check(whole.error == pieces.error && whole.error_offset == pieces.error_offset);
-  check(whole.error_offset <= size);
-  check_reencoding(whole, options);
+  static weft::FrameDecoder decoder;
+  static Whole whole;
+  decode_whole(decoder, stream, options, whole);
+  check_reencoded_in_pieces(whole, stream, options, seed);
 
   // Checksums must not hide what lies behind them: a stream that failed on one is decoded
   // again without verification. It yields the same frames first, then perhaps more.
-  if (whole.error != weft::WireError::checksum_mismatch) return 0;
+  if (whole.end.error != weft::WireError::checksum_mismatch) return 0;
   options.verify_checksum = false;
-  static Outcome unverified;
-  decode(stream, options, seed, unverified);
-  check(unverified.frames >= whole.frames);
-  check(same_bytes(unverified.reencoded.view().first(whole.reencoded.size()),
-                   whole.reencoded.view()));
-  check_reencoding(unverified, options);
+  static Whole unverified;
+  decode_whole(decoder, stream, options, unverified);
+  check(unverified.frames.size() >= whole.frames.size());
+  for (std::size_t i = 0; i < whole.frames.size(); ++i)
+    check(unverified.frames[i] == whole.frames[i]);
+  check_reencoded_in_pieces(unverified, stream, options, seed);
   return 0;
 }

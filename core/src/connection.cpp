@@ -132,7 +132,7 @@ void Connection::begin_link(TimeNs now_ns, TransportId transport) {
   context_.transport_owner[transport] = peer_;
   ++generation_;
   lanes_.reset(generation_);
-  decoder_ = FrameDecoder(decoder_options(context_.config, false));
+  decoder_.reset(decoder_options(context_.config, false));
   checksums_ = false;
   transmit_marked_ = false;
   last_received_ns_ = now_ns;
@@ -230,6 +230,7 @@ void Connection::teardown(TimeNs now_ns, std::string reason, bool close,
   if (context_.config.canary == Canary::old_generation_frames) lanes_.keep_stale_frames();
 #endif
   lanes_.reset(generation_);  // nothing of this generation survives it
+  // A fresh decoder, not reset(): a peer that is down holds no gathering buffer.
   decoder_ = FrameDecoder(decoder_options(context_.config, false));
   link_deadline_ns_ = kNever;
   next_ping_ns_ = kNever;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "field_access.hpp"
+#include "message_text.hpp"
 #include "msgpack_lite.hpp"
 #include "weft/wire.hpp"
 
@@ -22,55 +23,56 @@ struct Prefix {
 struct Failure {
   WireError code = WireError::none;
   std::size_t at = 0;
-  std::string message;
+  detail::ShortText message;
 };
 
-std::string hex_byte(std::uint8_t value) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  return std::string("0x") + kDigits[value >> 4] + kDigits[value & 0x0f];
-}
+using detail::decimal;
+using detail::hex_byte;
+using detail::ShortText;
 
 Failure check_prefix(const std::uint8_t* p, const DecoderOptions& options, Prefix& prefix) {
   const WireLimits& limits = options.limits;
   if (p[0] != kFrameMagic) {
-    return {WireError::bad_magic, 0, "frame starts with " + hex_byte(p[0]) + ", expected 0x77"};
+    return {WireError::bad_magic, 0,
+            ShortText{"frame starts with ", hex_byte(p[0]), ", expected 0x77"}};
   }
   if ((p[1] & ~kFrameFlagChecksum) != 0) {
     return {WireError::unknown_frame_flags, 1,
-            "frame flags " + hex_byte(p[1]) + " has unknown bits"};
+            ShortText{"frame flags ", hex_byte(p[1]), " has unknown bits"}};
   }
   const std::size_t header_bytes = mp::load_be16(p + 2);
   const std::size_t body_bytes = mp::load_be32(p + 4);
-  if (body_bytes == 0) return {WireError::zero_length, 4, "body length is 0"};
+  if (body_bytes == 0) return {WireError::zero_length, 4, {"body length is 0"}};
   if (body_bytes > limits.max_frame_bytes) {
     return {WireError::frame_too_large, 4,
-            "body length " + std::to_string(body_bytes) + " exceeds limit " +
-                std::to_string(limits.max_frame_bytes)};
+            ShortText{"body length ", decimal(body_bytes), " exceeds limit ",
+                      decimal(limits.max_frame_bytes)}};
   }
-  if (header_bytes == 0) return {WireError::zero_length, 2, "header length is 0"};
+  if (header_bytes == 0) return {WireError::zero_length, 2, {"header length is 0"}};
   if (header_bytes > limits.max_header_bytes) {
     return {WireError::header_too_large, 2,
-            "header length " + std::to_string(header_bytes) + " exceeds limit " +
-                std::to_string(limits.max_header_bytes)};
+            ShortText{"header length ", decimal(header_bytes), " exceeds limit ",
+                      decimal(limits.max_header_bytes)}};
   }
   const bool has_checksum = (p[1] & kFrameFlagChecksum) != 0;
   const std::size_t checksum_bytes = has_checksum ? kChecksumBytes : 0;
   if (header_bytes + checksum_bytes > body_bytes) {
     return {WireError::header_exceeds_body, 2,
-            "header length " + std::to_string(header_bytes) +
-                (has_checksum ? " plus 8 checksum bytes" : "") + " exceeds body length " +
-                std::to_string(body_bytes)};
+            ShortText{"header length ", decimal(header_bytes),
+                      has_checksum ? " plus 8 checksum bytes" : "", " exceeds body length ",
+                      decimal(body_bytes)}};
   }
   if (options.require_checksum && !has_checksum) {
-    return {WireError::checksum_missing, 1, "frame has no checksum; this connection requires one"};
+    return {
+        WireError::checksum_missing, 1, {"frame has no checksum; this connection requires one"}};
   }
   prefix = {kPrefixBytes + body_bytes, header_bytes, has_checksum};
   return {};
 }
 
 // "str (0xa5)": the type of the item at `at`, for error messages.
-std::string describe_type(const std::uint8_t* at) {
-  return std::string(mp::type_name(*at)) + " (" + hex_byte(*at) + ")";
+ShortText describe_type(const std::uint8_t* at) {
+  return {mp::type_name(*at), " (", hex_byte(*at), ")"};
 }
 
 // Parses the msgpack header of a frame whose prefix checked out.
@@ -81,42 +83,9 @@ class HeaderParser {
         reader_{frame_start + kPrefixBytes, frame_start + kPrefixBytes + prefix.header_bytes},
         out_(out) {}
 
+  // Parses the header into the frame; on failure returns the first problem found.
   Failure parse() {
-    const std::uint8_t* header_at = reader_.pos;
-    std::uint32_t elements = 0;
-    if (mp::ReadStatus status = reader_.array_length(elements); status != mp::ReadStatus::ok) {
-      return status == mp::ReadStatus::truncated
-                 ? failure(WireError::header_truncated, "header array length runs past the header")
-                 : failure(WireError::header_not_array,
-                           "header must be a msgpack array, found " + describe_type(reader_.pos));
-    }
-    if (elements == 0)
-      return failure_at(WireError::field_count, header_at, "header array is empty");
-    std::uint64_t op = 0;
-    if (Failure f = read_uint("op", 0xff, op); f.code != WireError::none) return f;
-    const OpSchema* schema = find_schema(op);
-    if (schema == nullptr) {
-      return failure_at(WireError::unknown_op, element_at_[0], "unknown op " + std::to_string(op));
-    }
-    out_.op = schema->op;
-    const std::size_t expected = 4 + schema->fields.size();
-    if (elements != expected) {
-      return failure_at(WireError::field_count, header_at,
-                        std::string(schema->name) + " has " + std::to_string(expected) +
-                            " header elements, got " + std::to_string(elements));
-    }
-    std::uint64_t value = 0;
-    if (Failure f = read_uint("flags", 0xffff, value); f.code != WireError::none) return f;
-    out_.flags = static_cast<std::uint16_t>(value);
-    if (Failure f = read_uint("mux", UINT64_MAX, out_.mux); f.code != WireError::none) return f;
-    if (Failure f = read_uint("seq", UINT64_MAX, out_.seq); f.code != WireError::none) return f;
-    for (Field field : schema->fields) {
-      if (Failure f = read_field(field); f.code != WireError::none) return f;
-    }
-    if (reader_.pos != reader_.end) {
-      return failure(WireError::header_trailing_bytes,
-                     std::to_string(reader_.left()) + " bytes follow the header array");
-    }
+    if (!parse_elements()) return failure_;
     return {};
   }
 
@@ -128,39 +97,80 @@ class HeaderParser {
   }
 
  private:
-  Failure failure(WireError code, std::string message) const {
-    return failure_at(code, reader_.pos, std::move(message));
+  // Each step returns true when it went well; otherwise failure_ says what went wrong.
+  // Every frame takes the success path, so it builds no Failure, and no string.
+  bool parse_elements() {
+    const std::uint8_t* header_at = reader_.pos;
+    std::uint32_t elements = 0;
+    if (mp::ReadStatus status = reader_.array_length(elements); status != mp::ReadStatus::ok) {
+      return status == mp::ReadStatus::truncated
+                 ? fail(WireError::header_truncated, {"header array length runs past the header"})
+                 : fail(WireError::header_not_array,
+                        ShortText{"header must be a msgpack array, found ",
+                                  describe_type(reader_.pos).view()});
+    }
+    if (elements == 0) return fail_at(WireError::field_count, header_at, {"header array is empty"});
+    std::uint64_t op = 0;
+    if (!read_uint("op", 0xff, op)) return false;
+    const OpSchema* schema = find_schema(op);
+    if (schema == nullptr) {
+      return fail_at(WireError::unknown_op, element_at_[0], ShortText{"unknown op ", decimal(op)});
+    }
+    out_.op = schema->op;
+    const std::size_t expected = 4 + schema->fields.size();
+    if (elements != expected) {
+      return fail_at(WireError::field_count, header_at,
+                     ShortText{schema->name, " has ", decimal(expected), " header elements, got ",
+                               decimal(elements)});
+    }
+    std::uint64_t flags = 0;
+    if (!read_uint("flags", 0xffff, flags)) return false;
+    out_.flags = static_cast<std::uint16_t>(flags);
+    if (!read_uint("mux", UINT64_MAX, out_.mux) || !read_uint("seq", UINT64_MAX, out_.seq)) {
+      return false;
+    }
+    for (Field field : schema->fields) {
+      if (!read_field(field)) return false;
+    }
+    if (reader_.pos != reader_.end) {
+      return fail(WireError::header_trailing_bytes,
+                  ShortText{decimal(reader_.left()), " bytes follow the header array"});
+    }
+    return true;
   }
-  Failure failure_at(WireError code, const std::uint8_t* at, std::string message) const {
-    return {code, static_cast<std::size_t>(at - start_), std::move(message)};
+
+  bool fail(WireError code, const ShortText& message) {
+    return fail_at(code, reader_.pos, message);
+  }
+  bool fail_at(WireError code, const std::uint8_t* at, const ShortText& message) {
+    failure_ = {code, static_cast<std::size_t>(at - start_), message};
+    return false;
   }
 
   void mark() { element_at_[count_++] = reader_.pos; }
 
-  Failure read_uint(std::string_view what, std::uint64_t max, std::uint64_t& value) {
+  bool read_uint(std::string_view what, std::uint64_t max, std::uint64_t& value) {
     mark();
     switch (reader_.unsigned_int(value)) {
       case mp::ReadStatus::ok:
         break;
       case mp::ReadStatus::truncated:
-        return failure(WireError::header_truncated, std::string(what) + " runs past the header");
+        return fail(WireError::header_truncated, ShortText{what, " runs past the header"});
       case mp::ReadStatus::negative:
-        return failure(WireError::integer_out_of_range, std::string(what) + " is negative");
+        return fail(WireError::integer_out_of_range, ShortText{what, " is negative"});
       case mp::ReadStatus::wrong_type:
-        return failure(WireError::wrong_type, std::string(what) +
-                                                  " must be an unsigned integer, found " +
-                                                  describe_type(reader_.pos));
+        return fail(WireError::wrong_type, ShortText{what, " must be an unsigned integer, found ",
+                                                     describe_type(reader_.pos).view()});
     }
     if (value > max) {
-      return failure_at(
-          WireError::integer_out_of_range, element_at_[count_ - 1],
-          std::string(what) + " is " + std::to_string(value) + ", above " + std::to_string(max));
+      return fail_at(WireError::integer_out_of_range, element_at_[count_ - 1],
+                     ShortText{what, " is ", decimal(value), ", above ", decimal(max)});
     }
-    return {};
+    return true;
   }
 
   // Reads a str (text fields) or bin (blob fields) into the field's view.
-  Failure read_view(Field field) {
+  bool read_view(Field field) {
     const detail::FieldInfo& info = detail::field_info(field);
     const bool is_text = info.kind == detail::FieldKind::text;
     mark();
@@ -170,24 +180,23 @@ class HeaderParser {
     switch (status) {
       case mp::ReadStatus::ok:
         detail::set_text(out_, field, is_text ? text : as_chars(blob));
-        return {};
+        return true;
       case mp::ReadStatus::wrong_type:
-        return failure(WireError::wrong_type, std::string(info.name) + " must be a " +
-                                                  (is_text ? "str" : "bin") + ", found " +
-                                                  describe_type(reader_.pos));
+        return fail(WireError::wrong_type,
+                    ShortText{info.name, " must be a ", is_text ? "str" : "bin", ", found ",
+                              describe_type(reader_.pos).view()});
       default:
-        return failure(WireError::header_truncated,
-                       std::string(info.name) + " runs past the header");
+        return fail(WireError::header_truncated, ShortText{info.name, " runs past the header"});
     }
   }
 
-  Failure read_field(Field field) {
+  bool read_field(Field field) {
     const detail::FieldInfo& info = detail::field_info(field);
     if (info.kind != detail::FieldKind::uint) return read_view(field);
     std::uint64_t value = 0;
-    Failure f = read_uint(info.name, info.max, value);
-    if (f.code == WireError::none) detail::set_uint(out_, field, value);
-    return f;
+    if (!read_uint(info.name, info.max, value)) return false;
+    detail::set_uint(out_, field, value);
+    return true;
   }
 
   const std::uint8_t* start_;
@@ -195,6 +204,7 @@ class HeaderParser {
   Frame& out_;
   std::array<const std::uint8_t*, 16> element_at_{};
   std::size_t count_ = 0;
+  Failure failure_;
 };
 
 // Decodes a whole frame whose prefix checked out: checksum, header, semantics.
@@ -208,9 +218,9 @@ Failure parse_frame(Bytes frame_bytes, const Prefix& prefix, const DecoderOption
     const std::uint64_t carried = mp::load_be64(p + checksum_at);
     const std::uint64_t computed = checksum64({p, checksum_at});
     if (carried != computed) {
-      return {
-          WireError::checksum_mismatch, checksum_at,
-          "checksum " + to_hex(Bytes{p + checksum_at, 8}) + " does not match the frame's xxh3-64"};
+      return {WireError::checksum_mismatch, checksum_at,
+              ShortText{"checksum ", detail::Hex8(p + checksum_at).view(),
+                        " does not match the frame's xxh3-64"}};
     }
   }
   out = Frame{};
@@ -222,7 +232,7 @@ Failure parse_frame(Bytes frame_bytes, const Prefix& prefix, const DecoderOption
   FrameFault fault = validate_frame(out, options.limits);
   if (fault.code != WireError::none) {
     const std::size_t at = fault.element < 0 ? payload_at : parser.element_offset(fault.element);
-    return {fault.code, at, std::move(fault.detail)};
+    return {fault.code, at, {fault.detail}};
   }
   return {};
 }
@@ -231,9 +241,24 @@ Failure parse_frame(Bytes frame_bytes, const Prefix& prefix, const DecoderOption
 
 FrameDecoder::FrameDecoder(DecoderOptions options) : options_(options) {}
 
-DecodeStep FrameDecoder::fail(WireError code, std::uint64_t offset, std::string message) {
-  error_ = {code, offset, std::move(message)};
+void FrameDecoder::reset(const DecoderOptions& options) {
+  options_ = options;
+  set_error(WireError::none, 0, {});
+  frame_offset_ = 0;
+  frame_total_ = 0;
+  gathered_.clear();
+  release_gathered_ = false;
+}
+
+DecodeStep FrameDecoder::fail(WireError code, std::uint64_t offset, std::string_view message) {
+  set_error(code, offset, message);
   return {DecodeStatus::error, 0, {}};
+}
+
+void FrameDecoder::set_error(WireError code, std::uint64_t offset, std::string_view message) {
+  error_.code = code;
+  error_.offset = offset;
+  error_.message.assign(message);  // reuses the string's memory
 }
 
 DecodeStep FrameDecoder::next(Bytes input) {
@@ -253,7 +278,7 @@ DecodeStep FrameDecoder::next_in_place(Bytes input) {
   }
   Prefix prefix;
   if (Failure f = check_prefix(input.data(), options_, prefix); f.code != WireError::none) {
-    return fail(f.code, frame_offset_ + f.at, std::move(f.message));
+    return fail(f.code, frame_offset_ + f.at, f.message.view());
   }
   if (input.size() >= prefix.total) {
     return decode_complete(input.first(prefix.total), prefix.total);
@@ -274,7 +299,7 @@ DecodeStep FrameDecoder::next_gathered(Bytes input) {
     if (gathered_.size() < kPrefixBytes) return {DecodeStatus::need_more, consumed, {}};
     Prefix prefix;
     if (Failure f = check_prefix(gathered_.data(), options_, prefix); f.code != WireError::none) {
-      return fail(f.code, frame_offset_ + f.at, std::move(f.message));
+      return fail(f.code, frame_offset_ + f.at, f.message.view());
     }
     frame_total_ = prefix.total;
     gathered_.reserve(frame_total_);
@@ -297,21 +322,18 @@ DecodeStep FrameDecoder::decode_complete(Bytes frame_bytes, std::size_t consumed
   if (f.code != WireError::none) {
     release_gathered_ = false;
     gathered_.clear();
-    return fail(f.code, frame_offset_ + f.at, std::move(f.message));
+    return fail(f.code, frame_offset_ + f.at, f.message.view());
   }
   frame_offset_ += frame_bytes.size();
   return step;
 }
 
 DecodeError FrameDecoder::finish() const {
-  if (failed()) return error_;
-  if (!release_gathered_ && !gathered_.empty()) {
-    const std::size_t need = frame_total_ == 0 ? kPrefixBytes : frame_total_;
-    return {WireError::truncated, frame_offset_,
-            "stream ends inside a frame: have " + std::to_string(gathered_.size()) + " of its " +
-                (frame_total_ == 0 ? "8 prefix" : std::to_string(need)) + " bytes"};
-  }
-  return {};
+  if (failed() || release_gathered_ || gathered_.empty()) return error_;
+  const std::size_t need = frame_total_ == 0 ? kPrefixBytes : frame_total_;
+  const ShortText message{"stream ends inside a frame: have ", decimal(gathered_.size()),
+                          " of its ", frame_total_ == 0 ? "8 prefix" : decimal(need), " bytes"};
+  return {WireError::truncated, frame_offset_, std::string(message.view())};
 }
 
 std::optional<Frame> decode_one(Bytes frame_bytes, const DecoderOptions& options,

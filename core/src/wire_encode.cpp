@@ -10,11 +10,15 @@
 #include <string>
 
 #include "field_access.hpp"
+#include "message_text.hpp"
 #include "msgpack_lite.hpp"
 #include "weft/wire.hpp"
 
 namespace weft {
 namespace {
+
+using detail::decimal;
+using detail::join;
 
 // Below this many bytes XXH3 runs scalar code whichever unit is present.
 [[maybe_unused]] constexpr std::size_t kDispatchMinBytes = 1024;
@@ -77,78 +81,83 @@ FrameFault fault(WireError code, int element, std::string detail) {
   return {code, element, std::move(detail)};
 }
 
-// Checks a node name: 1..max bytes of printable ASCII without spaces.
-std::string check_name(std::string_view name, const WireLimits& limits) {
-  if (name.empty()) return "must not be empty";
+// The checks below return true when the value is fine and otherwise put the reason in
+// `why`: on the success path (every frame sent or received) no string is built.
+
+// Checks a node name (field `what`): 1..max bytes of printable ASCII without spaces.
+bool check_name(std::string_view what, std::string_view name, const WireLimits& limits,
+                std::string& why) {
+  if (name.empty()) {
+    why = join({what, " must not be empty"});
+    return false;
+  }
   if (name.size() > limits.max_name_bytes) {
-    return "is " + std::to_string(name.size()) + " bytes, limit " +
-           std::to_string(limits.max_name_bytes);
+    why = join(
+        {what, " is ", decimal(name.size()), " bytes, limit ", decimal(limits.max_name_bytes)});
+    return false;
   }
   for (char c : name) {
-    if (!valid_name_char(c)) return "has a byte outside 0x21..0x7e";
+    if (!valid_name_char(c)) {
+      why = join({what, " has a byte outside 0x21..0x7e"});
+      return false;
+    }
   }
-  return {};
+  return true;
 }
 
 // A request or response in parts announces the whole payload's size in seq (at least this
-// first part's); sent whole, its seq is 0. Returns "" when seq is fine.
-std::string check_total(const Frame& frame) {
-  if (frame.op != Op::request && frame.op != Op::response) return {};
+// first part's); sent whole, its seq is 0.
+bool check_total(const Frame& frame, std::string& why) {
+  if (frame.op != Op::request && frame.op != Op::response) return true;
   const bool more = (frame.flags & flag::kMore) != 0;
-  if (more ? frame.seq >= frame.payload.size() : frame.seq == 0) return {};
-  const std::string name(op_name(static_cast<std::uint64_t>(frame.op)));
-  if (!more) return name + " without flag more needs seq 0";
-  return name + " announces " + std::to_string(frame.seq) + " bytes in all but carries " +
-         std::to_string(frame.payload.size());
+  if (more ? frame.seq >= frame.payload.size() : frame.seq == 0) return true;
+  const std::string_view name = op_name(static_cast<std::uint64_t>(frame.op));
+  why = more ? join({name, " announces ", decimal(frame.seq), " bytes in all but carries ",
+                     decimal(frame.payload.size())})
+             : join({name, " without flag more needs seq 0"});
+  return false;
 }
 
-// Checks the value of the op's `index`-th field; returns "" when it is fine.
-std::string check_field(const Frame& frame, Field field, const WireLimits& limits) {
+// Checks the value of one of the op's fields.
+bool check_field(const Frame& frame, Field field, const WireLimits& limits, std::string& why) {
+  const auto fail = [&](std::string text) {
+    why = std::move(text);
+    return false;
+  };
   switch (field) {
     case Field::version_min:
-      return frame.version_min == 0 ? "version_min must be at least 1" : "";
+      return frame.version_min != 0 || fail("version_min must be at least 1");
     case Field::version_max:
-      return frame.version_max < frame.version_min ? "version_max is below version_min" : "";
+      return frame.version_max >= frame.version_min || fail("version_max is below version_min");
     case Field::version:
-      return frame.version == 0 ? "version must be at least 1" : "";
-    case Field::name: {
-      std::string why = check_name(frame.name, limits);
-      return why.empty() ? why : "name " + why;
-    }
-    case Field::peer_name: {
-      std::string why = check_name(frame.peer_name, limits);
-      return why.empty() ? why : "peer_name " + why;
-    }
+      return frame.version != 0 || fail("version must be at least 1");
+    case Field::name:
+      return check_name("name", frame.name, limits, why);
+    case Field::peer_name:
+      return check_name("peer_name", frame.peer_name, limits, why);
     case Field::max_frame_bytes:
-      return frame.max_frame_bytes < kMinMaxFrameBytes ? "max_frame_bytes is below 65536" : "";
-    case Field::token:
-      if (frame.token.size() > std::min(limits.max_token_bytes, kTokenBytesCap)) {
-        return "token is " + std::to_string(frame.token.size()) + " bytes, limit " +
-               std::to_string(std::min(limits.max_token_bytes, kTokenBytesCap));
-      }
-      return {};
+      return frame.max_frame_bytes >= kMinMaxFrameBytes || fail("max_frame_bytes is below 65536");
+    case Field::token: {
+      const std::size_t limit = std::min(limits.max_token_bytes, kTokenBytesCap);
+      return frame.token.size() <= limit || fail(join({"token is ", decimal(frame.token.size()),
+                                                       " bytes, limit ", decimal(limit)}));
+    }
     case Field::handler:
-      return frame.handler == 0 ? "handler must not be 0" : "";
+      return frame.handler != 0 || fail("handler must not be 0");
     case Field::status:
-      if (frame.status == 0 && (frame.op == Op::reject || frame.op == Op::stream_reject ||
-                                frame.op == Op::stream_reset)) {
-        return std::string(op_name(static_cast<std::uint64_t>(frame.op))) +
-               " needs a non-zero status";
-      }
-      return {};
+      return frame.status != 0 ||
+             (frame.op != Op::reject && frame.op != Op::stream_reject &&
+              frame.op != Op::stream_reset) ||
+             fail(
+                 join({op_name(static_cast<std::uint64_t>(frame.op)), " needs a non-zero status"}));
     case Field::credit_bytes:
-      if (frame.op == Op::stream_credit && frame.credit_msgs == 0 && frame.credit_bytes == 0) {
-        return "stream_credit grants nothing";
-      }
-      return {};
+      return frame.op != Op::stream_credit || frame.credit_msgs != 0 || frame.credit_bytes != 0 ||
+             fail("stream_credit grants nothing");
     case Field::size:
-      if (frame.op == Op::object_begin && (frame.flags & flag::kSizeUnknown) != 0 &&
-          frame.size != 0) {
-        return "size must be 0 when size_unknown is set";
-      }
-      return {};
+      return frame.op != Op::object_begin || (frame.flags & flag::kSizeUnknown) == 0 ||
+             frame.size == 0 || fail("size must be 0 when size_unknown is set");
     default:
-      return {};
+      return true;
   }
 }
 
@@ -185,31 +194,31 @@ FrameFault validate_frame(const Frame& frame, const WireLimits& limits) {
   if (schema == nullptr) return fault(WireError::unknown_op, 0, "unknown op");
   if ((frame.flags & ~schema->allowed_flags) != 0) {
     return fault(WireError::unknown_flags, 1,
-                 std::string(schema->name) + " does not define flag bits " +
-                     std::to_string(frame.flags & ~schema->allowed_flags));
+                 join({schema->name, " does not define flag bits ",
+                       decimal(frame.flags & ~schema->allowed_flags)}));
   }
   if (schema->connection_level && frame.mux != 0) {
-    return fault(WireError::invalid_field, 2, std::string(schema->name) + " needs mux 0");
+    return fault(WireError::invalid_field, 2, join({schema->name, " needs mux 0"}));
   }
   if (!schema->connection_level && frame.mux == 0) {
-    return fault(WireError::invalid_field, 2, std::string(schema->name) + " needs a non-zero mux");
+    return fault(WireError::invalid_field, 2, join({schema->name, " needs a non-zero mux"}));
   }
   if (!schema->uses_seq && frame.seq != 0) {
-    return fault(WireError::invalid_field, 3, std::string(schema->name) + " needs seq 0");
+    return fault(WireError::invalid_field, 3, join({schema->name, " needs seq 0"}));
   }
-  if (std::string why = check_total(frame); !why.empty()) {
-    return fault(WireError::invalid_field, 3, why);
-  }
+  std::string why;
+  if (!check_total(frame, why)) return fault(WireError::invalid_field, 3, std::move(why));
   for (std::size_t i = 0; i < schema->fields.size(); ++i) {
-    std::string why = check_field(frame, schema->fields[i], limits);
-    if (!why.empty()) return fault(WireError::invalid_field, static_cast<int>(4 + i), why);
+    if (!check_field(frame, schema->fields[i], limits, why)) {
+      return fault(WireError::invalid_field, static_cast<int>(4 + i), std::move(why));
+    }
   }
   const bool payload_allowed = schema->payload_allowed && (frame.op != Op::stream_open ||
                                                            (frame.flags & flag::kHasPayload) != 0);
   if (!payload_allowed && !frame.payload.empty()) {
     return fault(WireError::payload_not_allowed, -1,
-                 std::string(schema->name) + " carries no payload here, got " +
-                     std::to_string(frame.payload.size()) + " bytes");
+                 join({schema->name, " carries no payload here, got ",
+                       decimal(frame.payload.size()), " bytes"}));
   }
   return {};
 }

@@ -228,14 +228,14 @@ class World {
   void stepped_partition(const std::vector<bool>& side, bool one_way) {
     cut(side, one_way, kUntilHealed);
     ++faults_;
-    trace(std::string("fault partition until healed") + (one_way ? " one-way" : ""));
+    trace({"fault partition until healed", (one_way ? " one-way" : "")});
     pump();
   }
 
   // Ends every partition: bytes they held go on, in order.
   void heal() {
     lift_partitions();
-    trace("heal");
+    trace({"heal"});
     pump();
   }
 
@@ -256,8 +256,7 @@ class World {
     const int side = side_of(link, from);
     if (!link.open[side] || !link.open[1 - side]) return;
     ++link.corruptions;  // a protocol error on this link is expected now
-    trace("inject " + std::to_string(bytes.size()) + " bytes " + names_[from] + " -> " +
-          names_[to]);
+    trace({"inject ", std::to_string(bytes.size()), " bytes ", names_[from], " -> ", names_[to]});
     send_across(link_at, side, bytes);
     pump();
   }
@@ -352,6 +351,7 @@ class World {
     std::size_t in_flight[2] = {0, 0};
     bool wants_write[2] = {false, false};
     std::vector<std::uint8_t> arrived[2];
+    std::vector<std::uint8_t> feeding[2];  // feed()'s buffer, handed to the node
     // Per side s: what s put on the wire that has not arrived yet, and how it is cut into
     // deliveries (oldest first).
     ByteBuffer in_transit[2];
@@ -379,15 +379,24 @@ class World {
 
   void at(TimeNs when, std::function<void()> run) { queue_.at(when, std::move(run)); }
 
-  void trace(const std::string& line) {
+  // Records an event whose text is `parts` joined: the hash chains the previous hash (8
+  // bytes, little-endian), the time and the text. The text is assembled in a buffer that
+  // keeps its memory, so tracing allocates nothing once warm.
+  void trace(std::initializer_list<std::string_view> parts) {
     ++events_;
-    const std::string stamped = std::to_string(now_) + " " + line;
-    std::string keyed(8, '\0');
+    std::string& keyed = trace_scratch_;
+    keyed.clear();
     for (int i = 0; i < 8; ++i)
-      keyed[static_cast<std::size_t>(i)] = static_cast<char>(trace_hash_ >> (8 * i));
-    keyed += stamped;
+      keyed.push_back(static_cast<char>(trace_hash_ >> (8 * i)));
+    keyed.append(std::to_string(now_)).push_back(' ');
+    const std::size_t text_at = keyed.size();
+    for (std::string_view part : parts)
+      keyed.append(part);
     trace_hash_ = checksum64(as_bytes(keyed));
-    if (trace_file_) trace_file_ << "{\"t_ns\":" << now_ << ",\"event\":\"" << line << "\"}\n";
+    if (trace_file_) {
+      trace_file_ << "{\"t_ns\":" << now_ << ",\"event\":\""
+                  << std::string_view(keyed).substr(text_at) << "\"}\n";
+    }
   }
 
   // ---- Chrome trace-event output ----
@@ -564,14 +573,14 @@ class World {
       slot.node->register_handler(handler);
     slot.node->register_stream_handler(kStreamEcho, {}, StreamWindow{4, 4096});
     slot.node->register_stream_handler(kStreamStuck, {}, StreamWindow{2, 4096});
-    trace("node " + names_[index] + " start epoch " + std::to_string(slot.epoch));
+    trace({"node ", names_[index], " start epoch ", std::to_string(slot.epoch)});
   }
 
   void crash(std::size_t index) {
     Slot& slot = slots_[index];
     if (!slot.node) return;
     ++faults_;
-    trace("fault crash " + names_[index]);
+    trace({"fault crash ", names_[index]});
     chrome('i', index, "crash");
     // Links of the dead incarnation: the peer learns at once (reset) or later (half-open).
     for (Link& link : links_) {
@@ -695,11 +704,15 @@ class World {
       waiting_input_[receiver].insert(link_at);
       return;
     }
-    const std::vector<std::uint8_t> bytes = std::move(link.arrived[side]);
-    link.arrived[side].clear();
+    // Swapped, not moved, out of `arrived`: both vectors keep their memory for the next
+    // delivery. The node takes the bytes within on_bytes (the core calls nothing back), so
+    // `feeding` is empty again before anything else can reach this link.
+    std::vector<std::uint8_t>& bytes = link.feeding[side];
+    bytes.swap(link.arrived[side]);
     link.in_flight[1 - side] -= std::min(link.in_flight[1 - side], bytes.size());
     input_link_ = link_at;
     slots_[receiver].node->on_bytes(now_, link.transport[side], bytes);
+    bytes.clear();
     pump_node(receiver);  // events caused by these bytes are known to come from this link
     input_link_ = kNoLink;
     const Link& after = links_[link_at];
@@ -739,7 +752,7 @@ class World {
       sent[bit / 8] = static_cast<std::uint8_t>(sent[bit / 8] ^ (1u << (bit % 8)));
       ++links_[link_at].corruptions;
       ++faults_;
-      trace("fault bitflip link " + std::to_string(link_at));
+      trace({"fault bitflip link ", std::to_string(link_at)});
       chrome('i', links_[link_at].node[from_side], "bitflip");
       chrome_link('i', links_[link_at], "bitflip");
     }
@@ -782,7 +795,7 @@ class World {
     // After the fault phase every dial goes through (links have healed).
     const double roll = faults_on_ ? fault_rng_.unit() : 1.0;
     const bool blocked = blocked_until_[from][to] > now_ || blocked_until_[to][from] > now_;
-    trace("dial " + names_[from] + " -> " + names_[to]);
+    trace({"dial ", names_[from], " -> ", names_[to]});
     if (blocked || roll < rates_.hang_chance) {
       ++faults_;
       return;  // no answer: the dialer's connect timeout ends it
@@ -872,7 +885,8 @@ class World {
   bool pump_node(std::size_t index) {
     bool moved = false;
     if (!slots_[index].node) return false;
-    std::vector<PeerId> touched;
+    ScratchPeers scratch(spare_peer_lists_);
+    std::vector<PeerId>& touched = scratch.list;
     while (std::optional<Event> event = slots_[index].node->poll_event()) {
       moved = true;
       if (const std::optional<PeerId> peer = peer_of(*event)) touched.push_back(*peer);
@@ -895,6 +909,25 @@ class World {
     return moved;
   }
 
+  // A peer list borrowed from a pool for the length of a pump_node call and given back
+  // cleared, so that the lists keep their memory (pump_node nests: several may be out).
+  struct ScratchPeers {
+    explicit ScratchPeers(std::vector<std::vector<PeerId>>& pool_in) : pool(pool_in) {
+      if (!pool.empty()) {
+        list = std::move(pool.back());
+        pool.pop_back();
+      }
+    }
+    ~ScratchPeers() {
+      list.clear();
+      pool.push_back(std::move(list));
+    }
+    ScratchPeers(const ScratchPeers&) = delete;
+    ScratchPeers& operator=(const ScratchPeers&) = delete;
+    std::vector<std::vector<PeerId>>& pool;
+    std::vector<PeerId> list;
+  };
+
   static PeerId peer_index(std::size_t index, std::size_t other) {
     return static_cast<PeerId>(other < index ? other : other - 1);  // see node_of
   }
@@ -903,7 +936,7 @@ class World {
     Node& node = *slots_[index].node;
     if (auto* e = std::get_if<event::Dial>(&event)) return dial(index, e->peer, e->transport);
     if (auto* e = std::get_if<event::CloseTransport>(&event)) {
-      trace("close " + names_[index] + " " + e->reason);
+      trace({"close ", names_[index], " ", e->reason});
       check_protocol_error(index, *e);
       return close_transport(index, std::move(*e));
     }
@@ -915,15 +948,15 @@ class World {
         check_adopted_hello(index, node_of(index, e->peer), links_[input_link_]);
       }
       chrome('b', index, "connection", connection_span(index, e->peer, e->generation));
-      return trace("up " + names_[index] + " " + node.config().peers[e->peer]);
+      return trace({"up ", names_[index], " ", node.config().peers[e->peer]});
     }
     if (auto* e = std::get_if<event::PeerDown>(&event)) {
-      trace("down " + names_[index] + " " + node.config().peers[e->peer]);
+      trace({"down ", names_[index], " ", node.config().peers[e->peer]});
       chrome('e', index, "connection", connection_span(index, e->peer, e->generation));
       return check_keepalive_drop(index, e->peer, e->reason);
     }
     if (auto* e = std::get_if<event::HandshakeFailed>(&event)) {
-      trace("handshake failed " + names_[index] + " " + e->message);
+      trace({"handshake failed ", names_[index], " ", e->message});
       const bool ghost = input_link_ != kNoLink && links_[input_link_].ghost;
       if (!ghost && (e->status == Status::bad_token || e->status == Status::unknown_node ||
                      e->status == Status::wrong_dialer || e->status == Status::version_mismatch)) {
@@ -940,7 +973,7 @@ class World {
     if (auto* e = std::get_if<event::StreamEnded>(&event)) return stream_ended(index, *e);
     if (auto* e = std::get_if<event::RequestDone>(&event)) return check_done(index, *e);
     if (std::holds_alternative<event::RequestCanceled>(event))
-      return trace("request canceled at " + names_[index]);
+      return trace({"request canceled at ", names_[index]});
   }
 
   std::string connection_span(std::size_t index, PeerId peer, std::uint64_t generation) const {
@@ -1016,7 +1049,7 @@ class World {
   }
 
   void serve(std::size_t index, event::RequestReceived&& request) {
-    trace("serve " + names_[index] + " handler " + std::to_string(request.handler));
+    trace({"serve ", names_[index], " handler ", std::to_string(request.handler)});
     check_request_link(index, request);
     PeerConnection peer = slots_[index].node->connection(request.peer);
     switch (request.handler) {
@@ -1052,7 +1085,7 @@ class World {
     call_outcomes_[call.serial] = Outcome{true, false, done.result};
     const SharedBytes sent = std::move(call.payload);  // an ended call holds no memory
     chrome('e', index, "request", "r" + std::to_string(call.serial));
-    trace("done " + names_[index] + " " + std::string(errc_name(done.result)));
+    trace({"done ", names_[index], " ", errc_name(done.result)});
     if (now_ > call.deadline_ns + 1'000'000) {
       return fail(
           SimResult::Kind::safety,
@@ -1172,7 +1205,7 @@ class World {
   }
 
   void stream_opened(std::size_t index, const event::StreamOpened& opened) {
-    trace("stream opened at " + names_[index]);
+    trace({"stream opened at ", names_[index]});
     const StreamKey key{index, slots_[index].epoch, opened.peer, opened.id.generation,
                         opened.id.mux};
     if (served_.contains(key)) return fail(SimResult::Kind::safety, "a stream opened twice");
@@ -1255,7 +1288,7 @@ class World {
   }
 
   void stream_ended(std::size_t index, const event::StreamEnded& ended) {
-    trace("stream ended at " + names_[index] + " " + std::string(errc_name(ended.result)));
+    trace({"stream ended at ", names_[index], " ", errc_name(ended.result)});
     const StreamKey key{index, slots_[index].epoch, ended.peer, ended.id.generation, ended.id.mux};
     if (const auto opener = streams_.find(key); opener != streams_.end()) {
       TrackedStream& stream = opener->second;
@@ -1483,8 +1516,8 @@ class World {
     transport_opened(link_at);
     side_closed(link_at, 0);  // it says nothing more: silence from it is right
     ++faults_;
-    trace(std::string("fault ghost ") + (links_[link_at].wrong_way ? "wrong-way " : "stale ") +
-          names_[from] + " -> " + names_[to]);
+    trace({"fault ghost ", (links_[link_at].wrong_way ? "wrong-way " : "stale "), names_[from],
+           " -> ", names_[to]});
     const char* what = links_[link_at].wrong_way ? "ghost wrong-way hello" : "ghost stale hello";
     chrome('i', to, what);
     chrome_link('i', links_[link_at], what);
@@ -1518,7 +1551,7 @@ class World {
     }
     at(paused_until_[index], [this, index] { feed_waiting(index); });
     ++faults_;
-    trace("fault pause " + names_[index]);
+    trace({"fault pause ", names_[index]});
     chrome('i', index, "reader paused");
   }
 
@@ -1544,7 +1577,7 @@ class World {
     if (open.empty()) return;
     Link& link = links_[open[fault_rng_.below(open.size())]];
     ++faults_;
-    trace("fault reset " + names_[link.node[0]] + " " + names_[link.node[1]]);
+    trace({"fault reset ", names_[link.node[0]], " ", names_[link.node[1]]});
     chrome('i', link.node[0], "reset");
     chrome_link('i', link, "reset");
     const int first = static_cast<int>(fault_rng_.below(2));
@@ -1562,7 +1595,7 @@ class World {
         static_cast<TimeNs>(fault_rng_.below(static_cast<std::uint64_t>(rates_.clog_ns) + 1));
     disturb(link.node[0], link.node[1], link.held_until[side]);
     ++faults_;
-    trace("fault clog " + names_[link.node[side]]);
+    trace({"fault clog ", names_[link.node[side]]});
     chrome('i', link.node[side], "clog");
     chrome_link('i', link, "clog");
   }
@@ -1583,7 +1616,7 @@ class World {
         static_cast<TimeNs>(fault_rng_.below(static_cast<std::uint64_t>(rates_.partition_ns) + 1));
     cut(side, one_way, until);
     ++faults_;
-    trace(std::string("fault partition") + (one_way ? " one-way" : ""));
+    trace({"fault partition", (one_way ? " one-way" : "")});
     chrome('i', cluster_track(), one_way ? "partition one-way" : "partition");
   }
 
@@ -1624,12 +1657,12 @@ class World {
                    rates_.max_skew_ms;
     if (slot.node) slot.node->set_wall_clock(now_, kWallOriginMs + ms_from_ns(now_) + slot.skew_ms);
     ++faults_;
-    trace("fault clock jump " + names_[index]);
+    trace({"fault clock jump ", names_[index]});
     chrome('i', index, "clock jump");
   }
 
   void end_fault_phase() {
-    trace("faults end");
+    trace({"faults end"});
     chrome('i', cluster_track(), "faults end");
     faults_on_ = false;
     workload_on_ = false;
@@ -1744,6 +1777,8 @@ class World {
   std::uint64_t events_ = 0;
   std::uint64_t spins_ = 0;  // loop turns without the clock moving
   std::uint64_t trace_hash_ = 0;
+  std::string trace_scratch_;                          // trace()'s buffer
+  std::vector<std::vector<PeerId>> spare_peer_lists_;  // for ScratchPeers
   std::uint64_t completed_ok_ = 0;
   std::uint64_t faults_ = 0;
   std::ofstream trace_file_;

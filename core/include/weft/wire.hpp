@@ -313,6 +313,10 @@ class FrameDecoder {
   std::uint64_t stream_offset() const {
     return frame_offset_ + (release_gathered_ ? 0 : gathered_.size());
   }
+  // Starts a new stream (a new connection) with `options`: forgets the error, the offset
+  // and any partly received frame, but keeps the gathering buffer's memory, so a decoder
+  // reused across connections does not allocate again for frames it has seen the like of.
+  void reset(const DecoderOptions& options);
   // Changes the options, for example to require checksums after the handshake.
   void set_options(const DecoderOptions& options) { options_ = options; }
   const DecoderOptions& options() const { return options_; }
@@ -320,7 +324,8 @@ class FrameDecoder {
  private:
   DecodeStep next_in_place(Bytes input);
   DecodeStep next_gathered(Bytes input);
-  DecodeStep fail(WireError code, std::uint64_t offset, std::string message);
+  DecodeStep fail(WireError code, std::uint64_t offset, std::string_view message);
+  void set_error(WireError code, std::uint64_t offset, std::string_view message);
   DecodeStep decode_complete(Bytes frame_bytes, std::size_t consumed);
 
   DecoderOptions options_;
