@@ -12,9 +12,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   weft::fuzz::Choices in(data, size);
   weft::sim::SimOptions options;
   options.seed = in.below(1 << 16);
-  options.nodes = static_cast<int>(in.in_range(3, 5));
+  options.nodes = static_cast<int>(in.in_range(3, 4));
   options.profile = static_cast<weft::sim::Profile>(in.below(5));  // clean .. chaos
   weft::sim::SteppedSimulation simulation(options);
-  weft::fuzz::drive(simulation, in, {.max_steps = 64});
+  weft::fuzz::drive(simulation, in, {.max_steps = 48, .max_large_advance_ns = 25'000'000'000});
   return 0;
 }

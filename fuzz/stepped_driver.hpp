@@ -94,7 +94,7 @@ class Driver {
     const std::size_t from = node();
     const std::size_t to = other(from);
     const auto handler = static_cast<sim::SteppedSimulation::Handler>(in_.below(4));
-    const std::size_t bytes = in_.below(4) != 0 ? in_.below(3000) : in_.below(70'000);
+    const std::size_t bytes = in_.below(4) != 0 ? in_.below(3000) : in_.below(40'000);
     const auto timeout_ms = static_cast<std::int64_t>(in_.in_range(1, 6000));
     if (const auto call = simulation_.request(from, to, handler, bytes, timeout_ms))
       calls_.push_back(*call);

@@ -146,6 +146,8 @@ class NodeCore {
     return next;
   }
 
+  bool has_output() const { return !context_.events.empty() || !context_.transmit_queue.empty(); }
+
   std::optional<TransportId> poll_transmit() {
     if (!context_.transmit_queue.empty()) touched();
     while (!context_.transmit_queue.empty()) {
@@ -325,6 +327,10 @@ void Node::on_timer(TimeNs now_ns) {
 
 void Node::set_wall_clock(TimeNs now_ns, std::int64_t wall_ms) {
   core_->context().wall_offset_ms = wall_ms - ms_from_ns(now_ns);
+}
+
+bool Node::has_output() const {
+  return core_->has_output();
 }
 
 std::optional<Event> Node::poll_event() {

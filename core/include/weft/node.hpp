@@ -225,6 +225,9 @@ class Node {
 
   // ---- outputs ----------------------------------------------------------------------
 
+  // False when poll_event and poll_transmit would both return nullopt (true may still
+  // find nothing to transmit): a driver that serves many nodes skips the idle ones cheaply.
+  bool has_output() const;
   // The next event, oldest first; nullopt when none.
   std::optional<Event> poll_event();
   // A transport that got bytes to write since it was last returned here; nullopt when
