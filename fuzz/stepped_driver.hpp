@@ -40,7 +40,9 @@ class Driver {
       this->step(in_.below(13));
       fail_if(simulation_);
     }
-    const sim::SimResult result = simulation_.heal_and_drain(60'000'000'000);
+    // Up to a minute for everything to end and reconnect; once settled, 25 s more (past a
+    // keepalive's 20 s dead interval) before the final check.
+    const sim::SimResult result = simulation_.heal_and_drain(60'000'000'000, 25'000'000'000);
     if (result.kind == sim::SimResult::Kind::pass) return;
     std::fprintf(stderr, "%s: %s\n", sim::result_kind_name(result.kind), result.message.c_str());
     std::abort();

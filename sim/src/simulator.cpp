@@ -270,7 +270,7 @@ class World {
 
   // Faults end (partitions heal, crashed nodes restart), every stream finishes on its own,
   // the world runs `quiet_ns` more, and liveness is checked.
-  SimResult heal_and_drain(TimeNs quiet_ns) {
+  SimResult heal_and_drain(TimeNs quiet_ns, TimeNs settled_ns) {
     end_fault_phase();
     for (auto& [key, stream] : streams_) {
       if (stream.ended || !stream.manual) continue;
@@ -281,7 +281,15 @@ class World {
       stream_readable(from, peer, StreamId{generation, mux});
       if (failure_) break;
     }
-    advance(quiet_ns);
+    const TimeNs end = now_ + quiet_ns;
+    if (settled_ns >= quiet_ns) {
+      advance(quiet_ns);
+    } else {
+      while (now_ < end && !failure_ && liveness_problem()) {
+        advance(std::min(kSecond, end - now_));
+      }
+      if (!failure_ && now_ < end) advance(std::min(settled_ns, end - now_));
+    }
     if (!failure_) check_liveness();
     return result();
   }
@@ -583,12 +591,13 @@ class World {
     trace({"fault crash ", names_[index]});
     chrome('i', index, "crash");
     // Links of the dead incarnation: the peer learns at once (reset) or later (half-open).
-    for (Link& link : links_) {
+    for (std::size_t link_at = 0; link_at < links_.size(); ++link_at) {
+      Link& link = links_[link_at];
       for (int side = 0; side < 2; ++side) {
         if (link.node[side] != index || link.epoch[side] != slot.epoch || !link.open[side])
           continue;
-        side_closed(static_cast<std::size_t>(&link - links_.data()), side);
-        peer_learns_of_reset(link, 1 - side);
+        side_closed(link_at, side);
+        peer_learns_of_reset(link_at, 1 - side);
       }
     }
     // Streams this incarnation opened or served die with it too.
@@ -626,11 +635,15 @@ class World {
   // ---- links ----
 
   Link* link_of(std::size_t node, TransportId transport, int* side) {
-    const auto found = link_index_.find({node, slots_[node].epoch, transport});
-    if (found == link_index_.end()) return nullptr;
-    Link& link = links_[found->second];
+    const std::size_t link_at = link_at_of(node, transport);
+    if (link_at == kNoLink) return nullptr;
+    Link& link = links_[link_at];
     *side = side_of(link, node);
     return &link;
+  }
+  std::size_t link_at_of(std::size_t node, TransportId transport) const {
+    const auto found = link_index_.find({node, slots_[node].epoch, transport});
+    return found == link_index_.end() ? kNoLink : found->second;
   }
 
   // Schedules the next `piece_bytes` of what `from_side` put on the wire to arrive.
@@ -769,6 +782,7 @@ class World {
   // Writes what the send buffer has room for; the rest waits until the reader takes some.
   void drain(std::size_t index, TransportId transport) {
     int side = 0;
+    const std::size_t link_at = link_at_of(index, transport);
     Link* link = link_of(index, transport, &side);
     Node& node = *slots_[index].node;
     const Bytes output = node.pending_output(transport);
@@ -786,7 +800,7 @@ class World {
     link->wants_write[side] = count < output.size();
     if (count == 0) return;
     link->in_flight[side] += count;
-    send_across(static_cast<std::size_t>(link - links_.data()), side, output.first(count));
+    send_across(link_at, side, output.first(count));
     node.consume_output(transport, count);
   }
 
@@ -812,7 +826,7 @@ class World {
         return;
       }
       const TransportId accepted = slots_[to].node->on_accepted(now_);
-      Link link;
+      Link& link = links_.emplace_back();  // in place: moving a Link allocates (its deques)
       link.node[0] = from;
       link.node[1] = to;
       link.epoch[0] = from_epoch;
@@ -820,7 +834,6 @@ class World {
       link.transport[0] = transport;
       link.transport[1] = accepted;
       link.rng = fault_rng_.split();
-      links_.push_back(std::move(link));
       transport_opened(links_.size() - 1);
       link_index_[{from, from_epoch, transport}] = links_.size() - 1;
       link_index_[{to, slots_[to].epoch, accepted}] = links_.size() - 1;
@@ -836,7 +849,7 @@ class World {
       return;
     }
     if (!link->open[side]) return;
-    const std::size_t link_at = static_cast<std::size_t>(link - links_.data());
+    const std::size_t link_at = link_at_of(index, close.transport);
     side_closed(link_at, side);
     if (!close.final_bytes.empty()) send_across(link_at, side, close.final_bytes);
     // The peer sees the close after the bytes before it.
@@ -853,8 +866,7 @@ class World {
       slot.node->on_transport_down(now_, link.transport[side], why);
   }
 
-  void peer_learns_of_reset(Link& link, int side) {
-    const std::size_t link_at = static_cast<std::size_t>(&link - links_.data());
+  void peer_learns_of_reset(std::size_t link_at, int side) {
     if (fault_rng_.unit() < rates_.half_open_chance) {
       // Half-open: learns only much later (its keepalive will likely notice first).
       at(now_ + kSecond * static_cast<TimeNs>(1 + fault_rng_.below(40)),
@@ -1577,14 +1589,15 @@ class World {
   void reset_random_link() {
     const std::vector<std::size_t> open = open_links();
     if (open.empty()) return;
-    Link& link = links_[open[fault_rng_.below(open.size())]];
+    const std::size_t link_at = open[fault_rng_.below(open.size())];
+    Link& link = links_[link_at];
     ++faults_;
     trace({"fault reset ", names_[link.node[0]], " ", names_[link.node[1]]});
     chrome('i', link.node[0], "reset");
     chrome_link('i', link, "reset");
     const int first = static_cast<int>(fault_rng_.below(2));
-    transport_down(static_cast<std::size_t>(&link - links_.data()), first, "connection reset");
-    peer_learns_of_reset(link, 1 - first);
+    transport_down(link_at, first, "connection reset");
+    peer_learns_of_reset(link_at, 1 - first);
   }
 
   void clog_random_link() {
@@ -1682,61 +1695,65 @@ class World {
 
   // After the quiet phase: every pair connected, every call ended, every table empty.
   void check_liveness() {
+    if (std::optional<std::string> problem = liveness_problem())
+      fail(SimResult::Kind::liveness, std::move(*problem));
+  }
+
+  // What keeps the cluster from being settled (every call and stream ended, every pair up
+  // on exactly one connection with empty tables); nullopt when it is.
+  std::optional<std::string> liveness_problem() {
     for (const auto& [key, stream] : streams_) {
-      if (!stream.ended)
-        return fail(SimResult::Kind::liveness,
-                    "a stream from " + names_[stream.from] + " never ended");
+      if (!stream.ended) return "a stream from " + names_[stream.from] + " never ended";
     }
     for (const auto& [key, served] : served_) {
-      if (!served.ended) return fail(SimResult::Kind::liveness, "a served stream never ended");
+      if (!served.ended) return "a served stream never ended";
     }
     for (const auto& [key, call] : calls_) {
       if (!call.done) {
-        return fail(SimResult::Kind::liveness,
-                    "a call from " + names_[call.from] + " to " + names_[call.to] + " never ended");
+        return "a call from " + names_[call.from] + " to " + names_[call.to] + " never ended";
       }
     }
     for (std::size_t i = 0; i < slots_.size(); ++i) {
+      if (!slots_[i].node) return names_[i] + " is down";
       Node& node = *slots_[i].node;
       for (PeerId p = 0; p < node.peer_count(); ++p) {
         const PeerStats stats = node.connection(p).stats();
         if (stats.state != PeerState::established) {
-          return fail(SimResult::Kind::liveness,
-                      names_[i] + " never reconnected to " + node.config().peers[p]);
+          return names_[i] + " never reconnected to " + node.config().peers[p];
         }
         if (stats.outbound_in_flight != 0 || stats.inbound_in_flight != 0 ||
             stats.streams_open != 0) {
-          return fail(SimResult::Kind::liveness,
-                      names_[i] + " still has calls open with " + node.config().peers[p]);
+          return names_[i] + " still has calls open with " + node.config().peers[p];
         }
       }
     }
-    check_no_leaked_connection();
+    return leaked_connection();
   }
 
   // When all is quiet every pair holds exactly one connection, the one it is up on, and
   // no transport is open at one end only.
-  void check_no_leaked_connection() {
+  std::optional<std::string> leaked_connection() const {
     std::vector<std::vector<int>> open_links(slots_.size(), std::vector<int>(slots_.size(), 0));
     for (std::size_t link_at = 0; link_at < links_.size(); ++link_at) {
       const Link& link = links_[link_at];
       const std::string pair = names_[link.node[0]] + "-" + names_[link.node[1]];
       if (link.open[0] != link.open[1] && !(link.ghost && !link.open[1]))
-        return fail(SimResult::Kind::liveness, "a connection " + pair + " is open at one end only");
+        return "a connection " + pair + " is open at one end only";
       if (!link.open[0] || !link.open[1]) continue;
       if (up_link_[link.node[0]][link.node[1]] != link_at ||
           up_link_[link.node[1]][link.node[0]] != link_at)
-        return fail(SimResult::Kind::liveness, "a connection " + pair + " is open but unused");
+        return "a connection " + pair + " is open but unused";
       ++open_links[std::min(link.node[0], link.node[1])][std::max(link.node[0], link.node[1])];
     }
     for (std::size_t a = 0; a < slots_.size(); ++a) {
       for (std::size_t b = a + 1; b < slots_.size(); ++b) {
-        if (open_links[a][b] != 1)
-          return fail(SimResult::Kind::liveness, names_[a] + "-" + names_[b] + " holds " +
-                                                     std::to_string(open_links[a][b]) +
-                                                     " connections");
+        if (open_links[a][b] != 1) {
+          return names_[a] + "-" + names_[b] + " holds " + std::to_string(open_links[a][b]) +
+                 " connections";
+        }
       }
     }
+    return std::nullopt;
   }
 
   const SimOptions options_;
@@ -1747,7 +1764,7 @@ class World {
   Rng fault_rng_;
   std::vector<std::string> names_;
   std::vector<Slot> slots_;
-  std::vector<Link> links_;
+  std::deque<Link> links_;  // a deque: growing it moves no Link, and references stay valid
   std::map<LinkKey, std::size_t> link_index_;
   std::vector<std::vector<TimeNs>> blocked_until_;  // [from][to]: bytes held until then
   // [a][b] (both ways): until when a fault (partition, clog, pause, crash, spike) held the
@@ -2139,8 +2156,8 @@ std::size_t SteppedSimulation::requests_started() const {
 std::size_t SteppedSimulation::streams_opened() const {
   return state_->world.streams_opened();
 }
-SimResult SteppedSimulation::heal_and_drain(TimeNs quiet_ns) {
-  return state_->world.heal_and_drain(quiet_ns);
+SimResult SteppedSimulation::heal_and_drain(TimeNs quiet_ns, TimeNs settled_ns) {
+  return state_->world.heal_and_drain(quiet_ns, settled_ns);
 }
 
 }  // namespace weft::sim
