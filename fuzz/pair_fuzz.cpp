@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.profile = in.flip() ? weft::sim::Profile::chaos : weft::sim::Profile::clean;
   weft::sim::SteppedSimulation simulation(options);
   weft::fuzz::drive(simulation, in,
-                    {.max_steps = 64,
+                    {.max_steps = 48,
                      .max_small_advance_ns = 20'000'000,
                      .max_large_advance_ns = 25'000'000'000,
                      .inject = true});
