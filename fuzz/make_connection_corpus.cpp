@@ -12,18 +12,8 @@ namespace {
 
 using namespace weft;
 
-// The target reads one control byte before every piece of at most 64 bytes; make whole
-// frames arrive in order by cutting them so.
 std::vector<std::uint8_t> as_input(const ByteBuffer& frames) {
-  std::vector<std::uint8_t> input;
-  const Bytes bytes = frames.view();
-  for (std::size_t at = 0; at < bytes.size(); at += 64) {
-    input.push_back(63);  // a piece of 64 bytes, no time passing
-    const std::size_t piece = std::min<std::size_t>(64, bytes.size() - at);
-    input.insert(input.end(), bytes.begin() + static_cast<long>(at),
-                 bytes.begin() + static_cast<long>(at + piece));
-  }
-  return input;
+  return weft::fuzzing::connection_input(frames.view());
 }
 
 using weft::fuzzing::write_corpus_file;

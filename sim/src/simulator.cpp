@@ -142,6 +142,7 @@ class World {
   World& operator=(const World&) = delete;
   ~World() {
     if (chrome_file_.is_open()) chrome_file_ << "\n]\n";
+    if (!options_.capture_dir.empty()) write_captures();
   }
 
   SimResult run() {
@@ -360,6 +361,7 @@ class World {
     bool wants_write[2] = {false, false};
     std::vector<std::uint8_t> arrived[2];
     std::vector<std::uint8_t> feeding[2];  // feed()'s buffer, handed to the node
+    std::vector<std::uint8_t> written[2];  // what each side wrote, with options.capture_dir
     // Per side s: what s put on the wire that has not arrived yet, and how it is cut into
     // deliveries (oldest first).
     ByteBuffer in_transit[2];
@@ -800,6 +802,7 @@ class World {
     link->wants_write[side] = count < output.size();
     if (count == 0) return;
     link->in_flight[side] += count;
+    capture(*link, side, output.first(count));
     send_across(link_at, side, output.first(count));
     node.consume_output(transport, count);
   }
@@ -851,10 +854,33 @@ class World {
     if (!link->open[side]) return;
     const std::size_t link_at = link_at_of(index, close.transport);
     side_closed(link_at, side);
+    capture(*link, side, close.final_bytes);
     if (!close.final_bytes.empty()) send_across(link_at, side, close.final_bytes);
     // The peer sees the close after the bytes before it.
     const TimeNs when = std::max(now_ + rates_.latency_ns, link->last_arrival[side]);
     at(when, [this, link_at, side] { transport_down(link_at, 1 - side, "peer closed"); });
+  }
+
+  // ---- captured sessions (SimOptions::capture_dir) ----
+
+  void capture(Link& link, int side, Bytes bytes) {
+    if (options_.capture_dir.empty()) return;
+    link.written[side].insert(link.written[side].end(), bytes.begin(), bytes.end());
+  }
+
+  void write_captures() const {
+    for (std::size_t link_at = 0; link_at < links_.size(); ++link_at) {
+      const Link& link = links_[link_at];
+      for (int side = 0; side < 2; ++side) {
+        if (link.written[side].empty()) continue;
+        const std::string path = options_.capture_dir + "/" + std::to_string(link_at) + "-" +
+                                 names_[link.node[side]] + "-to-" + names_[link.node[1 - side]] +
+                                 ".wire";
+        std::ofstream file(path, std::ios::binary);
+        file.write(reinterpret_cast<const char*>(link.written[side].data()),
+                   static_cast<std::streamsize>(link.written[side].size()));
+      }
+    }
   }
 
   void transport_down(std::size_t link_at, int side, const char* why) {

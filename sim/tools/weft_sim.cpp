@@ -2,7 +2,7 @@
 //
 //   weft-sim run --seed S [--nodes N] [--profile clean|lossy|partition|crashy|chaos|swarm]
 //                [--duration SIM_SECONDS] [--trace FILE.jsonl] [--chrome-trace FILE.json]
-//                [--canary NAME]
+//                [--capture DIR] [--canary NAME]
 //   weft-sim check-determinism --seed S [same options]
 //   weft-sim swarm --seeds N [--first S] [--jobs J] [--profile P] [--nodes N]
 //                  [--duration SIM_SECONDS] [--time-budget SECONDS] [--canary NAME]
@@ -47,7 +47,7 @@ int usage(const char* why) {
       "weft-sim: %s\n"
       "usage: weft-sim run|check-determinism --seed S [--nodes N] [--profile P]\n"
       "                [--duration SIM_SECONDS] [--trace FILE.jsonl] [--chrome-trace F.json]\n"
-      "                [--canary NAME]\n"
+      "                [--capture DIR] [--canary NAME]\n"
       "       weft-sim swarm --seeds N [--first S] [--jobs J] [--profile P] [--nodes N]\n"
       "                [--duration SIM_SECONDS] [--time-budget SECONDS] [--canary NAME]\n"
       "       weft-sim shrink --seed S [run's options]\n"
@@ -305,6 +305,8 @@ int main(int argc, char** argv) {
       options.trace_path = argv[++i];
     } else if (arg == "--chrome-trace" && has_value) {
       options.chrome_trace_path = argv[++i];
+    } else if (arg == "--capture" && has_value) {
+      options.capture_dir = argv[++i];
     } else if (arg == "--rate" && has_value) {
       options.requests_per_s = std::atof(argv[++i]);
       if (options.requests_per_s <= 0) return usage("--rate must be positive");
@@ -352,6 +354,7 @@ int main(int argc, char** argv) {
     SimOptions again = options;
     again.trace_path.clear();
     again.chrome_trace_path.clear();
+    again.capture_dir.clear();
     const SimResult second = run_simulation(again);
     const bool same = second.trace_hash == result.trace_hash && second.events == result.events;
     std::printf("determinism=%s trace_hash=%016llx second=%016llx events=%llu\n",

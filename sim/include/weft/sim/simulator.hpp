@@ -88,6 +88,11 @@ struct SimOptions {
   // A Chrome trace-event file (opens in Perfetto or chrome://tracing), when set: a track per
   // node and one for the cluster; connections and requests as spans, faults as instants.
   std::string chrome_trace_path;
+  // A directory (which must exist) that receives, when set, what every node wrote on every
+  // connection: a file per connection and direction, "<link>-<writer>-to-<reader>.wire",
+  // holding the writer's bytes as it wrote them (before the link's faults), so each is one
+  // direction of a session that weft-dump decodes. Written when the run's world ends.
+  std::string capture_dir;
   // A bug planted in every node (builds with WEFT_CANARIES only; see weft::Canary).
   std::string canary;
   // Fault kinds switched off after the profile's rates are drawn.
