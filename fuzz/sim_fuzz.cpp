@@ -15,6 +15,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.nodes = static_cast<int>(in.in_range(3, 4));
   options.profile = static_cast<weft::sim::Profile>(in.below(5));  // clean .. chaos
   weft::sim::SteppedSimulation simulation(options);
-  weft::fuzz::drive(simulation, in, {.max_steps = 40, .max_large_advance_ns = 25'000'000'000});
+  weft::fuzz::drive(simulation, in, {.max_steps = 32, .max_large_advance_ns = 25'000'000'000});
   return 0;
 }
