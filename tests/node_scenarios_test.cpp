@@ -66,6 +66,20 @@ TEST(NodeScenarios, EchoRoundTripBothWays) {
   EXPECT_EQ(cluster.net().links_opened(kA, kB), 1u);
 }
 
+// has_output() is true while poll_event or poll_transmit would find something: a driver
+// serving many nodes skips a node for which it is false.
+TEST(NodeScenarios, HasOutputSaysWhetherPollingWouldFindSomething) {
+  Cluster cluster({"alpha", "bravo"});
+  ASSERT_TRUE(cluster.run_until_connected());
+  Node& alpha = cluster.node(kA);
+  EXPECT_FALSE(alpha.has_output());  // the network polled everything
+  const Call call = cluster.request(kA, kB, kEchoHandler, "x");
+  ASSERT_EQ(call.error, Errc::ok);
+  EXPECT_TRUE(alpha.has_output());  // the request's transport waits for its write notice
+  ASSERT_TRUE(cluster.run_until_done(kA, call.id));
+  EXPECT_FALSE(alpha.has_output());
+}
+
 TEST(NodeScenarios, RemoteErrorReachesTheCaller) {
   Cluster cluster({"alpha", "bravo"});
   ASSERT_TRUE(cluster.run_until_connected());

@@ -89,6 +89,33 @@ TEST(WireCodec, SplitFrameIsGatheredAndStaysValidUntilNextCall) {
   EXPECT_EQ(decoder.finish().code, WireError::none);
 }
 
+// reset() starts a new stream: the error, the offset and a partly received frame are gone,
+// and the next stream decodes from its first byte as with a new decoder.
+TEST(WireCodec, ResetStartsANewStream) {
+  const auto wire = encode_to_vector(sample_frames()[6].frame.view());
+  FrameDecoder decoder;
+  EXPECT_EQ(decoder.next(Bytes(wire).first(5)).status, DecodeStatus::need_more);
+  EXPECT_EQ(decoder.finish().code, WireError::truncated);
+  decoder.reset(DecoderOptions{});
+  EXPECT_EQ(decoder.stream_offset(), 0u);
+  EXPECT_EQ(decoder.finish().code, WireError::none);
+  const std::uint8_t garbage[] = {0x00, 0, 0, 1, 0, 0, 0, 1};
+  EXPECT_EQ(decoder.next(garbage).status, DecodeStatus::error);
+  EXPECT_EQ(decoder.error().code, WireError::bad_magic);
+  DecoderOptions strict;
+  strict.require_checksum = true;
+  decoder.reset(strict);
+  EXPECT_FALSE(decoder.failed());
+  const DecodeStep step = decoder.next(wire);  // the sample carries no checksum
+  EXPECT_EQ(step.status, DecodeStatus::error);
+  EXPECT_EQ(decoder.error().code, WireError::checksum_missing);
+  decoder.reset(DecoderOptions{});
+  const DecodeStep again = decoder.next(wire);
+  ASSERT_EQ(again.status, DecodeStatus::frame);
+  EXPECT_EQ(again.frame, sample_frames()[6].frame.view());
+  EXPECT_EQ(decoder.stream_offset(), wire.size());
+}
+
 TEST(WireCodec, EncoderUsesShortestIntegerForms) {
   // Each boundary value must take exactly the bytes msgpack's shortest form takes.
   struct Case {
