@@ -783,9 +783,9 @@ class World {
 
   // Writes what the send buffer has room for; the rest waits until the reader takes some.
   void drain(std::size_t index, TransportId transport) {
-    int side = 0;
     const std::size_t link_at = link_at_of(index, transport);
-    Link* link = link_of(index, transport, &side);
+    Link* link = link_at == kNoLink ? nullptr : &links_[link_at];
+    const int side = link == nullptr ? 0 : side_of(*link, index);
     Node& node = *slots_[index].node;
     const Bytes output = node.pending_output(transport);
     if (output.empty()) return;
@@ -845,14 +845,14 @@ class World {
   }
 
   void close_transport(std::size_t index, event::CloseTransport&& close) {
-    int side = 0;
-    Link* link = link_of(index, close.transport, &side);
-    if (link == nullptr) {
+    const std::size_t link_at = link_at_of(index, close.transport);
+    if (link_at == kNoLink) {
       slots_[index].abandoned_dials.insert(close.transport);
       return;
     }
+    Link* link = &links_[link_at];
+    const int side = side_of(*link, index);
     if (!link->open[side]) return;
-    const std::size_t link_at = link_at_of(index, close.transport);
     side_closed(link_at, side);
     capture(*link, side, close.final_bytes);
     if (!close.final_bytes.empty()) send_across(link_at, side, close.final_bytes);
