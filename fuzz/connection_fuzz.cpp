@@ -7,8 +7,11 @@
 // fuzzer writes are accepted as they are.
 //
 // Checked: no crash, no hang, nothing left behind: after the input, the peer is torn down
-// (transport down) and every call ends, and the node's tables are empty; the event queue
-// and the output never grow past what the limits allow.
+// (transport down) and every call ends, and the node's tables are empty. After every piece:
+// the events one round produces stay within what the limits allow (kMaxEventsPerRound), the
+// output buffer within the high-water mark plus one frame, the control lane within
+// max_control_frames, the queued data within what the inbound limit lets responses hold,
+// and the node keeps accepting input.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -32,25 +35,38 @@ std::pair<std::string, std::string> names() {
   }
 }
 
+constexpr std::uint32_t kMaxInbound = 256;
+constexpr std::uint32_t kMaxStreams = 64;
+constexpr std::uint32_t kMaxFrameBytes = 1 << 20;
+constexpr std::size_t kMaxMessageBytes = 4 << 20;
+constexpr std::size_t kMaxControlFrames = 4096;
+// One round (a piece of at most 64 bytes, a timer tick, the application's answers) can end
+// every request and stream at once (a goaway, the silence limit, their deadlines), at most
+// two events each (e.g. received then canceled), and start a few from the piece's frames.
+constexpr std::size_t kMaxEventsPerRound = 2 * (kMaxInbound + kMaxStreams) + 64;
+
 NodeConfig alpha_config(const std::string& self, const std::string& peer) {
   NodeConfig config;
   config.name = self;
   config.peers = {peer};
   config.auth = std::make_shared<StaticTokenAuth>("fuzz");
   config.checksums = false;
-  config.limits.max_frame_bytes = 1 << 20;
-  config.limits.max_message_bytes = 4 << 20;
+  config.limits.max_frame_bytes = kMaxFrameBytes;
+  config.limits.max_message_bytes = kMaxMessageBytes;
   config.limits.max_assembly_bytes = 8 << 20;
-  config.limits.max_inbound_requests = 256;
-  config.limits.max_streams = 64;
-  config.limits.max_control_frames = 4096;
+  config.limits.max_inbound_requests = kMaxInbound;
+  config.limits.max_streams = kMaxStreams;
+  config.limits.max_control_frames = kMaxControlFrames;
   config.max_pending_events = 100'000;
   return config;
 }
 
 // Serves what alpha's application sees: echoes requests, reads streams and answers them.
-void serve(Node& node, TimeNs now) {
+// Returns how many events it handled.
+std::size_t serve(Node& node, TimeNs now) {
+  std::size_t events = 0;
   while (std::optional<Event> event = node.poll_event()) {
+    ++events;
     if (auto* request = std::get_if<event::RequestReceived>(&*event)) {
       PeerConnection peer = node.connection(request->peer);
       if (request->payload.size() % 3 == 0) {
@@ -70,6 +86,7 @@ void serve(Node& node, TimeNs now) {
       if (!opened->has_input) peer.stream_close(now, opened->id);
     }
   }
+  return events;
 }
 
 void drain_output(Node& node, TransportId transport) {
@@ -116,11 +133,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     at += piece;
     now += static_cast<TimeNs>(control >> 6) * 7'000'000'000LL;  // 0, 7, 14 or 21 s
     node.on_timer(now);
-    serve(node, now);
-    drain_output(node, transport);
+    check(node.accepting_input());
+    check(serve(node, now) <= kMaxEventsPerRound);
     const PeerStats stats = node.connection(0).stats();
-    check(stats.inbound_in_flight <= 256);
-    check(stats.streams_open <= 64);
+    check(stats.inbound_in_flight <= kMaxInbound);
+    check(stats.streams_open <= kMaxStreams);
+    // Filled only while below the mark, so at most one frame past it: a prefix, a header
+    // (16-bit length) and a body within the peer's frame limit.
+    check(stats.output_bytes <
+          node.config().limits.output_high_water_bytes + 8 + 0xffff + kMaxFrameBytes);
+    check(stats.queued_control_frames <= kMaxControlFrames);
+    check(stats.queued_data_bytes <=
+          node.config().limits.max_queued_bytes + kMaxInbound * (kMaxMessageBytes + 64));
+    drain_output(node, transport);
   }
   // The peer goes away: everything ends, and nothing is left.
   node.on_transport_down(now, transport, "fuzz input over");

@@ -412,7 +412,12 @@ TEST(NodeScenarios, RequestsWhileDisconnectedFailFast) {
   // Before the first handshake.
   const Call early = cluster.request(kA, kB, kEchoHandler, "x");
   EXPECT_EQ(early.error, Errc::disconnected);
+  // A refused call has no event: none comes later either, once the network has run (and
+  // connected), and the serving side never saw a request.
+  ASSERT_TRUE(cluster.run_until_connected());
+  cluster.net().run_for(ns_from_ms(100));
   EXPECT_TRUE(cluster.recorder(kA).done.empty());
+  EXPECT_TRUE(cluster.recorder(kB).received.empty());
 }
 
 // ---- handshake rejections ----
@@ -792,12 +797,33 @@ TEST(NodeScenarios, ThreeNodesRouteAcceptedTransportsToTheRightPeer) {
 }
 
 TEST(NodeScenarios, RestartedPeerIsReportedWithANewIncarnation) {
-  // A peer's hello with a different incarnation on a later connection means it restarted.
+  // A peer's hello with a different incarnation on a later connection means it restarted;
+  // a reconnect of the same process does not.
   Cluster cluster({"alpha", "bravo"});
   ASSERT_TRUE(cluster.run_until_connected());
   const auto first = cluster.recorder(kA).ups.at(0).event;
-  EXPECT_EQ(first.incarnation, cluster.node(kB).incarnation());
+  const std::uint64_t old_incarnation = cluster.node(kB).incarnation();
+  EXPECT_EQ(first.incarnation, old_incarnation);
   EXPECT_FALSE(first.peer_restarted);
+
+  NodeConfig restarted = cluster.node(kB).config();
+  restarted.seed += 1;  // a new process draws a new seed
+  cluster.net().restart_node(kB, restarted);
+  const std::uint64_t new_incarnation = cluster.node(kB).incarnation();
+  ASSERT_NE(new_incarnation, old_incarnation);
+  const auto& ups = cluster.recorder(kA).ups;
+  ASSERT_TRUE(cluster.net().run_until([&] { return ups.size() == 2; }, ns_from_ms(5'000)));
+  EXPECT_EQ(cluster.recorder(kA).downs.size(), 1u);  // the old process's link went down
+  EXPECT_EQ(ups[1].event.incarnation, new_incarnation);
+  EXPECT_TRUE(ups[1].event.peer_restarted);
+  EXPECT_EQ(ups[1].event.generation, 2u);
+  EXPECT_EQ(cluster.to(kA, kB).stats().peer_incarnation, new_incarnation);
+
+  // The same process again after a reset: not a restart.
+  cluster.net().break_links(kA, kB);
+  ASSERT_TRUE(cluster.net().run_until([&] { return ups.size() == 3; }, ns_from_ms(5'000)));
+  EXPECT_EQ(ups[2].event.incarnation, new_incarnation);
+  EXPECT_FALSE(ups[2].event.peer_restarted);
 }
 
 TEST(NodeScenarios, StatsCountFramesAndBytesOnBothSides) {

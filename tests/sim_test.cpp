@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "weft/invariant.hpp"
 #include "weft/sim/simulator.hpp"
 #include "weft/wire.hpp"
 
@@ -24,6 +25,37 @@ SimOptions options_for(Profile profile, std::uint64_t seed) {
   options.fault_ns = 8'000'000'000;
   options.requests_per_s = 300;
   return options;
+}
+
+// A broken invariant inside a node (here the stream_budget_leak canary: a finished stream's
+// window is never returned to the budget) ends the run with the outcome "assertion", naming
+// the check, instead of killing the process or passing unseen.
+TEST(SimAssertions, ABrokenInvariantIsTheAssertionOutcome) {
+  const std::vector<std::string> canaries = canary_names();
+  if (std::find(canaries.begin(), canaries.end(), "stream_budget_leak") == canaries.end()) {
+    GTEST_SKIP() << "needs WEFT_CANARIES and a build with assertions (invariant checks on)";
+  }
+  SimOptions options = options_for(Profile::clean, 1);
+  options.canary = "stream_budget_leak";
+  const SimResult result = run_simulation(options);
+  EXPECT_EQ(result.kind, SimResult::Kind::assertion) << result.message;
+  EXPECT_NE(result.message.find("stream_window_bytes_"), std::string::npos) << result.message;
+  // The same run without the planted bug passes: the outcome is the canary's doing.
+  options.canary.clear();
+  EXPECT_EQ(run_simulation(options).kind, SimResult::Kind::pass);
+}
+
+// The presets CI runs with assertions on (asan, tsan) define WEFT_REQUIRE_ASSERTIONS; there
+// the core must really check its invariants and a plain assert must be live.
+TEST(SimAssertions, AssertionsAreLiveWhereTheBuildRequiresThem) {
+#if WEFT_REQUIRE_ASSERTIONS
+  EXPECT_TRUE(invariant_checks_enabled());
+#ifdef NDEBUG
+  ADD_FAILURE() << "NDEBUG is defined in a build that requires assertions";
+#endif
+#else
+  GTEST_SKIP() << "this build does not require assertions (WEFT_REQUIRE_ASSERTIONS off)";
+#endif
 }
 
 class SimProfiles : public ::testing::TestWithParam<Profile> {};

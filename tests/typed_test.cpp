@@ -235,19 +235,38 @@ TEST(Typed, UndecodableStreamMessageFailsTheStreamWithBadPayload) {
   EXPECT_TRUE(f.cluster.all_mux_tables_empty());
 }
 
+// Counts its own destruction in a counter the test owns.
+struct Tracked {
+  std::shared_ptr<int> destroyed;
+  std::string text;
+  ~Tracked() {
+    if (destroyed) ++*destroyed;
+  }
+};
+
 TEST(Typed, ObjectPoolKeepsAtMostItsLimitAndSurvivesItsObjects) {
-  auto pool = std::make_unique<ObjectPool<DiskInfo>>(2);
+  auto pool = std::make_unique<ObjectPool<Tracked>>(2);
+  const auto destroyed = std::make_shared<int>(0);
   {
     auto a = pool->acquire();
     auto b = pool->acquire();
     auto c = pool->acquire();
+    for (Tracked* object : {a.get(), b.get(), c.get()})
+      object->destroyed = destroyed;
   }
+  // Three came back: two kept for reuse, the third deleted.
   EXPECT_EQ(pool->created(), 3u);
   EXPECT_EQ(pool->idle(), 2u);
+  EXPECT_EQ(*destroyed, 1);
   auto kept = pool->acquire();
-  EXPECT_EQ(pool->created(), 3u);
-  pool.reset();  // the object outlives its pool: it is simply deleted later
-  kept->disk = "still usable";
+  EXPECT_EQ(pool->created(), 3u);  // reused, not new
+  EXPECT_EQ(kept->destroyed, destroyed);
+  pool.reset();  // the pool deletes the one object it still held
+  EXPECT_EQ(*destroyed, 2);
+  kept->text = "still usable";  // the object outlives its pool (ASan checks the access)
+  EXPECT_EQ(kept->text, "still usable");
+  kept.reset();  // with no pool to go back to, it is deleted
+  EXPECT_EQ(*destroyed, 3);
 }
 
 }  // namespace

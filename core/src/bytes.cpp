@@ -1,8 +1,9 @@
 #include "weft/bytes.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <cstring>
+
+#include "invariant.hpp"
 
 namespace weft {
 
@@ -33,7 +34,7 @@ Bytes SharedBytes::view() const {
 }
 
 std::pair<SharedBytes, std::size_t> Payload::keep_from(std::size_t offset) const {
-  assert(offset <= view_.size());
+  WEFT_ASSERT(offset <= view_.size());
   if (!shared_.empty() || view_.empty()) return {shared_, offset};
   return {SharedBytes::copy_of(view_.subspan(offset)), 0};
 }
@@ -70,13 +71,13 @@ std::uint8_t* ByteBuffer::extend(std::size_t count) {
 }
 
 void ByteBuffer::shrink_back(std::size_t count) {
-  assert(count <= size());
+  WEFT_ASSERT(count <= size());
   end_ -= count;
   if (begin_ == end_) begin_ = end_ = 0;
 }
 
 void ByteBuffer::consume(std::size_t count) {
-  assert(count <= size());
+  WEFT_ASSERT(count <= size());
   begin_ += count;
   if (begin_ == end_) begin_ = end_ = 0;
 }

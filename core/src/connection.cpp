@@ -1,7 +1,8 @@
 #include "connection.hpp"
 
 #include <algorithm>
-#include <cassert>
+
+#include "invariant.hpp"
 
 namespace weft::detail {
 namespace {
@@ -119,7 +120,7 @@ void Connection::on_timer(TimeNs now_ns) {
 // ---- transport lifecycle --------------------------------------------------------------
 
 void Connection::start_dial(TimeNs now_ns) {
-  assert(state_ == PeerState::backoff && transport_ == 0);
+  WEFT_ASSERT(state_ == PeerState::backoff && transport_ == 0);
   transport_ = context_.new_transport();
   context_.transport_owner[transport_] = peer_;
   state_ = PeerState::dialing;
@@ -133,6 +134,7 @@ void Connection::begin_link(TimeNs now_ns, TransportId transport) {
   ++generation_;
   lanes_.reset(generation_);
   decoder_.reset(decoder_options(context_.config, false));
+  decoder_start_offset_ = 0;
   checksums_ = false;
   transmit_marked_ = false;
   last_received_ns_ = now_ns;
@@ -162,11 +164,12 @@ void Connection::on_connect_failed(TimeNs now_ns, TransportId transport, std::st
 
 void Connection::adopt(TimeNs now_ns, TransportId transport, const Frame& hello,
                        std::size_t hello_bytes, Bytes rest) {
-  assert(!dials_ && !is_stale_hello(hello));
+  WEFT_ASSERT(!dials_ && !is_stale_hello(hello));
   if (transport_ != 0) teardown(now_ns, "replaced by a newer connection from the peer", true, {});
   accepted_incarnation_ = hello.incarnation;
   accepted_attempt_ = hello.seq;
   begin_link(now_ns, transport);
+  decoder_start_offset_ = hello_bytes;
   ++counters_.frames_received;
   counters_.bytes_received += hello_bytes;
   const std::string token = context_.config.auth->token_for(name_);
@@ -307,7 +310,8 @@ void Connection::on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes) {
     const DecodeStep step = decoder_.next(bytes);
     if (step.status == DecodeStatus::error) {
       const DecodeError& error = decoder_.error();
-      fail_protocol(now_ns, "error at byte " + std::to_string(error.offset) + ": " +
+      const std::uint64_t offset = decoder_start_offset_ + error.offset;
+      fail_protocol(now_ns, "error at byte " + std::to_string(offset) + ": " +
                                 std::string(wire_error_name(error.code)) + ": " + error.message);
       return;
     }
@@ -356,7 +360,7 @@ Status Connection::check_welcome(TimeNs now_ns, const Frame& welcome, std::strin
 
 bool Connection::dispatch(TimeNs now_ns, const Frame& frame) {
   if (state_ == PeerState::handshaking) return dispatch_handshake(now_ns, frame);
-  assert(state_ == PeerState::established);
+  WEFT_ASSERT(state_ == PeerState::established);
   switch (frame.op) {
     case Op::ping:
       lanes_.push_pong(frame.seq, checksums_);
@@ -406,6 +410,17 @@ bool Connection::dispatch(TimeNs now_ns, const Frame& frame) {
       fail_protocol(now_ns, std::string(op_name(static_cast<std::uint64_t>(frame.op))) +
                                 " after the handshake");
       return false;
+    // Object streams are not served yet, so their frames are ignored like frames of a mux
+    // that is not open; their direction is still checked (PROTOCOL.md §4.4): only the
+    // opener sends objects, only the other side acknowledges them.
+    case Op::object_begin:
+    case Op::object_data:
+    case Op::object_end:
+      if (ours(frame.mux)) break;
+      return true;
+    case Op::object_ack:
+      if (!ours(frame.mux)) break;
+      return true;
     default:
       return true;  // a frame for a mux this node does not have open: a late one, ignored
   }
@@ -419,7 +434,8 @@ bool Connection::serve_request(TimeNs now_ns, const Frame& frame) {
     fail_protocol(now_ns, "request on mux " + std::to_string(frame.mux) + " of the wrong side");
     return false;
   }
-  if (inbound_by_mux_.contains(frame.mux)) {
+  // Requests and streams share the id space (PROTOCOL.md §4.4).
+  if (inbound_by_mux_.contains(frame.mux) || peer_streams_by_mux_.contains(frame.mux)) {
     fail_protocol(now_ns, "request reuses open mux " + std::to_string(frame.mux));
     return false;
   }
@@ -439,6 +455,9 @@ bool Connection::serve_request(TimeNs now_ns, const Frame& frame) {
     if (const std::optional<Refusal> refusal = assembly_refusal(frame.seq)) {
       return answer(refusal->status, refusal->reason);
     }
+  } else if (frame.payload.size() > context_.config.limits.max_message_bytes) {
+    // A payload sent whole is bounded by the same limit as one sent in parts.
+    return answer(Status::too_large, "payload larger than this node accepts");
   }
   Inbound call;
   call.mux = frame.mux;
@@ -523,6 +542,12 @@ void Connection::finish_request(TimeNs now_ns, const Frame& frame) {
   Outbound* call = find_outbound(frame.mux);
   if (call == nullptr) return;  // ended already: a late answer
   if ((frame.flags & flag::kMore) == 0) {
+    // A payload sent whole is bounded by the same limit as one sent in parts.
+    if (frame.payload.size() > context_.config.limits.max_message_bytes) {
+      complete(slot_of(frame.mux), Errc::too_large,
+               copy_of(as_bytes("response larger than this node accepts")));
+      return;
+    }
     complete(slot_of(frame.mux), errc_from_status(frame.status), copy_of(frame.payload));
     return;
   }
@@ -585,7 +610,7 @@ Connection::Outbound* Connection::find_outbound(std::uint64_t mux) {
 
 void Connection::complete(std::uint32_t slot, Errc result, std::vector<std::uint8_t> payload) {
   Outbound* call = outbound_.find(slot);
-  assert(call != nullptr);
+  WEFT_ASSERT(call != nullptr);
   assembly_bytes_ -= call->total_bytes;
   context_.emit(event::RequestDone{peer_, call->mux, result, std::move(payload)});
   deadlines_.erase(key_of(slot, kOutboundKey));
@@ -594,7 +619,7 @@ void Connection::complete(std::uint32_t slot, Errc result, std::vector<std::uint
 
 bool Connection::drop_inbound(std::uint64_t mux) {
   const auto found = inbound_by_mux_.find(mux);
-  assert(found != inbound_by_mux_.end());
+  WEFT_ASSERT(found != inbound_by_mux_.end());
   const Inbound& call = *inbound_.find(found->second);
   const bool delivered = call.delivered;
   if (!delivered) assembly_bytes_ -= call.total_bytes;
@@ -772,7 +797,7 @@ Bytes Connection::pending_output(TransportId transport) const {
 
 void Connection::consume_output(TransportId transport, std::size_t count) {
   if (transport != transport_) return;
-  assert(count <= lanes_.output_bytes());
+  WEFT_ASSERT(count <= lanes_.output_bytes());
   counters_.bytes_sent += count;
   const std::size_t before = lanes_.output_bytes() - count;
   lanes_.consume(count, [this](const LaneEntry& entry) {

@@ -64,6 +64,10 @@ class Connection {
 
   PeerStats stats() const;
   PeerState state() const { return state_; }
+  // Checks every invariant of this connection (connection_invariants.cpp); the node calls
+  // it after each input and command that touched the connection, in builds with
+  // assertions. Throws InvariantViolation at the first broken one.
+  void check_invariants() const;
   const std::string& name() const { return name_; }
   bool dials() const { return dials_; }
 
@@ -209,6 +213,7 @@ class Connection {
   void schedule_stream_timer(std::uint32_t slot);
   bool stream_frame_left_lane(const LaneEntry& entry);
   void fail_stream_protocol(TimeNs now_ns, std::uint32_t slot, std::string message);
+  void check_stream(std::uint32_t slot, const Stream& stream) const;
 
   NodeContext& context_;
   const PeerId peer_;
@@ -223,6 +228,9 @@ class Connection {
   std::uint64_t accepted_attempt_ = 0;
   std::uint64_t generation_ = 0;
   FrameDecoder decoder_;
+  // Bytes of the transport's stream read before decoder_ started on it (an acceptor's
+  // hello), so errors report offsets from the connection's first byte (PROTOCOL.md §2.1).
+  std::uint64_t decoder_start_offset_ = 0;
   OutputLanes lanes_;
   bool checksums_ = false;
   std::uint32_t peer_max_frame_bytes_ = kMinMaxFrameBytes;

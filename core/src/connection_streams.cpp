@@ -1,8 +1,8 @@
 // Streams: opening and serving, credit flow control both ways, ending, keepalive.
 #include <algorithm>
-#include <cassert>
 
 #include "connection.hpp"
+#include "invariant.hpp"
 
 namespace weft::detail {
 namespace {
@@ -87,7 +87,9 @@ OpenedStream Connection::open_stream(TimeNs now_ns, const StreamArgs& args) {
 }
 
 bool Connection::serve_stream_open(TimeNs now_ns, const Frame& open) {
-  if (ours(open.mux) || peer_streams_by_mux_.contains(open.mux)) {
+  // Requests and streams share the id space (PROTOCOL.md §4.4).
+  if (ours(open.mux) || peer_streams_by_mux_.contains(open.mux) ||
+      inbound_by_mux_.contains(open.mux)) {
     fail_protocol(now_ns, "stream_open on mux " + std::to_string(open.mux) +
                               (ours(open.mux) ? " of the wrong side" : " already open"));
     return false;
@@ -423,7 +425,7 @@ bool Connection::stream_frame_left_lane(const LaneEntry& entry) {
   const std::optional<std::uint32_t> slot = find_stream(entry.mux);
   if (!slot) return false;
   Stream& stream = *streams_.find(*slot);
-  assert(stream.queued_frames > 0);
+  WEFT_ASSERT(stream.queued_frames > 0);
   --stream.queued_frames;
   if (entry.bulk) --stream.bulk_frames;
   const bool send_it = !stream.aborted;
@@ -444,7 +446,7 @@ void Connection::maybe_complete(TimeNs now_ns, std::uint32_t slot) {
 void Connection::finish_stream(TimeNs now_ns, std::uint32_t slot, Errc result, std::string message,
                                bool abort, bool tell_peer) {
   Stream& stream = *streams_.find(slot);
-  assert(!stream.finished);
+  WEFT_ASSERT(!stream.finished);
   stream.finished = true;
   stream.aborted = stream.aborted || abort;
   stream.send_open = false;
@@ -467,7 +469,10 @@ void Connection::finish_stream(TimeNs now_ns, std::uint32_t slot, Errc result, s
 void Connection::erase_stream_if_flushed(std::uint32_t slot) {
   Stream& stream = *streams_.find(slot);
   if (!stream.finished || stream.queued_frames > 0) return;
-  stream_window_bytes_ -= stream.window_bytes;
+#if WEFT_CANARIES
+  if (context_.config.canary != Canary::stream_budget_leak)
+#endif
+    stream_window_bytes_ -= stream.window_bytes;
   if (!stream.opener) peer_streams_by_mux_.erase(stream.mux);
   streams_.erase(slot);
 }

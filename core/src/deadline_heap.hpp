@@ -3,11 +3,11 @@
 // small integers chosen by the owner; ties break by key, so the order is deterministic.
 #pragma once
 
-#include <cassert>
 #include <cstdint>
 #include <utility>
 #include <vector>
 
+#include "invariant.hpp"
 #include "weft/time.hpp"
 
 namespace weft::detail {
@@ -44,11 +44,25 @@ class DeadlineHeap {
   }
 
   bool empty() const { return heap_.empty(); }
+  bool contains(std::uint32_t key) const {
+    return key < position_.size() && position_[key] != kAbsent;
+  }
+  // The heap order holds and every key's recorded position is where it sits.
+  void check_invariants() const {
+    for (std::size_t at = 0; at < heap_.size(); ++at) {
+      WEFT_ASSERT(position_[heap_[at].second] == at);
+      WEFT_ASSERT(at == 0 || !(heap_[at] < heap_[(at - 1) / 2]));
+    }
+    std::size_t scheduled = 0;
+    for (const std::uint32_t at : position_)
+      scheduled += at != kAbsent ? 1 : 0;
+    WEFT_ASSERT(scheduled == heap_.size());
+  }
   std::size_t size() const { return heap_.size(); }
   // The earliest deadline, kNever when empty.
   TimeNs top_deadline() const { return heap_.empty() ? kNever : heap_.front().first; }
   std::uint32_t top_key() const {
-    assert(!heap_.empty());
+    WEFT_ASSERT(!heap_.empty());
     return heap_.front().second;
   }
   void clear() {

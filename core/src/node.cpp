@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "connection.hpp"
+#include "invariant.hpp"
 #include "node_context.hpp"
 
 namespace weft {
@@ -42,8 +43,15 @@ void check_config(const NodeConfig& config) {
       timeouts.ping_interval_ms <= 0 || timeouts.dead_after_pings <= 0 ||
       timeouts.default_request_timeout_ms <= 0 || timeouts.backoff_initial_ms <= 0 ||
       timeouts.backoff_max_ms < timeouts.backoff_initial_ms || timeouts.max_clock_skew_ms < 0 ||
-      timeouts.backoff_jitter_fraction < 0 || timeouts.backoff_jitter_fraction >= 1) {
+      timeouts.stream_ping_interval_ms <= 0 || timeouts.stream_silence_timeout_ms <= 0 ||
+      timeouts.stream_idle_timeout_ms <= 0 ||
+      // Written so that NaN fails too.
+      !(timeouts.backoff_jitter_fraction >= 0 && timeouts.backoff_jitter_fraction < 1)) {
     fail("a timeout is out of range");
+  }
+  // It travels as a request's deadline_ms, a u32 (like RequestArgs::timeout_ms).
+  if (timeouts.default_request_timeout_ms > UINT32_MAX) {
+    fail("default_request_timeout_ms must be at most 2^32 - 1");
   }
   if (config.version_min == 0 || config.version_min > config.version_max) {
     fail("bad protocol version range");
@@ -77,14 +85,34 @@ class NodeCore {
 
   // Asserts the driver's clock never runs backwards.
   void advance(TimeNs now_ns) {
-    assert(now_ns >= last_now_ns_ && "time went backwards");
+    WEFT_ASSERT(now_ns >= last_now_ns_ && "time went backwards");
     last_now_ns_ = std::max(last_now_ns_, now_ns);
     touched();
   }
 
+  // In builds with assertions: the invariants of a connection an input or command touched
+  // (weft/invariant.hpp). Nothing at all otherwise.
+  static void check(const Connection* connection) {
+#if WEFT_INVARIANTS
+    if (connection != nullptr) connection->check_invariants();
+#else
+    static_cast<void>(connection);
+#endif
+  }
+  void check_all() const {
+#if WEFT_INVARIANTS
+    for (const auto& connection : connections_)
+      connection->check_invariants();
+    for (const auto& [transport, pending] : pending_)
+      WEFT_ASSERT(!context_.transport_owner.contains(transport));
+#endif
+  }
+
   // Every entry that may change a timer forgets the cached earliest deadline, so a driver
   // polling next_deadline() on many idle nodes pays one scan per change, not per poll.
-  void touched() { next_deadline_known_ = false; }
+  void touched() {
+    next_deadline_known_ = false;
+  }
 
   TransportId on_accepted(TimeNs now_ns) {
     advance(now_ns);
@@ -105,8 +133,10 @@ class NodeCore {
     advance(now_ns);
     if (const auto pending = pending_.find(transport); pending != pending_.end()) {
       accept_hello(now_ns, pending, bytes);
+      check(owner(transport));  // the connection that adopted it, if any
     } else if (Connection* connection = owner(transport)) {
       connection->on_bytes(now_ns, transport, bytes);
+      check(connection);
     }
   }
 
@@ -115,6 +145,7 @@ class NodeCore {
     if (pending_.erase(transport) > 0) return;
     if (Connection* connection = owner(transport)) {
       connection->on_transport_down(now_ns, transport, reason);
+      check(connection);
     }
   }
 
@@ -132,6 +163,7 @@ class NodeCore {
     }
     for (auto& connection : connections_)
       connection->on_timer(now_ns);
+    check_all();
   }
 
   TimeNs next_deadline() const {
@@ -146,7 +178,9 @@ class NodeCore {
     return next;
   }
 
-  bool has_output() const { return !context_.events.empty() || !context_.transmit_queue.empty(); }
+  bool has_output() const {
+    return !context_.events.empty() || !context_.transmit_queue.empty();
+  }
 
   std::optional<TransportId> poll_transmit() {
     if (!context_.transmit_queue.empty()) touched();
@@ -303,6 +337,7 @@ void Node::on_connected(TimeNs now_ns, TransportId transport) {
   core_->advance(now_ns);
   if (detail::Connection* connection = core_->owner(transport)) {
     connection->on_connected(now_ns, transport);
+    detail::NodeCore::check(connection);
   }
 }
 
@@ -310,6 +345,7 @@ void Node::on_connect_failed(TimeNs now_ns, TransportId transport, std::string_v
   core_->advance(now_ns);
   if (detail::Connection* connection = core_->owner(transport)) {
     connection->on_connect_failed(now_ns, transport, reason);
+    detail::NodeCore::check(connection);
   }
 }
 
@@ -355,6 +391,7 @@ void Node::consume_output(TransportId transport, std::size_t count) {
   core_->touched();
   if (detail::Connection* connection = core_->owner(transport)) {
     connection->consume_output(transport, count);
+    detail::NodeCore::check(connection);
   }
 }
 
@@ -413,33 +450,51 @@ const NodeConfig& Node::config() const {
 
 Call PeerConnection::request(TimeNs now_ns, const RequestArgs& args) {
   node_->core_->advance(now_ns);
-  return node_->core_->connection(peer_).request(now_ns, args);
+  detail::Connection& connection = node_->core_->connection(peer_);
+  const auto result = connection.request(now_ns, args);
+  detail::NodeCore::check(&connection);
+  return result;
 }
 
 Errc PeerConnection::cancel(TimeNs now_ns, RequestId id) {
   node_->core_->advance(now_ns);
-  return node_->core_->connection(peer_).cancel(now_ns, id);
+  detail::Connection& connection = node_->core_->connection(peer_);
+  const auto result = connection.cancel(now_ns, id);
+  detail::NodeCore::check(&connection);
+  return result;
 }
 
 Errc PeerConnection::respond(TimeNs now_ns, InboundId id, Payload payload) {
   node_->core_->advance(now_ns);
-  return node_->core_->connection(peer_).respond(now_ns, id, payload);
+  detail::Connection& connection = node_->core_->connection(peer_);
+  const auto result = connection.respond(now_ns, id, payload);
+  detail::NodeCore::check(&connection);
+  return result;
 }
 
 Errc PeerConnection::respond_error(TimeNs now_ns, InboundId id, Errc code,
                                    std::string_view message) {
   node_->core_->advance(now_ns);
-  return node_->core_->connection(peer_).respond_error(now_ns, id, code, message);
+  detail::Connection& connection = node_->core_->connection(peer_);
+  const auto result = connection.respond_error(now_ns, id, code, message);
+  detail::NodeCore::check(&connection);
+  return result;
 }
 
 OpenedStream PeerConnection::open_stream(TimeNs now_ns, const StreamArgs& args) {
   node_->core_->advance(now_ns);
-  return node_->core_->connection(peer_).open_stream(now_ns, args);
+  detail::Connection& connection = node_->core_->connection(peer_);
+  const auto result = connection.open_stream(now_ns, args);
+  detail::NodeCore::check(&connection);
+  return result;
 }
 
 Errc PeerConnection::stream_write(TimeNs now_ns, StreamId id, Bytes message) {
   node_->core_->advance(now_ns);
-  return node_->core_->connection(peer_).stream_write(now_ns, id, message);
+  detail::Connection& connection = node_->core_->connection(peer_);
+  const auto result = connection.stream_write(now_ns, id, message);
+  detail::NodeCore::check(&connection);
+  return result;
 }
 
 std::optional<Bytes> PeerConnection::stream_peek(StreamId id) {
@@ -452,22 +507,34 @@ bool PeerConnection::stream_input_done(StreamId id) {
 
 Errc PeerConnection::stream_consume(TimeNs now_ns, StreamId id) {
   node_->core_->advance(now_ns);
-  return node_->core_->connection(peer_).stream_consume(now_ns, id);
+  detail::Connection& connection = node_->core_->connection(peer_);
+  const auto result = connection.stream_consume(now_ns, id);
+  detail::NodeCore::check(&connection);
+  return result;
 }
 
 Errc PeerConnection::stream_close(TimeNs now_ns, StreamId id) {
   node_->core_->advance(now_ns);
-  return node_->core_->connection(peer_).stream_close(now_ns, id);
+  detail::Connection& connection = node_->core_->connection(peer_);
+  const auto result = connection.stream_close(now_ns, id);
+  detail::NodeCore::check(&connection);
+  return result;
 }
 
 Errc PeerConnection::stream_fail(TimeNs now_ns, StreamId id, Errc code, std::string_view message) {
   node_->core_->advance(now_ns);
-  return node_->core_->connection(peer_).stream_fail(now_ns, id, code, message);
+  detail::Connection& connection = node_->core_->connection(peer_);
+  const auto result = connection.stream_fail(now_ns, id, code, message);
+  detail::NodeCore::check(&connection);
+  return result;
 }
 
 Errc PeerConnection::stream_cancel(TimeNs now_ns, StreamId id) {
   node_->core_->advance(now_ns);
-  return node_->core_->connection(peer_).stream_cancel(now_ns, id);
+  detail::Connection& connection = node_->core_->connection(peer_);
+  const auto result = connection.stream_cancel(now_ns, id);
+  detail::NodeCore::check(&connection);
+  return result;
 }
 
 std::optional<StreamCredits> PeerConnection::stream_credits(StreamId id) const {

@@ -1,6 +1,6 @@
 #include "output_lanes.hpp"
 
-#include <cassert>
+#include "invariant.hpp"
 
 namespace weft::detail {
 
@@ -29,7 +29,7 @@ Pushed OutputLanes::push(const Frame& frame, EntryKind kind, bool force_bulk) {
   if (below_high_water()) {
     // Below the mark every lane is empty (commit drained them), so writing directly keeps
     // the same order a lane would.
-    assert(lanes_empty());
+    WEFT_ASSERT(lanes_empty());
     encode_frame(output_, frame);
     ++frames_committed_;
     return Pushed::committed;
@@ -43,8 +43,8 @@ Pushed OutputLanes::push(const Frame& frame, EntryKind kind, bool force_bulk) {
 }
 
 void OutputLanes::push_parts(std::uint64_t mux, EntryKind kind, PendingParts parts) {
-  assert(parts.part_bytes > 0 && parts.offset < parts.payload.size());
-  assert(kind == EntryKind::request || kind == EntryKind::response);
+  WEFT_ASSERT(parts.part_bytes > 0 && parts.offset < parts.payload.size());
+  WEFT_ASSERT(kind == EntryKind::request || kind == EntryKind::response);
   parts_bytes_ += parts.remaining();
   parts_.push_back(std::move(parts));
   bulk_.entries.push_back({generation_, mux, 0, kind, true, true});
@@ -54,7 +54,7 @@ void OutputLanes::push_parts(std::uint64_t mux, EntryKind kind, PendingParts par
 
 void OutputLanes::push_pong(std::uint64_t seq, bool checksum) {
   if (below_high_water()) {
-    assert(lanes_empty());
+    WEFT_ASSERT(lanes_empty());
     encode_frame(output_, Frame{.op = Op::pong, .checksum = checksum, .seq = seq});
     ++frames_committed_;
     return;
@@ -66,7 +66,7 @@ void OutputLanes::push_pong(std::uint64_t seq, bool checksum) {
 void OutputLanes::move_front(Lane& lane, bool send) {
   const LaneEntry entry = lane.entries.front();
   // Rule 2 of the design: a frame of a dead generation never reaches a later transport.
-  assert(entry.generation == generation_);
+  WEFT_ASSERT(entry.generation == generation_);
   lane.entries.pop_front();
   if (send) {
     output_.append(lane.buffer.view().first(entry.bytes));
@@ -77,7 +77,7 @@ void OutputLanes::move_front(Lane& lane, bool send) {
 
 void OutputLanes::send_next_part(bool send) {
   const LaneEntry& entry = bulk_.entries.front();
-  assert(entry.parts && entry.generation == generation_ && !parts_.empty());
+  WEFT_ASSERT(entry.parts && entry.generation == generation_ && !parts_.empty());
   PendingParts& parts = parts_.front();
   const std::size_t size = send ? std::min(parts.part_bytes, parts.remaining()) : parts.remaining();
   if (send) {
@@ -96,6 +96,31 @@ void OutputLanes::send_next_part(bool send) {
     parts_.pop_front();
     bulk_.entries.pop_front();
   }
+}
+
+void OutputLanes::check_invariants() const {
+  for (const Lane* lane : {&control_, &small_, &bulk_}) {
+    std::size_t bytes = 0;
+    for (const LaneEntry& entry : lane->entries) {
+      WEFT_ASSERT(entry.generation == generation_);
+      WEFT_ASSERT((entry.kind == EntryKind::control) == (lane == &control_));
+      WEFT_ASSERT(entry.bulk == (lane == &bulk_));
+      WEFT_ASSERT(!entry.parts || (entry.bulk && entry.bytes == 0));
+      bytes += entry.bytes;
+    }
+    WEFT_ASSERT(bytes == lane->buffer.size());
+  }
+  std::size_t parts_entries = 0;
+  for (const LaneEntry& entry : bulk_.entries)
+    parts_entries += entry.parts ? 1 : 0;
+  WEFT_ASSERT(parts_entries == parts_.size());
+  std::size_t remaining = 0;
+  for (const PendingParts& parts : parts_) {
+    WEFT_ASSERT(parts.remaining() > 0 && parts.part_bytes > 0);
+    remaining += parts.remaining();
+  }
+  WEFT_ASSERT(remaining == parts_bytes_);
+  WEFT_ASSERT(!below_high_water() || lanes_empty());
 }
 
 #if WEFT_CANARIES

@@ -118,6 +118,9 @@ class OutputLanes {
   bool below_high_water() const {
     return output_.size() < limits_.output_high_water_bytes;
   }
+  // Each lane's buffer holds exactly its entries' bytes, all of this generation; parts and
+  // their byte count agree; below the high-water mark every lane is empty.
+  void check_invariants() const;
 
  private:
   struct Lane {

@@ -3,10 +3,11 @@
 // deterministic (unlike an unordered container's).
 #pragma once
 
-#include <cassert>
 #include <cstdint>
 #include <optional>
 #include <vector>
+
+#include "invariant.hpp"
 
 namespace weft::detail {
 
@@ -31,7 +32,7 @@ class SlotMap {
   }
 
   void erase(std::uint32_t index) {
-    assert(index < slots_.size() && slots_[index].value.has_value());
+    WEFT_ASSERT(index < slots_.size() && slots_[index].value.has_value());
     slots_[index].value.reset();
     slots_[index].next_free = free_head_;
     free_head_ = index;
@@ -52,6 +53,12 @@ class SlotMap {
   // Calls f(index, value) for every live slot in index order. f must not insert or erase.
   template <typename F>
   void for_each(F&& f) {
+    for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].value) f(i, *slots_[i].value);
+    }
+  }
+  template <typename F>
+  void for_each(F&& f) const {
     for (std::uint32_t i = 0; i < slots_.size(); ++i) {
       if (slots_[i].value) f(i, *slots_[i].value);
     }

@@ -1,10 +1,10 @@
 // The incremental frame decoder.
 #include <algorithm>
 #include <array>
-#include <cassert>
 #include <string>
 
 #include "field_access.hpp"
+#include "invariant.hpp"
 #include "message_text.hpp"
 #include "msgpack_lite.hpp"
 #include "weft/wire.hpp"
@@ -210,7 +210,7 @@ class HeaderParser {
 // Decodes a whole frame whose prefix checked out: checksum, header, semantics.
 Failure parse_frame(Bytes frame_bytes, const Prefix& prefix, const DecoderOptions& options,
                     Frame& out) {
-  assert(frame_bytes.size() == prefix.total);
+  WEFT_ASSERT(frame_bytes.size() == prefix.total);
   const std::uint8_t* p = frame_bytes.data();
   const std::size_t checksum_bytes = prefix.has_checksum ? kChecksumBytes : 0;
   const std::size_t checksum_at = prefix.total - checksum_bytes;

@@ -6,10 +6,10 @@
 #define WEFT_XXH3_DISPATCH 1
 #endif
 
-#include <cassert>
 #include <string>
 
 #include "field_access.hpp"
+#include "invariant.hpp"
 #include "message_text.hpp"
 #include "msgpack_lite.hpp"
 #include "weft/wire.hpp"
@@ -230,13 +230,14 @@ std::size_t encoded_size(const Frame& frame) {
 }
 
 std::size_t encode_frame(ByteBuffer& out, const Frame& frame) {
-  assert(validate_frame(frame, WireLimits{.max_frame_bytes = UINT32_MAX}).code == WireError::none);
+  WEFT_ASSERT(validate_frame(frame, WireLimits{.max_frame_bytes = UINT32_MAX}).code ==
+              WireError::none);
   const OpSchema& schema = schema_of(frame.op);
   const std::size_t header_size = header_bytes(frame, schema);
-  assert(header_size <= 0xffff);
+  WEFT_ASSERT(header_size <= 0xffff);
   const std::size_t checksum_size = frame.checksum ? kChecksumBytes : 0;
   const std::size_t body_size = header_size + frame.payload.size() + checksum_size;
-  assert(body_size <= UINT32_MAX);
+  WEFT_ASSERT(body_size <= UINT32_MAX);
   const std::size_t total = kPrefixBytes + body_size;
 
   std::uint8_t* start = out.extend(total);
@@ -253,7 +254,7 @@ std::size_t encode_frame(ByteBuffer& out, const Frame& frame) {
   writer.unsigned_int(frame.seq);
   for (Field field : schema.fields)
     write_field(writer, frame, field);
-  assert(writer.pos == start + kPrefixBytes + header_size);
+  WEFT_ASSERT(writer.pos == start + kPrefixBytes + header_size);
 
   std::uint8_t* payload_at = writer.pos;
   if (!frame.payload.empty()) std::memcpy(payload_at, frame.payload.data(), frame.payload.size());

@@ -1,8 +1,8 @@
 // The schema table: which fields each op carries, and the names PROTOCOL.md uses.
 #include <array>
-#include <cassert>
 
 #include "field_access.hpp"
+#include "invariant.hpp"
 #include "msgpack_lite.hpp"
 #include "weft/wire.hpp"
 
@@ -102,7 +102,7 @@ const OpSchema* find_schema(std::uint64_t op) {
 
 const OpSchema& schema_of(Op op) {
   const OpSchema* schema = find_schema(static_cast<std::uint64_t>(op));
-  assert(schema != nullptr);
+  WEFT_ASSERT(schema != nullptr);
   return *schema;
 }
 
@@ -174,12 +174,12 @@ std::uint64_t get_uint(const Frame& frame, Field field) {
     case Field::token:
       break;
   }
-  assert(false && "not a uint field");
+  WEFT_ASSERT(false && "not a uint field");
   return 0;
 }
 
 void set_uint(Frame& frame, Field field, std::uint64_t value) {
-  assert(value <= field_info(field).max);
+  WEFT_ASSERT(value <= field_info(field).max);
   switch (field) {
     case Field::version_min:
       frame.version_min = static_cast<std::uint16_t>(value);
@@ -228,13 +228,13 @@ void set_uint(Frame& frame, Field field, std::uint64_t value) {
     case Field::token:
       break;
   }
-  assert(false && "not a uint field");
+  WEFT_ASSERT(false && "not a uint field");
 }
 
 std::string_view get_text(const Frame& frame, Field field) {
   if (field == Field::name) return frame.name;
   if (field == Field::peer_name) return frame.peer_name;
-  assert(field == Field::token);
+  WEFT_ASSERT(field == Field::token);
   return as_chars(frame.token);
 }
 
@@ -244,7 +244,7 @@ void set_text(Frame& frame, Field field, std::string_view text) {
   } else if (field == Field::peer_name) {
     frame.peer_name = text;
   } else {
-    assert(field == Field::token);
+    WEFT_ASSERT(field == Field::token);
     frame.token = as_bytes(text);
   }
 }

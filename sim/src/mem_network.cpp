@@ -14,6 +14,7 @@ struct MemNetwork::NodeSlot {
   bool muted = false;
   std::set<TransportId> dials_abandoned;  // closed by the node before the connect landed
   std::vector<TimeNs> dial_times;
+  std::uint64_t epoch = 0;  // restarts so far: a dial of an earlier process lands nowhere
 };
 
 namespace {
@@ -172,27 +173,29 @@ void MemNetwork::dial(NodeIndex from, PeerId peer, TransportId transport) {
     if (nodes_[i]->node->name() == name) target = i;
   }
   nodes_[from]->dial_times.push_back(now_ns_);
-  schedule(now_ns_ + options_.latency_ns, [this, from, target, transport] {
-    NodeSlot& dialer = *nodes_[from];
-    if (dialer.dials_abandoned.erase(transport) > 0) return;
-    if (!target) {
-      dialer.node->on_connect_failed(now_ns_, transport, "no such host");
-      return;
-    }
-    const NodeIndex to = *target;
-    if (unreachable_[unordered_pair(from, to)]) {
-      dialer.node->on_connect_failed(now_ns_, transport, "connection refused");
-      return;
-    }
-    const TransportId accepted = nodes_[to]->node->on_accepted(now_ns_);
-    links_.push_back(Link{{{from, transport}, {to, accepted}}});
-    link_index_[{from, transport}] = links_.size() - 1;
-    link_index_[{to, accepted}] = links_.size() - 1;
-    ++links_opened_[unordered_pair(from, to)];
-    log_for(from, to).clear();
-    log_for(to, from).clear();
-    dialer.node->on_connected(now_ns_, transport);
-  });
+  schedule(now_ns_ + options_.latency_ns,
+           [this, from, target, transport, epoch = nodes_[from]->epoch] {
+             NodeSlot& dialer = *nodes_[from];
+             if (dialer.epoch != epoch) return;  // the process that dialed is gone
+             if (dialer.dials_abandoned.erase(transport) > 0) return;
+             if (!target) {
+               dialer.node->on_connect_failed(now_ns_, transport, "no such host");
+               return;
+             }
+             const NodeIndex to = *target;
+             if (unreachable_[unordered_pair(from, to)]) {
+               dialer.node->on_connect_failed(now_ns_, transport, "connection refused");
+               return;
+             }
+             const TransportId accepted = nodes_[to]->node->on_accepted(now_ns_);
+             links_.push_back(Link{{{from, transport}, {to, accepted}}});
+             link_index_[{from, transport}] = links_.size() - 1;
+             link_index_[{to, accepted}] = links_.size() - 1;
+             ++links_opened_[unordered_pair(from, to)];
+             log_for(from, to).clear();
+             log_for(to, from).clear();
+             dialer.node->on_connected(now_ns_, transport);
+           });
 }
 
 void MemNetwork::close_transport(NodeIndex index, event::CloseTransport&& close) {
@@ -247,6 +250,36 @@ void MemNetwork::set_stalled(NodeIndex from, NodeIndex to, bool stalled) {
     const int side = link.side[0].node == from && link.side[0].transport == key.second ? 0 : 1;
     if (link.side[1 - side].node == to && link.open[side]) drain_transport(from, key.second);
   }
+}
+
+void MemNetwork::restart_node(NodeIndex index, NodeConfig config) {
+  NodeSlot& slot = *nodes_.at(index);
+  if (config.name != slot.node->name()) {
+    throw std::invalid_argument("restart_node: a restarted node keeps its name");
+  }
+  // Its transports die with the process: each peer sees a reset, and nothing more is
+  // delivered to or from the old process (its entries leave the index, so the new process's
+  // transport ids cannot be mistaken for them).
+  for (auto entry = link_index_.begin(); entry != link_index_.end();) {
+    if (entry->first.first != index) {
+      ++entry;
+      continue;
+    }
+    Link& link = links_[entry->second];
+    const int side =
+        link.side[0].node == index && link.side[0].transport == entry->first.second ? 0 : 1;
+    link.open[side] = false;
+    if (link.open[1 - side]) {
+      link.open[1 - side] = false;
+      const Endpoint peer = link.side[1 - side];
+      nodes_[peer.node]->node->on_transport_down(now_ns_, peer.transport, "connection reset");
+    }
+    entry = link_index_.erase(entry);
+  }
+  ++slot.epoch;
+  slot.events.clear();
+  slot.dials_abandoned.clear();
+  slot.node = std::make_unique<Node>(std::move(config), now_ns_, wall_ms());
 }
 
 void MemNetwork::break_links(NodeIndex a, NodeIndex b) {

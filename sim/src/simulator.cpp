@@ -14,6 +14,7 @@
 #include <set>
 #include <span>
 
+#include "weft/invariant.hpp"
 #include "weft/node.hpp"
 #include "weft/random.hpp"
 #include "weft/sim/action_queue.hpp"
@@ -146,13 +147,28 @@ class World {
   }
 
   SimResult run() {
-    const TimeNs fault_end = options_.fault_ns;
-    schedule_workload(0);
-    schedule_faults();
-    at(fault_end, [this] { end_fault_phase(); });
-    run_until(fault_end + options_.liveness_ns);
-    if (!failure_) check_liveness();
+    guarded([this] {
+      const TimeNs fault_end = options_.fault_ns;
+      schedule_workload(0);
+      schedule_faults();
+      at(fault_end, [this] { end_fault_phase(); });
+      run_until(fault_end + options_.liveness_ns);
+      if (!failure_) check_liveness();
+    });
     return result();
+  }
+
+  // Runs `body`; an invariant a node broke (weft/invariant.hpp: only builds with assertions
+  // check them) ends the run with the outcome "assertion". The node that threw is not
+  // used again in a meaningful way: the run has failed.
+  template <typename Body>
+  auto guarded(Body body) -> decltype(body()) {
+    try {
+      return body();
+    } catch (const InvariantViolation& violation) {
+      fail(SimResult::Kind::assertion, violation.what());
+      return decltype(body())();
+    }
   }
 
   // ---- stepped runs: the commands of SteppedSimulation ----
@@ -1762,13 +1778,14 @@ class World {
     std::vector<std::vector<int>> open_links(slots_.size(), std::vector<int>(slots_.size(), 0));
     for (std::size_t link_at = 0; link_at < links_.size(); ++link_at) {
       const Link& link = links_[link_at];
-      const std::string pair = names_[link.node[0]] + "-" + names_[link.node[1]];
+      // Named only when reported: the settled drain asks this every simulated second.
+      const auto pair = [&] { return names_[link.node[0]] + "-" + names_[link.node[1]]; };
       if (link.open[0] != link.open[1] && !(link.ghost && !link.open[1]))
-        return "a connection " + pair + " is open at one end only";
+        return "a connection " + pair() + " is open at one end only";
       if (!link.open[0] || !link.open[1]) continue;
       if (up_link_[link.node[0]][link.node[1]] != link_at ||
           up_link_[link.node[1]][link.node[0]] != link_at)
-        return "a connection " + pair + " is open but unused";
+        return "a connection " + pair() + " is open but unused";
       ++open_links[std::min(link.node[0], link.node[1])][std::max(link.node[0], link.node[1])];
     }
     for (std::size_t a = 0; a < slots_.size(); ++a) {
@@ -1838,6 +1855,7 @@ constexpr CanaryName kCanaries[] = {
     {Canary::reader_waits_for_output, "reader_waits_for_output"},
     {Canary::credit_off_by_one, "credit_off_by_one"},
     {Canary::old_generation_frames, "old_generation_frames"},
+    {Canary::stream_budget_leak, "stream_budget_leak"},
 };
 
 }  // namespace
@@ -1855,8 +1873,11 @@ Canary canary_from_name(const std::string& name) {
 std::vector<std::string> canary_names() {
 #if WEFT_CANARIES
   std::vector<std::string> names;
-  for (const CanaryName& canary : kCanaries)
+  for (const CanaryName& canary : kCanaries) {
+    // Only the invariant checks see this one: a build without them cannot catch it.
+    if (canary.canary == Canary::stream_budget_leak && !invariant_checks_enabled()) continue;
     names.emplace_back(canary.name);
+  }
   return names;
 #else
   return {};
@@ -2131,44 +2152,47 @@ std::string SteppedSimulation::failure() const {
 std::optional<std::size_t> SteppedSimulation::request(std::size_t from, std::size_t to,
                                                       Handler handler, std::size_t payload_bytes,
                                                       std::int64_t timeout_ms) {
-  return state_->world.stepped_call(from, to, handler_id(handler), payload_bytes, timeout_ms);
+  return state_->world.guarded([&] {
+    return state_->world.stepped_call(from, to, handler_id(handler), payload_bytes, timeout_ms);
+  });
 }
 std::optional<std::size_t> SteppedSimulation::open_stream(std::size_t from, std::size_t to,
                                                           std::uint64_t messages,
                                                           std::uint32_t window_msgs,
                                                           std::int64_t timeout_ms) {
-  return state_->world.stepped_stream(from, to, messages, window_msgs, timeout_ms);
+  return state_->world.guarded(
+      [&] { return state_->world.stepped_stream(from, to, messages, window_msgs, timeout_ms); });
 }
 bool SteppedSimulation::stream_write(std::size_t stream) {
-  return state_->world.stream_write(stream);
+  return state_->world.guarded([&] { return state_->world.stream_write(stream); });
 }
 bool SteppedSimulation::stream_consume(std::size_t stream) {
-  return state_->world.stream_consume(stream);
+  return state_->world.guarded([&] { return state_->world.stream_consume(stream); });
 }
 bool SteppedSimulation::cancel_request(std::size_t call) {
-  return state_->world.stepped_cancel_call(call);
+  return state_->world.guarded([&] { return state_->world.stepped_cancel_call(call); });
 }
 bool SteppedSimulation::cancel_stream(std::size_t stream) {
-  return state_->world.stepped_cancel_stream(stream);
+  return state_->world.guarded([&] { return state_->world.stepped_cancel_stream(stream); });
 }
 void SteppedSimulation::partition(const std::vector<bool>& side, bool one_way) {
-  state_->world.stepped_partition(side, one_way);
+  state_->world.guarded([&] { return state_->world.stepped_partition(side, one_way); });
 }
 void SteppedSimulation::heal() {
-  state_->world.heal();
+  state_->world.guarded([&] { return state_->world.heal(); });
 }
 void SteppedSimulation::crash(std::size_t node) {
-  state_->world.stepped_crash(node);
+  state_->world.guarded([&] { return state_->world.stepped_crash(node); });
 }
 void SteppedSimulation::restart(std::size_t node) {
-  state_->world.restart(node);
+  state_->world.guarded([&] { return state_->world.restart(node); });
 }
 void SteppedSimulation::advance(TimeNs duration_ns) {
-  state_->world.advance(duration_ns);
+  state_->world.guarded([&] { return state_->world.advance(duration_ns); });
 }
 void SteppedSimulation::inject(std::size_t from, std::size_t to,
                                std::span<const std::uint8_t> bytes) {
-  state_->world.inject(from, to, bytes);
+  state_->world.guarded([&] { return state_->world.inject(from, to, bytes); });
 }
 SteppedOutcome SteppedSimulation::request_outcome(std::size_t call) const {
   return outcome_of(state_->world.call_outcome(call));
@@ -2183,7 +2207,7 @@ std::size_t SteppedSimulation::streams_opened() const {
   return state_->world.streams_opened();
 }
 SimResult SteppedSimulation::heal_and_drain(TimeNs quiet_ns, TimeNs settled_ns) {
-  return state_->world.heal_and_drain(quiet_ns, settled_ns);
+  return state_->world.guarded([&] { return state_->world.heal_and_drain(quiet_ns, settled_ns); });
 }
 
 }  // namespace weft::sim

@@ -90,6 +90,10 @@ enum class Canary : std::uint8_t {
   credit_off_by_one,
   // Frames still queued when a connection drops go out on the next connection.
   old_generation_frames,
+  // A finished stream's receive window is never given back to the connection's budget: a
+  // slow leak no peer sees for a long time, which the invariant checks (builds with
+  // assertions only) catch at the first stream that ends.
+  stream_budget_leak,
 };
 
 struct NodeConfig {

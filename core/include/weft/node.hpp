@@ -129,8 +129,9 @@ class Node;
 class PeerConnection {
  public:
   // Sends a request. Errors (nothing sent, no event follows): disconnected (not
-  // established), too_large (does not fit the peer's frame limit), queue_full (too many in
-  // flight or queued), invalid_argument (handler 0, route or timeout out of range).
+  // established), too_large (payload over limits.max_message_bytes; larger payloads than a
+  // frame travel in parts), queue_full (too many in flight, or max_queued_bytes of data
+  // already waiting), invalid_argument (handler 0, route or timeout out of range).
   // Otherwise exactly one event::RequestDone for the returned id follows.
   Call request(TimeNs now_ns, const RequestArgs& args);
 
@@ -141,12 +142,15 @@ class PeerConnection {
 
   // Answers request `id` (from event::RequestReceived) with `payload`. not_found when the
   // request ended without an answer (canceled, deadline, disconnect) or was answered.
-  // A payload over the peer's frame limit sends Errc::too_large to the caller instead and
-  // returns too_large.
+  // A payload over limits.max_message_bytes sends Errc::too_large to the caller instead
+  // and returns too_large (the request is then answered).
   Errc respond(TimeNs now_ns, InboundId id, Payload payload);
 
-  // Answers request `id` with an error; the caller's RequestDone carries `code`
-  // (remote_error for codes without a wire status) and `message`.
+  // Answers request `id` with an error; the caller's RequestDone carries `code` and
+  // `message`. Codes travel as their wire status (PROTOCOL.md §7): queue_full arrives as
+  // busy, and codes without a status (disconnected, not_found, invalid_argument, ...) as
+  // remote_error. invalid_argument for Errc::ok (nothing sent; the request stays
+  // answerable); not_found as for respond.
   Errc respond_error(TimeNs now_ns, InboundId id, Errc code, std::string_view message);
 
   // ---- streams (both sides use the same calls on a StreamId) ----

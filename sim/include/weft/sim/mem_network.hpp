@@ -81,6 +81,11 @@ class MemNetwork {
   // Resets every transport between a and b: both sides see transport down at once, bytes
   // in flight are lost.
   void break_links(NodeIndex a, NodeIndex b);
+  // Node `index`'s process dies and a new one starts at once with `config` (the same name;
+  // give it another seed, as a real restart draws one): every transport of the old process
+  // is reset (its peers see transport down), its queued events and dials are dropped, and
+  // its application handler stays. The new node registers no handlers by itself.
+  void restart_node(NodeIndex index, NodeConfig config);
   // While unreachable, dials from a to b (and b to a) fail.
   void set_reachable(NodeIndex a, NodeIndex b, bool reachable);
   // While muted, node `index` receives bytes but its output is dropped on the floor (a

@@ -105,7 +105,8 @@ FaultRates effective_rates(const SimOptions& options);
 // The workload a run with `options` uses: the profile's, at options.requests_per_s if set.
 Workload effective_workload(const SimOptions& options);
 
-// The canaries this build can plant ("" when built without WEFT_CANARIES).
+// The canaries this build can plant and catch: none when built without WEFT_CANARIES, and
+// stream_budget_leak (which only the invariant checks see) only in builds with assertions.
 std::vector<std::string> canary_names();
 
 struct SimResult {

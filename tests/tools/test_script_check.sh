@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Self-test of scripts/test: runs it on a tiny scratch project (presets release, asan and
+# tsan; a target weft_io_tests; tests io.ok, io.check and io.skipper) and checks that it
+#   - passes a good tree and counts 6 passed, 0 failed, 3 skipped;
+#   - fails a broken build even though binaries of an earlier good build are still there;
+#   - fails a failing test, and counts it;
+#   - fails a configure error, and does not report "0 failed";
+#   - fails a selection that matches no test.
+# Usage: test_script_check.sh REPO_DIR [SCRIPT]  (SCRIPT defaults to REPO_DIR/scripts/test;
+# pass an older copy to see it fail these checks).
+set -uo pipefail
+repo=$(cd "$1" && pwd)
+script=${2:-$repo/scripts/test}
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+failures=0
+
+mkdir -p "$scratch/scripts"
+cp "$script" "$scratch/scripts/test"
+cp "$repo/scripts/install-deps" "$scratch/scripts/install-deps"
+chmod +x "$scratch/scripts/test" "$scratch/scripts/install-deps"
+
+cat > "$scratch/CMakePresets.json" <<'EOF'
+{
+  "version": 6,
+  "configurePresets": [
+    {"name": "release", "generator": "Ninja", "binaryDir": "${sourceDir}/build/release"},
+    {"name": "asan", "generator": "Ninja", "binaryDir": "${sourceDir}/build/asan"},
+    {"name": "tsan", "generator": "Ninja", "binaryDir": "${sourceDir}/build/tsan"}
+  ],
+  "buildPresets": [
+    {"name": "release", "configurePreset": "release"},
+    {"name": "asan", "configurePreset": "asan"},
+    {"name": "tsan", "configurePreset": "tsan"}
+  ],
+  "testPresets": [
+    {"name": "release", "configurePreset": "release"},
+    {"name": "asan", "configurePreset": "asan"},
+    {"name": "tsan", "configurePreset": "tsan"}
+  ]
+}
+EOF
+# CHECK_RESULT: what the test io.check does ("pass" or "fail").
+write_cmakelists() {
+  local check_result=$1 extra=${2:-}
+  cat > "$scratch/CMakeLists.txt" <<EOF
+cmake_minimum_required(VERSION 3.25)
+project(mini CXX)
+$extra
+enable_testing()
+add_executable(weft_io_tests main.cpp)
+add_test(NAME io.ok COMMAND weft_io_tests pass)
+add_test(NAME io.check COMMAND weft_io_tests $check_result)
+add_test(NAME io.skipper COMMAND weft_io_tests skip)
+set_tests_properties(io.ok io.check io.skipper PROPERTIES TIMEOUT 60)
+set_tests_properties(io.skipper PROPERTIES SKIP_RETURN_CODE 77)
+EOF
+}
+write_main() {
+  cat > "$scratch/main.cpp" <<'EOF'
+#include <cstring>
+int main(int argc, char** argv) {
+  if (argc < 2) return 2;
+  if (std::strcmp(argv[1], "skip") == 0) return 77;
+  return std::strcmp(argv[1], "pass") == 0 ? 0 : 1;
+}
+EOF
+}
+
+# expect NAME WANT_RC LAST_LINE_REGEX [ENV...]: runs the script; checks its exit status
+# (0 or "nonzero") and that its last line matches.
+expect() {
+  local name=$1 want=$2 pattern=$3
+  shift 3
+  local log="$scratch/$name.log" rc
+  (cd "$scratch" && env "$@" scripts/test) > "$log" 2>&1
+  rc=$?
+  local last
+  last=$(tail -n 1 "$log")
+  local ok=1
+  if [[ $want == 0 ]]; then ((rc == 0)) || ok=0; else ((rc != 0)) || ok=0; fi
+  [[ $last =~ $pattern ]] || ok=0
+  if ((ok)); then
+    echo "ok   $name: exit $rc, '$last'"
+  else
+    echo "FAIL $name: exit $rc (want $want), last line '$last' (want /$pattern/)"
+    tail -n 30 "$log" | sed 's/^/     | /'
+    failures=$((failures + 1))
+  fi
+}
+
+# The shape of the default plan: every test in two presets, one target's tests in a third.
+plan='WEFT_TEST_PLAN=release asan tsan:weft_io_tests:^io\.'
+write_main
+write_cmakelists pass
+expect good_tree 0 '^scripts/test: 6 passed, 0 failed, 3 skipped$' "$plan"
+
+echo '#error deliberately broken' >> "$scratch/main.cpp"
+expect broken_build_with_old_binaries nonzero '^scripts/test: [0-9]+ passed, [1-9][0-9]* failed' \
+  "$plan"
+write_main
+
+write_cmakelists fail
+expect failing_test nonzero '^scripts/test: 3 passed, 3 failed, 3 skipped$' "$plan"
+
+write_cmakelists pass 'message(FATAL_ERROR "deliberately broken")'
+expect configure_error nonzero '^scripts/test: 0 passed, 3 failed, 0 skipped$' "$plan"
+
+write_cmakelists pass
+expect empty_selection nonzero '^scripts/test: 0 passed, 1 failed, 0 skipped$' \
+  'WEFT_TEST_PLAN=release:weft_io_tests:^no-such-test$'
+
+if ((failures > 0)); then
+  echo "test_script_check: $failures of 5 checks failed"
+  exit 1
+fi
+echo "test_script_check: all 5 checks passed"
