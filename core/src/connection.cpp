@@ -7,20 +7,10 @@
 namespace weft::detail {
 namespace {
 
-constexpr unsigned kSlotBits = 20;
-
-constexpr std::uint64_t kSlotMask = (std::uint64_t{1} << kSlotBits) - 1;
-// Longest error text carried in a response; far below any frame limit.
-constexpr std::size_t kMaxErrorText = 4096;
-
 std::vector<std::uint8_t> encode_alone(const Frame& frame) {
   ByteBuffer buffer;
   encode_frame(buffer, frame);
   return {buffer.view().begin(), buffer.view().end()};
-}
-
-std::vector<std::uint8_t> copy_of(Bytes bytes) {
-  return {bytes.begin(), bytes.end()};
 }
 
 DecoderOptions decoder_options(const NodeConfig& config, bool require_checksum) {
@@ -28,10 +18,6 @@ DecoderOptions decoder_options(const NodeConfig& config, bool require_checksum) 
   options.limits.max_frame_bytes = config.limits.max_frame_bytes;
   options.require_checksum = require_checksum;
   return options;
-}
-
-std::string_view clip(std::string_view text) {
-  return text.substr(0, kMaxErrorText);
 }
 
 }  // namespace
@@ -284,10 +270,15 @@ void Connection::fail_all_calls() {
 }
 
 void Connection::fail_protocol(TimeNs now_ns, std::string message) {
+  // A handshake that breaks the protocol failed like any refused one: the application hears
+  // of it (an acceptor's refusals of a bad first frame are reported the same way).
+  if (state_ == PeerState::handshaking) {
+    context_.emit(event::HandshakeFailed{name_, Status::protocol_error, true, message});
+  }
   const Frame goaway{.op = Op::goaway,
                      .checksum = checksums_,
                      .status = static_cast<std::uint16_t>(Status::protocol_error),
-                     .payload = as_bytes(clip(message))};
+                     .payload = as_bytes(clip_error_text(message))};
   teardown(now_ns, "protocol error: " + message, true, encode_alone(goaway));
 }
 
@@ -296,7 +287,7 @@ void Connection::reject_handshake(TimeNs now_ns, Status status, std::string mess
   const Frame goaway{.op = Op::goaway,
                      .checksum = true,
                      .status = static_cast<std::uint16_t>(status),
-                     .payload = as_bytes(clip(message))};
+                     .payload = as_bytes(clip_error_text(message))};
   teardown(now_ns, "handshake refused: " + message, true, encode_alone(goaway));
 }
 
@@ -427,295 +418,6 @@ bool Connection::dispatch(TimeNs now_ns, const Frame& frame) {
   fail_protocol(now_ns, std::string(op_name(static_cast<std::uint64_t>(frame.op))) + " on mux " +
                             std::to_string(frame.mux) + " of the wrong side");
   return false;
-}
-
-bool Connection::serve_request(TimeNs now_ns, const Frame& frame) {
-  if (ours(frame.mux)) {
-    fail_protocol(now_ns, "request on mux " + std::to_string(frame.mux) + " of the wrong side");
-    return false;
-  }
-  // Requests and streams share the id space (PROTOCOL.md §4.4).
-  if (inbound_by_mux_.contains(frame.mux) || peer_streams_by_mux_.contains(frame.mux)) {
-    fail_protocol(now_ns, "request reuses open mux " + std::to_string(frame.mux));
-    return false;
-  }
-  auto answer = [&](Status status, std::string_view message) {
-    return answer_with_status(now_ns, Op::response, frame.mux, status, message);
-  };
-  if (!context_.handlers.contains(frame.handler, frame.route)) {
-    return answer(Status::unknown_handler,
-                  "no handler " + std::to_string(frame.handler) + " for that route");
-  }
-  if (inbound_.size() >= context_.config.limits.max_inbound_requests) {
-    return answer(Status::busy, "too many requests in flight");
-  }
-  const bool more = (frame.flags & flag::kMore) != 0;
-  if (more) {
-    // seq announces the whole payload's size: refuse at once what could not be held.
-    if (const std::optional<Refusal> refusal = assembly_refusal(frame.seq)) {
-      return answer(refusal->status, refusal->reason);
-    }
-  } else if (frame.payload.size() > context_.config.limits.max_message_bytes) {
-    // A payload sent whole is bounded by the same limit as one sent in parts.
-    return answer(Status::too_large, "payload larger than this node accepts");
-  }
-  Inbound call;
-  call.mux = frame.mux;
-  call.delivered = false;
-  call.handler = frame.handler;
-  call.route = frame.route;
-  call.total_bytes = more ? frame.seq : 0;
-  call.partial.reserve(more ? frame.seq : frame.payload.size());
-  call.partial.assign(frame.payload.begin(), frame.payload.end());
-  const std::uint32_t slot = inbound_.insert(std::move(call));
-  inbound_by_mux_.emplace(frame.mux, slot);
-  if (frame.deadline_ms != 0) {
-    inbound_.find(slot)->deadline_ns = now_ns + ns_from_ms(frame.deadline_ms);
-    deadlines_.set(key_of(slot, kInboundKey), inbound_.find(slot)->deadline_ns);
-  }
-  if (more) {
-    assembly_bytes_ += frame.seq;  // the rest comes in continuation frames
-  } else {
-    deliver_request(slot);
-  }
-  return true;
-}
-
-std::optional<Connection::Refusal> Connection::assembly_refusal(std::uint64_t total_bytes) const {
-  const ConnectionLimits& limits = context_.config.limits;
-  if (total_bytes > limits.max_message_bytes) {
-    return Refusal{Status::too_large, "payload larger than this node accepts"};
-  }
-  if (assembly_bytes_ + total_bytes > limits.max_assembly_bytes) {
-    return Refusal{Status::busy, "too many partly received payloads"};
-  }
-  return std::nullopt;
-}
-
-bool Connection::append_part(TimeNs now_ns, const Frame& frame, std::uint64_t& next_part,
-                             std::vector<std::uint8_t>& partial, std::uint64_t total_bytes) {
-  const auto fail = [&](const std::string& why) {
-    fail_protocol(now_ns, why + " on mux " + std::to_string(frame.mux));
-    return false;
-  };
-  if (frame.seq != next_part) {
-    return fail("continuation " + std::to_string(frame.seq) + " out of order");
-  }
-  const bool last = (frame.flags & flag::kMore) == 0;
-  const std::uint64_t size = partial.size() + frame.payload.size();
-  if (size > total_bytes || (last && size != total_bytes)) {
-    return fail("payload parts add up to " + std::to_string(size) + (last ? "" : "+") +
-                " bytes, announced " + std::to_string(total_bytes));
-  }
-  ++next_part;
-  partial.insert(partial.end(), frame.payload.begin(), frame.payload.end());
-  return true;
-}
-
-void Connection::deliver_request(std::uint32_t slot) {
-  Inbound& call = *inbound_.find(slot);
-  assembly_bytes_ -= call.total_bytes;
-  call.total_bytes = 0;
-  call.delivered = true;
-  context_.emit(event::RequestReceived{peer_, InboundId{generation_, call.mux}, call.handler,
-                                       call.route, std::move(call.partial), call.deadline_ns});
-  call.partial = {};
-}
-
-// A part of a request the peer is sending: append it; deliver the request at its last part.
-bool Connection::continue_request(TimeNs now_ns, const Frame& frame) {
-  const auto found = inbound_by_mux_.find(frame.mux);
-  if (found == inbound_by_mux_.end()) return true;  // refused or ended: the rest is ignored
-  const std::uint32_t slot = found->second;
-  Inbound& call = *inbound_.find(slot);
-  if (call.delivered) {
-    fail_protocol(now_ns, "continuation " + std::to_string(frame.seq) +
-                              " after the last part on mux " + std::to_string(frame.mux));
-    return false;
-  }
-  if (!append_part(now_ns, frame, call.next_part, call.partial, call.total_bytes)) return false;
-  if ((frame.flags & flag::kMore) == 0) deliver_request(slot);
-  return true;
-}
-
-void Connection::finish_request(TimeNs now_ns, const Frame& frame) {
-  Outbound* call = find_outbound(frame.mux);
-  if (call == nullptr) return;  // ended already: a late answer
-  if ((frame.flags & flag::kMore) == 0) {
-    // A payload sent whole is bounded by the same limit as one sent in parts.
-    if (frame.payload.size() > context_.config.limits.max_message_bytes) {
-      complete(slot_of(frame.mux), Errc::too_large,
-               copy_of(as_bytes("response larger than this node accepts")));
-      return;
-    }
-    complete(slot_of(frame.mux), errc_from_status(frame.status), copy_of(frame.payload));
-    return;
-  }
-  // seq announces the whole payload's size: end at once a call whose answer could not be held.
-  if (const std::optional<Refusal> refusal = assembly_refusal(frame.seq)) {
-    complete(slot_of(frame.mux), errc_from_status(static_cast<std::uint16_t>(refusal->status)),
-             copy_of(as_bytes(refusal->reason)));
-    return send_control(now_ns, frame_of(Op::cancel, frame.mux));
-  }
-  call->assembling = true;
-  call->status = frame.status;
-  call->total_bytes = frame.seq;
-  call->partial.reserve(frame.seq);
-  call->partial.assign(frame.payload.begin(), frame.payload.end());
-  assembly_bytes_ += frame.seq;
-}
-
-// A part of a response: append it; complete the call at its last part.
-void Connection::continue_response(TimeNs now_ns, const Frame& frame) {
-  Outbound* call = find_outbound(frame.mux);
-  if (call == nullptr) return;
-  if (!call->assembling) {
-    return fail_protocol(now_ns, "continuation " + std::to_string(frame.seq) +
-                                     " for a response sent whole on mux " +
-                                     std::to_string(frame.mux));
-  }
-  if (!append_part(now_ns, frame, call->next_part, call->partial, call->total_bytes)) return;
-  if ((frame.flags & flag::kMore) == 0) {
-    complete(slot_of(frame.mux), errc_from_status(call->status), std::move(call->partial));
-  }
-}
-
-void Connection::cancel_inbound(const Frame& frame) {
-  if (!inbound_by_mux_.contains(frame.mux)) return;
-  const InboundId id{generation_, frame.mux};
-  if (drop_inbound(frame.mux)) context_.emit(event::RequestCanceled{peer_, id, Errc::canceled});
-}
-
-// ---- calls ----------------------------------------------------------------------------
-
-std::uint64_t Connection::make_mux(std::uint32_t slot) {
-  // serial (42 bits) | slot (20 bits) | opener parity (1 bit): O(1) lookup by slot, and an
-  // id is not seen twice on a connection before 2^42 requests.
-  ++mux_serial_;
-  return (((mux_serial_ << kSlotBits) | slot) << 1) | parity_;
-}
-
-std::uint32_t Connection::slot_of(std::uint64_t mux) const {
-  return static_cast<std::uint32_t>((mux >> 1) & kSlotMask);
-}
-
-bool Connection::ours(std::uint64_t mux) const {
-  return (mux & 1) == parity_;
-}
-
-Connection::Outbound* Connection::find_outbound(std::uint64_t mux) {
-  Outbound* call = outbound_.find(slot_of(mux));
-  return call != nullptr && call->mux == mux ? call : nullptr;
-}
-
-void Connection::complete(std::uint32_t slot, Errc result, std::vector<std::uint8_t> payload) {
-  Outbound* call = outbound_.find(slot);
-  WEFT_ASSERT(call != nullptr);
-  assembly_bytes_ -= call->total_bytes;
-  context_.emit(event::RequestDone{peer_, call->mux, result, std::move(payload)});
-  deadlines_.erase(key_of(slot, kOutboundKey));
-  outbound_.erase(slot);
-}
-
-bool Connection::drop_inbound(std::uint64_t mux) {
-  const auto found = inbound_by_mux_.find(mux);
-  WEFT_ASSERT(found != inbound_by_mux_.end());
-  const Inbound& call = *inbound_.find(found->second);
-  const bool delivered = call.delivered;
-  if (!delivered) assembly_bytes_ -= call.total_bytes;
-  deadlines_.erase(key_of(found->second, kInboundKey));
-  inbound_.erase(found->second);
-  inbound_by_mux_.erase(found);
-  return delivered;
-}
-
-void Connection::expire(TimeNs now_ns, std::uint32_t key) {
-  const std::uint32_t slot = key / 4;
-  switch (key % 4) {
-    case kOutboundKey: {
-      const Outbound call = *outbound_.find(slot);
-      complete(slot, Errc::deadline_exceeded, {});
-      // Tell the serving side, so it can stop; a frame still in a lane is simply dropped.
-      if (call.committed) send_control(now_ns, frame_of(Op::cancel, call.mux));
-      return;
-    }
-    case kInboundKey: {
-      const std::uint64_t mux = inbound_.find(slot)->mux;
-      if (drop_inbound(mux)) {
-        context_.emit(
-            event::RequestCanceled{peer_, InboundId{generation_, mux}, Errc::deadline_exceeded});
-      }
-      return;
-    }
-    default:
-      stream_timer(now_ns, slot);
-      return;
-  }
-}
-
-Call Connection::request(TimeNs now_ns, const RequestArgs& args) {
-  const ConnectionLimits& limits = context_.config.limits;
-  if (args.handler == 0 || args.route.size() > limits.max_route_bytes || args.timeout_ms < 0 ||
-      args.timeout_ms > UINT32_MAX) {
-    return {Errc::invalid_argument, 0};
-  }
-  if (state_ != PeerState::established) return {Errc::disconnected, 0};
-  if (outbound_.size() >= limits.max_outbound_requests) return {Errc::queue_full, 0};
-  const std::int64_t timeout_ms =
-      args.timeout_ms > 0 ? args.timeout_ms : context_.config.timeouts.default_request_timeout_ms;
-  if (args.payload.size() > limits.max_message_bytes) return {Errc::too_large, 0};
-  if (lanes_.data_bytes() + args.payload.size() > limits.max_queued_bytes) {
-    return {Errc::queue_full, 0};
-  }
-  const std::uint32_t slot = outbound_.insert(Outbound{});
-  const std::uint64_t mux = make_mux(slot);
-  outbound_.find(slot)->mux = mux;
-  deadlines_.set(key_of(slot, kOutboundKey), now_ns + ns_from_ms(timeout_ms));
-  const Frame first{.op = Op::request,
-                    .checksum = checksums_,
-                    .mux = mux,
-                    .handler = args.handler,
-                    .route = route_id(args.route),
-                    .deadline_ms = static_cast<std::uint32_t>(timeout_ms)};
-  if (send_payload(first, args.payload, EntryKind::request)) outbound_.find(slot)->committed = true;
-  return {Errc::ok, mux};
-}
-
-Errc Connection::cancel(TimeNs now_ns, RequestId id) {
-  const Outbound* call = find_outbound(id);
-  if (call == nullptr) return Errc::not_found;
-  const bool committed = call->committed;
-  complete(slot_of(id), Errc::canceled, {});
-  if (committed) send_control(now_ns, frame_of(Op::cancel, id));
-  return Errc::ok;
-}
-
-bool Connection::answerable(InboundId id) const {
-  if (state_ != PeerState::established || id.generation != generation_) return false;
-  const auto found = inbound_by_mux_.find(id.mux);
-  return found != inbound_by_mux_.end() && inbound_.find(found->second)->delivered;
-}
-
-Errc Connection::respond(TimeNs now_ns, InboundId id, const Payload& payload) {
-  if (!answerable(id)) return Errc::not_found;
-  if (payload.size() > context_.config.limits.max_message_bytes) {
-    respond_error(now_ns, id, Errc::too_large, "response larger than this node sends");
-    return Errc::too_large;
-  }
-  drop_inbound(id.mux);
-  send_payload(frame_of(Op::response, id.mux), payload, EntryKind::response);
-  return Errc::ok;
-}
-
-Errc Connection::respond_error(TimeNs, InboundId id, Errc code, std::string_view message) {
-  if (!answerable(id)) return Errc::not_found;
-  if (code == Errc::ok) return Errc::invalid_argument;
-  Frame frame = frame_of(Op::response, id.mux);
-  frame.status = static_cast<std::uint16_t>(status_from_errc(code));
-  frame.payload = as_bytes(clip(message));
-  drop_inbound(id.mux);
-  send(frame, EntryKind::response);
-  return Errc::ok;
 }
 
 // ---- sending --------------------------------------------------------------------------

@@ -20,6 +20,12 @@
 
 namespace weft::detail {
 
+// Longest error text carried in a frame; far below any frame limit.
+inline constexpr std::size_t kMaxErrorText = 4096;
+inline std::string_view clip_error_text(std::string_view text) {
+  return text.substr(0, kMaxErrorText);
+}
+
 class Connection {
  public:
   Connection(NodeContext& context, PeerId peer, std::string peer_name, TimeNs now_ns);

@@ -168,7 +168,8 @@ class PeerConnection {
   // valid until stream_consume or the stream ends.
   std::optional<Bytes> stream_peek(StreamId id);
   // True when the peer's half has ended and every message was consumed: no more input will
-  // come. (A StreamReadable is emitted when the end arrives, so a reader wakes up for it.)
+  // come. (A StreamReadable is emitted when the end arrives at a drained inbox, so a reader
+  // wakes up for it; an end that completes the stream gives StreamEnded instead.)
   bool stream_input_done(StreamId id);
   // Drops the oldest message and, in due course, returns its credit to the sender.
   // not_found when there is no message or no such stream.

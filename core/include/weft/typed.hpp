@@ -188,7 +188,9 @@ class TypedHandler {
   }
 
   // Decodes the request, runs the function, and answers. A request that does not decode
-  // is answered bad_payload without calling the function. Returns what respond returned.
+  // (including one with bytes after its value) is answered bad_payload without calling the
+  // function. A shared function that reports ok but leaves the response null answers
+  // remote_error with an empty message. Returns what respond returned.
   Errc serve(PeerConnection peer, TimeNs now_ns, const event::RequestReceived& request) {
     auto decoded = requests_.acquire();
     std::string why;
@@ -258,7 +260,9 @@ class TypedStream {
     return peer.open_stream(now_ns, args);
   }
 
-  // Handler: the initial payload of a stream it was opened with.
+  // Handler: the initial payload of a stream it was opened with. Only decodes: a payload
+  // that is absent or does not decode gives bad_payload and leaves the stream open, for the
+  // handler to fail (or serve) as it sees fit.
   Typed<Payload> payload(const event::StreamOpened& opened) {
     return decode(payloads_, opened.payload);
   }

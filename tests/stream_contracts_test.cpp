@@ -1,0 +1,666 @@
+// Contract tests of streams (node.hpp, events.hpp, PROTOCOL.md §6.2), each
+// at its boundary and one past it. Flow control and the readable rule are checked against a
+// node driven frame by frame by a scripted peer after a real handshake, so every frame's
+// arrival and every event it causes are exact; end-to-end behaviour runs on a Cluster.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <utility>
+
+#include "cluster.hpp"
+#include "weft/typed.hpp"
+
+namespace weft {
+namespace {
+
+using testing::Cluster;
+
+constexpr std::uint16_t kStream = 10;
+constexpr std::int64_t kWallMs = 1'000'000;
+
+template <typename E>
+std::vector<E> all_of(const std::vector<Event>& events) {
+  std::vector<E> found;
+  for (const Event& event : events) {
+    if (const auto* e = std::get_if<E>(&event)) found.push_back(*e);
+  }
+  return found;
+}
+
+// Events of type E about stream `id`.
+template <typename E>
+std::size_t count_for(const std::vector<Event>& events, StreamId id) {
+  std::size_t count = 0;
+  for (const E& e : all_of<E>(events))
+    count += e.id == id ? 1 : 0;
+  return count;
+}
+
+std::vector<OwnedFrame> frames_with(const std::vector<OwnedFrame>& frames, Op op) {
+  std::vector<OwnedFrame> found;
+  for (const OwnedFrame& frame : frames) {
+    if (frame.view().op == op) found.push_back(frame);
+  }
+  return found;
+}
+
+std::string text_of(Bytes bytes) {
+  return std::string(as_chars(bytes));
+}
+
+// A stream_open with input for the test stream handler, granting `window`.
+Frame open_frame(std::uint64_t mux, StreamWindow window) {
+  return Frame{.op = Op::stream_open,
+               .flags = flag::kHasInput,
+               .mux = mux,
+               .handler = kStream,
+               .credit_msgs = window.msgs,
+               .credit_bytes = window.bytes};
+}
+
+// ---- a node and a scripted peer ---------------------------------------------------------
+
+// The node under test accepted a transport from the test, which plays the dialing peer
+// (even mux ids are the script's, odd ones the node's). Time stands still at 0: nothing
+// here depends on timers.
+class ScriptedPeer {
+ public:
+  struct Step {
+    std::vector<Event> events;     // what the node emitted
+    std::vector<OwnedFrame> sent;  // what it wrote to the script
+  };
+
+  explicit ScriptedPeer(StreamWindow handler_window = {4, 100}) {
+    if (!dial_rule_dials(script_name_, node_name_)) std::swap(script_name_, node_name_);
+    node_ = std::make_unique<Node>(testing::test_config(node_name_, {script_name_}), 0, kWallMs);
+    EXPECT_EQ(node_->register_stream_handler(kStream, {}, handler_window), Errc::ok);
+    transport_ = node_->on_accepted(0);
+    const Step hello = feed(Frame{.op = Op::hello,
+                                  .version_min = 1,
+                                  .version_max = 1,
+                                  .name = script_name_,
+                                  .peer_name = node_name_,
+                                  .incarnation = 42,
+                                  .wall_ms = kWallMs,
+                                  .max_frame_bytes = 1 << 20,
+                                  .token = as_bytes("secret")});
+    EXPECT_EQ(all_of<event::PeerUp>(hello.events).size(), 1u);
+    EXPECT_EQ(frames_with(hello.sent, Op::welcome).size(), 1u);
+  }
+
+  PeerConnection conn() { return node_->connection(0); }
+
+  // Feeds `frame` (checksummed: the node asked for checksums) and collects what follows.
+  Step feed(Frame frame) {
+    frame.checksum = true;
+    ByteBuffer bytes;
+    encode_frame(bytes, frame);
+    node_->on_bytes(0, transport_, bytes.view());
+    return collect();
+  }
+
+  // Everything the node emitted and wrote since the last call.
+  Step collect() {
+    Step step;
+    while (auto event = node_->poll_event())
+      step.events.push_back(std::move(*event));
+    for (Bytes out = node_->pending_output(transport_); !out.empty();
+         out = node_->pending_output(transport_)) {
+      Bytes rest = out;
+      while (true) {
+        const DecodeStep decoded = decoder_.next(rest);
+        if (decoded.status != DecodeStatus::frame) break;
+        step.sent.emplace_back(decoded.frame);
+        rest = rest.subspan(decoded.consumed);
+      }
+      EXPECT_FALSE(decoder_.failed()) << decoder_.error().message;
+      node_->consume_output(transport_, out.size());
+    }
+    return step;
+  }
+
+  // The script opens stream `mux` with input, granting the node `window` for its own
+  // messages; returns the node's id of it.
+  StreamId open_from_script(std::uint64_t mux, StreamWindow window = {4, 100}) {
+    const Step step = feed(open_frame(mux, window));
+    const auto opened = all_of<event::StreamOpened>(step.events);
+    EXPECT_EQ(opened.size(), 1u);
+    EXPECT_EQ(frames_with(step.sent, Op::stream_accept).size(), 1u);
+    return opened.empty() ? StreamId{} : opened[0].id;
+  }
+
+  // The node opens a stream to the script (which has not accepted it yet).
+  StreamId open_from_node(bool has_input) {
+    StreamArgs args;
+    args.handler = kStream;
+    args.has_input = has_input;
+    const OpenedStream opened = conn().open_stream(0, args);
+    EXPECT_EQ(opened.error, Errc::ok);
+    EXPECT_EQ(frames_with(collect().sent, Op::stream_open).size(), 1u);
+    return opened.id;
+  }
+
+ private:
+  std::string node_name_ = "n0";
+  std::string script_name_ = "n1";
+  std::unique_ptr<Node> node_;
+  TransportId transport_ = 0;
+  FrameDecoder decoder_;
+};
+
+Frame msg_frame(StreamId id, std::uint64_t seq, std::string_view payload = "m") {
+  return Frame{.op = Op::stream_msg, .mux = id.mux, .seq = seq, .payload = as_bytes(payload)};
+}
+Frame end_frame(StreamId id, std::uint64_t seq, Status status = Status::ok) {
+  return Frame{.op = Op::stream_end,
+               .mux = id.mux,
+               .seq = seq,
+               .status = static_cast<std::uint16_t>(status)};
+}
+Frame credit_frame(StreamId id, std::uint32_t msgs, std::uint32_t bytes) {
+  return Frame{.op = Op::stream_credit, .mux = id.mux, .credit_msgs = msgs, .credit_bytes = bytes};
+}
+Frame accept_frame(StreamId id, std::uint32_t msgs, std::uint32_t bytes) {
+  return Frame{.op = Op::stream_accept, .mux = id.mux, .credit_msgs = msgs, .credit_bytes = bytes};
+}
+
+// `step` kept stream `id` going: no end, no reset, no goaway.
+void expect_stream_goes_on(ScriptedPeer& peer, const ScriptedPeer::Step& step, StreamId id) {
+  EXPECT_EQ(count_for<event::StreamEnded>(step.events, id), 0u);
+  EXPECT_TRUE(frames_with(step.sent, Op::stream_reset).empty());
+  EXPECT_TRUE(frames_with(step.sent, Op::goaway).empty());
+  EXPECT_TRUE(peer.conn().stream_credits(id).has_value());
+}
+
+// `step` broke a rule of stream `id` (PROTOCOL.md §6.2 "Violations"): the node ended that
+// stream alone with protocol_error and told the script with stream_reset(protocol_error);
+// the connection stays up and answers pings, and later frames for the mux are ignored.
+void expect_stream_protocol_error(ScriptedPeer& peer, const ScriptedPeer::Step& step, StreamId id) {
+  const auto ended = all_of<event::StreamEnded>(step.events);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].id, id);
+  EXPECT_EQ(errc_name(ended[0].result), errc_name(Errc::protocol_error));
+  EXPECT_FALSE(ended[0].message.empty());
+  const auto resets = frames_with(step.sent, Op::stream_reset);
+  ASSERT_EQ(resets.size(), 1u);
+  EXPECT_EQ(resets[0].view().mux, id.mux);
+  EXPECT_EQ(resets[0].view().status, static_cast<std::uint16_t>(Status::protocol_error));
+  EXPECT_FALSE(resets[0].view().payload.empty());  // says which rule
+  EXPECT_TRUE(frames_with(step.sent, Op::goaway).empty());
+  EXPECT_TRUE(all_of<event::PeerDown>(step.events).empty());
+  EXPECT_TRUE(all_of<event::CloseTransport>(step.events).empty());
+  EXPECT_EQ(peer.conn().state(), PeerState::established);
+  EXPECT_FALSE(peer.conn().stream_credits(id).has_value());
+  const ScriptedPeer::Step late = peer.feed(msg_frame(id, 99, "late"));
+  EXPECT_TRUE(late.events.empty());
+  EXPECT_TRUE(late.sent.empty());
+  const ScriptedPeer::Step ping = peer.feed(Frame{.op = Op::ping, .seq = 77});
+  const auto pongs = frames_with(ping.sent, Op::pong);
+  ASSERT_EQ(pongs.size(), 1u);
+  EXPECT_EQ(pongs[0].view().seq, 77u);
+}
+
+// ---- violations by the peer (PROTOCOL.md §6.2) ------------------------------------------
+
+TEST(StreamContracts, MessageWithTheNextNumberIsTakenAGapOrARepeatIsAStreamProtocolError) {
+  for (const std::uint64_t wrong : {3u, 1u}) {  // 2 is due
+    ScriptedPeer peer;
+    const StreamId id = peer.open_from_script(2);
+    expect_stream_goes_on(peer, peer.feed(msg_frame(id, 1)), id);
+    expect_stream_protocol_error(peer, peer.feed(msg_frame(id, wrong)), id);
+  }
+}
+
+TEST(StreamContracts, MessagesUpToTheGrantedCountAreTakenOneMoreIsAStreamProtocolError) {
+  ScriptedPeer peer(StreamWindow{4, 1000});
+  const StreamId id = peer.open_from_script(2);
+  for (std::uint64_t seq = 1; seq <= 4; ++seq)
+    expect_stream_goes_on(peer, peer.feed(msg_frame(id, seq)), id);
+  EXPECT_EQ(peer.conn().stream_credits(id)->granted_unused_msgs, 0u);
+  expect_stream_protocol_error(peer, peer.feed(msg_frame(id, 5)), id);
+}
+
+TEST(StreamContracts, CreditReturnedForConsumedMessagesRaisesTheAllowanceByExactlyThat) {
+  ScriptedPeer peer(StreamWindow{2, 1000});
+  const StreamId id = peer.open_from_script(2);
+  peer.feed(msg_frame(id, 1));
+  peer.feed(msg_frame(id, 2));
+  std::uint64_t returned_msgs = 0;
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(peer.conn().stream_consume(0, id), Errc::ok);
+    for (const OwnedFrame& frame : frames_with(peer.collect().sent, Op::stream_credit))
+      returned_msgs += frame.view().credit_msgs;
+  }
+  EXPECT_EQ(returned_msgs, 2u);
+  expect_stream_goes_on(peer, peer.feed(msg_frame(id, 3)), id);
+  expect_stream_goes_on(peer, peer.feed(msg_frame(id, 4)), id);  // 4 granted in all
+  expect_stream_protocol_error(peer, peer.feed(msg_frame(id, 5)), id);
+}
+
+TEST(StreamContracts, BytesUpToTheGrantedWindowAreTakenOneMoreByteIsAStreamProtocolError) {
+  ScriptedPeer peer(StreamWindow{8, 100});
+  const StreamId id = peer.open_from_script(2);
+  const std::string sixty(60, 'a');
+  const std::string forty(40, 'b');
+  expect_stream_goes_on(peer, peer.feed(msg_frame(id, 1, sixty)), id);
+  expect_stream_goes_on(peer, peer.feed(msg_frame(id, 2, forty)), id);  // exactly 100 bytes
+  EXPECT_EQ(peer.conn().stream_credits(id)->unread_bytes, 100u);
+  expect_stream_protocol_error(peer, peer.feed(msg_frame(id, 3, "c")), id);
+}
+
+// An opener without input is granted 0 / 0: any message of it is beyond the credit.
+TEST(StreamContracts, MessageOnAStreamOpenedWithoutInputIsAStreamProtocolError) {
+  ScriptedPeer peer;
+  Frame open = open_frame(2, StreamWindow{4, 100});
+  open.flags = 0;
+  const ScriptedPeer::Step opened = peer.feed(open);
+  const auto accepts = frames_with(opened.sent, Op::stream_accept);
+  ASSERT_EQ(accepts.size(), 1u);
+  EXPECT_EQ(accepts[0].view().credit_msgs, 0u);
+  ASSERT_EQ(all_of<event::StreamOpened>(opened.events).size(), 1u);
+  const StreamId id = all_of<event::StreamOpened>(opened.events)[0].id;
+  expect_stream_protocol_error(peer, peer.feed(msg_frame(id, 1, "")), id);
+}
+
+TEST(StreamContracts, EndCountingTheMessagesIsTakenAMessageAfterItIsAStreamProtocolError) {
+  ScriptedPeer peer;
+  const StreamId id = peer.open_from_script(2);
+  peer.feed(msg_frame(id, 1));
+  ASSERT_EQ(peer.conn().stream_consume(0, id), Errc::ok);
+  // The node's own half is still open, so the stream lives on after the script's end.
+  expect_stream_goes_on(peer, peer.feed(end_frame(id, 1)), id);
+  EXPECT_TRUE(peer.conn().stream_input_done(id));
+  expect_stream_protocol_error(peer, peer.feed(msg_frame(id, 2)), id);
+}
+
+TEST(StreamContracts, EndClaimingOneMessageMoreOrFewerThanReceivedIsAStreamProtocolError) {
+  for (const std::uint64_t claimed : {3u, 1u}) {  // 2 were received
+    ScriptedPeer peer;
+    const StreamId id = peer.open_from_script(2);
+    peer.feed(msg_frame(id, 1));
+    peer.feed(msg_frame(id, 2));
+    expect_stream_protocol_error(peer, peer.feed(end_frame(id, claimed)), id);
+  }
+}
+
+// Not in PROTOCOL.md's list, but a second end on a live stream is the same kind of lie.
+TEST(StreamContracts, SecondEndIsAStreamProtocolError) {
+  ScriptedPeer peer;
+  const StreamId id = peer.open_from_script(2);
+  expect_stream_goes_on(peer, peer.feed(end_frame(id, 0)), id);
+  expect_stream_protocol_error(peer, peer.feed(end_frame(id, 0)), id);
+}
+
+TEST(StreamContracts, FirstAcceptIsTakenASecondIsAStreamProtocolError) {
+  ScriptedPeer peer;
+  const StreamId id = peer.open_from_node(true);
+  expect_stream_goes_on(peer, peer.feed(accept_frame(id, 4, 100)), id);
+  EXPECT_EQ(peer.conn().stream_credits(id)->send_msgs, 4u);
+  expect_stream_protocol_error(peer, peer.feed(accept_frame(id, 4, 100)), id);
+}
+
+// Not in PROTOCOL.md's list: before the accept the opener has no window credit could refill.
+TEST(StreamContracts, CreditBeforeTheAcceptIsAStreamProtocolError) {
+  ScriptedPeer peer;
+  const StreamId id = peer.open_from_node(true);
+  expect_stream_protocol_error(peer, peer.feed(credit_frame(id, 1, 10)), id);
+}
+
+// The script grants the node a window of 4 messages / 100 bytes; the node spends 2 / 20.
+StreamId node_spent_two_of_four(ScriptedPeer& peer, std::uint64_t mux) {
+  const StreamId id = peer.open_from_script(mux, StreamWindow{4, 100});
+  EXPECT_EQ(peer.conn().stream_write(0, id, as_bytes("0123456789")), Errc::ok);
+  EXPECT_EQ(peer.conn().stream_write(0, id, as_bytes("abcdefghij")), Errc::ok);
+  EXPECT_EQ(frames_with(peer.collect().sent, Op::stream_msg).size(), 2u);
+  return id;
+}
+
+TEST(StreamContracts, CreditBackUpToTheWindowIsTakenOneMessageOrByteMoreIsAStreamProtocolError) {
+  for (const bool one_message_more : {true, false}) {
+    ScriptedPeer peer;
+    const StreamId id = node_spent_two_of_four(peer, 2);
+    expect_stream_goes_on(peer, peer.feed(credit_frame(id, 2, 20)), id);
+    EXPECT_EQ(peer.conn().stream_credits(id)->send_msgs, 4u);
+    EXPECT_EQ(peer.conn().stream_credits(id)->send_bytes, 100u);
+    const Frame over = one_message_more ? credit_frame(id, 1, 0) : credit_frame(id, 0, 1);
+    expect_stream_protocol_error(peer, peer.feed(over), id);
+  }
+}
+
+TEST(StreamContracts, AStreamProtocolErrorLeavesTheOtherStreamsOfTheConnectionAlone) {
+  ScriptedPeer peer;
+  const StreamId bad = peer.open_from_script(2);
+  const StreamId good = peer.open_from_script(4);
+  peer.feed(msg_frame(good, 1, "kept"));
+  expect_stream_protocol_error(peer, peer.feed(msg_frame(bad, 2)), bad);
+  ASSERT_TRUE(peer.conn().stream_peek(good).has_value());
+  EXPECT_EQ(text_of(*peer.conn().stream_peek(good)), "kept");
+  expect_stream_goes_on(peer, peer.feed(msg_frame(good, 2)), good);
+}
+
+TEST(StreamContracts, ResetWithProtocolErrorFromThePeerEndsTheStreamAndIsNotAnswered) {
+  ScriptedPeer peer;
+  const StreamId id = peer.open_from_script(2);
+  const ScriptedPeer::Step step =
+      peer.feed(Frame{.op = Op::stream_reset,
+                      .mux = id.mux,
+                      .status = static_cast<std::uint16_t>(Status::protocol_error),
+                      .payload = as_bytes("message 3 where 2 was due")});
+  const auto ended = all_of<event::StreamEnded>(step.events);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].result, Errc::protocol_error);
+  EXPECT_EQ(ended[0].message, "message 3 where 2 was due");
+  EXPECT_TRUE(step.sent.empty());  // a reset is never answered with one
+  EXPECT_EQ(peer.conn().state(), PeerState::established);
+}
+
+// PROTOCOL.md §6.2: these stream frames break the connection, not just one stream. The
+// streams open before them end with the connection (disconnected), not protocol_error.
+void expect_connection_protocol_error(const ScriptedPeer::Step& step, StreamId bystander) {
+  const auto closes = all_of<event::CloseTransport>(step.events);
+  ASSERT_EQ(closes.size(), 1u);
+  const std::optional<Frame> goaway = decode_one(closes[0].final_bytes, {});
+  ASSERT_TRUE(goaway.has_value());
+  EXPECT_EQ(goaway->op, Op::goaway);
+  EXPECT_EQ(goaway->status, static_cast<std::uint16_t>(Status::protocol_error));
+  EXPECT_EQ(all_of<event::PeerDown>(step.events).size(), 1u);
+  EXPECT_EQ(count_for<event::StreamEnded>(step.events, bystander), 1u);
+  for (const event::StreamEnded& ended : all_of<event::StreamEnded>(step.events))
+    EXPECT_EQ(ended.result, Errc::disconnected);
+}
+
+TEST(StreamContracts, OpenOnANewMuxIsServedOnAnOpenOneOrOfTheWrongParityIsAConnectionError) {
+  for (const std::uint64_t mux : {2u, 3u}) {  // 2 is open; odd ids are the node's
+    ScriptedPeer peer;
+    const StreamId open = peer.open_from_script(2);
+    peer.open_from_script(4);  // a new id of the script's parity: served
+    Frame again = open_frame(mux, StreamWindow{1, 1});
+    expect_connection_protocol_error(peer.feed(again), open);
+  }
+}
+
+TEST(StreamContracts, AcceptRejectOrPongForAStreamTheReceiverDidNotOpenIsAConnectionError) {
+  for (const Op op : {Op::stream_accept, Op::stream_reject, Op::stream_pong}) {
+    SCOPED_TRACE(std::string(op_name(static_cast<std::uint64_t>(op))));
+    ScriptedPeer peer;
+    const StreamId open = peer.open_from_script(2);
+    Frame frame{.op = op, .mux = open.mux};
+    if (op == Op::stream_reject) frame.status = static_cast<std::uint16_t>(Status::busy);
+    expect_connection_protocol_error(peer.feed(frame), open);
+  }
+}
+
+TEST(StreamContracts, PingOnThePeersStreamIsAnsweredOnTheReceiversOwnIsAConnectionError) {
+  ScriptedPeer peer;
+  const StreamId theirs = peer.open_from_script(2);
+  const auto pongs = frames_with(
+      peer.feed(Frame{.op = Op::stream_ping, .mux = theirs.mux, .seq = 5}).sent, Op::stream_pong);
+  ASSERT_EQ(pongs.size(), 1u);
+  EXPECT_EQ(pongs[0].view().seq, 5u);
+  const StreamId own = peer.open_from_node(false);
+  expect_connection_protocol_error(
+      peer.feed(Frame{.op = Op::stream_ping, .mux = own.mux, .seq = 1}), theirs);
+}
+
+// ---- the StreamReadable rule (events.hpp, node.hpp stream_input_done) -------------------
+
+TEST(StreamContracts, ReadableOnTheFirstMessageIntoAnEmptyInboxThenCoalesced) {
+  ScriptedPeer peer(StreamWindow{8, 1000});
+  const StreamId id = peer.open_from_script(2);
+  EXPECT_FALSE(peer.conn().stream_peek(id).has_value());  // nothing yet, and no event for it
+  EXPECT_TRUE(peer.collect().events.empty());
+  EXPECT_EQ(count_for<event::StreamReadable>(peer.feed(msg_frame(id, 1)).events, id), 1u);
+  EXPECT_TRUE(peer.conn().stream_peek(id).has_value());  // peeking does not re-arm it
+  EXPECT_EQ(count_for<event::StreamReadable>(peer.feed(msg_frame(id, 2)).events, id), 0u);
+  // Reading part of the inbox does not re-arm it: one more message, still no event.
+  ASSERT_EQ(peer.conn().stream_consume(0, id), Errc::ok);
+  EXPECT_TRUE(peer.collect().events.empty());
+  EXPECT_EQ(count_for<event::StreamReadable>(peer.feed(msg_frame(id, 3)).events, id), 0u);
+  // Draining it does: the next message is announced again, once.
+  ASSERT_EQ(peer.conn().stream_consume(0, id), Errc::ok);
+  ASSERT_EQ(peer.conn().stream_consume(0, id), Errc::ok);
+  EXPECT_TRUE(peer.collect().events.empty());
+  EXPECT_EQ(count_for<event::StreamReadable>(peer.feed(msg_frame(id, 4)).events, id), 1u);
+  EXPECT_EQ(count_for<event::StreamReadable>(peer.feed(msg_frame(id, 5)).events, id), 0u);
+}
+
+TEST(StreamContracts, ReadablePerStreamNotPerConnection) {
+  ScriptedPeer peer(StreamWindow{8, 1000});
+  const StreamId a = peer.open_from_script(2);
+  const StreamId b = peer.open_from_script(4);
+  EXPECT_EQ(count_for<event::StreamReadable>(peer.feed(msg_frame(a, 1)).events, a), 1u);
+  const ScriptedPeer::Step to_b = peer.feed(msg_frame(b, 1));
+  EXPECT_EQ(count_for<event::StreamReadable>(to_b.events, b), 1u);
+  EXPECT_EQ(count_for<event::StreamReadable>(to_b.events, a), 0u);
+}
+
+TEST(StreamContracts, EndArrivingAtADrainedInboxIsReadableSoTheReaderSeesInputDone) {
+  ScriptedPeer peer(StreamWindow{8, 1000});
+  const StreamId id = peer.open_from_script(2);
+  peer.feed(msg_frame(id, 1));
+  ASSERT_EQ(peer.conn().stream_consume(0, id), Errc::ok);
+  EXPECT_FALSE(peer.conn().stream_input_done(id));
+  const ScriptedPeer::Step ended = peer.feed(end_frame(id, 1));
+  EXPECT_EQ(count_for<event::StreamReadable>(ended.events, id), 1u);
+  EXPECT_EQ(count_for<event::StreamEnded>(ended.events, id), 0u);  // the node's half is open
+  EXPECT_TRUE(peer.conn().stream_input_done(id));
+}
+
+TEST(StreamContracts, EndArrivingBehindUnreadMessagesAddsNoReadableAndInputIsDoneAfterThem) {
+  ScriptedPeer peer(StreamWindow{8, 1000});
+  const StreamId id = peer.open_from_script(2);
+  EXPECT_EQ(count_for<event::StreamReadable>(peer.feed(msg_frame(id, 1)).events, id), 1u);
+  EXPECT_TRUE(peer.feed(end_frame(id, 1)).events.empty());  // the reader is already awake
+  EXPECT_FALSE(peer.conn().stream_input_done(id));          // one message is still unread
+  ASSERT_EQ(peer.conn().stream_consume(0, id), Errc::ok);
+  EXPECT_TRUE(peer.conn().stream_input_done(id));
+  EXPECT_TRUE(peer.collect().events.empty());
+}
+
+TEST(StreamContracts, ErrorEndIsReadAfterTheMessagesBeforeIt) {
+  ScriptedPeer peer(StreamWindow{8, 1000});
+  const StreamId id = peer.open_from_script(2);
+  peer.feed(msg_frame(id, 1, "before"));
+  const ScriptedPeer::Step failed = peer.feed(end_frame(id, 1, Status::remote_error));
+  EXPECT_TRUE(failed.events.empty());
+  ASSERT_TRUE(peer.conn().stream_peek(id).has_value());
+  EXPECT_EQ(text_of(*peer.conn().stream_peek(id)), "before");
+  EXPECT_EQ(peer.conn().stream_write(0, id, as_bytes("x")), Errc::stream_closed);
+  ASSERT_EQ(peer.conn().stream_consume(0, id), Errc::ok);
+  const ScriptedPeer::Step read = peer.collect();
+  EXPECT_EQ(count_for<event::StreamReadable>(read.events, id), 0u);
+  const auto ended = all_of<event::StreamEnded>(read.events);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].result, Errc::remote_error);
+}
+
+TEST(StreamContracts, EndThatCompletesTheStreamIsStreamEndedNotReadable) {
+  ScriptedPeer peer;
+  const StreamId id = peer.open_from_node(false);  // no input: the node's half is done
+  peer.feed(accept_frame(id, 0, 0));
+  const ScriptedPeer::Step ended = peer.feed(end_frame(id, 0));
+  EXPECT_EQ(count_for<event::StreamReadable>(ended.events, id), 0u);
+  ASSERT_EQ(count_for<event::StreamEnded>(ended.events, id), 1u);
+  EXPECT_EQ(all_of<event::StreamEnded>(ended.events)[0].result, Errc::ok);
+}
+
+// ---- stream_write, stream_peek, stream_consume on a cluster -----------------------------
+
+constexpr std::size_t kCaller = 0;
+constexpr std::size_t kServer = 1;
+
+struct StreamPair {
+  explicit StreamPair(StreamWindow server_window,
+                      const std::function<void(NodeConfig&)>& adjust = {})
+      : cluster({"caller", "server"}, {}, adjust) {
+    cluster.node(kServer).register_stream_handler(kStream, {}, server_window);
+    cluster.recorder(kCaller).on_stream_event = [this](const Event& e) { caller_log.push_back(e); };
+    cluster.recorder(kServer).on_stream_event = [this](const Event& e) { server_log.push_back(e); };
+    EXPECT_TRUE(cluster.run_until_connected());
+  }
+  PeerConnection caller() { return cluster.to(kCaller, kServer); }
+  PeerConnection server() { return cluster.to(kServer, kCaller); }
+  TimeNs now() { return cluster.now(); }
+  void run_ms(std::int64_t ms) { cluster.net().run_for(ns_from_ms(ms)); }
+  // Opens a stream with input and runs until the server has accepted it.
+  StreamId open_accepted() {
+    StreamArgs args;
+    args.handler = kStream;
+    args.has_input = true;
+    const OpenedStream opened = caller().open_stream(now(), args);
+    EXPECT_EQ(opened.error, Errc::ok);
+    run_ms(1);
+    EXPECT_EQ(all_of<event::StreamOpened>(server_log).size(), 1u);
+    return opened.id;
+  }
+  StreamId served() { return all_of<event::StreamOpened>(server_log).back().id; }
+
+  Cluster cluster;
+  std::vector<Event> caller_log;
+  std::vector<Event> server_log;
+};
+
+TEST(StreamContracts, WriteOfExactlyThePeersByteWindowGoesOneByteMoreIsTooLargeAndNotSent) {
+  StreamPair f(StreamWindow{4, 1000});
+  const StreamId id = f.open_accepted();
+  const std::uint64_t frames_before = f.caller().stats().frames_sent;
+  EXPECT_EQ(f.caller().stream_write(f.now(), id, as_bytes(std::string(1001, 'x'))),
+            Errc::too_large);
+  EXPECT_EQ(f.caller().stats().frames_sent, frames_before);
+  EXPECT_EQ(f.caller().stream_credits(id)->send_msgs, 4u);  // no credit spent
+  EXPECT_EQ(f.caller().stream_credits(id)->send_bytes, 1000u);
+  ASSERT_EQ(f.caller().stream_write(f.now(), id, as_bytes(std::string(1000, 'y'))), Errc::ok);
+  f.run_ms(1);
+  const std::vector<std::string> got = f.cluster.drain(kServer, kCaller, f.served());
+  ASSERT_EQ(got.size(), 1u);  // only the message that fit
+  EXPECT_EQ(got[0], std::string(1000, 'y'));
+  // too_large is not "wait for credit": no StreamWritable follows it, even when the
+  // server's reading returns credit.
+  f.run_ms(1);
+  EXPECT_EQ(f.caller().stream_credits(id)->send_msgs, 4u);
+  EXPECT_EQ(count_for<event::StreamWritable>(f.caller_log, id), 0u);
+}
+
+TEST(StreamContracts, WriteOfExactlyThePeersFrameLimitGoesOneByteMoreIsTooLarge) {
+  StreamPair f(StreamWindow{4, 1 << 20}, [](NodeConfig& config) {
+    if (config.name == "server") config.limits.max_frame_bytes = kMinMaxFrameBytes;
+  });
+  const StreamId id = f.open_accepted();
+  // The first message's frame, as the caller builds it, without its payload.
+  const Frame empty{.op = Op::stream_msg, .checksum = true, .mux = id.mux, .seq = 1};
+  const std::size_t fits = kMinMaxFrameBytes - (encoded_size(empty) - kPrefixBytes);
+  EXPECT_EQ(f.caller().stream_write(f.now(), id, as_bytes(std::string(fits + 1, 'x'))),
+            Errc::too_large);
+  ASSERT_EQ(f.caller().stream_write(f.now(), id, as_bytes(std::string(fits, 'y'))), Errc::ok);
+  f.run_ms(1);
+  const std::vector<std::string> got = f.cluster.drain(kServer, kCaller, f.served());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].size(), fits);
+  EXPECT_TRUE(f.cluster.connected(kCaller, kServer));  // the server took the frame
+}
+
+TEST(StreamContracts, NoCreditWhenTheWindowIsFullThenOneWritableWhenCreditArrives) {
+  StreamPair f(StreamWindow{2, 1000});
+  const StreamId id = f.open_accepted();
+  ASSERT_EQ(f.caller().stream_write(f.now(), id, as_bytes("a")), Errc::ok);
+  ASSERT_EQ(f.caller().stream_write(f.now(), id, as_bytes("b")), Errc::ok);
+  const std::uint64_t frames_before = f.caller().stats().frames_sent;
+  EXPECT_EQ(f.caller().stream_write(f.now(), id, as_bytes("c")), Errc::no_credit);
+  EXPECT_EQ(f.caller().stats().frames_sent, frames_before);
+  f.run_ms(5);  // the server reads nothing: no credit, no event
+  EXPECT_EQ(count_for<event::StreamWritable>(f.caller_log, id), 0u);
+  EXPECT_EQ(f.cluster.drain(kServer, kCaller, f.served()), (std::vector<std::string>{"a", "b"}));
+  f.run_ms(1);
+  EXPECT_EQ(count_for<event::StreamWritable>(f.caller_log, id), 1u);
+  EXPECT_EQ(f.caller().stream_write(f.now(), id, as_bytes("c")), Errc::ok);
+  f.run_ms(1);
+  EXPECT_EQ(f.cluster.drain(kServer, kCaller, f.served()), std::vector<std::string>{"c"});
+}
+
+TEST(StreamContracts, NoCreditForBytesWhenTheByteWindowIsShortByOne) {
+  StreamPair f(StreamWindow{8, 10});
+  const StreamId id = f.open_accepted();
+  ASSERT_EQ(f.caller().stream_write(f.now(), id, as_bytes("123456")), Errc::ok);
+  EXPECT_EQ(f.caller().stream_write(f.now(), id, as_bytes("12345")), Errc::no_credit);
+  ASSERT_EQ(f.caller().stream_write(f.now(), id, as_bytes("1234")), Errc::ok);  // exactly 10
+  f.run_ms(1);
+  f.cluster.drain(kServer, kCaller, f.served());
+  f.run_ms(1);
+  EXPECT_EQ(count_for<event::StreamWritable>(f.caller_log, id), 1u);
+  EXPECT_EQ(f.caller().stream_write(f.now(), id, as_bytes("12345")), Errc::ok);
+}
+
+TEST(StreamContracts, WriteBeforeTheAcceptIsNoCreditThenWritableWhenTheAcceptArrives) {
+  StreamPair f(StreamWindow{2, 1000});
+  StreamArgs args;
+  args.handler = kStream;
+  args.has_input = true;
+  const OpenedStream opened = f.caller().open_stream(f.now(), args);
+  ASSERT_EQ(opened.error, Errc::ok);
+  EXPECT_EQ(f.caller().stream_write(f.now(), opened.id, as_bytes("early")), Errc::no_credit);
+  f.run_ms(1);
+  EXPECT_EQ(count_for<event::StreamWritable>(f.caller_log, opened.id), 1u);
+  EXPECT_EQ(f.caller().stream_write(f.now(), opened.id, as_bytes("early")), Errc::ok);
+}
+
+TEST(StreamContracts, WriteAfterThisSideClosedIsStreamClosedWhileThePeerStillWrites) {
+  StreamPair f(StreamWindow{2, 1000});
+  const StreamId id = f.open_accepted();
+  ASSERT_EQ(f.caller().stream_write(f.now(), id, as_bytes("last")), Errc::ok);
+  ASSERT_EQ(f.caller().stream_close(f.now(), id), Errc::ok);
+  EXPECT_EQ(f.caller().stream_write(f.now(), id, as_bytes("late")), Errc::stream_closed);
+  EXPECT_EQ(f.caller().stream_close(f.now(), id), Errc::stream_closed);
+  f.run_ms(1);
+  // The other half is open: the server still writes and the caller still reads.
+  EXPECT_EQ(f.server().stream_write(f.now(), f.served(), as_bytes("reply")), Errc::ok);
+  f.run_ms(1);
+  EXPECT_EQ(f.cluster.drain(kCaller, kServer, id), std::vector<std::string>{"reply"});
+  EXPECT_EQ(f.cluster.drain(kServer, kCaller, f.served()), std::vector<std::string>{"last"});
+}
+
+TEST(StreamContracts, WriteOnAnUnknownOrEndedStreamIsNotFound) {
+  StreamPair f(StreamWindow{2, 1000});
+  const StreamId id = f.open_accepted();
+  const StreamId unknown{id.generation, id.mux + 1000};
+  const StreamId old_generation{id.generation - 1, id.mux};
+  EXPECT_EQ(f.caller().stream_write(f.now(), unknown, as_bytes("x")), Errc::not_found);
+  EXPECT_EQ(f.caller().stream_write(f.now(), old_generation, as_bytes("x")), Errc::not_found);
+  ASSERT_EQ(f.caller().stream_write(f.now(), id, as_bytes("x")), Errc::ok);  // live: fine
+  ASSERT_EQ(f.caller().stream_cancel(f.now(), id), Errc::ok);
+  EXPECT_EQ(f.caller().stream_write(f.now(), id, as_bytes("x")), Errc::not_found);
+  f.run_ms(1);
+  EXPECT_EQ(f.server().stream_write(f.now(), f.served(), as_bytes("x")), Errc::not_found);
+}
+
+TEST(StreamContracts, ConsumeAndPeekFindNothingOnAnEmptyInboxOrAnUnknownStream) {
+  StreamPair f(StreamWindow{2, 1000});
+  const StreamId id = f.open_accepted();
+  const StreamId served = f.served();
+  EXPECT_FALSE(f.server().stream_peek(served).has_value());
+  EXPECT_EQ(f.server().stream_consume(f.now(), served), Errc::not_found);
+  const StreamId unknown{served.generation, served.mux + 1000};
+  EXPECT_FALSE(f.server().stream_peek(unknown).has_value());
+  EXPECT_EQ(f.server().stream_consume(f.now(), unknown), Errc::not_found);
+  ASSERT_EQ(f.caller().stream_write(f.now(), id, as_bytes("one")), Errc::ok);
+  f.run_ms(1);
+  ASSERT_TRUE(f.server().stream_peek(served).has_value());
+  EXPECT_EQ(text_of(*f.server().stream_peek(served)), "one");  // peeking twice: same message
+  EXPECT_EQ(f.server().stream_consume(f.now(), served), Errc::ok);
+  EXPECT_FALSE(f.server().stream_peek(served).has_value());
+  EXPECT_EQ(f.server().stream_consume(f.now(), served), Errc::not_found);
+  EXPECT_TRUE(f.server().stream_credits(served).has_value());  // not_found did not end it
+}
+
+TEST(StreamContracts, ConsumeAndPeekOnAnEndedStreamFindNothingEvenWithMessagesLeft) {
+  StreamPair f(StreamWindow{2, 1000});
+  const StreamId id = f.open_accepted();
+  ASSERT_EQ(f.caller().stream_write(f.now(), id, as_bytes("unread")), Errc::ok);
+  f.run_ms(1);
+  ASSERT_TRUE(f.server().stream_peek(f.served()).has_value());
+  ASSERT_EQ(f.server().stream_cancel(f.now(), f.served()), Errc::ok);
+  EXPECT_FALSE(f.server().stream_peek(f.served()).has_value());
+  EXPECT_EQ(f.server().stream_consume(f.now(), f.served()), Errc::not_found);
+}
+
+}  // namespace
+}  // namespace weft

@@ -1,0 +1,238 @@
+// Contract tests of typed.hpp, each at its boundary and one past it: trailing bytes after a
+// value, undecodable payloads and messages, a shared handler answering null. End-to-end on
+// a Cluster (simulated time).
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <utility>
+
+#include "cluster.hpp"
+#include "weft/typed.hpp"
+
+namespace weft {
+namespace {
+
+using testing::Cluster;
+
+constexpr std::size_t kCaller = 0;
+constexpr std::size_t kServer = 1;
+
+std::string text_of(Bytes bytes) {
+  return std::string(as_chars(bytes));
+}
+
+// ---- typed.hpp --------------------------------------------------------------------------
+
+struct Query {
+  std::string disk;
+  MSGPACK_DEFINE(disk)
+};
+struct Answer {
+  std::uint64_t free_bytes = 0;
+  MSGPACK_DEFINE(free_bytes)
+};
+
+constexpr std::uint16_t kTyped = 20;
+
+template <typename T>
+std::string packed(const T& value, std::string_view trailing = {}) {
+  msgpack::sbuffer buffer;
+  msgpack::pack(buffer, value);
+  return std::string(buffer.data(), buffer.size()) + std::string(trailing);
+}
+
+struct TypedPair {
+  TypedPair() : cluster({"caller", "server"}) {}
+  PeerConnection caller() { return cluster.to(kCaller, kServer); }
+  PeerConnection server() { return cluster.to(kServer, kCaller); }
+  TimeNs now() { return cluster.now(); }
+  void run_ms(std::int64_t ms) { cluster.net().run_for(ns_from_ms(ms)); }
+  const event::RequestDone& done(const Call& call) {
+    EXPECT_EQ(call.error, Errc::ok);
+    EXPECT_TRUE(cluster.run_until_done(kCaller, call.id));
+    return *cluster.recorder(kCaller).done_for(call.id);
+  }
+  Cluster cluster;
+};
+
+TEST(TypedContracts, RequestWithAByteAfterTheValueIsBadPayloadAndTheHandlerIsNotCalled) {
+  TypedPair f;
+  int calls = 0;
+  TypedHandler<Query, Answer> handler(kTyped, "", [&calls](const Query&, Answer& out) {
+    ++calls;
+    out.free_bytes = 7;
+    return HandlerStatus{};
+  });
+  ASSERT_EQ(handler.register_with(f.cluster.node(kServer)), Errc::ok);
+  f.cluster.recorder(kServer).on_request = [&](const event::RequestReceived& request) {
+    if (handler.matches(request)) handler.serve(f.server(), f.now(), request);
+  };
+  ASSERT_TRUE(f.cluster.run_until_connected());
+  const event::RequestDone& exact =
+      f.done(f.cluster.request(kCaller, kServer, kTyped, packed(Query{"d"})));
+  EXPECT_EQ(exact.result, Errc::ok);
+  EXPECT_EQ(calls, 1);
+  const event::RequestDone& trailing =
+      f.done(f.cluster.request(kCaller, kServer, kTyped, packed(Query{"d"}, std::string(1, '\0'))));
+  EXPECT_EQ(trailing.result, Errc::bad_payload);
+  EXPECT_NE(text_of(trailing.payload).find("1 bytes after the value"), std::string::npos)
+      << text_of(trailing.payload);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(TypedContracts, ResponseWithAByteAfterTheValueIsBadPayload) {
+  TypedPair f;
+  // A raw handler that answers the exact encoding, or it with one byte after it.
+  f.cluster.node(kServer).register_handler(kTyped);
+  f.cluster.recorder(kServer).on_request = [&](const event::RequestReceived& request) {
+    const std::string trailing = request.payload.size() > packed(Query{"d"}).size() ? "x" : "";
+    f.server().respond(f.now(), request.id, as_bytes(packed(Answer{42}, trailing)));
+  };
+  ASSERT_TRUE(f.cluster.run_until_connected());
+  TypedCall<Query, Answer> call(kTyped);
+  const Typed<Answer> exact = call.result(f.done(call.call(f.caller(), f.now(), Query{"d"})));
+  ASSERT_EQ(exact.error, Errc::ok) << exact.message;
+  EXPECT_EQ(exact.value->free_bytes, 42u);
+  const Typed<Answer> trailing = call.result(f.done(call.call(f.caller(), f.now(), Query{"dd"})));
+  EXPECT_EQ(trailing.error, Errc::bad_payload);
+  EXPECT_FALSE(trailing.value);
+  EXPECT_NE(trailing.message.find("1 bytes after the value"), std::string::npos)
+      << trailing.message;
+}
+
+// typed.hpp does not say what a shared handler's null answer means; the code answers it
+// like a failure without a code: remote_error to the caller (the status's code if it has one).
+TEST(TypedContracts, SharedHandlerAnsweringNullIsARemoteErrorForTheCaller) {
+  TypedPair f;
+  auto answer = [](const Query& query, std::shared_ptr<const Answer>& out) {
+    if (query.disk == "some") out = std::make_shared<const Answer>(Answer{5});
+    if (query.disk == "busy") return HandlerStatus{Errc::busy, "later"};
+    return HandlerStatus{};  // "none": out stays null
+  };
+  TypedHandler<Query, Answer> handler(kTyped, "", TypedHandler<Query, Answer>::SharedFn(answer));
+  ASSERT_EQ(handler.register_with(f.cluster.node(kServer)), Errc::ok);
+  f.cluster.recorder(kServer).on_request = [&](const event::RequestReceived& request) {
+    EXPECT_EQ(handler.serve(f.server(), f.now(), request), Errc::ok);
+  };
+  ASSERT_TRUE(f.cluster.run_until_connected());
+  TypedCall<Query, Answer> call(kTyped);
+  const Typed<Answer> some = call.result(f.done(call.call(f.caller(), f.now(), Query{"some"})));
+  ASSERT_EQ(some.error, Errc::ok);
+  EXPECT_EQ(some.value->free_bytes, 5u);
+  const Typed<Answer> none = call.result(f.done(call.call(f.caller(), f.now(), Query{"none"})));
+  EXPECT_EQ(none.error, Errc::remote_error);
+  EXPECT_FALSE(none.value);
+  const Typed<Answer> busy = call.result(f.done(call.call(f.caller(), f.now(), Query{"busy"})));
+  EXPECT_EQ(busy.error, Errc::busy);
+  EXPECT_EQ(busy.message, "later");
+}
+
+using QueryStream = TypedStream<Query, Query, Answer>;
+
+struct TypedStreamPair : TypedPair {
+  TypedStreamPair() {
+    EXPECT_EQ(typed.register_with(cluster.node(kServer)), Errc::ok);
+    cluster.recorder(kServer).on_stream_event = [this](const Event& event) {
+      if (const auto* opened = std::get_if<event::StreamOpened>(&event)) {
+        served = opened->id;
+        payload_error = typed.payload(*opened).error;
+      }
+    };
+    EXPECT_TRUE(cluster.run_until_connected());
+  }
+  QueryStream typed{kTyped};
+  StreamId served;
+  Errc payload_error = Errc::ok;
+};
+
+TEST(TypedContracts, InitialPayloadThatDoesNotDecodeIsBadPayloadAndLeavesTheStreamToTheHandler) {
+  TypedStreamPair f;
+  const Query query{"p"};
+  ASSERT_EQ(f.typed.open(f.caller(), f.now(), &query, false).error, Errc::ok);
+  f.run_ms(1);
+  EXPECT_EQ(f.payload_error, Errc::ok);
+  for (const std::string& bad : {packed(query, "x"), std::string("\xc1"), packed(12345)}) {
+    StreamArgs args;
+    args.handler = kTyped;
+    args.has_payload = true;
+    args.payload = as_bytes(bad);
+    const OpenedStream opened = f.caller().open_stream(f.now(), args);
+    ASSERT_EQ(opened.error, Errc::ok);
+    f.run_ms(1);
+    EXPECT_EQ(f.payload_error, Errc::bad_payload);
+    // payload() only decodes: the stream is the handler's to fail or keep.
+    EXPECT_TRUE(f.server().stream_credits(f.served).has_value());
+    EXPECT_EQ(f.cluster.recorder(kCaller).ended_count(opened.id), 0u);
+  }
+  // No initial payload at all decodes as nothing: bad_payload too.
+  ASSERT_EQ(f.typed.open(f.caller(), f.now(), nullptr, false).error, Errc::ok);
+  f.run_ms(1);
+  EXPECT_EQ(f.payload_error, Errc::bad_payload);
+}
+
+TEST(TypedContracts, StreamMessageWithAByteAfterTheValueFailsTheStreamWithBadPayload) {
+  TypedStreamPair f;
+  const OpenedStream opened = f.typed.open(f.caller(), f.now(), nullptr, true);
+  ASSERT_EQ(opened.error, Errc::ok);
+  f.run_ms(1);
+  ASSERT_EQ(f.caller().stream_write(f.now(), opened.id, as_bytes(packed(Query{"a"}))), Errc::ok);
+  ASSERT_EQ(f.caller().stream_write(f.now(), opened.id, as_bytes(packed(Query{"b"}, "x"))),
+            Errc::ok);
+  f.run_ms(1);
+  const auto exact = f.typed.read_in(f.server(), f.now(), f.served);
+  ASSERT_TRUE(exact.has_value());
+  ASSERT_EQ(exact->error, Errc::ok);
+  EXPECT_EQ(exact->value->disk, "a");
+  const auto trailing = f.typed.read_in(f.server(), f.now(), f.served);
+  ASSERT_TRUE(trailing.has_value());
+  EXPECT_EQ(trailing->error, Errc::bad_payload);
+  EXPECT_NE(trailing->message.find("1 bytes after the value"), std::string::npos);
+  EXPECT_FALSE(f.typed.read_in(f.server(), f.now(), f.served).has_value());  // the stream is gone
+  f.run_ms(0);  // the node's events reach the recorders; no byte has travelled yet
+  ASSERT_EQ(f.cluster.recorder(kServer).ended_count(f.served), 1u);
+  EXPECT_EQ(f.cluster.recorder(kServer).ended(f.served)->result, Errc::bad_payload);
+  EXPECT_EQ(f.cluster.recorder(kCaller).ended_count(opened.id), 0u);
+  f.run_ms(1);
+  ASSERT_EQ(f.cluster.recorder(kCaller).ended_count(opened.id), 1u);
+  EXPECT_EQ(f.cluster.recorder(kCaller).ended(opened.id)->result, Errc::bad_payload);
+}
+
+// The opener's reader: without input the failure travels as a reset, with input as an end.
+void read_out_fails_the_stream(bool has_input, const std::string& bad) {
+  TypedStreamPair f;
+  const OpenedStream opened = f.typed.open(f.caller(), f.now(), nullptr, has_input);
+  ASSERT_EQ(opened.error, Errc::ok);
+  f.run_ms(1);
+  ASSERT_EQ(f.typed.write_out(f.server(), f.now(), f.served, Answer{9}), Errc::ok);
+  ASSERT_EQ(f.server().stream_write(f.now(), f.served, as_bytes(bad)), Errc::ok);
+  f.run_ms(1);
+  const auto good = f.typed.read_out(f.caller(), f.now(), opened.id);
+  ASSERT_TRUE(good.has_value());
+  ASSERT_EQ(good->error, Errc::ok);
+  EXPECT_EQ(good->value->free_bytes, 9u);
+  EXPECT_EQ(f.cluster.recorder(kCaller).ended_count(opened.id), 0u);
+  const auto failed = f.typed.read_out(f.caller(), f.now(), opened.id);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->error, Errc::bad_payload);
+  EXPECT_FALSE(failed->value);
+  EXPECT_FALSE(f.typed.read_out(f.caller(), f.now(), opened.id).has_value());
+  f.run_ms(0);  // the node's events reach the recorders; no byte has travelled yet
+  ASSERT_EQ(f.cluster.recorder(kCaller).ended_count(opened.id), 1u);
+  EXPECT_EQ(f.cluster.recorder(kCaller).ended(opened.id)->result, Errc::bad_payload);
+  EXPECT_EQ(f.cluster.recorder(kServer).ended_count(f.served), 0u);
+  f.run_ms(1);
+  ASSERT_EQ(f.cluster.recorder(kServer).ended_count(f.served), 1u);
+  EXPECT_EQ(f.cluster.recorder(kServer).ended(f.served)->result, Errc::bad_payload);
+  EXPECT_TRUE(f.cluster.all_mux_tables_empty());
+}
+
+TEST(TypedContracts, ReadOutWithAByteAfterTheValueFailsTheStreamWithBadPayloadByReset) {
+  read_out_fails_the_stream(false, packed(Answer{1}, "x"));
+}
+
+TEST(TypedContracts, ReadOutOfTheWrongShapeFailsTheStreamWithBadPayloadByEnd) {
+  read_out_fails_the_stream(true, packed(std::string("not an answer")));
+}
+
+}  // namespace
+}  // namespace weft
