@@ -1,9 +1,19 @@
 // The libevent adapter over real loopback sockets: the in-memory scenarios again, through
 // EventNode, plus a node going away mid-traffic and calls from many threads.
+//
+// These run next to other tests, under ASan and TSan too: every wait polls against a
+// deadline (wait_until) and fails when it passes, nothing sleeps a fixed time before an
+// assert, and wall-clock bounds are only the ones a contract implies (lower bounds) plus
+// generous upper bounds that only a broken mechanism can exceed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "weft/io/event_node.hpp"
@@ -12,6 +22,27 @@ namespace weft::io {
 namespace {
 
 using namespace std::chrono_literals;
+
+// Polls `done` until it holds or `limit` passes; false if it never held.
+template <typename Predicate>
+bool wait_until(Predicate done, std::chrono::milliseconds limit = 5s) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+// The reply a future holds, waiting at most `limit`; a test failure (and a reply no test
+// expects, invalid_argument) when none came by then.
+Reply reply_within(std::future<Reply> future, std::chrono::milliseconds limit = 5s) {
+  if (future.wait_for(limit) != std::future_status::ready) {
+    ADD_FAILURE() << "no reply within " << limit.count() << " ms";
+    return Reply{Errc::invalid_argument, {}};
+  }
+  return future.get();
+}
 
 constexpr std::uint16_t kEcho = 1;
 constexpr std::uint16_t kHold = 2;  // keeps the responder; answers only if told to
@@ -67,13 +98,12 @@ class Pair {
 
   // Waits until `node` reports its peer established.
   static bool wait_connected(EventNode& node, std::chrono::milliseconds limit = 5s) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-      const auto peers = node.peers();
-      if (!peers.empty() && peers[0].stats.state == PeerState::established) return true;
-      std::this_thread::sleep_for(2ms);
-    }
-    return false;
+    return wait_until(
+        [&] {
+          const auto peers = node.peers();
+          return !peers.empty() && peers[0].stats.state == PeerState::established;
+        },
+        limit);
   }
 
  private:
@@ -118,94 +148,94 @@ class Pair {
 TEST(IoLoopback, EchoRemoteErrorUnknownHandlerAndOneMebibyte) {
   Pair pair;
   ASSERT_TRUE(Pair::wait_connected(pair.dialer()));
-  Reply echo = pair.dialer().request(pair.acceptor_name(), kEcho, as_bytes("hello")).get();
+  Reply echo = reply_within(pair.dialer().request(pair.acceptor_name(), kEcho, as_bytes("hello")));
   EXPECT_EQ(echo.error, Errc::ok);
   EXPECT_EQ(text(echo.payload), "hello");
   // The other direction on the same connection.
-  Reply back = pair.acceptor().request(pair.dialer_name(), kEcho, as_bytes("back")).get();
+  Reply back = reply_within(pair.acceptor().request(pair.dialer_name(), kEcho, as_bytes("back")));
   EXPECT_EQ(text(back.payload), "back");
-  Reply error = pair.dialer().request(pair.acceptor_name(), kError, as_bytes("x")).get();
+  Reply error = reply_within(pair.dialer().request(pair.acceptor_name(), kError, as_bytes("x")));
   EXPECT_EQ(error.error, Errc::remote_error);
   EXPECT_EQ(text(error.payload), "disk full");
-  Reply unknown = pair.dialer().request(pair.acceptor_name(), 99, as_bytes("x")).get();
+  Reply unknown = reply_within(pair.dialer().request(pair.acceptor_name(), 99, as_bytes("x")));
   EXPECT_EQ(unknown.error, Errc::unknown_handler);
   std::string big(1 << 20, 'b');
   for (std::size_t i = 0; i < big.size(); i += 4093)
     big[i] = static_cast<char>(i);
-  Reply large = pair.dialer().request(pair.acceptor_name(), kEcho, as_bytes(big), 10'000).get();
+  Reply large =
+      reply_within(pair.dialer().request(pair.acceptor_name(), kEcho, as_bytes(big), 10'000), 15s);
   ASSERT_EQ(large.error, Errc::ok);
   EXPECT_TRUE(text(large.payload) == big);
-  Reply nobody = pair.dialer().request("nobody", kEcho, as_bytes("x")).get();
+  Reply nobody = reply_within(pair.dialer().request("nobody", kEcho, as_bytes("x")));
   EXPECT_EQ(nobody.error, Errc::unknown_peer);
 }
 
 TEST(IoLoopback, DeadlineAndCancelReachTheHandler) {
+  // Declared before the nodes: callbacks that still run when they stop use them.
+  std::promise<Reply> canceled;
   Pair pair;
   ASSERT_TRUE(Pair::wait_connected(pair.dialer()));
   const auto start = std::chrono::steady_clock::now();
-  Reply late = pair.dialer().request(pair.acceptor_name(), kHold, as_bytes("slow"), 100).get();
+  Reply late =
+      reply_within(pair.dialer().request(pair.acceptor_name(), kHold, as_bytes("slow"), 100));
   const auto waited = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(late.error, Errc::deadline_exceeded);
-  EXPECT_GE(waited, 100ms);
-  EXPECT_LT(waited, 2s);
+  EXPECT_GE(waited, 100ms);  // never before the deadline
+  EXPECT_LT(waited, 5s);     // generous: only a deadline that never fires gets here
   // Cancel, with a handle: the caller's callback says canceled, the handler sees it.
-  std::promise<Reply> canceled;
   CallHandle handle;
   ASSERT_EQ(pair.dialer().request(
                 pair.acceptor_name(), kHold, as_bytes("work"), 0,
                 [&canceled](Reply&& reply) { canceled.set_value(std::move(reply)); }, {}, &handle),
             Errc::ok);
-  while (pair.held().count() < 2)
-    std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(wait_until([&] { return pair.held().count() == 2; }));
   ASSERT_EQ(handle.cancel(), Errc::ok);
-  EXPECT_EQ(canceled.get_future().get().error, Errc::canceled);
+  EXPECT_EQ(reply_within(canceled.get_future()).error, Errc::canceled);
   Responder held;
   {
     std::lock_guard lock(pair.held().mutex);
     held = pair.held().responders[1];
   }
-  const auto until = std::chrono::steady_clock::now() + 2s;
-  while (!held.canceled() && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(1ms);
-  EXPECT_TRUE(held.canceled());
+  EXPECT_TRUE(wait_until([&] { return held.canceled(); }));
   EXPECT_FALSE(held.respond(as_bytes("too late")));
 }
 
 TEST(IoLoopback, NodeGoingAwayFailsInFlightOnceThenReconnects) {
-  Pair pair;
-  ASSERT_TRUE(Pair::wait_connected(pair.dialer()));
+  // Declared before the nodes: callbacks that still run when they stop use them.
   std::atomic<int> replies{0};
   std::atomic<int> disconnected{0};
+  Pair pair;
+  ASSERT_TRUE(Pair::wait_connected(pair.dialer()));
   for (int i = 0; i < 20; ++i) {
     pair.dialer().request(pair.acceptor_name(), kHold, as_bytes("pending"), 0, [&](Reply&& reply) {
       ++replies;
       if (reply.error == Errc::disconnected) ++disconnected;
     });
   }
-  while (pair.held().count() < 20)
-    std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(wait_until([&] { return pair.held().count() == 20; }));
   pair.stop_acceptor();  // its sockets close in the middle of the traffic
-  const auto until = std::chrono::steady_clock::now() + 2s;
-  while (replies < 20 && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(1ms);
-  std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(replies.load(), 20);  // exactly once each
+  ASSERT_TRUE(wait_until([&] { return replies == 20; }));
   EXPECT_EQ(disconnected.load(), 20);
-  Reply refused = pair.dialer().request(pair.acceptor_name(), kEcho, as_bytes("x")).get();
+  Reply refused = reply_within(pair.dialer().request(pair.acceptor_name(), kEcho, as_bytes("x")));
   EXPECT_EQ(refused.error, Errc::disconnected);
   pair.start_acceptor();  // back, on the same port
   ASSERT_TRUE(Pair::wait_connected(pair.dialer()));
-  Reply again = pair.dialer().request(pair.acceptor_name(), kEcho, as_bytes("again")).get();
+  Reply again = reply_within(pair.dialer().request(pair.acceptor_name(), kEcho, as_bytes("again")));
   EXPECT_EQ(again.error, Errc::ok);
   EXPECT_GE(pair.dialer().peers()[0].stats.reconnects, 1u);
+  // Exactly once each: once the dialer's loop has stopped, no late second reply can come.
+  pair.dialer().stop();
+  EXPECT_EQ(replies.load(), 20);
+  EXPECT_EQ(disconnected.load(), 20);
 }
 
 TEST(IoLoopback, StreamEchoesThroughTheAdapter) {
-  Pair pair;
-  ASSERT_TRUE(Pair::wait_connected(pair.dialer()));
+  // Declared before the nodes: callbacks that still run when they stop use them.
   std::mutex mutex;
   std::vector<std::string> echoes;
   std::promise<Errc> ended;
+  Pair pair;
+  ASSERT_TRUE(Pair::wait_connected(pair.dialer()));
   StreamCallbacks callbacks;
   callbacks.on_message = [&](StreamSession&, Bytes message) {
     std::lock_guard lock(mutex);
@@ -218,14 +248,10 @@ TEST(IoLoopback, StreamEchoesThroughTheAdapter) {
                                                     true, StreamWindow{4, 1 << 20}, 0, callbacks);
   for (int i = 0; i < 100; ++i)
     ASSERT_EQ(session.write(as_bytes("m" + std::to_string(i))), Errc::ok);
-  const auto until = std::chrono::steady_clock::now() + 5s;
-  while (std::chrono::steady_clock::now() < until) {
-    {
-      std::lock_guard lock(mutex);
-      if (echoes.size() == 100) break;
-    }
-    std::this_thread::sleep_for(1ms);
-  }
+  EXPECT_TRUE(wait_until([&] {
+    std::lock_guard lock(mutex);
+    return echoes.size() == 100;
+  }));
   {
     std::lock_guard lock(mutex);
     ASSERT_EQ(echoes.size(), 100u);
@@ -234,7 +260,7 @@ TEST(IoLoopback, StreamEchoesThroughTheAdapter) {
   }
   ASSERT_EQ(session.cancel(), Errc::ok);
   auto future = ended.get_future();
-  ASSERT_EQ(future.wait_for(2s), std::future_status::ready);
+  ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
   EXPECT_EQ(future.get(), Errc::canceled);
   EXPECT_TRUE(session.ended());
 }
@@ -249,6 +275,8 @@ TEST(IoLoopback, CallsFromEightThreadsAtOnce) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
+      // One deadline for all of a thread's replies: generous, for TSan on a busy machine.
+      const auto deadline = std::chrono::steady_clock::now() + 60s;
       std::vector<std::future<Reply>> futures;
       for (int i = 0; i < kCallsPerThread; ++i) {
         const std::string payload = std::to_string(t) + ":" + std::to_string(i);
@@ -258,7 +286,12 @@ TEST(IoLoopback, CallsFromEightThreadsAtOnce) {
         futures.push_back(from.request(to, kEcho, as_bytes(payload)));
       }
       for (int i = 0; i < kCallsPerThread; ++i) {
-        Reply reply = futures[static_cast<std::size_t>(i)].get();
+        std::future<Reply>& future = futures[static_cast<std::size_t>(i)];
+        if (future.wait_until(deadline) != std::future_status::ready) {
+          ++wrong;  // no reply in time
+          continue;
+        }
+        Reply reply = future.get();
         const bool right = reply.error == Errc::ok &&
                            text(reply.payload) == std::to_string(t) + ":" + std::to_string(i);
         (right ? ok : wrong)++;
@@ -295,10 +328,7 @@ TEST(IoLoopback, BadTokenIsRejectedAndBothSidesSeeWhy) {
   EventNode dial_node(dialing);
   dial_node.on_peer_change(record("dialer"));
   ASSERT_EQ(dial_node.start(), Errc::ok);
-  const auto until = std::chrono::steady_clock::now() + 3s;
-  bool both = false;
-  while (!both && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(wait_until([&] {
     std::lock_guard lock(mutex);
     const bool acceptor_saw = std::any_of(seen.begin(), seen.end(), [](const std::string& s) {
       return s.starts_with("acceptor: bad_token");
@@ -306,16 +336,17 @@ TEST(IoLoopback, BadTokenIsRejectedAndBothSidesSeeWhy) {
     const bool dialer_saw = std::any_of(seen.begin(), seen.end(), [](const std::string& s) {
       return s.starts_with("dialer: bad_token");
     });
-    both = acceptor_saw && dialer_saw;
-  }
-  EXPECT_TRUE(both);
-  EXPECT_EQ(dial_node.request(acceptor, kEcho, as_bytes("x")).get().error, Errc::disconnected);
+    return acceptor_saw && dialer_saw;
+  }));
+  EXPECT_EQ(reply_within(dial_node.request(acceptor, kEcho, as_bytes("x"))).error,
+            Errc::disconnected);
 }
 
-// Starts an acceptor and a dialer whose configs `adjust` may break, and returns what each
-// side's peer-change callback reported as handshake failures within `wait`.
+// Starts an acceptor and a dialer whose configs `adjust` may break, waits (at most 5 s)
+// until both sides' peer-change callbacks reported a handshake failure starting with
+// `expected`, and returns every failure each side reported by then.
 std::pair<std::vector<std::string>, std::vector<std::string>> handshake_failures(
-    const std::function<void(NodeConfig&, bool dialer)>& adjust, std::chrono::milliseconds wait) {
+    const std::function<void(NodeConfig&, bool dialer)>& adjust, const std::string& expected) {
   const std::string dialer = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
   const std::string acceptor = dialer == "alpha" ? "bravo" : "alpha";
   std::mutex mutex;
@@ -339,7 +370,15 @@ std::pair<std::vector<std::string>, std::vector<std::string>> handshake_failures
     if (change.kind == PeerChange::Kind::handshake_failed) seen[1].push_back(change.detail);
   });
   EXPECT_EQ(dial_node.start(), Errc::ok);
-  std::this_thread::sleep_for(wait);
+  auto saw = [&](const std::vector<std::string>& lines) {
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& line) { return line.starts_with(expected); });
+  };
+  // Not asserted here: the caller's checks name which side missed it.
+  wait_until([&] {
+    std::lock_guard lock(mutex);
+    return saw(seen[0]) && saw(seen[1]);
+  });
   dial_node.stop();
   accept_node.stop();
   return {seen[0], seen[1]};
@@ -355,26 +394,81 @@ TEST(IoLoopback, UnknownNodeAndVersionMismatchAreRejectedOnBothSides) {
       [](NodeConfig& config, bool dialer) {
         if (!dialer) config.peers = {"someone-else"};
       },
-      300ms);
+      "unknown_node");
   EXPECT_TRUE(any_starts_with(unknown_acceptor, "unknown_node"));
   EXPECT_TRUE(any_starts_with(unknown_dialer, "unknown_node"));
   const auto [version_acceptor, version_dialer] = handshake_failures(
       [](NodeConfig& config, bool dialer) {
         if (dialer) config.version_min = config.version_max = 2;
       },
-      300ms);
+      "version_mismatch");
   EXPECT_TRUE(any_starts_with(version_acceptor, "version_mismatch"));
   EXPECT_TRUE(any_starts_with(version_dialer, "version_mismatch"));
 }
 
-TEST(IoLoopback, PeerWhoseLoopStopsIsDeclaredDeadWithinTwoPingIntervals) {
-  // 100 ms pings; the acceptor's loop thread is then held for 1 s, so it answers nothing.
+// Holds a node's loop thread inside a run_on_loop callback until release() (at the latest
+// when this object goes, or after a 10 s safety limit). Declare it after the node, so it
+// releases the loop before the node's stop() joins it.
+class LoopFreeze {
+ public:
+  explicit LoopFreeze(EventNode& node) : state_(std::make_shared<State>()) {
+    posted_ = node.run_on_loop([state = state_] {
+      std::unique_lock lock(state->mutex);
+      state->held = true;
+      state->changed.notify_all();
+      state->changed.wait_for(lock, 10s, [&] { return state->released; });
+    });
+  }
+  ~LoopFreeze() { release(); }
+  LoopFreeze(const LoopFreeze&) = delete;
+  LoopFreeze& operator=(const LoopFreeze&) = delete;
+
+  Errc posted() const { return posted_; }
+  // True once the loop thread is inside the callback: from then on the node sends nothing.
+  bool wait_held() {
+    std::unique_lock lock(state_->mutex);
+    return state_->changed.wait_for(lock, 5s, [&] { return state_->held; });
+  }
+  void release() {
+    std::lock_guard lock(state_->mutex);
+    state_->released = true;
+    state_->changed.notify_all();
+  }
+
+ private:
+  struct State {
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool held = false;
+    bool released = false;
+  };
+  std::shared_ptr<State> state_;
+  Errc posted_ = Errc::ok;
+};
+
+TEST(IoLoopback, PeerWhoseLoopStopsIsDeclaredDeadAfterTwoPingIntervalsOfSilence) {
+  // The contract (ConnectionTimeouts, PROTOCOL.md "ping"): a peer from which nothing at all
+  // has arrived for dead_after_pings (2) ping intervals is dead. The core checks
+  // `now - last_received >= 2 intervals` when its timer fires, and the adapter rounds the
+  // timer up, so the down event never comes before 2 intervals after the last byte
+  // arrived. That is the lower bound checked here, against a lower bound of the last
+  // arrival measured by polling the dialer's bytes_received (the bytes that raised it came
+  // after the previous poll began). Wall time since the freeze is not a valid lower bound:
+  // the last bytes may have arrived up to an interval before it. The upper bound is loose
+  // on purpose (2 intervals + 3 s): under ASan/TSan next to parallel tests the loop can be
+  // late by hundreds of milliseconds, and only a detection that does not work at all
+  // should fail it.
+  constexpr auto kPingInterval = 100ms;
+  constexpr auto kSilenceLimit = 2 * kPingInterval;
+  constexpr auto kSlack = 3s;
   const std::string dialer = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
   const std::string acceptor = dialer == "alpha" ? "bravo" : "alpha";
-  auto fast_pings = [](NodeConfig config) {
-    config.timeouts.ping_interval_ms = 100;
+  auto fast_pings = [&](NodeConfig config) {
+    config.timeouts.ping_interval_ms = kPingInterval.count();
+    config.timeouts.dead_after_pings = 2;
     return config;
   };
+  using Clock = std::chrono::steady_clock;
   EventNodeOptions accepting;
   accepting.config = fast_pings(config_for(acceptor, dialer));
   EventNode accept_node(accepting);
@@ -382,40 +476,85 @@ TEST(IoLoopback, PeerWhoseLoopStopsIsDeclaredDeadWithinTwoPingIntervals) {
   EventNodeOptions dialing;
   dialing.config = fast_pings(config_for(dialer, acceptor));
   dialing.addresses.push_back({acceptor, "127.0.0.1", accept_node.port()});
-  std::promise<std::chrono::steady_clock::time_point> down_at;
-  std::atomic<bool> told{false};
+  std::atomic<bool> down{false};
+  std::atomic<Clock::rep> down_at{0};  // steady_clock ticks of the first down event
   EventNode dial_node(dialing);
   dial_node.on_peer_change([&](const PeerChange& change) {
-    if (change.kind == PeerChange::Kind::down && !told.exchange(true)) {
-      down_at.set_value(std::chrono::steady_clock::now());
+    if (change.kind == PeerChange::Kind::down && !down.load()) {
+      down_at = Clock::now().time_since_epoch().count();
+      down = true;
     }
   });
   ASSERT_EQ(dial_node.start(), Errc::ok);
   ASSERT_TRUE(Pair::wait_connected(dial_node));
-  const auto frozen_at = std::chrono::steady_clock::now();
-  accept_node.run_on_loop([] { std::this_thread::sleep_for(1s); });
-  auto future = down_at.get_future();
-  ASSERT_EQ(future.wait_for(2s), std::future_status::ready);
-  const auto detected = future.get() - frozen_at;
-  EXPECT_LE(detected, 450ms);  // two 100 ms intervals of silence, plus slack for sanitizers
-  EXPECT_GE(detected, 100ms);
+  const std::uint64_t generation = dial_node.peers()[0].stats.generation;
+
+  // One poll of the dialer's connection: the latest time before which its last byte
+  // cannot have arrived.
+  std::optional<std::uint64_t> last_bytes;
+  Clock::time_point previous_poll{};
+  std::optional<Clock::time_point> silence_not_before;
+  auto poll = [&] {
+    const Clock::time_point began = Clock::now();
+    const auto peers = dial_node.peers();
+    if (peers.empty() || peers[0].stats.state != PeerState::established ||
+        peers[0].stats.generation != generation) {
+      return;  // down (or reconnected): bytes of another connection do not count
+    }
+    const std::uint64_t bytes = peers[0].stats.bytes_received;
+    if (last_bytes && bytes != *last_bytes) silence_not_before = previous_poll;
+    last_bytes = bytes;
+    previous_poll = began;
+  };
+  // Pings flow both ways every interval: see bytes arrive once before the freeze.
+  ASSERT_TRUE(wait_until([&] {
+    poll();
+    return silence_not_before.has_value();
+  }));
+  LoopFreeze freeze(accept_node);
+  ASSERT_EQ(freeze.posted(), Errc::ok);
+  ASSERT_TRUE(freeze.wait_held());
+  const Clock::time_point frozen_at = Clock::now();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        poll();
+        return down.load();
+      },
+      kSilenceLimit + kSlack + 2s));
+  const Clock::time_point detected{Clock::duration(down_at.load())};
+  EXPECT_GE(detected - *silence_not_before, kSilenceLimit)
+      << "declared dead before two ping intervals of silence";
+  EXPECT_LE(detected - frozen_at, kSilenceLimit + kSlack);
 }
 
-TEST(IoLoopback, StopFailsPendingCallsOnceAndRefusesNewOnes) {
+TEST(IoLoopback, StopFailsPendingCallsOnceWithDisconnectedAndRefusesNewOnes) {
+  constexpr std::size_t kCalls = 10;
+  // Declared before the nodes: callbacks that still run when they stop use them.
+  std::atomic<int> runs[kCalls] = {};
+  std::atomic<Errc> errors[kCalls] = {};
   Pair pair;
   ASSERT_TRUE(Pair::wait_connected(pair.dialer()));
-  std::atomic<int> replies{0};
-  for (int i = 0; i < 10; ++i) {
-    pair.dialer().request(pair.acceptor_name(), kHold, as_bytes("x"), 0,
-                          [&](Reply&&) { ++replies; });
+  for (std::size_t i = 0; i < kCalls; ++i) {
+    ASSERT_EQ(pair.dialer().request(pair.acceptor_name(), kHold, as_bytes("x"), 0,
+                                    [&runs, &errors, i](Reply&& reply) {
+                                      if (runs[i].fetch_add(1) == 0) errors[i] = reply.error;
+                                    }),
+              Errc::ok);
   }
-  while (pair.held().count() < 10)
-    std::this_thread::sleep_for(1ms);
-  pair.dialer().stop();
-  EXPECT_EQ(replies.load(), 10);
-  EXPECT_EQ(pair.dialer().request(pair.acceptor_name(), kEcho, as_bytes("x")).get().error,
+  ASSERT_TRUE(wait_until([&] { return pair.held().count() == kCalls; }));
+  pair.dialer().stop();  // joins the loop: every callback that will ever run has run
+  for (std::size_t i = 0; i < kCalls; ++i) {
+    EXPECT_EQ(runs[i].load(), 1) << "call " << i;
+    EXPECT_EQ(errors[i].load(), Errc::disconnected) << "call " << i;
+  }
+  std::atomic<int> refused_runs{0};
+  EXPECT_EQ(pair.dialer().request(pair.acceptor_name(), kEcho, as_bytes("x"), 0,
+                                  [&](Reply&&) { ++refused_runs; }),
+            Errc::shutting_down);
+  EXPECT_EQ(reply_within(pair.dialer().request(pair.acceptor_name(), kEcho, as_bytes("x"))).error,
             Errc::shutting_down);
   pair.dialer().stop();  // idempotent
+  EXPECT_EQ(refused_runs.load(), 0);
 }
 
 }  // namespace

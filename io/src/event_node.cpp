@@ -46,7 +46,23 @@ struct EventDeleter {
 };
 using EventPtr = std::unique_ptr<::event, EventDeleter>;
 
+// Whether `host` is written as an address rather than a name: only digits and dots (an
+// IPv4 literal, valid or not) or any colon (IPv6). Such a host is never looked up by name.
+bool looks_numeric(std::string_view host) {
+  if (host.find(':') != std::string_view::npos) return true;
+  return !host.empty() && host.find_first_not_of("0123456789.") == std::string_view::npos;
+}
+
 bool resolve(const std::string& host, std::uint16_t port, sockaddr_in& out) {
+  // An empty host or a malformed literal ("300.1.2.3", an IPv6 address: the adapter speaks
+  // IPv4) is refused here, without asking a name server about it.
+  if (host.empty()) return false;
+  if (looks_numeric(host)) {
+    out = sockaddr_in{};
+    out.sin_family = AF_INET;
+    out.sin_port = htons(port);
+    return inet_pton(AF_INET, host.c_str(), &out.sin_addr) == 1;
+  }
   addrinfo hints{};
   hints.ai_family = AF_INET;
   hints.ai_socktype = SOCK_STREAM;
@@ -86,6 +102,9 @@ struct Responder::State {
 
 struct CallHandle::State {
   std::weak_ptr<EventNode::Impl> node;
+  // Set before the reply callback runs (or when the call could not start): cancel() is
+  // then not_found.
+  std::atomic<bool> ended{false};
   // Loop thread only.
   std::optional<std::pair<PeerId, RequestId>> call;
 };
@@ -497,6 +516,14 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     if (found == streams.end()) return;
     const auto state = found->second;
     streams.erase(found);
+    // A normal end means the peer's half ended and every message was delivered. When the
+    // last consume (or the peer's end, with this half already closed) finished the stream
+    // at once, StreamReadable could not see the input done: on_input_end runs here.
+    if (e.result == Errc::ok && !state->input_end_told) {
+      state->input_end_told = true;
+      StreamSession session(state);
+      if (state->callbacks.on_input_end) state->callbacks.on_input_end(session);
+    }
     end_session(state, e.result, e.message);
   }
 
@@ -524,7 +551,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
         log(LogLevel::warning, "stream write failed: " + std::string(errc_name(result)));
       }
     }
-    if (state.wants_room.exchange(false) && state.callbacks.on_writable) {
+    // Only once every accepted write reached the core (none still waits in the command
+    // queue): a write from on_writable must not overtake earlier ones.
+    if (state.queued == 0 && state.wants_room.exchange(false) && state.callbacks.on_writable) {
       StreamSession session(state.shared_from_this());
       state.callbacks.on_writable(session);
     }
@@ -783,10 +812,19 @@ Errc EventNode::request(std::string_view peer, std::uint16_t handler, Payload pa
   command.run = [impl = impl_.get(), peer = std::string(peer), handler, route = std::string(route),
                  kept = payload.keep_from(0).first, timeout_ms, shared_done, handle_state] {
     handle_state->call =
-        impl->start_request(peer, handler, route, kept, timeout_ms, std::move(*shared_done));
+        impl->start_request(peer, handler, route, kept, timeout_ms,
+                            [handle_state, done = std::move(*shared_done)](Reply&& reply) {
+                              handle_state->ended = true;
+                              done(std::move(reply));
+                            });
   };
-  command.abandon = [shared_done] { (*shared_done)(Reply{Errc::shutting_down, {}}); };
-  return impl_->post(std::move(command));
+  command.abandon = [shared_done, handle_state] {
+    handle_state->ended = true;
+    (*shared_done)(Reply{Errc::shutting_down, {}});
+  };
+  const Errc posted = impl_->post(std::move(command));
+  if (posted != Errc::ok) handle_state->ended = true;  // never started
+  return posted;
 }
 
 std::future<Reply> EventNode::request(std::string_view peer, std::uint16_t handler, Payload payload,
@@ -848,7 +886,7 @@ std::vector<PeerStatus> EventNode::peers() {
 }
 
 Errc CallHandle::cancel() {
-  if (!state_) return Errc::not_found;
+  if (!state_ || state_->ended) return Errc::not_found;
   const std::shared_ptr<EventNode::Impl> node = state_->node.lock();
   if (!node) return Errc::shutting_down;
   return node->post(
@@ -873,10 +911,14 @@ bool answer(const std::shared_ptr<Responder::State>& state, Errc code, const Pay
     node->send_answer(*state, code, bytes);
     return true;
   }
-  return node->post({[node = node.get(), state, code, kept = bytes.keep_from(0).first] {
-                       node->send_answer(*state, code, kept);
-                     },
-                     [] {}}) == Errc::ok;
+  const Errc posted =
+      node->post({[node = node.get(), state, code, kept = bytes.keep_from(0).first] {
+                    node->send_answer(*state, code, kept);
+                  },
+                  [] {}});
+  // Not handed over (queue_full, shutting_down): nothing was answered, so a later try may.
+  if (posted != Errc::ok) state->answered = false;
+  return posted == Errc::ok;
 }
 
 }  // namespace
@@ -940,6 +982,7 @@ Errc StreamSession::close() {
 
 Errc StreamSession::fail(Errc code, std::string_view message) {
   if (!state_ || state_->ended) return Errc::not_found;
+  if (code == Errc::ok) return Errc::invalid_argument;  // the core would refuse it later
   if (state_->closing.exchange(true)) return Errc::stream_closed;
   return post_to_stream(state_, [code, text = std::string(message)](EventNode::Impl& node,
                                                                     StreamSession::State& state) {

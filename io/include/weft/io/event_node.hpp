@@ -6,8 +6,10 @@
 // queue and an eventfd wake-up, and never block (a full queue returns Errc::queue_full).
 // Calls made on the loop thread itself (from a callback) run at once, without the queue.
 // Every callback (reply, request handler, stream callbacks, peer events, log) runs on the
-// loop thread: keep them short, and hand long work to another thread (a Responder and a
-// StreamSession may be used from any thread).
+// loop thread, with one exception: when open_stream cannot hand the stream to the loop
+// (queue_full, shutting_down), its on_end runs at once on the calling thread. Keep them
+// short, and hand long work to another thread (a Responder and a StreamSession may be used
+// from any thread).
 //
 // I/O. Reads go straight from the socket into one page-aligned buffer per node and from
 // there into the core, which decodes whole frames in place. Writes send the core's output
@@ -36,7 +38,9 @@ using LogSink = std::function<void(LogLevel, std::string_view)>;
 // Where a peer listens.
 struct PeerAddress {
   std::string name;
-  std::string host;  // numeric IPv4 address or a host name (resolved once, at start)
+  // A numeric IPv4 address or a host name (resolved once, at start). A malformed literal
+  // ("300.1.2.3", an IPv6 address) or "" makes start() fail without a name lookup.
+  std::string host;
   std::uint16_t port = 0;
 };
 
