@@ -9,10 +9,8 @@
 //   - the default deadline's exact bytes in a request weft sends.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <optional>
 #include <span>
-#include <sstream>
 
 #include "cluster.hpp"
 #include "vector_text.hpp"
@@ -62,10 +60,7 @@ std::uint64_t big_endian(std::span<const std::uint8_t> bytes) {
 }
 
 std::string read_protocol_doc() {
-  std::ifstream file(WEFT_PROTOCOL_MD);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
+  return testing::read_text_file(WEFT_PROTOCOL_MD);
 }
 
 // §2: magic, flags, big-endian lengths, and a checksum that is XXH3-64 of everything before

@@ -6,13 +6,27 @@
 #include <algorithm>
 #include <array>
 #include <functional>
-#include <memory>
 #include <optional>
 
-#include "protocol_driver.hpp"
+#include "scripted_peer.hpp"
 
 namespace weft::protocol_test {
 namespace {
+
+using testing::accepting;
+using testing::acceptor_config;
+using testing::dialing;
+using testing::expect_handshake_protocol_error;
+using testing::expect_refused;
+using testing::expect_still_up;
+using testing::hello_frame;
+using testing::kHandshakeTimeoutMs;
+using testing::kMaxSkewMs;
+using testing::kPeerIncarnation;
+using testing::kWallMs;
+using testing::roles;
+using testing::ScriptedPeer;
+using testing::welcome_frame;
 
 // ---- §4.2 stale hellos --------------------------------------------------------------------
 
@@ -20,13 +34,13 @@ namespace {
 // it must have been refused as stale, and the first connection kept).
 bool adopts_after(const Frame& first, const Frame& second) {
   auto driven = accepting(acceptor_config());
-  driven->feed(first);
-  EXPECT_EQ(driven->all<event::PeerUp>().size(), 1u);
-  driven->set_transport(driven->node().on_accepted(0));
-  driven->feed(second);
-  if (driven->all<event::PeerUp>().size() == 2) return true;
-  expect_refused(*driven, Status::stale_hello, Op::reject);
-  EXPECT_EQ(driven->peer().state(), PeerState::established);
+  driven.feed(first);
+  EXPECT_EQ(driven.all<event::PeerUp>().size(), 1u);
+  driven.set_transport(driven.node().on_accepted(0));
+  driven.feed(second);
+  if (driven.all<event::PeerUp>().size() == 2) return true;
+  expect_refused(driven, Status::stale_hello, Op::reject);
+  EXPECT_EQ(driven.connection().state(), PeerState::established);
   return false;
 }
 
@@ -55,11 +69,11 @@ TEST(ProtocolContracts, StaleRuleComparesWithTheLastAdoptedHelloOnly) {
   // unnumbered hello (seq 0), the remembered seq is 0, so seq 5 is no longer stale.
   auto driven = accepting(acceptor_config());
   for (const std::uint64_t seq : {5u, 0u, 5u}) {
-    driven->set_transport(driven->node().on_accepted(0));
-    driven->feed(hello_frame(seq));
+    driven.set_transport(driven.node().on_accepted(0));
+    driven.feed(hello_frame(seq));
   }
-  EXPECT_EQ(driven->all<event::PeerUp>().size(), 3u);
-  EXPECT_TRUE(driven->all<event::HandshakeFailed>().empty());
+  EXPECT_EQ(driven.all<event::PeerUp>().size(), 3u);
+  EXPECT_TRUE(driven.all<event::HandshakeFailed>().empty());
 }
 
 // ---- §4.2 version negotiation ---------------------------------------------------------------
@@ -144,24 +158,24 @@ TEST(ProtocolContracts, DialerChecksEveryFieldOfTheWelcome) {
     Frame welcome = welcome_frame();
     welcome.version = 2;  // within the dialer's [2, 3]
     c.change(welcome);
-    driven->feed(welcome);
+    driven.feed(welcome);
     if (c.status == Status::ok) {
-      EXPECT_TRUE(driven->last<event::PeerUp>().has_value());
-      expect_still_up(*driven);
+      EXPECT_TRUE(driven.last<event::PeerUp>().has_value());
+      expect_still_up(driven);
       continue;
     }
     // §4.2: the dialer closes, sending goaway with the matching status, and dials again later.
-    expect_refused(*driven, c.status, Op::goaway);
-    EXPECT_EQ(driven->last<event::HandshakeFailed>()->peer_name, roles().acceptor);
-    EXPECT_EQ(driven->peer().state(), PeerState::backoff);
+    expect_refused(driven, c.status, Op::goaway);
+    EXPECT_EQ(driven.last<event::HandshakeFailed>()->peer_name, roles().acceptor);
+    EXPECT_EQ(driven.connection().state(), PeerState::backoff);
   }
 }
 
 TEST(ProtocolContracts, DialerTreatsAnythingButWelcomeOrRejectAsAProtocolError) {
   {  // a frame other than welcome / reject during the handshake (§4.2 step 3)
     auto driven = dialing();
-    driven->feed(Frame{.op = Op::ping, .seq = 1});
-    expect_handshake_protocol_error(*driven);
+    driven.feed(Frame{.op = Op::ping, .seq = 1});
+    expect_handshake_protocol_error(driven);
   }
   {  // a welcome announcing a frame limit under 65536 (§4.3) is malformed; 65536 is fine
     for (const std::uint32_t limit : {kMinMaxFrameBytes, kMinMaxFrameBytes - 1}) {
@@ -180,26 +194,26 @@ TEST(ProtocolContracts, DialerTreatsAnythingButWelcomeOrRejectAsAProtocolError) 
       for (int i = 0; i < 4; ++i) {
         at[1 + i] = static_cast<std::uint8_t>(limit >> (24 - 8 * i));
       }
-      driven->feed_bytes(bytes);
+      driven.feed_bytes(bytes);
       if (limit == kMinMaxFrameBytes) {
-        EXPECT_TRUE(driven->last<event::PeerUp>().has_value());
+        EXPECT_TRUE(driven.last<event::PeerUp>().has_value());
         continue;
       }
-      EXPECT_NE(expect_handshake_protocol_error(*driven).find("invalid_field"), std::string::npos);
+      EXPECT_NE(expect_handshake_protocol_error(driven).find("invalid_field"), std::string::npos);
     }
   }
   {  // a reject: the dialer reports it as the acceptor's refusal and closes
     auto driven = dialing();
-    driven->feed(Frame{.op = Op::reject,
-                       .status = static_cast<std::uint16_t>(Status::stale_hello),
-                       .payload = as_bytes("older than the connection")});
-    const auto failed = driven->last<event::HandshakeFailed>();
+    driven.feed(Frame{.op = Op::reject,
+                      .status = static_cast<std::uint16_t>(Status::stale_hello),
+                      .payload = as_bytes("older than the connection")});
+    const auto failed = driven.last<event::HandshakeFailed>();
     ASSERT_TRUE(failed.has_value());
     EXPECT_EQ(failed->status, Status::stale_hello);
     EXPECT_FALSE(failed->rejected_by_us);
     EXPECT_EQ(failed->message, "older than the connection");
-    EXPECT_TRUE(driven->last<event::CloseTransport>().has_value());
-    EXPECT_EQ(driven->peer().state(), PeerState::backoff);
+    EXPECT_TRUE(driven.last<event::CloseTransport>().has_value());
+    EXPECT_EQ(driven.connection().state(), PeerState::backoff);
   }
 }
 
@@ -218,28 +232,28 @@ TEST(ProtocolContracts, ClockSkewUpToTheLimitIsAcceptedAndOneMillisecondMoreIsNo
       const auto adjust = [&](NodeConfig& config) { config.timeouts.max_clock_skew_ms = limit_ms; };
       const auto peer_wall_ms = static_cast<std::uint64_t>(kMovedWallMs + skew_ms);
       {  // the acceptor's check of the hello
-        auto driven = std::make_unique<Driven>(acceptor_config(adjust));
-        driven->node().set_wall_clock(now, kMovedWallMs);
-        driven->set_transport(driven->node().on_accepted(now));
+        ScriptedPeer driven(acceptor_config(adjust));
+        driven.node().set_wall_clock(now, kMovedWallMs);
+        driven.set_transport(driven.node().on_accepted(now));
         Frame hello = hello_frame();
         hello.wall_ms = peer_wall_ms;
-        driven->feed(hello, now);
+        driven.feed(hello, now);
         if (allowed) {
-          EXPECT_TRUE(driven->last<event::PeerUp>().has_value());
+          EXPECT_TRUE(driven.last<event::PeerUp>().has_value());
         } else {
-          expect_refused(*driven, Status::clock_skew, Op::reject);
+          expect_refused(driven, Status::clock_skew, Op::reject);
         }
       }
       {  // the dialer's check of the welcome
         auto driven = dialing(adjust);
-        driven->node().set_wall_clock(now, kMovedWallMs);
+        driven.node().set_wall_clock(now, kMovedWallMs);
         Frame welcome = welcome_frame();
         welcome.wall_ms = peer_wall_ms;
-        driven->feed(welcome, now);
+        driven.feed(welcome, now);
         if (allowed) {
-          EXPECT_TRUE(driven->last<event::PeerUp>().has_value());
+          EXPECT_TRUE(driven.last<event::PeerUp>().has_value());
         } else {
-          expect_refused(*driven, Status::clock_skew, Op::goaway);
+          expect_refused(driven, Status::clock_skew, Op::goaway);
         }
       }
     }
@@ -257,44 +271,44 @@ TEST(ProtocolContracts, AcceptedTransportWithoutAHelloClosesAtExactlyTheHandshak
                             }),
                             accepted_at);
     const TimeNs deadline = accepted_at + ns_from_ms(timeout_ms);
-    EXPECT_EQ(driven->node().next_deadline(), deadline);
+    EXPECT_EQ(driven.node().next_deadline(), deadline);
     // Half a hello does not extend the timeout.
     const std::vector<std::uint8_t> hello = testing::encode_to_vector(hello_frame());
     const Bytes all = hello;
-    driven->feed_bytes(all.first(hello.size() / 2), accepted_at + ns_from_ms(timeout_ms) / 2);
-    driven->timer(deadline - 1);
-    EXPECT_TRUE(driven->events().empty());
-    driven->timer(deadline);
-    ASSERT_EQ(driven->events().size(), 2u);
-    const auto failed = driven->last<event::HandshakeFailed>();
+    driven.feed_bytes(all.first(hello.size() / 2), accepted_at + ns_from_ms(timeout_ms) / 2);
+    driven.timer(deadline - 1);
+    EXPECT_TRUE(driven.events().empty());
+    driven.timer(deadline);
+    ASSERT_EQ(driven.events().size(), 2u);
+    const auto failed = driven.last<event::HandshakeFailed>();
     ASSERT_TRUE(failed.has_value());
     EXPECT_EQ(failed->status, Status::handshake_timeout);
     EXPECT_TRUE(failed->rejected_by_us);
     EXPECT_EQ(failed->peer_name, "");  // no hello: the node does not know who it was
-    const auto close = driven->last<event::CloseTransport>();
+    const auto close = driven.last<event::CloseTransport>();
     ASSERT_TRUE(close.has_value());
-    EXPECT_EQ(close->transport, driven->transport());
+    EXPECT_EQ(close->transport, driven.transport());
     // The rest of the hello, too late, is ignored: the node forgot the transport.
-    driven->feed_bytes(all.subspan(hello.size() / 2), deadline);
-    EXPECT_EQ(driven->events().size(), 2u);
-    EXPECT_EQ(driven->node().next_deadline(), kNever);
+    driven.feed_bytes(all.subspan(hello.size() / 2), deadline);
+    EXPECT_EQ(driven.events().size(), 2u);
+    EXPECT_EQ(driven.node().next_deadline(), kNever);
   }
 }
 
 TEST(ProtocolContracts, DialerWithoutAWelcomeGivesUpAtExactlyTheHandshakeTimeout) {
   auto driven = dialing();  // connected at time 0
   const TimeNs deadline = ns_from_ms(kHandshakeTimeoutMs);
-  EXPECT_EQ(driven->node().next_deadline(), deadline);
-  driven->timer(deadline - 1);
-  EXPECT_FALSE(driven->last<event::HandshakeFailed>().has_value());
-  EXPECT_EQ(driven->peer().state(), PeerState::handshaking);
-  driven->timer(deadline);
-  const auto failed = driven->last<event::HandshakeFailed>();
+  EXPECT_EQ(driven.node().next_deadline(), deadline);
+  driven.timer(deadline - 1);
+  EXPECT_FALSE(driven.last<event::HandshakeFailed>().has_value());
+  EXPECT_EQ(driven.connection().state(), PeerState::handshaking);
+  driven.timer(deadline);
+  const auto failed = driven.last<event::HandshakeFailed>();
   ASSERT_TRUE(failed.has_value());
   EXPECT_EQ(failed->status, Status::handshake_timeout);
   EXPECT_EQ(failed->peer_name, roles().acceptor);
-  EXPECT_TRUE(driven->last<event::CloseTransport>().has_value());
-  EXPECT_EQ(driven->peer().state(), PeerState::backoff);
+  EXPECT_TRUE(driven.last<event::CloseTransport>().has_value());
+  EXPECT_EQ(driven.connection().state(), PeerState::backoff);
 }
 
 }  // namespace

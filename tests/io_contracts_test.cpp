@@ -18,12 +18,17 @@
 #include <mutex>
 #include <thread>
 
+#include "io_test_support.hpp"
 #include "weft/io/event_node.hpp"
 
 namespace weft::io {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::config_for;
+using testing::LoopFreeze;
+using testing::reply_within;
+using testing::wait_until;
 
 constexpr std::uint16_t kEcho = 1;
 constexpr std::uint16_t kHold = 2;            // keeps the responder for the test to answer
@@ -31,27 +36,6 @@ constexpr std::uint16_t kAnswerTwice = 3;     // answers on the loop thread, the
 constexpr std::uint16_t kStreamSink = 10;     // records messages and the end; closes at input end
 constexpr std::uint16_t kStreamProduce = 11;  // writes kProduced messages, then closes
 constexpr std::size_t kProduced = 20;
-
-// Polls `done` until it holds or `limit` passes; false if it never held.
-template <typename Predicate>
-bool wait_until(Predicate done, std::chrono::milliseconds limit = 5s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
-// The reply a future holds, waiting at most `limit`; a test failure (and a reply no test
-// expects, invalid_argument) when none came by then.
-Reply reply_within(std::future<Reply> future, std::chrono::milliseconds limit = 5s) {
-  if (future.wait_for(limit) != std::future_status::ready) {
-    ADD_FAILURE() << "no reply within " << limit.count() << " ms";
-    return Reply{Errc::invalid_argument, {}};
-  }
-  return future.get();
-}
 
 std::string text(const std::vector<std::uint8_t>& bytes) {
   return {bytes.begin(), bytes.end()};
@@ -183,15 +167,6 @@ void serve(EventNode& node, Served& served) {
   node.handle_stream(kStreamProduce, "", StreamWindow{8, 1 << 20}, record(true));
 }
 
-NodeConfig config_for(const std::string& name, const std::string& peer) {
-  NodeConfig config;
-  config.name = name;
-  config.peers = {peer};
-  config.auth = std::make_shared<StaticTokenAuth>("contract-secret");
-  config.timeouts.backoff_max_ms = 200;  // reconnect quickly in tests
-  return config;
-}
-
 // Two connected EventNodes on loopback, both serving the handlers above. `adjust` changes
 // the dialing node's options (the one the tests mostly drive).
 class Pair {
@@ -237,46 +212,6 @@ class Pair {
   std::string acceptor_name_;
   std::unique_ptr<EventNode> acceptor_;
   std::unique_ptr<EventNode> dialer_;
-};
-
-// Holds `node`'s loop thread inside a run_on_loop callback until release() (at the latest
-// when this object goes, or after a 10 s safety limit), so that commands queue behind it.
-// Declare it after the node: it releases the loop before the node's stop() joins it.
-class LoopBlocker {
- public:
-  explicit LoopBlocker(EventNode& node) : state_(std::make_shared<State>()) {
-    posted_ = node.run_on_loop([state = state_] {
-      std::unique_lock lock(state->mutex);
-      state->held = true;
-      state->changed.notify_all();
-      state->changed.wait_for(lock, 10s, [&] { return state->released; });
-    });
-  }
-  ~LoopBlocker() { release(); }
-  LoopBlocker(const LoopBlocker&) = delete;
-  LoopBlocker& operator=(const LoopBlocker&) = delete;
-
-  Errc posted() const { return posted_; }
-  // True once the loop thread is inside the callback.
-  bool wait_held() {
-    std::unique_lock lock(state_->mutex);
-    return state_->changed.wait_for(lock, 5s, [&] { return state_->held; });
-  }
-  void release() {
-    std::lock_guard lock(state_->mutex);
-    state_->released = true;
-    state_->changed.notify_all();
-  }
-
- private:
-  struct State {
-    std::mutex mutex;
-    std::condition_variable changed;
-    bool held = false;
-    bool released = false;
-  };
-  std::shared_ptr<State> state_;
-  Errc posted_ = Errc::ok;
 };
 
 // Counts a reply callback's runs and keeps the first reply's error.
@@ -397,7 +332,7 @@ TEST(IoContracts, CallQueuedWhenStopBeginsEndsExactlyOnce) {
   ASSERT_TRUE(pair.wait_connected());
   std::thread stopper;
   {
-    LoopBlocker blocker(pair.dialer());
+    LoopFreeze blocker(pair.dialer());
     ASSERT_TRUE(blocker.wait_held());
     ASSERT_EQ(
         pair.dialer().request(pair.acceptor_name(), kHold, as_bytes("x"), 0, queued.callback()),
@@ -436,7 +371,7 @@ TEST(IoContracts, FullCommandQueueRefusesWithQueueFullAndNeverCallsBack) {
   Responder responder = pair.dialer_served().held_at(0);
 
   {
-    LoopBlocker blocker(pair.dialer());
+    LoopFreeze blocker(pair.dialer());
     ASSERT_EQ(blocker.posted(), Errc::ok);
     ASSERT_TRUE(blocker.wait_held());  // the loop took the blocker: the queue is empty
     // At the boundary: exactly kCapacity commands wait.
@@ -566,7 +501,7 @@ TEST(IoContracts, StreamWriteIsQueueFullPastTheSendQueueAndOnWritableFollowsTheD
   ASSERT_TRUE(wait_until([&] { return pair.acceptor_served().stream_count() == 1; }));
   {
     // With the loop held nothing leaves the session's queue.
-    LoopBlocker blocker(pair.dialer());
+    LoopFreeze blocker(pair.dialer());
     ASSERT_TRUE(blocker.wait_held());
     for (std::size_t i = 0; i < kQueue; ++i)
       ASSERT_EQ(session.write(as_bytes("m" + std::to_string(i))), Errc::ok) << i;
@@ -623,7 +558,7 @@ TEST(IoContracts, CloseEndsThisHalfAfterItsMessagesAndRefusesLaterWrites) {
   {
     // Held, the loop cannot end the stream yet: closed, not ended, is what the calls see
     // (otherwise the peer's end could race them and make it not_found).
-    LoopBlocker blocker(pair.dialer());
+    LoopFreeze blocker(pair.dialer());
     ASSERT_TRUE(blocker.wait_held());
     ASSERT_EQ(session.write(as_bytes("a")), Errc::ok);
     ASSERT_EQ(session.write(as_bytes("b")), Errc::ok);
@@ -661,7 +596,7 @@ TEST(IoContracts, FailEndsTheStreamAndThePeerReadsTheCodeAndMessageAfterTheMessa
   {
     // Held, the loop cannot end the stream yet (a failed stream ends on this side at once):
     // the write after fail() sees this side closed, not a stream that ended.
-    LoopBlocker blocker(pair.dialer());
+    LoopFreeze blocker(pair.dialer());
     ASSERT_TRUE(blocker.wait_held());
     ASSERT_EQ(session.write(as_bytes("row 1")), Errc::ok);
     ASSERT_EQ(session.write(as_bytes("row 2")), Errc::ok);

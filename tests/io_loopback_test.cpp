@@ -16,33 +16,17 @@
 #include <optional>
 #include <thread>
 
+#include "io_test_support.hpp"
 #include "weft/io/event_node.hpp"
 
 namespace weft::io {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Polls `done` until it holds or `limit` passes; false if it never held.
-template <typename Predicate>
-bool wait_until(Predicate done, std::chrono::milliseconds limit = 5s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
-// The reply a future holds, waiting at most `limit`; a test failure (and a reply no test
-// expects, invalid_argument) when none came by then.
-Reply reply_within(std::future<Reply> future, std::chrono::milliseconds limit = 5s) {
-  if (future.wait_for(limit) != std::future_status::ready) {
-    ADD_FAILURE() << "no reply within " << limit.count() << " ms";
-    return Reply{Errc::invalid_argument, {}};
-  }
-  return future.get();
-}
+using testing::config_for;
+using testing::LoopFreeze;
+using testing::reply_within;
+using testing::wait_until;
 
 constexpr std::uint16_t kEcho = 1;
 constexpr std::uint16_t kHold = 2;  // keeps the responder; answers only if told to
@@ -62,15 +46,6 @@ struct Held {
     return responders.size();
   }
 };
-
-NodeConfig config_for(const std::string& name, const std::string& peer) {
-  NodeConfig config;
-  config.name = name;
-  config.peers = {peer};
-  config.auth = std::make_shared<StaticTokenAuth>("loopback-secret");
-  config.timeouts.backoff_max_ms = 200;  // reconnect quickly in tests
-  return config;
-}
 
 // Two EventNodes on loopback. The accepting side starts first; the dialing side learns its
 // port. Either can be stopped and started again on the same port.
@@ -405,46 +380,6 @@ TEST(IoLoopback, UnknownNodeAndVersionMismatchAreRejectedOnBothSides) {
   EXPECT_TRUE(any_starts_with(version_acceptor, "version_mismatch"));
   EXPECT_TRUE(any_starts_with(version_dialer, "version_mismatch"));
 }
-
-// Holds a node's loop thread inside a run_on_loop callback until release() (at the latest
-// when this object goes, or after a 10 s safety limit). Declare it after the node, so it
-// releases the loop before the node's stop() joins it.
-class LoopFreeze {
- public:
-  explicit LoopFreeze(EventNode& node) : state_(std::make_shared<State>()) {
-    posted_ = node.run_on_loop([state = state_] {
-      std::unique_lock lock(state->mutex);
-      state->held = true;
-      state->changed.notify_all();
-      state->changed.wait_for(lock, 10s, [&] { return state->released; });
-    });
-  }
-  ~LoopFreeze() { release(); }
-  LoopFreeze(const LoopFreeze&) = delete;
-  LoopFreeze& operator=(const LoopFreeze&) = delete;
-
-  Errc posted() const { return posted_; }
-  // True once the loop thread is inside the callback: from then on the node sends nothing.
-  bool wait_held() {
-    std::unique_lock lock(state_->mutex);
-    return state_->changed.wait_for(lock, 5s, [&] { return state_->held; });
-  }
-  void release() {
-    std::lock_guard lock(state_->mutex);
-    state_->released = true;
-    state_->changed.notify_all();
-  }
-
- private:
-  struct State {
-    std::mutex mutex;
-    std::condition_variable changed;
-    bool held = false;
-    bool released = false;
-  };
-  std::shared_ptr<State> state_;
-  Errc posted_ = Errc::ok;
-};
 
 TEST(IoLoopback, PeerWhoseLoopStopsIsDeclaredDeadAfterTwoPingIntervalsOfSilence) {
   // The contract (ConnectionTimeouts, PROTOCOL.md "ping"): a peer from which nothing at all

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "cluster.hpp"
+#include "scripted_peer.hpp"
 #include "weft/frame_text.hpp"
 #include "weft/node.hpp"
 
@@ -11,38 +12,22 @@ namespace weft {
 namespace {
 
 using testing::Cluster;
+using testing::frames_in;
 using testing::kDelayHandler;
 using testing::kEchoHandler;
 using testing::kErrorHandler;
 using testing::kHoldHandler;
+using testing::ScriptedPeer;
+using testing::text_of;
 
 constexpr std::size_t kA = 0;
 constexpr std::size_t kB = 1;
-
-std::string text_of(const std::vector<std::uint8_t>& bytes) {
-  return {bytes.begin(), bytes.end()};
-}
 
 sim::MemNetworkOptions chunky(std::uint64_t seed = 7) {
   sim::MemNetworkOptions options;
   options.seed = seed;
   options.max_piece_bytes = 13;  // every frame arrives cut into pieces
   return options;
-}
-
-// Decodes a captured direction of a connection into frames (deep copies).
-std::vector<OwnedFrame> frames_of(const std::vector<std::uint8_t>& wire) {
-  std::vector<OwnedFrame> frames;
-  FrameDecoder decoder;
-  Bytes input = wire;
-  while (true) {
-    const DecodeStep step = decoder.next(input);
-    if (step.status != DecodeStatus::frame) break;
-    frames.emplace_back(step.frame);
-    input = input.subspan(step.consumed);
-  }
-  EXPECT_FALSE(decoder.failed()) << decoder.error().message;
-  return frames;
 }
 
 TEST(NodeScenarios, EchoRoundTripBothWays) {
@@ -156,7 +141,7 @@ TEST(NodeScenarios, SmallRequestsPassBetweenThePartsOfALargeOne) {
   EXPECT_EQ(cluster.recorder(kA).done_for(big.id)->result, Errc::ok);
   EXPECT_EQ(cluster.recorder(kA).done_for(small.id)->result, Errc::ok);
   // On the wire, the small request went out before the big one's last part.
-  const auto frames = frames_of(cluster.net().wire_log(kA, kB));
+  const auto frames = frames_in(cluster.net().wire_log(kA, kB));
   std::size_t small_at = 0;
   std::size_t last_part_at = 0;
   for (std::size_t i = 0; i < frames.size(); ++i) {
@@ -225,7 +210,7 @@ TEST(NodeScenarios, CancelWhileThePartsArriveEndsItUnseen) {
   EXPECT_TRUE(cluster.all_mux_tables_empty());
   // Far fewer than the 16 parts went out.
   int parts = 0;
-  for (const OwnedFrame& frame : frames_of(cluster.net().wire_log(kA, kB))) {
+  for (const OwnedFrame& frame : frames_in(cluster.net().wire_log(kA, kB))) {
     parts += frame.view().op == Op::continuation ? 1 : 0;
   }
   EXPECT_LT(parts, 3);
@@ -396,7 +381,7 @@ TEST(NodeScenarios, ReconnectWhileOutputQueueIsFull) {
   EXPECT_EQ(cluster.recorder(kA).done_for(fresh.id)->result, Errc::ok);
   // The new connection carried nothing of the old one: it starts with the handshake and
   // no request of the dead generation appears on it.
-  const auto frames = frames_of(cluster.net().wire_log(kA, kB));
+  const auto frames = frames_in(cluster.net().wire_log(kA, kB));
   ASSERT_FALSE(frames.empty());
   const Op first = frames.front().view().op;
   EXPECT_TRUE(first == Op::hello || first == Op::welcome) << op_name(static_cast<int>(first));
@@ -598,50 +583,11 @@ TEST(NodeScenarios, StaleHelloOfAnEarlierAttemptIsRefusedAndKeepsTheConnection) 
   EXPECT_TRUE(up->peer_restarted);
 }
 
-// One node that accepted a transport from a scripted peer and finished the handshake: the
-// frames a test feeds it come from an established peer.
-class ScriptedPeer {
- public:
-  ScriptedPeer() {
-    if (!dial_rule_dials(peer_, name_)) std::swap(peer_, name_);
-    NodeConfig config = testing::test_config(name_, {peer_});
-    config.limits.max_message_bytes = 1000;
-    node_ = std::make_unique<Node>(config, 0, 1'000'000);
-    node_->register_handler(kEchoHandler);
-    transport_ = node_->on_accepted(0);
-    feed(hello_from(peer_, name_, "secret"));
-    EXPECT_TRUE(saw<event::PeerUp>());
-  }
-  // Feeds `frame` (with a checksum) and keeps the events it causes.
-  void feed(Frame frame) {
-    frame.checksum = true;
-    ByteBuffer bytes;
-    encode_frame(bytes, frame);
-    node_->on_bytes(0, transport_, bytes.view());
-    while (auto event = node_->poll_event())
-      events_.push_back(std::move(*event));
-  }
-  template <typename E>
-  const E* saw() const {
-    for (const Event& event : events_) {
-      if (const auto* found = std::get_if<E>(&event)) return found;
-    }
-    return nullptr;
-  }
-  // The frames the node has sent since the handshake.
-  std::vector<OwnedFrame> sent() {
-    const Bytes output = node_->pending_output(transport_);
-    std::vector<OwnedFrame> frames = frames_of({output.begin(), output.end()});
-    return {frames.begin() + 1, frames.end()};  // the first is the welcome
-  }
-
- private:
-  std::string name_ = "n0";
-  std::string peer_ = "n1";
-  std::unique_ptr<Node> node_;
-  TransportId transport_ = 0;
-  std::vector<Event> events_;
-};
+// One node that accepted a transport from a scripted peer and finished the handshake (its
+// welcome read): the frames a test feeds it come from an established peer.
+ScriptedPeer limited_peer() {
+  return testing::accepted([](NodeConfig& config) { config.limits.max_message_bytes = 1000; });
+}
 
 Frame first_part(std::uint64_t total_bytes, std::string_view bytes) {
   return Frame{.op = Op::request,
@@ -662,51 +608,51 @@ Frame next_part(std::uint64_t part, bool last, std::string_view bytes) {
 
 TEST(NodeScenarios, PartsMustAddUpToTheAnnouncedSize) {
   {  // exactly the announced size: delivered whole
-    ScriptedPeer peer;
+    ScriptedPeer peer = limited_peer();
     peer.feed(first_part(10, "abcd"));
     peer.feed(next_part(1, false, "ef"));
-    EXPECT_EQ(peer.saw<event::RequestReceived>(), nullptr);
+    EXPECT_FALSE(peer.first<event::RequestReceived>().has_value());
     peer.feed(next_part(2, true, "ghij"));
-    const auto* received = peer.saw<event::RequestReceived>();
-    ASSERT_NE(received, nullptr);
+    const auto received = peer.first<event::RequestReceived>();
+    ASSERT_TRUE(received.has_value());
     EXPECT_EQ(text_of(received->payload), "abcdefghij");
-    EXPECT_EQ(peer.saw<event::PeerDown>(), nullptr);
+    EXPECT_FALSE(peer.first<event::PeerDown>().has_value());
   }
   {  // a part that runs past it: the connection fails, naming both sizes
-    ScriptedPeer peer;
+    ScriptedPeer peer = limited_peer();
     peer.feed(first_part(10, "abcd"));
     peer.feed(next_part(1, false, "efghijk"));
-    const auto* down = peer.saw<event::PeerDown>();
-    ASSERT_NE(down, nullptr);
+    const auto down = peer.first<event::PeerDown>();
+    ASSERT_TRUE(down.has_value());
     EXPECT_NE(down->reason.find("add up to 11+ bytes, announced 10"), std::string::npos)
         << down->reason;
-    EXPECT_EQ(peer.saw<event::RequestReceived>(), nullptr);
+    EXPECT_FALSE(peer.first<event::RequestReceived>().has_value());
   }
   {  // a last part that leaves it short
-    ScriptedPeer peer;
+    ScriptedPeer peer = limited_peer();
     peer.feed(first_part(10, "abcd"));
     peer.feed(next_part(1, true, "ef"));
-    const auto* down = peer.saw<event::PeerDown>();
-    ASSERT_NE(down, nullptr);
+    const auto down = peer.first<event::PeerDown>();
+    ASSERT_TRUE(down.has_value());
     EXPECT_NE(down->reason.find("add up to 6 bytes, announced 10"), std::string::npos)
         << down->reason;
-    EXPECT_EQ(peer.saw<event::RequestReceived>(), nullptr);
+    EXPECT_FALSE(peer.first<event::RequestReceived>().has_value());
   }
 }
 
 TEST(NodeScenarios, AnnouncedSizeOverTheLimitIsRefusedAtTheFirstPart) {
-  ScriptedPeer peer;  // max_message_bytes 1000
+  ScriptedPeer peer = limited_peer();  // max_message_bytes 1000
   peer.feed(first_part(1001, "abcd"));
   // Answered at once, before any further part: too_large, and the connection stays up.
-  const auto sent = peer.sent();
+  const auto sent = peer.written();
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sent[0].view().op, Op::response);
   EXPECT_EQ(sent[0].view().mux, 2u);
   EXPECT_EQ(sent[0].view().status, static_cast<std::uint16_t>(Status::too_large));
   // Its later parts are ignored.
   peer.feed(next_part(1, true, "x"));
-  EXPECT_EQ(peer.saw<event::RequestReceived>(), nullptr);
-  EXPECT_EQ(peer.saw<event::PeerDown>(), nullptr);
+  EXPECT_FALSE(peer.first<event::RequestReceived>().has_value());
+  EXPECT_FALSE(peer.first<event::PeerDown>().has_value());
 }
 
 TEST(NodeScenarios, DialRuleIsAntisymmetricAndBalancedOver100Names) {

@@ -6,13 +6,27 @@
 
 #include <algorithm>
 #include <functional>
-#include <memory>
 #include <optional>
 
-#include "protocol_driver.hpp"
+#include "scripted_peer.hpp"
 
 namespace weft::protocol_test {
 namespace {
+
+using testing::accepted;
+using testing::accepting;
+using testing::acceptor_config;
+using testing::dialed;
+using testing::dialing;
+using testing::expect_protocol_error;
+using testing::expect_still_up;
+using testing::frames_in;
+using testing::hello_frame;
+using testing::kEchoHandler;
+using testing::kHoldHandler;
+using testing::kStreamHandler;
+using testing::ScriptedPeer;
+using testing::welcome_frame;
 
 // ---- §4.4 mux parity ----------------------------------------------------------------------
 
@@ -59,12 +73,12 @@ constexpr std::uint64_t unopened_mux(std::uint64_t parity) {
 // Runs `check` on a fresh established connection for each role the node can have, with the
 // node's own parity (dialer 0, acceptor 1) and the peer's.
 void for_each_role(
-    const std::function<void(Driven&, std::uint64_t own, std::uint64_t theirs)>& check) {
+    const std::function<void(ScriptedPeer&, std::uint64_t own, std::uint64_t theirs)>& check) {
   for (const bool node_dials : {false, true}) {
     SCOPED_TRACE(node_dials ? "the node dialed" : "the node accepted");
     auto driven = node_dials ? dialed() : accepted();
     const std::uint64_t own = node_dials ? 0 : 1;
-    check(*driven, own, 1 - own);
+    check(driven, own, 1 - own);
   }
 }
 
@@ -80,11 +94,11 @@ TEST(ProtocolContracts, EveryOpWithTheWrongParityIsAProtocolError) {
   for (const ParityRule& rule : kParityRules) {
     if (rule.side == Side::either) continue;
     SCOPED_TRACE(op_name(static_cast<std::uint64_t>(rule.op)));
-    for_each_role([&](Driven& driven, std::uint64_t own, std::uint64_t theirs) {
+    for_each_role([&](ScriptedPeer& driven, std::uint64_t own, std::uint64_t theirs) {
       const std::uint64_t wrong = rule.side == Side::sender ? own : theirs;
       driven.feed(sample_of(rule.op, unopened_mux(wrong)).view());
       expect_protocol_error(driven);
-      EXPECT_NE(driven.peer().state(), PeerState::established);
+      EXPECT_NE(driven.connection().state(), PeerState::established);
     });
   }
 }
@@ -92,7 +106,7 @@ TEST(ProtocolContracts, EveryOpWithTheWrongParityIsAProtocolError) {
 TEST(ProtocolContracts, EveryOpWithTheRightParityOnAnUnopenedMuxKeepsTheConnection) {
   for (const ParityRule& rule : kParityRules) {
     SCOPED_TRACE(op_name(static_cast<std::uint64_t>(rule.op)));
-    for_each_role([&](Driven& driven, std::uint64_t own, std::uint64_t theirs) {
+    for_each_role([&](ScriptedPeer& driven, std::uint64_t own, std::uint64_t theirs) {
       // Ops that travel both ways are right with either parity.
       for (const std::uint64_t parity : {theirs, own}) {
         const bool right =
@@ -124,14 +138,14 @@ constexpr std::uint64_t kPeerMux = 2;  // the scripted dialer's parity (even)
 
 TEST(ProtocolContracts, RequestOnAMuxWhoseRequestIsStillOpenIsAProtocolError) {
   auto driven = accepted();
-  driven->feed(request_on(kPeerMux));
-  const auto first = driven->last<event::RequestReceived>();
+  driven.feed(request_on(kPeerMux));
+  const auto first = driven.last<event::RequestReceived>();
   ASSERT_TRUE(first.has_value());
-  driven->feed(request_on(kPeerMux));
-  expect_protocol_error(*driven);
-  EXPECT_EQ(driven->all<event::RequestReceived>().size(), 1u);
+  driven.feed(request_on(kPeerMux));
+  expect_protocol_error(driven);
+  EXPECT_EQ(driven.all<event::RequestReceived>().size(), 1u);
   // The open request ends exactly once, with the connection.
-  const auto canceled = driven->all<event::RequestCanceled>();
+  const auto canceled = driven.all<event::RequestCanceled>();
   ASSERT_EQ(canceled.size(), 1u);
   EXPECT_EQ(canceled[0].id, first->id);
   EXPECT_EQ(canceled[0].reason, Errc::disconnected);
@@ -139,39 +153,39 @@ TEST(ProtocolContracts, RequestOnAMuxWhoseRequestIsStillOpenIsAProtocolError) {
 
 TEST(ProtocolContracts, RequestOnAMuxWhosePartsAreStillArrivingIsAProtocolError) {
   auto driven = accepted();
-  driven->feed(Frame{.op = Op::request,
-                     .flags = flag::kMore,
-                     .mux = kPeerMux,
-                     .seq = 10,
-                     .handler = kHoldHandler,
-                     .payload = as_bytes("abcd")});
-  driven->feed(request_on(kPeerMux));
-  expect_protocol_error(*driven);
-  EXPECT_TRUE(driven->all<event::RequestReceived>().empty());
+  driven.feed(Frame{.op = Op::request,
+                    .flags = flag::kMore,
+                    .mux = kPeerMux,
+                    .seq = 10,
+                    .handler = kHoldHandler,
+                    .payload = as_bytes("abcd")});
+  driven.feed(request_on(kPeerMux));
+  expect_protocol_error(driven);
+  EXPECT_TRUE(driven.all<event::RequestReceived>().empty());
 }
 
 TEST(ProtocolContracts, MuxIdNoLongerOpenIsNotCheckedByTheReceiver) {
   // One past the boundary: the receiver tracks open ids only, so an id whose request was
   // answered is served again (PROTOCOL.md puts "never reuse" on the opener).
   auto driven = accepted();
-  driven->feed(request_on(kPeerMux));
-  const auto first = driven->last<event::RequestReceived>();
+  driven.feed(request_on(kPeerMux));
+  const auto first = driven.last<event::RequestReceived>();
   ASSERT_TRUE(first.has_value());
-  ASSERT_EQ(driven->peer().respond(0, first->id, as_bytes("a")), Errc::ok);
-  driven->feed(request_on(kPeerMux));
-  EXPECT_EQ(driven->all<event::RequestReceived>().size(), 2u);
-  expect_still_up(*driven);
+  ASSERT_EQ(driven.connection().respond(0, first->id, as_bytes("a")), Errc::ok);
+  driven.feed(request_on(kPeerMux));
+  EXPECT_EQ(driven.all<event::RequestReceived>().size(), 2u);
+  expect_still_up(driven);
 }
 
 TEST(ProtocolContracts, StreamOpenOnAMuxWhoseStreamIsStillOpenIsAProtocolError) {
   auto driven = accepted();
-  driven->feed(stream_open_on(kPeerMux));
-  const auto opened = driven->last<event::StreamOpened>();
+  driven.feed(stream_open_on(kPeerMux));
+  const auto opened = driven.last<event::StreamOpened>();
   ASSERT_TRUE(opened.has_value());
-  driven->feed(stream_open_on(kPeerMux));
-  expect_protocol_error(*driven);
-  EXPECT_EQ(driven->all<event::StreamOpened>().size(), 1u);
-  const auto ended = driven->all<event::StreamEnded>();
+  driven.feed(stream_open_on(kPeerMux));
+  expect_protocol_error(driven);
+  EXPECT_EQ(driven.all<event::StreamOpened>().size(), 1u);
+  const auto ended = driven.all<event::StreamEnded>();
   ASSERT_EQ(ended.size(), 1u);
   EXPECT_EQ(ended[0].id, opened->id);
   EXPECT_EQ(ended[0].result, Errc::disconnected);
@@ -182,19 +196,19 @@ TEST(ProtocolContracts, OpeningFrameOnAMuxOpenForAnotherKindOfExchangeIsAProtoco
   // is already open on the receiving side").
   {
     auto driven = accepted();
-    driven->feed(stream_open_on(kPeerMux));
-    ASSERT_TRUE(driven->last<event::StreamOpened>().has_value());
-    driven->feed(request_on(kPeerMux));
-    expect_protocol_error(*driven);
-    EXPECT_TRUE(driven->all<event::RequestReceived>().empty());
+    driven.feed(stream_open_on(kPeerMux));
+    ASSERT_TRUE(driven.last<event::StreamOpened>().has_value());
+    driven.feed(request_on(kPeerMux));
+    expect_protocol_error(driven);
+    EXPECT_TRUE(driven.all<event::RequestReceived>().empty());
   }
   {
     auto driven = accepted();
-    driven->feed(request_on(kPeerMux));
-    ASSERT_TRUE(driven->last<event::RequestReceived>().has_value());
-    driven->feed(stream_open_on(kPeerMux));
-    expect_protocol_error(*driven);
-    EXPECT_TRUE(driven->all<event::StreamOpened>().empty());
+    driven.feed(request_on(kPeerMux));
+    ASSERT_TRUE(driven.last<event::RequestReceived>().has_value());
+    driven.feed(stream_open_on(kPeerMux));
+    expect_protocol_error(driven);
+    EXPECT_TRUE(driven.all<event::StreamOpened>().empty());
   }
 }
 
@@ -224,18 +238,18 @@ TEST(ProtocolContracts, RequestPartsOutOfOrderAreAProtocolError) {
   for (const Case c : {Case{2, true}, Case{3, false}, Case{1, false}, Case{0, false}}) {
     SCOPED_TRACE("part " + std::to_string(c.number) + " after part 1");
     auto driven = accepted();
-    driven->feed(first_part(Op::request, kPeerMux, 10, "abcd"));
-    driven->feed(part(kPeerMux, 1, false, "ef"));
-    driven->feed(part(kPeerMux, c.number, true, "ghij"));
+    driven.feed(first_part(Op::request, kPeerMux, 10, "abcd"));
+    driven.feed(part(kPeerMux, 1, false, "ef"));
+    driven.feed(part(kPeerMux, c.number, true, "ghij"));
     if (c.accepted) {
-      expect_still_up(*driven);
-      const auto received = driven->last<event::RequestReceived>();
+      expect_still_up(driven);
+      const auto received = driven.last<event::RequestReceived>();
       ASSERT_TRUE(received.has_value());
       EXPECT_EQ(std::string(received->payload.begin(), received->payload.end()), "abcdefghij");
     } else {
-      const std::string why = expect_protocol_error(*driven);
+      const std::string why = expect_protocol_error(driven);
       EXPECT_NE(why.find("out of order"), std::string::npos) << why;
-      EXPECT_TRUE(driven->all<event::RequestReceived>().empty());
+      EXPECT_TRUE(driven.all<event::RequestReceived>().empty());
     }
   }
 }
@@ -243,32 +257,32 @@ TEST(ProtocolContracts, RequestPartsOutOfOrderAreAProtocolError) {
 TEST(ProtocolContracts, ContinuationOfACompleteRequestIsAProtocolErrorWhileItIsOpen) {
   {  // sent whole, not answered yet
     auto driven = accepted();
-    driven->feed(request_on(kPeerMux));
-    driven->feed(part(kPeerMux, 1, true, "x"));
-    expect_protocol_error(*driven);
+    driven.feed(request_on(kPeerMux));
+    driven.feed(part(kPeerMux, 1, true, "x"));
+    expect_protocol_error(driven);
   }
   {  // sent in parts, all arrived, not answered yet
     auto driven = accepted();
-    driven->feed(first_part(Op::request, kPeerMux, 3, "ab"));
-    driven->feed(part(kPeerMux, 1, true, "c"));
-    ASSERT_TRUE(driven->last<event::RequestReceived>().has_value());
-    driven->feed(part(kPeerMux, 2, true, "d"));
-    expect_protocol_error(*driven);
+    driven.feed(first_part(Op::request, kPeerMux, 3, "ab"));
+    driven.feed(part(kPeerMux, 1, true, "c"));
+    ASSERT_TRUE(driven.last<event::RequestReceived>().has_value());
+    driven.feed(part(kPeerMux, 2, true, "d"));
+    expect_protocol_error(driven);
   }
   {  // answered: the mux is no longer open, so a late part is ignored
     auto driven = accepted();
-    driven->feed(request_on(kPeerMux));
-    const auto received = driven->last<event::RequestReceived>();
+    driven.feed(request_on(kPeerMux));
+    const auto received = driven.last<event::RequestReceived>();
     ASSERT_TRUE(received.has_value());
-    ASSERT_EQ(driven->peer().respond(0, received->id, as_bytes("a")), Errc::ok);
-    driven->feed(part(kPeerMux, 1, true, "x"));
-    expect_still_up(*driven);
+    ASSERT_EQ(driven.connection().respond(0, received->id, as_bytes("a")), Errc::ok);
+    driven.feed(part(kPeerMux, 1, true, "x"));
+    expect_still_up(driven);
   }
 }
 
 // A request from the node under test (an acceptor: odd mux) waiting for its response.
-RequestId outbound_request(Driven& driven) {
-  const Call call = driven.peer().request(0, RequestArgs{.handler = kEchoHandler});
+RequestId outbound_request(ScriptedPeer& driven) {
+  const Call call = driven.connection().request(0, RequestArgs{.handler = kEchoHandler});
   EXPECT_EQ(call.error, Errc::ok);
   EXPECT_EQ(call.id & 1, 1u);
   return call.id;
@@ -282,18 +296,18 @@ TEST(ProtocolContracts, ResponsePartsOutOfOrderAreAProtocolErrorEndingTheCallOnc
   for (const Case c : {Case{1, true}, Case{2, false}, Case{0, false}}) {
     SCOPED_TRACE("part " + std::to_string(c.number) + " after the first");
     auto driven = accepted();
-    const RequestId id = outbound_request(*driven);
-    driven->feed(first_part(Op::response, id, 10, "abcd"));
-    driven->feed(part(id, c.number, true, "efghij"));
-    const auto done = driven->all<event::RequestDone>();
+    const RequestId id = outbound_request(driven);
+    driven.feed(first_part(Op::response, id, 10, "abcd"));
+    driven.feed(part(id, c.number, true, "efghij"));
+    const auto done = driven.all<event::RequestDone>();
     ASSERT_EQ(done.size(), 1u);
     EXPECT_EQ(done[0].id, id);
     if (c.accepted) {
-      expect_still_up(*driven);
+      expect_still_up(driven);
       EXPECT_EQ(done[0].result, Errc::ok);
       EXPECT_EQ(std::string(done[0].payload.begin(), done[0].payload.end()), "abcdefghij");
     } else {
-      const std::string why = expect_protocol_error(*driven);
+      const std::string why = expect_protocol_error(driven);
       EXPECT_NE(why.find("out of order"), std::string::npos) << why;
       EXPECT_EQ(done[0].result, Errc::disconnected);
     }
@@ -303,31 +317,31 @@ TEST(ProtocolContracts, ResponsePartsOutOfOrderAreAProtocolErrorEndingTheCallOnc
 TEST(ProtocolContracts, ContinuationOfAResponseOutsideItsPartsIsAProtocolErrorOrIgnored) {
   {  // before any part of the response: no part is due yet
     auto driven = accepted();
-    const RequestId id = outbound_request(*driven);
-    driven->feed(part(id, 1, true, "x"));
-    expect_protocol_error(*driven);
-    const auto done = driven->all<event::RequestDone>();
+    const RequestId id = outbound_request(driven);
+    driven.feed(part(id, 1, true, "x"));
+    expect_protocol_error(driven);
+    const auto done = driven.all<event::RequestDone>();
     ASSERT_EQ(done.size(), 1u);
     EXPECT_EQ(done[0].result, Errc::disconnected);
   }
   {  // after the last part: the call has ended, so its mux is no longer open
     auto driven = accepted();
-    const RequestId id = outbound_request(*driven);
-    driven->feed(first_part(Op::response, id, 3, "ab"));
-    driven->feed(part(id, 1, true, "c"));
-    driven->feed(part(id, 2, true, "d"));
-    expect_still_up(*driven);
-    const auto done = driven->all<event::RequestDone>();
+    const RequestId id = outbound_request(driven);
+    driven.feed(first_part(Op::response, id, 3, "ab"));
+    driven.feed(part(id, 1, true, "c"));
+    driven.feed(part(id, 2, true, "d"));
+    expect_still_up(driven);
+    const auto done = driven.all<event::RequestDone>();
     ASSERT_EQ(done.size(), 1u);
     EXPECT_EQ(std::string(done[0].payload.begin(), done[0].payload.end()), "abc");
   }
   {  // after a response sent whole
     auto driven = accepted();
-    const RequestId id = outbound_request(*driven);
-    driven->feed(Frame{.op = Op::response, .mux = id, .payload = as_bytes("abc")});
-    driven->feed(part(id, 1, true, "d"));
-    expect_still_up(*driven);
-    EXPECT_EQ(driven->all<event::RequestDone>().size(), 1u);
+    const RequestId id = outbound_request(driven);
+    driven.feed(Frame{.op = Op::response, .mux = id, .payload = as_bytes("abc")});
+    driven.feed(part(id, 1, true, "d"));
+    expect_still_up(driven);
+    EXPECT_EQ(driven.all<event::RequestDone>().size(), 1u);
   }
 }
 
@@ -387,14 +401,14 @@ TEST(ProtocolContracts, FrameWithoutAChecksumOnceNegotiatedIsChecksumMissing) {
     auto driven = c.node_dials ? dialing(adjust) : accepting(acceptor_config(adjust));
     Frame handshake = c.node_dials ? welcome_frame() : hello_frame();
     handshake.flags = c.peer_asks ? flag::kChecksums : 0;
-    driven->feed(handshake);
-    ASSERT_TRUE(driven->last<event::PeerUp>().has_value());
+    driven.feed(handshake);
+    ASSERT_TRUE(driven.last<event::PeerUp>().has_value());
     const Frame ping{.op = Op::ping, .checksum = true, .seq = 1};
-    driven->feed(ping);  // the boundary: with a checksum, fine
-    expect_still_up(*driven);
-    driven->set_checksum(false);
-    driven->feed(Frame{.op = Op::ping, .seq = 2});
-    const std::string why = expect_protocol_error(*driven);
+    driven.feed(ping);  // the boundary: with a checksum, fine
+    expect_still_up(driven);
+    driven.set_checksum(false);
+    driven.feed(Frame{.op = Op::ping, .seq = 2});
+    const std::string why = expect_protocol_error(driven);
     EXPECT_NE(why.find("checksum_missing"), std::string::npos) << why;
     // §2.1 check 8 reports the frame's flags byte, counted from the connection's first byte
     // in that direction: the hello or welcome counts.
@@ -409,14 +423,14 @@ TEST(ProtocolContracts, NeitherSideAskingLeavesChecksumsOptional) {
   auto driven = accepting(acceptor_config([](NodeConfig& config) { config.checksums = false; }));
   Frame hello = hello_frame();
   hello.flags = 0;
-  driven->feed(hello);
-  ASSERT_TRUE(driven->last<event::PeerUp>().has_value());
-  driven->set_checksum(false);
-  driven->feed(Frame{.op = Op::ping, .seq = 1});
-  driven->set_checksum(true);
-  driven->feed(Frame{.op = Op::ping, .seq = 2});
-  expect_still_up(*driven);
-  const std::vector<OwnedFrame> sent = driven->written();
+  driven.feed(hello);
+  ASSERT_TRUE(driven.last<event::PeerUp>().has_value());
+  driven.set_checksum(false);
+  driven.feed(Frame{.op = Op::ping, .seq = 1});
+  driven.set_checksum(true);
+  driven.feed(Frame{.op = Op::ping, .seq = 2});
+  expect_still_up(driven);
+  const std::vector<OwnedFrame> sent = driven.written();
   ASSERT_EQ(sent.size(), 3u);
   EXPECT_EQ(sent[0].view().op, Op::welcome);
   EXPECT_EQ(sent[0].view().flags & flag::kChecksums, 0);
@@ -436,36 +450,36 @@ Frame goaway_frame() {
 
 TEST(ProtocolContracts, GoawayEndsEveryOpenExchangeExactlyOnceWithDisconnected) {
   auto driven = accepted();
-  const RequestId outbound = outbound_request(*driven);
-  driven->feed(request_on(kPeerMux));
-  const auto inbound = driven->last<event::RequestReceived>();
+  const RequestId outbound = outbound_request(driven);
+  driven.feed(request_on(kPeerMux));
+  const auto inbound = driven.last<event::RequestReceived>();
   ASSERT_TRUE(inbound.has_value());
-  driven->feed(stream_open_on(kPeerMux + 2));
-  const auto served = driven->last<event::StreamOpened>();
+  driven.feed(stream_open_on(kPeerMux + 2));
+  const auto served = driven.last<event::StreamOpened>();
   ASSERT_TRUE(served.has_value());
   StreamArgs args;
   args.handler = kStreamHandler;
   args.has_input = true;
-  const OpenedStream opened = driven->peer().open_stream(0, args);
+  const OpenedStream opened = driven.connection().open_stream(0, args);
   ASSERT_EQ(opened.error, Errc::ok);
 
-  driven->feed(goaway_frame());
-  const auto close = driven->last<event::CloseTransport>();
+  driven.feed(goaway_frame());
+  const auto close = driven.last<event::CloseTransport>();
   ASSERT_TRUE(close.has_value());
-  EXPECT_EQ(close->transport, driven->transport());
-  const auto downs = driven->all<event::PeerDown>();
+  EXPECT_EQ(close->transport, driven.transport());
+  const auto downs = driven.all<event::PeerDown>();
   ASSERT_EQ(downs.size(), 1u);
   EXPECT_NE(downs[0].reason.find("shutting_down"), std::string::npos) << downs[0].reason;
   const auto check_ended_once = [&] {
-    const auto done = driven->all<event::RequestDone>();
+    const auto done = driven.all<event::RequestDone>();
     ASSERT_EQ(done.size(), 1u);
     EXPECT_EQ(done[0].id, outbound);
     EXPECT_EQ(done[0].result, Errc::disconnected);
-    const auto canceled = driven->all<event::RequestCanceled>();
+    const auto canceled = driven.all<event::RequestCanceled>();
     ASSERT_EQ(canceled.size(), 1u);
     EXPECT_EQ(canceled[0].id, inbound->id);
     EXPECT_EQ(canceled[0].reason, Errc::disconnected);
-    const auto ended = driven->all<event::StreamEnded>();
+    const auto ended = driven.all<event::StreamEnded>();
     ASSERT_EQ(ended.size(), 2u);
     for (const auto& end : ended)
       EXPECT_EQ(end.result, Errc::disconnected);
@@ -474,16 +488,16 @@ TEST(ProtocolContracts, GoawayEndsEveryOpenExchangeExactlyOnceWithDisconnected) 
   };
   check_ended_once();
   // Nothing of the old connection can be answered or ends again, even past every deadline.
-  EXPECT_EQ(driven->peer().respond(0, inbound->id, as_bytes("late")), Errc::not_found);
-  EXPECT_EQ(driven->peer().cancel(0, outbound), Errc::not_found);
+  EXPECT_EQ(driven.connection().respond(0, inbound->id, as_bytes("late")), Errc::not_found);
+  EXPECT_EQ(driven.connection().cancel(0, outbound), Errc::not_found);
   const TimeNs later = ns_from_ms(120'000);
-  driven->timer(later);
+  driven.timer(later);
   check_ended_once();
   // An acceptor waits to be dialed again; the peer's next attempt is a new connection.
-  EXPECT_EQ(driven->peer().state(), PeerState::idle);
-  driven->set_transport(driven->node().on_accepted(later));
-  driven->feed(hello_frame(2), later);
-  const auto ups = driven->all<event::PeerUp>();
+  EXPECT_EQ(driven.connection().state(), PeerState::idle);
+  driven.set_transport(driven.node().on_accepted(later));
+  driven.feed(hello_frame(2), later);
+  const auto ups = driven.all<event::PeerUp>();
   ASSERT_EQ(ups.size(), 2u);
   EXPECT_GT(ups[1].generation, ups[0].generation);
   check_ended_once();
@@ -491,39 +505,39 @@ TEST(ProtocolContracts, GoawayEndsEveryOpenExchangeExactlyOnceWithDisconnected) 
 
 TEST(ProtocolContracts, GoawayMakesTheDialerReconnectWithoutTheOldConnectionsFrames) {
   auto driven = dialed();
-  const Call call =
-      driven->peer().request(0, RequestArgs{.handler = kEchoHandler, .payload = as_bytes("q")});
+  const Call call = driven.connection().request(
+      0, RequestArgs{.handler = kEchoHandler, .payload = as_bytes("q")});
   ASSERT_EQ(call.error, Errc::ok);
   // The request still waits in the output, unwritten, when the goaway arrives.
-  ASSERT_FALSE(driven->node().pending_output(driven->transport()).empty());
-  const TransportId first_transport = driven->transport();
-  driven->feed(goaway_frame());
-  const auto done = driven->all<event::RequestDone>();
+  ASSERT_FALSE(driven.node().pending_output(driven.transport()).empty());
+  const TransportId first_transport = driven.transport();
+  driven.feed(goaway_frame());
+  const auto done = driven.all<event::RequestDone>();
   ASSERT_EQ(done.size(), 1u);
   EXPECT_EQ(done[0].result, Errc::disconnected);
-  EXPECT_EQ(driven->all<event::PeerDown>().size(), 1u);
-  EXPECT_EQ(driven->peer().state(), PeerState::backoff);
+  EXPECT_EQ(driven.all<event::PeerDown>().size(), 1u);
+  EXPECT_EQ(driven.connection().state(), PeerState::backoff);
   // It dials again after the first backoff step (100 ms +/- 20 %).
-  const TimeNs redial_at = driven->node().next_deadline();
+  const TimeNs redial_at = driven.node().next_deadline();
   EXPECT_GE(redial_at, ns_from_ms(80));
   EXPECT_LE(redial_at, ns_from_ms(120));
-  driven->timer(redial_at - 1);
-  EXPECT_EQ(driven->all<event::Dial>().size(), 1u);
-  driven->timer(redial_at);
-  const auto dials = driven->all<event::Dial>();
+  driven.timer(redial_at - 1);
+  EXPECT_EQ(driven.all<event::Dial>().size(), 1u);
+  driven.timer(redial_at);
+  const auto dials = driven.all<event::Dial>();
   ASSERT_EQ(dials.size(), 2u);
   EXPECT_NE(dials[1].transport, first_transport);
-  driven->set_transport(dials[1].transport);
-  driven->node().on_connected(redial_at, dials[1].transport);
+  driven.set_transport(dials[1].transport);
+  driven.node().on_connected(redial_at, dials[1].transport);
   // The new connection starts with its hello (the second attempt) and nothing else.
-  const std::vector<OwnedFrame> sent = driven->written();
+  const std::vector<OwnedFrame> sent = driven.written();
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sent[0].view().op, Op::hello);
   EXPECT_EQ(sent[0].view().seq, 2u);
-  driven->feed(welcome_frame(), redial_at);
-  EXPECT_EQ(driven->all<event::PeerUp>().size(), 2u);
-  EXPECT_EQ(driven->all<event::RequestDone>().size(), 1u);
-  EXPECT_TRUE(driven->written().empty());
+  driven.feed(welcome_frame(), redial_at);
+  EXPECT_EQ(driven.all<event::PeerUp>().size(), 2u);
+  EXPECT_EQ(driven.all<event::RequestDone>().size(), 1u);
+  EXPECT_TRUE(driven.written().empty());
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // it. Part of weft_request_contract_tests (see request_contracts_test.cpp for the rest).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -259,15 +260,15 @@ std::vector<std::uint8_t> hello_with_token(std::size_t token_bytes, std::uint64_
   pack.pack_bin(static_cast<std::uint32_t>(token.size()));
   pack.pack_bin_body(token.data(), static_cast<std::uint32_t>(token.size()));
   const std::size_t body = header.size();
-  std::vector<std::uint8_t> wire{kFrameMagic,
-                                 0,
-                                 static_cast<std::uint8_t>(header.size() >> 8),
-                                 static_cast<std::uint8_t>(header.size()),
-                                 static_cast<std::uint8_t>(body >> 24),
-                                 static_cast<std::uint8_t>(body >> 16),
-                                 static_cast<std::uint8_t>(body >> 8),
-                                 static_cast<std::uint8_t>(body)};
-  wire.insert(wire.end(), header.data(), header.data() + header.size());
+  // Sized once and filled in place (g++ 12 at -O3 warns falsely about growing a vector
+  // that starts with an initializer list).
+  std::vector<std::uint8_t> wire(kPrefixBytes + header.size());
+  wire[0] = kFrameMagic;
+  wire[2] = static_cast<std::uint8_t>(header.size() >> 8);
+  wire[3] = static_cast<std::uint8_t>(header.size());
+  for (int i = 0; i < 4; ++i)
+    wire[4 + i] = static_cast<std::uint8_t>(body >> (24 - 8 * i));
+  std::copy(header.data(), header.data() + header.size(), wire.begin() + kPrefixBytes);
   return wire;
 }
 

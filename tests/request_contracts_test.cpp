@@ -7,11 +7,11 @@
 
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "cluster.hpp"
+#include "scripted_peer.hpp"
 #include "weft/node.hpp"
 #include "weft/wire.hpp"
 
@@ -29,10 +29,6 @@ constexpr std::int64_t kMaxTimeoutMs = 4'294'967'295;  // 2^32 - 1, the wire's d
 constexpr std::uint16_t kMaxHandler = 65535;
 constexpr std::uint16_t kStreamHandler = 7;
 constexpr std::uint16_t kUnregisteredHandler = 99;
-
-std::string text_of(const std::vector<std::uint8_t>& bytes) {
-  return {bytes.begin(), bytes.end()};
-}
 
 // A connected pair alpha (0) / bravo (1), `adjust` applied to both configs.
 Cluster connected_pair(const std::function<void(NodeConfig&)>& adjust = {}) {
@@ -414,74 +410,30 @@ TEST(RequestContracts, MaxStreamReceiveBytesAtThePeerAWindowPastTheBudgetEndsBus
 
 // ---- a node driven by hand, its peer played by the test ----------------------------------
 
-// A node that accepted a transport from a scripted peer and completed the handshake. The
-// test feeds it frames and never reads its output (a peer that does not read).
-class ScriptedPeer {
- public:
-  explicit ScriptedPeer(const std::function<void(NodeConfig&)>& adjust) {
-    if (!dial_rule_dials(peer_, name_)) std::swap(peer_, name_);
-    NodeConfig config = testing::test_config(name_, {peer_});
-    adjust(config);
-    node_ = std::make_unique<Node>(config, 0, 1'000'000);
-    transport_ = node_->on_accepted(0);
-    feed(Frame{.op = Op::hello,
-               .version_min = 1,
-               .version_max = 1,
-               .name = peer_,
-               .peer_name = name_,
-               .incarnation = 42,
-               .wall_ms = 1'000'000,
-               .max_frame_bytes = 1 << 20,
-               .token = as_bytes("secret")});
-    EXPECT_EQ(node_->connection(0).state(), PeerState::established);
-  }
-  // Feeds `frame` (checksummed: the node asked for checksums) and keeps its events.
-  void feed(Frame frame) {
-    frame.checksum = true;
-    ByteBuffer bytes;
-    encode_frame(bytes, frame);
-    node_->on_bytes(0, transport_, bytes.view());
-    while (auto event = node_->poll_event())
-      events_.push_back(std::move(*event));
-  }
-  template <typename E>
-  const E* saw() const {
-    for (const Event& event : events_) {
-      if (const auto* found = std::get_if<E>(&event)) return found;
-    }
-    return nullptr;
-  }
-  Node& node() { return *node_; }
-
- private:
-  std::string name_ = "n0";
-  std::string peer_ = "n1";
-  std::unique_ptr<Node> node_;
-  TransportId transport_ = 0;
-  std::vector<Event> events_;
-};
-
 // Each request for a handler the node does not serve needs an answer in the control lane.
 // A peer that keeps sending them while never reading fills that lane: at max_control_frames
 // queued the connection stays, one more closes it.
 TEST(RequestContracts, MaxControlFramesAtTheLimitTheConnectionStaysOneMoreClosesIt) {
   constexpr std::size_t kLimit = 4;
-  ScriptedPeer peer([](NodeConfig& config) {
-    config.limits.max_control_frames = kLimit;
-    config.limits.output_high_water_bytes = 1;  // the welcome alone fills the output buffer
-  });
-  PeerConnection connection = peer.node().connection(0);
+  // The script feeds frames and never reads the node's output (a peer that does not read).
+  testing::ScriptedPeer peer = testing::accepted(
+      [](NodeConfig& config) {
+        config.limits.max_control_frames = kLimit;
+        config.limits.output_high_water_bytes = 1;  // the welcome alone fills the output buffer
+      },
+      testing::Welcome::unread);
+  PeerConnection connection = peer.connection();
   for (std::uint64_t i = 1; i <= kLimit; ++i) {
     peer.feed(Frame{.op = Op::request, .mux = 2 * i, .handler = kUnregisteredHandler});
     EXPECT_EQ(connection.stats().queued_control_frames, i);
   }
   EXPECT_EQ(connection.state(), PeerState::established);
-  EXPECT_EQ(peer.saw<event::PeerDown>(), nullptr);
+  EXPECT_FALSE(peer.first<event::PeerDown>().has_value());
   peer.feed(Frame{.op = Op::request, .mux = 2 * (kLimit + 1), .handler = kUnregisteredHandler});
-  const auto* down = peer.saw<event::PeerDown>();
-  ASSERT_NE(down, nullptr);
+  const auto down = peer.first<event::PeerDown>();
+  ASSERT_TRUE(down.has_value());
   EXPECT_NE(down->reason.find("control frames"), std::string::npos) << down->reason;
-  EXPECT_NE(peer.saw<event::CloseTransport>(), nullptr);
+  EXPECT_TRUE(peer.first<event::CloseTransport>().has_value());
   EXPECT_NE(connection.state(), PeerState::established);
 }
 
@@ -671,7 +623,7 @@ TEST(RequestContracts, RespondErrorCodesWithAWireStatusArriveAsThemselvesOthersA
     const auto* done = cluster.recorder(kA).done_for(ids[i]);
     ASSERT_NE(done, nullptr);
     EXPECT_EQ(errc_name(done->result), errc_name(cases[i].seen));
-    EXPECT_EQ(text_of(done->payload), "because " + std::string(errc_name(cases[i].sent)));
+    EXPECT_EQ(testing::text_of(done->payload), "because " + std::string(errc_name(cases[i].sent)));
   }
 }
 

@@ -4,49 +4,25 @@
 // arrival and every event it causes are exact; end-to-end behaviour runs on a Cluster.
 #include <gtest/gtest.h>
 
-#include <memory>
-#include <utility>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "cluster.hpp"
+#include "scripted_peer.hpp"
 #include "weft/typed.hpp"
 
 namespace weft {
 namespace {
 
+using testing::all_of;
 using testing::Cluster;
+using testing::count_for;
+using testing::frames_with;
+using testing::ScriptedPeer;
+using testing::text_of;
 
 constexpr std::uint16_t kStream = 10;
-constexpr std::int64_t kWallMs = 1'000'000;
-
-template <typename E>
-std::vector<E> all_of(const std::vector<Event>& events) {
-  std::vector<E> found;
-  for (const Event& event : events) {
-    if (const auto* e = std::get_if<E>(&event)) found.push_back(*e);
-  }
-  return found;
-}
-
-// Events of type E about stream `id`.
-template <typename E>
-std::size_t count_for(const std::vector<Event>& events, StreamId id) {
-  std::size_t count = 0;
-  for (const E& e : all_of<E>(events))
-    count += e.id == id ? 1 : 0;
-  return count;
-}
-
-std::vector<OwnedFrame> frames_with(const std::vector<OwnedFrame>& frames, Op op) {
-  std::vector<OwnedFrame> found;
-  for (const OwnedFrame& frame : frames) {
-    if (frame.view().op == op) found.push_back(frame);
-  }
-  return found;
-}
-
-std::string text_of(Bytes bytes) {
-  return std::string(as_chars(bytes));
-}
 
 // A stream_open with input for the test stream handler, granting `window`.
 Frame open_frame(std::uint64_t mux, StreamWindow window) {
@@ -60,93 +36,36 @@ Frame open_frame(std::uint64_t mux, StreamWindow window) {
 
 // ---- a node and a scripted peer ---------------------------------------------------------
 
-// The node under test accepted a transport from the test, which plays the dialing peer
-// (even mux ids are the script's, odd ones the node's). Time stands still at 0: nothing
-// here depends on timers.
-class ScriptedPeer {
- public:
-  struct Step {
-    std::vector<Event> events;     // what the node emitted
-    std::vector<OwnedFrame> sent;  // what it wrote to the script
-  };
+// The node under test accepted a transport from the script, which plays the dialing peer
+// (even mux ids are the script's, odd ones the node's), and serves stream handler kStream
+// granting openers `handler_window`. Time stands still at 0: nothing here depends on timers.
+// The script reads everything: each exchange() returns what its frame caused.
+ScriptedPeer stream_peer(StreamWindow handler_window = {4, 100}) {
+  ScriptedPeer peer = testing::accepted();
+  EXPECT_EQ(peer.node().register_stream_handler(kStream, {}, handler_window), Errc::ok);
+  return peer;
+}
 
-  explicit ScriptedPeer(StreamWindow handler_window = {4, 100}) {
-    if (!dial_rule_dials(script_name_, node_name_)) std::swap(script_name_, node_name_);
-    node_ = std::make_unique<Node>(testing::test_config(node_name_, {script_name_}), 0, kWallMs);
-    EXPECT_EQ(node_->register_stream_handler(kStream, {}, handler_window), Errc::ok);
-    transport_ = node_->on_accepted(0);
-    const Step hello = feed(Frame{.op = Op::hello,
-                                  .version_min = 1,
-                                  .version_max = 1,
-                                  .name = script_name_,
-                                  .peer_name = node_name_,
-                                  .incarnation = 42,
-                                  .wall_ms = kWallMs,
-                                  .max_frame_bytes = 1 << 20,
-                                  .token = as_bytes("secret")});
-    EXPECT_EQ(all_of<event::PeerUp>(hello.events).size(), 1u);
-    EXPECT_EQ(frames_with(hello.sent, Op::welcome).size(), 1u);
-  }
+// The script opens stream `mux` with input, granting the node `window` for its own
+// messages; returns the node's id of it.
+StreamId open_from_script(ScriptedPeer& peer, std::uint64_t mux, StreamWindow window = {4, 100}) {
+  const ScriptedPeer::Step step = peer.exchange(open_frame(mux, window));
+  const auto opened = all_of<event::StreamOpened>(step.events);
+  EXPECT_EQ(opened.size(), 1u);
+  EXPECT_EQ(frames_with(step.sent, Op::stream_accept).size(), 1u);
+  return opened.empty() ? StreamId{} : opened[0].id;
+}
 
-  PeerConnection conn() { return node_->connection(0); }
-
-  // Feeds `frame` (checksummed: the node asked for checksums) and collects what follows.
-  Step feed(Frame frame) {
-    frame.checksum = true;
-    ByteBuffer bytes;
-    encode_frame(bytes, frame);
-    node_->on_bytes(0, transport_, bytes.view());
-    return collect();
-  }
-
-  // Everything the node emitted and wrote since the last call.
-  Step collect() {
-    Step step;
-    while (auto event = node_->poll_event())
-      step.events.push_back(std::move(*event));
-    for (Bytes out = node_->pending_output(transport_); !out.empty();
-         out = node_->pending_output(transport_)) {
-      Bytes rest = out;
-      while (true) {
-        const DecodeStep decoded = decoder_.next(rest);
-        if (decoded.status != DecodeStatus::frame) break;
-        step.sent.emplace_back(decoded.frame);
-        rest = rest.subspan(decoded.consumed);
-      }
-      EXPECT_FALSE(decoder_.failed()) << decoder_.error().message;
-      node_->consume_output(transport_, out.size());
-    }
-    return step;
-  }
-
-  // The script opens stream `mux` with input, granting the node `window` for its own
-  // messages; returns the node's id of it.
-  StreamId open_from_script(std::uint64_t mux, StreamWindow window = {4, 100}) {
-    const Step step = feed(open_frame(mux, window));
-    const auto opened = all_of<event::StreamOpened>(step.events);
-    EXPECT_EQ(opened.size(), 1u);
-    EXPECT_EQ(frames_with(step.sent, Op::stream_accept).size(), 1u);
-    return opened.empty() ? StreamId{} : opened[0].id;
-  }
-
-  // The node opens a stream to the script (which has not accepted it yet).
-  StreamId open_from_node(bool has_input) {
-    StreamArgs args;
-    args.handler = kStream;
-    args.has_input = has_input;
-    const OpenedStream opened = conn().open_stream(0, args);
-    EXPECT_EQ(opened.error, Errc::ok);
-    EXPECT_EQ(frames_with(collect().sent, Op::stream_open).size(), 1u);
-    return opened.id;
-  }
-
- private:
-  std::string node_name_ = "n0";
-  std::string script_name_ = "n1";
-  std::unique_ptr<Node> node_;
-  TransportId transport_ = 0;
-  FrameDecoder decoder_;
-};
+// The node opens a stream to the script (which has not accepted it yet).
+StreamId open_from_node(ScriptedPeer& peer, bool has_input) {
+  StreamArgs args;
+  args.handler = kStream;
+  args.has_input = has_input;
+  const OpenedStream opened = peer.connection().open_stream(0, args);
+  EXPECT_EQ(opened.error, Errc::ok);
+  EXPECT_EQ(frames_with(peer.read().sent, Op::stream_open).size(), 1u);
+  return opened.id;
+}
 
 Frame msg_frame(StreamId id, std::uint64_t seq, std::string_view payload = "m") {
   return Frame{.op = Op::stream_msg, .mux = id.mux, .seq = seq, .payload = as_bytes(payload)};
@@ -169,7 +88,7 @@ void expect_stream_goes_on(ScriptedPeer& peer, const ScriptedPeer::Step& step, S
   EXPECT_EQ(count_for<event::StreamEnded>(step.events, id), 0u);
   EXPECT_TRUE(frames_with(step.sent, Op::stream_reset).empty());
   EXPECT_TRUE(frames_with(step.sent, Op::goaway).empty());
-  EXPECT_TRUE(peer.conn().stream_credits(id).has_value());
+  EXPECT_TRUE(peer.connection().stream_credits(id).has_value());
 }
 
 // `step` broke a rule of stream `id` (PROTOCOL.md §6.2 "Violations"): the node ended that
@@ -189,12 +108,12 @@ void expect_stream_protocol_error(ScriptedPeer& peer, const ScriptedPeer::Step& 
   EXPECT_TRUE(frames_with(step.sent, Op::goaway).empty());
   EXPECT_TRUE(all_of<event::PeerDown>(step.events).empty());
   EXPECT_TRUE(all_of<event::CloseTransport>(step.events).empty());
-  EXPECT_EQ(peer.conn().state(), PeerState::established);
-  EXPECT_FALSE(peer.conn().stream_credits(id).has_value());
-  const ScriptedPeer::Step late = peer.feed(msg_frame(id, 99, "late"));
+  EXPECT_EQ(peer.connection().state(), PeerState::established);
+  EXPECT_FALSE(peer.connection().stream_credits(id).has_value());
+  const ScriptedPeer::Step late = peer.exchange(msg_frame(id, 99, "late"));
   EXPECT_TRUE(late.events.empty());
   EXPECT_TRUE(late.sent.empty());
-  const ScriptedPeer::Step ping = peer.feed(Frame{.op = Op::ping, .seq = 77});
+  const ScriptedPeer::Step ping = peer.exchange(Frame{.op = Op::ping, .seq = 77});
   const auto pongs = frames_with(ping.sent, Op::pong);
   ASSERT_EQ(pongs.size(), 1u);
   EXPECT_EQ(pongs[0].view().seq, 77u);
@@ -204,154 +123,154 @@ void expect_stream_protocol_error(ScriptedPeer& peer, const ScriptedPeer::Step& 
 
 TEST(StreamContracts, MessageWithTheNextNumberIsTakenAGapOrARepeatIsAStreamProtocolError) {
   for (const std::uint64_t wrong : {3u, 1u}) {  // 2 is due
-    ScriptedPeer peer;
-    const StreamId id = peer.open_from_script(2);
-    expect_stream_goes_on(peer, peer.feed(msg_frame(id, 1)), id);
-    expect_stream_protocol_error(peer, peer.feed(msg_frame(id, wrong)), id);
+    ScriptedPeer peer = stream_peer();
+    const StreamId id = open_from_script(peer, 2);
+    expect_stream_goes_on(peer, peer.exchange(msg_frame(id, 1)), id);
+    expect_stream_protocol_error(peer, peer.exchange(msg_frame(id, wrong)), id);
   }
 }
 
 TEST(StreamContracts, MessagesUpToTheGrantedCountAreTakenOneMoreIsAStreamProtocolError) {
-  ScriptedPeer peer(StreamWindow{4, 1000});
-  const StreamId id = peer.open_from_script(2);
+  ScriptedPeer peer = stream_peer(StreamWindow{4, 1000});
+  const StreamId id = open_from_script(peer, 2);
   for (std::uint64_t seq = 1; seq <= 4; ++seq)
-    expect_stream_goes_on(peer, peer.feed(msg_frame(id, seq)), id);
-  EXPECT_EQ(peer.conn().stream_credits(id)->granted_unused_msgs, 0u);
-  expect_stream_protocol_error(peer, peer.feed(msg_frame(id, 5)), id);
+    expect_stream_goes_on(peer, peer.exchange(msg_frame(id, seq)), id);
+  EXPECT_EQ(peer.connection().stream_credits(id)->granted_unused_msgs, 0u);
+  expect_stream_protocol_error(peer, peer.exchange(msg_frame(id, 5)), id);
 }
 
 TEST(StreamContracts, CreditReturnedForConsumedMessagesRaisesTheAllowanceByExactlyThat) {
-  ScriptedPeer peer(StreamWindow{2, 1000});
-  const StreamId id = peer.open_from_script(2);
-  peer.feed(msg_frame(id, 1));
-  peer.feed(msg_frame(id, 2));
+  ScriptedPeer peer = stream_peer(StreamWindow{2, 1000});
+  const StreamId id = open_from_script(peer, 2);
+  peer.exchange(msg_frame(id, 1));
+  peer.exchange(msg_frame(id, 2));
   std::uint64_t returned_msgs = 0;
   for (int i = 0; i < 2; ++i) {
-    ASSERT_EQ(peer.conn().stream_consume(0, id), Errc::ok);
-    for (const OwnedFrame& frame : frames_with(peer.collect().sent, Op::stream_credit))
+    ASSERT_EQ(peer.connection().stream_consume(0, id), Errc::ok);
+    for (const OwnedFrame& frame : frames_with(peer.read().sent, Op::stream_credit))
       returned_msgs += frame.view().credit_msgs;
   }
   EXPECT_EQ(returned_msgs, 2u);
-  expect_stream_goes_on(peer, peer.feed(msg_frame(id, 3)), id);
-  expect_stream_goes_on(peer, peer.feed(msg_frame(id, 4)), id);  // 4 granted in all
-  expect_stream_protocol_error(peer, peer.feed(msg_frame(id, 5)), id);
+  expect_stream_goes_on(peer, peer.exchange(msg_frame(id, 3)), id);
+  expect_stream_goes_on(peer, peer.exchange(msg_frame(id, 4)), id);  // 4 granted in all
+  expect_stream_protocol_error(peer, peer.exchange(msg_frame(id, 5)), id);
 }
 
 TEST(StreamContracts, BytesUpToTheGrantedWindowAreTakenOneMoreByteIsAStreamProtocolError) {
-  ScriptedPeer peer(StreamWindow{8, 100});
-  const StreamId id = peer.open_from_script(2);
+  ScriptedPeer peer = stream_peer(StreamWindow{8, 100});
+  const StreamId id = open_from_script(peer, 2);
   const std::string sixty(60, 'a');
   const std::string forty(40, 'b');
-  expect_stream_goes_on(peer, peer.feed(msg_frame(id, 1, sixty)), id);
-  expect_stream_goes_on(peer, peer.feed(msg_frame(id, 2, forty)), id);  // exactly 100 bytes
-  EXPECT_EQ(peer.conn().stream_credits(id)->unread_bytes, 100u);
-  expect_stream_protocol_error(peer, peer.feed(msg_frame(id, 3, "c")), id);
+  expect_stream_goes_on(peer, peer.exchange(msg_frame(id, 1, sixty)), id);
+  expect_stream_goes_on(peer, peer.exchange(msg_frame(id, 2, forty)), id);  // exactly 100 bytes
+  EXPECT_EQ(peer.connection().stream_credits(id)->unread_bytes, 100u);
+  expect_stream_protocol_error(peer, peer.exchange(msg_frame(id, 3, "c")), id);
 }
 
 // An opener without input is granted 0 / 0: any message of it is beyond the credit.
 TEST(StreamContracts, MessageOnAStreamOpenedWithoutInputIsAStreamProtocolError) {
-  ScriptedPeer peer;
+  ScriptedPeer peer = stream_peer();
   Frame open = open_frame(2, StreamWindow{4, 100});
   open.flags = 0;
-  const ScriptedPeer::Step opened = peer.feed(open);
+  const ScriptedPeer::Step opened = peer.exchange(open);
   const auto accepts = frames_with(opened.sent, Op::stream_accept);
   ASSERT_EQ(accepts.size(), 1u);
   EXPECT_EQ(accepts[0].view().credit_msgs, 0u);
   ASSERT_EQ(all_of<event::StreamOpened>(opened.events).size(), 1u);
   const StreamId id = all_of<event::StreamOpened>(opened.events)[0].id;
-  expect_stream_protocol_error(peer, peer.feed(msg_frame(id, 1, "")), id);
+  expect_stream_protocol_error(peer, peer.exchange(msg_frame(id, 1, "")), id);
 }
 
 TEST(StreamContracts, EndCountingTheMessagesIsTakenAMessageAfterItIsAStreamProtocolError) {
-  ScriptedPeer peer;
-  const StreamId id = peer.open_from_script(2);
-  peer.feed(msg_frame(id, 1));
-  ASSERT_EQ(peer.conn().stream_consume(0, id), Errc::ok);
+  ScriptedPeer peer = stream_peer();
+  const StreamId id = open_from_script(peer, 2);
+  peer.exchange(msg_frame(id, 1));
+  ASSERT_EQ(peer.connection().stream_consume(0, id), Errc::ok);
   // The node's own half is still open, so the stream lives on after the script's end.
-  expect_stream_goes_on(peer, peer.feed(end_frame(id, 1)), id);
-  EXPECT_TRUE(peer.conn().stream_input_done(id));
-  expect_stream_protocol_error(peer, peer.feed(msg_frame(id, 2)), id);
+  expect_stream_goes_on(peer, peer.exchange(end_frame(id, 1)), id);
+  EXPECT_TRUE(peer.connection().stream_input_done(id));
+  expect_stream_protocol_error(peer, peer.exchange(msg_frame(id, 2)), id);
 }
 
 TEST(StreamContracts, EndClaimingOneMessageMoreOrFewerThanReceivedIsAStreamProtocolError) {
   for (const std::uint64_t claimed : {3u, 1u}) {  // 2 were received
-    ScriptedPeer peer;
-    const StreamId id = peer.open_from_script(2);
-    peer.feed(msg_frame(id, 1));
-    peer.feed(msg_frame(id, 2));
-    expect_stream_protocol_error(peer, peer.feed(end_frame(id, claimed)), id);
+    ScriptedPeer peer = stream_peer();
+    const StreamId id = open_from_script(peer, 2);
+    peer.exchange(msg_frame(id, 1));
+    peer.exchange(msg_frame(id, 2));
+    expect_stream_protocol_error(peer, peer.exchange(end_frame(id, claimed)), id);
   }
 }
 
 // Not in PROTOCOL.md's list, but a second end on a live stream is the same kind of lie.
 TEST(StreamContracts, SecondEndIsAStreamProtocolError) {
-  ScriptedPeer peer;
-  const StreamId id = peer.open_from_script(2);
-  expect_stream_goes_on(peer, peer.feed(end_frame(id, 0)), id);
-  expect_stream_protocol_error(peer, peer.feed(end_frame(id, 0)), id);
+  ScriptedPeer peer = stream_peer();
+  const StreamId id = open_from_script(peer, 2);
+  expect_stream_goes_on(peer, peer.exchange(end_frame(id, 0)), id);
+  expect_stream_protocol_error(peer, peer.exchange(end_frame(id, 0)), id);
 }
 
 TEST(StreamContracts, FirstAcceptIsTakenASecondIsAStreamProtocolError) {
-  ScriptedPeer peer;
-  const StreamId id = peer.open_from_node(true);
-  expect_stream_goes_on(peer, peer.feed(accept_frame(id, 4, 100)), id);
-  EXPECT_EQ(peer.conn().stream_credits(id)->send_msgs, 4u);
-  expect_stream_protocol_error(peer, peer.feed(accept_frame(id, 4, 100)), id);
+  ScriptedPeer peer = stream_peer();
+  const StreamId id = open_from_node(peer, true);
+  expect_stream_goes_on(peer, peer.exchange(accept_frame(id, 4, 100)), id);
+  EXPECT_EQ(peer.connection().stream_credits(id)->send_msgs, 4u);
+  expect_stream_protocol_error(peer, peer.exchange(accept_frame(id, 4, 100)), id);
 }
 
 // Not in PROTOCOL.md's list: before the accept the opener has no window credit could refill.
 TEST(StreamContracts, CreditBeforeTheAcceptIsAStreamProtocolError) {
-  ScriptedPeer peer;
-  const StreamId id = peer.open_from_node(true);
-  expect_stream_protocol_error(peer, peer.feed(credit_frame(id, 1, 10)), id);
+  ScriptedPeer peer = stream_peer();
+  const StreamId id = open_from_node(peer, true);
+  expect_stream_protocol_error(peer, peer.exchange(credit_frame(id, 1, 10)), id);
 }
 
 // The script grants the node a window of 4 messages / 100 bytes; the node spends 2 / 20.
 StreamId node_spent_two_of_four(ScriptedPeer& peer, std::uint64_t mux) {
-  const StreamId id = peer.open_from_script(mux, StreamWindow{4, 100});
-  EXPECT_EQ(peer.conn().stream_write(0, id, as_bytes("0123456789")), Errc::ok);
-  EXPECT_EQ(peer.conn().stream_write(0, id, as_bytes("abcdefghij")), Errc::ok);
-  EXPECT_EQ(frames_with(peer.collect().sent, Op::stream_msg).size(), 2u);
+  const StreamId id = open_from_script(peer, mux, StreamWindow{4, 100});
+  EXPECT_EQ(peer.connection().stream_write(0, id, as_bytes("0123456789")), Errc::ok);
+  EXPECT_EQ(peer.connection().stream_write(0, id, as_bytes("abcdefghij")), Errc::ok);
+  EXPECT_EQ(frames_with(peer.read().sent, Op::stream_msg).size(), 2u);
   return id;
 }
 
 TEST(StreamContracts, CreditBackUpToTheWindowIsTakenOneMessageOrByteMoreIsAStreamProtocolError) {
   for (const bool one_message_more : {true, false}) {
-    ScriptedPeer peer;
+    ScriptedPeer peer = stream_peer();
     const StreamId id = node_spent_two_of_four(peer, 2);
-    expect_stream_goes_on(peer, peer.feed(credit_frame(id, 2, 20)), id);
-    EXPECT_EQ(peer.conn().stream_credits(id)->send_msgs, 4u);
-    EXPECT_EQ(peer.conn().stream_credits(id)->send_bytes, 100u);
+    expect_stream_goes_on(peer, peer.exchange(credit_frame(id, 2, 20)), id);
+    EXPECT_EQ(peer.connection().stream_credits(id)->send_msgs, 4u);
+    EXPECT_EQ(peer.connection().stream_credits(id)->send_bytes, 100u);
     const Frame over = one_message_more ? credit_frame(id, 1, 0) : credit_frame(id, 0, 1);
-    expect_stream_protocol_error(peer, peer.feed(over), id);
+    expect_stream_protocol_error(peer, peer.exchange(over), id);
   }
 }
 
 TEST(StreamContracts, AStreamProtocolErrorLeavesTheOtherStreamsOfTheConnectionAlone) {
-  ScriptedPeer peer;
-  const StreamId bad = peer.open_from_script(2);
-  const StreamId good = peer.open_from_script(4);
-  peer.feed(msg_frame(good, 1, "kept"));
-  expect_stream_protocol_error(peer, peer.feed(msg_frame(bad, 2)), bad);
-  ASSERT_TRUE(peer.conn().stream_peek(good).has_value());
-  EXPECT_EQ(text_of(*peer.conn().stream_peek(good)), "kept");
-  expect_stream_goes_on(peer, peer.feed(msg_frame(good, 2)), good);
+  ScriptedPeer peer = stream_peer();
+  const StreamId bad = open_from_script(peer, 2);
+  const StreamId good = open_from_script(peer, 4);
+  peer.exchange(msg_frame(good, 1, "kept"));
+  expect_stream_protocol_error(peer, peer.exchange(msg_frame(bad, 2)), bad);
+  ASSERT_TRUE(peer.connection().stream_peek(good).has_value());
+  EXPECT_EQ(text_of(*peer.connection().stream_peek(good)), "kept");
+  expect_stream_goes_on(peer, peer.exchange(msg_frame(good, 2)), good);
 }
 
 TEST(StreamContracts, ResetWithProtocolErrorFromThePeerEndsTheStreamAndIsNotAnswered) {
-  ScriptedPeer peer;
-  const StreamId id = peer.open_from_script(2);
+  ScriptedPeer peer = stream_peer();
+  const StreamId id = open_from_script(peer, 2);
   const ScriptedPeer::Step step =
-      peer.feed(Frame{.op = Op::stream_reset,
-                      .mux = id.mux,
-                      .status = static_cast<std::uint16_t>(Status::protocol_error),
-                      .payload = as_bytes("message 3 where 2 was due")});
+      peer.exchange(Frame{.op = Op::stream_reset,
+                          .mux = id.mux,
+                          .status = static_cast<std::uint16_t>(Status::protocol_error),
+                          .payload = as_bytes("message 3 where 2 was due")});
   const auto ended = all_of<event::StreamEnded>(step.events);
   ASSERT_EQ(ended.size(), 1u);
   EXPECT_EQ(ended[0].result, Errc::protocol_error);
   EXPECT_EQ(ended[0].message, "message 3 where 2 was due");
   EXPECT_TRUE(step.sent.empty());  // a reset is never answered with one
-  EXPECT_EQ(peer.conn().state(), PeerState::established);
+  EXPECT_EQ(peer.connection().state(), PeerState::established);
 }
 
 // PROTOCOL.md §6.2: these stream frames break the connection, not just one stream. The
@@ -371,103 +290,104 @@ void expect_connection_protocol_error(const ScriptedPeer::Step& step, StreamId b
 
 TEST(StreamContracts, OpenOnANewMuxIsServedOnAnOpenOneOrOfTheWrongParityIsAConnectionError) {
   for (const std::uint64_t mux : {2u, 3u}) {  // 2 is open; odd ids are the node's
-    ScriptedPeer peer;
-    const StreamId open = peer.open_from_script(2);
-    peer.open_from_script(4);  // a new id of the script's parity: served
+    ScriptedPeer peer = stream_peer();
+    const StreamId open = open_from_script(peer, 2);
+    open_from_script(peer, 4);  // a new id of the script's parity: served
     Frame again = open_frame(mux, StreamWindow{1, 1});
-    expect_connection_protocol_error(peer.feed(again), open);
+    expect_connection_protocol_error(peer.exchange(again), open);
   }
 }
 
 TEST(StreamContracts, AcceptRejectOrPongForAStreamTheReceiverDidNotOpenIsAConnectionError) {
   for (const Op op : {Op::stream_accept, Op::stream_reject, Op::stream_pong}) {
     SCOPED_TRACE(std::string(op_name(static_cast<std::uint64_t>(op))));
-    ScriptedPeer peer;
-    const StreamId open = peer.open_from_script(2);
+    ScriptedPeer peer = stream_peer();
+    const StreamId open = open_from_script(peer, 2);
     Frame frame{.op = op, .mux = open.mux};
     if (op == Op::stream_reject) frame.status = static_cast<std::uint16_t>(Status::busy);
-    expect_connection_protocol_error(peer.feed(frame), open);
+    expect_connection_protocol_error(peer.exchange(frame), open);
   }
 }
 
 TEST(StreamContracts, PingOnThePeersStreamIsAnsweredOnTheReceiversOwnIsAConnectionError) {
-  ScriptedPeer peer;
-  const StreamId theirs = peer.open_from_script(2);
-  const auto pongs = frames_with(
-      peer.feed(Frame{.op = Op::stream_ping, .mux = theirs.mux, .seq = 5}).sent, Op::stream_pong);
+  ScriptedPeer peer = stream_peer();
+  const StreamId theirs = open_from_script(peer, 2);
+  const auto pongs =
+      frames_with(peer.exchange(Frame{.op = Op::stream_ping, .mux = theirs.mux, .seq = 5}).sent,
+                  Op::stream_pong);
   ASSERT_EQ(pongs.size(), 1u);
   EXPECT_EQ(pongs[0].view().seq, 5u);
-  const StreamId own = peer.open_from_node(false);
+  const StreamId own = open_from_node(peer, false);
   expect_connection_protocol_error(
-      peer.feed(Frame{.op = Op::stream_ping, .mux = own.mux, .seq = 1}), theirs);
+      peer.exchange(Frame{.op = Op::stream_ping, .mux = own.mux, .seq = 1}), theirs);
 }
 
 // ---- the StreamReadable rule (events.hpp, node.hpp stream_input_done) -------------------
 
 TEST(StreamContracts, ReadableOnTheFirstMessageIntoAnEmptyInboxThenCoalesced) {
-  ScriptedPeer peer(StreamWindow{8, 1000});
-  const StreamId id = peer.open_from_script(2);
-  EXPECT_FALSE(peer.conn().stream_peek(id).has_value());  // nothing yet, and no event for it
-  EXPECT_TRUE(peer.collect().events.empty());
-  EXPECT_EQ(count_for<event::StreamReadable>(peer.feed(msg_frame(id, 1)).events, id), 1u);
-  EXPECT_TRUE(peer.conn().stream_peek(id).has_value());  // peeking does not re-arm it
-  EXPECT_EQ(count_for<event::StreamReadable>(peer.feed(msg_frame(id, 2)).events, id), 0u);
+  ScriptedPeer peer = stream_peer(StreamWindow{8, 1000});
+  const StreamId id = open_from_script(peer, 2);
+  EXPECT_FALSE(peer.connection().stream_peek(id).has_value());  // nothing yet, and no event for it
+  EXPECT_TRUE(peer.read().events.empty());
+  EXPECT_EQ(count_for<event::StreamReadable>(peer.exchange(msg_frame(id, 1)).events, id), 1u);
+  EXPECT_TRUE(peer.connection().stream_peek(id).has_value());  // peeking does not re-arm it
+  EXPECT_EQ(count_for<event::StreamReadable>(peer.exchange(msg_frame(id, 2)).events, id), 0u);
   // Reading part of the inbox does not re-arm it: one more message, still no event.
-  ASSERT_EQ(peer.conn().stream_consume(0, id), Errc::ok);
-  EXPECT_TRUE(peer.collect().events.empty());
-  EXPECT_EQ(count_for<event::StreamReadable>(peer.feed(msg_frame(id, 3)).events, id), 0u);
+  ASSERT_EQ(peer.connection().stream_consume(0, id), Errc::ok);
+  EXPECT_TRUE(peer.read().events.empty());
+  EXPECT_EQ(count_for<event::StreamReadable>(peer.exchange(msg_frame(id, 3)).events, id), 0u);
   // Draining it does: the next message is announced again, once.
-  ASSERT_EQ(peer.conn().stream_consume(0, id), Errc::ok);
-  ASSERT_EQ(peer.conn().stream_consume(0, id), Errc::ok);
-  EXPECT_TRUE(peer.collect().events.empty());
-  EXPECT_EQ(count_for<event::StreamReadable>(peer.feed(msg_frame(id, 4)).events, id), 1u);
-  EXPECT_EQ(count_for<event::StreamReadable>(peer.feed(msg_frame(id, 5)).events, id), 0u);
+  ASSERT_EQ(peer.connection().stream_consume(0, id), Errc::ok);
+  ASSERT_EQ(peer.connection().stream_consume(0, id), Errc::ok);
+  EXPECT_TRUE(peer.read().events.empty());
+  EXPECT_EQ(count_for<event::StreamReadable>(peer.exchange(msg_frame(id, 4)).events, id), 1u);
+  EXPECT_EQ(count_for<event::StreamReadable>(peer.exchange(msg_frame(id, 5)).events, id), 0u);
 }
 
 TEST(StreamContracts, ReadablePerStreamNotPerConnection) {
-  ScriptedPeer peer(StreamWindow{8, 1000});
-  const StreamId a = peer.open_from_script(2);
-  const StreamId b = peer.open_from_script(4);
-  EXPECT_EQ(count_for<event::StreamReadable>(peer.feed(msg_frame(a, 1)).events, a), 1u);
-  const ScriptedPeer::Step to_b = peer.feed(msg_frame(b, 1));
+  ScriptedPeer peer = stream_peer(StreamWindow{8, 1000});
+  const StreamId a = open_from_script(peer, 2);
+  const StreamId b = open_from_script(peer, 4);
+  EXPECT_EQ(count_for<event::StreamReadable>(peer.exchange(msg_frame(a, 1)).events, a), 1u);
+  const ScriptedPeer::Step to_b = peer.exchange(msg_frame(b, 1));
   EXPECT_EQ(count_for<event::StreamReadable>(to_b.events, b), 1u);
   EXPECT_EQ(count_for<event::StreamReadable>(to_b.events, a), 0u);
 }
 
 TEST(StreamContracts, EndArrivingAtADrainedInboxIsReadableSoTheReaderSeesInputDone) {
-  ScriptedPeer peer(StreamWindow{8, 1000});
-  const StreamId id = peer.open_from_script(2);
-  peer.feed(msg_frame(id, 1));
-  ASSERT_EQ(peer.conn().stream_consume(0, id), Errc::ok);
-  EXPECT_FALSE(peer.conn().stream_input_done(id));
-  const ScriptedPeer::Step ended = peer.feed(end_frame(id, 1));
+  ScriptedPeer peer = stream_peer(StreamWindow{8, 1000});
+  const StreamId id = open_from_script(peer, 2);
+  peer.exchange(msg_frame(id, 1));
+  ASSERT_EQ(peer.connection().stream_consume(0, id), Errc::ok);
+  EXPECT_FALSE(peer.connection().stream_input_done(id));
+  const ScriptedPeer::Step ended = peer.exchange(end_frame(id, 1));
   EXPECT_EQ(count_for<event::StreamReadable>(ended.events, id), 1u);
   EXPECT_EQ(count_for<event::StreamEnded>(ended.events, id), 0u);  // the node's half is open
-  EXPECT_TRUE(peer.conn().stream_input_done(id));
+  EXPECT_TRUE(peer.connection().stream_input_done(id));
 }
 
 TEST(StreamContracts, EndArrivingBehindUnreadMessagesAddsNoReadableAndInputIsDoneAfterThem) {
-  ScriptedPeer peer(StreamWindow{8, 1000});
-  const StreamId id = peer.open_from_script(2);
-  EXPECT_EQ(count_for<event::StreamReadable>(peer.feed(msg_frame(id, 1)).events, id), 1u);
-  EXPECT_TRUE(peer.feed(end_frame(id, 1)).events.empty());  // the reader is already awake
-  EXPECT_FALSE(peer.conn().stream_input_done(id));          // one message is still unread
-  ASSERT_EQ(peer.conn().stream_consume(0, id), Errc::ok);
-  EXPECT_TRUE(peer.conn().stream_input_done(id));
-  EXPECT_TRUE(peer.collect().events.empty());
+  ScriptedPeer peer = stream_peer(StreamWindow{8, 1000});
+  const StreamId id = open_from_script(peer, 2);
+  EXPECT_EQ(count_for<event::StreamReadable>(peer.exchange(msg_frame(id, 1)).events, id), 1u);
+  EXPECT_TRUE(peer.exchange(end_frame(id, 1)).events.empty());  // the reader is already awake
+  EXPECT_FALSE(peer.connection().stream_input_done(id));        // one message is still unread
+  ASSERT_EQ(peer.connection().stream_consume(0, id), Errc::ok);
+  EXPECT_TRUE(peer.connection().stream_input_done(id));
+  EXPECT_TRUE(peer.read().events.empty());
 }
 
 TEST(StreamContracts, ErrorEndIsReadAfterTheMessagesBeforeIt) {
-  ScriptedPeer peer(StreamWindow{8, 1000});
-  const StreamId id = peer.open_from_script(2);
-  peer.feed(msg_frame(id, 1, "before"));
-  const ScriptedPeer::Step failed = peer.feed(end_frame(id, 1, Status::remote_error));
+  ScriptedPeer peer = stream_peer(StreamWindow{8, 1000});
+  const StreamId id = open_from_script(peer, 2);
+  peer.exchange(msg_frame(id, 1, "before"));
+  const ScriptedPeer::Step failed = peer.exchange(end_frame(id, 1, Status::remote_error));
   EXPECT_TRUE(failed.events.empty());
-  ASSERT_TRUE(peer.conn().stream_peek(id).has_value());
-  EXPECT_EQ(text_of(*peer.conn().stream_peek(id)), "before");
-  EXPECT_EQ(peer.conn().stream_write(0, id, as_bytes("x")), Errc::stream_closed);
-  ASSERT_EQ(peer.conn().stream_consume(0, id), Errc::ok);
-  const ScriptedPeer::Step read = peer.collect();
+  ASSERT_TRUE(peer.connection().stream_peek(id).has_value());
+  EXPECT_EQ(text_of(*peer.connection().stream_peek(id)), "before");
+  EXPECT_EQ(peer.connection().stream_write(0, id, as_bytes("x")), Errc::stream_closed);
+  ASSERT_EQ(peer.connection().stream_consume(0, id), Errc::ok);
+  const ScriptedPeer::Step read = peer.read();
   EXPECT_EQ(count_for<event::StreamReadable>(read.events, id), 0u);
   const auto ended = all_of<event::StreamEnded>(read.events);
   ASSERT_EQ(ended.size(), 1u);
@@ -475,10 +395,10 @@ TEST(StreamContracts, ErrorEndIsReadAfterTheMessagesBeforeIt) {
 }
 
 TEST(StreamContracts, EndThatCompletesTheStreamIsStreamEndedNotReadable) {
-  ScriptedPeer peer;
-  const StreamId id = peer.open_from_node(false);  // no input: the node's half is done
-  peer.feed(accept_frame(id, 0, 0));
-  const ScriptedPeer::Step ended = peer.feed(end_frame(id, 0));
+  ScriptedPeer peer = stream_peer();
+  const StreamId id = open_from_node(peer, false);  // no input: the node's half is done
+  peer.exchange(accept_frame(id, 0, 0));
+  const ScriptedPeer::Step ended = peer.exchange(end_frame(id, 0));
   EXPECT_EQ(count_for<event::StreamReadable>(ended.events, id), 0u);
   ASSERT_EQ(count_for<event::StreamEnded>(ended.events, id), 1u);
   EXPECT_EQ(all_of<event::StreamEnded>(ended.events)[0].result, Errc::ok);

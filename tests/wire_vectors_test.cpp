@@ -2,9 +2,7 @@
 // decode to the frame the vector names, and encoding that frame gives exactly the bytes.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "vector_text.hpp"
 #include "weft/frame_text.hpp"
@@ -14,10 +12,7 @@ namespace weft {
 namespace {
 
 std::string read_protocol_doc() {
-  std::ifstream file(WEFT_PROTOCOL_MD);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
+  return testing::read_text_file(WEFT_PROTOCOL_MD);
 }
 
 TEST(WireVectors, EveryVectorInProtocolDocMatchesTheCodec) {

@@ -2,6 +2,8 @@
 
 #include <charconv>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 namespace weft::testing {
 namespace {
@@ -73,6 +75,13 @@ std::string format_hex_lines(const std::vector<std::uint8_t>& bytes) {
     text += pair;
   }
   return text;
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
 }
 
 }  // namespace weft::testing

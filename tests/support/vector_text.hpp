@@ -15,6 +15,9 @@ struct TestVector {
   std::size_t line = 0;  // 1-based line of the "frame:" line
 };
 
+// The whole content of the text file at `path` ("" when it cannot be read).
+std::string read_text_file(const std::string& path);
+
 // Every vector in `document`, in order. A malformed vector (no hex line, a bad hex pair)
 // is returned with empty bytes so that the test reports it.
 std::vector<TestVector> parse_vectors(std::string_view document);
