@@ -1,0 +1,218 @@
+// EventNode::Impl on the loop thread, the application side: the core's events dispatched
+// to peer-change callbacks, request handlers and responders, and stream sessions (their
+// callbacks, send queues and ends); requests started and answers sent.
+#include "event_node_impl.hpp"
+
+namespace weft::io {
+
+// ---- events from the core ----
+
+void EventNode::Impl::dispatch(Event&& event) {
+  std::visit([this](auto&& e) { handle(std::move(e)); }, std::move(event));
+}
+
+void EventNode::Impl::handle(event::Dial&& e) {
+  dial(e.peer, e.transport);
+}
+
+void EventNode::Impl::handle(event::CloseTransport&& e) {
+  log(LogLevel::info, "closing transport: " + e.reason);
+  close_socket(e.transport, e.final_bytes);
+}
+
+void EventNode::Impl::handle(event::PeerUp&& e) {
+  notify({PeerChange::Kind::up, peer_name(e.peer), "generation " + std::to_string(e.generation)});
+}
+
+void EventNode::Impl::handle(event::PeerDown&& e) {
+  notify({PeerChange::Kind::down, peer_name(e.peer), e.reason});
+}
+
+void EventNode::Impl::handle(event::HandshakeFailed&& e) {
+  notify({PeerChange::Kind::handshake_failed, e.peer_name,
+          std::string(status_name(static_cast<std::uint16_t>(e.status))) + ": " + e.message});
+}
+
+void EventNode::Impl::notify(const PeerChange& change) {
+  log(change.kind == PeerChange::Kind::up ? LogLevel::info : LogLevel::warning,
+      "peer " + change.peer + ": " + change.detail);
+  if (peer_change) peer_change(change);
+}
+
+void EventNode::Impl::handle(event::RequestReceived&& e) {
+  const auto found = handlers.find({e.handler, e.route});
+  auto state = std::make_shared<Responder::State>();
+  state->node = weak_from_this();
+  state->peer = e.peer;
+  state->id = e.id;
+  if (found == handlers.end()) {
+    node->connection(e.peer).respond_error(monotonic_now_ns(), e.id, Errc::unknown_handler,
+                                           "no handler");
+    return;
+  }
+  responders[{e.peer, e.id}] = state;
+  found->second(IncomingRequest{peer_name(e.peer), e.handler, e.route, std::move(e.payload),
+                                e.deadline_ns, Responder(state)});
+}
+
+void EventNode::Impl::handle(event::RequestCanceled&& e) {
+  const auto found = responders.find({e.peer, e.id});
+  if (found == responders.end()) return;
+  found->second->ended = true;
+  responders.erase(found);
+}
+
+void EventNode::Impl::handle(event::RequestDone&& e) {
+  const auto found = pending.find({e.peer, e.id});
+  if (found == pending.end()) return;
+  ReplyCallback done = std::move(found->second);
+  pending.erase(found);
+  done(Reply{e.result, std::move(e.payload)});
+}
+
+void EventNode::Impl::handle(event::StreamOpened&& e) {
+  const auto found = stream_routes.find({e.handler, e.route});
+  if (found == stream_routes.end()) {
+    node->connection(e.peer).stream_cancel(monotonic_now_ns(), e.id);
+    return;
+  }
+  auto state = std::make_shared<StreamSession::State>();
+  state->node = weak_from_this();
+  state->peer = e.peer;
+  state->id = e.id;
+  state->capacity = options.stream_send_queue_messages;
+  streams[{e.peer, e.id}] = state;
+  StreamSession session(state);
+  state->callbacks =
+      found->second.fn(IncomingStream{peer_name(e.peer), e.handler, e.route, e.has_payload,
+                                      std::move(e.payload), e.has_input},
+                       session);
+}
+
+void EventNode::Impl::handle(event::StreamReadable&& e) {
+  const auto found = streams.find({e.peer, e.id});
+  if (found == streams.end()) return;
+  const auto state = found->second;
+  PeerConnection connection = node->connection(e.peer);
+  StreamSession session(state);
+  while (std::optional<Bytes> message = connection.stream_peek(e.id)) {
+    if (state->callbacks.on_message) state->callbacks.on_message(session, *message);
+    connection.stream_consume(monotonic_now_ns(), e.id);
+  }
+  if (!state->input_end_told && connection.stream_input_done(e.id)) {
+    state->input_end_told = true;
+    if (state->callbacks.on_input_end) state->callbacks.on_input_end(session);
+  }
+}
+
+void EventNode::Impl::handle(event::StreamWritable&& e) {
+  const auto found = streams.find({e.peer, e.id});
+  if (found != streams.end()) flush_stream(*found->second);
+}
+
+void EventNode::Impl::handle(event::StreamEnded&& e) {
+  const auto found = streams.find({e.peer, e.id});
+  if (found == streams.end()) return;
+  const auto state = found->second;
+  streams.erase(found);
+  // A normal end means the peer's half ended and every message was delivered. When the
+  // last consume (or the peer's end, with this half already closed) finished the stream
+  // at once, StreamReadable could not see the input done: on_input_end runs here.
+  if (e.result == Errc::ok && !state->input_end_told) {
+    state->input_end_told = true;
+    StreamSession session(state);
+    if (state->callbacks.on_input_end) state->callbacks.on_input_end(session);
+  }
+  end_session(state, e.result, e.message);
+}
+
+void EventNode::Impl::end_session(const std::shared_ptr<StreamSession::State>& state, Errc result,
+                                  std::string_view message) {
+  if (state->ended.exchange(true)) return;
+  state->send_queue.clear();
+  state->queued = 0;
+  StreamSession session(state);
+  if (state->callbacks.on_end) state->callbacks.on_end(session, result, message);
+}
+
+void EventNode::Impl::flush_stream(StreamSession::State& state) {
+  if (!state.id || state.ended) return;
+  PeerConnection connection = node->connection(state.peer);
+  const TimeNs now = monotonic_now_ns();
+  while (!state.send_queue.empty()) {
+    const Errc result = connection.stream_write(now, *state.id, state.send_queue.front());
+    if (result == Errc::no_credit) return;
+    state.send_queue.pop_front();
+    --state.queued;
+    if (result != Errc::ok) {
+      log(LogLevel::warning, "stream write failed: " + std::string(errc_name(result)));
+    }
+  }
+  // Only once every accepted write reached the core (none still waits in the command
+  // queue): a write from on_writable must not overtake earlier ones.
+  if (state.queued == 0 && state.wants_room.exchange(false) && state.callbacks.on_writable) {
+    StreamSession session(state.shared_from_this());
+    state.callbacks.on_writable(session);
+  }
+  if (state.fail_requested) {
+    connection.stream_fail(now, *state.id, state.fail_requested->first,
+                           state.fail_requested->second);
+    state.fail_requested.reset();
+  } else if (state.close_requested) {
+    connection.stream_close(now, *state.id);
+    state.close_requested = false;
+  }
+}
+
+std::optional<std::pair<PeerId, RequestId>> EventNode::Impl::start_request(
+    std::string_view peer, std::uint16_t handler, std::string_view route, const Payload& payload,
+    std::int64_t timeout_ms, ReplyCallback done) {
+  const std::optional<PeerId> peer_id = node->find_peer(peer);
+  if (!peer_id) {
+    done(Reply{Errc::unknown_peer, {}});
+    return std::nullopt;
+  }
+  const Call call = connection(*peer_id).request(monotonic_now_ns(),
+                                                 RequestArgs{handler, route, payload, timeout_ms});
+  if (call.error != Errc::ok) {
+    done(Reply{call.error, {}});
+    return std::nullopt;
+  }
+  pending.emplace(std::make_pair(*peer_id, call.id), std::move(done));
+  return std::make_pair(*peer_id, call.id);
+}
+
+void EventNode::Impl::send_answer(Responder::State& state, Errc code, const Payload& bytes) {
+  if (state.ended.exchange(true)) return;
+  responders.erase({state.peer, state.id});
+  PeerConnection peer = connection(state.peer);
+  if (code == Errc::ok) {
+    peer.respond(monotonic_now_ns(), state.id, bytes);
+  } else {
+    peer.respond_error(monotonic_now_ns(), state.id, code, as_chars(bytes.view()));
+  }
+}
+
+StreamArgs EventNode::Impl::stream_args(std::uint16_t handler, const std::string& route,
+                                        const std::optional<std::vector<std::uint8_t>>& payload,
+                                        bool has_input, StreamWindow window,
+                                        std::int64_t timeout_ms) const {
+  StreamArgs args;
+  args.handler = handler;
+  args.route = route;
+  args.has_payload = payload.has_value();
+  if (payload) args.payload = *payload;
+  args.has_input = has_input;
+  args.window = window;
+  args.timeout_ms = timeout_ms;
+  return args;
+}
+
+std::vector<PeerStatus> EventNode::Impl::snapshot() const {
+  std::vector<PeerStatus> result;
+  for (PeerId peer = 0; peer < node->peer_count(); ++peer) {
+    result.push_back({peer_name(peer), node->connection(peer).stats()});
+  }
+  return result;
+}
+}  // namespace weft::io

@@ -1,0 +1,249 @@
+// Internal to weft_io: what the libevent adapter's sources share. The clock and errno
+// helpers, the states behind Responder, CallHandle and StreamSession, and EventNode::Impl.
+// Impl's member functions live in event_node_loop.cpp (command queue, timer, sockets,
+// connect, accept, read and write, shutdown) and event_node_calls.cpp (events from the
+// core: peer changes, requests and responders, stream sessions); EventNode's own methods
+// and the public handles are in event_node.cpp.
+#pragma once
+
+#include <event2/event.h>
+#include <netinet/in.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include "weft/io/event_node.hpp"
+
+namespace weft::io {
+
+inline TimeNs monotonic_now_ns() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<TimeNs>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
+inline std::int64_t wall_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+inline std::string errno_text(int error) {
+  return std::strerror(error);
+}
+
+// Frees a libevent event on scope exit.
+struct EventDeleter {
+  void operator()(::event* ev) const {
+    if (ev != nullptr) event_free(ev);
+  }
+};
+using EventPtr = std::unique_ptr<::event, EventDeleter>;
+
+// ---- shared states ----------------------------------------------------------------------
+
+struct Responder::State {
+  std::weak_ptr<EventNode::Impl> node;
+  PeerId peer = 0;
+  InboundId id;
+  std::atomic<bool> answered{false};
+  std::atomic<bool> ended{false};
+};
+
+struct CallHandle::State {
+  std::weak_ptr<EventNode::Impl> node;
+  // Set before the reply callback runs (or when the call could not start): cancel() is
+  // then not_found.
+  std::atomic<bool> ended{false};
+  // Loop thread only.
+  std::optional<std::pair<PeerId, RequestId>> call;
+};
+
+struct StreamSession::State : std::enable_shared_from_this<StreamSession::State> {
+  std::weak_ptr<EventNode::Impl> node;
+  PeerId peer = 0;
+  std::optional<StreamId> id;  // loop thread: set once the stream exists in the core
+  StreamCallbacks callbacks;
+  std::atomic<bool> ended{false};
+  std::atomic<bool> closing{false};     // close() or fail() was called
+  bool input_end_told = false;          // loop thread: on_input_end ran
+  std::atomic<bool> wants_room{false};  // a write hit queue_full: call on_writable when drained
+  std::atomic<std::size_t> queued{0};
+  std::size_t capacity = 0;
+  // Loop thread only.
+  std::deque<std::vector<std::uint8_t>> send_queue;
+  bool close_requested = false;
+  std::optional<std::pair<Errc, std::string>> fail_requested;
+};
+
+// ---- the implementation -------------------------------------------------------------------
+
+struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
+  struct Command {
+    std::function<void()> run;
+    std::function<void()> abandon;  // if it never runs (the node stopped first)
+  };
+  struct Socket {
+    std::unique_ptr<std::pair<Impl*, TransportId>> context;  // the events' argument
+    int fd = -1;
+    EventPtr read_event;
+    EventPtr write_event;
+    bool connecting = false;
+    bool write_armed = false;
+  };
+  struct StreamRoute {
+    StreamWindow window;
+    StreamHandler fn;
+  };
+
+  explicit Impl(EventNodeOptions opts) : options(std::move(opts)) {}
+
+  ~Impl();
+
+  void log(LogLevel level, const std::string& text) const {
+    if (options.log) options.log(level, text);
+  }
+
+  // ---- commands ----
+
+  Errc post(Command command);
+
+  bool on_loop_thread() const { return std::this_thread::get_id() == loop_id; }
+
+  void run_commands();
+
+  // ---- the loop's work after any input ----
+
+  void after_input();
+
+  void arm_timer();
+
+  // ---- sockets ----
+
+  void add_socket(TransportId transport, int fd, bool connecting);
+
+  void close_socket(TransportId transport, Bytes final_bytes = {});
+
+  // The socket failed or closed: tell the core, which ends everything on it exactly once.
+  void transport_failed(TransportId transport, const std::string& reason);
+
+  // Event callbacks copy what they need first: handling the event may close the socket,
+  // which frees the context they were given.
+  static void on_readable(evutil_socket_t, short, void* arg);
+
+  static void on_writable(evutil_socket_t, short, void* arg);
+
+  void read_from(TransportId transport);
+
+  void write_out(TransportId transport);
+
+  void dial(PeerId peer, TransportId transport);
+
+  void finish_connect(TransportId transport);
+
+  static void on_accept(evutil_socket_t, short, void* arg);
+
+  static void on_timer(evutil_socket_t, short, void* arg);
+
+  static void on_wake(evutil_socket_t, short, void* arg);
+
+  // ---- events from the core ----
+
+  void dispatch(Event&& event);
+
+  std::string peer_name(PeerId peer) const { return node->config().peers.at(peer); }
+  PeerConnection connection(PeerId peer) const { return node->connection(peer); }
+
+  void handle(event::Dial&& e);
+  void handle(event::CloseTransport&& e);
+  void handle(event::PeerUp&& e);
+  void handle(event::PeerDown&& e);
+  void handle(event::HandshakeFailed&& e);
+  void notify(const PeerChange& change);
+
+  void handle(event::RequestReceived&& e);
+  void handle(event::RequestCanceled&& e);
+  void handle(event::RequestDone&& e);
+
+  void handle(event::StreamOpened&& e);
+  void handle(event::StreamReadable&& e);
+  void handle(event::StreamWritable&& e);
+  void handle(event::StreamEnded&& e);
+
+  // Ends a session exactly once: its queue is dropped and on_end runs.
+  static void end_session(const std::shared_ptr<StreamSession::State>& state, Errc result,
+                          std::string_view message);
+
+  // Writes a session's queued messages as far as credit allows, then its close or fail.
+  void flush_stream(StreamSession::State& state);
+
+  // Starts a request (loop thread): `done` runs once, at once when it cannot start. Returns
+  // the started call.
+  std::optional<std::pair<PeerId, RequestId>> start_request(
+      std::string_view peer, std::uint16_t handler, std::string_view route, const Payload& payload,
+      std::int64_t timeout_ms, ReplyCallback done);
+
+  // Sends the answer to `state`'s request (loop thread): a response when `code` is ok, else
+  // an error with `bytes` as its message. Nothing if the request ended meanwhile.
+  void send_answer(Responder::State& state, Errc code, const Payload& bytes);
+
+  // Closes every transport so the core ends every call and stream once, then lets the loop
+  // stop. Runs on the loop thread as the last command.
+  void shutdown();
+
+  StreamArgs stream_args(std::uint16_t handler, const std::string& route,
+                         const std::optional<std::vector<std::uint8_t>>& payload, bool has_input,
+                         StreamWindow window, std::int64_t timeout_ms) const;
+
+  std::vector<PeerStatus> snapshot() const;
+
+  // ---- state ----
+  std::vector<std::pair<std::uint16_t, std::string>> handler_routes;
+  std::vector<std::tuple<std::uint16_t, std::string, StreamWindow>> stream_handler_routes;
+  EventNodeOptions options;
+  std::unique_ptr<Node> node;
+  event_base* base = nullptr;
+  int wake_fd = -1;
+  int listen_fd = -1;
+  std::uint16_t port = 0;
+  EventPtr wake_event;
+  EventPtr timer;
+  EventPtr listen_event;
+  void* read_buffer = nullptr;
+  std::vector<std::optional<sockaddr_in>> peer_addresses;
+  std::map<TransportId, Socket> sockets;
+  std::map<std::pair<std::uint16_t, std::uint64_t>, RequestHandler> handlers;
+  std::map<std::pair<std::uint16_t, std::uint64_t>, StreamRoute> stream_routes;
+  // Lookups by id only (io/ need not be deterministic): hash maps.
+  struct CallKeyHash {
+    std::size_t operator()(const std::pair<PeerId, RequestId>& key) const {
+      return std::hash<std::uint64_t>{}(key.second * 0x9e3779b97f4a7c15ULL + key.first);
+    }
+    std::size_t operator()(const std::pair<PeerId, InboundId>& key) const {
+      return std::hash<std::uint64_t>{}(
+          (key.second.mux ^ (key.second.generation << 40)) * 0x9e3779b97f4a7c15ULL + key.first);
+    }
+  };
+  std::unordered_map<std::pair<PeerId, RequestId>, ReplyCallback, CallKeyHash> pending;
+  std::unordered_map<std::pair<PeerId, InboundId>, std::shared_ptr<Responder::State>, CallKeyHash>
+      responders;
+  std::map<std::pair<PeerId, StreamId>, std::shared_ptr<StreamSession::State>> streams;
+  std::function<void(const PeerChange&)> peer_change;
+  std::thread thread;
+  std::atomic<std::thread::id> loop_id;
+  std::mutex mutex;
+  std::deque<Command> commands;
+  bool closed = false;
+  bool started = false;
+  bool stopping = false;
+};
+
+}  // namespace weft::io

@@ -1,0 +1,300 @@
+// EventNode::Impl on the loop thread, the I/O side: the command queue, the work after
+// each input and the timer, sockets (connect, accept, read, write, close) and shutdown.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "event_node_impl.hpp"
+
+namespace weft::io {
+namespace {
+
+void tune_socket(int fd, const EventNodeOptions& options) {
+  const int on = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  if (options.socket_unsent_bytes > 0) {
+    const int lowat = static_cast<int>(options.socket_unsent_bytes);
+    setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
+  }
+  if (options.socket_receive_bytes > 0) {
+    constexpr std::size_t kMinReceiveBytes = 64 * 1024;
+    const int bytes = static_cast<int>(std::max(options.socket_receive_bytes, kMinReceiveBytes));
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+  }
+}
+
+}  // namespace
+
+EventNode::Impl::~Impl() {
+  for (auto& [transport, socket] : sockets) {
+    socket.read_event.reset();
+    socket.write_event.reset();
+    if (socket.fd >= 0) ::close(socket.fd);
+  }
+  wake_event.reset();
+  timer.reset();
+  listen_event.reset();
+  if (wake_fd >= 0) ::close(wake_fd);
+  if (listen_fd >= 0) ::close(listen_fd);
+  if (base != nullptr) event_base_free(base);
+  std::free(read_buffer);
+}
+
+// ---- commands ----
+
+Errc EventNode::Impl::post(Command command) {
+  if (on_loop_thread() && !stopping) {
+    command.run();  // from a callback: the core is between inputs, so calling it is safe
+    return Errc::ok;
+  }
+  {
+    std::lock_guard lock(mutex);
+    if (closed) return Errc::shutting_down;
+    if (commands.size() >= options.command_queue_capacity) return Errc::queue_full;
+    commands.push_back(std::move(command));
+  }
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t written = ::write(wake_fd, &one, sizeof one);
+  return Errc::ok;
+}
+
+void EventNode::Impl::run_commands() {
+  std::uint64_t count = 0;
+  [[maybe_unused]] const ssize_t got = ::read(wake_fd, &count, sizeof count);
+  std::deque<Command> batch;
+  {
+    std::lock_guard lock(mutex);
+    batch.swap(commands);
+  }
+  for (Command& command : batch)
+    command.run();
+}
+
+// ---- the loop's work after any input ----
+
+void EventNode::Impl::after_input() {
+  const TimeNs now = monotonic_now_ns();
+  node->set_wall_clock(now, wall_now_ms());
+  bool busy = true;
+  while (busy) {
+    busy = false;
+    while (std::optional<Event> event = node->poll_event()) {
+      busy = true;
+      dispatch(std::move(*event));
+    }
+    while (std::optional<TransportId> transport = node->poll_transmit()) {
+      busy = true;
+      write_out(*transport);
+    }
+  }
+  arm_timer();
+}
+
+void EventNode::Impl::arm_timer() {
+  const TimeNs deadline = node->next_deadline();
+  if (deadline == kNever) {
+    event_del(timer.get());
+    return;
+  }
+  // Round up to the timer's microsecond resolution so it never fires early.
+  const TimeNs delay_ns = std::max<TimeNs>(0, deadline - monotonic_now_ns());
+  const TimeNs delay_us = (delay_ns + 999) / 1000;
+  timeval tv{static_cast<time_t>(delay_us / 1'000'000),
+             static_cast<suseconds_t>(delay_us % 1'000'000)};
+  event_add(timer.get(), &tv);
+}
+
+// ---- sockets ----
+
+void EventNode::Impl::add_socket(TransportId transport, int fd, bool connecting) {
+  Socket& socket = sockets[transport];
+  socket.fd = fd;
+  socket.connecting = connecting;
+  socket.context = std::make_unique<std::pair<Impl*, TransportId>>(this, transport);
+  auto* context = socket.context.get();
+  socket.read_event.reset(event_new(base, fd, EV_READ | EV_PERSIST, &Impl::on_readable, context));
+  socket.write_event.reset(event_new(base, fd, EV_WRITE | EV_PERSIST, &Impl::on_writable, context));
+  if (connecting) {
+    event_add(socket.write_event.get(), nullptr);
+    socket.write_armed = true;
+  } else {
+    event_add(socket.read_event.get(), nullptr);
+  }
+}
+
+void EventNode::Impl::close_socket(TransportId transport, Bytes final_bytes) {
+  const auto found = sockets.find(transport);
+  if (found == sockets.end()) return;
+  Socket& socket = found->second;
+  if (!final_bytes.empty() && !socket.connecting) {
+    // Best effort: a reject or goaway that fits the socket buffer gets through.
+    [[maybe_unused]] const ssize_t sent =
+        ::send(socket.fd, final_bytes.data(), final_bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+  socket.read_event.reset();
+  socket.write_event.reset();
+  ::close(socket.fd);
+  sockets.erase(found);
+}
+
+void EventNode::Impl::transport_failed(TransportId transport, const std::string& reason) {
+  close_socket(transport);
+  node->on_transport_down(monotonic_now_ns(), transport, reason);
+}
+
+void EventNode::Impl::on_readable(evutil_socket_t, short, void* arg) {
+  const auto [self, transport] = *static_cast<std::pair<Impl*, TransportId>*>(arg);
+  self->read_from(transport);
+  self->after_input();
+}
+
+void EventNode::Impl::on_writable(evutil_socket_t, short, void* arg) {
+  const auto [impl, transport] = *static_cast<std::pair<Impl*, TransportId>*>(arg);
+  Impl& self = *impl;
+  const auto found = self.sockets.find(transport);
+  if (found == self.sockets.end()) return;
+  if (found->second.connecting) {
+    self.finish_connect(transport);
+  } else {
+    self.write_out(transport);
+  }
+  self.after_input();
+}
+
+void EventNode::Impl::read_from(TransportId transport) {
+  // A few reads per wake-up: batches work without starving other sockets.
+  for (int round = 0; round < 8 && node->accepting_input(); ++round) {
+    const auto found = sockets.find(transport);
+    if (found == sockets.end()) return;
+    const ssize_t got = ::recv(found->second.fd, read_buffer, options.read_buffer_bytes, 0);
+    if (got > 0) {
+      node->on_bytes(
+          monotonic_now_ns(), transport,
+          Bytes(static_cast<const std::uint8_t*>(read_buffer), static_cast<std::size_t>(got)));
+      if (static_cast<std::size_t>(got) < options.read_buffer_bytes) return;
+      // Act on what this read brought (answers, acks) before reading more bulk.
+      after_input();
+      continue;
+    }
+    if (got == 0) return transport_failed(transport, "peer closed the connection");
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+    return transport_failed(transport, "read: " + errno_text(errno));
+  }
+}
+
+void EventNode::Impl::write_out(TransportId transport) {
+  const auto found = sockets.find(transport);
+  if (found == sockets.end() || found->second.connecting) return;
+  Socket& socket = found->second;
+  while (true) {
+    const Bytes output = node->pending_output(transport);
+    if (output.empty()) break;
+    const ssize_t sent =
+        ::send(socket.fd, output.data(), output.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent > 0) {
+      node->consume_output(transport, static_cast<std::size_t>(sent));
+      continue;
+    }
+    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      if (!socket.write_armed) {
+        event_add(socket.write_event.get(), nullptr);
+        socket.write_armed = true;
+      }
+      return;
+    }
+    return transport_failed(transport, "write: " + errno_text(errno));
+  }
+  if (socket.write_armed) {
+    event_del(socket.write_event.get());
+    socket.write_armed = false;
+  }
+}
+
+void EventNode::Impl::dial(PeerId peer, TransportId transport) {
+  const TimeNs now = monotonic_now_ns();
+  if (peer >= peer_addresses.size() || !peer_addresses[peer]) {
+    node->on_connect_failed(now, transport, "no address for this peer");
+    return;
+  }
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    node->on_connect_failed(now, transport, "socket: " + errno_text(errno));
+    return;
+  }
+  tune_socket(fd, options);
+  const sockaddr_in& address = *peer_addresses[peer];
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0) {
+    add_socket(transport, fd, false);
+    node->on_connected(now, transport);
+    return;
+  }
+  if (errno != EINPROGRESS) {
+    const int error = errno;
+    ::close(fd);
+    node->on_connect_failed(now, transport, "connect: " + errno_text(error));
+    return;
+  }
+  add_socket(transport, fd, true);  // the core times the connect out if it hangs
+}
+
+void EventNode::Impl::finish_connect(TransportId transport) {
+  Socket& socket = sockets.at(transport);
+  int error = 0;
+  socklen_t size = sizeof error;
+  getsockopt(socket.fd, SOL_SOCKET, SO_ERROR, &error, &size);
+  if (error != 0) {
+    close_socket(transport);
+    node->on_connect_failed(monotonic_now_ns(), transport, "connect: " + errno_text(error));
+    return;
+  }
+  socket.connecting = false;
+  event_del(socket.write_event.get());
+  socket.write_armed = false;
+  event_add(socket.read_event.get(), nullptr);
+  node->on_connected(monotonic_now_ns(), transport);
+}
+
+void EventNode::Impl::on_accept(evutil_socket_t, short, void* arg) {
+  Impl& self = *static_cast<Impl*>(arg);
+  while (true) {
+    const int fd = ::accept4(self.listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) break;
+    tune_socket(fd, self.options);
+    const TransportId transport = self.node->on_accepted(monotonic_now_ns());
+    self.add_socket(transport, fd, false);
+  }
+  self.after_input();
+}
+
+void EventNode::Impl::on_timer(evutil_socket_t, short, void* arg) {
+  Impl& self = *static_cast<Impl*>(arg);
+  self.node->on_timer(monotonic_now_ns());
+  self.after_input();
+}
+
+void EventNode::Impl::on_wake(evutil_socket_t, short, void* arg) {
+  Impl& self = *static_cast<Impl*>(arg);
+  self.run_commands();
+  if (self.stopping) {
+    event_base_loopbreak(self.base);
+    return;
+  }
+  self.after_input();
+}
+
+// ---- stopping ----
+
+void EventNode::Impl::shutdown() {
+  stopping = true;
+  std::vector<TransportId> open;
+  for (const auto& [transport, socket] : sockets)
+    open.push_back(transport);
+  for (TransportId transport : open)
+    transport_failed(transport, "node stopping");
+  after_input();
+  event_del(timer.get());
+}
+}  // namespace weft::io
