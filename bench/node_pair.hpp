@@ -59,6 +59,7 @@ class Pair {
     config.peers = {std::move(peer)};
     config.auth = std::make_shared<StaticTokenAuth>("bench");
     config.checksums = checksums;
+    config.seed = 1;  // in-memory pair: a fixed seed keeps runs comparable
     return config;
   }
 

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <random>
 #include <vector>
 
 #include "weft/node.hpp"
@@ -41,6 +42,9 @@ NodeConfig config_for(std::string name, std::string peer) {
   config.name = std::move(name);
   config.peers = {std::move(peer)};
   config.auth = std::make_shared<StaticTokenAuth>("poll-loop-demo");
+  // A real process: its own incarnation and jitter, from the OS (the core draws nothing).
+  std::random_device entropy;
+  config.seed = (std::uint64_t{entropy()} << 32) | entropy();
   return config;
 }
 

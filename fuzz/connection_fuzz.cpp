@@ -51,6 +51,7 @@ NodeConfig alpha_config(const std::string& self, const std::string& peer) {
   config.peers = {peer};
   config.auth = std::make_shared<StaticTokenAuth>("fuzz");
   config.checksums = false;
+  config.seed = 1;
   config.limits.max_frame_bytes = kMaxFrameBytes;
   config.limits.max_message_bytes = kMaxMessageBytes;
   config.limits.max_assembly_bytes = 8 << 20;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <functional>
+#include <limits>
 #include <optional>
 
 #include "scripted_peer.hpp"
@@ -256,6 +257,43 @@ TEST(ProtocolContracts, ClockSkewUpToTheLimitIsAcceptedAndOneMillisecondMoreIsNo
           expect_refused(driven, Status::clock_skew, Op::goaway);
         }
       }
+    }
+  }
+}
+
+// A peer's wall_ms is a u64 from the wire: values at and past 2^63 (and 0, the far past) are
+// refused as clock_skew with the true distance in the message, on both sides, without the
+// signed overflow the check once had (UBSan in the asan preset reports that one).
+TEST(ProtocolContracts, WallClocksAnywhereInTheU64RangeAreComparedWithoutOverflow) {
+  const TimeNs now = ns_from_ms(2'000);
+  const auto ours = static_cast<std::uint64_t>(kWallMs);
+  for (const std::uint64_t theirs : {std::uint64_t{1} << 63, (std::uint64_t{1} << 63) + 1,
+                                     std::numeric_limits<std::uint64_t>::max(), std::uint64_t{0}}) {
+    SCOPED_TRACE("peer wall_ms " + std::to_string(theirs));
+    const std::uint64_t distance = theirs > ours ? theirs - ours : ours - theirs;
+    const std::string expected_text = "wall clocks differ by " + std::to_string(distance) + " ms";
+    {  // the acceptor's check of the hello
+      ScriptedPeer driven(acceptor_config());
+      driven.node().set_wall_clock(now, kWallMs);
+      driven.set_transport(driven.node().on_accepted(now));
+      Frame hello = hello_frame();
+      hello.wall_ms = theirs;
+      driven.feed(hello, now);
+      expect_refused(driven, Status::clock_skew, Op::reject);
+      const auto failed = driven.last<event::HandshakeFailed>();
+      ASSERT_TRUE(failed.has_value());
+      EXPECT_NE(failed->message.find(expected_text), std::string::npos) << failed->message;
+    }
+    {  // the dialer's check of the welcome
+      auto driven = dialing();
+      driven.node().set_wall_clock(now, kWallMs);
+      Frame welcome = welcome_frame();
+      welcome.wall_ms = theirs;
+      driven.feed(welcome, now);
+      expect_refused(driven, Status::clock_skew, Op::goaway);
+      const auto failed = driven.last<event::HandshakeFailed>();
+      ASSERT_TRUE(failed.has_value());
+      EXPECT_NE(failed->message.find(expected_text), std::string::npos) << failed->message;
     }
   }
 }

@@ -476,7 +476,7 @@ TEST(NodeScenarios, RestartedPeerIsReportedWithANewIncarnation) {
   EXPECT_FALSE(first.peer_restarted);
 
   NodeConfig restarted = cluster.node(kB).config();
-  restarted.seed += 1;  // a new process draws a new seed
+  restarted.seed = *restarted.seed + 1;  // a new process draws a new seed
   cluster.net().restart_node(kB, restarted);
   const std::uint64_t new_incarnation = cluster.node(kB).incarnation();
   ASSERT_NE(new_incarnation, old_incarnation);

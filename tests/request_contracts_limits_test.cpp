@@ -41,6 +41,13 @@ bool accepts(const std::function<void(NodeConfig&)>& change) {
   }
 }
 
+// No default seed: a node without one is refused, any chosen value (0 included) is taken.
+TEST(RequestContracts, ConfigWithoutASeedIsRefusedAnyChosenSeedIsTaken) {
+  EXPECT_FALSE(accepts([](NodeConfig& c) { c.seed.reset(); }));
+  EXPECT_TRUE(accepts([](NodeConfig& c) { c.seed = 0; }));
+  EXPECT_TRUE(accepts([](NodeConfig& c) { c.seed = ~std::uint64_t{0}; }));
+}
+
 TEST(RequestContracts, ConfigMaxFrameBytesAt65536IsAcceptedOneLessThrows) {
   EXPECT_TRUE(accepts([](NodeConfig& c) { c.limits.max_frame_bytes = 65536; }));
   EXPECT_FALSE(accepts([](NodeConfig& c) { c.limits.max_frame_bytes = 65535; }));

@@ -31,6 +31,7 @@ void check_config(const NodeConfig& config) {
     if (!seen.insert(peer).second) fail("peer '" + peer + "' is listed twice");
   }
   if (!config.auth) fail("an authenticator is required");
+  if (!config.seed) fail("a seed is required (a real process draws it from the OS)");
   const ConnectionLimits& limits = config.limits;
   if (limits.max_frame_bytes < kMinMaxFrameBytes) fail("max_frame_bytes must be at least 65536");
   if (limits.max_outbound_requests == 0 || limits.max_outbound_requests > (1u << 20)) {

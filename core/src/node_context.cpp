@@ -1,6 +1,6 @@
 #include "node_context.hpp"
 
-#include <cstdlib>
+#include <algorithm>
 
 namespace weft::detail {
 
@@ -21,9 +21,14 @@ Status NodeContext::check_credentials(TimeNs now_ns, std::string_view peer_name,
     message = "token of " + std::string(peer_name) + " does not verify";
     return Status::bad_token;
   }
-  const std::int64_t skew_ms = static_cast<std::int64_t>(handshake.wall_ms) - wall_ms(now_ns);
-  if (std::llabs(skew_ms) > config.timeouts.max_clock_skew_ms) {
-    message = "wall clocks differ by " + std::to_string(skew_ms) + " ms";
+  // The peer's clock is any u64 the wire can carry: compare as unsigned distances, which
+  // cannot overflow (a signed difference did for values at and past 2^63).
+  const auto ours = static_cast<std::uint64_t>(std::max<std::int64_t>(0, wall_ms(now_ns)));
+  const std::uint64_t theirs = handshake.wall_ms;
+  const std::uint64_t distance_ms = theirs > ours ? theirs - ours : ours - theirs;
+  if (distance_ms > static_cast<std::uint64_t>(config.timeouts.max_clock_skew_ms)) {
+    message = "wall clocks differ by " + std::to_string(distance_ms) + " ms (the peer's is " +
+              (theirs > ours ? "ahead)" : "behind)");
     return Status::clock_skew;
   }
   return Status::ok;

@@ -53,7 +53,7 @@ class StreamHandlerRegistry {
 struct NodeContext {
   NodeContext(NodeConfig node_config, TimeNs now_ns, std::int64_t wall_ms)
       : config(std::move(node_config)),
-        rng(config.seed),
+        rng(config.seed.value()),
         incarnation(rng.next() | 1),
         wall_offset_ms(wall_ms - ms_from_ns(now_ns)) {}
 

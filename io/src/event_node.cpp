@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <random>
 
 #include "event_node_impl.hpp"
 
@@ -22,6 +23,11 @@ namespace {
 bool looks_numeric(std::string_view host) {
   if (host.find(':') != std::string_view::npos) return true;
   return !host.empty() && host.find_first_not_of("0123456789.") == std::string_view::npos;
+}
+
+std::uint64_t seed_from_os() {
+  std::random_device entropy;  // getrandom(2) on Linux
+  return (std::uint64_t{entropy()} << 32) | entropy();
 }
 
 bool resolve(const std::string& host, std::uint16_t port, sockaddr_in& out) {
@@ -79,8 +85,12 @@ Errc EventNode::start() {
   Impl& impl = *impl_;
   if (impl.started) return Errc::ok;
   const TimeNs now = monotonic_now_ns();
+  NodeConfig config = impl.options.config;
+  // Every process its own incarnation and jitter (DESIGN.md rule 10): unless a test fixed
+  // the seed, draw it from the OS. The core itself never reads randomness.
+  if (!config.seed) config.seed = seed_from_os();
   try {
-    impl.node = std::make_unique<Node>(impl.options.config, now, wall_now_ms());
+    impl.node = std::make_unique<Node>(std::move(config), now, wall_now_ms());
   } catch (const std::invalid_argument& bad) {
     impl.log(LogLevel::error, bad.what());
     return Errc::invalid_argument;

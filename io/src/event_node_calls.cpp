@@ -1,6 +1,8 @@
 // EventNode::Impl on the loop thread, the application side: the core's events dispatched
 // to peer-change callbacks, request handlers and responders, and stream sessions (their
 // callbacks, send queues and ends); requests started and answers sent.
+#include <cstdio>
+
 #include "event_node_impl.hpp"
 
 namespace weft::io {
@@ -21,7 +23,13 @@ void EventNode::Impl::handle(event::CloseTransport&& e) {
 }
 
 void EventNode::Impl::handle(event::PeerUp&& e) {
-  notify({PeerChange::Kind::up, peer_name(e.peer), "generation " + std::to_string(e.generation)});
+  char incarnation[17];
+  std::snprintf(incarnation, sizeof incarnation, "%016llx",
+                static_cast<unsigned long long>(e.incarnation));
+  notify({PeerChange::Kind::up, peer_name(e.peer),
+          "generation " + std::to_string(e.generation) + ", incarnation " + incarnation +
+              (e.peer_restarted ? ", restarted" : ""),
+          e.incarnation, e.peer_restarted});
 }
 
 void EventNode::Impl::handle(event::PeerDown&& e) {

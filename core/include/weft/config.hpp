@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -108,8 +109,12 @@ struct NodeConfig {
   // Protocol versions this node speaks; only tests change these.
   std::uint16_t version_min = kProtocolVersion;
   std::uint16_t version_max = kProtocolVersion;
-  // Seed of the node's random generator (incarnation id, backoff jitter).
-  std::uint64_t seed = 1;
+  // Seed of the node's random generator (incarnation id, backoff jitter). Required: a Node
+  // without one throws std::invalid_argument, so no process can run on a default seed that
+  // every other process shares (the same incarnation everywhere, reconnect storms in step).
+  // A real process draws it from the OS (io::EventNode does when it is unset); tests and
+  // simulations fix it to replay a run.
+  std::optional<std::uint64_t> seed;
   // Events waiting to be polled before accepting_input() turns false.
   std::size_t max_pending_events = 1 << 20;
   ConnectionLimits limits;

@@ -45,7 +45,9 @@ struct PeerAddress {
 };
 
 struct EventNodeOptions {
-  // The core's settings: name, peers, authenticator, limits, timeouts.
+  // The core's settings: name, peers, authenticator, limits, timeouts. Leave config.seed
+  // unset: start() draws it from the OS, so every process has its own incarnation and
+  // backoff jitter. Set it only to replay a test.
   NodeConfig config;
   // Where to listen; port 0 picks a free port (see EventNode::port()).
   std::string listen_host = "127.0.0.1";
@@ -180,7 +182,11 @@ struct PeerChange {
   enum class Kind : std::uint8_t { up, down, handshake_failed };
   Kind kind;
   std::string peer;
-  std::string detail;  // the reason, or "generation N"
+  std::string detail;  // the reason, or "generation N, incarnation X[, restarted]"
+  // For up: the peer's incarnation, and whether it differs from the one seen before (the
+  // peer's process restarted and holds nothing from before).
+  std::uint64_t incarnation = 0;
+  bool peer_restarted = false;
 };
 
 struct PeerStatus {
