@@ -2,7 +2,12 @@
 // value, undecodable payloads and messages, a shared handler answering null. End-to-end on
 // a Cluster (simulated time).
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <fstream>
+#include <map>
 #include <memory>
 #include <utility>
 
@@ -232,6 +237,87 @@ TEST(TypedContracts, ReadOutWithAByteAfterTheValueFailsTheStreamWithBadPayloadBy
 
 TEST(TypedContracts, ReadOutOfTheWrongShapeFailsTheStreamWithBadPayloadByEnd) {
   read_out_fails_the_stream(true, packed(std::string("not an answer")));
+}
+
+// ---- what a payload can make the decoder allocate (issue 14) ------------------------------
+
+// Five bytes announcing an array of 2^28 elements: msgpack-c, left to its default limits,
+// reserves 2^28 objects (6 GiB) before finding the bytes missing.
+const std::vector<std::uint8_t> kArrayBomb = {0xdd, 0x10, 0x00, 0x00, 0x00};
+// A map of 2^28 pairs likewise; and a string header of 2^28 bytes.
+const std::vector<std::uint8_t> kMapBomb = {0xdf, 0x10, 0x00, 0x00, 0x00};
+const std::vector<std::uint8_t> kStringBomb = {0xdb, 0x10, 0x00, 0x00, 0x00};
+
+// The bytes of address space this process has mapped (from /proc/self/statm, in pages).
+std::size_t mapped_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t pages = 0;
+  statm >> pages;
+  return pages * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+bool built_with_a_sanitizer() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  return true;
+#else
+  return false;
+#endif
+#else
+  return false;
+#endif
+}
+
+TEST(TypedContracts, ContainerHeadersClaimingMoreThanThePayloadHoldsAreRefusedByTheirCount) {
+  MsgpackCodec codec;
+  std::string why;
+  std::vector<int> numbers;
+  EXPECT_FALSE(codec.unpack(kArrayBomb, numbers, why));
+  EXPECT_EQ(why, "array size overflow");
+  std::map<int, int> pairs;
+  EXPECT_FALSE(codec.unpack(kMapBomb, pairs, why));
+  EXPECT_EQ(why, "map size overflow");
+  // A string's bytes are copied only once all are there: refused as missing, not reserved.
+  std::string text;
+  EXPECT_FALSE(codec.unpack(kStringBomb, text, why));
+  EXPECT_EQ(why, "insufficient bytes");
+  // At the boundary: an array of exactly as many one-byte elements as the payload allows.
+  const std::vector<std::uint8_t> four = {0x94, 1, 2, 3, 4};
+  ASSERT_TRUE(codec.unpack(four, numbers, why)) << why;
+  EXPECT_EQ(numbers, (std::vector<int>{1, 2, 3, 4}));
+  // The configured limit applies too: three elements allowed, four refused.
+  MsgpackCodec strict(UnpackLimits{.max_container_elements = 3});
+  EXPECT_FALSE(strict.unpack(four, numbers, why));
+  EXPECT_EQ(why, "array size overflow");
+  const std::vector<std::uint8_t> three = {0x93, 1, 2, 3};
+  EXPECT_TRUE(strict.unpack(three, numbers, why)) << why;
+}
+
+// The same five bytes in a child process whose address space may grow by 256 MiB at most:
+// decoding them must fail on the count, not on an allocation (bad_alloc there means the
+// decoder tried to reserve what the peer announced).
+TEST(TypedContracts, AnArrayBombDecodesWithinAnAddressSpaceLimit) {
+  if (built_with_a_sanitizer()) {
+    GTEST_SKIP() << "sanitizer runtimes reserve terabytes of address space: no limit fits";
+  }
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const rlim_t limit = mapped_bytes() + (256u << 20);
+    const rlimit address_space{limit, limit};
+    if (setrlimit(RLIMIT_AS, &address_space) != 0) _exit(3);
+    MsgpackCodec codec;
+    std::string why;
+    std::vector<int> numbers;
+    const bool decoded = codec.unpack(kArrayBomb, numbers, why);
+    _exit(decoded ? 1 : why == "array size overflow" ? 0 : 2);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: decoded, 2: failed on something else (bad_alloc)";
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 // Not thread-safe: use each object from the thread that drives its node.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <msgpack.hpp>
@@ -76,8 +77,21 @@ class ObjectPool {
 // ---- encoding ---------------------------------------------------------------------------
 
 // Packs values into one reused buffer and unpacks bytes into existing objects.
+// What a payload may make the decoder allocate. msgpack-c sizes a container from its
+// header before it reads the elements, so five bytes (`dd 10 00 00 00`, an array of 2^28)
+// could reserve gigabytes. Every count is held to these limits and to the payload's own
+// length (each element takes at least a byte, each map pair two), so decoding allocates in
+// proportion to the bytes received, themselves bounded by limits.max_message_bytes.
+struct UnpackLimits {
+  std::size_t max_container_elements = 1 << 20;  // elements of an array, pairs of a map
+  std::size_t max_bytes = 64 << 20;              // a str, bin or ext value
+  std::size_t max_depth = 64;                    // nesting of arrays and maps
+};
+
 class MsgpackCodec {
  public:
+  explicit MsgpackCodec(UnpackLimits limits = {}) : limits_(limits) {}
+
   template <typename T>
   Bytes pack(const T& value) {
     buffer_.clear();
@@ -85,15 +99,22 @@ class MsgpackCodec {
     return {reinterpret_cast<const std::uint8_t*>(buffer_.data()), buffer_.size()};
   }
 
-  // Decodes `bytes` (exactly one msgpack value) into `out`. On failure returns false and
-  // describes why in `error`; `out` may then be partly overwritten.
+  // Decodes `bytes` (exactly one msgpack value) into `out`. On failure (including a count
+  // over the UnpackLimits or the payload's length, and bytes after the value) returns false
+  // and describes why in `error`; `out` may then be partly overwritten.
   template <typename T>
   bool unpack(Bytes bytes, T& out, std::string& error) {
     try {
       zone_.clear();
       std::size_t offset = 0;
+      const std::size_t size = bytes.size();
+      const std::size_t elements = std::min(limits_.max_container_elements, size);
+      const std::size_t value_bytes = std::min(limits_.max_bytes, size);
+      const msgpack::unpack_limit limit(elements, std::min(elements, size / 2), value_bytes,
+                                        value_bytes, value_bytes, limits_.max_depth);
       const msgpack::object object =
-          msgpack::unpack(zone_, reinterpret_cast<const char*>(bytes.data()), bytes.size(), offset);
+          msgpack::unpack(zone_, reinterpret_cast<const char*>(bytes.data()), size, offset, nullptr,
+                          nullptr, limit);
       if (offset != bytes.size()) {
         error = std::to_string(bytes.size() - offset) + " bytes after the value";
         return false;
@@ -107,6 +128,7 @@ class MsgpackCodec {
   }
 
  private:
+  UnpackLimits limits_;
   msgpack::sbuffer buffer_;
   msgpack::zone zone_;
 };
@@ -125,8 +147,8 @@ struct Typed {
 template <typename Req, typename Resp>
 class TypedCall {
  public:
-  explicit TypedCall(std::uint16_t handler, std::string route = {})
-      : handler_(handler), route_(std::move(route)) {}
+  explicit TypedCall(std::uint16_t handler, std::string route = {}, UnpackLimits limits = {})
+      : handler_(handler), route_(std::move(route)), codec_(limits) {}
 
   // Encodes `request` and sends it; errors as PeerConnection::request.
   Call call(PeerConnection peer, TimeNs now_ns, const Req& request, std::int64_t timeout_ms = 0) {
@@ -175,10 +197,10 @@ class TypedHandler {
   using Fn = std::function<HandlerStatus(const Req&, Resp&)>;
   using SharedFn = std::function<HandlerStatus(const Req&, std::shared_ptr<const Resp>&)>;
 
-  TypedHandler(std::uint16_t handler, std::string route, Fn fn)
-      : handler_(handler), route_(std::move(route)), fn_(std::move(fn)) {}
-  TypedHandler(std::uint16_t handler, std::string route, SharedFn fn)
-      : handler_(handler), route_(std::move(route)), shared_fn_(std::move(fn)) {}
+  TypedHandler(std::uint16_t handler, std::string route, Fn fn, UnpackLimits limits = {})
+      : handler_(handler), route_(std::move(route)), fn_(std::move(fn)), codec_(limits) {}
+  TypedHandler(std::uint16_t handler, std::string route, SharedFn fn, UnpackLimits limits = {})
+      : handler_(handler), route_(std::move(route)), shared_fn_(std::move(fn)), codec_(limits) {}
 
   // Registers (handler, route) with `node`.
   Errc register_with(Node& node) const { return node.register_handler(handler_, route_); }
@@ -236,8 +258,8 @@ class TypedHandler {
 template <typename Payload, typename In, typename Out>
 class TypedStream {
  public:
-  explicit TypedStream(std::uint16_t handler, std::string route = {})
-      : handler_(handler), route_(std::move(route)) {}
+  explicit TypedStream(std::uint16_t handler, std::string route = {}, UnpackLimits limits = {})
+      : handler_(handler), route_(std::move(route)), codec_(limits) {}
 
   Errc register_with(Node& node, StreamWindow window = {}) const {
     return node.register_stream_handler(handler_, route_, window);
