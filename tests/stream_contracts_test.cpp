@@ -322,6 +322,30 @@ TEST(StreamContracts, PingOnThePeersStreamIsAnsweredOnTheReceiversOwnIsAConnecti
       peer.exchange(Frame{.op = Op::stream_ping, .mux = own.mux, .seq = 1}), theirs);
 }
 
+// Credits add up while they wait (issue 14): a peer that keeps sending and consuming credit
+// while not reading this side's output makes one credit frame wait per stream, never one per
+// consume, and that frame carries the sum.
+TEST(StreamContracts, CreditsWaitingForOutputCoalesceIntoOneFramePerStream) {
+  ScriptedPeer peer = testing::accepted([](NodeConfig& config) {
+    config.limits.output_high_water_bytes = 1;  // anything written makes the rest wait
+  });
+  ASSERT_EQ(peer.node().register_stream_handler(kStream, {}, StreamWindow{4, 100}), Errc::ok);
+  const StreamId id = open_from_script(peer, 2);  // reads the accept: the output is empty
+  peer.feed(Frame{.op = Op::ping, .seq = 7});     // a pong fills the output past the mark
+  constexpr std::uint64_t kMessages = 12;         // three windows' worth, one at a time
+  for (std::uint64_t seq = 1; seq <= kMessages; ++seq) {
+    peer.feed(msg_frame(id, seq));
+    ASSERT_EQ(peer.connection().stream_consume(0, id), Errc::ok) << "message " << seq;
+    EXPECT_LE(peer.connection().stats().queued_control_frames, 1u) << "message " << seq;
+  }
+  EXPECT_EQ(peer.connection().stream_credits(id)->granted_unused_msgs, 4u);
+  const std::vector<OwnedFrame> credits = frames_with(peer.read().sent, Op::stream_credit);
+  ASSERT_EQ(credits.size(), 1u);
+  EXPECT_EQ(credits[0].view().mux, id.mux);
+  EXPECT_EQ(credits[0].view().credit_msgs, kMessages);
+  EXPECT_EQ(credits[0].view().credit_bytes, kMessages);  // one byte each
+}
+
 // ---- the StreamReadable rule (events.hpp, node.hpp stream_input_done) -------------------
 
 TEST(StreamContracts, ReadableOnTheFirstMessageIntoAnEmptyInboxThenCoalesced) {

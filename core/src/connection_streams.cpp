@@ -338,12 +338,10 @@ void Connection::return_credit(Stream& stream, bool force) {
 #if WEFT_CANARIES
   if (context_.config.canary == Canary::credit_off_by_one) ++credit_msgs;
 #endif
-  send(Frame{.op = Op::stream_credit,
-             .checksum = checksums_,
-             .mux = stream.mux,
-             .credit_msgs = credit_msgs,
-             .credit_bytes = stream.unreturned_bytes},
-       EntryKind::control);
+  // Coalesced with any credit of this stream still waiting (rule 1: never a queue that grows
+  // with a peer that sends but does not read).
+  lanes_.push_credit(stream.mux, credit_msgs, stream.unreturned_bytes, checksums_);
+  mark_transmit();
   stream.unreturned_msgs = 0;
   stream.unreturned_bytes = 0;
 }

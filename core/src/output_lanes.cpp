@@ -14,6 +14,7 @@ void OutputLanes::reset(std::uint64_t generation) {
   parts_.clear();
   parts_bytes_ = 0;
   pong_seq_.reset();
+  credits_.clear();
   small_burst_bytes_ = 0;
   // A large frame may have grown these; do not keep megabytes per idle peer.
   output_.release_if_empty(1 << 20);
@@ -61,6 +62,39 @@ void OutputLanes::push_pong(std::uint64_t seq, bool checksum) {
   }
   pong_seq_ = seq;
   pong_checksum_ = checksum;
+}
+
+void OutputLanes::push_credit(std::uint64_t mux, std::uint32_t msgs, std::uint32_t bytes,
+                              bool checksum) {
+  if (below_high_water()) {
+    WEFT_ASSERT(lanes_empty());
+    encode_frame(output_, Frame{.op = Op::stream_credit,
+                                .checksum = checksum,
+                                .mux = mux,
+                                .credit_msgs = msgs,
+                                .credit_bytes = bytes});
+    ++frames_committed_;
+    return;
+  }
+  PendingCredit& pending = credits_[mux];
+  // A stream's credit never adds up past its window (a u32): only consumed messages return.
+  WEFT_ASSERT(pending.msgs <= UINT32_MAX - msgs && pending.bytes <= UINT32_MAX - bytes);
+  pending.msgs += msgs;
+  pending.bytes += bytes;
+  pending.checksum = checksum;
+}
+
+void OutputLanes::commit_credits() {
+  while (below_high_water() && !credits_.empty()) {
+    const auto [mux, credit] = *credits_.begin();
+    credits_.erase(credits_.begin());
+    encode_frame(output_, Frame{.op = Op::stream_credit,
+                                .checksum = credit.checksum,
+                                .mux = mux,
+                                .credit_msgs = credit.msgs,
+                                .credit_bytes = credit.bytes});
+    ++frames_committed_;
+  }
 }
 
 void OutputLanes::move_front(Lane& lane, bool send) {

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <optional>
 
 #include "weft/bytes.hpp"
@@ -83,6 +84,12 @@ class OutputLanes {
   void push_parts(std::uint64_t mux, EntryKind kind, PendingParts parts);
   // Queues a pong for ping `seq`; a pong still waiting is replaced (one is enough).
   void push_pong(std::uint64_t seq, bool checksum);
+  // Queues a stream_credit of (msgs, bytes) for stream `mux`. Credit for a stream that
+  // already has some waiting is added to it (credits add up), so at most one credit frame
+  // per stream ever waits: the lane cannot grow with a peer that sends but does not read.
+  // Waiting credits go out after the control lane (which holds the stream's accept) and
+  // before the data lanes.
+  void push_credit(std::uint64_t mux, std::uint32_t msgs, std::uint32_t bytes, bool checksum);
 
   // Moves waiting frames into the output buffer while it is below the high-water mark:
   // the pong and the control lane first, then the small and bulk lanes. `is_live(entry)`
@@ -110,7 +117,7 @@ class OutputLanes {
     return frames_committed_;
   }
   std::size_t control_frames() const {
-    return control_.entries.size() + (pong_seq_ ? 1 : 0);
+    return control_.entries.size() + (pong_seq_ ? 1 : 0) + credits_.size();
   }
   std::size_t data_bytes() const {
     return small_.buffer.size() + bulk_.buffer.size() + parts_bytes_;
@@ -136,8 +143,10 @@ class OutputLanes {
   // its parts when `send` is false).
   void send_next_part(bool send);
   bool lanes_empty() const {
-    return !pong_seq_ && control_.empty() && small_.empty() && bulk_.empty();
+    return !pong_seq_ && control_.empty() && credits_.empty() && small_.empty() && bulk_.empty();
   }
+  // Encodes every waiting credit into the output (while below the mark), in mux order.
+  void commit_credits();
 
   const ConnectionLimits& limits_;
   std::uint64_t generation_ = 0;
@@ -149,6 +158,13 @@ class OutputLanes {
   std::size_t parts_bytes_ = 0;     // payload bytes in parts_ not sent yet
   std::optional<std::uint64_t> pong_seq_;
   bool pong_checksum_ = false;
+  struct PendingCredit {
+    std::uint32_t msgs = 0;
+    std::uint32_t bytes = 0;
+    bool checksum = false;
+  };
+  // Credits waiting, one per stream (ordered by mux, so the order is deterministic).
+  std::map<std::uint64_t, PendingCredit> credits_;
   std::size_t small_burst_bytes_ = 0;  // small-lane bytes sent since the last bulk frame
   std::uint64_t frames_committed_ = 0;
 #if WEFT_CANARIES
@@ -165,6 +181,7 @@ void OutputLanes::commit(IsLive&& is_live) {
   }
   while (below_high_water() && !control_.empty())
     move_front(control_, true);
+  commit_credits();
   while (below_high_water() && !(small_.empty() && bulk_.empty())) {
     const bool take_small =
         !small_.empty() && (bulk_.empty() || small_burst_bytes_ < limits_.small_lane_burst_bytes);

@@ -26,8 +26,9 @@ struct ConnectionLimits {
   // the transport's output buffer. A request that would exceed it fails with queue_full;
   // responses are always accepted (bounded by max_inbound_requests frames).
   std::size_t max_queued_bytes = 32 * 1024 * 1024;
-  // Control frames waiting (pong, cancel, error answers). A peer that keeps sending while
-  // not reading drives this up; past the limit the connection is closed.
+  // Control frames waiting (pong, cancel, error answers, stream credits). A peer that keeps
+  // sending while not reading drives this up; past the limit the connection is closed.
+  // Pongs and credits add up instead of queueing (one pong, one credit per stream at most).
   std::size_t max_control_frames = 65536;
   // The output buffer is filled from the lanes while it holds fewer bytes than this.
   std::size_t output_high_water_bytes = 64 * 1024;
