@@ -321,6 +321,23 @@ bool Responder::canceled() const {
 
 namespace {
 
+// Takes one place in the session's send queue; false when it is full. A refused writer is
+// promised on_writable: it raises wants_room *before* its last look at the queue, and the
+// loop checks wants_room only after the queue drained to empty, so one of the two always
+// sees the other (a flag set after the loop's check would be a lost wake-up).
+bool reserve_slot(StreamSession::State& state) {
+  std::size_t queued = state.queued.load();
+  while (true) {
+    if (queued >= state.capacity) {
+      state.wants_room.store(true);
+      queued = state.queued.load();
+      if (queued >= state.capacity) return false;
+      continue;  // room appeared meanwhile: at worst one on_writable more than needed
+    }
+    if (state.queued.compare_exchange_weak(queued, queued + 1)) return true;
+  }
+}
+
 // Hands `change` to the loop for `state`'s stream.
 Errc post_to_stream(const std::shared_ptr<StreamSession::State>& state,
                     std::function<void(EventNode::Impl&, StreamSession::State&)> change) {
@@ -337,11 +354,10 @@ Errc post_to_stream(const std::shared_ptr<StreamSession::State>& state,
 Errc StreamSession::write(Bytes message) {
   if (!state_ || state_->ended) return Errc::not_found;
   if (state_->closing) return Errc::stream_closed;
-  if (state_->queued.fetch_add(1) >= state_->capacity) {
-    --state_->queued;
-    state_->wants_room = true;
-    return Errc::queue_full;
-  }
+  // Larger than the peer's whole byte window (known once the stream was accepted): it could
+  // never be sent, so refuse it now rather than end the stream over it later.
+  if (message.size() > state_->peer_window_bytes.load()) return Errc::too_large;
+  if (!reserve_slot(*state_)) return Errc::queue_full;
   const Errc posted =
       post_to_stream(state_, [bytes = std::vector<std::uint8_t>(message.begin(), message.end())](
                                  EventNode::Impl& node, StreamSession::State& state) {

@@ -149,12 +149,24 @@ void EventNode::Impl::flush_stream(StreamSession::State& state) {
   const TimeNs now = monotonic_now_ns();
   while (!state.send_queue.empty()) {
     const Errc result = connection.stream_write(now, *state.id, state.send_queue.front());
+    if (const auto credits = connection.stream_credits(*state.id);
+        credits && credits->peer_window_bytes > 0) {
+      state.peer_window_bytes = credits->peer_window_bytes;
+    }
     if (result == Errc::no_credit) return;
+    if (result != Errc::ok) {
+      // A message accepted by write() that the core refuses (too_large: larger than the
+      // peer's window or frame limit) ends the stream with that error on both sides: never
+      // a normal end with a message missing.
+      const std::string why = "a queued message (" +
+                              std::to_string(state.send_queue.front().size()) +
+                              " bytes) could not be sent: " + std::string(errc_name(result));
+      log(LogLevel::warning, "stream failed: " + why);
+      connection.stream_fail(now, *state.id, result, why);
+      return;
+    }
     state.send_queue.pop_front();
     --state.queued;
-    if (result != Errc::ok) {
-      log(LogLevel::warning, "stream write failed: " + std::string(errc_name(result)));
-    }
   }
   // Only once every accepted write reached the core (none still waits in the command
   // queue): a write from on_writable must not overtake earlier ones.

@@ -78,6 +78,9 @@ struct StreamSession::State : std::enable_shared_from_this<StreamSession::State>
   std::atomic<bool> wants_room{false};  // a write hit queue_full: call on_writable when drained
   std::atomic<std::size_t> queued{0};
   std::size_t capacity = 0;
+  // The peer's whole byte window once the stream is accepted (loop writes, writers read):
+  // a larger message can never be sent.
+  std::atomic<std::uint64_t> peer_window_bytes{UINT64_MAX};
   // Loop thread only.
   std::deque<std::vector<std::uint8_t>> send_queue;
   bool close_requested = false;

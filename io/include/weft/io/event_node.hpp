@@ -137,8 +137,12 @@ class StreamSession {
   explicit StreamSession(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
   // Queues a message; it is sent as the peer's window allows. queue_full when
-  // stream_send_queue_messages are already waiting; stream_closed / not_found when the
-  // stream ended or this side closed it.
+  // stream_send_queue_messages are already waiting (on_writable follows, always);
+  // stream_closed / not_found when the stream ended or this side closed it; too_large when
+  // the message exceeds the peer's whole byte window (known once the peer accepted). A
+  // queued message the core still refuses (too_large: before the window was known, or over
+  // the peer's frame limit) ends the stream with that error on both sides: nothing is ever
+  // dropped quietly.
   Errc write(Bytes message);
   // Ends this side's half after the queued messages.
   Errc close();

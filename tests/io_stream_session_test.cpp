@@ -1,0 +1,176 @@
+// StreamSession from another thread, under load (issue 14): a writer that meets queue_full
+// and waits for on_writable is always woken (no lost wake-up between its failed write and
+// the loop draining the queue), and a message the core cannot send is never dropped quietly.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+
+#include "io_test_support.hpp"
+#include "weft/io/event_node.hpp"
+
+namespace weft::io {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::config_for;
+using testing::wait_until;
+
+constexpr std::uint16_t kSink = 20;
+
+// What the serving side of one stream saw.
+struct Sink {
+  std::atomic<std::size_t> messages{0};
+  std::atomic<bool> ended{false};
+  std::atomic<Errc> end_result{Errc::ok};
+};
+
+// Two connected nodes: `dialer` opens streams to `acceptor`, whose kSink handler counts
+// messages (with a receive window of `window`).
+struct Nodes {
+  explicit Nodes(StreamWindow window, std::size_t send_queue_messages) {
+    const std::string dialer_name = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
+    const std::string acceptor_name = dialer_name == "alpha" ? "bravo" : "alpha";
+    EventNodeOptions accepting;
+    accepting.config = config_for(acceptor_name, dialer_name);
+    acceptor = std::make_unique<EventNode>(std::move(accepting));
+    acceptor->handle_stream(kSink, "", window, [this](const IncomingStream&, StreamSession) {
+      StreamCallbacks callbacks;
+      callbacks.on_message = [this](StreamSession&, Bytes) { ++sink.messages; };
+      callbacks.on_input_end = [](StreamSession& session) { session.close(); };
+      callbacks.on_end = [this](StreamSession&, Errc result, std::string_view) {
+        sink.end_result = result;
+        sink.ended = true;
+      };
+      return callbacks;
+    });
+    EXPECT_EQ(acceptor->start(), Errc::ok);
+    EventNodeOptions dialing;
+    dialing.config = config_for(dialer_name, acceptor_name);
+    dialing.addresses.push_back({acceptor_name, "127.0.0.1", acceptor->port()});
+    dialing.stream_send_queue_messages = send_queue_messages;
+    dialer = std::make_unique<EventNode>(std::move(dialing));
+    EXPECT_EQ(dialer->start(), Errc::ok);
+    peer = acceptor_name;
+    EXPECT_TRUE(wait_until([&] {
+      for (const PeerStatus& status : dialer->peers()) {
+        if (status.stats.state == PeerState::established) return true;
+      }
+      return false;
+    }));
+  }
+  Sink sink;  // before the nodes: their callbacks write here until they stop
+  std::unique_ptr<EventNode> acceptor;
+  std::unique_ptr<EventNode> dialer;
+  std::string peer;
+};
+
+// The opener's side: on_writable wakes the writer; on_end records the result.
+struct Opener {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::size_t writables = 0;
+  bool ended = false;
+  Errc end_result = Errc::ok;
+  StreamCallbacks callbacks() {
+    StreamCallbacks callbacks;
+    callbacks.on_writable = [this](StreamSession&) {
+      std::lock_guard lock(mutex);
+      ++writables;
+      changed.notify_all();
+    };
+    callbacks.on_end = [this](StreamSession&, Errc result, std::string_view) {
+      std::lock_guard lock(mutex);
+      ended = true;
+      end_result = result;
+      changed.notify_all();
+    };
+    return callbacks;
+  }
+};
+
+TEST(IoStreamSession, AWriterThatMeetsQueueFullIsAlwaysWoken) {
+  Opener opener;
+  Nodes nodes(StreamWindow{1024, 1 << 20}, /*send_queue_messages=*/1);
+  StreamSession session =
+      nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, opener.callbacks());
+  constexpr std::size_t kMessages = 20'000;
+  std::size_t refusals = 0;
+  for (std::size_t sent = 0; sent < kMessages;) {
+    std::unique_lock lock(opener.mutex);
+    const std::size_t writables_before = opener.writables;
+    lock.unlock();
+    const Errc result = session.write(as_bytes("x"));
+    if (result == Errc::ok) {
+      ++sent;
+      continue;
+    }
+    ASSERT_EQ(result, Errc::queue_full) << "message " << sent;
+    ++refusals;
+    // Every queue_full is followed by on_writable: a lost wake-up leaves this writer
+    // waiting for ever (here: until the bound fails the test).
+    lock.lock();
+    ASSERT_TRUE(opener.changed.wait_for(
+        lock, 5s, [&] { return opener.writables > writables_before || opener.ended; }))
+        << "no on_writable after queue_full at message " << sent << " (refusal " << refusals << ")";
+  }
+  ASSERT_EQ(session.close(), Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return nodes.sink.ended.load(); }, 10s));
+  EXPECT_EQ(nodes.sink.messages.load(), kMessages);
+  EXPECT_EQ(nodes.sink.end_result.load(), Errc::ok);
+  EXPECT_GT(refusals, 0u);  // the queue of one really was full at times
+}
+
+// A message larger than the peer's whole byte window can never be sent. Whether write()
+// refuses it at once (once the window is known) or the core refuses it later, the message
+// is never dropped quietly: the write fails with too_large, or the stream ends with
+// too_large on both sides.
+TEST(IoStreamSession, AMessageTheCoreCannotSendIsNeverDroppedQuietly) {
+  Opener opener;
+  Nodes nodes(StreamWindow{16, 100}, /*send_queue_messages=*/64);
+  StreamSession session =
+      nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, opener.callbacks());
+  ASSERT_EQ(session.write(as_bytes("fits")), Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return nodes.sink.messages.load() == 1; }));
+  const std::string too_large(101, 'y');  // one byte past the peer's 100-byte window
+  const Errc result = session.write(as_bytes(too_large));
+  if (result == Errc::ok) {
+    // Accepted into the queue: the stream must end with the error, not lose the message.
+    std::unique_lock lock(opener.mutex);
+    ASSERT_TRUE(opener.changed.wait_for(lock, 5s, [&] { return opener.ended; }));
+    EXPECT_EQ(opener.end_result, Errc::too_large);
+    lock.unlock();
+    ASSERT_TRUE(wait_until([&] { return nodes.sink.ended.load(); }));
+    EXPECT_EQ(nodes.sink.end_result.load(), Errc::too_large);
+  } else {
+    EXPECT_EQ(result, Errc::too_large);
+    // The stream is unharmed: a message that fits still goes, and the end is normal.
+    ASSERT_EQ(session.write(as_bytes("fits too")), Errc::ok);
+    ASSERT_EQ(session.close(), Errc::ok);
+    ASSERT_TRUE(wait_until([&] { return nodes.sink.ended.load(); }));
+    EXPECT_EQ(nodes.sink.messages.load(), 2u);
+    EXPECT_EQ(nodes.sink.end_result.load(), Errc::ok);
+  }
+}
+
+// The same message written at once, before the peer's window is known: write() takes it,
+// and when the core refuses it the stream ends with too_large on both sides.
+TEST(IoStreamSession, AMessageRefusedAfterItWasQueuedEndsTheStreamWithTheError) {
+  Opener opener;
+  Nodes nodes(StreamWindow{16, 100}, /*send_queue_messages=*/64);
+  StreamSession session =
+      nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, opener.callbacks());
+  ASSERT_EQ(session.write(as_bytes(std::string(101, 'z'))), Errc::ok);
+  std::unique_lock lock(opener.mutex);
+  ASSERT_TRUE(opener.changed.wait_for(lock, 5s, [&] { return opener.ended; }));
+  EXPECT_EQ(opener.end_result, Errc::too_large);
+  lock.unlock();
+  ASSERT_TRUE(wait_until([&] { return nodes.sink.ended.load(); }));
+  EXPECT_EQ(nodes.sink.end_result.load(), Errc::too_large);
+  EXPECT_EQ(nodes.sink.messages.load(), 0u);
+}
+
+}  // namespace
+}  // namespace weft::io
