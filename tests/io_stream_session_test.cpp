@@ -30,7 +30,8 @@ struct Sink {
 // Two connected nodes: `dialer` opens streams to `acceptor`, whose kSink handler counts
 // messages (with a receive window of `window`).
 struct Nodes {
-  explicit Nodes(StreamWindow window, std::size_t send_queue_messages) {
+  explicit Nodes(StreamWindow window, std::size_t send_queue_messages,
+                 std::size_t command_queue_capacity = 1 << 16) {
     const std::string dialer_name = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
     const std::string acceptor_name = dialer_name == "alpha" ? "bravo" : "alpha";
     EventNodeOptions accepting;
@@ -51,6 +52,7 @@ struct Nodes {
     dialing.config = config_for(dialer_name, acceptor_name);
     dialing.addresses.push_back({acceptor_name, "127.0.0.1", acceptor->port()});
     dialing.stream_send_queue_messages = send_queue_messages;
+    dialing.command_queue_capacity = command_queue_capacity;
     dialer = std::make_unique<EventNode>(std::move(dialing));
     EXPECT_EQ(dialer->start(), Errc::ok);
     peer = acceptor_name;
@@ -170,6 +172,38 @@ TEST(IoStreamSession, AMessageRefusedAfterItWasQueuedEndsTheStreamWithTheError) 
   ASSERT_TRUE(wait_until([&] { return nodes.sink.ended.load(); }));
   EXPECT_EQ(nodes.sink.end_result.load(), Errc::too_large);
   EXPECT_EQ(nodes.sink.messages.load(), 0u);
+}
+
+// close() and fail() refused because the command queue is full leave the session as it was:
+// a retry once there is room closes (or fails) the stream (issue 14, item 9: before, the
+// refused close marked the session closing, so every retry said stream_closed and the
+// stream never ended).
+TEST(IoStreamSession, CloseAndFailRefusedByAFullCommandQueueCanBeRetried) {
+  for (const bool use_fail : {false, true}) {
+    SCOPED_TRACE(use_fail ? "fail" : "close");
+    Opener opener;
+    Nodes nodes(StreamWindow{16, 1 << 20}, 64, /*command_queue_capacity=*/1);
+    StreamSession session =
+        nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, opener.callbacks());
+    ASSERT_TRUE(wait_until([&] { return session.write(as_bytes("hello")) == Errc::ok; }));
+    ASSERT_TRUE(wait_until([&] { return nodes.sink.messages.load() == 1; }));
+    const auto end = [&] {
+      return use_fail ? session.fail(Errc::remote_error, "giving up") : session.close();
+    };
+    {
+      testing::LoopFreeze freeze(*nodes.dialer);  // takes the queue's one place
+      ASSERT_TRUE(freeze.wait_held());
+      ASSERT_EQ(nodes.dialer->run_on_loop([] {}), Errc::ok);  // and now the queue is full
+      EXPECT_EQ(end(), Errc::queue_full);
+    }
+    // Room again: the retry is taken and the stream ends as asked, on both sides.
+    ASSERT_TRUE(wait_until([&] { return end() == Errc::ok; }));
+    std::unique_lock lock(opener.mutex);
+    ASSERT_TRUE(opener.changed.wait_for(lock, 5s, [&] { return opener.ended; }));
+    lock.unlock();
+    ASSERT_TRUE(wait_until([&] { return nodes.sink.ended.load(); }));
+    EXPECT_EQ(nodes.sink.end_result.load(), use_fail ? Errc::remote_error : Errc::ok);
+  }
 }
 
 }  // namespace

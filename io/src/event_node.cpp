@@ -371,21 +371,28 @@ Errc StreamSession::write(Bytes message) {
 Errc StreamSession::close() {
   if (!state_ || state_->ended) return Errc::not_found;
   if (state_->closing.exchange(true)) return Errc::stream_closed;
-  return post_to_stream(state_, [](EventNode::Impl& node, StreamSession::State& state) {
-    state.close_requested = true;
-    node.flush_stream(state);
-  });
+  const Errc posted =
+      post_to_stream(state_, [](EventNode::Impl& node, StreamSession::State& state) {
+        state.close_requested = true;
+        node.flush_stream(state);
+      });
+  // Not handed to the loop (queue_full): nothing was closed, so the caller may try again.
+  if (posted != Errc::ok) state_->closing = false;
+  return posted;
 }
 
 Errc StreamSession::fail(Errc code, std::string_view message) {
   if (!state_ || state_->ended) return Errc::not_found;
   if (code == Errc::ok) return Errc::invalid_argument;  // the core would refuse it later
   if (state_->closing.exchange(true)) return Errc::stream_closed;
-  return post_to_stream(state_, [code, text = std::string(message)](EventNode::Impl& node,
-                                                                    StreamSession::State& state) {
-    state.fail_requested = std::make_pair(code, text);
-    node.flush_stream(state);
-  });
+  const Errc posted = post_to_stream(
+      state_,
+      [code, text = std::string(message)](EventNode::Impl& node, StreamSession::State& state) {
+        state.fail_requested = std::make_pair(code, text);
+        node.flush_stream(state);
+      });
+  if (posted != Errc::ok) state_->closing = false;  // not handed over: may be tried again
+  return posted;
 }
 
 Errc StreamSession::cancel() {

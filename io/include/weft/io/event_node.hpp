@@ -144,9 +144,11 @@ class StreamSession {
   // the peer's frame limit) ends the stream with that error on both sides: nothing is ever
   // dropped quietly.
   Errc write(Bytes message);
-  // Ends this side's half after the queued messages.
+  // Ends this side's half after the queued messages. queue_full (the command queue) leaves
+  // the session as it was: try again.
   Errc close();
-  // Ends the stream with an error the peer reads after the queued messages.
+  // Ends the stream with an error the peer reads after the queued messages; invalid_argument
+  // for Errc::ok; queue_full leaves the session as it was, as for close().
   Errc fail(Errc code, std::string_view message);
   // Cancels the stream on both sides now; queued messages are dropped.
   Errc cancel();
