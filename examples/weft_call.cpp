@@ -5,16 +5,22 @@
 //
 // Actions:
 //   request HANDLER PAYLOAD [--count N] [--inflight K]   N requests, K at a time
-//   stream HANDLER MESSAGE...                            writes the messages, prints replies
+//   stream HANDLER MESSAGE... [--reply-delay-us U]       writes the messages, prints replies
+//                                                        (U us per reply: a slow reader
+//                                                        that defers, so credit stops)
 //   ping                                                 one empty echo (handler 1), timed
 //
 // The peer must list C among its peers. Exit status: 0 success; 2 usage; 3 the peer could
-// not be reached; 10 + the Errc value of the first failure otherwise.
+// not be reached; 4 a stream ended normally but without a reply to every message; 10 + the
+// Errc value of the first failure otherwise.
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -27,6 +33,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kExitUsage = 2;
 constexpr int kExitUnreachable = 3;
+constexpr int kExitIncomplete = 4;  // a stream ended normally with replies missing
 int exit_for(Errc error) {
   return error == Errc::ok ? 0 : 10 + static_cast<int>(error);
 }
@@ -37,7 +44,7 @@ int usage(const char* why) {
                "usage: weft-call --name C --listen HOST:PORT --peer S=HOST:PORT [--token-file F]\n"
                "                 [--timeout-ms T] [--connect-ms T]\n"
                "                 request HANDLER PAYLOAD [--count N] [--inflight K]\n"
-               "               | stream HANDLER MESSAGE...\n"
+               "               | stream HANDLER MESSAGE... [--reply-delay-us U]\n"
                "               | ping\n",
                why);
   return kExitUsage;
@@ -51,6 +58,7 @@ struct Args {
   std::vector<std::string> action;
   std::size_t count = 1;
   std::size_t inflight = 1;
+  std::int64_t reply_delay_us = 0;  // stream: a slow reader, U us per reply (back-pressure)
   bool verbose = false;
 };
 
@@ -90,6 +98,10 @@ std::optional<int> parse(int argc, char** argv, Args& args) {
       if (!number(argv[++i], args.count) || args.count == 0) return usage("bad --count");
     } else if (arg == "--inflight" && has_value) {
       if (!number(argv[++i], args.inflight) || args.inflight == 0) return usage("bad --inflight");
+    } else if (arg == "--reply-delay-us" && has_value) {
+      if (!number(argv[++i], args.reply_delay_us) || args.reply_delay_us < 0) {
+        return usage("bad --reply-delay-us");
+      }
     } else if (arg == "--verbose") {
       args.verbose = true;
     } else if (arg.starts_with("--")) {
@@ -179,36 +191,111 @@ int run_requests(io::EventNode& node, const Args& args, std::uint16_t handler,
   return exit_for(first_error);
 }
 
-int run_stream(io::EventNode& node, const Args& args, std::uint16_t handler,
-               const std::vector<std::string>& messages) {
+// What the stream's callbacks share with run_stream. Owned jointly, so a callback that runs
+// after run_stream gave up (the node stops later) still writes into live memory.
+struct StreamProgress {
   std::mutex mutex;
   std::condition_variable changed;
   std::size_t replies = 0;
+  std::size_t writables = 0;
+  bool held = false;  // a reply is deferred, waiting for the slow reader
   std::optional<Errc> ended;
+  std::string end_message;
+};
+
+int run_stream(io::EventNode& node, const Args& args, std::uint16_t handler,
+               const std::vector<std::string>& messages) {
+  const auto progress = std::make_shared<StreamProgress>();
   io::StreamCallbacks callbacks;
-  callbacks.on_message = [&](io::StreamSession&, Bytes message) {
+  const bool slow = args.reply_delay_us > 0;
+  callbacks.on_message = [progress, slow](io::StreamSession& session, Bytes message) {
     std::printf("reply: %.*s\n", static_cast<int>(message.size()),
                 reinterpret_cast<const char*>(message.data()));
-    std::lock_guard guard(mutex);
-    ++replies;
-    changed.notify_one();
+    // A slow reader: the reply is kept (its credit withheld) until the reader thread
+    // consumes it; the loop thread goes on sending meanwhile.
+    if (slow) session.defer();
+    std::lock_guard guard(progress->mutex);
+    ++progress->replies;
+    progress->held = slow;
+    progress->changed.notify_all();
   };
-  callbacks.on_end = [&](io::StreamSession&, Errc result, std::string_view why) {
-    std::printf("stream ended: %s %.*s\n", std::string(errc_name(result)).c_str(),
-                static_cast<int>(why.size()), why.data());
-    std::lock_guard guard(mutex);
-    ended = result;
-    changed.notify_one();
+  callbacks.on_writable = [progress](io::StreamSession&) {
+    std::lock_guard guard(progress->mutex);
+    ++progress->writables;
+    progress->changed.notify_all();
+  };
+  callbacks.on_end = [progress](io::StreamSession&, Errc result, std::string_view why) {
+    std::lock_guard guard(progress->mutex);
+    progress->ended = result;
+    progress->end_message = std::string(why);
+    progress->changed.notify_all();
   };
   io::StreamSession session = node.open_stream(
       args.peer, handler, {}, nullptr, true, StreamWindow{64, 1 << 20}, args.timeout_ms, callbacks);
-  for (const std::string& message : messages)
-    session.write(as_bytes(message));
+  const auto wait_limit = std::chrono::seconds(30);
+  // The slow reader: releases each deferred reply after reply_delay_us.
+  std::jthread reader;
+  if (slow) {
+    reader = std::jthread([progress, session, delay = args.reply_delay_us](std::stop_token stop) {
+      io::StreamSession reading = session;
+      while (!stop.stop_requested()) {
+        std::unique_lock lock(progress->mutex);
+        progress->changed.wait_for(lock, std::chrono::milliseconds(10),
+                                   [&] { return progress->held || progress->ended; });
+        if (progress->ended) return;
+        if (!progress->held) continue;
+        progress->held = false;
+        lock.unlock();
+        std::this_thread::sleep_for(std::chrono::microseconds(delay));
+        while (reading.consume() == Errc::queue_full && !stop.stop_requested())
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+  }
+  // Every message goes out: a full send queue waits for on_writable, any other refusal ends
+  // the run with that error.
+  for (const std::string& message : messages) {
+    while (true) {
+      std::unique_lock lock(progress->mutex);
+      const std::size_t writables = progress->writables;
+      lock.unlock();
+      const Errc written = session.write(as_bytes(message));
+      if (written == Errc::ok) break;
+      if (written != Errc::queue_full) {
+        std::fprintf(stderr, "weft-call: stream write failed: %s\n",
+                     std::string(errc_name(written)).c_str());
+        session.cancel();
+        return exit_for(written);
+      }
+      lock.lock();
+      if (!progress->changed.wait_for(lock, wait_limit, [&] {
+            return progress->writables > writables || progress->ended.has_value();
+          })) {
+        std::fprintf(stderr, "weft-call: stream stalled: no room to write for 30 s\n");
+        lock.unlock();
+        session.cancel();
+        return exit_for(Errc::deadline_exceeded);
+      }
+      if (progress->ended) break;
+    }
+  }
   session.close();
-  std::unique_lock lock(mutex);
-  changed.wait_for(lock, std::chrono::seconds(30), [&] { return ended.has_value(); });
-  if (!ended) return exit_for(Errc::deadline_exceeded);
-  return exit_for(*ended == Errc::ok && replies == messages.size() ? Errc::ok : *ended);
+  std::unique_lock lock(progress->mutex);
+  if (!progress->changed.wait_for(lock, wait_limit, [&] { return progress->ended.has_value(); })) {
+    std::fprintf(stderr, "weft-call: the stream did not end within 30 s\n");
+    lock.unlock();
+    session.cancel();
+    return exit_for(Errc::deadline_exceeded);
+  }
+  std::printf("stream ended: %s %s\n", std::string(errc_name(*progress->ended)).c_str(),
+              progress->end_message.c_str());
+  if (*progress->ended != Errc::ok) return exit_for(*progress->ended);
+  if (progress->replies != messages.size()) {
+    std::fprintf(stderr, "weft-call: %zu of %zu replies missing\n",
+                 messages.size() - progress->replies, messages.size());
+    return kExitIncomplete;
+  }
+  return 0;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "io_test_support.hpp"
 #include "weft/io/event_node.hpp"
@@ -25,6 +26,12 @@ struct Sink {
   std::atomic<std::size_t> messages{0};
   std::atomic<bool> ended{false};
   std::atomic<Errc> end_result{Errc::ok};
+  // When set, every message is deferred in on_message; the test consumes them.
+  std::atomic<bool> defer_all{false};
+  std::atomic<Errc> defer_result{Errc::ok};
+  std::mutex mutex;
+  StreamSession session;  // the serving side's session (under mutex)
+  std::vector<std::string> received;
 };
 
 // Two connected nodes: `dialer` opens streams to `acceptor`, whose kSink handler counts
@@ -39,7 +46,15 @@ struct Nodes {
     acceptor = std::make_unique<EventNode>(std::move(accepting));
     acceptor->handle_stream(kSink, "", window, [this](const IncomingStream&, StreamSession) {
       StreamCallbacks callbacks;
-      callbacks.on_message = [this](StreamSession&, Bytes) { ++sink.messages; };
+      callbacks.on_message = [this](StreamSession& session, Bytes message) {
+        {
+          std::lock_guard lock(sink.mutex);
+          sink.session = session;
+          sink.received.emplace_back(as_chars(message));
+        }
+        if (sink.defer_all) sink.defer_result = session.defer();
+        ++sink.messages;
+      };
       callbacks.on_input_end = [](StreamSession& session) { session.close(); };
       callbacks.on_end = [this](StreamSession&, Errc result, std::string_view) {
         sink.end_result = result;
@@ -204,6 +219,37 @@ TEST(IoStreamSession, CloseAndFailRefusedByAFullCommandQueueCanBeRetried) {
     ASSERT_TRUE(wait_until([&] { return nodes.sink.ended.load(); }));
     EXPECT_EQ(nodes.sink.end_result.load(), use_fail ? Errc::remote_error : Errc::ok);
   }
+}
+
+// defer() keeps a message and stops delivery until consume() (issue 14, item 8): messages
+// then come one consume at a time, in order, and the stream still ends normally.
+TEST(IoStreamSession, DeferHoldsDeliveryUntilConsume) {
+  Opener opener;
+  Nodes nodes(StreamWindow{2, 1 << 20}, 64);
+  nodes.sink.defer_all = true;
+  StreamSession session =
+      nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, opener.callbacks());
+  constexpr std::size_t kMessages = 5;
+  for (std::size_t i = 0; i < kMessages; ++i)
+    ASSERT_EQ(session.write(as_bytes("m" + std::to_string(i))), Errc::ok);
+  ASSERT_EQ(session.close(), Errc::ok);
+  for (std::size_t delivered = 1; delivered <= kMessages; ++delivered) {
+    ASSERT_TRUE(wait_until([&] { return nodes.sink.messages.load() == delivered; }));
+    EXPECT_EQ(nodes.sink.defer_result.load(), Errc::ok);
+    StreamSession served;
+    {
+      std::lock_guard lock(nodes.sink.mutex);
+      served = nodes.sink.session;
+    }
+    // Outside on_message there is nothing to defer; the kept message is consumed once.
+    EXPECT_EQ(served.defer(), Errc::invalid_argument);
+    ASSERT_TRUE(wait_until([&] { return served.consume() == Errc::ok; }));
+  }
+  ASSERT_TRUE(wait_until([&] { return nodes.sink.ended.load(); }));
+  EXPECT_EQ(nodes.sink.end_result.load(), Errc::ok);
+  std::lock_guard lock(nodes.sink.mutex);
+  EXPECT_EQ(nodes.sink.received, (std::vector<std::string>{"m0", "m1", "m2", "m3", "m4"}));
+  EXPECT_EQ(nodes.sink.session.consume(), Errc::not_found);  // ended
 }
 
 }  // namespace

@@ -395,6 +395,23 @@ Errc StreamSession::fail(Errc code, std::string_view message) {
   return posted;
 }
 
+Errc StreamSession::defer() {
+  if (!state_ || state_->ended) return Errc::not_found;
+  if (!state_->in_on_message) return Errc::invalid_argument;
+  state_->deferred = true;
+  return Errc::ok;
+}
+
+Errc StreamSession::consume() {
+  if (!state_ || state_->ended) return Errc::not_found;
+  if (!state_->deferred) return Errc::not_found;
+  return post_to_stream(state_, [](EventNode::Impl& node, StreamSession::State& state) {
+    if (!state.deferred.exchange(false) || !state.id) return;
+    node.connection(state.peer).stream_consume(monotonic_now_ns(), *state.id);
+    node.deliver_messages(state.shared_from_this());
+  });
+}
+
 Errc StreamSession::cancel() {
   if (!state_ || state_->ended) return Errc::not_found;
   return post_to_stream(state_, [](EventNode::Impl& node, StreamSession::State& state) {

@@ -99,15 +99,22 @@ void EventNode::Impl::handle(event::StreamOpened&& e) {
 
 void EventNode::Impl::handle(event::StreamReadable&& e) {
   const auto found = streams.find({e.peer, e.id});
-  if (found == streams.end()) return;
-  const auto state = found->second;
-  PeerConnection connection = node->connection(e.peer);
+  if (found != streams.end()) deliver_messages(found->second);
+}
+
+void EventNode::Impl::deliver_messages(const std::shared_ptr<StreamSession::State>& state) {
+  if (!state->id || state->ended || state->deferred) return;
+  PeerConnection connection = node->connection(state->peer);
+  const StreamId id = *state->id;
   StreamSession session(state);
-  while (std::optional<Bytes> message = connection.stream_peek(e.id)) {
+  while (std::optional<Bytes> message = connection.stream_peek(id)) {
+    state->in_on_message = true;
     if (state->callbacks.on_message) state->callbacks.on_message(session, *message);
-    connection.stream_consume(monotonic_now_ns(), e.id);
+    state->in_on_message = false;
+    if (state->deferred) return;  // kept by the handler: consume() resumes from here
+    connection.stream_consume(monotonic_now_ns(), id);
   }
-  if (!state->input_end_told && connection.stream_input_done(e.id)) {
+  if (!state->input_end_told && connection.stream_input_done(id)) {
     state->input_end_told = true;
     if (state->callbacks.on_input_end) state->callbacks.on_input_end(session);
   }

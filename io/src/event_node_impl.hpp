@@ -73,9 +73,11 @@ struct StreamSession::State : std::enable_shared_from_this<StreamSession::State>
   std::optional<StreamId> id;  // loop thread: set once the stream exists in the core
   StreamCallbacks callbacks;
   std::atomic<bool> ended{false};
-  std::atomic<bool> closing{false};     // close() or fail() was called
-  bool input_end_told = false;          // loop thread: on_input_end ran
-  std::atomic<bool> wants_room{false};  // a write hit queue_full: call on_writable when drained
+  std::atomic<bool> closing{false};        // close() or fail() was called
+  bool input_end_told = false;             // loop thread: on_input_end ran
+  std::atomic<bool> in_on_message{false};  // on_message runs now (defer() is allowed)
+  std::atomic<bool> deferred{false};       // the message delivered last waits for consume()
+  std::atomic<bool> wants_room{false};     // a write hit queue_full: call on_writable when drained
   std::atomic<std::size_t> queued{0};
   std::size_t capacity = 0;
   // The peer's whole byte window once the stream is accepted (loop writes, writers read):
@@ -187,6 +189,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
 
   // Writes a session's queued messages as far as credit allows, then its close or fail.
   void flush_stream(StreamSession::State& state);
+  // Hands the stream's waiting messages to on_message, consuming each when it returns,
+  // until the inbox is empty or the handler defers one; then reports the input's end.
+  void deliver_messages(const std::shared_ptr<StreamSession::State>& state);
 
   // Starts a request (loop thread): `done` runs once, at once when it cannot start. Returns
   // the started call.
