@@ -281,8 +281,8 @@ TEST(RequestContracts, MaxQueuedBytesAPayloadFillingTheRoomIsAcceptedOneByteMore
   EXPECT_EQ(cluster.recorder(kB).held[2].payload.size(), room);
 }
 
-// Responses are always accepted, whatever max_queued_bytes says (config.hpp): they are
-// bounded by max_inbound_requests instead.
+// max_queued_bytes bounds requests only: responses fall under max_queued_response_bytes
+// (tests/memory_limits_test.cpp), so a response past max_queued_bytes is still taken.
 TEST(RequestContracts, MaxQueuedBytesNeverRefusesAResponse) {
   constexpr std::size_t kLimit = 1'000;
   Cluster cluster = connected_pair(for_node("bravo", [](NodeConfig& config) {

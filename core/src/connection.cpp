@@ -266,6 +266,7 @@ void Connection::fail_all_calls() {
   peer_streams_by_mux_.clear();
   stream_window_bytes_ = 0;
   assembly_bytes_ = 0;
+  inbound_request_bytes_ = 0;
   deadlines_.clear();
 }
 
@@ -441,6 +442,8 @@ bool Connection::send_payload(Frame first, const Payload& payload, EntryKind kin
   const std::size_t chunk = chunk_bytes();
   if (payload.size() <= chunk) {
     first.payload = payload.view();
+    WEFT_ASSERT(kind != EntryKind::response ||
+                encoded_size(first) <= payload.size() + kResponseFrameOverheadBytes);
     return send(first, kind) == Pushed::committed;
   }
   // Parts travel the bulk lane, so small frames go out between them; the lanes encode each
@@ -448,6 +451,8 @@ bool Connection::send_payload(Frame first, const Payload& payload, EntryKind kin
   first.flags |= flag::kMore;
   first.seq = payload.size();  // announces the whole size, so the peer can refuse or reserve
   first.payload = payload.view().first(chunk);
+  WEFT_ASSERT(kind != EntryKind::response ||
+              encoded_size(first) <= chunk + kResponseFrameOverheadBytes);
   const bool committed = send(first, kind, true) == Pushed::committed;
   auto [kept, offset] = payload.keep_from(chunk);
   lanes_.push_parts(first.mux, kind,
@@ -518,6 +523,8 @@ PeerStats Connection::stats() const {
   stats.output_bytes = lanes_.output_bytes();
   stats.queued_data_bytes = lanes_.data_bytes();
   stats.queued_control_frames = lanes_.control_frames();
+  stats.queued_response_bytes = lanes_.response_bytes();
+  stats.inbound_request_bytes = inbound_request_bytes_;
   stats.outbound_in_flight = outbound_.size();
   stats.inbound_in_flight = inbound_.size();
   stats.streams_open = streams_.size();

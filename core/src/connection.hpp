@@ -98,6 +98,9 @@ class Connection {
     TimeNs deadline_ns = kNever;
     std::uint64_t next_part = 1;
     std::uint64_t total_bytes = 0;  // while not delivered: the size the first part announced
+    // What it counts in inbound_request_bytes_ until answered or ended: its payload's size
+    // (announced by the first part when it comes in parts).
+    std::uint64_t request_bytes = 0;
     std::vector<std::uint8_t> partial;
   };
   // One stream, either side. "send" is this side's half, "recv" the peer's.
@@ -195,6 +198,10 @@ class Connection {
   std::size_t chunk_bytes() const;
   // Whether `id` names a request the application was told of and has not answered.
   bool answerable(InboundId id) const;
+  // Answers request `id` (answerable) with busy instead of an answer of `payload_bytes`
+  // when the responses queued leave no room for it (max_queued_response_bytes): true when
+  // it did so (the request is then answered).
+  bool refuse_response(TimeNs now_ns, InboundId id, std::size_t payload_bytes);
   bool continue_request(TimeNs now_ns, const Frame& frame);
   void continue_response(TimeNs now_ns, const Frame& frame);
   void deliver_request(std::uint32_t slot);
@@ -267,6 +274,8 @@ class Connection {
   DeadlineHeap deadlines_;
   std::uint64_t mux_serial_ = 0;
   std::uint64_t assembly_bytes_ = 0;  // partly received payloads held now
+  // Payload bytes of the peer's requests accepted and not yet answered or ended.
+  std::uint64_t inbound_request_bytes_ = 0;
 
   PeerStats counters_;  // the cumulative fields of stats()
 };

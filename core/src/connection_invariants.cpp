@@ -34,6 +34,7 @@ void Connection::check_invariants() const {
     WEFT_ASSERT(outbound_.empty() && inbound_.empty() && streams_.empty());
     WEFT_ASSERT(inbound_by_mux_.empty() && peer_streams_by_mux_.empty());
     WEFT_ASSERT(assembly_bytes_ == 0 && stream_window_bytes_ == 0 && deadlines_.empty());
+    WEFT_ASSERT(inbound_request_bytes_ == 0);
   }
   if (!has_transport) WEFT_ASSERT(lanes_.output_bytes() == 0 && lanes_.control_frames() == 0);
 
@@ -52,6 +53,7 @@ void Connection::check_invariants() const {
   // Requests the peer sent: its parity, indexed by mux both ways.
   WEFT_ASSERT(inbound_.size() <= limits.max_inbound_requests);
   WEFT_ASSERT(inbound_by_mux_.size() == inbound_.size());
+  std::uint64_t request_bytes = 0;
   inbound_.for_each([&](std::uint32_t slot, const Inbound& call) {
     WEFT_ASSERT(!ours(call.mux));
     const auto indexed = inbound_by_mux_.find(call.mux);
@@ -61,8 +63,18 @@ void Connection::check_invariants() const {
     WEFT_ASSERT(call.delivered || call.partial.size() <= call.total_bytes);
     WEFT_ASSERT((call.deadline_ns != kNever) == deadlines_.contains(key_of(slot, kInboundKey)));
     assembling_bytes += call.total_bytes;
+    // One arriving in parts counts the size it announced, as the assembly budget does.
+    WEFT_ASSERT(call.delivered || call.request_bytes == call.total_bytes);
+    request_bytes += call.request_bytes;
     timed += call.deadline_ns != kNever ? 1 : 0;
   });
+  // Rule 8: what the peer's requests make this node hold is counted exactly and bounded.
+  // Requests are admitted only while they and the queued answers fit the inbound budget;
+  // an answer is queued only while the answers fit theirs (its header may pass it).
+  WEFT_ASSERT(request_bytes == inbound_request_bytes_);
+  WEFT_ASSERT(inbound_request_bytes_ <= limits.max_inbound_request_bytes);
+  WEFT_ASSERT(lanes_.response_bytes() <=
+              limits.max_queued_response_bytes + kResponseFrameOverheadBytes);
   // The assembly budget counts exactly the payloads being assembled, within its limit.
   WEFT_ASSERT(assembling_bytes == assembly_bytes_);
   WEFT_ASSERT(assembly_bytes_ <= limits.max_assembly_bytes);

@@ -47,12 +47,21 @@ bool Connection::serve_request(TimeNs now_ns, const Frame& frame) {
     // A payload sent whole is bounded by the same limit as one sent in parts.
     return answer(Status::too_large, "payload larger than this node accepts");
   }
+  // What this node holds for the peer's requests, before and after they are answered: a
+  // peer that does not read its answers gets no new work done (rule 8 of the design).
+  const std::uint64_t request_bytes = more ? frame.seq : frame.payload.size();
+  if (inbound_request_bytes_ + lanes_.response_bytes() + request_bytes >
+      context_.config.limits.max_inbound_request_bytes) {
+    return answer(Status::busy, "requests and answers held for this peer at the limit");
+  }
   Inbound call;
   call.mux = frame.mux;
   call.delivered = false;
   call.handler = frame.handler;
   call.route = frame.route;
   call.total_bytes = more ? frame.seq : 0;
+  call.request_bytes = request_bytes;
+  inbound_request_bytes_ += request_bytes;
   call.partial.reserve(more ? frame.seq : frame.payload.size());
   call.partial.assign(frame.payload.begin(), frame.payload.end());
   const std::uint32_t slot = inbound_.insert(std::move(call));
@@ -211,6 +220,7 @@ bool Connection::drop_inbound(std::uint64_t mux) {
   const Inbound& call = *inbound_.find(found->second);
   const bool delivered = call.delivered;
   if (!delivered) assembly_bytes_ -= call.total_bytes;
+  inbound_request_bytes_ -= call.request_bytes;
   deadlines_.erase(key_of(found->second, kInboundKey));
   inbound_.erase(found->second);
   inbound_by_mux_.erase(found);
@@ -284,24 +294,40 @@ bool Connection::answerable(InboundId id) const {
   return found != inbound_by_mux_.end() && inbound_.find(found->second)->delivered;
 }
 
+// Rule 1: an answer never waits for output, and rule 8: responses the peer does not read
+// never grow past max_queued_response_bytes. One that would is replaced by a busy answer
+// in the control lane (which closes the connection when it overflows).
+bool Connection::refuse_response(TimeNs now_ns, InboundId id, std::size_t payload_bytes) {
+  if (lanes_.response_bytes() + payload_bytes <= context_.config.limits.max_queued_response_bytes) {
+    return false;
+  }
+  drop_inbound(id.mux);
+  answer_with_status(now_ns, Op::response, id.mux, Status::busy,
+                     "answers queued for this peer at the limit: it does not read them");
+  return true;
+}
+
 Errc Connection::respond(TimeNs now_ns, InboundId id, const Payload& payload) {
   if (!answerable(id)) return Errc::not_found;
   if (payload.size() > context_.config.limits.max_message_bytes) {
     respond_error(now_ns, id, Errc::too_large, "response larger than this node sends");
     return Errc::too_large;
   }
+  if (refuse_response(now_ns, id, payload.size())) return Errc::queue_full;
   drop_inbound(id.mux);
   send_payload(frame_of(Op::response, id.mux), payload, EntryKind::response);
   return Errc::ok;
 }
 
-Errc Connection::respond_error(TimeNs, InboundId id, Errc code, std::string_view message) {
+Errc Connection::respond_error(TimeNs now_ns, InboundId id, Errc code, std::string_view message) {
   if (!answerable(id)) return Errc::not_found;
   if (code == Errc::ok) return Errc::invalid_argument;
   Frame frame = frame_of(Op::response, id.mux);
   frame.status = static_cast<std::uint16_t>(status_from_errc(code));
   frame.payload = as_bytes(clip_error_text(message));
+  if (refuse_response(now_ns, id, frame.payload.size())) return Errc::queue_full;
   drop_inbound(id.mux);
+  WEFT_ASSERT(encoded_size(frame) <= frame.payload.size() + kResponseFrameOverheadBytes);
   send(frame, EntryKind::response);
   return Errc::ok;
 }

@@ -39,6 +39,13 @@ void check_config(const NodeConfig& config) {
   }
   if (limits.max_inbound_requests == 0) fail("max_inbound_requests must be at least 1");
   if (limits.output_high_water_bytes == 0) fail("output_high_water_bytes must be at least 1");
+  // Otherwise a largest answer could never be queued, or a largest request never accepted.
+  if (limits.max_queued_response_bytes < limits.max_message_bytes) {
+    fail("max_queued_response_bytes must be at least max_message_bytes");
+  }
+  if (limits.max_inbound_request_bytes < limits.max_message_bytes) {
+    fail("max_inbound_request_bytes must be at least max_message_bytes");
+  }
   const ConnectionTimeouts& timeouts = config.timeouts;
   if (timeouts.handshake_timeout_ms <= 0 || timeouts.connect_timeout_ms <= 0 ||
       timeouts.ping_interval_ms <= 0 || timeouts.dead_after_pings <= 0 ||

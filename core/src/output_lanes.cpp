@@ -13,6 +13,7 @@ void OutputLanes::reset(std::uint64_t generation) {
   }
   parts_.clear();
   parts_bytes_ = 0;
+  response_bytes_ = 0;
   pong_seq_.reset();
   credits_.clear();
   small_burst_bytes_ = 0;
@@ -40,6 +41,7 @@ Pushed OutputLanes::push(const Frame& frame, EntryKind kind, bool force_bulk) {
   encode_frame(lane.buffer, frame);
   const bool bulk = &lane == &bulk_;
   lane.entries.push_back({generation_, frame.mux, static_cast<std::uint32_t>(bytes), kind, bulk});
+  if (kind == EntryKind::response) response_bytes_ += bytes;
   return bulk ? Pushed::bulk_lane : Pushed::small_lane;
 }
 
@@ -47,6 +49,7 @@ void OutputLanes::push_parts(std::uint64_t mux, EntryKind kind, PendingParts par
   WEFT_ASSERT(parts.part_bytes > 0 && parts.offset < parts.payload.size());
   WEFT_ASSERT(kind == EntryKind::request || kind == EntryKind::response);
   parts_bytes_ += parts.remaining();
+  if (kind == EntryKind::response) response_bytes_ += parts.remaining();
   parts_.push_back(std::move(parts));
   bulk_.entries.push_back({generation_, mux, 0, kind, true, true});
   // Below the mark the lanes were empty before this entry: it is live, send what fits.
@@ -102,6 +105,7 @@ void OutputLanes::move_front(Lane& lane, bool send) {
   // Rule 2 of the design: a frame of a dead generation never reaches a later transport.
   WEFT_ASSERT(entry.generation == generation_);
   lane.entries.pop_front();
+  if (entry.kind == EntryKind::response) response_bytes_ -= entry.bytes;
   if (send) {
     output_.append(lane.buffer.view().first(entry.bytes));
     ++frames_committed_;
@@ -126,6 +130,7 @@ void OutputLanes::send_next_part(bool send) {
   }
   parts.offset += size;
   parts_bytes_ -= size;
+  if (entry.kind == EntryKind::response) response_bytes_ -= size;
   if (parts.remaining() == 0) {
     parts_.pop_front();
     bulk_.entries.pop_front();
@@ -133,6 +138,7 @@ void OutputLanes::send_next_part(bool send) {
 }
 
 void OutputLanes::check_invariants() const {
+  std::size_t response_bytes = 0;
   for (const Lane* lane : {&control_, &small_, &bulk_}) {
     std::size_t bytes = 0;
     for (const LaneEntry& entry : lane->entries) {
@@ -141,19 +147,26 @@ void OutputLanes::check_invariants() const {
       WEFT_ASSERT(entry.bulk == (lane == &bulk_));
       WEFT_ASSERT(!entry.parts || (entry.bulk && entry.bytes == 0));
       bytes += entry.bytes;
+      if (entry.kind == EntryKind::response) response_bytes += entry.bytes;
     }
     WEFT_ASSERT(bytes == lane->buffer.size());
   }
   std::size_t parts_entries = 0;
-  for (const LaneEntry& entry : bulk_.entries)
-    parts_entries += entry.parts ? 1 : 0;
-  WEFT_ASSERT(parts_entries == parts_.size());
   std::size_t remaining = 0;
-  for (const PendingParts& parts : parts_) {
-    WEFT_ASSERT(parts.remaining() > 0 && parts.part_bytes > 0);
-    remaining += parts.remaining();
+  auto parts = parts_.begin();
+  for (const LaneEntry& entry : bulk_.entries) {
+    if (!entry.parts) continue;
+    ++parts_entries;
+    if (parts == parts_.end()) break;  // fails the count check below
+    WEFT_ASSERT(parts->remaining() > 0 && parts->part_bytes > 0);
+    remaining += parts->remaining();
+    if (entry.kind == EntryKind::response) response_bytes += parts->remaining();
+    ++parts;
   }
+  WEFT_ASSERT(parts_entries == parts_.size());
   WEFT_ASSERT(remaining == parts_bytes_);
+  // response_bytes() counts exactly the response frames and parts waiting.
+  WEFT_ASSERT(response_bytes == response_bytes_);
   WEFT_ASSERT(!below_high_water() || lanes_empty());
 }
 

@@ -122,11 +122,16 @@ class OutputLanes {
   std::size_t data_bytes() const {
     return small_.buffer.size() + bulk_.buffer.size() + parts_bytes_;
   }
+  // The part of data_bytes() that belongs to responses (whole frames and parts not sent yet).
+  std::size_t response_bytes() const {
+    return response_bytes_;
+  }
   bool below_high_water() const {
     return output_.size() < limits_.output_high_water_bytes;
   }
   // Each lane's buffer holds exactly its entries' bytes, all of this generation; parts and
-  // their byte count agree; below the high-water mark every lane is empty.
+  // their byte count agree, and so do the response entries and response_bytes(); below the
+  // high-water mark every lane is empty.
   void check_invariants() const;
 
  private:
@@ -156,6 +161,7 @@ class OutputLanes {
   Lane bulk_;
   std::deque<PendingParts> parts_;  // one per `parts` entry of the bulk lane, in order
   std::size_t parts_bytes_ = 0;     // payload bytes in parts_ not sent yet
+  std::size_t response_bytes_ = 0;  // bytes of response entries (frames and parts) waiting
   std::optional<std::uint64_t> pong_seq_;
   bool pong_checksum_ = false;
   struct PendingCredit {

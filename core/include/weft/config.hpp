@@ -14,6 +14,11 @@
 
 namespace weft {
 
+// The most a response frame's prefix, header and checksum add to its payload: responses
+// queued may pass ConnectionLimits::max_queued_response_bytes by this much (the header of the
+// last one queued).
+inline constexpr std::size_t kResponseFrameOverheadBytes = 64;
+
 // Limits of one connection (per peer).
 struct ConnectionLimits {
   // Largest frame body this node accepts; announced in the handshake (>= 65536).
@@ -22,10 +27,25 @@ struct ConnectionLimits {
   std::uint32_t max_outbound_requests = 65536;
   // Requests from one peer being served at once; more are answered "busy".
   std::uint32_t max_inbound_requests = 65536;
-  // Bytes of data frames (requests, responses) waiting in the lanes, not yet committed to
-  // the transport's output buffer. A request that would exceed it fails with queue_full;
-  // responses are always accepted (bounded by max_inbound_requests frames).
+  // Bytes of data frames (requests, responses, stream frames) waiting in the lanes, not yet
+  // committed to the transport's output buffer. A request whose payload would take them (all
+  // kinds together) past it fails with queue_full. Responses are not refused by this limit
+  // but by max_queued_response_bytes.
   std::size_t max_queued_bytes = 32 * 1024 * 1024;
+  // Bytes of responses (and error answers) to one peer waiting in the lanes, not yet
+  // committed to the transport's output buffer: what a peer that asks and does not read its
+  // answers can make this node hold. A response whose payload would take them past it is not
+  // queued: the caller receives busy instead and respond() returns queue_full (the frame
+  // header of the last one queued may take the count up to kResponseFrameOverheadBytes
+  // past). At least max_message_bytes, so any response fits when nothing waits.
+  std::size_t max_queued_response_bytes = 64 * 1024 * 1024;
+  // Bytes held for one peer's requests: the payloads of requests accepted and not yet
+  // answered or ended (arriving in parts, counted by the size the first part announces, or
+  // handed to the application, which holds them until it answers) plus the responses queued
+  // (max_queued_response_bytes). A request that would take it past is answered busy at
+  // once, before the application sees it: once a peer's unread answers fill the budget, it
+  // gets no new work done. At least max_message_bytes.
+  std::size_t max_inbound_request_bytes = 64 * 1024 * 1024;
   // Control frames waiting (pong, cancel, error answers, stream credits). A peer that keeps
   // sending while not reading drives this up; past the limit the connection is closed.
   // Pongs and credits add up instead of queueing (one pong, one credit per stream at most).

@@ -62,6 +62,13 @@ struct PeerStats {
   std::size_t output_bytes = 0;  // committed, not yet written
   std::size_t queued_data_bytes = 0;
   std::size_t queued_control_frames = 0;
+  // Responses to the peer waiting in the lanes (limits.max_queued_response_bytes); part of
+  // queued_data_bytes.
+  std::size_t queued_response_bytes = 0;
+  // Payload bytes of the peer's requests accepted and not yet answered (delivered, or
+  // arriving in parts by their announced size); with queued_response_bytes, bounded by
+  // limits.max_inbound_request_bytes.
+  std::size_t inbound_request_bytes = 0;
   std::size_t outbound_in_flight = 0;
   std::size_t inbound_in_flight = 0;
   std::size_t streams_open = 0;  // streams either way, including ones flushing their end
@@ -143,14 +150,19 @@ class PeerConnection {
   // Answers request `id` (from event::RequestReceived) with `payload`. not_found when the
   // request ended without an answer (canceled, deadline, disconnect) or was answered.
   // A payload over limits.max_message_bytes sends Errc::too_large to the caller instead
-  // and returns too_large (the request is then answered).
+  // and returns too_large (the request is then answered). queue_full when the answers
+  // already queued to this peer (it is not reading them) leave less than `payload`'s size
+  // of limits.max_queued_response_bytes: the caller receives busy instead and the request is
+  // answered (do not retry it; the caller may). Never waits for output. If the busy answer
+  // itself overflows limits.max_control_frames, the connection is closed (PeerDown).
   Errc respond(TimeNs now_ns, InboundId id, Payload payload);
 
   // Answers request `id` with an error; the caller's RequestDone carries `code` and
   // `message`. Codes travel as their wire status (PROTOCOL.md §7): queue_full arrives as
   // busy, and codes without a status (disconnected, not_found, invalid_argument, ...) as
   // remote_error. invalid_argument for Errc::ok (nothing sent; the request stays
-  // answerable); not_found as for respond.
+  // answerable); not_found as for respond; queue_full as for respond (the message's size
+  // counts as the payload's; the caller receives busy instead of `code`).
   Errc respond_error(TimeNs now_ns, InboundId id, Errc code, std::string_view message);
 
   // ---- streams (both sides use the same calls on a StreamId) ----
