@@ -12,6 +12,7 @@
 #include <iostream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cluster.hpp"
@@ -374,6 +375,41 @@ TEST(MemoryLimits, ANonReadingPeerIsBoundedAndCutOffWhileAnotherPeerIsServed) {
       cluster.now() + ns_from_ms(40'000)));
   for (RequestId id : alpha_calls)
     EXPECT_EQ(cluster.recorder(kA).done_count(id), 1u);
+}
+
+// A response travelling in parts stops when its caller cancels (issue 14, item 6): the parts
+// not sent yet are dropped at once, instead of going out to a caller that ignores them.
+TEST(MemoryLimits, ResponsePartsWaitingWhenTheCallerCancelsAreDropped) {
+  Cluster cluster({"alpha", "bravo"});
+  ASSERT_TRUE(cluster.run_until_connected());
+  const Call call = cluster.request(kA, kB, kHoldHandler, "big please");
+  ASSERT_EQ(call.error, Errc::ok);
+  ASSERT_TRUE(cluster.net().run_until([&] { return cluster.recorder(kB).held.size() == 1; },
+                                      ns_from_ms(1'000)));
+  // bravo's output to alpha backs up: its answer waits in the lanes, part after part.
+  cluster.net().set_stalled(kB, kA, true);
+  constexpr std::size_t kAnswerBytes = 2 << 20;
+  std::vector<std::uint8_t> answer(kAnswerBytes, 0x5a);
+  ASSERT_EQ(cluster.to(kB, kA).respond(cluster.now(), cluster.recorder(kB).held[0].id,
+                                       SharedBytes(std::move(answer))),
+            Errc::ok);
+  const std::size_t waiting = cluster.to(kB, kA).stats().queued_data_bytes;
+  ASSERT_GT(waiting, kAnswerBytes / 2);  // most of it waits
+  // alpha gives up; its cancel reaches bravo (that direction is not stalled).
+  ASSERT_EQ(cluster.to(kA, kB).cancel(cluster.now(), call.id), Errc::ok);
+  cluster.net().run_for(ns_from_ms(1));
+  const PeerStats after_cancel = cluster.to(kB, kA).stats();
+  // What remains is at most the first part, already encoded before the cancel.
+  EXPECT_LE(after_cancel.queued_data_bytes, cluster.node(kB).config().limits.chunk_bytes + 64);
+  EXPECT_LE(after_cancel.queued_response_bytes, after_cancel.queued_data_bytes);
+  // The connection is healthy, and the canceled call ended exactly once.
+  cluster.net().set_stalled(kB, kA, false);
+  const Call next = cluster.request(kA, kB, kEchoHandler, "still there?");
+  ASSERT_TRUE(cluster.run_until_done(kA, next.id));
+  EXPECT_EQ(cluster.recorder(kA).done_for(next.id)->result, Errc::ok);
+  EXPECT_EQ(cluster.recorder(kA).done_count(call.id), 1u);
+  EXPECT_EQ(cluster.recorder(kA).done_for(call.id)->result, Errc::canceled);
+  EXPECT_EQ(cluster.to(kB, kA).stats().queued_data_bytes, 0u);
 }
 
 }  // namespace

@@ -178,7 +178,11 @@ void Connection::continue_response(TimeNs now_ns, const Frame& frame) {
 }
 
 void Connection::cancel_inbound(const Frame& frame) {
-  if (!inbound_by_mux_.contains(frame.mux)) return;
+  if (!inbound_by_mux_.contains(frame.mux)) {
+    // Answered already: the parts of its response still waiting would only be ignored.
+    lanes_.drop_response_parts(frame.mux);
+    return;
+  }
   const InboundId id{generation_, frame.mux};
   if (drop_inbound(frame.mux)) context_.emit(event::RequestCanceled{peer_, id, Errc::canceled});
 }

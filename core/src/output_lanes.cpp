@@ -113,6 +113,24 @@ void OutputLanes::move_front(Lane& lane, bool send) {
   lane.buffer.consume(entry.bytes);
 }
 
+std::size_t OutputLanes::drop_response_parts(std::uint64_t mux) {
+  auto parts = parts_.begin();
+  for (auto entry = bulk_.entries.begin(); entry != bulk_.entries.end(); ++entry) {
+    if (!entry->parts) continue;
+    if (entry->kind == EntryKind::response && entry->mux == mux) {
+      // A parts entry holds no bytes of the lane's buffer: removing it moves nothing else.
+      const std::size_t dropped = parts->remaining();
+      parts_bytes_ -= dropped;
+      response_bytes_ -= dropped;
+      parts_.erase(parts);
+      bulk_.entries.erase(entry);
+      return dropped;
+    }
+    ++parts;
+  }
+  return 0;
+}
+
 void OutputLanes::send_next_part(bool send) {
   const LaneEntry& entry = bulk_.entries.front();
   WEFT_ASSERT(entry.parts && entry.generation == generation_ && !parts_.empty());

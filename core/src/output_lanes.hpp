@@ -82,6 +82,9 @@ class OutputLanes {
   // that carried the payload's first part must have been pushed just before, with
   // force_bulk. While the buffer is below the mark, parts go out at once.
   void push_parts(std::uint64_t mux, EntryKind kind, PendingParts parts);
+  // Drops the parts of the response on `mux` not sent yet (the caller canceled: it would
+  // ignore them). Its first part, already encoded, still goes. Returns the bytes dropped.
+  std::size_t drop_response_parts(std::uint64_t mux);
   // Queues a pong for ping `seq`; a pong still waiting is replaced (one is enough).
   void push_pong(std::uint64_t seq, bool checksum);
   // Queues a stream_credit of (msgs, bytes) for stream `mux`. Credit for a stream that
