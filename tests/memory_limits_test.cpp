@@ -24,24 +24,13 @@ namespace weft {
 namespace {
 
 using testing::Cluster;
+using testing::for_node;
 using testing::kEchoHandler;
 using testing::kHoldHandler;
 
 constexpr std::size_t kA = 0;
 constexpr std::size_t kB = 1;
 constexpr std::size_t kC = 2;
-
-std::function<void(NodeConfig&)> for_node(std::string name,
-                                          std::function<void(NodeConfig&)> change) {
-  return [name = std::move(name), change = std::move(change)](NodeConfig& config) {
-    if (config.name == name) change(config);
-  };
-}
-
-// Runs the network until `done` holds, at most one simulated second.
-bool settle(Cluster& cluster, const std::function<bool()>& done) {
-  return cluster.net().run_until(done, cluster.now() + ns_from_ms(1'000));
-}
 
 std::vector<std::uint8_t> bytes_of(std::size_t size, char fill) {
   return std::vector<std::uint8_t>(size, static_cast<std::uint8_t>(fill));
@@ -95,7 +84,7 @@ TEST(MemoryLimits, QueuedResponseBytesAPayloadFillingTheRoomIsQueuedOneByteMoreA
   std::vector<Call> calls;
   for (int i = 0; i < 4; ++i)
     calls.push_back(cluster.request(kA, kB, kHoldHandler, "x"));
-  ASSERT_TRUE(settle(cluster, [&] { return cluster.recorder(kB).held.size() == 4; }));
+  ASSERT_TRUE(cluster.settle([&] { return cluster.recorder(kB).held.size() == 4; }));
   cluster.net().set_stalled(kB, kA, true);
   PeerConnection bravo = cluster.to(kB, kA);
   const auto& held = cluster.recorder(kB).held;
@@ -146,7 +135,7 @@ TEST(MemoryLimits, QueuedResponseBytesAnErrorAnswerPastTheRoomAnswersBusy) {
   std::vector<Call> calls;
   for (int i = 0; i < 3; ++i)
     calls.push_back(cluster.request(kA, kB, kHoldHandler, "x"));
-  ASSERT_TRUE(settle(cluster, [&] { return cluster.recorder(kB).held.size() == 3; }));
+  ASSERT_TRUE(cluster.settle([&] { return cluster.recorder(kB).held.size() == 3; }));
   cluster.net().set_stalled(kB, kA, true);
   PeerConnection bravo = cluster.to(kB, kA);
   const auto& held = cluster.recorder(kB).held;
@@ -178,7 +167,7 @@ TEST(MemoryLimits, InboundRequestBytesARequestFillingTheBudgetIsDeliveredOneByte
   PeerConnection bravo = cluster.to(kB, kA);
   const Call first = cluster.request(kA, kB, kHoldHandler, std::string(60'000, 'a'));
   const Call second = cluster.request(kA, kB, kHoldHandler, std::string(kLimit - 60'000, 'b'));
-  ASSERT_TRUE(settle(cluster, [&] { return cluster.recorder(kB).held.size() == 2; }));
+  ASSERT_TRUE(cluster.settle([&] { return cluster.recorder(kB).held.size() == 2; }));
   EXPECT_EQ(bravo.stats().inbound_request_bytes, kLimit);
   ASSERT_EQ(cluster.recorder(kB).held[0].payload.size(), 60'000u);
   const Call past = cluster.request(kA, kB, kHoldHandler, "c");
@@ -188,7 +177,7 @@ TEST(MemoryLimits, InboundRequestBytesARequestFillingTheBudgetIsDeliveredOneByte
   EXPECT_EQ(bravo.stats().inbound_request_bytes, kLimit);
   // An empty request takes nothing from the budget.
   const Call empty = cluster.request(kA, kB, kHoldHandler, "");
-  ASSERT_TRUE(settle(cluster, [&] { return cluster.recorder(kB).held.size() == 3; }));
+  ASSERT_TRUE(cluster.settle([&] { return cluster.recorder(kB).held.size() == 3; }));
   // Answering the first frees its 60000 bytes: exactly that much fits again, not a byte more.
   ASSERT_EQ(bravo.respond(cluster.now(), cluster.recorder(kB).held[0].id, {}), Errc::ok);
   EXPECT_EQ(bravo.stats().inbound_request_bytes, kLimit - 60'000);
@@ -196,12 +185,12 @@ TEST(MemoryLimits, InboundRequestBytesARequestFillingTheBudgetIsDeliveredOneByte
   ASSERT_TRUE(cluster.run_until_done(kA, over.id));
   EXPECT_EQ(cluster.recorder(kA).done_for(over.id)->result, Errc::busy);
   const Call fits = cluster.request(kA, kB, kHoldHandler, std::string(60'000, 'e'));
-  ASSERT_TRUE(settle(cluster, [&] { return cluster.recorder(kB).held.size() == 4; }));
+  ASSERT_TRUE(cluster.settle([&] { return cluster.recorder(kB).held.size() == 4; }));
   EXPECT_EQ(cluster.recorder(kA).done_for(fits.id), nullptr);
   EXPECT_EQ(bravo.stats().inbound_request_bytes, kLimit);
   // A canceled request frees its bytes too.
   ASSERT_EQ(cluster.to(kA, kB).cancel(cluster.now(), second.id), Errc::ok);
-  ASSERT_TRUE(settle(cluster, [&] { return cluster.recorder(kB).canceled.size() == 1; }));
+  ASSERT_TRUE(cluster.settle([&] { return cluster.recorder(kB).canceled.size() == 1; }));
   EXPECT_EQ(bravo.stats().inbound_request_bytes, 60'000u);
   ASSERT_TRUE(cluster.run_until_done(kA, first.id));
   EXPECT_EQ(cluster.recorder(kA).done_for(first.id)->result, Errc::ok);
@@ -221,7 +210,7 @@ TEST(MemoryLimits, InboundRequestBytesCountQueuedResponsesARequestPastWhatIsLeft
   ASSERT_TRUE(cluster.run_until_connected());
   const Call a = cluster.request(kA, kB, kHoldHandler, "fill");
   const Call b = cluster.request(kA, kB, kHoldHandler, std::string(1'000, 'q'));
-  ASSERT_TRUE(settle(cluster, [&] { return cluster.recorder(kB).held.size() == 2; }));
+  ASSERT_TRUE(cluster.settle([&] { return cluster.recorder(kB).held.size() == 2; }));
   cluster.net().set_stalled(kB, kA, true);
   PeerConnection bravo = cluster.to(kB, kA);
   const auto& held = cluster.recorder(kB).held;
@@ -235,7 +224,7 @@ TEST(MemoryLimits, InboundRequestBytesCountQueuedResponsesARequestPastWhatIsLeft
   // Requests still reach bravo (only bravo's output is stalled); their answers do not leave.
   const Call past = cluster.request(kA, kB, kHoldHandler, std::string(left + 1, 'p'));
   const Call fits = cluster.request(kA, kB, kHoldHandler, std::string(left, 'f'));
-  ASSERT_TRUE(settle(cluster, [&] { return cluster.recorder(kB).held.size() == 3; }));
+  ASSERT_TRUE(cluster.settle([&] { return cluster.recorder(kB).held.size() == 3; }));
   EXPECT_EQ(held[2].payload.size(), left);
   EXPECT_EQ(bravo.stats().inbound_request_bytes + bravo.stats().queued_response_bytes, kLimit);
   cluster.net().set_stalled(kB, kA, false);
@@ -251,12 +240,7 @@ TEST(MemoryLimits, ConfigResponseAndInboundBudgetsMustHoldOneLargestMessage) {
     NodeConfig config = testing::test_config("alpha", {"bravo"});
     config.limits.max_message_bytes = 1'000;
     change(config);
-    try {
-      Node node(std::move(config), 0, 0);
-      return true;
-    } catch (const std::invalid_argument&) {
-      return false;
-    }
+    return testing::node_accepts(std::move(config));
   };
   EXPECT_TRUE(accepts([](NodeConfig& c) { c.limits.max_queued_response_bytes = 1'000; }));
   EXPECT_FALSE(accepts([](NodeConfig& c) { c.limits.max_queued_response_bytes = 999; }));

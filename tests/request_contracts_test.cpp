@@ -19,6 +19,7 @@ namespace weft {
 namespace {
 
 using testing::Cluster;
+using testing::for_node;
 using testing::kEchoHandler;
 using testing::kHoldHandler;
 using testing::Recorder;
@@ -33,19 +34,6 @@ constexpr std::uint16_t kUnregisteredHandler = 99;
 // A connected pair alpha (0) / bravo (1), `adjust` applied to both configs.
 Cluster connected_pair(const std::function<void(NodeConfig&)>& adjust = {}) {
   return Cluster({"alpha", "bravo"}, {}, adjust);
-}
-
-// Changes only the node called `name`.
-std::function<void(NodeConfig&)> for_node(std::string name,
-                                          std::function<void(NodeConfig&)> change) {
-  return [name = std::move(name), change = std::move(change)](NodeConfig& config) {
-    if (config.name == name) change(config);
-  };
-}
-
-// Runs the network until `done` holds, at most one simulated second.
-bool settle(Cluster& cluster, const std::function<bool()>& done) {
-  return cluster.net().run_until(done, cluster.now() + ns_from_ms(1'000));
 }
 
 RequestArgs args_of(std::uint16_t handler, std::string_view route = {}, std::int64_t timeout_ms = 0,
@@ -90,7 +78,7 @@ TEST(RequestContracts, RequestAtEveryArgumentLimitArrivesWithThatHandlerRouteAnd
   const Call call =
       cluster.to(kA, kB).request(cluster.now(), args_of(kMaxHandler, route, kMaxTimeoutMs));
   ASSERT_EQ(call.error, Errc::ok);
-  ASSERT_TRUE(settle(cluster, [&] { return !cluster.recorder(kB).received.empty(); }));
+  ASSERT_TRUE(cluster.settle([&] { return !cluster.recorder(kB).received.empty(); }));
   const auto& received = cluster.recorder(kB).received.at(0);
   EXPECT_EQ(received.event.handler, kMaxHandler);
   EXPECT_EQ(received.event.route, route_id(route));
@@ -116,7 +104,7 @@ TEST(RequestContracts, RequestTimeoutZeroMeansTheConfiguredDefault) {
       [](NodeConfig& config) { config.timeouts.default_request_timeout_ms = 1'234; });
   ASSERT_TRUE(cluster.run_until_connected());
   ASSERT_EQ(cluster.request(kA, kB, kHoldHandler, "x", 0).error, Errc::ok);
-  ASSERT_TRUE(settle(cluster, [&] { return !cluster.recorder(kB).received.empty(); }));
+  ASSERT_TRUE(cluster.settle([&] { return !cluster.recorder(kB).received.empty(); }));
   const auto& received = cluster.recorder(kB).received.at(0);
   EXPECT_EQ(received.event.deadline_ns, received.at_ns + ns_from_ms(1'234));
 }
@@ -159,7 +147,7 @@ TEST(RequestContracts, OpenStreamAtEveryArgumentLimitArrivesWithThatHandlerRoute
   const OpenedStream opened =
       cluster.to(kA, kB).open_stream(cluster.now(), stream_args(kMaxHandler, route, kMaxTimeoutMs));
   ASSERT_EQ(opened.error, Errc::ok);
-  ASSERT_TRUE(settle(cluster, [&] { return !cluster.recorder(kB).streams_opened.empty(); }));
+  ASSERT_TRUE(cluster.settle([&] { return !cluster.recorder(kB).streams_opened.empty(); }));
   const auto& seen = cluster.recorder(kB).streams_opened.at(0);
   EXPECT_EQ(seen.event.handler, kMaxHandler);
   EXPECT_EQ(seen.event.route, route_id(route));
@@ -180,10 +168,10 @@ TEST(RequestContracts, MaxOutboundRequestsTheNthSucceedsTheNextIsQueueFull) {
   EXPECT_EQ(cluster.request(kA, kB, kHoldHandler, "x").error, Errc::queue_full);
   EXPECT_EQ(cluster.to(kA, kB).stats().outbound_in_flight, kLimit);
   // Once one ends, there is room for exactly one more.
-  ASSERT_TRUE(settle(cluster, [&] { return cluster.recorder(kB).held.size() == kLimit; }));
+  ASSERT_TRUE(cluster.settle([&] { return cluster.recorder(kB).held.size() == kLimit; }));
   const auto& held = cluster.recorder(kB).held[0];
   ASSERT_EQ(cluster.to(kB, kA).respond(cluster.now(), held.id, as_bytes("done")), Errc::ok);
-  ASSERT_TRUE(settle(cluster, [&] { return cluster.recorder(kA).done.size() == 1; }));
+  ASSERT_TRUE(cluster.settle([&] { return cluster.recorder(kA).done.size() == 1; }));
   EXPECT_EQ(cluster.request(kA, kB, kHoldHandler, "x").error, Errc::ok);
   EXPECT_EQ(cluster.request(kA, kB, kHoldHandler, "x").error, Errc::queue_full);
 }
@@ -209,7 +197,7 @@ TEST(RequestContracts, MaxInboundRequestsTheNthIsDeliveredTheNextIsAnsweredBusy)
             Errc::ok);
   const Call again = cluster.request(kA, kB, kHoldHandler, "x");
   ASSERT_EQ(again.error, Errc::ok);
-  ASSERT_TRUE(settle(cluster, [&] { return cluster.recorder(kB).received.size() == kLimit + 1; }));
+  ASSERT_TRUE(cluster.settle([&] { return cluster.recorder(kB).received.size() == kLimit + 1; }));
   EXPECT_EQ(cluster.recorder(kA).done_for(again.id), nullptr);
 }
 
@@ -277,7 +265,7 @@ TEST(RequestContracts, MaxQueuedBytesAPayloadFillingTheRoomIsAcceptedOneByteMore
   EXPECT_EQ(alpha.stats().outbound_in_flight, 3u);
   // Once the peer reads again, everything queued goes out and is served.
   cluster.net().set_stalled(kA, kB, false);
-  ASSERT_TRUE(settle(cluster, [&] { return cluster.recorder(kB).held.size() == 3; }));
+  ASSERT_TRUE(cluster.settle([&] { return cluster.recorder(kB).held.size() == 3; }));
   EXPECT_EQ(cluster.recorder(kB).held[2].payload.size(), room);
 }
 
@@ -292,7 +280,7 @@ TEST(RequestContracts, MaxQueuedBytesNeverRefusesAResponse) {
   ASSERT_TRUE(cluster.run_until_connected());
   const Call first = cluster.request(kA, kB, kHoldHandler, "x");
   const Call second = cluster.request(kA, kB, kHoldHandler, "y");
-  ASSERT_TRUE(settle(cluster, [&] { return cluster.recorder(kB).held.size() == 2; }));
+  ASSERT_TRUE(cluster.settle([&] { return cluster.recorder(kB).held.size() == 2; }));
   cluster.net().set_stalled(kB, kA, true);
   PeerConnection bravo = cluster.to(kB, kA);
   const std::vector<std::uint8_t> big(kLimit + 1, 'r');
@@ -313,7 +301,7 @@ void register_stream_handler_on_both(Cluster& cluster, StreamWindow window = {})
 }
 
 bool run_until_opened_at(Cluster& cluster, std::size_t at, std::size_t count) {
-  return settle(cluster, [&] { return cluster.recorder(at).streams_opened.size() == count; });
+  return cluster.settle([&] { return cluster.recorder(at).streams_opened.size() == count; });
 }
 
 // max_streams counts streams both ways: this side's own opens fail with queue_full.
@@ -354,7 +342,7 @@ TEST(RequestContracts, MaxStreamsAtThePeerTheNthIsAcceptedTheNextEndsBusy) {
       cluster.to(kA, kB).open_stream(cluster.now(), stream_args(kStreamHandler));
   ASSERT_EQ(at_limit.error, Errc::ok);
   ASSERT_EQ(past.error, Errc::ok);  // alpha's own limit is the default
-  ASSERT_TRUE(settle(cluster, [&] { return cluster.recorder(kA).ended(past.id) != nullptr; }));
+  ASSERT_TRUE(cluster.settle([&] { return cluster.recorder(kA).ended(past.id) != nullptr; }));
   EXPECT_EQ(cluster.recorder(kA).ended(past.id)->result, Errc::busy);
   EXPECT_EQ(cluster.recorder(kA).ended(at_limit.id), nullptr);
   ASSERT_EQ(cluster.recorder(kB).streams_opened.size(), 1u);
@@ -399,7 +387,7 @@ TEST(RequestContracts, MaxStreamReceiveBytesAtThePeerAWindowPastTheBudgetEndsBus
   for (const OpenedStream& stream : opened)
     ASSERT_EQ(stream.error, Errc::ok);
   ASSERT_EQ(no_input.error, Errc::ok);
-  ASSERT_TRUE(settle(cluster, [&] { return cluster.recorder(kA).ended(opened[2].id) != nullptr; }));
+  ASSERT_TRUE(cluster.settle([&] { return cluster.recorder(kA).ended(opened[2].id) != nullptr; }));
   EXPECT_EQ(cluster.recorder(kA).ended(opened[2].id)->result, Errc::busy);
   cluster.net().run_for(ns_from_ms(10));
   EXPECT_EQ(cluster.recorder(kA).ended(opened[0].id), nullptr);
@@ -441,7 +429,7 @@ TEST(RequestContracts, MaxControlFramesAtTheLimitTheConnectionStaysOneMoreCloses
 
 // Runs until bravo holds `count` requests of kHoldHandler.
 bool run_until_held(Cluster& cluster, std::size_t count) {
-  return settle(cluster, [&] { return cluster.recorder(kB).held.size() >= count; });
+  return cluster.settle([&] { return cluster.recorder(kB).held.size() >= count; });
 }
 
 // What happened to two answers of `bytes` and `bytes + 1` bytes from bravo to alpha.

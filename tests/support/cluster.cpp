@@ -1,6 +1,7 @@
 #include "cluster.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace weft::testing {
 
@@ -37,6 +38,26 @@ NodeConfig test_config(std::string name, std::vector<std::string> peers) {
   config.auth = std::make_shared<StaticTokenAuth>("secret");
   config.seed = 1;  // fixed: a test replays the same run
   return config;
+}
+
+bool node_accepts(NodeConfig config) {
+  try {
+    Node node(std::move(config), 0, 0);
+    return true;
+  } catch (const std::invalid_argument&) {
+    return false;
+  }
+}
+
+std::function<void(NodeConfig&)> for_node(std::string name,
+                                          std::function<void(NodeConfig&)> change) {
+  return [name = std::move(name), change = std::move(change)](NodeConfig& config) {
+    if (config.name == name) change(config);
+  };
+}
+
+bool Cluster::settle(const std::function<bool()>& done) {
+  return net_.run_until(done, now() + ns_from_ms(1'000));
 }
 
 Cluster::Cluster(std::vector<std::string> names, sim::MemNetworkOptions options,

@@ -54,6 +54,13 @@ struct Recorder {
 // Default node settings for tests: token "secret", short timers left at their defaults.
 NodeConfig test_config(std::string name, std::vector<std::string> peers);
 
+// Whether a Node accepts `config` (its constructor does not throw std::invalid_argument).
+bool node_accepts(NodeConfig config);
+
+// An `adjust` for Cluster that applies `change` to the node called `name` only.
+std::function<void(NodeConfig&)> for_node(std::string name,
+                                          std::function<void(NodeConfig&)> change);
+
 class Cluster {
  public:
   // Nodes named by `names`, each listing all others as peers, with `adjust` applied to
@@ -79,6 +86,8 @@ class Cluster {
   std::vector<std::string> drain(std::size_t at, std::size_t peer, StreamId id);
   // True when no request or stream is in flight either way on any connection.
   bool all_mux_tables_empty();
+  // Runs until `done` holds, at most one simulated second; whether it held.
+  bool settle(const std::function<bool()>& done);
 
  private:
   void on_event(std::size_t index, Event&& event);

@@ -8,31 +8,15 @@ set -uo pipefail
 node_bin=$1
 call_bin=$2
 scratch=$(mktemp -d)
-node_pid=
-cleanup() {
-  [[ -n "$node_pid" ]] && kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
-  rm -rf "$scratch"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/node_process.sh"
+trap 'stop_node_a; rm -rf "$scratch"' EXIT
 fail() {
   echo "restart_check: FAIL: $*"
   echo "--- node-a's log:"
   cat "$scratch/node-a.log"
   exit 1
 }
-printf 'restart-check-token\n' > "$scratch/token"
-# cli dials node-a (the dial rule; weft-call waits to be dialed otherwise, which the demo
-# never does); node-a still needs an address for it, which it does not use.
-"$node_bin" --name node-a --listen 127.0.0.1:0 --peer cli=127.0.0.1:9 \
-  --token-file "$scratch/token" > "$scratch/node-a.log" 2>&1 &
-node_pid=$!
-port=
-for _ in $(seq 1 500); do
-  port=$(sed -nE 's/.* listening on 127\.0\.0\.1:([0-9]+)$/\1/p' "$scratch/node-a.log")
-  [[ -n "$port" ]] && break
-  sleep 0.01
-done
-[[ -n "$port" ]] || fail "node-a did not report its port within 5 s"
+start_node_a "$node_bin" "$scratch" || fail "node-a did not report its port within 5 s"
 
 for run in $(seq 1 10); do
   if ! timeout 20 "$call_bin" --name cli --listen 127.0.0.1:0 --peer "node-a=127.0.0.1:$port" \

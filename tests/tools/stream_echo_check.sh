@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real processes, back-pressure end to end (issue 14, items 8 and 11): weft-call streams
-# 6000 messages to weft-node's echo handler and reads the replies slowly (100 us each, on
-# its loop thread: the socket backs up), printing every one. The echo keeps a message
+# 6000 messages to weft-node's echo handler and reads the replies slowly (100 us each: it
+# defers each reply, so its credit stops), printing every one. The echo keeps a message
 # it cannot send yet (StreamSession::defer) instead of dropping it, and weft-call waits for
 # room instead of ignoring queue_full, so every message comes back, in order, and weft-call
 # exits 0 (it exits 4 when a stream ends with replies missing).
@@ -10,28 +10,14 @@ set -uo pipefail
 node_bin=$1
 call_bin=$2
 scratch=$(mktemp -d)
-node_pid=
-cleanup() {
-  [[ -n "$node_pid" ]] && kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
-  rm -rf "$scratch"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/node_process.sh"
+trap 'stop_node_a; rm -rf "$scratch"' EXIT
 fail() {
   echo "stream_echo_check: FAIL: $*"
   tail -n 5 "$scratch/call.out" "$scratch/call.err" 2>/dev/null
   exit 1
 }
-printf 'stream-echo-token\n' > "$scratch/token"
-"$node_bin" --name node-a --listen 127.0.0.1:0 --peer cli=127.0.0.1:9 \
-  --token-file "$scratch/token" > "$scratch/node-a.log" 2>&1 &
-node_pid=$!
-port=
-for _ in $(seq 1 500); do
-  port=$(sed -nE 's/.* listening on 127\.0\.0\.1:([0-9]+)$/\1/p' "$scratch/node-a.log")
-  [[ -n "$port" ]] && break
-  sleep 0.01
-done
-[[ -n "$port" ]] || fail "node-a did not report its port within 5 s"
+start_node_a "$node_bin" "$scratch" || fail "node-a did not report its port within 5 s"
 
 count=6000
 mapfile -t messages < <(seq -f "message-%g" 1 "$count")

@@ -1,0 +1,26 @@
+# Sourced by the real-process checks: starts weft-node as "node-a" on a free loopback port,
+# with "cli" as its peer (cli dials node-a by the dial rule; the address node-a is given
+# for it is never used), and stops it on exit.
+#   start_node_a WEFT_NODE SCRATCH_DIR   sets node_pid and port; node-a logs to
+#                                        SCRATCH_DIR/node-a.log; the token is in
+#                                        SCRATCH_DIR/token. Returns 1 when no port was
+#                                        reported within 5 s.
+node_pid=
+stop_node_a() {
+  [[ -n "$node_pid" ]] && kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
+  node_pid=
+}
+start_node_a() {
+  local node_bin=$1 scratch=$2
+  printf 'real-process-check-token\n' > "$scratch/token"
+  "$node_bin" --name node-a --listen 127.0.0.1:0 --peer cli=127.0.0.1:9 \
+    --token-file "$scratch/token" > "$scratch/node-a.log" 2>&1 &
+  node_pid=$!
+  port=
+  for _ in $(seq 1 500); do
+    port=$(sed -nE 's/.* listening on 127\.0\.0\.1:([0-9]+)$/\1/p' "$scratch/node-a.log")
+    [[ -n "$port" ]] && return 0
+    sleep 0.01
+  done
+  return 1
+}
