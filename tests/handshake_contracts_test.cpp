@@ -22,6 +22,7 @@ using testing::expect_refused;
 using testing::expect_still_up;
 using testing::hello_frame;
 using testing::kHandshakeTimeoutMs;
+using testing::kHelloTimeoutMs;
 using testing::kMaxSkewMs;
 using testing::kPeerIncarnation;
 using testing::kWallMs;
@@ -300,14 +301,13 @@ TEST(ProtocolContracts, WallClocksAnywhereInTheU64RangeAreComparedWithoutOverflo
 
 // ---- §4.2 handshake timeout -------------------------------------------------------------------
 
-TEST(ProtocolContracts, AcceptedTransportWithoutAHelloClosesAtExactlyTheHandshakeTimeout) {
-  for (const std::int64_t timeout_ms : {kHandshakeTimeoutMs, std::int64_t{250}}) {
-    SCOPED_TRACE("handshake_timeout_ms " + std::to_string(timeout_ms));
+TEST(ProtocolContracts, AcceptedTransportWithoutAHelloClosesAtExactlyTheHelloTimeout) {
+  for (const std::int64_t timeout_ms : {kHelloTimeoutMs, std::int64_t{250}}) {
+    SCOPED_TRACE("hello_timeout_ms " + std::to_string(timeout_ms));
     const TimeNs accepted_at = ns_from_ms(1'000) + 7;
-    auto driven = accepting(acceptor_config([&](NodeConfig& config) {
-                              config.timeouts.handshake_timeout_ms = timeout_ms;
-                            }),
-                            accepted_at);
+    auto driven = accepting(
+        acceptor_config([&](NodeConfig& config) { config.timeouts.hello_timeout_ms = timeout_ms; }),
+        accepted_at);
     const TimeNs deadline = accepted_at + ns_from_ms(timeout_ms);
     EXPECT_EQ(driven.node().next_deadline(), deadline);
     // Half a hello does not extend the timeout.
@@ -331,6 +331,45 @@ TEST(ProtocolContracts, AcceptedTransportWithoutAHelloClosesAtExactlyTheHandshak
     EXPECT_EQ(driven.events().size(), 2u);
     EXPECT_EQ(driven.node().next_deadline(), kNever);
   }
+}
+
+// What strangers can make an acceptor hold is bounded (issue 14, item 2): at most
+// max_transports_awaiting_hello accepted transports wait for a hello; the next is closed at
+// once, and a place frees when a hello arrives or a wait times out.
+TEST(ProtocolContracts, TransportsWaitingForAHelloAreCappedAndTheNextIsClosedAtOnce) {
+  constexpr std::size_t kCap = 3;
+  Node node(
+      acceptor_config([](NodeConfig& config) { config.max_transports_awaiting_hello = kCap; }), 0,
+      kWallMs);
+  const auto refused = [&](TransportId transport) {
+    bool closed = false;
+    while (const std::optional<Event> event = node.poll_event()) {
+      const auto* close = std::get_if<event::CloseTransport>(&*event);
+      if (close != nullptr && close->transport == transport) {
+        closed = true;
+        EXPECT_EQ(close->reason, "too many connections waiting for a hello");
+        EXPECT_TRUE(close->final_bytes.empty());
+      }
+    }
+    return closed;
+  };
+  std::vector<TransportId> waiting;
+  for (std::size_t i = 0; i < kCap; ++i) {
+    waiting.push_back(node.on_accepted(0));
+    EXPECT_FALSE(refused(waiting.back())) << "transport " << i << " is within the cap";
+  }
+  EXPECT_TRUE(refused(node.on_accepted(0)));  // one past the cap
+  // A hello adopts the first: its place is free again.
+  node.on_bytes(ns_from_ms(1), waiting[0], testing::encode_to_vector(hello_frame()));
+  EXPECT_EQ(node.connection(0).state(), PeerState::established);
+  const TransportId fourth = node.on_accepted(ns_from_ms(1));
+  EXPECT_FALSE(refused(fourth));
+  EXPECT_TRUE(refused(node.on_accepted(ns_from_ms(1))));
+  // The other waits time out at hello_timeout_ms: every place is free again.
+  node.on_timer(ns_from_ms(1 + kHelloTimeoutMs));
+  refused(0);  // drains the timeouts' events
+  for (std::size_t i = 0; i < kCap; ++i)
+    EXPECT_FALSE(refused(node.on_accepted(ns_from_ms(1 + kHelloTimeoutMs)))) << i;
 }
 
 TEST(ProtocolContracts, DialerWithoutAWelcomeGivesUpAtExactlyTheHandshakeTimeout) {

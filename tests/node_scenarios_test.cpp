@@ -525,7 +525,7 @@ TEST(NodeScenarios, EventQueueBoundTurnsInputOff) {
   for (int i = 0; i < 3; ++i)
     node.on_accepted(0);
   EXPECT_TRUE(node.accepting_input());
-  node.on_timer(ns_from_ms(config.timeouts.handshake_timeout_ms));
+  node.on_timer(ns_from_ms(config.timeouts.hello_timeout_ms));
   EXPECT_FALSE(node.accepting_input());
   int events = 0;
   while (node.poll_event())

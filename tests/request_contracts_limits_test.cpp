@@ -92,6 +92,7 @@ TEST(RequestContracts, ConfigTimeoutsOfOneMsAreAcceptedZeroThrows) {
   using Field = std::int64_t ConnectionTimeouts::*;
   const std::vector<std::pair<const char*, Field>> positive = {
       {"handshake_timeout_ms", &ConnectionTimeouts::handshake_timeout_ms},
+      {"hello_timeout_ms", &ConnectionTimeouts::hello_timeout_ms},
       {"connect_timeout_ms", &ConnectionTimeouts::connect_timeout_ms},
       {"ping_interval_ms", &ConnectionTimeouts::ping_interval_ms},
       {"dead_after_pings", &ConnectionTimeouts::dead_after_pings},

@@ -31,6 +31,7 @@ using testing::frames_with;
 using testing::hello_frame;
 using testing::kEchoHandler;
 using testing::kHandshakeTimeoutMs;
+using testing::kHelloTimeoutMs;
 using testing::kHoldHandler;
 using testing::kMaxSkewMs;
 using testing::kStreamHandler;
@@ -251,7 +252,7 @@ TEST(SpecStatements, S4_2_ReplacedConnectionIsClosedWithoutAFrame) {
 TEST(SpecStatements, S4_2_HandshakeTimeoutSendsNothingOnEitherSide) {
   {  // the acceptor: no hello in time
     auto driven = accepting(acceptor_config());
-    driven.timer(ns_from_ms(kHandshakeTimeoutMs));
+    driven.timer(ns_from_ms(kHelloTimeoutMs));
     const auto failed = driven.last<event::HandshakeFailed>();
     ASSERT_TRUE(failed.has_value());
     EXPECT_EQ(failed->status, Status::handshake_timeout);

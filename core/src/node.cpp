@@ -47,12 +47,15 @@ void check_config(const NodeConfig& config) {
     fail("max_inbound_request_bytes must be at least max_message_bytes");
   }
   const ConnectionTimeouts& timeouts = config.timeouts;
-  if (timeouts.handshake_timeout_ms <= 0 || timeouts.connect_timeout_ms <= 0 ||
-      timeouts.ping_interval_ms <= 0 || timeouts.dead_after_pings <= 0 ||
-      timeouts.default_request_timeout_ms <= 0 || timeouts.backoff_initial_ms <= 0 ||
-      timeouts.backoff_max_ms < timeouts.backoff_initial_ms || timeouts.max_clock_skew_ms < 0 ||
-      timeouts.stream_ping_interval_ms <= 0 || timeouts.stream_silence_timeout_ms <= 0 ||
-      timeouts.stream_idle_timeout_ms <= 0 ||
+  if (config.max_transports_awaiting_hello == 0) {
+    fail("max_transports_awaiting_hello must be at least 1");
+  }
+  if (timeouts.handshake_timeout_ms <= 0 || timeouts.hello_timeout_ms <= 0 ||
+      timeouts.connect_timeout_ms <= 0 || timeouts.ping_interval_ms <= 0 ||
+      timeouts.dead_after_pings <= 0 || timeouts.default_request_timeout_ms <= 0 ||
+      timeouts.backoff_initial_ms <= 0 || timeouts.backoff_max_ms < timeouts.backoff_initial_ms ||
+      timeouts.max_clock_skew_ms < 0 || timeouts.stream_ping_interval_ms <= 0 ||
+      timeouts.stream_silence_timeout_ms <= 0 || timeouts.stream_idle_timeout_ms <= 0 ||
       // Written so that NaN fails too.
       !(timeouts.backoff_jitter_fraction >= 0 && timeouts.backoff_jitter_fraction < 1)) {
     fail("a timeout is out of range");
@@ -125,9 +128,16 @@ class NodeCore {
   TransportId on_accepted(TimeNs now_ns) {
     advance(now_ns);
     const TransportId transport = context_.new_transport();
+    if (pending_.size() >= context_.config.max_transports_awaiting_hello) {
+      // Rule 8: what strangers can make this node hold is bounded. The newest waits its
+      // turn outside (a real peer redials after its backoff); the waiting ones keep theirs.
+      context_.emit(
+          event::CloseTransport{transport, "too many connections waiting for a hello", {}});
+      return transport;
+    }
     DecoderOptions options;
     options.limits.max_frame_bytes = kMinMaxFrameBytes;  // a hello is small
-    const TimeNs deadline = now_ns + ns_from_ms(context_.config.timeouts.handshake_timeout_ms);
+    const TimeNs deadline = now_ns + ns_from_ms(context_.config.timeouts.hello_timeout_ms);
     pending_.emplace(transport, PendingAccept{FrameDecoder(options), deadline});
     return transport;
   }

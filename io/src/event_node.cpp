@@ -4,6 +4,7 @@
 #include "weft/io/event_node.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
@@ -85,6 +86,10 @@ Errc EventNode::start() {
   Impl& impl = *impl_;
   if (impl.started) return Errc::ok;
   const TimeNs now = monotonic_now_ns();
+  if (impl.options.accept_pause_ms <= 0) {
+    impl.log(LogLevel::error, "accept_pause_ms must be at least 1");
+    return Errc::invalid_argument;
+  }
   NodeConfig config = impl.options.config;
   // Every process its own incarnation and jitter (DESIGN.md rule 10): unless a test fixed
   // the seed, draw it from the OS. The core itself never reads randomness.
@@ -141,6 +146,8 @@ Errc EventNode::start() {
   impl.timer.reset(evtimer_new(impl.base, &Impl::on_timer, &impl));
   impl.listen_event.reset(
       event_new(impl.base, impl.listen_fd, EV_READ | EV_PERSIST, &Impl::on_accept, &impl));
+  impl.accept_resume.reset(evtimer_new(impl.base, &Impl::on_accept_resume, &impl));
+  impl.spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   event_add(impl.wake_event.get(), nullptr);
   event_add(impl.listen_event.get(), nullptr);
   impl.started = true;

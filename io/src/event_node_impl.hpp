@@ -155,6 +155,12 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   void finish_connect(TransportId transport);
 
   static void on_accept(evutil_socket_t, short, void* arg);
+  // Accepting stopped on EMFILE/ENFILE/ENOBUFS/ENOMEM: re-arms the listener.
+  static void on_accept_resume(evutil_socket_t, short, void* arg);
+  // The process is out of descriptors (or kernel memory): sheds the connections waiting in
+  // the listen queue through the spare descriptor, and stops accepting for a while, so the
+  // loop does not spin on a listener that stays readable.
+  void pause_accepting(int error);
 
   static void on_timer(evutil_socket_t, short, void* arg);
 
@@ -225,6 +231,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   EventPtr wake_event;
   EventPtr timer;
   EventPtr listen_event;
+  EventPtr accept_resume;  // timer: accepting is paused until it fires
+  int spare_fd = -1;       // held open to be given up when descriptors run out
   void* read_buffer = nullptr;
   std::vector<std::optional<sockaddr_in>> peer_addresses;
   std::map<TransportId, Socket> sockets;

@@ -1,5 +1,6 @@
 // EventNode::Impl on the loop thread, the I/O side: the command queue, the work after
 // each input and the timer, sockets (connect, accept, read, write, close) and shutdown.
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -37,6 +38,8 @@ EventNode::Impl::~Impl() {
   wake_event.reset();
   timer.reset();
   listen_event.reset();
+  accept_resume.reset();
+  if (spare_fd >= 0) ::close(spare_fd);
   if (wake_fd >= 0) ::close(wake_fd);
   if (listen_fd >= 0) ::close(listen_fd);
   if (base != nullptr) event_base_free(base);
@@ -261,12 +264,49 @@ void EventNode::Impl::on_accept(evutil_socket_t, short, void* arg) {
   Impl& self = *static_cast<Impl*>(arg);
   while (true) {
     const int fd = ::accept4(self.listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) break;
+    if (fd < 0) {
+      const int error = errno;
+      if (error == EINTR || error == ECONNABORTED || error == EPROTO) continue;
+      if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
+        self.pause_accepting(error);
+      }
+      break;  // EAGAIN: the queue is empty (any other error: try at the next readiness)
+    }
     tune_socket(fd, self.options);
     const TransportId transport = self.node->on_accepted(monotonic_now_ns());
     self.add_socket(transport, fd, false);
   }
   self.after_input();
+}
+
+void EventNode::Impl::pause_accepting(int error) {
+  // The spare descriptor makes room to accept, and at once close, what waits in the listen
+  // queue: those peers see their connection closed (a weft peer redials after its backoff)
+  // instead of hanging in the queue until this process has descriptors again.
+  std::size_t shed = 0;
+  if (spare_fd >= 0) {
+    ::close(spare_fd);
+    spare_fd = -1;
+    while (true) {
+      const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) break;
+      ::close(fd);
+      ++shed;
+    }
+    spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  event_del(listen_event.get());
+  const timeval pause{static_cast<time_t>(options.accept_pause_ms / 1000),
+                      static_cast<suseconds_t>(options.accept_pause_ms % 1000 * 1000)};
+  event_add(accept_resume.get(), &pause);
+  log(LogLevel::warning, "accept paused for " + std::to_string(options.accept_pause_ms) +
+                             " ms: " + errno_text(error) + " (" + std::to_string(shed) +
+                             " waiting connections closed)");
+}
+
+void EventNode::Impl::on_accept_resume(evutil_socket_t, short, void* arg) {
+  Impl& self = *static_cast<Impl*>(arg);
+  event_add(self.listen_event.get(), nullptr);
 }
 
 void EventNode::Impl::on_timer(evutil_socket_t, short, void* arg) {

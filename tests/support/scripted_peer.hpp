@@ -34,6 +34,7 @@ namespace weft::testing {
 inline constexpr std::int64_t kWallMs = 1'767'225'600'000;   // the node's wall clock at time 0
 inline constexpr std::int64_t kMaxSkewMs = 5 * 60 * 1000;    // ConnectionTimeouts' default
 inline constexpr std::int64_t kHandshakeTimeoutMs = 10'000;  // ConnectionTimeouts' default
+inline constexpr std::int64_t kHelloTimeoutMs = 2'000;       // ConnectionTimeouts' default
 inline constexpr std::uint64_t kPeerIncarnation = 42;        // the scripted peer's
 inline constexpr std::uint16_t kStreamHandler = 9;    // what sample_frames' stream_open opens
 inline constexpr std::string_view kToken = "secret";  // test_config's token

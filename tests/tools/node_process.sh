@@ -4,7 +4,8 @@
 #   start_node_a WEFT_NODE SCRATCH_DIR   sets node_pid and port; node-a logs to
 #                                        SCRATCH_DIR/node-a.log; the token is in
 #                                        SCRATCH_DIR/token. Returns 1 when no port was
-#                                        reported within 5 s.
+#                                        reported within 5 s. With NODE_FD_LIMIT set,
+#                                        node-a may open at most that many descriptors.
 node_pid=
 stop_node_a() {
   [[ -n "$node_pid" ]] && kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
@@ -13,8 +14,11 @@ stop_node_a() {
 start_node_a() {
   local node_bin=$1 scratch=$2
   printf 'real-process-check-token\n' > "$scratch/token"
-  "$node_bin" --name node-a --listen 127.0.0.1:0 --peer cli=127.0.0.1:9 \
-    --token-file "$scratch/token" > "$scratch/node-a.log" 2>&1 &
+  (
+    [[ -n "${NODE_FD_LIMIT:-}" ]] && ulimit -n "$NODE_FD_LIMIT"
+    exec "$node_bin" --name node-a --listen 127.0.0.1:0 --peer cli=127.0.0.1:9 \
+      --token-file "$scratch/token" > "$scratch/node-a.log" 2>&1
+  ) &
   node_pid=$!
   port=
   for _ in $(seq 1 500); do

@@ -224,7 +224,9 @@ class Node {
 
   // ---- inputs -----------------------------------------------------------------------
 
-  // A transport arrived from outside; the node expects a hello on it. Returns its id.
+  // A transport arrived from outside; the node expects a hello on it within
+  // hello_timeout_ms. Returns its id. When max_transports_awaiting_hello already wait, the
+  // node refuses it at once: a CloseTransport for the returned id follows.
   TransportId on_accepted(TimeNs now_ns);
   // The dial for `transport` (from event::Dial) succeeded.
   void on_connected(TimeNs now_ns, TransportId transport);

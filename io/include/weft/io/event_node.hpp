@@ -69,6 +69,10 @@ struct EventNodeOptions {
   // smaller than a segment (loopback's MSS is about 64 KiB) trips TCP's silly-window
   // avoidance and stalls the connection for seconds at a time.
   std::size_t socket_receive_bytes = 0;
+  // When the process runs out of file descriptors (EMFILE, ENFILE) or the kernel of buffers,
+  // accepting stops for this long (the listen queue is shed first, through a spare
+  // descriptor), instead of spinning on a listener that stays readable.
+  std::int64_t accept_pause_ms = 100;
   // Messages a stream session may hold while the peer's window is full.
   std::size_t stream_send_queue_messages = 4096;
   LogSink log;
