@@ -13,6 +13,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -141,29 +142,27 @@ int main(int argc, char** argv) {
               [](io::IncomingRequest&& request) { request.responder.respond(request.payload); });
   node.handle(kSlowEcho, "",
               [&slow](io::IncomingRequest&& request) { slow.add(std::move(request)); });
-  node.handle_stream(
-      kStreamEcho, "", StreamWindow{64, 1 << 20}, [](const io::IncomingStream&, io::StreamSession) {
-        // Back-pressure end to end: when this side's send queue is full the
-        // message is kept (defer: the caller's credit stops) and written
-        // again once on_writable says there is room. Loop thread only.
-        auto pending = std::make_shared<std::vector<std::uint8_t>>();
-        auto holding = std::make_shared<bool>(false);
-        io::StreamCallbacks callbacks;
-        callbacks.on_message = [pending, holding](io::StreamSession& session, Bytes message) {
-          if (session.write(message) != Errc::queue_full) return;
-          pending->assign(message.begin(), message.end());
-          *holding = true;
-          session.defer();
-        };
-        callbacks.on_writable = [pending, holding](io::StreamSession& session) {
-          if (!*holding || session.write(*pending) != Errc::ok) return;
-          *holding = false;
-          session.consume();
-        };
-        // The caller's input is done: finish after the echoes already queued.
-        callbacks.on_input_end = [](io::StreamSession& session) { session.close(); };
-        return callbacks;
-      });
+  node.handle_stream(kStreamEcho, "", StreamWindow{64, 1 << 20},
+                     [](const io::IncomingStream&, io::StreamSession) {
+                       // Back-pressure end to end: when this side's send queue is full the message
+                       // is kept (defer: the caller's credit stops) and written again once
+                       // on_writable says there is room. Loop thread only.
+                       auto pending = std::make_shared<std::optional<std::vector<std::uint8_t>>>();
+                       io::StreamCallbacks callbacks;
+                       callbacks.on_message = [pending](io::StreamSession& session, Bytes message) {
+                         if (session.write(message) != Errc::queue_full) return;
+                         pending->emplace(message.begin(), message.end());
+                         session.defer();
+                       };
+                       callbacks.on_writable = [pending](io::StreamSession& session) {
+                         if (!*pending || session.write(**pending) != Errc::ok) return;
+                         pending->reset();
+                         session.consume();
+                       };
+                       // The caller's input is done: finish after the echoes already queued.
+                       callbacks.on_input_end = [](io::StreamSession& session) { session.close(); };
+                       return callbacks;
+                     });
   node.on_peer_change([](const io::PeerChange& change) {
     static constexpr const char* kKinds[] = {"up", "down", "handshake failed"};
     std::printf("[%8.3f] peer %s %s (%s)\n", cli::uptime_s(), change.peer.c_str(),

@@ -548,13 +548,18 @@ TEST(IoContracts, OnInputEndRunsOnceAfterThePeerClosedAndEveryMessageArrived) {
   EXPECT_TRUE(session.ended());
 }
 
+// A stream from the dialer to the acceptor's sink, with input, recorded by `opener`.
+StreamSession open_to_sink(Pair& pair, StreamLog& opener) {
+  return pair.dialer().open_stream(pair.acceptor_name(), kStreamSink, {}, nullptr, true, {}, 0,
+                                   opener.callbacks(false));
+}
+
 TEST(IoContracts, CloseEndsThisHalfAfterItsMessagesAndRefusesLaterWrites) {
   // Declared before the nodes: callbacks that still run when they stop use them.
   StreamLog opener;
   Pair pair;
   ASSERT_TRUE(pair.wait_connected());
-  StreamSession session = pair.dialer().open_stream(pair.acceptor_name(), kStreamSink, {}, nullptr,
-                                                    true, {}, 0, opener.callbacks(false));
+  StreamSession session = open_to_sink(pair, opener);
   {
     // Held, the loop cannot end the stream yet: closed, not ended, is what the calls see
     // (otherwise the peer's end could race them and make it not_found).
@@ -591,8 +596,7 @@ TEST(IoContracts, FailEndsTheStreamAndThePeerReadsTheCodeAndMessageAfterTheMessa
   StreamLog opener;
   Pair pair;
   ASSERT_TRUE(pair.wait_connected());
-  StreamSession session = pair.dialer().open_stream(pair.acceptor_name(), kStreamSink, {}, nullptr,
-                                                    true, {}, 0, opener.callbacks(false));
+  StreamSession session = open_to_sink(pair, opener);
   {
     // Held, the loop cannot end the stream yet (a failed stream ends on this side at once):
     // the write after fail() sees this side closed, not a stream that ended.

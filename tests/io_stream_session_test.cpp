@@ -108,6 +108,17 @@ struct Opener {
   }
 };
 
+// Waits (at most 5 s each) for the stream to end on both sides, with `result` on both.
+void expect_both_ends(Opener& opener, Nodes& nodes, Errc result) {
+  {
+    std::unique_lock lock(opener.mutex);
+    ASSERT_TRUE(opener.changed.wait_for(lock, 5s, [&] { return opener.ended; }));
+    EXPECT_EQ(opener.end_result, result);
+  }
+  ASSERT_TRUE(wait_until([&] { return nodes.sink.ended.load(); }));
+  EXPECT_EQ(nodes.sink.end_result.load(), result);
+}
+
 TEST(IoStreamSession, AWriterThatMeetsQueueFullIsAlwaysWoken) {
   Opener opener;
   Nodes nodes(StreamWindow{1024, 1 << 20}, /*send_queue_messages=*/1);
@@ -155,12 +166,7 @@ TEST(IoStreamSession, AMessageTheCoreCannotSendIsNeverDroppedQuietly) {
   const Errc result = session.write(as_bytes(too_large));
   if (result == Errc::ok) {
     // Accepted into the queue: the stream must end with the error, not lose the message.
-    std::unique_lock lock(opener.mutex);
-    ASSERT_TRUE(opener.changed.wait_for(lock, 5s, [&] { return opener.ended; }));
-    EXPECT_EQ(opener.end_result, Errc::too_large);
-    lock.unlock();
-    ASSERT_TRUE(wait_until([&] { return nodes.sink.ended.load(); }));
-    EXPECT_EQ(nodes.sink.end_result.load(), Errc::too_large);
+    expect_both_ends(opener, nodes, Errc::too_large);
   } else {
     EXPECT_EQ(result, Errc::too_large);
     // The stream is unharmed: a message that fits still goes, and the end is normal.
@@ -180,12 +186,7 @@ TEST(IoStreamSession, AMessageRefusedAfterItWasQueuedEndsTheStreamWithTheError) 
   StreamSession session =
       nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, opener.callbacks());
   ASSERT_EQ(session.write(as_bytes(std::string(101, 'z'))), Errc::ok);
-  std::unique_lock lock(opener.mutex);
-  ASSERT_TRUE(opener.changed.wait_for(lock, 5s, [&] { return opener.ended; }));
-  EXPECT_EQ(opener.end_result, Errc::too_large);
-  lock.unlock();
-  ASSERT_TRUE(wait_until([&] { return nodes.sink.ended.load(); }));
-  EXPECT_EQ(nodes.sink.end_result.load(), Errc::too_large);
+  expect_both_ends(opener, nodes, Errc::too_large);
   EXPECT_EQ(nodes.sink.messages.load(), 0u);
 }
 

@@ -150,16 +150,23 @@ void EventNode::Impl::end_session(const std::shared_ptr<StreamSession::State>& s
   if (state->callbacks.on_end) state->callbacks.on_end(session, result, message);
 }
 
+// The peer's byte window is fixed once it accepted: look it up until it is known, not on
+// every write.
+void EventNode::Impl::learn_peer_window(PeerConnection connection, StreamSession::State& state) {
+  if (state.peer_window_bytes.load() != UINT64_MAX) return;
+  if (const auto credits = connection.stream_credits(*state.id);
+      credits && credits->peer_window_bytes > 0) {
+    state.peer_window_bytes = credits->peer_window_bytes;
+  }
+}
+
 void EventNode::Impl::flush_stream(StreamSession::State& state) {
   if (!state.id || state.ended) return;
   PeerConnection connection = node->connection(state.peer);
   const TimeNs now = monotonic_now_ns();
   while (!state.send_queue.empty()) {
     const Errc result = connection.stream_write(now, *state.id, state.send_queue.front());
-    if (const auto credits = connection.stream_credits(*state.id);
-        credits && credits->peer_window_bytes > 0) {
-      state.peer_window_bytes = credits->peer_window_bytes;
-    }
+    learn_peer_window(connection, state);
     if (result == Errc::no_credit) return;
     if (result != Errc::ok) {
       // A message accepted by write() that the core refuses (too_large: larger than the

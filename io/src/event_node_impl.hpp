@@ -195,6 +195,7 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
 
   // Writes a session's queued messages as far as credit allows, then its close or fail.
   void flush_stream(StreamSession::State& state);
+  static void learn_peer_window(PeerConnection connection, StreamSession::State& state);
   // Hands the stream's waiting messages to on_message, consuming each when it returns,
   // until the inbox is empty or the handler defers one; then reports the input's end.
   void deliver_messages(const std::shared_ptr<StreamSession::State>& state);
