@@ -18,6 +18,9 @@
 //   unary_p99_under_bulk    p99 of 64 B requests while 1 MiB requests saturate the same
 //                           connection (value: that p99 in us; also weft's idle p99 and the
 //                           ratio to it)
+//   unary_p99_under_stream_8MiB  the same while one stream writes 8 MiB messages as fast as
+//                           its credit allows (a small frame's wait behind a large stream
+//                           message)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -51,6 +54,7 @@ constexpr std::uint16_t kDiscard = 2;
 constexpr std::uint16_t kSink = 3;
 constexpr std::size_t kSmall = 64;
 constexpr std::size_t kBulk = 1 << 20;
+constexpr std::size_t kLargeMessage = 8 << 20;
 
 struct Options {
   std::string scenario = "all";
@@ -102,7 +106,8 @@ NodeConfig config_for(const std::string& name, const std::string& peer, std::siz
   config.peers = {peer};
   config.auth = std::make_shared<StaticTokenAuth>("bench");
   config.checksums = true;
-  config.limits.max_frame_bytes = 4u << 20;
+  // Room for an 8 MiB stream message in one frame, as a peer that sends them whole needs.
+  config.limits.max_frame_bytes = 16u << 20;
   if (queue_kib > 0) {
     config.limits.output_high_water_bytes = queue_kib * 1024;
     config.limits.chunk_bytes = queue_kib * 1024 / 2;
@@ -127,7 +132,7 @@ void tune(io::EventNodeOptions& options, std::size_t queue_kib) {
   node.handle(kEcho, "",
               [](io::IncomingRequest&& request) { request.responder.respond(request.payload); });
   node.handle(kDiscard, "", [](io::IncomingRequest&& request) { request.responder.respond({}); });
-  node.handle_stream(kSink, "", StreamWindow{4096, 16u << 20},
+  node.handle_stream(kSink, "", StreamWindow{4096, 32u << 20},
                      [](const io::IncomingStream&, io::StreamSession) {
                        io::StreamCallbacks callbacks;
                        callbacks.on_message = [](io::StreamSession&, Bytes) {};
@@ -213,13 +218,16 @@ void reap(pid_t pid) {
 
 class WeftClient {
  public:
-  WeftClient(std::uint16_t port, std::size_t queue_kib) {
+  // `stream_queue_messages`: how many messages a stream session queues before its writes
+  // wait (the adapter's stream_send_queue_messages).
+  WeftClient(std::uint16_t port, std::size_t queue_kib, std::size_t stream_queue_messages = 4096) {
     const auto [client, server] = names();
     server_ = server;
     io::EventNodeOptions options;
     options.config = config_for(client, server, queue_kib);
     options.addresses = {{server, "127.0.0.1", port}};
     tune(options, queue_kib);
+    options.stream_send_queue_messages = stream_queue_messages;
     node_ = std::make_unique<io::EventNode>(options);
     node_->start();
     while (true) {
@@ -294,25 +302,16 @@ class WeftClient {
     return static_cast<double>(written) / elapsed_s(start);
   }
 
-  // 64 B pings one at a time while `bulk_in_flight` 1 MiB requests run; the pings' latencies.
-  void pings_under_bulk(double seconds, Latencies& pings) {
-    const Payload bulk(SharedBytes(std::vector<std::uint8_t>(kBulk, 0x33)));
+  // 64 B pings one at a time for `seconds` while `load` (started on the loop thread, given
+  // the time to stop and a callback for when it has) keeps the connection busy; the pings'
+  // latencies.
+  template <typename StartLoad>
+  void pings_under(double seconds, Latencies& pings, StartLoad start_load) {
     const std::vector<std::uint8_t> small(kSmall, 0x11);
-    std::promise<void> bulk_done;
+    std::promise<void> load_done;
     std::promise<void> pings_done;
-    int bulk_outstanding = 0;
-    const auto end = Clock::now() + std::chrono::duration<double>(seconds);
-    std::function<void()> bulk_issue = [&] {
-      ++bulk_outstanding;
-      node_->request(server_, kDiscard, bulk, 0, [&](io::Reply&&) {
-        --bulk_outstanding;
-        if (Clock::now() < end) {
-          bulk_issue();
-        } else if (bulk_outstanding == 0) {
-          bulk_done.set_value();
-        }
-      });
-    };
+    const Clock::time_point end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                     std::chrono::duration<double>(seconds));
     std::function<void()> ping = [&] {
       const auto sent = Clock::now();
       node_->request(server_, kEcho, small, 0, [&, sent](io::Reply&&) {
@@ -326,12 +325,67 @@ class WeftClient {
       });
     };
     node_->run_on_loop([&] {
-      for (int i = 0; i < 4; ++i)
-        bulk_issue();
+      start_load(end, [&] { load_done.set_value(); });
       ping();
     });
     pings_done.get_future().wait();
-    bulk_done.get_future().wait();
+    load_done.get_future().wait();
+  }
+
+  // The load of unary_p99_under_bulk: 4 requests of 1 MiB in flight.
+  void pings_under_bulk(double seconds, Latencies& pings) {
+    const Payload bulk(SharedBytes(std::vector<std::uint8_t>(kBulk, 0x33)));
+    int bulk_outstanding = 0;
+    std::function<void()> bulk_issue;
+    pings_under(seconds, pings, [&](Clock::time_point end, std::function<void()> done) {
+      bulk_issue = [&, end, done] {
+        ++bulk_outstanding;
+        node_->request(server_, kDiscard, bulk, 0, [&, end, done](io::Reply&&) {
+          --bulk_outstanding;
+          if (Clock::now() < end) {
+            bulk_issue();
+          } else if (bulk_outstanding == 0) {
+            done();
+          }
+        });
+      };
+      for (int i = 0; i < 4; ++i)
+        bulk_issue();
+    });
+  }
+
+  // The load of unary_p99_under_stream_8MiB: one stream writing 8 MiB messages whenever
+  // its credit (the server's 32 MiB window) allows. Returns the stream's GB/s.
+  double pings_under_stream(double seconds, Latencies& pings) {
+    std::size_t written = 0;
+    const auto start = Clock::now();
+    // Shared, as a large message should be: the session keeps a reference, no copy.
+    const Payload message(SharedBytes(std::vector<std::uint8_t>(kLargeMessage, 0x44)));
+    io::StreamSession session;
+    std::function<void()> done_once;
+    pings_under(seconds, pings, [&](Clock::time_point end, std::function<void()> done) {
+      done_once = done;
+      io::StreamCallbacks callbacks;
+      auto fill = [&, end](io::StreamSession& stream) {
+        while (Clock::now() < end) {
+          if (stream.write(message) != Errc::ok) return;  // on_writable resumes
+          ++written;
+        }
+        stream.close();
+      };
+      callbacks.on_writable = fill;
+      callbacks.on_end = [&](io::StreamSession&, Errc result, std::string_view text) {
+        if (result != Errc::ok)
+          std::fprintf(stderr, "stream ended with %s: %.*s\n",
+                       std::string(errc_name(result)).c_str(), static_cast<int>(text.size()),
+                       text.data());
+        done_once();
+      };
+      session = node_->open_stream(server_, kSink, {}, nullptr, true, StreamWindow{16, 1 << 20}, 0,
+                                   callbacks);
+      fill(session);
+    });
+    return static_cast<double>(written * kLargeMessage) / 1e9 / elapsed_s(start);
   }
 
  private:
@@ -426,10 +480,10 @@ void print(const char* scenario, double value, const char* unit, const Result& w
 }
 
 template <typename Fn>
-auto with_weft(const Options& options, Fn fn) {
+auto with_weft(const Options& options, Fn fn, std::size_t stream_queue_messages = 4096) {
   const auto [pid, port] = spawn(weft_server, options);
   auto result = [&] {
-    WeftClient client(port, options.queue_kib);
+    WeftClient client(port, options.queue_kib, stream_queue_messages);
     return fn(client);
   }();
   reap(pid);
@@ -498,6 +552,32 @@ void p99_scenario(const Options& options) {
         raw_idle.at(0.99), extra);
 }
 
+void p99_under_stream_scenario(const Options& options) {
+  Latencies idle;
+  Latencies loaded;
+  double stream_gbps = 0;
+  // Two 8 MiB messages queued in the session at most: the load is bounded by the window,
+  // not by how fast the client can copy messages into its queue.
+  with_weft(
+      options,
+      [&](WeftClient& client) {
+        client.unary(1, kSmall, kEcho, options.seconds / 2, idle);
+        stream_gbps = client.pings_under_stream(options.seconds, loaded);
+        return 0;
+      },
+      2);
+  const double idle_p99 = idle.at(0.99);
+  const double loaded_p99 = loaded.at(0.99);
+  char extra[200];
+  std::snprintf(extra, sizeof extra,
+                ",\"weft_idle_p99_us\":%.1f,\"ratio_to_weft_idle\":%.2f,\"max_us\":%.1f,"
+                "\"pings\":%zu,\"stream_GBps\":%.2f",
+                idle_p99, idle_p99 > 0 ? loaded_p99 / idle_p99 : 0.0, loaded.at(1.0),
+                loaded.us.size(), stream_gbps);
+  print("unary_p99_under_stream_8MiB", loaded_p99, "us", {loaded_p99, loaded.at(0.5), loaded_p99},
+        0, extra);
+}
+
 int usage(const char* why) {
   std::fprintf(
       stderr,
@@ -541,5 +621,6 @@ int main(int argc, char** argv) {
   if (want("stream_oneway_64B")) stream_scenario(options);
   if (want("request_1MiB")) bulk_scenario(options);
   if (want("unary_p99_under_bulk")) p99_scenario(options);
+  if (want("unary_p99_under_stream_8MiB")) p99_under_stream_scenario(options);
   return ran ? 0 : usage("unknown scenario");
 }

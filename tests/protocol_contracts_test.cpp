@@ -448,6 +448,29 @@ Frame goaway_frame() {
                .payload = as_bytes("restart")};
 }
 
+// §9.1: the goaway of a protocol error is the last frame on the wire, after the frames the
+// node had already committed. The driver may have written part of one when the bad frame
+// arrives: the goaway follows the rest of it, never the middle of it.
+TEST(ProtocolContracts, TheGoawayOfAProtocolErrorFollowsTheRestOfAFrameBegunOnTheWire) {
+  ScriptedPeer peer = accepted();
+  peer.feed(Frame{.op = Op::ping, .seq = 9});
+  const Bytes output = peer.node().pending_output(peer.transport());
+  ASSERT_GT(output.size(), 3u);
+  std::vector<std::uint8_t> wire(output.begin(), output.begin() + 3);  // the driver wrote 3
+  peer.node().consume_output(peer.transport(), 3);
+  const std::uint8_t bad_magic[8] = {0x78, 0x01, 0x00, 0x04, 0x00, 0x00, 0x00, 0x0c};
+  peer.feed_bytes(bad_magic);
+  const auto close = peer.last<event::CloseTransport>();
+  ASSERT_TRUE(close.has_value());
+  wire.insert(wire.end(), close->final_bytes.begin(), close->final_bytes.end());
+  const std::vector<OwnedFrame> frames = frames_in(wire);  // fails the test if it does not decode
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_EQ(frames[0].view().op, Op::pong);
+  EXPECT_EQ(frames[0].view().seq, 9u);
+  EXPECT_EQ(frames[1].view().op, Op::goaway);
+  EXPECT_EQ(frames[1].view().status, static_cast<std::uint16_t>(Status::protocol_error));
+}
+
 TEST(ProtocolContracts, GoawayEndsEveryOpenExchangeExactlyOnceWithDisconnected) {
   auto driven = accepted();
   const RequestId outbound = outbound_request(driven);

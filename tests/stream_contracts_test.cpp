@@ -10,114 +10,29 @@
 
 #include "cluster.hpp"
 #include "scripted_peer.hpp"
+#include "stream_script.hpp"
 #include "weft/typed.hpp"
 
 namespace weft {
 namespace {
 
+using testing::accept_frame;
 using testing::all_of;
 using testing::Cluster;
 using testing::count_for;
+using testing::credit_frame;
+using testing::end_frame;
+using testing::expect_stream_goes_on;
+using testing::expect_stream_protocol_error;
 using testing::frames_with;
+using testing::kStream;
+using testing::msg_frame;
+using testing::open_frame;
+using testing::open_from_node;
+using testing::open_from_script;
 using testing::ScriptedPeer;
+using testing::stream_peer;
 using testing::text_of;
-
-constexpr std::uint16_t kStream = 10;
-
-// A stream_open with input for the test stream handler, granting `window`.
-Frame open_frame(std::uint64_t mux, StreamWindow window) {
-  return Frame{.op = Op::stream_open,
-               .flags = flag::kHasInput,
-               .mux = mux,
-               .handler = kStream,
-               .credit_msgs = window.msgs,
-               .credit_bytes = window.bytes};
-}
-
-// ---- a node and a scripted peer ---------------------------------------------------------
-
-// The node under test accepted a transport from the script, which plays the dialing peer
-// (even mux ids are the script's, odd ones the node's), and serves stream handler kStream
-// granting openers `handler_window`. Time stands still at 0: nothing here depends on timers.
-// The script reads everything: each exchange() returns what its frame caused.
-ScriptedPeer stream_peer(StreamWindow handler_window = {4, 100}) {
-  ScriptedPeer peer = testing::accepted();
-  EXPECT_EQ(peer.node().register_stream_handler(kStream, {}, handler_window), Errc::ok);
-  return peer;
-}
-
-// The script opens stream `mux` with input, granting the node `window` for its own
-// messages; returns the node's id of it.
-StreamId open_from_script(ScriptedPeer& peer, std::uint64_t mux, StreamWindow window = {4, 100}) {
-  const ScriptedPeer::Step step = peer.exchange(open_frame(mux, window));
-  const auto opened = all_of<event::StreamOpened>(step.events);
-  EXPECT_EQ(opened.size(), 1u);
-  EXPECT_EQ(frames_with(step.sent, Op::stream_accept).size(), 1u);
-  return opened.empty() ? StreamId{} : opened[0].id;
-}
-
-// The node opens a stream to the script (which has not accepted it yet).
-StreamId open_from_node(ScriptedPeer& peer, bool has_input) {
-  StreamArgs args;
-  args.handler = kStream;
-  args.has_input = has_input;
-  const OpenedStream opened = peer.connection().open_stream(0, args);
-  EXPECT_EQ(opened.error, Errc::ok);
-  EXPECT_EQ(frames_with(peer.read().sent, Op::stream_open).size(), 1u);
-  return opened.id;
-}
-
-Frame msg_frame(StreamId id, std::uint64_t seq, std::string_view payload = "m") {
-  return Frame{.op = Op::stream_msg, .mux = id.mux, .seq = seq, .payload = as_bytes(payload)};
-}
-Frame end_frame(StreamId id, std::uint64_t seq, Status status = Status::ok) {
-  return Frame{.op = Op::stream_end,
-               .mux = id.mux,
-               .seq = seq,
-               .status = static_cast<std::uint16_t>(status)};
-}
-Frame credit_frame(StreamId id, std::uint32_t msgs, std::uint32_t bytes) {
-  return Frame{.op = Op::stream_credit, .mux = id.mux, .credit_msgs = msgs, .credit_bytes = bytes};
-}
-Frame accept_frame(StreamId id, std::uint32_t msgs, std::uint32_t bytes) {
-  return Frame{.op = Op::stream_accept, .mux = id.mux, .credit_msgs = msgs, .credit_bytes = bytes};
-}
-
-// `step` kept stream `id` going: no end, no reset, no goaway.
-void expect_stream_goes_on(ScriptedPeer& peer, const ScriptedPeer::Step& step, StreamId id) {
-  EXPECT_EQ(count_for<event::StreamEnded>(step.events, id), 0u);
-  EXPECT_TRUE(frames_with(step.sent, Op::stream_reset).empty());
-  EXPECT_TRUE(frames_with(step.sent, Op::goaway).empty());
-  EXPECT_TRUE(peer.connection().stream_credits(id).has_value());
-}
-
-// `step` broke a rule of stream `id` (PROTOCOL.md §6.2 "Violations"): the node ended that
-// stream alone with protocol_error and told the script with stream_reset(protocol_error);
-// the connection stays up and answers pings, and later frames for the mux are ignored.
-void expect_stream_protocol_error(ScriptedPeer& peer, const ScriptedPeer::Step& step, StreamId id) {
-  const auto ended = all_of<event::StreamEnded>(step.events);
-  ASSERT_EQ(ended.size(), 1u);
-  EXPECT_EQ(ended[0].id, id);
-  EXPECT_EQ(errc_name(ended[0].result), errc_name(Errc::protocol_error));
-  EXPECT_FALSE(ended[0].message.empty());
-  const auto resets = frames_with(step.sent, Op::stream_reset);
-  ASSERT_EQ(resets.size(), 1u);
-  EXPECT_EQ(resets[0].view().mux, id.mux);
-  EXPECT_EQ(resets[0].view().status, static_cast<std::uint16_t>(Status::protocol_error));
-  EXPECT_FALSE(resets[0].view().payload.empty());  // says which rule
-  EXPECT_TRUE(frames_with(step.sent, Op::goaway).empty());
-  EXPECT_TRUE(all_of<event::PeerDown>(step.events).empty());
-  EXPECT_TRUE(all_of<event::CloseTransport>(step.events).empty());
-  EXPECT_EQ(peer.connection().state(), PeerState::established);
-  EXPECT_FALSE(peer.connection().stream_credits(id).has_value());
-  const ScriptedPeer::Step late = peer.exchange(msg_frame(id, 99, "late"));
-  EXPECT_TRUE(late.events.empty());
-  EXPECT_TRUE(late.sent.empty());
-  const ScriptedPeer::Step ping = peer.exchange(Frame{.op = Op::ping, .seq = 77});
-  const auto pongs = frames_with(ping.sent, Op::pong);
-  ASSERT_EQ(pongs.size(), 1u);
-  EXPECT_EQ(pongs[0].view().seq, 77u);
-}
 
 // ---- violations by the peer (PROTOCOL.md §6.2) ------------------------------------------
 
@@ -278,10 +193,10 @@ TEST(StreamContracts, ResetWithProtocolErrorFromThePeerEndsTheStreamAndIsNotAnsw
 void expect_connection_protocol_error(const ScriptedPeer::Step& step, StreamId bystander) {
   const auto closes = all_of<event::CloseTransport>(step.events);
   ASSERT_EQ(closes.size(), 1u);
-  const std::optional<Frame> goaway = decode_one(closes[0].final_bytes, {});
-  ASSERT_TRUE(goaway.has_value());
-  EXPECT_EQ(goaway->op, Op::goaway);
-  EXPECT_EQ(goaway->status, static_cast<std::uint16_t>(Status::protocol_error));
+  const std::vector<OwnedFrame> last = testing::frames_in(closes[0].final_bytes);
+  ASSERT_FALSE(last.empty());
+  EXPECT_EQ(last.back().view().op, Op::goaway);
+  EXPECT_EQ(last.back().view().status, static_cast<std::uint16_t>(Status::protocol_error));
   EXPECT_EQ(all_of<event::PeerDown>(step.events).size(), 1u);
   EXPECT_EQ(count_for<event::StreamEnded>(step.events, bystander), 1u);
   for (const event::StreamEnded& ended : all_of<event::StreamEnded>(step.events))
@@ -485,22 +400,39 @@ TEST(StreamContracts, WriteOfExactlyThePeersByteWindowGoesOneByteMoreIsTooLargeA
   EXPECT_EQ(count_for<event::StreamWritable>(f.caller_log, id), 0u);
 }
 
-TEST(StreamContracts, WriteOfExactlyThePeersFrameLimitGoesOneByteMoreIsTooLarge) {
+TEST(StreamContracts, MessageFourTimesThePeersFrameLimitArrivesWholeInParts) {
   StreamPair f(StreamWindow{4, 1 << 20}, [](NodeConfig& config) {
     if (config.name == "server") config.limits.max_frame_bytes = kMinMaxFrameBytes;
   });
   const StreamId id = f.open_accepted();
-  // The first message's frame, as the caller builds it, without its payload.
-  const Frame empty{.op = Op::stream_msg, .checksum = true, .mux = id.mux, .seq = 1};
-  const std::size_t fits = kMinMaxFrameBytes - (encoded_size(empty) - kPrefixBytes);
-  EXPECT_EQ(f.caller().stream_write(f.now(), id, as_bytes(std::string(fits + 1, 'x'))),
-            Errc::too_large);
-  ASSERT_EQ(f.caller().stream_write(f.now(), id, as_bytes(std::string(fits, 'y'))), Errc::ok);
+  std::string message(4 * kMinMaxFrameBytes, ' ');
+  for (std::size_t i = 0; i < message.size(); ++i)
+    message[i] = static_cast<char>('a' + i % 26);
+  ASSERT_EQ(f.caller().stream_write(f.now(), id, as_bytes(message)), Errc::ok);
   f.run_ms(1);
   const std::vector<std::string> got = f.cluster.drain(kServer, kCaller, f.served());
   ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].size(), fits);
-  EXPECT_TRUE(f.cluster.connected(kCaller, kServer));  // the server took the frame
+  EXPECT_EQ(got[0], message);
+  EXPECT_TRUE(f.cluster.connected(kCaller, kServer));  // no frame over the server's limit
+}
+
+TEST(StreamContracts, WriteOfExactlyMaxMessageBytesGoesOneByteMoreIsTooLargeAndNotSent) {
+  constexpr std::size_t kMaxMessage = 100'000;
+  StreamPair f(StreamWindow{4, 1 << 20}, [](NodeConfig& config) {
+    if (config.name == "caller") config.limits.max_message_bytes = kMaxMessage;
+  });
+  const StreamId id = f.open_accepted();
+  const std::uint64_t frames_before = f.caller().stats().frames_sent;
+  EXPECT_EQ(f.caller().stream_write(f.now(), id, as_bytes(std::string(kMaxMessage + 1, 'x'))),
+            Errc::too_large);
+  EXPECT_EQ(f.caller().stats().frames_sent, frames_before);
+  EXPECT_EQ(f.caller().stream_credits(id)->send_bytes, 1u << 20);  // no credit spent
+  ASSERT_EQ(f.caller().stream_write(f.now(), id, as_bytes(std::string(kMaxMessage, 'y'))),
+            Errc::ok);
+  f.run_ms(1);
+  const std::vector<std::string> got = f.cluster.drain(kServer, kCaller, f.served());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], std::string(kMaxMessage, 'y'));
 }
 
 TEST(StreamContracts, NoCreditWhenTheWindowIsFullThenOneWritableWhenCreditArrives) {

@@ -7,8 +7,12 @@
 namespace weft::detail {
 namespace {
 
-std::vector<std::uint8_t> encode_alone(const Frame& frame) {
+// The last bytes of a transport this side closes: what the driver has not written yet of
+// the output (the rest of a frame it began, the welcome of a connection that fails at once),
+// then `frame`. Dropping that rest would put `frame` in the middle of a frame on the wire.
+std::vector<std::uint8_t> after_output(Bytes unwritten, const Frame& frame) {
   ByteBuffer buffer;
+  buffer.append(unwritten);
   encode_frame(buffer, frame);
   return {buffer.view().begin(), buffer.view().end()};
 }
@@ -280,7 +284,7 @@ void Connection::fail_protocol(TimeNs now_ns, std::string message) {
                      .checksum = checksums_,
                      .status = static_cast<std::uint16_t>(Status::protocol_error),
                      .payload = as_bytes(clip_error_text(message))};
-  teardown(now_ns, "protocol error: " + message, true, encode_alone(goaway));
+  teardown(now_ns, "protocol error: " + message, true, after_output(lanes_.output(), goaway));
 }
 
 void Connection::reject_handshake(TimeNs now_ns, Status status, std::string message) {
@@ -289,7 +293,7 @@ void Connection::reject_handshake(TimeNs now_ns, Status status, std::string mess
                      .checksum = true,
                      .status = static_cast<std::uint16_t>(status),
                      .payload = as_bytes(clip_error_text(message))};
-  teardown(now_ns, "handshake refused: " + message, true, encode_alone(goaway));
+  teardown(now_ns, "handshake refused: " + message, true, after_output(lanes_.output(), goaway));
 }
 
 // ---- incoming bytes and frames --------------------------------------------------------
@@ -459,6 +463,7 @@ bool Connection::send_payload(Frame first, const Payload& payload, EntryKind kin
                     PendingParts{.payload = std::move(kept),
                                  .offset = offset,
                                  .part_bytes = chunk,
+                                 .message = std::nullopt,
                                  .checksum = checksums_});
   mark_transmit();
   return committed;

@@ -59,7 +59,7 @@ class Connection {
   Errc respond_error(TimeNs now_ns, InboundId id, Errc code, std::string_view message);
 
   OpenedStream open_stream(TimeNs now_ns, const StreamArgs& args);
-  Errc stream_write(TimeNs now_ns, StreamId id, Bytes message);
+  Errc stream_write(TimeNs now_ns, StreamId id, const Payload& message);
   std::optional<Bytes> stream_peek(StreamId id);
   bool stream_input_done(StreamId id);
   Errc stream_consume(TimeNs now_ns, StreamId id);
@@ -122,6 +122,10 @@ class Connection {
     std::uint64_t recv_bytes = 0;
     std::deque<std::vector<std::uint8_t>> inbox;
     std::uint64_t inbox_bytes = 0;
+    // A message arriving in parts: its parts so far (counted in recv_msgs and recv_bytes,
+    // not in the inbox), while `assembling`.
+    std::vector<std::uint8_t> partial;
+    bool assembling = false;
     std::uint32_t window_msgs = 0;
     std::uint32_t window_bytes = 0;
     std::uint64_t granted_msgs = 0;  // credit granted to the peer in total
@@ -216,7 +220,9 @@ class Connection {
   std::optional<std::uint32_t> find_stream(std::uint64_t mux) const;
   // The live (not finished) stream `id` names, if any.
   Stream* live_stream(StreamId id, std::uint32_t* slot = nullptr);
-  Pushed send_stream_frame(Stream& stream, const Frame& frame);
+  Pushed send_stream_frame(Stream& stream, const Frame& frame, bool force_bulk = false);
+  // Sends message number stream.sent_msgs (credit already spent), in parts when long.
+  void send_stream_message(Stream& stream, const Payload& message);
   void return_credit(Stream& stream, bool force);
   void maybe_complete(TimeNs now_ns, std::uint32_t slot);
   void finish_stream(TimeNs now_ns, std::uint32_t slot, Errc result, std::string message,

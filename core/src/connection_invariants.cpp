@@ -110,7 +110,8 @@ void Connection::check_stream([[maybe_unused]] std::uint32_t slot,
   WEFT_ASSERT(stream.bulk_frames <= stream.queued_frames);
   if (stream.finished) {
     // A finished stream is kept only while its last frames are still queued, without a timer.
-    WEFT_ASSERT(stream.queued_frames > 0 && !stream.send_open && stream.inbox.empty());
+    WEFT_ASSERT(stream.queued_frames > 0 && !stream.send_open && stream.inbox.empty() &&
+                !stream.assembling && stream.partial.empty());
     WEFT_ASSERT(!deadlines_.contains(key_of(slot, kStreamKey)));
     return;
   }
@@ -122,10 +123,12 @@ void Connection::check_stream([[maybe_unused]] std::uint32_t slot,
     inbox_bytes += message.size();
   WEFT_ASSERT(inbox_bytes == stream.inbox_bytes);
   WEFT_ASSERT(stream.recv_msgs <= stream.granted_msgs && stream.recv_bytes <= stream.granted_bytes);
-  WEFT_ASSERT(stream.inbox.size() + stream.unreturned_msgs +
+  // A message arriving in parts has its credit spent and is not in the inbox yet.
+  WEFT_ASSERT(stream.assembling || stream.partial.empty());
+  WEFT_ASSERT(stream.inbox.size() + (stream.assembling ? 1 : 0) + stream.unreturned_msgs +
                   (stream.granted_msgs - stream.recv_msgs) ==
               stream.window_msgs);
-  WEFT_ASSERT(stream.inbox_bytes + stream.unreturned_bytes +
+  WEFT_ASSERT(stream.inbox_bytes + stream.partial.size() + stream.unreturned_bytes +
                   (stream.granted_bytes - stream.recv_bytes) ==
               stream.window_bytes);
   // This side never holds more credit than the peer's window (credit comes back only for

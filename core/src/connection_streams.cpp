@@ -203,22 +203,37 @@ bool Connection::dispatch_stream(TimeNs now_ns, const Frame& frame) {
   return transport_ != 0;
 }
 
+// A stream_msg: a whole message, or one part of a message in parts (flag more on every part
+// but the last, all with the message's number). The message credit is spent by its first
+// part, byte credit by every part; the application sees the message once its last part came.
 void Connection::stream_message(TimeNs now_ns, std::uint32_t slot, const Frame& frame) {
   Stream& stream = *streams_.find(slot);
   if (!stream.recv_open) return fail_stream_protocol(now_ns, slot, "message after the end");
-  if (frame.seq != stream.recv_msgs + 1) {
+  const bool continues = stream.assembling;
+  const std::uint64_t due = continues ? stream.recv_msgs : stream.recv_msgs + 1;
+  if (frame.seq != due) {
     return fail_stream_protocol(now_ns, slot,
                                 "message " + std::to_string(frame.seq) + " where " +
-                                    std::to_string(stream.recv_msgs + 1) + " was due");
+                                    (continues ? "the next part of " : "") + std::to_string(due) +
+                                    " was due");
   }
-  if (stream.recv_msgs + 1 > stream.granted_msgs ||
+  if ((!continues && stream.recv_msgs + 1 > stream.granted_msgs) ||
       stream.recv_bytes + frame.payload.size() > stream.granted_bytes) {
     return fail_stream_protocol(now_ns, slot, "message beyond the granted credit");
   }
-  ++stream.recv_msgs;
+  if (!continues) ++stream.recv_msgs;
   stream.recv_bytes += frame.payload.size();
-  stream.inbox.emplace_back(frame.payload.begin(), frame.payload.end());
-  stream.inbox_bytes += frame.payload.size();
+  const bool more = (frame.flags & flag::kMore) != 0;
+  if (continues || more) {
+    stream.partial.insert(stream.partial.end(), frame.payload.begin(), frame.payload.end());
+    stream.assembling = more;
+    if (more) return;
+    stream.inbox.push_back(std::move(stream.partial));
+    stream.partial = {};
+  } else {
+    stream.inbox.emplace_back(frame.payload.begin(), frame.payload.end());
+  }
+  stream.inbox_bytes += stream.inbox.back().size();
   if (stream.readable_armed) {
     stream.readable_armed = false;
     context_.emit(event::StreamReadable{peer_, StreamId{generation_, stream.mux}});
@@ -244,6 +259,10 @@ void Connection::stream_credit(TimeNs now_ns, std::uint32_t slot, const Frame& f
 void Connection::stream_end(TimeNs now_ns, std::uint32_t slot, const Frame& frame) {
   Stream& stream = *streams_.find(slot);
   if (!stream.recv_open) return fail_stream_protocol(now_ns, slot, "second end");
+  if (stream.assembling) {
+    return fail_stream_protocol(now_ns, slot,
+                                "end inside message " + std::to_string(stream.recv_msgs));
+  }
   if (frame.seq != stream.recv_msgs) {
     return fail_stream_protocol(now_ns, slot,
                                 "end after " + std::to_string(frame.seq) + " messages, got " +
@@ -273,26 +292,54 @@ void Connection::fail_stream_protocol(TimeNs now_ns, std::uint32_t slot, std::st
 
 // ---- commands -------------------------------------------------------------------------
 
-Errc Connection::stream_write(TimeNs, StreamId id, Bytes message) {
+Errc Connection::stream_write(TimeNs, StreamId id, const Payload& message) {
   Stream* stream = live_stream(id);
   if (stream == nullptr) return Errc::not_found;
   if (!stream->send_open) return Errc::stream_closed;
-  const Frame frame{.op = Op::stream_msg,
-                    .checksum = checksums_,
-                    .mux = stream->mux,
-                    .seq = stream->sent_msgs + 1,
-                    .payload = message};
-  if (encoded_size(frame) - kPrefixBytes > peer_max_frame_bytes_) return Errc::too_large;
+  if (message.size() > context_.config.limits.max_message_bytes) return Errc::too_large;
   if (stream->accepted && message.size() > stream->peer_window_bytes) return Errc::too_large;
   if (!stream->accepted || stream->credit_msgs == 0 || stream->credit_bytes < message.size()) {
     stream->want_writable = true;
     return Errc::no_credit;
   }
+  // Credit for the whole message is spent now: its parts need no more.
   --stream->credit_msgs;
   stream->credit_bytes -= message.size();
   ++stream->sent_msgs;
-  send_stream_frame(*stream, frame);
+  send_stream_message(*stream, message);
   return Errc::ok;
+}
+
+// A message longer than a part goes out as stream_msg frames of one part each, all with its
+// number and all but the last with `more`, through the bulk lane: a pong or a small request
+// waits behind one part at most, never behind the whole message (rule 7 of the design).
+void Connection::send_stream_message(Stream& stream, const Payload& message) {
+  Frame frame{.op = Op::stream_msg,
+              .checksum = checksums_,
+              .mux = stream.mux,
+              .seq = stream.sent_msgs,
+              .payload = message.view()};
+  const std::size_t chunk = chunk_bytes();
+  if (message.size() <= chunk) {
+    send_stream_frame(stream, frame);
+    return;
+  }
+  frame.flags = flag::kMore;
+  frame.payload = message.view().first(chunk);
+  send_stream_frame(stream, frame, true);
+  auto [kept, offset] = message.keep_from(chunk);
+  const bool waiting = lanes_.push_parts(stream.mux, EntryKind::stream,
+                                         PendingParts{.payload = std::move(kept),
+                                                      .offset = offset,
+                                                      .part_bytes = chunk,
+                                                      .message = stream.sent_msgs,
+                                                      .checksum = checksums_});
+  if (waiting) {
+    // One queued bulk frame of the stream until its last part leaves the lane.
+    ++stream.queued_frames;
+    ++stream.bulk_frames;
+  }
+  mark_transmit();
 }
 
 std::optional<Bytes> Connection::stream_peek(StreamId id) {
@@ -407,8 +454,8 @@ std::optional<StreamCredits> Connection::stream_credits(StreamId id) const {
 
 // ---- sending and lifecycle ------------------------------------------------------------
 
-Pushed Connection::send_stream_frame(Stream& stream, const Frame& frame) {
-  const Pushed pushed = send(frame, EntryKind::stream, stream.bulk_frames > 0);
+Pushed Connection::send_stream_frame(Stream& stream, const Frame& frame, bool force_bulk) {
+  const Pushed pushed = send(frame, EntryKind::stream, force_bulk || stream.bulk_frames > 0);
   if (pushed == Pushed::committed) {
     stream.open_committed = true;
   } else {
@@ -418,11 +465,14 @@ Pushed Connection::send_stream_frame(Stream& stream, const Frame& frame) {
   return pushed;
 }
 
-// Called as a stream frame leaves its lane: true to send it.
+// Called as a stream frame leaves its lane (or a part of a message in parts is about to go):
+// true to send it.
 bool Connection::stream_frame_left_lane(const LaneEntry& entry) {
   const std::optional<std::uint32_t> slot = find_stream(entry.mux);
   if (!slot) return false;
   Stream& stream = *streams_.find(*slot);
+  // A part that is not the last leaves the entry in the lane: nothing to count yet.
+  if (entry.parts && !entry.final_part && !stream.aborted) return true;
   WEFT_ASSERT(stream.queued_frames > 0);
   --stream.queued_frames;
   if (entry.bulk) --stream.bulk_frames;
@@ -450,6 +500,8 @@ void Connection::finish_stream(TimeNs now_ns, std::uint32_t slot, Errc result, s
   stream.send_open = false;
   stream.inbox.clear();
   stream.inbox_bytes = 0;
+  stream.partial = {};
+  stream.assembling = false;
   deadlines_.erase(key_of(slot, kStreamKey));
   const std::uint64_t mux = stream.mux;
   const bool peer_knows = stream.open_committed;

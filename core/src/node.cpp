@@ -507,7 +507,7 @@ OpenedStream PeerConnection::open_stream(TimeNs now_ns, const StreamArgs& args) 
   return result;
 }
 
-Errc PeerConnection::stream_write(TimeNs now_ns, StreamId id, Bytes message) {
+Errc PeerConnection::stream_write(TimeNs now_ns, StreamId id, const Payload& message) {
   node_->core_->advance(now_ns);
   detail::Connection& connection = node_->core_->connection(peer_);
   const auto result = connection.stream_write(now_ns, id, message);

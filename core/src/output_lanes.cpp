@@ -45,15 +45,17 @@ Pushed OutputLanes::push(const Frame& frame, EntryKind kind, bool force_bulk) {
   return bulk ? Pushed::bulk_lane : Pushed::small_lane;
 }
 
-void OutputLanes::push_parts(std::uint64_t mux, EntryKind kind, PendingParts parts) {
+bool OutputLanes::push_parts(std::uint64_t mux, EntryKind kind, PendingParts parts) {
   WEFT_ASSERT(parts.part_bytes > 0 && parts.offset < parts.payload.size());
-  WEFT_ASSERT(kind == EntryKind::request || kind == EntryKind::response);
+  WEFT_ASSERT(kind != EntryKind::control);
+  WEFT_ASSERT(parts.message.has_value() == (kind == EntryKind::stream));
   parts_bytes_ += parts.remaining();
   if (kind == EntryKind::response) response_bytes_ += parts.remaining();
   parts_.push_back(std::move(parts));
   bulk_.entries.push_back({generation_, mux, 0, kind, true, true});
   // Below the mark the lanes were empty before this entry: it is live, send what fits.
   commit([](const LaneEntry&) { return true; });
+  return !bulk_.entries.empty() && bulk_.entries.back().parts && bulk_.entries.back().mux == mux;
 }
 
 void OutputLanes::push_pong(std::uint64_t seq, bool checksum) {
@@ -138,11 +140,11 @@ void OutputLanes::send_next_part(bool send) {
   const std::size_t size = send ? std::min(parts.part_bytes, parts.remaining()) : parts.remaining();
   if (send) {
     const bool last = size == parts.remaining();
-    encode_frame(output_, Frame{.op = Op::continuation,
+    encode_frame(output_, Frame{.op = parts.message ? Op::stream_msg : Op::continuation,
                                 .checksum = parts.checksum,
                                 .flags = last ? std::uint16_t{0} : flag::kMore,
                                 .mux = entry.mux,
-                                .seq = parts.next_seq++,
+                                .seq = parts.message ? *parts.message : parts.next_seq++,
                                 .payload = parts.payload.view().subspan(parts.offset, size)});
     ++frames_committed_;
   }

@@ -41,14 +41,20 @@ struct LaneEntry {
   EntryKind kind = EntryKind::control;
   bool bulk = false;   // waits in the bulk lane
   bool parts = false;  // the later parts of a payload (front of `parts_`), not encoded yet
+  // For a parts entry at the front, set just before commit asks is_live: whether the part
+  // about to go is its last (if is_live says no, every part goes at once, which is last too).
+  bool final_part = true;
 };
 
-// The parts of a payload after its first, encoded one by one as continuation frames.
+// The parts of a payload after its first, encoded one by one: as continuation frames
+// numbered from 1 (a request's or response's payload), or as stream_msg frames that all carry
+// the message's number (a stream message).
 struct PendingParts {
   SharedBytes payload;
   std::size_t offset = 0;  // first byte not sent yet
   std::size_t part_bytes = 0;
-  std::uint64_t next_seq = 1;
+  std::uint64_t next_seq = 1;            // continuation parts: the next part number
+  std::optional<std::uint64_t> message;  // stream message parts: the message number
   bool checksum = false;
   std::size_t remaining() const { return payload.size() - offset; }
 };
@@ -77,11 +83,12 @@ class OutputLanes {
   // lane when larger than small_frame_bytes or when `force_bulk` (a stream with frames in
   // the bulk lane keeps its later frames behind them).
   Pushed push(const Frame& frame, EntryKind kind, bool force_bulk = false);
-  // Queues the parts of `payload` from `offset` on as continuation frames of `mux` (seq 1
-  // on), each `part_bytes` long but the last, behind everything in the bulk lane. The frame
-  // that carried the payload's first part must have been pushed just before, with
-  // force_bulk. While the buffer is below the mark, parts go out at once.
-  void push_parts(std::uint64_t mux, EntryKind kind, PendingParts parts);
+  // Queues the parts of `payload` from `offset` on as frames of `mux` (see PendingParts),
+  // each `part_bytes` long but the last, behind everything in the bulk lane. The frame that
+  // carried the payload's first part must have been pushed just before, with force_bulk.
+  // While the buffer is below the mark, parts go out at once. Returns whether parts are
+  // still waiting (an entry of the bulk lane that commit's is_live will be asked about).
+  bool push_parts(std::uint64_t mux, EntryKind kind, PendingParts parts);
   // Drops the parts of the response on `mux` not sent yet (the caller canceled: it would
   // ignore them). Its first part, already encoded, still goes. Returns the bytes dropped.
   std::size_t drop_response_parts(std::uint64_t mux);
@@ -195,7 +202,8 @@ void OutputLanes::commit(IsLive&& is_live) {
     const bool take_small =
         !small_.empty() && (bulk_.empty() || small_burst_bytes_ < limits_.small_lane_burst_bytes);
     Lane& lane = take_small ? small_ : bulk_;
-    const LaneEntry& entry = lane.entries.front();
+    LaneEntry& entry = lane.entries.front();
+    if (entry.parts) entry.final_part = parts_.front().remaining() <= parts_.front().part_bytes;
     const bool checked = entry.kind == EntryKind::request || entry.kind == EntryKind::stream;
     const bool send = !checked || is_live(entry);
     small_burst_bytes_ = take_small ? small_burst_bytes_ + (send ? entry.bytes : 0) : 0;

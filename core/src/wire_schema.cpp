@@ -41,7 +41,7 @@ constexpr std::array<OpSchema, 23> kSchemas{{
      false, true},
     {Op::stream_accept, "stream_accept", kCreditFields, 0, false, false, false},
     {Op::stream_reject, "stream_reject", kStatusOnly, 0, false, false, true},
-    {Op::stream_msg, "stream_msg", kNoFields, 0, false, true, true},
+    {Op::stream_msg, "stream_msg", kNoFields, flag::kMore, false, true, true},
     {Op::stream_credit, "stream_credit", kCreditFields, 0, false, false, false},
     {Op::stream_end, "stream_end", kStatusOnly, 0, false, true, true},
     {Op::stream_reset, "stream_reset", kStatusOnly, 0, false, false, true},

@@ -358,17 +358,18 @@ Errc post_to_stream(const std::shared_ptr<StreamSession::State>& state,
 
 }  // namespace
 
-Errc StreamSession::write(Bytes message) {
+Errc StreamSession::write(Payload message) {
   if (!state_ || state_->ended) return Errc::not_found;
   if (state_->closing) return Errc::stream_closed;
   // Larger than the peer's whole byte window (known once the stream was accepted): it could
   // never be sent, so refuse it now rather than end the stream over it later.
   if (message.size() > state_->peer_window_bytes.load()) return Errc::too_large;
   if (!reserve_slot(*state_)) return Errc::queue_full;
+  // A borrowed view must not outlive this call: keep a copy; shared bytes are kept as they are.
+  const Payload owned(message.keep_from(0).first);
   const Errc posted =
-      post_to_stream(state_, [bytes = std::vector<std::uint8_t>(message.begin(), message.end())](
-                                 EventNode::Impl& node, StreamSession::State& state) {
-        state.send_queue.push_back(bytes);
+      post_to_stream(state_, [owned](EventNode::Impl& node, StreamSession::State& state) {
+        state.send_queue.push_back(owned);
         node.flush_stream(state);
       });
   if (posted != Errc::ok) --state_->queued;

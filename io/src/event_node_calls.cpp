@@ -170,7 +170,7 @@ void EventNode::Impl::flush_stream(StreamSession::State& state) {
     if (result == Errc::no_credit) return;
     if (result != Errc::ok) {
       // A message accepted by write() that the core refuses (too_large: larger than the
-      // peer's window or frame limit) ends the stream with that error on both sides: never
+      // peer's window or max_message_bytes) ends the stream with that error on both sides: never
       // a normal end with a message missing.
       const std::string why = "a queued message (" +
                               std::to_string(state.send_queue.front().size()) +

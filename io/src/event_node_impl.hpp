@@ -84,7 +84,7 @@ struct StreamSession::State : std::enable_shared_from_this<StreamSession::State>
   // a larger message can never be sent.
   std::atomic<std::uint64_t> peer_window_bytes{UINT64_MAX};
   // Loop thread only.
-  std::deque<std::vector<std::uint8_t>> send_queue;
+  std::deque<Payload> send_queue;  // each one shared, never borrowed
   bool close_requested = false;
   std::optional<std::pair<Errc, std::string>> fail_requested;
 };

@@ -30,6 +30,8 @@ constexpr std::uint16_t kSlow = 3;
 constexpr std::uint16_t kStreamEcho = 5;   // a stream handler that echoes every message
 constexpr std::uint16_t kSilent = 4;       // never answers: the deadline or a cancel ends it
 constexpr std::uint16_t kStreamStuck = 6;  // a stream handler that never reads its input
+// Every stream window's bytes: room for the longest test message (stream_message) with others.
+constexpr std::uint32_t kStreamWindowBytes = 256 << 10;
 constexpr TimeNs kSecond = 1'000'000'000;
 constexpr std::int64_t kWallOriginMs = 1'767'225'600'000;  // any fixed instant will do
 // disturbed_until_ of a pair no fault has touched: long enough ago for any check.
@@ -597,8 +599,8 @@ class World {
                                        kWallOriginMs + ms_from_ns(now_) + slot.skew_ms);
     for (std::uint16_t handler : {kEcho, kError, kSlow, kSilent})
       slot.node->register_handler(handler);
-    slot.node->register_stream_handler(kStreamEcho, {}, StreamWindow{4, 4096});
-    slot.node->register_stream_handler(kStreamStuck, {}, StreamWindow{2, 4096});
+    slot.node->register_stream_handler(kStreamEcho, {}, StreamWindow{4, kStreamWindowBytes});
+    slot.node->register_stream_handler(kStreamStuck, {}, StreamWindow{2, kStreamWindowBytes});
     trace({"node ", names_[index], " start epoch ", std::to_string(slot.epoch)});
   }
 
@@ -1181,8 +1183,15 @@ class World {
   // (node, epoch, peer, connection generation, mux): a restarted peer reuses mux numbers.
   using StreamKey = std::tuple<std::size_t, std::uint64_t, PeerId, std::uint64_t, std::uint64_t>;
 
+  // Message `n` of stream `mux`: short, except one in sixteen that is longer than a part
+  // (33..41 KiB with the default 32 KiB parts, so it travels in two parts that other frames
+  // pass).
   static std::vector<std::uint8_t> stream_message(std::uint64_t mux, std::uint64_t n) {
-    const std::string text = std::to_string(mux) + ":" + std::to_string(n);
+    std::string text = std::to_string(mux) + ":" + std::to_string(n);
+    if ((mux + n) % 16 == 0) {
+      const std::size_t size = (33 << 10) + (mux * 7919 + n * 104729) % (8 << 10);
+      text.resize(size, static_cast<char>('a' + n % 26));
+    }
     return {text.begin(), text.end()};
   }
 
@@ -1214,7 +1223,7 @@ class World {
     StreamArgs args;
     args.handler = handler;
     args.has_input = true;
-    args.window = StreamWindow{window_msgs, 4096};
+    args.window = StreamWindow{window_msgs, kStreamWindowBytes};
     args.timeout_ms = timeout_ms;
     const OpenedStream opened = slots_[from].node->connection(peer).open_stream(now_, args);
     if (opened.error != Errc::ok) return std::nullopt;

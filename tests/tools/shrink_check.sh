@@ -4,7 +4,7 @@
 # usage: shrink_check.sh WEFT_SIM
 set -u
 sim=$1
-out=$("$sim" shrink --seed 10 --profile swarm --duration 10 --canary old_generation_frames)
+out=$("$sim" shrink --seed 19 --profile swarm --duration 10 --canary old_generation_frames)
 status=$?
 [ "$status" -eq 129 ] || { echo "shrink exited $status, expected 129"; echo "$out"; exit 1; }
 cmd=$(printf '%s\n' "$out" | sed -n 's/^shrunk after [0-9]* runs: weft-sim //p')

@@ -16,7 +16,7 @@ enum class Errc : std::uint8_t {
   disconnected,       // no connection, or it went down before the call ended
   deadline_exceeded,  // the call's deadline passed
   canceled,           // canceled by the caller
-  too_large,          // a payload over a frame limit
+  too_large,          // a payload over a size limit (frame, message, window)
   queue_full,         // a local queue is at its limit; try again later
   shutting_down,      // the peer (or this node) is closing
   protocol_error,     // the peer broke the protocol

@@ -171,11 +171,13 @@ class PeerConnection {
   // too_large (initial payload), queue_full (too many streams or receive budget spent),
   // invalid_argument. Otherwise exactly one event::StreamEnded for the id follows.
   OpenedStream open_stream(TimeNs now_ns, const StreamArgs& args);
-  // Sends one message. no_credit: the peer's window is full; StreamWritable follows when
-  // credit arrives (nothing was sent). stream_closed: this side's half has ended.
-  // too_large: bigger than the peer's whole byte window or frame limit. not_found: no such
-  // live stream.
-  Errc stream_write(TimeNs now_ns, StreamId id, Bytes message);
+  // Sends one message (borrowed bytes are copied; shared ones are kept by reference until
+  // sent). A message longer than limits.chunk_bytes travels in parts that other frames pass
+  // (PROTOCOL.md §6.2); it takes the credit for all its bytes at once. no_credit: the peer's
+  // window is full; StreamWritable follows when credit arrives (nothing was sent).
+  // stream_closed: this side's half has ended. too_large: bigger than the peer's whole byte
+  // window or than limits.max_message_bytes (nothing sent). not_found: no such live stream.
+  Errc stream_write(TimeNs now_ns, StreamId id, const Payload& message);
   // The oldest unconsumed message, or nullopt when none (or no such stream). The view is
   // valid until stream_consume or the stream ends.
   std::optional<Bytes> stream_peek(StreamId id);

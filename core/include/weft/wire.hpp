@@ -60,7 +60,8 @@ enum class Op : std::uint8_t {
 // Per-op flag bits (header element 1). Bits not listed for an op must be zero.
 namespace flag {
 // request, response, continuation: the payload continues in the next continuation frame
-// of the same mux.
+// of the same mux. stream_msg: the message continues in the next stream_msg of the stream,
+// which carries the same message number.
 inline constexpr std::uint16_t kMore = 0x0001;
 // hello, welcome: the sender asks that every later frame on the connection carry a checksum.
 inline constexpr std::uint16_t kChecksums = 0x0001;

@@ -140,14 +140,16 @@ class StreamSession {
   StreamSession() = default;
   explicit StreamSession(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
-  // Queues a message; it is sent as the peer's window allows. queue_full when
+  // Queues a message; it is sent as the peer's window allows. Borrowed bytes are copied
+  // before write returns; shared ones (a SharedBytes, a moved-in vector) are kept by
+  // reference until sent, so a large message costs no copy here. queue_full when
   // stream_send_queue_messages are already waiting (on_writable follows, always);
   // stream_closed / not_found when the stream ended or this side closed it; too_large when
   // the message exceeds the peer's whole byte window (known once the peer accepted). A
   // queued message the core still refuses (too_large: before the window was known, or over
-  // the peer's frame limit) ends the stream with that error on both sides: nothing is ever
+  // max_message_bytes) ends the stream with that error on both sides: nothing is ever
   // dropped quietly.
-  Errc write(Bytes message);
+  Errc write(Payload message);
   // Ends this side's half after the queued messages. queue_full (the command queue) leaves
   // the session as it was: try again.
   Errc close();

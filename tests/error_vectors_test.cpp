@@ -1,0 +1,238 @@
+// Checks the error vectors of docs/PROTOCOL.md §10.2 three ways: the decoder fed the stream
+// as a node reads it, a live node that accepted the hello (its goaway text), and weft-dump.
+// A change to an offset's origin, an error's name or the order of the checks fails here.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "vector_text.hpp"
+#include "weft/node.hpp"
+#include "weft/wire.hpp"
+
+namespace weft {
+namespace {
+
+struct ErrorVector {
+  std::vector<std::uint8_t> after_hello;
+  std::string error;     // "error at byte N: name"
+  std::size_t line = 0;  // of its after-hello: line
+};
+
+bool parse_hex_into(std::string_view text, std::vector<std::uint8_t>& bytes) {
+  std::istringstream words{std::string(text)};
+  std::string word;
+  while (words >> word) {
+    if (word.size() != 2 || word.find_first_not_of("0123456789abcdef") != std::string::npos)
+      return false;
+    bytes.push_back(static_cast<std::uint8_t>(std::stoi(word, nullptr, 16)));
+  }
+  return true;
+}
+
+// The vectors of §10.2: an "after-hello:" line (hex continuing on indented lines), then an
+// "error:" line. A malformed one comes back with no bytes or no error, for the test to report.
+std::vector<ErrorVector> parse_error_vectors(const std::string& doc) {
+  std::vector<ErrorVector> vectors;
+  const std::size_t section = doc.find("### 10.2 Error vectors");
+  if (section == std::string::npos) return vectors;
+  std::istringstream lines(doc.substr(section));
+  std::string line;
+  std::size_t number =
+      static_cast<std::size_t>(std::count(doc.begin(), doc.begin() + section, '\n'));
+  bool in_hex = false;
+  while (std::getline(lines, line)) {
+    ++number;
+    constexpr std::string_view kAfter = "after-hello:";
+    constexpr std::string_view kError = "error:";
+    if (line.starts_with(kAfter)) {
+      vectors.push_back({{}, {}, number});
+      in_hex =
+          parse_hex_into(std::string_view(line).substr(kAfter.size()), vectors.back().after_hello);
+      if (!in_hex) vectors.back().after_hello.clear();
+    } else if (in_hex && line.starts_with(" ")) {
+      if (!parse_hex_into(line, vectors.back().after_hello)) {
+        vectors.back().after_hello.clear();
+        in_hex = false;
+      }
+    } else if (line.starts_with(kError) && !vectors.empty()) {
+      in_hex = false;
+      const std::size_t start = line.find_first_not_of(' ', kError.size());
+      vectors.back().error = start == std::string::npos ? "" : line.substr(start);
+    } else {
+      in_hex = false;
+    }
+  }
+  return vectors;
+}
+
+// The §10.1 hello with a checksum: the first 68 bytes of every vector's stream.
+std::vector<std::uint8_t> checksummed_hello() {
+  for (const auto& vector : testing::parse_vectors(testing::read_text_file(WEFT_PROTOCOL_MD))) {
+    if (vector.frame_text.starts_with("hello cksum=1")) return vector.bytes;
+  }
+  return {};
+}
+
+std::vector<std::uint8_t> stream_of(const ErrorVector& vector) {
+  std::vector<std::uint8_t> stream = checksummed_hello();
+  stream.insert(stream.end(), vector.after_hello.begin(), vector.after_hello.end());
+  return stream;
+}
+
+std::string error_line(const DecodeError& error) {
+  return "error at byte " + std::to_string(error.offset) + ": " +
+         std::string(wire_error_name(error.code));
+}
+
+// The decoder as a node uses it: the hello under the handshake's options, then checksums
+// required (the hello asked for them), every input in `piece_bytes` pieces.
+std::string decoder_verdict(const std::vector<std::uint8_t>& stream, std::size_t piece_bytes) {
+  FrameDecoder decoder;
+  bool hello_seen = false;
+  for (std::size_t at = 0; at < stream.size(); at += piece_bytes) {
+    Bytes input = Bytes(stream).subspan(at, std::min(piece_bytes, stream.size() - at));
+    while (true) {
+      const DecodeStep step = decoder.next(input);
+      if (step.status == DecodeStatus::error) return error_line(decoder.error());
+      if (step.status == DecodeStatus::need_more) break;
+      input = input.subspan(step.consumed);
+      if (!hello_seen) {
+        hello_seen = true;
+        DecoderOptions options = decoder.options();
+        options.require_checksum = true;
+        decoder.set_options(options);
+      }
+    }
+  }
+  return "no error";
+}
+
+// A node playing node-b accepts a transport and reads `stream` in `piece_bytes` pieces;
+// returns the text of the goaway it wrote after its welcome.
+std::string node_verdict(const std::vector<std::uint8_t>& stream, std::size_t piece_bytes) {
+  NodeConfig config;
+  config.name = "node-b";
+  config.peers = {"node-a"};
+  config.auth = std::make_shared<StaticTokenAuth>("s3cret");
+  config.seed = 1;
+  Node node(config, 0, 1'767'225'600'000);
+  const TransportId transport = node.on_accepted(0);
+  std::vector<std::uint8_t> written;
+  for (std::size_t at = 0; at < stream.size(); at += piece_bytes) {
+    node.on_bytes(0, transport,
+                  Bytes(stream).subspan(at, std::min(piece_bytes, stream.size() - at)));
+    const Bytes out = node.pending_output(transport);
+    written.insert(written.end(), out.begin(), out.end());
+    node.consume_output(transport, out.size());
+    // A connection the node closes hands its last bytes (the goaway) to the driver here.
+    while (auto event = node.poll_event()) {
+      if (const auto* close = std::get_if<event::CloseTransport>(&*event))
+        written.insert(written.end(), close->final_bytes.begin(), close->final_bytes.end());
+    }
+  }
+  std::string verdict = "no goaway";
+  FrameDecoder decoder;
+  Bytes input = written;
+  bool welcomed = false;
+  while (true) {
+    const DecodeStep step = decoder.next(input);
+    if (step.status != DecodeStatus::frame) break;
+    input = input.subspan(step.consumed);
+    if (step.frame.op == Op::welcome) welcomed = true;
+    if (step.frame.op == Op::goaway && welcomed &&
+        step.frame.status == static_cast<std::uint16_t>(Status::protocol_error)) {
+      verdict = std::string(as_chars(step.frame.payload));
+    }
+  }
+  return verdict;
+}
+
+// What weft-dump says about the stream on stderr (its first line).
+std::string dump_verdict(const std::vector<std::uint8_t>& stream) {
+  const std::string base = ::testing::TempDir() + "weft_error_vector_" + std::to_string(getpid());
+  {
+    std::ofstream file(base + ".bin", std::ios::binary);
+    file.write(reinterpret_cast<const char*>(stream.data()),
+               static_cast<std::streamsize>(stream.size()));
+  }
+  const std::string command =
+      std::string(WEFT_DUMP_BIN) + " " + base + ".bin >/dev/null 2>" + base + ".err";
+  const int status = std::system(command.c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << "weft-dump status " << status;
+  std::ifstream err(base + ".err");
+  std::string line;
+  std::getline(err, line);
+  return line;
+}
+
+// `text` is `expected` followed by nothing or by ": <detail>".
+bool starts_with_line(const std::string& text, const std::string& expected) {
+  return text.starts_with(expected) &&
+         (text.size() == expected.size() || text.compare(expected.size(), 2, ": ") == 0);
+}
+
+std::vector<ErrorVector> doc_vectors() {
+  return parse_error_vectors(testing::read_text_file(WEFT_PROTOCOL_MD));
+}
+
+TEST(ErrorVectors, TheHelloTheyFollowIsTheChecksummedHelloOfTheFrameVectors) {
+  EXPECT_EQ(checksummed_hello().size(), 68u);
+}
+
+TEST(ErrorVectors, TheDecoderReportsEachAtItsOffsetWholeAndByteByByte) {
+  const std::vector<ErrorVector> vectors = doc_vectors();
+  ASSERT_GE(vectors.size(), 20u);
+  for (const ErrorVector& vector : vectors) {
+    SCOPED_TRACE("PROTOCOL.md line " + std::to_string(vector.line));
+    ASSERT_FALSE(vector.after_hello.empty()) << "no readable hex";
+    ASSERT_FALSE(vector.error.empty()) << "no error line";
+    const std::vector<std::uint8_t> stream = stream_of(vector);
+    EXPECT_EQ(decoder_verdict(stream, stream.size()), vector.error);
+    EXPECT_EQ(decoder_verdict(stream, 1), vector.error);
+  }
+}
+
+TEST(ErrorVectors, ALiveNodeClosesWithAGoawayWhoseTextStartsWithEach) {
+  for (const ErrorVector& vector : doc_vectors()) {
+    SCOPED_TRACE("PROTOCOL.md line " + std::to_string(vector.line));
+    const std::vector<std::uint8_t> stream = stream_of(vector);
+    for (const std::size_t piece : {stream.size(), std::size_t{1}}) {
+      const std::string said = node_verdict(stream, piece);
+      EXPECT_TRUE(starts_with_line(said, vector.error))
+          << "goaway says \"" << said << "\", the doc \"" << vector.error << "\"";
+    }
+  }
+}
+
+TEST(ErrorVectors, WeftDumpReportsEachButTheChecksumItCannotKnowWasAgreed) {
+  for (const ErrorVector& vector : doc_vectors()) {
+    if (vector.error.ends_with(": checksum_missing")) continue;  // a handshake agreement
+    SCOPED_TRACE("PROTOCOL.md line " + std::to_string(vector.line));
+    const std::string said = dump_verdict(stream_of(vector));
+    EXPECT_TRUE(starts_with_line(said, vector.error))
+        << "weft-dump says \"" << said << "\", the doc \"" << vector.error << "\"";
+  }
+}
+
+TEST(ErrorVectors, EveryErrorAFrameCanHaveHasAVector) {
+  std::set<std::string> covered;
+  for (const ErrorVector& vector : doc_vectors()) {
+    const std::size_t name = vector.error.rfind(": ");
+    if (name != std::string::npos) covered.insert(vector.error.substr(name + 2));
+  }
+  for (int code = static_cast<int>(WireError::bad_magic);
+       code <= static_cast<int>(WireError::payload_not_allowed); ++code) {
+    const std::string name(wire_error_name(static_cast<WireError>(code)));
+    EXPECT_TRUE(covered.contains(name)) << name << " has no error vector";
+  }
+}
+
+}  // namespace
+}  // namespace weft

@@ -1,0 +1,253 @@
+// Stream messages in parts (PROTOCOL.md §6.2 "Messages in parts"): a message longer than a
+// part leaves as stream_msg frames that other frames pass, so nothing waits behind a whole
+// large message; the receiver assembles the parts, spends credit by them, and treats a part
+// out of place as a stream protocol error.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "scripted_peer.hpp"
+#include "stream_script.hpp"
+
+namespace weft {
+namespace {
+
+using testing::all_of;
+using testing::count_for;
+using testing::expect_stream_goes_on;
+using testing::expect_stream_protocol_error;
+using testing::frames_with;
+using testing::open_from_script;
+using testing::ScriptedPeer;
+using testing::stream_peer;
+using testing::text_of;
+
+// A stream_msg of stream `id`, one part of message `seq` when `more` (or its last part).
+Frame part_frame(StreamId id, std::uint64_t seq, std::string_view payload, bool more) {
+  return Frame{.op = Op::stream_msg,
+               .flags = more ? flag::kMore : std::uint16_t{0},
+               .mux = id.mux,
+               .seq = seq,
+               .payload = as_bytes(payload)};
+}
+
+// `size` bytes that differ from position to position, so a part out of order would show.
+std::string patterned(std::size_t size) {
+  std::string text(size, ' ');
+  for (std::size_t i = 0; i < size; ++i)
+    text[i] = static_cast<char>('a' + (i * 7 + i / 26) % 26);
+  return text;
+}
+
+// A frame the node wrote and the wire offset of its first byte, counted from the first byte
+// the script read after the handshake.
+struct Placed {
+  OwnedFrame frame;
+  std::size_t offset = 0;
+};
+
+// Drains everything the node has to write, as a driver that writes all it is given, and
+// places each frame.
+std::vector<Placed> drain_placed(ScriptedPeer& peer) {
+  std::vector<Placed> placed;
+  FrameDecoder decoder;
+  std::size_t offset = 0;
+  for (Bytes out = peer.node().pending_output(peer.transport()); !out.empty();
+       out = peer.node().pending_output(peer.transport())) {
+    Bytes rest = out;
+    while (true) {
+      const DecodeStep step = decoder.next(rest);
+      if (step.status != DecodeStatus::frame) break;
+      placed.push_back({OwnedFrame(step.frame), offset});
+      offset += step.consumed;
+      rest = rest.subspan(step.consumed);
+    }
+    EXPECT_TRUE(rest.empty());  // the output is cut between frames
+    peer.node().consume_output(peer.transport(), out.size());
+  }
+  return placed;
+}
+
+// The payloads of the stream_msg frames among `placed`, joined, checking that they are the
+// parts of message `seq` of `mux`: `more` on all but the last.
+std::string joined_parts(const std::vector<Placed>& placed, std::uint64_t mux, std::uint64_t seq) {
+  std::string joined;
+  std::vector<Frame> parts;  // views into `placed`
+  for (const Placed& p : placed) {
+    if (p.frame.view().op == Op::stream_msg) parts.push_back(p.frame.view());
+  }
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    EXPECT_EQ(parts[i].mux, mux);
+    EXPECT_EQ(parts[i].seq, seq);
+    EXPECT_EQ((parts[i].flags & flag::kMore) != 0, i + 1 < parts.size()) << "part " << i;
+    joined += text_of(parts[i].payload);
+  }
+  return joined;
+}
+
+// ---- sending ------------------------------------------------------------------------------
+
+// The case: a pong behind an 8 MiB stream message. Before messages went in parts the
+// whole message was encoded into the output at once and the pong went out 8 MiB later.
+TEST(StreamParts, APongFedAfterAnEightMiBMessageLeavesWithinAPartOfTheOutputMark) {
+  ScriptedPeer peer = testing::accepting(testing::acceptor_config());
+  Frame hello = testing::hello_frame();
+  hello.max_frame_bytes = 16u << 20;  // a peer that would take the message whole
+  peer.feed(hello);
+  ASSERT_EQ(frames_with(peer.read().sent, Op::welcome).size(), 1u);
+  ASSERT_EQ(peer.node().register_stream_handler(testing::kStream, {}, StreamWindow{4, 100}),
+            Errc::ok);
+  const StreamId id = open_from_script(peer, 2, StreamWindow{4, 16u << 20});
+  // Under 8 MiB with its frame header, so the node before parts could send it at all.
+  const std::string message = patterned((8u << 20) - 64);
+  ASSERT_EQ(peer.connection().stream_write(0, id, as_bytes(message)), Errc::ok);
+  peer.feed(Frame{.op = Op::ping, .seq = 5});
+  const std::vector<Placed> placed = drain_placed(peer);
+  std::size_t pong_at = SIZE_MAX;
+  for (const Placed& p : placed) {
+    if (p.frame.view().op == Op::pong && p.frame.view().seq == 5) pong_at = p.offset;
+  }
+  ASSERT_NE(pong_at, SIZE_MAX);
+  const ConnectionLimits limits;
+  EXPECT_LE(pong_at, limits.output_high_water_bytes + limits.chunk_bytes + 1024);
+  EXPECT_EQ(joined_parts(placed, id.mux, 1), message);
+  // 8 MiB in parts of chunk_bytes: the pong passed all but the first few.
+  const auto parts = std::count_if(placed.begin(), placed.end(), [](const Placed& p) {
+    return p.frame.view().op == Op::stream_msg;
+  });
+  EXPECT_GE(static_cast<std::size_t>(parts), message.size() / limits.chunk_bytes);
+}
+
+TEST(StreamParts, AMessageOfOnePartGoesWholeOneByteMoreGoesInTwoParts) {
+  const ConnectionLimits limits;
+  for (const std::size_t size : {limits.chunk_bytes, limits.chunk_bytes + 1}) {
+    ScriptedPeer peer = stream_peer();
+    const StreamId id = open_from_script(peer, 2, StreamWindow{4, 1u << 20});
+    const std::string message = patterned(size);
+    ASSERT_EQ(peer.connection().stream_write(0, id, as_bytes(message)), Errc::ok);
+    const std::vector<Placed> placed = drain_placed(peer);
+    const auto msgs = std::count_if(placed.begin(), placed.end(), [](const Placed& p) {
+      return p.frame.view().op == Op::stream_msg;
+    });
+    EXPECT_EQ(msgs, size == limits.chunk_bytes ? 1 : 2) << size;
+    EXPECT_EQ(joined_parts(placed, id.mux, 1), message);
+  }
+}
+
+TEST(StreamParts, TheMessageAfterOneInPartsKeepsItsNumberAndItsPlace) {
+  ScriptedPeer peer = stream_peer();
+  const StreamId id = open_from_script(peer, 2, StreamWindow{4, 1u << 20});
+  const std::string large = patterned(100'000);
+  ASSERT_EQ(peer.connection().stream_write(0, id, as_bytes(large)), Errc::ok);
+  ASSERT_EQ(peer.connection().stream_write(0, id, as_bytes("small")), Errc::ok);
+  ASSERT_EQ(peer.connection().stream_close(0, id), Errc::ok);
+  std::vector<Frame> stream_frames;  // views into `placed`
+  const std::vector<Placed> placed = drain_placed(peer);
+  for (const Placed& p : placed) {
+    if (p.frame.view().mux == id.mux) stream_frames.push_back(p.frame.view());
+  }
+  ASSERT_GE(stream_frames.size(), 3u);
+  const Frame& end = stream_frames.back();
+  const Frame& small = stream_frames[stream_frames.size() - 2];
+  EXPECT_EQ(end.op, Op::stream_end);
+  EXPECT_EQ(end.seq, 2u);
+  EXPECT_EQ(small.seq, 2u);
+  EXPECT_EQ(text_of(small.payload), "small");
+  std::string joined;
+  for (std::size_t i = 0; i + 2 < stream_frames.size(); ++i) {
+    EXPECT_EQ(stream_frames[i].seq, 1u);
+    joined += text_of(stream_frames[i].payload);
+  }
+  EXPECT_EQ(joined, large);
+}
+
+TEST(StreamParts, ACancelDropsThePartsNotSentYet) {
+  ScriptedPeer peer = stream_peer();
+  const StreamId id = open_from_script(peer, 2, StreamWindow{4, 4u << 20});
+  const std::string message = patterned(2u << 20);
+  ASSERT_EQ(peer.connection().stream_write(0, id, as_bytes(message)), Errc::ok);
+  // Nothing drained: most parts still wait in the lanes.
+  EXPECT_GT(peer.connection().stats().queued_data_bytes, 1u << 20);
+  ASSERT_EQ(peer.connection().stream_cancel(0, id), Errc::ok);
+  const std::vector<Placed> placed = drain_placed(peer);
+  std::size_t sent = 0;
+  bool after_reset = false;
+  for (const Placed& p : placed) {
+    if (p.frame.view().op == Op::stream_reset) after_reset = true;
+    if (p.frame.view().op != Op::stream_msg) continue;
+    EXPECT_FALSE(after_reset) << "a part after the reset";
+    sent += p.frame.view().payload.size();
+  }
+  EXPECT_LT(sent, 256u << 10);
+  EXPECT_EQ(peer.connection().stats().queued_data_bytes, 0u);
+  EXPECT_EQ(peer.connection().stats().streams_open, 0u);
+}
+
+// ---- receiving ----------------------------------------------------------------------------
+
+TEST(StreamParts, PartsAreOneMessageReadableOnlyOnceTheLastArrives) {
+  ScriptedPeer peer = stream_peer(StreamWindow{4, 100});
+  const StreamId id = open_from_script(peer, 2);
+  const ScriptedPeer::Step first = peer.exchange(part_frame(id, 1, "abc", true));
+  expect_stream_goes_on(peer, first, id);
+  EXPECT_EQ(count_for<event::StreamReadable>(first.events, id), 0u);
+  EXPECT_FALSE(peer.connection().stream_peek(id).has_value());
+  EXPECT_EQ(
+      count_for<event::StreamReadable>(peer.exchange(part_frame(id, 1, "def", true)).events, id),
+      0u);
+  const ScriptedPeer::Step last = peer.exchange(part_frame(id, 1, "g", false));
+  EXPECT_EQ(count_for<event::StreamReadable>(last.events, id), 1u);
+  const std::optional<Bytes> message = peer.connection().stream_peek(id);
+  ASSERT_TRUE(message.has_value());
+  EXPECT_EQ(text_of(*message), "abcdefg");
+  // One message's credit, and the bytes of all its parts, come back when it is consumed.
+  ASSERT_EQ(peer.connection().stream_consume(0, id), Errc::ok);
+  const auto credits = frames_with(peer.read().sent, Op::stream_credit);
+  ASSERT_EQ(credits.size(), 1u);
+  EXPECT_EQ(credits[0].view().credit_msgs, 1u);
+  EXPECT_EQ(credits[0].view().credit_bytes, 7u);
+  // The next message is number 2.
+  expect_stream_goes_on(peer, peer.exchange(part_frame(id, 2, "h", false)), id);
+}
+
+TEST(StreamParts, PartsOfOneMessageSpendOneMessageCredit) {
+  ScriptedPeer peer = stream_peer(StreamWindow{1, 100});
+  const StreamId id = open_from_script(peer, 2);
+  for (int i = 0; i < 5; ++i)
+    expect_stream_goes_on(peer, peer.exchange(part_frame(id, 1, "p", true)), id);
+  expect_stream_goes_on(peer, peer.exchange(part_frame(id, 1, "q", false)), id);
+  // The window of one message is spent: a second one is beyond the credit.
+  expect_stream_protocol_error(peer, peer.exchange(part_frame(id, 2, "r", true)), id);
+}
+
+TEST(StreamParts, PartsUpToTheByteWindowAreTakenOneByteMoreIsAStreamProtocolError) {
+  ScriptedPeer peer = stream_peer(StreamWindow{4, 10});
+  const StreamId id = open_from_script(peer, 2);
+  expect_stream_goes_on(peer, peer.exchange(part_frame(id, 1, "123456", true)), id);
+  expect_stream_goes_on(peer, peer.exchange(part_frame(id, 1, "7890", true)), id);
+  expect_stream_protocol_error(peer, peer.exchange(part_frame(id, 1, "x", false)), id);
+}
+
+TEST(StreamParts, APartWithAnotherNumberThanTheMessageItContinuesIsAStreamProtocolError) {
+  for (const std::uint64_t wrong : {2u, 0u, 3u}) {  // message 1 is in parts
+    ScriptedPeer peer = stream_peer();
+    const StreamId id = open_from_script(peer, 2);
+    expect_stream_goes_on(peer, peer.exchange(part_frame(id, 1, "a", true)), id);
+    const ScriptedPeer::Step step = peer.exchange(part_frame(id, wrong, "b", false));
+    expect_stream_protocol_error(peer, step, id);
+  }
+}
+
+TEST(StreamParts, AnEndInsideAMessageInPartsIsAStreamProtocolError) {
+  for (const std::uint64_t seq : {0u, 1u}) {  // with either count, the message is unfinished
+    ScriptedPeer peer = stream_peer();
+    const StreamId id = open_from_script(peer, 2);
+    expect_stream_goes_on(peer, peer.exchange(part_frame(id, 1, "a", true)), id);
+    expect_stream_protocol_error(peer, peer.exchange(testing::end_frame(id, seq)), id);
+  }
+}
+
+}  // namespace
+}  // namespace weft
