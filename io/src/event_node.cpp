@@ -358,6 +358,10 @@ Errc post_to_stream(const std::shared_ptr<StreamSession::State>& state,
 
 }  // namespace
 
+// Messages up to this size are copied into the session's queue as they are; larger ones
+// become shared bytes, so the core sends their parts without another copy.
+constexpr std::size_t kCopySmallerMessagesBytes = 16 * 1024;
+
 Errc StreamSession::write(Payload message) {
   if (!state_ || state_->ended) return Errc::not_found;
   if (state_->closing) return Errc::stream_closed;
@@ -365,11 +369,18 @@ Errc StreamSession::write(Payload message) {
   // never be sent, so refuse it now rather than end the stream over it later.
   if (message.size() > state_->peer_window_bytes.load()) return Errc::too_large;
   if (!reserve_slot(*state_)) return Errc::queue_full;
-  // A borrowed view must not outlive this call: keep a copy; shared bytes are kept as they are.
-  const Payload owned(message.keep_from(0).first);
-  const Errc posted =
-      post_to_stream(state_, [owned](EventNode::Impl& node, StreamSession::State& state) {
-        state.send_queue.push_back(owned);
+  // A borrowed view must not outlive this call: keep a copy, shared when large (see
+  // QueuedMessage); large shared bytes are kept as they are.
+  StreamSession::State::QueuedMessage queued;
+  if (message.size() > kCopySmallerMessagesBytes) {
+    queued.shared = message.keep_from(0).first;
+  } else {
+    queued.copy.assign(message.view().begin(), message.view().end());
+  }
+  const Errc posted = post_to_stream(
+      state_,
+      [queued = std::move(queued)](EventNode::Impl& node, StreamSession::State& state) mutable {
+        state.send_queue.push_back(std::move(queued));
         node.flush_stream(state);
       });
   if (posted != Errc::ok) --state_->queued;

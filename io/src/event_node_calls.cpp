@@ -165,7 +165,7 @@ void EventNode::Impl::flush_stream(StreamSession::State& state) {
   PeerConnection connection = node->connection(state.peer);
   const TimeNs now = monotonic_now_ns();
   while (!state.send_queue.empty()) {
-    const Errc result = connection.stream_write(now, *state.id, state.send_queue.front());
+    const Errc result = connection.stream_write(now, *state.id, state.send_queue.front().payload());
     learn_peer_window(connection, state);
     if (result == Errc::no_credit) return;
     if (result != Errc::ok) {

@@ -84,7 +84,16 @@ struct StreamSession::State : std::enable_shared_from_this<StreamSession::State>
   // a larger message can never be sent.
   std::atomic<std::uint64_t> peer_window_bytes{UINT64_MAX};
   // Loop thread only.
-  std::deque<Payload> send_queue;  // each one shared, never borrowed
+  // A message waiting for credit: a copy of a small borrowed one (one allocation, and the
+  // core copies it once more into the output), or a reference to shared bytes (a large
+  // borrowed message is made shared once, so the core can send its parts without a copy).
+  struct QueuedMessage {
+    std::vector<std::uint8_t> copy;
+    SharedBytes shared;
+    Payload payload() const { return shared.empty() ? Payload(Bytes(copy)) : Payload(shared); }
+    std::size_t size() const { return shared.empty() ? copy.size() : shared.size(); }
+  };
+  std::deque<QueuedMessage> send_queue;
   bool close_requested = false;
   std::optional<std::pair<Errc, std::string>> fail_requested;
 };
