@@ -6,6 +6,8 @@
 #                                        SCRATCH_DIR/token. Returns 1 when no port was
 #                                        reported within 5 s. With NODE_FD_LIMIT set,
 #                                        node-a may open at most that many descriptors.
+#                                        NODE_EXTRA_PEERS ("NAME ...") adds peers that dial
+#                                        node-a, as "cli" does.
 node_pid=
 stop_node_a() {
   [[ -n "$node_pid" ]] && kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
@@ -16,7 +18,9 @@ start_node_a() {
   printf 'real-process-check-token\n' > "$scratch/token"
   (
     [[ -n "${NODE_FD_LIMIT:-}" ]] && ulimit -n "$NODE_FD_LIMIT"
-    exec "$node_bin" --name node-a --listen 127.0.0.1:0 --peer cli=127.0.0.1:9 \
+    extra=()
+    for name in ${NODE_EXTRA_PEERS:-}; do extra+=(--peer "$name=127.0.0.1:9"); done
+    exec "$node_bin" --name node-a --listen 127.0.0.1:0 --peer cli=127.0.0.1:9 "${extra[@]}" \
       --token-file "$scratch/token" > "$scratch/node-a.log" 2>&1
   ) &
   node_pid=$!
