@@ -15,12 +15,7 @@ scratch=$(mktemp -d)
 source "$(dirname "$0")/node_process.sh"
 flood_pid=
 trap '[[ -n "$flood_pid" ]] && kill "$flood_pid" 2>/dev/null; stop_node_a; rm -rf "$scratch"' EXIT
-fail() {
-  echo "flood_check: FAIL: $*"
-  echo "--- node-a's log (tail):"
-  tail -n 20 "$scratch/node-a.log"
-  exit 1
-}
+fail() { fail_with_log flood_check "$@"; }
 # flood FD_LIMIT COUNT: one round against a fresh node-a ("" for no descriptor limit).
 flood() {
   local fd_limit=$1 count=$2

@@ -9,6 +9,16 @@
 #                                        NODE_EXTRA_PEERS ("NAME ...") adds peers that dial
 #                                        node-a, as "cli" does.
 node_pid=
+# fail_with_log CHECK MESSAGE...: reports CHECK failed with MESSAGE, shows the end of
+# node-a's log (in $scratch) and exits 1.
+fail_with_log() {
+  local check=$1
+  shift
+  echo "$check: FAIL: $*"
+  echo "--- node-a's log (tail):"
+  tail -n 20 "$scratch/node-a.log"
+  exit 1
+}
 stop_node_a() {
   [[ -n "$node_pid" ]] && kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
   node_pid=

@@ -14,12 +14,7 @@ scratch=$(mktemp -d)
 source "$(dirname "$0")/node_process.sh"
 peer_pid=
 trap '[[ -n "$peer_pid" ]] && kill "$peer_pid" 2>/dev/null; stop_node_a; rm -rf "$scratch"' EXIT
-fail() {
-  echo "nonreader_check: FAIL: $*"
-  echo "--- node-a's log (tail):"
-  tail -n 20 "$scratch/node-a.log"
-  exit 1
-}
+fail() { fail_with_log nonreader_check "$@"; }
 # "bystander" dials node-a by the dial rule, as "cli" (the peer that does not read) does.
 NODE_EXTRA_PEERS=bystander start_node_a "$node_bin" "$scratch" ||
   fail "node-a did not report its port within 5 s"

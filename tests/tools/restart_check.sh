@@ -10,12 +10,7 @@ call_bin=$2
 scratch=$(mktemp -d)
 source "$(dirname "$0")/node_process.sh"
 trap 'stop_node_a; rm -rf "$scratch"' EXIT
-fail() {
-  echo "restart_check: FAIL: $*"
-  echo "--- node-a's log:"
-  cat "$scratch/node-a.log"
-  exit 1
-}
+fail() { fail_with_log restart_check "$@"; }
 start_node_a "$node_bin" "$scratch" || fail "node-a did not report its port within 5 s"
 
 for run in $(seq 1 10); do
