@@ -537,7 +537,7 @@ TEST(SpecStatements, S9_2_GoawayReasonTextsHaveTheDocumentedShape) {
     ASSERT_EQ(call.error, Errc::ok);
     driven.feed(Frame{.op = Op::continuation, .mux = call.id, .seq = 1});
     EXPECT_EQ(testing::expect_protocol_error(driven),
-              "continuation 1 for a response sent whole on mux " + std::to_string(call.id));
+              "continuation 1 before the response on mux " + std::to_string(call.id));
   }
   {  // a decoding error: the offset counts the hello (the first byte the dialer sent is 0)
     auto driven = accepted();

@@ -168,8 +168,7 @@ void Connection::continue_response(TimeNs now_ns, const Frame& frame) {
   if (call == nullptr) return;
   if (!call->assembling) {
     return fail_protocol(now_ns, "continuation " + std::to_string(frame.seq) +
-                                     " for a response sent whole on mux " +
-                                     std::to_string(frame.mux));
+                                     " before the response on mux " + std::to_string(frame.mux));
   }
   if (!append_part(now_ns, frame, call->next_part, call->partial, call->total_bytes)) return;
   if ((frame.flags & flag::kMore) == 0) {
