@@ -269,6 +269,27 @@ TEST(RequestContracts, MaxQueuedBytesAPayloadFillingTheRoomIsAcceptedOneByteMore
   EXPECT_EQ(cluster.recorder(kB).held[2].payload.size(), room);
 }
 
+// With the defaults max_queued_bytes (32 MiB) is below max_message_bytes (64 MiB): a request
+// between the two still goes when nothing waits, and the next one waits its turn.
+TEST(RequestContracts, APayloadOverMaxQueuedBytesGoesIntoEmptyLanesAndOnlyThere) {
+  constexpr std::size_t kLimit = 10'000;
+  Cluster cluster = connected_pair(for_node("alpha", [](NodeConfig& config) {
+    config.limits.max_queued_bytes = kLimit;
+    config.limits.output_high_water_bytes = 1;
+  }));
+  ASSERT_TRUE(cluster.run_until_connected());
+  cluster.net().set_stalled(kA, kB, true);
+  PeerConnection alpha = cluster.to(kA, kB);
+  ASSERT_EQ(alpha.stats().queued_data_bytes, 0u);
+  const std::string large(10 * kLimit, 'L');  // longer than a part: parts wait in a lane
+  ASSERT_EQ(cluster.request(kA, kB, kHoldHandler, large).error, Errc::ok);
+  ASSERT_GT(alpha.stats().queued_data_bytes, 0u);  // its later parts wait
+  EXPECT_EQ(cluster.request(kA, kB, kHoldHandler, large).error, Errc::queue_full);
+  cluster.net().set_stalled(kA, kB, false);
+  ASSERT_TRUE(cluster.settle([&] { return cluster.recorder(kB).held.size() == 1; }));
+  EXPECT_EQ(cluster.recorder(kB).held[0].payload.size(), large.size());
+}
+
 // max_queued_bytes bounds requests only: responses fall under max_queued_response_bytes
 // (tests/memory_limits_test.cpp), so a response past max_queued_bytes is still taken.
 TEST(RequestContracts, MaxQueuedBytesNeverRefusesAResponse) {

@@ -265,7 +265,10 @@ Call Connection::request(TimeNs now_ns, const RequestArgs& args) {
   const std::int64_t timeout_ms =
       args.timeout_ms > 0 ? args.timeout_ms : context_.config.timeouts.default_request_timeout_ms;
   if (args.payload.size() > limits.max_message_bytes) return {Errc::too_large, 0};
-  if (lanes_.data_bytes() + args.payload.size() > limits.max_queued_bytes) {
+  // Into empty lanes any payload goes (up to max_message_bytes, which may be the larger):
+  // otherwise a payload between the two limits could never be sent at all.
+  if (lanes_.data_bytes() > 0 &&
+      lanes_.data_bytes() + args.payload.size() > limits.max_queued_bytes) {
     return {Errc::queue_full, 0};
   }
   const std::uint32_t slot = outbound_.insert(Outbound{});

@@ -562,10 +562,11 @@ class World {
     const ConnectionLimits& limits = node.config().limits;
     // The output buffer is filled only below the high-water mark, one frame at a time.
     const std::size_t output_limit = limits.output_high_water_bytes + limits.chunk_bytes + 4096;
-    // Requests respect max_queued_bytes; answers to the requests being served may add one
-    // payload each.
+    // Requests respect max_queued_bytes (one of up to max_message_bytes goes into empty
+    // lanes); answers to the requests being served may add one payload each.
     const std::size_t data_limit =
-        limits.max_queued_bytes + limits.max_inbound_requests * (limits.max_message_bytes + 64);
+        std::max(limits.max_queued_bytes, limits.max_message_bytes + 64) +
+        limits.max_inbound_requests * (limits.max_message_bytes + 64);
     const PeerStats stats = node.connection(peer).stats();
     const char* broken = stats.outbound_in_flight > limits.max_outbound_requests ? "outbound"
                          : stats.inbound_in_flight > limits.max_inbound_requests ? "inbound"

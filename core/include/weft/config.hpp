@@ -29,8 +29,9 @@ struct ConnectionLimits {
   std::uint32_t max_inbound_requests = 65536;
   // Bytes of data frames (requests, responses, stream frames) waiting in the lanes, not yet
   // committed to the transport's output buffer. A request whose payload would take them (all
-  // kinds together) past it fails with queue_full. Responses are not refused by this limit
-  // but by max_queued_response_bytes.
+  // kinds together) past it fails with queue_full, unless the lanes are empty: one request of
+  // any size up to max_message_bytes is always taken then. Responses are not refused by this
+  // limit but by max_queued_response_bytes.
   std::size_t max_queued_bytes = 32 * 1024 * 1024;
   // Bytes of responses (and error answers) to one peer waiting in the lanes, not yet
   // committed to the transport's output buffer: what a peer that asks and does not read its

@@ -137,8 +137,9 @@ class PeerConnection {
  public:
   // Sends a request. Errors (nothing sent, no event follows): disconnected (not
   // established), too_large (payload over limits.max_message_bytes; larger payloads than a
-  // frame travel in parts), queue_full (too many in flight, or max_queued_bytes of data
-  // already waiting), invalid_argument (handler 0, route or timeout out of range).
+  // frame travel in parts), queue_full (too many in flight, or data waiting in the lanes
+  // and the payload would take them past max_queued_bytes; into empty lanes any payload up
+  // to max_message_bytes goes), invalid_argument (handler 0, route or timeout out of range).
   // Otherwise exactly one event::RequestDone for the returned id follows.
   Call request(TimeNs now_ns, const RequestArgs& args);
 
