@@ -163,6 +163,40 @@ TEST(StreamParts, TheMessageAfterOneInPartsKeepsItsNumberAndItsPlace) {
   EXPECT_EQ(joined, large);
 }
 
+// A stream's frames leave in order whichever lane each waits in: a short message queued in
+// the small lane behind other small frames, then a long one whose first part waits in the
+// bulk lane. The lanes let bulk frames go after a burst of small ones; the long message
+// must still not overtake the short one before it.
+TEST(StreamParts, AShortMessageInTheSmallLaneIsNotOvertakenByTheNextInTheBulkLane) {
+  ScriptedPeer peer = stream_peer();
+  const StreamId id = open_from_script(peer, 2, StreamWindow{4, 1u << 20});
+  // 200 small requests to the script: the output passes its mark, the rest waits in the
+  // small lane (well over one burst of it).
+  const std::string filler(1000, 'f');
+  for (int i = 0; i < 200; ++i) {
+    RequestArgs args;
+    args.handler = testing::kEchoHandler;
+    args.payload = as_bytes(filler);
+    ASSERT_EQ(peer.connection().request(0, args).error, Errc::ok);
+  }
+  ASSERT_GT(peer.connection().stats().queued_data_bytes,
+            2 * ConnectionLimits{}.small_lane_burst_bytes);
+  ASSERT_EQ(peer.connection().stream_write(0, id, as_bytes("short")), Errc::ok);
+  const std::string long_message = patterned(40'000);
+  ASSERT_EQ(peer.connection().stream_write(0, id, as_bytes(long_message)), Errc::ok);
+  std::vector<std::uint64_t> order;
+  std::string joined;
+  for (const Placed& p : drain_placed(peer)) {
+    if (p.frame.view().op != Op::stream_msg) continue;
+    order.push_back(p.frame.view().seq);
+    if (p.frame.view().seq == 2) joined += text_of(p.frame.view().payload);
+  }
+  ASSERT_FALSE(order.empty());
+  EXPECT_EQ(order.front(), 1u) << "message 2 overtook message 1";
+  EXPECT_TRUE(std::is_sorted(order.begin(), order.end()));
+  EXPECT_EQ(joined, long_message);
+}
+
 TEST(StreamParts, ACancelDropsThePartsNotSentYet) {
   ScriptedPeer peer = stream_peer();
   const StreamId id = open_from_script(peer, 2, StreamWindow{4, 4u << 20});
@@ -181,6 +215,31 @@ TEST(StreamParts, ACancelDropsThePartsNotSentYet) {
     sent += p.frame.view().payload.size();
   }
   EXPECT_LT(sent, 256u << 10);
+  EXPECT_EQ(peer.connection().stats().queued_data_bytes, 0u);
+  EXPECT_EQ(peer.connection().stats().streams_open, 0u);
+}
+
+// stream_fail after stream_close cannot end by a stream_end (this side's end is already
+// queued): it resets the stream, and what waits behind the reset is dropped, not sent to a
+// peer that ignores frames of a reset stream.
+TEST(StreamParts, AFailAfterACloseDropsThePartsStillWaiting) {
+  ScriptedPeer peer = stream_peer();
+  const StreamId id = open_from_script(peer, 2, StreamWindow{4, 4u << 20});
+  ASSERT_EQ(peer.connection().stream_write(0, id, as_bytes(patterned(2u << 20))), Errc::ok);
+  ASSERT_EQ(peer.connection().stream_close(0, id), Errc::ok);
+  ASSERT_EQ(peer.connection().stream_fail(0, id, Errc::remote_error, "gave up"), Errc::ok);
+  bool after_reset = false;
+  std::size_t sent_after = 0;
+  for (const Placed& p : drain_placed(peer)) {
+    if (p.frame.view().mux != id.mux) continue;
+    if (p.frame.view().op == Op::stream_reset) {
+      after_reset = true;
+    } else if (after_reset) {
+      sent_after += encoded_size(p.frame.view());
+    }
+  }
+  EXPECT_TRUE(after_reset);
+  EXPECT_EQ(sent_after, 0u) << "bytes of the stream sent after its reset";
   EXPECT_EQ(peer.connection().stats().queued_data_bytes, 0u);
   EXPECT_EQ(peer.connection().stats().streams_open, 0u);
 }

@@ -424,7 +424,9 @@ Errc Connection::stream_fail(TimeNs now_ns, StreamId id, Errc code, std::string_
                                      .status = static_cast<std::uint16_t>(status_from_errc(code)),
                                      .payload = as_bytes(text)});
   }
-  finish_stream(now_ns, slot, code, text, false, !tell_by_end);
+  // Told by a reset (this side's end was already queued): what still waits behind it would
+  // reach a peer that ignores a reset stream's frames, so it is dropped.
+  finish_stream(now_ns, slot, code, text, !tell_by_end, !tell_by_end);
   return Errc::ok;
 }
 

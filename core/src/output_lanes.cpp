@@ -41,8 +41,19 @@ Pushed OutputLanes::push(const Frame& frame, EntryKind kind, bool force_bulk) {
   encode_frame(lane.buffer, frame);
   const bool bulk = &lane == &bulk_;
   lane.entries.push_back({generation_, frame.mux, static_cast<std::uint32_t>(bytes), kind, bulk});
+  // Rare (a large frame while the output is full): only then is the small lane searched.
+  if (bulk && kind == EntryKind::stream)
+    lane.entries.back().after_small = small_frames_of(frame.mux);
   if (kind == EntryKind::response) response_bytes_ += bytes;
   return bulk ? Pushed::bulk_lane : Pushed::small_lane;
+}
+
+std::uint64_t OutputLanes::small_frames_of(std::uint64_t mux) const {
+  for (std::size_t i = small_.entries.size(); i-- > 0;) {
+    const LaneEntry& entry = small_.entries[i];
+    if (entry.kind == EntryKind::stream && entry.mux == mux) return small_popped_ + i + 1;
+  }
+  return 0;
 }
 
 bool OutputLanes::push_parts(std::uint64_t mux, EntryKind kind, PendingParts parts) {
@@ -107,6 +118,7 @@ void OutputLanes::move_front(Lane& lane, bool send) {
   // Rule 2 of the design: a frame of a dead generation never reaches a later transport.
   WEFT_ASSERT(entry.generation == generation_);
   lane.entries.pop_front();
+  if (&lane == &small_) ++small_popped_;
   if (entry.kind == EntryKind::response) response_bytes_ -= entry.bytes;
   if (send) {
     output_.append(lane.buffer.view().first(entry.bytes));
@@ -184,6 +196,14 @@ void OutputLanes::check_invariants() const {
     ++parts;
   }
   WEFT_ASSERT(parts_entries == parts_.size());
+  // A bulk frame waiting for the small lane waits for a frame of its own stream still there.
+  for (const LaneEntry& entry : bulk_.entries) {
+    if (entry.after_small <= small_popped_) continue;
+    WEFT_ASSERT(entry.kind == EntryKind::stream);
+    WEFT_ASSERT(entry.after_small - small_popped_ <= small_.entries.size());
+    const LaneEntry& last = small_.entries[entry.after_small - small_popped_ - 1];
+    WEFT_ASSERT(last.kind == EntryKind::stream && last.mux == entry.mux);
+  }
   WEFT_ASSERT(remaining == parts_bytes_);
   // response_bytes() counts exactly the response frames and parts waiting.
   WEFT_ASSERT(response_bytes == response_bytes_);

@@ -44,6 +44,9 @@ struct LaneEntry {
   // For a parts entry at the front, set just before commit asks is_live: whether the part
   // about to go is its last (if is_live says no, every part goes at once, which is last too).
   bool final_part = true;
+  // A stream's frame in the bulk lane: how many small-lane entries must have left before it
+  // may go (0: none), because a frame of the same stream queued before it waits there.
+  std::uint64_t after_small = 0;
 };
 
 // The parts of a payload after its first, encoded one by one: as continuation frames
@@ -157,6 +160,13 @@ class OutputLanes {
   // Encodes the next part of the bulk lane's front entry into the output (or drops all
   // its parts when `send` is false).
   void send_next_part(bool send);
+  // The bulk lane's front waits for a frame of its stream still in the small lane.
+  bool bulk_front_waits_for_small() const {
+    return bulk_.entries.front().after_small > small_popped_;
+  }
+  // For a stream frame about to join the bulk lane: the value of small_popped_ once the last
+  // small-lane frame of stream `mux` has left (0 when it has none).
+  std::uint64_t small_frames_of(std::uint64_t mux) const;
   bool lanes_empty() const {
     return !pong_seq_ && control_.empty() && credits_.empty() && small_.empty() && bulk_.empty();
   }
@@ -182,6 +192,9 @@ class OutputLanes {
   // Credits waiting, one per stream (ordered by mux, so the order is deterministic).
   std::map<std::uint64_t, PendingCredit> credits_;
   std::size_t small_burst_bytes_ = 0;  // small-lane bytes sent since the last bulk frame
+  // Small-lane entries that have left it (sent or dropped), all generations: with the lane's
+  // size, the position each waiting entry will leave at (LaneEntry::after_small).
+  std::uint64_t small_popped_ = 0;
   std::uint64_t frames_committed_ = 0;
 #if WEFT_CANARIES
   ByteBuffer stale_;
@@ -199,8 +212,11 @@ void OutputLanes::commit(IsLive&& is_live) {
     move_front(control_, true);
   commit_credits();
   while (below_high_water() && !(small_.empty() && bulk_.empty())) {
+    // A stream's frames leave in order: a bulk frame of a stream waits for the frames of the
+    // same stream queued before it in the small lane, however long the burst has run.
     const bool take_small =
-        !small_.empty() && (bulk_.empty() || small_burst_bytes_ < limits_.small_lane_burst_bytes);
+        !small_.empty() && (bulk_.empty() || small_burst_bytes_ < limits_.small_lane_burst_bytes ||
+                            bulk_front_waits_for_small());
     Lane& lane = take_small ? small_ : bulk_;
     LaneEntry& entry = lane.entries.front();
     if (entry.parts) entry.final_part = parts_.front().remaining() <= parts_.front().part_bytes;

@@ -28,6 +28,10 @@ wait "$peer_pid" || { cat "$scratch/peer.log"; fail "the non-reading peer failed
 peer_pid=
 report=$(cat "$scratch/peer.log")
 peak_kb=$(sed -nE 's/.*peak_rss_kb_after=([0-9-]+).*/\1/p' <<< "$report")
+sent=$(sed -nE 's/^sent_bytes=([0-9]+) .*/\1/p' <<< "$report")
+# The node must have taken in more than its two 64 MiB budgets, or the check proved nothing.
+[[ -n "$sent" && $sent -gt $((128 * 1024 * 1024)) ]] ||
+  fail "the node took in only ${sent:-?} bytes from the peer that does not read: $report"
 [[ -n "$peak_kb" && $peak_kb -gt 0 ]] || fail "no peak memory in: $report"
 [[ $peak_kb -le $limit_kb ]] ||
   fail "weft-node peaked at $peak_kb kB with a peer that does not read (limit $limit_kb kB): $report"

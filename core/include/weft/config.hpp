@@ -71,7 +71,9 @@ struct ConnectionLimits {
   // Streams open on one connection, both directions together; more are refused (busy).
   std::uint32_t max_streams = 4096;
   // Sum of the receive windows (bytes) this node grants on one connection's streams: the
-  // memory its stream inboxes can ever hold. A stream whose window would pass it is refused.
+  // message bytes its stream inboxes can ever hold (a message arriving in parts grows its
+  // buffer by doubling, so its allocation may reach twice its size while it is assembled).
+  // A stream whose window would pass it is refused.
   std::uint64_t max_stream_receive_bytes = 256ull * 1024 * 1024;
 };
 

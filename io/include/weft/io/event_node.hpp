@@ -141,8 +141,9 @@ class StreamSession {
   explicit StreamSession(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
   // Queues a message; it is sent as the peer's window allows. Borrowed bytes are copied
-  // before write returns; shared ones (a SharedBytes, a moved-in vector) are kept by
-  // reference until sent, so a large message costs no copy here. queue_full when
+  // before write returns. Shared ones (a SharedBytes, a moved-in vector) over 16 KiB are kept
+  // by reference until sent, so a large message costs no copy here; smaller ones are
+  // copied like borrowed ones. queue_full when
   // stream_send_queue_messages are already waiting (on_writable follows, always);
   // stream_closed / not_found when the stream ended or this side closed it; too_large when
   // the message exceeds the peer's whole byte window (known once the peer accepted). A
