@@ -10,6 +10,10 @@ node_bin=$1
 call_bin=$2
 peer_bin=$3
 limit_kb=$((160 * 1024))
+if [[ -n "${WEFT_SANITIZED:-}" ]]; then
+  echo "nonreader_check: skipped: built with -fsanitize=$WEFT_SANITIZED, whose allocator makes resident memory meaningless"
+  exit 77
+fi
 scratch=$(mktemp -d)
 source "$(dirname "$0")/node_process.sh"
 peer_pid=
