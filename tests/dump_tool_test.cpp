@@ -1,54 +1,19 @@
 // Runs the weft-dump binary on captures and checks its output and exit status.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include <algorithm>
 
+#include "dump_runner.hpp"
 #include "sample_frames.hpp"
 #include "weft/wire.hpp"
 
 namespace weft {
 namespace {
 
-struct RunResult {
-  int exit_status = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
-// A scratch path unique to this test and process (ctest runs tests in parallel).
-std::string scratch(const std::string& name) {
-  const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-  return ::testing::TempDir() + "weft_dump_" + std::to_string(getpid()) + "_" + test->name() + "_" +
-         name;
-}
-
-void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-  std::ofstream file(path, std::ios::binary);
-  file.write(reinterpret_cast<const char*>(bytes.data()),
-             static_cast<std::streamsize>(bytes.size()));
-}
-
-RunResult run_dump(const std::string& args) {
-  const std::string out = scratch("stdout"), err = scratch("stderr");
-  const std::string command = std::string(WEFT_DUMP_BIN) + " " + args + " >" + out + " 2>" + err;
-  const int status = std::system(command.c_str());
-  RunResult result;
-  result.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = slurp(out);
-  result.err = slurp(err);
-  return result;
-}
+using testing::run_dump;
+using testing::RunResult;
+using testing::scratch;
+using testing::write_file;
 
 std::vector<std::uint8_t> capture_of_all_samples(std::vector<std::size_t>* offsets = nullptr) {
   std::vector<std::uint8_t> stream;

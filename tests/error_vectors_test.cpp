@@ -2,16 +2,12 @@
 // as a node reads it, a live node that accepted the hello (its goaway text), and weft-dump.
 // A change to an offset's origin, an error's name or the order of the checks fails here.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdlib>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "dump_runner.hpp"
 #include "vector_text.hpp"
 #include "weft/node.hpp"
 #include "weft/wire.hpp"
@@ -19,58 +15,7 @@
 namespace weft {
 namespace {
 
-struct ErrorVector {
-  std::vector<std::uint8_t> after_hello;
-  std::string error;     // "error at byte N: name"
-  std::size_t line = 0;  // of its after-hello: line
-};
-
-bool parse_hex_into(std::string_view text, std::vector<std::uint8_t>& bytes) {
-  std::istringstream words{std::string(text)};
-  std::string word;
-  while (words >> word) {
-    if (word.size() != 2 || word.find_first_not_of("0123456789abcdef") != std::string::npos)
-      return false;
-    bytes.push_back(static_cast<std::uint8_t>(std::stoi(word, nullptr, 16)));
-  }
-  return true;
-}
-
-// The vectors of §10.2: an "after-hello:" line (hex continuing on indented lines), then an
-// "error:" line. A malformed one comes back with no bytes or no error, for the test to report.
-std::vector<ErrorVector> parse_error_vectors(const std::string& doc) {
-  std::vector<ErrorVector> vectors;
-  const std::size_t section = doc.find("### 10.2 Error vectors");
-  if (section == std::string::npos) return vectors;
-  std::istringstream lines(doc.substr(section));
-  std::string line;
-  std::size_t number =
-      static_cast<std::size_t>(std::count(doc.begin(), doc.begin() + section, '\n'));
-  bool in_hex = false;
-  while (std::getline(lines, line)) {
-    ++number;
-    constexpr std::string_view kAfter = "after-hello:";
-    constexpr std::string_view kError = "error:";
-    if (line.starts_with(kAfter)) {
-      vectors.push_back({{}, {}, number});
-      in_hex =
-          parse_hex_into(std::string_view(line).substr(kAfter.size()), vectors.back().after_hello);
-      if (!in_hex) vectors.back().after_hello.clear();
-    } else if (in_hex && line.starts_with(" ")) {
-      if (!parse_hex_into(line, vectors.back().after_hello)) {
-        vectors.back().after_hello.clear();
-        in_hex = false;
-      }
-    } else if (line.starts_with(kError) && !vectors.empty()) {
-      in_hex = false;
-      const std::size_t start = line.find_first_not_of(' ', kError.size());
-      vectors.back().error = start == std::string::npos ? "" : line.substr(start);
-    } else {
-      in_hex = false;
-    }
-  }
-  return vectors;
-}
+using testing::ErrorVector;
 
 // The §10.1 hello with a checksum: the first 68 bytes of every vector's stream.
 std::vector<std::uint8_t> checksummed_hello() {
@@ -156,20 +101,11 @@ std::string node_verdict(const std::vector<std::uint8_t>& stream, std::size_t pi
 
 // What weft-dump says about the stream on stderr (its first line).
 std::string dump_verdict(const std::vector<std::uint8_t>& stream) {
-  const std::string base = ::testing::TempDir() + "weft_error_vector_" + std::to_string(getpid());
-  {
-    std::ofstream file(base + ".bin", std::ios::binary);
-    file.write(reinterpret_cast<const char*>(stream.data()),
-               static_cast<std::streamsize>(stream.size()));
-  }
-  const std::string command =
-      std::string(WEFT_DUMP_BIN) + " " + base + ".bin >/dev/null 2>" + base + ".err";
-  const int status = std::system(command.c_str());
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << "weft-dump status " << status;
-  std::ifstream err(base + ".err");
-  std::string line;
-  std::getline(err, line);
-  return line;
+  const std::string path = testing::scratch("vector.bin");
+  testing::write_file(path, stream);
+  const testing::RunResult result = testing::run_dump(path);
+  EXPECT_EQ(result.exit_status, 1) << result.err;
+  return result.err.substr(0, result.err.find('\n'));
 }
 
 // `text` is `expected` followed by nothing or by ": <detail>".
@@ -179,7 +115,8 @@ bool starts_with_line(const std::string& text, const std::string& expected) {
 }
 
 std::vector<ErrorVector> doc_vectors() {
-  return parse_error_vectors(testing::read_text_file(WEFT_PROTOCOL_MD));
+  const std::string doc = testing::read_text_file(WEFT_PROTOCOL_MD);
+  return testing::parse_error_vectors(doc);
 }
 
 TEST(ErrorVectors, TheHelloTheyFollowIsTheChecksummedHelloOfTheFrameVectors) {

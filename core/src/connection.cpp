@@ -458,15 +458,22 @@ bool Connection::send_payload(Frame first, const Payload& payload, EntryKind kin
   WEFT_ASSERT(kind != EntryKind::response ||
               encoded_size(first) <= chunk + kResponseFrameOverheadBytes);
   const bool committed = send(first, kind, true) == Pushed::committed;
-  auto [kept, offset] = payload.keep_from(chunk);
-  lanes_.push_parts(first.mux, kind,
-                    PendingParts{.payload = std::move(kept),
-                                 .offset = offset,
-                                 .part_bytes = chunk,
-                                 .message = std::nullopt,
-                                 .checksum = checksums_});
-  mark_transmit();
+  push_later_parts(first.mux, kind, payload, std::nullopt);
   return committed;
+}
+
+bool Connection::push_later_parts(std::uint64_t mux, EntryKind kind, const Payload& payload,
+                                  std::optional<std::uint64_t> message) {
+  const std::size_t chunk = chunk_bytes();
+  auto [kept, offset] = payload.keep_from(chunk);
+  const bool waiting = lanes_.push_parts(mux, kind,
+                                         PendingParts{.payload = std::move(kept),
+                                                      .offset = offset,
+                                                      .part_bytes = chunk,
+                                                      .message = message,
+                                                      .checksum = checksums_});
+  mark_transmit();
+  return waiting;
 }
 
 Frame Connection::frame_of(Op op, std::uint64_t mux) const {

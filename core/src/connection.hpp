@@ -199,6 +199,10 @@ class Connection {
   // Sends `first` with `payload`, cut into continuation frames past the chunk size; returns
   // whether the first frame went straight to the output buffer.
   bool send_payload(Frame first, const Payload& payload, EntryKind kind);
+  // Queues the parts of `payload` after its first (chunk_bytes() long) as continuations, or
+  // as stream_msg parts of `message`; returns whether any still wait in the bulk lane.
+  bool push_later_parts(std::uint64_t mux, EntryKind kind, const Payload& payload,
+                        std::optional<std::uint64_t> message);
   std::size_t chunk_bytes() const;
   // Whether `id` names a request the application was told of and has not answered.
   bool answerable(InboundId id) const;

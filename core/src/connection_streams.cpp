@@ -327,19 +327,11 @@ void Connection::send_stream_message(Stream& stream, const Payload& message) {
   frame.flags = flag::kMore;
   frame.payload = message.view().first(chunk);
   send_stream_frame(stream, frame, true);
-  auto [kept, offset] = message.keep_from(chunk);
-  const bool waiting = lanes_.push_parts(stream.mux, EntryKind::stream,
-                                         PendingParts{.payload = std::move(kept),
-                                                      .offset = offset,
-                                                      .part_bytes = chunk,
-                                                      .message = stream.sent_msgs,
-                                                      .checksum = checksums_});
-  if (waiting) {
+  if (push_later_parts(stream.mux, EntryKind::stream, message, stream.sent_msgs)) {
     // One queued bulk frame of the stream until its last part leaves the lane.
     ++stream.queued_frames;
     ++stream.bulk_frames;
   }
-  mark_transmit();
 }
 
 std::optional<Bytes> Connection::stream_peek(StreamId id) {

@@ -66,6 +66,30 @@ std::vector<TestVector> parse_vectors(std::string_view document) {
   return vectors;
 }
 
+std::vector<ErrorVector> parse_error_vectors(std::string_view document) {
+  constexpr std::string_view kAfterHello = "after-hello:";
+  constexpr std::string_view kError = "error:";
+  const std::vector<std::string_view> lines = split_lines(document);
+  std::vector<ErrorVector> vectors;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (!lines[i].starts_with(kAfterHello)) continue;
+    ErrorVector vector{{}, {}, i + 1};
+    bool ok = append_hex_pairs(lines[i].substr(kAfterHello.size()), vector.after_hello);
+    std::size_t next = i + 1;
+    while (ok && next < lines.size() && lines[next].starts_with(' ') &&
+           !trim_left(lines[next]).empty()) {
+      ok = append_hex_pairs(lines[next++], vector.after_hello);
+    }
+    if (!ok) vector.after_hello.clear();
+    if (next < lines.size() && lines[next].starts_with(kError)) {
+      vector.error = std::string(trim_left(lines[next].substr(kError.size())));
+    }
+    i = next;
+    vectors.push_back(std::move(vector));
+  }
+  return vectors;
+}
+
 std::string format_hex_lines(const std::vector<std::uint8_t>& bytes) {
   std::string text = "hex:  ";
   for (std::size_t i = 0; i < bytes.size(); ++i) {

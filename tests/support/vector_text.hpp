@@ -22,6 +22,18 @@ std::string read_text_file(const std::string& path);
 // is returned with empty bytes so that the test reports it.
 std::vector<TestVector> parse_vectors(std::string_view document);
 
+// An error vector of PROTOCOL.md §10.2: an "after-hello:" line of hex (continued on the
+// following non-empty lines), then an "error:" line.
+struct ErrorVector {
+  std::vector<std::uint8_t> after_hello;
+  std::string error;     // "error at byte N: name"
+  std::size_t line = 0;  // 1-based line of the "after-hello:" line
+};
+
+// Every error vector in `document`, in order; a malformed one comes back with no bytes or no
+// error, for the test to report.
+std::vector<ErrorVector> parse_error_vectors(std::string_view document);
+
 // Formats `bytes` as the doc writes them: "hex:   77 00 ..." with 16 bytes a line and
 // continuation lines indented to line up.
 std::string format_hex_lines(const std::vector<std::uint8_t>& bytes);
