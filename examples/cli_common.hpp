@@ -14,6 +14,13 @@
 
 namespace weft::cli {
 
+// The whole of `text` as a number; false when anything else is there or it does not fit.
+template <typename T>
+bool number(std::string_view text, T& out) {
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc{} && end == text.data() + text.size();
+}
+
 struct HostPort {
   std::string host;
   std::uint16_t port = 0;

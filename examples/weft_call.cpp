@@ -62,11 +62,7 @@ struct Args {
   bool verbose = false;
 };
 
-template <typename T>
-bool number(std::string_view text, T& out) {
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc{} && end == text.data() + text.size();
-}
+using cli::number;
 
 std::optional<int> parse(int argc, char** argv, Args& args) {
   std::string token = "weft-default-token";

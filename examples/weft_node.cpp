@@ -1,11 +1,17 @@
 // weft-node: runs one weft node on real sockets until SIGINT or SIGTERM.
 //
 //   weft-node --name N --listen HOST:PORT --peer NAME=HOST:PORT [--peer ...]
-//             [--token-file F] [--verbose]
+//             [--token-file F] [--source HOST] [--events FILE] [--ping-interval-ms T]
+//             [--stream-ping-ms T] [--stream-silence-ms T] [--verbose]
 //
 // Built-in handlers: 1 echo; 2 slow echo (answers after the number of milliseconds in its
 // payload, default 1000, and gives up as soon as the caller cancels); 3 a stream that echoes
-// every message. It prints its peers' state changes.
+// every message; 4 relay (payload "PEER TIMEOUT_MS\n" then bytes: sends the bytes to PEER's
+// echo and answers with its reply, or fails with remote_error "relay to PEER: <error>");
+// 5 fail (always answers remote_error "failed on purpose"). It prints its peers' state
+// changes; --events appends them to FILE as JSON lines with CLOCK_MONOTONIC times, so a
+// harness can line them up with other processes. --source makes outgoing connections from
+// HOST (fault rules then tell nodes apart by address).
 #include <signal.h>
 
 #include <condition_variable>
@@ -26,6 +32,83 @@ using namespace weft;
 constexpr std::uint16_t kEcho = 1;
 constexpr std::uint16_t kSlowEcho = 2;
 constexpr std::uint16_t kStreamEcho = 3;
+constexpr std::uint16_t kRelay = 4;
+constexpr std::uint16_t kFail = 5;
+
+// Appends one JSON line per event to a file (from the loop thread and main: locked; flushed
+// per line, since the process may be killed at any moment and the harness reads the file).
+class EventLog {
+ public:
+  EventLog(const std::string& path, std::string name) : name_(std::move(name)) {
+    if (!path.empty()) file_ = std::fopen(path.c_str(), "a");
+  }
+  ~EventLog() {
+    if (file_) std::fclose(file_);
+  }
+  EventLog(const EventLog&) = delete;
+  EventLog& operator=(const EventLog&) = delete;
+  bool failed_to_open(const std::string& path) const { return !path.empty() && !file_; }
+
+  void write(std::string_view event, std::string_view peer = {}, std::string_view detail = {}) {
+    if (!file_) return;
+    const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    std::string line = "{\"t_ns\":" + std::to_string(now_ns) + ",\"proc\":\"" + name_ +
+                       "\",\"ev\":\"" + std::string(event) + "\"";
+    if (!peer.empty()) line += ",\"peer\":\"" + std::string(peer) + "\"";
+    if (!detail.empty()) {
+      line += ",\"detail\":\"";
+      for (const char c : detail) {
+        if (c == '"' || c == '\\') line += '\\';
+        if (static_cast<unsigned char>(c) >= 0x20) line += c;
+      }
+      line += '"';
+    }
+    line += "}\n";
+    std::lock_guard lock(mutex_);
+    std::fputs(line.c_str(), file_);
+    std::fflush(file_);
+  }
+
+ private:
+  std::string name_;
+  std::mutex mutex_;
+  std::FILE* file_ = nullptr;
+};
+
+// Handler 4: forwards the bytes after "PEER TIMEOUT_MS\n" to PEER's echo. Node-to-node
+// traffic for the fault harness: a fault between two nodes shows up in relayed calls.
+void relay(io::EventNode& node, io::IncomingRequest&& request) {
+  const std::string_view payload(reinterpret_cast<const char*>(request.payload.data()),
+                                 request.payload.size());
+  const std::size_t space = payload.find(' ');
+  const std::size_t newline = payload.find('\n');
+  std::int64_t timeout_ms = 0;
+  if (space == payload.npos || newline == payload.npos || space > newline ||
+      std::from_chars(payload.data() + space + 1, payload.data() + newline, timeout_ms).ec !=
+          std::errc{}) {
+    request.responder.fail(Errc::invalid_argument, "relay: expected \"PEER TIMEOUT_MS\\n\"");
+    return;
+  }
+  const std::string peer(payload.substr(0, space));
+  std::vector<std::uint8_t> body(request.payload.begin() + static_cast<std::ptrdiff_t>(newline) + 1,
+                                 request.payload.end());
+  io::Responder responder = request.responder;  // copies share one state
+  const Errc posted = node.request(
+      peer, kEcho, std::move(body), timeout_ms, [peer, responder](io::Reply&& reply) mutable {
+        if (reply.error == Errc::ok) {
+          responder.respond(std::move(reply.payload));
+        } else {
+          responder.fail(Errc::remote_error,
+                         "relay to " + peer + ": " + std::string(errc_name(reply.error)));
+        }
+      });
+  if (posted != Errc::ok) {
+    request.responder.fail(Errc::remote_error,
+                           "relay to " + peer + ": " + std::string(errc_name(posted)));
+  }
+}
 
 // Answers slow requests from its own thread when they are due, dropping the ones whose
 // caller canceled in the meantime.
@@ -89,7 +172,9 @@ int usage(const char* why) {
   std::fprintf(stderr,
                "weft-node: %s\n"
                "usage: weft-node --name N --listen HOST:PORT --peer NAME=HOST:PORT [--peer ...]\n"
-               "                 [--token-file F] [--verbose]\n",
+               "                 [--token-file F] [--source HOST] [--events FILE]\n"
+               "                 [--ping-interval-ms T] [--stream-ping-ms T]\n"
+               "                 [--stream-silence-ms T] [--verbose]\n",
                why);
   return 2;
 }
@@ -100,6 +185,12 @@ int main(int argc, char** argv) {
   io::EventNodeOptions options;
   std::string token = "weft-default-token";
   bool verbose = false;
+  std::string events_path;
+  const auto positive = [](const char* text, std::int64_t& out) {
+    const std::string_view view(text);
+    const auto [end, ec] = std::from_chars(view.data(), view.data() + view.size(), out);
+    return ec == std::errc{} && end == view.data() + view.size() && out > 0;
+  };
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     const bool has_value = i + 1 < argc;
@@ -119,6 +210,19 @@ int main(int argc, char** argv) {
       const auto read = cli::read_token(argv[++i]);
       if (!read) return usage("cannot read the token file");
       token = *read;
+    } else if (arg == "--source" && has_value) {
+      options.source_host = argv[++i];
+    } else if (arg == "--events" && has_value) {
+      events_path = argv[++i];
+    } else if (arg == "--ping-interval-ms" && has_value) {
+      if (!positive(argv[++i], options.config.timeouts.ping_interval_ms))
+        return usage("bad --ping-interval-ms");
+    } else if (arg == "--stream-ping-ms" && has_value) {
+      if (!positive(argv[++i], options.config.timeouts.stream_ping_interval_ms))
+        return usage("bad --stream-ping-ms");
+    } else if (arg == "--stream-silence-ms" && has_value) {
+      if (!positive(argv[++i], options.config.timeouts.stream_silence_timeout_ms))
+        return usage("bad --stream-silence-ms");
     } else if (arg == "--verbose") {
       verbose = true;
     } else {
@@ -136,10 +240,17 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  EventLog events(events_path, options.config.name);
+  if (events.failed_to_open(events_path)) return usage("cannot open the --events file");
   SlowEchoWorker slow;
   io::EventNode node(options);
   node.handle(kEcho, "",
               [](io::IncomingRequest&& request) { request.responder.respond(request.payload); });
+  node.handle(kRelay, "",
+              [&node](io::IncomingRequest&& request) { relay(node, std::move(request)); });
+  node.handle(kFail, "", [](io::IncomingRequest&& request) {
+    request.responder.fail(Errc::remote_error, "failed on purpose");
+  });
   node.handle(kSlowEcho, "",
               [&slow](io::IncomingRequest&& request) { slow.add(std::move(request)); });
   node.handle_stream(kStreamEcho, "", StreamWindow{64, 1 << 20},
@@ -163,13 +274,16 @@ int main(int argc, char** argv) {
                        callbacks.on_input_end = [](io::StreamSession& session) { session.close(); };
                        return callbacks;
                      });
-  node.on_peer_change([](const io::PeerChange& change) {
+  node.on_peer_change([&events](const io::PeerChange& change) {
     static constexpr const char* kKinds[] = {"up", "down", "handshake failed"};
+    static constexpr const char* kEvents[] = {"peer_up", "peer_down", "handshake_failed"};
+    events.write(kEvents[static_cast<int>(change.kind)], change.peer, change.detail);
     std::printf("[%8.3f] peer %s %s (%s)\n", cli::uptime_s(), change.peer.c_str(),
                 kKinds[static_cast<int>(change.kind)], change.detail.c_str());
     std::fflush(stdout);
   });
   if (node.start() != Errc::ok) return 1;
+  events.write("start");
   std::printf("[%8.3f] %s listening on %s:%u\n", cli::uptime_s(), options.config.name.c_str(),
               options.listen_host.c_str(), node.port());
   std::fflush(stdout);
@@ -177,6 +291,8 @@ int main(int argc, char** argv) {
   sigwait(&signals, &signal_number);
   std::printf("[%8.3f] %s stopping (signal %d)\n", cli::uptime_s(), options.config.name.c_str(),
               signal_number);
+  events.write("stopping");
   node.stop();
+  events.write("stopped");
   return 0;
 }

@@ -18,6 +18,12 @@
 #include <mutex>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "io_test_support.hpp"
 #include "weft/io/event_node.hpp"
 
@@ -725,6 +731,52 @@ TEST(IoContracts, StartRefusesABadPeerAddressAndStartsNothing) {
     EXPECT_EQ(bad.port, 0);  // not even the listener was bound
     EXPECT_TRUE(bad.peers_empty);
     EXPECT_TRUE(mentions(bad.errors, address.name)) << address.name;
+  }
+}
+
+TEST(IoContracts, StartRefusesABadSourceAddressAndStartsNothing) {
+  for (const char* host : {"300.1.2.3", "::1"}) {
+    const StartOutcome bad = start_with([&](EventNodeOptions& o) { o.source_host = host; });
+    EXPECT_EQ(bad.result, Errc::invalid_argument) << host;
+    EXPECT_EQ(bad.port, 0) << host;
+    EXPECT_TRUE(bad.peers_empty) << host;
+    EXPECT_TRUE(mentions(bad.errors, "source")) << host;
+  }
+}
+
+// The connection to a peer comes from source_host (a fault harness tells nodes on 127/8
+// apart by it); without it the kernel picks 127.0.0.1.
+TEST(IoContracts, DialsFromTheSourceAddress) {
+  const std::string dialer = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
+  const std::string acceptor = dialer == "alpha" ? "bravo" : "alpha";
+  for (const char* source : {"127.0.0.2", ""}) {
+    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(listener, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof address;
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), size), 0);
+    ASSERT_EQ(::listen(listener, 4), 0);
+    ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size), 0);
+    EventNodeOptions options;
+    options.config = config_for(dialer, acceptor);
+    options.addresses.push_back({acceptor, "127.0.0.1", ntohs(address.sin_port)});
+    options.source_host = source;
+    EventNode node(std::move(options));
+    ASSERT_EQ(node.start(), Errc::ok);
+    pollfd ready{listener, POLLIN, 0};
+    ASSERT_EQ(::poll(&ready, 1, 10'000), 1) << "no connection from " << source;
+    sockaddr_in from{};
+    socklen_t from_size = sizeof from;
+    const int accepted = ::accept(listener, reinterpret_cast<sockaddr*>(&from), &from_size);
+    ASSERT_GE(accepted, 0);
+    char text[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &from.sin_addr, text, sizeof text);
+    EXPECT_EQ(std::string(text), *source ? source : "127.0.0.1");
+    node.stop();
+    ::close(accepted);
+    ::close(listener);
   }
 }
 

@@ -115,6 +115,14 @@ Errc EventNode::start() {
     }
     impl.peer_addresses[*peer] = resolved;
   }
+  if (!impl.options.source_host.empty()) {
+    sockaddr_in source{};
+    if (!resolve(impl.options.source_host, 0, source)) {
+      impl.log(LogLevel::error, "bad source address " + impl.options.source_host);
+      return Errc::invalid_argument;
+    }
+    impl.source_address = source;
+  }
   sockaddr_in listen_address{};
   if (!resolve(impl.options.listen_host, impl.options.listen_port, listen_address)) {
     impl.log(LogLevel::error, "bad listen address " + impl.options.listen_host);

@@ -245,6 +245,7 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   int spare_fd = -1;       // held open to be given up when descriptors run out
   void* read_buffer = nullptr;
   std::vector<std::optional<sockaddr_in>> peer_addresses;
+  std::optional<sockaddr_in> source_address;  // options.source_host, port 0
   std::map<TransportId, Socket> sockets;
   std::map<std::pair<std::uint16_t, std::uint64_t>, RequestHandler> handlers;
   std::map<std::pair<std::uint16_t, std::uint64_t>, StreamRoute> stream_routes;

@@ -228,6 +228,13 @@ void EventNode::Impl::dial(PeerId peer, TransportId transport) {
     return;
   }
   tune_socket(fd, options);
+  if (source_address && ::bind(fd, reinterpret_cast<const sockaddr*>(&*source_address),
+                               sizeof *source_address) != 0) {
+    const int error = errno;
+    ::close(fd);
+    node->on_connect_failed(now, transport, "bind to the source address: " + errno_text(error));
+    return;
+  }
   const sockaddr_in& address = *peer_addresses[peer];
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0) {
     add_socket(transport, fd, false);

@@ -54,6 +54,12 @@ struct EventNodeOptions {
   std::uint16_t listen_port = 0;
   // Addresses of the peers this node dials (the dial rule picks which; list all peers).
   std::vector<PeerAddress> addresses;
+  // The local address connections to peers are made from (an IPv4 address or host name,
+  // resolved at start; a bad one makes start() fail with invalid_argument; "", the
+  // default, lets the kernel choose: on loopback that is 127.0.0.1 whatever the listen
+  // address). Set it to listen_host when a firewall rule or a capture must tell this node's
+  // connections apart by address, as the fault harness does with several nodes on 127/8.
+  std::string source_host;
   // Commands waiting for the loop thread before calls fail with queue_full.
   std::size_t command_queue_capacity = 1 << 16;
   // The receive buffer (page-aligned, reused for every read).

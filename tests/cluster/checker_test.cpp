@@ -1,0 +1,362 @@
+// The checker of weft-chaos runs, on small hand-made runs: a clean one passes, and each way a
+// run can break a rule is reported under that rule. Also the record format and the schedule.
+#include "checker.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "jsonl.hpp"
+#include "payload.hpp"
+#include "schedule.hpp"
+
+namespace weft::chaos {
+namespace {
+
+constexpr std::int64_t kSecond = 1'000'000'000;
+constexpr std::int64_t kHeal = 100 * kSecond;
+
+// A run directory written line by line; starts as a clean run of two nodes and one driver.
+class FakeRun {
+ public:
+  FakeRun()
+      : dir_(std::filesystem::temp_directory_path() /
+             ("weft-checker-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++))) {
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    run = {JsonLine()
+               .add("ev", "run")
+               .add("seed", 42)
+               .add("nodes", 2)
+               .add("drivers", 1)
+               .add("replay", "weft-chaos run --seed 42")
+               .add("deadline_slack_ms", 1000)
+               .add("liveness_ms", 20000)
+               .add("rss_limit_kib", 100000)
+               .add("t_ns", 0)
+               .str(),
+           JsonLine()
+               .add("ev", "fault_begin")
+               .add("fault", 1)
+               .add("kind", "pause")
+               .add("t_ns", 10 * kSecond)
+               .str(),
+           JsonLine().add("ev", "heal").add("t_ns", kHeal).str(),
+           JsonLine().add("ev", "shutdown").add("t_ns", kHeal + 30 * kSecond).str(),
+           JsonLine().add("ev", "rss").add("proc", "n1").add("max_kib", 30000).str(),
+           JsonLine().add("ev", "finished").add("t_ns", kHeal + 31 * kSecond).str()};
+    for (const char* node : {"n1", "n2"}) {
+      const std::string peer = node == std::string("n1") ? "n2" : "n1";
+      nodes[node] = std::vector<std::string>{
+          JsonLine().add("t_ns", 1).add("proc", node).add("ev", "start").str(),
+          JsonLine().add("t_ns", 2).add("proc", node).add("ev", "peer_up").add("peer", peer).str()};
+    }
+    driver = {line("ready").add("all_connected", 1).add("t_ns", 1).str()};
+    const auto echo = payload_bytes(payload_key("load1", 0, 0), 100);
+    driver.push_back(op(0, "invoke")
+                         .add("kind", "echo")
+                         .add("target", "n1")
+                         .add("timeout_ms", 1000)
+                         .add("bytes", 100)
+                         .add("t_ns", 5 * kSecond)
+                         .str());
+    driver.push_back(op(0, "end")
+                         .add("error", "ok")
+                         .add("bytes", 100)
+                         .add("got", digest(echo))
+                         .add("t_ns", 5 * kSecond + 1000)
+                         .str());
+    driver.push_back(op(1, "invoke")
+                         .add("kind", "stream")
+                         .add("target", "n2")
+                         .add("timeout_ms", 20000)
+                         .add("msgs", 2)
+                         .add("t_ns", 6 * kSecond)
+                         .str());
+    for (int seq = 0; seq < 2; ++seq) {
+      const auto message = stream_message("load1", 1, seq);
+      driver.push_back(op(1, "msg")
+                           .add("seq", seq)
+                           .add("bytes", static_cast<std::int64_t>(message.size()))
+                           .add("got", digest(message))
+                           .add("t_ns", 6 * kSecond + seq)
+                           .str());
+    }
+    driver.push_back(op(1, "end").add("error", "ok").add("msgs", 2).add("t_ns", 7 * kSecond).str());
+    driver.push_back(op(2, "invoke")
+                         .add("kind", "fail")
+                         .add("target", "n1")
+                         .add("timeout_ms", 5000)
+                         .add("t_ns", 8 * kSecond)
+                         .str());
+    driver.push_back(op(2, "end")
+                         .add("error", "remote_error")
+                         .add("message", "failed on purpose")
+                         .add("t_ns", 8 * kSecond + 5)
+                         .str());
+    for (const char* target : {"n1", "n2"})
+      driver.push_back(line("probe")
+                           .add("target", target)
+                           .add("via", "")
+                           .add("result", "ok")
+                           .add("attempts", 1)
+                           .add("t_ns", kHeal + kSecond)
+                           .str());
+    driver.push_back(line("drained").add("stuck", 0).add("t_ns", kHeal + 2).str());
+    driver.push_back(
+        line("done").add("ops", 3).add("failed_probes", 0).add("t_ns", kHeal + 3).str());
+  }
+  ~FakeRun() { std::filesystem::remove_all(dir_); }
+
+  static JsonLine line(std::string_view event) {
+    return JsonLine().add("proc", "load1").add("ev", event);
+  }
+  static JsonLine op(std::int64_t id, std::string_view event) {
+    return JsonLine().add("proc", "load1").add("op", id).add("ev", event);
+  }
+
+  Verdict check() {
+    write("chaos.jsonl", run);
+    write("load-load1.jsonl", driver);
+    for (const auto& [name, lines] : nodes)
+      write("node-" + name + ".jsonl", lines);
+    return check_run(dir_.string());
+  }
+
+  std::vector<std::string> run;
+  std::vector<std::string> driver;
+  std::map<std::string, std::vector<std::string>> nodes;
+
+ private:
+  void write(const std::string& file, const std::vector<std::string>& lines) {
+    std::ofstream out(dir_ / file, std::ios::trunc);
+    for (const std::string& text : lines)
+      out << text;
+  }
+  static inline int counter_ = 0;
+  std::filesystem::path dir_;
+};
+
+// The one violation of `verdict`, which must be under `rule`.
+void expect_only(const Verdict& verdict, std::string_view rule) {
+  ASSERT_EQ(verdict.violations.size(), 1u)
+      << (verdict.violations.empty() ? "none" : verdict.violations.front());
+  EXPECT_TRUE(verdict.violations.front().starts_with("[" + std::string(rule) + "]"))
+      << verdict.violations.front();
+}
+
+// Replaces the line of `lines` that contains `needle`.
+void replace(std::vector<std::string>& lines, std::string_view needle, std::string text) {
+  for (std::string& line : lines) {
+    if (line.find(needle) != std::string::npos) {
+      line = std::move(text);
+      return;
+    }
+  }
+  FAIL() << "no line with " << needle;
+}
+
+TEST(ChaosChecker, ACleanRunPasses) {
+  FakeRun run;
+  const Verdict verdict = run.check();
+  EXPECT_TRUE(verdict.passed()) << verdict.violations.front();
+  EXPECT_EQ(verdict.counts.at("ops"), 3);
+  EXPECT_EQ(verdict.counts.at("stream_messages"), 2);
+  EXPECT_EQ(verdict.counts.at("fault:pause"), 1);
+  EXPECT_EQ(verdict.seed, 42);
+  EXPECT_EQ(verdict.replay, "weft-chaos run --seed 42");
+}
+
+TEST(ChaosChecker, ACallEndedTwiceOrNeverIsReported) {
+  FakeRun twice;
+  twice.driver.insert(
+      twice.driver.begin() + 3,
+      FakeRun::op(0, "end").add("error", "disconnected").add("t_ns", 5 * kSecond + 2000).str());
+  expect_only(twice.check(), "exactly-once");
+  FakeRun never;
+  never.driver.erase(never.driver.begin() + 2);  // op 0's end
+  expect_only(never.check(), "exactly-once");
+}
+
+TEST(ChaosChecker, WrongBytesAreReported) {
+  FakeRun run;
+  replace(run.driver, R"("op":0,"ev":"end")",
+          FakeRun::op(0, "end")
+              .add("error", "ok")
+              .add("bytes", 100)
+              .add("got", "0000000000000000")
+              .add("t_ns", 5 * kSecond + 1000)
+              .str());
+  expect_only(run.check(), "bytes");
+}
+
+TEST(ChaosChecker, AStreamWithAMissingOrRepeatedMessageIsReported) {
+  FakeRun gap;
+  replace(gap.driver, R"("seq":0)", "");  // message 0 lost: 1 arrives first
+  const Verdict verdict = gap.check();
+  ASSERT_FALSE(verdict.passed());
+  EXPECT_TRUE(verdict.violations.front().starts_with("[streams]")) << verdict.violations.front();
+  FakeRun repeated;
+  const auto first = stream_message("load1", 1, 0);
+  replace(repeated.driver, R"("seq":1)",
+          FakeRun::op(1, "msg")
+              .add("seq", 1)
+              .add("bytes", static_cast<std::int64_t>(first.size()))
+              .add("got", digest(first))
+              .add("t_ns", 6 * kSecond + 1)
+              .str());
+  EXPECT_FALSE(repeated.check().passed());
+}
+
+TEST(ChaosChecker, ACallEndingPastItsDeadlineAndSlackIsReported) {
+  FakeRun run;
+  // 1000 ms deadline + 1000 ms slack; ending at 2.5 s is late.
+  replace(run.driver, R"("op":0,"ev":"end")",
+          FakeRun::op(0, "end")
+              .add("error", "deadline_exceeded")
+              .add("t_ns", 5 * kSecond + 2'500'000'000)
+              .str());
+  expect_only(run.check(), "deadline");
+}
+
+TEST(ChaosChecker, AnErrorNoFaultExplainsIsReported) {
+  FakeRun run;
+  replace(run.driver, R"("op":0,"ev":"end")",
+          FakeRun::op(0, "end")
+              .add("error", "protocol_error")
+              .add("message", "x")
+              .add("t_ns", 5 * kSecond + 10)
+              .str());
+  expect_only(run.check(), "outcome");
+  FakeRun succeeded;  // the fail handler never answers ok
+  replace(succeeded.driver, R"("op":2,"ev":"end")",
+          FakeRun::op(2, "end")
+              .add("error", "ok")
+              .add("bytes", 1)
+              .add("got", digest("x"))
+              .add("t_ns", 8 * kSecond + 5)
+              .str());
+  expect_only(succeeded.check(), "outcome");
+}
+
+TEST(ChaosChecker, AProbeThatNeverAnsweredOrAnsweredLateIsReported) {
+  FakeRun failed;
+  replace(failed.driver, R"("target":"n2","via")",
+          FakeRun::line("probe")
+              .add("target", "n2")
+              .add("via", "")
+              .add("result", "disconnected")
+              .add("attempts", 9)
+              .add("t_ns", kHeal + 20 * kSecond)
+              .str());
+  expect_only(failed.check(), "liveness");
+  FakeRun late;
+  replace(late.driver, R"("target":"n2","via")",
+          FakeRun::line("probe")
+              .add("target", "n2")
+              .add("via", "")
+              .add("result", "ok")
+              .add("attempts", 90)
+              .add("t_ns", kHeal + 25 * kSecond)
+              .str());
+  expect_only(late.check(), "liveness");
+}
+
+TEST(ChaosChecker, ANodeWithoutItsPeerUpAtTheShutdownIsReported) {
+  FakeRun run;
+  run.nodes["n2"].push_back(
+      JsonLine().add("t_ns", 3).add("proc", "n2").add("ev", "peer_down").add("peer", "n1").str());
+  expect_only(run.check(), "liveness");
+}
+
+TEST(ChaosChecker, AnUnexpectedExitAndTooMuchMemoryAreReported) {
+  FakeRun crashed;
+  crashed.run.insert(crashed.run.begin() + 1, JsonLine()
+                                                  .add("ev", "exit")
+                                                  .add("proc", "n1")
+                                                  .add("status", "signal 11")
+                                                  .add("expected", 0)
+                                                  .str());
+  expect_only(crashed.check(), "processes");
+  FakeRun heavy;
+  replace(heavy.run, R"("ev":"rss")",
+          JsonLine().add("ev", "rss").add("proc", "n1").add("max_kib", 100001).str());
+  expect_only(heavy.check(), "memory");
+}
+
+TEST(ChaosChecker, AnUnfinishedRunOrABrokenLineIsReported) {
+  FakeRun unfinished;
+  unfinished.run.pop_back();
+  expect_only(unfinished.check(), "run");
+  FakeRun broken;
+  broken.driver.insert(broken.driver.begin() + 1, "{\"proc\":\"load1\",\"ev\":\n");
+  expect_only(broken.check(), "records");
+}
+
+TEST(ChaosRecords, LinesRoundTripAndBadOnesSayWhere) {
+  const std::string text = JsonLine().add("a", "x\"y\\z").add("n", -42).str();
+  std::string error;
+  const auto record = parse_line(std::string_view(text).substr(0, text.size() - 1), error);
+  ASSERT_TRUE(record) << error;
+  EXPECT_EQ(record->str("a"), "x\"y\\z");
+  EXPECT_EQ(record->num("n"), -42);
+  EXPECT_FALSE(parse_line(R"({"a":1,})", error));
+  EXPECT_EQ(error, "byte 7: expected '\"'");
+  EXPECT_FALSE(parse_line(R"({"a":tru})", error));
+  EXPECT_FALSE(parse_line(R"({"a":1} x)", error));
+}
+
+ScheduleOptions five_nodes(std::uint64_t seed, std::int64_t duration_ms) {
+  return {seed, {"n1", "n2", "n3", "n4", "n5"}, {"load1", "load2"}, duration_ms};
+}
+
+TEST(ChaosSchedule, TheSameSeedGivesTheSameFaultsAndAnotherSeedOthers) {
+  const auto describe = [](const std::vector<Fault>& faults) {
+    std::string text;
+    for (const Fault& f : faults)
+      text +=
+          std::to_string(f.start_ms) + " " + std::to_string(f.end_ms) + " " + f.describe() + "\n";
+    return text;
+  };
+  EXPECT_EQ(describe(make_schedule(five_nodes(7, 45'000))),
+            describe(make_schedule(five_nodes(7, 45'000))));
+  EXPECT_NE(describe(make_schedule(five_nodes(7, 45'000))),
+            describe(make_schedule(five_nodes(8, 45'000))));
+}
+
+TEST(ChaosSchedule, EveryKindComesFirstThenFaultsFillTheTimeWithoutOverlap) {
+  for (std::uint64_t seed = 1; seed <= 200; ++seed) {
+    const auto faults = make_schedule(five_nodes(seed, 45'000));
+    std::set<FaultKind> first_kinds;
+    for (std::size_t i = 0; i < kFaultKinds; ++i)
+      first_kinds.insert(faults.at(i).kind);
+    EXPECT_EQ(first_kinds.size(), static_cast<std::size_t>(kFaultKinds)) << seed;
+    for (std::size_t i = 0; i < faults.size(); ++i) {
+      const Fault& f = faults[i];
+      EXPECT_GT(f.end_ms, f.start_ms);
+      if (i > 0) {
+        EXPECT_GT(f.start_ms, faults[i - 1].end_ms) << seed;
+      }
+      if (i >= static_cast<std::size_t>(kFaultKinds)) {
+        EXPECT_LE(f.end_ms, 45'000) << seed;
+      }
+      for (const std::string& a : f.from)
+        for (const std::string& b : f.to)
+          EXPECT_NE(a, b) << seed;
+      const bool process_fault = f.kind == FaultKind::pause || f.kind == FaultKind::crash ||
+                                 f.kind == FaultKind::half_open;
+      if (process_fault) {
+        EXPECT_TRUE(f.from.front().starts_with("n")) << "only nodes are stopped or killed";
+      }
+      if (f.kind == FaultKind::loss) {
+        EXPECT_TRUE(f.loss_percent >= 1 && f.loss_percent <= 20);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace weft::chaos

@@ -1,0 +1,563 @@
+#include "harness.hpp"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "checker.hpp"
+#include "jsonl.hpp"
+#include "process.hpp"
+#include "schedule.hpp"
+
+namespace weft::chaos {
+
+std::string replay_command(const RunOptions& options) {
+  return "weft-chaos run --seed " + std::to_string(options.seed) + " --nodes " +
+         std::to_string(options.nodes) + " --drivers " + std::to_string(options.drivers) +
+         " --duration-s " + std::to_string(options.duration_ms / 1000) + " --rate " +
+         std::to_string(options.driver_rate);
+}
+
+namespace {
+
+volatile sig_atomic_t interrupted = 0;
+void on_interrupt(int) {
+  interrupted = 1;
+}
+
+constexpr const char* kChain = "WEFT_CHAOS";
+// Timers of every member, shorter than the defaults so a silent peer is noticed within a
+// fault's length (docs/CHAOS.md gives the figures they lead to).
+const std::vector<std::string> kTimerArgs = {
+    "--ping-interval-ms", "1000", "--stream-ping-ms", "1000", "--stream-silence-ms", "5000"};
+
+struct Member {
+  std::string name;
+  std::string address;
+  bool node = true;
+  pid_t pid = -1;
+  int starts = 0;
+  bool exit_expected = false;  // the schedule (or the shutdown) ended it
+  int stdout_fd = -1;          // drivers: their "ready" line
+  std::int64_t max_rss_kib = 0;
+};
+
+class Harness {
+ public:
+  explicit Harness(RunOptions options) : options_(std::move(options)) {}
+
+  int run() {
+    if (const int skipped = enter_namespace(); skipped != 0) return skipped;
+    ::mkdir(options_.dir.c_str(), 0755);
+    log_.open(options_.dir + "/chaos.jsonl", std::ios::trunc);
+    if (!log_) {
+      error("cannot write " + options_.dir + "/chaos.jsonl");
+      return kRunHarnessError;
+    }
+    make_members();
+    ScheduleOptions schedule_options{options_.seed, names(true), names(false),
+                                     options_.duration_ms};
+    faults_ = make_schedule(schedule_options);
+    print_schedule();
+    if (!set_up_firewall() || !start_members()) return finish_with_error();
+    phase_start_ns_ = monotonic_ns();
+    record(JsonLine().add("ev", "faults_begin"));
+    if (!run_faults()) return finish_with_error();
+    heal();
+    end_load();
+    shut_down();
+    return judge();
+  }
+
+ private:
+  // ---- set-up ----
+
+  int enter_namespace() {
+    for (const char* tool : {"iptables-restore", "tc"}) {
+      if (!find_tool(tool)) {
+        std::printf("SKIPPED: %s is not installed (scripts/install-deps installs it)\n", tool);
+        return kRunSkipped;
+      }
+    }
+    if (unshare(CLONE_NEWNET) != 0) {
+      std::printf("SKIPPED: cannot create a network namespace (%s): needs root or CAP_NET_ADMIN\n",
+                  std::strerror(errno));
+      return kRunSkipped;
+    }
+    // A new namespace's lo is down; up, it routes all of 127/8 locally.
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq request{};
+    std::strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
+    const bool up = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &request) == 0 &&
+                    (request.ifr_flags |= IFF_UP, ioctl(fd, SIOCSIFFLAGS, &request) == 0);
+    if (fd >= 0) ::close(fd);
+    if (!up) {
+      error(std::string("cannot bring lo up: ") + std::strerror(errno));
+      return kRunHarnessError;
+    }
+    return 0;
+  }
+
+  void make_members() {
+    for (int i = 1; i <= options_.nodes; ++i)
+      members_.push_back({"n" + std::to_string(i), "127.0.0." + std::to_string(i), true});
+    for (int i = 1; i <= options_.drivers; ++i)
+      members_.push_back({"load" + std::to_string(i), "127.0.1." + std::to_string(i), false});
+  }
+
+  std::vector<std::string> names(bool nodes) const {
+    std::vector<std::string> result;
+    for (const Member& member : members_)
+      if (member.node == nodes) result.push_back(member.name);
+    return result;
+  }
+
+  Member& member(const std::string& name) {
+    return *std::find_if(members_.begin(), members_.end(),
+                         [&](const Member& m) { return m.name == name; });
+  }
+
+  std::string listen(const Member& m) const {
+    return m.address + ":" + std::to_string(options_.port);
+  }
+
+  void print_schedule() {
+    std::printf("weft-chaos: seed %llu, %d nodes, %d drivers, %zu faults\nreplay: %s\n",
+                static_cast<unsigned long long>(options_.seed), options_.nodes, options_.drivers,
+                faults_.size(), replay_command(options_).c_str());
+    JsonLine run_line;
+    run_line.add("ev", "run")
+        .add("seed", static_cast<std::int64_t>(options_.seed))
+        .add("nodes", options_.nodes)
+        .add("drivers", options_.drivers)
+        .add("duration_ms", options_.duration_ms)
+        .add("replay", replay_command(options_))
+        .add("deadline_slack_ms", options_.bounds.deadline_slack_ms)
+        .add("liveness_ms", options_.bounds.liveness_ms)
+        .add("rss_limit_kib", options_.bounds.rss_limit_kib);
+    record(std::move(run_line));
+    for (const Fault& fault : faults_) {
+      std::printf("  #%-3d %7.3f s .. %7.3f s  %s\n", fault.id,
+                  static_cast<double>(fault.start_ms) / 1000,
+                  static_cast<double>(fault.end_ms) / 1000, fault.describe().c_str());
+      record(JsonLine()
+                 .add("ev", "scheduled")
+                 .add("fault", fault.id)
+                 .add("kind", fault_kind_name(fault.kind))
+                 .add("start_ms", fault.start_ms)
+                 .add("end_ms", fault.end_ms)
+                 .add("what", fault.describe()));
+    }
+    std::fflush(stdout);
+  }
+
+  bool set_up_firewall() {
+    return iptables_restore("-N " + std::string(kChain) + "\n-I INPUT -j " + kChain + "\n");
+  }
+
+  bool start_members() {
+    for (Member& m : members_) {
+      if (m.node && !spawn_member(m)) return false;
+    }
+    for (Member& m : members_) {
+      if (m.node && !wait_listening(m)) return error(m.name + " did not start listening");
+    }
+    for (Member& m : members_) {
+      if (!m.node && !spawn_member(m)) return false;
+    }
+    for (Member& m : members_) {
+      if (m.node) continue;
+      const auto line = read_line(m.stdout_fd, 40'000);
+      if (!line || *line != "ready") return error(m.name + " never said ready");
+    }
+    return true;
+  }
+
+  bool spawn_member(Member& m) {
+    std::vector<std::string> argv;
+    if (m.node) {
+      argv = {options_.node_binary,
+              "--name",
+              m.name,
+              "--listen",
+              listen(m),
+              "--source",
+              m.address,
+              "--events",
+              options_.dir + "/node-" + m.name + ".jsonl"};
+    } else {
+      argv = {options_.load_binary,
+              "--name",
+              m.name,
+              "--listen",
+              listen(m),
+              "--history",
+              options_.dir + "/load-" + m.name + ".jsonl",
+              "--seed",
+              std::to_string(options_.seed * 1000 + static_cast<std::uint64_t>(m.name.back())),
+              "--rate",
+              std::to_string(options_.driver_rate),
+              "--max-bytes",
+              std::to_string(options_.max_payload_bytes)};
+      if (m.name == "load1") argv.push_back("--probe-relays");
+    }
+    argv.insert(argv.end(), kTimerArgs.begin(), kTimerArgs.end());
+    for (const Member& peer : members_) {
+      if (&peer != &m && (m.node || peer.node)) {
+        argv.push_back("--peer");
+        argv.push_back(peer.name + "=" + listen(peer));
+      }
+    }
+    m.pid = spawn(argv, options_.dir + "/" + m.name + ".log", m.node ? nullptr : &m.stdout_fd);
+    if (m.pid < 0) return error("cannot start " + m.name + ": " + std::strerror(errno));
+    m.exit_expected = false;
+    ++m.starts;
+    record(
+        JsonLine().add("ev", "spawn").add("proc", m.name).add("pid", m.pid).add("start", m.starts));
+    return true;
+  }
+
+  // The node accepts TCP on its address (it bound before it said anything).
+  bool wait_listening(const Member& m) {
+    for (int attempt = 0; attempt < 500; ++attempt) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in address{};
+      address.sin_family = AF_INET;
+      address.sin_port = htons(options_.port);
+      inet_pton(AF_INET, m.address.c_str(), &address.sin_addr);
+      const bool connected =
+          ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+      ::close(fd);
+      if (connected) return true;
+      supervise();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+  // ---- faults ----
+
+  bool run_faults() {
+    struct Step {
+      std::int64_t at_ms;
+      const Fault* fault;
+      bool begin;
+    };
+    std::vector<Step> steps;
+    for (const Fault& fault : faults_) {
+      steps.push_back({fault.start_ms, &fault, true});
+      steps.push_back({fault.end_ms, &fault, false});
+    }
+    std::stable_sort(steps.begin(), steps.end(),
+                     [](const Step& a, const Step& b) { return a.at_ms < b.at_ms; });
+    for (const Step& step : steps) {
+      if (!wait_until(phase_start_ns_ + step.at_ms * 1'000'000)) return false;
+      const std::string what = step.fault->describe();
+      std::printf("[%8.3f] %s #%d %s\n", seconds_since_start(), step.begin ? "begin" : "end  ",
+                  step.fault->id, what.c_str());
+      std::fflush(stdout);
+      record(JsonLine()
+                 .add("ev", step.begin ? "fault_begin" : "fault_end")
+                 .add("fault", step.fault->id)
+                 .add("kind", fault_kind_name(step.fault->kind))
+                 .add("what", what));
+      if (!(step.begin ? begin(*step.fault) : end(*step.fault))) return false;
+    }
+    return true;
+  }
+
+  // iptables rules (without -A/-D) that a network fault installs.
+  std::vector<std::string> rules(const Fault& fault) {
+    std::vector<std::string> result;
+    const auto drop_between = [&](const std::string& a, const std::string& b,
+                                  const std::string& how) {
+      result.push_back("-s " + member(a).address + " -d " + member(b).address + how);
+    };
+    for (const std::string& a : fault.from) {
+      for (const std::string& b : fault.to) {
+        switch (fault.kind) {
+          case FaultKind::partition:
+            drop_between(a, b, " -j DROP");
+            drop_between(b, a, " -j DROP");
+            break;
+          case FaultKind::one_way:
+            drop_between(a, b, " -j DROP");
+            break;
+          case FaultKind::loss: {
+            char probability[32];
+            std::snprintf(probability, sizeof probability, "%.2f", fault.loss_percent / 100.0);
+            const std::string how = std::string(" -m statistic --mode random --probability ") +
+                                    probability + " -j DROP";
+            drop_between(a, b, how);
+            drop_between(b, a, how);
+            break;
+          }
+          case FaultKind::reset:
+            drop_between(a, b, " -p tcp -j REJECT --reject-with tcp-reset");
+            drop_between(b, a, " -p tcp -j REJECT --reject-with tcp-reset");
+            break;
+          default:
+            break;
+        }
+      }
+    }
+    if (fault.kind == FaultKind::half_open) {
+      const std::string& address = member(fault.from.front()).address;
+      result.push_back("-s " + address + " -j DROP");
+      result.push_back("-d " + address + " -j DROP");
+    }
+    return result;
+  }
+
+  bool change_rules(const Fault& fault, const char* verb) {
+    std::string batch;
+    for (const std::string& rule : rules(fault))
+      batch += verb + std::string(" ") + kChain + " " + rule + "\n";
+    return iptables_restore(batch);
+  }
+
+  bool begin(const Fault& fault) {
+    switch (fault.kind) {
+      case FaultKind::partition:
+      case FaultKind::one_way:
+      case FaultKind::loss:
+      case FaultKind::reset:
+        return change_rules(fault, "-A");
+      case FaultKind::bandwidth:
+        return command({"tc", "qdisc", "replace", "dev", "lo", "root", "tbf", "rate",
+                        std::to_string(fault.rate_mbit) + "mbit", "burst", "256kb", "latency",
+                        "100ms"});
+      case FaultKind::pause:
+        return signal(member(fault.from.front()), SIGSTOP);
+      case FaultKind::crash:
+        return signal(member(fault.from.front()), SIGKILL);
+      case FaultKind::half_open: {
+        Member& m = member(fault.from.front());
+        // Cut off first, so the kernel's FIN and RST for the killed sockets never arrive.
+        return change_rules(fault, "-A") && signal(m, SIGKILL) && wait_exit(m) && spawn_member(m);
+      }
+    }
+    return false;
+  }
+
+  bool end(const Fault& fault) {
+    switch (fault.kind) {
+      case FaultKind::partition:
+      case FaultKind::one_way:
+      case FaultKind::loss:
+      case FaultKind::reset:
+      case FaultKind::half_open:
+        return change_rules(fault, "-D");
+      case FaultKind::bandwidth:
+        return command({"tc", "qdisc", "del", "dev", "lo", "root"});
+      case FaultKind::pause:
+        return signal(member(fault.from.front()), SIGCONT);
+      case FaultKind::crash: {
+        Member& m = member(fault.from.front());
+        return wait_exit(m) && spawn_member(m);
+      }
+    }
+    return false;
+  }
+
+  bool signal(Member& m, int number) {
+    if (m.pid < 0) return true;  // already gone: the reaper recorded how
+    if (number == SIGKILL) m.exit_expected = true;
+    record(JsonLine().add("ev", "signal").add("proc", m.name).add("signal", number));
+    return ::kill(m.pid, number) == 0 || error("kill " + m.name + ": " + std::strerror(errno));
+  }
+
+  bool wait_exit(Member& m) {
+    for (int attempt = 0; attempt < 1000 && m.pid >= 0; ++attempt) {
+      supervise();
+      if (m.pid >= 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return m.pid < 0 || error(m.name + " did not exit after SIGKILL");
+  }
+
+  // ---- the end of the run ----
+
+  // Undoes anything left (each fault undid itself; this checks it and restores any member
+  // that is not running).
+  void heal() {
+    iptables_restore(std::string("-F ") + kChain + "\n");
+    command({"tc", "qdisc", "del", "dev", "lo", "root"}, true);
+    for (Member& m : members_) {
+      if (m.pid >= 0) ::kill(m.pid, SIGCONT);
+      if (m.node && m.pid < 0) spawn_member(m);
+    }
+    record(JsonLine().add("ev", "heal"));
+    std::printf("[%8.3f] healed: probes must answer within %lld ms\n", seconds_since_start(),
+                static_cast<long long>(options_.bounds.liveness_ms));
+    std::fflush(stdout);
+  }
+
+  // Drivers stop starting work, drain, probe and exit.
+  void end_load() {
+    for (Member& m : members_) {
+      if (!m.node && m.pid >= 0) {
+        m.exit_expected = true;
+        ::kill(m.pid, SIGUSR1);
+      }
+    }
+    const std::int64_t until = monotonic_ns() + 120'000'000'000;
+    while (monotonic_ns() < until &&
+           std::any_of(members_.begin(), members_.end(),
+                       [](const Member& m) { return !m.node && m.pid >= 0; })) {
+      supervise();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  void shut_down() {
+    record(JsonLine().add("ev", "shutdown"));
+    for (Member& m : members_) {
+      if (m.pid >= 0) {
+        m.exit_expected = true;
+        ::kill(m.pid, SIGTERM);
+      }
+    }
+    const std::int64_t until = monotonic_ns() + 15'000'000'000;
+    while (monotonic_ns() < until && std::any_of(members_.begin(), members_.end(),
+                                                 [](const Member& m) { return m.pid >= 0; })) {
+      supervise();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    for (Member& m : members_) {
+      if (m.pid < 0) continue;
+      record(JsonLine().add("ev", "hung").add("proc", m.name));
+      ::kill(m.pid, SIGKILL);
+      m.exit_expected = true;
+      wait_exit(m);
+    }
+    for (const Member& m : members_)
+      record(JsonLine().add("ev", "rss").add("proc", m.name).add("max_kib", m.max_rss_kib));
+    record(JsonLine().add("ev", "finished"));
+    log_.flush();
+  }
+
+  int judge() {
+    const Verdict verdict = check_run(options_.dir);
+    print_verdict(verdict, stdout);
+    return verdict.passed() ? kRunPassed : kRunViolations;
+  }
+
+  int finish_with_error() {
+    for (Member& m : members_) {
+      if (m.pid >= 0) ::kill(m.pid, SIGKILL);
+    }
+    std::printf("weft-chaos: harness error, see %s/chaos.jsonl; replay: %s\n", options_.dir.c_str(),
+                replay_command(options_).c_str());
+    return kRunHarnessError;
+  }
+
+  // ---- supervision ----
+
+  // Reaps exits and samples every member's resident set.
+  void supervise() {
+    int status = 0;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      for (Member& m : members_) {
+        if (m.pid != pid) continue;
+        const bool clean_exit = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        const bool expected =
+            m.exit_expected && (clean_exit || (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
+        record(JsonLine()
+                   .add("ev", "exit")
+                   .add("proc", m.name)
+                   .add("pid", pid)
+                   .add("status", describe_status(status))
+                   .add("expected", expected ? 1 : 0));
+        if (m.stdout_fd >= 0) ::close(m.stdout_fd);
+        m.stdout_fd = -1;
+        m.pid = -1;
+      }
+    }
+    if (monotonic_ns() < next_sample_ns_) return;
+    next_sample_ns_ = monotonic_ns() + 250'000'000;
+    for (Member& m : members_) {
+      if (m.pid < 0) continue;
+      if (const auto kib = resident_kib(m.pid)) m.max_rss_kib = std::max(m.max_rss_kib, *kib);
+    }
+  }
+
+  // Sleeps until `when_ns`, supervising; false when interrupted.
+  bool wait_until(std::int64_t when_ns) {
+    while (monotonic_ns() < when_ns) {
+      if (interrupted) return error("interrupted");
+      supervise();
+      const std::int64_t left_ms = (when_ns - monotonic_ns()) / 1'000'000;
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(std::clamp<std::int64_t>(left_ms, 0, 20)));
+    }
+    return true;
+  }
+
+  bool iptables_restore(const std::string& batch) {
+    const int status =
+        run_command({"iptables-restore", "--noflush"}, "*filter\n" + batch + "COMMIT\n",
+                    options_.dir + "/commands.log");
+    return status == 0 || error("iptables-restore failed on:\n" + batch);
+  }
+
+  bool command(const std::vector<std::string>& argv, bool may_fail = false) {
+    const int status = run_command(argv, "", options_.dir + "/commands.log");
+    if (status == 0 || may_fail) return true;
+    std::string text;
+    for (const std::string& arg : argv)
+      text += arg + " ";
+    return error("command failed: " + text);
+  }
+
+  bool error(const std::string& what) {
+    std::fprintf(stderr, "weft-chaos: %s\n", what.c_str());
+    if (log_) record(JsonLine().add("ev", "harness_error").add("what", what));
+    return false;
+  }
+
+  void record(JsonLine line) {
+    if (!log_) return;
+    log_ << line.add("t_ns", monotonic_ns()).str();
+    log_.flush();
+  }
+
+  double seconds_since_start() const {
+    return static_cast<double>(monotonic_ns() - phase_start_ns_) / 1e9;
+  }
+
+  RunOptions options_;
+  std::vector<Member> members_;
+  std::vector<Fault> faults_;
+  std::ofstream log_;
+  std::int64_t phase_start_ns_ = 0;
+  std::int64_t next_sample_ns_ = 0;
+};
+
+}  // namespace
+
+int run_chaos(const RunOptions& options) {
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  Harness harness(options);
+  return harness.run();
+}
+
+}  // namespace weft::chaos
