@@ -4,8 +4,10 @@
 //                [--duration SIM_SECONDS] [--trace FILE.jsonl] [--chrome-trace FILE.json]
 //                [--capture DIR] [--canary NAME]
 //   weft-sim check-determinism --seed S [same options]
-//   weft-sim swarm --seeds N [--first S] [--jobs J] [--profile P] [--nodes N]
-//                  [--duration SIM_SECONDS] [--time-budget SECONDS] [--canary NAME]
+//   weft-sim swarm --seeds N [--first S] [--shard I/N] [--jsonl FILE|-] [--jobs J]
+//                  [--profile P] [--nodes N] [--duration SIM_SECONDS]
+//                  [--time-budget SECONDS] [--canary NAME]
+//   weft-sim merge [--expect-range FIRST COUNT] FILE...
 //   weft-sim shrink --seed S [same options as run]
 //   weft-sim canaries      (lists the planted bugs this build can switch on)
 // run, check-determinism and shrink also take --rate REQUESTS_PER_S and
@@ -21,25 +23,37 @@
 // the traces differ. `swarm` runs seeds S..S+N-1 (profile swarm by default) in J worker
 // processes, prints a progress line every 5 % (or a bar on a terminal), ends with
 // "seeds=N failed=K sim_s_per_wall_s=..." and a replay command per failure, and exits 1
-// if any failed; --time-budget stops starting new seeds after that many seconds. wall_s is the
-// process's processor time, which for this single-threaded run is its wall time (the simulator
-// itself reads no clock).
+// if any failed (2 if a worker died); --time-budget stops starting new seeds after that many
+// seconds. --shard I/N runs only the seeds s with (s - S) % N == I (campaign.hpp);
+// --jsonl writes one JSON line per seed (seed_json_line) to FILE, or to standard output
+// with the human-readable lines on standard error. `merge` reads such files and reports
+// (campaign.hpp). wall_s is the process's processor time, which for this single-threaded
+// run is its wall time (the simulator itself reads no clock).
+#include <fcntl.h>
 #include <malloc.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
+#include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "campaign.hpp"
 #include "weft/sim/simulator.hpp"
 
 namespace {
 
 using namespace weft::sim;
+using campaign::join;
+using campaign::replay_command;
 
 int usage(const char* why) {
   std::fprintf(
@@ -48,20 +62,15 @@ int usage(const char* why) {
       "usage: weft-sim run|check-determinism --seed S [--nodes N] [--profile P]\n"
       "                [--duration SIM_SECONDS] [--trace FILE.jsonl] [--chrome-trace F.json]\n"
       "                [--capture DIR] [--canary NAME]\n"
-      "       weft-sim swarm --seeds N [--first S] [--jobs J] [--profile P] [--nodes N]\n"
-      "                [--duration SIM_SECONDS] [--time-budget SECONDS] [--canary NAME]\n"
+      "       weft-sim swarm --seeds N [--first S] [--shard I/N] [--jsonl FILE|-] [--jobs J]\n"
+      "                [--profile P] [--nodes N] [--duration SIM_SECONDS]\n"
+      "                [--time-budget SECONDS] [--canary NAME]\n"
+      "       weft-sim merge [--expect-range FIRST COUNT] FILE...\n"
       "       weft-sim shrink --seed S [run's options]\n"
       "       weft-sim canaries\n"
       "  run, check-determinism, shrink: also --rate R, --faults-off KIND,...\n",
       why);
   return 2;
-}
-
-std::string join(const std::vector<std::string>& items) {
-  std::string joined;
-  for (const std::string& item : items)
-    joined += (joined.empty() ? "" : ",") + item;
-  return joined;
 }
 
 std::vector<std::string> split(const std::string& list) {
@@ -116,19 +125,6 @@ void print_parameters(const SimOptions& options, const FaultRates& rates) {
   if (!options.faults_off.empty()) std::printf("faults_off=%s\n", join(options.faults_off).c_str());
 }
 
-std::string replay_command(const SimOptions& options) {
-  char duration[32];
-  std::snprintf(duration, sizeof duration, "%g", static_cast<double>(options.fault_ns) / 1e9);
-  char rate[32];
-  std::snprintf(rate, sizeof rate, "%g", options.requests_per_s);
-  return "weft-sim run --seed " + std::to_string(options.seed) + " --nodes " +
-         std::to_string(options.nodes) + " --profile " + profile_name(options.profile) +
-         " --duration " + duration +
-         (options.requests_per_s > 0 ? std::string(" --rate ") + rate : std::string()) +
-         (options.faults_off.empty() ? "" : " --faults-off " + join(options.faults_off)) +
-         (options.canary.empty() ? "" : " --canary " + options.canary);
-}
-
 // Looks for a smaller run that fails the same way: fewer nodes, a shorter fault phase, a
 // lower request rate, fault kinds switched off one by one. Each candidate is kept only if
 // it still fails with the same kind; prints every try and the smallest command found.
@@ -179,88 +175,206 @@ int shrink(SimOptions options) {
   return exit_code(original.kind);
 }
 
-// One worker's share of a swarm: every seed s with (s - first) % jobs == worker. It writes
-// one line per seed to `fd`: "<seed> <kind> <sim_ns> <cpu_s>".
-[[noreturn]] void swarm_worker(SimOptions options, std::uint64_t first, std::uint64_t count,
-                               int jobs, int worker, double budget_s, int fd) {
+// Writes all of `text` to `fd` (retrying partial writes and interruptions); false on error.
+bool write_all(int fd, const std::string& text) {
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const ssize_t written = ::write(fd, text.data() + at, text.size() - at);
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) return false;
+    at += static_cast<std::size_t>(written);
+  }
+  return true;
+}
+
+struct SwarmPlan {
+  campaign::SeedSlice seeds;  // the seeds to run (all of the range, or one shard's)
+  int jobs = 2;
+  double budget_s = 0;
+  std::string jsonl;  // "", a file, or "-" (standard output)
+};
+
+// One worker's share of a swarm: every seed plan.seeds.at(i) with i % jobs == worker. It
+// writes each seed's JSON line (seed_json_line), newline-terminated, to its own pipe `fd`.
+[[noreturn]] void swarm_worker(SimOptions options, const SwarmPlan& plan, int worker, int fd) {
   const std::clock_t started = std::clock();
-  for (std::uint64_t seed = first + static_cast<std::uint64_t>(worker); seed < first + count;
-       seed += static_cast<std::uint64_t>(jobs)) {
-    if (budget_s > 0 && static_cast<double>(std::clock() - started) / CLOCKS_PER_SEC > budget_s)
+  for (std::uint64_t i = static_cast<std::uint64_t>(worker); i < plan.seeds.size();
+       i += static_cast<std::uint64_t>(plan.jobs)) {
+    if (plan.budget_s > 0 &&
+        static_cast<double>(std::clock() - started) / CLOCKS_PER_SEC > plan.budget_s)
       break;
-    options.seed = seed;
+    options.seed = plan.seeds.at(i);
     const std::clock_t run_started = std::clock();
     const SimResult result = run_simulation(options);
-    char line[128];
-    const int size = std::snprintf(
-        line, sizeof line, "%llu %d %lld %.6f\n", static_cast<unsigned long long>(seed),
-        static_cast<int>(result.kind), static_cast<long long>(result.sim_ns),
-        static_cast<double>(std::clock() - run_started) / CLOCKS_PER_SEC);
-    [[maybe_unused]] const ssize_t written = ::write(fd, line, static_cast<std::size_t>(size));
+    const double cpu_s = static_cast<double>(std::clock() - run_started) / CLOCKS_PER_SEC;
+    if (!write_all(fd, campaign::seed_json_line(options, result, cpu_s) + "\n")) std::_Exit(3);
   }
   std::_Exit(0);
 }
 
-int swarm(SimOptions options, std::uint64_t first, std::uint64_t count, int jobs, double budget_s) {
-  int fds[2];
-  if (::pipe(fds) != 0) return 2;
-  std::vector<pid_t> workers;
-  for (int worker = 0; worker < jobs; ++worker) {
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      ::close(fds[0]);
-      swarm_worker(options, first, count, jobs, worker, budget_s, fds[1]);
+// What the parent of a swarm keeps of the workers' lines.
+class SwarmTally {
+ public:
+  SwarmTally(std::FILE* human, std::uint64_t count, int jsonl_fd)
+      : human_(human), count_(count), jsonl_fd_(jsonl_fd), tty_(::isatty(::fileno(human)) != 0) {}
+
+  // Takes one line a worker wrote; false when it cannot be read or the JSON-lines output
+  // cannot be written.
+  bool take(const std::string& line) {
+    campaign::FlatJson record;
+    std::string error;
+    if (!campaign::parse_flat_json(line, record, error)) {
+      std::fprintf(stderr, "weft-sim swarm: a worker wrote a bad line (%s): %s\n", error.c_str(),
+                   line.c_str());
+      return false;
     }
-    workers.push_back(pid);
+    if (jsonl_fd_ >= 0 && !write_all(jsonl_fd_, line + "\n")) {
+      std::fprintf(stderr, "weft-sim swarm: writing the JSON lines: %s\n", std::strerror(errno));
+      return false;
+    }
+    ++done_;
+    sim_s_ += std::atof(record["sim_s"].text.c_str());
+    cpu_s_ += std::atof(record["wall_s"].text.c_str());
+    if (record["result"].text != "pass") failures_.push_back(record["replay"].text);
+    progress();
+    return true;
   }
-  ::close(fds[1]);
-  std::FILE* results = ::fdopen(fds[0], "r");
-  const bool tty = ::isatty(STDOUT_FILENO) != 0;
-  std::uint64_t done = 0;
-  std::uint64_t failed = 0;
-  double sim_s = 0;
-  double cpu_s = 0;
-  std::vector<std::uint64_t> failures;
-  unsigned long long seed = 0;
-  int kind = 0;
-  long long sim_ns = 0;
-  double run_cpu = 0;
-  while (std::fscanf(results, "%llu %d %lld %lf", &seed, &kind, &sim_ns, &run_cpu) == 4) {
-    ++done;
-    sim_s += static_cast<double>(sim_ns) / 1e9;
-    cpu_s += run_cpu;
-    if (kind != 0) {
-      ++failed;
-      failures.push_back(seed);
-    }
-    if (tty) {
+
+  // The summary: a replay command per failure, then the counts; returns the exit status.
+  int finish(int jobs) const {
+    if (tty_) std::fprintf(human_, "\n");
+    for (const std::string& replay : failures_)
+      std::fprintf(human_, "failed: %s\n", replay.c_str());
+    // Each worker's processor time is its wall time (one thread each); they ran side by side.
+    const double wall_s = cpu_s_ / jobs;
+    std::fprintf(human_, "seeds=%llu failed=%llu sim_s_per_wall_s=%.1f\n",
+                 static_cast<unsigned long long>(done_),
+                 static_cast<unsigned long long>(failures_.size()),
+                 wall_s > 0 ? sim_s_ / wall_s : 0.0);
+    return failures_.empty() ? 0 : 1;
+  }
+
+ private:
+  void progress() {
+    const auto failed = static_cast<unsigned long long>(failures_.size());
+    if (tty_) {
       const int width = 40;
-      const int filled = static_cast<int>(width * done / count);
-      std::printf("\r[%.*s%*s] %llu/%llu failed=%llu", filled,
-                  "========================================", width - filled, "",
-                  static_cast<unsigned long long>(done), static_cast<unsigned long long>(count),
-                  static_cast<unsigned long long>(failed));
-      std::fflush(stdout);
-    } else if (done % std::max<std::uint64_t>(1, count / 20) == 0) {
-      std::printf("progress %llu/%llu failed=%llu\n", static_cast<unsigned long long>(done),
-                  static_cast<unsigned long long>(count), static_cast<unsigned long long>(failed));
-      std::fflush(stdout);
+      const int filled = static_cast<int>(width * done_ / std::max<std::uint64_t>(1, count_));
+      std::fprintf(human_, "\r[%.*s%*s] %llu/%llu failed=%llu", filled,
+                   "========================================", width - filled, "",
+                   static_cast<unsigned long long>(done_), static_cast<unsigned long long>(count_),
+                   failed);
+      std::fflush(human_);
+    } else if (done_ % std::max<std::uint64_t>(1, count_ / 20) == 0) {
+      std::fprintf(human_, "progress %llu/%llu failed=%llu\n",
+                   static_cast<unsigned long long>(done_), static_cast<unsigned long long>(count_),
+                   failed);
+      std::fflush(human_);
     }
   }
-  std::fclose(results);
-  for (pid_t pid : workers)
-    ::waitpid(pid, nullptr, 0);
-  if (tty) std::printf("\n");
-  for (std::uint64_t failure : failures) {
-    options.seed = failure;
-    std::printf("failed: %s\n", replay_command(options).c_str());
+
+  std::FILE* human_;
+  std::uint64_t count_;
+  int jsonl_fd_;
+  bool tty_;
+  std::uint64_t done_ = 0;
+  double sim_s_ = 0;
+  double cpu_s_ = 0;
+  std::vector<std::string> failures_;
+};
+
+// Runs the plan's seeds in plan.jobs worker processes, each with its own pipe, so that a
+// seed's line always arrives whole however long it is; the parent alone writes the JSON
+// lines. Exit status: 0 all passed, 1 some failed, 2 a worker died or output failed.
+int swarm(const SimOptions& options, const SwarmPlan& plan, std::FILE* human) {
+  int jsonl_fd = -1;
+  if (plan.jsonl == "-") {
+    jsonl_fd = STDOUT_FILENO;
+  } else if (!plan.jsonl.empty()) {
+    jsonl_fd = ::open(plan.jsonl.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (jsonl_fd < 0) {
+      std::fprintf(stderr, "weft-sim swarm: cannot open %s: %s\n", plan.jsonl.c_str(),
+                   std::strerror(errno));
+      return 2;
+    }
   }
-  // Each worker's processor time is its wall time (one thread each); they ran side by side.
-  const double wall_s = cpu_s / jobs;
-  std::printf("seeds=%llu failed=%llu sim_s_per_wall_s=%.1f\n",
-              static_cast<unsigned long long>(done), static_cast<unsigned long long>(failed),
-              wall_s > 0 ? sim_s / wall_s : 0.0);
-  return failed == 0 ? 0 : 1;
+  struct Worker {
+    pid_t pid = -1;
+    int fd = -1;
+    std::string pending;  // bytes after the last whole line
+  };
+  std::vector<Worker> workers;
+  for (int index = 0; index < plan.jobs; ++index) {
+    int fds[2];
+    if (::pipe(fds) != 0) return 2;
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) return 2;
+    if (pid == 0) {
+      for (const Worker& other : workers)
+        ::close(other.fd);
+      ::close(fds[0]);
+      swarm_worker(options, plan, index, fds[1]);
+    }
+    ::close(fds[1]);
+    workers.push_back(Worker{pid, fds[0], {}});
+  }
+  SwarmTally tally(human, plan.seeds.size(), jsonl_fd);
+  bool broken = false;
+  for (;;) {
+    std::vector<pollfd> polls;
+    std::vector<Worker*> polled;
+    for (Worker& worker : workers) {
+      if (worker.fd < 0) continue;
+      polls.push_back(pollfd{worker.fd, POLLIN, 0});
+      polled.push_back(&worker);
+    }
+    if (polls.empty()) break;
+    if (::poll(polls.data(), polls.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      return 2;
+    }
+    for (std::size_t i = 0; i < polls.size(); ++i) {
+      if (polls[i].revents == 0) continue;
+      Worker& worker = *polled[i];
+      char buffer[65536];
+      const ssize_t got = ::read(worker.fd, buffer, sizeof buffer);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        ::close(worker.fd);
+        worker.fd = -1;
+        broken = broken || got < 0 || !worker.pending.empty();
+        continue;
+      }
+      worker.pending.append(buffer, static_cast<std::size_t>(got));
+      std::size_t start = 0;
+      for (std::size_t end; (end = worker.pending.find('\n', start)) != std::string::npos;
+           start = end + 1) {
+        if (!tally.take(worker.pending.substr(start, end - start))) broken = true;
+      }
+      worker.pending.erase(0, start);
+    }
+  }
+  for (std::size_t index = 0; index < workers.size(); ++index) {
+    int status = 0;
+    ::waitpid(workers[index].pid, &status, 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) continue;
+    broken = true;
+    if (WIFSIGNALED(status)) {
+      std::fprintf(stderr, "weft-sim swarm: worker %zu killed by signal %d\n", index,
+                   WTERMSIG(status));
+    } else {
+      std::fprintf(stderr, "weft-sim swarm: worker %zu exited with %d\n", index,
+                   WEXITSTATUS(status));
+    }
+  }
+  if (jsonl_fd >= 0 && jsonl_fd != STDOUT_FILENO && ::close(jsonl_fd) != 0) broken = true;
+  const int status = tally.finish(plan.jobs);
+  if (broken) {
+    std::fprintf(human, "swarm incomplete: a worker died or output failed (see above)\n");
+    return 2;
+  }
+  return status;
 }
 
 }  // namespace
@@ -272,6 +386,7 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
   if (argc < 2) return usage("no command");
   const std::string command = argv[1];
+  if (command == "merge") return campaign::merge_command({argv + 2, argv + argc});
   SimOptions options;
   bool have_seed = false;
   std::uint64_t seeds = 0;
@@ -279,11 +394,13 @@ int main(int argc, char** argv) {
   int jobs = 2;
   double budget_s = 0;
   bool profile_given = false;
+  std::optional<campaign::Shard> shard;
+  std::string jsonl;
   for (int i = 2; i < argc; ++i) {
     const std::string arg = argv[i];
     const bool has_value = i + 1 < argc;
     if (arg == "--seed" && has_value) {
-      options.seed = std::strtoull(argv[++i], nullptr, 10);
+      if (!campaign::parse_u64(argv[++i], options.seed)) return usage("--seed takes a number");
       have_seed = true;
     } else if (arg == "--nodes" && has_value) {
       options.nodes = std::atoi(argv[++i]);
@@ -292,15 +409,24 @@ int main(int argc, char** argv) {
       if (!profile_from_name(argv[++i], options.profile)) return usage("unknown profile");
       profile_given = true;
     } else if (arg == "--seeds" && has_value) {
-      seeds = std::strtoull(argv[++i], nullptr, 10);
+      if (!campaign::parse_u64(argv[++i], seeds)) return usage("--seeds takes a number");
     } else if (arg == "--first" && has_value) {
-      first = std::strtoull(argv[++i], nullptr, 10);
+      if (!campaign::parse_u64(argv[++i], first)) return usage("--first takes a number");
+    } else if (arg == "--shard" && has_value) {
+      campaign::Shard parsed;
+      const campaign::ShardError error = campaign::parse_shard(argv[++i], parsed);
+      if (error != campaign::ShardError::none) return usage(campaign::shard_error_text(error));
+      shard = parsed;
+    } else if (arg == "--jsonl" && has_value) {
+      jsonl = argv[++i];
+      if (jsonl.empty()) return usage("--jsonl takes a file name, or - for standard output");
     } else if (arg == "--jobs" && has_value) {
       jobs = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--time-budget" && has_value) {
       budget_s = std::atof(argv[++i]);
     } else if (arg == "--duration" && has_value) {
-      options.fault_ns = static_cast<weft::TimeNs>(std::atof(argv[++i]) * 1e9);
+      if (!campaign::parse_seconds(argv[++i], options.fault_ns))
+        return usage("--duration takes a number of seconds >= 0");
     } else if (arg == "--trace" && has_value) {
       options.trace_path = argv[++i];
     } else if (arg == "--chrome-trace" && has_value) {
@@ -334,14 +460,28 @@ int main(int argc, char** argv) {
   }
   if (command == "swarm") {
     if (seeds == 0) return usage("swarm needs --seeds N");
+    if (seeds > std::numeric_limits<std::uint64_t>::max() - first)
+      return usage("--first + --seeds does not fit 64 bits");
     if (!profile_given) options.profile = Profile::swarm;
-    std::printf("swarm seeds=%llu first=%llu jobs=%d profile=%s nodes=%d duration_s=%.1f\n",
-                static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(first),
-                jobs, profile_name(options.profile), options.nodes,
-                static_cast<double>(options.fault_ns) / 1e9);
-    std::fflush(stdout);
-    return swarm(options, first, seeds, jobs, budget_s);
+    const SwarmPlan plan{campaign::SeedSlice(first, seeds, shard.value_or(campaign::Shard{})), jobs,
+                         budget_s, jsonl};
+    // With the JSON lines on standard output, the lines for people go to standard error.
+    std::FILE* human = jsonl == "-" ? stderr : stdout;
+    std::fprintf(human, "swarm seeds=%llu first=%llu jobs=%d profile=%s nodes=%d duration_s=%.1f",
+                 static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(first),
+                 jobs, profile_name(options.profile), options.nodes,
+                 static_cast<double>(options.fault_ns) / 1e9);
+    if (shard) {
+      std::fprintf(human, " shard=%llu/%llu shard_seeds=%llu",
+                   static_cast<unsigned long long>(shard->index),
+                   static_cast<unsigned long long>(shard->count),
+                   static_cast<unsigned long long>(plan.seeds.size()));
+    }
+    std::fprintf(human, "\n");
+    std::fflush(human);
+    return swarm(options, plan, human);
   }
+  if (shard || !jsonl.empty()) return usage("--shard and --jsonl are options of swarm");
   if (!have_seed) return usage("--seed is required");
   if (command == "shrink") return shrink(options);
   if (command != "run" && command != "check-determinism") return usage("unknown command");
