@@ -282,8 +282,10 @@ int main(int argc, char** argv) {
                 kKinds[static_cast<int>(change.kind)], change.detail.c_str());
     std::fflush(stdout);
   });
-  if (node.start() != Errc::ok) return 1;
+  // Before start(): the loop thread reports peers from then on, and a reader of the file
+  // counts an incarnation's peers from its "start" line.
   events.write("start");
+  if (node.start() != Errc::ok) return 1;
   std::printf("[%8.3f] %s listening on %s:%u\n", cli::uptime_s(), options.config.name.c_str(),
               options.listen_host.c_str(), node.port());
   std::fflush(stdout);

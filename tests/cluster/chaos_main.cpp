@@ -7,6 +7,9 @@
 //   weft-chaos schedule [--seed S] [--nodes N] [--drivers D] [--duration-s T]
 //                                        prints the faults a run would inject
 //   weft-chaos timeline DIR OUT.json     a Chrome/Perfetto trace of a run
+//   weft-chaos mesh [--nodes N] [--dir DIR] [--node-bin PATH] [--idle-s T]
+//                   [--latency-calls K] [--restart-rate R]
+//                                        a full mesh measured, then restarted node by node
 //
 // run needs root or CAP_NET_ADMIN (it creates its own network namespace); where it cannot,
 // it prints SKIPPED and exits 77. Exit status: 0 passed, 1 violations, 2 harness error,
@@ -22,6 +25,7 @@
 #include "../../examples/cli_common.hpp"
 #include "checker.hpp"
 #include "harness.hpp"
+#include "mesh.hpp"
 #include "schedule.hpp"
 #include "timeline.hpp"
 
@@ -38,7 +42,9 @@ int usage(const char* why) {
                "                      [--deadline-slack-ms T] [--max-bytes B]\n"
                "       weft-chaos check DIR\n"
                "       weft-chaos schedule [--seed S] [--nodes N] [--drivers D] [--duration-s T]\n"
-               "       weft-chaos timeline DIR OUT.json\n",
+               "       weft-chaos timeline DIR OUT.json\n"
+               "       weft-chaos mesh [--nodes N] [--dir DIR] [--node-bin PATH] [--idle-s T]\n"
+               "                       [--latency-calls K] [--restart-rate R]\n",
                why);
   return 2;
 }
@@ -99,6 +105,35 @@ std::optional<int> parse_run(int argc, char** argv, RunOptions& options) {
   return std::nullopt;
 }
 
+int mesh(int argc, char** argv) {
+  MeshOptions options;
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (i + 1 >= argc) return usage("missing value");
+    const std::string_view value = argv[++i];
+    bool good = true;
+    if (arg == "--nodes") {
+      good = number(value, options.nodes) && options.nodes >= 2 && options.nodes <= 200;
+    } else if (arg == "--dir") {
+      options.dir = value;
+    } else if (arg == "--node-bin") {
+      options.node_binary = value;
+    } else if (arg == "--idle-s") {
+      good = number(value, options.idle_s) && options.idle_s >= 1;
+    } else if (arg == "--latency-calls") {
+      good = number(value, options.latency_calls) && options.latency_calls >= 1;
+    } else if (arg == "--restart-rate") {
+      good = number(value, options.restart_load_rate) && options.restart_load_rate >= 1;
+    } else {
+      return usage("unknown option");
+    }
+    if (!good) return usage(("bad value for " + std::string(arg)).c_str());
+  }
+  if (options.dir.empty()) options.dir = "mesh-" + std::to_string(options.nodes);
+  if (options.node_binary.empty()) options.node_binary = sibling("weft-node");
+  return run_mesh(options);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -119,6 +154,7 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
+  if (command == "mesh") return mesh(argc, argv);
   RunOptions options;
   if (command != "run" && command != "schedule") return usage("unknown command");
   if (const auto failed = parse_run(argc, argv, options)) return *failed;

@@ -290,7 +290,8 @@ class Checker {
       if (event == "start") {
         state.clear();
         ++starts;
-      } else if (r.has("peer")) {
+      } else if (event == "peer_up" || event == "peer_down") {
+        // A failed handshake (a second connection refused) leaves a live one up.
         state[std::string(r.str("peer"))] = event;
         if (event == "peer_up" && r.str("detail").find("restarted") != std::string_view::npos)
           count("peer_restarts_seen");

@@ -1,11 +1,8 @@
 #include "harness.hpp"
 
 #include <arpa/inet.h>
-#include <net/if.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <signal.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -94,23 +91,18 @@ class Harness {
         return kRunSkipped;
       }
     }
-    if (unshare(CLONE_NEWNET) != 0) {
-      std::printf("SKIPPED: cannot create a network namespace (%s): needs root or CAP_NET_ADMIN\n",
-                  std::strerror(errno));
-      return kRunSkipped;
+    std::string why;
+    switch (enter_private_network(why)) {
+      case PrivateNetwork::entered:
+        return 0;
+      case PrivateNetwork::unavailable:
+        std::printf("SKIPPED: %s\n", why.c_str());
+        return kRunSkipped;
+      case PrivateNetwork::failed:
+        break;
     }
-    // A new namespace's lo is down; up, it routes all of 127/8 locally.
-    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    ifreq request{};
-    std::strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
-    const bool up = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &request) == 0 &&
-                    (request.ifr_flags |= IFF_UP, ioctl(fd, SIOCSIFFLAGS, &request) == 0);
-    if (fd >= 0) ::close(fd);
-    if (!up) {
-      error(std::string("cannot bring lo up: ") + std::strerror(errno));
-      return kRunHarnessError;
-    }
-    return 0;
+    error(why);
+    return kRunHarnessError;
   }
 
   void make_members() {

@@ -1,15 +1,20 @@
 #include "process.hpp"
 
 #include <fcntl.h>
+#include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -112,6 +117,26 @@ std::optional<std::string> find_tool(const std::string& tool) {
     if (!dir.empty() && access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return std::nullopt;
+}
+
+PrivateNetwork enter_private_network(std::string& why) {
+  if (unshare(CLONE_NEWNET) != 0) {
+    why = std::string("cannot create a network namespace (") + std::strerror(errno) +
+          "): needs root or CAP_NET_ADMIN";
+    return PrivateNetwork::unavailable;
+  }
+  // A new namespace's lo is down; up, it routes all of 127/8 locally.
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ifreq request{};
+  std::strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
+  bool up = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &request) == 0;
+  if (up) {
+    request.ifr_flags = static_cast<short>(request.ifr_flags | IFF_UP);
+    up = ioctl(fd, SIOCSIFFLAGS, &request) == 0;
+  }
+  if (!up) why = std::string("cannot bring lo up: ") + std::strerror(errno);
+  if (fd >= 0) ::close(fd);
+  return up ? PrivateNetwork::entered : PrivateNetwork::failed;
 }
 
 std::optional<std::string> read_line(int fd, std::int64_t timeout_ms) {

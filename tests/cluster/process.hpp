@@ -33,6 +33,11 @@ std::optional<std::int64_t> resident_kib(pid_t pid);
 // The path of `tool` on PATH, or nullopt.
 std::optional<std::string> find_tool(const std::string& tool);
 
+// Moves this process, and every process it starts from now on, into a new network namespace
+// with lo up (all of 127/8 then routes to it). Call before any thread starts.
+enum class PrivateNetwork : std::uint8_t { entered, unavailable, failed };
+PrivateNetwork enter_private_network(std::string& why);
+
 // Reads one line from `fd` within `timeout_ms` (a driver's "ready").
 std::optional<std::string> read_line(int fd, std::int64_t timeout_ms);
 
