@@ -2,7 +2,7 @@
 //
 //   weft-node --name N --listen HOST:PORT --peer NAME=HOST:PORT [--peer ...]
 //             [--token-file F] [--source HOST] [--events FILE] [--ping-interval-ms T]
-//             [--stream-ping-ms T] [--stream-silence-ms T] [--verbose]
+//             [--stream-ping-ms T] [--stream-silence-ms T] [--canary NAME] [--verbose]
 //
 // Built-in handlers: 1 echo; 2 slow echo (answers after the number of milliseconds in its
 // payload, default 1000, and gives up as soon as the caller cancels); 3 a stream that echoes
@@ -11,7 +11,9 @@
 // 5 fail (always answers remote_error "failed on purpose"). It prints its peers' state
 // changes; --events appends them to FILE as JSON lines with CLOCK_MONOTONIC times, so a
 // harness can line them up with other processes. --source makes outgoing connections from
-// HOST (fault rules then tell nodes apart by address).
+// HOST (fault rules then tell nodes apart by address). --canary plants a defect on purpose,
+// for the fault harness's self-test only (docs/CHAOS.md): corrupt_echo flips the last byte
+// of every 50th echo; drop_stream_echo leaves every 20th stream message unechoed.
 #include <signal.h>
 
 #include <condition_variable>
@@ -34,6 +36,9 @@ constexpr std::uint16_t kSlowEcho = 2;
 constexpr std::uint16_t kStreamEcho = 3;
 constexpr std::uint16_t kRelay = 4;
 constexpr std::uint16_t kFail = 5;
+
+// Planted defects (--canary), so a harness can show it catches them.
+enum class NodeCanary : std::uint8_t { none, corrupt_echo, drop_stream_echo };
 
 // Appends one JSON line per event to a file (from the loop thread and main: locked; flushed
 // per line, since the process may be killed at any moment and the harness reads the file).
@@ -174,7 +179,7 @@ int usage(const char* why) {
                "usage: weft-node --name N --listen HOST:PORT --peer NAME=HOST:PORT [--peer ...]\n"
                "                 [--token-file F] [--source HOST] [--events FILE]\n"
                "                 [--ping-interval-ms T] [--stream-ping-ms T]\n"
-               "                 [--stream-silence-ms T] [--verbose]\n",
+               "                 [--stream-silence-ms T] [--canary NAME] [--verbose]\n",
                why);
   return 2;
 }
@@ -186,6 +191,7 @@ int main(int argc, char** argv) {
   std::string token = "weft-default-token";
   bool verbose = false;
   std::string events_path;
+  NodeCanary canary = NodeCanary::none;
   const auto positive = [](const char* text, std::int64_t& out) {
     const std::string_view view(text);
     const auto [end, ec] = std::from_chars(view.data(), view.data() + view.size(), out);
@@ -223,6 +229,15 @@ int main(int argc, char** argv) {
     } else if (arg == "--stream-silence-ms" && has_value) {
       if (!positive(argv[++i], options.config.timeouts.stream_silence_timeout_ms))
         return usage("bad --stream-silence-ms");
+    } else if (arg == "--canary" && has_value) {
+      const std::string_view name = argv[++i];
+      if (name == "corrupt_echo") {
+        canary = NodeCanary::corrupt_echo;
+      } else if (name == "drop_stream_echo") {
+        canary = NodeCanary::drop_stream_echo;
+      } else {
+        return usage("unknown --canary (corrupt_echo, drop_stream_echo)");
+      }
     } else if (arg == "--verbose") {
       verbose = true;
     } else {
@@ -244,8 +259,12 @@ int main(int argc, char** argv) {
   if (events.failed_to_open(events_path)) return usage("cannot open the --events file");
   SlowEchoWorker slow;
   io::EventNode node(options);
-  node.handle(kEcho, "",
-              [](io::IncomingRequest&& request) { request.responder.respond(request.payload); });
+  std::uint64_t echoes = 0;  // loop thread only
+  node.handle(kEcho, "", [canary, &echoes](io::IncomingRequest&& request) {
+    if (canary == NodeCanary::corrupt_echo && ++echoes % 50 == 0 && !request.payload.empty())
+      request.payload.back() ^= 0x01;
+    request.responder.respond(request.payload);
+  });
   node.handle(kRelay, "",
               [&node](io::IncomingRequest&& request) { relay(node, std::move(request)); });
   node.handle(kFail, "", [](io::IncomingRequest&& request) {
@@ -254,13 +273,17 @@ int main(int argc, char** argv) {
   node.handle(kSlowEcho, "",
               [&slow](io::IncomingRequest&& request) { slow.add(std::move(request)); });
   node.handle_stream(kStreamEcho, "", StreamWindow{64, 1 << 20},
-                     [](const io::IncomingStream&, io::StreamSession) {
+                     [canary](const io::IncomingStream&, io::StreamSession) {
                        // Back-pressure end to end: when this side's send queue is full the message
                        // is kept (defer: the caller's credit stops) and written again once
                        // on_writable says there is room. Loop thread only.
                        auto pending = std::make_shared<std::optional<std::vector<std::uint8_t>>>();
                        io::StreamCallbacks callbacks;
-                       callbacks.on_message = [pending](io::StreamSession& session, Bytes message) {
+                       auto received = std::make_shared<std::uint64_t>(0);
+                       callbacks.on_message = [pending, canary, received](
+                                                  io::StreamSession& session, Bytes message) {
+                         if (canary == NodeCanary::drop_stream_echo && ++*received % 20 == 0)
+                           return;
                          if (session.write(message) != Errc::queue_full) return;
                          pending->emplace(message.begin(), message.end());
                          session.defer();

@@ -10,14 +10,17 @@
 # usage: campaign_kubernetes_check.sh WEFT_SIM CAMPAIGN_YAML MERGE_YAML
 set -uo pipefail
 sim=$1
-if ! python3 -c 'import yaml' 2> /dev/null; then
+# Debian's python3 first: scripts/install-deps gives it python3-yaml.
+python=python3
+[[ -x /usr/bin/python3 ]] && python=/usr/bin/python3
+if ! "$python" -c 'import yaml' 2> /dev/null; then
   echo "campaign_kubernetes_check: skipped: no python3 with the yaml module to read the manifests"
   exit 77
 fi
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 mkdir "$scratch/bin" && ln -s "$sim" "$scratch/bin/weft-sim"
-PATH="$scratch/bin:$PATH" SCRATCH=$scratch python3 - "$2" "$3" <<'PYTHON'
+PATH="$scratch/bin:$PATH" SCRATCH=$scratch "$python" - "$2" "$3" <<'PYTHON'
 import os, subprocess, sys, yaml
 
 def fail(what):

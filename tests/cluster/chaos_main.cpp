@@ -3,6 +3,7 @@
 //   weft-chaos run [--seed S] [--nodes N] [--drivers D] [--duration-s T] [--rate R]
 //                  [--dir DIR] [--node-bin PATH] [--load-bin PATH] [--rss-limit-mib M]
 //                  [--liveness-ms T] [--deadline-slack-ms T] [--max-bytes B]
+//                  [--no-faults] [--canary corrupt_echo|drop_stream_echo]
 //   weft-chaos check DIR                 judges a finished run again
 //   weft-chaos schedule [--seed S] [--nodes N] [--drivers D] [--duration-s T]
 //                                        prints the faults a run would inject
@@ -39,7 +40,8 @@ int usage(const char* why) {
                "usage: weft-chaos run [--seed S] [--nodes N] [--drivers D] [--duration-s T]\n"
                "                      [--rate R] [--dir DIR] [--node-bin PATH] [--load-bin PATH]\n"
                "                      [--rss-limit-mib M] [--liveness-ms T]\n"
-               "                      [--deadline-slack-ms T] [--max-bytes B]\n"
+               "                      [--deadline-slack-ms T] [--max-bytes B] [--no-faults]\n"
+               "                      [--canary corrupt_echo|drop_stream_echo]\n"
                "       weft-chaos check DIR\n"
                "       weft-chaos schedule [--seed S] [--nodes N] [--drivers D] [--duration-s T]\n"
                "       weft-chaos timeline DIR OUT.json\n"
@@ -64,6 +66,10 @@ std::string sibling(const std::string& tool) {
 std::optional<int> parse_run(int argc, char** argv, RunOptions& options) {
   for (int i = 2; i < argc; ++i) {
     const std::string_view arg = argv[i];
+    if (arg == "--no-faults") {
+      options.no_faults = true;
+      continue;
+    }
     if (i + 1 >= argc) return usage("missing value");
     const std::string_view value = argv[++i];
     bool good = true;
@@ -92,6 +98,8 @@ std::optional<int> parse_run(int argc, char** argv, RunOptions& options) {
       good = number(value, options.bounds.liveness_ms);
     } else if (arg == "--deadline-slack-ms") {
       good = number(value, options.bounds.deadline_slack_ms);
+    } else if (arg == "--canary") {
+      options.canary = value;
     } else if (arg == "--max-bytes") {
       good = number(value, options.max_payload_bytes) && options.max_payload_bytes >= (1 << 20);
     } else {

@@ -12,6 +12,7 @@
 #include "jsonl.hpp"
 #include "payload.hpp"
 #include "schedule.hpp"
+#include "timeline.hpp"
 
 namespace weft::chaos {
 namespace {
@@ -118,13 +119,15 @@ class FakeRun {
     return JsonLine().add("proc", "load1").add("op", id).add("ev", event);
   }
 
-  Verdict check() {
+  // Writes the files; returns the directory.
+  std::string write_all() {
     write("chaos.jsonl", run);
     write("load-load1.jsonl", driver);
     for (const auto& [name, lines] : nodes)
       write("node-" + name + ".jsonl", lines);
-    return check_run(dir_.string());
+    return dir_.string();
   }
+  Verdict check() { return check_run(write_all()); }
 
   std::vector<std::string> run;
   std::vector<std::string> driver;
@@ -294,6 +297,64 @@ TEST(ChaosChecker, AnUnfinishedRunOrABrokenLineIsReported) {
   FakeRun broken;
   broken.driver.insert(broken.driver.begin() + 1, "{\"proc\":\"load1\",\"ev\":\n");
   expect_only(broken.check(), "records");
+}
+
+// The trace has a track per process and for the faults, a span per call, per connection and
+// per fault, every span closed, and is one JSON array.
+TEST(ChaosTimeline, EveryProcessHasATrackAndEverySpanCloses) {
+  FakeRun run;
+  run.run.insert(run.run.begin() + 2, JsonLine()
+                                          .add("ev", "fault_end")
+                                          .add("fault", 1)
+                                          .add("kind", "pause")
+                                          .add("what", "pause n1")
+                                          .add("members", "n1")
+                                          .add("t_ns", 11 * kSecond)
+                                          .str());
+  replace(run.run, R"("ev":"fault_begin")",
+          JsonLine()
+              .add("ev", "fault_begin")
+              .add("fault", 1)
+              .add("kind", "pause")
+              .add("what", "pause n1")
+              .add("members", "n1")
+              .add("t_ns", 10 * kSecond)
+              .str());
+  for (const char* node : {"n1", "n2"}) {
+    const std::string peer = node == std::string("n1") ? "n2" : "n1";
+    run.nodes[node].push_back(JsonLine()
+                                  .add("t_ns", 20 * kSecond)
+                                  .add("proc", node)
+                                  .add("ev", "peer_down")
+                                  .add("peer", peer)
+                                  .str());
+  }
+  const std::string dir = run.write_all();
+  const std::string out = dir + "/trace.json";
+  std::string error;
+  ASSERT_TRUE(write_timeline(dir, out, error)) << error;
+  std::ifstream file(out);
+  const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.front(), '[');
+  EXPECT_EQ(text.substr(text.size() - 2), "]\n");
+  for (const char* track : {"faults", "n1", "n2", "load1"})
+    EXPECT_NE(text.find(R"("args":{"name":")" + std::string(track) + "\"}"), std::string::npos)
+        << track;
+  const auto count = [&](std::string_view needle) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(needle); at != std::string::npos;
+         at = text.find(needle, at + 1))
+      ++n;
+    return n;
+  };
+  // 3 calls + 2 connections + 1 fault.
+  EXPECT_EQ(count(R"("ph":"b")"), 6u);
+  EXPECT_EQ(count(R"("ph":"e")"), 6u);
+  EXPECT_EQ(count(R"("name":"begin pause n1")"), 1u);  // on n1's own track too
+  std::string missing_error;
+  EXPECT_FALSE(write_timeline(dir + "/nothing-here", out, missing_error));
+  EXPECT_NE(missing_error.find("no run records"), std::string::npos) << missing_error;
 }
 
 TEST(ChaosRecords, LinesRoundTripAndBadOnesSayWhere) {

@@ -27,7 +27,8 @@ std::string replay_command(const RunOptions& options) {
   return "weft-chaos run --seed " + std::to_string(options.seed) + " --nodes " +
          std::to_string(options.nodes) + " --drivers " + std::to_string(options.drivers) +
          " --duration-s " + std::to_string(options.duration_ms / 1000) + " --rate " +
-         std::to_string(options.driver_rate);
+         std::to_string(options.driver_rate) + (options.no_faults ? " --no-faults" : "") +
+         (options.canary.empty() ? "" : " --canary " + options.canary);
 }
 
 namespace {
@@ -69,7 +70,7 @@ class Harness {
     make_members();
     ScheduleOptions schedule_options{options_.seed, names(true), names(false),
                                      options_.duration_ms};
-    faults_ = make_schedule(schedule_options);
+    if (!options_.no_faults) faults_ = make_schedule(schedule_options);
     print_schedule();
     if (!set_up_firewall() || !start_members()) return finish_with_error();
     phase_start_ns_ = monotonic_ns();
@@ -208,6 +209,7 @@ class Harness {
               std::to_string(options_.max_payload_bytes)};
       if (m.name == "load1") argv.push_back("--probe-relays");
     }
+    if (m.node && !options_.canary.empty()) argv.insert(argv.end(), {"--canary", options_.canary});
     argv.insert(argv.end(), kTimerArgs.begin(), kTimerArgs.end());
     for (const Member& peer : members_) {
       if (&peer != &m && (m.node || peer.node)) {
@@ -263,14 +265,21 @@ class Harness {
       std::printf("[%8.3f] %s #%d %s\n", seconds_since_start(), step.begin ? "begin" : "end  ",
                   step.fault->id, what.c_str());
       std::fflush(stdout);
+      std::string members;
+      for (const auto* group : {&step.fault->from, &step.fault->to}) {
+        for (const std::string& name : *group)
+          members += (members.empty() ? "" : ",") + name;
+      }
       record(JsonLine()
                  .add("ev", step.begin ? "fault_begin" : "fault_end")
                  .add("fault", step.fault->id)
                  .add("kind", fault_kind_name(step.fault->kind))
-                 .add("what", what));
+                 .add("what", what)
+                 .add("members", members));
       if (!(step.begin ? begin(*step.fault) : end(*step.fault))) return false;
     }
-    return true;
+    // The phase lasts --duration-s at least (the first round of kinds may run over it).
+    return wait_until(phase_start_ns_ + options_.duration_ms * 1'000'000);
   }
 
   // iptables rules (without -A/-D) that a network fault installs.

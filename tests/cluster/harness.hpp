@@ -15,7 +15,7 @@ struct Bounds {
   // After the faults heal, every probe (driver to node, node to node) answers within this.
   std::int64_t liveness_ms = 20'000;
   // Largest resident set of any one process.
-  std::int64_t rss_limit_kib = 512 * 1024;
+  std::int64_t rss_limit_kib = 256 * 1024;
 };
 
 struct RunOptions {
@@ -29,6 +29,8 @@ struct RunOptions {
   std::uint16_t port = 7100;          // every member listens on its own address, this port
   int driver_rate = 150;              // operations per second per driver
   std::size_t max_payload_bytes = 4 << 20;
+  bool no_faults = false;  // load only, for duration_ms (the canary self-tests)
+  std::string canary;      // weft-node --canary for every node ("" none): a planted defect
   Bounds bounds;
 };
 

@@ -354,7 +354,7 @@ class Mesh {
     const std::int64_t until = monotonic_ns() + 15'000'000'000;
     while (calls_done_.load() < calls_.size() && monotonic_ns() < until)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    figure("restart_ms_mean", static_cast<std::int64_t>(percentile(restart_ms, 0.5)));
+    figure("restart_ms_median", static_cast<std::int64_t>(percentile(restart_ms, 0.5)));
     figure("restart_ms_max", static_cast<std::int64_t>(percentile(restart_ms, 1.0)));
     check_calls();
   }

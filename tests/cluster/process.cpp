@@ -122,7 +122,7 @@ std::optional<std::string> find_tool(const std::string& tool) {
 PrivateNetwork enter_private_network(std::string& why) {
   if (unshare(CLONE_NEWNET) != 0) {
     why = std::string("cannot create a network namespace (") + std::strerror(errno) +
-          "): needs root or CAP_NET_ADMIN";
+          "): needs root (CAP_SYS_ADMIN to make it, CAP_NET_ADMIN to set it up)";
     return PrivateNetwork::unavailable;
   }
   // A new namespace's lo is down; up, it routes all of 127/8 locally.

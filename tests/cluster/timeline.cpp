@@ -70,6 +70,14 @@ void add_run(TraceWriter& trace, const std::vector<Record>& records) {
     if (event == "fault_begin" || event == "fault_end") {
       trace.event(event == "fault_begin" ? 'b' : 'e', "faults", what, t,
                   "f" + std::to_string(r.num("fault")));
+      // And on the track of every process it touches.
+      std::string_view members = r.str("members");
+      while (!members.empty()) {
+        const std::size_t comma = members.find(',');
+        trace.event('i', std::string(members.substr(0, comma)),
+                    (event == "fault_begin" ? "begin " : "end ") + what, t);
+        members = comma == std::string_view::npos ? "" : members.substr(comma + 1);
+      }
     } else if (event == "spawn") {
       trace.event('i', std::string(r.str("proc")), "start " + std::to_string(r.num("start")), t);
     } else if (event == "exit" || event == "signal") {
