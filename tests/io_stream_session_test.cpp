@@ -253,5 +253,55 @@ TEST(IoStreamSession, DeferHoldsDeliveryUntilConsume) {
   EXPECT_EQ(nodes.sink.session.consume(), Errc::not_found);  // ended
 }
 
+// Found by weft-chaos (a slow reader behind weft-node's echo): a writer that, from
+// on_writable, writes the rest of its messages and closes at once. The messages wait for
+// credit in the session's queue; the end must go after them, not in their place (before:
+// the stream ended ok on both sides with those messages never sent).
+TEST(IoStreamSession, ACloseFromOnWritableGoesAfterTheMessagesWrittenThere) {
+  Nodes nodes(StreamWindow{2, 1 << 20}, /*send_queue_messages=*/4);
+  nodes.sink.defer_all = true;  // credit comes back only as the test consumes
+  std::atomic<bool> rest_written{false};
+  std::atomic<std::size_t> first_batch{0};
+  std::atomic<bool> opener_ended{false};
+  StreamCallbacks callbacks;
+  callbacks.on_writable = [&](StreamSession& session) {
+    if (rest_written.exchange(true)) return;
+    for (int i = 0; i < 3; ++i)
+      EXPECT_EQ(session.write(as_bytes("rest" + std::to_string(i))), Errc::ok);
+    EXPECT_EQ(session.close(), Errc::ok);
+  };
+  callbacks.on_end = [&](StreamSession&, Errc, std::string_view) { opener_ended = true; };
+  StreamSession session =
+      nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, std::move(callbacks));
+  std::size_t written = 0;
+  while (session.write(as_bytes("m" + std::to_string(written))) == Errc::ok)
+    ++written;
+  first_batch = written;
+  // Consume every message as it is delivered, until the stream ends.
+  std::size_t consumed = 0;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        if (nodes.sink.messages.load() > consumed) {
+          StreamSession served;
+          {
+            std::lock_guard lock(nodes.sink.mutex);
+            served = nodes.sink.session;
+          }
+          if (served.consume() == Errc::ok) ++consumed;
+        }
+        return nodes.sink.ended.load() && opener_ended.load();
+      },
+      10s));
+  EXPECT_TRUE(rest_written.load());
+  EXPECT_EQ(nodes.sink.end_result.load(), Errc::ok);
+  std::vector<std::string> expected;
+  for (std::size_t i = 0; i < first_batch; ++i)
+    expected.push_back("m" + std::to_string(i));
+  for (int i = 0; i < 3; ++i)
+    expected.push_back("rest" + std::to_string(i));
+  std::lock_guard lock(nodes.sink.mutex);
+  EXPECT_EQ(nodes.sink.received, expected);
+}
+
 }  // namespace
 }  // namespace weft::io

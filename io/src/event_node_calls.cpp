@@ -188,6 +188,9 @@ void EventNode::Impl::flush_stream(StreamSession::State& state) {
     StreamSession session(state.shared_from_this());
     state.callbacks.on_writable(session);
   }
+  // The end goes after every queued message: on_writable above may have written more (and
+  // closed) on this thread, and those writes may wait for credit. Credit calls this again.
+  if (!state.send_queue.empty()) return;
   if (state.fail_requested) {
     connection.stream_fail(now, *state.id, state.fail_requested->first,
                            state.fail_requested->second);

@@ -3,7 +3,7 @@
 //   weft-chaos run [--seed S] [--nodes N] [--drivers D] [--duration-s T] [--rate R]
 //                  [--dir DIR] [--node-bin PATH] [--load-bin PATH] [--rss-limit-mib M]
 //                  [--liveness-ms T] [--deadline-slack-ms T] [--max-bytes B]
-//                  [--no-faults] [--canary corrupt_echo|drop_stream_echo]
+//                  [--stream-max-bytes B] [--no-faults] [--canary corrupt_echo|drop_stream_echo]
 //   weft-chaos check DIR                 judges a finished run again
 //   weft-chaos schedule [--seed S] [--nodes N] [--drivers D] [--duration-s T]
 //                                        prints the faults a run would inject
@@ -41,6 +41,7 @@ int usage(const char* why) {
                "                      [--rate R] [--dir DIR] [--node-bin PATH] [--load-bin PATH]\n"
                "                      [--rss-limit-mib M] [--liveness-ms T]\n"
                "                      [--deadline-slack-ms T] [--max-bytes B] [--no-faults]\n"
+               "                      [--stream-max-bytes B]\n"
                "                      [--canary corrupt_echo|drop_stream_echo]\n"
                "       weft-chaos check DIR\n"
                "       weft-chaos schedule [--seed S] [--nodes N] [--drivers D] [--duration-s T]\n"
@@ -98,10 +99,14 @@ std::optional<int> parse_run(int argc, char** argv, RunOptions& options) {
       good = number(value, options.bounds.liveness_ms);
     } else if (arg == "--deadline-slack-ms") {
       good = number(value, options.bounds.deadline_slack_ms);
+    } else if (arg == "--stream-max-bytes") {
+      good = number(value, options.stream_max_bytes) && options.stream_max_bytes >= 1 &&
+             options.stream_max_bytes <= (1 << 20);
     } else if (arg == "--canary") {
       options.canary = value;
     } else if (arg == "--max-bytes") {
-      good = number(value, options.max_payload_bytes) && options.max_payload_bytes >= (1 << 20);
+      good = number(value, options.max_payload_bytes) && options.max_payload_bytes >= (1 << 20) &&
+             options.max_payload_bytes <= (64 << 20);
     } else {
       return usage("unknown option");
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <set>
 
 #include "jsonl.hpp"
@@ -18,7 +19,67 @@ struct Op {
   std::vector<const Record*> ends;
   std::vector<const Record*> messages;
   const Record* cancel = nullptr;
+  std::vector<const Record*> refused_writes;  // stream writes the session refused
 };
+
+// A fault as the run's record tells it, for deciding whether it can explain a failure.
+struct FaultSpan {
+  std::string kind;
+  std::set<std::string, std::less<>> from;
+  std::set<std::string, std::less<>> to;
+  std::int64_t begin_ns = 0;
+  std::int64_t end_ns = std::numeric_limits<std::int64_t>::max();  // until its end record
+
+  // Whether it can disturb traffic between a and b. A one-way drop counts both ways: TCP
+  // needs the other direction for its acknowledgements.
+  bool touches(std::string_view a, std::string_view b) const {
+    if (kind == "bandwidth") return true;
+    if (kind == "pause" || kind == "crash" || kind == "half_open")
+      return from.contains(a) || from.contains(b);
+    return (from.contains(a) && to.contains(b)) || (from.contains(b) && to.contains(a));
+  }
+};
+
+std::set<std::string, std::less<>> split_names(std::string_view text) {
+  std::set<std::string, std::less<>> names;
+  while (!text.empty()) {
+    const std::size_t comma = text.find(',');
+    names.emplace(text.substr(0, comma));
+    text = comma == std::string_view::npos ? "" : text.substr(comma + 1);
+  }
+  return names;
+}
+
+// The groups of a fault from its description (Fault::describe): "pause n3",
+// "partition {a,b} | {c}", "one_way {a} -> {b}", "loss 5% {a} | {b}", "bandwidth lo ...".
+void groups_from_text(std::string_view what, FaultSpan& fault) {
+  const std::size_t open = what.find('{');
+  if (open == std::string_view::npos) {
+    const std::size_t space = what.find(' ');
+    if (fault.kind != "bandwidth" && space != std::string_view::npos)
+      fault.from.emplace(what.substr(space + 1));
+    return;
+  }
+  const std::size_t close = what.find('}', open);
+  const std::size_t second = what.find('{', close);
+  if (close == std::string_view::npos || second == std::string_view::npos) return;
+  fault.from = split_names(what.substr(open + 1, close - open - 1));
+  fault.to = split_names(what.substr(second + 1, what.find('}', second) - second - 1));
+}
+
+// After a fault ends a pair may need this long to be back: dead-peer detection (2 missed
+// pings of 1 s, up to 3 s), the redial backoff (at most 5 s, +20 % jitter) and the connect.
+constexpr std::int64_t kFaultAftermathNs = 12'000'000'000;
+// Timers never fire early; this much is allowed for the clock reads around the call.
+constexpr std::int64_t kEarlyToleranceNs = 10'000'000;
+
+// The outcome an operation of `kind` has without any fault ("" when it depends, for none).
+std::string_view expected_outcome(std::string_view kind) {
+  if (kind == "deadline") return "deadline_exceeded";
+  if (kind == "cancel") return "canceled";
+  if (kind == "fail") return "remote_error";
+  return "ok";
+}
 
 // The errors an operation of each kind may end with under faults. Anything else (a
 // protocol error, too_large, a local queue refusing) is a defect.
@@ -85,6 +146,19 @@ class Checker {
         rss_limit_kib_ = r.num("rss_limit_kib");
       } else if (event == "fault_begin") {
         count("fault:" + std::string(r.str("kind")));
+        FaultSpan& fault = faults_[r.num("fault")];
+        fault.kind = r.str("kind");
+        if (r.has("from")) {
+          fault.from = split_names(r.str("from"));
+          fault.to = split_names(r.str("to"));
+        } else {
+          groups_from_text(r.str("what"), fault);  // records written before from/to existed
+        }
+        fault.begin_ns = r.num("t_ns");
+      } else if (event == "fault_end") {
+        faults_[r.num("fault")].end_ns = r.num("t_ns");
+      } else if (event == "rss_sample") {
+        rss_series_[{std::string(r.str("proc")), r.num("start")}].push_back(r.num("kib"));
       } else if (event == "heal") {
         heal_ns_ = r.num("t_ns");
       } else if (event == "shutdown") {
@@ -113,17 +187,41 @@ class Checker {
       }
     }
     if (!finished) violate("run", "chaos.jsonl has no 'finished' record: the run did not complete");
+    check_rss_growth();
     if (heal_ns_ == 0) violate("run", "no 'heal' record");
+  }
+
+  // A process whose resident set keeps growing leaks: over a series of at least a minute,
+  // the peak of its last quarter may not exceed twice the peak of its first quarter plus
+  // 32 MiB.
+  void check_rss_growth() {
+    for (const auto& [key, samples] : rss_series_) {
+      if (samples.size() < 12) continue;
+      const std::size_t quarter = samples.size() / 4;
+      const std::int64_t early = *std::max_element(
+          samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(quarter));
+      const std::int64_t late =
+          *std::max_element(samples.end() - static_cast<std::ptrdiff_t>(quarter), samples.end());
+      verdict_.worst_rss_growth_kib = std::max(verdict_.worst_rss_growth_kib, late - early);
+      if (late > 2 * early + 32 * 1024) {
+        violate("memory", key.first + " (start " + std::to_string(key.second) + ") grew from " +
+                              std::to_string(early) + " KiB to " + std::to_string(late) +
+                              " KiB resident over the run");
+      }
+    }
   }
 
   // ---- one driver ----
 
   void check_driver(const std::string& path) {
-    auto& records = histories_.emplace_back(read_records(path, read_errors_));
+    // One driver's records at a time: a long run has millions.
+    const std::vector<Record> records = read_records(path, read_errors_);
     std::map<std::int64_t, Op> ops;
     std::string proc;
     bool ready = false;
     bool done = false;
+    std::int64_t started = -1;  // operations the driver says it started
+    std::int64_t drained_ns = 0;
     for (const Record& r : records) {
       const std::string_view event = r.str("ev");
       proc = r.str("proc");
@@ -137,13 +235,18 @@ class Checker {
         ops[r.num("op")].messages.push_back(&r);
       } else if (event == "cancel") {
         ops[r.num("op")].cancel = &r;
+      } else if (event == "write_refused") {
+        ops[r.num("op")].refused_writes.push_back(&r);
+      } else if (event == "load_end") {
+        started = r.num("ops");
       } else if (event == "probe") {
-        check_probe(r);
+        check_probe(r, drained_ns);
       } else if (event == "ready") {
         ready = true;
         if (r.num("all_connected") != 1)
           violate("liveness", proc + " did not see every node connected within 20 s of starting");
       } else if (event == "drained") {
+        drained_ns = r.num("t_ns");
         if (r.num("stuck") != 0)
           violate("exactly-once", proc + ": " + std::to_string(r.num("stuck")) +
                                       " operations had not ended 30 s after the load stopped");
@@ -155,6 +258,13 @@ class Checker {
       violate("run", path + ": the driver did not finish (no ready or done record)");
     for (const auto& [id, op] : ops)
       check_op(proc, id, op);
+    // Ops are numbered from 0: one missing with all its records would go unseen otherwise.
+    for (std::int64_t id = 0; id < started; ++id) {
+      const auto found = ops.find(id);
+      if (found == ops.end() || found->second.invokes == 0) {
+        violate("exactly-once", proc + " op " + std::to_string(id) + " has no record of its start");
+      }
+    }
   }
 
   void check_op(const std::string& proc, std::int64_t id, const Op& op) {
@@ -182,6 +292,13 @@ class Checker {
                               " ms after it started; its deadline was " +
                               std::to_string(timeout_ns / 1'000'000) + " ms");
     }
+    if (error == "deadline_exceeded" && took_ns < timeout_ns - kEarlyToleranceNs) {
+      violate("deadline", name + " (" + kind + ") ended deadline_exceeded after " +
+                              std::to_string(took_ns / 1'000'000) + " ms, before its deadline of " +
+                              std::to_string(timeout_ns / 1'000'000) + " ms");
+    }
+    check_explained(name, proc, kind, invoke, end);
+    if (kind == "cancel") check_cancel(name, op, end);
     if (kind == "stream") return check_stream(proc, id, name, op, error);
     if (error != "ok") {
       if (!error_allowed(kind, error))
@@ -220,12 +337,74 @@ class Checker {
     if (kind == "fail" && message != "failed on purpose")
       violate("outcome", name + " failed with the wrong message: " + std::string(message));
     const std::string relay_prefix = "relay to " + std::string(invoke.str("target")) + ": ";
-    if (kind == "relay" && !message.starts_with(relay_prefix))
+    if (kind != "relay") return;
+    // The node-to-node call may only have failed as a fault explains.
+    const std::string_view inner =
+        message.starts_with(relay_prefix) ? message.substr(relay_prefix.size()) : "";
+    if (inner != "disconnected" && inner != "deadline_exceeded")
       violate("outcome", name + " relay failed with the wrong message: " + std::string(message));
+  }
+
+  // A failure (anything but the kind's own outcome) needs a fault that touched the call's
+  // path while it ran, or shortly before: otherwise weft failed by itself.
+  void check_explained(const std::string& name, const std::string& proc, const std::string& kind,
+                       const Record& invoke, const Record& end) {
+    const std::string_view error = end.str("error");
+    if (error == expected_outcome(kind) || error == "ok") return;  // success is judged elsewhere
+    const std::string target(invoke.str("target"));
+    const std::string via(invoke.str("via"));
+    std::vector<std::pair<std::string, std::string>> path;
+    if (via.empty()) {
+      path = {{proc, target}};
+    } else {
+      path = {{proc, via}, {via, target}};
+    }
+    const std::int64_t from_ns = invoke.num("t_ns");
+    const std::int64_t to_ns = end.num("t_ns");
+    for (const auto& [id, fault] : faults_) {
+      if (fault.begin_ns > to_ns || fault.end_ns < from_ns - kFaultAftermathNs) continue;
+      for (const auto& [a, b] : path) {
+        if (fault.touches(a, b)) {
+          count("failures_explained");
+          return;
+        }
+      }
+    }
+    violate("outcome", name + " (" + kind + " to " + target + (via.empty() ? "" : " via " + via) +
+                           ") ended with " + std::string(error) +
+                           " while no fault touched its path");
+  }
+
+  // A cancel handed over (ok) ends the call canceled unless the call was ending already; a
+  // cancel refused as not_found comes after the call's end.
+  void check_cancel(const std::string& name, const Op& op, const Record& end) {
+    constexpr std::int64_t kRaceNs = 100'000'000;
+    if (!op.cancel) {
+      violate("outcome", name + " (cancel) was never canceled");
+      return;
+    }
+    const std::string_view result = op.cancel->str("result");
+    const std::int64_t cancel_ns = op.cancel->num("t_ns");
+    const bool ended_before = end.num("t_ns") <= cancel_ns + kRaceNs;
+    if (result == "ok" && end.str("error") != "canceled" && !ended_before) {
+      violate("outcome", name + " was canceled (ok) but ended " + std::string(end.str("error")) +
+                             " afterwards");
+    } else if (result == "not_found" && !ended_before) {
+      violate("outcome", name + ": cancel said not_found while the call was still open");
+    } else if (result != "ok" && result != "not_found") {
+      violate("outcome", name + ": cancel returned " + std::string(result));
+    }
   }
 
   void check_stream(const std::string& proc, std::int64_t id, const std::string& name, const Op& op,
                     const std::string& error) {
+    for (const Record* refused : op.refused_writes) {
+      const std::string_view why = refused->str("error");
+      if (why != "not_found" && why != "stream_closed") {
+        violate("outcome", name + ": writing message " + std::to_string(refused->num("seq")) +
+                               " was refused with " + std::string(why));
+      }
+    }
     const std::int64_t sent = op.invoke->num("msgs");
     std::int64_t seq = 0;
     for (const Record* message : op.messages) {
@@ -234,7 +413,9 @@ class Checker {
                                std::to_string(seq) + " was due");
         return;
       }
-      const auto expected = stream_message(proc, id, seq);
+      const auto expected = stream_message(
+          proc, id, seq,
+          static_cast<std::size_t>(op.invoke->num("max_msg_bytes", kStreamMessageMaxBytes)));
       if (message->str("got") != digest(expected) ||
           message->num("bytes") != static_cast<std::int64_t>(expected.size())) {
         violate("streams", name + ": echo " + std::to_string(seq) + " is not message " +
@@ -258,7 +439,7 @@ class Checker {
     }
   }
 
-  void check_probe(const Record& probe) {
+  void check_probe(const Record& probe, std::int64_t drained_ns) {
     const std::string what =
         std::string(probe.str("proc")) + " probe of " + std::string(probe.str("target")) +
         (probe.str("via").empty() ? "" : " via " + std::string(probe.str("via")));
@@ -267,11 +448,12 @@ class Checker {
       violate("liveness", what + " never answered: " + std::string(probe.str("result")));
       return;
     }
-    const std::int64_t after_ns = probe.num("t_ns") - heal_ns_;
+    // From the heal, or from the end of the drain when that came later: probes start then.
+    const std::int64_t after_ns = probe.num("t_ns") - std::max(heal_ns_, drained_ns);
     verdict_.worst_reconnect_ms = std::max(verdict_.worst_reconnect_ms, after_ns / 1'000'000);
     if (after_ns > liveness_ns_) {
       violate("liveness", what + " answered " + std::to_string(after_ns / 1'000'000) +
-                              " ms after the heal, over " +
+                              " ms after the heal and the drain, over " +
                               std::to_string(liveness_ns_ / 1'000'000) + " ms");
     }
   }
@@ -291,6 +473,8 @@ class Checker {
         state.clear();
         ++starts;
       } else if (event == "peer_up" || event == "peer_down") {
+        if (event == "peer_down" && r.str("detail").find("reset") != std::string_view::npos)
+          count("connection_resets_seen");
         // A failed handshake (a second connection refused) leaves a live one up.
         state[std::string(r.str("peer"))] = event;
         if (event == "peer_up" && r.str("detail").find("restarted") != std::string_view::npos)
@@ -316,7 +500,6 @@ class Checker {
   Verdict verdict_;
   std::vector<std::string> read_errors_;
   std::vector<Record> run_records_;
-  std::vector<std::vector<Record>> histories_;  // kept: Ops point into them
   int expected_nodes_ = 0;
   int expected_drivers_ = 0;
   std::int64_t slack_ns_ = 0;
@@ -324,6 +507,8 @@ class Checker {
   std::int64_t rss_limit_kib_ = 0;
   std::int64_t heal_ns_ = 0;
   std::int64_t shutdown_ns_ = 0;
+  std::map<std::int64_t, FaultSpan> faults_;
+  std::map<std::pair<std::string, std::int64_t>, std::vector<std::int64_t>> rss_series_;
 };
 
 }  // namespace
@@ -339,9 +524,12 @@ void print_verdict(const Verdict& verdict, std::FILE* out) {
   std::int64_t worst_rss = 0;
   for (const auto& [proc, kib] : verdict.max_rss_kib)
     worst_rss = std::max(worst_rss, kib);
-  std::fprintf(out, "\nworst reconnect after heal: %lld ms; largest RSS: %lld KiB\n",
+  std::fprintf(out,
+               "\nworst reconnect after heal: %lld ms; largest RSS: %lld KiB; worst RSS growth: "
+               "%lld KiB\n",
                static_cast<long long>(verdict.worst_reconnect_ms),
-               static_cast<long long>(worst_rss));
+               static_cast<long long>(worst_rss),
+               static_cast<long long>(verdict.worst_rss_growth_kib));
   for (const std::string& violation : verdict.violations)
     std::fprintf(out, "VIOLATION %s\n", violation.c_str());
   std::fprintf(out, "verdict: %s (%zu violations), seed %lld\nreplay: %s\n",

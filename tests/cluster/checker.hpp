@@ -20,6 +20,7 @@ struct Verdict {
   std::string replay;
   std::int64_t worst_reconnect_ms = 0;  // heal to the last probe that answered
   std::map<std::string, std::int64_t> max_rss_kib;
+  std::int64_t worst_rss_growth_kib = 0;  // late peak minus early peak, over long series
 
   bool passed() const { return violations.empty(); }
 };

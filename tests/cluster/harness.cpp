@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <thread>
@@ -34,6 +35,13 @@ std::string replay_command(const RunOptions& options) {
 namespace {
 
 volatile sig_atomic_t interrupted = 0;
+
+std::string join(const std::vector<std::string>& names) {
+  std::string text;
+  for (const std::string& name : names)
+    text += (text.empty() ? "" : ",") + name;
+  return text;
+}
 void on_interrupt(int) {
   interrupted = 1;
 }
@@ -62,6 +70,7 @@ class Harness {
   int run() {
     if (const int skipped = enter_namespace(); skipped != 0) return skipped;
     ::mkdir(options_.dir.c_str(), 0755);
+    clear_old_files();
     log_.open(options_.dir + "/chaos.jsonl", std::ios::trunc);
     if (!log_) {
       error("cannot write " + options_.dir + "/chaos.jsonl");
@@ -104,6 +113,16 @@ class Harness {
     }
     error(why);
     return kRunHarnessError;
+  }
+
+  // A directory used before: its processes' files are appended to, so they must go first.
+  void clear_old_files() {
+    std::error_code ignored;
+    for (const auto& entry : std::filesystem::directory_iterator(options_.dir, ignored)) {
+      const std::string name = entry.path().filename().string();
+      if (name.ends_with(".jsonl") || name.ends_with(".log"))
+        std::filesystem::remove(entry.path(), ignored);
+    }
   }
 
   void make_members() {
@@ -206,7 +225,9 @@ class Harness {
               "--rate",
               std::to_string(options_.driver_rate),
               "--max-bytes",
-              std::to_string(options_.max_payload_bytes)};
+              std::to_string(options_.max_payload_bytes),
+              "--stream-max-bytes",
+              std::to_string(options_.stream_max_bytes)};
       if (m.name == "load1") argv.push_back("--probe-relays");
     }
     if (m.node && !options_.canary.empty()) argv.insert(argv.end(), {"--canary", options_.canary});
@@ -275,7 +296,9 @@ class Harness {
                  .add("fault", step.fault->id)
                  .add("kind", fault_kind_name(step.fault->kind))
                  .add("what", what)
-                 .add("members", members));
+                 .add("members", members)
+                 .add("from", join(step.fault->from))
+                 .add("to", join(step.fault->to)));
       if (!(step.begin ? begin(*step.fault) : end(*step.fault))) return false;
     }
     // The phase lasts --duration-s at least (the first round of kinds may run over it).
@@ -309,8 +332,10 @@ class Harness {
             break;
           }
           case FaultKind::reset:
-            drop_between(a, b, " -p tcp -j REJECT --reject-with tcp-reset");
-            drop_between(b, a, " -p tcp -j REJECT --reject-with tcp-reset");
+            // Not the resets themselves: on lo the reset REJECT sends back passes INPUT too,
+            // and the reverse rule would swallow it (a reset fault would be a partition).
+            drop_between(a, b, " -p tcp ! --tcp-flags RST RST -j REJECT --reject-with tcp-reset");
+            drop_between(b, a, " -p tcp ! --tcp-flags RST RST -j REJECT --reject-with tcp-reset");
             break;
           default:
             break;
@@ -492,9 +517,21 @@ class Harness {
     }
     if (monotonic_ns() < next_sample_ns_) return;
     next_sample_ns_ = monotonic_ns() + 250'000'000;
+    // Every 5 s a sample of each goes to the record, for growth over a long run.
+    const bool record_sample = monotonic_ns() >= next_recorded_sample_ns_;
+    if (record_sample) next_recorded_sample_ns_ = monotonic_ns() + 5'000'000'000;
     for (Member& m : members_) {
       if (m.pid < 0) continue;
-      if (const auto kib = resident_kib(m.pid)) m.max_rss_kib = std::max(m.max_rss_kib, *kib);
+      const auto kib = resident_kib(m.pid);
+      if (!kib) continue;
+      m.max_rss_kib = std::max(m.max_rss_kib, *kib);
+      if (record_sample) {
+        record(JsonLine()
+                   .add("ev", "rss_sample")
+                   .add("proc", m.name)
+                   .add("start", m.starts)
+                   .add("kib", *kib));
+      }
     }
   }
 
@@ -512,7 +549,7 @@ class Harness {
 
   bool iptables_restore(const std::string& batch) {
     const int status =
-        run_command({"iptables-restore", "--noflush"}, "*filter\n" + batch + "COMMIT\n",
+        run_command({"iptables-restore", "--wait", "--noflush"}, "*filter\n" + batch + "COMMIT\n",
                     options_.dir + "/commands.log");
     return status == 0 || error("iptables-restore failed on:\n" + batch);
   }
@@ -548,6 +585,7 @@ class Harness {
   std::ofstream log_;
   std::int64_t phase_start_ns_ = 0;
   std::int64_t next_sample_ns_ = 0;
+  std::int64_t next_recorded_sample_ns_ = 0;
 };
 
 }  // namespace
@@ -557,6 +595,8 @@ int run_chaos(const RunOptions& options) {
   action.sa_handler = on_interrupt;
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  // A command that exits before reading its input must not kill the harness.
+  signal(SIGPIPE, SIG_IGN);
   Harness harness(options);
   return harness.run();
 }

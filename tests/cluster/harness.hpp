@@ -29,8 +29,9 @@ struct RunOptions {
   std::uint16_t port = 7100;          // every member listens on its own address, this port
   int driver_rate = 150;              // operations per second per driver
   std::size_t max_payload_bytes = 4 << 20;
-  bool no_faults = false;  // load only, for duration_ms (the canary self-tests)
-  std::string canary;      // weft-node --canary for every node ("" none): a planted defect
+  std::size_t stream_max_bytes = 48 * 1024;  // a stream message's largest size
+  bool no_faults = false;                    // load only, for duration_ms (the canary self-tests)
+  std::string canary;  // weft-node --canary for every node ("" none): a planted defect
   Bounds bounds;
 };
 

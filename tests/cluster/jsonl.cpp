@@ -1,5 +1,6 @@
 #include "jsonl.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -37,17 +38,22 @@ JsonLine& JsonLine::add(std::string_view name, std::int64_t value) {
 }
 
 std::string_view Record::str(std::string_view key, std::string_view fallback) const {
-  const auto found = text.find(key);
-  return found == text.end() ? fallback : std::string_view(found->second);
+  for (const auto& [name, value] : text) {
+    if (name == key) return value;
+  }
+  return fallback;
 }
 
 std::int64_t Record::num(std::string_view key, std::int64_t fallback) const {
-  const auto found = number.find(key);
-  return found == number.end() ? fallback : found->second;
+  for (const auto& [name, value] : number) {
+    if (name == key) return value;
+  }
+  return fallback;
 }
 
 bool Record::has(std::string_view key) const {
-  return text.find(key) != text.end() || number.find(key) != number.end();
+  return std::any_of(text.begin(), text.end(), [&](const auto& f) { return f.first == key; }) ||
+         std::any_of(number.begin(), number.end(), [&](const auto& f) { return f.first == key; });
 }
 
 namespace {
@@ -111,11 +117,11 @@ std::optional<Record> parse_line(std::string_view line, std::string& error) {
     if (reader.at < line.size() && line[reader.at] == '"') {
       std::string value;
       if (!reader.string(value)) return std::nullopt;
-      record.text[key] = std::move(value);
+      record.text.emplace_back(std::move(key), std::move(value));
     } else {
       std::int64_t value = 0;
       if (!reader.number(value)) return std::nullopt;
-      record.number[key] = value;
+      record.number.emplace_back(std::move(key), value);
     }
     reader.skip_space();
   }

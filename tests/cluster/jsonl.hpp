@@ -4,10 +4,10 @@
 
 #include <concepts>
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace weft::chaos {
@@ -30,10 +30,11 @@ class JsonLine {
   std::string text_ = "{";
 };
 
-// One parsed line. Fields are kept in a sorted map, so nothing depends on hash order.
+// One parsed line: its fields in the order written (a handful each; a long run has millions
+// of lines, so no map per line).
 struct Record {
-  std::map<std::string, std::string, std::less<>> text;
-  std::map<std::string, std::int64_t, std::less<>> number;
+  std::vector<std::pair<std::string, std::string>> text;
+  std::vector<std::pair<std::string, std::int64_t>> number;
 
   // The field, or the fallback when absent.
   std::string_view str(std::string_view key, std::string_view fallback = {}) const;

@@ -5,7 +5,8 @@
 // (docs/CHAOS.md lists the records); the checker, not this program, judges them.
 //
 //   weft-load --name L --listen HOST:PORT --peer N=HOST:PORT... --history FILE --seed S
-//             [--inflight K] [--rate OPS_PER_S] [--max-bytes B] [--probe-relays]
+//             [--inflight K] [--rate OPS_PER_S] [--max-bytes B] [--stream-max-bytes B]
+//             [--probe-relays]
 //             [--probe-limit-ms T] [--ping-interval-ms T] [--stream-ping-ms T]
 //             [--stream-silence-ms T]
 //
@@ -15,6 +16,7 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -50,6 +52,7 @@ struct Options {
   double rate_per_s = 150;
   std::size_t max_bytes = 4 << 20;
   bool probe_relays = false;
+  std::size_t stream_max_bytes = chaos::kStreamMessageMaxBytes;  // a stream message's largest size
   std::int64_t probe_limit_ms = 30'000;
 };
 
@@ -103,6 +106,52 @@ class InFlight {
   std::size_t count_ = 0;
 };
 
+// Consumes deferred stream messages one at a time, every kSlowReadInterval: a reader
+// slower than the node's echo, so back-pressure has to reach the node's handler.
+class SlowReader {
+ public:
+  static constexpr auto kSlowReadInterval = std::chrono::microseconds(200);
+  SlowReader() : thread_([this] { run(); }) {}
+  ~SlowReader() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+  SlowReader(const SlowReader&) = delete;
+  SlowReader& operator=(const SlowReader&) = delete;
+
+  void later(io::StreamSession session) {
+    std::lock_guard lock(mutex_);
+    waiting_.push_back(std::move(session));
+    wake_.notify_one();
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      wake_.wait(lock, [&] { return stopping_ || !waiting_.empty(); });
+      if (stopping_) break;
+      io::StreamSession session = std::move(waiting_.front());
+      waiting_.pop_front();
+      lock.unlock();
+      std::this_thread::sleep_for(kSlowReadInterval);
+      // queue_full: the loop's command queue is full; try again after the others.
+      if (session.consume() == Errc::queue_full) later(std::move(session));
+      lock.lock();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<io::StreamSession> waiting_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 class Driver {
  public:
   Driver(Options options, io::EventNode& node, History& history)
@@ -125,7 +174,8 @@ class Driver {
     if (roll < 73) return cancel(op, target);
     if (roll < 78) return fail(op, target);
     if (roll < 88) return relay(op, target, other_than(target), uniform(1, 64 << 10), false);
-    return stream(op, target, uniform(1, 40));
+    if (roll < 99) return stream(op, target, uniform(1, 40), options_.stream_max_bytes, false);
+    return stream(op, target, 5'000, 64, true);
   }
 
   // Fires the cancels that are due.
@@ -257,17 +307,32 @@ class Driver {
     send(op, via, kRelay, std::move(payload), 6'000);
   }
 
-  void stream(std::int64_t op, const std::string& target, int messages) {
-    constexpr std::int64_t kTimeoutMs = 20'000;
-    history_.write(invoke(op, "stream", target, kTimeoutMs).add("msgs", messages));
+  // A stream of numbered messages, echoed. With `slow_reader` this side defers every echo
+  // and a reader thread consumes them at kSlowReadInterval: the node's echo handler must
+  // hold back (its send queue fills) instead of dropping any.
+  void stream(std::int64_t op, const std::string& target, int messages, std::size_t max_bytes,
+              bool slow_reader) {
+    const std::int64_t timeout_ms = slow_reader ? 40'000 : 20'000;
+    history_.write(invoke(op, "stream", target, timeout_ms)
+                       .add("msgs", messages)
+                       .add("max_msg_bytes", static_cast<std::int64_t>(max_bytes))
+                       .add("slow_reader", slow_reader ? 1 : 0));
     in_flight_.begin();
     auto received = std::make_shared<std::int64_t>(0);  // loop thread only
+    auto writer = std::make_shared<StreamWriter>();
+    writer->total = messages;
+    writer->max_bytes = max_bytes;
     io::StreamCallbacks callbacks;
-    callbacks.on_message = [this, op, received](io::StreamSession&, Bytes message) {
+    callbacks.on_message = [this, op, received, slow_reader](io::StreamSession& session,
+                                                             Bytes message) {
       history_.write(record(op, "msg")
                          .add("seq", (*received)++)
                          .add("bytes", static_cast<std::int64_t>(message.size()))
                          .add("got", chaos::digest(message)));
+      if (slow_reader && session.defer() == Errc::ok) slow_reader_.later(session);
+    };
+    callbacks.on_writable = [this, op, writer](io::StreamSession& session) {
+      pump(op, *writer, session);
     };
     callbacks.on_end = [this, op, received](io::StreamSession&, Errc error,
                                             std::string_view message) {
@@ -279,13 +344,40 @@ class Driver {
     };
     io::StreamSession session =
         node_.open_stream(target, kStreamEcho, "", nullptr, true, StreamWindow{64, 1 << 20},
-                          kTimeoutMs, std::move(callbacks));
-    // The node's send queue holds them all (stream_send_queue_messages is far larger), so a
-    // refused write means the stream already ended: on_end has recorded why.
-    for (int seq = 0; seq < messages; ++seq) {
-      if (session.write(chaos::stream_message(name_, op, seq)) != Errc::ok) return;
+                          timeout_ms, std::move(callbacks));
+    pump(op, *writer, session);
+  }
+
+  // What a stream has still to write; pump runs from main and from on_writable.
+  struct StreamWriter {
+    std::mutex mutex;
+    int next = 0;
+    int total = 0;
+    std::size_t max_bytes = 0;
+  };
+
+  // Writes until the session's queue is full (on_writable calls again) or all are written.
+  void pump(std::int64_t op, StreamWriter& writer, io::StreamSession& session) {
+    std::lock_guard lock(writer.mutex);
+    while (writer.next < writer.total) {
+      const Errc written =
+          session.write(chaos::stream_message(name_, op, writer.next, writer.max_bytes));
+      if (written == Errc::queue_full) return;
+      if (written != Errc::ok) {
+        // Recorded for the checker: after the stream ended only not_found / stream_closed
+        // may come back. The stream is canceled so that it ends now either way.
+        history_.write(
+            record(op, "write_refused").add("seq", writer.next).add("error", errc_name(written)));
+        session.cancel();
+        writer.next = writer.total + 1;
+        return;
+      }
+      ++writer.next;
     }
-    session.close();
+    if (writer.next == writer.total) {
+      session.close();
+      ++writer.next;
+    }
   }
 
   // One probe: retried every 200 ms until it answers or `until` passes. `via` empty: an
@@ -293,12 +385,20 @@ class Driver {
   bool probe_one(const std::string& target, const std::string& via, Clock::time_point until) {
     const std::string payload = "probe " + target;
     for (int attempt = 1;; ++attempt) {
+      std::future<io::Reply> pending =
+          via.empty() ? node_.request(target, kEcho, as_bytes(payload), 1'000)
+                      : node_.request(via, kRelay, as_bytes(target + " 1000\n" + payload), 2'000);
+      // The call's own deadline ends it; waiting longer means a reply was lost.
       io::Reply reply;
-      if (via.empty()) {
-        reply = node_.request(target, kEcho, as_bytes(payload), 1'000).get();
+      if (pending.wait_for(std::chrono::seconds(10)) == std::future_status::ready) {
+        reply = pending.get();
       } else {
-        const std::string body = target + " 1000\n" + payload;
-        reply = node_.request(via, kRelay, as_bytes(body), 2'000).get();
+        reply.error = Errc::not_found;  // never answered: reported as such
+        history_.write(chaos::JsonLine()
+                           .add("proc", name_)
+                           .add("ev", "probe_lost")
+                           .add("target", target)
+                           .add("via", via));
       }
       const bool answered = reply.error == Errc::ok &&
                             std::string(reply.payload.begin(), reply.payload.end()) == payload;
@@ -324,6 +424,7 @@ class Driver {
   std::int64_t next_op_ = 0;
   InFlight in_flight_;
   std::multimap<Clock::time_point, std::pair<std::int64_t, io::CallHandle>> cancels_;
+  SlowReader slow_reader_;
 };
 
 int usage(const char* why) {
@@ -331,7 +432,8 @@ int usage(const char* why) {
                "weft-load: %s\n"
                "usage: weft-load --name L --listen HOST:PORT --peer N=HOST:PORT...\n"
                "                 --history FILE --seed S [--inflight K] [--rate OPS_PER_S]\n"
-               "                 [--max-bytes B] [--probe-relays] [--probe-limit-ms T]\n"
+               "                 [--max-bytes B] [--stream-max-bytes B] [--probe-relays]\n"
+               "                 [--probe-limit-ms T]\n"
                "                 [--ping-interval-ms T] [--stream-ping-ms T]\n"
                "                 [--stream-silence-ms T]\n",
                why);
@@ -372,8 +474,13 @@ std::optional<int> parse(int argc, char** argv, Options& options) {
       if (!number(value(), rate) || rate <= 0) return usage("bad --rate");
       options.rate_per_s = static_cast<double>(rate);
     } else if (arg == "--max-bytes" && has_value) {
-      if (!number(value(), options.max_bytes) || options.max_bytes < (1 << 20))
-        return usage("bad --max-bytes (at least 1 MiB)");
+      if (!number(value(), options.max_bytes) || options.max_bytes < (1 << 20) ||
+          options.max_bytes > (64 << 20))
+        return usage("bad --max-bytes (1 MiB to 64 MiB, the node's max_message_bytes)");
+    } else if (arg == "--stream-max-bytes" && has_value) {
+      if (!number(value(), options.stream_max_bytes) || options.stream_max_bytes == 0 ||
+          options.stream_max_bytes > (1 << 20))
+        return usage("bad --stream-max-bytes (1 to 1 MiB)");
     } else if (arg == "--probe-relays") {
       options.probe_relays = true;
     } else if (arg == "--probe-limit-ms" && has_value) {
@@ -461,6 +568,7 @@ int main(int argc, char** argv) {
   const char* name = options.node.config.name.c_str();
   if (signal_number == SIGTERM) {
     std::fprintf(stderr, "weft-load %s: aborted by SIGTERM\n", name);
+    node.stop();  // before the driver goes: its callbacks run with disconnected
     return 1;
   }
   history.write(chaos::JsonLine().add("proc", name).add("ev", "load_end").add("ops", driver.ops()));
@@ -468,6 +576,11 @@ int main(int argc, char** argv) {
   const auto drain_until = Clock::now() + std::chrono::seconds(30);
   while (Clock::now() < drain_until &&
          (driver.in_flight().count() > 0 || driver.cancels_pending())) {
+    if (signal_pending(signals, signal_number) && signal_number == SIGTERM) {
+      std::fprintf(stderr, "weft-load %s: aborted by SIGTERM while draining\n", name);
+      node.stop();
+      return 1;
+    }
     driver.cancel_due();
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

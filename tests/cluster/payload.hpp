@@ -4,8 +4,10 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -31,8 +33,7 @@ inline std::vector<std::uint8_t> payload_bytes(std::uint64_t key, std::size_t si
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
-    for (std::size_t b = 0; b < 8 && i + b < size; ++b)
-      bytes[i + b] = static_cast<std::uint8_t>(z >> (8 * b));
+    std::memcpy(bytes.data() + i, &z, std::min<std::size_t>(8, size - i));  // little-endian words
   }
   return bytes;
 }
@@ -53,15 +54,20 @@ inline std::string digest(std::string_view text) {
 
 namespace weft::chaos {
 
-// The size of message `seq` (from 0) of stream `op`: 1 byte to 48 KiB, so one in three
-// or so is over 32 KiB and travels in parts.
-inline std::size_t stream_message_size(std::string_view driver, std::int64_t op, std::int64_t seq) {
-  return 1 + static_cast<std::size_t>(payload_key(driver, op, seq + 1) % (48 * 1024));
+// Message `seq` (from 0) of stream `op`: 1 byte to `max_bytes` (by default 48 KiB, so one
+// in three or so is over 32 KiB and travels in parts).
+inline constexpr std::size_t kStreamMessageMaxBytes = 48 * 1024;
+
+inline std::size_t stream_message_size(std::string_view driver, std::int64_t op, std::int64_t seq,
+                                       std::size_t max_bytes = kStreamMessageMaxBytes) {
+  return 1 + static_cast<std::size_t>(payload_key(driver, op, seq + 1) % max_bytes);
 }
 
 inline std::vector<std::uint8_t> stream_message(std::string_view driver, std::int64_t op,
-                                                std::int64_t seq) {
-  return payload_bytes(payload_key(driver, op, seq + 1), stream_message_size(driver, op, seq));
+                                                std::int64_t seq,
+                                                std::size_t max_bytes = kStreamMessageMaxBytes) {
+  return payload_bytes(payload_key(driver, op, seq + 1),
+                       stream_message_size(driver, op, seq, max_bytes));
 }
 
 }  // namespace weft::chaos

@@ -28,12 +28,22 @@ std::int64_t monotonic_ns() {
 
 namespace {
 
+// The argument vector execv wants, built before fork: the child of a threaded process
+// should not allocate.
+std::vector<char*> exec_args(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const std::string& arg : argv)
+    args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  return args;
+}
+
 // In the child, after fork: dies with the harness, output to the log, then exec.
-[[noreturn]] void become(const std::vector<std::string>& argv, const std::string& log_path,
-                         int stdin_fd, int stdout_fd, pid_t parent) {
+[[noreturn]] void become(const std::vector<char*>& args, const char* log_path, int stdin_fd,
+                         int stdout_fd, pid_t parent) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) _exit(127);  // the harness died before prctl took effect
-  const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int log = ::open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log < 0) _exit(127);
   dup2(stdin_fd >= 0 ? stdin_fd : ::open("/dev/null", O_RDONLY), STDIN_FILENO);
   dup2(stdout_fd >= 0 ? stdout_fd : log, STDOUT_FILENO);
@@ -41,10 +51,7 @@ namespace {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  std::vector<char*> args;
-  for (const std::string& arg : argv)
-    args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
+  signal(SIGPIPE, SIG_DFL);
   execvp(args[0], args.data());
   _exit(127);
 }
@@ -54,9 +61,10 @@ namespace {
 pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path, int* stdout_pipe) {
   int pipe_fds[2] = {-1, -1};
   if (stdout_pipe && pipe2(pipe_fds, O_CLOEXEC) != 0) return -1;
+  const std::vector<char*> args = exec_args(argv);
   const pid_t parent = getpid();
   const pid_t pid = fork();
-  if (pid == 0) become(argv, log_path, -1, pipe_fds[1], parent);
+  if (pid == 0) become(args, log_path.c_str(), -1, pipe_fds[1], parent);
   if (stdout_pipe) {
     ::close(pipe_fds[1]);
     if (pid < 0) {
@@ -72,9 +80,13 @@ int run_command(const std::vector<std::string>& argv, const std::string& input,
                 const std::string& log_path) {
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -1;
+  // The tool by its full path: execvp searches only PATH, find_tool also the sbin folders.
+  std::vector<std::string> resolved = argv;
+  if (const auto path = find_tool(argv.front())) resolved.front() = *path;
+  const std::vector<char*> args = exec_args(resolved);
   const pid_t parent = getpid();
   const pid_t pid = fork();
-  if (pid == 0) become(argv, log_path, pipe_fds[0], -1, parent);
+  if (pid == 0) become(args, log_path.c_str(), pipe_fds[0], -1, parent);
   ::close(pipe_fds[0]);
   if (pid < 0) {
     ::close(pipe_fds[1]);
@@ -88,8 +100,10 @@ int run_command(const std::vector<std::string>& argv, const std::string& input,
   }
   ::close(pipe_fds[1]);
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  pid_t waited;
+  while ((waited = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
   }
+  if (waited != pid) return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
