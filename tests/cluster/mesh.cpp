@@ -305,7 +305,7 @@ class Mesh {
   void load(std::atomic<bool>& stop) {
     const auto interval = std::chrono::nanoseconds(1'000'000'000 / options_.restart_load_rate);
     auto next = std::chrono::steady_clock::now();
-    const std::vector<std::uint8_t> payload(256, 'y');
+    const std::vector<std::uint8_t>& payload = load_payload_;  // outlives every callback
     for (std::size_t i = 0; !stop; ++i) {
       std::this_thread::sleep_until(next);
       next += interval;
@@ -316,15 +316,14 @@ class Mesh {
       }
       call->target = i % nodes_.size();
       call->start_ns = monotonic_ns();
-      const Errc posted = client_->request(nodes_[call->target].name, kEcho, payload, 5'000,
-                                           [this, call, &payload](io::Reply&& reply) {
-                                             call->end_ns = monotonic_ns();
-                                             call->error = reply.error;
-                                             call->wrong_bytes = reply.error == Errc::ok &&
-                                                                 reply.payload != payload;
-                                             call->ends.fetch_add(1);
-                                             calls_done_.fetch_add(1);
-                                           });
+      const Errc posted = client_->request(
+          nodes_[call->target].name, kEcho, payload, 5'000, [this, call](io::Reply&& reply) {
+            call->end_ns = monotonic_ns();
+            call->error = reply.error;
+            call->wrong_bytes = reply.error == Errc::ok && reply.payload != load_payload_;
+            call->ends.fetch_add(1);
+            calls_done_.fetch_add(1);
+          });
       if (posted != Errc::ok) {
         call->end_ns = monotonic_ns();
         call->error = posted;
@@ -479,6 +478,7 @@ class Mesh {
   std::deque<Call> calls_;  // a deque: callbacks keep pointers while calls are added
   std::atomic<std::size_t> calls_done_{0};
   std::vector<Window> windows_;
+  const std::vector<std::uint8_t> load_payload_ = std::vector<std::uint8_t>(256, 'y');
   std::int64_t restarts_begin_ns_ = 0;
   std::vector<std::pair<std::string, std::int64_t>> figures_;
   std::vector<std::string> violations_;
