@@ -149,7 +149,13 @@ class SlowEchoWorker {
   void run() {
     std::unique_lock lock(mutex_);
     while (!stopping_) {
-      wake_.wait_for(lock, std::chrono::milliseconds(10));
+      // Idle, it sleeps until work arrives (an idle node costs nothing here); with work it
+      // looks every 10 ms for answers due and callers that canceled.
+      if (pending_.empty()) {
+        wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+      } else {
+        wake_.wait_for(lock, std::chrono::milliseconds(10));
+      }
       const auto now = std::chrono::steady_clock::now();
       for (auto it = pending_.begin(); it != pending_.end();) {
         if (it->responder.canceled()) {

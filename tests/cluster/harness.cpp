@@ -29,6 +29,12 @@ std::string replay_command(const RunOptions& options) {
          std::to_string(options.nodes) + " --drivers " + std::to_string(options.drivers) +
          " --duration-s " + std::to_string(options.duration_ms / 1000) + " --rate " +
          std::to_string(options.driver_rate) + (options.no_faults ? " --no-faults" : "") +
+         (options.max_payload_bytes == RunOptions{}.max_payload_bytes
+              ? ""
+              : " --max-bytes " + std::to_string(options.max_payload_bytes)) +
+         (options.stream_max_bytes == RunOptions{}.stream_max_bytes
+              ? ""
+              : " --stream-max-bytes " + std::to_string(options.stream_max_bytes)) +
          (options.canary.empty() ? "" : " --canary " + options.canary);
 }
 
