@@ -492,7 +492,7 @@ TEST(ChaosTimeline, EveryProcessHasATrackAndEverySpanCloses) {
   ASSERT_FALSE(text.empty());
   EXPECT_EQ(text.front(), '[');
   EXPECT_EQ(text.substr(text.size() - 2), "]\n");
-  for (const char* track : {"faults", "n1", "n2", "load1"})
+  for (const char* track : {"cluster", "n1", "n2", "load1", "n1-n2"})
     EXPECT_NE(text.find(R"("args":{"name":")" + std::string(track) + "\"}"), std::string::npos)
         << track;
   const auto count = [&](std::string_view needle) {
@@ -502,9 +502,10 @@ TEST(ChaosTimeline, EveryProcessHasATrackAndEverySpanCloses) {
       ++n;
     return n;
   };
-  // 3 calls + 2 connections + 1 fault.
-  EXPECT_EQ(count(R"("ph":"b")"), 6u);
-  EXPECT_EQ(count(R"("ph":"e")"), 6u);
+  // 3 calls + 2 connections (each on its node's track) + 1 on the pair's + 1 fault.
+  EXPECT_EQ(count(R"("ph":"b")"), 7u);
+  EXPECT_EQ(count(R"("ph":"e")"), 7u);
+  EXPECT_EQ(count(R"("pid":2)"), 4u);  // "links", the pair's track, its span's begin and end
   EXPECT_EQ(count(R"("name":"begin pause n1")"), 1u);  // on n1's own track too
   std::string missing_error;
   EXPECT_FALSE(write_timeline(dir + "/nothing-here", out, missing_error));

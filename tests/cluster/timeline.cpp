@@ -14,20 +14,26 @@ namespace {
 
 class TraceWriter {
  public:
+  // As weft-sim lays it out: process 1 "nodes" (a track per process and one for the
+  // cluster, where the faults go), process 2 "links" (a track per pair with its connections).
   TraceWriter(std::ofstream& out, std::int64_t origin_ns) : out_(out), origin_ns_(origin_ns) {
-    out_ << R"([{"name":"process_name","ph":"M","pid":1,"args":{"name":"weft-chaos"}})";
-    track("faults");
+    out_ << R"([{"name":"process_name","ph":"M","pid":1,"args":{"name":"nodes"}},)"
+         << "\n"
+         << R"({"name":"process_name","ph":"M","pid":2,"args":{"name":"links"}})";
+    track("cluster");
   }
   ~TraceWriter() { out_ << "\n]\n"; }
   TraceWriter(const TraceWriter&) = delete;
   TraceWriter& operator=(const TraceWriter&) = delete;
 
-  // The track of `name`, declared on first use (tid 0 is the faults' track).
-  int track(const std::string& name) {
-    const auto [found, added] = tracks_.emplace(name, static_cast<int>(tracks_.size()));
+  // The track of `name` in process `pid`, declared on first use (tid 0 of process 1 is
+  // the cluster's).
+  int track(const std::string& name, int pid = 1) {
+    const auto [found, added] =
+        tracks_.emplace(std::make_pair(pid, name), static_cast<int>(tracks_.size()));
     if (added) {
       out_ << ",\n"
-           << R"({"name":"thread_name","ph":"M","pid":1,"tid":)" << found->second
+           << R"({"name":"thread_name","ph":"M","pid":)" << pid << R"(,"tid":)" << found->second
            << R"(,"args":{"name":")" << name << R"("}})";
     }
     return found->second;
@@ -35,12 +41,12 @@ class TraceWriter {
 
   // phase i: an instant; b / e: an async span matched by id.
   void event(char phase, const std::string& on, const std::string& name, std::int64_t t_ns,
-             const std::string& id = {}, const std::string& detail = {}) {
-    const int tid = track(on);
+             const std::string& id = {}, const std::string& detail = {}, int pid = 1) {
+    const int tid = track(on, pid);
     char ts[32];
     std::snprintf(ts, sizeof ts, "%.3f", static_cast<double>(t_ns - origin_ns_) / 1000.0);
     out_ << ",\n{\"name\":\"" << escape(name) << "\",\"ph\":\"" << phase << "\",\"ts\":" << ts
-         << ",\"pid\":1,\"tid\":" << tid;
+         << ",\"pid\":" << pid << ",\"tid\":" << tid;
     if (phase == 'i') out_ << ",\"s\":\"t\"";
     if (!id.empty()) out_ << ",\"cat\":\"" << escape(name) << "\",\"id\":\"" << escape(id) << "\"";
     if (!detail.empty()) out_ << ",\"args\":{\"detail\":\"" << escape(detail) << "\"}";
@@ -59,7 +65,7 @@ class TraceWriter {
 
   std::ofstream& out_;
   std::int64_t origin_ns_;
-  std::map<std::string, int> tracks_;
+  std::map<std::pair<int, std::string>, int> tracks_;
 };
 
 void add_run(TraceWriter& trace, const std::vector<Record>& records) {
@@ -68,7 +74,7 @@ void add_run(TraceWriter& trace, const std::vector<Record>& records) {
     const std::int64_t t = r.num("t_ns");
     const std::string what(r.str("what"));
     if (event == "fault_begin" || event == "fault_end") {
-      trace.event(event == "fault_begin" ? 'b' : 'e', "faults", what, t,
+      trace.event(event == "fault_begin" ? 'b' : 'e', "cluster", what, t,
                   "f" + std::to_string(r.num("fault")));
       // And on the track of every process it touches.
       std::string_view members = r.str("members");
@@ -85,43 +91,48 @@ void add_run(TraceWriter& trace, const std::vector<Record>& records) {
                                                  : "signal " + std::to_string(r.num("signal"));
       trace.event('i', std::string(r.str("proc")), event + " " + detail, t);
     } else if (event == "heal" || event == "shutdown" || event == "faults_begin") {
-      trace.event('i', "faults", event, t);
+      trace.event('i', "cluster", event, t);
     }
   }
 }
 
-// A node's connections: a span per peer from up to down.
+// A node's connections: a span per peer from up to down, on the node's track and on the
+// pair's track among the links (drawn from the events of the pair's first node by name, or
+// of the node alone when the peer is a driver, which writes no events).
 void add_node(TraceWriter& trace, const std::vector<Record>& records) {
   std::map<std::string, int> spans;  // peer -> the open span's number, or -1
   int next = 0;
+  std::string proc;
+  const auto span = [&](char phase, const std::string& peer, int number, std::int64_t t_ns,
+                        const std::string& detail) {
+    const std::string id = proc + "-" + peer + "-" + std::to_string(number);
+    trace.event(phase, proc, "connection " + peer, t_ns, id, detail);
+    if (proc < peer || peer.starts_with("load")) {
+      const std::string pair = std::min(proc, peer) + "-" + std::max(proc, peer);
+      trace.event(phase, pair, "connection", t_ns, "link-" + id, detail, 2);
+    }
+  };
   for (const Record& r : records) {
-    const std::string proc(r.str("proc"));
+    proc = r.str("proc");
     const std::string peer(r.str("peer"));
     const std::string event(r.str("ev"));
     if (event == "start") {
       for (auto& [name, open] : spans) {
-        if (open >= 0)
-          trace.event('e', proc, "connection " + name, r.num("t_ns"),
-                      proc + "-" + name + "-" + std::to_string(open));
+        if (open >= 0) span('e', name, open, r.num("t_ns"), "process restarted");
         open = -1;
       }
       trace.event('i', proc, "process start", r.num("t_ns"));
       continue;
     }
-    if (peer.empty()) continue;
+    // A failed handshake (a second connection refused) leaves a live one up.
+    if (peer.empty() || (event != "peer_up" && event != "peer_down")) continue;
     auto [found, added] = spans.emplace(peer, -1);
-    const std::string id_base = proc + "-" + peer + "-";
+    const std::string detail(r.str("detail"));
+    if (found->second >= 0) span('e', peer, found->second, r.num("t_ns"), detail);
+    found->second = -1;
     if (event == "peer_up") {
-      if (found->second >= 0)
-        trace.event('e', proc, "connection " + peer, r.num("t_ns"),
-                    id_base + std::to_string(found->second));
       found->second = next++;
-      trace.event('b', proc, "connection " + peer, r.num("t_ns"),
-                  id_base + std::to_string(found->second), std::string(r.str("detail")));
-    } else if (found->second >= 0) {
-      trace.event('e', proc, "connection " + peer, r.num("t_ns"),
-                  id_base + std::to_string(found->second), std::string(r.str("detail")));
-      found->second = -1;
+      span('b', peer, found->second, r.num("t_ns"), detail);
     }
   }
 }

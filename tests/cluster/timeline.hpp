@@ -1,6 +1,7 @@
 // A harness run as a Chrome / Perfetto trace (chrome://tracing, ui.perfetto.dev), in the
-// shape weft-sim writes: a track per process with its connections and calls, and a track
-// for the faults.
+// shape weft-sim writes: process "nodes" with a track per process (connections, calls,
+// signals, the faults that touched it) and a "cluster" track with every fault; process
+// "links" with a track per pair and its connections.
 #pragma once
 
 #include <string>
