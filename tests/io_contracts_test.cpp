@@ -7,7 +7,12 @@
 // Every wait is bounded (wait_until polls against a deadline and the test fails when it
 // passes); nothing sleeps a fixed time before asserting. Callbacks run on the loop threads,
 // so everything they share with the test thread is atomic or under a mutex.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -17,12 +22,6 @@
 #include <future>
 #include <mutex>
 #include <thread>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "io_test_support.hpp"
 #include "weft/io/event_node.hpp"
