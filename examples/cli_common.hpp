@@ -14,6 +14,16 @@
 
 namespace weft::cli {
 
+// weft-node's built-in handlers (see weft_node.cpp), which weft-call, weft-load and
+// weft-chaos call.
+namespace handlers {
+inline constexpr std::uint16_t kEcho = 1;
+inline constexpr std::uint16_t kSlowEcho = 2;
+inline constexpr std::uint16_t kStreamEcho = 3;
+inline constexpr std::uint16_t kRelay = 4;
+inline constexpr std::uint16_t kFail = 5;
+}  // namespace handlers
+
 // The whole of `text` as a number; false when anything else is there or it does not fit.
 template <typename T>
 bool number(std::string_view text, T& out) {

@@ -31,11 +31,7 @@ namespace {
 
 using namespace weft;
 
-constexpr std::uint16_t kEcho = 1;
-constexpr std::uint16_t kSlowEcho = 2;
-constexpr std::uint16_t kStreamEcho = 3;
-constexpr std::uint16_t kRelay = 4;
-constexpr std::uint16_t kFail = 5;
+using namespace cli::handlers;
 
 // Planted defects (--canary), so a harness can show it catches them.
 enum class NodeCanary : std::uint8_t { none, corrupt_echo, drop_stream_echo };
@@ -199,9 +195,7 @@ int main(int argc, char** argv) {
   std::string events_path;
   NodeCanary canary = NodeCanary::none;
   const auto positive = [](const char* text, std::int64_t& out) {
-    const std::string_view view(text);
-    const auto [end, ec] = std::from_chars(view.data(), view.data() + view.size(), out);
-    return ec == std::errc{} && end == view.data() + view.size() && out > 0;
+    return cli::number(text, out) && out > 0;
   };
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];

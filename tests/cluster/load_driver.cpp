@@ -32,11 +32,7 @@ namespace {
 using namespace weft;
 using Clock = std::chrono::steady_clock;
 
-constexpr std::uint16_t kEcho = 1;
-constexpr std::uint16_t kSlowEcho = 2;
-constexpr std::uint16_t kStreamEcho = 3;
-constexpr std::uint16_t kRelay = 4;
-constexpr std::uint16_t kFail = 5;
+using namespace cli::handlers;
 
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())

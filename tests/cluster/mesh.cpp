@@ -18,18 +18,17 @@
 #include <sstream>
 #include <thread>
 
+#include "../../examples/cli_common.hpp"
 #include "harness.hpp"
 #include "jsonl.hpp"
 #include "process.hpp"
-#include "weft/io/event_node.hpp"
 
 namespace weft::chaos {
 
 namespace {
 
 constexpr const char* kClient = "mesh";
-constexpr std::uint16_t kEcho = 1;
-constexpr std::uint16_t kRelay = 4;
+using namespace cli::handlers;
 
 // Follows one node's event file: which peers its latest incarnation has up, and when the
 // last of them came up.
