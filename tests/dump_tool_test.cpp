@@ -42,7 +42,7 @@ TEST(WeftDump, PrintsOneLinePerFrameWithOffsets) {
   EXPECT_NE(result.out.find("request cksum=0 flags=0x0000 mux=2 seq=0 handler=7"),
             std::string::npos);
   EXPECT_NE(result.out.find("deadline_ms=60000 len=5 payload=68656c6c6f"), std::string::npos);
-  EXPECT_NE(result.out.find("@" + std::to_string(offsets.back()) + " object_ack"),
+  EXPECT_NE(result.out.find("@" + std::to_string(offsets.back()) + " object_close"),
             std::string::npos);
   EXPECT_TRUE(result.err.empty());
 }

@@ -39,8 +39,9 @@ struct ParityRule {
   Side side;
 };
 // §4.4 names the opening frames and the answers; §6.2 adds stream_ping (from the opener)
-// and stream_pong (to it); cancel, object_data and object_end travel only from the opener,
-// so "a frame that refers to a mux id must match its direction" applies to them too.
+// and stream_pong (to it); cancel, object_data, object_end and object_close travel only from
+// the opener, object_ack and object_credit only to it, so "a frame that refers to a mux id
+// must match its direction" applies to them too.
 constexpr ParityRule kParityRules[] = {
     {Op::request, Side::sender},         {Op::response, Side::receiver},
     {Op::cancel, Side::sender},          {Op::continuation, Side::either},
@@ -48,9 +49,11 @@ constexpr ParityRule kParityRules[] = {
     {Op::stream_reject, Side::receiver}, {Op::stream_msg, Side::either},
     {Op::stream_credit, Side::either},   {Op::stream_end, Side::either},
     {Op::stream_reset, Side::either},    {Op::stream_ping, Side::sender},
-    {Op::stream_pong, Side::receiver},   {Op::object_begin, Side::sender},
-    {Op::object_data, Side::sender},     {Op::object_end, Side::sender},
-    {Op::object_ack, Side::receiver},
+    {Op::stream_pong, Side::receiver},   {Op::object_open, Side::sender},
+    {Op::object_accept, Side::receiver}, {Op::object_reject, Side::receiver},
+    {Op::object_begin, Side::sender},    {Op::object_data, Side::sender},
+    {Op::object_end, Side::sender},      {Op::object_ack, Side::receiver},
+    {Op::object_credit, Side::receiver}, {Op::object_close, Side::sender},
 };
 
 // A valid frame of `op` (from the shared samples) on `mux`.

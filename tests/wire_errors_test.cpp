@@ -210,9 +210,9 @@ std::vector<BadCase> bad_cases() {
        raw_frame([](Packer& p) { common(p, 6, Op::stream_credit, 0, 2, 0), p.pack(0), p.pack(0); }),
        WireError::invalid_field, 14},
       {"unknown size with a size", raw_frame([](Packer& p) {
-         common(p, 7, Op::object_begin, flag::kSizeUnknown, 2, 1), p.pack(1), p.pack(0), p.pack(9);
+         common(p, 5, Op::object_begin, flag::kSizeUnknown, 2, 1), p.pack(9);
        }),
-       WireError::invalid_field, 15},
+       WireError::invalid_field, 13},
       {"payload on a ping", raw_frame([](Packer& p) { common(p, 4, Op::ping, 0, 0, 1); }, "x"),
        WireError::payload_not_allowed, 13},
       {"payload on stream_open without has_payload",

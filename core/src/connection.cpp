@@ -34,7 +34,9 @@ Connection::Connection(NodeContext& context, PeerId peer, std::string peer_name,
       parity_(dials_ ? 0 : 1),
       state_(dials_ ? PeerState::backoff : PeerState::idle),
       decoder_(decoder_options(context.config, false)),
-      lanes_(context.config.limits) {
+      lanes_(context.config.limits),
+      object_sender_(context, peer, *this),
+      object_receiver_(context, peer, *this) {
   // A dialer connects at the first timer tick.
   if (dials_) dial_at_ns_ = now_ns;
 }
@@ -42,7 +44,8 @@ Connection::Connection(NodeContext& context, PeerId peer, std::string peer_name,
 // ---- timers ---------------------------------------------------------------------------
 
 TimeNs Connection::next_deadline() const {
-  TimeNs next = deadlines_.top_deadline();
+  TimeNs next = std::min({deadlines_.top_deadline(), object_sender_.next_deadline(),
+                          object_receiver_.next_deadline()});
   switch (state_) {
     case PeerState::idle:
       break;
@@ -67,6 +70,8 @@ void Connection::on_timer(TimeNs now_ns) {
   while (!deadlines_.empty() && deadlines_.top_deadline() <= now_ns) {
     expire(now_ns, deadlines_.top_key());
   }
+  object_sender_.on_timer(now_ns);
+  object_receiver_.on_timer(now_ns);
   const ConnectionTimeouts& timeouts = context_.config.timeouts;
   switch (state_) {
     case PeerState::idle:
@@ -199,6 +204,9 @@ void Connection::become_established(TimeNs now_ns, const Frame& handshake) {
   }
 #endif
   context_.emit(event::PeerUp{peer_, generation_, handshake.incarnation, restarted});
+  // Object streams outlive the connection: they resume now, or end if the peer restarted.
+  object_receiver_.on_up(now_ns, restarted);
+  object_sender_.on_up(now_ns, restarted);
 }
 
 void Connection::on_transport_down(TimeNs now_ns, TransportId transport, std::string_view reason) {
@@ -227,7 +235,11 @@ void Connection::teardown(TimeNs now_ns, std::string reason, bool close,
   decoder_ = FrameDecoder(decoder_options(context_.config, false));
   link_deadline_ns_ = kNever;
   next_ping_ns_ = kNever;
-  if (was_up) context_.emit(event::PeerDown{peer_, generation_, std::move(reason)});
+  if (was_up) {
+    context_.emit(event::PeerDown{peer_, generation_, std::move(reason)});
+    object_sender_.on_down(now_ns);
+    object_receiver_.on_down(now_ns);
+  }
   if (dials_) {
     schedule_redial(now_ns);
   } else {
@@ -406,17 +418,21 @@ bool Connection::dispatch(TimeNs now_ns, const Frame& frame) {
       fail_protocol(now_ns, std::string(op_name(static_cast<std::uint64_t>(frame.op))) +
                                 " after the handshake");
       return false;
-    // Object streams are not served yet, so their frames are ignored like frames of a mux
-    // that is not open; their direction is still checked (PROTOCOL.md §4.4): only the
-    // opener sends objects, only the other side acknowledges them.
+    // Only the opener of an object stream sends objects; only the other side answers them
+    // (PROTOCOL.md §4.4).
+    case Op::object_open:
     case Op::object_begin:
     case Op::object_data:
     case Op::object_end:
+    case Op::object_close:
       if (ours(frame.mux)) break;
-      return true;
+      return object_receiver_.on_frame(now_ns, frame);
+    case Op::object_accept:
+    case Op::object_reject:
     case Op::object_ack:
+    case Op::object_credit:
       if (!ours(frame.mux)) break;
-      return true;
+      return object_sender_.on_frame(now_ns, frame);
     default:
       return true;  // a frame for a mux this node does not have open: a late one, ignored
   }
@@ -526,7 +542,53 @@ void Connection::consume_output(TransportId transport, std::size_t count) {
     call->committed = true;
     return true;
   });
+  // Object data fills what room the lanes leave (they never wait in a lane themselves).
+  if (lanes_.below_high_water()) object_sender_.pump(context_.latest_now_ns);
   if (lanes_.output_bytes() > before) mark_transmit();
+}
+
+// ---- the object streams' port -----------------------------------------------------------
+
+bool Connection::port_up() const {
+  return state_ == PeerState::established && transport_ != 0;
+}
+
+bool Connection::port_has_room() const {
+  return lanes_.below_high_water();
+}
+
+void Connection::port_send(const Frame& frame) {
+  WEFT_ASSERT(port_up() && lanes_.below_high_water());
+  send(frame, EntryKind::control);
+}
+
+void Connection::port_send_control(TimeNs now_ns, const Frame& frame) {
+  send_control(now_ns, frame);
+}
+
+void Connection::port_send_credit(std::uint64_t mux, std::uint32_t objects, std::uint32_t bytes) {
+  lanes_.push_credit(mux, objects, bytes, checksums_, Op::object_credit);
+  mark_transmit();
+}
+
+void Connection::port_protocol_error(TimeNs now_ns, std::string message) {
+  fail_protocol(now_ns, std::move(message));
+}
+
+std::uint64_t Connection::port_new_mux() {
+  return make_mux(0);  // looked up by the whole id, never by slot
+}
+
+bool Connection::port_mux_taken(std::uint64_t mux) const {
+  return inbound_by_mux_.contains(mux) || peer_streams_by_mux_.contains(mux);
+}
+
+bool Connection::port_checksums() const {
+  return checksums_;
+}
+
+std::size_t Connection::port_max_chunk() const {
+  return peer_max_frame_bytes_ - 1024;
 }
 
 PeerStats Connection::stats() const {
@@ -540,6 +602,8 @@ PeerStats Connection::stats() const {
   stats.outbound_in_flight = outbound_.size();
   stats.inbound_in_flight = inbound_.size();
   stats.streams_open = streams_.size();
+  stats.object_streams_out = object_sender_.stream_count();
+  stats.object_streams_in = object_receiver_.stream_count();
   stats.frames_sent = lanes_.frames_committed();
   return stats;
 }

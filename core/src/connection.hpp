@@ -13,6 +13,9 @@
 
 #include "deadline_heap.hpp"
 #include "node_context.hpp"
+#include "object_port.hpp"
+#include "object_receiver.hpp"
+#include "object_sender.hpp"
 #include "output_lanes.hpp"
 #include "slot_map.hpp"
 #include "weft/node.hpp"
@@ -26,11 +29,12 @@ inline std::string_view clip_error_text(std::string_view text) {
   return text.substr(0, kMaxErrorText);
 }
 
-class Connection {
+class Connection : private ObjectPort {
  public:
   Connection(NodeContext& context, PeerId peer, std::string peer_name, TimeNs now_ns);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
+  virtual ~Connection() = default;
 
   // ---- inputs (from Node) -----------------------------------------------------------
   void on_timer(TimeNs now_ns);
@@ -67,6 +71,12 @@ class Connection {
   Errc stream_fail(TimeNs now_ns, StreamId id, Errc code, std::string_view message);
   Errc stream_cancel(TimeNs now_ns, StreamId id);
   std::optional<StreamCredits> stream_credits(StreamId id) const;
+
+  // Object streams to this peer (sending) and from it (receiving).
+  ObjectSender& object_sender() { return object_sender_; }
+  ObjectReceiver& object_receiver() { return object_receiver_; }
+  const ObjectSender& object_sender() const { return object_sender_; }
+  const ObjectReceiver& object_receiver() const { return object_receiver_; }
 
   PeerStats stats() const;
   PeerState state() const { return state_; }
@@ -146,6 +156,18 @@ class Connection {
     TimeNs next_ping_ns = kNever;
     std::uint64_t ping_seq = 0;
   };
+
+  // ObjectPort (object streams' view of this connection).
+  bool port_up() const override;
+  bool port_has_room() const override;
+  void port_send(const Frame& frame) override;
+  void port_send_control(TimeNs now_ns, const Frame& frame) override;
+  void port_send_credit(std::uint64_t mux, std::uint32_t objects, std::uint32_t bytes) override;
+  void port_protocol_error(TimeNs now_ns, std::string message) override;
+  std::uint64_t port_new_mux() override;
+  bool port_mux_taken(std::uint64_t mux) const override;
+  bool port_checksums() const override;
+  std::size_t port_max_chunk() const override;
 
   // Transport lifecycle.
   void start_dial(TimeNs now_ns);
@@ -288,6 +310,10 @@ class Connection {
   std::uint64_t inbound_request_bytes_ = 0;
 
   PeerStats counters_;  // the cumulative fields of stats()
+
+  // Declared last: they hold references to the members above.
+  ObjectSender object_sender_;
+  ObjectReceiver object_receiver_;
 };
 
 }  // namespace weft::detail

@@ -11,6 +11,8 @@ void Connection::check_invariants() const {
 #if WEFT_INVARIANTS
   const ConnectionLimits& limits = context_.config.limits;
   // The transport and the state agree; a live transport is registered to this peer.
+  object_sender_.check_invariants();
+  object_receiver_.check_invariants();
   const bool has_transport = transport_ != 0;
   WEFT_ASSERT(has_transport == (state_ != PeerState::idle && state_ != PeerState::backoff));
   if (has_transport) {

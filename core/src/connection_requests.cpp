@@ -23,7 +23,8 @@ bool Connection::serve_request(TimeNs now_ns, const Frame& frame) {
     return false;
   }
   // Requests and streams share the id space (PROTOCOL.md §4.4).
-  if (inbound_by_mux_.contains(frame.mux) || peer_streams_by_mux_.contains(frame.mux)) {
+  if (inbound_by_mux_.contains(frame.mux) || peer_streams_by_mux_.contains(frame.mux) ||
+      object_receiver_.mux_taken(frame.mux)) {
     fail_protocol(now_ns, "request reuses open mux " + std::to_string(frame.mux));
     return false;
   }

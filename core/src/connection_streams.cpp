@@ -89,7 +89,7 @@ OpenedStream Connection::open_stream(TimeNs now_ns, const StreamArgs& args) {
 bool Connection::serve_stream_open(TimeNs now_ns, const Frame& open) {
   // Requests and streams share the id space (PROTOCOL.md §4.4).
   if (ours(open.mux) || peer_streams_by_mux_.contains(open.mux) ||
-      inbound_by_mux_.contains(open.mux)) {
+      inbound_by_mux_.contains(open.mux) || object_receiver_.mux_taken(open.mux)) {
     fail_protocol(now_ns, "stream_open on mux " + std::to_string(open.mux) +
                               (ours(open.mux) ? " of the wrong side" : " already open"));
     return false;

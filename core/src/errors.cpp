@@ -40,6 +40,10 @@ std::string_view errc_name(Errc code) {
       return "stream_closed";
     case Errc::keepalive_timeout:
       return "keepalive_timeout";
+    case Errc::peer_restarted:
+      return "peer_restarted";
+    case Errc::object_state_lost:
+      return "object_state_lost";
   }
   return "unknown";
 }
@@ -66,6 +70,8 @@ Errc errc_from_status(std::uint16_t status) {
       return Errc::bad_payload;
     case Status::keepalive_timeout:
       return Errc::keepalive_timeout;
+    case Status::object_state_lost:
+      return Errc::object_state_lost;
     default:
       return Errc::remote_error;
   }
@@ -94,6 +100,8 @@ Status status_from_errc(Errc code) {
       return Status::bad_payload;
     case Errc::keepalive_timeout:
       return Status::keepalive_timeout;
+    case Errc::object_state_lost:
+      return Status::object_state_lost;
     default:
       return Status::remote_error;
   }

@@ -191,10 +191,14 @@ struct Writer {
   void array_length(std::uint32_t length) {
     if (length < 16) {
       *pos++ = static_cast<std::uint8_t>(0x90 | length);
-    } else {
+    } else if (length <= 0xffff) {
       *pos++ = 0xdc;
       store_be16(pos, static_cast<std::uint16_t>(length));
       pos += 2;
+    } else {
+      *pos++ = 0xdd;
+      store_be32(pos, length);
+      pos += 4;
     }
   }
 

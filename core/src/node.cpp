@@ -67,6 +67,18 @@ void check_config(const NodeConfig& config) {
   if (config.version_min == 0 || config.version_min > config.version_max) {
     fail("bad protocol version range");
   }
+  if (limits.max_object_streams == 0 || limits.max_objects_in_flight == 0 ||
+      limits.object_results_kept == 0 || limits.object_chunk_bytes == 0 ||
+      limits.object_supply_buffer_bytes == 0) {
+    fail("an object-stream limit is 0");
+  }
+  // PROTOCOL.md §6.3: every receiver's window holds a header of this size.
+  if (limits.max_object_header_bytes > kMaxObjectHeaderBytes) {
+    fail("max_object_header_bytes must be at most 65536");
+  }
+  if (timeouts.object_idle_timeout_ms <= 0 || timeouts.object_resume_timeout_ms <= 0) {
+    fail("an object-stream timeout is out of range");
+  }
 }
 
 // An accepted transport whose hello has not arrived yet.
@@ -98,6 +110,7 @@ class NodeCore {
   void advance(TimeNs now_ns) {
     WEFT_ASSERT(now_ns >= last_now_ns_ && "time went backwards");
     last_now_ns_ = std::max(last_now_ns_, now_ns);
+    context_.latest_now_ns = last_now_ns_;
     touched();
   }
 
@@ -311,6 +324,16 @@ class NodeCore {
   mutable bool next_deadline_known_ = false;
 };
 
+// Runs a command on `peer`'s connection at `now_ns`, then checks its invariants.
+template <typename F>
+auto command(NodeCore& core, PeerId peer, TimeNs now_ns, F&& body) {
+  core.advance(now_ns);
+  Connection& connection = core.connection(peer);
+  auto result = body(connection);
+  NodeCore::check(&connection);
+  return result;
+}
+
 }  // namespace detail
 
 bool dial_rule_dials(std::string_view self, std::string_view peer) {
@@ -448,6 +471,28 @@ Errc Node::register_stream_handler(std::uint16_t handler, std::string_view route
   return Errc::ok;
 }
 
+Errc Node::register_object_endpoint(std::string_view endpoint, ObjectWindow window) {
+  const bool valid_name = detail::valid_node_name(endpoint);
+  if (!valid_name || window.objects == 0 || window.bytes < kMaxObjectHeaderBytes) {
+    return Errc::invalid_argument;
+  }
+  auto& endpoints = core_->context().object_endpoints;
+  const auto found = endpoints.find(endpoint);
+  if (found != endpoints.end()) {
+    found->second.window = window;
+  } else {
+    endpoints.emplace(std::string(endpoint), detail::ObjectEndpoint{window, {}});
+  }
+  return Errc::ok;
+}
+
+std::optional<ObjectEndpointStats> Node::object_endpoint_stats(std::string_view endpoint) const {
+  const auto& endpoints = core_->context().object_endpoints;
+  const auto found = endpoints.find(endpoint);
+  if (found == endpoints.end()) return std::nullopt;
+  return found->second.stats;
+}
+
 std::optional<PeerId> Node::find_peer(std::string_view name) const {
   return core_->find_peer(name);
 }
@@ -557,6 +602,77 @@ Errc PeerConnection::stream_cancel(TimeNs now_ns, StreamId id) {
 
 std::optional<StreamCredits> PeerConnection::stream_credits(StreamId id) const {
   return node_->core_->connection(peer_).stream_credits(id);
+}
+
+// ---- object streams -------------------------------------------------------------------
+
+OpenedObjectStream PeerConnection::open_object_stream(TimeNs now_ns, std::string_view endpoint) {
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    return connection.object_sender().open(now_ns, endpoint);
+  });
+}
+
+PostedObject PeerConnection::object_post(TimeNs now_ns, ObjectStreamId id, ObjectArgs args) {
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    return connection.object_sender().post(now_ns, id, std::move(args));
+  });
+}
+
+Errc PeerConnection::object_supply(TimeNs now_ns, ObjectStreamId id, std::uint64_t object,
+                                   std::uint64_t offset, const Payload& data, bool last) {
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    return connection.object_sender().supply(now_ns, id, object, offset, data, last);
+  });
+}
+
+Errc PeerConnection::object_abort(TimeNs now_ns, ObjectStreamId id, std::uint64_t object, Errc code,
+                                  std::string_view message) {
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    return connection.object_sender().abort_object(now_ns, id, object, code, message);
+  });
+}
+
+Errc PeerConnection::object_stream_fin(TimeNs now_ns, ObjectStreamId id) {
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    return connection.object_sender().fin(now_ns, id);
+  });
+}
+
+Errc PeerConnection::object_stream_stop(TimeNs now_ns, ObjectStreamId id) {
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    return connection.object_sender().stop(now_ns, id);
+  });
+}
+
+std::optional<ObjectRead> PeerConnection::object_read(ObjectStreamId id) {
+  return node_->core_->connection(peer_).object_receiver().read(id);
+}
+
+Errc PeerConnection::object_consume(TimeNs now_ns, ObjectStreamId id, std::size_t bytes) {
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    return connection.object_receiver().consume(now_ns, id, bytes);
+  });
+}
+
+Errc PeerConnection::object_discard(TimeNs now_ns, ObjectStreamId id) {
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    return connection.object_receiver().discard(now_ns, id);
+  });
+}
+
+Errc PeerConnection::object_refuse(TimeNs now_ns, ObjectStreamId id, Errc code,
+                                   std::string_view message) {
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    return connection.object_receiver().refuse(now_ns, id, code, message);
+  });
+}
+
+std::optional<ObjectStreamStats> PeerConnection::object_stream_stats(TimeNs now_ns,
+                                                                     ObjectStreamId id) {
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    if (connection.object_sender().owns(id)) return connection.object_sender().stats(now_ns, id);
+    return connection.object_receiver().stats(now_ns, id);
+  });
 }
 
 PeerStats PeerConnection::stats() const {

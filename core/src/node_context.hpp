@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "weft/config.hpp"
 #include "weft/events.hpp"
 #include "weft/node.hpp"
+#include "weft/object.hpp"
 #include "weft/random.hpp"
 #include "weft/time.hpp"
 #include "weft/wire.hpp"
@@ -50,6 +52,12 @@ class StreamHandlerRegistry {
   std::map<std::pair<std::uint16_t, std::uint64_t>, StreamWindow> entries_;
 };
 
+// An object endpoint this node serves: the window it grants each stream, and its counters.
+struct ObjectEndpoint {
+  ObjectWindow window;
+  ObjectEndpointStats stats;
+};
+
 struct NodeContext {
   NodeContext(NodeConfig node_config, TimeNs now_ns, std::int64_t wall_ms)
       : config(std::move(node_config)),
@@ -82,6 +90,11 @@ struct NodeContext {
   TransportId next_transport = 1;
   HandlerRegistry handlers;
   StreamHandlerRegistry stream_handlers;
+  std::map<std::string, ObjectEndpoint, std::less<>> object_endpoints;
+  std::uint64_t next_object_stream = 1;  // ObjectStreamId values, both directions
+  // The latest `now` of any input or command, for work that output progress triggers
+  // (consume_output carries no time).
+  TimeNs latest_now_ns = 0;
 };
 
 }  // namespace weft::detail

@@ -81,10 +81,10 @@ void OutputLanes::push_pong(std::uint64_t seq, bool checksum) {
 }
 
 void OutputLanes::push_credit(std::uint64_t mux, std::uint32_t msgs, std::uint32_t bytes,
-                              bool checksum) {
+                              bool checksum, Op op) {
   if (below_high_water()) {
     WEFT_ASSERT(lanes_empty());
-    encode_frame(output_, Frame{.op = Op::stream_credit,
+    encode_frame(output_, Frame{.op = op,
                                 .checksum = checksum,
                                 .mux = mux,
                                 .credit_msgs = msgs,
@@ -93,6 +93,7 @@ void OutputLanes::push_credit(std::uint64_t mux, std::uint32_t msgs, std::uint32
     return;
   }
   PendingCredit& pending = credits_[mux];
+  pending.op = op;
   // A stream's credit never adds up past its window (a u32): only consumed messages return.
   WEFT_ASSERT(pending.msgs <= UINT32_MAX - msgs && pending.bytes <= UINT32_MAX - bytes);
   pending.msgs += msgs;
@@ -104,7 +105,7 @@ void OutputLanes::commit_credits() {
   while (below_high_water() && !credits_.empty()) {
     const auto [mux, credit] = *credits_.begin();
     credits_.erase(credits_.begin());
-    encode_frame(output_, Frame{.op = Op::stream_credit,
+    encode_frame(output_, Frame{.op = credit.op,
                                 .checksum = credit.checksum,
                                 .mux = mux,
                                 .credit_msgs = credit.msgs,

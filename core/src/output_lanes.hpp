@@ -102,7 +102,9 @@ class OutputLanes {
   // per stream ever waits: the lane cannot grow with a peer that sends but does not read.
   // Waiting credits go out after the control lane (which holds the stream's accept) and
   // before the data lanes.
-  void push_credit(std::uint64_t mux, std::uint32_t msgs, std::uint32_t bytes, bool checksum);
+  // `op` is stream_credit or object_credit (an object stream's credit counts objects).
+  void push_credit(std::uint64_t mux, std::uint32_t msgs, std::uint32_t bytes, bool checksum,
+                   Op op = Op::stream_credit);
 
   // Moves waiting frames into the output buffer while it is below the high-water mark:
   // the pong and the control lane first, then the small and bulk lanes. `is_live(entry)`
@@ -185,6 +187,7 @@ class OutputLanes {
   std::optional<std::uint64_t> pong_seq_;
   bool pong_checksum_ = false;
   struct PendingCredit {
+    Op op = Op::stream_credit;
     std::uint32_t msgs = 0;
     std::uint32_t bytes = 0;
     bool checksum = false;

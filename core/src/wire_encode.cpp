@@ -147,12 +147,15 @@ bool check_field(const Frame& frame, Field field, const WireLimits& limits, std:
     case Field::status:
       return frame.status != 0 ||
              (frame.op != Op::reject && frame.op != Op::stream_reject &&
-              frame.op != Op::stream_reset) ||
+              frame.op != Op::stream_reset && frame.op != Op::object_reject) ||
              fail(
                  join({op_name(static_cast<std::uint64_t>(frame.op)), " needs a non-zero status"}));
     case Field::credit_bytes:
-      return frame.op != Op::stream_credit || frame.credit_msgs != 0 || frame.credit_bytes != 0 ||
-             fail("stream_credit grants nothing");
+      return (frame.op != Op::stream_credit && frame.op != Op::object_credit) ||
+             frame.credit_msgs != 0 || frame.credit_bytes != 0 ||
+             fail(join({op_name(static_cast<std::uint64_t>(frame.op)), " grants nothing"}));
+    case Field::stream_key:
+      return frame.stream_key != 0 || fail("stream_key must not be 0");
     case Field::size:
       return frame.op != Op::object_begin || (frame.flags & flag::kSizeUnknown) == 0 ||
              frame.size == 0 || fail("size must be 0 when size_unknown is set");
@@ -186,7 +189,8 @@ bool operator==(const Frame& lhs, const Frame& rhs) {
          bytes_equal(lhs.token, rhs.token) && lhs.handler == rhs.handler &&
          lhs.route == rhs.route && lhs.deadline_ms == rhs.deadline_ms && lhs.status == rhs.status &&
          lhs.credit_msgs == rhs.credit_msgs && lhs.credit_bytes == rhs.credit_bytes &&
-         lhs.size == rhs.size && lhs.offset == rhs.offset && bytes_equal(lhs.payload, rhs.payload);
+         lhs.size == rhs.size && lhs.offset == rhs.offset && lhs.stream_key == rhs.stream_key &&
+         bytes_equal(lhs.payload, rhs.payload);
 }
 
 FrameFault validate_frame(const Frame& frame, const WireLimits& limits) {

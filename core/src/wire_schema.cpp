@@ -21,12 +21,14 @@ constexpr std::array<F, 3> kRequestFields{F::handler, F::route, F::deadline_ms};
 constexpr std::array<F, 5> kStreamOpenFields{F::handler, F::route, F::deadline_ms, F::credit_msgs,
                                              F::credit_bytes};
 constexpr std::array<F, 2> kCreditFields{F::credit_msgs, F::credit_bytes};
-constexpr std::array<F, 3> kObjectBeginFields{F::handler, F::route, F::size};
+constexpr std::array<F, 2> kObjectOpenFields{F::name, F::stream_key};
+constexpr std::array<F, 3> kObjectAcceptFields{F::credit_msgs, F::credit_bytes, F::offset};
+constexpr std::array<F, 1> kObjectBeginFields{F::size};
 constexpr std::array<F, 1> kObjectDataFields{F::offset};
 constexpr std::array<F, 2> kObjectEndFields{F::status, F::size};
 
 // op, name, fields, allowed flags, connection-level, uses seq, payload allowed.
-constexpr std::array<OpSchema, 23> kSchemas{{
+constexpr std::array<OpSchema, 28> kSchemas{{
     {Op::hello, "hello", kHelloFields, flag::kChecksums, true, true, false},
     {Op::welcome, "welcome", kWelcomeFields, flag::kChecksums, true, false, false},
     {Op::reject, "reject", kStatusOnly, 0, true, false, true},
@@ -47,10 +49,15 @@ constexpr std::array<OpSchema, 23> kSchemas{{
     {Op::stream_reset, "stream_reset", kStatusOnly, 0, false, false, true},
     {Op::stream_ping, "stream_ping", kNoFields, 0, false, true, false},
     {Op::stream_pong, "stream_pong", kNoFields, 0, false, true, false},
+    {Op::object_open, "object_open", kObjectOpenFields, flag::kResume, false, true, false},
+    {Op::object_accept, "object_accept", kObjectAcceptFields, flag::kBegun, false, true, false},
+    {Op::object_reject, "object_reject", kStatusOnly, 0, false, false, true},
     {Op::object_begin, "object_begin", kObjectBeginFields, flag::kSizeUnknown, false, true, true},
     {Op::object_data, "object_data", kObjectDataFields, 0, false, true, true},
     {Op::object_end, "object_end", kObjectEndFields, 0, false, true, true},
     {Op::object_ack, "object_ack", kStatusOnly, 0, false, true, true},
+    {Op::object_credit, "object_credit", kCreditFields, 0, false, false, false},
+    {Op::object_close, "object_close", kStatusOnly, 0, false, true, true},
 }};
 
 // Maps an op's wire value to its index in kSchemas (-1: unknown).
@@ -73,7 +80,7 @@ constexpr std::uint64_t kU32 = 0xffffffff;
 constexpr std::uint64_t kU64 = UINT64_MAX;
 
 // Indexed by Field.
-constexpr std::array<FieldInfo, 17> kFieldInfo{{
+constexpr std::array<FieldInfo, 18> kFieldInfo{{
     {"version_min", FieldKind::uint, kU16, FieldDisplay::decimal},
     {"version_max", FieldKind::uint, kU16, FieldDisplay::decimal},
     {"version", FieldKind::uint, kU16, FieldDisplay::decimal},
@@ -91,6 +98,7 @@ constexpr std::array<FieldInfo, 17> kFieldInfo{{
     {"credit_bytes", FieldKind::uint, kU32, FieldDisplay::decimal},
     {"size", FieldKind::uint, kU64, FieldDisplay::decimal},
     {"offset", FieldKind::uint, kU64, FieldDisplay::decimal},
+    {"stream_key", FieldKind::uint, kU64, FieldDisplay::hex64},
 }};
 
 }  // namespace
@@ -169,6 +177,8 @@ std::uint64_t get_uint(const Frame& frame, Field field) {
       return frame.size;
     case Field::offset:
       return frame.offset;
+    case Field::stream_key:
+      return frame.stream_key;
     case Field::name:
     case Field::peer_name:
     case Field::token:
@@ -223,6 +233,9 @@ void set_uint(Frame& frame, Field field, std::uint64_t value) {
     case Field::offset:
       frame.offset = value;
       return;
+    case Field::stream_key:
+      frame.stream_key = value;
+      return;
     case Field::name:
     case Field::peer_name:
     case Field::token:
@@ -275,6 +288,8 @@ std::string_view status_name(std::uint16_t status) {
       return "bad_payload";
     case Status::keepalive_timeout:
       return "keepalive_timeout";
+    case Status::object_state_lost:
+      return "object_state_lost";
     case Status::version_mismatch:
       return "version_mismatch";
     case Status::unknown_node:

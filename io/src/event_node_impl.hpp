@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 
 #include "weft/io/event_node.hpp"
@@ -197,6 +198,18 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   void handle(event::StreamReadable&& e);
   void handle(event::StreamWritable&& e);
   void handle(event::StreamEnded&& e);
+  // Object streams have no adapter API yet: this node registers no object endpoint and posts
+  // no object, so the core emits none of their events; one that came would be logged.
+  template <typename ObjectEvent>
+  requires std::is_same_v<ObjectEvent, event::ObjectCompleted> ||
+      std::is_same_v<ObjectEvent, event::ObjectWantData> ||
+      std::is_same_v<ObjectEvent, event::ObjectStreamEnded> ||
+      std::is_same_v<ObjectEvent, event::ObjectArrived> ||
+      std::is_same_v<ObjectEvent, event::ObjectReadable> ||
+      std::is_same_v<ObjectEvent, event::ObjectAborted>
+  void handle(ObjectEvent&&) {
+    log(LogLevel::error, "an object-stream event, which this adapter does not serve yet");
+  }
 
   // Ends a session exactly once: its queue is dropped and on_end runs.
   static void end_session(const std::shared_ptr<StreamSession::State>& state, Errc result,

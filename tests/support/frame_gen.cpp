@@ -74,8 +74,8 @@ void fill_field(OwnedFrame& owned, Field field, const WireLimits& limits) {
       f.deadline_ms = *gen_edgy<std::uint32_t>();
       break;
     case Field::status: {
-      const bool needs_nonzero =
-          f.op == Op::reject || f.op == Op::stream_reject || f.op == Op::stream_reset;
+      const bool needs_nonzero = f.op == Op::reject || f.op == Op::stream_reject ||
+                                 f.op == Op::stream_reset || f.op == Op::object_reject;
       f.status = *rc::gen::inRange<std::uint32_t>(needs_nonzero ? 1 : 0, 0x10000);
       break;
     }
@@ -84,7 +84,8 @@ void fill_field(OwnedFrame& owned, Field field, const WireLimits& limits) {
       break;
     case Field::credit_bytes:
       f.credit_bytes = *gen_edgy<std::uint32_t>();
-      if (f.op == Op::stream_credit && f.credit_msgs == 0 && f.credit_bytes == 0) {
+      if ((f.op == Op::stream_credit || f.op == Op::object_credit) && f.credit_msgs == 0 &&
+          f.credit_bytes == 0) {
         f.credit_bytes = 1;
       }
       break;
@@ -95,6 +96,9 @@ void fill_field(OwnedFrame& owned, Field field, const WireLimits& limits) {
       break;
     case Field::offset:
       f.offset = *gen_edgy<std::uint64_t>();
+      break;
+    case Field::stream_key:
+      f.stream_key = *rc::gen::inRange<std::uint64_t>(1, UINT64_MAX);
       break;
   }
 }

@@ -12,6 +12,20 @@ constexpr std::string_view kToken = "s3cret";
 
 }  // namespace
 
+std::vector<std::uint8_t> sample_object_header() {
+  ObjectHeader header;
+  header.name = "bucket/obj1";
+  header.opaque = {0xca, 0xfe};
+  header.attrs.size = 11;
+  header.attrs.access_time_ns = 1767225600000000000;
+  header.attrs.checksum_type = "xxhash";
+  header.attrs.checksum_value = "0123abcd";
+  header.attrs.custom = {{"owner", "ops"}};
+  std::vector<std::uint8_t> bytes;
+  encode_object_header(header, bytes);
+  return bytes;
+}
+
 std::vector<SampleFrame> sample_frames() {
   std::vector<SampleFrame> samples;
   auto add = [&samples](std::string label, Frame frame, std::string_view payload = {}) {
@@ -85,25 +99,49 @@ std::vector<SampleFrame> sample_frames() {
       "caller canceled");
   add("stream_ping", {.op = Op::stream_ping, .mux = 6, .seq = 2});
   add("stream_pong", {.op = Op::stream_pong, .mux = 6, .seq = 2});
-  add("object_begin",
-      {.op = Op::object_begin,
+  add("object_open",
+      {.op = Op::object_open, .mux = 10, .seq = 1, .name = "store", .stream_key = 7});
+  add("object_open_resume", {.op = Op::object_open,
+                             .flags = flag::kResume,
+                             .mux = 12,
+                             .seq = 2,
+                             .name = "store",
+                             .stream_key = 7});
+  add("object_accept", {.op = Op::object_accept,
+                        .mux = 10,
+                        .seq = 1,
+                        .credit_msgs = 256,
+                        .credit_bytes = 8 * 1024 * 1024});
+  add("object_accept_begun", {.op = Op::object_accept,
+                              .flags = flag::kBegun,
+                              .mux = 12,
+                              .seq = 2,
+                              .credit_msgs = 255,
+                              .credit_bytes = 8 * 1024 * 1024 - 6,
+                              .offset = 6});
+  add("object_reject",
+      {.op = Op::object_reject,
        .mux = 10,
-       .seq = 1,
-       .handler = 12,
-       .route = route_id("ec"),
-       .size = 11},
-      "bucket/obj1");
+       .status = static_cast<std::uint16_t>(Status::unknown_handler)},
+      "no object endpoint store");
+  add("object_begin", {.op = Op::object_begin, .mux = 10, .seq = 1, .size = 11},
+      as_chars(sample_object_header()));
   add("object_begin_unsized",
-      {.op = Op::object_begin,
-       .flags = flag::kSizeUnknown,
-       .mux = 10,
-       .seq = 2,
-       .handler = 12,
-       .route = route_id("ec")},
-      "bucket/obj2");
+      {.op = Op::object_begin, .flags = flag::kSizeUnknown, .mux = 10, .seq = 2},
+      as_chars(sample_object_header()));
   add("object_data", {.op = Op::object_data, .mux = 10, .seq = 1}, "hello world");
   add("object_end", {.op = Op::object_end, .mux = 10, .seq = 1, .size = 11});
+  add("object_end_aborted",
+      {.op = Op::object_end,
+       .mux = 10,
+       .seq = 2,
+       .status = static_cast<std::uint16_t>(Status::canceled),
+       .size = 5},
+      "source file vanished");
   add("object_ack", {.op = Op::object_ack, .mux = 10, .seq = 1});
+  add("object_credit",
+      {.op = Op::object_credit, .mux = 10, .credit_msgs = 1, .credit_bytes = 65536});
+  add("object_close", {.op = Op::object_close, .mux = 10, .seq = 2});
   return samples;
 }
 

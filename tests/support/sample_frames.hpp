@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "weft/object.hpp"
 #include "weft/wire.hpp"
 
 namespace weft::testing {
@@ -16,6 +17,9 @@ struct SampleFrame {
 
 // At least one frame of every op, in op order; some ops have more than one variant.
 std::vector<SampleFrame> sample_frames();
+
+// The encoded object header the object_begin samples carry (PROTOCOL.md §6.3.1's vector).
+std::vector<std::uint8_t> sample_object_header();
 
 // A copy of `frame` with the checksum flag set to `checksum`.
 OwnedFrame with_checksum(const OwnedFrame& frame, bool checksum);

@@ -75,6 +75,32 @@ struct ConnectionLimits {
   // buffer by doubling, so its allocation may reach twice its size while it is assembled).
   // A stream whose window would pass it is refused.
   std::uint64_t max_stream_receive_bytes = 256ull * 1024 * 1024;
+
+  // ---- object streams (PROTOCOL.md §6.3) ----
+  // Object streams to and from one peer, each direction counted on its own: posting to a
+  // new stream past it fails with queue_full; a peer opening one more is refused busy.
+  std::uint32_t max_object_streams = 1024;
+  // Objects posted on one stream and not completed (the burst): one more is refused with
+  // queue_full.
+  std::uint32_t max_objects_in_flight = 1024;
+  // Largest encoded object header (the payload of object_begin), sent or accepted.
+  std::uint32_t max_object_header_bytes = 64 * 1024;
+  // Object data goes out in object_data frames of at most this many bytes, between which
+  // every other frame passes (rule 7 of the design).
+  std::size_t object_chunk_bytes = 64 * 1024;
+  // Sum of the byte windows this node grants to one peer's object streams: what their
+  // objects can make it hold. A stream that would pass it is refused busy.
+  std::uint64_t max_object_receive_bytes = 256ull * 1024 * 1024;
+  // In-memory object data (ObjectArgs::data) this node keeps references to for one peer,
+  // until the objects complete: posting past it fails with queue_full.
+  std::uint64_t max_object_held_bytes = 1ull << 30;
+  // Data supplied with object_supply and not sent yet, per stream: a supply past it
+  // returns no_credit, and event::ObjectWantData asks again when there is room.
+  std::size_t object_supply_buffer_bytes = 256 * 1024;
+  // Results of finished objects a receiver remembers per stream, to acknowledge them again
+  // when the sender resumes without having seen their object_ack. At least
+  // max_objects_in_flight of the sending peer keeps every resume possible.
+  std::uint32_t object_results_kept = 1024;
 };
 
 // Timers of a connection, all in milliseconds.
@@ -105,6 +131,13 @@ struct ConnectionTimeouts {
   std::int64_t stream_ping_interval_ms = 15'000;
   std::int64_t stream_silence_timeout_ms = 30'000;
   std::int64_t stream_idle_timeout_ms = 60'000;
+  // An object stream with nothing in flight closes its mux after this long; the next
+  // object opens a new one (nothing is lost or reordered across it).
+  std::int64_t object_idle_timeout_ms = 4'000;
+  // How long both sides keep an object stream's state while the connection is down, for a
+  // reconnect to resume it. Past it the sender completes the stream's objects with
+  // disconnected and the receiver forgets the stream.
+  std::int64_t object_resume_timeout_ms = 30'000;
 };
 
 // A bug planted on purpose, to show the simulator's oracle catches it (docs/SIMULATION.md).

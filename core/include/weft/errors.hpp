@@ -27,6 +27,12 @@ enum class Errc : std::uint8_t {
   no_credit,          // a stream write without credit; StreamWritable follows when there is
   stream_closed,      // a write after this side's half of the stream ended
   keepalive_timeout,  // the stream's peer stopped answering (or sending) keepalive pings
+  // The peer restarted (a new incarnation): it holds nothing of the object stream, so the
+  // objects it had not acknowledged may or may not have reached its old incarnation.
+  peer_restarted,
+  // The peer holds no state for the object stream this node tried to resume (it expired
+  // there, or the peer never had it): the unacknowledged objects' fate is unknown.
+  object_state_lost,
 };
 
 // The name of `code` ("deadline_exceeded").

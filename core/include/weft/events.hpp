@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "weft/errors.hpp"
+#include "weft/object.hpp"
 #include "weft/time.hpp"
 
 namespace weft {
@@ -145,11 +146,85 @@ struct StreamEnded {
   std::string message;
 };
 
+// ---- object streams, sending side ----
+
+// Object `object` of stream `stream` ended, exactly once and in posting order: ok (the
+// receiving application finished it), the receiver's refusal (its code and message), or a
+// local code: canceled (the stream was stopped), disconnected (no reconnect within
+// object_resume_timeout_ms), peer_restarted, object_state_lost, unknown_handler (no such
+// endpoint), too_large (header over a limit), invalid_argument (sized data short or long).
+struct ObjectCompleted {
+  PeerId peer;
+  ObjectStreamId stream;
+  std::uint64_t object;
+  std::uint64_t tag;  // ObjectArgs::tag
+  Errc result;
+  std::string message;
+};
+
+// Supply data of object `object` from `offset` with PeerConnection::object_supply (objects
+// posted without in-memory data). Emitted when the object starts, after a reconnect (from
+// where the receiver stopped, which may be earlier than what was supplied), and when a
+// supply that returned no_credit can go on. A supply for another offset is refused.
+struct ObjectWantData {
+  PeerId peer;
+  ObjectStreamId stream;
+  std::uint64_t object;
+  std::uint64_t offset;
+};
+
+// Stream `stream` ended, exactly once: ok after object_stream_fin once every object
+// completed, canceled after object_stream_stop, unknown_handler when the peer has no such
+// endpoint (every object completed with it first).
+struct ObjectStreamEnded {
+  PeerId peer;
+  ObjectStreamId stream;
+  Errc result;
+  std::string message;
+};
+
+// ---- object streams, receiving side ----
+
+// The next object of stream `stream` arrived at `endpoint`: exactly once per object, even
+// across reconnects, and only after the previous object of the stream was finished. Read
+// its data with object_read / object_consume, or end it with object_discard or
+// object_refuse. Objects without data are read too: object_read shows an empty end.
+struct ObjectArrived {
+  PeerId peer;
+  ObjectStreamId stream;
+  std::string endpoint;
+  std::uint64_t object;
+  ObjectHeader header;
+  bool size_known;     // sized or header-only
+  std::uint64_t size;  // data bytes when size_known
+};
+
+// Data (or the end) of the object being read on `stream` waits. Emitted when there is
+// something to read after object_read found nothing; coalesced.
+struct ObjectReadable {
+  PeerId peer;
+  ObjectStreamId stream;
+};
+
+// The object being read on `stream` ended before the application finished it: the sender
+// aborted it (its code), stopped the stream (canceled), restarted (peer_restarted), or did
+// not come back within object_resume_timeout_ms (disconnected). Exactly once per object
+// that arrived and was not finished; nothing more of it can be read.
+struct ObjectAborted {
+  PeerId peer;
+  ObjectStreamId stream;
+  std::uint64_t object;
+  Errc result;
+  std::string message;
+};
+
 }  // namespace event
 
 using Event = std::variant<event::Dial, event::CloseTransport, event::PeerUp, event::PeerDown,
                            event::HandshakeFailed, event::RequestReceived, event::RequestCanceled,
                            event::RequestDone, event::StreamOpened, event::StreamReadable,
-                           event::StreamWritable, event::StreamEnded>;
+                           event::StreamWritable, event::StreamEnded, event::ObjectCompleted,
+                           event::ObjectWantData, event::ObjectStreamEnded, event::ObjectArrived,
+                           event::ObjectReadable, event::ObjectAborted>;
 
 }  // namespace weft

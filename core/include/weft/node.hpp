@@ -29,6 +29,7 @@
 #include "weft/config.hpp"
 #include "weft/errors.hpp"
 #include "weft/events.hpp"
+#include "weft/object.hpp"
 #include "weft/time.hpp"
 
 namespace weft {
@@ -71,8 +72,10 @@ struct PeerStats {
   std::size_t inbound_request_bytes = 0;
   std::size_t outbound_in_flight = 0;
   std::size_t inbound_in_flight = 0;
-  std::size_t streams_open = 0;  // streams either way, including ones flushing their end
-  TimeNs rtt_ns = 0;             // last measured round trip; 0 before the first pong
+  std::size_t streams_open = 0;        // streams either way, including ones flushing their end
+  std::size_t object_streams_out = 0;  // object streams this node opened to the peer
+  std::size_t object_streams_in = 0;   // the peer's object streams held here (open or resumable)
+  TimeNs rtt_ns = 0;                   // last measured round trip; 0 before the first pong
 };
 
 // What a request asks for.
@@ -201,6 +204,72 @@ class PeerConnection {
   // The stream's credits, or nullopt when it is not live.
   std::optional<StreamCredits> stream_credits(StreamId id) const;
 
+  // ---- object streams, sending (PROTOCOL.md §6.3) ----
+
+  // Opens an object stream to the peer's endpoint `endpoint` (1..255 printable ASCII
+  // bytes). Nothing goes on the wire until the first object: the stream may be opened
+  // while the peer is down. Errors (no stream, no event): invalid_argument (the name),
+  // queue_full (limits.max_object_streams). Otherwise exactly one event::ObjectStreamEnded
+  // for the id follows, after object_stream_fin or object_stream_stop (or unknown_handler
+  // when the peer has no such endpoint).
+  OpenedObjectStream open_object_stream(TimeNs now_ns, std::string_view endpoint);
+  // Posts an object. Errors (nothing posted, no event): not_found (no such stream),
+  // stream_closed (after object_stream_fin), invalid_argument (kind, size and data do not
+  // agree: see ObjectArgs), too_large (encoded header over limits.max_object_header_bytes),
+  // queue_full (limits.max_objects_in_flight objects not completed, or in-memory data over
+  // limits.max_object_held_bytes). Otherwise exactly one event::ObjectCompleted for the
+  // returned number follows, after those of every object posted before it. An object
+  // posted while the peer is down waits for it (object_resume_timeout_ms, then it completes
+  // with disconnected).
+  PostedObject object_post(TimeNs now_ns, ObjectStreamId id, ObjectArgs args);
+  // Supplies data of object `object` (posted without ObjectArgs::data) from `offset`, the
+  // offset the last event::ObjectWantData named plus what was supplied since. `last` ends an
+  // unsized object (a sized one ends when its size is reached). Borrowed bytes are copied,
+  // shared ones kept by reference until sent. Returns ok; no_credit when the stream's buffer
+  // is full (nothing taken; ObjectWantData follows when there is room); invalid_argument when
+  // the core did not ask for data there (wait for ObjectWantData: after a reconnect it asks
+  // again from an earlier offset), or when the data runs past a sized object's size or
+  // `last` comes short of it, which fails the object (invalid_argument is its completion);
+  // not_found when no such object waits for data.
+  Errc object_supply(TimeNs now_ns, ObjectStreamId id, std::uint64_t object, std::uint64_t offset,
+                     const Payload& data, bool last);
+  // Fails object `object` not yet wholly sent: it completes with `code` and `message`, in its
+  // turn; the receiver drops what it got of it. invalid_argument for Errc::ok; not_found
+  // when the object completed or was already sent whole.
+  Errc object_abort(TimeNs now_ns, ObjectStreamId id, std::uint64_t object, Errc code,
+                    std::string_view message);
+  // Ends the stream gracefully: no more posts (stream_closed); ObjectStreamEnded(ok) once
+  // every object posted completed. not_found: no such stream; stream_closed: fin already.
+  Errc object_stream_fin(TimeNs now_ns, ObjectStreamId id);
+  // Aborts the stream: every object not completed completes with canceled, in order, then
+  // ObjectStreamEnded(canceled), all before this returns; the receiver drops the object it
+  // was receiving. not_found: no such stream.
+  Errc object_stream_stop(TimeNs now_ns, ObjectStreamId id);
+
+  // ---- object streams, receiving ----
+
+  // The next bytes of the object being read on `id` (announced by event::ObjectArrived), or
+  // nullopt when nothing is there yet (event::ObjectReadable follows when there is). The
+  // view is valid until the next call into the node.
+  std::optional<ObjectRead> object_read(ObjectStreamId id);
+  // Marks `bytes` of the object being read as read (at most what object_read showed, or
+  // more of the following chunks); their window goes back to the sender. Consuming the last
+  // byte of an object whose end has come (ObjectRead::end; `bytes` may then be 0) finishes
+  // it: the sender's completion is ok, and the next object arrives. not_found: no object
+  // being read; invalid_argument: more bytes than are there (nothing consumed).
+  Errc object_consume(TimeNs now_ns, ObjectStreamId id, std::size_t bytes);
+  // Stops reading the object: the rest is drained as it arrives, and the object finishes
+  // with ok when its end arrives. not_found: no object being read.
+  Errc object_discard(TimeNs now_ns, ObjectStreamId id);
+  // Refuses the object being read: the sender's completion carries `code` and `message`
+  // (sent as their wire status), the rest is drained, the stream goes on with the next
+  // object. invalid_argument for Errc::ok; not_found: no object being read.
+  Errc object_refuse(TimeNs now_ns, ObjectStreamId id, Errc code, std::string_view message);
+
+  // Counters of an object stream of either direction, or nullopt when it is not held here.
+  // Starts a new period for ObjectStreamStats::idle_percent.
+  std::optional<ObjectStreamStats> object_stream_stats(TimeNs now_ns, ObjectStreamId id);
+
   PeerStats stats() const;
   PeerState state() const;
   const std::string& name() const;
@@ -276,6 +345,13 @@ class Node {
   // other stream is refused with unknown_handler.
   Errc register_stream_handler(std::uint16_t handler, std::string_view route = {},
                                StreamWindow window = {});
+  // Declares that this node receives object streams at `endpoint`, granting each `window`.
+  // invalid_argument for a name that is not 1..255 printable ASCII bytes, a window of 0
+  // objects or under 65536 bytes (an object header must always fit, PROTOCOL.md §6.3).
+  // Registering a name again changes the window of streams opened after.
+  Errc register_object_endpoint(std::string_view endpoint, ObjectWindow window = {});
+  // The counters of an endpoint, or nullopt when it is not registered.
+  std::optional<ObjectEndpointStats> object_endpoint_stats(std::string_view endpoint) const;
   PeerConnection connection(PeerId peer) { return {this, peer}; }
   std::optional<PeerId> find_peer(std::string_view name) const;
   std::size_t peer_count() const;

@@ -51,10 +51,15 @@ enum class Op : std::uint8_t {
   stream_reset = 38,
   stream_ping = 39,
   stream_pong = 40,
-  object_begin = 48,
-  object_data = 49,
-  object_end = 50,
-  object_ack = 51,
+  object_open = 48,
+  object_accept = 49,
+  object_reject = 50,
+  object_begin = 51,
+  object_data = 52,
+  object_end = 53,
+  object_ack = 54,
+  object_credit = 55,
+  object_close = 56,
 };
 
 // Per-op flag bits (header element 1). Bits not listed for an op must be zero.
@@ -71,11 +76,15 @@ inline constexpr std::uint16_t kHasPayload = 0x0001;
 inline constexpr std::uint16_t kHasInput = 0x0002;
 // object_begin: the object's size is not known yet; `size` must be 0.
 inline constexpr std::uint16_t kSizeUnknown = 0x0001;
+// object_open: the opener resumes an object stream the receiver may hold state for.
+inline constexpr std::uint16_t kResume = 0x0001;
+// object_accept: the receiver already holds the object_begin of object `seq`.
+inline constexpr std::uint16_t kBegun = 0x0001;
 }  // namespace flag
 
 // Status codes carried by reject, goaway, response, stream_reject, stream_end,
-// stream_reset, object_end and object_ack. Receivers must accept any value and treat an
-// unknown non-zero one as a remote error.
+// stream_reset, object_reject, object_end, object_ack and object_close. Receivers must accept any
+// value and treat an unknown non-zero one as a remote error.
 enum class Status : std::uint16_t {
   ok = 0,
   remote_error = 1,        // the handler failed; the payload is its message
@@ -88,6 +97,7 @@ enum class Status : std::uint16_t {
   shutting_down = 8,       // the sender is closing down
   bad_payload = 9,         // a typed handler could not decode the payload
   keepalive_timeout = 10,  // a stream's keepalive pings stopped
+  object_state_lost = 11,  // object_reject: no state for the object stream to resume
   version_mismatch = 32,   // handshake: no common protocol version
   unknown_node = 33,       // handshake: the sender's name is not a known peer
   bad_token = 34,          // handshake: authentication failed
@@ -117,6 +127,7 @@ enum class Field : std::uint8_t {
   credit_bytes,
   size,
   offset,
+  stream_key,
 };
 
 // What one op carries: its op-specific fields (after op, flags, mux, seq) and rules.
@@ -171,6 +182,7 @@ struct Frame {
   std::uint32_t credit_bytes = 0;
   std::uint64_t size = 0;
   std::uint64_t offset = 0;
+  std::uint64_t stream_key = 0;
   Bytes payload{};
 };
 

@@ -1,0 +1,73 @@
+// What the object-stream halves (ObjectSender, ObjectReceiver) need of their connection:
+// its state, a way to put frames out, and a way to fail it. Connection implements it.
+// Internal to core/.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "weft/time.hpp"
+#include "weft/wire.hpp"
+
+namespace weft::detail {
+
+// The share of time an object stream had nothing to do, over periods a stats call ends.
+class IdleMeter {
+ public:
+  explicit IdleMeter(TimeNs now_ns = 0) : period_start_ns_(now_ns) {}
+  // The stream is busy (objects in flight or held) from now on, or not.
+  void set_busy(TimeNs now_ns, bool busy) {
+    if (busy && busy_since_ns_ == kNever) busy_since_ns_ = now_ns;
+    if (!busy && busy_since_ns_ != kNever) {
+      busy_ns_ += now_ns - busy_since_ns_;
+      busy_since_ns_ = kNever;
+    }
+  }
+  // The idle percentage (0..100) since the last call, which starts a new period.
+  double take_idle_percent(TimeNs now_ns) {
+    TimeNs busy_ns = busy_ns_;
+    if (busy_since_ns_ != kNever) busy_ns += now_ns - busy_since_ns_;
+    const TimeNs span_ns = now_ns - period_start_ns_;
+    const double idle = span_ns <= 0 ? (busy_ns > 0 ? 0.0 : 100.0)
+                                     : 100.0 * static_cast<double>(span_ns - busy_ns) /
+                                           static_cast<double>(span_ns);
+    period_start_ns_ = now_ns;
+    busy_ns_ = 0;
+    if (busy_since_ns_ != kNever) busy_since_ns_ = now_ns;
+    return idle;
+  }
+
+ private:
+  TimeNs period_start_ns_;
+  TimeNs busy_since_ns_ = kNever;
+  TimeNs busy_ns_ = 0;
+};
+
+class ObjectPort {
+ public:
+  // The connection is established: frames can be sent.
+  virtual bool port_up() const = 0;
+  // The output buffer is below its high-water mark, so a frame sent now goes out directly.
+  virtual bool port_has_room() const = 0;
+  // Encodes `frame` into the output (call only while port_has_room()).
+  virtual void port_send(const Frame& frame) = 0;
+  // Queues `frame` in the control lane (rule 1: never waits). May close the connection
+  // when the peer does not read (check port_up() after).
+  virtual void port_send_control(TimeNs now_ns, const Frame& frame) = 0;
+  // Queues object credit for `mux`, coalesced with credit already waiting.
+  virtual void port_send_credit(std::uint64_t mux, std::uint32_t objects, std::uint32_t bytes) = 0;
+  // Closes the connection with a protocol error (goaway).
+  virtual void port_protocol_error(TimeNs now_ns, std::string message) = 0;
+  // A fresh mux id of this side's parity.
+  virtual std::uint64_t port_new_mux() = 0;
+  // Whether a peer-opened request or stream holds `mux` (ids are one space, PROTOCOL.md §4.4).
+  virtual bool port_mux_taken(std::uint64_t mux) const = 0;
+  virtual bool port_checksums() const = 0;
+  // The largest object_data payload the peer's frame limit leaves room for.
+  virtual std::size_t port_max_chunk() const = 0;
+
+ protected:
+  ~ObjectPort() = default;
+};
+
+}  // namespace weft::detail

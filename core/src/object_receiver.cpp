@@ -1,0 +1,570 @@
+// Object streams, receiving side: opening and resuming, the objects' frames under the
+// granted credit, delivery to the application once per object, and acknowledgements in
+// object order (PROTOCOL.md §6.3).
+#include "object_receiver.hpp"
+
+#include <algorithm>
+
+#include "invariant.hpp"
+
+namespace weft::detail {
+namespace {
+
+std::string clip(std::string_view text) {
+  return std::string(text.substr(0, 4096));
+}
+
+// Results are kept to be acknowledged again; their texts need not be whole.
+constexpr std::size_t kKeptTextBytes = 256;
+
+}  // namespace
+
+// ---- lookup and bookkeeping -----------------------------------------------------------
+
+ObjectReceiver::Record* ObjectReceiver::find(ObjectStreamId id) {
+  const auto key = ids_.find(id.value);
+  return key == ids_.end() ? nullptr : &records_.at(key->second);
+}
+
+ObjectReceiver::Object* ObjectReceiver::current(Record& record) {
+  for (Object& object : record.objects) {
+    if (!object.result) return &object;
+  }
+  return nullptr;
+}
+
+std::uint64_t ObjectReceiver::unfinished(const Record& record) const {
+  return static_cast<std::uint64_t>(
+      std::count_if(record.objects.begin(), record.objects.end(),
+                    [](const Object& object) { return !object.result; }));
+}
+
+void ObjectReceiver::set_busy(TimeNs now_ns, Record& record) {
+  record.idle.set_busy(now_ns, !record.objects.empty());
+}
+
+void ObjectReceiver::notify(Record& record) {
+  Object* object = current(record);
+  if (object == nullptr || !object->arrived || !record.readable_armed) return;
+  if (object->chunks.empty() && !object->ended) return;
+  record.readable_armed = false;
+  context_.emit(event::ObjectReadable{peer_, record.id});
+}
+
+// Credit goes back when a quarter of the window is owed, or when the stream holds nothing
+// (so a sender blocked on credit always gets it once the application caught up).
+void ObjectReceiver::return_credit(Record& record, bool force) {
+  if (record.mux == 0 || !port_.port_up()) return;
+  if (record.unreturned_objects == 0 && record.unreturned_bytes == 0) return;
+  const bool due =
+      force || record.held_bytes == 0 || record.unreturned_bytes >= record.window.bytes / 4 ||
+      record.unreturned_objects >= std::max<std::uint32_t>(1, record.window.objects / 4);
+  if (!due) return;
+  record.credit_objects += record.unreturned_objects;
+  record.credit_bytes += record.unreturned_bytes;
+  port_.port_send_credit(record.mux, static_cast<std::uint32_t>(record.unreturned_objects),
+                         static_cast<std::uint32_t>(record.unreturned_bytes));
+  record.unreturned_objects = 0;
+  record.unreturned_bytes = 0;
+}
+
+void ObjectReceiver::drop_unread(Record& record, Object& object) {
+  std::uint64_t unread = 0;
+  for (const auto& chunk : object.chunks)
+    unread += chunk.size();
+  unread -= object.chunk_start;
+  object.chunks.clear();
+  object.chunk_start = 0;
+  object.consumed += unread;
+  record.held_bytes -= unread;
+  record.unreturned_bytes += unread;
+}
+
+// ---- application commands -------------------------------------------------------------
+
+std::optional<ObjectRead> ObjectReceiver::read(ObjectStreamId id) {
+  Record* record = find(id);
+  if (record == nullptr) return std::nullopt;
+  Object* object = current(*record);
+  if (object == nullptr || !object->arrived || (object->chunks.empty() && !object->ended)) {
+    record->readable_armed = true;
+    return std::nullopt;
+  }
+  ObjectRead result{.object = object->number, .offset = object->consumed, .data = {}};
+  if (!object->chunks.empty()) {
+    result.data = Bytes(object->chunks.front()).subspan(object->chunk_start);
+  }
+  result.end = object->ended && object->chunks.size() <= 1;
+  return result;
+}
+
+Errc ObjectReceiver::consume(TimeNs now_ns, ObjectStreamId id, std::size_t bytes) {
+  Record* record = find(id);
+  if (record == nullptr) return Errc::not_found;
+  Object* object = current(*record);
+  if (object == nullptr || !object->arrived) return Errc::not_found;
+  std::size_t left = bytes;
+  while (left > 0 && !object->chunks.empty()) {
+    const std::size_t available = object->chunks.front().size() - object->chunk_start;
+    const std::size_t take = std::min(left, available);
+    object->chunk_start += take;
+    left -= take;
+    if (object->chunk_start == object->chunks.front().size()) {
+      object->chunks.pop_front();
+      object->chunk_start = 0;
+    }
+  }
+  if (left > 0) return Errc::invalid_argument;  // more than was there; nothing consumed past it
+  object->consumed += bytes;
+  record->held_bytes -= bytes;
+  record->unreturned_bytes += bytes;
+  record->counters.offset = object->consumed;
+  if (object->chunks.empty() && object->ended) {
+    finish(now_ns, *record, *object, Status::ok, "");
+  } else {
+    return_credit(*record, false);
+  }
+  return Errc::ok;
+}
+
+Errc ObjectReceiver::discard(TimeNs now_ns, ObjectStreamId id) {
+  Record* record = find(id);
+  if (record == nullptr) return Errc::not_found;
+  Object* object = current(*record);
+  if (object == nullptr || !object->arrived) return Errc::not_found;
+  drop_unread(*record, *object);
+  object->discarding = true;
+  if (object->ended) {
+    finish(now_ns, *record, *object, Status::ok, "");
+  } else {
+    return_credit(*record, false);
+  }
+  return Errc::ok;
+}
+
+Errc ObjectReceiver::refuse(TimeNs now_ns, ObjectStreamId id, Errc code, std::string_view message) {
+  if (code == Errc::ok) return Errc::invalid_argument;
+  Record* record = find(id);
+  if (record == nullptr) return Errc::not_found;
+  Object* object = current(*record);
+  if (object == nullptr || !object->arrived) return Errc::not_found;
+  ++context_.object_endpoints.at(record->endpoint).stats.refused;
+  finish(now_ns, *record, *object, status_from_errc(code), clip(message));
+  return Errc::ok;
+}
+
+std::optional<ObjectStreamStats> ObjectReceiver::stats(TimeNs now_ns, ObjectStreamId id) {
+  Record* record = find(id);
+  if (record == nullptr) return std::nullopt;
+  ObjectStreamStats stats = record->counters;
+  stats.in_flight = unfinished(*record);
+  if (const Object* object = current(*record)) {
+    stats.current_object = object->number;
+    stats.offset = object->consumed;
+  }
+  stats.idle_percent = record->idle.take_idle_percent(now_ns);
+  return stats;
+}
+
+// ---- finishing objects ----------------------------------------------------------------
+
+void ObjectReceiver::finish(TimeNs now_ns, Record& record, Object& object, Status status,
+                            std::string text) {
+  WEFT_ASSERT(!object.result);
+  drop_unread(record, object);
+  if (!object.arrived) {  // never delivered: its header goes too
+    record.held_bytes -= object.header_bytes;
+    record.unreturned_bytes += object.header_bytes;
+    object.header.reset();
+  }
+  object.result.emplace(status, std::move(text));
+  ++record.unreturned_objects;
+  advance(now_ns, record);
+}
+
+// After a change: acknowledge what is due, let finished and ended objects go, deliver the
+// next object, return credit.
+void ObjectReceiver::advance(TimeNs now_ns, Record& record) {
+  send_acks(now_ns, record);
+  while (!record.objects.empty() && record.objects.front().result && record.objects.front().ended)
+    record.objects.pop_front();
+  if (Object* next = current(record); next != nullptr && !next->arrived) {
+    next->arrived = true;
+    record.held_bytes -= next->header_bytes;
+    record.unreturned_bytes += next->header_bytes;
+    record.readable_armed = true;
+    ++record.counters.objects;
+    ++context_.object_endpoints.at(record.endpoint).stats.objects;
+    context_.emit(event::ObjectArrived{peer_, record.id, record.endpoint, next->number,
+                                       std::move(*next->header), next->size_known, next->size});
+    next->header.reset();
+  }
+  notify(record);
+  return_credit(record, false);
+  set_busy(now_ns, record);
+}
+
+void ObjectReceiver::send_acks(TimeNs now_ns, Record& record) {
+  for (const Object& object : record.objects) {
+    if (object.number <= record.finished_through) continue;
+    if (object.number != record.finished_through + 1 || !object.result) break;
+    record.finished_through = object.number;
+    const auto& [status, text] = *object.result;
+    record.results.emplace_back(status, text.substr(0, kKeptTextBytes));
+    while (record.results.size() > context_.config.limits.object_results_kept)
+      record.results.pop_front();
+    if (record.mux != 0 && port_.port_up()) {
+      port_.port_send_control(now_ns, Frame{.op = Op::object_ack,
+                                            .checksum = port_.port_checksums(),
+                                            .mux = record.mux,
+                                            .seq = object.number,
+                                            .status = static_cast<std::uint16_t>(status),
+                                            .payload = as_bytes(text)});
+    }
+  }
+}
+
+void ObjectReceiver::forget(Record& record, Errc code, const std::string& message) {
+  if (Object* object = current(record); object != nullptr && object->arrived) {
+    context_.emit(event::ObjectAborted{peer_, record.id, object->number, code, message});
+  }
+  if (record.mux != 0) by_mux_.erase(record.mux);
+  window_bytes_ -= record.window.bytes;
+  ids_.erase(record.id.value);
+  records_.erase(record.key);  // `record` is gone
+}
+
+// ---- frames from the sender -----------------------------------------------------------
+
+bool ObjectReceiver::on_frame(TimeNs now_ns, const Frame& frame) {
+  if (frame.op == Op::object_open) return open(now_ns, frame);
+  const auto key = by_mux_.find(frame.mux);
+  if (key == by_mux_.end()) return true;  // not open (closed, or never): late, ignored
+  Record& record = records_.at(key->second);
+  switch (frame.op) {
+    case Op::object_begin:
+      return begin(now_ns, record, frame);
+    case Op::object_data:
+      return data(now_ns, record, frame);
+    case Op::object_end:
+      return end(now_ns, record, frame);
+    case Op::object_close:
+      return close(now_ns, record, frame);
+    default:
+      WEFT_ASSERT(false && "not a frame for the receiving side");
+      return true;
+  }
+}
+
+bool ObjectReceiver::reject(TimeNs now_ns, const Frame& open, Status status, std::string text) {
+  port_.port_send_control(now_ns, Frame{.op = Op::object_reject,
+                                        .checksum = port_.port_checksums(),
+                                        .mux = open.mux,
+                                        .status = static_cast<std::uint16_t>(status),
+                                        .payload = as_bytes(text)});
+  return port_.port_up();
+}
+
+bool ObjectReceiver::open(TimeNs now_ns, const Frame& frame) {
+  const std::string at = " (object_open on mux " + std::to_string(frame.mux) + ")";
+  if (by_mux_.contains(frame.mux) || port_.port_mux_taken(frame.mux)) {
+    port_.port_protocol_error(now_ns,
+                              "object_open on mux " + std::to_string(frame.mux) + " already open");
+    return false;
+  }
+  const auto endpoint = context_.object_endpoints.find(frame.name);
+  if (endpoint == context_.object_endpoints.end()) {
+    return reject(now_ns, frame, Status::unknown_handler,
+                  "no object endpoint " + std::string(frame.name));
+  }
+  const auto existing = records_.find(frame.stream_key);
+  if (existing != records_.end() && existing->second.mux != 0) {
+    port_.port_protocol_error(now_ns, "object stream " + std::to_string(frame.stream_key) +
+                                          " is already open on mux " +
+                                          std::to_string(existing->second.mux));
+    return false;
+  }
+  if ((frame.flags & flag::kResume) != 0) {
+    if (existing == records_.end()) {
+      return reject(now_ns, frame, Status::object_state_lost,
+                    "no state for object stream " + std::to_string(frame.stream_key));
+    }
+    return resume(now_ns, existing->second, frame);
+  }
+  if (existing != records_.end()) {
+    // The sender starts over: it completed whatever it had not seen acknowledged.
+    forget(existing->second, Errc::disconnected, "the sender started the object stream over");
+  }
+  const ObjectWindow window = endpoint->second.window;
+  const ConnectionLimits& limits = context_.config.limits;
+  if (records_.size() >= limits.max_object_streams ||
+      window_bytes_ + window.bytes > limits.max_object_receive_bytes) {
+    return reject(now_ns, frame, Status::busy, "too many object streams");
+  }
+  const ObjectStreamId id{context_.next_object_stream++};
+  Record& record = records_[frame.stream_key];
+  record.id = id;
+  record.key = frame.stream_key;
+  record.endpoint = std::string(frame.name);
+  record.window = window;
+  record.next_begin = frame.seq;
+  record.finished_through = frame.seq - 1;
+  record.counters.endpoint = record.endpoint;
+  record.idle = IdleMeter(now_ns);
+  ids_[id.value] = frame.stream_key;
+  window_bytes_ += window.bytes;
+  ++endpoint->second.stats.streams_opened;
+  accept(now_ns, record, frame.mux);
+  return port_.port_up();
+}
+
+bool ObjectReceiver::resume(TimeNs now_ns, Record& record, const Frame& frame) {
+  if (record.endpoint != frame.name) {
+    port_.port_protocol_error(now_ns, "object stream " + std::to_string(frame.stream_key) +
+                                          " resumed at another endpoint");
+    return false;
+  }
+  if (frame.seq > record.finished_through + 1) {
+    port_.port_protocol_error(now_ns, "object stream " + std::to_string(frame.stream_key) +
+                                          " resumed from object " + std::to_string(frame.seq) +
+                                          ", only " + std::to_string(record.finished_through) +
+                                          " acknowledged");
+    return false;
+  }
+  const std::uint64_t kept_from = record.finished_through + 1 - record.results.size();
+  if (frame.seq < kept_from) {
+    return reject(now_ns, frame, Status::object_state_lost,
+                  "results before object " + std::to_string(kept_from) + " are no longer kept");
+  }
+  ++record.counters.resumes;
+  accept(now_ns, record, frame.mux);
+  // The acks the sender may have missed, from the results kept.
+  const std::size_t first = record.results.size() - (record.finished_through + 1 - frame.seq);
+  for (std::size_t i = first; i < record.results.size() && port_.port_up(); ++i) {
+    const auto& [status, text] = record.results[i];
+    port_.port_send_control(now_ns, Frame{.op = Op::object_ack,
+                                          .checksum = port_.port_checksums(),
+                                          .mux = record.mux,
+                                          .seq = kept_from + i,
+                                          .status = static_cast<std::uint16_t>(status),
+                                          .payload = as_bytes(text)});
+  }
+  return port_.port_up();
+}
+
+// Opens the record on this connection: the credit is the window less what it holds, and
+// the accept says where the sender goes on.
+void ObjectReceiver::accept(TimeNs now_ns, Record& record, std::uint64_t mux) {
+  record.mux = mux;
+  by_mux_[mux] = record.key;
+  record.expire_at_ns = kNever;
+  record.credit_objects = record.window.objects - unfinished(record);
+  record.credit_bytes = record.window.bytes - record.held_bytes;
+  record.unreturned_objects = 0;
+  record.unreturned_bytes = 0;
+  Frame accept{.op = Op::object_accept,
+               .checksum = port_.port_checksums(),
+               .mux = mux,
+               .seq = record.next_begin,
+               .credit_msgs = static_cast<std::uint32_t>(record.credit_objects),
+               .credit_bytes = static_cast<std::uint32_t>(record.credit_bytes)};
+  if (!record.objects.empty() && !record.objects.back().ended) {
+    accept.flags = flag::kBegun;
+    accept.seq = record.objects.back().number;
+    accept.offset = record.objects.back().received;
+  }
+  port_.port_send_control(now_ns, accept);
+}
+
+bool ObjectReceiver::begin(TimeNs now_ns, Record& record, const Frame& frame) {
+  if (!record.objects.empty() && !record.objects.back().ended)
+    return violation(now_ns, frame,
+                     "object " + std::to_string(record.objects.back().number) + " has not ended");
+  if (frame.seq != record.next_begin)
+    return violation(now_ns, frame, "object " + std::to_string(record.next_begin) + " was due");
+  if (frame.payload.size() > kMaxObjectHeaderBytes)
+    return violation(now_ns, frame,
+                     "header of " + std::to_string(frame.payload.size()) + " bytes, over 65536");
+  if (record.credit_objects == 0 || record.credit_bytes < frame.payload.size())
+    return violation(now_ns, frame, "beyond the granted credit");
+  --record.credit_objects;
+  record.credit_bytes -= frame.payload.size();
+  ++record.next_begin;
+  Object& object = record.objects.emplace_back();
+  object.number = frame.seq;
+  object.header_bytes = static_cast<std::uint32_t>(frame.payload.size());
+  object.size_known = (frame.flags & flag::kSizeUnknown) == 0;
+  object.size = frame.size;
+  record.held_bytes += object.header_bytes;
+  std::string why;
+  object.header = decode_object_header(frame.payload, &why);
+  if (!object.header) {
+    ++context_.object_endpoints.at(record.endpoint).stats.refused;
+    finish(now_ns, record, object, Status::bad_payload, "bad object header: " + why);
+    return port_.port_up();
+  }
+  advance(now_ns, record);
+  return port_.port_up();
+}
+
+bool ObjectReceiver::violation(TimeNs now_ns, const Frame& frame, const std::string& why) {
+  port_.port_protocol_error(now_ns, std::string(op_name(static_cast<std::uint64_t>(frame.op))) +
+                                        " " + std::to_string(frame.seq) + " on mux " +
+                                        std::to_string(frame.mux) + ": " + why);
+  return false;
+}
+
+ObjectReceiver::Object* ObjectReceiver::receiving(TimeNs now_ns, Record& record,
+                                                  const Frame& frame) {
+  if (record.objects.empty() || record.objects.back().ended ||
+      record.objects.back().number != frame.seq) {
+    violation(now_ns, frame, "no such object is open");
+    return nullptr;
+  }
+  return &record.objects.back();
+}
+
+bool ObjectReceiver::data(TimeNs now_ns, Record& record, const Frame& frame) {
+  Object* receiving_object = receiving(now_ns, record, frame);
+  if (receiving_object == nullptr) return false;
+  Object& object = *receiving_object;
+  if (frame.offset != object.received)
+    return violation(now_ns, frame,
+                     "offset " + std::to_string(frame.offset) + " where " +
+                         std::to_string(object.received) + " was due");
+  if (object.size_known && object.received + frame.payload.size() > object.size)
+    return violation(now_ns, frame, "data past the announced size");
+  if (record.credit_bytes < frame.payload.size())
+    return violation(now_ns, frame, "beyond the granted credit");
+  record.credit_bytes -= frame.payload.size();
+  object.received += frame.payload.size();
+  record.counters.bytes += frame.payload.size();
+  context_.object_endpoints.at(record.endpoint).stats.bytes += frame.payload.size();
+  if (object.result || object.discarding) {
+    record.unreturned_bytes += frame.payload.size();  // drained: the bytes go at once
+    return_credit(record, false);
+    return port_.port_up();
+  }
+  if (!frame.payload.empty()) {
+    object.chunks.emplace_back(frame.payload.begin(), frame.payload.end());
+    record.held_bytes += frame.payload.size();
+  }
+  notify(record);
+  return port_.port_up();
+}
+
+bool ObjectReceiver::end(TimeNs now_ns, Record& record, const Frame& frame) {
+  Object* receiving_object = receiving(now_ns, record, frame);
+  if (receiving_object == nullptr) return false;
+  Object& object = *receiving_object;
+  if (frame.size != object.received)
+    return violation(now_ns, frame,
+                     "size " + std::to_string(frame.size) + " but " +
+                         std::to_string(object.received) + " bytes arrived");
+  if (frame.status == 0 && object.size_known && object.received != object.size)
+    return violation(now_ns, frame,
+                     "ends at " + std::to_string(object.received) + " of " +
+                         std::to_string(object.size) + " bytes");
+  object.ended = true;
+  if (frame.status != 0 && !object.result) {
+    // The sender aborted it: the application drops what it read, the ack echoes the code.
+    const std::string text = clip(as_chars(frame.payload));
+    if (object.arrived) {
+      context_.emit(event::ObjectAborted{peer_, record.id, object.number,
+                                         errc_from_status(frame.status), text});
+    }
+    finish(now_ns, record, object, static_cast<Status>(frame.status), text);
+  } else if (object.discarding && !object.result) {
+    finish(now_ns, record, object, Status::ok, "");
+  } else {
+    advance(now_ns, record);
+  }
+  return port_.port_up();
+}
+
+bool ObjectReceiver::close(TimeNs now_ns, Record& record, const Frame& frame) {
+  if (frame.seq != record.next_begin - 1)
+    return violation(now_ns, frame,
+                     "the last object begun is " + std::to_string(record.next_begin - 1));
+  if (frame.status == 0 && !record.objects.empty()) {
+    return violation(now_ns, frame,
+                     "object " + std::to_string(record.objects.front().number) + " is unfinished");
+  }
+  forget(record, errc_from_status(frame.status), clip(as_chars(frame.payload)));
+  return true;
+}
+
+// ---- the connection -------------------------------------------------------------------
+
+void ObjectReceiver::on_up(TimeNs, bool peer_restarted) {
+  if (!peer_restarted) return;
+  while (!records_.empty())
+    forget(records_.begin()->second, Errc::peer_restarted,
+           "the sender restarted; the object stream is gone");
+}
+
+void ObjectReceiver::on_down(TimeNs now_ns) {
+  const TimeNs expire_at_ns =
+      now_ns + ns_from_ms(context_.config.timeouts.object_resume_timeout_ms);
+  for (auto& [key, record] : records_) {
+    record.mux = 0;
+    record.expire_at_ns = expire_at_ns;
+  }
+  by_mux_.clear();
+}
+
+TimeNs ObjectReceiver::next_deadline() const {
+  TimeNs next = kNever;
+  for (const auto& [key, record] : records_)
+    next = std::min(next, record.expire_at_ns);
+  return next;
+}
+
+void ObjectReceiver::on_timer(TimeNs now_ns) {
+  for (auto it = records_.begin(); it != records_.end();) {
+    Record& record = it->second;
+    ++it;
+    if (record.expire_at_ns > now_ns) continue;
+    forget(record, Errc::disconnected,
+           "the sender did not resume the object stream within " +
+               std::to_string(context_.config.timeouts.object_resume_timeout_ms) + " ms");
+  }
+}
+
+void ObjectReceiver::check_invariants() const {
+  std::uint64_t windows = 0;
+  for (const auto& [key, record] : records_) {
+    windows += record.window.bytes;
+    WEFT_ASSERT(record.key == key && ids_.at(record.id.value) == key);
+    std::uint64_t held = 0;
+    std::uint64_t unfinished_objects = 0;
+    std::uint64_t last = 0;
+    for (const Object& object : record.objects) {
+      WEFT_ASSERT(object.number > last);
+      last = object.number;
+      if (!object.arrived && !object.result) held += object.header_bytes;
+      for (const auto& chunk : object.chunks)
+        held += chunk.size();
+      held -= object.chunk_start;
+      WEFT_ASSERT(object.consumed + held <= object.received + held);
+      if (!object.result) ++unfinished_objects;
+      WEFT_ASSERT(!object.result || object.chunks.empty());
+      WEFT_ASSERT(!object.size_known || object.received <= object.size);
+    }
+    WEFT_ASSERT(held == record.held_bytes);
+    WEFT_ASSERT(last == 0 || last == record.next_begin - 1);
+    WEFT_ASSERT(record.finished_through < record.next_begin);
+    if (record.mux != 0) {
+      WEFT_ASSERT(by_mux_.at(record.mux) == key);
+      // Credit conservation: what the sender may send, what it sent and is held, and what
+      // is owed back add up to the window.
+      WEFT_ASSERT(record.credit_bytes + record.held_bytes + record.unreturned_bytes ==
+                  record.window.bytes);
+      WEFT_ASSERT(record.credit_objects + unfinished_objects + record.unreturned_objects ==
+                  record.window.objects);
+    }
+  }
+  WEFT_ASSERT(windows == window_bytes_);
+}
+
+}  // namespace weft::detail
