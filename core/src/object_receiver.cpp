@@ -16,6 +16,8 @@ std::string clip(std::string_view text) {
 
 // Results are kept to be acknowledged again; their texts need not be whole.
 constexpr std::size_t kKeptTextBytes = 256;
+// A stream's unread buffer keeps at most this much memory once it empties.
+constexpr std::size_t kKeptBufferBytes = 256 * 1024;
 
 }  // namespace
 
@@ -46,18 +48,22 @@ void ObjectReceiver::set_busy(TimeNs now_ns, Record& record) {
 void ObjectReceiver::notify(Record& record) {
   Object* object = current(record);
   if (object == nullptr || !object->arrived || !record.readable_armed) return;
-  if (object->chunks.empty() && !object->ended) return;
+  if (object->unread == 0 && !object->ended) return;
   record.readable_armed = false;
   context_.emit(event::ObjectReadable{peer_, record.id});
 }
 
-// Credit goes back when a quarter of the window is owed, or when the stream holds nothing
-// (so a sender blocked on credit always gets it once the application caught up).
+// Credit goes back when a quarter of the window (objects or bytes) is owed, and when the
+// stream holds nothing but what is owed would keep the sender from a largest header: a
+// sender blocked on credit always gets it once the application caught up, and a busy stream
+// sends one object_credit per quarter window, not one per object.
 void ObjectReceiver::return_credit(Record& record, bool force) {
   if (record.mux == 0 || !port_.port_up()) return;
   if (record.unreturned_objects == 0 && record.unreturned_bytes == 0) return;
+  const bool idle_but_short = record.held_bytes == 0 &&
+                              record.window.bytes - record.unreturned_bytes < kMaxObjectHeaderBytes;
   const bool due =
-      force || record.held_bytes == 0 || record.unreturned_bytes >= record.window.bytes / 4 ||
+      force || idle_but_short || record.unreturned_bytes >= record.window.bytes / 4 ||
       record.unreturned_objects >= std::max<std::uint32_t>(1, record.window.objects / 4);
   if (!due) return;
   record.credit_objects += record.unreturned_objects;
@@ -68,16 +74,22 @@ void ObjectReceiver::return_credit(Record& record, bool force) {
   record.unreturned_bytes = 0;
 }
 
+// Drops what is unread of `object`: the object being read (its data leads the buffer) or the
+// one being received (its data ends it).
 void ObjectReceiver::drop_unread(Record& record, Object& object) {
-  std::uint64_t unread = 0;
-  for (const auto& chunk : object.chunks)
-    unread += chunk.size();
-  unread -= object.chunk_start;
-  object.chunks.clear();
-  object.chunk_start = 0;
+  const std::uint64_t unread = object.unread;
+  if (unread == 0) return;
+  if (&object == current(record)) {
+    record.unread.consume(unread);
+  } else {
+    WEFT_ASSERT(&object == &record.objects.back());
+    record.unread.shrink_back(unread);
+  }
+  object.unread = 0;
   object.consumed += unread;
   record.held_bytes -= unread;
   record.unreturned_bytes += unread;
+  record.unread.release_if_empty(kKeptBufferBytes);
 }
 
 // ---- application commands -------------------------------------------------------------
@@ -86,15 +98,13 @@ std::optional<ObjectRead> ObjectReceiver::read(ObjectStreamId id) {
   Record* record = find(id);
   if (record == nullptr) return std::nullopt;
   Object* object = current(*record);
-  if (object == nullptr || !object->arrived || (object->chunks.empty() && !object->ended)) {
+  if (object == nullptr || !object->arrived || (object->unread == 0 && !object->ended)) {
     record->readable_armed = true;
     return std::nullopt;
   }
   ObjectRead result{.object = object->number, .offset = object->consumed, .data = {}};
-  if (!object->chunks.empty()) {
-    result.data = Bytes(object->chunks.front()).subspan(object->chunk_start);
-  }
-  result.end = object->ended && object->chunks.size() <= 1;
+  result.data = record->unread.view().first(object->unread);
+  result.end = object->ended;
   return result;
 }
 
@@ -103,23 +113,15 @@ Errc ObjectReceiver::consume(TimeNs now_ns, ObjectStreamId id, std::size_t bytes
   if (record == nullptr) return Errc::not_found;
   Object* object = current(*record);
   if (object == nullptr || !object->arrived) return Errc::not_found;
-  std::size_t left = bytes;
-  while (left > 0 && !object->chunks.empty()) {
-    const std::size_t available = object->chunks.front().size() - object->chunk_start;
-    const std::size_t take = std::min(left, available);
-    object->chunk_start += take;
-    left -= take;
-    if (object->chunk_start == object->chunks.front().size()) {
-      object->chunks.pop_front();
-      object->chunk_start = 0;
-    }
-  }
-  if (left > 0) return Errc::invalid_argument;  // more than was there; nothing consumed past it
+  if (bytes > object->unread) return Errc::invalid_argument;  // more than is there
+  record->unread.consume(bytes);
+  record->unread.release_if_empty(kKeptBufferBytes);
+  object->unread -= bytes;
   object->consumed += bytes;
   record->held_bytes -= bytes;
   record->unreturned_bytes += bytes;
   record->counters.offset = object->consumed;
-  if (object->chunks.empty() && object->ended) {
+  if (object->unread == 0 && object->ended) {
     finish(now_ns, *record, *object, Status::ok, "");
   } else {
     return_credit(*record, false);
@@ -446,7 +448,8 @@ bool ObjectReceiver::data(TimeNs now_ns, Record& record, const Frame& frame) {
     return port_.port_up();
   }
   if (!frame.payload.empty()) {
-    object.chunks.emplace_back(frame.payload.begin(), frame.payload.end());
+    record.unread.append(frame.payload);
+    object.unread += frame.payload.size();
     record.held_bytes += frame.payload.size();
   }
   notify(record);
@@ -537,21 +540,22 @@ void ObjectReceiver::check_invariants() const {
     windows += record.window.bytes;
     WEFT_ASSERT(record.key == key && ids_.at(record.id.value) == key);
     std::uint64_t held = 0;
+    std::uint64_t unread = 0;
     std::uint64_t unfinished_objects = 0;
     std::uint64_t last = 0;
     for (const Object& object : record.objects) {
       WEFT_ASSERT(object.number > last);
       last = object.number;
       if (!object.arrived && !object.result) held += object.header_bytes;
-      for (const auto& chunk : object.chunks)
-        held += chunk.size();
-      held -= object.chunk_start;
-      WEFT_ASSERT(object.consumed + held <= object.received + held);
+      held += object.unread;
+      unread += object.unread;
+      WEFT_ASSERT(object.consumed + object.unread <= object.received);
       if (!object.result) ++unfinished_objects;
-      WEFT_ASSERT(!object.result || object.chunks.empty());
+      WEFT_ASSERT(!object.result || object.unread == 0);
       WEFT_ASSERT(!object.size_known || object.received <= object.size);
     }
     WEFT_ASSERT(held == record.held_bytes);
+    WEFT_ASSERT(unread == record.unread.size());
     WEFT_ASSERT(last == 0 || last == record.next_begin - 1);
     WEFT_ASSERT(record.finished_through < record.next_begin);
     if (record.mux != 0) {

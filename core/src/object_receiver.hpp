@@ -55,8 +55,7 @@ class ObjectReceiver {
     std::uint32_t header_bytes = 0;
     bool size_known = true;
     std::uint64_t size = 0;
-    std::deque<std::vector<std::uint8_t>> chunks;  // unread data
-    std::size_t chunk_start = 0;                   // read bytes of chunks.front()
+    std::uint64_t unread = 0;  // its data in Record::unread, not yet read
     std::uint64_t received = 0;
     std::uint64_t consumed = 0;
     bool ended = false;       // its object_end arrived
@@ -80,6 +79,10 @@ class ObjectReceiver {
     std::uint64_t unreturned_objects = 0;
     std::uint64_t unreturned_bytes = 0;
     std::uint64_t held_bytes = 0;  // headers not yet delivered + unread data
+    // Unread data of every object, in object order: the object being read first. One
+    // buffer per stream, reused across objects, so data costs one copy and no allocation
+    // per chunk.
+    ByteBuffer unread;
     bool readable_armed = true;
     TimeNs expire_at_ns = kNever;  // while closed: forget the stream then
     ObjectStreamStats counters;

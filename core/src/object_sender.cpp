@@ -422,7 +422,7 @@ bool ObjectSender::send_data(Stream& stream, Object& object) {
   if (!object.data) {
     auto& [piece, start] = object.supplied.front();
     start += chunk.size();
-    if (start == piece.size()) object.supplied.pop_front();
+    if (start == piece.size()) object.supplied.erase(object.supplied.begin());
     object.supplied_bytes -= chunk.size();
     if (object.want_room &&
         object.supplied_bytes <= context_.config.limits.object_supply_buffer_bytes / 2) {

@@ -67,7 +67,7 @@ class ObjectSender {
     Phase phase = Phase::begin;
     std::uint64_t sent = 0;  // data bytes sent (or known received) of this object
     // Supplied data (objects without `data`): pieces from `sent` on, not sent yet.
-    std::deque<std::pair<SharedBytes, std::size_t>> supplied;  // buffer, start in it
+    std::vector<std::pair<SharedBytes, std::size_t>> supplied;  // buffer, start in it (few)
     std::uint64_t supplied_to = 0;  // offset after the last supplied byte
     std::size_t supplied_bytes = 0;
     bool supply_done = false;   // the last byte was supplied (unsized: `last` was given)
