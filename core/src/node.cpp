@@ -638,9 +638,10 @@ Errc PeerConnection::object_stream_fin(TimeNs now_ns, ObjectStreamId id) {
   });
 }
 
-Errc PeerConnection::object_stream_stop(TimeNs now_ns, ObjectStreamId id) {
+Errc PeerConnection::object_stream_stop(TimeNs now_ns, ObjectStreamId id, Errc code,
+                                        std::string_view message) {
   return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
-    return connection.object_sender().stop(now_ns, id);
+    return connection.object_sender().stop(now_ns, id, code, message);
   });
 }
 

@@ -189,23 +189,24 @@ Errc ObjectSender::fin(TimeNs now_ns, ObjectStreamId id) {
   return Errc::ok;
 }
 
-Errc ObjectSender::stop(TimeNs now_ns, ObjectStreamId id) {
+Errc ObjectSender::stop(TimeNs now_ns, ObjectStreamId id, Errc code, std::string_view message) {
   Stream* stream = find(id);
   if (stream == nullptr) return Errc::not_found;
+  if (code == Errc::ok) return Errc::invalid_argument;
   const bool was_linked = stream->link != Link::closed;
   const std::uint64_t mux = stream->mux;
   const std::uint64_t last = stream->next_wire - 1;
-  stream->fin = false;  // ends below with canceled, not as a graceful fin
-  fail_all(now_ns, *stream, Errc::canceled, "object stream stopped");
-  end_stream(*stream, Errc::canceled, "object stream stopped");
+  stream->fin = false;  // ends below with `code`, not as a graceful fin
+  const std::string text = clip(message);
+  fail_all(now_ns, *stream, code, text);
+  end_stream(*stream, code, text);
   if (was_linked && port_.port_up()) {
-    const std::string_view reason = "stopped by the sender";
     port_.port_send_control(now_ns, Frame{.op = Op::object_close,
                                           .checksum = port_.port_checksums(),
                                           .mux = mux,
                                           .seq = last,
-                                          .status = static_cast<std::uint16_t>(Status::canceled),
-                                          .payload = as_bytes(reason)});
+                                          .status = static_cast<std::uint16_t>(status_from_errc(code)),
+                                          .payload = as_bytes(text)});
   }
   return Errc::ok;
 }

@@ -33,7 +33,7 @@ class ObjectSender {
   Errc abort_object(TimeNs now_ns, ObjectStreamId id, std::uint64_t object, Errc code,
                     std::string_view message);
   Errc fin(TimeNs now_ns, ObjectStreamId id);
-  Errc stop(TimeNs now_ns, ObjectStreamId id);
+  Errc stop(TimeNs now_ns, ObjectStreamId id, Errc code, std::string_view message);
   std::optional<ObjectStreamStats> stats(TimeNs now_ns, ObjectStreamId id);
   bool owns(ObjectStreamId id) const { return streams_.contains(id.value); }
 

@@ -105,6 +105,13 @@ Errc EventNode::start() {
   for (const auto& [handler, route, window] : impl.stream_handler_routes) {
     impl.node->register_stream_handler(handler, route, window);
   }
+  for (const auto& [endpoint, route] : impl.object_routes) {
+    if (impl.node->register_object_endpoint(endpoint, route.window) != Errc::ok) {
+      impl.log(LogLevel::error, "bad object endpoint '" + endpoint +
+                                    "' or window (at least 1 object and 65536 bytes)");
+      return Errc::invalid_argument;
+    }
+  }
   impl.peer_addresses.assign(impl.node->peer_count(), std::nullopt);
   for (const PeerAddress& address : impl.options.addresses) {
     const std::optional<PeerId> peer = impl.node->find_peer(address.name);

@@ -18,9 +18,9 @@
 #include <mutex>
 #include <optional>
 #include <thread>
-#include <type_traits>
 #include <unordered_map>
 
+#include "object_states.hpp"
 #include "weft/io/event_node.hpp"
 
 namespace weft::io {
@@ -198,18 +198,26 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   void handle(event::StreamReadable&& e);
   void handle(event::StreamWritable&& e);
   void handle(event::StreamEnded&& e);
-  // Object streams have no adapter API yet: this node registers no object endpoint and posts
-  // no object, so the core emits none of their events; one that came would be logged.
-  template <typename ObjectEvent>
-  requires std::is_same_v<ObjectEvent, event::ObjectCompleted> ||
-      std::is_same_v<ObjectEvent, event::ObjectWantData> ||
-      std::is_same_v<ObjectEvent, event::ObjectStreamEnded> ||
-      std::is_same_v<ObjectEvent, event::ObjectArrived> ||
-      std::is_same_v<ObjectEvent, event::ObjectReadable> ||
-      std::is_same_v<ObjectEvent, event::ObjectAborted>
-  void handle(ObjectEvent&&) {
-    log(LogLevel::error, "an object-stream event, which this adapter does not serve yet");
-  }
+  // Object streams (event_node_objects.cpp).
+  void handle(event::ObjectCompleted&& e);
+  void handle(event::ObjectWantData&& e);
+  void handle(event::ObjectStreamEnded&& e);
+  void handle(event::ObjectArrived&& e);
+  void handle(event::ObjectReadable&& e);
+  void handle(event::ObjectAborted&& e);
+  // Posts `object` on `state`'s stream (loop thread); a refusal completes it at once.
+  void send_object(const std::shared_ptr<ObjectStream::State>& state, OutgoingObject&& object);
+  // Supplies data of a file or producer object from `offset` until the core's buffer is full.
+  void supply_object(ObjectStream::State& state, std::uint64_t object, std::uint64_t offset);
+  // Ends an object stream's handle exactly once.
+  static void end_object_stream(ObjectStream::State& state, Errc result, std::string_view message);
+  // Hands the object's data to its sink until nothing waits or the sink defers.
+  void deliver_object(const std::shared_ptr<ObjectReader::State>& state);
+  // Ends a reader exactly once: forgets it and runs on_end.
+  void end_reader(const std::shared_ptr<ObjectReader::State>& state, Errc result,
+                  std::string_view message);
+  // At shutdown: every object stream and object being read ends with shutting_down.
+  void end_objects();
 
   // Ends a session exactly once: its queue is dropped and on_end runs.
   static void end_session(const std::shared_ptr<StreamSession::State>& state, Errc result,
@@ -276,6 +284,14 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   std::unordered_map<std::pair<PeerId, InboundId>, std::shared_ptr<Responder::State>, CallKeyHash>
       responders;
   std::map<std::pair<PeerId, StreamId>, std::shared_ptr<StreamSession::State>> streams;
+  struct ObjectRoute {
+    ObjectWindow window;
+    ObjectHandler fn;
+  };
+  std::map<std::string, ObjectRoute, std::less<>> object_routes;
+  std::map<std::pair<PeerId, ObjectStreamId>, std::shared_ptr<ObjectStream::State>> object_streams;
+  // The object being read on each stream of a peer.
+  std::map<std::pair<PeerId, ObjectStreamId>, std::shared_ptr<ObjectReader::State>> object_readers;
   std::function<void(const PeerChange&)> peer_change;
   std::thread thread;
   std::atomic<std::thread::id> loop_id;

@@ -336,6 +336,7 @@ void EventNode::Impl::on_wake(evutil_socket_t, short, void* arg) {
 
 void EventNode::Impl::shutdown() {
   stopping = true;
+  end_objects();  // while the connections are up, so peers learn of it
   std::vector<TransportId> open;
   for (const auto& [transport, socket] : sockets)
     open.push_back(transport);

@@ -241,10 +241,12 @@ class PeerConnection {
   // Ends the stream gracefully: no more posts (stream_closed); ObjectStreamEnded(ok) once
   // every object posted completed. not_found: no such stream; stream_closed: fin already.
   Errc object_stream_fin(TimeNs now_ns, ObjectStreamId id);
-  // Aborts the stream: every object not completed completes with canceled, in order, then
-  // ObjectStreamEnded(canceled), all before this returns; the receiver drops the object it
-  // was receiving. not_found: no such stream.
-  Errc object_stream_stop(TimeNs now_ns, ObjectStreamId id);
+  // Aborts the stream: every object not completed completes with `code` (canceled unless a
+  // driver that stops says shutting_down) and `message`, in order, then
+  // ObjectStreamEnded(code), all before this returns; the receiver drops the object it was
+  // receiving. not_found: no such stream; invalid_argument for Errc::ok.
+  Errc object_stream_stop(TimeNs now_ns, ObjectStreamId id, Errc code = Errc::canceled,
+                          std::string_view message = "object stream stopped");
 
   // ---- object streams, receiving ----
 

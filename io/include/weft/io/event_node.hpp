@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "weft/io/objects.hpp"
 #include "weft/node.hpp"
 
 namespace weft::io {
@@ -238,6 +239,10 @@ class EventNode {
   void handle_stream(std::uint16_t handler, std::string_view route, StreamWindow window,
                      StreamHandler fn);
   void on_peer_change(std::function<void(const PeerChange&)> fn);
+  // Receives object streams at `endpoint` (1..255 printable ASCII bytes), granting each
+  // `window` (at least 1 object and 65536 bytes); `fn` makes the sink of each object. Call
+  // before start(); start() fails with invalid_argument for a bad name or window.
+  void handle_objects(std::string_view endpoint, ObjectWindow window, ObjectHandler fn);
 
   // Binds the listener, resolves peer addresses and starts the loop thread. Returns ok, or
   // invalid_argument (a bad address; the log says which) when nothing was started.
@@ -269,6 +274,12 @@ class EventNode {
                             const std::vector<std::uint8_t>* payload, bool has_input,
                             StreamWindow window, std::int64_t timeout_ms,
                             StreamCallbacks callbacks);
+
+  // Opens an object stream to `endpoint` on `peer` (weft/io/objects.hpp). Usable at once:
+  // objects wait for the peer (object_resume_timeout_ms) when it is down. Failures to open
+  // (unknown_peer, queue_full) come through callbacks.on_end, which runs exactly once.
+  ObjectStream open_object_stream(std::string_view peer, std::string_view endpoint,
+                                  ObjectStreamCallbacks callbacks);
 
   // Runs `fn` on the loop thread (at once when called from it). queue_full or
   // shutting_down when it could not be handed over.

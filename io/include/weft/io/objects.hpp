@@ -1,0 +1,162 @@
+// Object streams on EventNode (PROTOCOL.md §6.3): what the application hands over to send
+// objects and what it gets when they arrive. Included by weft/io/event_node.hpp.
+//
+// Sending: EventNode::open_object_stream gives an ObjectStream; send() posts objects whose
+// data comes from memory, from a file (read by the loop thread with pread, from where the
+// receiver stopped after a reconnect), or from a producer for objects of unknown size. Each
+// object's completion callback runs exactly once, in posting order, on the loop thread: ok
+// once the receiving application finished the object.
+//
+// Receiving: EventNode::handle_objects serves an endpoint; for each arriving object the
+// handler returns an ObjectSink whose on_data gets the data in order and whose on_end runs
+// exactly once. memory_sink() and file_sink() are ready-made sinks.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "weft/node.hpp"
+
+namespace weft::io {
+
+// Where an object's data comes from. Copyable (a file source shares one descriptor).
+class ObjectSource {
+ public:
+  // Fills `room` with data from `offset` (loop thread): sets `written` to the bytes filled
+  // and `last` once the object's data ends (an unsized object's end; a sized one ends at its
+  // size). After a reconnect it may be asked again from an earlier offset. An error other
+  // than ok fails the object with that code.
+  using Producer = std::function<Errc(std::uint64_t offset, std::span<std::uint8_t> room,
+                                      std::size_t& written, bool& last)>;
+
+  // No data (a header-only control object).
+  static ObjectSource none();
+  // The data in memory: kept by reference (never copied) until the object completes.
+  static ObjectSource memory(SharedBytes data);
+  // `size` bytes of the file open as `fd`, from `offset`. The source duplicates the
+  // descriptor (the caller may close its own at once) and closes the duplicate when the
+  // last copy of the source goes. A read error, or the file ending early, fails the object.
+  // An invalid descriptor gives a source whose object fails with invalid_argument.
+  static ObjectSource file(int fd, std::uint64_t offset, std::uint64_t size);
+  // Data from `produce`: exactly `*size` bytes, or any number up to `last` when no size.
+  static ObjectSource producer(std::optional<std::uint64_t> size, Producer produce);
+
+  struct State;
+  std::shared_ptr<const State> state() const { return state_; }
+
+ private:
+  explicit ObjectSource(std::shared_ptr<const State> state) : state_(std::move(state)) {}
+  std::shared_ptr<const State> state_;
+};
+
+// How one object ended on the sending side.
+struct ObjectResult {
+  std::uint64_t object = 0;  // its number on the stream (1, 2, 3... in posting order)
+  Errc error = Errc::ok;     // see event::ObjectCompleted
+  std::string message;
+};
+using ObjectDone = std::function<void(const ObjectResult&)>;
+
+struct OutgoingObject {
+  ObjectHeader header;
+  ObjectSource source = ObjectSource::none();
+  ObjectDone on_done;  // overrides the stream's on_done for this object
+};
+
+struct ObjectStreamCallbacks {
+  ObjectDone on_done;  // for objects sent without their own
+  // Exactly once: ok after fin() once every object completed; canceled after stop();
+  // unknown_handler when the peer has no such endpoint; unknown_peer; shutting_down when the
+  // node stopped (every object not completed completed with shutting_down first).
+  std::function<void(Errc, std::string_view)> on_end;
+};
+
+// An object stream this node opened to a peer's endpoint. Thread-safe; copies share one
+// stream.
+class ObjectStream {
+ public:
+  struct State;
+  ObjectStream() = default;
+  explicit ObjectStream(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+  // Posts an object; its on_done (or the stream's) runs exactly once, on the loop thread,
+  // after those of every object posted before. Returns queue_full without posting when
+  // limits.max_objects_in_flight objects are not completed yet, or the command queue is
+  // full (wait for a completion, then send again); stream_closed after fin() or stop() or
+  // the end; shutting_down when the node stopped. Objects the core refuses on the loop
+  // (invalid_argument, too_large, ...) complete with that error.
+  Errc send(OutgoingObject object);
+  // Ends the stream after every object completed (on_end(ok)). queue_full leaves it open.
+  Errc fin();
+  // Aborts: objects not completed complete with canceled, then on_end(canceled).
+  Errc stop();
+  // Objects posted and not completed.
+  std::size_t in_flight() const;
+  bool ended() const;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// An object arriving at an endpoint of this node.
+struct IncomingObject {
+  std::string peer;
+  std::string endpoint;
+  std::uint64_t object = 0;  // its number on its stream
+  ObjectHeader header;
+  bool size_known = true;
+  std::uint64_t size = 0;
+};
+
+// The object being received. Thread-safe; copies share one object.
+class ObjectReader {
+ public:
+  struct State;
+  ObjectReader() = default;
+  explicit ObjectReader(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+  // Stops reading: the rest is drained, the sender's completion is ok, on_end(ok) follows.
+  Errc discard();
+  // Refuses the object: the sender's completion carries `code` and `message`, on_end runs
+  // with them. invalid_argument for Errc::ok.
+  Errc refuse(Errc code, std::string_view message);
+  // In on_data: keep this chunk (it is not consumed when on_data returns) and deliver
+  // nothing more until resume(): the sender's window fills and it waits. invalid_argument
+  // outside on_data.
+  Errc defer();
+  // From any thread: consumes the deferred chunk and goes on with the next.
+  Errc resume();
+  bool ended() const;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// What the application does with one arriving object (loop thread). on_data gets its data
+// in order, each chunk consumed when it returns (unless deferred); on_end runs exactly once:
+// ok when read to the end (or discarded), the refusal's code, or why the object ended early
+// (the sender aborted or stopped it, restarted, did not come back, or this node stopped).
+struct ObjectSink {
+  std::function<void(ObjectReader&, Bytes)> on_data;
+  std::function<void(ObjectReader&, Errc, std::string_view)> on_end;
+};
+using ObjectHandler = std::function<ObjectSink(const IncomingObject&, ObjectReader)>;
+
+// A sink that gathers the object in memory and hands it to `done` at the end (not for
+// aborted or refused objects). Objects larger than `max_bytes` are refused with too_large.
+ObjectSink memory_sink(std::function<void(const IncomingObject&, std::vector<std::uint8_t>&&)> done,
+                       const IncomingObject& object, std::uint64_t max_bytes = 64u << 20);
+// A sink that writes the object to `path`: to `path`.partial first, renamed to `path` once
+// the object is whole (a reader of `path` never sees part of an object; an object that
+// ends otherwise leaves nothing). A file that cannot be created or written refuses the
+// object with remote_error and the error's text. Writes run on the loop thread.
+ObjectSink file_sink(std::string path, ObjectReader reader);
+
+}  // namespace weft::io

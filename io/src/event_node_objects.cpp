@@ -1,0 +1,459 @@
+// Object streams on EventNode: the public handles (ObjectSource, ObjectStream, ObjectReader),
+// the core's object events on the loop thread, and the ready-made sinks.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "event_node_impl.hpp"
+
+namespace weft::io {
+namespace {
+
+// Data is read from files and producers in pieces of this size, until the core's supply
+// buffer is full.
+constexpr std::size_t kSupplyPieceBytes = 64 * 1024;
+
+}  // namespace
+
+// ---- sources --------------------------------------------------------------------------------
+
+ObjectSource ObjectSource::none() {
+  return ObjectSource(std::make_shared<State>());
+}
+
+ObjectSource ObjectSource::memory(SharedBytes data) {
+  auto state = std::make_shared<State>();
+  state->kind = State::Kind::memory;
+  state->data = std::move(data);
+  return ObjectSource(std::move(state));
+}
+
+ObjectSource ObjectSource::file(int fd, std::uint64_t offset, std::uint64_t size) {
+  auto state = std::make_shared<State>();
+  state->kind = State::Kind::file;
+  state->fd = fd >= 0 ? ::fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+  state->offset = offset;
+  state->size = size;
+  return ObjectSource(std::move(state));
+}
+
+ObjectSource ObjectSource::producer(std::optional<std::uint64_t> size, Producer produce) {
+  auto state = std::make_shared<State>();
+  state->kind = State::Kind::producer;
+  state->size = size;
+  state->produce = std::move(produce);
+  return ObjectSource(std::move(state));
+}
+
+// ---- EventNode ------------------------------------------------------------------------------
+
+void EventNode::handle_objects(std::string_view endpoint, ObjectWindow window, ObjectHandler fn) {
+  impl_->object_routes[std::string(endpoint)] = Impl::ObjectRoute{window, std::move(fn)};
+}
+
+ObjectStream EventNode::open_object_stream(std::string_view peer, std::string_view endpoint,
+                                           ObjectStreamCallbacks callbacks) {
+  auto state = std::make_shared<ObjectStream::State>();
+  state->node = impl_;
+  state->callbacks = std::move(callbacks);
+  state->limit = impl_->options.config.limits.max_objects_in_flight;
+  Impl::Command command;
+  command.run = [impl = impl_.get(), state, peer = std::string(peer),
+                 endpoint = std::string(endpoint)] {
+    const std::optional<PeerId> peer_id = impl->node->find_peer(peer);
+    if (!peer_id) return Impl::end_object_stream(*state, Errc::unknown_peer, "no such peer");
+    const OpenedObjectStream opened =
+        impl->connection(*peer_id).open_object_stream(monotonic_now_ns(), endpoint);
+    if (opened.error != Errc::ok) {
+      return Impl::end_object_stream(*state, opened.error, "object stream not opened");
+    }
+    state->peer = *peer_id;
+    state->id = opened.id;
+    impl->object_streams[{*peer_id, opened.id}] = state;
+  };
+  command.abandon = [state] {
+    Impl::end_object_stream(*state, Errc::shutting_down, "node stopped");
+  };
+  const Errc posted = impl_->post(std::move(command));
+  if (posted != Errc::ok) Impl::end_object_stream(*state, posted, "object stream not opened");
+  return ObjectStream(state);
+}
+
+// ---- ObjectStream ---------------------------------------------------------------------------
+
+Errc ObjectStream::send(OutgoingObject object) {
+  if (!state_ || state_->ended || state_->closing) return Errc::stream_closed;
+  const std::shared_ptr<EventNode::Impl> node = state_->node.lock();
+  if (!node) return Errc::shutting_down;
+  if (state_->in_flight.fetch_add(1) >= state_->limit) {
+    --state_->in_flight;
+    return Errc::queue_full;
+  }
+  auto kept = std::make_shared<OutgoingObject>(std::move(object));
+  const Errc posted = node->post(
+      {[node = node.get(), state = state_, kept] { node->send_object(state, std::move(*kept)); },
+       [state = state_, kept] {
+         --state->in_flight;
+         const ObjectDone& done = kept->on_done ? kept->on_done : state->callbacks.on_done;
+         if (done) done(ObjectResult{0, Errc::shutting_down, "node stopped"});
+       }});
+  if (posted != Errc::ok) --state_->in_flight;
+  return posted;
+}
+
+namespace {
+
+// Runs `body` on the stream's loop once it is open there (loop thread).
+Errc on_object_loop(const std::shared_ptr<ObjectStream::State>& state,
+                    std::function<void(EventNode::Impl&, ObjectStream::State&)> body) {
+  if (!state || state->ended) return Errc::not_found;
+  const std::shared_ptr<EventNode::Impl> node = state->node.lock();
+  if (!node) return Errc::shutting_down;
+  return node->post({[node = node.get(), state, body = std::move(body)] {
+                       if (state->id && !state->ended) body(*node, *state);
+                     },
+                     [] {}});
+}
+
+}  // namespace
+
+Errc ObjectStream::fin() {
+  if (state_ && state_->closing.exchange(true)) return Errc::stream_closed;
+  const Errc posted = on_object_loop(state_, [](EventNode::Impl& node, ObjectStream::State& s) {
+    node.connection(*s.peer).object_stream_fin(monotonic_now_ns(), *s.id);
+  });
+  if (posted != Errc::ok && state_) state_->closing = false;
+  return posted;
+}
+
+Errc ObjectStream::stop() {
+  if (state_) state_->closing = true;
+  return on_object_loop(state_, [](EventNode::Impl& node, ObjectStream::State& s) {
+    node.connection(*s.peer).object_stream_stop(monotonic_now_ns(), *s.id);
+  });
+}
+
+std::size_t ObjectStream::in_flight() const {
+  return state_ ? state_->in_flight.load() : 0;
+}
+
+bool ObjectStream::ended() const {
+  return !state_ || state_->ended;
+}
+
+// ---- ObjectReader ---------------------------------------------------------------------------
+
+namespace {
+
+Errc on_reader_loop(const std::shared_ptr<ObjectReader::State>& state,
+                    std::function<void(EventNode::Impl&)> body) {
+  if (!state || state->ended) return Errc::not_found;
+  const std::shared_ptr<EventNode::Impl> node = state->node.lock();
+  if (!node) return Errc::shutting_down;
+  return node->post({[node = node.get(), state, body = std::move(body)] {
+                       if (!state->ended) body(*node);
+                     },
+                     [] {}});
+}
+
+}  // namespace
+
+Errc ObjectReader::discard() {
+  return on_reader_loop(state_, [state = state_](EventNode::Impl& node) {
+    node.connection(state->peer).object_discard(monotonic_now_ns(), state->stream);
+    node.end_reader(state, Errc::ok, "discarded");
+  });
+}
+
+Errc ObjectReader::refuse(Errc code, std::string_view message) {
+  if (code == Errc::ok) return Errc::invalid_argument;
+  return on_reader_loop(
+      state_, [state = state_, code, text = std::string(message)](EventNode::Impl& node) {
+        node.connection(state->peer).object_refuse(monotonic_now_ns(), state->stream, code, text);
+        node.end_reader(state, code, text);
+      });
+}
+
+Errc ObjectReader::defer() {
+  if (!state_ || state_->ended) return Errc::not_found;
+  if (!state_->in_on_data) return Errc::invalid_argument;
+  state_->deferred = true;
+  return Errc::ok;
+}
+
+Errc ObjectReader::resume() {
+  if (!state_ || !state_->deferred) return Errc::not_found;
+  return on_reader_loop(state_, [state = state_](EventNode::Impl& node) {
+    if (!state->deferred.exchange(false)) return;
+    PeerConnection connection = node.connection(state->peer);
+    connection.object_consume(monotonic_now_ns(), state->stream, state->deferred_bytes);
+    if (state->deferred_end) return node.end_reader(state, Errc::ok, "");
+    node.deliver_object(state);
+  });
+}
+
+bool ObjectReader::ended() const {
+  return !state_ || state_->ended;
+}
+
+// ---- the loop: sending ----------------------------------------------------------------------
+
+void EventNode::Impl::send_object(const std::shared_ptr<ObjectStream::State>& state,
+                                  OutgoingObject&& object) {
+  const ObjectDone done = object.on_done ? object.on_done : state->callbacks.on_done;
+  const auto fail_now = [&](Errc error, std::string message) {
+    --state->in_flight;
+    if (done) done(ObjectResult{0, error, std::move(message)});
+  };
+  if (!state->id || state->ended) return fail_now(Errc::stream_closed, "object stream ended");
+  const auto source = object.source.state();
+  ObjectArgs args;
+  args.header = std::move(object.header);
+  using Kind = ObjectSource::State::Kind;
+  switch (source->kind) {
+    case Kind::none:
+      args.kind = ObjectSize::header_only;
+      break;
+    case Kind::memory:
+      args.kind = ObjectSize::sized;
+      args.size = source->data.size();
+      args.data = source->data;
+      break;
+    case Kind::file:
+    case Kind::producer:
+      args.kind = source->size ? ObjectSize::sized : ObjectSize::unsized;
+      args.size = source->size.value_or(0);
+      break;
+  }
+  const PostedObject posted =
+      connection(*state->peer).object_post(monotonic_now_ns(), *state->id, std::move(args));
+  if (posted.error != Errc::ok) return fail_now(posted.error, "object not posted");
+  state->objects[posted.object] = ObjectStream::State::Pending{source, done};
+}
+
+void EventNode::Impl::supply_object(ObjectStream::State& state, std::uint64_t object,
+                                    std::uint64_t offset) {
+  const auto found = state.objects.find(object);
+  if (found == state.objects.end()) return;
+  const auto source = found->second.source;
+  PeerConnection peer = connection(*state.peer);
+  const auto fail = [&](Errc code, const std::string& why) {
+    peer.object_abort(monotonic_now_ns(), *state.id, object, code, why);
+  };
+  using Kind = ObjectSource::State::Kind;
+  while (true) {
+    std::vector<std::uint8_t> piece(kSupplyPieceBytes);
+    std::size_t written = 0;
+    bool last = false;
+    if (source->kind == Kind::file) {
+      const std::uint64_t left = *source->size - offset;
+      if (source->fd < 0) return fail(Errc::invalid_argument, "no such file descriptor");
+      const ssize_t got =
+          left == 0 ? 0
+                    : ::pread(source->fd, piece.data(), std::min<std::uint64_t>(left, piece.size()),
+                              static_cast<off_t>(source->offset + offset));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return fail(Errc::remote_error, "read failed: " + errno_text(errno));
+      if (got == 0 && left > 0) {
+        return fail(Errc::remote_error,
+                    "the file ended " + std::to_string(left) + " bytes short of the object");
+      }
+      written = static_cast<std::size_t>(got);
+      last = offset + written == *source->size;
+    } else if (source->kind == Kind::producer) {
+      const Errc produced = source->produce(offset, piece, written, last);
+      if (produced != Errc::ok) return fail(produced, "the producer failed");
+      if (written > piece.size()) return fail(Errc::invalid_argument, "producer overran its room");
+      if (source->size) last = offset + written >= *source->size;
+    } else {
+      return;  // memory and header-only objects are never asked for data
+    }
+    piece.resize(written);
+    const Errc result = peer.object_supply(monotonic_now_ns(), *state.id, object, offset,
+                                           SharedBytes(std::move(piece)), last);
+    if (result != Errc::ok) return;  // no_credit: asked again when there is room
+    offset += written;
+    if (last) return;
+  }
+}
+
+void EventNode::Impl::end_object_stream(ObjectStream::State& state, Errc result,
+                                        std::string_view message) {
+  if (state.ended.exchange(true)) return;
+  if (state.callbacks.on_end) state.callbacks.on_end(result, message);
+}
+
+void EventNode::Impl::handle(event::ObjectCompleted&& e) {
+  const auto found = object_streams.find({e.peer, e.stream});
+  if (found == object_streams.end()) return;
+  ObjectStream::State& state = *found->second;
+  const auto object = state.objects.find(e.object);
+  if (object == state.objects.end()) return;
+  const ObjectDone done = std::move(object->second.on_done);
+  state.objects.erase(object);
+  --state.in_flight;
+  if (done) done(ObjectResult{e.object, e.result, std::move(e.message)});
+}
+
+void EventNode::Impl::handle(event::ObjectWantData&& e) {
+  const auto found = object_streams.find({e.peer, e.stream});
+  if (found != object_streams.end()) supply_object(*found->second, e.object, e.offset);
+}
+
+void EventNode::Impl::handle(event::ObjectStreamEnded&& e) {
+  const auto found = object_streams.find({e.peer, e.stream});
+  if (found == object_streams.end()) return;
+  const auto state = found->second;
+  object_streams.erase(found);
+  end_object_stream(*state, e.result, e.message);
+}
+
+// ---- the loop: receiving --------------------------------------------------------------------
+
+void EventNode::Impl::handle(event::ObjectArrived&& e) {
+  PeerConnection peer = connection(e.peer);
+  const auto route = object_routes.find(e.endpoint);
+  if (route == object_routes.end()) {  // cannot happen: the core serves registered ones only
+    peer.object_refuse(monotonic_now_ns(), e.stream, Errc::unknown_handler, "no sink");
+    return;
+  }
+  auto state = std::make_shared<ObjectReader::State>();
+  state->node = weak_from_this();
+  state->peer = e.peer;
+  state->stream = e.stream;
+  state->object = e.object;
+  object_readers[{e.peer, e.stream}] = state;
+  const IncomingObject incoming{peer_name(e.peer),   e.endpoint,   e.object,
+                                std::move(e.header), e.size_known, e.size};
+  state->sink = route->second.fn(incoming, ObjectReader(state));
+  state->sink_ready = true;
+  // Ended while its sink was being made (the handler refused it at once): on_end now.
+  if (state->ended) {
+    ObjectReader reader(state);
+    if (state->sink.on_end) state->sink.on_end(reader, state->end_result, state->end_message);
+    return;
+  }
+  deliver_object(state);
+}
+
+void EventNode::Impl::handle(event::ObjectReadable&& e) {
+  const auto found = object_readers.find({e.peer, e.stream});
+  if (found != object_readers.end()) deliver_object(found->second);
+}
+
+void EventNode::Impl::handle(event::ObjectAborted&& e) {
+  const auto found = object_readers.find({e.peer, e.stream});
+  if (found != object_readers.end() && found->second->object == e.object) {
+    end_reader(found->second, e.result, e.message);
+  }
+}
+
+void EventNode::Impl::deliver_object(const std::shared_ptr<ObjectReader::State>& state) {
+  PeerConnection peer = connection(state->peer);
+  ObjectReader reader(state);
+  while (!state->ended && !state->deferred) {
+    const std::optional<ObjectRead> read = peer.object_read(state->stream);
+    if (!read || read->object != state->object) return;
+    const std::size_t size = read->data.size();
+    if (size > 0) {
+      state->in_on_data = true;
+      if (state->sink.on_data) state->sink.on_data(reader, read->data);
+      state->in_on_data = false;
+      if (state->ended) return;  // refused or discarded from on_data
+      if (state->deferred) {
+        state->deferred_bytes = size;
+        state->deferred_end = read->end;
+        return;
+      }
+    }
+    peer.object_consume(monotonic_now_ns(), state->stream, size);
+    if (read->end) return end_reader(state, Errc::ok, "");
+  }
+}
+
+void EventNode::Impl::end_reader(const std::shared_ptr<ObjectReader::State>& state, Errc result,
+                                 std::string_view message) {
+  if (state->ended.exchange(true)) return;
+  const auto found = object_readers.find({state->peer, state->stream});
+  if (found != object_readers.end() && found->second == state) object_readers.erase(found);
+  if (!state->sink_ready) {  // handle(ObjectArrived) runs on_end once the sink exists
+    state->end_result = result;
+    state->end_message = std::string(message);
+    return;
+  }
+  ObjectReader reader(state);
+  if (state->sink.on_end) state->sink.on_end(reader, result, message);
+}
+
+void EventNode::Impl::end_objects() {
+  const TimeNs now = monotonic_now_ns();
+  const auto senders = object_streams;
+  for (const auto& [key, state] : senders) {
+    connection(key.first).object_stream_stop(now, key.second, Errc::shutting_down, "node stopping");
+  }
+  const auto readers = object_readers;
+  for (const auto& [key, state] : readers)
+    end_reader(state, Errc::shutting_down, "node stopping");
+}
+
+// ---- sinks ----------------------------------------------------------------------------------
+
+ObjectSink memory_sink(std::function<void(const IncomingObject&, std::vector<std::uint8_t>&&)> done,
+                       const IncomingObject& object, std::uint64_t max_bytes) {
+  auto data = std::make_shared<std::vector<std::uint8_t>>();
+  ObjectSink sink;
+  sink.on_data = [data, max_bytes](ObjectReader& reader, Bytes chunk) {
+    if (data->size() + chunk.size() > max_bytes) {
+      reader.refuse(Errc::too_large, "object over " + std::to_string(max_bytes) + " bytes");
+      return;
+    }
+    data->insert(data->end(), chunk.begin(), chunk.end());
+  };
+  sink.on_end = [data, done = std::move(done), object](ObjectReader&, Errc result,
+                                                       std::string_view) {
+    if (result == Errc::ok && done) done(object, std::move(*data));
+  };
+  return sink;
+}
+
+ObjectSink file_sink(std::string path, ObjectReader reader) {
+  struct File {
+    std::string path;
+    std::string partial;
+    int fd = -1;
+    ~File() {
+      if (fd >= 0) {
+        ::close(fd);
+        ::unlink(partial.c_str());
+      }
+    }
+  };
+  auto file = std::make_shared<File>();
+  file->path = std::move(path);
+  file->partial = file->path + ".partial";
+  file->fd = ::open(file->partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (file->fd < 0)
+    reader.refuse(Errc::remote_error, "cannot create " + file->partial + ": " + errno_text(errno));
+  ObjectSink sink;
+  sink.on_data = [file](ObjectReader& current, Bytes chunk) {
+    while (!chunk.empty()) {
+      const ssize_t wrote = ::write(file->fd, chunk.data(), chunk.size());
+      if (wrote < 0 && errno == EINTR) continue;
+      if (wrote < 0) {
+        current.refuse(Errc::remote_error, "write " + file->partial + ": " + errno_text(errno));
+        return;
+      }
+      chunk = chunk.subspan(static_cast<std::size_t>(wrote));
+    }
+  };
+  sink.on_end = [file](ObjectReader&, Errc result, std::string_view) {
+    if (result != Errc::ok || file->fd < 0) return;  // ~File removes the partial file
+    ::close(file->fd);
+    file->fd = -1;
+    ::rename(file->partial.c_str(), file->path.c_str());
+  };
+  return sink;
+}
+
+}  // namespace weft::io

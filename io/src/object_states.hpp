@@ -1,0 +1,65 @@
+// Internal to weft_io: the states behind ObjectSource, ObjectStream and ObjectReader.
+#pragma once
+
+#include <unistd.h>
+
+#include <atomic>
+#include <map>
+#include <optional>
+
+#include "weft/io/event_node.hpp"
+
+namespace weft::io {
+
+struct ObjectSource::State {
+  enum class Kind : std::uint8_t { none, memory, file, producer };
+  Kind kind = Kind::none;
+  SharedBytes data;                   // memory
+  int fd = -1;                        // file: a duplicate this state owns
+  std::uint64_t offset = 0;           // file: where the object starts in it
+  std::optional<std::uint64_t> size;  // file, producer (nullopt: unsized)
+  Producer produce;                   // producer
+  State() = default;
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+  ~State() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+struct ObjectStream::State {
+  std::weak_ptr<EventNode::Impl> node;
+  ObjectStreamCallbacks callbacks;
+  std::atomic<bool> ended{false};
+  std::atomic<bool> closing{false};  // fin() or stop() was called
+  std::atomic<std::size_t> in_flight{0};
+  std::size_t limit = 0;  // limits.max_objects_in_flight
+  // Loop thread only.
+  std::optional<PeerId> peer;
+  std::optional<ObjectStreamId> id;
+  struct Pending {
+    std::shared_ptr<const ObjectSource::State> source;
+    ObjectDone on_done;
+  };
+  std::map<std::uint64_t, Pending> objects;  // posted, by object number
+};
+
+struct ObjectReader::State {
+  std::weak_ptr<EventNode::Impl> node;
+  PeerId peer = 0;
+  ObjectStreamId stream;
+  std::uint64_t object = 0;
+  ObjectSink sink;
+  std::atomic<bool> ended{false};
+  std::atomic<bool> in_on_data{false};
+  std::atomic<bool> deferred{false};
+  // Loop thread only: the deferred chunk's size, and whether it ends the object.
+  std::size_t deferred_bytes = 0;
+  bool deferred_end = false;
+  // Loop thread only: the handler returned the sink; before that, an end is kept here.
+  bool sink_ready = false;
+  Errc end_result = Errc::ok;
+  std::string end_message;
+};
+
+}  // namespace weft::io

@@ -1,0 +1,346 @@
+// Object streams through EventNode over loopback sockets (weft/io/objects.hpp): data from
+// memory, from a file and from a producer; into memory, a file and a deferring callback;
+// one completion per object in order; a receiver that restarts; the node stopping.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "io_test_support.hpp"
+#include "weft/io/event_node.hpp"
+
+namespace weft::io {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::config_for;
+using testing::wait_until;
+
+std::uint8_t content(std::uint64_t object, std::uint64_t offset) {
+  return static_cast<std::uint8_t>((object * 31 + offset * 7 + (offset >> 10)) & 0xff);
+}
+
+std::vector<std::uint8_t> data_of(std::uint64_t object, std::size_t size) {
+  std::vector<std::uint8_t> data(size);
+  for (std::size_t i = 0; i < size; ++i)
+    data[i] = content(object, i);
+  return data;
+}
+
+// What the sending side saw, shared with the loop thread.
+struct Completions {
+  std::mutex mutex;
+  std::vector<ObjectResult> results;
+  std::vector<Errc> ends;
+  ObjectDone on_done() {
+    return [this](const ObjectResult& result) {
+      std::lock_guard lock(mutex);
+      results.push_back(result);
+    };
+  }
+  std::function<void(Errc, std::string_view)> on_end() {
+    return [this](Errc result, std::string_view) {
+      std::lock_guard lock(mutex);
+      ends.push_back(result);
+    };
+  }
+  std::size_t count() {
+    std::lock_guard lock(mutex);
+    return results.size();
+  }
+  std::vector<ObjectResult> copy() {
+    std::lock_guard lock(mutex);
+    return results;
+  }
+};
+
+// What the receiving side got whole, by object name.
+struct Store {
+  std::mutex mutex;
+  std::map<std::string, std::vector<std::uint8_t>> objects;
+  std::vector<std::string> order;
+  std::size_t count() {
+    std::lock_guard lock(mutex);
+    return objects.size();
+  }
+};
+
+// A sender and a receiver on loopback; the receiver serves endpoint "store" with `sink`.
+class ObjectPairOnSockets {
+ public:
+  explicit ObjectPairOnSockets(ObjectHandler handler) : handler_(std::move(handler)) {
+    start_receiver(0);
+    EventNodeOptions options;
+    options.config = config_for("sender", "receiver");
+    options.addresses = {{"receiver", "127.0.0.1", receiver_->port()}};
+    sender_ = std::make_unique<EventNode>(std::move(options));
+    EXPECT_EQ(sender_->start(), Errc::ok);
+  }
+
+  void start_receiver(std::uint16_t port) {
+    EventNodeOptions options;
+    options.config = config_for("receiver", "sender");
+    options.listen_port = port;
+    receiver_ = std::make_unique<EventNode>(std::move(options));
+    receiver_->handle_objects("store", ObjectWindow{64, 1u << 20}, handler_);
+    EXPECT_EQ(receiver_->start(), Errc::ok);
+  }
+  void restart_receiver() {
+    const std::uint16_t port = receiver_->port();
+    receiver_->stop();
+    receiver_.reset();
+    start_receiver(port);
+  }
+
+  EventNode& sender() { return *sender_; }
+
+ private:
+  ObjectHandler handler_;
+  std::unique_ptr<EventNode> receiver_;
+  std::unique_ptr<EventNode> sender_;
+};
+
+ObjectHandler store_into(Store& store) {
+  return [&store](const IncomingObject& object, ObjectReader) {
+    return memory_sink(
+        [&store](const IncomingObject& whole, std::vector<std::uint8_t>&& data) {
+          std::lock_guard lock(store.mutex);
+          store.order.push_back(whole.header.name);
+          store.objects[whole.header.name] = std::move(data);
+        },
+        object);
+  };
+}
+
+OutgoingObject named(std::string name, ObjectSource source) {
+  OutgoingObject object;
+  object.header.name = std::move(name);
+  object.source = std::move(source);
+  return object;
+}
+
+TEST(IoObjects, MemoryFileAndProducerObjectsArriveWholeAndCompleteInOrder) {
+  Store store;
+  ObjectPairOnSockets pair(store_into(store));
+  Completions done;
+  ObjectStream stream = pair.sender().open_object_stream(
+      "receiver", "store", ObjectStreamCallbacks{done.on_done(), done.on_end()});
+  // A file of 3 MB + 17 bytes, sent from offset 5.
+  char path[] = "/tmp/weft-io-objects-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::vector<std::uint8_t> file_data = data_of(2, 3'000'022);
+  ASSERT_EQ(::write(fd, file_data.data(), file_data.size()),
+            static_cast<ssize_t>(file_data.size()));
+  ASSERT_EQ(stream.send(named("memory", ObjectSource::memory(SharedBytes(data_of(1, 2'500'000))))),
+            Errc::ok);
+  ASSERT_EQ(stream.send(named("file", ObjectSource::file(fd, 5, file_data.size() - 5))), Errc::ok);
+  ::close(fd);  // the source holds its own descriptor
+  ::unlink(path);
+  const std::size_t produced_size = 1'234'567;
+  ASSERT_EQ(
+      stream.send(named(
+          "producer", ObjectSource::producer(std::nullopt,
+                                             [&](std::uint64_t offset, std::span<std::uint8_t> room,
+                                                 std::size_t& written, bool& last) {
+                                               written = std::min<std::size_t>(
+                                                   room.size(), produced_size - offset);
+                                               for (std::size_t i = 0; i < written; ++i)
+                                                 room[i] = content(3, offset + i);
+                                               last = offset + written == produced_size;
+                                               return Errc::ok;
+                                             }))),
+      Errc::ok);
+  ASSERT_EQ(stream.send(named("control", ObjectSource::none())), Errc::ok);
+  ASSERT_EQ(stream.fin(), Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return done.count() == 4 && store.count() == 4; }, 20s));
+  const auto results = done.copy();
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    EXPECT_EQ(results[i].object, i + 1);
+    EXPECT_EQ(results[i].error, Errc::ok) << results[i].message;
+  }
+  EXPECT_TRUE(store.objects["memory"] == data_of(1, 2'500'000));
+  EXPECT_TRUE(store.objects["file"] ==
+              std::vector<std::uint8_t>(file_data.begin() + 5, file_data.end()));
+  EXPECT_TRUE(store.objects["producer"] == data_of(3, produced_size));
+  EXPECT_TRUE(store.objects["control"].empty());
+  EXPECT_EQ(store.order, (std::vector<std::string>{"memory", "file", "producer", "control"}));
+  ASSERT_TRUE(wait_until([&] { return stream.ended(); }));
+  std::lock_guard lock(done.mutex);
+  EXPECT_EQ(done.ends, std::vector<Errc>{Errc::ok});
+}
+
+TEST(IoObjects, AFileThatIsShorterThanSaidFailsItsObjectAndTheNextGoesThrough) {
+  Store store;
+  ObjectPairOnSockets pair(store_into(store));
+  Completions done;
+  ObjectStream stream = pair.sender().open_object_stream(
+      "receiver", "store", ObjectStreamCallbacks{done.on_done(), done.on_end()});
+  char path[] = "/tmp/weft-io-short-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_EQ(::write(fd, "0123456789", 10), 10);
+  ASSERT_EQ(stream.send(named("short", ObjectSource::file(fd, 0, 100))), Errc::ok);
+  ASSERT_EQ(stream.send(named("bad fd", ObjectSource::file(-1, 0, 10))), Errc::ok);
+  ASSERT_EQ(stream.send(named("fine", ObjectSource::memory(SharedBytes(data_of(9, 10))))),
+            Errc::ok);
+  ::close(fd);
+  ::unlink(path);
+  ASSERT_TRUE(wait_until([&] { return done.count() == 3; }, 10s));
+  const auto results = done.copy();
+  EXPECT_EQ(results[0].error, Errc::remote_error);
+  EXPECT_EQ(results[1].error, Errc::invalid_argument);
+  EXPECT_EQ(results[2].error, Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return store.count() == 1; }));
+  EXPECT_TRUE(store.objects.contains("fine"));
+}
+
+TEST(IoObjects, ADeferringReaderHoldsTheSenderBackUntilItResumesFromAnotherThread) {
+  std::mutex mutex;
+  std::vector<ObjectReader> deferred;
+  std::atomic<std::uint64_t> bytes{0};
+  std::atomic<int> ended_ok{0};
+  ObjectPairOnSockets pair([&](const IncomingObject&, ObjectReader) {
+    ObjectSink sink;
+    sink.on_data = [&](ObjectReader& reader, Bytes chunk) {
+      bytes += chunk.size();
+      EXPECT_EQ(reader.defer(), Errc::ok);
+      std::lock_guard lock(mutex);
+      deferred.push_back(reader);
+    };
+    sink.on_end = [&](ObjectReader&, Errc result, std::string_view) {
+      if (result == Errc::ok) ++ended_ok;
+    };
+    return sink;
+  });
+  Completions done;
+  ObjectStream stream = pair.sender().open_object_stream(
+      "receiver", "store", ObjectStreamCallbacks{done.on_done(), done.on_end()});
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_EQ(stream.send(named("o" + std::to_string(i),
+                                ObjectSource::memory(SharedBytes(data_of(i, 3'000'000))))),
+              Errc::ok);
+  }
+  // Nothing is resumed: the 1 MiB window fills, nothing completes.
+  ASSERT_TRUE(wait_until([&] { return bytes.load() > 0; }));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_LE(bytes.load(), std::uint64_t{1} << 20);
+  EXPECT_EQ(done.count(), 0u);
+  // A worker resumes every deferred chunk.
+  std::atomic<bool> stop{false};
+  std::thread worker([&] {
+    while (!stop) {
+      std::vector<ObjectReader> batch;
+      {
+        std::lock_guard lock(mutex);
+        batch.swap(deferred);
+      }
+      for (ObjectReader& reader : batch)
+        EXPECT_EQ(reader.resume(), Errc::ok);
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  const bool all = wait_until([&] { return done.count() == 3; }, 20s);
+  stop = true;
+  worker.join();
+  ASSERT_TRUE(all);
+  EXPECT_EQ(bytes.load(), 9'000'000u);
+  EXPECT_EQ(ended_ok.load(), 3);
+  for (const ObjectResult& result : done.copy())
+    EXPECT_EQ(result.error, Errc::ok);
+}
+
+TEST(IoObjects, AReceiverThatRestartsEndsTheUnacknowledgedObjectsAndTheStreamGoesOn) {
+  std::atomic<bool> hold{true};
+  std::atomic<int> started{0};
+  Store store;
+  ObjectPairOnSockets pair([&](const IncomingObject& object, ObjectReader reader) {
+    ++started;
+    if (hold) {  // never reads: the object stays unfinished
+      ObjectSink sink;
+      sink.on_data = [](ObjectReader& current, Bytes) { current.defer(); };
+      return sink;
+    }
+    return store_into(store)(object, reader);
+  });
+  Completions done;
+  ObjectStream stream = pair.sender().open_object_stream(
+      "receiver", "store", ObjectStreamCallbacks{done.on_done(), done.on_end()});
+  ASSERT_EQ(stream.send(named("a", ObjectSource::memory(SharedBytes(data_of(1, 100'000))))),
+            Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return started.load() == 1; }));
+  hold = false;
+  pair.restart_receiver();
+  ASSERT_TRUE(wait_until([&] { return done.count() == 1; }, 10s));
+  EXPECT_EQ(done.copy()[0].error, Errc::peer_restarted);
+  ASSERT_EQ(stream.send(named("b", ObjectSource::memory(SharedBytes(data_of(2, 100'000))))),
+            Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return done.count() == 2; }, 10s));
+  EXPECT_EQ(done.copy()[1].error, Errc::ok);
+  EXPECT_TRUE(store.objects["b"] == data_of(2, 100'000));
+}
+
+TEST(IoObjects, StoppingTheSenderCompletesEveryObjectWithShuttingDown) {
+  ObjectPairOnSockets pair([](const IncomingObject&, ObjectReader) {
+    ObjectSink sink;
+    sink.on_data = [](ObjectReader& reader, Bytes) { reader.defer(); };
+    return sink;
+  });
+  Completions done;
+  ObjectStream stream = pair.sender().open_object_stream(
+      "receiver", "store", ObjectStreamCallbacks{done.on_done(), done.on_end()});
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(stream.send(named("x", ObjectSource::memory(SharedBytes(data_of(i, 400'000))))),
+              Errc::ok);
+  }
+  std::this_thread::sleep_for(100ms);
+  pair.sender().stop();
+  const auto results = done.copy();
+  ASSERT_EQ(results.size(), 5u);
+  for (const ObjectResult& result : results)
+    EXPECT_EQ(result.error, Errc::shutting_down);
+  std::lock_guard lock(done.mutex);
+  EXPECT_EQ(done.ends, std::vector<Errc>{Errc::shutting_down});
+  EXPECT_EQ(stream.send(named("late", ObjectSource::none())), Errc::stream_closed);
+}
+
+TEST(IoObjects, AFileSinkWritesWholeObjectsOnlyAndABadEndpointFailsStart) {
+  char dir[] = "/tmp/weft-io-sink-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string base(dir);
+  ObjectPairOnSockets pair([&](const IncomingObject& object, ObjectReader reader) {
+    return file_sink(base + "/" + object.header.name, reader);
+  });
+  Completions done;
+  ObjectStream stream = pair.sender().open_object_stream(
+      "receiver", "store", ObjectStreamCallbacks{done.on_done(), done.on_end()});
+  ASSERT_EQ(stream.send(named("one.bin", ObjectSource::memory(SharedBytes(data_of(5, 700'000))))),
+            Errc::ok);
+  ASSERT_EQ(
+      stream.send(named("no-such-dir/two.bin", ObjectSource::memory(SharedBytes(data_of(6, 10))))),
+      Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return done.count() == 2; }, 10s));
+  EXPECT_EQ(done.copy()[0].error, Errc::ok);
+  EXPECT_EQ(done.copy()[1].error, Errc::remote_error);
+  std::ifstream in(base + "/one.bin", std::ios::binary);
+  const std::vector<std::uint8_t> written((std::istreambuf_iterator<char>(in)),
+                                          std::istreambuf_iterator<char>());
+  EXPECT_TRUE(written == data_of(5, 700'000));
+  EXPECT_NE(::access((base + "/one.bin.partial").c_str(), F_OK), 0);
+  ::unlink((base + "/one.bin").c_str());
+  ::rmdir(dir);
+
+  EventNodeOptions options;
+  options.config = config_for("x", "y");
+  EventNode bad(std::move(options));
+  bad.handle_objects("two words", ObjectWindow{}, {});
+  EXPECT_EQ(bad.start(), Errc::invalid_argument);
+}
+
+}  // namespace
+}  // namespace weft::io
