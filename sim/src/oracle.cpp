@@ -1,0 +1,356 @@
+#include "oracle.hpp"
+
+#include <algorithm>
+
+namespace weft::sim {
+
+namespace {
+
+// disturbed_until of a pair no fault has touched: long enough ago for any check.
+constexpr TimeNs kNeverDisturbed = -1'000'000 * kSecond;
+
+// How long after a disturbance of a pair's traffic keepalive may still drop their link:
+// the silence it needs, one more ping interval, and room for delays.
+TimeNs keepalive_grace_ns() {
+  const ConnectionTimeouts timeouts;
+  return ns_from_ms(timeouts.ping_interval_ms) * (timeouts.dead_after_pings + 1) + 5 * kSecond;
+}
+
+// The call serial in a request payload's first 8 bytes (little-endian).
+std::uint64_t serial_of(const std::vector<std::uint8_t>& payload) {
+  std::uint64_t serial = 0;
+  for (std::size_t i = 8; i-- > 0;)
+    serial = serial << 8 | payload[i];
+  return serial;
+}
+
+// Whether a call (or a stream) may end with `result` whatever its handler did: the
+// connection went, the deadline passed, the peer was busy; a stream also by keepalive.
+bool ends_anyway(Errc result, bool stream) {
+  return result == Errc::disconnected || result == Errc::deadline_exceeded ||
+         result == Errc::busy || (stream && result == Errc::keepalive_timeout);
+}
+
+}  // namespace
+
+Oracle::Oracle(Network& net, Ledger& ledger, Tracer& tracer, std::size_t nodes)
+    : net_(net),
+      ledger_(ledger),
+      tracer_(tracer),
+      disturbed_until_(nodes, std::vector<TimeNs>(nodes, kNeverDisturbed)),
+      up_link_(nodes, std::vector<std::size_t>(nodes, kNoLink)),
+      adopted_(nodes, std::vector<Adopted>(nodes)) {}
+
+void Oracle::fail(SimResult::Kind kind, const std::string& message) {
+  if (failure_) return;
+  failure_ = Failure{kind, "at " + std::to_string(net_.now()) + " ns: " + message};
+  net_.halt();
+}
+
+// ---- what it knows of the network ----------------------------------------------------
+
+void Oracle::disturb(std::size_t a, std::size_t b, TimeNs until) {
+  disturbed_until_[a][b] = std::max(disturbed_until_[a][b], until);
+  disturbed_until_[b][a] = disturbed_until_[a][b];
+}
+
+void Oracle::calm() {
+  for (auto& row : disturbed_until_) {
+    for (TimeNs& until : row)
+      until = std::min(until, net_.now());
+  }
+}
+
+void Oracle::peer_up(std::size_t index, std::size_t other) {
+  // A handshake completes on reading its last frame: the input link is the link.
+  const std::size_t link_at = net_.input_link();
+  up_link_[index][other] = link_at;
+  if (link_at == kNoLink) return;
+  const Link& link = net_.link(link_at);
+  if (link.hello_known && net_.side_of(link, index) == 1) check_adopted_hello(index, other, link);
+}
+
+void Oracle::node_crashed(std::size_t index, TimeNs back_by) {
+  std::fill(adopted_[index].begin(), adopted_[index].end(), Adopted{});  // memory is lost
+  for (std::size_t other = 0; other < up_link_.size(); ++other) {
+    up_link_[index][other] = kNoLink;
+    if (other != index) disturb(index, other, back_by);
+  }
+}
+
+// A node adopted the hello that opened `link` from `other`: never a wrong-way one, never
+// one older than a hello it adopted before from the same incarnation.
+void Oracle::check_adopted_hello(std::size_t index, std::size_t other, const Link& link) {
+  Adopted& adopted = adopted_[index][other];
+  if (link.wrong_way)
+    return fail(SimResult::Kind::safety, name(index) + " adopted a connection from " + name(other) +
+                                             ", which must not dial it");
+  if (link.ghost && adopted.known && adopted.epoch == link.hello_epoch &&
+      link.hello_seq <= adopted.seq) {
+    return fail(SimResult::Kind::safety,
+                name(index) + " adopted a stale hello (attempt " + std::to_string(link.hello_seq) +
+                    ") of " + name(other) + " after its attempt " + std::to_string(adopted.seq));
+  }
+  adopted = Adopted{true, link.hello_epoch, link.hello_seq};
+}
+
+// ---- safety, per event ---------------------------------------------------------------
+
+// Every queue of a node's connection to `peer` stays within its limit (checked whenever
+// the node did something).
+void Oracle::check_queue_limits(std::size_t index, PeerId peer) {
+  Node& node = *net_.node(index);
+  const ConnectionLimits& limits = node.config().limits;
+  // The output buffer is filled only below the high-water mark, one frame at a time.
+  const std::size_t output_limit = limits.output_high_water_bytes + limits.chunk_bytes + 4096;
+  // Requests respect max_queued_bytes (one of up to max_message_bytes goes into empty
+  // lanes); answers to the requests being served may add one payload each.
+  const std::size_t data_limit = std::max(limits.max_queued_bytes, limits.max_message_bytes + 64) +
+                                 limits.max_inbound_requests * (limits.max_message_bytes + 64);
+  const PeerStats stats = node.connection(peer).stats();
+  const char* broken = stats.outbound_in_flight > limits.max_outbound_requests   ? "outbound"
+                       : stats.inbound_in_flight > limits.max_inbound_requests   ? "inbound"
+                       : stats.streams_open > limits.max_streams                 ? "streams"
+                       : stats.queued_control_frames > limits.max_control_frames ? "control frames"
+                       : stats.queued_data_bytes > data_limit                    ? "queued data"
+                       : stats.output_bytes > output_limit                       ? "output buffer"
+                                                                                 : nullptr;
+  if (broken == nullptr) return;
+  fail(SimResult::Kind::safety, name(index) + "'s " + broken + " queue to " +
+                                    node.config().peers[peer] + " is over its limit");
+}
+
+// Keepalive drops a link whose peer stopped answering. Between two correct nodes on a link
+// no fault has touched for a while, the peer always answers: a drop there means one of
+// them stopped reading or writing for good (a deadlock).
+void Oracle::check_keepalive_drop(std::size_t index, PeerId peer, const std::string& reason) {
+  if (reason.find("silent") == std::string::npos) return;
+  const std::size_t other = net_.node_of(index, peer);
+  const std::size_t link_at = up_link_[index][other];
+  if (link_at == kNoLink) return;
+  const Link& link = net_.link(link_at);
+  // The peer's end is gone: silence is right.
+  if (!link.open[1 - net_.side_of(link, index)]) return;
+  if (net_.now() < disturbed_until_[index][other] + keepalive_grace_ns()) return;
+  fail(SimResult::Kind::liveness, name(index) + " dropped its healthy link to " + name(other) +
+                                      " (" + reason + "): a reader or writer stopped for good");
+}
+
+// Two correct nodes never send each other malformed frames: a protocol error needs a bit
+// flip on that link (or, for a peer that stopped reading, a recent disturbance).
+void Oracle::check_protocol_error(std::size_t index, const event::CloseTransport& close) {
+  if (close.reason.rfind("protocol error", 0) != 0) return;
+  int side = 0;
+  const Link* link = net_.link_of(index, close.transport, &side);
+  if (link == nullptr || link->corruptions > 0) return;
+  const std::size_t other = link->node[1 - side];
+  if (close.reason.find("does not read") != std::string::npos &&
+      net_.now() < disturbed_until_[index][other] + keepalive_grace_ns())
+    return;
+  fail(SimResult::Kind::safety,
+       name(index) + " found a protocol error on a clean link: " + close.reason);
+}
+
+// Only a ghost's hello may be refused for what the setup rules out.
+void Oracle::check_handshake_failure(const event::HandshakeFailed& failed) {
+  const std::size_t link_at = net_.input_link();
+  const bool ghost = link_at != kNoLink && net_.link(link_at).ghost;
+  if (!ghost &&
+      (failed.status == Status::bad_token || failed.status == Status::unknown_node ||
+       failed.status == Status::wrong_dialer || failed.status == Status::version_mismatch)) {
+    fail(SimResult::Kind::safety, "handshake refused for no reason: " + failed.message);
+  }
+}
+
+// A request must arrive on the connection it was sent on: one delivered on a later
+// connection is a frame of an old generation.
+void Oracle::check_request_link(std::size_t index, const event::RequestReceived& request) {
+  const std::size_t input_link = net_.input_link();
+  if (request.payload.size() < 8 || input_link == kNoLink) return;
+  const std::uint64_t serial = serial_of(request.payload);
+  if (serial >= ledger_.call_links.size() || ledger_.call_links[serial] == input_link) return;
+  fail(SimResult::Kind::safety, "call " + std::to_string(serial) + " reached " + name(index) +
+                                    " on link " + std::to_string(input_link) + ", sent on link " +
+                                    std::to_string(ledger_.call_links[serial]) +
+                                    ": a frame of an old generation");
+}
+
+void Oracle::request_done(std::size_t index, const event::RequestDone& done) {
+  const auto found = ledger_.calls.find({index, net_.epoch(index), done.peer, done.id});
+  if (found == ledger_.calls.end())
+    return fail(SimResult::Kind::safety, "RequestDone for a call never started");
+  TrackedCall& call = found->second;
+  if (call.done) return fail(SimResult::Kind::safety, "a call ended twice");
+  call.done = true;
+  ledger_.call_outcomes[call.serial] = Outcome{true, false, done.result};
+  const SharedBytes sent = std::move(call.payload);  // an ended call holds no memory
+  tracer_.chrome('e', index, "request", "r" + std::to_string(call.serial));
+  tracer_.trace({"done ", name(index), " ", errc_name(done.result)});
+  const TimeNs now = net_.now();
+  if (now > call.deadline_ns + 1'000'000) {
+    return fail(SimResult::Kind::safety, "a call ended " + std::to_string(now - call.deadline_ns) +
+                                             " ns after its deadline");
+  }
+  switch (done.result) {
+    case Errc::ok:
+      if (call.handler != kEcho && call.handler != kSlow)
+        return fail(SimResult::Kind::safety, "ok from a handler that never succeeds");
+      if (!std::ranges::equal(done.payload, sent.view()))
+        return fail(SimResult::Kind::safety, "a response carried other bytes than the handler's");
+      ++ledger_.completed_ok;
+      return;
+    case Errc::remote_error:
+      if (call.handler != kError)
+        return fail(SimResult::Kind::safety, "remote_error from a handler that never fails");
+      if (std::string(done.payload.begin(), done.payload.end()) !=
+          "err" + std::to_string(sent.size())) {
+        return fail(SimResult::Kind::safety, "a remote error carried another message");
+      }
+      return;
+    case Errc::canceled:
+      if (!call.canceled) return fail(SimResult::Kind::safety, "canceled without a cancel");
+      return;
+    default:
+      if (!ends_anyway(done.result, false))
+        fail(SimResult::Kind::safety, "unexpected result " + std::string(errc_name(done.result)));
+  }
+}
+
+// A stream reached its handler: the serving side's record begins.
+void Oracle::stream_opened(std::size_t index, const event::StreamOpened& opened) {
+  tracer_.trace({"stream opened at ", name(index)});
+  const StreamKey key{index, net_.epoch(index), opened.peer, opened.id.generation, opened.id.mux};
+  if (ledger_.served.contains(key)) return fail(SimResult::Kind::safety, "a stream opened twice");
+  ledger_.served[key] = ServedStream{.pending = {}, .stuck = opened.handler == kStreamStuck};
+}
+
+// Neither side of a stream may ever hold more than the window it granted or was granted.
+void Oracle::check_credits(std::size_t index, PeerId peer, StreamId id) {
+  const std::optional<StreamCredits> credits =
+      net_.node(index)->connection(peer).stream_credits(id);
+  if (!credits) return;
+  if (credits->unread_msgs > credits->window_msgs ||
+      credits->unread_bytes > credits->window_bytes) {
+    return fail(SimResult::Kind::safety,
+                "a stream inbox at " + name(index) + " holds more than the window it granted");
+  }
+  if (credits->send_msgs > credits->peer_window_msgs ||
+      credits->send_bytes > credits->peer_window_bytes) {
+    fail(SimResult::Kind::safety,
+         "a stream at " + name(index) + " may send more than its peer's window");
+  }
+}
+
+bool Oracle::echo_read(TrackedStream& stream, std::uint64_t mux, Bytes message) {
+  const std::vector<std::uint8_t> expected = stream_message(mux, stream.echoes + 1);
+  if (!bytes_equal(message, expected)) {
+    fail(SimResult::Kind::safety, "a stream echo out of order or corrupted");
+    return false;
+  }
+  if (++stream.echoes > stream.written) {
+    fail(SimResult::Kind::safety, "an echo of a message never written");
+    return false;
+  }
+  return true;
+}
+
+void Oracle::stream_ended(std::size_t index, const event::StreamEnded& ended) {
+  tracer_.trace({"stream ended at ", name(index), " ", errc_name(ended.result)});
+  const StreamKey key{index, net_.epoch(index), ended.peer, ended.id.generation, ended.id.mux};
+  if (const auto opener = ledger_.streams.find(key); opener != ledger_.streams.end()) {
+    TrackedStream& stream = opener->second;
+    if (stream.ended) return fail(SimResult::Kind::safety, "a stream ended twice for its opener");
+    stream.ended = true;
+    ledger_.stream_outcomes[stream.serial] = Outcome{true, false, ended.result};
+    if (stream.deadline_ns != kNever && net_.now() > stream.deadline_ns + 1'000'000) {
+      return fail(SimResult::Kind::safety, "a stream ended after its deadline");
+    }
+    switch (ended.result) {
+      case Errc::ok:
+        if (stream.echoes != stream.messages)
+          return fail(SimResult::Kind::safety, "a stream ended ok without every echo");
+        return;
+      case Errc::canceled:
+        if (!stream.canceled)
+          return fail(SimResult::Kind::safety, "a stream canceled without a cancel");
+        return;
+      default:
+        if (!ends_anyway(ended.result, true))
+          fail(SimResult::Kind::safety,
+               "a stream ended with " + std::string(errc_name(ended.result)));
+        return;
+    }
+  }
+  const auto served = ledger_.served.find(key);
+  if (served == ledger_.served.end())
+    return fail(SimResult::Kind::safety, "StreamEnded for a stream never opened");
+  if (served->second.ended)
+    return fail(SimResult::Kind::safety, "a stream ended twice for its handler");
+  served->second.ended = true;
+}
+
+// ---- liveness ------------------------------------------------------------------------
+
+void Oracle::check_liveness() {
+  if (std::optional<std::string> problem = liveness_problem())
+    fail(SimResult::Kind::liveness, std::move(*problem));
+}
+
+std::optional<std::string> Oracle::liveness_problem() const {
+  for (const auto& [key, stream] : ledger_.streams) {
+    if (!stream.ended) return "a stream from " + name(stream.from) + " never ended";
+  }
+  for (const auto& [key, served] : ledger_.served) {
+    if (!served.ended) return "a served stream never ended";
+  }
+  for (const auto& [key, call] : ledger_.calls) {
+    if (!call.done) {
+      return "a call from " + name(call.from) + " to " + name(call.to) + " never ended";
+    }
+  }
+  for (std::size_t i = 0; i < net_.node_count(); ++i) {
+    if (!net_.node(i)) return name(i) + " is down";
+    Node& node = *net_.node(i);
+    for (PeerId p = 0; p < node.peer_count(); ++p) {
+      const PeerStats stats = node.connection(p).stats();
+      if (stats.state != PeerState::established) {
+        return name(i) + " never reconnected to " + node.config().peers[p];
+      }
+      if (stats.outbound_in_flight != 0 || stats.inbound_in_flight != 0 ||
+          stats.streams_open != 0) {
+        return name(i) + " still has calls open with " + node.config().peers[p];
+      }
+    }
+  }
+  return leaked_connection();
+}
+
+// When all is quiet every pair holds exactly one connection, the one it is up on, and
+// no transport is open at one end only.
+std::optional<std::string> Oracle::leaked_connection() const {
+  const std::size_t n = net_.node_count();
+  std::vector<std::vector<int>> open_links(n, std::vector<int>(n, 0));
+  for (std::size_t link_at = 0; link_at < net_.link_count(); ++link_at) {
+    const Link& link = net_.link(link_at);
+    // Named only when reported: the settled drain asks this every simulated second.
+    const auto pair = [&] { return name(link.node[0]) + "-" + name(link.node[1]); };
+    if (link.open[0] != link.open[1] && !(link.ghost && !link.open[1]))
+      return "a connection " + pair() + " is open at one end only";
+    if (!link.open[0] || !link.open[1]) continue;
+    if (up_link_[link.node[0]][link.node[1]] != link_at ||
+        up_link_[link.node[1]][link.node[0]] != link_at)
+      return "a connection " + pair() + " is open but unused";
+    ++open_links[std::min(link.node[0], link.node[1])][std::max(link.node[0], link.node[1])];
+  }
+  for (std::size_t a = 0; a < n; ++a) {
+    for (std::size_t b = a + 1; b < n; ++b) {
+      if (open_links[a][b] != 1) {
+        return name(a) + "-" + name(b) + " holds " + std::to_string(open_links[a][b]) +
+               " connections";
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace weft::sim

@@ -1,0 +1,103 @@
+// The oracle: checks every event of a run against the workload's books (ledger.hpp) and
+// what it knows of the network, and keeps the run's verdict.
+//
+// Safety, on every event: a call ends exactly once, with exactly the handler's bytes or
+// message, never after its deadline; streams deliver every echo in order and end once per
+// side; no side holds or may send more than a window; no request arrives over another
+// connection than it was sent on (a frame of an old generation); no node adopts a wrong-way
+// or stale hello; protocol errors only where bytes were corrupted; queues within their
+// limits. Liveness, after the quiet phase: everything ended, every pair up on exactly one
+// connection with empty tables, and no keepalive drop of a link no fault disturbed lately.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ledger.hpp"
+#include "network.hpp"
+#include "trace.hpp"
+#include "weft/sim/simulator.hpp"
+
+namespace weft::sim {
+
+struct Failure {
+  SimResult::Kind kind;
+  std::string message;  // "at <time> ns: what"
+};
+
+class Oracle {
+ public:
+  Oracle(Network& net, Ledger& ledger, Tracer& tracer, std::size_t nodes);
+
+  // The first failure is the run's verdict; the network halts.
+  void fail(SimResult::Kind kind, const std::string& message);
+  const std::optional<Failure>& failure() const { return failure_; }
+  bool failed() const { return failure_.has_value(); }
+
+  // ---- what it knows of the network ----
+
+  // A fault held the traffic between a and b (both ways) until `until`: keepalive may
+  // drop their link until a while after.
+  void disturb(std::size_t a, std::size_t b, TimeNs until);
+  // Faults end: no disturbance lasts past now.
+  void calm();
+  // The link node a's connection to node b came up on (kNoLink: none since its start).
+  std::size_t up_link(std::size_t a, std::size_t b) const { return up_link_[a][b]; }
+  // PeerUp at node `index` from node `other`: the handshake completed on the link whose
+  // bytes it is reading, whose hello it adopted.
+  void peer_up(std::size_t index, std::size_t other);
+  // Node `index` crashed; it may be back, and its peers disturbed, until `back_by`.
+  void node_crashed(std::size_t index, TimeNs back_by);
+
+  // ---- safety, per event ----
+
+  void check_queue_limits(std::size_t index, PeerId peer);
+  void check_keepalive_drop(std::size_t index, PeerId peer, const std::string& reason);
+  void check_protocol_error(std::size_t index, const event::CloseTransport& close);
+  void check_handshake_failure(const event::HandshakeFailed& failed);
+  void check_request_link(std::size_t index, const event::RequestReceived& request);
+  void request_done(std::size_t index, const event::RequestDone& done);
+  void stream_opened(std::size_t index, const event::StreamOpened& opened);
+  void check_credits(std::size_t index, PeerId peer, StreamId id);
+  // The opener of `stream` (mux `mux`) read `message`: it must be the next it wrote. Counts
+  // it; false (and the run failed) if it is not.
+  bool echo_read(TrackedStream& stream, std::uint64_t mux, Bytes message);
+  void stream_ended(std::size_t index, const event::StreamEnded& ended);
+
+  // ---- liveness ----
+
+  // After the quiet phase: fails the run unless the cluster settled.
+  void check_liveness();
+  // What keeps the cluster from being settled (every call and stream ended, every pair up
+  // on exactly one connection with empty tables); nullopt when it is.
+  std::optional<std::string> liveness_problem() const;
+
+ private:
+  std::optional<std::string> leaked_connection() const;
+  void check_adopted_hello(std::size_t index, std::size_t other, const Link& link);
+  const std::string& name(std::size_t index) const { return net_.name(index); }
+
+  // The last hello a node adopted from a peer: the peer's epoch and attempt.
+  struct Adopted {
+    bool known = false;
+    std::uint64_t epoch = 0;
+    std::uint64_t seq = 0;
+  };
+
+  Network& net_;
+  Ledger& ledger_;
+  Tracer& tracer_;
+  std::optional<Failure> failure_;
+  // [a][b] (both ways): until when a fault (partition, clog, pause, crash, spike) held the
+  // pair's traffic; keepalive may legitimately drop their link until a while after it.
+  std::vector<std::vector<TimeNs>> disturbed_until_;
+  // [node][other node]: the link the node's connection to the other came up on.
+  std::vector<std::vector<std::size_t>> up_link_;
+  // [acceptor][dialer]: the last hello the acceptor adopted (what its core remembers).
+  std::vector<std::vector<Adopted>> adopted_;
+};
+
+}  // namespace weft::sim

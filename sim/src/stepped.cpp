@@ -1,0 +1,187 @@
+// SteppedSimulation (stepped.hpp): the world of world.hpp driven one command at a time.
+// Every command runs guarded (a broken invariant is the outcome "assertion"), and then the
+// world handles what it caused.
+#include "weft/sim/stepped.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <stdexcept>
+#include <type_traits>
+
+#include "world.hpp"
+
+namespace weft::sim {
+
+namespace {
+
+std::uint16_t handler_id(SteppedSimulation::Handler handler) {
+  switch (handler) {
+    case SteppedSimulation::Handler::echo:
+      return kEcho;
+    case SteppedSimulation::Handler::error:
+      return kError;
+    case SteppedSimulation::Handler::slow:
+      return kSlow;
+    case SteppedSimulation::Handler::silent:
+      return kSilent;
+  }
+  return kSilent;
+}
+
+SteppedOutcome outcome_of(const Outcome& outcome) {
+  return SteppedOutcome{outcome.ended, outcome.dropped, outcome.result};
+}
+
+}  // namespace
+
+struct SteppedSimulation::State {
+  explicit State(const SimOptions& options) : world(options, true) {}
+
+  // Runs `command`, then lets every node act on what it caused.
+  template <typename Command>
+  auto pumped(Command command) {
+    return world.guarded([&] {
+      if constexpr (std::is_void_v<decltype(command())>) {
+        command();
+        world.net().pump();
+      } else {
+        const auto result = command();
+        world.net().pump();
+        return result;
+      }
+    });
+  }
+
+  World world;
+};
+
+SteppedSimulation::SteppedSimulation(const SimOptions& options)
+    : state_(std::make_unique<State>(options)) {}
+SteppedSimulation::~SteppedSimulation() = default;
+
+std::size_t SteppedSimulation::nodes() const {
+  return state_->world.net().node_count();
+}
+TimeNs SteppedSimulation::now() const {
+  return state_->world.net().now();
+}
+bool SteppedSimulation::up(std::size_t node) const {
+  if (node >= nodes()) throw std::out_of_range("no such node");
+  return state_->world.net().node(node) != nullptr;
+}
+bool SteppedSimulation::failed() const {
+  return state_->world.oracle().failed();
+}
+std::string SteppedSimulation::failure() const {
+  const auto& failure = state_->world.oracle().failure();
+  return failure ? std::string(result_kind_name(failure->kind)) + ": " + failure->message : "";
+}
+
+std::optional<std::size_t> SteppedSimulation::request(std::size_t from, std::size_t to,
+                                                      Handler handler, std::size_t payload_bytes,
+                                                      std::int64_t timeout_ms) {
+  return state_->pumped([&] {
+    return state_->world.workload().call(from, to, handler_id(handler), payload_bytes, timeout_ms);
+  });
+}
+std::optional<std::size_t> SteppedSimulation::open_stream(std::size_t from, std::size_t to,
+                                                          std::uint64_t messages,
+                                                          std::uint32_t window_msgs,
+                                                          std::int64_t timeout_ms) {
+  return state_->pumped([&] {
+    return state_->world.workload().open_stream(from, to, kStreamEcho, messages, window_msgs,
+                                                timeout_ms, true);
+  });
+}
+bool SteppedSimulation::stream_write(std::size_t stream) {
+  return state_->pumped([&] { return state_->world.workload().write_manual(stream); });
+}
+bool SteppedSimulation::stream_consume(std::size_t stream) {
+  return state_->pumped([&] { return state_->world.workload().read_manual(stream); });
+}
+bool SteppedSimulation::cancel_request(std::size_t call) {
+  return state_->pumped([&] { return state_->world.workload().cancel_call(call); });
+}
+bool SteppedSimulation::cancel_stream(std::size_t stream) {
+  return state_->pumped([&] { return state_->world.workload().cancel_stream(stream); });
+}
+
+void SteppedSimulation::partition(const std::vector<bool>& side, bool one_way) {
+  World& world = state_->world;
+  state_->pumped([&] {
+    world.faults().cut(side, one_way, kUntilHealed);
+    world.net().count_fault();
+    world.tracer().trace({"fault partition until healed", (one_way ? " one-way" : "")});
+  });
+}
+void SteppedSimulation::heal() {
+  World& world = state_->world;
+  state_->pumped([&] {
+    world.faults().lift_partitions();
+    world.tracer().trace({"heal"});
+  });
+}
+void SteppedSimulation::crash(std::size_t node) {
+  state_->pumped([&] { state_->world.crash(node); });
+}
+void SteppedSimulation::restart(std::size_t node) {
+  state_->pumped([&] {
+    if (!up(node)) state_->world.start_node(node);
+  });
+}
+void SteppedSimulation::advance(TimeNs duration_ns) {
+  state_->world.guarded([&] { state_->world.advance(duration_ns); });
+}
+
+void SteppedSimulation::inject(std::size_t from, std::size_t to,
+                               std::span<const std::uint8_t> bytes) {
+  World& world = state_->world;
+  if (from >= nodes() || to >= nodes()) throw std::out_of_range("inject: no such node");
+  state_->world.guarded([&] {
+    const std::size_t link_at = world.oracle().up_link(from, to);
+    if (link_at == kNoLink || bytes.empty()) return;
+    Network& net = world.net();
+    Link& link = net.link(link_at);
+    const int side = net.side_of(link, from);
+    if (!link.open[side] || !link.open[1 - side]) return;
+    ++link.corruptions;  // a protocol error on this link is expected now
+    world.tracer().trace(
+        {"inject ", std::to_string(bytes.size()), " bytes ", net.name(from), " -> ", net.name(to)});
+    net.send(link_at, side, bytes);
+    net.pump();
+  });
+}
+
+SteppedOutcome SteppedSimulation::request_outcome(std::size_t call) const {
+  return outcome_of(state_->world.ledger().call_outcomes.at(call));
+}
+SteppedOutcome SteppedSimulation::stream_outcome(std::size_t stream) const {
+  return outcome_of(state_->world.ledger().stream_outcomes.at(stream));
+}
+std::size_t SteppedSimulation::requests_started() const {
+  return state_->world.ledger().call_outcomes.size();
+}
+std::size_t SteppedSimulation::streams_opened() const {
+  return state_->world.ledger().stream_outcomes.size();
+}
+
+SimResult SteppedSimulation::heal_and_drain(TimeNs quiet_ns, TimeNs settled_ns) {
+  World& world = state_->world;
+  const Oracle& oracle = world.oracle();
+  return world.guarded([&] {
+    world.end_fault_phase();
+    world.workload().finish_manual_streams();
+    const TimeNs end = now() + quiet_ns;
+    if (settled_ns >= quiet_ns) {
+      world.advance(quiet_ns);
+    } else {
+      while (now() < end && !oracle.failed() && oracle.liveness_problem())
+        world.advance(std::min(kSecond, end - now()));
+      if (!oracle.failed() && now() < end) world.advance(std::min(settled_ns, end - now()));
+    }
+    if (!oracle.failed()) world.check_liveness();
+    return world.result();
+  });
+}
+
+}  // namespace weft::sim
