@@ -9,6 +9,11 @@
 //                                                        (U us per reply: a slow reader
 //                                                        that defers, so credit stops)
 //   ping                                                 one empty echo (handler 1), timed
+//   objects dir DIR [--inflight K] [--retry R]           every file of DIR to the peer's
+//   objects gen N BYTES [--inflight K] [--retry R]       "objects" endpoint, or N generated
+//                                                        objects, with an xxh3-64 each; one
+//                                                        line per object, then the rate
+//                                                        (call_objects.hpp)
 //
 // The peer must list C among its peers. Exit status: 0 success; 2 usage; 3 the peer could
 // not be reached; 4 a stream ended normally but without a reply to every message; 10 + the
@@ -24,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "call_objects.hpp"
 #include "cli_common.hpp"
 
 namespace {
@@ -45,7 +51,8 @@ int usage(const char* why) {
                "                 [--timeout-ms T] [--connect-ms T]\n"
                "                 request HANDLER PAYLOAD [--count N] [--inflight K]\n"
                "               | stream HANDLER MESSAGE... [--reply-delay-us U]\n"
-               "               | ping\n",
+               "               | ping\n"
+               "               | objects dir DIR | objects gen N BYTES [--retry R]\n",
                why);
   return kExitUsage;
 }
@@ -59,6 +66,8 @@ struct Args {
   std::size_t count = 1;
   std::size_t inflight = 1;
   std::int64_t reply_delay_us = 0;  // stream: a slow reader, U us per reply (back-pressure)
+  bool inflight_given = false;
+  int retries = 0;  // objects: rounds of resending objects lost with a connection
   bool verbose = false;
 };
 
@@ -94,6 +103,9 @@ std::optional<int> parse(int argc, char** argv, Args& args) {
       if (!number(argv[++i], args.count) || args.count == 0) return usage("bad --count");
     } else if (arg == "--inflight" && has_value) {
       if (!number(argv[++i], args.inflight) || args.inflight == 0) return usage("bad --inflight");
+      args.inflight_given = true;
+    } else if (arg == "--retry" && has_value) {
+      if (!number(argv[++i], args.retries) || args.retries < 0) return usage("bad --retry");
     } else if (arg == "--reply-delay-us" && has_value) {
       if (!number(argv[++i], args.reply_delay_us) || args.reply_delay_us < 0) {
         return usage("bad --reply-delay-us");
@@ -302,9 +314,26 @@ int main(int argc, char** argv) {
   const std::string& action = args.action[0];
   if (action == "request" && args.action.size() != 3) return usage("request HANDLER PAYLOAD");
   if (action == "stream" && args.action.size() < 3) return usage("stream HANDLER MESSAGE...");
-  if (action != "request" && action != "stream" && action != "ping") return usage("unknown action");
+  std::vector<cli::ObjectJob> jobs;
+  if (action == "objects") {
+    std::size_t count = 0;
+    std::uint64_t size = 0;
+    if (args.action.size() == 3 && args.action[1] == "dir") {
+      auto listed = cli::jobs_from_dir(args.action[2]);
+      if (!listed) return usage("cannot read the directory");
+      jobs = std::move(*listed);
+    } else if (args.action.size() == 4 && args.action[1] == "gen" &&
+               number(args.action[2], count) && number(args.action[3], size)) {
+      jobs = cli::generated_jobs(count, size);
+    } else {
+      return usage("objects dir DIR | objects gen N BYTES");
+    }
+  } else if (action != "request" && action != "stream" && action != "ping") {
+    return usage("unknown action");
+  }
   std::uint16_t handler = 1;
-  if (action != "ping" && !number(args.action[1], handler)) return usage("bad HANDLER");
+  if (action != "ping" && action != "objects" && !number(args.action[1], handler))
+    return usage("bad HANDLER");
 
   io::EventNode node(args.options);
   if (node.start() != Errc::ok) return kExitUsage;
@@ -316,6 +345,9 @@ int main(int argc, char** argv) {
   int status = 0;
   if (action == "request") {
     status = run_requests(node, args, handler, args.action[2]);
+  } else if (action == "objects") {
+    status = exit_for(cli::send_objects(node, args.peer, jobs,
+                                        args.inflight_given ? args.inflight : 16, args.retries));
   } else if (action == "stream") {
     status = run_stream(node, args, handler, {args.action.begin() + 2, args.action.end()});
   } else {

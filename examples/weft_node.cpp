@@ -2,13 +2,18 @@
 //
 //   weft-node --name N --listen HOST:PORT --peer NAME=HOST:PORT [--peer ...]
 //             [--token-file F] [--source HOST] [--events FILE] [--ping-interval-ms T]
-//             [--stream-ping-ms T] [--stream-silence-ms T] [--canary NAME] [--verbose]
+//             [--stream-ping-ms T] [--stream-silence-ms T] [--store DIR] [--canary NAME]
+//             [--verbose]
 //
 // Built-in handlers: 1 echo; 2 slow echo (answers after the number of milliseconds in its
 // payload, default 1000, and gives up as soon as the caller cancels); 3 a stream that echoes
 // every message; 4 relay (payload "PEER TIMEOUT_MS\n" then bytes: sends the bytes to PEER's
 // echo and answers with its reply, or fails with remote_error "relay to PEER: <error>");
-// 5 fail (always answers remote_error "failed on purpose"). It prints its peers' state
+// 5 fail (always answers remote_error "failed on purpose"). Object endpoint "objects":
+// checks each object against the xxh3-64 its header carries (refusing it with bad_payload on
+// a mismatch) and discards it, or with --store DIR writes it to DIR under its name (made
+// safe: see object_cli.hpp), a file appearing only once the object is whole and verified;
+// one line per object. It prints its peers' state
 // changes; --events appends them to FILE as JSON lines with CLOCK_MONOTONIC times, so a
 // harness can line them up with other processes. --source makes outgoing connections from
 // HOST (fault rules then tell nodes apart by address). --canary plants a defect on purpose,
@@ -26,6 +31,7 @@
 #include <vector>
 
 #include "cli_common.hpp"
+#include "object_cli.hpp"
 
 namespace {
 
@@ -181,7 +187,8 @@ int usage(const char* why) {
                "usage: weft-node --name N --listen HOST:PORT --peer NAME=HOST:PORT [--peer ...]\n"
                "                 [--token-file F] [--source HOST] [--events FILE]\n"
                "                 [--ping-interval-ms T] [--stream-ping-ms T]\n"
-               "                 [--stream-silence-ms T] [--canary NAME] [--verbose]\n",
+               "                 [--stream-silence-ms T] [--store DIR] [--canary NAME]\n"
+               "                 [--verbose]\n",
                why);
   return 2;
 }
@@ -194,6 +201,7 @@ int main(int argc, char** argv) {
   bool verbose = false;
   std::string events_path;
   NodeCanary canary = NodeCanary::none;
+  std::optional<std::string> store_dir;
   const auto positive = [](const char* text, std::int64_t& out) {
     return cli::number(text, out) && out > 0;
   };
@@ -229,6 +237,8 @@ int main(int argc, char** argv) {
     } else if (arg == "--stream-silence-ms" && has_value) {
       if (!positive(argv[++i], options.config.timeouts.stream_silence_timeout_ms))
         return usage("bad --stream-silence-ms");
+    } else if (arg == "--store" && has_value) {
+      store_dir = argv[++i];
     } else if (arg == "--canary" && has_value) {
       const std::string_view name = argv[++i];
       if (name == "corrupt_echo") {
@@ -297,6 +307,15 @@ int main(int argc, char** argv) {
                        callbacks.on_input_end = [](io::StreamSession& session) { session.close(); };
                        return callbacks;
                      });
+  node.handle_objects(
+      cli::kObjectEndpoint, ObjectWindow{},
+      [&store_dir, &events](const io::IncomingObject& object, io::ObjectReader reader) {
+        return cli::verifying_sink(object, reader, store_dir, [&events](const std::string& line) {
+          events.write("object", "", line);
+          std::printf("[%8.3f] %s\n", cli::uptime_s(), line.c_str());
+          std::fflush(stdout);
+        });
+      });
   node.on_peer_change([&events](const io::PeerChange& change) {
     static constexpr const char* kKinds[] = {"up", "down", "handshake failed"};
     static constexpr const char* kEvents[] = {"peer_up", "peer_down", "handshake_failed"};

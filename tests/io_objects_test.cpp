@@ -207,7 +207,7 @@ TEST(IoObjects, ADeferringReaderHoldsTheSenderBackUntilItResumesFromAnotherThrea
   std::atomic<int> ended_ok{0};
   ObjectPairOnSockets pair([&](const IncomingObject&, ObjectReader) {
     ObjectSink sink;
-    sink.on_data = [&](ObjectReader& reader, Bytes chunk) {
+    sink.on_data = [&](ObjectReader& reader, Bytes chunk, bool) {
       bytes += chunk.size();
       EXPECT_EQ(reader.defer(), Errc::ok);
       std::lock_guard lock(mutex);
@@ -263,7 +263,7 @@ TEST(IoObjects, AReceiverThatRestartsEndsTheUnacknowledgedObjectsAndTheStreamGoe
     ++started;
     if (hold) {  // never reads: the object stays unfinished
       ObjectSink sink;
-      sink.on_data = [](ObjectReader& current, Bytes) { current.defer(); };
+      sink.on_data = [](ObjectReader& current, Bytes, bool) { current.defer(); };
       return sink;
     }
     return store_into(store)(object, reader);
@@ -288,7 +288,7 @@ TEST(IoObjects, AReceiverThatRestartsEndsTheUnacknowledgedObjectsAndTheStreamGoe
 TEST(IoObjects, StoppingTheSenderCompletesEveryObjectWithShuttingDown) {
   ObjectPairOnSockets pair([](const IncomingObject&, ObjectReader) {
     ObjectSink sink;
-    sink.on_data = [](ObjectReader& reader, Bytes) { reader.defer(); };
+    sink.on_data = [](ObjectReader& reader, Bytes, bool) { reader.defer(); };
     return sink;
   });
   Completions done;

@@ -781,7 +781,7 @@ TEST(SpecStatements, S6_3_ViolationsOfAnObjectStreamAreConnectionProtocolErrors)
               .mux = 6,
               .seq = 1,
               .payload = as_bytes(std::string(70'000, 'h'))}},
-       "object_begin 1 on mux 6: header of 70000 bytes, over 65536"},
+       "object_begin 1 on mux 6: header of 70000 bytes, over 64512"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.label);

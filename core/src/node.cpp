@@ -74,7 +74,7 @@ void check_config(const NodeConfig& config) {
   }
   // PROTOCOL.md §6.3: every receiver's window holds a header of this size.
   if (limits.max_object_header_bytes > kMaxObjectHeaderBytes) {
-    fail("max_object_header_bytes must be at most 65536");
+    fail("max_object_header_bytes must be at most 64512");
   }
   if (timeouts.object_idle_timeout_ms <= 0 || timeouts.object_resume_timeout_ms <= 0) {
     fail("an object-stream timeout is out of range");
@@ -473,7 +473,7 @@ Errc Node::register_stream_handler(std::uint16_t handler, std::string_view route
 
 Errc Node::register_object_endpoint(std::string_view endpoint, ObjectWindow window) {
   const bool valid_name = detail::valid_node_name(endpoint);
-  if (!valid_name || window.objects == 0 || window.bytes < kMaxObjectHeaderBytes) {
+  if (!valid_name || window.objects == 0 || window.bytes < kMinObjectWindowBytes) {
     return Errc::invalid_argument;
   }
   auto& endpoints = core_->context().object_endpoints;

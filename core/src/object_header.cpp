@@ -3,6 +3,10 @@
 //    version, custom]
 // where `present` says which optional attributes are set (bit 0 size, bit 1 access time,
 // bit 2 version) and `custom` is a flat array of key, value strings.
+#include <xxhash.h>
+
+#include <cstdio>
+
 #include "msgpack_lite.hpp"
 #include "weft/object.hpp"
 
@@ -31,43 +35,35 @@ bool fail(std::string* why, const char* reason) {
   return false;
 }
 
-bool read_string(mp::Reader& reader, std::string& out) {
-  std::string_view text;
-  if (reader.str(text) != mp::ReadStatus::ok) return false;
-  out.assign(text);
-  return true;
-}
-
-bool decode_into(Bytes bytes, ObjectHeader& header, std::string* why) {
+// Reads and checks one header; fills `out` when given (validation alone allocates nothing).
+bool decode_into(Bytes bytes, ObjectHeader* out, std::string* why) {
   mp::Reader reader{bytes.data(), bytes.data() + bytes.size()};
   std::uint32_t elements = 0;
   if (reader.array_length(elements) != mp::ReadStatus::ok || elements != kElements)
     return fail(why, "not an array of 10 elements");
+  std::string_view name;
   Bytes opaque;
   std::uint64_t opcode = 0;
   std::uint64_t present = 0;
   std::uint64_t size = 0;
   std::uint64_t access_time = 0;
-  std::string version;
-  if (!read_string(reader, header.name)) return fail(why, "name is not a str");
+  std::string_view checksum_type;
+  std::string_view checksum_value;
+  std::string_view version;
+  if (reader.str(name) != mp::ReadStatus::ok) return fail(why, "name is not a str");
   if (reader.bin(opaque) != mp::ReadStatus::ok) return fail(why, "opaque is not a bin");
-  header.opaque.assign(opaque.begin(), opaque.end());
   if (reader.unsigned_int(opcode) != mp::ReadStatus::ok || opcode > 0xffff)
     return fail(why, "opcode is not an unsigned 16-bit integer");
-  header.opcode = static_cast<std::uint16_t>(opcode);
   if (reader.unsigned_int(present) != mp::ReadStatus::ok || present > 7)
     return fail(why, "present is not an integer in 0..7");
   if (reader.unsigned_int(size) != mp::ReadStatus::ok) return fail(why, "size is not unsigned");
   if (reader.unsigned_int(access_time) != mp::ReadStatus::ok)
     return fail(why, "access_time is not unsigned");
-  ObjectAttrs& attrs = header.attrs;
-  if (!read_string(reader, attrs.checksum_type)) return fail(why, "checksum_type is not a str");
-  if (!read_string(reader, attrs.checksum_value)) return fail(why, "checksum_value is not a str");
-  if (!read_string(reader, version)) return fail(why, "version is not a str");
-  if ((present & kHasSize) != 0) attrs.size = size;
-  if ((present & kHasAccessTime) != 0)
-    attrs.access_time_ns = static_cast<std::int64_t>(access_time);
-  if ((present & kHasVersion) != 0) attrs.version = std::move(version);
+  if (reader.str(checksum_type) != mp::ReadStatus::ok)
+    return fail(why, "checksum_type is not a str");
+  if (reader.str(checksum_value) != mp::ReadStatus::ok)
+    return fail(why, "checksum_value is not a str");
+  if (reader.str(version) != mp::ReadStatus::ok) return fail(why, "version is not a str");
   if (((present & kHasSize) == 0 && size != 0) ||
       ((present & kHasAccessTime) == 0 && access_time != 0) ||
       ((present & kHasVersion) == 0 && !version.empty()))
@@ -78,14 +74,26 @@ bool decode_into(Bytes bytes, ObjectHeader& header, std::string* why) {
   // Each string takes at least one byte: a count the bytes cannot hold is refused before
   // anything is reserved for it.
   if (custom > reader.left()) return fail(why, "custom announces more strings than bytes");
-  attrs.custom.reserve(custom / 2);
+  if (out != nullptr) out->attrs.custom.reserve(custom / 2);
   for (std::uint32_t i = 0; i < custom; i += 2) {
-    std::pair<std::string, std::string> entry;
-    if (!read_string(reader, entry.first) || !read_string(reader, entry.second))
+    std::string_view key;
+    std::string_view value;
+    if (reader.str(key) != mp::ReadStatus::ok || reader.str(value) != mp::ReadStatus::ok)
       return fail(why, "a custom entry is not a str");
-    attrs.custom.push_back(std::move(entry));
+    if (out != nullptr) out->attrs.custom.emplace_back(key, value);
   }
   if (reader.left() != 0) return fail(why, "bytes after the header's array");
+  if (out == nullptr) return true;
+  out->name.assign(name);
+  out->opaque.assign(opaque.begin(), opaque.end());
+  out->opcode = static_cast<std::uint16_t>(opcode);
+  ObjectAttrs& attrs = out->attrs;
+  attrs.checksum_type.assign(checksum_type);
+  attrs.checksum_value.assign(checksum_value);
+  if ((present & kHasSize) != 0) attrs.size = size;
+  if ((present & kHasAccessTime) != 0)
+    attrs.access_time_ns = static_cast<std::int64_t>(access_time);
+  if ((present & kHasVersion) != 0) attrs.version = std::string(version);
   return true;
 }
 
@@ -117,8 +125,34 @@ void encode_object_header(const ObjectHeader& header, std::vector<std::uint8_t>&
 
 std::optional<ObjectHeader> decode_object_header(Bytes bytes, std::string* why) {
   ObjectHeader header;
-  if (!decode_into(bytes, header, why)) return std::nullopt;
+  if (!decode_into(bytes, &header, why)) return std::nullopt;
   return header;
+}
+
+bool validate_object_header(Bytes bytes, std::string* why) {
+  return decode_into(bytes, nullptr, why);
+}
+
+struct DataChecksum::State {
+  XXH3_state_t* xxh = XXH3_createState();
+  State() { XXH3_64bits_reset(xxh); }
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+  ~State() { XXH3_freeState(xxh); }
+};
+
+DataChecksum::DataChecksum() : state_(std::make_unique<State>()) {}
+DataChecksum::~DataChecksum() = default;
+
+void DataChecksum::update(Bytes bytes) {
+  XXH3_64bits_update(state_->xxh, bytes.data(), bytes.size());
+}
+
+std::string DataChecksum::hex() const {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx",
+                static_cast<unsigned long long>(XXH3_64bits_digest(state_->xxh)));
+  return text;
 }
 
 }  // namespace weft

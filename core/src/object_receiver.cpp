@@ -177,10 +177,9 @@ void ObjectReceiver::finish(TimeNs now_ns, Record& record, Object& object, Statu
   if (!object.arrived) {  // never delivered: its header goes too
     record.held_bytes -= object.header_bytes;
     record.unreturned_bytes += object.header_bytes;
-    object.header.reset();
+    object.header = {};
   }
   object.result.emplace(status, std::move(text));
-  ++record.unreturned_objects;
   advance(now_ns, record);
 }
 
@@ -188,8 +187,12 @@ void ObjectReceiver::finish(TimeNs now_ns, Record& record, Object& object, Statu
 // next object, return credit.
 void ObjectReceiver::advance(TimeNs now_ns, Record& record) {
   send_acks(now_ns, record);
-  while (!record.objects.empty() && record.objects.front().result && record.objects.front().ended)
+  // An object's credit comes back when it leaves: finished objects queued behind one the
+  // application still reads count against the window, so the queue is bounded by it.
+  while (!record.objects.empty() && record.objects.front().result && record.objects.front().ended) {
     record.objects.pop_front();
+    ++record.unreturned_objects;
+  }
   if (Object* next = current(record); next != nullptr && !next->arrived) {
     next->arrived = true;
     record.held_bytes -= next->header_bytes;
@@ -197,9 +200,14 @@ void ObjectReceiver::advance(TimeNs now_ns, Record& record) {
     record.readable_armed = true;
     ++record.counters.objects;
     ++context_.object_endpoints.at(record.endpoint).stats.objects;
+    // Decoded only now: a decoded header can take many times its encoded size, and only
+    // encoded bytes count against the window.
+    std::optional<ObjectHeader> header = decode_object_header(next->header);
+    WEFT_ASSERT(header.has_value());  // validated when it arrived
+    next->header = {};
     context_.emit(event::ObjectArrived{peer_, record.id, record.endpoint, next->number,
-                                       std::move(*next->header), next->size_known, next->size});
-    next->header.reset();
+                                       std::move(header).value_or(ObjectHeader{}), next->size_known,
+                                       next->size});
   }
   notify(record);
   return_credit(record, false);
@@ -338,6 +346,13 @@ bool ObjectReceiver::resume(TimeNs now_ns, Record& record, const Frame& frame) {
     return reject(now_ns, frame, Status::object_state_lost,
                   "results before object " + std::to_string(kept_from) + " are no longer kept");
   }
+  // The last object was refused before its end arrived, and the sender has the refusal:
+  // it will never send the rest, so the object counts as ended.
+  if (!record.objects.empty() && !record.objects.back().ended && record.objects.back().result &&
+      record.objects.back().number < frame.seq) {
+    record.objects.back().ended = true;
+    advance(now_ns, record);
+  }
   ++record.counters.resumes;
   accept(now_ns, record, frame.mux);
   // The acks the sender may have missed, from the results kept.
@@ -360,7 +375,7 @@ void ObjectReceiver::accept(TimeNs now_ns, Record& record, std::uint64_t mux) {
   record.mux = mux;
   by_mux_[mux] = record.key;
   record.expire_at_ns = kNever;
-  record.credit_objects = record.window.objects - unfinished(record);
+  record.credit_objects = record.window.objects - record.objects.size();
   record.credit_bytes = record.window.bytes - record.held_bytes;
   record.unreturned_objects = 0;
   record.unreturned_bytes = 0;
@@ -386,7 +401,7 @@ bool ObjectReceiver::begin(TimeNs now_ns, Record& record, const Frame& frame) {
     return violation(now_ns, frame, "object " + std::to_string(record.next_begin) + " was due");
   if (frame.payload.size() > kMaxObjectHeaderBytes)
     return violation(now_ns, frame,
-                     "header of " + std::to_string(frame.payload.size()) + " bytes, over 65536");
+                     "header of " + std::to_string(frame.payload.size()) + " bytes, over 64512");
   if (record.credit_objects == 0 || record.credit_bytes < frame.payload.size())
     return violation(now_ns, frame, "beyond the granted credit");
   --record.credit_objects;
@@ -399,8 +414,9 @@ bool ObjectReceiver::begin(TimeNs now_ns, Record& record, const Frame& frame) {
   object.size = frame.size;
   record.held_bytes += object.header_bytes;
   std::string why;
-  object.header = decode_object_header(frame.payload, &why);
-  if (!object.header) {
+  if (validate_object_header(frame.payload, &why)) {
+    object.header.assign(frame.payload.begin(), frame.payload.end());
+  } else {
     ++context_.object_endpoints.at(record.endpoint).stats.refused;
     finish(now_ns, record, object, Status::bad_payload, "bad object header: " + why);
     return port_.port_up();
@@ -486,7 +502,7 @@ bool ObjectReceiver::end(TimeNs now_ns, Record& record, const Frame& frame) {
 }
 
 bool ObjectReceiver::close(TimeNs now_ns, Record& record, const Frame& frame) {
-  if (frame.seq != record.next_begin - 1)
+  if (frame.status == 0 && frame.seq != record.next_begin - 1)
     return violation(now_ns, frame,
                      "the last object begun is " + std::to_string(record.next_begin - 1));
   if (frame.status == 0 && !record.objects.empty()) {
@@ -541,7 +557,6 @@ void ObjectReceiver::check_invariants() const {
     WEFT_ASSERT(record.key == key && ids_.at(record.id.value) == key);
     std::uint64_t held = 0;
     std::uint64_t unread = 0;
-    std::uint64_t unfinished_objects = 0;
     std::uint64_t last = 0;
     for (const Object& object : record.objects) {
       WEFT_ASSERT(object.number > last);
@@ -550,7 +565,6 @@ void ObjectReceiver::check_invariants() const {
       held += object.unread;
       unread += object.unread;
       WEFT_ASSERT(object.consumed + object.unread <= object.received);
-      if (!object.result) ++unfinished_objects;
       WEFT_ASSERT(!object.result || object.unread == 0);
       WEFT_ASSERT(!object.size_known || object.received <= object.size);
     }
@@ -564,7 +578,7 @@ void ObjectReceiver::check_invariants() const {
       // is owed back add up to the window.
       WEFT_ASSERT(record.credit_bytes + record.held_bytes + record.unreturned_bytes ==
                   record.window.bytes);
-      WEFT_ASSERT(record.credit_objects + unfinished_objects + record.unreturned_objects ==
+      WEFT_ASSERT(record.credit_objects + record.objects.size() + record.unreturned_objects ==
                   record.window.objects);
     }
   }

@@ -51,7 +51,7 @@ class ObjectReceiver {
  private:
   struct Object {
     std::uint64_t number = 0;
-    std::optional<ObjectHeader> header;  // taken by ObjectArrived
+    std::vector<std::uint8_t> header;  // encoded and validated; decoded for ObjectArrived
     std::uint32_t header_bytes = 0;
     bool size_known = true;
     std::uint64_t size = 0;

@@ -171,7 +171,7 @@ Errc ObjectSender::abort_object(TimeNs now_ns, ObjectStreamId id, std::uint64_t 
   for (std::size_t i = stream->cursor; i < stream->objects.size(); ++i) {
     Object& object = stream->objects[i];
     if (object.number != number) continue;
-    if (object.result || object.aborted) return Errc::not_found;
+    if (object.result || object.aborted || object.sent_whole) return Errc::not_found;
     object.aborted.emplace(code, clip(message));
     make_ready(*stream);
     pump(now_ns);
@@ -201,12 +201,13 @@ Errc ObjectSender::stop(TimeNs now_ns, ObjectStreamId id, Errc code, std::string
   fail_all(now_ns, *stream, code, text);
   end_stream(*stream, code, text);
   if (was_linked && port_.port_up()) {
-    port_.port_send_control(now_ns, Frame{.op = Op::object_close,
-                                          .checksum = port_.port_checksums(),
-                                          .mux = mux,
-                                          .seq = last,
-                                          .status = static_cast<std::uint16_t>(status_from_errc(code)),
-                                          .payload = as_bytes(text)});
+    port_.port_send_control(now_ns,
+                            Frame{.op = Op::object_close,
+                                  .checksum = port_.port_checksums(),
+                                  .mux = mux,
+                                  .seq = last,
+                                  .status = static_cast<std::uint16_t>(status_from_errc(code)),
+                                  .payload = as_bytes(text)});
   }
   return Errc::ok;
 }
@@ -225,14 +226,15 @@ std::optional<ObjectStreamStats> ObjectSender::stats(TimeNs now_ns, ObjectStream
 
 // ---- completions ----------------------------------------------------------------------
 
-void ObjectSender::fail_all(TimeNs now_ns, Stream& stream, Errc code, const std::string& message) {
+bool ObjectSender::fail_all(TimeNs now_ns, Stream& stream, Errc code, const std::string& message) {
   for (Object& object : stream.objects) {
-    if (!object.result) object.result.emplace(code, message);
+    // An abort the application asked for, not on the wire yet, keeps its own code.
+    if (!object.result) object.result = object.aborted ? *object.aborted : std::pair(code, message);
     object.phase = Phase::sent;  // nothing more of it goes out on this connection
   }
   stream.cursor = stream.objects.size();
   stream.acked_through = stream.next_wire - 1;
-  emit_completions(now_ns, stream);
+  return emit_completions(now_ns, stream);
 }
 
 bool ObjectSender::emit_completions(TimeNs now_ns, Stream& stream) {
@@ -304,7 +306,7 @@ void ObjectSender::pump(TimeNs now_ns) {
 
 bool ObjectSender::send_next(TimeNs now_ns, Stream& stream) {
   if (stream.objects.empty()) return false;
-  if (stream.link == Link::closed) return send_open(stream);
+  if (stream.link == Link::closed) return send_open(now_ns, stream);
   if (stream.link == Link::opening) return false;
   while (stream.cursor < stream.objects.size() &&
          stream.objects[stream.cursor].phase == Phase::sent) {
@@ -314,7 +316,12 @@ bool ObjectSender::send_next(TimeNs now_ns, Stream& stream) {
   return send_object_frame(now_ns, stream, stream.objects[stream.cursor]);
 }
 
-bool ObjectSender::send_open(Stream& stream) {
+bool ObjectSender::send_open(TimeNs now_ns, Stream& stream) {
+  // An open the peer never answers must not hold the objects for ever: the deadline that
+  // covers a connection down covers the accept too (cleared when it comes).
+  if (stream.give_up_at_ns == kNever) {
+    stream.give_up_at_ns = now_ns + ns_from_ms(context_.config.timeouts.object_resume_timeout_ms);
+  }
   // Resume when an object went on the wire and was not acknowledged: the receiver may hold
   // part of it, or have finished it without our seeing the ack.
   const bool resume = std::any_of(stream.objects.begin(), stream.objects.end(),
@@ -378,6 +385,7 @@ bool ObjectSender::send_object_frame(TimeNs now_ns, Stream& stream, Object& obje
                             .size = object.sent,
                             .payload = as_bytes(text)});
       object.phase = Phase::sent;
+      object.sent_whole = true;
       ++stream.cursor;
       emit_completions(now_ns, stream);  // a refused object may leave now
       return true;
@@ -460,15 +468,20 @@ bool ObjectSender::on_frame(TimeNs now_ns, const Frame& frame) {
         return violation("resume point " + std::to_string(frame.seq) + "/" +
                          std::to_string(frame.offset) + " outside what was sent");
       }
-      on_accept(now_ns, *stream, frame);
+      if ((frame.flags & flag::kBegun) != 0 && !resumable_at(*stream, frame.seq, frame.offset)) {
+        return violation("resume point " + std::to_string(frame.seq) + "/" +
+                         std::to_string(frame.offset) + " past the object's data");
+      }
+      if (!on_accept(now_ns, *stream, frame)) break;  // the stream ended
       break;
     case Op::object_reject: {
       if (!opening) return violation("object_reject after the accept");
       const Errc code = errc_from_status(frame.status);
       const std::string text = clip(as_chars(frame.payload));
+      const bool unknown = code == Errc::unknown_handler;
+      if (unknown) stream->fin = false;  // it ends with unknown_handler, not as a fin
       reset_link(*stream);
-      fail_all(now_ns, *stream, code, text);
-      if (code == Errc::unknown_handler) end_stream(*stream, code, text);
+      if (fail_all(now_ns, *stream, code, text) && unknown) end_stream(*stream, code, text);
       return true;
     }
     case Op::object_ack:
@@ -489,8 +502,19 @@ bool ObjectSender::on_frame(TimeNs now_ns, const Frame& frame) {
   return port_.port_up();
 }
 
-void ObjectSender::on_accept(TimeNs now_ns, Stream& stream, const Frame& frame) {
+bool ObjectSender::resumable_at(const Stream& stream, std::uint64_t wire,
+                                std::uint64_t offset) const {
+  for (const Object& object : stream.objects) {
+    if (object.wire != wire) continue;
+    if (object.kind == ObjectSize::header_only) return offset == 0;
+    return object.kind == ObjectSize::unsized || offset <= object.size;
+  }
+  return false;
+}
+
+bool ObjectSender::on_accept(TimeNs now_ns, Stream& stream, const Frame& frame) {
   stream.link = Link::open;
+  stream.give_up_at_ns = kNever;
   stream.credit_objects = frame.credit_msgs;
   stream.credit_bytes = frame.credit_bytes;
   const bool begun = (frame.flags & flag::kBegun) != 0;
@@ -498,6 +522,7 @@ void ObjectSender::on_accept(TimeNs now_ns, Stream& stream, const Frame& frame) 
     if (object.wire != 0 && object.wire < frame.seq) {
       object.phase = Phase::sent;  // the receiver has all of it
       object.sent = object.data ? object.size : object.sent;
+      object.sent_whole = true;
     } else if (object.wire != 0 && object.wire == frame.seq && begun) {
       object.phase = Phase::data;
       object.sent = frame.offset;
@@ -515,8 +540,9 @@ void ObjectSender::on_accept(TimeNs now_ns, Stream& stream, const Frame& frame) 
     Object& current = stream.objects[stream.cursor];
     if (current.phase == Phase::data) ask_for_data(stream, current);
   }
-  emit_completions(now_ns, stream);
+  if (!emit_completions(now_ns, stream)) return false;
   make_ready(stream);
+  return true;
 }
 
 bool ObjectSender::on_ack(TimeNs now_ns, Stream& stream, const Frame& frame) {
@@ -537,7 +563,9 @@ bool ObjectSender::on_ack(TimeNs now_ns, Stream& stream, const Frame& frame) {
   }
   stream.acked_through = frame.seq;
   if (!object.result) {
-    if (object.aborted) {
+    // The receiver's word decides: ok means its application finished the object, whatever
+    // the application here asked too late; an error answering our abort keeps our code.
+    if (object.aborted && frame.status != 0) {
       object.result = object.aborted;
     } else {
       object.result.emplace(errc_from_status(frame.status), clip(as_chars(frame.payload)));
@@ -557,7 +585,6 @@ void ObjectSender::on_up(TimeNs now_ns, bool peer_restarted) {
   for (auto it = streams_.begin(); it != streams_.end();) {
     Stream& stream = it->second;
     ++it;  // fail_all may end the stream (a fin waiting for its objects)
-    stream.give_up_at_ns = kNever;
     if (peer_restarted && !stream.objects.empty()) {
       fail_all(now_ns, stream, Errc::peer_restarted,
                "the peer restarted; it holds nothing of this object stream");
@@ -595,7 +622,7 @@ void ObjectSender::on_timer(TimeNs now_ns) {
     if (stream.give_up_at_ns <= now_ns) {
       stream.give_up_at_ns = kNever;
       fail_all(now_ns, stream, Errc::disconnected,
-               "no connection for " +
+               "the peer did not take the object stream within " +
                    std::to_string(context_.config.timeouts.object_resume_timeout_ms) + " ms");
       continue;
     }

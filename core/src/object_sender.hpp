@@ -76,6 +76,7 @@ class ObjectSender {
     std::optional<std::pair<Errc, std::string>> aborted;  // the application aborted it
     std::optional<std::pair<Errc, std::string>> result;   // its completion
     bool emitted = false;                                 // ObjectCompleted was emitted
+    bool sent_whole = false;  // its end went out (or the receiver has all of it): no abort
   };
   enum class Link : std::uint8_t { closed, opening, open };
   struct Stream {
@@ -106,15 +107,19 @@ class ObjectSender {
   void make_ready(Stream& stream);
   // Sends the stream's next frame if it can; false when it waits (credit, data, accept).
   bool send_next(TimeNs now_ns, Stream& stream);
-  bool send_open(Stream& stream);
+  bool send_open(TimeNs now_ns, Stream& stream);
   bool send_object_frame(TimeNs now_ns, Stream& stream, Object& object);
   bool send_data(Stream& stream, Object& object);
   void ask_for_data(Stream& stream, Object& object);
-  void on_accept(TimeNs now_ns, Stream& stream, const Frame& frame);
+  // Applies the receiver's resume point; false when the stream ended meanwhile.
+  bool on_accept(TimeNs now_ns, Stream& stream, const Frame& frame);
+  // Whether object `wire` of `stream` may resume from data offset `offset`.
+  bool resumable_at(const Stream& stream, std::uint64_t wire, std::uint64_t offset) const;
   bool on_ack(TimeNs now_ns, Stream& stream, const Frame& frame);
   // Completes every object not completed yet with `code` (in order) and starts the stream
   // over: nothing is unacknowledged any more.
-  void fail_all(TimeNs now_ns, Stream& stream, Errc code, const std::string& message);
+  // Returns false when the stream was erased (a fin that completed).
+  bool fail_all(TimeNs now_ns, Stream& stream, Errc code, const std::string& message);
   // Emits the completions at the front of the stream, in order; ends a finished stream.
   // Returns false when the stream was erased.
   bool emit_completions(TimeNs now_ns, Stream& stream);

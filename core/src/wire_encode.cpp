@@ -118,6 +118,13 @@ bool check_total(const Frame& frame, std::string& why) {
   return false;
 }
 
+// An object stream's numbers start at 1 and stay below 2^63, so they never wrap.
+bool check_object_seq(const Frame& frame, std::string& why) {
+  if (frame.op != Op::object_open || (frame.seq != 0 && frame.seq <= (1ull << 63))) return true;
+  why = "object_open seq must be in 1..2^63";
+  return false;
+}
+
 // Checks the value of one of the op's fields.
 bool check_field(const Frame& frame, Field field, const WireLimits& limits, std::string& why) {
   const auto fail = [&](std::string text) {
@@ -211,7 +218,8 @@ FrameFault validate_frame(const Frame& frame, const WireLimits& limits) {
     return fault(WireError::invalid_field, 3, join({schema->name, " needs seq 0"}));
   }
   std::string why;
-  if (!check_total(frame, why)) return fault(WireError::invalid_field, 3, std::move(why));
+  if (!check_total(frame, why) || !check_object_seq(frame, why))
+    return fault(WireError::invalid_field, 3, std::move(why));
   for (std::size_t i = 0; i < schema->fields.size(); ++i) {
     if (!check_field(frame, schema->fields[i], limits, why)) {
       return fault(WireError::invalid_field, static_cast<int>(4 + i), std::move(why));

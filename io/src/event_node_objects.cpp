@@ -356,9 +356,9 @@ void EventNode::Impl::deliver_object(const std::shared_ptr<ObjectReader::State>&
     const std::optional<ObjectRead> read = peer.object_read(state->stream);
     if (!read || read->object != state->object) return;
     const std::size_t size = read->data.size();
-    if (size > 0) {
+    if (size > 0 || read->end) {
       state->in_on_data = true;
-      if (state->sink.on_data) state->sink.on_data(reader, read->data);
+      if (state->sink.on_data) state->sink.on_data(reader, read->data, read->end);
       state->in_on_data = false;
       if (state->ended) return;  // refused or discarded from on_data
       if (state->deferred) {
@@ -403,7 +403,7 @@ ObjectSink memory_sink(std::function<void(const IncomingObject&, std::vector<std
                        const IncomingObject& object, std::uint64_t max_bytes) {
   auto data = std::make_shared<std::vector<std::uint8_t>>();
   ObjectSink sink;
-  sink.on_data = [data, max_bytes](ObjectReader& reader, Bytes chunk) {
+  sink.on_data = [data, max_bytes](ObjectReader& reader, Bytes chunk, bool) {
     if (data->size() + chunk.size() > max_bytes) {
       reader.refuse(Errc::too_large, "object over " + std::to_string(max_bytes) + " bytes");
       return;
@@ -436,7 +436,7 @@ ObjectSink file_sink(std::string path, ObjectReader reader) {
   if (file->fd < 0)
     reader.refuse(Errc::remote_error, "cannot create " + file->partial + ": " + errno_text(errno));
   ObjectSink sink;
-  sink.on_data = [file](ObjectReader& current, Bytes chunk) {
+  sink.on_data = [file](ObjectReader& current, Bytes chunk, bool) {
     while (!chunk.empty()) {
       const ssize_t wrote = ::write(file->fd, chunk.data(), chunk.size());
       if (wrote < 0 && errno == EINTR) continue;

@@ -120,6 +120,8 @@ rc::Gen<OwnedFrame> gen_valid_frame() {
                 ? 0
                 : *rc::gen::suchThat(gen_edgy<std::uint64_t>(), [](auto v) { return v != 0; });
     f.seq = schema.uses_seq ? *gen_edgy<std::uint64_t>() : 0;
+    // An object stream's first number is 1..2^63 (PROTOCOL.md §5.1).
+    if (f.op == Op::object_open) f.seq = 1 + f.seq % (std::uint64_t{1} << 63);
     for (Field field : schema.fields)
       fill_field(owned, field, limits);
     const bool payload_allowed =

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "weft/auth.hpp"
+#include "weft/object.hpp"
 #include "weft/wire.hpp"
 
 namespace weft {
@@ -83,8 +84,9 @@ struct ConnectionLimits {
   // Objects posted on one stream and not completed (the burst): one more is refused with
   // queue_full.
   std::uint32_t max_objects_in_flight = 1024;
-  // Largest encoded object header (the payload of object_begin), sent or accepted.
-  std::uint32_t max_object_header_bytes = 64 * 1024;
+  // Largest encoded object header (the payload of object_begin) this node posts; at most
+  // kMaxObjectHeaderBytes (64512), which is what every receiver accepts.
+  std::uint32_t max_object_header_bytes = kMaxObjectHeaderBytes;
   // Object data goes out in object_data frames of at most this many bytes, between which
   // every other frame passes (rule 7 of the design).
   std::size_t object_chunk_bytes = 64 * 1024;

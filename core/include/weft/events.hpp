@@ -150,9 +150,11 @@ struct StreamEnded {
 
 // Object `object` of stream `stream` ended, exactly once and in posting order: ok (the
 // receiving application finished it), the receiver's refusal (its code and message), or a
-// local code: canceled (the stream was stopped), disconnected (no reconnect within
-// object_resume_timeout_ms), peer_restarted, object_state_lost, unknown_handler (no such
-// endpoint), too_large (header over a limit), invalid_argument (sized data short or long).
+// local code: canceled (the stream was stopped; or the code object_stream_stop was given),
+// disconnected (the peer did not take the stream within object_resume_timeout_ms: no
+// reconnect, or no answer to its open), peer_restarted, object_state_lost, unknown_handler
+// (no such endpoint), busy (the peer's object-stream limits), invalid_argument (sized data
+// short or long), or the code given to object_abort.
 struct ObjectCompleted {
   PeerId peer;
   ObjectStreamId stream;

@@ -10,8 +10,10 @@
 
 #include <compare>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -20,12 +22,17 @@
 
 namespace weft {
 
-// The largest object header (the payload of object_begin) any sender may send; every
-// receiver's window holds at least this many bytes (PROTOCOL.md §6.3).
-inline constexpr std::uint32_t kMaxObjectHeaderBytes = 64 * 1024;
+// The largest object header (the payload of object_begin) any sender may send: an
+// object_begin carrying it fits the smallest frame limit (65536) with room for its frame
+// header and checksum, and every receiver's window (at least 65536 bytes) holds it
+// (PROTOCOL.md §6.3).
+inline constexpr std::uint32_t kMaxObjectHeaderBytes = 64 * 1024 - 1024;
+// The smallest byte window an object endpoint may grant.
+inline constexpr std::uint32_t kMinObjectWindowBytes = 64 * 1024;
 
 // An object stream on either side, unique within its node (both directions share the
-// numbering). It stays the same across reconnects.
+// numbering). It stays the same across reconnects; on the receiving side a stream the
+// sender opens afresh (after an idle close, or after giving up its objects) is a new id.
 struct ObjectStreamId {
   std::uint64_t value = 0;
   auto operator<=>(const ObjectStreamId&) const = default;
@@ -58,6 +65,27 @@ void encode_object_header(const ObjectHeader& header, std::vector<std::uint8_t>&
 // Decodes a header; nullopt (and `*why`, when not null, set to the reason) when `bytes` is
 // not exactly one valid header. Never allocates more than a small multiple of bytes.size().
 std::optional<ObjectHeader> decode_object_header(Bytes bytes, std::string* why = nullptr);
+// Whether decode_object_header would accept `bytes` (and why not), without allocating.
+bool validate_object_header(Bytes bytes, std::string* why = nullptr);
+
+// A running xxh3-64 (seed 0) of an object's data: the checksum weft's tools put in the header
+// (ObjectAttrs::checksum_type kType, checksum_value 16 lower-case hex digits) and verify
+// on arrival. Not thread-safe.
+class DataChecksum {
+ public:
+  static constexpr std::string_view kType = "xxh3-64";
+  DataChecksum();
+  ~DataChecksum();
+  DataChecksum(const DataChecksum&) = delete;
+  DataChecksum& operator=(const DataChecksum&) = delete;
+  void update(Bytes bytes);
+  // The checksum of everything so far, as 16 lower-case hex digits.
+  std::string hex() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 // How an object's data is given.
 enum class ObjectSize : std::uint8_t {

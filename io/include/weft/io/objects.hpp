@@ -140,11 +140,13 @@ class ObjectReader {
 };
 
 // What the application does with one arriving object (loop thread). on_data gets its data
-// in order, each chunk consumed when it returns (unless deferred); on_end runs exactly once:
+// in order, each chunk consumed when it returns (unless deferred), with `last` set on the
+// final call (whose chunk may be empty): a sink that verifies the object can still refuse it
+// there. on_end runs exactly once:
 // ok when read to the end (or discarded), the refusal's code, or why the object ended early
 // (the sender aborted or stopped it, restarted, did not come back, or this node stopped).
 struct ObjectSink {
-  std::function<void(ObjectReader&, Bytes)> on_data;
+  std::function<void(ObjectReader&, Bytes, bool last)> on_data;
   std::function<void(ObjectReader&, Errc, std::string_view)> on_end;
 };
 using ObjectHandler = std::function<ObjectSink(const IncomingObject&, ObjectReader)>;

@@ -1,0 +1,170 @@
+// weft-call's `objects` action: sends a directory's files, or N generated objects, to the
+// peer's object endpoint with an xxh3-64 checksum in each header, K in flight; prints one
+// line per object and a summary with the rate. With --retry R, objects that ended because
+// the connection or the peer went away (disconnected, peer_restarted, object_state_lost)
+// are sent again, up to R more rounds: every object still has exactly one final result.
+#pragma once
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "object_cli.hpp"
+
+namespace weft::cli {
+
+struct ObjectJob {
+  std::string name;
+  std::uint64_t size = 0;
+  io::ObjectSource source = io::ObjectSource::none();
+  std::string checksum;
+  std::optional<io::ObjectResult> result;  // the final one
+};
+
+// Every regular file of `dir`, sorted by name, read once for its checksum.
+inline std::optional<std::vector<ObjectJob>> jobs_from_dir(const std::string& dir) {
+  DIR* listing = ::opendir(dir.c_str());
+  if (listing == nullptr) return std::nullopt;
+  std::vector<std::string> names;
+  while (const dirent* entry = ::readdir(listing)) {
+    const std::string path = dir + "/" + entry->d_name;
+    struct stat info {};
+    if (::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode)) names.push_back(entry->d_name);
+  }
+  ::closedir(listing);
+  std::sort(names.begin(), names.end());
+  std::vector<ObjectJob> jobs;
+  std::vector<std::uint8_t> buffer(1 << 20);
+  for (const std::string& name : names) {
+    const int fd = ::open((dir + "/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    DataChecksum checksum;
+    std::uint64_t size = 0;
+    for (ssize_t got; (got = ::read(fd, buffer.data(), buffer.size())) > 0;) {
+      checksum.update(Bytes(buffer).first(static_cast<std::size_t>(got)));
+      size += static_cast<std::uint64_t>(got);
+    }
+    jobs.push_back({name, size, io::ObjectSource::file(fd, 0, size), checksum.hex(), {}});
+    ::close(fd);  // the source keeps its own descriptor
+  }
+  return jobs;
+}
+
+// `count` objects of `size` bytes each, their content a function of their number.
+inline std::vector<ObjectJob> generated_jobs(std::size_t count, std::uint64_t size) {
+  std::vector<ObjectJob> jobs;
+  for (std::size_t i = 1; i <= count; ++i) {
+    std::vector<std::uint8_t> data(size);
+    for (std::uint64_t b = 0; b < size; ++b)
+      data[b] = static_cast<std::uint8_t>((i * 131 + b * 7) & 0xff);
+    DataChecksum checksum;
+    checksum.update(data);
+    jobs.push_back({"generated-" + std::to_string(i),
+                    size,
+                    io::ObjectSource::memory(SharedBytes(std::move(data))),
+                    checksum.hex(),
+                    {}});
+  }
+  return jobs;
+}
+
+inline bool retriable(Errc error) {
+  return error == Errc::disconnected || error == Errc::peer_restarted ||
+         error == Errc::object_state_lost || error == Errc::shutting_down;
+}
+
+// Sends `jobs` (K at a time) and waits for every completion; returns the first error of the
+// last round (ok when every object completed ok).
+inline Errc send_objects(io::EventNode& node, const std::string& peer, std::vector<ObjectJob>& jobs,
+                         std::size_t inflight, int retries) {
+  struct Shared {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::size_t in_flight = 0;
+    std::optional<Errc> ended;
+  };
+  auto shared = std::make_shared<Shared>();
+  io::ObjectStreamCallbacks callbacks;
+  callbacks.on_end = [shared](Errc result, std::string_view) {
+    std::lock_guard lock(shared->mutex);
+    shared->ended = result;
+    shared->changed.notify_all();
+  };
+  io::ObjectStream stream = node.open_object_stream(peer, kObjectEndpoint, std::move(callbacks));
+  const auto begin = std::chrono::steady_clock::now();
+  std::uint64_t bytes_ok = 0;
+  std::vector<ObjectJob*> pending;
+  for (ObjectJob& job : jobs)
+    pending.push_back(&job);
+  for (int round = 0; round <= retries && !pending.empty(); ++round) {
+    if (round > 0) std::printf("retrying %zu objects (round %d)\n", pending.size(), round);
+    for (ObjectJob* job : pending) {
+      std::unique_lock lock(shared->mutex);
+      shared->changed.wait(lock, [&] { return shared->in_flight < inflight || shared->ended; });
+      if (shared->ended) break;
+      ++shared->in_flight;
+      lock.unlock();
+      io::OutgoingObject object;
+      object.header.name = job->name;
+      object.header.attrs.size = job->size;
+      object.header.attrs.checksum_type = DataChecksum::kType;
+      object.header.attrs.checksum_value = job->checksum;
+      object.source = job->source;
+      job->result.reset();
+      object.on_done = [shared, job](const io::ObjectResult& result) {
+        std::lock_guard guard(shared->mutex);
+        job->result = result;
+        --shared->in_flight;
+        shared->changed.notify_all();
+      };
+      if (const Errc sent = stream.send(std::move(object)); sent != Errc::ok) {
+        std::lock_guard guard(shared->mutex);
+        job->result = io::ObjectResult{0, sent, "not sent"};
+        --shared->in_flight;
+      }
+    }
+    std::unique_lock lock(shared->mutex);
+    shared->changed.wait(lock, [&] { return shared->in_flight == 0; });
+    std::vector<ObjectJob*> again;
+    for (ObjectJob* job : pending) {
+      const io::ObjectResult& result = *job->result;
+      const bool retry = retriable(result.error) && round < retries;
+      std::printf("object %s %llu bytes %s%s%s%s\n", job->name.c_str(),
+                  static_cast<unsigned long long>(job->size),
+                  std::string(errc_name(result.error)).c_str(), result.message.empty() ? "" : ": ",
+                  result.message.c_str(), retry ? " (will retry)" : "");
+      if (retry) again.push_back(job);
+      if (result.error == Errc::ok) bytes_ok += job->size;
+    }
+    pending = std::move(again);
+  }
+  stream.fin();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  std::size_t ok = 0;
+  Errc first_error = Errc::ok;
+  for (const ObjectJob& job : jobs) {
+    const Errc error = job.result ? job.result->error : Errc::not_found;
+    if (error == Errc::ok) ++ok;
+    if (error != Errc::ok && first_error == Errc::ok) first_error = error;
+  }
+  std::printf(
+      "objects=%zu ok=%zu failed=%zu bytes=%llu seconds=%.3f rate=%.1f MB/s %.0f objects/s "
+      "first_error=%s\n",
+      jobs.size(), ok, jobs.size() - ok, static_cast<unsigned long long>(bytes_ok), seconds,
+      static_cast<double>(bytes_ok) / 1e6 / seconds, static_cast<double>(ok) / seconds,
+      std::string(errc_name(first_error)).c_str());
+  return first_error;
+}
+
+}  // namespace weft::cli

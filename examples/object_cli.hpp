@@ -1,0 +1,71 @@
+// What weft-node and weft-call share about objects: the endpoint's name, safe file names
+// from object names, and the sink that verifies each object's xxh3-64 checksum (and stores
+// it in a directory when asked).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "weft/io/event_node.hpp"
+
+namespace weft::cli {
+
+// The object endpoint weft-node serves.
+inline constexpr std::string_view kObjectEndpoint = "objects";
+
+// A file name for an object name: letters, digits, '.', '-' and '_' kept, anything else
+// (a '/', a space) made '_'; a name that would be empty or start with '.' gets a prefix.
+inline std::string file_name_for(std::string_view name) {
+  std::string out;
+  for (const char c : name) {
+    const bool kept = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '-' || c == '_';
+    out += kept ? c : '_';
+  }
+  if (out.empty() || out.front() == '.') out.insert(0, "object");
+  return out.substr(0, 200);
+}
+
+// A sink that checks the object against the xxh3-64 its header carries (if it carries one)
+// before the object finishes, refusing it with bad_payload on a mismatch, and writes it to
+// `dir` when given (through io::file_sink, so only whole, verified objects appear there).
+// `report` gets one line per object at its end.
+inline io::ObjectSink verifying_sink(const io::IncomingObject& object, io::ObjectReader reader,
+                                     const std::optional<std::string>& dir,
+                                     std::function<void(const std::string&)> report) {
+  auto checksum = std::make_shared<DataChecksum>();
+  auto bytes = std::make_shared<std::uint64_t>(0);
+  std::optional<io::ObjectSink> file;
+  if (dir) file = io::file_sink(*dir + "/" + file_name_for(object.header.name), reader);
+  const ObjectAttrs& attrs = object.header.attrs;
+  const std::optional<std::string> expected = attrs.checksum_type == DataChecksum::kType
+                                                  ? std::optional(attrs.checksum_value)
+                                                  : std::nullopt;
+  io::ObjectSink sink;
+  sink.on_data = [checksum, bytes, file, expected](io::ObjectReader& current, Bytes chunk,
+                                                   bool last) {
+    checksum->update(chunk);
+    *bytes += chunk.size();
+    if (last && expected && checksum->hex() != *expected) {
+      current.refuse(Errc::bad_payload,
+                     "xxh3-64 " + checksum->hex() + ", the header says " + *expected);
+      return;
+    }
+    if (file && file->on_data) file->on_data(current, chunk, last);
+  };
+  sink.on_end = [checksum, bytes, file, expected, object, report = std::move(report)](
+                    io::ObjectReader& current, Errc result, std::string_view message) {
+    if (file && file->on_end) file->on_end(current, result, message);
+    std::string line = "object " + object.peer + "#" + std::to_string(object.object) + " " +
+                       object.header.name + " " + std::to_string(*bytes) + " bytes " +
+                       std::string(errc_name(result));
+    if (result == Errc::ok) line += expected ? " (xxh3-64 verified)" : " (no checksum)";
+    if (result != Errc::ok && !message.empty()) line += ": " + std::string(message);
+    report(line);
+  };
+  return sink;
+}
+
+}  // namespace weft::cli
