@@ -21,6 +21,11 @@
 //   unary_p99_under_stream_8MiB  the same while one stream writes 8 MiB messages as fast as
 //                           its credit allows (a small frame's wait behind a large stream
 //                           message)
+//   object_1MiB             1 MiB objects (in memory, shared) on one object stream, 8 in
+//                           flight, each read whole by the server's application before it
+//                           completes (GB/s of object data)
+//   unary_p99_under_objects p99 of 64 B requests while 1 MiB objects saturate the same
+//                           connection (as unary_p99_under_bulk)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -132,6 +137,9 @@ void tune(io::EventNodeOptions& options, std::size_t queue_kib) {
   node.handle(kEcho, "",
               [](io::IncomingRequest&& request) { request.responder.respond(request.payload); });
   node.handle(kDiscard, "", [](io::IncomingRequest&& request) { request.responder.respond({}); });
+  // Reads every object whole (the bytes pass through on_data) and lets it finish.
+  node.handle_objects("sink", ObjectWindow{64, 16u << 20},
+                      [](const io::IncomingObject&, io::ObjectReader) { return io::ObjectSink{}; });
   node.handle_stream(kSink, "", StreamWindow{4096, 32u << 20},
                      [](const io::IncomingStream&, io::StreamSession) {
                        io::StreamCallbacks callbacks;
@@ -388,9 +396,62 @@ class WeftClient {
     return static_cast<double>(written * kLargeMessage) / 1e9 / elapsed_s(start);
   }
 
+  // Keeps `in_flight` 1 MiB objects going on one object stream until `end`, then calls
+  // `done` once the last completed (loop thread). Counts the objects completed ok.
+  void objects_until(Clock::time_point end, std::size_t in_flight, std::size_t& completed,
+                     std::function<void()> done) {
+    objects_ = node_->open_object_stream(server_, "sink", {});
+    auto data = SharedBytes(std::vector<std::uint8_t>(kBulk, 0x66));
+    auto outstanding = std::make_shared<std::size_t>(0);
+    auto issue = std::make_shared<std::function<void()>>();
+    *issue = [this, data, end, outstanding, issue, &completed, done] {
+      ++*outstanding;
+      io::OutgoingObject object;
+      object.source = io::ObjectSource::memory(data);
+      object.on_done = [this, end, outstanding, issue, &completed,
+                        done](const io::ObjectResult& result) {
+        --*outstanding;
+        if (result.error == Errc::ok) ++completed;
+        if (Clock::now() < end) {
+          (*issue)();
+        } else if (*outstanding == 0) {
+          objects_.fin();
+          done();
+        }
+      };
+      if (objects_.send(std::move(object)) != Errc::ok) std::abort();
+    };
+    for (std::size_t i = 0; i < in_flight; ++i)
+      (*issue)();
+  }
+
+  // object_1MiB: GB/s of object data, `in_flight` objects at a time.
+  double objects(double seconds, std::size_t in_flight) {
+    std::size_t completed = 0;
+    std::promise<void> finished;
+    const auto start = Clock::now();
+    const auto end =
+        start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    node_->run_on_loop(
+        [&] { objects_until(end, in_flight, completed, [&] { finished.set_value(); }); });
+    finished.get_future().wait();
+    return static_cast<double>(completed * kBulk) / 1e9 / elapsed_s(start);
+  }
+
+  // The load of unary_p99_under_objects: 8 objects of 1 MiB in flight. Returns the GB/s.
+  double pings_under_objects(double seconds, Latencies& pings) {
+    std::size_t completed = 0;
+    const auto start = Clock::now();
+    pings_under(seconds, pings, [&](Clock::time_point end, std::function<void()> done) {
+      objects_until(end, 8, completed, std::move(done));
+    });
+    return static_cast<double>(completed * kBulk) / 1e9 / elapsed_s(start);
+  }
+
  private:
   std::string server_;
   std::unique_ptr<io::EventNode> node_;
+  io::ObjectStream objects_;
 };
 
 // ---- raw TCP client ----
@@ -578,6 +639,35 @@ void p99_under_stream_scenario(const Options& options) {
         0, extra);
 }
 
+void object_scenario(const Options& options) {
+  const double weft_gbps =
+      with_weft(options, [&](WeftClient& client) { return client.objects(options.seconds, 8); });
+  const double raw_gbps = with_raw(
+      options, [&](std::uint16_t port) { return raw_bulk(port, kBulk, options.seconds) / 1e9; });
+  print("object_1MiB", weft_gbps, "GB/s", {weft_gbps, 0, 0}, raw_gbps);
+}
+
+void p99_under_objects_scenario(const Options& options) {
+  Latencies idle;
+  Latencies loaded;
+  double objects_gbps = 0;
+  with_weft(options, [&](WeftClient& client) {
+    client.unary(1, kSmall, kEcho, options.seconds / 2, idle);
+    objects_gbps = client.pings_under_objects(options.seconds, loaded);
+    return 0;
+  });
+  const double idle_p99 = idle.at(0.99);
+  const double loaded_p99 = loaded.at(0.99);
+  char extra[200];
+  std::snprintf(extra, sizeof extra,
+                ",\"weft_idle_p99_us\":%.1f,\"ratio_to_weft_idle\":%.2f,\"pings\":%zu,"
+                "\"objects_GBps\":%.2f",
+                idle_p99, idle_p99 > 0 ? loaded_p99 / idle_p99 : 0.0, loaded.us.size(),
+                objects_gbps);
+  print("unary_p99_under_objects", loaded_p99, "us", {loaded_p99, loaded.at(0.5), loaded_p99}, 0,
+        extra);
+}
+
 int usage(const char* why) {
   std::fprintf(
       stderr,
@@ -622,5 +712,7 @@ int main(int argc, char** argv) {
   if (want("request_1MiB")) bulk_scenario(options);
   if (want("unary_p99_under_bulk")) p99_scenario(options);
   if (want("unary_p99_under_stream_8MiB")) p99_under_stream_scenario(options);
+  if (want("object_1MiB")) object_scenario(options);
+  if (want("unary_p99_under_objects")) p99_under_objects_scenario(options);
   return ran ? 0 : usage("unknown scenario");
 }
