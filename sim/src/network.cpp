@@ -358,6 +358,14 @@ void Network::drain(std::size_t index, TransportId transport) {
     node.consume_output(transport, output.size());  // written into a dead socket
     return;
   }
+  if (!write_blocked_.empty() && write_blocked_.contains({index, link->node[1 - side]})) {
+    link->wants_write[side] = true;  // set_write_blocked(..., false) writes it
+    return;
+  }
+  if (slots_[index].muted) {
+    node.consume_output(transport, output.size());  // on the floor
+    return;
+  }
   const std::size_t buffer = options_.rates.send_buffer_bytes;
   std::size_t room = output.size();
   if (buffer > 0) room = buffer - std::min(buffer, link->in_flight[side]);
@@ -387,6 +395,7 @@ std::size_t Network::new_link(std::size_t from, std::uint64_t from_epoch, std::s
 
 void Network::dial(std::size_t from, PeerId peer, TransportId transport) {
   const std::size_t to = node_of(from, peer);
+  slots_[from].dials.push_back(now_);
   // After the fault phase every dial goes through (links have healed).
   const double roll = faults_on_ ? fault_rng_.unit() : 1.0;
   const bool blocked =
@@ -403,7 +412,7 @@ void Network::dial(std::size_t from, PeerId peer, TransportId transport) {
     if (!dialer.node || dialer.epoch != from_epoch) return;
     if (dialer.abandoned_dials.erase(transport) > 0) return;
     if (to == kNoNode) return dialer.node->on_connect_failed(now_, transport, "no such host");
-    if (refused || !slots_[to].node) {
+    if (refused || !slots_[to].node || unreachable(from, to)) {
       if (refused) ++faults_;
       dialer.node->on_connect_failed(now_, transport, "connection refused");
       return;
@@ -426,8 +435,10 @@ void Network::close_transport(std::size_t index, event::CloseTransport&& close) 
   const int side = side_of(*link, index);
   if (!link->open[side]) return;
   side_closed(link_at, side);
-  capture(*link, side, close.final_bytes);
-  if (!close.final_bytes.empty()) send(link_at, side, close.final_bytes);
+  if (!slots_[index].muted) {
+    capture(*link, side, close.final_bytes);
+    if (!close.final_bytes.empty()) send(link_at, side, close.final_bytes);
+  }
   // The peer sees the close after the bytes before it.
   const TimeNs when = std::max(now_ + options_.rates.latency_ns, link->last_arrival[side]);
   at(when, [this, link_at, side] { transport_down(link_at, 1 - side, "peer closed"); });
@@ -537,7 +548,58 @@ std::size_t Network::open_ghost(std::size_t from, std::size_t to, Bytes hello,
   return link_at;
 }
 
-// ---- captures ------------------------------------------------------------------------
+// ---- the tests' faults and probes -----------------------------------------------------
+
+void Network::set_write_blocked(std::size_t from, std::size_t to, bool blocked) {
+  if (blocked) {
+    write_blocked_.insert({from, to});
+    return;
+  }
+  write_blocked_.erase({from, to});
+  // What waited goes out now.
+  for (std::size_t link_at = 0; link_at < links_.size(); ++link_at) {
+    const Link& link = links_[link_at];
+    const int side = side_of(link, from);
+    if (link.node[side] != from || link.epoch[side] != slots_[from].epoch) continue;
+    if (link.node[1 - side] == to && link.open[side] && slots_[from].node)
+      drain(from, link.transport[side]);
+  }
+}
+
+void Network::set_muted(std::size_t index, bool muted) {
+  slots_[index].muted = muted;
+}
+
+void Network::set_unreachable(std::size_t a, std::size_t b, bool unreachable) {
+  const std::pair<std::size_t, std::size_t> pair{std::min(a, b), std::max(a, b)};
+  if (unreachable) {
+    unreachable_.insert(pair);
+  } else {
+    unreachable_.erase(pair);
+  }
+}
+
+bool Network::unreachable(std::size_t a, std::size_t b) const {
+  return !unreachable_.empty() && unreachable_.contains({std::min(a, b), std::max(a, b)});
+}
+
+const std::vector<std::uint8_t>& Network::written(std::size_t from, std::size_t to) const {
+  static const std::vector<std::uint8_t> kNothing;
+  for (std::size_t link_at = links_.size(); link_at-- > 0;) {
+    const Link& link = links_[link_at];
+    if (link.ghost) continue;
+    if (link.node[0] == from && link.node[1] == to) return link.written[0];
+    if (link.node[1] == from && link.node[0] == to) return link.written[1];
+  }
+  return kNothing;
+}
+
+std::size_t Network::links_between(std::size_t a, std::size_t b) const {
+  return static_cast<std::size_t>(std::count_if(links_.begin(), links_.end(), [&](const Link& l) {
+    return !l.ghost && std::min(l.node[0], l.node[1]) == std::min(a, b) &&
+           std::max(l.node[0], l.node[1]) == std::max(a, b);
+  }));
+}
 
 void Network::capture(Link& link, int side, Bytes bytes) {
   if (!options_.capture) return;

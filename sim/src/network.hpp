@@ -1,6 +1,7 @@
 // The simulators' one network model: nodes (the real core) in one thread under a virtual
 // clock, joined by links that are byte pipes with the link-level faults of FaultRates.
-// run_simulation's world and the stepped world (stepped.hpp) run on it.
+// run_simulation's world, the stepped world (stepped.hpp) and the tests' MemNetwork
+// (mem_network.hpp) all run on it.
 //
 // - Time: one ActionQueue ordered by (time, order of scheduling); the clock jumps to the
 //   next action or the earliest node deadline, and nodes get on_timer when theirs comes.
@@ -16,7 +17,8 @@
 // - Faults the network applies by itself (while faults_on()): refused and hanging dials,
 //   spikes, bit flips. Those that others schedule: resets (one side learns late when
 //   half_open_chance says so), clogs, partitions (blocks per direction), paused readers,
-//   crashes, clock skew, ghost connections.
+//   crashes, clock skew, ghost connections. The tests' MemNetwork adds stalled writers,
+//   muted nodes and unreachable pairs.
 //
 // Every random draw comes from the fault generator given at construction, split again for
 // every link as it is made, so what happens on one link does not shift another's draws.
@@ -241,8 +243,20 @@ class Network {
   std::size_t open_ghost(std::size_t from, std::size_t to, Bytes hello, std::uint64_t hello_epoch,
                          std::uint64_t hello_seq, bool wrong_way);
 
-  // ---- captures ----
+  // ---- the tests' faults and probes (MemNetwork) ----
 
+  // While blocked, what node `from` writes to node `to` stays in its output.
+  void set_write_blocked(std::size_t from, std::size_t to, bool blocked);
+  // While muted, node `index`'s output is dropped on the floor.
+  void set_muted(std::size_t index, bool muted);
+  // While unreachable, dials between a and b are refused.
+  void set_unreachable(std::size_t a, std::size_t b, bool unreachable);
+  // When node `index` dialed, in order.
+  const std::vector<TimeNs>& dial_log(std::size_t index) const { return slots_[index].dials; }
+  // With capture: what `from` wrote on the latest transport between `from` and `to`.
+  const std::vector<std::uint8_t>& written(std::size_t from, std::size_t to) const;
+  // Transports opened between a and b so far.
+  std::size_t links_between(std::size_t a, std::size_t b) const;
   // With capture: a file per link and direction, "<link>-<writer>-to-<reader>.wire".
   void write_captures(const std::string& dir) const;
 
@@ -255,6 +269,8 @@ class Network {
     std::set<TransportId> abandoned_dials;
     std::vector<std::size_t> peer_nodes;  // per PeerId of its node: the node it names
     std::vector<PeerId> peer_ids;         // per node: its PeerId here
+    std::vector<TimeNs> dials;
+    bool muted = false;
   };
   // A peer list borrowed from a pool for the length of a pump_node call and given back
   // cleared, so that the lists keep their memory (pump_node nests: several may be out).
@@ -283,6 +299,7 @@ class Network {
   void capture(Link& link, int side, Bytes bytes);
   void capture_hello(Link& link, Bytes output);
   std::size_t new_link(std::size_t from, std::uint64_t from_epoch, std::size_t to);
+  bool unreachable(std::size_t a, std::size_t b) const;
 
   const NetworkOptions options_;
   NetworkHost& host_;
@@ -301,7 +318,9 @@ class Network {
   std::vector<std::set<std::size_t>> waiting_input_;  // per node: links with bytes it has not taken
   std::size_t input_link_ = kNoLink;
   std::deque<SentHello> sent_hellos_;
-  std::vector<std::vector<PeerId>> spare_peer_lists_;  // for ScratchPeers
+  std::vector<std::vector<PeerId>> spare_peer_lists_;            // for ScratchPeers
+  std::set<std::pair<std::size_t, std::size_t>> write_blocked_;  // (from, to)
+  std::set<std::pair<std::size_t, std::size_t>> unreachable_;    // (lower, higher)
 };
 
 }  // namespace weft::sim
