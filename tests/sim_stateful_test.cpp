@@ -11,6 +11,7 @@
 #include <rapidcheck/gtest.h>
 #include <rapidcheck/state.h>
 
+#include <algorithm>
 #include <optional>
 #include <ostream>
 #include <vector>
@@ -455,6 +456,26 @@ TEST(SimStateful, PartitionedEchoEndsWithinItsDeadline) {
   EXPECT_EQ(outcome.result, Errc::deadline_exceeded);
   const SimResult result = sim.heal_and_drain(60 * kSecond);
   EXPECT_EQ(result.kind, SimResult::Kind::pass) << result.message;
+}
+
+// An invariant a node breaks while the drain runs is the drain's verdict. Here the
+// stream_budget_leak canary breaks one when the first stream ends, which is in the drain:
+// the stream's opener writes nothing before it.
+TEST(SimStateful, AnInvariantBrokenWhileDrainingIsTheVerdict) {
+  const std::vector<std::string> canaries = canary_names();
+  if (std::find(canaries.begin(), canaries.end(), "stream_budget_leak") == canaries.end()) {
+    GTEST_SKIP() << "needs WEFT_CANARIES and a build with assertions (invariant checks on)";
+  }
+  SimOptions options = three_nodes(1, Profile::clean);
+  options.canary = "stream_budget_leak";
+  SteppedSimulation sim(options);
+  sim.advance(2 * kSecond);
+  ASSERT_TRUE(sim.open_stream(0, 1, 2, 2, 0).has_value());
+  sim.advance(kSecond);
+  ASSERT_FALSE(sim.failed()) << sim.failure();
+  const SimResult result = sim.heal_and_drain(60 * kSecond);
+  EXPECT_EQ(result.kind, SimResult::Kind::assertion) << result.message;
+  EXPECT_NE(result.message.find("invariant"), std::string::npos) << result.message;
 }
 
 }  // namespace

@@ -168,7 +168,7 @@ std::size_t SteppedSimulation::streams_opened() const {
 SimResult SteppedSimulation::heal_and_drain(TimeNs quiet_ns, TimeNs settled_ns) {
   World& world = state_->world;
   const Oracle& oracle = world.oracle();
-  return world.guarded([&] {
+  world.guarded([&] {
     world.end_fault_phase();
     world.workload().finish_manual_streams();
     const TimeNs end = now() + quiet_ns;
@@ -180,8 +180,9 @@ SimResult SteppedSimulation::heal_and_drain(TimeNs quiet_ns, TimeNs settled_ns) 
       if (!oracle.failed() && now() < end) world.advance(std::min(settled_ns, end - now()));
     }
     if (!oracle.failed()) world.check_liveness();
-    return world.result();
   });
+  // The verdict, also when a node broke an invariant while draining.
+  return world.result();
 }
 
 }  // namespace weft::sim
