@@ -116,6 +116,7 @@ NodeConfig config_for(const std::string& name, const std::string& peer, std::siz
   if (queue_kib > 0) {
     config.limits.output_high_water_bytes = queue_kib * 1024;
     config.limits.chunk_bytes = queue_kib * 1024 / 2;
+    config.limits.object_chunk_bytes = queue_kib * 1024 / 2;
   }
   return config;
 }
