@@ -126,9 +126,9 @@ OutgoingObject named(std::string name, ObjectSource source) {
 }
 
 TEST(IoObjects, MemoryFileAndProducerObjectsArriveWholeAndCompleteInOrder) {
+  Completions done;  // before the nodes: their stop() still reports into it
   Store store;
   ObjectPairOnSockets pair(store_into(store));
-  Completions done;
   ObjectStream stream = pair.sender().open_object_stream(
       "receiver", "store", ObjectStreamCallbacks{done.on_done(), done.on_end()});
   // A file of 3 MB + 17 bytes, sent from offset 5.
@@ -177,9 +177,9 @@ TEST(IoObjects, MemoryFileAndProducerObjectsArriveWholeAndCompleteInOrder) {
 }
 
 TEST(IoObjects, AFileThatIsShorterThanSaidFailsItsObjectAndTheNextGoesThrough) {
+  Completions done;  // before the nodes: their stop() still reports into it
   Store store;
   ObjectPairOnSockets pair(store_into(store));
-  Completions done;
   ObjectStream stream = pair.sender().open_object_stream(
       "receiver", "store", ObjectStreamCallbacks{done.on_done(), done.on_end()});
   char path[] = "/tmp/weft-io-short-XXXXXX";
@@ -201,6 +201,7 @@ TEST(IoObjects, AFileThatIsShorterThanSaidFailsItsObjectAndTheNextGoesThrough) {
 }
 
 TEST(IoObjects, ADeferringReaderHoldsTheSenderBackUntilItResumesFromAnotherThread) {
+  Completions done;  // before the nodes: their stop() still reports into it
   std::mutex mutex;
   std::vector<ObjectReader> deferred;
   std::atomic<std::uint64_t> bytes{0};
@@ -218,7 +219,6 @@ TEST(IoObjects, ADeferringReaderHoldsTheSenderBackUntilItResumesFromAnotherThrea
     };
     return sink;
   });
-  Completions done;
   ObjectStream stream = pair.sender().open_object_stream(
       "receiver", "store", ObjectStreamCallbacks{done.on_done(), done.on_end()});
   for (int i = 1; i <= 3; ++i) {
@@ -256,6 +256,7 @@ TEST(IoObjects, ADeferringReaderHoldsTheSenderBackUntilItResumesFromAnotherThrea
 }
 
 TEST(IoObjects, AReceiverThatRestartsEndsTheUnacknowledgedObjectsAndTheStreamGoesOn) {
+  Completions done;  // before the nodes: their stop() still reports into it
   std::atomic<bool> hold{true};
   std::atomic<int> started{0};
   Store store;
@@ -268,7 +269,6 @@ TEST(IoObjects, AReceiverThatRestartsEndsTheUnacknowledgedObjectsAndTheStreamGoe
     }
     return store_into(store)(object, reader);
   });
-  Completions done;
   ObjectStream stream = pair.sender().open_object_stream(
       "receiver", "store", ObjectStreamCallbacks{done.on_done(), done.on_end()});
   ASSERT_EQ(stream.send(named("a", ObjectSource::memory(SharedBytes(data_of(1, 100'000))))),
@@ -286,12 +286,12 @@ TEST(IoObjects, AReceiverThatRestartsEndsTheUnacknowledgedObjectsAndTheStreamGoe
 }
 
 TEST(IoObjects, StoppingTheSenderCompletesEveryObjectWithShuttingDown) {
+  Completions done;  // before the nodes: their stop() still reports into it
   ObjectPairOnSockets pair([](const IncomingObject&, ObjectReader) {
     ObjectSink sink;
     sink.on_data = [](ObjectReader& reader, Bytes, bool) { reader.defer(); };
     return sink;
   });
-  Completions done;
   ObjectStream stream = pair.sender().open_object_stream(
       "receiver", "store", ObjectStreamCallbacks{done.on_done(), done.on_end()});
   for (int i = 0; i < 5; ++i) {
@@ -310,13 +310,13 @@ TEST(IoObjects, StoppingTheSenderCompletesEveryObjectWithShuttingDown) {
 }
 
 TEST(IoObjects, AFileSinkWritesWholeObjectsOnlyAndABadEndpointFailsStart) {
+  Completions done;  // before the nodes: their stop() still reports into it
   char dir[] = "/tmp/weft-io-sink-XXXXXX";
   ASSERT_NE(::mkdtemp(dir), nullptr);
   const std::string base(dir);
   ObjectPairOnSockets pair([&](const IncomingObject& object, ObjectReader reader) {
     return file_sink(base + "/" + object.header.name, reader);
   });
-  Completions done;
   ObjectStream stream = pair.sender().open_object_stream(
       "receiver", "store", ObjectStreamCallbacks{done.on_done(), done.on_end()});
   ASSERT_EQ(stream.send(named("one.bin", ObjectSource::memory(SharedBytes(data_of(5, 700'000))))),

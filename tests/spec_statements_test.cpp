@@ -738,6 +738,7 @@ TEST(SpecStatements, S6_3_TheAcceptGrantsTheWindowAndAnObjectIsAcknowledgedWhenR
 TEST(SpecStatements, S6_3_ViolationsOfAnObjectStreamAreConnectionProtocolErrors) {
   std::vector<std::uint8_t> header;
   encode_object_header(ObjectHeader{}, header);
+  const std::string oversized_header(70'000, 'h');  // outlives the frames that view it
   const Frame begin1{.op = Op::object_begin, .mux = 6, .seq = 1, .size = 4, .payload = header};
   struct Case {
     std::string label;
@@ -777,10 +778,7 @@ TEST(SpecStatements, S6_3_ViolationsOfAnObjectStreamAreConnectionProtocolErrors)
        {Frame{.op = Op::request, .mux = 6, .handler = kHoldHandler}},
        "request reuses open mux 6"},
       {"object_begin over the credit",
-       {Frame{.op = Op::object_begin,
-              .mux = 6,
-              .seq = 1,
-              .payload = as_bytes(std::string(70'000, 'h'))}},
+       {Frame{.op = Op::object_begin, .mux = 6, .seq = 1, .payload = as_bytes(oversized_header)}},
        "object_begin 1 on mux 6: header of 70000 bytes, over 64512"},
   };
   for (const Case& c : cases) {

@@ -337,16 +337,19 @@ void EventNode::Impl::handle(event::ObjectArrived&& e) {
   deliver_object(state);
 }
 
+// The readers are taken out of the map by value: ending one erases its map entry.
 void EventNode::Impl::handle(event::ObjectReadable&& e) {
   const auto found = object_readers.find({e.peer, e.stream});
-  if (found != object_readers.end()) deliver_object(found->second);
+  if (found == object_readers.end()) return;
+  const std::shared_ptr<ObjectReader::State> state = found->second;
+  deliver_object(state);
 }
 
 void EventNode::Impl::handle(event::ObjectAborted&& e) {
   const auto found = object_readers.find({e.peer, e.stream});
-  if (found != object_readers.end() && found->second->object == e.object) {
-    end_reader(found->second, e.result, e.message);
-  }
+  if (found == object_readers.end() || found->second->object != e.object) return;
+  const std::shared_ptr<ObjectReader::State> state = found->second;
+  end_reader(state, e.result, e.message);
 }
 
 void EventNode::Impl::deliver_object(const std::shared_ptr<ObjectReader::State>& state) {
@@ -372,8 +375,10 @@ void EventNode::Impl::deliver_object(const std::shared_ptr<ObjectReader::State>&
   }
 }
 
-void EventNode::Impl::end_reader(const std::shared_ptr<ObjectReader::State>& state, Errc result,
-                                 std::string_view message) {
+void EventNode::Impl::end_reader(const std::shared_ptr<ObjectReader::State>& reader_state,
+                                 Errc result, std::string_view message) {
+  // A copy: `reader_state` may be the map's own pointer, which the erase below destroys.
+  const std::shared_ptr<ObjectReader::State> state = reader_state;
   if (state->ended.exchange(true)) return;
   const auto found = object_readers.find({state->peer, state->stream});
   if (found != object_readers.end() && found->second == state) object_readers.erase(found);
