@@ -31,10 +31,14 @@ inline std::string file_name_for(std::string_view name) {
 // A sink that checks the object against the xxh3-64 its header carries (if it carries one)
 // before the object finishes, refusing it with bad_payload on a mismatch, and writes it to
 // `dir` when given (through io::file_sink, so only whole, verified objects appear there).
-// `report` gets one line per object at its end.
-inline io::ObjectSink verifying_sink(const io::IncomingObject& object, io::ObjectReader reader,
-                                     const std::optional<std::string>& dir,
-                                     std::function<void(const std::string&)> report) {
+// `report` gets one line per object at its end. `on_whole`, when given, gets the data's
+// size and xxh3-64 once the object is whole and verified, before the object finishes: the
+// sender's acknowledgement cannot leave before it returns, so what it records (the fault
+// harness's delivery records) is there for every object the sender sees succeed.
+inline io::ObjectSink verifying_sink(
+    const io::IncomingObject& object, io::ObjectReader reader,
+    const std::optional<std::string>& dir, std::function<void(const std::string&)> report,
+    std::function<void(std::uint64_t bytes, const std::string& digest)> on_whole = {}) {
   auto checksum = std::make_shared<DataChecksum>();
   auto bytes = std::make_shared<std::uint64_t>(0);
   std::optional<io::ObjectSink> file;
@@ -44,8 +48,8 @@ inline io::ObjectSink verifying_sink(const io::IncomingObject& object, io::Objec
                                                   ? std::optional(attrs.checksum_value)
                                                   : std::nullopt;
   io::ObjectSink sink;
-  sink.on_data = [checksum, bytes, file, expected](io::ObjectReader& current, Bytes chunk,
-                                                   bool last) {
+  sink.on_data = [checksum, bytes, file, expected, on_whole = std::move(on_whole)](
+                     io::ObjectReader& current, Bytes chunk, bool last) {
     checksum->update(chunk);
     *bytes += chunk.size();
     if (last && expected && checksum->hex() != *expected) {
@@ -54,6 +58,7 @@ inline io::ObjectSink verifying_sink(const io::IncomingObject& object, io::Objec
       return;
     }
     if (file && file->on_data) file->on_data(current, chunk, last);
+    if (last && on_whole && !current.ended()) on_whole(*bytes, checksum->hex());
   };
   sink.on_end = [checksum, bytes, file, expected, object, report = std::move(report)](
                     io::ObjectReader& current, Errc result, std::string_view message) {

@@ -18,7 +18,10 @@
 // harness can line them up with other processes. --source makes outgoing connections from
 // HOST (fault rules then tell nodes apart by address). --canary plants a defect on purpose,
 // for the fault harness's self-test only (docs/CHAOS.md): corrupt_echo flips the last byte
-// of every 50th echo; drop_stream_echo leaves every 20th stream message unechoed.
+// of every 50th echo; drop_stream_echo leaves every 20th stream message unechoed;
+// drop_object takes every 20th object without recording its delivery, duplicate_object
+// records every 20th delivery twice. --events also gets one object_delivered line per
+// object the endpoint took (its sender's stream and number, size, xxh3-64).
 #include <signal.h>
 
 #include <condition_variable>
@@ -28,6 +31,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "cli_common.hpp"
@@ -40,7 +44,13 @@ using namespace weft;
 using namespace cli::handlers;
 
 // Planted defects (--canary), so a harness can show it catches them.
-enum class NodeCanary : std::uint8_t { none, corrupt_echo, drop_stream_echo };
+enum class NodeCanary : std::uint8_t {
+  none,
+  corrupt_echo,
+  drop_stream_echo,
+  drop_object,
+  duplicate_object
+};
 
 // Appends one JSON line per event to a file (from the loop thread and main: locked; flushed
 // per line, since the process may be killed at any moment and the harness reads the file).
@@ -56,17 +66,34 @@ class EventLog {
   EventLog& operator=(const EventLog&) = delete;
   bool failed_to_open(const std::string& path) const { return !path.empty() && !file_; }
 
+  // A field of a line: text, or a number.
+  struct Field {
+    std::string_view key;
+    std::variant<std::string_view, std::int64_t> value;
+  };
+
   void write(std::string_view event, std::string_view peer = {}, std::string_view detail = {}) {
+    std::vector<Field> fields;
+    if (!peer.empty()) fields.push_back({"peer", peer});
+    if (!detail.empty()) fields.push_back({"detail", detail});
+    write_fields(event, fields);
+  }
+
+  void write_fields(std::string_view event, const std::vector<Field>& fields) {
     if (!file_) return;
     const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                             std::chrono::steady_clock::now().time_since_epoch())
                             .count();
     std::string line = "{\"t_ns\":" + std::to_string(now_ns) + ",\"proc\":\"" + name_ +
                        "\",\"ev\":\"" + std::string(event) + "\"";
-    if (!peer.empty()) line += ",\"peer\":\"" + std::string(peer) + "\"";
-    if (!detail.empty()) {
-      line += ",\"detail\":\"";
-      for (const char c : detail) {
+    for (const Field& field : fields) {
+      line += ",\"" + std::string(field.key) + "\":";
+      if (const auto* number = std::get_if<std::int64_t>(&field.value)) {
+        line += std::to_string(*number);
+        continue;
+      }
+      line += '"';
+      for (const char c : std::get<std::string_view>(field.value)) {
         if (c == '"' || c == '\\') line += '\\';
         if (static_cast<unsigned char>(c) >= 0x20) line += c;
       }
@@ -181,6 +208,27 @@ class SlowEchoWorker {
   std::thread thread_;
 };
 
+// The record of an object this node's application took, written before the object finishes
+// (so before the sender's acknowledgement can leave): the fault harness matches it with the
+// sender's completion. The sender names the object's stream and place in its header
+// ("stream", "seq"); the core's own numbers are recorded too.
+void record_delivery(EventLog& events, const io::IncomingObject& object, std::uint64_t bytes,
+                     const std::string& digest) {
+  std::string_view stream;
+  std::int64_t seq = -1;
+  for (const auto& [key, value] : object.header.attrs.custom) {
+    if (key == "stream") stream = value;
+    if (key == "seq" && !cli::number(value, seq)) seq = -1;
+  }
+  events.write_fields("object_delivered", {{"peer", object.peer},
+                                           {"stream", stream},
+                                           {"seq", seq},
+                                           {"object", static_cast<std::int64_t>(object.object)},
+                                           {"name", object.header.name},
+                                           {"bytes", static_cast<std::int64_t>(bytes)},
+                                           {"digest", digest}});
+}
+
 int usage(const char* why) {
   std::fprintf(stderr,
                "weft-node: %s\n"
@@ -245,8 +293,13 @@ int main(int argc, char** argv) {
         canary = NodeCanary::corrupt_echo;
       } else if (name == "drop_stream_echo") {
         canary = NodeCanary::drop_stream_echo;
+      } else if (name == "drop_object") {
+        canary = NodeCanary::drop_object;
+      } else if (name == "duplicate_object") {
+        canary = NodeCanary::duplicate_object;
       } else {
-        return usage("unknown --canary (corrupt_echo, drop_stream_echo)");
+        return usage(
+            "unknown --canary (corrupt_echo, drop_stream_echo, drop_object, duplicate_object)");
       }
     } else if (arg == "--verbose") {
       verbose = true;
@@ -307,15 +360,27 @@ int main(int argc, char** argv) {
                        callbacks.on_input_end = [](io::StreamSession& session) { session.close(); };
                        return callbacks;
                      });
-  node.handle_objects(
-      cli::kObjectEndpoint, ObjectWindow{},
-      [&store_dir, &events](const io::IncomingObject& object, io::ObjectReader reader) {
-        return cli::verifying_sink(object, reader, store_dir, [&events](const std::string& line) {
-          events.write("object", "", line);
-          std::printf("[%8.3f] %s\n", cli::uptime_s(), line.c_str());
-          std::fflush(stdout);
-        });
-      });
+  std::uint64_t delivered = 0;  // loop thread only
+  node.handle_objects(cli::kObjectEndpoint, ObjectWindow{},
+                      [&store_dir, &events, canary, &delivered](const io::IncomingObject& object,
+                                                                io::ObjectReader reader) {
+                        const auto report = [&events](const std::string& line) {
+                          events.write("object", "", line);
+                          std::printf("[%8.3f] %s\n", cli::uptime_s(), line.c_str());
+                          std::fflush(stdout);
+                        };
+                        const auto record = [&events, canary, &delivered, object](
+                                                std::uint64_t bytes, const std::string& digest) {
+                          ++delivered;
+                          int copies = 1;
+                          if (canary == NodeCanary::drop_object && delivered % 20 == 0) copies = 0;
+                          if (canary == NodeCanary::duplicate_object && delivered % 20 == 0)
+                            copies = 2;
+                          for (int i = 0; i < copies; ++i)
+                            record_delivery(events, object, bytes, digest);
+                        };
+                        return cli::verifying_sink(object, reader, store_dir, report, record);
+                      });
   node.on_peer_change([&events](const io::PeerChange& change) {
     static constexpr const char* kKinds[] = {"up", "down", "handshake failed"};
     static constexpr const char* kEvents[] = {"peer_up", "peer_down", "handshake_failed"};

@@ -3,7 +3,8 @@
 //   weft-chaos run [--seed S] [--nodes N] [--drivers D] [--duration-s T] [--rate R]
 //                  [--dir DIR] [--node-bin PATH] [--load-bin PATH] [--rss-limit-mib M]
 //                  [--liveness-ms T] [--deadline-slack-ms T] [--max-bytes B]
-//                  [--stream-max-bytes B] [--no-faults] [--canary corrupt_echo|drop_stream_echo]
+//                  [--stream-max-bytes B] [--no-faults]
+//                  [--canary corrupt_echo|drop_stream_echo|drop_object|duplicate_object]
 //   weft-chaos check DIR                 judges a finished run again
 //   weft-chaos schedule [--seed S] [--nodes N] [--drivers D] [--duration-s T]
 //                                        prints the faults a run would inject
@@ -42,7 +43,8 @@ int usage(const char* why) {
                "                      [--rss-limit-mib M] [--liveness-ms T]\n"
                "                      [--deadline-slack-ms T] [--max-bytes B] [--no-faults]\n"
                "                      [--stream-max-bytes B]\n"
-               "                      [--canary corrupt_echo|drop_stream_echo]\n"
+               "                      [--canary corrupt_echo|drop_stream_echo|drop_object|\n"
+               "                                duplicate_object]\n"
                "       weft-chaos check DIR\n"
                "       weft-chaos schedule [--seed S] [--nodes N] [--drivers D] [--duration-s T]\n"
                "       weft-chaos timeline DIR OUT.json\n"

@@ -5,6 +5,8 @@
 #include <limits>
 #include <set>
 
+#include "checker_faults.hpp"
+#include "checker_objects.hpp"
 #include "jsonl.hpp"
 #include "payload.hpp"
 
@@ -20,24 +22,6 @@ struct Op {
   std::vector<const Record*> messages;
   const Record* cancel = nullptr;
   std::vector<const Record*> refused_writes;  // stream writes the session refused
-};
-
-// A fault as the run's record tells it, for deciding whether it can explain a failure.
-struct FaultSpan {
-  std::string kind;
-  std::set<std::string, std::less<>> from;
-  std::set<std::string, std::less<>> to;
-  std::int64_t begin_ns = 0;
-  std::int64_t end_ns = std::numeric_limits<std::int64_t>::max();  // until its end record
-
-  // Whether it can disturb traffic between a and b. A one-way drop counts both ways: TCP
-  // needs the other direction for its acknowledgements.
-  bool touches(std::string_view a, std::string_view b) const {
-    if (kind == "bandwidth") return true;
-    if (kind == "pause" || kind == "crash" || kind == "half_open")
-      return from.contains(a) || from.contains(b);
-    return (from.contains(a) && to.contains(b)) || (from.contains(b) && to.contains(a));
-  }
 };
 
 std::set<std::string, std::less<>> split_names(std::string_view text) {
@@ -67,9 +51,6 @@ void groups_from_text(std::string_view what, FaultSpan& fault) {
   fault.to = split_names(what.substr(second + 1, what.find('}', second) - second - 1));
 }
 
-// After a fault ends a pair may need this long to be back: dead-peer detection (2 missed
-// pings of 1 s, up to 3 s), the redial backoff (at most 5 s, +20 % jitter) and the connect.
-constexpr std::int64_t kFaultAftermathNs = 12'000'000'000;
 // Timers never fire early; this much is allowed for the clock reads around the call.
 constexpr std::int64_t kEarlyToleranceNs = 10'000'000;
 
@@ -118,6 +99,9 @@ class Checker {
       check_driver(dir_ + "/" + file);
     for (const std::string& file : nodes)
       check_node(dir_ + "/" + file, nodes);
+    objects_.check(
+        faults_, [this](std::string_view rule, const std::string& what) { violate(rule, what); },
+        [this](const std::string& what, std::int64_t by) { count(what, by); });
     for (const std::string& error : read_errors_)
       violate("records", error);
     return std::move(verdict_);
@@ -169,7 +153,10 @@ class Checker {
                                    " exited unexpectedly: " + std::string(r.str("status")));
         }
       } else if (event == "spawn") {
-        if (r.num("start") > 1) count("restarts");
+        if (r.num("start") > 1) {
+          count("restarts");
+          objects_.restart(r.str("proc"), r.num("t_ns"));
+        }
       } else if (event == "hung") {
         violate("processes", std::string(r.str("proc")) + " did not stop within 15 s of SIGTERM");
       } else if (event == "harness_error") {
@@ -225,6 +212,7 @@ class Checker {
     for (const Record& r : records) {
       const std::string_view event = r.str("ev");
       proc = r.str("proc");
+      objects_.driver_record(r);
       if (event == "invoke") {
         Op& op = ops[r.num("op")];
         op.invoke = &r;
@@ -297,6 +285,7 @@ class Checker {
                               std::to_string(took_ns / 1'000'000) + " ms, before its deadline of " +
                               std::to_string(timeout_ns / 1'000'000) + " ms");
     }
+    if (kind == "objects") return;  // the objects rule judges it (checker_objects.cpp)
     check_explained(name, proc, kind, invoke, end);
     if (kind == "cancel") check_cancel(name, op, end);
     if (kind == "stream") return check_stream(proc, id, name, op, error);
@@ -465,7 +454,10 @@ class Checker {
     std::map<std::string, std::string> state;  // peer -> last event of the last incarnation
     std::string proc;
     int starts = 0;
+    int incarnation = 0;  // every record's, past the shutdown too
     for (const Record& r : records) {
+      if (r.str("ev") == "start") ++incarnation;
+      objects_.node_record(r.str("proc"), incarnation, r);
       if (shutdown_ns_ != 0 && r.num("t_ns") >= shutdown_ns_) break;
       proc = r.str("proc");
       const std::string_view event = r.str("ev");
@@ -508,6 +500,7 @@ class Checker {
   std::int64_t heal_ns_ = 0;
   std::int64_t shutdown_ns_ = 0;
   std::map<std::int64_t, FaultSpan> faults_;
+  ObjectRules objects_;
   std::map<std::pair<std::string, std::int64_t>, std::vector<std::int64_t>> rss_series_;
 };
 

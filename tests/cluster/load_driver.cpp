@@ -1,8 +1,9 @@
 // weft-load: the fault harness's workload. Joins the cluster as a node, keeps a seeded mix
-// of calls and streams in flight against every weft-node until SIGUSR1, then waits for them
-// to end and probes every node (and, with --probe-relays, every pair of nodes through the
-// relay handler). Every operation's start and end go to the history file as JSON lines
-// (docs/CHAOS.md lists the records); the checker, not this program, judges them.
+// of calls, streams and object streams (object_load.cpp) in flight against every weft-node
+// until SIGUSR1, then waits for them to end and probes every node (and, with
+// --probe-relays, every pair of nodes through the relay handler). Every operation's start
+// and end go to the history file as JSON lines (docs/CHAOS.md lists the records); the
+// checker, not this program, judges them.
 //
 //   weft-load --name L --listen HOST:PORT --peer N=HOST:PORT... --history FILE --seed S
 //             [--inflight K] [--rate OPS_PER_S] [--max-bytes B] [--stream-max-bytes B]
@@ -25,19 +26,18 @@
 
 #include "../../examples/cli_common.hpp"
 #include "jsonl.hpp"
+#include "load_common.hpp"
+#include "object_load.hpp"
 #include "payload.hpp"
 
 namespace {
 
 using namespace weft;
-using Clock = std::chrono::steady_clock;
+using chaos::Clock;
+using chaos::History;
+using chaos::InFlight;
 
 using namespace cli::handlers;
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-      .count();
-}
 
 struct Options {
   io::EventNodeOptions node;
@@ -50,56 +50,6 @@ struct Options {
   bool probe_relays = false;
   std::size_t stream_max_bytes = chaos::kStreamMessageMaxBytes;  // a stream message's largest size
   std::int64_t probe_limit_ms = 30'000;
-};
-
-// The history file; lines from the loop thread and main never interleave.
-class History {
- public:
-  explicit History(const std::string& path) : file_(std::fopen(path.c_str(), "w")) {}
-  ~History() {
-    if (file_) std::fclose(file_);
-  }
-  History(const History&) = delete;
-  History& operator=(const History&) = delete;
-  bool ok() const { return file_ != nullptr; }
-  void write(chaos::JsonLine line) {
-    const std::string text = line.add("t_ns", now_ns()).str();
-    std::lock_guard lock(mutex_);
-    std::fputs(text.c_str(), file_);
-    std::fflush(file_);
-  }
-
- private:
-  std::mutex mutex_;
-  std::FILE* file_;
-};
-
-// Operations in flight; main waits on it for room and, at the end, for zero.
-class InFlight {
- public:
-  void begin() {
-    std::lock_guard lock(mutex_);
-    ++count_;
-  }
-  void end() {
-    std::lock_guard lock(mutex_);
-    --count_;
-    changed_.notify_all();
-  }
-  // Waits until fewer than `limit` are in flight or `until` passes.
-  bool wait_below(std::size_t limit, Clock::time_point until) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_until(lock, until, [&] { return count_ < limit; });
-  }
-  std::size_t count() {
-    std::lock_guard lock(mutex_);
-    return count_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::size_t count_ = 0;
 };
 
 // Consumes deferred stream messages one at a time, every kSlowReadInterval: a reader
@@ -155,27 +105,30 @@ class Driver {
         name_(options_.node.config.name),
         node_(node),
         history_(history),
-        random_(options_.seed) {}
+        random_(options_.seed),
+        objects_(node, name_, history, in_flight_) {}
 
   // Starts one operation of a kind drawn from the mix.
   void start_one() {
     const std::int64_t op = next_op_++;
     const std::string& target = pick(options_.nodes);
     const int roll = uniform(0, 99);
-    if (roll < 40) return echo(op, target, uniform(1, 4096));
-    if (roll < 50) return echo(op, target, uniform(16 << 10, 256 << 10));
-    if (roll < 53) return echo(op, target, uniform(1 << 20, static_cast<int>(options_.max_bytes)));
-    if (roll < 61) return slow(op, target, "slow", uniform(10, 300), 5'000);
-    if (roll < 67) return slow(op, target, "deadline", 3'000, uniform(100, 600));
-    if (roll < 73) return cancel(op, target);
-    if (roll < 78) return fail(op, target);
-    if (roll < 88) return relay(op, target, other_than(target), uniform(1, 64 << 10), false);
-    if (roll < 99) return stream(op, target, uniform(1, 40), options_.stream_max_bytes, false);
-    return stream(op, target, 5'000, 64, true);
+    if (roll < 34) return echo(op, target, uniform(1, 4096));
+    if (roll < 44) return echo(op, target, uniform(16 << 10, 256 << 10));
+    if (roll < 47) return echo(op, target, uniform(1 << 20, static_cast<int>(options_.max_bytes)));
+    if (roll < 55) return slow(op, target, "slow", uniform(10, 300), 5'000);
+    if (roll < 61) return slow(op, target, "deadline", 3'000, uniform(100, 600));
+    if (roll < 67) return cancel(op, target);
+    if (roll < 72) return fail(op, target);
+    if (roll < 82) return relay(op, target, other_than(target), uniform(1, 64 << 10), false);
+    if (roll < 93) return stream(op, target, uniform(1, 40), options_.stream_max_bytes, false);
+    if (roll < 94) return stream(op, target, 5'000, 64, true);
+    return objects_.start(op, target, random_);
   }
 
-  // Fires the cancels that are due.
+  // Fires the cancels (and object stream stops) that are due.
   void cancel_due() {
+    objects_.stop_due();
     const auto now = Clock::now();
     while (!cancels_.empty() && cancels_.begin()->first <= now) {
       auto [op, handle] = cancels_.begin()->second;
@@ -183,7 +136,8 @@ class Driver {
       history_.write(record(op, "cancel").add("result", errc_name(handle.cancel())));
     }
   }
-  bool cancels_pending() const { return !cancels_.empty(); }
+  bool cancels_pending() const { return !cancels_.empty() || objects_.stops_pending(); }
+  bool objects_ok() const { return objects_.ok(); }
 
   // After the load: every node answers an echo (and every pair a relay), retried until
   // it works or probe_limit_ms passes. Returns the number of probes that never worked.
@@ -421,6 +375,7 @@ class Driver {
   InFlight in_flight_;
   std::multimap<Clock::time_point, std::pair<std::int64_t, io::CallHandle>> cancels_;
   SlowReader slow_reader_;
+  chaos::ObjectLoad objects_;  // after in_flight_, which it counts in
 };
 
 int usage(const char* why) {
@@ -545,6 +500,10 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   Driver driver(options, node, history);
+  if (!driver.objects_ok()) {
+    node.stop();
+    return usage("cannot make the scratch file of objects sent from a file");
+  }
   const auto interval = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(1.0 / options.rate_per_s));
   auto next_start = Clock::now();

@@ -71,3 +71,21 @@ inline std::vector<std::uint8_t> stream_message(std::string_view driver, std::in
 }
 
 }  // namespace weft::chaos
+
+namespace weft::chaos {
+
+// Object data (docs/CHAOS.md, "Object streams"). Object `seq` (from 1) of the object stream
+// that is operation `op`, when its data is in memory or produced: drawn from its own key.
+inline std::vector<std::uint8_t> object_data(std::string_view driver, std::int64_t op,
+                                             std::int64_t seq, std::size_t size) {
+  return payload_bytes(payload_key(driver, op, seq), size);
+}
+
+// Each driver's scratch file, whose regions are the data of its objects sent from a file:
+// kObjectFileBytes drawn from a key no operation has (operations are numbered from 0).
+inline constexpr std::size_t kObjectFileBytes = 4 << 20;
+inline std::vector<std::uint8_t> object_file(std::string_view driver) {
+  return payload_bytes(payload_key(driver, -1, 0), kObjectFileBytes);
+}
+
+}  // namespace weft::chaos
