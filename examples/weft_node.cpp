@@ -2,7 +2,8 @@
 //
 //   weft-node --name N --listen HOST:PORT --peer NAME=HOST:PORT [--peer ...]
 //             [--token-file F] [--source HOST] [--events FILE] [--ping-interval-ms T]
-//             [--stream-ping-ms T] [--stream-silence-ms T] [--store DIR] [--canary NAME]
+//             [--stream-ping-ms T] [--stream-silence-ms T] [--object-resume-ms T]
+//             [--store DIR] [--canary NAME]
 //             [--verbose]
 //
 // Built-in handlers: 1 echo; 2 slow echo (answers after the number of milliseconds in its
@@ -235,7 +236,8 @@ int usage(const char* why) {
                "usage: weft-node --name N --listen HOST:PORT --peer NAME=HOST:PORT [--peer ...]\n"
                "                 [--token-file F] [--source HOST] [--events FILE]\n"
                "                 [--ping-interval-ms T] [--stream-ping-ms T]\n"
-               "                 [--stream-silence-ms T] [--store DIR] [--canary NAME]\n"
+               "                 [--stream-silence-ms T] [--object-resume-ms T]\n"
+               "                 [--store DIR] [--canary NAME]\n"
                "                 [--verbose]\n",
                why);
   return 2;
@@ -285,6 +287,9 @@ int main(int argc, char** argv) {
     } else if (arg == "--stream-silence-ms" && has_value) {
       if (!positive(argv[++i], options.config.timeouts.stream_silence_timeout_ms))
         return usage("bad --stream-silence-ms");
+    } else if (arg == "--object-resume-ms" && has_value) {
+      if (!positive(argv[++i], options.config.timeouts.object_resume_timeout_ms))
+        return usage("bad --object-resume-ms");
     } else if (arg == "--store" && has_value) {
       store_dir = argv[++i];
     } else if (arg == "--canary" && has_value) {

@@ -9,7 +9,7 @@
 //             [--inflight K] [--rate OPS_PER_S] [--max-bytes B] [--stream-max-bytes B]
 //             [--probe-relays]
 //             [--probe-limit-ms T] [--ping-interval-ms T] [--stream-ping-ms T]
-//             [--stream-silence-ms T]
+//             [--stream-silence-ms T] [--object-resume-ms T]
 //
 // It prints "ready" on stdout once every node is connected (or after 20 s), and exits 0
 // after writing its "done" record; 1 when a call did not end within its bound.
@@ -386,7 +386,7 @@ int usage(const char* why) {
                "                 [--max-bytes B] [--stream-max-bytes B] [--probe-relays]\n"
                "                 [--probe-limit-ms T]\n"
                "                 [--ping-interval-ms T] [--stream-ping-ms T]\n"
-               "                 [--stream-silence-ms T]\n",
+               "                 [--stream-silence-ms T] [--object-resume-ms T]\n",
                why);
   return 2;
 }
@@ -443,6 +443,10 @@ std::optional<int> parse(int argc, char** argv, Options& options) {
     } else if (arg == "--stream-silence-ms" && has_value) {
       if (!number(value(), timeouts.stream_silence_timeout_ms))
         return usage("bad --stream-silence-ms");
+    } else if (arg == "--object-resume-ms" && has_value) {
+      if (!number(value(), timeouts.object_resume_timeout_ms) ||
+          timeouts.object_resume_timeout_ms <= 0)
+        return usage("bad --object-resume-ms");
     } else {
       return usage("unknown option or missing value");
     }

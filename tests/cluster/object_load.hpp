@@ -21,8 +21,9 @@
 namespace weft::chaos {
 
 // An object stream is stopped when it has not ended this long after it started: objects
-// wait for a peer that is down (object_resume_timeout_ms, 30 s), which would outlast the
-// driver's drain.
+// have no deadline of their own (they wait for a peer that is down, for
+// object_resume_timeout_ms, and move slowly under a bandwidth fault), and every operation
+// must end within the driver's drain.
 inline constexpr std::int64_t kObjectStreamTimeoutMs = 20'000;
 
 class ObjectLoad {
