@@ -213,6 +213,16 @@ std::vector<BadCase> bad_cases() {
          common(p, 5, Op::object_begin, flag::kSizeUnknown, 2, 1), p.pack(9);
        }),
        WireError::invalid_field, 13},
+      {"ends with a size",
+       raw_frame([](Packer& p) { common(p, 5, Op::object_begin, flag::kEnds, 2, 1), p.pack(9); }),
+       WireError::invalid_field, 13},
+      {"ends with an unknown size", raw_frame([](Packer& p) {
+         common(p, 5, Op::object_begin, flag::kEnds | flag::kSizeUnknown, 2, 1), p.pack(0);
+       }),
+       WireError::invalid_field, 13},
+      {"ack through with a non-zero status",
+       raw_frame([](Packer& p) { common(p, 5, Op::object_ack, flag::kThrough, 2, 3), p.pack(1); }),
+       WireError::invalid_field, 13},
       {"payload on a ping", raw_frame([](Packer& p) { common(p, 4, Op::ping, 0, 0, 1); }, "x"),
        WireError::payload_not_allowed, 13},
       {"payload on stream_open without has_payload",

@@ -522,8 +522,13 @@ void Connection::mark_transmit() {
 
 bool Connection::take_transmit(TransportId transport) {
   if (transport != transport_) return false;
+  flush_deferred();  // while still marked: what it sends needs no second notice
   transmit_marked_ = false;
   return lanes_.output_bytes() > 0;
+}
+
+void Connection::flush_deferred() {
+  if (port_up()) object_receiver_.flush_acks(context_.latest_now_ns);
 }
 
 Bytes Connection::pending_output(TransportId transport) const {
@@ -569,6 +574,12 @@ void Connection::port_send_control(TimeNs now_ns, const Frame& frame) {
 void Connection::port_send_credit(std::uint64_t mux, std::uint32_t objects, std::uint32_t bytes) {
   lanes_.push_credit(mux, objects, bytes, checksums_, Op::object_credit);
   mark_transmit();
+}
+
+void Connection::port_want_flush() {
+  if (transmit_marked_ || transport_ == 0) return;
+  transmit_marked_ = true;
+  context_.transmit_queue.push_back(transport_);
 }
 
 void Connection::port_protocol_error(TimeNs now_ns, std::string message) {

@@ -52,6 +52,9 @@ class Connection : private ObjectPort {
 
   // ---- output -----------------------------------------------------------------------
   Bytes pending_output(TransportId transport) const;
+  // Puts out what waits for the next write (acknowledgements held back): call before
+  // pending_output.
+  void flush_deferred();
   void consume_output(TransportId transport, std::size_t count);
   // Clears the "queued for transmit" mark; true when `transport` is current with output.
   bool take_transmit(TransportId transport);
@@ -163,6 +166,7 @@ class Connection : private ObjectPort {
   void port_send(const Frame& frame) override;
   void port_send_control(TimeNs now_ns, const Frame& frame) override;
   void port_send_credit(std::uint64_t mux, std::uint32_t objects, std::uint32_t bytes) override;
+  void port_want_flush() override;
   void port_protocol_error(TimeNs now_ns, std::string message) override;
   std::uint64_t port_new_mux() override;
   bool port_mux_taken(std::uint64_t mux) const override;

@@ -413,9 +413,7 @@ bool Node::has_output() const {
 std::optional<Event> Node::poll_event() {
   auto& events = core_->context().events;
   if (events.empty()) return std::nullopt;
-  Event event = std::move(events.front());
-  events.pop_front();
-  return event;
+  return events.take_front();
 }
 
 std::optional<TransportId> Node::poll_transmit() {
@@ -425,7 +423,9 @@ std::optional<TransportId> Node::poll_transmit() {
 Bytes Node::pending_output(TransportId transport) {
   core_->touched();
   detail::Connection* connection = core_->owner(transport);
-  return connection == nullptr ? Bytes{} : connection->pending_output(transport);
+  if (connection == nullptr) return Bytes{};
+  connection->flush_deferred();
+  return connection->pending_output(transport);
 }
 
 void Node::consume_output(TransportId transport, std::size_t count) {

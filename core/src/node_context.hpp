@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "fifo_queue.hpp"
 #include "weft/config.hpp"
 #include "weft/events.hpp"
 #include "weft/node.hpp"
@@ -82,7 +83,7 @@ struct NodeContext {
   Rng rng;
   const std::uint64_t incarnation;  // non-zero: 0 means "not known yet" in PeerStats
   std::int64_t wall_offset_ms;
-  std::deque<Event> events;
+  FifoQueue<Event> events;
   std::deque<TransportId> transmit_queue;
   // Which peer owns each live transport (dialing or connected). Lookups only: its
   // iteration order never reaches output.

@@ -56,6 +56,9 @@ class ObjectPort {
   virtual void port_send_control(TimeNs now_ns, const Frame& frame) = 0;
   // Queues object credit for `mux`, coalesced with credit already waiting.
   virtual void port_send_credit(std::uint64_t mux, std::uint32_t objects, std::uint32_t bytes) = 0;
+  // Asks to be flushed (ObjectReceiver::flush_acks) before the connection's output is next
+  // read: the transport is reported by poll_transmit even while the output is empty.
+  virtual void port_want_flush() = 0;
   // Closes the connection with a protocol error (goaway).
   virtual void port_protocol_error(TimeNs now_ns, std::string message) = 0;
   // A fresh mux id of this side's parity.

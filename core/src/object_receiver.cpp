@@ -223,15 +223,56 @@ void ObjectReceiver::send_acks(TimeNs now_ns, Record& record) {
     record.results.emplace_back(status, text.substr(0, kKeptTextBytes));
     while (record.results.size() > context_.config.limits.object_results_kept)
       record.results.pop_front();
-    if (record.mux != 0 && port_.port_up()) {
-      port_.port_send_control(now_ns, Frame{.op = Op::object_ack,
-                                            .checksum = port_.port_checksums(),
-                                            .mux = record.mux,
-                                            .seq = object.number,
-                                            .status = static_cast<std::uint16_t>(status),
-                                            .payload = as_bytes(text)});
-    }
+    if (record.mux != 0 && port_.port_up()) send_ack(now_ns, record, object.number, status, text);
   }
+}
+
+// Acks of status 0 wait for the connection's next output, so the objects an application
+// finishes between two writes cost one object_ack (PROTOCOL.md §6.3, flag through), not
+// one each; the sender learns of them no later than it would have.
+void ObjectReceiver::send_ack(TimeNs now_ns, Record& record, std::uint64_t number, Status status,
+                              std::string_view text) {
+  if (status == Status::ok) {
+    if (record.acks_owed_from == 0) {
+      record.acks_owed_from = number;
+      owed_acks_.push_back(record.key);
+      port_.port_want_flush();
+    }
+    WEFT_ASSERT(record.acks_owed_from == number || number == record.acks_owed_through + 1);
+    record.acks_owed_through = number;
+    return;
+  }
+  flush_acks_of(now_ns, record);
+  if (!port_.port_up()) return;
+  port_.port_send_control(now_ns, Frame{.op = Op::object_ack,
+                                        .checksum = port_.port_checksums(),
+                                        .mux = record.mux,
+                                        .seq = number,
+                                        .status = static_cast<std::uint16_t>(status),
+                                        .payload = as_bytes(text)});
+}
+
+void ObjectReceiver::flush_acks_of(TimeNs now_ns, Record& record) {
+  if (record.acks_owed_from == 0) return;
+  const bool several = record.acks_owed_through > record.acks_owed_from;
+  record.acks_owed_from = 0;
+  port_.port_send_control(now_ns, Frame{.op = Op::object_ack,
+                                        .checksum = port_.port_checksums(),
+                                        .flags = several ? flag::kThrough : std::uint16_t{0},
+                                        .mux = record.mux,
+                                        .seq = record.acks_owed_through});
+}
+
+void ObjectReceiver::flush_acks(TimeNs now_ns) {
+  std::vector<std::uint64_t> keys;
+  keys.swap(owed_acks_);  // a flush that costs the connection clears owed_acks_ (on_down)
+  for (const std::uint64_t key : keys) {
+    const auto found = records_.find(key);
+    if (found == records_.end() || !port_.port_up()) continue;
+    flush_acks_of(now_ns, found->second);
+  }
+  keys.clear();
+  if (owed_acks_.empty()) owed_acks_.swap(keys);  // keeps the capacity
 }
 
 void ObjectReceiver::forget(Record& record, Errc code, const std::string& message) {
@@ -359,12 +400,7 @@ bool ObjectReceiver::resume(TimeNs now_ns, Record& record, const Frame& frame) {
   const std::size_t first = record.results.size() - (record.finished_through + 1 - frame.seq);
   for (std::size_t i = first; i < record.results.size() && port_.port_up(); ++i) {
     const auto& [status, text] = record.results[i];
-    port_.port_send_control(now_ns, Frame{.op = Op::object_ack,
-                                          .checksum = port_.port_checksums(),
-                                          .mux = record.mux,
-                                          .seq = kept_from + i,
-                                          .status = static_cast<std::uint16_t>(status),
-                                          .payload = as_bytes(text)});
+    send_ack(now_ns, record, kept_from + i, status, text);
   }
   return port_.port_up();
 }
@@ -412,6 +448,7 @@ bool ObjectReceiver::begin(TimeNs now_ns, Record& record, const Frame& frame) {
   object.header_bytes = static_cast<std::uint32_t>(frame.payload.size());
   object.size_known = (frame.flags & flag::kSizeUnknown) == 0;
   object.size = frame.size;
+  object.ended = (frame.flags & flag::kEnds) != 0;  // an object without data, whole
   record.held_bytes += object.header_bytes;
   std::string why;
   if (validate_object_header(frame.payload, &why)) {
@@ -528,8 +565,10 @@ void ObjectReceiver::on_down(TimeNs now_ns) {
   for (auto& [key, record] : records_) {
     record.mux = 0;
     record.expire_at_ns = expire_at_ns;
+    record.acks_owed_from = 0;  // sent again after the resume, from the results kept
   }
   by_mux_.clear();
+  owed_acks_.clear();
 }
 
 TimeNs ObjectReceiver::next_deadline() const {
@@ -572,6 +611,9 @@ void ObjectReceiver::check_invariants() const {
     WEFT_ASSERT(unread == record.unread.size());
     WEFT_ASSERT(last == 0 || last == record.next_begin - 1);
     WEFT_ASSERT(record.finished_through < record.next_begin);
+    WEFT_ASSERT(record.acks_owed_from == 0 ||
+                (record.mux != 0 && record.acks_owed_from <= record.acks_owed_through &&
+                 record.acks_owed_through <= record.finished_through));
     if (record.mux != 0) {
       WEFT_ASSERT(by_mux_.at(record.mux) == key);
       // Credit conservation: what the sender may send, what it sent and is held, and what

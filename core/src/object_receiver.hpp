@@ -42,6 +42,10 @@ class ObjectReceiver {
   bool on_frame(TimeNs now_ns, const Frame& frame);
   // Whether an object stream of the peer holds `mux` on this connection.
   bool mux_taken(std::uint64_t mux) const { return by_mux_.contains(mux); }
+  // Sends the acknowledgements of status 0 held back since the last flush, one object_ack
+  // (flag through when it covers several) per stream. The connection calls it before its
+  // output is read.
+  void flush_acks(TimeNs now_ns);
   TimeNs next_deadline() const;
   void on_timer(TimeNs now_ns);
   void check_invariants() const;
@@ -72,6 +76,10 @@ class ObjectReceiver {
     std::deque<Object> objects;          // begun, and not both finished and ended
     std::uint64_t next_begin = 1;        // the number the next object_begin must carry
     std::uint64_t finished_through = 0;  // results recorded (acknowledged, or owed) so far
+    // Acks of status 0 held back until the next flush: objects [acks_owed_from,
+    // acks_owed_through]; acks_owed_from 0 when none.
+    std::uint64_t acks_owed_from = 0;
+    std::uint64_t acks_owed_through = 0;
     std::deque<std::pair<Status, std::string>> results;  // of the last finished objects
     // Credit the sender may still spend on this connection, and credit owed back to it.
     std::uint64_t credit_objects = 0;
@@ -103,6 +111,11 @@ class ObjectReceiver {
   void finish(TimeNs now_ns, Record& record, Object& object, Status status, std::string text);
   void drop_unread(Record& record, Object& object);
   void send_acks(TimeNs now_ns, Record& record);
+  // Acknowledges object `number`: status 0 is held back for the next flush; another status
+  // goes at once, after the acks held back.
+  void send_ack(TimeNs now_ns, Record& record, std::uint64_t number, Status status,
+                std::string_view text);
+  void flush_acks_of(TimeNs now_ns, Record& record);
   void advance(TimeNs now_ns, Record& record);
   void notify(Record& record);
   void return_credit(Record& record, bool force);
@@ -124,6 +137,7 @@ class ObjectReceiver {
   std::map<std::uint64_t, std::uint64_t> ids_;     // ObjectStreamId::value -> stream_key
   std::map<std::uint64_t, std::uint64_t> by_mux_;  // current connection's mux -> stream_key
   std::uint64_t window_bytes_ = 0;                 // windows of the records, summed
+  std::vector<std::uint64_t> owed_acks_;           // keys of records with acks held back
 };
 
 }  // namespace weft::detail

@@ -355,15 +355,26 @@ bool ObjectSender::send_object_frame(TimeNs now_ns, Stream& stream, Object& obje
       if (stream.credit_objects == 0 || stream.credit_bytes < object.header.size()) return false;
       if (object.wire == 0) object.wire = stream.next_wire++;
       const bool unsized = object.kind == ObjectSize::unsized;
+      // A header-only object is whole in its begin (flag ends): one frame, no object_end.
+      const bool whole = object.kind == ObjectSize::header_only && !object.aborted;
       port_.port_send(Frame{.op = Op::object_begin,
                             .checksum = port_.port_checksums(),
-                            .flags = unsized ? flag::kSizeUnknown : std::uint16_t{0},
+                            .flags = unsized ? flag::kSizeUnknown
+                                     : whole ? flag::kEnds
+                                             : std::uint16_t{0},
                             .mux = stream.mux,
                             .seq = object.wire,
                             .size = unsized ? 0 : object.size,
                             .payload = object.header});
       --stream.credit_objects;
       stream.credit_bytes -= object.header.size();
+      if (whole) {
+        object.phase = Phase::sent;
+        object.sent_whole = true;
+        ++stream.cursor;
+        emit_completions(now_ns, stream);
+        return true;
+      }
       object.phase = object.kind == ObjectSize::header_only ? Phase::end : Phase::data;
       if (object.phase == Phase::data) ask_for_data(stream, object);
       return true;
@@ -551,6 +562,7 @@ bool ObjectSender::on_ack(TimeNs now_ns, Stream& stream, const Frame& frame) {
                                           std::to_string(frame.mux) + ": " + why);
     return false;
   };
+  if ((frame.flags & flag::kThrough) != 0) return on_acks_through(now_ns, stream, frame);
   if (frame.seq != stream.acked_through + 1) {
     return violation("object " + std::to_string(stream.acked_through + 1) + " was due");
   }
@@ -575,6 +587,39 @@ bool ObjectSender::on_ack(TimeNs now_ns, Stream& stream, const Frame& frame) {
   if (object.phase == Phase::data && !object.aborted) {
     object.aborted.emplace(Errc::canceled, "refused by the receiver");
   }
+  emit_completions(now_ns, stream);
+  return true;
+}
+
+// object_ack with flag through: status 0 for every object from the next due up to seq. Each
+// must have been sent whole; the objects complete as their own acks would complete them.
+bool ObjectSender::on_acks_through(TimeNs now_ns, Stream& stream, const Frame& frame) {
+  if (frame.seq <= stream.acked_through) {
+    port_.port_protocol_error(now_ns, "object_ack " + std::to_string(frame.seq) + " on mux " +
+                                          std::to_string(frame.mux) + ": object " +
+                                          std::to_string(stream.acked_through + 1) + " was due");
+    return false;
+  }
+  // Checked before anything changes: a bad range costs the connection and nothing else.
+  std::uint64_t covered = 0;
+  for (const Object& object : stream.objects) {
+    if (object.wire <= stream.acked_through || object.wire > frame.seq) continue;
+    if (object.phase != Phase::sent) break;
+    ++covered;
+  }
+  if (covered != frame.seq - stream.acked_through) {
+    const std::uint64_t first_bad = stream.acked_through + covered + 1;
+    port_.port_protocol_error(now_ns, "object_ack " + std::to_string(frame.seq) + " on mux " +
+                                          std::to_string(frame.mux) + ": object " +
+                                          std::to_string(first_bad) +
+                                          " was not begun or its end was not sent");
+    return false;
+  }
+  for (Object& object : stream.objects) {
+    if (object.wire <= stream.acked_through || object.wire > frame.seq) continue;
+    if (!object.result) object.result.emplace(Errc::ok, std::string());
+  }
+  stream.acked_through = frame.seq;
   emit_completions(now_ns, stream);
   return true;
 }

@@ -116,6 +116,7 @@ class ObjectSender {
   // Whether object `wire` of `stream` may resume from data offset `offset`.
   bool resumable_at(const Stream& stream, std::uint64_t wire, std::uint64_t offset) const;
   bool on_ack(TimeNs now_ns, Stream& stream, const Frame& frame);
+  bool on_acks_through(TimeNs now_ns, Stream& stream, const Frame& frame);
   // Completes every object not completed yet with `code` (in order) and starts the stream
   // over: nothing is unacknowledged any more.
   // Returns false when the stream was erased (a fin that completed).

@@ -152,6 +152,8 @@ bool check_field(const Frame& frame, Field field, const WireLimits& limits, std:
     case Field::handler:
       return frame.handler != 0 || fail("handler must not be 0");
     case Field::status:
+      if (frame.op == Op::object_ack && (frame.flags & flag::kThrough) != 0)
+        return frame.status == 0 || fail("object_ack with through needs status 0");
       return frame.status != 0 ||
              (frame.op != Op::reject && frame.op != Op::stream_reject &&
               frame.op != Op::stream_reset && frame.op != Op::object_reject) ||
@@ -164,8 +166,13 @@ bool check_field(const Frame& frame, Field field, const WireLimits& limits, std:
     case Field::stream_key:
       return frame.stream_key != 0 || fail("stream_key must not be 0");
     case Field::size:
-      return frame.op != Op::object_begin || (frame.flags & flag::kSizeUnknown) == 0 ||
-             frame.size == 0 || fail("size must be 0 when size_unknown is set");
+      if (frame.op != Op::object_begin) return true;
+      if ((frame.flags & flag::kEnds) != 0) {
+        if ((frame.flags & flag::kSizeUnknown) != 0) return fail("ends excludes size_unknown");
+        return frame.size == 0 || fail("size must be 0 when ends is set");
+      }
+      return (frame.flags & flag::kSizeUnknown) == 0 || frame.size == 0 ||
+             fail("size must be 0 when size_unknown is set");
     default:
       return true;
   }

@@ -52,10 +52,11 @@ constexpr std::array<OpSchema, 28> kSchemas{{
     {Op::object_open, "object_open", kObjectOpenFields, flag::kResume, false, true, false},
     {Op::object_accept, "object_accept", kObjectAcceptFields, flag::kBegun, false, true, false},
     {Op::object_reject, "object_reject", kStatusOnly, 0, false, false, true},
-    {Op::object_begin, "object_begin", kObjectBeginFields, flag::kSizeUnknown, false, true, true},
+    {Op::object_begin, "object_begin", kObjectBeginFields, flag::kSizeUnknown | flag::kEnds, false,
+     true, true},
     {Op::object_data, "object_data", kObjectDataFields, 0, false, true, true},
     {Op::object_end, "object_end", kObjectEndFields, 0, false, true, true},
-    {Op::object_ack, "object_ack", kStatusOnly, 0, false, true, true},
+    {Op::object_ack, "object_ack", kStatusOnly, flag::kThrough, false, true, true},
     {Op::object_credit, "object_credit", kCreditFields, 0, false, false, false},
     {Op::object_close, "object_close", kStatusOnly, 0, false, true, true},
 }};

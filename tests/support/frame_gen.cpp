@@ -76,7 +76,8 @@ void fill_field(OwnedFrame& owned, Field field, const WireLimits& limits) {
     case Field::status: {
       const bool needs_nonzero = f.op == Op::reject || f.op == Op::stream_reject ||
                                  f.op == Op::stream_reset || f.op == Op::object_reject;
-      f.status = *rc::gen::inRange<std::uint32_t>(needs_nonzero ? 1 : 0, 0x10000);
+      const bool needs_zero = f.op == Op::object_ack && (f.flags & flag::kThrough) != 0;
+      f.status = needs_zero ? 0 : *rc::gen::inRange<std::uint32_t>(needs_nonzero ? 1 : 0, 0x10000);
       break;
     }
     case Field::credit_msgs:
@@ -90,7 +91,7 @@ void fill_field(OwnedFrame& owned, Field field, const WireLimits& limits) {
       }
       break;
     case Field::size:
-      f.size = (f.flags & flag::kSizeUnknown) != 0 && f.op == Op::object_begin
+      f.size = (f.flags & (flag::kSizeUnknown | flag::kEnds)) != 0 && f.op == Op::object_begin
                    ? 0
                    : *gen_edgy<std::uint64_t>();
       break;
@@ -120,6 +121,8 @@ rc::Gen<OwnedFrame> gen_valid_frame() {
                 ? 0
                 : *rc::gen::suchThat(gen_edgy<std::uint64_t>(), [](auto v) { return v != 0; });
     f.seq = schema.uses_seq ? *gen_edgy<std::uint64_t>() : 0;
+    // An object without data is sized (PROTOCOL.md §5.1): ends excludes size_unknown.
+    if (f.op == Op::object_begin && (f.flags & flag::kEnds) != 0) f.flags &= ~flag::kSizeUnknown;
     // An object stream's first number is 1..2^63 (PROTOCOL.md §5.1).
     if (f.op == Op::object_open) f.seq = 1 + f.seq % (std::uint64_t{1} << 63);
     for (Field field : schema.fields)

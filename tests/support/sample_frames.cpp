@@ -10,6 +10,16 @@ SampleFrame make(std::string label, Frame frame, std::string_view payload = {}) 
 
 constexpr std::string_view kToken = "s3cret";
 
+// A control object's header: an opcode and a name, no attributes.
+std::vector<std::uint8_t> sample_control_header() {
+  ObjectHeader header;
+  header.name = "rebalance";
+  header.opcode = 7;
+  std::vector<std::uint8_t> bytes;
+  encode_object_header(header, bytes);
+  return bytes;
+}
+
 }  // namespace
 
 std::vector<std::uint8_t> sample_object_header() {
@@ -129,6 +139,8 @@ std::vector<SampleFrame> sample_frames() {
   add("object_begin_unsized",
       {.op = Op::object_begin, .flags = flag::kSizeUnknown, .mux = 10, .seq = 2},
       as_chars(sample_object_header()));
+  add("object_begin_ends", {.op = Op::object_begin, .flags = flag::kEnds, .mux = 10, .seq = 3},
+      as_chars(sample_control_header()));
   add("object_data", {.op = Op::object_data, .mux = 10, .seq = 1}, "hello world");
   add("object_end", {.op = Op::object_end, .mux = 10, .seq = 1, .size = 11});
   add("object_end_aborted",
@@ -139,6 +151,7 @@ std::vector<SampleFrame> sample_frames() {
        .size = 5},
       "source file vanished");
   add("object_ack", {.op = Op::object_ack, .mux = 10, .seq = 1});
+  add("object_ack_through", {.op = Op::object_ack, .flags = flag::kThrough, .mux = 10, .seq = 9});
   add("object_credit",
       {.op = Op::object_credit, .mux = 10, .credit_msgs = 1, .credit_bytes = 65536});
   add("object_close", {.op = Op::object_close, .mux = 10, .seq = 2});

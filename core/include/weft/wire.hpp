@@ -76,6 +76,11 @@ inline constexpr std::uint16_t kHasPayload = 0x0001;
 inline constexpr std::uint16_t kHasInput = 0x0002;
 // object_begin: the object's size is not known yet; `size` must be 0.
 inline constexpr std::uint16_t kSizeUnknown = 0x0001;
+// object_begin: the object has no data and this frame also ends it (no object_data or
+// object_end follows); `size` must be 0 and size_unknown clear.
+inline constexpr std::uint16_t kEnds = 0x0002;
+// object_ack: status 0 for every object from the next one due up to `seq`.
+inline constexpr std::uint16_t kThrough = 0x0001;
 // object_open: the opener resumes an object stream the receiver may hold state for.
 inline constexpr std::uint16_t kResume = 0x0001;
 // object_accept: the receiver already holds the object_begin of object `seq`.
