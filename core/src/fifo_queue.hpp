@@ -20,17 +20,19 @@ class FifoQueue {
   bool empty() const { return count_ == 0; }
   std::size_t size() const { return count_; }
 
-  void push_back(T item) {
+  // Appends an element constructed from `args` in its slot.
+  template <typename... Args>
+  void emplace_back(Args&&... args) {
     if (count_ == slots_.size()) grow();
-    slots_[(head_ + count_) & (slots_.size() - 1)].emplace(std::move(item));
+    slots_[(head_ + count_) & (slots_.size() - 1)].emplace(std::forward<Args>(args)...);
     ++count_;
   }
 
-  // Removes and returns the first element; the queue must not be empty.
-  T take_front() {
-    WEFT_ASSERT(!empty());
+  // Removes and returns the first element (nullopt when empty), moved once.
+  std::optional<T> take_front() {
+    if (empty()) return std::nullopt;
     std::optional<T>& slot = slots_[head_];
-    T item = std::move(*slot);
+    std::optional<T> item = std::move(slot);
     slot.reset();
     head_ = (head_ + 1) & (slots_.size() - 1);
     if (--count_ == 0) {

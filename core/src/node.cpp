@@ -412,7 +412,6 @@ bool Node::has_output() const {
 
 std::optional<Event> Node::poll_event() {
   auto& events = core_->context().events;
-  if (events.empty()) return std::nullopt;
   return events.take_front();
 }
 

@@ -77,7 +77,12 @@ struct NodeContext {
   Status check_credentials(TimeNs now_ns, std::string_view peer_name, const Frame& handshake,
                            std::string& message) const;
   TransportId new_transport() { return next_transport++; }
-  void emit(Event event) { events.push_back(std::move(event)); }
+  // Queues an event, built in its slot from `event` (one of Event's alternatives): an Event
+  // is about 300 bytes, so each move saved counts at millions of events a second.
+  template <typename E>
+  void emit(E&& event) {
+    events.emplace_back(std::forward<E>(event));
+  }
 
   const NodeConfig config;
   Rng rng;
