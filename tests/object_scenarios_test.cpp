@@ -153,9 +153,12 @@ TEST(ObjectStreams, AStopCompletesTheRestCanceledInOrderAndTheReceiverDropsItsOb
   f.pair.read_everything();
   for (int i = 1; i <= 5; ++i)
     ASSERT_EQ(f.post(sized(i, 3'000'000)).error, Errc::ok);
-  // Run until the receiver is inside object 2.
-  f.pair.run(5 * kSecond,
-             [&] { return f.pair.received().size() == 2 && !f.pair.received()[1].data.empty(); });
+  // Run until the receiver is inside object 2 and object 1's ack is back (one in flight
+  // when the stop comes is not acknowledged yet: that object would end canceled too).
+  f.pair.run(5 * kSecond, [&] {
+    return f.pair.received().size() == 2 && !f.pair.received()[1].data.empty() &&
+           f.pair.completions().size() == 1;
+  });
   ASSERT_EQ(f.pair.to(0).object_stream_stop(f.pair.now(), f.stream), Errc::ok);
   f.pair.run(kSecond);
   const auto done = f.pair.completions();

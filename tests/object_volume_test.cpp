@@ -7,6 +7,7 @@
 #include <map>
 
 #include "object_pair.hpp"
+#include "weft/random.hpp"
 
 namespace weft::testing {
 namespace {

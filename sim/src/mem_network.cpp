@@ -16,7 +16,8 @@ NetworkOptions network_options(const MemNetworkOptions& options) {
   network.rates.latency_ns = options.latency_ns;
   network.rates.chunking = options.max_piece_bytes > 0 ? 1 : 0;
   network.max_piece_bytes = options.max_piece_bytes;
-  network.capture = true;  // wire_log
+  network.rates.send_buffer_bytes = options.send_buffer_bytes;
+  network.capture = options.keep_wire_log;  // wire_log
   network.max_steps_per_instant = options.max_steps_per_instant;
   return network;
 }

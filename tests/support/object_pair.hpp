@@ -1,21 +1,20 @@
-// Two nodes joined by an in-memory byte pipe, for object-stream tests: node 0 ("a") sends,
-// node 1 ("b") serves endpoint "store". The test drives time, cuts the connection, restarts
-// a node and chooses how bytes are split on their way; every event is recorded and, when
-// set, handed to the test's application. Deterministic: the same options give the same run.
+// Two nodes on the simulator's in-memory network (weft/sim/mem_network.hpp), for object-
+// stream tests: node 0 ("a") sends, node 1 ("b") serves endpoint "store". The test drives
+// time, cuts the connection, restarts a node and chooses how bytes are split on their way;
+// every event (but the network's own Dial and CloseTransport) is recorded and, when set,
+// handed to the test's application. Deterministic: the same options give the same run.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "weft/node.hpp"
-#include "weft/random.hpp"
+#include "weft/sim/mem_network.hpp"
 
 namespace weft::testing {
 
@@ -31,16 +30,16 @@ class ObjectPair {
  public:
   explicit ObjectPair(PairOptions options = {});
 
-  Node& node(std::size_t index) { return *nodes_.at(index); }
+  Node& node(std::size_t index) { return net_.node(index); }
   PeerConnection to(std::size_t from) { return node(from).connection(0); }
-  TimeNs now() const { return now_ns_; }
+  TimeNs now() const { return net_.now(); }
   // All events node `index` emitted since it started, in order.
   const std::vector<Event>& events(std::size_t index) const { return events_.at(index); }
   // Called with every event (after recording), for the test's application.
   std::function<void(std::size_t node, const Event& event)> on_event;
 
-  // Moves bytes and events until nothing is left to do now, then time forward to the next
-  // deadline, until `duration_ns` has passed. Returns when `until` turns true, if given.
+  // Runs the network for `duration_ns` (the clock ends exactly there), or until `until`
+  // turns true, if given.
   void run(TimeNs duration_ns, const std::function<bool()>& until = {});
   bool connected();
   bool run_until_connected(TimeNs limit_ns = 10'000'000'000);
@@ -48,10 +47,10 @@ class ObjectPair {
   void disconnect();
   // Node `index` restarts: a new process under the same name (new incarnation).
   void restart(std::size_t index);
-  // Stops delivering bytes (they wait) until resumed.
-  void set_paused(bool paused) { paused_ = paused; }
+  // Stops delivering bytes (they wait in the writer's output) until resumed.
+  void set_paused(bool paused);
   // While set, every dial fails (the peer's address does not answer).
-  void set_unreachable(bool unreachable) { unreachable_ = unreachable; }
+  void set_unreachable(bool unreachable) { net_.set_reachable(0, 1, !unreachable); }
 
   // Receiving side helpers: reads every object arriving at node 1 whole (consume as it
   // comes) into `received` unless the test sets on_event itself.
@@ -70,29 +69,16 @@ class ObjectPair {
   std::vector<event::ObjectCompleted> completions() const;
 
  private:
-  struct Link {
-    std::size_t node;
-    TransportId transport;
-  };
-  NodeConfig config_for(std::size_t index, std::uint64_t seed) const;
-  void make_node(std::size_t index);
-  bool step();  // one round of moving outputs; false when nothing moved
-  void drain_events(std::size_t index);
-  // Moves one piece of `transport`'s output; false when it had none.
-  bool deliver(std::size_t from, TransportId transport);
-  void close_link(std::size_t node, TransportId transport, std::vector<std::uint8_t> final_bytes);
+  NodeConfig config_for(std::size_t index) const;
+  void start(std::size_t index);
+  // The application of node `index`: records the event, reads objects at node 1 when asked.
+  void on_app_event(std::size_t index, Event&& event);
   void read_available(ObjectStreamId stream);
 
   PairOptions options_;
-  Rng rng_;
-  TimeNs now_ns_ = 0;
+  sim::MemNetwork net_;
   std::uint64_t restarts_ = 0;
-  bool paused_ = false;
-  bool unreachable_ = false;
-  std::array<std::unique_ptr<Node>, 2> nodes_;
   std::array<std::vector<Event>, 2> events_;
-  std::map<std::pair<std::size_t, TransportId>, Link> links_;
-  std::set<std::pair<std::size_t, TransportId>> writable_;  // transports with output
   std::function<Action(const Received&)> policy_;
   bool reading_ = false;
   std::vector<Received> received_;

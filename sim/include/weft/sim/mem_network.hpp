@@ -36,6 +36,12 @@ struct MemNetworkOptions {
   std::size_t max_piece_bytes = 0;
   // Give up (abort) when this many actions run at one instant: a livelock.
   std::uint64_t max_steps_per_instant = 1'000'000;
+  // Bytes one direction of a link holds between a write and the reader taking them (the two
+  // socket buffers): a writer beyond it waits, so a large transfer takes many instants, as
+  // over a real socket. 0: unbounded (everything written moves in one delivery).
+  std::size_t send_buffer_bytes = 0;
+  // Keep every byte written for wire_log(); off for runs that move gigabytes.
+  bool keep_wire_log = true;
 };
 
 class MemNetwork;
@@ -96,7 +102,8 @@ class MemNetwork {
   void set_muted(NodeIndex index, bool muted);
 
   // Bytes node `from` has written towards node `to` on the latest transport between them
-  // (for tests that inspect the wire); empty before the first.
+  // (for tests that inspect the wire); empty before the first, and always without
+  // keep_wire_log.
   const std::vector<std::uint8_t>& wire_log(NodeIndex from, NodeIndex to) const;
   // Transports opened between a and b so far.
   std::size_t links_opened(NodeIndex a, NodeIndex b) const;
