@@ -241,8 +241,10 @@ TEST(ObjectRegressions, AnAcceptThatCompletesAFinStreamEndsItOnce) {
   ASSERT_EQ(driven.connection().object_post(0, stream, sized(1, 200'000)).error, Errc::ok);
   auto step = driven.read();
   const std::uint64_t mux = frames_with(step.sent, Op::object_open).at(0).view().mux;
-  driven.feed(
-      Frame{.op = Op::object_accept, .mux = mux, .seq = 1, .credit_msgs = 4, .credit_bytes = 1000});
+  // The object's data fills the output (nothing reads it), so the refused object's end
+  // cannot go out before the transport goes down.
+  driven.feed(Frame{
+      .op = Op::object_accept, .mux = mux, .seq = 1, .credit_msgs = 4, .credit_bytes = 1 << 20});
   driven.feed(
       Frame{.op = Op::object_ack, .mux = mux, .seq = 1, .status = 1, .payload = as_bytes("no")});
   driven.node().on_transport_down(0, driven.transport(), "reset");
@@ -262,6 +264,109 @@ TEST(ObjectRegressions, AnAcceptThatCompletesAFinStreamEndsItOnce) {
   EXPECT_EQ(driven.all<event::ObjectStreamEnded>()[0].result, Errc::ok);
   ASSERT_EQ(driven.all<event::ObjectCompleted>().size(), 1u);
   EXPECT_EQ(driven.all<event::ObjectCompleted>()[0].result, Errc::remote_error);
+}
+
+// Found by the simulator's object workload (lossy seed 1): a connection that dropped
+// between a header-only object's begin and its end resumed with that object begun, and the
+// sender then asked its application for the data of an object that has none
+// (ObjectWantData, which no supply can answer): the object never completed.
+TEST(ObjectRegressions, AHeaderOnlyObjectBegunBeforeADisconnectResumesWithoutData) {
+  PairOptions options;
+  options.max_piece_bytes = 1;  // the begin arrives before the first byte of the end
+  ObjectPair pair(options);
+  ASSERT_TRUE(pair.run_until_connected());
+  const auto stream = pair.to(0).open_object_stream(pair.now(), "store").id;
+  ObjectArgs control;
+  control.header.name = "control";
+  control.header.opcode = 3;
+  control.kind = ObjectSize::header_only;
+  ASSERT_EQ(pair.to(0).object_post(pair.now(), stream, std::move(control)).error, Errc::ok);
+  std::optional<ObjectStreamId> at_receiver;
+  pair.on_event = [&](std::size_t node, const Event& event) {
+    const auto* arrived = std::get_if<event::ObjectArrived>(&event);
+    if (node == 1 && arrived != nullptr && !at_receiver) {
+      at_receiver = arrived->stream;
+      pair.disconnect();
+    }
+  };
+  pair.run(kSecond, [&] { return at_receiver.has_value(); });
+  ASSERT_TRUE(at_receiver.has_value());
+  pair.on_event = {};
+  ASSERT_TRUE(pair.run_until_connected());
+  pair.run(kSecond, [&] { return pair.to(1).object_read(*at_receiver).has_value(); });
+  const std::optional<ObjectRead> read = pair.to(1).object_read(*at_receiver);
+  ASSERT_TRUE(read.has_value());
+  EXPECT_TRUE(read->end);
+  ASSERT_EQ(pair.to(1).object_consume(pair.now(), *at_receiver, 0), Errc::ok);
+  pair.run(5 * kSecond, [&] { return pair.completions().size() == 1; });
+  EXPECT_TRUE(events_of<event::ObjectWantData>(pair.events(0)).empty());
+  ASSERT_EQ(pair.completions().size(), 1u);
+  EXPECT_EQ(pair.completions()[0].result, Errc::ok);
+}
+
+// Found by the simulator's object workload (chaos seed 1): an object refused while its
+// sender waited (for data, or for credit) was never made ready again, so its end never went
+// out and every object behind it stayed queued for ever.
+TEST(ObjectRegressions, AnObjectRefusedWhileItsSenderWaitsLetsTheNextObjectGo) {
+  ObjectPair pair;
+  ASSERT_TRUE(pair.run_until_connected());
+  const auto stream = pair.to(0).open_object_stream(pair.now(), "store").id;
+  ObjectArgs unsized;
+  unsized.header.name = "never-supplied";
+  unsized.kind = ObjectSize::unsized;  // ObjectWantData goes unanswered: it waits for data
+  ASSERT_EQ(pair.to(0).object_post(pair.now(), stream, std::move(unsized)).error, Errc::ok);
+  ASSERT_EQ(pair.to(0).object_post(pair.now(), stream, sized(2, 10)).error, Errc::ok);
+  pair.on_event = [&](std::size_t node, const Event& event) {
+    const auto* arrived = std::get_if<event::ObjectArrived>(&event);
+    if (node != 1 || arrived == nullptr) return;
+    if (arrived->object == 1) {
+      pair.to(1).object_refuse(pair.now(), arrived->stream, Errc::remote_error, "no");
+    } else {
+      pair.to(1).object_discard(pair.now(), arrived->stream);
+    }
+  };
+  pair.run(5 * kSecond, [&] { return pair.completions().size() == 2; });
+  const auto done = pair.completions();
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0].result, Errc::remote_error);
+  EXPECT_EQ(done[1].result, Errc::ok);
+}
+
+// Found by the simulator's object workload (lossy seed 30, where a flipped length cut one
+// direction of a connection off): an object_open never answered gave its objects up after
+// object_resume_timeout_ms but left the stream waiting for that accept, so every object
+// posted after never left and never completed. Now the unanswered mux is closed and the
+// next object opens the stream afresh.
+TEST(ObjectRegressions, AnObjectPostedAfterAnUnansweredOpenGaveUpOpensAfresh) {
+  auto driven = accepted();
+  const auto stream = driven.connection().open_object_stream(0, "store").id;
+  ASSERT_EQ(driven.connection().object_post(0, stream, sized(1, 10)).error, Errc::ok);
+  auto step = driven.read();
+  const auto first = frames_with(step.sent, Op::object_open);
+  ASSERT_EQ(first.size(), 1u);
+  for (std::uint64_t s = 8; s <= 24; s += 8)  // the peer stays up and silent on the stream
+    driven.feed(Frame{.op = Op::ping, .seq = s}, static_cast<TimeNs>(s) * kSecond);
+  driven.timer(31 * kSecond);  // no accept: object 1 gives up
+  ASSERT_EQ(driven.all<event::ObjectCompleted>().size(), 1u);
+  EXPECT_EQ(driven.all<event::ObjectCompleted>()[0].result, Errc::disconnected);
+  ASSERT_EQ(driven.connection().object_post(31 * kSecond, stream, sized(2, 10)).error, Errc::ok);
+  step = driven.read();
+  const auto closes = frames_with(step.sent, Op::object_close);
+  ASSERT_EQ(closes.size(), 1u);
+  EXPECT_EQ(closes[0].view().mux, first[0].view().mux);
+  EXPECT_NE(closes[0].view().status, 0);
+  const auto opens = frames_with(step.sent, Op::object_open);
+  ASSERT_EQ(opens.size(), 1u);
+  EXPECT_NE(opens[0].view().mux, first[0].view().mux);
+  EXPECT_EQ(opens[0].view().flags & flag::kResume, 0);
+  driven.feed(Frame{.op = Op::object_accept,
+                    .mux = opens[0].view().mux,
+                    .seq = opens[0].view().seq,
+                    .credit_msgs = 4,
+                    .credit_bytes = 1 << 20},
+              31 * kSecond);
+  step = driven.read();
+  EXPECT_EQ(frames_with(step.sent, Op::object_begin).size(), 1u);
 }
 
 }  // namespace

@@ -62,6 +62,8 @@ class SimProfiles : public ::testing::TestWithParam<Profile> {};
 
 TEST_P(SimProfiles, EverySeedPassesSafetyAndLiveness) {
   std::uint64_t faults = 0;
+  std::uint64_t objects = 0;
+  std::uint64_t objects_ok = 0;
   for (std::uint64_t seed = 1; seed <= kSeedsPerProfile; ++seed) {
     const SimResult result = run_simulation(options_for(GetParam(), seed));
     EXPECT_EQ(result.kind, SimResult::Kind::pass)
@@ -69,8 +71,13 @@ TEST_P(SimProfiles, EverySeedPassesSafetyAndLiveness) {
         << " --duration 8: " << result.message;
     EXPECT_GT(result.requests, 100u);
     EXPECT_GT(result.completed_ok, 0u);
+    objects += result.objects;
+    objects_ok += result.objects_ok;
     faults += result.faults;
   }
+  // Every profile carries objects, and most of them complete ok.
+  EXPECT_GT(objects, 100u);
+  EXPECT_GT(objects_ok, objects / 2);
   // Every profile but clean injects faults (swarm: in most of its seeds).
   if (GetParam() == Profile::clean) {
     EXPECT_EQ(faults, 0u);

@@ -497,7 +497,8 @@ bool ObjectSender::on_frame(TimeNs now_ns, const Frame& frame) {
     }
     case Op::object_ack:
       if (opening) return violation("object_ack before the accept");
-      return on_ack(now_ns, *stream, frame);
+      if (!on_ack(now_ns, *stream, frame)) return false;
+      break;
     case Op::object_credit:
       if (opening) return violation("credit before accept");
       stream->credit_objects += frame.credit_msgs;
@@ -538,8 +539,9 @@ bool ObjectSender::on_accept(TimeNs now_ns, Stream& stream, const Frame& frame) 
       object.phase = Phase::data;
       object.sent = frame.offset;
       object.supplied_to = frame.offset;
-      object.supply_done =
-          object.data || (object.kind == ObjectSize::sized && frame.offset == object.size);
+      // A header-only object has nothing to supply: only its end is still due.
+      object.supply_done = object.data || object.kind == ObjectSize::header_only ||
+                           (object.kind == ObjectSize::sized && frame.offset == object.size);
     }
   }
   stream.cursor = 0;
@@ -583,9 +585,11 @@ bool ObjectSender::on_ack(TimeNs now_ns, Stream& stream, const Frame& frame) {
       object.result.emplace(errc_from_status(frame.status), clip(as_chars(frame.payload)));
     }
   }
-  // Refused while being sent: the rest is not sent; its end tells the receiver so.
+  // Refused while being sent: the rest is not sent; its end tells the receiver so. The end
+  // is due now, whatever data or credit the stream waited for.
   if (object.phase == Phase::data && !object.aborted) {
     object.aborted.emplace(Errc::canceled, "refused by the receiver");
+    make_ready(stream);
   }
   emit_completions(now_ns, stream);
   return true;
@@ -666,6 +670,21 @@ void ObjectSender::on_timer(TimeNs now_ns) {
     ++it;
     if (stream.give_up_at_ns <= now_ns) {
       stream.give_up_at_ns = kNever;
+      // An open never answered is given up with its objects: its mux is closed (the
+      // receiver forgets whatever it made of it) and the next object opens afresh.
+      if (stream.link == Link::opening) {
+        const std::uint64_t mux = stream.mux;
+        reset_link(stream);
+        if (port_.port_up()) {
+          port_.port_send_control(
+              now_ns, Frame{.op = Op::object_close,
+                            .checksum = port_.port_checksums(),
+                            .mux = mux,
+                            .seq = stream.next_wire - 1,
+                            .status = static_cast<std::uint16_t>(Status::canceled),
+                            .payload = as_bytes(std::string_view("no answer to object_open"))});
+        }
+      }
       fail_all(now_ns, stream, Errc::disconnected,
                "the peer did not take the object stream within " +
                    std::to_string(context_.config.timeouts.object_resume_timeout_ms) + " ms");

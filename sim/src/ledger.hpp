@@ -11,6 +11,7 @@
 #include <tuple>
 #include <vector>
 
+#include "object_books.hpp"
 #include "weft/bytes.hpp"
 #include "weft/errors.hpp"
 #include "weft/events.hpp"
@@ -97,9 +98,10 @@ struct Ledger {
   std::map<StreamKey, TrackedStream> streams;
   std::map<StreamKey, ServedStream> served;
   std::uint64_t completed_ok = 0;
+  ObjectBooks objects;
 
-  // Incarnation `epoch` of node `index` died: the calls and streams it opened are dropped
-  // (those still open never end), and those it served are gone.
+  // Incarnation `epoch` of node `index` died: the calls, streams and object streams it
+  // opened are dropped (those still open never end), and those it served are gone.
   void forget(std::size_t index, std::uint64_t epoch) {
     const auto of_it = [index, epoch](const auto& key) {
       return std::get<0>(key) == index && std::get<1>(key) == epoch;
@@ -116,6 +118,7 @@ struct Ledger {
       if (dies && !it->second.done) call_outcomes[it->second.serial].dropped = true;
       it = dies ? calls.erase(it) : ++it;
     }
+    objects.forget(index, epoch);
   }
 };
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "object_oracle.hpp"
+
 namespace weft::sim {
 
 namespace {
@@ -101,8 +103,10 @@ void Oracle::check_adopted_hello(std::size_t index, std::size_t other, const Lin
 void Oracle::check_queue_limits(std::size_t index, PeerId peer) {
   Node& node = *net_.node(index);
   const ConnectionLimits& limits = node.config().limits;
-  // The output buffer is filled only below the high-water mark, one frame at a time.
-  const std::size_t output_limit = limits.output_high_water_bytes + limits.chunk_bytes + 4096;
+  // The output buffer is filled only below the high-water mark, one frame at a time (a
+  // request part, or an object's data chunk).
+  const std::size_t output_limit = limits.output_high_water_bytes +
+                                   std::max(limits.chunk_bytes, limits.object_chunk_bytes) + 4096;
   // Requests respect max_queued_bytes (one of up to max_message_bytes goes into empty
   // lanes); answers to the requests being served may add one payload each.
   const std::size_t data_limit = std::max(limits.max_queued_bytes, limits.max_message_bytes + 64) +
@@ -308,6 +312,8 @@ std::optional<std::string> Oracle::liveness_problem() const {
       return "a call from " + name(call.from) + " to " + name(call.to) + " never ended";
     }
   }
+  if (std::optional<std::string> objects = object_liveness_problem(net_, ledger_.objects))
+    return objects;
   for (std::size_t i = 0; i < net_.node_count(); ++i) {
     if (!net_.node(i)) return name(i) + " is down";
     Node& node = *net_.node(i);

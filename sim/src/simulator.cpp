@@ -250,6 +250,8 @@ Workload profile_workload(Profile profile, std::uint64_t seed) {
   workload.requests_per_s = std::round(20.0 * std::pow(20.0, rng.unit()));
   constexpr double kLargeShares[] = {0.0, 0.01, 0.1};
   workload.large_share = kLargeShares[rng.below(3)];
+  constexpr double kObjectShares[] = {0.01, 0.04, 0.15};
+  workload.object_share = kObjectShares[rng.below(3)];
   return workload;
 }
 

@@ -13,7 +13,8 @@ WorkloadDriver::WorkloadDriver(const Workload& settings, Rng rng, Network& net, 
       net_(net),
       ledger_(ledger),
       oracle_(oracle),
-      tracer_(tracer) {}
+      tracer_(tracer),
+      objects_(rng_.split(), net, ledger.objects, oracle, tracer) {}
 
 // One draw per payload, then a cheap mix of (draw, position) per 8 bytes, little-endian so
 // every host builds the same payload. Payloads are most of the bytes a run moves, and the
@@ -50,6 +51,7 @@ void WorkloadDriver::start() {
   const std::size_t from = rng_.below(n);
   const std::size_t to = (from + 1 + rng_.below(n - 1)) % n;
   if (!net_.node(from)) return;
+  if (rng_.unit() < settings_.object_share) return objects_.start(from, to);
   if (rng_.below(8) == 0) {  // one start in eight is a stream
     return start_stream(from, to);
   }

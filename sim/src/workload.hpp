@@ -1,6 +1,7 @@
 // The workload: the applications on every node. As callers, requests and streams between
 // random pairs at a Poisson rate (one start in eight a stream), some canceled at a random
-// moment; as servers, the handlers of ledger.hpp. Stepped runs start calls and streams
+// moment, and object streams (object_workload.hpp) for a share of the starts; as servers,
+// the handlers of ledger.hpp. Stepped runs start calls and streams
 // themselves and may drive a stream's opener by hand. Everything started goes into the
 // ledger; what the oracle must see (each echo, the credits) goes through it.
 #pragma once
@@ -12,6 +13,7 @@
 
 #include "ledger.hpp"
 #include "network.hpp"
+#include "object_workload.hpp"
 #include "oracle.hpp"
 #include "trace.hpp"
 #include "weft/random.hpp"
@@ -25,6 +27,7 @@ class WorkloadDriver {
                  Tracer& tracer);
 
   const Workload& settings() const { return settings_; }
+  ObjectWorkload& objects() { return objects_; }
   // Starts calls and streams at the workload's rate from `from` on, until stop().
   void schedule(TimeNs from);
   void stop() { on_ = false; }
@@ -78,6 +81,7 @@ class WorkloadDriver {
   Ledger& ledger_;
   Oracle& oracle_;
   Tracer& tracer_;
+  ObjectWorkload objects_;
   bool on_ = true;
 };
 

@@ -64,6 +64,10 @@ SimResult World::result() const {
   result.requests = ledger_.call_links.size();  // every call started, crashed callers too
   result.completed_ok = ledger_.completed_ok;
   result.faults = net_.faults();
+  for (const TrackedObjectStream& stream : ledger_.objects.streams) {
+    result.objects += stream.posted;
+    result.objects_ok += stream.completed_ok;
+  }
   result.rates = rates_;
   result.workload = workload_.settings();
   return result;
@@ -87,6 +91,7 @@ NodeConfig World::config_for(std::size_t index) const {
   limits.max_streams = 48;
   limits.max_queued_bytes = 4 << 20;
   limits.max_control_frames = 4096;
+  ObjectWorkload::configure(config);
   config.canary = canary_;
   return config;
 }
@@ -97,6 +102,7 @@ void World::start_node(std::size_t index) {
     node.register_handler(handler);
   node.register_stream_handler(kStreamEcho, {}, StreamWindow{4, kStreamWindowBytes});
   node.register_stream_handler(kStreamStuck, {}, StreamWindow{2, kStreamWindowBytes});
+  workload_.objects().node_started(index);
   trace({"node ", net_.name(index), " start epoch ", std::to_string(net_.epoch(index))});
 }
 
@@ -165,6 +171,14 @@ void World::on_event(std::size_t index, Event&& event) {
   if (auto* e = std::get_if<event::RequestDone>(&event)) return oracle_.request_done(index, *e);
   if (std::holds_alternative<event::RequestCanceled>(event))
     return trace({"request canceled at ", name});
+  ObjectWorkload& objects = workload_.objects();
+  if (auto* e = std::get_if<event::ObjectCompleted>(&event)) return objects.completed(index, *e);
+  if (auto* e = std::get_if<event::ObjectWantData>(&event)) return objects.want_data(index, *e);
+  if (auto* e = std::get_if<event::ObjectStreamEnded>(&event))
+    return objects.stream_ended(index, *e);
+  if (auto* e = std::get_if<event::ObjectArrived>(&event)) return objects.arrived(index, *e);
+  if (auto* e = std::get_if<event::ObjectReadable>(&event)) return objects.readable(index, *e);
+  if (auto* e = std::get_if<event::ObjectAborted>(&event)) return objects.aborted(index, *e);
 }
 
 // The connections a node's step touched are checked against their limits.

@@ -67,14 +67,18 @@ bool switch_fault_off(FaultRates& rates, const std::string& name);
 bool fault_is_on(const FaultRates& rates, const std::string& name);
 
 // The workload: random single requests and streams (one start in eight) between random
-// pairs of nodes.
+// pairs of nodes, and object streams.
 struct Workload {
   double requests_per_s = 400;  // cluster-wide starts per simulated second
   double large_share = 0.1;     // requests with a 40..200 KB payload (others up to 2 KB)
+  // Starts that open an object stream instead (1..12 objects of every kind; see
+  // docs/SIMULATION.md).
+  double object_share = 0.04;
 };
 
 // The workload of a profile: the defaults, except that swarm draws its own from `seed`
-// (a rate from 20 to 400 per second, log-uniform; large payloads in none, 1 % or 10 %).
+// (a rate from 20 to 400 per second, log-uniform; large payloads in none, 1 % or 10 %;
+// object streams in 1 %, 4 % or 15 % of the starts).
 Workload profile_workload(Profile profile, std::uint64_t seed);
 
 struct SimOptions {
@@ -118,7 +122,9 @@ struct SimResult {
   TimeNs sim_ns = 0;
   std::uint64_t requests = 0;  // started
   std::uint64_t completed_ok = 0;
-  std::uint64_t faults = 0;  // faults injected
+  std::uint64_t faults = 0;      // faults injected
+  std::uint64_t objects = 0;     // objects posted
+  std::uint64_t objects_ok = 0;  // objects completed ok
   FaultRates rates;
   Workload workload;
 };
