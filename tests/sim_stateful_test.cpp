@@ -1,11 +1,12 @@
 // Model-based (RapidCheck stateful) tests of a small cluster in the stepped simulator:
 // random sequences of commands - send a request, open a stream, write, consume, cancel,
-// partition, heal, crash, restart, advance time - then a final heal-and-drain that checks
-// liveness. The simulator's oracle checks safety on every event; the model checks, from
-// its own side, what it can predict: time, which calls die with a crashed caller, that no
-// call outlives its deadline, that a stream never yields more echoes than were written,
-// and (on a fault-free network) that an echo sent on a settled cluster succeeds. A failing
-// sequence shrinks to a minimal one.
+// open an object stream, post an object (of any kind and size), read, discard or refuse
+// it on the receiver, fin or stop the stream, reset a connection, partition, heal, crash,
+// restart, advance time - then a final heal-and-drain that checks liveness. The simulator's oracle
+// checks safety on every event; the model checks, from its own side, what it can predict: time,
+// which calls die with a crashed caller, that no call outlives its deadline, that a stream never
+// yields more echoes than were written, and (on a fault-free network) that an echo sent on a
+// settled cluster succeeds. A failing sequence shrinks to a minimal one.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
@@ -42,8 +43,17 @@ struct Asked {
   bool caller_crashed = false;  // the caller crashed after asking
 };
 
+// What the model knows of one object stream it opened.
+struct AskedObjects {
+  std::size_t from;
+  std::size_t to;
+  bool unknown_endpoint = false;
+  bool stopped = false;
+};
+
 struct Model {
   TimeNs now_ns = 0;
+  std::vector<AskedObjects> object_streams;
   std::vector<bool> up = std::vector<bool>(kNodes, true);
   bool partitioned = false;
   TimeNs last_disturbance_ns = 0;  // the cluster starts unconnected
@@ -67,6 +77,10 @@ struct Sut {
   std::vector<std::optional<std::size_t>> request_serials;
   std::vector<std::optional<std::size_t>> stream_serials;
   std::vector<StreamCounts> stream_counts;
+  std::vector<std::optional<std::size_t>> object_serials;
+  // What the final check needs of the run (rc::state::check keeps its model to itself).
+  std::vector<AskedObjects> objects_asked;
+  bool disturbed = false;  // a partition, reset or crash happened
 };
 
 using Command = rc::state::Command<Model, Sut>;
@@ -201,6 +215,132 @@ struct CancelRequest : Command {
   void show(std::ostream& os) const override { os << "cancel request " << index; }
 };
 
+using ObjectKind = SteppedSimulation::ObjectKind;
+
+const char* object_kind_name(ObjectKind kind) {
+  switch (kind) {
+    case ObjectKind::header_only:
+      return "header-only";
+    case ObjectKind::in_memory:
+      return "in memory";
+    case ObjectKind::supplied_sized:
+      return "supplied";
+    case ObjectKind::supplied_unsized:
+      return "unsized";
+  }
+  return "?";
+}
+
+struct OpenObjectStream : Command {
+  std::size_t from = *rc::gen::inRange<std::size_t>(0, kNodes);
+  std::size_t to = (from + *rc::gen::inRange<std::size_t>(1, kNodes)) % kNodes;
+  bool unknown_endpoint = *rc::gen::inRange(0, 8) == 0;
+
+  void checkPreconditions(const Model& model) const override { RC_PRE(bool(model.up[from])); }
+  void apply(Model& model) const override {
+    model.object_streams.push_back(AskedObjects{from, to, unknown_endpoint});
+  }
+  void run(const Model&, Sut& sut) const override {
+    sut.object_serials.push_back(sut.sim.open_object_stream(from, to, unknown_endpoint));
+    sut.objects_asked.push_back(AskedObjects{from, to, unknown_endpoint});
+    assert_no_failure(sut);
+  }
+  void show(std::ostream& os) const override {
+    os << "open object stream n" << from << " -> n" << to
+       << (unknown_endpoint ? " at an unknown endpoint" : "");
+  }
+};
+
+// Picks one of the model's object streams by index.
+struct OnObjectStream : Command {
+  explicit OnObjectStream(const Model& model)
+      : index(model.object_streams.empty()
+                  ? 0
+                  : *rc::gen::inRange<std::size_t>(0, model.object_streams.size())) {}
+  std::size_t index;
+  void checkPreconditions(const Model& model) const override {
+    RC_PRE(index < model.object_streams.size());
+  }
+  // Runs `step` on the stream's serial if the simulation opened it.
+  template <typename Step>
+  void on(Sut& sut, Step step) const {
+    if (const std::optional<std::size_t> serial = sut.object_serials[index]) step(*serial);
+    assert_no_failure(sut);
+  }
+};
+
+struct PostObject : OnObjectStream {
+  using OnObjectStream::OnObjectStream;
+  ObjectKind kind = *rc::gen::element(ObjectKind::header_only, ObjectKind::in_memory,
+                                      ObjectKind::supplied_sized, ObjectKind::supplied_unsized);
+  // Sizes below, at and past a chunk (64 KiB) and past the window (256 KiB).
+  std::size_t size = *rc::gen::element<std::size_t>(0, 1, 1000, 65'536, 70'000, 300'000);
+  void run(const Model&, Sut& sut) const override {
+    on(sut, [&](std::size_t serial) { sut.sim.object_post(serial, kind, size); });
+  }
+  void show(std::ostream& os) const override {
+    os << "post " << object_kind_name(kind) << " object of " << size << " B on object stream "
+       << index;
+  }
+};
+
+struct ReadObject : OnObjectStream {
+  using OnObjectStream::OnObjectStream;
+  std::size_t max_bytes = *rc::gen::element<std::size_t>(0, 1000, 70'000, SIZE_MAX);
+  void run(const Model&, Sut& sut) const override {
+    on(sut, [&](std::size_t serial) { sut.sim.object_read(serial, max_bytes); });
+  }
+  void show(std::ostream& os) const override {
+    os << "read up to " << max_bytes << " B on object stream " << index;
+  }
+};
+
+struct DiscardObject : OnObjectStream {
+  using OnObjectStream::OnObjectStream;
+  void run(const Model&, Sut& sut) const override {
+    on(sut, [&](std::size_t serial) { sut.sim.object_discard(serial); });
+  }
+  void show(std::ostream& os) const override { os << "discard on object stream " << index; }
+};
+
+struct RefuseObject : OnObjectStream {
+  using OnObjectStream::OnObjectStream;
+  void run(const Model&, Sut& sut) const override {
+    on(sut, [&](std::size_t serial) { sut.sim.object_refuse(serial); });
+  }
+  void show(std::ostream& os) const override { os << "refuse on object stream " << index; }
+};
+
+struct FinObjectStream : OnObjectStream {
+  using OnObjectStream::OnObjectStream;
+  void run(const Model&, Sut& sut) const override {
+    on(sut, [&](std::size_t serial) { sut.sim.object_fin(serial); });
+  }
+  void show(std::ostream& os) const override { os << "fin object stream " << index; }
+};
+
+struct StopObjectStream : OnObjectStream {
+  using OnObjectStream::OnObjectStream;
+  void apply(Model& model) const override { model.object_streams[index].stopped = true; }
+  void run(const Model&, Sut& sut) const override {
+    sut.objects_asked[index].stopped = true;
+    on(sut, [&](std::size_t serial) { sut.sim.object_stop(serial); });
+  }
+  void show(std::ostream& os) const override { os << "stop object stream " << index; }
+};
+
+struct ResetConnection : Command {
+  std::size_t a = *rc::gen::inRange<std::size_t>(0, kNodes);
+  std::size_t b = (a + *rc::gen::inRange<std::size_t>(1, kNodes)) % kNodes;
+  void apply(Model& model) const override { model.disturb(); }
+  void run(const Model&, Sut& sut) const override {
+    sut.disturbed = true;
+    sut.sim.reset(a, b);
+    assert_no_failure(sut);
+  }
+  void show(std::ostream& os) const override { os << "reset n" << a << "-n" << b; }
+};
+
 struct Partition : Command {
   std::vector<bool> side =
       *rc::gen::container<std::vector<bool>>(kNodes, rc::gen::arbitrary<bool>());
@@ -210,6 +350,7 @@ struct Partition : Command {
     model.disturb();
   }
   void run(const Model&, Sut& sut) const override {
+    sut.disturbed = true;
     sut.sim.partition(side, one_way);
     assert_no_failure(sut);
   }
@@ -246,6 +387,7 @@ struct Crash : Command {
       if (asked.from == node) asked.caller_crashed = true;
   }
   void run(const Model&, Sut& sut) const override {
+    sut.disturbed = true;
     sut.sim.crash(node);
     RC_ASSERT(!sut.sim.up(node));
     assert_no_failure(sut);
@@ -327,12 +469,26 @@ auto command_generator(const Model& model) {
   return rc::state::gen::execOneOfWithArgs<
       SendRequest, SendRequest, SendRequest, SendRequest, OpenStream, OpenStream, WriteMessage,
       WriteMessage, WriteMessage, ConsumeEcho, ConsumeEcho, ConsumeEcho, CancelRequest,
-      CancelStream, Partition, Heal, Crash, Restart, Advance, Advance, Advance, Advance>()(model);
+      CancelStream, OpenObjectStream, PostObject, PostObject, PostObject, ReadObject, ReadObject,
+      ReadObject, DiscardObject, RefuseObject, FinObjectStream, StopObjectStream, ResetConnection,
+      Partition, Heal, Crash, Restart, Advance, Advance, Advance, Advance>()(model);
+}
+
+// Object streams and the faults that make them resume: resets, partitions, crashes and
+// time, with a little other traffic.
+auto object_command_generator(const Model& model) {
+  return rc::state::gen::execOneOfWithArgs<
+      OpenObjectStream, OpenObjectStream, PostObject, PostObject, PostObject, PostObject,
+      ReadObject, ReadObject, ReadObject, ReadObject, DiscardObject, RefuseObject, FinObjectStream,
+      StopObjectStream, ResetConnection, ResetConnection, SendRequest, Partition, Heal, Crash,
+      Restart, Advance, Advance, Advance>()(model);
 }
 
 // Runs random command sequences, then heals, drains and checks liveness.
 // `salt` varies the network's random choices for the same command sequences.
-void check_cluster(Profile profile, const std::string& canary = "", std::uint64_t salt = 0) {
+template <typename Generator = decltype(&command_generator)>
+void check_cluster(Profile profile, const std::string& canary = "", std::uint64_t salt = 0,
+                   Generator generator = &command_generator) {
   SimOptions options;
   options.canary = canary;
   options.seed = *rc::gen::arbitrary<std::uint64_t>() ^ (salt * 0x9e3779b97f4a7c15ULL);
@@ -344,7 +500,7 @@ void check_cluster(Profile profile, const std::string& canary = "", std::uint64_
   model.now_ns = kConnectNs;
   model.last_disturbance_ns = kConnectNs - kSettleNs;  // connected and nothing broke yet
   model.strict = profile == Profile::clean;
-  rc::state::check(model, sut, command_generator);
+  rc::state::check(model, sut, generator);
   const SimResult result = sut.sim.heal_and_drain(90 * kSecond);
   RC_ASSERT(result.message == std::string());
   RC_ASSERT(result.kind == SimResult::Kind::pass);
@@ -359,6 +515,22 @@ void check_cluster(Profile profile, const std::string& canary = "", std::uint64_
     const SteppedOutcome outcome = sut.sim.stream_outcome(*sut.stream_serials[i]);
     RC_ASSERT(outcome.ended != outcome.dropped);
   }
+  // Every object stream ended (or died with its sender) with every object completed once;
+  // none reached its receiver more often than it was posted, and ok only for what the
+  // receiving application took. Undisturbed, every object it took completed ok.
+  for (std::size_t i = 0; i < sut.object_serials.size(); ++i) {
+    if (!sut.object_serials[i]) continue;
+    const SteppedObjectOutcome outcome = sut.sim.object_outcome(*sut.object_serials[i]);
+    RC_ASSERT(outcome.ended != outcome.dropped);
+    if (outcome.dropped) continue;
+    RC_ASSERT(outcome.completed == outcome.posted);
+    RC_ASSERT(outcome.delivered <= outcome.posted);
+    RC_ASSERT(outcome.taken <= outcome.delivered);
+    RC_ASSERT(outcome.completed_ok <= outcome.taken);
+    const AskedObjects& asked = sut.objects_asked[i];
+    if (asked.unknown_endpoint) RC_ASSERT(outcome.delivered == 0u);
+    if (!sut.disturbed && !asked.stopped) RC_ASSERT(outcome.completed_ok == outcome.taken);
+  }
 }
 
 RC_GTEST_PROP(SimStateful, CleanNetworkCommandsKeepSafetyLivenessAndQuietSuccess, ()) {
@@ -369,6 +541,14 @@ RC_GTEST_PROP(SimStateful, FaultyNetworkCommandsKeepSafetyAndLiveness, ()) {
   check_cluster(Profile::chaos);
 }
 
+// Random object sequences (every kind, sizes past a chunk and past the window), read in
+// random pieces, discarded or refused, over links that cut writes into random pieces, with
+// resets, partitions and crashes: FIFO and exactly-once hold (the oracle, on every event),
+// and after the drain every stream ended with each object completed once (the model).
+RC_GTEST_PROP(SimStateful, ObjectStreamsKeepFifoAndExactlyOnceAcrossDisconnects, ()) {
+  check_cluster(Profile::lossy, "", 0, &object_command_generator);
+}
+
 // The same checks catch every planted bug (builds with WEFT_CANARIES) and shrink it to a
 // short sequence. The rarest (reader_waits_for_output) can take thousands of sequences,
 // so each canary gets up to 20 rounds of RC_PARAMS' max_success (under a second each),
@@ -376,9 +556,9 @@ RC_GTEST_PROP(SimStateful, FaultyNetworkCommandsKeepSafetyAndLiveness, ()) {
 TEST(SimStateful, CatchesEveryCanary) {
   const std::vector<std::string> canaries = canary_names();
   if (canaries.empty()) GTEST_SKIP() << "built without WEFT_CANARIES: no planted bug to catch";
-  // Every canary of weft::Canary: three the oracle sees, and one that only the invariant
+  // Every canary of weft::Canary: five the oracle sees, and one that only the invariant
   // checks of builds with assertions see.
-  EXPECT_EQ(canaries.size(), invariant_checks_enabled() ? 4u : 3u);
+  EXPECT_EQ(canaries.size(), invariant_checks_enabled() ? 6u : 5u);
   for (const std::string& canary : canaries) {
     bool caught = false;
     for (int round = 0; round < 20 && !caught; ++round) {

@@ -394,6 +394,16 @@ bool ObjectReceiver::resume(TimeNs now_ns, Record& record, const Frame& frame) {
     record.objects.back().ended = true;
     advance(now_ns, record);
   }
+#if WEFT_CANARIES
+  // Canary: the object being received and read is started over, so it arrives again.
+  if (context_.config.canary == Canary::object_duplicate_after_resume && !record.objects.empty() &&
+      !record.objects.back().ended && record.objects.back().arrived &&
+      !record.objects.back().result) {
+    drop_unread(record, record.objects.back());
+    record.objects.pop_back();
+    --record.next_begin;
+  }
+#endif
   ++record.counters.resumes;
   accept(now_ns, record, frame.mux);
   // The acks the sender may have missed, from the results kept.

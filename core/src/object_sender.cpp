@@ -227,7 +227,19 @@ std::optional<ObjectStreamStats> ObjectSender::stats(TimeNs now_ns, ObjectStream
 // ---- completions ----------------------------------------------------------------------
 
 bool ObjectSender::fail_all(TimeNs now_ns, Stream& stream, Errc code, const std::string& message) {
+#if WEFT_CANARIES
+  bool lose_one = context_.config.canary == Canary::object_lost_completion;
+#endif
   for (Object& object : stream.objects) {
+#if WEFT_CANARIES
+    // Canary: the first object this failure ends leaves the books without its completion.
+    if (lose_one && !object.result && !object.emitted) {
+      lose_one = false;
+      object.emitted = true;
+      held_bytes_ -= object.data ? object.data->size() : 0;
+      --stream.counters.in_flight;
+    }
+#endif
     // An abort the application asked for, not on the wire yet, keeps its own code.
     if (!object.result) object.result = object.aborted ? *object.aborted : std::pair(code, message);
     object.phase = Phase::sent;  // nothing more of it goes out on this connection

@@ -22,6 +22,8 @@ constexpr CanaryName kCanaries[] = {
     {Canary::credit_off_by_one, "credit_off_by_one"},
     {Canary::old_generation_frames, "old_generation_frames"},
     {Canary::stream_budget_leak, "stream_budget_leak"},
+    {Canary::object_lost_completion, "object_lost_completion"},
+    {Canary::object_duplicate_after_resume, "object_duplicate_after_resume"},
 };
 
 }  // namespace

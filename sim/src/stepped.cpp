@@ -106,6 +106,65 @@ bool SteppedSimulation::cancel_stream(std::size_t stream) {
   return state_->pumped([&] { return state_->world.workload().cancel_stream(stream); });
 }
 
+std::optional<std::size_t> SteppedSimulation::open_object_stream(std::size_t from, std::size_t to,
+                                                                 bool unknown_endpoint) {
+  return state_->pumped(
+      [&] { return state_->world.workload().objects().open_manual(from, to, unknown_endpoint); });
+}
+bool SteppedSimulation::object_post(std::size_t stream, ObjectKind kind, std::size_t size) {
+  ObjectPlan plan;
+  plan.kind = static_cast<sim::ObjectKind>(kind);
+  plan.size = kind == ObjectKind::header_only ? 0 : size;
+  return state_->pumped([&] { return state_->world.workload().objects().post(stream, plan); });
+}
+bool SteppedSimulation::object_read(std::size_t stream, std::size_t max_bytes) {
+  return state_->pumped([&] { return state_->world.workload().objects().read(stream, max_bytes); });
+}
+bool SteppedSimulation::object_discard(std::size_t stream) {
+  return state_->pumped([&] { return state_->world.workload().objects().discard(stream); });
+}
+bool SteppedSimulation::object_refuse(std::size_t stream) {
+  return state_->pumped([&] { return state_->world.workload().objects().refuse(stream); });
+}
+bool SteppedSimulation::object_fin(std::size_t stream) {
+  return state_->pumped([&] { return state_->world.workload().objects().fin(stream); });
+}
+bool SteppedSimulation::object_stop(std::size_t stream) {
+  return state_->pumped([&] { return state_->world.workload().objects().stop(stream); });
+}
+SteppedObjectOutcome SteppedSimulation::object_outcome(std::size_t stream) const {
+  const TrackedObjectStream& tracked = state_->world.ledger().objects.streams.at(stream);
+  SteppedObjectOutcome outcome{.posted = tracked.posted,
+                               .completed = tracked.completed,
+                               .completed_ok = tracked.completed_ok,
+                               .ended = tracked.ended,
+                               .dropped = tracked.dropped,
+                               .result = tracked.result};
+  for (const ObjectFate& fate : tracked.fates) {
+    outcome.delivered += fate.arrived ? 1 : 0;
+    outcome.taken += fate.taken ? 1 : 0;
+  }
+  return outcome;
+}
+std::size_t SteppedSimulation::object_streams_opened() const {
+  return state_->world.ledger().objects.streams.size();
+}
+
+void SteppedSimulation::reset(std::size_t a, std::size_t b) {
+  World& world = state_->world;
+  if (a >= nodes() || b >= nodes()) throw std::out_of_range("reset: no such node");
+  state_->pumped([&] {
+    const std::size_t link_at = world.oracle().up_link(a, b);
+    if (link_at == kNoLink) return;
+    Network& net = world.net();
+    const Link& link = net.link(link_at);
+    if (!link.open[0] || !link.open[1]) return;
+    net.count_fault();
+    world.tracer().trace({"fault reset ", net.name(a), " ", net.name(b)});
+    net.reset(link_at, net.side_of(link, a));
+  });
+}
+
 void SteppedSimulation::partition(const std::vector<bool>& side, bool one_way) {
   World& world = state_->world;
   state_->pumped([&] {
@@ -171,6 +230,7 @@ SimResult SteppedSimulation::heal_and_drain(TimeNs quiet_ns, TimeNs settled_ns) 
   world.guarded([&] {
     world.end_fault_phase();
     world.workload().finish_manual_streams();
+    world.workload().objects().finish_manual();
     const TimeNs end = now() + quiet_ns;
     if (settled_ns >= quiet_ns) {
       world.advance(quiet_ns);

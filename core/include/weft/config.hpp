@@ -158,6 +158,12 @@ enum class Canary : std::uint8_t {
   // slow leak no peer sees for a long time, which the invariant checks (builds with
   // assertions only) catch at the first stream that ends.
   stream_budget_leak,
+  // A failure path of the object sender (a give-up after a disconnect, a peer restart, a
+  // stop, a rejected open) forgets one object: it leaves without its ObjectCompleted.
+  object_lost_completion,
+  // A receiver resuming a stream in the middle of an object its application is reading
+  // starts that object over: the sender sends it again and it is delivered twice.
+  object_duplicate_after_resume,
 };
 
 struct NodeConfig {

@@ -32,6 +32,18 @@ struct SteppedOutcome {
   Errc result = Errc::ok;
 };
 
+// How an object stream ended and how far its objects got, from both sides.
+struct SteppedObjectOutcome {
+  std::uint64_t posted = 0;
+  std::uint64_t completed = 0;     // ObjectCompleted at the sender (in posting order)
+  std::uint64_t completed_ok = 0;  // of those, ok
+  std::uint64_t delivered = 0;     // objects that arrived at the receiving application
+  std::uint64_t taken = 0;         // objects it read to the end or discarded
+  bool ended = false;              // ObjectStreamEnded at the sender
+  bool dropped = false;            // the sender crashed first: it never ends
+  Errc result = Errc::ok;          // ObjectStreamEnded's
+};
+
 class SteppedSimulation {
  public:
   // The handlers every node serves.
@@ -78,6 +90,32 @@ class SteppedSimulation {
   bool cancel_request(std::size_t call);
   bool cancel_stream(std::size_t stream);
 
+  // ---- object streams (to every node's object endpoint, or to one nobody serves) ----
+
+  // What an object's data is: none, given whole when posted, or supplied on request
+  // (sized or unsized).
+  enum class ObjectKind : std::uint8_t { header_only, in_memory, supplied_sized, supplied_unsized };
+  // Opens an object stream from `from` to `to`; its serial, or nothing when `from` is down
+  // or its core refused. Its objects are posted, and read by the receiving application,
+  // only when told.
+  std::optional<std::size_t> open_object_stream(std::size_t from, std::size_t to,
+                                                bool unknown_endpoint = false);
+  // Posts one more object of `size` data bytes (0 for header-only); false when the sender
+  // is gone, the stream was finished or stopped, or the core refused (the burst limit).
+  bool object_post(std::size_t stream, ObjectKind kind, std::size_t size);
+  // The receiving application reads up to `max_bytes` of the stream's object it is reading
+  // (finishing it at its end), discards it, or refuses it; false when there is none.
+  bool object_read(std::size_t stream, std::size_t max_bytes);
+  bool object_discard(std::size_t stream);
+  bool object_refuse(std::size_t stream);
+  // The sender finishes (fin) or stops the stream; false when it cannot.
+  bool object_fin(std::size_t stream);
+  bool object_stop(std::size_t stream);
+  SteppedObjectOutcome object_outcome(std::size_t stream) const;
+  std::size_t object_streams_opened() const;
+
+  // Resets the connection between `a` and `b` (both ends learn at once); nothing if none.
+  void reset(std::size_t a, std::size_t b);
   // Cuts the nodes with side[i] true off from the rest, both ways or (one_way) only what
   // they send, until heal(). Bytes already in flight are held too, never lost.
   void partition(const std::vector<bool>& side, bool one_way);
@@ -103,9 +141,9 @@ class SteppedSimulation {
   std::size_t streams_opened() const;
 
   // The final check: partitions heal, crashed nodes restart, every stream's opener writes
-  // and reads the rest on its own, the world runs `quiet_ns` more; then every call and
-  // stream must have ended, every pair be connected and every mux table be empty. Returns
-  // the run's result (pass, or the first failure).
+  // and reads the rest on its own, every object stream finishes and its receiver reads all, the
+  // world runs `quiet_ns` more; then every call and stream must have ended, every pair be connected
+  // and every mux table be empty. Returns the run's result (pass, or the first failure).
   //
   // With `settled_ns` below `quiet_ns`, the run may stop early: once all of that holds (it
   // is looked at every simulated second), the world runs `settled_ns` more, still checked
