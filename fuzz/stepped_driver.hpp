@@ -1,8 +1,9 @@
 // Drives a SteppedSimulation with choices taken from a fuzz input: requests, streams,
-// writes, consumes, cancels, raw bytes injected into a connection, partitions, heals,
-// crashes, restarts and time. The simulator's oracle checks every step; after the input a
-// heal-and-drain checks liveness. A failure prints what failed and aborts (a crash for
-// libFuzzer, whose minimiser then shrinks the input).
+// writes, consumes, cancels, object streams (open, post objects of every kind and size,
+// read, discard, refuse, fin, stop), raw bytes injected into a connection, connection
+// resets, partitions, heals, crashes, restarts and time. The simulator's oracle checks every step;
+// after the input a heal-and-drain checks liveness. A failure prints what failed and aborts (a
+// crash for libFuzzer, whose minimiser then shrinks the input).
 #pragma once
 
 #include <cstdio>
@@ -37,7 +38,7 @@ class Driver {
   void run() {
     simulation_.advance(2'000'000'000);  // connected before the first choice
     for (std::size_t step = 0; step < shape_.max_steps && !in_.empty(); ++step) {
-      this->step(in_.below(13));
+      this->step(in_.below(19));
       fail_if(simulation_);
     }
     // Up to a minute for everything to end and reconnect; once settled, 25 s more (past a
@@ -79,6 +80,34 @@ class Driver {
         return advance_up_to(shape_.max_small_advance_ns);
       case 11:
         return advance_up_to(shape_.max_small_advance_ns);
+      case 12:
+        return open_object_stream();
+      case 13:
+        return post_object();
+      case 14:
+        if (!objects_.empty())
+          simulation_.object_read(pick(objects_), in_.flip() ? SIZE_MAX : in_.below(100'000));
+        return;
+      case 15:
+        if (objects_.empty()) return;
+        if (in_.flip()) {
+          simulation_.object_discard(pick(objects_));
+        } else {
+          simulation_.object_refuse(pick(objects_));
+        }
+        return;
+      case 16:
+        if (objects_.empty()) return;
+        if (in_.below(4) != 0) {
+          simulation_.object_fin(pick(objects_));
+        } else {
+          simulation_.object_stop(pick(objects_));
+        }
+        return;
+      case 17: {
+        const std::size_t from = node();
+        return simulation_.reset(from, other(from));
+      }
       default:
         return advance_up_to(shape_.max_large_advance_ns);
     }
@@ -110,6 +139,23 @@ class Driver {
     const auto timeout_ms = in_.flip() ? 0 : static_cast<std::int64_t>(in_.in_range(1, 20'000));
     if (const auto stream = simulation_.open_stream(from, to, messages, window, timeout_ms))
       streams_.push_back(*stream);
+  }
+
+  void open_object_stream() {
+    const std::size_t from = node();
+    const std::size_t to = other(from);
+    if (const auto stream = simulation_.open_object_stream(from, to, in_.below(8) == 0))
+      objects_.push_back(*stream);
+  }
+
+  // Objects of every kind; sizes within a chunk, past it, and past the receiver's window.
+  void post_object() {
+    if (objects_.empty()) return;
+    const std::size_t stream = pick(objects_);
+    const auto kind = static_cast<sim::SteppedSimulation::ObjectKind>(in_.below(4));
+    constexpr std::size_t kSizes[] = {2'000, 70'000, 300'000};
+    const std::size_t size = in_.below(4) == 0 ? 0 : in_.below(kSizes[in_.below(3)]);
+    simulation_.object_post(stream, kind, size);
   }
 
   void partition() {
@@ -144,6 +190,7 @@ class Driver {
   const std::size_t nodes_;
   std::vector<std::size_t> calls_;
   std::vector<std::size_t> streams_;
+  std::vector<std::size_t> objects_;
 };
 
 inline void drive(sim::SteppedSimulation& simulation, Choices& in, const DriverShape& shape) {
