@@ -10,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <tuple>
@@ -129,6 +130,10 @@ struct ObjectBooks {
   // [sender][receiver]: the receiver's epoch when the sender's process started: a
   // peer_restarted completion needs the receiver to have crashed since.
   std::vector<std::vector<std::uint64_t>> epoch_at_start;
+  // (sender, receiver): since the sender's process started it adopted a ghost's hello in
+  // the receiver's name, a replay that may carry an earlier incarnation (PROTOCOL.md §4.2):
+  // the real receiver then looks restarted to it.
+  std::set<std::pair<std::size_t, std::size_t>> ghost_adopted;
 
   TrackedObjectStream* sender(std::size_t index, std::uint64_t epoch, PeerId peer,
                               ObjectStreamId id) {

@@ -124,7 +124,8 @@ bool ObjectOracle::check_result(const TrackedObjectStream& stream, const ObjectF
       if (!stream.stopped) return broken("its stream was never stopped");
       return true;
     case Errc::peer_restarted:
-      if (net_.epoch(stream.to) == books_.epoch_at_start[stream.from][stream.to])
+      if (net_.epoch(stream.to) == books_.epoch_at_start[stream.from][stream.to] &&
+          !books_.ghost_adopted.contains({stream.from, stream.to}))
         return broken("the receiver never restarted since the sender started");
       return true;
     case Errc::disconnected:
@@ -285,7 +286,8 @@ void ObjectOracle::aborted(std::size_t index, const event::ObjectAborted& aborte
       if (!stream.stopped) fail("object " + name + " aborted canceled, its stream not stopped");
       return;
     case Errc::peer_restarted:
-      if (net_.epoch(stream.from) == stream.from_epoch)
+      if (net_.epoch(stream.from) == stream.from_epoch &&
+          !books_.ghost_adopted.contains({stream.to, stream.from}))
         fail("object " + name + " aborted peer_restarted, its sender never restarted");
       return;
     case Errc::disconnected:

@@ -27,8 +27,10 @@ void ObjectWorkload::node_started(std::size_t index) {
   net_.node(index)->register_object_endpoint(kObjectEndpoint, kObjectWindow);
   const std::size_t n = net_.node_count();
   if (books_.epoch_at_start.empty()) books_.epoch_at_start.assign(n, std::vector<std::uint64_t>(n));
-  for (std::size_t other = 0; other < n; ++other)
+  for (std::size_t other = 0; other < n; ++other) {
     books_.epoch_at_start[index][other] = net_.epoch(other);
+    books_.ghost_adopted.erase({index, other});
+  }
 }
 
 // Mostly small objects, some of a few hundred KiB (past the window), one in a hundred of

@@ -69,6 +69,7 @@ void Oracle::peer_up(std::size_t index, std::size_t other) {
   up_link_[index][other] = link_at;
   if (link_at == kNoLink) return;
   const Link& link = net_.link(link_at);
+  if (link.ghost) ledger_.objects.ghost_adopted.insert({index, other});
   if (link.hello_known && net_.side_of(link, index) == 1) check_adopted_hello(index, other, link);
 }
 
