@@ -147,6 +147,14 @@ class Objects {
     begin(object, control_header(opcode), 0);
     end(object, 0);
   }
+  // object_begin with flag ends: an object without data, whole in this one frame.
+  void whole_begin(std::uint64_t object, const std::vector<std::uint8_t>& header) {
+    encode_frame(out_, Frame{.op = Op::object_begin,
+                             .flags = flag::kEnds,
+                             .mux = mux_,
+                             .seq = object,
+                             .payload = header});
+  }
   void close(std::uint64_t last, Status status = Status::ok, std::string_view why = {}) {
     encode_status_frame(out_, Op::object_close, mux_, last, status, why);
   }
@@ -176,6 +184,11 @@ class Answers {
   }
   void ack(std::uint64_t object) {
     encode_status_frame(out_, Op::object_ack, mux_, object, {}, {});
+  }
+  // object_ack with flag through: every object from the next due up to `object` succeeded.
+  void ack_through(std::uint64_t object) {
+    encode_frame(out_,
+                 Frame{.op = Op::object_ack, .flags = flag::kThrough, .mux = mux_, .seq = object});
   }
   void credit(std::uint32_t objects, std::uint32_t bytes) {
     encode_frame(
@@ -331,6 +344,20 @@ void write_object_seeds(const std::filesystem::path& dir) {
                                                          .send(after)
                                                          .bytes());
   }
+  {  // objects without data, each whole in one object_begin (flag ends): read whole, in
+     // steps, half then discarded, discarded, refused; one between two with data; closed
+    ByteBuffer frames;
+    Objects stream(frames, 42);
+    stream.open(11);
+    for (std::uint64_t object = 1; object <= 5; ++object)
+      stream.whole_begin(object, object_header(object, static_cast<Mode>(object - 1)));
+    stream.object(6, whole, 30);
+    stream.whole_begin(7, object_header(7, whole, true));
+    stream.object(8, steps, 30, false);
+    ByteBuffer close;
+    Objects(close, 42).close(8);
+    write_corpus_file(dir / "object-ends", Input().send(frames).send(close).bytes());
+  }
 }
 
 // Answers to the node's own object stream: accepted, acknowledged, given credit, idle
@@ -396,6 +423,26 @@ void write_sender_seeds(const std::filesystem::path& dir) {
     write_corpus_file(
         dir / "object-sender-resumed",
         Input().send(accept).send(ack).send(breaks_connection()).send(resume).send(acks).bytes());
+  }
+  {  // acknowledged in runs (object_ack flag through): 1-2, 3-4; a control object without
+     // data (flag ends) posts four more, acknowledged as one run
+    ByteBuffer accept;
+    Answers(accept, kAlphaMux1).accept(1, 4, 65536);
+    ByteBuffer first;
+    Answers(first, kAlphaMux1).ack_through(2);
+    ByteBuffer second;
+    Answers(second, kAlphaMux1).ack_through(4);
+    Answers(second, kAlphaMux1).credit(4, 65536);
+    Objects controls(second, 54);
+    controls.open(12);
+    controls.whole_begin(1, control_header(kPost));
+    ByteBuffer rest;
+    Answers(rest, kAlphaMux1).ack_through(8);
+    Objects(rest, 54).whole_begin(2, control_header(kFin));
+    ByteBuffer close;
+    Objects(close, 54).close(2);
+    write_corpus_file(dir / "object-sender-through",
+                      Input().send(accept).send(first).send(second).send(rest).send(close).bytes());
   }
 }
 
