@@ -247,6 +247,43 @@ TEST(SpecStatements, S4_2_ReplacedConnectionIsClosedWithoutAFrame) {
   EXPECT_EQ(sent[0].view().op, Op::welcome);
 }
 
+// ---- §4.5 keepalive ----------------------------------------------------------------------------
+
+// A frame that never completes (a bit flip in its length announces far more than the peer
+// will send) must not keep the connection alive while bytes trickle into it: the peer is
+// dead once no whole frame arrived for dead_after_pings intervals, bytes or not.
+TEST(SpecStatements, S4_5_BytesThatNeverCompleteAFrameDoNotKeepThePeerAlive) {
+  auto driven = accepted();
+  constexpr TimeNs kSecond = 1'000'000'000;
+  const TimeNs limit_ns = 2 * 10 * kSecond;  // the default ping interval, twice
+  // A ping's prefix and header announcing a body of 1 MiB: everything after is its payload.
+  const std::vector<std::uint8_t> prefix = {0x77, 0x01, 0x00, 0x04, 0x00, 0x10,
+                                            0x00, 0x00, 0x94, 0x04, 0x00, 0x00};
+  driven.feed_bytes(prefix, kSecond);
+  const std::vector<std::uint8_t> trickle(64, 0x00);
+  TimeNs now_ns = kSecond;
+  while (now_ns < limit_ns - kSecond) {
+    now_ns += kSecond;
+    driven.feed_bytes(trickle, now_ns);
+    driven.timer(now_ns);
+  }
+  testing::expect_still_up(driven);
+  for (int i = 0; i < 4; ++i) {
+    now_ns += kSecond;
+    driven.feed_bytes(trickle, now_ns);
+    driven.timer(now_ns);
+  }
+  const auto down = driven.all<event::PeerDown>();
+  ASSERT_EQ(down.size(), 1u);
+  // Down at 20 s (the hello, at 0, was the last whole frame), after the prefix and the
+  // trickles of seconds 2..20: 12 + 19 * 64 bytes.
+  EXPECT_EQ(down[0].reason,
+            "no whole frame from the peer for 20000 ms (1228 bytes of one arrived)");
+  const auto close = driven.last<event::CloseTransport>();
+  ASSERT_TRUE(close.has_value());
+  EXPECT_TRUE(close->final_bytes.empty());  // closed without sending anything
+}
+
 // ---- §4.2 handshake timeout -------------------------------------------------------------------
 
 TEST(SpecStatements, S4_2_HandshakeTimeoutSendsNothingOnEitherSide) {

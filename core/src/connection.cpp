@@ -99,8 +99,12 @@ void Connection::on_timer(TimeNs now_ns) {
   }
   const TimeNs silence_limit = ns_from_ms(timeouts.ping_interval_ms * timeouts.dead_after_pings);
   if (now_ns - last_received_ns_ >= silence_limit) {
+    const std::string silent_ms = std::to_string(ms_from_ns(now_ns - last_received_ns_));
     teardown(now_ns,
-             "peer silent for " + std::to_string(ms_from_ns(now_ns - last_received_ns_)) + " ms",
+             bytes_after_frame_ == 0
+                 ? "peer silent for " + silent_ms + " ms"
+                 : "no whole frame from the peer for " + silent_ms + " ms (" +
+                       std::to_string(bytes_after_frame_) + " bytes of one arrived)",
              true, {});
     return;
   }
@@ -133,6 +137,7 @@ void Connection::begin_link(TimeNs now_ns, TransportId transport) {
   checksums_ = false;
   transmit_marked_ = false;
   last_received_ns_ = now_ns;
+  bytes_after_frame_ = 0;
   awaited_ping_ = 0;
   peer_max_frame_bytes_ = kMinMaxFrameBytes;
 }
@@ -313,7 +318,7 @@ void Connection::reject_handshake(TimeNs now_ns, Status status, std::string mess
 void Connection::on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes) {
   if (transport != transport_ || transport_ == 0 || state_ == PeerState::dialing) return;
   counters_.bytes_received += bytes.size();
-  last_received_ns_ = now_ns;
+  bytes_after_frame_ += bytes.size();
   while (true) {
     const DecodeStep step = decoder_.next(bytes);
     if (step.status == DecodeStatus::error) {
@@ -326,6 +331,8 @@ void Connection::on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes) {
     if (step.status == DecodeStatus::need_more) return;
     bytes = bytes.subspan(step.consumed);
     ++counters_.frames_received;
+    last_received_ns_ = now_ns;
+    bytes_after_frame_ = bytes.size();
     if (!dispatch(now_ns, step.frame)) return;  // the transport is gone
   }
 }

@@ -287,7 +287,11 @@ class Connection : private ObjectPort {
   TimeNs link_deadline_ns_ = kNever;  // connect timeout or handshake timeout
   TimeNs dial_at_ns_ = kNever;        // end of the backoff
   TimeNs next_ping_ns_ = kNever;
+  // When the last whole frame arrived (or the transport began): keepalive's clock. Bytes
+  // alone do not count: a frame whose length a bit flip inflated swallows everything after
+  // it and never completes, and a trickle into it must not keep the connection up.
   TimeNs last_received_ns_ = 0;
+  std::uint64_t bytes_after_frame_ = 0;  // received since the last whole frame ended
   std::uint64_t ping_seq_ = 0;
   std::uint64_t awaited_ping_ = 0;
   TimeNs ping_sent_ns_ = 0;

@@ -115,7 +115,8 @@ struct ConnectionTimeouts {
   std::int64_t hello_timeout_ms = 2'000;
   // A dial the node asked for must report connected within this.
   std::int64_t connect_timeout_ms = 5'000;
-  // Connection ping interval; a peer silent for dead_after_pings intervals is dead.
+  // Connection ping interval; a peer from which no whole frame arrived for dead_after_pings
+  // intervals is dead (bytes of a frame that never completes do not count).
   std::int64_t ping_interval_ms = 10'000;
   std::int64_t dead_after_pings = 2;
   // Deadline of a request that names none.
