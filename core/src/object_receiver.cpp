@@ -197,7 +197,7 @@ void ObjectReceiver::advance(TimeNs now_ns, Record& record) {
     next->arrived = true;
     record.held_bytes -= next->header_bytes;
     record.unreturned_bytes += next->header_bytes;
-    record.readable_armed = true;
+    record.readable_armed = false;  // ObjectArrived tells the application to read
     ++record.counters.objects;
     ++context_.object_endpoints.at(record.endpoint).stats.objects;
     // Decoded only now: a decoded header can take many times its encoded size, and only

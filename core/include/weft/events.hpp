@@ -190,7 +190,9 @@ struct ObjectStreamEnded {
 // The next object of stream `stream` arrived at `endpoint`: exactly once per object, even
 // across reconnects, and only after the previous object of the stream was finished. Read
 // its data with object_read / object_consume, or end it with object_discard or
-// object_refuse. Objects without data are read too: object_read shows an empty end.
+// object_refuse. Objects without data are read too: object_read shows an empty end. This
+// event is the object's first readable notice (no ObjectReadable follows it): read on it
+// until object_read finds nothing, which arms ObjectReadable for what comes next.
 struct ObjectArrived {
   PeerId peer;
   ObjectStreamId stream;
@@ -201,8 +203,9 @@ struct ObjectArrived {
   std::uint64_t size;  // data bytes when size_known
 };
 
-// Data (or the end) of the object being read on `stream` waits. Emitted when there is
-// something to read after object_read found nothing; coalesced.
+// Data (or the end) of the object being read on `stream` waits. Emitted only when there is
+// something to read after object_read found nothing (so once per such wait); an
+// application that stops reading while data waits reads again when it chooses.
 struct ObjectReadable {
   PeerId peer;
   ObjectStreamId stream;
