@@ -48,6 +48,7 @@ TimeNs Connection::next_deadline() const {
                           object_receiver_.next_deadline()});
   switch (state_) {
     case PeerState::idle:
+    case PeerState::removed:
       break;
     case PeerState::backoff:
       next = std::min(next, dial_at_ns_);
@@ -75,6 +76,7 @@ void Connection::on_timer(TimeNs now_ns) {
   const ConnectionTimeouts& timeouts = context_.config.timeouts;
   switch (state_) {
     case PeerState::idle:
+    case PeerState::removed:
       return;
     case PeerState::backoff:
       if (now_ns >= dial_at_ns_) start_dial(now_ns);
@@ -222,7 +224,7 @@ void Connection::on_transport_down(TimeNs now_ns, TransportId transport, std::st
 // Ends the current transport: every call on it ends exactly once with "disconnected", every
 // queued byte of its generation is dropped, and a dialer schedules the next attempt.
 void Connection::teardown(TimeNs now_ns, std::string reason, bool close,
-                          std::vector<std::uint8_t> final_bytes) {
+                          std::vector<std::uint8_t> final_bytes, Errc code) {
   const bool was_up = state_ == PeerState::established;
   const TransportId transport = transport_;
   if (transport != 0) {
@@ -231,7 +233,7 @@ void Connection::teardown(TimeNs now_ns, std::string reason, bool close,
   }
   transport_ = 0;
   transmit_marked_ = false;
-  fail_all_calls();
+  fail_all_calls(code);
 #if WEFT_CANARIES
   if (context_.config.canary == Canary::old_generation_frames) lanes_.keep_stale_frames();
 #endif
@@ -252,6 +254,28 @@ void Connection::teardown(TimeNs now_ns, std::string reason, bool close,
   }
 }
 
+void Connection::remove(TimeNs now_ns) {
+  WEFT_ASSERT(!removed());
+  const std::string reason = "the peer was removed from this node's list";
+  if (transport_ != 0) {
+    std::vector<std::uint8_t> final_bytes;
+    if (state_ == PeerState::established) {
+      const Frame goaway{.op = Op::goaway,
+                         .checksum = checksums_,
+                         .status = static_cast<std::uint16_t>(Status::shutting_down),
+                         .payload = as_bytes(reason)};
+      final_bytes = after_output(lanes_.output(), goaway);
+    }
+    teardown(now_ns, reason, true, std::move(final_bytes), Errc::peer_removed);
+  }
+  object_sender_.end_all(now_ns, Errc::peer_removed, reason);
+  object_receiver_.forget_all(Errc::peer_removed, reason);
+  state_ = PeerState::removed;
+  dial_at_ns_ = kNever;
+  link_deadline_ns_ = kNever;
+  next_ping_ns_ = kNever;
+}
+
 void Connection::schedule_redial(TimeNs now_ns) {
   const ConnectionTimeouts& timeouts = context_.config.timeouts;
   const unsigned doublings = std::min<std::uint32_t>(backoff_attempt_, 30);
@@ -265,20 +289,20 @@ void Connection::schedule_redial(TimeNs now_ns) {
   dial_at_ns_ = now_ns + ns_from_ms(delay_ms);
 }
 
-void Connection::fail_all_calls() {
+void Connection::fail_all_calls(Errc code) {
   // Slot order is deterministic, so the order of these events is too.
-  outbound_.for_each([this](std::uint32_t, Outbound& call) {
-    context_.emit(event::RequestDone{peer_, call.mux, Errc::disconnected, {}});
+  outbound_.for_each([this, code](std::uint32_t, Outbound& call) {
+    context_.emit(event::RequestDone{peer_, call.mux, code, {}});
   });
-  inbound_.for_each([this](std::uint32_t, Inbound& call) {
+  inbound_.for_each([this, code](std::uint32_t, Inbound& call) {
     if (!call.delivered) return;  // the application never heard of it
-    context_.emit(
-        event::RequestCanceled{peer_, InboundId{generation_, call.mux}, Errc::disconnected});
+    context_.emit(event::RequestCanceled{peer_, InboundId{generation_, call.mux}, code});
   });
-  streams_.for_each([this](std::uint32_t, Stream& stream) {
+  streams_.for_each([this, code](std::uint32_t, Stream& stream) {
     if (stream.finished) return;  // already ended; only flushing its last frames
-    context_.emit(event::StreamEnded{peer_, StreamId{generation_, stream.mux}, Errc::disconnected,
-                                     "connection lost"});
+    context_.emit(event::StreamEnded{
+        peer_, StreamId{generation_, stream.mux}, code,
+        code == Errc::disconnected ? "connection lost" : std::string(errc_name(code))});
   });
   outbound_.clear();
   inbound_.clear();

@@ -49,6 +49,11 @@ class Connection : private ObjectPort {
   void on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes);
   void on_transport_down(TimeNs now_ns, TransportId transport, std::string_view reason);
   TimeNs next_deadline() const;
+  // Node::remove_peer: closes the transport (with goaway(shutting_down) when established),
+  // ends every call, stream, object stream and object held for the peer with peer_removed,
+  // and stays removed: no dial, no transport, no timer.
+  void remove(TimeNs now_ns);
+  bool removed() const { return state_ == PeerState::removed; }
 
   // ---- output -----------------------------------------------------------------------
   Bytes pending_output(TransportId transport) const;
@@ -177,12 +182,14 @@ class Connection : private ObjectPort {
   void start_dial(TimeNs now_ns);
   void begin_link(TimeNs now_ns, TransportId transport);
   void become_established(TimeNs now_ns, const Frame& handshake);
+  // Ends the transport: calls and streams in flight end with `code`, object streams wait
+  // for a reconnect (on_down), and a dialer schedules its next dial.
   void teardown(TimeNs now_ns, std::string reason, bool close,
-                std::vector<std::uint8_t> final_bytes);
+                std::vector<std::uint8_t> final_bytes, Errc code = Errc::disconnected);
   void fail_protocol(TimeNs now_ns, std::string message);
   void reject_handshake(TimeNs now_ns, Status status, std::string message);
   void schedule_redial(TimeNs now_ns);
-  void fail_all_calls();
+  void fail_all_calls(Errc code);
 
   // Frames.
   bool dispatch(TimeNs now_ns, const Frame& frame);

@@ -14,7 +14,12 @@ void Connection::check_invariants() const {
   object_sender_.check_invariants();
   object_receiver_.check_invariants();
   const bool has_transport = transport_ != 0;
-  WEFT_ASSERT(has_transport == (state_ != PeerState::idle && state_ != PeerState::backoff));
+  WEFT_ASSERT(has_transport == (state_ != PeerState::idle && state_ != PeerState::backoff &&
+                                state_ != PeerState::removed));
+  // A removed peer holds nothing and waits for nothing.
+  WEFT_ASSERT(state_ != PeerState::removed ||
+              (object_sender_.stream_count() == 0 && object_receiver_.stream_count() == 0 &&
+               dial_at_ns_ == kNever && link_deadline_ns_ == kNever));
   if (has_transport) {
     const auto owner = context_.transport_owner.find(transport_);
     WEFT_ASSERT(owner != context_.transport_owner.end() && owner->second == peer_);

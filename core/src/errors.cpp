@@ -44,6 +44,8 @@ std::string_view errc_name(Errc code) {
       return "peer_restarted";
     case Errc::object_state_lost:
       return "object_state_lost";
+    case Errc::peer_removed:
+      return "peer_removed";
   }
   return "unknown";
 }

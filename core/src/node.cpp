@@ -224,12 +224,29 @@ class NodeCore {
     return std::nullopt;
   }
 
+  // The live (not removed) peer called `name`; there is at most one.
   std::optional<PeerId> find_peer(std::string_view name) const {
-    const auto& peers = context_.config.peers;
-    for (PeerId peer = 0; peer < peers.size(); ++peer) {
-      if (peers[peer] == name) return peer;
+    for (PeerId peer = 0; peer < connections_.size(); ++peer) {
+      if (!connections_[peer]->removed() && connections_[peer]->name() == name) return peer;
     }
     return std::nullopt;
+  }
+
+  AddedPeer add_peer(TimeNs now_ns, std::string_view name) {
+    advance(now_ns);
+    if (!valid_node_name(name) || name == context_.config.name || find_peer(name))
+      return {0, Errc::invalid_argument};
+    const PeerId peer = connections_.size();
+    connections_.push_back(std::make_unique<Connection>(context_, peer, std::string(name), now_ns));
+    return {peer, Errc::ok};
+  }
+
+  Errc remove_peer(TimeNs now_ns, PeerId peer) {
+    advance(now_ns);
+    if (peer >= connections_.size() || connections_[peer]->removed()) return Errc::unknown_peer;
+    connections_[peer]->remove(now_ns);
+    check(connections_[peer].get());
+    return Errc::ok;
   }
 
  private:
@@ -360,6 +377,8 @@ std::string_view peer_state_name(PeerState state) {
       return "handshaking";
     case PeerState::established:
       return "established";
+    case PeerState::removed:
+      return "removed";
   }
   return "unknown";
 }
@@ -498,6 +517,14 @@ std::optional<PeerId> Node::find_peer(std::string_view name) const {
 std::size_t Node::peer_count() const {
   return core_->peer_count();
 }
+
+AddedPeer Node::add_peer(TimeNs now_ns, std::string_view name) {
+  return core_->add_peer(now_ns, name);
+}
+
+Errc Node::remove_peer(TimeNs now_ns, PeerId peer) {
+  return core_->remove_peer(now_ns, peer);
+}
 const std::string& Node::name() const {
   return core_->context().config.name;
 }
@@ -513,6 +540,7 @@ const NodeConfig& Node::config() const {
 Call PeerConnection::request(TimeNs now_ns, const RequestArgs& args) {
   node_->core_->advance(now_ns);
   detail::Connection& connection = node_->core_->connection(peer_);
+  if (connection.removed()) return {Errc::unknown_peer, 0};
   const auto result = connection.request(now_ns, args);
   detail::NodeCore::check(&connection);
   return result;
@@ -546,6 +574,7 @@ Errc PeerConnection::respond_error(TimeNs now_ns, InboundId id, Errc code,
 OpenedStream PeerConnection::open_stream(TimeNs now_ns, const StreamArgs& args) {
   node_->core_->advance(now_ns);
   detail::Connection& connection = node_->core_->connection(peer_);
+  if (connection.removed()) return {Errc::unknown_peer, {}};
   const auto result = connection.open_stream(now_ns, args);
   detail::NodeCore::check(&connection);
   return result;
@@ -607,6 +636,7 @@ std::optional<StreamCredits> PeerConnection::stream_credits(StreamId id) const {
 
 OpenedObjectStream PeerConnection::open_object_stream(TimeNs now_ns, std::string_view endpoint) {
   return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    if (connection.removed()) return OpenedObjectStream{Errc::unknown_peer, {}};
     return connection.object_sender().open(now_ns, endpoint);
   });
 }

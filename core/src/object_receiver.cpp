@@ -563,10 +563,13 @@ bool ObjectReceiver::close(TimeNs now_ns, Record& record, const Frame& frame) {
 // ---- the connection -------------------------------------------------------------------
 
 void ObjectReceiver::on_up(TimeNs, bool peer_restarted) {
-  if (!peer_restarted) return;
+  if (peer_restarted)
+    forget_all(Errc::peer_restarted, "the sender restarted; the object stream is gone");
+}
+
+void ObjectReceiver::forget_all(Errc code, const std::string& message) {
   while (!records_.empty())
-    forget(records_.begin()->second, Errc::peer_restarted,
-           "the sender restarted; the object stream is gone");
+    forget(records_.begin()->second, code, message);
 }
 
 void ObjectReceiver::on_down(TimeNs now_ns) {

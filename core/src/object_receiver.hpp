@@ -37,6 +37,9 @@ class ObjectReceiver {
   // ---- from the connection ----
   void on_up(TimeNs now_ns, bool peer_restarted);
   void on_down(TimeNs now_ns);
+  // Forgets every stream (the peer is gone for good): an object being read ends for the
+  // application with ObjectAborted(`code`).
+  void forget_all(Errc code, const std::string& message);
   // object_open, object_begin, object_data, object_end or object_close on a mux of the
   // peer's parity. Returns false when it cost the connection (a protocol error).
   bool on_frame(TimeNs now_ns, const Frame& frame);

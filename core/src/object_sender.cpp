@@ -212,6 +212,14 @@ Errc ObjectSender::stop(TimeNs now_ns, ObjectStreamId id, Errc code, std::string
   return Errc::ok;
 }
 
+void ObjectSender::end_all(TimeNs now_ns, Errc code, std::string_view message) {
+  std::vector<ObjectStreamId> ids;
+  for (const auto& [value, stream] : streams_)
+    ids.push_back(stream.id);
+  for (const ObjectStreamId id : ids)
+    stop(now_ns, id, code, message);
+}
+
 std::optional<ObjectStreamStats> ObjectSender::stats(TimeNs now_ns, ObjectStreamId id) {
   Stream* stream = find(id);
   if (stream == nullptr) return std::nullopt;

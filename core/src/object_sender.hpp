@@ -34,6 +34,9 @@ class ObjectSender {
                     std::string_view message);
   Errc fin(TimeNs now_ns, ObjectStreamId id);
   Errc stop(TimeNs now_ns, ObjectStreamId id, Errc code, std::string_view message);
+  // Stops every stream with `code` (the peer is gone for good): each object completes with
+  // it, then its stream ends with it.
+  void end_all(TimeNs now_ns, Errc code, std::string_view message);
   std::optional<ObjectStreamStats> stats(TimeNs now_ns, ObjectStreamId id);
   bool owns(ObjectStreamId id) const { return streams_.contains(id.value); }
 

@@ -180,7 +180,7 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
 
   void dispatch(Event&& event);
 
-  std::string peer_name(PeerId peer) const { return node->config().peers.at(peer); }
+  std::string peer_name(PeerId peer) const { return node->connection(peer).name(); }
   PeerConnection connection(PeerId peer) const { return node->connection(peer); }
 
   void handle(event::Dial&& e);

@@ -46,15 +46,18 @@ Node& Network::start(std::size_t index, NodeConfig config) {
   return *slot.node;
 }
 
+// From the node's own peer list, which Node::add_peer can grow while it runs (ids are never
+// reused; a removed peer keeps its id, and the live one of a name is the last).
 void Network::resolve_peers(std::size_t index) {
   Slot& slot = slots_[index];
-  const std::vector<std::string>& peers = slot.node->config().peers;
-  slot.peer_nodes.assign(peers.size(), kNoNode);
+  Node& node = *slot.node;
+  slot.peer_nodes.assign(node.peer_count(), kNoNode);
   slot.peer_ids.assign(slots_.size(), kNoPeer);
-  for (std::size_t peer = 0; peer < peers.size(); ++peer) {
-    const std::size_t other = index_of(peers[peer]);
+  for (PeerId peer = 0; peer < node.peer_count(); ++peer) {
+    PeerConnection connection = node.connection(peer);
+    const std::size_t other = index_of(connection.name());
     slot.peer_nodes[peer] = other;
-    if (other != kNoNode) slot.peer_ids[other] = static_cast<PeerId>(peer);
+    if (other != kNoNode && connection.state() != PeerState::removed) slot.peer_ids[other] = peer;
   }
 }
 
@@ -174,6 +177,8 @@ Network::ScratchPeers::~ScratchPeers() {
 bool Network::pump_node(std::size_t index) {
   bool moved = false;
   if (!slots_[index].node) return false;
+  // The application may have added peers (Node::add_peer) since the list was resolved.
+  if (slots_[index].node->peer_count() != slots_[index].peer_nodes.size()) resolve_peers(index);
   ScratchPeers scratch(spare_peer_lists_);
   std::vector<PeerId>& touched = scratch.list;
   while (std::optional<Event> event = slots_[index].node->poll_event()) {
@@ -394,6 +399,7 @@ std::size_t Network::new_link(std::size_t from, std::uint64_t from_epoch, std::s
 }
 
 void Network::dial(std::size_t from, PeerId peer, TransportId transport) {
+  if (peer >= slots_[from].peer_nodes.size()) resolve_peers(from);  // a peer added since
   const std::size_t to = node_of(from, peer);
   slots_[from].dials.push_back(now_);
   // After the fault phase every dial goes through (links have healed).

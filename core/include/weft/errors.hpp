@@ -33,6 +33,8 @@ enum class Errc : std::uint8_t {
   // The peer holds no state for the object stream this node tried to resume (it expired
   // there, or the peer never had it): the unacknowledged objects' fate is unknown.
   object_state_lost,
+  // The application removed the peer (Node::remove_peer): what was in flight with it ends.
+  peer_removed,
 };
 
 // The name of `code` ("deadline_exceeded").

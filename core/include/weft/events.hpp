@@ -61,7 +61,8 @@ struct PeerUp {
   bool peer_restarted;        // the incarnation differs from the previous connection's
 };
 
-// The connection to `peer` ended; every call on it has ended with "disconnected".
+// The connection to `peer` ended; every call on it has ended with "disconnected" (with
+// peer_removed when the application removed the peer).
 struct PeerDown {
   PeerId peer;
   std::uint64_t generation;
@@ -90,7 +91,8 @@ struct RequestReceived {
 
 // A request being served ended without an answer: the caller canceled
 // (Errc::canceled), its deadline passed (deadline_exceeded), or the connection went down
-// (disconnected). Do not answer it; respond() would return not_found.
+// (disconnected; peer_removed after Node::remove_peer). Do not answer it; respond() would
+// return not_found.
 struct RequestCanceled {
   PeerId peer;
   InboundId id;
@@ -99,7 +101,7 @@ struct RequestCanceled {
 
 // A request this node sent ended, exactly once. `result` is ok (payload: the response),
 // a remote code (remote_error, unknown_handler, busy, ...; payload: the peer's message),
-// or a local one (disconnected, deadline_exceeded, canceled).
+// or a local one (disconnected, deadline_exceeded, canceled, peer_removed).
 struct RequestDone {
   PeerId peer;
   RequestId id;
@@ -138,7 +140,7 @@ struct StreamWritable {
 // Stream `id` ended on this side, exactly once. ok: both halves ended normally and every
 // message was read. Otherwise the reason: the peer's error (remote_error and other remote
 // codes, with its message), canceled, deadline_exceeded, keepalive_timeout, disconnected,
-// protocol_error. Unread messages are gone; the id is dead.
+// protocol_error, peer_removed. Unread messages are gone; the id is dead.
 struct StreamEnded {
   PeerId peer;
   StreamId id;
@@ -154,7 +156,8 @@ struct StreamEnded {
 // disconnected (the peer did not take the stream within object_resume_timeout_ms: no
 // reconnect, or no answer to its open), peer_restarted, object_state_lost, unknown_handler
 // (no such endpoint), busy (the peer's object-stream limits), invalid_argument (sized data
-// short or long), or the code given to object_abort.
+// short or long), peer_removed (Node::remove_peer; the stream ends with it too), or the
+// code given to object_abort.
 struct ObjectCompleted {
   PeerId peer;
   ObjectStreamId stream;
@@ -177,7 +180,7 @@ struct ObjectWantData {
 
 // Stream `stream` ended, exactly once: ok after object_stream_fin once every object
 // completed, canceled after object_stream_stop, unknown_handler when the peer has no such
-// endpoint (every object completed with it first).
+// endpoint (every object completed with it first), peer_removed after Node::remove_peer.
 struct ObjectStreamEnded {
   PeerId peer;
   ObjectStreamId stream;
@@ -213,7 +216,8 @@ struct ObjectReadable {
 
 // The object being read on `stream` ended before the application finished it: the sender
 // aborted it (its code), stopped the stream (canceled), restarted (peer_restarted), or did
-// not come back within object_resume_timeout_ms (disconnected). Exactly once per object
+// not come back within object_resume_timeout_ms (disconnected), or the application removed
+// the peer (peer_removed). Exactly once per object
 // that arrived and was not finished; nothing more of it can be read.
 struct ObjectAborted {
   PeerId peer;

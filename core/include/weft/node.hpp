@@ -48,8 +48,15 @@ enum class PeerState : std::uint8_t {
   dialing,      // a Dial event is out; waiting for on_connected
   handshaking,  // hello sent, waiting for welcome
   established,  // calls can be made
+  removed,      // Node::remove_peer: no transport, never again (a re-added name is a new peer)
 };
 std::string_view peer_state_name(PeerState state);
+
+// What add_peer returns: the new peer's id when error is ok.
+struct AddedPeer {
+  PeerId peer = 0;
+  Errc error = Errc::ok;
+};
 
 struct PeerStats {
   PeerState state = PeerState::idle;
@@ -355,8 +362,29 @@ class Node {
   // The counters of an endpoint, or nullopt when it is not registered.
   std::optional<ObjectEndpointStats> object_endpoint_stats(std::string_view endpoint) const;
   PeerConnection connection(PeerId peer) { return {this, peer}; }
+  // The live peer called `name` (a removed one is not found).
   std::optional<PeerId> find_peer(std::string_view name) const;
+  // Peers ever known: the configured ones, then those add_peer added, removed ones included
+  // (ids are never reused, so 0..peer_count()-1 are all valid PeerConnection ids).
   std::size_t peer_count() const;
+
+  // ---- membership at run time ----------------------------------------------------------
+
+  // Adds peer `name` to the running node: a new relationship under a new PeerId (never one
+  // used before, also for a name that was removed and comes back). Its connection follows
+  // the dial rule like a configured peer's: this side dials at the next timer, or waits for
+  // the peer's hello. invalid_argument (and no peer) for a name that is not a valid node
+  // name, this node's own name, or the name of a live peer.
+  AddedPeer add_peer(TimeNs now_ns, std::string_view name);
+  // Removes `peer`: its transport closes (after a goaway(shutting_down) when established);
+  // every request, inbound call and stream with it ends once with peer_removed (RequestDone,
+  // RequestCanceled, StreamEnded), every object posted to it completes with peer_removed and
+  // its object streams end with it, and an object being read from it ends with
+  // ObjectAborted(peer_removed); PeerDown follows if it was up. Afterwards the id stays
+  // valid but dead: request, open_stream and open_object_stream return unknown_peer,
+  // stats() shows PeerState::removed, and a hello from the name is refused (unknown_node)
+  // unless add_peer takes the name again. unknown_peer if `peer` is not a live peer.
+  Errc remove_peer(TimeNs now_ns, PeerId peer);
   const std::string& name() const;
   std::uint64_t incarnation() const;
   const NodeConfig& config() const;
