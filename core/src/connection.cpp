@@ -9,11 +9,16 @@ namespace {
 
 // The last bytes of a transport this side closes: what the driver has not written yet of
 // the output (the rest of a frame it began, the welcome of a connection that fails at once),
-// then `frame`. Dropping that rest would put `frame` in the middle of a frame on the wire.
-std::vector<std::uint8_t> after_output(Bytes unwritten, const Frame& frame) {
+// then a goaway with `status` and `text` (clipped). Dropping that rest would put the goaway
+// in the middle of a frame on the wire.
+std::vector<std::uint8_t> goaway_after_output(Bytes unwritten, bool checksum, Status status,
+                                              std::string_view text) {
   ByteBuffer buffer;
   buffer.append(unwritten);
-  encode_frame(buffer, frame);
+  encode_frame(buffer, Frame{.op = Op::goaway,
+                             .checksum = checksum,
+                             .status = static_cast<std::uint16_t>(status),
+                             .payload = as_bytes(clip_error_text(text))});
   return {buffer.view().begin(), buffer.view().end()};
 }
 
@@ -259,13 +264,8 @@ void Connection::remove(TimeNs now_ns) {
   const std::string reason = "the peer was removed from this node's list";
   if (transport_ != 0) {
     std::vector<std::uint8_t> final_bytes;
-    if (state_ == PeerState::established) {
-      const Frame goaway{.op = Op::goaway,
-                         .checksum = checksums_,
-                         .status = static_cast<std::uint16_t>(Status::shutting_down),
-                         .payload = as_bytes(reason)};
-      final_bytes = after_output(lanes_.output(), goaway);
-    }
+    if (state_ == PeerState::established)
+      final_bytes = goaway_after_output(lanes_.output(), checksums_, Status::shutting_down, reason);
     teardown(now_ns, reason, true, std::move(final_bytes), Errc::peer_removed);
   }
   object_sender_.end_all(now_ns, Errc::peer_removed, reason);
@@ -321,20 +321,14 @@ void Connection::fail_protocol(TimeNs now_ns, std::string message) {
   if (state_ == PeerState::handshaking) {
     context_.emit(event::HandshakeFailed{name_, Status::protocol_error, true, message});
   }
-  const Frame goaway{.op = Op::goaway,
-                     .checksum = checksums_,
-                     .status = static_cast<std::uint16_t>(Status::protocol_error),
-                     .payload = as_bytes(clip_error_text(message))};
-  teardown(now_ns, "protocol error: " + message, true, after_output(lanes_.output(), goaway));
+  teardown(now_ns, "protocol error: " + message, true,
+           goaway_after_output(lanes_.output(), checksums_, Status::protocol_error, message));
 }
 
 void Connection::reject_handshake(TimeNs now_ns, Status status, std::string message) {
   context_.emit(event::HandshakeFailed{name_, status, true, message});
-  const Frame goaway{.op = Op::goaway,
-                     .checksum = true,
-                     .status = static_cast<std::uint16_t>(status),
-                     .payload = as_bytes(clip_error_text(message))};
-  teardown(now_ns, "handshake refused: " + message, true, after_output(lanes_.output(), goaway));
+  teardown(now_ns, "handshake refused: " + message, true,
+           goaway_after_output(lanes_.output(), true, status, message));
 }
 
 // ---- incoming bytes and frames --------------------------------------------------------

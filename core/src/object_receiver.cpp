@@ -243,11 +243,16 @@ void ObjectReceiver::send_ack(TimeNs now_ns, Record& record, std::uint64_t numbe
     return;
   }
   flush_acks_of(now_ns, record);
-  if (!port_.port_up()) return;
+  if (port_.port_up()) send_ack_frame(now_ns, record.mux, number, 0, status, text);
+}
+
+void ObjectReceiver::send_ack_frame(TimeNs now_ns, std::uint64_t mux, std::uint64_t seq,
+                                    std::uint16_t flags, Status status, std::string_view text) {
   port_.port_send_control(now_ns, Frame{.op = Op::object_ack,
                                         .checksum = port_.port_checksums(),
-                                        .mux = record.mux,
-                                        .seq = number,
+                                        .flags = flags,
+                                        .mux = mux,
+                                        .seq = seq,
                                         .status = static_cast<std::uint16_t>(status),
                                         .payload = as_bytes(text)});
 }
@@ -256,23 +261,17 @@ void ObjectReceiver::flush_acks_of(TimeNs now_ns, Record& record) {
   if (record.acks_owed_from == 0) return;
   const bool several = record.acks_owed_through > record.acks_owed_from;
   record.acks_owed_from = 0;
-  port_.port_send_control(now_ns, Frame{.op = Op::object_ack,
-                                        .checksum = port_.port_checksums(),
-                                        .flags = several ? flag::kThrough : std::uint16_t{0},
-                                        .mux = record.mux,
-                                        .seq = record.acks_owed_through});
+  send_ack_frame(now_ns, record.mux, record.acks_owed_through,
+                 several ? flag::kThrough : std::uint16_t{0}, Status::ok, {});
 }
 
 void ObjectReceiver::flush_acks(TimeNs now_ns) {
-  std::vector<std::uint64_t> keys;
-  keys.swap(owed_acks_);  // a flush that costs the connection clears owed_acks_ (on_down)
-  for (const std::uint64_t key : keys) {
-    const auto found = records_.find(key);
-    if (found == records_.end() || !port_.port_up()) continue;
-    flush_acks_of(now_ns, found->second);
+  // By index: a flush that costs the connection empties owed_acks_ (on_down) mid-loop.
+  for (std::size_t i = 0; i < owed_acks_.size(); ++i) {
+    const auto found = records_.find(owed_acks_[i]);
+    if (found != records_.end()) flush_acks_of(now_ns, found->second);
   }
-  keys.clear();
-  if (owed_acks_.empty()) owed_acks_.swap(keys);  // keeps the capacity
+  owed_acks_.clear();
 }
 
 void ObjectReceiver::forget(Record& record, Errc code, const std::string& message) {

@@ -119,6 +119,8 @@ class ObjectReceiver {
   void send_ack(TimeNs now_ns, Record& record, std::uint64_t number, Status status,
                 std::string_view text);
   void flush_acks_of(TimeNs now_ns, Record& record);
+  void send_ack_frame(TimeNs now_ns, std::uint64_t mux, std::uint64_t seq, std::uint16_t flags,
+                      Status status, std::string_view text);
   void advance(TimeNs now_ns, Record& record);
   void notify(Record& record);
   void return_credit(Record& record, bool force);

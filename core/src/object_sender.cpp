@@ -200,15 +200,7 @@ Errc ObjectSender::stop(TimeNs now_ns, ObjectStreamId id, Errc code, std::string
   const std::string text = clip(message);
   fail_all(now_ns, *stream, code, text);
   end_stream(*stream, code, text);
-  if (was_linked && port_.port_up()) {
-    port_.port_send_control(now_ns,
-                            Frame{.op = Op::object_close,
-                                  .checksum = port_.port_checksums(),
-                                  .mux = mux,
-                                  .seq = last,
-                                  .status = static_cast<std::uint16_t>(status_from_errc(code)),
-                                  .payload = as_bytes(text)});
-  }
+  if (was_linked && port_.port_up()) send_close(now_ns, mux, last, status_from_errc(code), text);
   return Errc::ok;
 }
 
@@ -285,10 +277,7 @@ bool ObjectSender::emit_completions(TimeNs now_ns, Stream& stream) {
       const std::uint64_t mux = stream.mux;
       const std::uint64_t last = stream.next_wire - 1;
       end_stream(stream, Errc::ok, "");
-      port_.port_send_control(
-          now_ns,
-          Frame{
-              .op = Op::object_close, .checksum = port_.port_checksums(), .mux = mux, .seq = last});
+      send_close(now_ns, mux, last);
     } else {
       end_stream(stream, Errc::ok, "");
     }
@@ -296,6 +285,16 @@ bool ObjectSender::emit_completions(TimeNs now_ns, Stream& stream) {
   }
   schedule_idle(now_ns, stream);
   return true;
+}
+
+void ObjectSender::send_close(TimeNs now_ns, std::uint64_t mux, std::uint64_t last, Status status,
+                              std::string_view text) {
+  port_.port_send_control(now_ns, Frame{.op = Op::object_close,
+                                        .checksum = port_.port_checksums(),
+                                        .mux = mux,
+                                        .seq = last,
+                                        .status = static_cast<std::uint16_t>(status),
+                                        .payload = as_bytes(text)});
 }
 
 void ObjectSender::end_stream(Stream& stream, Errc result, std::string message) {
@@ -389,10 +388,7 @@ bool ObjectSender::send_object_frame(TimeNs now_ns, Stream& stream, Object& obje
       --stream.credit_objects;
       stream.credit_bytes -= object.header.size();
       if (whole) {
-        object.phase = Phase::sent;
-        object.sent_whole = true;
-        ++stream.cursor;
-        emit_completions(now_ns, stream);
+        sent_whole(now_ns, stream, object);
         return true;
       }
       object.phase = object.kind == ObjectSize::header_only ? Phase::end : Phase::data;
@@ -415,10 +411,7 @@ bool ObjectSender::send_object_frame(TimeNs now_ns, Stream& stream, Object& obje
                             .status = static_cast<std::uint16_t>(status),
                             .size = object.sent,
                             .payload = as_bytes(text)});
-      object.phase = Phase::sent;
-      object.sent_whole = true;
-      ++stream.cursor;
-      emit_completions(now_ns, stream);  // a refused object may leave now
+      sent_whole(now_ns, stream, object);  // a refused object may leave now
       return true;
     }
     case Phase::sent:
@@ -426,6 +419,13 @@ bool ObjectSender::send_object_frame(TimeNs now_ns, Stream& stream, Object& obje
   }
   WEFT_ASSERT(false && "the cursor is past the objects sent");
   return false;
+}
+
+void ObjectSender::sent_whole(TimeNs now_ns, Stream& stream, Object& object) {
+  object.phase = Phase::sent;
+  object.sent_whole = true;
+  ++stream.cursor;
+  emit_completions(now_ns, stream);
 }
 
 bool ObjectSender::send_data(Stream& stream, Object& object) {
@@ -578,12 +578,14 @@ bool ObjectSender::on_accept(TimeNs now_ns, Stream& stream, const Frame& frame) 
   return true;
 }
 
+bool ObjectSender::ack_violation(TimeNs now_ns, const Frame& frame, const std::string& why) {
+  port_.port_protocol_error(now_ns, "object_ack " + std::to_string(frame.seq) + " on mux " +
+                                        std::to_string(frame.mux) + ": " + why);
+  return false;
+}
+
 bool ObjectSender::on_ack(TimeNs now_ns, Stream& stream, const Frame& frame) {
-  const auto violation = [&](const std::string& why) {
-    port_.port_protocol_error(now_ns, "object_ack " + std::to_string(frame.seq) + " on mux " +
-                                          std::to_string(frame.mux) + ": " + why);
-    return false;
-  };
+  const auto violation = [&](const std::string& why) { return ack_violation(now_ns, frame, why); };
   if ((frame.flags & flag::kThrough) != 0) return on_acks_through(now_ns, stream, frame);
   if (frame.seq != stream.acked_through + 1) {
     return violation("object " + std::to_string(stream.acked_through + 1) + " was due");
@@ -619,10 +621,8 @@ bool ObjectSender::on_ack(TimeNs now_ns, Stream& stream, const Frame& frame) {
 // must have been sent whole; the objects complete as their own acks would complete them.
 bool ObjectSender::on_acks_through(TimeNs now_ns, Stream& stream, const Frame& frame) {
   if (frame.seq <= stream.acked_through) {
-    port_.port_protocol_error(now_ns, "object_ack " + std::to_string(frame.seq) + " on mux " +
-                                          std::to_string(frame.mux) + ": object " +
-                                          std::to_string(stream.acked_through + 1) + " was due");
-    return false;
+    return ack_violation(now_ns, frame,
+                         "object " + std::to_string(stream.acked_through + 1) + " was due");
   }
   // Checked before anything changes: a bad range costs the connection and nothing else.
   std::uint64_t covered = 0;
@@ -632,12 +632,9 @@ bool ObjectSender::on_acks_through(TimeNs now_ns, Stream& stream, const Frame& f
     ++covered;
   }
   if (covered != frame.seq - stream.acked_through) {
-    const std::uint64_t first_bad = stream.acked_through + covered + 1;
-    port_.port_protocol_error(now_ns, "object_ack " + std::to_string(frame.seq) + " on mux " +
-                                          std::to_string(frame.mux) + ": object " +
-                                          std::to_string(first_bad) +
-                                          " was not begun or its end was not sent");
-    return false;
+    return ack_violation(now_ns, frame,
+                         "object " + std::to_string(stream.acked_through + covered + 1) +
+                             " was not begun or its end was not sent");
   }
   for (Object& object : stream.objects) {
     if (object.wire <= stream.acked_through || object.wire > frame.seq) continue;
@@ -696,13 +693,8 @@ void ObjectSender::on_timer(TimeNs now_ns) {
         const std::uint64_t mux = stream.mux;
         reset_link(stream);
         if (port_.port_up()) {
-          port_.port_send_control(
-              now_ns, Frame{.op = Op::object_close,
-                            .checksum = port_.port_checksums(),
-                            .mux = mux,
-                            .seq = stream.next_wire - 1,
-                            .status = static_cast<std::uint16_t>(Status::canceled),
-                            .payload = as_bytes(std::string_view("no answer to object_open"))});
+          send_close(now_ns, mux, stream.next_wire - 1, Status::canceled,
+                     "no answer to object_open");
         }
       }
       fail_all(now_ns, stream, Errc::disconnected,
@@ -715,10 +707,7 @@ void ObjectSender::on_timer(TimeNs now_ns) {
       if (stream.link != Link::open || !stream.objects.empty() || !port_.port_up()) continue;
       const std::uint64_t mux = stream.mux;
       reset_link(stream);
-      port_.port_send_control(now_ns, Frame{.op = Op::object_close,
-                                            .checksum = port_.port_checksums(),
-                                            .mux = mux,
-                                            .seq = stream.next_wire - 1});
+      send_close(now_ns, mux, stream.next_wire - 1);
       if (!port_.port_up()) return;
     }
   }

@@ -113,12 +113,18 @@ class ObjectSender {
   bool send_open(TimeNs now_ns, Stream& stream);
   bool send_object_frame(TimeNs now_ns, Stream& stream, Object& object);
   bool send_data(Stream& stream, Object& object);
+  // `object`'s last frame went out: nothing more of it is sent on this connection, the
+  // cursor moves on, and its completion leaves if its result is known.
+  void sent_whole(TimeNs now_ns, Stream& stream, Object& object);
   void ask_for_data(Stream& stream, Object& object);
   // Applies the receiver's resume point; false when the stream ended meanwhile.
   bool on_accept(TimeNs now_ns, Stream& stream, const Frame& frame);
   // Whether object `wire` of `stream` may resume from data offset `offset`.
   bool resumable_at(const Stream& stream, std::uint64_t wire, std::uint64_t offset) const;
   bool on_ack(TimeNs now_ns, Stream& stream, const Frame& frame);
+  // Fails the connection for a bad object_ack: "object_ack <seq> on mux <mux>: <why>".
+  // Returns false.
+  bool ack_violation(TimeNs now_ns, const Frame& frame, const std::string& why);
   bool on_acks_through(TimeNs now_ns, Stream& stream, const Frame& frame);
   // Completes every object not completed yet with `code` (in order) and starts the stream
   // over: nothing is unacknowledged any more.
@@ -128,6 +134,10 @@ class ObjectSender {
   // Returns false when the stream was erased.
   bool emit_completions(TimeNs now_ns, Stream& stream);
   void end_stream(Stream& stream, Errc result, std::string message);
+  // object_close for `mux`; `last` is the last object begun. A status other than ok (with
+  // its text) aborts the stream at the receiver.
+  void send_close(TimeNs now_ns, std::uint64_t mux, std::uint64_t last, Status status = Status::ok,
+                  std::string_view text = {});
   void set_busy(TimeNs now_ns, Stream& stream);
   void schedule_idle(TimeNs now_ns, Stream& stream);
   void reset_link(Stream& stream);
