@@ -212,11 +212,7 @@ TEST(ObjectRegressions, AResumeOffsetPastTheObjectIsAProtocolError) {
   const std::uint64_t mux = frames_with(step.sent, Op::object_open).at(0).view().mux;
   driven.exchange(Frame{
       .op = Op::object_accept, .mux = mux, .seq = 1, .credit_msgs = 4, .credit_bytes = 1 << 20});
-  driven.node().on_transport_down(0, driven.transport(), "reset");
-  driven.collect();
-  driven.set_transport(driven.node().on_accepted(0));
-  driven.feed(hello_frame(2));
-  step = driven.read();
+  step = redial(driven);
   const auto resumes = frames_with(step.sent, Op::object_open);
   ASSERT_EQ(resumes.size(), 1u);
   ASSERT_EQ(resumes[0].view().flags, flag::kResume);
@@ -283,11 +279,7 @@ TEST(ObjectRegressions, AHeaderOnlyObjectBegunBeforeADisconnectResumesWithoutDat
   driven.feed(Frame{
       .op = Op::object_accept, .mux = mux, .seq = 1, .credit_msgs = 4, .credit_bytes = 1 << 20});
   driven.read();  // its begin and end went out, and died with the connection
-  driven.node().on_transport_down(0, driven.transport(), "reset");
-  driven.collect();
-  driven.set_transport(driven.node().on_accepted(0));
-  driven.feed(hello_frame(2));
-  step = driven.read();
+  step = redial(driven);
   const auto opens = frames_with(step.sent, Op::object_open);
   ASSERT_EQ(opens.size(), 1u);
   // The receiver holds the begin but not the end: it resumes inside the object.

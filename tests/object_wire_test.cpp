@@ -125,11 +125,7 @@ TEST(ObjectWire, AcksHeldBackWhenTheConnectionDropsAreSentAfterTheResume) {
   read_all(driven, stream, finished);
   ASSERT_EQ(finished, 3u);
   // The acks were never written: the transport goes down first.
-  driven.node().on_transport_down(0, driven.transport(), "reset");
-  driven.collect();
-  driven.set_transport(driven.node().on_accepted(0));
-  driven.feed(hello_frame(2));
-  driven.read();
+  redial(driven);
   Frame resume = open_frame();
   resume.flags = flag::kResume;
   resume.mux = 8;

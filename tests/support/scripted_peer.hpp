@@ -293,6 +293,17 @@ inline ScriptedPeer accepted(const std::function<void(NodeConfig&)>& adjust = {}
   return peer;
 }
 
+// The accepted transport of `peer` resets and the script dials again (hello attempt
+// `hello_seq`) at time 0: the node sees the transport down, then a new accepted transport
+// and its hello. Returns what the node did and wrote (the welcome, resumes, ...).
+inline ScriptedPeer::Step redial(ScriptedPeer& peer, std::uint64_t hello_seq = 2) {
+  peer.node().on_transport_down(0, peer.transport(), "reset");
+  peer.collect();
+  peer.set_transport(peer.node().on_accepted(0));
+  peer.feed(hello_frame(hello_seq));
+  return peer.read();
+}
+
 // A dialer (dialer_config(adjust)) that dialed the script at its first tick (time 0) and is
 // connected; its hello is unread, the welcome not yet fed.
 inline ScriptedPeer dialing(const std::function<void(NodeConfig&)>& adjust = {}) {
