@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <random>
 
@@ -276,16 +277,80 @@ Errc EventNode::run_on_loop(std::function<void()> fn) {
   return impl_->post({std::move(fn), [] {}});
 }
 
+namespace {
+
+// Runs `fn` on the loop thread and waits for its result (inline from the loop thread
+// itself). The error is why it did not run: queue_full, or shutting_down when the node
+// stopped before or meanwhile.
+template <typename T>
+std::pair<Errc, T> ask_loop(EventNode::Impl& impl, std::function<T()> fn) {
+  if (impl.on_loop_thread() && !impl.stopping) return {Errc::ok, fn()};
+  auto promise = std::make_shared<std::promise<std::pair<Errc, T>>>();
+  std::future<std::pair<Errc, T>> future = promise->get_future();
+  const Errc posted = impl.post({[promise, fn = std::move(fn)] {
+                                   promise->set_value({Errc::ok, fn()});
+                                 },
+                                 [promise] {
+                                   promise->set_value({Errc::shutting_down, T{}});
+                                 }});
+  if (posted != Errc::ok) return {posted, T{}};
+  return future.get();
+}
+
+}  // namespace
+
 std::vector<PeerStatus> EventNode::peers() {
   if (!impl_->started) return {};
-  if (impl_->on_loop_thread()) return impl_->snapshot();
-  auto promise = std::make_shared<std::promise<std::vector<PeerStatus>>>();
-  std::future<std::vector<PeerStatus>> future = promise->get_future();
-  const Errc posted =
-      impl_->post({[impl = impl_.get(), promise] { promise->set_value(impl->snapshot()); },
-                   [promise] { promise->set_value({}); }});
-  if (posted != Errc::ok) return {};
-  return future.get();
+  return ask_loop<std::vector<PeerStatus>>(*impl_,
+                                           [impl = impl_.get()] { return impl->snapshot(); })
+      .second;
+}
+
+Errc EventNode::add_peer(const PeerAddress& address) {
+  Impl& impl = *impl_;
+  sockaddr_in resolved{};
+  if (!resolve(address.host, address.port, resolved)) {
+    impl.log(LogLevel::error, "bad peer address " + address.name + "=" + address.host);
+    return Errc::invalid_argument;
+  }
+  if (!impl.started) {  // before start(): into the options start() reads
+    impl.options.config.peers.push_back(address.name);
+    impl.options.addresses.push_back(address);
+    return Errc::ok;
+  }
+  const auto [posted, result] = ask_loop<Errc>(impl, [&impl, name = address.name, resolved] {
+    const AddedPeer added = impl.node->add_peer(monotonic_now_ns(), name);
+    if (added.error != Errc::ok) return added.error;
+    if (impl.peer_addresses.size() <= added.peer) impl.peer_addresses.resize(added.peer + 1);
+    impl.peer_addresses[added.peer] = resolved;
+    impl.log(LogLevel::info, "peer " + name + " added");
+    return Errc::ok;
+  });
+  return posted != Errc::ok ? posted : result;
+}
+
+Errc EventNode::remove_peer(std::string_view name) {
+  Impl& impl = *impl_;
+  if (!impl.started) {  // before start(): out of the options start() reads
+    std::vector<std::string>& names = impl.options.config.peers;
+    const auto listed = std::find(names.begin(), names.end(), name);
+    if (listed == names.end()) return Errc::unknown_peer;
+    names.erase(listed);
+    std::erase_if(impl.options.addresses,
+                  [&](const PeerAddress& address) { return address.name == name; });
+    return Errc::ok;
+  }
+  const auto [posted, result] = ask_loop<Errc>(impl, [&impl, name = std::string(name)] {
+    const std::optional<PeerId> peer = impl.node->find_peer(name);
+    if (!peer) return Errc::unknown_peer;
+    const Errc removed = impl.node->remove_peer(monotonic_now_ns(), *peer);
+    if (removed == Errc::ok) {
+      impl.peer_addresses[*peer].reset();  // never dialed again
+      impl.log(LogLevel::info, "peer " + name + " removed");
+    }
+    return removed;
+  });
+  return posted != Errc::ok ? posted : result;
 }
 
 Errc CallHandle::cancel() {

@@ -54,6 +54,7 @@ struct EventNodeOptions {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 0;
   // Addresses of the peers this node dials (the dial rule picks which; list all peers).
+  // EventNode::add_peer adds to this address book while the node runs.
   std::vector<PeerAddress> addresses;
   // The local address connections to peers are made from (an IPv4 address or host name,
   // resolved at start; a bad one makes start() fail with invalid_argument; "", the
@@ -286,8 +287,31 @@ class EventNode {
   Errc run_on_loop(std::function<void()> fn);
 
   // A snapshot of every peer's state (waits for the loop; from the loop thread itself it
-  // runs inline).
+  // runs inline). Peers removed at run time are listed too, in PeerState::removed.
   std::vector<PeerStatus> peers();
+
+  // ---- membership at run time (from any thread) ----
+  // Both wait for the loop thread to apply the change (like peers(); from the loop thread
+  // itself they run inline) and return its result. Before start() they edit the options
+  // instead: the peer list and the address book start() will use.
+  //
+  // Adds peer `address.name`, listening at address.host:port, to the running node: a new
+  // relationship (Node::add_peer) under a new id, also for a name removed before. Its
+  // connection follows the dial rule: this node dials it, or waits for its hello (which the
+  // other node sends once it lists this node too). The address is resolved on the calling
+  // thread, before the loop is asked. invalid_argument (nothing added) for a bad name, this
+  // node's own name, the name of a live peer, or an address that does not resolve;
+  // queue_full or shutting_down when the loop could not be asked.
+  Errc add_peer(const PeerAddress& address);
+  // Removes the live peer `name` (Node::remove_peer): its connection closes after a
+  // goaway(shutting_down); every call to it ends once with Errc::peer_removed (reply
+  // callbacks; Responder::canceled() turns true for its requests being served), every
+  // stream with it ends with peer_removed (on_end), and every object stream to it completes
+  // its objects and ends with peer_removed, an object being read from it ends with
+  // peer_removed; PeerChange down follows when it was up. Afterwards calls to the name fail
+  // with unknown_peer and its connections are refused, until add_peer takes it again.
+  // unknown_peer when no live peer has that name; queue_full or shutting_down as above.
+  Errc remove_peer(std::string_view name);
 
   struct Impl;
 

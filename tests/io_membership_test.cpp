@@ -1,0 +1,298 @@
+// Membership at run time through EventNode (add_peer / remove_peer from another thread):
+// a node added while both run connects and serves requests, streams and objects; removing a
+// peer ends everything in flight with it once with peer_removed on the remover while the
+// other side sees the disconnect; a name added again is a new relationship that works.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "io_test_support.hpp"
+#include "weft/io/event_node.hpp"
+
+namespace weft::io {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::config_for;
+using testing::reply_within;
+using testing::wait_until;
+
+constexpr std::uint16_t kEcho = 1;
+constexpr std::uint16_t kHold = 2;     // requests kept unanswered
+constexpr std::uint16_t kStreams = 3;  // streams that echo each message until the input ends
+
+// Everything the application saw, by what it was (thread-safe).
+struct Seen {
+  std::mutex mutex;
+  std::map<std::string, std::vector<Errc>> results;
+  std::vector<Responder> held;
+  void add(const std::string& what, Errc result) {
+    std::lock_guard lock(mutex);
+    results[what].push_back(result);
+  }
+  std::vector<Errc> of(const std::string& what) {
+    std::lock_guard lock(mutex);
+    return results[what];
+  }
+  std::size_t count(const std::string& what) { return of(what).size(); }
+  bool saw(const std::string& what) { return count(what) > 0; }
+};
+
+// A node that echoes (kEcho, kStreams), holds (kHold) and stores objects at "store"; an
+// object at "slow" is held at its first chunk. What happens is recorded in `seen`.
+class Member {
+ public:
+  Member(const std::string& name, std::vector<std::string> peers, Seen& seen) : seen_(seen) {
+    EventNodeOptions options;
+    options.config = config_for(name, "");
+    options.config.peers = std::move(peers);
+    options.config.timeouts.object_resume_timeout_ms = 500;
+    node_ = std::make_unique<EventNode>(std::move(options));
+    node_->handle(kEcho, "", [](IncomingRequest&& request) {
+      request.responder.respond(std::move(request.payload));
+    });
+    node_->handle(kHold, "", [this](IncomingRequest&& request) {
+      std::lock_guard lock(seen_.mutex);
+      seen_.held.push_back(request.responder);
+    });
+    node_->handle_stream(
+        kStreams, "", StreamWindow{}, [this](const IncomingStream&, StreamSession) {
+          seen_.add("served stream opened", Errc::ok);
+          StreamCallbacks callbacks;
+          callbacks.on_message = [](StreamSession& session, Bytes message) {
+            session.write(message);
+          };
+          callbacks.on_input_end = [](StreamSession& session) { session.close(); };
+          callbacks.on_end = [this](StreamSession&, Errc result, std::string_view) {
+            seen_.add("served stream", result);
+          };
+          return callbacks;
+        });
+    node_->handle_objects("store", ObjectWindow{},
+                          [this](const IncomingObject& object, ObjectReader) {
+                            return memory_sink(
+                                [this](const IncomingObject&, std::vector<std::uint8_t>&&) {
+                                  seen_.add("stored object", Errc::ok);
+                                },
+                                object);
+                          });
+    node_->handle_objects("slow", ObjectWindow{}, [this](const IncomingObject&, ObjectReader) {
+      ObjectSink sink;
+      sink.on_data = [this](ObjectReader& reader, Bytes, bool) {
+        reader.defer();  // never resumed: the object stays in flight
+        seen_.add("slow object data", Errc::ok);
+      };
+      sink.on_end = [this](ObjectReader&, Errc result, std::string_view) {
+        seen_.add("slow object end", result);
+      };
+      return sink;
+    });
+    node_->on_peer_change([this](const PeerChange& change) {
+      if (change.kind == PeerChange::Kind::up) seen_.add("up " + change.peer, Errc::ok);
+      if (change.kind == PeerChange::Kind::down) seen_.add("down " + change.peer, Errc::ok);
+    });
+    EXPECT_EQ(node_->start(), Errc::ok);
+  }
+  EventNode& node() { return *node_; }
+  PeerAddress address(const std::string& name) { return {name, "127.0.0.1", node_->port()}; }
+  // The state of the peers called `name`, in the order they were added.
+  std::vector<PeerState> states(const std::string& name) {
+    std::vector<PeerState> found;
+    for (const PeerStatus& status : node_->peers()) {
+      if (status.name == name) found.push_back(status.stats.state);
+    }
+    return found;
+  }
+  bool established(const std::string& name) {
+    const std::vector<PeerState> found = states(name);
+    return !found.empty() && found.back() == PeerState::established;
+  }
+
+ private:
+  Seen& seen_;
+  std::unique_ptr<EventNode> node_;
+};
+
+// A request, a stream and an object from `from` to `to`, each checked to work.
+void expect_serves(Member& from, const std::string& to, Seen& seen_by_to) {
+  const std::vector<std::uint8_t> hello = {'h', 'i'};
+  const Reply reply = reply_within(from.node().request(to, kEcho, Bytes(hello), 5000));
+  EXPECT_EQ(reply.error, Errc::ok);
+  EXPECT_EQ(reply.payload, hello);
+
+  std::promise<std::vector<std::uint8_t>> echoed;
+  StreamCallbacks callbacks;
+  callbacks.on_message = [&](StreamSession& session, Bytes message) {
+    echoed.set_value({message.begin(), message.end()});
+    session.close();
+  };
+  StreamSession session =
+      from.node().open_stream(to, kStreams, "", nullptr, true, StreamWindow{}, 5000, callbacks);
+  EXPECT_EQ(session.write(Bytes(hello)), Errc::ok);
+  std::future<std::vector<std::uint8_t>> got = echoed.get_future();
+  ASSERT_EQ(got.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(got.get(), hello);
+
+  const std::size_t stored = seen_by_to.count("stored object");
+  std::promise<Errc> done;
+  ObjectStreamCallbacks object_callbacks;
+  object_callbacks.on_done = [&](const ObjectResult& result) { done.set_value(result.error); };
+  ObjectStream objects = from.node().open_object_stream(to, "store", object_callbacks);
+  OutgoingObject object;
+  object.header.name = "o";
+  object.source = ObjectSource::memory(SharedBytes(std::vector<std::uint8_t>(100'000, 7)));
+  EXPECT_EQ(objects.send(std::move(object)), Errc::ok);
+  std::future<Errc> completed = done.get_future();
+  ASSERT_EQ(completed.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(completed.get(), Errc::ok);
+  EXPECT_EQ(seen_by_to.count("stored object"), stored + 1);
+  objects.fin();
+}
+
+TEST(IoMembership, NodesThatAddEachOtherWhileRunningConnectAndServe) {
+  Seen seen_a;
+  Seen seen_b;
+  Member a("ma", {}, seen_a);
+  Member b("mb", {}, seen_b);
+  EXPECT_EQ(a.node().request("mb", kEcho, Bytes{}, 1000).get().error, Errc::unknown_peer);
+  // Added from this thread while both loops run; each needs the other's address.
+  ASSERT_EQ(a.node().add_peer(b.address("mb")), Errc::ok);
+  ASSERT_EQ(b.node().add_peer(a.address("ma")), Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return a.established("mb") && b.established("ma"); }));
+  expect_serves(a, "mb", seen_b);
+  expect_serves(b, "ma", seen_a);
+  // A live peer, the node itself, a bad name or a bad address are refused.
+  EXPECT_EQ(a.node().add_peer(b.address("mb")), Errc::invalid_argument);
+  EXPECT_EQ(a.node().add_peer(a.address("ma")), Errc::invalid_argument);
+  EXPECT_EQ(a.node().add_peer({"bad name", "127.0.0.1", 1}), Errc::invalid_argument);
+  EXPECT_EQ(a.node().add_peer({"mc", "300.1.2.3", 1}), Errc::invalid_argument);
+  EXPECT_EQ(a.node().remove_peer("mc"), Errc::unknown_peer);
+}
+
+TEST(IoMembership, ARemovalEndsEverythingInFlightOnceWithPeerRemovedAndANameAddedAgainWorks) {
+  Seen seen_a;
+  Seen seen_b;
+  Member a("ra", {}, seen_a);
+  Member b("rb", {}, seen_b);
+  ASSERT_EQ(a.node().add_peer(b.address("rb")), Errc::ok);
+  ASSERT_EQ(b.node().add_peer(a.address("ra")), Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return a.established("rb") && b.established("ra"); }));
+
+  // In flight from "ra": a held request, an open stream, an object held at its first chunk.
+  ASSERT_EQ(a.node().request("rb", kHold, Bytes{}, 0,
+                             [&](Reply&& reply) { seen_a.add("call", reply.error); }),
+            Errc::ok);
+  StreamCallbacks callbacks;
+  callbacks.on_end = [&](StreamSession&, Errc result, std::string_view) {
+    seen_a.add("stream", result);
+  };
+  StreamSession session =
+      a.node().open_stream("rb", kStreams, "", nullptr, true, StreamWindow{}, 0, callbacks);
+  ObjectStreamCallbacks object_callbacks;
+  object_callbacks.on_done = [&](const ObjectResult& result) {
+    seen_a.add("object", result.error);
+  };
+  object_callbacks.on_end = [&](Errc result, std::string_view) {
+    seen_a.add("object stream", result);
+  };
+  ObjectStream objects = a.node().open_object_stream("rb", "slow", object_callbacks);
+  OutgoingObject object;
+  object.source = ObjectSource::memory(SharedBytes(std::vector<std::uint8_t>(300'000, 1)));
+  ASSERT_EQ(objects.send(std::move(object)), Errc::ok);
+  // And one the other way: "rb" calls "ra", which holds it.
+  ASSERT_EQ(b.node().request("ra", kHold, Bytes{}, 0,
+                             [&](Reply&& reply) { seen_b.add("call", reply.error); }),
+            Errc::ok);
+  ASSERT_TRUE(wait_until([&] {
+    std::scoped_lock lock(seen_a.mutex, seen_b.mutex);
+    return seen_a.held.size() == 1 && seen_b.held.size() == 1;
+  }));
+  ASSERT_TRUE(wait_until(
+      [&] { return seen_b.saw("slow object data") && seen_b.saw("served stream opened"); }));
+
+  ASSERT_EQ(a.node().remove_peer("rb"), Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return seen_a.saw("object stream"); }));
+  // The remover: each ended once, with peer_removed; the request it was serving ended too.
+  EXPECT_EQ(seen_a.of("call"), std::vector<Errc>{Errc::peer_removed});
+  EXPECT_EQ(seen_a.of("stream"), std::vector<Errc>{Errc::peer_removed});
+  EXPECT_EQ(seen_a.of("object"), std::vector<Errc>{Errc::peer_removed});
+  EXPECT_EQ(seen_a.of("object stream"), std::vector<Errc>{Errc::peer_removed});
+  EXPECT_TRUE(wait_until([&] {
+    std::lock_guard lock(seen_a.mutex);
+    return seen_a.held[0].canceled();
+  }));
+  EXPECT_FALSE(seen_a.held[0].respond(Bytes{}));
+  EXPECT_EQ(a.states("rb"), std::vector<PeerState>{PeerState::removed});
+  // The other side saw the connection go: its own call and the stream it served ended with
+  // disconnected, the request it was serving was canceled, and the object it was reading
+  // ends when its sender does not come back (object_resume_timeout_ms).
+  ASSERT_TRUE(wait_until([&] { return seen_b.saw("slow object end"); }));
+  EXPECT_EQ(seen_b.of("call"), std::vector<Errc>{Errc::disconnected});
+  EXPECT_EQ(seen_b.of("served stream"), std::vector<Errc>{Errc::disconnected});
+  EXPECT_EQ(seen_b.of("slow object end"), std::vector<Errc>{Errc::disconnected});
+  EXPECT_TRUE(seen_b.saw("down ra"));
+  {
+    std::lock_guard lock(seen_b.mutex);
+    EXPECT_TRUE(seen_b.held[0].canceled());
+  }
+  // Nothing reaches the removed name, and it cannot come back on its own.
+  EXPECT_EQ(a.node().request("rb", kEcho, Bytes{}, 1000).get().error, Errc::unknown_peer);
+  EXPECT_EQ(a.node().remove_peer("rb"), Errc::unknown_peer);
+  std::this_thread::sleep_for(600ms);  // "rb" redials (backoff_max_ms 200) and is refused
+  EXPECT_FALSE(b.established("ra"));
+  EXPECT_EQ(seen_a.count("up rb"), 1u);  // the first relationship's only
+
+  // Added again: a new relationship (a second entry for the name) that serves as before,
+  // while nothing of the old one is delivered again.
+  ASSERT_EQ(a.node().add_peer(b.address("rb")), Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return a.established("rb") && b.established("ra"); }));
+  EXPECT_EQ(a.states("rb"), (std::vector<PeerState>{PeerState::removed, PeerState::established}));
+  expect_serves(a, "rb", seen_b);
+  expect_serves(b, "ra", seen_a);
+  EXPECT_EQ(seen_a.count("call"), 1u);
+  EXPECT_EQ(seen_a.count("stream"), 1u);
+  EXPECT_EQ(seen_a.count("object"), 1u);
+  EXPECT_EQ(seen_b.count("call"), 1u);
+}
+
+TEST(IoMembership, AddAndRemoveFromACallbackOnTheLoopThreadRunInline) {
+  Seen seen_a;
+  Seen seen_b;
+  Member a("la", {}, seen_a);
+  Member b("lb", {"la"}, seen_b);
+  const PeerAddress address = b.address("lb");
+  std::promise<std::pair<Errc, Errc>> results;
+  ASSERT_EQ(a.node().run_on_loop([&] {
+    const Errc added = a.node().add_peer(address);
+    results.set_value({added, a.node().remove_peer("lb")});
+  }),
+            Errc::ok);
+  std::future<std::pair<Errc, Errc>> got = results.get_future();
+  ASSERT_EQ(got.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(got.get(), std::make_pair(Errc::ok, Errc::ok));
+  EXPECT_EQ(a.states("lb"), std::vector<PeerState>{PeerState::removed});
+}
+
+TEST(IoMembership, BeforeStartAddAndRemoveEditThePeerList) {
+  Seen seen;
+  EventNodeOptions options;
+  options.config = config_for("sa", "sb");
+  EventNode node(std::move(options));
+  EXPECT_EQ(node.add_peer({"sc", "127.0.0.1", 1}), Errc::ok);
+  EXPECT_EQ(node.remove_peer("sb"), Errc::ok);
+  EXPECT_EQ(node.remove_peer("sb"), Errc::unknown_peer);
+  ASSERT_EQ(node.start(), Errc::ok);
+  const std::vector<PeerStatus> peers = node.peers();
+  ASSERT_EQ(peers.size(), 1u);
+  EXPECT_EQ(peers[0].name, "sc");
+  node.stop();
+  EXPECT_EQ(node.add_peer({"sd", "127.0.0.1", 1}), Errc::shutting_down);
+  EXPECT_EQ(node.remove_peer("sc"), Errc::shutting_down);
+}
+
+}  // namespace
+}  // namespace weft::io
