@@ -2,11 +2,11 @@
 // random sequences of commands - send a request, open a stream, write, consume, cancel,
 // open an object stream, post an object (of any kind and size), read, discard or refuse
 // it on the receiver, fin or stop the stream, reset a connection, partition, heal, crash,
-// restart, advance time - then a final heal-and-drain that checks liveness. The simulator's oracle
-// checks safety on every event; the model checks, from its own side, what it can predict: time,
-// which calls die with a crashed caller, that no call outlives its deadline, that a stream never
-// yields more echoes than were written, and (on a fault-free network) that an echo sent on a
-// settled cluster succeeds. A failing sequence shrinks to a minimal one.
+// restart, remove or add a peer, advance time - then a final heal-and-drain that checks liveness.
+// The simulator's oracle checks safety on every event; the model checks, from its own side, what it
+// can predict: time, which calls die with a crashed caller, that no call outlives its deadline,
+// that a stream never yields more echoes than were written, and (on a fault-free network) that an
+// echo sent on a settled cluster succeeds. A failing sequence shrinks to a minimal one.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
@@ -41,6 +41,7 @@ struct Asked {
   TimeNs started_ns = 0;
   bool canceled = false;
   bool caller_crashed = false;  // the caller crashed after asking
+  bool listed_both = true;      // from and to listed each other when it was asked
 };
 
 // What the model knows of one object stream it opened.
@@ -60,6 +61,9 @@ struct Model {
   std::vector<Asked> requests;
   std::vector<Asked> streams;
   bool strict = false;  // a fault-free network: quiet echoes must succeed
+  // [a][b]: node a lists node b (remove_peer / add_peer change it).
+  std::vector<std::vector<bool>> listed =
+      std::vector<std::vector<bool>>(kNodes, std::vector<bool>(kNodes, true));
 
   void disturb() { last_disturbance_ns = now_ns; }
 };
@@ -113,7 +117,9 @@ struct SendRequest : Command {
 
   void checkPreconditions(const Model& model) const override { RC_PRE(bool(model.up[from])); }
   void apply(Model& model) const override {
-    model.requests.push_back(Asked{from, to, handler, timeout_ms, model.now_ns});
+    Asked asked{from, to, handler, timeout_ms, model.now_ns};
+    asked.listed_both = model.listed[from][to] && model.listed[to][from];
+    model.requests.push_back(asked);
   }
   void run(const Model&, Sut& sut) const override {
     sut.request_serials.push_back(sut.sim.request(from, to, handler, payload_bytes, timeout_ms));
@@ -410,6 +416,43 @@ struct Restart : Command {
   void show(std::ostream& os) const override { os << "restart n" << node; }
 };
 
+// Membership at run time: a node removes a peer it lists, or adds back one it does not (a
+// new relationship). The oracle checks that a removal ends everything with the peer at once
+// with peer_removed and nothing reaches a removed peer; the model, that the simulator's
+// lists are its own.
+struct RemovePeer : Command {
+  std::size_t a = *rc::gen::inRange<std::size_t>(0, kNodes);
+  std::size_t b = (a + *rc::gen::inRange<std::size_t>(1, kNodes)) % kNodes;
+  void checkPreconditions(const Model& model) const override { RC_PRE(bool(model.listed[a][b])); }
+  void apply(Model& model) const override {
+    model.listed[a][b] = false;
+    model.disturb();
+  }
+  void run(const Model&, Sut& sut) const override {
+    sut.disturbed = true;
+    sut.sim.remove_peer(a, b);
+    RC_ASSERT(!sut.sim.listed(a, b));
+    assert_no_failure(sut);
+  }
+  void show(std::ostream& os) const override { os << "n" << a << " removes n" << b; }
+};
+
+struct AddPeer : Command {
+  std::size_t a = *rc::gen::inRange<std::size_t>(0, kNodes);
+  std::size_t b = (a + *rc::gen::inRange<std::size_t>(1, kNodes)) % kNodes;
+  void checkPreconditions(const Model& model) const override { RC_PRE(!model.listed[a][b]); }
+  void apply(Model& model) const override {
+    model.listed[a][b] = true;
+    model.disturb();
+  }
+  void run(const Model&, Sut& sut) const override {
+    sut.sim.add_peer(a, b);
+    RC_ASSERT(sut.sim.listed(a, b));
+    assert_no_failure(sut);
+  }
+  void show(std::ostream& os) const override { os << "n" << a << " adds n" << b; }
+};
+
 // Checks what the model predicts of every call and stream it asked for at `now_ns`.
 void check_against_model(const Model& model, const Sut& sut) {
   for (std::size_t i = 0; i < model.requests.size(); ++i) {
@@ -425,7 +468,7 @@ void check_against_model(const Model& model, const Sut& sut) {
       RC_ASSERT(outcome.ended);
     // A fault-free network, a settled cluster and nothing since: an echo succeeds at once.
     const bool quiet = model.strict && asked.handler == Handler::echo && !asked.canceled &&
-                       asked.timeout_ms >= 1000 &&
+                       asked.listed_both && asked.timeout_ms >= 1000 &&
                        asked.started_ns >= model.last_disturbance_ns + kSettleNs &&
                        model.now_ns >= asked.started_ns + ns_from_ms(100);
     if (quiet) {
@@ -471,7 +514,8 @@ auto command_generator(const Model& model) {
       WriteMessage, WriteMessage, ConsumeEcho, ConsumeEcho, ConsumeEcho, CancelRequest,
       CancelStream, OpenObjectStream, PostObject, PostObject, PostObject, ReadObject, ReadObject,
       ReadObject, DiscardObject, RefuseObject, FinObjectStream, StopObjectStream, ResetConnection,
-      Partition, Heal, Crash, Restart, Advance, Advance, Advance, Advance>()(model);
+      Partition, Heal, Crash, Restart, RemovePeer, AddPeer, Advance, Advance, Advance, Advance>()(
+      model);
 }
 
 // Object streams and the faults that make them resume: resets, partitions, crashes and
@@ -481,7 +525,7 @@ auto object_command_generator(const Model& model) {
       OpenObjectStream, OpenObjectStream, PostObject, PostObject, PostObject, PostObject,
       ReadObject, ReadObject, ReadObject, ReadObject, DiscardObject, RefuseObject, FinObjectStream,
       StopObjectStream, ResetConnection, ResetConnection, SendRequest, Partition, Heal, Crash,
-      Restart, Advance, Advance, Advance>()(model);
+      Restart, RemovePeer, AddPeer, Advance, Advance, Advance>()(model);
 }
 
 // Runs random command sequences, then heals, drains and checks liveness.
@@ -556,9 +600,9 @@ RC_GTEST_PROP(SimStateful, ObjectStreamsKeepFifoAndExactlyOnceAcrossDisconnects,
 TEST(SimStateful, CatchesEveryCanary) {
   const std::vector<std::string> canaries = canary_names();
   if (canaries.empty()) GTEST_SKIP() << "built without WEFT_CANARIES: no planted bug to catch";
-  // Every canary of weft::Canary: five the oracle sees, and one that only the invariant
+  // Every canary of weft::Canary: six the oracle sees, and one that only the invariant
   // checks of builds with assertions see.
-  EXPECT_EQ(canaries.size(), invariant_checks_enabled() ? 6u : 5u);
+  EXPECT_EQ(canaries.size(), invariant_checks_enabled() ? 7u : 6u);
   for (const std::string& canary : canaries) {
     bool caught = false;
     for (int round = 0; round < 20 && !caught; ++round) {

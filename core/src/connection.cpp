@@ -290,8 +290,19 @@ void Connection::schedule_redial(TimeNs now_ns) {
 }
 
 void Connection::fail_all_calls(Errc code) {
+#if WEFT_CANARIES
+  // Canary: a removal forgets the first call to the peer (it never ends).
+  bool forget_one =
+      code == Errc::peer_removed && context_.config.canary == Canary::removal_forgets_a_call;
+#else
+  bool forget_one = false;
+#endif
   // Slot order is deterministic, so the order of these events is too.
-  outbound_.for_each([this, code](std::uint32_t, Outbound& call) {
+  outbound_.for_each([this, code, &forget_one](std::uint32_t, Outbound& call) {
+    if (forget_one) {
+      forget_one = false;
+      return;
+    }
     context_.emit(event::RequestDone{peer_, call.mux, code, {}});
   });
   inbound_.for_each([this, code](std::uint32_t, Inbound& call) {

@@ -9,10 +9,6 @@
 
 namespace weft::sim {
 
-namespace {
-constexpr PeerId kNoPeer = static_cast<PeerId>(-1);
-}  // namespace
-
 TimeNs exponential(Rng& rng, double per_s) {
   return static_cast<TimeNs>(-std::log(1.0 - rng.unit()) / per_s * static_cast<double>(kSecond)) +
          1;

@@ -53,6 +53,8 @@ constexpr std::int64_t kWallOriginMs = 1'767'225'600'000;
 constexpr TimeNs kUntilHealed = kNever / 2;
 constexpr std::size_t kNoLink = SIZE_MAX;
 constexpr std::size_t kNoNode = SIZE_MAX;
+// What peer_of answers for a node the asking node does not list (now).
+constexpr PeerId kNoPeer = static_cast<PeerId>(-1);
 
 // How long until the next event of a Poisson process of `per_s` events a second (>= 1 ns).
 TimeNs exponential(Rng& rng, double per_s);
@@ -158,6 +160,8 @@ class Network {
   std::size_t node_of(std::size_t index, PeerId peer) const {
     return slots_[index].peer_nodes[peer];
   }
+  // Node `index` added or removed a peer (Node::add_peer / remove_peer): peer_of follows.
+  void refresh_peers(std::size_t index) { resolve_peers(index); }
   PeerId peer_of(std::size_t index, std::size_t other) const {
     return slots_[index].peer_ids[other];
   }

@@ -100,9 +100,13 @@ bool ObjectOracle::check_result(const TrackedObjectStream& stream, const ObjectF
   };
   if (done.result != Errc::ok && fate.taken && done.result != Errc::canceled &&
       done.result != Errc::disconnected && done.result != Errc::object_state_lost &&
-      done.result != Errc::peer_restarted) {
+      done.result != Errc::peer_restarted && done.result != Errc::peer_removed) {
     return broken("its receiving application took it");
   }
+  // remove_peer completes every object posted to the peer at once, with peer_removed.
+  const bool removed = oracle_.removed(stream.from, stream.peer);
+  if ((done.result == Errc::peer_removed) != removed)
+    return broken(removed ? "its receiver was removed" : "its receiver was not removed");
   switch (done.result) {
     case Errc::ok:
       if (stream.unknown_endpoint) return broken("sent to an unknown endpoint");
@@ -132,6 +136,8 @@ bool ObjectOracle::check_result(const TrackedObjectStream& stream, const ObjectF
     case Errc::object_state_lost:
     case Errc::busy:
       return true;  // the peer was away too long, forgot the stream, or was at its limits
+    case Errc::peer_removed:
+      return true;  // checked above
     default:
       return broken("no path of this workload ends an object so");
   }
@@ -150,6 +156,10 @@ void ObjectOracle::stream_ended(std::size_t index, const event::ObjectStreamEnde
     return fail(name + " ended with " + std::to_string(stream->posted - stream->completed) +
                 " objects not completed");
   }
+  if ((ended.result == Errc::peer_removed) != oracle_.removed(index, ended.peer))
+    return fail(
+        name + " ended " + std::string(errc_name(ended.result)) +
+        (oracle_.removed(index, ended.peer) ? ", its peer removed" : ", its peer not removed"));
   switch (ended.result) {
     case Errc::ok:
       if (!stream->fin) return fail(name + " ended ok without a fin");
@@ -161,6 +171,8 @@ void ObjectOracle::stream_ended(std::size_t index, const event::ObjectStreamEnde
       if (!stream->unknown_endpoint)
         return fail(name + " ended unknown_handler at a known endpoint");
       return;
+    case Errc::peer_removed:
+      return;  // checked above
     default:
       return fail(name + " ended with " + std::string(errc_name(ended.result)));
   }
@@ -178,6 +190,10 @@ ObjectReading* ObjectOracle::arrived(std::size_t index, const event::ObjectArriv
   TrackedObjectStream& stream = books_.streams[serial];
   const std::string name = object_name(serial, number);
   tracer_.trace({"object arrived ", name, " at ", net_.name(index)});
+  if (oracle_.removed(index, arrived.peer)) {
+    fail("object " + name + " arrived at " + net_.name(index) + " from a removed peer");
+    return nullptr;
+  }
   if (index != stream.to || stream.unknown_endpoint || arrived.endpoint != kObjectEndpoint) {
     fail("object " + name + " arrived at " + net_.name(index) + " endpoint " + arrived.endpoint);
     return nullptr;
@@ -292,6 +308,10 @@ void ObjectOracle::aborted(std::size_t index, const event::ObjectAborted& aborte
       return;
     case Errc::disconnected:
       return;  // the sender did not come back in time, or started the stream over
+    case Errc::peer_removed:
+      if (!oracle_.removed(index, aborted.peer))
+        fail("object " + name + " aborted peer_removed, its sender not removed");
+      return;
     default:
       return fail("object " + name + " aborted with " + std::string(errc_name(aborted.result)));
   }
@@ -333,7 +353,7 @@ std::optional<std::string> object_liveness_problem(const Network& net, const Obj
     for (PeerId p = 0; p < node->peer_count(); ++p) {
       const PeerStats stats = node->connection(p).stats();
       if (stats.object_streams_out != 0 || stats.object_streams_in != 0) {
-        return net.name(i) + " still holds object streams with " + node->config().peers[p];
+        return net.name(i) + " still holds object streams with " + net.name(net.node_of(i, p));
       }
     }
   }

@@ -66,6 +66,7 @@ std::optional<std::uint64_t> ObjectWorkload::open(std::size_t from, std::size_t 
   Node* node = net_.node(from);
   if (node == nullptr) return std::nullopt;
   const PeerId peer = net_.peer_of(from, to);
+  if (peer == kNoPeer) return std::nullopt;  // `from` does not list `to` now (membership)
   const OpenedObjectStream opened = node->connection(peer).open_object_stream(
       net_.now(), unknown_endpoint ? kNoSuchEndpoint : kObjectEndpoint);
   if (opened.error != Errc::ok) return std::nullopt;

@@ -41,7 +41,9 @@ Oracle::Oracle(Network& net, Ledger& ledger, Tracer& tracer, std::size_t nodes)
       tracer_(tracer),
       disturbed_until_(nodes, std::vector<TimeNs>(nodes, kNeverDisturbed)),
       up_link_(nodes, std::vector<std::size_t>(nodes, kNoLink)),
-      adopted_(nodes, std::vector<Adopted>(nodes)) {}
+      adopted_(nodes, std::vector<Adopted>(nodes)),
+      listed_(nodes, std::vector<bool>(nodes, true)),
+      ever_unlisted_(nodes, std::vector<bool>(nodes, false)) {}
 
 void Oracle::fail(SimResult::Kind kind, const std::string& message) {
   if (failure_) return;
@@ -78,6 +80,78 @@ void Oracle::node_crashed(std::size_t index, TimeNs back_by) {
   for (std::size_t other = 0; other < up_link_.size(); ++other) {
     up_link_[index][other] = kNoLink;
     if (other != index) disturb(index, other, back_by);
+  }
+}
+
+// ---- membership ----------------------------------------------------------------------
+
+void Oracle::set_listed(std::size_t a, std::size_t b, bool listed) {
+  listed_[a][b] = listed;
+  if (!listed) {
+    ever_unlisted_[a][b] = true;
+    up_link_[a][b] = kNoLink;
+  }
+  // A relationship begins: its core remembers no hello of b's.
+  if (listed) adopted_[a][b] = Adopted{};
+}
+
+void Oracle::removing(std::size_t index, PeerId peer) {
+  removals_.emplace_back(index, net_.epoch(index), peer);
+}
+
+bool Oracle::removed(std::size_t index, PeerId peer) const {
+  return net_.node(index)->connection(peer).state() == PeerState::removed;
+}
+
+// Node::remove_peer ends everything with the peer before it returns: once the node's events
+// were handed out, neither its core nor the application's books hold anything with it.
+void Oracle::check_removals(std::size_t index) {
+  for (auto it = removals_.begin(); it != removals_.end() && !failed();) {
+    // Plain copies: lambdas cannot capture structured bindings before C++20's fix (clang 14).
+    const std::size_t node = std::get<0>(*it);
+    const std::uint64_t epoch = std::get<1>(*it);
+    const PeerId peer = std::get<2>(*it);
+    if (node != index) {
+      ++it;
+      continue;
+    }
+    it = removals_.erase(it);
+    if (net_.epoch(index) != epoch || !net_.node(index)) continue;  // it crashed meanwhile
+    const std::string what = name(index) + "'s removal of " + name(net_.node_of(index, peer));
+    const PeerStats stats = net_.node(index)->connection(peer).stats();
+    if (stats.state != PeerState::removed || stats.outbound_in_flight != 0 ||
+        stats.inbound_in_flight != 0 || stats.streams_open != 0 || stats.object_streams_out != 0 ||
+        stats.object_streams_in != 0) {
+      return fail(SimResult::Kind::safety, what + " left calls, streams or object streams open");
+    }
+    const auto with_peer = [&](const auto& key) {
+      return std::get<0>(key) == index && std::get<1>(key) == epoch && std::get<2>(key) == peer;
+    };
+    for (const auto& [key, call] : ledger_.calls) {
+      if (with_peer(key) && !call.done)
+        return fail(SimResult::Kind::safety,
+                    what + " never ended call " + std::to_string(call.serial));
+    }
+    for (const auto& [key, stream] : ledger_.streams) {
+      if (with_peer(key) && !stream.ended)
+        return fail(SimResult::Kind::safety, what + " never ended a stream it opened");
+    }
+    for (const auto& [key, served] : ledger_.served) {
+      if (with_peer(key) && !served.ended)
+        return fail(SimResult::Kind::safety, what + " never ended a stream it served");
+    }
+    for (const TrackedObjectStream& stream : ledger_.objects.streams) {
+      if (stream.from == index && stream.from_epoch == epoch && stream.peer == peer &&
+          !stream.ended)
+        return fail(SimResult::Kind::safety,
+                    what + " never ended object stream s" + std::to_string(stream.serial));
+    }
+    // A discarded object was finished by its application already; its record only waits
+    // for the end that would have come on the wire.
+    for (const auto& [key, reading] : ledger_.objects.readings) {
+      if (with_peer(key) && !reading.discarding)
+        return fail(SimResult::Kind::safety, what + " never ended an object being read");
+    }
   }
 }
 
@@ -122,7 +196,7 @@ void Oracle::check_queue_limits(std::size_t index, PeerId peer) {
                                                                                  : nullptr;
   if (broken == nullptr) return;
   fail(SimResult::Kind::safety, name(index) + "'s " + broken + " queue to " +
-                                    node.config().peers[peer] + " is over its limit");
+                                    name(net_.node_of(index, peer)) + " is over its limit");
 }
 
 // Keepalive drops a link whose peer stopped answering. Between two correct nodes on a link
@@ -156,10 +230,19 @@ void Oracle::check_protocol_error(std::size_t index, const event::CloseTransport
        name(index) + " found a protocol error on a clean link: " + close.reason);
 }
 
-// Only a ghost's hello may be refused for what the setup rules out.
-void Oracle::check_handshake_failure(const event::HandshakeFailed& failed) {
+// Only a ghost's hello may be refused for what the setup rules out, and a node that does not
+// list the dialer (membership) refuses it as unknown_node: the refusing side is checked
+// against what it lists now, the refused side against whether the refuser ever stopped
+// listing it.
+void Oracle::check_handshake_failure(std::size_t index, const event::HandshakeFailed& failed) {
   const std::size_t link_at = net_.input_link();
   const bool ghost = link_at != kNoLink && net_.link(link_at).ghost;
+  const std::size_t other = net_.index_of(failed.peer_name);
+  if (!ghost && failed.status == Status::unknown_node && other != kNoNode) {
+    const bool right =
+        failed.rejected_by_us ? !listed_[index][other] : ever_unlisted_[other][index];
+    if (right) return;
+  }
   if (!ghost &&
       (failed.status == Status::bad_token || failed.status == Status::unknown_node ||
        failed.status == Status::wrong_dialer || failed.status == Status::version_mismatch)) {
@@ -170,6 +253,8 @@ void Oracle::check_handshake_failure(const event::HandshakeFailed& failed) {
 // A request must arrive on the connection it was sent on: one delivered on a later
 // connection is a frame of an old generation.
 void Oracle::check_request_link(std::size_t index, const event::RequestReceived& request) {
+  if (removed(index, request.peer))
+    return fail(SimResult::Kind::safety, "a request from a removed peer reached " + name(index));
   const std::size_t input_link = net_.input_link();
   if (request.payload.size() < 8 || input_link == kNoLink) return;
   const std::uint64_t serial = serial_of(request.payload);
@@ -196,6 +281,11 @@ void Oracle::request_done(std::size_t index, const event::RequestDone& done) {
     return fail(SimResult::Kind::safety, "a call ended " + std::to_string(now - call.deadline_ns) +
                                              " ns after its deadline");
   }
+  // remove_peer ends every call with the peer at once, with peer_removed.
+  if (removed(index, done.peer) && done.result != Errc::peer_removed) {
+    return fail(SimResult::Kind::safety,
+                "a call to a removed peer ended with " + std::string(errc_name(done.result)));
+  }
   switch (done.result) {
     case Errc::ok:
       if (call.handler != kEcho && call.handler != kSlow)
@@ -215,6 +305,10 @@ void Oracle::request_done(std::size_t index, const event::RequestDone& done) {
     case Errc::canceled:
       if (!call.canceled) return fail(SimResult::Kind::safety, "canceled without a cancel");
       return;
+    case Errc::peer_removed:
+      if (!removed(index, done.peer))
+        return fail(SimResult::Kind::safety, "a call ended peer_removed, its peer not removed");
+      return;
     default:
       if (!ends_anyway(done.result, false))
         fail(SimResult::Kind::safety, "unexpected result " + std::string(errc_name(done.result)));
@@ -225,6 +319,8 @@ void Oracle::request_done(std::size_t index, const event::RequestDone& done) {
 void Oracle::stream_opened(std::size_t index, const event::StreamOpened& opened) {
   tracer_.trace({"stream opened at ", name(index)});
   const StreamKey key{index, net_.epoch(index), opened.peer, opened.id.generation, opened.id.mux};
+  if (removed(index, opened.peer))
+    return fail(SimResult::Kind::safety, "a stream from a removed peer reached " + name(index));
   if (ledger_.served.contains(key)) return fail(SimResult::Kind::safety, "a stream opened twice");
   ledger_.served[key] = ServedStream{.pending = {}, .stuck = opened.handler == kStreamStuck};
 }
@@ -270,6 +366,12 @@ void Oracle::stream_ended(std::size_t index, const event::StreamEnded& ended) {
     if (stream.deadline_ns != kNever && net_.now() > stream.deadline_ns + 1'000'000) {
       return fail(SimResult::Kind::safety, "a stream ended after its deadline");
     }
+    if ((ended.result == Errc::peer_removed) != removed(index, ended.peer)) {
+      return fail(
+          SimResult::Kind::safety,
+          "a stream ended " + std::string(errc_name(ended.result)) +
+              (removed(index, ended.peer) ? ", its peer removed" : ", its peer not removed"));
+    }
     switch (ended.result) {
       case Errc::ok:
         if (stream.echoes != stream.messages)
@@ -279,6 +381,8 @@ void Oracle::stream_ended(std::size_t index, const event::StreamEnded& ended) {
         if (!stream.canceled)
           return fail(SimResult::Kind::safety, "a stream canceled without a cancel");
         return;
+      case Errc::peer_removed:
+        return;  // checked above
       default:
         if (!ends_anyway(ended.result, true))
           fail(SimResult::Kind::safety,
@@ -320,12 +424,12 @@ std::optional<std::string> Oracle::liveness_problem() const {
     Node& node = *net_.node(i);
     for (PeerId p = 0; p < node.peer_count(); ++p) {
       const PeerStats stats = node.connection(p).stats();
-      if (stats.state != PeerState::established) {
-        return name(i) + " never reconnected to " + node.config().peers[p];
-      }
+      if (stats.state == PeerState::removed) continue;  // check_removals saw it empty
+      const std::string& peer = name(net_.node_of(i, p));
+      if (stats.state != PeerState::established) return name(i) + " never reconnected to " + peer;
       if (stats.outbound_in_flight != 0 || stats.inbound_in_flight != 0 ||
           stats.streams_open != 0) {
-        return name(i) + " still has calls open with " + node.config().peers[p];
+        return name(i) + " still has calls open with " + peer;
       }
     }
   }

@@ -6,14 +6,18 @@
 // side; no side holds or may send more than a window; no request arrives over another
 // connection than it was sent on (a frame of an old generation); no node adopts a wrong-way
 // or stale hello; protocol errors only where bytes were corrupted; queues within their
-// limits. Liveness, after the quiet phase: everything ended, every pair up on exactly one
-// connection with empty tables, and no keepalive drop of a link no fault disturbed lately.
+// limits. Membership: peer_removed only from a removed peer, and a removal ends everything
+// with that peer at once; nothing arrives from a removed peer; a hello is refused as
+// unknown_node only by a node that does not list its sender. Liveness, after the quiet phase:
+// everything ended, every pair up on exactly one connection with empty tables, and no keepalive
+// drop of a link no fault disturbed lately.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "ledger.hpp"
@@ -51,13 +55,24 @@ class Oracle {
   void peer_up(std::size_t index, std::size_t other);
   // Node `index` crashed; it may be back, and its peers disturbed, until `back_by`.
   void node_crashed(std::size_t index, TimeNs back_by);
+  // Whether node a lists node b as its peer (all do, unless membership faults changed it).
+  bool listed(std::size_t a, std::size_t b) const { return listed_[a][b]; }
+  void set_listed(std::size_t a, std::size_t b, bool listed);
+  // Node `index` is about to remove `peer` (Node::remove_peer): once its events are handed
+  // out (check_removals), nothing with that peer may be left, and peer_removed is the only
+  // way its calls, streams and objects may end.
+  void removing(std::size_t index, PeerId peer);
+  // After node `index`'s events were handed out: every removal it made has ended everything.
+  void check_removals(std::size_t index);
+  // Whether node `index`'s `peer` is one it removed.
+  bool removed(std::size_t index, PeerId peer) const;
 
   // ---- safety, per event ----
 
   void check_queue_limits(std::size_t index, PeerId peer);
   void check_keepalive_drop(std::size_t index, PeerId peer, const std::string& reason);
   void check_protocol_error(std::size_t index, const event::CloseTransport& close);
-  void check_handshake_failure(const event::HandshakeFailed& failed);
+  void check_handshake_failure(std::size_t index, const event::HandshakeFailed& failed);
   void check_request_link(std::size_t index, const event::RequestReceived& request);
   void request_done(std::size_t index, const event::RequestDone& done);
   void stream_opened(std::size_t index, const event::StreamOpened& opened);
@@ -98,6 +113,11 @@ class Oracle {
   std::vector<std::vector<std::size_t>> up_link_;
   // [acceptor][dialer]: the last hello the acceptor adopted (what its core remembers).
   std::vector<std::vector<Adopted>> adopted_;
+  // [a][b]: a lists b; and whether a ever stopped listing b (its refusals of b are right).
+  std::vector<std::vector<bool>> listed_;
+  std::vector<std::vector<bool>> ever_unlisted_;
+  // Removals whose events were not handed out yet: (node, its epoch, peer).
+  std::vector<std::tuple<std::size_t, std::uint64_t, PeerId>> removals_;
 };
 
 }  // namespace weft::sim

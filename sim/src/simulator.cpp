@@ -24,6 +24,7 @@ constexpr CanaryName kCanaries[] = {
     {Canary::stream_budget_leak, "stream_budget_leak"},
     {Canary::object_lost_completion, "object_lost_completion"},
     {Canary::object_duplicate_after_resume, "object_duplicate_after_resume"},
+    {Canary::removal_forgets_a_call, "removal_forgets_a_call"},
 };
 
 }  // namespace
@@ -92,6 +93,26 @@ const char* result_kind_name(SimResult::Kind kind) {
   }
   return "?";
 }
+
+namespace {
+
+// Membership changes of a swarm seed, from a generator of their own so the other draws
+// stay as they were: leaves in half the seeds (0.01 to 0.1 per node and second), a late
+// join in a third.
+void draw_membership(std::uint64_t seed, FaultRates& rates) {
+  Rng rng(seed ^ 0x6d656d62ULL);
+  if (rng.below(2) == 1) {
+    rates.leave_per_s = 0.01 * std::pow(10.0, rng.unit());
+    rates.both_sides_chance = 0.5;
+    rates.return_ns = 8 * kSecond;
+  }
+  if (rng.below(3) == 0) {
+    rates.late_join = true;
+    rates.join_spread_ns = 2 * kSecond;
+  }
+}
+
+}  // namespace
 
 FaultRates profile_rates(Profile profile, std::uint64_t seed) {
   FaultRates rates;
@@ -163,6 +184,7 @@ FaultRates profile_rates(Profile profile, std::uint64_t seed) {
       rates.send_buffer_bytes = kSendBuffers[rng.below(4)];
       rates.pause_per_s = pick(chaos.pause_per_s);
       rates.ghost_per_s = pick(chaos.ghost_per_s);
+      draw_membership(seed, rates);
       break;
     }
   }
@@ -209,6 +231,10 @@ const FaultKind kFaultKinds[] = {
      [](const FaultRates& r) { return r.pause_per_s > 0; }},
     {"ghost", [](FaultRates& r) { r.ghost_per_s = 0; },
      [](const FaultRates& r) { return r.ghost_per_s > 0; }},
+    {"leave", [](FaultRates& r) { r.leave_per_s = 0; },
+     [](const FaultRates& r) { return r.leave_per_s > 0; }},
+    {"join", [](FaultRates& r) { r.late_join = false; },
+     [](const FaultRates& r) { return r.late_join; }},
 };
 
 const FaultKind* find_fault_kind(const std::string& name) {

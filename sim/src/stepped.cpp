@@ -188,6 +188,17 @@ void SteppedSimulation::restart(std::size_t node) {
     if (!up(node)) state_->world.start_node(node);
   });
 }
+void SteppedSimulation::remove_peer(std::size_t a, std::size_t b) {
+  if (a >= nodes() || b >= nodes() || a == b) throw std::out_of_range("remove_peer: bad nodes");
+  state_->pumped([&] { state_->world.membership().remove(a, b); });
+}
+void SteppedSimulation::add_peer(std::size_t a, std::size_t b) {
+  if (a >= nodes() || b >= nodes() || a == b) throw std::out_of_range("add_peer: bad nodes");
+  state_->pumped([&] { state_->world.membership().add(a, b); });
+}
+bool SteppedSimulation::listed(std::size_t a, std::size_t b) const {
+  return state_->world.oracle().listed(a, b);
+}
 void SteppedSimulation::advance(TimeNs duration_ns) {
   state_->world.guarded([&] { state_->world.advance(duration_ns); });
 }

@@ -101,6 +101,7 @@ std::optional<std::uint64_t> WorkloadDriver::call(std::size_t from, std::size_t 
     payload[i] = static_cast<std::uint8_t>(serial >> (8 * i));
   fill_random(rng_, std::span(payload).subspan(8));
   const PeerId peer = net_.peer_of(from, to);
+  if (peer == kNoPeer) return std::nullopt;  // `from` does not list `to` now (membership)
   SharedBytes shared(std::move(payload));
   const TimeNs now = net_.now();
   const weft::Call started =
@@ -134,6 +135,7 @@ std::optional<std::uint64_t> WorkloadDriver::open_stream(std::size_t from, std::
   Node* node = net_.node(from);
   if (!node) return std::nullopt;
   const PeerId peer = net_.peer_of(from, to);
+  if (peer == kNoPeer) return std::nullopt;  // `from` does not list `to` now
   StreamArgs args;
   args.handler = handler;
   args.has_input = true;

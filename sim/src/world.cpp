@@ -27,13 +27,18 @@ World::World(const SimOptions& options, bool stepped, Generators generators)
               options.chrome_trace_path),
       oracle_(net_, ledger_, tracer_, static_cast<std::size_t>(options.nodes)),
       workload_(effective_workload(options), generators.workload, net_, ledger_, oracle_, tracer_),
-      faults_(rates_, net_, oracle_, tracer_) {
-  for (int i = 0; i < options.nodes; ++i)
-    net_.add_node("n" + std::to_string(i));
+      faults_(rates_, net_, oracle_, tracer_),
+      membership_(rates_, add_nodes(net_, options.nodes), oracle_, tracer_) {
   for (std::size_t i = 0; i < net_.node_count(); ++i) {
     net_.set_skew(i, faults_.draw_skew());
-    start_node(i);
+    if (!membership_.waiting_to_join(i)) start_node(i);
   }
+}
+
+Network& World::add_nodes(Network& net, int nodes) {
+  for (int i = 0; i < nodes; ++i)
+    net.add_node("n" + std::to_string(i));
+  return net;
 }
 
 World::~World() {
@@ -45,6 +50,7 @@ SimResult World::run() {
     const TimeNs fault_end = options_.fault_ns;
     workload_.schedule(0);
     faults_.schedule([this](std::size_t index) { crash(index); });
+    membership_.schedule(fault_end, [this](std::size_t index) { start_node(index); });
     net_.at(fault_end, [this] { end_fault_phase(); });
     net_.run_until(fault_end + options_.liveness_ns);
     if (!oracle_.failed()) oracle_.check_liveness();
@@ -79,7 +85,7 @@ NodeConfig World::config_for(std::size_t index) const {
   NodeConfig config;
   config.name = net_.name(index);
   for (std::size_t j = 0; j < net_.node_count(); ++j) {
-    if (j != index) config.peers.push_back(net_.name(j));
+    if (j != index && oracle_.listed(index, j)) config.peers.push_back(net_.name(j));
   }
   config.auth = std::make_shared<StaticTokenAuth>("sim");
   config.seed = options_.seed * 1'000'003 + index * 1009 + net_.epoch(index);
@@ -127,6 +133,7 @@ void World::end_fault_phase() {
   net_.set_faults_on(false);
   workload_.stop();
   faults_.heal();
+  membership_.heal();
   for (std::size_t i = 0; i < net_.node_count(); ++i) {
     if (!net_.node(i)) start_node(i);
   }
@@ -135,7 +142,6 @@ void World::end_fault_phase() {
 // ---- the network's host: every node event goes where it concerns ---------------------
 
 void World::on_event(std::size_t index, Event&& event) {
-  Node& node = *net_.node(index);
   const std::string& name = net_.name(index);
   if (auto* e = std::get_if<event::Dial>(&event)) {
     trace({"dial ", name, " -> ", net_.name(net_.node_of(index, e->peer))});
@@ -149,16 +155,16 @@ void World::on_event(std::size_t index, Event&& event) {
   if (auto* e = std::get_if<event::PeerUp>(&event)) {
     oracle_.peer_up(index, net_.node_of(index, e->peer));
     tracer_.chrome('b', index, "connection", connection_span(index, e->peer, e->generation));
-    return trace({"up ", name, " ", node.config().peers[e->peer]});
+    return trace({"up ", name, " ", net_.name(net_.node_of(index, e->peer))});
   }
   if (auto* e = std::get_if<event::PeerDown>(&event)) {
-    trace({"down ", name, " ", node.config().peers[e->peer]});
+    trace({"down ", name, " ", net_.name(net_.node_of(index, e->peer))});
     tracer_.chrome('e', index, "connection", connection_span(index, e->peer, e->generation));
     return oracle_.check_keepalive_drop(index, e->peer, e->reason);
   }
   if (auto* e = std::get_if<event::HandshakeFailed>(&event)) {
     trace({"handshake failed ", name, " ", e->message});
-    return oracle_.check_handshake_failure(*e);
+    return oracle_.check_handshake_failure(index, *e);
   }
   if (auto* e = std::get_if<event::RequestReceived>(&event))
     return workload_.serve(index, std::move(*e));
@@ -183,6 +189,7 @@ void World::on_event(std::size_t index, Event&& event) {
 
 // The connections a node's step touched are checked against their limits.
 void World::on_pumped(std::size_t index, std::span<const PeerId> peers) {
+  oracle_.check_removals(index);
   for (PeerId peer : peers) {
     if (!net_.node(index) || oracle_.failed()) break;
     oracle_.check_queue_limits(index, peer);

@@ -1,9 +1,10 @@
 // The world: one simulated cluster, its parts wired together, and the driver that runs it.
 // It owns the network (network.hpp), the tracer (trace.hpp), the workload's books
 // (ledger.hpp), the oracle (oracle.hpp), the workload (workload.hpp) and the fault injector
-// (faults.hpp); as the network's host it hands every node event to the part it concerns.
-// run() is run_simulation: the fault phase, then the quiet phase and the liveness check.
-// SteppedSimulation (stepped.cpp) drives the same world one command at a time instead.
+// (faults.hpp) and membership changes (membership.hpp); as the network's host it hands every node
+// event to the part it concerns. run() is run_simulation: the fault phase, then the quiet phase and
+// the liveness check. SteppedSimulation (stepped.cpp) drives the same world one command at a time
+// instead.
 #pragma once
 
 #include <cstddef>
@@ -15,6 +16,7 @@
 
 #include "faults.hpp"
 #include "ledger.hpp"
+#include "membership.hpp"
 #include "network.hpp"
 #include "oracle.hpp"
 #include "trace.hpp"
@@ -60,6 +62,7 @@ class World final : public NetworkHost {
   const Oracle& oracle() const { return oracle_; }
   WorkloadDriver& workload() { return workload_; }
   FaultInjector& faults() { return faults_; }
+  Membership& membership() { return membership_; }
 
   // Starts node `index`'s next process, serving every handler of ledger.hpp.
   void start_node(std::size_t index);
@@ -83,6 +86,8 @@ class World final : public NetworkHost {
     Rng fault;
   };
   static Generators generators(std::uint64_t seed);
+  // Adds the nodes n0..n<nodes-1> to `net` (before the membership reads their count).
+  static Network& add_nodes(Network& net, int nodes);
   World(const SimOptions& options, bool stepped, Generators generators);
 
   // ---- the network's host ----
@@ -107,6 +112,7 @@ class World final : public NetworkHost {
   Oracle oracle_;
   WorkloadDriver workload_;
   FaultInjector faults_;
+  Membership membership_;
 };
 
 }  // namespace weft::sim

@@ -121,6 +121,12 @@ void print_parameters(const SimOptions& options, const FaultRates& rates) {
       rates.crash_per_s, static_cast<long long>(rates.restart_ns / 1'000'000),
       rates.bitflip_per_mib, static_cast<long long>(rates.max_skew_ms), rates.send_buffer_bytes,
       rates.pause_per_s, static_cast<long long>(rates.pause_ns / 1'000'000), rates.ghost_per_s);
+  std::printf(
+      "membership: leave_per_s=%.4f both_sides=%.2f return_ms=%lld late_join=%d "
+      "join_spread_ms=%lld\n",
+      rates.leave_per_s, rates.both_sides_chance,
+      static_cast<long long>(rates.return_ns / 1'000'000), rates.late_join ? 1 : 0,
+      static_cast<long long>(rates.join_spread_ns / 1'000'000));
   if (!options.canary.empty()) std::printf("canary=%s\n", options.canary.c_str());
   if (!options.faults_off.empty()) std::printf("faults_off=%s\n", join(options.faults_off).c_str());
 }

@@ -165,6 +165,8 @@ enum class Canary : std::uint8_t {
   // A receiver resuming a stream in the middle of an object its application is reading
   // starts that object over: the sender sends it again and it is delivered twice.
   object_duplicate_after_resume,
+  // Node::remove_peer forgets one call to the removed peer: it never gets its RequestDone.
+  removal_forgets_a_call,
 };
 
 struct NodeConfig {

@@ -51,6 +51,17 @@ struct FaultRates {
   // earlier (an earlier attempt or incarnation), or one from the side the dial rule says
   // must not dial (as if both sides dialed at once).
   double ghost_per_s = 0;
+  // Membership at run time. Per node: it removes a peer it lists (Node::remove_peer), and
+  // with both_sides_chance the peer removes it too; the pair adds each other back
+  // (Node::add_peer: a new relationship) after up to return_ns, at the latest when the
+  // faults end.
+  double leave_per_s = 0;
+  double both_sides_chance = 0;
+  TimeNs return_ns = 0;
+  // The last node starts only at a moment of the fault phase, known to nobody: then it
+  // starts listing every node, and each of them adds it within join_spread_ns.
+  bool late_join = false;
+  TimeNs join_spread_ns = 0;
 };
 
 // The rates of a profile; swarm draws its own mix from `seed` (kinds switched off
@@ -59,7 +70,7 @@ FaultRates profile_rates(Profile profile, std::uint64_t seed);
 
 // The fault kinds one can switch off (weft-sim --faults-off, shrink): jitter, spike,
 // chunking, reset, half_open, refuse, hang, clog, partition, crash, bitflip, skew,
-// send_buffer, pause, ghost.
+// send_buffer, pause, ghost, leave, join.
 std::vector<std::string> fault_kind_names();
 // Switches fault kind `name` off in `rates`; false for an unknown name.
 bool switch_fault_off(FaultRates& rates, const std::string& name);

@@ -126,6 +126,15 @@ class SteppedSimulation {
   void crash(std::size_t node);
   // Starts a crashed node again as a new incarnation. Nothing if it is up.
   void restart(std::size_t node);
+  // Membership: node `a` removes node `b` from its peers (Node::remove_peer: everything
+  // with `b` ends at once with peer_removed, which the oracle checks), or adds it back
+  // (Node::add_peer: a new relationship under a new PeerId). Nothing when `a` does not list
+  // `b` already (remove) or does (add); a node that is down changes the list its next
+  // start uses. heal_and_drain adds every pair back first.
+  void remove_peer(std::size_t a, std::size_t b);
+  void add_peer(std::size_t a, std::size_t b);
+  // Whether node `a` lists node `b` now.
+  bool listed(std::size_t a, std::size_t b) const;
   // Runs the world for `duration_ns` (>= 0) of simulated time.
   void advance(TimeNs duration_ns);
   // Puts `bytes` on the wire of the current connection from `from` to `to`, after what
