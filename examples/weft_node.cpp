@@ -1,6 +1,6 @@
 // weft-node: runs one weft node on real sockets until SIGINT or SIGTERM.
 //
-//   weft-node --name N --listen HOST:PORT --peer NAME=HOST:PORT [--peer ...]
+//   weft-node --name N --listen HOST:PORT [--peer NAME=HOST:PORT ...] [--members FILE]
 //             [--token-file F] [--source HOST] [--events FILE] [--ping-interval-ms T]
 //             [--stream-ping-ms T] [--stream-silence-ms T] [--object-resume-ms T]
 //             [--store DIR] [--canary NAME]
@@ -23,6 +23,14 @@
 // drop_object takes every 20th object without recording its delivery, duplicate_object
 // records every 20th delivery twice. --events also gets one object_delivered line per
 // object the endpoint took (its sender's stream and number, size, xxh3-64).
+//
+// Membership at run time: --members FILE lists peers as NAME=HOST:PORT lines (with the
+// --peer ones, the peers it starts with). On SIGHUP it reads FILE again and makes its peers
+// exactly --peer's and FILE's: a name no longer listed is removed (its calls, streams and
+// objects end with peer_removed; its connections are refused), a new one is added (a new
+// relationship, connected by the dial rule). Each change is printed and, with --events,
+// written as a member_removed / member_added line (detail: the result). A file that cannot
+// be read changes nothing.
 #include <signal.h>
 
 #include <condition_variable>
@@ -36,6 +44,7 @@
 #include <vector>
 
 #include "cli_common.hpp"
+#include "membership_file.hpp"
 #include "object_cli.hpp"
 
 namespace {
@@ -230,16 +239,38 @@ void record_delivery(EventLog& events, const io::IncomingObject& object, std::ui
                                            {"digest", digest}});
 }
 
+// SIGHUP: the peers become --peer's and the members file's (membership_file.hpp).
+void reload_members(io::EventNode& node, const std::string& self, const std::string& path,
+                    const std::vector<io::PeerAddress>& fixed,
+                    std::vector<io::PeerAddress>& current, EventLog& events) {
+  std::string error = "no --members file";
+  const auto changes =
+      path.empty() ? std::nullopt : cli::reload_members(node, path, self, fixed, current, error);
+  if (!changes) {
+    std::fprintf(stderr, "[%8.3f] %s: SIGHUP: %s; peers unchanged\n", cli::uptime_s(), self.c_str(),
+                 error.c_str());
+    return;
+  }
+  for (const cli::MemberChange& change : *changes) {
+    const char* what = change.added ? "member_added" : "member_removed";
+    events.write(what, change.name, errc_name(change.result));
+    std::printf("[%8.3f] %s %s (%s)\n", cli::uptime_s(), what, change.name.c_str(),
+                std::string(errc_name(change.result)).c_str());
+  }
+  std::fflush(stdout);
+}
+
 int usage(const char* why) {
-  std::fprintf(stderr,
-               "weft-node: %s\n"
-               "usage: weft-node --name N --listen HOST:PORT --peer NAME=HOST:PORT [--peer ...]\n"
-               "                 [--token-file F] [--source HOST] [--events FILE]\n"
-               "                 [--ping-interval-ms T] [--stream-ping-ms T]\n"
-               "                 [--stream-silence-ms T] [--object-resume-ms T]\n"
-               "                 [--store DIR] [--canary NAME]\n"
-               "                 [--verbose]\n",
-               why);
+  std::fprintf(
+      stderr,
+      "weft-node: %s\n"
+      "usage: weft-node --name N --listen HOST:PORT [--peer NAME=HOST:PORT ...]\n"
+      "                 [--members FILE] [--token-file F] [--source HOST] [--events FILE]\n"
+      "                 [--ping-interval-ms T] [--stream-ping-ms T]\n"
+      "                 [--stream-silence-ms T] [--object-resume-ms T]\n"
+      "                 [--store DIR] [--canary NAME]\n"
+      "                 [--verbose]\n",
+      why);
   return 2;
 }
 
@@ -252,6 +283,7 @@ int main(int argc, char** argv) {
   std::string events_path;
   NodeCanary canary = NodeCanary::none;
   std::optional<std::string> store_dir;
+  std::string members_path;
   const auto positive = [](const char* text, std::int64_t& out) {
     return cli::number(text, out) && out > 0;
   };
@@ -270,6 +302,8 @@ int main(int argc, char** argv) {
       if (!peer) return usage("bad --peer, expected NAME=HOST:PORT");
       options.config.peers.push_back(peer->name);
       options.addresses.push_back(*peer);
+    } else if (arg == "--members" && has_value) {
+      members_path = argv[++i];
     } else if (arg == "--token-file" && has_value) {
       const auto read = cli::read_token(argv[++i]);
       if (!read) return usage("cannot read the token file");
@@ -313,6 +347,12 @@ int main(int argc, char** argv) {
     }
   }
   if (options.config.name.empty()) return usage("--name is required");
+  // The peers given with --peer stay; the file's come and go with it.
+  const std::vector<io::PeerAddress> fixed_peers = options.addresses;
+  std::vector<io::PeerAddress> members = fixed_peers;
+  std::string members_error;
+  if (!members_path.empty() && !cli::start_members(members_path, options, members, members_error))
+    return usage(members_error.c_str());
   options.config.auth = std::make_shared<StaticTokenAuth>(token);
   options.log = cli::stderr_log(options.config.name, verbose);
 
@@ -321,6 +361,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   EventLog events(events_path, options.config.name);
@@ -402,7 +443,8 @@ int main(int argc, char** argv) {
               options.listen_host.c_str(), node.port());
   std::fflush(stdout);
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP)
+    reload_members(node, options.config.name, members_path, fixed_peers, members, events);
   std::printf("[%8.3f] %s stopping (signal %d)\n", cli::uptime_s(), options.config.name.c_str(),
               signal_number);
   events.write("stopping");

@@ -5,11 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "../examples/membership_file.hpp"
 #include "io_test_support.hpp"
 #include "weft/io/event_node.hpp"
 
@@ -292,6 +295,47 @@ TEST(IoMembership, BeforeStartAddAndRemoveEditThePeerList) {
   node.stop();
   EXPECT_EQ(node.add_peer({"sd", "127.0.0.1", 1}), Errc::shutting_down);
   EXPECT_EQ(node.remove_peer("sc"), Errc::shutting_down);
+}
+
+// The members file weft-node and weft-load reload on SIGHUP (examples/membership_file.hpp).
+TEST(IoMembership, AMembersFileIsReadWholeAndApplyingItAddsRemovesAndReaddsMovedPeers) {
+  const std::string path = ::testing::TempDir() + "members-io-test.txt";
+  const auto write = [&](const std::string& text) { std::ofstream(path, std::ios::trunc) << text; };
+  std::string error;
+  write("# the cluster\nfa=127.0.0.1:7100\n\nfb 127.0.0.1:7101\nfc=127.0.0.1:1\n");
+  EXPECT_FALSE(cli::read_members(path, "fa", error));  // line 4 has no '='
+  EXPECT_NE(error.find(":4:"), std::string::npos) << error;
+  write("# the cluster\nfa=127.0.0.1:7100\n\n  fb=127.0.0.1:7101   # comment\r\nfc=127.0.0.1:1\n");
+  const auto read = cli::read_members(path, "fa", error);  // itself left out
+  ASSERT_TRUE(read);
+  ASSERT_EQ(read->size(), 2u);
+  EXPECT_EQ((*read)[0].name, "fb");
+  EXPECT_EQ((*read)[0].port, 7101);
+  EXPECT_EQ((*read)[1].name, "fc");
+  EXPECT_FALSE(cli::read_members(path + ".missing", "fa", error));
+
+  Seen seen;
+  Member node("fa", {}, seen);
+  std::vector<PeerAddress> current;
+  std::vector<cli::MemberChange> changes = cli::apply_members(node.node(), current, *read);
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_TRUE(changes[0].added && changes[1].added);
+  EXPECT_EQ(changes[0].result, Errc::ok);
+  EXPECT_EQ(node.states("fb").size(), 1u);
+  // fb moves, fc goes: fc removed, fb removed and added again (a new relationship).
+  changes = cli::apply_members(node.node(), current, {{"fb", "127.0.0.1", 7102}});
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_FALSE(changes[0].added);
+  EXPECT_FALSE(changes[1].added);
+  EXPECT_TRUE(changes[2].added);
+  EXPECT_EQ(changes[2].name, "fb");
+  EXPECT_EQ(node.states("fc"), std::vector<PeerState>{PeerState::removed});
+  EXPECT_EQ(node.states("fb").size(), 2u);
+  EXPECT_EQ(node.states("fb").front(), PeerState::removed);
+  ASSERT_EQ(current.size(), 1u);
+  EXPECT_EQ(current[0].port, 7102);
+  EXPECT_TRUE(cli::apply_members(node.node(), current, current).empty());  // nothing to do
+  std::remove(path.c_str());
 }
 
 }  // namespace

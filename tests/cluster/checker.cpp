@@ -66,6 +66,7 @@ std::string_view expected_outcome(std::string_view kind) {
 // protocol error, too_large, a local queue refusing) is a defect.
 bool error_allowed(std::string_view kind, std::string_view error) {
   if (error == "disconnected" || error == "deadline_exceeded") return true;
+  if (error == "peer_removed") return true;  // check_explained wants a removal for it
   if (kind == "cancel") return error == "canceled";
   if (kind == "fail" || kind == "relay") return error == "remote_error";
   if (kind == "stream") return error == "keepalive_timeout";
@@ -99,6 +100,7 @@ class Checker {
       check_driver(dir_ + "/" + file);
     for (const std::string& file : nodes)
       check_node(dir_ + "/" + file, nodes);
+    check_rejoined();
     objects_.check(
         faults_, [this](std::string_view rule, const std::string& what) { violate(rule, what); },
         [this](const std::string& what, std::int64_t by) { count(what, by); });
@@ -317,6 +319,29 @@ class Checker {
                            std::to_string(expected_bytes) + " bytes with digest " + expected);
     }
     count("bytes_verified", expected_bytes);
+    served(std::string(invoke.str("target")), end.num("t_ns"));
+    if (!invoke.str("via").empty()) served(std::string(invoke.str("via")), end.num("t_ns"));
+  }
+
+  void served(const std::string& node, std::int64_t at_ns) {
+    std::int64_t& last = last_served_ns_[node];
+    last = std::max(last, at_ns);
+  }
+
+  // A node the cluster removed and added back (a leave), or that joined anew (a join), must
+  // serve calls afterwards: a call or probe through it succeeded after the fault's end.
+  void check_rejoined() {
+    for (const auto& [id, fault] : faults_) {
+      if (!fault.membership() || fault.from.empty()) continue;
+      const std::string& node = *fault.from.begin();
+      const auto found = last_served_ns_.find(node);
+      if (found != last_served_ns_.end() && found->second > fault.end_ns) {
+        count("rejoined_nodes_serving");
+        continue;
+      }
+      violate("membership", node + " was added back to the cluster (" + fault.kind + " fault " +
+                                std::to_string(id) + ") but no call through it succeeded after");
+    }
   }
 
   void check_remote_message(const std::string& name, const std::string& kind, const Record& invoke,
@@ -330,6 +355,13 @@ class Checker {
     // The node-to-node call may only have failed as a fault explains.
     const std::string_view inner =
         message.starts_with(relay_prefix) ? message.substr(relay_prefix.size()) : "";
+    // The relaying node had removed the target (peer_removed while its call ran, or
+    // unknown_peer for a call after): only while a membership fault removed one of them.
+    if ((inner == "peer_removed" || inner == "unknown_peer") &&
+        removal_explains(faults_, invoke.str("via"), invoke.str("target"), end.num("t_ns"))) {
+      count("removals_explained");
+      return;
+    }
     if (inner != "disconnected" && inner != "deadline_exceeded")
       violate("outcome", name + " relay failed with the wrong message: " + std::string(message));
   }
@@ -350,6 +382,17 @@ class Checker {
     }
     const std::int64_t from_ns = invoke.num("t_ns");
     const std::int64_t to_ns = end.num("t_ns");
+    if (error == "peer_removed") {  // the driver removed the node: only in a membership fault
+      for (const auto& [a, b] : path) {
+        if (removal_explains(faults_, a, b, to_ns)) {
+          count("removals_explained");
+          return;
+        }
+      }
+      violate("outcome", name + " (" + kind + " to " + target + ") ended with peer_removed " +
+                             "while no membership fault removed a node on its path");
+      return;
+    }
     for (const auto& [id, fault] : faults_) {
       if (fault.begin_ns > to_ns || fault.end_ns < from_ns - kFaultAftermathNs) continue;
       for (const auto& [a, b] : path) {
@@ -437,6 +480,8 @@ class Checker {
       violate("liveness", what + " never answered: " + std::string(probe.str("result")));
       return;
     }
+    served(std::string(probe.str("target")), probe.num("t_ns"));
+    if (!probe.str("via").empty()) served(std::string(probe.str("via")), probe.num("t_ns"));
     // From the heal, or from the end of the drain when that came later: probes start then.
     const std::int64_t after_ns = probe.num("t_ns") - std::max(heal_ns_, drained_ns);
     verdict_.worst_reconnect_ms = std::max(verdict_.worst_reconnect_ms, after_ns / 1'000'000);
@@ -500,6 +545,7 @@ class Checker {
   std::int64_t heal_ns_ = 0;
   std::int64_t shutdown_ns_ = 0;
   std::map<std::int64_t, FaultSpan> faults_;
+  std::map<std::string, std::int64_t> last_served_ns_;  // the last success through each node
   ObjectRules objects_;
   std::map<std::pair<std::string, std::int64_t>, std::vector<std::int64_t>> rss_series_;
 };

@@ -15,7 +15,7 @@ std::string stream_key(std::string_view proc, std::int64_t op) {
 // Errors an object's completion may carry, each with what must explain it (below).
 bool completion_allowed(std::string_view error) {
   return error == "ok" || error == "canceled" || error == "peer_restarted" ||
-         error == "disconnected" || error == "object_state_lost";
+         error == "disconnected" || error == "object_state_lost" || error == "peer_removed";
 }
 
 }  // namespace
@@ -182,8 +182,9 @@ void ObjectRules::check_stream(const std::string& name, const Stream& stream,
       violate("objects", what + ": object " + std::to_string(e.seq) +
                              " completed through the stream's callback, not its own");
     } else if (e.what == "stopped") {
-      // stream_closed: it had ended by the time the stop reached it.
-      if (e.result != "ok" && e.result != "stream_closed")
+      // stream_closed: it had ended by the time the stop reached it; not_found: it had
+      // ended before the stop was made (a removal of its peer ends it at once).
+      if (e.result != "ok" && e.result != "stream_closed" && !(ended && e.result == "not_found"))
         violate("objects", what + ": stop returned " + e.result);
     } else if (e.what == "stop") {
       if (ended) continue;  // it ended before: the stop found nothing to stop
@@ -200,7 +201,9 @@ void ObjectRules::check_stream(const std::string& name, const Stream& stream,
       if (next <= posted && !incomplete_reported)
         violate("objects", what + " ended (" + e.error + ") before object " + std::to_string(next) +
                                " completed");
-      const bool allowed = e.error == "ok" || (e.error == "canceled" && stop_ns >= 0);
+      const bool allowed = e.error == "ok" || (e.error == "canceled" && stop_ns >= 0) ||
+                           (e.error == "peer_removed" &&
+                            removal_explains(faults, stream.proc, stream.target, e.t_ns));
       incomplete_reported = next <= posted;
       if (!allowed) violate("objects", what + " ended with " + e.error + " " + e.message);
     } else if (e.what == "done") {
@@ -237,6 +240,8 @@ void ObjectRules::check_stream(const std::string& name, const Stream& stream,
         explained = stop_ns >= 0;
       } else if (e.error == "peer_restarted") {
         explained = restarted(stream.target, stream.invoke_ns - kFaultAftermathNs, e.t_ns);
+      } else if (e.error == "peer_removed") {  // the driver removed the node it sent to
+        explained = removal_explains(faults, stream.proc, stream.target, e.t_ns);
       } else {
         explained = fault_explains(faults, stream.proc, stream.target, stream.invoke_ns, e.t_ns);
       }
@@ -247,6 +252,7 @@ void ObjectRules::check_stream(const std::string& name, const Stream& stream,
                 object + " completed with " + e.error + " " + e.message +
                     (e.error == "canceled"         ? " before the stream was stopped"
                      : e.error == "peer_restarted" ? " while " + stream.target + " did not restart"
+                     : e.error == "peer_removed"   ? " while no membership fault removed it"
                                                    : " while no fault touched its path"));
       }
     }

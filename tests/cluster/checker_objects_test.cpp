@@ -273,6 +273,42 @@ TEST(ChaosObjects, AFailureNeedsItsCause) {
   }
 }
 
+// The driver removed the target (a leave or join fault) while object 4 was in flight: the
+// object and the stream end peer_removed, and the planned stop then finds nothing to stop.
+// Only a membership fault of the target explains that.
+TEST(ChaosObjects, AnObjectAndStreamEndingPeerRemovedNeedTheTargetsRemoval) {
+  for (const char* cause : {"", "partition", "leave"}) {
+    SCOPED_TRACE(cause);
+    FakeRun run;
+    add_stream(run, 3, "n1", kFour, true);
+    replace(run.driver, done_needle(3, 4), done(3, 4, "peer_removed", 20 * kSecond + 4010));
+    remove_line(run.nodes["n1"], "\"seq\":4,");
+    run.driver.pop_back();  // the end moves before the stop, with peer_removed
+    run.driver.insert(run.driver.end() - 2, FakeRun::op(3, "end")
+                                                .add("error", "peer_removed")
+                                                .add("completed", 4)
+                                                .add("message", "")
+                                                .add("t_ns", 20 * kSecond + 4020)
+                                                .str());
+    replace(run.driver, R"("ev":"obj_stopped")",
+            FakeRun::op(3, "obj_stopped")
+                .add("result", "not_found")
+                .add("t_ns", 20 * kSecond + 9001)
+                .str());
+    if (std::string_view(cause) == "partition")
+      run.add_fault(7, "partition", "load1", "n1", 15 * kSecond, 21 * kSecond);
+    if (std::string_view(cause) == "leave")
+      run.add_fault(7, "leave", "n1", "", 20 * kSecond, 21 * kSecond);
+    const Verdict verdict = run.check();
+    if (std::string_view(cause) == "leave") {
+      EXPECT_TRUE(verdict.passed()) << all(verdict);
+    } else {
+      ASSERT_EQ(verdict.violations.size(), 2u) << all(verdict);  // the object and the stream
+      expect_has(verdict, "objects");
+    }
+  }
+}
+
 TEST(ChaosObjects, AStreamStoppedAtItsDeadlineNeedsAFaultOnItsPath) {
   for (const bool fault : {false, true}) {
     FakeRun run;

@@ -205,19 +205,7 @@ TEST(ChaosChecker, AFailureNoFaultExplainsIsReportedAndOneAFaultExplainsIsNot) {
 TEST(ChaosChecker, ARelayThatFailedWithAnInnerErrorNoFaultCausesIsReported) {
   FakeRun run;
   run.add_fault(7, "pause", "n2", "", 9 * kSecond);
-  run.driver.insert(run.driver.begin() + 1, FakeRun::op(3, "invoke")
-                                                .add("kind", "relay")
-                                                .add("target", "n2")
-                                                .add("via", "n1")
-                                                .add("timeout_ms", 6000)
-                                                .add("bytes", 10)
-                                                .add("t_ns", 9 * kSecond)
-                                                .str());
-  run.driver.insert(run.driver.begin() + 2, FakeRun::op(3, "end")
-                                                .add("error", "remote_error")
-                                                .add("message", "relay to n2: protocol_error")
-                                                .add("t_ns", 9 * kSecond + 10)
-                                                .str());
+  run.add_relay("relay to n2: protocol_error", 9 * kSecond);
   expect_only(run.check(), "outcome");
 }
 

@@ -137,6 +137,24 @@ class FakeRun {
                                     .str());
   }
 
+  // Op 3: a relay through n1 to n2's echo, started at `at_ns`, failed 10 ns later with
+  // remote_error `message` (what the relaying node answered).
+  void add_relay(std::string_view message, std::int64_t at_ns) {
+    driver.insert(driver.begin() + 1, op(3, "invoke")
+                                          .add("kind", "relay")
+                                          .add("target", "n2")
+                                          .add("via", "n1")
+                                          .add("timeout_ms", 6000)
+                                          .add("bytes", 10)
+                                          .add("t_ns", at_ns)
+                                          .str());
+    driver.insert(driver.begin() + 2, op(3, "end")
+                                          .add("error", "remote_error")
+                                          .add("message", message)
+                                          .add("t_ns", at_ns + 10)
+                                          .str());
+  }
+
   // Writes the files; returns the directory.
   std::string write_all() {
     write("chaos.jsonl", run);

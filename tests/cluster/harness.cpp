@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "checker.hpp"
@@ -241,12 +242,9 @@ class Harness {
     }
     if (m.node && !options_.canary.empty()) argv.insert(argv.end(), {"--canary", options_.canary});
     argv.insert(argv.end(), kTimerArgs.begin(), kTimerArgs.end());
-    for (const Member& peer : members_) {
-      if (&peer != &m && (m.node || peer.node)) {
-        argv.push_back("--peer");
-        argv.push_back(peer.name + "=" + listen(peer));
-      }
-    }
+    // Its peers come from a members file, which the membership faults rewrite (then SIGHUP).
+    if (!write_members(m)) return false;
+    argv.insert(argv.end(), {"--members", members_file(m)});
     m.pid = spawn(argv, options_.dir + "/" + m.name + ".log", m.node ? nullptr : &m.stdout_fd);
     if (m.pid < 0) return error("cannot start " + m.name + ": " + std::strerror(errno));
     m.exit_expected = false;
@@ -386,6 +384,10 @@ class Harness {
         // Cut off first, so the kernel's FIN and RST for the killed sockets never arrive.
         return change_rules(fault, "-A") && signal(m, SIGKILL) && wait_exit(m) && spawn_member(m);
       }
+      case FaultKind::leave:
+        return relist(fault.from.front(), false);
+      case FaultKind::join:  // removed first, so calls to it end peer_removed, then stopped
+        return relist(fault.from.front(), false) && signal(member(fault.from.front()), SIGKILL);
     }
     return false;
   }
@@ -406,8 +408,49 @@ class Harness {
         Member& m = member(fault.from.front());
         return wait_exit(m) && spawn_member(m);
       }
+      case FaultKind::leave:
+        return relist(fault.from.front(), true);
+      case FaultKind::join: {  // a new process of it starts, then everyone adds it
+        Member& m = member(fault.from.front());
+        return wait_exit(m) && spawn_member(m) && wait_listening(m) && relist(m.name, true);
+      }
     }
     return false;
+  }
+
+  // ---- membership: who lists whom, in each member's members file ----
+
+  std::string members_file(const Member& m) const {
+    return options_.dir + "/members-" + m.name + ".txt";
+  }
+
+  // The peers `m` lists now: nodes list every member, drivers every node, minus removals.
+  bool write_members(const Member& m) {
+    std::ofstream file(members_file(m), std::ios::trunc);
+    for (const Member& peer : members_) {
+      if (&peer == &m || (!m.node && !peer.node) || unlisted_.contains({m.name, peer.name}))
+        continue;
+      file << peer.name << '=' << listen(peer) << '\n';
+    }
+    file.close();
+    return file.good() || error("cannot write " + members_file(m));
+  }
+
+  // Every other member stops (listed false) or starts again listing `node`: its members file
+  // is rewritten and it reads it on SIGHUP. A member that is not running reads it at start.
+  bool relist(const std::string& node, bool listed) {
+    record(JsonLine().add("ev", listed ? "members_add" : "members_remove").add("node", node));
+    for (Member& m : members_) {
+      if (m.name == node) continue;
+      if (listed) {
+        unlisted_.erase({m.name, node});
+      } else {
+        unlisted_.insert({m.name, node});
+      }
+      if (!write_members(m)) return false;
+      if (m.pid >= 0 && !signal(m, SIGHUP)) return false;
+    }
+    return true;
   }
 
   bool signal(Member& m, int number) {
@@ -430,6 +473,8 @@ class Harness {
   // Undoes anything left (each fault undid itself; this checks it and restores any member
   // that is not running).
   void heal() {
+    while (!unlisted_.empty())
+      relist(unlisted_.begin()->second, true);
     iptables_restore(std::string("-F ") + kChain + "\n");
     command({"tc", "qdisc", "del", "dev", "lo", "root"}, true);
     for (Member& m : members_) {
@@ -591,6 +636,7 @@ class Harness {
   RunOptions options_;
   std::vector<Member> members_;
   std::vector<Fault> faults_;
+  std::set<std::pair<std::string, std::string>> unlisted_;  // (member, peer it does not list)
   std::ofstream log_;
   std::int64_t phase_start_ns_ = 0;
   std::int64_t next_sample_ns_ = 0;

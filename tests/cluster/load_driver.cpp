@@ -9,7 +9,12 @@
 //             [--inflight K] [--rate OPS_PER_S] [--max-bytes B] [--stream-max-bytes B]
 //             [--probe-relays]
 //             [--probe-limit-ms T] [--ping-interval-ms T] [--stream-ping-ms T]
-//             [--stream-silence-ms T] [--object-resume-ms T]
+//             [--stream-silence-ms T] [--object-resume-ms T] [--members FILE]
+//
+// With --members, FILE lists the nodes as NAME=HOST:PORT lines (with the --peer ones, the
+// nodes it starts with); on SIGHUP it reads FILE again and makes its peers exactly those
+// (EventNode::remove_peer / add_peer, examples/membership_file.hpp), writes member_removed
+// and member_added records, and from then on draws targets from the nodes it lists.
 //
 // It prints "ready" on stdout once every node is connected (or after 20 s), and exits 0
 // after writing its "done" record; 1 when a call did not end within its bound.
@@ -25,6 +30,7 @@
 #include <thread>
 
 #include "../../examples/cli_common.hpp"
+#include "../../examples/membership_file.hpp"
 #include "jsonl.hpp"
 #include "load_common.hpp"
 #include "object_load.hpp"
@@ -50,6 +56,8 @@ struct Options {
   bool probe_relays = false;
   std::size_t stream_max_bytes = chaos::kStreamMessageMaxBytes;  // a stream message's largest size
   std::int64_t probe_limit_ms = 30'000;
+  std::string members_path;
+  std::vector<io::PeerAddress> fixed_peers;  // --peer's: they stay whatever the file says
 };
 
 // Consumes deferred stream messages one at a time, every kSlowReadInterval: a reader
@@ -153,6 +161,9 @@ class Driver {
     }
     return failed;
   }
+
+  // The nodes operations are drawn from (and probed) from now on.
+  void set_nodes(std::vector<std::string> nodes) { options_.nodes = std::move(nodes); }
 
   InFlight& in_flight() { return in_flight_; }
   std::int64_t ops() const { return next_op_; }
@@ -413,6 +424,7 @@ std::optional<int> parse(int argc, char** argv, Options& options) {
       options.nodes.push_back(peer->name);
       options.node.config.peers.push_back(peer->name);
       options.node.addresses.push_back(*peer);
+      options.fixed_peers.push_back(*peer);
     } else if (arg == "--history" && has_value) {
       options.history_path = value();
     } else if (arg == "--seed" && has_value) {
@@ -432,6 +444,8 @@ std::optional<int> parse(int argc, char** argv, Options& options) {
       if (!number(value(), options.stream_max_bytes) || options.stream_max_bytes == 0 ||
           options.stream_max_bytes > (1 << 20))
         return usage("bad --stream-max-bytes (1 to 1 MiB)");
+    } else if (arg == "--members" && has_value) {
+      options.members_path = value();
     } else if (arg == "--probe-relays") {
       options.probe_relays = true;
     } else if (arg == "--probe-limit-ms" && has_value) {
@@ -451,8 +465,16 @@ std::optional<int> parse(int argc, char** argv, Options& options) {
       return usage("unknown option or missing value");
     }
   }
+  if (!options.members_path.empty()) {
+    std::string error;
+    std::vector<io::PeerAddress> listed;
+    if (!cli::start_members(options.members_path, options.node, listed, error))
+      return usage(error.c_str());
+    for (const io::PeerAddress& peer : listed)
+      options.nodes.push_back(peer.name);
+  }
   if (options.node.config.name.empty() || options.nodes.empty() || options.history_path.empty())
-    return usage("--name, --peer and --history are required");
+    return usage("--name, --peer (or --members) and --history are required");
   options.node.config.auth = std::make_shared<StaticTokenAuth>("weft-default-token");
   options.node.log = cli::stderr_log(options.node.config.name, false);
   return std::nullopt;
@@ -464,13 +486,40 @@ bool wait_connected(io::EventNode& node, std::chrono::milliseconds limit) {
   while (Clock::now() < until) {
     const auto peers = node.peers();
     if (std::all_of(peers.begin(), peers.end(), [](const io::PeerStatus& peer) {
-          return peer.stats.state == PeerState::established;
+          return peer.stats.state == PeerState::established ||
+                 peer.stats.state == PeerState::removed;
         })) {
       return true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
+}
+
+// SIGHUP: the peers (and the nodes operations go to) become --peer's and the members
+// file's. Records each change in the history.
+void reload_members(io::EventNode& node, Driver& driver, const Options& options,
+                    std::vector<io::PeerAddress>& current, History& history) {
+  const std::string& self = options.node.config.name;
+  std::string error;
+  const auto changes =
+      cli::reload_members(node, options.members_path, self, options.fixed_peers, current, error);
+  if (!changes) {
+    std::fprintf(stderr, "weft-load %s: SIGHUP: %s; peers unchanged\n", self.c_str(),
+                 error.c_str());
+    return;
+  }
+  for (const cli::MemberChange& change : *changes) {
+    history.write(chaos::JsonLine()
+                      .add("proc", self)
+                      .add("ev", change.added ? "member_added" : "member_removed")
+                      .add("peer", change.name)
+                      .add("result", errc_name(change.result)));
+  }
+  std::vector<std::string> nodes;
+  for (const io::PeerAddress& peer : current)
+    nodes.push_back(peer.name);
+  driver.set_nodes(std::move(nodes));
 }
 
 bool signal_pending(const sigset_t& signals, int& which) {
@@ -484,11 +533,12 @@ bool signal_pending(const sigset_t& signals, int& which) {
 int main(int argc, char** argv) {
   Options options;
   if (const auto failed = parse(argc, argv, options)) return *failed;
-  // SIGUSR1 ends the load, SIGTERM aborts; both are polled by main, never delivered.
+  // SIGUSR1 ends the load, SIGTERM aborts, SIGHUP reloads --members: all polled by main.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGUSR1);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // the members file changed
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   History history(options.history_path);
@@ -512,7 +562,16 @@ int main(int argc, char** argv) {
       std::chrono::duration<double>(1.0 / options.rate_per_s));
   auto next_start = Clock::now();
   int signal_number = 0;
-  while (!signal_pending(signals, signal_number)) {
+  std::vector<io::PeerAddress> members = options.node.addresses;
+  // A SIGHUP is handled here and the load goes on; SIGUSR1 and SIGTERM end it.
+  const auto ending_signal = [&] {
+    while (signal_pending(signals, signal_number)) {
+      if (signal_number != SIGHUP) return true;
+      reload_members(node, driver, options, members, history);
+    }
+    return false;
+  };
+  while (!ending_signal()) {
     driver.cancel_due();
     if (Clock::now() >= next_start &&
         driver.in_flight().wait_below(options.inflight,
@@ -535,7 +594,7 @@ int main(int argc, char** argv) {
   const auto drain_until = Clock::now() + std::chrono::seconds(30);
   while (Clock::now() < drain_until &&
          (driver.in_flight().count() > 0 || driver.cancels_pending())) {
-    if (signal_pending(signals, signal_number) && signal_number == SIGTERM) {
+    if (ending_signal() && signal_number == SIGTERM) {
       std::fprintf(stderr, "weft-load %s: aborted by SIGTERM while draining\n", name);
       node.stop();
       return 1;

@@ -7,7 +7,8 @@ namespace weft::chaos {
 
 const char* fault_kind_name(FaultKind kind) {
   static constexpr const char* kNames[kFaultKinds] = {"partition", "one_way", "loss",  "reset",
-                                                      "bandwidth", "pause",   "crash", "half_open"};
+                                                      "bandwidth", "pause",   "crash", "half_open",
+                                                      "leave",     "join"};
   return kNames[static_cast<int>(kind)];
 }
 
@@ -87,6 +88,8 @@ Fault draw_fault(Draw& draw, const ScheduleOptions& options, FaultKind kind) {
     case FaultKind::pause:
     case FaultKind::crash:
     case FaultKind::half_open:
+    case FaultKind::leave:
+    case FaultKind::join:
       fault.from = {draw.pick(options.nodes)};
       break;
   }
@@ -111,6 +114,8 @@ std::string Fault::describe() const {
     case FaultKind::pause:
     case FaultKind::crash:
     case FaultKind::half_open:
+    case FaultKind::leave:
+    case FaultKind::join:
       return text + " " + from.front();
   }
   return text;

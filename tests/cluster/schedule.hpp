@@ -18,8 +18,12 @@ enum class FaultKind : std::uint8_t {
   crash,      // a node killed (SIGKILL) and started again when the fault ends
   half_open,  // a node cut off, killed and restarted at once; the cut heals at the end, so
               // its peers' old connections linger half-open next to its new listener
+  leave,      // every other member removes a node (members file + SIGHUP), which runs on;
+              // they add it back at the end (a new relationship)
+  join,       // every other member removes a node, which is then stopped; at the end a new
+              // process of it starts and every member adds it (a node joining the cluster)
 };
-inline constexpr int kFaultKinds = 8;
+inline constexpr int kFaultKinds = 10;
 const char* fault_kind_name(FaultKind kind);
 
 struct Fault {
