@@ -46,6 +46,8 @@ std::string_view errc_name(Errc code) {
       return "object_state_lost";
     case Errc::peer_removed:
       return "peer_removed";
+    case Errc::destination_removed:
+      return "destination_removed";
   }
   return "unknown";
 }

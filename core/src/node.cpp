@@ -4,6 +4,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "bundles.hpp"
 #include "connection.hpp"
 #include "invariant.hpp"
 #include "node_context.hpp"
@@ -75,6 +76,9 @@ void check_config(const NodeConfig& config) {
   // PROTOCOL.md §6.3: every receiver's window holds a header of this size.
   if (limits.max_object_header_bytes > kMaxObjectHeaderBytes) {
     fail("max_object_header_bytes must be at most 64512");
+  }
+  if (config.max_bundles == 0 || config.max_bundle_multiplier == 0) {
+    fail("a bundle limit is 0");
   }
   if (timeouts.object_idle_timeout_ms <= 0 || timeouts.object_resume_timeout_ms <= 0) {
     fail("an object-stream timeout is out of range");
@@ -386,7 +390,8 @@ std::string_view peer_state_name(PeerState state) {
 // ---- Node -----------------------------------------------------------------------------
 
 Node::Node(NodeConfig config, TimeNs now_ns, std::int64_t wall_ms)
-    : core_(std::make_unique<detail::NodeCore>(std::move(config), now_ns, wall_ms)) {}
+    : core_(std::make_unique<detail::NodeCore>(std::move(config), now_ns, wall_ms)),
+      bundles_(std::make_unique<detail::Bundles>(*this)) {}
 Node::~Node() = default;
 
 TransportId Node::on_accepted(TimeNs now_ns) {
@@ -426,12 +431,19 @@ void Node::set_wall_clock(TimeNs now_ns, std::int64_t wall_ms) {
 }
 
 bool Node::has_output() const {
-  return core_->has_output();
+  return core_->has_output() || bundles_->has_events();
 }
 
 std::optional<Event> Node::poll_event() {
   auto& events = core_->context().events;
-  return events.take_front();
+  for (;;) {
+    if (std::optional<Event> event = bundles_->take_event()) return event;
+    std::optional<Event> event = events.take_front();
+    // The events of a bundle's streams become the bundle's own (weft/bundle.hpp).
+    if (!event || !bundles_->owns(*event)) return event;
+    bundles_->on_stream_event(std::move(*event));
+    bundles_->check_invariants();
+  }
 }
 
 std::optional<TransportId> Node::poll_transmit() {
@@ -519,11 +531,15 @@ std::size_t Node::peer_count() const {
 }
 
 AddedPeer Node::add_peer(TimeNs now_ns, std::string_view name) {
-  return core_->add_peer(now_ns, name);
+  const AddedPeer added = core_->add_peer(now_ns, name);
+  if (added.error == Errc::ok) bundles_->on_peer_added(added.peer);
+  return added;
 }
 
 Errc Node::remove_peer(TimeNs now_ns, PeerId peer) {
-  return core_->remove_peer(now_ns, peer);
+  const Errc removed = core_->remove_peer(now_ns, peer);
+  if (removed == Errc::ok) bundles_->on_peer_removed(peer);
+  return removed;
 }
 const std::string& Node::name() const {
   return core_->context().config.name;
@@ -645,6 +661,10 @@ PostedObject PeerConnection::object_post(TimeNs now_ns, ObjectStreamId id, Objec
   return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
     return connection.object_sender().post(now_ns, id, std::move(args));
   });
+}
+
+Errc PeerConnection::object_post_fits(ObjectStreamId id, std::uint64_t data_bytes) const {
+  return node_->core_->connection(peer_).object_sender().post_fits(id, data_bytes);
 }
 
 Errc PeerConnection::object_supply(TimeNs now_ns, ObjectStreamId id, std::uint64_t object,

@@ -96,10 +96,7 @@ PostedObject ObjectSender::post(TimeNs now_ns, ObjectStreamId id, ObjectArgs arg
   Object object;
   encode_object_header(args.header, object.header);
   if (object.header.size() > limits.max_object_header_bytes) return {Errc::too_large, 0};
-  if (stream->counters.in_flight >= limits.max_objects_in_flight ||
-      held_bytes_ + data_bytes > limits.max_object_held_bytes) {
-    return {Errc::queue_full, 0};
-  }
+  if (!has_room(*stream, data_bytes)) return {Errc::queue_full, 0};
   object.number = ++stream->posted;
   object.kind = args.kind;
   object.size = args.size;
@@ -120,6 +117,19 @@ PostedObject ObjectSender::post(TimeNs now_ns, ObjectStreamId id, ObjectArgs arg
   make_ready(*stream);
   pump(now_ns);
   return {Errc::ok, number};
+}
+
+bool ObjectSender::has_room(const Stream& stream, std::uint64_t data_bytes) const {
+  const ConnectionLimits& limits = context_.config.limits;
+  return stream.counters.in_flight < limits.max_objects_in_flight &&
+         held_bytes_ + data_bytes <= limits.max_object_held_bytes;
+}
+
+Errc ObjectSender::post_fits(ObjectStreamId id, std::uint64_t data_bytes) const {
+  const auto found = streams_.find(id.value);
+  if (found == streams_.end()) return Errc::not_found;
+  if (found->second.fin) return Errc::stream_closed;
+  return has_room(found->second, data_bytes) ? Errc::ok : Errc::queue_full;
 }
 
 Errc ObjectSender::supply(TimeNs now_ns, ObjectStreamId id, std::uint64_t number,

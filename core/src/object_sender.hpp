@@ -28,6 +28,7 @@ class ObjectSender {
   // ---- commands (PeerConnection) ----
   OpenedObjectStream open(TimeNs now_ns, std::string_view endpoint);
   PostedObject post(TimeNs now_ns, ObjectStreamId id, ObjectArgs args);
+  Errc post_fits(ObjectStreamId id, std::uint64_t data_bytes) const;
   Errc supply(TimeNs now_ns, ObjectStreamId id, std::uint64_t object, std::uint64_t offset,
               const Payload& data, bool last);
   Errc abort_object(TimeNs now_ns, ObjectStreamId id, std::uint64_t object, Errc code,
@@ -106,6 +107,8 @@ class ObjectSender {
   };
 
   Stream* find(ObjectStreamId id);
+  // Whether the limits leave room for one more object with `data_bytes` in memory.
+  bool has_room(const Stream& stream, std::uint64_t data_bytes) const;
   Stream* find_by_mux(std::uint64_t mux);
   void make_ready(Stream& stream);
   // Sends the stream's next frame if it can; false when it waits (credit, data, accept).

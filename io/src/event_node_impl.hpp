@@ -207,8 +207,26 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   void handle(event::ObjectAborted&& e);
   // Posts `object` on `state`'s stream (loop thread); a refusal completes it at once.
   void send_object(const std::shared_ptr<ObjectStream::State>& state, OutgoingObject&& object);
+  // The core's arguments for an object with `header` whose data comes from `source`.
+  static ObjectArgs object_args(ObjectHeader&& header, const ObjectSource::State& source);
   // Supplies data of a file or producer object from `offset` until the core's buffer is full.
   void supply_object(ObjectStream::State& state, std::uint64_t object, std::uint64_t offset);
+  // Reads `source` from `offset` and hands the pieces to `supply` (offset, bytes, last)
+  // until it refuses one (no_credit: the core asks again) or the data ends; a read that
+  // fails goes to `fail` (code, why).
+  using SupplyFn = std::function<Errc(std::uint64_t, SharedBytes, bool)>;
+  using FailFn = std::function<void(Errc, const std::string&)>;
+  static void supply_from(const ObjectSource::State& source, std::uint64_t offset,
+                          const SupplyFn& supply, const FailFn& fail);
+  // Bundles (event_node_bundles.cpp).
+  void handle(event::BundleWantData&& e);
+  void handle(event::BundleObjectCompleted&& e);
+  void handle(event::BundleEnded&& e);
+  // Posts `object` on `state`'s bundle (loop thread); a refusal completes it at once.
+  void send_bundle_object(const std::shared_ptr<Bundle::State>& state,
+                          OutgoingBundleObject&& object);
+  // Ends a bundle's handle exactly once.
+  static void end_bundle(Bundle::State& state, Errc result, std::string_view message);
   // Ends an object stream's handle exactly once.
   static void end_object_stream(ObjectStream::State& state, Errc result, std::string_view message);
   // Hands the object's data to its sink until nothing waits or the sink defers.
@@ -216,7 +234,7 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // Ends a reader exactly once: forgets it and runs on_end.
   void end_reader(const std::shared_ptr<ObjectReader::State>& state, Errc result,
                   std::string_view message);
-  // At shutdown: every object stream and object being read ends with shutting_down.
+  // At shutdown: every object stream, bundle and object being read ends with shutting_down.
   void end_objects();
 
   // Ends a session exactly once: its queue is dropped and on_end runs.
@@ -290,6 +308,7 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   };
   std::map<std::string, ObjectRoute, std::less<>> object_routes;
   std::map<std::pair<PeerId, ObjectStreamId>, std::shared_ptr<ObjectStream::State>> object_streams;
+  std::map<std::uint64_t, std::shared_ptr<Bundle::State>> bundles;  // by BundleId
   // The object being read on each stream of a peer.
   std::map<std::pair<PeerId, ObjectStreamId>, std::shared_ptr<ObjectReader::State>> object_readers;
   std::function<void(const PeerChange&)> peer_change;
@@ -301,5 +320,40 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   bool started = false;
   bool stopping = false;
 };
+
+// The handles that send objects (ObjectStream::State, Bundle::State) share these steps.
+
+// Counts one more object in flight on `state` and hands `run` to the loop; `abandon` runs
+// instead if the node stops first (it must undo the count). stream_closed after the handle
+// closed, shutting_down when the node is gone, queue_full at the handle's limit or when
+// the command queue is full: nothing is counted then.
+template <typename State>
+Errc post_counted(const std::shared_ptr<State>& state, std::function<void(EventNode::Impl&)> run,
+                  std::function<void()> abandon) {
+  if (!state || state->ended || state->closing) return Errc::stream_closed;
+  const std::shared_ptr<EventNode::Impl> node = state->node.lock();
+  if (!node) return Errc::shutting_down;
+  if (state->in_flight.fetch_add(1) >= state->limit) {
+    --state->in_flight;
+    return Errc::queue_full;
+  }
+  const Errc posted =
+      node->post({[node = node.get(), run = std::move(run)] { run(*node); }, std::move(abandon)});
+  if (posted != Errc::ok) --state->in_flight;
+  return posted;
+}
+
+// Runs `body` on the loop once the handle is open there and not ended (loop thread).
+template <typename State>
+Errc on_handle_loop(const std::shared_ptr<State>& state,
+                    std::function<void(EventNode::Impl&, State&)> body) {
+  if (!state || state->ended) return Errc::not_found;
+  const std::shared_ptr<EventNode::Impl> node = state->node.lock();
+  if (!node) return Errc::shutting_down;
+  return node->post({[node = node.get(), state, body = std::move(body)] {
+                       if (state->id && !state->ended) body(*node, *state);
+                     },
+                     [] {}});
+}
 
 }  // namespace weft::io

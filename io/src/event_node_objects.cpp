@@ -83,55 +83,33 @@ ObjectStream EventNode::open_object_stream(std::string_view peer, std::string_vi
 // ---- ObjectStream ---------------------------------------------------------------------------
 
 Errc ObjectStream::send(OutgoingObject object) {
-  if (!state_ || state_->ended || state_->closing) return Errc::stream_closed;
-  const std::shared_ptr<EventNode::Impl> node = state_->node.lock();
-  if (!node) return Errc::shutting_down;
-  if (state_->in_flight.fetch_add(1) >= state_->limit) {
-    --state_->in_flight;
-    return Errc::queue_full;
-  }
   auto kept = std::make_shared<OutgoingObject>(std::move(object));
-  const Errc posted = node->post(
-      {[node = node.get(), state = state_, kept] { node->send_object(state, std::move(*kept)); },
-       [state = state_, kept] {
-         --state->in_flight;
-         const ObjectDone& done = kept->on_done ? kept->on_done : state->callbacks.on_done;
-         if (done) done(ObjectResult{0, Errc::shutting_down, "node stopped"});
-       }});
-  if (posted != Errc::ok) --state_->in_flight;
-  return posted;
+  return post_counted(
+      state_,
+      [state = state_, kept](EventNode::Impl& node) { node.send_object(state, std::move(*kept)); },
+      [state = state_, kept] {
+        --state->in_flight;
+        const ObjectDone& done = kept->on_done ? kept->on_done : state->callbacks.on_done;
+        if (done) done(ObjectResult{0, Errc::shutting_down, "node stopped"});
+      });
 }
-
-namespace {
-
-// Runs `body` on the stream's loop once it is open there (loop thread).
-Errc on_object_loop(const std::shared_ptr<ObjectStream::State>& state,
-                    std::function<void(EventNode::Impl&, ObjectStream::State&)> body) {
-  if (!state || state->ended) return Errc::not_found;
-  const std::shared_ptr<EventNode::Impl> node = state->node.lock();
-  if (!node) return Errc::shutting_down;
-  return node->post({[node = node.get(), state, body = std::move(body)] {
-                       if (state->id && !state->ended) body(*node, *state);
-                     },
-                     [] {}});
-}
-
-}  // namespace
 
 Errc ObjectStream::fin() {
   if (state_ && state_->closing.exchange(true)) return Errc::stream_closed;
-  const Errc posted = on_object_loop(state_, [](EventNode::Impl& node, ObjectStream::State& s) {
-    node.connection(*s.peer).object_stream_fin(monotonic_now_ns(), *s.id);
-  });
+  const Errc posted = on_handle_loop<ObjectStream::State>(
+      state_, [](EventNode::Impl& node, ObjectStream::State& s) {
+        node.connection(*s.peer).object_stream_fin(monotonic_now_ns(), *s.id);
+      });
   if (posted != Errc::ok && state_) state_->closing = false;
   return posted;
 }
 
 Errc ObjectStream::stop() {
   if (state_) state_->closing = true;
-  return on_object_loop(state_, [](EventNode::Impl& node, ObjectStream::State& s) {
-    node.connection(*s.peer).object_stream_stop(monotonic_now_ns(), *s.id);
-  });
+  return on_handle_loop<ObjectStream::State>(
+      state_, [](EventNode::Impl& node, ObjectStream::State& s) {
+        node.connection(*s.peer).object_stream_stop(monotonic_now_ns(), *s.id);
+      });
 }
 
 std::size_t ObjectStream::in_flight() const {
@@ -208,39 +186,54 @@ void EventNode::Impl::send_object(const std::shared_ptr<ObjectStream::State>& st
   };
   if (!state->id || state->ended) return fail_now(Errc::stream_closed, "object stream ended");
   const auto source = object.source.state();
-  ObjectArgs args;
-  args.header = std::move(object.header);
-  using Kind = ObjectSource::State::Kind;
-  switch (source->kind) {
-    case Kind::none:
-      args.kind = ObjectSize::header_only;
-      break;
-    case Kind::memory:
-      args.kind = ObjectSize::sized;
-      args.size = source->data.size();
-      args.data = source->data;
-      break;
-    case Kind::file:
-    case Kind::producer:
-      args.kind = source->size ? ObjectSize::sized : ObjectSize::unsized;
-      args.size = source->size.value_or(0);
-      break;
-  }
+  ObjectArgs args = object_args(std::move(object.header), *source);
   const PostedObject posted =
       connection(*state->peer).object_post(monotonic_now_ns(), *state->id, std::move(args));
   if (posted.error != Errc::ok) return fail_now(posted.error, "object not posted");
   state->objects[posted.object] = ObjectStream::State::Pending{source, done};
 }
 
+ObjectArgs EventNode::Impl::object_args(ObjectHeader&& header, const ObjectSource::State& source) {
+  ObjectArgs args;
+  args.header = std::move(header);
+  using Kind = ObjectSource::State::Kind;
+  switch (source.kind) {
+    case Kind::none:
+      args.kind = ObjectSize::header_only;
+      break;
+    case Kind::memory:
+      args.kind = ObjectSize::sized;
+      args.size = source.data.size();
+      args.data = source.data;
+      break;
+    case Kind::file:
+    case Kind::producer:
+      args.kind = source.size ? ObjectSize::sized : ObjectSize::unsized;
+      args.size = source.size.value_or(0);
+      break;
+  }
+  return args;
+}
+
 void EventNode::Impl::supply_object(ObjectStream::State& state, std::uint64_t object,
                                     std::uint64_t offset) {
   const auto found = state.objects.find(object);
   if (found == state.objects.end()) return;
-  const auto source = found->second.source;
   PeerConnection peer = connection(*state.peer);
-  const auto fail = [&](Errc code, const std::string& why) {
-    peer.object_abort(monotonic_now_ns(), *state.id, object, code, why);
-  };
+  supply_from(
+      *found->second.source, offset,
+      [&](std::uint64_t at, SharedBytes piece, bool last) {
+        return peer.object_supply(monotonic_now_ns(), *state.id, object, at, std::move(piece),
+                                  last);
+      },
+      [&](Errc code, const std::string& why) {
+        peer.object_abort(monotonic_now_ns(), *state.id, object, code, why);
+      });
+}
+
+void EventNode::Impl::supply_from(const ObjectSource::State& source_state, std::uint64_t offset,
+                                  const SupplyFn& supply, const FailFn& fail) {
+  const ObjectSource::State* source = &source_state;
   using Kind = ObjectSource::State::Kind;
   while (true) {
     std::vector<std::uint8_t> piece(kSupplyPieceBytes);
@@ -270,8 +263,7 @@ void EventNode::Impl::supply_object(ObjectStream::State& state, std::uint64_t ob
       return;  // memory and header-only objects are never asked for data
     }
     piece.resize(written);
-    const Errc result = peer.object_supply(monotonic_now_ns(), *state.id, object, offset,
-                                           SharedBytes(std::move(piece)), last);
+    const Errc result = supply(offset, SharedBytes(std::move(piece)), last);
     if (result != Errc::ok) return;  // no_credit: asked again when there is room
     offset += written;
     if (last) return;
@@ -396,6 +388,10 @@ void EventNode::Impl::end_objects() {
   const auto senders = object_streams;
   for (const auto& [key, state] : senders) {
     connection(key.first).object_stream_stop(now, key.second, Errc::shutting_down, "node stopping");
+  }
+  const auto open_bundles = bundles;
+  for (const auto& [id, state] : open_bundles) {
+    node->bundle_stop(now, BundleId{id}, Errc::shutting_down, "node stopping");
   }
   const auto readers = object_readers;
   for (const auto& [key, state] : readers)

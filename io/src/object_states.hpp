@@ -44,6 +44,25 @@ struct ObjectStream::State {
   std::map<std::uint64_t, Pending> objects;  // posted, by object number
 };
 
+struct Bundle::State {
+  std::weak_ptr<EventNode::Impl> node;
+  BundleCallbacks callbacks;
+  std::atomic<bool> ended{false};
+  std::atomic<bool> closing{false};  // fin() or stop() was called
+  std::atomic<std::size_t> in_flight{0};
+  std::size_t limit = 0;  // limits.max_objects_in_flight
+  // Loop thread only.
+  std::optional<BundleId> id;
+  struct Pending {
+    std::shared_ptr<const ObjectSource::State> source;
+    ReplicaSource reopen;
+    // The sources `reopen` gave, by replica (empty entries: it failed).
+    std::map<PeerId, std::shared_ptr<const ObjectSource::State>> replica_sources;
+    BundleObjectDone on_done;
+  };
+  std::map<std::uint64_t, Pending> objects;  // posted, by bundle object number
+};
+
 struct ObjectReader::State {
   std::weak_ptr<EventNode::Impl> node;
   PeerId peer = 0;

@@ -193,6 +193,10 @@ struct NodeConfig {
   std::size_t max_transports_awaiting_hello = 256;
   // Events waiting to be polled before accepting_input() turns false.
   std::size_t max_pending_events = 1 << 20;
+  // Bundles open at once (Node::open_bundle), and object streams per destination each may
+  // hold (BundleConfig::multiplier).
+  std::size_t max_bundles = 256;
+  std::uint32_t max_bundle_multiplier = 32;
   ConnectionLimits limits;
   ConnectionTimeouts timeouts;
   // Tests only: see Canary.

@@ -35,6 +35,9 @@ enum class Errc : std::uint8_t {
   object_state_lost,
   // The application removed the peer (Node::remove_peer): what was in flight with it ends.
   peer_removed,
+  // The application removed the destination from a bundle (Node::bundle_remove_destination):
+  // what was in flight to it ends.
+  destination_removed,
 };
 
 // The name of `code` ("deadline_exceeded").

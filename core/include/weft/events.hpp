@@ -7,16 +7,14 @@
 #include <variant>
 #include <vector>
 
+#include "weft/bundle.hpp"
 #include "weft/errors.hpp"
+#include "weft/ids.hpp"
 #include "weft/object.hpp"
 #include "weft/time.hpp"
 
 namespace weft {
 
-// Index of a peer in NodeConfig::peers.
-using PeerId = std::uint32_t;
-// A transport (one socket) as the node knows it; never reused by a node.
-using TransportId = std::uint64_t;
 // A request this node sent; unique for the life of the connection object.
 using RequestId = std::uint64_t;
 
@@ -227,13 +225,54 @@ struct ObjectAborted {
   std::string message;
 };
 
+// ---- bundles (weft/bundle.hpp) ----
+// The events of a bundle's own object streams never reach the application: the bundle
+// turns them into these.
+
+// Supply data of the replica of bundle object `object` to `peer` from `offset` with
+// Node::bundle_supply (objects posted without in-memory data), or fail that replica with
+// Node::bundle_abort (the data cannot be read again for it). Each replica asks on its own,
+// like event::ObjectWantData (again from an earlier offset after a reconnect).
+struct BundleWantData {
+  BundleId bundle;
+  std::uint64_t object;
+  PeerId peer;
+  std::uint64_t offset;
+};
+
+// Bundle object `object` ended: exactly once, after the last of its replicas ended, with
+// one result per replica in ascending peer order (the destinations it was posted to).
+// Objects that share a slot (the same key in BundleOrder::by_key) complete in posting
+// order; others may complete in any order.
+struct BundleObjectCompleted {
+  BundleId bundle;
+  std::uint64_t object;
+  std::uint64_t tag;  // ObjectArgs::tag
+  std::vector<ReplicaResult> replicas;
+  // Whether every replica succeeded.
+  bool all_ok() const {
+    for (const ReplicaResult& replica : replicas) {
+      if (replica.result != Errc::ok) return false;
+    }
+    return true;
+  }
+};
+
+// The bundle ended, exactly once, after every object completed and every stream ended:
+// ok after bundle_fin, or the code given to bundle_stop.
+struct BundleEnded {
+  BundleId bundle;
+  Errc result;
+  std::string message;
+};
+
 }  // namespace event
 
-using Event = std::variant<event::Dial, event::CloseTransport, event::PeerUp, event::PeerDown,
-                           event::HandshakeFailed, event::RequestReceived, event::RequestCanceled,
-                           event::RequestDone, event::StreamOpened, event::StreamReadable,
-                           event::StreamWritable, event::StreamEnded, event::ObjectCompleted,
-                           event::ObjectWantData, event::ObjectStreamEnded, event::ObjectArrived,
-                           event::ObjectReadable, event::ObjectAborted>;
+using Event = std::variant<
+    event::Dial, event::CloseTransport, event::PeerUp, event::PeerDown, event::HandshakeFailed,
+    event::RequestReceived, event::RequestCanceled, event::RequestDone, event::StreamOpened,
+    event::StreamReadable, event::StreamWritable, event::StreamEnded, event::ObjectCompleted,
+    event::ObjectWantData, event::ObjectStreamEnded, event::ObjectArrived, event::ObjectReadable,
+    event::ObjectAborted, event::BundleWantData, event::BundleObjectCompleted, event::BundleEnded>;
 
 }  // namespace weft

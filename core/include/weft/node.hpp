@@ -25,6 +25,7 @@
 #include <string>
 #include <string_view>
 
+#include "weft/bundle.hpp"
 #include "weft/bytes.hpp"
 #include "weft/config.hpp"
 #include "weft/errors.hpp"
@@ -36,6 +37,7 @@ namespace weft {
 
 namespace detail {
 class NodeCore;
+class Bundles;
 }  // namespace detail
 
 // Whether node `self` dials node `peer` (PROTOCOL.md §4.1). For any two distinct names,
@@ -229,6 +231,11 @@ class PeerConnection {
   // posted while the peer is down waits for it (object_resume_timeout_ms, then it completes
   // with disconnected).
   PostedObject object_post(TimeNs now_ns, ObjectStreamId id, ObjectArgs args);
+  // What object_post would say about its limits for an object with `data_bytes` of
+  // in-memory data, without posting: ok, not_found, stream_closed or queue_full (the
+  // arguments' own checks are not made). For posting one object to several streams only
+  // when every one has room.
+  Errc object_post_fits(ObjectStreamId id, std::uint64_t data_bytes) const;
   // Supplies data of object `object` (posted without ObjectArgs::data) from `offset`, the
   // offset the last event::ObjectWantData named plus what was supplied since. `last` ends an
   // unsized object (a sized one ends when its size is reached). Borrowed bytes are copied,
@@ -385,6 +392,62 @@ class Node {
   // stats() shows PeerState::removed, and a hello from the name is refused (unknown_node)
   // unless add_peer takes the name again. unknown_peer if `peer` is not a live peer.
   Errc remove_peer(TimeNs now_ns, PeerId peer);
+
+  // ---- bundles (weft/bundle.hpp) ---------------------------------------------------------
+  // A bundle's object streams are the node's own (they count against max_object_streams
+  // of each peer and follow every object-stream rule); their events never reach the
+  // application, which sees BundleWantData, BundleObjectCompleted and BundleEnded instead.
+
+  // Opens a bundle. Errors (no bundle, no event): invalid_argument (an endpoint name that is
+  // not 1..255 printable ASCII bytes, multiplier 0 or over max_bundle_multiplier, a
+  // multicast list with a duplicate, a broadcast config with a list), unknown_peer (a
+  // listed peer is not live), queue_full (max_bundles open). Otherwise exactly one
+  // event::BundleEnded follows, after bundle_fin or bundle_stop. Nothing goes on the wire
+  // until the first object.
+  OpenedBundle open_bundle(TimeNs now_ns, const BundleConfig& config);
+  // Posts one object to every current destination (one replica each, on the stream of the
+  // object's slot: round-robin, or `key`'s in BundleOrder::by_key). All or nothing: an
+  // error posts no replica and no event follows: not_found (no such bundle), stream_closed
+  // (after bundle_fin or bundle_stop), unknown_peer (no destination), queue_full (some
+  // destination's stream has no room, or no stream could be opened: try again after
+  // completions), or object_post's argument errors (invalid_argument, too_large).
+  // Otherwise exactly one event::BundleObjectCompleted for the returned number follows,
+  // with a result per destination. In-memory data is shared by the replicas, not copied;
+  // without it each replica asks with event::BundleWantData.
+  PostedBundleObject bundle_post(TimeNs now_ns, BundleId id, ObjectArgs args,
+                                 std::uint64_t key = 0);
+  // Supplies data of the replica of `object` to `peer`, as object_supply does for one
+  // stream (same errors; not_found also when the replica already ended).
+  Errc bundle_supply(TimeNs now_ns, BundleId id, std::uint64_t object, PeerId peer,
+                     std::uint64_t offset, const Payload& data, bool last);
+  // Fails the replica of `object` to `peer` not yet sent whole (its data could not be read
+  // again for it, say) with `code` and `message`; the object completes when its other
+  // replicas end, this result among theirs. invalid_argument for Errc::ok; not_found when
+  // no such replica is in flight or it was already sent whole.
+  Errc bundle_abort(TimeNs now_ns, BundleId id, std::uint64_t object, PeerId peer, Errc code,
+                    std::string_view message);
+  // Adds destination `peer`: objects posted from now on go to it too. not_found (no such
+  // bundle), stream_closed (after bundle_fin or bundle_stop), unknown_peer (not a live
+  // peer), invalid_argument (already a destination).
+  Errc bundle_add_destination(TimeNs now_ns, BundleId id, PeerId peer);
+  // Removes destination `peer`: its streams stop, each of its replicas in flight ends with
+  // destination_removed (and its object completes once its other replicas end). not_found
+  // when the bundle or the destination does not exist. A peer removed from the node
+  // (remove_peer) leaves every bundle the same way, its replicas ending with peer_removed.
+  Errc bundle_remove_destination(TimeNs now_ns, BundleId id, PeerId peer);
+  // Ends the bundle gracefully: no more posts (stream_closed); BundleEnded(ok) once every
+  // object completed. not_found: no such bundle; stream_closed: fin or stop already.
+  Errc bundle_fin(TimeNs now_ns, BundleId id);
+  // Aborts the bundle: every replica in flight ends with `code` (canceled unless given;
+  // invalid_argument for ok), each object completes, then BundleEnded(code). The events
+  // follow at the next poll_event. not_found: no such bundle; stream_closed: stopped already.
+  Errc bundle_stop(TimeNs now_ns, BundleId id, Errc code = Errc::canceled,
+                   std::string_view message = "bundle stopped");
+  // Counters of a bundle, or nullopt once it ended (or never existed).
+  std::optional<BundleStats> bundle_stats(BundleId id) const;
+  // Its current destinations in ascending order, or nullopt once it ended.
+  std::optional<std::vector<PeerId>> bundle_destinations(BundleId id) const;
+
   const std::string& name() const;
   std::uint64_t incarnation() const;
   const NodeConfig& config() const;
@@ -392,6 +455,7 @@ class Node {
  private:
   friend class PeerConnection;
   std::unique_ptr<detail::NodeCore> core_;
+  std::unique_ptr<detail::Bundles> bundles_;
 };
 
 }  // namespace weft

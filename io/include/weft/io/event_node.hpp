@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "weft/io/bundles.hpp"
 #include "weft/io/objects.hpp"
 #include "weft/node.hpp"
 
@@ -281,6 +282,12 @@ class EventNode {
   // (unknown_peer, queue_full) come through callbacks.on_end, which runs exactly once.
   ObjectStream open_object_stream(std::string_view peer, std::string_view endpoint,
                                   ObjectStreamCallbacks callbacks);
+
+  // Opens a bundle (weft/io/bundles.hpp) to every peer (options.broadcast, following peers
+  // the node adds and removes) or to the named ones. Usable at once; failures to open
+  // (invalid_argument, unknown_peer, queue_full) come through callbacks.on_end, which runs
+  // exactly once.
+  Bundle open_bundle(BundleOptions options, BundleCallbacks callbacks);
 
   // Runs `fn` on the loop thread (at once when called from it). queue_full or
   // shutting_down when it could not be handed over.

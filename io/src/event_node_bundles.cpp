@@ -1,0 +1,191 @@
+// Bundles on EventNode: the Bundle handle, posting on the loop, data for each replica (the
+// shared source, or one `reopen` gives it), and the core's bundle events.
+#include "event_node_impl.hpp"
+
+namespace weft::io {
+
+// ---- EventNode ------------------------------------------------------------------------------
+
+Bundle EventNode::open_bundle(BundleOptions options, BundleCallbacks callbacks) {
+  auto state = std::make_shared<Bundle::State>();
+  state->node = impl_;
+  state->callbacks = std::move(callbacks);
+  state->limit = impl_->options.config.limits.max_objects_in_flight;
+  Impl::Command command;
+  command.run = [impl = impl_.get(), state, options = std::move(options)] {
+    BundleConfig config{.endpoint = options.endpoint,
+                        .broadcast = options.broadcast,
+                        .multiplier = options.multiplier,
+                        .order = options.order};
+    for (const std::string& name : options.destinations) {
+      const std::optional<PeerId> peer = impl->node->find_peer(name);
+      if (!peer) return Impl::end_bundle(*state, Errc::unknown_peer, "no peer " + name);
+      config.destinations.push_back(*peer);
+    }
+    const OpenedBundle opened = impl->node->open_bundle(monotonic_now_ns(), config);
+    if (opened.error != Errc::ok)
+      return Impl::end_bundle(*state, opened.error, "bundle not opened");
+    state->id = opened.id;
+    impl->bundles[opened.id.value] = state;
+  };
+  command.abandon = [state] { Impl::end_bundle(*state, Errc::shutting_down, "node stopped"); };
+  const Errc posted = impl_->post(std::move(command));
+  if (posted != Errc::ok) Impl::end_bundle(*state, posted, "bundle not opened");
+  return Bundle(state);
+}
+
+// ---- Bundle ---------------------------------------------------------------------------------
+
+namespace {
+
+const BundleObjectDone& done_of(const Bundle::State& state, const BundleObjectDone& own) {
+  return own ? own : state.callbacks.on_done;
+}
+
+Errc on_bundle_loop(const std::shared_ptr<Bundle::State>& state,
+                    std::function<void(EventNode::Impl&, Bundle::State&)> body) {
+  return on_handle_loop<Bundle::State>(state, std::move(body));
+}
+
+}  // namespace
+
+Errc Bundle::send(OutgoingBundleObject object) {
+  auto kept = std::make_shared<OutgoingBundleObject>(std::move(object));
+  return post_counted(
+      state_,
+      [state = state_, kept](EventNode::Impl& node) {
+        node.send_bundle_object(state, std::move(*kept));
+      },
+      [state = state_, kept] {
+        --state->in_flight;
+        const BundleObjectDone& done = done_of(*state, kept->on_done);
+        if (done) done(BundleObjectResult{0, Errc::shutting_down, "node stopped", {}});
+      });
+}
+
+Errc Bundle::add_destination(std::string_view peer) {
+  return on_bundle_loop(state_,
+                        [name = std::string(peer)](EventNode::Impl& node, Bundle::State& s) {
+                          if (const std::optional<PeerId> id = node.node->find_peer(name)) {
+                            node.node->bundle_add_destination(monotonic_now_ns(), *s.id, *id);
+                          }
+                        });
+}
+
+Errc Bundle::remove_destination(std::string_view peer) {
+  return on_bundle_loop(state_,
+                        [name = std::string(peer)](EventNode::Impl& node, Bundle::State& s) {
+                          if (const std::optional<PeerId> id = node.node->find_peer(name)) {
+                            node.node->bundle_remove_destination(monotonic_now_ns(), *s.id, *id);
+                          }
+                        });
+}
+
+Errc Bundle::fin() {
+  if (state_ && state_->closing.exchange(true)) return Errc::stream_closed;
+  const Errc posted = on_bundle_loop(state_, [](EventNode::Impl& node, Bundle::State& s) {
+    node.node->bundle_fin(monotonic_now_ns(), *s.id);
+  });
+  if (posted != Errc::ok && state_) state_->closing = false;
+  return posted;
+}
+
+Errc Bundle::stop() {
+  if (state_) state_->closing = true;
+  return on_bundle_loop(state_, [](EventNode::Impl& node, Bundle::State& s) {
+    node.node->bundle_stop(monotonic_now_ns(), *s.id);
+  });
+}
+
+std::size_t Bundle::in_flight() const {
+  return state_ ? state_->in_flight.load() : 0;
+}
+
+bool Bundle::ended() const {
+  return !state_ || state_->ended;
+}
+
+// ---- the loop -------------------------------------------------------------------------------
+
+void EventNode::Impl::send_bundle_object(const std::shared_ptr<Bundle::State>& state,
+                                         OutgoingBundleObject&& object) {
+  const BundleObjectDone done = done_of(*state, object.on_done);
+  const auto fail_now = [&](Errc error, std::string message) {
+    --state->in_flight;
+    if (done) done(BundleObjectResult{0, error, std::move(message), {}});
+  };
+  if (!state->id || state->ended) return fail_now(Errc::stream_closed, "bundle ended");
+  const auto source = object.source.state();
+  ObjectArgs args = object_args(std::move(object.header), *source);
+  const PostedBundleObject posted =
+      node->bundle_post(monotonic_now_ns(), *state->id, std::move(args), object.key);
+  if (posted.error != Errc::ok) return fail_now(posted.error, "object not posted");
+  state->objects[posted.object] =
+      Bundle::State::Pending{source, std::move(object.reopen), {}, done};
+}
+
+void EventNode::Impl::handle(event::BundleWantData&& e) {
+  const auto found = bundles.find(e.bundle.value);
+  if (found == bundles.end()) return;
+  Bundle::State& state = *found->second;
+  const auto object = state.objects.find(e.object);
+  if (object == state.objects.end()) return;
+  Bundle::State::Pending& waiting = object->second;
+  const TimeNs now = monotonic_now_ns();
+  const auto fail = [&](Errc code, const std::string& why) {
+    node->bundle_abort(now, e.bundle, e.object, e.peer, code, why);
+  };
+  std::shared_ptr<const ObjectSource::State> source = waiting.source;
+  if (waiting.reopen) {
+    auto [kept, fresh] = waiting.replica_sources.try_emplace(e.peer);
+    if (fresh) {
+      std::string why = "the data could not be opened again";
+      if (std::optional<ObjectSource> own = waiting.reopen(peer_name(e.peer), why)) {
+        kept->second = own->state();
+      } else {
+        return fail(Errc::remote_error, why);
+      }
+    }
+    if (!kept->second) return;  // its reopen failed; the replica was aborted then
+    source = kept->second;
+  }
+  supply_from(
+      *source, e.offset,
+      [&](std::uint64_t at, SharedBytes piece, bool last) {
+        return node->bundle_supply(now, e.bundle, e.object, e.peer, at, std::move(piece), last);
+      },
+      fail);
+}
+
+void EventNode::Impl::handle(event::BundleObjectCompleted&& e) {
+  const auto found = bundles.find(e.bundle.value);
+  if (found == bundles.end()) return;
+  Bundle::State& state = *found->second;
+  const auto object = state.objects.find(e.object);
+  if (object == state.objects.end()) return;
+  const BundleObjectDone done = std::move(object->second.on_done);
+  state.objects.erase(object);
+  --state.in_flight;
+  BundleObjectResult result{e.object, Errc::ok, {}, {}};
+  result.replicas.reserve(e.replicas.size());
+  for (ReplicaResult& replica : e.replicas) {
+    result.replicas.push_back(
+        ReplicaOutcome{peer_name(replica.peer), replica.result, std::move(replica.message)});
+  }
+  if (done) done(result);
+}
+
+void EventNode::Impl::handle(event::BundleEnded&& e) {
+  const auto found = bundles.find(e.bundle.value);
+  if (found == bundles.end()) return;
+  const auto state = found->second;
+  bundles.erase(found);
+  end_bundle(*state, e.result, e.message);
+}
+
+void EventNode::Impl::end_bundle(Bundle::State& state, Errc result, std::string_view message) {
+  if (state.ended.exchange(true)) return;
+  if (state.callbacks.on_end) state.callbacks.on_end(result, message);
+}
+
+}  // namespace weft::io
