@@ -14,6 +14,12 @@
 //                                                        objects, with an xxh3-64 each; one
 //                                                        line per object, then the rate
 //                                                        (call_objects.hpp)
+//   bundle dir DIR | bundle gen N BYTES [--multiplier M] [--inflight K]
+//                                                        the same objects to the "objects"
+//                                                        endpoint of every --peer at once
+//                                                        (one bundle, M streams per peer);
+//                                                        one line per object with each
+//                                                        peer's outcome (call_bundle.hpp)
 //
 // The peer must list C among its peers. Exit status: 0 success; 2 usage; 3 the peer could
 // not be reached; 4 a stream ended normally but without a reply to every message; 10 + the
@@ -29,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "call_bundle.hpp"
 #include "call_objects.hpp"
 #include "cli_common.hpp"
 
@@ -52,7 +59,8 @@ int usage(const char* why) {
                "                 request HANDLER PAYLOAD [--count N] [--inflight K]\n"
                "               | stream HANDLER MESSAGE... [--reply-delay-us U]\n"
                "               | ping\n"
-               "               | objects dir DIR | objects gen N BYTES [--retry R]\n",
+               "               | objects dir DIR | objects gen N BYTES [--retry R]\n"
+               "               | bundle dir DIR | bundle gen N BYTES [--multiplier M]\n",
                why);
   return kExitUsage;
 }
@@ -67,7 +75,8 @@ struct Args {
   std::size_t inflight = 1;
   std::int64_t reply_delay_us = 0;  // stream: a slow reader, U us per reply (back-pressure)
   bool inflight_given = false;
-  int retries = 0;  // objects: rounds of resending objects lost with a connection
+  int retries = 0;               // objects: rounds of resending objects lost with a connection
+  std::uint32_t multiplier = 1;  // bundle: streams per peer
   bool verbose = false;
 };
 
@@ -104,6 +113,10 @@ std::optional<int> parse(int argc, char** argv, Args& args) {
     } else if (arg == "--inflight" && has_value) {
       if (!number(argv[++i], args.inflight) || args.inflight == 0) return usage("bad --inflight");
       args.inflight_given = true;
+    } else if (arg == "--multiplier" && has_value) {
+      if (!number(argv[++i], args.multiplier) || args.multiplier == 0) {
+        return usage("bad --multiplier");
+      }
     } else if (arg == "--retry" && has_value) {
       if (!number(argv[++i], args.retries) || args.retries < 0) return usage("bad --retry");
     } else if (arg == "--reply-delay-us" && has_value) {
@@ -126,11 +139,18 @@ std::optional<int> parse(int argc, char** argv, Args& args) {
   return std::nullopt;
 }
 
-bool wait_connected(io::EventNode& node, std::int64_t limit_ms) {
+// Waits until the first peer (`all`: every peer) is established; false if not within
+// `limit_ms`.
+bool wait_connected(io::EventNode& node, std::int64_t limit_ms, bool all = false) {
   const auto until = Clock::now() + std::chrono::milliseconds(limit_ms);
   while (Clock::now() < until) {
     const auto peers = node.peers();
-    if (!peers.empty() && peers[0].stats.state == PeerState::established) return true;
+    const auto up = [](const io::PeerStatus& peer) {
+      return peer.stats.state == PeerState::established;
+    };
+    if (!peers.empty() && (all ? std::all_of(peers.begin(), peers.end(), up) : up(peers[0]))) {
+      return true;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return false;
@@ -315,7 +335,7 @@ int main(int argc, char** argv) {
   if (action == "request" && args.action.size() != 3) return usage("request HANDLER PAYLOAD");
   if (action == "stream" && args.action.size() < 3) return usage("stream HANDLER MESSAGE...");
   std::vector<cli::ObjectJob> jobs;
-  if (action == "objects") {
+  if (action == "objects" || action == "bundle") {
     std::size_t count = 0;
     std::uint64_t size = 0;
     if (args.action.size() == 3 && args.action[1] == "dir") {
@@ -326,13 +346,14 @@ int main(int argc, char** argv) {
                number(args.action[2], count) && number(args.action[3], size)) {
       jobs = cli::generated_jobs(count, size);
     } else {
-      return usage("objects dir DIR | objects gen N BYTES");
+      return usage("objects|bundle dir DIR | objects|bundle gen N BYTES");
     }
   } else if (action != "request" && action != "stream" && action != "ping") {
     return usage("unknown action");
   }
   std::uint16_t handler = 1;
-  if (action != "ping" && action != "objects" && !number(args.action[1], handler))
+  if (action != "ping" && action != "objects" && action != "bundle" &&
+      !number(args.action[1], handler))
     return usage("bad HANDLER");
 
   io::EventNode node(args.options);
@@ -348,6 +369,13 @@ int main(int argc, char** argv) {
   } else if (action == "objects") {
     status = exit_for(cli::send_objects(node, args.peer, jobs,
                                         args.inflight_given ? args.inflight : 16, args.retries));
+  } else if (action == "bundle") {
+    // A peer still down goes on without it: its replicas end on their own (disconnected
+    // after object_resume_timeout_ms), each in its object's line.
+    wait_connected(node, args.connect_ms, true);
+    const cli::BundleRun run{args.multiplier, args.inflight_given ? args.inflight : 16,
+                             args.action[1] == "dir" ? args.action[2] : std::string()};
+    status = exit_for(cli::send_bundle(node, jobs, run));
   } else if (action == "stream") {
     status = run_stream(node, args, handler, {args.action.begin() + 2, args.action.end()});
   } else {

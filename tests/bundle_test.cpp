@@ -8,6 +8,7 @@
 #include <set>
 
 #include "bundle_cluster.hpp"
+#include "cluster.hpp"
 
 namespace weft::testing {
 namespace {
@@ -410,6 +411,31 @@ TEST(Bundle, ABroadcastFollowsPeersAddedToAndRemovedFromTheNode) {
   EXPECT_FALSE(std::count(second.begin(), second.end(), 4));
   EXPECT_EQ(second.back(), added.peer);
   EXPECT_TRUE(by_object.at(2).all_ok());
+}
+
+TEST(Bundle, ADestinationThatRestartsMidObjectEndsItsReplicaWithPeerRestarted) {
+  Fixture f;
+  ASSERT_TRUE(f.cluster.run_until_connected());
+  f.cluster.set_policy(1, Policy::hold);  // r1 holds the object when its process dies
+  const BundleId id = f.open();
+  ASSERT_EQ(f.post(id, object("a", pattern(50'000, 1))).error, Errc::ok);
+  f.cluster.run(kSecond);
+  EXPECT_TRUE(f.completions(id).empty());
+  NodeConfig again = test_config("r1", {"s"});
+  again.seed = 999;
+  f.cluster.net().restart_node(2, std::move(again));
+  f.cluster.net().node(2).register_object_endpoint("store");
+  f.cluster.set_policy(1, Policy::read);
+  ASSERT_TRUE(f.run_until_completed(id, 1));
+  const auto first = f.completions(id)[0];
+  for (const ReplicaResult& replica : first.replicas) {
+    EXPECT_EQ(replica.result, replica.peer == 1 ? Errc::peer_restarted : Errc::ok);
+  }
+  // The bundle goes on with the new process.
+  ASSERT_EQ(f.post(id, object("b", pattern(100, 2))).error, Errc::ok);
+  ASSERT_TRUE(f.run_until_completed(id, 2));
+  EXPECT_TRUE(f.completions(id).back().all_ok());
+  once_each(f.completions(id), 2);
 }
 
 TEST(Bundle, APostIsAllOrNothingWhenOneDestinationIsFull) {
