@@ -272,8 +272,7 @@ void Bundles::on_peer_removed(PeerId peer) {
 
 // ---- events ---------------------------------------------------------------------------
 
-bool Bundles::owns(const Event& event) const {
-  if (stream_owners_.empty()) return false;
+bool Bundles::owns_stream_event(const Event& event) const {
   ObjectStreamId stream;
   if (const auto* completed = as<event::ObjectCompleted>(event)) {
     stream = completed->stream;

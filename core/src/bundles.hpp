@@ -53,11 +53,16 @@ class Bundles {
   // ---- events ----
   // Whether `event` belongs to one of the bundles' object streams (the node then hands it
   // to on_stream_event instead of the application). Cheap when there are no bundles.
-  bool owns(const Event& event) const;
+  bool owns(const Event& event) const {
+    return !stream_owners_.empty() && owns_stream_event(event);
+  }
   void on_stream_event(Event&& event);
   // The next bundle event for the application.
   std::optional<Event> take_event() { return events_.take_front(); }
   bool has_events() const { return !events_.empty(); }
+  // Whether an event may be the bundles' to handle or give (false with no bundle streams
+  // and no bundle events: the node's events pass straight through).
+  bool active() const { return !events_.empty() || !stream_owners_.empty(); }
 
   // Asserts the bookkeeping's invariants (builds with invariant checks).
   void check_invariants() const;
@@ -99,6 +104,7 @@ class Bundles {
     std::deque<std::pair<std::uint64_t, std::uint64_t>> posted;
   };
 
+  bool owns_stream_event(const Event& event) const;
   Bundle* find(BundleId id);
   const Bundle* find(BundleId id) const;
   bool peer_live(PeerId peer) const;

@@ -436,8 +436,10 @@ bool Node::has_output() const {
 
 std::optional<Event> Node::poll_event() {
   auto& events = core_->context().events;
+  // The common case returns the queue's event in place (no move of a ~300-byte Event).
+  if (!bundles_->active()) return events.take_front();
   for (;;) {
-    if (std::optional<Event> event = bundles_->take_event()) return event;
+    if (bundles_->has_events()) return bundles_->take_event();
     std::optional<Event> event = events.take_front();
     // The events of a bundle's streams become the bundle's own (weft/bundle.hpp).
     if (!event || !bundles_->owns(*event)) return event;
