@@ -3,6 +3,8 @@
 // line per object and a summary with the rate. With --retry R, objects that ended because
 // the connection or the peer went away (disconnected, peer_restarted, object_state_lost)
 // are sent again, up to R more rounds: every object still has exactly one final result.
+// With --lz4 the stream is opened with LZ4 compression (each chunk compressed on its own
+// when that makes it smaller).
 #pragma once
 
 #include <dirent.h>
@@ -86,7 +88,7 @@ inline bool retriable(Errc error) {
 // Sends `jobs` (K at a time) and waits for every completion; returns the first error of the
 // last round (ok when every object completed ok).
 inline Errc send_objects(io::EventNode& node, const std::string& peer, std::vector<ObjectJob>& jobs,
-                         std::size_t inflight, int retries) {
+                         std::size_t inflight, int retries, ObjectStreamOptions options = {}) {
   struct Shared {
     std::mutex mutex;
     std::condition_variable changed;
@@ -100,7 +102,8 @@ inline Errc send_objects(io::EventNode& node, const std::string& peer, std::vect
     shared->ended = result;
     shared->changed.notify_all();
   };
-  io::ObjectStream stream = node.open_object_stream(peer, kObjectEndpoint, std::move(callbacks));
+  io::ObjectStream stream =
+      node.open_object_stream(peer, kObjectEndpoint, std::move(callbacks), options);
   const auto begin = std::chrono::steady_clock::now();
   std::uint64_t bytes_ok = 0;
   std::vector<ObjectJob*> pending;

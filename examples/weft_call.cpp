@@ -9,11 +9,12 @@
 //                                                        (U us per reply: a slow reader
 //                                                        that defers, so credit stops)
 //   ping                                                 one empty echo (handler 1), timed
-//   objects dir DIR [--inflight K] [--retry R]           every file of DIR to the peer's
+//   objects dir DIR [--inflight K] [--retry R] [--lz4]   every file of DIR to the peer's
 //   objects gen N BYTES [--inflight K] [--retry R]       "objects" endpoint, or N generated
-//                                                        objects, with an xxh3-64 each; one
+//           [--lz4]                                      objects, with an xxh3-64 each; one
 //                                                        line per object, then the rate
-//                                                        (call_objects.hpp)
+//                                                        (call_objects.hpp); --lz4 opens
+//                                                        the stream LZ4-compressed
 //   bundle dir DIR | bundle gen N BYTES [--multiplier M] [--inflight K]
 //                                                        the same objects to the "objects"
 //                                                        endpoint of every --peer at once
@@ -59,7 +60,7 @@ int usage(const char* why) {
                "                 request HANDLER PAYLOAD [--count N] [--inflight K]\n"
                "               | stream HANDLER MESSAGE... [--reply-delay-us U]\n"
                "               | ping\n"
-               "               | objects dir DIR | objects gen N BYTES [--retry R]\n"
+               "               | objects dir DIR | objects gen N BYTES [--retry R] [--lz4]\n"
                "               | bundle dir DIR | bundle gen N BYTES [--multiplier M]\n",
                why);
   return kExitUsage;
@@ -76,6 +77,7 @@ struct Args {
   std::int64_t reply_delay_us = 0;  // stream: a slow reader, U us per reply (back-pressure)
   bool inflight_given = false;
   int retries = 0;               // objects: rounds of resending objects lost with a connection
+  bool lz4 = false;              // objects: open the stream LZ4-compressed
   std::uint32_t multiplier = 1;  // bundle: streams per peer
   bool verbose = false;
 };
@@ -125,6 +127,8 @@ std::optional<int> parse(int argc, char** argv, Args& args) {
       }
     } else if (arg == "--verbose") {
       args.verbose = true;
+    } else if (arg == "--lz4") {
+      args.lz4 = true;
     } else if (arg.starts_with("--")) {
       return usage("unknown option or missing value");
     } else {
@@ -367,8 +371,9 @@ int main(int argc, char** argv) {
   if (action == "request") {
     status = run_requests(node, args, handler, args.action[2]);
   } else if (action == "objects") {
-    status = exit_for(cli::send_objects(node, args.peer, jobs,
-                                        args.inflight_given ? args.inflight : 16, args.retries));
+    const ObjectStreamOptions options{args.lz4 ? ObjectCompression::lz4 : ObjectCompression::none};
+    status = exit_for(cli::send_objects(
+        node, args.peer, jobs, args.inflight_given ? args.inflight : 16, args.retries, options));
   } else if (action == "bundle") {
     // A peer still down goes on without it: its replicas end on their own (disconnected
     // after object_resume_timeout_ms), each in its object's line.

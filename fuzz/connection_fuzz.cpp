@@ -409,7 +409,7 @@ TransportId connect(Node& node, Application& application, TimeNs now, const std:
   encode_frame(hello, Frame{.op = Op::hello,
                             .checksum = true,
                             .version_min = 1,
-                            .version_max = 1,
+                            .version_max = 2,  // compressed object streams allowed
                             .name = dialer,
                             .peer_name = node.name(),
                             .incarnation = incarnation,

@@ -3,7 +3,11 @@
 // preceded by the piece sizes the target reads from the input. Run by hand when the wire
 // format changes:
 //   build/release/fuzz/weft_make_connection_corpus fuzz/corpus/connection
+#include <lz4.h>
+
+#include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -101,9 +105,10 @@ class Objects {
   Objects(ByteBuffer& out, std::uint64_t mux) : out_(out), mux_(mux) {}
 
   void open(std::uint64_t key, std::uint64_t first = 1, bool resume = false,
-            std::string_view endpoint = "store") {
+            std::string_view endpoint = "store", bool lz4 = false) {
     encode_frame(out_, Frame{.op = Op::object_open,
-                             .flags = resume ? flag::kResume : std::uint16_t{0},
+                             .flags = static_cast<std::uint16_t>((resume ? flag::kResume : 0) |
+                                                                 (lz4 ? flag::kLz4Stream : 0)),
                              .mux = mux_,
                              .seq = first,
                              .name = endpoint,
@@ -125,6 +130,29 @@ class Objects {
         out_,
         Frame{
             .op = Op::object_data, .mux = mux_, .seq = object, .offset = offset, .payload = chunk});
+  }
+  // object_data with flag lz4 holding `bytes` of compressible data (PROTOCOL.md §6.3
+  // "Compression"); `declared` replaces the size it declares, `cut` drops that many bytes
+  // of the payload's end (the block's, then the size's): the malformed chunks a receiver
+  // must refuse.
+  void lz4_data(std::uint64_t object, std::uint64_t offset, std::size_t bytes,
+                std::optional<std::uint32_t> declared = std::nullopt, std::size_t cut = 0) {
+    const std::vector<std::uint8_t> chunk(bytes, static_cast<std::uint8_t>('a' + offset % 26));
+    std::vector<std::uint8_t> payload(4 + LZ4_compressBound(static_cast<int>(bytes)));
+    const int block = LZ4_compress_default(
+        reinterpret_cast<const char*>(chunk.data()), reinterpret_cast<char*>(payload.data() + 4),
+        static_cast<int>(bytes), static_cast<int>(payload.size() - 4));
+    payload.resize(4 + static_cast<std::size_t>(block));
+    const std::uint32_t size = declared.value_or(static_cast<std::uint32_t>(bytes));
+    for (int i = 0; i < 4; ++i)
+      payload[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(size >> (24 - 8 * i));
+    payload.resize(payload.size() - std::min(cut, payload.size()));
+    encode_frame(out_, Frame{.op = Op::object_data,
+                             .flags = flag::kLz4,
+                             .mux = mux_,
+                             .seq = object,
+                             .offset = offset,
+                             .payload = payload});
   }
   void end(std::uint64_t object, std::uint64_t size, Status status = Status::ok,
            std::string_view why = {}) {
@@ -211,6 +239,50 @@ ByteBuffer breaks_connection() {
                           .peer_name = "y",
                           .max_frame_bytes = 1 << 16});
   return out;
+}
+
+// The peer's compressed object streams (protocol version 2): good chunks mixed with plain
+// ones, then each kind of bad chunk (each costs the connection; the peer dials again and
+// resumes, and the next bad chunk costs it again).
+void write_lz4_seeds(const std::filesystem::path& dir) {
+  {
+    ByteBuffer frames;
+    Objects stream(frames, 40);
+    stream.open(9, 1, false, "store", true);
+    stream.begin(1, object_header(1, whole), 3'000);
+    stream.lz4_data(1, 0, 1'000);
+    stream.data(1, 1'000, 1'000);
+    stream.lz4_data(1, 2'000, 1'000);
+    stream.end(1, 3'000);
+    stream.begin(2, object_header(2, steps), 0, false);
+    stream.lz4_data(2, 0, 5'000);
+    stream.end(2, 5'000);
+    ByteBuffer close;
+    Objects(close, 40).close(2);
+    write_corpus_file(dir / "object-lz4", Input().send(frames).send(close).bytes());
+  }
+  const auto bad = [&](const char* name, const auto& chunk) {
+    ByteBuffer frames;
+    Objects stream(frames, 42);
+    stream.open(10, 1, false, "store", true);
+    stream.begin(1, object_header(1, whole), 0, false);
+    stream.lz4_data(1, 0, 500);
+    chunk(stream);
+    write_corpus_file(dir / name, Input().send(frames).bytes());
+  };
+  bad("object-lz4-declared-more", [](Objects& s) { s.lz4_data(1, 500, 700, 701); });
+  bad("object-lz4-declared-huge", [](Objects& s) { s.lz4_data(1, 500, 700, 0xffff'ffffu); });
+  bad("object-lz4-declared-zero", [](Objects& s) { s.lz4_data(1, 500, 700, 0); });
+  bad("object-lz4-cut-block", [](Objects& s) { s.lz4_data(1, 500, 9'000, std::nullopt, 3); });
+  bad("object-lz4-short", [](Objects& s) { s.lz4_data(1, 500, 700, std::nullopt, 1'000); });
+  {  // flag lz4 on a stream opened without it
+    ByteBuffer frames;
+    Objects stream(frames, 44);
+    stream.open(11);
+    stream.begin(1, object_header(1, whole), 0, false);
+    stream.lz4_data(1, 0, 700);
+    write_corpus_file(dir / "object-lz4-not-negotiated", Input().send(frames).bytes());
+  }
 }
 
 // The peer's object streams to "store": every way an object is read and ends.
@@ -515,6 +587,7 @@ int main(int argc, char** argv) {
   write_corpus_file(dir / "stream-reset-goaway", as_input(reset));
 
   write_object_seeds(dir);
+  write_lz4_seeds(dir);
   write_sender_seeds(dir);
   return 0;
 }

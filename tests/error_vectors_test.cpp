@@ -61,13 +61,15 @@ std::string decoder_verdict(const std::vector<std::uint8_t>& stream, std::size_t
 
 // A node playing node-b accepts a transport and reads `stream` in `piece_bytes` pieces;
 // returns the text of the goaway it wrote after its welcome.
-std::string node_verdict(const std::vector<std::uint8_t>& stream, std::size_t piece_bytes) {
+std::string node_verdict(const std::vector<std::uint8_t>& stream, std::size_t piece_bytes,
+                         std::string_view endpoint = {}) {
   NodeConfig config;
   config.name = "node-b";
   config.peers = {"node-a"};
   config.auth = std::make_shared<StaticTokenAuth>("s3cret");
   config.seed = 1;
   Node node(config, 0, 1'767'225'600'000);
+  if (!endpoint.empty()) node.register_object_endpoint(endpoint);
   const TransportId transport = node.on_accepted(0);
   std::vector<std::uint8_t> written;
   for (std::size_t at = 0; at < stream.size(); at += piece_bytes) {
@@ -155,6 +157,20 @@ TEST(ErrorVectors, WeftDumpReportsEachButTheChecksumItCannotKnowWasAgreed) {
     const std::string said = dump_verdict(stream_of(vector));
     EXPECT_TRUE(starts_with_line(said, vector.error))
         << "weft-dump says \"" << said << "\", the doc \"" << vector.error << "\"";
+  }
+}
+
+// §10.3: whole streams (their own hello, of versions 1..2) to a node serving "store".
+TEST(ErrorVectors, CompressedStreamVectorsEndWithTheirGoawayText) {
+  const auto vectors =
+      testing::parse_error_vectors(testing::read_text_file(WEFT_PROTOCOL_MD), "stream:", "goaway:");
+  ASSERT_GE(vectors.size(), 1u);
+  for (const ErrorVector& vector : vectors) {
+    SCOPED_TRACE("PROTOCOL.md line " + std::to_string(vector.line));
+    ASSERT_FALSE(vector.after_hello.empty()) << "no readable hex";
+    ASSERT_FALSE(vector.error.empty()) << "no goaway line";
+    for (const std::size_t piece : {vector.after_hello.size(), std::size_t{1}})
+      EXPECT_EQ(node_verdict(vector.after_hello, piece, "store"), vector.error);
   }
 }
 

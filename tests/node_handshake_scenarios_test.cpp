@@ -94,9 +94,9 @@ TEST(NodeScenarios, HandshakeRejectsClockSkew) {
 TEST(NodeScenarios, HandshakeRejectsAVersionMismatch) {
   expect_rejection(
       [](NodeConfig& config) {
-        if (config.name == "alpha") {
-          config.version_min = 2;
-          config.version_max = 3;
+        if (config.name == "alpha") {  // bravo speaks [1, 2]
+          config.version_min = 3;
+          config.version_max = 4;
         }
       },
       Status::version_mismatch);

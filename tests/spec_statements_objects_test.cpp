@@ -4,6 +4,7 @@
 // reason texts of object-stream violations. Part of weft_protocol_contract_tests, beside
 // spec_statements_test.cpp.
 #include <gtest/gtest.h>
+#include <lz4.h>
 
 #include <cstdint>
 #include <optional>
@@ -190,6 +191,201 @@ TEST(SpecStatements, S6_3_FramesForAnObjectStreamThatIsNotOpenAreIgnored) {
     EXPECT_TRUE(step.sent.empty());
   }
   testing::expect_still_up(driven);
+}
+
+// ---- §6.3 compression (protocol version 2) --------------------------------------------------
+
+// An acceptor whose handshake with a script speaking versions 1..2 finished: version 2.
+ScriptedPeer accepted_v2() {
+  ScriptedPeer peer = testing::accepting(testing::acceptor_config());
+  peer.feed(testing::hello_frame(1, 2));
+  const auto welcomes = frames_with(peer.read().sent, Op::welcome);
+  EXPECT_EQ(welcomes.size(), 1u);
+  if (!welcomes.empty()) {
+    EXPECT_EQ(welcomes[0].view().version, 2u);
+  }
+  return peer;
+}
+
+Frame lz4_open(std::uint64_t mux, std::string_view endpoint) {
+  Frame open = object_open(mux, endpoint);
+  open.flags = flag::kLz4Stream;
+  return open;
+}
+
+// A compressed object_data payload written from the spec: the 4-byte big-endian size (the
+// data's own unless `declared` says otherwise), then the LZ4 block of `data`.
+std::vector<std::uint8_t> lz4_payload(std::string_view data,
+                                      std::optional<std::uint32_t> declared = std::nullopt) {
+  std::vector<std::uint8_t> out(4 + LZ4_compressBound(static_cast<int>(data.size())));
+  const int block =
+      LZ4_compress_default(data.data(), reinterpret_cast<char*>(out.data() + 4),
+                           static_cast<int>(data.size()), static_cast<int>(out.size() - 4));
+  EXPECT_GT(block, 0);
+  out.resize(4 + static_cast<std::size_t>(block));
+  const std::uint32_t size = declared.value_or(static_cast<std::uint32_t>(data.size()));
+  for (int i = 0; i < 4; ++i)
+    out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(size >> (24 - 8 * i));
+  return out;
+}
+
+TEST(SpecStatements, S6_3_FlagLz4OnAConnectionOfVersion1IsAConnectionProtocolError) {
+  auto driven = accepted();  // the script speaks version 1 only
+  EXPECT_EQ(driven.connection().stats().version, 1u);
+  driven.node().register_object_endpoint("store");
+  driven.feed(lz4_open(6, "store"));
+  EXPECT_EQ(testing::expect_protocol_error(driven),
+            "object_open on mux 6: lz4 on a connection of protocol version 1");
+}
+
+TEST(SpecStatements, S6_3_AnEndpointThatTakesNoCompressionRejectsALz4OpenUnsupported) {
+  auto driven = accepted_v2();
+  driven.node().register_object_endpoint("store", {}, ObjectCompression::none);
+  const auto reject = one_sent(driven.exchange(lz4_open(6, "store")), Op::object_reject);
+  ASSERT_TRUE(reject);
+  EXPECT_EQ(reject->view().status, static_cast<std::uint16_t>(Status::unsupported));
+  EXPECT_EQ(text_of(reject->view().payload), "object endpoint store takes no compressed streams");
+  // The same endpoint takes the stream without compression.
+  EXPECT_TRUE(one_sent(driven.exchange(object_open(8, "store")), Op::object_accept));
+  testing::expect_still_up(driven);
+}
+
+TEST(SpecStatements, S6_3_ACompressedChunkIsReadAsItsDataAndSpendsCreditByItsDataBytes) {
+  auto driven = accepted_v2();
+  driven.node().register_object_endpoint("store", ObjectWindow{.objects = 2, .bytes = 70'000});
+  ASSERT_TRUE(one_sent(driven.exchange(lz4_open(6, "store")), Op::object_accept));
+  std::vector<std::uint8_t> header;
+  encode_object_header(ObjectHeader{}, header);
+  const std::string compressible(30'000, 'w');
+  const std::vector<std::uint8_t> payload = lz4_payload(compressible);
+  ASSERT_LT(payload.size(), 1'000u);
+  auto step = driven.exchange(
+      Frame{.op = Op::object_begin, .mux = 6, .seq = 1, .size = 30'005, .payload = header});
+  const auto arrived = all_of<event::ObjectArrived>(step.events);
+  ASSERT_EQ(arrived.size(), 1u);
+  driven.feed(
+      Frame{.op = Op::object_data, .flags = flag::kLz4, .mux = 6, .seq = 1, .payload = payload});
+  // Offsets count data bytes: the next chunk (uncompressed: a compressed stream may send
+  // either) is at 30000, not at the payload's length.
+  driven.feed(Frame{
+      .op = Op::object_data, .mux = 6, .seq = 1, .offset = 30'000, .payload = as_bytes("tail!")});
+  driven.feed(Frame{.op = Op::object_end, .mux = 6, .seq = 1, .size = 30'005});
+  testing::expect_still_up(driven);
+  std::string read;
+  while (const auto chunk = driven.connection().object_read(arrived[0].stream)) {
+    read += text_of(chunk->data);
+    ASSERT_EQ(driven.connection().object_consume(0, arrived[0].stream, chunk->data.size()),
+              Errc::ok);
+    if (chunk->end) break;
+  }
+  EXPECT_EQ(read, compressible + "tail!");
+  // Counters count data bytes; wire_bytes the payloads. (Credit by data bytes: the case
+  // "a declared size beyond the credit" below.)
+  const auto stats = driven.connection().object_stream_stats(0, arrived[0].stream);
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->bytes, 30'005u);
+  EXPECT_EQ(stats->wire_bytes, payload.size() + 5);
+  EXPECT_EQ(stats->compression, ObjectCompression::lz4);
+}
+
+TEST(SpecStatements, S6_3_BadCompressedChunksAreConnectionProtocolErrorsWithTheirOffset) {
+  std::vector<std::uint8_t> header;
+  encode_object_header(ObjectHeader{}, header);
+  const std::string data(5'000, 'z');
+  const std::vector<std::uint8_t> good = lz4_payload(data);
+  const std::vector<std::uint8_t> declared_more = lz4_payload(data, 5'001);
+  const std::vector<std::uint8_t> declared_less = lz4_payload(data, 4'999);
+  const std::vector<std::uint8_t> declared_zero = lz4_payload(data, 0);
+  const std::vector<std::uint8_t> declared_huge = lz4_payload(data, 0xffff'ffff);
+  const std::vector<std::uint8_t> over_credit = lz4_payload(std::string(80'000, 'z'));
+  std::vector<std::uint8_t> garbage = good;
+  garbage.resize(20);
+  garbage[4] = 0xff;  // a literal run whose length bytes outrun the block
+  const std::vector<std::uint8_t> short_size{0x00, 0x00, 0x13};
+  struct Case {
+    std::string label;
+    bool lz4_stream;
+    std::uint64_t size;  // of object 1; 0 for an unsized object
+    Bytes first;         // a first, uncompressed chunk (may be empty: none)
+    Bytes payload;       // the compressed chunk after it
+    std::string text;
+  };
+  const std::string kFirst = "0123456789";
+  const std::string at0 = "object_data 1 on mux 6: bad compressed chunk at offset 0: ";
+  const std::vector<Case> cases{
+      {"flag lz4 on a stream opened without it",
+       false,
+       0,
+       {},
+       good,
+       "object_data 1 on mux 6: compressed data on a stream opened without lz4"},
+      {"a payload shorter than its size",
+       true,
+       0,
+       {},
+       short_size,
+       at0 + "3 bytes, shorter than its 4-byte size"},
+      {"a declared size of 0",
+       true,
+       0,
+       {},
+       declared_zero,
+       at0 + "declares 0 bytes, outside 1..8388608"},
+      {"a declared size over the frame limit",
+       true,
+       0,
+       {},
+       declared_huge,
+       at0 + "declares 4294967295 bytes, outside 1..8388608"},
+      {"a declared size past the object",
+       true,
+       4'000,
+       {},
+       good,
+       "object_data 1 on mux 6: data past the announced size"},
+      {"a declared size beyond the credit",
+       true,
+       0,
+       {},
+       over_credit,
+       "object_data 1 on mux 6: beyond the granted credit"},
+      {"a block that does not decode",
+       true,
+       0,
+       {},
+       garbage,
+       at0 + "the LZ4 block does not decode into 5000 bytes"},
+      {"a block shorter than declared",
+       true,
+       0,
+       {},
+       declared_more,
+       at0 + "the LZ4 block decodes to 5000 of 5001 bytes"},
+      {"a block longer than declared, after data", true, 0, as_bytes(kFirst), declared_less,
+       "object_data 1 on mux 6: bad compressed chunk at offset 10: the LZ4 block does not "
+       "decode into 4999 bytes"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.label);
+    auto driven = accepted_v2();
+    driven.node().register_object_endpoint("store", ObjectWindow{.objects = 4, .bytes = 70'000});
+    driven.feed(c.lz4_stream ? lz4_open(6, "store") : object_open(6, "store"));
+    driven.feed(Frame{.op = Op::object_begin,
+                      .flags = c.size == 0 ? flag::kSizeUnknown : std::uint16_t{0},
+                      .mux = 6,
+                      .seq = 1,
+                      .size = c.size,
+                      .payload = header});
+    if (!c.first.empty())
+      driven.feed(Frame{.op = Op::object_data, .mux = 6, .seq = 1, .payload = c.first});
+    driven.feed(Frame{.op = Op::object_data,
+                      .flags = flag::kLz4,
+                      .mux = 6,
+                      .seq = 1,
+                      .offset = c.first.size(),
+                      .payload = c.payload});
+    EXPECT_EQ(testing::expect_protocol_error(driven), c.text);
+  }
 }
 
 }  // namespace

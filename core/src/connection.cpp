@@ -147,6 +147,7 @@ void Connection::begin_link(TimeNs now_ns, TransportId transport) {
   bytes_after_frame_ = 0;
   awaited_ping_ = 0;
   peer_max_frame_bytes_ = kMinMaxFrameBytes;
+  version_ = 0;
 }
 
 void Connection::on_connected(TimeNs now_ns, TransportId transport) {
@@ -200,6 +201,11 @@ void Connection::become_established(TimeNs now_ns, const Frame& handshake) {
   checksums_ = context_.config.checksums || (handshake.flags & flag::kChecksums) != 0;
   decoder_.set_options(decoder_options(context_.config, checksums_));
   peer_max_frame_bytes_ = handshake.max_frame_bytes;
+  // The dialer reads the version in the welcome; the acceptor chose it for its welcome.
+  version_ = handshake.op == Op::welcome
+                 ? handshake.version
+                 : std::min(context_.config.version_max, handshake.version_max);
+  counters_.version = version_;
   const bool restarted =
       counters_.peer_incarnation != 0 && counters_.peer_incarnation != handshake.incarnation;
   counters_.peer_incarnation = handshake.incarnation;
@@ -636,6 +642,14 @@ bool Connection::port_checksums() const {
 
 std::size_t Connection::port_max_chunk() const {
   return peer_max_frame_bytes_ - 1024;
+}
+
+std::uint16_t Connection::port_version() const {
+  return version_;
+}
+
+std::uint32_t Connection::port_own_max_frame() const {
+  return context_.config.limits.max_frame_bytes;
 }
 
 PeerStats Connection::stats() const {

@@ -177,6 +177,8 @@ class Connection : private ObjectPort {
   bool port_mux_taken(std::uint64_t mux) const override;
   bool port_checksums() const override;
   std::size_t port_max_chunk() const override;
+  std::uint16_t port_version() const override;
+  std::uint32_t port_own_max_frame() const override;
 
   // Transport lifecycle.
   void start_dial(TimeNs now_ns);
@@ -290,6 +292,7 @@ class Connection : private ObjectPort {
   OutputLanes lanes_;
   bool checksums_ = false;
   std::uint32_t peer_max_frame_bytes_ = kMinMaxFrameBytes;
+  std::uint16_t version_ = 0;  // of the established connection (PROTOCOL.md §4.2)
   bool transmit_marked_ = false;
   TimeNs link_deadline_ns_ = kNever;  // connect timeout or handshake timeout
   TimeNs dial_at_ns_ = kNever;        // end of the backoff

@@ -48,6 +48,8 @@ std::string_view errc_name(Errc code) {
       return "peer_removed";
     case Errc::destination_removed:
       return "destination_removed";
+    case Errc::unsupported:
+      return "unsupported";
   }
   return "unknown";
 }
@@ -76,6 +78,8 @@ Errc errc_from_status(std::uint16_t status) {
       return Errc::keepalive_timeout;
     case Status::object_state_lost:
       return Errc::object_state_lost;
+    case Status::unsupported:
+      return Errc::unsupported;
     default:
       return Errc::remote_error;
   }
@@ -106,6 +110,8 @@ Status status_from_errc(Errc code) {
       return Status::keepalive_timeout;
     case Errc::object_state_lost:
       return Status::object_state_lost;
+    case Errc::unsupported:
+      return Status::unsupported;
     default:
       return Status::remote_error;
   }

@@ -503,7 +503,8 @@ Errc Node::register_stream_handler(std::uint16_t handler, std::string_view route
   return Errc::ok;
 }
 
-Errc Node::register_object_endpoint(std::string_view endpoint, ObjectWindow window) {
+Errc Node::register_object_endpoint(std::string_view endpoint, ObjectWindow window,
+                                    ObjectCompression accepts) {
   const bool valid_name = detail::valid_node_name(endpoint);
   if (!valid_name || window.objects == 0 || window.bytes < kMinObjectWindowBytes) {
     return Errc::invalid_argument;
@@ -512,8 +513,9 @@ Errc Node::register_object_endpoint(std::string_view endpoint, ObjectWindow wind
   const auto found = endpoints.find(endpoint);
   if (found != endpoints.end()) {
     found->second.window = window;
+    found->second.accepts = accepts;
   } else {
-    endpoints.emplace(std::string(endpoint), detail::ObjectEndpoint{window, {}});
+    endpoints.emplace(std::string(endpoint), detail::ObjectEndpoint{window, accepts, {}});
   }
   return Errc::ok;
 }
@@ -652,10 +654,11 @@ std::optional<StreamCredits> PeerConnection::stream_credits(StreamId id) const {
 
 // ---- object streams -------------------------------------------------------------------
 
-OpenedObjectStream PeerConnection::open_object_stream(TimeNs now_ns, std::string_view endpoint) {
+OpenedObjectStream PeerConnection::open_object_stream(TimeNs now_ns, std::string_view endpoint,
+                                                      ObjectStreamOptions options) {
   return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
     if (connection.removed()) return OpenedObjectStream{Errc::unknown_peer, {}};
-    return connection.object_sender().open(now_ns, endpoint);
+    return connection.object_sender().open(now_ns, endpoint, options);
   });
 }
 

@@ -56,6 +56,7 @@ class StreamHandlerRegistry {
 // An object endpoint this node serves: the window it grants each stream, and its counters.
 struct ObjectEndpoint {
   ObjectWindow window;
+  ObjectCompression accepts = ObjectCompression::lz4;  // none: compressed streams refused
   ObjectEndpointStats stats;
 };
 

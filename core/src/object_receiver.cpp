@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "invariant.hpp"
+#include "object_compression.hpp"
 
 namespace weft::detail {
 namespace {
@@ -327,6 +328,18 @@ bool ObjectReceiver::open(TimeNs now_ns, const Frame& frame) {
     return reject(now_ns, frame, Status::unknown_handler,
                   "no object endpoint " + std::string(frame.name));
   }
+  if ((frame.flags & flag::kLz4Stream) != 0) {
+    if (port_.port_version() < kCompressionVersion) {
+      port_.port_protocol_error(now_ns, "object_open on mux " + std::to_string(frame.mux) +
+                                            ": lz4 on a connection of protocol version " +
+                                            std::to_string(port_.port_version()));
+      return false;
+    }
+    if (endpoint->second.accepts == ObjectCompression::none) {
+      return reject(now_ns, frame, Status::unsupported,
+                    "object endpoint " + std::string(frame.name) + " takes no compressed streams");
+    }
+  }
   const auto existing = records_.find(frame.stream_key);
   if (existing != records_.end() && existing->second.mux != 0) {
     port_.port_protocol_error(now_ns, "object stream " + std::to_string(frame.stream_key) +
@@ -364,7 +377,7 @@ bool ObjectReceiver::open(TimeNs now_ns, const Frame& frame) {
   ids_[id.value] = frame.stream_key;
   window_bytes_ += window.bytes;
   ++endpoint->second.stats.streams_opened;
-  accept(now_ns, record, frame.mux);
+  accept(now_ns, record, frame);
   return port_.port_up();
 }
 
@@ -404,7 +417,7 @@ bool ObjectReceiver::resume(TimeNs now_ns, Record& record, const Frame& frame) {
   }
 #endif
   ++record.counters.resumes;
-  accept(now_ns, record, frame.mux);
+  accept(now_ns, record, frame);
   // The acks the sender may have missed, from the results kept.
   const std::size_t first = record.results.size() - (record.finished_through + 1 - frame.seq);
   for (std::size_t i = first; i < record.results.size() && port_.port_up(); ++i) {
@@ -416,8 +429,11 @@ bool ObjectReceiver::resume(TimeNs now_ns, Record& record, const Frame& frame) {
 
 // Opens the record on this connection: the credit is the window less what it holds, and
 // the accept says where the sender goes on.
-void ObjectReceiver::accept(TimeNs now_ns, Record& record, std::uint64_t mux) {
+void ObjectReceiver::accept(TimeNs now_ns, Record& record, const Frame& open) {
+  const std::uint64_t mux = open.mux;
   record.mux = mux;
+  record.lz4 = (open.flags & flag::kLz4Stream) != 0;
+  record.counters.compression = record.lz4 ? ObjectCompression::lz4 : ObjectCompression::none;
   by_mux_[mux] = record.key;
   record.expire_at_ns = kNever;
   record.credit_objects = record.window.objects - record.objects.size();
@@ -488,6 +504,35 @@ ObjectReceiver::Object* ObjectReceiver::receiving(TimeNs now_ns, Record& record,
   return &record.objects.back();
 }
 
+bool ObjectReceiver::bad_chunk(TimeNs now_ns, const Frame& frame, const std::string& why) {
+  return violation(now_ns, frame,
+                   "bad compressed chunk at offset " + std::to_string(frame.offset) + ": " + why);
+}
+
+std::optional<std::uint64_t> ObjectReceiver::data_bytes(TimeNs now_ns, const Record& record,
+                                                        const Frame& frame) {
+  if ((frame.flags & flag::kLz4) == 0) return frame.payload.size();
+  if (!record.lz4) {
+    violation(now_ns, frame, "compressed data on a stream opened without lz4");
+    return std::nullopt;
+  }
+  const std::optional<std::uint32_t> declared = declared_chunk_bytes(frame.payload);
+  if (!declared) {
+    bad_chunk(now_ns, frame,
+              std::to_string(frame.payload.size()) + " bytes, shorter than its 4-byte size");
+    return std::nullopt;
+  }
+  // Checked before anything is allocated: the limit the sender knows (our frame limit),
+  // then, in data(), the announced size and the credit.
+  if (*declared == 0 || *declared > port_.port_own_max_frame()) {
+    bad_chunk(now_ns, frame,
+              "declares " + std::to_string(*declared) + " bytes, outside 1.." +
+                  std::to_string(port_.port_own_max_frame()));
+    return std::nullopt;
+  }
+  return *declared;
+}
+
 bool ObjectReceiver::data(TimeNs now_ns, Record& record, const Frame& frame) {
   Object* receiving_object = receiving(now_ns, record, frame);
   if (receiving_object == nullptr) return false;
@@ -496,23 +541,36 @@ bool ObjectReceiver::data(TimeNs now_ns, Record& record, const Frame& frame) {
     return violation(now_ns, frame,
                      "offset " + std::to_string(frame.offset) + " where " +
                          std::to_string(object.received) + " was due");
-  if (object.size_known && object.received + frame.payload.size() > object.size)
+  const std::optional<std::uint64_t> counted = data_bytes(now_ns, record, frame);
+  if (!counted) return false;
+  const std::uint64_t bytes = *counted;
+  if (object.size_known && object.received + bytes > object.size)
     return violation(now_ns, frame, "data past the announced size");
-  if (record.credit_bytes < frame.payload.size())
-    return violation(now_ns, frame, "beyond the granted credit");
-  record.credit_bytes -= frame.payload.size();
-  object.received += frame.payload.size();
-  record.counters.bytes += frame.payload.size();
-  context_.object_endpoints.at(record.endpoint).stats.bytes += frame.payload.size();
-  if (object.result || object.discarding) {
-    record.unreturned_bytes += frame.payload.size();  // drained: the bytes go at once
+  if (record.credit_bytes < bytes) return violation(now_ns, frame, "beyond the granted credit");
+  const bool compressed = (frame.flags & flag::kLz4) != 0;
+  const bool drained = object.result || object.discarding;
+  if (compressed) {
+    // Decoded in place at the end of the unread data (bounded by the credit just checked);
+    // a drained chunk is decoded too, so bad input is found whoever reads it.
+    std::uint8_t* out = record.unread.extend(bytes);
+    const auto why = decompress_chunk(frame.payload, out, static_cast<std::uint32_t>(bytes));
+    if (why || drained) record.unread.shrink_back(bytes);
+    if (why) return bad_chunk(now_ns, frame, *why);
+  }
+  record.credit_bytes -= bytes;
+  object.received += bytes;
+  record.counters.bytes += bytes;
+  record.counters.wire_bytes += frame.payload.size();
+  context_.object_endpoints.at(record.endpoint).stats.bytes += bytes;
+  if (drained) {
+    record.unreturned_bytes += bytes;  // drained: the bytes go at once
     return_credit(record, false);
     return port_.port_up();
   }
-  if (!frame.payload.empty()) {
-    record.unread.append(frame.payload);
-    object.unread += frame.payload.size();
-    record.held_bytes += frame.payload.size();
+  if (bytes > 0) {
+    if (!compressed) record.unread.append(frame.payload);
+    object.unread += bytes;
+    record.held_bytes += bytes;
   }
   notify(record);
   return port_.port_up();

@@ -76,6 +76,7 @@ class ObjectReceiver {
     std::string endpoint;
     ObjectWindow window;
     std::uint64_t mux = 0;               // on the current connection; 0 while closed
+    bool lz4 = false;                    // its object_open there allowed compressed data
     std::deque<Object> objects;          // begun, and not both finished and ended
     std::uint64_t next_begin = 1;        // the number the next object_begin must carry
     std::uint64_t finished_through = 0;  // results recorded (acknowledged, or owed) so far
@@ -105,9 +106,14 @@ class ObjectReceiver {
   std::uint64_t unfinished(const Record& record) const;
   bool open(TimeNs now_ns, const Frame& frame);
   bool resume(TimeNs now_ns, Record& record, const Frame& frame);
-  void accept(TimeNs now_ns, Record& record, std::uint64_t mux);
+  void accept(TimeNs now_ns, Record& record, const Frame& open);
   bool begin(TimeNs now_ns, Record& record, const Frame& frame);
   bool data(TimeNs now_ns, Record& record, const Frame& frame);
+  // The data bytes an object_data frame carries (its declared size when compressed), or
+  // nullopt after failing the connection for a compressed payload that breaks §6.3.
+  std::optional<std::uint64_t> data_bytes(TimeNs now_ns, const Record& record, const Frame& frame);
+  // Failure of a compressed chunk: "bad compressed chunk at offset <offset>: <why>".
+  bool bad_chunk(TimeNs now_ns, const Frame& frame, const std::string& why);
   bool end(TimeNs now_ns, Record& record, const Frame& frame);
   bool close(TimeNs now_ns, Record& record, const Frame& frame);
   // Records `object`'s result, sends the acks now due, delivers the next object.

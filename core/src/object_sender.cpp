@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "invariant.hpp"
+#include "object_compression.hpp"
 
 namespace weft::detail {
 namespace {
@@ -66,7 +67,8 @@ void ObjectSender::reset_link(Stream& stream) {
 
 // ---- commands -------------------------------------------------------------------------
 
-OpenedObjectStream ObjectSender::open(TimeNs now_ns, std::string_view endpoint) {
+OpenedObjectStream ObjectSender::open(TimeNs now_ns, std::string_view endpoint,
+                                      ObjectStreamOptions options) {
   const bool valid_name =
       !endpoint.empty() && endpoint.size() <= 255 &&
       std::all_of(endpoint.begin(), endpoint.end(), [](char c) { return c >= 0x21 && c <= 0x7e; });
@@ -76,6 +78,8 @@ OpenedObjectStream ObjectSender::open(TimeNs now_ns, std::string_view endpoint) 
   Stream& stream = streams_[id.value];
   stream.id = id;
   stream.endpoint = std::string(endpoint);
+  stream.compression = options.compression;
+  stream.counters.compression = options.compression;
   stream.counters.sender = true;
   stream.counters.endpoint = stream.endpoint;
   stream.idle = IdleMeter(now_ns);
@@ -351,6 +355,11 @@ bool ObjectSender::send_open(TimeNs now_ns, Stream& stream) {
   if (stream.give_up_at_ns == kNever) {
     stream.give_up_at_ns = now_ns + ns_from_ms(context_.config.timeouts.object_resume_timeout_ms);
   }
+  const bool lz4 = stream.compression == ObjectCompression::lz4;
+  if (lz4 && port_.port_version() < kCompressionVersion) {
+    refuse_compression(now_ns, stream);
+    return false;  // the stream is gone
+  }
   // Resume when an object went on the wire and was not acknowledged: the receiver may hold
   // part of it, or have finished it without our seeing the ack.
   const bool resume = std::any_of(stream.objects.begin(), stream.objects.end(),
@@ -362,12 +371,22 @@ bool ObjectSender::send_open(TimeNs now_ns, Stream& stream) {
   if (resume) ++stream.counters.resumes;
   port_.port_send(Frame{.op = Op::object_open,
                         .checksum = port_.port_checksums(),
-                        .flags = resume ? flag::kResume : std::uint16_t{0},
+                        .flags = static_cast<std::uint16_t>((resume ? flag::kResume : 0) |
+                                                            (lz4 ? flag::kLz4Stream : 0)),
                         .mux = stream.mux,
                         .seq = stream.open_seq,
                         .name = stream.endpoint,
                         .stream_key = stream.id.value});
   return false;  // nothing more until the accept
+}
+
+void ObjectSender::refuse_compression(TimeNs now_ns, Stream& stream) {
+  const std::string text = "the peer speaks protocol version " +
+                           std::to_string(port_.port_version()) +
+                           ", which has no compressed object streams";
+  stream.fin = false;  // it ends with unsupported, not as a fin
+  if (fail_all(now_ns, stream, Errc::unsupported, text))
+    end_stream(stream, Errc::unsupported, text);
 }
 
 bool ObjectSender::send_object_frame(TimeNs now_ns, Stream& stream, Object& object) {
@@ -460,15 +479,21 @@ bool ObjectSender::send_data(Stream& stream, Object& object) {
     ask_for_data(stream, object);
     return false;  // credit or data missing
   }
+  // Credit, offsets and sizes count data bytes; only the payload shrinks (§6.3).
+  const bool compressed =
+      stream.compression == ObjectCompression::lz4 && compress_chunk(chunk, compressed_);
+  const Bytes payload = compressed ? Bytes(compressed_) : chunk;
   port_.port_send(Frame{.op = Op::object_data,
                         .checksum = port_.port_checksums(),
+                        .flags = compressed ? flag::kLz4 : std::uint16_t{0},
                         .mux = stream.mux,
                         .seq = object.wire,
                         .offset = object.sent,
-                        .payload = chunk});
+                        .payload = payload});
   object.sent += chunk.size();
   stream.credit_bytes -= chunk.size();
   stream.counters.bytes += chunk.size();
+  stream.counters.wire_bytes += payload.size();
   if (!object.data) {
     auto& [piece, start] = object.supplied.front();
     start += chunk.size();
@@ -519,8 +544,9 @@ bool ObjectSender::on_frame(TimeNs now_ns, const Frame& frame) {
       if (!opening) return violation("object_reject after the accept");
       const Errc code = errc_from_status(frame.status);
       const std::string text = clip(as_chars(frame.payload));
-      const bool unknown = code == Errc::unknown_handler;
-      if (unknown) stream->fin = false;  // it ends with unknown_handler, not as a fin
+      // No such endpoint, or one that takes no compressed streams: the stream cannot go on.
+      const bool unknown = code == Errc::unknown_handler || code == Errc::unsupported;
+      if (unknown) stream->fin = false;  // it ends with that code, not as a fin
       reset_link(*stream);
       if (fail_all(now_ns, *stream, code, text) && unknown) end_stream(*stream, code, text);
       return true;

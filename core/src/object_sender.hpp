@@ -26,7 +26,7 @@ class ObjectSender {
   ObjectSender& operator=(const ObjectSender&) = delete;
 
   // ---- commands (PeerConnection) ----
-  OpenedObjectStream open(TimeNs now_ns, std::string_view endpoint);
+  OpenedObjectStream open(TimeNs now_ns, std::string_view endpoint, ObjectStreamOptions options);
   PostedObject post(TimeNs now_ns, ObjectStreamId id, ObjectArgs args);
   Errc post_fits(ObjectStreamId id, std::uint64_t data_bytes) const;
   Errc supply(TimeNs now_ns, ObjectStreamId id, std::uint64_t object, std::uint64_t offset,
@@ -86,6 +86,7 @@ class ObjectSender {
   struct Stream {
     ObjectStreamId id;
     std::string endpoint;
+    ObjectCompression compression = ObjectCompression::none;
     std::deque<Object> objects;  // posted and not completed (emitted), in posting order
     std::size_t cursor = 0;      // the first object not fully sent on this connection
     std::uint64_t posted = 0;
@@ -114,6 +115,9 @@ class ObjectSender {
   // Sends the stream's next frame if it can; false when it waits (credit, data, accept).
   bool send_next(TimeNs now_ns, Stream& stream);
   bool send_open(TimeNs now_ns, Stream& stream);
+  // A compressed stream to a peer whose connection has no compression: its objects complete
+  // with unsupported and it ends, without a frame.
+  void refuse_compression(TimeNs now_ns, Stream& stream);
   bool send_object_frame(TimeNs now_ns, Stream& stream, Object& object);
   bool send_data(Stream& stream, Object& object);
   // `object`'s last frame went out: nothing more of it is sent on this connection, the
@@ -152,6 +156,7 @@ class ObjectSender {
   std::map<std::uint64_t, std::uint64_t> by_mux_;  // current connection's mux -> stream
   std::deque<std::uint64_t> ready_;                // streams that may send, round-robin
   std::uint64_t held_bytes_ = 0;                   // in-memory data of live objects
+  std::vector<std::uint8_t> compressed_;           // the last compressed chunk's payload
   bool pumping_ = false;
 };
 

@@ -49,12 +49,13 @@ constexpr std::array<OpSchema, 28> kSchemas{{
     {Op::stream_reset, "stream_reset", kStatusOnly, 0, false, false, true},
     {Op::stream_ping, "stream_ping", kNoFields, 0, false, true, false},
     {Op::stream_pong, "stream_pong", kNoFields, 0, false, true, false},
-    {Op::object_open, "object_open", kObjectOpenFields, flag::kResume, false, true, false},
+    {Op::object_open, "object_open", kObjectOpenFields, flag::kResume | flag::kLz4Stream, false,
+     true, false},
     {Op::object_accept, "object_accept", kObjectAcceptFields, flag::kBegun, false, true, false},
     {Op::object_reject, "object_reject", kStatusOnly, 0, false, false, true},
     {Op::object_begin, "object_begin", kObjectBeginFields, flag::kSizeUnknown | flag::kEnds, false,
      true, true},
-    {Op::object_data, "object_data", kObjectDataFields, 0, false, true, true},
+    {Op::object_data, "object_data", kObjectDataFields, flag::kLz4, false, true, true},
     {Op::object_end, "object_end", kObjectEndFields, 0, false, true, true},
     {Op::object_ack, "object_ack", kStatusOnly, flag::kThrough, false, true, true},
     {Op::object_credit, "object_credit", kCreditFields, 0, false, false, false},
@@ -291,6 +292,8 @@ std::string_view status_name(std::uint16_t status) {
       return "keepalive_timeout";
     case Status::object_state_lost:
       return "object_state_lost";
+    case Status::unsupported:
+      return "unsupported";
     case Status::version_mismatch:
       return "version_mismatch";
     case Status::unknown_node:

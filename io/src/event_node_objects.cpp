@@ -53,18 +53,19 @@ void EventNode::handle_objects(std::string_view endpoint, ObjectWindow window, O
 }
 
 ObjectStream EventNode::open_object_stream(std::string_view peer, std::string_view endpoint,
-                                           ObjectStreamCallbacks callbacks) {
+                                           ObjectStreamCallbacks callbacks,
+                                           ObjectStreamOptions options) {
   auto state = std::make_shared<ObjectStream::State>();
   state->node = impl_;
   state->callbacks = std::move(callbacks);
   state->limit = impl_->options.config.limits.max_objects_in_flight;
   Impl::Command command;
   command.run = [impl = impl_.get(), state, peer = std::string(peer),
-                 endpoint = std::string(endpoint)] {
+                 endpoint = std::string(endpoint), options] {
     const std::optional<PeerId> peer_id = impl->node->find_peer(peer);
     if (!peer_id) return Impl::end_object_stream(*state, Errc::unknown_peer, "no such peer");
     const OpenedObjectStream opened =
-        impl->connection(*peer_id).open_object_stream(monotonic_now_ns(), endpoint);
+        impl->connection(*peer_id).open_object_stream(monotonic_now_ns(), endpoint, options);
     if (opened.error != Errc::ok) {
       return Impl::end_object_stream(*state, opened.error, "object stream not opened");
     }

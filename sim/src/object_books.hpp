@@ -58,6 +58,12 @@ struct ObjectPlan {
   ReadAction action = ReadAction::whole;
 };
 
+// Whether the workload opens stream `serial` with LZ4 (one in three, chosen by serial so the
+// seeded generator's draws stay as they were). Such a stream's data alternates every
+// 96 KiB between words that repeat all but their low byte (which LZ4 halves) and the
+// usual mix (which it cannot shrink), so both kinds of chunk travel.
+bool compressed_stream(std::uint64_t serial);
+
 // The data of object `number` of stream `serial` from `offset`, into `out`.
 void object_data(std::uint64_t serial, std::uint64_t number, std::uint64_t offset,
                  std::span<std::uint8_t> out);

@@ -67,10 +67,12 @@ std::optional<std::uint64_t> ObjectWorkload::open(std::size_t from, std::size_t 
   if (node == nullptr) return std::nullopt;
   const PeerId peer = net_.peer_of(from, to);
   if (peer == kNoPeer) return std::nullopt;  // `from` does not list `to` now (membership)
-  const OpenedObjectStream opened = node->connection(peer).open_object_stream(
-      net_.now(), unknown_endpoint ? kNoSuchEndpoint : kObjectEndpoint);
-  if (opened.error != Errc::ok) return std::nullopt;
   const std::uint64_t serial = books_.streams.size();
+  const bool lz4 = compressed_stream(serial);
+  const OpenedObjectStream opened = node->connection(peer).open_object_stream(
+      net_.now(), unknown_endpoint ? kNoSuchEndpoint : kObjectEndpoint,
+      ObjectStreamOptions{lz4 ? ObjectCompression::lz4 : ObjectCompression::none});
+  if (opened.error != Errc::ok) return std::nullopt;
   TrackedObjectStream& stream = books_.streams.emplace_back();
   stream.from = from;
   stream.to = to;
@@ -82,7 +84,7 @@ std::optional<std::uint64_t> ObjectWorkload::open(std::size_t from, std::size_t 
   stream.manual = manual;
   books_.by_sender[{from, stream.from_epoch, peer, opened.id.value}] = serial;
   tracer_.trace({"object stream s", std::to_string(serial), " ", net_.name(from), " -> ",
-                 net_.name(to), unknown_endpoint ? " (unknown endpoint)" : ""});
+                 net_.name(to), unknown_endpoint ? " (unknown endpoint)" : "", lz4 ? " lz4" : ""});
   return serial;
 }
 

@@ -220,14 +220,15 @@ class ScriptedPeer {
 
 // ---- handshakes ------------------------------------------------------------------------------
 
-// The script's hello as the dialer (numbered `seq`, asking for checksums, checksummed).
-inline Frame hello_frame(std::uint64_t seq = 1) {
+// The script's hello as the dialer (numbered `seq`, asking for checksums, checksummed),
+// speaking versions 1..`version_max`.
+inline Frame hello_frame(std::uint64_t seq = 1, std::uint16_t version_max = 1) {
   return Frame{.op = Op::hello,
                .checksum = true,
                .flags = flag::kChecksums,
                .seq = seq,
                .version_min = 1,
-               .version_max = 1,
+               .version_max = version_max,
                .name = roles().dialer,
                .peer_name = roles().acceptor,
                .incarnation = kPeerIncarnation,

@@ -66,9 +66,9 @@ std::vector<TestVector> parse_vectors(std::string_view document) {
   return vectors;
 }
 
-std::vector<ErrorVector> parse_error_vectors(std::string_view document) {
-  constexpr std::string_view kAfterHello = "after-hello:";
-  constexpr std::string_view kError = "error:";
+std::vector<ErrorVector> parse_error_vectors(std::string_view document,
+                                             std::string_view kAfterHello,
+                                             std::string_view kError) {
   const std::vector<std::string_view> lines = split_lines(document);
   std::vector<ErrorVector> vectors;
   for (std::size_t i = 0; i < lines.size(); ++i) {

@@ -32,7 +32,10 @@ struct ErrorVector {
 
 // Every error vector in `document`, in order; a malformed one comes back with no bytes or no
 // error, for the test to report.
-std::vector<ErrorVector> parse_error_vectors(std::string_view document);
+// The markers may be changed: §10.3's vectors are a "stream:" and a "goaway:" line.
+std::vector<ErrorVector> parse_error_vectors(std::string_view document,
+                                             std::string_view bytes_marker = "after-hello:",
+                                             std::string_view error_marker = "error:");
 
 // Formats `bytes` as the doc writes them: "hex:   77 00 ..." with 16 bytes a line and
 // continuation lines indented to line up.

@@ -178,8 +178,9 @@ struct NodeConfig {
   std::shared_ptr<const Authenticator> auth;
   // Ask peers to checksum every frame after the handshake (either side asking is enough).
   bool checksums = true;
-  // Protocol versions this node speaks; only tests change these.
-  std::uint16_t version_min = kProtocolVersion;
+  // Protocol versions this node speaks; only tests change these (a version_max of 1 plays
+  // a peer of the previous version, without compressed object streams).
+  std::uint16_t version_min = kProtocolVersionMin;
   std::uint16_t version_max = kProtocolVersion;
   // Seed of the node's random generator (incarnation id, backoff jitter). Required: a Node
   // without one throws std::invalid_argument, so no process can run on a default seed that

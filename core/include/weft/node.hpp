@@ -65,6 +65,7 @@ struct PeerStats {
   std::uint64_t generation = 0;  // connections established so far
   std::uint64_t reconnects = 0;  // connections established after the first
   std::uint64_t peer_incarnation = 0;
+  std::uint16_t version = 0;      // protocol version of the last connection (0 before the first)
   std::uint64_t frames_sent = 0;  // frames handed to the driver (committed)
   std::uint64_t frames_received = 0;
   std::uint64_t bytes_sent = 0;  // bytes the driver reported written
@@ -220,8 +221,14 @@ class PeerConnection {
   // while the peer is down. Errors (no stream, no event): invalid_argument (the name),
   // queue_full (limits.max_object_streams). Otherwise exactly one event::ObjectStreamEnded
   // for the id follows, after object_stream_fin or object_stream_stop (or unknown_handler
-  // when the peer has no such endpoint).
-  OpenedObjectStream open_object_stream(TimeNs now_ns, std::string_view endpoint);
+  // when the peer has no such endpoint). With options.compression lz4 each data chunk goes
+  // LZ4-compressed when that makes it smaller; the receiver sees the same data, offsets and
+  // sizes as without. A peer that cannot take it (protocol version 1, or an endpoint
+  // registered without compression) ends the stream with unsupported when its first object
+  // would open it there: every object posted completes with unsupported, then
+  // ObjectStreamEnded(unsupported).
+  OpenedObjectStream open_object_stream(TimeNs now_ns, std::string_view endpoint,
+                                        ObjectStreamOptions options = {});
   // Posts an object. Errors (nothing posted, no event): not_found (no such stream),
   // stream_closed (after object_stream_fin), invalid_argument (kind, size and data do not
   // agree: see ObjectArgs), too_large (encoded header over limits.max_object_header_bytes),
@@ -266,7 +273,8 @@ class PeerConnection {
 
   // The next bytes of the object being read on `id` (announced by event::ObjectArrived), or
   // nullopt when nothing is there yet (event::ObjectReadable follows when there is). The
-  // view is valid until the next call into the node.
+  // view is valid until the next call into the node. Always the object's data as sent:
+  // chunks that came LZ4-compressed were decoded on arrival (offsets count data bytes).
   std::optional<ObjectRead> object_read(ObjectStreamId id);
   // Marks `bytes` of the object being read as read (at most what object_read showed, or
   // more of the following chunks); their window goes back to the sender. Consuming the last
@@ -364,8 +372,11 @@ class Node {
   // Declares that this node receives object streams at `endpoint`, granting each `window`.
   // invalid_argument for a name that is not 1..255 printable ASCII bytes, a window of 0
   // objects or under 65536 bytes (an object header must always fit, PROTOCOL.md §6.3).
-  // Registering a name again changes the window of streams opened after.
-  Errc register_object_endpoint(std::string_view endpoint, ObjectWindow window = {});
+  // Registering a name again changes the window of streams opened after. `accepts` is the
+  // compression the endpoint takes: lz4 (the default) or none, which refuses compressed
+  // streams (object_reject(unsupported); the sender's stream ends with unsupported).
+  Errc register_object_endpoint(std::string_view endpoint, ObjectWindow window = {},
+                                ObjectCompression accepts = ObjectCompression::lz4);
   // The counters of an endpoint, or nullopt when it is not registered.
   std::optional<ObjectEndpointStats> object_endpoint_stats(std::string_view endpoint) const;
   PeerConnection connection(PeerId peer) { return {this, peer}; }

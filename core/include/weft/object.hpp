@@ -115,6 +115,19 @@ struct PostedObject {
   std::uint64_t object = 0;
 };
 
+// Compression of an object stream's data (PROTOCOL.md §6.3, "Compression").
+enum class ObjectCompression : std::uint8_t {
+  none,
+  // Each object_data chunk is compressed on its own as an LZ4 block; a chunk that does not
+  // shrink goes as it is. Needs a peer of protocol version 2 whose endpoint accepts it.
+  lz4,
+};
+
+// How an object stream is opened (PeerConnection::open_object_stream).
+struct ObjectStreamOptions {
+  ObjectCompression compression = ObjectCompression::none;
+};
+
 struct OpenedObjectStream {
   Errc error = Errc::ok;
   ObjectStreamId id;
@@ -138,16 +151,20 @@ struct ObjectRead {
 
 // Counters of one object stream on this side (PeerConnection::object_stream_stats).
 struct ObjectStreamStats {
-  bool sender = false;                // this side posts the objects
-  std::string endpoint;               // the receiving endpoint
-  std::uint64_t objects = 0;          // posted (sender) or delivered to the application
-  std::uint64_t bytes = 0;            // data bytes sent (sender, resends included) or received
-  std::uint64_t completed_ok = 0;     // sender: completions with ok
-  std::uint64_t completed_error = 0;  // sender: completions with an error
-  std::uint64_t resumes = 0;          // connections on which the stream resumed
-  std::uint64_t in_flight = 0;        // posted and not completed / begun and not finished
-  std::uint64_t current_object = 0;   // the object being sent or read (0: none)
-  std::uint64_t offset = 0;           // data bytes of current_object sent or read so far
+  bool sender = false;        // this side posts the objects
+  std::string endpoint;       // the receiving endpoint
+  std::uint64_t objects = 0;  // posted (sender) or delivered to the application
+  std::uint64_t bytes = 0;    // data bytes sent (sender, resends included) or received
+  // Payload bytes of the object_data frames behind `bytes`: smaller when chunks went
+  // compressed (a compressed chunk counts its 4-byte size and LZ4 block).
+  std::uint64_t wire_bytes = 0;
+  ObjectCompression compression = ObjectCompression::none;  // as the stream was opened
+  std::uint64_t completed_ok = 0;                           // sender: completions with ok
+  std::uint64_t completed_error = 0;                        // sender: completions with an error
+  std::uint64_t resumes = 0;         // connections on which the stream resumed
+  std::uint64_t in_flight = 0;       // posted and not completed / begun and not finished
+  std::uint64_t current_object = 0;  // the object being sent or read (0: none)
+  std::uint64_t offset = 0;          // data bytes of current_object sent or read so far
   // Receiver: the share of time since the previous call to object_stream_stats that the
   // stream held no object for the application (0..100); sender: with nothing in flight.
   double idle_percent = 0;

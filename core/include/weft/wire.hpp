@@ -18,8 +18,13 @@
 
 namespace weft {
 
-// The protocol version this implementation speaks (the only one so far).
-inline constexpr std::uint16_t kProtocolVersion = 1;
+// The newest protocol version this implementation speaks (PROTOCOL.md §4.2): version 2 is
+// version 1 plus LZ4-compressed object streams (§6.3). It speaks every version from
+// kProtocolVersionMin on.
+inline constexpr std::uint16_t kProtocolVersion = 2;
+inline constexpr std::uint16_t kProtocolVersionMin = 1;
+// The first version whose connections may carry compressed object streams (flag lz4).
+inline constexpr std::uint16_t kCompressionVersion = 2;
 
 // Every frame starts with this byte.
 inline constexpr std::uint8_t kFrameMagic = 0x77;
@@ -85,6 +90,11 @@ inline constexpr std::uint16_t kThrough = 0x0001;
 inline constexpr std::uint16_t kResume = 0x0001;
 // object_accept: the receiver already holds the object_begin of object `seq`.
 inline constexpr std::uint16_t kBegun = 0x0001;
+// object_open (protocol version 2): the stream's object_data frames may be LZ4-compressed.
+inline constexpr std::uint16_t kLz4Stream = 0x0002;
+// object_data (protocol version 2): the payload is a 4-byte big-endian data size and an LZ4
+// block that decodes to exactly that many data bytes.
+inline constexpr std::uint16_t kLz4 = 0x0001;
 }  // namespace flag
 
 // Status codes carried by reject, goaway, response, stream_reject, stream_end,
@@ -103,6 +113,7 @@ enum class Status : std::uint16_t {
   bad_payload = 9,         // a typed handler could not decode the payload
   keepalive_timeout = 10,  // a stream's keepalive pings stopped
   object_state_lost = 11,  // object_reject: no state for the object stream to resume
+  unsupported = 12,        // object_reject: the endpoint does not take compressed streams
   version_mismatch = 32,   // handshake: no common protocol version
   unknown_node = 33,       // handshake: the sender's name is not a known peer
   bad_token = 34,          // handshake: authentication failed

@@ -280,8 +280,12 @@ class EventNode {
   // Opens an object stream to `endpoint` on `peer` (weft/io/objects.hpp). Usable at once:
   // objects wait for the peer (object_resume_timeout_ms) when it is down. Failures to open
   // (unknown_peer, queue_full) come through callbacks.on_end, which runs exactly once.
+  // `options` as PeerConnection::open_object_stream takes them (lz4: a peer that cannot take
+  // compression ends the stream with unsupported, through on_end, after each object's
+  // completion).
   ObjectStream open_object_stream(std::string_view peer, std::string_view endpoint,
-                                  ObjectStreamCallbacks callbacks);
+                                  ObjectStreamCallbacks callbacks,
+                                  ObjectStreamOptions options = {});
 
   // Opens a bundle (weft/io/bundles.hpp) to every peer (options.broadcast, following peers
   // the node adds and removes) or to the named ones. Usable at once; failures to open
