@@ -5,7 +5,6 @@
 #include "invariant.hpp"
 
 namespace weft::detail {
-namespace {
 
 // The last bytes of a transport this side closes: what the driver has not written yet of
 // the output (the rest of a frame it began, the welcome of a connection that fails at once),
@@ -22,6 +21,8 @@ std::vector<std::uint8_t> goaway_after_output(Bytes unwritten, bool checksum, St
   return {buffer.view().begin(), buffer.view().end()};
 }
 
+namespace {
+
 DecoderOptions decoder_options(const NodeConfig& config, bool require_checksum) {
   DecoderOptions options;
   options.limits.max_frame_bytes = config.limits.max_frame_bytes;
@@ -36,14 +37,15 @@ Connection::Connection(NodeContext& context, PeerId peer, std::string peer_name,
       peer_(peer),
       name_(std::move(peer_name)),
       dials_(dial_rule_dials(context.config.name, name_)),
+      on_demand_(context.config.connect_on_demand),
       parity_(dials_ ? 0 : 1),
-      state_(dials_ ? PeerState::backoff : PeerState::idle),
+      state_(dials_ && !on_demand_ ? PeerState::backoff : PeerState::idle),
       decoder_(decoder_options(context.config, false)),
       lanes_(context.config.limits),
       object_sender_(context, peer, *this),
       object_receiver_(context, peer, *this) {
-  // A dialer connects at the first timer tick.
-  if (dials_) dial_at_ns_ = now_ns;
+  // A dialer connects at the first timer tick (on demand: at the first use).
+  if (state_ == PeerState::backoff) dial_at_ns_ = now_ns;
 }
 
 // ---- timers ---------------------------------------------------------------------------
@@ -53,6 +55,8 @@ TimeNs Connection::next_deadline() const {
                           object_receiver_.next_deadline()});
   switch (state_) {
     case PeerState::idle:
+      next = std::min(next, dial_back_by_ns_);
+      break;
     case PeerState::removed:
       break;
     case PeerState::backoff:
@@ -65,7 +69,7 @@ TimeNs Connection::next_deadline() const {
     case PeerState::established: {
       const TimeNs silence_limit = ns_from_ms(context_.config.timeouts.ping_interval_ms *
                                               context_.config.timeouts.dead_after_pings);
-      next = std::min({next, next_ping_ns_, last_received_ns_ + silence_limit});
+      next = std::min({next, next_ping_ns_, last_received_ns_ + silence_limit, idle_deadline()});
       break;
     }
   }
@@ -81,10 +85,18 @@ void Connection::on_timer(TimeNs now_ns) {
   const ConnectionTimeouts& timeouts = context_.config.timeouts;
   switch (state_) {
     case PeerState::idle:
+      if (now_ns >= dial_back_by_ns_) dial_back_missed(now_ns);
+      return;
     case PeerState::removed:
       return;
     case PeerState::backoff:
-      if (now_ns >= dial_at_ns_) start_dial(now_ns);
+      if (now_ns < dial_at_ns_) return;
+      if (on_demand_ && !has_demand()) {
+        state_ = PeerState::idle;  // what wanted the connection ended meanwhile
+        dial_at_ns_ = kNever;
+        return;
+      }
+      start_dial(now_ns);
       return;
     case PeerState::dialing:
       if (now_ns >= link_deadline_ns_) {
@@ -115,6 +127,14 @@ void Connection::on_timer(TimeNs now_ns) {
              true, {});
     return;
   }
+  if (now_ns >= idle_deadline()) {
+    // Only once everything queued went out: the goaway must be the last frame the peer reads.
+    if (lanes_.output_bytes() == 0 && lanes_.data_bytes() == 0 && lanes_.control_frames() == 0) {
+      close_idle(now_ns);
+      return;
+    }
+    last_use_ns_ = now_ns;
+  }
   if (now_ns >= next_ping_ns_) {
     awaited_ping_ = ++ping_seq_;
     ping_sent_ns_ = now_ns;
@@ -127,6 +147,7 @@ void Connection::on_timer(TimeNs now_ns) {
 
 void Connection::start_dial(TimeNs now_ns) {
   WEFT_ASSERT(state_ == PeerState::backoff && transport_ == 0);
+  knocking_ = !dials_;
   transport_ = context_.new_transport();
   context_.transport_owner[transport_] = peer_;
   state_ = PeerState::dialing;
@@ -173,7 +194,13 @@ void Connection::on_connect_failed(TimeNs now_ns, TransportId transport, std::st
 void Connection::adopt(TimeNs now_ns, TransportId transport, const Frame& hello,
                        std::size_t hello_bytes, Bytes rest) {
   WEFT_ASSERT(!dials_ && !is_stale_hello(hello));
-  if (transport_ != 0) teardown(now_ns, "replaced by a newer connection from the peer", true, {});
+  if (transport_ != 0 && knocking_) {
+    // The peer dialed while our knock was on its way: what waits for the connection stays.
+    teardown(now_ns, "the peer dialed while this side knocked", true, {}, Errc::disconnected, true);
+  } else if (transport_ != 0) {
+    teardown(now_ns, "replaced by a newer connection from the peer", true, {});
+  }
+  dial_back_by_ns_ = kNever;
   accepted_incarnation_ = hello.incarnation;
   accepted_attempt_ = hello.seq;
   begin_link(now_ns, transport);
@@ -214,6 +241,9 @@ void Connection::become_established(TimeNs now_ns, const Frame& handshake) {
   backoff_attempt_ = 0;
   link_deadline_ns_ = kNever;
   last_received_ns_ = now_ns;
+  last_use_ns_ = now_ns;
+  knocking_ = false;
+  dial_back_by_ns_ = kNever;
   next_ping_ns_ = now_ns + ns_from_ms(context_.config.timeouts.ping_interval_ms);
 #if WEFT_CANARIES
   if (context_.config.canary == Canary::old_generation_frames) {
@@ -225,6 +255,7 @@ void Connection::become_established(TimeNs now_ns, const Frame& handshake) {
   // Object streams outlive the connection: they resume now, or end if the peer restarted.
   object_receiver_.on_up(now_ns, restarted);
   object_sender_.on_up(now_ns, restarted);
+  if (state_ == PeerState::established) send_pending_requests(now_ns);
 }
 
 void Connection::on_transport_down(TimeNs now_ns, TransportId transport, std::string_view reason) {
@@ -235,7 +266,8 @@ void Connection::on_transport_down(TimeNs now_ns, TransportId transport, std::st
 // Ends the current transport: every call on it ends exactly once with "disconnected", every
 // queued byte of its generation is dropped, and a dialer schedules the next attempt.
 void Connection::teardown(TimeNs now_ns, std::string reason, bool close,
-                          std::vector<std::uint8_t> final_bytes, Errc code) {
+                          std::vector<std::uint8_t> final_bytes, Errc code, bool keep_requests,
+                          std::string call_text) {
   const bool was_up = state_ == PeerState::established;
   const TransportId transport = transport_;
   if (transport != 0) {
@@ -244,11 +276,12 @@ void Connection::teardown(TimeNs now_ns, std::string reason, bool close,
   }
   transport_ = 0;
   transmit_marked_ = false;
-  fail_all_calls(code);
+  fail_all_calls(code, keep_requests, std::move(call_text));
 #if WEFT_CANARIES
   if (context_.config.canary == Canary::old_generation_frames) lanes_.keep_stale_frames();
 #endif
   lanes_.reset(generation_);  // nothing of this generation survives it
+  lanes_.release_memory();    // nor its buffers: most peers of a large cluster are idle
   // A fresh decoder, not reset(): a peer that is down holds no gathering buffer.
   decoder_ = FrameDecoder(decoder_options(context_.config, false));
   link_deadline_ns_ = kNever;
@@ -258,7 +291,9 @@ void Connection::teardown(TimeNs now_ns, std::string reason, bool close,
     object_sender_.on_down(now_ns);
     object_receiver_.on_down(now_ns);
   }
-  if (dials_) {
+  if (on_demand_) {
+    after_down_on_demand(now_ns);
+  } else if (dials_) {
     schedule_redial(now_ns);
   } else {
     state_ = PeerState::idle;
@@ -273,7 +308,10 @@ void Connection::remove(TimeNs now_ns) {
     if (state_ == PeerState::established)
       final_bytes = goaway_after_output(lanes_.output(), checksums_, Status::shutting_down, reason);
     teardown(now_ns, reason, true, std::move(final_bytes), Errc::peer_removed);
+  } else {
+    fail_all_calls(Errc::peer_removed);  // requests waiting for the connection (on demand)
   }
+  dial_back_by_ns_ = kNever;
   object_sender_.end_all(now_ns, Errc::peer_removed, reason);
   object_receiver_.forget_all(Errc::peer_removed, reason);
   state_ = PeerState::removed;
@@ -295,7 +333,7 @@ void Connection::schedule_redial(TimeNs now_ns) {
   dial_at_ns_ = now_ns + ns_from_ms(delay_ms);
 }
 
-void Connection::fail_all_calls(Errc code) {
+void Connection::fail_all_calls(Errc code, bool keep_requests, std::string text) {
 #if WEFT_CANARIES
   // Canary: a removal forgets the first call to the peer (it never ends).
   bool forget_one =
@@ -304,24 +342,37 @@ void Connection::fail_all_calls(Errc code) {
   bool forget_one = false;
 #endif
   // Slot order is deterministic, so the order of these events is too.
-  outbound_.for_each([this, code, &forget_one](std::uint32_t, Outbound& call) {
-    if (forget_one) {
-      forget_one = false;
-      return;
-    }
-    context_.emit(event::RequestDone{peer_, call.mux, code, {}});
-  });
+  if (!keep_requests) {
+    outbound_.for_each([this, code, &text, &forget_one](std::uint32_t, Outbound& call) {
+      if (forget_one) {
+        forget_one = false;
+        return;
+      }
+      context_.emit(event::RequestDone{peer_, call.mux, code, {text.begin(), text.end()}});
+    });
+  }
   inbound_.for_each([this, code](std::uint32_t, Inbound& call) {
     if (!call.delivered) return;  // the application never heard of it
     context_.emit(event::RequestCanceled{peer_, InboundId{generation_, call.mux}, code});
   });
-  streams_.for_each([this, code](std::uint32_t, Stream& stream) {
+  streams_.for_each([this, code, &text](std::uint32_t, Stream& stream) {
     if (stream.finished) return;  // already ended; only flushing its last frames
-    context_.emit(event::StreamEnded{
-        peer_, StreamId{generation_, stream.mux}, code,
-        code == Errc::disconnected ? "connection lost" : std::string(errc_name(code))});
+    context_.emit(event::StreamEnded{peer_, StreamId{generation_, stream.mux}, code,
+                                     !text.empty()                ? text
+                                     : code == Errc::disconnected ? "connection lost"
+                                                                  : std::string(errc_name(code))});
   });
-  outbound_.clear();
+  if (keep_requests) {
+    inbound_.for_each(
+        [this](std::uint32_t slot, Inbound&) { deadlines_.erase(key_of(slot, kInboundKey)); });
+    streams_.for_each(
+        [this](std::uint32_t slot, Stream&) { deadlines_.erase(key_of(slot, kStreamKey)); });
+  } else {
+    outbound_.clear();
+    pending_requests_.clear();
+    pending_bytes_ = 0;
+    deadlines_.clear();
+  }
   inbound_.clear();
   inbound_by_mux_.clear();
   streams_.clear();
@@ -329,7 +380,6 @@ void Connection::fail_all_calls(Errc code) {
   stream_window_bytes_ = 0;
   assembly_bytes_ = 0;
   inbound_request_bytes_ = 0;
-  deadlines_.clear();
 }
 
 void Connection::fail_protocol(TimeNs now_ns, std::string message) {
@@ -373,6 +423,15 @@ void Connection::on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes) {
 }
 
 bool Connection::dispatch_handshake(TimeNs now_ns, const Frame& frame) {
+  if (frame.op == Op::reject && knocking_ &&
+      frame.status == static_cast<std::uint16_t>(Status::wrong_dialer)) {
+    knock_answered(now_ns);  // the refusal a knock asks for (PROTOCOL.md §4.7)
+    return false;
+  }
+  if (frame.op == Op::welcome && knocking_) {
+    fail_protocol(now_ns, "welcome to a hello the dial rule forbids (a knock)");
+    return false;
+  }
   if (frame.op == Op::reject) {
     context_.emit(event::HandshakeFailed{name_, static_cast<Status>(frame.status), false,
                                          std::string(as_chars(frame.payload))});
@@ -411,6 +470,8 @@ Status Connection::check_welcome(TimeNs now_ns, const Frame& welcome, std::strin
 bool Connection::dispatch(TimeNs now_ns, const Frame& frame) {
   if (state_ == PeerState::handshaking) return dispatch_handshake(now_ns, frame);
   WEFT_ASSERT(state_ == PeerState::established);
+  // Keepalive is not use: a connection that carries only pings is idle.
+  if (frame.op != Op::ping && frame.op != Op::pong) last_use_ns_ = now_ns;
   switch (frame.op) {
     case Op::ping:
       lanes_.push_pong(frame.seq, checksums_);
@@ -423,6 +484,10 @@ bool Connection::dispatch(TimeNs now_ns, const Frame& frame) {
       }
       return true;
     case Op::goaway:
+      if (frame.status == static_cast<std::uint16_t>(Status::idle)) {
+        on_peer_idle_close(now_ns, frame);
+        return false;
+      }
       teardown(now_ns,
                "peer going away: " + std::string(status_name(frame.status)) + " " +
                    std::string(as_chars(frame.payload)),

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "deadline_heap.hpp"
+#include "lazy_deque.hpp"
 #include "node_context.hpp"
 #include "object_port.hpp"
 #include "object_receiver.hpp"
@@ -28,6 +29,11 @@ inline constexpr std::size_t kMaxErrorText = 4096;
 inline std::string_view clip_error_text(std::string_view text) {
   return text.substr(0, kMaxErrorText);
 }
+
+// The last bytes of a transport this side closes: what the driver has not written yet of
+// the output (the rest of a frame it began), then a goaway with `status` and `text` (clipped).
+std::vector<std::uint8_t> goaway_after_output(Bytes unwritten, bool checksum, Status status,
+                                              std::string_view text);
 
 class Connection : private ObjectPort {
  public:
@@ -54,6 +60,17 @@ class Connection : private ObjectPort {
   // and stays removed: no dial, no transport, no timer.
   void remove(TimeNs now_ns);
   bool removed() const { return state_ == PeerState::removed; }
+
+  // ---- connections on demand (NodeConfig::connect_on_demand) ------------------------
+  // An application command used the connection: the idle period starts again.
+  void used(TimeNs now_ns) { last_use_ns_ = now_ns; }
+  // There is work for the peer: in on-demand mode, a connection that is down comes up now
+  // (this side dials, or knocks when the peer dials). Nothing in the other mode.
+  void demand(TimeNs now_ns);
+  // The peer knocked (its hello was refused wrong_dialer): in on-demand mode this side,
+  // the dialer, dials it now unless a transport is already there.
+  void on_knock(TimeNs now_ns);
+  bool on_demand() const { return on_demand_; }
 
   // ---- output -----------------------------------------------------------------------
   Bytes pending_output(TransportId transport) const;
@@ -105,6 +122,14 @@ class Connection : private ObjectPort {
     std::uint64_t next_part = 1;
     std::uint64_t total_bytes = 0;  // the size the first part announced (counted in assembly)
     std::vector<std::uint8_t> partial;
+    // What the request needs to go out later: while it waits for the connection to come up
+    // (pending), and in on-demand mode until it ends, so that a request the peer's
+    // goaway(idle) shows it never processed goes out again on the next connection.
+    bool pending = false;
+    std::uint16_t handler = 0;
+    std::uint64_t route = 0;
+    TimeNs deadline_ns = kNever;
+    Payload payload;
   };
   struct Inbound {
     std::uint64_t mux = 0;
@@ -186,12 +211,38 @@ class Connection : private ObjectPort {
   void become_established(TimeNs now_ns, const Frame& handshake);
   // Ends the transport: calls and streams in flight end with `code`, object streams wait
   // for a reconnect (on_down), and a dialer schedules its next dial.
+  // With `keep_requests` the outbound requests stay to go out on the next connection;
+  // `call_text` (if any) is the message calls and streams end with.
   void teardown(TimeNs now_ns, std::string reason, bool close,
-                std::vector<std::uint8_t> final_bytes, Errc code = Errc::disconnected);
+                std::vector<std::uint8_t> final_bytes, Errc code = Errc::disconnected,
+                bool keep_requests = false, std::string call_text = {});
   void fail_protocol(TimeNs now_ns, std::string message);
   void reject_handshake(TimeNs now_ns, Status status, std::string message);
   void schedule_redial(TimeNs now_ns);
-  void fail_all_calls(Errc code);
+  // Ends every call and stream with `code` (streams with `stream_text`); with
+  // `keep_requests`, the outbound requests stay (they go out again on the next connection).
+  void fail_all_calls(Errc code, bool keep_requests = false, std::string stream_text = {});
+
+  // Connections on demand (connection_on_demand.cpp).
+  // Nothing in flight either way: no call, stream, object or object stream state.
+  bool quiet() const;
+  // Whether anything waits for a connection: requests, or objects to send.
+  bool has_demand() const;
+  // The state after a transport ended in on-demand mode: redial (or knock) after the
+  // backoff while there is demand, else idle.
+  void after_down_on_demand(TimeNs now_ns);
+  // The idle period passed with nothing in flight: goaway(idle) and close.
+  void close_idle(TimeNs now_ns);
+  // The peer's goaway(idle): it processed nothing of ours after its last answer.
+  void on_peer_idle_close(TimeNs now_ns, const Frame& goaway);
+  // The peer refused our knock with wrong_dialer: wait for its dial.
+  void knock_answered(TimeNs now_ns);
+  // No dial back within the wait: the requests waiting end, and demand knocks again.
+  void dial_back_missed(TimeNs now_ns);
+  // Sends a request held while the connection was down (slot `slot`).
+  void send_pending_request(TimeNs now_ns, std::uint32_t slot);
+  void send_pending_requests(TimeNs now_ns);
+  TimeNs idle_deadline() const;
 
   // Frames.
   bool dispatch(TimeNs now_ns, const Frame& frame);
@@ -248,6 +299,7 @@ class Connection : private ObjectPort {
   bool continue_request(TimeNs now_ns, const Frame& frame);
   void continue_response(TimeNs now_ns, const Frame& frame);
   void deliver_request(std::uint32_t slot);
+  Call hold_request(TimeNs now_ns, const RequestArgs& args, std::int64_t timeout_ms);
 
   // Streams.
   bool dispatch_stream(TimeNs now_ns, const Frame& frame);
@@ -277,6 +329,7 @@ class Connection : private ObjectPort {
   const PeerId peer_;
   const std::string name_;
   const bool dials_;
+  const bool on_demand_;        // NodeConfig::connect_on_demand
   const std::uint64_t parity_;  // low bit of the mux ids this side opens
 
   PeerState state_;
@@ -306,6 +359,15 @@ class Connection : private ObjectPort {
   std::uint64_t awaited_ping_ = 0;
   TimeNs ping_sent_ns_ = 0;
   std::uint32_t backoff_attempt_ = 0;
+  // On demand: when the connection was last used (a frame other than ping and pong, or a
+  // command); the current dial is a knock (this side does not dial by the rule); until
+  // when a knock's answer waits for the peer to dial back.
+  TimeNs last_use_ns_ = 0;
+  bool knocking_ = false;
+  TimeNs dial_back_by_ns_ = kNever;
+  // Requests waiting for the connection, in the order they were made (mux ids).
+  LazyDeque<std::uint64_t> pending_requests_;
+  std::uint64_t pending_bytes_ = 0;  // their payloads
 
   SlotMap<Outbound> outbound_;
   SlotMap<Inbound> inbound_;

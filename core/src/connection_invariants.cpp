@@ -25,8 +25,11 @@ void Connection::check_invariants() const {
     WEFT_ASSERT(owner != context_.transport_owner.end() && owner->second == peer_);
   }
   WEFT_ASSERT(!transmit_marked_ || has_transport);
-  WEFT_ASSERT(dials_ || state_ != PeerState::backoff);
-  WEFT_ASSERT(dials_ || state_ != PeerState::dialing);
+  // Only a dialer dials, but for an on-demand knock (PROTOCOL.md §4.7).
+  WEFT_ASSERT(dials_ || on_demand_ || state_ != PeerState::backoff);
+  WEFT_ASSERT(dials_ || on_demand_ || state_ != PeerState::dialing);
+  WEFT_ASSERT(!knocking_ || (!dials_ && on_demand_));
+  WEFT_ASSERT(dial_back_by_ns_ == kNever || (state_ == PeerState::idle && !dials_));
   WEFT_ASSERT(state_ != PeerState::backoff || dial_at_ns_ != kNever);
   WEFT_ASSERT((state_ != PeerState::dialing && state_ != PeerState::handshaking) ||
               link_deadline_ns_ != kNever);
@@ -37,12 +40,25 @@ void Connection::check_invariants() const {
   deadlines_.check_invariants();
 
   // Rule 2: nothing outlives its generation. Calls and streams exist only while established.
+  // On demand, requests wait for the connection (pending, with their deadlines).
   if (state_ != PeerState::established) {
-    WEFT_ASSERT(outbound_.empty() && inbound_.empty() && streams_.empty());
+    WEFT_ASSERT(outbound_.empty() || on_demand_);
+    WEFT_ASSERT(inbound_.empty() && streams_.empty());
     WEFT_ASSERT(inbound_by_mux_.empty() && peer_streams_by_mux_.empty());
-    WEFT_ASSERT(assembly_bytes_ == 0 && stream_window_bytes_ == 0 && deadlines_.empty());
+    WEFT_ASSERT(assembly_bytes_ == 0 && stream_window_bytes_ == 0);
+    WEFT_ASSERT(deadlines_.empty() || !outbound_.empty());
     WEFT_ASSERT(inbound_request_bytes_ == 0);
   }
+  // Every request waiting for the connection is listed once, in pending_requests_.
+  std::uint64_t pending_bytes = 0;
+  std::size_t pending = 0;
+  outbound_.for_each([&](std::uint32_t, const Outbound& call) {
+    WEFT_ASSERT(state_ == PeerState::established || call.pending);
+    WEFT_ASSERT(!call.pending || (!call.committed && on_demand_));
+    pending_bytes += call.pending ? call.payload.size() : 0;
+    pending += call.pending ? 1 : 0;
+  });
+  WEFT_ASSERT(pending_bytes == pending_bytes_ && pending == pending_requests_.size());
   if (!has_transport) WEFT_ASSERT(lanes_.output_bytes() == 0 && lanes_.control_frames() == 0);
 
   // Requests this side sent: our parity, found by their slot, each with its deadline.

@@ -1,5 +1,7 @@
 // Requests both ways: serving the peer's requests and assembling their parts, the calls this
 // side makes (ids, deadlines, completion), and answers.
+#include <algorithm>
+
 #include "connection.hpp"
 #include "invariant.hpp"
 
@@ -11,6 +13,11 @@ constexpr std::uint64_t kSlotMask = (std::uint64_t{1} << kSlotBits) - 1;
 
 std::vector<std::uint8_t> copy_of(Bytes bytes) {
   return {bytes.begin(), bytes.end()};
+}
+
+// `payload` as something the core may keep: shared bytes by reference, borrowed ones copied.
+Payload owned_payload(const Payload& payload) {
+  return Payload(payload.keep_from(0).first);
 }
 
 }  // namespace
@@ -213,6 +220,11 @@ void Connection::complete(std::uint32_t slot, Errc result, std::vector<std::uint
   Outbound* call = outbound_.find(slot);
   WEFT_ASSERT(call != nullptr);
   assembly_bytes_ -= call->total_bytes;
+  if (call->pending) {
+    pending_bytes_ -= call->payload.size();
+    pending_requests_.erase(
+        std::find(pending_requests_.begin(), pending_requests_.end(), call->mux));
+  }
   context_.emit(event::RequestDone{peer_, call->mux, result, std::move(payload)});
   deadlines_.erase(key_of(slot, kOutboundKey));
   outbound_.erase(slot);
@@ -261,11 +273,13 @@ Call Connection::request(TimeNs now_ns, const RequestArgs& args) {
       args.timeout_ms > UINT32_MAX) {
     return {Errc::invalid_argument, 0};
   }
-  if (state_ != PeerState::established) return {Errc::disconnected, 0};
+  const bool up = state_ == PeerState::established;
+  if (!up && !on_demand_) return {Errc::disconnected, 0};
   if (outbound_.size() >= limits.max_outbound_requests) return {Errc::queue_full, 0};
   const std::int64_t timeout_ms =
       args.timeout_ms > 0 ? args.timeout_ms : context_.config.timeouts.default_request_timeout_ms;
   if (args.payload.size() > limits.max_message_bytes) return {Errc::too_large, 0};
+  if (!up) return hold_request(now_ns, args, timeout_ms);
   // Into empty lanes any payload goes (up to max_message_bytes, which may be the larger):
   // otherwise a payload between the two limits could never be sent at all.
   if (lanes_.data_bytes() > 0 &&
@@ -274,8 +288,16 @@ Call Connection::request(TimeNs now_ns, const RequestArgs& args) {
   }
   const std::uint32_t slot = outbound_.insert(Outbound{});
   const std::uint64_t mux = make_mux(slot);
-  outbound_.find(slot)->mux = mux;
-  deadlines_.set(key_of(slot, kOutboundKey), now_ns + ns_from_ms(timeout_ms));
+  Outbound& call = *outbound_.find(slot);
+  call.mux = mux;
+  call.deadline_ns = now_ns + ns_from_ms(timeout_ms);
+  deadlines_.set(key_of(slot, kOutboundKey), call.deadline_ns);
+  if (on_demand_) {
+    // Kept to go out again if the peer's goaway(idle) crosses it (PROTOCOL.md §4.7).
+    call.handler = args.handler;
+    call.route = route_id(args.route);
+    call.payload = owned_payload(args.payload);
+  }
   const Frame first{.op = Op::request,
                     .checksum = checksums_,
                     .mux = mux,
@@ -283,6 +305,29 @@ Call Connection::request(TimeNs now_ns, const RequestArgs& args) {
                     .route = route_id(args.route),
                     .deadline_ms = static_cast<std::uint32_t>(timeout_ms)};
   if (send_payload(first, args.payload, EntryKind::request)) outbound_.find(slot)->committed = true;
+  return {Errc::ok, mux};
+}
+
+// On demand, while the connection is down: the request waits for it (its deadline runs),
+// and the connection comes up.
+Call Connection::hold_request(TimeNs now_ns, const RequestArgs& args, std::int64_t timeout_ms) {
+  if (pending_bytes_ > 0 &&
+      pending_bytes_ + args.payload.size() > context_.config.limits.max_queued_bytes) {
+    return {Errc::queue_full, 0};
+  }
+  const std::uint32_t slot = outbound_.insert(Outbound{});
+  const std::uint64_t mux = make_mux(slot);
+  Outbound& call = *outbound_.find(slot);
+  call.mux = mux;
+  call.pending = true;
+  call.handler = args.handler;
+  call.route = route_id(args.route);
+  call.deadline_ns = now_ns + ns_from_ms(timeout_ms);
+  call.payload = owned_payload(args.payload);
+  deadlines_.set(key_of(slot, kOutboundKey), call.deadline_ns);
+  pending_bytes_ += args.payload.size();
+  pending_requests_.push_back(mux);
+  demand(now_ns);
   return {Errc::ok, mux};
 }
 

@@ -8,6 +8,7 @@
 #include "connection.hpp"
 #include "invariant.hpp"
 #include "node_context.hpp"
+#include "peer_deadlines.hpp"
 
 namespace weft {
 namespace detail {
@@ -83,6 +84,7 @@ void check_config(const NodeConfig& config) {
   if (timeouts.object_idle_timeout_ms <= 0 || timeouts.object_resume_timeout_ms <= 0) {
     fail("an object-stream timeout is out of range");
   }
+  if (timeouts.idle_close_ms <= 0) fail("idle_close_ms must be at least 1");
 }
 
 // An accepted transport whose hello has not arrived yet.
@@ -101,12 +103,18 @@ class NodeCore {
     connections_.reserve(peers.size());
     for (PeerId peer = 0; peer < peers.size(); ++peer) {
       connections_.push_back(std::make_unique<Connection>(context_, peer, peers[peer], now_ns));
+      deadlines_.add_peer();
     }
   }
 
   NodeContext& context() { return context_; }
   const NodeContext& context() const { return context_; }
-  Connection& connection(PeerId peer) { return *connections_.at(peer); }
+  // A connection the caller may change: its deadline is asked again.
+  Connection& connection(PeerId peer) {
+    Connection& connection = *connections_.at(peer);
+    deadlines_.mark(peer);
+    return connection;
+  }
   const Connection& connection(PeerId peer) const { return *connections_.at(peer); }
   std::size_t peer_count() const { return connections_.size(); }
 
@@ -133,7 +141,13 @@ class NodeCore {
       connection->check_invariants();
     for (const auto& [transport, pending] : pending_)
       WEFT_ASSERT(!context_.transport_owner.contains(transport));
+    WEFT_ASSERT(
+        deadlines_.consistent([this](PeerId peer) { return connections_[peer]->next_deadline(); }));
 #endif
+  }
+
+  void refresh_deadlines() const {
+    deadlines_.refresh([this](PeerId peer) { return connections_[peer]->next_deadline(); });
   }
 
   // Every entry that may change a timer forgets the cached earliest deadline, so a driver
@@ -161,7 +175,8 @@ class NodeCore {
 
   Connection* owner(TransportId transport) {
     const auto found = context_.transport_owner.find(transport);
-    return found == context_.transport_owner.end() ? nullptr : connections_[found->second].get();
+    if (found == context_.transport_owner.end()) return nullptr;
+    return &connection(found->second);
   }
 
   void on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes) {
@@ -196,8 +211,11 @@ class NodeCore {
       context_.emit(event::CloseTransport{it->first, "handshake timeout", {}});
       it = pending_.erase(it);
     }
-    for (auto& connection : connections_)
-      connection->on_timer(now_ns);
+    // Only the connections whose deadline came (calling on_timer early is harmless, and
+    // late is not possible: every deadline is known), in id order.
+    refresh_deadlines();
+    for (const PeerId peer : deadlines_.due(now_ns))
+      connection(peer).on_timer(now_ns);
     check_all();
   }
 
@@ -206,8 +224,8 @@ class NodeCore {
     TimeNs next = kNever;
     for (const auto& [transport, pending] : pending_)
       next = std::min(next, pending.deadline_ns);
-    for (const auto& connection : connections_)
-      next = std::min(next, connection->next_deadline());
+    refresh_deadlines();
+    next = std::min(next, deadlines_.earliest());
     next_deadline_ns_ = next;
     next_deadline_known_ = true;
     return next;
@@ -242,13 +260,14 @@ class NodeCore {
       return {0, Errc::invalid_argument};
     const PeerId peer = connections_.size();
     connections_.push_back(std::make_unique<Connection>(context_, peer, std::string(name), now_ns));
+    deadlines_.add_peer();
     return {peer, Errc::ok};
   }
 
   Errc remove_peer(TimeNs now_ns, PeerId peer) {
     advance(now_ns);
     if (peer >= connections_.size() || connections_[peer]->removed()) return Errc::unknown_peer;
-    connections_[peer]->remove(now_ns);
+    connection(peer).remove(now_ns);
     check(connections_[peer].get());
     return Errc::ok;
   }
@@ -278,6 +297,15 @@ class NodeCore {
     std::string message;
     std::optional<PeerId> peer;
     const Status status = check_hello(now_ns, hello, peer, message);
+    if (status == Status::wrong_dialer && connections_[*peer]->on_demand()) {
+      // A knock (PROTOCOL.md §4.7): the peer proved who it is and wants a connection. The
+      // refusal is what it expects, not a failure to report; this side dials it now.
+      refuse(transport, "", status, message + "; dialing back", false);
+      pending_.erase(pending);
+      connection(*peer).on_knock(now_ns);
+      check(connections_[*peer].get());
+      return;
+    }
     if (status != Status::ok) {
       refuse(transport, std::string(hello.name), status, std::move(message));
       pending_.erase(pending);
@@ -288,7 +316,7 @@ class NodeCore {
     const auto hello_bytes = static_cast<std::size_t>(pending->second.decoder.stream_offset());
     const Bytes rest = bytes.subspan(step.consumed);
     pending_.erase(pending);
-    connections_[*peer]->adopt(now_ns, transport, kept.view(), hello_bytes, rest);
+    connection(*peer).adopt(now_ns, transport, kept.view(), hello_bytes, rest);
   }
 
   // PROTOCOL.md §4.2: the acceptor's checks, in the order the document lists them.
@@ -326,13 +354,14 @@ class NodeCore {
   }
 
   // Rejects an accepted transport: both the event and the reject frame say why.
-  void refuse(TransportId transport, std::string peer_name, Status status, std::string message) {
+  void refuse(TransportId transport, std::string peer_name, Status status, std::string message,
+              bool report = true) {
     ByteBuffer frame;
     encode_frame(frame, Frame{.op = Op::reject,
                               .checksum = true,
                               .status = static_cast<std::uint16_t>(status),
                               .payload = as_bytes(message)});
-    context_.emit(event::HandshakeFailed{std::move(peer_name), status, true, message});
+    if (report) context_.emit(event::HandshakeFailed{std::move(peer_name), status, true, message});
     context_.emit(event::CloseTransport{
         transport, "handshake refused: " + message, {frame.view().begin(), frame.view().end()}});
   }
@@ -342,14 +371,17 @@ class NodeCore {
   PendingMap pending_;  // ordered, so the timeout sweep is deterministic
   TimeNs last_now_ns_;
   mutable TimeNs next_deadline_ns_ = kNever;  // valid while next_deadline_known_
+  mutable PeerDeadlines deadlines_;           // each connection's, asked again when marked
   mutable bool next_deadline_known_ = false;
 };
 
-// Runs a command on `peer`'s connection at `now_ns`, then checks its invariants.
+// Runs a command on `peer`'s connection at `now_ns`, then checks its invariants. A command
+// is use of the connection (its idle period starts again, NodeConfig::connect_on_demand).
 template <typename F>
 auto command(NodeCore& core, PeerId peer, TimeNs now_ns, F&& body) {
   core.advance(now_ns);
   Connection& connection = core.connection(peer);
+  connection.used(now_ns);
   auto result = body(connection);
   NodeCore::check(&connection);
   return result;
@@ -534,6 +566,11 @@ std::size_t Node::peer_count() const {
   return core_->peer_count();
 }
 
+std::size_t Node::open_connections() const {
+  // Every transport of a connection (dialing, handshaking or up) is registered to its peer.
+  return core_->context().transport_owner.size();
+}
+
 AddedPeer Node::add_peer(TimeNs now_ns, std::string_view name) {
   const AddedPeer added = core_->add_peer(now_ns, name);
   if (added.error == Errc::ok) bundles_->on_peer_added(added.peer);
@@ -558,54 +595,45 @@ const NodeConfig& Node::config() const {
 // ---- PeerConnection -------------------------------------------------------------------
 
 Call PeerConnection::request(TimeNs now_ns, const RequestArgs& args) {
-  node_->core_->advance(now_ns);
-  detail::Connection& connection = node_->core_->connection(peer_);
-  if (connection.removed()) return {Errc::unknown_peer, 0};
-  const auto result = connection.request(now_ns, args);
-  detail::NodeCore::check(&connection);
-  return result;
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    if (connection.removed()) return Call{Errc::unknown_peer, 0};
+    return connection.request(now_ns, args);
+  });
 }
 
 Errc PeerConnection::cancel(TimeNs now_ns, RequestId id) {
-  node_->core_->advance(now_ns);
-  detail::Connection& connection = node_->core_->connection(peer_);
-  const auto result = connection.cancel(now_ns, id);
-  detail::NodeCore::check(&connection);
-  return result;
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    return connection.cancel(now_ns, id);
+  });
 }
 
 Errc PeerConnection::respond(TimeNs now_ns, InboundId id, Payload payload) {
-  node_->core_->advance(now_ns);
-  detail::Connection& connection = node_->core_->connection(peer_);
-  const auto result = connection.respond(now_ns, id, payload);
-  detail::NodeCore::check(&connection);
-  return result;
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    return connection.respond(now_ns, id, payload);
+  });
 }
 
 Errc PeerConnection::respond_error(TimeNs now_ns, InboundId id, Errc code,
                                    std::string_view message) {
-  node_->core_->advance(now_ns);
-  detail::Connection& connection = node_->core_->connection(peer_);
-  const auto result = connection.respond_error(now_ns, id, code, message);
-  detail::NodeCore::check(&connection);
-  return result;
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    return connection.respond_error(now_ns, id, code, message);
+  });
 }
 
 OpenedStream PeerConnection::open_stream(TimeNs now_ns, const StreamArgs& args) {
-  node_->core_->advance(now_ns);
-  detail::Connection& connection = node_->core_->connection(peer_);
-  if (connection.removed()) return {Errc::unknown_peer, {}};
-  const auto result = connection.open_stream(now_ns, args);
-  detail::NodeCore::check(&connection);
-  return result;
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    if (connection.removed()) return OpenedStream{Errc::unknown_peer, {}};
+    const OpenedStream opened = connection.open_stream(now_ns, args);
+    // On demand a stream does not wait for the connection, but brings it up.
+    if (opened.error == Errc::disconnected) connection.demand(now_ns);
+    return opened;
+  });
 }
 
 Errc PeerConnection::stream_write(TimeNs now_ns, StreamId id, const Payload& message) {
-  node_->core_->advance(now_ns);
-  detail::Connection& connection = node_->core_->connection(peer_);
-  const auto result = connection.stream_write(now_ns, id, message);
-  detail::NodeCore::check(&connection);
-  return result;
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    return connection.stream_write(now_ns, id, message);
+  });
 }
 
 std::optional<Bytes> PeerConnection::stream_peek(StreamId id) {
@@ -617,35 +645,27 @@ bool PeerConnection::stream_input_done(StreamId id) {
 }
 
 Errc PeerConnection::stream_consume(TimeNs now_ns, StreamId id) {
-  node_->core_->advance(now_ns);
-  detail::Connection& connection = node_->core_->connection(peer_);
-  const auto result = connection.stream_consume(now_ns, id);
-  detail::NodeCore::check(&connection);
-  return result;
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    return connection.stream_consume(now_ns, id);
+  });
 }
 
 Errc PeerConnection::stream_close(TimeNs now_ns, StreamId id) {
-  node_->core_->advance(now_ns);
-  detail::Connection& connection = node_->core_->connection(peer_);
-  const auto result = connection.stream_close(now_ns, id);
-  detail::NodeCore::check(&connection);
-  return result;
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    return connection.stream_close(now_ns, id);
+  });
 }
 
 Errc PeerConnection::stream_fail(TimeNs now_ns, StreamId id, Errc code, std::string_view message) {
-  node_->core_->advance(now_ns);
-  detail::Connection& connection = node_->core_->connection(peer_);
-  const auto result = connection.stream_fail(now_ns, id, code, message);
-  detail::NodeCore::check(&connection);
-  return result;
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    return connection.stream_fail(now_ns, id, code, message);
+  });
 }
 
 Errc PeerConnection::stream_cancel(TimeNs now_ns, StreamId id) {
-  node_->core_->advance(now_ns);
-  detail::Connection& connection = node_->core_->connection(peer_);
-  const auto result = connection.stream_cancel(now_ns, id);
-  detail::NodeCore::check(&connection);
-  return result;
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    return connection.stream_cancel(now_ns, id);
+  });
 }
 
 std::optional<StreamCredits> PeerConnection::stream_credits(StreamId id) const {
@@ -664,7 +684,9 @@ OpenedObjectStream PeerConnection::open_object_stream(TimeNs now_ns, std::string
 
 PostedObject PeerConnection::object_post(TimeNs now_ns, ObjectStreamId id, ObjectArgs args) {
   return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
-    return connection.object_sender().post(now_ns, id, std::move(args));
+    const PostedObject posted = connection.object_sender().post(now_ns, id, std::move(args));
+    if (posted.error == Errc::ok) connection.demand(now_ns);  // on demand: bring it up
+    return posted;
   });
 }
 
@@ -724,10 +746,11 @@ Errc PeerConnection::object_refuse(TimeNs now_ns, ObjectStreamId id, Errc code,
 
 std::optional<ObjectStreamStats> PeerConnection::object_stream_stats(TimeNs now_ns,
                                                                      ObjectStreamId id) {
-  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
-    if (connection.object_sender().owns(id)) return connection.object_sender().stats(now_ns, id);
-    return connection.object_receiver().stats(now_ns, id);
-  });
+  // Not a use of the connection (no detail::command): monitoring must not keep it open.
+  node_->core_->advance(now_ns);
+  detail::Connection& connection = node_->core_->connection(peer_);
+  if (connection.object_sender().owns(id)) return connection.object_sender().stats(now_ns, id);
+  return connection.object_receiver().stats(now_ns, id);
 }
 
 PeerStats PeerConnection::stats() const {

@@ -697,6 +697,28 @@ void ObjectSender::on_up(TimeNs now_ns, bool peer_restarted) {
   pump(now_ns);
 }
 
+bool ObjectSender::quiet() const {
+  return std::all_of(streams_.begin(), streams_.end(), [](const auto& entry) {
+    return entry.second.objects.empty() && entry.second.link == Link::closed;
+  });
+}
+
+bool ObjectSender::has_objects() const {
+  return std::any_of(streams_.begin(), streams_.end(),
+                     [](const auto& entry) { return !entry.second.objects.empty(); });
+}
+
+void ObjectSender::restart_unseen() {
+  for (auto& [id, stream] : streams_) {
+    WEFT_ASSERT(stream.link == Link::closed);
+    for (Object& object : stream.objects) {
+      // One with a result (aborted here) then completes in its turn without going out.
+      object.wire = 0;
+      object.sent_whole = false;
+    }
+  }
+}
+
 void ObjectSender::on_down(TimeNs now_ns) {
   ready_.clear();
   const TimeNs give_up_at_ns =

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "lazy_deque.hpp"
 #include "node_context.hpp"
 #include "object_port.hpp"
 #include "weft/node.hpp"
@@ -55,6 +56,14 @@ class ObjectSender {
   void on_timer(TimeNs now_ns);
   void check_invariants() const;
   std::size_t stream_count() const { return streams_.size(); }
+  // No object waits and no mux is open: the connection carries nothing of these streams.
+  bool quiet() const;
+  // Some object waits to be sent or acknowledged: it wants a connection.
+  bool has_objects() const;
+  // After the peer's goaway(idle) (PROTOCOL.md §4.7): the peer held no state of these
+  // streams and read nothing after the goaway, so every object not completed starts over on
+  // a fresh open (no resume). Call after on_down.
+  void restart_unseen();
   std::uint64_t held_bytes() const { return held_bytes_; }
 
  private:
@@ -154,7 +163,7 @@ class ObjectSender {
   ObjectPort& port_;
   std::map<std::uint64_t, Stream> streams_;        // by ObjectStreamId::value
   std::map<std::uint64_t, std::uint64_t> by_mux_;  // current connection's mux -> stream
-  std::deque<std::uint64_t> ready_;                // streams that may send, round-robin
+  LazyDeque<std::uint64_t> ready_;                 // streams that may send, round-robin
   std::uint64_t held_bytes_ = 0;                   // in-memory data of live objects
   std::vector<std::uint8_t> compressed_;           // the last compressed chunk's payload
   bool pumping_ = false;

@@ -22,6 +22,11 @@ void OutputLanes::reset(std::uint64_t generation) {
   bulk_.buffer.release_if_empty(1 << 20);
 }
 
+void OutputLanes::release_memory() {
+  for (ByteBuffer* buffer : {&output_, &control_.buffer, &small_.buffer, &bulk_.buffer})
+    buffer->release_if_empty(0);
+}
+
 OutputLanes::Lane& OutputLanes::lane_for(EntryKind kind, std::size_t bytes, bool force_bulk) {
   if (kind == EntryKind::control) return control_;
   return bytes <= limits_.small_frame_bytes && !force_bulk ? small_ : bulk_;

@@ -21,6 +21,7 @@
 #include <map>
 #include <optional>
 
+#include "lazy_deque.hpp"
 #include "weft/bytes.hpp"
 #include "weft/config.hpp"
 #include "weft/wire.hpp"
@@ -71,6 +72,8 @@ class OutputLanes {
 
   // Drops every byte and frame and starts generation `generation`.
   void reset(std::uint64_t generation);
+  // After reset: gives back every buffer's storage (a peer without a transport holds none).
+  void release_memory();
 #if WEFT_CANARIES
   // Canary old_generation_frames: keeps the whole frames waiting in the data lanes (reset
   // drops everything else), for send_stale() to put on the next connection.
@@ -152,7 +155,7 @@ class OutputLanes {
  private:
   struct Lane {
     ByteBuffer buffer;
-    std::deque<LaneEntry> entries;
+    LazyDeque<LaneEntry> entries;
     bool empty() const { return entries.empty(); }
   };
 
@@ -181,7 +184,7 @@ class OutputLanes {
   Lane control_;
   Lane small_;
   Lane bulk_;
-  std::deque<PendingParts> parts_;  // one per `parts` entry of the bulk lane, in order
+  LazyDeque<PendingParts> parts_;   // one per `parts` entry of the bulk lane, in order
   std::size_t parts_bytes_ = 0;     // payload bytes in parts_ not sent yet
   std::size_t response_bytes_ = 0;  // bytes of response entries (frames and parts) waiting
   std::optional<std::uint64_t> pong_seq_;

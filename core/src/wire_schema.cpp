@@ -294,6 +294,8 @@ std::string_view status_name(std::uint16_t status) {
       return "object_state_lost";
     case Status::unsupported:
       return "unsupported";
+    case Status::idle:
+      return "idle";
     case Status::version_mismatch:
       return "version_mismatch";
     case Status::unknown_node:

@@ -23,6 +23,7 @@ std::size_t Network::add_node(std::string name) {
   Slot& slot = slots_.emplace_back();
   slot.name = std::move(name);
   const std::size_t n = slots_.size();
+  index_by_name_.emplace(slot.name, n - 1);  // the first of a name, as index_of says
   for (auto& row : blocked_until_)
     row.push_back(0);
   blocked_until_.emplace_back(n, 0);
@@ -58,10 +59,9 @@ void Network::resolve_peers(std::size_t index) {
 }
 
 std::size_t Network::index_of(std::string_view name) const {
-  for (std::size_t i = 0; i < slots_.size(); ++i) {
-    if (slots_[i].name == name) return i;
-  }
-  return kNoNode;
+  // A map, not a scan: every node resolves all its peers' names (a million at 1000 nodes).
+  const auto found = index_by_name_.find(name);
+  return found == index_by_name_.end() ? kNoNode : found->second;
 }
 
 void Network::crash(std::size_t index) {

@@ -317,6 +317,7 @@ class Network {
   std::vector<Slot> slots_;
   std::deque<Link> links_;  // a deque: growing it moves no Link, and references stay valid
   std::map<LinkKey, std::size_t> link_index_;
+  std::map<std::string, std::size_t, std::less<>> index_by_name_;  // index_of
   std::vector<std::vector<TimeNs>> blocked_until_;    // [from][to]: bytes held until then
   std::vector<TimeNs> paused_until_;                  // per node: its reader stops until then
   std::vector<std::set<std::size_t>> waiting_input_;  // per node: links with bytes it has not taken

@@ -250,14 +250,25 @@ void Oracle::check_handshake_failure(std::size_t index, const event::HandshakeFa
   }
 }
 
-// A request must arrive on the connection it was sent on: one delivered on a later
-// connection is a frame of an old generation.
+// A request reaches the serving application at most once, and on the connection it was sent
+// on: one delivered on a later connection is a frame of an old generation. (On demand a
+// request legitimately goes out on a later connection: made while the connection was down,
+// or sent again after the peer's goaway(idle) showed it unread; PROTOCOL.md §4.7.)
 void Oracle::check_request_link(std::size_t index, const event::RequestReceived& request) {
   if (removed(index, request.peer))
     return fail(SimResult::Kind::safety, "a request from a removed peer reached " + name(index));
   const std::size_t input_link = net_.input_link();
   if (request.payload.size() < 8 || input_link == kNoLink) return;
   const std::uint64_t serial = serial_of(request.payload);
+  if (serial < ledger_.call_links.size()) {
+    if (received_.size() <= serial) received_.resize(serial + 1, false);
+    if (received_[serial]) {
+      return fail(SimResult::Kind::safety,
+                  "call " + std::to_string(serial) + " reached " + name(index) + " twice");
+    }
+    received_[serial] = true;
+  }
+  if (net_.node(index)->config().connect_on_demand) return;
   if (serial >= ledger_.call_links.size() || ledger_.call_links[serial] == input_link) return;
   fail(SimResult::Kind::safety, "call " + std::to_string(serial) + " reached " + name(index) +
                                     " on link " + std::to_string(input_link) + ", sent on link " +
@@ -422,11 +433,18 @@ std::optional<std::string> Oracle::liveness_problem() const {
   for (std::size_t i = 0; i < net_.node_count(); ++i) {
     if (!net_.node(i)) return name(i) + " is down";
     Node& node = *net_.node(i);
+    const bool on_demand = node.config().connect_on_demand;
     for (PeerId p = 0; p < node.peer_count(); ++p) {
       const PeerStats stats = node.connection(p).stats();
       if (stats.state == PeerState::removed) continue;  // check_removals saw it empty
       const std::string& peer = name(net_.node_of(i, p));
-      if (stats.state != PeerState::established) return name(i) + " never reconnected to " + peer;
+      // On demand every connection has closed idle by now; otherwise every pair is up.
+      if (on_demand && stats.state != PeerState::idle) {
+        return name(i) + " still holds its connection to " + peer + " (" +
+               std::string(peer_state_name(stats.state)) + ") after the quiet phase";
+      }
+      if (!on_demand && stats.state != PeerState::established)
+        return name(i) + " never reconnected to " + peer;
       if (stats.outbound_in_flight != 0 || stats.inbound_in_flight != 0 ||
           stats.streams_open != 0) {
         return name(i) + " still has calls open with " + peer;
@@ -454,8 +472,9 @@ std::optional<std::string> Oracle::leaked_connection() const {
     ++open_links[std::min(link.node[0], link.node[1])][std::max(link.node[0], link.node[1])];
   }
   for (std::size_t a = 0; a < n; ++a) {
+    const bool on_demand = net_.node(a)->config().connect_on_demand;
     for (std::size_t b = a + 1; b < n; ++b) {
-      if (open_links[a][b] != 1) {
+      if (open_links[a][b] != (on_demand ? 0 : 1)) {
         return name(a) + "-" + name(b) + " holds " + std::to_string(open_links[a][b]) +
                " connections";
       }

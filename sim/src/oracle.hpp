@@ -118,6 +118,8 @@ class Oracle {
   std::vector<std::vector<bool>> ever_unlisted_;
   // Removals whose events were not handed out yet: (node, its epoch, peer).
   std::vector<std::tuple<std::size_t, std::uint64_t, PeerId>> removals_;
+  // By call serial: the request reached the serving application.
+  std::vector<bool> received_;
 };
 
 }  // namespace weft::sim

@@ -286,7 +286,14 @@ Workload profile_workload(Profile profile, std::uint64_t seed) {
 Workload effective_workload(const SimOptions& options) {
   Workload workload = profile_workload(options.profile, options.seed);
   if (options.requests_per_s > 0) workload.requests_per_s = options.requests_per_s;
+  workload.partners = options.partners;
   return workload;
+}
+
+std::size_t partner_of(std::size_t index, std::size_t k, std::size_t partners, std::size_t nodes) {
+  const std::size_t spacing = std::max<std::size_t>(1, (nodes - 1) / (partners + 1));
+  const std::size_t offset = (1 + (k / 2) * spacing) % nodes;
+  return k % 2 == 0 ? (index + offset) % nodes : (index + nodes - offset) % nodes;
 }
 
 SimResult run_simulation(const SimOptions& options) {

@@ -49,7 +49,10 @@ void WorkloadDriver::schedule(TimeNs from) {
 void WorkloadDriver::start() {
   const std::size_t n = net_.node_count();
   const std::size_t from = rng_.below(n);
-  const std::size_t to = (from + 1 + rng_.below(n - 1)) % n;
+  const auto partners = static_cast<std::size_t>(settings_.partners);
+  const std::size_t to = partners > 0 ? partner_of(from, rng_.below(partners), partners, n)
+                                      : (from + 1 + rng_.below(n - 1)) % n;
+  if (to == from) return;
   if (!net_.node(from)) return;
   if (rng_.unit() < settings_.object_share) return objects_.start(from, to);
   if (rng_.below(8) == 0) {  // one start in eight is a stream

@@ -52,6 +52,7 @@ SimResult World::run() {
     faults_.schedule([this](std::size_t index) { crash(index); });
     membership_.schedule(fault_end, [this](std::size_t index) { start_node(index); });
     net_.at(fault_end, [this] { end_fault_phase(); });
+    if (options_.sample_connections) sample_connections();
     net_.run_until(fault_end + options_.liveness_ns);
     if (!oracle_.failed()) oracle_.check_liveness();
   });
@@ -76,6 +77,8 @@ SimResult World::result() const {
   }
   result.rates = rates_;
   result.workload = workload_.settings();
+  result.open_transports = open_transports_;
+  result.most_open_at_a_node = most_open_at_a_node_;
   return result;
 }
 
@@ -98,6 +101,8 @@ NodeConfig World::config_for(std::size_t index) const {
   limits.max_queued_bytes = 4 << 20;
   limits.max_control_frames = 4096;
   ObjectWorkload::configure(config);
+  config.connect_on_demand = options_.on_demand;
+  config.timeouts.idle_close_ms = options_.idle_close_ms;
   config.canary = canary_;
   return config;
 }
@@ -110,6 +115,22 @@ void World::start_node(std::size_t index) {
   node.register_stream_handler(kStreamStuck, {}, StreamWindow{2, kStreamWindowBytes});
   workload_.objects().node_started(index);
   trace({"node ", net_.name(index), " start epoch ", std::to_string(net_.epoch(index))});
+}
+
+// Counts the transports the nodes hold, now and every simulated second after (no trace: a
+// run's trace is the same with or without the sampling).
+void World::sample_connections() {
+  std::uint64_t total = 0;
+  std::uint64_t most = 0;
+  for (std::size_t i = 0; i < net_.node_count(); ++i) {
+    const Node* node = net_.node(i);
+    const std::uint64_t open = node != nullptr ? node->open_connections() : 0;
+    total += open;
+    most = std::max(most, open);
+  }
+  open_transports_.push_back(total);
+  most_open_at_a_node_.push_back(most);
+  net_.at(net_.now() + 1'000'000'000, [this] { sample_connections(); });
 }
 
 void World::crash(std::size_t index) {

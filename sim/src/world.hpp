@@ -99,6 +99,7 @@ class World final : public NetworkHost {
   void on_stuck(const std::string& what) override;
 
   NodeConfig config_for(std::size_t index) const;
+  void sample_connections();
   std::string connection_span(std::size_t index, PeerId peer, std::uint64_t generation) const;
   void trace(std::initializer_list<std::string_view> parts) { tracer_.trace(parts); }
 
@@ -113,6 +114,8 @@ class World final : public NetworkHost {
   WorkloadDriver workload_;
   FaultInjector faults_;
   Membership membership_;
+  std::vector<std::uint64_t> open_transports_;  // SimOptions::sample_connections
+  std::vector<std::uint64_t> most_open_at_a_node_;
 };
 
 }  // namespace weft::sim

@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "campaign.hpp"
+#include "scale_command.hpp"
 #include "weft/sim/simulator.hpp"
 
 namespace {
@@ -68,6 +69,7 @@ int usage(const char* why) {
       "       weft-sim merge [--expect-range FIRST COUNT] FILE...\n"
       "       weft-sim shrink --seed S [run's options]\n"
       "       weft-sim canaries\n"
+      "       weft-sim scale [--nodes N] [--partners P] [--duration S] [--always-on] ...\n"
       "  run, check-determinism, shrink: also --rate R, --faults-off KIND,...\n",
       why);
   return 2;
@@ -393,6 +395,7 @@ int main(int argc, char** argv) {
   if (argc < 2) return usage("no command");
   const std::string command = argv[1];
   if (command == "merge") return campaign::merge_command({argv + 2, argv + argc});
+  if (command == "scale") return scale_command({argv + 2, argv + argc});
   SimOptions options;
   bool have_seed = false;
   std::uint64_t seeds = 0;

@@ -141,6 +141,12 @@ struct ConnectionTimeouts {
   // reconnect to resume it. Past it the sender completes the stream's objects with
   // disconnected and the receiver forgets the stream.
   std::int64_t object_resume_timeout_ms = 30'000;
+  // NodeConfig::connect_on_demand: a connection that carried nothing for this long (no
+  // request, answer, stream or object frame either way, and nothing in flight: calls,
+  // streams, objects unacknowledged, object streams whose state either side holds) is
+  // closed with goaway(idle) (PROTOCOL.md §4.6). Keepalive pings do not count as use. Best
+  // above object_idle_timeout_ms, which closes an object stream's mux first.
+  std::int64_t idle_close_ms = 30'000;
 };
 
 // A bug planted on purpose, to show the simulator's oracle catches it (docs/SIMULATION.md).
@@ -198,6 +204,16 @@ struct NodeConfig {
   // hold (BundleConfig::multiplier).
   std::size_t max_bundles = 256;
   std::uint32_t max_bundle_multiplier = 32;
+  // Connections on demand (PROTOCOL.md §4.7), for large clusters where most pairs rarely
+  // talk. false (the default): every connection is kept up all the time, the dialer
+  // redialing whenever it drops. true: no connection is opened until there is work for the
+  // peer - a request, a stream, an object posted - and one that stays idle for
+  // timeouts.idle_close_ms is closed. When the dial rule says the peer dials, this side
+  // knocks (a hello the peer refuses wrong_dialer, upon which an on-demand peer dials back).
+  // Requests made while the connection comes up wait for it (see PeerConnection::request);
+  // streams do not (open_stream returns disconnected and starts the connection). Give every
+  // node of a cluster the same mode: an always-on dialer redials a peer that closed idle.
+  bool connect_on_demand = false;
   ConnectionLimits limits;
   ConnectionTimeouts timeouts;
   // Tests only: see Canary.

@@ -3,7 +3,9 @@
 // Inputs (the only ways its state changes), each with the current monotonic time:
 //   on_accepted, on_connected, on_connect_failed, on_bytes, on_transport_down, on_timer.
 // Commands (what the application asks for), through connection(peer): request, cancel,
-//   respond, respond_error. They return a result at once and never block.
+//   respond, respond_error. They return a result at once and never block. Each (but the
+//   getters and object_stream_stats) is use of the connection: with
+//   NodeConfig::connect_on_demand its idle period starts again.
 // Outputs (read them after every input or command):
 //   poll_event()          - what happened (dial this, close that, peer up, request in, ...)
 //   poll_transmit()       - which transport has bytes to write; then pending_output(t) and
@@ -45,7 +47,7 @@ class Bundles;
 bool dial_rule_dials(std::string_view self, std::string_view peer);
 
 enum class PeerState : std::uint8_t {
-  idle,         // no transport; this side waits for the peer to dial
+  idle,         // no transport; this side waits for the peer to dial (or, on demand, for work)
   backoff,      // no transport; this side dials again at the end of the backoff
   dialing,      // a Dial event is out; waiting for on_connected
   handshaking,  // hello sent, waiting for welcome
@@ -148,12 +150,15 @@ class Node;
 // Calls to one peer. A small handle: copy it freely; valid while its node lives.
 class PeerConnection {
  public:
-  // Sends a request. Errors (nothing sent, no event follows): disconnected (not
-  // established), too_large (payload over limits.max_message_bytes; larger payloads than a
-  // frame travel in parts), queue_full (too many in flight, or data waiting in the lanes
-  // and the payload would take them past max_queued_bytes; into empty lanes any payload up
-  // to max_message_bytes goes), invalid_argument (handler 0, route or timeout out of range).
-  // Otherwise exactly one event::RequestDone for the returned id follows.
+  // Sends a request. With NodeConfig::connect_on_demand, a request made while the
+  // connection is down waits for it (its deadline runs) and brings it up (PROTOCOL.md §4.7):
+  // it ends disconnected if the dial or knock it caused fails; a request the peer's
+  // goaway(idle) shows unread goes out again on the next connection. Errors (nothing sent,
+  // no event follows): disconnected (not established, and not on demand), too_large (payload over
+  // limits.max_message_bytes; larger payloads than a frame travel in parts), queue_full (too many
+  // in flight, or data waiting in the lanes and the payload would take them past max_queued_bytes;
+  // into empty lanes any payload up to max_message_bytes goes), invalid_argument (handler 0, route
+  // or timeout out of range). Otherwise exactly one event::RequestDone for the returned id follows.
   Call request(TimeNs now_ns, const RequestArgs& args);
 
   // Ends request `id` now with Errc::canceled (its RequestDone is emitted at once) and
@@ -181,7 +186,8 @@ class PeerConnection {
 
   // ---- streams (both sides use the same calls on a StreamId) ----
 
-  // Opens a stream to (handler, route). Errors (nothing sent, no event): disconnected,
+  // Opens a stream to (handler, route). Errors (nothing sent, no event): disconnected (on
+  // demand this also brings the connection up: open the stream again after PeerUp),
   // too_large (initial payload), queue_full (too many streams or receive budget spent),
   // invalid_argument. Otherwise exactly one event::StreamEnded for the id follows.
   OpenedStream open_stream(TimeNs now_ns, const StreamArgs& args);
@@ -236,7 +242,7 @@ class PeerConnection {
   // limits.max_object_held_bytes). Otherwise exactly one event::ObjectCompleted for the
   // returned number follows, after those of every object posted before it. An object
   // posted while the peer is down waits for it (object_resume_timeout_ms, then it completes
-  // with disconnected).
+  // with disconnected); on demand, posting brings the connection up.
   PostedObject object_post(TimeNs now_ns, ObjectStreamId id, ObjectArgs args);
   // What object_post would say about its limits for an object with `data_bytes` of
   // in-memory data, without posting: ok, not_found, stream_closed or queue_full (the
@@ -385,6 +391,9 @@ class Node {
   // Peers ever known: the configured ones, then those add_peer added, removed ones included
   // (ids are never reused, so 0..peer_count()-1 are all valid PeerConnection ids).
   std::size_t peer_count() const;
+  // Peers with a transport open or opening (dialing, handshaking, established): what the
+  // node holds sockets for. With NodeConfig::connect_on_demand, only the peers in use.
+  std::size_t open_connections() const;
 
   // ---- membership at run time ----------------------------------------------------------
 

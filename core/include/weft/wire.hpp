@@ -114,6 +114,7 @@ enum class Status : std::uint16_t {
   keepalive_timeout = 10,  // a stream's keepalive pings stopped
   object_state_lost = 11,  // object_reject: no state for the object stream to resume
   unsupported = 12,        // object_reject: the endpoint does not take compressed streams
+  idle = 13,               // goaway: the sender closes an idle connection (PROTOCOL.md §4.7)
   version_mismatch = 32,   // handshake: no common protocol version
   unknown_node = 33,       // handshake: the sender's name is not a known peer
   bad_token = 34,          // handshake: authentication failed

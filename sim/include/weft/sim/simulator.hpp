@@ -85,7 +85,14 @@ struct Workload {
   // Starts that open an object stream instead (1..12 objects of every kind; see
   // docs/SIMULATION.md).
   double object_share = 0.04;
+  // Each node starts work only with a fixed set of about this many others (half of them
+  // picked by it, half picking it; see partner_of); 0: any pair. The large-cluster run.
+  int partners = 0;
 };
+
+// Partner `k` (0 <= k < partners) of node `index` of `nodes`: index plus or minus an offset,
+// offsets spread over the cluster, so that the partner relation is symmetric.
+std::size_t partner_of(std::size_t index, std::size_t k, std::size_t partners, std::size_t nodes);
 
 // The workload of a profile: the defaults, except that swarm draws its own from `seed`
 // (a rate from 20 to 400 per second, log-uniform; large payloads in none, 1 % or 10 %;
@@ -112,6 +119,15 @@ struct SimOptions {
   std::string canary;
   // Fault kinds switched off after the profile's rates are drawn.
   std::vector<std::string> faults_off;
+  // Every node connects on demand (NodeConfig::connect_on_demand) and closes connections
+  // idle for idle_close_ms. The oracle then expects every connection closed after the quiet
+  // phase (make liveness_ns longer than idle_close_ms plus the longest call).
+  bool on_demand = false;
+  std::int64_t idle_close_ms = 30'000;
+  // Workload::partners (0: any pair).
+  int partners = 0;
+  // Count the connections open cluster-wide every simulated second (SimResult).
+  bool sample_connections = false;
 };
 
 // The rates a run with `options` uses: the profile's, minus the kinds switched off.
@@ -136,6 +152,11 @@ struct SimResult {
   std::uint64_t faults = 0;      // faults injected
   std::uint64_t objects = 0;     // objects posted
   std::uint64_t objects_ok = 0;  // objects completed ok
+  // With SimOptions::sample_connections: at each simulated second, the transports open or
+  // opening summed over the nodes (each connection counts at both ends), and the most one
+  // node held.
+  std::vector<std::uint64_t> open_transports;
+  std::vector<std::uint64_t> most_open_at_a_node;
   FaultRates rates;
   Workload workload;
 };
