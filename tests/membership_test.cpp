@@ -156,5 +156,32 @@ TEST(Membership, ANameAddedAgainIsANewRelationship) {
   EXPECT_EQ(call.error, Errc::ok);
 }
 
+// The peer remembers the last hello it adopted from this process (PROTOCOL.md §4.2): a
+// re-added name's hellos must continue the attempt numbers of the removed relationship, or
+// the peer refuses them stale_hello until as many dials have failed (found by the on-demand
+// swarm, where a dial comes only with work).
+TEST(Membership, AReAddedDialersFirstHelloIsNotStale) {
+  Cluster cluster({"a", "b"});
+  const std::size_t dialer = dial_rule_dials("a", "b") ? 0 : 1;
+  const std::string acceptor_name = dialer == 0 ? "b" : "a";
+  ASSERT_TRUE(cluster.run_until_connected());
+  for (int cut = 0; cut < 3; ++cut) {  // attempts 2, 3, 4
+    cluster.net().break_links(0, 1);
+    ASSERT_TRUE(cluster.run_until_connected(10 * kSecond));
+  }
+  Node& node = cluster.node(dialer);
+  ASSERT_EQ(node.remove_peer(cluster.now(), 0), Errc::ok);
+  cluster.net().run_for(kSecond);
+  const AddedPeer again = node.add_peer(cluster.now(), acceptor_name);
+  ASSERT_EQ(again.error, Errc::ok);
+  const std::size_t dials_before = cluster.net().dial_log(dialer).size();
+  ASSERT_TRUE(cluster.net().run_until(
+      [&] { return node.connection(again.peer).state() == PeerState::established; },
+      cluster.now() + 10 * kSecond));
+  EXPECT_EQ(cluster.net().dial_log(dialer).size(), dials_before + 1);  // the first dial
+  for (const auto& failed : cluster.recorder(dialer).handshake_failures)
+    EXPECT_NE(failed.event.status, Status::stale_hello) << failed.event.message;
+}
+
 }  // namespace
 }  // namespace weft::testing

@@ -179,7 +179,10 @@ void Connection::on_connected(TimeNs now_ns, TransportId transport) {
   const NodeConfig& config = context_.config;
   const std::string token = config.auth->token_for(name_);
   Frame hello = context_.handshake_frame(Op::hello, now_ns, token);
-  hello.seq = generation_;  // this process's dial attempt: lets the acceptor spot stale ones
+  // This process's dial attempt: lets the acceptor spot stale ones. It keeps increasing
+  // across a removal and re-adding of the peer (see follow), which the acceptor cannot tell
+  // from a reconnect.
+  hello.seq = hello_seq_base_ + generation_;
   hello.version_min = config.version_min;
   hello.version_max = config.version_max;
   hello.peer_name = name_;

@@ -71,6 +71,12 @@ class Connection : private ObjectPort {
   // the dialer, dials it now unless a transport is already there.
   void on_knock(TimeNs now_ns);
   bool on_demand() const { return on_demand_; }
+  // This connection is a re-added name's (Node::add_peer): its hellos continue the numbering
+  // of `removed`'s (PROTOCOL.md §4.2, seq), or the peer, which may still remember a later
+  // attempt of the same incarnation, would refuse them stale_hello.
+  void follow(const Connection& removed) {
+    hello_seq_base_ = removed.hello_seq_base_ + removed.generation_;
+  }
 
   // ---- output -----------------------------------------------------------------------
   Bytes pending_output(TransportId transport) const;
@@ -338,6 +344,7 @@ class Connection : private ObjectPort {
   std::uint64_t accepted_incarnation_ = 0;
   std::uint64_t accepted_attempt_ = 0;
   std::uint64_t generation_ = 0;
+  std::uint64_t hello_seq_base_ = 0;  // added to generation_ for hello.seq (follow)
   FrameDecoder decoder_;
   // Bytes of the transport's stream read before decoder_ started on it (an acceptor's
   // hello), so errors report offsets from the connection's first byte (PROTOCOL.md §2.1).

@@ -260,6 +260,11 @@ class NodeCore {
       return {0, Errc::invalid_argument};
     const PeerId peer = connections_.size();
     connections_.push_back(std::make_unique<Connection>(context_, peer, std::string(name), now_ns));
+    for (PeerId earlier = peer; earlier-- > 0;) {  // the last relationship with that name
+      if (connections_[earlier]->name() != name) continue;
+      connections_[peer]->follow(*connections_[earlier]);
+      break;
+    }
     deadlines_.add_peer();
     return {peer, Errc::ok};
   }

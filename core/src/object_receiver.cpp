@@ -634,7 +634,10 @@ void ObjectReceiver::on_down(TimeNs now_ns) {
       now_ns + ns_from_ms(context_.config.timeouts.object_resume_timeout_ms);
   for (auto& [key, record] : records_) {
     record.mux = 0;
-    record.expire_at_ns = expire_at_ns;
+    // Only a stream open on this connection gets a new wait: one the sender did not resume
+    // (it gave up meanwhile) keeps its first, or connections that come and go (on demand,
+    // a flapping link) would hold it for ever.
+    if (record.expire_at_ns == kNever) record.expire_at_ns = expire_at_ns;
     record.acks_owed_from = 0;  // sent again after the resume, from the results kept
   }
   by_mux_.clear();

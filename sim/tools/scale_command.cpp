@@ -29,7 +29,7 @@ int scale_usage(const char* why) {
       "weft-sim scale: %s\n"
       "usage: weft-sim scale [--nodes N] [--partners P] [--duration S] [--quiet S]\n"
       "                      [--seed S] [--profile P] [--rate R] [--idle-close-ms MS]\n"
-      "                      [--always-on] [--seeds N]\n"
+      "                      [--always-on] [--seeds N] [--trace FILE.jsonl]\n"
       "  --seeds N: runs seeds S..S+N-1, one line each (no timeline); fails if any fails\n",
       why);
   return 2;
@@ -169,6 +169,8 @@ int scale_command(std::span<char*> args) {
     } else if (arg == "--seed" && has_value) {
       if (!campaign::parse_u64(args[++i], options.seed))
         return scale_usage("--seed takes a number");
+    } else if (arg == "--trace" && has_value) {
+      options.trace_path = args[++i];
     } else if (arg == "--seeds" && has_value) {
       if (!campaign::parse_u64(args[++i], seeds) || seeds == 0)
         return scale_usage("--seeds takes a number >= 1");
