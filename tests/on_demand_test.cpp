@@ -219,6 +219,48 @@ TEST(OnDemand, AStreamOnADownPeerIsRefusedButBringsTheConnectionUp) {
   EXPECT_EQ(to.open_stream(pair.cluster.now(), a_stream()).error, Errc::ok);
 }
 
+// Node::add_peer's override: a node kept always-on adds a peer on demand (and the other
+// way round); each connection follows its own peer's mode.
+TEST(OnDemand, APeerAddedOnDemandFollowsItsOwnMode) {
+  sim::MemNetwork net;
+  std::vector<sim::NodeIndex> nodes;
+  for (const char* name : {"a", "b", "c"}) {
+    NodeConfig config = test_config(name, {});
+    config.seed = static_cast<std::uint64_t>(name[0]);
+    config.timeouts.idle_close_ms = kIdleMs;
+    config.connect_on_demand = std::string(name) == "c";  // c on demand, a and b always on
+    nodes.push_back(net.add_node(std::move(config)));
+    net.node(nodes.back()).register_handler(kEchoHandler);
+  }
+  Node& a = net.node(nodes[0]);
+  Node& b = net.node(nodes[1]);
+  Node& c = net.node(nodes[2]);
+  // a-b on demand by override on both sides; a-c on demand (c's default, a's override);
+  // b-c always on (b's default, c's override).
+  const PeerId a_b = a.add_peer(0, "b", true).peer;
+  const PeerId a_c = a.add_peer(0, "c", true).peer;
+  const PeerId b_a = b.add_peer(0, "a", true).peer;
+  const PeerId b_c = b.add_peer(0, "c").peer;
+  const PeerId c_a = c.add_peer(0, "a").peer;
+  const PeerId c_b = c.add_peer(0, "b", false).peer;
+  EXPECT_TRUE(a.connection(a_b).on_demand() && a.connection(a_c).on_demand());
+  EXPECT_TRUE(b.connection(b_a).on_demand() && !b.connection(b_c).on_demand());
+  EXPECT_TRUE(c.connection(c_a).on_demand() && !c.connection(c_b).on_demand());
+  net.run_for(10 * kSecond);
+  EXPECT_EQ(b.connection(b_c).state(), PeerState::established);  // always on: up at once
+  EXPECT_EQ(a.open_connections(), 0u);                           // on demand: nothing yet
+  // Nobody answers (the default application only queues events): it ends at its deadline.
+  const Call call = a.connection(a_c).request(
+      net.now(), RequestArgs{.handler = kEchoHandler, .timeout_ms = 1'000});
+  ASSERT_EQ(call.error, Errc::ok);
+  net.run_for(kSecond);
+  EXPECT_EQ(a.connection(a_c).state(), PeerState::established);
+  EXPECT_EQ(a.connection(a_b).state(), PeerState::idle);
+  net.run_for(2 * ns_from_ms(kIdleMs));
+  EXPECT_EQ(a.open_connections(), 0u);                           // a-c closed idle
+  EXPECT_EQ(b.connection(b_c).state(), PeerState::established);  // b-c stays up
+}
+
 TEST(OnDemand, TheIdlePeriodMustBePositive) {
   NodeConfig config = test_config("a", {"b"});
   config.connect_on_demand = true;

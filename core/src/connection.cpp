@@ -32,12 +32,13 @@ DecoderOptions decoder_options(const NodeConfig& config, bool require_checksum) 
 
 }  // namespace
 
-Connection::Connection(NodeContext& context, PeerId peer, std::string peer_name, TimeNs now_ns)
+Connection::Connection(NodeContext& context, PeerId peer, std::string peer_name, TimeNs now_ns,
+                       bool on_demand)
     : context_(context),
       peer_(peer),
       name_(std::move(peer_name)),
       dials_(dial_rule_dials(context.config.name, name_)),
-      on_demand_(context.config.connect_on_demand),
+      on_demand_(on_demand),
       parity_(dials_ ? 0 : 1),
       state_(dials_ && !on_demand_ ? PeerState::backoff : PeerState::idle),
       decoder_(decoder_options(context.config, false)),

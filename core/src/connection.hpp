@@ -37,7 +37,9 @@ std::vector<std::uint8_t> goaway_after_output(Bytes unwritten, bool checksum, St
 
 class Connection : private ObjectPort {
  public:
-  Connection(NodeContext& context, PeerId peer, std::string peer_name, TimeNs now_ns);
+  // `on_demand`: this peer's mode (NodeConfig::connect_on_demand, or add_peer's override).
+  Connection(NodeContext& context, PeerId peer, std::string peer_name, TimeNs now_ns,
+             bool on_demand);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   virtual ~Connection() = default;

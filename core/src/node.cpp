@@ -102,7 +102,8 @@ class NodeCore {
     const auto& peers = context_.config.peers;
     connections_.reserve(peers.size());
     for (PeerId peer = 0; peer < peers.size(); ++peer) {
-      connections_.push_back(std::make_unique<Connection>(context_, peer, peers[peer], now_ns));
+      connections_.push_back(std::make_unique<Connection>(context_, peer, peers[peer], now_ns,
+                                                          context_.config.connect_on_demand));
       deadlines_.add_peer();
     }
   }
@@ -254,12 +255,13 @@ class NodeCore {
     return std::nullopt;
   }
 
-  AddedPeer add_peer(TimeNs now_ns, std::string_view name) {
+  AddedPeer add_peer(TimeNs now_ns, std::string_view name, bool on_demand) {
     advance(now_ns);
     if (!valid_node_name(name) || name == context_.config.name || find_peer(name))
       return {0, Errc::invalid_argument};
     const PeerId peer = connections_.size();
-    connections_.push_back(std::make_unique<Connection>(context_, peer, std::string(name), now_ns));
+    connections_.push_back(
+        std::make_unique<Connection>(context_, peer, std::string(name), now_ns, on_demand));
     for (PeerId earlier = peer; earlier-- > 0;) {  // the last relationship with that name
       if (connections_[earlier]->name() != name) continue;
       connections_[peer]->follow(*connections_[earlier]);
@@ -576,8 +578,10 @@ std::size_t Node::open_connections() const {
   return core_->context().transport_owner.size();
 }
 
-AddedPeer Node::add_peer(TimeNs now_ns, std::string_view name) {
-  const AddedPeer added = core_->add_peer(now_ns, name);
+AddedPeer Node::add_peer(TimeNs now_ns, std::string_view name,
+                         std::optional<bool> connect_on_demand) {
+  const AddedPeer added = core_->add_peer(
+      now_ns, name, connect_on_demand.value_or(core_->context().config.connect_on_demand));
   if (added.error == Errc::ok) bundles_->on_peer_added(added.peer);
   return added;
 }
@@ -766,6 +770,9 @@ PeerState PeerConnection::state() const {
 }
 const std::string& PeerConnection::name() const {
   return node_->core_->connection(peer_).name();
+}
+bool PeerConnection::on_demand() const {
+  return node_->core_->connection(peer_).on_demand();
 }
 bool PeerConnection::dials() const {
   return node_->core_->connection(peer_).dials();

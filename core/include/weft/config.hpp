@@ -213,6 +213,7 @@ struct NodeConfig {
   // Requests made while the connection comes up wait for it (see PeerConnection::request);
   // streams do not (open_stream returns disconnected and starts the connection). Give every
   // node of a cluster the same mode: an always-on dialer redials a peer that closed idle.
+  // Node::add_peer may set another mode for the peer it adds.
   bool connect_on_demand = false;
   ConnectionLimits limits;
   ConnectionTimeouts timeouts;

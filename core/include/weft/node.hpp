@@ -306,6 +306,9 @@ class PeerConnection {
   PeerId id() const { return peer_; }
   // Whether this node dials this peer (otherwise it waits to be dialed).
   bool dials() const;
+  // Whether the connection to this peer is made on demand (NodeConfig::connect_on_demand,
+  // or add_peer's override).
+  bool on_demand() const;
 
  private:
   friend class Node;
@@ -400,9 +403,12 @@ class Node {
   // Adds peer `name` to the running node: a new relationship under a new PeerId (never one
   // used before, also for a name that was removed and comes back). Its connection follows
   // the dial rule like a configured peer's: this side dials at the next timer, or waits for
-  // the peer's hello. invalid_argument (and no peer) for a name that is not a valid node
-  // name, this node's own name, or the name of a live peer.
-  AddedPeer add_peer(TimeNs now_ns, std::string_view name);
+  // the peer's hello. `connect_on_demand` sets this peer's mode (PROTOCOL.md §4.7);
+  // nullopt takes NodeConfig::connect_on_demand. Give both sides of a pair the same mode: an
+  // always-on dialer redials a peer that closed idle. invalid_argument (and no peer) for a
+  // name that is not a valid node name, this node's own name, or the name of a live peer.
+  AddedPeer add_peer(TimeNs now_ns, std::string_view name,
+                     std::optional<bool> connect_on_demand = std::nullopt);
   // Removes `peer`: its transport closes (after a goaway(shutting_down) when established);
   // every request, inbound call and stream with it ends once with peer_removed (RequestDone,
   // RequestCanceled, StreamEnded), every object posted to it completes with peer_removed and
