@@ -317,6 +317,15 @@ void Bundles::on_completed(event::ObjectCompleted&& completed) {
   done.replicas.reserve(pending.replicas.size());
   for (Replica& finished : pending.replicas)
     done.replicas.push_back(std::move(*finished.result));
+#if WEFT_CANARIES
+  // Canary: every replica reports what the last one did.
+  if (node_.config().canary == Canary::bundle_last_result_only) {
+    for (ReplicaResult& result : done.replicas) {
+      result.result = done.replicas.back().result;
+      result.message = done.replicas.back().message;
+    }
+  }
+#endif
   ++(done.all_ok() ? bundle.counters.completed_ok : bundle.counters.completed_error);
   bundle.pending.erase(number);
   events_.emplace_back(std::move(done));

@@ -1,5 +1,6 @@
 #include "object_books.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 #include <cstring>
@@ -32,6 +33,52 @@ bool compressed_stream(std::uint64_t serial) {
 
 std::string refusal_text(std::uint64_t serial, std::uint64_t number) {
   return "refused s" + std::to_string(serial) + "/o" + std::to_string(number);
+}
+
+ObjectArgs object_args(std::uint64_t serial, std::uint64_t number, const ObjectPlan& plan) {
+  ObjectArgs args;
+  args.header = object_header(serial, number, plan);
+  args.tag = object_tag(serial, number);
+  switch (plan.kind) {
+    case ObjectKind::header_only:
+      args.kind = ObjectSize::header_only;
+      break;
+    case ObjectKind::in_memory: {
+      std::vector<std::uint8_t> data(plan.size);
+      object_data(serial, number, 0, data);
+      args.kind = ObjectSize::sized;
+      args.size = plan.size;
+      args.data = SharedBytes(std::move(data));
+      break;
+    }
+    case ObjectKind::supplied_sized:
+      args.kind = ObjectSize::sized;
+      args.size = plan.size;
+      break;
+    case ObjectKind::supplied_unsized:
+      args.kind = ObjectSize::unsized;
+      break;
+  }
+  return args;
+}
+
+Errc supply_object(
+    std::uint64_t serial, std::uint64_t number, std::uint64_t size, std::uint64_t offset,
+    const std::function<Errc(std::uint64_t, std::vector<std::uint8_t>, bool)>& supply) {
+  constexpr std::uint64_t kPieceBytes = 48 << 10;  // what the application supplies at once
+  for (const std::uint64_t first = offset;;) {
+    const std::size_t length = std::min(kPieceBytes, size - offset);
+    std::vector<std::uint8_t> piece(length);
+    object_data(serial, number, offset, piece);
+    const bool last = offset + length == size;
+    const Errc supplied = supply(offset, std::move(piece), last);
+    if (supplied == Errc::no_credit) return Errc::ok;
+    if (offset == first && (supplied == Errc::not_found || supplied == Errc::invalid_argument))
+      return Errc::ok;
+    if (supplied != Errc::ok) return supplied;
+    offset += length;
+    if (last) return Errc::ok;
+  }
 }
 
 const char* object_kind_name(ObjectKind kind) {

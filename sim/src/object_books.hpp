@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -16,6 +17,7 @@
 #include <tuple>
 #include <vector>
 
+#include "bundle_books.hpp"
 #include "weft/errors.hpp"
 #include "weft/events.hpp"
 #include "weft/object.hpp"
@@ -69,6 +71,18 @@ void object_data(std::uint64_t serial, std::uint64_t number, std::uint64_t offse
                  std::span<std::uint8_t> out);
 // Its header: the name, and attributes that vary with the name (some absent).
 ObjectHeader object_header(std::uint64_t serial, std::uint64_t number, const ObjectPlan& plan);
+// What posting object `number` of stream (or bundle) `serial` as `plan` says passes to the
+// core: its header, tag and kind, and its data when the plan gives it in memory.
+ObjectArgs object_args(std::uint64_t serial, std::uint64_t number, const ObjectPlan& plan);
+// The application supplies object `number` of `serial` (`size` bytes) from `offset`, in
+// pieces, through `supply` (object_supply or bundle_supply), until the core's buffer is
+// full (no_credit: it asks again when there is room) or the object is whole. An ask
+// overtaken by a reconnect or by the object's completion is refused once (not_found or
+// invalid_argument at its first piece) and ends it too. Returns ok, or the error a later
+// piece was refused with (the core asked for data it then refused).
+Errc supply_object(
+    std::uint64_t serial, std::uint64_t number, std::uint64_t size, std::uint64_t offset,
+    const std::function<Errc(std::uint64_t, std::vector<std::uint8_t>, bool)>& supply);
 // The stream serial and object number a name carries; false for any other name.
 bool parse_object_name(const std::string& name, std::uint64_t& serial, std::uint64_t& number);
 inline std::uint64_t object_tag(std::uint64_t serial, std::uint64_t number) {
@@ -96,6 +110,7 @@ struct TrackedObjectStream {
   PeerId peer = 0;  // `to` as `from`'s peer
   ObjectStreamId id;
   bool unknown_endpoint = false;
+  bool bundle = false;        // a bundle's objects (bundle_books.hpp): only plans and counts
   bool manual = false;        // stepped runs: posts, fin and stop only when told
   bool ends_by_stop = false;  // the application stops it instead of a fin
   TimeNs gap_ns = 0;          // between one completion and the next post (0: post ahead)
@@ -119,6 +134,7 @@ struct ObjectReading {
   std::uint64_t serial = 0;
   std::uint64_t number = 0;  // its posting number (from its name)
   std::uint64_t wire = 0;    // its number on the receiving side's events
+  std::size_t node = 0;      // the receiving node
   std::uint64_t read = 0;    // data bytes the application consumed
   bool discarding = false;   // discarded; done when its end arrives
   bool manual = false;       // stepped runs: reads only when told
@@ -140,6 +156,7 @@ struct ObjectBooks {
   // the receiver's name, a replay that may carry an earlier incarnation (PROTOCOL.md §4.2):
   // the real receiver then looks restarted to it.
   std::set<std::pair<std::size_t, std::size_t>> ghost_adopted;
+  BundleBooks bundles;
 
   TrackedObjectStream* sender(std::size_t index, std::uint64_t epoch, PeerId peer,
                               ObjectStreamId id) {
@@ -159,6 +176,7 @@ struct ObjectBooks {
       const bool dies = std::get<0>(it->first) == index && std::get<1>(it->first) == epoch;
       it = dies ? readings.erase(it) : ++it;
     }
+    bundles.forget(index, epoch);
   }
 };
 

@@ -194,7 +194,8 @@ ObjectReading* ObjectOracle::arrived(std::size_t index, const event::ObjectArriv
     fail("object " + name + " arrived at " + net_.name(index) + " from a removed peer");
     return nullptr;
   }
-  if (index != stream.to || stream.unknown_endpoint || arrived.endpoint != kObjectEndpoint) {
+  if (!stream.bundle &&
+      (index != stream.to || stream.unknown_endpoint || arrived.endpoint != kObjectEndpoint)) {
     fail("object " + name + " arrived at " + net_.name(index) + " endpoint " + arrived.endpoint);
     return nullptr;
   }
@@ -212,23 +213,9 @@ ObjectReading* ObjectOracle::arrived(std::size_t index, const event::ObjectArriv
     fail("object " + name + " arrived with another size than it was posted with");
     return nullptr;
   }
-  // Exactly once, in order, across every reconnect and restart of the receiver.
-  if (number <= stream.delivered_through) {
-    fail("object " + name + " delivered twice (" + object_name(serial, stream.delivered_through) +
-         " had arrived)");
+  if (!(stream.bundle ? bundles_.arrived(index, arrived, serial, number)
+                      : in_order(stream, number)))
     return nullptr;
-  }
-  for (std::uint64_t gap = stream.delivered_through + 1; gap < number; ++gap) {
-    ObjectFate& skipped = stream.fates[gap - 1];
-    skipped.skipped = true;
-    if (skipped.completed && skipped.result == Errc::ok) {
-      fail("object " + object_name(serial, gap) + " completed ok but " + name +
-           " arrived in its place");
-      return nullptr;
-    }
-  }
-  stream.delivered_through = number;
-  stream.fates[number - 1].arrived = true;
   const ObjectReadKey key{index, net_.epoch(index), arrived.peer, arrived.stream.value};
   const auto [reading, fresh] = books_.readings.try_emplace(key);
   // One object at a time per stream: the one before must have ended for its application
@@ -238,9 +225,34 @@ ObjectReading* ObjectOracle::arrived(std::size_t index, const event::ObjectArriv
          object_name(reading->second.serial, reading->second.number) + " was being read");
     return nullptr;
   }
-  reading->second = ObjectReading{
-      .serial = serial, .number = number, .wire = arrived.object, .manual = stream.manual};
+  reading->second = ObjectReading{.serial = serial,
+                                  .number = number,
+                                  .wire = arrived.object,
+                                  .node = index,
+                                  .manual = stream.manual};
   return &reading->second;
+}
+
+// Exactly once, in order, across every reconnect and restart of the receiver.
+bool ObjectOracle::in_order(TrackedObjectStream& stream, std::uint64_t number) {
+  const std::string name = object_name(stream.serial, number);
+  if (number <= stream.delivered_through) {
+    fail("object " + name + " delivered twice (" +
+         object_name(stream.serial, stream.delivered_through) + " had arrived)");
+    return false;
+  }
+  for (std::uint64_t gap = stream.delivered_through + 1; gap < number; ++gap) {
+    ObjectFate& skipped = stream.fates[gap - 1];
+    skipped.skipped = true;
+    if (skipped.completed && skipped.result == Errc::ok) {
+      fail("object " + object_name(stream.serial, gap) + " completed ok but " + name +
+           " arrived in its place");
+      return false;
+    }
+  }
+  stream.delivered_through = number;
+  stream.fates[number - 1].arrived = true;
+  return true;
 }
 
 bool ObjectOracle::data_read(const ObjectReading& reading, const ObjectRead& read) {
@@ -275,6 +287,8 @@ bool ObjectOracle::data_read(const ObjectReading& reading, const ObjectRead& rea
 }
 
 void ObjectOracle::finished(const ObjectReading& reading, bool refused) {
+  if (books_.streams[reading.serial].bundle)
+    return bundles_.finished(reading.serial, reading.number, reading.node, refused);
   ObjectFate& fate = books_.streams[reading.serial].fates[reading.number - 1];
   if (fate.taken || fate.refused || fate.aborted) {
     return fail("object " + object_name(reading.serial, reading.number) +
@@ -291,9 +305,11 @@ void ObjectOracle::aborted(std::size_t index, const event::ObjectAborted& aborte
   const ObjectReading reading = found->second;
   books_.readings.erase(found);
   const TrackedObjectStream& stream = books_.streams[reading.serial];
-  ObjectFate& fate = books_.streams[reading.serial].fates[reading.number - 1];
   const std::string name = object_name(reading.serial, reading.number);
   tracer_.trace({"object aborted ", name, " ", errc_name(aborted.result)});
+  if (stream.bundle)
+    return bundles_.aborted(index, aborted, reading.serial, reading.number, reading.discarding);
+  ObjectFate& fate = books_.streams[reading.serial].fates[reading.number - 1];
   if (fate.refused || fate.aborted || (fate.taken && !reading.discarding))
     return fail("object " + name + " aborted after its application finished it");
   fate.aborted = true;
@@ -333,7 +349,7 @@ void ObjectOracle::check_window(std::size_t index, PeerId peer, ObjectStreamId i
 
 std::optional<std::string> object_liveness_problem(const Network& net, const ObjectBooks& books) {
   for (const TrackedObjectStream& stream : books.streams) {
-    if (stream.dropped || stream.ended) continue;
+    if (stream.bundle || stream.dropped || stream.ended) continue;
     return "object stream s" + std::to_string(stream.serial) + " from " + net.name(stream.from) +
            " to " + net.name(stream.to) + " never ended (" + std::to_string(stream.completed) +
            " of " + std::to_string(stream.posted) + " posted objects completed)";
@@ -342,11 +358,14 @@ std::optional<std::string> object_liveness_problem(const Network& net, const Obj
     const TrackedObjectStream& stream = books.streams[reading.serial];
     // A discarded object ends when its end arrives, which only the sender's completion (or
     // the next object) shows; a sender that crashed shows nothing.
-    if (reading.discarding && (stream.fates[reading.number - 1].completed || stream.dropped))
-      continue;
+    const bool sender_done = stream.bundle
+                                 ? bundle_object_settled(books, reading.serial, reading.number)
+                                 : stream.fates[reading.number - 1].completed || stream.dropped;
+    if (reading.discarding && sender_done) continue;
     return "object s" + std::to_string(reading.serial) + "/o" + std::to_string(reading.number) +
            " never ended for its application at " + net.name(std::get<0>(key));
   }
+  if (std::optional<std::string> bundles = bundle_liveness_problem(net, books)) return bundles;
   for (std::size_t i = 0; i < net.node_count(); ++i) {
     Node* node = net.node(i);
     if (node == nullptr) continue;  // the general check reports it

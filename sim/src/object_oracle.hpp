@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 
+#include "bundle_oracle.hpp"
 #include "ledger.hpp"
 #include "network.hpp"
 #include "object_books.hpp"
@@ -36,7 +37,11 @@ namespace weft::sim {
 class ObjectOracle {
  public:
   ObjectOracle(Network& net, ObjectBooks& books, Oracle& oracle, Tracer& tracer)
-      : net_(net), books_(books), oracle_(oracle), tracer_(tracer) {}
+      : net_(net),
+        books_(books),
+        oracle_(oracle),
+        tracer_(tracer),
+        bundles_(net, books, oracle, tracer) {}
 
   bool failed() const { return oracle_.failed(); }
   void fail(const std::string& message);
@@ -68,14 +73,21 @@ class ObjectOracle {
   // The receiver's stream `id` holds no more objects than the window it grants.
   void check_window(std::size_t index, PeerId peer, ObjectStreamId id);
 
-  const ObjectPlan& plan_of(const ObjectReading& reading) const {
-    return books_.streams[reading.serial].plans[reading.number - 1];
+  // What the object is and what its application does with it (a bundle's replicas each
+  // have their own action).
+  ObjectPlan plan_of(const ObjectReading& reading) const {
+    ObjectPlan plan = books_.streams[reading.serial].plans[reading.number - 1];
+    if (books_.streams[reading.serial].bundle)
+      plan.action =
+          static_cast<ReadAction>(bundles_.action_of(reading.serial, reading.number, reading.node));
+    return plan;
   }
 
  private:
   std::string object_name(std::uint64_t serial, std::uint64_t number) const {
     return "s" + std::to_string(serial) + "/o" + std::to_string(number);
   }
+  bool in_order(TrackedObjectStream& stream, std::uint64_t number);
   bool check_result(const TrackedObjectStream& stream, const ObjectFate& fate,
                     const event::ObjectCompleted& done);
 
@@ -83,6 +95,7 @@ class ObjectOracle {
   ObjectBooks& books_;
   Oracle& oracle_;
   Tracer& tracer_;
+  BundleOracle bundles_;  // a bundle's replicas at their destinations
 };
 
 // What keeps the object streams from being settled; nullopt when they are.

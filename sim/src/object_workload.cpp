@@ -8,9 +8,8 @@ namespace weft::sim {
 
 namespace {
 
-constexpr std::size_t kSupplyPieceBytes = 48 << 10;  // what the application supplies at once
-constexpr std::uint64_t kStepBytes = 16 << 10;       // a step of a slow reader
-constexpr TimeNs kStepNs = 2'000'000;                // between a slow reader's steps
+constexpr std::uint64_t kStepBytes = 16 << 10;  // a step of a slow reader
+constexpr TimeNs kStepNs = 2'000'000;           // between a slow reader's steps
 constexpr std::uint64_t kAll = std::numeric_limits<std::uint64_t>::max();
 
 }  // namespace
@@ -110,7 +109,7 @@ void ObjectWorkload::start(std::size_t from, std::size_t to) {
 TrackedObjectStream* ObjectWorkload::live(std::uint64_t serial) {
   if (serial >= books_.streams.size()) return nullptr;
   TrackedObjectStream& stream = books_.streams[serial];
-  if (stream.dropped || stream.ended || net_.node(stream.from) == nullptr ||
+  if (stream.bundle || stream.dropped || stream.ended || net_.node(stream.from) == nullptr ||
       net_.epoch(stream.from) != stream.from_epoch) {
     return nullptr;
   }
@@ -120,29 +119,7 @@ TrackedObjectStream* ObjectWorkload::live(std::uint64_t serial) {
 bool ObjectWorkload::post_one(TrackedObjectStream& stream) {
   const std::uint64_t number = stream.posted + 1;
   const ObjectPlan& plan = stream.plans[stream.posted];
-  ObjectArgs args;
-  args.header = object_header(stream.serial, number, plan);
-  args.tag = object_tag(stream.serial, number);
-  switch (plan.kind) {
-    case ObjectKind::header_only:
-      args.kind = ObjectSize::header_only;
-      break;
-    case ObjectKind::in_memory: {
-      std::vector<std::uint8_t> data(plan.size);
-      object_data(stream.serial, number, 0, data);
-      args.kind = ObjectSize::sized;
-      args.size = plan.size;
-      args.data = SharedBytes(std::move(data));
-      break;
-    }
-    case ObjectKind::supplied_sized:
-      args.kind = ObjectSize::sized;
-      args.size = plan.size;
-      break;
-    case ObjectKind::supplied_unsized:
-      args.kind = ObjectSize::unsized;
-      break;
-  }
+  ObjectArgs args = object_args(stream.serial, number, plan);
   PeerConnection connection = net_.node(stream.from)->connection(stream.peer);
   const PostedObject posted = connection.object_post(net_.now(), stream.id, std::move(args));
   if (!check_.posted(stream, posted)) return false;
@@ -229,25 +206,15 @@ void ObjectWorkload::want_data(std::size_t index, const event::ObjectWantData& w
                        object_kind_name(plan.kind) + " of " + std::to_string(plan.size) +
                        " B, from " + std::to_string(want.offset));
   PeerConnection connection = net_.node(index)->connection(want.peer);
-  for (std::uint64_t offset = want.offset;;) {
-    const std::size_t length = std::min<std::uint64_t>(kSupplyPieceBytes, plan.size - offset);
-    std::vector<std::uint8_t> piece(length);
-    object_data(stream->serial, want.object, offset, piece);
-    const bool last = offset + length == plan.size;
-    const Errc supplied = connection.object_supply(net_.now(), want.stream, want.object, offset,
-                                                   std::move(piece), last);
-    if (supplied == Errc::no_credit) return;  // ObjectWantData comes again when there is room
-    // An ask overtaken by a reconnect or by the object's completion (both handled in the
-    // same batch of events) is refused once; the core asks again where it needs data.
-    if (offset == want.offset &&
-        (supplied == Errc::not_found || supplied == Errc::invalid_argument))
-      return;
-    if (supplied != Errc::ok)
-      return check_.fail("object_supply refused data the core asked for: " +
-                         std::string(errc_name(supplied)));
-    offset += length;
-    if (last) return;
-  }
+  const Errc refused =
+      supply_object(stream->serial, want.object, plan.size, want.offset,
+                    [&](std::uint64_t offset, std::vector<std::uint8_t> piece, bool last) {
+                      return connection.object_supply(net_.now(), want.stream, want.object, offset,
+                                                      std::move(piece), last);
+                    });
+  if (refused != Errc::ok)
+    check_.fail("object_supply refused data the core asked for: " +
+                std::string(errc_name(refused)));
 }
 
 void ObjectWorkload::stream_ended(std::size_t index, const event::ObjectStreamEnded& ended) {
@@ -278,9 +245,19 @@ void ObjectWorkload::aborted(std::size_t index, const event::ObjectAborted& abor
   check_.aborted(index, aborted);
 }
 
+// A sender's abort (bundle_abort) can end the object being read and deliver the next one
+// before this application handled its ObjectAborted; the stream's commands then act on the
+// next object. So the application acts only while its object is the stream's current one.
+bool ObjectWorkload::is_current(const ObjectReadKey& key, const ObjectReading& reading) {
+  const std::optional<ObjectStreamStats> stats =
+      connection(key).object_stream_stats(net_.now(), ObjectStreamId{std::get<3>(key)});
+  return stats && stats->current_object == reading.wire;
+}
+
 bool ObjectWorkload::read_object(const ObjectReadKey& key, std::uint64_t budget) {
   const auto found = books_.readings.find(key);
   if (found == books_.readings.end() || found->second.discarding) return false;
+  if (!is_current(key, found->second)) return false;
   ObjectReading& reading = found->second;
   const ObjectPlan& plan = check_.plan_of(reading);
   const std::uint64_t half = plan.size / 2;
@@ -368,6 +345,7 @@ bool ObjectWorkload::refuse(std::uint64_t serial) {
 
 bool ObjectWorkload::discard_at(const ObjectReadKey& key) {
   ObjectReading& reading = books_.readings.at(key);
+  if (!is_current(key, reading)) return false;
   const Errc discarded =
       connection(key).object_discard(net_.now(), ObjectStreamId{std::get<3>(key)});
   // The stream ended here in an event not handled yet (its ObjectAborted follows).
@@ -384,6 +362,7 @@ bool ObjectWorkload::discard_at(const ObjectReadKey& key) {
 
 bool ObjectWorkload::refuse_at(const ObjectReadKey& key) {
   const ObjectReading& reading = books_.readings.at(key);
+  if (!is_current(key, reading)) return false;
   const Errc refused =
       connection(key).object_refuse(net_.now(), ObjectStreamId{std::get<3>(key)}, kRefusal,
                                     refusal_text(reading.serial, reading.number));

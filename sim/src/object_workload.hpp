@@ -75,6 +75,7 @@ class ObjectWorkload {
   // The application reads what its plan says of the object being read at `key`, up to
   // `budget` bytes (manual reads), and returns whether it read anything.
   bool read_object(const ObjectReadKey& key, std::uint64_t budget);
+  bool is_current(const ObjectReadKey& key, const ObjectReading& reading);
   bool discard_at(const ObjectReadKey& key);
   bool refuse_at(const ObjectReadKey& key);
   void end_reading(const ObjectReadKey& key, bool refused);

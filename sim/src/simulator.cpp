@@ -25,6 +25,7 @@ constexpr CanaryName kCanaries[] = {
     {Canary::object_lost_completion, "object_lost_completion"},
     {Canary::object_duplicate_after_resume, "object_duplicate_after_resume"},
     {Canary::removal_forgets_a_call, "removal_forgets_a_call"},
+    {Canary::bundle_last_result_only, "bundle_last_result_only"},
 };
 
 }  // namespace

@@ -150,6 +150,52 @@ std::size_t SteppedSimulation::object_streams_opened() const {
   return state_->world.ledger().objects.streams.size();
 }
 
+std::optional<std::size_t> SteppedSimulation::open_bundle(
+    std::size_t from, bool broadcast, const std::vector<std::size_t>& destinations,
+    std::uint32_t multiplier, bool by_key) {
+  if (from >= nodes() || multiplier == 0 || multiplier > 4)
+    throw std::out_of_range("open_bundle: bad node or multiplier");
+  return state_->pumped([&] {
+    return state_->world.workload().bundles().open_manual(from, broadcast, destinations, multiplier,
+                                                          by_key);
+  });
+}
+bool SteppedSimulation::bundle_post(std::size_t bundle, ObjectKind kind, std::size_t size,
+                                    std::uint64_t key) {
+  ObjectPlan plan;
+  plan.kind = static_cast<sim::ObjectKind>(kind);
+  plan.size = kind == ObjectKind::header_only ? 0 : size;
+  return state_->pumped([&] { return state_->world.workload().bundles().post(bundle, plan, key); });
+}
+bool SteppedSimulation::bundle_fin(std::size_t bundle) {
+  return state_->pumped([&] { return state_->world.workload().bundles().fin(bundle); });
+}
+bool SteppedSimulation::bundle_stop(std::size_t bundle) {
+  return state_->pumped([&] { return state_->world.workload().bundles().stop(bundle); });
+}
+bool SteppedSimulation::bundle_add_destination(std::size_t bundle, std::size_t node) {
+  return state_->pumped(
+      [&] { return state_->world.workload().bundles().add_destination(bundle, node); });
+}
+bool SteppedSimulation::bundle_remove_destination(std::size_t bundle, std::size_t node) {
+  return state_->pumped(
+      [&] { return state_->world.workload().bundles().remove_destination(bundle, node); });
+}
+SteppedBundleOutcome SteppedSimulation::bundle_outcome(std::size_t bundle) const {
+  const TrackedBundle& tracked = state_->world.ledger().objects.bundles.bundles.at(bundle);
+  SteppedBundleOutcome outcome{.posted = tracked.objects.size(),
+                               .completed = tracked.completed,
+                               .completed_ok = tracked.completed_ok,
+                               .ended = tracked.ended,
+                               .dropped = tracked.dropped};
+  for (const TrackedBundleObject& object : tracked.objects)
+    outcome.replicas += object.peers.size();
+  return outcome;
+}
+std::size_t SteppedSimulation::bundles_opened() const {
+  return state_->world.ledger().objects.bundles.bundles.size();
+}
+
 void SteppedSimulation::reset(std::size_t a, std::size_t b) {
   World& world = state_->world;
   if (a >= nodes() || b >= nodes()) throw std::out_of_range("reset: no such node");
@@ -242,6 +288,7 @@ SimResult SteppedSimulation::heal_and_drain(TimeNs quiet_ns, TimeNs settled_ns) 
     world.end_fault_phase();
     world.workload().finish_manual_streams();
     world.workload().objects().finish_manual();
+    world.workload().bundles().finish_manual();
     const TimeNs end = now() + quiet_ns;
     if (settled_ns >= quiet_ns) {
       world.advance(quiet_ns);

@@ -14,7 +14,8 @@ WorkloadDriver::WorkloadDriver(const Workload& settings, Rng rng, Network& net, 
       ledger_(ledger),
       oracle_(oracle),
       tracer_(tracer),
-      objects_(rng_.split(), net, ledger.objects, oracle, tracer) {}
+      objects_(rng_.split(), net, ledger.objects, oracle, tracer),
+      bundles_(rng_.split(), net, ledger.objects, oracle, tracer) {}
 
 // One draw per payload, then a cheap mix of (draw, position) per 8 bytes, little-endian so
 // every host builds the same payload. Payloads are most of the bytes a run moves, and the
@@ -54,7 +55,11 @@ void WorkloadDriver::start() {
                                       : (from + 1 + rng_.below(n - 1)) % n;
   if (to == from) return;
   if (!net_.node(from)) return;
-  if (rng_.unit() < settings_.object_share) return objects_.start(from, to);
+  if (rng_.unit() < settings_.object_share) {
+    // One object start in twelve opens a bundle: its objects go to several nodes at once.
+    if (rng_.below(12) == 0) return bundles_.start(from);
+    return objects_.start(from, to);
+  }
   if (rng_.below(8) == 0) {  // one start in eight is a stream
     return start_stream(from, to);
   }

@@ -1,6 +1,7 @@
 // The workload: the applications on every node. As callers, requests and streams between
 // random pairs at a Poisson rate (one start in eight a stream), some canceled at a random
-// moment, and object streams (object_workload.hpp) for a share of the starts; as servers,
+// moment, and object streams (object_workload.hpp) and bundles (bundle_workload.hpp) for a
+// share of the starts; as servers,
 // the handlers of ledger.hpp. Stepped runs start calls and streams
 // themselves and may drive a stream's opener by hand. Everything started goes into the
 // ledger; what the oracle must see (each echo, the credits) goes through it.
@@ -11,6 +12,7 @@
 #include <optional>
 #include <span>
 
+#include "bundle_workload.hpp"
 #include "ledger.hpp"
 #include "network.hpp"
 #include "object_workload.hpp"
@@ -28,6 +30,7 @@ class WorkloadDriver {
 
   const Workload& settings() const { return settings_; }
   ObjectWorkload& objects() { return objects_; }
+  BundleWorkload& bundles() { return bundles_; }
   // Starts calls and streams at the workload's rate from `from` on, until stop().
   void schedule(TimeNs from);
   void stop() { on_ = false; }
@@ -82,6 +85,7 @@ class WorkloadDriver {
   Oracle& oracle_;
   Tracer& tracer_;
   ObjectWorkload objects_;
+  BundleWorkload bundles_;
   bool on_ = true;
 };
 

@@ -206,6 +206,11 @@ void World::on_event(std::size_t index, Event&& event) {
   if (auto* e = std::get_if<event::ObjectArrived>(&event)) return objects.arrived(index, *e);
   if (auto* e = std::get_if<event::ObjectReadable>(&event)) return objects.readable(index, *e);
   if (auto* e = std::get_if<event::ObjectAborted>(&event)) return objects.aborted(index, *e);
+  BundleWorkload& bundles = workload_.bundles();
+  if (auto* e = std::get_if<event::BundleWantData>(&event)) return bundles.want_data(index, *e);
+  if (auto* e = std::get_if<event::BundleObjectCompleted>(&event))
+    return bundles.completed(index, *e);
+  if (auto* e = std::get_if<event::BundleEnded>(&event)) return bundles.ended(index, *e);
 }
 
 // The connections a node's step touched are checked against their limits.

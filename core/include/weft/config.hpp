@@ -173,6 +173,9 @@ enum class Canary : std::uint8_t {
   object_duplicate_after_resume,
   // Node::remove_peer forgets one call to the removed peer: it never gets its RequestDone.
   removal_forgets_a_call,
+  // A bundle object's completion gives every replica the result of its last replica
+  // (AIStore's bundle completion sees only the last replica's error).
+  bundle_last_result_only,
 };
 
 struct NodeConfig {

@@ -44,6 +44,16 @@ struct SteppedObjectOutcome {
   Errc result = Errc::ok;          // ObjectStreamEnded's
 };
 
+// How a bundle ended and how far its objects got (at the sender).
+struct SteppedBundleOutcome {
+  std::uint64_t posted = 0;
+  std::uint64_t completed = 0;     // BundleObjectCompleted
+  std::uint64_t completed_ok = 0;  // of those, every replica ok
+  std::uint64_t replicas = 0;      // replicas posted (destinations summed over the objects)
+  bool ended = false;              // BundleEnded
+  bool dropped = false;            // its node crashed first: it never ends
+};
+
 class SteppedSimulation {
  public:
   // The handlers every node serves.
@@ -114,6 +124,28 @@ class SteppedSimulation {
   SteppedObjectOutcome object_outcome(std::size_t stream) const;
   std::size_t object_streams_opened() const;
 
+  // ---- bundles (one object to the object endpoint of several nodes) ----
+
+  // Opens a bundle on `from` to every peer it lists (broadcast: later ones too) or to
+  // `destinations` (nodes `from` lists), with `multiplier` (1..4) streams per destination,
+  // round-robin or by key. Returns its number (0, 1, ... in opening order), or nothing when
+  // `from` is down, lists none of `destinations`, or its core refused. Its objects are
+  // posted, and it is finished or stopped, only when told; each replica's receiving
+  // application reads, discards or refuses it as drawn for it, on its own.
+  std::optional<std::size_t> open_bundle(std::size_t from, bool broadcast,
+                                         const std::vector<std::size_t>& destinations,
+                                         std::uint32_t multiplier, bool by_key);
+  // Posts one object (`key` orders it in a by-key bundle); false when the bundle is gone,
+  // finished or stopped, or the core refused (a destination full, no destination).
+  bool bundle_post(std::size_t bundle, ObjectKind kind, std::size_t size, std::uint64_t key);
+  bool bundle_fin(std::size_t bundle);
+  bool bundle_stop(std::size_t bundle);
+  // Adds or removes destination `node`; false when the bundle is gone or the core refused.
+  bool bundle_add_destination(std::size_t bundle, std::size_t node);
+  bool bundle_remove_destination(std::size_t bundle, std::size_t node);
+  SteppedBundleOutcome bundle_outcome(std::size_t bundle) const;
+  std::size_t bundles_opened() const;
+
   // Resets the connection between `a` and `b` (both ends learn at once); nothing if none.
   void reset(std::size_t a, std::size_t b);
   // Cuts the nodes with side[i] true off from the rest, both ways or (one_way) only what
@@ -150,9 +182,9 @@ class SteppedSimulation {
   std::size_t streams_opened() const;
 
   // The final check: partitions heal, crashed nodes restart, every stream's opener writes
-  // and reads the rest on its own, every object stream finishes and its receiver reads all, the
-  // world runs `quiet_ns` more; then every call and stream must have ended, every pair be connected
-  // and every mux table be empty. Returns the run's result (pass, or the first failure).
+  // and reads the rest on its own, every object stream and bundle finishes and every receiver reads
+  // all, the world runs `quiet_ns` more; then every call and stream must have ended, every pair be
+  // connected and every mux table be empty. Returns the run's result (pass, or the first failure).
   //
   // With `settled_ns` below `quiet_ns`, the run may stop early: once all of that holds (it
   // is looked at every simulated second), the world runs `settled_ns` more, still checked
