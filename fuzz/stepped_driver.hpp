@@ -1,6 +1,8 @@
 // Drives a SteppedSimulation with choices taken from a fuzz input: requests, streams,
 // writes, consumes, cancels, object streams (open, post objects of every kind and size,
-// read, discard, refuse, fin, stop), raw bytes injected into a connection, connection
+// read, discard, refuse, fin, stop), bundles (open broadcast or multicast with 1..4 streams
+// per destination, round-robin or by key; post, fin, stop, add or remove a destination),
+// raw bytes injected into a connection, connection
 // resets, partitions, heals, crashes, restarts and time. The simulator's oracle checks every step;
 // after the input a heal-and-drain checks liveness. A failure prints what failed and aborts (a
 // crash for libFuzzer, whose minimiser then shrinks the input).
@@ -38,7 +40,7 @@ class Driver {
   void run() {
     simulation_.advance(2'000'000'000);  // connected before the first choice
     for (std::size_t step = 0; step < shape_.max_steps && !in_.empty(); ++step) {
-      this->step(in_.below(19));
+      this->step(in_.below(21));
       fail_if(simulation_);
     }
     // Up to a minute for everything to end and reconnect; once settled, 25 s more (past a
@@ -108,6 +110,10 @@ class Driver {
         const std::size_t from = node();
         return simulation_.reset(from, other(from));
       }
+      case 18:
+        return open_bundle();
+      case 19:
+        return on_bundle();
       default:
         return advance_up_to(shape_.max_large_advance_ns);
     }
@@ -158,6 +164,48 @@ class Driver {
     simulation_.object_post(stream, kind, size);
   }
 
+  void open_bundle() {
+    const std::size_t from = node();
+    const bool broadcast = in_.flip();
+    std::vector<std::size_t> destinations;
+    for (std::size_t to = 0; to < nodes_; ++to) {
+      if (to != from && !broadcast && in_.flip()) destinations.push_back(to);
+    }
+    const auto multiplier = static_cast<std::uint32_t>(in_.in_range(1, 4));
+    if (const auto bundle =
+            simulation_.open_bundle(from, broadcast, destinations, multiplier, in_.flip()))
+      bundles_.push_back(*bundle);
+  }
+
+  // A post (any kind, sizes as for object streams, three keys), a fin, a stop, or a
+  // destination added or removed.
+  void on_bundle() {
+    if (bundles_.empty()) return;
+    const std::size_t bundle = pick(bundles_);
+    switch (in_.below(6)) {
+      case 0:
+      case 1: {
+        const auto kind = static_cast<sim::SteppedSimulation::ObjectKind>(in_.below(4));
+        constexpr std::size_t kSizes[] = {2'000, 70'000, 300'000};
+        const std::size_t size = in_.below(4) == 0 ? 0 : in_.below(kSizes[in_.below(3)]);
+        simulation_.bundle_post(bundle, kind, size, in_.below(3));
+        return;
+      }
+      case 2:
+        simulation_.bundle_fin(bundle);
+        return;
+      case 3:
+        simulation_.bundle_stop(bundle);
+        return;
+      case 4:
+        simulation_.bundle_add_destination(bundle, node());
+        return;
+      default:
+        simulation_.bundle_remove_destination(bundle, node());
+        return;
+    }
+  }
+
   void partition() {
     std::vector<bool> side(nodes_);
     for (std::size_t i = 0; i < nodes_; ++i)
@@ -191,6 +239,7 @@ class Driver {
   std::vector<std::size_t> calls_;
   std::vector<std::size_t> streams_;
   std::vector<std::size_t> objects_;
+  std::vector<std::size_t> bundles_;
 };
 
 inline void drive(sim::SteppedSimulation& simulation, Choices& in, const DriverShape& shape) {
