@@ -276,6 +276,12 @@ class PeerConnection {
                           std::string_view message = "object stream stopped");
 
   // ---- object streams, receiving ----
+  //
+  // These act on the stream's object being read *now*. When the sender aborts that object
+  // (event::ObjectAborted), the next object can become the one being read before the
+  // application has handled the abort, so a command meant for the aborted object would act
+  // on the next one: an application that may still hold an abort to handle checks
+  // ObjectRead::object (or ObjectStreamStats::current_object) first.
 
   // The next bytes of the object being read on `id` (announced by event::ObjectArrived), or
   // nullopt when nothing is there yet (event::ObjectReadable follows when there is). The
