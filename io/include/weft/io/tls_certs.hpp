@@ -1,0 +1,39 @@
+// Certificates for weft's TLS layer, made in memory with libcrypto (no files, no openssl
+// command): a CA, and node certificates it signs whose subjectAltName DNS entries are the
+// nodes' weft names. Tests use it, and so does the weft-certs tool. Keys are Ed25519, so
+// every signature has one size (see weft/io/tls.hpp on randomness). Reads no clock: the
+// validity window is the caller's.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace weft::io {
+
+// A certificate and its private key, as PEM text (the key in unencrypted PKCS#8).
+struct CertifiedKey {
+  std::string certificate_pem;
+  std::string key_pem;
+};
+
+// When a certificate is valid: [not_before, not_after], seconds since the Unix epoch.
+struct Validity {
+  std::int64_t not_before_unix_s = 0;
+  std::int64_t not_after_unix_s = 0;
+};
+
+// A self-signed CA certificate (basicConstraints CA:TRUE, keyCertSign) named
+// `common_name`, with a new Ed25519 key. Throws std::runtime_error if OpenSSL fails.
+CertifiedKey make_ca(std::string_view common_name, Validity validity);
+
+// A certificate for a node, signed by `ca`, with a new Ed25519 key: subject CN the first
+// name, one subjectAltName DNS entry per name (at least one; each 1 to 253 bytes, no NUL),
+// not a CA, usable for both TLS client and server authentication. Throws
+// std::invalid_argument for bad names, std::runtime_error if OpenSSL fails (a CA PEM it
+// cannot read included).
+CertifiedKey make_node_certificate(const CertifiedKey& ca, std::span<const std::string> names,
+                                   Validity validity);
+
+}  // namespace weft::io

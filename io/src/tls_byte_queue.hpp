@@ -1,0 +1,56 @@
+// A FIFO of bytes for the TLS session's four buffers: append at the back, view and consume
+// at the front, write straight into spare room at the back (SSL_read's destination).
+#pragma once
+
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "weft/bytes.hpp"
+
+namespace weft::io::tls_detail {
+
+class ByteQueue {
+ public:
+  Bytes view() const { return Bytes(bytes_).subspan(head_); }
+  std::size_t size() const { return bytes_.size() - head_; }
+  bool empty() const { return size() == 0; }
+
+  void append(Bytes more) { bytes_.insert(bytes_.end(), more.begin(), more.end()); }
+
+  // Room for `count` more bytes at the back; commit(n) keeps the first n written there.
+  std::uint8_t* prepare(std::size_t count) {
+    reserved_from_ = bytes_.size();
+    bytes_.resize(reserved_from_ + count);
+    return bytes_.data() + reserved_from_;
+  }
+  void commit(std::size_t count) {
+    assert(reserved_from_ + count <= bytes_.size());
+    bytes_.resize(reserved_from_ + count);
+  }
+
+  void consume(std::size_t count) {
+    assert(count <= size());
+    head_ += count;
+    if (head_ == bytes_.size()) {
+      head_ = 0;
+      bytes_.clear();
+      // An idle session keeps no large buffer (a node may hold many connections).
+      if (bytes_.capacity() > kKeptCapacityBytes) bytes_ = std::vector<std::uint8_t>();
+    } else if (head_ >= kCompactFromBytes && head_ >= size()) {
+      // Moves at most as much as was consumed since the last move: linear overall.
+      bytes_.erase(bytes_.begin(), bytes_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+
+ private:
+  static constexpr std::size_t kKeptCapacityBytes = 32 * 1024;
+  static constexpr std::size_t kCompactFromBytes = 16 * 1024;
+  std::vector<std::uint8_t> bytes_;
+  std::size_t head_ = 0;
+  std::size_t reserved_from_ = 0;
+};
+
+}  // namespace weft::io::tls_detail

@@ -1,0 +1,464 @@
+// TlsSession: one SSL object between two memory BIOs. Every input and command ends in
+// pump(), which moves the handshake on, decrypts into the plaintext buffer and encrypts the
+// waiting plaintext, each within its limit.
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cassert>
+#include <climits>
+#include <stdexcept>
+#include <utility>
+
+#include "tls_byte_queue.hpp"
+#include "tls_context_impl.hpp"
+#include "tls_errors.hpp"
+
+namespace weft::io {
+
+using tls_detail::ByteQueue;
+
+namespace {
+
+// The most plaintext one TLS record carries, and what a TLS 1.3 record adds to it (header,
+// inner content type, AEAD tag) with room for a KeyUpdate OpenSSL may send ahead of it.
+constexpr std::size_t kMaxRecordPlaintextBytes = 16 * 1024;
+constexpr std::size_t kRecordOverheadBytes = 64;
+// TLS control messages (KeyUpdate answers) may pass max_ciphertext_out_bytes by this much.
+constexpr std::size_t kControlSlackBytes = 16 * 1024;
+
+// TLS record types that may start a TLS peer's stream.
+constexpr std::uint8_t kRecordHandshake = 22;
+constexpr std::uint8_t kRecordAlert = 21;
+// The first byte of every weft frame (PROTOCOL.md).
+constexpr std::uint8_t kWeftMagic = 0x77;
+
+std::string hex_byte(std::uint8_t byte) {
+  constexpr char kDigits[] = "0123456789abcdef";
+  return std::string("0x") + kDigits[byte >> 4] + kDigits[byte & 15];
+}
+
+void check_config(const TlsContext* context, const TlsSessionConfig& config) {
+  auto refuse = [](const std::string& why) {
+    throw std::invalid_argument("weft::io::TlsSession: " + why);
+  };
+  if (context == nullptr) refuse("no context");
+  if (!config.verify_time_unix_s) refuse("verify_time_unix_s is required");
+  if (config.role == TlsRole::client && config.peer_name.empty()) {
+    refuse("a client needs the peer_name it dials");
+  }
+  // OpenSSL takes the name as a C string: a NUL would cut it short.
+  if (config.peer_name.find('\0') != std::string::npos) refuse("peer_name holds a NUL byte");
+  if (config.role == TlsRole::server && !config.peer_name.empty()) {
+    refuse("a server takes no peer_name (it reads the client's from its certificate)");
+  }
+  const TlsLimits& limits = config.limits;
+  // BIO and SSL calls take int sizes.
+  constexpr std::size_t kMaxLimitBytes = INT_MAX / 2;
+  for (const std::size_t limit : {limits.max_ciphertext_in_bytes, limits.max_plaintext_in_bytes,
+                                  limits.max_plaintext_out_bytes}) {
+    if (limit == 0 || limit > kMaxLimitBytes) refuse("a limit is 0 or over 1 GiB");
+  }
+  if (limits.max_ciphertext_out_bytes <= kRecordOverheadBytes ||
+      limits.max_ciphertext_out_bytes > kMaxLimitBytes) {
+    refuse("max_ciphertext_out_bytes must exceed one record's overhead (64) and be under 1 GiB");
+  }
+}
+
+}  // namespace
+
+struct TlsSession::Impl {
+  // Declared first, freed last: the SSL object refers to the context's SSL_CTX.
+  std::shared_ptr<const TlsContext> context;
+  TlsSessionConfig config;
+  tls_detail::SslPtr ssl;
+  BIO* ciphertext_in = nullptr;   // owned by ssl: what was fed, not yet read by OpenSSL
+  BIO* ciphertext_new = nullptr;  // owned by ssl: what OpenSSL wrote, moved to ciphertext_out
+  ByteQueue plaintext_in;
+  ByteQueue plaintext_out;
+  ByteQueue ciphertext_out;
+  TlsState state = TlsState::handshaking;
+  std::optional<TlsError> error;
+  bool first_byte_checked = false;
+  bool close_requested = false;
+  bool close_sent = false;
+  bool close_received = false;
+  std::vector<std::string> peer_names;
+  std::uint64_t random_seed = 0;  // deterministic contexts only
+
+  Impl(std::shared_ptr<const TlsContext> context_in, TlsSessionConfig config_in);
+
+  void fail(TlsError failure);
+  void fail(TlsErrc code, std::string message) { fail(TlsError{code, std::move(message), 0}); }
+  bool setup();
+  bool feed_random();
+  void pump();
+  bool advance_handshake();
+  void read_records();
+  std::size_t encrypt(Bytes plaintext);
+  void send_close_if_due();
+  void collect_ciphertext();
+  bool check_first_byte(std::uint8_t byte);
+
+  std::size_t ciphertext_waiting() const {
+    return ciphertext_in != nullptr ? BIO_ctrl_pending(ciphertext_in) : 0;
+  }
+  std::size_t ciphertext_out_room() const {
+    const std::size_t limit = config.limits.max_ciphertext_out_bytes;
+    return ciphertext_out.size() >= limit ? 0 : limit - ciphertext_out.size();
+  }
+};
+
+TlsSession::Impl::Impl(std::shared_ptr<const TlsContext> context_in, TlsSessionConfig config_in)
+    : context(std::move(context_in)), config(std::move(config_in)) {
+  const TlsContext::Impl& shared = context->impl();
+  if (shared.deterministic_seed) {
+    // The context's seed and the session's give the session random bytes of its own.
+    random_seed = *shared.deterministic_seed ^ (config.deterministic_seed * 0xd1342543de82ef95ULL);
+  }
+  ERR_clear_error();
+  if (setup()) pump();
+  ERR_clear_error();
+}
+
+bool TlsSession::Impl::setup() {
+  if (!feed_random()) return false;
+  ssl.reset(SSL_new(context->impl().ssl_ctx.get()));
+  BIO* in = BIO_new(BIO_s_mem());
+  BIO* out = BIO_new(BIO_s_mem());
+  if (!ssl || in == nullptr || out == nullptr) {
+    BIO_free(in);
+    BIO_free(out);
+    fail(TlsErrc::internal, "TLS setup: " + tls_detail::take_openssl_errors("out of memory"));
+    return false;
+  }
+  // An empty input BIO means "wait for more", never end of stream: the driver reports the
+  // transport's end through transport_closed.
+  BIO_set_mem_eof_return(in, -1);
+  BIO_set_mem_eof_return(out, -1);
+  SSL_set_bio(ssl.get(), in, out);  // the SSL object owns both now
+  ciphertext_in = in;
+  ciphertext_new = out;
+
+  X509_VERIFY_PARAM* const verify = SSL_get0_param(ssl.get());
+  X509_VERIFY_PARAM_set_time(verify, static_cast<time_t>(*config.verify_time_unix_s));
+  bool ok = true;
+  if (config.role == TlsRole::client) {
+    SSL_set_connect_state(ssl.get());
+    // The dialed name must be a subjectAltName DNS entry, exactly: no wildcard, no
+    // fallback to the subject's common name.
+    SSL_set_hostflags(ssl.get(),
+                      X509_CHECK_FLAG_NO_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+    ok = SSL_set1_host(ssl.get(), config.peer_name.c_str()) == 1;
+  } else {
+    SSL_set_accept_state(ssl.get());
+  }
+  if (!ok) {
+    fail(TlsErrc::internal, "TLS setup: " + tls_detail::take_openssl_errors("SSL_set1_host"));
+  }
+  return ok;
+}
+
+// Deterministic contexts only: what OpenSSL draws during the next call comes from this
+// session's seed and its handshake state. Not from a count of calls: a step that waits for
+// more input draws nothing, so how the transport chunked the input changes no byte.
+bool TlsSession::Impl::feed_random() {
+  OSSL_LIB_CTX* const libctx = context->impl().libctx.get();
+  if (libctx == nullptr) return true;
+  constexpr std::uint64_t kBeforeSsl = 0xffff;
+  const std::uint64_t step =
+      ssl ? static_cast<std::uint64_t>(SSL_get_state(ssl.get())) : kBeforeSsl;
+  if (tls_detail::feed_deterministic_random(libctx, random_seed ^ ((step + 1) << 32))) {
+    return true;
+  }
+  fail(TlsErrc::internal,
+       "TLS deterministic random source: " + tls_detail::take_openssl_errors("refused"));
+  return false;
+}
+
+void TlsSession::Impl::fail(TlsError failure) {
+  if (state == TlsState::failed) return;
+  state = TlsState::failed;
+  error = std::move(failure);
+  // What OpenSSL wrote on its way out (an alert telling the peer why) still goes out.
+  if (ciphertext_new != nullptr) collect_ciphertext();
+  ERR_clear_error();
+}
+
+void TlsSession::Impl::collect_ciphertext() {
+  while (const std::size_t pending = BIO_ctrl_pending(ciphertext_new)) {
+    const int count = static_cast<int>(std::min<std::size_t>(pending, INT_MAX));
+    std::uint8_t* const room = ciphertext_out.prepare(static_cast<std::size_t>(count));
+    const int got = BIO_read(ciphertext_new, room, count);
+    ciphertext_out.commit(got > 0 ? static_cast<std::size_t>(got) : 0);
+    if (got <= 0) break;
+  }
+}
+
+void TlsSession::Impl::pump() {
+  if (state == TlsState::handshaking && !advance_handshake()) return;
+  if (state != TlsState::established) return;
+  read_records();
+  if (state != TlsState::established) return;
+  if (!plaintext_out.empty()) plaintext_out.consume(encrypt(plaintext_out.view()));
+  send_close_if_due();
+}
+
+bool TlsSession::Impl::advance_handshake() {
+  if (!feed_random()) return false;
+  ERR_clear_error();
+  const int result = SSL_do_handshake(ssl.get());
+  collect_ciphertext();
+  if (result != 1) {
+    const int ssl_error = SSL_get_error(ssl.get(), result);
+    if (ssl_error != SSL_ERROR_WANT_READ) {
+      fail(tls_detail::classify_failure(ssl.get(), ssl_error, "TLS handshake"));
+    }
+    return false;
+  }
+  peer_names = tls_detail::dns_names(SSL_get0_peer_certificate(ssl.get()));
+  // OpenSSL verified the peer (SSL_VERIFY_PEER fails the handshake otherwise) and, on a
+  // client, the name; checked again so that a change of OpenSSL options cannot let an
+  // unverified peer through silently.
+  const bool named =
+      config.role == TlsRole::server ||
+      std::find(peer_names.begin(), peer_names.end(), config.peer_name) != peer_names.end();
+  if (SSL_get_verify_result(ssl.get()) != X509_V_OK ||
+      SSL_get0_peer_certificate(ssl.get()) == nullptr || !named) {
+    fail(TlsErrc::internal, "TLS handshake: ended without a verified, named peer certificate");
+    return false;
+  }
+  state = TlsState::established;
+  return true;
+}
+
+void TlsSession::Impl::read_records() {
+  const std::size_t limit = config.limits.max_plaintext_in_bytes;
+  while (!close_received && plaintext_in.size() < limit) {
+    const std::size_t room = std::min(limit - plaintext_in.size(), kMaxRecordPlaintextBytes);
+    std::uint8_t* const into = plaintext_in.prepare(room);
+    std::size_t got = 0;
+    ERR_clear_error();
+    const int result = SSL_read_ex(ssl.get(), into, room, &got);
+    plaintext_in.commit(result == 1 ? got : 0);
+    if (result == 1) continue;
+    const int ssl_error = SSL_get_error(ssl.get(), result);
+    if (ssl_error == SSL_ERROR_WANT_READ) break;
+    if (ssl_error == SSL_ERROR_ZERO_RETURN) {
+      close_received = true;
+      break;
+    }
+    fail(tls_detail::classify_failure(ssl.get(), ssl_error, "TLS read"));
+    return;
+  }
+  // Replies OpenSSL wrote while reading (a KeyUpdate answering the peer's). A peer that
+  // asks for them and never reads could make them pile up: past the slack, it is cut off.
+  collect_ciphertext();
+  if (ciphertext_out.size() > config.limits.max_ciphertext_out_bytes + kControlSlackBytes) {
+    fail(TlsErrc::limit, "TLS read: the peer's messages made " +
+                             std::to_string(ciphertext_out.size()) +
+                             " bytes of ciphertext wait, over max_ciphertext_out_bytes " +
+                             std::to_string(config.limits.max_ciphertext_out_bytes) +
+                             " and the 16 KiB allowed for TLS control messages");
+    return;
+  }
+  if (close_received && ciphertext_waiting() > 0) {
+    fail(TlsErrc::protocol, "TLS read: " + std::to_string(ciphertext_waiting()) +
+                                " bytes came after the peer's close_notify");
+  }
+}
+
+std::size_t TlsSession::Impl::encrypt(Bytes plaintext) {
+  std::size_t taken = 0;
+  while (taken < plaintext.size() && ciphertext_out_room() > kRecordOverheadBytes) {
+    const std::size_t chunk = std::min({plaintext.size() - taken, kMaxRecordPlaintextBytes,
+                                        ciphertext_out_room() - kRecordOverheadBytes});
+    std::size_t written = 0;
+    ERR_clear_error();
+    const int result = SSL_write_ex(ssl.get(), plaintext.data() + taken, chunk, &written);
+    collect_ciphertext();
+    if (result != 1) {
+      fail(tls_detail::classify_failure(ssl.get(), SSL_get_error(ssl.get(), result), "TLS write"));
+      return taken;
+    }
+    taken += written;
+  }
+  assert(ciphertext_out.size() <= config.limits.max_ciphertext_out_bytes);
+  return taken;
+}
+
+void TlsSession::Impl::send_close_if_due() {
+  if (!close_requested || close_sent || !plaintext_out.empty()) return;
+  ERR_clear_error();
+  const int result = SSL_shutdown(ssl.get());  // 0: sent; 1: the peer's came already
+  collect_ciphertext();
+  if (result < 0) {
+    fail(tls_detail::classify_failure(ssl.get(), SSL_get_error(ssl.get(), result), "TLS close"));
+    return;
+  }
+  close_sent = true;
+}
+
+bool TlsSession::Impl::check_first_byte(std::uint8_t byte) {
+  first_byte_checked = true;
+  if (byte == kRecordHandshake || byte == kRecordAlert) return true;
+  if (byte == kWeftMagic) {
+    fail(TlsErrc::not_tls,
+         "the peer sent 0x77, the first byte of a weft frame, where a TLS record must "
+         "start: it speaks weft without TLS (configure TLS on both nodes or on neither)");
+  } else {
+    fail(TlsErrc::not_tls, "the peer's first byte " + hex_byte(byte) +
+                               " starts no TLS record (handshake 0x16 or alert 0x15)");
+  }
+  return false;
+}
+
+// ---- TlsSession --------------------------------------------------------------------------
+
+TlsSession::TlsSession(std::shared_ptr<const TlsContext> context, TlsSessionConfig config) {
+  check_config(context.get(), config);
+  impl_ = std::make_unique<Impl>(std::move(context), std::move(config));
+}
+
+TlsSession::~TlsSession() = default;
+TlsSession::TlsSession(TlsSession&&) noexcept = default;
+TlsSession& TlsSession::operator=(TlsSession&&) noexcept = default;
+
+std::size_t TlsSession::ciphertext_room() const {
+  if (impl_->state == TlsState::failed) return 0;
+  const std::size_t waiting = impl_->ciphertext_waiting();
+  const std::size_t limit = impl_->config.limits.max_ciphertext_in_bytes;
+  return waiting >= limit ? 0 : limit - waiting;
+}
+
+void TlsSession::feed_ciphertext(Bytes ciphertext) {
+  Impl& s = *impl_;
+  if (s.state == TlsState::failed || ciphertext.empty()) return;
+  if (ciphertext.size() > ciphertext_room()) {
+    s.fail(TlsErrc::limit, "fed " + std::to_string(ciphertext.size()) +
+                               " bytes of ciphertext with room for " +
+                               std::to_string(ciphertext_room()) + " (max_ciphertext_in_bytes " +
+                               std::to_string(s.config.limits.max_ciphertext_in_bytes) + ")");
+    return;
+  }
+  if (s.close_received) {
+    s.fail(TlsErrc::protocol, "TLS read: " + std::to_string(ciphertext.size()) +
+                                  " bytes came after the peer's close_notify");
+    return;
+  }
+  if (!s.first_byte_checked && !s.check_first_byte(ciphertext[0])) return;
+  if (BIO_write(s.ciphertext_in, ciphertext.data(), static_cast<int>(ciphertext.size())) !=
+      static_cast<int>(ciphertext.size())) {
+    s.fail(TlsErrc::internal, "TLS input: " + tls_detail::take_openssl_errors("out of memory"));
+    return;
+  }
+  s.pump();
+  ERR_clear_error();
+}
+
+void TlsSession::transport_closed() {
+  Impl& s = *impl_;
+  if (s.state == TlsState::failed || s.close_received) return;
+  s.fail(TlsErrc::truncated, s.state == TlsState::handshaking
+                                 ? "the transport closed during the TLS handshake"
+                                 : "the transport closed without the peer's close_notify");
+}
+
+std::size_t TlsSession::plaintext_room() const {
+  const Impl& s = *impl_;
+  if (s.state == TlsState::failed || s.close_requested) return 0;
+  const std::size_t limit = s.config.limits.max_plaintext_out_bytes;
+  return s.plaintext_out.size() >= limit ? 0 : limit - s.plaintext_out.size();
+}
+
+std::size_t TlsSession::write_plaintext(Bytes plaintext) {
+  Impl& s = *impl_;
+  const std::size_t accepted = std::min(plaintext.size(), plaintext_room());
+  if (accepted == 0) return 0;
+  Bytes rest = plaintext.first(accepted);
+  // Straight into records when nothing waits ahead of these bytes: one copy fewer.
+  if (s.state == TlsState::established && s.plaintext_out.empty()) {
+    rest = rest.subspan(s.encrypt(rest));
+  }
+  if (s.state != TlsState::failed) s.plaintext_out.append(rest);
+  ERR_clear_error();
+  return accepted;
+}
+
+void TlsSession::close() {
+  Impl& s = *impl_;
+  if (s.state == TlsState::failed || s.close_requested) return;
+  s.close_requested = true;
+  s.pump();
+  ERR_clear_error();
+}
+
+void TlsSession::consume_plaintext(std::size_t count) {
+  Impl& s = *impl_;
+  assert(count <= s.plaintext_in.size());
+  s.plaintext_in.consume(std::min(count, s.plaintext_in.size()));
+  if (s.state == TlsState::failed) return;
+  s.pump();
+  ERR_clear_error();
+}
+
+void TlsSession::consume_ciphertext(std::size_t count) {
+  Impl& s = *impl_;
+  assert(count <= s.ciphertext_out.size());
+  s.ciphertext_out.consume(std::min(count, s.ciphertext_out.size()));
+  if (s.state == TlsState::failed) return;
+  s.pump();
+  ERR_clear_error();
+}
+
+Bytes TlsSession::plaintext() const {
+  return impl_->plaintext_in.view();
+}
+
+Bytes TlsSession::pending_ciphertext() const {
+  return impl_->ciphertext_out.view();
+}
+
+TlsRole TlsSession::role() const {
+  return impl_->config.role;
+}
+
+TlsState TlsSession::state() const {
+  return impl_->state;
+}
+
+const std::optional<TlsError>& TlsSession::error() const {
+  return impl_->error;
+}
+
+bool TlsSession::close_notify_received() const {
+  return impl_->close_received;
+}
+
+bool TlsSession::close_notify_sent() const {
+  return impl_->close_sent;
+}
+
+const std::vector<std::string>& TlsSession::peer_names() const {
+  return impl_->peer_names;
+}
+
+std::optional<std::array<std::uint8_t, 32>> TlsSession::channel_binding() const {
+  if (impl_->state != TlsState::established) return std::nullopt;
+  std::array<std::uint8_t, 32> binding{};
+  const int ok = SSL_export_keying_material(impl_->ssl.get(), binding.data(), binding.size(),
+                                            kChannelBindingLabel.data(),
+                                            kChannelBindingLabel.size(), nullptr, 0, 0);
+  ERR_clear_error();
+  if (ok != 1) return std::nullopt;
+  return binding;
+}
+
+std::size_t TlsSession::buffered_bytes() const {
+  const Impl& s = *impl_;
+  const std::size_t waiting_in = s.ciphertext_in != nullptr ? s.ciphertext_waiting() : 0;
+  return s.plaintext_in.size() + s.plaintext_out.size() + s.ciphertext_out.size() + waiting_in;
+}
+
+}  // namespace weft::io

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# weft-certs writes what a TLS cluster needs (docs/TLS.md): a CA and one certificate and key
+# per node. Checks: the files exist with their modes (keys 0600); each node certificate
+# verifies against the CA (the openssl command, independent of weft) and carries its name
+# as its one subjectAltName DNS entry; a second run keeps the CA and adds a node it signs; a
+# name that is a path is refused with exit status 1 and nothing written for it.
+# Usage: weft_certs_check.sh WEFT_CERTS
+set -uo pipefail
+certs_bin=$1
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+fail() { echo "weft_certs_check: $*" >&2; exit 1; }
+dir=$scratch/pki
+
+"$certs_bin" "$dir" node-a node-b > "$scratch/run1.log" 2>&1 || { cat "$scratch/run1.log"; fail "first run failed"; }
+for file in ca.pem ca.key node-a.crt node-a.key node-b.crt node-b.key; do
+  [[ -f $dir/$file ]] || fail "$file missing"
+done
+for key in ca.key node-a.key node-b.key; do
+  [[ $(stat -c %a "$dir/$key") == 600 ]] || fail "$key has mode $(stat -c %a "$dir/$key"), not 600"
+done
+[[ $(stat -c %a "$dir/node-a.crt") == 644 ]] || fail "node-a.crt is not 0644"
+ca_before=$(sha256sum < "$dir/ca.pem")
+
+"$certs_bin" --days 30 "$dir" node-c > "$scratch/run2.log" 2>&1 || { cat "$scratch/run2.log"; fail "second run failed"; }
+[[ $(sha256sum < "$dir/ca.pem") == "$ca_before" ]] || fail "the second run replaced the CA"
+for name in node-a node-b node-c; do
+  openssl verify -CAfile "$dir/ca.pem" "$dir/$name.crt" > /dev/null ||
+    fail "$name.crt does not verify against ca.pem"
+  sans=$(openssl x509 -in "$dir/$name.crt" -noout -ext subjectAltName | tail -n +2 | tr -d ' ')
+  [[ $sans == "DNS:$name" ]] || fail "$name.crt has subjectAltName '$sans', not DNS:$name"
+  openssl pkey -in "$dir/$name.key" -noout 2> /dev/null || fail "$name.key is not a key"
+done
+
+"$certs_bin" "$dir" ../evil > "$scratch/run3.log" 2>&1
+status=$?
+[[ $status -eq 1 ]] || fail "a path as a name exited $status, not 1"
+grep -q "cannot be a node name" "$scratch/run3.log" || fail "no reason given for a path as a name"
+[[ ! -e $scratch/evil.crt ]] || fail "a path as a name wrote outside the directory"
+"$certs_bin" > /dev/null 2>&1
+[[ $? -eq 2 ]] || fail "no arguments did not exit 2"
+echo "weft_certs_check: ok"
