@@ -57,7 +57,7 @@ class Pair {
     NodeConfig config;
     config.name = std::move(name);
     config.peers = {std::move(peer)};
-    config.auth = std::make_shared<StaticTokenAuth>("bench");
+    config.auth = std::make_shared<SharedKeyAuth>("bench-cluster-key");
     config.checksums = checksums;
     config.seed = 1;  // in-memory pair: a fixed seed keeps runs comparable
     return config;

@@ -109,7 +109,7 @@ NodeConfig config_for(const std::string& name, const std::string& peer, std::siz
   NodeConfig config;
   config.name = name;
   config.peers = {peer};
-  config.auth = std::make_shared<StaticTokenAuth>("bench");
+  config.auth = std::make_shared<SharedKeyAuth>("bench-cluster-key");
   config.checksums = true;
   // Room for an 8 MiB stream message in one frame, as a peer that sends them whole needs.
   config.limits.max_frame_bytes = 16u << 20;

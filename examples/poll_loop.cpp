@@ -41,7 +41,7 @@ NodeConfig config_for(std::string name, std::string peer) {
   NodeConfig config;
   config.name = std::move(name);
   config.peers = {std::move(peer)};
-  config.auth = std::make_shared<StaticTokenAuth>("poll-loop-demo");
+  config.auth = std::make_shared<SharedKeyAuth>("poll-loop-demo-cluster-key");
   // A real process: its own incarnation and jitter, from the OS (the core draws nothing).
   std::random_device entropy;
   config.seed = (std::uint64_t{entropy()} << 32) | entropy();

@@ -138,7 +138,7 @@ std::optional<int> parse(int argc, char** argv, Args& args) {
   if (args.options.config.name.empty() || args.peer.empty())
     return usage("--name and --peer are required");
   if (args.action.empty()) return usage("no action");
-  args.options.config.auth = std::make_shared<StaticTokenAuth>(token);
+  args.options.config.auth = std::make_shared<SharedKeyAuth>(token);
   if (args.verbose) args.options.log = cli::stderr_log(args.options.config.name, true);
   return std::nullopt;
 }

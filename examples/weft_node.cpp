@@ -353,7 +353,7 @@ int main(int argc, char** argv) {
   std::string members_error;
   if (!members_path.empty() && !cli::start_members(members_path, options, members, members_error))
     return usage(members_error.c_str());
-  options.config.auth = std::make_shared<StaticTokenAuth>(token);
+  options.config.auth = std::make_shared<SharedKeyAuth>(token);
   options.log = cli::stderr_log(options.config.name, verbose);
 
   // Signals go to this thread only (sigwait below), not to the loop thread.

@@ -5,10 +5,14 @@
 //
 // It shows the encoder API: build a weft::Frame whose views point at your data, append it
 // to a ByteBuffer with encode_frame, and write the buffer's bytes out.
+#include <array>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "weft/auth.hpp"
 #include "weft/wire.hpp"
 
 namespace {
@@ -16,20 +20,40 @@ namespace {
 using weft::Frame;
 using weft::Op;
 
-// The dialer's side of a short session: handshake, a request, a stream, an object, goodbye.
+// The dialer's side of a short session: hello and auth, a request, a stream, an object, goodbye.
 void append_session(weft::ByteBuffer& out) {
-  const std::string token = "demo-token";
-  weft::encode_frame(out, Frame{.op = Op::hello,
-                                .checksum = true,
-                                .flags = weft::flag::kChecksums,
-                                .version_min = 1,
-                                .version_max = weft::kProtocolVersion,
-                                .name = "node-a",
-                                .peer_name = "node-b",
-                                .incarnation = 0x5eed0001,
-                                .wall_ms = 1767225600000ULL,
-                                .max_frame_bytes = weft::WireLimits{}.max_frame_bytes,
-                                .token = weft::as_bytes(token)});
+  std::array<std::uint8_t, weft::kNonceBytes> dialer_nonce{};
+  std::array<std::uint8_t, weft::kNonceBytes> acceptor_nonce{};
+  dialer_nonce.fill(0xd1);
+  acceptor_nonce.fill(0xac);
+  const Frame hello{.op = Op::hello,
+                    .checksum = true,
+                    .flags = weft::flag::kChecksums,
+                    .version_min = weft::kProtocolVersionMin,
+                    .version_max = weft::kProtocolVersion,
+                    .name = "node-a",
+                    .peer_name = "node-b",
+                    .incarnation = 0x5eed0001,
+                    .wall_ms = 1767225600000ULL,
+                    .max_frame_bytes = weft::WireLimits{}.max_frame_bytes,
+                    .nonce = dialer_nonce};
+  weft::encode_frame(out, hello);
+  // The acceptor's challenge (in the other direction, not in this capture), which the
+  // dialer's auth answers with its proof under the cluster key "demo-cluster-key".
+  const Frame challenge{.op = Op::challenge,
+                        .checksum = true,
+                        .flags = weft::flag::kChecksums,
+                        .version = weft::kProtocolVersion,
+                        .name = "node-b",
+                        .incarnation = 0x5eed0002,
+                        .wall_ms = 1767225600001ULL,
+                        .max_frame_bytes = weft::WireLimits{}.max_frame_bytes,
+                        .nonce = acceptor_nonce};
+  const std::vector<std::uint8_t> proof =
+      weft::SharedKeyAuth(std::string_view("demo-cluster-key"))
+          .prove(weft::handshake_transcript(weft::ProofRole::dialer, hello, challenge))
+          .value();
+  weft::encode_frame(out, Frame{.op = Op::auth, .checksum = true, .payload = proof});
   // After the welcome both sides checksum every frame (the hello asked for it).
   weft::encode_frame(out, Frame{.op = Op::ping, .checksum = true, .seq = 1});
   weft::encode_frame(out, Frame{.op = Op::request,

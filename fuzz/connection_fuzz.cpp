@@ -29,8 +29,10 @@
 // finished by the application or with one ObjectAborted; every object alpha posts completes
 // once, in posting order, before its stream's one ObjectStreamEnded.
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 #include <cstdlib>
 #include <iterator>
 #include <map>
@@ -38,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "weft/auth.hpp"
 #include "weft/node.hpp"
 
 namespace {
@@ -65,6 +68,7 @@ constexpr std::uint32_t kMaxObjectStreams = 16;
 constexpr ObjectWindow kObjectWindow{4, 64 * 1024};
 constexpr int kMaxReconnects = 3;
 constexpr std::uint64_t kIncarnation = 7;
+constexpr std::string_view kClusterKey = "fuzz-cluster-key";
 constexpr std::int64_t kWallMs = 1'000'000;
 // alpha's own objects: at most this many (control objects add four at a time).
 constexpr std::uint64_t kMaxPosted = 16;
@@ -95,7 +99,7 @@ NodeConfig alpha_config(const std::string& self, const std::string& peer) {
   NodeConfig config;
   config.name = self;
   config.peers = {peer};
-  config.auth = std::make_shared<StaticTokenAuth>("fuzz");
+  config.auth = std::make_shared<SharedKeyAuth>(kClusterKey);
   config.checksums = false;
   config.seed = 1;
   config.limits.max_frame_bytes = kMaxFrameBytes;
@@ -401,22 +405,37 @@ void drain_output(Node& node, TransportId transport) {
   }
 }
 
-// bravo's hello on a new transport; an established connection for it.
+// bravo's handshake on a new transport (hello, then the auth answering the node's
+// challenge); an established connection for it.
 TransportId connect(Node& node, Application& application, TimeNs now, const std::string& dialer,
                     std::uint64_t incarnation) {
   const TransportId transport = node.on_accepted(now);
-  ByteBuffer hello;
-  encode_frame(hello, Frame{.op = Op::hello,
-                            .checksum = true,
-                            .version_min = 1,
-                            .version_max = 2,  // compressed object streams allowed
-                            .name = dialer,
-                            .peer_name = node.name(),
-                            .incarnation = incarnation,
-                            .wall_ms = static_cast<std::uint64_t>(kWallMs + now / 1'000'000),
-                            .max_frame_bytes = 1 << 20,
-                            .token = as_bytes("fuzz")});
-  node.on_bytes(now, transport, hello.view());
+  const std::array<std::uint8_t, kNonceBytes> nonce{0x5a};
+  const Frame hello{.op = Op::hello,
+                    .checksum = true,
+                    .version_min = kProtocolVersionMin,
+                    .version_max = kProtocolVersion,
+                    .name = dialer,
+                    .peer_name = node.name(),
+                    .incarnation = incarnation,
+                    .wall_ms = static_cast<std::uint64_t>(kWallMs + now / 1'000'000),
+                    .max_frame_bytes = 1 << 20,
+                    .nonce = nonce};
+  ByteBuffer bytes;
+  encode_frame(bytes, hello);
+  node.on_bytes(now, transport, bytes.view());
+  const Bytes out = node.pending_output(transport);
+  FrameDecoder decoder;
+  const DecodeStep step = decoder.next(out);
+  check(step.status == DecodeStatus::frame && step.frame.op == Op::challenge);
+  const std::vector<std::uint8_t> proof =
+      SharedKeyAuth(kClusterKey)
+          .prove(handshake_transcript(ProofRole::dialer, hello, step.frame))
+          .value();
+  node.consume_output(transport, out.size());
+  bytes.clear();
+  encode_frame(bytes, Frame{.op = Op::auth, .checksum = true, .payload = proof});
+  node.on_bytes(now, transport, bytes.view());
   application.serve(now);
   drain_output(node, transport);
   check(node.connection(0).state() == PeerState::established);

@@ -66,7 +66,7 @@ std::string node_verdict(const std::vector<std::uint8_t>& stream, std::size_t pi
   NodeConfig config;
   config.name = "node-b";
   config.peers = {"node-a"};
-  config.auth = std::make_shared<StaticTokenAuth>("s3cret");
+  config.auth = std::make_shared<SharedKeyAuth>("s3cret-cluster-key");
   config.seed = 1;
   Node node(config, 0, 1'767'225'600'000);
   if (!endpoint.empty()) node.register_object_endpoint(endpoint);

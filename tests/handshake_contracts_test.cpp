@@ -1,6 +1,6 @@
 // Contract tests of docs/PROTOCOL.md's handshake rules (§4.2, §4.3), each at its boundary
 // and one past it: the stale-hello rule, version negotiation, the dialer's checks of the
-// welcome, clock skew and the handshake timeout.
+// challenge, clock skew and the handshake timeout. (The proofs: auth_contracts_test.cpp.)
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,6 +16,7 @@ namespace {
 
 using testing::accepting;
 using testing::acceptor_config;
+using testing::challenge_dialer;
 using testing::dialing;
 using testing::expect_handshake_protocol_error;
 using testing::expect_refused;
@@ -26,6 +27,7 @@ using testing::kHelloTimeoutMs;
 using testing::kMaxSkewMs;
 using testing::kPeerIncarnation;
 using testing::kWallMs;
+using testing::prove_as_dialer;
 using testing::roles;
 using testing::ScriptedPeer;
 using testing::welcome_frame;
@@ -36,10 +38,10 @@ using testing::welcome_frame;
 // it must have been refused as stale, and the first connection kept).
 bool adopts_after(const Frame& first, const Frame& second) {
   auto driven = accepting(acceptor_config());
-  driven.feed(first);
+  prove_as_dialer(driven, first);
   EXPECT_EQ(driven.all<event::PeerUp>().size(), 1u);
   driven.set_transport(driven.node().on_accepted(0));
-  driven.feed(second);
+  prove_as_dialer(driven, second);
   if (driven.all<event::PeerUp>().size() == 2) return true;
   expect_refused(driven, Status::stale_hello, Op::reject);
   EXPECT_EQ(driven.connection().state(), PeerState::established);
@@ -72,7 +74,7 @@ TEST(ProtocolContracts, StaleRuleComparesWithTheLastAdoptedHelloOnly) {
   auto driven = accepting(acceptor_config());
   for (const std::uint64_t seq : {5u, 0u, 5u}) {
     driven.set_transport(driven.node().on_accepted(0));
-    driven.feed(hello_frame(seq));
+    prove_as_dialer(driven, hello_frame(seq));
   }
   EXPECT_EQ(driven.all<event::PeerUp>().size(), 3u);
   EXPECT_TRUE(driven.all<event::HandshakeFailed>().empty());
@@ -86,13 +88,15 @@ struct VersionCase {
 };
 
 TEST(ProtocolContracts, VersionNegotiationPicksTheHighestCommonVersion) {
+  // Versions from 3 on (a node speaks none before kProtocolVersionMin); the later ones play
+  // future releases.
   const VersionCase cases[] = {
-      {1, 1, 1, 1, 1}, {3, 3, 3, 3, 3},  // the same single version
-      {1, 3, 2, 5, 3}, {2, 5, 1, 3, 3},  // overlapping, either side higher
-      {1, 5, 2, 3, 3}, {2, 3, 1, 5, 3},  // one range inside the other
-      {1, 2, 2, 4, 2}, {2, 4, 1, 2, 2},  // touching at one version
-      {1, 2, 3, 4, 0}, {3, 4, 1, 2, 0},  // disjoint, one apart
-      {1, 1, 5, 9, 0},
+      {3, 3, 3, 3, 3}, {5, 5, 5, 5, 5},  // the same single version
+      {3, 5, 4, 7, 5}, {4, 7, 3, 5, 5},  // overlapping, either side higher
+      {3, 7, 4, 5, 5}, {4, 5, 3, 7, 5},  // one range inside the other
+      {3, 4, 4, 6, 4}, {4, 6, 3, 4, 4},  // touching at one version
+      {3, 4, 5, 6, 0}, {5, 6, 3, 4, 0},  // disjoint, one apart
+      {3, 3, 7, 11, 0},
   };
   const std::string dialer = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
   for (const VersionCase& c : cases) {
@@ -108,10 +112,10 @@ TEST(ProtocolContracts, VersionNegotiationPicksTheHighestCommonVersion) {
     const std::size_t a = 1 - d;
     if (c.chosen != 0) {
       ASSERT_TRUE(cluster.run_until_connected());
-      const auto welcome = decode_one(cluster.net().wire_log(a, d), {});
-      ASSERT_TRUE(welcome.has_value());
-      ASSERT_EQ(welcome->op, Op::welcome);
-      EXPECT_EQ(welcome->version, c.chosen);
+      const auto challenge = decode_one(cluster.net().wire_log(a, d), {});
+      ASSERT_TRUE(challenge.has_value());
+      ASSERT_EQ(challenge->op, Op::challenge);
+      EXPECT_EQ(challenge->version, c.chosen);
       continue;
     }
     cluster.net().run_for(ns_from_ms(300));
@@ -125,71 +129,97 @@ TEST(ProtocolContracts, VersionNegotiationPicksTheHighestCommonVersion) {
   }
 }
 
-// ---- §4.2 the dialer's checks of the welcome --------------------------------------------------
+// ---- §4.2 the dialer's checks of the challenge ------------------------------------------------
 
-TEST(ProtocolContracts, DialerChecksEveryFieldOfTheWelcome) {
+TEST(ProtocolContracts, DialerChecksEveryFieldOfTheChallenge) {
   struct Case {
     std::string label;
     std::function<void(Frame&)> change;
     Status status;  // ok: accepted
   };
   const std::string stranger = "someone-else";
-  const std::string bad_token = "guess";
+  const std::vector<std::uint8_t> short_nonce(kNonceBytes - 1, 0x5a);
+  const std::vector<std::uint8_t> long_nonce(kNonceBytes + 1, 0x5a);
+  const std::vector<std::uint8_t> wrong_proof(32, 0x00);
   const Case cases[] = {
-      {"version at our min", [](Frame& w) { w.version = 2; }, Status::ok},
-      {"version at our max", [](Frame& w) { w.version = 3; }, Status::ok},
-      {"version below our min", [](Frame& w) { w.version = 1; }, Status::version_mismatch},
-      {"version above our max", [](Frame& w) { w.version = 4; }, Status::version_mismatch},
-      {"name of another node", [&](Frame& w) { w.name = stranger; }, Status::wrong_target},
-      {"token that does not verify", [&](Frame& w) { w.token = as_bytes(bad_token); },
-       Status::bad_token},
-      {"empty token", [](Frame& w) { w.token = {}; }, Status::bad_token},
-      {"wall clock 5 min ahead", [](Frame& w) { w.wall_ms += kMaxSkewMs; }, Status::ok},
-      {"wall clock 5 min + 1 ms ahead", [](Frame& w) { w.wall_ms += kMaxSkewMs + 1; },
+      {"version at our min", [](Frame& c) { c.version = 3; }, Status::ok},
+      {"version at our max", [](Frame& c) { c.version = 4; }, Status::ok},
+      {"version below our min", [](Frame& c) { c.version = 2; }, Status::version_mismatch},
+      {"version above our max", [](Frame& c) { c.version = 5; }, Status::version_mismatch},
+      {"name of another node", [&](Frame& c) { c.name = stranger; }, Status::wrong_target},
+      {"nonce one byte short", [&](Frame& c) { c.nonce = short_nonce; }, Status::protocol_error},
+      {"nonce one byte long", [&](Frame& c) { c.nonce = long_nonce; }, Status::protocol_error},
+      {"proof that does not verify", [&](Frame& c) { c.payload = wrong_proof; },
+       Status::auth_failed},
+      {"no proof", [](Frame& c) { c.payload = {}; }, Status::auth_failed},
+      {"wall clock 5 min ahead", [](Frame& c) { c.wall_ms += kMaxSkewMs; }, Status::ok},
+      {"wall clock 5 min + 1 ms ahead", [](Frame& c) { c.wall_ms += kMaxSkewMs + 1; },
        Status::clock_skew},
-      {"wall clock 5 min behind", [](Frame& w) { w.wall_ms -= kMaxSkewMs; }, Status::ok},
-      {"wall clock 5 min + 1 ms behind", [](Frame& w) { w.wall_ms -= kMaxSkewMs + 1; },
+      {"wall clock 5 min behind", [](Frame& c) { c.wall_ms -= kMaxSkewMs; }, Status::ok},
+      {"wall clock 5 min + 1 ms behind", [](Frame& c) { c.wall_ms -= kMaxSkewMs + 1; },
        Status::clock_skew},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.label);
     auto driven = dialing([](NodeConfig& config) {
-      config.version_min = 2;
-      config.version_max = 3;
+      config.version_min = 3;
+      config.version_max = 4;
     });
-    Frame welcome = welcome_frame();
-    welcome.version = 2;  // within the dialer's [2, 3]
-    c.change(welcome);
-    driven.feed(welcome);
+    // The proof is made again for the changed challenge (but for the proof cases), so only
+    // the change itself can fail it.
+    const auto [hello, step] =
+        challenge_dialer(driven, c.change, c.status != Status::auth_failed);
     if (c.status == Status::ok) {
+      EXPECT_EQ(testing::frames_with(step.sent, Op::auth).size(), 1u);
+      driven.feed(welcome_frame());
       EXPECT_TRUE(driven.last<event::PeerUp>().has_value());
       expect_still_up(driven);
       continue;
     }
-    // §4.2: the dialer closes, sending goaway with the matching status, and dials again later.
+    // §4.2: the dialer closes, sending goaway with the matching status, and dials again
+    // later; it never sent an auth.
+    EXPECT_TRUE(testing::frames_with(step.sent, Op::auth).empty());
     expect_refused(driven, c.status, Op::goaway);
     EXPECT_EQ(driven.last<event::HandshakeFailed>()->peer_name, roles().acceptor);
     EXPECT_EQ(driven.connection().state(), PeerState::backoff);
   }
 }
 
-TEST(ProtocolContracts, DialerTreatsAnythingButWelcomeOrRejectAsAProtocolError) {
-  {  // a frame other than welcome / reject during the handshake (§4.2 step 3)
+TEST(ProtocolContracts, DialerTreatsAnythingButChallengeWelcomeOrRejectAsAProtocolError) {
+  {  // a frame other than challenge / reject first (§4.2 dialer step 3)
     auto driven = dialing();
     driven.feed(Frame{.op = Op::ping, .seq = 1});
     expect_handshake_protocol_error(driven);
   }
-  {  // a welcome announcing a frame limit under 65536 (§4.3) is malformed; 65536 is fine
+  {  // a welcome before any challenge: the acceptor proved nothing
+    auto driven = dialing();
+    driven.feed(welcome_frame());
+    EXPECT_NE(expect_handshake_protocol_error(driven).find("expected challenge or reject"),
+              std::string::npos);
+  }
+  {  // after the auth, anything but welcome or reject
+    auto driven = dialing();
+    challenge_dialer(driven);
+    driven.feed(Frame{.op = Op::ping, .seq = 1});
+    EXPECT_NE(expect_handshake_protocol_error(driven).find("expected welcome or reject"),
+              std::string::npos);
+  }
+  {  // a challenge announcing a frame limit under 65536 (§4.3) is malformed; 65536 is fine
     for (const std::uint32_t limit : {kMinMaxFrameBytes, kMinMaxFrameBytes - 1}) {
       SCOPED_TRACE("max_frame_bytes " + std::to_string(limit));
       auto driven = dialing();
+      const std::vector<OwnedFrame> hello = testing::frames_with(driven.written(), Op::hello);
+      ASSERT_EQ(hello.size(), 1u);
       // The encoder refuses a limit under 65536, so encode 65536 (uint 32: ce 00 01 00 00)
       // and patch the value; any integer form is valid (§3.1). No checksum: the patch would
       // break it, and handshake frames only SHOULD carry one.
-      Frame welcome = welcome_frame();
-      welcome.checksum = false;
-      welcome.max_frame_bytes = kMinMaxFrameBytes;
-      std::vector<std::uint8_t> bytes = testing::encode_to_vector(welcome);
+      std::vector<std::uint8_t> proof;
+      Frame challenge = testing::challenge_frame(hello.front().view(), proof);
+      challenge.checksum = false;
+      challenge.max_frame_bytes = kMinMaxFrameBytes;
+      proof = testing::script_proof(ProofRole::acceptor, hello.front().view(), challenge);
+      challenge.payload = proof;
+      std::vector<std::uint8_t> bytes = testing::encode_to_vector(challenge);
       const std::array<std::uint8_t, 5> field{0xce, 0x00, 0x01, 0x00, 0x00};
       const auto at = std::search(bytes.begin(), bytes.end(), field.begin(), field.end());
       ASSERT_NE(at, bytes.end());
@@ -198,6 +228,8 @@ TEST(ProtocolContracts, DialerTreatsAnythingButWelcomeOrRejectAsAProtocolError) 
       }
       driven.feed_bytes(bytes);
       if (limit == kMinMaxFrameBytes) {
+        EXPECT_EQ(testing::frames_with(driven.written(), Op::auth).size(), 1u);
+        driven.feed(welcome_frame());
         EXPECT_TRUE(driven.last<event::PeerUp>().has_value());
         continue;
       }
@@ -239,20 +271,20 @@ TEST(ProtocolContracts, ClockSkewUpToTheLimitIsAcceptedAndOneMillisecondMoreIsNo
         driven.set_transport(driven.node().on_accepted(now));
         Frame hello = hello_frame();
         hello.wall_ms = peer_wall_ms;
-        driven.feed(hello, now);
+        prove_as_dialer(driven, hello, testing::Welcome::read, now);
         if (allowed) {
           EXPECT_TRUE(driven.last<event::PeerUp>().has_value());
         } else {
           expect_refused(driven, Status::clock_skew, Op::reject);
         }
       }
-      {  // the dialer's check of the welcome
+      {  // the dialer's check of the challenge
         auto driven = dialing(adjust);
         driven.node().set_wall_clock(now, kMovedWallMs);
-        Frame welcome = welcome_frame();
-        welcome.wall_ms = peer_wall_ms;
-        driven.feed(welcome, now);
+        challenge_dialer(driven, [&](Frame& challenge) { challenge.wall_ms = peer_wall_ms; }, true,
+                         now);
         if (allowed) {
+          driven.feed(welcome_frame(), now);
           EXPECT_TRUE(driven.last<event::PeerUp>().has_value());
         } else {
           expect_refused(driven, Status::clock_skew, Op::goaway);
@@ -285,12 +317,10 @@ TEST(ProtocolContracts, WallClocksAnywhereInTheU64RangeAreComparedWithoutOverflo
       ASSERT_TRUE(failed.has_value());
       EXPECT_NE(failed->message.find(expected_text), std::string::npos) << failed->message;
     }
-    {  // the dialer's check of the welcome
+    {  // the dialer's check of the challenge
       auto driven = dialing();
       driven.node().set_wall_clock(now, kWallMs);
-      Frame welcome = welcome_frame();
-      welcome.wall_ms = theirs;
-      driven.feed(welcome, now);
+      challenge_dialer(driven, [&](Frame& challenge) { challenge.wall_ms = theirs; }, true, now);
       expect_refused(driven, Status::clock_skew, Op::goaway);
       const auto failed = driven.last<event::HandshakeFailed>();
       ASSERT_TRUE(failed.has_value());
@@ -359,8 +389,19 @@ TEST(ProtocolContracts, TransportsWaitingForAHelloAreCappedAndTheNextIsClosedAtO
     EXPECT_FALSE(refused(waiting.back())) << "transport " << i << " is within the cap";
   }
   EXPECT_TRUE(refused(node.on_accepted(0)));  // one past the cap
-  // A hello adopts the first: its place is free again.
+  // A hello does not free a place (its sender proved nothing yet); the auth that adopts the
+  // transport does.
   node.on_bytes(ns_from_ms(1), waiting[0], testing::encode_to_vector(hello_frame()));
+  EXPECT_TRUE(refused(node.on_accepted(ns_from_ms(1))));
+  const auto challenge = decode_one(node.pending_output(waiting[0]), {});
+  ASSERT_TRUE(challenge.has_value());
+  ASSERT_EQ(challenge->op, Op::challenge);
+  const OwnedFrame kept_challenge(*challenge);
+  node.consume_output(waiting[0], node.pending_output(waiting[0]).size());
+  std::vector<std::uint8_t> proof;
+  node.on_bytes(ns_from_ms(1), waiting[0],
+                testing::encode_to_vector(
+                    testing::auth_frame(hello_frame(), kept_challenge.view(), proof)));
   EXPECT_EQ(node.connection(0).state(), PeerState::established);
   const TransportId fourth = node.on_accepted(ns_from_ms(1));
   EXPECT_FALSE(refused(fourth));

@@ -279,7 +279,7 @@ TEST(IoLoopback, CallsFromEightThreadsAtOnce) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
-TEST(IoLoopback, BadTokenIsRejectedAndBothSidesSeeWhy) {
+TEST(IoLoopback, WrongKeyIsRefusedAndBothSidesSeeWhy) {
   const std::string dialer = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
   const std::string acceptor = dialer == "alpha" ? "bravo" : "alpha";
   std::mutex mutex;
@@ -298,7 +298,7 @@ TEST(IoLoopback, BadTokenIsRejectedAndBothSidesSeeWhy) {
   ASSERT_EQ(accept_node.start(), Errc::ok);
   EventNodeOptions dialing;
   dialing.config = config_for(dialer, acceptor);
-  dialing.config.auth = std::make_shared<StaticTokenAuth>("wrong-token");
+  dialing.config.auth = std::make_shared<SharedKeyAuth>("wrong-cluster-key");
   dialing.addresses.push_back({acceptor, "127.0.0.1", accept_node.port()});
   EventNode dial_node(dialing);
   dial_node.on_peer_change(record("dialer"));
@@ -306,10 +306,10 @@ TEST(IoLoopback, BadTokenIsRejectedAndBothSidesSeeWhy) {
   EXPECT_TRUE(wait_until([&] {
     std::lock_guard lock(mutex);
     const bool acceptor_saw = std::any_of(seen.begin(), seen.end(), [](const std::string& s) {
-      return s.starts_with("acceptor: bad_token");
+      return s.starts_with("acceptor: auth_failed");
     });
     const bool dialer_saw = std::any_of(seen.begin(), seen.end(), [](const std::string& s) {
-      return s.starts_with("dialer: bad_token");
+      return s.starts_with("dialer: auth_failed");
     });
     return acceptor_saw && dialer_saw;
   }));

@@ -23,7 +23,7 @@ inline NodeConfig config_for(const std::string& name, const std::string& peer) {
   NodeConfig config;
   config.name = name;
   config.peers = {peer};
-  config.auth = std::make_shared<StaticTokenAuth>("io-test-secret");
+  config.auth = std::make_shared<SharedKeyAuth>("io-test-secret-cluster-key");
   config.timeouts.backoff_max_ms = 200;  // reconnect quickly in tests
   return config;
 }

@@ -1,6 +1,6 @@
 // Scenarios of the handshake and the wire, each on nodes wired in memory or fed scripted
-// frames: handshake rejections (bad token, unknown name, clock skew, version, wrong dialer
-// or target, stale hellos), a handshake that never finishes, requests in parts checked
+// frames: handshake rejections (a wrong key, unknown name, clock skew, version, wrong
+// dialer or target, stale hellos), a handshake that never finishes, requests in parts checked
 // against the announced size, and the dial rule over many names.
 #include <gtest/gtest.h>
 
@@ -52,12 +52,14 @@ void expect_rejection(const std::function<void(NodeConfig&)>& adjust, Status sta
   EXPECT_GE(refused, 1u) << "the refused side saw no event";
 }
 
-TEST(NodeScenarios, HandshakeRejectsABadToken) {
+TEST(NodeScenarios, HandshakeRejectsAWrongKey) {
+  // Whichever side dials, the first proof checked is the other key's: the dialer refuses the
+  // challenge (goaway) or the acceptor the auth (reject), and both report auth_failed.
   expect_rejection(
       [](NodeConfig& config) {
-        if (config.name == "bravo") config.auth = std::make_shared<StaticTokenAuth>("other");
+        if (config.name == "bravo") config.auth = std::make_shared<SharedKeyAuth>("other-cluster-key");
       },
-      Status::bad_token);
+      Status::auth_failed);
 }
 
 TEST(NodeScenarios, HandshakeRejectsAnUnknownName) {
@@ -94,9 +96,9 @@ TEST(NodeScenarios, HandshakeRejectsClockSkew) {
 TEST(NodeScenarios, HandshakeRejectsAVersionMismatch) {
   expect_rejection(
       [](NodeConfig& config) {
-        if (config.name == "alpha") {  // bravo speaks [1, 2]
-          config.version_min = 3;
-          config.version_max = 4;
+        if (config.name == "alpha") {  // bravo speaks [3, 3]
+          config.version_min = 4;
+          config.version_max = 5;
         }
       },
       Status::version_mismatch);
@@ -114,17 +116,17 @@ std::vector<Event> feed_accepted(Node& node, const Frame& first_frame) {
   return events;
 }
 
-Frame hello_from(std::string_view from, std::string_view to, std::string_view token) {
+Frame hello_from(std::string_view from, std::string_view to) {
   return Frame{.op = Op::hello,
                .checksum = true,
-               .version_min = 1,
-               .version_max = 1,
+               .version_min = kProtocolVersionMin,
+               .version_max = kProtocolVersion,
                .name = from,
                .peer_name = to,
                .incarnation = 42,
                .wall_ms = 1'000'000,
                .max_frame_bytes = 1 << 20,
-               .token = as_bytes(token)};
+               .nonce = testing::script_nonce()};
 }
 
 // The reject frame in a CloseTransport's final bytes, and the HandshakeFailed event.
@@ -157,9 +159,9 @@ TEST(NodeScenarios, HandshakeRejectsTheWrongDialerAndWrongTarget) {
   if (!dial_rule_dials(x, y)) std::swap(x, y);
   NodeConfig config = testing::test_config(x, {y});
   Node node(config, 0, 1'000'000);
-  expect_refused(feed_accepted(node, hello_from(y, x, "secret")), Status::wrong_dialer);
-  expect_refused(feed_accepted(node, hello_from(y, "not-me", "secret")), Status::wrong_target);
-  expect_refused(feed_accepted(node, hello_from("stranger", x, "secret")), Status::unknown_node);
+  expect_refused(feed_accepted(node, hello_from(y, x)), Status::wrong_dialer);
+  expect_refused(feed_accepted(node, hello_from(y, "not-me")), Status::wrong_target);
+  expect_refused(feed_accepted(node, hello_from("stranger", x)), Status::unknown_node);
   Frame not_hello{.op = Op::ping, .seq = 1};
   expect_refused(feed_accepted(node, not_hello), Status::protocol_error);
 }
@@ -177,9 +179,9 @@ TEST(NodeScenarios, StaleHelloOfAnEarlierAttemptIsRefusedAndKeepsTheConnection) 
   std::string dialer = "n1";
   if (!dial_rule_dials(dialer, acceptor)) std::swap(acceptor, dialer);
   Node node(testing::test_config(acceptor, {dialer}), 0, 1'000'000);
-  Frame attempt = hello_from(dialer, acceptor, "secret");
+  Frame attempt = hello_from(dialer, acceptor);
   attempt.seq = 5;  // the dialer's fifth dial is the one that got through
-  const std::vector<Event> adopted = feed_accepted(node, attempt);
+  const std::vector<Event> adopted = testing::dial_node(node, attempt).events;
   ASSERT_EQ(adopted.size(), 1u);
   ASSERT_TRUE(std::holds_alternative<event::PeerUp>(adopted[0]));
   // Its fourth and fifth dials again (delayed or replayed) are stale; the connection stays.
@@ -192,11 +194,11 @@ TEST(NodeScenarios, StaleHelloOfAnEarlierAttemptIsRefusedAndKeepsTheConnection) 
   // A later dial of the same process, or any dial of a new incarnation, replaces it.
   Frame later = attempt;
   later.seq = 6;
-  EXPECT_NE(peer_up_in(feed_accepted(node, later)), nullptr);
+  EXPECT_NE(peer_up_in(testing::dial_node(node, later).events), nullptr);
   Frame restarted = attempt;
   restarted.incarnation = 43;
   restarted.seq = 1;
-  const std::vector<Event> after_restart = feed_accepted(node, restarted);
+  const std::vector<Event> after_restart = testing::dial_node(node, restarted).events;
   const event::PeerUp* up = peer_up_in(after_restart);
   ASSERT_NE(up, nullptr);
   EXPECT_TRUE(up->peer_restarted);

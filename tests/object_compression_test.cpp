@@ -1,7 +1,7 @@
 // LZ4-compressed object streams between two nodes (PROTOCOL.md §6.3, "Compression"): the
 // receiver reads exactly the data sent whatever it compresses to, per chunk; resume offsets
-// are data offsets; a peer that cannot take compression (protocol version 1, or an endpoint
-// registered without it) ends the stream with unsupported and every object completes once.
+// are data offsets; an endpoint registered without compression ends the stream with
+// unsupported and every object completes once.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -184,41 +184,6 @@ TEST(ObjectCompression, AReconnectMidObjectResumesAtTheDataOffsetAndDeliversOnce
     EXPECT_FALSE(got[i].aborted);
   }
   EXPECT_GT(f.sent_stats().resumes, 0u);
-}
-
-TEST(ObjectCompression, APeerOfVersion1EndsTheStreamUnsupportedAndTheConnectionStays) {
-  PairOptions options;
-  options.adjust = [](NodeConfig& config) {
-    if (config.name == "b") config.version_max = 1;  // a peer of the previous version
-  };
-  Lz4Fixture f(options);
-  f.pair.read_everything();
-  EXPECT_EQ(f.pair.to(0).stats().version, 1u);
-  // The first object finds out at once, while the peer is up: it completes, then the
-  // stream ends, before the post returns; the stream takes no more.
-  ASSERT_EQ(f.post(in_memory(1, compressible(1, 10'000))).error, Errc::ok);
-  EXPECT_EQ(f.post(in_memory(2, compressible(2, 10'000))).error, Errc::not_found);
-  f.pair.run(kSecond);
-  const auto done = f.pair.completions();
-  ASSERT_EQ(done.size(), 1u);
-  EXPECT_EQ(done[0].object, 1u);
-  EXPECT_EQ(done[0].result, Errc::unsupported);
-  EXPECT_EQ(done[0].message,
-            "the peer speaks protocol version 1, which has no compressed object streams");
-  std::vector<event::ObjectStreamEnded> ended;
-  for (const Event& event : f.pair.events(0))
-    if (const auto* e = std::get_if<event::ObjectStreamEnded>(&event)) ended.push_back(*e);
-  ASSERT_EQ(ended.size(), 1u);
-  EXPECT_EQ(ended[0].result, Errc::unsupported);
-  EXPECT_TRUE(f.pair.received().empty());
-  // Nothing reached the wire: the connection is the first one, and an uncompressed stream
-  // to the same endpoint works.
-  EXPECT_EQ(f.pair.to(0).stats().generation, 1u);
-  const ObjectStreamId plain = f.open(ObjectCompression::none);
-  ASSERT_EQ(f.post(in_memory(3, compressible(3, 10'000)), plain).error, Errc::ok);
-  f.pair.run(kSecond, [&] { return f.pair.completions().size() == 2; });
-  ASSERT_EQ(f.pair.completions().size(), 2u);
-  EXPECT_EQ(f.pair.completions()[1].result, Errc::ok);
 }
 
 TEST(ObjectCompression, AnEndpointWithoutCompressionRejectsTheStreamAndEveryObjectCompletes) {

@@ -374,12 +374,15 @@ TEST(ProtocolContracts, EitherSideAskingForChecksumsMakesBothDirectionsCarryThem
     const bool negotiated = c.dialer_asks || c.acceptor_asks;
     for (const auto& [from, to] : {std::pair{d, a}, std::pair{a, d}}) {
       const std::vector<OwnedFrame> frames = frames_in(cluster.net().wire_log(from, to));
-      ASSERT_GE(frames.size(), 3u);  // hello or welcome, then a request and a response
+      // hello and auth, or challenge and welcome; then a request and a response
+      ASSERT_GE(frames.size(), 4u);
       const Frame handshake = frames[0].view();
-      EXPECT_TRUE(handshake.checksum);  // hello and welcome SHOULD carry one: weft's do
+      EXPECT_TRUE(handshake.checksum);  // handshake frames SHOULD carry one: weft's do
       EXPECT_EQ((handshake.flags & flag::kChecksums) != 0,
                 from == d ? c.dialer_asks : c.acceptor_asks);
-      for (std::size_t i = 1; i < frames.size(); ++i) {
+      EXPECT_EQ(frames[1].view().op, from == d ? Op::auth : Op::welcome);
+      EXPECT_TRUE(frames[1].view().checksum);
+      for (std::size_t i = 2; i < frames.size(); ++i) {
         EXPECT_EQ(frames[i].view().checksum, negotiated)
             << op_name(static_cast<std::uint64_t>(frames[i].view().op));
       }
@@ -402,9 +405,29 @@ TEST(ProtocolContracts, FrameWithoutAChecksumOnceNegotiatedIsChecksumMissing) {
     SCOPED_TRACE(c.label);
     const auto adjust = [&](NodeConfig& config) { config.checksums = c.node_asks; };
     auto driven = c.node_dials ? dialing(adjust) : accepting(acceptor_config(adjust));
-    Frame handshake = c.node_dials ? welcome_frame() : hello_frame();
-    handshake.flags = c.peer_asks ? flag::kChecksums : 0;
-    driven.feed(handshake);
+    const std::uint16_t flags = c.peer_asks ? flag::kChecksums : 0;
+    // What the peer sent before the pings: hello and auth, or challenge and welcome.
+    std::size_t before = 0;
+    if (c.node_dials) {
+      const auto [hello, step] =
+          testing::challenge_dialer(driven, [&](Frame& challenge) { challenge.flags = flags; });
+      std::vector<std::uint8_t> proof;
+      Frame challenge = testing::challenge_frame(hello.view(), proof);
+      challenge.flags = flags;
+      before += testing::encode_to_vector(challenge).size();
+      driven.feed(welcome_frame());
+      before += testing::encode_to_vector(welcome_frame()).size();
+    } else {
+      Frame hello = hello_frame();
+      hello.flags = flags;
+      const auto step = testing::prove_as_dialer(driven, hello);
+      before += testing::encode_to_vector(hello).size();
+      const auto challenge = testing::frames_with(step.sent, Op::challenge);
+      ASSERT_EQ(challenge.size(), 1u);
+      std::vector<std::uint8_t> proof;
+      before += testing::encode_to_vector(testing::auth_frame(hello, challenge[0].view(), proof))
+                    .size();
+    }
     ASSERT_TRUE(driven.last<event::PeerUp>().has_value());
     const Frame ping{.op = Op::ping, .checksum = true, .seq = 1};
     driven.feed(ping);  // the boundary: with a checksum, fine
@@ -414,9 +437,8 @@ TEST(ProtocolContracts, FrameWithoutAChecksumOnceNegotiatedIsChecksumMissing) {
     const std::string why = expect_protocol_error(driven);
     EXPECT_NE(why.find("checksum_missing"), std::string::npos) << why;
     // §2.1 check 8 reports the frame's flags byte, counted from the connection's first byte
-    // in that direction: the hello or welcome counts.
-    const std::size_t before =
-        testing::encode_to_vector(handshake).size() + testing::encode_to_vector(ping).size();
+    // in that direction: the handshake frames count.
+    before += testing::encode_to_vector(ping).size();
     EXPECT_NE(why.find("error at byte " + std::to_string(before + 1) + ":"), std::string::npos)
         << why;
   }
@@ -426,8 +448,11 @@ TEST(ProtocolContracts, NeitherSideAskingLeavesChecksumsOptional) {
   auto driven = accepting(acceptor_config([](NodeConfig& config) { config.checksums = false; }));
   Frame hello = hello_frame();
   hello.flags = 0;
-  driven.feed(hello);
+  const auto step = testing::prove_as_dialer(driven, hello, testing::Welcome::unread);
   ASSERT_TRUE(driven.last<event::PeerUp>().has_value());
+  const auto challenge = testing::frames_with(step.sent, Op::challenge);
+  ASSERT_EQ(challenge.size(), 1u);
+  EXPECT_EQ(challenge[0].view().flags & flag::kChecksums, 0);
   driven.set_checksum(false);
   driven.feed(Frame{.op = Op::ping, .seq = 1});
   driven.set_checksum(true);
@@ -436,7 +461,6 @@ TEST(ProtocolContracts, NeitherSideAskingLeavesChecksumsOptional) {
   const std::vector<OwnedFrame> sent = driven.written();
   ASSERT_EQ(sent.size(), 3u);
   EXPECT_EQ(sent[0].view().op, Op::welcome);
-  EXPECT_EQ(sent[0].view().flags & flag::kChecksums, 0);
   for (const std::size_t i : {1u, 2u}) {
     EXPECT_EQ(sent[i].view().op, Op::pong);
     EXPECT_FALSE(sent[i].view().checksum);
@@ -522,7 +546,7 @@ TEST(ProtocolContracts, GoawayEndsEveryOpenExchangeExactlyOnceWithDisconnected) 
   // An acceptor waits to be dialed again; the peer's next attempt is a new connection.
   EXPECT_EQ(driven.connection().state(), PeerState::idle);
   driven.set_transport(driven.node().on_accepted(later));
-  driven.feed(hello_frame(2), later);
+  testing::prove_as_dialer(driven, hello_frame(2), testing::Welcome::read, later);
   const auto ups = driven.all<event::PeerUp>();
   ASSERT_EQ(ups.size(), 2u);
   EXPECT_GT(ups[1].generation, ups[0].generation);
@@ -556,10 +580,13 @@ TEST(ProtocolContracts, GoawayMakesTheDialerReconnectWithoutTheOldConnectionsFra
   driven.set_transport(dials[1].transport);
   driven.node().on_connected(redial_at, dials[1].transport);
   // The new connection starts with its hello (the second attempt) and nothing else.
-  const std::vector<OwnedFrame> sent = driven.written();
+  const std::vector<OwnedFrame> sent = frames_in(driven.node().pending_output(dials[1].transport));
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sent[0].view().op, Op::hello);
   EXPECT_EQ(sent[0].view().seq, 2u);
+  const auto [hello, step] = testing::challenge_dialer(driven, {}, true, redial_at);
+  ASSERT_EQ(step.sent.size(), 1u);
+  EXPECT_EQ(step.sent[0].view().op, Op::auth);
   driven.feed(welcome_frame(), redial_at);
   EXPECT_EQ(driven.all<event::PeerUp>().size(), 2u);
   EXPECT_EQ(driven.all<event::RequestDone>().size(), 1u);

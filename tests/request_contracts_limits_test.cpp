@@ -60,19 +60,18 @@ TEST(RequestContracts, ConfigRequestLimitsAtTheirBoundsAreAcceptedOnePastThrows)
   EXPECT_FALSE(accepts([](NodeConfig& c) { c.limits.output_high_water_bytes = 0; }));
 }
 
-TEST(RequestContracts, ConfigVersionRangeMustStartAtOneAndNotBeEmpty) {
-  EXPECT_TRUE(accepts([](NodeConfig& c) { c.version_min = c.version_max = 1; }));
+TEST(RequestContracts, ConfigVersionRangeMustStartAtThreeAndNotBeEmpty) {
+  // Versions 1 and 2 put the cluster secret on the wire: no node speaks them.
+  EXPECT_TRUE(accepts([](NodeConfig& c) { c.version_min = c.version_max = 3; }));
+  EXPECT_FALSE(accepts([](NodeConfig& c) { c.version_min = c.version_max = 2; }));
+  EXPECT_FALSE(accepts([](NodeConfig& c) { c.version_min = 1; }));
   EXPECT_FALSE(accepts([](NodeConfig& c) { c.version_min = 0; }));
-  EXPECT_TRUE(accepts([](NodeConfig& c) {
-    c.version_min = 2;
-    c.version_max = 2;
-  }));
   EXPECT_FALSE(accepts([](NodeConfig& c) {
-    c.version_min = 3;
-    c.version_max = 2;
+    c.version_min = 4;
+    c.version_max = 3;
   }));
   EXPECT_TRUE(accepts([](NodeConfig& c) {
-    c.version_min = 1;
+    c.version_min = 3;
     c.version_max = 65535;
   }));
 }
@@ -213,7 +212,7 @@ TEST(RequestContracts, DecoderHeaderOfExactlyMaxHeaderBytesDecodesOneMoreIsHeade
   EXPECT_EQ(past.offset, 2u);
 }
 
-Frame hello_named(std::string_view name, std::string_view peer_name, Bytes token) {
+Frame hello_named(std::string_view name, std::string_view peer_name, Bytes nonce) {
   return Frame{.op = Op::hello,
                .version_min = 1,
                .version_max = 1,
@@ -222,7 +221,7 @@ Frame hello_named(std::string_view name, std::string_view peer_name, Bytes token
                .incarnation = 5,
                .wall_ms = 6,
                .max_frame_bytes = 65536,
-               .token = token};
+               .nonce = nonce};
 }
 
 // Header offsets of a hello: prefix 8, fixarray 1, op, flags, mux, seq, version_min and
@@ -243,9 +242,9 @@ TEST(RequestContracts, DecoderNamesOfExactlyMaxNameBytesDecodeOneMoreIsInvalidAt
   EXPECT_EQ(long_peer.offset, kHelloNameOffset + 1 + ten.size());
 }
 
-// A hello with a token of `token_bytes`, built by hand (the encoder refuses tokens over the
-// default limit). The token is the header's last element: its offset is returned in *at.
-std::vector<std::uint8_t> hello_with_token(std::size_t token_bytes, std::uint64_t* at) {
+// A hello with a nonce of `nonce_bytes`, built by hand (the encoder refuses nonces over the
+// default limit). The nonce is the header's last element: its offset is returned in *at.
+std::vector<std::uint8_t> hello_with_nonce(std::size_t nonce_bytes, std::uint64_t* at) {
   msgpack::sbuffer header;
   msgpack::packer<msgpack::sbuffer> pack(header);
   pack.pack_array(12);
@@ -259,9 +258,9 @@ std::vector<std::uint8_t> hello_with_token(std::size_t token_bytes, std::uint64_
   pack.pack(std::uint64_t{6});
   pack.pack(std::uint64_t{65536});
   *at = kPrefixBytes + header.size();
-  const std::string token(token_bytes, 't');
-  pack.pack_bin(static_cast<std::uint32_t>(token.size()));
-  pack.pack_bin_body(token.data(), static_cast<std::uint32_t>(token.size()));
+  const std::string nonce(nonce_bytes, 'n');
+  pack.pack_bin(static_cast<std::uint32_t>(nonce.size()));
+  pack.pack_bin_body(nonce.data(), static_cast<std::uint32_t>(nonce.size()));
   const std::size_t body = header.size();
   // Sized once and filled in place (g++ 12 at -O3 warns falsely about growing a vector
   // that starts with an initializer list).
@@ -275,23 +274,23 @@ std::vector<std::uint8_t> hello_with_token(std::size_t token_bytes, std::uint64_
   return wire;
 }
 
-TEST(RequestContracts, DecoderTokenOfExactlyMaxTokenBytesDecodesOneMoreIsInvalidAtTheToken) {
+TEST(RequestContracts, DecoderNonceOfExactlyMaxNonceBytesDecodesOneMoreIsInvalidAtTheNonce) {
   std::uint64_t at = 0;
   const DecoderOptions defaults;
-  ASSERT_EQ(defaults.limits.max_token_bytes, 256u);
-  EXPECT_EQ(decode_both_ways(hello_with_token(256, &at), defaults).code, WireError::none);
-  const DecodeError past = decode_both_ways(hello_with_token(257, &at), defaults);
+  ASSERT_EQ(defaults.limits.max_nonce_bytes, 256u);
+  EXPECT_EQ(decode_both_ways(hello_with_nonce(256, &at), defaults).code, WireError::none);
+  const DecodeError past = decode_both_ways(hello_with_nonce(257, &at), defaults);
   EXPECT_EQ(past.code, WireError::invalid_field);
   EXPECT_EQ(past.offset, at);
 }
 
-// max_token_bytes is at most kTokenBytesCap (512): a larger setting still stops at 512.
-TEST(RequestContracts, DecoderTokenLimitIsCappedAt512EvenWhenSetHigher) {
+// max_nonce_bytes is at most kNonceBytesCap (512): a larger setting still stops at 512.
+TEST(RequestContracts, DecoderNonceLimitIsCappedAt512EvenWhenSetHigher) {
   DecoderOptions options;
-  options.limits.max_token_bytes = 1000;
+  options.limits.max_nonce_bytes = 1000;
   std::uint64_t at = 0;
-  EXPECT_EQ(decode_both_ways(hello_with_token(kTokenBytesCap, &at), options).code, WireError::none);
-  const DecodeError past = decode_both_ways(hello_with_token(kTokenBytesCap + 1, &at), options);
+  EXPECT_EQ(decode_both_ways(hello_with_nonce(kNonceBytesCap, &at), options).code, WireError::none);
+  const DecodeError past = decode_both_ways(hello_with_nonce(kNonceBytesCap + 1, &at), options);
   EXPECT_EQ(past.code, WireError::invalid_field);
   EXPECT_EQ(past.offset, at);
 }

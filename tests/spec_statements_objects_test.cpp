@@ -193,19 +193,7 @@ TEST(SpecStatements, S6_3_FramesForAnObjectStreamThatIsNotOpenAreIgnored) {
   testing::expect_still_up(driven);
 }
 
-// ---- §6.3 compression (protocol version 2) --------------------------------------------------
-
-// An acceptor whose handshake with a script speaking versions 1..2 finished: version 2.
-ScriptedPeer accepted_v2() {
-  ScriptedPeer peer = testing::accepting(testing::acceptor_config());
-  peer.feed(testing::hello_frame(1, 2));
-  const auto welcomes = frames_with(peer.read().sent, Op::welcome);
-  EXPECT_EQ(welcomes.size(), 1u);
-  if (!welcomes.empty()) {
-    EXPECT_EQ(welcomes[0].view().version, 2u);
-  }
-  return peer;
-}
+// ---- §6.3 compression --------------------------------------------------
 
 Frame lz4_open(std::uint64_t mux, std::string_view endpoint) {
   Frame open = object_open(mux, endpoint);
@@ -229,17 +217,8 @@ std::vector<std::uint8_t> lz4_payload(std::string_view data,
   return out;
 }
 
-TEST(SpecStatements, S6_3_FlagLz4OnAConnectionOfVersion1IsAConnectionProtocolError) {
-  auto driven = accepted();  // the script speaks version 1 only
-  EXPECT_EQ(driven.connection().stats().version, 1u);
-  driven.node().register_object_endpoint("store");
-  driven.feed(lz4_open(6, "store"));
-  EXPECT_EQ(testing::expect_protocol_error(driven),
-            "object_open on mux 6: lz4 on a connection of protocol version 1");
-}
-
 TEST(SpecStatements, S6_3_AnEndpointThatTakesNoCompressionRejectsALz4OpenUnsupported) {
-  auto driven = accepted_v2();
+  auto driven = testing::accepted();
   driven.node().register_object_endpoint("store", {}, ObjectCompression::none);
   const auto reject = one_sent(driven.exchange(lz4_open(6, "store")), Op::object_reject);
   ASSERT_TRUE(reject);
@@ -251,7 +230,7 @@ TEST(SpecStatements, S6_3_AnEndpointThatTakesNoCompressionRejectsALz4OpenUnsuppo
 }
 
 TEST(SpecStatements, S6_3_ACompressedChunkIsReadAsItsDataAndSpendsCreditByItsDataBytes) {
-  auto driven = accepted_v2();
+  auto driven = testing::accepted();
   driven.node().register_object_endpoint("store", ObjectWindow{.objects = 2, .bytes = 70'000});
   ASSERT_TRUE(one_sent(driven.exchange(lz4_open(6, "store")), Op::object_accept));
   std::vector<std::uint8_t> header;
@@ -367,7 +346,7 @@ TEST(SpecStatements, S6_3_BadCompressedChunksAreConnectionProtocolErrorsWithThei
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.label);
-    auto driven = accepted_v2();
+    auto driven = testing::accepted();
     driven.node().register_object_endpoint("store", ObjectWindow{.objects = 4, .bytes = 70'000});
     driven.feed(c.lz4_stream ? lz4_open(6, "store") : object_open(6, "store"));
     driven.feed(Frame{.op = Op::object_begin,

@@ -35,16 +35,21 @@ Frame goaway_idle() {
                .payload = as_bytes("idle for 30000 ms")};
 }
 
-// The node dials (a Dial event follows `step`) and the script connects it: returns the hello.
-std::optional<OwnedFrame> connect_dial(ScriptedPeer& peer) {
+// The node dials (a Dial event follows `step`) and the script connects it, answering the
+// hello with a valid challenge as `script_name`: returns the hello once the node answered
+// with its auth (nullopt if it did not).
+std::optional<OwnedFrame> connect_dial(ScriptedPeer& peer,
+                                       const std::string& script_name = roles().acceptor,
+                                       TimeNs now_ns = 0) {
   const auto dial = peer.last<event::Dial>();
   if (!dial) return std::nullopt;
   peer.set_transport(dial->transport);
-  peer.node().on_connected(0, dial->transport);
+  peer.node().on_connected(now_ns, dial->transport);
   peer.collect();
-  const auto hellos = frames_with(peer.written(), Op::hello);
-  if (hellos.size() != 1) return std::nullopt;
-  return hellos[0];
+  const auto [hello, step] = testing::challenge_dialer(
+      peer, [&](Frame& challenge) { challenge.name = script_name; }, true, now_ns);
+  if (frames_with(step.sent, Op::auth).size() != 1) return std::nullopt;
+  return hello;
 }
 
 // §4.7: the side the dial rule makes the acceptor knocks: it dials and sends an ordinary
@@ -58,7 +63,7 @@ TEST(SpecStatements, S4_7_AnAcceptorWithWorkKnocksAndTheRequestWaitsForTheDialBa
       0, RequestArgs{.handler = kEchoHandler, .payload = as_bytes("waits")});
   ASSERT_EQ(call.error, Errc::ok);
   peer.collect();
-  const auto knock = connect_dial(peer);
+  const auto knock = connect_dial(peer, roles().dialer);  // proved, then refused
   ASSERT_TRUE(knock.has_value());
   EXPECT_EQ(knock->view().name, roles().acceptor);
   EXPECT_EQ(knock->view().peer_name, roles().dialer);
@@ -74,8 +79,7 @@ TEST(SpecStatements, S4_7_AnAcceptorWithWorkKnocksAndTheRequestWaitsForTheDialBa
   EXPECT_EQ(peer.connection().state(), PeerState::idle);
   // The script dials back, as the dial rule says.
   peer.set_transport(peer.node().on_accepted(0));
-  peer.feed(hello_frame());
-  const auto sent = peer.written();
+  const auto sent = testing::prove_as_dialer(peer, hello_frame()).sent;
   ASSERT_EQ(frames_with(sent, Op::welcome).size(), 1u);
   const auto requests = frames_with(sent, Op::request);
   ASSERT_EQ(requests.size(), 1u);
@@ -84,7 +88,8 @@ TEST(SpecStatements, S4_7_AnAcceptorWithWorkKnocksAndTheRequestWaitsForTheDialBa
 }
 
 // §4.7: an on-demand dialer answers a knock (a hello that passes every check but the dial
-// rule) with reject(wrong_dialer), reports no failure, and dials the peer at once.
+// rule) with its challenge, and the knocker's auth with reject(wrong_dialer); it reports no
+// failure, and dials the peer at once.
 TEST(SpecStatements, S4_7_ADialerAnswersAKnockWithRejectWrongDialerAndDialsAtOnce) {
   ScriptedPeer peer(testing::dialer_config(on_demand));
   peer.timer(0);
@@ -93,7 +98,8 @@ TEST(SpecStatements, S4_7_ADialerAnswersAKnockWithRejectWrongDialerAndDialsAtOnc
   Frame knock = hello_frame();
   knock.name = roles().acceptor;
   knock.peer_name = roles().dialer;
-  peer.feed(knock);
+  const auto step = testing::prove_as_dialer(peer, knock);
+  EXPECT_EQ(frames_with(step.sent, Op::challenge).size(), 1u);
   const auto reject = final_frame(peer);
   ASSERT_TRUE(reject.has_value());
   EXPECT_EQ(reject->view().op, Op::reject);

@@ -2,7 +2,7 @@
 // driven frame by frame (tests/support/scripted_peer.hpp). Every test names the section it
 // checks: what the serving side does at a request's deadline (§6.1), what each side sends
 // when the handshake breaks, times out or is replaced (§4.2, §9), the order of the handshake
-// checks (§4.2), fields below their minimum and tokens over the limit (§3.2, §5.1), the
+// checks (§4.2), fields below their minimum and nonces over the limit (§3.2, §5.1), the
 // reason texts of protocol errors (§9.2); the rules of object streams (§6.3) are in
 // spec_statements_objects_test.cpp. Part of weft_protocol_contract_tests.
 #include <gtest/gtest.h>
@@ -28,6 +28,7 @@ using testing::dialed;
 using testing::dialing;
 using testing::final_frame;
 using testing::frames_with;
+using testing::challenge_dialer;
 using testing::hello_frame;
 using testing::kEchoHandler;
 using testing::kHandshakeTimeoutMs;
@@ -35,6 +36,7 @@ using testing::kHelloTimeoutMs;
 using testing::kHoldHandler;
 using testing::kMaxSkewMs;
 using testing::kStreamHandler;
+using testing::prove_as_dialer;
 using testing::roles;
 using testing::ScriptedPeer;
 using testing::text_of;
@@ -161,6 +163,7 @@ TEST(SpecStatements, S9_1_AcceptorRefusesABadFirstFrameWithRejectProtocolError) 
   const std::vector<Case> cases{
       {"ping", bytes_of(Frame{.op = Op::ping, .seq = 1}), "expected hello, got ping"},
       {"welcome", bytes_of(welcome_frame()), "expected hello, got welcome"},
+      {"auth", bytes_of(Frame{.op = Op::auth}), "expected hello, got auth"},
       {"bad magic", bad_magic, "error at byte 0: bad_magic: frame starts with 0x78, expected 0x77"},
       {"body over 65536", too_large,
        "error at byte 4: frame_too_large: body length 65537 exceeds limit 65536"},
@@ -180,11 +183,20 @@ TEST(SpecStatements, S9_1_AcceptorRefusesABadFirstFrameWithRejectProtocolError) 
 
 TEST(SpecStatements, S9_1_HandshakeFramesAfterTheHandshakeEndTheConnectionWithGoaway) {
   const Frame reject{.op = Op::reject,
-                     .status = static_cast<std::uint16_t>(Status::bad_token),
+                     .status = static_cast<std::uint16_t>(Status::auth_failed),
                      .payload = as_bytes("no")};
-  // The acceptor: the hello it adopted established the connection; a second hello (or a
-  // welcome, or a reject) is a protocol error of that connection.
-  for (const Frame& frame : {hello_frame(2), welcome_frame(), reject}) {
+  const Frame auth{.op = Op::auth, .checksum = true};
+  const Frame challenge{.op = Op::challenge,
+                        .checksum = true,
+                        .version = kProtocolVersion,
+                        .name = roles().dialer,
+                        .incarnation = 1,
+                        .wall_ms = 1,
+                        .max_frame_bytes = kMinMaxFrameBytes,
+                        .nonce = testing::script_nonce()};
+  // The acceptor: the auth it verified established the connection; a second hello (or any
+  // other handshake frame) is a protocol error of that connection.
+  for (const Frame& frame : {hello_frame(2), welcome_frame(), reject, auth, challenge}) {
     SCOPED_TRACE(op_name(static_cast<std::uint64_t>(frame.op)));
     auto driven = accepted();
     driven.feed(frame);
@@ -197,13 +209,13 @@ TEST(SpecStatements, S9_1_HandshakeFramesAfterTheHandshakeEndTheConnectionWithGo
     driven.feed(welcome_frame());
     EXPECT_EQ(testing::expect_protocol_error(driven), "welcome after the handshake");
   }
-  {  // the dialer, before: a hello instead of welcome / reject
+  {  // the dialer, before: a hello instead of challenge / reject
     auto driven = dialing();
     driven.feed(hello_frame());
     EXPECT_EQ(testing::expect_handshake_protocol_error(driven),
-              "expected welcome or reject, got hello");
+              "expected challenge or reject, got hello");
   }
-  {  // the dialer, malformed bytes instead of a welcome: the offset counts from the first
+  {  // the dialer, malformed bytes instead of a challenge: the offset counts from the first
      // byte the acceptor sent
     auto driven = dialing();
     std::vector<std::uint8_t> bytes = bytes_of(welcome_frame());
@@ -212,20 +224,38 @@ TEST(SpecStatements, S9_1_HandshakeFramesAfterTheHandshakeEndTheConnectionWithGo
     EXPECT_EQ(testing::expect_handshake_protocol_error(driven),
               "error at byte 1: unknown_frame_flags: frame flags 0x03 has unknown bits");
   }
+  {  // ... and after the challenge, counting it
+    auto driven = dialing();
+    const auto [hello, step] = challenge_dialer(driven);
+    std::vector<std::uint8_t> proof;
+    const std::size_t challenge_bytes =
+        bytes_of(testing::challenge_frame(hello.view(), proof)).size();
+    std::vector<std::uint8_t> bytes = bytes_of(welcome_frame());
+    bytes[1] = 0x03;
+    driven.feed_bytes(bytes);
+    EXPECT_EQ(testing::expect_handshake_protocol_error(driven),
+              "error at byte " + std::to_string(challenge_bytes + 1) +
+                  ": unknown_frame_flags: frame flags 0x03 has unknown bits");
+  }
 }
 
 // ---- §4.2 a replaced connection ---------------------------------------------------------------
 
 TEST(SpecStatements, S4_2_ReplacedConnectionIsClosedWithoutAFrame) {
   auto driven = accepting(acceptor_config());
-  driven.feed(hello_frame(1));
+  prove_as_dialer(driven, hello_frame(1));
   ASSERT_EQ(driven.all<event::PeerUp>().size(), 1u);
   const TransportId first = driven.transport();
-  driven.written();  // the first welcome
   const Call call = driven.connection().request(0, RequestArgs{.handler = kEchoHandler});
   ASSERT_EQ(call.error, Errc::ok);
   driven.set_transport(driven.node().on_accepted(0));
+  // The new hello alone leaves the connection as it is: its sender proved nothing yet.
   driven.feed(hello_frame(2));
+  EXPECT_FALSE(driven.first<event::CloseTransport>().has_value());
+  const auto challenge = frames_with(driven.written(), Op::challenge);
+  ASSERT_EQ(challenge.size(), 1u);
+  std::vector<std::uint8_t> proof;
+  driven.feed(testing::auth_frame(hello_frame(2), challenge.front().view(), proof));
   const auto close = driven.first<event::CloseTransport>();
   ASSERT_TRUE(close.has_value());
   EXPECT_EQ(close->transport, first);
@@ -299,6 +329,23 @@ TEST(SpecStatements, S4_2_HandshakeTimeoutSendsNothingOnEitherSide) {
     EXPECT_TRUE(close->final_bytes.empty());
     EXPECT_TRUE(driven.written().empty());
   }
+  {  // the acceptor: a hello, then no auth in time
+    auto driven = accepting(acceptor_config());
+    driven.feed(hello_frame());
+    EXPECT_EQ(frames_with(driven.written(), Op::challenge).size(), 1u);
+    driven.timer(ns_from_ms(kHelloTimeoutMs) - 1);
+    EXPECT_FALSE(driven.last<event::HandshakeFailed>().has_value());
+    driven.timer(ns_from_ms(kHelloTimeoutMs));
+    const auto failed = driven.last<event::HandshakeFailed>();
+    ASSERT_TRUE(failed.has_value());
+    EXPECT_EQ(failed->status, Status::handshake_timeout);
+    EXPECT_EQ(failed->peer_name, roles().dialer);
+    EXPECT_EQ(failed->message, "no auth answered the challenge in time");
+    const auto close = driven.last<event::CloseTransport>();
+    ASSERT_TRUE(close.has_value());
+    EXPECT_TRUE(close->final_bytes.empty());
+    EXPECT_TRUE(driven.all<event::PeerUp>().empty());
+  }
   {  // the dialer: no welcome in time
     auto driven = dialing();
     const auto hello = driven.written();
@@ -319,22 +366,23 @@ TEST(SpecStatements, S4_2_HandshakeTimeoutSendsNothingOnEitherSide) {
 // ---- §3.2 / §5.1 values past a field's limit in a hello or welcome
 // -------------------------------
 
-// A hello (no checksum) whose token is `token_bytes` long. The encoder refuses tokens over
-// 256 bytes, so a 257-byte one is a 256-byte one grown by a byte (the token is the header's
-// last element and the frame has no payload). *at: the token element's offset.
-std::vector<std::uint8_t> hello_with_token(std::size_t token_bytes, std::size_t* at) {
-  const std::string token(std::min<std::size_t>(token_bytes, 256), 't');
+// A hello (no checksum) whose nonce is `nonce_bytes` long. The encoder refuses nonces over
+// 256 bytes, so a 257-byte one is a 256-byte one grown by a byte (the nonce is the header's
+// last element and the frame has no payload). *at: the nonce element's offset.
+std::vector<std::uint8_t> hello_with_nonce(std::size_t nonce_bytes, std::size_t* at) {
+  const std::string nonce(std::min<std::size_t>(nonce_bytes, 256), 'n');
   Frame hello = hello_frame();
   hello.checksum = false;
-  hello.token = as_bytes(token);
+  hello.nonce = as_bytes(nonce);
   std::vector<std::uint8_t> bytes = bytes_of(hello);
-  *at = bytes.size() - token.size() - 3;  // bin 16: c5, then a 2-byte length
-  if (token_bytes <= 256) return bytes;
+  const std::size_t length_bytes = nonce.size() < 256 ? 2 : 3;  // bin 8 or bin 16
+  *at = bytes.size() - nonce.size() - length_bytes;
+  if (nonce_bytes <= 256) return bytes;
   EXPECT_EQ(bytes[*at], 0xc5);
-  bytes[*at + 1] = static_cast<std::uint8_t>(token_bytes >> 8);
-  bytes[*at + 2] = static_cast<std::uint8_t>(token_bytes);
-  bytes.resize(bytes.size() + (token_bytes - 256), 't');
-  const std::size_t header = (std::size_t{bytes[2]} << 8 | bytes[3]) + token_bytes - 256;
+  bytes[*at + 1] = static_cast<std::uint8_t>(nonce_bytes >> 8);
+  bytes[*at + 2] = static_cast<std::uint8_t>(nonce_bytes);
+  bytes.resize(bytes.size() + (nonce_bytes - 256), 'n');
+  const std::size_t header = (std::size_t{bytes[2]} << 8 | bytes[3]) + nonce_bytes - 256;
   bytes[2] = static_cast<std::uint8_t>(header >> 8);
   bytes[3] = static_cast<std::uint8_t>(header);
   bytes[7] = static_cast<std::uint8_t>(header);  // the body is the header (under 64 KiB)
@@ -342,20 +390,24 @@ std::vector<std::uint8_t> hello_with_token(std::size_t token_bytes, std::size_t*
   return bytes;
 }
 
-TEST(SpecStatements, S3_2_TokenOverTheReceiversLimitIsRejectedAsAProtocolErrorAtTheToken) {
+TEST(SpecStatements, S3_2_NonceOverTheReceiversLimitIsMalformedAndAnyLengthBut32IsRefused) {
   std::size_t at = 0;
-  {  // 256 bytes: decoded, then verified (and this one does not verify)
+  for (const std::size_t length : {std::size_t{256}, kNonceBytes + 1, kNonceBytes - 1,
+                                   std::size_t{0}}) {
+    SCOPED_TRACE("nonce of " + std::to_string(length) + " bytes");
+    // Decoded (an older node's token decodes too, to be refused for its version), then
+    // refused for its length: a version-3 nonce is exactly 32 bytes.
     auto driven = accepting(acceptor_config());
-    driven.feed_bytes(hello_with_token(256, &at));
-    EXPECT_EQ(reject_text(driven, Status::bad_token),
-              "token of " + roles().dialer + " does not verify");
+    driven.feed_bytes(hello_with_nonce(length, &at));
+    EXPECT_EQ(reject_text(driven, Status::protocol_error),
+              "nonce is " + std::to_string(length) + " bytes, not 32");
   }
   {  // 257 bytes: the hello is malformed
     auto driven = accepting(acceptor_config());
-    driven.feed_bytes(hello_with_token(257, &at));
+    driven.feed_bytes(hello_with_nonce(257, &at));
     EXPECT_EQ(
         reject_text(driven, Status::protocol_error),
-        "error at byte " + std::to_string(at) + ": invalid_field: token is 257 bytes, limit 256");
+        "error at byte " + std::to_string(at) + ": invalid_field: nonce is 257 bytes, limit 256");
   }
 }
 
@@ -366,8 +418,8 @@ TEST(SpecStatements, S5_1_HandshakeFieldsBelowTheirMinimumAreInvalidFieldAtTheFi
   hello.checksum = false;  // the patches below would break a checksum
   hello.max_frame_bytes = kMinMaxFrameBytes;
   const std::vector<std::uint8_t> valid = bytes_of(hello);
-  ASSERT_EQ(valid[13], 1);
-  ASSERT_EQ(valid[14], 1);
+  ASSERT_EQ(valid[13], kProtocolVersionMin);
+  ASSERT_EQ(valid[14], kProtocolVersion);
   const std::size_t limit_at = find_in(valid, {0xce, 0x00, 0x01, 0x00, 0x00});
   struct Case {
     std::string label;
@@ -398,16 +450,19 @@ TEST(SpecStatements, S5_1_HandshakeFieldsBelowTheirMinimumAreInvalidFieldAtTheFi
   }
   {  // at the minimum: adopted
     auto driven = accepting(acceptor_config());
-    driven.feed_bytes(valid);
+    prove_as_dialer(driven, hello);
     EXPECT_EQ(driven.all<event::PeerUp>().size(), 1u);
   }
-  {  // a welcome choosing version 0 (welcome_frame: 9a, op 02, flags 01, mux 00, seq 00, then
-     // version at byte 13): the dialer answers goaway(protocol_error)
+  {  // a challenge choosing version 0 (challenge_frame: 9a, op 07, flags 01, mux 00, seq 00,
+     // then version at byte 13): the dialer answers goaway(protocol_error)
     auto driven = dialing();
-    Frame welcome = welcome_frame();
-    welcome.checksum = false;
-    std::vector<std::uint8_t> bytes = bytes_of(welcome);
-    ASSERT_EQ(bytes[13], 1);
+    const auto hellos = frames_with(driven.written(), Op::hello);
+    ASSERT_EQ(hellos.size(), 1u);
+    std::vector<std::uint8_t> proof;
+    Frame challenge = testing::challenge_frame(hellos.front().view(), proof);
+    challenge.checksum = false;
+    std::vector<std::uint8_t> bytes = bytes_of(challenge);
+    ASSERT_EQ(bytes[13], kProtocolVersion);
     bytes[13] = 0;
     driven.feed_bytes(bytes);
     EXPECT_EQ(testing::expect_handshake_protocol_error(driven),
@@ -425,68 +480,104 @@ TEST(SpecStatements, S4_2_AcceptorAppliesItsChecksInTheDocumentedOrder) {
     if (dial_rule_dials(roles().acceptor, name)) other = name;
   }
   auto driven = accepting(acceptor_config([&](NodeConfig& c) { c.peers.push_back(other); }));
-  driven.feed(hello_frame(5));  // adopted: seq 5 of kPeerIncarnation
+  prove_as_dialer(driven, hello_frame(5));  // adopted: seq 5 of kPeerIncarnation
   ASSERT_EQ(driven.all<event::PeerUp>().size(), 1u);
   const std::string stranger = "stranger";
   const std::string nobody = "nobody";
-  const std::string wrong_token = "guess";
+  const std::vector<std::uint8_t> short_nonce(kNonceBytes - 1, 0x5a);
   Frame hello = hello_frame(3);  // stale once everything else is right
   hello.version_min = 7;
   hello.version_max = 9;
   hello.name = stranger;
   hello.peer_name = nobody;
-  hello.token = as_bytes(wrong_token);
+  hello.nonce = short_nonce;
   hello.wall_ms = static_cast<std::uint64_t>(testing::kWallMs + kMaxSkewMs + 1);
+  // What the transport's certificate names (a TLS layer, §4.2 check 7): at first nobody.
+  std::vector<std::string> certified{"someone-else"};
   // Fixing the first failing check each time reveals the next, in the document's order.
   const std::vector<std::pair<Status, std::function<void(Frame&)>>> steps{
       {Status::version_mismatch,
        [](Frame& h) {
-         h.version_min = 1;
-         h.version_max = 1;
+         h.version_min = kProtocolVersionMin;
+         h.version_max = kProtocolVersion;
        }},
       {Status::unknown_node, [&](Frame& h) { h.name = other; }},
       {Status::wrong_target, [](Frame& h) { h.peer_name = roles().acceptor; }},
-      {Status::bad_token, [](Frame& h) { h.token = as_bytes(testing::kToken); }},
+      {Status::protocol_error, [](Frame& h) { h.nonce = testing::script_nonce(); }},
+      {Status::auth_failed, [&](Frame&) { certified = {other, roles().dialer}; }},
       {Status::clock_skew, [](Frame& h) { h.wall_ms = testing::kWallMs; }},
       {Status::wrong_dialer, [](Frame& h) { h.name = roles().dialer; }},
       {Status::stale_hello, [](Frame& h) { h.seq = 6; }},
   };
+  const auto offer = [&] {
+    driven.set_transport(driven.node().on_accepted(0));
+    driven.node().on_secured(0, driven.transport(),
+                             TransportSecurity{.encrypted = true, .peer_names = certified, .channel_binding = {}});
+  };
   for (const auto& [status, fix] : steps) {
     SCOPED_TRACE(status_name(static_cast<std::uint16_t>(status)));
-    driven.set_transport(driven.node().on_accepted(0));
+    offer();
     driven.feed(hello);
     reject_text(driven, status);
     fix(hello);
   }
-  driven.set_transport(driven.node().on_accepted(0));
-  driven.feed(hello);
+  offer();
+  prove_as_dialer(driven, hello);
   EXPECT_EQ(driven.all<event::PeerUp>().size(), 2u);
 }
 
 TEST(SpecStatements, S4_2_DialerAppliesItsChecksInTheDocumentedOrder) {
   const std::string stranger = "stranger";
-  const std::string wrong_token = "guess";
-  Frame welcome = welcome_frame();
-  welcome.version = 3;  // past the dialer's [1, 2]
-  welcome.name = stranger;
-  welcome.token = as_bytes(wrong_token);
-  welcome.wall_ms = static_cast<std::uint64_t>(testing::kWallMs - kMaxSkewMs - 1);
-  const std::vector<std::pair<Status, std::function<void(Frame&)>>> steps{
-      {Status::version_mismatch, [](Frame& w) { w.version = 1; }},
-      {Status::wrong_target, [](Frame& w) { w.name = roles().acceptor; }},
-      {Status::bad_token, [](Frame& w) { w.token = as_bytes(testing::kToken); }},
-      {Status::clock_skew, [](Frame& w) { w.wall_ms = testing::kWallMs; }},
+  const std::vector<std::uint8_t> short_nonce(kNonceBytes - 1, 0x5a);
+  const std::vector<std::uint8_t> wrong_proof(32, 0);
+  struct Challenge {
+    std::uint16_t version = kProtocolVersion + 1;  // past the dialer's [3, 3]
+    std::string_view name;
+    Bytes nonce;
+    std::uint64_t wall_ms = 0;
+    bool good_proof = false;
+  } challenge{.name = stranger,
+              .nonce = short_nonce,
+              .wall_ms = static_cast<std::uint64_t>(testing::kWallMs - kMaxSkewMs - 1)};
+  std::vector<std::string> certified{"someone-else"};
+  const std::vector<std::pair<Status, std::function<void()>>> steps{
+      {Status::version_mismatch, [&] { challenge.version = kProtocolVersion; }},
+      {Status::wrong_target, [&] { challenge.name = roles().acceptor; }},
+      {Status::protocol_error, [&] { challenge.nonce = testing::script_nonce(); }},
+      {Status::auth_failed, [&] { certified = {roles().acceptor}; }},
+      {Status::clock_skew, [&] { challenge.wall_ms = testing::kWallMs; }},
+      {Status::auth_failed, [&] { challenge.good_proof = true; }},
+  };
+  const auto offer = [&] {
+    ScriptedPeer driven(testing::dialer_config());
+    driven.timer(0);
+    const auto dial = driven.last<event::Dial>();
+    driven.set_transport(dial->transport);
+    driven.node().on_connected(
+        0, dial->transport, TransportSecurity{.encrypted = true, .peer_names = certified, .channel_binding = {}});
+    driven.collect();
+    challenge_dialer(
+        driven,
+        [&](Frame& c) {
+          c.version = challenge.version;
+          c.name = challenge.name;
+          c.nonce = challenge.nonce;
+          c.wall_ms = challenge.wall_ms;
+          if (!challenge.good_proof) c.payload = wrong_proof;
+        },
+        challenge.good_proof);
+    return driven;
   };
   for (const auto& [status, fix] : steps) {
     SCOPED_TRACE(status_name(static_cast<std::uint16_t>(status)));
-    auto driven = dialing();
-    driven.feed(welcome);
+    ScriptedPeer driven = offer();
     testing::expect_refused(driven, status, Op::goaway);
     EXPECT_TRUE(final_frame(driven)->view().checksum);
-    fix(welcome);
+    fix();
   }
-  auto driven = dialing();
-  driven.feed(welcome);
+  ScriptedPeer driven = offer();
+  EXPECT_EQ(frames_with(driven.written(), Op::auth).size(), 0u);  // read by challenge_dialer
+  driven.feed(welcome_frame());
   EXPECT_TRUE(driven.last<event::PeerUp>().has_value());
 }
 
@@ -576,9 +667,11 @@ TEST(SpecStatements, S9_2_GoawayReasonTextsHaveTheDocumentedShape) {
     EXPECT_EQ(testing::expect_protocol_error(driven),
               "continuation 1 before the response on mux " + std::to_string(call.id));
   }
-  {  // a decoding error: the offset counts the hello (the first byte the dialer sent is 0)
+  {  // a decoding error: the offset counts the hello and the auth (the first byte the dialer
+     // sent is 0)
     auto driven = accepted();
-    const std::size_t hello_bytes = bytes_of(hello_frame()).size();
+    const std::size_t hello_bytes = bytes_of(hello_frame()).size() +
+                                    bytes_of(Frame{.op = Op::auth, .checksum = true}).size() + 32;
     std::vector<std::uint8_t> ping = bytes_of(Frame{.op = Op::ping, .checksum = true, .seq = 1});
     ping[0] = 0x00;
     driven.feed_bytes(ping);

@@ -13,6 +13,7 @@ namespace weft {
 namespace {
 
 using testing::encode_to_vector;
+using testing::sample_frame;
 using testing::sample_frames;
 using testing::with_checksum;
 
@@ -61,7 +62,7 @@ TEST(WireCodec, WholeFramesDecodeInPlaceWithoutCopying) {
     DecodeStep step = decoder.next(input);
     ASSERT_EQ(step.status, DecodeStatus::frame) << decoder.error().message;
     EXPECT_TRUE(points_into(step.frame.payload, stream));
-    EXPECT_TRUE(points_into(step.frame.token, stream));
+    EXPECT_TRUE(points_into(step.frame.nonce, stream));
     EXPECT_TRUE(points_into(as_bytes(step.frame.name), stream));
     input = input.subspan(step.consumed);
     ++frames;
@@ -72,7 +73,7 @@ TEST(WireCodec, WholeFramesDecodeInPlaceWithoutCopying) {
 }
 
 TEST(WireCodec, SplitFrameIsGatheredAndStaysValidUntilNextCall) {
-  const OwnedFrame owned = sample_frames()[6].frame;  // request "hello"
+  const OwnedFrame owned = sample_frame("request");  // request "hello"
   const auto wire = encode_to_vector(owned.view());
   FrameDecoder decoder;
   DecodeStep first = decoder.next(Bytes(wire).first(3));
@@ -92,7 +93,7 @@ TEST(WireCodec, SplitFrameIsGatheredAndStaysValidUntilNextCall) {
 // reset() starts a new stream: the error, the offset and a partly received frame are gone,
 // and the next stream decodes from its first byte as with a new decoder.
 TEST(WireCodec, ResetStartsANewStream) {
-  const auto wire = encode_to_vector(sample_frames()[6].frame.view());
+  const auto wire = encode_to_vector(sample_frame("request").view());
   FrameDecoder decoder;
   EXPECT_EQ(decoder.next(Bytes(wire).first(5)).status, DecodeStatus::need_more);
   EXPECT_EQ(decoder.finish().code, WireError::truncated);
@@ -112,7 +113,7 @@ TEST(WireCodec, ResetStartsANewStream) {
   decoder.reset(DecoderOptions{});
   const DecodeStep again = decoder.next(wire);
   ASSERT_EQ(again.status, DecodeStatus::frame);
-  EXPECT_EQ(again.frame, sample_frames()[6].frame.view());
+  EXPECT_EQ(again.frame, sample_frame("request").view());
   EXPECT_EQ(decoder.stream_offset(), wire.size());
 }
 
@@ -154,11 +155,11 @@ void expect_header_matches(const std::vector<std::uint8_t>& wire, const Frame& f
       case Field::peer_name:
         EXPECT_EQ(item.as<std::string>(), frame.peer_name);
         break;
-      case Field::token:
+      case Field::nonce:
         ASSERT_EQ(item.type, msgpack::type::BIN);
         EXPECT_TRUE(bytes_equal(
             {reinterpret_cast<const std::uint8_t*>(item.via.bin.ptr), item.via.bin.size},
-            frame.token));
+            frame.nonce));
         break;
       default:
         EXPECT_EQ(item.type, msgpack::type::POSITIVE_INTEGER);
@@ -216,13 +217,13 @@ TEST(WireCodec, TextFormParsesBackToTheSameFrame) {
 }
 
 TEST(WireCodec, JsonFormNamesEveryField) {
-  const OwnedFrame hello = sample_frames()[0].frame;
+  const OwnedFrame hello = sample_frame("hello");
   const std::string json = format_frame_json(hello.view(), 42, 4);
   EXPECT_EQ(json.front(), '{');
   EXPECT_EQ(json.back(), '}');
   for (const char* key :
        {"\"offset\":42", "\"op\":\"hello\"", "\"name\":\"node-a\"", "\"peer_name\":\"node-b\"",
-        "\"incarnation\":\"0x0123456789abcdef\"", "\"token\":\"733363726574\"", "\"len\":0"}) {
+        "\"incarnation\":\"0x0123456789abcdef\"", "\"nonce\":\"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"", "\"len\":0"}) {
     EXPECT_NE(json.find(key), std::string::npos) << key << " in " << json;
   }
 }

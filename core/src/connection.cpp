@@ -170,24 +170,9 @@ void Connection::begin_link(TimeNs now_ns, TransportId transport) {
   awaited_ping_ = 0;
   peer_max_frame_bytes_ = kMinMaxFrameBytes;
   version_ = 0;
-}
-
-void Connection::on_connected(TimeNs now_ns, TransportId transport) {
-  if (transport != transport_ || state_ != PeerState::dialing) return;  // stale report
-  begin_link(now_ns, transport);
-  state_ = PeerState::handshaking;
-  link_deadline_ns_ = now_ns + ns_from_ms(context_.config.timeouts.handshake_timeout_ms);
-  const NodeConfig& config = context_.config;
-  const std::string token = config.auth->token_for(name_);
-  Frame hello = context_.handshake_frame(Op::hello, now_ns, token);
-  // This process's dial attempt: lets the acceptor spot stale ones. It keeps increasing
-  // across a removal and re-adding of the peer (see follow), which the acceptor cannot tell
-  // from a reconnect.
-  hello.seq = hello_seq_base_ + generation_;
-  hello.version_min = config.version_min;
-  hello.version_max = config.version_max;
-  hello.peer_name = name_;
-  send(hello, EntryKind::control);
+  security_ = {};
+  hello_header_.clear();
+  challenge_.reset();
 }
 
 void Connection::on_connect_failed(TimeNs now_ns, TransportId transport, std::string_view reason) {
@@ -195,47 +180,13 @@ void Connection::on_connect_failed(TimeNs now_ns, TransportId transport, std::st
   teardown(now_ns, "connect failed: " + std::string(reason), false, {});
 }
 
-void Connection::adopt(TimeNs now_ns, TransportId transport, const Frame& hello,
-                       std::size_t hello_bytes, Bytes rest) {
-  WEFT_ASSERT(!dials_ && !is_stale_hello(hello));
-  if (transport_ != 0 && knocking_) {
-    // The peer dialed while our knock was on its way: what waits for the connection stays.
-    teardown(now_ns, "the peer dialed while this side knocked", true, {}, Errc::disconnected, true);
-  } else if (transport_ != 0) {
-    teardown(now_ns, "replaced by a newer connection from the peer", true, {});
-  }
-  dial_back_by_ns_ = kNever;
-  accepted_incarnation_ = hello.incarnation;
-  accepted_attempt_ = hello.seq;
-  begin_link(now_ns, transport);
-  decoder_start_offset_ = hello_bytes;
-  ++counters_.frames_received;
-  counters_.bytes_received += hello_bytes;
-  const std::string token = context_.config.auth->token_for(name_);
-  Frame welcome = context_.handshake_frame(Op::welcome, now_ns, token);
-  welcome.version = std::min(context_.config.version_max, hello.version_max);
-  send(welcome, EntryKind::control);
-  become_established(now_ns, hello);
-  if (!rest.empty()) on_bytes(now_ns, transport, rest);
-}
-
-// PROTOCOL.md §4.2: a hello from the same process as the last one accepted, for an attempt
-// no later than that one's, was sent before it (a delayed or replayed dial): adopting it
-// would replace a newer connection with a dead one.
-bool Connection::is_stale_hello(const Frame& hello) const {
-  return hello.seq != 0 && hello.incarnation == accepted_incarnation_ &&
-         hello.seq <= accepted_attempt_;
-}
-
-void Connection::become_established(TimeNs now_ns, const Frame& handshake) {
+void Connection::become_established(TimeNs now_ns, const Frame& handshake, std::uint16_t version,
+                                    bool own_checksums) {
   state_ = PeerState::established;
-  checksums_ = context_.config.checksums || (handshake.flags & flag::kChecksums) != 0;
+  checksums_ = own_checksums || (handshake.flags & flag::kChecksums) != 0;
   decoder_.set_options(decoder_options(context_.config, checksums_));
   peer_max_frame_bytes_ = handshake.max_frame_bytes;
-  // The dialer reads the version in the welcome; the acceptor chose it for its welcome.
-  version_ = handshake.op == Op::welcome
-                 ? handshake.version
-                 : std::min(context_.config.version_max, handshake.version_max);
+  version_ = version;
   counters_.version = version_;
   const bool restarted =
       counters_.peer_incarnation != 0 && counters_.peer_incarnation != handshake.incarnation;
@@ -396,12 +347,6 @@ void Connection::fail_protocol(TimeNs now_ns, std::string message) {
            goaway_after_output(lanes_.output(), checksums_, Status::protocol_error, message));
 }
 
-void Connection::reject_handshake(TimeNs now_ns, Status status, std::string message) {
-  context_.emit(event::HandshakeFailed{name_, status, true, message});
-  teardown(now_ns, "handshake refused: " + message, true,
-           goaway_after_output(lanes_.output(), true, status, message));
-}
-
 // ---- incoming bytes and frames --------------------------------------------------------
 
 void Connection::on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes) {
@@ -422,57 +367,14 @@ void Connection::on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes) {
     ++counters_.frames_received;
     last_received_ns_ = now_ns;
     bytes_after_frame_ = bytes.size();
-    if (!dispatch(now_ns, step.frame)) return;  // the transport is gone
+    const bool kept = state_ == PeerState::handshaking
+                          ? dispatch_handshake(now_ns, step.frame, step.frame_bytes)
+                          : dispatch(now_ns, step.frame);
+    if (!kept) return;  // the transport is gone
   }
-}
-
-bool Connection::dispatch_handshake(TimeNs now_ns, const Frame& frame) {
-  if (frame.op == Op::reject && knocking_ &&
-      frame.status == static_cast<std::uint16_t>(Status::wrong_dialer)) {
-    knock_answered(now_ns);  // the refusal a knock asks for (PROTOCOL.md §4.7)
-    return false;
-  }
-  if (frame.op == Op::welcome && knocking_) {
-    fail_protocol(now_ns, "welcome to a hello the dial rule forbids (a knock)");
-    return false;
-  }
-  if (frame.op == Op::reject) {
-    context_.emit(event::HandshakeFailed{name_, static_cast<Status>(frame.status), false,
-                                         std::string(as_chars(frame.payload))});
-    teardown(now_ns, "handshake rejected by peer: " + std::string(status_name(frame.status)), true,
-             {});
-    return false;
-  }
-  if (frame.op != Op::welcome) {
-    fail_protocol(now_ns, "expected welcome or reject, got " +
-                              std::string(op_name(static_cast<std::uint64_t>(frame.op))));
-    return false;
-  }
-  std::string message;
-  const Status status = check_welcome(now_ns, frame, message);
-  if (status != Status::ok) {
-    reject_handshake(now_ns, status, std::move(message));
-    return false;
-  }
-  become_established(now_ns, frame);
-  return true;
-}
-
-Status Connection::check_welcome(TimeNs now_ns, const Frame& welcome, std::string& message) const {
-  const NodeConfig& config = context_.config;
-  if (welcome.version < config.version_min || welcome.version > config.version_max) {
-    message = "peer chose version " + std::to_string(welcome.version) + ", outside our range";
-    return Status::version_mismatch;
-  }
-  if (welcome.name != name_) {
-    message = "dialed " + name_ + " but reached " + std::string(welcome.name);
-    return Status::wrong_target;
-  }
-  return context_.check_credentials(now_ns, name_, welcome, message);
 }
 
 bool Connection::dispatch(TimeNs now_ns, const Frame& frame) {
-  if (state_ == PeerState::handshaking) return dispatch_handshake(now_ns, frame);
   WEFT_ASSERT(state_ == PeerState::established);
   // Keepalive is not use: a connection that carries only pings is idle.
   if (frame.op != Op::ping && frame.op != Op::pong) last_use_ns_ = now_ns;
@@ -524,6 +426,8 @@ bool Connection::dispatch(TimeNs now_ns, const Frame& frame) {
     case Op::stream_pong:
       return dispatch_stream(now_ns, frame);
     case Op::hello:
+    case Op::challenge:
+    case Op::auth:
     case Op::welcome:
     case Op::reject:
       fail_protocol(now_ns, std::string(op_name(static_cast<std::uint64_t>(frame.op))) +
@@ -711,10 +615,6 @@ bool Connection::port_checksums() const {
 
 std::size_t Connection::port_max_chunk() const {
   return peer_max_frame_bytes_ - 1024;
-}
-
-std::uint16_t Connection::port_version() const {
-  return version_;
 }
 
 std::uint32_t Connection::port_own_max_frame() const {

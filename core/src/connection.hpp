@@ -7,10 +7,12 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "acceptor.hpp"
 #include "deadline_heap.hpp"
 #include "lazy_deque.hpp"
 #include "node_context.hpp"
@@ -46,12 +48,11 @@ class Connection : private ObjectPort {
 
   // ---- inputs (from Node) -----------------------------------------------------------
   void on_timer(TimeNs now_ns);
-  void on_connected(TimeNs now_ns, TransportId transport);
+  void on_connected(TimeNs now_ns, TransportId transport, TransportSecurity security);
   void on_connect_failed(TimeNs now_ns, TransportId transport, std::string_view reason);
-  // An accepted transport whose hello (`hello_bytes` long on the wire) the node validated;
-  // `rest` follows the hello.
-  void adopt(TimeNs now_ns, TransportId transport, const Frame& hello, std::size_t hello_bytes,
-             Bytes rest);
+  // An accepted transport whose dialer proved itself (acceptor.hpp); the connection is
+  // established on this side, and the welcome is on its way.
+  void adopt(TimeNs now_ns, Adoption& adoption);
   // Whether `hello` comes from an earlier dial than the last one this side accepted.
   bool is_stale_hello(const Frame& hello) const;
   void on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes);
@@ -210,13 +211,15 @@ class Connection : private ObjectPort {
   bool port_mux_taken(std::uint64_t mux) const override;
   bool port_checksums() const override;
   std::size_t port_max_chunk() const override;
-  std::uint16_t port_version() const override;
   std::uint32_t port_own_max_frame() const override;
 
   // Transport lifecycle.
   void start_dial(TimeNs now_ns);
   void begin_link(TimeNs now_ns, TransportId transport);
-  void become_established(TimeNs now_ns, const Frame& handshake);
+  // `handshake`: the peer's hello (acceptor) or challenge (dialer); `version` the one the
+  // challenge chose; `own_checksums` whether this side asked for checksums.
+  void become_established(TimeNs now_ns, const Frame& handshake, std::uint16_t version,
+                          bool own_checksums);
   // Ends the transport: calls and streams in flight end with `code`, object streams wait
   // for a reconnect (on_down), and a dialer schedules its next dial.
   // With `keep_requests` the outbound requests stay to go out on the next connection;
@@ -254,11 +257,14 @@ class Connection : private ObjectPort {
 
   // Frames.
   bool dispatch(TimeNs now_ns, const Frame& frame);
-  bool dispatch_handshake(TimeNs now_ns, const Frame& frame);
+  bool dispatch_handshake(TimeNs now_ns, const Frame& frame, Bytes frame_bytes);
+  // The dialer's answer to the challenge: checks it, then sends the auth.
+  bool answer_challenge(TimeNs now_ns, const Frame& challenge, Bytes frame_bytes);
   bool serve_request(TimeNs now_ns, const Frame& frame);
   void finish_request(TimeNs now_ns, const Frame& frame);
   void cancel_inbound(const Frame& frame);
-  Status check_welcome(TimeNs now_ns, const Frame& welcome, std::string& message) const;
+  Status check_challenge(TimeNs now_ns, const Frame& challenge, Bytes frame_bytes,
+                         std::string& message) const;
 
   // Sending.
   Pushed send(const Frame& frame, EntryKind kind, bool force_bulk = false);
@@ -342,6 +348,12 @@ class Connection : private ObjectPort {
 
   PeerState state_;
   TransportId transport_ = 0;  // 0: none
+  // The current transport's handshake (dialer): what the layer under it proved, the exact
+  // header of the hello sent, and the challenge once answered (its fields establish the
+  // connection when the welcome comes).
+  TransportSecurity security_;
+  std::vector<std::uint8_t> hello_header_;
+  std::optional<OwnedFrame> challenge_;
   // The last hello adopted (acceptor): its sender's incarnation and attempt (hello seq).
   std::uint64_t accepted_incarnation_ = 0;
   std::uint64_t accepted_attempt_ = 0;

@@ -12,7 +12,7 @@ namespace weft::detail {
 enum class FieldKind : std::uint8_t {
   uint,  // msgpack unsigned integer up to FieldInfo::max
   text,  // msgpack str (node names)
-  blob,  // msgpack bin (tokens)
+  blob,  // msgpack bin (nonces)
 };
 
 // How the text form shows a uint field.

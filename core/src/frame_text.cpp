@@ -121,7 +121,7 @@ bool apply_pair(std::string_view key, std::string_view value, OwnedFrame& owned)
       *field == Field::name ? owned.set_name(value) : owned.set_peer_name(value);
       return true;
     case detail::FieldKind::blob:
-      return parse_hex(value, bytes) && (owned.set_token(bytes), true);
+      return parse_hex(value, bytes) && (owned.set_nonce(bytes), true);
     case detail::FieldKind::uint: {
       std::uint64_t number = 0;
       if (info.display == detail::FieldDisplay::status) {

@@ -7,20 +7,13 @@
 #include "bundles.hpp"
 #include "connection.hpp"
 #include "invariant.hpp"
+#include "acceptor.hpp"
 #include "node_context.hpp"
 #include "peer_deadlines.hpp"
 
 namespace weft {
 namespace detail {
 namespace {
-
-bool valid_node_name(std::string_view name) {
-  if (name.empty() || name.size() > 255) return false;
-  for (char c : name) {
-    if (c < 0x21 || c > 0x7e) return false;
-  }
-  return true;
-}
 
 void check_config(const NodeConfig& config) {
   auto fail = [](const std::string& why) { throw std::invalid_argument("weft::Node: " + why); };
@@ -66,8 +59,9 @@ void check_config(const NodeConfig& config) {
   if (timeouts.default_request_timeout_ms > UINT32_MAX) {
     fail("default_request_timeout_ms must be at most 2^32 - 1");
   }
-  if (config.version_min == 0 || config.version_min > config.version_max) {
-    fail("bad protocol version range");
+  if (config.version_min < kProtocolVersionMin || config.version_min > config.version_max) {
+    fail("bad protocol version range (versions before " + std::to_string(kProtocolVersionMin) +
+         " sent the secret in clear and are not spoken)");
   }
   if (limits.max_object_streams == 0 || limits.max_objects_in_flight == 0 ||
       limits.object_results_kept == 0 || limits.object_chunk_bytes == 0 ||
@@ -87,18 +81,14 @@ void check_config(const NodeConfig& config) {
   if (timeouts.idle_close_ms <= 0) fail("idle_close_ms must be at least 1");
 }
 
-// An accepted transport whose hello has not arrived yet.
-struct PendingAccept {
-  FrameDecoder decoder;
-  TimeNs deadline_ns;
-};
-
 }  // namespace
 
-class NodeCore {
+class NodeCore final : private PeerDirectory {
  public:
   NodeCore(NodeConfig config, TimeNs now_ns, std::int64_t wall_ms)
-      : context_((check_config(config), std::move(config)), now_ns, wall_ms), last_now_ns_(now_ns) {
+      : context_((check_config(config), std::move(config)), now_ns, wall_ms),
+        acceptor_(context_),
+        last_now_ns_(now_ns) {
     const auto& peers = context_.config.peers;
     connections_.reserve(peers.size());
     for (PeerId peer = 0; peer < peers.size(); ++peer) {
@@ -140,8 +130,8 @@ class NodeCore {
 #if WEFT_INVARIANTS
     for (const auto& connection : connections_)
       connection->check_invariants();
-    for (const auto& [transport, pending] : pending_)
-      WEFT_ASSERT(!context_.transport_owner.contains(transport));
+    acceptor_.for_each_transport(
+        [this](TransportId transport) { WEFT_ASSERT(!context_.transport_owner.contains(transport)); });
     WEFT_ASSERT(
         deadlines_.consistent([this](PeerId peer) { return connections_[peer]->next_deadline(); }));
 #endif
@@ -160,19 +150,16 @@ class NodeCore {
   TransportId on_accepted(TimeNs now_ns) {
     advance(now_ns);
     const TransportId transport = context_.new_transport();
-    if (pending_.size() >= context_.config.max_transports_awaiting_hello) {
-      // Rule 8: what strangers can make this node hold is bounded. The newest waits its
-      // turn outside (a real peer redials after its backoff); the waiting ones keep theirs.
-      context_.emit(
-          event::CloseTransport{transport, "too many connections waiting for a hello", {}});
-      return transport;
-    }
-    DecoderOptions options;
-    options.limits.max_frame_bytes = kMinMaxFrameBytes;  // a hello is small
-    const TimeNs deadline = now_ns + ns_from_ms(context_.config.timeouts.hello_timeout_ms);
-    pending_.emplace(transport, PendingAccept{FrameDecoder(options), deadline});
+    acceptor_.add(now_ns, transport);
     return transport;
   }
+
+  void on_secured(TimeNs now_ns, TransportId transport, TransportSecurity security) {
+    advance(now_ns);
+    acceptor_.set_security(transport, std::move(security));
+  }
+
+  Acceptor& acceptor() { return acceptor_; }
 
   Connection* owner(TransportId transport) {
     const auto found = context_.transport_owner.find(transport);
@@ -182,8 +169,8 @@ class NodeCore {
 
   void on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes) {
     advance(now_ns);
-    if (const auto pending = pending_.find(transport); pending != pending_.end()) {
-      accept_hello(now_ns, pending, bytes);
+    if (acceptor_.owns(transport)) {
+      accept(now_ns, acceptor_.on_bytes(now_ns, transport, bytes, *this));
       check(owner(transport));  // the connection that adopted it, if any
     } else if (Connection* connection = owner(transport)) {
       connection->on_bytes(now_ns, transport, bytes);
@@ -193,7 +180,10 @@ class NodeCore {
 
   void on_transport_down(TimeNs now_ns, TransportId transport, std::string_view reason) {
     advance(now_ns);
-    if (pending_.erase(transport) > 0) return;
+    if (acceptor_.owns(transport)) {
+      acceptor_.on_transport_down(transport);
+      return;
+    }
     if (Connection* connection = owner(transport)) {
       connection->on_transport_down(now_ns, transport, reason);
       check(connection);
@@ -202,16 +192,7 @@ class NodeCore {
 
   void on_timer(TimeNs now_ns) {
     advance(now_ns);
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      if (it->second.deadline_ns > now_ns) {
-        ++it;
-        continue;
-      }
-      context_.emit(event::HandshakeFailed{"", Status::handshake_timeout, true,
-                                           "no hello on an accepted transport in time"});
-      context_.emit(event::CloseTransport{it->first, "handshake timeout", {}});
-      it = pending_.erase(it);
-    }
+    acceptor_.on_timer(now_ns);
     // Only the connections whose deadline came (calling on_timer early is harmless, and
     // late is not possible: every deadline is known), in id order.
     refresh_deadlines();
@@ -222,9 +203,7 @@ class NodeCore {
 
   TimeNs next_deadline() const {
     if (next_deadline_known_) return next_deadline_ns_;
-    TimeNs next = kNever;
-    for (const auto& [transport, pending] : pending_)
-      next = std::min(next, pending.deadline_ns);
+    TimeNs next = acceptor_.next_deadline();
     refresh_deadlines();
     next = std::min(next, deadlines_.earliest());
     next_deadline_ns_ = next;
@@ -241,6 +220,7 @@ class NodeCore {
     while (!context_.transmit_queue.empty()) {
       const TransportId transport = context_.transmit_queue.front();
       context_.transmit_queue.pop_front();
+      if (acceptor_.take_transmit(transport)) return transport;
       Connection* connection = owner(transport);
       if (connection != nullptr && connection->take_transmit(transport)) return transport;
     }
@@ -280,102 +260,26 @@ class NodeCore {
   }
 
  private:
-  using PendingMap = std::map<TransportId, PendingAccept>;
-
-  void accept_hello(TimeNs now_ns, PendingMap::iterator pending, Bytes bytes) {
-    const TransportId transport = pending->first;
-    const DecodeStep step = pending->second.decoder.next(bytes);
-    if (step.status == DecodeStatus::need_more) return;
-    if (step.status == DecodeStatus::error) {
-      const DecodeError& error = pending->second.decoder.error();
-      refuse(transport, "", Status::protocol_error,
-             "error at byte " + std::to_string(error.offset) + ": " +
-                 std::string(wire_error_name(error.code)) + ": " + error.message);
-      pending_.erase(pending);
-      return;
-    }
-    const Frame& hello = step.frame;
-    if (hello.op != Op::hello) {
-      refuse(transport, "", Status::protocol_error,
-             "expected hello, got " + std::string(op_name(static_cast<std::uint64_t>(hello.op))));
-      pending_.erase(pending);
-      return;
-    }
-    std::string message;
-    std::optional<PeerId> peer;
-    const Status status = check_hello(now_ns, hello, peer, message);
-    if (status == Status::wrong_dialer && connections_[*peer]->on_demand()) {
-      // A knock (PROTOCOL.md §4.7): the peer proved who it is and wants a connection. The
-      // refusal is what it expects, not a failure to report; this side dials it now.
-      refuse(transport, "", status, message + "; dialing back", false);
-      pending_.erase(pending);
-      connection(*peer).on_knock(now_ns);
-      check(connections_[*peer].get());
-      return;
-    }
-    if (status != Status::ok) {
-      refuse(transport, std::string(hello.name), status, std::move(message));
-      pending_.erase(pending);
-      return;
-    }
-    // The hello's views may point into the pending decoder, which dies with the entry.
-    const OwnedFrame kept(hello);
-    const auto hello_bytes = static_cast<std::size_t>(pending->second.decoder.stream_offset());
-    const Bytes rest = bytes.subspan(step.consumed);
-    pending_.erase(pending);
-    connection(*peer).adopt(now_ns, transport, kept.view(), hello_bytes, rest);
+  // PeerDirectory, for the acceptor.
+  std::optional<PeerId> find(std::string_view name) const override { return find_peer(name); }
+  bool on_demand(PeerId peer) const override { return connections_.at(peer)->on_demand(); }
+  bool is_stale(PeerId peer, const Frame& hello) const override {
+    return connections_.at(peer)->is_stale_hello(hello);
   }
 
-  // PROTOCOL.md §4.2: the acceptor's checks, in the order the document lists them.
-  Status check_hello(TimeNs now_ns, const Frame& hello, std::optional<PeerId>& peer,
-                     std::string& message) const {
-    const NodeConfig& config = context_.config;
-    if (std::max(hello.version_min, config.version_min) >
-        std::min(hello.version_max, config.version_max)) {
-      message = "no common protocol version";
-      return Status::version_mismatch;
+  // What a pending transport's handshake came to: a connection adopts it, or a knock is
+  // answered by a dial.
+  void accept(TimeNs now_ns, Acceptor::Outcome outcome) {
+    if (outcome.knock) {
+      connection(outcome.knock->peer).on_knock(now_ns);
+      check(connections_[outcome.knock->peer].get());
     }
-    peer = find_peer(hello.name);
-    if (!peer) {
-      message = "unknown node " + std::string(hello.name);
-      return Status::unknown_node;
-    }
-    if (hello.peer_name != config.name) {
-      message = "this is " + config.name + ", not " + std::string(hello.peer_name);
-      return Status::wrong_target;
-    }
-    if (const Status status = context_.check_credentials(now_ns, hello.name, hello, message);
-        status != Status::ok) {
-      return status;
-    }
-    if (!dial_rule_dials(hello.name, config.name)) {
-      message = config.name + " dials " + std::string(hello.name) + ", not the other way";
-      return Status::wrong_dialer;
-    }
-    if (connections_[*peer]->is_stale_hello(hello)) {
-      message = "hello of attempt " + std::to_string(hello.seq) + " is older than the connection " +
-                config.name + " accepted";
-      return Status::stale_hello;
-    }
-    return Status::ok;
-  }
-
-  // Rejects an accepted transport: both the event and the reject frame say why.
-  void refuse(TransportId transport, std::string peer_name, Status status, std::string message,
-              bool report = true) {
-    ByteBuffer frame;
-    encode_frame(frame, Frame{.op = Op::reject,
-                              .checksum = true,
-                              .status = static_cast<std::uint16_t>(status),
-                              .payload = as_bytes(message)});
-    if (report) context_.emit(event::HandshakeFailed{std::move(peer_name), status, true, message});
-    context_.emit(event::CloseTransport{
-        transport, "handshake refused: " + message, {frame.view().begin(), frame.view().end()}});
+    if (outcome.adoption) connection(outcome.adoption->peer).adopt(now_ns, *outcome.adoption);
   }
 
   NodeContext context_;
   std::vector<std::unique_ptr<Connection>> connections_;
-  PendingMap pending_;  // ordered, so the timeout sweep is deterministic
+  Acceptor acceptor_;  // accepted transports whose dialer has not proved itself yet
   TimeNs last_now_ns_;
   mutable TimeNs next_deadline_ns_ = kNever;  // valid while next_deadline_known_
   mutable PeerDeadlines deadlines_;           // each connection's, asked again when marked
@@ -437,10 +341,14 @@ TransportId Node::on_accepted(TimeNs now_ns) {
   return core_->on_accepted(now_ns);
 }
 
-void Node::on_connected(TimeNs now_ns, TransportId transport) {
+void Node::on_secured(TimeNs now_ns, TransportId transport, TransportSecurity security) {
+  core_->on_secured(now_ns, transport, std::move(security));
+}
+
+void Node::on_connected(TimeNs now_ns, TransportId transport, TransportSecurity security) {
   core_->advance(now_ns);
   if (detail::Connection* connection = core_->owner(transport)) {
-    connection->on_connected(now_ns, transport);
+    connection->on_connected(now_ns, transport, std::move(security));
     detail::NodeCore::check(connection);
   }
 }
@@ -493,6 +401,7 @@ std::optional<TransportId> Node::poll_transmit() {
 
 Bytes Node::pending_output(TransportId transport) {
   core_->touched();
+  if (core_->acceptor().owns(transport)) return core_->acceptor().pending_output(transport);
   detail::Connection* connection = core_->owner(transport);
   if (connection == nullptr) return Bytes{};
   connection->flush_deferred();
@@ -501,7 +410,9 @@ Bytes Node::pending_output(TransportId transport) {
 
 void Node::consume_output(TransportId transport, std::size_t count) {
   core_->touched();
-  if (detail::Connection* connection = core_->owner(transport)) {
+  if (core_->acceptor().owns(transport)) {
+    core_->acceptor().consume_output(transport, count);
+  } else if (detail::Connection* connection = core_->owner(transport)) {
     connection->consume_output(transport, count);
     detail::NodeCore::check(connection);
   }
@@ -544,7 +455,7 @@ Errc Node::register_stream_handler(std::uint16_t handler, std::string_view route
 
 Errc Node::register_object_endpoint(std::string_view endpoint, ObjectWindow window,
                                     ObjectCompression accepts) {
-  const bool valid_name = detail::valid_node_name(endpoint);
+  const bool valid_name = valid_node_name(endpoint);
   if (!valid_name || window.objects == 0 || window.bytes < kMinObjectWindowBytes) {
     return Errc::invalid_argument;
   }

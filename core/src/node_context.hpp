@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "fifo_queue.hpp"
+#include "handshake.hpp"
 #include "weft/config.hpp"
 #include "weft/events.hpp"
 #include "weft/node.hpp"
@@ -60,23 +61,28 @@ struct ObjectEndpoint {
   ObjectEndpointStats stats;
 };
 
+// Bits for a nonce key when the config gives none: from a generator of their own, so that
+// drawing them leaves the node's generator (incarnation, jitter) as it was.
+inline std::array<std::uint64_t, 4> nonce_seed_bits(std::uint64_t seed) {
+  Rng rng(seed ^ 0x6e6f6e63652d6b65);  // "nonce-ke"
+  return {rng.next(), rng.next(), rng.next(), rng.next()};
+}
+
 struct NodeContext {
   NodeContext(NodeConfig node_config, TimeNs now_ns, std::int64_t wall_ms)
       : config(std::move(node_config)),
         rng(config.seed.value()),
         incarnation(rng.next() | 1),
+        nonces(nonce_key_of(config, nonce_seed_bits(config.seed.value()))),
         wall_offset_ms(wall_ms - ms_from_ns(now_ns)) {}
 
   std::int64_t wall_ms(TimeNs now_ns) const { return ms_from_ns(now_ns) + wall_offset_ms; }
 
-  // A hello or welcome with the fields both share filled in (checksum flag, name,
-  // incarnation, wall clock, frame limit, `token`); the caller adds the rest. The frame's
-  // token view points into `token`.
-  Frame handshake_frame(Op op, TimeNs now_ns, const std::string& token) const;
-  // The checks each side applies to the other's hello or welcome: the token proves
-  // `peer_name`, and the wall clocks are close enough. Sets `message` on failure.
-  Status check_credentials(TimeNs now_ns, std::string_view peer_name, const Frame& handshake,
-                           std::string& message) const;
+  // A hello or challenge with the fields both carry filled in (checksum flag as
+  // wants_checksums says for `transport`, name, incarnation, wall clock, frame limit,
+  // `nonce`); the caller adds the rest. The frame's nonce view points into `nonce`.
+  Frame handshake_frame(Op op, TimeNs now_ns, const Nonce& nonce,
+                        const TransportSecurity& transport) const;
   TransportId new_transport() { return next_transport++; }
   // Queues an event, built in its slot from `event` (one of Event's alternatives): an Event
   // is about 300 bytes, so each move saved counts at millions of events a second.
@@ -88,6 +94,7 @@ struct NodeContext {
   const NodeConfig config;
   Rng rng;
   const std::uint64_t incarnation;  // non-zero: 0 means "not known yet" in PeerStats
+  NonceSource nonces;
   std::int64_t wall_offset_ms;
   FifoQueue<Event> events;
   std::deque<TransportId> transmit_queue;

@@ -68,8 +68,6 @@ class ObjectPort {
   virtual bool port_checksums() const = 0;
   // The largest object_data payload the peer's frame limit leaves room for.
   virtual std::size_t port_max_chunk() const = 0;
-  // The protocol version of the connection (0 while none is established).
-  virtual std::uint16_t port_version() const = 0;
   // This node's own frame limit (what it announced): the most data one compressed chunk
   // may declare.
   virtual std::uint32_t port_own_max_frame() const = 0;

@@ -329,12 +329,6 @@ bool ObjectReceiver::open(TimeNs now_ns, const Frame& frame) {
                   "no object endpoint " + std::string(frame.name));
   }
   if ((frame.flags & flag::kLz4Stream) != 0) {
-    if (port_.port_version() < kCompressionVersion) {
-      port_.port_protocol_error(now_ns, "object_open on mux " + std::to_string(frame.mux) +
-                                            ": lz4 on a connection of protocol version " +
-                                            std::to_string(port_.port_version()));
-      return false;
-    }
     if (endpoint->second.accepts == ObjectCompression::none) {
       return reject(now_ns, frame, Status::unsupported,
                     "object endpoint " + std::string(frame.name) + " takes no compressed streams");

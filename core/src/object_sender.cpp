@@ -356,10 +356,6 @@ bool ObjectSender::send_open(TimeNs now_ns, Stream& stream) {
     stream.give_up_at_ns = now_ns + ns_from_ms(context_.config.timeouts.object_resume_timeout_ms);
   }
   const bool lz4 = stream.compression == ObjectCompression::lz4;
-  if (lz4 && port_.port_version() < kCompressionVersion) {
-    refuse_compression(now_ns, stream);
-    return false;  // the stream is gone
-  }
   // Resume when an object went on the wire and was not acknowledged: the receiver may hold
   // part of it, or have finished it without our seeing the ack.
   const bool resume = std::any_of(stream.objects.begin(), stream.objects.end(),
@@ -378,15 +374,6 @@ bool ObjectSender::send_open(TimeNs now_ns, Stream& stream) {
                         .name = stream.endpoint,
                         .stream_key = stream.id.value});
   return false;  // nothing more until the accept
-}
-
-void ObjectSender::refuse_compression(TimeNs now_ns, Stream& stream) {
-  const std::string text = "the peer speaks protocol version " +
-                           std::to_string(port_.port_version()) +
-                           ", which has no compressed object streams";
-  stream.fin = false;  // it ends with unsupported, not as a fin
-  if (fail_all(now_ns, stream, Errc::unsupported, text))
-    end_stream(stream, Errc::unsupported, text);
 }
 
 bool ObjectSender::send_object_frame(TimeNs now_ns, Stream& stream, Object& object) {

@@ -124,9 +124,6 @@ class ObjectSender {
   // Sends the stream's next frame if it can; false when it waits (credit, data, accept).
   bool send_next(TimeNs now_ns, Stream& stream);
   bool send_open(TimeNs now_ns, Stream& stream);
-  // A compressed stream to a peer whose connection has no compression: its objects complete
-  // with unsupported and it ends, without a frame.
-  void refuse_compression(TimeNs now_ns, Stream& stream);
   bool send_object_frame(TimeNs now_ns, Stream& stream, Object& object);
   bool send_data(Stream& stream, Object& object);
   // `object`'s last frame went out: nothing more of it is sent on this connection, the

@@ -239,6 +239,13 @@ Failure parse_frame(Bytes frame_bytes, const Prefix& prefix, const DecoderOption
 
 }  // namespace
 
+Bytes frame_header_bytes(Bytes frame_bytes) {
+  WEFT_ASSERT(frame_bytes.size() >= kPrefixBytes);
+  const std::size_t header_bytes = mp::load_be16(frame_bytes.data() + 2);
+  WEFT_ASSERT(kPrefixBytes + header_bytes <= frame_bytes.size());
+  return frame_bytes.subspan(kPrefixBytes, header_bytes);
+}
+
 FrameDecoder::FrameDecoder(DecoderOptions options) : options_(options) {}
 
 void FrameDecoder::reset(const DecoderOptions& options) {
@@ -325,6 +332,7 @@ DecodeStep FrameDecoder::decode_complete(Bytes frame_bytes, std::size_t consumed
     return fail(f.code, frame_offset_ + f.at, f.message.view());
   }
   frame_offset_ += frame_bytes.size();
+  step.frame_bytes = frame_bytes;
   return step;
 }
 

@@ -144,9 +144,9 @@ bool check_field(const Frame& frame, Field field, const WireLimits& limits, std:
       return check_name("peer_name", frame.peer_name, limits, why);
     case Field::max_frame_bytes:
       return frame.max_frame_bytes >= kMinMaxFrameBytes || fail("max_frame_bytes is below 65536");
-    case Field::token: {
-      const std::size_t limit = std::min(limits.max_token_bytes, kTokenBytesCap);
-      return frame.token.size() <= limit || fail(join({"token is ", decimal(frame.token.size()),
+    case Field::nonce: {
+      const std::size_t limit = std::min(limits.max_nonce_bytes, kNonceBytesCap);
+      return frame.nonce.size() <= limit || fail(join({"nonce is ", decimal(frame.nonce.size()),
                                                        " bytes, limit ", decimal(limit)}));
     }
     case Field::handler:
@@ -200,7 +200,7 @@ bool operator==(const Frame& lhs, const Frame& rhs) {
          lhs.version_max == rhs.version_max && lhs.version == rhs.version && lhs.name == rhs.name &&
          lhs.peer_name == rhs.peer_name && lhs.incarnation == rhs.incarnation &&
          lhs.wall_ms == rhs.wall_ms && lhs.max_frame_bytes == rhs.max_frame_bytes &&
-         bytes_equal(lhs.token, rhs.token) && lhs.handler == rhs.handler &&
+         bytes_equal(lhs.nonce, rhs.nonce) && lhs.handler == rhs.handler &&
          lhs.route == rhs.route && lhs.deadline_ms == rhs.deadline_ms && lhs.status == rhs.status &&
          lhs.credit_msgs == rhs.credit_msgs && lhs.credit_bytes == rhs.credit_bytes &&
          lhs.size == rhs.size && lhs.offset == rhs.offset && lhs.stream_key == rhs.stream_key &&
@@ -288,7 +288,7 @@ void OwnedFrame::assign(const Frame& frame) {
   scalars_ = frame;
   name_ = frame.name;
   peer_name_ = frame.peer_name;
-  token_.assign(frame.token.begin(), frame.token.end());
+  nonce_.assign(frame.nonce.begin(), frame.nonce.end());
   payload_.assign(frame.payload.begin(), frame.payload.end());
 }
 
@@ -296,7 +296,7 @@ Frame OwnedFrame::view() const {
   Frame frame = scalars_;
   frame.name = name_;
   frame.peer_name = peer_name_;
-  frame.token = token_;
+  frame.nonce = nonce_;
   frame.payload = payload_;
   return frame;
 }

@@ -12,9 +12,9 @@ namespace {
 using F = Field;
 constexpr std::array<F, 8> kHelloFields{F::version_min,     F::version_max, F::name,
                                         F::peer_name,       F::incarnation, F::wall_ms,
-                                        F::max_frame_bytes, F::token};
-constexpr std::array<F, 6> kWelcomeFields{F::version,         F::name, F::incarnation, F::wall_ms,
-                                          F::max_frame_bytes, F::token};
+                                        F::max_frame_bytes, F::nonce};
+constexpr std::array<F, 6> kChallengeFields{F::version,         F::name, F::incarnation, F::wall_ms,
+                                            F::max_frame_bytes, F::nonce};
 constexpr std::array<F, 1> kStatusOnly{F::status};
 constexpr std::array<F, 0> kNoFields{};
 constexpr std::array<F, 3> kRequestFields{F::handler, F::route, F::deadline_ms};
@@ -28,13 +28,15 @@ constexpr std::array<F, 1> kObjectDataFields{F::offset};
 constexpr std::array<F, 2> kObjectEndFields{F::status, F::size};
 
 // op, name, fields, allowed flags, connection-level, uses seq, payload allowed.
-constexpr std::array<OpSchema, 28> kSchemas{{
+constexpr std::array<OpSchema, 30> kSchemas{{
     {Op::hello, "hello", kHelloFields, flag::kChecksums, true, true, false},
-    {Op::welcome, "welcome", kWelcomeFields, flag::kChecksums, true, false, false},
+    {Op::welcome, "welcome", kNoFields, 0, true, false, false},
     {Op::reject, "reject", kStatusOnly, 0, true, false, true},
     {Op::ping, "ping", kNoFields, 0, true, true, false},
     {Op::pong, "pong", kNoFields, 0, true, true, false},
     {Op::goaway, "goaway", kStatusOnly, 0, true, false, true},
+    {Op::challenge, "challenge", kChallengeFields, flag::kChecksums, true, false, true},
+    {Op::auth, "auth", kNoFields, 0, true, false, true},
     {Op::request, "request", kRequestFields, flag::kMore, false, true, true},
     {Op::response, "response", kStatusOnly, flag::kMore, false, true, true},
     {Op::cancel, "cancel", kNoFields, 0, false, false, false},
@@ -91,7 +93,7 @@ constexpr std::array<FieldInfo, 18> kFieldInfo{{
     {"incarnation", FieldKind::uint, kU64, FieldDisplay::hex64},
     {"wall_ms", FieldKind::uint, kU64, FieldDisplay::decimal},
     {"max_frame_bytes", FieldKind::uint, kU32, FieldDisplay::decimal},
-    {"token", FieldKind::blob, 0, FieldDisplay::decimal},
+    {"nonce", FieldKind::blob, 0, FieldDisplay::decimal},
     {"handler", FieldKind::uint, kU16, FieldDisplay::decimal},
     {"route", FieldKind::uint, kU64, FieldDisplay::hex64},
     {"deadline_ms", FieldKind::uint, kU32, FieldDisplay::decimal},
@@ -183,7 +185,7 @@ std::uint64_t get_uint(const Frame& frame, Field field) {
       return frame.stream_key;
     case Field::name:
     case Field::peer_name:
-    case Field::token:
+    case Field::nonce:
       break;
   }
   WEFT_ASSERT(false && "not a uint field");
@@ -240,7 +242,7 @@ void set_uint(Frame& frame, Field field, std::uint64_t value) {
       return;
     case Field::name:
     case Field::peer_name:
-    case Field::token:
+    case Field::nonce:
       break;
   }
   WEFT_ASSERT(false && "not a uint field");
@@ -249,8 +251,8 @@ void set_uint(Frame& frame, Field field, std::uint64_t value) {
 std::string_view get_text(const Frame& frame, Field field) {
   if (field == Field::name) return frame.name;
   if (field == Field::peer_name) return frame.peer_name;
-  WEFT_ASSERT(field == Field::token);
-  return as_chars(frame.token);
+  WEFT_ASSERT(field == Field::nonce);
+  return as_chars(frame.nonce);
 }
 
 void set_text(Frame& frame, Field field, std::string_view text) {
@@ -259,12 +261,20 @@ void set_text(Frame& frame, Field field, std::string_view text) {
   } else if (field == Field::peer_name) {
     frame.peer_name = text;
   } else {
-    WEFT_ASSERT(field == Field::token);
-    frame.token = as_bytes(text);
+    WEFT_ASSERT(field == Field::nonce);
+    frame.nonce = as_bytes(text);
   }
 }
 
 }  // namespace detail
+
+bool valid_node_name(std::string_view name) {
+  if (name.empty() || name.size() > 255) return false;
+  for (char c : name) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
 
 std::string_view status_name(std::uint16_t status) {
   switch (static_cast<Status>(status)) {
@@ -300,8 +310,8 @@ std::string_view status_name(std::uint16_t status) {
       return "version_mismatch";
     case Status::unknown_node:
       return "unknown_node";
-    case Status::bad_token:
-      return "bad_token";
+    case Status::auth_failed:
+      return "auth_failed";
     case Status::clock_skew:
       return "clock_skew";
     case Status::wrong_dialer:

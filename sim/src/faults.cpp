@@ -1,5 +1,6 @@
 #include "faults.hpp"
 
+#include <array>
 #include <string>
 #include <utility>
 
@@ -143,18 +144,21 @@ std::optional<std::vector<std::uint8_t>> FaultInjector::wrong_way_hello(std::siz
   if (dial_rule_dials(net_.name(from), net_.name(to))) std::swap(from, to);
   const Node* node = net_.node(from);
   if (!node) return std::nullopt;
+  std::array<std::uint8_t, kNonceBytes> nonce{};
+  for (std::uint8_t& byte : nonce)
+    byte = static_cast<std::uint8_t>(rng_.next());
   ByteBuffer bytes;
   encode_frame(bytes, Frame{.op = Op::hello,
                             .checksum = true,
                             .seq = 1,
-                            .version_min = 1,
-                            .version_max = 1,
+                            .version_min = kProtocolVersionMin,
+                            .version_max = kProtocolVersion,
                             .name = net_.name(from),
                             .peer_name = net_.name(to),
                             .incarnation = node->incarnation(),
                             .wall_ms = static_cast<std::uint64_t>(net_.wall_ms(from)),
                             .max_frame_bytes = 1 << 20,
-                            .token = as_bytes("sim")});
+                            .nonce = nonce});
   return std::vector<std::uint8_t>(bytes.view().begin(), bytes.view().end());
 }
 

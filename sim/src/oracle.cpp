@@ -244,7 +244,7 @@ void Oracle::check_handshake_failure(std::size_t index, const event::HandshakeFa
     if (right) return;
   }
   if (!ghost &&
-      (failed.status == Status::bad_token || failed.status == Status::unknown_node ||
+      (failed.status == Status::auth_failed || failed.status == Status::unknown_node ||
        failed.status == Status::wrong_dialer || failed.status == Status::version_mismatch)) {
     fail(SimResult::Kind::safety, "handshake refused for no reason: " + failed.message);
   }

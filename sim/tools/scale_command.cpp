@@ -69,7 +69,7 @@ double idle_node_kb(std::size_t peers, bool on_demand) {
   config.name = "idle";
   for (std::size_t i = 0; i < peers; ++i)
     config.peers.push_back("peer" + std::to_string(i));
-  config.auth = std::make_shared<StaticTokenAuth>("scale");
+  config.auth = std::make_shared<SharedKeyAuth>("scale-cluster-key");
   config.connect_on_demand = on_demand;
   const long before_kb = resident_kb();
   std::vector<std::unique_ptr<Node>> nodes;

@@ -35,7 +35,7 @@ NodeConfig test_config(std::string name, std::vector<std::string> peers) {
   NodeConfig config;
   config.name = std::move(name);
   config.peers = std::move(peers);
-  config.auth = std::make_shared<StaticTokenAuth>("secret");
+  config.auth = std::make_shared<SharedKeyAuth>("secret-cluster-key");
   config.seed = 1;  // fixed: a test replays the same run
   return config;
 }

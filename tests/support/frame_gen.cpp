@@ -61,8 +61,8 @@ void fill_field(OwnedFrame& owned, Field field, const WireLimits& limits) {
     case Field::max_frame_bytes:
       f.max_frame_bytes = *rc::gen::inRange<std::uint64_t>(kMinMaxFrameBytes, 0x100000000ULL);
       break;
-    case Field::token:
-      owned.set_token(gen_blob(limits.max_token_bytes));
+    case Field::nonce:
+      owned.set_nonce(gen_blob(limits.max_nonce_bytes));
       break;
     case Field::handler:
       f.handler = *rc::gen::inRange<std::uint32_t>(1, 0x10000);

@@ -34,7 +34,7 @@ NodeConfig ObjectPair::config_for(std::size_t index) const {
   NodeConfig config;
   config.name = index == 0 ? "a" : "b";
   config.peers = {index == 0 ? "b" : "a"};
-  config.auth = std::make_shared<StaticTokenAuth>("secret");
+  config.auth = std::make_shared<SharedKeyAuth>("secret-cluster-key");
   config.seed = options_.seed * 1000 + index * 100 + restarts_;
   if (options_.adjust) options_.adjust(config);
   return config;

@@ -1,5 +1,10 @@
 #include "sample_frames.hpp"
 
+#include <array>
+#include <stdexcept>
+
+#include "weft/auth.hpp"
+
 namespace weft::testing {
 namespace {
 
@@ -8,7 +13,13 @@ SampleFrame make(std::string label, Frame frame, std::string_view payload = {}) 
   return {std::move(label), OwnedFrame(frame)};
 }
 
-constexpr std::string_view kToken = "s3cret";
+// 0x00, 0x01, ... (`first` on): the example's nonces.
+std::array<std::uint8_t, kNonceBytes> counting_nonce(std::uint8_t first) {
+  std::array<std::uint8_t, kNonceBytes> nonce{};
+  for (std::size_t i = 0; i < nonce.size(); ++i)
+    nonce[i] = static_cast<std::uint8_t>(first + i);
+  return nonce;
+}
 
 // A control object's header: an opcode and a name, no attributes.
 std::vector<std::uint8_t> sample_control_header() {
@@ -36,35 +47,69 @@ std::vector<std::uint8_t> sample_object_header() {
   return bytes;
 }
 
+OwnedFrame sample_frame(std::string_view label) {
+  for (SampleFrame& sample : sample_frames()) {
+    if (sample.label == label) return std::move(sample.frame);
+  }
+  throw std::out_of_range("no sample frame " + std::string(label));
+}
+
+ExampleHandshake example_handshake() {
+  const SharedKeyAuth auth(kExampleClusterKey);
+  const auto dialer_nonce = counting_nonce(0x00);
+  const auto acceptor_nonce = counting_nonce(0x80);
+  ExampleHandshake out;
+  out.hello = OwnedFrame(Frame{.op = Op::hello,
+                               .flags = flag::kChecksums,
+                               .seq = 1,
+                               .version_min = 3,
+                               .version_max = 3,
+                               .name = "node-a",
+                               .peer_name = "node-b",
+                               .incarnation = 0x0123456789abcdefULL,
+                               .wall_ms = 1767225600000ULL,
+                               .max_frame_bytes = 8 * 1024 * 1024,
+                               .nonce = dialer_nonce});
+  Frame challenge{.op = Op::challenge,
+                  .flags = flag::kChecksums,
+                  .version = 3,
+                  .name = "node-b",
+                  .incarnation = 0xfedcba9876543210ULL,
+                  .wall_ms = 1767225600250ULL,
+                  .max_frame_bytes = 8 * 1024 * 1024,
+                  .nonce = acceptor_nonce};
+  const auto hello_bytes = encode_to_vector(out.hello.view());
+  const auto challenge_bytes = encode_to_vector(challenge);
+  const Bytes hello_header = frame_header_bytes(hello_bytes);
+  const Bytes challenge_header = frame_header_bytes(challenge_bytes);
+  out.acceptor_transcript =
+      handshake_transcript(ProofRole::acceptor, hello_header, challenge_header, {});
+  out.dialer_transcript =
+      handshake_transcript(ProofRole::dialer, hello_header, challenge_header, {});
+  const auto acceptor_proof = auth.prove(out.acceptor_transcript).value();
+  const auto dialer_proof = auth.prove(out.dialer_transcript).value();
+  challenge.payload = acceptor_proof;
+  out.challenge = OwnedFrame(challenge);
+  out.auth = OwnedFrame(Frame{.op = Op::auth, .payload = dialer_proof});
+  return out;
+}
+
 std::vector<SampleFrame> sample_frames() {
   std::vector<SampleFrame> samples;
   auto add = [&samples](std::string label, Frame frame, std::string_view payload = {}) {
     samples.push_back(make(std::move(label), frame, payload));
   };
-  add("hello", {.op = Op::hello,
-                .flags = flag::kChecksums,
-                .version_min = 1,
-                .version_max = 1,
-                .name = "node-a",
-                .peer_name = "node-b",
-                .incarnation = 0x0123456789abcdefULL,
-                .wall_ms = 1767225600000ULL,
-                .max_frame_bytes = 8 * 1024 * 1024,
-                .token = as_bytes(kToken)});
-  add("welcome", {.op = Op::welcome,
-                  .flags = flag::kChecksums,
-                  .version = 1,
-                  .name = "node-b",
-                  .incarnation = 0xfedcba9876543210ULL,
-                  .wall_ms = 1767225600250ULL,
-                  .max_frame_bytes = 8 * 1024 * 1024,
-                  .token = as_bytes(kToken)});
-  add("reject", {.op = Op::reject, .status = static_cast<std::uint16_t>(Status::bad_token)},
-      "token mismatch");
+  const ExampleHandshake handshake = example_handshake();
+  samples.push_back({"hello", handshake.hello});
+  samples.push_back({"welcome", OwnedFrame(Frame{.op = Op::welcome})});
+  add("reject", {.op = Op::reject, .status = static_cast<std::uint16_t>(Status::auth_failed)},
+      "the proof of node-a does not verify");
   add("ping", {.op = Op::ping, .seq = 7});
   add("pong", {.op = Op::pong, .seq = 7});
   add("goaway", {.op = Op::goaway, .status = static_cast<std::uint16_t>(Status::shutting_down)},
       "restart");
+  samples.push_back({"challenge", handshake.challenge});
+  samples.push_back({"auth", handshake.auth});
   add("request",
       {.op = Op::request,
        .mux = 2,

@@ -6,13 +6,14 @@
 //
 // The usual start is a finished handshake: accepted() (the script dialed the node) or
 // dialed() (the node dialed the script); accepting() and dialing() stop before the script's
-// hello or welcome. Then feed() frames, and look at events() / all<E>() / first<E>() /
+// hello or challenge. Then feed() frames, and look at events() / all<E>() / first<E>() /
 // last<E>() for what the node emitted and written() for what it wrote; or exchange() a frame
 // and look at the Step it returns (only what that frame caused).
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -26,6 +27,7 @@
 
 #include "cluster.hpp"
 #include "sample_frames.hpp"
+#include "weft/auth.hpp"
 #include "weft/node.hpp"
 #include "weft/wire.hpp"
 
@@ -37,7 +39,7 @@ inline constexpr std::int64_t kHandshakeTimeoutMs = 10'000;  // ConnectionTimeou
 inline constexpr std::int64_t kHelloTimeoutMs = 2'000;       // ConnectionTimeouts' default
 inline constexpr std::uint64_t kPeerIncarnation = 42;        // the scripted peer's
 inline constexpr std::uint16_t kStreamHandler = 9;    // what sample_frames' stream_open opens
-inline constexpr std::string_view kToken = "secret";  // test_config's token
+inline constexpr std::string_view kClusterKey = "secret-cluster-key";  // test_config's key
 
 // ---- small helpers over events, frames and bytes ----------------------------------------
 
@@ -220,34 +222,105 @@ class ScriptedPeer {
 
 // ---- handshakes ------------------------------------------------------------------------------
 
+// The script's nonce (hello or challenge): 32 bytes of 0x5a, valid for the whole run.
+inline Bytes script_nonce() {
+  static const std::array<std::uint8_t, kNonceBytes> nonce = [] {
+    std::array<std::uint8_t, kNonceBytes> bytes{};
+    bytes.fill(0x5a);
+    return bytes;
+  }();
+  return nonce;
+}
+
 // The script's hello as the dialer (numbered `seq`, asking for checksums, checksummed),
-// speaking versions 1..`version_max`.
-inline Frame hello_frame(std::uint64_t seq = 1, std::uint16_t version_max = 1) {
+// speaking versions kProtocolVersionMin..`version_max`.
+inline Frame hello_frame(std::uint64_t seq = 1, std::uint16_t version_max = kProtocolVersion) {
   return Frame{.op = Op::hello,
                .checksum = true,
                .flags = flag::kChecksums,
                .seq = seq,
-               .version_min = 1,
+               .version_min = kProtocolVersionMin,
                .version_max = version_max,
                .name = roles().dialer,
                .peer_name = roles().acceptor,
                .incarnation = kPeerIncarnation,
                .wall_ms = kWallMs,
                .max_frame_bytes = 1 << 20,
-               .token = as_bytes(kToken)};
+               .nonce = script_nonce()};
 }
 
-// The script's welcome as the acceptor (version 1, asking for checksums, checksummed).
+// A proof for `role` over `hello` and `challenge` (its payload ignored), made with `auth`:
+// by default test_config's cluster key, what the node under test expects of the script.
+inline std::vector<std::uint8_t> script_proof(ProofRole role, const Frame& hello,
+                                              const Frame& challenge,
+                                              const Authenticator* auth = nullptr) {
+  const std::vector<std::uint8_t> transcript = handshake_transcript(role, hello, challenge);
+  if (auth != nullptr) return auth->prove(transcript).value();
+  return SharedKeyAuth(kClusterKey).prove(transcript).value();
+}
+
+// The script's challenge as the acceptor, answering the node's `hello` (version 3, asking
+// for checksums, checksummed), its proof made with the cluster key. The payload views
+// `proof_storage`, which the caller keeps alive.
+inline Frame challenge_frame(const Frame& hello, std::vector<std::uint8_t>& proof_storage) {
+  Frame challenge{.op = Op::challenge,
+                  .checksum = true,
+                  .flags = flag::kChecksums,
+                  .version = kProtocolVersion,
+                  .name = roles().acceptor,
+                  .incarnation = kPeerIncarnation,
+                  .wall_ms = kWallMs,
+                  .max_frame_bytes = 1 << 20,
+                  .nonce = script_nonce()};
+  proof_storage = script_proof(ProofRole::acceptor, hello, challenge);
+  challenge.payload = proof_storage;
+  return challenge;
+}
+
+// The script's auth as the dialer: its proof over its `hello` and the node's `challenge`.
+inline Frame auth_frame(const Frame& hello, const Frame& challenge,
+                        std::vector<std::uint8_t>& proof_storage) {
+  proof_storage = script_proof(ProofRole::dialer, hello, challenge);
+  return Frame{.op = Op::auth, .checksum = true, .payload = proof_storage};
+}
+
+// Dials `node` as the peer `hello` names, all at `now_ns`: a new accepted transport, the
+// hello, and, when the node answers with a challenge, an auth made with `auth` (the
+// cluster key by default). Returns every event the node emitted and the transport.
+struct DialedNode {
+  TransportId transport = 0;
+  std::vector<Event> events;
+  std::vector<OwnedFrame> sent;  // what the node wrote before any CloseTransport
+};
+inline DialedNode dial_node(Node& node, const Frame& hello, const Authenticator* auth = nullptr,
+                            TimeNs now_ns = 0) {
+  DialedNode out;
+  out.transport = node.on_accepted(now_ns);
+  const auto drain = [&] {
+    while (auto event = node.poll_event())
+      out.events.push_back(std::move(*event));
+    FrameDecoder decoder;
+    for (Bytes bytes = node.pending_output(out.transport); !bytes.empty();
+         bytes = node.pending_output(out.transport)) {
+      decode_frames(decoder, bytes, out.sent);
+      node.consume_output(out.transport, bytes.size());
+    }
+  };
+  node.on_bytes(now_ns, out.transport, encode_to_vector(hello));
+  drain();
+  const std::vector<OwnedFrame> challenges = frames_with(out.sent, Op::challenge);
+  if (challenges.empty()) return out;
+  std::vector<std::uint8_t> proof =
+      script_proof(ProofRole::dialer, hello, challenges.front().view(), auth);
+  node.on_bytes(now_ns, out.transport,
+                encode_to_vector(Frame{.op = Op::auth, .checksum = true, .payload = proof}));
+  drain();
+  return out;
+}
+
+// The script's welcome as the acceptor (after the node's auth).
 inline Frame welcome_frame() {
-  return Frame{.op = Op::welcome,
-               .checksum = true,
-               .flags = flag::kChecksums,
-               .version = 1,
-               .name = roles().acceptor,
-               .incarnation = kPeerIncarnation,
-               .wall_ms = kWallMs,
-               .max_frame_bytes = 1 << 20,
-               .token = as_bytes(kToken)};
+  return Frame{.op = Op::welcome, .checksum = true};
 }
 
 // test_config for the node as the acceptor (or the dialer) of the script, `adjust` applied.
@@ -276,16 +349,38 @@ enum class Welcome {
   unread,  // never reads it (nor anything else unless the test does): the output only grows
 };
 
+// The script, as the dialer on the node's pending transport, sends `hello`, reads the
+// node's challenge (if it sent one rather than a reject) and answers it with a valid auth. Returns what the node did after the
+// hello and after the auth (the events, and the frames it wrote, challenge included); with
+// Welcome::unread, the frames written after the auth are left unread.
+inline ScriptedPeer::Step prove_as_dialer(ScriptedPeer& peer, const Frame& hello,
+                                          Welcome welcome = Welcome::read, TimeNs now_ns = 0) {
+  peer.feed(hello, now_ns);
+  ScriptedPeer::Step step = peer.read();
+  const std::vector<OwnedFrame> challenges = frames_with(step.sent, Op::challenge);
+  if (challenges.size() != 1) return step;  // refused at the hello: the caller checks
+  std::vector<std::uint8_t> proof;
+  peer.feed(auth_frame(hello, challenges.front().view(), proof), now_ns);
+  if (welcome == Welcome::unread) {
+    peer.collect();
+    return step;
+  }
+  ScriptedPeer::Step after = peer.read();
+  step.events.insert(step.events.end(), after.events.begin(), after.events.end());
+  step.sent.insert(step.sent.end(), after.sent.begin(), after.sent.end());
+  return step;
+}
+
 // An acceptor (acceptor_config(adjust)) whose handshake with the script finished at time 0:
-// the hello was fed, the node reported the peer up once and wrote one welcome.
+// the hello and auth were fed, the node reported the peer up once and wrote one welcome.
 inline ScriptedPeer accepted(const std::function<void(NodeConfig&)>& adjust = {},
                              Welcome welcome = Welcome::read) {
   ScriptedPeer peer = accepting(acceptor_config(adjust));
-  peer.feed(hello_frame());
+  const ScriptedPeer::Step step = prove_as_dialer(peer, hello_frame(), welcome);
   EXPECT_EQ(peer.all<event::PeerUp>().size(), 1u);
   EXPECT_EQ(peer.connection().state(), PeerState::established);
   if (welcome == Welcome::read) {
-    EXPECT_EQ(frames_with(peer.read().sent, Op::welcome).size(), 1u);
+    EXPECT_EQ(frames_with(step.sent, Op::welcome).size(), 1u);
   } else {  // look without reading
     EXPECT_EQ(
         frames_with(frames_in(peer.node().pending_output(peer.transport())), Op::welcome).size(),
@@ -295,18 +390,17 @@ inline ScriptedPeer accepted(const std::function<void(NodeConfig&)>& adjust = {}
 }
 
 // The accepted transport of `peer` resets and the script dials again (hello attempt
-// `hello_seq`) at time 0: the node sees the transport down, then a new accepted transport
-// and its hello. Returns what the node did and wrote (the welcome, resumes, ...).
+// `hello_seq`) at time 0: the node sees the transport down, then a new accepted transport,
+// its hello and auth. Returns what the node did and wrote (challenge, welcome, resumes, ...).
 inline ScriptedPeer::Step redial(ScriptedPeer& peer, std::uint64_t hello_seq = 2) {
   peer.node().on_transport_down(0, peer.transport(), "reset");
   peer.collect();
   peer.set_transport(peer.node().on_accepted(0));
-  peer.feed(hello_frame(hello_seq));
-  return peer.read();
+  return prove_as_dialer(peer, hello_frame(hello_seq));
 }
 
 // A dialer (dialer_config(adjust)) that dialed the script at its first tick (time 0) and is
-// connected; its hello is unread, the welcome not yet fed.
+// connected; its hello is unread, the challenge not yet fed.
 inline ScriptedPeer dialing(const std::function<void(NodeConfig&)>& adjust = {}) {
   ScriptedPeer peer(dialer_config(adjust));
   peer.timer(0);
@@ -319,11 +413,37 @@ inline ScriptedPeer dialing(const std::function<void(NodeConfig&)>& adjust = {})
   return peer;
 }
 
-// A dialer whose handshake with the script finished at time 0 (its hello read, the welcome
-// fed, the peer reported up).
+// The script, as the acceptor, reads the dialing node's hello and feeds it a challenge:
+// the valid one, changed by `adjust` if given, and then proved again over what `adjust`
+// made of it unless `prove_again` is false (to test the proof itself). Returns the node's
+// hello and what the challenge caused.
+inline std::pair<OwnedFrame, ScriptedPeer::Step> challenge_dialer(
+    ScriptedPeer& peer, const std::function<void(Frame&)>& adjust = {}, bool prove_again = true,
+    TimeNs now_ns = 0) {
+  const std::vector<OwnedFrame> sent = peer.written();
+  const std::vector<OwnedFrame> hellos = frames_with(sent, Op::hello);
+  EXPECT_EQ(hellos.size(), 1u);
+  if (hellos.empty()) return {};
+  const Frame hello = hellos.front().view();
+  std::vector<std::uint8_t> proof;
+  Frame challenge = challenge_frame(hello, proof);
+  if (adjust) {
+    adjust(challenge);
+    if (prove_again) {
+      proof = script_proof(ProofRole::acceptor, hello, challenge);
+      challenge.payload = proof;
+    }
+  }
+  peer.feed(challenge, now_ns);
+  return {hellos.front(), peer.read()};
+}
+
+// A dialer whose handshake with the script finished at time 0 (its hello read, a challenge
+// fed, its auth read, the welcome fed, the peer reported up).
 inline ScriptedPeer dialed() {
   ScriptedPeer peer = dialing();
-  peer.written();  // the hello
+  const auto [hello, step] = challenge_dialer(peer);
+  EXPECT_EQ(frames_with(step.sent, Op::auth).size(), 1u);
   peer.feed(welcome_frame());
   EXPECT_TRUE(peer.last<event::PeerUp>().has_value());
   return peer;

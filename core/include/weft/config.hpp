@@ -2,6 +2,7 @@
 // with the default the project recommends.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -109,9 +110,9 @@ struct ConnectionLimits {
 struct ConnectionTimeouts {
   // The dialer's handshake (connected to welcome) must finish within this.
   std::int64_t handshake_timeout_ms = 10'000;
-  // An accepted transport must deliver its hello within this. Shorter than the dialer's
-  // wait: a connection that says nothing costs this node a file descriptor, and anyone can
-  // open one.
+  // An accepted transport must deliver its side of the handshake (the hello, then the auth
+  // that answers the challenge) within this. Shorter than the dialer's wait: a connection
+  // that says nothing costs this node a file descriptor, and anyone can open one.
   std::int64_t hello_timeout_ms = 2'000;
   // A dial the node asked for must report connected within this.
   std::int64_t connect_timeout_ms = 5'000;
@@ -183,14 +184,24 @@ struct NodeConfig {
   std::string name;
   // The other nodes of the cluster (not including this one).
   std::vector<std::string> peers;
-  // Tokens presented and checked in handshakes. Required.
+  // Makes this node's proofs and checks its peers' in handshakes (weft/auth.hpp: a key ring,
+  // a shared cluster key, or TLS certificates). Required: there is no default secret.
   std::shared_ptr<const Authenticator> auth;
   // Ask peers to checksum every frame after the handshake (either side asking is enough).
   bool checksums = true;
-  // Protocol versions this node speaks; only tests change these (a version_max of 1 plays
-  // a peer of the previous version, without compressed object streams).
+  // On an encrypted transport (TransportSecurity::encrypted, TLS), ask for checksums too.
+  // false (the default): TLS's authenticated encryption already covers every byte, so a
+  // connection over TLS runs without checksums unless the peer asks for them.
+  bool checksums_when_encrypted = false;
+  // Protocol versions this node speaks; only tests change these (to play a node of another
+  // version). A node refuses versions before kProtocolVersionMin (the token handshake).
   std::uint16_t version_min = kProtocolVersionMin;
   std::uint16_t version_max = kProtocolVersion;
+  // Key of the generator of handshake nonces (a secret: a peer that could predict this
+  // node's nonces could replay its old proofs). A real process draws it from the OS
+  // (io::EventNode does when it is unset). Unset, it is derived from `seed`, which makes
+  // nonces no harder to guess than a 64-bit seed: fine for tests and simulations only.
+  std::optional<std::array<std::uint8_t, 32>> nonce_key;
   // Seed of the node's random generator (incarnation id, backoff jitter). Required: a Node
   // without one throws std::invalid_argument, so no process can run on a default seed that
   // every other process shares (the same incarnation everywhere, reconnect storms in step).

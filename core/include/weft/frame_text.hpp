@@ -7,7 +7,7 @@
 //
 // The op name, then cksum, flags, mux, seq, then the op's fields in schema order, then the
 // payload length and the payload in hex. Node names print as they are (the wire allows
-// only printable ASCII without spaces), tokens in hex, route and incarnation as 16 hex
+// only printable ASCII without spaces), nonces in hex, route and incarnation as 16 hex
 // digits, status by name when it has one.
 #pragma once
 

@@ -335,12 +335,21 @@ class Node {
 
   // ---- inputs -----------------------------------------------------------------------
 
-  // A transport arrived from outside; the node expects a hello on it within
-  // hello_timeout_ms. Returns its id. When max_transports_awaiting_hello already wait, the
-  // node refuses it at once: a CloseTransport for the returned id follows.
+  // A transport arrived from outside; the node expects its side of the handshake (hello,
+  // then auth) on it within hello_timeout_ms. Returns its id. When
+  // max_transports_awaiting_hello already wait, the node refuses it at once: a
+  // CloseTransport for the returned id follows. Until the dialer proved itself the node
+  // writes on it only its challenge (poll_transmit / pending_output work as for any
+  // transport) and touches no connection.
   TransportId on_accepted(TimeNs now_ns);
-  // The dial for `transport` (from event::Dial) succeeded.
-  void on_connected(TimeNs now_ns, TransportId transport);
+  // What the layer under an accepted transport proved (TLS: encrypted, the names of the
+  // peer's verified certificate, a channel binding; weft/auth.hpp). Call it before the
+  // first on_bytes of that transport; later calls, and calls for other transports, are
+  // ignored. Without it the transport is plain.
+  void on_secured(TimeNs now_ns, TransportId transport, TransportSecurity security);
+  // The dial for `transport` (from event::Dial) succeeded; `security` is what the layer
+  // under it proved (a TLS driver reports this once its TLS handshake is done).
+  void on_connected(TimeNs now_ns, TransportId transport, TransportSecurity security = {});
   // The dial for `transport` failed.
   void on_connect_failed(TimeNs now_ns, TransportId transport, std::string_view reason);
   // Bytes arrived on `transport`, in any piece size. Ignored for unknown transports.

@@ -18,13 +18,12 @@
 
 namespace weft {
 
-// The newest protocol version this implementation speaks (PROTOCOL.md §4.2): version 2 is
-// version 1 plus LZ4-compressed object streams (§6.3). It speaks every version from
-// kProtocolVersionMin on.
-inline constexpr std::uint16_t kProtocolVersion = 2;
-inline constexpr std::uint16_t kProtocolVersionMin = 1;
-// The first version whose connections may carry compressed object streams (flag lz4).
-inline constexpr std::uint16_t kCompressionVersion = 2;
+// The protocol version this implementation speaks (PROTOCOL.md §4.2). Version 2 was
+// version 1 plus LZ4-compressed object streams (§6.3); version 3 is version 2 with the
+// challenge-response handshake, which puts no secret on the wire. Earlier versions sent a
+// token in clear, so a node refuses them: it speaks kProtocolVersionMin..kProtocolVersion.
+inline constexpr std::uint16_t kProtocolVersion = 3;
+inline constexpr std::uint16_t kProtocolVersionMin = 3;
 
 // Every frame starts with this byte.
 inline constexpr std::uint8_t kFrameMagic = 0x77;
@@ -43,6 +42,8 @@ enum class Op : std::uint8_t {
   ping = 4,
   pong = 5,
   goaway = 6,
+  challenge = 7,
+  auth = 8,
   request = 16,
   response = 17,
   cancel = 18,
@@ -117,7 +118,7 @@ enum class Status : std::uint16_t {
   idle = 13,               // goaway: the sender closes an idle connection (PROTOCOL.md §4.7)
   version_mismatch = 32,   // handshake: no common protocol version
   unknown_node = 33,       // handshake: the sender's name is not a known peer
-  bad_token = 34,          // handshake: authentication failed
+  auth_failed = 34,        // handshake: a proof (or the certificate's name) did not verify
   clock_skew = 35,         // handshake: wall clocks differ by more than allowed
   wrong_dialer = 36,       // handshake: the dial rule says the other side dials
   wrong_target = 37,       // handshake: peer_name is not the receiver's name
@@ -135,7 +136,7 @@ enum class Field : std::uint8_t {
   incarnation,
   wall_ms,
   max_frame_bytes,
-  token,
+  nonce,
   handler,
   route,
   deadline_ms,
@@ -170,10 +171,12 @@ std::string_view op_name(std::uint64_t op);
 std::optional<Op> op_from_name(std::string_view name);
 // The field's name as PROTOCOL.md spells it.
 std::string_view field_name(Field field);
+// Whether `name` is a valid node name (PROTOCOL.md §3.2): 1..255 bytes, each 0x21..0x7e.
+bool valid_node_name(std::string_view name);
 // The status's name ("unknown_handler"), or "" for a value without a name.
 std::string_view status_name(std::uint16_t status);
 
-// A decoded or to-be-encoded frame. Views (`name`, `peer_name`, `token`, `payload`) point
+// A decoded or to-be-encoded frame. Views (`name`, `peer_name`, `nonce`, `payload`) point
 // into memory owned elsewhere: the decoder's input or buffer, or the caller's storage for
 // encoding. Fields the op does not carry are zero / empty.
 struct Frame {
@@ -190,7 +193,7 @@ struct Frame {
   std::uint64_t incarnation = 0;
   std::uint64_t wall_ms = 0;
   std::uint32_t max_frame_bytes = 0;
-  Bytes token{};
+  Bytes nonce{};
   std::uint16_t handler = 0;
   std::uint64_t route = 0;
   std::uint32_t deadline_ms = 0;
@@ -215,15 +218,21 @@ struct WireLimits {
   std::uint16_t max_header_bytes = 1024;
   // Longest node name, in bytes (1..255).
   std::uint16_t max_name_bytes = 255;
-  // Longest auth token, in bytes (at most 512).
-  std::uint16_t max_token_bytes = 256;
+  // Longest `nonce` field a hello may carry, in bytes (at most 512). Version 3 nonces are
+  // exactly kNonceBytes; the decoder takes longer ones so that an older node's hello (whose
+  // element was a token) decodes and is refused for its version (PROTOCOL.md §4.2).
+  std::uint16_t max_nonce_bytes = 256;
 };
 
 // The smallest max_frame_bytes a hello or welcome may announce; every implementation
 // accepts frames at least this large.
 inline constexpr std::uint32_t kMinMaxFrameBytes = 64 * 1024;
-// The largest token any implementation must accept (WireLimits::max_token_bytes cap).
-inline constexpr std::uint16_t kTokenBytesCap = 512;
+// The largest nonce field any implementation must decode (WireLimits::max_nonce_bytes cap).
+inline constexpr std::uint16_t kNonceBytesCap = 512;
+// The length of a version-3 handshake nonce (hello and challenge).
+inline constexpr std::size_t kNonceBytes = 32;
+// The longest proof (the payload of challenge and auth) a node accepts.
+inline constexpr std::size_t kMaxProofBytes = 512;
 
 // Why a frame or a byte stream was rejected.
 enum class WireError : std::uint8_t {
@@ -310,7 +319,13 @@ struct DecodeStep {
   // untouched and should be passed to the next call.
   std::size_t consumed = 0;
   Frame frame;
+  // With `frame`: every byte of it, prefix to checksum, valid as long as the frame's views
+  // (the handshake's proofs cover the exact header bytes, PROTOCOL.md §4.2).
+  Bytes frame_bytes{};
 };
+
+// The msgpack header of a whole, valid frame: bytes [8, 8 + header_length).
+Bytes frame_header_bytes(Bytes frame_bytes);
 
 // An incremental decoder of one direction of a connection.
 //
@@ -389,14 +404,14 @@ class OwnedFrame {
   Frame& scalars() { return scalars_; }
   void set_name(std::string_view name) { name_ = name; }
   void set_peer_name(std::string_view name) { peer_name_ = name; }
-  void set_token(Bytes token) { token_.assign(token.begin(), token.end()); }
+  void set_nonce(Bytes nonce) { nonce_.assign(nonce.begin(), nonce.end()); }
   void set_payload(Bytes payload) { payload_.assign(payload.begin(), payload.end()); }
 
  private:
   Frame scalars_;
   std::string name_;
   std::string peer_name_;
-  std::vector<std::uint8_t> token_;
+  std::vector<std::uint8_t> nonce_;
   std::vector<std::uint8_t> payload_;
 };
 

@@ -1,0 +1,271 @@
+#include "acceptor.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "invariant.hpp"
+
+namespace weft::detail {
+
+bool Acceptor::add(TimeNs now_ns, TransportId transport) {
+  if (pending_.size() >= context_.config.max_transports_awaiting_hello) {
+    // Rule 8: what strangers can make this node hold is bounded. The newest waits its
+    // turn outside (a real peer redials after its backoff); the waiting ones keep theirs.
+    context_.emit(
+        event::CloseTransport{transport, "too many connections waiting for a hello", {}});
+    return false;
+  }
+  DecoderOptions options;
+  options.limits.max_frame_bytes = kMinMaxFrameBytes;  // hello and auth are small
+  Pending& pending = pending_[transport];
+  pending.decoder = FrameDecoder(options);
+  pending.deadline_ns = now_ns + ns_from_ms(context_.config.timeouts.hello_timeout_ms);
+  return true;
+}
+
+void Acceptor::set_security(TransportId transport, TransportSecurity security) {
+  const auto found = pending_.find(transport);
+  // Only before the handshake: what a transport proved cannot change under a hello.
+  if (found != pending_.end() && !found->second.peer) found->second.security = std::move(security);
+}
+
+Acceptor::Outcome Acceptor::on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes,
+                                     const PeerDirectory& peers) {
+  const auto it = pending_.find(transport);
+  if (it == pending_.end()) return {};
+  while (true) {
+    Pending& pending = it->second;
+    const DecodeStep step = pending.decoder.next(bytes);
+    if (step.status == DecodeStatus::need_more) return {};
+    if (step.status == DecodeStatus::error) {
+      const DecodeError& error = pending.decoder.error();
+      refuse(it, pending.peer ? std::string(pending.hello.view().name) : "",
+             Status::protocol_error,
+             "error at byte " + std::to_string(error.offset) + ": " +
+                 std::string(wire_error_name(error.code)) + ": " + error.message);
+      return {};
+    }
+    bytes = bytes.subspan(step.consumed);
+    if (pending.peer) return on_auth(now_ns, it, step, bytes, peers);
+    if (!on_hello(now_ns, pending, step, peers, it)) return {};
+  }
+}
+
+bool Acceptor::on_hello(TimeNs now_ns, Pending& pending, const DecodeStep& step,
+                        const PeerDirectory& peers, PendingMap::iterator it) {
+  const Frame& hello = step.frame;
+  if (hello.op != Op::hello) {
+    refuse(it, "", Status::protocol_error,
+           "expected hello, got " + std::string(op_name(static_cast<std::uint64_t>(hello.op))));
+    return false;
+  }
+  std::string message;
+  std::optional<PeerId> peer;
+  Status status = check_hello(now_ns, hello, pending, peers, peer, message);
+  if (status == Status::wrong_dialer && peers.on_demand(*peer)) {
+    // A knock (PROTOCOL.md §4.7): refused only once the knocker proved who it is, so that
+    // nobody else can make this node dial.
+    pending.knock = true;
+    status = Status::ok;
+  }
+  if (status != Status::ok) {
+    refuse(it, std::string(hello.name), status, std::move(message));
+    return false;
+  }
+  pending.peer = peer;
+  pending.hello.assign(hello);
+  const Bytes header = frame_header_bytes(step.frame_bytes);
+  pending.hello_header.assign(header.begin(), header.end());
+  pending.version = std::min(context_.config.version_max, hello.version_max);
+  send_challenge(now_ns, it->first, pending);
+  return pending_.contains(it->first);
+}
+
+// PROTOCOL.md §4.2: the acceptor's checks of a hello, in the order the document lists them.
+Status Acceptor::check_hello(TimeNs now_ns, const Frame& hello, const Pending& pending,
+                             const PeerDirectory& peers, std::optional<PeerId>& peer,
+                             std::string& message) const {
+  const NodeConfig& config = context_.config;
+  if (std::max(hello.version_min, config.version_min) >
+      std::min(hello.version_max, config.version_max)) {
+    message = "no common protocol version: " + config.name + " speaks " +
+              std::to_string(config.version_min) + ".." + std::to_string(config.version_max) +
+              ", the hello offers " + std::to_string(hello.version_min) + ".." +
+              std::to_string(hello.version_max);
+    return Status::version_mismatch;
+  }
+  peer = peers.find(hello.name);
+  if (!peer) {
+    message = "unknown node " + std::string(hello.name);
+    return Status::unknown_node;
+  }
+  if (hello.peer_name != config.name) {
+    message = "this is " + config.name + ", not " + std::string(hello.peer_name);
+    return Status::wrong_target;
+  }
+  if (const Status status = check_nonce(hello, message); status != Status::ok) return status;
+  if (const Status status = check_transport_name(hello.name, pending.security, message);
+      status != Status::ok) {
+    return status;
+  }
+  if (const Status status = check_clock(config, context_.wall_ms(now_ns), hello.wall_ms, message);
+      status != Status::ok) {
+    return status;
+  }
+  if (!dial_rule_dials(hello.name, config.name)) {
+    message = config.name + " dials " + std::string(hello.name) + ", not the other way";
+    return Status::wrong_dialer;
+  }
+  if (peers.is_stale(*peer, hello)) {
+    message = "hello of attempt " + std::to_string(hello.seq) + " is older than the connection " +
+              config.name + " accepted";
+    return Status::stale_hello;
+  }
+  return Status::ok;
+}
+
+void Acceptor::send_challenge(TimeNs now_ns, TransportId transport, Pending& pending) {
+  const Nonce nonce = context_.nonces.next();
+  Frame challenge = context_.handshake_frame(Op::challenge, now_ns, nonce, pending.security);
+  challenge.version = pending.version;
+  pending.own_checksums = (challenge.flags & flag::kChecksums) != 0;
+  // The proof covers the challenge's header, so the frame is encoded once without it; the
+  // header does not depend on the payload, which only the prefix's length counts.
+  pending.challenge = encode_handshake(challenge);
+  const auto proof = make_proof(*context_.config.auth, ProofRole::acceptor, pending.hello_header,
+                                pending.challenge.header(), pending.security);
+  if (!proof) {
+    refuse(pending_.find(transport), std::string(pending.hello.view().name), Status::auth_failed,
+           "this node could not make its proof");
+    return;
+  }
+  challenge.payload = *proof;
+  const std::size_t before = pending.output.size();
+  encode_frame(pending.output, challenge);
+  WEFT_ASSERT(std::ranges::equal(
+      frame_header_bytes(pending.output.view().subspan(before)), pending.challenge.header()));
+  if (!pending.transmit_marked) {
+    pending.transmit_marked = true;
+    context_.transmit_queue.push_back(transport);
+  }
+}
+
+Acceptor::Outcome Acceptor::on_auth(TimeNs, PendingMap::iterator it, const DecodeStep& step,
+                                    Bytes rest, const PeerDirectory& peers) {
+  Pending& pending = it->second;
+  const Frame hello = pending.hello.view();
+  const std::string peer_name(hello.name);
+  if (step.frame.op == Op::goaway) {
+    // The dialer refused the challenge (its proof, clock, version): its reasons, reported as
+    // the peer's; nothing is sent back.
+    context_.emit(event::HandshakeFailed{peer_name, static_cast<Status>(step.frame.status), false,
+                                         std::string(as_chars(step.frame.payload))});
+    context_.emit(event::CloseTransport{
+        it->first, "handshake refused by the peer: " + std::string(status_name(step.frame.status)),
+        {}});
+    pending_.erase(it);
+    return {};
+  }
+  if (step.frame.op != Op::auth) {
+    refuse(it, peer_name, Status::protocol_error,
+           "expected auth, got " + std::string(op_name(static_cast<std::uint64_t>(step.frame.op))));
+    return {};
+  }
+  if (!pending.output.empty()) {
+    // Nobody can answer a challenge it has not read: the proof cannot be for this one.
+    refuse(it, peer_name, Status::protocol_error, "auth before the challenge was sent");
+    return {};
+  }
+  std::string message;
+  if (check_proof(*context_.config.auth, peer_name, ProofRole::dialer, pending.hello_header,
+                  pending.challenge.header(), step.frame.payload, pending.security,
+                  message) != Status::ok) {
+    refuse(it, peer_name, Status::auth_failed, std::move(message));
+    return {};
+  }
+  const PeerId peer = *pending.peer;
+  if (pending.knock) {
+    refuse(it, "", Status::wrong_dialer,
+           context_.config.name + " dials " + peer_name + ", not the other way; dialing back",
+           false);
+    Outcome outcome;
+    outcome.knock = Knock{peer};
+    return outcome;
+  }
+  if (peers.is_stale(peer, hello)) {  // another hello of the peer was adopted meanwhile
+    refuse(it, peer_name, Status::stale_hello,
+           "hello of attempt " + std::to_string(hello.seq) + " is older than the connection " +
+               context_.config.name + " accepted");
+    return {};
+  }
+  Adoption adoption{.peer = peer,
+                    .transport = it->first,
+                    .hello = std::move(pending.hello),
+                    .version = pending.version,
+                    .own_checksums = pending.own_checksums,
+                    .security = std::move(pending.security),
+                    .handshake_bytes = static_cast<std::size_t>(pending.decoder.stream_offset()),
+                    .rest = rest};
+  pending_.erase(it);
+  Outcome outcome;
+  outcome.adoption = std::move(adoption);
+  return outcome;
+}
+
+void Acceptor::refuse(PendingMap::iterator it, std::string peer_name, Status status,
+                      std::string message, bool report) {
+  ByteBuffer& bytes = it->second.output;  // what was not written yet goes first
+  encode_frame(bytes, Frame{.op = Op::reject,
+                            .checksum = true,
+                            .status = static_cast<std::uint16_t>(status),
+                            .payload = as_bytes(message)});
+  if (report) context_.emit(event::HandshakeFailed{std::move(peer_name), status, true, message});
+  context_.emit(event::CloseTransport{it->first,
+                                      "handshake refused: " + message,
+                                      {bytes.view().begin(), bytes.view().end()}});
+  pending_.erase(it);
+}
+
+void Acceptor::on_timer(TimeNs now_ns) {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second.deadline_ns > now_ns) {
+      ++it;
+      continue;
+    }
+    const bool hello_seen = it->second.peer.has_value();
+    context_.emit(event::HandshakeFailed{
+        hello_seen ? std::string(it->second.hello.view().name) : "", Status::handshake_timeout,
+        true,
+        hello_seen ? "no auth answered the challenge in time"
+                   : "no hello on an accepted transport in time"});
+    context_.emit(event::CloseTransport{it->first, "handshake timeout", {}});
+    it = pending_.erase(it);
+  }
+}
+
+TimeNs Acceptor::next_deadline() const {
+  TimeNs next = kNever;
+  for (const auto& [transport, pending] : pending_)
+    next = std::min(next, pending.deadline_ns);
+  return next;
+}
+
+Bytes Acceptor::pending_output(TransportId transport) const {
+  const auto found = pending_.find(transport);
+  return found == pending_.end() ? Bytes{} : found->second.output.view();
+}
+
+void Acceptor::consume_output(TransportId transport, std::size_t count) {
+  const auto found = pending_.find(transport);
+  if (found == pending_.end()) return;
+  found->second.output.consume(std::min(count, found->second.output.size()));
+}
+
+bool Acceptor::take_transmit(TransportId transport) {
+  const auto found = pending_.find(transport);
+  if (found == pending_.end() || !found->second.transmit_marked) return false;
+  found->second.transmit_marked = false;
+  return !found->second.output.empty();
+}
+
+}  // namespace weft::detail

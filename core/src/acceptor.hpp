@@ -1,0 +1,120 @@
+// The acceptor's side of the handshake (PROTOCOL.md §4.2): accepted transports that have
+// not proved who they are yet. Each reads a hello, answers with a challenge (this node's
+// nonce and proof), and reads the auth that proves the dialer; only then does the node
+// hand the transport to the peer's connection, so a stranger can never touch a live
+// connection. Internal to core/.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "handshake.hpp"
+#include "node_context.hpp"
+#include "weft/bytes.hpp"
+#include "weft/wire.hpp"
+
+namespace weft::detail {
+
+// What the acceptor asks of the node about its peers.
+class PeerDirectory {
+ public:
+  virtual ~PeerDirectory() = default;
+  // The live peer called `name`, if any.
+  virtual std::optional<PeerId> find(std::string_view name) const = 0;
+  // Whether `peer` connects on demand (a hello against the dial rule is then a knock).
+  virtual bool on_demand(PeerId peer) const = 0;
+  // Whether `hello` is older than the connection `peer` accepted last (stale_hello).
+  virtual bool is_stale(PeerId peer, const Frame& hello) const = 0;
+};
+
+// A transport whose dialer proved itself: the node gives it to `peer`'s connection.
+struct Adoption {
+  PeerId peer = 0;
+  TransportId transport = 0;
+  OwnedFrame hello;
+  std::uint16_t version = 0;    // what the challenge chose
+  bool own_checksums = false;   // what the challenge asked
+  TransportSecurity security;
+  std::size_t handshake_bytes = 0;  // hello and auth, the bytes before `rest`
+  Bytes rest;  // bytes after the auth in the last input (views the caller's input)
+};
+// A knock that proved itself (PROTOCOL.md §4.7): refused, and `peer` is dialed back.
+struct Knock {
+  PeerId peer = 0;
+};
+
+class Acceptor {
+ public:
+  explicit Acceptor(NodeContext& context) : context_(context) {}
+
+  // A new accepted transport; false when max_transports_awaiting_hello already wait (the
+  // caller has emitted nothing; this emitted the CloseTransport).
+  bool add(TimeNs now_ns, TransportId transport);
+  bool owns(TransportId transport) const { return pending_.contains(transport); }
+  // What the transport's TLS layer proved (before any handshake byte is read).
+  void set_security(TransportId transport, TransportSecurity security);
+  // Bytes on a pending transport. At most one of the results is set.
+  struct Outcome {
+    std::optional<Adoption> adoption;
+    std::optional<Knock> knock;
+  };
+  Outcome on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes, const PeerDirectory& peers);
+  // The transport went away.
+  void on_transport_down(TransportId transport) { pending_.erase(transport); }
+  // Closes the transports whose time ran out.
+  void on_timer(TimeNs now_ns);
+  TimeNs next_deadline() const;
+
+  // Output of pending transports (the challenge): as Node::pending_output / consume_output.
+  Bytes pending_output(TransportId transport) const;
+  void consume_output(TransportId transport, std::size_t count);
+  // Whether `transport` has output the driver was not told about (poll_transmit).
+  bool take_transmit(TransportId transport);
+  std::size_t size() const { return pending_.size(); }
+  template <typename F>
+  void for_each_transport(F&& visit) const {
+    for (const auto& [transport, pending] : pending_)
+      visit(transport);
+  }
+
+ private:
+  struct Pending {
+    FrameDecoder decoder;
+    TimeNs deadline_ns = 0;
+    TransportSecurity security;
+    // After the hello: the peer, the hello kept, and the exact headers the proofs cover.
+    std::optional<PeerId> peer;
+    OwnedFrame hello;
+    std::vector<std::uint8_t> hello_header;
+    EncodedFrame challenge;  // the challenge frame without its proof
+    std::uint16_t version = 0;
+    bool own_checksums = false;
+    bool knock = false;
+    ByteBuffer output;
+    bool transmit_marked = false;
+  };
+  using PendingMap = std::map<TransportId, Pending>;  // ordered: the timeout sweep is deterministic
+
+  // The hello: checks, then the challenge. Returns false when the transport was refused.
+  bool on_hello(TimeNs now_ns, Pending& pending, const DecodeStep& step,
+                const PeerDirectory& peers, PendingMap::iterator it);
+  Status check_hello(TimeNs now_ns, const Frame& hello, const Pending& pending,
+                     const PeerDirectory& peers, std::optional<PeerId>& peer,
+                     std::string& message) const;
+  void send_challenge(TimeNs now_ns, TransportId transport, Pending& pending);
+  // The auth: the dialer's proof. Returns the adoption, a knock, or nothing (refused).
+  Outcome on_auth(TimeNs now_ns, PendingMap::iterator pending, const DecodeStep& step,
+                  Bytes rest, const PeerDirectory& peers);
+  // Refuses the transport with a reject (after any output not yet written) and forgets it.
+  void refuse(PendingMap::iterator pending, std::string peer_name, Status status,
+              std::string message, bool report = true);
+
+  NodeContext& context_;
+  PendingMap pending_;
+};
+
+}  // namespace weft::detail

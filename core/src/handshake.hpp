@@ -1,0 +1,71 @@
+// Pieces of the handshake (PROTOCOL.md §4.2) both roles use: nonces, the frames' shared
+// fields, the checks of the peer's parameters, and proofs. Internal to core/.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "weft/auth.hpp"
+#include "weft/config.hpp"
+#include "weft/time.hpp"
+#include "weft/wire.hpp"
+
+namespace weft::detail {
+
+using Nonce = std::array<std::uint8_t, kNonceBytes>;
+
+// Draws handshake nonces: HMAC-SHA256(key, "weft-nonce" ‖ big-endian u64 counter). Given
+// the key, the sequence is fixed (a simulation replays it); without the key, no nonce can
+// be predicted from the ones seen, which is what keeps an old proof from being replayed.
+class NonceSource {
+ public:
+  explicit NonceSource(const std::array<std::uint8_t, 32>& key) : key_(key) {}
+  Nonce next();
+
+ private:
+  std::array<std::uint8_t, 32> key_;
+  std::uint64_t counter_ = 0;
+};
+
+// The nonce key of a node: config.nonce_key, or one derived from `seed_bits` (from the
+// node's seeded generator) when the config has none.
+std::array<std::uint8_t, 32> nonce_key_of(const NodeConfig& config,
+                                          const std::array<std::uint64_t, 4>& seed_bits);
+
+// Whether this node asks for checksums on a connection over `transport`.
+bool wants_checksums(const NodeConfig& config, const TransportSecurity& transport);
+
+// A handshake frame encoded once, so that its exact header bytes (which the proofs cover)
+// are at hand: `bytes` is the whole frame.
+struct EncodedFrame {
+  std::vector<std::uint8_t> bytes;
+  Bytes header() const { return frame_header_bytes(bytes); }
+};
+EncodedFrame encode_handshake(const Frame& frame);
+
+// The peer's claimed `name` against what the transport proved (TransportSecurity's names,
+// if it reported any): auth_failed when the certificate does not carry it.
+Status check_transport_name(std::string_view name, const TransportSecurity& transport,
+                            std::string& message);
+// The nonce field of a hello or challenge: exactly kNonceBytes (protocol_error otherwise).
+Status check_nonce(const Frame& handshake, std::string& message);
+// The peer's wall clock (`peer_wall_ms`) against this node's at `now_ns`, within
+// max_clock_skew_ms (clock_skew otherwise).
+Status check_clock(const NodeConfig& config, std::int64_t own_wall_ms, std::uint64_t peer_wall_ms,
+                   std::string& message);
+
+// This node's proof for `role` over the two headers and the channel binding.
+std::optional<std::vector<std::uint8_t>> make_proof(const Authenticator& auth, ProofRole role,
+                                                    Bytes hello_header, Bytes challenge_header,
+                                                    const TransportSecurity& transport);
+// Whether `proof` (the payload of a challenge or auth) proves `peer_name` for `role`.
+// auth_failed with a message when it does not.
+Status check_proof(const Authenticator& auth, std::string_view peer_name, ProofRole role,
+                   Bytes hello_header, Bytes challenge_header, Bytes proof,
+                   const TransportSecurity& transport, std::string& message);
+
+}  // namespace weft::detail
