@@ -132,7 +132,7 @@ void Acceptor::send_challenge(TimeNs now_ns, TransportId transport, Pending& pen
   // The proof covers the challenge's header, so the frame is encoded once without it; the
   // header does not depend on the payload, which only the prefix's length counts.
   pending.challenge = encode_handshake(challenge);
-  const auto proof = make_proof(*context_.config.auth, ProofRole::acceptor, pending.hello_header,
+  const auto proof = make_proof(*context_.auth, ProofRole::acceptor, pending.hello_header,
                                 pending.challenge.header(), pending.security);
   if (!proof) {
     refuse(pending_.find(transport), std::string(pending.hello.view().name), Status::auth_failed,
@@ -177,7 +177,7 @@ Acceptor::Outcome Acceptor::on_auth(TimeNs, PendingMap::iterator it, const Decod
     return {};
   }
   std::string message;
-  if (check_proof(*context_.config.auth, peer_name, ProofRole::dialer, pending.hello_header,
+  if (check_proof(*context_.auth, peer_name, ProofRole::dialer, pending.hello_header,
                   pending.challenge.header(), step.frame.payload, pending.security,
                   message) != Status::ok) {
     refuse(it, peer_name, Status::auth_failed, std::move(message));

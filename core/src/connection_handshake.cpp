@@ -107,7 +107,7 @@ bool Connection::answer_challenge(TimeNs now_ns, const Frame& challenge, Bytes f
     reject_handshake(now_ns, status, std::move(message));
     return false;
   }
-  const auto proof = make_proof(*context_.config.auth, ProofRole::dialer, hello_header_,
+  const auto proof = make_proof(*context_.auth, ProofRole::dialer, hello_header_,
                                 frame_header_bytes(frame_bytes), security_);
   if (!proof) {
     reject_handshake(now_ns, Status::auth_failed, "this node could not make its proof");
@@ -138,7 +138,7 @@ Status Connection::check_challenge(TimeNs now_ns, const Frame& challenge, Bytes 
       status != Status::ok) {
     return status;
   }
-  return check_proof(*config.auth, name_, ProofRole::acceptor, hello_header_,
+  return check_proof(*context_.auth, name_, ProofRole::acceptor, hello_header_,
                      frame_header_bytes(frame_bytes), challenge.payload, security_, message);
 }
 

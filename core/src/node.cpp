@@ -377,6 +377,11 @@ void Node::set_wall_clock(TimeNs now_ns, std::int64_t wall_ms) {
   core_->context().wall_offset_ms = wall_ms - ms_from_ns(now_ns);
 }
 
+void Node::set_authenticator(std::shared_ptr<const Authenticator> auth) {
+  if (!auth) throw std::invalid_argument("an authenticator is required");
+  core_->context().auth = std::move(auth);
+}
+
 bool Node::has_output() const {
   return core_->has_output() || bundles_->has_events();
 }

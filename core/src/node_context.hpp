@@ -74,6 +74,7 @@ struct NodeContext {
         rng(config.seed.value()),
         incarnation(rng.next() | 1),
         nonces(nonce_key_of(config, nonce_seed_bits(config.seed.value()))),
+        auth(config.auth),
         wall_offset_ms(wall_ms - ms_from_ns(now_ns)) {}
 
   std::int64_t wall_ms(TimeNs now_ns) const { return ms_from_ns(now_ns) + wall_offset_ms; }
@@ -95,6 +96,8 @@ struct NodeContext {
   Rng rng;
   const std::uint64_t incarnation;  // non-zero: 0 means "not known yet" in PeerStats
   NonceSource nonces;
+  // The authenticator of handshakes from now on: config.auth until Node::set_authenticator.
+  std::shared_ptr<const Authenticator> auth;
   std::int64_t wall_offset_ms;
   FifoQueue<Event> events;
   std::deque<TransportId> transmit_queue;

@@ -361,6 +361,10 @@ class Node {
   // Tells the node its wall clock reads `wall_ms` at monotonic time `now_ns` (used only to
   // stamp and check handshakes); call again when the wall clock jumps.
   void set_wall_clock(TimeNs now_ns, std::int64_t wall_ms);
+  // Replaces the authenticator (new keys, a rotated key ring): every proof made or checked
+  // from now on uses it, including the later steps of handshakes under way; established
+  // connections stay as they are. Throws std::invalid_argument for a null one.
+  void set_authenticator(std::shared_ptr<const Authenticator> auth);
 
   // ---- outputs ----------------------------------------------------------------------
 
