@@ -32,11 +32,11 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <string_view>
 #include <cstdlib>
 #include <iterator>
 #include <map>
 #include <memory>
+#include <string_view>
 #include <utility>
 #include <vector>
 

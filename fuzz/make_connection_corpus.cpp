@@ -233,15 +233,15 @@ class Answers {
 ByteBuffer breaks_connection() {
   ByteBuffer out;
   encode_frame(out, Frame{.op = Op::hello,
-                          .version_min = 1,
-                          .version_max = 1,
+                          .version_min = kProtocolVersionMin,
+                          .version_max = kProtocolVersion,
                           .name = "x",
                           .peer_name = "y",
                           .max_frame_bytes = 1 << 16});
   return out;
 }
 
-// The peer's compressed object streams (protocol version 2): good chunks mixed with plain
+// The peer's compressed object streams: good chunks mixed with plain
 // ones, then each kind of bad chunk (each costs the connection; the peer dials again and
 // resumes, and the next bad chunk costs it again).
 void write_lz4_seeds(const std::filesystem::path& dir) {

@@ -2,7 +2,7 @@
 // SimOptions::capture_dir set; from what each node wrote on each connection this takes
 //  - for the decoder target: runs of whole frames of at most 1 KiB (the target's max_len),
 //    each kept only when it holds a kind of frame (op and flags) that no earlier seed held;
-//  - for the connection target: what a dialer sent after its hello, up to 4 KiB of whole
+//  - for the connection target: what a dialer sent after its hello and auth, up to 4 KiB of whole
 //    frames, in that target's input format.
 // Run by hand when the wire format changes; the seeds join the corpora through -merge=1:
 //   build/release/fuzz/weft_make_sim_corpus /tmp/sim-seeds
@@ -87,14 +87,15 @@ void write_decoder_seeds(const std::string& name, const std::vector<std::uint8_t
   }
 }
 
-// What the dialer sent after its hello, as the connection target reads it.
+// What the dialer sent after its handshake (hello and auth), as the connection target reads
+// it (the target makes its own handshake).
 void write_connection_seed(const std::string& name, const std::vector<std::uint8_t>& capture,
                            const fs::path& dir) {
   const std::vector<FrameSpan> frames = frames_of(capture);
-  if (frames.size() < 2 || frames[0].op != Op::hello) return;
-  const std::size_t start = frames[1].offset;
+  if (frames.size() < 3 || frames[0].op != Op::hello || frames[1].op != Op::auth) return;
+  const std::size_t start = frames[2].offset;
   std::size_t end = start;
-  for (std::size_t i = 1; i < frames.size(); ++i) {
+  for (std::size_t i = 2; i < frames.size(); ++i) {
     const std::size_t frame_end = frames[i].offset + frames[i].size;
     if (frame_end - start > kConnectionSeedBytes) break;
     end = frame_end;

@@ -36,7 +36,7 @@ TEST(WeftDump, PrintsOneLinePerFrameWithOffsets) {
   const RunResult result = run_dump(path);
   EXPECT_EQ(result.exit_status, 0) << result.err;
   EXPECT_EQ(count_lines(result.out), offsets.size());
-  EXPECT_NE(result.out.find("@0 hello cksum=0 flags=0x0001 mux=0 seq=0 version_min=1"),
+  EXPECT_NE(result.out.find("@0 hello cksum=0 flags=0x0001 mux=0 seq=1 version_min=3"),
             std::string::npos)
       << result.out;
   EXPECT_NE(result.out.find("request cksum=0 flags=0x0000 mux=2 seq=0 handler=7"),

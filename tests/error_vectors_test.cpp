@@ -1,14 +1,19 @@
 // Checks the error vectors of docs/PROTOCOL.md §10.2 three ways: the decoder fed the stream
-// as a node reads it, a live node that accepted the hello (its goaway text), and weft-dump.
+// as a node reads it, a live node that accepted the handshake (its goaway text), and
+// weft-dump.
 // A change to an offset's origin, an error's name or the order of the checks fails here.
 #include <gtest/gtest.h>
 
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "dump_runner.hpp"
+#include "sample_frames.hpp"
 #include "vector_text.hpp"
+#include "weft/auth.hpp"
 #include "weft/node.hpp"
 #include "weft/wire.hpp"
 
@@ -17,7 +22,9 @@ namespace {
 
 using testing::ErrorVector;
 
-// The §10.1 hello with a checksum: the first 68 bytes of every vector's stream.
+constexpr std::string_view kClusterKey = "s3cret-cluster-key";
+
+// The §10.1 hello with a checksum: the first frame of every vector's stream.
 std::vector<std::uint8_t> checksummed_hello() {
   for (const auto& vector : testing::parse_vectors(testing::read_text_file(WEFT_PROTOCOL_MD))) {
     if (vector.frame_text.starts_with("hello cksum=1")) return vector.bytes;
@@ -25,9 +32,18 @@ std::vector<std::uint8_t> checksummed_hello() {
   return {};
 }
 
+// An auth with a checksum whose proof is 32 zero bytes: its place in a stream (a live node
+// gets the one its challenge asks for, of the same length).
+std::vector<std::uint8_t> placeholder_auth() {
+  const std::vector<std::uint8_t> proof(32, 0);
+  return testing::encode_to_vector(Frame{.op = Op::auth, .checksum = true, .payload = proof});
+}
+
 std::vector<std::uint8_t> stream_of(const ErrorVector& vector) {
   std::vector<std::uint8_t> stream = checksummed_hello();
-  stream.insert(stream.end(), vector.after_hello.begin(), vector.after_hello.end());
+  const std::vector<std::uint8_t> auth = placeholder_auth();
+  stream.insert(stream.end(), auth.begin(), auth.end());
+  stream.insert(stream.end(), vector.after_handshake.begin(), vector.after_handshake.end());
   return stream;
 }
 
@@ -36,11 +52,11 @@ std::string error_line(const DecodeError& error) {
          std::string(wire_error_name(error.code));
 }
 
-// The decoder as a node uses it: the hello under the handshake's options, then checksums
-// required (the hello asked for them), every input in `piece_bytes` pieces.
+// The decoder as a node uses it: the hello and the auth under the handshake's options, then
+// checksums required (the hello asked for them), every input in `piece_bytes` pieces.
 std::string decoder_verdict(const std::vector<std::uint8_t>& stream, std::size_t piece_bytes) {
   FrameDecoder decoder;
-  bool hello_seen = false;
+  int handshake_frames = 0;
   for (std::size_t at = 0; at < stream.size(); at += piece_bytes) {
     Bytes input = Bytes(stream).subspan(at, std::min(piece_bytes, stream.size() - at));
     while (true) {
@@ -48,8 +64,7 @@ std::string decoder_verdict(const std::vector<std::uint8_t>& stream, std::size_t
       if (step.status == DecodeStatus::error) return error_line(decoder.error());
       if (step.status == DecodeStatus::need_more) break;
       input = input.subspan(step.consumed);
-      if (!hello_seen) {
-        hello_seen = true;
+      if (++handshake_frames == 2) {
         DecoderOptions options = decoder.options();
         options.require_checksum = true;
         decoder.set_options(options);
@@ -59,22 +74,31 @@ std::string decoder_verdict(const std::vector<std::uint8_t>& stream, std::size_t
   return "no error";
 }
 
-// A node playing node-b accepts a transport and reads `stream` in `piece_bytes` pieces;
-// returns the text of the goaway it wrote after its welcome.
+// The first frame of `bytes` and its length (a test failure when there is none).
+std::pair<OwnedFrame, std::size_t> first_frame(Bytes bytes) {
+  FrameDecoder decoder;
+  const DecodeStep step = decoder.next(bytes);
+  EXPECT_EQ(step.status, DecodeStatus::frame);
+  if (step.status != DecodeStatus::frame) return {};
+  return {OwnedFrame(step.frame), step.consumed};
+}
+
+// A node playing node-b accepts a transport and reads `stream`: its hello, then (the node
+// having answered with a challenge) the auth that challenge asks for in place of the
+// stream's placeholder, and the rest in `piece_bytes` pieces; returns the text of the
+// goaway it wrote after its welcome.
 std::string node_verdict(const std::vector<std::uint8_t>& stream, std::size_t piece_bytes,
                          std::string_view endpoint = {}) {
   NodeConfig config;
   config.name = "node-b";
   config.peers = {"node-a"};
-  config.auth = std::make_shared<SharedKeyAuth>("s3cret-cluster-key");
+  config.auth = std::make_shared<SharedKeyAuth>(kClusterKey);
   config.seed = 1;
   Node node(config, 0, 1'767'225'600'000);
   if (!endpoint.empty()) node.register_object_endpoint(endpoint);
   const TransportId transport = node.on_accepted(0);
   std::vector<std::uint8_t> written;
-  for (std::size_t at = 0; at < stream.size(); at += piece_bytes) {
-    node.on_bytes(0, transport,
-                  Bytes(stream).subspan(at, std::min(piece_bytes, stream.size() - at)));
+  const auto drain = [&] {
     const Bytes out = node.pending_output(transport);
     written.insert(written.end(), out.begin(), out.end());
     node.consume_output(transport, out.size());
@@ -83,6 +107,25 @@ std::string node_verdict(const std::vector<std::uint8_t>& stream, std::size_t pi
       if (const auto* close = std::get_if<event::CloseTransport>(&*event))
         written.insert(written.end(), close->final_bytes.begin(), close->final_bytes.end());
     }
+  };
+  const auto [hello, hello_bytes] = first_frame(stream);
+  node.on_bytes(0, transport, Bytes(stream).first(hello_bytes));
+  const auto [challenge, challenge_bytes] = first_frame(node.pending_output(transport));
+  drain();
+  const std::vector<std::uint8_t> proof =
+      SharedKeyAuth(kClusterKey)
+          .prove(handshake_transcript(ProofRole::dialer, hello.view(), challenge.view()))
+          .value();
+  std::vector<std::uint8_t> rest =
+      testing::encode_to_vector(Frame{.op = Op::auth, .checksum = true, .payload = proof});
+  const auto [placeholder, auth_bytes] = first_frame(Bytes(stream).subspan(hello_bytes));
+  EXPECT_EQ(placeholder.view().op, Op::auth);
+  EXPECT_EQ(auth_bytes, rest.size());
+  rest.insert(rest.end(), stream.begin() + static_cast<std::ptrdiff_t>(hello_bytes + auth_bytes),
+              stream.end());
+  for (std::size_t at = 0; at < rest.size(); at += piece_bytes) {
+    node.on_bytes(0, transport, Bytes(rest).subspan(at, std::min(piece_bytes, rest.size() - at)));
+    drain();
   }
   std::string verdict = "no goaway";
   FrameDecoder decoder;
@@ -121,8 +164,9 @@ std::vector<ErrorVector> doc_vectors() {
   return testing::parse_error_vectors(doc);
 }
 
-TEST(ErrorVectors, TheHelloTheyFollowIsTheChecksummedHelloOfTheFrameVectors) {
-  EXPECT_EQ(checksummed_hello().size(), 68u);
+TEST(ErrorVectors, TheHandshakeTheyFollowIsTheChecksummedHelloOfTheFrameVectorsAndAnAuth) {
+  EXPECT_EQ(checksummed_hello().size(), 94u);
+  EXPECT_EQ(placeholder_auth().size(), 53u);
 }
 
 TEST(ErrorVectors, TheDecoderReportsEachAtItsOffsetWholeAndByteByByte) {
@@ -130,7 +174,7 @@ TEST(ErrorVectors, TheDecoderReportsEachAtItsOffsetWholeAndByteByByte) {
   ASSERT_GE(vectors.size(), 20u);
   for (const ErrorVector& vector : vectors) {
     SCOPED_TRACE("PROTOCOL.md line " + std::to_string(vector.line));
-    ASSERT_FALSE(vector.after_hello.empty()) << "no readable hex";
+    ASSERT_FALSE(vector.after_handshake.empty()) << "no readable hex";
     ASSERT_FALSE(vector.error.empty()) << "no error line";
     const std::vector<std::uint8_t> stream = stream_of(vector);
     EXPECT_EQ(decoder_verdict(stream, stream.size()), vector.error);
@@ -160,17 +204,17 @@ TEST(ErrorVectors, WeftDumpReportsEachButTheChecksumItCannotKnowWasAgreed) {
   }
 }
 
-// §10.3: whole streams (their own hello, of versions 1..2) to a node serving "store".
+// §10.3: whole streams (their own hello and a placeholder auth) to a node serving "store".
 TEST(ErrorVectors, CompressedStreamVectorsEndWithTheirGoawayText) {
   const auto vectors =
       testing::parse_error_vectors(testing::read_text_file(WEFT_PROTOCOL_MD), "stream:", "goaway:");
   ASSERT_GE(vectors.size(), 1u);
   for (const ErrorVector& vector : vectors) {
     SCOPED_TRACE("PROTOCOL.md line " + std::to_string(vector.line));
-    ASSERT_FALSE(vector.after_hello.empty()) << "no readable hex";
+    ASSERT_FALSE(vector.after_handshake.empty()) << "no readable hex";
     ASSERT_FALSE(vector.error.empty()) << "no goaway line";
-    for (const std::size_t piece : {vector.after_hello.size(), std::size_t{1}})
-      EXPECT_EQ(node_verdict(vector.after_hello, piece, "store"), vector.error);
+    for (const std::size_t piece : {vector.after_handshake.size(), std::size_t{1}})
+      EXPECT_EQ(node_verdict(vector.after_handshake, piece, "store"), vector.error);
   }
 }
 

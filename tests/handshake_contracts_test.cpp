@@ -91,11 +91,11 @@ TEST(ProtocolContracts, VersionNegotiationPicksTheHighestCommonVersion) {
   // Versions from 3 on (a node speaks none before kProtocolVersionMin); the later ones play
   // future releases.
   const VersionCase cases[] = {
-      {3, 3, 3, 3, 3}, {5, 5, 5, 5, 5},  // the same single version
-      {3, 5, 4, 7, 5}, {4, 7, 3, 5, 5},  // overlapping, either side higher
-      {3, 7, 4, 5, 5}, {4, 5, 3, 7, 5},  // one range inside the other
-      {3, 4, 4, 6, 4}, {4, 6, 3, 4, 4},  // touching at one version
-      {3, 4, 5, 6, 0}, {5, 6, 3, 4, 0},  // disjoint, one apart
+      {3, 3, 3, 3, 3},  {5, 5, 5, 5, 5},  // the same single version
+      {3, 5, 4, 7, 5},  {4, 7, 3, 5, 5},  // overlapping, either side higher
+      {3, 7, 4, 5, 5},  {4, 5, 3, 7, 5},  // one range inside the other
+      {3, 4, 4, 6, 4},  {4, 6, 3, 4, 4},  // touching at one version
+      {3, 4, 5, 6, 0},  {5, 6, 3, 4, 0},  // disjoint, one apart
       {3, 3, 7, 11, 0},
   };
   const std::string dialer = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
@@ -167,8 +167,7 @@ TEST(ProtocolContracts, DialerChecksEveryFieldOfTheChallenge) {
     });
     // The proof is made again for the changed challenge (but for the proof cases), so only
     // the change itself can fail it.
-    const auto [hello, step] =
-        challenge_dialer(driven, c.change, c.status != Status::auth_failed);
+    const auto [hello, step] = challenge_dialer(driven, c.change, c.status != Status::auth_failed);
     if (c.status == Status::ok) {
       EXPECT_EQ(testing::frames_with(step.sent, Op::auth).size(), 1u);
       driven.feed(welcome_frame());
@@ -281,8 +280,8 @@ TEST(ProtocolContracts, ClockSkewUpToTheLimitIsAcceptedAndOneMillisecondMoreIsNo
       {  // the dialer's check of the challenge
         auto driven = dialing(adjust);
         driven.node().set_wall_clock(now, kMovedWallMs);
-        challenge_dialer(driven, [&](Frame& challenge) { challenge.wall_ms = peer_wall_ms; }, true,
-                         now);
+        challenge_dialer(
+            driven, [&](Frame& challenge) { challenge.wall_ms = peer_wall_ms; }, true, now);
         if (allowed) {
           driven.feed(welcome_frame(), now);
           EXPECT_TRUE(driven.last<event::PeerUp>().has_value());
@@ -320,7 +319,8 @@ TEST(ProtocolContracts, WallClocksAnywhereInTheU64RangeAreComparedWithoutOverflo
     {  // the dialer's check of the challenge
       auto driven = dialing();
       driven.node().set_wall_clock(now, kWallMs);
-      challenge_dialer(driven, [&](Frame& challenge) { challenge.wall_ms = theirs; }, true, now);
+      challenge_dialer(
+          driven, [&](Frame& challenge) { challenge.wall_ms = theirs; }, true, now);
       expect_refused(driven, Status::clock_skew, Op::goaway);
       const auto failed = driven.last<event::HandshakeFailed>();
       ASSERT_TRUE(failed.has_value());
@@ -399,9 +399,9 @@ TEST(ProtocolContracts, TransportsWaitingForAHelloAreCappedAndTheNextIsClosedAtO
   const OwnedFrame kept_challenge(*challenge);
   node.consume_output(waiting[0], node.pending_output(waiting[0]).size());
   std::vector<std::uint8_t> proof;
-  node.on_bytes(ns_from_ms(1), waiting[0],
-                testing::encode_to_vector(
-                    testing::auth_frame(hello_frame(), kept_challenge.view(), proof)));
+  node.on_bytes(
+      ns_from_ms(1), waiting[0],
+      testing::encode_to_vector(testing::auth_frame(hello_frame(), kept_challenge.view(), proof)));
   EXPECT_EQ(node.connection(0).state(), PeerState::established);
   const TransportId fourth = node.on_accepted(ns_from_ms(1));
   EXPECT_FALSE(refused(fourth));

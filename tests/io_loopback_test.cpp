@@ -374,7 +374,7 @@ TEST(IoLoopback, UnknownNodeAndVersionMismatchAreRejectedOnBothSides) {
   EXPECT_TRUE(any_starts_with(unknown_dialer, "unknown_node"));
   const auto [version_acceptor, version_dialer] = handshake_failures(
       [](NodeConfig& config, bool dialer) {
-        if (dialer) config.version_min = config.version_max = 3;  // the acceptor: [1, 2]
+        if (dialer) config.version_min = config.version_max = 4;  // the acceptor: [3, 3]
       },
       "version_mismatch");
   EXPECT_TRUE(any_starts_with(version_acceptor, "version_mismatch"));

@@ -384,7 +384,7 @@ TEST(NodeScenarios, ReconnectWhileOutputQueueIsFull) {
   const auto frames = frames_in(cluster.net().wire_log(kA, kB));
   ASSERT_FALSE(frames.empty());
   const Op first = frames.front().view().op;
-  EXPECT_TRUE(first == Op::hello || first == Op::welcome) << op_name(static_cast<int>(first));
+  EXPECT_TRUE(first == Op::hello || first == Op::challenge) << op_name(static_cast<int>(first));
   for (const OwnedFrame& frame : frames) {
     if (frame.view().op == Op::request) {
       EXPECT_FALSE(accepted.contains(frame.view().mux));

@@ -191,7 +191,7 @@ TEST(ObjectCompression, AnEndpointWithoutCompressionRejectsTheStreamAndEveryObje
   f.pair.read_everything();
   ASSERT_EQ(f.pair.node(1).register_object_endpoint("store", {}, ObjectCompression::none),
             Errc::ok);
-  EXPECT_EQ(f.pair.to(0).stats().version, 2u);
+  EXPECT_EQ(f.pair.to(0).stats().version, kProtocolVersion);
   for (int i = 1; i <= 3; ++i)
     ASSERT_EQ(f.post(in_memory(i, compressible(i, 100'000))).error, Errc::ok);
   f.pair.run(kSecond);

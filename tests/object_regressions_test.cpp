@@ -247,8 +247,7 @@ TEST(ObjectRegressions, AnAcceptThatCompletesAFinStreamEndsItOnce) {
   driven.collect();
   EXPECT_EQ(driven.connection().object_stream_fin(0, stream), Errc::ok);
   driven.set_transport(driven.node().on_accepted(0));
-  driven.feed(hello_frame(2));
-  step = driven.read();
+  step = testing::prove_as_dialer(driven, hello_frame(2));
   const auto opens = frames_with(step.sent, Op::object_open);
   ASSERT_EQ(opens.size(), 1u);
   driven.feed(Frame{.op = Op::object_accept,

@@ -425,8 +425,8 @@ TEST(ProtocolContracts, FrameWithoutAChecksumOnceNegotiatedIsChecksumMissing) {
       const auto challenge = testing::frames_with(step.sent, Op::challenge);
       ASSERT_EQ(challenge.size(), 1u);
       std::vector<std::uint8_t> proof;
-      before += testing::encode_to_vector(testing::auth_frame(hello, challenge[0].view(), proof))
-                    .size();
+      before +=
+          testing::encode_to_vector(testing::auth_frame(hello, challenge[0].view(), proof)).size();
     }
     ASSERT_TRUE(driven.last<event::PeerUp>().has_value());
     const Frame ping{.op = Op::ping, .checksum = true, .seq = 1};

@@ -189,7 +189,7 @@ TEST(Sim, CaptureWritesEveryDirectionOfEveryConnection) {
     const WireError end = decoder.finish().code;
     EXPECT_TRUE(end == WireError::none || end == WireError::truncated) << name;
     ASSERT_FALSE(ops.empty()) << name;
-    EXPECT_TRUE(ops.front() == Op::hello || ops.front() == Op::welcome) << name;
+    EXPECT_TRUE(ops.front() == Op::hello || ops.front() == Op::challenge) << name;
     hellos += ops.front() == Op::hello ? 1 : 0;
     requests += static_cast<std::size_t>(std::count(ops.begin(), ops.end(), Op::request));
   }

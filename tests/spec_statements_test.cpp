@@ -24,11 +24,11 @@ using testing::accepted;
 using testing::accepting;
 using testing::acceptor_config;
 using testing::all_of;
+using testing::challenge_dialer;
 using testing::dialed;
 using testing::dialing;
 using testing::final_frame;
 using testing::frames_with;
-using testing::challenge_dialer;
 using testing::hello_frame;
 using testing::kEchoHandler;
 using testing::kHandshakeTimeoutMs;
@@ -392,8 +392,8 @@ std::vector<std::uint8_t> hello_with_nonce(std::size_t nonce_bytes, std::size_t*
 
 TEST(SpecStatements, S3_2_NonceOverTheReceiversLimitIsMalformedAndAnyLengthBut32IsRefused) {
   std::size_t at = 0;
-  for (const std::size_t length : {std::size_t{256}, kNonceBytes + 1, kNonceBytes - 1,
-                                   std::size_t{0}}) {
+  for (const std::size_t length :
+       {std::size_t{256}, kNonceBytes + 1, kNonceBytes - 1, std::size_t{0}}) {
     SCOPED_TRACE("nonce of " + std::to_string(length) + " bytes");
     // Decoded (an older node's token decodes too, to be refused for its version), then
     // refused for its length: a version-3 nonce is exactly 32 bytes.
@@ -504,15 +504,19 @@ TEST(SpecStatements, S4_2_AcceptorAppliesItsChecksInTheDocumentedOrder) {
       {Status::unknown_node, [&](Frame& h) { h.name = other; }},
       {Status::wrong_target, [](Frame& h) { h.peer_name = roles().acceptor; }},
       {Status::protocol_error, [](Frame& h) { h.nonce = testing::script_nonce(); }},
-      {Status::auth_failed, [&](Frame&) { certified = {other, roles().dialer}; }},
+      {Status::auth_failed,
+       [&](Frame&) {
+         certified = {other, roles().dialer};
+       }},
       {Status::clock_skew, [](Frame& h) { h.wall_ms = testing::kWallMs; }},
       {Status::wrong_dialer, [](Frame& h) { h.name = roles().dialer; }},
       {Status::stale_hello, [](Frame& h) { h.seq = 6; }},
   };
   const auto offer = [&] {
     driven.set_transport(driven.node().on_accepted(0));
-    driven.node().on_secured(0, driven.transport(),
-                             TransportSecurity{.encrypted = true, .peer_names = certified, .channel_binding = {}});
+    driven.node().on_secured(
+        0, driven.transport(),
+        TransportSecurity{.encrypted = true, .peer_names = certified, .channel_binding = {}});
   };
   for (const auto& [status, fix] : steps) {
     SCOPED_TRACE(status_name(static_cast<std::uint16_t>(status)));
@@ -554,7 +558,8 @@ TEST(SpecStatements, S4_2_DialerAppliesItsChecksInTheDocumentedOrder) {
     const auto dial = driven.last<event::Dial>();
     driven.set_transport(dial->transport);
     driven.node().on_connected(
-        0, dial->transport, TransportSecurity{.encrypted = true, .peer_names = certified, .channel_binding = {}});
+        0, dial->transport,
+        TransportSecurity{.encrypted = true, .peer_names = certified, .channel_binding = {}});
     driven.collect();
     challenge_dialer(
         driven,

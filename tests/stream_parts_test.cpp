@@ -95,8 +95,7 @@ TEST(StreamParts, APongFedAfterAnEightMiBMessageLeavesWithinAPartOfTheOutputMark
   ScriptedPeer peer = testing::accepting(testing::acceptor_config());
   Frame hello = testing::hello_frame();
   hello.max_frame_bytes = 16u << 20;  // a peer that would take the message whole
-  peer.feed(hello);
-  ASSERT_EQ(frames_with(peer.read().sent, Op::welcome).size(), 1u);
+  ASSERT_EQ(frames_with(testing::prove_as_dialer(peer, hello).sent, Op::welcome).size(), 1u);
   ASSERT_EQ(peer.node().register_stream_handler(testing::kStream, {}, StreamWindow{4, 100}),
             Errc::ok);
   const StreamId id = open_from_script(peer, 2, StreamWindow{4, 16u << 20});

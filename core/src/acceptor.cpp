@@ -11,8 +11,7 @@ bool Acceptor::add(TimeNs now_ns, TransportId transport) {
   if (pending_.size() >= context_.config.max_transports_awaiting_hello) {
     // Rule 8: what strangers can make this node hold is bounded. The newest waits its
     // turn outside (a real peer redials after its backoff); the waiting ones keep theirs.
-    context_.emit(
-        event::CloseTransport{transport, "too many connections waiting for a hello", {}});
+    context_.emit(event::CloseTransport{transport, "too many connections waiting for a hello", {}});
     return false;
   }
   DecoderOptions options;
@@ -39,8 +38,7 @@ Acceptor::Outcome Acceptor::on_bytes(TimeNs now_ns, TransportId transport, Bytes
     if (step.status == DecodeStatus::need_more) return {};
     if (step.status == DecodeStatus::error) {
       const DecodeError& error = pending.decoder.error();
-      refuse(it, pending.peer ? std::string(pending.hello.view().name) : "",
-             Status::protocol_error,
+      refuse(it, pending.peer ? std::string(pending.hello.view().name) : "", Status::protocol_error,
              "error at byte " + std::to_string(error.offset) + ": " +
                  std::string(wire_error_name(error.code)) + ": " + error.message);
       return {};
@@ -141,9 +139,9 @@ void Acceptor::send_challenge(TimeNs now_ns, TransportId transport, Pending& pen
   }
   challenge.payload = *proof;
   const std::size_t before = pending.output.size();
-  encode_frame(pending.output, challenge);
-  WEFT_ASSERT(std::ranges::equal(
-      frame_header_bytes(pending.output.view().subspan(before)), pending.challenge.header()));
+  pending.challenge_sent_bytes = encode_frame(pending.output, challenge);
+  WEFT_ASSERT(std::ranges::equal(frame_header_bytes(pending.output.view().subspan(before)),
+                                 pending.challenge.header()));
   if (!pending.transmit_marked) {
     pending.transmit_marked = true;
     context_.transmit_queue.push_back(transport);
@@ -161,7 +159,8 @@ Acceptor::Outcome Acceptor::on_auth(TimeNs, PendingMap::iterator it, const Decod
     context_.emit(event::HandshakeFailed{peer_name, static_cast<Status>(step.frame.status), false,
                                          std::string(as_chars(step.frame.payload))});
     context_.emit(event::CloseTransport{
-        it->first, "handshake refused by the peer: " + std::string(status_name(step.frame.status)),
+        it->first,
+        "handshake refused by the peer: " + std::string(status_name(step.frame.status)),
         {}});
     pending_.erase(it);
     return {};
@@ -184,6 +183,12 @@ Acceptor::Outcome Acceptor::on_auth(TimeNs, PendingMap::iterator it, const Decod
     return {};
   }
   const PeerId peer = *pending.peer;
+  if (peers.find(peer_name) != peer) {
+    // The application removed the peer while its dialer answered the challenge: the name is
+    // unknown now (or names a new relationship, which this hello was not checked against).
+    refuse(it, peer_name, Status::unknown_node, "unknown node " + peer_name);
+    return {};
+  }
   if (pending.knock) {
     refuse(it, "", Status::wrong_dialer,
            context_.config.name + " dials " + peer_name + ", not the other way; dialing back",
@@ -205,6 +210,7 @@ Acceptor::Outcome Acceptor::on_auth(TimeNs, PendingMap::iterator it, const Decod
                     .own_checksums = pending.own_checksums,
                     .security = std::move(pending.security),
                     .handshake_bytes = static_cast<std::size_t>(pending.decoder.stream_offset()),
+                    .challenge_bytes = pending.challenge_sent_bytes,
                     .rest = rest};
   pending_.erase(it);
   Outcome outcome;
@@ -220,9 +226,8 @@ void Acceptor::refuse(PendingMap::iterator it, std::string peer_name, Status sta
                             .status = static_cast<std::uint16_t>(status),
                             .payload = as_bytes(message)});
   if (report) context_.emit(event::HandshakeFailed{std::move(peer_name), status, true, message});
-  context_.emit(event::CloseTransport{it->first,
-                                      "handshake refused: " + message,
-                                      {bytes.view().begin(), bytes.view().end()}});
+  context_.emit(event::CloseTransport{
+      it->first, "handshake refused: " + message, {bytes.view().begin(), bytes.view().end()}});
   pending_.erase(it);
 }
 
@@ -233,11 +238,11 @@ void Acceptor::on_timer(TimeNs now_ns) {
       continue;
     }
     const bool hello_seen = it->second.peer.has_value();
-    context_.emit(event::HandshakeFailed{
-        hello_seen ? std::string(it->second.hello.view().name) : "", Status::handshake_timeout,
-        true,
-        hello_seen ? "no auth answered the challenge in time"
-                   : "no hello on an accepted transport in time"});
+    context_.emit(
+        event::HandshakeFailed{hello_seen ? std::string(it->second.hello.view().name) : "",
+                               Status::handshake_timeout, true,
+                               hello_seen ? "no auth answered the challenge in time"
+                                          : "no hello on an accepted transport in time"});
     context_.emit(event::CloseTransport{it->first, "handshake timeout", {}});
     it = pending_.erase(it);
   }

@@ -36,10 +36,11 @@ struct Adoption {
   PeerId peer = 0;
   TransportId transport = 0;
   OwnedFrame hello;
-  std::uint16_t version = 0;    // what the challenge chose
-  bool own_checksums = false;   // what the challenge asked
+  std::uint16_t version = 0;   // what the challenge chose
+  bool own_checksums = false;  // what the challenge asked
   TransportSecurity security;
   std::size_t handshake_bytes = 0;  // hello and auth, the bytes before `rest`
+  std::size_t challenge_bytes = 0;  // what this side sent: the challenge
   Bytes rest;  // bytes after the auth in the last input (views the caller's input)
 };
 // A knock that proved itself (PROTOCOL.md §4.7): refused, and `peer` is dialed back.
@@ -90,7 +91,8 @@ class Acceptor {
     std::optional<PeerId> peer;
     OwnedFrame hello;
     std::vector<std::uint8_t> hello_header;
-    EncodedFrame challenge;  // the challenge frame without its proof
+    EncodedFrame challenge;                // the challenge frame without its proof
+    std::size_t challenge_sent_bytes = 0;  // the challenge as sent, proof included
     std::uint16_t version = 0;
     bool own_checksums = false;
     bool knock = false;
@@ -100,15 +102,15 @@ class Acceptor {
   using PendingMap = std::map<TransportId, Pending>;  // ordered: the timeout sweep is deterministic
 
   // The hello: checks, then the challenge. Returns false when the transport was refused.
-  bool on_hello(TimeNs now_ns, Pending& pending, const DecodeStep& step,
-                const PeerDirectory& peers, PendingMap::iterator it);
+  bool on_hello(TimeNs now_ns, Pending& pending, const DecodeStep& step, const PeerDirectory& peers,
+                PendingMap::iterator it);
   Status check_hello(TimeNs now_ns, const Frame& hello, const Pending& pending,
                      const PeerDirectory& peers, std::optional<PeerId>& peer,
                      std::string& message) const;
   void send_challenge(TimeNs now_ns, TransportId transport, Pending& pending);
   // The auth: the dialer's proof. Returns the adoption, a knock, or nothing (refused).
-  Outcome on_auth(TimeNs now_ns, PendingMap::iterator pending, const DecodeStep& step,
-                  Bytes rest, const PeerDirectory& peers);
+  Outcome on_auth(TimeNs now_ns, PendingMap::iterator pending, const DecodeStep& step, Bytes rest,
+                  const PeerDirectory& peers);
   // Refuses the transport with a reject (after any output not yet written) and forgets it.
   void refuse(PendingMap::iterator pending, std::string peer_name, Status status,
               std::string message, bool report = true);

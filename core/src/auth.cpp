@@ -40,7 +40,8 @@ struct BioFree {
 };
 
 PkeyPtr read_private_key(std::string_view pem) {
-  const std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  const std::unique_ptr<BIO, BioFree> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) throw std::invalid_argument("private key: out of memory");
   PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (!key) throw std::invalid_argument("private key: not a PEM private key");

@@ -634,7 +634,7 @@ PeerStats Connection::stats() const {
   stats.streams_open = streams_.size();
   stats.object_streams_out = object_sender_.stream_count();
   stats.object_streams_in = object_receiver_.stream_count();
-  stats.frames_sent = lanes_.frames_committed();
+  stats.frames_sent = lanes_.frames_committed() + challenges_sent_;
   return stats;
 }
 

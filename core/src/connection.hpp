@@ -354,6 +354,9 @@ class Connection : private ObjectPort {
   TransportSecurity security_;
   std::vector<std::uint8_t> hello_header_;
   std::optional<OwnedFrame> challenge_;
+  // Challenges this side sent as the acceptor of adopted transports (written before the
+  // connection had them, so not among the lanes' frames).
+  std::uint64_t challenges_sent_ = 0;
   // The last hello adopted (acceptor): its sender's incarnation and attempt (hello seq).
   std::uint64_t accepted_incarnation_ = 0;
   std::uint64_t accepted_attempt_ = 0;

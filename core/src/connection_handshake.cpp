@@ -45,6 +45,8 @@ void Connection::adopt(TimeNs now_ns, Adoption& adoption) {
   decoder_start_offset_ = adoption.handshake_bytes;
   counters_.frames_received += 2;  // hello and auth
   counters_.bytes_received += adoption.handshake_bytes;
+  counters_.bytes_sent += adoption.challenge_bytes;  // the acceptor wrote it, not the lanes
+  ++challenges_sent_;
   send(Frame{.op = Op::welcome, .checksum = true}, EntryKind::control);
   become_established(now_ns, hello, adoption.version, adoption.own_checksums);
   if (!adoption.rest.empty()) on_bytes(now_ns, adoption.transport, adoption.rest);
@@ -134,7 +136,8 @@ Status Connection::check_challenge(TimeNs now_ns, const Frame& challenge, Bytes 
   if (const Status status = check_transport_name(name_, security_, message); status != Status::ok) {
     return status;
   }
-  if (const Status status = check_clock(config, context_.wall_ms(now_ns), challenge.wall_ms, message);
+  if (const Status status =
+          check_clock(config, context_.wall_ms(now_ns), challenge.wall_ms, message);
       status != Status::ok) {
     return status;
   }

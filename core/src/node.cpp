@@ -4,10 +4,10 @@
 #include <set>
 #include <stdexcept>
 
+#include "acceptor.hpp"
 #include "bundles.hpp"
 #include "connection.hpp"
 #include "invariant.hpp"
-#include "acceptor.hpp"
 #include "node_context.hpp"
 #include "peer_deadlines.hpp"
 
@@ -130,8 +130,9 @@ class NodeCore final : private PeerDirectory {
 #if WEFT_INVARIANTS
     for (const auto& connection : connections_)
       connection->check_invariants();
-    acceptor_.for_each_transport(
-        [this](TransportId transport) { WEFT_ASSERT(!context_.transport_owner.contains(transport)); });
+    acceptor_.for_each_transport([this](TransportId transport) {
+      WEFT_ASSERT(!context_.transport_owner.contains(transport));
+    });
     WEFT_ASSERT(
         deadlines_.consistent([this](PeerId peer) { return connections_[peer]->next_deadline(); }));
 #endif
@@ -159,7 +160,9 @@ class NodeCore final : private PeerDirectory {
     acceptor_.set_security(transport, std::move(security));
   }
 
-  Acceptor& acceptor() { return acceptor_; }
+  Acceptor& acceptor() {
+    return acceptor_;
+  }
 
   Connection* owner(TransportId transport) {
     const auto found = context_.transport_owner.find(transport);
@@ -261,8 +264,12 @@ class NodeCore final : private PeerDirectory {
 
  private:
   // PeerDirectory, for the acceptor.
-  std::optional<PeerId> find(std::string_view name) const override { return find_peer(name); }
-  bool on_demand(PeerId peer) const override { return connections_.at(peer)->on_demand(); }
+  std::optional<PeerId> find(std::string_view name) const override {
+    return find_peer(name);
+  }
+  bool on_demand(PeerId peer) const override {
+    return connections_.at(peer)->on_demand();
+  }
   bool is_stale(PeerId peer, const Frame& hello) const override {
     return connections_.at(peer)->is_stale_hello(hello);
   }

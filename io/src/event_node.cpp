@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <random>
 
@@ -30,6 +31,18 @@ bool looks_numeric(std::string_view host) {
 std::uint64_t seed_from_os() {
   std::random_device entropy;  // getrandom(2) on Linux
   return (std::uint64_t{entropy()} << 32) | entropy();
+}
+
+// 256 bits from the OS: the key of the core's handshake nonces, which must be unpredictable.
+std::array<std::uint8_t, 32> nonce_key_from_os() {
+  std::random_device entropy;  // getrandom(2) on Linux: a cryptographic source
+  std::array<std::uint8_t, 32> key{};
+  for (std::size_t i = 0; i < key.size(); i += 4) {
+    const std::uint32_t word = entropy();
+    for (std::size_t j = 0; j < 4; ++j)
+      key[i + j] = static_cast<std::uint8_t>(word >> (8 * j));
+  }
+  return key;
 }
 
 bool resolve(const std::string& host, std::uint16_t port, sockaddr_in& out) {
@@ -95,6 +108,8 @@ Errc EventNode::start() {
   // Every process its own incarnation and jitter (DESIGN.md rule 10): unless a test fixed
   // the seed, draw it from the OS. The core itself never reads randomness.
   if (!config.seed) config.seed = seed_from_os();
+  // Nonces from a key nobody else can know, even when a test fixed the seed.
+  if (!config.nonce_key) config.nonce_key = nonce_key_from_os();
   try {
     impl.node = std::make_unique<Node>(std::move(config), now, wall_now_ms());
   } catch (const std::invalid_argument& bad) {

@@ -90,7 +90,7 @@ NodeConfig World::config_for(std::size_t index) const {
   for (std::size_t j = 0; j < net_.node_count(); ++j) {
     if (j != index && oracle_.listed(index, j)) config.peers.push_back(net_.name(j));
   }
-  config.auth = std::make_shared<SharedKeyAuth>("sim-cluster-key");
+  config.auth = std::make_shared<SharedKeyAuth>("simulated-cluster-key");
   config.seed = options_.seed * 1'000'003 + index * 1009 + net_.epoch(index);
   // Limits small enough that a busy run reaches them, so the oracle sees them hold.
   ConnectionLimits& limits = config.limits;

@@ -475,7 +475,7 @@ std::optional<int> parse(int argc, char** argv, Options& options) {
   }
   if (options.node.config.name.empty() || options.nodes.empty() || options.history_path.empty())
     return usage("--name, --peer (or --members) and --history are required");
-  options.node.config.auth = std::make_shared<SharedKeyAuth>("weft-default-token-cluster-key");
+  options.node.config.auth = std::make_shared<SharedKeyAuth>("weft-default-token");
   options.node.log = cli::stderr_log(options.node.config.name, false);
   return std::nullopt;
 }

@@ -177,7 +177,7 @@ class Mesh {
   bool start_client() {
     io::EventNodeOptions client_options;
     client_options.config.name = kClient;
-    client_options.config.auth = std::make_shared<SharedKeyAuth>("weft-default-token-cluster-key");
+    client_options.config.auth = std::make_shared<SharedKeyAuth>("weft-default-token");
     client_options.listen_host = "127.0.1.1";
     client_options.listen_port = options_.port;
     client_options.source_host = "127.0.1.1";

@@ -38,7 +38,7 @@ inline constexpr std::int64_t kMaxSkewMs = 5 * 60 * 1000;    // ConnectionTimeou
 inline constexpr std::int64_t kHandshakeTimeoutMs = 10'000;  // ConnectionTimeouts' default
 inline constexpr std::int64_t kHelloTimeoutMs = 2'000;       // ConnectionTimeouts' default
 inline constexpr std::uint64_t kPeerIncarnation = 42;        // the scripted peer's
-inline constexpr std::uint16_t kStreamHandler = 9;    // what sample_frames' stream_open opens
+inline constexpr std::uint16_t kStreamHandler = 9;  // what sample_frames' stream_open opens
 inline constexpr std::string_view kClusterKey = "secret-cluster-key";  // test_config's key
 
 // ---- small helpers over events, frames and bytes ----------------------------------------
@@ -350,9 +350,9 @@ enum class Welcome {
 };
 
 // The script, as the dialer on the node's pending transport, sends `hello`, reads the
-// node's challenge (if it sent one rather than a reject) and answers it with a valid auth. Returns what the node did after the
-// hello and after the auth (the events, and the frames it wrote, challenge included); with
-// Welcome::unread, the frames written after the auth are left unread.
+// node's challenge (if it sent one rather than a reject) and answers it with a valid auth. Returns
+// what the node did after the hello and after the auth (the events, and the frames it wrote,
+// challenge included); with Welcome::unread, the frames written after the auth are left unread.
 inline ScriptedPeer::Step prove_as_dialer(ScriptedPeer& peer, const Frame& hello,
                                           Welcome welcome = Welcome::read, TimeNs now_ns = 0) {
   peer.feed(hello, now_ns);

@@ -67,20 +67,20 @@ std::vector<TestVector> parse_vectors(std::string_view document) {
 }
 
 std::vector<ErrorVector> parse_error_vectors(std::string_view document,
-                                             std::string_view kAfterHello,
+                                             std::string_view kBytesMarker,
                                              std::string_view kError) {
   const std::vector<std::string_view> lines = split_lines(document);
   std::vector<ErrorVector> vectors;
   for (std::size_t i = 0; i < lines.size(); ++i) {
-    if (!lines[i].starts_with(kAfterHello)) continue;
+    if (!lines[i].starts_with(kBytesMarker)) continue;
     ErrorVector vector{{}, {}, i + 1};
-    bool ok = append_hex_pairs(lines[i].substr(kAfterHello.size()), vector.after_hello);
+    bool ok = append_hex_pairs(lines[i].substr(kBytesMarker.size()), vector.after_handshake);
     std::size_t next = i + 1;
     while (ok && next < lines.size() && lines[next].starts_with(' ') &&
            !trim_left(lines[next]).empty()) {
-      ok = append_hex_pairs(lines[next++], vector.after_hello);
+      ok = append_hex_pairs(lines[next++], vector.after_handshake);
     }
-    if (!ok) vector.after_hello.clear();
+    if (!ok) vector.after_handshake.clear();
     if (next < lines.size() && lines[next].starts_with(kError)) {
       vector.error = std::string(trim_left(lines[next].substr(kError.size())));
     }

@@ -22,19 +22,19 @@ std::string read_text_file(const std::string& path);
 // is returned with empty bytes so that the test reports it.
 std::vector<TestVector> parse_vectors(std::string_view document);
 
-// An error vector of PROTOCOL.md §10.2: an "after-hello:" line of hex (continued on the
+// An error vector of PROTOCOL.md §10.2: an "after-auth:" line of hex (continued on the
 // following non-empty lines), then an "error:" line.
 struct ErrorVector {
-  std::vector<std::uint8_t> after_hello;
+  std::vector<std::uint8_t> after_handshake;
   std::string error;     // "error at byte N: name"
-  std::size_t line = 0;  // 1-based line of the "after-hello:" line
+  std::size_t line = 0;  // 1-based line of the "after-auth:" line
 };
 
 // Every error vector in `document`, in order; a malformed one comes back with no bytes or no
 // error, for the test to report.
 // The markers may be changed: §10.3's vectors are a "stream:" and a "goaway:" line.
 std::vector<ErrorVector> parse_error_vectors(std::string_view document,
-                                             std::string_view bytes_marker = "after-hello:",
+                                             std::string_view bytes_marker = "after-auth:",
                                              std::string_view error_marker = "error:");
 
 // Formats `bytes` as the doc writes them: "hex:   77 00 ..." with 16 bytes a line and

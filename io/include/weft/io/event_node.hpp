@@ -49,7 +49,8 @@ struct PeerAddress {
 struct EventNodeOptions {
   // The core's settings: name, peers, authenticator, limits, timeouts. Leave config.seed
   // unset: start() draws it from the OS, so every process has its own incarnation and
-  // backoff jitter. Set it only to replay a test.
+  // backoff jitter. Set it only to replay a test. config.nonce_key, when unset, is drawn
+  // from the OS too (always: handshake nonces must be unpredictable).
   NodeConfig config;
   // Where to listen; port 0 picks a free port (see EventNode::port()).
   std::string listen_host = "127.0.0.1";
