@@ -368,6 +368,21 @@ Errc EventNode::remove_peer(std::string_view name) {
   return posted != Errc::ok ? posted : result;
 }
 
+Errc EventNode::set_authenticator(std::shared_ptr<const Authenticator> auth) {
+  Impl& impl = *impl_;
+  if (!auth) return Errc::invalid_argument;
+  if (!impl.started) {  // before start(): into the options start() reads
+    impl.options.config.auth = std::move(auth);
+    return Errc::ok;
+  }
+  const auto [posted, result] = ask_loop<Errc>(impl, [&impl, auth = std::move(auth)] {
+    impl.node->set_authenticator(auth);
+    impl.log(LogLevel::info, "authenticator replaced");
+    return Errc::ok;
+  });
+  return posted != Errc::ok ? posted : result;
+}
+
 Errc CallHandle::cancel() {
   if (!state_ || state_->ended) return Errc::not_found;
   const std::shared_ptr<EventNode::Impl> node = state_->node.lock();

@@ -325,6 +325,15 @@ class EventNode {
   // unknown_peer when no live peer has that name; queue_full or shutting_down as above.
   Errc remove_peer(std::string_view name);
 
+  // ---- keys at run time (from any thread) ----
+  // Replaces the authenticator (Node::set_authenticator): every proof made or checked from
+  // now on uses `auth` (new keys, a rotated key ring), also in handshakes under way;
+  // established connections stay as they are. Waits for the loop thread to apply it, like
+  // add_peer (inline on the loop thread); before start() it replaces options.config.auth.
+  // invalid_argument (nothing changed) for a null one; queue_full or shutting_down when
+  // the loop could not be asked.
+  Errc set_authenticator(std::shared_ptr<const Authenticator> auth);
+
   struct Impl;
 
  private:
