@@ -1,12 +1,11 @@
-// Command-line helpers shared by weft-node and weft-call: addresses, token files, logging.
+// Command-line helpers shared by weft-node and weft-call: addresses, logging (credentials:
+// credentials.hpp).
 #pragma once
 
 #include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 
@@ -54,18 +53,6 @@ inline std::optional<io::PeerAddress> parse_peer(std::string_view text) {
   const auto address = parse_host_port(text.substr(equals + 1));
   if (!address) return std::nullopt;
   return io::PeerAddress{std::string(text.substr(0, equals)), address->host, address->port};
-}
-
-// The token in `path`, without a trailing newline; nullopt when unreadable.
-inline std::optional<std::string> read_token(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) return std::nullopt;
-  std::stringstream text;
-  text << file.rdbuf();
-  std::string token = text.str();
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r'))
-    token.pop_back();
-  return token;
 }
 
 // Seconds since the program started, for log lines.

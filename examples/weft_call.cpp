@@ -1,6 +1,7 @@
 // weft-call: joins a cluster as a named node and runs one action against a peer.
 //
-//   weft-call --name C --listen HOST:PORT --peer S=HOST:PORT [--token-file F]
+//   weft-call --name C --listen HOST:PORT --peer S=HOST:PORT
+//             (--key FILE --keyring FILE | --cluster-key-file FILE)
 //             [--timeout-ms T] [--connect-ms T] [--verbose] ACTION
 //
 // Actions:
@@ -22,9 +23,11 @@
 //                                                        one line per object with each
 //                                                        peer's outcome (call_bundle.hpp)
 //
-// The peer must list C among its peers. Exit status: 0 success; 2 usage; 3 the peer could
-// not be reached; 4 a stream ended normally but without a reply to every message; 10 + the
-// Errc value of the first failure otherwise.
+// Credentials as weft-node takes them (credentials.hpp): C's own key and a ring listing C
+// and the peers, or the cluster's shared key. The peer must list C among its peers (and
+// C's key in its ring). Exit status: 0 success; 2 usage (and credentials that cannot be
+// loaded); 3 the peer could not be reached; 4 a stream ended normally but without a reply
+// to every message; 10 + the Errc value of the first failure otherwise.
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -39,6 +42,7 @@
 #include "call_bundle.hpp"
 #include "call_objects.hpp"
 #include "cli_common.hpp"
+#include "credentials.hpp"
 
 namespace {
 
@@ -55,14 +59,16 @@ int exit_for(Errc error) {
 int usage(const char* why) {
   std::fprintf(stderr,
                "weft-call: %s\n"
-               "usage: weft-call --name C --listen HOST:PORT --peer S=HOST:PORT [--token-file F]\n"
+               "usage: weft-call --name C --listen HOST:PORT --peer S=HOST:PORT\n"
+               "                 (--key FILE --keyring FILE | --cluster-key-file FILE)\n"
                "                 [--timeout-ms T] [--connect-ms T]\n"
                "                 request HANDLER PAYLOAD [--count N] [--inflight K]\n"
                "               | stream HANDLER MESSAGE... [--reply-delay-us U]\n"
                "               | ping\n"
                "               | objects dir DIR | objects gen N BYTES [--retry R] [--lz4]\n"
-               "               | bundle dir DIR | bundle gen N BYTES [--multiplier M]\n",
-               why);
+               "               | bundle dir DIR | bundle gen N BYTES [--multiplier M]\n"
+               "%s",
+               why, cli::kCredentialUsage);
   return kExitUsage;
 }
 
@@ -85,7 +91,7 @@ struct Args {
 using cli::number;
 
 std::optional<int> parse(int argc, char** argv, Args& args) {
-  std::string token = "weft-default-token";
+  cli::CredentialFiles credential_files;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     const bool has_value = i + 1 < argc;
@@ -102,10 +108,8 @@ std::optional<int> parse(int argc, char** argv, Args& args) {
       args.peer = peer->name;
       args.options.config.peers.push_back(peer->name);
       args.options.addresses.push_back(*peer);
-    } else if (arg == "--token-file" && has_value) {
-      const auto read = cli::read_token(argv[++i]);
-      if (!read) return usage("cannot read the token file");
-      token = *read;
+    } else if (cli::is_credential_option(arg) && has_value) {
+      cli::set_credential_option(credential_files, arg, argv[++i]);
     } else if (arg == "--timeout-ms" && has_value) {
       if (!number(argv[++i], args.timeout_ms)) return usage("bad --timeout-ms");
     } else if (arg == "--connect-ms" && has_value) {
@@ -138,7 +142,12 @@ std::optional<int> parse(int argc, char** argv, Args& args) {
   if (args.options.config.name.empty() || args.peer.empty())
     return usage("--name and --peer are required");
   if (args.action.empty()) return usage("no action");
-  args.options.config.auth = std::make_shared<SharedKeyAuth>(token);
+  if (const std::string why = cli::credential_choice_error(credential_files); !why.empty())
+    return usage(why.c_str());
+  const auto credentials = cli::start_credentials(
+      "weft-call", credential_files, args.options.config.name, args.options.config.peers);
+  if (!credentials) return kExitUsage;
+  args.options.config.auth = credentials->auth;
   if (args.verbose) args.options.log = cli::stderr_log(args.options.config.name, true);
   return std::nullopt;
 }

@@ -12,54 +12,26 @@
 // Certificates are valid from an hour ago (clock skew) for N days (default 365; the CA for
 // ten times as long). A node runs with --tls-ca DIR/ca.pem --tls-cert DIR/NAME.crt
 // --tls-key DIR/NAME.key.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "file_io.hpp"
 #include "weft/io/tls_certs.hpp"
 
 namespace {
+
+using weft::cli::read_file;
+using weft::cli::write_file;
 
 constexpr std::int64_t kDayS = 24 * 3600;
 constexpr std::int64_t kSkewS = 3600;
 
 void usage() {
   std::fprintf(stderr, "usage: weft-certs [--days N] DIR NAME...\n");
-}
-
-// Writes `text` to `path` with `mode`: a temporary file first, renamed over `path`.
-void write_file(const std::filesystem::path& path, const std::string& text, mode_t mode) {
-  const std::string temporary = path.string() + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) throw std::runtime_error(temporary + ": " + std::strerror(errno));
-  // The mode of a file that existed already, and against the umask.
-  const bool written = ::fchmod(fd, mode) == 0 &&
-                       ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                       ::fsync(fd) == 0;
-  const int saved_errno = errno;
-  ::close(fd);
-  if (!written || std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const int error = written ? errno : saved_errno;
-    std::filesystem::remove(temporary);
-    throw std::runtime_error(path.string() + ": " + std::strerror(error));
-  }
-}
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw std::runtime_error(path.string() + ": " + std::strerror(errno));
-  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
 }
 
 // The CA in `dir`: read when both its files exist, made and written otherwise.

@@ -1,7 +1,8 @@
 // weft-node: runs one weft node on real sockets until SIGINT or SIGTERM.
 //
 //   weft-node --name N --listen HOST:PORT [--peer NAME=HOST:PORT ...] [--members FILE]
-//             [--token-file F] [--source HOST] [--events FILE] [--ping-interval-ms T]
+//             (--key FILE --keyring FILE | --cluster-key-file FILE)
+//             [--source HOST] [--events FILE] [--ping-interval-ms T]
 //             [--stream-ping-ms T] [--stream-silence-ms T] [--object-resume-ms T]
 //             [--store DIR] [--canary NAME]
 //             [--verbose]
@@ -31,6 +32,13 @@
 // relationship, connected by the dial rule). Each change is printed and, with --events,
 // written as a member_removed / member_added line (detail: the result). A file that cannot
 // be read changes nothing.
+//
+// Credentials (credentials.hpp; there is no default): --key and --keyring, this node's
+// Ed25519 key and every node's public key (weft-keys makes them), or --cluster-key-file, a
+// secret the cluster shares. On SIGHUP it reads them again, before the members file, and
+// later handshakes use the new ones (connections up stay up); files that cannot be read or
+// do not fit (the ring without this node, a short cluster key) keep the old keys, and the
+// node says why.
 #include <signal.h>
 
 #include <condition_variable>
@@ -44,6 +52,7 @@
 #include <vector>
 
 #include "cli_common.hpp"
+#include "credentials.hpp"
 #include "membership_file.hpp"
 #include "object_cli.hpp"
 
@@ -239,13 +248,14 @@ void record_delivery(EventLog& events, const io::IncomingObject& object, std::ui
                                            {"digest", digest}});
 }
 
-// SIGHUP: the peers become --peer's and the members file's (membership_file.hpp).
+// SIGHUP: the peers become --peer's and the members file's (membership_file.hpp), when
+// there is one.
 void reload_members(io::EventNode& node, const std::string& self, const std::string& path,
                     const std::vector<io::PeerAddress>& fixed,
                     std::vector<io::PeerAddress>& current, EventLog& events) {
-  std::string error = "no --members file";
-  const auto changes =
-      path.empty() ? std::nullopt : cli::reload_members(node, path, self, fixed, current, error);
+  if (path.empty()) return;
+  std::string error;
+  const auto changes = cli::reload_members(node, path, self, fixed, current, error);
   if (!changes) {
     std::fprintf(stderr, "[%8.3f] %s: SIGHUP: %s; peers unchanged\n", cli::uptime_s(), self.c_str(),
                  error.c_str());
@@ -260,17 +270,36 @@ void reload_members(io::EventNode& node, const std::string& self, const std::str
   std::fflush(stdout);
 }
 
+// SIGHUP: the credentials' files are read again; new ones apply to later handshakes.
+// Returns them (for their warnings), or nullopt when the old ones stay.
+std::optional<cli::Credentials> reload_credentials(io::EventNode& node, const std::string& self,
+                                                   const cli::CredentialFiles& files) {
+  try {
+    cli::Credentials credentials = cli::load_credentials(files, self);
+    const Errc applied = node.set_authenticator(credentials.auth);
+    if (applied != Errc::ok) throw std::runtime_error(std::string(errc_name(applied)));
+    std::printf("[%8.3f] credentials reloaded\n", cli::uptime_s());
+    std::fflush(stdout);
+    return credentials;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "[%8.3f] %s: SIGHUP: %s; keys unchanged\n", cli::uptime_s(), self.c_str(),
+                 error.what());
+    return std::nullopt;
+  }
+}
+
 int usage(const char* why) {
-  std::fprintf(
-      stderr,
-      "weft-node: %s\n"
-      "usage: weft-node --name N --listen HOST:PORT [--peer NAME=HOST:PORT ...]\n"
-      "                 [--members FILE] [--token-file F] [--source HOST] [--events FILE]\n"
-      "                 [--ping-interval-ms T] [--stream-ping-ms T]\n"
-      "                 [--stream-silence-ms T] [--object-resume-ms T]\n"
-      "                 [--store DIR] [--canary NAME]\n"
-      "                 [--verbose]\n",
-      why);
+  std::fprintf(stderr,
+               "weft-node: %s\n"
+               "usage: weft-node --name N --listen HOST:PORT [--peer NAME=HOST:PORT ...]\n"
+               "                 (--key FILE --keyring FILE | --cluster-key-file FILE)\n"
+               "                 [--members FILE] [--source HOST] [--events FILE]\n"
+               "                 [--ping-interval-ms T] [--stream-ping-ms T]\n"
+               "                 [--stream-silence-ms T] [--object-resume-ms T]\n"
+               "                 [--store DIR] [--canary NAME]\n"
+               "                 [--verbose]\n"
+               "%s",
+               why, cli::kCredentialUsage);
   return 2;
 }
 
@@ -278,7 +307,7 @@ int usage(const char* why) {
 
 int main(int argc, char** argv) {
   io::EventNodeOptions options;
-  std::string token = "weft-default-token";
+  cli::CredentialFiles credential_files;
   bool verbose = false;
   std::string events_path;
   NodeCanary canary = NodeCanary::none;
@@ -304,10 +333,8 @@ int main(int argc, char** argv) {
       options.addresses.push_back(*peer);
     } else if (arg == "--members" && has_value) {
       members_path = argv[++i];
-    } else if (arg == "--token-file" && has_value) {
-      const auto read = cli::read_token(argv[++i]);
-      if (!read) return usage("cannot read the token file");
-      token = *read;
+    } else if (cli::is_credential_option(arg) && has_value) {
+      cli::set_credential_option(credential_files, arg, argv[++i]);
     } else if (arg == "--source" && has_value) {
       options.source_host = argv[++i];
     } else if (arg == "--events" && has_value) {
@@ -347,13 +374,18 @@ int main(int argc, char** argv) {
     }
   }
   if (options.config.name.empty()) return usage("--name is required");
+  if (const std::string why = cli::credential_choice_error(credential_files); !why.empty())
+    return usage(why.c_str());
   // The peers given with --peer stay; the file's come and go with it.
   const std::vector<io::PeerAddress> fixed_peers = options.addresses;
   std::vector<io::PeerAddress> members = fixed_peers;
   std::string members_error;
   if (!members_path.empty() && !cli::start_members(members_path, options, members, members_error))
     return usage(members_error.c_str());
-  options.config.auth = std::make_shared<SharedKeyAuth>(token);
+  const auto credentials = cli::start_credentials("weft-node", credential_files,
+                                                  options.config.name, options.config.peers);
+  if (!credentials) return 2;
+  options.config.auth = credentials->auth;
   options.log = cli::stderr_log(options.config.name, verbose);
 
   // Signals go to this thread only (sigwait below), not to the loop thread.
@@ -443,8 +475,15 @@ int main(int argc, char** argv) {
               options.listen_host.c_str(), node.port());
   std::fflush(stdout);
   int signal_number = 0;
-  while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP)
+  while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
+    // Keys first: a member the file adds may be known only to the new ring.
+    const auto reloaded = reload_credentials(node, options.config.name, credential_files);
     reload_members(node, options.config.name, members_path, fixed_peers, members, events);
+    std::vector<std::string> peers;
+    for (const io::PeerAddress& peer : members)
+      peers.push_back(peer.name);
+    if (reloaded) cli::print_credential_warnings("weft-node: SIGHUP", *reloaded, peers);
+  }
   std::printf("[%8.3f] %s stopping (signal %d)\n", cli::uptime_s(), options.config.name.c_str(),
               signal_number);
   events.write("stopping");

@@ -18,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "../../examples/key_dir.hpp"
 #include "checker.hpp"
 #include "jsonl.hpp"
 #include "process.hpp"
@@ -91,7 +92,7 @@ class Harness {
                                      options_.duration_ms};
     if (!options_.no_faults) faults_ = make_schedule(schedule_options);
     print_schedule();
-    if (!set_up_firewall() || !start_members()) return finish_with_error();
+    if (!make_keys() || !set_up_firewall() || !start_members()) return finish_with_error();
     phase_start_ns_ = monotonic_ns();
     record(JsonLine().add("ev", "faults_begin"));
     if (!run_faults()) return finish_with_error();
@@ -188,6 +189,22 @@ class Harness {
     std::fflush(stdout);
   }
 
+  // A key per member (a key ring in DIR/keys), as a deployment would have: kept from an
+  // earlier run in the same directory, made otherwise.
+  bool make_keys() {
+    std::vector<std::string> all = names(true);
+    for (const std::string& driver : names(false))
+      all.push_back(driver);
+    try {
+      cli::add_node_keys(keys_dir(), all);
+      cli::write_ring(keys_dir());
+    } catch (const std::exception& failure) {
+      return error(std::string("keys: ") + failure.what());
+    }
+    return true;
+  }
+  std::string keys_dir() const { return options_.dir + "/keys"; }
+
   bool set_up_firewall() {
     return iptables_restore("-N " + std::string(kChain) + "\n-I INPUT -j " + kChain + "\n");
   }
@@ -242,6 +259,8 @@ class Harness {
     }
     if (m.node && !options_.canary.empty()) argv.insert(argv.end(), {"--canary", options_.canary});
     argv.insert(argv.end(), kTimerArgs.begin(), kTimerArgs.end());
+    const std::vector<std::string> keys = cli::key_ring_options(keys_dir(), m.name);
+    argv.insert(argv.end(), keys.begin(), keys.end());
     // Its peers come from a members file, which the membership faults rewrite (then SIGHUP).
     if (!write_members(m)) return false;
     argv.insert(argv.end(), {"--members", members_file(m)});

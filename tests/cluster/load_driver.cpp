@@ -6,15 +6,17 @@
 // checker, not this program, judges them.
 //
 //   weft-load --name L --listen HOST:PORT --peer N=HOST:PORT... --history FILE --seed S
+//             (--key FILE --keyring FILE | --cluster-key-file FILE)
 //             [--inflight K] [--rate OPS_PER_S] [--max-bytes B] [--stream-max-bytes B]
 //             [--probe-relays]
 //             [--probe-limit-ms T] [--ping-interval-ms T] [--stream-ping-ms T]
 //             [--stream-silence-ms T] [--object-resume-ms T] [--members FILE]
 //
-// With --members, FILE lists the nodes as NAME=HOST:PORT lines (with the --peer ones, the
-// nodes it starts with); on SIGHUP it reads FILE again and makes its peers exactly those
-// (EventNode::remove_peer / add_peer, examples/membership_file.hpp), writes member_removed
-// and member_added records, and from then on draws targets from the nodes it lists.
+// Credentials as weft-node takes them (examples/credentials.hpp). With --members, FILE
+// lists the nodes as NAME=HOST:PORT lines (with the --peer ones, the nodes it starts with);
+// on SIGHUP it reads FILE again and makes its peers exactly those (EventNode::remove_peer /
+// add_peer, examples/membership_file.hpp), writes member_removed and member_added records,
+// and from then on draws targets from the nodes it lists.
 //
 // It prints "ready" on stdout once every node is connected (or after 20 s), and exits 0
 // after writing its "done" record; 1 when a call did not end within its bound.
@@ -30,6 +32,7 @@
 #include <thread>
 
 #include "../../examples/cli_common.hpp"
+#include "../../examples/credentials.hpp"
 #include "../../examples/membership_file.hpp"
 #include "jsonl.hpp"
 #include "load_common.hpp"
@@ -58,6 +61,7 @@ struct Options {
   std::int64_t probe_limit_ms = 30'000;
   std::string members_path;
   std::vector<io::PeerAddress> fixed_peers;  // --peer's: they stay whatever the file says
+  cli::CredentialFiles credentials;
 };
 
 // Consumes deferred stream messages one at a time, every kSlowReadInterval: a reader
@@ -394,6 +398,7 @@ int usage(const char* why) {
                "weft-load: %s\n"
                "usage: weft-load --name L --listen HOST:PORT --peer N=HOST:PORT...\n"
                "                 --history FILE --seed S [--inflight K] [--rate OPS_PER_S]\n"
+               "                 (--key FILE --keyring FILE | --cluster-key-file FILE)\n"
                "                 [--max-bytes B] [--stream-max-bytes B] [--probe-relays]\n"
                "                 [--probe-limit-ms T]\n"
                "                 [--ping-interval-ms T] [--stream-ping-ms T]\n"
@@ -425,6 +430,8 @@ std::optional<int> parse(int argc, char** argv, Options& options) {
       options.node.config.peers.push_back(peer->name);
       options.node.addresses.push_back(*peer);
       options.fixed_peers.push_back(*peer);
+    } else if (cli::is_credential_option(arg) && has_value) {
+      cli::set_credential_option(options.credentials, arg, std::string(value()));
     } else if (arg == "--history" && has_value) {
       options.history_path = value();
     } else if (arg == "--seed" && has_value) {
@@ -475,7 +482,12 @@ std::optional<int> parse(int argc, char** argv, Options& options) {
   }
   if (options.node.config.name.empty() || options.nodes.empty() || options.history_path.empty())
     return usage("--name, --peer (or --members) and --history are required");
-  options.node.config.auth = std::make_shared<SharedKeyAuth>("weft-default-token");
+  if (const std::string why = cli::credential_choice_error(options.credentials); !why.empty())
+    return usage(why.c_str());
+  const auto credentials = cli::start_credentials("weft-load", options.credentials,
+                                                  options.node.config.name, options.nodes);
+  if (!credentials) return 2;
+  options.node.config.auth = credentials->auth;
   options.node.log = cli::stderr_log(options.node.config.name, false);
   return std::nullopt;
 }

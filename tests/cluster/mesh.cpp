@@ -19,6 +19,8 @@
 #include <thread>
 
 #include "../../examples/cli_common.hpp"
+#include "../../examples/credentials.hpp"
+#include "../../examples/key_dir.hpp"
 #include "harness.hpp"
 #include "jsonl.hpp"
 #include "process.hpp"
@@ -134,6 +136,7 @@ class Mesh {
       nodes_.push_back({name, "127.0.0." + std::to_string(i), -1,
                         EventTail(options_.dir + "/node-" + name + ".jsonl")});
     }
+    if (const std::string failed = make_keys(); !failed.empty()) return harness_error(failed);
     const std::int64_t begin_ns = monotonic_ns();
     for (NodeProc& node : nodes_) {
       if (!spawn_node(node)) return harness_error("cannot start " + node.name);
@@ -155,6 +158,21 @@ class Mesh {
     return address + ":" + std::to_string(options_.port);
   }
 
+  // A key per node and the client (a key ring in DIR/keys); "" or why not.
+  std::string make_keys() {
+    std::vector<std::string> names = {kClient};
+    for (const NodeProc& node : nodes_)
+      names.push_back(node.name);
+    try {
+      cli::add_node_keys(keys_dir(), names);
+      cli::write_ring(keys_dir());
+    } catch (const std::exception& failure) {
+      return std::string("keys: ") + failure.what();
+    }
+    return "";
+  }
+  std::string keys_dir() const { return options_.dir + "/keys"; }
+
   bool spawn_node(NodeProc& node) {
     std::vector<std::string> argv = {options_.node_binary,
                                      "--name",
@@ -170,6 +188,8 @@ class Mesh {
         argv.insert(argv.end(), {"--peer", peer.name + "=" + listen(peer.address)});
     }
     argv.insert(argv.end(), {"--peer", std::string(kClient) + "=" + listen("127.0.1.1")});
+    const std::vector<std::string> keys = cli::key_ring_options(keys_dir(), node.name);
+    argv.insert(argv.end(), keys.begin(), keys.end());
     node.pid = spawn(argv, options_.dir + "/" + node.name + ".log");
     return node.pid > 0;
   }
@@ -177,7 +197,14 @@ class Mesh {
   bool start_client() {
     io::EventNodeOptions client_options;
     client_options.config.name = kClient;
-    client_options.config.auth = std::make_shared<SharedKeyAuth>("weft-default-token");
+    std::vector<std::string> peers;
+    for (const NodeProc& node : nodes_)
+      peers.push_back(node.name);
+    const cli::CredentialFiles files{cli::key_file(keys_dir(), kClient), cli::ring_file(keys_dir()),
+                                     ""};
+    const auto credentials = cli::start_credentials("weft-chaos mesh", files, kClient, peers);
+    if (!credentials) return false;
+    client_options.config.auth = credentials->auth;
     client_options.listen_host = "127.0.1.1";
     client_options.listen_port = options_.port;
     client_options.source_host = "127.0.1.1";

@@ -32,8 +32,9 @@ flood() {
   limit=$(($(getconf CLK_TCK) / 2))  # 25 % of one core over 2 s
   [[ $used -le $limit ]] ||
     fail "weft-node used $used clock ticks in 2 s under the flood (limit $limit)"
+  credentials cli
   timeout 30 "$call_bin" --name cli --listen 127.0.0.1:0 --peer "node-a=127.0.0.1:$port" \
-    --token-file "$scratch/token" --connect-ms 15000 ping > "$scratch/call.log" 2>&1 ||
+    "${cred[@]}" --connect-ms 15000 ping > "$scratch/call.log" 2>&1 ||
     { cat "$scratch/call.log"; fail "the real peer was not served during the flood"; }
   wait "$flood_pid"
   flood_pid=

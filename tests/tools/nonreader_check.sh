@@ -20,13 +20,16 @@ peer_pid=
 trap '[[ -n "$peer_pid" ]] && kill "$peer_pid" 2>/dev/null; stop_node_a; rm -rf "$scratch"' EXIT
 fail() { fail_with_log nonreader_check "$@"; }
 # "bystander" dials node-a by the dial rule, as "cli" (the peer that does not read) does.
+# The cluster has a shared key: weft_nonreading_peer proves its name with it.
+export NODE_CLUSTER_KEY=1
 NODE_EXTRA_PEERS=bystander start_node_a "$node_bin" "$scratch" ||
   fail "node-a did not report its port within 5 s"
-"$peer_bin" "$port" "$node_pid" 4096 "$(cat "$scratch/token")" > "$scratch/peer.log" 2>&1 &
+"$peer_bin" "$port" "$node_pid" 4096 "$(cat "$scratch/cluster.key")" > "$scratch/peer.log" 2>&1 &
 peer_pid=$!
 sleep 1
+credentials bystander
 timeout 30 "$call_bin" --name bystander --listen 127.0.0.1:0 --peer "node-a=127.0.0.1:$port" \
-  --token-file "$scratch/token" --connect-ms 15000 ping > "$scratch/call.log" 2>&1 ||
+  "${cred[@]}" --connect-ms 15000 ping > "$scratch/call.log" 2>&1 ||
   { cat "$scratch/call.log"; fail "a real peer was not served while the other did not read"; }
 wait "$peer_pid" || { cat "$scratch/peer.log"; fail "the non-reading peer failed"; }
 peer_pid=

@@ -13,9 +13,10 @@ trap 'stop_node_a; rm -rf "$scratch"' EXIT
 fail() { fail_with_log restart_check "$@"; }
 start_node_a "$node_bin" "$scratch" || fail "node-a did not report its port within 5 s"
 
+credentials cli
 for run in $(seq 1 10); do
   if ! timeout 20 "$call_bin" --name cli --listen 127.0.0.1:0 --peer "node-a=127.0.0.1:$port" \
-    --token-file "$scratch/token" request 1 "run $run" > "$scratch/cli-$run.log" 2>&1; then
+    "${cred[@]}" request 1 "run $run" > "$scratch/cli-$run.log" 2>&1; then
     cat "$scratch/cli-$run.log"
     fail "weft-call run $run failed"
   fi

@@ -21,8 +21,9 @@ start_node_a "$node_bin" "$scratch" || fail "node-a did not report its port with
 
 count=6000
 mapfile -t messages < <(seq -f "message-%g" 1 "$count")
+credentials cli
 timeout 120 "$call_bin" --name cli --listen 127.0.0.1:0 --peer "node-a=127.0.0.1:$port" \
-  --token-file "$scratch/token" stream 3 "${messages[@]}" --reply-delay-us 100 \
+  "${cred[@]}" stream 3 "${messages[@]}" --reply-delay-us 100 \
   > "$scratch/call.out" 2> "$scratch/call.err"
 status=$?
 [[ $status -eq 0 ]] || fail "weft-call exited $status"
