@@ -75,6 +75,20 @@ TEST(KeyRingAuth, RingTextIsParsedWithCommentsAndEveryMistakeNamesItsLine) {
             "key ring line 1: not a node name: " + std::string(256, 'n'));
 }
 
+TEST(KeyRingAuth, AnEncryptedKeyIsRefusedWithoutAskingForAPassPhrase) {
+  // Encrypted with a pass phrase: loading it must not prompt (a daemon would hang), and the
+  // error says what is wrong.
+  const std::string encrypted = testing::encrypted_ed25519_pem("pass phrase");
+  ASSERT_NE(encrypted.find("ENCRYPTED"), std::string::npos);
+  try {
+    KeyRingAuth(encrypted, {});
+    ADD_FAILURE() << "an encrypted key was taken";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_STREQ(error.what(),
+                 "private key: encrypted keys are not supported (keep it unencrypted, mode 0600)");
+  }
+}
+
 TEST(KeyRingAuth, OnlyEd25519PrivateKeysAreTaken) {
   EXPECT_THROW(KeyRingAuth("not a key", {}), std::invalid_argument);
   EXPECT_THROW(KeyRingAuth(testing::new_p256_pem(), {}), std::invalid_argument);  // P-256

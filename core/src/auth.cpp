@@ -1,6 +1,7 @@
 #include "weft/auth.hpp"
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
@@ -39,11 +40,22 @@ struct BioFree {
   void operator()(BIO* bio) const { BIO_free(bio); }
 };
 
+// OpenSSL's pass phrase callback: none is ever given, so an encrypted key fails to load
+// instead of OpenSSL asking on the terminal (a daemon would wait there for ever).
+int refuse_pass_phrase(char*, int, int, void*) {
+  return -1;
+}
+
 PkeyPtr read_private_key(std::string_view pem) {
   const std::unique_ptr<BIO, BioFree> bio(
       BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) throw std::invalid_argument("private key: out of memory");
-  PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, refuse_pass_phrase, nullptr));
+  ERR_clear_error();
+  if (!key && pem.find("ENCRYPTED") != std::string_view::npos) {
+    throw std::invalid_argument(
+        "private key: encrypted keys are not supported (keep it unencrypted, mode 0600)");
+  }
   if (!key) throw std::invalid_argument("private key: not a PEM private key");
   if (EVP_PKEY_get_id(key.get()) != EVP_PKEY_ED25519) {
     throw std::invalid_argument("private key: not an Ed25519 key");
