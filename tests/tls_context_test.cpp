@@ -13,6 +13,7 @@
 #include "tls_pki.hpp"
 #include "weft/io/kernel_tls.hpp"
 #include "weft/io/tls.hpp"
+#include "weft/io/tls_certs.hpp"
 
 namespace weft {
 namespace {
@@ -261,6 +262,34 @@ TEST_F(TlsContextTest, WithoutASeedTheBytesDifferButNotTheirLengths) {
     EXPECT_EQ(client_sizes[0], client_sizes[static_cast<std::size_t>(run)]);
     EXPECT_EQ(server_sizes[0], server_sizes[static_cast<std::size_t>(run)]);
   }
+}
+
+TEST(TlsCertificates, ASeedMakesTheSameCertificatesByteForByte) {
+  const io::Validity validity = testing::current_validity();
+  const io::CertifiedKey ca = io::make_ca("seeded CA", validity, 11);
+  EXPECT_EQ(ca.certificate_pem, io::make_ca("seeded CA", validity, 11).certificate_pem);
+  EXPECT_EQ(ca.key_pem, io::make_ca("seeded CA", validity, 11).key_pem);
+  const io::CertifiedKey other_ca = io::make_ca("seeded CA", validity, 12);
+  EXPECT_NE(ca.key_pem, other_ca.key_pem);
+  EXPECT_EQ(ca.certificate_pem.size(), other_ca.certificate_pem.size());  // 16-byte serials
+  const std::vector<std::string> names = {"node-a"};
+  const io::CertifiedKey node = io::make_node_certificate(ca, names, validity, 13);
+  EXPECT_EQ(node.certificate_pem,
+            io::make_node_certificate(ca, names, validity, 13).certificate_pem);
+  EXPECT_NE(node.key_pem, io::make_node_certificate(ca, names, validity, 14).key_pem);
+  // Unseeded, every key is new.
+  EXPECT_NE(io::make_ca("CA", validity).key_pem, io::make_ca("CA", validity).key_pem);
+  // A seeded node certificate works like any other.
+  io::TlsCredentials credentials{ca.certificate_pem, node.certificate_pem, node.key_pem};
+  const auto client_context = testing::context_or_throw(credentials);
+  const io::CertifiedKey server =
+      io::make_node_certificate(ca, std::vector<std::string>{"node-b"}, validity, 15);
+  const auto server_context = testing::context_or_throw(
+      io::TlsCredentials{ca.certificate_pem, server.certificate_pem, server.key_pem});
+  testing::TlsPair pair = make_pair(client_context, server_context, "node-b");
+  pair.run();
+  EXPECT_TRUE(pair.client.established() && pair.server.established());
+  EXPECT_EQ(pair.server.peer_names(), names);
 }
 
 TEST(KernelTlsProbe, ReportsWhatTheKernelSaid) {

@@ -104,6 +104,10 @@ Errc EventNode::start() {
     impl.log(LogLevel::error, "accept_pause_ms must be at least 1");
     return Errc::invalid_argument;
   }
+  if (impl.options.tls) {
+    if (!impl.check_tls_context(*impl.options.tls)) return Errc::invalid_argument;
+    impl.tls_context = impl.options.tls;
+  }
   NodeConfig config = impl.options.config;
   // Every process its own incarnation and jitter (DESIGN.md rule 10): unless a test fixed
   // the seed, draw it from the OS. The core itself never reads randomness.
@@ -291,28 +295,6 @@ StreamSession EventNode::open_stream(std::string_view peer, std::uint16_t handle
 Errc EventNode::run_on_loop(std::function<void()> fn) {
   return impl_->post({std::move(fn), [] {}});
 }
-
-namespace {
-
-// Runs `fn` on the loop thread and waits for its result (inline from the loop thread
-// itself). The error is why it did not run: queue_full, or shutting_down when the node
-// stopped before or meanwhile.
-template <typename T>
-std::pair<Errc, T> ask_loop(EventNode::Impl& impl, std::function<T()> fn) {
-  if (impl.on_loop_thread() && !impl.stopping) return {Errc::ok, fn()};
-  auto promise = std::make_shared<std::promise<std::pair<Errc, T>>>();
-  std::future<std::pair<Errc, T>> future = promise->get_future();
-  const Errc posted = impl.post({[promise, fn = std::move(fn)] {
-                                   promise->set_value({Errc::ok, fn()});
-                                 },
-                                 [promise] {
-                                   promise->set_value({Errc::shutting_down, T{}});
-                                 }});
-  if (posted != Errc::ok) return {posted, T{}};
-  return future.get();
-}
-
-}  // namespace
 
 std::vector<PeerStatus> EventNode::peers() {
   if (!impl_->started) return {};

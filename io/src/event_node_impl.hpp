@@ -14,6 +14,7 @@
 #include <cstring>
 #include <ctime>
 #include <deque>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -22,6 +23,7 @@
 
 #include "object_states.hpp"
 #include "weft/io/event_node.hpp"
+#include "weft/io/tls_transport.hpp"
 
 namespace weft::io {
 
@@ -113,6 +115,10 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     EventPtr write_event;
     bool connecting = false;
     bool write_armed = false;
+    // With TLS: the session over this socket (made when the dial connected, or at accept).
+    std::unique_ptr<TlsTransport> tls;
+    // Who is at the other end, for log lines: the peer's name (dialed) or "host:port".
+    std::string remote;
   };
   struct StreamRoute {
     StreamWindow window;
@@ -159,10 +165,36 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   void read_from(TransportId transport);
 
   void write_out(TransportId transport);
+  // Arms the socket's write event (the kernel's buffer is full) or disarms it (drained).
+  static void want_write(Socket& socket, bool wanted);
 
   void dial(PeerId peer, TransportId transport);
 
   void finish_connect(TransportId transport);
+  // The dial's socket connected: the core hears it now, or with TLS once the TLS
+  // handshake that starts here is done.
+  void connected(TransportId transport);
+
+  // ---- TLS (event_node_tls.cpp) ----
+
+  // Checks a context for this node (start(), set_tls_context): false (logged) for a
+  // deterministic one; a certificate without the node's name is logged as an error.
+  bool check_tls_context(const TlsContext& context) const;
+  // A TLS session for `socket`: a client that checks the peer's name for a dial, a server
+  // for an accepted socket; verified at the wall clock's time.
+  void start_tls(TransportId transport, Socket& socket, TlsRole role);
+  // Bytes read from a TLS socket: into its session, then its ciphertext out. False when
+  // the socket is gone (TLS failed, or the write did).
+  bool receive_tls(TransportId transport, Bytes bytes);
+  void write_tls(TransportId transport, Socket& socket);
+  // The socket's TLS session failed: its alert goes out, the socket closes, the core hears
+  // the TLS error, and a failed handshake is reported as a PeerChange.
+  void fail_tls(TransportId transport);
+  // The peer closed a TLS socket (EOF): the core hears it, a handshake cut short is
+  // reported as a failed one.
+  void tls_closed(TransportId transport);
+  // Logs a TLS failure, and reports it as handshake_failed when it came before any weft byte.
+  void report_tls_failure(const std::string& remote, const TlsTransport& tls);
 
   static void on_accept(evutil_socket_t, short, void* arg);
   // Accepting stopped on EMFILE/ENFILE/ENOBUFS/ENOMEM: re-arms the listener.
@@ -285,6 +317,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   void* read_buffer = nullptr;
   std::vector<std::optional<sockaddr_in>> peer_addresses;
   std::optional<sockaddr_in> source_address;  // options.source_host, port 0
+  // The TLS context new connections use (loop thread; null without TLS).
+  std::shared_ptr<const TlsContext> tls_context;
   std::map<TransportId, Socket> sockets;
   std::map<std::pair<std::uint16_t, std::uint64_t>, RequestHandler> handlers;
   std::map<std::pair<std::uint16_t, std::uint64_t>, StreamRoute> stream_routes;
@@ -320,6 +354,24 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   bool started = false;
   bool stopping = false;
 };
+
+// Runs `fn` on the loop thread and waits for its result (inline from the loop thread
+// itself). The error is why it did not run: queue_full, or shutting_down when the node
+// stopped before or meanwhile.
+template <typename T>
+std::pair<Errc, T> ask_loop(EventNode::Impl& impl, std::function<T()> fn) {
+  if (impl.on_loop_thread() && !impl.stopping) return {Errc::ok, fn()};
+  auto promise = std::make_shared<std::promise<std::pair<Errc, T>>>();
+  std::future<std::pair<Errc, T>> future = promise->get_future();
+  const Errc posted = impl.post({[promise, fn = std::move(fn)] {
+                                   promise->set_value({Errc::ok, fn()});
+                                 },
+                                 [promise] {
+                                   promise->set_value({Errc::shutting_down, T{}});
+                                 }});
+  if (posted != Errc::ok) return {posted, T{}};
+  return future.get();
+}
 
 // The handles that send objects (ObjectStream::State, Bundle::State) share these steps.
 

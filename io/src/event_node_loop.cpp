@@ -1,5 +1,6 @@
 // EventNode::Impl on the loop thread, the I/O side: the command queue, the work after
 // each input and the timer, sockets (connect, accept, read, write, close) and shutdown.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,6 +26,13 @@ void tune_socket(int fd, const EventNodeOptions& options) {
     const int bytes = static_cast<int>(std::max(options.socket_receive_bytes, kMinReceiveBytes));
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
   }
+}
+
+// "host:port" of an IPv4 address.
+std::string address_text(const sockaddr_in& address) {
+  char host[INET_ADDRSTRLEN] = "?";
+  inet_ntop(AF_INET, &address.sin_addr, host, sizeof host);
+  return std::string(host) + ":" + std::to_string(ntohs(address.sin_port));
 }
 
 }  // namespace
@@ -132,6 +140,10 @@ void EventNode::Impl::close_socket(TransportId transport, Bytes final_bytes) {
   const auto found = sockets.find(transport);
   if (found == sockets.end()) return;
   Socket& socket = found->second;
+  if (socket.tls) {  // the core's last bytes go out encrypted, then close_notify
+    socket.tls->close(final_bytes);
+    final_bytes = socket.tls->ciphertext();
+  }
   if (!final_bytes.empty() && !socket.connecting) {
     // Best effort: a reject or goaway that fits the socket buffer gets through.
     [[maybe_unused]] const ssize_t sent =
@@ -144,7 +156,11 @@ void EventNode::Impl::close_socket(TransportId transport, Bytes final_bytes) {
 }
 
 void EventNode::Impl::transport_failed(TransportId transport, const std::string& reason) {
+  const auto found = sockets.find(transport);
+  std::unique_ptr<TlsTransport> tls;
+  if (found != sockets.end()) tls = std::move(found->second.tls);  // nothing more goes out
   close_socket(transport);
+  if (tls) return tls->report_down(*node, monotonic_now_ns(), reason);
   node->on_transport_down(monotonic_now_ns(), transport, reason);
 }
 
@@ -172,16 +188,26 @@ void EventNode::Impl::read_from(TransportId transport) {
   for (int round = 0; round < 8 && node->accepting_input(); ++round) {
     const auto found = sockets.find(transport);
     if (found == sockets.end()) return;
-    const ssize_t got = ::recv(found->second.fd, read_buffer, options.read_buffer_bytes, 0);
+    const bool tls = found->second.tls != nullptr;
+    // Under TLS, no more than the session has room for: the kernel keeps the rest.
+    const std::size_t want = tls ? std::min(options.read_buffer_bytes, found->second.tls->room())
+                                 : options.read_buffer_bytes;
+    if (want == 0) return;  // a session that failed, or holds all it may: read nothing
+    const ssize_t got = ::recv(found->second.fd, read_buffer, want, 0);
     if (got > 0) {
-      node->on_bytes(
-          monotonic_now_ns(), transport,
-          Bytes(static_cast<const std::uint8_t*>(read_buffer), static_cast<std::size_t>(got)));
-      if (static_cast<std::size_t>(got) < options.read_buffer_bytes) return;
+      const Bytes bytes(static_cast<const std::uint8_t*>(read_buffer),
+                        static_cast<std::size_t>(got));
+      if (!tls) {
+        node->on_bytes(monotonic_now_ns(), transport, bytes);
+      } else if (!receive_tls(transport, bytes)) {
+        return;
+      }
+      if (static_cast<std::size_t>(got) < want) return;
       // Act on what this read brought (answers, acks) before reading more bulk.
       after_input();
       continue;
     }
+    if (got == 0 && tls) return tls_closed(transport);
     if (got == 0) return transport_failed(transport, "peer closed the connection");
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
     return transport_failed(transport, "read: " + errno_text(errno));
@@ -192,6 +218,7 @@ void EventNode::Impl::write_out(TransportId transport) {
   const auto found = sockets.find(transport);
   if (found == sockets.end() || found->second.connecting) return;
   Socket& socket = found->second;
+  if (socket.tls) return write_tls(transport, socket);
   while (true) {
     const Bytes output = node->pending_output(transport);
     if (output.empty()) break;
@@ -202,18 +229,21 @@ void EventNode::Impl::write_out(TransportId transport) {
       continue;
     }
     if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-      if (!socket.write_armed) {
-        event_add(socket.write_event.get(), nullptr);
-        socket.write_armed = true;
-      }
-      return;
+      return want_write(socket, true);
     }
     return transport_failed(transport, "write: " + errno_text(errno));
   }
-  if (socket.write_armed) {
+  want_write(socket, false);
+}
+
+void EventNode::Impl::want_write(Socket& socket, bool wanted) {
+  if (socket.write_armed == wanted) return;
+  if (wanted) {
+    event_add(socket.write_event.get(), nullptr);
+  } else {
     event_del(socket.write_event.get());
-    socket.write_armed = false;
   }
+  socket.write_armed = wanted;
 }
 
 void EventNode::Impl::dial(PeerId peer, TransportId transport) {
@@ -238,7 +268,8 @@ void EventNode::Impl::dial(PeerId peer, TransportId transport) {
   const sockaddr_in& address = *peer_addresses[peer];
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0) {
     add_socket(transport, fd, false);
-    node->on_connected(now, transport);
+    sockets.at(transport).remote = peer_name(peer);
+    connected(transport);
     return;
   }
   if (errno != EINPROGRESS) {
@@ -248,6 +279,13 @@ void EventNode::Impl::dial(PeerId peer, TransportId transport) {
     return;
   }
   add_socket(transport, fd, true);  // the core times the connect out if it hangs
+  sockets.at(transport).remote = peer_name(peer);
+}
+
+void EventNode::Impl::connected(TransportId transport) {
+  if (!tls_context) return node->on_connected(monotonic_now_ns(), transport);
+  start_tls(transport, sockets.at(transport), TlsRole::client);
+  write_out(transport);  // the client's first flight
 }
 
 void EventNode::Impl::finish_connect(TransportId transport) {
@@ -264,13 +302,16 @@ void EventNode::Impl::finish_connect(TransportId transport) {
   event_del(socket.write_event.get());
   socket.write_armed = false;
   event_add(socket.read_event.get(), nullptr);
-  node->on_connected(monotonic_now_ns(), transport);
+  connected(transport);
 }
 
 void EventNode::Impl::on_accept(evutil_socket_t, short, void* arg) {
   Impl& self = *static_cast<Impl*>(arg);
   while (true) {
-    const int fd = ::accept4(self.listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_in from{};
+    socklen_t from_size = sizeof from;
+    const int fd = ::accept4(self.listen_fd, reinterpret_cast<sockaddr*>(&from), &from_size,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       const int error = errno;
       if (error == EINTR || error == ECONNABORTED || error == EPROTO) continue;
@@ -280,8 +321,14 @@ void EventNode::Impl::on_accept(evutil_socket_t, short, void* arg) {
       break;  // EAGAIN: the queue is empty (any other error: try at the next readiness)
     }
     tune_socket(fd, self.options);
+    // At once, before any TLS: the core's hello timeout and its bound on transports
+    // awaiting a hello cover the TLS handshake too.
     const TransportId transport = self.node->on_accepted(monotonic_now_ns());
     self.add_socket(transport, fd, false);
+    if (!self.tls_context) continue;
+    Socket& socket = self.sockets.at(transport);
+    socket.remote = address_text(from);
+    self.start_tls(transport, socket, TlsRole::server);
   }
   self.after_input();
 }

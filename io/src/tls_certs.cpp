@@ -6,6 +6,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <array>
 #include <stdexcept>
 
 #include "tls_openssl.hpp"
@@ -26,22 +27,57 @@ void check(bool ok, std::string_view what) {
   if (!ok) openssl_failed(what);
 }
 
-PkeyPtr new_ed25519_key() {
-  PkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+// 32 bytes for `purpose` drawn from a deterministic seed: SHA-256 of a label, the purpose
+// and the seed (little-endian).
+std::array<unsigned char, 32> seeded_bytes(std::string_view purpose, std::uint64_t seed) {
+  std::string input = "weft-certificate-seed/";
+  input.append(purpose);
+  for (int i = 0; i < 8; ++i)
+    input.push_back(static_cast<char>(seed >> (8 * i)));
+  std::array<unsigned char, 32> digest{};
+  unsigned int size = 0;
+  check(EVP_Digest(input.data(), input.size(), digest.data(), &size, EVP_sha256(), nullptr) == 1,
+        "deriving bytes from the seed");
+  return digest;
+}
+
+PkeyPtr new_ed25519_key(std::optional<std::uint64_t> seed) {
+  PkeyPtr key;
+  if (seed) {
+    const std::array<unsigned char, 32> secret = seeded_bytes("key", *seed);
+    key.reset(
+        EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, secret.data(), secret.size()));
+  } else {
+    key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  }
   check(key != nullptr, "Ed25519 key generation");
   return key;
 }
 
-// A certificate with `key`'s public half, a random 16-byte serial, the validity window and
-// subject CN `common_name`; issuer and extensions are the caller's.
-X509Ptr new_certificate(EVP_PKEY* key, std::string_view common_name, Validity validity) {
+// A 127-bit serial: random, or from the seed (then always 16 bytes long, so certificates
+// from different seeds have one size).
+void set_serial(X509* x, std::optional<std::uint64_t> seed) {
+  std::unique_ptr<BIGNUM, tls_detail::FreeWith<BN_free>> serial(BN_new());
+  check(serial != nullptr, "serial");
+  if (seed) {
+    std::array<unsigned char, 32> bytes = seeded_bytes("serial", *seed);
+    bytes[0] = static_cast<unsigned char>((bytes[0] & 0x7f) | 0x40);
+    check(BN_bin2bn(bytes.data(), 16, serial.get()) != nullptr, "serial");
+  } else {
+    check(BN_rand(serial.get(), 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) == 1, "serial");
+  }
+  check(BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(x)) != nullptr, "serial");
+}
+
+// A certificate with `key`'s public half, a 16-byte serial (random, or from `seed`), the
+// validity window and subject CN `common_name`; issuer and extensions are the caller's.
+X509Ptr new_certificate(EVP_PKEY* key, std::string_view common_name, Validity validity,
+                        std::optional<std::uint64_t> seed) {
   X509Ptr certificate(X509_new());
   check(certificate != nullptr, "X509_new");
   X509* const x = certificate.get();
   check(X509_set_version(x, X509_VERSION_3) == 1, "version");
-  std::unique_ptr<BIGNUM, tls_detail::FreeWith<BN_free>> serial(BN_new());
-  check(serial && BN_rand(serial.get(), 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) == 1, "serial");
-  check(BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(x)) != nullptr, "serial");
+  set_serial(x, seed);
   check(ASN1_TIME_set(X509_getm_notBefore(x), static_cast<time_t>(validity.not_before_unix_s)) !=
             nullptr,
         "notBefore");
@@ -116,10 +152,11 @@ std::string pem_of(EVP_PKEY* key) {
 
 }  // namespace
 
-CertifiedKey make_ca(std::string_view common_name, Validity validity) {
+CertifiedKey make_ca(std::string_view common_name, Validity validity,
+                     std::optional<std::uint64_t> deterministic_seed) {
   ERR_clear_error();
-  const PkeyPtr key = new_ed25519_key();
-  const X509Ptr certificate = new_certificate(key.get(), common_name, validity);
+  const PkeyPtr key = new_ed25519_key(deterministic_seed);
+  const X509Ptr certificate = new_certificate(key.get(), common_name, validity, deterministic_seed);
   X509* const x = certificate.get();
   check(X509_set_issuer_name(x, X509_get_subject_name(x)) == 1, "issuer");
   add_extension(x, x, NID_basic_constraints, "critical,CA:TRUE");
@@ -130,7 +167,8 @@ CertifiedKey make_ca(std::string_view common_name, Validity validity) {
 }
 
 CertifiedKey make_node_certificate(const CertifiedKey& ca, std::span<const std::string> names,
-                                   Validity validity) {
+                                   Validity validity,
+                                   std::optional<std::uint64_t> deterministic_seed) {
   if (names.empty()) throw std::invalid_argument("make_node_certificate: no name");
   for (const std::string& name : names) {
     if (name.empty() || name.size() > 253 || name.find('\0') != std::string::npos) {
@@ -145,8 +183,9 @@ CertifiedKey make_node_certificate(const CertifiedKey& ca, std::span<const std::
   const PkeyPtr ca_key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
   check(ca_key != nullptr, "reading the CA key");
 
-  const PkeyPtr key = new_ed25519_key();
-  const X509Ptr certificate = new_certificate(key.get(), names.front(), validity);
+  const PkeyPtr key = new_ed25519_key(deterministic_seed);
+  const X509Ptr certificate =
+      new_certificate(key.get(), names.front(), validity, deterministic_seed);
   X509* const x = certificate.get();
   check(X509_set_issuer_name(x, X509_get_subject_name(ca_certificate.get())) == 1, "issuer");
   add_extension(x, ca_certificate.get(), NID_basic_constraints, "critical,CA:FALSE");

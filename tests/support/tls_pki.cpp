@@ -10,7 +10,8 @@ io::Validity current_validity() {
   return {kTlsNowUnixS - kDayS, kTlsNowUnixS + 365 * kDayS};
 }
 
-TestPki::TestPki(const std::string& ca_name) : ca_(io::make_ca(ca_name, current_validity())) {}
+TestPki::TestPki(const std::string& ca_name, io::Validity validity)
+    : ca_(io::make_ca(ca_name, validity)) {}
 
 io::TlsCredentials TestPki::credentials(const std::vector<std::string>& names,
                                         io::Validity validity) const {

@@ -25,7 +25,9 @@ io::Validity current_validity();
 // A CA and what it certifies.
 class TestPki {
  public:
-  explicit TestPki(const std::string& ca_name = "weft test CA");
+  // The CA is valid for `validity` (tests that verify at the real clock pass their own).
+  explicit TestPki(const std::string& ca_name = "weft test CA",
+                   io::Validity validity = current_validity());
 
   const io::CertifiedKey& ca() const { return ca_; }
   // Credentials for a node whose certificate carries `names` (the first is its CN), signed

@@ -16,6 +16,12 @@
 // buffer directly (no copy); a socket that would block gets a write event until drained.
 // Sockets are nonblocking with TCP_NODELAY. One libevent timer is armed from the core's
 // next_deadline(), rounded up, after every batch of inputs.
+//
+// TLS. With EventNodeOptions::tls every connection, dialed and accepted, runs over TLS 1.3
+// with mutual certificates (weft/io/tls_transport.hpp; docs/TLS.md): the node is TLS-only,
+// and a peer without TLS fails the TLS handshake. Reads then take at most what the TLS
+// session has room for, and writes send the session's ciphertext; without TLS the data path
+// above is unchanged.
 #pragma once
 
 #include <atomic>
@@ -29,6 +35,7 @@
 
 #include "weft/io/bundles.hpp"
 #include "weft/io/objects.hpp"
+#include "weft/io/tls.hpp"
 #include "weft/node.hpp"
 
 namespace weft::io {
@@ -85,6 +92,18 @@ struct EventNodeOptions {
   std::int64_t accept_pause_ms = 100;
   // Messages a stream session may hold while the peer's window is full.
   std::size_t stream_send_queue_messages = 4096;
+  // TLS for every connection (docs/TLS.md): this node's CA bundle, certificate and key, as
+  // TlsContext::load or create made them. The certificate must carry config.name as a
+  // subjectAltName DNS entry, or every peer refuses this node (start() logs an error). A
+  // deterministic context (for simulations) makes start() fail with invalid_argument. Dialed
+  // connections check that the peer's certificate carries the name dialed; the core checks the name
+  // in every hello against the peer's certificate and binds its handshake to the TLS session.
+  // Certificates are verified at the wall clock's time. Null (the default): plain TCP.
+  // EventNode::set_tls_context replaces the context for new connections.
+  std::shared_ptr<const TlsContext> tls;
+  // The limits of each connection's TLS session (weft/io/tls.hpp). Reads take at most
+  // max_ciphertext_in_bytes at a time.
+  TlsLimits tls_limits;
   LogSink log;
 };
 
@@ -211,7 +230,11 @@ struct IncomingStream {
 // kept and used from any thread.
 using StreamHandler = std::function<StreamCallbacks(const IncomingStream&, StreamSession)>;
 
-// A change of a peer's connection (loop thread).
+// A change of a peer's connection (loop thread). handshake_failed covers the TLS handshake
+// too: a peer whose certificate this node refused, a peer that refused this node's (its
+// alert), a peer without TLS; the detail then starts with "TLS <code>: " (tls_errc_name:
+// "TLS expired: ...", "TLS name_mismatch: ...", "TLS peer_alert: ..."), and for an accepted
+// connection, where no name was claimed yet, `peer` is the remote address "host:port".
 struct PeerChange {
   enum class Kind : std::uint8_t { up, down, handshake_failed };
   Kind kind;
@@ -333,6 +356,16 @@ class EventNode {
   // invalid_argument (nothing changed) for a null one; queue_full or shutting_down when
   // the loop could not be asked.
   Errc set_authenticator(std::shared_ptr<const Authenticator> auth);
+
+  // ---- TLS (from any thread) ----
+  // Makes connections opened from now on use `context` (a reloaded certificate, key or CA
+  // bundle); connections already open keep the context they started with. Waits for the
+  // loop thread as add_peer does (before start(), it replaces options.tls). invalid_argument
+  // (nothing changes) for a null or deterministic context, or a node made without TLS (a
+  // node is TLS-only or plain for its whole run); a certificate without this node's name is
+  // taken, and logged as an error. queue_full or shutting_down when the loop could not be
+  // asked.
+  Errc set_tls_context(std::shared_ptr<const TlsContext> context);
 
   struct Impl;
 
