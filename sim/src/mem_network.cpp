@@ -19,6 +19,7 @@ NetworkOptions network_options(const MemNetworkOptions& options) {
   network.rates.send_buffer_bytes = options.send_buffer_bytes;
   network.capture = options.keep_wire_log;  // wire_log
   network.max_steps_per_instant = options.max_steps_per_instant;
+  network.tls_seed = options.tls_seed;
   return network;
 }
 

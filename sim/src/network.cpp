@@ -29,6 +29,7 @@ std::size_t Network::add_node(std::string name) {
   blocked_until_.emplace_back(n, 0);
   paused_until_.push_back(0);
   waiting_input_.emplace_back();
+  if (tls()) make_tls_context(n - 1);
   // A peer name that named nobody may name this node now.
   for (std::size_t i = 0; i + 1 < n; ++i) {
     if (slots_[i].node) resolve_peers(i);
@@ -299,7 +300,11 @@ void Network::feed(std::size_t link_at, int side) {
   bytes.swap(link.arrived[side]);
   link.in_flight[1 - side] -= std::min(link.in_flight[1 - side], bytes.size());
   input_link_ = link_at;
-  slots_[receiver].node->on_bytes(now_, link.transport[side], bytes);
+  if (link.tls[side]) {
+    receive_tls(link_at, side, bytes);
+  } else {
+    slots_[receiver].node->on_bytes(now_, link.transport[side], bytes);
+  }
   bytes.clear();
   pump_node(receiver);  // events caused by these bytes are known to come from this link
   input_link_ = kNoLink;
@@ -353,8 +358,10 @@ void Network::drain(std::size_t index, TransportId transport) {
   Link* link = link_at == kNoLink ? nullptr : &links_[link_at];
   const int side = link == nullptr ? 0 : side_of(*link, index);
   Node& node = *slots_[index].node;
+  // A TLS side may have ciphertext of its own to write (its handshake) with no output.
+  const bool tls_side = link != nullptr && link->tls[side] != nullptr;
   const Bytes output = node.pending_output(transport);
-  if (output.empty()) return;
+  if (output.empty() && !tls_side) return;
   if (link == nullptr || !link->open[side]) {
     node.consume_output(transport, output.size());  // written into a dead socket
     return;
@@ -363,6 +370,7 @@ void Network::drain(std::size_t index, TransportId transport) {
     link->wants_write[side] = true;  // set_write_blocked(..., false) writes it
     return;
   }
+  if (tls_side) return drain_tls(index, transport, *link, side);
   if (slots_[index].muted) {
     node.consume_output(transport, output.size());  // on the floor
     return;
@@ -391,6 +399,7 @@ std::size_t Network::new_link(std::size_t from, std::uint64_t from_epoch, std::s
   link.transport[1] = accepted;
   link.rng = fault_rng_.split();
   link_index_[{to, slots_[to].epoch, accepted}] = links_.size() - 1;
+  if (tls()) link.tls[1] = make_tls(to, accepted, links_.size() - 1, 1, {});
   return links_.size() - 1;
 }
 
@@ -423,7 +432,10 @@ void Network::dial(std::size_t from, PeerId peer, TransportId transport) {
     links_[link_at].transport[0] = transport;
     host_.on_transport_opened(link_at);
     link_index_[{from, from_epoch, transport}] = link_at;
-    dialer.node->on_connected(now_, transport);
+    if (!tls()) return dialer.node->on_connected(now_, transport);
+    // Under TLS the dialer hears on_connected once the TLS handshake is done.
+    links_[link_at].tls[0] = make_tls(from, transport, link_at, 0, slots_[to].name);
+    drain(from, transport);  // the client's first flight
   });
 }
 
@@ -436,13 +448,23 @@ void Network::close_transport(std::size_t index, event::CloseTransport&& close) 
   Link* link = &links_[link_at];
   const int side = side_of(*link, index);
   if (!link->open[side]) return;
-  side_closed(link_at, side);
-  if (!slots_[index].muted) {
+  Bytes final_bytes = close.final_bytes;
+  if (link->tls[side]) {  // the node's last bytes, encrypted, then close_notify
+    link->tls[side]->close(final_bytes);
     capture(*link, side, close.final_bytes);
-    if (!close.final_bytes.empty()) send(link_at, side, close.final_bytes);
+    final_bytes = link->tls[side]->ciphertext();
+  } else if (!slots_[index].muted) {
+    capture(*link, side, final_bytes);
   }
+  if (!slots_[index].muted && !final_bytes.empty()) send(link_at, side, final_bytes);
+  close_side(link_at, side);
+}
+
+void Network::close_side(std::size_t link_at, int side) {
+  side_closed(link_at, side);
   // The peer sees the close after the bytes before it.
-  const TimeNs when = std::max(now_ + options_.rates.latency_ns, link->last_arrival[side]);
+  const Link& link = links_[link_at];
+  const TimeNs when = std::max(now_ + options_.rates.latency_ns, link.last_arrival[side]);
   at(when, [this, link_at, side] { transport_down(link_at, 1 - side, "peer closed"); });
 }
 
@@ -451,16 +473,20 @@ void Network::side_closed(std::size_t link_at, int side) {
   Link& link = links_[link_at];
   if (!link.open[side]) return;
   link.open[side] = false;
+  link.tls[side].reset();  // a closed side keeps no session
   if (!link.open[1 - side]) host_.on_transport_closed(link_at);
 }
 
 void Network::transport_down(std::size_t link_at, int side, const char* why) {
   Link& link = links_[link_at];
   if (!link.open[side]) return;
+  const std::unique_ptr<io::TlsTransport> tls = std::move(link.tls[side]);
   side_closed(link_at, side);
   Slot& slot = slots_[link.node[side]];
-  if (slot.node && slot.epoch == link.epoch[side])
-    slot.node->on_transport_down(now_, link.transport[side], why);
+  if (!slot.node || slot.epoch != link.epoch[side]) return;
+  // Under TLS, a dialer whose TLS handshake had not ended hears of a failed connect.
+  if (tls) return tls->report_down(*slot.node, now_, why);
+  slot.node->on_transport_down(now_, link.transport[side], why);
 }
 
 void Network::reset(std::size_t link_at, int first) {

@@ -19,6 +19,9 @@
 //   half_open_chance says so), clogs, partitions (blocks per direction), paused readers,
 //   crashes, clock skew, ghost connections. The tests' MemNetwork adds stalled writers,
 //   muted nodes and unreachable pairs.
+// - TLS (NetworkOptions::tls_seed): every link runs over TLS through the layer the real
+//   drivers use (weft/io/tls_transport.hpp), under the same chunking and faults; a bit
+//   flipped in a record fails its TLS session, which closes the link (network_tls.cpp).
 //
 // Every random draw comes from the fault generator given at construction, split again for
 // every link as it is made, so what happens on one link does not shift another's draws.
@@ -32,12 +35,15 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "weft/io/tls_certs.hpp"
+#include "weft/io/tls_transport.hpp"
 #include "weft/node.hpp"
 #include "weft/random.hpp"
 #include "weft/sim/action_queue.hpp"
@@ -74,6 +80,9 @@ class NetworkHost {
   virtual void on_transport_closed(std::size_t /*link*/) {}
   // A bit flipped in bytes that side `from_side` of `link` put on the wire.
   virtual void on_bitflip(std::size_t /*link*/, int /*from_side*/) {}
+  // Side `side` of `link`'s TLS session failed (`what`: "TLS <code>: ..."): the side
+  // closed the link, and its node heard why.
+  virtual void on_tls_failed(std::size_t /*link*/, int /*side*/, const std::string& /*what*/) {}
   // The world cannot go on: a livelock (no progress within one instant) or a node timer
   // that never advances. The network stops the step; the host halts it or aborts.
   virtual void on_stuck(const std::string& what) = 0;
@@ -87,6 +96,11 @@ struct NetworkOptions {
   std::size_t max_piece_bytes = 1500;                // with chunking: pieces of 1..this many bytes
   bool capture = false;                              // keep what every side of every link wrote
   std::uint64_t max_steps_per_instant = 10'000'000;  // more is a livelock
+  // Every link over TLS when set: one CA and a certificate per node for its name, all made
+  // from this seed (the same bytes every run); each side of each link a deterministic TLS
+  // session seeded by the link (same seed, same bytes on the wire, however chunked),
+  // verifying at its node's wall clock. What `capture` keeps is the plaintext.
+  std::optional<std::uint64_t> tls_seed = std::nullopt;
 };
 
 // A hello a dialer sent: who to whom, its epoch and attempt, and its bytes.
@@ -130,6 +144,9 @@ struct Link {
   // The link's own generator (split from the fault stream when the link is made): what
   // happens on one link does not shift the random draws of any other.
   Rng rng{0};
+  // Per side, with NetworkOptions::tls_seed: its TLS session while that side is open (a
+  // dialer's from the moment its dial is answered).
+  std::unique_ptr<io::TlsTransport> tls[2];
 };
 
 class Network {
@@ -302,6 +319,26 @@ class Network {
   void peer_learns_of_reset(std::size_t link_at, int side);
   void capture(Link& link, int side, Bytes bytes);
   void capture_hello(Link& link, Bytes output);
+  // Side `side` closed `link` after writing what it had; the other side learns after those
+  // bytes arrive.
+  void close_side(std::size_t link_at, int side);
+  // ---- TLS (network_tls.cpp) ----
+  bool tls() const { return options_.tls_seed.has_value(); }
+  // Node `index`'s certificate and context (add_node).
+  void make_tls_context(std::size_t index);
+  // A TLS session for side `side` of `link_at`, node `index`'s transport `transport`: the
+  // dialer's a client checking `peer_name`, the acceptor's a server.
+  std::unique_ptr<io::TlsTransport> make_tls(std::size_t index, TransportId transport,
+                                             std::size_t link_at, int side,
+                                             const std::string& peer_name);
+  // Bytes that arrived at side `side` go through its TLS session to its node; a failure
+  // closes the side, else what TLS answers goes out.
+  void receive_tls(std::size_t link_at, int side, Bytes bytes);
+  // Node `index`'s output on `link` through its TLS session onto the wire, within the send
+  // buffer.
+  void drain_tls(std::size_t index, TransportId transport, Link& link, int side);
+  // Side `side`'s TLS session failed: its alert goes out, the side closes, its node hears.
+  void fail_tls(std::size_t link_at, int side);
   std::size_t new_link(std::size_t from, std::uint64_t from_epoch, std::size_t to);
   bool unreachable(std::size_t a, std::size_t b) const;
 
@@ -326,6 +363,9 @@ class Network {
   std::vector<std::vector<PeerId>> spare_peer_lists_;            // for ScratchPeers
   std::set<std::pair<std::size_t, std::size_t>> write_blocked_;  // (from, to)
   std::set<std::pair<std::size_t, std::size_t>> unreachable_;    // (lower, higher)
+  // With NetworkOptions::tls_seed: the CA, and each node's context (by slot).
+  io::CertifiedKey tls_ca_;
+  std::vector<std::shared_ptr<const io::TlsContext>> tls_contexts_;
 };
 
 }  // namespace weft::sim

@@ -13,6 +13,14 @@ World::Generators World::generators(std::uint64_t seed) {
   return Generators{workload, fault};
 }
 
+NetworkOptions World::network_options(const SimOptions& options, const FaultRates& rates) {
+  NetworkOptions network;
+  network.rates = rates;
+  network.capture = !options.capture_dir.empty();
+  if (options.tls) network.tls_seed = options.seed;
+  return network;
+}
+
 World::World(const SimOptions& options, bool stepped)
     : World(options, stepped, generators(options.seed)) {}
 
@@ -21,8 +29,7 @@ World::World(const SimOptions& options, bool stepped, Generators generators)
       rates_(effective_rates(options)),
       canary_(canary_from_name(options.canary)),
       stepped_(stepped),
-      net_(NetworkOptions{.rates = rates_, .capture = !options.capture_dir.empty()},
-           generators.fault, *this),
+      net_(network_options(options, rates_), generators.fault, *this),
       tracer_(net_.clock(), static_cast<std::size_t>(options.nodes), options.trace_path,
               options.chrome_trace_path),
       oracle_(net_, ledger_, tracer_, static_cast<std::size_t>(options.nodes)),
@@ -238,6 +245,17 @@ void World::on_bitflip(std::size_t link, int from_side) {
   trace({"fault bitflip link ", std::to_string(link)});
   tracer_.chrome('i', flipped.node[from_side], "bitflip");
   tracer_.chrome_link('i', flipped.node[0], flipped.node[1], "bitflip");
+}
+
+// Only a fault fails a TLS session: a bit flipped on the link, or a ghost's plain hello.
+void World::on_tls_failed(std::size_t link, int side, const std::string& what) {
+  const Link& failed = net_.link(link);
+  trace({"tls failed ", net_.name(failed.node[side]), " link ", std::to_string(link), ": ", what});
+  tracer_.chrome_link('i', failed.node[0], failed.node[1], "TLS failed");
+  if (failed.corruptions == 0 && !failed.ghost) {
+    oracle_.fail(SimResult::Kind::safety, "a TLS session failed without a fault on its link: " +
+                                              net_.name(failed.node[side]) + ": " + what);
+  }
 }
 
 void World::on_stuck(const std::string& what) {

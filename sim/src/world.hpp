@@ -86,6 +86,7 @@ class World final : public NetworkHost {
     Rng fault;
   };
   static Generators generators(std::uint64_t seed);
+  static NetworkOptions network_options(const SimOptions& options, const FaultRates& rates);
   // Adds the nodes n0..n<nodes-1> to `net` (before the membership reads their count).
   static Network& add_nodes(Network& net, int nodes);
   World(const SimOptions& options, bool stepped, Generators generators);
@@ -96,6 +97,7 @@ class World final : public NetworkHost {
   void on_transport_opened(std::size_t link) override;
   void on_transport_closed(std::size_t link) override;
   void on_bitflip(std::size_t link, int from_side) override;
+  void on_tls_failed(std::size_t link, int side, const std::string& what) override;
   void on_stuck(const std::string& what) override;
 
   NodeConfig config_for(std::size_t index) const;

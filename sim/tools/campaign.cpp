@@ -135,7 +135,8 @@ std::string replay_command(const SimOptions& options) {
          (options.requests_per_s > 0 ? " --rate " + exact_number(options.requests_per_s)
                                      : std::string()) +
          (options.faults_off.empty() ? "" : " --faults-off " + join(options.faults_off)) +
-         (options.canary.empty() ? "" : " --canary " + options.canary);
+         (options.canary.empty() ? "" : " --canary " + options.canary) +
+         (options.tls ? " --tls" : "");
 }
 
 std::string seed_json_line(const SimOptions& options, const SimResult& result, double wall_s) {

@@ -2,7 +2,7 @@
 //
 //   weft-sim run --seed S [--nodes N] [--profile clean|lossy|partition|crashy|chaos|swarm]
 //                [--duration SIM_SECONDS] [--trace FILE.jsonl] [--chrome-trace FILE.json]
-//                [--capture DIR] [--canary NAME]
+//                [--capture DIR] [--canary NAME] [--tls]
 //   weft-sim check-determinism --seed S [same options]
 //   weft-sim swarm --seeds N [--first S] [--shard I/N] [--jsonl FILE|-] [--jobs J]
 //                  [--profile P] [--nodes N] [--duration SIM_SECONDS]
@@ -11,7 +11,8 @@
 //   weft-sim shrink --seed S [same options as run]
 //   weft-sim canaries      (lists the planted bugs this build can switch on)
 // run, check-determinism and shrink also take --rate REQUESTS_PER_S and
-// --faults-off KIND,KIND... (kinds: see fault_kind_names() in simulator.hpp).
+// --faults-off KIND,KIND... (kinds: see fault_kind_names() in simulator.hpp). --tls (any
+// command that runs seeds) runs every connection over TLS (SimOptions::tls).
 // `shrink` looks for a smaller run that fails the same way (fewer nodes, shorter, a lower
 // rate, fault kinds off one by one) and prints its command.
 //
@@ -62,7 +63,7 @@ int usage(const char* why) {
       "weft-sim: %s\n"
       "usage: weft-sim run|check-determinism --seed S [--nodes N] [--profile P]\n"
       "                [--duration SIM_SECONDS] [--trace FILE.jsonl] [--chrome-trace F.json]\n"
-      "                [--capture DIR] [--canary NAME]\n"
+      "                [--capture DIR] [--canary NAME] [--tls]\n"
       "       weft-sim swarm --seeds N [--first S] [--shard I/N] [--jsonl FILE|-] [--jobs J]\n"
       "                [--profile P] [--nodes N] [--duration SIM_SECONDS]\n"
       "                [--time-budget SECONDS] [--canary NAME]\n"
@@ -104,10 +105,10 @@ void print_parameters(const SimOptions& options, const FaultRates& rates) {
   const Workload workload = effective_workload(options);
   std::printf(
       "seed=%llu nodes=%d profile=%s duration_s=%.1f liveness_s=%.1f requests_per_s=%.0f "
-      "large_share=%.2f\n",
+      "large_share=%.2f%s\n",
       static_cast<unsigned long long>(options.seed), options.nodes, profile_name(options.profile),
       static_cast<double>(options.fault_ns) / 1e9, static_cast<double>(options.liveness_ns) / 1e9,
-      workload.requests_per_s, workload.large_share);
+      workload.requests_per_s, workload.large_share, options.tls ? " tls=on" : "");
   std::printf(
       "faults: latency_us=%lld jitter_us=%lld spike_chance=%.3f spike_ms=%lld chunking=%d "
       "reset_per_s=%.4f half_open=%.2f refuse=%.3f hang=%.3f clog_per_s=%.4f clog_ms=%lld "
@@ -440,6 +441,8 @@ int main(int argc, char** argv) {
       options.trace_path = argv[++i];
     } else if (arg == "--chrome-trace" && has_value) {
       options.chrome_trace_path = argv[++i];
+    } else if (arg == "--tls") {
+      options.tls = true;
     } else if (arg == "--capture" && has_value) {
       options.capture_dir = argv[++i];
     } else if (arg == "--rate" && has_value) {

@@ -19,6 +19,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -42,6 +43,10 @@ struct MemNetworkOptions {
   std::size_t send_buffer_bytes = 0;
   // Keep every byte written for wire_log(); off for runs that move gigabytes.
   bool keep_wire_log = true;
+  // Every link over TLS (docs/TLS.md) when set: certificates and TLS's randomness from this
+  // seed. The nodes hear what TLS proved (the peer's certificate names, a channel binding);
+  // wire_log() keeps the plaintext.
+  std::optional<std::uint64_t> tls_seed = std::nullopt;
 };
 
 class MemNetwork;

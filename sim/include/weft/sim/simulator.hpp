@@ -128,6 +128,11 @@ struct SimOptions {
   int partners = 0;
   // Count the connections open cluster-wide every simulated second (SimResult).
   bool sample_connections = false;
+  // Every connection over TLS 1.3 with mutual certificates (docs/TLS.md), through the layer
+  // the real drivers use, under the same faults and chunking: certificates made in memory
+  // and TLS's randomness drawn from the seed, so the same seed still gives the same trace.
+  // A bit flipped in a record fails that link's TLS session (an alert, then the close).
+  bool tls = false;
 };
 
 // The rates a run with `options` uses: the profile's, minus the kinds switched off.
