@@ -1,5 +1,6 @@
 // Request round trips through two nodes wired back to back in memory (bench/node_pair.hpp):
-// 64 B payloads, echoed; K requests kept in flight.
+// 64 B payloads, echoed; K requests kept in flight; with and without checksums, and through
+// TLS (every byte encrypted and decrypted on this one core).
 //
 //   build/release/bench/weft_request_bench
 #include <benchmark/benchmark.h>
@@ -37,7 +38,7 @@ void run_requests(bench::Pair& pair, std::size_t total, std::size_t in_flight, B
 
 void BM_RequestRoundTrip(benchmark::State& state) {
   const auto in_flight = static_cast<std::size_t>(state.range(0));
-  bench::Pair pair(state.range(1) != 0);
+  bench::Pair pair(state.range(1) != 0, {}, state.range(2) != 0);
   const std::vector<std::uint8_t> payload(64, 0x5a);
   constexpr std::size_t kBatch = 20'000;
   for (auto _ : state)
@@ -47,11 +48,14 @@ void BM_RequestRoundTrip(benchmark::State& state) {
 }
 
 BENCHMARK(BM_RequestRoundTrip)
-    ->ArgNames({"in_flight", "cksum"})
-    ->Args({1, 0})
-    ->Args({64, 0})
-    ->Args({1, 1})
-    ->Args({64, 1})
+    ->ArgNames({"in_flight", "cksum", "tls"})
+    ->Args({1, 0, 0})
+    ->Args({64, 0, 0})
+    ->Args({1, 1, 0})
+    ->Args({64, 1, 0})
+    ->Args({1, 0, 1})
+    ->Args({64, 0, 1})
+    ->Args({64, 1, 1})
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -26,6 +26,11 @@
 //                           completes (GB/s of object data)
 //   unary_p99_under_objects p99 of 64 B requests while 1 MiB objects saturate the same
 //                           connection (as unary_p99_under_bulk)
+//   tls_unary_pingpong_64B  unary_pingpong_64B over TLS (EventNodeOptions::tls), against
+//                           weft without TLS in the same run (baseline "weft_plain"); each
+//                           with its default checksums (on without TLS, off under it)
+//   tls_request_1MiB        request_1MiB over TLS, against weft without TLS
+// The TLS scenarios make a CA and the two nodes' certificates in memory (Ed25519).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -41,6 +46,8 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <string>
@@ -48,6 +55,7 @@
 #include <vector>
 
 #include "weft/io/event_node.hpp"
+#include "weft/io/tls_certs.hpp"
 
 namespace {
 
@@ -127,13 +135,46 @@ void tune(io::EventNodeOptions& options, std::size_t queue_kib) {
   options.socket_receive_bytes = queue_kib * 1024;
 }
 
+// ---- TLS ----
+
+// Both nodes' TLS credentials, from one CA made in memory; valid for a day either side of now.
+struct BenchTls {
+  io::TlsCredentials client;
+  io::TlsCredentials server;
+};
+
+BenchTls make_bench_tls() {
+  const auto now_s = static_cast<std::int64_t>(std::time(nullptr));
+  const io::Validity validity{now_s - 86'400, now_s + 86'400};
+  const io::CertifiedKey ca = io::make_ca("weft-bench CA", validity);
+  const auto [client, server] = names();
+  auto credentials = [&](const std::string& name) {
+    const io::CertifiedKey node =
+        io::make_node_certificate(ca, std::vector<std::string>{name}, validity);
+    return io::TlsCredentials{ca.certificate_pem, node.certificate_pem, node.key_pem};
+  };
+  return {credentials(client), credentials(server)};
+}
+
+// TLS for a node made with `credentials` (none: plain TCP).
+void use_tls(io::EventNodeOptions& options, const io::TlsCredentials* credentials) {
+  if (credentials == nullptr) return;
+  io::TlsContextResult made = io::TlsContext::create(*credentials);
+  if (!made.ok()) {
+    std::fprintf(stderr, "TLS context: %s\n", made.error->message.c_str());
+    std::abort();
+  }
+  options.tls = made.context;
+}
+
 // ---- servers (child processes) ----
 
-[[noreturn]] void weft_server(int port_pipe, std::size_t queue_kib) {
+[[noreturn]] void weft_server(int port_pipe, std::size_t queue_kib, const io::TlsCredentials* tls) {
   const auto [client, server] = names();
   io::EventNodeOptions options;
   options.config = config_for(server, client, queue_kib);
   tune(options, queue_kib);
+  use_tls(options, tls);
   io::EventNode node(options);
   node.handle(kEcho, "",
               [](io::IncomingRequest&& request) { request.responder.respond(request.payload); });
@@ -172,7 +213,7 @@ int listen_any(std::uint16_t& port) {
 
 // Raw TCP: the first byte picks echo ('e') or count-and-discard ('d', answers the byte count
 // when the client shuts its side down).
-[[noreturn]] void raw_server(int port_pipe, std::size_t) {
+[[noreturn]] void raw_server(int port_pipe) {
   std::uint16_t port = 0;
   const int listener = listen_any(port);
   [[maybe_unused]] const ssize_t written = ::write(port_pipe, &port, sizeof port);
@@ -201,15 +242,18 @@ int listen_any(std::uint16_t& port) {
   }
 }
 
-// Forks a server, pinned as asked; returns its pid and port.
-std::pair<pid_t, std::uint16_t> spawn(void (*server)(int, std::size_t), const Options& options) {
+// Forks a server (`server` runs in the child with the pipe to write its port to), pinned as
+// asked; returns its pid and port.
+std::pair<pid_t, std::uint16_t> spawn(const std::function<void(int)>& server,
+                                      const Options& options) {
   int pipe_fds[2];
   if (::pipe(pipe_fds) != 0) std::abort();
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::close(pipe_fds[0]);
     pin_to(options.split ? 1 : 0);
-    server(pipe_fds[1], options.queue_kib);
+    server(pipe_fds[1]);
+    std::_Exit(0);
   }
   ::close(pipe_fds[1]);
   std::uint16_t port = 0;
@@ -229,13 +273,16 @@ class WeftClient {
  public:
   // `stream_queue_messages`: how many messages a stream session queues before its writes
   // wait (the adapter's stream_send_queue_messages).
-  WeftClient(std::uint16_t port, std::size_t queue_kib, std::size_t stream_queue_messages = 4096) {
+  // `tls`: the client's TLS credentials (null: plain TCP).
+  WeftClient(std::uint16_t port, std::size_t queue_kib, std::size_t stream_queue_messages = 4096,
+             const io::TlsCredentials* tls = nullptr) {
     const auto [client, server] = names();
     server_ = server;
     io::EventNodeOptions options;
     options.config = config_for(client, server, queue_kib);
     options.addresses = {{server, "127.0.0.1", port}};
     tune(options, queue_kib);
+    use_tls(options, tls);
     options.stream_send_queue_messages = stream_queue_messages;
     node_ = std::make_unique<io::EventNode>(options);
     node_->start();
@@ -531,21 +578,30 @@ double raw_bulk(std::uint16_t port, std::size_t chunk, double seconds) {
 
 // ---- scenarios ----
 
+// One JSON line; the baseline is raw TCP unless `baseline_name` says otherwise.
 void print(const char* scenario, double value, const char* unit, const Result& weft,
-           double baseline, const std::string& extra = {}) {
+           double baseline, const std::string& extra = {}, const char* baseline_name = "raw_tcp") {
   std::printf(
       "{\"scenario\":\"%s\",\"value\":%.1f,\"unit\":\"%s\",\"p50_us\":%.1f,\"p99_us\":%.1f,"
-      "\"baseline\":\"raw_tcp\",\"baseline_value\":%.1f,\"ratio\":%.3f%s}\n",
-      scenario, value, unit, weft.p50_us, weft.p99_us, baseline,
+      "\"baseline\":\"%s\",\"baseline_value\":%.1f,\"ratio\":%.3f%s}\n",
+      scenario, value, unit, weft.p50_us, weft.p99_us, baseline_name, baseline,
       baseline > 0 ? value / baseline : 0.0, extra.c_str());
   std::fflush(stdout);
 }
 
+// Runs `fn` with a client node connected to a forked server node; over TLS with `tls`.
 template <typename Fn>
-auto with_weft(const Options& options, Fn fn, std::size_t stream_queue_messages = 4096) {
-  const auto [pid, port] = spawn(weft_server, options);
+auto with_weft(const Options& options, Fn fn, std::size_t stream_queue_messages = 4096,
+               const BenchTls* tls = nullptr) {
+  const auto [pid, server_port] = spawn(
+      [&](int port_pipe) {
+        weft_server(port_pipe, options.queue_kib, tls != nullptr ? &tls->server : nullptr);
+      },
+      options);
+  const std::uint16_t port = server_port;  // lambdas cannot capture a structured binding
   auto result = [&] {
-    WeftClient client(port, options.queue_kib, stream_queue_messages);
+    WeftClient client(port, options.queue_kib, stream_queue_messages,
+                      tls != nullptr ? &tls->client : nullptr);
     return fn(client);
   }();
   reap(pid);
@@ -669,6 +725,31 @@ void p99_under_objects_scenario(const Options& options) {
         extra);
 }
 
+// `name`: `unary` (`in_flight` requests of `size` bytes to `handler`) over TLS against the
+// same without TLS, each node pair with its default checksums; `scale` turns requests/s
+// into the unit printed.
+void tls_scenario(const Options& options, const char* name, std::size_t in_flight, std::size_t size,
+                  std::uint16_t handler, double scale, const char* unit) {
+  const BenchTls tls = make_bench_tls();
+  Latencies plain_latencies;
+  const double plain = with_weft(options, [&](WeftClient& client) {
+    return client.unary(in_flight, size, handler, options.seconds, plain_latencies);
+  });
+  Latencies tls_latencies;
+  const double over_tls = with_weft(
+      options,
+      [&](WeftClient& client) {
+        return client.unary(in_flight, size, handler, options.seconds, tls_latencies);
+      },
+      4096, &tls);
+  char extra[128];
+  std::snprintf(extra, sizeof extra, ",\"plain_p50_us\":%.1f,\"plain_p99_us\":%.1f",
+                plain_latencies.at(0.5), plain_latencies.at(0.99));
+  print(name, over_tls * scale, unit,
+        {over_tls * scale, tls_latencies.at(0.5), tls_latencies.at(0.99)}, plain * scale, extra,
+        "weft_plain");
+}
+
 int usage(const char* why) {
   std::fprintf(
       stderr,
@@ -715,5 +796,11 @@ int main(int argc, char** argv) {
   if (want("unary_p99_under_stream_8MiB")) p99_under_stream_scenario(options);
   if (want("object_1MiB")) object_scenario(options);
   if (want("unary_p99_under_objects")) p99_under_objects_scenario(options);
+  if (want("tls_unary_pingpong_64B")) {
+    tls_scenario(options, "tls_unary_pingpong_64B", 1, kSmall, kEcho, 1, "requests/s");
+  }
+  if (want("tls_request_1MiB")) {
+    tls_scenario(options, "tls_request_1MiB", 4, kBulk, kDiscard, kBulk / 1e9, "GB/s");
+  }
   return ran ? 0 : usage("unknown scenario");
 }

@@ -5,11 +5,33 @@
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <new>
+#include <utility>
 #include <vector>
 
 #include "weft/bytes.hpp"
 
 namespace weft::io::tls_detail {
+
+// Leaves the bytes a vector grows by uninitialised: prepare() makes room that OpenSSL
+// writes at once, and zeroing it first cost as much as the decryption of small records.
+template <typename T>
+struct UninitialisedAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitialisedAllocator<U>;
+  };
+  using std::allocator<T>::allocator;
+  template <typename U>
+  void construct(U* at) noexcept {
+    ::new (static_cast<void*>(at)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* at, Args&&... args) {
+    ::new (static_cast<void*>(at)) U(std::forward<Args>(args)...);
+  }
+};
 
 class ByteQueue {
  public:
@@ -37,7 +59,7 @@ class ByteQueue {
       head_ = 0;
       bytes_.clear();
       // An idle session keeps no large buffer (a node may hold many connections).
-      if (bytes_.capacity() > kKeptCapacityBytes) bytes_ = std::vector<std::uint8_t>();
+      if (bytes_.capacity() > kKeptCapacityBytes) bytes_ = decltype(bytes_)();
     } else if (head_ >= kCompactFromBytes && head_ >= size()) {
       // Moves at most as much as was consumed since the last move: linear overall.
       bytes_.erase(bytes_.begin(), bytes_.begin() + static_cast<std::ptrdiff_t>(head_));
@@ -48,7 +70,7 @@ class ByteQueue {
  private:
   static constexpr std::size_t kKeptCapacityBytes = 32 * 1024;
   static constexpr std::size_t kCompactFromBytes = 16 * 1024;
-  std::vector<std::uint8_t> bytes_;
+  std::vector<std::uint8_t, UninitialisedAllocator<std::uint8_t>> bytes_;
   std::size_t head_ = 0;
   std::size_t reserved_from_ = 0;
 };

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -35,5 +36,12 @@ std::string take_openssl_errors(std::string_view fallback);
 
 // A read-only memory BIO over `text` (which must outlive it).
 BioPtr memory_bio(std::string_view text);
+
+// Empties this thread's OpenSSL error queue. ERR_clear_error itself costs as much as an
+// AES-GCM record of a few hundred bytes (it resets every slot of the queue), and the queue
+// is almost always empty: looking first keeps small records cheap.
+inline void clear_errors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
 
 }  // namespace weft::io::tls_detail

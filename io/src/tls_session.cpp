@@ -117,9 +117,9 @@ TlsSession::Impl::Impl(std::shared_ptr<const TlsContext> context_in, TlsSessionC
     // The context's seed and the session's give the session random bytes of its own.
     random_seed = *shared.deterministic_seed ^ (config.deterministic_seed * 0xd1342543de82ef95ULL);
   }
-  ERR_clear_error();
+  tls_detail::clear_errors();
   if (setup()) pump();
-  ERR_clear_error();
+  tls_detail::clear_errors();
 }
 
 bool TlsSession::Impl::setup() {
@@ -183,7 +183,7 @@ void TlsSession::Impl::fail(TlsError failure) {
   error = std::move(failure);
   // What OpenSSL wrote on its way out (an alert telling the peer why) still goes out.
   if (ciphertext_new != nullptr) collect_ciphertext();
-  ERR_clear_error();
+  tls_detail::clear_errors();
 }
 
 void TlsSession::Impl::collect_ciphertext() {
@@ -207,7 +207,7 @@ void TlsSession::Impl::pump() {
 
 bool TlsSession::Impl::advance_handshake() {
   if (!feed_random()) return false;
-  ERR_clear_error();
+  tls_detail::clear_errors();
   const int result = SSL_do_handshake(ssl.get());
   collect_ciphertext();
   if (result != 1) {
@@ -239,7 +239,7 @@ void TlsSession::Impl::read_records() {
     const std::size_t room = std::min(limit - plaintext_in.size(), kMaxRecordPlaintextBytes);
     std::uint8_t* const into = plaintext_in.prepare(room);
     std::size_t got = 0;
-    ERR_clear_error();
+    tls_detail::clear_errors();
     const int result = SSL_read_ex(ssl.get(), into, room, &got);
     plaintext_in.commit(result == 1 ? got : 0);
     if (result == 1) continue;
@@ -275,7 +275,7 @@ std::size_t TlsSession::Impl::encrypt(Bytes plaintext) {
     const std::size_t chunk = std::min({plaintext.size() - taken, kMaxRecordPlaintextBytes,
                                         ciphertext_out_room() - kRecordOverheadBytes});
     std::size_t written = 0;
-    ERR_clear_error();
+    tls_detail::clear_errors();
     const int result = SSL_write_ex(ssl.get(), plaintext.data() + taken, chunk, &written);
     collect_ciphertext();
     if (result != 1) {
@@ -290,7 +290,7 @@ std::size_t TlsSession::Impl::encrypt(Bytes plaintext) {
 
 void TlsSession::Impl::send_close_if_due() {
   if (!close_requested || close_sent || !plaintext_out.empty()) return;
-  ERR_clear_error();
+  tls_detail::clear_errors();
   const int result = SSL_shutdown(ssl.get());  // 0: sent; 1: the peer's came already
   collect_ciphertext();
   if (result < 0) {
@@ -354,7 +354,7 @@ void TlsSession::feed_ciphertext(Bytes ciphertext) {
     return;
   }
   s.pump();
-  ERR_clear_error();
+  tls_detail::clear_errors();
 }
 
 void TlsSession::transport_closed() {
@@ -382,7 +382,7 @@ std::size_t TlsSession::write_plaintext(Bytes plaintext) {
     rest = rest.subspan(s.encrypt(rest));
   }
   if (s.state != TlsState::failed) s.plaintext_out.append(rest);
-  ERR_clear_error();
+  tls_detail::clear_errors();
   return accepted;
 }
 
@@ -391,7 +391,7 @@ void TlsSession::close() {
   if (s.state == TlsState::failed || s.close_requested) return;
   s.close_requested = true;
   s.pump();
-  ERR_clear_error();
+  tls_detail::clear_errors();
 }
 
 void TlsSession::consume_plaintext(std::size_t count) {
@@ -400,7 +400,7 @@ void TlsSession::consume_plaintext(std::size_t count) {
   s.plaintext_in.consume(std::min(count, s.plaintext_in.size()));
   if (s.state == TlsState::failed) return;
   s.pump();
-  ERR_clear_error();
+  tls_detail::clear_errors();
 }
 
 void TlsSession::consume_ciphertext(std::size_t count) {
@@ -409,7 +409,7 @@ void TlsSession::consume_ciphertext(std::size_t count) {
   s.ciphertext_out.consume(std::min(count, s.ciphertext_out.size()));
   if (s.state == TlsState::failed) return;
   s.pump();
-  ERR_clear_error();
+  tls_detail::clear_errors();
 }
 
 Bytes TlsSession::plaintext() const {
@@ -450,7 +450,7 @@ std::optional<std::array<std::uint8_t, 32>> TlsSession::channel_binding() const 
   const int ok = SSL_export_keying_material(impl_->ssl.get(), binding.data(), binding.size(),
                                             kChannelBindingLabel.data(),
                                             kChannelBindingLabel.size(), nullptr, 0, 0);
-  ERR_clear_error();
+  tls_detail::clear_errors();
   if (ok != 1) return std::nullopt;
   return binding;
 }
