@@ -581,10 +581,12 @@ double raw_bulk(std::uint16_t port, std::size_t chunk, double seconds) {
 // One JSON line; the baseline is raw TCP unless `baseline_name` says otherwise.
 void print(const char* scenario, double value, const char* unit, const Result& weft,
            double baseline, const std::string& extra = {}, const char* baseline_name = "raw_tcp") {
+  // Small values (GB/s) with three decimals, counts with one.
+  const int digits = value < 100 && baseline < 100 ? 3 : 1;
   std::printf(
-      "{\"scenario\":\"%s\",\"value\":%.1f,\"unit\":\"%s\",\"p50_us\":%.1f,\"p99_us\":%.1f,"
-      "\"baseline\":\"%s\",\"baseline_value\":%.1f,\"ratio\":%.3f%s}\n",
-      scenario, value, unit, weft.p50_us, weft.p99_us, baseline_name, baseline,
+      "{\"scenario\":\"%s\",\"value\":%.*f,\"unit\":\"%s\",\"p50_us\":%.1f,\"p99_us\":%.1f,"
+      "\"baseline\":\"%s\",\"baseline_value\":%.*f,\"ratio\":%.3f%s}\n",
+      scenario, digits, value, unit, weft.p50_us, weft.p99_us, baseline_name, digits, baseline,
       baseline > 0 ? value / baseline : 0.0, extra.c_str());
   std::fflush(stdout);
 }
