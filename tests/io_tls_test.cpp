@@ -486,11 +486,8 @@ std::optional<Frame> first_frame_over_tls(int listener,
   return frame;
 }
 
-// The flags of the hello a TLS dialer with `checksums_when_encrypted` sends.
-std::optional<std::uint16_t> hello_flags_under_tls(bool checksums_when_encrypted) {
-  TestPki pki;
-  const std::string dialer = dialer_and_acceptor().first;
-  const std::string acceptor = dialer_and_acceptor().second;
+// A listening socket on 127.0.0.1 played by the test, and its port.
+int listen_on_loopback(std::uint16_t& port) {
   const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
@@ -499,8 +496,19 @@ std::optional<std::uint16_t> hello_flags_under_tls(bool checksums_when_encrypted
   ::listen(listener, 4);
   socklen_t size = sizeof address;
   ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size);
-  EventNodeOptions options = options_for(dialer, {{acceptor, ntohs(address.sin_port)}},
-                                         pki.context({dialer}, {}, valid_now()));
+  port = ntohs(address.sin_port);
+  return listener;
+}
+
+// The flags of the hello a TLS dialer with `checksums_when_encrypted` sends.
+std::optional<std::uint16_t> hello_flags_under_tls(bool checksums_when_encrypted) {
+  TestPki pki;
+  const std::string dialer = dialer_and_acceptor().first;
+  const std::string acceptor = dialer_and_acceptor().second;
+  std::uint16_t port = 0;
+  const int listener = listen_on_loopback(port);
+  EventNodeOptions options =
+      options_for(dialer, {{acceptor, port}}, pki.context({dialer}, {}, valid_now()));
   options.config.checksums_when_encrypted = checksums_when_encrypted;
   EventNode node(std::move(options));
   EXPECT_EQ(node.start(), Errc::ok);
@@ -520,6 +528,60 @@ TEST(IoTls, ChecksumsAreOffUnderTlsUnlessAskedFor) {
   const std::optional<std::uint16_t> asked = hello_flags_under_tls(true);
   ASSERT_TRUE(asked.has_value());
   EXPECT_NE(*asked & flag::kChecksums, 0);
+}
+
+// The core's timers cover the TLS handshake: an accepted connection that never finishes it
+// is closed after hello_timeout_ms, a dial whose TLS handshake never finishes fails after
+// connect_timeout_ms and is dialed again.
+TEST(IoTls, TheCoresTimeoutsCoverAStalledTlsHandshake) {
+  TestPki pki;
+  const std::string dialer = dialer_and_acceptor().first;
+  const std::string acceptor = dialer_and_acceptor().second;
+  EventNodeOptions accepting =
+      options_for(acceptor, {{dialer, 0}}, pki.context({acceptor}, {}, valid_now()));
+  accepting.config.timeouts.hello_timeout_ms = 150;
+  EventNode node(std::move(accepting));
+  ASSERT_EQ(node.start(), Errc::ok);
+  const int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(node.port());
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(silent, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  const auto connected_at = std::chrono::steady_clock::now();
+  pollfd closed{silent, POLLIN, 0};
+  ASSERT_EQ(::poll(&closed, 1, 5000), 1);
+  char byte = 0;
+  EXPECT_LE(::recv(silent, &byte, 1, 0), 0);  // closed without a byte
+  EXPECT_GE(std::chrono::steady_clock::now() - connected_at, 150ms);
+  ::close(silent);
+
+  // A peer that accepts and reads the ClientHello but never answers.
+  std::uint16_t port = 0;
+  const int listener = listen_on_loopback(port);
+  EventNodeOptions dialing =
+      options_for(dialer, {{acceptor, port}}, pki.context({dialer}, {}, valid_now()));
+  dialing.config.timeouts.connect_timeout_ms = 150;
+  EventNode dial_node(std::move(dialing));
+  ASSERT_EQ(dial_node.start(), Errc::ok);
+  std::vector<int> accepted;
+  for (int dial = 0; dial < 2; ++dial) {
+    pollfd incoming{listener, POLLIN, 0};
+    ASSERT_EQ(::poll(&incoming, 1, 5000), 1) << "dial " << dial;
+    accepted.push_back(::accept(listener, nullptr, nullptr));
+  }
+  // The first dial was given up: after its ClientHello, its socket closed.
+  pollfd first{accepted[0], POLLIN, 0};
+  ASSERT_EQ(::poll(&first, 1, 5000), 1);
+  std::vector<std::uint8_t> hello(4096);
+  EXPECT_GT(::recv(accepted[0], hello.data(), hello.size(), 0), 0);  // the ClientHello
+  EXPECT_EQ(hello[0], 0x16);
+  while (::recv(accepted[0], hello.data(), hello.size(), MSG_DONTWAIT) > 0) {
+  }
+  EXPECT_EQ(::recv(accepted[0], hello.data(), hello.size(), 0), 0);  // then the close
+  for (const int fd : accepted)
+    ::close(fd);
+  ::close(listener);
 }
 
 }  // namespace
