@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -61,9 +62,14 @@ NodeConfig config_for(std::string name, std::string peer, bool tls) {
   } else {
     config.auth = std::make_shared<SharedKeyAuth>("poll-loop-demo-cluster-key");
   }
-  // A real process: its own incarnation and jitter, from the OS (the core draws nothing).
+  // A real process: its own incarnation and jitter, and a secret key for its handshake
+  // nonces, from the OS (the core draws nothing).
   std::random_device entropy;
   config.seed = (std::uint64_t{entropy()} << 32) | entropy();
+  std::array<std::uint8_t, 32> nonce_key{};
+  for (std::uint8_t& byte : nonce_key)
+    byte = static_cast<std::uint8_t>(entropy());
+  config.nonce_key = nonce_key;
   return config;
 }
 
