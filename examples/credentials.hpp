@@ -9,6 +9,9 @@
 //   --cluster-key-file FILE     one secret shared by the cluster (HMAC-SHA256): the file's
 //                               bytes without a trailing newline, at least 16. Every holder
 //                               can claim any node's name; a warning says so.
+//   neither, with TLS           the TLS certificate alone names the node (CertificateAuth:
+//                               its subjectAltName; tls_options.hpp). Without TLS, giving
+//                               neither is an error. With TLS either kind still works too.
 // The programs read the files themselves (the core does no I/O) and weft-node reads them
 // again on SIGHUP.
 #pragma once
@@ -56,14 +59,22 @@ inline constexpr const char* kCredentialUsage =
     "  --key FILE --keyring FILE   this node's Ed25519 key and every node's public key\n"
     "                              (a key per node; weft-keys DIR NAME... makes them)\n"
     "  --cluster-key-file FILE     one secret of at least 16 bytes shared by the cluster\n"
-    "                              (any holder can claim any name)\n";
+    "                              (any holder can claim any name)\n"
+    "  neither, with TLS           the certificate names the node (--tls-*)\n";
 
-// Why `files` do not choose one kind of credentials ("" when they do): none given, both
-// kinds given, or half a key ring.
-inline std::string credential_choice_error(const CredentialFiles& files) {
+// Whether `files` name no credentials at all.
+inline bool no_credential_files(const CredentialFiles& files) {
+  return files.key.empty() && files.keyring.empty() && files.cluster_key.empty();
+}
+
+// Why `files` do not choose one kind of credentials ("" when they do): none given (an error
+// only without `tls`, where nothing else would name the node), both kinds given, or half a
+// key ring.
+inline std::string credential_choice_error(const CredentialFiles& files, bool tls = false) {
   const bool ring = !files.key.empty() || !files.keyring.empty();
   const bool shared = !files.cluster_key.empty();
   if (!ring && !shared) {
+    if (tls) return "";
     return "no credentials: give --key FILE --keyring FILE (a key per node, made by weft-keys) "
            "or --cluster-key-file FILE (one key shared by the cluster)";
   }
@@ -153,10 +164,12 @@ inline Credentials shared_key(const CredentialFiles& files) {
 }  // namespace detail
 
 // Reads the files `files` name (credential_choice_error must be "") and makes the
-// authenticator of node `self`. Throws std::runtime_error naming the file and the problem:
-// unreadable, not a key, a malformed ring line, a cluster key under 16 bytes, a ring
+// authenticator of node `self`; with no files (allowed only with TLS) a CertificateAuth, by
+// which the TLS certificate alone names each node. Throws std::runtime_error naming the file and
+// the problem: unreadable, not a key, a malformed ring line, a cluster key under 16 bytes, a ring
 // without this node or whose line for it is another key than --key's.
 inline Credentials load_credentials(const CredentialFiles& files, std::string_view self) {
+  if (no_credential_files(files)) return {std::make_shared<CertificateAuth>(), std::nullopt, {}};
   return files.cluster_key.empty() ? detail::key_ring(files, self) : detail::shared_key(files);
 }
 

@@ -2,6 +2,7 @@
 //
 //   weft-call --name C --listen HOST:PORT --peer S=HOST:PORT
 //             (--key FILE --keyring FILE | --cluster-key-file FILE)
+//             [--tls-dir DIR [--tls-name NAME] | --tls-ca F --tls-cert F --tls-key F]
 //             [--timeout-ms T] [--connect-ms T] [--verbose] ACTION
 //
 // Actions:
@@ -25,9 +26,11 @@
 //
 // Credentials as weft-node takes them (credentials.hpp): C's own key and a ring listing C
 // and the peers, or the cluster's shared key. The peer must list C among its peers (and
-// C's key in its ring). Exit status: 0 success; 2 usage (and credentials that cannot be
-// loaded); 3 the peer could not be reached; 4 a stream ended normally but without a reply
-// to every message; 10 + the Errc value of the first failure otherwise.
+// C's key in its ring). TLS as weft-node takes it (tls_options.hpp): with --tls-* C is
+// TLS-only and the credentials are optional (the certificate then names C). Exit status: 0 success;
+// 2 usage (and credentials that cannot be loaded, TLS files too); 3 the peer could not be reached;
+// 4 a stream ended normally but without a reply to every message; 10 + the Errc value of the first
+// failure otherwise.
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -42,7 +45,7 @@
 #include "call_bundle.hpp"
 #include "call_objects.hpp"
 #include "cli_common.hpp"
-#include "credentials.hpp"
+#include "tls_options.hpp"
 
 namespace {
 
@@ -61,14 +64,16 @@ int usage(const char* why) {
                "weft-call: %s\n"
                "usage: weft-call --name C --listen HOST:PORT --peer S=HOST:PORT\n"
                "                 (--key FILE --keyring FILE | --cluster-key-file FILE)\n"
+               "                 [--tls-dir DIR [--tls-name NAME]\n"
+               "                  | --tls-ca FILE --tls-cert FILE --tls-key FILE]\n"
                "                 [--timeout-ms T] [--connect-ms T]\n"
                "                 request HANDLER PAYLOAD [--count N] [--inflight K]\n"
                "               | stream HANDLER MESSAGE... [--reply-delay-us U]\n"
                "               | ping\n"
                "               | objects dir DIR | objects gen N BYTES [--retry R] [--lz4]\n"
                "               | bundle dir DIR | bundle gen N BYTES [--multiplier M]\n"
-               "%s",
-               why, cli::kCredentialUsage);
+               "%s%s",
+               why, cli::kCredentialUsage, cli::kTlsUsage);
   return kExitUsage;
 }
 
@@ -92,6 +97,7 @@ using cli::number;
 
 std::optional<int> parse(int argc, char** argv, Args& args) {
   cli::CredentialFiles credential_files;
+  cli::TlsOptionFiles tls_files;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     const bool has_value = i + 1 < argc;
@@ -110,6 +116,8 @@ std::optional<int> parse(int argc, char** argv, Args& args) {
       args.options.addresses.push_back(*peer);
     } else if (cli::is_credential_option(arg) && has_value) {
       cli::set_credential_option(credential_files, arg, argv[++i]);
+    } else if (cli::is_tls_option(arg) && has_value) {
+      cli::set_tls_option(tls_files, arg, argv[++i]);
     } else if (arg == "--timeout-ms" && has_value) {
       if (!number(argv[++i], args.timeout_ms)) return usage("bad --timeout-ms");
     } else if (arg == "--connect-ms" && has_value) {
@@ -142,12 +150,11 @@ std::optional<int> parse(int argc, char** argv, Args& args) {
   if (args.options.config.name.empty() || args.peer.empty())
     return usage("--name and --peer are required");
   if (args.action.empty()) return usage("no action");
-  if (const std::string why = cli::credential_choice_error(credential_files); !why.empty())
+  if (const std::string why = cli::security_choice_error(credential_files, tls_files); !why.empty())
     return usage(why.c_str());
-  const auto credentials = cli::start_credentials(
-      "weft-call", credential_files, args.options.config.name, args.options.config.peers);
-  if (!credentials) return kExitUsage;
-  args.options.config.auth = credentials->auth;
+  if (!cli::start_security("weft-call", credential_files, tls_files, args.options.config.peers,
+                           args.options))
+    return kExitUsage;
   if (args.verbose) args.options.log = cli::stderr_log(args.options.config.name, true);
   return std::nullopt;
 }

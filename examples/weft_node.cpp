@@ -2,6 +2,7 @@
 //
 //   weft-node --name N --listen HOST:PORT [--peer NAME=HOST:PORT ...] [--members FILE]
 //             (--key FILE --keyring FILE | --cluster-key-file FILE)
+//             [--tls-dir DIR [--tls-name NAME] | --tls-ca F --tls-cert F --tls-key F]
 //             [--source HOST] [--events FILE] [--ping-interval-ms T]
 //             [--stream-ping-ms T] [--stream-silence-ms T] [--object-resume-ms T]
 //             [--store DIR] [--canary NAME]
@@ -39,6 +40,14 @@
 // later handshakes use the new ones (connections up stay up); files that cannot be read or
 // do not fit (the ring without this node, a short cluster key) keep the old keys, and the
 // node says why.
+//
+// TLS (tls_options.hpp, docs/TLS.md): --tls-dir DIR (ca.pem, NAME.crt, NAME.key as
+// weft-certs writes them; NAME is --tls-name, default --name) or --tls-ca, --tls-cert and
+// --tls-key make the node TLS-only. With TLS the credentials above are optional: without
+// them the certificate alone names the node (CertificateAuth). Files that cannot be loaded
+// exit 2 with the reason. On SIGHUP the TLS files are read again too (first of all) and
+// connections opened later use them; files that cannot be loaded keep the old ones, and the
+// node says why.
 #include <signal.h>
 
 #include <condition_variable>
@@ -52,9 +61,9 @@
 #include <vector>
 
 #include "cli_common.hpp"
-#include "credentials.hpp"
 #include "membership_file.hpp"
 #include "object_cli.hpp"
+#include "tls_options.hpp"
 
 namespace {
 
@@ -288,18 +297,36 @@ std::optional<cli::Credentials> reload_credentials(io::EventNode& node, const st
   }
 }
 
+// SIGHUP: the TLS files are read again; a new context applies to later connections.
+void reload_tls(io::EventNode& node, const std::string& self, const cli::TlsOptionFiles& files) {
+  if (!cli::tls_requested(files)) return;
+  io::TlsContextResult loaded = io::TlsContext::load(cli::tls_paths(files, self));
+  const bool read = loaded.ok();
+  const Errc applied = read ? node.set_tls_context(std::move(loaded.context)) : Errc::ok;
+  if (read && applied == Errc::ok) {
+    std::printf("[%8.3f] TLS files reloaded\n", cli::uptime_s());
+    std::fflush(stdout);
+    return;
+  }
+  const std::string why = loaded.error ? loaded.error->message : std::string(errc_name(applied));
+  std::fprintf(stderr, "[%8.3f] %s: SIGHUP: %s; TLS files unchanged\n", cli::uptime_s(),
+               self.c_str(), why.c_str());
+}
+
 int usage(const char* why) {
   std::fprintf(stderr,
                "weft-node: %s\n"
                "usage: weft-node --name N --listen HOST:PORT [--peer NAME=HOST:PORT ...]\n"
                "                 (--key FILE --keyring FILE | --cluster-key-file FILE)\n"
+               "                 [--tls-dir DIR [--tls-name NAME]\n"
+               "                  | --tls-ca FILE --tls-cert FILE --tls-key FILE]\n"
                "                 [--members FILE] [--source HOST] [--events FILE]\n"
                "                 [--ping-interval-ms T] [--stream-ping-ms T]\n"
                "                 [--stream-silence-ms T] [--object-resume-ms T]\n"
                "                 [--store DIR] [--canary NAME]\n"
                "                 [--verbose]\n"
-               "%s",
-               why, cli::kCredentialUsage);
+               "%s%s",
+               why, cli::kCredentialUsage, cli::kTlsUsage);
   return 2;
 }
 
@@ -308,6 +335,7 @@ int usage(const char* why) {
 int main(int argc, char** argv) {
   io::EventNodeOptions options;
   cli::CredentialFiles credential_files;
+  cli::TlsOptionFiles tls_files;
   bool verbose = false;
   std::string events_path;
   NodeCanary canary = NodeCanary::none;
@@ -335,6 +363,8 @@ int main(int argc, char** argv) {
       members_path = argv[++i];
     } else if (cli::is_credential_option(arg) && has_value) {
       cli::set_credential_option(credential_files, arg, argv[++i]);
+    } else if (cli::is_tls_option(arg) && has_value) {
+      cli::set_tls_option(tls_files, arg, argv[++i]);
     } else if (arg == "--source" && has_value) {
       options.source_host = argv[++i];
     } else if (arg == "--events" && has_value) {
@@ -374,7 +404,7 @@ int main(int argc, char** argv) {
     }
   }
   if (options.config.name.empty()) return usage("--name is required");
-  if (const std::string why = cli::credential_choice_error(credential_files); !why.empty())
+  if (const std::string why = cli::security_choice_error(credential_files, tls_files); !why.empty())
     return usage(why.c_str());
   // The peers given with --peer stay; the file's come and go with it.
   const std::vector<io::PeerAddress> fixed_peers = options.addresses;
@@ -382,10 +412,8 @@ int main(int argc, char** argv) {
   std::string members_error;
   if (!members_path.empty() && !cli::start_members(members_path, options, members, members_error))
     return usage(members_error.c_str());
-  const auto credentials = cli::start_credentials("weft-node", credential_files,
-                                                  options.config.name, options.config.peers);
-  if (!credentials) return 2;
-  options.config.auth = credentials->auth;
+  if (!cli::start_security("weft-node", credential_files, tls_files, options.config.peers, options))
+    return 2;
   options.log = cli::stderr_log(options.config.name, verbose);
 
   // Signals go to this thread only (sigwait below), not to the loop thread.
@@ -476,7 +504,9 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   int signal_number = 0;
   while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
-    // Keys first: a member the file adds may be known only to the new ring.
+    // Keys first: a member the file adds may be known only to the new ring (or certificate
+    // CA).
+    reload_tls(node, options.config.name, tls_files);
     const auto reloaded = reload_credentials(node, options.config.name, credential_files);
     reload_members(node, options.config.name, members_path, fixed_peers, members, events);
     std::vector<std::string> peers;

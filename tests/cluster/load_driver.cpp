@@ -7,12 +7,14 @@
 //
 //   weft-load --name L --listen HOST:PORT --peer N=HOST:PORT... --history FILE --seed S
 //             (--key FILE --keyring FILE | --cluster-key-file FILE)
+//             [--tls-dir DIR [--tls-name NAME] | --tls-ca F --tls-cert F --tls-key F]
 //             [--inflight K] [--rate OPS_PER_S] [--max-bytes B] [--stream-max-bytes B]
 //             [--probe-relays]
 //             [--probe-limit-ms T] [--ping-interval-ms T] [--stream-ping-ms T]
 //             [--stream-silence-ms T] [--object-resume-ms T] [--members FILE]
 //
-// Credentials as weft-node takes them (examples/credentials.hpp). With --members, FILE
+// Credentials and TLS as weft-node takes them (examples/credentials.hpp, tls_options.hpp;
+// with TLS the credentials are optional: the certificate then names the node). With --members, FILE
 // lists the nodes as NAME=HOST:PORT lines (with the --peer ones, the nodes it starts with);
 // on SIGHUP it reads FILE again and makes its peers exactly those (EventNode::remove_peer /
 // add_peer, examples/membership_file.hpp), writes member_removed and member_added records,
@@ -32,8 +34,8 @@
 #include <thread>
 
 #include "../../examples/cli_common.hpp"
-#include "../../examples/credentials.hpp"
 #include "../../examples/membership_file.hpp"
+#include "../../examples/tls_options.hpp"
 #include "jsonl.hpp"
 #include "load_common.hpp"
 #include "object_load.hpp"
@@ -62,6 +64,7 @@ struct Options {
   std::string members_path;
   std::vector<io::PeerAddress> fixed_peers;  // --peer's: they stay whatever the file says
   cli::CredentialFiles credentials;
+  cli::TlsOptionFiles tls;
 };
 
 // Consumes deferred stream messages one at a time, every kSlowReadInterval: a reader
@@ -399,6 +402,8 @@ int usage(const char* why) {
                "usage: weft-load --name L --listen HOST:PORT --peer N=HOST:PORT...\n"
                "                 --history FILE --seed S [--inflight K] [--rate OPS_PER_S]\n"
                "                 (--key FILE --keyring FILE | --cluster-key-file FILE)\n"
+               "                 [--tls-dir DIR [--tls-name NAME]\n"
+               "                  | --tls-ca FILE --tls-cert FILE --tls-key FILE]\n"
                "                 [--max-bytes B] [--stream-max-bytes B] [--probe-relays]\n"
                "                 [--probe-limit-ms T]\n"
                "                 [--ping-interval-ms T] [--stream-ping-ms T]\n"
@@ -432,6 +437,8 @@ std::optional<int> parse(int argc, char** argv, Options& options) {
       options.fixed_peers.push_back(*peer);
     } else if (cli::is_credential_option(arg) && has_value) {
       cli::set_credential_option(options.credentials, arg, std::string(value()));
+    } else if (cli::is_tls_option(arg) && has_value) {
+      cli::set_tls_option(options.tls, arg, std::string(value()));
     } else if (arg == "--history" && has_value) {
       options.history_path = value();
     } else if (arg == "--seed" && has_value) {
@@ -482,12 +489,12 @@ std::optional<int> parse(int argc, char** argv, Options& options) {
   }
   if (options.node.config.name.empty() || options.nodes.empty() || options.history_path.empty())
     return usage("--name, --peer (or --members) and --history are required");
-  if (const std::string why = cli::credential_choice_error(options.credentials); !why.empty())
+  if (const std::string why = cli::security_choice_error(options.credentials, options.tls);
+      !why.empty())
     return usage(why.c_str());
-  const auto credentials = cli::start_credentials("weft-load", options.credentials,
-                                                  options.node.config.name, options.nodes);
-  if (!credentials) return 2;
-  options.node.config.auth = credentials->auth;
+  if (!cli::start_security("weft-load", options.credentials, options.tls, options.nodes,
+                           options.node))
+    return 2;
   options.node.log = cli::stderr_log(options.node.config.name, false);
   return std::nullopt;
 }

@@ -15,17 +15,8 @@ set -uo pipefail
 node_bin=$1
 call_bin=$2
 keys_bin=$3
-scratch=$(mktemp -d)
-declare -A pid
-trap 'for p in "${pid[@]}"; do kill "$p" 2> /dev/null; done; wait; rm -rf "$scratch"' EXIT
-fail() {
-  echo "credentials_check: FAIL: $*"
-  for log in "$scratch"/*.log; do
-    echo "--- $(basename "$log") (tail):"
-    tail -n 8 "$log"
-  done
-  exit 1
-}
+check=credentials_check
+source "$(dirname "$0")/processes.sh"
 keys=$scratch/keys
 "$keys_bin" "$keys" node-a node-b node-c cli > /dev/null || fail "weft-keys failed"
 ring=(--keyring "$keys/keyring")
