@@ -198,8 +198,13 @@ TEST(IoBundles, AStopEndsEveryObjectOnceWhileOneReceiverHoldsIt) {
   std::lock_guard lock(results.mutex);
   for (const BundleObjectResult& result : results.done) {
     ASSERT_EQ(result.replicas.size(), 3u);
-    EXPECT_EQ(result.replicas[0].error, Errc::ok);
-    EXPECT_EQ(result.replicas[1].error, Errc::ok);
+    // The first two receivers stored every object, but their acknowledgements may still be
+    // on the way when the stop comes (an asan build showed it): a replica is ok once its
+    // ack arrived, else it ends with the stop. The holder's never finished.
+    for (const std::size_t done : {0u, 1u}) {
+      const Errc error = result.replicas[done].error;
+      EXPECT_TRUE(error == Errc::ok || error == Errc::canceled) << errc_name(error);
+    }
     EXPECT_EQ(result.replicas[2].error, Errc::canceled);
   }
   EXPECT_EQ(results.ends, std::vector<Errc>{Errc::canceled});
