@@ -6,6 +6,8 @@
 // the link has the chaos profile's per-write faults.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
 
 #include "stepped_driver.hpp"
 
@@ -15,11 +17,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.seed = in.below(1 << 16);
   options.nodes = 2;
   options.profile = in.flip() ? weft::sim::Profile::chaos : weft::sim::Profile::clean;
-  weft::sim::SteppedSimulation simulation(options);
-  weft::fuzz::drive(simulation, in,
-                    {.max_steps = 48,
-                     .max_small_advance_ns = 20'000'000,
-                     .max_large_advance_ns = 25'000'000'000,
-                     .inject = true});
+  weft::fuzz::trace_from_environment(options);
+  std::optional<std::string> failure;
+  {
+    weft::sim::SteppedSimulation simulation(options);
+    failure = weft::fuzz::drive(simulation, in,
+                                {.max_steps = 48,
+                                 .max_small_advance_ns = 20'000'000,
+                                 .max_large_advance_ns = 25'000'000'000,
+                                 .inject = true});
+  }
+  weft::fuzz::fail_on(failure);
   return 0;
 }

@@ -5,6 +5,8 @@
 // and time (fuzz/stepped_driver.hpp); the oracle checks every step and liveness at the end.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
 
 #include "stepped_driver.hpp"
 
@@ -14,7 +16,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.seed = in.below(1 << 16);
   options.nodes = static_cast<int>(in.in_range(3, 4));
   options.profile = static_cast<weft::sim::Profile>(in.below(5));  // clean .. chaos
-  weft::sim::SteppedSimulation simulation(options);
-  weft::fuzz::drive(simulation, in, {.max_steps = 32, .max_large_advance_ns = 25'000'000'000});
+  weft::fuzz::trace_from_environment(options);
+  std::optional<std::string> failure;
+  {
+    weft::sim::SteppedSimulation simulation(options);
+    failure = weft::fuzz::drive(simulation, in,
+                                {.max_steps = 32, .max_large_advance_ns = 25'000'000'000});
+  }
+  weft::fuzz::fail_on(failure);
   return 0;
 }

@@ -4,12 +4,15 @@
 // per destination, round-robin or by key; post, fin, stop, add or remove a destination),
 // raw bytes injected into a connection, connection
 // resets, partitions, heals, crashes, restarts and time. The simulator's oracle checks every step;
-// after the input a heal-and-drain checks liveness. A failure prints what failed and aborts (a
-// crash for libFuzzer, whose minimiser then shrinks the input).
+// after the input a heal-and-drain checks liveness. A failure is returned to the target, which
+// closes the simulation (flushing its trace) and then aborts through fail_on (a crash for
+// libFuzzer, whose minimiser then shrinks the input).
 #pragma once
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "choices.hpp"
@@ -25,9 +28,10 @@ struct DriverShape {
   bool inject = false;                           // raw bytes into a live connection
 };
 
-inline void fail_if(const sim::SteppedSimulation& sim) {
-  if (!sim.failed()) return;
-  std::fprintf(stderr, "oracle: %s\n", sim.failure().c_str());
+// Prints a failure the driver returned and aborts; nothing when there is none.
+inline void fail_on(const std::optional<std::string>& failure) {
+  if (!failure) return;
+  std::fprintf(stderr, "%s\n", failure->c_str());
   std::abort();
 }
 
@@ -37,20 +41,20 @@ class Driver {
   Driver(sim::SteppedSimulation& simulation, Choices& in, const DriverShape& shape)
       : simulation_(simulation), in_(in), shape_(shape), nodes_(simulation.nodes()) {}
 
-  void run() {
+  // What failed, or nothing when the run passed.
+  std::optional<std::string> run() {
     simulation_.advance(2'000'000'000);  // connected before the first choice
     for (std::size_t step = 0; step < shape_.max_steps && !in_.empty(); ++step) {
       this->step(in_.below(21));
-      fail_if(simulation_);
+      if (simulation_.failed()) return "oracle: " + simulation_.failure();
     }
-    // Up to a minute for everything to end and reconnect; once settled, 35 s more before
-    // the final check: past a keepalive's 20 s dead interval, and past the 30 s a receiver
-    // keeps the state of a stream whose stop was lost with its connection (the settle check
-    // can pass while that connection's last bytes are still in flight).
+    // Up to a minute for everything to end and reconnect; once settled (with no bytes on
+    // their way), 35 s more before the final check: past a keepalive's 20 s dead interval,
+    // and past the 30 s a receiver keeps the state of a stream whose stop was lost with its
+    // connection.
     const sim::SimResult result = simulation_.heal_and_drain(60'000'000'000, 35'000'000'000);
-    if (result.kind == sim::SimResult::Kind::pass) return;
-    std::fprintf(stderr, "%s: %s\n", sim::result_kind_name(result.kind), result.message.c_str());
-    std::abort();
+    if (result.kind == sim::SimResult::Kind::pass) return std::nullopt;
+    return std::string(sim::result_kind_name(result.kind)) + ": " + result.message;
   }
 
  private:
@@ -244,8 +248,14 @@ class Driver {
   std::vector<std::size_t> bundles_;
 };
 
-inline void drive(sim::SteppedSimulation& simulation, Choices& in, const DriverShape& shape) {
-  Driver(simulation, in, shape).run();
+inline std::optional<std::string> drive(sim::SteppedSimulation& simulation, Choices& in,
+                                        const DriverShape& shape) {
+  return Driver(simulation, in, shape).run();
+}
+
+// A replay can write a run's trace, to see why an input fails: the path in WEFT_FUZZ_TRACE.
+inline void trace_from_environment(sim::SimOptions& options) {
+  if (const char* path = std::getenv("WEFT_FUZZ_TRACE")) options.trace_path = path;
 }
 
 }  // namespace weft::fuzz

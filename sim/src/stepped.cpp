@@ -281,6 +281,24 @@ std::size_t SteppedSimulation::streams_opened() const {
   return state_->world.ledger().stream_outcomes.size();
 }
 
+namespace {
+
+// Whether any open link still carries bytes its reader has not taken: until they land, the
+// cluster's state can change (an open arriving makes a receiver hold a stream whose stop
+// was lost), so a liveness check that passes now says nothing yet.
+bool bytes_on_the_way(const Network& net) {
+  for (std::size_t at = 0; at < net.link_count(); ++at) {
+    const Link& link = net.link(at);
+    for (int side = 0; side < 2; ++side) {
+      if (!link.open[1 - side]) continue;
+      if (!link.in_transit[side].empty() || !link.arrived[1 - side].empty()) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 SimResult SteppedSimulation::heal_and_drain(TimeNs quiet_ns, TimeNs settled_ns) {
   World& world = state_->world;
   const Oracle& oracle = world.oracle();
@@ -293,7 +311,8 @@ SimResult SteppedSimulation::heal_and_drain(TimeNs quiet_ns, TimeNs settled_ns) 
     if (settled_ns >= quiet_ns) {
       world.advance(quiet_ns);
     } else {
-      while (now() < end && !oracle.failed() && oracle.liveness_problem())
+      while (now() < end && !oracle.failed() &&
+             (oracle.liveness_problem() || bytes_on_the_way(world.net())))
         world.advance(std::min(kSecond, end - now()));
       if (!oracle.failed() && now() < end) world.advance(std::min(settled_ns, end - now()));
     }

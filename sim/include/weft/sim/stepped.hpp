@@ -186,10 +186,10 @@ class SteppedSimulation {
   // all, the world runs `quiet_ns` more; then every call and stream must have ended, every pair be
   // connected and every mux table be empty. Returns the run's result (pass, or the first failure).
   //
-  // With `settled_ns` below `quiet_ns`, the run may stop early: once all of that holds (it
-  // is looked at every simulated second), the world runs `settled_ns` more, still checked
-  // by the oracle, and the final check follows. Fuzz targets use it: most of a run's cost
-  // would otherwise be keepalives in a cluster with nothing left to do.
+  // With `settled_ns` below `quiet_ns`, the run may stop early: once all of that holds and
+  // no bytes are on their way between nodes (looked at every simulated second), the world runs
+  // `settled_ns` more, still checked by the oracle, and the final check follows. Fuzz targets use
+  // it: most of a run's cost would otherwise be keepalives in a cluster with nothing left to do.
   SimResult heal_and_drain(TimeNs quiet_ns, TimeNs settled_ns = kNever);
 
  private:
