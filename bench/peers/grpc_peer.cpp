@@ -15,7 +15,10 @@
 namespace weft_bench {
 namespace {
 
-class BenchService final : public Bench::Service {
+constexpr const char* kServerDefault = "sync";
+
+// The synchronous service: gRPC's thread pool runs each handler.
+class SyncService final : public Bench::Service {
   grpc::Status Echo(grpc::ServerContext*, const Blob* request, Blob* reply) override {
     reply->set_data(request->data());
     return grpc::Status::OK;
@@ -32,12 +35,53 @@ class BenchService final : public Bench::Service {
   }
 };
 
+// The callback service: handlers run as reactors on gRPC's event engine threads.
+class CallbackService final : public Bench::CallbackService {
+  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* context, const Blob* request,
+                                 Blob* reply) override {
+    reply->set_data(request->data());
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerReadReactor<Blob>* Sink(grpc::CallbackServerContext*, Counts* counts) override {
+    class Reader final : public grpc::ServerReadReactor<Blob> {
+     public:
+      explicit Reader(Counts* counts) : counts_(counts) { StartRead(&message_); }
+      void OnReadDone(bool ok) override {
+        if (!ok) {
+          Finish(grpc::Status::OK);
+          return;
+        }
+        counts_->set_messages(counts_->messages() + 1);
+        counts_->set_bytes(counts_->bytes() + message_.data().size());
+        StartRead(&message_);
+      }
+      void OnDone() override { delete this; }
+
+     private:
+      Counts* counts_;
+      Blob message_;
+    };
+    return new Reader(counts);
+  }
+};
+
+// WEFT_BENCH_GRPC_SERVER=sync|callback picks the service (default: SERVER_DEFAULT).
 [[noreturn]] void serve(Pattern, int port_fd) {
-  BenchService service;
+  const char* chosen = std::getenv("WEFT_BENCH_GRPC_SERVER");
+  const std::string kind = chosen != nullptr ? chosen : kServerDefault;
+  SyncService sync_service;
+  CallbackService callback_service;
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
+  if (kind == "callback") {
+    builder.RegisterService(&callback_service);
+  } else {
+    builder.RegisterService(&sync_service);
+  }
   const std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     std::fprintf(stderr, "weft-bench grpc: the server did not start\n");
