@@ -188,7 +188,9 @@ void run(Driver& driver, const std::function<bool()>& finished) {
       fds.push_back({fd, static_cast<short>(in | (output ? POLLOUT : 0)), 0});
       transports.push_back(transport);
     }
-    // Sleep until a socket is ready or the node's next deadline (pings, timeouts, backoff).
+    // Sleep until a socket is ready or the node's next deadline (pings, timeouts, backoff;
+    // kNever when none). At most 100 ms here: `finished` also looks at what the server's
+    // thread did, which no socket of this loop announces.
     const TimeNs deadline = std::min(driver.node.next_deadline(), now_ns() + 100'000'000);
     const TimeNs wait_ns = std::max<TimeNs>(0, deadline - now_ns());
     ::poll(fds.data(), fds.size(), static_cast<int>((wait_ns + 999'999) / 1'000'000));

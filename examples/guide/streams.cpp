@@ -70,9 +70,10 @@ void serve(EventNode& server) {
 // [/guide]
 
 // [guide:open-stream]
-// What the client's callbacks share; they run on the loop thread only.
+// What the client's callbacks share; they run on the loop thread only. The session is not
+// kept here: it holds the callbacks, they hold this, and that cycle would never be freed.
+// The callbacks get the session as their first argument instead.
 struct Upload {
-  io::StreamSession session;
   int written = 0;
   int answers = 0;
   bool in_order = true;
@@ -80,15 +81,15 @@ struct Upload {
 };
 
 // Writes until the send queue is full (on_writable calls again) or everything is written.
-void pump(Upload& upload) {
+void pump(io::StreamSession& session, Upload& upload) {
   while (upload.written < kMessages) {
     const std::string message = "message " + std::to_string(upload.written);
-    const Errc written = upload.session.write(as_bytes(message));
+    const Errc written = session.write(as_bytes(message));
     if (written == Errc::queue_full) return;  // on_writable follows
     if (written != Errc::ok) return;          // the stream ended: on_end says why
     ++upload.written;
   }
-  upload.session.close();  // our half ends after the queued messages
+  session.close();  // our half ends after the queued messages
 }
 
 std::shared_ptr<Upload> upload_to(EventNode& client) {
@@ -98,15 +99,16 @@ std::shared_ptr<Upload> upload_to(EventNode& client) {
     const std::string expected = "MESSAGE " + std::to_string(upload->answers++);
     upload->in_order = upload->in_order && as_chars(answer) == expected;
   };
-  callbacks.on_writable = [upload](io::StreamSession&) { pump(*upload); };
+  callbacks.on_writable = [upload](io::StreamSession& session) { pump(session, *upload); };
   callbacks.on_end = [upload](io::StreamSession&, Errc result, std::string_view) {
     upload->ended.set_value(result);  // exactly once: ok, or why it failed
   };
   // has_input: we write messages; no initial payload; no deadline (keepalive still runs).
-  upload->session = client.open_stream("server", kUpper, "", nullptr, true, StreamWindow{}, 0,
-                                       std::move(callbacks));
+  io::StreamSession session = client.open_stream("server", kUpper, "", nullptr, true,
+                                                 StreamWindow{}, 0, std::move(callbacks));
   // Start writing on the loop thread, where every later pump() runs too.
-  if (client.run_on_loop([upload] { pump(*upload); }) != Errc::ok) upload->session.cancel();
+  const Errc posted = client.run_on_loop([session, upload]() mutable { pump(session, *upload); });
+  if (posted != Errc::ok) session.cancel();  // on_end follows
   return upload;
 }
 // [/guide]

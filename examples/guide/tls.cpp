@@ -35,8 +35,8 @@ io::EventNodeOptions tls_options(const std::filesystem::path& pki, const std::st
   const io::TlsContextResult tls = load_tls(pki, name);
   // The message names the file and OpenSSL's reason: "pki/server.key: ...".
   if (!tls.ok()) throw std::runtime_error(tls.error->message);
-  // The certificate names the node: no key ring needed (either could be given as well,
-  // and then both checks run).
+  // The certificate names the node, so no key is needed (with a key ring or a shared key
+  // instead, both checks run).
   io::EventNodeOptions options = guide::node_options(name, std::make_shared<CertificateAuth>());
   options.tls = tls.context;  // TLS 1.3 on every connection, dialed and accepted
   // [/guide]
