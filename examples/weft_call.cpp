@@ -4,6 +4,7 @@
 //             (--key FILE --keyring FILE | --cluster-key-file FILE)
 //             [--tls-dir DIR [--tls-name NAME] | --tls-ca F --tls-cert F --tls-key F]
 //             [--timeout-ms T] [--connect-ms T] [--verbose] ACTION
+//   weft-call stats --metrics HOST:PORT [--interval-ms T] [--once]
 //
 // Actions:
 //   request HANDLER PAYLOAD [--count N] [--inflight K]   N requests, K at a time
@@ -23,6 +24,12 @@
 //                                                        (one bundle, M streams per peer);
 //                                                        one line per object with each
 //                                                        peer's outcome (call_bundle.hpp)
+//
+// stats joins no cluster: it reads a node's metrics endpoint (weft-node --metrics) every
+// T ms (default 1000) and redraws a table of its peers (state, connections, round trip,
+// bytes each way and their rates, requests, streams) and one of its streams and object
+// streams (messages or objects and bytes each way, in flight, offset, idle share), with
+// ANSI escapes; --once prints them once (stats_view.hpp). Exit 3 when that scrape fails.
 //
 // Credentials as weft-node takes them (credentials.hpp): C's own key and a ring listing C
 // and the peers, or the cluster's shared key. The peer must list C among its peers (and
@@ -45,6 +52,7 @@
 #include "call_bundle.hpp"
 #include "call_objects.hpp"
 #include "cli_common.hpp"
+#include "stats_view.hpp"
 #include "tls_options.hpp"
 
 namespace {
@@ -72,6 +80,7 @@ int usage(const char* why) {
                "               | ping\n"
                "               | objects dir DIR | objects gen N BYTES [--retry R] [--lz4]\n"
                "               | bundle dir DIR | bundle gen N BYTES [--multiplier M]\n"
+               "       weft-call stats --metrics HOST:PORT [--interval-ms T] [--once]\n"
                "%s%s",
                why, cli::kCredentialUsage, cli::kTlsUsage);
   return kExitUsage;
@@ -349,6 +358,7 @@ int run_stream(io::EventNode& node, const Args& args, std::uint16_t handler,
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "stats") return cli::run_stats(argc - 2, argv + 2);
   Args args;
   if (std::optional<int> stop = parse(argc, argv, args)) return *stop;
   const std::string& action = args.action[0];

@@ -5,7 +5,7 @@
 //             [--tls-dir DIR [--tls-name NAME] | --tls-ca F --tls-cert F --tls-key F]
 //             [--source HOST] [--events FILE] [--ping-interval-ms T]
 //             [--stream-ping-ms T] [--stream-silence-ms T] [--object-resume-ms T]
-//             [--store DIR] [--canary NAME]
+//             [--store DIR] [--canary NAME] [--metrics HOST:PORT]
 //             [--verbose]
 //
 // Built-in handlers: 1 echo; 2 slow echo (answers after the number of milliseconds in its
@@ -40,6 +40,10 @@
 // later handshakes use the new ones (connections up stay up); files that cannot be read or
 // do not fit (the ring without this node, a short cluster key) keep the old keys, and the
 // node says why.
+//
+// Metrics (docs/METRICS.md): --metrics HOST:PORT serves every counter of the node in the
+// Prometheus text format at http://HOST:PORT/metrics (EventNode::serve_metrics; port 0
+// picks one, printed at start). `weft-call stats --metrics HOST:PORT` shows them live.
 //
 // TLS (tls_options.hpp, docs/TLS.md): --tls-dir DIR (ca.pem, NAME.crt, NAME.key as
 // weft-certs writes them; NAME is --tls-name, default --name) or --tls-ca, --tls-cert and
@@ -323,7 +327,7 @@ int usage(const char* why) {
                "                 [--members FILE] [--source HOST] [--events FILE]\n"
                "                 [--ping-interval-ms T] [--stream-ping-ms T]\n"
                "                 [--stream-silence-ms T] [--object-resume-ms T]\n"
-               "                 [--store DIR] [--canary NAME]\n"
+               "                 [--store DIR] [--canary NAME] [--metrics HOST:PORT]\n"
                "                 [--verbose]\n"
                "%s%s",
                why, cli::kCredentialUsage, cli::kTlsUsage);
@@ -341,6 +345,7 @@ int main(int argc, char** argv) {
   NodeCanary canary = NodeCanary::none;
   std::optional<std::string> store_dir;
   std::string members_path;
+  std::optional<cli::HostPort> metrics_address;
   const auto positive = [](const char* text, std::int64_t& out) {
     return cli::number(text, out) && out > 0;
   };
@@ -381,6 +386,9 @@ int main(int argc, char** argv) {
     } else if (arg == "--object-resume-ms" && has_value) {
       if (!positive(argv[++i], options.config.timeouts.object_resume_timeout_ms))
         return usage("bad --object-resume-ms");
+    } else if (arg == "--metrics" && has_value) {
+      metrics_address = cli::parse_host_port(argv[++i]);
+      if (!metrics_address) return usage("bad --metrics address, expected HOST:PORT");
     } else if (arg == "--store" && has_value) {
       store_dir = argv[++i];
     } else if (arg == "--canary" && has_value) {
@@ -501,6 +509,20 @@ int main(int argc, char** argv) {
   if (node.start() != Errc::ok) return 1;
   std::printf("[%8.3f] %s listening on %s:%u\n", cli::uptime_s(), options.config.name.c_str(),
               options.listen_host.c_str(), node.port());
+  if (metrics_address) {
+    io::MetricsHttpOptions http;
+    http.host = metrics_address->host;
+    http.port = metrics_address->port;
+    const io::MetricsEndpoint served = node.serve_metrics(http);
+    if (served.error != Errc::ok) {
+      std::fprintf(stderr, "weft-node: cannot serve metrics on %s:%u (%s)\n", http.host.c_str(),
+                   http.port, std::string(errc_name(served.error)).c_str());
+      node.stop();
+      return 1;
+    }
+    std::printf("[%8.3f] %s metrics on http://%s:%u/metrics\n", cli::uptime_s(),
+                options.config.name.c_str(), http.host.c_str(), served.port);
+  }
   std::fflush(stdout);
   int signal_number = 0;
   while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {

@@ -101,6 +101,7 @@ void Connection::on_timer(TimeNs now_ns) {
       return;
     case PeerState::dialing:
       if (now_ns >= link_deadline_ns_) {
+        ++context_.metrics.peer(peer_).connect_failures;
         teardown(now_ns,
                  "connect timeout after " + std::to_string(timeouts.connect_timeout_ms) + " ms",
                  true, {});
@@ -120,6 +121,7 @@ void Connection::on_timer(TimeNs now_ns) {
   const TimeNs silence_limit = ns_from_ms(timeouts.ping_interval_ms * timeouts.dead_after_pings);
   if (now_ns - last_received_ns_ >= silence_limit) {
     const std::string silent_ms = std::to_string(ms_from_ns(now_ns - last_received_ns_));
+    ++context_.metrics.peer(peer_).keepalive_timeouts;
     teardown(now_ns,
              bytes_after_frame_ == 0
                  ? "peer silent for " + silent_ms + " ms"
@@ -177,6 +179,7 @@ void Connection::begin_link(TimeNs now_ns, TransportId transport) {
 
 void Connection::on_connect_failed(TimeNs now_ns, TransportId transport, std::string_view reason) {
   if (transport != transport_ || state_ != PeerState::dialing) return;
+  ++context_.metrics.peer(peer_).connect_failures;
   teardown(now_ns, "connect failed: " + std::string(reason), false, {});
 }
 
@@ -337,7 +340,8 @@ void Connection::fail_all_calls(Errc code, bool keep_requests, std::string text)
   inbound_request_bytes_ = 0;
 }
 
-void Connection::fail_protocol(TimeNs now_ns, std::string message) {
+void Connection::fail_protocol(TimeNs now_ns, std::string message, WireError code) {
+  ++context_.metrics.peer(peer_).protocol_errors[static_cast<std::size_t>(code)];
   // A handshake that breaks the protocol failed like any refused one: the application hears
   // of it (an acceptor's refusals of a bad first frame are reported the same way).
   if (state_ == PeerState::handshaking) {
@@ -358,8 +362,10 @@ void Connection::on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes) {
     if (step.status == DecodeStatus::error) {
       const DecodeError& error = decoder_.error();
       const std::uint64_t offset = decoder_start_offset_ + error.offset;
-      fail_protocol(now_ns, "error at byte " + std::to_string(offset) + ": " +
-                                std::string(wire_error_name(error.code)) + ": " + error.message);
+      fail_protocol(now_ns,
+                    "error at byte " + std::to_string(offset) + ": " +
+                        std::string(wire_error_name(error.code)) + ": " + error.message,
+                    error.code);
       return;
     }
     if (step.status == DecodeStatus::need_more) return;

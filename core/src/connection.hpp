@@ -113,6 +113,11 @@ class Connection : private ObjectPort {
   const ObjectReceiver& object_receiver() const { return object_receiver_; }
 
   PeerStats stats() const;
+  // Appends this peer's live streams to snapshot.streams (up to options.max_streams in
+  // all; the rest are counted in streams_omitted) and its object streams likewise
+  // (metrics_collect.cpp).
+  void collect_metrics(TimeNs now_ns, const MetricsOptions& options,
+                       MetricsSnapshot& snapshot) const;
   PeerState state() const { return state_; }
   // Checks every invariant of this connection (connection_invariants.cpp); the node calls
   // it after each input and command that touched the connection, in builds with
@@ -163,6 +168,7 @@ class Connection : private ObjectPort {
     bool send_open = false;
     bool accepted = false;  // the peer's window is known (always, on the serving side)
     std::uint64_t sent_msgs = 0;
+    std::uint64_t sent_bytes = 0;
     std::uint64_t credit_msgs = 0;
     std::uint64_t credit_bytes = 0;
     std::uint32_t peer_window_msgs = 0;
@@ -227,7 +233,9 @@ class Connection : private ObjectPort {
   void teardown(TimeNs now_ns, std::string reason, bool close,
                 std::vector<std::uint8_t> final_bytes, Errc code = Errc::disconnected,
                 bool keep_requests = false, std::string call_text = {});
-  void fail_protocol(TimeNs now_ns, std::string message);
+  // Closes the transport for a protocol error; `code` is the decoder's (none: a rule
+  // broken by a frame that decoded), counted per peer for Node::metrics.
+  void fail_protocol(TimeNs now_ns, std::string message, WireError code = WireError::none);
   void reject_handshake(TimeNs now_ns, Status status, std::string message);
   void schedule_redial(TimeNs now_ns);
   // Ends every call and stream with `code` (streams with `stream_text`); with

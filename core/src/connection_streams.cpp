@@ -234,6 +234,9 @@ void Connection::stream_message(TimeNs now_ns, std::uint32_t slot, const Frame& 
     stream.inbox.emplace_back(frame.payload.begin(), frame.payload.end());
   }
   stream.inbox_bytes += stream.inbox.back().size();
+  PeerCounters& counters = context_.metrics.peer(peer_);
+  ++counters.stream_msgs_received;
+  counters.stream_bytes_received += stream.inbox.back().size();
   if (stream.readable_armed) {
     stream.readable_armed = false;
     context_.emit(event::StreamReadable{peer_, StreamId{generation_, stream.mux}});
@@ -306,6 +309,10 @@ Errc Connection::stream_write(TimeNs, StreamId id, const Payload& message) {
   --stream->credit_msgs;
   stream->credit_bytes -= message.size();
   ++stream->sent_msgs;
+  stream->sent_bytes += message.size();
+  PeerCounters& counters = context_.metrics.peer(peer_);
+  ++counters.stream_msgs_sent;
+  counters.stream_bytes_sent += message.size();
   send_stream_message(*stream, message);
   return Errc::ok;
 }

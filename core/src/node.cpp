@@ -10,6 +10,7 @@
 #include "invariant.hpp"
 #include "node_context.hpp"
 #include "peer_deadlines.hpp"
+#include "weft/metrics.hpp"
 
 namespace weft {
 namespace detail {
@@ -151,6 +152,7 @@ class NodeCore final : private PeerDirectory {
   TransportId on_accepted(TimeNs now_ns) {
     advance(now_ns);
     const TransportId transport = context_.new_transport();
+    ++context_.metrics.transports_accepted;
     acceptor_.add(now_ns, transport);
     return transport;
   }
@@ -520,6 +522,19 @@ const std::string& Node::name() const {
 std::uint64_t Node::incarnation() const {
   return core_->context().incarnation;
 }
+MetricsSnapshot Node::metrics(TimeNs now_ns) const {
+  return metrics(now_ns, MetricsOptions{});
+}
+
+MetricsSnapshot Node::metrics(TimeNs now_ns, const MetricsOptions& options) const {
+  const detail::NodeCore& core = *core_;
+  std::vector<const detail::Connection*> connections;
+  connections.reserve(core.peer_count());
+  for (PeerId peer = 0; peer < core.peer_count(); ++peer)
+    connections.push_back(&core.connection(peer));
+  return detail::collect_metrics(core.context(), connections, now_ns, options);
+}
+
 const NodeConfig& Node::config() const {
   return core_->context().config;
 }

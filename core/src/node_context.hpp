@@ -13,6 +13,7 @@
 
 #include "fifo_queue.hpp"
 #include "handshake.hpp"
+#include "metrics_counters.hpp"
 #include "weft/config.hpp"
 #include "weft/events.hpp"
 #include "weft/node.hpp"
@@ -89,6 +90,7 @@ struct NodeContext {
   // is about 300 bytes, so each move saved counts at millions of events a second.
   template <typename E>
   void emit(E&& event) {
+    metrics.count(event);
     events.emplace_back(std::forward<E>(event));
   }
 
@@ -112,6 +114,7 @@ struct NodeContext {
   // The latest `now` of any input or command, for work that output progress triggers
   // (consume_output carries no time).
   TimeNs latest_now_ns = 0;
+  MetricsCounters metrics;  // Node::metrics' own counters
 };
 
 }  // namespace weft::detail

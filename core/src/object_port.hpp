@@ -14,12 +14,13 @@ namespace weft::detail {
 // The share of time an object stream had nothing to do, over periods a stats call ends.
 class IdleMeter {
  public:
-  explicit IdleMeter(TimeNs now_ns = 0) : period_start_ns_(now_ns) {}
+  explicit IdleMeter(TimeNs now_ns = 0) : start_ns_(now_ns), period_start_ns_(now_ns) {}
   // The stream is busy (objects in flight or held) from now on, or not.
   void set_busy(TimeNs now_ns, bool busy) {
     if (busy && busy_since_ns_ == kNever) busy_since_ns_ = now_ns;
     if (!busy && busy_since_ns_ != kNever) {
       busy_ns_ += now_ns - busy_since_ns_;
+      lifetime_busy_ns_ += now_ns - busy_since_ns_;
       busy_since_ns_ = kNever;
     }
   }
@@ -36,8 +37,16 @@ class IdleMeter {
     if (busy_since_ns_ != kNever) busy_since_ns_ = now_ns;
     return idle;
   }
+  // Busy time since the meter was made, up to `now_ns`, and the meter's age then; neither
+  // starts a new period (Node::metrics reads them).
+  TimeNs lifetime_busy_ns(TimeNs now_ns) const {
+    return lifetime_busy_ns_ + (busy_since_ns_ != kNever ? now_ns - busy_since_ns_ : 0);
+  }
+  TimeNs age_ns(TimeNs now_ns) const { return now_ns - start_ns_; }
 
  private:
+  TimeNs start_ns_;
+  TimeNs lifetime_busy_ns_ = 0;
   TimeNs period_start_ns_;
   TimeNs busy_since_ns_ = kNever;
   TimeNs busy_ns_ = 0;

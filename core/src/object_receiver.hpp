@@ -32,6 +32,8 @@ class ObjectReceiver {
   Errc discard(TimeNs now_ns, ObjectStreamId id);
   Errc refuse(TimeNs now_ns, ObjectStreamId id, Errc code, std::string_view message);
   std::optional<ObjectStreamStats> stats(TimeNs now_ns, ObjectStreamId id);
+  // As ObjectSender::collect_metrics, for the streams received (metrics_collect.cpp).
+  void collect_metrics(TimeNs now_ns, std::size_t limit, MetricsSnapshot& snapshot) const;
   bool owns(ObjectStreamId id) const { return ids_.contains(id.value); }
 
   // ---- from the connection ----

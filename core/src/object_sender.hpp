@@ -40,6 +40,10 @@ class ObjectSender {
   // it, then its stream ends with it.
   void end_all(TimeNs now_ns, Errc code, std::string_view message);
   std::optional<ObjectStreamStats> stats(TimeNs now_ns, ObjectStreamId id);
+  // Appends every stream, by id, to snapshot.object_streams while fewer than `limit` are
+  // listed (counting the rest in object_streams_omitted); changes nothing
+  // (metrics_collect.cpp).
+  void collect_metrics(TimeNs now_ns, std::size_t limit, MetricsSnapshot& snapshot) const;
   bool owns(ObjectStreamId id) const { return streams_.contains(id.value); }
 
   // ---- from the connection ----

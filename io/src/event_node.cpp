@@ -45,6 +45,8 @@ std::array<std::uint8_t, 32> nonce_key_from_os() {
   return key;
 }
 
+}  // namespace
+
 bool resolve(const std::string& host, std::uint16_t port, sockaddr_in& out) {
   // An empty host or a malformed literal ("300.1.2.3", an IPv6 address: the adapter speaks
   // IPv4) is refused here, without asking a name server about it.
@@ -65,8 +67,6 @@ bool resolve(const std::string& host, std::uint16_t port, sockaddr_in& out) {
   freeaddrinfo(found);
   return true;
 }
-
-}  // namespace
 
 // ---- EventNode ----------------------------------------------------------------------------
 

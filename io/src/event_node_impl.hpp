@@ -21,6 +21,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "metrics_http.hpp"
 #include "object_states.hpp"
 #include "weft/io/event_node.hpp"
 #include "weft/io/tls_transport.hpp"
@@ -38,6 +39,10 @@ inline std::int64_t wall_now_ms() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+// `host` (a numeric IPv4 address or a name) and `port` as an address; false when it does
+// not resolve (event_node.cpp).
+bool resolve(const std::string& host, std::uint16_t port, sockaddr_in& out);
 
 inline std::string errno_text(int error) {
   return std::strerror(error);
@@ -203,6 +208,20 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // the listen queue through the spare descriptor, and stops accepting for a while, so the
   // loop does not spin on a listener that stays readable.
   void pause_accepting(int error);
+
+  // The adapter's own counters (loop thread only), for EventNode::metrics
+  // (event_node_metrics.cpp).
+  struct IoCounters {
+    std::uint64_t accept_pauses = 0;  // pause_accepting: out of descriptors or memory
+    std::uint64_t accepts_shed = 0;   // connections closed unread while pausing
+    std::uint64_t dials = 0;  // Dial events acted on (failures: the core's connect_failures)
+    // TLS failures by code (tls_errc_name), and whether in the handshake or later.
+    std::map<std::pair<std::string, bool>, std::uint64_t> tls_failures;
+  };
+  IoCounters io_counters;
+  std::unique_ptr<MetricsHttp> metrics_http;  // EventNode::serve_metrics, once called
+  // The adapter's counters as MetricsSnapshot::driver entries.
+  void add_io_metrics(MetricsSnapshot& snapshot);
 
   static void on_timer(evutil_socket_t, short, void* arg);
 

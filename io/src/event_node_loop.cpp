@@ -38,6 +38,7 @@ std::string address_text(const sockaddr_in& address) {
 }  // namespace
 
 EventNode::Impl::~Impl() {
+  metrics_http.reset();  // its events belong to `base`
   for (auto& [transport, socket] : sockets) {
     socket.read_event.reset();
     socket.write_event.reset();
@@ -248,6 +249,7 @@ void EventNode::Impl::want_write(Socket& socket, bool wanted) {
 
 void EventNode::Impl::dial(PeerId peer, TransportId transport) {
   const TimeNs now = monotonic_now_ns();
+  ++io_counters.dials;
   if (peer >= peer_addresses.size() || !peer_addresses[peer]) {
     node->on_connect_failed(now, transport, "no address for this peer");
     return;
@@ -349,6 +351,8 @@ void EventNode::Impl::pause_accepting(int error) {
     }
     spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   }
+  ++io_counters.accept_pauses;
+  io_counters.accepts_shed += shed;
   event_del(listen_event.get());
   const timeval pause{static_cast<time_t>(options.accept_pause_ms / 1000),
                       static_cast<suseconds_t>(options.accept_pause_ms % 1000 * 1000)};

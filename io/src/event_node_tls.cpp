@@ -93,6 +93,9 @@ void EventNode::Impl::tls_closed(TransportId transport) {
 
 void EventNode::Impl::report_tls_failure(const std::string& remote, const TlsTransport& tls) {
   const std::string text = tls.failure_text();
+  const std::optional<TlsErrc> code = tls.failure_code();
+  ++io_counters.tls_failures[{std::string(code ? tls_errc_name(*code) : "unknown"),
+                              tls.failed_in_handshake()}];
   if (tls.failed_in_handshake()) {
     return notify({PeerChange::Kind::handshake_failed, remote, text});
   }

@@ -85,6 +85,12 @@ void TlsTransport::report_down(Node& node, TimeNs now_ns, std::string_view reaso
   }
 }
 
+std::optional<TlsErrc> TlsTransport::failure_code() const {
+  const std::optional<TlsError>& error = own_error_ ? own_error_ : session_.error();
+  if (!error) return std::nullopt;
+  return error->code;
+}
+
 std::string TlsTransport::failure_text() const {
   const std::optional<TlsError>& error = own_error_ ? own_error_ : session_.error();
   if (!error) return {};

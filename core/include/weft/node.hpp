@@ -37,6 +37,9 @@
 
 namespace weft {
 
+struct MetricsSnapshot;  // weft/metrics.hpp
+struct MetricsOptions;
+
 namespace detail {
 class NodeCore;
 class Bundles;
@@ -492,6 +495,17 @@ class Node {
   std::optional<BundleStats> bundle_stats(BundleId id) const;
   // Its current destinations in ascending order, or nullopt once it ended.
   std::optional<std::vector<PeerId>> bundle_destinations(BundleId id) const;
+
+  // ---- metrics (weft/metrics.hpp) ---------------------------------------------------------
+
+  // A copy of every counter the node keeps (include weft/metrics.hpp to call these): the
+  // live peers with their PeerStats and outcome counters, the live streams and object
+  // streams (up to options' limits), the endpoints and the handshakes refused. `now_ns` is
+  // the caller's clock, used only for durations (an earlier time than the latest input
+  // counts as that input's); taking a snapshot changes nothing, so it is not use of any
+  // connection and starts no idle period.
+  MetricsSnapshot metrics(TimeNs now_ns) const;
+  MetricsSnapshot metrics(TimeNs now_ns, const MetricsOptions& options) const;
 
   const std::string& name() const;
   std::uint64_t incarnation() const;

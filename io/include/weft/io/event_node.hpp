@@ -36,6 +36,7 @@
 #include "weft/io/bundles.hpp"
 #include "weft/io/objects.hpp"
 #include "weft/io/tls.hpp"
+#include "weft/metrics.hpp"
 #include "weft/node.hpp"
 
 namespace weft::io {
@@ -50,6 +51,25 @@ struct PeerAddress {
   // A numeric IPv4 address or a host name (resolved once, at start). A malformed literal
   // ("300.1.2.3", an IPv6 address) or "" makes start() fail without a name lookup.
   std::string host;
+  std::uint16_t port = 0;
+};
+
+// EventNode::serve_metrics: where and how the HTTP responder listens. Every limit is named.
+struct MetricsHttpOptions {
+  std::string host = "127.0.0.1";  // a numeric IPv4 address or a host name
+  std::uint16_t port = 0;          // 0 picks a free port (MetricsEndpoint::port)
+  // A request's head (request line and headers) longer than this is answered 431.
+  std::size_t max_request_bytes = 8 * 1024;
+  // Connections open at once; one more is closed as soon as it is accepted.
+  std::size_t max_connections = 16;
+  // A connection that sends nothing (or reads nothing of its answer) this long is closed.
+  std::int64_t idle_timeout_ms = 5'000;
+  MetricsOptions metrics;  // what each scrape lists
+};
+
+// What serve_metrics did: error is ok and `port` is where it listens, or why it does not.
+struct MetricsEndpoint {
+  Errc error = Errc::ok;
   std::uint16_t port = 0;
 };
 
@@ -324,6 +344,23 @@ class EventNode {
   // A snapshot of every peer's state (waits for the loop; from the loop thread itself it
   // runs inline). Peers removed at run time are listed too, in PeerState::removed.
   std::vector<PeerStatus> peers();
+
+  // Every counter of the core (Node::metrics, weft/metrics.hpp) and of this adapter
+  // (MetricsSnapshot::driver, families weft_io_*: sockets accepted, accept pauses, dials
+  // and dial failures, TLS failures by code, open sockets, commands queued; docs/METRICS.md),
+  // taken on the loop thread: waits for it, like peers() (inline from the loop thread).
+  // An empty snapshot before start(), after stop(), or when the loop could not be asked
+  // (queue_full); format it with weft::format_prometheus.
+  MetricsSnapshot metrics(const MetricsOptions& options = {});
+
+  // Serves metrics() in the Prometheus text format over HTTP/1.x on a listening socket of
+  // its own (options.host:port), on the loop thread: GET (or HEAD) /metrics is answered
+  // 200 with Content-Type `text/plain; version=0.0.4`, another path 404, another method
+  // 405, a malformed request line 400, a head over options.max_request_bytes 431; one
+  // request per connection (Connection: close). Waits for the loop like peers(). Errors:
+  // invalid_argument (a host that does not resolve, a port that cannot be bound, or a
+  // second call), shutting_down (before start() or after stop()), queue_full.
+  MetricsEndpoint serve_metrics(const MetricsHttpOptions& options = {});
 
   // ---- membership at run time (from any thread) ----
   // Both wait for the loop thread to apply the change (like peers(); from the loop thread

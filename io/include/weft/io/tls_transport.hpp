@@ -85,6 +85,8 @@ class TlsTransport {
   // "TLS <code>: <message>" (e.g. "TLS expired: TLS handshake: the peer's certificate: ...")
   // once failed; empty before.
   std::string failure_text() const;
+  // The code of the failure; nullopt before one.
+  std::optional<TlsErrc> failure_code() const;
   // Whether the failure came before the peer's first weft byte: a refusal of the peer's
   // certificate by this side, or of this side's by the peer (an alert), or a peer that does
   // not speak TLS. What a driver reports as a failed handshake; a later failure ends a

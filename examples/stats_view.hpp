@@ -1,0 +1,337 @@
+// weft-call stats: a live view of a node's peers and streams, read from its /metrics
+// endpoint (weft-node --metrics HOST:PORT, docs/METRICS.md). Scrapes over plain HTTP/1.0,
+// parses the Prometheus text format, and redraws two tables with ANSI escapes (clear and
+// home; no curses), or prints them once with --once.
+#pragma once
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "cli_common.hpp"
+
+namespace weft::cli {
+
+// The largest scrape the view reads; a bigger answer is cut off and reported.
+inline constexpr std::size_t kMaxScrapeBytes = 16 << 20;
+// How long one scrape may take to connect, send or receive.
+inline constexpr int kScrapeTimeoutMs = 5'000;
+
+struct Sample {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+  std::string label(const std::string& key) const {
+    const auto found = labels.find(key);
+    return found == labels.end() ? std::string() : found->second;
+  }
+};
+
+// The samples of an exposition text (comments skipped); nullopt at the first bad line.
+inline std::optional<std::vector<Sample>> parse_exposition(std::string_view text) {
+  std::vector<Sample> samples;
+  while (!text.empty()) {
+    const std::size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    if (line.empty() || line.front() == '#') continue;
+    Sample sample;
+    const std::size_t name_end = line.find_first_of("{ ");
+    if (name_end == std::string_view::npos) return std::nullopt;
+    sample.name = std::string(line.substr(0, name_end));
+    std::size_t at = name_end;
+    if (line[at] == '{') {
+      ++at;
+      while (at < line.size() && line[at] != '}') {
+        const std::size_t equals = line.find("=\"", at);
+        if (equals == std::string_view::npos) return std::nullopt;
+        const std::string key(line.substr(at, equals - at));
+        std::string value;
+        at = equals + 2;
+        for (; at < line.size() && line[at] != '"'; ++at) {
+          if (line[at] == '\\' && at + 1 < line.size()) {
+            ++at;
+            value += line[at] == 'n' ? '\n' : line[at];
+          } else {
+            value += line[at];
+          }
+        }
+        if (at >= line.size()) return std::nullopt;
+        sample.labels[key] = std::move(value);
+        ++at;  // the closing quote
+        if (at < line.size() && line[at] == ',') ++at;
+      }
+      if (at >= line.size()) return std::nullopt;
+      ++at;  // '}'
+    }
+    const std::string value(line.substr(at));
+    char* parsed_end = nullptr;
+    sample.value = std::strtod(value.c_str(), &parsed_end);
+    if (parsed_end == value.c_str()) return std::nullopt;
+    samples.push_back(std::move(sample));
+  }
+  return samples;
+}
+
+// GET http://address/metrics: the body of a 200 answer, or an error text in `error`.
+inline std::optional<std::string> scrape(const HostPort& address, std::string& error) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(address.port);
+  if (getaddrinfo(address.host.c_str(), port.c_str(), &hints, &found) != 0 || found == nullptr) {
+    error = "cannot resolve " + address.host;
+    return std::nullopt;
+  }
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const timeval timeout{kScrapeTimeoutMs / 1000, kScrapeTimeoutMs % 1000 * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  const bool connected = fd >= 0 && ::connect(fd, found->ai_addr, found->ai_addrlen) == 0;
+  freeaddrinfo(found);
+  const std::string request = "GET /metrics HTTP/1.0\r\nHost: " + address.host + "\r\n\r\n";
+  if (!connected || ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+                        static_cast<ssize_t>(request.size())) {
+    error = "cannot reach " + address.host + ":" + port + ": " + std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    return std::nullopt;
+  }
+  std::string answer;
+  char buffer[64 * 1024];
+  ssize_t got = 0;
+  while (answer.size() < kMaxScrapeBytes && (got = ::recv(fd, buffer, sizeof buffer, 0)) > 0)
+    answer.append(buffer, static_cast<std::size_t>(got));
+  ::close(fd);
+  const std::size_t body = answer.find("\r\n\r\n");
+  if (got < 0 || answer.size() >= kMaxScrapeBytes || body == std::string::npos) {
+    error = got < 0 ? std::string("read: ") + std::strerror(errno) : "incomplete answer";
+    return std::nullopt;
+  }
+  if (!answer.starts_with("HTTP/1.1 200") && !answer.starts_with("HTTP/1.0 200")) {
+    error = "answer: " + answer.substr(0, answer.find('\r'));
+    return std::nullopt;
+  }
+  return answer.substr(body + 4);
+}
+
+// The samples of one scrape, found by name and labels.
+class Scrape {
+ public:
+  explicit Scrape(std::vector<Sample> samples) : samples_(std::move(samples)) {}
+  // The value of `name` with every label in `match`; 0 when there is none.
+  double value(std::string_view name, const std::map<std::string, std::string>& match) const {
+    for (const Sample& sample : samples_) {
+      if (sample.name == name && matches(sample, match)) return sample.value;
+    }
+    return 0;
+  }
+  // Sums `name` over the samples with the labels of `match`.
+  double sum(std::string_view name, const std::map<std::string, std::string>& match) const {
+    double total = 0;
+    for (const Sample& sample : samples_) {
+      if (sample.name == name && matches(sample, match)) total += sample.value;
+    }
+    return total;
+  }
+  // Every sample of `name`, in the order served.
+  std::vector<const Sample*> all(std::string_view name) const {
+    std::vector<const Sample*> found;
+    for (const Sample& sample : samples_) {
+      if (sample.name == name) found.push_back(&sample);
+    }
+    return found;
+  }
+
+ private:
+  static bool matches(const Sample& sample, const std::map<std::string, std::string>& match) {
+    for (const auto& [key, value] : match) {
+      if (sample.label(key) != value) return false;
+    }
+    return true;
+  }
+  std::vector<Sample> samples_;
+};
+
+inline std::string human_bytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int unit = 0;
+  while (bytes >= 1024 && unit < 4) {
+    bytes /= 1024;
+    ++unit;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", bytes, units[unit]);
+  return text;
+}
+
+// The peers table: one row per weft_peer_state's peer, with rates against `previous`
+// (per second over `interval_s`) when there is one.
+inline std::string peers_table(const Scrape& now, const Scrape* previous, double interval_s) {
+  std::string out;
+  char line[512];
+  std::snprintf(line, sizeof line, "%-16s %-12s %5s %6s %9s %10s %10s %10s %10s %8s %8s %9s %7s\n",
+                "PEER", "STATE", "CONNS", "RECONN", "RTT_MS", "OUT", "IN", "OUT/s", "IN/s",
+                "REQ_OUT", "REQ_IN", "REQ_FAIL", "STREAMS");
+  out += line;
+  for (const Sample* state : now.all("weft_peer_state")) {
+    if (state->value != 1) continue;
+    const std::map<std::string, std::string> peer{{"peer", state->label("peer")}};
+    const std::map<std::string, std::string> out_dir{{"peer", state->label("peer")},
+                                                     {"direction", "out"}};
+    const std::map<std::string, std::string> in_dir{{"peer", state->label("peer")},
+                                                    {"direction", "in"}};
+    const double bytes_out = now.value("weft_peer_bytes_total", out_dir);
+    const double bytes_in = now.value("weft_peer_bytes_total", in_dir);
+    std::string rate_out = "-";
+    std::string rate_in = "-";
+    if (previous != nullptr && interval_s > 0) {
+      rate_out =
+          human_bytes((bytes_out - previous->value("weft_peer_bytes_total", out_dir)) / interval_s);
+      rate_in =
+          human_bytes((bytes_in - previous->value("weft_peer_bytes_total", in_dir)) / interval_s);
+    }
+    const double failed = now.sum("weft_requests_completed_total", peer) -
+                          now.value("weft_requests_completed_total",
+                                    {{"peer", state->label("peer")}, {"result", "ok"}});
+    std::snprintf(line, sizeof line,
+                  "%-16s %-12s %5.0f %6.0f %9.3f %10s %10s %10s %10s %8.0f %8.0f %9.0f %7.0f\n",
+                  state->label("peer").c_str(), state->label("state").c_str(),
+                  now.value("weft_peer_connections_total", peer),
+                  now.value("weft_peer_reconnects_total", peer),
+                  now.value("weft_peer_rtt_seconds", peer) * 1000, human_bytes(bytes_out).c_str(),
+                  human_bytes(bytes_in).c_str(), rate_out.c_str(), rate_in.c_str(),
+                  now.value("weft_requests_sent_total", peer),
+                  now.value("weft_requests_received_total", peer), failed,
+                  now.value("weft_peer_streams_open", peer));
+    out += line;
+  }
+  return out;
+}
+
+// The streams table: every live stream and object stream the scrape lists.
+inline std::string streams_table(const Scrape& now) {
+  std::string out;
+  char line[512];
+  std::snprintf(line, sizeof line, "%-16s %-8s %-14s %-10s %9s %9s %10s %10s %8s %7s %6s\n", "PEER",
+                "KIND", "STREAM", "ROLE/DIR", "MSGS_OUT", "MSGS_IN", "BYTES_OUT", "BYTES_IN",
+                "INFLIGHT", "OFFSET", "IDLE%");
+  out += line;
+  for (const Sample* sample : now.all("weft_stream_unread_messages")) {
+    std::map<std::string, std::string> key = sample->labels;
+    auto way = [&](const char* name, const char* direction) {
+      key["direction"] = direction;
+      return now.value(name, key);
+    };
+    std::snprintf(line, sizeof line, "%-16s %-8s %-14s %-10s %9.0f %9.0f %10s %10s %8.0f %7s %6s\n",
+                  sample->label("peer").c_str(), "stream", sample->label("stream").c_str(),
+                  sample->label("role").c_str(), way("weft_stream_messages_total", "out"),
+                  way("weft_stream_messages_total", "in"),
+                  human_bytes(way("weft_stream_bytes_total", "out")).c_str(),
+                  human_bytes(way("weft_stream_bytes_total", "in")).c_str(), sample->value, "-",
+                  "-");
+    out += line;
+  }
+  for (const Sample* sample : now.all("weft_object_stream_objects_total")) {
+    const bool sending = sample->label("direction") == "out";
+    const double bytes = now.value("weft_object_stream_bytes_total", sample->labels);
+    std::snprintf(line, sizeof line,
+                  "%-16s %-8s %-14s %-10s %9.0f %9.0f %10s %10s %8.0f %7s %6.1f\n",
+                  sample->label("peer").c_str(), "objects",
+                  (sample->label("stream") + " " + sample->label("endpoint")).c_str(),
+                  sample->label("direction").c_str(), sending ? sample->value : 0,
+                  sending ? 0 : sample->value, sending ? human_bytes(bytes).c_str() : "-",
+                  sending ? "-" : human_bytes(bytes).c_str(),
+                  now.value("weft_object_stream_in_flight", sample->labels),
+                  human_bytes(now.value("weft_object_stream_offset_bytes", sample->labels)).c_str(),
+                  now.value("weft_object_stream_idle_percent", sample->labels));
+    out += line;
+  }
+  return out;
+}
+
+// One screen: the node's line, the peers table, the streams table.
+inline std::string stats_screen(const Scrape& now, const Scrape* previous, double interval_s,
+                                const HostPort& address) {
+  std::string out;
+  const std::vector<const Sample*> info = now.all("weft_node_info");
+  char line[256];
+  std::snprintf(line, sizeof line, "node %s (incarnation %s) at %s:%u\n\n",
+                info.empty() ? "?" : info[0]->label("node").c_str(),
+                info.empty() ? "?" : info[0]->label("incarnation").c_str(), address.host.c_str(),
+                address.port);
+  out += line;
+  out += peers_table(now, previous, interval_s);
+  out += "\n";
+  out += streams_table(now);
+  return out;
+}
+
+struct StatsArgs {
+  std::optional<HostPort> address;
+  std::int64_t interval_ms = 1'000;
+  bool once = false;
+};
+
+// weft-call stats --metrics HOST:PORT [--interval-ms T] [--once]: exit 0, 2 for usage,
+// 3 when a scrape fails with --once (without it the error is shown and the view goes on).
+inline int run_stats(int argc, char** argv) {
+  StatsArgs args;
+  for (int i = 0; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (arg == "--metrics" && has_value) {
+      args.address = parse_host_port(argv[++i]);
+    } else if (arg == "--interval-ms" && has_value) {
+      if (!number(argv[++i], args.interval_ms) || args.interval_ms <= 0) args.address.reset();
+    } else if (arg == "--once") {
+      args.once = true;
+    } else {
+      args.address.reset();
+      break;
+    }
+  }
+  if (!args.address) {
+    std::fprintf(stderr, "usage: weft-call stats --metrics HOST:PORT [--interval-ms T] [--once]\n");
+    return 2;
+  }
+  std::optional<Scrape> previous;
+  auto previous_at = std::chrono::steady_clock::now();
+  while (true) {
+    std::string error;
+    const std::optional<std::string> body = scrape(*args.address, error);
+    std::optional<std::vector<Sample>> samples;
+    if (body) samples = parse_exposition(*body);
+    if (body && !samples) error = "the answer is not in the Prometheus text format";
+    const auto now_at = std::chrono::steady_clock::now();
+    std::string screen = args.once ? "" : "\x1b[H\x1b[2J";  // home, clear screen
+    if (samples) {
+      Scrape now(std::move(*samples));
+      const double interval_s = std::chrono::duration<double>(now_at - previous_at).count();
+      screen += stats_screen(now, previous ? &*previous : nullptr, interval_s, *args.address);
+      previous = std::move(now);
+      previous_at = now_at;
+    } else {
+      screen += "weft-call stats: " + error + "\n";
+    }
+    std::fputs(screen.c_str(), stdout);
+    std::fflush(stdout);
+    if (args.once) return samples ? 0 : 3;
+    std::this_thread::sleep_for(std::chrono::milliseconds(args.interval_ms));
+  }
+}
+
+}  // namespace weft::cli

@@ -1,0 +1,91 @@
+// EventNode::metrics: the core's snapshot (Node::metrics) with the adapter's counters added
+// as driver metrics (families weft_io_*, docs/METRICS.md). Taken on the loop thread.
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "event_node_impl.hpp"
+
+namespace weft::io {
+
+void EventNode::Impl::add_io_metrics(MetricsSnapshot& snapshot) {
+  auto add = [&snapshot](std::string name, std::string help, bool counter, double value,
+                         std::vector<std::pair<std::string, std::string>> labels = {}) {
+    snapshot.driver.push_back(
+        DriverMetric{std::move(name), std::move(help), counter, std::move(labels), value});
+  };
+  add("io_dials", "Dials the adapter started (failures: weft_peer_connect_failures_total).", true,
+      static_cast<double>(io_counters.dials));
+  add("io_accept_pauses", "Times accepting paused: out of descriptors or kernel memory.", true,
+      static_cast<double>(io_counters.accept_pauses));
+  add("io_accepts_shed", "Connections waiting in the listen queue closed during a pause.", true,
+      static_cast<double>(io_counters.accepts_shed));
+  for (const auto& [key, count] : io_counters.tls_failures) {
+    add("io_tls_failures", "TLS sessions that failed, by code; stage handshake or session.", true,
+        static_cast<double>(count),
+        {{"code", key.first}, {"stage", key.second ? "handshake" : "session"}});
+  }
+  add("io_sockets", "Sockets open: connections and dials under way.", false,
+      static_cast<double>(sockets.size()));
+  std::size_t queued = 0;
+  {
+    const std::lock_guard lock(mutex);
+    queued = commands.size();
+  }
+  add("io_commands_queued", "Commands from other threads waiting for the loop.", false,
+      static_cast<double>(queued));
+  add("io_calls_pending", "Replies the adapter waits for (its requests in flight).", false,
+      static_cast<double>(pending.size()));
+  add("io_stream_sessions", "Stream sessions the adapter holds.", false,
+      static_cast<double>(streams.size()));
+}
+
+MetricsSnapshot EventNode::metrics(const MetricsOptions& options) {
+  if (!impl_->started) return {};
+  return ask_loop<MetricsSnapshot>(*impl_,
+                                   [impl = impl_.get(), options] {
+                                     if (!impl->node) return MetricsSnapshot{};
+                                     MetricsSnapshot snapshot =
+                                         impl->node->metrics(monotonic_now_ns(), options);
+                                     impl->add_io_metrics(snapshot);
+                                     return snapshot;
+                                   })
+      .second;
+}
+
+MetricsEndpoint EventNode::serve_metrics(const MetricsHttpOptions& options) {
+  Impl& impl = *impl_;
+  if (!impl.started) return {Errc::shutting_down, 0};
+  sockaddr_in address{};
+  if (!resolve(options.host, options.port, address)) {
+    impl.log(LogLevel::error, "metrics: bad listen address " + options.host);
+    return {Errc::invalid_argument, 0};
+  }
+  auto listen = [&impl, options, address]() mutable -> MetricsEndpoint {
+    if (impl.metrics_http) return {Errc::invalid_argument, 0};
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (fd < 0 || ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 ||
+        ::listen(fd, 16) != 0) {
+      impl.log(LogLevel::error, "metrics: cannot listen on " + options.host + ":" +
+                                    std::to_string(options.port) + ": " + errno_text(errno));
+      if (fd >= 0) ::close(fd);
+      return {Errc::invalid_argument, 0};
+    }
+    socklen_t size = sizeof address;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
+    const MetricsOptions what = options.metrics;
+    impl.metrics_http =
+        std::make_unique<MetricsHttp>(impl.base, fd, std::move(options), [&impl, what] {
+          MetricsSnapshot snapshot = impl.node->metrics(monotonic_now_ns(), what);
+          impl.add_io_metrics(snapshot);
+          return format_prometheus(snapshot);
+        });
+    return {Errc::ok, ntohs(address.sin_port)};
+  };
+  const auto [posted, endpoint] = ask_loop<MetricsEndpoint>(impl, std::move(listen));
+  return posted == Errc::ok ? endpoint : MetricsEndpoint{posted, 0};
+}
+
+}  // namespace weft::io

@@ -1,0 +1,175 @@
+// EventNode::serve_metrics' HTTP/1.x responder (metrics_http.hpp). Deliberately small: one
+// request per connection, the head read whole before answering, no request body, no
+// keep-alive; anything else gets its status code and the connection closes.
+
+#include "metrics_http.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace weft::io {
+namespace {
+
+std::string reply(std::string_view status, std::string_view content_type, std::string_view body,
+                  bool with_body, std::string_view extra_header = {}) {
+  std::string out = "HTTP/1.1 ";
+  out += status;
+  out += "\r\nContent-Type: ";
+  out += content_type;
+  out += "\r\nContent-Length: " + std::to_string(body.size());
+  out += "\r\nConnection: close\r\n";
+  out += extra_header;
+  out += "\r\n";
+  if (with_body) out += body;
+  return out;
+}
+
+std::string plain(std::string_view status, std::string_view body,
+                  std::string_view extra_header = {}) {
+  return reply(status, "text/plain; charset=utf-8", body, true, extra_header);
+}
+
+// Where the head ends (just past its blank line), or npos while it has not.
+std::size_t head_end(std::string_view request) {
+  const std::size_t crlf = request.find("\r\n\r\n");
+  if (crlf != std::string_view::npos) return crlf + 4;
+  const std::size_t lf = request.find("\n\n");
+  return lf == std::string_view::npos ? lf : lf + 2;
+}
+
+timeval timeval_of_ms(std::int64_t ms) {
+  return timeval{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>(ms % 1000 * 1000)};
+}
+
+}  // namespace
+
+std::string metrics_http_response(std::string_view head,
+                                  const std::function<std::string()>& render) {
+  std::string_view line = head.substr(0, head.find('\n'));
+  if (line.ends_with('\r')) line.remove_suffix(1);
+  const std::size_t first_space = line.find(' ');
+  const std::size_t last_space = line.rfind(' ');
+  if (first_space == std::string_view::npos || first_space == last_space ||
+      !line.substr(last_space + 1).starts_with("HTTP/1.")) {
+    return plain("400 Bad Request", "malformed request line\n");
+  }
+  const std::string_view method = line.substr(0, first_space);
+  std::string_view target = line.substr(first_space + 1, last_space - first_space - 1);
+  target = target.substr(0, target.find('?'));
+  if (method != "GET" && method != "HEAD") {
+    return plain("405 Method Not Allowed", "only GET and HEAD\n", "Allow: GET, HEAD\r\n");
+  }
+  if (target != "/metrics") return plain("404 Not Found", "try /metrics\n");
+  return reply("200 OK", "text/plain; version=0.0.4; charset=utf-8", render(), method == "GET");
+}
+
+MetricsHttp::MetricsHttp(event_base* base, int listen_fd, MetricsHttpOptions options,
+                         std::function<std::string()> render)
+    : base_(base), listen_fd_(listen_fd), options_(std::move(options)), render_(std::move(render)) {
+  listen_event_ = event_new(base_, listen_fd_, EV_READ | EV_PERSIST, &MetricsHttp::on_accept, this);
+  event_add(listen_event_, nullptr);
+}
+
+MetricsHttp::~MetricsHttp() {
+  while (!connections_.empty())
+    close(connections_.begin()->first);
+  event_free(listen_event_);
+  ::close(listen_fd_);
+}
+
+void MetricsHttp::on_accept(evutil_socket_t, short, void* arg) {
+  MetricsHttp& self = *static_cast<MetricsHttp*>(arg);
+  while (true) {
+    const int fd = ::accept4(self.listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;  // EAGAIN, or out of descriptors: try at the next readiness
+    if (self.connections_.size() >= self.options_.max_connections) {
+      ::close(fd);  // over the limit: the scraper sees the connection closed
+      continue;
+    }
+    const std::uint64_t id = self.next_id_++;
+    Connection& connection = self.connections_[id];
+    connection.fd = fd;
+    connection.context = std::make_unique<std::pair<MetricsHttp*, std::uint64_t>>(&self, id);
+    connection.read_event = event_new(self.base_, fd, EV_READ | EV_PERSIST,
+                                      &MetricsHttp::on_readable, connection.context.get());
+    connection.write_event = event_new(self.base_, fd, EV_WRITE | EV_PERSIST,
+                                       &MetricsHttp::on_writable, connection.context.get());
+    const timeval idle = timeval_of_ms(self.options_.idle_timeout_ms);
+    event_add(connection.read_event, &idle);
+  }
+}
+
+void MetricsHttp::on_readable(evutil_socket_t, short what, void* arg) {
+  const auto [self, id] = *static_cast<std::pair<MetricsHttp*, std::uint64_t>*>(arg);
+  if ((what & EV_TIMEOUT) != 0) return self->close(id);  // silent too long
+  self->read_request(id);
+}
+
+void MetricsHttp::on_writable(evutil_socket_t, short what, void* arg) {
+  const auto [self, id] = *static_cast<std::pair<MetricsHttp*, std::uint64_t>*>(arg);
+  if ((what & EV_TIMEOUT) != 0) return self->close(id);  // the scraper stopped reading
+  self->write_response(id);
+}
+
+void MetricsHttp::read_request(std::uint64_t id) {
+  Connection& connection = connections_.at(id);
+  char buffer[4096];
+  while (true) {
+    const std::size_t room = options_.max_request_bytes - connection.request.size();
+    const ssize_t got = ::recv(connection.fd, buffer, std::min(room, sizeof buffer), 0);
+    if (got == 0) return close(id);  // closed before its head was whole
+    if (got < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+      return close(id);
+    }
+    connection.request.append(buffer, static_cast<std::size_t>(got));
+    const std::size_t end = head_end(connection.request);
+    if (end != std::string::npos) {
+      return respond(connection, metrics_http_response(
+                                     std::string_view(connection.request).substr(0, end), render_));
+    }
+    if (connection.request.size() >= options_.max_request_bytes) {
+      return respond(
+          connection,
+          plain("431 Request Header Fields Too Large",
+                "request head over " + std::to_string(options_.max_request_bytes) + " bytes\n"));
+    }
+  }
+}
+
+void MetricsHttp::respond(Connection& connection, std::string response) {
+  event_del(connection.read_event);  // one request per connection: read nothing more
+  connection.response = std::move(response);
+  const timeval idle = timeval_of_ms(options_.idle_timeout_ms);
+  event_add(connection.write_event, &idle);
+}
+
+void MetricsHttp::write_response(std::uint64_t id) {
+  Connection& connection = connections_.at(id);
+  while (connection.sent < connection.response.size()) {
+    const ssize_t sent =
+        ::send(connection.fd, connection.response.data() + connection.sent,
+               connection.response.size() - connection.sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent > 0) {
+      connection.sent += static_cast<std::size_t>(sent);
+      continue;
+    }
+    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    break;  // the scraper went away, or the idle timeout fired with nothing writable
+  }
+  ::shutdown(connection.fd, SHUT_WR);
+  close(id);
+}
+
+void MetricsHttp::close(std::uint64_t id) {
+  const auto found = connections_.find(id);
+  if (found == connections_.end()) return;
+  event_free(found->second.read_event);
+  event_free(found->second.write_event);
+  ::close(found->second.fd);
+  connections_.erase(found);
+}
+
+}  // namespace weft::io

@@ -1,0 +1,65 @@
+// The HTTP/1.x responder behind EventNode::serve_metrics: its own listening socket on the
+// node's event loop, answering GET /metrics with the Prometheus text. One request per
+// connection (Connection: close); every connection and request under the named limits of
+// MetricsHttpOptions. Internal to weft_io; loop thread only.
+#pragma once
+
+#include <event2/event.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "weft/io/event_node.hpp"
+
+namespace weft::io {
+
+// The response to one request's head (request line and headers), for a body `render`
+// makes on demand: 200 for GET or HEAD of /metrics (a query string is ignored), 404 for
+// another path, 405 for another method, 400 for a malformed request line.
+std::string metrics_http_response(std::string_view head,
+                                  const std::function<std::string()>& render);
+
+class MetricsHttp {
+ public:
+  // Listens on `listen_fd` (bound, listening, nonblocking; owned from now on).
+  MetricsHttp(event_base* base, int listen_fd, MetricsHttpOptions options,
+              std::function<std::string()> render);
+  ~MetricsHttp();
+  MetricsHttp(const MetricsHttp&) = delete;
+  MetricsHttp& operator=(const MetricsHttp&) = delete;
+
+ private:
+  struct Connection {
+    int fd = -1;
+    std::unique_ptr<std::pair<MetricsHttp*, std::uint64_t>> context;
+    ::event* read_event = nullptr;
+    ::event* write_event = nullptr;
+    std::string request;
+    std::string response;
+    std::size_t sent = 0;
+  };
+
+  static void on_accept(evutil_socket_t, short, void* arg);
+  static void on_readable(evutil_socket_t, short what, void* arg);
+  static void on_writable(evutil_socket_t, short what, void* arg);
+  void read_request(std::uint64_t id);
+  // Writes what the socket takes; closes the connection once all is written.
+  void write_response(std::uint64_t id);
+  void respond(Connection& connection, std::string response);
+  void close(std::uint64_t id);
+
+  event_base* base_;
+  int listen_fd_;
+  ::event* listen_event_ = nullptr;
+  MetricsHttpOptions options_;
+  std::function<std::string()> render_;
+  std::map<std::uint64_t, Connection> connections_;
+  std::uint64_t next_id_ = 1;
+};
+
+}  // namespace weft::io
