@@ -149,7 +149,43 @@ class HeaderParser {
 
   void mark() { element_at_[count_++] = reader_.pos; }
 
+  // Every frame's header is mostly unsigned integers: a well-formed one within `max` takes
+  // the short way; anything else, and every failure, the general one.
   bool read_uint(std::string_view what, std::uint64_t max, std::uint64_t& value) {
+    const std::uint8_t* at = reader_.pos;
+    const std::size_t left = static_cast<std::size_t>(reader_.end - at);
+    if (left == 0) return read_uint_general(what, max, value);
+    std::uint64_t read = 0;
+    std::size_t width = 1;
+    switch (*at) {
+      case 0xcc:
+        width = 2;
+        if (left >= width) read = at[1];
+        break;
+      case 0xcd:
+        width = 3;
+        if (left >= width) read = mp::load_be16(at + 1);
+        break;
+      case 0xce:
+        width = 5;
+        if (left >= width) read = mp::load_be32(at + 1);
+        break;
+      case 0xcf:
+        width = 9;
+        if (left >= width) read = mp::load_be64(at + 1);
+        break;
+      default:
+        if (*at >= 0x80) return read_uint_general(what, max, value);
+        read = *at;
+    }
+    if (left < width || read > max) return read_uint_general(what, max, value);
+    mark();
+    value = read;
+    reader_.pos += width;
+    return true;
+  }
+
+  bool read_uint_general(std::string_view what, std::uint64_t max, std::uint64_t& value) {
     mark();
     switch (reader_.unsigned_int(value)) {
       case mp::ReadStatus::ok:
@@ -202,12 +238,13 @@ class HeaderParser {
   const std::uint8_t* start_;
   mp::Reader reader_;
   Frame& out_;
-  std::array<const std::uint8_t*, 16> element_at_{};
+  std::array<const std::uint8_t*, 16> element_at_;  // only the first count_ are set and read
   std::size_t count_ = 0;
   Failure failure_;
 };
 
-// Decodes a whole frame whose prefix checked out: checksum, header, semantics.
+// Decodes a whole frame whose prefix checked out into `out`, a default Frame: checksum,
+// header, semantics.
 Failure parse_frame(Bytes frame_bytes, const Prefix& prefix, const DecoderOptions& options,
                     Frame& out) {
   WEFT_ASSERT(frame_bytes.size() == prefix.total);
@@ -223,7 +260,6 @@ Failure parse_frame(Bytes frame_bytes, const Prefix& prefix, const DecoderOption
                         " does not match the frame's xxh3-64"}};
     }
   }
-  out = Frame{};
   out.checksum = prefix.has_checksum;
   HeaderParser parser(p, prefix, out);
   if (Failure f = parser.parse(); f.code != WireError::none) return f;
@@ -316,20 +352,33 @@ DecodeStep FrameDecoder::next_gathered(Bytes input) {
                    input.begin() + static_cast<long>(consumed + take));
   consumed += take;
   if (gathered_.size() < frame_total_) return {DecodeStatus::need_more, consumed, {}};
-  release_gathered_ = true;  // the frame's views point into gathered_ until the next call
   frame_total_ = 0;
+  // Checked again: the options may have changed (set_options) since the prefix arrived.
+  Prefix prefix;
+  if (Failure f = check_prefix(gathered_.data(), options_, prefix); f.code != WireError::none) {
+    gathered_.clear();
+    return fail(f.code, frame_offset_ + f.at, f.message.view());
+  }
+  release_gathered_ = true;  // the frame's views point into gathered_ until the next call
   return decode_complete(gathered_, consumed);
 }
 
 DecodeStep FrameDecoder::decode_complete(Bytes frame_bytes, std::size_t consumed) {
-  Prefix prefix;
-  Failure f = check_prefix(frame_bytes.data(), options_, prefix);
+  // Both callers checked the prefix (check_prefix) before they knew the frame was whole.
+  const std::uint8_t* p = frame_bytes.data();
+  const Prefix prefix{frame_bytes.size(), mp::load_be16(p + 2), (p[1] & kFrameFlagChecksum) != 0};
+  WEFT_ASSERT(kPrefixBytes + mp::load_be32(p + 4) == prefix.total);
+  // One DecodeStep, returned on every path, so that it is built in the caller's place.
   DecodeStep step{DecodeStatus::frame, consumed, {}};
-  if (f.code == WireError::none) f = parse_frame(frame_bytes, prefix, options_, step.frame);
+  const Failure f = parse_frame(frame_bytes, prefix, options_, step.frame);
   if (f.code != WireError::none) {
     release_gathered_ = false;
     gathered_.clear();
-    return fail(f.code, frame_offset_ + f.at, f.message.view());
+    set_error(f.code, frame_offset_ + f.at, f.message.view());
+    step.status = DecodeStatus::error;
+    step.consumed = 0;
+    step.frame = Frame{};
+    return step;
   }
   frame_offset_ += frame_bytes.size();
   step.frame_bytes = frame_bytes;

@@ -73,6 +73,15 @@ std::size_t header_bytes(const Frame& frame, const OpSchema& schema) {
   return total;
 }
 
+// At least header_bytes(frame, schema), without walking the fields: an integer takes at
+// most 9 bytes, a str or bin at most 5 plus its bytes (views the op does not carry count
+// too: the bound may be loose, never short).
+std::size_t header_bytes_bound(const Frame& frame, const OpSchema& schema) {
+  constexpr std::size_t kViewFields = 3;  // name, peer_name, nonce
+  return 1 + 9 * (4 + schema.fields.size()) + 5 * kViewFields + frame.name.size() +
+         frame.peer_name.size() + frame.nonce.size();
+}
+
 bool valid_name_char(char c) {
   return c >= 0x21 && c <= 0x7e;
 }
@@ -125,7 +134,30 @@ bool check_object_seq(const Frame& frame, std::string& why) {
   return false;
 }
 
-// Checks the value of one of the op's fields.
+// Whether check_field has a rule for `field`: most fields (routes, offsets, deadlines) take
+// any value, and skipping the call for them matters on every frame. A rule added to
+// check_field must add its field here.
+constexpr bool field_has_rule(Field field) {
+  switch (field) {
+    case Field::version_min:
+    case Field::version_max:
+    case Field::version:
+    case Field::name:
+    case Field::peer_name:
+    case Field::max_frame_bytes:
+    case Field::nonce:
+    case Field::handler:
+    case Field::status:
+    case Field::credit_bytes:
+    case Field::stream_key:
+    case Field::size:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Checks the value of one of the op's fields (field_has_rule(field) holds).
 bool check_field(const Frame& frame, Field field, const WireLimits& limits, std::string& why) {
   const auto fail = [&](std::string text) {
     why = std::move(text);
@@ -228,7 +260,8 @@ FrameFault validate_frame(const Frame& frame, const WireLimits& limits) {
   if (!check_total(frame, why) || !check_object_seq(frame, why))
     return fault(WireError::invalid_field, 3, std::move(why));
   for (std::size_t i = 0; i < schema->fields.size(); ++i) {
-    if (!check_field(frame, schema->fields[i], limits, why)) {
+    const Field field = schema->fields[i];
+    if (field_has_rule(field) && !check_field(frame, field, limits, why)) {
       return fault(WireError::invalid_field, static_cast<int>(4 + i), std::move(why));
     }
   }
@@ -252,18 +285,12 @@ std::size_t encode_frame(ByteBuffer& out, const Frame& frame) {
   WEFT_ASSERT(validate_frame(frame, WireLimits{.max_frame_bytes = UINT32_MAX}).code ==
               WireError::none);
   const OpSchema& schema = schema_of(frame.op);
-  const std::size_t header_size = header_bytes(frame, schema);
-  WEFT_ASSERT(header_size <= 0xffff);
   const std::size_t checksum_size = frame.checksum ? kChecksumBytes : 0;
-  const std::size_t body_size = header_size + frame.payload.size() + checksum_size;
-  WEFT_ASSERT(body_size <= UINT32_MAX);
-  const std::size_t total = kPrefixBytes + body_size;
-
-  std::uint8_t* start = out.extend(total);
-  start[0] = kFrameMagic;
-  start[1] = frame.checksum ? kFrameFlagChecksum : 0;
-  mp::store_be16(start + 2, static_cast<std::uint16_t>(header_size));
-  mp::store_be32(start + 4, static_cast<std::uint32_t>(body_size));
+  // One pass: room for the largest header the frame could need, written in place, then
+  // the unused room given back (cheaper than sizing the header first on every frame).
+  const std::size_t room =
+      kPrefixBytes + header_bytes_bound(frame, schema) + frame.payload.size() + checksum_size;
+  std::uint8_t* start = out.extend(room);
 
   mp::Writer writer{start + kPrefixBytes};
   writer.array_length(static_cast<std::uint32_t>(4 + schema.fields.size()));
@@ -273,14 +300,23 @@ std::size_t encode_frame(ByteBuffer& out, const Frame& frame) {
   writer.unsigned_int(frame.seq);
   for (Field field : schema.fields)
     write_field(writer, frame, field);
-  WEFT_ASSERT(writer.pos == start + kPrefixBytes + header_size);
+  const auto header_size = static_cast<std::size_t>(writer.pos - (start + kPrefixBytes));
+  WEFT_ASSERT(header_size == header_bytes(frame, schema) && header_size <= 0xffff);
+  const std::size_t body_size = header_size + frame.payload.size() + checksum_size;
+  WEFT_ASSERT(body_size <= UINT32_MAX);
+  const std::size_t total = kPrefixBytes + body_size;
 
+  start[0] = kFrameMagic;
+  start[1] = frame.checksum ? kFrameFlagChecksum : 0;
+  mp::store_be16(start + 2, static_cast<std::uint16_t>(header_size));
+  mp::store_be32(start + 4, static_cast<std::uint32_t>(body_size));
   std::uint8_t* payload_at = writer.pos;
   if (!frame.payload.empty()) std::memcpy(payload_at, frame.payload.data(), frame.payload.size());
   if (frame.checksum) {
     std::uint8_t* checksum_at = payload_at + frame.payload.size();
     mp::store_be64(checksum_at, checksum64({start, static_cast<std::size_t>(checksum_at - start)}));
   }
+  out.shrink_back(room - total);
   return total;
 }
 
