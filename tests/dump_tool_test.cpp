@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <sstream>
 
 #include "dump_runner.hpp"
 #include "sample_frames.hpp"
@@ -83,6 +84,33 @@ TEST(WeftDump, ProtocolErrorInTheMiddleStopsThereWithOffset) {
   EXPECT_EQ(count_lines(result.out), 3u);
   EXPECT_EQ(result.err, "error at byte " + std::to_string(offsets[3]) +
                             ": bad_magic: frame starts with 0x00, expected 0x77\n");
+}
+
+// weft-dump reads its input in 64 KiB chunks: a frame that starts in one chunk and ends in
+// the next is printed at its first byte, like every other frame (it once printed the
+// offset where the second chunk began; the Wireshark dissector's test found it).
+TEST(WeftDump, FrameAcrossReadChunksPrintsItsFirstByte) {
+  const auto ping = testing::encode_to_vector(Frame{.op = Op::ping, .seq = 7});
+  std::vector<std::uint8_t> stream;
+  std::size_t frames = 0;
+  while (stream.size() < 3 * 64 * 1024) {
+    stream.insert(stream.end(), ping.begin(), ping.end());
+    ++frames;
+  }
+  ASSERT_NE(64 * 1024 % ping.size(), 0u);  // some frame straddles each chunk boundary
+  const std::string path = scratch("pings.bin");
+  write_file(path, stream);
+  const RunResult result = run_dump(path);
+  EXPECT_EQ(result.exit_status, 0) << result.err;
+  std::istringstream lines(result.out);
+  std::string line;
+  std::size_t index = 0;
+  while (std::getline(lines, line)) {
+    ASSERT_EQ(line.rfind("@" + std::to_string(index * ping.size()) + " ping", 0), 0u)
+        << "frame " << index << ": " << line;
+    ++index;
+  }
+  EXPECT_EQ(index, frames);
 }
 
 TEST(WeftDump, EmptyInputIsFineAndGarbageIsNot) {

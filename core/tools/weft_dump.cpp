@@ -96,14 +96,17 @@ int report(const weft::DecodeError& error) {
 }
 
 // Feeds one chunk through the decoder, printing every frame; false on a protocol error.
-bool decode_chunk(const Options& options, weft::FrameDecoder& decoder, weft::Bytes chunk) {
+// `frame_offset` is where the next frame starts: the decoder's stream offset would count the
+// part of a frame gathered from the chunk before.
+bool decode_chunk(const Options& options, weft::FrameDecoder& decoder, weft::Bytes chunk,
+                  std::uint64_t& frame_offset) {
   while (true) {
-    const std::uint64_t offset = decoder.stream_offset();
     weft::DecodeStep step = decoder.next(chunk);
     if (step.status == weft::DecodeStatus::error) return false;
     chunk = chunk.subspan(step.consumed);
     if (step.status == weft::DecodeStatus::need_more) return true;
-    print_frame(options, step.frame, offset);
+    print_frame(options, step.frame, frame_offset);
+    frame_offset += step.frame_bytes.size();
   }
 }
 
@@ -112,9 +115,10 @@ int dump(const Options& options, std::FILE* input) {
   decoder_options.limits.max_frame_bytes = options.max_frame_bytes;
   weft::FrameDecoder decoder(decoder_options);
   std::vector<std::uint8_t> chunk(kReadChunkBytes);
+  std::uint64_t frame_offset = 0;
   while (true) {
     const std::size_t got = std::fread(chunk.data(), 1, chunk.size(), input);
-    if (got > 0 && !decode_chunk(options, decoder, {chunk.data(), got})) {
+    if (got > 0 && !decode_chunk(options, decoder, {chunk.data(), got}, frame_offset)) {
       return report(decoder.error());
     }
     if (got < chunk.size()) {
