@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# The Wireshark dissector (scripts/wireshark/weft.lua) under tshark against weft-dump, frame
+# by frame (dissector_compare.py), on three sources of bytes:
+#
+#   dissector_check.sh live    LUA WEFT_DUMP WEFT_NODE WEFT_CALL
+#       a real loopback capture (tcpdump) of weft-call sessions with a weft-node: requests
+#       of 1 B to 40 KB (in parts), a stream, objects; found by the heuristic, then decoded
+#       by port (-d tcp.port==P,weft);
+#   dissector_check.sh sim     LUA WEFT_DUMP WEFT_SIM WIRE_TO_PCAP
+#       every connection of a short `weft-sim --capture` run, made a pcap by
+#       weft_wire_to_pcap in segments of 1..1448 bytes, and again in segments of 1..64
+#       bytes (tshark's two passes); the pcap's bytes must equal the capture files;
+#   dissector_check.sh vectors LUA WEFT_DUMP PROTOCOL_MD WIRE_TO_PCAP
+#       every vector of PROTOCOL.md §10 (each frame with and without checksum, every error
+#       vector, the compressed stream), in segments of 1..16 bytes; each error vector must
+#       be flagged with the error and offset the document gives.
+#   dissector_check.sh install LUA CMAKE BUILD_DIR PLUGIN_DIR
+#       `cmake --install BUILD_DIR --component wireshark` puts LUA (unchanged) in PLUGIN_DIR
+#       under the prefix (WEFT_WIRESHARK_PLUGIN_DIR), and tshark loads it from there when
+#       that folder is its personal Lua plugin folder.
+#
+# Exit status: 0 everything agreed; 1 a difference (printed); 77 skipped: no tshark, no
+# Python 3, or (live) no tcpdump or no permission to capture on lo.
+set -uo pipefail
+mode=$1
+lua=$2
+dump=${3:-}
+shift 3
+here=$(cd "$(dirname "$0")" && pwd)
+scratch=$(mktemp -d)
+capture_pid=
+cleanup() {
+  [[ -n "$capture_pid" ]] && kill "$capture_pid" 2> /dev/null && wait "$capture_pid" 2> /dev/null
+  [[ "$mode" == live ]] && stop_node_a
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+skip() {
+  echo "dissector_check $mode: SKIPPED: $*"
+  exit 77
+}
+fail() {
+  echo "dissector_check $mode: FAIL: $*"
+  exit 1
+}
+
+command -v tshark > /dev/null || skip "no tshark (Debian package tshark)"
+python=/usr/bin/python3
+[[ -x $python ]] || python=$(command -v python3) || skip "no python3"
+# tshark runs with a HOME of its own, so a weft.lua in the user's personal plugin folder is
+# not loaded beside the one under test.
+mkdir -p "$scratch/home"
+export TSHARK_HOME="$scratch/home"
+HOME=$TSHARK_HOME tshark -G protocols > "$scratch/protocols.txt" 2> "$scratch/lua.err"
+awk -F'\t' '$3 == "weft" { found = 1 } END { exit found }' "$scratch/protocols.txt" ||
+  skip "tshark already loads a weft dissector from its global plugin folder (tshark -G folders)"
+HOME=$TSHARK_HOME tshark -G protocols -X "lua_script:$lua" > "$scratch/protocols.txt" \
+  2> "$scratch/lua.err"
+awk -F'\t' '$3 == "weft" { found = 1 } END { exit !found }' "$scratch/protocols.txt" ||
+  fail "tshark did not load $lua: $(cat "$scratch/lua.err")"
+
+compare() {
+  HOME=$TSHARK_HOME "$python" "$here/dissector_compare.py" --tshark tshark --lua "$lua" --dump "$dump" "$@"
+}
+
+case "$mode" in
+  live)
+    node_bin=$1 call_bin=$2
+    command -v tcpdump > /dev/null || skip "no tcpdump (Debian package tcpdump)"
+    source "$here/node_process.sh"
+    start_node_a "$node_bin" "$scratch" || fail "node-a did not report its port within 5 s"
+    credentials cli
+    # -Z root: Debian's tcpdump would otherwise drop to its own user, who cannot write here.
+    tcpdump -i lo -Z root -U -s 0 -w "$scratch/live.pcap" "tcp port $port" \
+      2> "$scratch/tcpdump.log" &
+    capture_pid=$!
+    for _ in $(seq 1 500); do
+      grep -q "listening on" "$scratch/tcpdump.log" && break
+      kill -0 "$capture_pid" 2> /dev/null || break
+      sleep 0.01
+    done
+    grep -q "listening on" "$scratch/tcpdump.log" ||
+      skip "tcpdump cannot capture on lo: $(cat "$scratch/tcpdump.log")"
+    run_call() {
+      timeout 20 "$call_bin" --name cli --listen 127.0.0.1:0 --peer "node-a=127.0.0.1:$port" \
+        "${cred[@]}" "$@" >> "$scratch/calls.log" 2>&1
+    }
+    call() { run_call "$@" || fail "weft-call $1 failed: $(tail -5 "$scratch/calls.log")"; }
+    # Payloads of every checksum size class and one cut into parts (32 KiB each).
+    for size in 1 20 200 1000 5000 40000; do
+      call request 1 "$(head -c "$size" /dev/zero | tr '\0' x)"
+    done
+    call stream 3 one two three
+    call objects gen 3 100000
+    run_call request 9 nobody-serves-handler-9  # answered unknown_handler
+    sleep 0.5  # the last FINs reach the capture
+    kill "$capture_pid"
+    wait "$capture_pid" 2> /dev/null
+    capture_pid=
+    packets=$(tshark -r "$scratch/live.pcap" 2> /dev/null | wc -l)
+    [[ $packets -gt 20 ]] || fail "the capture holds $packets packets"
+    compare --pcap "$scratch/live.pcap" --min-frames 40 || fail "the heuristic's decoding differs"
+    compare --pcap "$scratch/live.pcap" --decode-port "$port" --min-frames 40 ||
+      fail "decoding by port differs"
+    ;;
+  sim)
+    sim_bin=$1 to_pcap=$2
+    mkdir "$scratch/capture"
+    # Seed 5: 11 connections, 440 KB; one direction ends inside a frame (a crash), which
+    # weft-dump reports as truncated and the dissector must leave undecoded.
+    "$sim_bin" run --seed 5 --nodes 4 --profile chaos --duration 10 --rate 4 \
+      --capture "$scratch/capture" > "$scratch/sim.log" || fail "weft-sim failed: $(tail -3 "$scratch/sim.log")"
+    for max in 1448 64; do
+      passes=()
+      [[ $max == 64 ]] && passes=(--two-pass)
+      # The manifest says which capture file each direction of each TCP stream came from.
+      "$to_pcap" --seed "$max" --max-segment "$max" --manifest "$scratch/originals.txt" \
+        --capture-dir "$scratch/capture" "$scratch/sim.pcap" > /dev/null ||
+        fail "weft_wire_to_pcap failed"
+      compare --pcap "$scratch/sim.pcap" --originals "$scratch/originals.txt" --min-frames 200 \
+        "${passes[@]}" ||
+        fail "segments of up to $max bytes: the decodings differ"
+    done
+    ;;
+  vectors)
+    protocol_md=$1 to_pcap=$2
+    "$python" "$here/protocol_vectors.py" "$protocol_md" "$scratch" > "$scratch/list.txt" ||
+      fail "cannot read the vectors of $protocol_md"
+    mapfile -t connections < "$scratch/list.txt"
+    "$to_pcap" --seed 16 --max-segment 16 "$scratch/vectors.pcap" "${connections[@]}" \
+      > /dev/null || fail "weft_wire_to_pcap failed"
+    compare --pcap "$scratch/vectors.pcap" --decode-port 7700 --expect "$scratch/expect.txt" \
+      --min-frames 100 || fail "the decodings differ"
+    ;;
+  install)
+    cmake_bin=$dump build_dir=$1 plugin_dir=$2
+    # A relative folder lands under the prefix; an absolute one under DESTDIR alone.
+    prefix=/usr/local
+    installed="$scratch/root$plugin_dir/weft.lua"
+    [[ $plugin_dir == /* ]] || installed="$scratch/root$prefix/$plugin_dir/weft.lua"
+    DESTDIR="$scratch/root" "$cmake_bin" --install "$build_dir" --component wireshark \
+      --prefix "$prefix" > "$scratch/install.log" 2>&1 || fail "cmake --install: $(cat "$scratch/install.log")"
+    [[ -f "$installed" ]] || fail "nothing installed at $installed: $(cat "$scratch/install.log")"
+    cmp -s "$installed" "$lua" || fail "$installed differs from $lua"
+    # tshark's personal Lua plugin folder is $HOME/.local/lib/wireshark/plugins.
+    mkdir -p "$scratch/home/.local/lib/wireshark"
+    ln -s "$(dirname "$installed")" "$scratch/home/.local/lib/wireshark/plugins"
+    HOME="$scratch/home" tshark -G protocols > "$scratch/installed.txt" 2> "$scratch/lua.err"
+    awk -F'\t' '$3 == "weft" { found = 1 } END { exit !found }' "$scratch/installed.txt" ||
+      fail "tshark did not load the installed $installed: $(cat "$scratch/lua.err")"
+    echo "dissector_check install: $installed, loaded by tshark"
+    exit 0
+    ;;
+  *)
+    echo "usage: dissector_check.sh live|sim|vectors LUA WEFT_DUMP ..." >&2
+    exit 2
+    ;;
+esac
+echo "dissector_check $mode: the dissector agrees with weft-dump"
