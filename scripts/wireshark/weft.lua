@@ -198,6 +198,8 @@ add_field("error_offset", ProtoField.uint64("weft.error_offset", "Error at byte"
 add_field("error_text", ProtoField.string("weft.error_text", "Error detail"))
 add_field("after_error", ProtoField.bytes("weft.after_error",
   "Bytes after a protocol error (not decoded)"))
+add_field("skipped", ProtoField.bytes("weft.skipped",
+  "Bytes before the first whole frame (the capture began inside the stream)"))
 -- The object header of object_begin (PROTOCOL.md §6.3.1).
 for _, name in ipairs({"name", "checksum_type", "checksum_value", "version", "custom"}) do
   add_field("obj_" .. name, ProtoField.string("weft.object." .. name, name))
@@ -230,9 +232,12 @@ experts.after_error = ProtoExpert.new("weft.expert.after_error",
   "bytes after a protocol error", expert.group.SEQUENCE, expert.severity.WARN)
 experts.object_header = ProtoExpert.new("weft.expert.bad_object_header",
   "object header does not decode", expert.group.PROTOCOL, expert.severity.WARN)
+experts.skipped = ProtoExpert.new("weft.expert.skipped",
+  "the capture began inside the stream", expert.group.SEQUENCE, expert.severity.NOTE)
 expert_list[#expert_list + 1] = experts.unverified
 expert_list[#expert_list + 1] = experts.after_error
 expert_list[#expert_list + 1] = experts.object_header
+expert_list[#expert_list + 1] = experts.skipped
 weft.experts = expert_list
 
 ----------------------------------------------------------------------------------------
@@ -731,6 +736,14 @@ end
 
 local tcp_stream_field = Field.new("tcp.stream")
 local tcp_seq_field = Field.new("tcp.seq")
+local tcp_completeness_field = Field.new("tcp.completeness")
+
+-- Whether the capture holds the connection's SYN: then a direction's first byte is the
+-- stream's first byte, where a frame starts.
+local function syn_captured()
+  local completeness = tcp_completeness_field()
+  return completeness ~= nil and bit32.band(completeness.value, 1) ~= 0
+end
 
 local connections = {}
 local per_frame = {}  -- frame_key() -> what the first pass found
@@ -754,7 +767,10 @@ local function direction_state(pinfo)
     local seq = tcp_seq_field()
     -- The relative sequence number of the first segment seen: 1 from the stream's start.
     local base = seq and (seq.value - 1) or 0
-    dir = {next_offset = base, broken = nil, role = nil, established = false}
+    -- Without the SYN the capture may begin inside a frame: look for the first whole one
+    -- (and, not knowing the handshake, require no checksums).
+    dir = {next_offset = base, broken = nil, role = nil, established = false,
+           syncing = not syn_captured()}
     conn.dirs[dir_key] = dir
   end
   return conn, dir
@@ -922,28 +938,39 @@ local function flag_error(item, pinfo, frame_range_tvb, err, stream_offset, mess
   pinfo.cols.info:append(string.format(" [%s]", err))
 end
 
--- Verifies the checksum of the whole frame `s`; returns nil or the error and message.
-local function verify_checksum(item, tvb, base, s, prefix)
+-- Checks the checksum of the whole frame `s`: returns what it carries, its status ("good",
+-- "bad", "not verified") and, when bad, the hash computed.
+local function check_checksum(s, prefix)
   local at = prefix.total - 8
   local carried = UInt64.new(be(s, at + 4, 4), be(s, at, 4))
-  local range = tvb(base + at, 8)
-  item:add(f.checksum, range, carried)
-  if prefix.total > weft.prefs.verify_max_kib * 1024 then
-    item:add(f.checksum_status, range, "not verified")
-    item:add_proto_expert_info(experts.unverified, string.format(
-      "checksum not verified: the frame is longer than %d KiB (preference)",
-      weft.prefs.verify_max_kib))
-    return nil
-  end
+  if prefix.total > weft.prefs.verify_max_kib * 1024 then return carried, "not verified" end
   local computed = xxh3_64(s:sub(1, at))
-  if computed == carried then
-    item:add(f.checksum_status, range, "good")
-    return nil
+  if computed == carried then return carried, "good" end
+  return carried, "bad", computed
+end
+
+-- Decodes the whole frame `s` (its prefix checked: `prefix`) as a receiver does: the
+-- checksum, the header, the op's schema. Returns the frame and, for a frame that fails,
+-- the error name, its offset in the frame and the detail.
+local function decode_frame(s, prefix)
+  local frame = {header_bytes = prefix.header_bytes}
+  frame.payload_at = 8 + prefix.header_bytes
+  frame.payload_len = prefix.total - frame.payload_at - (prefix.checksum and 8 or 0)
+  if prefix.checksum then
+    frame.carried, frame.checksum_status, frame.computed = check_checksum(s, prefix)
+    if frame.checksum_status == "bad" then
+      return frame, "checksum_mismatch", prefix.total - 8, string.format(
+        "checksum %s does not match the frame's xxh3-64", frame.carried:tohex())
+    end
   end
-  item:add(f.checksum_status, range, "bad")
-  item:add(f.checksum_computed, range, computed)
-  return "checksum_mismatch", at, string.format("checksum %s does not match the frame's xxh3-64",
-                                                carried:tohex())
+  local err, at, message = parse_header(s, prefix, frame)
+  if err then return frame, err, at, message end
+  local element
+  err, element, message = validate(frame, frame.payload_len)
+  if err then
+    return frame, err, element < 0 and frame.payload_at or frame.element_at[element + 1], message
+  end
+  return frame
 end
 
 -- Updates the connection's handshake state after a valid frame of direction `dir`.
@@ -961,6 +988,19 @@ local function follow_handshake(conn, dir, frame)
   end
 end
 
+-- The checksum's items: what the frame carries and whether it matches.
+local function add_checksum(item, tvb, base, prefix, frame)
+  local range = tvb(base + prefix.total - 8, 8)
+  item:add(f.checksum, range, frame.carried)
+  item:add(f.checksum_status, range, frame.checksum_status)
+  if frame.checksum_status == "bad" then item:add(f.checksum_computed, range, frame.computed) end
+  if frame.checksum_status == "not verified" then
+    item:add_proto_expert_info(experts.unverified, string.format(
+      "checksum not verified: the frame is longer than %d KiB (preference)",
+      weft.prefs.verify_max_kib))
+  end
+end
+
 -- Decodes the whole frame at `base` (prefix checked: `prefix`) into `tree`. Returns the
 -- error name when the frame fails a check.
 local function dissect_frame(tvb, pinfo, tree, base, prefix, stream_offset, conn, dir)
@@ -974,21 +1014,13 @@ local function dissect_frame(tvb, pinfo, tree, base, prefix, stream_offset, conn
   item:add(f.cksum, tvb(base + 1, 1))
   item:add(f.header_length, tvb(base + 2, 2))
   item:add(f.body_length, tvb(base + 4, 4))
-  local frame = {header_bytes = prefix.header_bytes}
-  local payload_at = 8 + prefix.header_bytes
-  local payload_len = total - payload_at - (prefix.checksum and 8 or 0)
-  local err, at, message
-  if prefix.checksum then err, at, message = verify_checksum(item, tvb, base, s, prefix) end
-  if not err then err, at, message = parse_header(s, prefix, frame) end
-  if not err then
-    local element
-    err, element, message = validate(frame, payload_len)
-    if err then at = element < 0 and payload_at or frame.element_at[element + 1] end
-  end
+  local frame, err, at, message = decode_frame(s, prefix)
+  if prefix.checksum then add_checksum(item, tvb, base, prefix, frame) end
   if frame.opcode and frame.schema then
     add_header_fields(item, tvb, base, s, frame)
     item:append_text(", " .. summary(frame))
   end
+  local payload_at, payload_len = frame.payload_at, frame.payload_len
   if not err or err == "checksum_mismatch" or err == "payload_not_allowed" then
     item:add(f.len, tvb(base + payload_at, payload_len), payload_len)
     add_payload(item, tvb, base, s, frame, payload_at, payload_len)
@@ -1014,6 +1046,41 @@ end
 
 ----------------------------------------------------------------------------------------
 -- The dissector: frames of one direction, reassembled by TCP.
+
+-- Whether a frame may start at `pos` of `s` (`left` bytes from there): "no", "more" (too
+-- few bytes to tell; the prefix when known) or "frame" (a whole frame that decodes).
+local function frame_candidate(s, pos, left)
+  if left >= 2 and sbyte(s, pos + 1) > 1 then return "no" end
+  if left < 10 then return "more" end
+  local err, prefix = check_prefix(s:sub(pos, pos + 7), false)
+  local tag, op = sbyte(s, pos + 8), sbyte(s, pos + 9)
+  if err or not schemas[op] or tag ~= 0x94 + #schemas[op].fields then return "no" end
+  if left < prefix.total then return "more", prefix end
+  local _, frame_err = decode_frame(s:sub(pos, pos + prefix.total - 1), prefix)
+  if frame_err then return "no" end
+  return "frame", prefix
+end
+
+-- Looks for the first frame start from `offset` in a direction whose capture began inside
+-- the stream. Returns the bytes to skip before it and frame_candidate's verdict there.
+local function resync(tvb, offset)
+  local s = tvb:raw(offset, tvb:len() - offset)
+  local pos = 1
+  while true do
+    pos = s:find("\119", pos, true)  -- 0x77, the magic
+    if not pos then return #s, "no" end
+    local verdict, prefix = frame_candidate(s, pos, #s - pos + 1)
+    if verdict ~= "no" then return pos - 1, verdict, prefix end
+    pos = pos + 1
+  end
+end
+
+local function add_skipped(tvb, tree, from, count)
+  local item = tree:add(weft, tvb(from, count), "weft: bytes before the first whole frame")
+  item:add(f.skipped, tvb(from, count))
+  item:add_proto_expert_info(experts.skipped, string.format(
+    "the capture began inside the stream: %d bytes before the first whole frame", count))
+end
 
 -- A frame's key among the revisits of its packet. A packet holds at most one reassembled
 -- PDU (a tvb of its own, starting at a frame: offset 0) and slices of its own segment (at
@@ -1043,12 +1110,35 @@ local function dissect_weft(tvb, pinfo, tree)
     if not seen then
       -- The first pass: the direction's state now is the frame's.
       seen = {broken = dir.broken, stream_offset = dir.next_offset,
-              require_checksum = dir.established and conn.checksums_asked}
+              require_checksum = dir.established and conn.checksums_asked,
+              syncing = dir.syncing}
     end
     if seen.broken then
       per_frame[key] = seen
       add_after_error(tvb, tree, offset)
       return len
+    end
+    if seen.syncing then
+      per_frame[key] = seen
+      local skip, verdict, candidate = resync(tvb, offset)
+      if skip > 0 then
+        add_skipped(tvb, tree, offset, skip)
+        if not pinfo.visited then dir.next_offset = dir.next_offset + skip end
+        if offset + skip >= len then return len end
+        offset = offset + skip
+        key = frame_key(pinfo, tvb, offset)
+        seen = pinfo.visited and per_frame[key] or
+               {stream_offset = dir.next_offset, require_checksum = false, syncing = true}
+        per_frame[key] = seen
+      end
+      if verdict == "more" then
+        pinfo.desegment_offset = offset
+        pinfo.desegment_len = candidate and candidate.total - (len - offset) or
+                              DESEGMENT_ONE_MORE_SEGMENT
+        return len
+      end
+      -- A whole frame that decodes starts here: the direction is in step from now on.
+      if not pinfo.visited then dir.syncing = false end
     end
     if len - offset < 8 then
       pinfo.desegment_offset = offset

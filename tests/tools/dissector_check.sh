@@ -9,7 +9,9 @@
 #   dissector_check.sh sim     LUA WEFT_DUMP WEFT_SIM WIRE_TO_PCAP
 #       every connection of a short `weft-sim --capture` run, made a pcap by
 #       weft_wire_to_pcap in segments of 1..1448 bytes, and again in segments of 1..64
-#       bytes (tshark's two passes); the pcap's bytes must equal the capture files;
+#       bytes (tshark's two passes), and once without each direction's first 700 bytes (a
+#       capture begun mid-stream, decoded by port); the pcap's bytes must equal the capture
+#       files;
 #   dissector_check.sh vectors LUA WEFT_DUMP PROTOCOL_MD WIRE_TO_PCAP
 #       every vector of PROTOCOL.md §10 (each frame with and without checksum, every error
 #       vector, the compressed stream), in segments of 1..16 bytes; each error vector must
@@ -121,6 +123,13 @@ case "$mode" in
         "${passes[@]}" ||
         fail "segments of up to $max bytes: the decodings differ"
     done
+    # A capture that begins inside the connections (no SYN, the first 700 bytes of each
+    # direction gone): the dissector finds the first whole frame and goes on from there.
+    "$to_pcap" --seed 7 --skip-bytes 700 --manifest "$scratch/originals.txt" \
+      --capture-dir "$scratch/capture" "$scratch/cut.pcap" > /dev/null ||
+      fail "weft_wire_to_pcap failed"
+    compare --pcap "$scratch/cut.pcap" --originals "$scratch/originals.txt" --cut 700 \
+      --decode-port 7700 --min-frames 100 || fail "a capture begun mid-stream: the decodings differ"
     ;;
   vectors)
     protocol_md=$1 to_pcap=$2

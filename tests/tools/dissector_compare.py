@@ -18,9 +18,13 @@ over weft-dump's where weft-dump cannot know (checksum_missing: it reads one dir
 so it does not know checksums were agreed, PROTOCOL.md §10.2): weft-dump then shows that
 frame as valid, and the dissector flags it.
 --originals FILE: lines "STREAM DIRECTION PATH": the bytes tshark's reassembly gives for
-that direction must equal the file (checks the pcap itself).
+that direction must equal the file (checks the pcap itself). With --decode-port P,
+direction 0 is the side whose port is not P, the one that opened the connection.
 --two-pass: run tshark with -2 (the dissector then shows on the second pass what it
 found on the first).
+--cut N: the pcap leaves out each direction's first N bytes (weft_wire_to_pcap
+--skip-bytes N); the dissector must find the first whole frame after them and agree with
+weft-dump's decoding of the whole --originals file from there on.
 --decode-port P: decode TCP port P as weft (`-d tcp.port==P,weft`); without it the
 dissector must find weft by its heuristic (tried first, before port numbers).
 
@@ -62,16 +66,23 @@ def stream_directions(args, streams):
         sys.exit("tshark follow failed: " + result.stderr.decode(errors="replace"))
     out = {}
     current = None
+    swapped = False
     for line in result.stdout.decode().splitlines():
         match = re.match(r"^Filter: tcp.stream eq (\d+)", line)
         if match:
             current = int(match.group(1))
             out[current] = [bytearray(), bytearray()]
             continue
+        # Node 0 sent the stream's first packet; when that is the server, its bytes are
+        # direction 1.
+        match = re.match(r"^Node 0: .*:(\d+)$", line)
+        if match:
+            swapped = args.decode_port != 0 and int(match.group(1)) == args.decode_port
+            continue
         if current is None or not line.strip() or line.startswith(("=", "Follow:", "Node ")):
             continue
         direction = 1 if line.startswith("\t") else 0
-        out[current][direction] += bytes.fromhex(line.strip())
+        out[current][direction ^ swapped] += bytes.fromhex(line.strip())
     return out
 
 
@@ -130,7 +141,10 @@ def dissected(args):
         stream = int(tcp["tcp.stream"])
         src = int(tcp["tcp.srcport"])
         first_port.setdefault(stream, src)
-        direction = 0 if src == first_port[stream] else 1
+        if args.decode_port:  # the side that opened the connection: not the server's port
+            direction = 1 if src == args.decode_port else 0
+        else:  # the side that sent the first packet
+            direction = 0 if src == first_port[stream] else 1
         weft = layers.get("weft")
         if weft is None:
             continue
@@ -183,7 +197,8 @@ def shown_fields(item, expected):
 
 
 def compare_direction(label, dump_frames, dump_error, items, expect, problems):
-    frames = [i for i in items if "weft.error" not in i and "weft.after_error" not in i]
+    frames = [i for i in items
+              if not any(k in i for k in ("weft.error", "weft.after_error", "weft.skipped"))]
     errors = [i for i in items if "weft.error" in i]
     want_error = expect or dump_error
     if expect and "checksum_missing" in expect:
@@ -226,6 +241,20 @@ def compare_direction(label, dump_frames, dump_error, items, expect, problems):
                             (label, errors[0].get("weft.error_text"), dump_text))
 
 
+def after_cut(frames, error, cut):
+    """weft-dump's view of a whole stream as the dissector sees it from byte `cut` on: the
+    frames that start there or later, offsets counted from there."""
+    kept = []
+    for frame in frames:
+        if frame["stream_offset"] >= cut:
+            frame["stream_offset"] -= cut
+            kept.append(frame)
+    if error:
+        match = re.match(r"error at byte (\d+): (.*)$", error)
+        error = "error at byte %d: %s" % (int(match.group(1)) - cut, match.group(2))
+    return kept, error
+
+
 def read_table(path):
     out = {}
     if path:
@@ -246,6 +275,7 @@ def main():
     parser.add_argument("--originals")
     parser.add_argument("--min-frames", type=int, default=1)
     parser.add_argument("--two-pass", action="store_true")
+    parser.add_argument("--cut", type=int, default=0)
     args = parser.parse_args()
     expects = read_table(args.expect)
     originals = read_table(args.originals)
@@ -262,13 +292,17 @@ def main():
             data = directions.get(stream, [b"", b""])[direction]
             label = "stream %d direction %d" % (stream, direction)
             original = originals.get((stream, direction))
+            whole = bytes(data)
             if original is not None:
                 with open(original, "rb") as source:
-                    if source.read() != bytes(data):
-                        problems.append("%s: the pcap's bytes differ from %s" % (label, original))
+                    whole = source.read()
+                if whole[args.cut:] != bytes(data):
+                    problems.append("%s: the pcap's bytes differ from %s" % (label, original))
             if not data:
                 continue
-            dump_frames, dump_error = dump_direction(args, data)
+            dump_frames, dump_error = dump_direction(args, whole)
+            if args.cut:
+                dump_frames, dump_error = after_cut(dump_frames, dump_error, args.cut)
             compare_direction(label, dump_frames, dump_error, items.get((stream, direction), []),
                               expects.get((stream, direction)), problems)
             total += len(dump_frames)

@@ -3,21 +3,24 @@
 // handshake and a close), so the dissector (scripts/wireshark/weft.lua) sees what a live
 // capture would show.
 //
-//   weft_wire_to_pcap [--max-segment N] [--seed S] [--manifest FILE] OUT.pcap CONNECTION...
-//   weft_wire_to_pcap [--max-segment N] [--seed S] [--manifest FILE] --capture-dir DIR OUT.pcap
+//   weft_wire_to_pcap [OPTIONS] OUT.pcap CONNECTION...
+//   weft_wire_to_pcap [OPTIONS] --capture-dir DIR OUT.pcap
+//   OPTIONS: [--max-segment N] [--seed S] [--manifest FILE] [--skip-bytes N]
 //
 // CONNECTION is DIALER_FILE[,ACCEPTOR_FILE]: the bytes each side wrote, from the first.
 // --capture-dir takes every file of a `weft-sim --capture DIR` run
 // (<link>-<writer>-to-<reader>.wire), pairs the two directions of each link, and makes the
 // side whose bytes start with a hello the dialer. Each node gets an address 10.0.0.N (names
-// in sorted order); the acceptor listens on port 7700 (no dissector claims it) and the dialer of
-// connection i uses port 40000 + i. The bytes are cut into segments of 1..N bytes (N:
-// --max-segment, default 1448, at most 65495), sizes drawn from a generator seeded by --seed
-// (default 1), so a frame may span segments and a segment may hold several frames; the two
-// directions take turns, the dialer first. Same inputs and seed, same file, byte for byte.
-// --manifest FILE writes a line "STREAM DIRECTION PATH" per input file: connection STREAM
-// (Wireshark's tcp.stream, in the order written), DIRECTION 0 for the dialer's bytes, 1 the
-// acceptor's.
+// in sorted order); the acceptor listens on port 7700 (no dissector claims it) and the
+// dialer of connection i uses port 40000 + i. The bytes are cut into segments of 1..N bytes
+// (N: --max-segment, default 1448, at most 65495), sizes drawn from a generator seeded by
+// --seed (default 1), so a frame may span segments and a segment may hold several frames;
+// the two directions take turns, the dialer first. Same inputs and seed, same file, byte
+// for byte. --manifest FILE writes a line "STREAM DIRECTION PATH" per input file:
+// connection STREAM (Wireshark's tcp.stream, in the order written), DIRECTION 0 for the
+// dialer's bytes, 1 the acceptor's. --skip-bytes N starts the capture inside the
+// connections: no handshake, and each direction's first N bytes left out (its sequence
+// numbers count them all the same).
 //
 // Exit status: 0 written; 1 an input could not be read or the output written; 2 usage.
 #include <algorithm>
@@ -45,6 +48,7 @@ constexpr std::uint8_t kSyn = 0x02, kFin = 0x01, kPsh = 0x08, kAck = 0x10;
 struct Options {
   std::size_t max_segment_bytes = 1448;
   std::uint64_t seed = 1;
+  std::size_t skip_bytes = 0;
   std::string capture_dir;
   std::string manifest_path;
   std::string out_path;
@@ -182,10 +186,17 @@ void write_connection(PcapWriter& pcap, const Connection& c, std::size_t index,
                       const Options& options, Generator& cuts) {
   Endpoint dialer{c.dialer_ip, c.dialer_port, 0x10000000u + static_cast<std::uint32_t>(index)};
   Endpoint acceptor{c.acceptor_ip, kAcceptorPort, 0x20000000u + static_cast<std::uint32_t>(index)};
-  pcap.segment(dialer, acceptor, kSyn, nullptr, 0);
-  pcap.segment(acceptor, dialer, kSyn | kAck, nullptr, 0);
-  pcap.segment(dialer, acceptor, kAck, nullptr, 0);
   std::size_t sent[2] = {0, 0};
+  if (options.skip_bytes == 0) {
+    pcap.segment(dialer, acceptor, kSyn, nullptr, 0);
+    pcap.segment(acceptor, dialer, kSyn | kAck, nullptr, 0);
+    pcap.segment(dialer, acceptor, kAck, nullptr, 0);
+  } else {  // the capture begins inside the connection: its start went by unseen
+    sent[0] = std::min(options.skip_bytes, c.dialer_bytes.size());
+    sent[1] = std::min(options.skip_bytes, c.acceptor_bytes.size());
+    dialer.next_seq += 1 + static_cast<std::uint32_t>(sent[0]);
+    acceptor.next_seq += 1 + static_cast<std::uint32_t>(sent[1]);
+  }
   const Bytes* bytes[2] = {&c.dialer_bytes, &c.acceptor_bytes};
   Endpoint* ends[2] = {&dialer, &acceptor};
   while (sent[0] < bytes[0]->size() || sent[1] < bytes[1]->size()) {
@@ -323,10 +334,9 @@ bool write_manifest(const std::string& path, const std::vector<Connection>& conn
 int usage(const char* why) {
   std::fprintf(stderr,
                "weft_wire_to_pcap: %s\n"
-               "usage: weft_wire_to_pcap [--max-segment N] [--seed S] [--manifest FILE] "
-               "OUT.pcap DIALER_FILE[,ACCEPTOR_FILE]...\n"
-               "       weft_wire_to_pcap [--max-segment N] [--seed S] [--manifest FILE] "
-               "--capture-dir DIR OUT.pcap\n",
+               "usage: weft_wire_to_pcap [OPTIONS] OUT.pcap DIALER_FILE[,ACCEPTOR_FILE]...\n"
+               "       weft_wire_to_pcap [OPTIONS] --capture-dir DIR OUT.pcap\n"
+               "options: [--max-segment N] [--seed S] [--manifest FILE] [--skip-bytes N]\n",
                why);
   return 2;
 }
@@ -343,6 +353,8 @@ std::optional<int> parse_args(int argc, char** argv, Options& options) {
       }
     } else if (arg == "--seed" && has_value) {
       options.seed = std::stoull(std::string(args[++i]));
+    } else if (arg == "--skip-bytes" && has_value) {
+      options.skip_bytes = std::stoul(std::string(args[++i]));
     } else if (arg == "--manifest" && has_value) {
       options.manifest_path = args[++i];
     } else if (arg == "--capture-dir" && has_value) {
