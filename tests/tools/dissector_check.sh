@@ -16,6 +16,9 @@
 #       every vector of PROTOCOL.md §10 (each frame with and without checksum, every error
 #       vector, the compressed stream), in segments of 1..16 bytes; each error vector must
 #       be flagged with the error and offset the document gives.
+#   dissector_check.sh xxh3    LUA - WEFT_XXH3_VECTORS
+#       the dissector's xxh3-64 (in Lua, UInt64) equals libxxhash's on 1116 inputs of 0 bytes
+#       to 1 MiB (tests/tools/xxh3_check.lua);
 #   dissector_check.sh install LUA CMAKE BUILD_DIR PLUGIN_DIR
 #       `cmake --install BUILD_DIR --component wireshark` puts LUA (unchanged) in PLUGIN_DIR
 #       under the prefix (WEFT_WIRESHARK_PLUGIN_DIR), and tshark loads it from there when
@@ -140,6 +143,27 @@ case "$mode" in
       > /dev/null || fail "weft_wire_to_pcap failed"
     compare --pcap "$scratch/vectors.pcap" --decode-port 7700 --expect "$scratch/expect.txt" \
       --min-frames 100 || fail "the decodings differ"
+    # Under a verification limit of 0 KiB no checksum is verified, each says so, and none
+    # is flagged: not even the vector whose checksum is wrong.
+    HOME=$TSHARK_HOME tshark -n -q -r "$scratch/vectors.pcap" -X "lua_script:$lua" \
+      -d tcp.port==7700,weft -o weft.verify_max_kib:0 -z expert > "$scratch/expert.txt" 2>&1
+    grep -q "checksum not verified" "$scratch/expert.txt" ||
+      fail "no frame says its checksum was not verified: $(cat "$scratch/expert.txt")"
+    if grep -q "checksum_mismatch" "$scratch/expert.txt"; then
+      fail "a checksum was verified above the limit"
+    fi
+    ;;
+  xxh3)
+    vectors_bin=$1
+    "$vectors_bin" "$scratch/xxh3.bin" > /dev/null || fail "weft_xxh3_vectors failed"
+    WEFT_XXH3_VECTORS="$scratch/xxh3.bin" HOME=$TSHARK_HOME tshark -G protocols \
+      -X "lua_script:$lua" -X "lua_script:$here/xxh3_check.lua" 2> "$scratch/lua.err" |
+      grep '^xxh3_check:' > "$scratch/xxh3.txt"
+    cat "$scratch/xxh3.txt"
+    grep -Eq '^xxh3_check: [0-9]{4,} inputs, 0 mismatches' "$scratch/xxh3.txt" ||
+      fail "the dissector's xxh3-64 differs from libxxhash's: $(cat "$scratch/lua.err")"
+    echo "dissector_check xxh3: the dissector's xxh3-64 is libxxhash's"
+    exit 0
     ;;
   install)
     cmake_bin=$dump build_dir=$1 plugin_dir=$2
