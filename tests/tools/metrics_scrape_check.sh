@@ -112,6 +112,32 @@ if [[ $mode == stats ]]; then
   status=$?
   [[ $status -eq 3 ]] || fail "stats against a closed port exited $status, not 3"
   grep -qF "cannot reach 127.0.0.1:9" "$scratch/refused.out" || fail "$(cat "$scratch/refused.out")"
+  # The live view redraws in place: in a terminal (tmux) the screen holds one copy of the
+  # tables, and a request made meanwhile shows in the next redraw.
+  if command -v tmux > /dev/null; then
+    session="weft-stats-$$"
+    tmux new-session -d -s "$session" -x 160 -y 40 \
+      "$call_bin stats --metrics 127.0.0.1:$MA --interval-ms 100" ||
+      fail "tmux could not start the view"
+    screen() { tmux capture-pane -p -t "$session"; }
+    in_row() { screen | sed -nE "s/^cli .* ([0-9]+) +[0-9]+ +[0-9]+ *$/\1/p"; }
+    before=$((echoes + 1 + relays))
+    wait_until_shown() {
+      for _ in $(seq 1 500); do
+        [[ "$(in_row)" == "$1" ]] && return 0
+        sleep 0.02
+      done
+      return 1
+    }
+    wait_until_shown "$before" || { tmux kill-session -t "$session"; fail "the view never showed $before"; }
+    call request 1 more --count 7 || fail "more requests: $(cat "$scratch/call.out")"
+    wait_until_shown "$((before + 7))" ||
+      { screen; tmux kill-session -t "$session"; fail "the view did not redraw with $((before + 7))"; }
+    copies=$(screen | grep -c '^node node-a ')
+    tmux kill-session -t "$session"
+    [[ $copies -eq 1 ]] || fail "the screen holds $copies copies: not redrawn in place"
+    echo "metrics_scrape_check (stats): the live view redraws in place (tmux)"
+  fi
   echo "metrics_scrape_check (stats): peers table matches, a closed port exits 3"
   exit 0
 fi

@@ -1,0 +1,172 @@
+// EventNode::metrics and serve_metrics over real sockets: the snapshot asked from another
+// thread after traffic, the adapter's counters, and the HTTP responder's answers and limits
+// (wrong path and method, a second call, the connection limit, the idle timeout).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "io_test_support.hpp"
+#include "weft/io/event_node.hpp"
+#include "weft/metrics.hpp"
+
+namespace weft::io {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::config_for;
+using testing::reply_within;
+using testing::wait_until;
+
+constexpr std::uint16_t kEcho = 1;
+
+// Two nodes on loopback; the dialer sends, the acceptor echoes.
+struct Nodes {
+  Nodes() {
+    dialer_name = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
+    acceptor_name = dialer_name == "alpha" ? "bravo" : "alpha";
+    EventNodeOptions acceptor_options;
+    acceptor_options.config = config_for(acceptor_name, dialer_name);
+    acceptor = std::make_unique<EventNode>(std::move(acceptor_options));
+    acceptor->handle(kEcho, "", [](IncomingRequest&& r) { r.responder.respond(r.payload); });
+    EXPECT_EQ(acceptor->start(), Errc::ok);
+    EventNodeOptions dialer_options;
+    dialer_options.config = config_for(dialer_name, acceptor_name);
+    dialer_options.addresses.push_back({acceptor_name, "127.0.0.1", acceptor->port()});
+    dialer = std::make_unique<EventNode>(std::move(dialer_options));
+    EXPECT_EQ(dialer->start(), Errc::ok);
+  }
+  std::string dialer_name;
+  std::string acceptor_name;
+  std::unique_ptr<EventNode> acceptor;
+  std::unique_ptr<EventNode> dialer;
+};
+
+// A connected socket to 127.0.0.1:port (-1 on failure), with a receive timeout of 5 s.
+int connect_to(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Sends `request` on a new connection and reads the answer until the server closes.
+std::string http_exchange(std::uint16_t port, const std::string& request) {
+  const int fd = connect_to(port);
+  if (fd < 0) return "(no connection)";
+  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string answer;
+  char buffer[4096];
+  ssize_t got = 0;
+  while ((got = ::recv(fd, buffer, sizeof buffer, 0)) > 0)
+    answer.append(buffer, static_cast<std::size_t>(got));
+  ::close(fd);
+  return answer;
+}
+
+// Whether the server closes `fd` (recv sees the end) within the socket's receive timeout.
+bool closed_by_server(int fd) {
+  char byte = 0;
+  return ::recv(fd, &byte, 1, 0) == 0;
+}
+
+TEST(IoMetrics, ASnapshotFromAnotherThreadCountsTheTrafficOnBothSides) {
+  Nodes nodes;
+  ASSERT_TRUE(
+      wait_until([&] { return nodes.dialer->metrics().peers.at(0).stats.generation == 1; }));
+  for (int i = 0; i < 20; ++i) {
+    const Reply reply =
+        reply_within(nodes.dialer->request(nodes.acceptor_name, kEcho, as_bytes("x")));
+    ASSERT_EQ(reply.error, Errc::ok);
+  }
+  const MetricsSnapshot sent = nodes.dialer->metrics();
+  const MetricsSnapshot served = nodes.acceptor->metrics();
+  ASSERT_EQ(sent.peers.size(), 1u);
+  ASSERT_EQ(served.peers.size(), 1u);
+  EXPECT_EQ(sent.node, nodes.dialer_name);
+  EXPECT_EQ(sent.peers[0].counters.requests_completed[0], 20u);
+  EXPECT_EQ(served.peers[0].counters.requests_received, 20u);
+  EXPECT_EQ(served.transports_accepted, 1u);
+  // The adapter's own counters come along as driver metrics.
+  bool dials = false;
+  bool sockets = false;
+  for (const DriverMetric& metric : sent.driver) {
+    if (metric.name == "io_dials") dials = metric.value >= 1;
+    if (metric.name == "io_sockets") sockets = metric.value == 1;
+  }
+  EXPECT_TRUE(dials);
+  EXPECT_TRUE(sockets);
+  EXPECT_NE(format_prometheus(sent).find("weft_io_dials_total 1\n"), std::string::npos);
+  nodes.dialer->stop();
+  EXPECT_TRUE(nodes.dialer->metrics().peers.empty());  // after stop(): an empty snapshot
+}
+
+TEST(IoMetrics, ServeMetricsAnswersTheScrapeAndNothingElse) {
+  Nodes nodes;
+  EXPECT_EQ(EventNode(EventNodeOptions{}).serve_metrics().error, Errc::shutting_down);
+  const MetricsEndpoint endpoint = nodes.acceptor->serve_metrics();
+  ASSERT_EQ(endpoint.error, Errc::ok);
+  ASSERT_NE(endpoint.port, 0);
+  EXPECT_EQ(nodes.acceptor->serve_metrics().error, Errc::invalid_argument);  // once only
+  MetricsHttpOptions bad;
+  bad.host = "300.1.2.3";
+  EXPECT_EQ(nodes.dialer->serve_metrics(bad).error, Errc::invalid_argument);
+  ASSERT_TRUE(wait_until([&] { return nodes.acceptor->metrics().peers[0].stats.generation == 1; }));
+
+  const std::string ok = http_exchange(endpoint.port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(ok.starts_with("HTTP/1.1 200 OK\r\n")) << ok.substr(0, 80);
+  EXPECT_NE(ok.find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
+  EXPECT_NE(ok.find("weft_node_info{node=\"" + nodes.acceptor_name + "\""), std::string::npos);
+  const std::size_t body = ok.find("\r\n\r\n") + 4;
+  EXPECT_NE(ok.find("Content-Length: " + std::to_string(ok.size() - body) + "\r\n"),
+            std::string::npos);
+  const std::string head = http_exchange(endpoint.port, "HEAD /metrics?x=1 HTTP/1.0\n\n");
+  EXPECT_TRUE(head.starts_with("HTTP/1.1 200 OK\r\n"));
+  EXPECT_TRUE(head.ends_with("\r\n\r\n"));  // no body
+  EXPECT_TRUE(http_exchange(endpoint.port, "GET / HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404 "));
+  EXPECT_TRUE(http_exchange(endpoint.port, "DELETE /metrics HTTP/1.1\r\n\r\n")
+                  .starts_with("HTTP/1.1 405 "));
+  EXPECT_TRUE(http_exchange(endpoint.port, "nonsense\r\n\r\n").starts_with("HTTP/1.1 400 "));
+  EXPECT_TRUE(http_exchange(endpoint.port, "GET /metrics HTTP/1.1\r\n" + std::string(9000, 'h'))
+                  .starts_with("HTTP/1.1 431 "));
+}
+
+TEST(IoMetrics, ServeMetricsHoldsItsConnectionLimitAndClosesIdleOnes) {
+  Nodes nodes;
+  MetricsHttpOptions options;
+  options.max_connections = 2;
+  options.idle_timeout_ms = 300;
+  const MetricsEndpoint endpoint = nodes.acceptor->serve_metrics(options);
+  ASSERT_EQ(endpoint.error, Errc::ok);
+  const int first = connect_to(endpoint.port);
+  const int second = connect_to(endpoint.port);
+  ASSERT_GE(first, 0);
+  ASSERT_GE(second, 0);
+  // Both are held (nothing sent yet; accepted in the order they connected); the third is
+  // over the limit and closed at once.
+  const int third = connect_to(endpoint.port);
+  ASSERT_GE(third, 0);
+  EXPECT_TRUE(closed_by_server(third));
+  // The two silent ones are closed after the idle timeout, which frees the slots.
+  EXPECT_TRUE(closed_by_server(first));
+  EXPECT_TRUE(closed_by_server(second));
+  EXPECT_TRUE(
+      http_exchange(endpoint.port, "GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 "));
+  ::close(first);
+  ::close(second);
+  ::close(third);
+}
+
+}  // namespace
+}  // namespace weft::io
