@@ -566,6 +566,32 @@ local function uint_fits(v, max)
   return v.hi == 0 and v.lo <= max
 end
 
+-- `text` as it can be shown: valid UTF-8 kept, control characters and bytes that are not
+-- UTF-8 written as \xNN (a reason text or a name may hold anything; Wireshark's outputs
+-- must stay UTF-8).
+local function safe_text(text)
+  if not text:find("[%z\1-\31\127-\255]") then return text end
+  local out, k, n = {}, 1, #text
+  while k <= n do
+    local c = sbyte(text, k)
+    local width = c >= 0xf0 and c <= 0xf4 and 4 or c >= 0xe0 and c <= 0xef and 3 or
+                  c >= 0xc2 and c <= 0xdf and 2 or 1
+    local ok = width > 1 and k + width - 1 <= n
+    for j = k + 1, ok and k + width - 1 or k do
+      local d = sbyte(text, j)
+      if d < 0x80 or d > 0xbf then ok = false end
+    end
+    if ok then
+      out[#out + 1] = text:sub(k, k + width - 1)
+      k = k + width
+    else
+      out[#out + 1] = (c < 0x20 or c >= 0x7f) and string.format("\\x%02x", c) or string.char(c)
+      k = k + 1
+    end
+  end
+  return table.concat(out)
+end
+
 local function status_text(code)
   return status_names[code] or tostring(code)
 end
@@ -863,7 +889,8 @@ local function add_object_header(tree, tvb, base, s, at, stop)
   local function str(field, what)
     local status, blob, after = read_blob(s, pos, stop, true)
     if status ~= "ok" then return false, what .. " is not a str" end
-    sub:add(field, tvb(base + pos, after - pos), s:sub(blob.at + 1, blob.at + blob.length))
+    sub:add(field, tvb(base + pos, after - pos),
+            safe_text(s:sub(blob.at + 1, blob.at + blob.length)))
     pos = after
     return true
   end
@@ -903,7 +930,7 @@ local function add_object_header(tree, tvb, base, s, at, stop)
   end
   local joined = {}
   for k = 1, #pairs_text, 2 do joined[#joined + 1] = pairs_text[k] .. "=" .. pairs_text[k + 1] end
-  sub:add(f.obj_custom, tvb(base + custom_at, pos - custom_at), table.concat(joined, " "))
+  sub:add(f.obj_custom, tvb(base + custom_at, pos - custom_at), safe_text(table.concat(joined, " ")))
   if pos ~= stop then return bad("bytes follow the object header") end
 end
 
@@ -918,7 +945,7 @@ local function add_payload(tree, tvb, base, s, frame, payload_at, payload_len)
     ((op == 17 or op == 37 or op == 53 or op == 54 or op == 56) and status and
      not uint_is_zero(status))
   if is_text then
-    tree:add(f.reason, range, s:sub(payload_at + 1, payload_at + payload_len))
+    tree:add(f.reason, range, safe_text(s:sub(payload_at + 1, payload_at + payload_len)))
   elseif op == 7 or op == 8 then
     tree:add(f.proof, range)
   elseif op == 51 then
@@ -951,7 +978,7 @@ local function add_header_fields(tree, tvb, base, s, frame)
     local info = field_info[name]
     local range = range_of(3 + i)
     if info.kind == "str" then
-      tree:add(f[name], range, v)
+      tree:add(f[name], range, safe_text(v))
     elseif info.kind == "bin" then
       local blob = frame.blob_at[name]
       tree:add(f.nonce, tvb(base + blob.at, blob.length))
@@ -1085,7 +1112,10 @@ local function dissect_frame(tvb, pinfo, tree, base, prefix, stream_offset, conn
   pinfo.cols.info:append((dir.frames_in_packet > 0 and ", " or " ") .. info)
   dir.frames_in_packet = dir.frames_in_packet + 1
   if err then
-    flag_error(item, pinfo, tvb(base + at, 1), err, stream_offset + at, message)
+    -- The decoder may report the byte just past the header (a header cut short): mark the
+    -- frame's last byte then.
+    flag_error(item, pinfo, tvb(base + math.min(at, total - 1), 1), err, stream_offset + at,
+               message)
     return err
   end
   follow_handshake(conn, dir, frame)

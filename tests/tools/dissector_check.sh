@@ -16,6 +16,9 @@
 #       every vector of PROTOCOL.md §10 (each frame with and without checksum, every error
 #       vector, the compressed stream), in segments of 1..16 bytes; each error vector must
 #       be flagged with the error and offset the document gives.
+#   dissector_check.sh mutants LUA WEFT_DUMP PROTOCOL_MD WIRE_TO_PCAP
+#       600 copies of those vectors with random edits (seeded): the same frames and the
+#       same first error as weft-dump, on bytes nobody wrote on purpose;
 #   dissector_check.sh xxh3    LUA - WEFT_XXH3_VECTORS
 #       the dissector's xxh3-64 (in Lua, UInt64) equals libxxhash's on 1116 inputs of 0 bytes
 #       to 1 MiB (tests/tools/xxh3_check.lua);
@@ -152,6 +155,16 @@ case "$mode" in
     if grep -q "checksum_mismatch" "$scratch/expert.txt"; then
       fail "a checksum was verified above the limit"
     fi
+    ;;
+  mutants)
+    protocol_md=$1 to_pcap=$2
+    "$python" "$here/protocol_vectors.py" "$protocol_md" "$scratch" --mutants 600 19 \
+      > "$scratch/list.txt" || fail "cannot read the vectors of $protocol_md"
+    mapfile -t connections < "$scratch/list.txt"
+    "$to_pcap" --seed 19 --max-segment 40 "$scratch/mutants.pcap" "${connections[@]}" \
+      > /dev/null || fail "weft_wire_to_pcap failed"
+    compare --pcap "$scratch/mutants.pcap" --decode-port 7700 --allow-checksum-missing \
+      --min-frames 100 || fail "the decodings differ"
     ;;
   xxh3)
     vectors_bin=$1

@@ -1,18 +1,23 @@
 """Writes the test vectors of docs/PROTOCOL.md §10 as byte streams, one TCP connection
 each, for dissector_check.sh:
 
-  protocol_vectors.py PROTOCOL.md OUTDIR
+  protocol_vectors.py PROTOCOL.md OUTDIR [--mutants N SEED]
 
 - §10.1: a connection per vector: the frame without a checksum, then with one;
 - §10.2: a connection per error vector: the hello and the auth of §10.1 with checksums,
   then the bytes after `after-auth:`; OUTDIR/expect.txt gets "STREAM 0 <its error: line>";
 - §10.3: the compressed-stream vector (its frames decode; the error is the receiver's).
 
+With --mutants, writes instead N streams, each a vector above with 1 to 4 random edits
+(a byte replaced, a bit flipped, bytes cut out or put in), drawn from SEED: the same
+streams for the same seed.
+
 Prints the connections' files, one per line, in stream order (the argument list of
 weft_wire_to_pcap). Exit status 1 when the document has fewer vectors than expected.
 """
 
 import os
+import random
 import re
 import sys
 
@@ -33,6 +38,32 @@ def hex_blocks(lines, start_label):
         else:
             current = None
     return blocks
+
+
+def mutate(sources, out_dir, count, seed):
+    """`count` streams, each a copy of one of `sources` with 1 to 4 random edits."""
+    generator = random.Random(seed)
+    paths = []
+    for index in range(count):
+        with open(generator.choice(sources), "rb") as source:
+            data = bytearray(source.read())
+        for _ in range(generator.randint(1, 4)):
+            at = generator.randrange(len(data))
+            kind = generator.random()
+            if kind < 0.5:
+                data[at] = generator.randrange(256)
+            elif kind < 0.7:
+                data[at] ^= 1 << generator.randrange(8)
+            elif kind < 0.85:
+                del data[at:at + generator.randint(1, 8)]
+            else:
+                data[at:at] = bytes(generator.randrange(256)
+                                    for _ in range(generator.randint(1, 8)))
+        path = os.path.join(out_dir, "mutant-%03d.wire" % index)
+        with open(path, "wb") as sink:
+            sink.write(bytes(data))
+        paths.append(path)
+    return paths
 
 
 def section(text, title, next_title):
@@ -94,6 +125,9 @@ def main():
 
     if len(vectors) < 35:
         sys.exit("§10.1: only %d vectors" % len(vectors))
+    if len(sys.argv) == 6 and sys.argv[3] == "--mutants":
+        files = mutate(files, out_dir, int(sys.argv[4]), int(sys.argv[5]))
+        expect = []
     with open(os.path.join(out_dir, "expect.txt"), "w", encoding="utf-8") as sink:
         sink.write("\n".join(expect) + "\n")
     print("\n".join(files))
