@@ -125,7 +125,7 @@ void call_with_callbacks(EventNode& client) {
     // `text` is borrowed: request() copies it before returning (off the loop thread).
     const Errc posted =
         client.request("server", kEcho, as_bytes(text), 1000, [tally, text](io::Reply&& reply) {
-          // The loop thread, exactly once per call: ok, or why it ended.
+          // Exactly once per call, on the loop thread (or, ended by stop(), on its caller).
           if (reply.error == Errc::ok && as_chars(reply.payload) == text) ++tally->matched;
           tally->end_one();
         });
