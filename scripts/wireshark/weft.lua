@@ -72,7 +72,7 @@ local error_names = {
   "header_exceeds_body", "checksum_missing", "checksum_mismatch", "header_truncated",
   "header_trailing_bytes", "header_not_array", "field_count", "wrong_type",
   "integer_out_of_range", "unknown_op", "unknown_flags", "invalid_field",
-  "payload_not_allowed",
+  "payload_not_allowed", "truncated",
 }
 
 ----------------------------------------------------------------------------------------
@@ -1227,6 +1227,7 @@ local function dissect_weft(tvb, pinfo, tree)
       if not pinfo.visited then dir.syncing = false end
     end
     if len - offset < 8 then
+      if not pinfo.visited then dir.pending = {at = seen.stream_offset} end
       pinfo.desegment_offset = offset
       pinfo.desegment_len = DESEGMENT_ONE_MORE_SEGMENT
       return len
@@ -1248,10 +1249,12 @@ local function dissect_weft(tvb, pinfo, tree)
       return len
     end
     if len - offset < prefix.total then
+      if not pinfo.visited then dir.pending = {at = seen.stream_offset, total = prefix.total} end
       pinfo.desegment_offset = offset
       pinfo.desegment_len = prefix.total - (len - offset)
       return len
     end
+    if not pinfo.visited then dir.pending = nil end
     per_frame[key] = seen
     local frame_err = dissect_frame(tvb, pinfo, tree, offset, prefix, seen.stream_offset, conn,
                                     dir)
@@ -1304,6 +1307,41 @@ local function heuristic(tvb, pinfo, tree)
   return true
 end
 
+-- The end of a direction (its sender's FIN or RST) inside a frame: PROTOCOL.md's
+-- `truncated`, at the frame's first byte. A postdissector sees every packet, also those
+-- without payload, which TCP hands to no dissector.
+local weft_end = Proto("weft_end", "weft end of a stream")
+local tcp_fin_field = Field.new("tcp.flags.fin")
+local tcp_reset_field = Field.new("tcp.flags.reset")
+local tcp_len_field = Field.new("tcp.len")
+
+local function ends_stream()
+  local fin, reset = tcp_fin_field(), tcp_reset_field()
+  return (fin ~= nil and fin.value) or (reset ~= nil and reset.value)
+end
+
+function weft_end.dissector(tvb, pinfo, tree)
+  local key = "end:" .. pinfo.number
+  local cut = per_frame[key]
+  if not pinfo.visited then
+    local stream = tcp_stream_field()
+    local conn = stream and ends_stream() and connections[tostring(stream.value)]
+    local dir = conn and conn.dirs[tostring(pinfo.src) .. ":" .. tostring(pinfo.src_port)]
+    if not dir or not dir.pending or dir.broken or dir.syncing then return end
+    local seq, bytes = tcp_seq_field(), tcp_len_field()
+    local stream_end = seq.value - 1 + (bytes and bytes.value or 0)
+    cut = {at = dir.pending.at, have = stream_end - dir.pending.at, total = dir.pending.total}
+    per_frame[key] = cut
+    dir.broken = cut.at
+  end
+  if not cut then return end
+  local item = tree:add(weft, tvb(0, 0), "weft: the stream ends inside a frame")
+  flag_error(item, pinfo, tvb(0, 0), "truncated", cut.at, string.format(
+    "stream ends inside a frame: have %d of its %s bytes", cut.have,
+    cut.total and tostring(cut.total) or "8 prefix"))
+end
+
+register_postdissector(weft_end)
 weft:register_heuristic("tcp", heuristic)
 DissectorTable.get("tcp.port"):add_for_decode_as(weft)
 
