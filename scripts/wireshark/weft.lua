@@ -596,10 +596,6 @@ local function status_text(code)
   return status_names[code] or tostring(code)
 end
 
-local function to_hex(s)
-  return (s:gsub(".", function(c) return string.format("%02x", sbyte(c)) end))
-end
-
 ----------------------------------------------------------------------------------------
 -- Checks a frame's prefix (PROTOCOL.md §2.1 checks 1-8). `p` holds at least its 8 bytes.
 -- Returns nil and the prefix, or an error name, its offset in the frame and a message.
