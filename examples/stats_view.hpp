@@ -222,6 +222,12 @@ inline std::string peers_table(const Scrape& now, const Scrape* previous, double
   return out;
 }
 
+inline std::string idle_text(double percent) {
+  char text[16];
+  std::snprintf(text, sizeof text, "%.1f", percent);
+  return text;
+}
+
 // The streams table: every live stream and object stream the scrape lists.
 inline std::string streams_table(const Scrape& now) {
   std::string out;
@@ -242,7 +248,7 @@ inline std::string streams_table(const Scrape& now) {
                   way("weft_stream_messages_total", "in"),
                   human_bytes(way("weft_stream_bytes_total", "out")).c_str(),
                   human_bytes(way("weft_stream_bytes_total", "in")).c_str(), sample->value, "-",
-                  "-");
+                  idle_text(now.value("weft_stream_idle_percent", sample->labels)).c_str());
     out += line;
   }
   for (const Sample* sample : now.all("weft_object_stream_objects_total")) {

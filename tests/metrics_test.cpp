@@ -90,6 +90,14 @@ TEST(Metrics, RequestsAndStreamsAreCountedTheSameFromBothSides) {
   EXPECT_EQ(received.bytes_received, 11u);
   EXPECT_EQ(received.unread_msgs, 3u);
   EXPECT_EQ(received.unread_bytes, 11u);
+  // Opened, then 10 ms later three messages in flight (unread at b, not credited back at a)
+  // until the snapshot 10 ms after: busy for part of the stream's life on both sides.
+  for (const StreamMetrics* side : {&sent, &received}) {
+    EXPECT_GT(side->busy_ns, 0);
+    EXPECT_LT(side->busy_ns, side->age_ns);
+    EXPECT_GT(side->idle_percent, 0.0);
+    EXPECT_LT(side->idle_percent, 100.0);
+  }
   EXPECT_EQ(a_to_b.counters.stream_msgs_sent, b_to_a.counters.stream_msgs_received);
   EXPECT_EQ(a_to_b.counters.stream_bytes_sent, b_to_a.counters.stream_bytes_received);
   EXPECT_EQ(b_to_a.counters.streams_accepted, 1u);
@@ -134,6 +142,10 @@ TEST(Metrics, StreamsPastTheLimitAreCountedNotListed) {
       cluster.node(kA).metrics(cluster.now(), MetricsOptions{.max_streams = 2});
   EXPECT_EQ(some.streams.size(), 2u);
   EXPECT_EQ(some.streams_omitted, 1u);
+  for (const StreamMetrics& stream : all.streams) {
+    EXPECT_EQ(stream.busy_ns, 0);  // no message ever in flight
+    EXPECT_EQ(stream.idle_percent, 100.0);
+  }
 }
 
 TEST(Metrics, ObjectStreamsAndEndpointsAgreeAcrossTheConnection) {

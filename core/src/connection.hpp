@@ -203,6 +203,9 @@ class Connection : private ObjectPort {
     TimeNs last_heard_ns = 0;
     TimeNs next_ping_ns = kNever;
     std::uint64_t ping_seq = 0;
+    // Busy while messages are in flight: sent and not yet credited back, or received and
+    // not yet consumed (Node::metrics' idle share).
+    IdleMeter idle{0};
   };
 
   // ObjectPort (object streams' view of this connection).
@@ -328,6 +331,8 @@ class Connection : private ObjectPort {
   bool serve_stream_open(TimeNs now_ns, const Frame& frame);
   void stream_message(TimeNs now_ns, std::uint32_t slot, const Frame& frame);
   void stream_credit(TimeNs now_ns, std::uint32_t slot, const Frame& frame);
+  // Tells the stream's idle meter whether messages are in flight now.
+  void meter_stream(TimeNs now_ns, Stream& stream);
   void stream_end(TimeNs now_ns, std::uint32_t slot, const Frame& frame);
   // The slot of the stream `mux` names, if it is open (finished ones included).
   std::optional<std::uint32_t> find_stream(std::uint64_t mux) const;

@@ -53,6 +53,7 @@ OpenedStream Connection::open_stream(TimeNs now_ns, const StreamArgs& args) {
   }
   const std::uint32_t slot = streams_.insert(Stream{});
   Stream& stream = *streams_.find(slot);
+  stream.idle = IdleMeter(now_ns);
   stream.mux = make_mux(slot);
   stream.opener = true;
   stream.send_open = args.has_input;
@@ -110,6 +111,7 @@ bool Connection::serve_stream_open(TimeNs now_ns, const Frame& open) {
   const std::uint32_t slot = streams_.insert(Stream{});
   peer_streams_by_mux_.emplace(open.mux, slot);
   Stream& stream = *streams_.find(slot);
+  stream.idle = IdleMeter(now_ns);
   stream.mux = open.mux;
   stream.send_open = true;
   stream.accepted = true;
@@ -234,6 +236,7 @@ void Connection::stream_message(TimeNs now_ns, std::uint32_t slot, const Frame& 
     stream.inbox.emplace_back(frame.payload.begin(), frame.payload.end());
   }
   stream.inbox_bytes += stream.inbox.back().size();
+  meter_stream(now_ns, stream);
   PeerCounters& counters = context_.metrics.peer(peer_);
   ++counters.stream_msgs_received;
   counters.stream_bytes_received += stream.inbox.back().size();
@@ -253,10 +256,16 @@ void Connection::stream_credit(TimeNs now_ns, std::uint32_t slot, const Frame& f
       stream.credit_bytes > stream.peer_window_bytes) {
     return fail_stream_protocol(now_ns, slot, "credit beyond the window");
   }
+  meter_stream(now_ns, stream);
   if (stream.want_writable && stream.send_open) {
     stream.want_writable = false;
     context_.emit(event::StreamWritable{peer_, StreamId{generation_, stream.mux}});
   }
+}
+
+void Connection::meter_stream(TimeNs now_ns, Stream& stream) {
+  const bool sent_unreturned = stream.accepted && stream.credit_msgs < stream.peer_window_msgs;
+  stream.idle.set_busy(now_ns, sent_unreturned || !stream.inbox.empty());
 }
 
 void Connection::stream_end(TimeNs now_ns, std::uint32_t slot, const Frame& frame) {
@@ -295,7 +304,7 @@ void Connection::fail_stream_protocol(TimeNs now_ns, std::uint32_t slot, std::st
 
 // ---- commands -------------------------------------------------------------------------
 
-Errc Connection::stream_write(TimeNs, StreamId id, const Payload& message) {
+Errc Connection::stream_write(TimeNs now_ns, StreamId id, const Payload& message) {
   Stream* stream = live_stream(id);
   if (stream == nullptr) return Errc::not_found;
   if (!stream->send_open) return Errc::stream_closed;
@@ -310,6 +319,7 @@ Errc Connection::stream_write(TimeNs, StreamId id, const Payload& message) {
   stream->credit_bytes -= message.size();
   ++stream->sent_msgs;
   stream->sent_bytes += message.size();
+  meter_stream(now_ns, *stream);
   PeerCounters& counters = context_.metrics.peer(peer_);
   ++counters.stream_msgs_sent;
   counters.stream_bytes_sent += message.size();
@@ -366,6 +376,7 @@ Errc Connection::stream_consume(TimeNs now_ns, StreamId id) {
   ++stream->unreturned_msgs;
   stream->unreturned_bytes += static_cast<std::uint32_t>(size);
   if (stream->inbox.empty()) stream->readable_armed = true;
+  meter_stream(now_ns, *stream);
   return_credit(*stream, false);
   maybe_complete(now_ns, slot);
   return Errc::ok;

@@ -21,6 +21,13 @@ std::uint64_t PeerMetrics::requests_sent() const {
 namespace detail {
 namespace {
 
+// The share (0..100) of `age_ns` not busy.
+double idle_percent(TimeNs busy_ns, TimeNs age_ns) {
+  if (age_ns <= 0) return busy_ns > 0 ? 0.0 : 100.0;
+  return 100.0 * static_cast<double>(age_ns - std::min(busy_ns, age_ns)) /
+         static_cast<double>(age_ns);
+}
+
 ObjectStreamMetrics object_stream_metrics(PeerId peer, const ObjectStreamStats& counters,
                                           const IdleMeter& idle, TimeNs now_ns) {
   ObjectStreamMetrics metrics;
@@ -28,12 +35,7 @@ ObjectStreamMetrics object_stream_metrics(PeerId peer, const ObjectStreamStats& 
   metrics.stats = counters;
   metrics.busy_ns = idle.lifetime_busy_ns(now_ns);
   metrics.age_ns = idle.age_ns(now_ns);
-  metrics.stats.idle_percent =
-      metrics.age_ns <= 0
-          ? (metrics.busy_ns > 0 ? 0.0 : 100.0)
-          : 100.0 *
-                static_cast<double>(metrics.age_ns - std::min(metrics.busy_ns, metrics.age_ns)) /
-                static_cast<double>(metrics.age_ns);
+  metrics.stats.idle_percent = idle_percent(metrics.busy_ns, metrics.age_ns);
   return metrics;
 }
 
@@ -69,6 +71,9 @@ void Connection::collect_metrics(TimeNs now_ns, const MetricsOptions& options,
     metrics.send_credit_bytes = stream.accepted ? stream.credit_bytes : 0;
     metrics.send_open = stream.send_open;
     metrics.recv_open = stream.recv_open;
+    metrics.busy_ns = stream.idle.lifetime_busy_ns(now_ns);
+    metrics.age_ns = stream.idle.age_ns(now_ns);
+    metrics.idle_percent = idle_percent(metrics.busy_ns, metrics.age_ns);
     snapshot.streams.push_back(metrics);
   });
   // Slots are reused, so slot order is not id order.

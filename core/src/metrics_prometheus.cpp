@@ -320,6 +320,10 @@ void write_streams(std::string& out, const MetricsSnapshot& snapshot) {
                 "Messages this side may still send now.");
   Family credit_bytes("weft_stream_send_credit_bytes", kGauge,
                       "Bytes this side may still send now.");
+  Family idle("weft_stream_idle_percent", kGauge,
+              "Share of the stream's life with no message in flight either way, 0..100.");
+  Family busy("weft_stream_busy_seconds_total", kCounter,
+              "Time the stream had messages in flight (sent and not credited back, or unread).");
   for (const StreamMetrics& stream : snapshot.streams) {
     const std::string_view name = peer_name(snapshot, stream.peer);
     const std::string id =
@@ -337,8 +341,11 @@ void write_streams(std::string& out, const MetricsSnapshot& snapshot) {
     unread_bytes.add({{"peer", name}, {"stream", id}, {"role", role}}, stream.unread_bytes);
     credit.add({{"peer", name}, {"stream", id}, {"role", role}}, stream.send_credit_msgs);
     credit_bytes.add({{"peer", name}, {"stream", id}, {"role", role}}, stream.send_credit_bytes);
+    idle.add_double({{"peer", name}, {"stream", id}, {"role", role}}, stream.idle_percent);
+    busy.add_double({{"peer", name}, {"stream", id}, {"role", role}}, seconds(stream.busy_ns));
   }
-  for (const Family* family : {&msgs, &bytes, &unread, &unread_bytes, &credit, &credit_bytes})
+  for (const Family* family :
+       {&msgs, &bytes, &unread, &unread_bytes, &credit, &credit_bytes, &idle, &busy})
     family->write(out);
 }
 

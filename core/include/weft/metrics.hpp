@@ -89,6 +89,11 @@ struct StreamMetrics {
   std::uint64_t send_credit_bytes = 0;
   bool send_open = false;  // this side's half has not ended
   bool recv_open = false;  // the peer's half has not ended
+  // How long, in total, messages were in flight (sent and not yet credited back, or received
+  // and not yet consumed), the stream's age, and the share of its life with none (0..100).
+  TimeNs busy_ns = 0;
+  TimeNs age_ns = 0;
+  double idle_percent = 0;
 };
 
 // One object stream held here (either direction).
