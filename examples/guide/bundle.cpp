@@ -78,7 +78,7 @@ std::shared_ptr<Outcomes> send_to_all(EventNode& client) {
     object.header.name = "object-" + std::to_string(size);
     // One buffer for all the replicas: each stream holds a reference, none a copy.
     object.source = io::ObjectSource::memory(SharedBytes(std::vector<std::uint8_t>(size, 'x')));
-    // queue_full: some destination has limits.max_objects_in_flight not completed yet.
+    // queue_full: max_objects_in_flight objects wait for their last replica (a slow peer).
     guide::expect(bundle.send(std::move(object)) == Errc::ok, "bundle object posted");
   }
   bundle.fin();  // on_end(ok) once both objects completed
