@@ -29,6 +29,16 @@ const PeerMetrics& only_peer(const MetricsSnapshot& snapshot) {
   return snapshot.peers.at(0);
 }
 
+// The per-peer stream totals: `sender` wrote `msgs` messages of `bytes` bytes in all to the
+// peer of `receiver`, which received them.
+void expect_stream_totals(const MetricsSnapshot& sender, const MetricsSnapshot& receiver,
+                          std::uint64_t msgs, std::uint64_t bytes) {
+  EXPECT_EQ(only_peer(sender).counters.stream_msgs_sent, msgs);
+  EXPECT_EQ(only_peer(sender).counters.stream_bytes_sent, bytes);
+  EXPECT_EQ(only_peer(receiver).counters.stream_msgs_received, msgs);
+  EXPECT_EQ(only_peer(receiver).counters.stream_bytes_received, bytes);
+}
+
 TEST(Metrics, RequestsAndStreamsAreCountedTheSameFromBothSides) {
   Cluster cluster({"a", "b"});
   cluster.node(kB).register_stream_handler(kStream);
@@ -121,6 +131,28 @@ TEST(Metrics, RequestsAndStreamsAreCountedTheSameFromBothSides) {
   EXPECT_TRUE(b_after.streams.empty());
   EXPECT_EQ(count_of(only_peer(a_after).counters.streams_ended, Errc::canceled), 1u);
   EXPECT_EQ(count_of(only_peer(b_after).counters.streams_ended, Errc::canceled), 1u);
+  expect_stream_totals(a_after, b_after, 3, 11);  // its traffic stays once it is gone
+}
+
+TEST(Metrics, AStreamEndedByADisconnectKeepsItsTrafficInThePeersTotals) {
+  Cluster cluster({"a", "b"});
+  cluster.node(kB).register_stream_handler(kStream);
+  ASSERT_TRUE(cluster.run_until_connected());
+  StreamArgs args;
+  args.handler = kStream;
+  args.has_input = true;
+  const OpenedStream opened = cluster.to(kA, kB).open_stream(cluster.now(), args);
+  cluster.net().run_for(ns_from_ms(10));
+  ASSERT_EQ(cluster.to(kA, kB).stream_write(cluster.now(), opened.id, as_bytes("12345")), Errc::ok);
+  cluster.net().run_for(ns_from_ms(10));
+  cluster.net().break_links(kA, kB);
+  cluster.net().run_for(ns_from_ms(10));
+  const MetricsSnapshot a = cluster.node(kA).metrics(cluster.now());
+  const MetricsSnapshot b = cluster.node(kB).metrics(cluster.now());
+  EXPECT_TRUE(a.streams.empty());
+  EXPECT_EQ(count_of(only_peer(a).counters.streams_ended, Errc::disconnected), 1u);
+  EXPECT_EQ(only_peer(a).counters.disconnects, 1u);
+  expect_stream_totals(a, b, 1, 5);
 }
 
 TEST(Metrics, StreamsPastTheLimitAreCountedNotListed) {

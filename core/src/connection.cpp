@@ -333,6 +333,7 @@ void Connection::fail_all_calls(Errc code, bool keep_requests, std::string text)
   }
   inbound_.clear();
   inbound_by_mux_.clear();
+  streams_.for_each([this](std::uint32_t, const Stream& stream) { retire_stream(stream); });
   streams_.clear();
   peer_streams_by_mux_.clear();
   stream_window_bytes_ = 0;

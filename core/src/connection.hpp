@@ -346,6 +346,9 @@ class Connection : private ObjectPort {
   void finish_stream(TimeNs now_ns, std::uint32_t slot, Errc result, std::string message,
                      bool abort, bool tell_peer);
   void erase_stream_if_flushed(std::uint32_t slot);
+  // Adds a stream's traffic to the peer's totals (PeerCounters) as its record goes: the
+  // totals cost nothing per message (Node::metrics adds the live streams').
+  void retire_stream(const Stream& stream);
   void stream_timer(TimeNs now_ns, std::uint32_t slot);
   void schedule_stream_timer(std::uint32_t slot);
   bool stream_frame_left_lane(const LaneEntry& entry);

@@ -237,9 +237,6 @@ void Connection::stream_message(TimeNs now_ns, std::uint32_t slot, const Frame& 
   }
   stream.inbox_bytes += stream.inbox.back().size();
   meter_stream(now_ns, stream);
-  PeerCounters& counters = context_.metrics.peer(peer_);
-  ++counters.stream_msgs_received;
-  counters.stream_bytes_received += stream.inbox.back().size();
   if (stream.readable_armed) {
     stream.readable_armed = false;
     context_.emit(event::StreamReadable{peer_, StreamId{generation_, stream.mux}});
@@ -320,9 +317,6 @@ Errc Connection::stream_write(TimeNs now_ns, StreamId id, const Payload& message
   ++stream->sent_msgs;
   stream->sent_bytes += message.size();
   meter_stream(now_ns, *stream);
-  PeerCounters& counters = context_.metrics.peer(peer_);
-  ++counters.stream_msgs_sent;
-  counters.stream_bytes_sent += message.size();
   send_stream_message(*stream, message);
   return Errc::ok;
 }
@@ -536,7 +530,16 @@ void Connection::erase_stream_if_flushed(std::uint32_t slot) {
 #endif
     stream_window_bytes_ -= stream.window_bytes;
   if (!stream.opener) peer_streams_by_mux_.erase(stream.mux);
+  retire_stream(stream);
   streams_.erase(slot);
+}
+
+void Connection::retire_stream(const Stream& stream) {
+  PeerCounters& counters = context_.metrics.peer(peer_);
+  counters.stream_msgs_sent += stream.sent_msgs;
+  counters.stream_bytes_sent += stream.sent_bytes;
+  counters.stream_msgs_received += stream.recv_msgs;
+  counters.stream_bytes_received += stream.recv_bytes;
 }
 
 // ---- keepalive and deadline -----------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "connection.hpp"
+#include "invariant.hpp"
 #include "metrics_counters.hpp"
 #include "object_receiver.hpp"
 #include "object_sender.hpp"
@@ -51,7 +52,13 @@ bool room_for_object_stream(MetricsSnapshot& snapshot, std::size_t limit) {
 void Connection::collect_metrics(TimeNs now_ns, const MetricsOptions& options,
                                  MetricsSnapshot& snapshot) const {
   const std::size_t first = snapshot.streams.size();
+  PeerCounters& totals = snapshot.peers.back().counters;  // this peer's (collect_metrics)
+  WEFT_ASSERT(snapshot.peers.back().id == peer_);
   streams_.for_each([&](std::uint32_t, const Stream& stream) {
+    totals.stream_msgs_sent += stream.sent_msgs;  // the retired streams' are in already
+    totals.stream_bytes_sent += stream.sent_bytes;
+    totals.stream_msgs_received += stream.recv_msgs;
+    totals.stream_bytes_received += stream.recv_bytes;
     if (stream.finished) return;  // only flushing its last frames: no longer live
     if (snapshot.streams.size() >= options.max_streams) {
       ++snapshot.streams_omitted;

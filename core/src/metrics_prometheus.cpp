@@ -283,12 +283,12 @@ void write_peer_calls(std::string& out, const MetricsSnapshot& snapshot) {
                 [](const PeerMetrics& p) -> const ErrcCounts& { return p.counters.streams_ended; });
   peer_directions(
       out, snapshot, "weft_peer_stream_messages_total", kCounter,
-      "Stream messages written (out) and received whole (in), all streams.",
+      "Stream messages written (out) and received (in), all streams.",
       [](const PeerMetrics& p) { return p.counters.stream_msgs_sent; },
       [](const PeerMetrics& p) { return p.counters.stream_msgs_received; });
   peer_directions(
       out, snapshot, "weft_peer_stream_bytes_total", kCounter,
-      "Stream message bytes written (out) and received whole (in), all streams.",
+      "Stream message bytes written (out) and received (in), all streams.",
       [](const PeerMetrics& p) { return p.counters.stream_bytes_sent; },
       [](const PeerMetrics& p) { return p.counters.stream_bytes_received; });
   peer_directions(

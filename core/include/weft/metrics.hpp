@@ -46,9 +46,11 @@ struct PeerCounters {
   ErrcCounts requests_canceled{};       // the peer's requests ended unanswered, by reason
   std::uint64_t streams_accepted = 0;   // streams the peer opened here (event::StreamOpened)
   ErrcCounts streams_ended{};           // streams either way (event::StreamEnded), by result
-  std::uint64_t stream_msgs_sent = 0;   // stream messages written (stream_write returned ok)
+  // Stream messages written (stream_write returned ok) and received (a message in parts
+  // counts at its first part, its bytes as they arrive), over every stream with the peer.
+  std::uint64_t stream_msgs_sent = 0;
   std::uint64_t stream_bytes_sent = 0;
-  std::uint64_t stream_msgs_received = 0;  // whole stream messages received
+  std::uint64_t stream_msgs_received = 0;
   std::uint64_t stream_bytes_received = 0;
   ErrcCounts objects_completed{};        // objects posted to the peer, ended (ObjectCompleted)
   std::uint64_t objects_arrived = 0;     // the peer's objects delivered (event::ObjectArrived)
