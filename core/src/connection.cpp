@@ -43,6 +43,8 @@ Connection::Connection(NodeContext& context, PeerId peer, std::string peer_name,
       state_(dials_ && !on_demand_ ? PeerState::backoff : PeerState::idle),
       decoder_(decoder_options(context.config, false)),
       lanes_(context.config.limits),
+      inbound_by_mux_(context.nonces.secret_word(2 * std::uint64_t{peer})),
+      peer_streams_by_mux_(context.nonces.secret_word(2 * std::uint64_t{peer} + 1)),
       object_sender_(context, peer, *this),
       object_receiver_(context, peer, *this) {
   // A dialer connects at the first timer tick (on demand: at the first use).

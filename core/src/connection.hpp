@@ -9,12 +9,12 @@
 #include <deque>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "acceptor.hpp"
 #include "deadline_heap.hpp"
 #include "lazy_deque.hpp"
+#include "mux_index.hpp"
 #include "node_context.hpp"
 #include "object_port.hpp"
 #include "object_receiver.hpp"
@@ -411,9 +411,9 @@ class Connection : private ObjectPort {
 
   SlotMap<Outbound> outbound_;
   SlotMap<Inbound> inbound_;
-  std::unordered_map<std::uint64_t, std::uint32_t> inbound_by_mux_;
+  MuxIndex inbound_by_mux_;
   SlotMap<Stream> streams_;
-  std::unordered_map<std::uint64_t, std::uint32_t> peer_streams_by_mux_;
+  MuxIndex peer_streams_by_mux_;
   std::uint64_t stream_window_bytes_ = 0;  // receive windows granted on live streams
   // Keys: key_of(slot, kind) for the deadline of an outbound request, an inbound one, or a
   // stream's next timer (deadline or keepalive).

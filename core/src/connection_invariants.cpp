@@ -79,8 +79,8 @@ void Connection::check_invariants() const {
   std::uint64_t request_bytes = 0;
   inbound_.for_each([&](std::uint32_t slot, const Inbound& call) {
     WEFT_ASSERT(!ours(call.mux));
-    const auto indexed = inbound_by_mux_.find(call.mux);
-    WEFT_ASSERT(indexed != inbound_by_mux_.end() && indexed->second == slot);
+    const std::uint32_t* indexed = inbound_by_mux_.find(call.mux);
+    WEFT_ASSERT(indexed != nullptr && *indexed == slot);
     WEFT_ASSERT(!call.delivered || (call.total_bytes == 0 && call.partial.empty()));
     // The decoder holds a first part to at most the size it announces (PROTOCOL.md §6.1).
     WEFT_ASSERT(call.delivered || call.partial.size() <= call.total_bytes);
@@ -127,8 +127,8 @@ void Connection::check_stream([[maybe_unused]] std::uint32_t slot,
   if (stream.opener) {
     WEFT_ASSERT(slot_of(stream.mux) == slot);
   } else {
-    const auto indexed = peer_streams_by_mux_.find(stream.mux);
-    WEFT_ASSERT(indexed != peer_streams_by_mux_.end() && indexed->second == slot);
+    const std::uint32_t* indexed = peer_streams_by_mux_.find(stream.mux);
+    WEFT_ASSERT(indexed != nullptr && *indexed == slot);
   }
   WEFT_ASSERT(stream.bulk_frames <= stream.queued_frames);
   if (stream.finished) {

@@ -73,7 +73,7 @@ bool Connection::serve_request(TimeNs now_ns, const Frame& frame) {
   call.partial.reserve(more ? frame.seq : frame.payload.size());
   call.partial.assign(frame.payload.begin(), frame.payload.end());
   const std::uint32_t slot = inbound_.insert(std::move(call));
-  inbound_by_mux_.emplace(frame.mux, slot);
+  inbound_by_mux_.insert(frame.mux, slot);
   if (frame.deadline_ms != 0) {
     inbound_.find(slot)->deadline_ns = now_ns + ns_from_ms(frame.deadline_ms);
     deadlines_.set(key_of(slot, kInboundKey), inbound_.find(slot)->deadline_ns);
@@ -129,9 +129,9 @@ void Connection::deliver_request(std::uint32_t slot) {
 
 // A part of a request the peer is sending: append it; deliver the request at its last part.
 bool Connection::continue_request(TimeNs now_ns, const Frame& frame) {
-  const auto found = inbound_by_mux_.find(frame.mux);
-  if (found == inbound_by_mux_.end()) return true;  // refused or ended: the rest is ignored
-  const std::uint32_t slot = found->second;
+  const std::uint32_t* found = inbound_by_mux_.find(frame.mux);
+  if (found == nullptr) return true;  // refused or ended: the rest is ignored
+  const std::uint32_t slot = *found;
   Inbound& call = *inbound_.find(slot);
   if (call.delivered) {
     fail_protocol(now_ns, "continuation " + std::to_string(frame.seq) +
@@ -231,15 +231,16 @@ void Connection::complete(std::uint32_t slot, Errc result, std::vector<std::uint
 }
 
 bool Connection::drop_inbound(std::uint64_t mux) {
-  const auto found = inbound_by_mux_.find(mux);
-  WEFT_ASSERT(found != inbound_by_mux_.end());
-  const Inbound& call = *inbound_.find(found->second);
+  const std::uint32_t* found = inbound_by_mux_.find(mux);
+  WEFT_ASSERT(found != nullptr);
+  const std::uint32_t slot = *found;
+  const Inbound& call = *inbound_.find(slot);
   const bool delivered = call.delivered;
   if (!delivered) assembly_bytes_ -= call.total_bytes;
   inbound_request_bytes_ -= call.request_bytes;
-  deadlines_.erase(key_of(found->second, kInboundKey));
-  inbound_.erase(found->second);
-  inbound_by_mux_.erase(found);
+  deadlines_.erase(key_of(slot, kInboundKey));
+  inbound_.erase(slot);
+  inbound_by_mux_.erase(mux);
   return delivered;
 }
 
@@ -342,8 +343,8 @@ Errc Connection::cancel(TimeNs now_ns, RequestId id) {
 
 bool Connection::answerable(InboundId id) const {
   if (state_ != PeerState::established || id.generation != generation_) return false;
-  const auto found = inbound_by_mux_.find(id.mux);
-  return found != inbound_by_mux_.end() && inbound_.find(found->second)->delivered;
+  const std::uint32_t* found = inbound_by_mux_.find(id.mux);
+  return found != nullptr && inbound_.find(*found)->delivered;
 }
 
 // Rule 1: an answer never waits for output, and rule 8: responses the peer does not read

@@ -22,9 +22,9 @@ std::optional<std::uint32_t> Connection::find_stream(std::uint64_t mux) const {
     if (stream != nullptr && stream->mux == mux) return slot;
     return std::nullopt;
   }
-  const auto found = peer_streams_by_mux_.find(mux);
-  if (found == peer_streams_by_mux_.end()) return std::nullopt;
-  return found->second;
+  const std::uint32_t* found = peer_streams_by_mux_.find(mux);
+  if (found == nullptr) return std::nullopt;
+  return *found;
 }
 
 Connection::Stream* Connection::live_stream(StreamId id, std::uint32_t* slot) {
@@ -109,7 +109,7 @@ bool Connection::serve_stream_open(TimeNs now_ns, const Frame& open) {
     return refuse(Status::busy, "too many streams");
   }
   const std::uint32_t slot = streams_.insert(Stream{});
-  peer_streams_by_mux_.emplace(open.mux, slot);
+  peer_streams_by_mux_.insert(open.mux, slot);
   Stream& stream = *streams_.find(slot);
   stream.idle = IdleMeter(now_ns);
   stream.mux = open.mux;

@@ -9,21 +9,38 @@
 
 namespace weft::detail {
 
-Nonce NonceSource::next() {
-  std::array<std::uint8_t, 18> input{'w', 'e', 'f', 't', '-', 'n', 'o', 'n', 'c', 'e'};
+namespace {
+
+// HMAC-SHA256(key, prefix ‖ number as 8 bytes big-endian). Over memory it cannot fail short
+// of the library being unusable; a node must never use a predictable value, so that is fatal.
+Nonce keyed_hash(const std::array<std::uint8_t, 32>& key, const std::array<char, 10>& prefix,
+                 std::uint64_t number) {
+  std::array<std::uint8_t, 18> input{};
+  std::copy(prefix.begin(), prefix.end(), input.begin());
   for (std::size_t i = 0; i < 8; ++i)
-    input[10 + i] = static_cast<std::uint8_t>(counter_ >> (56 - 8 * i));
-  ++counter_;
-  Nonce nonce{};
+    input[10 + i] = static_cast<std::uint8_t>(number >> (56 - 8 * i));
+  Nonce out{};
   unsigned int length = 0;
-  const unsigned char* made = HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
-                                   input.data(), input.size(), nonce.data(), &length);
-  // HMAC-SHA256 over memory cannot fail short of the library being unusable; a node must
-  // never send a predictable nonce, so that is fatal.
-  if (made == nullptr || length != nonce.size()) {
+  const unsigned char* made = HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+                                   input.data(), input.size(), out.data(), &length);
+  if (made == nullptr || length != out.size()) {
     invariant_failed("HMAC-SHA256 of a nonce failed", __FILE__, __LINE__);
   }
-  return nonce;
+  return out;
+}
+
+}  // namespace
+
+Nonce NonceSource::next() {
+  return keyed_hash(key_, {'w', 'e', 'f', 't', '-', 'n', 'o', 'n', 'c', 'e'}, counter_++);
+}
+
+std::uint64_t NonceSource::secret_word(std::uint64_t label) const {
+  const Nonce bits = keyed_hash(key_, {'w', 'e', 'f', 't', '-', 's', 'a', 'l', 't', '!'}, label);
+  std::uint64_t word = 0;
+  for (std::size_t i = 0; i < 8; ++i)
+    word = (word << 8) | bits[i];
+  return word;
 }
 
 std::array<std::uint8_t, 32> nonce_key_of(const NodeConfig& config,

@@ -25,6 +25,9 @@ class NonceSource {
  public:
   explicit NonceSource(const std::array<std::uint8_t, 32>& key) : key_(key) {}
   Nonce next();
+  // A secret 64-bit value for `label`, the same for the same key and label, unrelated to
+  // any nonce (another HMAC input): keys the hash of tables a peer chooses the keys of.
+  std::uint64_t secret_word(std::uint64_t label) const;
 
  private:
   std::array<std::uint8_t, 32> key_;
