@@ -18,6 +18,16 @@
 
 namespace weft_bench {
 
+std::vector<std::string> split_commas(const std::string& list) {
+  std::vector<std::string> items;
+  for (std::size_t from = 0; from <= list.size();) {
+    const std::size_t comma = std::min(list.find(',', from), list.size());
+    items.push_back(list.substr(from, comma - from));
+    from = comma + 1;
+  }
+  return items;
+}
+
 void pin_to(int cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);

@@ -29,6 +29,8 @@ struct Options {
   bool table = false;              // --table: a markdown table after the JSON lines
 };
 
+// "a,b,c" -> {"a", "b", "c"}.
+std::vector<std::string> split_commas(const std::string& list);
 void pin_to(int cpu);
 double elapsed_s(Clock::time_point since);
 // `seconds` from now.

@@ -2,7 +2,9 @@
 // each, and fills the table.
 #include "scenarios.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <string>
 
 #include "peers/peer.hpp"
@@ -221,31 +223,35 @@ void tls_scenario(const Options& options, const char* name, std::size_t in_fligh
 
 bool run_scenarios(Run& run) {
   const Options& options = run.options;
-  bool ran = false;
-  auto want = [&](const char* name) {
-    const std::string list = "," + options.scenario + ",";
-    const bool yes =
-        options.scenario == "all" || list.find("," + std::string(name) + ",") != std::string::npos;
-    ran = ran || yes;
-    return yes;
-  };
   const auto& rows = table_rows();
-  if (want("unary_pingpong_64B")) unary_scenario(run, "unary_pingpong_64B", rows[0].c_str(), 1);
-  if (want("unary_pipeline_64B_x64"))
-    unary_scenario(run, "unary_pipeline_64B_x64", rows[1].c_str(), 64);
-  if (want("stream_oneway_64B")) stream_scenario(run);
-  if (want("request_1MiB")) bulk_scenario(run);
-  if (want("unary_p99_under_bulk")) p99_scenario(options);
-  if (want("unary_p99_under_stream_8MiB")) p99_under_stream_scenario(options);
-  if (want("object_1MiB")) object_scenario(options);
-  if (want("unary_p99_under_objects")) p99_under_objects_scenario(options);
-  if (want("tls_unary_pingpong_64B")) {
-    tls_scenario(options, "tls_unary_pingpong_64B", 1, kSmall, kEcho, 1, "requests/s");
+  const std::vector<std::pair<std::string, std::function<void()>>> scenarios = {
+      {"unary_pingpong_64B",
+       [&] { unary_scenario(run, "unary_pingpong_64B", rows[0].c_str(), 1); }},
+      {"unary_pipeline_64B_x64",
+       [&] { unary_scenario(run, "unary_pipeline_64B_x64", rows[1].c_str(), 64); }},
+      {"stream_oneway_64B", [&] { stream_scenario(run); }},
+      {"request_1MiB", [&] { bulk_scenario(run); }},
+      {"unary_p99_under_bulk", [&] { p99_scenario(options); }},
+      {"unary_p99_under_stream_8MiB", [&] { p99_under_stream_scenario(options); }},
+      {"object_1MiB", [&] { object_scenario(options); }},
+      {"unary_p99_under_objects", [&] { p99_under_objects_scenario(options); }},
+      {"tls_unary_pingpong_64B",
+       [&] { tls_scenario(options, "tls_unary_pingpong_64B", 1, kSmall, kEcho, 1, "requests/s"); }},
+      {"tls_request_1MiB",
+       [&] { tls_scenario(options, "tls_request_1MiB", 4, kBulk, kDiscard, kBulk / 1e9, "GB/s"); }},
+  };
+  // Every name asked for must exist; they run in the order above.
+  const std::vector<std::string> asked = split_commas(options.scenario);
+  const bool all = options.scenario == "all";
+  for (const std::string& name : asked) {
+    const bool known = std::any_of(scenarios.begin(), scenarios.end(),
+                                   [&](const auto& scenario) { return scenario.first == name; });
+    if (!all && !known) return false;
   }
-  if (want("tls_request_1MiB")) {
-    tls_scenario(options, "tls_request_1MiB", 4, kBulk, kDiscard, kBulk / 1e9, "GB/s");
+  for (const auto& [name, scenario] : scenarios) {
+    if (all || std::find(asked.begin(), asked.end(), name) != asked.end()) scenario();
   }
-  return ran;
+  return true;
 }
 
 }  // namespace weft_bench

@@ -11,7 +11,8 @@ struct Run {
 };
 
 // Runs the scenarios `run.options.scenario` names (a name, a comma-separated list, or
-// "all"), each with weft, raw TCP and the peers asked for; false if it names none.
+// "all"), each with weft, raw TCP and the peers asked for; false (nothing run) if it names
+// a scenario that does not exist.
 bool run_scenarios(Run& run);
 
 }  // namespace weft_bench

@@ -94,10 +94,7 @@ bool parse_peers(const std::string& list, std::vector<std::string>& peers) {
       if (find_peer(name) != nullptr) peers.emplace_back(name);
     return true;
   }
-  std::size_t from = 0;
-  while (from <= list.size()) {
-    const std::size_t comma = std::min(list.find(',', from), list.size());
-    const std::string name = list.substr(from, comma - from);
+  for (const std::string& name : split_commas(list)) {
     bool known = false;
     for (const std::string_view candidate : known_peers())
       known = known || candidate == name;
@@ -110,7 +107,6 @@ bool parse_peers(const std::string& list, std::vector<std::string>& peers) {
       return false;
     }
     peers.push_back(name);
-    from = comma + 1;
   }
   return true;
 }
