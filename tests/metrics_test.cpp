@@ -213,6 +213,9 @@ TEST(Metrics, ObjectStreamsAndEndpointsAgreeAcrossTheConnection) {
   EXPECT_EQ(out.stats.completed_ok, 3u);
   EXPECT_EQ(out.stats.in_flight, 0u);
   EXPECT_EQ(in.stats.in_flight, 0u);
+  EXPECT_EQ(in.stats.current_object, 0u);  // nothing being read: no offset either
+  EXPECT_EQ(in.stats.offset, 0u);
+  EXPECT_EQ(pair.to(1).object_stream_stats(pair.now(), in.id)->offset, 0u);
   EXPECT_GE(out.stats.idle_percent, 0.0);
   EXPECT_LE(out.stats.idle_percent, 100.0);
   EXPECT_LE(out.busy_ns, out.age_ns);

@@ -114,6 +114,7 @@ void ObjectReceiver::collect_metrics(TimeNs now_ns, std::size_t limit,
         object_stream_metrics(peer_, record.counters, record.idle, now_ns);
     metrics.id = record.id;
     metrics.stats.in_flight = unfinished(record);
+    metrics.stats.offset = 0;  // of the object being read, if any (as stats() gives it)
     for (const Object& object : record.objects) {
       if (object.result) continue;
       metrics.stats.current_object = object.number;

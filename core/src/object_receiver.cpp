@@ -161,6 +161,7 @@ std::optional<ObjectStreamStats> ObjectReceiver::stats(TimeNs now_ns, ObjectStre
   if (record == nullptr) return std::nullopt;
   ObjectStreamStats stats = record->counters;
   stats.in_flight = unfinished(*record);
+  stats.offset = 0;  // of the object being read; none: 0, not the last one's
   if (const Object* object = current(*record)) {
     stats.current_object = object->number;
     stats.offset = object->consumed;
