@@ -144,7 +144,9 @@ int main(int argc, char** argv) {
   }
   for (const std::string& name : options.peers) {
     if (find_peer(name) == nullptr) {
-      std::fprintf(stderr, "weft-bench: peer %s is not built in (needs %.*s at configure time)\n",
+      std::fprintf(stderr,
+                   "weft-bench: peer %s is not built in (it needs a Release build with "
+                   "WEFT_BENCH_PEERS=ON and %.*s at configure time)\n",
                    name.c_str(), static_cast<int>(missing_package(name).size()),
                    missing_package(name).data());
       return kSkipped;

@@ -48,11 +48,11 @@ const PeerDriver* built() {
 
 constexpr std::array<Known, 6> kKnown = {{
 #ifdef WEFT_BENCH_HAVE_LOOPS
-    {"libevent_raw", "WEFT_BENCH_PEERS=ON", built<libevent_raw_driver>},
-    {"epoll_raw", "WEFT_BENCH_PEERS=ON", built<epoll_raw_driver>},
+    {"libevent_raw", "libevent (pkg-config libevent_core)", built<libevent_raw_driver>},
+    {"epoll_raw", "Linux epoll", built<epoll_raw_driver>},
 #else
-    {"libevent_raw", "WEFT_BENCH_PEERS=ON", not_built},
-    {"epoll_raw", "WEFT_BENCH_PEERS=ON", not_built},
+    {"libevent_raw", "libevent (pkg-config libevent_core)", not_built},
+    {"epoll_raw", "Linux epoll", not_built},
 #endif
 #ifdef WEFT_BENCH_HAVE_URING
     {"io_uring_raw", "liburing-dev (pkg-config liburing)", built<io_uring_raw_driver>},
