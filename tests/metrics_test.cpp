@@ -254,7 +254,8 @@ TEST(Metrics, ProtocolErrorsAreCountedByTheDecodersName) {
   testing::ScriptedPeer peer = testing::accepted();
   const std::uint8_t bad_magic[8] = {0x78, 0x01, 0x00, 0x04, 0x00, 0x00, 0x00, 0x0c};
   peer.feed_bytes(bad_magic);
-  const PeerMetrics& after = only_peer(peer.node().metrics(0));
+  const MetricsSnapshot snapshot = peer.node().metrics(0);
+  const PeerMetrics& after = only_peer(snapshot);
   EXPECT_EQ(after.counters.protocol_errors.at(static_cast<std::size_t>(WireError::bad_magic)), 1u);
   EXPECT_EQ(after.counters.disconnects, 1u);
   const std::string text = format_prometheus(peer.node().metrics(0));
