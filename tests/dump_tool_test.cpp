@@ -54,7 +54,7 @@ TEST(WeftDump, JsonModeAndStdinAndPreviewLimit) {
   const RunResult result = run_dump("--json --preview 2 - <" + path);
   EXPECT_EQ(result.exit_status, 0) << result.err;
   EXPECT_EQ(count_lines(result.out), testing::sample_frames().size());
-  EXPECT_EQ(result.out.rfind("{\"offset\":0,\"op\":\"hello\"", 0), 0u) << result.out;
+  EXPECT_EQ(result.out.rfind("{\"stream_offset\":0,\"op\":\"hello\"", 0), 0u) << result.out;
   EXPECT_NE(result.out.find("\"payload_hex\":\"6865\",\"payload_truncated\":true"),
             std::string::npos);
 }

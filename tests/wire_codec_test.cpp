@@ -222,8 +222,8 @@ TEST(WireCodec, JsonFormNamesEveryField) {
   EXPECT_EQ(json.front(), '{');
   EXPECT_EQ(json.back(), '}');
   for (const char* key :
-       {"\"offset\":42", "\"op\":\"hello\"", "\"name\":\"node-a\"", "\"peer_name\":\"node-b\"",
-        "\"incarnation\":\"0x0123456789abcdef\"",
+       {"\"stream_offset\":42", "\"op\":\"hello\"", "\"name\":\"node-a\"",
+        "\"peer_name\":\"node-b\"", "\"incarnation\":\"0x0123456789abcdef\"",
         "\"nonce\":\"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"",
         "\"len\":0"}) {
     EXPECT_NE(json.find(key), std::string::npos) << key << " in " << json;

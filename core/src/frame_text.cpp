@@ -162,7 +162,7 @@ std::string format_frame(const Frame& frame, std::size_t preview_bytes) {
 
 std::string format_frame_json(const Frame& frame, std::uint64_t offset, std::size_t preview_bytes) {
   const OpSchema& schema = schema_of(frame.op);
-  std::string json = "{\"offset\":" + std::to_string(offset);
+  std::string json = "{\"stream_offset\":" + std::to_string(offset);
   json += ",\"op\":\"" + std::string(schema.name) + '"';
   json += frame.checksum ? ",\"cksum\":true" : ",\"cksum\":false";
   json += ",\"flags\":" + std::to_string(frame.flags);

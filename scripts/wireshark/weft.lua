@@ -12,8 +12,8 @@
 --   * decodes every frame: the prefix, the msgpack header (op, flags, mux, seq and the op's
 --     fields), the payload (reason texts, proofs, the object header of object_begin, the
 --     data size of an LZ4 chunk); a field weft.K shows exactly what `weft-dump --json`
---     prints for key K (weft.stream_offset is its first "offset", the frame's position in
---     its direction's byte stream);
+--     prints for key K (weft.stream_offset is the frame's position in its direction's
+--     byte stream);
 --   * verifies checksums (xxh3-64, seed 0) up to a size set in the preferences;
 --   * runs every check of PROTOCOL.md §2.1, §3.3 and §5.1 in the decoder's order and flags
 --     the first failure as expert info with its name and byte offset (weft.error,

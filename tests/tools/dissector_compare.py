@@ -7,8 +7,8 @@ weft-dump --json prints for the same bytes, frame by frame. Used by dissector_ch
 Each TCP stream of the pcap is split into its two directions with tshark's own
 reassembly (`-z follow,tcp,raw`, independent of the dissector); weft-dump decodes each
 direction; tshark with the dissector (`-T json`) decodes the packets. For every direction:
-the frames must agree field by field (weft-dump's keys against the fields weft.<key>,
-its first "offset" against weft.stream_offset), in order, with nothing left over on either
+the frames must agree field by field (weft-dump's keys against the fields weft.<key>),
+in order, with nothing left over on either
 side, every checksum must be verified good, and the first protocol error must be the same (name and byte offset; weft-dump's
 "truncated" is a last frame that never completed: the dissector shows nothing of it).
 
@@ -93,9 +93,7 @@ def dump_direction(args, data):
     result = run([args.dump, "--json", "--preview", "1000000000", "-"], input=bytes(data))
     frames = []
     for line in result.stdout.decode().splitlines():
-        # Two keys may be "offset" (the frame's position, then the object_data/object_accept
-        # field): keep both apart.
-        frames.append(json.loads(line, object_pairs_hook=keep_first_offset))
+        frames.append(json.loads(line))
     error = None
     if result.returncode == 1:
         error = result.stderr.decode().strip().splitlines()[-1]
@@ -103,15 +101,6 @@ def dump_direction(args, data):
         sys.exit("weft-dump failed: " + result.stderr.decode(errors="replace"))
     return frames, error
 
-
-def keep_first_offset(pairs):
-    out = {}
-    for key, value in pairs:
-        if key == "offset" and "stream_offset" not in out:
-            out["stream_offset"] = value
-        else:
-            out[key] = value
-    return out
 
 
 def flatten(node, out, prefix="weft."):

@@ -27,7 +27,8 @@ inline constexpr std::size_t kWholePayload = static_cast<std::size_t>(-1);
 // One line of text (no newline) describing `frame`, payload cut after `preview_bytes`.
 std::string format_frame(const Frame& frame, std::size_t preview_bytes = kWholePayload);
 
-// One JSON object (no newline) describing `frame`; `offset` is its first byte in the stream.
+// One JSON object (no newline) describing `frame`; `offset` is its first byte in the stream
+// (key "stream_offset": "offset" is the field of object_data and object_accept).
 // 64-bit identifiers (route, incarnation) are strings of 16 hex digits; other numbers are
 // JSON numbers.
 std::string format_frame_json(const Frame& frame, std::uint64_t offset,
