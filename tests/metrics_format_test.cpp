@@ -103,6 +103,8 @@ MetricsSnapshot full_snapshot() {
   in.id.value = 10;
   in.stats.sender = false;
   snapshot.object_streams.push_back(in);
+  snapshot.bundles.push_back(
+      BundleMetrics{BundleId{3}, "store", BundleStats{.destinations = 2, .objects = 5}});
   return snapshot;
 }
 
@@ -152,6 +154,8 @@ TEST(MetricsFormat, EveryFamilyComesOnceWithItsHelpAndTypeBeforeItsSamples) {
             std::string::npos);
   EXPECT_NE(text.find("weft_stream_messages_total{peer=\"n2\",stream=\"2.5\",role=\"opener\","
                       "direction=\"out\"} 4\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("weft_bundle_objects_total{bundle=\"3\",endpoint=\"store\"} 5\n"),
             std::string::npos);
   EXPECT_EQ(format_prometheus(full_snapshot()), text);  // deterministic
 }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "bundle_cluster.hpp"
 #include "cluster.hpp"
 #include "object_pair.hpp"
 #include "scripted_peer.hpp"
@@ -229,6 +230,43 @@ TEST(Metrics, ObjectStreamsAndEndpointsAgreeAcrossTheConnection) {
   // over its whole life stays what the snapshot said.
   const MetricsSnapshot again = pair.node(0).metrics(pair.now());
   EXPECT_EQ(again.object_streams[0].stats.idle_percent, out.stats.idle_percent);
+}
+
+TEST(Metrics, OpenBundlesAreListedWithTheirCounters) {
+  testing::BundleCluster cluster(3);
+  ASSERT_TRUE(cluster.run_until_connected());
+  const OpenedBundle opened = cluster.sender().open_bundle(
+      cluster.now(), BundleConfig{.endpoint = "store", .multiplier = 2});
+  ASSERT_EQ(opened.error, Errc::ok);
+  for (int i = 0; i < 4; ++i) {
+    ObjectArgs args;
+    args.header.name = "b" + std::to_string(i);
+    args.size = 100;
+    args.data = SharedBytes(std::vector<std::uint8_t>(100, 7));
+    ASSERT_EQ(cluster.sender().bundle_post(cluster.now(), opened.id, std::move(args)).error,
+              Errc::ok);
+  }
+  ASSERT_TRUE(cluster.run_until(
+      [&] { return cluster.sender<event::BundleObjectCompleted>(opened.id).size() == 4; },
+      ns_from_ms(5'000)));
+  const MetricsSnapshot snapshot = cluster.sender().metrics(cluster.now());
+  ASSERT_EQ(snapshot.bundles.size(), 1u);
+  const BundleMetrics& bundle = snapshot.bundles[0];
+  EXPECT_EQ(bundle.id, opened.id);
+  EXPECT_EQ(bundle.endpoint, "store");
+  EXPECT_EQ(bundle.stats.objects, 4u);
+  EXPECT_EQ(bundle.stats.completed_ok, 4u);
+  EXPECT_EQ(bundle.stats.replicas_ok, 12u);
+  EXPECT_EQ(bundle.stats.destinations, 3u);
+  EXPECT_EQ(bundle.stats.in_flight, 0u);
+  const std::string text = format_prometheus(snapshot);
+  EXPECT_NE(text.find("weft_bundle_replicas_total{bundle=\"" + std::to_string(opened.id.value) +
+                      "\",endpoint=\"store\",result=\"ok\"} 12\n"),
+            std::string::npos)
+      << text;
+  ASSERT_EQ(cluster.sender().bundle_fin(cluster.now(), opened.id), Errc::ok);
+  cluster.run(ns_from_ms(100));
+  EXPECT_TRUE(cluster.sender().metrics(cluster.now()).bundles.empty());  // ended: not listed
 }
 
 TEST(Metrics, HandshakeRefusalsAreCountedByStatusOnBothSides) {

@@ -42,6 +42,13 @@ class Bundles {
   Errc fin(TimeNs now_ns, BundleId id);
   Errc stop(TimeNs now_ns, BundleId id, Errc code, std::string_view message);
   std::optional<BundleStats> stats(BundleId id) const;
+  // The open bundles' ids and endpoints, in id order (Node::metrics).
+  std::vector<std::pair<BundleId, std::string>> open_bundles() const {
+    std::vector<std::pair<BundleId, std::string>> open;
+    for (const auto& [value, bundle] : bundles_)
+      open.emplace_back(BundleId{value}, bundle.config.endpoint);
+    return open;
+  }
   std::optional<std::vector<PeerId>> destinations(BundleId id) const;
 
   // ---- membership (Node::add_peer / remove_peer) ----

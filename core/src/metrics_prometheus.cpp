@@ -421,6 +421,35 @@ void write_endpoints(std::string& out, const MetricsSnapshot& snapshot) {
   omitted.write(out);
 }
 
+void write_bundles(std::string& out, const MetricsSnapshot& snapshot) {
+  Family objects("weft_bundle_objects_total", kCounter, "Objects posted to the bundle.");
+  Family completions("weft_bundle_completions_total", kCounter,
+                     "Bundle objects completed: ok (every replica ok) or error (one failed).");
+  Family replicas("weft_bundle_replicas_total", kCounter, "Replicas ended, ok or failed.");
+  Family in_flight("weft_bundle_in_flight", kGauge, "Bundle objects posted and not completed.");
+  Family destinations("weft_bundle_destinations", kGauge, "The bundle's current destinations.");
+  Family streams("weft_bundle_streams", kGauge, "Object streams the bundle holds.");
+  for (const BundleMetrics& bundle : snapshot.bundles) {
+    const std::string id = std::to_string(bundle.id.value);
+    const BundleStats& stats = bundle.stats;
+    objects.add({{"bundle", id}, {"endpoint", bundle.endpoint}}, stats.objects);
+    completions.add({{"bundle", id}, {"endpoint", bundle.endpoint}, {"result", "ok"}},
+                    stats.completed_ok);
+    completions.add({{"bundle", id}, {"endpoint", bundle.endpoint}, {"result", "error"}},
+                    stats.completed_error);
+    replicas.add({{"bundle", id}, {"endpoint", bundle.endpoint}, {"result", "ok"}},
+                 stats.replicas_ok);
+    replicas.add({{"bundle", id}, {"endpoint", bundle.endpoint}, {"result", "failed"}},
+                 stats.replicas_failed);
+    in_flight.add({{"bundle", id}, {"endpoint", bundle.endpoint}}, stats.in_flight);
+    destinations.add({{"bundle", id}, {"endpoint", bundle.endpoint}}, stats.destinations);
+    streams.add({{"bundle", id}, {"endpoint", bundle.endpoint}}, stats.streams);
+  }
+  for (const Family* family :
+       {&objects, &completions, &replicas, &in_flight, &destinations, &streams})
+    family->write(out);
+}
+
 // `name` with every character a metric name may not hold replaced by '_'.
 std::string metric_name(std::string_view name) {
   std::string out;
@@ -467,6 +496,7 @@ std::string format_prometheus(const MetricsSnapshot& snapshot) {
   write_streams(out, snapshot);
   write_object_streams(out, snapshot);
   write_endpoints(out, snapshot);
+  write_bundles(out, snapshot);
   write_driver(out, snapshot.driver);
   return out;
 }

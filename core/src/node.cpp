@@ -532,7 +532,10 @@ MetricsSnapshot Node::metrics(TimeNs now_ns, const MetricsOptions& options) cons
   connections.reserve(core.peer_count());
   for (PeerId peer = 0; peer < core.peer_count(); ++peer)
     connections.push_back(&core.connection(peer));
-  return detail::collect_metrics(core.context(), connections, now_ns, options);
+  MetricsSnapshot snapshot = detail::collect_metrics(core.context(), connections, now_ns, options);
+  for (auto& [id, endpoint] : bundles_->open_bundles())
+    snapshot.bundles.push_back({id, std::move(endpoint), *bundles_->stats(id)});
+  return snapshot;
 }
 
 const NodeConfig& Node::config() const {

@@ -2,15 +2,15 @@
 //
 // Node::metrics(now_ns) copies the counters of the core into a MetricsSnapshot: per peer
 // (PeerStats plus the outcomes of its calls, streams and objects, and its faults), per
-// live stream and object stream, per object endpoint, and the handshakes refused. The
-// core reads no clock: `now_ns` is the caller's, and serves only for durations (idle
-// shares). A driver may add its own counters (MetricsSnapshot::driver) before formatting;
-// weft::io::EventNode::metrics() adds the adapter's.
+// live stream and object stream, per object endpoint and open bundle, and the handshakes
+// refused. The core reads no clock: `now_ns` is the caller's, and serves only for
+// durations (idle shares). A driver may add its own counters (MetricsSnapshot::driver) before
+// formatting; weft::io::EventNode::metrics() adds the adapter's.
 //
 // format_prometheus() turns a snapshot into the Prometheus text exposition format 0.0.4
 // (docs/METRICS.md lists every family). It is a pure function: the same snapshot gives the
 // same bytes. Everything in a snapshot comes in a fixed order (peers by id, streams by peer
-// then id, endpoints by name, refusals by status), never a hash table's.
+// then id, endpoints by name, bundles by id, refusals by status), never a hash table's.
 #pragma once
 
 #include <array>
@@ -115,6 +115,13 @@ struct EndpointMetrics {
   ObjectEndpointStats stats;
 };
 
+// One open bundle (weft/bundle.hpp).
+struct BundleMetrics {
+  BundleId id;
+  std::string endpoint;
+  BundleStats stats;
+};
+
 // Handshakes that failed with one status on one side, since the node started.
 struct HandshakeFailures {
   Status status = Status::ok;
@@ -148,6 +155,7 @@ struct MetricsSnapshot {
   std::vector<ObjectStreamMetrics> object_streams;  // by peer, sending ones first, then id
   std::size_t object_streams_omitted = 0;
   std::vector<EndpointMetrics> endpoints;             // by name
+  std::vector<BundleMetrics> bundles;                 // the open ones, by id
   std::vector<HandshakeFailures> handshake_failures;  // by status, then side
   std::uint64_t transports_accepted = 0;              // Node::on_accepted calls
   std::vector<DriverMetric> driver;  // in the order added; formatted grouped by name

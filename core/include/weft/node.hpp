@@ -500,10 +500,10 @@ class Node {
 
   // A copy of every counter the node keeps (include weft/metrics.hpp to call these): the
   // live peers with their PeerStats and outcome counters, the live streams and object
-  // streams (up to options' limits), the endpoints and the handshakes refused. `now_ns` is
-  // the caller's clock, used only for durations (an earlier time than the latest input
-  // counts as that input's); taking a snapshot changes nothing, so it is not use of any
-  // connection and starts no idle period.
+  // streams (up to options' limits), the endpoints, the open bundles and the handshakes
+  // refused. `now_ns` is the caller's clock, used only for durations (an earlier time than
+  // the latest input counts as that input's); taking a snapshot changes nothing, so it is
+  // not use of any connection and starts no idle period.
   MetricsSnapshot metrics(TimeNs now_ns) const;
   MetricsSnapshot metrics(TimeNs now_ns, const MetricsOptions& options) const;
 
