@@ -137,6 +137,8 @@ if [[ $mode == stats ]]; then
     tmux kill-session -t "$session"
     [[ $copies -eq 1 ]] || fail "the screen holds $copies copies: not redrawn in place"
     echo "metrics_scrape_check (stats): the live view redraws in place (tmux)"
+  else
+    echo "metrics_scrape_check (stats): no tmux, the redraw in a terminal not checked"
   fi
   echo "metrics_scrape_check (stats): peers table matches, a closed port exits 3"
   exit 0
