@@ -71,12 +71,7 @@ struct Nodes {
     dialer = std::make_unique<EventNode>(std::move(dialing));
     EXPECT_EQ(dialer->start(), Errc::ok);
     peer = acceptor_name;
-    EXPECT_TRUE(wait_until([&] {
-      for (const PeerStatus& status : dialer->peers()) {
-        if (status.stats.state == PeerState::established) return true;
-      }
-      return false;
-    }));
+    EXPECT_TRUE(testing::wait_established(*dialer));
   }
   Sink sink;  // before the nodes: their callbacks write here until they stop
   std::unique_ptr<EventNode> acceptor;

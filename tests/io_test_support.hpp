@@ -39,6 +39,16 @@ bool wait_until(Predicate done, std::chrono::milliseconds limit = 5s) {
   return true;
 }
 
+// Waits (at most 5 s) until `node` has an established connection to some peer.
+inline bool wait_established(EventNode& node) {
+  return wait_until([&] {
+    for (const PeerStatus& status : node.peers()) {
+      if (status.stats.state == PeerState::established) return true;
+    }
+    return false;
+  });
+}
+
 // The reply a future holds, waiting at most `limit`; a test failure (and a reply no test
 // expects, invalid_argument) when none came by then.
 inline Reply reply_within(std::future<Reply> future, std::chrono::milliseconds limit = 5s) {

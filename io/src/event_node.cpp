@@ -191,6 +191,7 @@ Errc EventNode::start() {
     impl.node->on_timer(monotonic_now_ns());
     impl.after_input();
     event_base_dispatch(impl.base);
+    impl.drop_released();
   });
   return Errc::ok;
 }

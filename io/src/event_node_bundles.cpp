@@ -9,6 +9,7 @@ namespace weft::io {
 Bundle EventNode::open_bundle(BundleOptions options, BundleCallbacks callbacks) {
   auto state = std::make_shared<Bundle::State>();
   state->node = impl_;
+  state->default_done.set(std::exchange(callbacks.on_done, nullptr));
   state->callbacks = std::move(callbacks);
   state->limit = impl_->options.config.limits.max_objects_in_flight;
   Impl::Command command;
@@ -38,10 +39,6 @@ Bundle EventNode::open_bundle(BundleOptions options, BundleCallbacks callbacks) 
 
 namespace {
 
-const BundleObjectDone& done_of(const Bundle::State& state, const BundleObjectDone& own) {
-  return own ? own : state.callbacks.on_done;
-}
-
 Errc on_bundle_loop(const std::shared_ptr<Bundle::State>& state,
                     std::function<void(EventNode::Impl&, Bundle::State&)> body) {
   return on_handle_loop<Bundle::State>(state, std::move(body));
@@ -50,6 +47,7 @@ Errc on_bundle_loop(const std::shared_ptr<Bundle::State>& state,
 }  // namespace
 
 Errc Bundle::send(OutgoingBundleObject object) {
+  if (state_ && !state_->default_done.resolve(object.on_done)) return Errc::stream_closed;
   auto kept = std::make_shared<OutgoingBundleObject>(std::move(object));
   return post_counted(
       state_,
@@ -58,8 +56,8 @@ Errc Bundle::send(OutgoingBundleObject object) {
       },
       [state = state_, kept] {
         --state->in_flight;
-        const BundleObjectDone& done = done_of(*state, kept->on_done);
-        if (done) done(BundleObjectResult{0, Errc::shutting_down, "node stopped", {}});
+        if (kept->on_done)
+          kept->on_done(BundleObjectResult{0, Errc::shutting_down, "node stopped", {}});
       });
 }
 
@@ -109,7 +107,7 @@ bool Bundle::ended() const {
 
 void EventNode::Impl::send_bundle_object(const std::shared_ptr<Bundle::State>& state,
                                          OutgoingBundleObject&& object) {
-  const BundleObjectDone done = done_of(*state, object.on_done);
+  const BundleObjectDone done = std::move(object.on_done);  // send() filled in the bundle's
   const auto fail_now = [&](Errc error, std::string message) {
     --state->in_flight;
     if (done) done(BundleObjectResult{0, error, std::move(message), {}});
@@ -186,6 +184,8 @@ void EventNode::Impl::handle(event::BundleEnded&& e) {
 void EventNode::Impl::end_bundle(Bundle::State& state, Errc result, std::string_view message) {
   if (state.ended.exchange(true)) return;
   if (state.callbacks.on_end) state.callbacks.on_end(result, message);
+  BundleObjectDone default_done = state.default_done.release();
+  release_callbacks(state.node, state.callbacks, state.objects, default_done);
 }
 
 }  // namespace weft::io

@@ -148,6 +148,7 @@ void EventNode::Impl::end_session(const std::shared_ptr<StreamSession::State>& s
   state->queued = 0;
   StreamSession session(state);
   if (state->callbacks.on_end) state->callbacks.on_end(session, result, message);
+  release_callbacks(state->node, state->callbacks);
 }
 
 // The peer's byte window is fixed once it accepted: look it up until it is known, not on

@@ -19,7 +19,9 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
+#include <utility>
 
 #include "metrics_http.hpp"
 #include "object_states.hpp"
@@ -148,7 +150,12 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
 
   // ---- the loop's work after any input ----
 
+  // Handles the core's events and output until none is left, then drops the released
+  // callbacks: no callback of any handle runs at that point.
   void after_input();
+  // Destroys the callbacks of handles that ended (released), including any that
+  // destroying them releases in turn (loop thread, with no callback on the stack).
+  void drop_released();
 
   void arm_timer();
 
@@ -365,6 +372,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // The object being read on each stream of a peer.
   std::map<std::pair<PeerId, ObjectStreamId>, std::shared_ptr<ObjectReader::State>> object_readers;
   std::function<void(const PeerChange&)> peer_change;
+  // The callbacks of handles whose final on_end returned (release_callbacks), kept until
+  // none of them can be running.
+  std::vector<std::shared_ptr<void>> released;
   std::thread thread;
   std::atomic<std::thread::id> loop_id;
   std::mutex mutex;
@@ -390,6 +400,20 @@ std::pair<Errc, T> ask_loop(EventNode::Impl& impl, std::function<T()> fn) {
                                  }});
   if (posted != Errc::ok) return {posted, T{}};
   return future.get();
+}
+
+// Takes a handle's callbacks (and its other parts that hold the application's functions)
+// once its final on_end returned, so that an application keeping the handle in state its
+// callbacks capture does not keep that state alive forever. On the loop thread, one of
+// them may still be running further up the stack (on_end reached from on_message or
+// on_writable): the loop destroys them after the current event (drop_released). Off the
+// loop thread the loop never had the handle or has ended (a failed open, work left at
+// stop()), so they are destroyed here, at once.
+template <typename... Parts>
+void release_callbacks(const std::weak_ptr<EventNode::Impl>& node, Parts&... parts) {
+  auto taken = std::make_shared<std::tuple<Parts...>>(std::exchange(parts, Parts{})...);
+  const std::shared_ptr<EventNode::Impl> impl = node.lock();
+  if (impl && impl->on_loop_thread()) impl->released.push_back(std::move(taken));
 }
 
 // The handles that send objects (ObjectStream::State, Bundle::State) share these steps.

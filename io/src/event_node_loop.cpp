@@ -102,7 +102,15 @@ void EventNode::Impl::after_input() {
       write_out(*transport);
     }
   }
+  drop_released();
   arm_timer();
+}
+
+void EventNode::Impl::drop_released() {
+  while (!released.empty()) {
+    std::vector<std::shared_ptr<void>> batch;
+    batch.swap(released);  // destroying an application's state may end more handles
+  }
 }
 
 void EventNode::Impl::arm_timer() {

@@ -57,6 +57,7 @@ ObjectStream EventNode::open_object_stream(std::string_view peer, std::string_vi
                                            ObjectStreamOptions options) {
   auto state = std::make_shared<ObjectStream::State>();
   state->node = impl_;
+  state->default_done.set(std::exchange(callbacks.on_done, nullptr));
   state->callbacks = std::move(callbacks);
   state->limit = impl_->options.config.limits.max_objects_in_flight;
   Impl::Command command;
@@ -84,14 +85,14 @@ ObjectStream EventNode::open_object_stream(std::string_view peer, std::string_vi
 // ---- ObjectStream ---------------------------------------------------------------------------
 
 Errc ObjectStream::send(OutgoingObject object) {
+  if (state_ && !state_->default_done.resolve(object.on_done)) return Errc::stream_closed;
   auto kept = std::make_shared<OutgoingObject>(std::move(object));
   return post_counted(
       state_,
       [state = state_, kept](EventNode::Impl& node) { node.send_object(state, std::move(*kept)); },
       [state = state_, kept] {
         --state->in_flight;
-        const ObjectDone& done = kept->on_done ? kept->on_done : state->callbacks.on_done;
-        if (done) done(ObjectResult{0, Errc::shutting_down, "node stopped"});
+        if (kept->on_done) kept->on_done(ObjectResult{0, Errc::shutting_down, "node stopped"});
       });
 }
 
@@ -180,7 +181,7 @@ bool ObjectReader::ended() const {
 
 void EventNode::Impl::send_object(const std::shared_ptr<ObjectStream::State>& state,
                                   OutgoingObject&& object) {
-  const ObjectDone done = object.on_done ? object.on_done : state->callbacks.on_done;
+  const ObjectDone done = std::move(object.on_done);  // send() filled in the stream's
   const auto fail_now = [&](Errc error, std::string message) {
     --state->in_flight;
     if (done) done(ObjectResult{0, error, std::move(message)});
@@ -275,6 +276,8 @@ void EventNode::Impl::end_object_stream(ObjectStream::State& state, Errc result,
                                         std::string_view message) {
   if (state.ended.exchange(true)) return;
   if (state.callbacks.on_end) state.callbacks.on_end(result, message);
+  ObjectDone default_done = state.default_done.release();
+  release_callbacks(state.node, state.callbacks, state.objects, default_done);
 }
 
 void EventNode::Impl::handle(event::ObjectCompleted&& e) {
@@ -325,6 +328,7 @@ void EventNode::Impl::handle(event::ObjectArrived&& e) {
   if (state->ended) {
     ObjectReader reader(state);
     if (state->sink.on_end) state->sink.on_end(reader, state->end_result, state->end_message);
+    release_callbacks(state->node, state->sink);
     return;
   }
   deliver_object(state);
@@ -382,6 +386,7 @@ void EventNode::Impl::end_reader(const std::shared_ptr<ObjectReader::State>& rea
   }
   ObjectReader reader(state);
   if (state->sink.on_end) state->sink.on_end(reader, result, message);
+  release_callbacks(state->node, state->sink);
 }
 
 void EventNode::Impl::end_objects() {

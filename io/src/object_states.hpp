@@ -5,7 +5,9 @@
 
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <utility>
 
 #include "weft/io/event_node.hpp"
 
@@ -27,9 +29,39 @@ struct ObjectSource::State {
   }
 };
 
+// A handle's on_done for the objects sent without their own. send() (any thread) takes a
+// copy into each object, so the loop never needs it later; the handle's end releases it
+// (release_callbacks). A send that finds it released is refused: the handle ended.
+template <typename Done>
+class DefaultDone {
+ public:
+  void set(Done done) {
+    std::lock_guard lock(mutex_);
+    done_ = std::move(done);
+  }
+  // Fills an empty `own` with the handle's on_done; false once the handle released it.
+  bool resolve(Done& own) const {
+    std::lock_guard lock(mutex_);
+    if (released_) return false;
+    if (!own) own = done_;
+    return true;
+  }
+  Done release() {
+    std::lock_guard lock(mutex_);
+    released_ = true;
+    return std::exchange(done_, Done{});
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  Done done_;
+  bool released_ = false;
+};
+
 struct ObjectStream::State {
   std::weak_ptr<EventNode::Impl> node;
-  ObjectStreamCallbacks callbacks;
+  ObjectStreamCallbacks callbacks;  // on_end only: on_done is in default_done
+  DefaultDone<ObjectDone> default_done;
   std::atomic<bool> ended{false};
   std::atomic<bool> closing{false};  // fin() or stop() was called
   std::atomic<std::size_t> in_flight{0};
@@ -46,7 +78,8 @@ struct ObjectStream::State {
 
 struct Bundle::State {
   std::weak_ptr<EventNode::Impl> node;
-  BundleCallbacks callbacks;
+  BundleCallbacks callbacks;  // on_end only: on_done is in default_done
+  DefaultDone<BundleObjectDone> default_done;
   std::atomic<bool> ended{false};
   std::atomic<bool> closing{false};  // fin() or stop() was called
   std::atomic<std::size_t> in_flight{0};

@@ -87,10 +87,13 @@ class Bundle {
   Bundle() = default;
   explicit Bundle(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
-  // Posts an object to every destination; its on_done (or the bundle's) runs exactly once,
-  // on the loop thread. queue_full without posting when limits.max_objects_in_flight
-  // objects are not completed (or the command queue is full); stream_closed after fin(),
-  // stop() or the end; shutting_down when the node stopped. Objects the core refuses on
+  // Posts an object to every destination; its on_done (or the bundle's, taken now) runs
+  // exactly once, on the loop thread (with shutting_down on the thread calling
+  // EventNode::stop() when the loop never ran the send), and is dropped once it ran; the
+  // bundle's callbacks are dropped once its on_end returned. queue_full without posting
+  // when limits.max_objects_in_flight objects are not completed (or the command queue is
+  // full); stream_closed after fin(), stop() or the end; shutting_down when the node
+  // stopped. Objects the core refuses on
   // the loop (no destination, a destination without room, bad arguments) complete with
   // that error and no replicas.
   Errc send(OutgoingBundleObject object);

@@ -5,11 +5,24 @@
 // method may be called from any thread: calls are handed to the loop through a bounded
 // queue and an eventfd wake-up, and never block (a full queue returns Errc::queue_full).
 // Calls made on the loop thread itself (from a callback) run at once, without the queue.
-// Every callback (reply, request handler, stream callbacks, peer events, log) runs on the
-// loop thread, with one exception: when open_stream cannot hand the stream to the loop
-// (queue_full, shutting_down), its on_end runs at once on the calling thread. Keep them
-// short, and hand long work to another thread (a Responder and a StreamSession may be used
-// from any thread).
+// Every callback (reply, request handler, stream and object callbacks, peer events, log)
+// runs on the loop thread, except in these cases, where it runs on the thread named:
+//  - an open that cannot be handed to the loop (open_stream, open_object_stream,
+//    open_bundle: queue_full, shutting_down): its on_end runs at once, on the calling thread;
+//  - work the loop never ran (queued while the node had not started, then stop() or the
+//    destructor): stop() ends it with shutting_down on its own thread: an open's on_end, a
+//    request's done, a send's on_done (ObjectStream::send, Bundle::send);
+//  - the log lines of start(), add_peer(), set_tls_context() and serve_metrics() about
+//    their own arguments (a bad address, a bad TLS context): on the calling thread.
+// Once started, stop() runs every other end (streams, objects, bundles, calls) on the loop
+// thread before it joins it. Keep callbacks short, and hand long work to another thread (a
+// Responder and a StreamSession may be used from any thread).
+//
+// Callbacks are released. A handle (StreamSession, ObjectStream, ObjectReader, Bundle)
+// drops its callbacks once its final on_end returned (each object's on_done once it ran),
+// so the application may keep the handle in state those callbacks capture without a
+// cycle that is never freed. On the loop thread they are destroyed after the event being
+// handled (never while one of them runs); for an end off the loop thread (above), at once.
 //
 // I/O. Reads go straight from the socket into one page-aligned buffer per node and from
 // there into the core, which decodes whole frames in place. Writes send the core's output
@@ -42,7 +55,9 @@
 namespace weft::io {
 
 enum class LogLevel : std::uint8_t { debug, info, warning, error };
-// Receives the adapter's log lines (loop thread). Default: none.
+// Receives the adapter's log lines: on the loop thread, except those of start(), add_peer(),
+// set_tls_context() and serve_metrics() about their arguments (on the calling thread), so
+// it must be safe to call from any thread. Default: none.
 using LogSink = std::function<void(LogLevel, std::string_view)>;
 
 // Where a peer listens.
@@ -294,15 +309,18 @@ class EventNode {
   // invalid_argument (a bad address; the log says which) when nothing was started.
   Errc start();
   // Stops the loop: closes every transport (every call and stream still open ends exactly
-  // once, with disconnected), fails commands not yet run with shutting_down, joins the
-  // thread. Idempotent; later calls fail with shutting_down. Not from a callback: the loop
-  // thread cannot join itself.
+  // once, with disconnected; object streams, bundles and objects being read with
+  // shutting_down), on the loop thread, then joins the thread. Commands the loop never ran
+  // (queued while the node had not started) end with shutting_down here, on the calling
+  // thread: their on_end, done or on_done runs on it. Idempotent; later calls fail with
+  // shutting_down. Not from a callback: the loop thread cannot join itself.
   void stop();
   // The port the listener is bound to (after start()).
   std::uint16_t port() const;
 
   // ---- from any thread ----
-  // Sends a request; `done` runs once on the loop thread. Returns queue_full or
+  // Sends a request; `done` runs once on the loop thread (or, with shutting_down, on the
+  // thread calling stop() when the loop never ran the request). Returns queue_full or
   // shutting_down without calling `done` when the call could not be handed to the loop.
   // With `handle` given, it is set to a handle that can cancel the call. A borrowed
   // payload is copied once when called from another thread (never on the loop thread); a
@@ -315,7 +333,9 @@ class EventNode {
                              std::int64_t timeout_ms = 0, std::string_view route = {});
 
   // Opens a stream to (handler, route) on `peer`. The session is usable at once (writes
-  // queue until the peer accepts); `callbacks.on_end` reports failures to open as well.
+  // queue until the peer accepts); `callbacks.on_end` reports failures to open as well:
+  // queue_full and shutting_down at once on the calling thread, shutting_down on the thread
+  // calling stop() when the loop never ran the open, unknown_peer on the loop thread.
   StreamSession open_stream(std::string_view peer, std::uint16_t handler, std::string_view route,
                             const std::vector<std::uint8_t>* payload, bool has_input,
                             StreamWindow window, std::int64_t timeout_ms,
@@ -323,7 +343,9 @@ class EventNode {
 
   // Opens an object stream to `endpoint` on `peer` (weft/io/objects.hpp). Usable at once:
   // objects wait for the peer (object_resume_timeout_ms) when it is down. Failures to open
-  // (unknown_peer, queue_full) come through callbacks.on_end, which runs exactly once.
+  // come through callbacks.on_end, which runs exactly once: queue_full and shutting_down at
+  // once on the calling thread, shutting_down on the thread calling stop() when the loop
+  // never ran the open, unknown_peer (and the core's refusals) on the loop thread.
   // `options` as PeerConnection::open_object_stream takes them (lz4: a peer that cannot take
   // compression ends the stream with unsupported, through on_end, after each object's
   // completion).
@@ -333,8 +355,9 @@ class EventNode {
 
   // Opens a bundle (weft/io/bundles.hpp) to every peer (options.broadcast, following peers
   // the node adds and removes) or to the named ones. Usable at once; failures to open
-  // (invalid_argument, unknown_peer, queue_full) come through callbacks.on_end, which runs
-  // exactly once.
+  // come through callbacks.on_end, which runs exactly once: queue_full and shutting_down at
+  // once on the calling thread, shutting_down on the thread calling stop() when the loop
+  // never ran the open, invalid_argument and unknown_peer on the loop thread.
   Bundle open_bundle(BundleOptions options, BundleCallbacks callbacks);
 
   // Runs `fn` on the loop thread (at once when called from it). queue_full or

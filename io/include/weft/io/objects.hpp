@@ -9,7 +9,8 @@
 //
 // Receiving: EventNode::handle_objects serves an endpoint; for each arriving object the
 // handler returns an ObjectSink whose on_data gets the data in order and whose on_end runs
-// exactly once. memory_sink() and file_sink() are ready-made sinks.
+// exactly once, on the loop thread; the reader drops the sink once on_end returned.
+// memory_sink() and file_sink() are ready-made sinks.
 #pragma once
 
 #include <atomic>
@@ -86,12 +87,15 @@ class ObjectStream {
   ObjectStream() = default;
   explicit ObjectStream(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
-  // Posts an object; its on_done (or the stream's) runs exactly once, on the loop thread,
-  // after those of every object posted before. Returns queue_full without posting when
-  // limits.max_objects_in_flight objects are not completed yet, or the command queue is
-  // full (wait for a completion, then send again); stream_closed after fin() or stop() or
-  // the end; shutting_down when the node stopped. Objects the core refuses on the loop
-  // (invalid_argument, too_large, ...) complete with that error.
+  // Posts an object; its on_done (or the stream's, taken now) runs exactly once, on the
+  // loop thread, after those of every object posted before (with shutting_down on the
+  // thread calling EventNode::stop() when the loop never ran the send), and is dropped once
+  // it ran; the stream's callbacks are dropped once its on_end returned. Returns queue_full without
+  // posting when limits.max_objects_in_flight objects are not completed yet, or the command queue
+  // is full (wait for a completion, then send again); stream_closed after fin() or stop() or the
+  // end (before on_end when the stream's end comes meanwhile); shutting_down when the node stopped.
+  // Objects the core refuses on the loop (invalid_argument, too_large, ...) complete with that
+  // error.
   Errc send(OutgoingObject object);
   // Ends the stream after every object completed (on_end(ok)). queue_full leaves it open.
   Errc fin();
