@@ -428,6 +428,35 @@ TEST(IoTls, AReloadedContextServesNewConnectionsWhileOpenOnesKeepTheirs) {
             "new");
 }
 
+// stop() ends each TLS connection with a close_notify: the peer sees a clean close, not a
+// truncated one, in its PeerChange and its log. Both ways: the acceptor stops, then (in a
+// second pair) the dialer.
+void expect_clean_close_when_one_stops(bool dialer_stops) {
+  TestPki pki;
+  Recorder recorder;
+  const std::string dialer = dialer_and_acceptor().first;
+  const std::string acceptor = dialer_and_acceptor().second;
+  Pair pair(pki.context({dialer}, {}, valid_now()), pki.context({acceptor}, {}, valid_now()),
+            recorder);
+  ASSERT_TRUE(wait_until([&] { return connected(*pair.dialer, acceptor); })) << recorder.all();
+  EXPECT_EQ(text_of(reply_within(pair.dialer->request(acceptor, kEcho, as_bytes("hi"))).payload),
+            "hi");
+  (dialer_stops ? pair.dialer : pair.acceptor)->stop();
+  const std::string watcher = dialer_stops ? acceptor : dialer;
+  const std::string stopped = dialer_stops ? dialer : acceptor;
+  ASSERT_TRUE(recorder.wait_for(watcher + ": down " + stopped)) << recorder.all();
+  EXPECT_FALSE(recorder.saw("", "truncated")) << recorder.all();
+  EXPECT_FALSE(recorder.saw("", "close_notify")) << recorder.all();
+}
+
+TEST(IoTls, AnAcceptorThatStopsSendsCloseNotifySoTheDialerSeesACleanClose) {
+  expect_clean_close_when_one_stops(false);
+}
+
+TEST(IoTls, ADialerThatStopsSendsCloseNotifySoTheAcceptorSeesACleanClose) {
+  expect_clean_close_when_one_stops(true);
+}
+
 TEST(IoTls, SetTlsContextRefusesWhatANodeCannotUse) {
   TestPki pki;
   Recorder recorder;

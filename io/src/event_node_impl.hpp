@@ -205,6 +205,14 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // The peer closed a TLS socket (EOF): the core hears it, a handshake cut short is
   // reported as a failed one.
   void tls_closed(TransportId transport);
+  // At stop: the TLS session's close_notify (after any ciphertext still waiting) goes out
+  // in one nonblocking send, so that the peer sees a clean close and not a truncated one.
+  // Best effort and bounded: what the socket buffer does not take is dropped, and stop()
+  // never waits for a peer that does not read.
+  void send_close_notify(TransportId transport);
+  // Writes what fits of `bytes` into the socket's buffer without waiting (the last bytes
+  // before a close), dropping the rest.
+  static void send_best_effort(int fd, Bytes bytes);
   // Logs a TLS failure, and reports it as handshake_failed when it came before any weft byte.
   void report_tls_failure(const std::string& remote, const TlsTransport& tls);
 

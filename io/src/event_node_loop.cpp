@@ -153,15 +153,18 @@ void EventNode::Impl::close_socket(TransportId transport, Bytes final_bytes) {
     socket.tls->close(final_bytes);
     final_bytes = socket.tls->ciphertext();
   }
-  if (!final_bytes.empty() && !socket.connecting) {
-    // Best effort: a reject or goaway that fits the socket buffer gets through.
-    [[maybe_unused]] const ssize_t sent =
-        ::send(socket.fd, final_bytes.data(), final_bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-  }
+  // Best effort: a reject or goaway that fits the socket buffer gets through.
+  if (!socket.connecting) send_best_effort(socket.fd, final_bytes);
   socket.read_event.reset();
   socket.write_event.reset();
   ::close(socket.fd);
   sockets.erase(found);
+}
+
+void EventNode::Impl::send_best_effort(int fd, Bytes bytes) {
+  if (bytes.empty()) return;
+  [[maybe_unused]] const ssize_t sent =
+      ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 void EventNode::Impl::transport_failed(TransportId transport, const std::string& reason) {
@@ -399,8 +402,10 @@ void EventNode::Impl::shutdown() {
   std::vector<TransportId> open;
   for (const auto& [transport, socket] : sockets)
     open.push_back(transport);
-  for (TransportId transport : open)
+  for (TransportId transport : open) {
+    send_close_notify(transport);
     transport_failed(transport, "node stopping");
+  }
   after_input();
   event_del(timer.get());
 }

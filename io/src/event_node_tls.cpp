@@ -84,6 +84,15 @@ void EventNode::Impl::fail_tls(TransportId transport) {
   tls->report_down(*node, monotonic_now_ns(), "");
 }
 
+void EventNode::Impl::send_close_notify(TransportId transport) {
+  const auto found = sockets.find(transport);
+  if (found == sockets.end() || !found->second.tls || found->second.connecting) return;
+  TlsTransport& tls = *found->second.tls;
+  if (tls.failed()) return;  // fail_tls sent its alert already
+  tls.close({});
+  send_best_effort(found->second.fd, tls.ciphertext());
+}
+
 void EventNode::Impl::tls_closed(TransportId transport) {
   Socket& socket = sockets.at(transport);
   socket.tls->transport_closed();

@@ -310,7 +310,9 @@ class EventNode {
   Errc start();
   // Stops the loop: closes every transport (every call and stream still open ends exactly
   // once, with disconnected; object streams, bundles and objects being read with
-  // shutting_down), on the loop thread, then joins the thread. Commands the loop never ran
+  // shutting_down), on the loop thread, then joins the thread. A TLS connection gets a
+  // close_notify first, so its peer sees a clean close: one nonblocking send of what fits
+  // the socket buffer, never waiting for a peer that does not read. Commands the loop never ran
   // (queued while the node had not started) end with shutting_down here, on the calling
   // thread: their on_end, done or on_done runs on it. Idempotent; later calls fail with
   // shutting_down. Not from a callback: the loop thread cannot join itself.
