@@ -457,6 +457,31 @@ TEST(IoTls, ADialerThatStopsSendsCloseNotifySoTheAcceptorSeesACleanClose) {
   expect_clean_close_when_one_stops(true);
 }
 
+// A peer that does not read (its loop held) while the stopping node has megabytes queued
+// for it: the close_notify cannot go out, and stop() still returns at once (it never
+// waits for the socket).
+TEST(IoTls, StopDoesNotWaitForAPeerThatDoesNotRead) {
+  TestPki pki;
+  Recorder recorder;
+  const std::string dialer = dialer_and_acceptor().first;
+  const std::string acceptor = dialer_and_acceptor().second;
+  Pair pair(pki.context({dialer}, {}, valid_now()), pki.context({acceptor}, {}, valid_now()),
+            recorder);
+  ASSERT_TRUE(wait_until([&] { return connected(*pair.dialer, acceptor); })) << recorder.all();
+  testing::LoopFreeze freeze(*pair.acceptor);
+  ASSERT_TRUE(freeze.wait_held());
+  const std::vector<std::uint8_t> payload(256 * 1024, 0x5a);
+  std::vector<std::future<Reply>> replies;
+  for (int i = 0; i < 64; ++i)
+    replies.push_back(pair.dialer->request(acceptor, kEcho, payload));
+  auto stopped = std::async(std::launch::async, [&] { pair.dialer->stop(); });
+  EXPECT_EQ(stopped.wait_for(10s), std::future_status::ready) << "stop() waited for the peer";
+  freeze.release();
+  stopped.wait();
+  for (std::future<Reply>& reply : replies)
+    EXPECT_NE(reply_within(std::move(reply)).error, Errc::ok);
+}
+
 TEST(IoTls, SetTlsContextRefusesWhatANodeCannotUse) {
   TestPki pki;
   Recorder recorder;
