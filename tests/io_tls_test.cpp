@@ -428,16 +428,22 @@ TEST(IoTls, AReloadedContextServesNewConnectionsWhileOpenOnesKeepTheirs) {
             "new");
 }
 
+// A dialer and an acceptor with certificates of `pki` for their names.
+struct TlsPair : Pair {
+  TlsPair(TestPki& pki, Recorder& recorder)
+      : Pair(pki.context({dialer_and_acceptor().first}, {}, valid_now()),
+             pki.context({dialer_and_acceptor().second}, {}, valid_now()), recorder) {}
+};
+
 // stop() ends each TLS connection with a close_notify: the peer sees a clean close, not a
 // truncated one, in its PeerChange and its log. Both ways: the acceptor stops, then (in a
 // second pair) the dialer.
 void expect_clean_close_when_one_stops(bool dialer_stops) {
   TestPki pki;
   Recorder recorder;
-  const std::string dialer = dialer_and_acceptor().first;
-  const std::string acceptor = dialer_and_acceptor().second;
-  Pair pair(pki.context({dialer}, {}, valid_now()), pki.context({acceptor}, {}, valid_now()),
-            recorder);
+  TlsPair pair(pki, recorder);
+  const std::string& dialer = pair.dialer_name;
+  const std::string& acceptor = pair.acceptor_name;
   ASSERT_TRUE(wait_until([&] { return connected(*pair.dialer, acceptor); })) << recorder.all();
   EXPECT_EQ(text_of(reply_within(pair.dialer->request(acceptor, kEcho, as_bytes("hi"))).payload),
             "hi");
@@ -463,10 +469,8 @@ TEST(IoTls, ADialerThatStopsSendsCloseNotifySoTheAcceptorSeesACleanClose) {
 TEST(IoTls, StopDoesNotWaitForAPeerThatDoesNotRead) {
   TestPki pki;
   Recorder recorder;
-  const std::string dialer = dialer_and_acceptor().first;
-  const std::string acceptor = dialer_and_acceptor().second;
-  Pair pair(pki.context({dialer}, {}, valid_now()), pki.context({acceptor}, {}, valid_now()),
-            recorder);
+  TlsPair pair(pki, recorder);
+  const std::string& acceptor = pair.acceptor_name;
   ASSERT_TRUE(wait_until([&] { return connected(*pair.dialer, acceptor); })) << recorder.all();
   testing::LoopFreeze freeze(*pair.acceptor);
   ASSERT_TRUE(freeze.wait_held());
