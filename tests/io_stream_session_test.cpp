@@ -3,10 +3,12 @@
 // the loop draining the queue), and a message the core cannot send is never dropped quietly.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "io_test_support.hpp"
@@ -296,6 +298,56 @@ TEST(IoStreamSession, ACloseFromOnWritableGoesAfterTheMessagesWrittenThere) {
     expected.push_back("rest" + std::to_string(i));
   std::lock_guard lock(nodes.sink.mutex);
   EXPECT_EQ(nodes.sink.received, expected);
+}
+
+// Writes from the loop thread go straight into the core while nothing waits before them,
+// and into the session's queue (small ones copied into shared blocks) once the peer's
+// window is full (issue 19). Whatever path each took, every message arrives once, in the
+// order written, with its bytes: sizes from 0 to past the 16 KiB copy limit, against a
+// window of 16 messages, while another thread writes too (each writer's own order holds).
+TEST(IoStreamSession, WritesFromTheLoopArriveInOrderWhateverPathTheyTook) {
+  Opener opener;
+  Nodes nodes(StreamWindow{16, 1 << 20}, /*send_queue_messages=*/8192);
+  StreamSession session =
+      nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, opener.callbacks());
+  // Message i of writer w: "w:i:" then filler, of a size from the cycle below.
+  const auto message = [](char writer, std::size_t i) {
+    static constexpr std::size_t kSizes[] = {0, 1, 64, 4095, 4096, 4097, 20'000, 70'000};
+    std::string text = std::string(1, writer) + ":" + std::to_string(i) + ":";
+    text.resize(std::max(text.size(), kSizes[i % std::size(kSizes)]), writer);
+    return text;
+  };
+  constexpr std::size_t kEach = 600;
+  std::atomic<std::size_t> loop_refused{0};
+  std::thread other([&] {
+    for (std::size_t i = 0; i < kEach; ++i) {
+      while (session.write(as_bytes(message('o', i))) != Errc::ok)
+        std::this_thread::yield();
+    }
+  });
+  for (std::size_t batch = 0; batch < kEach; batch += 100) {
+    ASSERT_EQ(nodes.dialer->run_on_loop([&, batch] {
+      for (std::size_t i = batch; i < batch + 100; ++i) {
+        if (session.write(as_bytes(message('l', i))) != Errc::ok) ++loop_refused;
+      }
+    }),
+              Errc::ok);
+  }
+  other.join();
+  ASSERT_TRUE(wait_until([&] { return nodes.sink.messages.load() == 2 * kEach; }, 20s));
+  ASSERT_EQ(session.close(), Errc::ok);
+  expect_both_ends(opener, nodes, Errc::ok);
+  EXPECT_EQ(loop_refused.load(), 0u);
+  std::lock_guard lock(nodes.sink.mutex);
+  std::size_t next[2] = {0, 0};
+  for (const std::string& got : nodes.sink.received) {
+    ASSERT_FALSE(got.empty());
+    const int writer = got[0] == 'l' ? 0 : 1;
+    ASSERT_EQ(got, message(got[0], next[writer])) << "writer " << got[0];
+    ++next[writer];
+  }
+  EXPECT_EQ(next[0], kEach);
+  EXPECT_EQ(next[1], kEach);
 }
 
 }  // namespace

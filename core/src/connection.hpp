@@ -9,6 +9,7 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "acceptor.hpp"
@@ -21,10 +22,16 @@
 #include "object_sender.hpp"
 #include "output_lanes.hpp"
 #include "slot_map.hpp"
+#include "weft/message_queue.hpp"
 #include "weft/node.hpp"
 #include "weft/wire.hpp"
 
 namespace weft::detail {
+
+// A mux id this side opens: its serial, then the slot of what it names (kSlotBits), then
+// the side's parity bit.
+constexpr unsigned kSlotBits = 20;
+constexpr std::uint64_t kSlotMask = (std::uint64_t{1} << kSlotBits) - 1;
 
 // Longest error text carried in a frame; far below any frame limit.
 inline constexpr std::size_t kMaxErrorText = 4096;
@@ -178,8 +185,7 @@ class Connection : private ObjectPort {
     bool recv_open = false;
     std::uint64_t recv_msgs = 0;
     std::uint64_t recv_bytes = 0;
-    std::deque<std::vector<std::uint8_t>> inbox;
-    std::uint64_t inbox_bytes = 0;
+    MessageQueue inbox;  // its bytes: inbox.bytes()
     // A message arriving in parts: its parts so far (counted in recv_msgs and recv_bytes,
     // not in the inbox), while `assembling`.
     std::vector<std::uint8_t> partial;
@@ -289,8 +295,11 @@ class Connection : private ObjectPort {
 
   // Calls.
   std::uint64_t make_mux(std::uint32_t slot);
-  std::uint32_t slot_of(std::uint64_t mux) const;
-  bool ours(std::uint64_t mux) const;
+  // Inline: every frame of a request or stream asks them.
+  std::uint32_t slot_of(std::uint64_t mux) const {
+    return static_cast<std::uint32_t>((mux >> 1) & kSlotMask);
+  }
+  bool ours(std::uint64_t mux) const { return (mux & 1) == parity_; }
   Outbound* find_outbound(std::uint64_t mux);
   void complete(std::uint32_t slot, Errc result, std::vector<std::uint8_t> payload);
   // Why a payload of `total_bytes` announced by its first part cannot be assembled: over
@@ -335,7 +344,12 @@ class Connection : private ObjectPort {
   void meter_stream(TimeNs now_ns, Stream& stream);
   void stream_end(TimeNs now_ns, std::uint32_t slot, const Frame& frame);
   // The slot of the stream `mux` names, if it is open (finished ones included).
-  std::optional<std::uint32_t> find_stream(std::uint64_t mux) const;
+  // A pointer, not an optional slot: the optional's return through memory cost a stalled
+  // store forwarding on every message (perf).
+  const Stream* find_stream(std::uint64_t mux, std::uint32_t& slot) const;
+  Stream* find_stream(std::uint64_t mux, std::uint32_t& slot) {
+    return const_cast<Stream*>(std::as_const(*this).find_stream(mux, slot));
+  }
   // The live (not finished) stream `id` names, if any.
   Stream* live_stream(StreamId id, std::uint32_t* slot = nullptr);
   Pushed send_stream_frame(Stream& stream, const Frame& frame, bool force_bulk = false);

@@ -142,16 +142,15 @@ void Connection::check_stream([[maybe_unused]] std::uint32_t slot,
   // What the peer may still send, what waits in the inbox and what was consumed but not yet
   // returned always add up to the window this side granted (credit is conserved).
   std::uint64_t inbox_bytes = 0;
-  for (const auto& message : stream.inbox)
-    inbox_bytes += message.size();
-  WEFT_ASSERT(inbox_bytes == stream.inbox_bytes);
+  stream.inbox.for_each_size([&](std::size_t size) { inbox_bytes += size; });
+  WEFT_ASSERT(inbox_bytes == stream.inbox.bytes());
   WEFT_ASSERT(stream.recv_msgs <= stream.granted_msgs && stream.recv_bytes <= stream.granted_bytes);
   // A message arriving in parts has its credit spent and is not in the inbox yet.
   WEFT_ASSERT(stream.assembling || stream.partial.empty());
   WEFT_ASSERT(stream.inbox.size() + (stream.assembling ? 1 : 0) + stream.unreturned_msgs +
                   (stream.granted_msgs - stream.recv_msgs) ==
               stream.window_msgs);
-  WEFT_ASSERT(stream.inbox_bytes + stream.partial.size() + stream.unreturned_bytes +
+  WEFT_ASSERT(stream.inbox.bytes() + stream.partial.size() + stream.unreturned_bytes +
                   (stream.granted_bytes - stream.recv_bytes) ==
               stream.window_bytes);
   // This side never holds more credit than the peer's window (credit comes back only for

@@ -8,9 +8,6 @@
 namespace weft::detail {
 namespace {
 
-constexpr unsigned kSlotBits = 20;
-constexpr std::uint64_t kSlotMask = (std::uint64_t{1} << kSlotBits) - 1;
-
 std::vector<std::uint8_t> copy_of(Bytes bytes) {
   return {bytes.begin(), bytes.end()};
 }
@@ -201,14 +198,6 @@ std::uint64_t Connection::make_mux(std::uint32_t slot) {
   // id is not seen twice on a connection before 2^42 requests.
   ++mux_serial_;
   return (((mux_serial_ << kSlotBits) | slot) << 1) | parity_;
-}
-
-std::uint32_t Connection::slot_of(std::uint64_t mux) const {
-  return static_cast<std::uint32_t>((mux >> 1) & kSlotMask);
-}
-
-bool Connection::ours(std::uint64_t mux) const {
-  return (mux & 1) == parity_;
 }
 
 Connection::Outbound* Connection::find_outbound(std::uint64_t mux) {

@@ -15,25 +15,24 @@ std::string text_of(Bytes bytes) {
 
 // ---- lookup ---------------------------------------------------------------------------
 
-std::optional<std::uint32_t> Connection::find_stream(std::uint64_t mux) const {
+const Connection::Stream* Connection::find_stream(std::uint64_t mux, std::uint32_t& slot) const {
   if (ours(mux)) {
-    const std::uint32_t slot = slot_of(mux);
+    slot = slot_of(mux);
     const Stream* stream = streams_.find(slot);
-    if (stream != nullptr && stream->mux == mux) return slot;
-    return std::nullopt;
+    return stream != nullptr && stream->mux == mux ? stream : nullptr;
   }
   const std::uint32_t* found = peer_streams_by_mux_.find(mux);
-  if (found == nullptr) return std::nullopt;
-  return *found;
+  if (found == nullptr) return nullptr;
+  slot = *found;
+  return streams_.find(slot);
 }
 
 Connection::Stream* Connection::live_stream(StreamId id, std::uint32_t* slot) {
   if (state_ != PeerState::established || id.generation != generation_) return nullptr;
-  const std::optional<std::uint32_t> at = find_stream(id.mux);
-  if (!at) return nullptr;
-  Stream* stream = streams_.find(*at);
-  if (stream->finished) return nullptr;
-  if (slot != nullptr) *slot = *at;
+  std::uint32_t at = 0;
+  Stream* stream = find_stream(id.mux, at);
+  if (stream == nullptr || stream->finished) return nullptr;
+  if (slot != nullptr) *slot = at;
   return stream;
 }
 
@@ -159,15 +158,16 @@ bool Connection::dispatch_stream(TimeNs now_ns, const Frame& frame) {
                               std::to_string(frame.mux) + " of the wrong side");
     return false;
   }
-  const std::optional<std::uint32_t> slot = find_stream(frame.mux);
-  if (!slot) return true;  // a stream that ended: a late frame, ignored
-  Stream& stream = *streams_.find(*slot);
+  std::uint32_t slot = 0;
+  Stream* found = find_stream(frame.mux, slot);
+  if (found == nullptr) return true;  // a stream that ended: a late frame, ignored
+  Stream& stream = *found;
   if (stream.finished) return true;
   stream.last_heard_ns = now_ns;
   switch (frame.op) {
     case Op::stream_accept:
       if (stream.accepted) {
-        fail_stream_protocol(now_ns, *slot, "second stream_accept");
+        fail_stream_protocol(now_ns, slot, "second stream_accept");
         break;
       }
       stream.accepted = true;
@@ -181,17 +181,17 @@ bool Connection::dispatch_stream(TimeNs now_ns, const Frame& frame) {
       }
       break;
     case Op::stream_msg:
-      stream_message(now_ns, *slot, frame);
+      stream_message(now_ns, slot, frame);
       break;
     case Op::stream_credit:
-      stream_credit(now_ns, *slot, frame);
+      stream_credit(now_ns, slot, frame);
       break;
     case Op::stream_end:
-      stream_end(now_ns, *slot, frame);
+      stream_end(now_ns, slot, frame);
       break;
     case Op::stream_reject:
     case Op::stream_reset:
-      finish_stream(now_ns, *slot, errc_from_status(frame.status), text_of(frame.payload), true,
+      finish_stream(now_ns, slot, errc_from_status(frame.status), text_of(frame.payload), true,
                     false);
       break;
     case Op::stream_ping:
@@ -230,12 +230,11 @@ void Connection::stream_message(TimeNs now_ns, std::uint32_t slot, const Frame& 
     stream.partial.insert(stream.partial.end(), frame.payload.begin(), frame.payload.end());
     stream.assembling = more;
     if (more) return;
-    stream.inbox.push_back(std::move(stream.partial));
+    stream.inbox.push_owned(std::move(stream.partial));
     stream.partial = {};
   } else {
-    stream.inbox.emplace_back(frame.payload.begin(), frame.payload.end());
+    stream.inbox.push_copy(frame.payload);
   }
-  stream.inbox_bytes += stream.inbox.back().size();
   meter_stream(now_ns, stream);
   if (stream.readable_armed) {
     stream.readable_armed = false;
@@ -352,7 +351,7 @@ std::optional<Bytes> Connection::stream_peek(StreamId id) {
     stream->readable_armed = true;
     return std::nullopt;
   }
-  return Bytes(stream->inbox.front());
+  return stream->inbox.front();
 }
 
 bool Connection::stream_input_done(StreamId id) {
@@ -366,7 +365,6 @@ Errc Connection::stream_consume(TimeNs now_ns, StreamId id) {
   if (stream == nullptr || stream->inbox.empty()) return Errc::not_found;
   const std::size_t size = stream->inbox.front().size();
   stream->inbox.pop_front();
-  stream->inbox_bytes -= size;
   ++stream->unreturned_msgs;
   stream->unreturned_bytes += static_cast<std::uint32_t>(size);
   if (stream->inbox.empty()) stream->readable_armed = true;
@@ -443,16 +441,16 @@ Errc Connection::stream_cancel(TimeNs now_ns, StreamId id) {
 
 std::optional<StreamCredits> Connection::stream_credits(StreamId id) const {
   if (state_ != PeerState::established || id.generation != generation_) return std::nullopt;
-  const std::optional<std::uint32_t> slot = find_stream(id.mux);
-  if (!slot) return std::nullopt;
-  const Stream& stream = *streams_.find(*slot);
-  if (stream.finished) return std::nullopt;
+  std::uint32_t slot = 0;
+  const Stream* found = find_stream(id.mux, slot);
+  if (found == nullptr || found->finished) return std::nullopt;
+  const Stream& stream = *found;
   return StreamCredits{stream.credit_msgs,
                        stream.credit_bytes,
                        stream.peer_window_msgs,
                        stream.peer_window_bytes,
                        stream.inbox.size(),
-                       stream.inbox_bytes,
+                       stream.inbox.bytes(),
                        stream.granted_msgs - stream.recv_msgs,
                        stream.window_msgs,
                        stream.window_bytes};
@@ -474,9 +472,10 @@ Pushed Connection::send_stream_frame(Stream& stream, const Frame& frame, bool fo
 // Called as a stream frame leaves its lane (or a part of a message in parts is about to go):
 // true to send it.
 bool Connection::stream_frame_left_lane(const LaneEntry& entry) {
-  const std::optional<std::uint32_t> slot = find_stream(entry.mux);
-  if (!slot) return false;
-  Stream& stream = *streams_.find(*slot);
+  std::uint32_t slot = 0;
+  Stream* found = find_stream(entry.mux, slot);
+  if (found == nullptr) return false;
+  Stream& stream = *found;
   // A part that is not the last leaves the entry in the lane: nothing to count yet.
   if (entry.parts && !entry.final_part && !stream.aborted) return true;
   WEFT_ASSERT(stream.queued_frames > 0);
@@ -484,7 +483,7 @@ bool Connection::stream_frame_left_lane(const LaneEntry& entry) {
   if (entry.bulk) --stream.bulk_frames;
   const bool send_it = !stream.aborted;
   if (send_it) stream.open_committed = true;
-  erase_stream_if_flushed(*slot);
+  erase_stream_if_flushed(slot);
   return send_it;
 }
 
@@ -505,7 +504,6 @@ void Connection::finish_stream(TimeNs now_ns, std::uint32_t slot, Errc result, s
   stream.aborted = stream.aborted || abort;
   stream.send_open = false;
   stream.inbox.clear();
-  stream.inbox_bytes = 0;
   stream.partial = {};
   stream.assembling = false;
   deadlines_.erase(key_of(slot, kStreamKey));

@@ -73,7 +73,7 @@ void Connection::collect_metrics(TimeNs now_ns, const MetricsOptions& options,
     metrics.msgs_received = stream.recv_msgs;
     metrics.bytes_received = stream.recv_bytes;
     metrics.unread_msgs = stream.inbox.size();
-    metrics.unread_bytes = stream.inbox_bytes;
+    metrics.unread_bytes = stream.inbox.bytes();
     metrics.send_credit_msgs = stream.accepted ? stream.credit_msgs : 0;
     metrics.send_credit_bytes = stream.accepted ? stream.credit_bytes : 0;
     metrics.send_open = stream.send_open;

@@ -96,6 +96,7 @@ class NodeCore final : private PeerDirectory {
       connections_.push_back(std::make_unique<Connection>(context_, peer, peers[peer], now_ns,
                                                           context_.config.connect_on_demand));
       deadlines_.add_peer();
+      live_by_name_.emplace(peers[peer], peer);  // check_config refused duplicate names
     }
   }
 
@@ -232,12 +233,14 @@ class NodeCore final : private PeerDirectory {
     return std::nullopt;
   }
 
-  // The live (not removed) peer called `name`; there is at most one.
+  // The live (not removed) peer called `name`; there is at most one. An index, not a scan:
+  // EventNode asks on every request, and a node may have a thousand peers.
   std::optional<PeerId> find_peer(std::string_view name) const {
-    for (PeerId peer = 0; peer < connections_.size(); ++peer) {
-      if (!connections_[peer]->removed() && connections_[peer]->name() == name) return peer;
-    }
-    return std::nullopt;
+    const auto found = live_by_name_.find(name);
+    if (found == live_by_name_.end()) return std::nullopt;
+    WEFT_ASSERT(!connections_[found->second]->removed() &&
+                connections_[found->second]->name() == name);
+    return found->second;
   }
 
   AddedPeer add_peer(TimeNs now_ns, std::string_view name, bool on_demand) {
@@ -253,6 +256,7 @@ class NodeCore final : private PeerDirectory {
       break;
     }
     deadlines_.add_peer();
+    live_by_name_.emplace(std::string(name), peer);
     return {peer, Errc::ok};
   }
 
@@ -260,6 +264,7 @@ class NodeCore final : private PeerDirectory {
     advance(now_ns);
     if (peer >= connections_.size() || connections_[peer]->removed()) return Errc::unknown_peer;
     connection(peer).remove(now_ns);
+    live_by_name_.erase(connections_[peer]->name());
     check(connections_[peer].get());
     return Errc::ok;
   }
@@ -288,6 +293,7 @@ class NodeCore final : private PeerDirectory {
 
   NodeContext context_;
   std::vector<std::unique_ptr<Connection>> connections_;
+  std::map<std::string, PeerId, std::less<>> live_by_name_;  // the peers not removed
   Acceptor acceptor_;  // accepted transports whose dialer has not proved itself yet
   TimeNs last_now_ns_;
   mutable TimeNs next_deadline_ns_ = kNever;  // valid while next_deadline_known_

@@ -99,7 +99,7 @@ std::uint16_t EventNode::port() const {
 Errc EventNode::start() {
   Impl& impl = *impl_;
   if (impl.started) return Errc::ok;
-  const TimeNs now = monotonic_now_ns();
+  const TimeNs now = impl.fresh_now();
   if (impl.options.accept_pause_ms <= 0) {
     impl.log(LogLevel::error, "accept_pause_ms must be at least 1");
     return Errc::invalid_argument;
@@ -188,7 +188,7 @@ Errc EventNode::start() {
   impl.started = true;
   impl.thread = std::thread([&impl] {
     impl.loop_id = std::this_thread::get_id();
-    impl.node->on_timer(monotonic_now_ns());
+    impl.node->on_timer(impl.fresh_now());
     impl.after_input();
     event_base_dispatch(impl.base);
     impl.drop_released();
@@ -279,7 +279,7 @@ StreamSession EventNode::open_stream(std::string_view peer, std::uint16_t handle
     const std::optional<PeerId> peer_id = impl->node->find_peer(peer);
     if (!peer_id) return Impl::end_session(state, Errc::unknown_peer, "no such peer");
     const OpenedStream opened = impl->connection(*peer_id).open_stream(
-        monotonic_now_ns(),
+        impl->fresh_now(),
         impl->stream_args(handler, route, initial, has_input, window, timeout_ms));
     if (opened.error != Errc::ok) return Impl::end_session(state, opened.error, "not opened");
     state->peer = *peer_id;
@@ -317,7 +317,7 @@ Errc EventNode::add_peer(const PeerAddress& address) {
     return Errc::ok;
   }
   const auto [posted, result] = ask_loop<Errc>(impl, [&impl, name = address.name, resolved] {
-    const AddedPeer added = impl.node->add_peer(monotonic_now_ns(), name);
+    const AddedPeer added = impl.node->add_peer(impl.fresh_now(), name);
     if (added.error != Errc::ok) return added.error;
     if (impl.peer_addresses.size() <= added.peer) impl.peer_addresses.resize(added.peer + 1);
     impl.peer_addresses[added.peer] = resolved;
@@ -341,7 +341,7 @@ Errc EventNode::remove_peer(std::string_view name) {
   const auto [posted, result] = ask_loop<Errc>(impl, [&impl, name = std::string(name)] {
     const std::optional<PeerId> peer = impl.node->find_peer(name);
     if (!peer) return Errc::unknown_peer;
-    const Errc removed = impl.node->remove_peer(monotonic_now_ns(), *peer);
+    const Errc removed = impl.node->remove_peer(impl.fresh_now(), *peer);
     if (removed == Errc::ok) {
       impl.peer_addresses[*peer].reset();  // never dialed again
       impl.log(LogLevel::info, "peer " + name + " removed");
@@ -373,7 +373,7 @@ Errc CallHandle::cancel() {
   return node->post(
       {[node = node.get(), state = state_] {
          if (!state->call) return;
-         node->connection(state->call->first).cancel(monotonic_now_ns(), state->call->second);
+         node->connection(state->call->first).cancel(node->fresh_now(), state->call->second);
        },
        [] {}});
 }
@@ -455,24 +455,68 @@ Errc post_to_stream(const std::shared_ptr<StreamSession::State>& state,
 // become shared bytes, so the core sends their parts without another copy.
 constexpr std::size_t kCopySmallerMessagesBytes = 16 * 1024;
 
+namespace {
+
+// Queues `message` in `state`'s send queue (loop thread): small borrowed bytes copied into
+// the session's blocks, large ones made shared once, shared bytes kept as they are.
+void enqueue(StreamSession::State& state, const Payload& message) {
+  StreamSession::State::QueuedMessage queued;
+  if (message.size() > kCopySmallerMessagesBytes) {
+    queued.shared = message.keep_from(0).first;
+  } else {
+    state.unsent.push_copy(message.view());
+    queued.in_unsent = true;
+  }
+  state.send_queue.push_back(std::move(queued));
+}
+
+// A write from a callback on the loop thread needs no command: with nothing queued before
+// it, straight into the core (which copies a borrowed message once into its output; no
+// copy or allocation here), else into the session's queue. nullopt off the loop thread.
+std::optional<Errc> write_on_loop(StreamSession::State& state, const Payload& message) {
+  const std::shared_ptr<EventNode::Impl> node = state.node.lock();
+  if (!node || !node->on_loop_thread() || node->stopping) return std::nullopt;
+  // Loop thread from here: the queue and the id are its own. Nothing queued (or on its way
+  // from another thread) may be overtaken.
+  Errc direct = Errc::not_found;
+  if (state.queued.load() == 0 && state.id) {
+    PeerConnection connection = node->connection(state.peer);
+    direct = connection.stream_write(node->turn_now(), *state.id, message);
+    EventNode::Impl::learn_peer_window(connection, state);
+    if (direct == Errc::ok) return Errc::ok;
+  }
+  if (!reserve_slot(state)) return Errc::queue_full;
+  enqueue(state, message);
+  // Without credit, the core's StreamWritable flushes it; anything else (not open yet, or
+  // refused: flush_stream ends the stream as for any queued write it cannot send) now.
+  if (direct != Errc::no_credit) node->flush_stream(state);
+  return Errc::ok;
+}
+
+}  // namespace
+
 Errc StreamSession::write(Payload message) {
   if (!state_ || state_->ended) return Errc::not_found;
   if (state_->closing) return Errc::stream_closed;
   // Larger than the peer's whole byte window (known once the stream was accepted): it could
   // never be sent, so refuse it now rather than end the stream over it later.
   if (message.size() > state_->peer_window_bytes.load()) return Errc::too_large;
+  if (const std::optional<Errc> written = write_on_loop(*state_, message)) return *written;
   if (!reserve_slot(*state_)) return Errc::queue_full;
-  // A borrowed view must not outlive this call: keep a copy, shared when large (see
-  // QueuedMessage); large shared bytes are kept as they are.
+  // From another thread: a borrowed view must not outlive this call, so the loop gets a copy
+  // (shared when large, see QueuedMessage); large shared bytes are kept as they are.
   StreamSession::State::QueuedMessage queued;
+  std::vector<std::uint8_t> copy;
   if (message.size() > kCopySmallerMessagesBytes) {
     queued.shared = message.keep_from(0).first;
   } else {
-    queued.copy.assign(message.view().begin(), message.view().end());
+    copy.assign(message.view().begin(), message.view().end());
+    queued.in_unsent = true;
   }
-  const Errc posted = post_to_stream(
-      state_,
-      [queued = std::move(queued)](EventNode::Impl& node, StreamSession::State& state) mutable {
+  const Errc posted =
+      post_to_stream(state_, [queued = std::move(queued), copy = std::move(copy)](
+                                 EventNode::Impl& node, StreamSession::State& state) mutable {
+        if (queued.in_unsent) state.unsent.push_owned(std::move(copy));
         state.send_queue.push_back(std::move(queued));
         node.flush_stream(state);
       });
@@ -519,7 +563,7 @@ Errc StreamSession::consume() {
   if (!state_->deferred) return Errc::not_found;
   return post_to_stream(state_, [](EventNode::Impl& node, StreamSession::State& state) {
     if (!state.deferred.exchange(false) || !state.id) return;
-    node.connection(state.peer).stream_consume(monotonic_now_ns(), *state.id);
+    node.connection(state.peer).stream_consume(node.turn_now(), *state.id);
     node.deliver_messages(state.shared_from_this());
   });
 }
@@ -527,7 +571,7 @@ Errc StreamSession::consume() {
 Errc StreamSession::cancel() {
   if (!state_ || state_->ended) return Errc::not_found;
   return post_to_stream(state_, [](EventNode::Impl& node, StreamSession::State& state) {
-    if (state.id) node.connection(state.peer).stream_cancel(monotonic_now_ns(), *state.id);
+    if (state.id) node.connection(state.peer).stream_cancel(node.fresh_now(), *state.id);
   });
 }
 

@@ -23,7 +23,7 @@ Bundle EventNode::open_bundle(BundleOptions options, BundleCallbacks callbacks) 
       if (!peer) return Impl::end_bundle(*state, Errc::unknown_peer, "no peer " + name);
       config.destinations.push_back(*peer);
     }
-    const OpenedBundle opened = impl->node->open_bundle(monotonic_now_ns(), config);
+    const OpenedBundle opened = impl->node->open_bundle(impl->fresh_now(), config);
     if (opened.error != Errc::ok)
       return Impl::end_bundle(*state, opened.error, "bundle not opened");
     state->id = opened.id;
@@ -65,7 +65,7 @@ Errc Bundle::add_destination(std::string_view peer) {
   return on_bundle_loop(state_,
                         [name = std::string(peer)](EventNode::Impl& node, Bundle::State& s) {
                           if (const std::optional<PeerId> id = node.node->find_peer(name)) {
-                            node.node->bundle_add_destination(monotonic_now_ns(), *s.id, *id);
+                            node.node->bundle_add_destination(node.fresh_now(), *s.id, *id);
                           }
                         });
 }
@@ -74,7 +74,7 @@ Errc Bundle::remove_destination(std::string_view peer) {
   return on_bundle_loop(state_,
                         [name = std::string(peer)](EventNode::Impl& node, Bundle::State& s) {
                           if (const std::optional<PeerId> id = node.node->find_peer(name)) {
-                            node.node->bundle_remove_destination(monotonic_now_ns(), *s.id, *id);
+                            node.node->bundle_remove_destination(node.fresh_now(), *s.id, *id);
                           }
                         });
 }
@@ -82,7 +82,7 @@ Errc Bundle::remove_destination(std::string_view peer) {
 Errc Bundle::fin() {
   if (state_ && state_->closing.exchange(true)) return Errc::stream_closed;
   const Errc posted = on_bundle_loop(state_, [](EventNode::Impl& node, Bundle::State& s) {
-    node.node->bundle_fin(monotonic_now_ns(), *s.id);
+    node.node->bundle_fin(node.fresh_now(), *s.id);
   });
   if (posted != Errc::ok && state_) state_->closing = false;
   return posted;
@@ -91,7 +91,7 @@ Errc Bundle::fin() {
 Errc Bundle::stop() {
   if (state_) state_->closing = true;
   return on_bundle_loop(state_, [](EventNode::Impl& node, Bundle::State& s) {
-    node.node->bundle_stop(monotonic_now_ns(), *s.id);
+    node.node->bundle_stop(node.fresh_now(), *s.id);
   });
 }
 
@@ -116,7 +116,7 @@ void EventNode::Impl::send_bundle_object(const std::shared_ptr<Bundle::State>& s
   const auto source = object.source.state();
   ObjectArgs args = object_args(std::move(object.header), *source);
   const PostedBundleObject posted =
-      node->bundle_post(monotonic_now_ns(), *state->id, std::move(args), object.key);
+      node->bundle_post(fresh_now(), *state->id, std::move(args), object.key);
   if (posted.error != Errc::ok) return fail_now(posted.error, "object not posted");
   state->objects[posted.object] =
       Bundle::State::Pending{source, std::move(object.reopen), {}, done};
@@ -129,7 +129,7 @@ void EventNode::Impl::handle(event::BundleWantData&& e) {
   const auto object = state.objects.find(e.object);
   if (object == state.objects.end()) return;
   Bundle::State::Pending& waiting = object->second;
-  const TimeNs now = monotonic_now_ns();
+  const TimeNs now = fresh_now();
   const auto fail = [&](Errc code, const std::string& why) {
     node->bundle_abort(now, e.bundle, e.object, e.peer, code, why);
   };

@@ -54,8 +54,7 @@ void EventNode::Impl::handle(event::RequestReceived&& e) {
   state->peer = e.peer;
   state->id = e.id;
   if (found == handlers.end()) {
-    node->connection(e.peer).respond_error(monotonic_now_ns(), e.id, Errc::unknown_handler,
-                                           "no handler");
+    node->connection(e.peer).respond_error(fresh_now(), e.id, Errc::unknown_handler, "no handler");
     return;
   }
   responders[{e.peer, e.id}] = state;
@@ -81,7 +80,7 @@ void EventNode::Impl::handle(event::RequestDone&& e) {
 void EventNode::Impl::handle(event::StreamOpened&& e) {
   const auto found = stream_routes.find({e.handler, e.route});
   if (found == stream_routes.end()) {
-    node->connection(e.peer).stream_cancel(monotonic_now_ns(), e.id);
+    node->connection(e.peer).stream_cancel(fresh_now(), e.id);
     return;
   }
   auto state = std::make_shared<StreamSession::State>();
@@ -112,7 +111,7 @@ void EventNode::Impl::deliver_messages(const std::shared_ptr<StreamSession::Stat
     if (state->callbacks.on_message) state->callbacks.on_message(session, *message);
     state->in_on_message = false;
     if (state->deferred) return;  // kept by the handler: consume() resumes from here
-    connection.stream_consume(monotonic_now_ns(), id);
+    connection.stream_consume(turn_now(), id);
   }
   if (!state->input_end_told && connection.stream_input_done(id)) {
     state->input_end_told = true;
@@ -144,7 +143,7 @@ void EventNode::Impl::handle(event::StreamEnded&& e) {
 void EventNode::Impl::end_session(const std::shared_ptr<StreamSession::State>& state, Errc result,
                                   std::string_view message) {
   if (state->ended.exchange(true)) return;
-  state->send_queue.clear();
+  state->clear_queue();
   state->queued = 0;
   StreamSession session(state);
   if (state->callbacks.on_end) state->callbacks.on_end(session, result, message);
@@ -164,23 +163,22 @@ void EventNode::Impl::learn_peer_window(PeerConnection connection, StreamSession
 void EventNode::Impl::flush_stream(StreamSession::State& state) {
   if (!state.id || state.ended) return;
   PeerConnection connection = node->connection(state.peer);
-  const TimeNs now = monotonic_now_ns();
+  const TimeNs now = turn_now();
   while (!state.send_queue.empty()) {
-    const Errc result = connection.stream_write(now, *state.id, state.send_queue.front().payload());
+    const Errc result = connection.stream_write(now, *state.id, state.front_payload());
     learn_peer_window(connection, state);
     if (result == Errc::no_credit) return;
     if (result != Errc::ok) {
       // A message accepted by write() that the core refuses (too_large: larger than the
       // peer's window or max_message_bytes) ends the stream with that error on both sides: never
       // a normal end with a message missing.
-      const std::string why = "a queued message (" +
-                              std::to_string(state.send_queue.front().size()) +
+      const std::string why = "a queued message (" + std::to_string(state.front_payload().size()) +
                               " bytes) could not be sent: " + std::string(errc_name(result));
       log(LogLevel::warning, "stream failed: " + why);
       connection.stream_fail(now, *state.id, result, why);
       return;
     }
-    state.send_queue.pop_front();
+    state.pop_front();
     --state.queued;
   }
   // Only once every accepted write reached the core (none still waits in the command
@@ -210,8 +208,8 @@ std::optional<std::pair<PeerId, RequestId>> EventNode::Impl::start_request(
     done(Reply{Errc::unknown_peer, {}});
     return std::nullopt;
   }
-  const Call call = connection(*peer_id).request(monotonic_now_ns(),
-                                                 RequestArgs{handler, route, payload, timeout_ms});
+  const Call call =
+      connection(*peer_id).request(fresh_now(), RequestArgs{handler, route, payload, timeout_ms});
   if (call.error != Errc::ok) {
     done(Reply{call.error, {}});
     return std::nullopt;
@@ -225,9 +223,9 @@ void EventNode::Impl::send_answer(Responder::State& state, Errc code, const Payl
   responders.erase({state.peer, state.id});
   PeerConnection peer = connection(state.peer);
   if (code == Errc::ok) {
-    peer.respond(monotonic_now_ns(), state.id, bytes);
+    peer.respond(turn_now(), state.id, bytes);
   } else {
-    peer.respond_error(monotonic_now_ns(), state.id, code, as_chars(bytes.view()));
+    peer.respond_error(turn_now(), state.id, code, as_chars(bytes.view()));
   }
 }
 

@@ -27,6 +27,7 @@
 #include "object_states.hpp"
 #include "weft/io/event_node.hpp"
 #include "weft/io/tls_transport.hpp"
+#include "weft/message_queue.hpp"
 
 namespace weft::io {
 
@@ -94,16 +95,29 @@ struct StreamSession::State : std::enable_shared_from_this<StreamSession::State>
   // a larger message can never be sent.
   std::atomic<std::uint64_t> peer_window_bytes{UINT64_MAX};
   // Loop thread only.
-  // A message waiting for credit: a copy of a small borrowed one (one allocation, and the
-  // core copies it once more into the output), or a reference to shared bytes (a large
-  // borrowed message is made shared once, so the core can send its parts without a copy).
+  // The messages waiting for credit, oldest first. A borrowed message is copied into
+  // `unsent` (small ones into its shared blocks, so a write allocates nothing); large
+  // shared bytes are kept as a reference, so the core sends their parts without a copy (a
+  // large borrowed message is made shared once, for the same reason).
   struct QueuedMessage {
-    std::vector<std::uint8_t> copy;
     SharedBytes shared;
-    Payload payload() const { return shared.empty() ? Payload(Bytes(copy)) : Payload(shared); }
-    std::size_t size() const { return shared.empty() ? copy.size() : shared.size(); }
+    bool in_unsent = false;  // its bytes are in `unsent` (in the same order)
   };
   std::deque<QueuedMessage> send_queue;
+  MessageQueue unsent;
+  // The oldest queued message; send_queue must not be empty.
+  Payload front_payload() const {
+    const QueuedMessage& front = send_queue.front();
+    return front.in_unsent ? Payload(unsent.front()) : Payload(front.shared);
+  }
+  void pop_front() {
+    if (send_queue.front().in_unsent) unsent.pop_front();
+    send_queue.pop_front();
+  }
+  void clear_queue() {
+    send_queue.clear();
+    unsent.clear();
+  }
   bool close_requested = false;
   std::optional<std::pair<Errc, std::string>> fail_requested;
 };
@@ -146,6 +160,23 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
 
   bool on_loop_thread() const { return std::this_thread::get_id() == loop_id; }
 
+  // ---- the loop's clock ----
+
+  // The time of this loop turn, read once: the bookkeeping of every message and answer of
+  // the turn (stream meters, consumes, answers) shares it, since a clock read costs about
+  // 25 ns in a VM, a tenth of a 64 B message's whole budget. Never earlier than any time
+  // handed to the core before (fresh_now moves it forward). Loop thread only.
+  TimeNs turn_now() {
+    if (turn_now_ns == 0) turn_now_ns = monotonic_now_ns();
+    return turn_now_ns;
+  }
+  // A fresh read, where the time matters more than the cost (a deadline starts from it,
+  // bytes arrived); the rest of the turn then uses it.
+  TimeNs fresh_now() {
+    turn_now_ns = monotonic_now_ns();
+    return turn_now_ns;
+  }
+
   void run_commands();
 
   // ---- the loop's work after any input ----
@@ -153,6 +184,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // Handles the core's events and output until none is left, then drops the released
   // callbacks: no callback of any handle runs at that point.
   void after_input();
+  // Tells the core the wall clock again when kWallClockSyncNs passed since it last did.
+  void sync_wall_clock();
+  static constexpr TimeNs kWallClockSyncNs = 100'000'000;  // a jump is seen within 100 ms
   // Destroys the callbacks of handles that ended (released), including any that
   // destroying them releases in turn (loop thread, with no callback on the stack).
   void drop_released();
@@ -367,6 +401,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     }
   };
   std::unordered_map<std::pair<PeerId, RequestId>, ReplyCallback, CallKeyHash> pending;
+  TimeNs turn_now_ns = 0;     // see turn_now(); 0 once the turn ended
+  TimeNs wall_synced_ns = 0;  // when sync_wall_clock last told the core (0: never)
   std::unordered_map<std::pair<PeerId, InboundId>, std::shared_ptr<Responder::State>, CallKeyHash>
       responders;
   std::map<std::pair<PeerId, StreamId>, std::shared_ptr<StreamSession::State>> streams;

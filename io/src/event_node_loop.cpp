@@ -88,8 +88,7 @@ void EventNode::Impl::run_commands() {
 // ---- the loop's work after any input ----
 
 void EventNode::Impl::after_input() {
-  const TimeNs now = monotonic_now_ns();
-  node->set_wall_clock(now, wall_now_ms());
+  sync_wall_clock();
   bool busy = true;
   while (busy) {
     busy = false;
@@ -104,6 +103,16 @@ void EventNode::Impl::after_input() {
   }
   drop_released();
   arm_timer();
+  turn_now_ns = 0;  // the turn ended: the next one reads the clock again
+}
+
+// The core stamps handshakes with the wall clock, so it must learn when the wall clock
+// jumps; a read per turn would cost more than the rest of a small request's turn.
+void EventNode::Impl::sync_wall_clock() {
+  const TimeNs now = turn_now();
+  if (wall_synced_ns != 0 && now - wall_synced_ns < kWallClockSyncNs) return;
+  node->set_wall_clock(now, wall_now_ms());
+  wall_synced_ns = now;
 }
 
 void EventNode::Impl::drop_released() {
@@ -120,7 +129,7 @@ void EventNode::Impl::arm_timer() {
     return;
   }
   // Round up to the timer's microsecond resolution so it never fires early.
-  const TimeNs delay_ns = std::max<TimeNs>(0, deadline - monotonic_now_ns());
+  const TimeNs delay_ns = std::max<TimeNs>(0, deadline - fresh_now());
   const TimeNs delay_us = (delay_ns + 999) / 1000;
   timeval tv{static_cast<time_t>(delay_us / 1'000'000),
              static_cast<suseconds_t>(delay_us % 1'000'000)};
@@ -172,8 +181,8 @@ void EventNode::Impl::transport_failed(TransportId transport, const std::string&
   std::unique_ptr<TlsTransport> tls;
   if (found != sockets.end()) tls = std::move(found->second.tls);  // nothing more goes out
   close_socket(transport);
-  if (tls) return tls->report_down(*node, monotonic_now_ns(), reason);
-  node->on_transport_down(monotonic_now_ns(), transport, reason);
+  if (tls) return tls->report_down(*node, fresh_now(), reason);
+  node->on_transport_down(fresh_now(), transport, reason);
 }
 
 void EventNode::Impl::on_readable(evutil_socket_t, short, void* arg) {
@@ -210,7 +219,7 @@ void EventNode::Impl::read_from(TransportId transport) {
       const Bytes bytes(static_cast<const std::uint8_t*>(read_buffer),
                         static_cast<std::size_t>(got));
       if (!tls) {
-        node->on_bytes(monotonic_now_ns(), transport, bytes);
+        node->on_bytes(fresh_now(), transport, bytes);
       } else if (!receive_tls(transport, bytes)) {
         return;
       }
@@ -259,7 +268,7 @@ void EventNode::Impl::want_write(Socket& socket, bool wanted) {
 }
 
 void EventNode::Impl::dial(PeerId peer, TransportId transport) {
-  const TimeNs now = monotonic_now_ns();
+  const TimeNs now = fresh_now();
   ++io_counters.dials;
   if (peer >= peer_addresses.size() || !peer_addresses[peer]) {
     node->on_connect_failed(now, transport, "no address for this peer");
@@ -296,7 +305,7 @@ void EventNode::Impl::dial(PeerId peer, TransportId transport) {
 }
 
 void EventNode::Impl::connected(TransportId transport) {
-  if (!tls_context) return node->on_connected(monotonic_now_ns(), transport);
+  if (!tls_context) return node->on_connected(fresh_now(), transport);
   start_tls(transport, sockets.at(transport), TlsRole::client);
   write_out(transport);  // the client's first flight
 }
@@ -308,7 +317,7 @@ void EventNode::Impl::finish_connect(TransportId transport) {
   getsockopt(socket.fd, SOL_SOCKET, SO_ERROR, &error, &size);
   if (error != 0) {
     close_socket(transport);
-    node->on_connect_failed(monotonic_now_ns(), transport, "connect: " + errno_text(error));
+    node->on_connect_failed(fresh_now(), transport, "connect: " + errno_text(error));
     return;
   }
   socket.connecting = false;
@@ -336,7 +345,7 @@ void EventNode::Impl::on_accept(evutil_socket_t, short, void* arg) {
     tune_socket(fd, self.options);
     // At once, before any TLS: the core's hello timeout and its bound on transports
     // awaiting a hello cover the TLS handshake too.
-    const TransportId transport = self.node->on_accepted(monotonic_now_ns());
+    const TransportId transport = self.node->on_accepted(self.fresh_now());
     self.add_socket(transport, fd, false);
     if (!self.tls_context) continue;
     Socket& socket = self.sockets.at(transport);
@@ -380,7 +389,7 @@ void EventNode::Impl::on_accept_resume(evutil_socket_t, short, void* arg) {
 
 void EventNode::Impl::on_timer(evutil_socket_t, short, void* arg) {
   Impl& self = *static_cast<Impl*>(arg);
-  self.node->on_timer(monotonic_now_ns());
+  self.node->on_timer(self.fresh_now());
   self.after_input();
 }
 

@@ -46,7 +46,7 @@ MetricsSnapshot EventNode::metrics(const MetricsOptions& options) {
                                    [impl = impl_.get(), options] {
                                      if (!impl->node) return MetricsSnapshot{};
                                      MetricsSnapshot snapshot =
-                                         impl->node->metrics(monotonic_now_ns(), options);
+                                         impl->node->metrics(impl->fresh_now(), options);
                                      impl->add_io_metrics(snapshot);
                                      return snapshot;
                                    })
@@ -78,7 +78,7 @@ MetricsEndpoint EventNode::serve_metrics(const MetricsHttpOptions& options) {
     const MetricsOptions what = options.metrics;
     impl.metrics_http =
         std::make_unique<MetricsHttp>(impl.base, fd, std::move(options), [&impl, what] {
-          MetricsSnapshot snapshot = impl.node->metrics(monotonic_now_ns(), what);
+          MetricsSnapshot snapshot = impl.node->metrics(impl.fresh_now(), what);
           impl.add_io_metrics(snapshot);
           return format_prometheus(snapshot);
         });

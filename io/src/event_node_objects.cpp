@@ -66,7 +66,7 @@ ObjectStream EventNode::open_object_stream(std::string_view peer, std::string_vi
     const std::optional<PeerId> peer_id = impl->node->find_peer(peer);
     if (!peer_id) return Impl::end_object_stream(*state, Errc::unknown_peer, "no such peer");
     const OpenedObjectStream opened =
-        impl->connection(*peer_id).open_object_stream(monotonic_now_ns(), endpoint, options);
+        impl->connection(*peer_id).open_object_stream(impl->fresh_now(), endpoint, options);
     if (opened.error != Errc::ok) {
       return Impl::end_object_stream(*state, opened.error, "object stream not opened");
     }
@@ -100,7 +100,7 @@ Errc ObjectStream::fin() {
   if (state_ && state_->closing.exchange(true)) return Errc::stream_closed;
   const Errc posted = on_handle_loop<ObjectStream::State>(
       state_, [](EventNode::Impl& node, ObjectStream::State& s) {
-        node.connection(*s.peer).object_stream_fin(monotonic_now_ns(), *s.id);
+        node.connection(*s.peer).object_stream_fin(node.fresh_now(), *s.id);
       });
   if (posted != Errc::ok && state_) state_->closing = false;
   return posted;
@@ -110,7 +110,7 @@ Errc ObjectStream::stop() {
   if (state_) state_->closing = true;
   return on_handle_loop<ObjectStream::State>(
       state_, [](EventNode::Impl& node, ObjectStream::State& s) {
-        node.connection(*s.peer).object_stream_stop(monotonic_now_ns(), *s.id);
+        node.connection(*s.peer).object_stream_stop(node.fresh_now(), *s.id);
       });
 }
 
@@ -141,7 +141,7 @@ Errc on_reader_loop(const std::shared_ptr<ObjectReader::State>& state,
 
 Errc ObjectReader::discard() {
   return on_reader_loop(state_, [state = state_](EventNode::Impl& node) {
-    node.connection(state->peer).object_discard(monotonic_now_ns(), state->stream);
+    node.connection(state->peer).object_discard(node.fresh_now(), state->stream);
     node.end_reader(state, Errc::ok, "discarded");
   });
 }
@@ -150,7 +150,7 @@ Errc ObjectReader::refuse(Errc code, std::string_view message) {
   if (code == Errc::ok) return Errc::invalid_argument;
   return on_reader_loop(
       state_, [state = state_, code, text = std::string(message)](EventNode::Impl& node) {
-        node.connection(state->peer).object_refuse(monotonic_now_ns(), state->stream, code, text);
+        node.connection(state->peer).object_refuse(node.fresh_now(), state->stream, code, text);
         node.end_reader(state, code, text);
       });
 }
@@ -167,7 +167,7 @@ Errc ObjectReader::resume() {
   return on_reader_loop(state_, [state = state_](EventNode::Impl& node) {
     if (!state->deferred.exchange(false)) return;
     PeerConnection connection = node.connection(state->peer);
-    connection.object_consume(monotonic_now_ns(), state->stream, state->deferred_bytes);
+    connection.object_consume(node.turn_now(), state->stream, state->deferred_bytes);
     if (state->deferred_end) return node.end_reader(state, Errc::ok, "");
     node.deliver_object(state);
   });
@@ -190,7 +190,7 @@ void EventNode::Impl::send_object(const std::shared_ptr<ObjectStream::State>& st
   const auto source = object.source.state();
   ObjectArgs args = object_args(std::move(object.header), *source);
   const PostedObject posted =
-      connection(*state->peer).object_post(monotonic_now_ns(), *state->id, std::move(args));
+      connection(*state->peer).object_post(fresh_now(), *state->id, std::move(args));
   if (posted.error != Errc::ok) return fail_now(posted.error, "object not posted");
   state->objects[posted.object] = ObjectStream::State::Pending{source, done};
 }
@@ -225,11 +225,10 @@ void EventNode::Impl::supply_object(ObjectStream::State& state, std::uint64_t ob
   supply_from(
       *found->second.source, offset,
       [&](std::uint64_t at, SharedBytes piece, bool last) {
-        return peer.object_supply(monotonic_now_ns(), *state.id, object, at, std::move(piece),
-                                  last);
+        return peer.object_supply(fresh_now(), *state.id, object, at, std::move(piece), last);
       },
       [&](Errc code, const std::string& why) {
-        peer.object_abort(monotonic_now_ns(), *state.id, object, code, why);
+        peer.object_abort(fresh_now(), *state.id, object, code, why);
       });
 }
 
@@ -311,7 +310,7 @@ void EventNode::Impl::handle(event::ObjectArrived&& e) {
   PeerConnection peer = connection(e.peer);
   const auto route = object_routes.find(e.endpoint);
   if (route == object_routes.end()) {  // cannot happen: the core serves registered ones only
-    peer.object_refuse(monotonic_now_ns(), e.stream, Errc::unknown_handler, "no sink");
+    peer.object_refuse(fresh_now(), e.stream, Errc::unknown_handler, "no sink");
     return;
   }
   auto state = std::make_shared<ObjectReader::State>();
@@ -367,7 +366,7 @@ void EventNode::Impl::deliver_object(const std::shared_ptr<ObjectReader::State>&
         return;
       }
     }
-    peer.object_consume(monotonic_now_ns(), state->stream, size);
+    peer.object_consume(turn_now(), state->stream, size);
     if (read->end) return end_reader(state, Errc::ok, "");
   }
 }
@@ -390,7 +389,7 @@ void EventNode::Impl::end_reader(const std::shared_ptr<ObjectReader::State>& rea
 }
 
 void EventNode::Impl::end_objects() {
-  const TimeNs now = monotonic_now_ns();
+  const TimeNs now = fresh_now();
   const auto senders = object_streams;
   for (const auto& [key, state] : senders) {
     connection(key.first).object_stream_stop(now, key.second, Errc::shutting_down, "node stopping");

@@ -39,7 +39,7 @@ void EventNode::Impl::start_tls(TransportId transport, Socket& socket, TlsRole r
 
 bool EventNode::Impl::receive_tls(TransportId transport, Bytes bytes) {
   Socket& socket = sockets.at(transport);
-  socket.tls->receive(*node, monotonic_now_ns(), bytes);
+  socket.tls->receive(*node, fresh_now(), bytes);
   if (socket.tls->failed()) {
     fail_tls(transport);
     return false;
@@ -81,7 +81,7 @@ void EventNode::Impl::fail_tls(TransportId transport) {
     if (::recv(socket.fd, read_buffer, options.read_buffer_bytes, MSG_DONTWAIT) <= 0) break;
   }
   close_socket(transport, tls->ciphertext());  // the alert telling the peer why, if any
-  tls->report_down(*node, monotonic_now_ns(), "");
+  tls->report_down(*node, fresh_now(), "");
 }
 
 void EventNode::Impl::send_close_notify(TransportId transport) {
