@@ -58,7 +58,10 @@ class ByteQueue {
     if (head_ == bytes_.size()) {
       head_ = 0;
       bytes_.clear();
-      // An idle session keeps no large buffer (a node may hold many connections).
+      // A drained session keeps no larger buffer than this (a node may hold many
+      // connections); one this size is kept, since a busy session drains its ciphertext
+      // on every send: freeing and regrowing it there cost a quarter of TLS bulk's speed
+      // (1 MiB requests 0.51 -> 0.68 GB/s when kept from 32 KiB to 128 KiB).
       if (bytes_.capacity() > kKeptCapacityBytes) bytes_ = decltype(bytes_)();
     } else if (head_ >= kCompactFromBytes && head_ >= size()) {
       // Moves at most as much as was consumed since the last move: linear overall.
@@ -68,7 +71,7 @@ class ByteQueue {
   }
 
  private:
-  static constexpr std::size_t kKeptCapacityBytes = 32 * 1024;
+  static constexpr std::size_t kKeptCapacityBytes = 128 * 1024;
   static constexpr std::size_t kCompactFromBytes = 16 * 1024;
   std::vector<std::uint8_t, UninitialisedAllocator<std::uint8_t>> bytes_;
   std::size_t head_ = 0;
