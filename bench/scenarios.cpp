@@ -119,7 +119,8 @@ void bulk_scenario(Run& run) {
             });
 }
 
-void p99_scenario(const Options& options) {
+void p99_scenario(Run& run) {
+  const Options& options = run.options;
   Latencies idle;
   Latencies loaded;
   with_weft(options, [&](WeftClient& client) {
@@ -138,6 +139,7 @@ void p99_scenario(const Options& options) {
                 idle_p99, idle_p99 > 0 ? loaded_p99 / idle_p99 : 0.0);
   print_line("unary_p99_under_bulk", "weft", "us", {loaded_p99, loaded.at(0.5), loaded_p99},
              raw_idle.at(0.99), extra);
+  if (idle_p99 > 0) run.table.add(table_rows()[5], "weft", loaded_p99 / idle_p99);
 }
 
 void p99_under_stream_scenario(const Options& options) {
@@ -166,12 +168,15 @@ void p99_under_stream_scenario(const Options& options) {
              0, extra);
 }
 
-void object_scenario(const Options& options) {
+void object_scenario(Run& run) {
+  const Options& options = run.options;
   const double weft_gbps =
       with_weft(options, [&](WeftClient& client) { return client.objects(options.seconds, 8); });
   const double raw_gbps = with_raw_tcp(
       options, [&](std::uint16_t port) { return raw_bulk(port, kBulk, options.seconds) / 1e9; });
   print_line("object_1MiB", "weft", "GB/s", {weft_gbps, 0, 0}, raw_gbps);
+  run.table.add(table_rows()[4], "raw TCP", raw_gbps);
+  run.table.add(table_rows()[4], "weft", weft_gbps);
 }
 
 void p99_under_objects_scenario(const Options& options) {
@@ -198,8 +203,9 @@ void p99_under_objects_scenario(const Options& options) {
 // `name`: `unary` (`in_flight` requests of `size` bytes to `handler`) over TLS against the
 // same without TLS, each node pair with its default checksums; `scale` turns requests/s
 // into the unit printed.
-void tls_scenario(const Options& options, const char* name, std::size_t in_flight, std::size_t size,
+void tls_scenario(Run& run, const char* name, std::size_t in_flight, std::size_t size,
                   std::uint16_t handler, double scale, const char* unit) {
+  const Options& options = run.options;
   const BenchTls tls = make_bench_tls();
   Latencies plain_latencies;
   const double plain = with_weft(options, [&](WeftClient& client) {
@@ -217,6 +223,7 @@ void tls_scenario(const Options& options, const char* name, std::size_t in_fligh
                 plain_latencies.at(0.5), plain_latencies.at(0.99));
   print_line(name, "weft", unit, {over_tls * scale, tls_latencies.at(0.5), tls_latencies.at(0.99)},
              plain * scale, extra, "weft_plain");
+  if (size == kBulk) run.table.add(table_rows()[6], "weft", over_tls * scale);
 }
 
 }  // namespace
@@ -231,14 +238,14 @@ bool run_scenarios(Run& run) {
        [&] { unary_scenario(run, "unary_pipeline_64B_x64", rows[1].c_str(), 64); }},
       {"stream_oneway_64B", [&] { stream_scenario(run); }},
       {"request_1MiB", [&] { bulk_scenario(run); }},
-      {"unary_p99_under_bulk", [&] { p99_scenario(options); }},
+      {"unary_p99_under_bulk", [&] { p99_scenario(run); }},
       {"unary_p99_under_stream_8MiB", [&] { p99_under_stream_scenario(options); }},
-      {"object_1MiB", [&] { object_scenario(options); }},
+      {"object_1MiB", [&] { object_scenario(run); }},
       {"unary_p99_under_objects", [&] { p99_under_objects_scenario(options); }},
       {"tls_unary_pingpong_64B",
-       [&] { tls_scenario(options, "tls_unary_pingpong_64B", 1, kSmall, kEcho, 1, "requests/s"); }},
+       [&] { tls_scenario(run, "tls_unary_pingpong_64B", 1, kSmall, kEcho, 1, "requests/s"); }},
       {"tls_request_1MiB",
-       [&] { tls_scenario(options, "tls_request_1MiB", 4, kBulk, kDiscard, kBulk / 1e9, "GB/s"); }},
+       [&] { tls_scenario(run, "tls_request_1MiB", 4, kBulk, kDiscard, kBulk / 1e9, "GB/s"); }},
   };
   // Every name asked for must exist; they run in the order above.
   const std::vector<std::string> asked = split_commas(options.scenario);
