@@ -1,13 +1,16 @@
 // EventNode::metrics and serve_metrics over real sockets: the snapshot asked from another
 // thread after traffic, the adapter's counters, and the HTTP responder's answers and limits
-// (wrong path and method, a second call, the connection limit, the idle timeout).
+// (wrong path and method, a second call, the connection limit, the idle timeout, the
+// whole-request timeout).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "io_test_support.hpp"
 #include "weft/io/event_node.hpp"
@@ -166,6 +169,43 @@ TEST(IoMetrics, ServeMetricsHoldsItsConnectionLimitAndClosesIdleOnes) {
   ::close(first);
   ::close(second);
   ::close(third);
+}
+
+// A scraper that keeps its connection alive with a byte now and then, never finishing its
+// request (slowloris), is closed once request_timeout_ms passed since it connected, however
+// often it sends: otherwise max_connections such clients would shut every scrape out for
+// hours (a byte every idle_timeout_ms, up to max_request_bytes).
+TEST(IoMetrics, ServeMetricsClosesAConnectionThatNeverFinishesItsRequest) {
+  Nodes nodes;
+  MetricsHttpOptions options;
+  options.idle_timeout_ms = 400;
+  options.request_timeout_ms = 1'000;
+  const MetricsEndpoint endpoint = nodes.acceptor->serve_metrics(options);
+  ASSERT_EQ(endpoint.error, Errc::ok);
+  const int fd = connect_to(endpoint.port);
+  ASSERT_GE(fd, 0);
+  const auto start = std::chrono::steady_clock::now();
+  bool closed = false;
+  // A byte every 100 ms (well inside the idle timeout) for up to 3 s.
+  while (std::chrono::steady_clock::now() - start < 3s) {
+    if (::send(fd, "G", 1, MSG_NOSIGNAL) != 1) {
+      closed = true;
+      break;
+    }
+    std::this_thread::sleep_for(100ms);
+    char byte = 0;
+    if (::recv(fd, &byte, 1, MSG_DONTWAIT) == 0) {
+      closed = true;
+      break;
+    }
+  }
+  const auto held = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(closed) << "the trickling connection was still open after 3 s";
+  EXPECT_GE(held, 900ms);  // not before its request time was up
+  ::close(fd);
+  // The endpoint still serves.
+  EXPECT_TRUE(
+      http_exchange(endpoint.port, "GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 "));
 }
 
 }  // namespace

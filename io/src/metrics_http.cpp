@@ -96,9 +96,19 @@ void MetricsHttp::on_accept(evutil_socket_t, short, void* arg) {
                                       &MetricsHttp::on_readable, connection.context.get());
     connection.write_event = event_new(self.base_, fd, EV_WRITE | EV_PERSIST,
                                        &MetricsHttp::on_writable, connection.context.get());
+    connection.deadline_event =
+        evtimer_new(self.base_, &MetricsHttp::on_deadline, connection.context.get());
     const timeval idle = timeval_of_ms(self.options_.idle_timeout_ms);
     event_add(connection.read_event, &idle);
+    const timeval whole =
+        timeval_of_ms(std::max(self.options_.request_timeout_ms, self.options_.idle_timeout_ms));
+    event_add(connection.deadline_event, &whole);
   }
+}
+
+void MetricsHttp::on_deadline(evutil_socket_t, short, void* arg) {
+  const auto [self, id] = *static_cast<std::pair<MetricsHttp*, std::uint64_t>*>(arg);
+  self->close(id);  // its time is up, whatever it sent or read meanwhile
 }
 
 void MetricsHttp::on_readable(evutil_socket_t, short what, void* arg) {
@@ -168,6 +178,7 @@ void MetricsHttp::close(std::uint64_t id) {
   if (found == connections_.end()) return;
   event_free(found->second.read_event);
   event_free(found->second.write_event);
+  event_free(found->second.deadline_event);
   ::close(found->second.fd);
   connections_.erase(found);
 }

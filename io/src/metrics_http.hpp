@@ -39,6 +39,7 @@ class MetricsHttp {
     std::unique_ptr<std::pair<MetricsHttp*, std::uint64_t>> context;
     ::event* read_event = nullptr;
     ::event* write_event = nullptr;
+    ::event* deadline_event = nullptr;  // request_timeout_ms after the accept: closes it
     std::string request;
     std::string response;
     std::size_t sent = 0;
@@ -47,6 +48,7 @@ class MetricsHttp {
   static void on_accept(evutil_socket_t, short, void* arg);
   static void on_readable(evutil_socket_t, short what, void* arg);
   static void on_writable(evutil_socket_t, short what, void* arg);
+  static void on_deadline(evutil_socket_t, short what, void* arg);
   void read_request(std::uint64_t id);
   // Writes what the socket takes; closes the connection once all is written.
   void write_response(std::uint64_t id);

@@ -79,6 +79,9 @@ struct MetricsHttpOptions {
   std::size_t max_connections = 16;
   // A connection that sends nothing (or reads nothing of its answer) this long is closed.
   std::int64_t idle_timeout_ms = 5'000;
+  // A connection still open this long after it was accepted is closed, however it trickles
+  // (a byte now and then would otherwise hold it for hours). At least idle_timeout_ms.
+  std::int64_t request_timeout_ms = 10'000;
   MetricsOptions metrics;  // what each scrape lists
 };
 
