@@ -427,6 +427,7 @@ class Connection : private ObjectPort {
   SlotMap<Inbound> inbound_;
   MuxIndex inbound_by_mux_;
   SlotMap<Stream> streams_;
+  mutable std::uint32_t peer_stream_hint_ = 0;  // find_stream's last peer stream (a guess)
   MuxIndex peer_streams_by_mux_;
   std::uint64_t stream_window_bytes_ = 0;  // receive windows granted on live streams
   // Keys: key_of(slot, kind) for the deadline of an outbound request, an inbound one, or a

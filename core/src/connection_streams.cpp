@@ -21,9 +21,21 @@ const Connection::Stream* Connection::find_stream(std::uint64_t mux, std::uint32
     const Stream* stream = streams_.find(slot);
     return stream != nullptr && stream->mux == mux ? stream : nullptr;
   }
+  // The peer's stream found last, first: a stream's frames come in runs, and the salted
+  // hash is a chain of multiplies that cost a fifth of a 64 B message's receiver (perf).
+  // Every record of a peer's stream is indexed under its slot (check_stream), so a record
+  // at the hint with this mux is the one the index names.
+  if (const Stream* hinted = streams_.find(peer_stream_hint_);
+      hinted != nullptr && hinted->mux == mux) {
+    WEFT_ASSERT(peer_streams_by_mux_.find(mux) != nullptr &&
+                *peer_streams_by_mux_.find(mux) == peer_stream_hint_);
+    slot = peer_stream_hint_;
+    return hinted;
+  }
   const std::uint32_t* found = peer_streams_by_mux_.find(mux);
   if (found == nullptr) return nullptr;
   slot = *found;
+  peer_stream_hint_ = slot;
   return streams_.find(slot);
 }
 
