@@ -214,12 +214,16 @@ case "$mode" in
       --prefix "$prefix" > "$scratch/install.log" 2>&1 || fail "cmake --install: $(cat "$scratch/install.log")"
     [[ -f "$installed" ]] || fail "nothing installed at $installed: $(cat "$scratch/install.log")"
     cmp -s "$installed" "$lua" || fail "$installed differs from $lua"
+    diff -r "$(dirname "$installed")/weft" "$(dirname "$lua")/weft" > /dev/null ||
+      fail "the modules installed beside $installed differ from $(dirname "$lua")/weft"
     # tshark's personal Lua plugin folder is $HOME/.local/lib/wireshark/plugins.
     mkdir -p "$scratch/home/.local/lib/wireshark"
     ln -s "$(dirname "$installed")" "$scratch/home/.local/lib/wireshark/plugins"
     HOME="$scratch/home" tshark -G protocols > "$scratch/installed.txt" 2> "$scratch/lua.err"
     awk -F'\t' '$3 == "weft" { found = 1 } END { exit !found }' "$scratch/installed.txt" ||
       fail "tshark did not load the installed $installed: $(cat "$scratch/lua.err")"
+    # Wireshark also runs the modules as plugins of their own: they must do so quietly.
+    ! grep -qi "error" "$scratch/lua.err" || fail "tshark reported: $(cat "$scratch/lua.err")"
     echo "dissector_check install: $installed, loaded by tshark"
     exit 0
     ;;
