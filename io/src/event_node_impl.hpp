@@ -401,7 +401,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     }
   };
   std::unordered_map<std::pair<PeerId, RequestId>, ReplyCallback, CallKeyHash> pending;
-  TimeNs turn_now_ns = 0;     // see turn_now(); 0 once the turn ended
+  // See turn_now(); 0 between turns: after_input ends a turn, and the callbacks that do not
+  // end with it (a wake-up's commands, a metrics scrape) start or end their own.
+  TimeNs turn_now_ns = 0;
   TimeNs wall_synced_ns = 0;  // when sync_wall_clock last told the core (0: never)
   std::unordered_map<std::pair<PeerId, InboundId>, std::shared_ptr<Responder::State>, CallKeyHash>
       responders;

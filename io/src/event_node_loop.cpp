@@ -395,6 +395,7 @@ void EventNode::Impl::on_timer(evutil_socket_t, short, void* arg) {
 
 void EventNode::Impl::on_wake(evutil_socket_t, short, void* arg) {
   Impl& self = *static_cast<Impl*>(arg);
+  self.turn_now_ns = 0;  // a new turn, whatever ran before it
   self.run_commands();
   if (self.stopping) {
     event_base_loopbreak(self.base);

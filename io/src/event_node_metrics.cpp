@@ -79,6 +79,7 @@ MetricsEndpoint EventNode::serve_metrics(const MetricsHttpOptions& options) {
     impl.metrics_http =
         std::make_unique<MetricsHttp>(impl.base, fd, std::move(options), [&impl, what] {
           MetricsSnapshot snapshot = impl.node->metrics(impl.fresh_now(), what);
+          impl.turn_now_ns = 0;  // a turn of its own, without after_input to end it
           impl.add_io_metrics(snapshot);
           return format_prometheus(snapshot);
         });

@@ -216,7 +216,10 @@ class StreamSession {
   // the message exceeds the peer's whole byte window (known once the peer accepted). A
   // queued message the core still refuses (too_large: before the window was known, or over
   // max_message_bytes) ends the stream with that error on both sides: nothing is ever
-  // dropped quietly.
+  // dropped quietly. From a callback on the loop thread a write needs no command: with
+  // nothing queued before it and credit to spare it goes straight into the core (a borrowed
+  // message is copied once, into the output), else into the queue; from other threads it
+  // is handed to the loop. Each thread's writes keep their order.
   Errc write(Payload message);
   // Ends this side's half after the queued messages. queue_full (the command queue) leaves
   // the session as it was: try again.
