@@ -107,9 +107,9 @@ class MessageQueue {
 
   void append(Entry&& entry) {
     if (count_ == entries_.size()) grow_entries();
+    bytes_ += entry.size;
     entries_[(head_ + count_) & (entries_.size() - 1)] = std::move(entry);
     ++count_;
-    bytes_ += entries_[(head_ + count_ - 1) & (entries_.size() - 1)].size;
   }
 
   void grow_entries() {
