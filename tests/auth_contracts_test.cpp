@@ -369,21 +369,48 @@ TEST(AuthContracts, AVersionOneHelloIsRefusedForItsVersionAndItsTokenGoesNowhere
   EXPECT_FALSE(contains(driven.last<event::CloseTransport>()->final_bytes, as_bytes(token)));
 }
 
+// The dialer's hello is answered, then the application removes the dialer before its auth:
+// the removal refuses the waiting handshake at once, once, while the name is unknown.
+void remove_while_the_challenge_waits(ScriptedPeer& driven) {
+  driven.feed(hello_frame());
+  (void)challenge_written(driven);
+  ASSERT_EQ(driven.node().remove_peer(0, 0), Errc::ok);
+  driven.collect();
+  expect_refused(driven, Status::unknown_node, Op::reject);
+  const auto refusals = driven.all<event::HandshakeFailed>();
+  ASSERT_EQ(refusals.size(), 1u);
+  EXPECT_EQ(refusals.front().peer_name, roles().dialer);
+  EXPECT_TRUE(driven.all<event::PeerUp>().empty());
+}
+
 // Found by the simulator: a peer removed while its dialer answered the challenge must stay
 // removed (the auth used to bring its connection back, and add_peer then failed).
 TEST(AuthContracts, APeerRemovedDuringItsHandshakeIsRefusedAndStaysRemoved) {
   ScriptedPeer driven = accepting(acceptor_config());
-  const Frame hello = hello_frame();
-  driven.feed(hello);
-  const OwnedFrame challenge = challenge_written(driven);
-  ASSERT_EQ(driven.node().remove_peer(0, 0), Errc::ok);
-  std::vector<std::uint8_t> proof;
-  driven.feed(testing::auth_frame(hello, challenge.view(), proof));
-  expect_refused(driven, Status::unknown_node, Op::reject);
-  EXPECT_TRUE(driven.all<event::PeerUp>().empty());
+  remove_while_the_challenge_waits(driven);
   EXPECT_EQ(driven.node().connection(0).state(), PeerState::removed);
   const AddedPeer again = driven.node().add_peer(0, roles().dialer);
   EXPECT_EQ(again.error, Errc::ok);
+}
+
+// Found by the simulator: removed and added again while its dialer answered the challenge,
+// the peer was refused at the auth as an unknown node although the acceptor listed it by
+// then. The removal refuses the old relationship's handshake; a new one serves the new.
+TEST(AuthContracts, APeerRemovedAndAddedDuringItsHandshakeIsRefusedOnlyWhileUnknown) {
+  ScriptedPeer driven = accepting(acceptor_config());
+  remove_while_the_challenge_waits(driven);
+  const AddedPeer again = driven.node().add_peer(0, roles().dialer);
+  ASSERT_EQ(again.error, Errc::ok);
+  new_transport(driven);
+  const Frame next_hello = hello_frame(2);
+  driven.feed(next_hello);
+  const OwnedFrame challenge = challenge_written(driven);
+  std::vector<std::uint8_t> proof;
+  driven.feed(testing::auth_frame(next_hello, challenge.view(), proof));
+  EXPECT_EQ(driven.all<event::HandshakeFailed>().size(), 1u);  // nothing more refused
+  ASSERT_EQ(driven.all<event::PeerUp>().size(), 1u);
+  EXPECT_EQ(driven.all<event::PeerUp>().front().peer, again.peer);
+  EXPECT_EQ(driven.node().connection(again.peer).state(), PeerState::established);
 }
 
 TEST(AuthContracts, NoncesAreFreshPerHandshakeAndFixedByTheNonceKey) {

@@ -1,6 +1,7 @@
 #include "acceptor.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "invariant.hpp"
@@ -229,6 +230,18 @@ void Acceptor::refuse(PendingMap::iterator it, std::string peer_name, Status sta
   context_.emit(event::CloseTransport{
       it->first, "handshake refused: " + message, {bytes.view().begin(), bytes.view().end()}});
   pending_.erase(it);
+}
+
+void Acceptor::on_peer_removed(PeerId peer) {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    const auto next = std::next(it);
+    if (it->second.peer == peer) {
+      std::string name(it->second.hello.view().name);
+      refuse(it, name, Status::unknown_node,
+             "unknown node " + name + " (removed while its handshake ran)");
+    }
+    it = next;
+  }
 }
 
 void Acceptor::on_timer(TimeNs now_ns) {

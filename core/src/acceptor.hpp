@@ -66,6 +66,10 @@ class Acceptor {
   Outcome on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes, const PeerDirectory& peers);
   // The transport went away.
   void on_transport_down(TransportId transport) { pending_.erase(transport); }
+  // The application removed `peer`: each handshake checked against it (hello seen, auth
+  // awaited) is refused now with unknown_node, while the name is unknown, rather than at an
+  // auth that may come after the name was added again as a new relationship.
+  void on_peer_removed(PeerId peer);
   // Closes the transports whose time ran out.
   void on_timer(TimeNs now_ns);
   TimeNs next_deadline() const;

@@ -265,6 +265,7 @@ class NodeCore final : private PeerDirectory {
     if (peer >= connections_.size() || connections_[peer]->removed()) return Errc::unknown_peer;
     connection(peer).remove(now_ns);
     live_by_name_.erase(connections_[peer]->name());
+    acceptor_.on_peer_removed(peer);
     check(connections_[peer].get());
     return Errc::ok;
   }
