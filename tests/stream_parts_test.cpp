@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <string>
 #include <vector>
 
@@ -48,25 +49,25 @@ struct Placed {
   std::size_t offset = 0;
 };
 
-// Drains everything the node has to write, as a driver that writes all it is given, and
-// places each frame.
+// Drains everything the node has to write, as a driver that writes all it is given (piece
+// by piece: a large payload part is a piece of its own), and places each frame.
 std::vector<Placed> drain_placed(ScriptedPeer& peer) {
-  std::vector<Placed> placed;
-  FrameDecoder decoder;
-  std::size_t offset = 0;
+  std::vector<std::uint8_t> wire;
   for (Bytes out = peer.node().pending_output(peer.transport()); !out.empty();
        out = peer.node().pending_output(peer.transport())) {
-    Bytes rest = out;
-    while (true) {
-      const DecodeStep step = decoder.next(rest);
-      if (step.status != DecodeStatus::frame) break;
-      placed.push_back({OwnedFrame(step.frame), offset});
-      offset += step.consumed;
-      rest = rest.subspan(step.consumed);
-    }
-    EXPECT_TRUE(rest.empty());  // the output is cut between frames
+    wire.insert(wire.end(), out.begin(), out.end());
     peer.node().consume_output(peer.transport(), out.size());
   }
+  std::vector<Placed> placed;
+  FrameDecoder decoder;
+  Bytes rest(wire);
+  while (true) {
+    const DecodeStep step = decoder.next(rest);
+    if (step.status != DecodeStatus::frame) break;
+    placed.push_back({OwnedFrame(step.frame), wire.size() - rest.size()});
+    rest = rest.subspan(step.consumed);
+  }
+  EXPECT_TRUE(rest.empty());  // whole frames, each decoded (checksums verified)
   return placed;
 }
 
@@ -117,6 +118,74 @@ TEST(StreamParts, APongFedAfterAnEightMiBMessageLeavesWithinAPartOfTheOutputMark
     return p.frame.view().op == Op::stream_msg;
   });
   EXPECT_GE(static_cast<std::size_t>(parts), message.size() / limits.chunk_bytes);
+}
+
+// What the node wrote for one shared message: the wire bytes, and how many of them the
+// driver was given where they lie in the message's own buffer (not copied).
+struct WrittenFromShared {
+  std::vector<std::uint8_t> wire;
+  std::size_t referenced_bytes = 0;
+};
+
+WrittenFromShared write_shared_message(std::size_t reference_min_bytes,
+                                       const SharedBytes& message) {
+  ScriptedPeer peer = testing::accepted(
+      [&](NodeConfig& config) { config.limits.output_reference_min_bytes = reference_min_bytes; });
+  EXPECT_EQ(peer.node().register_stream_handler(testing::kStream, {}, StreamWindow{4, 100}),
+            Errc::ok);
+  const StreamId id = open_from_script(peer, 2, StreamWindow{4, 1u << 20});
+  EXPECT_EQ(peer.connection().stream_write(0, id, message), Errc::ok);
+  WrittenFromShared written;
+  const Bytes inside = message.view();
+  std::array<Bytes, 8> pieces;
+  // A gathering driver: takes up to 8 pieces, writes them all, tells the node.
+  while (const std::size_t count = peer.node().pending_output_pieces(peer.transport(), pieces)) {
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      const Bytes piece = pieces[i];
+      EXPECT_FALSE(piece.empty());
+      if (piece.data() >= inside.data() && piece.data() < inside.data() + inside.size())
+        written.referenced_bytes += piece.size();
+      written.wire.insert(written.wire.end(), piece.begin(), piece.end());
+      total += piece.size();
+    }
+    peer.node().consume_output(peer.transport(), total);
+  }
+  return written;
+}
+
+// Issue 19: the parts of a large shared payload reach the driver as pieces of the payload's
+// own buffer (written with the frame heads around them, one writev), never copied into the
+// output; the bytes on the wire are the same, checksums and all, as when they are copied.
+TEST(StreamParts, ASharedMessagesPartsAreWrittenFromItsBufferAndTheWireIsTheSame) {
+  const ConnectionLimits limits;
+  const std::string text = patterned(300'000);
+  const SharedBytes message = SharedBytes::copy_of(as_bytes(text));
+  const std::size_t reference_min_bytes = 16 * 1024;  // off by default: on here
+  const WrittenFromShared referenced = write_shared_message(reference_min_bytes, message);
+  const WrittenFromShared copied = write_shared_message(SIZE_MAX, message);
+  // Every part but the first (encoded with the stream's frame, before the parts are queued)
+  // and one shorter than reference_min_bytes (the last here: copying it costs less).
+  std::size_t expected = 0;
+  for (std::size_t at = limits.chunk_bytes; at < text.size(); at += limits.chunk_bytes) {
+    const std::size_t part = std::min(limits.chunk_bytes, text.size() - at);
+    if (part >= reference_min_bytes) expected += part;
+  }
+  ASSERT_LT(text.size() % limits.chunk_bytes, reference_min_bytes);
+  EXPECT_EQ(referenced.referenced_bytes, expected);
+  EXPECT_EQ(copied.referenced_bytes, 0u);
+  EXPECT_EQ(referenced.wire, copied.wire);
+  FrameDecoder decoder({.limits = {}, .require_checksum = true});
+  Bytes rest(referenced.wire);
+  std::string joined;
+  while (true) {
+    const DecodeStep step = decoder.next(rest);
+    if (step.status != DecodeStatus::frame) break;
+    if (step.frame.op == Op::stream_msg) joined += text_of(step.frame.payload);
+    rest = rest.subspan(step.consumed);
+  }
+  EXPECT_TRUE(rest.empty());
+  EXPECT_EQ(joined, text);
 }
 
 TEST(StreamParts, AMessageOfOnePartGoesWholeOneByteMoreGoesInTwoParts) {

@@ -10,10 +10,10 @@ namespace weft::detail {
 // the output (the rest of a frame it began, the welcome of a connection that fails at once),
 // then a goaway with `status` and `text` (clipped). Dropping that rest would put the goaway
 // in the middle of a frame on the wire.
-std::vector<std::uint8_t> goaway_after_output(Bytes unwritten, bool checksum, Status status,
-                                              std::string_view text) {
+std::vector<std::uint8_t> goaway_after_output(const OutputLanes& unwritten, bool checksum,
+                                              Status status, std::string_view text) {
   ByteBuffer buffer;
-  buffer.append(unwritten);
+  unwritten.copy_output(buffer);
   encode_frame(buffer, Frame{.op = Op::goaway,
                              .checksum = checksum,
                              .status = static_cast<std::uint16_t>(status),
@@ -266,7 +266,7 @@ void Connection::remove(TimeNs now_ns) {
   if (transport_ != 0) {
     std::vector<std::uint8_t> final_bytes;
     if (state_ == PeerState::established)
-      final_bytes = goaway_after_output(lanes_.output(), checksums_, Status::shutting_down, reason);
+      final_bytes = goaway_after_output(lanes_, checksums_, Status::shutting_down, reason);
     teardown(now_ns, reason, true, std::move(final_bytes), Errc::peer_removed);
   } else {
     fail_all_calls(Errc::peer_removed);  // requests waiting for the connection (on demand)
@@ -351,7 +351,7 @@ void Connection::fail_protocol(TimeNs now_ns, std::string message, WireError cod
     context_.emit(event::HandshakeFailed{name_, Status::protocol_error, true, message});
   }
   teardown(now_ns, "protocol error: " + message, true,
-           goaway_after_output(lanes_.output(), checksums_, Status::protocol_error, message));
+           goaway_after_output(lanes_, checksums_, Status::protocol_error, message));
 }
 
 // ---- incoming bytes and frames --------------------------------------------------------
@@ -559,6 +559,11 @@ Bytes Connection::pending_output(TransportId transport) const {
   return transport == transport_ ? lanes_.output() : Bytes{};
 }
 
+std::size_t Connection::pending_output_pieces(TransportId transport,
+                                              std::span<Bytes> pieces) const {
+  return transport == transport_ ? lanes_.output_pieces(pieces) : 0;
+}
+
 void Connection::consume_output(TransportId transport, std::size_t count) {
   if (transport != transport_) return;
   WEFT_ASSERT(count <= lanes_.output_bytes());
@@ -589,6 +594,12 @@ bool Connection::port_has_room() const {
 void Connection::port_send(const Frame& frame) {
   WEFT_ASSERT(port_up() && lanes_.below_high_water());
   send(frame, EntryKind::control);
+}
+
+void Connection::port_send_shared(const Frame& frame, const SharedBytes& owner) {
+  WEFT_ASSERT(port_up() && lanes_.below_high_water());
+  lanes_.push_shared(frame, owner, EntryKind::control);
+  mark_transmit();
 }
 
 void Connection::port_send_control(TimeNs now_ns, const Frame& frame) {

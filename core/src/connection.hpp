@@ -41,8 +41,8 @@ inline std::string_view clip_error_text(std::string_view text) {
 
 // The last bytes of a transport this side closes: what the driver has not written yet of
 // the output (the rest of a frame it began), then a goaway with `status` and `text` (clipped).
-std::vector<std::uint8_t> goaway_after_output(Bytes unwritten, bool checksum, Status status,
-                                              std::string_view text);
+std::vector<std::uint8_t> goaway_after_output(const OutputLanes& unwritten, bool checksum,
+                                              Status status, std::string_view text);
 
 class Connection : private ObjectPort {
  public:
@@ -90,6 +90,8 @@ class Connection : private ObjectPort {
 
   // ---- output -----------------------------------------------------------------------
   Bytes pending_output(TransportId transport) const;
+  // The first pieces of the output (Node::pending_output_pieces).
+  std::size_t pending_output_pieces(TransportId transport, std::span<Bytes> pieces) const;
   // Puts out what waits for the next write (acknowledgements held back): call before
   // pending_output.
   void flush_deferred();
@@ -218,6 +220,7 @@ class Connection : private ObjectPort {
   bool port_up() const override;
   bool port_has_room() const override;
   void port_send(const Frame& frame) override;
+  void port_send_shared(const Frame& frame, const SharedBytes& owner) override;
   void port_send_control(TimeNs now_ns, const Frame& frame) override;
   void port_send_credit(std::uint64_t mux, std::uint32_t objects, std::uint32_t bytes) override;
   void port_want_flush() override;

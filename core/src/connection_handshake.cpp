@@ -63,7 +63,7 @@ bool Connection::is_stale_hello(const Frame& hello) const {
 void Connection::reject_handshake(TimeNs now_ns, Status status, std::string message) {
   context_.emit(event::HandshakeFailed{name_, status, true, message});
   teardown(now_ns, "handshake refused: " + message, true,
-           goaway_after_output(lanes_.output(), true, status, message));
+           goaway_after_output(lanes_, true, status, message));
 }
 
 // The dialer's handshake: a challenge (answered with an auth), then a welcome; a reject at

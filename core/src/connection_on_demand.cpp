@@ -57,7 +57,7 @@ void Connection::close_idle(TimeNs now_ns) {
   const std::string text =
       "idle for " + std::to_string(ms_from_ns(now_ns - last_use_ns_)) + " ms (connect on demand)";
   teardown(now_ns, "closed the idle connection: " + text, true,
-           goaway_after_output(lanes_.output(), checksums_, Status::idle, text));
+           goaway_after_output(lanes_, checksums_, Status::idle, text));
 }
 
 void Connection::on_peer_idle_close(TimeNs now_ns, const Frame& goaway) {

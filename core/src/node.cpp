@@ -429,6 +429,19 @@ Bytes Node::pending_output(TransportId transport) {
   return connection->pending_output(transport);
 }
 
+std::size_t Node::pending_output_pieces(TransportId transport, std::span<Bytes> pieces) {
+  if (pieces.empty()) return 0;
+  core_->touched();
+  if (core_->acceptor().owns(transport)) {
+    pieces[0] = core_->acceptor().pending_output(transport);
+    return pieces[0].empty() ? 0 : 1;
+  }
+  detail::Connection* connection = core_->owner(transport);
+  if (connection == nullptr) return 0;
+  connection->flush_deferred();
+  return connection->pending_output_pieces(transport, pieces);
+}
+
 void Node::consume_output(TransportId transport, std::size_t count) {
   core_->touched();
   if (core_->acceptor().owns(transport)) {

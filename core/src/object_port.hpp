@@ -60,6 +60,9 @@ class ObjectPort {
   virtual bool port_has_room() const = 0;
   // Encodes `frame` into the output (call only while port_has_room()).
   virtual void port_send(const Frame& frame) = 0;
+  // port_send for a frame whose payload lies inside `owner`: the output may refer to the
+  // payload there (keeping `owner` alive) until it is written, instead of copying it.
+  virtual void port_send_shared(const Frame& frame, const SharedBytes& owner) = 0;
   // Queues `frame` in the control lane (rule 1: never waits). May close the connection
   // when the peer does not read (check port_up() after).
   virtual void port_send_control(TimeNs now_ns, const Frame& frame) = 0;

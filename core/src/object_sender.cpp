@@ -448,11 +448,14 @@ bool ObjectSender::send_data(Stream& stream, Object& object) {
   const std::size_t most = std::min<std::uint64_t>(
       {port_.port_max_chunk(), context_.config.limits.object_chunk_bytes, stream.credit_bytes});
   Bytes chunk;
+  const SharedBytes* owner = nullptr;  // where chunk lies
   if (object.data) {
+    owner = &*object.data;
     chunk = object.data->view().subspan(object.sent,
                                         std::min<std::uint64_t>(most, object.size - object.sent));
   } else if (!object.supplied.empty()) {
     auto& [piece, start] = object.supplied.front();
+    owner = &piece;
     chunk = piece.view().subspan(start, std::min(most, piece.size() - start));
   }
   if (chunk.empty()) {
@@ -470,13 +473,18 @@ bool ObjectSender::send_data(Stream& stream, Object& object) {
   const bool compressed =
       stream.compression == ObjectCompression::lz4 && compress_chunk(chunk, compressed_);
   const Bytes payload = compressed ? Bytes(compressed_) : chunk;
-  port_.port_send(Frame{.op = Op::object_data,
-                        .checksum = port_.port_checksums(),
-                        .flags = compressed ? flag::kLz4 : std::uint16_t{0},
-                        .mux = stream.mux,
-                        .seq = object.wire,
-                        .offset = object.sent,
-                        .payload = payload});
+  const Frame frame{.op = Op::object_data,
+                    .checksum = port_.port_checksums(),
+                    .flags = compressed ? flag::kLz4 : std::uint16_t{0},
+                    .mux = stream.mux,
+                    .seq = object.wire,
+                    .offset = object.sent,
+                    .payload = payload};
+  if (compressed) {
+    port_.port_send(frame);  // compressed_ is reused: copied
+  } else {
+    port_.port_send_shared(frame, *owner);
+  }
   object.sent += chunk.size();
   stream.credit_bytes -= chunk.size();
   stream.counters.bytes += chunk.size();

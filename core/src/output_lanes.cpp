@@ -1,6 +1,7 @@
 #include "output_lanes.hpp"
 
 #include "invariant.hpp"
+#include "msgpack_lite.hpp"
 
 namespace weft::detail {
 
@@ -23,7 +24,8 @@ void OutputLanes::reset(std::uint64_t generation) {
 }
 
 void OutputLanes::release_memory() {
-  for (ByteBuffer* buffer : {&output_, &control_.buffer, &small_.buffer, &bulk_.buffer})
+  output_.release_if_empty(0);
+  for (ByteBuffer* buffer : {&control_.buffer, &small_.buffer, &bulk_.buffer})
     buffer->release_if_empty(0);
 }
 
@@ -37,7 +39,7 @@ Pushed OutputLanes::push(const Frame& frame, EntryKind kind, bool force_bulk) {
     // Below the mark every lane is empty (commit drained them), so writing directly keeps
     // the same order a lane would.
     WEFT_ASSERT(lanes_empty());
-    encode_frame(output_, frame);
+    encode_frame(output_.owned(), frame);
     ++frames_committed_;
     return Pushed::committed;
   }
@@ -51,6 +53,32 @@ Pushed OutputLanes::push(const Frame& frame, EntryKind kind, bool force_bulk) {
     lane.entries.back().after_small = small_frames_of(frame.mux);
   if (kind == EntryKind::response) response_bytes_ += bytes;
   return bulk ? Pushed::bulk_lane : Pushed::small_lane;
+}
+
+Pushed OutputLanes::push_shared(const Frame& frame, const SharedBytes& owner, EntryKind kind) {
+  if (!below_high_water()) return push(frame, kind);
+  WEFT_ASSERT(lanes_empty());
+  commit_shared(frame, owner);
+  return Pushed::committed;
+}
+
+void OutputLanes::commit_shared(const Frame& frame, const SharedBytes& owner) {
+  WEFT_ASSERT(frame.payload.empty() ||
+              (frame.payload.data() >= owner.view().data() &&
+               frame.payload.data() + frame.payload.size() <= owner.view().data() + owner.size()));
+  ++frames_committed_;
+  if (frame.payload.size() < limits_.output_reference_min_bytes || frame.payload.empty()) {
+    encode_frame(output_.owned(), frame);
+    return;
+  }
+  ByteBuffer& owned = output_.owned();
+  const std::size_t head_at = owned.size();
+  encode_frame_head(owned, frame);
+  // The head's view is taken before anything else is appended (which may move it).
+  const std::uint64_t checksum =
+      frame.checksum ? checksum64(owned.view().subspan(head_at), frame.payload) : 0;
+  output_.append_reference(owner, frame.payload);
+  if (frame.checksum) mp::store_be64(owned.extend(kChecksumBytes), checksum);
 }
 
 std::uint64_t OutputLanes::small_frames_of(std::uint64_t mux) const {
@@ -77,7 +105,7 @@ bool OutputLanes::push_parts(std::uint64_t mux, EntryKind kind, PendingParts par
 void OutputLanes::push_pong(std::uint64_t seq, bool checksum) {
   if (below_high_water()) {
     WEFT_ASSERT(lanes_empty());
-    encode_frame(output_, Frame{.op = Op::pong, .checksum = checksum, .seq = seq});
+    encode_frame(output_.owned(), Frame{.op = Op::pong, .checksum = checksum, .seq = seq});
     ++frames_committed_;
     return;
   }
@@ -89,11 +117,11 @@ void OutputLanes::push_credit(std::uint64_t mux, std::uint32_t msgs, std::uint32
                               bool checksum, Op op) {
   if (below_high_water()) {
     WEFT_ASSERT(lanes_empty());
-    encode_frame(output_, Frame{.op = op,
-                                .checksum = checksum,
-                                .mux = mux,
-                                .credit_msgs = msgs,
-                                .credit_bytes = bytes});
+    encode_frame(output_.owned(), Frame{.op = op,
+                                        .checksum = checksum,
+                                        .mux = mux,
+                                        .credit_msgs = msgs,
+                                        .credit_bytes = bytes});
     ++frames_committed_;
     return;
   }
@@ -110,11 +138,11 @@ void OutputLanes::commit_credits() {
   while (below_high_water() && !credits_.empty()) {
     const auto [mux, credit] = *credits_.begin();
     credits_.erase(credits_.begin());
-    encode_frame(output_, Frame{.op = credit.op,
-                                .checksum = credit.checksum,
-                                .mux = mux,
-                                .credit_msgs = credit.msgs,
-                                .credit_bytes = credit.bytes});
+    encode_frame(output_.owned(), Frame{.op = credit.op,
+                                        .checksum = credit.checksum,
+                                        .mux = mux,
+                                        .credit_msgs = credit.msgs,
+                                        .credit_bytes = credit.bytes});
     ++frames_committed_;
   }
 }
@@ -127,7 +155,7 @@ void OutputLanes::move_front(Lane& lane, bool send) {
   if (&lane == &small_) ++small_popped_;
   if (entry.kind == EntryKind::response) response_bytes_ -= entry.bytes;
   if (send) {
-    output_.append(lane.buffer.view().first(entry.bytes));
+    output_.owned().append(lane.buffer.view().first(entry.bytes));
     ++frames_committed_;
   }
   lane.buffer.consume(entry.bytes);
@@ -158,13 +186,13 @@ void OutputLanes::send_next_part(bool send) {
   const std::size_t size = send ? std::min(parts.part_bytes, parts.remaining()) : parts.remaining();
   if (send) {
     const bool last = size == parts.remaining();
-    encode_frame(output_, Frame{.op = parts.message ? Op::stream_msg : Op::continuation,
-                                .checksum = parts.checksum,
-                                .flags = last ? std::uint16_t{0} : flag::kMore,
-                                .mux = entry.mux,
-                                .seq = parts.message ? *parts.message : parts.next_seq++,
-                                .payload = parts.payload.view().subspan(parts.offset, size)});
-    ++frames_committed_;
+    commit_shared(Frame{.op = parts.message ? Op::stream_msg : Op::continuation,
+                        .checksum = parts.checksum,
+                        .flags = last ? std::uint16_t{0} : flag::kMore,
+                        .mux = entry.mux,
+                        .seq = parts.message ? *parts.message : parts.next_seq++,
+                        .payload = parts.payload.view().subspan(parts.offset, size)},
+                  parts.payload);
   }
   parts.offset += size;
   parts_bytes_ -= size;
@@ -176,6 +204,7 @@ void OutputLanes::send_next_part(bool send) {
 }
 
 void OutputLanes::check_invariants() const {
+  output_.check_invariants();
   std::size_t response_bytes = 0;
   for (const Lane* lane : {&control_, &small_, &bulk_}) {
     std::size_t bytes = 0;
@@ -229,7 +258,7 @@ void OutputLanes::keep_stale_frames() {
 }
 
 void OutputLanes::send_stale() {
-  output_.append(stale_.view());
+  output_.owned().append(stale_.view());
   stale_.clear();
 }
 #endif

@@ -13,15 +13,20 @@
 // entry holding a reference to the payload, and each part is encoded straight into the
 // output buffer when there is room for it. That keeps the work of queueing a large payload
 // constant (a small request queued after it never waits for a megabyte to be encoded) and
-// copies each payload byte once, not twice.
+// copies each payload byte once, not twice. A part of at least
+// output_reference_min_bytes is not copied at all: the output refers to it where it lies
+// (its header and checksum are encoded around the reference), and the driver writes it
+// from there (Node::pending_output_pieces, one writev).
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <optional>
+#include <span>
 
 #include "lazy_deque.hpp"
+#include "output_queue.hpp"
 #include "weft/bytes.hpp"
 #include "weft/config.hpp"
 #include "weft/wire.hpp"
@@ -116,9 +121,23 @@ class OutputLanes {
   template <typename IsLive>
   void commit(IsLive&& is_live);
 
-  // The bytes the driver should write next. Valid until the next push, commit or consume.
+  // Encodes `frame`, whose payload lies inside `owner`, like push(); when it goes straight
+  // to the output and its payload is at least output_reference_min_bytes, the output refers
+  // to the payload instead of copying it.
+  Pushed push_shared(const Frame& frame, const SharedBytes& owner, EntryKind kind);
+
+  // The bytes the driver should write next (the first contiguous piece of the output).
+  // Valid until the next push, commit or consume.
   Bytes output() const {
-    return output_.view();
+    return output_.front();
+  }
+  // The first pieces of the output, in order (OutputQueue::gather).
+  std::size_t output_pieces(std::span<Bytes> pieces) const {
+    return output_.gather(pieces);
+  }
+  // Every byte of the output, copied (for a transport's final bytes).
+  void copy_output(ByteBuffer& out) const {
+    output_.copy_to(out);
   }
   // The driver wrote the first `count` bytes of output(); refills it from the lanes.
   template <typename IsLive>
@@ -177,10 +196,13 @@ class OutputLanes {
   }
   // Encodes every waiting credit into the output (while below the mark), in mux order.
   void commit_credits();
+  // Encodes `frame` into the output, its payload (inside `owner`) by reference when it is
+  // at least output_reference_min_bytes long, else copied.
+  void commit_shared(const Frame& frame, const SharedBytes& owner);
 
   const ConnectionLimits& limits_;
   std::uint64_t generation_ = 0;
-  ByteBuffer output_;
+  OutputQueue output_;
   Lane control_;
   Lane small_;
   Lane bulk_;
@@ -210,7 +232,8 @@ class OutputLanes {
 template <typename IsLive>
 void OutputLanes::commit(IsLive&& is_live) {
   if (pong_seq_ && below_high_water()) {
-    encode_frame(output_, Frame{.op = Op::pong, .checksum = pong_checksum_, .seq = *pong_seq_});
+    encode_frame(output_.owned(),
+                 Frame{.op = Op::pong, .checksum = pong_checksum_, .seq = *pong_seq_});
     pong_seq_.reset();
     ++frames_committed_;
   }

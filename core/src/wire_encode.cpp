@@ -1,4 +1,5 @@
 // Frame validation and the encoder.
+#define XXH_STATIC_LINKING_ONLY 1  // XXH3_state_t on the stack
 #include <xxhash.h>
 #if defined(__x86_64__) && __has_include(<xxh_x86dispatch.h>)
 #define XXH_DISPATCH_DISABLE_REPLACE 1
@@ -222,6 +223,20 @@ std::uint64_t checksum64(Bytes bytes) {
   return XXH3_64bits(bytes.data(), bytes.size());
 }
 
+std::uint64_t checksum64(Bytes head, Bytes payload) {
+  if (payload.empty()) return checksum64(head);
+  XXH3_state_t state;  // on the stack: no allocation per frame
+  XXH3_64bits_reset(&state);
+#if WEFT_XXH3_DISPATCH
+  XXH3_64bits_update_dispatch(&state, head.data(), head.size());
+  XXH3_64bits_update_dispatch(&state, payload.data(), payload.size());
+#else
+  XXH3_64bits_update(&state, head.data(), head.size());
+  XXH3_64bits_update(&state, payload.data(), payload.size());
+#endif
+  return XXH3_64bits_digest(&state);
+}
+
 std::uint64_t route_id(std::string_view route) {
   return route.empty() ? 0 : XXH3_64bits(route.data(), route.size());
 }
@@ -281,17 +296,12 @@ std::size_t encoded_size(const Frame& frame) {
          (frame.checksum ? kChecksumBytes : 0);
 }
 
-std::size_t encode_frame(ByteBuffer& out, const Frame& frame) {
-  WEFT_ASSERT(validate_frame(frame, WireLimits{.max_frame_bytes = UINT32_MAX}).code ==
-              WireError::none);
-  const OpSchema& schema = schema_of(frame.op);
-  const std::size_t checksum_size = frame.checksum ? kChecksumBytes : 0;
-  // One pass: room for the largest header the frame could need, written in place, then
-  // the unused room given back (cheaper than sizing the header first on every frame).
-  const std::size_t room =
-      kPrefixBytes + header_bytes_bound(frame, schema) + frame.payload.size() + checksum_size;
-  std::uint8_t* start = out.extend(room);
+namespace {
 
+// Writes the prefix and header of `frame` at `start`, which has room for
+// kPrefixBytes + header_bytes_bound; the prefix counts the payload and checksum that follow.
+// Returns the bytes written.
+std::size_t write_head(std::uint8_t* start, const Frame& frame, const OpSchema& schema) {
   mp::Writer writer{start + kPrefixBytes};
   writer.array_length(static_cast<std::uint32_t>(4 + schema.fields.size()));
   writer.unsigned_int(static_cast<std::uint64_t>(frame.op));
@@ -302,22 +312,48 @@ std::size_t encode_frame(ByteBuffer& out, const Frame& frame) {
     write_field(writer, frame, field);
   const auto header_size = static_cast<std::size_t>(writer.pos - (start + kPrefixBytes));
   WEFT_ASSERT(header_size == header_bytes(frame, schema) && header_size <= 0xffff);
-  const std::size_t body_size = header_size + frame.payload.size() + checksum_size;
+  const std::size_t body_size =
+      header_size + frame.payload.size() + (frame.checksum ? kChecksumBytes : 0);
   WEFT_ASSERT(body_size <= UINT32_MAX);
-  const std::size_t total = kPrefixBytes + body_size;
-
   start[0] = kFrameMagic;
   start[1] = frame.checksum ? kFrameFlagChecksum : 0;
   mp::store_be16(start + 2, static_cast<std::uint16_t>(header_size));
   mp::store_be32(start + 4, static_cast<std::uint32_t>(body_size));
-  std::uint8_t* payload_at = writer.pos;
+  return kPrefixBytes + header_size;
+}
+
+}  // namespace
+
+std::size_t encode_frame(ByteBuffer& out, const Frame& frame) {
+  WEFT_ASSERT(validate_frame(frame, WireLimits{.max_frame_bytes = UINT32_MAX}).code ==
+              WireError::none);
+  const OpSchema& schema = schema_of(frame.op);
+  const std::size_t checksum_size = frame.checksum ? kChecksumBytes : 0;
+  // One pass: room for the largest header the frame could need, written in place, then
+  // the unused room given back (cheaper than sizing the header first on every frame).
+  const std::size_t room =
+      kPrefixBytes + header_bytes_bound(frame, schema) + frame.payload.size() + checksum_size;
+  std::uint8_t* start = out.extend(room);
+  std::uint8_t* payload_at = start + write_head(start, frame, schema);
   if (!frame.payload.empty()) std::memcpy(payload_at, frame.payload.data(), frame.payload.size());
+  std::uint8_t* checksum_at = payload_at + frame.payload.size();
   if (frame.checksum) {
-    std::uint8_t* checksum_at = payload_at + frame.payload.size();
     mp::store_be64(checksum_at, checksum64({start, static_cast<std::size_t>(checksum_at - start)}));
   }
+  const auto total = static_cast<std::size_t>(checksum_at + checksum_size - start);
   out.shrink_back(room - total);
   return total;
+}
+
+std::size_t encode_frame_head(ByteBuffer& out, const Frame& frame) {
+  WEFT_ASSERT(validate_frame(frame, WireLimits{.max_frame_bytes = UINT32_MAX}).code ==
+              WireError::none);
+  const OpSchema& schema = schema_of(frame.op);
+  const std::size_t room = kPrefixBytes + header_bytes_bound(frame, schema);
+  std::uint8_t* start = out.extend(room);
+  const std::size_t head = write_head(start, frame, schema);
+  out.shrink_back(room - head);
+  return head;
 }
 
 void OwnedFrame::assign(const Frame& frame) {

@@ -5,14 +5,20 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 
 #include "event_node_impl.hpp"
 
 namespace weft::io {
 namespace {
+
+// Pieces of output one write gathers: a few frames' heads and payloads (the output holds
+// about its high-water mark, 64 KiB by default, and payloads go by reference from 16 KiB).
+constexpr std::size_t kWritePieces = 16;
 
 void tune_socket(int fd, const EventNodeOptions& options) {
   const int on = 1;
@@ -240,11 +246,20 @@ void EventNode::Impl::write_out(TransportId transport) {
   if (found == sockets.end() || found->second.connecting) return;
   Socket& socket = found->second;
   if (socket.tls) return write_tls(transport, socket);
+  // A large payload is a piece of its own (written from the application's buffer): one
+  // gathering write takes it with the frame headers around it.
+  std::array<Bytes, kWritePieces> pieces;
+  std::array<iovec, kWritePieces> vectors;
   while (true) {
-    const Bytes output = node->pending_output(transport);
-    if (output.empty()) break;
-    const ssize_t sent =
-        ::send(socket.fd, output.data(), output.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    const std::size_t count = node->pending_output_pieces(transport, pieces);
+    if (count == 0) break;
+    for (std::size_t i = 0; i < count; ++i) {
+      vectors[i] = {const_cast<std::uint8_t*>(pieces[i].data()), pieces[i].size()};
+    }
+    msghdr message{};
+    message.msg_iov = vectors.data();
+    message.msg_iovlen = count;
+    const ssize_t sent = ::sendmsg(socket.fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (sent > 0) {
       node->consume_output(transport, static_cast<std::size_t>(sent));
       continue;

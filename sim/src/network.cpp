@@ -1,6 +1,7 @@
 #include "network.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -352,6 +353,21 @@ void Network::send(std::size_t link_at, int from_side, Bytes bytes) {
   }
 }
 
+namespace {
+
+// The bytes `node` has to write on `transport` now, over the pieces of its output (it holds
+// about its high-water mark: a few pieces).
+std::size_t output_size(Node& node, TransportId transport) {
+  std::array<Bytes, 64> pieces;
+  const std::size_t count = node.pending_output_pieces(transport, pieces);
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < count; ++i)
+    total += pieces[i].size();
+  return total;
+}
+
+}  // namespace
+
 // Writes what the send buffer has room for; the rest waits until the reader takes some.
 void Network::drain(std::size_t index, TransportId transport) {
   const std::size_t link_at = link_at_of(index, transport);
@@ -363,7 +379,7 @@ void Network::drain(std::size_t index, TransportId transport) {
   const Bytes output = node.pending_output(transport);
   if (output.empty() && !tls_side) return;
   if (link == nullptr || !link->open[side]) {
-    node.consume_output(transport, output.size());  // written into a dead socket
+    node.consume_output(transport, output_size(node, transport));  // into a dead socket
     return;
   }
   if (!write_blocked_.empty() && write_blocked_.contains({index, link->node[1 - side]})) {
@@ -372,20 +388,25 @@ void Network::drain(std::size_t index, TransportId transport) {
   }
   if (tls_side) return drain_tls(index, transport, *link, side);
   if (slots_[index].muted) {
-    node.consume_output(transport, output.size());  // on the floor
+    node.consume_output(transport, output_size(node, transport));  // on the floor
     return;
   }
+  // The output comes in pieces (a large payload is one of its own): write them in order
+  // while the send buffer has room.
   const std::size_t buffer = options_.rates.send_buffer_bytes;
-  std::size_t room = output.size();
-  if (buffer > 0) room = buffer - std::min(buffer, link->in_flight[side]);
-  if (side == 0 && !link->hello_known) capture_hello(*link, output);
-  const std::size_t count = std::min(room, output.size());
-  link->wants_write[side] = count < output.size();
-  if (count == 0) return;
-  link->in_flight[side] += count;
-  capture(*link, side, output.first(count));
-  send(link_at, side, output.first(count));
-  node.consume_output(transport, count);
+  for (Bytes piece = output; !piece.empty(); piece = node.pending_output(transport)) {
+    std::size_t room = piece.size();
+    if (buffer > 0) room = buffer - std::min(buffer, link->in_flight[side]);
+    if (side == 0 && !link->hello_known) capture_hello(*link, piece);
+    const std::size_t count = std::min(room, piece.size());
+    link->wants_write[side] = count < piece.size();
+    if (count == 0) return;
+    link->in_flight[side] += count;
+    capture(*link, side, piece.first(count));
+    send(link_at, side, piece.first(count));
+    node.consume_output(transport, count);
+    if (link->wants_write[side]) return;
+  }
 }
 
 // A new link from (from, its epoch) to the current process of `to`, which accepts it.

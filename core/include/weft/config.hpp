@@ -55,6 +55,14 @@ struct ConnectionLimits {
   std::size_t max_control_frames = 65536;
   // The output buffer is filled from the lanes while it holds fewer bytes than this.
   std::size_t output_high_water_bytes = 64 * 1024;
+  // A payload part at least this long that the core holds by reference (a shared payload's
+  // later parts, an object's data) is written from where it lies rather than copied into
+  // the output: the driver gets it as a piece of its own (Node::pending_output_pieces, one
+  // writev with the frame heads around it). 0: every such part by reference. Off by
+  // default (SIZE_MAX): on loopback the kernel copies a payload from where it lies no
+  // faster than from the small output buffer the core copied it into, and 1 MiB requests
+  // went ~10 % slower (bench/README.md, "Writes from the shared payload").
+  std::size_t output_reference_min_bytes = SIZE_MAX;
   // Frames up to this size travel in the small data lane; larger ones in the bulk lane,
   // so one large payload cannot hold up many small ones.
   std::size_t small_frame_bytes = 16 * 1024;

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -379,10 +380,18 @@ class Node {
   // A transport that got bytes to write since it was last returned here; nullopt when
   // none. (A transport the driver could not drain needs no new notice: keep writing it.)
   std::optional<TransportId> poll_transmit();
-  // The bytes to write on `transport` next (empty if none or unknown). Valid until the
-  // next call into the node.
+  // The bytes to write on `transport` next (empty if none or unknown): the first
+  // contiguous piece of its output. A large payload the node holds by reference is a piece
+  // of its own (NodeConfig::limits.output_reference_min_bytes), so write, consume_output
+  // and ask again until this is empty. Valid until the next call into the node.
   Bytes pending_output(TransportId transport);
-  // The driver wrote the first `count` bytes of pending_output(transport).
+  // The first pieces of `transport`'s output, in order, for one gathering write (writev):
+  // fills `pieces` and returns how many it filled (0: nothing to write). pieces[0] is
+  // pending_output(transport). Valid until the next call into the node; consume_output
+  // takes a byte count across pieces.
+  std::size_t pending_output_pieces(TransportId transport, std::span<Bytes> pieces);
+  // The driver wrote the first `count` bytes of the output (of pending_output(transport),
+  // or across the pieces of pending_output_pieces).
   void consume_output(TransportId transport, std::size_t count);
   // When on_timer must next be called; kNever when nothing is scheduled.
   TimeNs next_deadline() const;

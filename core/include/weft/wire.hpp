@@ -271,6 +271,9 @@ struct DecodeError {
 
 // xxh3-64 (seed 0) of `bytes`: the frame checksum.
 std::uint64_t checksum64(Bytes bytes);
+// The same checksum over `head` followed by `payload` (as if they were contiguous), for a
+// frame whose payload is written from where it lies (encode_frame_head).
+std::uint64_t checksum64(Bytes head, Bytes payload);
 // The wire identifier of a subroute: xxh3-64 (seed 0) of its bytes; 0 for the empty route,
 // which means "no subroute".
 std::uint64_t route_id(std::string_view route);
@@ -296,6 +299,13 @@ std::size_t encoded_size(const Frame& frame);
 // number of bytes appended. Precondition: validate_frame(frame, {}) would accept the frame
 // under limits the receiver uses; checked by assert in debug builds. Never fails otherwise.
 std::size_t encode_frame(ByteBuffer& out, const Frame& frame);
+
+// Appends what encode_frame would append before `frame`'s payload: its prefix (counting
+// the payload and the checksum that follow) and header, and returns the bytes appended. The
+// caller then writes frame.payload from where it lies and, when frame.checksum is set, the
+// checksum trailer: checksum64(head, frame.payload) as a big-endian u64, where head is
+// what this call appended. Same precondition as encode_frame.
+std::size_t encode_frame_head(ByteBuffer& out, const Frame& frame);
 
 // Options of a FrameDecoder.
 struct DecoderOptions {
