@@ -9,6 +9,7 @@
 
 #include "sample_frames.hpp"
 #include "weft/object.hpp"
+#include "weft/wire.hpp"
 
 namespace weft {
 namespace {
@@ -134,6 +135,34 @@ TEST(ObjectHeader, TheVectorInTheProtocolDocumentIsWhatTheCodecWrites) {
   ASSERT_TRUE(decoded);
   EXPECT_EQ(decoded->name, "bucket/obj1");
   EXPECT_FALSE(decoded->attrs.version);
+}
+
+// The data checksum is xxh3-64 with seed 0 however the data is cut into updates, large ones
+// (where the vector unit the CPU has takes over) and small ones alike: the digest of the whole
+// in one call (checksum64, the frame checksum's xxh3) is the reference.
+TEST(DataChecksum, IsXxh3OfTheWholeDataHoweverItIsCut) {
+  EXPECT_EQ(DataChecksum().hex(), "2d06800538d394c2");  // xxh3-64 of nothing
+  std::vector<std::uint8_t> data(3 * 1024 * 1024 + 17);
+  std::uint64_t state = 0x9e3779b97f4a7c15ull;
+  for (std::uint8_t& byte : data) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    byte = static_cast<std::uint8_t>(state >> 56);
+  }
+  for (const std::size_t cut : {std::size_t{1}, std::size_t{100}, std::size_t{1023},
+                                std::size_t{4096}, std::size_t{65536}, std::size_t{1} << 20}) {
+    for (const std::size_t size :
+         {std::size_t{0}, std::size_t{240}, std::size_t{1025}, std::size_t{200'000}, data.size()}) {
+      if (size / cut > 300'000) continue;  // byte-sized updates of megabytes: slow, no news
+      DataChecksum checksum;
+      for (std::size_t at = 0; at < size; at += cut) {
+        checksum.update(Bytes(data).subspan(at, std::min(cut, size - at)));
+      }
+      char expected[17];
+      std::snprintf(expected, sizeof expected, "%016llx",
+                    static_cast<unsigned long long>(checksum64(Bytes(data).first(size))));
+      EXPECT_EQ(checksum.hex(), expected) << "size " << size << " in updates of " << cut;
+    }
+  }
 }
 
 }  // namespace

@@ -208,8 +208,10 @@ std::optional<std::pair<PeerId, RequestId>> EventNode::Impl::start_request(
     done(Reply{Errc::unknown_peer, {}});
     return std::nullopt;
   }
+  // The deadline counts from the turn's clock (read when the turn's input arrived): a
+  // fresh read per request was a tenth of a busy client's time, and the turn is microseconds.
   const Call call =
-      connection(*peer_id).request(fresh_now(), RequestArgs{handler, route, payload, timeout_ms});
+      connection(*peer_id).request(turn_now(), RequestArgs{handler, route, payload, timeout_ms});
   if (call.error != Errc::ok) {
     done(Reply{call.error, {}});
     return std::nullopt;

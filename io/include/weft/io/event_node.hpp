@@ -332,7 +332,9 @@ class EventNode {
   // shutting_down without calling `done` when the call could not be handed to the loop.
   // With `handle` given, it is set to a handle that can cancel the call. A borrowed
   // payload is copied once when called from another thread (never on the loop thread); a
-  // shared one (SharedBytes, or a vector moved in) is never copied.
+  // shared one (SharedBytes, or a vector moved in) is never copied. `timeout_ms` (0: the
+  // config's default_request_timeout_ms) counts from the loop's clock of the turn that starts
+  // the call: from a callback, the time that turn's input arrived (microseconds before).
   Errc request(std::string_view peer, std::uint16_t handler, Payload payload,
                std::int64_t timeout_ms, ReplyCallback done, std::string_view route = {},
                CallHandle* handle = nullptr);
