@@ -1,11 +1,4 @@
 // Frame validation and the encoder.
-#define XXH_STATIC_LINKING_ONLY 1  // XXH3_state_t on the stack
-#include <xxhash.h>
-#if defined(__x86_64__) && __has_include(<xxh_x86dispatch.h>)
-#define XXH_DISPATCH_DISABLE_REPLACE 1
-#include <xxh_x86dispatch.h>
-#define WEFT_XXH3_DISPATCH 1
-#endif
 
 #include <string>
 
@@ -14,6 +7,7 @@
 #include "message_text.hpp"
 #include "msgpack_lite.hpp"
 #include "weft/wire.hpp"
+#include "xxh3_dispatch.hpp"
 
 namespace weft {
 namespace {
@@ -227,13 +221,8 @@ std::uint64_t checksum64(Bytes head, Bytes payload) {
   if (payload.empty()) return checksum64(head);
   XXH3_state_t state;  // on the stack: no allocation per frame
   XXH3_64bits_reset(&state);
-#if WEFT_XXH3_DISPATCH
-  XXH3_64bits_update_dispatch(&state, head.data(), head.size());
-  XXH3_64bits_update_dispatch(&state, payload.data(), payload.size());
-#else
-  XXH3_64bits_update(&state, head.data(), head.size());
-  XXH3_64bits_update(&state, payload.data(), payload.size());
-#endif
+  detail::xxh3_update(&state, head);
+  detail::xxh3_update(&state, payload);
   return XXH3_64bits_digest(&state);
 }
 
