@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -40,7 +41,8 @@ struct Sink {
 // messages (with a receive window of `window`).
 struct Nodes {
   explicit Nodes(StreamWindow window, std::size_t send_queue_messages,
-                 std::size_t command_queue_capacity = 1 << 16) {
+                 std::size_t command_queue_capacity = 1 << 16,
+                 std::size_t dialer_output_high_water_bytes = 0) {
     const std::string dialer_name = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
     const std::string acceptor_name = dialer_name == "alpha" ? "bravo" : "alpha";
     EventNodeOptions accepting;
@@ -67,6 +69,8 @@ struct Nodes {
     EXPECT_EQ(acceptor->start(), Errc::ok);
     EventNodeOptions dialing;
     dialing.config = config_for(dialer_name, acceptor_name);
+    if (dialer_output_high_water_bytes > 0)
+      dialing.config.limits.output_high_water_bytes = dialer_output_high_water_bytes;
     dialing.addresses.push_back({acceptor_name, "127.0.0.1", acceptor->port()});
     dialing.stream_send_queue_messages = send_queue_messages;
     dialing.command_queue_capacity = command_queue_capacity;
@@ -348,6 +352,60 @@ TEST(IoStreamSession, WritesFromTheLoopArriveInOrderWhateverPathTheyTook) {
   }
   EXPECT_EQ(next[0], kEach);
   EXPECT_EQ(next[1], kEach);
+}
+
+// A stream written faster than its connection's output drains (here: many writes in one
+// loop turn, so nothing is written to the socket meanwhile) holds what is above the
+// output's high-water mark in its session's queue, not in the core's lanes: each message
+// goes into the core only when the output has room, so it is encoded straight into the
+// output instead of into a lane and copied again later (issue 19: one copy per message
+// fewer on a saturated stream). The same messages all arrive once, in order.
+TEST(IoStreamSession, AStreamAheadOfTheSocketWaitsInItsSessionNotInTheLanes) {
+  constexpr std::size_t kHighWaterBytes = 16 * 1024;
+  constexpr std::size_t kMessageBytes = 1000;
+  constexpr std::size_t kMessages = 2000;  // 2 MB: far more than the output holds
+  Opener opener;
+  Nodes nodes(StreamWindow{4096, 32u << 20}, /*send_queue_messages=*/kMessages,
+              /*command_queue_capacity=*/1 << 16, kHighWaterBytes);
+  StreamSession session =
+      nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, opener.callbacks());
+  const auto message = [](std::size_t i) {
+    std::string text = std::to_string(i) + ":";
+    text.resize(kMessageBytes, static_cast<char>('a' + i % 26));
+    return text;
+  };
+  // The first message opens the stream; once it arrived, the window's credit is here.
+  ASSERT_EQ(session.write(as_bytes(message(0))), Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return nodes.sink.messages.load() == 1; }));
+  // Written on the loop thread; read here after `done` (run_on_loop does not wait).
+  std::size_t refused = 0;
+  std::size_t lanes_bytes = SIZE_MAX;
+  std::size_t output_bytes = SIZE_MAX;
+  std::promise<void> done;
+  ASSERT_EQ(nodes.dialer->run_on_loop([&] {
+    for (std::size_t i = 1; i < kMessages; ++i) {
+      if (session.write(as_bytes(message(i))) != Errc::ok) ++refused;
+    }
+    for (const PeerStatus& peer : nodes.dialer->peers()) {  // inline on the loop thread
+      if (peer.name != nodes.peer) continue;
+      lanes_bytes = peer.stats.queued_data_bytes;
+      output_bytes = peer.stats.output_bytes;
+    }
+    done.set_value();
+  }),
+            Errc::ok);
+  ASSERT_EQ(done.get_future().wait_for(20s), std::future_status::ready);
+  ASSERT_TRUE(wait_until([&] { return nodes.sink.messages.load() == kMessages; }, 20s));
+  EXPECT_EQ(refused, 0u);
+  EXPECT_EQ(lanes_bytes, 0u);
+  // The output went past the mark by one frame at most.
+  EXPECT_LT(output_bytes, kHighWaterBytes + 2 * kMessageBytes);
+  ASSERT_EQ(session.close(), Errc::ok);
+  expect_both_ends(opener, nodes, Errc::ok);
+  std::lock_guard lock(nodes.sink.mutex);
+  ASSERT_EQ(nodes.sink.received.size(), kMessages);
+  for (std::size_t i = 0; i < kMessages; ++i)
+    ASSERT_EQ(nodes.sink.received[i], message(i));
 }
 
 }  // namespace

@@ -114,6 +114,7 @@ class Connection : private ObjectPort {
   Errc stream_fail(TimeNs now_ns, StreamId id, Errc code, std::string_view message);
   Errc stream_cancel(TimeNs now_ns, StreamId id);
   std::optional<StreamCredits> stream_credits(StreamId id) const;
+  bool output_below_high_water() const { return lanes_.below_high_water(); }
 
   // Object streams to this peer (sending) and from it (receiving).
   ObjectSender& object_sender() { return object_sender_; }

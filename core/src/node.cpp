@@ -642,6 +642,10 @@ std::optional<StreamCredits> PeerConnection::stream_credits(StreamId id) const {
   return node_->core_->connection(peer_).stream_credits(id);
 }
 
+bool PeerConnection::output_below_high_water() const {
+  return node_->core_->connection(peer_).output_below_high_water();
+}
+
 // ---- object streams -------------------------------------------------------------------
 
 OpenedObjectStream PeerConnection::open_object_stream(TimeNs now_ns, std::string_view endpoint,

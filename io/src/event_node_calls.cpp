@@ -165,6 +165,7 @@ void EventNode::Impl::flush_stream(StreamSession::State& state) {
   PeerConnection connection = node->connection(state.peer);
   const TimeNs now = turn_now();
   while (!state.send_queue.empty()) {
+    if (!connection.output_below_high_water()) return wait_for_room(state);
     const Errc result = connection.stream_write(now, *state.id, state.front_payload());
     learn_peer_window(connection, state);
     if (result == Errc::no_credit) return;
@@ -198,6 +199,32 @@ void EventNode::Impl::flush_stream(StreamSession::State& state) {
     connection.stream_close(now, *state.id);
     state.close_requested = false;
   }
+}
+
+void EventNode::Impl::wait_for_room(StreamSession::State& state) {
+  if (state.waits_for_room) return;
+  state.waits_for_room = true;
+  room_waiters.push_back(state.weak_from_this());
+}
+
+bool EventNode::Impl::flush_room_waiters() {
+  if (room_waiters.empty()) return false;
+  bool flushed = false;
+  std::vector<std::weak_ptr<StreamSession::State>> waiting;
+  waiting.swap(room_waiters);
+  for (const std::weak_ptr<StreamSession::State>& weak : waiting) {
+    const std::shared_ptr<StreamSession::State> state = weak.lock();
+    if (!state) continue;
+    state->waits_for_room = false;
+    if (state->ended) continue;
+    if (!node->connection(state->peer).output_below_high_water()) {
+      wait_for_room(*state);
+      continue;
+    }
+    flushed = true;
+    flush_stream(*state);
+  }
+  return flushed;
 }
 
 std::optional<std::pair<PeerId, RequestId>> EventNode::Impl::start_request(

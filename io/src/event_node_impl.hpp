@@ -120,6 +120,9 @@ struct StreamSession::State : std::enable_shared_from_this<StreamSession::State>
   }
   bool close_requested = false;
   std::optional<std::pair<Errc, std::string>> fail_requested;
+  // Queued messages wait for the connection's output to fall below its high-water mark
+  // (EventNode::Impl::room_waiters holds this session).
+  bool waits_for_room = false;
 };
 
 // ---- the implementation -------------------------------------------------------------------
@@ -341,8 +344,15 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   static void end_session(const std::shared_ptr<StreamSession::State>& state, Errc result,
                           std::string_view message);
 
-  // Writes a session's queued messages as far as credit allows, then its close or fail.
+  // Writes a session's queued messages as far as credit and the connection's output allow
+  // (each goes into the core only while its output is below the high-water mark, so it is
+  // encoded straight into the output, not into a lane first), then its close or fail.
   void flush_stream(StreamSession::State& state);
+  // Remembers that `state`'s queued messages wait for room in the connection's output.
+  void wait_for_room(StreamSession::State& state);
+  // Flushes the sessions waiting for room whose connection's output has fallen below the
+  // mark; true when it flushed any (more output may follow).
+  bool flush_room_waiters();
   static void learn_peer_window(PeerConnection connection, StreamSession::State& state);
   // Hands the stream's waiting messages to on_message, consuming each when it returns,
   // until the inbox is empty or the handler defers one; then reports the input's end.
@@ -408,6 +418,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   std::unordered_map<std::pair<PeerId, InboundId>, std::shared_ptr<Responder::State>, CallKeyHash>
       responders;
   std::map<std::pair<PeerId, StreamId>, std::shared_ptr<StreamSession::State>> streams;
+  // Sessions whose queued messages wait for room in their connection's output, oldest first.
+  std::vector<std::weak_ptr<StreamSession::State>> room_waiters;
   struct ObjectRoute {
     ObjectWindow window;
     ObjectHandler fn;

@@ -106,6 +106,7 @@ void EventNode::Impl::after_input() {
       busy = true;
       write_out(*transport);
     }
+    if (flush_room_waiters()) busy = true;
   }
   drop_released();
   arm_timer();

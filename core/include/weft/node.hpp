@@ -223,6 +223,12 @@ class PeerConnection {
   Errc stream_cancel(TimeNs now_ns, StreamId id);
   // The stream's credits, or nullopt when it is not live.
   std::optional<StreamCredits> stream_credits(StreamId id) const;
+  // Whether the connection's committed output is below limits.output_high_water_bytes, so
+  // that a frame written now is encoded straight into it. Above the mark a stream_write with
+  // credit is still accepted but waits in the connection's lanes (encoded there and copied
+  // to the output later). A driver that holds its application's messages until this is true
+  // again (after consume_output) sends each with one copy fewer. No connection: true.
+  bool output_below_high_water() const;
 
   // ---- object streams, sending (PROTOCOL.md §6.3) ----
 

@@ -207,19 +207,21 @@ class StreamSession {
   StreamSession() = default;
   explicit StreamSession(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
-  // Queues a message; it is sent as the peer's window allows. Borrowed bytes are copied
-  // before write returns. Shared ones (a SharedBytes, a moved-in vector) over 16 KiB are kept
-  // by reference until sent, so a large message costs no copy here; smaller ones are
-  // copied like borrowed ones. queue_full when
-  // stream_send_queue_messages are already waiting (on_writable follows, always);
-  // stream_closed / not_found when the stream ended or this side closed it; too_large when
-  // the message exceeds the peer's whole byte window (known once the peer accepted). A
-  // queued message the core still refuses (too_large: before the window was known, or over
+  // Queues a message; it is sent as the peer's window and the connection's output allow
+  // (a queued message goes into the core only while the connection's output is below
+  // limits.output_high_water_bytes, so it is encoded straight into the output; a session
+  // writing faster than the socket drains waits here, not in the core's lanes). Borrowed bytes are
+  // copied before write returns. Shared ones (a SharedBytes, a moved-in vector) over 16 KiB are
+  // kept by reference until sent, so a large message costs no copy here; smaller ones are copied
+  // like borrowed ones. queue_full when stream_send_queue_messages are already waiting (on_writable
+  // follows, always); stream_closed / not_found when the stream ended or this side closed it;
+  // too_large when the message exceeds the peer's whole byte window (known once the peer accepted).
+  // A queued message the core still refuses (too_large: before the window was known, or over
   // max_message_bytes) ends the stream with that error on both sides: nothing is ever
   // dropped quietly. From a callback on the loop thread a write needs no command: with
-  // nothing queued before it and credit to spare it goes straight into the core (a borrowed
-  // message is copied once, into the output), else into the queue; from other threads it
-  // is handed to the loop. Each thread's writes keep their order.
+  // nothing queued before it, credit to spare and room in the output it goes straight into the core
+  // (a borrowed message is copied once, into the output), else into the queue; from other threads
+  // it is handed to the loop. Each thread's writes keep their order.
   Errc write(Payload message);
   // Ends this side's half after the queued messages. queue_full (the command queue) leaves
   // the session as it was: try again.
