@@ -479,12 +479,13 @@ std::optional<Errc> write_on_loop(StreamSession::State& state, const Payload& me
   // Loop thread from here: the queue and the id are its own. Nothing queued (or on its way
   // from another thread) may be overtaken.
   Errc direct = Errc::not_found;
-  if (state.queued.load() == 0 && state.id &&
-      node->connection(state.peer).output_below_high_water()) {
+  if (state.queued.load() == 0 && state.id) {
     PeerConnection connection = node->connection(state.peer);
-    direct = connection.stream_write(node->turn_now(), *state.id, message);
-    EventNode::Impl::learn_peer_window(connection, state);
-    if (direct == Errc::ok) return Errc::ok;
+    if (connection.output_below_high_water()) {
+      direct = connection.stream_write(node->turn_now(), *state.id, message);
+      EventNode::Impl::learn_peer_window(connection, state);
+      if (direct == Errc::ok) return Errc::ok;
+    }
   }
   if (!reserve_slot(state)) return Errc::queue_full;
   enqueue(state, message);
