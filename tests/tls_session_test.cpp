@@ -122,6 +122,49 @@ TEST_F(TlsSessionTest, OneMebibyteEachWay) {
   EXPECT_EQ(pair.server.buffered_bytes(), 0u);
 }
 
+// encrypt_now: the core's output goes straight into records, up to the ciphertext goal; no
+// plaintext is kept, and nothing is taken before the handshake or behind waiting plaintext.
+TEST_F(TlsSessionTest, EncryptNowTakesUpToTheGoalAndKeepsNoPlaintext) {
+  testing::TlsPair pair = make_pair(node_a_, node_b_, "node-b");
+  const auto data = testing::pattern_bytes(256 * 1024, 3);
+  EXPECT_EQ(pair.client.encrypt_now(data, 64 * 1024), 0u);  // still handshaking
+  pair.run();
+  ASSERT_TRUE(pair.client.established());
+  ASSERT_TRUE(pair.client.pending_ciphertext().empty());
+  constexpr std::size_t kGoal = 40 * 1024;
+  std::size_t sent = 0;
+  while (sent < data.size()) {
+    const std::size_t taken = pair.client.encrypt_now(Bytes(data).subspan(sent), kGoal);
+    ASSERT_GT(taken, 0u) << "at " << sent;
+    sent += taken;
+    // Whole records up to the goal, and nothing kept in plaintext.
+    EXPECT_LE(pair.client.pending_ciphertext().size(), kGoal);
+    EXPECT_EQ(pair.client.buffered_bytes(), pair.client.pending_ciphertext().size());
+    if (sent < data.size()) {
+      EXPECT_GT(pair.client.pending_ciphertext().size(), kGoal - 17 * 1024);
+    }
+    // Full: takes nothing more until the ciphertext is written.
+    EXPECT_EQ(pair.client.encrypt_now(Bytes(data).subspan(sent), kGoal), 0u);
+    pair.run();
+  }
+  EXPECT_EQ(pair.server_received, data);
+  // Plaintext that waits (given with write_plaintext while the ciphertext is full) goes first.
+  const auto first = testing::pattern_bytes(300 * 1024, 4);
+  const std::size_t waiting = pair.client.write_plaintext(first);
+  ASSERT_GT(waiting, 0u);
+  const auto second = testing::pattern_bytes(1024, 5);
+  EXPECT_EQ(pair.client.encrypt_now(second, kGoal), 0u);
+  pair.run();
+  EXPECT_EQ(pair.client.encrypt_now(second, kGoal), second.size());
+  pair.run();
+  std::vector<std::uint8_t> expected = data;
+  expected.insert(expected.end(), first.begin(), first.begin() + static_cast<long>(waiting));
+  expected.insert(expected.end(), second.begin(), second.end());
+  EXPECT_EQ(pair.server_received, expected);
+  pair.client.close();
+  EXPECT_EQ(pair.client.encrypt_now(second, kGoal), 0u);  // closed
+}
+
 TEST_F(TlsSessionTest, ServerFromAnotherCaIsUnknownAndTheServerHearsWhy) {
   const TestPki other("another CA");
   testing::TlsPair pair = make_pair(node_a_, other.context({"node-b"}), "node-b");

@@ -26,6 +26,7 @@ struct FreeWith {
 using SslPtr = std::unique_ptr<SSL, FreeWith<SSL_free>>;
 using SslCtxPtr = std::unique_ptr<SSL_CTX, FreeWith<SSL_CTX_free>>;
 using BioPtr = std::unique_ptr<BIO, FreeWith<BIO_free_all>>;
+using BioMethodPtr = std::unique_ptr<BIO_METHOD, FreeWith<BIO_meth_free>>;
 using X509Ptr = std::unique_ptr<X509, FreeWith<X509_free>>;
 using PkeyPtr = std::unique_ptr<EVP_PKEY, FreeWith<EVP_PKEY_free>>;
 using LibCtxPtr = std::unique_ptr<OSSL_LIB_CTX, FreeWith<OSSL_LIB_CTX_free>>;

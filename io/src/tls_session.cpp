@@ -1,6 +1,6 @@
-// TlsSession: one SSL object between two memory BIOs. Every input and command ends in
-// pump(), which moves the handshake on, decrypts into the plaintext buffer and encrypts the
-// waiting plaintext, each within its limit.
+// TlsSession: one SSL object over a BIO of the session's own (see Impl::bio_read). Every
+// input and command ends in pump(), which moves the handshake on, decrypts into the
+// plaintext buffer and encrypts the waiting plaintext, each within its limit.
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cassert>
 #include <climits>
+#include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <utility>
 
@@ -72,9 +74,13 @@ struct TlsSession::Impl {
   // Declared first, freed last: the SSL object refers to the context's SSL_CTX.
   std::shared_ptr<const TlsContext> context;
   TlsSessionConfig config;
+  // Declared before ssl, freed after it: the session's BIO (owned by ssl) uses it.
+  tls_detail::BioMethodPtr bio_method;
   tls_detail::SslPtr ssl;
-  BIO* ciphertext_in = nullptr;   // owned by ssl: what was fed, not yet read by OpenSSL
-  BIO* ciphertext_new = nullptr;  // owned by ssl: what OpenSSL wrote, moved to ciphertext_out
+  // Fed ciphertext OpenSSL has not read yet: during feed_ciphertext, the caller's bytes
+  // themselves (ciphertext_feeding); what is left of them after it, copied (ciphertext_in).
+  ByteQueue ciphertext_in;
+  Bytes ciphertext_feeding;
   ByteQueue plaintext_in;
   ByteQueue plaintext_out;
   ByteQueue ciphertext_out;
@@ -88,6 +94,10 @@ struct TlsSession::Impl {
   std::uint64_t random_seed = 0;  // deterministic contexts only
 
   Impl(std::shared_ptr<const TlsContext> context_in, TlsSessionConfig config_in);
+  // The SSL object goes first, while the buffers its BIO's callbacks use are still there.
+  ~Impl() { ssl.reset(); }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
 
   void fail(TlsError failure);
   void fail(TlsErrc code, std::string message) { fail(TlsError{code, std::move(message), 0}); }
@@ -96,16 +106,26 @@ struct TlsSession::Impl {
   void pump();
   bool advance_handshake();
   void read_records();
-  std::size_t encrypt(Bytes plaintext);
+  std::size_t encrypt(Bytes plaintext, std::size_t ciphertext_goal_bytes = SIZE_MAX);
   void send_close_if_due();
-  void collect_ciphertext();
   bool check_first_byte(std::uint8_t byte);
 
   std::size_t ciphertext_waiting() const {
-    return ciphertext_in != nullptr ? BIO_ctrl_pending(ciphertext_in) : 0;
+    return ciphertext_in.size() + ciphertext_feeding.size();
   }
-  std::size_t ciphertext_out_room() const {
-    const std::size_t limit = config.limits.max_ciphertext_out_bytes;
+
+  // The BIO between OpenSSL and the session's buffers. A memory BIO pair cost two copies of
+  // every byte more (fed bytes into the BIO and out of it again; records into the BIO and out
+  // into ciphertext_out); here OpenSSL reads the fed bytes where they lie and writes records
+  // straight into ciphertext_out.
+  static int bio_write(BIO* bio, const char* data, std::size_t size, std::size_t* written);
+  static int bio_read(BIO* bio, char* into, std::size_t size, std::size_t* read);
+  static long bio_ctrl(BIO* bio, int command, long number, void* pointer);
+  static int bio_create(BIO* bio);
+  static int bio_destroy(BIO* bio);
+  bool make_bio();
+  std::size_t ciphertext_out_room(std::size_t goal_bytes = SIZE_MAX) const {
+    const std::size_t limit = std::min(config.limits.max_ciphertext_out_bytes, goal_bytes);
     return ciphertext_out.size() >= limit ? 0 : limit - ciphertext_out.size();
   }
 };
@@ -125,21 +145,10 @@ TlsSession::Impl::Impl(std::shared_ptr<const TlsContext> context_in, TlsSessionC
 bool TlsSession::Impl::setup() {
   if (!feed_random()) return false;
   ssl.reset(SSL_new(context->impl().ssl_ctx.get()));
-  BIO* in = BIO_new(BIO_s_mem());
-  BIO* out = BIO_new(BIO_s_mem());
-  if (!ssl || in == nullptr || out == nullptr) {
-    BIO_free(in);
-    BIO_free(out);
+  if (!ssl || !make_bio()) {
     fail(TlsErrc::internal, "TLS setup: " + tls_detail::take_openssl_errors("out of memory"));
     return false;
   }
-  // An empty input BIO means "wait for more", never end of stream: the driver reports the
-  // transport's end through transport_closed.
-  BIO_set_mem_eof_return(in, -1);
-  BIO_set_mem_eof_return(out, -1);
-  SSL_set_bio(ssl.get(), in, out);  // the SSL object owns both now
-  ciphertext_in = in;
-  ciphertext_new = out;
 
   X509_VERIFY_PARAM* const verify = SSL_get0_param(ssl.get());
   X509_VERIFY_PARAM_set_time(verify, static_cast<time_t>(*config.verify_time_unix_s));
@@ -181,19 +190,82 @@ void TlsSession::Impl::fail(TlsError failure) {
   if (state == TlsState::failed) return;
   state = TlsState::failed;
   error = std::move(failure);
-  // What OpenSSL wrote on its way out (an alert telling the peer why) still goes out.
-  if (ciphertext_new != nullptr) collect_ciphertext();
+  // What OpenSSL wrote on its way out (an alert telling the peer why) is in ciphertext_out
+  // already and still goes out.
   tls_detail::clear_errors();
 }
 
-void TlsSession::Impl::collect_ciphertext() {
-  while (const std::size_t pending = BIO_ctrl_pending(ciphertext_new)) {
-    const int count = static_cast<int>(std::min<std::size_t>(pending, INT_MAX));
-    std::uint8_t* const room = ciphertext_out.prepare(static_cast<std::size_t>(count));
-    const int got = BIO_read(ciphertext_new, room, count);
-    ciphertext_out.commit(got > 0 ? static_cast<std::size_t>(got) : 0);
-    if (got <= 0) break;
+bool TlsSession::Impl::make_bio() {
+  // One method per session: a type index from BIO_get_new_index would run out after a
+  // hundred or so, and nothing looks the type up.
+  bio_method.reset(BIO_meth_new(BIO_TYPE_SOURCE_SINK, "weft TLS session"));
+  if (!bio_method || BIO_meth_set_write_ex(bio_method.get(), &Impl::bio_write) != 1 ||
+      BIO_meth_set_read_ex(bio_method.get(), &Impl::bio_read) != 1 ||
+      BIO_meth_set_ctrl(bio_method.get(), &Impl::bio_ctrl) != 1 ||
+      BIO_meth_set_create(bio_method.get(), &Impl::bio_create) != 1 ||
+      BIO_meth_set_destroy(bio_method.get(), &Impl::bio_destroy) != 1) {
+    return false;
   }
+  BIO* const bio = BIO_new(bio_method.get());
+  if (bio == nullptr) return false;
+  BIO_set_data(bio, this);           // the Impl stays where it is: TlsSession moves its pointer
+  SSL_set_bio(ssl.get(), bio, bio);  // reads and writes; the SSL object owns it now
+  return true;
+}
+
+int TlsSession::Impl::bio_write(BIO* bio, const char* data, std::size_t size,
+                                std::size_t* written) {
+  Impl& self = *static_cast<Impl*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  self.ciphertext_out.append(Bytes(reinterpret_cast<const std::uint8_t*>(data), size));
+  *written = size;
+  return 1;
+}
+
+int TlsSession::Impl::bio_read(BIO* bio, char* into, std::size_t size, std::size_t* read) {
+  Impl& self = *static_cast<Impl*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  // The bytes kept from an earlier feed come before the ones being fed.
+  const bool kept = !self.ciphertext_in.empty();
+  const Bytes source = kept ? self.ciphertext_in.view() : self.ciphertext_feeding;
+  if (source.empty()) {
+    // "Wait for more", never end of stream: the driver reports the transport's end
+    // through transport_closed.
+    BIO_set_retry_read(bio);
+    *read = 0;
+    return 0;
+  }
+  const std::size_t count = std::min(size, source.size());
+  std::memcpy(into, source.data(), count);
+  if (kept) {
+    self.ciphertext_in.consume(count);
+  } else {
+    self.ciphertext_feeding = self.ciphertext_feeding.subspan(count);
+  }
+  *read = count;
+  return 1;
+}
+
+long TlsSession::Impl::bio_ctrl(BIO* bio, int command, long, void*) {
+  switch (command) {
+    case BIO_CTRL_FLUSH:  // records go to ciphertext_out as they are written
+      return 1;
+    case BIO_CTRL_PENDING:
+      return static_cast<long>(static_cast<Impl*>(BIO_get_data(bio))->ciphertext_waiting());
+    default:  // no other control applies (no kernel TLS, nothing buffered in the BIO)
+      return 0;
+  }
+}
+
+int TlsSession::Impl::bio_create(BIO* bio) {
+  BIO_set_init(bio, 1);
+  return 1;
+}
+
+int TlsSession::Impl::bio_destroy(BIO* bio) {
+  BIO_set_data(bio, nullptr);
+  BIO_set_init(bio, 0);
+  return 1;
 }
 
 void TlsSession::Impl::pump() {
@@ -209,7 +281,6 @@ bool TlsSession::Impl::advance_handshake() {
   if (!feed_random()) return false;
   tls_detail::clear_errors();
   const int result = SSL_do_handshake(ssl.get());
-  collect_ciphertext();
   if (result != 1) {
     const int ssl_error = SSL_get_error(ssl.get(), result);
     if (ssl_error != SSL_ERROR_WANT_READ) {
@@ -254,7 +325,6 @@ void TlsSession::Impl::read_records() {
   }
   // Replies OpenSSL wrote while reading (a KeyUpdate answering the peer's). A peer that
   // asks for them and never reads could make them pile up: past the slack, it is cut off.
-  collect_ciphertext();
   if (ciphertext_out.size() > config.limits.max_ciphertext_out_bytes + kControlSlackBytes) {
     fail(TlsErrc::limit, "TLS read: the peer's messages made " +
                              std::to_string(ciphertext_out.size()) +
@@ -269,15 +339,16 @@ void TlsSession::Impl::read_records() {
   }
 }
 
-std::size_t TlsSession::Impl::encrypt(Bytes plaintext) {
+std::size_t TlsSession::Impl::encrypt(Bytes plaintext, std::size_t ciphertext_goal_bytes) {
   std::size_t taken = 0;
-  while (taken < plaintext.size() && ciphertext_out_room() > kRecordOverheadBytes) {
-    const std::size_t chunk = std::min({plaintext.size() - taken, kMaxRecordPlaintextBytes,
-                                        ciphertext_out_room() - kRecordOverheadBytes});
+  while (taken < plaintext.size() &&
+         ciphertext_out_room(ciphertext_goal_bytes) > kRecordOverheadBytes) {
+    const std::size_t chunk =
+        std::min({plaintext.size() - taken, kMaxRecordPlaintextBytes,
+                  ciphertext_out_room(ciphertext_goal_bytes) - kRecordOverheadBytes});
     std::size_t written = 0;
     tls_detail::clear_errors();
     const int result = SSL_write_ex(ssl.get(), plaintext.data() + taken, chunk, &written);
-    collect_ciphertext();
     if (result != 1) {
       fail(tls_detail::classify_failure(ssl.get(), SSL_get_error(ssl.get(), result), "TLS write"));
       return taken;
@@ -292,7 +363,6 @@ void TlsSession::Impl::send_close_if_due() {
   if (!close_requested || close_sent || !plaintext_out.empty()) return;
   tls_detail::clear_errors();
   const int result = SSL_shutdown(ssl.get());  // 0: sent; 1: the peer's came already
-  collect_ciphertext();
   if (result < 0) {
     fail(tls_detail::classify_failure(ssl.get(), SSL_get_error(ssl.get(), result), "TLS close"));
     return;
@@ -348,12 +418,11 @@ void TlsSession::feed_ciphertext(Bytes ciphertext) {
     return;
   }
   if (!s.first_byte_checked && !s.check_first_byte(ciphertext[0])) return;
-  if (BIO_write(s.ciphertext_in, ciphertext.data(), static_cast<int>(ciphertext.size())) !=
-      static_cast<int>(ciphertext.size())) {
-    s.fail(TlsErrc::internal, "TLS input: " + tls_detail::take_openssl_errors("out of memory"));
-    return;
-  }
+  // OpenSSL reads the bytes where they lie; only what it leaves is copied, to wait.
+  s.ciphertext_feeding = ciphertext;
   s.pump();
+  s.ciphertext_in.append(s.ciphertext_feeding);
+  s.ciphertext_feeding = {};
   tls_detail::clear_errors();
 }
 
@@ -384,6 +453,16 @@ std::size_t TlsSession::write_plaintext(Bytes plaintext) {
   if (s.state != TlsState::failed) s.plaintext_out.append(rest);
   tls_detail::clear_errors();
   return accepted;
+}
+
+std::size_t TlsSession::encrypt_now(Bytes plaintext, std::size_t ciphertext_goal_bytes) {
+  Impl& s = *impl_;
+  if (s.state != TlsState::established || s.close_requested || !s.plaintext_out.empty()) {
+    return 0;
+  }
+  const std::size_t taken = s.encrypt(plaintext, ciphertext_goal_bytes);
+  tls_detail::clear_errors();
+  return taken;
 }
 
 void TlsSession::close() {
@@ -457,7 +536,7 @@ std::optional<std::array<std::uint8_t, 32>> TlsSession::channel_binding() const 
 
 std::size_t TlsSession::buffered_bytes() const {
   const Impl& s = *impl_;
-  const std::size_t waiting_in = s.ciphertext_in != nullptr ? s.ciphertext_waiting() : 0;
+  const std::size_t waiting_in = s.ciphertext_waiting();
   return s.plaintext_in.size() + s.plaintext_out.size() + s.ciphertext_out.size() + waiting_in;
 }
 

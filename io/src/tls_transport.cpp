@@ -2,9 +2,18 @@
 #include "weft/io/tls_transport.hpp"
 
 #include <algorithm>
+#include <cstddef>
 #include <utility>
 
 namespace weft::io {
+namespace {
+
+// The ciphertext take_output lets wait before the driver writes it: a few records, so that
+// each write finds them still in cache (the session's own limit, 256 KiB by default, is
+// larger than the caches that matter here).
+constexpr std::size_t kCiphertextBatchBytes = 64 * 1024;
+
+}  // namespace
 
 TlsTransport::TlsTransport(TransportId transport, std::shared_ptr<const TlsContext> context,
                            TlsSessionConfig config)
@@ -51,7 +60,7 @@ std::size_t TlsTransport::take_output(Node& node) {
   while (true) {
     const Bytes output = node.pending_output(transport_);
     if (output.empty()) return moved;
-    const std::size_t taken = write(output);
+    const std::size_t taken = own_error_ ? 0 : session_.encrypt_now(output, kCiphertextBatchBytes);
     if (taken == 0) return moved;
     node.consume_output(transport_, taken);
     moved += taken;

@@ -283,6 +283,15 @@ class TlsSession {
   // many; the caller keeps the rest for later (after consume_ciphertext makes room).
   // Before the handshake ends the bytes wait inside and go out right after it.
   std::size_t write_plaintext(Bytes plaintext);
+  // Encrypts plaintext from the core straight into pending_ciphertext() and keeps none of
+  // it: takes bytes from the front until pending_ciphertext() holds `ciphertext_goal_bytes`
+  // (or max_ciphertext_out_bytes, if smaller) and returns how many it took; the caller
+  // keeps the rest and offers it again after consume_ciphertext. A driver that takes the
+  // core's output this way copies it once fewer than through write_plaintext, and a small
+  // goal keeps the ciphertext in cache until it is written. Takes nothing (returns 0)
+  // before the handshake ended, after close() or a failure, and while plaintext given to
+  // write_plaintext still waits (that goes first, as consume_ciphertext makes room).
+  std::size_t encrypt_now(Bytes plaintext, std::size_t ciphertext_goal_bytes);
   // Ends this side: close_notify goes out after all plaintext already given; later
   // write_plaintext takes nothing. Reading goes on until the peer's close_notify
   // (TLS 1.3 half-close). Repeated calls do nothing; ignored once failed.

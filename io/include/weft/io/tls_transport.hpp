@@ -55,8 +55,12 @@ class TlsTransport {
   void receive(Node& node, TimeNs now_ns, Bytes ciphertext);
 
   // ---- bytes out ----
-  // Moves the node's pending output on this transport into TLS, as far as the session takes
-  // it (Node::consume_output for what it took); returns how many bytes it moved.
+  // Moves the node's pending output on this transport into TLS (TlsSession::encrypt_now:
+  // straight into records, none kept as plaintext) until about 64 KiB of ciphertext wait
+  // to be written (Node::consume_output for what it took); returns how many bytes it moved.
+  // The rest stays in the node's output: call it again after writing ciphertext() (the
+  // driver's write loop does: take_output, write, consume_ciphertext, until nothing is left
+  // or the socket is full). Takes nothing before the TLS handshake ended or once failed.
   std::size_t take_output(Node& node);
   // The same for bytes the caller holds: returns how many the session took.
   std::size_t write(Bytes plaintext);
