@@ -1,0 +1,111 @@
+// Scripted scenarios in the stepped simulator, beside the model-based tests of
+// sim_stateful_test.cpp (same suite): the same seed and commands give the same trace, a
+// settled drain stops early with the same verdict, a partitioned echo ends by its deadline,
+// and an invariant broken while draining is the drain's verdict.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "weft/invariant.hpp"
+#include "weft/sim/stepped.hpp"
+
+namespace weft::sim {
+namespace {
+
+using Handler = SteppedSimulation::Handler;
+
+constexpr TimeNs kSecond = 1'000'000'000;
+
+SimOptions three_nodes(std::uint64_t seed, Profile profile) {
+  SimOptions options;
+  options.seed = seed;
+  options.nodes = 3;
+  options.profile = profile;
+  return options;
+}
+
+// A call, a stream, a partition and a crash in a chaotic three-node cluster, then the
+// drain (stopping `settled_ns` after the cluster settles; kNever: never early).
+SimResult play_faulty_scenario(TimeNs settled_ns) {
+  SteppedSimulation sim(three_nodes(11, Profile::chaos));
+  sim.advance(2 * kSecond);
+  const auto call = sim.request(0, 1, Handler::echo, 5000, 3000);
+  const auto stream = sim.open_stream(1, 2, 3, 1, 0);
+  sim.partition({true, false, false}, false);
+  sim.advance(500'000'000);
+  if (stream) sim.stream_write(*stream);
+  sim.heal();
+  sim.crash(2);
+  sim.advance(kSecond);
+  sim.restart(2);
+  EXPECT_TRUE(call.has_value());
+  return sim.heal_and_drain(60 * kSecond, settled_ns);
+}
+
+// The stepped simulator is deterministic too: the same seed and commands, the same result.
+TEST(SimStateful, SameCommandsSameTrace) {
+  const SimResult first = play_faulty_scenario(kNever);
+  const SimResult again = play_faulty_scenario(kNever);
+  EXPECT_EQ(first.kind, SimResult::Kind::pass) << first.message;
+  EXPECT_EQ(first.trace_hash, again.trace_hash);
+  EXPECT_EQ(first.events, again.events);
+}
+
+// Stopping the drain once the cluster has settled (as the fuzz targets do) saves simulated
+// time and changes no verdict: a cluster that settles passes sooner, one that cannot (a
+// call whose deadline lies past the drain) still fails the final check.
+TEST(SimStateful, SettledDrainStopsEarlyWithTheSameVerdict) {
+  const SimResult full = play_faulty_scenario(kNever);
+  const SimResult early = play_faulty_scenario(25 * kSecond);
+  EXPECT_EQ(full.kind, SimResult::Kind::pass) << full.message;
+  EXPECT_EQ(early.kind, SimResult::Kind::pass) << early.message;
+  EXPECT_LT(early.sim_ns, full.sim_ns);
+
+  SteppedSimulation stuck(three_nodes(5, Profile::clean));
+  stuck.advance(2 * kSecond);
+  ASSERT_TRUE(stuck.request(0, 1, Handler::silent, 100, 600'000).has_value());
+  const SimResult never = stuck.heal_and_drain(60 * kSecond, 25 * kSecond);
+  EXPECT_EQ(never.kind, SimResult::Kind::liveness) << never.message;
+  EXPECT_GE(never.sim_ns, 62 * kSecond);  // it ran the whole minute
+}
+
+// A partition holds an echo's bytes: the call ends by its deadline, not with an answer,
+// and after healing the cluster drains.
+TEST(SimStateful, PartitionedEchoEndsWithinItsDeadline) {
+  SteppedSimulation sim(three_nodes(3, Profile::clean));
+  sim.advance(2 * kSecond);
+  const auto call = sim.request(0, 1, Handler::echo, 100, 2000);
+  ASSERT_TRUE(call.has_value());
+  sim.partition({true, false, false}, false);
+  sim.advance(2001 * 1'000'000);
+  const SteppedOutcome outcome = sim.request_outcome(*call);
+  EXPECT_TRUE(outcome.ended);
+  EXPECT_EQ(outcome.result, Errc::deadline_exceeded);
+  const SimResult result = sim.heal_and_drain(60 * kSecond);
+  EXPECT_EQ(result.kind, SimResult::Kind::pass) << result.message;
+}
+
+// An invariant a node breaks while the drain runs is the drain's verdict. Here the
+// stream_budget_leak canary breaks one when the first stream ends, which is in the drain:
+// the stream's opener writes nothing before it.
+TEST(SimStateful, AnInvariantBrokenWhileDrainingIsTheVerdict) {
+  const std::vector<std::string> canaries = canary_names();
+  if (std::find(canaries.begin(), canaries.end(), "stream_budget_leak") == canaries.end()) {
+    GTEST_SKIP() << "needs WEFT_CANARIES and a build with assertions (invariant checks on)";
+  }
+  SimOptions options = three_nodes(1, Profile::clean);
+  options.canary = "stream_budget_leak";
+  SteppedSimulation sim(options);
+  sim.advance(2 * kSecond);
+  ASSERT_TRUE(sim.open_stream(0, 1, 2, 2, 0).has_value());
+  sim.advance(kSecond);
+  ASSERT_FALSE(sim.failed()) << sim.failure();
+  const SimResult result = sim.heal_and_drain(60 * kSecond);
+  EXPECT_EQ(result.kind, SimResult::Kind::assertion) << result.message;
+  EXPECT_NE(result.message.find("invariant"), std::string::npos) << result.message;
+}
+
+}  // namespace
+}  // namespace weft::sim
