@@ -177,12 +177,15 @@ class StreamModel {
     return at == kCaller ? std::optional<StreamId>(stream.caller_id) : stream.server_id;
   }
 
-  // Pairs the server's StreamOpened events with the caller's streams by mux id.
+  // Pairs the server's StreamOpened events with the caller's streams by mux id alone. Not
+  // by generation: each side counts the connections it saw established, and a break during
+  // a handshake can leave one side a count ahead of the other for good (caller 3, server 2).
+  // The caller's mux ids never repeat while it runs (their serial counts on across
+  // reconnects), and streams are never resumed, so one mux is one stream on both sides.
   void learn_server_ids() {
     for (const auto& opened : cluster_.recorder(kServer).streams_opened) {
       for (Tracked& stream : streams_) {
-        if (!stream.server_id && stream.caller_id.mux == opened.event.id.mux &&
-            stream.caller_id.generation == opened.event.id.generation) {
+        if (!stream.server_id && stream.caller_id.mux == opened.event.id.mux) {
           stream.server_id = opened.event.id;
         }
       }
