@@ -175,6 +175,34 @@ TEST(IoLoopback, DeadlineAndCancelReachTheHandler) {
   EXPECT_FALSE(held.respond(as_bytes("too late")));
 }
 
+// The loop's timer only moves earlier (a busy connection's deadlines move later on every
+// turn). A short deadline behind a long one still fires on time; and when the deadline the
+// timer was set for is gone, the timer fires early, finds nothing due and is set again, so
+// a later deadline fires on time too.
+TEST(IoLoopback, DeadlinesFireOnTimeBeforeAndAfterTheOneTheTimerWasSetFor) {
+  Pair pair;
+  ASSERT_TRUE(Pair::wait_connected(pair.dialer()));
+  const auto waited_for = [&](std::uint16_t handler, std::int64_t timeout_ms) {
+    const auto start = std::chrono::steady_clock::now();
+    const Reply reply = reply_within(
+        pair.dialer().request(pair.acceptor_name(), handler, as_bytes("x"), timeout_ms), 10s);
+    return std::make_pair(reply.error, std::chrono::steady_clock::now() - start);
+  };
+  // Held for 20 s: the timer is set for it.
+  std::future<Reply> long_call =
+      pair.dialer().request(pair.acceptor_name(), kHold, as_bytes("long"), 20'000);
+  const auto [short_result, short_waited] = waited_for(kHold, 150);
+  EXPECT_EQ(short_result, Errc::deadline_exceeded);
+  EXPECT_GE(short_waited, 150ms);  // never before the deadline
+  EXPECT_LT(short_waited, 5s);     // generous: not with the 20 s one
+  // Answered at once: its 300 ms deadline is gone, the timer stays set for it.
+  EXPECT_EQ(waited_for(kEcho, 300).first, Errc::ok);
+  const auto [later_result, later_waited] = waited_for(kHold, 900);
+  EXPECT_EQ(later_result, Errc::deadline_exceeded);
+  EXPECT_GE(later_waited, 900ms);
+  EXPECT_LT(later_waited, 6s);
+}
+
 TEST(IoLoopback, NodeGoingAwayFailsInFlightOnceThenReconnects) {
   // Declared before the nodes: callbacks that still run when they stop use them.
   std::atomic<int> replies{0};

@@ -57,9 +57,13 @@ void EventNode::Impl::handle(event::RequestReceived&& e) {
     node->connection(e.peer).respond_error(fresh_now(), e.id, Errc::unknown_handler, "no handler");
     return;
   }
-  responders[{e.peer, e.id}] = state;
+  const std::pair<PeerId, InboundId> key{e.peer, e.id};
   found->second(IncomingRequest{peer_name(e.peer), e.handler, e.route, std::move(e.payload),
                                 e.deadline_ns, Responder(state)});
+  // Only a request still unanswered after its handler returned can be looked up later (by a
+  // cancel, or by the answer when it comes): one answered during the call, the common case,
+  // never enters the map (send_answer set `ended` already).
+  if (!state->ended) responders.emplace(key, state);
 }
 
 void EventNode::Impl::handle(event::RequestCanceled&& e) {

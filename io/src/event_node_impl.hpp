@@ -389,6 +389,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   std::uint16_t port = 0;
   EventPtr wake_event;
   EventPtr timer;
+  // When `timer` is set to fire (kNever: not set). Never later than the core's next
+  // deadline: arm_timer moves it only earlier, and a fire that finds nothing due re-arms.
+  TimeNs timer_armed_ns = kNever;
   EventPtr listen_event;
   EventPtr accept_resume;  // timer: accepting is paused until it fires
   int spare_fd = -1;       // held open to be given up when descriptors run out

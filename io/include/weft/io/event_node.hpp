@@ -28,7 +28,8 @@
 // there into the core, which decodes whole frames in place. Writes send the core's output
 // buffer directly (no copy); a socket that would block gets a write event until drained.
 // Sockets are nonblocking with TCP_NODELAY. One libevent timer is armed from the core's
-// next_deadline(), rounded up, after every batch of inputs.
+// next_deadline(), rounded up, after every batch of inputs; only moved earlier (one set no
+// later than the deadline stays, and fires early at worst, finding nothing due).
 //
 // TLS. With EventNodeOptions::tls every connection, dialed and accepted, runs over TLS 1.3
 // with mutual certificates (weft/io/tls_transport.hpp; docs/TLS.md): the node is TLS-only,
