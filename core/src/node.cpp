@@ -3,6 +3,7 @@
 #include <map>
 #include <set>
 #include <stdexcept>
+#include <utility>
 
 #include "acceptor.hpp"
 #include "bundles.hpp"
@@ -108,6 +109,8 @@ class NodeCore final : private PeerDirectory {
     deadlines_.mark(peer);
     return connection;
   }
+  // Reads only: the peer's deadline is not asked again (queries such as a stream's credits
+  // or whether the output is below its mark run per message in a busy adapter).
   const Connection& connection(PeerId peer) const { return *connections_.at(peer); }
   std::size_t peer_count() const { return connections_.size(); }
 
@@ -639,11 +642,11 @@ Errc PeerConnection::stream_cancel(TimeNs now_ns, StreamId id) {
 }
 
 std::optional<StreamCredits> PeerConnection::stream_credits(StreamId id) const {
-  return node_->core_->connection(peer_).stream_credits(id);
+  return std::as_const(*node_->core_).connection(peer_).stream_credits(id);
 }
 
 bool PeerConnection::output_below_high_water() const {
-  return node_->core_->connection(peer_).output_below_high_water();
+  return std::as_const(*node_->core_).connection(peer_).output_below_high_water();
 }
 
 // ---- object streams -------------------------------------------------------------------
@@ -728,19 +731,19 @@ std::optional<ObjectStreamStats> PeerConnection::object_stream_stats(TimeNs now_
 }
 
 PeerStats PeerConnection::stats() const {
-  return node_->core_->connection(peer_).stats();
+  return std::as_const(*node_->core_).connection(peer_).stats();
 }
 PeerState PeerConnection::state() const {
-  return node_->core_->connection(peer_).state();
+  return std::as_const(*node_->core_).connection(peer_).state();
 }
 const std::string& PeerConnection::name() const {
-  return node_->core_->connection(peer_).name();
+  return std::as_const(*node_->core_).connection(peer_).name();
 }
 bool PeerConnection::on_demand() const {
-  return node_->core_->connection(peer_).on_demand();
+  return std::as_const(*node_->core_).connection(peer_).on_demand();
 }
 bool PeerConnection::dials() const {
-  return node_->core_->connection(peer_).dials();
+  return std::as_const(*node_->core_).connection(peer_).dials();
 }
 
 }  // namespace weft
