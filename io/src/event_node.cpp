@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +21,18 @@
 
 namespace weft::io {
 namespace {
+
+// The loop's event_base. Without a cached time: libevent would read the clock once per loop
+// turn to refresh a cache nothing here reads (the adapter keeps its own turn clock, and the
+// core's deadlines fire through a timerfd, so libevent has no timer to compute in a busy turn).
+event_base* new_event_base() {
+  event_config* config = event_config_new();
+  if (config == nullptr) return event_base_new();
+  event_config_set_flag(config, EVENT_BASE_FLAG_NO_CACHE_TIME);
+  event_base* base = event_base_new_with_config(config);
+  event_config_free(config);
+  return base;
+}
 
 // Whether `host` is written as an address rather than a name: only digits and dots (an
 // IPv4 literal, valid or not) or any colon (IPv6). Such a host is never looked up by name.
@@ -174,16 +187,23 @@ Errc EventNode::start() {
   const std::size_t buffer_bytes = (impl.options.read_buffer_bytes + 4095) / 4096 * 4096;
   impl.options.read_buffer_bytes = buffer_bytes;
   impl.read_buffer = std::aligned_alloc(4096, buffer_bytes);
-  impl.base = event_base_new();
+  impl.base = new_event_base();
   impl.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  impl.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (impl.wake_fd < 0 || impl.timer_fd < 0) {
+    impl.log(LogLevel::error, "cannot make the loop's eventfd and timerfd: " + errno_text(errno));
+    return Errc::invalid_argument;
+  }
   impl.wake_event.reset(
       event_new(impl.base, impl.wake_fd, EV_READ | EV_PERSIST, &Impl::on_wake, &impl));
-  impl.timer.reset(evtimer_new(impl.base, &Impl::on_timer, &impl));
+  impl.timer.reset(
+      event_new(impl.base, impl.timer_fd, EV_READ | EV_PERSIST, &Impl::on_timer, &impl));
   impl.listen_event.reset(
       event_new(impl.base, impl.listen_fd, EV_READ | EV_PERSIST, &Impl::on_accept, &impl));
   impl.accept_resume.reset(evtimer_new(impl.base, &Impl::on_accept_resume, &impl));
   impl.spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   event_add(impl.wake_event.get(), nullptr);
+  event_add(impl.timer.get(), nullptr);
   event_add(impl.listen_event.get(), nullptr);
   impl.started = true;
   impl.thread = std::thread([&impl] {

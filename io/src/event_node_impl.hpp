@@ -388,8 +388,13 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   int listen_fd = -1;
   std::uint16_t port = 0;
   EventPtr wake_event;
-  EventPtr timer;
-  // When `timer` is set to fire (kNever: not set). Never later than the core's next
+  // The core's deadlines fire through a timerfd (CLOCK_MONOTONIC, set to an absolute time),
+  // not a libevent timer: with no libevent timer pending, the loop's epoll_wait sleeps
+  // without a timeout, which spares the kernel an hrtimer per wait (about a twentieth of a
+  // 64 B round trip here).
+  int timer_fd = -1;
+  EventPtr timer;  // reads timer_fd
+  // When `timer_fd` is set to fire (kNever: not set). Never later than the core's next
   // deadline: arm_timer moves it only earlier, and a fire that finds nothing due re-arms.
   TimeNs timer_armed_ns = kNever;
   EventPtr listen_event;

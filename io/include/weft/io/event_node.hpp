@@ -27,9 +27,12 @@
 // I/O. Reads go straight from the socket into one page-aligned buffer per node and from
 // there into the core, which decodes whole frames in place. Writes send the core's output
 // buffer directly (no copy); a socket that would block gets a write event until drained.
-// Sockets are nonblocking with TCP_NODELAY. One libevent timer is armed from the core's
-// next_deadline(), rounded up, after every batch of inputs; only moved earlier (one set no
-// later than the deadline stays, and fires early at worst, finding nothing due).
+// Sockets are nonblocking with TCP_NODELAY. One timer (a timerfd on CLOCK_MONOTONIC, so
+// the loop's epoll_wait needs no timeout) is set to the core's next_deadline() after every
+// batch of inputs; only moved earlier (one set no later than the deadline stays, and fires
+// early at worst, finding nothing due). Besides its connections the node holds four
+// descriptors: the listener, an eventfd (wake-ups from other threads), the timerfd and a
+// spare (see accept_pause_ms).
 //
 // TLS. With EventNodeOptions::tls every connection, dialed and accepted, runs over TLS 1.3
 // with mutual certificates (weft/io/tls_transport.hpp; docs/TLS.md): the node is TLS-only,
@@ -315,7 +318,8 @@ class EventNode {
   void handle_objects(std::string_view endpoint, ObjectWindow window, ObjectHandler fn);
 
   // Binds the listener, resolves peer addresses and starts the loop thread. Returns ok, or
-  // invalid_argument (a bad address; the log says which) when nothing was started.
+  // invalid_argument (a bad address, a listener that cannot bind, or no descriptor left for
+  // the loop's eventfd and timerfd; the log says which) when nothing was started.
   Errc start();
   // Stops the loop: closes every transport (every call and stream still open ends exactly
   // once, with disconnected; object streams, bundles and objects being read with
