@@ -10,8 +10,8 @@
 namespace weft_bench {
 
 // `weft-bench --serve raw_tcp`: accepts connections one after another; the first byte of
-// each picks echo ('e') or count-and-discard ('d': answers the byte count, 8 bytes, when the
-// client shuts its side down). Never returns.
+// each picks echo ('e'), count-and-discard ('d': answers the byte count, 8 bytes, when the
+// client shuts its side down) or the ideal mux of raw_pings_under_bulk ('m'). Never returns.
 [[noreturn]] void serve_raw_tcp(int port_fd);
 
 // 64 B messages echoed, `in_flight` at once (batched per send()), for `seconds`: messages/s
@@ -19,5 +19,15 @@ namespace weft_bench {
 double raw_unary(std::uint16_t port, std::size_t in_flight, double seconds, Latencies& latencies);
 // Bytes written in `chunk`-sized writes for `seconds`, as counted by the server: bytes/s.
 double raw_bulk(std::uint16_t port, std::size_t chunk, double seconds);
+
+// The floor of unary_p99_under_bulk for any transport on one TCP connection: the ideal mux.
+// The client streams bulk frames of `chunk` bytes without pause and keeps one 64 B ping in
+// flight, sent at the very next frame boundary (nothing of the transport's own: no queue,
+// no checksum, no copy); the server skips bulk frames and echoes each ping at once. Both
+// sockets get weft's tuning for `queue_kib` (TCP_NOTSENT_LOWAT, SO_RCVBUF, as EventNode
+// sets them), so only the scheduling differs. The pings' latencies into `pings`; the bulk's
+// bytes/s (what the client wrote).
+double raw_pings_under_bulk(std::uint16_t port, std::size_t chunk, std::size_t queue_kib,
+                            double seconds, Latencies& pings);
 
 }  // namespace weft_bench

@@ -25,7 +25,9 @@
 //   request_1MiB            1 MiB requests, 4 in flight, empty answers (GB/s of payload)
 //   unary_p99_under_bulk    p99 of 64 B requests while 1 MiB requests saturate the same
 //                           connection (value: that p99 in us; also weft's idle p99 and the
-//                           ratio to it)
+//                           ratio to it), and the floor for one connection: raw TCP as an
+//                           ideal mux with weft's socket tuning (raw_mux_* fields; the
+//                           table's raw TCP cell is its p99 over raw TCP's idle p99)
 //   unary_p99_under_stream_8MiB  the same while one stream writes 8 MiB messages as fast as
 //                           its credit allows (a small frame's wait behind a large stream
 //                           message)
