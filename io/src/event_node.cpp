@@ -27,11 +27,11 @@ namespace {
 // core's deadlines fire through a timerfd, so libevent has no timer to compute in a busy turn).
 event_base* new_event_base() {
   event_config* config = event_config_new();
-  if (config == nullptr) return event_base_new();
+  if (config == nullptr) return nullptr;
   event_config_set_flag(config, EVENT_BASE_FLAG_NO_CACHE_TIME);
   event_base* base = event_base_new_with_config(config);
   event_config_free(config);
-  return base;
+  return base;  // nullptr when libevent could not make one
 }
 
 // Whether `host` is written as an address rather than a name: only digits and dots (an
@@ -168,6 +168,25 @@ Errc EventNode::start() {
     impl.log(LogLevel::error, "bad listen address " + impl.options.listen_host);
     return Errc::invalid_argument;
   }
+  // The loop's own handles, then the listener: a failure closes whatever was made, so
+  // nothing stays open (no port held, no descriptor leaked) and start() may be tried again.
+  const auto close_all = [&impl] {
+    for (int* fd : {&impl.wake_fd, &impl.timer_fd, &impl.listen_fd}) {
+      if (*fd >= 0) ::close(*fd);
+      *fd = -1;
+    }
+    if (impl.base != nullptr) event_base_free(impl.base);
+    impl.base = nullptr;
+  };
+  impl.base = new_event_base();
+  impl.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  impl.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (impl.base == nullptr || impl.wake_fd < 0 || impl.timer_fd < 0) {
+    impl.log(LogLevel::error,
+             "cannot make the loop's event base, eventfd and timerfd: " + errno_text(errno));
+    close_all();
+    return Errc::invalid_argument;
+  }
   impl.listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   const int on = 1;
   setsockopt(impl.listen_fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
@@ -177,6 +196,7 @@ Errc EventNode::start() {
     impl.log(LogLevel::error, "cannot listen on " + impl.options.listen_host + ":" +
                                   std::to_string(impl.options.listen_port) + ": " +
                                   errno_text(errno));
+    close_all();
     return Errc::invalid_argument;
   }
   socklen_t size = sizeof listen_address;
@@ -187,13 +207,6 @@ Errc EventNode::start() {
   const std::size_t buffer_bytes = (impl.options.read_buffer_bytes + 4095) / 4096 * 4096;
   impl.options.read_buffer_bytes = buffer_bytes;
   impl.read_buffer = std::aligned_alloc(4096, buffer_bytes);
-  impl.base = new_event_base();
-  impl.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  impl.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (impl.wake_fd < 0 || impl.timer_fd < 0) {
-    impl.log(LogLevel::error, "cannot make the loop's eventfd and timerfd: " + errno_text(errno));
-    return Errc::invalid_argument;
-  }
   impl.wake_event.reset(
       event_new(impl.base, impl.wake_fd, EV_READ | EV_PERSIST, &Impl::on_wake, &impl));
   impl.timer.reset(

@@ -390,8 +390,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   EventPtr wake_event;
   // The core's deadlines fire through a timerfd (CLOCK_MONOTONIC, set to an absolute time),
   // not a libevent timer: with no libevent timer pending, the loop's epoll_wait sleeps
-  // without a timeout, which spares the kernel an hrtimer per wait (about a twentieth of a
-  // 64 B round trip here).
+  // without a timeout, which spares the kernel a high-resolution timer per wait (a few per
+  // cent of a 64 B round trip here).
   int timer_fd = -1;
   EventPtr timer;  // reads timer_fd
   // When `timer_fd` is set to fire (kNever: not set). Never later than the core's next

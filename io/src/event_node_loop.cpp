@@ -149,9 +149,9 @@ void EventNode::Impl::drop_released() {
 void EventNode::Impl::arm_timer() {
   // Busy connections move the core's next deadline later on almost every turn (each request
   // answered drops its deadline, each one sent adds a later one). Setting the timer each time
-  // cost a clock read and a re-insert into libevent's heap per turn, a tenth of a 64 B round
-  // trip's own work; so a timer already set to fire no later than the deadline stays, and
-  // when it fires early the core finds nothing due and the timer is set again.
+  // would cost a system call (timerfd_settime) per turn; so a timer already set to fire no
+  // later than the deadline stays, and when it fires early the core finds nothing due and
+  // the timer is set again.
   const TimeNs deadline = node->next_deadline();
   if (deadline >= timer_armed_ns) return;  // also: kNever while nothing is set
   // The loop's clock is CLOCK_MONOTONIC, so the deadline is the timerfd's absolute time as

@@ -30,9 +30,10 @@
 // Sockets are nonblocking with TCP_NODELAY. One timer (a timerfd on CLOCK_MONOTONIC, so
 // the loop's epoll_wait needs no timeout) is set to the core's next_deadline() after every
 // batch of inputs; only moved earlier (one set no later than the deadline stays, and fires
-// early at worst, finding nothing due). Besides its connections the node holds four
-// descriptors: the listener, an eventfd (wake-ups from other threads), the timerfd and a
-// spare (see accept_pause_ms).
+// early at worst, finding nothing due). Besides its connections the node holds five
+// descriptors: the listener, libevent's epoll instance, an eventfd (wake-ups from other
+// threads), the timerfd and a spare (see accept_pause_ms); serve_metrics adds its own
+// listener and one per scrape.
 //
 // TLS. With EventNodeOptions::tls every connection, dialed and accepted, runs over TLS 1.3
 // with mutual certificates (weft/io/tls_transport.hpp; docs/TLS.md): the node is TLS-only,
@@ -318,8 +319,10 @@ class EventNode {
   void handle_objects(std::string_view endpoint, ObjectWindow window, ObjectHandler fn);
 
   // Binds the listener, resolves peer addresses and starts the loop thread. Returns ok, or
-  // invalid_argument (a bad address, a listener that cannot bind, or no descriptor left for
-  // the loop's eventfd and timerfd; the log says which) when nothing was started.
+  // invalid_argument when nothing was started (the log says why): accept_pause_ms below 1, a
+  // TLS context or NodeConfig the node refuses, a bad object endpoint or window, a bad peer,
+  // source or listen address, a listener that cannot bind, or no descriptor left for the
+  // loop's own. A refused start() holds no descriptor and no port, and may be called again.
   Errc start();
   // Stops the loop: closes every transport (every call and stream still open ends exactly
   // once, with disconnected; object streams, bundles and objects being read with
