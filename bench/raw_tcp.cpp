@@ -63,6 +63,8 @@ void serve_mux(int fd, std::vector<char>& buffer) {
         skipping = length;
         continue;
       }
+      // Only a ping may follow, whole in the buffer: anything else ends the connection.
+      if (buffer[at] != 'p' || length > buffer.size() - kMuxHeadBytes) return;
       if (held - at < kMuxHeadBytes + length) break;
       if (!send_all(fd, &buffer[at], kMuxHeadBytes + length)) return;
       at += kMuxHeadBytes + length;
@@ -138,8 +140,8 @@ namespace {
 // the next ping put out at the first frame boundary after its echo came back.
 class MuxClient {
  public:
-  MuxClient(int fd, std::size_t chunk, Latencies& pings)
-      : fd_(fd), bulk_(kMuxHeadBytes + chunk, 'b'), pings_(pings) {
+  MuxClient(int fd, std::size_t chunk, bool with_bulk, Latencies& pings)
+      : fd_(fd), bulk_(kMuxHeadBytes + chunk, 'b'), with_bulk_(with_bulk), pings_(pings) {
     const auto length = static_cast<std::uint32_t>(chunk);
     std::memcpy(&bulk_[1], &length, sizeof length);
     ping_.fill('p');
@@ -153,8 +155,13 @@ class MuxClient {
     const auto end = after(seconds);
     while (Clock::now() < end) {
       if (!write_some()) break;
-      pollfd ready{fd_, static_cast<short>(POLLIN | POLLOUT), 0};
-      if (::poll(&ready, 1, -1) < 0 && errno != EINTR) break;
+      // Writable only wanted while there is something to write: with no bulk, the ping.
+      const bool to_write = with_bulk_ || ping_waiting_;
+      pollfd ready{fd_, static_cast<short>(POLLIN | (to_write ? POLLOUT : 0)), 0};
+      const auto left_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
+      const int wait_ms = static_cast<int>(std::max<std::int64_t>(1, left_ms.count() + 1));
+      if (::poll(&ready, 1, wait_ms) < 0 && errno != EINTR) break;
       if ((ready.revents & POLLIN) != 0 && !read_echoes()) break;
     }
     return static_cast<double>(bulk_bytes_) / elapsed_s(start);
@@ -165,6 +172,7 @@ class MuxClient {
   bool write_some() {
     while (true) {
       const bool ping_now = ping_waiting_ && bulk_at_ == 0;
+      if (!ping_now && !with_bulk_) return true;
       const char* from = ping_now ? ping_.data() + ping_at_ : bulk_.data() + bulk_at_;
       const std::size_t size = ping_now ? ping_.size() - ping_at_ : bulk_.size() - bulk_at_;
       const ssize_t sent = ::send(fd_, from, size, MSG_NOSIGNAL);
@@ -201,6 +209,7 @@ class MuxClient {
 
   int fd_;
   std::vector<char> bulk_;
+  bool with_bulk_;
   std::array<char, kPingFrameBytes> ping_{};
   std::array<char, kPingFrameBytes> echo_{};
   Latencies& pings_;
@@ -215,7 +224,7 @@ class MuxClient {
 }  // namespace
 
 double raw_pings_under_bulk(std::uint16_t port, std::size_t chunk, std::size_t queue_kib,
-                            double seconds, Latencies& pings) {
+                            bool with_bulk, double seconds, Latencies& pings) {
   const MuxTuning tuning = tuning_for(queue_kib);
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   apply(fd, tuning);  // before connecting, as EventNode tunes a socket it dials
@@ -230,7 +239,7 @@ double raw_pings_under_bulk(std::uint16_t port, std::size_t chunk, std::size_t q
   send_all(fd, &mode, 1);
   send_all(fd, &tuning, sizeof tuning);
   set_nonblocking(fd);
-  const double rate = MuxClient(fd, chunk, pings).run(seconds);
+  const double rate = MuxClient(fd, chunk, with_bulk, pings).run(seconds);
   ::close(fd);
   return rate;
 }

@@ -21,13 +21,14 @@ double raw_unary(std::uint16_t port, std::size_t in_flight, double seconds, Late
 double raw_bulk(std::uint16_t port, std::size_t chunk, double seconds);
 
 // The floor of unary_p99_under_bulk for any transport on one TCP connection: the ideal mux.
-// The client streams bulk frames of `chunk` bytes without pause and keeps one 64 B ping in
-// flight, sent at the very next frame boundary (nothing of the transport's own: no queue,
-// no checksum, no copy); the server skips bulk frames and echoes each ping at once. Both
+// The client keeps one 64 B ping in flight and, `with_bulk`, streams bulk frames of `chunk`
+// bytes without pause, each ping sent at the very next frame boundary (nothing of the
+// transport's own: no queue, no checksum, no copy); the server skips bulk frames and echoes
+// each ping at once. Without bulk the same client measures its own idle latency. Both
 // sockets get weft's tuning for `queue_kib` (TCP_NOTSENT_LOWAT, SO_RCVBUF, as EventNode
 // sets them), so only the scheduling differs. The pings' latencies into `pings`; the bulk's
 // bytes/s (what the client wrote).
 double raw_pings_under_bulk(std::uint16_t port, std::size_t chunk, std::size_t queue_kib,
-                            double seconds, Latencies& pings);
+                            bool with_bulk, double seconds, Latencies& pings);
 
 }  // namespace weft_bench

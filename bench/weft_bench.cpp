@@ -27,7 +27,7 @@
 //                           connection (value: that p99 in us; also weft's idle p99 and the
 //                           ratio to it), and the floor for one connection: raw TCP as an
 //                           ideal mux with weft's socket tuning (raw_mux_* fields; the
-//                           table's raw TCP cell is its p99 over raw TCP's idle p99)
+//                           table's raw TCP cell is its p99 under bulk over its own idle p99)
 //   unary_p99_under_stream_8MiB  the same while one stream writes 8 MiB messages as fast as
 //                           its credit allows (a small frame's wait behind a large stream
 //                           message)
