@@ -140,8 +140,9 @@ int accept_one(int listener) {
   }
 }
 
-int connect_loopback(std::uint16_t port) {
+int connect_loopback(std::uint16_t port, const std::function<void(int)>& before_connect) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (before_connect) before_connect(fd);
   const sockaddr_in address = loopback(port);
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) std::abort();
   no_delay(fd);

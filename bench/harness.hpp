@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -80,8 +81,9 @@ auto with_server(const std::vector<std::string>& serve_args, const Options& opti
 int listen_loopback(std::uint16_t& port);
 // Accepts one connection from `listener` (blocking), with TCP_NODELAY.
 int accept_one(int listener);
-// A blocking TCP connection to 127.0.0.1:`port`, with TCP_NODELAY.
-int connect_loopback(std::uint16_t port);
+// A blocking TCP connection to 127.0.0.1:`port`, with TCP_NODELAY; `before_connect`, if
+// given, tunes the socket first (options the handshake must see, such as SO_RCVBUF).
+int connect_loopback(std::uint16_t port, const std::function<void(int)>& before_connect = {});
 void set_nonblocking(int fd);
 // Sends all of `size` bytes (waiting for room on a nonblocking socket); false if the
 // connection failed.

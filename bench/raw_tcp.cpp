@@ -1,6 +1,5 @@
 #include "raw_tcp.hpp"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -12,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "weft_side.hpp"
+
 namespace weft_bench {
 namespace {
 
@@ -19,17 +20,22 @@ namespace {
 constexpr std::size_t kMuxHeadBytes = 5;
 constexpr std::size_t kPingFrameBytes = kMuxHeadBytes + kSmall;
 
-// What EventNode sets for weft-bench's --queue-kib (weft_side.cpp's tune(), and the 64 KiB
-// floor EventNodeOptions::socket_receive_bytes documents).
+// What EventNode sets on its sockets for weft-bench's --queue-kib (weft_side.cpp's tune(),
+// and the floor EventNodeOptions::socket_receive_bytes documents).
 struct MuxTuning {
   std::uint32_t unsent_bytes = 0;   // TCP_NOTSENT_LOWAT (0: the kernel's default)
   std::uint32_t receive_bytes = 0;  // SO_RCVBUF (0: the kernel's default)
 };
 
 MuxTuning tuning_for(std::size_t queue_kib) {
-  if (queue_kib == 0) return {};
-  const auto queue_bytes = static_cast<std::uint32_t>(queue_kib * 1024);
-  return {queue_bytes / 2, std::max<std::uint32_t>(queue_bytes, 64 * 1024)};
+  weft::io::EventNodeOptions options;
+  tune(options, queue_kib);
+  const std::size_t receive = options.socket_receive_bytes == 0
+                                  ? 0
+                                  : std::max(options.socket_receive_bytes,
+                                             weft::io::EventNodeOptions::kMinSocketReceiveBytes);
+  return {static_cast<std::uint32_t>(options.socket_unsent_bytes),
+          static_cast<std::uint32_t>(receive)};
 }
 
 void apply(int fd, const MuxTuning& tuning) {
@@ -226,15 +232,8 @@ class MuxClient {
 double raw_pings_under_bulk(std::uint16_t port, std::size_t chunk, std::size_t queue_kib,
                             bool with_bulk, double seconds, Latencies& pings) {
   const MuxTuning tuning = tuning_for(queue_kib);
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  apply(fd, tuning);  // before connecting, as EventNode tunes a socket it dials
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) std::abort();
-  const int on = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  // Tuned before connecting, as EventNode tunes a socket it dials.
+  const int fd = connect_loopback(port, [&](int socket) { apply(socket, tuning); });
   const char mode = 'm';
   send_all(fd, &mode, 1);
   send_all(fd, &tuning, sizeof tuning);

@@ -136,8 +136,7 @@ void p99_scenario(Run& run) {
   // its idle pings first (the same client without bulk), as weft's.
   Latencies mux_idle;
   Latencies mux_loaded;
-  const std::size_t chunk =
-      options.queue_kib > 0 ? options.queue_kib * 1024 / 2 : ConnectionLimits{}.chunk_bytes;
+  const std::size_t chunk = config_for("", "", options.queue_kib).limits.chunk_bytes;
   const double mux_bulk_bps = with_raw_tcp(options, [&](std::uint16_t port) {
     raw_pings_under_bulk(port, chunk, options.queue_kib, false, options.seconds / 2, mux_idle);
     return raw_pings_under_bulk(port, chunk, options.queue_kib, true, options.seconds, mux_loaded);

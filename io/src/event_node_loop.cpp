@@ -44,8 +44,8 @@ void tune_socket(int fd, const EventNodeOptions& options) {
     setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
   }
   if (options.socket_receive_bytes > 0) {
-    constexpr std::size_t kMinReceiveBytes = 64 * 1024;
-    const int bytes = static_cast<int>(std::max(options.socket_receive_bytes, kMinReceiveBytes));
+    const int bytes = static_cast<int>(
+        std::max(options.socket_receive_bytes, EventNodeOptions::kMinSocketReceiveBytes));
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
   }
 }

@@ -129,6 +129,7 @@ struct EventNodeOptions {
   // smaller than a segment (loopback's MSS is about 64 KiB) trips TCP's silly-window
   // avoidance and stalls the connection for seconds at a time.
   std::size_t socket_receive_bytes = 0;
+  static constexpr std::size_t kMinSocketReceiveBytes = 64 * 1024;  // the floor above
   // When the process runs out of file descriptors (EMFILE, ENFILE) or the kernel of buffers,
   // accepting stops for this long (the listen queue is shed first, through a spare
   // descriptor), instead of spinning on a listener that stays readable.
