@@ -194,8 +194,10 @@ void run(Driver& driver, const std::function<bool()>& finished) {
     const TimeNs deadline = std::min(driver.node.next_deadline(), now_ns() + 100'000'000);
     const TimeNs wait_ns = std::max<TimeNs>(0, deadline - now_ns());
     ::poll(fds.data(), fds.size(), static_cast<int>((wait_ns + 999'999) / 1'000'000));
+    // Every read before any write: what the input makes (a reply's next request, a credit)
+    // then leaves ahead of the bulk that the writes below would otherwise put before it.
     for (std::size_t i = 0; i < fds.size(); ++i) {
-      if (fds[i].revents == 0) continue;
+      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       if (i == 0) {  // the listener: a peer dialed us; its hello decides whose it is
         const int fd = ::accept4(driver.listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) driver.sockets[driver.node.on_accepted(now_ns())] = fd;
@@ -203,9 +205,6 @@ void run(Driver& driver, const std::function<bool()>& finished) {
       }
       const TransportId transport = transports[i];
       if (!driver.sockets.contains(transport)) continue;  // closed by an earlier event
-      if (fds[i].revents & POLLOUT) flush(driver, transport);
-      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR)) || !driver.sockets.contains(transport))
-        continue;
       const ssize_t got = ::recv(driver.sockets.at(transport), buffer.data(), buffer.size(), 0);
       if (got > 0) {
         driver.node.on_bytes(now_ns(), transport,
@@ -213,6 +212,10 @@ void run(Driver& driver, const std::function<bool()>& finished) {
       } else if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
         drop(driver, transport, got == 0 ? "closed by the peer" : std::strerror(errno));
       }
+    }
+    for (std::size_t i = 1; i < fds.size(); ++i) {
+      if ((fds[i].revents & POLLOUT) && driver.sockets.contains(transports[i]))
+        flush(driver, transports[i]);
     }
   }
 }

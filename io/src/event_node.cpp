@@ -214,6 +214,7 @@ Errc EventNode::start() {
   impl.listen_event.reset(
       event_new(impl.base, impl.listen_fd, EV_READ | EV_PERSIST, &Impl::on_accept, &impl));
   impl.accept_resume.reset(evtimer_new(impl.base, &Impl::on_accept_resume, &impl));
+  impl.write_turn.reset(event_new(impl.base, -1, 0, &Impl::on_write_turn, &impl));
   impl.spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   event_add(impl.wake_event.get(), nullptr);
   event_add(impl.timer.get(), nullptr);

@@ -139,6 +139,7 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     EventPtr write_event;
     bool connecting = false;
     bool write_armed = false;
+    bool write_turn_due = false;  // listed in writable_sockets for this turn's write_turn
     // With TLS: the session over this socket (made when the dial connected, or at accept).
     std::unique_ptr<TlsTransport> tls;
     // Who is at the other end, for log lines: the peer's name (dialed) or "host:port".
@@ -209,7 +210,11 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // which frees the context they were given.
   static void on_readable(evutil_socket_t, short, void* arg);
 
+  // A writable socket is written after every readable one of the same wake-up has been read
+  // (on_write_turn), so that what the input makes (a reply's next request, a credit) goes
+  // out ahead of the bulk this turn writes, not one turn later behind it.
   static void on_writable(evutil_socket_t, short, void* arg);
+  static void on_write_turn(evutil_socket_t, short, void* arg);
 
   void read_from(TransportId transport);
 
@@ -399,7 +404,10 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   TimeNs timer_armed_ns = kNever;
   EventPtr listen_event;
   EventPtr accept_resume;  // timer: accepting is paused until it fires
-  int spare_fd = -1;       // held open to be given up when descriptors run out
+  // Made active by on_writable: runs once the wake-up's other callbacks (the reads) have.
+  EventPtr write_turn;
+  std::vector<TransportId> writable_sockets;  // for write_turn, in the order they were ready
+  int spare_fd = -1;                          // held open to be given up when descriptors run out
   void* read_buffer = nullptr;
   std::vector<std::optional<sockaddr_in>> peer_addresses;
   std::optional<sockaddr_in> source_address;  // options.source_host, port 0

@@ -70,6 +70,7 @@ EventNode::Impl::~Impl() {
   timer.reset();
   listen_event.reset();
   accept_resume.reset();
+  write_turn.reset();
   if (spare_fd >= 0) ::close(spare_fd);
   if (wake_fd >= 0) ::close(wake_fd);
   if (timer_fd >= 0) ::close(timer_fd);
@@ -226,9 +227,29 @@ void EventNode::Impl::on_writable(evutil_socket_t, short, void* arg) {
   if (found == self.sockets.end()) return;
   if (found->second.connecting) {
     self.finish_connect(transport);
-  } else {
+    self.after_input();
+    return;
+  }
+  // libevent runs the callbacks of one wake-up in order, and a callback's event_active goes
+  // behind the ones already due: a read of this wake-up runs before write_turn.
+  if (found->second.write_turn_due) return;
+  found->second.write_turn_due = true;
+  self.writable_sockets.push_back(transport);
+  event_active(self.write_turn.get(), EV_TIMEOUT, 0);
+}
+
+void EventNode::Impl::on_write_turn(evutil_socket_t, short, void* arg) {
+  Impl& self = *static_cast<Impl*>(arg);
+  std::vector<TransportId> ready;
+  ready.swap(self.writable_sockets);
+  for (const TransportId transport : ready) {
+    const auto found = self.sockets.find(transport);
+    if (found == self.sockets.end()) continue;  // closed by a read of this wake-up
+    found->second.write_turn_due = false;
     self.write_out(transport);
   }
+  ready.clear();
+  if (self.writable_sockets.empty()) self.writable_sockets.swap(ready);  // keeps the capacity
   self.after_input();
 }
 
