@@ -30,7 +30,10 @@ using testing::wait_until;
 constexpr std::uint16_t kPing = 1;
 constexpr std::uint16_t kBulk = 2;
 constexpr std::size_t kBulkBytes = 32 * 1024;
-constexpr std::size_t kBulkRequests = 96;  // 3 MiB: far more than the sockets hold
+// 6 MiB: the frozen server's socket takes at most its window (a SO_RCVBUF of 1 MiB, which
+// the kernel doubles), so at least 4 MiB stays in the client's lanes.
+constexpr std::size_t kBulkRequests = 192;
+constexpr std::size_t kStuckBytes = 3u << 20;  // lanes at least this full: the client is stuck
 
 // Names for which `client` dials `server`, so only the client needs an address.
 std::pair<std::string, std::string> dialing_names() {
@@ -101,7 +104,7 @@ TEST(IoTurnOrder, AReplyReadInTheSameWakeUpAsRoomToWriteSendsItsNextRequestBefor
     const std::string server_peer = server_name;
     ASSERT_EQ(client.request(server_name, kPing, as_bytes("1"), 0,
                              [client_node, server_peer, &second_ping_replies](Reply&& reply) {
-                               ASSERT_EQ(reply.error, Errc::ok);
+                               if (reply.error != Errc::ok) return;  // the test fails below
                                // On the loop thread, while the client has bulk to write.
                                client_node->request(server_peer, kPing, as_bytes("2"), 0,
                                                     [&second_ping_replies](Reply&& second) {
@@ -116,10 +119,12 @@ TEST(IoTurnOrder, AReplyReadInTheSameWakeUpAsRoomToWriteSendsItsNextRequestBefor
                 Errc::ok);
     }
     // The client is stuck once most of the bulk waits in its lanes.
-    ASSERT_TRUE(wait_until([&] {
-      const auto peers = client.peers();
-      return !peers.empty() && peers[0].stats.queued_data_bytes >= kBulkRequests * kBulkBytes / 2;
-    }));
+    ASSERT_TRUE(wait_until(
+        [&] {
+          const auto peers = client.peers();
+          return !peers.empty() && peers[0].stats.queued_data_bytes >= kStuckBytes;
+        },
+        20s));
     // Now the client sleeps too; the server drains what the kernel holds and answers the
     // first ping, so the client's socket becomes readable and writable at once.
     LoopFreeze client_frozen(client);
