@@ -1,10 +1,8 @@
 -- Wireshark dissector for the weft wire protocol, version 3 (docs/PROTOCOL.md).
 --
--- Install: `cmake --install` puts this file in WEFT_WIRESHARK_PLUGIN_DIR, or copy it into
--- the "Personal Lua Plugins" folder that `tshark -G folders` lists; for one run,
--- `tshark -X lua_script:weft.lua`. docs/WIRESHARK.md says how to use it.
---
--- What it does:
+-- Install: `cmake --install` puts this file in WEFT_WIRESHARK_PLUGIN_DIR (or copy it into
+-- the folder `tshark -G folders` lists as "Personal Lua Plugins"; for one run, `tshark -X
+-- lua_script:weft.lua`); docs/WIRESHARK.md says how to use it. What it does:
 --   * finds weft on TCP by a hello at the start of a stream (a heuristic), or where told
 --     (`-d tcp.port==PORT,weft`); reassembles frames split across segments and splits
 --     segments that hold several frames; in a capture without the connection's SYN,
@@ -19,7 +17,6 @@
 --     the first failure as expert info with its name and byte offset (weft.error,
 --     weft.error_offset), as weft's decoder reports it; like a receiver, it decodes nothing
 --     more of that direction after an error.
---
 -- Lua 5.2 has no 64-bit integers: 64-bit values travel as Wireshark's UInt64 (in xxh3's
 -- inner loop, as pairs of 32-bit numbers, for speed). This file holds the preferences,
 -- names and schema, fields, tree, dissector and registration; weft/xxh3.lua the checksum,
