@@ -139,7 +139,6 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     EventPtr write_event;
     bool connecting = false;
     bool write_armed = false;
-    bool write_turn_due = false;  // listed in writable_sockets for this turn's write_turn
     // With TLS: the session over this socket (made when the dial connected, or at accept).
     std::unique_ptr<TlsTransport> tls;
     // Who is at the other end, for log lines: the peer's name (dialed) or "host:port".

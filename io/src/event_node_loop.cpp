@@ -231,25 +231,18 @@ void EventNode::Impl::on_writable(evutil_socket_t, short, void* arg) {
     return;
   }
   // libevent runs the callbacks of one wake-up in order, and a callback's event_active goes
-  // behind the ones already due: a read of this wake-up runs before write_turn.
-  if (found->second.write_turn_due) return;
-  found->second.write_turn_due = true;
+  // behind the ones already due: a read of this wake-up runs before write_turn. (A socket
+  // fires once per wake-up, and write_turn runs in the same one, so none is listed twice.)
   self.writable_sockets.push_back(transport);
   event_active(self.write_turn.get(), EV_TIMEOUT, 0);
 }
 
 void EventNode::Impl::on_write_turn(evutil_socket_t, short, void* arg) {
   Impl& self = *static_cast<Impl*>(arg);
-  std::vector<TransportId> ready;
-  ready.swap(self.writable_sockets);
-  for (const TransportId transport : ready) {
-    const auto found = self.sockets.find(transport);
-    if (found == self.sockets.end()) continue;  // closed by a read of this wake-up
-    found->second.write_turn_due = false;
-    self.write_out(transport);
-  }
-  ready.clear();
-  if (self.writable_sockets.empty()) self.writable_sockets.swap(ready);  // keeps the capacity
+  // write_out never lists a socket (only libevent's on_writable does): iterating is safe.
+  for (const TransportId transport : self.writable_sockets)
+    self.write_out(transport);  // one closed by a read of this wake-up is not found there
+  self.writable_sockets.clear();
   self.after_input();
 }
 
