@@ -35,6 +35,14 @@ void pin_to(int cpu) {
   sched_setaffinity(0, sizeof set, &set);
 }
 
+void use_sched_batch() {
+  const sched_param param{};
+  if (sched_setscheduler(0, SCHED_BATCH, &param) != 0) {
+    std::perror("weft-bench: SCHED_BATCH");
+    std::abort();
+  }
+}
+
 double elapsed_s(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace weft_bench {
@@ -33,6 +34,21 @@ struct Options {
 // "a,b,c" -> {"a", "b", "c"}.
 std::vector<std::string> split_commas(const std::string& list);
 void pin_to(int cpu);
+// Puts the calling thread under SCHED_BATCH (what EventNodeOptions::loop_scheduling batch
+// does for weft's loop threads); aborts if the kernel refuses.
+void use_sched_batch();
+// Runs `fn` on a thread of its own under SCHED_BATCH (with this thread's CPU affinity) and
+// returns its result.
+template <typename Fn>
+auto on_batch_thread(Fn fn) {
+  decltype(fn()) result{};
+  std::thread thread([&] {
+    use_sched_batch();
+    result = fn();
+  });
+  thread.join();
+  return result;
+}
 double elapsed_s(Clock::time_point since);
 // `seconds` from now.
 Clock::time_point after(double seconds);
@@ -157,9 +173,13 @@ class Table {
 // The table's rows and columns, in print order.
 inline const std::vector<std::string>& table_rows() {
   static const std::vector<std::string> rows = {
-      "ping-pong 64 B, round trips/s",     "64 in flight of 64 B, requests/s",
-      "one-way 64 B stream, messages/s",   "1 MiB bulk, GB/s",
-      "1 MiB objects (8 in flight), GB/s", "p99 of 64 B requests under 1 MiB bulk, x idle p99",
+      "ping-pong 64 B, round trips/s",
+      "64 in flight of 64 B, requests/s",
+      "one-way 64 B stream, messages/s",
+      "1 MiB bulk, GB/s",
+      "1 MiB objects (8 in flight), GB/s",
+      "p99 of 64 B requests under 1 MiB bulk, x idle p99",
+      "the same, loop threads under SCHED_BATCH, x idle p99",
       "TLS 1 MiB requests, GB/s"};
   return rows;
 }

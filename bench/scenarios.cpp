@@ -16,20 +16,26 @@ namespace {
 
 // Runs `fn` with a client node connected to a server node in a child process; over TLS with
 // `tls`.
+// `scheduling`: both nodes' loop threads'.
 template <typename Fn>
 auto with_weft(const Options& options, Fn fn, std::size_t stream_queue_messages = 4096,
-               const BenchTls* tls = nullptr) {
-  return with_server(weft_serve_args(options.queue_kib, tls != nullptr ? &tls->server : nullptr),
-                     options, [&](std::uint16_t port) {
-                       WeftClient client(port, options.queue_kib, stream_queue_messages,
-                                         tls != nullptr ? &tls->client : nullptr);
-                       return fn(client);
-                     });
+               const BenchTls* tls = nullptr,
+               io::LoopScheduling scheduling = io::LoopScheduling::inherit) {
+  return with_server(
+      weft_serve_args(options.queue_kib, tls != nullptr ? &tls->server : nullptr, scheduling),
+      options, [&](std::uint16_t port) {
+        WeftClient client(port, options.queue_kib, stream_queue_messages,
+                          tls != nullptr ? &tls->client : nullptr, scheduling);
+        return fn(client);
+      });
 }
 
+// With `batch`, the server process and the client's thread run under SCHED_BATCH.
 template <typename Fn>
-auto with_raw_tcp(const Options& options, Fn fn) {
-  return with_server({"raw_tcp"}, options, fn);
+auto with_raw_tcp(const Options& options, Fn fn, bool batch = false) {
+  if (!batch) return with_server({"raw_tcp"}, options, fn);
+  return with_server({"raw_tcp", "--sched-batch"}, options,
+                     [&](std::uint16_t port) { return on_batch_thread([&] { return fn(port); }); });
 }
 
 bool has_unary(const PeerDriver& peer) {
@@ -119,45 +125,56 @@ void bulk_scenario(Run& run) {
             });
 }
 
-void p99_scenario(Run& run) {
+// unary_p99_under_bulk, or with `batch` unary_p99_under_bulk_batch: every process and loop
+// thread of both (weft's through EventNodeOptions::loop_scheduling) under SCHED_BATCH.
+void p99_scenario(Run& run, bool batch) {
   const Options& options = run.options;
+  const char* name = batch ? "unary_p99_under_bulk_batch" : "unary_p99_under_bulk";
+  const std::string& row = table_rows()[batch ? 6 : 5];
   Latencies idle;
   Latencies loaded;
-  with_weft(options, [&](WeftClient& client) {
-    client.unary(1, kSmall, kEcho, options.seconds / 2, idle);
-    client.pings_under_bulk(options.seconds, loaded);
-    return 0;
-  });
+  const double bulk_gbps = with_weft(
+      options,
+      [&](WeftClient& client) {
+        client.unary(1, kSmall, kEcho, options.seconds / 2, idle);
+        return client.pings_under_bulk(options.seconds, loaded);
+      },
+      4096, nullptr, batch ? io::LoopScheduling::batch : io::LoopScheduling::inherit);
   Latencies raw_idle;
-  with_raw_tcp(options, [&](std::uint16_t port) {
-    return raw_unary(port, 1, options.seconds / 2, raw_idle);
-  });
+  with_raw_tcp(
+      options,
+      [&](std::uint16_t port) { return raw_unary(port, 1, options.seconds / 2, raw_idle); }, batch);
   // The floor on one connection: raw TCP's ideal mux, with weft's chunk and socket tuning,
   // its idle pings first (the same client without bulk), as weft's.
   Latencies mux_idle;
   Latencies mux_loaded;
   const std::size_t chunk = config_for("", "", options.queue_kib).limits.chunk_bytes;
-  const double mux_bulk_bps = with_raw_tcp(options, [&](std::uint16_t port) {
-    raw_pings_under_bulk(port, chunk, options.queue_kib, false, options.seconds / 2, mux_idle);
-    return raw_pings_under_bulk(port, chunk, options.queue_kib, true, options.seconds, mux_loaded);
-  });
+  const double mux_bulk_bps = with_raw_tcp(
+      options,
+      [&](std::uint16_t port) {
+        raw_pings_under_bulk(port, chunk, options.queue_kib, false, options.seconds / 2, mux_idle);
+        return raw_pings_under_bulk(port, chunk, options.queue_kib, true, options.seconds,
+                                    mux_loaded);
+      },
+      batch);
   const double idle_p99 = idle.at(0.99);
   const double loaded_p99 = loaded.at(0.99);
   const double mux_idle_p99 = mux_idle.at(0.99);
   const double mux_loaded_p99 = mux_loaded.at(0.99);
   char extra[400];
   std::snprintf(extra, sizeof extra,
-                ",\"weft_idle_p99_us\":%.1f,\"ratio_to_weft_idle\":%.2f,\"raw_mux_p50_us\":%.1f,"
-                "\"raw_mux_p99_us\":%.1f,\"raw_mux_bulk_gbps\":%.2f,\"raw_mux_idle_p99_us\":%.1f,"
+                ",\"weft_idle_p99_us\":%.1f,\"ratio_to_weft_idle\":%.2f,\"bulk_gbps\":%.2f,"
+                "\"raw_mux_p50_us\":%.1f,\"raw_mux_p99_us\":%.1f,\"raw_mux_bulk_gbps\":%.2f,\"raw_"
+                "mux_idle_p99_us\":%.1f,"
                 "\"raw_mux_ratio_to_its_idle\":%.2f",
-                idle_p99, idle_p99 > 0 ? loaded_p99 / idle_p99 : 0.0, mux_loaded.at(0.5),
+                idle_p99, idle_p99 > 0 ? loaded_p99 / idle_p99 : 0.0, bulk_gbps, mux_loaded.at(0.5),
                 mux_loaded_p99, mux_bulk_bps / 1e9, mux_idle_p99,
                 mux_idle_p99 > 0 ? mux_loaded_p99 / mux_idle_p99 : 0.0);
-  print_line("unary_p99_under_bulk", "weft", "us", {loaded_p99, loaded.at(0.5), loaded_p99},
-             raw_idle.at(0.99), extra);
-  if (idle_p99 > 0) run.table.add(table_rows()[5], "weft", loaded_p99 / idle_p99);
+  print_line(name, "weft", "us", {loaded_p99, loaded.at(0.5), loaded_p99}, raw_idle.at(0.99),
+             extra);
+  if (idle_p99 > 0) run.table.add(row, "weft", loaded_p99 / idle_p99);
   if (mux_idle_p99 > 0 && mux_loaded_p99 > 0) {
-    run.table.add(table_rows()[5], "raw TCP", mux_loaded_p99 / mux_idle_p99);
+    run.table.add(row, "raw TCP", mux_loaded_p99 / mux_idle_p99);
   }
 }
 
@@ -242,7 +259,7 @@ void tls_scenario(Run& run, const char* name, std::size_t in_flight, std::size_t
                 plain_latencies.at(0.5), plain_latencies.at(0.99));
   print_line(name, "weft", unit, {over_tls * scale, tls_latencies.at(0.5), tls_latencies.at(0.99)},
              plain * scale, extra, "weft_plain");
-  if (size == kBulk) run.table.add(table_rows()[6], "weft", over_tls * scale);
+  if (size == kBulk) run.table.add(table_rows()[7], "weft", over_tls * scale);
 }
 
 }  // namespace
@@ -257,7 +274,8 @@ bool run_scenarios(Run& run) {
        [&] { unary_scenario(run, "unary_pipeline_64B_x64", rows[1].c_str(), 64); }},
       {"stream_oneway_64B", [&] { stream_scenario(run); }},
       {"request_1MiB", [&] { bulk_scenario(run); }},
-      {"unary_p99_under_bulk", [&] { p99_scenario(run); }},
+      {"unary_p99_under_bulk", [&] { p99_scenario(run, false); }},
+      {"unary_p99_under_bulk_batch", [&] { p99_scenario(run, true); }},
       {"unary_p99_under_stream_8MiB", [&] { p99_under_stream_scenario(options); }},
       {"object_1MiB", [&] { object_scenario(run); }},
       {"unary_p99_under_objects", [&] { p99_under_objects_scenario(options); }},

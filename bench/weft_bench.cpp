@@ -28,6 +28,8 @@
 //                           ratio to it), and the floor for one connection: raw TCP as an
 //                           ideal mux with weft's socket tuning (raw_mux_* fields; the
 //                           table's raw TCP cell is its p99 under bulk over its own idle p99)
+//   unary_p99_under_bulk_batch  the same with both weft nodes' loop threads under SCHED_BATCH
+//                           (EventNodeOptions::loop_scheduling), and raw TCP's processes too
 //   unary_p99_under_stream_8MiB  the same while one stream writes 8 MiB messages as fast as
 //                           its credit allows (a small frame's wait behind a large stream
 //                           message)
@@ -71,7 +73,10 @@ int usage(const char* why) {
   const std::string& name = args.at(0);
   const int port_fd = std::stoi(args.back());
   if (name == "weft") serve_weft(args, port_fd);
-  if (name == "raw_tcp") serve_raw_tcp(port_fd);
+  if (name == "raw_tcp") {
+    if (args.size() > 1 && args[1] == "--sched-batch") use_sched_batch();
+    serve_raw_tcp(port_fd);
+  }
   Pattern pattern = Pattern::unary;
   if (args.size() < 5 || args[1] != "--pattern" || !parse_pattern(args[2], pattern)) {
     std::fprintf(stderr, "weft-bench --serve %s: no --pattern\n", name.c_str());

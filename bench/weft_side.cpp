@@ -59,8 +59,11 @@ void use_tls(io::EventNodeOptions& options, const io::TlsCredentials* credential
   options.tls = made.context;
 }
 
-std::vector<std::string> weft_serve_args(std::size_t queue_kib, const io::TlsCredentials* tls) {
+std::vector<std::string> weft_serve_args(std::size_t queue_kib, const io::TlsCredentials* tls,
+                                         io::LoopScheduling scheduling) {
   std::vector<std::string> args = {"weft", "--queue-kib", std::to_string(queue_kib)};
+  if (scheduling == io::LoopScheduling::batch)
+    args.insert(args.end(), {"--loop-scheduling", "batch"});
   if (tls != nullptr) {
     // Throwaway credentials made for this run, so the command line may show them.
     args.insert(args.end(),
@@ -72,8 +75,11 @@ std::vector<std::string> weft_serve_args(std::size_t queue_kib, const io::TlsCre
 void serve_weft(const std::vector<std::string>& args, int port_fd) {
   std::size_t queue_kib = 32;
   io::TlsCredentials credentials;
+  io::LoopScheduling scheduling = io::LoopScheduling::inherit;
   for (std::size_t i = 1; i + 1 < args.size(); i += 2) {
     if (args[i] == "--queue-kib") queue_kib = static_cast<std::size_t>(std::stoul(args[i + 1]));
+    if (args[i] == "--loop-scheduling" && args[i + 1] == "batch")
+      scheduling = io::LoopScheduling::batch;
     if (args[i] == "--tls-ca") credentials.ca_pem = args[i + 1];
     if (args[i] == "--tls-cert") credentials.chain_pem = args[i + 1];
     if (args[i] == "--tls-key") credentials.key_pem = args[i + 1];
@@ -84,6 +90,7 @@ void serve_weft(const std::vector<std::string>& args, int port_fd) {
   options.config = config_for(server, client, queue_kib);
   tune(options, queue_kib);
   use_tls(options, tls);
+  options.loop_scheduling = scheduling;
   io::EventNode node(options);
   node.handle(kEcho, "",
               [](io::IncomingRequest&& request) { request.responder.respond(request.payload); });
@@ -98,7 +105,10 @@ void serve_weft(const std::vector<std::string>& args, int port_fd) {
                        callbacks.on_input_end = [](io::StreamSession& session) { session.close(); };
                        return callbacks;
                      });
-  node.start();
+  if (node.start() != Errc::ok) {
+    std::fprintf(stderr, "weft-bench: the server node did not start\n");
+    std::_Exit(1);
+  }
   const std::uint16_t port = node.port();
   announce_port(port_fd, port);
   pause();  // until the parent kills us

@@ -42,8 +42,11 @@ BenchTls make_bench_tls();
 void use_tls(io::EventNodeOptions& options, const io::TlsCredentials* credentials);
 
 // The arguments of `weft-bench --serve` that start weft's server node (see serve_weft).
-std::vector<std::string> weft_serve_args(std::size_t queue_kib, const io::TlsCredentials* tls);
-// `weft-bench --serve weft [--queue-kib K] [--tls-ca PEM --tls-cert PEM --tls-key PEM]`:
+std::vector<std::string> weft_serve_args(
+    std::size_t queue_kib, const io::TlsCredentials* tls,
+    io::LoopScheduling scheduling = io::LoopScheduling::inherit);
+// `weft-bench --serve weft [--queue-kib K] [--loop-scheduling batch]
+// [--tls-ca PEM --tls-cert PEM --tls-key PEM]`:
 // the server node, with echo, discard, sink stream and object endpoints; never returns.
 [[noreturn]] void serve_weft(const std::vector<std::string>& args, int port_fd);
 
@@ -51,9 +54,10 @@ class WeftClient {
  public:
   // `stream_queue_messages`: how many messages a stream session queues before its writes
   // wait (the adapter's stream_send_queue_messages).
-  // `tls`: the client's TLS credentials (null: plain TCP).
+  // `tls`: the client's TLS credentials (null: plain TCP). `scheduling`: its loop thread's.
   WeftClient(std::uint16_t port, std::size_t queue_kib, std::size_t stream_queue_messages = 4096,
-             const io::TlsCredentials* tls = nullptr) {
+             const io::TlsCredentials* tls = nullptr,
+             io::LoopScheduling scheduling = io::LoopScheduling::inherit) {
     const auto [client, server] = names();
     server_ = server;
     io::EventNodeOptions options;
@@ -62,8 +66,12 @@ class WeftClient {
     tune(options, queue_kib);
     use_tls(options, tls);
     options.stream_send_queue_messages = stream_queue_messages;
+    options.loop_scheduling = scheduling;
     node_ = std::make_unique<io::EventNode>(options);
-    node_->start();
+    if (node_->start() != Errc::ok) {
+      std::fprintf(stderr, "weft-bench: the client node did not start\n");
+      std::abort();
+    }
     while (true) {
       const auto peers = node_->peers();
       if (!peers.empty() && peers[0].stats.state == PeerState::established) break;
@@ -166,16 +174,19 @@ class WeftClient {
     load_done.get_future().wait();
   }
 
-  // The load of unary_p99_under_bulk: 4 requests of 1 MiB in flight.
-  void pings_under_bulk(double seconds, Latencies& pings) {
+  // The load of unary_p99_under_bulk: 4 requests of 1 MiB in flight. Returns the bulk's GB/s.
+  double pings_under_bulk(double seconds, Latencies& pings) {
     const Payload bulk(SharedBytes(std::vector<std::uint8_t>(kBulk, 0x33)));
     int bulk_outstanding = 0;
+    std::size_t bulk_completed = 0;
+    const auto start = Clock::now();
     std::function<void()> bulk_issue;
     pings_under(seconds, pings, [&](Clock::time_point end, std::function<void()> done) {
       bulk_issue = [&, end, done] {
         ++bulk_outstanding;
-        node_->request(server_, kDiscard, bulk, 0, [&, end, done](io::Reply&&) {
+        node_->request(server_, kDiscard, bulk, 0, [&, end, done](io::Reply&& reply) {
           --bulk_outstanding;
+          if (reply.error == Errc::ok) ++bulk_completed;
           if (Clock::now() < end) {
             bulk_issue();
           } else if (bulk_outstanding == 0) {
@@ -186,6 +197,7 @@ class WeftClient {
       for (int i = 0; i < 4; ++i)
         bulk_issue();
     });
+    return static_cast<double>(bulk_completed * kBulk) / elapsed_s(start) / 1e9;
   }
 
   // The load of unary_p99_under_stream_8MiB: one stream writing 8 MiB messages whenever

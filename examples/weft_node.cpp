@@ -328,7 +328,7 @@ int usage(const char* why) {
                "                 [--ping-interval-ms T] [--stream-ping-ms T]\n"
                "                 [--stream-silence-ms T] [--object-resume-ms T]\n"
                "                 [--store DIR] [--canary NAME] [--metrics HOST:PORT]\n"
-               "                 [--verbose]\n"
+               "                 [--loop-scheduling inherit|batch] [--verbose]\n"
                "%s%s",
                why, cli::kCredentialUsage, cli::kTlsUsage);
   return 2;
@@ -389,6 +389,13 @@ int main(int argc, char** argv) {
     } else if (arg == "--metrics" && has_value) {
       metrics_address = cli::parse_host_port(argv[++i]);
       if (!metrics_address) return usage("bad --metrics address, expected HOST:PORT");
+    } else if (arg == "--loop-scheduling" && has_value) {
+      const std::string_view policy = argv[++i];
+      if (policy == "batch") {
+        options.loop_scheduling = io::LoopScheduling::batch;
+      } else if (policy != "inherit") {
+        return usage("bad --loop-scheduling (inherit, batch)");
+      }
     } else if (arg == "--store" && has_value) {
       store_dir = argv[++i];
     } else if (arg == "--canary" && has_value) {

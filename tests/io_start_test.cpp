@@ -1,11 +1,19 @@
 // A refused start() leaves nothing behind (event_node.hpp, start()): no port held, no
 // descriptor open, so an operator's retry loop (start, fail, wait, start again) neither
-// leaks nor finds its own earlier attempt in the way.
+// leaks nor finds its own earlier attempt in the way. And the loop thread's scheduling
+// policy (EventNodeOptions::loop_scheduling), set or refused.
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstddef>
+#include <future>
 #include <memory>
+#include <string>
 
 #include "io_test_support.hpp"
 #include "weft/io/event_node.hpp"
@@ -51,6 +59,74 @@ TEST(IoContracts, ARefusedStartHoldsNoDescriptorAndMayBeCalledAgain) {
   EXPECT_EQ(node.port(), port);
   EXPECT_GT(open_descriptors(), without_blocker);  // now it holds its listener and loop
   node.stop();
+}
+
+// The policy the loop thread of a node started with `scheduling` runs under.
+int loop_thread_policy(LoopScheduling scheduling) {
+  EventNodeOptions options;
+  options.config = config_for("alpha", "bravo");
+  options.loop_scheduling = scheduling;
+  EventNode node(std::move(options));
+  if (node.start() != Errc::ok) return -1;
+  std::promise<int> seen;
+  if (node.run_on_loop([&] { seen.set_value(sched_getscheduler(0)); }) != Errc::ok) return -1;
+  const int policy = seen.get_future().get();
+  node.stop();
+  return policy;
+}
+
+TEST(IoContracts, LoopSchedulingBatchPutsOnlyTheLoopThreadUnderSchedBatch) {
+  const int callers_policy = sched_getscheduler(0);
+  ASSERT_NE(callers_policy, SCHED_BATCH) << "run the test under the default policy";
+  EXPECT_EQ(loop_thread_policy(LoopScheduling::batch), SCHED_BATCH);
+  EXPECT_EQ(sched_getscheduler(0), callers_policy);  // the thread calling start() kept its own
+  EXPECT_EQ(loop_thread_policy(LoopScheduling::inherit), callers_policy);
+}
+
+// In a child process that may not leave SCHED_IDLE (RLIMIT_NICE 0 and no CAP_SYS_NICE): a
+// node asking for SCHED_BATCH is refused, holds nothing, and is refused the same way again;
+// a node that inherits starts. Returns 0, 1 when the environment still allows the switch,
+// or the step that failed.
+int refused_batch_child() {
+  const rlimit no_raise{0, 0};
+  if (::setrlimit(RLIMIT_NICE, &no_raise) != 0) return 10;
+  const sched_param param{};
+  if (::sched_setscheduler(0, SCHED_IDLE, &param) != 0) return 11;
+  if (::geteuid() == 0 && ::setresuid(65534, 65534, 65534) != 0) return 12;  // drops CAP_SYS_NICE
+  ::prctl(PR_SET_DUMPABLE, 1);  // /proc/self/fd stays readable after the uid change
+  std::string logged;
+  EventNodeOptions options;
+  options.config = config_for("alpha", "bravo");
+  options.loop_scheduling = LoopScheduling::batch;
+  options.log = [&logged](LogLevel, std::string_view line) { logged += line; };
+  {
+    EventNode node(options);
+    const std::size_t before = open_descriptors();
+    if (before == 0) return 13;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (node.start() != Errc::invalid_argument) {
+        return ::sched_setscheduler(0, SCHED_BATCH, &param) == 0 ? 1 : 14;
+      }
+      if (open_descriptors() != before) return 15;
+    }
+    if (logged.find("SCHED_BATCH") == std::string::npos) return 16;
+  }
+  options.loop_scheduling = LoopScheduling::inherit;
+  EventNode node(std::move(options));
+  if (node.start() != Errc::ok) return 17;
+  node.stop();
+  return 0;
+}
+
+TEST(IoContracts, ALoopSchedulingTheKernelRefusesFailsStartAndHoldsNothing) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(refused_batch_child());
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 1) GTEST_SKIP() << "this environment lets the thread switch anyway";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the step that failed (see refused_batch_child)";
 }
 
 }  // namespace

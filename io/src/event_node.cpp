@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -15,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <future>
 #include <random>
 
 #include "event_node_impl.hpp"
@@ -56,6 +59,14 @@ std::array<std::uint8_t, 32> nonce_key_from_os() {
       key[i + j] = static_cast<std::uint8_t>(word >> (8 * j));
   }
   return key;
+}
+
+// Sets the calling thread's policy as `scheduling` asks; 0 or the error number.
+int apply_loop_scheduling(LoopScheduling scheduling) {
+  if (scheduling == LoopScheduling::inherit) return 0;
+  sched_param param{};
+  param.sched_priority = 0;  // the only priority SCHED_BATCH has
+  return pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
 }
 
 }  // namespace
@@ -220,13 +231,27 @@ Errc EventNode::start() {
   event_add(impl.timer.get(), nullptr);
   event_add(impl.listen_event.get(), nullptr);
   impl.started = true;
-  impl.thread = std::thread([&impl] {
+  // The loop thread sets its own policy first and says how that went before it runs anything.
+  std::promise<int> policy_set;
+  std::future<int> policy_error = policy_set.get_future();
+  impl.thread = std::thread([&impl, policy_set = std::move(policy_set)]() mutable {
+    const int error = apply_loop_scheduling(impl.options.loop_scheduling);
+    policy_set.set_value(error);
+    if (error != 0) return;
     impl.loop_id = std::this_thread::get_id();
     impl.node->on_timer(impl.fresh_now());
     impl.after_input();
     event_base_dispatch(impl.base);
     impl.drop_released();
   });
+  if (const int error = policy_error.get(); error != 0) {
+    impl.thread.join();
+    impl.release_loop();
+    impl.started = false;
+    impl.log(LogLevel::error,
+             "cannot set the loop thread's scheduling policy (SCHED_BATCH): " + errno_text(error));
+    return Errc::invalid_argument;
+  }
   return Errc::ok;
 }
 

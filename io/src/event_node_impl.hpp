@@ -152,6 +152,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   explicit Impl(EventNodeOptions opts) : options(std::move(opts)) {}
 
   ~Impl();
+  // Frees the loop's events, descriptors, event base and read buffer (the loop thread is
+  // not running): the destructor, and a start() refused after they were made.
+  void release_loop();
 
   void log(LogLevel level, const std::string& text) const {
     if (options.log) options.log(level, text);

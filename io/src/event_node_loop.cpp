@@ -60,23 +60,30 @@ std::string address_text(const sockaddr_in& address) {
 }  // namespace
 
 EventNode::Impl::~Impl() {
+  release_loop();
+}
+
+void EventNode::Impl::release_loop() {
   metrics_http.reset();  // its events belong to `base`
   for (auto& [transport, socket] : sockets) {
     socket.read_event.reset();
     socket.write_event.reset();
     if (socket.fd >= 0) ::close(socket.fd);
   }
+  sockets.clear();
   wake_event.reset();
   timer.reset();
   listen_event.reset();
   accept_resume.reset();
   write_turn.reset();
-  if (spare_fd >= 0) ::close(spare_fd);
-  if (wake_fd >= 0) ::close(wake_fd);
-  if (timer_fd >= 0) ::close(timer_fd);
-  if (listen_fd >= 0) ::close(listen_fd);
+  for (int* fd : {&spare_fd, &wake_fd, &timer_fd, &listen_fd}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
   if (base != nullptr) event_base_free(base);
+  base = nullptr;
   std::free(read_buffer);
+  read_buffer = nullptr;
 }
 
 // ---- commands ----

@@ -6,7 +6,8 @@
 #                                        reported within 5 s. With NODE_FD_LIMIT set,
 #                                        node-a may open at most that many descriptors.
 #                                        NODE_EXTRA_PEERS ("NAME ...") adds peers that dial
-#                                        node-a, as "cli" does.
+#                                        node-a, as "cli" does. NODE_EXTRA_ARGS ("--opt V
+#                                        ...") adds weft-node options.
 # Credentials: a key ring, SCRATCH_DIR/keys, made with weft-keys (built beside weft-node)
 # for node-a, cli and the extra peers; with NODE_CLUSTER_KEY=1 a cluster key instead,
 # SCRATCH_DIR/cluster.key (for a peer that is not weft's, which speaks only that).
@@ -50,6 +51,8 @@ start_node_a() {
     [[ -n "${NODE_FD_LIMIT:-}" ]] && ulimit -n "$NODE_FD_LIMIT"
     extra=()
     for name in ${NODE_EXTRA_PEERS:-}; do extra+=(--peer "$name=127.0.0.1:9"); done
+    # shellcheck disable=SC2206 # a list of options
+    extra+=(${NODE_EXTRA_ARGS:-})
     exec "$node_bin" --name node-a --listen 127.0.0.1:0 --peer cli=127.0.0.1:9 "${extra[@]}" \
       "${cred[@]}" > "$scratch/node-a.log" 2>&1
   ) &

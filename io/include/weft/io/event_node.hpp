@@ -96,6 +96,20 @@ struct MetricsEndpoint {
   std::uint16_t port = 0;
 };
 
+// How the kernel schedules the loop thread (EventNodeOptions::loop_scheduling).
+enum class LoopScheduling : std::uint8_t {
+  // The thread that calls start() decides: the loop thread takes its policy and priority.
+  inherit,
+  // SCHED_BATCH (Linux): the loop thread's wake-ups do not preempt the thread running on its
+  // core; it runs when that thread blocks or its slice ends. For nodes that share cores with
+  // their peers or other busy processes: a node moving bulk is not cut off in the middle of
+  // a write by every wake-up of the process it feeds, so both take longer turns and fewer
+  // switches, and a small request waits fewer of them (bench/README.md measures it). A
+  // node alone on its core gains nothing. Any process may choose it (no privilege needed,
+  // save where RLIMIT_NICE forbids a thread's present nice value).
+  batch,
+};
+
 struct EventNodeOptions {
   // The core's settings: name, peers, authenticator, limits, timeouts. Leave config.seed
   // unset: start() draws it from the OS, so every process has its own incarnation and
@@ -148,6 +162,9 @@ struct EventNodeOptions {
   // The limits of each connection's TLS session (weft/io/tls.hpp). Reads take at most
   // max_ciphertext_in_bytes at a time.
   TlsLimits tls_limits;
+  // The loop thread's scheduling policy, set as the thread starts; a policy the kernel
+  // refuses makes start() fail with invalid_argument (and a log line saying why).
+  LoopScheduling loop_scheduling = LoopScheduling::inherit;
   LogSink log;
 };
 
@@ -322,8 +339,9 @@ class EventNode {
   // Binds the listener, resolves peer addresses and starts the loop thread. Returns ok, or
   // invalid_argument when nothing was started (the log says why): accept_pause_ms below 1, a
   // TLS context or NodeConfig the node refuses, a bad object endpoint or window, a bad peer,
-  // source or listen address, a listener that cannot bind, or no descriptor left for the
-  // loop's own. A refused start() holds no descriptor and no port, and may be called again.
+  // source or listen address, a listener that cannot bind, no descriptor left for the
+  // loop's own, or a loop_scheduling the kernel refuses. A refused start() holds no descriptor and
+  // no port, and may be called again.
   Errc start();
   // Stops the loop: closes every transport (every call and stream still open ends exactly
   // once, with disconnected; object streams, bundles and objects being read with
