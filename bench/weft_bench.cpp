@@ -14,7 +14,7 @@
 //
 // --peers (default none) runs other transports beside weft in the first four scenarios, the
 // same traffic with the same payloads (bench/peers/, each built when its package is found):
-// libevent_raw, epoll_raw and io_uring_raw (echo loops: the ceiling of each loop style),
+// libevent_raw, epoll_raw, poll_raw and io_uring_raw (echo loops: the ceiling of each loop style),
 // nghttp2, zmq, grpc. A peer named but not built ends the run with status 77 (skipped).
 // --table prints a markdown table of the patterns against the transports after the lines.
 //

@@ -48,6 +48,7 @@ std::string_view missing_package(std::string_view name);
 // Each peer's driver; defined only in the builds that have its package.
 const PeerDriver& libevent_raw_driver();
 const PeerDriver& epoll_raw_driver();
+const PeerDriver& poll_raw_driver();
 const PeerDriver& io_uring_raw_driver();
 const PeerDriver& nghttp2_driver();
 const PeerDriver& zmq_driver();

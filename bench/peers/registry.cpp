@@ -46,13 +46,15 @@ const PeerDriver* built() {
   return nullptr;
 }
 
-constexpr std::array<Known, 6> kKnown = {{
+constexpr std::array<Known, 7> kKnown = {{
 #ifdef WEFT_BENCH_HAVE_LOOPS
     {"libevent_raw", "libevent (pkg-config libevent_core)", built<libevent_raw_driver>},
     {"epoll_raw", "Linux epoll", built<epoll_raw_driver>},
+    {"poll_raw", "poll(2)", built<poll_raw_driver>},
 #else
     {"libevent_raw", "libevent (pkg-config libevent_core)", not_built},
     {"epoll_raw", "Linux epoll", not_built},
+    {"poll_raw", "poll(2)", not_built},
 #endif
 #ifdef WEFT_BENCH_HAVE_URING
     {"io_uring_raw", "liburing-dev (pkg-config liburing)", built<io_uring_raw_driver>},
