@@ -91,24 +91,26 @@ class WeftClient {
     std::size_t completed = 0;
     const auto start = Clock::now();
     const auto end = start + std::chrono::duration<double>(seconds);
-    std::function<void()> issue = [&] {
+    // One clock read per request: a request made in a reply's callback was sent when that
+    // reply was read (as EchoFifo times the raw TCP and peers' messages).
+    std::function<void(Clock::time_point)> issue = [&](Clock::time_point sent) {
       ++outstanding;
-      const auto sent = Clock::now();
       node_->request(server_, handler, payload, 0, [&, sent](io::Reply&& reply) {
         --outstanding;
         if (reply.error == Errc::ok) ++completed;
         const auto now = Clock::now();
         latencies.us.push_back(std::chrono::duration<double, std::micro>(now - sent).count());
         if (now < end) {
-          issue();
+          issue(now);
         } else if (outstanding == 0) {
           finished.set_value();
         }
       });
     };
     node_->run_on_loop([&] {
+      const auto first = Clock::now();
       for (std::size_t i = 0; i < in_flight; ++i)
-        issue();
+        issue(first);
     });
     finished.get_future().wait();
     return static_cast<double>(completed) / elapsed_s(start);
