@@ -184,4 +184,10 @@ inline const std::vector<std::string>& table_rows() {
   return rows;
 }
 
+// The table's rows by what they measure, in table_rows()' order.
+enum class Row : std::size_t { pingpong, in_flight, stream, bulk, objects, p99, p99_batch, tls };
+inline const std::string& row_name(Row row) {
+  return table_rows()[static_cast<std::size_t>(row)];
+}
+
 }  // namespace weft_bench

@@ -96,7 +96,7 @@ void stream_scenario(Run& run) {
     return raw_bulk(port, 256 * kSmall, options.seconds) / static_cast<double>(kSmall);
   });
   print_line("stream_oneway_64B", "weft", "messages/s", {weft, 0, 0}, raw);
-  const std::string& row = table_rows()[2];
+  const std::string& row = row_name(Row::stream);
   run.table.add(row, "raw TCP", raw);
   run.table.add(row, "weft", weft);
   run_peers(run, "stream_oneway_64B", row, Pattern::stream, "messages/s", raw, has_stream,
@@ -116,7 +116,7 @@ void bulk_scenario(Run& run) {
       options, [&](std::uint16_t port) { return raw_bulk(port, kBulk, options.seconds) / 1e9; });
   print_line("request_1MiB", "weft", "GB/s", {weft_gbps, latencies.at(0.5), latencies.at(0.99)},
              raw_gbps);
-  const std::string& row = table_rows()[3];
+  const std::string& row = row_name(Row::bulk);
   run.table.add(row, "raw TCP", raw_gbps);
   run.table.add(row, "weft", weft_gbps);
   run_peers(run, "request_1MiB", row, Pattern::bulk, "GB/s", raw_gbps, has_bulk,
@@ -130,7 +130,7 @@ void bulk_scenario(Run& run) {
 void p99_scenario(Run& run, bool batch) {
   const Options& options = run.options;
   const char* name = batch ? "unary_p99_under_bulk_batch" : "unary_p99_under_bulk";
-  const std::string& row = table_rows()[batch ? 6 : 5];
+  const std::string& row = row_name(batch ? Row::p99_batch : Row::p99);
   Latencies idle;
   Latencies loaded;
   const double bulk_gbps = with_weft(
@@ -164,9 +164,8 @@ void p99_scenario(Run& run, bool batch) {
   char extra[400];
   std::snprintf(extra, sizeof extra,
                 ",\"weft_idle_p99_us\":%.1f,\"ratio_to_weft_idle\":%.2f,\"bulk_gbps\":%.2f,"
-                "\"raw_mux_p50_us\":%.1f,\"raw_mux_p99_us\":%.1f,\"raw_mux_bulk_gbps\":%.2f,\"raw_"
-                "mux_idle_p99_us\":%.1f,"
-                "\"raw_mux_ratio_to_its_idle\":%.2f",
+                "\"raw_mux_p50_us\":%.1f,\"raw_mux_p99_us\":%.1f,\"raw_mux_bulk_gbps\":%.2f,"
+                "\"raw_mux_idle_p99_us\":%.1f,\"raw_mux_ratio_to_its_idle\":%.2f",
                 idle_p99, idle_p99 > 0 ? loaded_p99 / idle_p99 : 0.0, bulk_gbps, mux_loaded.at(0.5),
                 mux_loaded_p99, mux_bulk_bps / 1e9, mux_idle_p99,
                 mux_idle_p99 > 0 ? mux_loaded_p99 / mux_idle_p99 : 0.0);
@@ -211,8 +210,8 @@ void object_scenario(Run& run) {
   const double raw_gbps = with_raw_tcp(
       options, [&](std::uint16_t port) { return raw_bulk(port, kBulk, options.seconds) / 1e9; });
   print_line("object_1MiB", "weft", "GB/s", {weft_gbps, 0, 0}, raw_gbps);
-  run.table.add(table_rows()[4], "raw TCP", raw_gbps);
-  run.table.add(table_rows()[4], "weft", weft_gbps);
+  run.table.add(row_name(Row::objects), "raw TCP", raw_gbps);
+  run.table.add(row_name(Row::objects), "weft", weft_gbps);
 }
 
 void p99_under_objects_scenario(const Options& options) {
@@ -259,19 +258,20 @@ void tls_scenario(Run& run, const char* name, std::size_t in_flight, std::size_t
                 plain_latencies.at(0.5), plain_latencies.at(0.99));
   print_line(name, "weft", unit, {over_tls * scale, tls_latencies.at(0.5), tls_latencies.at(0.99)},
              plain * scale, extra, "weft_plain");
-  if (size == kBulk) run.table.add(table_rows()[7], "weft", over_tls * scale);
+  if (size == kBulk) run.table.add(row_name(Row::tls), "weft", over_tls * scale);
 }
 
 }  // namespace
 
 bool run_scenarios(Run& run) {
   const Options& options = run.options;
-  const auto& rows = table_rows();
   const std::vector<std::pair<std::string, std::function<void()>>> scenarios = {
       {"unary_pingpong_64B",
-       [&] { unary_scenario(run, "unary_pingpong_64B", rows[0].c_str(), 1); }},
+       [&] { unary_scenario(run, "unary_pingpong_64B", row_name(Row::pingpong).c_str(), 1); }},
       {"unary_pipeline_64B_x64",
-       [&] { unary_scenario(run, "unary_pipeline_64B_x64", rows[1].c_str(), 64); }},
+       [&] {
+         unary_scenario(run, "unary_pipeline_64B_x64", row_name(Row::in_flight).c_str(), 64);
+       }},
       {"stream_oneway_64B", [&] { stream_scenario(run); }},
       {"request_1MiB", [&] { bulk_scenario(run); }},
       {"unary_p99_under_bulk", [&] { p99_scenario(run, false); }},

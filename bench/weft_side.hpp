@@ -176,7 +176,8 @@ class WeftClient {
     load_done.get_future().wait();
   }
 
-  // The load of unary_p99_under_bulk: 4 requests of 1 MiB in flight. Returns the bulk's GB/s.
+  // The load of unary_p99_under_bulk: 4 requests of 1 MiB in flight. Returns the bulk's GB/s
+  // over the whole phase, the last requests' drain after the end included.
   double pings_under_bulk(double seconds, Latencies& pings) {
     const Payload bulk(SharedBytes(std::vector<std::uint8_t>(kBulk, 0x33)));
     int bulk_outstanding = 0;

@@ -63,10 +63,16 @@ std::array<std::uint8_t, 32> nonce_key_from_os() {
 
 // Sets the calling thread's policy as `scheduling` asks; 0 or the error number.
 int apply_loop_scheduling(LoopScheduling scheduling) {
-  if (scheduling == LoopScheduling::inherit) return 0;
-  sched_param param{};
-  param.sched_priority = 0;  // the only priority SCHED_BATCH has
-  return pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
+  switch (scheduling) {
+    case LoopScheduling::inherit:
+      return 0;
+    case LoopScheduling::batch: {
+      sched_param param{};
+      param.sched_priority = 0;  // the only priority SCHED_BATCH has
+      return pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
+    }
+  }
+  return EINVAL;  // not an enumerator
 }
 
 }  // namespace
@@ -179,79 +185,84 @@ Errc EventNode::start() {
     impl.log(LogLevel::error, "bad listen address " + impl.options.listen_host);
     return Errc::invalid_argument;
   }
-  // The loop's own handles, then the listener: a failure closes whatever was made, so
-  // nothing stays open (no port held, no descriptor leaked) and start() may be tried again.
-  const auto close_all = [&impl] {
-    for (int* fd : {&impl.wake_fd, &impl.timer_fd, &impl.listen_fd}) {
-      if (*fd >= 0) ::close(*fd);
-      *fd = -1;
-    }
-    if (impl.base != nullptr) event_base_free(impl.base);
-    impl.base = nullptr;
-  };
-  impl.base = new_event_base();
-  impl.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  impl.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (impl.base == nullptr || impl.wake_fd < 0 || impl.timer_fd < 0) {
-    impl.log(LogLevel::error,
-             "cannot make the loop's event base, eventfd and timerfd: " + errno_text(errno));
-    close_all();
+  if (const Errc opened = impl.open_loop_handles(listen_address); opened != Errc::ok) {
+    return opened;
+  }
+  return impl.start_loop_thread();
+}
+
+// The loop's own handles, then the listener: a failure closes whatever was made, so nothing
+// stays open (no port held, no descriptor leaked) and start() may be tried again.
+Errc EventNode::Impl::open_loop_handles(sockaddr_in listen_address) {
+  base = new_event_base();
+  wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (base == nullptr || wake_fd < 0 || timer_fd < 0) {
+    log(LogLevel::error,
+        "cannot make the loop's event base, eventfd and timerfd: " + errno_text(errno));
+    release_loop();
     return Errc::invalid_argument;
   }
-  impl.listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   const int on = 1;
-  setsockopt(impl.listen_fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-  if (::bind(impl.listen_fd, reinterpret_cast<sockaddr*>(&listen_address), sizeof listen_address) !=
-          0 ||
-      ::listen(impl.listen_fd, 128) != 0) {
-    impl.log(LogLevel::error, "cannot listen on " + impl.options.listen_host + ":" +
-                                  std::to_string(impl.options.listen_port) + ": " +
-                                  errno_text(errno));
-    close_all();
+  setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  if (::bind(listen_fd, reinterpret_cast<sockaddr*>(&listen_address), sizeof listen_address) != 0 ||
+      ::listen(listen_fd, 128) != 0) {
+    log(LogLevel::error, "cannot listen on " + options.listen_host + ":" +
+                             std::to_string(options.listen_port) + ": " + errno_text(errno));
+    release_loop();
     return Errc::invalid_argument;
   }
   socklen_t size = sizeof listen_address;
-  getsockname(impl.listen_fd, reinterpret_cast<sockaddr*>(&listen_address), &size);
-  impl.port = ntohs(listen_address.sin_port);
+  getsockname(listen_fd, reinterpret_cast<sockaddr*>(&listen_address), &size);
+  port = ntohs(listen_address.sin_port);
 
   // A page-aligned receive buffer: reads that start off a page boundary are much slower.
-  const std::size_t buffer_bytes = (impl.options.read_buffer_bytes + 4095) / 4096 * 4096;
-  impl.options.read_buffer_bytes = buffer_bytes;
-  impl.read_buffer = std::aligned_alloc(4096, buffer_bytes);
-  impl.wake_event.reset(
-      event_new(impl.base, impl.wake_fd, EV_READ | EV_PERSIST, &Impl::on_wake, &impl));
-  impl.timer.reset(
-      event_new(impl.base, impl.timer_fd, EV_READ | EV_PERSIST, &Impl::on_timer, &impl));
-  impl.listen_event.reset(
-      event_new(impl.base, impl.listen_fd, EV_READ | EV_PERSIST, &Impl::on_accept, &impl));
-  impl.accept_resume.reset(evtimer_new(impl.base, &Impl::on_accept_resume, &impl));
-  impl.write_turn.reset(event_new(impl.base, -1, 0, &Impl::on_write_turn, &impl));
-  impl.spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  event_add(impl.wake_event.get(), nullptr);
-  event_add(impl.timer.get(), nullptr);
-  event_add(impl.listen_event.get(), nullptr);
-  impl.started = true;
-  // The loop thread sets its own policy first and says how that went before it runs anything.
+  const std::size_t buffer_bytes = (options.read_buffer_bytes + 4095) / 4096 * 4096;
+  options.read_buffer_bytes = buffer_bytes;
+  read_buffer = std::aligned_alloc(4096, buffer_bytes);
+  wake_event.reset(event_new(base, wake_fd, EV_READ | EV_PERSIST, &Impl::on_wake, this));
+  timer.reset(event_new(base, timer_fd, EV_READ | EV_PERSIST, &Impl::on_timer, this));
+  listen_event.reset(event_new(base, listen_fd, EV_READ | EV_PERSIST, &Impl::on_accept, this));
+  accept_resume.reset(evtimer_new(base, &Impl::on_accept_resume, this));
+  write_turn.reset(event_new(base, -1, 0, &Impl::on_write_turn, this));
+  spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  event_add(wake_event.get(), nullptr);
+  event_add(timer.get(), nullptr);
+  event_add(listen_event.get(), nullptr);
+  return Errc::ok;
+}
+
+// The loop thread sets its own scheduling policy first and reports how that went. Refused,
+// it ends there and everything open_loop_handles made is released; else it waits until the
+// node is marked started (so the loop never sees the flag change under it), then runs.
+Errc EventNode::Impl::start_loop_thread() {
   std::promise<int> policy_set;
   std::future<int> policy_error = policy_set.get_future();
-  impl.thread = std::thread([&impl, policy_set = std::move(policy_set)]() mutable {
-    const int error = apply_loop_scheduling(impl.options.loop_scheduling);
-    policy_set.set_value(error);
-    if (error != 0) return;
-    impl.loop_id = std::this_thread::get_id();
-    impl.node->on_timer(impl.fresh_now());
-    impl.after_input();
-    event_base_dispatch(impl.base);
-    impl.drop_released();
-  });
+  std::promise<void> go;
+  thread = std::thread(
+      [this, policy_set = std::move(policy_set), go_signal = go.get_future()]() mutable {
+        const int error = apply_loop_scheduling(options.loop_scheduling);
+        policy_set.set_value(error);
+        if (error != 0) return;
+        go_signal.wait();
+        loop_id = std::this_thread::get_id();
+        node->on_timer(fresh_now());
+        after_input();
+        event_base_dispatch(base);
+        drop_released();
+      });
   if (const int error = policy_error.get(); error != 0) {
-    impl.thread.join();
-    impl.release_loop();
-    impl.started = false;
-    impl.log(LogLevel::error,
-             "cannot set the loop thread's scheduling policy (SCHED_BATCH): " + errno_text(error));
+    thread.join();
+    release_loop();
+    port = 0;
+    log(LogLevel::error, "cannot put the loop thread under SCHED_BATCH: " + errno_text(error) +
+                             " (a thread under SCHED_IDLE needs CAP_SYS_NICE or an RLIMIT_NICE "
+                             "that allows its nice value; a seccomp or LSM policy may refuse too)");
     return Errc::invalid_argument;
   }
+  started = true;
+  go.set_value();
   return Errc::ok;
 }
 

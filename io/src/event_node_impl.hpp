@@ -155,6 +155,11 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // Frees the loop's events, descriptors, event base and read buffer (the loop thread is
   // not running): the destructor, and a start() refused after they were made.
   void release_loop();
+  // start()'s last two steps: the loop's descriptors, events and listener (bound to
+  // `listen_address`; `port` set), then the loop thread. Each releases what was made and
+  // returns invalid_argument (logged) on failure.
+  Errc open_loop_handles(sockaddr_in listen_address);
+  Errc start_loop_thread();
 
   void log(LogLevel level, const std::string& text) const {
     if (options.log) options.log(level, text);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Real processes: weft-node --loop-scheduling batch runs its loop thread, and only that
 # thread, under SCHED_BATCH (EventNodeOptions::loop_scheduling), as the kernel reports it in
-# /proc/PID/task/TID/sched, and serves requests; without the option every thread keeps the
-# policy it was started with; a policy weft-node does not know is a usage error (exit 2).
+# /proc/PID/task/TID/stat (field 41, the policy), and serves requests; without the option
+# every thread keeps the policy it was started with; a policy weft-node does not know is a
+# usage error (exit 2). Skipped (77) when this shell itself does not run under SCHED_OTHER.
 # Usage: loop_scheduling_check.sh WEFT_NODE WEFT_CALL
 set -uo pipefail
 node_bin=$1
@@ -15,14 +16,20 @@ fail() {
   tail -n 5 "$scratch/node-a.log" "$scratch/call.out" 2> /dev/null
   exit 1
 }
-# The policy numbers of node-a's threads (0 SCHED_OTHER, 3 SCHED_BATCH), the main thread
-# first, one per line.
+# The policy (field 41 of stat; 0 SCHED_OTHER, 3 SCHED_BATCH, 5 SCHED_IDLE) of the task
+# whose /proc directory is $1. The text after the last ") " skips the command name.
+policy_of() {
+  local stat
+  stat=$(< "$1/stat") || return 1
+  stat=${stat##*) }
+  cut -d' ' -f39 <<< "$stat"
+}
+# The policies of node-a's threads, one per line, the main thread first.
 policies() {
   local task main=/proc/$node_pid/task/$node_pid
-  for task in "$main" /proc/"$node_pid"/task/*; do
-    [[ $task == "$main" && -n ${listed_main:-} ]] && continue
-    [[ $task == "$main" ]] && listed_main=1
-    sed -nE 's/^policy[[:space:]]*:[[:space:]]*([0-9]+)$/\1/p' "$task/sched"
+  policy_of "$main"
+  for task in /proc/"$node_pid"/task/*; do
+    [[ $task == "$main" ]] || policy_of "$task"
   done
 }
 # echo_once: one request to node-a's echo handler must come back.
@@ -32,9 +39,8 @@ echo_once() {
     "${cred[@]}" request 1 scheduled > "$scratch/call.out" 2>&1 || fail "the echo failed"
   grep -q scheduled "$scratch/call.out" || fail "the echo's reply is missing"
 }
-[[ -r /proc/self/sched ]] || { echo "SKIP: no /proc/PID/sched (kernel without SCHED_DEBUG)"; exit 77; }
-own_policy=$(sed -nE 's/^policy[[:space:]]*:[[:space:]]*([0-9]+)$/\1/p' /proc/self/sched)
-[[ $own_policy == 3 ]] && fail "run the check under the default policy, not SCHED_BATCH"
+own_policy=$(policy_of /proc/self)
+[[ $own_policy == 0 ]] || { echo "SKIP: this check runs under policy '$own_policy', not SCHED_OTHER"; exit 77; }
 
 NODE_EXTRA_ARGS="--loop-scheduling batch" start_node_a "$node_bin" "$scratch" ||
   fail "node-a did not report its port within 5 s"
@@ -49,6 +55,7 @@ stop_node_a
 start_node_a "$node_bin" "$scratch" || fail "node-a did not report its port within 5 s"
 echo_once
 mapfile -t default_run < <(policies)
+[[ ${#default_run[@]} -ge 2 ]] || fail "node-a has ${#default_run[@]} threads, expected its main and loop threads"
 for policy in "${default_run[@]}"; do
   [[ $policy == "$own_policy" ]] || fail "without the option a thread runs under policy $policy"
 done

@@ -105,8 +105,9 @@ enum class LoopScheduling : std::uint8_t {
   // their peers or other busy processes: a node moving bulk is not cut off in the middle of
   // a write by every wake-up of the process it feeds, so both take longer turns and fewer
   // switches, and a small request waits fewer of them (bench/README.md measures it). A
-  // node alone on its core gains nothing. Any process may choose it (no privilege needed,
-  // save where RLIMIT_NICE forbids a thread's present nice value).
+  // node alone on its core gains nothing. No privilege is needed, unless the thread calling
+  // start() runs under SCHED_IDLE (leaving it takes CAP_SYS_NICE or an RLIMIT_NICE that
+  // allows the thread's nice value) or a seccomp or LSM policy forbids the call.
   batch,
 };
 
@@ -352,7 +353,7 @@ class EventNode {
   // thread: their on_end, done or on_done runs on it. Idempotent; later calls fail with
   // shutting_down. Not from a callback: the loop thread cannot join itself.
   void stop();
-  // The port the listener is bound to (after start()).
+  // The port the listener is bound to since a successful start(); 0 before one.
   std::uint16_t port() const;
 
   // ---- from any thread ----
