@@ -45,6 +45,12 @@ struct Results {
     std::lock_guard lock(mutex);
     return done.size();
   }
+  // Whether on_end has run. Bundle::ended() turns true as the end begins, before on_end
+  // runs on the loop thread, so a test that reads `ends` waits for this instead.
+  bool end_told() {
+    std::lock_guard lock(mutex);
+    return !ends.empty();
+  }
 };
 
 // What each receiver got whole: (receiver, object name) -> data.
@@ -147,7 +153,7 @@ TEST(IoBundles, SharedMemoryAFileAndSourcesOpenedPerReplicaCompleteOnceWithEvery
   ::close(fd);
   ASSERT_TRUE(wait_until([&] { return results.count() == 3; }, 20s));
   ASSERT_EQ(bundle.fin(), Errc::ok);
-  ASSERT_TRUE(wait_until([&] { return bundle.ended(); }, 10s));
+  ASSERT_TRUE(wait_until([&] { return bundle.ended() && results.end_told(); }, 10s));
   ::unlink(path);
   std::lock_guard lock(results.mutex);
   std::map<std::uint64_t, BundleObjectResult> by_object;
@@ -194,7 +200,8 @@ TEST(IoBundles, AStopEndsEveryObjectOnceWhileOneReceiverHoldsIt) {
   ASSERT_TRUE(wait_until([&] { return stores.count() == 8; }, 10s));
   EXPECT_EQ(results.count(), 0u);
   ASSERT_EQ(bundle.stop(), Errc::ok);
-  ASSERT_TRUE(wait_until([&] { return bundle.ended() && results.count() == 4; }, 10s));
+  ASSERT_TRUE(wait_until([&] { return results.end_told() && results.count() == 4; }, 10s));
+  EXPECT_TRUE(bundle.ended());
   std::lock_guard lock(results.mutex);
   for (const BundleObjectResult& result : results.done) {
     ASSERT_EQ(result.replicas.size(), 3u);
@@ -219,7 +226,8 @@ TEST(IoBundles, OpeningToAnUnknownPeerEndsTheBundleOnce) {
       BundleOptions{
           .endpoint = "store", .broadcast = false, .destinations = {receiver_names()[0], "nobody"}},
       results.callbacks());
-  ASSERT_TRUE(wait_until([&] { return bundle.ended(); }));
+  ASSERT_TRUE(wait_until([&] { return results.end_told(); }));
+  EXPECT_TRUE(bundle.ended());
   std::lock_guard lock(results.mutex);
   EXPECT_EQ(results.ends, std::vector<Errc>{Errc::unknown_peer});
 }

@@ -58,6 +58,11 @@ struct Completions {
     std::lock_guard lock(mutex);
     return results;
   }
+  // Whether on_end has run (ObjectStream::ended() turns true before it runs).
+  bool end_told() {
+    std::lock_guard lock(mutex);
+    return !ends.empty();
+  }
 };
 
 // What the receiving side got whole, by object name.
@@ -171,7 +176,8 @@ TEST(IoObjects, MemoryFileAndProducerObjectsArriveWholeAndCompleteInOrder) {
   EXPECT_TRUE(store.objects["producer"] == data_of(3, produced_size));
   EXPECT_TRUE(store.objects["control"].empty());
   EXPECT_EQ(store.order, (std::vector<std::string>{"memory", "file", "producer", "control"}));
-  ASSERT_TRUE(wait_until([&] { return stream.ended(); }));
+  ASSERT_TRUE(wait_until([&] { return done.end_told(); }));
+  EXPECT_TRUE(stream.ended());
   std::lock_guard lock(done.mutex);
   EXPECT_EQ(done.ends, std::vector<Errc>{Errc::ok});
 }

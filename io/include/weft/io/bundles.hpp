@@ -107,6 +107,8 @@ class Bundle {
   // on_end(canceled).
   Errc stop();
   std::size_t in_flight() const;
+  // From any thread: true once the bundle has ended (and for an empty handle). It turns true
+  // as the end begins, before on_end runs on the loop thread: to act after on_end, act in it.
   bool ended() const;
 
  private:

@@ -255,6 +255,8 @@ class StreamSession {
   Errc fail(Errc code, std::string_view message);
   // Cancels the stream on both sides now; queued messages are dropped.
   Errc cancel();
+  // From any thread: true once the stream has ended (and for an empty handle). It turns true
+  // as the end begins, before on_end runs on the loop thread: to act after on_end, act in it.
   bool ended() const;
 
   // Back-pressure for a handler that cannot take a message now (a relay whose output is

@@ -103,6 +103,8 @@ class ObjectStream {
   Errc stop();
   // Objects posted and not completed.
   std::size_t in_flight() const;
+  // From any thread: true once the stream has ended (and for an empty handle). It turns true
+  // as the end begins, before on_end runs on the loop thread: to act after on_end, act in it.
   bool ended() const;
 
  private:
@@ -137,6 +139,8 @@ class ObjectReader {
   Errc defer();
   // From any thread: consumes the deferred chunk and goes on with the next.
   Errc resume();
+  // From any thread: true once the object's reading has ended (and for an empty handle). It
+  // turns true as the end begins, before the sink's on_end runs on the loop thread.
   bool ended() const;
 
  private:
