@@ -3,7 +3,8 @@
 # tsan; a target weft_io_tests; tests io.ok, io.check and io.skipper) and checks that it
 #   - passes a good tree and counts 6 passed, 0 failed, 3 skipped;
 #   - fails a broken build even though binaries of an earlier good build are still there;
-#   - fails a failing test, and counts it;
+#   - fails a failing test, counts it, and ends with a digest naming it (each preset) with
+#     the output it printed;
 #   - fails a configure error, and does not report "0 failed";
 #   - fails a selection that matches no test.
 # Usage: test_script_check.sh REPO_DIR [SCRIPT]  (SCRIPT defaults to REPO_DIR/scripts/test;
@@ -34,9 +35,9 @@ cat > "$scratch/CMakePresets.json" <<'EOF'
     {"name": "tsan", "configurePreset": "tsan"}
   ],
   "testPresets": [
-    {"name": "release", "configurePreset": "release"},
-    {"name": "asan", "configurePreset": "asan"},
-    {"name": "tsan", "configurePreset": "tsan"}
+    {"name": "release", "configurePreset": "release", "output": {"outputOnFailure": true}},
+    {"name": "asan", "configurePreset": "asan", "output": {"outputOnFailure": true}},
+    {"name": "tsan", "configurePreset": "tsan", "output": {"outputOnFailure": true}}
   ]
 }
 EOF
@@ -58,11 +59,14 @@ EOF
 }
 write_main() {
   cat > "$scratch/main.cpp" <<'EOF'
+#include <cstdio>
 #include <cstring>
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
   if (std::strcmp(argv[1], "skip") == 0) return 77;
-  return std::strcmp(argv[1], "pass") == 0 ? 0 : 1;
+  if (std::strcmp(argv[1], "pass") == 0) return 0;
+  std::puts("io.check says why it failed");
+  return 1;
 }
 EOF
 }
@@ -102,6 +106,22 @@ write_main
 
 write_cmakelists fail
 expect failing_test nonzero '^scripts/test: 3 passed, 3 failed, 3 skipped$' "$plan"
+# The digest after "=== scripts/test: failures" names the failing test of every preset and
+# carries what it printed; a passing test is not in it.
+digest=$(sed -n '/^=== scripts\/test: failures$/,$p' "$scratch/failing_test.log")
+digest_ok=1
+for preset in release asan tsan; do
+  grep -qE "^\[$preset\] .*io\.check .*Failed" <<<"$digest" || digest_ok=0
+done
+[[ $(grep -c 'io.check says why it failed' <<<"$digest") == 3 ]] || digest_ok=0
+grep -q 'io\.ok' <<<"$digest" && digest_ok=0
+if ((digest_ok)); then
+  echo "ok   failing_test_digest"
+else
+  echo "FAIL failing_test_digest: the digest does not name io.check with its output:"
+  sed 's/^/     | /' <<<"${digest:-<no digest>}"
+  failures=$((failures + 1))
+fi
 
 write_cmakelists pass 'message(FATAL_ERROR "deliberately broken")'
 expect configure_error nonzero '^scripts/test: 0 passed, 3 failed, 0 skipped$' "$plan"
@@ -111,7 +131,7 @@ expect empty_selection nonzero '^scripts/test: 0 passed, 1 failed, 0 skipped$' \
   'WEFT_TEST_PLAN=release:weft_io_tests:^no-such-test$'
 
 if ((failures > 0)); then
-  echo "test_script_check: $failures of 5 checks failed"
+  echo "test_script_check: $failures of 6 checks failed"
   exit 1
 fi
-echo "test_script_check: all 5 checks passed"
+echo "test_script_check: all 6 checks passed"
