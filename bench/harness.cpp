@@ -252,8 +252,29 @@ std::string human(double value) {
 }  // namespace
 
 void Table::add(const std::string& row, const std::string& column, double value) {
-  cells_[{row, column}] = value;
+  cells_[{row, column}].push_back(value);
 }
+
+double median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const std::size_t middle = values.size() / 2;
+  return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+}
+
+namespace {
+
+// "39.4 k", or over several rounds "39.4 k (38.1 k-40.2 k)": the median, lowest and highest.
+std::string cell_text(const std::vector<double>& values) {
+  std::string text = human(median(values));
+  if (values.size() > 1) {
+    const auto [lowest, highest] = std::minmax_element(values.begin(), values.end());
+    text += " (" + human(*lowest) + "-" + human(*highest) + ")";
+  }
+  return text;
+}
+
+}  // namespace
 
 void Table::print() const {
   std::printf("\n| pattern |");
@@ -267,7 +288,7 @@ void Table::print() const {
     std::printf("| %s |", row.c_str());
     for (const std::string& column : table_columns()) {
       const auto cell = cells_.find({row, column});
-      std::printf(" %s |", cell == cells_.end() ? "—" : human(cell->second).c_str());
+      std::printf(" %s |", cell == cells_.end() ? "—" : cell_text(cell->second).c_str());
     }
     std::printf("\n");
   }

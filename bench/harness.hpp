@@ -29,6 +29,10 @@ struct Options {
   std::size_t queue_kib = 32;      // weft's queue sizes (see config_for); 0: library defaults
   std::vector<std::string> peers;  // --peers: the peers to run beside weft and raw TCP
   bool table = false;              // --table: a markdown table after the JSON lines
+  // --rounds: how many times each scenario runs, its transports in the listed order in even
+  // rounds and in reverse in odd ones (a machine whose speed drifts favours no one); the
+  // table shows each cell's median.
+  std::size_t rounds = 1;
 };
 
 // "a,b,c" -> {"a", "b", "c"}.
@@ -161,14 +165,19 @@ void print_line(const char* scenario, const std::string& peer, const char* unit,
 // The side-by-side table: rows are patterns, columns the transports, filled as scenarios run.
 class Table {
  public:
+  // One measurement of `column` in `row`; a cell measured in several rounds keeps them all.
   void add(const std::string& row, const std::string& column, double value);
   // A markdown table of everything added (rows and columns in a fixed order; "—" where a
-  // transport was not run or has no such pattern).
+  // transport was not run or has no such pattern). A cell of several measurements shows
+  // their median and, in brackets, their lowest and highest.
   void print() const;
 
  private:
-  std::map<std::pair<std::string, std::string>, double> cells_;
+  std::map<std::pair<std::string, std::string>, std::vector<double>> cells_;
 };
+
+// The median of `values` (the mean of the middle two when their count is even); 0 if empty.
+double median(std::vector<double> values);
 
 // The table's rows and columns, in print order.
 inline const std::vector<std::string>& table_rows() {

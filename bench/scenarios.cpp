@@ -48,115 +48,225 @@ bool has_bulk(const PeerDriver& peer) {
   return peer.bulk != nullptr;
 }
 
-// Runs `client(peer, port, latencies)` against each peer asked for that `has` the pattern
-// (its server started for `pattern`): one JSON line each against `raw` (raw TCP in the same
-// run), and the table's cell in `row`.
+// The measurements of one scenario in one round, each filling its own result, run in the
+// round's order (Options::rounds): as added in an even round, in reverse in an odd one.
+class Phases {
+ public:
+  Phases(const Options& options, std::size_t round) : options_(options), round_(round) {}
+
+  // Adds a phase; returns its index (the order it was added in).
+  std::size_t add(std::function<void()> phase) {
+    phases_.push_back(std::move(phase));
+    return phases_.size() - 1;
+  }
+  void run() {
+    for (std::size_t position = 0; position < phases_.size(); ++position)
+      phases_[index_at(position)]();
+  }
+  // The JSON fields that say when phase `index` ran: `,"round":R,"position":P` (0: first),
+  // nothing when the run has a single round.
+  std::string fields(std::size_t index) const {
+    if (options_.rounds <= 1) return {};
+    const std::size_t position = reversed() ? phases_.size() - 1 - index : index;
+    return ",\"round\":" + std::to_string(round_) + ",\"position\":" + std::to_string(position);
+  }
+
+ private:
+  bool reversed() const { return round_ % 2 == 1; }
+  std::size_t index_at(std::size_t position) const {
+    return reversed() ? phases_.size() - 1 - position : position;
+  }
+
+  const Options& options_;
+  std::size_t round_;
+  std::vector<std::function<void()>> phases_;
+};
+
+// A peer's measurement in a scenario: which peer, its phase, what it measured.
+struct PeerRun {
+  std::string name;
+  std::string column;
+  std::size_t phase = 0;
+  Result result;
+};
+
+// Adds a phase to `phases` for each peer asked for that `has` the pattern: `client(peer,
+// port, latencies)` against its server started for `pattern`, its result into `runs` (kept
+// alive by the caller until the phases ran).
 template <typename Client>
-void run_peers(Run& run, const char* scenario, const std::string& row, Pattern pattern,
-               const char* unit, double raw, bool (*has)(const PeerDriver&), Client client) {
+void add_peer_phases(const Run& run, Pattern pattern, bool (*has)(const PeerDriver&), Client client,
+                     Phases& phases, std::vector<PeerRun>& runs) {
   for (const std::string& name : run.options.peers) {
     const PeerDriver* peer = find_peer(name);
     if (peer == nullptr || !has(*peer)) continue;
-    Latencies latencies;
-    const double value =
-        with_server({name, "--pattern", std::string(pattern_name(pattern))}, run.options,
-                    [&](std::uint16_t port) { return client(*peer, port, latencies); });
-    print_line(scenario, name, unit, {value, latencies.at(0.5), latencies.at(0.99)}, raw);
-    run.table.add(row, std::string(peer->column), value);
+    runs.push_back({name, std::string(peer->column), 0, {}});
+  }
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const PeerDriver* peer = find_peer(runs[i].name);
+    runs[i].phase = phases.add([&run, &runs, i, peer, pattern, client] {
+      Latencies latencies;
+      const double value =
+          with_server({runs[i].name, "--pattern", std::string(pattern_name(pattern))}, run.options,
+                      [&](std::uint16_t port) { return client(*peer, port, latencies); });
+      runs[i].result = {value, latencies.at(0.5), latencies.at(0.99)};
+    });
   }
 }
 
-void unary_scenario(Run& run, const char* name, const char* row, std::size_t in_flight) {
-  const Options& options = run.options;
-  Table& table = run.table;
-  Latencies weft_latencies;
-  const double weft = with_weft(options, [&](WeftClient& client) {
-    return client.unary(in_flight, kSmall, kEcho, options.seconds, weft_latencies);
-  });
-  Latencies raw_latencies;
-  const double raw = with_raw_tcp(options, [&](std::uint16_t port) {
-    return raw_unary(port, in_flight, options.seconds, raw_latencies);
-  });
-  const Result result{weft, weft_latencies.at(0.5), weft_latencies.at(0.99)};
-  print_line(name, "weft", "requests/s", result, raw);
-  table.add(row, "raw TCP", raw);
-  table.add(row, "weft", weft);
-  run_peers(run, name, row, in_flight == 1 ? Pattern::pingpong : Pattern::unary, "requests/s", raw,
-            has_unary, [&](const PeerDriver& peer, std::uint16_t port, Latencies& latencies) {
-              return peer.unary(port, in_flight, options.seconds, latencies);
-            });
+// `,"round":R` for a scenario of one phase, nothing when the run has a single round.
+std::string round_fields(const Options& options, std::size_t round) {
+  return options.rounds > 1 ? ",\"round\":" + std::to_string(round) : std::string();
 }
 
-void stream_scenario(Run& run) {
+// The peers' JSON lines (against `raw`, raw TCP in the same round) and table cells in `row`.
+void report_peers(Run& run, const char* scenario, const std::string& row, const char* unit,
+                  double raw, const Phases& phases, const std::vector<PeerRun>& runs) {
+  for (const PeerRun& peer : runs) {
+    print_line(scenario, peer.name, unit, peer.result, raw, phases.fields(peer.phase));
+    run.table.add(row, peer.column, peer.result.value);
+  }
+}
+
+void unary_scenario(Run& run, std::size_t round, const char* name, const std::string& row,
+                    std::size_t in_flight) {
   const Options& options = run.options;
-  const double weft =
-      with_weft(options, [&](WeftClient& client) { return client.stream_oneway(options.seconds); });
-  // The same bytes as 64 B messages written 256 at a time.
-  const double raw = with_raw_tcp(options, [&](std::uint16_t port) {
-    return raw_bulk(port, 256 * kSmall, options.seconds) / static_cast<double>(kSmall);
+  Phases phases(options, round);
+  Latencies weft_latencies;
+  double weft = 0;
+  const std::size_t weft_phase = phases.add([&] {
+    weft = with_weft(options, [&](WeftClient& client) {
+      return client.unary(in_flight, kSmall, kEcho, options.seconds, weft_latencies);
+    });
   });
-  print_line("stream_oneway_64B", "weft", "messages/s", {weft, 0, 0}, raw);
+  double raw = 0;
+  phases.add([&] {
+    Latencies raw_latencies;
+    raw = with_raw_tcp(options, [&](std::uint16_t port) {
+      return raw_unary(port, in_flight, options.seconds, raw_latencies);
+    });
+  });
+  std::vector<PeerRun> peers;
+  add_peer_phases(
+      run, in_flight == 1 ? Pattern::pingpong : Pattern::unary, has_unary,
+      [&options, in_flight](const PeerDriver& peer, std::uint16_t port, Latencies& latencies) {
+        return peer.unary(port, in_flight, options.seconds, latencies);
+      },
+      phases, peers);
+  phases.run();
+  const Result result{weft, weft_latencies.at(0.5), weft_latencies.at(0.99)};
+  print_line(name, "weft", "requests/s", result, raw, phases.fields(weft_phase));
+  run.table.add(row, "raw TCP", raw);
+  run.table.add(row, "weft", weft);
+  report_peers(run, name, row, "requests/s", raw, phases, peers);
+}
+
+void stream_scenario(Run& run, std::size_t round) {
+  const Options& options = run.options;
+  Phases phases(options, round);
+  double weft = 0;
+  const std::size_t weft_phase = phases.add([&] {
+    weft = with_weft(options,
+                     [&](WeftClient& client) { return client.stream_oneway(options.seconds); });
+  });
+  // The same bytes as 64 B messages written 256 at a time.
+  double raw = 0;
+  phases.add([&] {
+    raw = with_raw_tcp(options, [&](std::uint16_t port) {
+      return raw_bulk(port, 256 * kSmall, options.seconds) / static_cast<double>(kSmall);
+    });
+  });
+  std::vector<PeerRun> peers;
+  add_peer_phases(
+      run, Pattern::stream, has_stream,
+      [&options](const PeerDriver& peer, std::uint16_t port, Latencies&) {
+        return peer.stream(port, options.seconds);
+      },
+      phases, peers);
+  phases.run();
+  print_line("stream_oneway_64B", "weft", "messages/s", {weft, 0, 0}, raw,
+             phases.fields(weft_phase));
   const std::string& row = row_name(Row::stream);
   run.table.add(row, "raw TCP", raw);
   run.table.add(row, "weft", weft);
-  run_peers(run, "stream_oneway_64B", row, Pattern::stream, "messages/s", raw, has_stream,
-            [&](const PeerDriver& peer, std::uint16_t port, Latencies&) {
-              return peer.stream(port, options.seconds);
-            });
+  report_peers(run, "stream_oneway_64B", row, "messages/s", raw, phases, peers);
 }
 
-void bulk_scenario(Run& run) {
+void bulk_scenario(Run& run, std::size_t round) {
   const Options& options = run.options;
+  Phases phases(options, round);
   Latencies latencies;
-  const double requests_per_s = with_weft(options, [&](WeftClient& client) {
-    return client.unary(4, kBulk, kDiscard, options.seconds, latencies);
+  double weft_gbps = 0;
+  const std::size_t weft_phase = phases.add([&] {
+    const double requests_per_s = with_weft(options, [&](WeftClient& client) {
+      return client.unary(4, kBulk, kDiscard, options.seconds, latencies);
+    });
+    weft_gbps = requests_per_s * static_cast<double>(kBulk) / 1e9;
   });
-  const double weft_gbps = requests_per_s * static_cast<double>(kBulk) / 1e9;
-  const double raw_gbps = with_raw_tcp(
-      options, [&](std::uint16_t port) { return raw_bulk(port, kBulk, options.seconds) / 1e9; });
+  double raw_gbps = 0;
+  phases.add([&] {
+    raw_gbps = with_raw_tcp(
+        options, [&](std::uint16_t port) { return raw_bulk(port, kBulk, options.seconds) / 1e9; });
+  });
+  std::vector<PeerRun> peers;
+  add_peer_phases(
+      run, Pattern::bulk, has_bulk,
+      [&options](const PeerDriver& peer, std::uint16_t port, Latencies&) {
+        return peer.bulk(port, options.seconds) / 1e9;
+      },
+      phases, peers);
+  phases.run();
   print_line("request_1MiB", "weft", "GB/s", {weft_gbps, latencies.at(0.5), latencies.at(0.99)},
-             raw_gbps);
+             raw_gbps, phases.fields(weft_phase));
   const std::string& row = row_name(Row::bulk);
   run.table.add(row, "raw TCP", raw_gbps);
   run.table.add(row, "weft", weft_gbps);
-  run_peers(run, "request_1MiB", row, Pattern::bulk, "GB/s", raw_gbps, has_bulk,
-            [&](const PeerDriver& peer, std::uint16_t port, Latencies&) {
-              return peer.bulk(port, options.seconds) / 1e9;
-            });
+  report_peers(run, "request_1MiB", row, "GB/s", raw_gbps, phases, peers);
 }
 
 // unary_p99_under_bulk, or with `batch` unary_p99_under_bulk_batch: every process and loop
 // thread of both (weft's through EventNodeOptions::loop_scheduling) under SCHED_BATCH.
-void p99_scenario(Run& run, bool batch) {
+void p99_scenario(Run& run, std::size_t round, bool batch) {
   const Options& options = run.options;
   const char* name = batch ? "unary_p99_under_bulk_batch" : "unary_p99_under_bulk";
   const std::string& row = row_name(batch ? Row::p99_batch : Row::p99);
+  Phases phases(options, round);
   Latencies idle;
   Latencies loaded;
-  const double bulk_gbps = with_weft(
-      options,
-      [&](WeftClient& client) {
-        client.unary(1, kSmall, kEcho, options.seconds / 2, idle);
-        return client.pings_under_bulk(options.seconds, loaded);
-      },
-      4096, nullptr, batch ? io::LoopScheduling::batch : io::LoopScheduling::inherit);
+  double bulk_gbps = 0;
+  const std::size_t weft_phase = phases.add([&] {
+    bulk_gbps = with_weft(
+        options,
+        [&](WeftClient& client) {
+          client.unary(1, kSmall, kEcho, options.seconds / 2, idle);
+          return client.pings_under_bulk(options.seconds, loaded);
+        },
+        4096, nullptr, batch ? io::LoopScheduling::batch : io::LoopScheduling::inherit);
+  });
   Latencies raw_idle;
-  with_raw_tcp(
-      options,
-      [&](std::uint16_t port) { return raw_unary(port, 1, options.seconds / 2, raw_idle); }, batch);
+  phases.add([&] {
+    with_raw_tcp(
+        options,
+        [&](std::uint16_t port) { return raw_unary(port, 1, options.seconds / 2, raw_idle); },
+        batch);
+  });
   // The floor on one connection: raw TCP's ideal mux, with weft's chunk and socket tuning,
   // its idle pings first (the same client without bulk), as weft's.
   Latencies mux_idle;
   Latencies mux_loaded;
-  const std::size_t chunk = config_for("", "", options.queue_kib).limits.chunk_bytes;
-  const double mux_bulk_bps = with_raw_tcp(
-      options,
-      [&](std::uint16_t port) {
-        raw_pings_under_bulk(port, chunk, options.queue_kib, false, options.seconds / 2, mux_idle);
-        return raw_pings_under_bulk(port, chunk, options.queue_kib, true, options.seconds,
-                                    mux_loaded);
-      },
-      batch);
+  double mux_bulk_bps = 0;
+  phases.add([&] {
+    const std::size_t chunk = config_for("", "", options.queue_kib).limits.chunk_bytes;
+    mux_bulk_bps = with_raw_tcp(
+        options,
+        [&](std::uint16_t port) {
+          raw_pings_under_bulk(port, chunk, options.queue_kib, false, options.seconds / 2,
+                               mux_idle);
+          return raw_pings_under_bulk(port, chunk, options.queue_kib, true, options.seconds,
+                                      mux_loaded);
+        },
+        batch);
+  });
+  phases.run();
   const double idle_p99 = idle.at(0.99);
   const double loaded_p99 = loaded.at(0.99);
   const double mux_idle_p99 = mux_idle.at(0.99);
@@ -170,14 +280,14 @@ void p99_scenario(Run& run, bool batch) {
                 mux_loaded_p99, mux_bulk_bps / 1e9, mux_idle_p99,
                 mux_idle_p99 > 0 ? mux_loaded_p99 / mux_idle_p99 : 0.0);
   print_line(name, "weft", "us", {loaded_p99, loaded.at(0.5), loaded_p99}, raw_idle.at(0.99),
-             extra);
+             extra + phases.fields(weft_phase));
   if (idle_p99 > 0) run.table.add(row, "weft", loaded_p99 / idle_p99);
   if (mux_idle_p99 > 0 && mux_loaded_p99 > 0) {
     run.table.add(row, "raw TCP", mux_loaded_p99 / mux_idle_p99);
   }
 }
 
-void p99_under_stream_scenario(const Options& options) {
+void p99_under_stream_scenario(const Options& options, std::size_t round) {
   Latencies idle;
   Latencies loaded;
   double stream_gbps = 0;
@@ -200,21 +310,29 @@ void p99_under_stream_scenario(const Options& options) {
                 idle_p99, idle_p99 > 0 ? loaded_p99 / idle_p99 : 0.0, loaded.at(1.0),
                 loaded.us.size(), stream_gbps);
   print_line("unary_p99_under_stream_8MiB", "weft", "us", {loaded_p99, loaded.at(0.5), loaded_p99},
-             0, extra);
+             0, extra + round_fields(options, round));
 }
 
-void object_scenario(Run& run) {
+void object_scenario(Run& run, std::size_t round) {
   const Options& options = run.options;
-  const double weft_gbps =
-      with_weft(options, [&](WeftClient& client) { return client.objects(options.seconds, 8); });
-  const double raw_gbps = with_raw_tcp(
-      options, [&](std::uint16_t port) { return raw_bulk(port, kBulk, options.seconds) / 1e9; });
-  print_line("object_1MiB", "weft", "GB/s", {weft_gbps, 0, 0}, raw_gbps);
+  Phases phases(options, round);
+  double weft_gbps = 0;
+  const std::size_t weft_phase = phases.add([&] {
+    weft_gbps =
+        with_weft(options, [&](WeftClient& client) { return client.objects(options.seconds, 8); });
+  });
+  double raw_gbps = 0;
+  phases.add([&] {
+    raw_gbps = with_raw_tcp(
+        options, [&](std::uint16_t port) { return raw_bulk(port, kBulk, options.seconds) / 1e9; });
+  });
+  phases.run();
+  print_line("object_1MiB", "weft", "GB/s", {weft_gbps, 0, 0}, raw_gbps, phases.fields(weft_phase));
   run.table.add(row_name(Row::objects), "raw TCP", raw_gbps);
   run.table.add(row_name(Row::objects), "weft", weft_gbps);
 }
 
-void p99_under_objects_scenario(const Options& options) {
+void p99_under_objects_scenario(const Options& options, std::size_t round) {
   Latencies idle;
   Latencies loaded;
   double objects_gbps = 0;
@@ -232,32 +350,40 @@ void p99_under_objects_scenario(const Options& options) {
                 idle_p99, idle_p99 > 0 ? loaded_p99 / idle_p99 : 0.0, loaded.us.size(),
                 objects_gbps);
   print_line("unary_p99_under_objects", "weft", "us", {loaded_p99, loaded.at(0.5), loaded_p99}, 0,
-             extra);
+             extra + round_fields(options, round));
 }
 
 // `name`: `unary` (`in_flight` requests of `size` bytes to `handler`) over TLS against the
 // same without TLS, each node pair with its default checksums; `scale` turns requests/s
 // into the unit printed.
-void tls_scenario(Run& run, const char* name, std::size_t in_flight, std::size_t size,
-                  std::uint16_t handler, double scale, const char* unit) {
+void tls_scenario(Run& run, std::size_t round, const char* name, std::size_t in_flight,
+                  std::size_t size, std::uint16_t handler, double scale, const char* unit) {
   const Options& options = run.options;
   const BenchTls tls = make_bench_tls();
+  Phases phases(options, round);
   Latencies plain_latencies;
-  const double plain = with_weft(options, [&](WeftClient& client) {
-    return client.unary(in_flight, size, handler, options.seconds, plain_latencies);
+  double plain = 0;
+  phases.add([&] {
+    plain = with_weft(options, [&](WeftClient& client) {
+      return client.unary(in_flight, size, handler, options.seconds, plain_latencies);
+    });
   });
   Latencies tls_latencies;
-  const double over_tls = with_weft(
-      options,
-      [&](WeftClient& client) {
-        return client.unary(in_flight, size, handler, options.seconds, tls_latencies);
-      },
-      4096, &tls);
+  double over_tls = 0;
+  const std::size_t tls_phase = phases.add([&] {
+    over_tls = with_weft(
+        options,
+        [&](WeftClient& client) {
+          return client.unary(in_flight, size, handler, options.seconds, tls_latencies);
+        },
+        4096, &tls);
+  });
+  phases.run();
   char extra[128];
   std::snprintf(extra, sizeof extra, ",\"plain_p50_us\":%.1f,\"plain_p99_us\":%.1f",
                 plain_latencies.at(0.5), plain_latencies.at(0.99));
   print_line(name, "weft", unit, {over_tls * scale, tls_latencies.at(0.5), tls_latencies.at(0.99)},
-             plain * scale, extra, "weft_plain");
+             plain * scale, extra + phases.fields(tls_phase), "weft_plain");
   if (size == kBulk) run.table.add(row_name(Row::tls), "weft", over_tls * scale);
 }
 
@@ -265,26 +391,36 @@ void tls_scenario(Run& run, const char* name, std::size_t in_flight, std::size_t
 
 bool run_scenarios(Run& run) {
   const Options& options = run.options;
-  const std::vector<std::pair<std::string, std::function<void()>>> scenarios = {
+  using Scenario = std::function<void(std::size_t round)>;
+  const std::vector<std::pair<std::string, Scenario>> scenarios = {
       {"unary_pingpong_64B",
-       [&] { unary_scenario(run, "unary_pingpong_64B", row_name(Row::pingpong).c_str(), 1); }},
-      {"unary_pipeline_64B_x64",
-       [&] {
-         unary_scenario(run, "unary_pipeline_64B_x64", row_name(Row::in_flight).c_str(), 64);
+       [&](std::size_t round) {
+         unary_scenario(run, round, "unary_pingpong_64B", row_name(Row::pingpong), 1);
        }},
-      {"stream_oneway_64B", [&] { stream_scenario(run); }},
-      {"request_1MiB", [&] { bulk_scenario(run); }},
-      {"unary_p99_under_bulk", [&] { p99_scenario(run, false); }},
-      {"unary_p99_under_bulk_batch", [&] { p99_scenario(run, true); }},
-      {"unary_p99_under_stream_8MiB", [&] { p99_under_stream_scenario(options); }},
-      {"object_1MiB", [&] { object_scenario(run); }},
-      {"unary_p99_under_objects", [&] { p99_under_objects_scenario(options); }},
+      {"unary_pipeline_64B_x64",
+       [&](std::size_t round) {
+         unary_scenario(run, round, "unary_pipeline_64B_x64", row_name(Row::in_flight), 64);
+       }},
+      {"stream_oneway_64B", [&](std::size_t round) { stream_scenario(run, round); }},
+      {"request_1MiB", [&](std::size_t round) { bulk_scenario(run, round); }},
+      {"unary_p99_under_bulk", [&](std::size_t round) { p99_scenario(run, round, false); }},
+      {"unary_p99_under_bulk_batch", [&](std::size_t round) { p99_scenario(run, round, true); }},
+      {"unary_p99_under_stream_8MiB",
+       [&](std::size_t round) { p99_under_stream_scenario(options, round); }},
+      {"object_1MiB", [&](std::size_t round) { object_scenario(run, round); }},
+      {"unary_p99_under_objects",
+       [&](std::size_t round) { p99_under_objects_scenario(options, round); }},
       {"tls_unary_pingpong_64B",
-       [&] { tls_scenario(run, "tls_unary_pingpong_64B", 1, kSmall, kEcho, 1, "requests/s"); }},
+       [&](std::size_t round) {
+         tls_scenario(run, round, "tls_unary_pingpong_64B", 1, kSmall, kEcho, 1, "requests/s");
+       }},
       {"tls_request_1MiB",
-       [&] { tls_scenario(run, "tls_request_1MiB", 4, kBulk, kDiscard, kBulk / 1e9, "GB/s"); }},
+       [&](std::size_t round) {
+         tls_scenario(run, round, "tls_request_1MiB", 4, kBulk, kDiscard, kBulk / 1e9, "GB/s");
+       }},
   };
-  // Every name asked for must exist; they run in the order above.
+  // Every name asked for must exist; they run in the order above, each scenario's rounds
+  // back to back (so a scenario's rounds see the same minutes of the machine).
   const std::vector<std::string> asked = split_commas(options.scenario);
   const bool all = options.scenario == "all";
   for (const std::string& name : asked) {
@@ -293,7 +429,9 @@ bool run_scenarios(Run& run) {
     if (!all && !known) return false;
   }
   for (const auto& [name, scenario] : scenarios) {
-    if (all || std::find(asked.begin(), asked.end(), name) != asked.end()) scenario();
+    if (!all && std::find(asked.begin(), asked.end(), name) == asked.end()) continue;
+    for (std::size_t round = 0; round < options.rounds; ++round)
+      scenario(round);
   }
   return true;
 }

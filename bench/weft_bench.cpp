@@ -1,7 +1,7 @@
 // weft-bench: weft over real loopback sockets against raw TCP, measured in the same run.
 //
 //   weft-bench [--scenario NAME[,NAME...]|all] [--seconds S] [--pin same|split]
-//              [--queue-kib K] [--peers LIST|all|none] [--table]
+//              [--queue-kib K] [--peers LIST|all|none] [--rounds N] [--table]
 //
 // Each scenario starts a server process (this program again, exec'd with --serve) and runs
 // the client in this one, first over weft (two EventNodes), then the same traffic pattern
@@ -16,6 +16,11 @@
 // same traffic with the same payloads (bench/peers/, each built when its package is found):
 // libevent_raw, epoll_raw, poll_raw and io_uring_raw (echo loops: the ceiling of each loop style),
 // nghttp2, zmq, grpc. A peer named but not built ends the run with status 77 (skipped).
+// --rounds N (default 1) runs each scenario N times in a row, its transports in the order
+// above in even rounds and in reverse in odd ones, so a machine whose speed drifts during a
+// scenario favours no transport; each line then also carries "round" (from 0) and
+// "position" (when in its round it ran, from 0), and the table shows each cell's median with
+// its lowest and highest in brackets.
 // --table prints a markdown table of the patterns against the transports after the lines.
 //
 // Scenarios:
@@ -63,7 +68,8 @@ using namespace weft_bench;
 int usage(const char* why) {
   std::fprintf(stderr,
                "weft-bench: %s\nusage: weft-bench [--scenario NAME[,NAME...]|all] [--seconds S] "
-               "[--pin same|split] [--queue-kib K] [--peers LIST|all|none] [--table]\n",
+               "[--pin same|split] [--queue-kib K] [--peers LIST|all|none] [--rounds N] "
+               "[--table]\n",
                why);
   return 2;
 }
@@ -143,6 +149,10 @@ int main(int argc, char** argv) {
       options.split = pin == "split";
     } else if (arg == "--peers" && has_value) {
       if (!parse_peers(args[++i], options.peers)) return usage("bad --peers");
+    } else if (arg == "--rounds" && has_value) {
+      const long rounds = std::atol(args[++i].c_str());
+      if (rounds < 1 || rounds > 99) return usage("--rounds is 1 to 99");
+      options.rounds = static_cast<std::size_t>(rounds);
     } else if (arg == "--table") {
       options.table = true;
     } else {
