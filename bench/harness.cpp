@@ -236,12 +236,13 @@ const std::vector<std::string>& table_columns() {
   return columns;
 }
 
-// 81900 -> "81.9 k", 1140000 -> "1.14 M", 3.0 -> "3.00".
+// 81900 -> "81.9 k", 1140000 -> "1.14 M", 3.0 -> "3.00". The unit is picked after rounding
+// to three digits: 999.7 k is "1 M", not "1e+03 k".
 std::string human(double value) {
   char text[32];
-  if (value >= 1e6) {
+  if (value >= 999.5e3) {
     std::snprintf(text, sizeof text, "%.3g M", value / 1e6);
-  } else if (value >= 1e3) {
+  } else if (value >= 999.5) {
     std::snprintf(text, sizeof text, "%.3g k", value / 1e3);
   } else {
     std::snprintf(text, sizeof text, "%.2f", value);

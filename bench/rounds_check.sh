@@ -26,15 +26,34 @@ if [[ $positions != "0 0 1 1 2 0 " ]]; then
   echo "FAIL: weft's rounds and positions are '$positions', want '0 0 1 1 2 0 '"
   exit 1
 fi
-values=$(sed -nE 's/.*"peer":"weft","value":([0-9.]+),.*/\1/p' <<< "$weft_lines" | sort -g)
-cell=$(awk -v a="$(sed -n 1p <<< "$values")" -v m="$(sed -n 2p <<< "$values")" \
-  -v b="$(sed -n 3p <<< "$values")" \
-  'function h(v) { return v >= 1e6 ? sprintf("%.3g M", v / 1e6) : v >= 1e3 ? sprintf("%.3g k", v / 1e3) : sprintf("%.2f", v) }
-   BEGIN { printf "%s (%s-%s)", h(m), h(a), h(b) }')
+values=$(sed -nE 's/.*"peer":"weft","value":([0-9.]+),.*/\1/p' <<< "$weft_lines" | LC_ALL=C sort -g)
 row=$(grep -F '| ping-pong 64 B, round trips/s |' <<< "$out")
 weft_cell=$(awk -F' [|] ' '{ print $(NF) }' <<< "$row" | sed 's/ |$//')
-if [[ $weft_cell != "$cell" ]]; then
-  echo "FAIL: the table's weft cell is '$weft_cell', want '$cell' (median, lowest-highest)"
+# The cell is "MEDIAN (LOWEST-HIGHEST)", each to three digits with a unit ("37.6 k"): each
+# must be the middle, lowest and highest of the three values printed, to within half a unit
+# of its last digit (and the 0.05 the JSON lines round to).
+if ! awk -v cell="$weft_cell" -v values="$(tr '\n' ' ' <<< "$values")" '
+  function scale(text,   parts, n) {
+    n = split(text, parts, " ")
+    return n > 1 && parts[2] == "M" ? 1e6 : n > 1 && parts[2] == "k" ? 1e3 : 1
+  }
+  function shows(text, value,   parts, decimals, dot) {
+    split(text, parts, " ")
+    dot = index(parts[1], ".")
+    decimals = dot > 0 ? length(parts[1]) - dot : 0
+    delta = parts[1] * scale(text) - value
+    if (delta < 0) delta = -delta
+    return delta <= 0.5 * 10 ^ -decimals * scale(text) + 0.05 + 1e-9
+  }
+  BEGIN {
+    if (match(cell, /^[0-9.]+( [kM])? \([0-9.]+( [kM])?-[0-9.]+( [kM])?\)$/) == 0) exit 1
+    split(cell, halves, " [(]")
+    range = substr(halves[2], 1, length(halves[2]) - 1)
+    split(range, ends, "-")
+    split(values, v, " ")
+    exit !(shows(halves[1], v[2]) && shows(ends[1], v[1]) && shows(ends[2], v[3]))
+  }'; then
+  echo "FAIL: the table's weft cell is '$weft_cell'; want the median and range of: $values"
   exit 1
 fi
 if "$bench" --scenario unary_pingpong_64B --rounds 0 > /dev/null 2>&1; then

@@ -96,12 +96,13 @@ struct PeerRun {
 template <typename Client>
 void add_peer_phases(const Run& run, Pattern pattern, bool (*has)(const PeerDriver&), Client client,
                      Phases& phases, std::vector<PeerRun>& runs) {
+  const std::size_t first = runs.size();
   for (const std::string& name : run.options.peers) {
     const PeerDriver* peer = find_peer(name);
     if (peer == nullptr || !has(*peer)) continue;
     runs.push_back({name, std::string(peer->column), 0, {}});
   }
-  for (std::size_t i = 0; i < runs.size(); ++i) {
+  for (std::size_t i = first; i < runs.size(); ++i) {
     const PeerDriver* peer = find_peer(runs[i].name);
     runs[i].phase = phases.add([&run, &runs, i, peer, pattern, client] {
       Latencies latencies;

@@ -18,9 +18,9 @@
 // nghttp2, zmq, grpc. A peer named but not built ends the run with status 77 (skipped).
 // --rounds N (default 1) runs each scenario N times in a row, its transports in the order
 // above in even rounds and in reverse in odd ones, so a machine whose speed drifts during a
-// scenario favours no transport; each line then also carries "round" (from 0) and
-// "position" (when in its round it ran, from 0), and the table shows each cell's median with
-// its lowest and highest in brackets.
+// scenario favours no transport; each line then also carries "round" (from 0) and, in the
+// scenarios of more than one transport, "position" (when in its round it ran, from 0), and
+// the table shows each cell's median with its lowest and highest in brackets.
 // --table prints a markdown table of the patterns against the transports after the lines.
 //
 // Scenarios:
@@ -150,8 +150,9 @@ int main(int argc, char** argv) {
     } else if (arg == "--peers" && has_value) {
       if (!parse_peers(args[++i], options.peers)) return usage("bad --peers");
     } else if (arg == "--rounds" && has_value) {
-      const long rounds = std::atol(args[++i].c_str());
-      if (rounds < 1 || rounds > 99) return usage("--rounds is 1 to 99");
+      char* end = nullptr;
+      const long rounds = std::strtol(args[++i].c_str(), &end, 10);
+      if (*end != '\0' || rounds < 1 || rounds > 99) return usage("--rounds is 1 to 99");
       options.rounds = static_cast<std::size_t>(rounds);
     } else if (arg == "--table") {
       options.table = true;

@@ -5,6 +5,7 @@
 #   - fails a broken build even though binaries of an earlier good build are still there;
 #   - fails a failing test, counts it, and ends with a digest naming it (each preset) with
 #     the output it printed;
+#   - .ci/run repeats that digest and the summary after the fuzz output, once;
 #   - fails a configure error, and does not report "0 failed";
 #   - fails a selection that matches no test.
 # Usage: test_script_check.sh REPO_DIR [SCRIPT]  (SCRIPT defaults to REPO_DIR/scripts/test;
@@ -114,12 +115,36 @@ for preset in release asan tsan; do
   grep -qE "^\[$preset\] .*io\.check .*Failed" <<<"$digest" || digest_ok=0
 done
 [[ $(grep -c 'io.check says why it failed' <<<"$digest") == 3 ]] || digest_ok=0
-grep -q 'io\.ok' <<<"$digest" && digest_ok=0
+grep -qE 'io\.ok|io\.skipper|Start +[0-9]+:|tests passed' <<<"$digest" && digest_ok=0
 if ((digest_ok)); then
   echo "ok   failing_test_digest"
 else
   echo "FAIL failing_test_digest: the digest does not name io.check with its output:"
   sed 's/^/     | /' <<<"${digest:-<no digest>}"
+  failures=$((failures + 1))
+fi
+
+# .ci/run repeats the digest and the summary after the fuzz output, once each: its own copy
+# in a scratch tree whose scripts/test prints the failing run above (and fails) and whose
+# scripts/fuzz prints a page of output (and passes).
+ci=$scratch/ci
+mkdir -p "$ci/.ci" "$ci/scripts"
+cp "$repo/.ci/run" "$ci/.ci/run"
+cp "$scratch/failing_test.log" "$ci/test_output"
+printf '#!/usr/bin/env bash\ncat "$(dirname "$0")/../test_output"\nexit 1\n' > "$ci/scripts/test"
+printf '#!/usr/bin/env bash\nseq 1 500\necho "scripts/fuzz all: 5 targets, 0 failed"\n' \
+  > "$ci/scripts/fuzz"
+chmod +x "$ci/.ci/run" "$ci/scripts/test" "$ci/scripts/fuzz"
+(cd "$ci" && bash .ci/run) > "$scratch/ci.log" 2>&1
+ci_rc=$?
+tail_part=$(sed -n '/^=== .ci\/run: the tests again, in short$/,$p' "$scratch/ci.log")
+if ((ci_rc != 0)) && grep -qE '^\[release\] .*io\.check .*Failed' <<<"$tail_part" &&
+  [[ $(grep -c '^scripts/test: [0-9]* passed' <<<"$tail_part") == 1 ]] &&
+  [[ $(tail -n 1 "$scratch/ci.log") =~ ^scripts/test:\ 3\ passed,\ 3\ failed ]]; then
+  echo "ok   ci_run_repeats_the_digest"
+else
+  echo "FAIL ci_run_repeats_the_digest: exit $ci_rc, the end of .ci/run's log:"
+  tail -n 20 "$scratch/ci.log" | sed 's/^/     | /'
   failures=$((failures + 1))
 fi
 
@@ -131,7 +156,7 @@ expect empty_selection nonzero '^scripts/test: 0 passed, 1 failed, 0 skipped$' \
   'WEFT_TEST_PLAN=release:weft_io_tests:^no-such-test$'
 
 if ((failures > 0)); then
-  echo "test_script_check: $failures of 6 checks failed"
+  echo "test_script_check: $failures of 7 checks failed"
   exit 1
 fi
-echo "test_script_check: all 6 checks passed"
+echo "test_script_check: all 7 checks passed"
