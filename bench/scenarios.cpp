@@ -48,6 +48,11 @@ bool has_bulk(const PeerDriver& peer) {
   return peer.bulk != nullptr;
 }
 
+// `,"round":R` for a scenario of one phase, nothing when the run has a single round.
+std::string round_fields(const Options& options, std::size_t round) {
+  return options.rounds > 1 ? ",\"round\":" + std::to_string(round) : std::string();
+}
+
 // The measurements of one scenario in one round, each filling its own result, run in the
 // round's order (Options::rounds): as added in an even round, in reverse in an odd one.
 class Phases {
@@ -67,8 +72,8 @@ class Phases {
   // nothing when the run has a single round.
   std::string fields(std::size_t index) const {
     if (options_.rounds <= 1) return {};
-    const std::size_t position = reversed() ? phases_.size() - 1 - index : index;
-    return ",\"round\":" + std::to_string(round_) + ",\"position\":" + std::to_string(position);
+    // The order is its own inverse: the phase at position P is the one whose position is P.
+    return round_fields(options_, round_) + ",\"position\":" + std::to_string(index_at(index));
   }
 
  private:
@@ -114,15 +119,16 @@ void add_peer_phases(const Run& run, Pattern pattern, bool (*has)(const PeerDriv
   }
 }
 
-// `,"round":R` for a scenario of one phase, nothing when the run has a single round.
-std::string round_fields(const Options& options, std::size_t round) {
-  return options.rounds > 1 ? ",\"round\":" + std::to_string(round) : std::string();
-}
-
-// The peers' JSON lines (against `raw`, raw TCP in the same round) and table cells in `row`.
-void report_peers(Run& run, const char* scenario, const std::string& row, const char* unit,
-                  double raw, const Phases& phases, const std::vector<PeerRun>& runs) {
-  for (const PeerRun& peer : runs) {
+// A scenario of weft, raw TCP and the peers, once its phases ran: the JSON lines of weft
+// (phase `weft_phase`) and of each peer against `raw` (raw TCP in the same round), and their
+// cells in `row`.
+void report(Run& run, const char* scenario, const std::string& row, const char* unit,
+            const Result& weft, std::size_t weft_phase, double raw, const Phases& phases,
+            const std::vector<PeerRun>& peers) {
+  print_line(scenario, "weft", unit, weft, raw, phases.fields(weft_phase));
+  run.table.add(row, "raw TCP", raw);
+  run.table.add(row, "weft", weft.value);
+  for (const PeerRun& peer : peers) {
     print_line(scenario, peer.name, unit, peer.result, raw, phases.fields(peer.phase));
     run.table.add(row, peer.column, peer.result.value);
   }
@@ -154,11 +160,8 @@ void unary_scenario(Run& run, std::size_t round, const char* name, const std::st
       },
       phases, peers);
   phases.run();
-  const Result result{weft, weft_latencies.at(0.5), weft_latencies.at(0.99)};
-  print_line(name, "weft", "requests/s", result, raw, phases.fields(weft_phase));
-  run.table.add(row, "raw TCP", raw);
-  run.table.add(row, "weft", weft);
-  report_peers(run, name, row, "requests/s", raw, phases, peers);
+  report(run, name, row, "requests/s", {weft, weft_latencies.at(0.5), weft_latencies.at(0.99)},
+         weft_phase, raw, phases, peers);
 }
 
 void stream_scenario(Run& run, std::size_t round) {
@@ -184,12 +187,8 @@ void stream_scenario(Run& run, std::size_t round) {
       },
       phases, peers);
   phases.run();
-  print_line("stream_oneway_64B", "weft", "messages/s", {weft, 0, 0}, raw,
-             phases.fields(weft_phase));
-  const std::string& row = row_name(Row::stream);
-  run.table.add(row, "raw TCP", raw);
-  run.table.add(row, "weft", weft);
-  report_peers(run, "stream_oneway_64B", row, "messages/s", raw, phases, peers);
+  report(run, "stream_oneway_64B", row_name(Row::stream), "messages/s", {weft, 0, 0}, weft_phase,
+         raw, phases, peers);
 }
 
 void bulk_scenario(Run& run, std::size_t round) {
@@ -216,12 +215,8 @@ void bulk_scenario(Run& run, std::size_t round) {
       },
       phases, peers);
   phases.run();
-  print_line("request_1MiB", "weft", "GB/s", {weft_gbps, latencies.at(0.5), latencies.at(0.99)},
-             raw_gbps, phases.fields(weft_phase));
-  const std::string& row = row_name(Row::bulk);
-  run.table.add(row, "raw TCP", raw_gbps);
-  run.table.add(row, "weft", weft_gbps);
-  report_peers(run, "request_1MiB", row, "GB/s", raw_gbps, phases, peers);
+  report(run, "request_1MiB", row_name(Row::bulk), "GB/s",
+         {weft_gbps, latencies.at(0.5), latencies.at(0.99)}, weft_phase, raw_gbps, phases, peers);
 }
 
 // unary_p99_under_bulk, or with `batch` unary_p99_under_bulk_batch: every process and loop
