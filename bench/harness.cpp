@@ -230,9 +230,9 @@ void print_line(const char* scenario, const std::string& peer, const char* unit,
 namespace {
 
 const std::vector<std::string>& table_columns() {
-  static const std::vector<std::string> columns = {"raw TCP",  "libevent raw", "epoll raw",
-                                                   "poll raw", "io_uring raw", "nghttp2",
-                                                   "ZeroMQ",   "gRPC",         "weft"};
+  static const std::vector<std::string> columns = {
+      "raw TCP", "libevent raw", "epoll raw", "poll raw", "io_uring raw",
+      "nghttp2", "ZeroMQ",       "gRPC",      "weft",     "weft io_uring"};
   return columns;
 }
 

@@ -1,7 +1,8 @@
 // weft-bench: weft over real loopback sockets against raw TCP, measured in the same run.
 //
 //   weft-bench [--scenario NAME[,NAME...]|all] [--seconds S] [--pin same|split]
-//              [--queue-kib K] [--peers LIST|all|none] [--rounds N] [--table]
+//              [--queue-kib K] [--peers LIST|all|none] [--rounds N] [--loop libevent|io_uring]
+//              [--table]
 //
 // Each scenario starts a server process (this program again, exec'd with --serve) and runs
 // the client in this one, first over weft (two EventNodes), then the same traffic pattern
@@ -15,12 +16,16 @@
 // --peers (default none) runs other transports beside weft in the first four scenarios, the
 // same traffic with the same payloads (bench/peers/, each built when its package is found):
 // libevent_raw, epoll_raw, poll_raw and io_uring_raw (echo loops: the ceiling of each loop style),
-// nghttp2, zmq, grpc. A peer named but not built ends the run with status 77 (skipped).
+// nghttp2, zmq, grpc, and weft_io_uring (weft with both nodes on the io_uring loop). A peer named
+// but not built ends the run with status 77 (skipped).
 // --rounds N (default 1) runs each scenario N times in a row, its transports in the order
 // above in even rounds and in reverse in odd ones, so a machine whose speed drifts during a
 // scenario favours no transport; each line then also carries "round" (from 0) and, in the
 // scenarios of more than one transport, "position" (when in its round it ran, from 0), and
 // the table shows each cell's median with its lowest and highest in brackets.
+// --loop runs weft's nodes on that loop (EventNodeOptions::loop_backend, through
+// WEFT_LOOP_BACKEND, which the server process inherits); by default the variable decides,
+// and without it libevent. The other transports do not use it.
 // --table prints a markdown table of the patterns against the transports after the lines.
 //
 // Scenarios:
@@ -59,6 +64,7 @@
 #include "peers/peer.hpp"
 #include "raw_tcp.hpp"
 #include "scenarios.hpp"
+#include "weft/io/event_node.hpp"
 #include "weft_side.hpp"
 
 namespace {
@@ -69,7 +75,7 @@ int usage(const char* why) {
   std::fprintf(stderr,
                "weft-bench: %s\nusage: weft-bench [--scenario NAME[,NAME...]|all] [--seconds S] "
                "[--pin same|split] [--queue-kib K] [--peers LIST|all|none] [--rounds N] "
-               "[--table]\n",
+               "[--loop libevent|io_uring] [--table]\n",
                why);
   return 2;
 }
@@ -154,6 +160,10 @@ int main(int argc, char** argv) {
       const long rounds = std::strtol(args[++i].c_str(), &end, 10);
       if (*end != '\0' || rounds < 1 || rounds > 99) return usage("--rounds is 1 to 99");
       options.rounds = static_cast<std::size_t>(rounds);
+    } else if (arg == "--loop" && has_value) {
+      const std::string& loop = args[++i];
+      if (!weft::io::parse_loop_backend(loop)) return usage("--loop is libevent or io_uring");
+      ::setenv("WEFT_LOOP_BACKEND", loop.c_str(), 1);
     } else if (arg == "--table") {
       options.table = true;
     } else {

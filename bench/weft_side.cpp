@@ -60,10 +60,11 @@ void use_tls(io::EventNodeOptions& options, const io::TlsCredentials* credential
 }
 
 std::vector<std::string> weft_serve_args(std::size_t queue_kib, const io::TlsCredentials* tls,
-                                         io::LoopScheduling scheduling) {
+                                         io::LoopScheduling scheduling, io::LoopBackend loop) {
   std::vector<std::string> args = {"weft", "--queue-kib", std::to_string(queue_kib)};
   if (scheduling == io::LoopScheduling::batch)
     args.insert(args.end(), {"--loop-scheduling", "batch"});
+  if (loop == io::LoopBackend::io_uring) args.insert(args.end(), {"--loop", "io_uring"});
   if (tls != nullptr) {
     // Throwaway credentials made for this run, so the command line may show them.
     args.insert(args.end(),
@@ -76,7 +77,9 @@ void serve_weft(const std::vector<std::string>& args, int port_fd) {
   std::size_t queue_kib = 32;
   io::TlsCredentials credentials;
   io::LoopScheduling scheduling = io::LoopScheduling::inherit;
+  io::LoopBackend loop = io::LoopBackend::libevent;
   for (std::size_t i = 1; i + 1 < args.size(); i += 2) {
+    if (args[i] == "--loop" && args[i + 1] == "io_uring") loop = io::LoopBackend::io_uring;
     if (args[i] == "--queue-kib") queue_kib = static_cast<std::size_t>(std::stoul(args[i + 1]));
     if (args[i] == "--loop-scheduling" && args[i + 1] == "batch")
       scheduling = io::LoopScheduling::batch;
@@ -91,6 +94,7 @@ void serve_weft(const std::vector<std::string>& args, int port_fd) {
   tune(options, queue_kib);
   use_tls(options, tls);
   options.loop_scheduling = scheduling;
+  options.loop_backend = loop;
   io::EventNode node(options);
   node.handle(kEcho, "",
               [](io::IncomingRequest&& request) { request.responder.respond(request.payload); });

@@ -44,8 +44,9 @@ void use_tls(io::EventNodeOptions& options, const io::TlsCredentials* credential
 // The arguments of `weft-bench --serve` that start weft's server node (see serve_weft).
 std::vector<std::string> weft_serve_args(
     std::size_t queue_kib, const io::TlsCredentials* tls,
-    io::LoopScheduling scheduling = io::LoopScheduling::inherit);
-// `weft-bench --serve weft [--queue-kib K] [--loop-scheduling batch]
+    io::LoopScheduling scheduling = io::LoopScheduling::inherit,
+    io::LoopBackend loop = io::LoopBackend::libevent);
+// `weft-bench --serve weft [--queue-kib K] [--loop-scheduling batch] [--loop io_uring]
 // [--tls-ca PEM --tls-cert PEM --tls-key PEM]`:
 // the server node, with echo, discard, sink stream and object endpoints; never returns.
 [[noreturn]] void serve_weft(const std::vector<std::string>& args, int port_fd);
@@ -55,9 +56,11 @@ class WeftClient {
   // `stream_queue_messages`: how many messages a stream session queues before its writes
   // wait (the adapter's stream_send_queue_messages).
   // `tls`: the client's TLS credentials (null: plain TCP). `scheduling`: its loop thread's.
+  // `loop`: the loop it runs on (WEFT_LOOP_BACKEND, when set, decides instead).
   WeftClient(std::uint16_t port, std::size_t queue_kib, std::size_t stream_queue_messages = 4096,
              const io::TlsCredentials* tls = nullptr,
-             io::LoopScheduling scheduling = io::LoopScheduling::inherit) {
+             io::LoopScheduling scheduling = io::LoopScheduling::inherit,
+             io::LoopBackend loop = io::LoopBackend::libevent) {
     const auto [client, server] = names();
     server_ = server;
     io::EventNodeOptions options;
@@ -67,6 +70,7 @@ class WeftClient {
     use_tls(options, tls);
     options.stream_send_queue_messages = stream_queue_messages;
     options.loop_scheduling = scheduling;
+    options.loop_backend = loop;
     node_ = std::make_unique<io::EventNode>(options);
     if (node_->start() != Errc::ok) {
       std::fprintf(stderr, "weft-bench: the client node did not start\n");

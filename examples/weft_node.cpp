@@ -328,7 +328,8 @@ int usage(const char* why) {
                "                 [--ping-interval-ms T] [--stream-ping-ms T]\n"
                "                 [--stream-silence-ms T] [--object-resume-ms T]\n"
                "                 [--store DIR] [--canary NAME] [--metrics HOST:PORT]\n"
-               "                 [--loop-scheduling inherit|batch] [--verbose]\n"
+               "                 [--loop-scheduling inherit|batch] [--loop libevent|io_uring]\n"
+               "                 [--verbose]\n"
                "%s%s",
                why, cli::kCredentialUsage, cli::kTlsUsage);
   return 2;
@@ -396,6 +397,10 @@ int main(int argc, char** argv) {
       } else if (policy != "inherit") {
         return usage("bad --loop-scheduling (inherit, batch)");
       }
+    } else if (arg == "--loop" && has_value) {
+      const std::optional<io::LoopBackend> loop = io::parse_loop_backend(argv[++i]);
+      if (!loop) return usage("bad --loop (libevent, io_uring)");
+      options.loop_backend = *loop;
     } else if (arg == "--store" && has_value) {
       store_dir = argv[++i];
     } else if (arg == "--canary" && has_value) {

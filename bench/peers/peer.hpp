@@ -53,5 +53,6 @@ const PeerDriver& io_uring_raw_driver();
 const PeerDriver& nghttp2_driver();
 const PeerDriver& zmq_driver();
 const PeerDriver& grpc_driver();
+const PeerDriver& weft_io_uring_driver();
 
 }  // namespace weft_bench

@@ -5,11 +5,11 @@
 
 # The event-loop baselines: libevent (already weft::io's dependency), Linux epoll and poll(2).
 target_sources(weft-bench PRIVATE peers/loop_echo.cpp peers/libevent_raw.cpp peers/epoll_raw.cpp
-                                  peers/poll_raw.cpp)
+                                  peers/poll_raw.cpp peers/weft_io_uring.cpp)
 target_compile_definitions(weft-bench PRIVATE WEFT_BENCH_HAVE_LOOPS)
 pkg_check_modules(WEFT_BENCH_LIBEVENT REQUIRED IMPORTED_TARGET libevent_core)
 target_link_libraries(weft-bench PRIVATE PkgConfig::WEFT_BENCH_LIBEVENT)
-list(APPEND weft_bench_built_peers libevent_raw epoll_raw poll_raw)
+list(APPEND weft_bench_built_peers libevent_raw epoll_raw poll_raw weft_io_uring)
 
 # weft_bench_peer(NAME SOURCE DEFINE PREFIX MODULE...): builds the peer NAME from SOURCE when
 # pkg-config finds every MODULE (results under PREFIX), with DEFINE set for the registry.
@@ -55,7 +55,7 @@ endif()
 # bench.peers_smoke.PEER: each peer on the ping-pong scenario for a moment prints a valid
 # line with a rate above zero; a peer this build lacks is reported skipped, never passed.
 if(WEFT_BUILD_TESTS)
-  foreach(peer libevent_raw epoll_raw poll_raw io_uring_raw nghttp2 zmq grpc)
+  foreach(peer libevent_raw epoll_raw poll_raw io_uring_raw nghttp2 zmq grpc weft_io_uring)
     add_test(NAME bench.peers_smoke.${peer}
              COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/peers/smoke_check.sh $<TARGET_FILE:weft-bench>
                      ${peer})

@@ -46,7 +46,7 @@ const PeerDriver* built() {
   return nullptr;
 }
 
-constexpr std::array<Known, 7> kKnown = {{
+constexpr std::array<Known, 8> kKnown = {{
 #ifdef WEFT_BENCH_HAVE_LOOPS
     {"libevent_raw", "libevent (pkg-config libevent_core)", built<libevent_raw_driver>},
     {"epoll_raw", "Linux epoll", built<epoll_raw_driver>},
@@ -77,6 +77,8 @@ constexpr std::array<Known, 7> kKnown = {{
 #else
     {"grpc", "libgrpc++-dev and protobuf-compiler-grpc (pkg-config grpc++, protoc)", not_built},
 #endif
+    // weft::io's own dependency: always built.
+    {"weft_io_uring", "liburing-dev (pkg-config liburing)", built<weft_io_uring_driver>},
 }};
 
 constexpr std::array<std::string_view, kKnown.size()> kNames = [] {

@@ -126,6 +126,20 @@ std::uint16_t EventNode::port() const {
   return impl_->port;
 }
 
+LoopBackend EventNode::loop_backend() const {
+  return impl_->started ? impl_->backend : impl_->options.loop_backend;
+}
+
+std::optional<LoopBackend> parse_loop_backend(std::string_view text) {
+  if (text == "libevent") return LoopBackend::libevent;
+  if (text == "io_uring") return LoopBackend::io_uring;
+  return std::nullopt;
+}
+
+std::string_view loop_backend_name(LoopBackend backend) {
+  return backend == LoopBackend::io_uring ? "io_uring" : "libevent";
+}
+
 Errc EventNode::start() {
   Impl& impl = *impl_;
   if (impl.started) return Errc::ok;
@@ -133,6 +147,16 @@ Errc EventNode::start() {
   if (impl.options.accept_pause_ms <= 0) {
     impl.log(LogLevel::error, "accept_pause_ms must be at least 1");
     return Errc::invalid_argument;
+  }
+  impl.backend = impl.options.loop_backend;
+  if (const char* named = std::getenv("WEFT_LOOP_BACKEND"); named != nullptr && *named != 0) {
+    const std::optional<LoopBackend> parsed = parse_loop_backend(named);
+    if (!parsed) {
+      impl.log(LogLevel::error, "WEFT_LOOP_BACKEND names no loop: '" + std::string(named) +
+                                    "' (libevent or io_uring)");
+      return Errc::invalid_argument;
+    }
+    impl.backend = *parsed;
   }
   if (impl.options.tls) {
     if (!impl.check_tls_context(*impl.options.tls)) return Errc::invalid_argument;
@@ -233,32 +257,51 @@ Errc EventNode::Impl::open_loop_handles(sockaddr_in listen_address) {
   return Errc::ok;
 }
 
-// The loop thread sets its own scheduling policy first and reports how that went. Refused,
-// it ends there and everything open_loop_handles made is released; else it waits until the
-// node is marked started (so the loop never sees the flag change under it), then runs.
+// The loop thread sets its own scheduling policy first, then makes its ring (an io_uring
+// has one thread as its only user), and reports how that went. Refused, it ends there and
+// everything open_loop_handles made is released; else it waits until the node is marked
+// started (so the loop never sees the flag change under it), then runs.
 Errc EventNode::Impl::start_loop_thread() {
-  std::promise<int> policy_set;
-  std::future<int> policy_error = policy_set.get_future();
+  struct Refusal {
+    int error = 0;      // errno
+    bool ring = false;  // making the ring failed (else the policy)
+  };
+  std::promise<Refusal> ready;
+  std::future<Refusal> refusal = ready.get_future();
   std::promise<void> go;
-  thread = std::thread(
-      [this, policy_set = std::move(policy_set), go_signal = go.get_future()]() mutable {
-        const int error = apply_loop_scheduling(options.loop_scheduling);
-        policy_set.set_value(error);
-        if (error != 0) return;
-        go_signal.wait();
-        loop_id = std::this_thread::get_id();
-        node->on_timer(fresh_now());
-        after_input();
-        event_base_dispatch(base);
-        drop_released();
-      });
-  if (const int error = policy_error.get(); error != 0) {
+  thread = std::thread([this, ready = std::move(ready), go_signal = go.get_future()]() mutable {
+    if (const int error = apply_loop_scheduling(options.loop_scheduling); error != 0) {
+      return ready.set_value({error, false});
+    }
+    if (backend == LoopBackend::io_uring) {
+      if (const int made = open_ring(); made < 0) return ready.set_value({-made, true});
+    }
+    ready.set_value({});
+    go_signal.wait();
+    loop_id = std::this_thread::get_id();
+    node->on_timer(fresh_now());
+    after_input();
+    if (ring) {
+      run_ring();
+    } else {
+      event_base_dispatch(base);
+    }
+    drop_released();
+  });
+  if (const Refusal refused = refusal.get(); refused.error != 0) {
     thread.join();
     release_loop();
     port = 0;
-    log(LogLevel::error, "cannot put the loop thread under SCHED_BATCH: " + errno_text(error) +
-                             " (a thread under SCHED_IDLE needs CAP_SYS_NICE or an RLIMIT_NICE "
-                             "that allows its nice value; a seccomp or LSM policy may refuse too)");
+    if (refused.ring) {
+      log(LogLevel::error,
+          "cannot make the loop's io_uring: " + errno_text(refused.error) +
+              (refused.error == EPERM ? " (kernel.io_uring_disabled, or a seccomp policy)" : ""));
+    } else {
+      log(LogLevel::error,
+          "cannot put the loop thread under SCHED_BATCH: " + errno_text(refused.error) +
+              " (a thread under SCHED_IDLE needs CAP_SYS_NICE or an RLIMIT_NICE "
+              "that allows its nice value; a seccomp or LSM policy may refuse too)");
+    }
     return Errc::invalid_argument;
   }
   started = true;

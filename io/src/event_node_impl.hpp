@@ -25,6 +25,7 @@
 
 #include "metrics_http.hpp"
 #include "object_states.hpp"
+#include "uring.hpp"
 #include "weft/io/event_node.hpp"
 #include "weft/io/tls_transport.hpp"
 #include "weft/message_queue.hpp"
@@ -58,6 +59,32 @@ struct EventDeleter {
   }
 };
 using EventPtr = std::unique_ptr<::event, EventDeleter>;
+
+// What a socket has with the kernel under LoopBackend::io_uring (event_node_uring.cpp): its
+// buffers stay alive until every operation that names them has completed, also after the
+// socket closed (EventNode::Impl::retired_ring_sockets).
+struct RingSocket {
+  struct FreeDeleter {
+    void operator()(void* memory) const { std::free(memory); }
+  };
+  // Page-aligned; kFirstReceiveBytes at first, read_buffer_bytes once a receive fills it
+  // (a connection that never gets past its hello costs little).
+  std::unique_ptr<std::uint8_t, FreeDeleter> receive_buffer;
+  std::size_t receive_capacity = 0;
+  static constexpr std::size_t kFirstReceiveBytes = 16 * 1024;
+  std::vector<std::uint8_t> send_buffer;  // the output a send operation carries
+  std::size_t send_offset = 0;            // of it already sent (a short send goes on from there)
+  bool receiving = false;                 // a receive is posted
+  bool sending = false;                   // a send is posted
+  bool polling_out = false;               // a wait for writability (or the connect) is posted
+  bool in_flight() const { return receiving || sending || polling_out; }
+};
+
+// The metrics endpoint's own thread, for a node on an io_uring loop (event_node_metrics.cpp).
+class MetricsThread;
+struct MetricsThreadDeleter {
+  void operator()(MetricsThread* thread) const;
+};
 
 // ---- shared states ----------------------------------------------------------------------
 
@@ -143,6 +170,7 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     std::unique_ptr<TlsTransport> tls;
     // Who is at the other end, for log lines: the peer's name (dialed) or "host:port".
     std::string remote;
+    std::unique_ptr<RingSocket> ring;  // LoopBackend::io_uring only
   };
   struct StreamRoute {
     StreamWindow window;
@@ -227,7 +255,7 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
 
   void write_out(TransportId transport);
   // Arms the socket's write event (the kernel's buffer is full) or disarms it (drained).
-  static void want_write(Socket& socket, bool wanted);
+  void want_write(TransportId transport, Socket& socket, bool wanted);
 
   void dial(PeerId peer, TransportId transport);
 
@@ -266,6 +294,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   void report_tls_failure(const std::string& remote, const TlsTransport& tls);
 
   static void on_accept(evutil_socket_t, short, void* arg);
+  // Accepts every connection waiting on the listener (either loop).
+  void accept_waiting();
   // Accepting stopped on EMFILE/ENFILE/ENOBUFS/ENOMEM: re-arms the listener.
   static void on_accept_resume(evutil_socket_t, short, void* arg);
   // The process is out of descriptors (or kernel memory): sheds the connections waiting in
@@ -284,12 +314,56 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   };
   IoCounters io_counters;
   std::unique_ptr<MetricsHttp> metrics_http;  // EventNode::serve_metrics, once called
+  // The same on an io_uring loop: the responder on a thread of its own.
+  std::unique_ptr<MetricsThread, MetricsThreadDeleter> metrics_thread;
   // The adapter's counters as MetricsSnapshot::driver entries.
   void add_io_metrics(MetricsSnapshot& snapshot);
 
   static void on_timer(evutil_socket_t, short, void* arg);
+  // The timerfd fired (either loop): the core's deadlines that are due.
+  void timer_fired();
 
   static void on_wake(evutil_socket_t, short, void* arg);
+  // The wake-up's commands, then (unless stopping) the work they made.
+  void woken();
+
+  // ---- LoopBackend::io_uring (event_node_uring.cpp) ----
+
+  // Makes the ring on the loop thread (its only user): 0 or a negative errno.
+  int open_ring();
+  // The loop: waits in one io_uring_enter a turn, until stop.
+  void run_ring();
+  // Hands one completion to its socket or to the loop's own reads.
+  void ring_completed(std::uint64_t user_data, int result);
+  // An operation of a socket that closed completed: its buffers go once none is posted.
+  void ring_retired_done(std::uint64_t user_data);
+  void ring_add_socket(TransportId transport, Socket& socket);
+  // (Re)allocates the socket's receive buffer (no receive may be posted on it).
+  void ring_size_receive_buffer(RingSocket& state, std::size_t bytes);
+  // Cancels the socket's posted operations; its buffers wait in retired_ring_sockets for
+  // their completions.
+  void ring_retire(TransportId transport, Socket& socket);
+  // Posts the socket's receive (once the core and its TLS session can take bytes).
+  void ring_receive(TransportId transport, Socket& socket);
+  void ring_received(TransportId transport, int result);
+  // The first part of write_out on a ring: copies a small output into a send operation.
+  // False when the output is larger than uring_send_copy_bytes: written in place instead.
+  bool ring_send_copy(TransportId transport, Socket& socket);
+  // Posts a send of the socket's send buffer from send_offset.
+  void ring_post_send(TransportId transport, Socket& socket);
+  void ring_sent(TransportId transport, int result);
+  void ring_poll_out(TransportId transport, Socket& socket);
+  void ring_writable_now(TransportId transport, int result);
+  void ring_read_own(int fd, std::uint64_t* into, std::uint64_t tag);
+  void ring_poll_listener();
+  void ring_pause_accepting();
+  // How many of the sends posted since the last wait the next wait may count on
+  // completing (run_ring); clears the list.
+  unsigned ring_quiet_sends();
+  // Cancels everything still posted and reaps it: no operation names a buffer after this.
+  void ring_drain();
+  // Sockets whose receive waits for the core or the TLS session to take bytes again.
+  void ring_resume_receives();
 
   // ---- events from the core ----
 
@@ -391,6 +465,20 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   std::vector<PeerStatus> snapshot() const;
 
   // ---- state ----
+  LoopBackend backend = LoopBackend::libevent;  // the one start() chose
+  std::unique_ptr<Ring> ring;                   // LoopBackend::io_uring, loop thread only
+  std::map<TransportId, std::unique_ptr<RingSocket>> retired_ring_sockets;
+  std::vector<TransportId> ring_receive_waiters;  // see ring_resume_receives
+  std::vector<TransportId>
+      ring_writable;                  // ready to write once the completions in hand are handled
+  std::uint64_t ring_wake_count = 0;  // the eventfd's count, read by the ring
+  std::uint64_t ring_timer_expirations = 0;
+  std::vector<TransportId> ring_sends_posted;  // sends posted since the last wait (run_ring)
+  bool ring_accept_paused = false;
+  bool ring_backstop_posted = false;  // see ring_quiet_sends
+  bool ring_socket_writable = false;  // a wait for writability completed (run_ring)
+  __kernel_timespec ring_backstop{};
+  __kernel_timespec ring_accept_pause{};
   std::vector<std::pair<std::uint16_t, std::string>> handler_routes;
   std::vector<std::tuple<std::uint16_t, std::string, StreamWindow>> stream_handler_routes;
   EventNodeOptions options;

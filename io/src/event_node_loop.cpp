@@ -65,6 +65,9 @@ EventNode::Impl::~Impl() {
 
 void EventNode::Impl::release_loop() {
   metrics_http.reset();  // its events belong to `base`
+  metrics_thread.reset();
+  ring.reset();  // before the buffers its operations named (ring_drain reaped them)
+  retired_ring_sockets.clear();
   for (auto& [transport, socket] : sockets) {
     socket.read_event.reset();
     socket.write_event.reset();
@@ -105,8 +108,6 @@ Errc EventNode::Impl::post(Command command) {
 }
 
 void EventNode::Impl::run_commands() {
-  std::uint64_t count = 0;
-  [[maybe_unused]] const ssize_t got = ::read(wake_fd, &count, sizeof count);
   std::deque<Command> batch;
   {
     std::lock_guard lock(mutex);
@@ -133,6 +134,7 @@ void EventNode::Impl::after_input() {
     }
     if (flush_room_waiters()) busy = true;
   }
+  if (!ring_receive_waiters.empty()) ring_resume_receives();
   drop_released();
   arm_timer();
   turn_now_ns = 0;  // the turn ended: the next one reads the clock again
@@ -178,6 +180,7 @@ void EventNode::Impl::add_socket(TransportId transport, int fd, bool connecting)
   Socket& socket = sockets[transport];
   socket.fd = fd;
   socket.connecting = connecting;
+  if (ring) return ring_add_socket(transport, socket);
   socket.context = std::make_unique<std::pair<Impl*, TransportId>>(this, transport);
   auto* context = socket.context.get();
   socket.read_event.reset(event_new(base, fd, EV_READ | EV_PERSIST, &Impl::on_readable, context));
@@ -198,8 +201,11 @@ void EventNode::Impl::close_socket(TransportId transport, Bytes final_bytes) {
     socket.tls->close(final_bytes);
     final_bytes = socket.tls->ciphertext();
   }
-  // Best effort: a reject or goaway that fits the socket buffer gets through.
-  if (!socket.connecting) send_best_effort(socket.fd, final_bytes);
+  // Best effort: a reject or goaway that fits the socket buffer gets through (not behind a
+  // send still posted on a ring: it would land in the middle of that one's bytes).
+  const bool send_posted = socket.ring && socket.ring->sending;
+  if (!socket.connecting && !send_posted) send_best_effort(socket.fd, final_bytes);
+  if (socket.ring) ring_retire(transport, socket);
   socket.read_event.reset();
   socket.write_event.reset();
   ::close(socket.fd);
@@ -289,6 +295,7 @@ void EventNode::Impl::write_out(TransportId transport) {
   if (found == sockets.end() || found->second.connecting) return;
   Socket& socket = found->second;
   if (socket.tls) return write_tls(transport, socket);
+  if (socket.ring && ring_send_copy(transport, socket)) return;
   // A large payload is a piece of its own (written from the application's buffer): one
   // gathering write takes it with the frame headers around it.
   std::array<Bytes, kWritePieces> pieces;
@@ -302,16 +309,19 @@ void EventNode::Impl::write_out(TransportId transport) {
       continue;
     }
     if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-      return want_write(socket, true);
+      return want_write(transport, socket, true);
     }
     return transport_failed(transport, "write: " + errno_text(errno));
   }
-  want_write(socket, false);
+  want_write(transport, socket, false);
 }
 
-void EventNode::Impl::want_write(Socket& socket, bool wanted) {
+void EventNode::Impl::want_write(TransportId transport, Socket& socket, bool wanted) {
   if (socket.write_armed == wanted) return;
-  if (wanted) {
+  if (socket.ring) {
+    // A wait already posted is left to complete: write_out then finds nothing to write.
+    if (wanted) ring_poll_out(transport, socket);
+  } else if (wanted) {
     event_add(socket.write_event.get(), nullptr);
   } else {
     event_del(socket.write_event.get());
@@ -373,14 +383,22 @@ void EventNode::Impl::finish_connect(TransportId transport) {
     return;
   }
   socket.connecting = false;
-  event_del(socket.write_event.get());
   socket.write_armed = false;
-  event_add(socket.read_event.get(), nullptr);
+  if (socket.ring) {
+    ring_receive(transport, socket);
+  } else {
+    event_del(socket.write_event.get());
+    event_add(socket.read_event.get(), nullptr);
+  }
   connected(transport);
 }
 
 void EventNode::Impl::on_accept(evutil_socket_t, short, void* arg) {
-  Impl& self = *static_cast<Impl*>(arg);
+  static_cast<Impl*>(arg)->accept_waiting();
+}
+
+void EventNode::Impl::accept_waiting() {
+  Impl& self = *this;
   while (true) {
     sockaddr_in from{};
     socklen_t from_size = sizeof from;
@@ -425,13 +443,14 @@ void EventNode::Impl::pause_accepting(int error) {
   }
   ++io_counters.accept_pauses;
   io_counters.accepts_shed += shed;
+  log(LogLevel::warning, "accept paused for " + std::to_string(options.accept_pause_ms) +
+                             " ms: " + errno_text(error) + " (" + std::to_string(shed) +
+                             " waiting connections closed)");
+  if (ring) return ring_pause_accepting();
   event_del(listen_event.get());
   const timeval pause{static_cast<time_t>(options.accept_pause_ms / 1000),
                       static_cast<suseconds_t>(options.accept_pause_ms % 1000 * 1000)};
   event_add(accept_resume.get(), &pause);
-  log(LogLevel::warning, "accept paused for " + std::to_string(options.accept_pause_ms) +
-                             " ms: " + errno_text(error) + " (" + std::to_string(shed) +
-                             " waiting connections closed)");
 }
 
 void EventNode::Impl::on_accept_resume(evutil_socket_t, short, void* arg) {
@@ -443,20 +462,27 @@ void EventNode::Impl::on_timer(evutil_socket_t, short, void* arg) {
   Impl& self = *static_cast<Impl*>(arg);
   std::uint64_t expirations = 0;  // read to clear the timerfd's readiness
   [[maybe_unused]] const ssize_t got = ::read(self.timer_fd, &expirations, sizeof expirations);
-  self.timer_armed_ns = kNever;  // fired: after_input sets it for the next deadline, if any
-  self.node->on_timer(self.fresh_now());
-  self.after_input();
+  self.timer_fired();
+}
+
+void EventNode::Impl::timer_fired() {
+  timer_armed_ns = kNever;  // fired: after_input sets it for the next deadline, if any
+  node->on_timer(fresh_now());
+  after_input();
 }
 
 void EventNode::Impl::on_wake(evutil_socket_t, short, void* arg) {
   Impl& self = *static_cast<Impl*>(arg);
-  self.turn_now_ns = 0;  // a new turn, whatever ran before it
-  self.run_commands();
-  if (self.stopping) {
-    event_base_loopbreak(self.base);
-    return;
-  }
-  self.after_input();
+  std::uint64_t count = 0;  // read to clear the eventfd's readiness
+  [[maybe_unused]] const ssize_t got = ::read(self.wake_fd, &count, sizeof count);
+  self.woken();
+  if (self.stopping) event_base_loopbreak(self.base);
+}
+
+void EventNode::Impl::woken() {
+  turn_now_ns = 0;  // a new turn, whatever ran before it
+  run_commands();
+  if (!stopping) after_input();
 }
 
 // ---- stopping ----

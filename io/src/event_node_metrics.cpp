@@ -1,12 +1,71 @@
 // EventNode::metrics: the core's snapshot (Node::metrics) with the adapter's counters added
 // as driver metrics (families weft_io_*, docs/METRICS.md). Taken on the loop thread.
 
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "event_node_impl.hpp"
 
 namespace weft::io {
+
+// The metrics endpoint of a node on an io_uring loop: the responder runs on a libevent
+// base of its own, on a thread of its own, and renders each scrape on the node's loop
+// thread (ask_loop), where the node's state lives. A scrape is rare; the thread sleeps in
+// epoll_wait between them.
+class MetricsThread {
+ public:
+  // Takes `listen_fd` (bound, listening, nonblocking). Null when libevent or the kernel
+  // cannot make the base, its wake-up eventfd or the thread (the descriptor is closed).
+  static std::unique_ptr<MetricsThread> start(int listen_fd, MetricsHttpOptions options,
+                                              std::function<std::string()> render) {
+    auto made = std::unique_ptr<MetricsThread>(new MetricsThread());
+    made->base_ = event_base_new();
+    made->stop_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (made->base_ == nullptr || made->stop_fd_ < 0) {
+      ::close(listen_fd);
+      return nullptr;
+    }
+    made->stop_event_.reset(event_new(made->base_, made->stop_fd_, EV_READ, &on_stop, made.get()));
+    event_add(made->stop_event_.get(), nullptr);
+    made->http_ = std::make_unique<MetricsHttp>(made->base_, listen_fd, std::move(options),
+                                                std::move(render));
+    try {
+      made->thread_ = std::thread([base = made->base_] { event_base_dispatch(base); });
+    } catch (const std::system_error&) {
+      return nullptr;  // the destructor frees the rest
+    }
+    return made;
+  }
+  ~MetricsThread() {
+    if (thread_.joinable()) {
+      const std::uint64_t one = 1;
+      [[maybe_unused]] const ssize_t written = ::write(stop_fd_, &one, sizeof one);
+      thread_.join();
+    }
+    http_.reset();  // its events belong to base_
+    stop_event_.reset();
+    if (stop_fd_ >= 0) ::close(stop_fd_);
+    if (base_ != nullptr) event_base_free(base_);
+  }
+  MetricsThread(const MetricsThread&) = delete;
+  MetricsThread& operator=(const MetricsThread&) = delete;
+
+ private:
+  MetricsThread() = default;
+  static void on_stop(evutil_socket_t, short, void* arg) {
+    event_base_loopbreak(static_cast<MetricsThread*>(arg)->base_);
+  }
+  event_base* base_ = nullptr;
+  int stop_fd_ = -1;
+  EventPtr stop_event_;
+  std::unique_ptr<MetricsHttp> http_;
+  std::thread thread_;
+};
+
+void MetricsThreadDeleter::operator()(MetricsThread* thread) const {
+  delete thread;
+}
 
 void EventNode::Impl::add_io_metrics(MetricsSnapshot& snapshot) {
   auto add = [&snapshot](std::string name, std::string help, bool counter, double value,
@@ -38,6 +97,8 @@ void EventNode::Impl::add_io_metrics(MetricsSnapshot& snapshot) {
       static_cast<double>(pending.size()));
   add("io_stream_sessions", "Stream sessions the adapter holds.", false,
       static_cast<double>(streams.size()));
+  add("io_loop", "The loop the node runs on (1 for the backend named).", false, 1,
+      {{"backend", std::string(loop_backend_name(backend))}});
 }
 
 MetricsSnapshot EventNode::metrics(const MetricsOptions& options) {
@@ -62,7 +123,7 @@ MetricsEndpoint EventNode::serve_metrics(const MetricsHttpOptions& options) {
     return {Errc::invalid_argument, 0};
   }
   auto listen = [&impl, options, address]() mutable -> MetricsEndpoint {
-    if (impl.metrics_http) return {Errc::invalid_argument, 0};
+    if (impl.metrics_http || impl.metrics_thread) return {Errc::invalid_argument, 0};
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     const int on = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
@@ -76,6 +137,26 @@ MetricsEndpoint EventNode::serve_metrics(const MetricsHttpOptions& options) {
     socklen_t size = sizeof address;
     getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
     const MetricsOptions what = options.metrics;
+    if (impl.ring) {
+      auto render = [&impl, what] {
+        // On the metrics thread: the snapshot is taken on the loop thread, as a command.
+        auto [posted, text] = ask_loop<std::string>(impl, [&impl, what] {
+          MetricsSnapshot snapshot = impl.node->metrics(impl.fresh_now(), what);
+          impl.turn_now_ns = 0;
+          impl.add_io_metrics(snapshot);
+          return format_prometheus(snapshot);
+        });
+        return posted == Errc::ok ? text : std::string("# the node is stopping\n");
+      };
+      impl.metrics_thread.reset(
+          MetricsThread::start(fd, std::move(options), std::move(render)).release());
+      if (!impl.metrics_thread) {
+        impl.log(LogLevel::error,
+                 "metrics: cannot start the responder's thread: " + errno_text(errno));
+        return {Errc::invalid_argument, 0};
+      }
+      return {Errc::ok, ntohs(address.sin_port)};
+    }
     impl.metrics_http =
         std::make_unique<MetricsHttp>(impl.base, fd, std::move(options), [&impl, what] {
           MetricsSnapshot snapshot = impl.node->metrics(impl.fresh_now(), what);

@@ -61,12 +61,12 @@ void EventNode::Impl::write_tls(TransportId transport, Socket& socket) {
       continue;
     }
     if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-      return want_write(socket, true);
+      return want_write(transport, socket, true);
     }
     return transport_failed(transport, "write: " + errno_text(errno));
   }
   if (tls.failed()) return fail_tls(transport);  // encrypting failed
-  want_write(socket, false);
+  want_write(transport, socket, false);
 }
 
 void EventNode::Impl::fail_tls(TransportId transport) {

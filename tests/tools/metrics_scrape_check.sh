@@ -145,6 +145,7 @@ if [[ $mode == stats ]]; then
 fi
 
 "$python" - "$MA" "$MB" "$echoes" "$relays" << 'EOF' || fail "the scrape check failed"
+import os
 import socket
 import sys
 import urllib.error
@@ -177,7 +178,7 @@ expected_types = {
     "weft_requests_completed": "counter", "weft_requests_received": "counter",
     "weft_peer_rtt_seconds": "gauge", "weft_peer_stream_messages": "counter",
     "weft_streams_ended": "counter", "weft_transports_accepted": "counter",
-    "weft_io_sockets": "gauge", "weft_io_dials": "counter",
+    "weft_io_sockets": "gauge", "weft_io_dials": "counter", "weft_io_loop": "gauge",
 }
 for families in (a, b):
     for name, kind in expected_types.items():
@@ -187,6 +188,11 @@ for families in (a, b):
         for s in family.samples:
             if family.type == "counter":
                 assert s.name == family.name + "_total" or s.name == family.name + "_created", s.name
+# Each node says which loop it runs on: the one WEFT_LOOP_BACKEND names (the io_uring twin
+# of this test sets it), else libevent.
+loop = os.environ.get("WEFT_LOOP_BACKEND") or "libevent"
+for families in (a, b):
+    assert value(families, "weft_io_loop", "weft_io_loop", backend=loop) == 1, loop
 node_info = a["weft_node_info"].samples[0]
 assert node_info.labels["node"] == "node-a" and node_info.labels["incarnation"].isdigit(), node_info
 assert value(a, "weft_peer_state", "weft_peer_state", peer="node-b", state="established") == 1

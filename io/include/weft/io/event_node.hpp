@@ -47,6 +47,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -111,6 +112,31 @@ enum class LoopScheduling : std::uint8_t {
   batch,
 };
 
+// How the loop thread waits for and does its I/O (EventNodeOptions::loop_backend).
+enum class LoopBackend : std::uint8_t {
+  // libevent over epoll: the loop waits for readiness, then reads and writes each socket
+  // with system calls of its own (three a turn for one connection).
+  libevent,
+  // io_uring (Linux 6.1 or later, liburing): each connection keeps one receive posted to the
+  // kernel, and the small output of a turn goes as a send operation; one io_uring_enter a
+  // turn submits both and waits (bench/README.md measures the difference). Every
+  // connection holds a receive buffer of its own (16 KiB at first, read_buffer_bytes once a
+  // receive fills it, so a connection that never gets past its hello costs little) and a
+  // send buffer of up to uring_send_copy_bytes. A kernel without io_uring, or with it
+  // disabled (kernel.io_uring_disabled, a seccomp policy), makes start() fail with
+  // invalid_argument and a log line; loop_backend_unavailable() asks beforehand.
+  io_uring,
+};
+
+// The backend an environment variable names: "libevent" or "io_uring"; nullopt for any
+// other text. EventNode::start reads WEFT_LOOP_BACKEND through it (EventNodeOptions).
+std::optional<LoopBackend> parse_loop_backend(std::string_view text);
+std::string_view loop_backend_name(LoopBackend backend);
+// Why `backend` cannot run in this process (io_uring: the kernel refuses to make a ring,
+// as under a seccomp policy or kernel.io_uring_disabled), or nullopt when it can. Makes and
+// frees a small ring to find out; any thread.
+std::optional<std::string> loop_backend_unavailable(LoopBackend backend);
+
 struct EventNodeOptions {
   // The core's settings: name, peers, authenticator, limits, timeouts. Leave config.seed
   // unset: start() draws it from the OS, so every process has its own incarnation and
@@ -166,6 +192,18 @@ struct EventNodeOptions {
   // The loop thread's scheduling policy, set as the thread starts; a policy the kernel
   // refuses makes start() fail with invalid_argument (and a log line saying why).
   LoopScheduling loop_scheduling = LoopScheduling::inherit;
+  // The loop the node runs on. The environment variable WEFT_LOOP_BACKEND, when set,
+  // overrides it at start(): "libevent" or "io_uring" (an operator's switch, and how the test
+  // suite runs every adapter test over both loops); any other value makes start() fail with
+  // invalid_argument. EventNode::loop_backend() says which one runs.
+  LoopBackend loop_backend = LoopBackend::libevent;
+  // With LoopBackend::io_uring: a turn's output up to this size (requests, answers, credits)
+  // is copied into the connection's send buffer and goes as one send operation, submitted
+  // with the next receive; larger output (bulk, large payloads, streams that keep the
+  // output full) is written from the core's buffers by a gathering write, without a copy.
+  // Output waits in the core while a send is in flight, so the core's high-water marks
+  // still hold.
+  std::size_t uring_send_copy_bytes = 16 * 1024;
   LogSink log;
 };
 
@@ -343,8 +381,9 @@ class EventNode {
   // invalid_argument when nothing was started (the log says why): accept_pause_ms below 1, a
   // TLS context or NodeConfig the node refuses, a bad object endpoint or window, a bad peer,
   // source or listen address, a listener that cannot bind, no descriptor left for the
-  // loop's own, or a loop_scheduling the kernel refuses. A refused start() holds no descriptor and
-  // no port, and may be called again.
+  // loop's own, a loop_scheduling the kernel refuses, a WEFT_LOOP_BACKEND that names no
+  // backend, or an io_uring loop the kernel cannot make. A refused start() holds no descriptor
+  // and no port, and may be called again.
   Errc start();
   // Stops the loop: closes every transport (every call and stream still open ends exactly
   // once, with disconnected; object streams, bundles and objects being read with
@@ -357,6 +396,9 @@ class EventNode {
   void stop();
   // The port the listener is bound to since a successful start(); 0 before one.
   std::uint16_t port() const;
+  // The loop this node runs on since a successful start() (options.loop_backend, or what
+  // WEFT_LOOP_BACKEND named); options.loop_backend before one.
+  LoopBackend loop_backend() const;
 
   // ---- from any thread ----
   // Sends a request; `done` runs once on the loop thread (or, with shutting_down, on the

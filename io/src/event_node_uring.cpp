@@ -1,0 +1,397 @@
+// EventNode::Impl on an io_uring (LoopBackend::io_uring): the loop posts operations and
+// waits for their completions in one io_uring_enter a turn. Each connection keeps a receive
+// posted; a turn's small output goes as a send operation, submitted with the next receive
+// by that same call. An epoll loop makes three calls a turn for the same work (wait, recv,
+// send). Everything above the sockets (the core, TLS, handles) is the libevent loop's code.
+//
+// Buffers an operation names live until its completion is reaped, also when the socket
+// closed first: closing cancels the posted operations and parks the buffers in
+// retired_ring_sockets until the last completion comes.
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "event_node_impl.hpp"
+
+namespace weft::io {
+namespace {
+
+// An operation's user_data: the transport (0 for the loop's own operations) and the kind.
+enum Kind : std::uint64_t {
+  kReceive = 0,
+  kSend = 1,
+  kPollOut = 2,  // writable again, or the connect finished
+  kWake = 3,     // the eventfd of posted commands
+  kTimer = 4,    // the timerfd of the core's deadlines
+  kListen = 5,   // a connection waits on the listener
+  kAcceptResume = 6,
+  kCancel = 7,      // a cancellation's own completion (nothing to do)
+  kBackstop = 8,    // see ring_quiet_sends
+  kSendFailed = 9,  // the silent NOP behind a small send: its send failed (nothing to do)
+};
+constexpr unsigned kKindBits = 4;
+
+std::uint64_t tag(TransportId transport, Kind kind) {
+  return transport << kKindBits | kind;
+}
+
+// Entries of the submission queue: a connection posts two at a time at most (a receive and
+// a send), and a full queue is submitted early. The completion queue holds every operation
+// that can be posted at once without overflowing into the kernel's backlog for long.
+constexpr unsigned kSubmissionEntries = 256;
+constexpr unsigned kCompletionEntries = 4096;
+// While waits count sends, the loop wakes at least this often (ring_quiet_sends).
+constexpr long kBackstopNs = 10'000'000;
+
+}  // namespace
+
+std::optional<std::string> loop_backend_unavailable(LoopBackend backend) {
+  if (backend == LoopBackend::libevent) return std::nullopt;
+  Ring probe;
+  if (const int made = probe.open(4, 8); made < 0) {
+    return "io_uring: " + errno_text(-made) +
+           (made == -EPERM ? " (kernel.io_uring_disabled, or a seccomp policy)" : "");
+  }
+  return std::nullopt;
+}
+
+int EventNode::Impl::open_ring() {
+  auto made = std::make_unique<Ring>();
+  if (const int error = made->open(kSubmissionEntries, kCompletionEntries); error < 0) {
+    return error;
+  }
+  ring = std::move(made);
+  return 0;
+}
+
+void EventNode::Impl::run_ring() {
+  ring_read_own(wake_fd, &ring_wake_count, kWake);
+  ring_read_own(timer_fd, &ring_timer_expirations, kTimer);
+  ring_poll_listener();
+  while (!stopping) {
+    const int waited = ring->submit_and_wait(1 + ring_quiet_sends());
+    if (waited < 0 && waited != -EINTR) {
+      // Not expected from a ring this loop made (EBUSY would mean completions are not
+      // being reaped); logged, and the turn goes on so that nothing is lost.
+      log(LogLevel::error, "io_uring_enter: " + errno_text(-waited));
+    }
+    const auto completed = [this](std::uint64_t user_data, int result) {
+      ring_completed(user_data, result);
+    };
+    ring->reap(completed);
+    if (ring_socket_writable) {
+      // A full socket has room again. The wait may have ended on that alone, with an
+      // answer that came in meanwhile still to be completed (the kernel runs only as many
+      // completions as the wait asked for): complete what is ready and read it first.
+      ring_socket_writable = false;
+      ring->flush();
+      ring->reap(completed);
+    }
+    // Writes after the turn's reads, as the libevent loop does: what the input made goes
+    // out ahead of the bulk the writes carry.
+    std::vector<TransportId> writable;
+    writable.swap(ring_writable);
+    for (const TransportId transport : writable)
+      write_out(transport);
+    if (!writable.empty()) after_input();
+  }
+  ring_drain();
+}
+
+unsigned EventNode::Impl::ring_quiet_sends() {
+  // A send posted this turn completes within the submission (ring_post_send), and its
+  // completion alone would end the wait at once: a second call would then wait for the
+  // next input (a request's answer, the next request), one system call more a turn. So
+  // the wait counts the send too, when nothing waits behind it in the core (with more
+  // output there, its completion is what lets the next bytes go: it must end the wait).
+  // Such a send needs nothing more from the loop when it sends everything. When the full
+  // socket refuses it, the NOP linked behind it completes too, with -ECANCELED, and that
+  // second completion ends the wait at once. When it sends only part (a socket that fills
+  // in the middle of it), the loop must post the rest, but the wait goes on until another
+  // completion: the backstop timeout, posted while waits count sends, bounds that.
+  unsigned quiet = 0;
+  for (const TransportId transport : ring_sends_posted) {
+    const auto found = sockets.find(transport);
+    if (found == sockets.end() || !found->second.ring) continue;
+    const RingSocket& state = *found->second.ring;
+    if (state.sending && node->pending_output(transport).empty()) ++quiet;
+  }
+  ring_sends_posted.clear();
+  if (quiet > 0 && !ring_backstop_posted) {
+    ring_backstop.tv_sec = 0;
+    ring_backstop.tv_nsec = kBackstopNs;
+    io_uring_prep_timeout(ring->next(tag(0, kBackstop)), &ring_backstop, 0, 0);
+    ring_backstop_posted = true;
+  }
+  return quiet;
+}
+
+void EventNode::Impl::ring_drain() {
+  for (auto& [transport, socket] : sockets) {  // none after shutdown; any left park here
+    if (socket.ring) ring_retire(transport, socket);
+  }
+  io_uring_sqe* cancel = ring->next(tag(0, kCancel));
+  io_uring_prep_cancel64(cancel, 0, IORING_ASYNC_CANCEL_ANY);
+  // Every operation is a receive, a send or a wait: each ends as soon as it is canceled.
+  while (ring->in_flight() > 0) {
+    if (const int waited = ring->submit_and_wait(1); waited < 0 && waited != -EINTR) break;
+    ring->reap([this](std::uint64_t user_data, int) { ring_retired_done(user_data); });
+  }
+  ring.reset();  // on the thread that made it
+}
+
+void EventNode::Impl::ring_completed(std::uint64_t user_data, int result) {
+  const TransportId transport = user_data >> kKindBits;
+  const auto kind = static_cast<Kind>(user_data & ((1U << kKindBits) - 1));
+  if (transport == 0) {
+    switch (kind) {
+      case kWake:
+        woken();
+        if (!stopping) ring_read_own(wake_fd, &ring_wake_count, kWake);
+        return;
+      case kTimer:
+        if (!stopping) ring_read_own(timer_fd, &ring_timer_expirations, kTimer);
+        if (result > 0) timer_fired();
+        return;
+      case kListen:
+        if (ring_accept_paused || stopping) return;
+        accept_waiting();
+        if (!ring_accept_paused) ring_poll_listener();
+        return;
+      case kAcceptResume:
+        ring_accept_paused = false;
+        if (!stopping) ring_poll_listener();
+        return;
+      case kBackstop:
+        ring_backstop_posted = false;
+        return;
+      default:
+        return;  // kCancel
+    }
+  }
+  const auto found = sockets.find(transport);
+  if (found == sockets.end() || !found->second.ring) return ring_retired_done(user_data);
+  if (kind == kReceive) return ring_received(transport, result);
+  if (kind == kSend) return ring_sent(transport, result);
+  return ring_writable_now(transport, result);
+}
+
+void EventNode::Impl::ring_retired_done(std::uint64_t user_data) {
+  // The socket closed: its operation ended (canceled, or done first); its buffers are freed
+  // once none is posted.
+  const auto retired = retired_ring_sockets.find(user_data >> kKindBits);
+  if (retired == retired_ring_sockets.end()) return;
+  RingSocket& parked = *retired->second;
+  const auto kind = static_cast<Kind>(user_data & ((1U << kKindBits) - 1));
+  (kind == kReceive ? parked.receiving
+   : kind == kSend  ? parked.sending
+                    : parked.polling_out) = false;
+  if (!parked.in_flight()) retired_ring_sockets.erase(retired);
+}
+
+// ---- sockets ----
+
+void EventNode::Impl::ring_add_socket(TransportId transport, Socket& socket) {
+  socket.ring = std::make_unique<RingSocket>();
+  ring_size_receive_buffer(*socket.ring,
+                           std::min(RingSocket::kFirstReceiveBytes, options.read_buffer_bytes));
+  if (socket.connecting) {
+    socket.write_armed = true;
+    return ring_poll_out(transport, socket);
+  }
+  ring_receive(transport, socket);
+}
+
+void EventNode::Impl::ring_size_receive_buffer(RingSocket& state, std::size_t bytes) {
+  const std::size_t rounded = (bytes + 4095) / 4096 * 4096;  // aligned_alloc wants a multiple
+  state.receive_buffer.reset(static_cast<std::uint8_t*>(std::aligned_alloc(4096, rounded)));
+  state.receive_capacity = rounded;
+}
+
+void EventNode::Impl::ring_retire(TransportId transport, Socket& socket) {
+  RingSocket& state = *socket.ring;
+  for (const Kind kind : {kReceive, kSend, kPollOut}) {
+    const bool posted = kind == kReceive ? state.receiving
+                        : kind == kSend  ? state.sending
+                                         : state.polling_out;
+    if (!posted) continue;
+    io_uring_sqe* cancel = ring->next(tag(0, kCancel));
+    io_uring_prep_cancel64(cancel, tag(transport, kind), 0);
+  }
+  if (state.in_flight()) retired_ring_sockets.emplace(transport, std::move(socket.ring));
+  socket.ring.reset();
+}
+
+void EventNode::Impl::ring_receive(TransportId transport, Socket& socket) {
+  RingSocket& state = *socket.ring;
+  if (state.receiving) return;
+  // Under TLS, no more than the session has room for (the kernel keeps the rest); before
+  // the session is made (it starts once the connection is up), no more than a new one
+  // takes. Nothing while the core holds all the input it takes: after_input posts it again.
+  std::size_t room = state.receive_capacity;
+  if (socket.tls) {
+    room = std::min(room, socket.tls->room());
+  } else if (tls_context) {
+    room = std::min(room, options.tls_limits.max_ciphertext_in_bytes);
+  }
+  if (room == 0 || !node->accepting_input()) {
+    ring_receive_waiters.push_back(transport);
+    return;
+  }
+  io_uring_sqe* receive = ring->next(tag(transport, kReceive));
+  io_uring_prep_recv(receive, socket.fd, state.receive_buffer.get(), room, 0);
+  state.receiving = true;
+}
+
+void EventNode::Impl::ring_resume_receives() {
+  std::vector<TransportId> waiting;
+  waiting.swap(ring_receive_waiters);
+  for (const TransportId transport : waiting) {
+    const auto found = sockets.find(transport);
+    if (found != sockets.end() && found->second.ring && !found->second.connecting) {
+      ring_receive(transport, found->second);
+    }
+  }
+}
+
+void EventNode::Impl::ring_received(TransportId transport, int result) {
+  Socket& socket = sockets.at(transport);
+  socket.ring->receiving = false;
+  const bool tls = socket.tls != nullptr;
+  if (result > 0) {
+    const Bytes bytes(socket.ring->receive_buffer.get(), static_cast<std::size_t>(result));
+    const bool filled = static_cast<std::size_t>(result) == socket.ring->receive_capacity;
+    if (!tls) {
+      node->on_bytes(fresh_now(), transport, bytes);
+    } else if (!receive_tls(transport, bytes)) {
+      return after_input();  // the socket is gone (its TLS failed)
+    }
+    after_input();
+    const auto still = sockets.find(transport);
+    if (still == sockets.end() || !still->second.ring) return;
+    RingSocket& state = *still->second.ring;
+    if (filled && state.receive_capacity < options.read_buffer_bytes) {
+      ring_size_receive_buffer(state, options.read_buffer_bytes);  // no receive is posted now
+    }
+    return ring_receive(transport, still->second);
+  }
+  if (result == -EAGAIN || result == -EINTR) return ring_receive(transport, socket);
+  if (result == 0 && tls) {
+    tls_closed(transport);
+  } else if (result == 0) {
+    transport_failed(transport, "peer closed the connection");
+  } else {
+    transport_failed(transport, "read: " + errno_text(-result));
+  }
+  after_input();
+}
+
+bool EventNode::Impl::ring_send_copy(TransportId transport, Socket& socket) {
+  RingSocket& state = *socket.ring;
+  if (state.sending || socket.write_armed) return true;  // its completion writes the rest
+  std::array<Bytes, 16> pieces;
+  const std::size_t count = node->pending_output_pieces(transport, pieces);
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < count; ++i)
+    total += pieces[i].size();
+  if (total == 0) return true;
+  if (total > options.uring_send_copy_bytes) return false;
+  state.send_buffer.resize(total);
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    std::memcpy(state.send_buffer.data() + at, pieces[i].data(), pieces[i].size());
+    at += pieces[i].size();
+  }
+  // The bytes are the socket's now, as if written: the core's output is free for the next.
+  node->consume_output(transport, total);
+  state.send_offset = 0;
+  ring_post_send(transport, socket);
+  return true;
+}
+
+void EventNode::Impl::ring_post_send(TransportId transport, Socket& socket) {
+  RingSocket& state = *socket.ring;
+  // Never waiting (MSG_DONTWAIT): the send completes within the submission, whatever room
+  // the socket has, so the turn's wait can count on its completion (run_ring). A full
+  // socket answers EAGAIN, and the rest goes once it is writable.
+  const std::size_t size = state.send_buffer.size() - state.send_offset;
+  io_uring_sqe* send = ring->next(tag(transport, kSend));
+  io_uring_prep_send(send, socket.fd, state.send_buffer.data() + state.send_offset, size,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+  ring->link_silent_nop(send, tag(0, kSendFailed));
+  state.sending = true;
+  ring_sends_posted.push_back(transport);
+}
+
+void EventNode::Impl::ring_sent(TransportId transport, int result) {
+  Socket& socket = sockets.at(transport);
+  RingSocket& state = *socket.ring;
+  state.sending = false;
+  if (result == -EAGAIN || result == -EINTR) result = 0;
+  if (result < 0) {
+    transport_failed(transport, "write: " + errno_text(-result));
+    return after_input();
+  }
+  state.send_offset += static_cast<std::size_t>(result);
+  if (state.send_offset < state.send_buffer.size()) {
+    // The socket is full: the rest, in order, once it is writable (ring_writable_now).
+    socket.write_armed = true;
+    return ring_poll_out(transport, socket);
+  }
+  state.send_buffer.clear();
+  state.send_offset = 0;
+  ring_writable.push_back(transport);  // the core's output that waited behind it
+}
+
+void EventNode::Impl::ring_poll_out(TransportId transport, Socket& socket) {
+  if (socket.ring->polling_out) return;
+  io_uring_sqe* poll = ring->next(tag(transport, kPollOut));
+  io_uring_prep_poll_add(poll, socket.fd, POLLOUT);
+  socket.ring->polling_out = true;
+}
+
+void EventNode::Impl::ring_writable_now(TransportId transport, int result) {
+  Socket& socket = sockets.at(transport);
+  socket.ring->polling_out = false;
+  if (socket.connecting) {
+    finish_connect(transport);  // reads SO_ERROR, whatever the poll said
+    return after_input();
+  }
+  if (!socket.write_armed) return;  // nothing waits for it any more
+  if (result < 0 && result != -ECANCELED) {
+    transport_failed(transport, "write: " + errno_text(-result));
+    return after_input();
+  }
+  socket.write_armed = false;  // write_out arms it again if the socket is still full
+  ring_socket_writable = true;
+  if (socket.ring->send_offset < socket.ring->send_buffer.size()) {
+    return ring_post_send(transport, socket);  // the rest of a send the full socket cut short
+  }
+  ring_writable.push_back(transport);
+}
+
+// ---- the loop's own ----
+
+void EventNode::Impl::ring_read_own(int fd, std::uint64_t* into, std::uint64_t kind) {
+  io_uring_sqe* read = ring->next(tag(0, static_cast<Kind>(kind)));
+  io_uring_prep_read(read, fd, into, sizeof *into, 0);
+}
+
+void EventNode::Impl::ring_poll_listener() {
+  io_uring_sqe* poll = ring->next(tag(0, kListen));
+  io_uring_prep_poll_add(poll, listen_fd, POLLIN);
+}
+
+void EventNode::Impl::ring_pause_accepting() {
+  ring_accept_paused = true;
+  ring_accept_pause.tv_sec = options.accept_pause_ms / 1000;
+  ring_accept_pause.tv_nsec = options.accept_pause_ms % 1000 * 1'000'000;
+  io_uring_sqe* timeout = ring->next(tag(0, kAcceptResume));
+  io_uring_prep_timeout(timeout, &ring_accept_pause, 0, 0);
+}
+
+}  // namespace weft::io

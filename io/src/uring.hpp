@@ -1,0 +1,119 @@
+// Internal to weft_io: an io_uring instance for LoopBackend::io_uring (liburing). One
+// thread makes it and is the only one to use it: the ring asks the kernel for a single
+// issuer whose completions run only while it waits (IORING_SETUP_SINGLE_ISSUER and
+// DEFER_TASKRUN, Linux 6.1), and falls back to a plain ring on an older kernel.
+#pragma once
+
+#include <liburing.h>
+
+#include <array>
+#include <cstdint>
+#include <utility>
+
+namespace weft::io {
+
+class Ring {
+ public:
+  Ring() = default;
+  ~Ring() {
+    if (open_) io_uring_queue_exit(&ring_);
+  }
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+
+  // Makes the ring: 0, or the kernel's error as a negative errno (ENOSYS: no io_uring;
+  // EPERM: forbidden by kernel.io_uring_disabled or a seccomp policy).
+  int open(unsigned entries, unsigned completion_entries) {
+    io_uring_params params{};
+    params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    params.cq_entries = completion_entries;
+    int made = io_uring_queue_init_params(entries, &ring_, &params);
+    if (made == -EINVAL) {  // a kernel before 6.1
+      params = {};
+      params.flags = IORING_SETUP_CQSIZE;
+      params.cq_entries = completion_entries;
+      made = io_uring_queue_init_params(entries, &ring_, &params);
+    }
+    open_ = made == 0;
+    return made;
+  }
+
+  // A submission entry tagged `user_data`, counted in flight until its completion is reaped.
+  // A full submission queue is submitted first to make room.
+  io_uring_sqe* next(std::uint64_t user_data) {
+    io_uring_sqe* entry = io_uring_get_sqe(&ring_);
+    while (entry == nullptr) {
+      io_uring_submit(&ring_);
+      entry = io_uring_get_sqe(&ring_);
+    }
+    io_uring_sqe_set_data64(entry, user_data);
+    ++in_flight_;
+    return entry;
+  }
+
+  // Submits what is queued and waits for at least `count` completions: 0 or a negative errno
+  // (EINTR: a signal; the caller just goes round again).
+  int submit_and_wait(unsigned count) {
+    const int result = io_uring_submit_and_wait(&ring_, count);
+    return result < 0 ? result : 0;
+  }
+
+  // A NOP linked behind the entry queued just before it (which gets IOSQE_IO_LINK): it
+  // completes silently when that one succeeds, and with -ECANCELED, tagged `user_data`, when
+  // it fails. Not counted in flight: it has a completion only in the second case, which
+  // reap does not count either.
+  void link_silent_nop(io_uring_sqe* before, std::uint64_t user_data) {
+    before->flags |= IOSQE_IO_LINK;
+    io_uring_sqe* entry = io_uring_get_sqe(&ring_);
+    if (entry == nullptr) {
+      // A full queue: `before` goes alone, unlinked (a chain may not span submissions), and
+      // the NOP after it just completes silently.
+      before->flags &= ~IOSQE_IO_LINK;
+      while (entry == nullptr) {
+        io_uring_submit(&ring_);
+        entry = io_uring_get_sqe(&ring_);
+      }
+    }
+    io_uring_prep_nop(entry);
+    io_uring_sqe_set_data64(entry, user_data);
+    entry->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    uncounted_ = user_data;
+  }
+
+  // Hands each completion ready now to fn(user_data, result), in the order the kernel posted
+  // them. They are taken off the ring before fn runs, so fn may queue new entries.
+  template <typename Fn>
+  void reap(Fn&& fn) {
+    while (true) {
+      std::array<io_uring_cqe*, 64> ready{};
+      const unsigned count = io_uring_peek_batch_cqe(&ring_, ready.data(), ready.size());
+      if (count == 0) return;
+      std::array<std::pair<std::uint64_t, int>, 64> taken{};
+      for (unsigned i = 0; i < count; ++i) {
+        taken[i] = {io_uring_cqe_get_data64(ready[i]), ready[i]->res};
+        if (taken[i].first != uncounted_) --in_flight_;
+      }
+      io_uring_cq_advance(&ring_, count);
+      for (unsigned i = 0; i < count; ++i)
+        fn(taken[i].first, taken[i].second);
+    }
+  }
+
+  // Runs the completions the kernel has ready to run, without waiting: 0 or a negative
+  // errno.
+  int flush() {
+    const int result = io_uring_get_events(&ring_);
+    return result < 0 ? result : 0;
+  }
+
+  // Operations submitted (or queued) whose completion was not reaped yet.
+  std::uint64_t in_flight() const { return in_flight_; }
+
+ private:
+  io_uring ring_{};
+  bool open_ = false;
+  std::uint64_t in_flight_ = 0;
+  std::uint64_t uncounted_ = UINT64_MAX;  // the tag of link_silent_nop's NOPs
+};
+
+}  // namespace weft::io
