@@ -141,7 +141,8 @@ struct Sink {
 // requests (kEcho) and checks a stream's messages carry 0, 1, 2, ... (kSink); the first
 // message waits 500 ms in its handler, so the dialer's socket fills behind it.
 struct MixedPair {
-  MixedPair(LoopBackend accepting_loop, LoopBackend dialing_loop) {
+  MixedPair(LoopBackend accepting_loop, LoopBackend dialing_loop,
+            std::size_t dialer_send_copy_bytes = EventNodeOptions{}.uring_send_copy_bytes) {
     const std::string dialer_name = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
     acceptor_name = dialer_name == "alpha" ? "bravo" : "alpha";
     EventNodeOptions accepting;
@@ -177,6 +178,7 @@ struct MixedPair {
     EventNodeOptions dialing;
     dialing.config = config_for(dialer_name, acceptor_name);
     dialing.loop_backend = dialing_loop;
+    dialing.uring_send_copy_bytes = dialer_send_copy_bytes;
     dialing.addresses.push_back({acceptor_name, "127.0.0.1", acceptor->port()});
     dialer = std::make_unique<EventNode>(std::move(dialing));
     EXPECT_EQ(dialer->start(), Errc::ok);
@@ -224,7 +226,9 @@ TEST(IoLoopBackend, ANodeOnIoUringAndOneOnLibeventServeEachOtherSmallAndLargeReq
 
 TEST(IoLoopBackend, AStreamThatFillsTheSocketOverIoUringArrivesWholeAndInOrder) {
   if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
-  MixedPair pair(LoopBackend::io_uring, LoopBackend::io_uring);
+  // Every write of the dialer goes as a send operation (none is large enough to be written in
+  // place), so a full socket always meets one.
+  MixedPair pair(LoopBackend::io_uring, LoopBackend::io_uring, 1 << 20);
   StreamCallbacks callbacks;
   std::atomic<bool> sender_ended{false};
   std::atomic<Errc> sender_result{Errc::ok};
@@ -253,6 +257,12 @@ TEST(IoLoopBackend, AStreamThatFillsTheSocketOverIoUringArrivesWholeAndInOrder) 
   EXPECT_EQ(sender_result.load(), Errc::ok);
   EXPECT_EQ(pair.sink.messages.load(), kMessages);
   EXPECT_TRUE(pair.sink.in_order.load());
+  // The sender's full socket really did cut send operations short or refuse them.
+  double cut = 0;
+  for (const DriverMetric& metric : pair.dialer->metrics().driver) {
+    if (metric.name == "io_uring_sends_cut") cut = metric.value;
+  }
+  EXPECT_GT(cut, 0) << "no send operation met a full socket: the test proves less than it says";
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -81,7 +82,11 @@ std::string http_exchange(std::uint16_t port, const std::string& request) {
 // Whether the server closes `fd` (recv sees the end) within the socket's receive timeout.
 bool closed_by_server(int fd) {
   char byte = 0;
-  return ::recv(fd, &byte, 1, 0) == 0;
+  ssize_t got = 0;
+  do {
+    got = ::recv(fd, &byte, 1, 0);
+  } while (got < 0 && errno == EINTR);
+  return got == 0;
 }
 
 TEST(IoMetrics, ASnapshotFromAnotherThreadCountsTheTrafficOnBothSides) {

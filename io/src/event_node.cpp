@@ -321,6 +321,7 @@ void EventNode::stop() {
     const std::uint64_t one = 1;
     [[maybe_unused]] const ssize_t written = ::write(impl.wake_fd, &one, sizeof one);
     impl.thread.join();
+    impl.metrics_thread.reset();  // on io_uring, the endpoint's own thread: no scrape after stop
   }
   // Commands that never ran end here, exactly once.
   std::deque<Impl::Command> left;

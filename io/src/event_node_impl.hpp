@@ -77,6 +77,10 @@ struct RingSocket {
   bool receiving = false;                 // a receive is posted
   bool sending = false;                   // a send is posted
   bool polling_out = false;               // a wait for writability (or the connect) is posted
+  // The send while still in the submission queue (queued_at == Ring::submissions()).
+  io_uring_sqe* queued_send = nullptr;
+  std::uint64_t queued_at = 0;
+  bool listed = false;  // in ring_sends_posted
   bool in_flight() const { return receiving || sending || polling_out; }
 };
 
@@ -309,6 +313,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     std::uint64_t accept_pauses = 0;  // pause_accepting: out of descriptors or memory
     std::uint64_t accepts_shed = 0;   // connections closed unread while pausing
     std::uint64_t dials = 0;  // Dial events acted on (failures: the core's connect_failures)
+    // Ring sends the socket cut short or refused (the rest waited for room).
+    std::uint64_t uring_sends_cut = 0;
     // TLS failures by code (tls_errc_name), and whether in the handshake or later.
     std::map<std::pair<std::string, bool>, std::uint64_t> tls_failures;
   };
@@ -354,7 +360,11 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   void ring_sent(TransportId transport, int result);
   void ring_poll_out(TransportId transport, Socket& socket);
   void ring_writable_now(TransportId transport, int result);
-  void ring_read_own(int fd, std::uint64_t* into, std::uint64_t tag);
+  // Waits for `fd` (the eventfd or the timerfd) to be readable; the completion reads it.
+  void ring_poll_own(int fd, std::uint64_t kind);
+  // close_socket on a ring: what a send operation holds, then `final_bytes`, best effort
+  // and in order (nothing after bytes whose fate is unknown).
+  void ring_send_final(Socket& socket, Bytes final_bytes);
   void ring_poll_listener();
   void ring_pause_accepting();
   // How many of the sends posted since the last wait the next wait may count on
@@ -470,9 +480,7 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   std::map<TransportId, std::unique_ptr<RingSocket>> retired_ring_sockets;
   std::vector<TransportId> ring_receive_waiters;  // see ring_resume_receives
   std::vector<TransportId>
-      ring_writable;                  // ready to write once the completions in hand are handled
-  std::uint64_t ring_wake_count = 0;  // the eventfd's count, read by the ring
-  std::uint64_t ring_timer_expirations = 0;
+      ring_writable;  // ready to write once the completions in hand are handled
   std::vector<TransportId> ring_sends_posted;  // sends posted since the last wait (run_ring)
   bool ring_accept_paused = false;
   bool ring_backstop_posted = false;  // see ring_quiet_sends

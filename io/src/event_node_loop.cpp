@@ -201,11 +201,15 @@ void EventNode::Impl::close_socket(TransportId transport, Bytes final_bytes) {
     socket.tls->close(final_bytes);
     final_bytes = socket.tls->ciphertext();
   }
-  // Best effort: a reject or goaway that fits the socket buffer gets through (not behind a
-  // send still posted on a ring: it would land in the middle of that one's bytes).
-  const bool send_posted = socket.ring && socket.ring->sending;
-  if (!socket.connecting && !send_posted) send_best_effort(socket.fd, final_bytes);
-  if (socket.ring) ring_retire(transport, socket);
+  // Best effort: a reject or goaway that fits the socket buffer gets through (on a ring,
+  // after the bytes a send operation holds, or not at all).
+  if (socket.ring) {
+    if (!socket.connecting) ring_send_final(socket, final_bytes);
+    ring_retire(transport, socket);
+    ring->submit();  // every entry naming the descriptor reaches the kernel before it closes
+  } else if (!socket.connecting) {
+    send_best_effort(socket.fd, final_bytes);
+  }
   socket.read_event.reset();
   socket.write_event.reset();
   ::close(socket.fd);

@@ -99,6 +99,8 @@ void EventNode::Impl::add_io_metrics(MetricsSnapshot& snapshot) {
       static_cast<double>(streams.size()));
   add("io_loop", "The loop the node runs on (1 for the backend named).", false, 1,
       {{"backend", std::string(loop_backend_name(backend))}});
+  add("io_uring_sends_cut", "Send operations a full socket cut short or refused (io_uring).", true,
+      static_cast<double>(io_counters.uring_sends_cut));
 }
 
 MetricsSnapshot EventNode::metrics(const MetricsOptions& options) {
@@ -152,7 +154,7 @@ MetricsEndpoint EventNode::serve_metrics(const MetricsHttpOptions& options) {
           MetricsThread::start(fd, std::move(options), std::move(render)).release());
       if (!impl.metrics_thread) {
         impl.log(LogLevel::error,
-                 "metrics: cannot start the responder's thread: " + errno_text(errno));
+                 "metrics: cannot start the responder's thread or make its event base");
         return {Errc::invalid_argument, 0};
       }
       return {Errc::ok, ntohs(address.sin_port)};

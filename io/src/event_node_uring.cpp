@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "event_node_impl.hpp"
 
@@ -51,10 +52,18 @@ constexpr long kBackstopNs = 10'000'000;
 
 std::optional<std::string> loop_backend_unavailable(LoopBackend backend) {
   if (backend == LoopBackend::libevent) return std::nullopt;
-  Ring probe;
-  if (const int made = probe.open(4, 8); made < 0) {
+  // On a thread of its own: the kernel finishes tearing a ring down later, and may then
+  // interrupt a blocking call of the thread that made it (EINTR), which must not be the
+  // caller's.
+  int made = 0;
+  std::thread([&made] {
+    Ring probe;
+    made = probe.open(4, 8);
+  }).join();
+  if (made < 0) {
     return "io_uring: " + errno_text(-made) +
-           (made == -EPERM ? " (kernel.io_uring_disabled, or a seccomp policy)" : "");
+           (made == -EPERM ? " (kernel.io_uring_disabled, or a seccomp policy)" : "") +
+           (made == -EINVAL ? " (IORING_SETUP_DEFER_TASKRUN needs Linux 6.1)" : "");
   }
   return std::nullopt;
 }
@@ -69,8 +78,8 @@ int EventNode::Impl::open_ring() {
 }
 
 void EventNode::Impl::run_ring() {
-  ring_read_own(wake_fd, &ring_wake_count, kWake);
-  ring_read_own(timer_fd, &ring_timer_expirations, kTimer);
+  ring_poll_own(wake_fd, kWake);
+  ring_poll_own(timer_fd, kTimer);
   ring_poll_listener();
   while (!stopping) {
     const int waited = ring->submit_and_wait(1 + ring_quiet_sends());
@@ -117,7 +126,8 @@ unsigned EventNode::Impl::ring_quiet_sends() {
   for (const TransportId transport : ring_sends_posted) {
     const auto found = sockets.find(transport);
     if (found == sockets.end() || !found->second.ring) continue;
-    const RingSocket& state = *found->second.ring;
+    RingSocket& state = *found->second.ring;
+    state.listed = false;
     if (state.sending && node->pending_output(transport).empty()) ++quiet;
   }
   ring_sends_posted.clear();
@@ -149,14 +159,21 @@ void EventNode::Impl::ring_completed(std::uint64_t user_data, int result) {
   const auto kind = static_cast<Kind>(user_data & ((1U << kKindBits) - 1));
   if (transport == 0) {
     switch (kind) {
-      case kWake:
+      case kWake: {
+        std::uint64_t count = 0;  // read to clear the eventfd's readiness
+        [[maybe_unused]] const ssize_t got = ::read(wake_fd, &count, sizeof count);
         woken();
-        if (!stopping) ring_read_own(wake_fd, &ring_wake_count, kWake);
+        if (!stopping) ring_poll_own(wake_fd, kWake);
         return;
-      case kTimer:
-        if (!stopping) ring_read_own(timer_fd, &ring_timer_expirations, kTimer);
-        if (result > 0) timer_fired();
+      }
+      case kTimer: {
+        std::uint64_t expirations = 0;
+        const ssize_t got = ::read(timer_fd, &expirations, sizeof expirations);
+        if (stopping) return;
+        ring_poll_own(timer_fd, kTimer);
+        if (got > 0) timer_fired();  // else it fired early and was set again meanwhile
         return;
+      }
       case kListen:
         if (ring_accept_paused || stopping) return;
         accept_waiting();
@@ -210,6 +227,26 @@ void EventNode::Impl::ring_size_receive_buffer(RingSocket& state, std::size_t by
   const std::size_t rounded = (bytes + 4095) / 4096 * 4096;  // aligned_alloc wants a multiple
   state.receive_buffer.reset(static_cast<std::uint8_t*>(std::aligned_alloc(4096, rounded)));
   state.receive_capacity = rounded;
+}
+
+void EventNode::Impl::ring_send_final(Socket& socket, Bytes final_bytes) {
+  RingSocket& state = *socket.ring;
+  if (state.sending) {
+    // Submitted: the kernel has done it, but how much it sent is not known yet, so nothing
+    // may follow it (the peer sees the connection end, never bytes out of order).
+    if (state.queued_send == nullptr || state.queued_at != ring->submissions()) return;
+    // Still queued: it becomes a NOP (whose completion still frees the buffers), and its
+    // bytes go now, in order, ahead of the last ones.
+    io_uring_prep_nop(state.queued_send);
+    state.queued_send = nullptr;
+  }
+  const std::size_t left = state.send_buffer.size() - state.send_offset;
+  if (left > 0) {
+    const ssize_t sent = ::send(socket.fd, state.send_buffer.data() + state.send_offset, left,
+                                MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent < 0 || static_cast<std::size_t>(sent) < left) return;  // the rest cannot follow
+  }
+  send_best_effort(socket.fd, final_bytes);
 }
 
 void EventNode::Impl::ring_retire(TransportId transport, Socket& socket) {
@@ -319,18 +356,23 @@ void EventNode::Impl::ring_post_send(TransportId transport, Socket& socket) {
   // the socket has, so the turn's wait can count on its completion (run_ring). A full
   // socket answers EAGAIN, and the rest goes once it is writable.
   const std::size_t size = state.send_buffer.size() - state.send_offset;
+  ring->reserve(2);  // the send and the NOP linked behind it go together
   io_uring_sqe* send = ring->next(tag(transport, kSend));
   io_uring_prep_send(send, socket.fd, state.send_buffer.data() + state.send_offset, size,
                      MSG_NOSIGNAL | MSG_DONTWAIT);
   ring->link_silent_nop(send, tag(0, kSendFailed));
   state.sending = true;
-  ring_sends_posted.push_back(transport);
+  state.queued_send = send;
+  state.queued_at = ring->submissions();
+  if (!state.listed) ring_sends_posted.push_back(transport);
+  state.listed = true;
 }
 
 void EventNode::Impl::ring_sent(TransportId transport, int result) {
   Socket& socket = sockets.at(transport);
   RingSocket& state = *socket.ring;
   state.sending = false;
+  state.queued_send = nullptr;
   if (result == -EAGAIN || result == -EINTR) result = 0;
   if (result < 0) {
     transport_failed(transport, "write: " + errno_text(-result));
@@ -338,6 +380,7 @@ void EventNode::Impl::ring_sent(TransportId transport, int result) {
   }
   state.send_offset += static_cast<std::size_t>(result);
   if (state.send_offset < state.send_buffer.size()) {
+    ++io_counters.uring_sends_cut;
     // The socket is full: the rest, in order, once it is writable (ring_writable_now).
     socket.write_armed = true;
     return ring_poll_out(transport, socket);
@@ -376,9 +419,11 @@ void EventNode::Impl::ring_writable_now(TransportId transport, int result) {
 
 // ---- the loop's own ----
 
-void EventNode::Impl::ring_read_own(int fd, std::uint64_t* into, std::uint64_t kind) {
-  io_uring_sqe* read = ring->next(tag(0, static_cast<Kind>(kind)));
-  io_uring_prep_read(read, fd, into, sizeof *into, 0);
+void EventNode::Impl::ring_poll_own(int fd, std::uint64_t kind) {
+  // A poll, then a read of its own: a timerfd is read asynchronously by io_uring only since
+  // Linux 6.10 (before, the ring's read fails at once with EAGAIN).
+  io_uring_sqe* poll = ring->next(tag(0, static_cast<Kind>(kind)));
+  io_uring_prep_poll_add(poll, fd, POLLIN);
 }
 
 void EventNode::Impl::ring_poll_listener() {

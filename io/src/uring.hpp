@@ -1,7 +1,9 @@
 // Internal to weft_io: an io_uring instance for LoopBackend::io_uring (liburing). One
 // thread makes it and is the only one to use it: the ring asks the kernel for a single
 // issuer whose completions run only while it waits (IORING_SETUP_SINGLE_ISSUER and
-// DEFER_TASKRUN, Linux 6.1), and falls back to a plain ring on an older kernel.
+// DEFER_TASKRUN, Linux 6.1; an older kernel refuses the ring with EINVAL, and the node
+// does not start: what the loop relies on, such as cancelling every operation at once,
+// came in the releases before).
 #pragma once
 
 #include <liburing.h>
@@ -27,13 +29,7 @@ class Ring {
     io_uring_params params{};
     params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
     params.cq_entries = completion_entries;
-    int made = io_uring_queue_init_params(entries, &ring_, &params);
-    if (made == -EINVAL) {  // a kernel before 6.1
-      params = {};
-      params.flags = IORING_SETUP_CQSIZE;
-      params.cq_entries = completion_entries;
-      made = io_uring_queue_init_params(entries, &ring_, &params);
-    }
+    const int made = io_uring_queue_init_params(entries, &ring_, &params);
     open_ = made == 0;
     return made;
   }
@@ -43,7 +39,7 @@ class Ring {
   io_uring_sqe* next(std::uint64_t user_data) {
     io_uring_sqe* entry = io_uring_get_sqe(&ring_);
     while (entry == nullptr) {
-      io_uring_submit(&ring_);
+      submit();
       entry = io_uring_get_sqe(&ring_);
     }
     io_uring_sqe_set_data64(entry, user_data);
@@ -54,8 +50,21 @@ class Ring {
   // Submits what is queued and waits for at least `count` completions: 0 or a negative errno
   // (EINTR: a signal; the caller just goes round again).
   int submit_and_wait(unsigned count) {
+    ++submissions_;
     const int result = io_uring_submit_and_wait(&ring_, count);
     return result < 0 ? result : 0;
+  }
+  // Hands the queued entries to the kernel now, without waiting.
+  void submit() {
+    ++submissions_;
+    io_uring_submit(&ring_);
+  }
+  // Counts the submissions: an entry queued when this read N is still queued (not yet seen
+  // by the kernel) while it reads N.
+  std::uint64_t submissions() const { return submissions_; }
+  // Submits early if fewer than `count` entries are free, so the next `count` go together.
+  void reserve(unsigned count) {
+    if (io_uring_sq_space_left(&ring_) < count) submit();
   }
 
   // A NOP linked behind the entry queued just before it (which gets IOSQE_IO_LINK): it
@@ -66,11 +75,11 @@ class Ring {
     before->flags |= IOSQE_IO_LINK;
     io_uring_sqe* entry = io_uring_get_sqe(&ring_);
     if (entry == nullptr) {
-      // A full queue: `before` goes alone, unlinked (a chain may not span submissions), and
-      // the NOP after it just completes silently.
+      // A full queue (reserve(2) first avoids it): `before` goes alone, unlinked (a chain
+      // may not span submissions), and the NOP after it just completes silently.
       before->flags &= ~IOSQE_IO_LINK;
       while (entry == nullptr) {
-        io_uring_submit(&ring_);
+        submit();
         entry = io_uring_get_sqe(&ring_);
       }
     }
@@ -114,6 +123,7 @@ class Ring {
   bool open_ = false;
   std::uint64_t in_flight_ = 0;
   std::uint64_t uncounted_ = UINT64_MAX;  // the tag of link_silent_nop's NOPs
+  std::uint64_t submissions_ = 0;
 };
 
 }  // namespace weft::io

@@ -1,5 +1,6 @@
-// A weft node on real sockets: the sans-I/O core driven by a libevent loop on its own
-// thread, with an API that may be called from any thread.
+// A weft node on real sockets: the sans-I/O core driven by an event loop on its own thread
+// (libevent, or io_uring: EventNodeOptions::loop_backend), with an API that may be called
+// from any thread.
 //
 // Threads. EventNode owns one event-loop thread. The core runs only there. Every public
 // method may be called from any thread: calls are handed to the loop through a bounded
@@ -24,16 +25,20 @@
 // cycle that is never freed. On the loop thread they are destroyed after the event being
 // handled (never while one of them runs); for an end off the loop thread (above), at once.
 //
-// I/O. Reads go straight from the socket into one page-aligned buffer per node and from
-// there into the core, which decodes whole frames in place. Writes send the core's output
-// buffer directly (no copy); a socket that would block gets a write event until drained.
-// Sockets are nonblocking with TCP_NODELAY. One timer (a timerfd on CLOCK_MONOTONIC, so
-// the loop's epoll_wait needs no timeout) is set to the core's next_deadline() after every
-// batch of inputs; only moved earlier (one set no later than the deadline stays, and fires
-// early at worst, finding nothing due). Besides its connections the node holds five
-// descriptors: the listener, libevent's epoll instance, an eventfd (wake-ups from other
-// threads), the timerfd and a spare (see accept_pause_ms); serve_metrics adds its own
-// listener and one per scrape.
+// I/O. On libevent, reads go straight from the socket into one page-aligned buffer per
+// node and from there into the core, which decodes whole frames in place. Writes send the
+// core's output buffer directly (no copy); a socket that would block gets a write event
+// until drained. Sockets are nonblocking with TCP_NODELAY. One timer (a timerfd on
+// CLOCK_MONOTONIC, so the loop's wait needs no timeout) is set to the core's
+// next_deadline() after every batch of inputs; only moved earlier (one set no later than
+// the deadline stays, and fires early at worst, finding nothing due). Besides its
+// connections the node holds five descriptors: the listener, libevent's epoll instance, an
+// eventfd (wake-ups from other threads), the timerfd and a spare (see accept_pause_ms);
+// serve_metrics adds its own listener and one per scrape. On io_uring (LoopBackend), each
+// connection has a receive buffer of its own and small output goes through a send buffer
+// of its own (see LoopBackend::io_uring); the ring takes the place of the epoll instance,
+// and serve_metrics runs its responder on a thread of its own (with an epoll instance and
+// an eventfd) that takes each snapshot on the loop thread.
 //
 // TLS. With EventNodeOptions::tls every connection, dialed and accepted, runs over TLS 1.3
 // with mutual certificates (weft/io/tls_transport.hpp; docs/TLS.md): the node is TLS-only,
@@ -117,7 +122,8 @@ enum class LoopBackend : std::uint8_t {
   // libevent over epoll: the loop waits for readiness, then reads and writes each socket
   // with system calls of its own (three a turn for one connection).
   libevent,
-  // io_uring (Linux 6.1 or later, liburing): each connection keeps one receive posted to the
+  // io_uring (Linux 6.1 or later: IORING_SETUP_DEFER_TASKRUN; liburing): each connection keeps one
+  // receive posted to the
   // kernel, and the small output of a turn goes as a send operation; one io_uring_enter a
   // turn submits both and waits (bench/README.md measures the difference). Every
   // connection holds a receive buffer of its own (16 KiB at first, read_buffer_bytes once a
@@ -131,6 +137,7 @@ enum class LoopBackend : std::uint8_t {
 // The backend an environment variable names: "libevent" or "io_uring"; nullopt for any
 // other text. EventNode::start reads WEFT_LOOP_BACKEND through it (EventNodeOptions).
 std::optional<LoopBackend> parse_loop_backend(std::string_view text);
+// The name parse_loop_backend takes ("libevent", "io_uring"); metrics label the loop with it.
 std::string_view loop_backend_name(LoopBackend backend);
 // Why `backend` cannot run in this process (io_uring: the kernel refuses to make a ring,
 // as under a seccomp policy or kernel.io_uring_disabled), or nullopt when it can. Makes and
@@ -192,17 +199,18 @@ struct EventNodeOptions {
   // The loop thread's scheduling policy, set as the thread starts; a policy the kernel
   // refuses makes start() fail with invalid_argument (and a log line saying why).
   LoopScheduling loop_scheduling = LoopScheduling::inherit;
-  // The loop the node runs on. The environment variable WEFT_LOOP_BACKEND, when set,
-  // overrides it at start(): "libevent" or "io_uring" (an operator's switch, and how the test
-  // suite runs every adapter test over both loops); any other value makes start() fail with
-  // invalid_argument. EventNode::loop_backend() says which one runs.
+  // The loop the node runs on. The environment variable WEFT_LOOP_BACKEND, when set and not
+  // empty, overrides it at start(): "libevent" or "io_uring" (an operator's switch, and how
+  // the test suite runs every adapter test over both loops); any other value makes start()
+  // fail with invalid_argument. EventNode::loop_backend() says which one runs.
   LoopBackend loop_backend = LoopBackend::libevent;
   // With LoopBackend::io_uring: a turn's output up to this size (requests, answers, credits)
   // is copied into the connection's send buffer and goes as one send operation, submitted
   // with the next receive; larger output (bulk, large payloads, streams that keep the
   // output full) is written from the core's buffers by a gathering write, without a copy.
   // Output waits in the core while a send is in flight, so the core's high-water marks
-  // still hold.
+  // still hold; the send buffer is the only output held outside the core (at most this
+  // much a connection). TLS connections write their ciphertext in place, never this way.
   std::size_t uring_send_copy_bytes = 16 * 1024;
   LogSink log;
 };
