@@ -370,6 +370,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // How many of the sends posted since the last wait the next wait may count on
   // completing (run_ring); clears the list.
   unsigned ring_quiet_sends();
+  // Closes the descriptors of sockets closed before the submission just made.
+  void ring_close_submitted();
   // Cancels everything still posted and reaps it: no operation names a buffer after this.
   void ring_drain();
   // Sockets whose receive waits for the core or the TLS session to take bytes again.
@@ -485,6 +487,7 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   bool ring_accept_paused = false;
   bool ring_backstop_posted = false;  // see ring_quiet_sends
   bool ring_socket_writable = false;  // a wait for writability completed (run_ring)
+  std::vector<int> ring_closing;      // closed sockets' descriptors, until the next submission
   __kernel_timespec ring_backstop{};
   __kernel_timespec ring_accept_pause{};
   std::vector<std::pair<std::uint16_t, std::string>> handler_routes;

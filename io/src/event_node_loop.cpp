@@ -68,6 +68,9 @@ void EventNode::Impl::release_loop() {
   metrics_thread.reset();
   ring.reset();  // before the buffers its operations named (ring_drain reaped them)
   retired_ring_sockets.clear();
+  for (const int fd : ring_closing)  // normally none: ring_drain closed them
+    ::close(fd);
+  ring_closing.clear();
   for (auto& [transport, socket] : sockets) {
     socket.read_event.reset();
     socket.write_event.reset();
@@ -203,16 +206,18 @@ void EventNode::Impl::close_socket(TransportId transport, Bytes final_bytes) {
   }
   // Best effort: a reject or goaway that fits the socket buffer gets through (on a ring,
   // after the bytes a send operation holds, or not at all).
+  socket.read_event.reset();
+  socket.write_event.reset();
   if (socket.ring) {
     if (!socket.connecting) ring_send_final(socket, final_bytes);
     ring_retire(transport, socket);
-    ring->submit();  // every entry naming the descriptor reaches the kernel before it closes
-  } else if (!socket.connecting) {
-    send_best_effort(socket.fd, final_bytes);
+    // Entries naming the descriptor may still be queued: it closes once they are submitted
+    // (ring_close_submitted), so none can reach a descriptor the number is reused for.
+    ring_closing.push_back(socket.fd);
+  } else {
+    if (!socket.connecting) send_best_effort(socket.fd, final_bytes);
+    ::close(socket.fd);
   }
-  socket.read_event.reset();
-  socket.write_event.reset();
-  ::close(socket.fd);
   sockets.erase(found);
 }
 

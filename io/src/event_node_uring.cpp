@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 #include "event_node_impl.hpp"
@@ -56,10 +57,14 @@ std::optional<std::string> loop_backend_unavailable(LoopBackend backend) {
   // interrupt a blocking call of the thread that made it (EINTR), which must not be the
   // caller's.
   int made = 0;
-  std::thread([&made] {
-    Ring probe;
-    made = probe.open(4, 8);
-  }).join();
+  try {
+    std::thread([&made] {
+      Ring probe;
+      made = probe.open(4, 8);
+    }).join();
+  } catch (const std::system_error& error) {
+    return std::string("io_uring: no thread to probe it: ") + error.what();
+  }
   if (made < 0) {
     return "io_uring: " + errno_text(-made) +
            (made == -EPERM ? " (kernel.io_uring_disabled, or a seccomp policy)" : "") +
@@ -83,6 +88,7 @@ void EventNode::Impl::run_ring() {
   ring_poll_listener();
   while (!stopping) {
     const int waited = ring->submit_and_wait(1 + ring_quiet_sends());
+    ring_close_submitted();
     if (waited < 0 && waited != -EINTR) {
       // Not expected from a ring this loop made (EBUSY would mean completions are not
       // being reaped); logged, and the turn goes on so that nothing is lost.
@@ -140,12 +146,24 @@ unsigned EventNode::Impl::ring_quiet_sends() {
   return quiet;
 }
 
+void EventNode::Impl::ring_close_submitted() {
+  if (ring_closing.empty()) return;
+  // The submission just made took every entry naming these descriptors (SUBMIT_ALL); the
+  // kernel holds its own reference to the socket of any still posted.
+  std::vector<int> closing;
+  closing.swap(ring_closing);
+  for (const int fd : closing)
+    ::close(fd);
+}
+
 void EventNode::Impl::ring_drain() {
   for (auto& [transport, socket] : sockets) {  // none after shutdown; any left park here
     if (socket.ring) ring_retire(transport, socket);
   }
   io_uring_sqe* cancel = ring->next(tag(0, kCancel));
   io_uring_prep_cancel64(cancel, 0, IORING_ASYNC_CANCEL_ANY);
+  ring->submit();
+  ring_close_submitted();
   // Every operation is a receive, a send or a wait: each ends as soon as it is canceled.
   while (ring->in_flight() > 0) {
     if (const int waited = ring->submit_and_wait(1); waited < 0 && waited != -EINTR) break;
@@ -360,10 +378,10 @@ void EventNode::Impl::ring_post_send(TransportId transport, Socket& socket) {
   io_uring_sqe* send = ring->next(tag(transport, kSend));
   io_uring_prep_send(send, socket.fd, state.send_buffer.data() + state.send_offset, size,
                      MSG_NOSIGNAL | MSG_DONTWAIT);
+  state.queued_send = send;
+  state.queued_at = ring->submissions();  // before the NOP: a full queue submits the send
   ring->link_silent_nop(send, tag(0, kSendFailed));
   state.sending = true;
-  state.queued_send = send;
-  state.queued_at = ring->submissions();
   if (!state.listed) ring_sends_posted.push_back(transport);
   state.listed = true;
 }

@@ -27,7 +27,10 @@ class Ring {
   // EPERM: forbidden by kernel.io_uring_disabled or a seccomp policy).
   int open(unsigned entries, unsigned completion_entries) {
     io_uring_params params{};
-    params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    // SUBMIT_ALL: an entry that fails to start does not leave the ones after it queued (a
+    // submission takes every queued entry; close_socket relies on it).
+    params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
+                   IORING_SETUP_DEFER_TASKRUN;
     params.cq_entries = completion_entries;
     const int made = io_uring_queue_init_params(entries, &ring_, &params);
     open_ = made == 0;
