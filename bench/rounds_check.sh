@@ -27,8 +27,12 @@ if [[ $positions != "0 0 1 1 2 0 " ]]; then
   exit 1
 fi
 values=$(sed -nE 's/.*"peer":"weft","value":([0-9.]+),.*/\1/p' <<< "$weft_lines" | LC_ALL=C sort -g)
+# weft's cell: the column the header names "weft" (others, such as "weft io_uring", follow it).
+header=$(grep -E '^\| pattern \|' <<< "$out")
 row=$(grep -F '| ping-pong 64 B, round trips/s |' <<< "$out")
-weft_cell=$(awk -F' [|] ' '{ print $(NF) }' <<< "$row" | sed 's/ |$//')
+weft_cell=$(printf '%s\n%s\n' "$header" "$row" | awk -F' *[|] *' '
+  NR == 1 { for (i = 1; i <= NF; ++i) if ($i == "weft") column = i }
+  NR == 2 && column { print $column }')
 # The cell is "MEDIAN (LOWEST-HIGHEST)", each to three digits with a unit ("37.6 k"): each
 # must be the middle, lowest and highest of the three values printed, to within half a unit
 # of its last digit (and the 0.05 the JSON lines round to).
