@@ -139,15 +139,17 @@ MetricsEndpoint EventNode::serve_metrics(const MetricsHttpOptions& options) {
     socklen_t size = sizeof address;
     getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
     const MetricsOptions what = options.metrics;
+    // The scrape's text, on the loop thread.
+    auto render_here = [&impl, what] {
+      MetricsSnapshot snapshot = impl.node->metrics(impl.fresh_now(), what);
+      impl.turn_now_ns = 0;  // a turn of its own, without after_input to end it
+      impl.add_io_metrics(snapshot);
+      return format_prometheus(snapshot);
+    };
     if (impl.ring) {
-      auto render = [&impl, what] {
+      auto render = [&impl, render_here] {
         // On the metrics thread: the snapshot is taken on the loop thread, as a command.
-        auto [posted, text] = ask_loop<std::string>(impl, [&impl, what] {
-          MetricsSnapshot snapshot = impl.node->metrics(impl.fresh_now(), what);
-          impl.turn_now_ns = 0;
-          impl.add_io_metrics(snapshot);
-          return format_prometheus(snapshot);
-        });
+        auto [posted, text] = ask_loop<std::string>(impl, render_here);
         return posted == Errc::ok ? text : std::string("# the node is stopping\n");
       };
       impl.metrics_thread.reset(
@@ -160,12 +162,7 @@ MetricsEndpoint EventNode::serve_metrics(const MetricsHttpOptions& options) {
       return {Errc::ok, ntohs(address.sin_port)};
     }
     impl.metrics_http =
-        std::make_unique<MetricsHttp>(impl.base, fd, std::move(options), [&impl, what] {
-          MetricsSnapshot snapshot = impl.node->metrics(impl.fresh_now(), what);
-          impl.turn_now_ns = 0;  // a turn of its own, without after_input to end it
-          impl.add_io_metrics(snapshot);
-          return format_prometheus(snapshot);
-        });
+        std::make_unique<MetricsHttp>(impl.base, fd, std::move(options), render_here);
     return {Errc::ok, ntohs(address.sin_port)};
   };
   const auto [posted, endpoint] = ask_loop<MetricsEndpoint>(impl, std::move(listen));

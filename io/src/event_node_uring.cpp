@@ -40,6 +40,13 @@ constexpr unsigned kKindBits = 4;
 std::uint64_t tag(TransportId transport, Kind kind) {
   return transport << kKindBits | kind;
 }
+Kind kind_of(std::uint64_t user_data) {
+  return static_cast<Kind>(user_data & ((1U << kKindBits) - 1));
+}
+// Whether a socket's operation of `kind` (kReceive, kSend or kPollOut) is posted.
+bool& posted(RingSocket& state, Kind kind) {
+  return kind == kReceive ? state.receiving : kind == kSend ? state.sending : state.polling_out;
+}
 
 // Entries of the submission queue: a connection posts two at a time at most (a receive and
 // a send), and a full queue is submitted early. The completion queue holds every operation
@@ -174,7 +181,7 @@ void EventNode::Impl::ring_drain() {
 
 void EventNode::Impl::ring_completed(std::uint64_t user_data, int result) {
   const TransportId transport = user_data >> kKindBits;
-  const auto kind = static_cast<Kind>(user_data & ((1U << kKindBits) - 1));
+  const Kind kind = kind_of(user_data);
   if (transport == 0) {
     switch (kind) {
       case kWake: {
@@ -221,10 +228,7 @@ void EventNode::Impl::ring_retired_done(std::uint64_t user_data) {
   const auto retired = retired_ring_sockets.find(user_data >> kKindBits);
   if (retired == retired_ring_sockets.end()) return;
   RingSocket& parked = *retired->second;
-  const auto kind = static_cast<Kind>(user_data & ((1U << kKindBits) - 1));
-  (kind == kReceive ? parked.receiving
-   : kind == kSend  ? parked.sending
-                    : parked.polling_out) = false;
+  posted(parked, kind_of(user_data)) = false;
   if (!parked.in_flight()) retired_ring_sockets.erase(retired);
 }
 
@@ -270,10 +274,7 @@ void EventNode::Impl::ring_send_final(Socket& socket, Bytes final_bytes) {
 void EventNode::Impl::ring_retire(TransportId transport, Socket& socket) {
   RingSocket& state = *socket.ring;
   for (const Kind kind : {kReceive, kSend, kPollOut}) {
-    const bool posted = kind == kReceive ? state.receiving
-                        : kind == kSend  ? state.sending
-                                         : state.polling_out;
-    if (!posted) continue;
+    if (!posted(state, kind)) continue;
     io_uring_sqe* cancel = ring->next(tag(0, kCancel));
     io_uring_prep_cancel64(cancel, tag(transport, kind), 0);
   }
