@@ -47,6 +47,9 @@ bool has_stream(const PeerDriver& peer) {
 bool has_bulk(const PeerDriver& peer) {
   return peer.bulk != nullptr;
 }
+bool has_objects(const PeerDriver& peer) {
+  return peer.objects != nullptr;
+}
 
 // `,"round":R` for a scenario of one phase, nothing when the run has a single round.
 std::string round_fields(const Options& options, std::size_t round) {
@@ -322,10 +325,16 @@ void object_scenario(Run& run, std::size_t round) {
     raw_gbps = with_raw_tcp(
         options, [&](std::uint16_t port) { return raw_bulk(port, kBulk, options.seconds) / 1e9; });
   });
+  std::vector<PeerRun> peers;
+  add_peer_phases(
+      run, Pattern::objects, has_objects,
+      [&options](const PeerDriver& peer, std::uint16_t port, Latencies&) {
+        return peer.objects(port, options.seconds) / 1e9;
+      },
+      phases, peers);
   phases.run();
-  print_line("object_1MiB", "weft", "GB/s", {weft_gbps, 0, 0}, raw_gbps, phases.fields(weft_phase));
-  run.table.add(row_name(Row::objects), "raw TCP", raw_gbps);
-  run.table.add(row_name(Row::objects), "weft", weft_gbps);
+  report(run, "object_1MiB", row_name(Row::objects), "GB/s", {weft_gbps, 0, 0}, weft_phase,
+         raw_gbps, phases, peers);
 }
 
 void p99_under_objects_scenario(const Options& options, std::size_t round) {

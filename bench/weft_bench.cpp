@@ -16,8 +16,9 @@
 // --peers (default none) runs other transports beside weft in the first four scenarios, the
 // same traffic with the same payloads (bench/peers/, each built when its package is found):
 // libevent_raw, epoll_raw, poll_raw and io_uring_raw (echo loops: the ceiling of each loop style),
-// nghttp2, zmq, grpc, and weft_io_uring (weft with both nodes on the io_uring loop). A peer named
-// but not built ends the run with status 77 (skipped).
+// nghttp2, zmq, grpc, and weft_io_uring (weft with both nodes on the io_uring loop, which
+// also runs object_1MiB: no other transport has objects). A peer named but not built ends the
+// run with status 77 (skipped).
 // --rounds N (default 1) runs each scenario N times in a row, its transports in the order
 // above in even rounds and in reverse in odd ones, so a machine whose speed drifts during a
 // scenario favours no transport; each line then also carries "round" (from 0) and, in the

@@ -209,7 +209,7 @@ double bulk(std::uint16_t port, double seconds) {
 }  // namespace
 
 const PeerDriver& grpc_driver() {
-  static const PeerDriver driver{"grpc", "gRPC", serve, unary, stream, bulk};
+  static const PeerDriver driver{"grpc", "gRPC", serve, unary, stream, bulk, nullptr};
   return driver;
 }
 

@@ -96,7 +96,8 @@ double unary(std::uint16_t port, std::size_t in_flight, double seconds, Latencie
 }  // namespace
 
 const PeerDriver& io_uring_raw_driver() {
-  static const PeerDriver driver{"io_uring_raw", "io_uring raw", serve, unary, nullptr, nullptr};
+  static const PeerDriver driver{"io_uring_raw", "io_uring raw", serve,  unary,
+                                 nullptr,        nullptr,        nullptr};
   return driver;
 }
 

@@ -56,6 +56,7 @@ PeerDriver loop_driver(std::string_view name, std::string_view column) {
         return unary_echo(port, in_flight, seconds, latencies, Loop{});
       },
       nullptr,
+      nullptr,
       nullptr};
 }
 

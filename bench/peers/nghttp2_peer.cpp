@@ -409,7 +409,7 @@ double bulk(std::uint16_t port, double seconds) {
 }  // namespace
 
 const PeerDriver& nghttp2_driver() {
-  static const PeerDriver driver{"nghttp2", "nghttp2", serve, unary, stream, bulk};
+  static const PeerDriver driver{"nghttp2", "nghttp2", serve, unary, stream, bulk, nullptr};
   return driver;
 }
 

@@ -17,6 +17,7 @@ enum class Pattern {
   unary,     // 64 B echoes, 64 in flight
   stream,    // one-way 64 B messages; the server counts them
   bulk,      // one-way 1 MiB messages; the server counts the bytes
+  objects,   // 1 MiB objects on one object stream, 8 in flight; the server reads each whole
 };
 std::string_view pattern_name(Pattern pattern);
 // The pattern named `name`; false if there is none.
@@ -35,6 +36,9 @@ struct PeerDriver {
   double (*stream)(std::uint16_t port, double seconds);
   // One-way 1 MiB messages for `seconds`: bytes/s the server received. Null: not measured.
   double (*bulk)(std::uint16_t port, double seconds);
+  // 1 MiB objects, 8 in flight, for `seconds`: bytes/s of the objects completed. Null: the
+  // peer has no objects (every transport but weft).
+  double (*objects)(std::uint16_t port, double seconds);
 };
 
 // Every peer weft-bench knows, built or not, in the table's column order.

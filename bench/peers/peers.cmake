@@ -53,12 +53,23 @@ if(WEFT_GRPC_FOUND AND WEFT_PROTOC AND WEFT_GRPC_CPP_PLUGIN)
 endif()
 
 # bench.peers_smoke.PEER: each peer on the ping-pong scenario for a moment prints a valid
-# line with a rate above zero; a peer this build lacks is reported skipped, never passed.
+# line with a rate above zero; a peer this build lacks, or one on io_uring where the kernel
+# refuses it (tests/tools/uring_twin.sh), is reported skipped, never passed.
+# bench.peers_smoke.weft_io_uring.objects: the same on object_1MiB, the one scenario beyond
+# the first four that a peer (weft io_uring) runs.
 if(WEFT_BUILD_TESTS)
+  set(smoke ${CMAKE_CURRENT_SOURCE_DIR}/peers/smoke_check.sh $<TARGET_FILE:weft-bench>)
+  set(on_uring bash ${PROJECT_SOURCE_DIR}/tests/tools/uring_twin.sh)
   foreach(peer libevent_raw epoll_raw poll_raw io_uring_raw nghttp2 zmq grpc weft_io_uring)
-    add_test(NAME bench.peers_smoke.${peer}
-             COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/peers/smoke_check.sh $<TARGET_FILE:weft-bench>
-                     ${peer})
+    set(prefix "")
+    if(peer MATCHES "uring")
+      set(prefix ${on_uring})
+    endif()
+    add_test(NAME bench.peers_smoke.${peer} COMMAND ${prefix} ${smoke} ${peer})
     set_tests_properties(bench.peers_smoke.${peer} PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77)
   endforeach()
+  add_test(NAME bench.peers_smoke.weft_io_uring.objects
+           COMMAND ${on_uring} ${smoke} weft_io_uring object_1MiB GB/s)
+  set_tests_properties(bench.peers_smoke.weft_io_uring.objects
+                       PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77)
 endif()

@@ -14,13 +14,15 @@ std::string_view pattern_name(Pattern pattern) {
       return "stream";
     case Pattern::bulk:
       return "bulk";
+    case Pattern::objects:
+      return "objects";
   }
   return "?";
 }
 
 bool parse_pattern(std::string_view name, Pattern& pattern) {
   for (const Pattern candidate :
-       {Pattern::pingpong, Pattern::unary, Pattern::stream, Pattern::bulk}) {
+       {Pattern::pingpong, Pattern::unary, Pattern::stream, Pattern::bulk, Pattern::objects}) {
     if (pattern_name(candidate) == name) {
       pattern = candidate;
       return true;

@@ -63,10 +63,16 @@ double bulk(std::uint16_t port, double seconds) {
   return connect(port)->unary(4, kBulk, kDiscard, seconds, latencies) * static_cast<double>(kBulk);
 }
 
+// As the weft column's object_1MiB: 1 MiB objects, 8 in flight.
+double objects(std::uint16_t port, double seconds) {
+  return connect(port)->objects(seconds, 8) * 1e9;
+}
+
 }  // namespace
 
 const PeerDriver& weft_io_uring_driver() {
-  static const PeerDriver driver{"weft_io_uring", "weft io_uring", serve, unary, stream, bulk};
+  static const PeerDriver driver{"weft_io_uring", "weft io_uring", serve, unary, stream, bulk,
+                                 objects};
   return driver;
 }
 

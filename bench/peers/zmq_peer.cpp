@@ -179,7 +179,7 @@ double bulk(std::uint16_t port, double seconds) {
 }  // namespace
 
 const PeerDriver& zmq_driver() {
-  static const PeerDriver driver{"zmq", "ZeroMQ", serve, unary, stream, bulk};
+  static const PeerDriver driver{"zmq", "ZeroMQ", serve, unary, stream, bulk, nullptr};
   return driver;
 }
 
