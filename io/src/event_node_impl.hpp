@@ -339,6 +339,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   int open_ring();
   // The loop: waits in one io_uring_enter a turn, until stop.
   void run_ring();
+  // Logs and paces a turn's failed wait (a negative errno; 0 or -EINTR: it waited).
+  void ring_wait_outcome(int waited);
   // Hands one completion to its socket or to the loop's own reads.
   void ring_completed(std::uint64_t user_data, int result);
   // An operation of a socket that closed completed: its buffers go once none is posted.
@@ -485,9 +487,10 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
       ring_writable;  // ready to write once the completions in hand are handled
   std::vector<TransportId> ring_sends_posted;  // sends posted since the last wait (run_ring)
   bool ring_accept_paused = false;
-  bool ring_backstop_posted = false;  // see ring_quiet_sends
-  bool ring_socket_writable = false;  // a wait for writability completed (run_ring)
-  std::vector<int> ring_closing;      // closed sockets' descriptors, until the next submission
+  bool ring_backstop_posted = false;    // see ring_quiet_sends
+  std::uint64_t ring_failed_waits = 0;  // failed io_uring_enter waits in a row (ring_wait_outcome)
+  bool ring_socket_writable = false;    // a wait for writability completed (run_ring)
+  std::vector<int> ring_closing;        // closed sockets' descriptors, until the next submission
   __kernel_timespec ring_backstop{};
   __kernel_timespec ring_accept_pause{};
   std::vector<std::pair<std::uint16_t, std::string>> handler_routes;

@@ -12,8 +12,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <system_error>
 #include <thread>
 
@@ -96,11 +98,7 @@ void EventNode::Impl::run_ring() {
   while (!stopping) {
     const int waited = ring->submit_and_wait(1 + ring_quiet_sends());
     ring_close_submitted();
-    if (waited < 0 && waited != -EINTR) {
-      // Not expected from a ring this loop made (EBUSY would mean completions are not
-      // being reaped); logged, and the turn goes on so that nothing is lost.
-      log(LogLevel::error, "io_uring_enter: " + errno_text(-waited));
-    }
+    ring_wait_outcome(waited);
     const auto completed = [this](std::uint64_t user_data, int result) {
       ring_completed(user_data, result);
     };
@@ -122,6 +120,27 @@ void EventNode::Impl::run_ring() {
     if (!writable.empty()) after_input();
   }
   ring_drain();
+}
+
+void EventNode::Impl::ring_wait_outcome(int waited) {
+  if (waited == 0 || waited == -EINTR) {
+    if (ring_failed_waits > 0) {
+      log(LogLevel::warning, "io_uring_enter works again, after " +
+                                 std::to_string(ring_failed_waits) + " failed waits");
+    }
+    ring_failed_waits = 0;
+    return;
+  }
+  // Not expected from a ring this loop made: the kernel short of memory (EAGAIN, ENOMEM),
+  // or completions not reaped fast enough (EBUSY). The turn goes on, reaping what completed,
+  // so nothing is lost. A failure that persists is logged once, and pauses each turn rather
+  // than spin the core; its end is logged with the count.
+  if (ring_failed_waits++ == 0) {
+    log(LogLevel::error,
+        "io_uring_enter: " + errno_text(-waited) + "; the loop retries every 1 ms until it works");
+  } else {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 unsigned EventNode::Impl::ring_quiet_sends() {

@@ -9,7 +9,13 @@
 #include <liburing.h>
 
 #include <array>
+#include <cerrno>
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
 #include <utility>
 
 namespace weft::io {
@@ -38,13 +44,9 @@ class Ring {
   }
 
   // A submission entry tagged `user_data`, counted in flight until its completion is reaped.
-  // A full submission queue is submitted first to make room.
+  // A full submission queue is submitted first to make room (free_entry).
   io_uring_sqe* next(std::uint64_t user_data) {
-    io_uring_sqe* entry = io_uring_get_sqe(&ring_);
-    while (entry == nullptr) {
-      submit();
-      entry = io_uring_get_sqe(&ring_);
-    }
+    io_uring_sqe* entry = free_entry();
     io_uring_sqe_set_data64(entry, user_data);
     ++in_flight_;
     return entry;
@@ -57,10 +59,11 @@ class Ring {
     const int result = io_uring_submit_and_wait(&ring_, count);
     return result < 0 ? result : 0;
   }
-  // Hands the queued entries to the kernel now, without waiting.
-  void submit() {
+  // Hands the queued entries to the kernel now, without waiting: how many it took, or a
+  // negative errno (then it took none).
+  int submit() {
     ++submissions_;
-    io_uring_submit(&ring_);
+    return io_uring_submit(&ring_);
   }
   // Counts the submissions: an entry queued when this read N is still queued (not yet seen
   // by the kernel) while it reads N.
@@ -81,10 +84,7 @@ class Ring {
       // A full queue (reserve(2) first avoids it): `before` goes alone, unlinked (a chain
       // may not span submissions), and the NOP after it just completes silently.
       before->flags &= ~IOSQE_IO_LINK;
-      while (entry == nullptr) {
-        submit();
-        entry = io_uring_get_sqe(&ring_);
-      }
+      entry = free_entry();
     }
     io_uring_prep_nop(entry);
     io_uring_sqe_set_data64(entry, user_data);
@@ -122,6 +122,28 @@ class Ring {
   std::uint64_t in_flight() const { return in_flight_; }
 
  private:
+  // A free submission entry, submitting the queued ones first if none is free. The kernel
+  // takes every queued entry in one call (SUBMIT_ALL) unless the call itself fails: short of
+  // memory (EAGAIN, ENOMEM) it is tried again after a pause, which blocks this loop as the
+  // kernel does; any other error means the ring is misused (EEXIST: another thread
+  // submitted to this single issuer's ring), a broken invariant that ends the process
+  // rather than spin or lose the entry.
+  io_uring_sqe* free_entry() {
+    io_uring_sqe* entry = io_uring_get_sqe(&ring_);
+    while (entry == nullptr) {
+      if (const int taken = submit(); taken < 0 && taken != -EINTR) {
+        if (taken != -EAGAIN && taken != -ENOMEM) {
+          std::fprintf(stderr, "weft: io_uring_enter refused a submission: %s\n",
+                       std::strerror(-taken));
+          std::abort();
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      entry = io_uring_get_sqe(&ring_);
+    }
+    return entry;
+  }
+
   io_uring ring_{};
   bool open_ = false;
   std::uint64_t in_flight_ = 0;
