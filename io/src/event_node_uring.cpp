@@ -150,10 +150,12 @@ unsigned EventNode::Impl::ring_quiet_sends() {
   // the wait counts the send too, when nothing waits behind it in the core (with more
   // output there, its completion is what lets the next bytes go: it must end the wait).
   // Such a send needs nothing more from the loop when it sends everything. When the full
-  // socket refuses it, the NOP linked behind it completes too, with -ECANCELED, and that
-  // second completion ends the wait at once. When it sends only part (a socket that fills
-  // in the middle of it), the loop must post the rest, but the wait goes on until another
-  // completion: the backstop timeout, posted while waits count sends, bounds that.
+  // socket refuses it, or sends only part of it (a socket that fills in the middle of it;
+  // MSG_WAITALL makes that a failure too), the NOP linked behind it completes too, with
+  // -ECANCELED, and that second completion ends the wait at once, so the loop posts the
+  // rest. The backstop timeout, posted while waits count sends, bounds the wait anyway, on a
+  // kernel that would complete a cut send without failing it (none seen: on Linux 6.18 every
+  // cut send of IoLoopBackend's stream test came with its NOP's completion).
   unsigned quiet = 0;
   for (const TransportId transport : ring_sends_posted) {
     const auto found = sockets.find(transport);
@@ -392,12 +394,14 @@ void EventNode::Impl::ring_post_send(TransportId transport, Socket& socket) {
   RingSocket& state = *socket.ring;
   // Never waiting (MSG_DONTWAIT): the send completes within the submission, whatever room
   // the socket has, so the turn's wait can count on its completion (run_ring). A full
-  // socket answers EAGAIN, and the rest goes once it is writable.
+  // socket answers EAGAIN, and the rest goes once it is writable. MSG_WAITALL makes a send
+  // the socket cuts short fail as well (its result is still what it sent): the NOP linked
+  // behind it then completes too and ends the wait (ring_quiet_sends).
   const std::size_t size = state.send_buffer.size() - state.send_offset;
   ring->reserve(2);  // the send and the NOP linked behind it go together
   io_uring_sqe* send = ring->next(tag(transport, kSend));
   io_uring_prep_send(send, socket.fd, state.send_buffer.data() + state.send_offset, size,
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
+                     MSG_NOSIGNAL | MSG_DONTWAIT | MSG_WAITALL);
   state.queued_send = send;
   state.queued_at = ring->submissions();  // before the NOP: a full queue submits the send
   ring->link_silent_nop(send, tag(0, kSendFailed));
