@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -191,6 +192,14 @@ struct MixedPair {
   std::unique_ptr<EventNode> dialer;
 };
 
+// The value of the adapter's metric `name` on `node` (-1: not reported).
+double driver_metric(EventNode& node, std::string_view name) {
+  for (const DriverMetric& metric : node.metrics().driver) {
+    if (metric.name == name) return metric.value;
+  }
+  return -1;
+}
+
 TEST(IoLoopBackend, ANodeOnIoUringAndOneOnLibeventServeEachOtherSmallAndLargeRequests) {
   if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
   for (const bool uring_accepts : {true, false}) {
@@ -258,11 +267,45 @@ TEST(IoLoopBackend, AStreamThatFillsTheSocketOverIoUringArrivesWholeAndInOrder) 
   EXPECT_EQ(pair.sink.messages.load(), kMessages);
   EXPECT_TRUE(pair.sink.in_order.load());
   // The sender's full socket really did cut send operations short or refuse them.
-  double cut = 0;
-  for (const DriverMetric& metric : pair.dialer->metrics().driver) {
-    if (metric.name == "io_uring_sends_cut") cut = metric.value;
+  EXPECT_GT(driver_metric(*pair.dialer, "io_uring_sends_cut"), 0)
+      << "no send operation met a full socket: the test proves less than it says";
+}
+
+TEST(IoLoopBackend, AReceiveBufferGrowsForBulkAndGoesBackToSixteenKibWhenTrafficIsSmall) {
+  if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
+  MixedPair pair(LoopBackend::io_uring, LoopBackend::io_uring);
+  constexpr double kFirst = 16 * 1024;
+  const double large = static_cast<double>(EventNodeOptions{}.read_buffer_bytes);
+  const auto buffers = [&] {
+    return std::array<double, 2>{driver_metric(*pair.acceptor, "io_uring_receive_buffer_bytes"),
+                                 driver_metric(*pair.dialer, "io_uring_receive_buffer_bytes")};
+  };
+  // One connection each: its buffer starts small.
+  EXPECT_EQ(buffers(), (std::array<double, 2>{kFirst, kFirst}));
+  // A 1 MiB request and its echo fill both sides' receives: both grow.
+  const std::string big(1 << 20, 'b');
+  const Reply echoed = reply_within(pair.dialer->request(pair.acceptor_name, kEcho, as_bytes(big)));
+  ASSERT_EQ(echoed.error, Errc::ok);
+  ASSERT_EQ(echoed.payload.size(), big.size());
+  EXPECT_EQ(buffers(), (std::array<double, 2>{large, large}));
+  // Small requests one at a time: each receive is one small frame, and after 64 in a row
+  // each side's buffer is back to 16 KiB.
+  for (int i = 0; i < 100; ++i) {
+    const Reply small =
+        reply_within(pair.dialer->request(pair.acceptor_name, kEcho, as_bytes("s")));
+    ASSERT_EQ(small.error, Errc::ok) << i;
   }
-  EXPECT_GT(cut, 0) << "no send operation met a full socket: the test proves less than it says";
+  EXPECT_EQ(buffers(), (std::array<double, 2>{kFirst, kFirst}));
+  // And it grows again for the next bulk.
+  ASSERT_EQ(reply_within(pair.dialer->request(pair.acceptor_name, kEcho, as_bytes(big))).error,
+            Errc::ok);
+  EXPECT_EQ(buffers(), (std::array<double, 2>{large, large}));
+}
+
+TEST(IoLoopBackend, OnLibeventNoRingReceiveBufferIsReported) {
+  MixedPair pair(LoopBackend::libevent, LoopBackend::libevent);
+  EXPECT_EQ(driver_metric(*pair.acceptor, "io_uring_receive_buffer_bytes"), 0);
+  EXPECT_EQ(driver_metric(*pair.dialer, "io_uring_receive_buffer_bytes"), 0);
 }
 
 }  // namespace

@@ -67,11 +67,15 @@ struct RingSocket {
   struct FreeDeleter {
     void operator()(void* memory) const { std::free(memory); }
   };
-  // Page-aligned; kFirstReceiveBytes at first, read_buffer_bytes once a receive fills it
-  // (a connection that never gets past its hello costs little).
+  // Page-aligned; kFirstReceiveBytes at first (a connection that never gets past its hello
+  // costs little), read_buffer_bytes once a receive fills it, kFirstReceiveBytes again
+  // after kShrinkAfterSmallReceives receives in a row of less than that (a connection whose
+  // bulk ended gives the memory back; ring_fit_receive_buffer).
   std::unique_ptr<std::uint8_t, FreeDeleter> receive_buffer;
   std::size_t receive_capacity = 0;
   static constexpr std::size_t kFirstReceiveBytes = 16 * 1024;
+  static constexpr std::uint32_t kShrinkAfterSmallReceives = 64;
+  std::uint32_t small_receives = 0;       // in a row, while the buffer is the large one
   std::vector<std::uint8_t> send_buffer;  // the output a send operation carries
   std::size_t send_offset = 0;            // of it already sent (a short send goes on from there)
   bool receiving = false;                 // a receive is posted
@@ -348,6 +352,11 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   void ring_add_socket(TransportId transport, Socket& socket);
   // (Re)allocates the socket's receive buffer (no receive may be posted on it).
   void ring_size_receive_buffer(RingSocket& state, std::size_t bytes);
+  // After a receive of `received` bytes (`filled`: it filled the buffer), grows or shrinks
+  // the buffer for the next (RingSocket::receive_buffer).
+  void ring_fit_receive_buffer(RingSocket& state, std::size_t received, bool filled);
+  // What the receive buffers of every socket hold, closed ones still parked included.
+  std::size_t ring_receive_buffer_bytes() const;
   // Cancels the socket's posted operations; its buffers wait in retired_ring_sockets for
   // their completions.
   void ring_retire(TransportId transport, Socket& socket);

@@ -272,6 +272,33 @@ void EventNode::Impl::ring_size_receive_buffer(RingSocket& state, std::size_t by
   state.receive_capacity = rounded;
 }
 
+void EventNode::Impl::ring_fit_receive_buffer(RingSocket& state, std::size_t received,
+                                              bool filled) {
+  // No receive is posted now: the buffer may be replaced.
+  if (filled && state.receive_capacity < options.read_buffer_bytes) {
+    state.small_receives = 0;
+    return ring_size_receive_buffer(state, options.read_buffer_bytes);
+  }
+  if (state.receive_capacity <= RingSocket::kFirstReceiveBytes ||
+      received >= RingSocket::kFirstReceiveBytes) {
+    state.small_receives = 0;
+    return;
+  }
+  if (++state.small_receives < RingSocket::kShrinkAfterSmallReceives) return;
+  state.small_receives = 0;
+  ring_size_receive_buffer(state, RingSocket::kFirstReceiveBytes);
+}
+
+std::size_t EventNode::Impl::ring_receive_buffer_bytes() const {
+  std::size_t total = 0;
+  for (const auto& [transport, socket] : sockets) {
+    if (socket.ring) total += socket.ring->receive_capacity;
+  }
+  for (const auto& [transport, parked] : retired_ring_sockets)
+    total += parked->receive_capacity;
+  return total;
+}
+
 void EventNode::Impl::ring_send_final(Socket& socket, Bytes final_bytes) {
   RingSocket& state = *socket.ring;
   if (state.sending) {
@@ -350,10 +377,7 @@ void EventNode::Impl::ring_received(TransportId transport, int result) {
     after_input();
     const auto still = sockets.find(transport);
     if (still == sockets.end() || !still->second.ring) return;
-    RingSocket& state = *still->second.ring;
-    if (filled && state.receive_capacity < options.read_buffer_bytes) {
-      ring_size_receive_buffer(state, options.read_buffer_bytes);  // no receive is posted now
-    }
+    ring_fit_receive_buffer(*still->second.ring, static_cast<std::size_t>(result), filled);
     return ring_receive(transport, still->second);
   }
   if (result == -EAGAIN || result == -EINTR) return ring_receive(transport, socket);

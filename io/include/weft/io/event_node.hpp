@@ -122,13 +122,15 @@ enum class LoopBackend : std::uint8_t {
   // libevent over epoll: the loop waits for readiness, then reads and writes each socket
   // with system calls of its own (three a turn for one connection).
   libevent,
-  // io_uring (Linux 6.1 or later: IORING_SETUP_DEFER_TASKRUN; liburing): each connection keeps one
-  // receive posted to the
-  // kernel, and the small output of a turn goes as a send operation; one io_uring_enter a
-  // turn submits both and waits (bench/README.md measures the difference). Every
-  // connection holds a receive buffer of its own (16 KiB at first, read_buffer_bytes once a
-  // receive fills it, so a connection that never gets past its hello costs little) and a
-  // send buffer of up to uring_send_copy_bytes. A kernel without io_uring, or with it
+  // io_uring (Linux 6.1 or later: IORING_SETUP_DEFER_TASKRUN; liburing): each connection
+  // keeps one receive posted to the kernel, and the small output of a turn goes as a send
+  // operation; one io_uring_enter a turn submits both and waits (bench/README.md measures
+  // the difference). Every connection holds a receive buffer of its own and a send buffer
+  // of up to uring_send_copy_bytes. The receive buffer is 16 KiB at first, so a connection
+  // that never gets past its hello costs little; read_buffer_bytes once a receive fills it;
+  // 16 KiB again after 64 receives in a row of less than that, so only connections that
+  // carry bulk keep the large one (metric weft_io_uring_receive_buffer_bytes). A kernel without
+  // io_uring, or with it
   // disabled (kernel.io_uring_disabled, a seccomp policy), makes start() fail with
   // invalid_argument and a log line; loop_backend_unavailable() asks beforehand.
   io_uring,
