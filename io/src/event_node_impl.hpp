@@ -84,7 +84,8 @@ struct RingSocket {
   // The send while still in the submission queue (queued_at == Ring::submissions()).
   io_uring_sqe* queued_send = nullptr;
   std::uint64_t queued_at = 0;
-  bool listed = false;  // in ring_sends_posted
+  std::uint64_t send_serial = 0;  // counts the sends posted (ring_confirm_quiet_sends)
+  bool listed = false;            // in ring_sends_posted
   bool in_flight() const { return receiving || sending || polling_out; }
 };
 
@@ -378,9 +379,12 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   void ring_send_final(Socket& socket, Bytes final_bytes);
   void ring_poll_listener();
   void ring_pause_accepting();
-  // How many of the sends posted since the last wait the next wait may count on
-  // completing (run_ring); clears the list.
-  unsigned ring_quiet_sends();
+  // Before the wait: the sends posted since the last one that have no output behind them
+  // complete quietly (no completion unless they fail); clears ring_sends_posted.
+  void ring_quiet_sends();
+  // After a wait that submitted them and the reap of its completions: each quiet send that
+  // did not fail sent everything.
+  void ring_confirm_quiet_sends();
   // Closes the descriptors of sockets closed before the submission just made.
   void ring_close_submitted();
   // Cancels everything still posted and reaps it: no operation names a buffer after this.
@@ -495,12 +499,12 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   std::vector<TransportId>
       ring_writable;  // ready to write once the completions in hand are handled
   std::vector<TransportId> ring_sends_posted;  // sends posted since the last wait (run_ring)
+  // Sends that complete quietly, with their send_serial, until their submission is confirmed.
+  std::vector<std::pair<TransportId, std::uint64_t>> ring_quiet;
   bool ring_accept_paused = false;
-  bool ring_backstop_posted = false;    // see ring_quiet_sends
   std::uint64_t ring_failed_waits = 0;  // failed io_uring_enter waits in a row (ring_wait_outcome)
   bool ring_socket_writable = false;    // a wait for writability completed (run_ring)
   std::vector<int> ring_closing;        // closed sockets' descriptors, until the next submission
-  __kernel_timespec ring_backstop{};
   __kernel_timespec ring_accept_pause{};
   std::vector<std::pair<std::uint16_t, std::string>> handler_routes;
   std::vector<std::tuple<std::uint16_t, std::string, StreamWindow>> stream_handler_routes;

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -33,9 +34,7 @@ enum Kind : std::uint64_t {
   kTimer = 4,    // the timerfd of the core's deadlines
   kListen = 5,   // a connection waits on the listener
   kAcceptResume = 6,
-  kCancel = 7,      // a cancellation's own completion (nothing to do)
-  kBackstop = 8,    // see ring_quiet_sends
-  kSendFailed = 9,  // the silent NOP behind a small send: its send failed (nothing to do)
+  kCancel = 7,  // a cancellation's own completion (nothing to do)
 };
 constexpr unsigned kKindBits = 4;
 
@@ -55,8 +54,6 @@ bool& posted(RingSocket& state, Kind kind) {
 // that can be posted at once without overflowing into the kernel's backlog for long.
 constexpr unsigned kSubmissionEntries = 256;
 constexpr unsigned kCompletionEntries = 4096;
-// While waits count sends, the loop wakes at least this often (ring_quiet_sends).
-constexpr long kBackstopNs = 10'000'000;
 
 }  // namespace
 
@@ -96,12 +93,26 @@ void EventNode::Impl::run_ring() {
   ring_poll_own(timer_fd, kTimer);
   ring_poll_listener();
   while (!stopping) {
-    const int waited = ring->submit_and_wait(1 + ring_quiet_sends());
+    ring_quiet_sends();
+    const int waited = ring->submit_and_wait(1);
+    // Whether the kernel took every entry, the quiet sends with them (a failed
+    // io_uring_enter may leave them queued); the reap queues new ones.
+    const bool submitted = ring->queued() == 0;
     ring_close_submitted();
     ring_wait_outcome(waited);
     const auto completed = [this](std::uint64_t user_data, int result) {
       ring_completed(user_data, result);
     };
+    if (submitted && !ring_quiet.empty()) {
+      // A quiet send completed within the submission: if it failed, its completion is in
+      // the queue now, unless the queue overflowed (then completions are handled, and the
+      // kernel's held ones moved in, until every one is in sight).
+      while (ring->overflowed()) {
+        ring->reap(completed);
+        ring->flush();
+      }
+      ring_confirm_quiet_sends();
+    }
     ring->reap(completed);
     if (ring_socket_writable) {
       // A full socket has room again. The wait may have ended on that alone, with an
@@ -143,35 +154,56 @@ void EventNode::Impl::ring_wait_outcome(int waited) {
   }
 }
 
-unsigned EventNode::Impl::ring_quiet_sends() {
+void EventNode::Impl::ring_quiet_sends() {
   // A send posted this turn completes within the submission (ring_post_send), and its
   // completion alone would end the wait at once: a second call would then wait for the
-  // next input (a request's answer, the next request), one system call more a turn. So
-  // the wait counts the send too, when nothing waits behind it in the core (with more
-  // output there, its completion is what lets the next bytes go: it must end the wait).
-  // Such a send needs nothing more from the loop when it sends everything. When the full
-  // socket refuses it, or sends only part of it (a socket that fills in the middle of it;
-  // MSG_WAITALL makes that a failure too), the NOP linked behind it completes too, with
-  // -ECANCELED, and that second completion ends the wait at once, so the loop posts the
-  // rest. The backstop timeout, posted while waits count sends, bounds the wait anyway, on a
-  // kernel that would complete a cut send without failing it (none seen: on Linux 6.18 every
-  // cut send of IoLoopBackend's stream test came with its NOP's completion).
-  unsigned quiet = 0;
+  // next input (a request's answer, the next request), one system call more a turn. So a
+  // send with nothing waiting behind it in the core completes quietly: only a failure has a
+  // completion (a full socket that refused it, or cut it short: MSG_WAITALL makes that a
+  // failure too), which ends the wait so the loop posts the rest; its success is known once
+  // the wait submitted it (ring_confirm_quiet_sends). A send with more output behind it
+  // keeps its completion, which ends the wait and lets the next bytes go. One already
+  // submitted (a full submission queue went early) keeps it too.
   for (const TransportId transport : ring_sends_posted) {
     const auto found = sockets.find(transport);
     if (found == sockets.end() || !found->second.ring) continue;
     RingSocket& state = *found->second.ring;
     state.listed = false;
-    if (state.sending && node->pending_output(transport).empty()) ++quiet;
+    if (!state.sending || state.queued_send == nullptr || state.queued_at != ring->submissions() ||
+        !node->pending_output(transport).empty()) {
+      continue;
+    }
+    ring->complete_quietly(state.queued_send);
+    ring_quiet.push_back({transport, state.send_serial});
   }
   ring_sends_posted.clear();
-  if (quiet > 0 && !ring_backstop_posted) {
-    ring_backstop.tv_sec = 0;
-    ring_backstop.tv_nsec = kBackstopNs;
-    io_uring_prep_timeout(ring->next(tag(0, kBackstop)), &ring_backstop, 0, 0);
-    ring_backstop_posted = true;
+}
+
+void EventNode::Impl::ring_confirm_quiet_sends() {
+  // Confirmed before the completions are handled, so that a socket closing among them
+  // knows its last send went whole (ring_send_final).
+  std::vector<TransportId> failed;
+  ring->peek_quiet_failures(
+      [&failed](std::uint64_t user_data) { failed.push_back(user_data >> kKindBits); });
+  std::vector<std::pair<TransportId, std::uint64_t>> quiet;
+  quiet.swap(ring_quiet);
+  for (const auto& [transport, serial] : quiet) {
+    // A failure is handled in its turn by ring_sent.
+    if (std::find(failed.begin(), failed.end(), transport) != failed.end()) continue;
+    // The same send still posted: it sent everything. (Overflowed completions handled
+    // before may have ended it, and the socket may have posted a newer send since.)
+    if (const auto found = sockets.find(transport); found != sockets.end() && found->second.ring) {
+      const RingSocket& state = *found->second.ring;
+      if (state.sending && state.send_serial == serial) {
+        ring_sent(transport, static_cast<int>(state.send_buffer.size() - state.send_offset));
+      }
+      continue;
+    }
+    const auto retired = retired_ring_sockets.find(transport);
+    if (retired == retired_ring_sockets.end() || retired->second->send_serial != serial) continue;
+    retired->second->sending = false;
+    if (!retired->second->in_flight()) retired_ring_sockets.erase(retired);
   }
-  return quiet;
 }
 
 void EventNode::Impl::ring_close_submitted() {
@@ -228,9 +260,6 @@ void EventNode::Impl::ring_completed(std::uint64_t user_data, int result) {
       case kAcceptResume:
         ring_accept_paused = false;
         if (!stopping) ring_poll_listener();
-        return;
-      case kBackstop:
-        ring_backstop_posted = false;
         return;
       default:
         return;  // kCancel
@@ -417,18 +446,17 @@ bool EventNode::Impl::ring_send_copy(TransportId transport, Socket& socket) {
 void EventNode::Impl::ring_post_send(TransportId transport, Socket& socket) {
   RingSocket& state = *socket.ring;
   // Never waiting (MSG_DONTWAIT): the send completes within the submission, whatever room
-  // the socket has, so the turn's wait can count on its completion (run_ring). A full
-  // socket answers EAGAIN, and the rest goes once it is writable. MSG_WAITALL makes a send
-  // the socket cuts short fail as well (its result is still what it sent): the NOP linked
-  // behind it then completes too and ends the wait (ring_quiet_sends).
+  // the socket has, so its success is known once submitted (ring_quiet_sends). A full socket
+  // answers EAGAIN, and the rest goes once it is writable. MSG_WAITALL makes a send the
+  // socket cuts short fail as well (its result is still what it sent), so a quiet send that
+  // did not send everything always has a completion.
   const std::size_t size = state.send_buffer.size() - state.send_offset;
-  ring->reserve(2);  // the send and the NOP linked behind it go together
   io_uring_sqe* send = ring->next(tag(transport, kSend));
   io_uring_prep_send(send, socket.fd, state.send_buffer.data() + state.send_offset, size,
                      MSG_NOSIGNAL | MSG_DONTWAIT | MSG_WAITALL);
   state.queued_send = send;
-  state.queued_at = ring->submissions();  // before the NOP: a full queue submits the send
-  ring->link_silent_nop(send, tag(0, kSendFailed));
+  state.queued_at = ring->submissions();
+  ++state.send_serial;
   state.sending = true;
   if (!state.listed) ring_sends_posted.push_back(transport);
   state.listed = true;
@@ -437,6 +465,12 @@ void EventNode::Impl::ring_post_send(TransportId transport, Socket& socket) {
 void EventNode::Impl::ring_sent(TransportId transport, int result) {
   Socket& socket = sockets.at(transport);
   RingSocket& state = *socket.ring;
+  if (!state.sending) {
+    // A quiet send's failure that was not in sight when its success was confirmed: what
+    // went out is not known, so the connection cannot go on (the core resumes on the next).
+    transport_failed(transport, "io_uring: a send failed after it was taken as sent");
+    return after_input();
+  }
   state.sending = false;
   state.queued_send = nullptr;
   if (result == -EAGAIN || result == -EINTR) result = 0;

@@ -68,28 +68,34 @@ class Ring {
   // Counts the submissions: an entry queued when this read N is still queued (not yet seen
   // by the kernel) while it reads N.
   std::uint64_t submissions() const { return submissions_; }
-  // Submits early if fewer than `count` entries are free, so the next `count` go together.
-  void reserve(unsigned count) {
-    if (io_uring_sq_space_left(&ring_) < count) submit();
+  // Makes `entry`, still queued, complete silently when it succeeds (IOSQE_CQE_SKIP_SUCCESS)
+  // and stop counting it in flight: only its failure has a completion, which reap hands on
+  // without counting it. For an entry that completes within its submission (a send with
+  // MSG_DONTWAIT), the caller knows it succeeded once it was submitted (queued() == 0) and
+  // no failure came.
+  void complete_quietly(io_uring_sqe* entry) {
+    entry->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    entry->user_data |= kQuietBit;
+    --in_flight_;
   }
 
-  // A NOP linked behind the entry queued just before it (which gets IOSQE_IO_LINK): it
-  // completes silently when that one succeeds, and with -ECANCELED, tagged `user_data`, when
-  // it fails. Not counted in flight: it has a completion only in the second case, which
-  // reap does not count either.
-  void link_silent_nop(io_uring_sqe* before, std::uint64_t user_data) {
-    before->flags |= IOSQE_IO_LINK;
-    io_uring_sqe* entry = io_uring_get_sqe(&ring_);
-    if (entry == nullptr) {
-      // A full queue (reserve(2) first avoids it): `before` goes alone, unlinked (a chain
-      // may not span submissions), and the NOP after it just completes silently.
-      before->flags &= ~IOSQE_IO_LINK;
-      entry = free_entry();
+  // Entries queued and not yet taken by the kernel.
+  unsigned queued() { return io_uring_sq_ready(&ring_); }
+
+  // Whether the completion queue overflowed: the kernel holds completions it had no room
+  // for, which flush() moves in as reap makes room.
+  bool overflowed() const { return io_uring_cq_has_overflow(&ring_); }
+
+  // Hands fn(user_data) each completion ready now of an entry that complete_quietly made
+  // quiet (a failure), without taking any off the ring.
+  template <typename Fn>
+  void peek_quiet_failures(Fn&& fn) {
+    unsigned head = 0;
+    io_uring_cqe* completion = nullptr;
+    io_uring_for_each_cqe(&ring_, head, completion) {
+      const std::uint64_t user_data = io_uring_cqe_get_data64(completion);
+      if ((user_data & kQuietBit) != 0) fn(user_data & ~kQuietBit);
     }
-    io_uring_prep_nop(entry);
-    io_uring_sqe_set_data64(entry, user_data);
-    entry->flags |= IOSQE_CQE_SKIP_SUCCESS;
-    uncounted_ = user_data;
   }
 
   // Hands each completion ready now to fn(user_data, result), in the order the kernel posted
@@ -102,8 +108,9 @@ class Ring {
       if (count == 0) return;
       std::array<std::pair<std::uint64_t, int>, 64> taken{};
       for (unsigned i = 0; i < count; ++i) {
-        taken[i] = {io_uring_cqe_get_data64(ready[i]), ready[i]->res};
-        if (taken[i].first != uncounted_) --in_flight_;
+        const std::uint64_t user_data = io_uring_cqe_get_data64(ready[i]);
+        taken[i] = {user_data & ~kQuietBit, ready[i]->res};
+        if ((user_data & kQuietBit) == 0) --in_flight_;
       }
       io_uring_cq_advance(&ring_, count);
       for (unsigned i = 0; i < count; ++i)
@@ -122,6 +129,9 @@ class Ring {
   std::uint64_t in_flight() const { return in_flight_; }
 
  private:
+  // Marks the user_data of complete_quietly's entries (callers' tags leave it clear).
+  static constexpr std::uint64_t kQuietBit = std::uint64_t{1} << 63;
+
   // A free submission entry, submitting the queued ones first if none is free. The kernel
   // takes every queued entry in one call (SUBMIT_ALL) unless the call itself fails: short of
   // memory (EAGAIN, ENOMEM) it is tried again after a pause, which blocks this loop as the
@@ -147,7 +157,6 @@ class Ring {
   io_uring ring_{};
   bool open_ = false;
   std::uint64_t in_flight_ = 0;
-  std::uint64_t uncounted_ = UINT64_MAX;  // the tag of link_silent_nop's NOPs
   std::uint64_t submissions_ = 0;
 };
 
