@@ -75,6 +75,7 @@ struct RingSocket {
   std::size_t receive_capacity = 0;
   static constexpr std::size_t kFirstReceiveBytes = 16 * 1024;
   static constexpr std::uint32_t kShrinkAfterSmallReceives = 64;
+  std::size_t posted_receive_bytes = 0;   // what the last receive posted offered
   std::uint32_t small_receives = 0;       // in a row, while the buffer is the large one
   std::vector<std::uint8_t> send_buffer;  // the output a send operation carries
   std::size_t send_offset = 0;            // of it already sent (a short send goes on from there)
@@ -85,6 +86,7 @@ struct RingSocket {
   io_uring_sqe* queued_send = nullptr;
   std::uint64_t queued_at = 0;
   std::uint64_t send_serial = 0;  // counts the sends posted (ring_confirm_quiet_sends)
+  bool quiet_pending = false;     // the send posted completes quietly, not yet confirmed
   bool listed = false;            // in ring_sends_posted
   bool in_flight() const { return receiving || sending || polling_out; }
 };
@@ -347,7 +349,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // Logs and paces a turn's failed wait (a negative errno; 0 or -EINTR: it waited).
   void ring_wait_outcome(int waited);
   // Hands one completion to its socket or to the loop's own reads.
-  void ring_completed(std::uint64_t user_data, int result);
+  // (`tagged` may carry Ring::kQuietBit.)
+  void ring_completed(std::uint64_t tagged, int result);
   // An operation of a socket that closed completed: its buffers go once none is posted.
   void ring_retired_done(std::uint64_t user_data);
   void ring_add_socket(TransportId transport, Socket& socket);
@@ -369,7 +372,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   bool ring_send_copy(TransportId transport, Socket& socket);
   // Posts a send of the socket's send buffer from send_offset.
   void ring_post_send(TransportId transport, Socket& socket);
-  void ring_sent(TransportId transport, int result);
+  // `quiet`: the completion of a send that complete_quietly made quiet (its failure, or
+  // ring_confirm_quiet_sends's success).
+  void ring_sent(TransportId transport, int result, bool quiet = false);
   void ring_poll_out(TransportId transport, Socket& socket);
   void ring_writable_now(TransportId transport, int result);
   // Waits for `fd` (the eventfd or the timerfd) to be readable; the completion reads it.
@@ -382,9 +387,10 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // Before the wait: the sends posted since the last one that have no output behind them
   // complete quietly (no completion unless they fail); clears ring_sends_posted.
   void ring_quiet_sends();
-  // After a wait that submitted them and the reap of its completions: each quiet send that
-  // did not fail sent everything.
-  void ring_confirm_quiet_sends();
+  // After a wait that submitted them, before its completions are handled: each quiet send
+  // with no failure in the completion queue sent everything (with `completions_dropped`,
+  // nothing is known: their transports fail).
+  void ring_confirm_quiet_sends(bool completions_dropped);
   // Closes the descriptors of sockets closed before the submission just made.
   void ring_close_submitted();
   // Cancels everything still posted and reaps it: no operation names a buffer after this.

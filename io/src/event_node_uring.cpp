@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -93,25 +94,32 @@ void EventNode::Impl::run_ring() {
   ring_poll_own(timer_fd, kTimer);
   ring_poll_listener();
   while (!stopping) {
+    // Quiet sends left from a turn whose submission failed: this one submits them and does
+    // not sleep, since their sockets' output may wait for their confirmation.
+    const unsigned wait_for = ring_quiet.empty() ? 1 : 0;
     ring_quiet_sends();
-    const int waited = ring->submit_and_wait(1);
+    const std::uint64_t dropped_before = ring->dropped();
+    const int waited = ring->submit_and_wait(wait_for);
     // Whether the kernel took every entry, the quiet sends with them (a failed
-    // io_uring_enter may leave them queued); the reap queues new ones.
+    // io_uring_enter may leave them queued); the reap queues new ones. Until it did, the
+    // closed sockets' descriptors stay open: a queued entry still names them.
     const bool submitted = ring->queued() == 0;
-    ring_close_submitted();
+    if (submitted) ring_close_submitted();
     ring_wait_outcome(waited);
     const auto completed = [this](std::uint64_t user_data, int result) {
       ring_completed(user_data, result);
     };
     if (submitted && !ring_quiet.empty()) {
       // A quiet send completed within the submission: if it failed, its completion is in
-      // the queue now, unless the queue overflowed (then completions are handled, and the
-      // kernel's held ones moved in, until every one is in sight).
+      // the queue now, unless the queue overflowed (then completions are handled first,
+      // and the kernel's held ones moved in, until every one is in sight; a socket closing
+      // among them does not send its last bytes), or the kernel dropped one (then nothing
+      // is known of any: their connections end).
       while (ring->overflowed()) {
         ring->reap(completed);
-        ring->flush();
+        if (ring->flush() < 0) break;
       }
-      ring_confirm_quiet_sends();
+      ring_confirm_quiet_sends(ring->dropped() != dropped_before);
     }
     ring->reap(completed);
     if (ring_socket_writable) {
@@ -174,12 +182,13 @@ void EventNode::Impl::ring_quiet_sends() {
       continue;
     }
     ring->complete_quietly(state.queued_send);
+    state.quiet_pending = true;
     ring_quiet.push_back({transport, state.send_serial});
   }
   ring_sends_posted.clear();
 }
 
-void EventNode::Impl::ring_confirm_quiet_sends() {
+void EventNode::Impl::ring_confirm_quiet_sends(bool completions_dropped) {
   // Confirmed before the completions are handled, so that a socket closing among them
   // knows its last send went whole (ring_send_final).
   std::vector<TransportId> failed;
@@ -187,6 +196,7 @@ void EventNode::Impl::ring_confirm_quiet_sends() {
       [&failed](std::uint64_t user_data) { failed.push_back(user_data >> kKindBits); });
   std::vector<std::pair<TransportId, std::uint64_t>> quiet;
   quiet.swap(ring_quiet);
+  bool ended = false;
   for (const auto& [transport, serial] : quiet) {
     // A failure is handled in its turn by ring_sent.
     if (std::find(failed.begin(), failed.end(), transport) != failed.end()) continue;
@@ -194,8 +204,12 @@ void EventNode::Impl::ring_confirm_quiet_sends() {
     // before may have ended it, and the socket may have posted a newer send since.)
     if (const auto found = sockets.find(transport); found != sockets.end() && found->second.ring) {
       const RingSocket& state = *found->second.ring;
-      if (state.sending && state.send_serial == serial) {
-        ring_sent(transport, static_cast<int>(state.send_buffer.size() - state.send_offset));
+      if (!state.sending || state.send_serial != serial) continue;
+      if (completions_dropped) {
+        transport_failed(transport, "io_uring: the kernel dropped completions");
+        ended = true;
+      } else {
+        ring_sent(transport, static_cast<int>(state.send_buffer.size() - state.send_offset), true);
       }
       continue;
     }
@@ -204,6 +218,7 @@ void EventNode::Impl::ring_confirm_quiet_sends() {
     retired->second->sending = false;
     if (!retired->second->in_flight()) retired_ring_sockets.erase(retired);
   }
+  if (ended) after_input();
 }
 
 void EventNode::Impl::ring_close_submitted() {
@@ -223,16 +238,20 @@ void EventNode::Impl::ring_drain() {
   io_uring_sqe* cancel = ring->next(tag(0, kCancel));
   io_uring_prep_cancel64(cancel, 0, IORING_ASYNC_CANCEL_ANY);
   ring->submit();
-  ring_close_submitted();
+  if (ring->queued() == 0) ring_close_submitted();
   // Every operation is a receive, a send or a wait: each ends as soon as it is canceled.
   while (ring->in_flight() > 0) {
     if (const int waited = ring->submit_and_wait(1); waited < 0 && waited != -EINTR) break;
-    ring->reap([this](std::uint64_t user_data, int) { ring_retired_done(user_data); });
+    ring->reap(
+        [this](std::uint64_t user_data, int) { ring_retired_done(user_data & ~Ring::kQuietBit); });
   }
-  ring.reset();  // on the thread that made it
+  ring.reset();            // on the thread that made it
+  ring_close_submitted();  // any left: no ring names them now
 }
 
-void EventNode::Impl::ring_completed(std::uint64_t user_data, int result) {
+void EventNode::Impl::ring_completed(std::uint64_t tagged, int result) {
+  const bool quiet = (tagged & Ring::kQuietBit) != 0;
+  const std::uint64_t user_data = tagged & ~Ring::kQuietBit;
   const TransportId transport = user_data >> kKindBits;
   const Kind kind = kind_of(user_data);
   if (transport == 0) {
@@ -268,7 +287,7 @@ void EventNode::Impl::ring_completed(std::uint64_t user_data, int result) {
   const auto found = sockets.find(transport);
   if (found == sockets.end() || !found->second.ring) return ring_retired_done(user_data);
   if (kind == kReceive) return ring_received(transport, result);
-  if (kind == kSend) return ring_sent(transport, result);
+  if (kind == kSend) return ring_sent(transport, result, quiet);
   return ring_writable_now(transport, result);
 }
 
@@ -297,7 +316,12 @@ void EventNode::Impl::ring_add_socket(TransportId transport, Socket& socket) {
 
 void EventNode::Impl::ring_size_receive_buffer(RingSocket& state, std::size_t bytes) {
   const std::size_t rounded = (bytes + 4095) / 4096 * 4096;  // aligned_alloc wants a multiple
-  state.receive_buffer.reset(static_cast<std::uint8_t*>(std::aligned_alloc(4096, rounded)));
+  auto* memory = static_cast<std::uint8_t*>(std::aligned_alloc(4096, rounded));
+  if (memory == nullptr) {
+    if (state.receive_buffer) return;  // the one it has still serves
+    throw std::bad_alloc();
+  }
+  state.receive_buffer.reset(memory);
   state.receive_capacity = rounded;
 }
 
@@ -308,6 +332,9 @@ void EventNode::Impl::ring_fit_receive_buffer(RingSocket& state, std::size_t rec
     state.small_receives = 0;
     return ring_size_receive_buffer(state, options.read_buffer_bytes);
   }
+  // A receive offered less than the buffer (a TLS session's room) says nothing of the
+  // traffic: only receives offered the whole buffer count.
+  if (state.posted_receive_bytes < state.receive_capacity) return;
   if (state.receive_capacity <= RingSocket::kFirstReceiveBytes ||
       received >= RingSocket::kFirstReceiveBytes) {
     state.small_receives = 0;
@@ -378,6 +405,7 @@ void EventNode::Impl::ring_receive(TransportId transport, Socket& socket) {
   io_uring_sqe* receive = ring->next(tag(transport, kReceive));
   io_uring_prep_recv(receive, socket.fd, state.receive_buffer.get(), room, 0);
   state.receiving = true;
+  state.posted_receive_bytes = room;
 }
 
 void EventNode::Impl::ring_resume_receives() {
@@ -462,15 +490,17 @@ void EventNode::Impl::ring_post_send(TransportId transport, Socket& socket) {
   state.listed = true;
 }
 
-void EventNode::Impl::ring_sent(TransportId transport, int result) {
+void EventNode::Impl::ring_sent(TransportId transport, int result, bool quiet) {
   Socket& socket = sockets.at(transport);
   RingSocket& state = *socket.ring;
-  if (!state.sending) {
-    // A quiet send's failure that was not in sight when its success was confirmed: what
-    // went out is not known, so the connection cannot go on (the core resumes on the next).
+  if (!state.sending || quiet != state.quiet_pending) {
+    // A quiet send's failure that was not in sight when its success was confirmed (not
+    // expected): what went out is not known, so the connection cannot go on (the core
+    // resumes on the next).
     transport_failed(transport, "io_uring: a send failed after it was taken as sent");
     return after_input();
   }
+  state.quiet_pending = false;
   state.sending = false;
   state.queued_send = nullptr;
   if (result == -EAGAIN || result == -EINTR) result = 0;

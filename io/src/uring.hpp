@@ -68,6 +68,14 @@ class Ring {
   // Counts the submissions: an entry queued when this read N is still queued (not yet seen
   // by the kernel) while it reads N.
   std::uint64_t submissions() const { return submissions_; }
+  // Marks the user_data of complete_quietly's entries in the completions reap hands on
+  // (callers' tags leave it clear).
+  static constexpr std::uint64_t kQuietBit = std::uint64_t{1} << 63;
+
+  // Completions the kernel dropped, having no room for them even in its overflow list (a
+  // failed allocation): a count that only grows.
+  unsigned dropped() const { return *ring_.cq.koverflow; }
+
   // Makes `entry`, still queued, complete silently when it succeeds (IOSQE_CQE_SKIP_SUCCESS)
   // and stop counting it in flight: only its failure has a completion, which reap hands on
   // without counting it. For an entry that completes within its submission (a send with
@@ -99,7 +107,8 @@ class Ring {
   }
 
   // Hands each completion ready now to fn(user_data, result), in the order the kernel posted
-  // them. They are taken off the ring before fn runs, so fn may queue new entries.
+  // them (user_data with kQuietBit for a quiet entry's failure). They are taken off the ring before
+  // fn runs, so fn may queue new entries.
   template <typename Fn>
   void reap(Fn&& fn) {
     while (true) {
@@ -109,7 +118,7 @@ class Ring {
       std::array<std::pair<std::uint64_t, int>, 64> taken{};
       for (unsigned i = 0; i < count; ++i) {
         const std::uint64_t user_data = io_uring_cqe_get_data64(ready[i]);
-        taken[i] = {user_data & ~kQuietBit, ready[i]->res};
+        taken[i] = {user_data, ready[i]->res};
         if ((user_data & kQuietBit) == 0) --in_flight_;
       }
       io_uring_cq_advance(&ring_, count);
@@ -129,9 +138,6 @@ class Ring {
   std::uint64_t in_flight() const { return in_flight_; }
 
  private:
-  // Marks the user_data of complete_quietly's entries (callers' tags leave it clear).
-  static constexpr std::uint64_t kQuietBit = std::uint64_t{1} << 63;
-
   // A free submission entry, submitting the queued ones first if none is free. The kernel
   // takes every queued entry in one call (SUBMIT_ALL) unless the call itself fails: short of
   // memory (EAGAIN, ENOMEM) it is tried again after a pause, which blocks this loop as the
