@@ -85,13 +85,15 @@ wait_for() {
   return 1
 }
 start() {  # NAME RING [PORT]
-  local name=$1 ring_file=$2
-  touch "$scratch/members-$name"
+  local name=$1 ring_file=$2 listened
+  touch "$scratch/members-$name" "$scratch/$name.log"
+  # Counted before the node starts: counted after, a node that listened at once would be
+  # waited for twice (a restart appends to the same log).
+  listened=$(grep -c "listening on" "$scratch/$name.log" || true)
   "$node_bin" --name "$name" --listen "127.0.0.1:${3:-0}" --members "$scratch/members-$name" \
     --key "$keys/$name.key" --keyring "$ring_file" >> "$scratch/$name.log" 2>&1 &
   pid[$name]=$!
-  wait_for "$name" "listening on" "$(($(grep -c "listening on" "$scratch/$name.log") + 1))" ||
-    fail "$name did not listen"
+  wait_for "$name" "listening on" "$((listened + 1))" || fail "$name did not listen"
   port[$name]=$(sed -nE 's/.* listening on 127\.0\.0\.1:([0-9]+)$/\1/p' "$scratch/$name.log" | tail -n 1)
 }
 declare -A ring_of=([node-a]=$scratch/ring-a [node-b]=$scratch/ring-b [node-c]=$keys/keyring)
