@@ -85,9 +85,8 @@ struct RingSocket {
   // The send while still in the submission queue (queued_at == Ring::submissions()).
   io_uring_sqe* queued_send = nullptr;
   std::uint64_t queued_at = 0;
-  std::uint64_t send_serial = 0;  // counts the sends posted (ring_confirm_quiet_sends)
-  bool quiet_pending = false;     // the send posted completes quietly, not yet confirmed
-  bool listed = false;            // in ring_sends_posted
+  bool quiet_pending = false;  // the send posted completes quietly, not yet confirmed
+  bool listed = false;         // in ring_sends_posted
   bool in_flight() const { return receiving || sending || polling_out; }
 };
 
@@ -505,8 +504,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   std::vector<TransportId>
       ring_writable;  // ready to write once the completions in hand are handled
   std::vector<TransportId> ring_sends_posted;  // sends posted since the last wait (run_ring)
-  // Sends that complete quietly, with their send_serial, until their submission is confirmed.
-  std::vector<std::pair<TransportId, std::uint64_t>> ring_quiet;
+  // Sockets whose send completes quietly, until its submission is confirmed.
+  std::vector<TransportId> ring_quiet;
   bool ring_accept_paused = false;
   std::uint64_t ring_failed_waits = 0;  // failed io_uring_enter waits in a row (ring_wait_outcome)
   bool ring_socket_writable = false;    // a wait for writability completed (run_ring)

@@ -183,7 +183,7 @@ void EventNode::Impl::ring_quiet_sends() {
     }
     ring->complete_quietly(state.queued_send);
     state.quiet_pending = true;
-    ring_quiet.push_back({transport, state.send_serial});
+    ring_quiet.push_back(transport);
   }
   ring_sends_posted.clear();
 }
@@ -194,17 +194,17 @@ void EventNode::Impl::ring_confirm_quiet_sends(bool completions_dropped) {
   std::vector<TransportId> failed;
   ring->peek_quiet_failures(
       [&failed](std::uint64_t user_data) { failed.push_back(user_data >> kKindBits); });
-  std::vector<std::pair<TransportId, std::uint64_t>> quiet;
+  std::vector<TransportId> quiet;
   quiet.swap(ring_quiet);
   bool ended = false;
-  for (const auto& [transport, serial] : quiet) {
+  for (const TransportId transport : quiet) {
     // A failure is handled in its turn by ring_sent.
     if (std::find(failed.begin(), failed.end(), transport) != failed.end()) continue;
-    // The same send still posted: it sent everything. (Overflowed completions handled
-    // before may have ended it, and the socket may have posted a newer send since.)
+    // Still quiet, so no failure ended it: it sent everything. (Overflowed completions
+    // handled before may have ended it.)
     if (const auto found = sockets.find(transport); found != sockets.end() && found->second.ring) {
       const RingSocket& state = *found->second.ring;
-      if (!state.sending || state.send_serial != serial) continue;
+      if (!state.quiet_pending) continue;
       if (completions_dropped) {
         transport_failed(transport, "io_uring: the kernel dropped completions");
         ended = true;
@@ -214,7 +214,8 @@ void EventNode::Impl::ring_confirm_quiet_sends(bool completions_dropped) {
       continue;
     }
     const auto retired = retired_ring_sockets.find(transport);
-    if (retired == retired_ring_sockets.end() || retired->second->send_serial != serial) continue;
+    if (retired == retired_ring_sockets.end() || !retired->second->quiet_pending) continue;
+    retired->second->quiet_pending = false;
     retired->second->sending = false;
     if (!retired->second->in_flight()) retired_ring_sockets.erase(retired);
   }
@@ -484,7 +485,6 @@ void EventNode::Impl::ring_post_send(TransportId transport, Socket& socket) {
                      MSG_NOSIGNAL | MSG_DONTWAIT | MSG_WAITALL);
   state.queued_send = send;
   state.queued_at = ring->submissions();
-  ++state.send_serial;
   state.sending = true;
   if (!state.listed) ring_sends_posted.push_back(transport);
   state.listed = true;
