@@ -2,7 +2,8 @@
 // is the one that runs (seen from the node, from its metrics and from the process's open
 // rings), a name that is no loop fails start(), and nodes on the two loops talk to each
 // other: small requests (the ring's copied sends), large ones (written in place) and a
-// stream that fills the socket (sends the kernel cuts short or refuses until it drains).
+// stream that fills the socket (sends the kernel cuts short or refuses until it drains), also
+// under sends posted to complete quietly.
 // The whole adapter suite runs once more over io_uring (tests/CMakeLists.txt: io.uring.*).
 #include <dirent.h>
 #include <gtest/gtest.h>
@@ -11,9 +12,13 @@
 #include <array>
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
+#include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -135,6 +140,9 @@ struct Sink {
   std::atomic<bool> in_order{true};
   std::atomic<bool> ended{false};
   std::atomic<Errc> end_result{Errc::ok};
+  // While set, the handler of each message waits (blocking the acceptor's loop), so the
+  // dialer's socket fills and stays full.
+  std::atomic<bool> hold{false};
 };
 
 // Two connected nodes, the acceptor on `accepting` and the dialer on `dialing` (the
@@ -143,7 +151,8 @@ struct Sink {
 // message waits 500 ms in its handler, so the dialer's socket fills behind it.
 struct MixedPair {
   MixedPair(LoopBackend accepting_loop, LoopBackend dialing_loop,
-            std::size_t dialer_send_copy_bytes = EventNodeOptions{}.uring_send_copy_bytes) {
+            std::size_t dialer_send_copy_bytes = EventNodeOptions{}.uring_send_copy_bytes,
+            std::function<int()> dialer_wait_fault = nullptr, LogSink dialer_log = nullptr) {
     const std::string dialer_name = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
     acceptor_name = dialer_name == "alpha" ? "bravo" : "alpha";
     EventNodeOptions accepting;
@@ -162,6 +171,8 @@ struct MixedPair {
           callbacks.on_message = [this](StreamSession&, Bytes message) {
             const std::uint64_t expected = sink.messages.load();
             if (expected == 0) std::this_thread::sleep_for(500ms);
+            while (sink.hold.load())
+              std::this_thread::sleep_for(1ms);
             std::uint64_t value = 0;
             for (std::size_t i = 0; i < 8 && i < message.size(); ++i)
               value |= static_cast<std::uint64_t>(message[i]) << (8 * i);
@@ -180,6 +191,8 @@ struct MixedPair {
     dialing.config = config_for(dialer_name, acceptor_name);
     dialing.loop_backend = dialing_loop;
     dialing.uring_send_copy_bytes = dialer_send_copy_bytes;
+    dialing.uring_wait_fault = std::move(dialer_wait_fault);
+    if (dialer_log) dialing.log = std::move(dialer_log);
     dialing.addresses.push_back({acceptor_name, "127.0.0.1", acceptor->port()});
     dialer = std::make_unique<EventNode>(std::move(dialing));
     EXPECT_EQ(dialer->start(), Errc::ok);
@@ -199,6 +212,52 @@ double driver_metric(EventNode& node, std::string_view name) {
   }
   return -1;
 }
+
+// A stream from the pair's dialer to its sink (kSink), whose messages carry 0, 1, 2, ...
+struct SinkStream {
+  explicit SinkStream(MixedPair& pair) {
+    StreamCallbacks callbacks;
+    callbacks.on_end = [this](StreamSession&, Errc result, std::string_view) {
+      sender_result = result;
+      sender_ended = true;
+    };
+    session =
+        pair.dialer->open_stream(pair.acceptor_name, kSink, {}, nullptr, true, {}, 0, callbacks);
+  }
+  // Writes message `number`, waiting `pause` each time the stream's queue is full.
+  Errc write(std::uint64_t number, std::chrono::microseconds pause) {
+    std::array<std::uint8_t, 64> message{};
+    for (std::size_t i = 0; i < 8; ++i)
+      message[i] = static_cast<std::uint8_t>(number >> (8 * i));
+    while (true) {
+      const Errc written = session.write(Bytes(message.data(), message.size()));
+      if (written != Errc::queue_full) return written;
+      std::this_thread::sleep_for(pause);
+    }
+  }
+  // Closes the stream, and whether both ends then ended well with `messages` delivered in
+  // order.
+  ::testing::AssertionResult close_and_check(MixedPair& pair, std::uint64_t messages) {
+    if (session.close() != Errc::ok) return ::testing::AssertionFailure() << "close failed";
+    if (!wait_until([&] { return pair.sink.ended.load() && sender_ended.load(); }, 60s)) {
+      return ::testing::AssertionFailure() << "the stream did not end";
+    }
+    if (pair.sink.end_result.load() != Errc::ok || sender_result.load() != Errc::ok) {
+      return ::testing::AssertionFailure()
+             << "ended with " << errc_name(pair.sink.end_result.load()) << " / "
+             << errc_name(sender_result.load());
+    }
+    if (pair.sink.messages.load() != messages || !pair.sink.in_order.load()) {
+      return ::testing::AssertionFailure()
+             << pair.sink.messages.load() << " of " << messages << " messages, "
+             << (pair.sink.in_order.load() ? "in order" : "out of order");
+    }
+    return ::testing::AssertionSuccess();
+  }
+  std::atomic<bool> sender_ended{false};
+  std::atomic<Errc> sender_result{Errc::ok};
+  StreamSession session;
+};
 
 TEST(IoLoopBackend, ANodeOnIoUringAndOneOnLibeventServeEachOtherSmallAndLargeRequests) {
   if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
@@ -238,37 +297,201 @@ TEST(IoLoopBackend, AStreamThatFillsTheSocketOverIoUringArrivesWholeAndInOrder) 
   // Every write of the dialer goes as a send operation (none is large enough to be written in
   // place), so a full socket always meets one.
   MixedPair pair(LoopBackend::io_uring, LoopBackend::io_uring, 1 << 20);
-  StreamCallbacks callbacks;
-  std::atomic<bool> sender_ended{false};
-  std::atomic<Errc> sender_result{Errc::ok};
-  callbacks.on_end = [&](StreamSession&, Errc result, std::string_view) {
-    sender_result = result;
-    sender_ended = true;
-  };
-  StreamSession session =
-      pair.dialer->open_stream(pair.acceptor_name, kSink, {}, nullptr, true, {}, 0, callbacks);
+  SinkStream stream(pair);
   constexpr std::uint64_t kMessages = 200'000;
-  for (std::uint64_t sent = 0; sent < kMessages;) {
-    std::array<std::uint8_t, 64> message{};
-    for (std::size_t i = 0; i < 8; ++i)
-      message[i] = static_cast<std::uint8_t>(sent >> (8 * i));
-    const Errc written = session.write(Bytes(message.data(), message.size()));
-    if (written == Errc::queue_full) {
-      std::this_thread::sleep_for(200us);
-      continue;
-    }
-    ASSERT_EQ(written, Errc::ok) << sent;
-    ++sent;
-  }
-  ASSERT_EQ(session.close(), Errc::ok);
-  ASSERT_TRUE(wait_until([&] { return pair.sink.ended.load() && sender_ended.load(); }, 60s));
-  EXPECT_EQ(pair.sink.end_result.load(), Errc::ok);
-  EXPECT_EQ(sender_result.load(), Errc::ok);
-  EXPECT_EQ(pair.sink.messages.load(), kMessages);
-  EXPECT_TRUE(pair.sink.in_order.load());
+  for (std::uint64_t sent = 0; sent < kMessages; ++sent)
+    ASSERT_EQ(stream.write(sent, 200us), Errc::ok) << sent;
+  EXPECT_TRUE(stream.close_and_check(pair, kMessages));
   // The sender's full socket really did cut send operations short or refuse them.
   EXPECT_GT(driver_metric(*pair.dialer, "io_uring_sends_cut"), 0)
       << "no send operation met a full socket: the test proves less than it says";
+}
+
+TEST(IoLoopBackend, AQuietSendAFullSocketRefusesFailsVisiblyAndItsBytesStillArriveInOrder) {
+  if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
+  // One message at a time with a pause after each: every turn of the dialer's loop finds
+  // one small frame and nothing behind it, which goes as a quiet send (no completion if it
+  // succeeds). The acceptor holds its loop, so the socket fills under those sends until the
+  // kernel refuses or cuts one: only its failure completion can tell the loop, which must
+  // then send the rest once the socket has room, in order.
+  MixedPair pair(LoopBackend::io_uring, LoopBackend::io_uring);
+  pair.sink.hold = true;
+  SinkStream stream(pair);
+  const auto quiet_failures = [&pair] {
+    return driver_metric(*pair.dialer, "io_uring_quiet_sends_failed");
+  };
+  EXPECT_EQ(quiet_failures(), 0);
+  std::uint64_t sent = 0;
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  while (quiet_failures() == 0 && std::chrono::steady_clock::now() < give_up) {
+    for (int i = 0; i < 256; ++i) {
+      ASSERT_EQ(stream.write(sent, 1ms), Errc::ok) << sent;
+      ++sent;
+      std::this_thread::sleep_for(20us);
+    }
+  }
+  const double failed = quiet_failures();
+  EXPECT_GT(failed, 0) << "no quiet send met the full socket after " << sent << " messages";
+  // Every quiet failure was a send the full socket cut short or refused.
+  EXPECT_GE(driver_metric(*pair.dialer, "io_uring_sends_cut"), failed);
+  // A few more behind the refused one, then the acceptor reads again.
+  for (int i = 0; i < 100; ++i, ++sent)
+    ASSERT_EQ(stream.write(sent, 1ms), Errc::ok) << sent;
+  pair.sink.hold = false;
+  EXPECT_TRUE(stream.close_and_check(pair, sent));
+}
+
+// The socket inode of this process's TCP connection to port `remote_port` on loopback (0:
+// none), from the kernel's table of TCP sockets.
+unsigned long connection_inode(std::uint16_t remote_port) {
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);  // the header
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout;
+    unsigned long inode = 0;
+    fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+        timeout >> inode;
+    const std::size_t colon = remote.find(':');
+    if (colon == std::string::npos || state != "01") continue;  // established only
+    if (std::stoul(remote.substr(colon + 1), nullptr, 16) == remote_port) return inode;
+  }
+  return 0;
+}
+
+// Whether this process holds a descriptor of the socket with `inode`.
+bool holds_socket(unsigned long inode) {
+  const std::string wanted = "socket:[" + std::to_string(inode) + "]";
+  DIR* listing = ::opendir("/proc/self/fd");
+  if (listing == nullptr) return false;
+  bool held = false;
+  while (const dirent* entry = ::readdir(listing)) {
+    char target[256] = {};
+    const std::string path = std::string("/proc/self/fd/") + entry->d_name;
+    const ssize_t size = ::readlink(path.c_str(), target, sizeof target - 1);
+    if (size > 0 && std::string(target, static_cast<std::size_t>(size)) == wanted) held = true;
+  }
+  ::closedir(listing);
+  return held;
+}
+
+// Fails the io_uring_enter waits of a node's loop on request (uring_wait_fault), and keeps
+// when the failing calls came.
+class WaitFaults {
+ public:
+  // The next `count` waits fail with ENOMEM.
+  void fail_next(int count) {
+    const std::lock_guard lock(mutex_);
+    left_ = count;
+    failed_at_.clear();
+  }
+  int left() const {
+    const std::lock_guard lock(mutex_);
+    return left_;
+  }
+  // The time from the first failed call to the last.
+  std::chrono::steady_clock::duration failing_for() const {
+    const std::lock_guard lock(mutex_);
+    return failed_at_.empty() ? std::chrono::steady_clock::duration{}
+                              : failed_at_.back() - failed_at_.front();
+  }
+  std::function<int()> seam() {
+    return [this] {
+      const std::lock_guard lock(mutex_);
+      if (left_ == 0) return 0;
+      --left_;
+      failed_at_.push_back(std::chrono::steady_clock::now());
+      return -ENOMEM;
+    };
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  int left_ = 0;
+  std::vector<std::chrono::steady_clock::time_point> failed_at_;
+};
+
+// The log lines of a node, by level.
+class LogLines {
+ public:
+  LogSink sink() {
+    return [this](LogLevel level, std::string_view text) {
+      const std::lock_guard lock(mutex_);
+      lines_.emplace_back(level, std::string(text));
+    };
+  }
+  // Lines at `level` that contain `part`.
+  std::vector<std::string> with(LogLevel level, std::string_view part) const {
+    const std::lock_guard lock(mutex_);
+    std::vector<std::string> found;
+    for (const auto& [line_level, text] : lines_) {
+      if (line_level == level && text.find(part) != std::string::npos) found.push_back(text);
+    }
+    return found;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::pair<LogLevel, std::string>> lines_;
+};
+
+TEST(IoLoopBackend, FailingIoUringWaitsArePacedLoggedOnceAndLoseNothing) {
+  if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
+  WaitFaults faults;
+  LogLines logs;
+  MixedPair pair(LoopBackend::io_uring, LoopBackend::io_uring,
+                 EventNodeOptions{}.uring_send_copy_bytes, faults.seam(), logs.sink());
+  constexpr int kFailures = 100;
+  // The dialer's loop is waiting: the request's command wakes it, the turn queues the
+  // request's send (quiet: nothing behind it), and the next waits fail without submitting
+  // it. It must go once they work again, and its answer come back.
+  std::this_thread::sleep_for(200ms);  // the turns that followed the handshake are over
+  faults.fail_next(kFailures);
+  const Reply reply = reply_within(
+      pair.dialer->request(pair.acceptor_name, kEcho, as_bytes("sent across failures")), 30s);
+  ASSERT_EQ(reply.error, Errc::ok);
+  EXPECT_EQ(std::string(reply.payload.begin(), reply.payload.end()), "sent across failures");
+  EXPECT_EQ(faults.left(), 0);
+  // Not a spinning core: after the first failure, each turn paused 1 ms.
+  EXPECT_GE(faults.failing_for(), std::chrono::milliseconds(kFailures - 2));
+  // One line when the waits began to fail, one when they worked again, with the count.
+  EXPECT_EQ(logs.with(LogLevel::error, "io_uring_enter").size(), 1U);
+  EXPECT_EQ(logs.with(LogLevel::warning,
+                      "works again, after " + std::to_string(kFailures) + " failed waits")
+                .size(),
+            1U);
+  // Still one connection, which serves as before.
+  for (int i = 0; i < 50; ++i) {
+    const Reply next =
+        reply_within(pair.dialer->request(pair.acceptor_name, kEcho, as_bytes("after")));
+    ASSERT_EQ(next.error, Errc::ok) << i;
+  }
+}
+
+TEST(IoLoopBackend, AClosedSocketsDescriptorStaysOpenWhileEntriesNamingItAreUnsubmitted) {
+  if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
+  WaitFaults faults;
+  LogLines logs;
+  MixedPair pair(LoopBackend::io_uring, LoopBackend::io_uring,
+                 EventNodeOptions{}.uring_send_copy_bytes, faults.seam(), logs.sink());
+  const unsigned long dialer_socket = connection_inode(pair.acceptor->port());
+  ASSERT_NE(dialer_socket, 0U);
+  ASSERT_TRUE(holds_socket(dialer_socket));
+  // Removing the peer closes its connection: the turn queues the cancellations of the
+  // socket's receive, and the waits after it fail without submitting them. Closed now, its
+  // number could go to the next socket while a queued entry still names it.
+  // The turns that followed the handshake are over: the next wait ends on the command.
+  std::this_thread::sleep_for(200ms);
+  faults.fail_next(400);
+  ASSERT_EQ(pair.dialer->remove_peer(pair.acceptor_name), Errc::ok);
+  std::this_thread::sleep_for(50ms);
+  ASSERT_GT(faults.left(), 0) << "the failures ended before the check: it proves nothing";
+  EXPECT_TRUE(holds_socket(dialer_socket)) << "closed with its entries still queued";
+  // Once a wait submits them, the descriptor closes.
+  EXPECT_TRUE(wait_until([&] { return !holds_socket(dialer_socket); }, 30s));
+  EXPECT_EQ(faults.left(), 0);
+  EXPECT_EQ(logs.with(LogLevel::warning, "works again, after 400 failed waits").size(), 1U);
 }
 
 TEST(IoLoopBackend, AReceiveBufferGrowsForBulkAndGoesBackToSixteenKibWhenTrafficIsSmall) {

@@ -321,6 +321,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     std::uint64_t dials = 0;  // Dial events acted on (failures: the core's connect_failures)
     // Ring sends the socket cut short or refused (the rest waited for room).
     std::uint64_t uring_sends_cut = 0;
+    // Quiet sends (ring_quiet_sends) whose failure completion came.
+    std::uint64_t uring_quiet_sends_failed = 0;
     // TLS failures by code (tls_errc_name), and whether in the handshake or later.
     std::map<std::pair<std::string, bool>, std::uint64_t> tls_failures;
   };

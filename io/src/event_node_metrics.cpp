@@ -101,6 +101,10 @@ void EventNode::Impl::add_io_metrics(MetricsSnapshot& snapshot) {
       {{"backend", std::string(loop_backend_name(backend))}});
   add("io_uring_sends_cut", "Send operations a full socket cut short or refused (io_uring).", true,
       static_cast<double>(io_counters.uring_sends_cut));
+  add("io_uring_quiet_sends_failed",
+      "Quiet sends (no completion on success) that failed: refused, cut short or an error "
+      "(io_uring).",
+      true, static_cast<double>(io_counters.uring_quiet_sends_failed));
   add("io_uring_receive_buffer_bytes", "Bytes of the sockets' receive buffers (io_uring).", false,
       static_cast<double>(ring_receive_buffer_bytes()));
 }

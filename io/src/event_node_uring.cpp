@@ -85,6 +85,7 @@ int EventNode::Impl::open_ring() {
   if (const int error = made->open(kSubmissionEntries, kCompletionEntries); error < 0) {
     return error;
   }
+  made->set_wait_fault(options.uring_wait_fault);
   ring = std::move(made);
   return 0;
 }
@@ -288,7 +289,10 @@ void EventNode::Impl::ring_completed(std::uint64_t tagged, int result) {
   const auto found = sockets.find(transport);
   if (found == sockets.end() || !found->second.ring) return ring_retired_done(user_data);
   if (kind == kReceive) return ring_received(transport, result);
-  if (kind == kSend) return ring_sent(transport, result, quiet);
+  if (kind == kSend) {
+    if (quiet) ++io_counters.uring_quiet_sends_failed;  // only a failure has a completion
+    return ring_sent(transport, result, quiet);
+  }
   return ring_writable_now(transport, result);
 }
 

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <thread>
 #include <utility>
 
@@ -56,9 +57,15 @@ class Ring {
   // (EINTR: a signal; the caller just goes round again).
   int submit_and_wait(unsigned count) {
     ++submissions_;
+    if (wait_fault_) {
+      if (const int injected = wait_fault_(); injected < 0) return injected;
+    }
     const int result = io_uring_submit_and_wait(&ring_, count);
     return result < 0 ? result : 0;
   }
+  // Makes submit_and_wait ask `fault` first (EventNodeOptions::uring_wait_fault): a
+  // negative errno it returns is the call's result, and the call is not made.
+  void set_wait_fault(std::function<int()> fault) { wait_fault_ = std::move(fault); }
   // Hands the queued entries to the kernel now, without waiting: how many it took, or a
   // negative errno (then it took none).
   int submit() {
@@ -164,6 +171,7 @@ class Ring {
   bool open_ = false;
   std::uint64_t in_flight_ = 0;
   std::uint64_t submissions_ = 0;
+  std::function<int()> wait_fault_;
 };
 
 }  // namespace weft::io

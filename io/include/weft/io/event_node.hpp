@@ -214,6 +214,12 @@ struct EventNodeOptions {
   // still hold; the send buffer is the only output held outside the core (at most this
   // much a connection). TLS connections write their ciphertext in place, never this way.
   std::size_t uring_send_copy_bytes = 16 * 1024;
+  // A seam for tests of the io_uring loop's error paths; leave it null (the default) in
+  // real use. When set, the loop thread calls it before each io_uring_enter that submits
+  // and waits: a negative errno it returns becomes that call's result and the call is not
+  // made (nothing queued is submitted, as when the kernel refuses the call); 0 lets the
+  // call go. Ignored on libevent.
+  std::function<int()> uring_wait_fault;
   LogSink log;
 };
 
