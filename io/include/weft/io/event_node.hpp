@@ -215,10 +215,13 @@ struct EventNodeOptions {
   // much a connection). TLS connections write their ciphertext in place, never this way.
   std::size_t uring_send_copy_bytes = 16 * 1024;
   // A seam for tests of the io_uring loop's error paths; leave it null (the default) in
-  // real use. When set, the loop thread calls it before each io_uring_enter that submits
-  // and waits: a negative errno it returns becomes that call's result and the call is not
-  // made (nothing queued is submitted, as when the kernel refuses the call); 0 lets the
-  // call go. Ignored on libevent.
+  // real use. When set, the loop thread calls it before each turn's io_uring_enter (the
+  // one that submits what the turn queued and waits for completions, or only submits when
+  // a turn must not sleep): a negative errno it returns becomes that call's result and the
+  // call is not made (nothing queued is submitted, as when the kernel refuses the call); 0
+  // lets the call go. Not asked for the early submission of a full submission queue, nor
+  // once the node stops (its last waits drain the ring). What it captures must stay valid
+  // until stop() returns. Ignored on libevent.
   std::function<int()> uring_wait_fault;
   LogSink log;
 };
