@@ -36,22 +36,24 @@ using testing::wait_established;
 using testing::wait_until;
 using namespace std::chrono_literals;
 
-// The io_uring instances this process holds open (each ring is one anon inode).
-std::size_t open_rings() {
+// How many descriptors of this process link to `target` (as /proc/self/fd shows them).
+std::size_t descriptors_of(std::string_view target) {
   DIR* listing = ::opendir("/proc/self/fd");
   if (listing == nullptr) return 0;
-  std::size_t rings = 0;
+  std::size_t count = 0;
   while (const dirent* entry = ::readdir(listing)) {
-    char target[256] = {};
+    char link[256] = {};
     const std::string path = std::string("/proc/self/fd/") + entry->d_name;
-    const ssize_t size = ::readlink(path.c_str(), target, sizeof target - 1);
-    if (size > 0 &&
-        std::string(target, static_cast<std::size_t>(size)) == "anon_inode:[io_uring]") {
-      ++rings;
-    }
+    const ssize_t size = ::readlink(path.c_str(), link, sizeof link - 1);
+    if (size > 0 && std::string_view(link, static_cast<std::size_t>(size)) == target) ++count;
   }
   ::closedir(listing);
-  return rings;
+  return count;
+}
+
+// The io_uring instances this process holds open (each ring is one anon inode).
+std::size_t open_rings() {
+  return descriptors_of("anon_inode:[io_uring]");
 }
 
 // Sets WEFT_LOOP_BACKEND for one test and puts back what was there.
@@ -397,18 +399,7 @@ unsigned long connection_inode(std::uint16_t remote_port) {
 
 // Whether this process holds a descriptor of the socket with `inode`.
 bool holds_socket(unsigned long inode) {
-  const std::string wanted = "socket:[" + std::to_string(inode) + "]";
-  DIR* listing = ::opendir("/proc/self/fd");
-  if (listing == nullptr) return false;
-  bool held = false;
-  while (const dirent* entry = ::readdir(listing)) {
-    char target[256] = {};
-    const std::string path = std::string("/proc/self/fd/") + entry->d_name;
-    const ssize_t size = ::readlink(path.c_str(), target, sizeof target - 1);
-    if (size > 0 && std::string(target, static_cast<std::size_t>(size)) == wanted) held = true;
-  }
-  ::closedir(listing);
-  return held;
+  return descriptors_of("socket:[" + std::to_string(inode) + "]") > 0;
 }
 
 // Fails the io_uring_enter waits of a node's loop on request (uring_wait_fault), and keeps
@@ -471,46 +462,50 @@ class LogLines {
   std::vector<std::pair<LogLevel, std::string>> lines_;
 };
 
-TEST(IoLoopBackend, FailingIoUringWaitsArePacedLoggedOnceAndLoseNothing) {
-  if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
+// Two nodes on io_uring whose dialer's waits fail on request, with the dialer's log.
+struct FaultyPair {
   WaitFaults faults;
   LogLines logs;
-  MixedPair pair(LoopBackend::io_uring, LoopBackend::io_uring,
-                 EventNodeOptions{}.uring_send_copy_bytes, faults.seam(), logs.sink());
+  MixedPair pair{LoopBackend::io_uring, LoopBackend::io_uring,
+                 EventNodeOptions{}.uring_send_copy_bytes, faults.seam(), logs.sink()};
+};
+
+TEST(IoLoopBackend, FailingIoUringWaitsArePacedLoggedOnceAndLoseNothing) {
+  if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
+  FaultyPair nodes;
   constexpr int kFailures = 100;
   // The dialer's loop is waiting: the request's command wakes it, the turn queues the
   // request's send (quiet: nothing behind it), and the next waits fail without submitting
   // it. It must go once they work again, and its answer come back.
   std::this_thread::sleep_for(200ms);  // the turns that followed the handshake are over
-  faults.fail_next(kFailures);
+  nodes.faults.fail_next(kFailures);
   const Reply reply = reply_within(
-      pair.dialer->request(pair.acceptor_name, kEcho, as_bytes("sent across failures")), 30s);
+      nodes.pair.dialer->request(nodes.pair.acceptor_name, kEcho, as_bytes("sent across failures")),
+      30s);
   ASSERT_EQ(reply.error, Errc::ok);
   EXPECT_EQ(std::string(reply.payload.begin(), reply.payload.end()), "sent across failures");
-  EXPECT_EQ(faults.left(), 0);
+  EXPECT_EQ(nodes.faults.left(), 0);
   // Not a spinning core: after the first failure, each turn paused 1 ms.
-  EXPECT_GE(faults.failing_for(), std::chrono::milliseconds(kFailures - 2));
+  EXPECT_GE(nodes.faults.failing_for(), std::chrono::milliseconds(kFailures - 2));
   // One line when the waits began to fail, one when they worked again, with the count.
-  EXPECT_EQ(logs.with(LogLevel::error, "io_uring_enter").size(), 1U);
-  EXPECT_EQ(logs.with(LogLevel::warning,
+  EXPECT_EQ(nodes.logs.with(LogLevel::error, "io_uring_enter").size(), 1U);
+  EXPECT_EQ(nodes.logs
+                .with(LogLevel::warning,
                       "works again, after " + std::to_string(kFailures) + " failed waits")
                 .size(),
             1U);
   // Still one connection, which serves as before.
   for (int i = 0; i < 50; ++i) {
-    const Reply next =
-        reply_within(pair.dialer->request(pair.acceptor_name, kEcho, as_bytes("after")));
+    const Reply next = reply_within(
+        nodes.pair.dialer->request(nodes.pair.acceptor_name, kEcho, as_bytes("after")));
     ASSERT_EQ(next.error, Errc::ok) << i;
   }
 }
 
 TEST(IoLoopBackend, AClosedSocketsDescriptorStaysOpenWhileEntriesNamingItAreUnsubmitted) {
   if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
-  WaitFaults faults;
-  LogLines logs;
-  MixedPair pair(LoopBackend::io_uring, LoopBackend::io_uring,
-                 EventNodeOptions{}.uring_send_copy_bytes, faults.seam(), logs.sink());
-  const unsigned long dialer_socket = connection_inode(pair.acceptor->port());
+  FaultyPair nodes;
+  const unsigned long dialer_socket = connection_inode(nodes.pair.acceptor->port());
   ASSERT_NE(dialer_socket, 0U);
   ASSERT_TRUE(holds_socket(dialer_socket));
   // Removing the peer closes its connection: the turn queues the cancellations of the
@@ -518,20 +513,21 @@ TEST(IoLoopBackend, AClosedSocketsDescriptorStaysOpenWhileEntriesNamingItAreUnsu
   // number could go to the next socket while a queued entry still names it.
   // The turns that followed the handshake are over: the next wait ends on the command.
   std::this_thread::sleep_for(200ms);
-  faults.fail_next(1000);
-  ASSERT_EQ(pair.dialer->remove_peer(pair.acceptor_name), Errc::ok);
+  nodes.faults.fail_next(1000);
+  ASSERT_EQ(nodes.pair.dialer->remove_peer(nodes.pair.acceptor_name), Errc::ok);
   std::this_thread::sleep_for(50ms);
   const bool held = holds_socket(dialer_socket);
   // Failures still to come after the check: they lasted through it.
-  ASSERT_GT(faults.left(), 0) << "the failures ended before the check: it proves nothing";
+  ASSERT_GT(nodes.faults.left(), 0) << "the failures ended before the check: it proves nothing";
   EXPECT_TRUE(held) << "closed with its entries still queued";
   // Once a wait submits them, the descriptor closes.
   EXPECT_TRUE(wait_until([&] { return !holds_socket(dialer_socket); }, 60s));
-  EXPECT_EQ(faults.left(), 0);
+  EXPECT_EQ(nodes.faults.left(), 0);
   // Logged in the turn that closed it, just after the close.
   const std::string recovered = "works again, after 1000 failed waits";
-  EXPECT_TRUE(wait_until([&] { return !logs.with(LogLevel::warning, recovered).empty(); }, 10s));
-  EXPECT_EQ(logs.with(LogLevel::warning, recovered).size(), 1U);
+  EXPECT_TRUE(
+      wait_until([&] { return !nodes.logs.with(LogLevel::warning, recovered).empty(); }, 10s));
+  EXPECT_EQ(nodes.logs.with(LogLevel::warning, recovered).size(), 1U);
 }
 
 TEST(IoLoopBackend, AReceiveBufferGrowsForBulkAndGoesBackToSixteenKibWhenTrafficIsSmall) {
