@@ -89,35 +89,19 @@ class WeftClient {
                Latencies& latencies) {
     // A large payload is shared with the core (no copy per request); a small one is lent.
     const std::vector<std::uint8_t> bytes(size, 0x5a);
-    const Payload payload = size > kSmall ? Payload(SharedBytes::copy_of(bytes)) : Payload(bytes);
-    std::promise<void> finished;
-    std::size_t outstanding = 0;
-    std::size_t completed = 0;
+    Pipeline pipeline{*this, handler,
+                      size > kSmall ? Payload(SharedBytes::copy_of(bytes)) : Payload(bytes),
+                      latencies};
     const auto start = Clock::now();
-    const auto end = start + std::chrono::duration<double>(seconds);
-    // One clock read per request: a request made in a reply's callback was sent when that
-    // reply was read (as EchoFifo times the raw TCP and peers' messages).
-    std::function<void(Clock::time_point)> issue = [&](Clock::time_point sent) {
-      ++outstanding;
-      node_->request(server_, handler, payload, 0, [&, sent](io::Reply&& reply) {
-        --outstanding;
-        if (reply.error == Errc::ok) ++completed;
-        const auto now = Clock::now();
-        latencies.us.push_back(std::chrono::duration<double, std::micro>(now - sent).count());
-        if (now < end) {
-          issue(now);
-        } else if (outstanding == 0) {
-          finished.set_value();
-        }
-      });
-    };
+    pipeline.end =
+        start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
     node_->run_on_loop([&] {
       const auto first = Clock::now();
       for (std::size_t i = 0; i < in_flight; ++i)
-        issue(first);
+        pipeline.issue(first);
     });
-    finished.get_future().wait();
-    return static_cast<double>(completed) / elapsed_s(start);
+    pipeline.finished.get_future().wait();
+    return static_cast<double>(pipeline.completed) / elapsed_s(start);
   }
 
   // 64 B messages on one stream for `seconds`, then close; messages/s once all arrived.
@@ -294,6 +278,39 @@ class WeftClient {
   }
 
  private:
+  // The requests `unary` keeps going, on the loop thread. Each reply callback holds only
+  // this and the time its request went, which std::function keeps without allocating (as
+  // the raw TCP client allocates nothing per request either).
+  struct Pipeline {
+    WeftClient& client;
+    std::uint16_t handler;
+    Payload payload;
+    Latencies& latencies;
+    Clock::time_point end{};
+    std::size_t outstanding = 0;
+    std::size_t completed = 0;
+    std::promise<void> finished{};
+
+    // One clock read per request: a request made in a reply's callback was sent when that
+    // reply was read (as EchoFifo times the raw TCP and peers' messages).
+    void issue(Clock::time_point sent) {
+      ++outstanding;
+      client.node_->request(client.server_, handler, payload, 0,
+                            [this, sent](io::Reply&& reply) { answered(sent, reply.error); });
+    }
+    void answered(Clock::time_point sent, Errc error) {
+      --outstanding;
+      if (error == Errc::ok) ++completed;
+      const auto now = Clock::now();
+      latencies.us.push_back(std::chrono::duration<double, std::micro>(now - sent).count());
+      if (now < end) {
+        issue(now);
+      } else if (outstanding == 0) {
+        finished.set_value();
+      }
+    }
+  };
+
   std::string server_;
   std::unique_ptr<io::EventNode> node_;
   io::ObjectStream objects_;

@@ -38,6 +38,7 @@ using testing::wait_until;
 constexpr std::uint16_t kEcho = 1;
 constexpr std::uint16_t kHold = 2;            // keeps the responder for the test to answer
 constexpr std::uint16_t kAnswerTwice = 3;     // answers on the loop thread, then tries again
+constexpr std::uint16_t kAnswerAndKeep = 4;   // answers on the loop thread and keeps the responder
 constexpr std::uint16_t kStreamSink = 10;     // records messages and the end; closes at input end
 constexpr std::uint16_t kStreamProduce = 11;  // writes kProduced messages, then closes
 constexpr std::size_t kProduced = 20;
@@ -142,6 +143,11 @@ void serve(EventNode& node, Served& served) {
   node.handle(kEcho, "",
               [](IncomingRequest&& request) { request.responder.respond(request.payload); });
   node.handle(kHold, "", [&served](IncomingRequest&& request) {
+    std::lock_guard lock(served.mutex);
+    served.held.push_back(request.responder);
+  });
+  node.handle(kAnswerAndKeep, "", [&served](IncomingRequest&& request) {
+    request.responder.respond(request.payload);
     std::lock_guard lock(served.mutex);
     served.held.push_back(request.responder);
   });
@@ -449,6 +455,35 @@ TEST(IoContracts, ResponderAnswersOnceSecondRespondAndLaterFailReturnFalse) {
   EXPECT_EQ(error.error, Errc::remote_error);
   EXPECT_EQ(text(error.payload), "disk full");
   EXPECT_FALSE(Responder().respond(as_bytes("no request")));
+}
+
+// The adapter reuses a responder's state once its request was answered and nothing holds
+// it: one the handler kept must stay its own request's, answered, whatever comes after.
+TEST(IoContracts, AResponderKeptPastItsAnswerNeverAnswersALaterRequest) {
+  Pair pair;
+  ASSERT_TRUE(pair.wait_connected());
+  Reply kept =
+      reply_within(pair.dialer().request(pair.acceptor_name(), kAnswerAndKeep, as_bytes("kept")));
+  EXPECT_EQ(text(kept.payload), "kept");
+  // Answered in their handlers and dropped: their states are the ones reused.
+  for (int i = 0; i < 3; ++i) {
+    const std::string payload = "echo " + std::to_string(i);
+    EXPECT_EQ(
+        text(reply_within(pair.dialer().request(pair.acceptor_name(), kEcho, as_bytes(payload)))
+                 .payload),
+        payload);
+  }
+  auto later = pair.dialer().request(pair.acceptor_name(), kHold, as_bytes("later"));
+  ASSERT_TRUE(wait_until([&] { return pair.acceptor_served().held_count() == 2; }));
+  Responder first = pair.acceptor_served().held_at(0);
+  EXPECT_FALSE(first.canceled());
+  EXPECT_FALSE(first.respond(as_bytes("stale")));
+  EXPECT_FALSE(first.fail(Errc::remote_error, "stale"));
+  EXPECT_EQ(later.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  EXPECT_TRUE(pair.acceptor_served().held_at(1).respond(as_bytes("its own")));
+  Reply own = reply_within(std::move(later));
+  EXPECT_EQ(own.error, Errc::ok);
+  EXPECT_EQ(text(own.payload), "its own");
 }
 
 TEST(IoContracts, CancelIsOkWhilePendingAndNotFoundAfterTheCallEnded) {

@@ -49,21 +49,36 @@ void EventNode::Impl::notify(const PeerChange& change) {
 
 void EventNode::Impl::handle(event::RequestReceived&& e) {
   const auto found = handlers.find({e.handler, e.route});
-  auto state = std::make_shared<Responder::State>();
-  state->node = weak_from_this();
-  state->peer = e.peer;
-  state->id = e.id;
   if (found == handlers.end()) {
     node->connection(e.peer).respond_error(fresh_now(), e.id, Errc::unknown_handler, "no handler");
     return;
   }
+  std::shared_ptr<Responder::State> state = responder_state(e.peer, e.id);
   const std::pair<PeerId, InboundId> key{e.peer, e.id};
   found->second(IncomingRequest{peer_name(e.peer), e.handler, e.route, std::move(e.payload),
                                 e.deadline_ns, Responder(state)});
   // Only a request still unanswered after its handler returned can be looked up later (by a
   // cancel, or by the answer when it comes): one answered during the call, the common case,
   // never enters the map (send_answer set `ended` already).
-  if (!state->ended) responders.emplace(key, state);
+  if (!state->ended) {
+    responders.emplace(key, std::move(state));
+  } else if (state.use_count() == 1) {
+    spare_responder = std::move(state);  // no Responder is left to see it reused
+  }
+}
+
+std::shared_ptr<Responder::State> EventNode::Impl::responder_state(PeerId peer, InboundId id) {
+  std::shared_ptr<Responder::State> state = std::move(spare_responder);
+  if (state) {
+    state->answered = false;
+    state->ended = false;
+  } else {
+    state = std::make_shared<Responder::State>();
+    state->node = weak_from_this();
+  }
+  state->peer = peer;
+  state->id = id;
+  return state;
 }
 
 void EventNode::Impl::handle(event::RequestCanceled&& e) {
@@ -76,8 +91,11 @@ void EventNode::Impl::handle(event::RequestCanceled&& e) {
 void EventNode::Impl::handle(event::RequestDone&& e) {
   const auto found = pending.find({e.peer, e.id});
   if (found == pending.end()) return;
-  ReplyCallback done = std::move(found->second);
-  pending.erase(found);
+  PendingReplies::node_type entry = pending.extract(found);
+  ReplyCallback done = std::move(entry.mapped());
+  if (spare_pending_nodes.size() < kSparePendingNodes) {
+    spare_pending_nodes.push_back(std::move(entry));
+  }
   done(Reply{e.result, std::move(e.payload)});
 }
 
@@ -247,8 +265,17 @@ std::optional<std::pair<PeerId, RequestId>> EventNode::Impl::start_request(
     done(Reply{call.error, {}});
     return std::nullopt;
   }
-  pending.emplace(std::make_pair(*peer_id, call.id), std::move(done));
-  return std::make_pair(*peer_id, call.id);
+  const std::pair<PeerId, RequestId> key{*peer_id, call.id};
+  if (spare_pending_nodes.empty()) {
+    pending.emplace(key, std::move(done));
+  } else {
+    PendingReplies::node_type entry = std::move(spare_pending_nodes.back());
+    spare_pending_nodes.pop_back();
+    entry.key() = key;
+    entry.mapped() = std::move(done);
+    pending.insert(std::move(entry));
+  }
+  return key;
 }
 
 void EventNode::Impl::send_answer(Responder::State& state, Errc code, const Payload& bytes) {

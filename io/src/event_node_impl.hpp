@@ -414,6 +414,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   void notify(const PeerChange& change);
 
   void handle(event::RequestReceived&& e);
+  // A responder's state for the request `id` of `peer`: the spare one if there is one.
+  std::shared_ptr<Responder::State> responder_state(PeerId peer, InboundId id);
   void handle(event::RequestCanceled&& e);
   void handle(event::RequestDone&& e);
 
@@ -555,7 +557,16 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
           (key.second.mux ^ (key.second.generation << 40)) * 0x9e3779b97f4a7c15ULL + key.first);
     }
   };
-  std::unordered_map<std::pair<PeerId, RequestId>, ReplyCallback, CallKeyHash> pending;
+  using PendingReplies =
+      std::unordered_map<std::pair<PeerId, RequestId>, ReplyCallback, CallKeyHash>;
+  PendingReplies pending;
+  // Nodes of `pending` whose calls ended, kept for the next calls: a request then allocates
+  // no node of its own (at most kSparePendingNodes, the largest burst worth keeping).
+  static constexpr std::size_t kSparePendingNodes = 256;
+  std::vector<PendingReplies::node_type> spare_pending_nodes;
+  // A responder's state whose request ended and that nothing else holds, for the next
+  // request: the common request is answered within its handler, so one is enough.
+  std::shared_ptr<Responder::State> spare_responder;
   // See turn_now(); 0 between turns: after_input ends a turn, and the callbacks that do not
   // end with it (a wake-up's commands, a metrics scrape) start or end their own.
   TimeNs turn_now_ns = 0;
