@@ -63,7 +63,10 @@ void EventNode::Impl::handle(event::RequestReceived&& e) {
   if (!state->ended) {
     responders.emplace(key, std::move(state));
   } else if (state.use_count() == 1) {
-    spare_responder = std::move(state);  // no Responder is left to see it reused
+    // No Responder is left to see it reused. The fence orders the reuse after what the
+    // thread that dropped the last other copy did with it (use_count() is a relaxed load).
+    std::atomic_thread_fence(std::memory_order_acquire);
+    spare_responder = std::move(state);
   }
 }
 
@@ -93,6 +96,7 @@ void EventNode::Impl::handle(event::RequestDone&& e) {
   if (found == pending.end()) return;
   PendingReplies::node_type entry = pending.extract(found);
   ReplyCallback done = std::move(entry.mapped());
+  entry.mapped() = nullptr;  // a spare node holds no captures (a move may leave them)
   if (spare_pending_nodes.size() < kSparePendingNodes) {
     spare_pending_nodes.push_back(std::move(entry));
   }
