@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "acceptor.hpp"
-#include "deadline_heap.hpp"
+#include "deadline_queue.hpp"
 #include "lazy_deque.hpp"
 #include "mux_index.hpp"
 #include "node_context.hpp"
@@ -442,7 +442,7 @@ class Connection : private ObjectPort {
   static constexpr std::uint32_t key_of(std::uint32_t slot, std::uint32_t kind) {
     return 4 * slot + kind;
   }
-  DeadlineHeap deadlines_;
+  DeadlineQueue deadlines_;
   std::uint64_t mux_serial_ = 0;
   std::uint64_t assembly_bytes_ = 0;  // partly received payloads held now
   // Payload bytes of the peer's requests accepted and not yet answered or ended.
