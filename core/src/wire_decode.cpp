@@ -4,6 +4,7 @@
 #include <string>
 
 #include "field_access.hpp"
+#include "integer_header.hpp"
 #include "invariant.hpp"
 #include "message_text.hpp"
 #include "msgpack_lite.hpp"
@@ -261,16 +262,24 @@ Failure parse_frame(Bytes frame_bytes, const Prefix& prefix, const DecoderOption
     }
   }
   out.checksum = prefix.has_checksum;
-  HeaderParser parser(p, prefix, out);
-  if (Failure f = parser.parse(); f.code != WireError::none) return f;
+  const bool integer_header =
+      detail::parse_integer_header(p + kPrefixBytes, prefix.header_bytes, out);
+  if (!integer_header) {
+    HeaderParser parser(p, prefix, out);
+    if (Failure f = parser.parse(); f.code != WireError::none) return f;
+  }
   const std::size_t payload_at = kPrefixBytes + prefix.header_bytes;
   out.payload = {p + payload_at, checksum_at - payload_at};
   FrameFault fault = validate_frame(out, options.limits);
-  if (fault.code != WireError::none) {
-    const std::size_t at = fault.element < 0 ? payload_at : parser.element_offset(fault.element);
-    return {fault.code, at, {fault.detail}};
-  }
-  return {};
+  if (fault.code == WireError::none) return {};
+  if (fault.element < 0) return {fault.code, payload_at, {fault.detail}};
+  // The offending element's offset: the short way kept none, so the general parser reads
+  // the header again (it parses, since the short way took it).
+  Frame again;
+  HeaderParser parser(p, prefix, again);
+  [[maybe_unused]] const Failure reparsed = parser.parse();
+  WEFT_ASSERT(reparsed.code == WireError::none && again.op == out.op);
+  return {fault.code, parser.element_offset(fault.element), {fault.detail}};
 }
 
 }  // namespace
