@@ -24,10 +24,13 @@ void run_requests(bench::Pair& pair, std::size_t total, std::size_t in_flight, B
     while (auto event = pair.server().poll_event()) {
       auto& request = std::get<event::RequestReceived>(*event);
       pair.server().connection(request.peer).respond(pair.now(), request.id, request.payload);
+      pair.server().recycle_payload(std::move(request.payload));  // as io::EventNode does
     }
     while (auto event = pair.client().poll_event()) {
       ++completed;
-      benchmark::DoNotOptimize(std::get<event::RequestDone>(*event).payload.data());
+      auto& done = std::get<event::RequestDone>(*event);
+      benchmark::DoNotOptimize(done.payload.data());
+      pair.client().recycle_payload(std::move(done.payload));
       if (started < total) {
         to_server.request(pair.now(), args);
         ++started;

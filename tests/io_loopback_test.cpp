@@ -32,6 +32,7 @@ constexpr std::uint16_t kEcho = 1;
 constexpr std::uint16_t kHold = 2;  // keeps the responder; answers only if told to
 constexpr std::uint16_t kError = 3;
 constexpr std::uint16_t kStreamEcho = 4;
+constexpr std::uint16_t kKeep = 5;  // keeps the payload (moved out), answers "kept"
 
 std::string text(const std::vector<std::uint8_t>& bytes) {
   return {bytes.begin(), bytes.end()};
@@ -41,6 +42,7 @@ std::string text(const std::vector<std::uint8_t>& bytes) {
 struct Held {
   std::mutex mutex;
   std::vector<Responder> responders;
+  std::vector<std::vector<std::uint8_t>> payloads;  // kept by kKeep
   std::size_t count() {
     std::lock_guard lock(mutex);
     return responders.size();
@@ -99,6 +101,13 @@ class Pair {
       std::lock_guard lock(held_.mutex);
       held_.responders.push_back(request.responder);
     });
+    node->handle(kKeep, "", [this](IncomingRequest&& request) {
+      {
+        std::lock_guard lock(held_.mutex);
+        held_.payloads.push_back(std::move(request.payload));
+      }
+      request.responder.respond(as_bytes("kept"));
+    });
     node->handle_stream(kStreamEcho, "", StreamWindow{8, 1 << 20},
                         [](const IncomingStream&, StreamSession) {
                           StreamCallbacks callbacks;
@@ -119,6 +128,39 @@ class Pair {
   std::unique_ptr<EventNode> acceptor_;
   std::unique_ptr<EventNode> dialer_;
 };
+
+// The adapter hands a payload back to the core once its handler or reply callback returned
+// (node.hpp recycle_payload), unless the application took it: what a handler keeps stays its
+// own while later payloads, longer and shorter, come through recycled memory exact.
+TEST(IoLoopback, PayloadsKeptStayTheirsWhileOthersReuseMemory) {
+  Pair pair;
+  ASSERT_TRUE(Pair::wait_connected(pair.dialer()));
+  std::vector<std::string> kept;
+  for (std::size_t i = 0; i < 40; ++i) {
+    const std::string payload(1 + (i * 53) % 400, static_cast<char>('a' + i % 26));
+    if (i % 3 == 0) {
+      kept.push_back(payload);
+      const Reply reply =
+          reply_within(pair.dialer().request(pair.acceptor_name(), kKeep, as_bytes(payload)));
+      ASSERT_EQ(reply.error, Errc::ok);
+      EXPECT_EQ(text(reply.payload), "kept");
+      continue;
+    }
+    // A reply callback that only looks: its payload goes back to the dialer's core.
+    std::promise<std::string> seen;
+    ASSERT_EQ(
+        pair.dialer().request(pair.acceptor_name(), kEcho, as_bytes(payload), 5000,
+                              [&seen](Reply&& reply) { seen.set_value(text(reply.payload)); }),
+        Errc::ok);
+    std::future<std::string> echoed = seen.get_future();
+    ASSERT_EQ(echoed.wait_for(5s), std::future_status::ready);
+    EXPECT_EQ(echoed.get(), payload);
+  }
+  std::lock_guard lock(pair.held().mutex);
+  ASSERT_EQ(pair.held().payloads.size(), kept.size());
+  for (std::size_t i = 0; i < kept.size(); ++i)
+    EXPECT_EQ(text(pair.held().payloads[i]), kept[i]);
+}
 
 TEST(IoLoopback, EchoRemoteErrorUnknownHandlerAndOneMebibyte) {
   Pair pair;

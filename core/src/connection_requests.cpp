@@ -67,6 +67,7 @@ bool Connection::serve_request(TimeNs now_ns, const Frame& frame) {
   call.total_bytes = more ? frame.seq : 0;
   call.request_bytes = request_bytes;
   inbound_request_bytes_ += request_bytes;
+  call.partial = context_.payloads.take();
   call.partial.reserve(more ? frame.seq : frame.payload.size());
   call.partial.assign(frame.payload.begin(), frame.payload.end());
   const std::uint32_t slot = inbound_.insert(std::move(call));
@@ -150,7 +151,8 @@ void Connection::finish_request(TimeNs now_ns, const Frame& frame) {
                copy_of(as_bytes("response larger than this node accepts")));
       return;
     }
-    complete(slot_of(frame.mux), errc_from_status(frame.status), copy_of(frame.payload));
+    complete(slot_of(frame.mux), errc_from_status(frame.status),
+             context_.payloads.copy_of(frame.payload));
     return;
   }
   // seq announces the whole payload's size: end at once a call whose answer could not be held.
@@ -162,6 +164,7 @@ void Connection::finish_request(TimeNs now_ns, const Frame& frame) {
   call->assembling = true;
   call->status = frame.status;
   call->total_bytes = frame.seq;
+  call->partial = context_.payloads.take();
   call->partial.reserve(frame.seq);
   call->partial.assign(frame.payload.begin(), frame.payload.end());
   assembly_bytes_ += frame.seq;

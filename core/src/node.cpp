@@ -459,6 +459,14 @@ TimeNs Node::next_deadline() const {
   return core_->next_deadline();
 }
 
+void Node::recycle_payload(std::vector<std::uint8_t>&& payload) {
+  core_->context().payloads.give(std::move(payload));
+}
+
+std::size_t Node::recycled_payload_bytes() const {
+  return core_->context().payloads.held_bytes();
+}
+
 bool Node::accepting_input() const {
 #if WEFT_CANARIES
   // Canary: the reader waits for outbound space (the bug rule 1 of the design forbids).

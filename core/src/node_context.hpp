@@ -14,6 +14,7 @@
 #include "fifo_queue.hpp"
 #include "handshake.hpp"
 #include "metrics_counters.hpp"
+#include "payload_pool.hpp"
 #include "weft/config.hpp"
 #include "weft/events.hpp"
 #include "weft/node.hpp"
@@ -102,6 +103,8 @@ struct NodeContext {
   std::shared_ptr<const Authenticator> auth;
   std::int64_t wall_offset_ms;
   FifoQueue<Event> events;
+  // Memory of payload vectors handed back (Node::recycle_payload), for events' payloads.
+  PayloadPool payloads{config.payload_pool_bytes};
   std::deque<TransportId> transmit_queue;
   // Which peer owns each live transport (dialing or connected). Lookups only: its
   // iteration order never reaches output.

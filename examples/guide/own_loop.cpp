@@ -157,13 +157,15 @@ void handle_outputs(Driver& driver) {
         if (call.error != Errc::ok)
           std::printf("not sent: %s\n", std::string(errc_name(call.error)).c_str());
       }
-    } else if (const auto* done = std::get_if<event::RequestDone>(&*event)) {
+    } else if (auto* done = std::get_if<event::RequestDone>(&*event)) {
       std::printf("%s: reply %s: %s\n", driver.node.name().c_str(),
                   std::string(errc_name(done->result)).c_str(),
                   std::string(as_chars(done->payload)).c_str());
       if (done->result == Errc::ok) ++driver.replies;
-    } else if (const auto* request = std::get_if<event::RequestReceived>(&*event)) {
+      driver.node.recycle_payload(std::move(done->payload));  // optional: memory for the next
+    } else if (auto* request = std::get_if<event::RequestReceived>(&*event)) {
       driver.node.connection(request->peer).respond(now_ns(), request->id, request->payload);
+      driver.node.recycle_payload(std::move(request->payload));
     }
   }
   while (std::optional<TransportId> transport = driver.node.poll_transmit())

@@ -55,8 +55,11 @@ void EventNode::Impl::handle(event::RequestReceived&& e) {
   }
   std::shared_ptr<Responder::State> state = responder_state(e.peer, e.id);
   const std::pair<PeerId, InboundId> key{e.peer, e.id};
-  found->second(IncomingRequest{peer_name(e.peer), e.handler, e.route, std::move(e.payload),
-                                e.deadline_ns, Responder(state)});
+  IncomingRequest request{peer_name(e.peer),    e.handler,     e.route,
+                          std::move(e.payload), e.deadline_ns, Responder(state)};
+  found->second(std::move(request));
+  // A payload the handler did not take (moved out) goes back to the core for a later one.
+  node->recycle_payload(std::move(request.payload));
   // Only a request still unanswered after its handler returned can be looked up later (by a
   // cancel, or by the answer when it comes): one answered during the call, the common case,
   // never enters the map (send_answer set `ended` already).
@@ -100,7 +103,9 @@ void EventNode::Impl::handle(event::RequestDone&& e) {
   if (spare_pending_nodes.size() < kSparePendingNodes) {
     spare_pending_nodes.push_back(std::move(entry));
   }
-  done(Reply{e.result, std::move(e.payload)});
+  Reply reply{e.result, std::move(e.payload)};
+  done(std::move(reply));
+  node->recycle_payload(std::move(reply.payload));  // unless the callback took it
 }
 
 void EventNode::Impl::handle(event::StreamOpened&& e) {

@@ -222,6 +222,10 @@ struct NodeConfig {
   std::size_t max_transports_awaiting_hello = 256;
   // Events waiting to be polled before accepting_input() turns false.
   std::size_t max_pending_events = 1 << 20;
+  // Memory of payload vectors handed back with Node::recycle_payload that the node keeps
+  // to fill later events' payloads (each vector counts its capacity plus
+  // sizeof(std::vector)); a vector that would pass it is freed. 0 keeps none.
+  std::size_t payload_pool_bytes = 256 * 1024;
   // Bundles open at once (Node::open_bundle), and object streams per destination each may
   // hold (BundleConfig::multiplier).
   std::size_t max_bundles = 256;

@@ -27,6 +27,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "weft/bundle.hpp"
 #include "weft/bytes.hpp"
@@ -404,6 +405,14 @@ class Node {
   // False while more than max_pending_events events wait: the driver should stop reading
   // transports until the application has polled events.
   bool accepting_input() const;
+  // Optional: hands back a payload vector once the application is done with it (the
+  // payload of a RequestReceived or RequestDone it polled, or any other). The node keeps
+  // its memory, up to NodeConfig::payload_pool_bytes, and fills later events' payloads
+  // there instead of allocating; its old bytes are never shown again. A vector that does
+  // not fit is freed here.
+  void recycle_payload(std::vector<std::uint8_t>&& payload);
+  // The memory held for that now, at most NodeConfig::payload_pool_bytes.
+  std::size_t recycled_payload_bytes() const;
 
   // ---- commands and getters ---------------------------------------------------------
 

@@ -232,6 +232,9 @@ struct Reply {
   Errc error = Errc::ok;
   std::vector<std::uint8_t> payload;
 };
+// Runs once per call (loop thread). To keep the payload past the call, move it out of the
+// Reply: one still in it when the callback returns goes back to the node, whose memory the
+// next reply's payload reuses (NodeConfig::payload_pool_bytes).
 using ReplyCallback = std::function<void(Reply&&)>;
 
 // Cancels one request from any thread: its reply callback then runs with Errc::canceled
@@ -279,6 +282,9 @@ struct IncomingRequest {
   Responder responder;
 };
 // Serves a request (loop thread). It may answer at once or move the responder elsewhere.
+// To keep the payload past the call, move it out of the request: one still in it when the
+// handler returns goes back to the node for a later request's payload
+// (NodeConfig::payload_pool_bytes).
 using RequestHandler = std::function<void(IncomingRequest&&)>;
 
 // One open stream, on either side. Thread-safe; all copies share one state.
