@@ -20,6 +20,8 @@ constexpr std::size_t kA = 0;
 constexpr std::size_t kB = 1;
 constexpr std::uint16_t kLookHandler = 9;  // the test looks at the request, then echoes it
 constexpr std::size_t kVectorBytes = sizeof(std::vector<std::uint8_t>);
+// The list of kept vectors at the default-sized budgets below: one place per 256 bytes.
+constexpr std::size_t kListBytes = 64 * 1024 / 256 * kVectorBytes;
 
 // A pair with that budget (built in place: the cluster's callbacks point at it).
 Cluster pair_with_pool(std::size_t pool_bytes) {
@@ -43,8 +45,10 @@ TEST(PayloadPool, ARecycledVectorCarriesTheNextRequestWithOnlyItsBytes) {
   Cluster cluster = pair_with_pool(64 * 1024);
   cluster.node(kB).register_handler(kLookHandler);
   ASSERT_TRUE(cluster.run_until_connected());
-  const std::uint8_t* kept_memory = recycle_filled(cluster.node(kB), 1000, 'A');
-  EXPECT_EQ(cluster.node(kB).recycled_payload_bytes(), 1000 + kVectorBytes);
+  // 40 bytes of capacity fit a 2-byte payload closely enough (at most 2 * 2 + 64).
+  const std::uint8_t* kept_memory = recycle_filled(cluster.node(kB), 40, 'A');
+  const std::size_t held = cluster.node(kB).recycled_payload_bytes();
+  EXPECT_EQ(held, 40 + kListBytes);
 
   std::vector<std::string> seen;
   std::vector<const std::uint8_t*> memory;
@@ -58,16 +62,30 @@ TEST(PayloadPool, ARecycledVectorCarriesTheNextRequestWithOnlyItsBytes) {
   ASSERT_TRUE(cluster.run_until_done(kA, call.id));
   ASSERT_EQ(seen, std::vector<std::string>{"hi"});
   EXPECT_EQ(memory.front(), kept_memory);  // no allocation: the kept memory
-  EXPECT_EQ(cluster.node(kB).recycled_payload_bytes(), 0u);
+  EXPECT_EQ(cluster.node(kB).recycled_payload_bytes(), kListBytes);
   // The caller's side saw the echo whole.
   ASSERT_NE(cluster.recorder(kA).done_for(call.id), nullptr);
   EXPECT_EQ(as_chars(cluster.recorder(kA).done_for(call.id)->payload), "hi");
 }
 
+// A peer cannot make a tiny request hold a large kept vector: memory behind a payload stays
+// near what the connection's limits charge for it.
+TEST(PayloadPool, AVectorFarLargerThanThePayloadStaysKept) {
+  Cluster cluster = pair_with_pool(64 * 1024);
+  ASSERT_TRUE(cluster.run_until_connected());
+  recycle_filled(cluster.node(kB), 1000, 'A');
+  const std::size_t held = cluster.node(kB).recycled_payload_bytes();
+  const Call call = cluster.request(kA, kB, kEchoHandler, "hi");
+  ASSERT_TRUE(cluster.run_until_done(kA, call.id));
+  ASSERT_EQ(cluster.recorder(kB).received.size(), 1u);
+  EXPECT_EQ(as_chars(cluster.recorder(kB).received.back().event.payload), "hi");
+  EXPECT_EQ(cluster.node(kB).recycled_payload_bytes(), held);  // not taken for 2 bytes
+}
+
 TEST(PayloadPool, ARecycledVectorCarriesTheNextResponse) {
   Cluster cluster = pair_with_pool(64 * 1024);
   ASSERT_TRUE(cluster.run_until_connected());
-  const std::uint8_t* kept_memory = recycle_filled(cluster.node(kA), 500, 'Z');
+  const std::uint8_t* kept_memory = recycle_filled(cluster.node(kA), 50, 'Z');
   const Call call = cluster.request(kA, kB, kEchoHandler, "echo me");
   ASSERT_TRUE(cluster.run_until_done(kA, call.id));
   const event::RequestDone* done = cluster.recorder(kA).done_for(call.id);
@@ -75,30 +93,33 @@ TEST(PayloadPool, ARecycledVectorCarriesTheNextResponse) {
   EXPECT_EQ(done->result, Errc::ok);
   EXPECT_EQ(as_chars(done->payload), "echo me");
   EXPECT_EQ(done->payload.data(), kept_memory);
-  EXPECT_EQ(cluster.node(kA).recycled_payload_bytes(), 0u);
+  EXPECT_EQ(cluster.node(kA).recycled_payload_bytes(), kListBytes);
 }
 
 TEST(PayloadPool, KeepsNoMoreThanItsBudget) {
-  // Room for two 1000-byte vectors and their places, not three.
-  const std::size_t budget = 2 * (1000 + kVectorBytes) + 10;
-  Cluster cluster = pair_with_pool(budget);
+  // 16 vectors at most (one per 256 bytes), their list 16 places: room for three
+  // 1000-byte vectors, not four.
+  constexpr std::size_t kBudget = 4096;
+  constexpr std::size_t kList = 16 * kVectorBytes;
+  Cluster cluster = pair_with_pool(kBudget);
   Node& node = cluster.node(kB);
-  node.recycle_payload(filled(1000, 'a'));
-  node.recycle_payload(filled(1000, 'b'));
-  EXPECT_EQ(node.recycled_payload_bytes(), 2 * (1000 + kVectorBytes));
-  node.recycle_payload(filled(1000, 'c'));  // does not fit: freed
-  EXPECT_EQ(node.recycled_payload_bytes(), 2 * (1000 + kVectorBytes));
-  node.recycle_payload(filled(budget, 'd'));  // larger than the whole budget
-  EXPECT_EQ(node.recycled_payload_bytes(), 2 * (1000 + kVectorBytes));
+  for (char fill : {'a', 'b', 'c'})
+    node.recycle_payload(filled(1000, fill));
+  EXPECT_EQ(node.recycled_payload_bytes(), 3000 + kList);
+  node.recycle_payload(filled(1000, 'd'));  // does not fit: freed
+  EXPECT_EQ(node.recycled_payload_bytes(), 3000 + kList);
+  node.recycle_payload(filled(kBudget, 'e'));  // larger than the whole budget
+  EXPECT_EQ(node.recycled_payload_bytes(), 3000 + kList);
   node.recycle_payload({});  // no memory to keep
-  EXPECT_EQ(node.recycled_payload_bytes(), 2 * (1000 + kVectorBytes));
-  // Tiny vectors count their places too: a flood of them stays within the budget.
+  EXPECT_EQ(node.recycled_payload_bytes(), 3000 + kList);
+  // A flood of tiny vectors: 13 more are kept, then none.
   for (int i = 0; i < 10'000; ++i)
-    node.recycle_payload(filled(1, 'e'));
-  EXPECT_LE(node.recycled_payload_bytes(), budget);
+    node.recycle_payload(filled(1, 'f'));
+  EXPECT_EQ(node.recycled_payload_bytes(), 3000 + 13 + kList);
+  EXPECT_LE(node.recycled_payload_bytes(), kBudget);
 
   Cluster none = pair_with_pool(0);
-  none.node(kB).recycle_payload(filled(10, 'f'));
+  none.node(kB).recycle_payload(filled(10, 'g'));
   EXPECT_EQ(none.node(kB).recycled_payload_bytes(), 0u);
 }
 

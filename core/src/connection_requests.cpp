@@ -67,8 +67,8 @@ bool Connection::serve_request(TimeNs now_ns, const Frame& frame) {
   call.total_bytes = more ? frame.seq : 0;
   call.request_bytes = request_bytes;
   inbound_request_bytes_ += request_bytes;
-  call.partial = context_.payloads.take();
-  call.partial.reserve(more ? frame.seq : frame.payload.size());
+  call.partial = context_.payloads.take(request_bytes);
+  call.partial.reserve(request_bytes);
   call.partial.assign(frame.payload.begin(), frame.payload.end());
   const std::uint32_t slot = inbound_.insert(std::move(call));
   inbound_by_mux_.insert(frame.mux, slot);
@@ -164,7 +164,7 @@ void Connection::finish_request(TimeNs now_ns, const Frame& frame) {
   call->assembling = true;
   call->status = frame.status;
   call->total_bytes = frame.seq;
-  call->partial = context_.payloads.take();
+  call->partial = context_.payloads.take(frame.seq);
   call->partial.reserve(frame.seq);
   call->partial.assign(frame.payload.begin(), frame.payload.end());
   assembly_bytes_ += frame.seq;

@@ -1,6 +1,7 @@
 // The decoder's short way through a frame header made only of unsigned integers: the
-// header of every frame after the handshake. Internal to core/ (wire_decode.cpp, and the
-// property that holds it to the general parser).
+// header of every op but hello, challenge and object_open (whose fields include a string),
+// so of nearly every frame a connection carries. Internal to core/ (wire_decode.cpp, and
+// the property that holds it to the general parser).
 #pragma once
 
 #include <array>
@@ -15,9 +16,10 @@ namespace weft::detail {
 
 // The short way for the headers nearly every frame has: a fixarray of unsigned integers in
 // the unsigned formats, each within its bound, of a known op whose fields are all integers
-// (every op but the handshake's). Fills `out` and returns true only for such a header,
-// which the general parser would read to the very same frame; declines anything else
-// before touching `out`, and the general parser then reads it and names any fault.
+// (every op but hello, challenge and object_open). Fills `out` and returns true only for
+// such a header, which the general parser would read to the very same frame; declines
+// anything else before touching `out`, and the general parser then reads it and names any
+// fault.
 // Records no element offsets: a frame that fails validation is parsed again for them.
 // `header_bytes` is at least 1 (the prefix check refused an empty header).
 inline bool parse_integer_header(const std::uint8_t* header, std::size_t header_bytes, Frame& out) {

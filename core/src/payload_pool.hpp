@@ -1,7 +1,13 @@
 // The memory of payload vectors the application handed back (Node::recycle_payload), kept
-// for the payloads of later events: a request served and a response received each cost a
-// vector, and at a million requests a second their malloc and free were 8 % of the core's
-// instructions. Bounded by NodeConfig::payload_pool_bytes of capacity. Internal to core/.
+// for the payloads of later RequestReceived and RequestDone events: each request served and
+// each response received cost a vector, and at a million requests a second their malloc and
+// free were 8 % of the core's instructions. Internal to core/.
+//
+// Bounded whatever the application hands back: at most budget / kBytesPerVector vectors,
+// and their capacity plus the list that holds them at most the budget. A vector is reused
+// only for a payload it fits closely (capacity at most twice the size plus kSlackBytes), so
+// the memory behind a payload stays what the connection's limits charge it, give or take
+// that slack.
 #pragma once
 
 #include <cstddef>
@@ -14,45 +20,54 @@ namespace weft::detail {
 
 class PayloadPool {
  public:
-  explicit PayloadPool(std::size_t budget_bytes) : budget_bytes_(budget_bytes) {}
+  // The pool keeps at most one vector per this many bytes of its budget.
+  static constexpr std::size_t kBytesPerVector = 256;
+  // A kept vector serves a payload of `size` bytes when its capacity is at least `size` and
+  // at most 2 * size + kSlackBytes.
+  static constexpr std::size_t kSlackBytes = 64;
+
+  explicit PayloadPool(std::size_t budget_bytes)
+      : budget_bytes_(budget_bytes), max_vectors_(budget_bytes / kBytesPerVector) {}
 
   // Keeps `payload`'s memory when it fits in the budget, else frees it. Its bytes are not
   // read again: a vector taken later is cleared first.
   void give(std::vector<std::uint8_t>&& payload) {
-    const std::size_t cost = charge(payload);
-    if (payload.capacity() == 0 || cost > budget_bytes_ - held_bytes_) return;
-    held_bytes_ += cost;
+    if (payload.capacity() == 0 || spare_.size() == max_vectors_) return;
+    if (spare_.capacity() == 0) spare_.reserve(max_vectors_);  // the list, once, in full
+    if (payload.capacity() > budget_bytes_ - held_bytes()) return;
+    held_capacity_ += payload.capacity();
     spare_.push_back(std::move(payload));
   }
 
-  // A vector holding a copy of `bytes`, in kept memory when there is some.
+  // A vector holding a copy of `bytes`, in kept memory when a kept vector fits it.
   std::vector<std::uint8_t> copy_of(Bytes bytes) {
-    std::vector<std::uint8_t> payload = take();
+    std::vector<std::uint8_t> payload = take(bytes.size());
     payload.assign(bytes.begin(), bytes.end());
     return payload;
   }
 
-  // An empty vector, with kept memory when there is some.
-  std::vector<std::uint8_t> take() {
+  // An empty vector for a payload of `size` bytes: the last one kept when it fits that size
+  // closely, otherwise a new one.
+  std::vector<std::uint8_t> take(std::size_t size) {
     if (spare_.empty()) return {};
+    const std::size_t capacity = spare_.back().capacity();
+    if (capacity < size || capacity - size > size + kSlackBytes) return {};
     std::vector<std::uint8_t> payload = std::move(spare_.back());
     spare_.pop_back();
-    held_bytes_ -= charge(payload);
+    held_capacity_ -= capacity;
     payload.clear();
     return payload;
   }
 
-  // The memory kept now, at most the budget: each vector's capacity and its place in the
-  // pool's own list (so that many tiny vectors cannot grow the list past the budget).
-  std::size_t held_bytes() const { return held_bytes_; }
-
- private:
-  static std::size_t charge(const std::vector<std::uint8_t>& payload) {
-    return payload.capacity() + sizeof(payload);
+  // The memory held now, at most the budget: the kept vectors' capacity and their list.
+  std::size_t held_bytes() const {
+    return held_capacity_ + spare_.capacity() * sizeof(std::vector<std::uint8_t>);
   }
 
+ private:
   std::size_t budget_bytes_;
-  std::size_t held_bytes_ = 0;
+  std::size_t max_vectors_;
+  std::size_t held_capacity_ = 0;
   std::vector<std::vector<std::uint8_t>> spare_;
 };
 

@@ -223,8 +223,9 @@ struct NodeConfig {
   // Events waiting to be polled before accepting_input() turns false.
   std::size_t max_pending_events = 1 << 20;
   // Memory of payload vectors handed back with Node::recycle_payload that the node keeps
-  // to fill later events' payloads (each vector counts its capacity plus
-  // sizeof(std::vector)); a vector that would pass it is freed. 0 keeps none.
+  // to fill later RequestReceived and RequestDone payloads: their capacity plus the list of
+  // them, which holds at most one vector per 256 bytes of this budget. A vector that would
+  // pass it is freed. 0 keeps none.
   std::size_t payload_pool_bytes = 256 * 1024;
   // Bundles open at once (Node::open_bundle), and object streams per destination each may
   // hold (BundleConfig::multiplier).

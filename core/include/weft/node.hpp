@@ -406,12 +406,15 @@ class Node {
   // transports until the application has polled events.
   bool accepting_input() const;
   // Optional: hands back a payload vector once the application is done with it (the
-  // payload of a RequestReceived or RequestDone it polled, or any other). The node keeps
-  // its memory, up to NodeConfig::payload_pool_bytes, and fills later events' payloads
-  // there instead of allocating; its old bytes are never shown again. A vector that does
-  // not fit is freed here.
+  // payload of a RequestReceived or RequestDone it polled, or any other). The node keeps its
+  // memory within NodeConfig::payload_pool_bytes (a vector that does not fit is freed here)
+  // and fills a later RequestReceived or RequestDone payload there instead of allocating,
+  // when the vector fits that payload closely (capacity at most twice its size plus 64
+  // bytes), so a small payload never holds a large vector. The old bytes are never shown
+  // again; any pointer or view into the vector is the node's from this call on.
   void recycle_payload(std::vector<std::uint8_t>&& payload);
-  // The memory held for that now, at most NodeConfig::payload_pool_bytes.
+  // The memory held for that now (the vectors' capacity and the list that holds them), at
+  // most NodeConfig::payload_pool_bytes.
   std::size_t recycled_payload_bytes() const;
 
   // ---- commands and getters ---------------------------------------------------------

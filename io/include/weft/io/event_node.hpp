@@ -233,8 +233,9 @@ struct Reply {
   std::vector<std::uint8_t> payload;
 };
 // Runs once per call (loop thread). To keep the payload past the call, move it out of the
-// Reply: one still in it when the callback returns goes back to the node, whose memory the
-// next reply's payload reuses (NodeConfig::payload_pool_bytes).
+// Reply: one still in it when the callback returns goes back to the node, whose memory a
+// later request's or reply's payload may reuse (NodeConfig::payload_pool_bytes). So no
+// pointer or view into it (data(), Bytes, a borrowed Payload) may outlive the call.
 using ReplyCallback = std::function<void(Reply&&)>;
 
 // Cancels one request from any thread: its reply callback then runs with Errc::canceled
@@ -283,8 +284,10 @@ struct IncomingRequest {
 };
 // Serves a request (loop thread). It may answer at once or move the responder elsewhere.
 // To keep the payload past the call, move it out of the request: one still in it when the
-// handler returns goes back to the node for a later request's payload
-// (NodeConfig::payload_pool_bytes).
+// handler returns goes back to the node, whose memory a later request's or reply's payload
+// may reuse (NodeConfig::payload_pool_bytes). So no pointer or view into it (data(), Bytes,
+// a borrowed Payload handed to a Responder later or to another thread) may outlive the
+// call; respond with it during the call (a borrowed payload is copied then) or move it.
 using RequestHandler = std::function<void(IncomingRequest&&)>;
 
 // One open stream, on either side. Thread-safe; all copies share one state.
