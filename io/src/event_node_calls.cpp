@@ -55,11 +55,13 @@ void EventNode::Impl::handle(event::RequestReceived&& e) {
   }
   std::shared_ptr<Responder::State> state = responder_state(e.peer, e.id);
   const std::pair<PeerId, InboundId> key{e.peer, e.id};
-  IncomingRequest request{peer_name(e.peer),    e.handler,     e.route,
-                          std::move(e.payload), e.deadline_ns, Responder(state)};
-  found->second(std::move(request));
-  // A payload the handler did not take (moved out) goes back to the core for a later one.
-  node->recycle_payload(std::move(request.payload));
+  {
+    IncomingRequest request{peer_name(e.peer),    e.handler,     e.route,
+                            std::move(e.payload), e.deadline_ns, Responder(state)};
+    found->second(std::move(request));
+    // A payload the handler did not take (moved out) goes back to the core for a later one.
+    node->recycle_payload(std::move(request.payload));
+  }  // the request's own Responder copy goes here, before use_count() is read below
   // Only a request still unanswered after its handler returned can be looked up later (by a
   // cancel, or by the answer when it comes): one answered during the call, the common case,
   // never enters the map (send_answer set `ended` already).
