@@ -37,9 +37,18 @@ class PeerDeadlines {
       marked_flag_[peer] = false;
       const TimeNs deadline = deadline_of(peer);
       if (deadline == known_[peer]) continue;
-      if (known_[peer] != kNever) by_deadline_.erase({known_[peer], peer});
+      if (known_[peer] != kNever && deadline != kNever) {
+        // Moved: the set's node is reused, so a busy connection, whose deadline moves on
+        // nearly every turn, costs no allocation for it.
+        auto entry = by_deadline_.extract({known_[peer], peer});
+        entry.value() = {deadline, peer};
+        by_deadline_.insert(std::move(entry));
+      } else if (known_[peer] != kNever) {
+        by_deadline_.erase({known_[peer], peer});
+      } else {
+        by_deadline_.insert({deadline, peer});
+      }
       known_[peer] = deadline;
-      if (deadline != kNever) by_deadline_.insert({deadline, peer});
     }
     marked_.clear();
   }
