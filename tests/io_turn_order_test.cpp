@@ -131,17 +131,22 @@ TEST(IoTurnOrder, AReplyReadInTheSameWakeUpAsRoomToWriteSendsItsNextRequestBefor
     ASSERT_TRUE(client_frozen.wait_held());
     server_frozen.release();
     ASSERT_TRUE(wait_until([&] { return arrivals->order().find('1') != std::string::npos; }));
-    // The server has taken everything the client's socket held once its byte count stays.
+    // The server has taken everything the client's socket held once its byte count stays
+    // the same over five looks 50 ms apart. (One look was not enough on a loaded machine:
+    // a server loop kept off the CPU for 50 ms looked drained with bulk still in the
+    // kernel, which it then read as if the woken client had written it first.)
     std::uint64_t received = 0;
+    int unchanged_looks = 0;
     ASSERT_TRUE(wait_until(
         [&] {
           const auto peers = server.peers();
           if (peers.empty()) return false;
           const std::uint64_t now = peers[0].stats.bytes_received;
-          const bool settled = now == received;
+          unchanged_looks = now == received ? unchanged_looks + 1 : 0;
           received = now;
-          if (!settled) std::this_thread::sleep_for(50ms);
-          return settled;
+          if (unchanged_looks >= 5) return true;
+          std::this_thread::sleep_for(50ms);
+          return false;
         },
         10s));
     const std::string before = arrivals->order();
