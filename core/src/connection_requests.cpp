@@ -8,10 +8,6 @@
 namespace weft::detail {
 namespace {
 
-std::vector<std::uint8_t> copy_of(Bytes bytes) {
-  return {bytes.begin(), bytes.end()};
-}
-
 // `payload` as something the core may keep: shared bytes by reference, borrowed ones copied.
 Payload owned_payload(const Payload& payload) {
   return Payload(payload.keep_from(0).first);
@@ -67,9 +63,7 @@ bool Connection::serve_request(TimeNs now_ns, const Frame& frame) {
   call.total_bytes = more ? frame.seq : 0;
   call.request_bytes = request_bytes;
   inbound_request_bytes_ += request_bytes;
-  call.partial = context_.payloads.take(request_bytes);
-  call.partial.reserve(request_bytes);
-  call.partial.assign(frame.payload.begin(), frame.payload.end());
+  call.partial = context_.payloads.first_part_of(frame.payload, request_bytes);
   const std::uint32_t slot = inbound_.insert(std::move(call));
   inbound_by_mux_.insert(frame.mux, slot);
   if (frame.deadline_ms != 0) {
@@ -148,7 +142,7 @@ void Connection::finish_request(TimeNs now_ns, const Frame& frame) {
     // A payload sent whole is bounded by the same limit as one sent in parts.
     if (frame.payload.size() > context_.config.limits.max_message_bytes) {
       complete(slot_of(frame.mux), Errc::too_large,
-               copy_of(as_bytes("response larger than this node accepts")));
+               context_.payloads.copy_of(as_bytes("response larger than this node accepts")));
       return;
     }
     complete(slot_of(frame.mux), errc_from_status(frame.status),
@@ -158,15 +152,13 @@ void Connection::finish_request(TimeNs now_ns, const Frame& frame) {
   // seq announces the whole payload's size: end at once a call whose answer could not be held.
   if (const std::optional<Refusal> refusal = assembly_refusal(frame.seq)) {
     complete(slot_of(frame.mux), errc_from_status(static_cast<std::uint16_t>(refusal->status)),
-             copy_of(as_bytes(refusal->reason)));
+             context_.payloads.copy_of(as_bytes(refusal->reason)));
     return send_control(now_ns, frame_of(Op::cancel, frame.mux));
   }
   call->assembling = true;
   call->status = frame.status;
   call->total_bytes = frame.seq;
-  call->partial = context_.payloads.take(frame.seq);
-  call->partial.reserve(frame.seq);
-  call->partial.assign(frame.payload.begin(), frame.payload.end());
+  call->partial = context_.payloads.first_part_of(frame.payload, frame.seq);
   assembly_bytes_ += frame.seq;
 }
 

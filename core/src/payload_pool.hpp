@@ -46,6 +46,15 @@ class PayloadPool {
     return payload;
   }
 
+  // A vector for a payload of `total_bytes` that arrives in parts: room for all of it
+  // reserved, `first_part` copied in.
+  std::vector<std::uint8_t> first_part_of(Bytes first_part, std::size_t total_bytes) {
+    std::vector<std::uint8_t> payload = take(total_bytes);
+    payload.reserve(total_bytes);
+    payload.assign(first_part.begin(), first_part.end());
+    return payload;
+  }
+
   // An empty vector for a payload of `size` bytes: the last one kept when it fits that size
   // closely, otherwise a new one.
   std::vector<std::uint8_t> take(std::size_t size) {
