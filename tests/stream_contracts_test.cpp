@@ -343,6 +343,66 @@ TEST(StreamContracts, EndThatCompletesTheStreamIsStreamEndedNotReadable) {
   EXPECT_EQ(all_of<event::StreamEnded>(ended.events)[0].result, Errc::ok);
 }
 
+// ---- stream_consume_next: consume, then peek, in one call ------------------------------
+
+TEST(StreamContracts, ConsumeNextDrainsInOrderReturnsTheCreditAndReArmsReadable) {
+  ScriptedPeer peer = stream_peer(StreamWindow{3, 1000});
+  const StreamId id = open_from_script(peer, 2);
+  for (std::uint64_t seq = 1; seq <= 3; ++seq)
+    peer.exchange(msg_frame(id, seq, "m" + std::to_string(seq)));
+  ASSERT_TRUE(peer.connection().stream_peek(id).has_value());
+  EXPECT_EQ(text_of(*peer.connection().stream_peek(id)), "m1");
+  std::vector<std::string> read_after;
+  while (const std::optional<Bytes> next = peer.connection().stream_consume_next(0, id))
+    read_after.push_back(text_of(*next));
+  EXPECT_EQ(read_after, (std::vector<std::string>{"m2", "m3"}));
+  EXPECT_FALSE(peer.connection().stream_peek(id).has_value());
+  EXPECT_EQ(peer.connection().stream_credits(id)->unread_msgs, 0u);
+  // The three consumed messages' credit went back, as three stream_consume calls send it.
+  const ScriptedPeer::Step drained = peer.read();
+  std::uint64_t returned_msgs = 0;
+  std::uint64_t returned_bytes = 0;
+  for (const OwnedFrame& frame : frames_with(drained.sent, Op::stream_credit)) {
+    returned_msgs += frame.view().credit_msgs;
+    returned_bytes += frame.view().credit_bytes;
+  }
+  EXPECT_EQ(returned_msgs, 3u);
+  EXPECT_EQ(returned_bytes, 6u);
+  EXPECT_TRUE(drained.events.empty());
+  // Drained: the next message is announced again.
+  EXPECT_EQ(count_for<event::StreamReadable>(peer.exchange(msg_frame(id, 4)).events, id), 1u);
+}
+
+TEST(StreamContracts, ConsumeNextOfTheLastMessageEndsAStreamWhoseHalvesBothEnded) {
+  ScriptedPeer peer = stream_peer(StreamWindow{8, 1000});
+  const StreamId id = open_from_script(peer, 2);
+  peer.exchange(msg_frame(id, 1, "first"));
+  peer.exchange(msg_frame(id, 2, "last"));
+  EXPECT_TRUE(peer.exchange(end_frame(id, 2, Status::remote_error)).events.empty());
+  const std::optional<Bytes> next = peer.connection().stream_consume_next(0, id);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(text_of(*next), "last");
+  EXPECT_TRUE(peer.read().events.empty());  // a message still waits: not ended yet
+  EXPECT_FALSE(peer.connection().stream_consume_next(0, id).has_value());
+  const auto ended = all_of<event::StreamEnded>(peer.read().events);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].result, Errc::remote_error);
+  EXPECT_FALSE(peer.connection().stream_consume_next(0, id).has_value());  // gone
+}
+
+TEST(StreamContracts, ConsumeNextFindsNothingOnAnEmptyInboxOrAnUnknownOrEndedStream) {
+  ScriptedPeer peer = stream_peer(StreamWindow{8, 1000});
+  const StreamId id = open_from_script(peer, 2);
+  EXPECT_FALSE(peer.connection().stream_consume_next(0, id).has_value());
+  EXPECT_TRUE(peer.connection().stream_credits(id).has_value());  // nothing consumed, not ended
+  const StreamId unknown{id.generation, id.mux + 1000};
+  EXPECT_FALSE(peer.connection().stream_consume_next(0, unknown).has_value());
+  peer.exchange(msg_frame(id, 1));
+  peer.exchange(msg_frame(id, 2));
+  ASSERT_EQ(peer.connection().stream_cancel(0, id), Errc::ok);
+  EXPECT_FALSE(peer.connection().stream_consume_next(0, id).has_value());
+}
+
 // ---- stream_write, stream_peek, stream_consume on a cluster -----------------------------
 
 constexpr std::size_t kCaller = 0;

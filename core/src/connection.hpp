@@ -110,6 +110,7 @@ class Connection : private ObjectPort {
   std::optional<Bytes> stream_peek(StreamId id);
   bool stream_input_done(StreamId id);
   Errc stream_consume(TimeNs now_ns, StreamId id);
+  std::optional<Bytes> stream_consume_next(TimeNs now_ns, StreamId id);
   Errc stream_close(TimeNs now_ns, StreamId id);
   Errc stream_fail(TimeNs now_ns, StreamId id, Errc code, std::string_view message);
   Errc stream_cancel(TimeNs now_ns, StreamId id);
@@ -346,6 +347,9 @@ class Connection : private ObjectPort {
   void stream_credit(TimeNs now_ns, std::uint32_t slot, const Frame& frame);
   // Tells the stream's idle meter whether messages are in flight now.
   void meter_stream(TimeNs now_ns, Stream& stream);
+  // Drops the oldest message of a non-empty inbox and owes its credit (stream_consume
+  // without the stream's completion).
+  void consume_front(TimeNs now_ns, Stream& stream);
   void stream_end(TimeNs now_ns, std::uint32_t slot, const Frame& frame);
   // The slot of the stream `mux` names, if it is open (finished ones included).
   // A pointer, not an optional slot: the optional's return through memory cost a stalled

@@ -375,15 +375,30 @@ Errc Connection::stream_consume(TimeNs now_ns, StreamId id) {
   std::uint32_t slot = 0;
   Stream* stream = live_stream(id, &slot);
   if (stream == nullptr || stream->inbox.empty()) return Errc::not_found;
-  const std::size_t size = stream->inbox.front().size();
-  stream->inbox.pop_front();
-  ++stream->unreturned_msgs;
-  stream->unreturned_bytes += static_cast<std::uint32_t>(size);
-  if (stream->inbox.empty()) stream->readable_armed = true;
-  meter_stream(now_ns, *stream);
-  return_credit(*stream, false);
+  consume_front(now_ns, *stream);
   maybe_complete(now_ns, slot);
   return Errc::ok;
+}
+
+std::optional<Bytes> Connection::stream_consume_next(TimeNs now_ns, StreamId id) {
+  std::uint32_t slot = 0;
+  Stream* stream = live_stream(id, &slot);
+  if (stream == nullptr || stream->inbox.empty()) return std::nullopt;
+  consume_front(now_ns, *stream);
+  // A stream with a message waiting cannot complete: only a drained inbox may end it.
+  if (!stream->inbox.empty()) return stream->inbox.front();
+  maybe_complete(now_ns, slot);
+  return std::nullopt;
+}
+
+void Connection::consume_front(TimeNs now_ns, Stream& stream) {
+  const std::size_t size = stream.inbox.front().size();
+  stream.inbox.pop_front();
+  ++stream.unreturned_msgs;
+  stream.unreturned_bytes += static_cast<std::uint32_t>(size);
+  if (stream.inbox.empty()) stream.readable_armed = true;  // as stream_peek finding none
+  meter_stream(now_ns, stream);
+  return_credit(stream, false);
 }
 
 // Sends consumed credit back once half the window is owed, or whenever the inbox runs dry

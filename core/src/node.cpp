@@ -631,6 +631,12 @@ Errc PeerConnection::stream_consume(TimeNs now_ns, StreamId id) {
   });
 }
 
+std::optional<Bytes> PeerConnection::stream_consume_next(TimeNs now_ns, StreamId id) {
+  return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
+    return connection.stream_consume_next(now_ns, id);
+  });
+}
+
 Errc PeerConnection::stream_close(TimeNs now_ns, StreamId id) {
   return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
     return connection.stream_close(now_ns, id);

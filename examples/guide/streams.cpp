@@ -80,13 +80,15 @@ struct Upload {
   std::promise<Errc> ended;
 };
 
-// Writes until the send queue is full (on_writable calls again) or everything is written.
+// Writes while each message can go at once (on_writable calls again when the next one
+// can) or until everything is written. On the loop thread, try_write puts a message
+// straight into the connection's output, or refuses it: none waits in the session's queue.
 void pump(io::StreamSession& session, Upload& upload) {
   while (upload.written < kMessages) {
     const std::string message = "message " + std::to_string(upload.written);
-    const Errc written = session.write(as_bytes(message));
-    if (written == Errc::queue_full) return;  // on_writable follows
-    if (written != Errc::ok) return;          // the stream ended: on_end says why
+    const Errc written = session.try_write(as_bytes(message));
+    if (written == Errc::no_credit) return;  // not taken; on_writable follows
+    if (written != Errc::ok) return;         // the stream ended: on_end says why
     ++upload.written;
   }
   session.close();  // our half ends after the queued messages

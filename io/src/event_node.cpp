@@ -640,6 +640,32 @@ Errc StreamSession::write(Payload message) {
   return posted;
 }
 
+Errc StreamSession::try_write(Payload message) {
+  if (!state_ || state_->ended) return Errc::not_found;
+  if (state_->closing) return Errc::stream_closed;
+  if (message.size() > state_->peer_window_bytes.load()) return Errc::too_large;
+  State& state = *state_;
+  const std::shared_ptr<EventNode::Impl> node = state.node.lock();
+  if (!node || node->stopping) return Errc::shutting_down;
+  if (!node->on_loop_thread()) return Errc::invalid_argument;
+  // Loop thread from here. Whatever stops the message now, one of three wakes the writer:
+  // the stream's opening (flush_stream once it exists), the core's StreamWritable (credit,
+  // or the end of a queue that waits for it), or the output's fall below the mark.
+  if (state.queued.load() == 0 && state.id) {
+    PeerConnection connection = node->connection(state.peer);
+    if (!connection.output_below_high_water()) {
+      node->wait_for_room(state);
+    } else {
+      const Errc written = connection.stream_write(node->turn_now(), *state.id, message);
+      EventNode::Impl::learn_peer_window(connection, state);
+      // ok, or an error the message itself meets (too_large) or the stream's end.
+      if (written != Errc::no_credit) return written;
+    }
+  }
+  state.wants_room.store(true);
+  return Errc::no_credit;
+}
+
 Errc StreamSession::close() {
   if (!state_ || state_->ended) return Errc::not_found;
   if (state_->closing.exchange(true)) return Errc::stream_closed;

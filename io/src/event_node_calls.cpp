@@ -139,12 +139,14 @@ void EventNode::Impl::deliver_messages(const std::shared_ptr<StreamSession::Stat
   PeerConnection connection = node->connection(state->peer);
   const StreamId id = *state->id;
   StreamSession session(state);
-  while (std::optional<Bytes> message = connection.stream_peek(id)) {
+  std::optional<Bytes> message = connection.stream_peek(id);
+  while (message) {
     state->in_on_message = true;
     if (state->callbacks.on_message) state->callbacks.on_message(session, *message);
     state->in_on_message = false;
     if (state->deferred) return;  // kept by the handler: consume() resumes from here
-    connection.stream_consume(turn_now(), id);
+    // nullopt too when on_message ended the stream (a cancel runs in the core at once).
+    message = connection.stream_consume_next(turn_now(), id);
   }
   if (!state->input_end_told && connection.stream_input_done(id)) {
     state->input_end_told = true;
@@ -243,8 +245,8 @@ void EventNode::Impl::wait_for_room(StreamSession::State& state) {
 bool EventNode::Impl::flush_room_waiters() {
   if (room_waiters.empty()) return false;
   bool flushed = false;
-  std::vector<std::weak_ptr<StreamSession::State>> waiting;
-  waiting.swap(room_waiters);
+  std::vector<std::weak_ptr<StreamSession::State>>& waiting = room_waiters_flushing;
+  waiting.swap(room_waiters);  // room_waiters is now the empty list of the last flush
   for (const std::weak_ptr<StreamSession::State>& weak : waiting) {
     const std::shared_ptr<StreamSession::State> state = weak.lock();
     if (!state) continue;
@@ -257,6 +259,7 @@ bool EventNode::Impl::flush_room_waiters() {
     flushed = true;
     flush_stream(*state);
   }
+  waiting.clear();  // the next flush swaps it in as room_waiters, with its memory
   return flushed;
 }
 

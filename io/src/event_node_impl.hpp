@@ -576,6 +576,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   std::map<std::pair<PeerId, StreamId>, std::shared_ptr<StreamSession::State>> streams;
   // Sessions whose queued messages wait for room in their connection's output, oldest first.
   std::vector<std::weak_ptr<StreamSession::State>> room_waiters;
+  // The waiters flush_room_waiters is going through (swapped with room_waiters, so that
+  // those it sends back to wait land in the other list); both keep their memory.
+  std::vector<std::weak_ptr<StreamSession::State>> room_waiters_flushing;
   struct ObjectRoute {
     ObjectWindow window;
     ObjectHandler fn;

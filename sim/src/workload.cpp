@@ -294,9 +294,10 @@ void WorkloadDriver::stream_readable(std::size_t index, PeerId peer, StreamId id
   if (served == ledger_.served.end())
     return oracle_.fail(SimResult::Kind::safety, "readable on a stream nobody knows");
   if (served->second.stuck) return;  // it never reads: the window fills and stays full
-  while (std::optional<Bytes> message = connection.stream_peek(id)) {
+  // Drained with stream_consume_next (the openers above use peek and consume one by one).
+  for (std::optional<Bytes> message = connection.stream_peek(id); message;
+       message = connection.stream_consume_next(net_.now(), id)) {
     served->second.pending.emplace_back(message->begin(), message->end());
-    connection.stream_consume(net_.now(), id);
   }
   flush_echoes(index, peer, id);
 }

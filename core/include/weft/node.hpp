@@ -213,6 +213,12 @@ class PeerConnection {
   // Drops the oldest message and, in due course, returns its credit to the sender.
   // not_found when there is no message or no such stream.
   Errc stream_consume(TimeNs now_ns, StreamId id);
+  // stream_consume, then stream_peek, in one call (one lookup of the stream instead of two,
+  // for a reader that drains the inbox): drops the oldest message and returns the one after
+  // it, valid as stream_peek's view is. nullopt when none is left after it (the stream may
+  // have completed then: StreamEnded follows), when there was no message to consume, or
+  // when there is no such stream.
+  std::optional<Bytes> stream_consume_next(TimeNs now_ns, StreamId id);
   // Ends this side's half normally (the peer reads an end after the last message). The
   // stream ends once the peer's half ended too and every message was consumed.
   Errc stream_close(TimeNs now_ns, StreamId id);

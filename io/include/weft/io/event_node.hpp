@@ -313,6 +313,17 @@ class StreamSession {
   // (a borrowed message is copied once, into the output), else into the queue; from other threads
   // it is handed to the loop. Each thread's writes keep their order.
   Errc write(Payload message);
+  // A write that never queues, for a producer on the loop thread (in a callback, or in a
+  // function run_on_loop runs) that writes as fast as the stream allows: ok when the
+  // message went into the core now (nothing queued before it, credit to spare, the
+  // connection's output below its high-water mark; borrowed bytes copied once, into the
+  // output), else no_credit, with the message not taken, and on_writable follows once it
+  // may go (unless the stream ends first). A queued message costs write() a second copy,
+  // into the session's queue and out again: a producer pulled by on_writable skips it.
+  // Errors: invalid_argument off the loop thread (nothing is taken, no on_writable);
+  // shutting_down when the node stopped; and as write: not_found, stream_closed,
+  // too_large (the peer's window, known once accepted, or max_message_bytes).
+  Errc try_write(Payload message);
   // Ends this side's half after the queued messages. queue_full (the command queue) leaves
   // the session as it was: try again.
   Errc close();
@@ -347,8 +358,9 @@ class StreamSession {
 struct StreamCallbacks {
   std::function<void(StreamSession&, Bytes)> on_message;
   std::function<void(StreamSession&)> on_input_end;
-  // Runs when the session's send queue has drained after a write returned queue_full: a
-  // writer that produces as fast as it can writes again from here.
+  // Runs when the session's send queue has drained after a write returned queue_full, or
+  // when a message may go after try_write returned no_credit: a writer that produces as
+  // fast as it can writes again from here.
   std::function<void(StreamSession&)> on_writable;
   std::function<void(StreamSession&, Errc, std::string_view)> on_end;
 };
