@@ -584,27 +584,36 @@ void enqueue(StreamSession::State& state, const Payload& message) {
   state.send_queue.push_back(std::move(queued));
 }
 
-// A write from a callback on the loop thread needs no command: with nothing queued before
-// it, straight into the core (which copies a borrowed message once into its output; no
-// copy or allocation here), else into the session's queue. nullopt off the loop thread.
+// Offers `message` straight to the core (loop thread), so that the core copies a borrowed
+// message once into its output and nothing is copied or allocated here: only with nothing
+// queued before it (nor on its way from another thread: nothing may be overtaken), the
+// stream open and the connection's output below its high-water mark. The core's answer,
+// or nullopt when not offered; an output at its mark makes the session wait for room.
+std::optional<Errc> write_straight(EventNode::Impl& node, StreamSession::State& state,
+                                   const Payload& message) {
+  if (state.queued.load() != 0 || !state.id) return std::nullopt;
+  PeerConnection connection = node.connection(state.peer);
+  if (!connection.output_below_high_water()) {
+    node.wait_for_room(state);
+    return std::nullopt;
+  }
+  const Errc written = connection.stream_write(node.turn_now(), *state.id, message);
+  EventNode::Impl::learn_peer_window(connection, state);
+  return written;
+}
+
+// A write from a callback on the loop thread needs no command: straight into the core when
+// it may go (write_straight), else into the session's queue. nullopt off the loop thread.
 std::optional<Errc> write_on_loop(StreamSession::State& state, const Payload& message) {
   const std::shared_ptr<EventNode::Impl> node = state.node.lock();
   if (!node || !node->on_loop_thread() || node->stopping) return std::nullopt;
-  // Loop thread from here: the queue and the id are its own. Nothing queued (or on its way
-  // from another thread) may be overtaken.
-  Errc direct = Errc::not_found;
-  if (state.queued.load() == 0 && state.id) {
-    PeerConnection connection = node->connection(state.peer);
-    if (connection.output_below_high_water()) {
-      direct = connection.stream_write(node->turn_now(), *state.id, message);
-      EventNode::Impl::learn_peer_window(connection, state);
-      if (direct == Errc::ok) return Errc::ok;
-    }
-  }
+  const std::optional<Errc> direct = write_straight(*node, state, message);
+  if (direct == Errc::ok) return Errc::ok;
   if (!reserve_slot(state)) return Errc::queue_full;
   enqueue(state, message);
-  // Without credit, the core's StreamWritable flushes it; anything else (not open yet, or
-  // refused: flush_stream ends the stream as for any queued write it cannot send) now.
+  // Without credit, the core's StreamWritable flushes it; anything else (not open yet, no
+  // room, or refused: flush_stream ends the stream as for any queued write it cannot send)
+  // now.
   if (direct != Errc::no_credit) node->flush_stream(state);
   return Errc::ok;
 }
@@ -651,17 +660,9 @@ Errc StreamSession::try_write(Payload message) {
   // Loop thread from here. Whatever stops the message now, one of three wakes the writer:
   // the stream's opening (flush_stream once it exists), the core's StreamWritable (credit,
   // or the end of a queue that waits for it), or the output's fall below the mark.
-  if (state.queued.load() == 0 && state.id) {
-    PeerConnection connection = node->connection(state.peer);
-    if (!connection.output_below_high_water()) {
-      node->wait_for_room(state);
-    } else {
-      const Errc written = connection.stream_write(node->turn_now(), *state.id, message);
-      EventNode::Impl::learn_peer_window(connection, state);
-      // ok, or an error the message itself meets (too_large) or the stream's end.
-      if (written != Errc::no_credit) return written;
-    }
-  }
+  const std::optional<Errc> written = write_straight(*node, state, message);
+  // ok, or an error the message itself meets (too_large) or the stream's end.
+  if (written && *written != Errc::no_credit) return *written;
   state.wants_room.store(true);
   return Errc::no_credit;
 }
