@@ -1,13 +1,16 @@
 // The decoder's short way through integer headers (core/src/integer_header.hpp) against its
 // general parser: the same header bytes framed twice, once as a fixarray (the short way may
 // take it) and once as an array 16 (the short way always declines, so the general parser
-// reads it), must decode to the same frame or fail with the same error.
+// reads it), must decode to the same frame or fail with the same error. And the decoder's
+// short way for a whole frame against its gathering path, under varied options.
 #include "integer_header.hpp"
 
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "weft/bytes.hpp"
@@ -180,6 +183,104 @@ RC_GTEST_PROP(IntegerHeader, DecodesAsTheGeneralParserDoes, ()) {
     short_way.payload = wide->payload;
     RC_ASSERT(short_way == *wide);
   }
+}
+
+// How a decoder ended a stream: the frame it yielded, or its error.
+struct Outcome {
+  std::optional<OwnedFrame> frame;
+  std::vector<std::uint8_t> frame_bytes;
+  DecodeError error;
+};
+
+// Decodes `stream` fed whole (nearly every frame then takes the decoder's short way for a
+// whole frame) or one byte at a time (the decoder gathers every frame, which only its
+// general path does).
+Outcome decode_stream(Bytes stream, const DecoderOptions& options, bool byte_by_byte) {
+  FrameDecoder decoder(options);
+  Outcome outcome;
+  while (!stream.empty()) {
+    const Bytes input = byte_by_byte ? stream.first(1) : stream;
+    const DecodeStep step = decoder.next(input);
+    stream = stream.subspan(step.consumed);
+    if (step.status == DecodeStatus::error) break;
+    if (step.status == DecodeStatus::frame) {
+      outcome.frame.emplace(step.frame);
+      outcome.frame_bytes.assign(step.frame_bytes.begin(), step.frame_bytes.end());
+      return outcome;
+    }
+  }
+  outcome.error = decoder.failed() ? decoder.error() : decoder.finish();
+  return outcome;
+}
+
+// A valid frame of an op whose header is all integers, as the encoder writes it.
+std::vector<std::uint8_t> gen_valid_frame(const std::vector<std::uint8_t>& payload, bool checksum) {
+  std::vector<const OpSchema*> integer_ops;
+  for (const OpSchema& schema : all_schemas()) {
+    bool integers = true;
+    for (Field field : schema.fields)
+      integers = integers && field_info(field).kind == FieldKind::uint;
+    if (integers) integer_ops.push_back(&schema);
+  }
+  const OpSchema& schema = **rc::gen::elementOf(integer_ops);
+  Frame frame{.op = schema.op, .checksum = checksum};
+  if (!schema.connection_level) frame.mux = *rc::gen::inRange<std::uint64_t>(1, 1u << 20);
+  // A request or response sent whole has seq 0 (check_total).
+  const bool whole_payload = schema.op == Op::request || schema.op == Op::response;
+  if (schema.uses_seq && !whole_payload) frame.seq = *gen_value(UINT64_MAX);
+  for (Field field : schema.fields) {
+    const std::uint64_t bound = std::min<std::uint64_t>(field_info(field).max, 1ull << 40);
+    set_uint(frame, field, *rc::gen::inRange<std::uint64_t>(1, bound));
+  }
+  const bool payload_allowed = schema.payload_allowed && schema.op != Op::stream_open;
+  if (payload_allowed) frame.payload = Bytes(payload);
+  ByteBuffer encoded;
+  encode_frame(encoded, frame);
+  return {encoded.view().begin(), encoded.view().end()};
+}
+
+// The short way for a whole frame (FrameDecoder::decode_whole: the prefix, the integer
+// header, validation and the checksum in one pass) against the general path: a frame, with
+// or without checksum, under varied options and limits, perhaps with one byte changed,
+// decodes to the same frame or fails with the same error at the same offset.
+RC_GTEST_PROP(IntegerHeader, AWholeFrameDecodesAsTheGatheringDecoderDoes, ()) {
+  const auto payload = *rc::gen::container<std::vector<std::uint8_t>>(
+      *rc::gen::inRange<std::size_t>(0, 40), rc::gen::arbitrary<std::uint8_t>());
+  const bool checksum = *rc::gen::inRange(0, 4) != 0;
+  const bool from_encoder = *rc::gen::arbitrary<bool>();
+  RC_CLASSIFY(from_encoder, "encoded");
+  std::vector<std::uint8_t> frame = from_encoder
+                                        ? gen_valid_frame(payload, checksum)
+                                        : frame_of(header_of(gen_elements(), false), payload);
+  if (!from_encoder && !checksum) {  // the same frame without its checksum
+    frame.resize(frame.size() - kChecksumBytes);
+    frame[1] = 0;
+    const std::size_t body = frame.size() - kPrefixBytes;
+    for (std::size_t i = 0; i < 4; ++i)
+      frame[4 + i] = static_cast<std::uint8_t>(body >> (8 * (3 - i)));
+  }
+  if (*rc::gen::inRange(0, 3) == 0) {
+    const auto at = *rc::gen::inRange<std::size_t>(0, frame.size());
+    frame[at] = *rc::gen::arbitrary<std::uint8_t>();
+  }
+  DecoderOptions options;
+  options.require_checksum = *rc::gen::inRange(0, 4) == 0;
+  options.verify_checksum = *rc::gen::inRange(0, 8) != 0;
+  if (*rc::gen::inRange(0, 4) == 0) {
+    options.limits.max_header_bytes = *rc::gen::inRange<std::uint16_t>(1, 40);
+    options.limits.max_frame_bytes = *rc::gen::inRange<std::uint32_t>(1, 100);
+  }
+  const Outcome whole = decode_stream(frame, options, false);
+  const Outcome gathered = decode_stream(frame, options, true);
+  RC_CLASSIFY(whole.frame.has_value(), "frame");
+  RC_ASSERT(whole.frame.has_value() == gathered.frame.has_value());
+  if (whole.frame) {
+    RC_ASSERT(whole.frame->view() == gathered.frame->view());
+    RC_ASSERT(whole.frame_bytes == gathered.frame_bytes);
+  }
+  RC_ASSERT(whole.error.code == gathered.error.code);
+  RC_ASSERT(whole.error.offset == gathered.error.offset);
+  RC_ASSERT(whole.error.message == gathered.error.message);
 }
 
 // Real traffic takes the short way: a request as the encoder writes it.

@@ -63,13 +63,6 @@ void ByteBuffer::append(Bytes bytes) {
   std::memcpy(extend(bytes.size()), bytes.data(), bytes.size());
 }
 
-std::uint8_t* ByteBuffer::extend(std::size_t count) {
-  if (capacity_ - end_ < count) make_room(count);
-  std::uint8_t* start = data_.get() + end_;
-  end_ += count;
-  return start;
-}
-
 void ByteBuffer::shrink_back(std::size_t count) {
   WEFT_ASSERT(count <= size());
   end_ -= count;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "field_access.hpp"
+#include "frame_checks.hpp"
 #include "integer_header.hpp"
 #include "invariant.hpp"
 #include "message_text.hpp"
@@ -263,7 +264,7 @@ Failure parse_frame(Bytes frame_bytes, const Prefix& prefix, const DecoderOption
   }
   out.checksum = prefix.has_checksum;
   const bool integer_header =
-      detail::parse_integer_header(p + kPrefixBytes, prefix.header_bytes, out);
+      detail::parse_integer_header(p + kPrefixBytes, prefix.header_bytes, out) != nullptr;
   if (!integer_header) {
     HeaderParser parser(p, prefix, out);
     if (Failure f = parser.parse(); f.code != WireError::none) return f;
@@ -314,6 +315,52 @@ void FrameDecoder::set_error(WireError code, std::uint64_t offset, std::string_v
 }
 
 DecodeStep FrameDecoder::next(Bytes input) {
+  // One DecodeStep, returned on both paths, so that it is built in the caller's place.
+  DecodeStep step;
+  if (!failed() && !release_gathered_ && gathered_.empty() && decode_whole(input, step)) {
+    return step;
+  }
+  step = next_general(input);
+  return step;
+}
+
+bool FrameDecoder::decode_whole(Bytes input, DecodeStep& step) {
+  if (input.size() < kPrefixBytes) return false;
+  const std::uint8_t* p = input.data();
+  const WireLimits& limits = options_.limits;
+  const std::size_t header_bytes = mp::load_be16(p + 2);
+  const std::size_t body_bytes = mp::load_be32(p + 4);
+  const bool has_checksum = p[1] == kFrameFlagChecksum;
+  const std::size_t checksum_bytes = has_checksum ? kChecksumBytes : 0;
+  const std::size_t total = kPrefixBytes + body_bytes;
+  // check_prefix's rules in one test (a non-empty header within the body also means a
+  // non-empty body); any failure declines, and check_prefix names it.
+  const bool prefix_holds =
+      p[0] == kFrameMagic && (has_checksum || (p[1] == 0 && !options_.require_checksum)) &&
+      header_bytes != 0 && header_bytes <= limits.max_header_bytes &&
+      body_bytes <= limits.max_frame_bytes && header_bytes + checksum_bytes <= body_bytes;
+  if (!prefix_holds || input.size() < total) return false;
+  Frame& frame = step.frame;
+  const OpSchema* schema = detail::parse_integer_header(p + kPrefixBytes, header_bytes, frame);
+  if (schema == nullptr) return false;
+  const std::size_t payload_at = kPrefixBytes + header_bytes;
+  const std::size_t checksum_at = total - checksum_bytes;
+  frame.checksum = has_checksum;
+  frame.payload = {p + payload_at, checksum_at - payload_at};
+  if (detail::validate_frame_with(frame, *schema, limits).code != WireError::none) return false;
+  // Last, since it costs the most: a frame declined above is not hashed twice.
+  if (has_checksum && options_.verify_checksum &&
+      mp::load_be64(p + checksum_at) != checksum64({p, checksum_at})) {
+    return false;
+  }
+  frame_offset_ += total;
+  step.status = DecodeStatus::frame;
+  step.consumed = total;
+  step.frame_bytes = input.first(total);
+  return true;
+}
+
+DecodeStep FrameDecoder::next_general(Bytes input) {
   if (failed()) return {DecodeStatus::error, 0, {}};
   if (release_gathered_) {
     gathered_.clear();

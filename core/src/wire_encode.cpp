@@ -3,9 +3,11 @@
 #include <string>
 
 #include "field_access.hpp"
+#include "frame_checks.hpp"
 #include "invariant.hpp"
 #include "message_text.hpp"
 #include "msgpack_lite.hpp"
+#include "schema_table.hpp"
 #include "weft/wire.hpp"
 #include "xxh3_dispatch.hpp"
 
@@ -244,8 +246,15 @@ bool operator==(const Frame& lhs, const Frame& rhs) {
 }
 
 FrameFault validate_frame(const Frame& frame, const WireLimits& limits) {
-  const OpSchema* schema = find_schema(static_cast<std::uint64_t>(frame.op));
+  const OpSchema* schema = detail::find_schema_inline(static_cast<std::uint64_t>(frame.op));
   if (schema == nullptr) return fault(WireError::unknown_op, 0, "unknown op");
+  return detail::validate_frame_with(frame, *schema, limits);
+}
+
+FrameFault detail::validate_frame_with(const Frame& frame, const OpSchema& op_schema,
+                                       const WireLimits& limits) {
+  WEFT_ASSERT(find_schema(static_cast<std::uint64_t>(frame.op)) == &op_schema);
+  const OpSchema* schema = &op_schema;
   if ((frame.flags & ~schema->allowed_flags) != 0) {
     return fault(WireError::unknown_flags, 1,
                  join({schema->name, " does not define flag bits ",
@@ -280,7 +289,7 @@ FrameFault validate_frame(const Frame& frame, const WireLimits& limits) {
 }
 
 std::size_t encoded_size(const Frame& frame) {
-  const OpSchema& schema = schema_of(frame.op);
+  const OpSchema& schema = detail::schema_of_inline(frame.op);
   return kPrefixBytes + header_bytes(frame, schema) + frame.payload.size() +
          (frame.checksum ? kChecksumBytes : 0);
 }
@@ -316,7 +325,7 @@ std::size_t write_head(std::uint8_t* start, const Frame& frame, const OpSchema& 
 std::size_t encode_frame(ByteBuffer& out, const Frame& frame) {
   WEFT_ASSERT(validate_frame(frame, WireLimits{.max_frame_bytes = UINT32_MAX}).code ==
               WireError::none);
-  const OpSchema& schema = schema_of(frame.op);
+  const OpSchema& schema = detail::schema_of_inline(frame.op);
   const std::size_t checksum_size = frame.checksum ? kChecksumBytes : 0;
   // One pass: room for the largest header the frame could need, written in place, then
   // the unused room given back (cheaper than sizing the header first on every frame).
@@ -337,7 +346,7 @@ std::size_t encode_frame(ByteBuffer& out, const Frame& frame) {
 std::size_t encode_frame_head(ByteBuffer& out, const Frame& frame) {
   WEFT_ASSERT(validate_frame(frame, WireLimits{.max_frame_bytes = UINT32_MAX}).code ==
               WireError::none);
-  const OpSchema& schema = schema_of(frame.op);
+  const OpSchema& schema = detail::schema_of_inline(frame.op);
   const std::size_t room = kPrefixBytes + header_bytes_bound(frame, schema);
   std::uint8_t* start = out.extend(room);
   const std::size_t head = write_head(start, frame, schema);

@@ -1,92 +1,22 @@
-// The schema table: which fields each op carries, and the names PROTOCOL.md uses.
+// The public lookups of the schema table (schema_table.hpp), and the names PROTOCOL.md uses.
 #include <array>
 
 #include "field_access.hpp"
 #include "invariant.hpp"
 #include "msgpack_lite.hpp"
+#include "schema_table.hpp"
 #include "weft/wire.hpp"
 
 namespace weft {
-namespace {
 
-using F = Field;
-constexpr std::array<F, 8> kHelloFields{F::version_min,     F::version_max, F::name,
-                                        F::peer_name,       F::incarnation, F::wall_ms,
-                                        F::max_frame_bytes, F::nonce};
-constexpr std::array<F, 6> kChallengeFields{F::version,         F::name, F::incarnation, F::wall_ms,
-                                            F::max_frame_bytes, F::nonce};
-constexpr std::array<F, 1> kStatusOnly{F::status};
-constexpr std::array<F, 0> kNoFields{};
-constexpr std::array<F, 3> kRequestFields{F::handler, F::route, F::deadline_ms};
-constexpr std::array<F, 5> kStreamOpenFields{F::handler, F::route, F::deadline_ms, F::credit_msgs,
-                                             F::credit_bytes};
-constexpr std::array<F, 2> kCreditFields{F::credit_msgs, F::credit_bytes};
-constexpr std::array<F, 2> kObjectOpenFields{F::name, F::stream_key};
-constexpr std::array<F, 3> kObjectAcceptFields{F::credit_msgs, F::credit_bytes, F::offset};
-constexpr std::array<F, 1> kObjectBeginFields{F::size};
-constexpr std::array<F, 1> kObjectDataFields{F::offset};
-constexpr std::array<F, 2> kObjectEndFields{F::status, F::size};
-
-// op, name, fields, allowed flags, connection-level, uses seq, payload allowed.
-constexpr std::array<OpSchema, 30> kSchemas{{
-    {Op::hello, "hello", kHelloFields, flag::kChecksums, true, true, false},
-    {Op::welcome, "welcome", kNoFields, 0, true, false, false},
-    {Op::reject, "reject", kStatusOnly, 0, true, false, true},
-    {Op::ping, "ping", kNoFields, 0, true, true, false},
-    {Op::pong, "pong", kNoFields, 0, true, true, false},
-    {Op::goaway, "goaway", kStatusOnly, 0, true, false, true},
-    {Op::challenge, "challenge", kChallengeFields, flag::kChecksums, true, false, true},
-    {Op::auth, "auth", kNoFields, 0, true, false, true},
-    {Op::request, "request", kRequestFields, flag::kMore, false, true, true},
-    {Op::response, "response", kStatusOnly, flag::kMore, false, true, true},
-    {Op::cancel, "cancel", kNoFields, 0, false, false, false},
-    {Op::continuation, "continuation", kNoFields, flag::kMore, false, true, true},
-    {Op::stream_open, "stream_open", kStreamOpenFields, flag::kHasPayload | flag::kHasInput, false,
-     false, true},
-    {Op::stream_accept, "stream_accept", kCreditFields, 0, false, false, false},
-    {Op::stream_reject, "stream_reject", kStatusOnly, 0, false, false, true},
-    {Op::stream_msg, "stream_msg", kNoFields, flag::kMore, false, true, true},
-    {Op::stream_credit, "stream_credit", kCreditFields, 0, false, false, false},
-    {Op::stream_end, "stream_end", kStatusOnly, 0, false, true, true},
-    {Op::stream_reset, "stream_reset", kStatusOnly, 0, false, false, true},
-    {Op::stream_ping, "stream_ping", kNoFields, 0, false, true, false},
-    {Op::stream_pong, "stream_pong", kNoFields, 0, false, true, false},
-    {Op::object_open, "object_open", kObjectOpenFields, flag::kResume | flag::kLz4Stream, false,
-     true, false},
-    {Op::object_accept, "object_accept", kObjectAcceptFields, flag::kBegun, false, true, false},
-    {Op::object_reject, "object_reject", kStatusOnly, 0, false, false, true},
-    {Op::object_begin, "object_begin", kObjectBeginFields, flag::kSizeUnknown | flag::kEnds, false,
-     true, true},
-    {Op::object_data, "object_data", kObjectDataFields, flag::kLz4, false, true, true},
-    {Op::object_end, "object_end", kObjectEndFields, 0, false, true, true},
-    {Op::object_ack, "object_ack", kStatusOnly, flag::kThrough, false, true, true},
-    {Op::object_credit, "object_credit", kCreditFields, 0, false, false, false},
-    {Op::object_close, "object_close", kStatusOnly, 0, false, true, true},
-}};
-
-// Maps an op's wire value to its index in kSchemas (-1: unknown).
-constexpr std::array<std::int8_t, 64> make_op_index() {
-  std::array<std::int8_t, 64> index{};
-  for (auto& slot : index)
-    slot = -1;
-  for (std::size_t i = 0; i < kSchemas.size(); ++i) {
-    index[static_cast<std::size_t>(kSchemas[i].op)] = static_cast<std::int8_t>(i);
-  }
-  return index;
-}
-constexpr std::array<std::int8_t, 64> kOpIndex = make_op_index();
-
-}  // namespace
+using detail::kSchemas;
 
 const OpSchema* find_schema(std::uint64_t op) {
-  if (op >= kOpIndex.size() || kOpIndex[op] < 0) return nullptr;
-  return &kSchemas[static_cast<std::size_t>(kOpIndex[op])];
+  return detail::find_schema_inline(op);
 }
 
 const OpSchema& schema_of(Op op) {
-  const OpSchema* schema = find_schema(static_cast<std::uint64_t>(op));
-  WEFT_ASSERT(schema != nullptr);
-  return *schema;
+  return detail::schema_of_inline(op);
 }
 
 std::span<const OpSchema> all_schemas() {

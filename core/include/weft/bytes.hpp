@@ -104,8 +104,14 @@ class ByteBuffer {
   // Appends a copy of `bytes`.
   void append(Bytes bytes);
   // Appends `count` uninitialised bytes and returns where they start; the caller
-  // must write all of them (or give back the unused tail with `shrink_back`).
-  std::uint8_t* extend(std::size_t count);
+  // must write all of them (or give back the unused tail with `shrink_back`). Inline: the
+  // encoder extends once per frame.
+  std::uint8_t* extend(std::size_t count) {
+    if (capacity_ - end_ < count) make_room(count);
+    std::uint8_t* start = data_.get() + end_;
+    end_ += count;
+    return start;
+  }
   // Removes the last `count` bytes; `count` must not exceed `size()`.
   void shrink_back(std::size_t count);
   // Drops `count` bytes from the front; `count` must not exceed `size()`.

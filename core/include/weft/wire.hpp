@@ -377,6 +377,13 @@ class FrameDecoder {
   const DecoderOptions& options() const { return options_; }
 
  private:
+  // The short way for nearly every frame: one lying whole in `input` whose prefix checks
+  // out, whose header is all unsigned integers and which is valid. Fills `step` and returns
+  // true; declines anything else (false) having changed nothing but step.frame, and
+  // next_general then decodes it, or names its fault, the long way.
+  bool decode_whole(Bytes input, DecodeStep& step);
+  // Every frame, and every fault, the long way.
+  DecodeStep next_general(Bytes input);
   DecodeStep next_in_place(Bytes input);
   DecodeStep next_gathered(Bytes input);
   DecodeStep fail(WireError code, std::uint64_t offset, std::string_view message);
