@@ -14,12 +14,30 @@
 namespace weft {
 namespace {
 
-// What the 8-byte prefix says, once it checked out.
+// What the 8-byte prefix says.
 struct Prefix {
   std::size_t total = 0;  // prefix + body
   std::size_t header_bytes = 0;
   bool has_checksum = false;
 };
+
+Prefix read_prefix(const std::uint8_t* p) {
+  return {kPrefixBytes + mp::load_be32(p + 4), mp::load_be16(p + 2),
+          (p[1] & kFrameFlagChecksum) != 0};
+}
+
+// Every rule of the prefix (docs/PROTOCOL.md) in one test with no text: the way every good
+// frame goes. check_prefix names the first rule broken when this fails.
+bool prefix_holds(const std::uint8_t* p, const Prefix& prefix, const DecoderOptions& options) {
+  const WireLimits& limits = options.limits;
+  const std::size_t body_bytes = prefix.total - kPrefixBytes;
+  const std::size_t checksum_bytes = prefix.has_checksum ? kChecksumBytes : 0;
+  // A non-empty header within the body also means a non-empty body.
+  return p[0] == kFrameMagic && (p[1] & ~kFrameFlagChecksum) == 0 && prefix.header_bytes != 0 &&
+         prefix.header_bytes <= limits.max_header_bytes && body_bytes <= limits.max_frame_bytes &&
+         prefix.header_bytes + checksum_bytes <= body_bytes &&
+         (prefix.has_checksum || !options.require_checksum);
+}
 
 // A failure found inside one frame; `at` is relative to the frame's first byte.
 struct Failure {
@@ -33,6 +51,12 @@ using detail::hex_byte;
 using detail::ShortText;
 
 Failure check_prefix(const std::uint8_t* p, const DecoderOptions& options, Prefix& prefix) {
+  const Prefix read = read_prefix(p);
+  if (prefix_holds(p, read, options)) {
+    prefix = read;
+    return {};
+  }
+  // A rule is broken: name the first, in the order PROTOCOL.md gives them.
   const WireLimits& limits = options.limits;
   if (p[0] != kFrameMagic) {
     return {WireError::bad_magic, 0,
@@ -42,8 +66,8 @@ Failure check_prefix(const std::uint8_t* p, const DecoderOptions& options, Prefi
     return {WireError::unknown_frame_flags, 1,
             ShortText{"frame flags ", hex_byte(p[1]), " has unknown bits"}};
   }
-  const std::size_t header_bytes = mp::load_be16(p + 2);
-  const std::size_t body_bytes = mp::load_be32(p + 4);
+  const std::size_t header_bytes = read.header_bytes;
+  const std::size_t body_bytes = read.total - kPrefixBytes;
   if (body_bytes == 0) return {WireError::zero_length, 4, {"body length is 0"}};
   if (body_bytes > limits.max_frame_bytes) {
     return {WireError::frame_too_large, 4,
@@ -56,7 +80,7 @@ Failure check_prefix(const std::uint8_t* p, const DecoderOptions& options, Prefi
             ShortText{"header length ", decimal(header_bytes), " exceeds limit ",
                       decimal(limits.max_header_bytes)}};
   }
-  const bool has_checksum = (p[1] & kFrameFlagChecksum) != 0;
+  const bool has_checksum = read.has_checksum;
   const std::size_t checksum_bytes = has_checksum ? kChecksumBytes : 0;
   if (header_bytes + checksum_bytes > body_bytes) {
     return {WireError::header_exceeds_body, 2,
@@ -68,7 +92,9 @@ Failure check_prefix(const std::uint8_t* p, const DecoderOptions& options, Prefi
     return {
         WireError::checksum_missing, 1, {"frame has no checksum; this connection requires one"}};
   }
-  prefix = {kPrefixBytes + body_bytes, header_bytes, has_checksum};
+  // Not reached: prefix_holds is these rules in one test. The rules above decide.
+  WEFT_ASSERT(false);
+  prefix = read;
   return {};
 }
 
@@ -154,36 +180,12 @@ class HeaderParser {
   // Every frame's header is mostly unsigned integers: a well-formed one within `max` takes
   // the short way; anything else, and every failure, the general one.
   bool read_uint(std::string_view what, std::uint64_t max, std::uint64_t& value) {
-    const std::uint8_t* at = reader_.pos;
-    const std::size_t left = static_cast<std::size_t>(reader_.end - at);
-    if (left == 0) return read_uint_general(what, max, value);
     std::uint64_t read = 0;
-    std::size_t width = 1;
-    switch (*at) {
-      case 0xcc:
-        width = 2;
-        if (left >= width) read = at[1];
-        break;
-      case 0xcd:
-        width = 3;
-        if (left >= width) read = mp::load_be16(at + 1);
-        break;
-      case 0xce:
-        width = 5;
-        if (left >= width) read = mp::load_be32(at + 1);
-        break;
-      case 0xcf:
-        width = 9;
-        if (left >= width) read = mp::load_be64(at + 1);
-        break;
-      default:
-        if (*at >= 0x80) return read_uint_general(what, max, value);
-        read = *at;
-    }
-    if (left < width || read > max) return read_uint_general(what, max, value);
+    const std::uint8_t* after = detail::read_plain_uint(reader_.pos, reader_.end, read);
+    if (after == nullptr || read > max) return read_uint_general(what, max, value);
     mark();
     value = read;
-    reader_.pos += width;
+    reader_.pos = after;
     return true;
   }
 
@@ -327,36 +329,29 @@ DecodeStep FrameDecoder::next(Bytes input) {
 bool FrameDecoder::decode_whole(Bytes input, DecodeStep& step) {
   if (input.size() < kPrefixBytes) return false;
   const std::uint8_t* p = input.data();
-  const WireLimits& limits = options_.limits;
-  const std::size_t header_bytes = mp::load_be16(p + 2);
-  const std::size_t body_bytes = mp::load_be32(p + 4);
-  const bool has_checksum = p[1] == kFrameFlagChecksum;
-  const std::size_t checksum_bytes = has_checksum ? kChecksumBytes : 0;
-  const std::size_t total = kPrefixBytes + body_bytes;
-  // check_prefix's rules in one test (a non-empty header within the body also means a
-  // non-empty body); any failure declines, and check_prefix names it.
-  const bool prefix_holds =
-      p[0] == kFrameMagic && (has_checksum || (p[1] == 0 && !options_.require_checksum)) &&
-      header_bytes != 0 && header_bytes <= limits.max_header_bytes &&
-      body_bytes <= limits.max_frame_bytes && header_bytes + checksum_bytes <= body_bytes;
-  if (!prefix_holds || input.size() < total) return false;
+  const Prefix prefix = read_prefix(p);
+  // A prefix that breaks a rule declines, and check_prefix names the rule.
+  if (!prefix_holds(p, prefix, options_) || input.size() < prefix.total) return false;
   Frame& frame = step.frame;
-  const OpSchema* schema = detail::parse_integer_header(p + kPrefixBytes, header_bytes, frame);
+  const OpSchema* schema =
+      detail::parse_integer_header(p + kPrefixBytes, prefix.header_bytes, frame);
   if (schema == nullptr) return false;
-  const std::size_t payload_at = kPrefixBytes + header_bytes;
-  const std::size_t checksum_at = total - checksum_bytes;
-  frame.checksum = has_checksum;
+  const std::size_t payload_at = kPrefixBytes + prefix.header_bytes;
+  const std::size_t checksum_at = prefix.total - (prefix.has_checksum ? kChecksumBytes : 0);
+  frame.checksum = prefix.has_checksum;
   frame.payload = {p + payload_at, checksum_at - payload_at};
-  if (detail::validate_frame_with(frame, *schema, limits).code != WireError::none) return false;
+  if (detail::validate_frame_with(frame, *schema, options_.limits).code != WireError::none) {
+    return false;
+  }
   // Last, since it costs the most: a frame declined above is not hashed twice.
-  if (has_checksum && options_.verify_checksum &&
+  if (prefix.has_checksum && options_.verify_checksum &&
       mp::load_be64(p + checksum_at) != checksum64({p, checksum_at})) {
     return false;
   }
-  frame_offset_ += total;
+  frame_offset_ += prefix.total;
   step.status = DecodeStatus::frame;
-  step.consumed = total;
-  step.frame_bytes = input.first(total);
+  step.consumed = prefix.total;
+  step.frame_bytes = input.first(prefix.total);
   return true;
 }
 
@@ -422,8 +417,8 @@ DecodeStep FrameDecoder::next_gathered(Bytes input) {
 DecodeStep FrameDecoder::decode_complete(Bytes frame_bytes, std::size_t consumed) {
   // Both callers checked the prefix (check_prefix) before they knew the frame was whole.
   const std::uint8_t* p = frame_bytes.data();
-  const Prefix prefix{frame_bytes.size(), mp::load_be16(p + 2), (p[1] & kFrameFlagChecksum) != 0};
-  WEFT_ASSERT(kPrefixBytes + mp::load_be32(p + 4) == prefix.total);
+  const Prefix prefix = read_prefix(p);
+  WEFT_ASSERT(prefix.total == frame_bytes.size());
   // One DecodeStep, returned on every path, so that it is built in the caller's place.
   DecodeStep step{DecodeStatus::frame, consumed, {}};
   const Failure f = parse_frame(frame_bytes, prefix, options_, step.frame);

@@ -299,10 +299,14 @@ namespace {
 // Writes the prefix and header of `frame` at `start`, which has room for
 // kPrefixBytes + header_bytes_bound; the prefix counts the payload and checksum that follow.
 // Returns the bytes written.
+// The array (at most 12 elements) and the op (below 128) are one byte each.
 std::size_t write_head(std::uint8_t* start, const Frame& frame, const OpSchema& schema) {
+  const std::size_t elements = 4 + schema.fields.size();
+  WEFT_ASSERT(elements < 16 && static_cast<std::uint64_t>(frame.op) < 0x80);
   mp::Writer writer{start + kPrefixBytes};
-  writer.array_length(static_cast<std::uint32_t>(4 + schema.fields.size()));
-  writer.unsigned_int(static_cast<std::uint64_t>(frame.op));
+  writer.pos[0] = static_cast<std::uint8_t>(0x90 | elements);
+  writer.pos[1] = static_cast<std::uint8_t>(frame.op);
+  writer.pos += 2;
   writer.unsigned_int(frame.flags);
   writer.unsigned_int(frame.mux);
   writer.unsigned_int(frame.seq);
