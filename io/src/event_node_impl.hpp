@@ -102,8 +102,8 @@ struct Responder::State {
   std::weak_ptr<EventNode::Impl> node;
   PeerId peer = 0;
   InboundId id;
-  std::atomic<bool> answered{false};
-  std::atomic<bool> ended{false};
+  std::atomic<bool> answered{false};  // any thread: the first answer() sets it
+  std::atomic<bool> ended{false};     // written on the loop thread only, read by any
 };
 
 struct CallHandle::State {
@@ -121,11 +121,12 @@ struct StreamSession::State : std::enable_shared_from_this<StreamSession::State>
   std::optional<StreamId> id;  // loop thread: set once the stream exists in the core
   StreamCallbacks callbacks;
   std::atomic<bool> ended{false};
-  std::atomic<bool> closing{false};        // close() or fail() was called
-  bool input_end_told = false;             // loop thread: on_input_end ran
-  std::atomic<bool> in_on_message{false};  // on_message runs now (defer() is allowed)
-  std::atomic<bool> deferred{false};       // the message delivered last waits for consume()
-  std::atomic<bool> wants_room{false};     // a write hit queue_full: call on_writable when drained
+  std::atomic<bool> closing{false};  // close() or fail() was called
+  bool input_end_told = false;       // loop thread: on_input_end ran
+  // on_message runs now (defer() is allowed); only the loop thread writes it.
+  std::atomic<bool> in_on_message{false};
+  std::atomic<bool> deferred{false};    // the message delivered last waits for consume()
+  std::atomic<bool> wants_room{false};  // a write hit queue_full: call on_writable when drained
   std::atomic<std::size_t> queued{0};
   std::size_t capacity = 0;
   // The peer's whole byte window once the stream is accepted (loop writes, writers read):
