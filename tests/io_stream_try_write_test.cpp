@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "io_stream_nodes.hpp"
@@ -63,6 +64,10 @@ struct Producer {
     }
     return false;
   }
+  // Opens the producer's stream from the dialer to the sink.
+  StreamSession open(Nodes& nodes) {
+    return nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, callbacks());
+  }
   StreamCallbacks callbacks() {
     StreamCallbacks callbacks = opener.callbacks();  // its on_end records the end
     callbacks.on_writable = [this](StreamSession& session) {
@@ -98,8 +103,7 @@ TEST(IoStreamTryWrite, APullProducerIsWokenAfterEachRefusalAndLosesNothing) {
   Producer producer;
   producer.total = 5'000;
   producer.message_bytes = 64;
-  StreamSession session =
-      nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, producer.callbacks());
+  StreamSession session = producer.open(nodes);
   ASSERT_EQ(nodes.dialer->run_on_loop([&] { producer.produce(session); }), Errc::ok);
   ASSERT_TRUE(producer.ended_with(Errc::ok));
   ASSERT_TRUE(wait_until([&] { return nodes.sink.ended.load(); }));
@@ -123,8 +127,7 @@ TEST(IoStreamTryWrite, TheOutputsHighWaterMarkHoldsItBackAndItsFallWakesIt) {
   producer.total = 2'000;  // 2 MB
   producer.message_bytes = kMessageBytes;
   producer.next = 1;  // message 0 opens the stream, through write()
-  StreamSession session =
-      nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, producer.callbacks());
+  StreamSession session = producer.open(nodes);
   // Once message 0 arrived, the window's credit is here.
   ASSERT_EQ(session.write(as_bytes(producer.message(0))), Errc::ok);
   ASSERT_TRUE(wait_until([&] { return nodes.sink.messages.load() == 1; }));
@@ -160,8 +163,7 @@ TEST(IoStreamTryWrite, ItNeverOvertakesMessagesQueuedByWrite) {
   producer.total = 60;
   producer.message_bytes = 10;
   producer.next = 50;  // 0..49 go through write() first
-  StreamSession session =
-      nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, producer.callbacks());
+  StreamSession session = producer.open(nodes);
   std::promise<Errc> first_try;
   ASSERT_EQ(nodes.dialer->run_on_loop([&] {
     for (std::size_t i = 0; i < 50; ++i)
@@ -185,8 +187,7 @@ TEST(IoStreamTryWrite, ItNeverOvertakesAWriteFromAnotherThreadOnItsWayToTheLoop)
   producer.total = 3;
   producer.message_bytes = 10;
   producer.next = 2;  // 0 and 1 through write() from other threads
-  StreamSession session =
-      nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, producer.callbacks());
+  StreamSession session = producer.open(nodes);
   ASSERT_EQ(session.write(as_bytes(producer.message(0))), Errc::ok);
   ASSERT_TRUE(wait_until([&] { return nodes.sink.messages.load() == 1; }));  // credit is here
   std::promise<Errc> tried;
@@ -229,6 +230,41 @@ TEST(IoStreamTryWrite, OffTheLoopThreadItIsRefusedAndTakesNothing) {
   expect_both_ends(opener, nodes, Errc::ok);
   std::lock_guard lock(nodes.sink.mutex);
   EXPECT_EQ(nodes.sink.received, std::vector<std::string>{"taken"});
+}
+
+// Inside the stream's own callbacks the loop thread's try_write finds the node without
+// locking it (the callback keeps it alive), and only that thread may: another thread
+// calling try_write on the same session all the while is refused every time and has
+// nothing taken. Under ThreadSanitizer a thread that took the loop thread's way would
+// race with the loop's note of each callback.
+TEST(IoStreamTryWrite, DuringCallbacksAnotherThreadIsStillRefused) {
+  std::atomic<bool> stop{false};
+  std::size_t tries = 0;  // the other thread's
+  std::size_t taken = 0;
+  Nodes nodes(StreamWindow{16, 1 << 20}, /*send_queue_messages=*/16);
+  Producer producer;
+  producer.total = 2'000;
+  producer.message_bytes = 16;
+  StreamSession session = producer.open(nodes);
+  std::thread other([&, session]() mutable {
+    while (!stop.load()) {
+      ++tries;
+      const Errc result = session.try_write(as_bytes("from another thread"));
+      // Refused off the loop thread; after the close, stream_closed or not_found.
+      if (result == Errc::ok || result == Errc::no_credit) ++taken;
+    }
+  });
+  ASSERT_EQ(nodes.dialer->run_on_loop([&] { producer.produce(session); }), Errc::ok);
+  const bool ended = producer.ended_with(Errc::ok);
+  stop = true;
+  other.join();
+  ASSERT_TRUE(ended);
+  ASSERT_TRUE(wait_until([&] { return nodes.sink.ended.load(); }));
+  EXPECT_GT(tries, 0u);
+  EXPECT_EQ(taken, 0u);
+  EXPECT_EQ(producer.other_errors.load(), 0u);
+  EXPECT_GE(producer.writables.load(), producer.total / 32);  // many callbacks crossed
+  expect_received_in_order(nodes, producer);
 }
 
 }  // namespace

@@ -500,17 +500,19 @@ namespace {
 // `bytes`), else handed to the loop. False if it was already answered or ended.
 bool answer(const std::shared_ptr<Responder::State>& state, Errc code, const Payload& bytes) {
   if (!state || state->ended || state->answered.exchange(true)) return false;
-  const std::shared_ptr<EventNode::Impl> node = state->node.lock();
+  // From the request's handler the node is found without a lock (the handler keeps it
+  // alive); else locked here, and kept while the answer is handed over.
+  std::shared_ptr<EventNode::Impl> held;
+  EventNode::Impl* node = node_for_call(state->in_callback, state->node, held);
   if (!node) return false;
   if (node->on_loop_thread() && !node->stopping) {
     node->send_answer(*state, code, bytes);
     return true;
   }
-  const Errc posted =
-      node->post({[node = node.get(), state, code, kept = bytes.keep_from(0).first] {
-                    node->send_answer(*state, code, kept);
-                  },
-                  [] {}});
+  const Errc posted = node->post({[node, state, code, kept = bytes.keep_from(0).first] {
+                                    node->send_answer(*state, code, kept);
+                                  },
+                                  [] {}});
   // Not handed over (queue_full, shutting_down): nothing was answered, so a later try may.
   if (posted != Errc::ok) state->answered = false;
   return posted == Errc::ok;
@@ -605,7 +607,8 @@ std::optional<Errc> write_straight(EventNode::Impl& node, StreamSession::State& 
 // A write from a callback on the loop thread needs no command: straight into the core when
 // it may go (write_straight), else into the session's queue. nullopt off the loop thread.
 std::optional<Errc> write_on_loop(StreamSession::State& state, const Payload& message) {
-  const std::shared_ptr<EventNode::Impl> node = state.node.lock();
+  std::shared_ptr<EventNode::Impl> held;
+  EventNode::Impl* node = node_for_call(state.in_callback, state.node, held);
   if (!node || !node->on_loop_thread() || node->stopping) return std::nullopt;
   const std::optional<Errc> direct = write_straight(*node, state, message);
   if (direct == Errc::ok) return Errc::ok;
@@ -654,7 +657,8 @@ Errc StreamSession::try_write(Payload message) {
   if (state_->closing) return Errc::stream_closed;
   if (message.size() > state_->peer_window_bytes.load()) return Errc::too_large;
   State& state = *state_;
-  const std::shared_ptr<EventNode::Impl> node = state.node.lock();
+  std::shared_ptr<EventNode::Impl> held;
+  EventNode::Impl* node = node_for_call(state.in_callback, state.node, held);
   if (!node || node->stopping) return Errc::shutting_down;
   if (!node->on_loop_thread()) return Errc::invalid_argument;
   // Loop thread from here. Whatever stops the message now, one of three wakes the writer:

@@ -58,6 +58,7 @@ void EventNode::Impl::handle(event::RequestReceived&& e) {
   {
     IncomingRequest request{peer_name(e.peer),    e.handler,     e.route,
                             std::move(e.payload), e.deadline_ns, Responder(state)};
+    const CallbackScope scope(*this, state->in_callback);
     found->second(std::move(request));
     // A payload the handler did not take (moved out) goes back to the core for a later one.
     node->recycle_payload(std::move(request.payload));
@@ -141,6 +142,7 @@ void EventNode::Impl::deliver_messages(const std::shared_ptr<StreamSession::Stat
   PeerConnection connection = node->connection(state->peer);
   const StreamId id = *state->id;
   StreamSession session(state);
+  const CallbackScope scope(*this, state->in_callback);
   std::optional<Bytes> message = connection.stream_peek(id);
   while (message) {
     // Relaxed: only this thread writes the flag, and it publishes nothing; a seq_cst store
@@ -225,6 +227,7 @@ void EventNode::Impl::flush_stream(StreamSession::State& state) {
   // queue): a write from on_writable must not overtake earlier ones.
   if (state.queued == 0 && state.wants_room.exchange(false) && state.callbacks.on_writable) {
     StreamSession session(state.shared_from_this());
+    const CallbackScope scope(*this, state.in_callback);
     state.callbacks.on_writable(session);
   }
   // The end goes after every queued message: on_writable above may have written more (and

@@ -98,12 +98,23 @@ struct MetricsThreadDeleter {
 
 // ---- shared states ----------------------------------------------------------------------
 
+// While the loop thread runs callbacks that hold a state shared with the application
+// (CallbackScope): that thread's id and its node, so that a call from there finds the node
+// without locking the state's weak pointer to it (a locked read-modify-write, and its
+// release, per message or answer). Only the loop thread writes it; `node` is read only by
+// the thread `thread` names, which is that thread.
+struct CallbackNote {
+  std::atomic<std::thread::id> thread{};
+  EventNode::Impl* node = nullptr;
+};
+
 struct Responder::State {
   std::weak_ptr<EventNode::Impl> node;
   PeerId peer = 0;
   InboundId id;
   std::atomic<bool> answered{false};  // any thread: the first answer() sets it
   std::atomic<bool> ended{false};     // written on the loop thread only, read by any
+  CallbackNote in_callback;           // an answer from the request's handler finds the node
 };
 
 struct CallHandle::State {
@@ -127,6 +138,7 @@ struct StreamSession::State : std::enable_shared_from_this<StreamSession::State>
   std::atomic<bool> in_on_message{false};
   std::atomic<bool> deferred{false};    // the message delivered last waits for consume()
   std::atomic<bool> wants_room{false};  // a write hit queue_full: call on_writable when drained
+  CallbackNote in_callback;             // a write from the stream's callbacks finds the node here
   std::atomic<std::size_t> queued{0};
   std::size_t capacity = 0;
   // The peer's whole byte window once the stream is accepted (loop writes, writers read):
@@ -162,6 +174,50 @@ struct StreamSession::State : std::enable_shared_from_this<StreamSession::State>
   // (EventNode::Impl::room_waiters holds this session).
   bool waits_for_room = false;
 };
+
+// Notes the loop thread in `note` for its lifetime (nested scopes restore the outer one):
+// the node runs those callbacks, so it is alive throughout.
+class CallbackScope {
+ public:
+  CallbackScope(EventNode::Impl& node, CallbackNote& note)
+      : note_(note),
+        outer_thread_(note.thread.load(std::memory_order_relaxed)),
+        outer_node_(note.node) {
+    note.node = &node;
+    note.thread.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  }
+  ~CallbackScope() {
+    note_.thread.store(outer_thread_, std::memory_order_relaxed);
+    note_.node = outer_node_;
+  }
+  CallbackScope(const CallbackScope&) = delete;
+  CallbackScope& operator=(const CallbackScope&) = delete;
+
+ private:
+  CallbackNote& note_;
+  std::thread::id outer_thread_;
+  EventNode::Impl* outer_node_;
+};
+
+// The node `note` holds when this thread runs the callbacks it notes, else nullptr (the
+// caller locks the state's weak pointer). A thread that only has the id of a loop thread
+// since ended reads the id cleared: that thread cleared it before it ended, and a thread's
+// id is reused only after it was joined.
+inline EventNode::Impl* node_in_callback(const CallbackNote& note) {
+  if (note.thread.load(std::memory_order_relaxed) != std::this_thread::get_id()) return nullptr;
+  return note.node;
+}
+
+// The node of a state shared with the application, for a call on it: found without a lock
+// inside the state's callbacks (node_in_callback), else locked into `held`, which keeps it
+// alive for the call. nullptr when the node is gone.
+inline EventNode::Impl* node_for_call(const CallbackNote& note,
+                                      const std::weak_ptr<EventNode::Impl>& node,
+                                      std::shared_ptr<EventNode::Impl>& held) {
+  if (EventNode::Impl* found = node_in_callback(note)) return found;
+  held = node.lock();
+  return held.get();
+}
 
 // ---- the implementation -------------------------------------------------------------------
 
