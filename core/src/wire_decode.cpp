@@ -19,6 +19,11 @@ struct Prefix {
   std::size_t total = 0;  // prefix + body
   std::size_t header_bytes = 0;
   bool has_checksum = false;
+
+  std::size_t checksum_bytes() const { return has_checksum ? kChecksumBytes : 0; }
+  // Where the payload starts and where it ends (the checksum, if any, follows).
+  std::size_t payload_at() const { return kPrefixBytes + header_bytes; }
+  std::size_t checksum_at() const { return total - checksum_bytes(); }
 };
 
 Prefix read_prefix(const std::uint8_t* p) {
@@ -31,11 +36,10 @@ Prefix read_prefix(const std::uint8_t* p) {
 bool prefix_holds(const std::uint8_t* p, const Prefix& prefix, const DecoderOptions& options) {
   const WireLimits& limits = options.limits;
   const std::size_t body_bytes = prefix.total - kPrefixBytes;
-  const std::size_t checksum_bytes = prefix.has_checksum ? kChecksumBytes : 0;
   // A non-empty header within the body also means a non-empty body.
   return p[0] == kFrameMagic && (p[1] & ~kFrameFlagChecksum) == 0 && prefix.header_bytes != 0 &&
          prefix.header_bytes <= limits.max_header_bytes && body_bytes <= limits.max_frame_bytes &&
-         prefix.header_bytes + checksum_bytes <= body_bytes &&
+         prefix.header_bytes + prefix.checksum_bytes() <= body_bytes &&
          (prefix.has_checksum || !options.require_checksum);
 }
 
@@ -253,8 +257,7 @@ Failure parse_frame(Bytes frame_bytes, const Prefix& prefix, const DecoderOption
                     Frame& out) {
   WEFT_ASSERT(frame_bytes.size() == prefix.total);
   const std::uint8_t* p = frame_bytes.data();
-  const std::size_t checksum_bytes = prefix.has_checksum ? kChecksumBytes : 0;
-  const std::size_t checksum_at = prefix.total - checksum_bytes;
+  const std::size_t checksum_at = prefix.checksum_at();
   if (prefix.has_checksum && options.verify_checksum) {
     const std::uint64_t carried = mp::load_be64(p + checksum_at);
     const std::uint64_t computed = checksum64({p, checksum_at});
@@ -271,7 +274,7 @@ Failure parse_frame(Bytes frame_bytes, const Prefix& prefix, const DecoderOption
     HeaderParser parser(p, prefix, out);
     if (Failure f = parser.parse(); f.code != WireError::none) return f;
   }
-  const std::size_t payload_at = kPrefixBytes + prefix.header_bytes;
+  const std::size_t payload_at = prefix.payload_at();
   out.payload = {p + payload_at, checksum_at - payload_at};
   FrameFault fault = validate_frame(out, options.limits);
   if (fault.code == WireError::none) return {};
@@ -336,8 +339,8 @@ bool FrameDecoder::decode_whole(Bytes input, DecodeStep& step) {
   const OpSchema* schema =
       detail::parse_integer_header(p + kPrefixBytes, prefix.header_bytes, frame);
   if (schema == nullptr) return false;
-  const std::size_t payload_at = kPrefixBytes + prefix.header_bytes;
-  const std::size_t checksum_at = prefix.total - (prefix.has_checksum ? kChecksumBytes : 0);
+  const std::size_t payload_at = prefix.payload_at();
+  const std::size_t checksum_at = prefix.checksum_at();
   frame.checksum = prefix.has_checksum;
   frame.payload = {p + payload_at, checksum_at - payload_at};
   if (detail::validate_frame_with(frame, *schema, options_.limits).code != WireError::none) {

@@ -199,22 +199,15 @@ class CallbackScope {
   EventNode::Impl* outer_node_;
 };
 
-// The node `note` holds when this thread runs the callbacks it notes, else nullptr (the
-// caller locks the state's weak pointer). A thread that only has the id of a loop thread
-// since ended reads the id cleared: that thread cleared it before it ended, and a thread's
-// id is reused only after it was joined.
-inline EventNode::Impl* node_in_callback(const CallbackNote& note) {
-  if (note.thread.load(std::memory_order_relaxed) != std::this_thread::get_id()) return nullptr;
-  return note.node;
-}
-
-// The node of a state shared with the application, for a call on it: found without a lock
-// inside the state's callbacks (node_in_callback), else locked into `held`, which keeps it
-// alive for the call. nullptr when the node is gone.
+// The node of a state shared with the application, for a call on it. When this thread runs
+// the callbacks `note` notes (CallbackScope), the node that runs them, alive throughout:
+// no lock. Else `node` locked into `held`, which keeps it alive for the call; nullptr when
+// the node is gone. A thread that only has the id of a loop thread since ended reads the
+// id cleared: that thread cleared it before it ended, and an id is reused only after join.
 inline EventNode::Impl* node_for_call(const CallbackNote& note,
                                       const std::weak_ptr<EventNode::Impl>& node,
                                       std::shared_ptr<EventNode::Impl>& held) {
-  if (EventNode::Impl* found = node_in_callback(note)) return found;
+  if (note.thread.load(std::memory_order_relaxed) == std::this_thread::get_id()) return note.node;
   held = node.lock();
   return held.get();
 }
