@@ -231,8 +231,8 @@ namespace {
 
 const std::vector<std::string>& table_columns() {
   static const std::vector<std::string> columns = {
-      "raw TCP", "libevent raw", "epoll raw", "poll raw", "io_uring raw",
-      "nghttp2", "ZeroMQ",       "gRPC",      "weft",     "weft io_uring"};
+      "raw TCP", "raw TCP mux", "libevent raw", "epoll raw", "poll raw",     "io_uring raw",
+      "nghttp2", "ZeroMQ",      "gRPC",         "weft",      "weft io_uring"};
   return columns;
 }
 

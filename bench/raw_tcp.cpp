@@ -146,8 +146,12 @@ namespace {
 // the next ping put out at the first frame boundary after its echo came back.
 class MuxClient {
  public:
-  MuxClient(int fd, std::size_t chunk, bool with_bulk, Latencies& pings)
-      : fd_(fd), bulk_(kMuxHeadBytes + chunk, 'b'), with_bulk_(with_bulk), pings_(pings) {
+  MuxClient(int fd, std::size_t chunk, bool with_bulk, bool with_pings, Latencies& pings)
+      : fd_(fd),
+        bulk_(kMuxHeadBytes + chunk, 'b'),
+        with_bulk_(with_bulk),
+        pings_(pings),
+        ping_waiting_(with_pings) {
     const auto length = static_cast<std::uint32_t>(chunk);
     std::memcpy(&bulk_[1], &length, sizeof length);
     ping_.fill('p');
@@ -222,15 +226,17 @@ class MuxClient {
   std::size_t bulk_at_ = 0;  // bytes of the current bulk frame sent
   std::size_t ping_at_ = 0;  // bytes of the waiting ping sent
   std::size_t echo_held_ = 0;
-  bool ping_waiting_ = true;
+  bool ping_waiting_;  // false from the start without pings: none is ever sent
   Clock::time_point ping_sent_ = Clock::now();
   std::uint64_t bulk_bytes_ = 0;
 };
 
 }  // namespace
 
-double raw_pings_under_bulk(std::uint16_t port, std::size_t chunk, std::size_t queue_kib,
-                            bool with_bulk, double seconds, Latencies& pings) {
+namespace {
+
+double run_mux(std::uint16_t port, std::size_t chunk, std::size_t queue_kib, bool with_bulk,
+               bool with_pings, double seconds, Latencies& pings) {
   const MuxTuning tuning = tuning_for(queue_kib);
   // Tuned before connecting, as EventNode tunes a socket it dials.
   const int fd = connect_loopback(port, [&](int socket) { apply(socket, tuning); });
@@ -238,9 +244,21 @@ double raw_pings_under_bulk(std::uint16_t port, std::size_t chunk, std::size_t q
   send_all(fd, &mode, 1);
   send_all(fd, &tuning, sizeof tuning);
   set_nonblocking(fd);
-  const double rate = MuxClient(fd, chunk, with_bulk, pings).run(seconds);
+  const double rate = MuxClient(fd, chunk, with_bulk, with_pings, pings).run(seconds);
   ::close(fd);
   return rate;
+}
+
+}  // namespace
+
+double raw_pings_under_bulk(std::uint16_t port, std::size_t chunk, std::size_t queue_kib,
+                            bool with_bulk, double seconds, Latencies& pings) {
+  return run_mux(port, chunk, queue_kib, with_bulk, true, seconds, pings);
+}
+
+double raw_mux_bulk(std::uint16_t port, std::size_t chunk, std::size_t queue_kib, double seconds) {
+  Latencies none;
+  return run_mux(port, chunk, queue_kib, true, false, seconds, none);
 }
 
 }  // namespace weft_bench

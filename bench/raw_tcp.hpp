@@ -30,5 +30,10 @@ double raw_bulk(std::uint16_t port, std::size_t chunk, double seconds);
 // bytes/s (what the client wrote).
 double raw_pings_under_bulk(std::uint16_t port, std::size_t chunk, std::size_t queue_kib,
                             bool with_bulk, double seconds, Latencies& pings);
+// The same ideal mux's client with bulk only, no ping: the bulk bytes/s one nonblocking
+// connection reaches with weft's chunk and socket tuning for `queue_kib` and nothing of a
+// transport's own (the ceiling of weft's bulk rows under that tuning, where raw_bulk shows
+// blocking writes with the kernel's default socket buffers).
+double raw_mux_bulk(std::uint16_t port, std::size_t chunk, std::size_t queue_kib, double seconds);
 
 }  // namespace weft_bench

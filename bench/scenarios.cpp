@@ -123,18 +123,38 @@ void add_peer_phases(const Run& run, Pattern pattern, bool (*has)(const PeerDriv
 }
 
 // A scenario of weft, raw TCP and the peers, once its phases ran: the JSON lines of weft
-// (phase `weft_phase`) and of each peer against `raw` (raw TCP in the same round), and their
-// cells in `row`.
+// (phase `weft_phase`, with `weft_fields`) and of each peer against `raw` (raw TCP in the same
+// round), and their cells in `row`.
 void report(Run& run, const char* scenario, const std::string& row, const char* unit,
             const Result& weft, std::size_t weft_phase, double raw, const Phases& phases,
-            const std::vector<PeerRun>& peers) {
-  print_line(scenario, "weft", unit, weft, raw, phases.fields(weft_phase));
+            const std::vector<PeerRun>& peers, const std::string& weft_fields = {}) {
+  print_line(scenario, "weft", unit, weft, raw, weft_fields + phases.fields(weft_phase));
   run.table.add(row, "raw TCP", raw);
   run.table.add(row, "weft", weft.value);
   for (const PeerRun& peer : peers) {
     print_line(scenario, peer.name, unit, peer.result, raw, phases.fields(peer.phase));
     run.table.add(row, peer.column, peer.result.value);
   }
+}
+
+// Adds the phase of raw TCP's ideal mux moving bulk alone (raw_mux_bulk) with weft's chunk
+// for objects or requests and weft's socket tuning; its GB/s into `gbps`.
+void add_mux_bulk_phase(const Options& options, bool objects, Phases& phases, double& gbps) {
+  phases.add([&options, objects, &gbps] {
+    const ConnectionLimits limits = config_for("", "", options.queue_kib).limits;
+    const std::size_t chunk = objects ? limits.object_chunk_bytes : limits.chunk_bytes;
+    gbps = with_raw_tcp(options, [&](std::uint16_t port) {
+      return raw_mux_bulk(port, chunk, options.queue_kib, options.seconds) / 1e9;
+    });
+  });
+}
+
+// The fields of weft's line that set its bulk against the ideal mux's (`mux_gbps`).
+std::string mux_fields(double weft_gbps, double mux_gbps) {
+  char fields[120];
+  std::snprintf(fields, sizeof fields, ",\"raw_mux_gbps\":%.3f,\"ratio_to_raw_mux\":%.3f", mux_gbps,
+                mux_gbps > 0 ? weft_gbps / mux_gbps : 0.0);
+  return fields;
 }
 
 void unary_scenario(Run& run, std::size_t round, const char* name, const std::string& row,
@@ -210,6 +230,8 @@ void bulk_scenario(Run& run, std::size_t round) {
     raw_gbps = with_raw_tcp(
         options, [&](std::uint16_t port) { return raw_bulk(port, kBulk, options.seconds) / 1e9; });
   });
+  double mux_gbps = 0;
+  add_mux_bulk_phase(options, false, phases, mux_gbps);
   std::vector<PeerRun> peers;
   add_peer_phases(
       run, Pattern::bulk, has_bulk,
@@ -219,7 +241,9 @@ void bulk_scenario(Run& run, std::size_t round) {
       phases, peers);
   phases.run();
   report(run, "request_1MiB", row_name(Row::bulk), "GB/s",
-         {weft_gbps, latencies.at(0.5), latencies.at(0.99)}, weft_phase, raw_gbps, phases, peers);
+         {weft_gbps, latencies.at(0.5), latencies.at(0.99)}, weft_phase, raw_gbps, phases, peers,
+         mux_fields(weft_gbps, mux_gbps));
+  run.table.add(row_name(Row::bulk), "raw TCP mux", mux_gbps);
 }
 
 // unary_p99_under_bulk, or with `batch` unary_p99_under_bulk_batch: every process and loop
@@ -282,7 +306,7 @@ void p99_scenario(Run& run, std::size_t round, bool batch) {
              extra + phases.fields(weft_phase));
   if (idle_p99 > 0) run.table.add(row, "weft", loaded_p99 / idle_p99);
   if (mux_idle_p99 > 0 && mux_loaded_p99 > 0) {
-    run.table.add(row, "raw TCP", mux_loaded_p99 / mux_idle_p99);
+    run.table.add(row, "raw TCP mux", mux_loaded_p99 / mux_idle_p99);
   }
 }
 
@@ -325,6 +349,8 @@ void object_scenario(Run& run, std::size_t round) {
     raw_gbps = with_raw_tcp(
         options, [&](std::uint16_t port) { return raw_bulk(port, kBulk, options.seconds) / 1e9; });
   });
+  double mux_gbps = 0;
+  add_mux_bulk_phase(options, true, phases, mux_gbps);
   std::vector<PeerRun> peers;
   add_peer_phases(
       run, Pattern::objects, has_objects,
@@ -334,7 +360,8 @@ void object_scenario(Run& run, std::size_t round) {
       phases, peers);
   phases.run();
   report(run, "object_1MiB", row_name(Row::objects), "GB/s", {weft_gbps, 0, 0}, weft_phase,
-         raw_gbps, phases, peers);
+         raw_gbps, phases, peers, mux_fields(weft_gbps, mux_gbps));
+  run.table.add(row_name(Row::objects), "raw TCP mux", mux_gbps);
 }
 
 void p99_under_objects_scenario(const Options& options, std::size_t round) {
