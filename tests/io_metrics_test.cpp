@@ -136,8 +136,8 @@ double driver_value(const MetricsSnapshot& snapshot, const std::string& name) {
   return -1;
 }
 
-// Once the socket refuses a send as full, the adapter sends nothing more on it until its
-// writable event: output queued in the meantime (the
+// Once a send finds the socket full (refused, or taking less than offered), the adapter
+// sends nothing more on it until its writable event: output queued in the meantime (the
 // requests the test keeps making, each reply's next one) waits instead of costing a send
 // the kernel refuses. So the sends that found the socket full are at most one more than the
 // writable events that resumed them; a loop that tried again on every turn counts several

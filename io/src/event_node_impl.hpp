@@ -226,9 +226,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     EventPtr write_event;
     bool connecting = false;
     bool write_armed = false;
-    // A plain socket's last send was refused (EAGAIN): no send is tried until its
-    // writable event fires, so a turn that queues more output after the socket filled
-    // does not spend a syscall to learn it is still full.
+    // A plain socket's last send found it full (refused, or took less than offered): no
+    // send is tried until its writable event fires, so a turn that queues more output
+    // after the socket filled does not spend a syscall to learn it is still full.
     bool full = false;
     // With TLS: the session over this socket (made when the dial connected, or at accept).
     std::unique_ptr<TlsTransport> tls;
@@ -379,9 +379,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     std::uint64_t uring_sends_cut = 0;
     // Quiet sends (ring_quiet_sends) whose failure completion came.
     std::uint64_t uring_quiet_sends_failed = 0;
-    // Sends a full plain socket refused, and the writable events that resumed writing to
-    // it (libevent loop): at most one of the first per socket is not followed by one of
-    // the second.
+    // Sends that found a plain socket full (refused, or took less than offered), and the
+    // writable events that resumed them (libevent loop): at most one of the first per
+    // socket is not followed by one of the second.
     std::uint64_t sends_full = 0;
     std::uint64_t writable_wakeups = 0;
     // TLS failures by code (tls_errc_name), and whether in the handshake or later.

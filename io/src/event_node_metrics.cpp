@@ -100,7 +100,7 @@ void EventNode::Impl::add_io_metrics(MetricsSnapshot& snapshot) {
   add("io_loop", "The loop the node runs on (1 for the backend named).", false, 1,
       {{"backend", std::string(loop_backend_name(backend))}});
   add("io_sends_full",
-      "Sends a full socket refused (libevent loop); the next waits for its writable event.", true,
+      "Sends that found a socket full, refused or taking less than offered (libevent loop).", true,
       static_cast<double>(io_counters.sends_full));
   add("io_writable_wakeups",
       "Writable events that resumed writing to a socket found full (libevent loop).", true,
