@@ -1,6 +1,5 @@
 // EventNode::metrics and serve_metrics over real sockets: the snapshot asked from another
-// thread after traffic, the adapter's counters (and what the full-socket ones show of its
-// writes), and the HTTP responder's answers and limits
+// thread after traffic, the adapter's counters, and the HTTP responder's answers and limits
 // (wrong path and method, a second call, the connection limit, the idle timeout, the
 // whole-request timeout).
 #include <arpa/inet.h>
@@ -13,7 +12,6 @@
 #include <chrono>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "io_test_support.hpp"
 #include "weft/io/event_node.hpp"
@@ -28,25 +26,19 @@ using testing::reply_within;
 using testing::wait_until;
 
 constexpr std::uint16_t kEcho = 1;
-constexpr std::uint16_t kDiscard = 2;
 
-// Two nodes on loopback; the dialer sends, the acceptor echoes (kEcho) or answers empty
-// (kDiscard). `small_sockets`: both with small kernel buffers (16 KiB unsent, the 64 KiB
-// receive floor), so bulk fills the dialer's socket at once.
+// Two nodes on loopback; the dialer sends, the acceptor echoes.
 struct Nodes {
-  explicit Nodes(bool small_sockets = false) {
+  Nodes() {
     dialer_name = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
     acceptor_name = dialer_name == "alpha" ? "bravo" : "alpha";
     EventNodeOptions acceptor_options;
     acceptor_options.config = config_for(acceptor_name, dialer_name);
-    if (small_sockets) acceptor_options.socket_receive_bytes = 64 * 1024;
     acceptor = std::make_unique<EventNode>(std::move(acceptor_options));
     acceptor->handle(kEcho, "", [](IncomingRequest&& r) { r.responder.respond(r.payload); });
-    acceptor->handle(kDiscard, "", [](IncomingRequest&& r) { r.responder.respond({}); });
     EXPECT_EQ(acceptor->start(), Errc::ok);
     EventNodeOptions dialer_options;
     dialer_options.config = config_for(dialer_name, acceptor_name);
-    if (small_sockets) dialer_options.socket_unsent_bytes = 16 * 1024;
     dialer_options.addresses.push_back({acceptor_name, "127.0.0.1", acceptor->port()});
     dialer = std::make_unique<EventNode>(std::move(dialer_options));
     EXPECT_EQ(dialer->start(), Errc::ok);
@@ -126,45 +118,6 @@ TEST(IoMetrics, ASnapshotFromAnotherThreadCountsTheTrafficOnBothSides) {
   EXPECT_NE(format_prometheus(sent).find("weft_io_dials_total 1\n"), std::string::npos);
   nodes.dialer->stop();
   EXPECT_TRUE(nodes.dialer->metrics().peers.empty());  // after stop(): an empty snapshot
-}
-
-// The value of the driver metric `name` in `snapshot` (-1 when it is missing).
-double driver_value(const MetricsSnapshot& snapshot, const std::string& name) {
-  for (const DriverMetric& metric : snapshot.driver) {
-    if (metric.name == name) return metric.value;
-  }
-  return -1;
-}
-
-// Once a send finds the socket full (refused, or taking less than offered), the adapter
-// sends nothing more on it until its writable event: output queued in the meantime (the
-// requests the test keeps making, each reply's next one) waits instead of costing a send
-// the kernel refuses. So the sends that found the socket full are at most one more than the
-// writable events that resumed them; a loop that tried again on every turn counts several
-// refusals per wake-up.
-TEST(IoMetrics, AFullSocketGetsNoSendUntilItsWritableEvent) {
-  Nodes nodes(true);
-  const std::vector<std::uint8_t> megabyte(1 << 20, 0x42);
-  const Payload bulk(SharedBytes::copy_of(megabyte));
-  std::vector<std::future<Reply>> replies;
-  for (int i = 0; i < 48; ++i) {
-    replies.push_back(nodes.dialer->request(nodes.acceptor_name, kDiscard, bulk));
-    if (replies.size() < 8) continue;  // 8 in flight: the output never runs dry
-    ASSERT_EQ(reply_within(std::move(replies.front()), 10s).error, Errc::ok);
-    replies.erase(replies.begin());
-  }
-  for (std::future<Reply>& reply : replies)
-    ASSERT_EQ(reply_within(std::move(reply), 10s).error, Errc::ok);
-  const MetricsSnapshot sent = nodes.dialer->metrics();
-  for (const DriverMetric& metric : sent.driver) {
-    if (metric.name == "io_loop" && metric.labels.at(0).second != "libevent")
-      GTEST_SKIP() << "the libevent loop's counters (the io_uring loop waits on its poll)";
-  }
-  const double full = driver_value(sent, "io_sends_full");
-  const double resumed = driver_value(sent, "io_writable_wakeups");
-  EXPECT_GT(full, 0) << "48 MiB never filled a 16 KiB socket: the test measured nothing";
-  EXPECT_LE(full, resumed + 1) << full << " sends found the socket full, " << resumed
-                               << " writable events resumed it";
 }
 
 TEST(IoMetrics, ServeMetricsAnswersTheScrapeAndNothingElse) {

@@ -226,10 +226,6 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     EventPtr write_event;
     bool connecting = false;
     bool write_armed = false;
-    // A plain socket's last send found it full (refused, or took less than offered): no
-    // send is tried until its writable event fires, so a turn that queues more output
-    // after the socket filled does not spend a syscall to learn it is still full.
-    bool full = false;
     // With TLS: the session over this socket (made when the dial connected, or at accept).
     std::unique_ptr<TlsTransport> tls;
     // Who is at the other end, for log lines: the peer's name (dialed) or "host:port".
@@ -320,8 +316,6 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   void write_out(TransportId transport);
   // Arms the socket's write event (the kernel's buffer is full) or disarms it (drained).
   void want_write(TransportId transport, Socket& socket, bool wanted);
-  // A plain socket had no room for the output: writes wait for its writable event.
-  void socket_full(TransportId transport, Socket& socket);
 
   void dial(PeerId peer, TransportId transport);
 
@@ -379,11 +373,6 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     std::uint64_t uring_sends_cut = 0;
     // Quiet sends (ring_quiet_sends) whose failure completion came.
     std::uint64_t uring_quiet_sends_failed = 0;
-    // Sends that found a plain socket full (refused, or took less than offered), and the
-    // writable events that resumed them (libevent loop): at most one of the first per
-    // socket is not followed by one of the second.
-    std::uint64_t sends_full = 0;
-    std::uint64_t writable_wakeups = 0;
     // TLS failures by code (tls_errc_name), and whether in the handshake or later.
     std::map<std::pair<std::string, bool>, std::uint64_t> tls_failures;
   };

@@ -20,13 +20,6 @@ namespace {
 // Writes `pieces` in one system call (nonblocking, no SIGPIPE), through `vectors`. One piece
 // (small frames, the common case) goes by send: sendmsg would also copy a message header and
 // import the vector from user memory, a few per cent of a 64 B round trip.
-std::size_t total_size(std::span<const Bytes> pieces) {
-  std::size_t total = 0;
-  for (const Bytes piece : pieces)
-    total += piece.size();
-  return total;
-}
-
 ssize_t send_pieces(int fd, std::span<const Bytes> pieces, std::span<iovec> vectors) {
   constexpr int kFlags = MSG_NOSIGNAL | MSG_DONTWAIT;
   if (pieces.size() == 1) return ::send(fd, pieces[0].data(), pieces[0].size(), kFlags);
@@ -262,8 +255,6 @@ void EventNode::Impl::on_writable(evutil_socket_t, short, void* arg) {
   // libevent runs the callbacks of one wake-up in order, and a callback's event_active goes
   // behind the ones already due: a read of this wake-up runs before write_turn. (A socket
   // fires once per wake-up, and write_turn runs in the same one, so none is listed twice.)
-  if (found->second.full) ++self.io_counters.writable_wakeups;
-  found->second.full = false;
   self.writable_sockets.push_back(transport);
   event_active(self.write_turn.get(), EV_TIMEOUT, 0);
 }
@@ -316,41 +307,22 @@ void EventNode::Impl::write_out(TransportId transport) {
   if (socket.ring && ring_send_copy(transport, socket)) return;
   // A large payload is a piece of its own (written from the application's buffer): one
   // gathering write takes it with the frame headers around it.
-  if (socket.full) return;  // its writable event resumes it
   std::array<Bytes, kWritePieces> pieces;
   std::array<iovec, kWritePieces> vectors;
   while (true) {
     const std::size_t count = node->pending_output_pieces(transport, pieces);
     if (count == 0) break;
-    const std::span<const Bytes> offered(pieces.data(), count);
-    const ssize_t sent = send_pieces(socket.fd, offered, vectors);
+    const ssize_t sent = send_pieces(socket.fd, std::span(pieces.data(), count), vectors);
     if (sent > 0) {
       node->consume_output(transport, static_cast<std::size_t>(sent));
-      // A nonblocking TCP send takes less than offered only when the socket ran out of
-      // room: asking again at once would be refused. (A ring's socket asks again until
-      // refused, as before: waiting on its poll after a short send stalled the mixed-loop
-      // test's 3 MiB echo, IoLoopBackend.ANodeOnIoUringAndOneOnLibevent...; not explained.)
-      if (!socket.ring && static_cast<std::size_t>(sent) < total_size(offered))
-        return socket_full(transport, socket);
       continue;
     }
     if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-      return socket_full(transport, socket);
+      return want_write(transport, socket, true);
     }
     return transport_failed(transport, "write: " + errno_text(errno));
   }
   want_write(transport, socket, false);
-}
-
-void EventNode::Impl::socket_full(TransportId transport, Socket& socket) {
-  // (EINTR lands here too: the writable event, level-triggered, fires at the next turn.)
-  // A ring's socket (a send too large to copy) waits on write_armed instead, which its
-  // poll's completion clears.
-  if (!socket.ring) {
-    socket.full = true;
-    ++io_counters.sends_full;
-  }
-  want_write(transport, socket, true);
 }
 
 void EventNode::Impl::want_write(TransportId transport, Socket& socket, bool wanted) {

@@ -99,12 +99,6 @@ void EventNode::Impl::add_io_metrics(MetricsSnapshot& snapshot) {
       static_cast<double>(streams.size()));
   add("io_loop", "The loop the node runs on (1 for the backend named).", false, 1,
       {{"backend", std::string(loop_backend_name(backend))}});
-  add("io_sends_full",
-      "Sends that found a socket full, refused or taking less than offered (libevent loop).", true,
-      static_cast<double>(io_counters.sends_full));
-  add("io_writable_wakeups",
-      "Writable events that resumed writing to a socket found full (libevent loop).", true,
-      static_cast<double>(io_counters.writable_wakeups));
   add("io_uring_sends_cut", "Send operations a full socket cut short or refused (io_uring).", true,
       static_cast<double>(io_counters.uring_sends_cut));
   add("io_uring_quiet_sends_failed",
