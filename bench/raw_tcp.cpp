@@ -231,10 +231,6 @@ class MuxClient {
   std::uint64_t bulk_bytes_ = 0;
 };
 
-}  // namespace
-
-namespace {
-
 double run_mux(std::uint16_t port, std::size_t chunk, std::size_t queue_kib, bool with_bulk,
                bool with_pings, double seconds, Latencies& pings) {
   const MuxTuning tuning = tuning_for(queue_kib);
