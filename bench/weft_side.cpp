@@ -74,7 +74,7 @@ std::vector<std::string> weft_serve_args(std::size_t queue_kib, const io::TlsCre
 }
 
 void serve_weft(const std::vector<std::string>& args, int port_fd) {
-  std::size_t queue_kib = 32;
+  std::size_t queue_kib = Options{}.queue_kib;  // the client passes its own; this is a fallback
   io::TlsCredentials credentials;
   io::LoopScheduling scheduling = io::LoopScheduling::inherit;
   io::LoopBackend loop = io::LoopBackend::libevent;
