@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "io_test_support.hpp"
@@ -259,6 +260,54 @@ TEST(IoObjects, ADeferringReaderHoldsTheSenderBackUntilItResumesFromAnotherThrea
   EXPECT_EQ(ended_ok.load(), 3);
   for (const ObjectResult& result : done.copy())
     EXPECT_EQ(result.error, Errc::ok);
+}
+
+// defer() answers only the thread inside on_data: another thread's call while on_data runs
+// for that reader is invalid_argument and keeps nothing, so the object still arrives whole
+// with no resume().
+TEST(IoObjects, DeferFromAnotherThreadDuringOnDataIsRefused) {
+  Completions done;  // before the nodes: their stop() still reports into it
+  std::mutex mutex;
+  std::optional<ObjectReader> held_reader;
+  std::atomic<bool> hold{true};
+  std::atomic<bool> holding{false};
+  std::atomic<std::uint64_t> bytes{0};
+  std::atomic<int> ended_ok{0};
+  ObjectPairOnSockets pair([&](const IncomingObject&, ObjectReader) {
+    ObjectSink sink;
+    sink.on_data = [&](ObjectReader& reader, Bytes chunk, bool) {
+      bytes += chunk.size();
+      if (!hold) return;
+      {
+        std::lock_guard lock(mutex);
+        held_reader = reader;
+      }
+      holding = true;
+      while (hold)
+        std::this_thread::sleep_for(1ms);
+    };
+    sink.on_end = [&](ObjectReader&, Errc result, std::string_view) {
+      if (result == Errc::ok) ++ended_ok;
+    };
+    return sink;
+  });
+  ObjectStream stream = pair.sender().open_object_stream(
+      "receiver", "store", ObjectStreamCallbacks{done.on_done(), done.on_end()});
+  ASSERT_EQ(stream.send(named("o", ObjectSource::memory(SharedBytes(data_of(1, 3'000'000))))),
+            Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return holding.load(); }));
+  {
+    std::lock_guard lock(mutex);
+    ASSERT_TRUE(held_reader.has_value());
+    EXPECT_EQ(held_reader->defer(), Errc::invalid_argument);
+  }
+  hold = false;
+  ASSERT_TRUE(wait_until([&] { return done.count() == 1; }, 20s));
+  EXPECT_EQ(bytes.load(), 3'000'000u);
+  EXPECT_EQ(ended_ok.load(), 1);
+  EXPECT_EQ(done.copy().at(0).error, Errc::ok);
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(held_reader->resume(), Errc::not_found);  // nothing was kept
 }
 
 TEST(IoObjects, AReceiverThatRestartsEndsTheUnacknowledgedObjectsAndTheStreamGoesOn) {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "io_test_support.hpp"
@@ -28,6 +29,10 @@ struct Sink {
   // When set, every message is deferred in on_message; the test consumes them.
   std::atomic<bool> defer_all{false};
   std::atomic<Errc> defer_result{Errc::ok};
+  // While set, on_message waits (after recording the message and its session, before it
+  // returns) with `holding` set: a test acts on the session from another thread meanwhile.
+  std::atomic<bool> hold{false};
+  std::atomic<bool> holding{false};
   std::mutex mutex;
   StreamSession session;  // the serving side's session (under mutex)
   std::vector<std::string> received;
@@ -54,6 +59,12 @@ struct Nodes {
         }
         if (sink.defer_all) sink.defer_result = session.defer();
         ++sink.messages;
+        if (sink.hold) {
+          sink.holding = true;
+          while (sink.hold)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          sink.holding = false;
+        }
       };
       callbacks.on_input_end = [](StreamSession& session) { session.close(); };
       callbacks.on_end = [this](StreamSession&, Errc result, std::string_view) {

@@ -162,6 +162,34 @@ TEST(IoStreamSession, DeferHoldsDeliveryUntilConsume) {
   EXPECT_EQ(nodes.sink.session.consume(), Errc::not_found);  // ended
 }
 
+// defer() answers only the thread inside on_message: from another thread, even while the
+// loop thread is inside on_message for that very session, it is invalid_argument and keeps
+// nothing. Before, such a call kept the message being delivered (found by a tsan run of the
+// test above, whose own defer() raced the end of on_message).
+TEST(IoStreamSession, DeferFromAnotherThreadDuringOnMessageIsRefused) {
+  Opener opener;
+  Nodes nodes(StreamWindow{16, 1 << 20}, 64);
+  nodes.sink.hold = true;
+  StreamSession session =
+      nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, opener.callbacks());
+  ASSERT_EQ(session.write(as_bytes("m0")), Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return nodes.sink.holding.load(); }));
+  StreamSession served;
+  {
+    std::lock_guard lock(nodes.sink.mutex);
+    served = nodes.sink.session;
+  }
+  EXPECT_EQ(served.defer(), Errc::invalid_argument);
+  nodes.sink.hold = false;
+  // Nothing was kept: the next message is delivered without a consume().
+  ASSERT_EQ(session.write(as_bytes("m1")), Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return nodes.sink.messages.load() == 2; }));
+  EXPECT_EQ(served.consume(), Errc::not_found);  // no message is kept
+  ASSERT_EQ(session.close(), Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return nodes.sink.ended.load(); }));
+  EXPECT_EQ(nodes.sink.end_result.load(), Errc::ok);
+}
+
 // Found by weft-chaos (a slow reader behind weft-node's echo): a writer that, from
 // on_writable, writes the rest of its messages and closes at once. The messages wait for
 // credit in the session's queue; the end must go after them, not in their place (before:

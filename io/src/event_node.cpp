@@ -700,7 +700,9 @@ Errc StreamSession::fail(Errc code, std::string_view message) {
 
 Errc StreamSession::defer() {
   if (!state_ || state_->ended) return Errc::not_found;
-  if (!state_->in_on_message) return Errc::invalid_argument;
+  if (state_->on_message_thread.load(std::memory_order_relaxed) != std::this_thread::get_id()) {
+    return Errc::invalid_argument;
+  }
   state_->deferred = true;
   return Errc::ok;
 }

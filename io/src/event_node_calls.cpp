@@ -143,13 +143,14 @@ void EventNode::Impl::deliver_messages(const std::shared_ptr<StreamSession::Stat
   const StreamId id = *state->id;
   StreamSession session(state);
   const CallbackScope scope(*this, state->in_callback);
+  const std::thread::id this_thread = std::this_thread::get_id();
   std::optional<Bytes> message = connection.stream_peek(id);
   while (message) {
-    // Relaxed: only this thread writes the flag, and it publishes nothing; a seq_cst store
-    // is an xchg, two per message (perf: nine tenths of this function's time).
-    state->in_on_message.store(true, std::memory_order_relaxed);
+    // Relaxed: only this thread writes it, and it publishes nothing; a seq_cst store is an
+    // xchg, two per message (perf: nine tenths of this function's time).
+    state->on_message_thread.store(this_thread, std::memory_order_relaxed);
     if (state->callbacks.on_message) state->callbacks.on_message(session, *message);
-    state->in_on_message.store(false, std::memory_order_relaxed);
+    state->on_message_thread.store(std::thread::id(), std::memory_order_relaxed);
     if (state->deferred) return;  // kept by the handler: consume() resumes from here
     // nullopt too when on_message ended the stream (a cancel runs in the core at once).
     message = connection.stream_consume_next(turn_now(), id);

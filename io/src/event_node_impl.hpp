@@ -134,8 +134,9 @@ struct StreamSession::State : std::enable_shared_from_this<StreamSession::State>
   std::atomic<bool> ended{false};
   std::atomic<bool> closing{false};  // close() or fail() was called
   bool input_end_told = false;       // loop thread: on_input_end ran
-  // on_message runs now (defer() is allowed); only the loop thread writes it.
-  std::atomic<bool> in_on_message{false};
+  // The thread running on_message now (none outside it): defer() is allowed on that thread
+  // only, not on another that calls while on_message runs. Only the loop thread writes it.
+  std::atomic<std::thread::id> on_message_thread{};
   std::atomic<bool> deferred{false};    // the message delivered last waits for consume()
   std::atomic<bool> wants_room{false};  // a write hit queue_full: call on_writable when drained
   CallbackNote in_callback;             // a write from the stream's callbacks finds the node here

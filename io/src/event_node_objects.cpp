@@ -157,7 +157,9 @@ Errc ObjectReader::refuse(Errc code, std::string_view message) {
 
 Errc ObjectReader::defer() {
   if (!state_ || state_->ended) return Errc::not_found;
-  if (!state_->in_on_data) return Errc::invalid_argument;
+  if (state_->on_data_thread.load(std::memory_order_relaxed) != std::this_thread::get_id()) {
+    return Errc::invalid_argument;
+  }
   state_->deferred = true;
   return Errc::ok;
 }
@@ -356,9 +358,9 @@ void EventNode::Impl::deliver_object(const std::shared_ptr<ObjectReader::State>&
     if (!read || read->object != state->object) return;
     const std::size_t size = read->data.size();
     if (size > 0 || read->end) {
-      state->in_on_data = true;
+      state->on_data_thread.store(std::this_thread::get_id(), std::memory_order_relaxed);
       if (state->sink.on_data) state->sink.on_data(reader, read->data, read->end);
-      state->in_on_data = false;
+      state->on_data_thread.store(std::thread::id(), std::memory_order_relaxed);
       if (state->ended) return;  // refused or discarded from on_data
       if (state->deferred) {
         state->deferred_bytes = size;

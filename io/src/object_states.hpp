@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "weft/io/event_node.hpp"
@@ -103,7 +104,8 @@ struct ObjectReader::State {
   std::uint64_t object = 0;
   ObjectSink sink;
   std::atomic<bool> ended{false};
-  std::atomic<bool> in_on_data{false};
+  // The thread running on_data now (none outside it): defer() is allowed on that thread only.
+  std::atomic<std::thread::id> on_data_thread{};
   std::atomic<bool> deferred{false};
   // Loop thread only: the deferred chunk's size, and whether it ends the object.
   std::size_t deferred_bytes = 0;

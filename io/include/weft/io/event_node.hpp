@@ -339,8 +339,9 @@ class StreamSession {
   // Back-pressure for a handler that cannot take a message now (a relay whose output is
   // full, a slow consumer). Called from on_message (loop thread): the message is kept, not
   // consumed when on_message returns; no further message is delivered and no credit goes
-  // back to the sender until consume(). invalid_argument outside on_message; not_found
-  // when the stream ended.
+  // back to the sender until consume(). invalid_argument outside on_message, and from any
+  // thread but the one running on_message (even while it runs); not_found when the stream
+  // ended.
   Errc defer();
   // From any thread: consumes the message defer() kept (its credit returns to the sender)
   // and resumes delivery with the next one. not_found when no message is deferred or the

@@ -135,7 +135,7 @@ class ObjectReader {
   Errc refuse(Errc code, std::string_view message);
   // In on_data: keep this chunk (it is not consumed when on_data returns) and deliver
   // nothing more until resume(): the sender's window fills and it waits. invalid_argument
-  // outside on_data.
+  // outside on_data, and from any thread but the one running on_data (even while it runs).
   Errc defer();
   // From any thread: consumes the deferred chunk and goes on with the next.
   Errc resume();
