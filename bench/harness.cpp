@@ -73,6 +73,12 @@ Server spawn_server(const std::vector<std::string>& serve_args, const Options& o
   args.insert(args.end(), serve_args.begin(), serve_args.end());
   args.push_back("--port-fd");
   args.push_back(std::to_string(pipe_fds[1]));
+  // This binary's path, read before fork; exec'ing "/proc/self/exe" itself would start the
+  // tool under valgrind --trace-children, not weft-bench.
+  std::string self(4096, '\0');
+  const ssize_t self_size = ::readlink("/proc/self/exe", self.data(), self.size() - 1);
+  if (self_size <= 0) std::abort();
+  self.resize(static_cast<std::size_t>(self_size));
   std::vector<char*> argv;
   for (std::string& arg : args)
     argv.push_back(arg.data());
@@ -82,7 +88,7 @@ Server spawn_server(const std::vector<std::string>& serve_args, const Options& o
   if (pid == 0) {
     ::fcntl(pipe_fds[1], F_SETFD, 0);  // the write end survives exec
     pin_to(cpu);                       // the affinity survives exec too
-    ::execv("/proc/self/exe", argv.data());
+    ::execv(self.c_str(), argv.data());
     ::_exit(127);
   }
   ::close(pipe_fds[1]);

@@ -142,7 +142,13 @@ TEST(Membership, ANameAddedAgainIsANewRelationship) {
   Pair pair;
   ASSERT_TRUE(pair.introduce());
   Node& a = pair.net.node(pair.a);
+  // find_peer remembers the peer it found last; neither the removal nor the new
+  // relationship may be hidden by that.
+  EXPECT_EQ(a.find_peer("b"), std::optional<PeerId>(0));
+  EXPECT_FALSE(a.find_peer("bb"));
+  EXPECT_FALSE(a.find_peer(""));
   ASSERT_EQ(a.remove_peer(pair.net.now(), 0), Errc::ok);
+  EXPECT_FALSE(a.find_peer("b"));
   pair.net.run_for(kSecond);
   const AddedPeer again = a.add_peer(pair.net.now(), "b");
   ASSERT_EQ(again.error, Errc::ok);

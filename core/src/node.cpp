@@ -1,5 +1,6 @@
 #include "weft/node.hpp"
 
+#include <limits>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -238,11 +239,20 @@ class NodeCore final : private PeerDirectory {
 
   // The live (not removed) peer called `name`; there is at most one. An index, not a scan:
   // EventNode asks on every request, and a node may have a thousand peers.
+  // The peer found last is tried first: a client sends most requests to the peer of its last
+  // one, and the index's string comparisons were a twentieth of such a request's cost. It
+  // needs no invalidation: at most one live peer has a name, so a live peer of that name is
+  // the answer.
   std::optional<PeerId> find_peer(std::string_view name) const {
+    if (last_found_ < connections_.size() && !connections_[last_found_]->removed() &&
+        connections_[last_found_]->name() == name) {
+      return last_found_;
+    }
     const auto found = live_by_name_.find(name);
     if (found == live_by_name_.end()) return std::nullopt;
     WEFT_ASSERT(!connections_[found->second]->removed() &&
                 connections_[found->second]->name() == name);
+    last_found_ = found->second;
     return found->second;
   }
 
@@ -297,7 +307,8 @@ class NodeCore final : private PeerDirectory {
 
   NodeContext context_;
   std::vector<std::unique_ptr<Connection>> connections_;
-  std::map<std::string, PeerId, std::less<>> live_by_name_;  // the peers not removed
+  std::map<std::string, PeerId, std::less<>> live_by_name_;         // the peers not removed
+  mutable PeerId last_found_ = std::numeric_limits<PeerId>::max();  // by find_peer
   Acceptor acceptor_;  // accepted transports whose dialer has not proved itself yet
   TimeNs last_now_ns_;
   mutable TimeNs next_deadline_ns_ = kNever;  // valid while next_deadline_known_
