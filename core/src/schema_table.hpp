@@ -32,6 +32,12 @@ inline constexpr std::array<Field, 1> kObjectBeginFields{Field::size};
 inline constexpr std::array<Field, 1> kObjectDataFields{Field::offset};
 inline constexpr std::array<Field, 2> kObjectEndFields{Field::status, Field::size};
 
+// The encoder and the decoder write and read a request's and a response's fields in their
+// places (wire_encode.cpp write_head, integer_header.hpp parse_call_header), in this order.
+static_assert(kRequestFields.size() == 3 && kRequestFields[0] == Field::handler &&
+              kRequestFields[1] == Field::route && kRequestFields[2] == Field::deadline_ms);
+static_assert(kStatusOnly.size() == 1 && kStatusOnly[0] == Field::status);
+
 // op, name, fields, allowed flags, connection-level, uses seq, payload allowed.
 inline constexpr std::array<OpSchema, 30> kSchemas{{
     {Op::hello, "hello", kHelloFields, flag::kChecksums, true, true, false},
@@ -68,6 +74,8 @@ inline constexpr std::array<OpSchema, 30> kSchemas{{
     {Op::object_credit, "object_credit", kCreditFields, 0, false, false, false},
     {Op::object_close, "object_close", kStatusOnly, 0, false, true, true},
 }};
+static_assert(kSchemas[8].op == Op::request && kSchemas[8].fields.data() == kRequestFields.data());
+static_assert(kSchemas[9].op == Op::response && kSchemas[9].fields.data() == kStatusOnly.data());
 
 // Maps an op's wire value to its index in kSchemas (-1: unknown).
 constexpr std::array<std::int8_t, 64> make_op_index() {

@@ -336,15 +336,18 @@ bool FrameDecoder::decode_whole(Bytes input, DecodeStep& step) {
   // A prefix that breaks a rule declines, and check_prefix names the rule.
   if (!prefix_holds(p, prefix, options_) || input.size() < prefix.total) return false;
   Frame& frame = step.frame;
-  const OpSchema* schema =
-      detail::parse_integer_header(p + kPrefixBytes, prefix.header_bytes, frame);
-  if (schema == nullptr) return false;
   const std::size_t payload_at = prefix.payload_at();
   const std::size_t checksum_at = prefix.checksum_at();
   frame.checksum = prefix.has_checksum;
   frame.payload = {p + payload_at, checksum_at - payload_at};
-  if (detail::validate_frame_with(frame, *schema, options_.limits).code != WireError::none) {
-    return false;
+  // A request or response sent whole comes out of parse_call_header already valid.
+  if (!detail::parse_call_header(p + kPrefixBytes, prefix.header_bytes, frame)) {
+    const OpSchema* schema =
+        detail::parse_integer_header(p + kPrefixBytes, prefix.header_bytes, frame);
+    if (schema == nullptr ||
+        detail::validate_frame_with(frame, *schema, options_.limits).code != WireError::none) {
+      return false;
+    }
   }
   // Last, since it costs the most: a frame declined above is not hashed twice.
   if (prefix.has_checksum && options_.verify_checksum &&

@@ -310,8 +310,18 @@ std::size_t write_head(std::uint8_t* start, const Frame& frame, const OpSchema& 
   writer.unsigned_int(frame.flags);
   writer.unsigned_int(frame.mux);
   writer.unsigned_int(frame.seq);
-  for (Field field : schema.fields)
-    write_field(writer, frame, field);
+  // The two frames of every request, written without the walk through the schema's fields
+  // (its order: handler, route, deadline_ms; status).
+  if (frame.op == Op::request) {
+    writer.unsigned_int(frame.handler);
+    writer.unsigned_int(frame.route);
+    writer.unsigned_int(frame.deadline_ms);
+  } else if (frame.op == Op::response) {
+    writer.unsigned_int(frame.status);
+  } else {
+    for (Field field : schema.fields)
+      write_field(writer, frame, field);
+  }
   const auto header_size = static_cast<std::size_t>(writer.pos - (start + kPrefixBytes));
   WEFT_ASSERT(header_size == header_bytes(frame, schema) && header_size <= 0xffff);
   const std::size_t body_size =
