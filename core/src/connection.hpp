@@ -321,20 +321,24 @@ class Connection : private ObjectPort {
   void expire(TimeNs now_ns, std::uint32_t key);
   // Forgets an inbound request; true when the application had been told of it.
   bool drop_inbound(std::uint64_t mux);
+  // The same for the request in `slot`, whose mux is `mux` (found already).
+  bool drop_inbound_at(std::uint32_t slot, std::uint64_t mux);
   // Sends `first` with `payload`, cut into continuation frames past the chunk size; returns
-  // whether the first frame went straight to the output buffer.
+  // whether the first frame went straight to the output buffer. Callers pass a frame built in
+  // the call (a prvalue): it is then built in the parameter, not copied (about 200 bytes).
   bool send_payload(Frame first, const Payload& payload, EntryKind kind);
   // Queues the parts of `payload` after its first (chunk_bytes() long) as continuations, or
   // as stream_msg parts of `message`; returns whether any still wait in the bulk lane.
   bool push_later_parts(std::uint64_t mux, EntryKind kind, const Payload& payload,
                         std::optional<std::uint64_t> message);
   std::size_t chunk_bytes() const;
-  // Whether `id` names a request the application was told of and has not answered.
-  bool answerable(InboundId id) const;
-  // Answers request `id` (answerable) with busy instead of an answer of `payload_bytes`
-  // when the responses queued leave no room for it (max_queued_response_bytes): true when
-  // it did so (the request is then answered).
-  bool refuse_response(TimeNs now_ns, InboundId id, std::size_t payload_bytes);
+  // The slot of the request `id` names if the application was told of it and has not
+  // answered it; nullopt otherwise.
+  std::optional<std::uint32_t> answerable(InboundId id) const;
+  // Answers request `id` (answerable, in `slot`) with busy instead of an answer of
+  // `payload_bytes` when the responses queued leave no room for it
+  // (max_queued_response_bytes): true when it did so (the request is then answered).
+  bool refuse_response(TimeNs now_ns, InboundId id, std::uint32_t slot, std::size_t payload_bytes);
   bool continue_request(TimeNs now_ns, const Frame& frame);
   void continue_response(TimeNs now_ns, const Frame& frame);
   void deliver_request(std::uint32_t slot);

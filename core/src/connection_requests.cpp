@@ -217,8 +217,12 @@ void Connection::complete(std::uint32_t slot, Errc result, std::vector<std::uint
 bool Connection::drop_inbound(std::uint64_t mux) {
   const std::uint32_t* found = inbound_by_mux_.find(mux);
   WEFT_ASSERT(found != nullptr);
-  const std::uint32_t slot = *found;
+  return drop_inbound_at(*found, mux);
+}
+
+bool Connection::drop_inbound_at(std::uint32_t slot, std::uint64_t mux) {
   const Inbound& call = *inbound_.find(slot);
+  WEFT_ASSERT(call.mux == mux);
   const bool delivered = call.delivered;
   if (!delivered) assembly_bytes_ -= call.total_bytes;
   inbound_request_bytes_ -= call.request_bytes;
@@ -283,13 +287,15 @@ Call Connection::request(TimeNs now_ns, const RequestArgs& args) {
     call.route = route_id(args.route);
     call.payload = owned_payload(args.payload);
   }
-  const Frame first{.op = Op::request,
-                    .checksum = checksums_,
-                    .mux = mux,
-                    .handler = args.handler,
-                    .route = route_id(args.route),
-                    .deadline_ms = static_cast<std::uint32_t>(timeout_ms)};
-  if (send_payload(first, args.payload, EntryKind::request)) outbound_.find(slot)->committed = true;
+  if (send_payload(Frame{.op = Op::request,
+                         .checksum = checksums_,
+                         .mux = mux,
+                         .handler = args.handler,
+                         .route = route_id(args.route),
+                         .deadline_ms = static_cast<std::uint32_t>(timeout_ms)},
+                   args.payload, EntryKind::request)) {
+    outbound_.find(slot)->committed = true;
+  }
   return {Errc::ok, mux};
 }
 
@@ -325,45 +331,49 @@ Errc Connection::cancel(TimeNs now_ns, RequestId id) {
   return Errc::ok;
 }
 
-bool Connection::answerable(InboundId id) const {
-  if (state_ != PeerState::established || id.generation != generation_) return false;
+std::optional<std::uint32_t> Connection::answerable(InboundId id) const {
+  if (state_ != PeerState::established || id.generation != generation_) return std::nullopt;
   const std::uint32_t* found = inbound_by_mux_.find(id.mux);
-  return found != nullptr && inbound_.find(*found)->delivered;
+  if (found == nullptr || !inbound_.find(*found)->delivered) return std::nullopt;
+  return *found;
 }
 
 // Rule 1: an answer never waits for output, and rule 8: responses the peer does not read
 // never grow past max_queued_response_bytes. One that would is replaced by a busy answer
 // in the control lane (which closes the connection when it overflows).
-bool Connection::refuse_response(TimeNs now_ns, InboundId id, std::size_t payload_bytes) {
+bool Connection::refuse_response(TimeNs now_ns, InboundId id, std::uint32_t slot,
+                                 std::size_t payload_bytes) {
   if (lanes_.response_bytes() + payload_bytes <= context_.config.limits.max_queued_response_bytes) {
     return false;
   }
-  drop_inbound(id.mux);
+  drop_inbound_at(slot, id.mux);
   answer_with_status(now_ns, Op::response, id.mux, Status::busy,
                      "answers queued for this peer at the limit: it does not read them");
   return true;
 }
 
 Errc Connection::respond(TimeNs now_ns, InboundId id, const Payload& payload) {
-  if (!answerable(id)) return Errc::not_found;
+  const std::optional<std::uint32_t> slot = answerable(id);
+  if (!slot) return Errc::not_found;
   if (payload.size() > context_.config.limits.max_message_bytes) {
     respond_error(now_ns, id, Errc::too_large, "response larger than this node sends");
     return Errc::too_large;
   }
-  if (refuse_response(now_ns, id, payload.size())) return Errc::queue_full;
-  drop_inbound(id.mux);
+  if (refuse_response(now_ns, id, *slot, payload.size())) return Errc::queue_full;
+  drop_inbound_at(*slot, id.mux);
   send_payload(frame_of(Op::response, id.mux), payload, EntryKind::response);
   return Errc::ok;
 }
 
 Errc Connection::respond_error(TimeNs now_ns, InboundId id, Errc code, std::string_view message) {
-  if (!answerable(id)) return Errc::not_found;
+  const std::optional<std::uint32_t> slot = answerable(id);
+  if (!slot) return Errc::not_found;
   if (code == Errc::ok) return Errc::invalid_argument;
   Frame frame = frame_of(Op::response, id.mux);
   frame.status = static_cast<std::uint16_t>(status_from_errc(code));
   frame.payload = as_bytes(clip_error_text(message));
-  if (refuse_response(now_ns, id, frame.payload.size())) return Errc::queue_full;
-  drop_inbound(id.mux);
+  if (refuse_response(now_ns, id, *slot, frame.payload.size())) return Errc::queue_full;
+  drop_inbound_at(*slot, id.mux);
   WEFT_ASSERT(encoded_size(frame) <= frame.payload.size() + kResponseFrameOverheadBytes);
   send(frame, EntryKind::response);
   return Errc::ok;
