@@ -111,28 +111,24 @@ namespace weft::detail {
   std::uint64_t first = 0;  // handler or status
   at = read_plain_uint(at, end, first);
   if (at == nullptr || first > kU16 || (request && first == 0)) return false;
-  if (!request) {
-    if (at != end) return false;
-    out.op = Op::response;
-    out.flags = 0;
-    out.mux = mux;
-    out.seq = 0;
-    out.status = static_cast<std::uint16_t>(first);
-    return true;
-  }
   std::uint64_t route = 0;
   std::uint64_t deadline_ms = 0;
-  at = read_plain_uint(at, end, route);
-  if (at == nullptr) return false;
-  at = read_plain_uint(at, end, deadline_ms);
+  if (request) {
+    at = read_plain_uint(at, end, route);
+    if (at != nullptr) at = read_plain_uint(at, end, deadline_ms);
+  }
   if (at != end || deadline_ms > kU32) return false;
-  out.op = Op::request;
+  out.op = request ? Op::request : Op::response;
   out.flags = 0;
   out.mux = mux;
   out.seq = 0;
-  out.handler = static_cast<std::uint16_t>(first);
-  out.route = route;
-  out.deadline_ms = static_cast<std::uint32_t>(deadline_ms);
+  if (request) {
+    out.handler = static_cast<std::uint16_t>(first);
+    out.route = route;
+    out.deadline_ms = static_cast<std::uint32_t>(deadline_ms);
+  } else {
+    out.status = static_cast<std::uint16_t>(first);
+  }
   return true;
 }
 
