@@ -117,6 +117,7 @@ struct StreamLog {
 struct Served {
   std::mutex mutex;
   std::vector<Responder> held;
+  std::vector<PeerName> held_peers;  // IncomingRequest::peer of each held request
   std::vector<std::shared_ptr<StreamLog>> streams;
   std::vector<StreamSession> sessions;
   std::vector<std::array<bool, 3>> answered_twice;  // respond, respond again, fail
@@ -145,6 +146,7 @@ void serve(EventNode& node, Served& served) {
   node.handle(kHold, "", [&served](IncomingRequest&& request) {
     std::lock_guard lock(served.mutex);
     served.held.push_back(request.responder);
+    served.held_peers.push_back(request.peer);
   });
   node.handle(kAnswerAndKeep, "", [&served](IncomingRequest&& request) {
     request.responder.respond(request.payload);
@@ -484,6 +486,37 @@ TEST(IoContracts, AResponderKeptPastItsAnswerNeverAnswersALaterRequest) {
   Reply own = reply_within(std::move(later));
   EXPECT_EQ(own.error, Errc::ok);
   EXPECT_EQ(text(own.payload), "its own");
+}
+
+// IncomingRequest::peer names the caller, shares its bytes with every other request from
+// that peer (the node keeps one copy, not one per request), and may be kept past the
+// request, past the peer's removal and past the node itself.
+TEST(IoContracts, ARequestsPeerNameIsTheCallersSharedAndOutlivesTheNode) {
+  auto pair = std::make_unique<Pair>();
+  ASSERT_TRUE(pair->wait_connected());
+  const std::string dialer_name = pair->dialer_name();
+  auto first = pair->dialer().request(pair->acceptor_name(), kHold, as_bytes("a"));
+  auto second = pair->dialer().request(pair->acceptor_name(), kHold, as_bytes("b"));
+  ASSERT_TRUE(wait_until([&] { return pair->acceptor_served().held_count() == 2; }));
+  std::vector<PeerName> kept;
+  {
+    std::lock_guard lock(pair->acceptor_served().mutex);
+    kept = pair->acceptor_served().held_peers;
+  }
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(kept[0], dialer_name);
+  EXPECT_EQ(kept[1].str(), dialer_name);
+  EXPECT_EQ(kept[0].view().data(), kept[1].view().data());
+  EXPECT_TRUE(pair->acceptor_served().held_at(0).respond(as_bytes("one")));
+  EXPECT_TRUE(pair->acceptor_served().held_at(1).respond(as_bytes("two")));
+  EXPECT_EQ(reply_within(std::move(first)).error, Errc::ok);
+  EXPECT_EQ(reply_within(std::move(second)).error, Errc::ok);
+  EXPECT_EQ(pair->acceptor().remove_peer(dialer_name), Errc::ok);
+  pair.reset();  // both nodes stop and are destroyed
+  EXPECT_EQ(kept[0], dialer_name);
+  EXPECT_EQ(std::string(kept[1]), dialer_name);
+  EXPECT_TRUE(PeerName().empty());
+  EXPECT_EQ(PeerName(), std::string_view());
 }
 
 TEST(IoContracts, CancelIsOkWhilePendingAndNotFoundAfterTheCallEnded) {

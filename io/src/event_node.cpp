@@ -458,6 +458,7 @@ Errc EventNode::remove_peer(std::string_view name) {
     const Errc removed = impl.node->remove_peer(impl.fresh_now(), *peer);
     if (removed == Errc::ok) {
       impl.peer_addresses[*peer].reset();  // never dialed again
+      if (*peer < impl.shared_peer_names.size()) impl.shared_peer_names[*peer] = PeerName();
       impl.log(LogLevel::info, "peer " + name + " removed");
     }
     return removed;

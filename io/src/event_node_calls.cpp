@@ -56,8 +56,8 @@ void EventNode::Impl::handle(event::RequestReceived&& e) {
   std::shared_ptr<Responder::State> state = responder_state(e.peer, e.id);
   const std::pair<PeerId, InboundId> key{e.peer, e.id};
   {
-    IncomingRequest request{peer_name(e.peer),    e.handler,     e.route,
-                            std::move(e.payload), e.deadline_ns, Responder(state)};
+    IncomingRequest request{shared_peer_name(e.peer), e.handler,     e.route,
+                            std::move(e.payload),     e.deadline_ns, Responder(state)};
     const CallbackScope scope(*this, state->in_callback);
     found->second(std::move(request));
     // A payload the handler did not take (moved out) goes back to the core for a later one.
@@ -74,6 +74,13 @@ void EventNode::Impl::handle(event::RequestReceived&& e) {
     std::atomic_thread_fence(std::memory_order_acquire);
     spare_responder = std::move(state);
   }
+}
+
+const PeerName& EventNode::Impl::shared_peer_name(PeerId peer) {
+  if (peer >= shared_peer_names.size()) shared_peer_names.resize(peer + 1);
+  PeerName& shared = shared_peer_names[peer];
+  if (shared.empty()) shared = PeerName(node->connection(peer).name());
+  return shared;
 }
 
 std::shared_ptr<Responder::State> EventNode::Impl::responder_state(PeerId peer, InboundId id) {

@@ -455,6 +455,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   void dispatch(Event&& event);
 
   std::string peer_name(PeerId peer) const { return node->connection(peer).name(); }
+  // The name of `peer` shared (IncomingRequest::peer): made on the first request from it.
+  const PeerName& shared_peer_name(PeerId peer);
   PeerConnection connection(PeerId peer) const { return node->connection(peer); }
 
   void handle(event::Dial&& e);
@@ -592,6 +594,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   int spare_fd = -1;                          // held open to be given up when descriptors run out
   void* read_buffer = nullptr;
   std::vector<std::optional<sockaddr_in>> peer_addresses;
+  // Each peer's name as request handlers get it, by PeerId (ids are never reused): one
+  // shared string per peer rather than a copy per request. Emptied when the peer is removed.
+  std::vector<PeerName> shared_peer_names;
   std::optional<sockaddr_in> source_address;  // options.source_host, port 0
   // The TLS context new connections use (loop thread; null without TLS).
   std::shared_ptr<const TlsContext> tls_context;

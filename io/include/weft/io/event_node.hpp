@@ -59,6 +59,7 @@
 
 #include "weft/io/bundles.hpp"
 #include "weft/io/objects.hpp"
+#include "weft/io/peer_name.hpp"
 #include "weft/io/tls.hpp"
 #include "weft/metrics.hpp"
 #include "weft/node.hpp"
@@ -275,7 +276,7 @@ class Responder {
 };
 
 struct IncomingRequest {
-  std::string peer;
+  PeerName peer;  // shared with the node's other requests from it: no copy of the bytes
   std::uint16_t handler = 0;
   std::uint64_t route = 0;
   std::vector<std::uint8_t> payload;
