@@ -775,12 +775,15 @@ TEST(IoContracts, StartRefusesABadListenAddressAndStartsNothing) {
     EXPECT_TRUE(bad.peers_empty) << host;
     EXPECT_TRUE(mentions(bad.errors, "listen")) << host;
   }
-  // A port another node listens on.
+  // A port another node listens on, still held when listen_busy_wait_ms ends.
   EventNodeOptions first_options;
   first_options.config = config_for("alpha", "bravo");
   EventNode first(std::move(first_options));
   ASSERT_EQ(first.start(), Errc::ok);
-  const StartOutcome taken = start_with([&](EventNodeOptions& o) { o.listen_port = first.port(); });
+  const StartOutcome taken = start_with([&](EventNodeOptions& o) {
+    o.listen_port = first.port();
+    o.listen_busy_wait_ms = 20;
+  });
   EXPECT_EQ(taken.result, Errc::invalid_argument);
   EXPECT_EQ(taken.port, 0);
   EXPECT_TRUE(taken.peers_empty);

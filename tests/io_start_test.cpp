@@ -1,6 +1,7 @@
 // A refused start() leaves nothing behind (event_node.hpp, start()): no port held, no
 // descriptor open, so an operator's retry loop (start, fail, wait, start again) neither
-// leaks nor finds its own earlier attempt in the way. And the loop thread's scheduling
+// leaks nor finds its own earlier attempt in the way; an address in use is waited for
+// (listen_busy_wait_ms). And the loop thread's scheduling
 // policy (EventNodeOptions::loop_scheduling), set or refused.
 #include <dirent.h>
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstddef>
 #include <future>
 #include <memory>
@@ -35,16 +37,24 @@ std::size_t open_descriptors() {
   return count - 1;  // the listing's own descriptor
 }
 
+// A started node named `name` (on a free port); null when it did not start.
+std::unique_ptr<EventNode> started_node(const std::string& name, const std::string& peer) {
+  EventNodeOptions options;
+  options.config = config_for(name, peer);
+  auto node = std::make_unique<EventNode>(std::move(options));
+  if (node->start() != Errc::ok) return nullptr;
+  return node;
+}
+
 TEST(IoContracts, ARefusedStartHoldsNoDescriptorAndMayBeCalledAgain) {
-  EventNodeOptions blocker_options;
-  blocker_options.config = config_for("alpha", "bravo");
-  auto blocker = std::make_unique<EventNode>(std::move(blocker_options));
-  ASSERT_EQ(blocker->start(), Errc::ok);
+  auto blocker = started_node("alpha", "bravo");
+  ASSERT_NE(blocker, nullptr);
   const std::uint16_t port = blocker->port();
 
   EventNodeOptions options;
   options.config = config_for("bravo", "alpha");
-  options.listen_port = port;  // taken by the blocker
+  options.listen_port = port;        // taken by the blocker
+  options.listen_busy_wait_ms = 30;  // each attempt waits that long for it, then fails
   EventNode node(std::move(options));
   const std::size_t before = open_descriptors();
   ASSERT_GT(before, 0u);
@@ -59,6 +69,35 @@ TEST(IoContracts, ARefusedStartHoldsNoDescriptorAndMayBeCalledAgain) {
   EXPECT_EQ(node.port(), port);
   EXPECT_GT(open_descriptors(), without_blocker);  // now it holds its listener and loop
   node.stop();
+}
+
+// A node restarted at once after its previous process died may find its port still held
+// for a moment (a dead process's io_uring closes its files after the process is gone; the
+// examples.uring.objects_* check once failed that way): start() waits for it, within
+// listen_busy_wait_ms, and then listens on that very port.
+TEST(IoContracts, StartWaitsForItsListenAddressWhileAnotherSocketStillHoldsIt) {
+  auto blocker = started_node("alpha", "bravo");
+  ASSERT_NE(blocker, nullptr);
+  const std::uint16_t port = blocker->port();
+
+  EventNodeOptions options;
+  options.config = config_for("bravo", "alpha");
+  options.listen_port = port;
+  options.listen_busy_wait_ms = 60'000;
+  EventNode node(std::move(options));
+  std::future<Errc> started = std::async(std::launch::async, [&] { return node.start(); });
+  // Still waiting while the blocker holds the port: not refused.
+  EXPECT_EQ(started.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  blocker.reset();  // stopped: the port is free
+  ASSERT_EQ(started.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_EQ(started.get(), Errc::ok);
+  EXPECT_EQ(node.port(), port);
+  node.stop();
+
+  EventNodeOptions negative;
+  negative.config = config_for("bravo", "alpha");
+  negative.listen_busy_wait_ms = -1;
+  EXPECT_EQ(EventNode(std::move(negative)).start(), Errc::invalid_argument);
 }
 
 // The policy the loop thread of a node started with `scheduling` runs under.

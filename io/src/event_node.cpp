@@ -17,8 +17,10 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <future>
 #include <random>
+#include <thread>
 
 #include "event_node_impl.hpp"
 
@@ -148,6 +150,10 @@ Errc EventNode::start() {
     impl.log(LogLevel::error, "accept_pause_ms must be at least 1");
     return Errc::invalid_argument;
   }
+  if (impl.options.listen_busy_wait_ms < 0) {
+    impl.log(LogLevel::error, "listen_busy_wait_ms must not be negative");
+    return Errc::invalid_argument;
+  }
   impl.backend = impl.options.loop_backend;
   if (const char* named = std::getenv("WEFT_LOOP_BACKEND"); named != nullptr && *named != 0) {
     const std::optional<LoopBackend> parsed = parse_loop_backend(named);
@@ -215,6 +221,29 @@ Errc EventNode::start() {
   return impl.start_loop_thread();
 }
 
+// Binds the listener to `address`; while the address is in use, tries again every 10 ms
+// for up to options.listen_busy_wait_ms (a restarted node's port may still be held by its
+// dead predecessor's io_uring for a moment). False with errno set when it did not bind.
+bool EventNode::Impl::bind_waiting_while_busy(const sockaddr_in& address) {
+  constexpr std::chrono::milliseconds kRetryEvery{10};
+  const auto give_up =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options.listen_busy_wait_ms);
+  bool waited = false;
+  while (true) {
+    if (::bind(listen_fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0) {
+      if (waited) log(LogLevel::info, "listen address free again: bound");
+      return true;
+    }
+    if (errno != EADDRINUSE || std::chrono::steady_clock::now() >= give_up) return false;
+    if (!waited) {
+      log(LogLevel::warning, "listen address in use: trying again for up to " +
+                                 std::to_string(options.listen_busy_wait_ms) + " ms");
+      waited = true;
+    }
+    std::this_thread::sleep_for(kRetryEvery);
+  }
+}
+
 // The loop's own handles, then the listener: a failure closes whatever was made, so nothing
 // stays open (no port held, no descriptor leaked) and start() may be tried again.
 Errc EventNode::Impl::open_loop_handles(sockaddr_in listen_address) {
@@ -230,8 +259,7 @@ Errc EventNode::Impl::open_loop_handles(sockaddr_in listen_address) {
   listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   const int on = 1;
   setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-  if (::bind(listen_fd, reinterpret_cast<sockaddr*>(&listen_address), sizeof listen_address) != 0 ||
-      ::listen(listen_fd, 128) != 0) {
+  if (!bind_waiting_while_busy(listen_address) || ::listen(listen_fd, 128) != 0) {
     log(LogLevel::error, "cannot listen on " + options.listen_host + ":" +
                              std::to_string(options.listen_port) + ": " + errno_text(errno));
     release_loop();

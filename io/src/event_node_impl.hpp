@@ -248,6 +248,7 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // `listen_address`; `port` set), then the loop thread. Each releases what was made and
   // returns invalid_argument (logged) on failure.
   Errc open_loop_handles(sockaddr_in listen_address);
+  bool bind_waiting_while_busy(const sockaddr_in& address);
   Errc start_loop_thread();
 
   void log(LogLevel level, const std::string& text) const {

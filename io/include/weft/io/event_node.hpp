@@ -185,6 +185,12 @@ struct EventNodeOptions {
   // accepting stops for this long (the listen queue is shed first, through a spare
   // descriptor), instead of spinning on a listener that stays readable.
   std::int64_t accept_pause_ms = 100;
+  // How long start() waits for its listen address while another socket holds it
+  // (EADDRINUSE), trying again every 10 ms. A node restarted at once after its previous
+  // process died can find the port still held for a moment: the kernel closes the files of
+  // a dead process's io_uring after the process is gone (a few ms here, more under load).
+  // 0 fails at once; a port still held when the wait ends fails start() as before.
+  std::int64_t listen_busy_wait_ms = 2'000;
   // Messages a stream session may hold while the peer's window is full.
   std::size_t stream_send_queue_messages = 4096;
   // TLS for every connection (docs/TLS.md): this node's CA bundle, certificate and key, as
@@ -420,12 +426,13 @@ class EventNode {
   void handle_objects(std::string_view endpoint, ObjectWindow window, ObjectHandler fn);
 
   // Binds the listener, resolves peer addresses and starts the loop thread. Returns ok, or
-  // invalid_argument when nothing was started (the log says why): accept_pause_ms below 1, a
-  // TLS context or NodeConfig the node refuses, a bad object endpoint or window, a bad peer,
-  // source or listen address, a listener that cannot bind, no descriptor left for the
-  // loop's own, a loop_scheduling the kernel refuses, a WEFT_LOOP_BACKEND that names no
-  // backend, or an io_uring loop the kernel cannot make. A refused start() holds no descriptor
-  // and no port, and may be called again.
+  // invalid_argument when nothing was started (the log says why): accept_pause_ms below 1,
+  // listen_busy_wait_ms below 0, a TLS context or NodeConfig the node refuses, a bad object
+  // endpoint or window, a bad peer, source or listen address, a listener that cannot bind (an
+  // address in use is tried again for up to listen_busy_wait_ms, so start() may block that long),
+  // no descriptor left for the loop's own, a loop_scheduling the kernel refuses, a
+  // WEFT_LOOP_BACKEND that names no backend, or an io_uring loop the kernel cannot make. A refused
+  // start() holds no descriptor and no port, and may be called again.
   Errc start();
   // Stops the loop: closes every transport (every call and stream still open ends exactly
   // once, with disconnected; object streams, bundles and objects being read with
