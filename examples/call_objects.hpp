@@ -114,7 +114,10 @@ inline Errc send_objects(io::EventNode& node, const std::string& peer, std::vect
     for (ObjectJob* job : pending) {
       std::unique_lock lock(shared->mutex);
       shared->changed.wait(lock, [&] { return shared->in_flight < inflight || shared->ended; });
-      if (shared->ended) break;
+      if (shared->ended) {  // the stream ended under it (its code says why): never sent
+        job->result = io::ObjectResult{0, *shared->ended, "not sent: the object stream ended"};
+        continue;
+      }
       ++shared->in_flight;
       lock.unlock();
       io::OutgoingObject object;

@@ -384,6 +384,66 @@ TEST(ObjectStreams, NoReconnectWithinTheResumeTimeoutCompletesWithDisconnected) 
   EXPECT_EQ(done[0].result, Errc::disconnected);
 }
 
+// A peer still unreachable after a give-up: an object posted then is not held for another
+// whole object_resume_timeout_ms (weft-call sending files to a node killed for good waited
+// one timeout per window of objects in flight: six minutes for 16 files with --retry 2); it
+// completes with disconnected at once. A reconnect ends that: objects wait again.
+TEST(ObjectStreams, AfterAGiveUpObjectsPostedWhileThePeerStaysUnreachableCompleteAtOnce) {
+  Fixture f;
+  f.pair.read_everything();
+  f.pair.set_unreachable(true);
+  f.pair.disconnect();
+  ASSERT_EQ(f.post(sized(1, 10)).error, Errc::ok);
+  f.pair.run(31 * kSecond);
+  ASSERT_EQ(f.pair.completions().size(), 1u);
+  ASSERT_EQ(f.post(sized(2, 10)).error, Errc::ok);
+  f.pair.run(kSecond / 1000);
+  auto done = f.pair.completions();
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[1].result, Errc::disconnected);
+  EXPECT_NE(done[1].message.find("still unreachable"), std::string::npos) << done[1].message;
+  // Reached again: objects go over the new connection.
+  f.pair.set_unreachable(false);
+  ASSERT_TRUE(f.pair.run_until_connected());
+  ASSERT_EQ(f.post(sized(3, 10)).error, Errc::ok);
+  f.pair.run(10 * kSecond, [&] { return f.pair.completions().size() == 3; });
+  done = f.pair.completions();
+  ASSERT_EQ(done.size(), 3u);
+  EXPECT_EQ(done[2].result, Errc::ok) << done[2].message;
+  // Down again: the first object posted waits the whole timeout again.
+  f.pair.set_unreachable(true);
+  f.pair.disconnect();
+  ASSERT_EQ(f.post(sized(4, 10)).error, Errc::ok);
+  f.pair.run(29 * kSecond);
+  EXPECT_EQ(f.pair.completions().size(), 3u);
+  f.pair.run(2 * kSecond);
+  done = f.pair.completions();
+  ASSERT_EQ(done.size(), 4u);
+  EXPECT_EQ(done[3].result, Errc::disconnected);
+}
+
+// On demand a post is what dials: after a give-up the next object is still given its
+// object_resume_timeout_ms to bring the connection up, and goes once the peer answers.
+TEST(ObjectStreams, OnDemandAnObjectPostedAfterAGiveUpStillWaitsForTheDial) {
+  PairOptions options;
+  options.adjust = [](NodeConfig& config) { config.connect_on_demand = true; };
+  ObjectPair pair(std::move(options));
+  pair.read_everything();
+  pair.set_unreachable(true);
+  const ObjectStreamId stream = pair.to(0).open_object_stream(pair.now(), "store").id;
+  ASSERT_EQ(pair.to(0).object_post(pair.now(), stream, sized(1, 10)).error, Errc::ok);
+  pair.run(31 * kSecond);
+  ASSERT_EQ(pair.completions().size(), 1u);
+  EXPECT_EQ(pair.completions()[0].result, Errc::disconnected);
+  ASSERT_EQ(pair.to(0).object_post(pair.now(), stream, sized(2, 10)).error, Errc::ok);
+  pair.run(kSecond);
+  EXPECT_EQ(pair.completions().size(), 1u);
+  pair.set_unreachable(false);
+  pair.run(20 * kSecond, [&] { return pair.completions().size() == 2; });
+  ASSERT_EQ(pair.completions().size(), 2u);
+  EXPECT_EQ(pair.completions()[1].result, Errc::ok) << pair.completions()[1].message;
+}
+
 TEST(ObjectStreams, ObjectsPostedWhileThePeerIsDownGoOutWhenItComesBack) {
   Fixture f;
   f.pair.read_everything();

@@ -230,6 +230,7 @@ class Connection : private ObjectPort {
   std::uint64_t port_new_mux() override;
   bool port_mux_taken(std::uint64_t mux) const override;
   bool port_checksums() const override;
+  bool port_on_demand() const override { return on_demand_; }
   std::size_t port_max_chunk() const override;
   std::uint32_t port_own_max_frame() const override;
 

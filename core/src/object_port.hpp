@@ -78,6 +78,8 @@ class ObjectPort {
   // Whether a peer-opened request or stream holds `mux` (ids are one space, PROTOCOL.md §4.4).
   virtual bool port_mux_taken(std::uint64_t mux) const = 0;
   virtual bool port_checksums() const = 0;
+  // The connection comes up on demand (a post dials it) rather than being kept up.
+  virtual bool port_on_demand() const = 0;
   // The largest object_data payload the peer's frame limit leaves room for.
   virtual std::size_t port_max_chunk() const = 0;
   // This node's own frame limit (what it announced): the most data one compressed chunk

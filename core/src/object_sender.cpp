@@ -116,7 +116,9 @@ PostedObject ObjectSender::post(TimeNs now_ns, ObjectStreamId id, ObjectArgs arg
   set_busy(now_ns, *stream);
   stream->idle_at_ns = kNever;
   if (!port_.port_up() && stream->give_up_at_ns == kNever) {
-    stream->give_up_at_ns = now_ns + ns_from_ms(context_.config.timeouts.object_resume_timeout_ms);
+    stream->give_up_at_ns =
+        unreachable_ ? now_ns
+                     : now_ns + ns_from_ms(context_.config.timeouts.object_resume_timeout_ms);
   }
   make_ready(*stream);
   pump(now_ns);
@@ -679,6 +681,7 @@ bool ObjectSender::on_acks_through(TimeNs now_ns, Stream& stream, const Frame& f
 // ---- the connection -------------------------------------------------------------------
 
 void ObjectSender::on_up(TimeNs now_ns, bool peer_restarted) {
+  unreachable_ = false;
   for (auto it = streams_.begin(); it != streams_.end();) {
     Stream& stream = it->second;
     ++it;  // fail_all may end the stream (a fin waiting for its objects)
@@ -735,6 +738,7 @@ TimeNs ObjectSender::next_deadline() const {
 }
 
 void ObjectSender::on_timer(TimeNs now_ns) {
+  const bool was_unreachable = unreachable_;  // before this tick's give-ups
   for (auto it = streams_.begin(); it != streams_.end();) {
     Stream& stream = it->second;
     ++it;
@@ -750,9 +754,12 @@ void ObjectSender::on_timer(TimeNs now_ns) {
                      "no answer to object_open");
         }
       }
+      if (!port_.port_up() && !port_.port_on_demand()) unreachable_ = true;
+      const std::string waited = std::to_string(context_.config.timeouts.object_resume_timeout_ms);
       fail_all(now_ns, stream, Errc::disconnected,
-               "the peer did not take the object stream within " +
-                   std::to_string(context_.config.timeouts.object_resume_timeout_ms) + " ms");
+               was_unreachable
+                   ? "the peer is still unreachable (down for over " + waited + " ms)"
+                   : "the peer did not take the object stream within " + waited + " ms");
       continue;
     }
     if (stream.idle_at_ns <= now_ns) {

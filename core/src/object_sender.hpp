@@ -168,6 +168,11 @@ class ObjectSender {
   std::uint64_t held_bytes_ = 0;                   // in-memory data of live objects
   std::vector<std::uint8_t> compressed_;           // the last compressed chunk's payload
   bool pumping_ = false;
+  // A give-up fired while the connection was down and it has not been up since: the peer
+  // has been unreachable for object_resume_timeout_ms already, so objects posted now are not
+  // held for another whole timeout each; they complete with disconnected at once. Never on
+  // demand, where a post is what dials. Cleared by on_up.
+  bool unreachable_ = false;
 };
 
 }  // namespace weft::detail

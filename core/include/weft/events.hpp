@@ -152,7 +152,8 @@ struct StreamEnded {
 // receiving application finished it), the receiver's refusal (its code and message), or a
 // local code: canceled (the stream was stopped; or the code object_stream_stop was given),
 // disconnected (the peer did not take the stream within object_resume_timeout_ms: no
-// reconnect, or no answer to its open), peer_restarted, object_state_lost, unknown_handler
+// reconnect, or no answer to its open; or posted while the peer was still down after such
+// a wait ran out), peer_restarted, object_state_lost, unknown_handler
 // (no such endpoint), busy (the peer's object-stream limits), invalid_argument (sized data
 // short or long), peer_removed (Node::remove_peer; the stream ends with it too), or the
 // code given to object_abort.

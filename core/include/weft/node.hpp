@@ -259,7 +259,9 @@ class PeerConnection {
   // limits.max_object_held_bytes). Otherwise exactly one event::ObjectCompleted for the
   // returned number follows, after those of every object posted before it. An object
   // posted while the peer is down waits for it (object_resume_timeout_ms, then it completes
-  // with disconnected); on demand, posting brings the connection up.
+  // with disconnected; once that wait ran out with the peer still down, objects posted
+  // before it comes back complete with disconnected at once); on demand, posting brings
+  // the connection up, and each post waits.
   PostedObject object_post(TimeNs now_ns, ObjectStreamId id, ObjectArgs args);
   // What object_post would say about its limits for an object with `data_bytes` of
   // in-memory data, without posting: ok, not_found, stream_closed or queue_full (the
