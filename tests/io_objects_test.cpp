@@ -13,6 +13,7 @@
 #include <optional>
 #include <thread>
 
+#include "../examples/call_objects.hpp"
 #include "io_test_support.hpp"
 #include "weft/io/event_node.hpp"
 
@@ -398,6 +399,24 @@ TEST(IoObjects, AFileSinkWritesWholeObjectsOnlyAndABadEndpointFailsStart) {
   EventNode bad(std::move(options));
   bad.handle_objects("two words", ObjectWindow{}, {});
   EXPECT_EQ(bad.start(), Errc::invalid_argument);
+}
+
+// weft-call's objects action (examples/call_objects.hpp) when the stream ends under it:
+// every object still gets one final result. The receiver has no endpoint "objects", so the
+// stream ends (unknown_handler) with its first object; the objects not sent by then were
+// left without a result, which the summary then read as if they had one.
+TEST(IoObjects, WeftCallGivesEveryObjectAResultWhenTheStreamEndsUnderIt) {
+  Store store;
+  ObjectPairOnSockets pair(store_into(store));  // serves "store" only
+  std::vector<cli::ObjectJob> jobs = cli::generated_jobs(6, 100);
+  const Errc first_error = cli::send_objects(pair.sender(), "receiver", jobs, 1, 0);
+  EXPECT_NE(first_error, Errc::ok);
+  for (const cli::ObjectJob& job : jobs) {
+    ASSERT_TRUE(job.result.has_value()) << job.name;
+    EXPECT_NE(job.result->error, Errc::ok) << job.name;
+  }
+  EXPECT_EQ(jobs.front().result->error, Errc::unknown_handler);
+  EXPECT_EQ(store.count(), 0u);
 }
 
 }  // namespace
