@@ -820,18 +820,12 @@ TEST(IoContracts, DialsFromTheSourceAddress) {
   const std::string dialer = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
   const std::string acceptor = dialer == "alpha" ? "bravo" : "alpha";
   for (const char* source : {"127.0.0.2", ""}) {
-    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ASSERT_GE(listener, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t size = sizeof address;
-    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), size), 0);
-    ASSERT_EQ(::listen(listener, 4), 0);
-    ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size), 0);
+    const testing::LoopbackListener own = testing::listen_on_loopback();
+    ASSERT_GE(own.fd, 0);
+    const int listener = own.fd;
     EventNodeOptions options;
     options.config = config_for(dialer, acceptor);
-    options.addresses.push_back({acceptor, "127.0.0.1", ntohs(address.sin_port)});
+    options.addresses.push_back({acceptor, "127.0.0.1", own.port});
     options.source_host = source;
     EventNode node(std::move(options));
     ASSERT_EQ(node.start(), Errc::ok);

@@ -2,7 +2,11 @@
 // instead of hanging), and a way to hold a node's loop thread so that commands queue.
 #pragma once
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -98,5 +102,27 @@ class LoopFreeze {
   std::shared_ptr<State> state_;
   Errc posted_ = Errc::ok;
 };
+
+// A listening TCP socket of the test's own on 127.0.0.1, on a port the kernel picks: its
+// descriptor (close it when done; -1 when it could not be made) and that port.
+struct LoopbackListener {
+  int fd = -1;
+  std::uint16_t port = 0;
+};
+inline LoopbackListener listen_on_loopback(int backlog = 4) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return {};
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof address;
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), size) != 0 ||
+      ::listen(fd, backlog) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0) {
+    ::close(fd);
+    return {};
+  }
+  return {fd, ntohs(address.sin_port)};
+}
 
 }  // namespace weft::io::testing
