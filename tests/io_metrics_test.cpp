@@ -130,12 +130,16 @@ TEST(IoMetrics, ServeMetricsAnswersTheScrapeAndNothingElse) {
   MetricsHttpOptions bad;
   bad.host = "300.1.2.3";
   EXPECT_EQ(nodes.dialer->serve_metrics(bad).error, Errc::invalid_argument);
+  MetricsHttpOptions no_pause;
+  no_pause.accept_pause_ms = 0;
+  EXPECT_EQ(nodes.dialer->serve_metrics(no_pause).error, Errc::invalid_argument);
   ASSERT_TRUE(wait_until([&] { return nodes.acceptor->metrics().peers[0].stats.generation == 1; }));
 
   const std::string ok = http_exchange(endpoint.port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_TRUE(ok.starts_with("HTTP/1.1 200 OK\r\n")) << ok.substr(0, 80);
   EXPECT_NE(ok.find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
   EXPECT_NE(ok.find("weft_node_info{node=\"" + nodes.acceptor_name + "\""), std::string::npos);
+  EXPECT_NE(ok.find("\nweft_io_metrics_accept_pauses_total 0\n"), std::string::npos);
   const std::size_t body = ok.find("\r\n\r\n") + 4;
   EXPECT_NE(ok.find("Content-Length: " + std::to_string(ok.size() - body) + "\r\n"),
             std::string::npos);

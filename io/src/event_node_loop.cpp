@@ -12,6 +12,7 @@
 #include <array>
 #include <cerrno>
 
+#include "accept_failure.hpp"
 #include "event_node_impl.hpp"
 
 namespace weft::io {
@@ -415,11 +416,10 @@ void EventNode::Impl::accept_waiting() {
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       const int error = errno;
-      if (error == EINTR || error == ECONNABORTED || error == EPROTO) continue;
-      if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
-        self.pause_accepting(error);
-      }
-      break;  // EAGAIN: the queue is empty (any other error: try at the next readiness)
+      const AcceptFailure failure = classify_accept_failure(error);
+      if (failure == AcceptFailure::retry) continue;
+      if (failure == AcceptFailure::pause) self.pause_accepting(error);
+      break;
     }
     tune_socket(fd, self.options);
     // At once, before any TLS: the core's hello timeout and its bound on transports

@@ -18,7 +18,8 @@ class MetricsThread {
   // Takes `listen_fd` (bound, listening, nonblocking). Null when libevent or the kernel
   // cannot make the base, its wake-up eventfd or the thread (the descriptor is closed).
   static std::unique_ptr<MetricsThread> start(int listen_fd, MetricsHttpOptions options,
-                                              std::function<std::string()> render) {
+                                              std::function<std::string()> render,
+                                              std::function<void(std::string)> warn) {
     auto made = std::unique_ptr<MetricsThread>(new MetricsThread());
     made->base_ = event_base_new();
     made->stop_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -29,7 +30,7 @@ class MetricsThread {
     made->stop_event_.reset(event_new(made->base_, made->stop_fd_, EV_READ, &on_stop, made.get()));
     event_add(made->stop_event_.get(), nullptr);
     made->http_ = std::make_unique<MetricsHttp>(made->base_, listen_fd, std::move(options),
-                                                std::move(render));
+                                                std::move(render), std::move(warn));
     try {
       made->thread_ = std::thread([base = made->base_] { event_base_dispatch(base); });
     } catch (const std::system_error&) {
@@ -50,6 +51,8 @@ class MetricsThread {
   }
   MetricsThread(const MetricsThread&) = delete;
   MetricsThread& operator=(const MetricsThread&) = delete;
+
+  const MetricsHttp& http() const { return *http_; }
 
  private:
   MetricsThread() = default;
@@ -79,6 +82,10 @@ void EventNode::Impl::add_io_metrics(MetricsSnapshot& snapshot) {
       static_cast<double>(io_counters.accept_pauses));
   add("io_accepts_shed", "Connections waiting in the listen queue closed during a pause.", true,
       static_cast<double>(io_counters.accepts_shed));
+  const MetricsHttp* http = metrics_thread ? &metrics_thread->http() : metrics_http.get();
+  add("io_metrics_accept_pauses",
+      "Times the metrics endpoint's accepting paused: out of descriptors or kernel memory.", true,
+      http != nullptr ? static_cast<double>(http->accept_pauses()) : 0.0);
   for (const auto& [key, count] : io_counters.tls_failures) {
     add("io_tls_failures", "TLS sessions that failed, by code; stage handshake or session.", true,
         static_cast<double>(count),
@@ -125,6 +132,10 @@ MetricsSnapshot EventNode::metrics(const MetricsOptions& options) {
 MetricsEndpoint EventNode::serve_metrics(const MetricsHttpOptions& options) {
   Impl& impl = *impl_;
   if (!impl.started) return {Errc::shutting_down, 0};
+  if (options.accept_pause_ms < 1) {
+    impl.log(LogLevel::error, "metrics: accept_pause_ms must be at least 1");
+    return {Errc::invalid_argument, 0};
+  }
   sockaddr_in address{};
   if (!resolve(options.host, options.port, address)) {
     impl.log(LogLevel::error, "metrics: bad listen address " + options.host);
@@ -145,6 +156,9 @@ MetricsEndpoint EventNode::serve_metrics(const MetricsHttpOptions& options) {
     socklen_t size = sizeof address;
     getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
     const MetricsOptions what = options.metrics;
+    // On the loop thread, or the responder's own thread on io_uring (LogSink may be called
+    // from any thread).
+    auto warn = [&impl](const std::string& line) { impl.log(LogLevel::warning, line); };
     // The scrape's text, on the loop thread.
     auto render_here = [&impl, what] {
       MetricsSnapshot snapshot = impl.node->metrics(impl.fresh_now(), what);
@@ -159,7 +173,7 @@ MetricsEndpoint EventNode::serve_metrics(const MetricsHttpOptions& options) {
         return posted == Errc::ok ? text : std::string("# the node is stopping\n");
       };
       impl.metrics_thread.reset(
-          MetricsThread::start(fd, std::move(options), std::move(render)).release());
+          MetricsThread::start(fd, std::move(options), std::move(render), warn).release());
       if (!impl.metrics_thread) {
         impl.log(LogLevel::error,
                  "metrics: cannot start the responder's thread or make its event base");
@@ -168,7 +182,7 @@ MetricsEndpoint EventNode::serve_metrics(const MetricsHttpOptions& options) {
       return {Errc::ok, ntohs(address.sin_port)};
     }
     impl.metrics_http =
-        std::make_unique<MetricsHttp>(impl.base, fd, std::move(options), render_here);
+        std::make_unique<MetricsHttp>(impl.base, fd, std::move(options), render_here, warn);
     return {Errc::ok, ntohs(address.sin_port)};
   };
   const auto [posted, endpoint] = ask_loop<MetricsEndpoint>(impl, std::move(listen));

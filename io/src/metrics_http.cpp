@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+
+#include "accept_failure.hpp"
 
 namespace weft::io {
 namespace {
@@ -66,9 +69,14 @@ std::string metrics_http_response(std::string_view head,
 }
 
 MetricsHttp::MetricsHttp(event_base* base, int listen_fd, MetricsHttpOptions options,
-                         std::function<std::string()> render)
-    : base_(base), listen_fd_(listen_fd), options_(std::move(options)), render_(std::move(render)) {
+                         std::function<std::string()> render, std::function<void(std::string)> warn)
+    : base_(base),
+      listen_fd_(listen_fd),
+      options_(std::move(options)),
+      render_(std::move(render)),
+      warn_(std::move(warn)) {
   listen_event_ = event_new(base_, listen_fd_, EV_READ | EV_PERSIST, &MetricsHttp::on_accept, this);
+  accept_resume_event_ = evtimer_new(base_, &MetricsHttp::on_accept_resume, this);
   event_add(listen_event_, nullptr);
 }
 
@@ -76,6 +84,7 @@ MetricsHttp::~MetricsHttp() {
   while (!connections_.empty())
     close(connections_.begin()->first);
   event_free(listen_event_);
+  event_free(accept_resume_event_);
   ::close(listen_fd_);
 }
 
@@ -83,7 +92,13 @@ void MetricsHttp::on_accept(evutil_socket_t, short, void* arg) {
   MetricsHttp& self = *static_cast<MetricsHttp*>(arg);
   while (true) {
     const int fd = ::accept4(self.listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;  // EAGAIN, or out of descriptors: try at the next readiness
+    if (fd < 0) {
+      const int error = errno;
+      const AcceptFailure failure = classify_accept_failure(error);
+      if (failure == AcceptFailure::retry) continue;
+      if (failure == AcceptFailure::pause) self.pause_accepting(error);
+      return;
+    }
     if (self.connections_.size() >= self.options_.max_connections) {
       ::close(fd);  // over the limit: the scraper sees the connection closed
       continue;
@@ -104,6 +119,22 @@ void MetricsHttp::on_accept(evutil_socket_t, short, void* arg) {
         timeval_of_ms(std::max(self.options_.request_timeout_ms, self.options_.idle_timeout_ms));
     event_add(connection.deadline_event, &whole);
   }
+}
+
+void MetricsHttp::pause_accepting(int error) {
+  accept_pauses_.fetch_add(1, std::memory_order_relaxed);
+  if (warn_) {
+    warn_("metrics: accept paused for " + std::to_string(options_.accept_pause_ms) +
+          " ms: " + std::strerror(error));
+  }
+  event_del(listen_event_);
+  const timeval pause = timeval_of_ms(options_.accept_pause_ms);
+  event_add(accept_resume_event_, &pause);
+}
+
+void MetricsHttp::on_accept_resume(evutil_socket_t, short, void* arg) {
+  MetricsHttp& self = *static_cast<MetricsHttp*>(arg);
+  event_add(self.listen_event_, nullptr);
 }
 
 void MetricsHttp::on_deadline(evutil_socket_t, short, void* arg) {

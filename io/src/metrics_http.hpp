@@ -7,6 +7,7 @@
 #include <event2/event.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -26,12 +27,16 @@ std::string metrics_http_response(std::string_view head,
 
 class MetricsHttp {
  public:
-  // Listens on `listen_fd` (bound, listening, nonblocking; owned from now on).
+  // Listens on `listen_fd` (bound, listening, nonblocking; owned from now on). `warn`
+  // receives the line saying accepting paused (called on the thread running `base`).
   MetricsHttp(event_base* base, int listen_fd, MetricsHttpOptions options,
-              std::function<std::string()> render);
+              std::function<std::string()> render, std::function<void(std::string)> warn);
   ~MetricsHttp();
   MetricsHttp(const MetricsHttp&) = delete;
   MetricsHttp& operator=(const MetricsHttp&) = delete;
+
+  // Times accepting paused for lack of descriptors or memory (any thread may read it).
+  std::uint64_t accept_pauses() const { return accept_pauses_.load(std::memory_order_relaxed); }
 
  private:
   struct Connection {
@@ -46,6 +51,9 @@ class MetricsHttp {
   };
 
   static void on_accept(evutil_socket_t, short, void* arg);
+  static void on_accept_resume(evutil_socket_t, short, void* arg);
+  // Stops accepting for options_.accept_pause_ms after accept4 failed with `error`.
+  void pause_accepting(int error);
   static void on_readable(evutil_socket_t, short what, void* arg);
   static void on_writable(evutil_socket_t, short what, void* arg);
   static void on_deadline(evutil_socket_t, short what, void* arg);
@@ -58,8 +66,11 @@ class MetricsHttp {
   event_base* base_;
   int listen_fd_;
   ::event* listen_event_ = nullptr;
+  ::event* accept_resume_event_ = nullptr;  // ends a pause of accepting
   MetricsHttpOptions options_;
   std::function<std::string()> render_;
+  std::function<void(std::string)> warn_;
+  std::atomic<std::uint64_t> accept_pauses_ = 0;
   std::map<std::uint64_t, Connection> connections_;
   std::uint64_t next_id_ = 1;
 };

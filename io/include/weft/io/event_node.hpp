@@ -68,8 +68,9 @@ namespace weft::io {
 
 enum class LogLevel : std::uint8_t { debug, info, warning, error };
 // Receives the adapter's log lines: on the loop thread, except those of start(), add_peer(),
-// set_tls_context() and serve_metrics() about their arguments (on the calling thread), so
-// it must be safe to call from any thread. Default: none.
+// set_tls_context() and serve_metrics() about their arguments (on the calling thread) and
+// the metrics endpoint's own on an io_uring loop (on its thread: serve_metrics), so it must
+// be safe to call from any thread. Default: none.
 using LogSink = std::function<void(LogLevel, std::string_view)>;
 
 // Where a peer listens.
@@ -94,6 +95,11 @@ struct MetricsHttpOptions {
   // A connection still open this long after it was accepted is closed, however it trickles
   // (a byte now and then would otherwise hold it for hours). At least idle_timeout_ms.
   std::int64_t request_timeout_ms = 10'000;
+  // Out of descriptors (or kernel memory) to accept a scrape, the responder stops accepting
+  // this long, then tries again (at least 1; weft_io_metrics_accept_pauses_total counts it,
+  // with a warning in the log). The scrape waits in the listen queue meanwhile: a retry at
+  // once would find the listener readable again and spin the thread it runs on.
+  std::int64_t accept_pause_ms = 100;
   MetricsOptions metrics;  // what each scrape lists
 };
 
@@ -514,8 +520,9 @@ class EventNode {
   // 200 with Content-Type `text/plain; version=0.0.4`, another path 404, another method
   // 405, a malformed request line 400, a head over options.max_request_bytes 431; one
   // request per connection (Connection: close). Waits for the loop like peers(). Errors:
-  // invalid_argument (a host that does not resolve, a port that cannot be bound, or a
-  // second call), shutting_down (before start() or after stop()), queue_full.
+  // invalid_argument (a host that does not resolve, a port that cannot be bound,
+  // options.accept_pause_ms below 1, or a second call), shutting_down (before start() or
+  // after stop()), queue_full.
   MetricsEndpoint serve_metrics(const MetricsHttpOptions& options = {});
 
   // ---- membership at run time (from any thread) ----
