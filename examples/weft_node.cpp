@@ -1,4 +1,5 @@
-// weft-node: runs one weft node on real sockets until SIGINT or SIGTERM.
+// weft-node: runs one weft node on real sockets until SIGINT or SIGTERM (SIGPIPE is
+// ignored: output whose reader went away is lost, the node goes on).
 //
 //   weft-node --name N --listen HOST:PORT [--peer NAME=HOST:PORT ...] [--members FILE]
 //             (--key FILE --keyring FILE | --cluster-key-file FILE)
@@ -55,6 +56,7 @@
 #include <signal.h>
 
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <list>
 #include <memory>
@@ -338,6 +340,10 @@ int usage(const char* why) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A node must outlive the reader of its output (a `| head` that ended, a log shipper being
+  // restarted): a line written to a pipe without a reader then fails with EPIPE, which
+  // printf ignores, instead of SIGPIPE ending the process mid-transfer. Before any thread.
+  std::signal(SIGPIPE, SIG_IGN);
   io::EventNodeOptions options;
   cli::CredentialFiles credential_files;
   cli::TlsOptionFiles tls_files;
