@@ -3,6 +3,7 @@
 // it in a directory when asked).
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -15,17 +16,49 @@ namespace weft::cli {
 // The object endpoint weft-node serves.
 inline constexpr std::string_view kObjectEndpoint = "objects";
 
-// A file name for an object name: letters, digits, '.', '-' and '_' kept, anything else
-// (a '/', a space) made '_'; a name that would be empty or start with '.' gets a prefix.
+// A file name for an object name, one to one (two names never share a file): letters,
+// digits, '-', '_' and '.' kept, except a '.' in front; any other byte as '%' and two
+// upper-case hex digits; the empty name as "%". So no file name starts with '.', which
+// file_sink's partial files do. A name whose file name would pass kMaxFileNameBytes keeps
+// the start of it, then "%%" and the xxh3-64 of the whole name (16 hex digits).
+inline constexpr std::size_t kMaxFileNameBytes = 200;
 inline std::string file_name_for(std::string_view name) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (const char c : name) {
     const bool kept = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '.' || c == '-' || c == '_';
-    out += kept ? c : '_';
+                      c == '-' || c == '_' || (c == '.' && !out.empty());
+    if (kept) {
+      out += c;
+    } else {
+      const auto byte = static_cast<unsigned char>(c);
+      out += {'%', kHex[byte >> 4], kHex[byte & 0xf]};
+    }
   }
-  if (out.empty() || out.front() == '.') out.insert(0, "object");
-  return out.substr(0, 200);
+  if (name.empty()) return "%";
+  if (out.size() <= kMaxFileNameBytes) return out;
+  // "%%" never comes out of the escaping above, so these names never equal a shorter one's.
+  DataChecksum whole;
+  whole.update(as_bytes(name));
+  return out.substr(0, kMaxFileNameBytes - 18) + "%%" + whole.hex();
+}
+
+// Removes from `dir` the partial files io::file_sink leaves when its process dies while it
+// writes (`.NAME.partial-K`), for a node that is the only writer of `dir` to call before it
+// starts. Returns how many it removed; nothing else in `dir` is touched.
+inline std::size_t remove_stale_partials(const std::string& dir) {
+  std::size_t removed = 0;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    const std::size_t mark = name.rfind(".partial-");
+    if (name.front() != '.' || mark == std::string::npos || mark == 0) continue;
+    const std::string_view number = std::string_view(name).substr(mark + 9);
+    if (number.empty() || number.find_first_not_of("0123456789") != std::string_view::npos)
+      continue;
+    if (std::filesystem::remove(entry.path(), error)) ++removed;
+  }
+  return removed;
 }
 
 // A sink that checks the object against the xxh3-64 its header carries (if it carries one)

@@ -16,8 +16,9 @@
 // 5 fail (always answers remote_error "failed on purpose"). Object endpoint "objects":
 // checks each object against the xxh3-64 its header carries (refusing it with bad_payload on
 // a mismatch) and discards it, or with --store DIR writes it to DIR under its name (made
-// safe: see object_cli.hpp), a file appearing only once the object is whole and verified;
-// one line per object. It prints its peers' state
+// safe: see object_cli.hpp), a file appearing only once the object is whole, verified and
+// synced to disk (partial files a killed run left there are removed at start; one node per
+// store directory); one line per object. It prints its peers' state
 // changes; --events appends them to FILE as JSON lines with CLOCK_MONOTONIC times, so a
 // harness can line them up with other processes. --source makes outgoing connections from
 // HOST (fault rules then tell nodes apart by address). --canary plants a defect on purpose,
@@ -492,6 +493,13 @@ int main(int argc, char** argv) {
                        callbacks.on_input_end = [](io::StreamSession& session) { session.close(); };
                        return callbacks;
                      });
+  if (store_dir) {
+    // The partial files of a run that died mid-object: this node is the store's one writer.
+    if (const std::size_t removed = cli::remove_stale_partials(*store_dir); removed > 0) {
+      std::printf("[%8.3f] %s: removed %zu partial files an earlier run left in %s\n",
+                  cli::uptime_s(), options.config.name.c_str(), removed, store_dir->c_str());
+    }
+  }
   std::uint64_t delivered = 0;  // loop thread only
   node.handle_objects(cli::kObjectEndpoint, ObjectWindow{},
                       [&store_dir, &events, canary, &delivered](const io::IncomingObject& object,

@@ -425,42 +425,99 @@ ObjectSink memory_sink(std::function<void(const IncomingObject&, std::vector<std
   return sink;
 }
 
-ObjectSink file_sink(std::string path, ObjectReader reader) {
-  struct File {
-    std::string path;
-    std::string partial;
-    int fd = -1;
-    ~File() {
+namespace {
+
+// How many partial-file names file_sink tries beside one path (taken ones are skipped).
+constexpr int kPartialNameAttempts = 1000;
+
+// An object being written by file_sink: a partial file of its own beside `path`, renamed to
+// `path` when whole.
+struct SinkFile {
+  std::string path;
+  std::string partial;  // empty when none was made, or once renamed to `path`
+  int fd = -1;
+  ~SinkFile() { discard(); }
+  // Closes and removes the partial file, if there is one.
+  void discard() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+    if (!partial.empty()) ::unlink(partial.c_str());
+    partial.clear();
+  }
+  std::string directory() const {
+    const std::size_t slash = path.rfind('/');
+    return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  }
+  // Creates `.NAME.partial-K` in path's directory, K the first free from 1: a name of its
+  // own (O_EXCL), so objects bound for one path never share a file. Empty, or the error.
+  std::string create_partial() {
+    const std::size_t slash = path.rfind('/');
+    const std::string prefix =
+        (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + "." +
+        path.substr(slash == std::string::npos ? 0 : slash + 1) + ".partial-";
+    for (int attempt = 1; attempt <= kPartialNameAttempts; ++attempt) {
+      const std::string name = prefix + std::to_string(attempt);
+      fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
       if (fd >= 0) {
-        ::close(fd);
-        ::unlink(partial.c_str());
+        partial = name;
+        return {};
       }
+      if (errno != EEXIST) return "cannot create " + name + ": " + errno_text(errno);
     }
-  };
-  auto file = std::make_shared<File>();
-  file->path = std::move(path);
-  file->partial = file->path + ".partial";
-  file->fd = ::open(file->partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (file->fd < 0)
-    reader.refuse(Errc::remote_error, "cannot create " + file->partial + ": " + errno_text(errno));
-  ObjectSink sink;
-  sink.on_data = [file](ObjectReader& current, Bytes chunk, bool) {
+    return "cannot create a partial file for " + path + ": " +
+           std::to_string(kPartialNameAttempts) + " names taken";
+  }
+  std::string write(Bytes chunk) {
     while (!chunk.empty()) {
-      const ssize_t wrote = ::write(file->fd, chunk.data(), chunk.size());
+      const ssize_t wrote = ::write(fd, chunk.data(), chunk.size());
       if (wrote < 0 && errno == EINTR) continue;
-      if (wrote < 0) {
-        current.refuse(Errc::remote_error, "write " + file->partial + ": " + errno_text(errno));
-        return;
-      }
+      if (wrote < 0) return "write " + partial + ": " + errno_text(errno);
       chunk = chunk.subspan(static_cast<std::size_t>(wrote));
     }
+    return {};
+  }
+  // Makes the data durable and puts it at `path`: fsync, close, rename, fsync of the
+  // directory (so the name survives a crash too). Empty, or the first error.
+  std::string put_in_place() {
+    if (::fsync(fd) != 0) return "fsync " + partial + ": " + errno_text(errno);
+    const int closed = ::close(fd);
+    fd = -1;
+    if (closed != 0) return "close " + partial + ": " + errno_text(errno);
+    if (::rename(partial.c_str(), path.c_str()) != 0) {
+      return "rename " + partial + " to " + path + ": " + errno_text(errno);
+    }
+    partial.clear();
+    const std::string dir = directory();
+    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0) return "open directory " + dir + ": " + errno_text(errno);
+    const int synced = ::fsync(dir_fd);
+    const int error = errno;
+    ::close(dir_fd);
+    if (synced != 0) return "fsync directory " + dir + ": " + errno_text(error);
+    return {};
+  }
+};
+
+}  // namespace
+
+ObjectSink file_sink(std::string path, ObjectReader reader) {
+  auto file = std::make_shared<SinkFile>();
+  file->path = std::move(path);
+  if (const std::string error = file->create_partial(); !error.empty()) {
+    reader.refuse(Errc::remote_error, error);
+  }
+  ObjectSink sink;
+  sink.on_data = [file](ObjectReader& current, Bytes chunk, bool last) {
+    if (file->fd < 0) return;  // refused already
+    std::string error = file->write(chunk);
+    if (error.empty() && last) error = file->put_in_place();
+    if (!error.empty()) {
+      file->discard();
+      current.refuse(Errc::remote_error, error);
+    }
   };
-  sink.on_end = [file](ObjectReader&, Errc result, std::string_view) {
-    if (result != Errc::ok || file->fd < 0) return;  // ~File removes the partial file
-    ::close(file->fd);
-    file->fd = -1;
-    ::rename(file->partial.c_str(), file->path.c_str());
-  };
+  // Anything but a whole object leaves nothing behind (a renamed file has no partial).
+  sink.on_end = [file](ObjectReader&, Errc, std::string_view) { file->discard(); };
   return sink;
 }
 

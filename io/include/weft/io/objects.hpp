@@ -163,10 +163,18 @@ using ObjectHandler = std::function<ObjectSink(const IncomingObject&, ObjectRead
 // aborted or refused objects). Objects larger than `max_bytes` are refused with too_large.
 ObjectSink memory_sink(std::function<void(const IncomingObject&, std::vector<std::uint8_t>&&)> done,
                        const IncomingObject& object, std::uint64_t max_bytes = 64u << 20);
-// A sink that writes the object to `path`: to `path`.partial first, renamed to `path` once
-// the object is whole (a reader of `path` never sees part of an object; an object that
-// ends otherwise leaves nothing). A file that cannot be created or written refuses the
-// object with remote_error and the error's text. Writes run on the loop thread.
+// A sink that writes the object to `path`. The data goes to a partial file of the object's
+// own in the same directory, `.NAME.partial-K` (NAME: path's last component; K the first
+// number not taken, so two objects bound for one path never share a file). At on_data's
+// last call the file is made durable and put in place, before the sender can hear ok:
+// fsync, rename to `path`, fsync of the directory. A reader of `path` never sees part of an
+// object; of objects bound for one path, the one put in place last stays there whole. An
+// object that ends otherwise (refused, aborted, discarded, the node stopping) leaves
+// nothing. Any failure (create, write, fsync, rename: e.g. `path` is a directory) refuses
+// the object with remote_error and the error's text, so ok means the file is in place; only
+// a failed fsync of the directory refuses an object whose file is already there. Partial
+// files of a process that died stay (their names are skipped): remove `.*.partial-*` when no
+// node writes to the directory. Writes run on the loop thread.
 ObjectSink file_sink(std::string path, ObjectReader reader);
 
 }  // namespace weft::io
