@@ -4,7 +4,9 @@
 //
 // Writes into DIR (created if missing):
 //   ca.pem, ca.key      a CA (Ed25519), made on the first run; later runs reuse it, so nodes
-//                       can be added to a cluster whose CA exists
+//                       can be added to a cluster whose CA exists. With one of the two
+//                       missing (a CA key kept offline) a run fails (status 1), writing
+//                       nothing, rather than replace the CA
 //   NAME.crt, NAME.key  per node: a certificate the CA signs whose subjectAltName DNS entry is
 //                       NAME (the node's weft name), and its Ed25519 key
 // Keys are written with mode 0600, certificates 0644; every file is written under a temporary
@@ -34,13 +36,24 @@ void usage() {
   std::fprintf(stderr, "usage: weft-certs [--days N] DIR NAME...\n");
 }
 
-// The CA in `dir`: read when both its files exist, made and written otherwise.
+// The CA in `dir`: read when both its files exist, made and written when neither does. One
+// without the other (a CA key kept offline, a file lost) throws: a new CA would overwrite
+// the one every existing certificate verifies against.
 weft::io::CertifiedKey ca_in(const std::filesystem::path& dir, std::int64_t now, int days) {
   const auto certificate = dir / "ca.pem";
   const auto key = dir / "ca.key";
-  if (std::filesystem::exists(certificate) && std::filesystem::exists(key)) {
+  const bool has_certificate = std::filesystem::exists(certificate);
+  const bool has_key = std::filesystem::exists(key);
+  if (has_certificate && has_key) {
     std::printf("using the CA in %s\n", certificate.c_str());
     return {read_file(certificate), read_file(key)};
+  }
+  if (has_certificate || has_key) {
+    const auto& missing = has_certificate ? key : certificate;
+    throw std::runtime_error(
+        missing.string() + " is missing beside " + (has_certificate ? certificate : key).string() +
+        ": put it back to sign with this CA (or move both away to start a new CA, which "
+        "the existing certificates will not verify against)");
   }
   const weft::io::CertifiedKey ca =
       weft::io::make_ca("weft cluster CA", {now - kSkewS, now + 10 * days * kDayS});
