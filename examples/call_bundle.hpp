@@ -26,7 +26,6 @@ namespace weft::cli {
 struct BundleRun {
   std::uint32_t multiplier = 1;
   std::size_t inflight = 16;
-  std::string dir;  // the jobs' files (opened again per replica); empty: sources as they are
 };
 
 // "peer=error (message)" for each replica, or why the object was not posted.
@@ -119,8 +118,16 @@ inline Errc send_bundle(io::EventNode& node, const std::vector<ObjectJob>& jobs,
     object.header.attrs.size = job.size;
     object.header.attrs.checksum_type = DataChecksum::kType;
     object.header.attrs.checksum_value = job.checksum;
-    object.source = job.source;
-    if (!run.dir.empty()) object.reopen = reopen_file(run.dir + "/" + job.name, job.size);
+    std::string why;
+    std::optional<io::ObjectSource> source = source_of(job, why);
+    if (!source) {
+      std::lock_guard guard(shared->mutex);
+      shared->results[i] = io::BundleObjectResult{0, Errc::invalid_argument, why, {}};
+      --shared->in_flight;
+      continue;
+    }
+    object.source = std::move(*source);
+    if (!job.path.empty()) object.reopen = reopen_file(job.path, job.size);
     object.on_done = [shared, i](const io::BundleObjectResult& result) {
       std::lock_guard guard(shared->mutex);
       shared->results[i] = result;

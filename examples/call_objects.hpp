@@ -13,9 +13,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,13 +30,59 @@ namespace weft::cli {
 struct ObjectJob {
   std::string name;
   std::uint64_t size = 0;
-  io::ObjectSource source = io::ObjectSource::none();
+  io::ObjectSource source = io::ObjectSource::none();  // generated data (when path is empty)
   std::string checksum;
   std::optional<io::ObjectResult> result;  // the final one
+  std::string path;  // a file's, opened anew for each send (no descriptor held meanwhile)
 };
 
-// Every regular file of `dir`, sorted by name, read once for its checksum.
-inline std::optional<std::vector<ObjectJob>> jobs_from_dir(const std::string& dir) {
+// The data of `job` for one send: its file opened now (the source keeps the descriptor until
+// the object completes), or its generated data. Nullopt, and `why`, when the file does not
+// open.
+inline std::optional<io::ObjectSource> source_of(const ObjectJob& job, std::string& why) {
+  if (job.path.empty()) return job.source;
+  const int fd = ::open(job.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    why = "cannot open " + job.path + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  io::ObjectSource source = io::ObjectSource::file(fd, 0, job.size);
+  ::close(fd);  // the source keeps its own descriptor
+  return source;
+}
+
+// The size and xxh3-64 of the file at `path`, read once; nullopt and `why` when it cannot
+// be read to its end (an object sent from part of it would be a wrong object called ok).
+inline std::optional<std::pair<std::uint64_t, std::string>> checksum_file(
+    const std::string& path, std::vector<std::uint8_t>& buffer, std::string& why) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    why = std::strerror(errno);
+    return std::nullopt;
+  }
+  DataChecksum checksum;
+  std::uint64_t size = 0;
+  while (true) {
+    const ssize_t got = ::read(fd, buffer.data(), buffer.size());
+    if (got == 0) break;
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      why = std::strerror(errno);
+      ::close(fd);
+      return std::nullopt;
+    }
+    checksum.update(Bytes(buffer).first(static_cast<std::size_t>(got)));
+    size += static_cast<std::uint64_t>(got);
+  }
+  ::close(fd);
+  return std::pair{size, checksum.hex()};
+}
+
+// Every regular file of `dir`, sorted by name, read once for its size and checksum and not
+// held open: a directory of any number of files needs no more descriptors than objects in
+// flight. Files that cannot be read go to `unreadable` ("NAME: why"), not to the jobs.
+inline std::optional<std::vector<ObjectJob>> jobs_from_dir(const std::string& dir,
+                                                           std::vector<std::string>& unreadable) {
   DIR* listing = ::opendir(dir.c_str());
   if (listing == nullptr) return std::nullopt;
   std::vector<std::string> names;
@@ -48,16 +96,19 @@ inline std::optional<std::vector<ObjectJob>> jobs_from_dir(const std::string& di
   std::vector<ObjectJob> jobs;
   std::vector<std::uint8_t> buffer(1 << 20);
   for (const std::string& name : names) {
-    const int fd = ::open((dir + "/" + name).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    DataChecksum checksum;
-    std::uint64_t size = 0;
-    for (ssize_t got; (got = ::read(fd, buffer.data(), buffer.size())) > 0;) {
-      checksum.update(Bytes(buffer).first(static_cast<std::size_t>(got)));
-      size += static_cast<std::uint64_t>(got);
+    const std::string path = dir + "/" + name;
+    std::string why;
+    const auto read = checksum_file(path, buffer, why);
+    if (!read) {
+      unreadable.push_back(name + ": " + why);
+      continue;
     }
-    jobs.push_back({name, size, io::ObjectSource::file(fd, 0, size), checksum.hex(), {}});
-    ::close(fd);  // the source keeps its own descriptor
+    ObjectJob job;
+    job.name = name;
+    job.size = read->first;
+    job.checksum = read->second;
+    job.path = path;
+    jobs.push_back(std::move(job));
   }
   return jobs;
 }
@@ -75,6 +126,7 @@ inline std::vector<ObjectJob> generated_jobs(std::size_t count, std::uint64_t si
                     size,
                     io::ObjectSource::memory(SharedBytes(std::move(data))),
                     checksum.hex(),
+                    {},
                     {}});
   }
   return jobs;
@@ -125,7 +177,15 @@ inline Errc send_objects(io::EventNode& node, const std::string& peer, std::vect
       object.header.attrs.size = job->size;
       object.header.attrs.checksum_type = DataChecksum::kType;
       object.header.attrs.checksum_value = job->checksum;
-      object.source = job->source;
+      std::string why;
+      std::optional<io::ObjectSource> source = source_of(*job, why);
+      if (!source) {
+        std::lock_guard guard(shared->mutex);
+        job->result = io::ObjectResult{0, Errc::invalid_argument, why};
+        --shared->in_flight;
+        continue;
+      }
+      object.source = std::move(*source);
       job->result.reset();
       object.on_done = [shared, job](const io::ObjectResult& result) {
         std::lock_guard guard(shared->mutex);

@@ -17,7 +17,10 @@
 //           [--lz4]                                      objects, with an xxh3-64 each; one
 //                                                        line per object, then the rate
 //                                                        (call_objects.hpp); --lz4 opens
-//                                                        the stream LZ4-compressed
+//                                                        the stream LZ4-compressed. A
+//                                                        file is opened when sent (K
+//                                                        open at once); one that cannot
+//                                                        be read fails the run
 //   bundle dir DIR | bundle gen N BYTES [--multiplier M] [--inflight K]
 //                                                        the same objects to the "objects"
 //                                                        endpoint of every --peer at once
@@ -365,13 +368,16 @@ int main(int argc, char** argv) {
   if (action == "request" && args.action.size() != 3) return usage("request HANDLER PAYLOAD");
   if (action == "stream" && args.action.size() < 3) return usage("stream HANDLER MESSAGE...");
   std::vector<cli::ObjectJob> jobs;
+  std::vector<std::string> unreadable;  // files of the directory that could not be read
   if (action == "objects" || action == "bundle") {
     std::size_t count = 0;
     std::uint64_t size = 0;
     if (args.action.size() == 3 && args.action[1] == "dir") {
-      auto listed = cli::jobs_from_dir(args.action[2]);
+      auto listed = cli::jobs_from_dir(args.action[2], unreadable);
       if (!listed) return usage("cannot read the directory");
       jobs = std::move(*listed);
+      for (const std::string& line : unreadable)
+        std::fprintf(stderr, "weft-call: not sent, cannot read %s\n", line.c_str());
     } else if (args.action.size() == 4 && args.action[1] == "gen" &&
                number(args.action[2], count) && number(args.action[3], size)) {
       jobs = cli::generated_jobs(count, size);
@@ -404,8 +410,7 @@ int main(int argc, char** argv) {
     // A peer still down goes on without it: its replicas end on their own (disconnected
     // after object_resume_timeout_ms), each in its object's line.
     wait_connected(node, args.connect_ms, true);
-    const cli::BundleRun run{args.multiplier, args.inflight_given ? args.inflight : 16,
-                             args.action[1] == "dir" ? args.action[2] : std::string()};
+    const cli::BundleRun run{args.multiplier, args.inflight_given ? args.inflight : 16};
     status = exit_for(cli::send_bundle(node, jobs, run));
   } else if (action == "stream") {
     status = run_stream(node, args, handler, {args.action.begin() + 2, args.action.end()});
@@ -417,5 +422,7 @@ int main(int argc, char** argv) {
     status = exit_for(reply.error);
   }
   node.stop();
+  // Files left out are a failure of the run too, even when every object sent arrived.
+  if (status == 0 && !unreadable.empty()) status = exit_for(Errc::invalid_argument);
   return status;
 }

@@ -85,7 +85,8 @@ struct Store {
 // A sender and a receiver on loopback; the receiver serves endpoint "store" with `sink`.
 class ObjectPairOnSockets {
  public:
-  explicit ObjectPairOnSockets(ObjectHandler handler) : handler_(std::move(handler)) {
+  explicit ObjectPairOnSockets(ObjectHandler handler, std::string endpoint = "store")
+      : handler_(std::move(handler)), endpoint_(std::move(endpoint)) {
     start_receiver(0);
     EventNodeOptions options;
     options.config = config_for("sender", "receiver");
@@ -99,7 +100,7 @@ class ObjectPairOnSockets {
     options.config = config_for("receiver", "sender");
     options.listen_port = port;
     receiver_ = std::make_unique<EventNode>(std::move(options));
-    receiver_->handle_objects("store", ObjectWindow{64, 1u << 20}, handler_);
+    receiver_->handle_objects(endpoint_, ObjectWindow{64, 1u << 20}, handler_);
     EXPECT_EQ(receiver_->start(), Errc::ok);
   }
   void restart_receiver() {
@@ -113,6 +114,7 @@ class ObjectPairOnSockets {
 
  private:
   ObjectHandler handler_;
+  std::string endpoint_;
   std::unique_ptr<EventNode> receiver_;
   std::unique_ptr<EventNode> sender_;
 };
@@ -558,6 +560,60 @@ TEST(IoObjects, WeftCallGivesEveryObjectAResultWhenTheStreamEndsUnderIt) {
   }
   EXPECT_EQ(jobs.front().result->error, Errc::unknown_handler);
   EXPECT_EQ(store.count(), 0u);
+}
+
+// The open descriptors of this process (every thread's).
+std::size_t open_descriptors() {
+  std::size_t count = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
+    ++count;
+  return count;
+}
+
+// weft-call's objects action over a directory holds no descriptor per file: it held one
+// from the checksum to the end of the run, so a directory of about as many files as its
+// descriptor limit could not be sent at all. Now a file is opened when its object is sent.
+TEST(IoObjects, WeftCallHoldsNoDescriptorForEachFileOfADirectory) {
+  char dir[] = "/tmp/weft-io-files-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string base(dir);
+  constexpr std::size_t kFiles = 40;
+  for (std::size_t i = 0; i < kFiles; ++i) {
+    const std::vector<std::uint8_t> data = data_of(i, 1000 + i);
+    std::ofstream(base + "/file-" + std::to_string(100 + i), std::ios::binary)
+        .write(reinterpret_cast<const char*>(data.data()),
+               static_cast<std::streamsize>(data.size()));
+  }
+  Store store;
+  ObjectPairOnSockets pair(store_into(store), std::string(cli::kObjectEndpoint));
+  // The connection up first (its sockets counted in `before`): one generated object.
+  std::vector<cli::ObjectJob> warm_up = cli::generated_jobs(1, 10);
+  ASSERT_EQ(cli::send_objects(pair.sender(), "receiver", warm_up, 1, 0), Errc::ok);
+  const std::size_t before = open_descriptors();
+  std::vector<std::string> unreadable;
+  auto jobs = cli::jobs_from_dir(base, unreadable);
+  ASSERT_TRUE(jobs.has_value());
+  ASSERT_EQ(jobs->size(), kFiles);
+  EXPECT_TRUE(unreadable.empty());
+  EXPECT_EQ(open_descriptors(), before);  // each file was read and closed
+  EXPECT_EQ(cli::send_objects(pair.sender(), "receiver", *jobs, 4, 0), Errc::ok);
+  for (std::size_t i = 0; i < kFiles; ++i) {
+    ASSERT_TRUE((*jobs)[i].result.has_value());
+    EXPECT_EQ((*jobs)[i].result->error, Errc::ok) << (*jobs)[i].result->message;
+    std::lock_guard lock(store.mutex);
+    EXPECT_TRUE(store.objects["file-" + std::to_string(100 + i)] == data_of(i, 1000 + i));
+  }
+  EXPECT_TRUE(wait_until([&] { return open_descriptors() == before; }));  // sources released
+  // A file gone between the listing and its send: that object fails, the others go.
+  std::vector<std::string> unused;
+  auto again = cli::jobs_from_dir(base, unused);
+  ASSERT_TRUE(again.has_value());
+  ASSERT_EQ(::unlink((base + "/file-100").c_str()), 0);
+  EXPECT_EQ(cli::send_objects(pair.sender(), "receiver", *again, 4, 0), Errc::invalid_argument);
+  EXPECT_EQ(again->front().result->error, Errc::invalid_argument);
+  EXPECT_NE(again->front().result->message.find("file-100"), std::string::npos);
+  EXPECT_EQ(again->back().result->error, Errc::ok);
+  std::filesystem::remove_all(base);
 }
 
 }  // namespace
