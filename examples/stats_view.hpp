@@ -5,8 +5,8 @@
 #pragma once
 
 #include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -27,7 +27,7 @@ namespace weft::cli {
 
 // The largest scrape the view reads; a bigger answer is cut off and reported.
 inline constexpr std::size_t kMaxScrapeBytes = 16 << 20;
-// How long one scrape may take to connect, send or receive.
+// How long one scrape may take, from its connect to the answer's end.
 inline constexpr int kScrapeTimeoutMs = 5'000;
 
 struct Sample {
@@ -86,8 +86,49 @@ inline std::optional<std::vector<Sample>> parse_exposition(std::string_view text
   return samples;
 }
 
-// GET http://address/metrics: the body of a 200 answer, or an error text in `error`.
-inline std::optional<std::string> scrape(const HostPort& address, std::string& error) {
+// One scrape's socket and its deadline: every wait (connect, send, receive) is bounded by
+// what is left of the whole scrape, so a server that trickles cannot hold it.
+class ScrapeSocket {
+ public:
+  ScrapeSocket(int fd, int timeout_ms)
+      : fd_(fd),
+        deadline_(std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms)) {}
+  ~ScrapeSocket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  ScrapeSocket(const ScrapeSocket&) = delete;
+  ScrapeSocket& operator=(const ScrapeSocket&) = delete;
+  int fd() const { return fd_; }
+  // Waits for `events` on the socket: true when ready, false at the deadline (timed_out())
+  // or on an error of poll itself.
+  bool wait(short events) {
+    pollfd waiting{fd_, events, 0};
+    while (true) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline_ - std::chrono::steady_clock::now())
+                            .count();
+      if (left <= 0) {
+        timed_out_ = true;
+        return false;
+      }
+      const int ready = ::poll(&waiting, 1, static_cast<int>(left));
+      if (ready > 0) return true;
+      if (ready < 0 && errno != EINTR) return false;
+    }
+  }
+  bool timed_out() const { return timed_out_; }
+
+ private:
+  int fd_;
+  std::chrono::steady_clock::time_point deadline_;
+  bool timed_out_ = false;
+};
+
+// GET http://address/metrics: the body of a 200 answer, or an error text in `error`. The
+// whole scrape (connect, request, answer) ends within `timeout_ms`, and an answer over
+// kMaxScrapeBytes is refused.
+inline std::optional<std::string> scrape(const HostPort& address, std::string& error,
+                                         int timeout_ms = kScrapeTimeoutMs) {
   addrinfo hints{};
   hints.ai_family = AF_INET;
   hints.ai_socktype = SOCK_STREAM;
@@ -97,28 +138,54 @@ inline std::optional<std::string> scrape(const HostPort& address, std::string& e
     error = "cannot resolve " + address.host;
     return std::nullopt;
   }
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const timeval timeout{kScrapeTimeoutMs / 1000, kScrapeTimeoutMs % 1000 * 1000};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-  const bool connected = fd >= 0 && ::connect(fd, found->ai_addr, found->ai_addrlen) == 0;
-  freeaddrinfo(found);
-  const std::string request = "GET /metrics HTTP/1.0\r\nHost: " + address.host + "\r\n\r\n";
-  if (!connected || ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
-                        static_cast<ssize_t>(request.size())) {
-    error = "cannot reach " + address.host + ":" + port + ": " + std::strerror(errno);
-    if (fd >= 0) ::close(fd);
+  ScrapeSocket socket(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), timeout_ms);
+  const std::string where = address.host + ":" + port;
+  auto failed = [&](const std::string& what) {
+    error = socket.timed_out() ? what + ": timed out after " + std::to_string(timeout_ms) + " ms"
+                               : what + ": " + std::strerror(errno);
     return std::nullopt;
+  };
+  const int fd = socket.fd();
+  if (fd < 0) return failed("socket");
+  const int connected = ::connect(fd, found->ai_addr, found->ai_addrlen);
+  freeaddrinfo(found);
+  if (connected != 0) {
+    if (errno != EINPROGRESS || !socket.wait(POLLOUT)) return failed("cannot reach " + where);
+    int connect_error = 0;
+    socklen_t size = sizeof connect_error;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &connect_error, &size);
+    if (connect_error != 0) {
+      errno = connect_error;
+      return failed("cannot reach " + where);
+    }
+  }
+  const std::string request = "GET /metrics HTTP/1.0\r\nHost: " + address.host + "\r\n\r\n";
+  for (std::size_t sent = 0; sent < request.size();) {
+    const ssize_t wrote = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (wrote > 0) {
+      sent += static_cast<std::size_t>(wrote);
+    } else if ((errno != EAGAIN && errno != EINTR) || !socket.wait(POLLOUT)) {
+      return failed("send to " + where);
+    }
   }
   std::string answer;
   char buffer[64 * 1024];
-  ssize_t got = 0;
-  while (answer.size() < kMaxScrapeBytes && (got = ::recv(fd, buffer, sizeof buffer, 0)) > 0)
-    answer.append(buffer, static_cast<std::size_t>(got));
-  ::close(fd);
+  while (true) {
+    const ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
+    if (got == 0) break;
+    if (got > 0) {
+      answer.append(buffer, static_cast<std::size_t>(got));
+      if (answer.size() > kMaxScrapeBytes) {
+        error = "answer over " + std::to_string(kMaxScrapeBytes) + " bytes";
+        return std::nullopt;
+      }
+    } else if ((errno != EAGAIN && errno != EINTR) || !socket.wait(POLLIN)) {
+      return failed("read from " + where);
+    }
+  }
   const std::size_t body = answer.find("\r\n\r\n");
-  if (got < 0 || answer.size() >= kMaxScrapeBytes || body == std::string::npos) {
-    error = got < 0 ? std::string("read: ") + std::strerror(errno) : "incomplete answer";
+  if (body == std::string::npos) {
+    error = "incomplete answer";
     return std::nullopt;
   }
   if (!answer.starts_with("HTTP/1.1 200") && !answer.starts_with("HTTP/1.0 200")) {
@@ -128,42 +195,59 @@ inline std::optional<std::string> scrape(const HostPort& address, std::string& e
   return answer.substr(body + 4);
 }
 
-// The samples of one scrape, found by name and labels.
+// The samples of one scrape, found by name and labels through two indexes built once (a
+// redraw looks up every row's cells, so scanning all samples per cell was quadratic: a
+// node with thousands of streams took seconds per screen).
 class Scrape {
  public:
-  explicit Scrape(std::vector<Sample> samples) : samples_(std::move(samples)) {}
-  // The value of `name` with every label in `match`; 0 when there is none.
-  double value(std::string_view name, const std::map<std::string, std::string>& match) const {
-    for (const Sample& sample : samples_) {
-      if (sample.name == name && matches(sample, match)) return sample.value;
+  using Labels = std::map<std::string, std::string>;
+  explicit Scrape(std::vector<Sample> samples) : samples_(std::move(samples)) {
+    for (std::size_t i = 0; i < samples_.size(); ++i) {
+      by_name_[samples_[i].name].push_back(i);
+      exact_.emplace(std::pair{samples_[i].name, samples_[i].labels}, i);  // the first kept
+    }
+  }
+  // The value of `name` whose labels are exactly `match`, else of the first (in the order
+  // served) with every label in `match`; 0 when there is none.
+  double value(std::string_view name, const Labels& match) const {
+    const auto exact = exact_.find(std::pair{std::string(name), match});
+    if (exact != exact_.end()) return samples_[exact->second].value;
+    for (const std::size_t i : named(name)) {
+      if (matches(samples_[i], match)) return samples_[i].value;
     }
     return 0;
   }
   // Sums `name` over the samples with the labels of `match`.
-  double sum(std::string_view name, const std::map<std::string, std::string>& match) const {
+  double sum(std::string_view name, const Labels& match) const {
     double total = 0;
-    for (const Sample& sample : samples_) {
-      if (sample.name == name && matches(sample, match)) total += sample.value;
+    for (const std::size_t i : named(name)) {
+      if (matches(samples_[i], match)) total += samples_[i].value;
     }
     return total;
   }
   // Every sample of `name`, in the order served.
   std::vector<const Sample*> all(std::string_view name) const {
     std::vector<const Sample*> found;
-    for (const Sample& sample : samples_) {
-      if (sample.name == name) found.push_back(&sample);
-    }
+    for (const std::size_t i : named(name))
+      found.push_back(&samples_[i]);
     return found;
   }
 
  private:
-  static bool matches(const Sample& sample, const std::map<std::string, std::string>& match) {
+  const std::vector<std::size_t>& named(std::string_view name) const {
+    const auto found = by_name_.find(name);
+    return found == by_name_.end() ? none_ : found->second;
+  }
+  static bool matches(const Sample& sample, const Labels& match) {
     for (const auto& [key, value] : match) {
       if (sample.label(key) != value) return false;
     }
     return true;
   }
   std::vector<Sample> samples_;
+  std::map<std::string, std::vector<std::size_t>, std::less<>> by_name_;  // in served order
+  std::map<std::pair<std::string, Labels>, std::size_t> exact_;
+  std::vector<std::size_t> none_;  // what named() gives for a name without samples
 };
 
 inline std::string human_bytes(double bytes) {

@@ -8,11 +8,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <future>
 #include <string>
 #include <thread>
 
+#include "../examples/stats_view.hpp"
 #include "io_test_support.hpp"
 #include "weft/io/event_node.hpp"
 #include "weft/metrics.hpp"
@@ -217,6 +220,61 @@ TEST(IoMetrics, ServeMetricsClosesAConnectionThatNeverFinishesItsRequest) {
   // The endpoint still serves.
   EXPECT_TRUE(
       http_exchange(endpoint.port, "GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 "));
+}
+
+// weft-call stats against a metrics endpoint that answers one byte every 50 ms, for ever:
+// the scrape ends at its deadline with "timed out". It bounded each recv only, so a
+// trickle held the view until 16 MiB had come.
+TEST(StatsView, AScrapeOfATricklingServerEndsAtItsDeadline) {
+  const testing::LoopbackListener listener = testing::listen_on_loopback();
+  ASSERT_GE(listener.fd, 0);
+  std::atomic<bool> stop = false;
+  std::thread server([&] {
+    const int fd = ::accept(listener.fd, nullptr, nullptr);
+    if (fd < 0) return;
+    const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
+    for (std::size_t i = 0; !stop; ++i) {
+      if (::send(fd, &head[i % head.size()], 1, MSG_NOSIGNAL) != 1) break;
+      std::this_thread::sleep_for(50ms);
+    }
+    ::close(fd);
+  });
+  std::string error;
+  auto scraped = std::async(std::launch::async, [&] {
+    return cli::scrape(cli::HostPort{"127.0.0.1", listener.port}, error, 400);
+  });
+  const bool ended = scraped.wait_for(10s) == std::future_status::ready;
+  stop = true;
+  if (!ended) scraped.wait();  // the server's stop ends it
+  server.join();
+  ::close(listener.fd);
+  ASSERT_TRUE(ended) << "the scrape was still going after 10 s";
+  EXPECT_FALSE(scraped.get().has_value());
+  EXPECT_NE(error.find("timed out after 400 ms"), std::string::npos) << error;
+}
+
+// A scrape's lookups: exact labels first, else the first sample served with every label
+// asked; sums and listings over one name in the order served.
+TEST(StatsView, AScrapeFindsSamplesByNameAndLabels) {
+  const auto samples = cli::parse_exposition(
+      "# HELP x doc\n"
+      "x{peer=\"a\",direction=\"out\"} 1\n"
+      "x{peer=\"a\"} 2\n"
+      "x{peer=\"b\",direction=\"out\"} 3\n"
+      "y 4\n");
+  ASSERT_TRUE(samples.has_value());
+  const cli::Scrape scrape(*samples);
+  EXPECT_EQ(scrape.value("x", {{"peer", "a"}}), 2);  // the exact one, not the first served
+  EXPECT_EQ(scrape.value("x", {{"peer", "b"}}), 3);  // the first with peer b
+  EXPECT_EQ(scrape.value("x", {{"peer", "a"}, {"direction", "out"}}), 1);
+  EXPECT_EQ(scrape.value("x", {{"peer", "c"}}), 0);
+  EXPECT_EQ(scrape.value("y", {}), 4);
+  EXPECT_EQ(scrape.value("z", {}), 0);
+  EXPECT_EQ(scrape.sum("x", {{"peer", "a"}}), 3);
+  EXPECT_EQ(scrape.sum("x", {}), 6);
+  ASSERT_EQ(scrape.all("x").size(), 3u);
+  EXPECT_EQ(scrape.all("x")[2]->value, 3);
+  EXPECT_TRUE(scrape.all("z").empty());
 }
 
 }  // namespace
