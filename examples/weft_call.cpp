@@ -240,13 +240,17 @@ int run_requests(io::EventNode& node, const Args& args, std::uint16_t handler,
   const double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
   if (args.count > 1) {
     std::sort(latencies_us.begin(), latencies_us.end());
-    auto at = [&](double q) {
-      return latencies_us[static_cast<std::size_t>(q * (latencies_us.size() - 1))];
+    // "-" when no reply came at all (every request refused before it left).
+    auto at = [&](double q) -> std::string {
+      if (latencies_us.empty()) return "-";
+      char text[32];
+      std::snprintf(text, sizeof text, "%.0fus",
+                    latencies_us[static_cast<std::size_t>(q * (latencies_us.size() - 1))]);
+      return text;
     };
-    std::printf(
-        "requests=%zu inflight=%zu seconds=%.3f rate=%.0f/s p50=%.0fus p99=%.0fus first_error=%s\n",
-        args.count, args.inflight, seconds, static_cast<double>(args.count) / seconds, at(0.5),
-        at(0.99), std::string(errc_name(first_error)).c_str());
+    std::printf("requests=%zu inflight=%zu seconds=%.3f rate=%.0f/s p50=%s p99=%s first_error=%s\n",
+                args.count, args.inflight, seconds, static_cast<double>(args.count) / seconds,
+                at(0.5).c_str(), at(0.99).c_str(), std::string(errc_name(first_error)).c_str());
   }
   return exit_for(first_error);
 }
