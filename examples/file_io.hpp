@@ -11,8 +11,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -20,33 +18,82 @@
 
 namespace weft::cli {
 
-// The bytes of `path`. Throws std::runtime_error "PATH: <reason>" when it cannot be read.
-inline std::string read_file(const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw std::runtime_error(path.string() + ": " + std::strerror(errno));
-  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (file.bad()) throw std::runtime_error(path.string() + ": read error");
+// The largest file read_file reads: keys, key rings, member lists are far smaller.
+inline constexpr std::size_t kMaxReadFileBytes = 1 << 20;
+
+// The bytes of the regular file `path`, at most `max_bytes`. Opened without blocking and
+// refused unless regular, so a FIFO or a device put in a file's place cannot hang the
+// thread that reloads it (weft-node's signal thread) or feed it without end. Throws
+// std::runtime_error "PATH: <reason>".
+inline std::string read_file(const std::filesystem::path& path,
+                             std::size_t max_bytes = kMaxReadFileBytes) {
+  const auto fail = [&](const std::string& why) {
+    return std::runtime_error(path.string() + ": " + why);
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw fail(std::strerror(errno));
+  struct stat status {};
+  if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+    ::close(fd);
+    throw fail("not a regular file");
+  }
+  std::string text;
+  char buffer[64 * 1024];
+  while (true) {
+    const ssize_t got = ::read(fd, buffer, sizeof buffer);
+    if (got == 0) break;
+    if (got < 0 && errno == EINTR) continue;
+    const int error = errno;
+    if (got < 0 || text.size() + static_cast<std::size_t>(got) > max_bytes) {
+      ::close(fd);
+      throw fail(got < 0 ? std::strerror(error)
+                         : "larger than " + std::to_string(max_bytes) + " bytes");
+    }
+    text.append(buffer, static_cast<std::size_t>(got));
+  }
+  ::close(fd);
   return text;
 }
 
-// Writes `text` to `path` with `mode`: a temporary file beside it first (written, synced),
-// then renamed over `path`, so a reader never sees half a file (a node reloading its keys
-// on SIGHUP while a tool rewrites them). Throws std::runtime_error naming the file.
+// Writes `text` to `path` with `mode`: a temporary file of its own beside it first (written
+// whole, synced), renamed over `path`, then the directory synced, so a reader never sees
+// half a file (a node reloading its keys on SIGHUP while a tool rewrites them), two writers
+// never share a temporary file, and the new file survives a crash once this returns.
+// Throws std::runtime_error naming the file.
 inline void write_file(const std::filesystem::path& path, std::string_view text, mode_t mode) {
-  const std::string temporary = path.string() + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  std::string temporary = path.string() + ".XXXXXX";
+  const int fd = ::mkostemp(temporary.data(), O_CLOEXEC);
   if (fd < 0) throw std::runtime_error(temporary + ": " + std::strerror(errno));
-  // fchmod: the mode of a file that existed already, and against the umask.
-  const bool written = ::fchmod(fd, mode) == 0 &&
-                       ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                       ::fsync(fd) == 0;
-  const int saved_errno = errno;
-  ::close(fd);
-  if (!written || std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const int error = written ? errno : saved_errno;
+  const auto fail = [&](const std::string& what, int error) {
+    ::close(fd);
+    std::filesystem::remove(temporary);
+    return std::runtime_error(what + ": " + std::strerror(error));
+  };
+  // fchmod: mkostemp makes 0600; the mode asked for, whatever the umask.
+  if (::fchmod(fd, mode) != 0) throw fail(temporary, errno);
+  for (std::size_t written = 0; written < text.size();) {
+    const ssize_t wrote = ::write(fd, text.data() + written, text.size() - written);
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote <= 0) throw fail(temporary, wrote < 0 ? errno : ENOSPC);
+    written += static_cast<std::size_t>(wrote);
+  }
+  if (::fsync(fd) != 0) throw fail(temporary, errno);
+  if (::close(fd) != 0) {
+    const int error = errno;
+    std::filesystem::remove(temporary);
+    throw std::runtime_error(temporary + ": " + std::strerror(error));
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    const int error = errno;
     std::filesystem::remove(temporary);
     throw std::runtime_error(path.string() + ": " + std::strerror(error));
   }
+  const std::filesystem::path parent = path.has_parent_path() ? path.parent_path() : ".";
+  const int directory = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const bool synced = directory >= 0 && ::fsync(directory) == 0;
+  const int error = errno;
+  if (directory >= 0) ::close(directory);
+  if (!synced) throw std::runtime_error(parent.string() + ": " + std::strerror(error));
 }
 
 // The permission bits of `path` (0777 and below); nullopt when it cannot be examined.

@@ -6,29 +6,52 @@
 // name whose address changed is removed and added again: a new relationship).
 #pragma once
 
+#include <netdb.h>
+
 #include <algorithm>
-#include <fstream>
+#include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli_common.hpp"
+#include "file_io.hpp"
 
 namespace weft::cli {
 
 // The peers listed in `path`, except `self`; nullopt (and `error` says why: the file, or
-// the first bad line) when it cannot be read whole.
-inline std::optional<std::vector<io::PeerAddress>> read_members(const std::string& path,
-                                                                const std::string& self,
-                                                                std::string& error) {
-  std::ifstream file(path);
-  if (!file) {
-    error = "cannot read " + path;
+// the first bad line) when it cannot be read whole. Whole means: a regular file of at most
+// kMaxReadFileBytes read to its end without an error, ending with a newline unless empty.
+// A last line without a newline is most likely being written (a `cat > members`, a full
+// disk). An empty file lists no members where `empty` is allowed (at start); on a reload it
+// is refused as a file being written: there, listing no members takes a file of comments.
+enum class EmptyMembersFile : std::uint8_t { allowed, refused };
+inline std::optional<std::vector<io::PeerAddress>> read_members(
+    const std::string& path, const std::string& self, std::string& error,
+    EmptyMembersFile empty = EmptyMembersFile::refused) {
+  std::string text;
+  try {
+    text = read_file(path);
+  } catch (const std::runtime_error& failure) {
+    error = "cannot read " + std::string(failure.what());
+    return std::nullopt;
+  }
+  if (text.empty() && empty == EmptyMembersFile::refused) {
+    error = path + ": empty, as a file being written is (a file of comments lists no members)";
+    return std::nullopt;
+  }
+  if (!text.empty() && text.back() != '\n') {
+    error = path + ": the last line has no newline (a file being written?)";
     return std::nullopt;
   }
   std::vector<io::PeerAddress> members;
-  std::string line;
-  for (int number = 1; std::getline(file, line); ++number) {
+  std::string_view rest = text;
+  for (int number = 1; !rest.empty(); ++number) {
+    const std::size_t end = rest.find('\n');
+    std::string line(rest.substr(0, end));
+    rest.remove_prefix(end + 1);
     line.erase(std::find(line.begin(), line.end(), '#'), line.end());
     const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
     while (!line.empty() && blank(line.back()))
@@ -45,6 +68,18 @@ inline std::optional<std::vector<io::PeerAddress>> read_members(const std::strin
   return members;
 }
 
+// Whether `host` resolves to an IPv4 address, as EventNode::add_peer needs it to.
+inline bool resolvable(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const bool resolved =
+      ::getaddrinfo(host.c_str(), nullptr, &hints, &found) == 0 && found != nullptr;
+  if (found != nullptr) ::freeaddrinfo(found);
+  return resolved;
+}
+
 struct MemberChange {
   std::string name;
   bool added = false;  // else removed
@@ -52,7 +87,11 @@ struct MemberChange {
 };
 
 // Makes `node`'s peers those of `wanted`; `current` (the peers it has, kept by the caller)
-// follows. Removals come first, so a name whose address changed is a new relationship.
+// follows. Removals come first, so a name whose address changed is a new relationship. An
+// entry whose host does not resolve changes nothing (its change is reported with
+// invalid_argument): a peer moved to a mistyped or unresolvable host keeps its old
+// relationship rather than being removed and not added. A peer whose removal fails
+// (queue_full) stays in `current`, so the next reload tries again.
 inline std::vector<MemberChange> apply_members(io::EventNode& node,
                                                std::vector<io::PeerAddress>& current,
                                                const std::vector<io::PeerAddress>& wanted) {
@@ -63,16 +102,35 @@ inline std::vector<MemberChange> apply_members(io::EventNode& node,
     return std::any_of(in.begin(), in.end(), [&](const auto& p) { return same(p, peer); });
   };
   std::vector<MemberChange> changes;
+  // What is new and cannot be resolved, checked before anything is removed.
+  std::vector<std::string> unresolved;
+  for (const io::PeerAddress& peer : wanted) {
+    if (listed(current, peer) || resolvable(peer.host)) continue;
+    unresolved.push_back(peer.name);
+    changes.push_back({peer.name, true, Errc::invalid_argument});
+  }
+  const auto held_back = [&](const std::string& name) {
+    return std::find(unresolved.begin(), unresolved.end(), name) != unresolved.end();
+  };
   for (auto it = current.begin(); it != current.end();) {
-    if (listed(wanted, *it)) {
+    if (listed(wanted, *it) || held_back(it->name)) {
       ++it;
       continue;
     }
-    changes.push_back({it->name, false, node.remove_peer(it->name)});
-    it = current.erase(it);
+    const Errc removed = node.remove_peer(it->name);
+    changes.push_back({it->name, false, removed});
+    if (removed == Errc::ok || removed == Errc::unknown_peer) {
+      it = current.erase(it);
+    } else {
+      ++it;
+    }
   }
   for (const io::PeerAddress& peer : wanted) {
-    if (listed(current, peer)) continue;
+    if (listed(current, peer) || held_back(peer.name)) continue;
+    if (std::any_of(current.begin(), current.end(),
+                    [&](const io::PeerAddress& p) { return p.name == peer.name; })) {
+      continue;  // its old entry could not be removed: the next reload tries again
+    }
     const Errc added = node.add_peer(peer);
     changes.push_back({peer.name, true, added});
     if (added == Errc::ok) current.push_back(peer);
@@ -84,7 +142,7 @@ inline std::vector<MemberChange> apply_members(io::EventNode& node,
 // `current`, the caller's record of them). False (and `error`) when it cannot be read.
 inline bool start_members(const std::string& path, io::EventNodeOptions& options,
                           std::vector<io::PeerAddress>& current, std::string& error) {
-  const auto listed = read_members(path, options.config.name, error);
+  const auto listed = read_members(path, options.config.name, error, EmptyMembersFile::allowed);
   if (!listed) return false;
   for (const io::PeerAddress& peer : *listed) {
     options.config.peers.push_back(peer.name);

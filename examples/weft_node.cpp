@@ -34,7 +34,10 @@
 // objects end with peer_removed; its connections are refused), a new one is added (a new
 // relationship, connected by the dial rule). Each change is printed and, with --events,
 // written as a member_removed / member_added line (detail: the result). A file that cannot
-// be read changes nothing.
+// be read whole changes nothing: not a regular file (a FIFO is refused, never waited on),
+// over 1 MiB, a read error, its last line without a newline, or empty (list no members with
+// a comment). A peer moved to a host that does not resolve keeps its old address (reported
+// as member_added invalid_argument).
 //
 // Credentials (credentials.hpp; there is no default): --key and --keyring, this node's
 // Ed25519 key and every node's public key (weft-keys makes them), or --cluster-key-file, a

@@ -3,9 +3,11 @@
 // peer ends everything in flight with it once with peer_removed on the remover while the
 // other side sees the disconnect; a name added again is a new relationship that works.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -336,6 +338,73 @@ TEST(IoMembership, AMembersFileIsReadWholeAndApplyingItAddsRemovesAndReaddsMoved
   EXPECT_EQ(current[0].port, 7102);
   EXPECT_TRUE(cli::apply_members(node.node(), current, current).empty());  // nothing to do
   std::remove(path.c_str());
+}
+
+// A members file that cannot be read whole changes nothing: a directory in its place (whose
+// read fails with EISDIR: the lines read so far, none, were taken as the whole list and
+// every peer was removed), a FIFO (the read blocked weft-node's signal thread), a file cut
+// short while being written (its last line without a newline), an empty one on a reload,
+// one too large. A file of comments lists no members, and so does an empty one at start.
+TEST(IoMembership, AMembersFileThatCannotBeReadWholeIsRefused) {
+  const std::string dir = ::testing::TempDir() + "members-whole-test";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir + "/a-directory");
+  const std::string fifo = dir + "/a-fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const auto file = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir + "/" + name, std::ios::binary) << text;
+    return dir + "/" + name;
+  };
+  std::string error;
+  EXPECT_FALSE(cli::read_members(dir + "/a-directory", "fa", error));
+  EXPECT_NE(error.find("not a regular file"), std::string::npos) << error;
+  EXPECT_FALSE(cli::read_members(fifo, "fa", error));  // at once, without a writer
+  EXPECT_NE(error.find("not a regular file"), std::string::npos) << error;
+  EXPECT_FALSE(cli::read_members(file("cut", "fb=127.0.0.1:7101\nfc=127.0.0.1:71"), "fa", error));
+  EXPECT_NE(error.find("no newline"), std::string::npos) << error;
+  EXPECT_FALSE(cli::read_members(file("empty", ""), "fa", error));  // a reload's
+  EXPECT_NE(error.find("empty"), std::string::npos) << error;
+  const auto at_start =
+      cli::read_members(dir + "/empty", "fa", error, cli::EmptyMembersFile::allowed);
+  ASSERT_TRUE(at_start.has_value()) << error;
+  EXPECT_TRUE(at_start->empty());
+  EXPECT_FALSE(cli::read_members(file("huge", std::string(cli::kMaxReadFileBytes, '#') + "\n"),
+                                 "fa", error));
+  EXPECT_NE(error.find("larger than"), std::string::npos) << error;
+  const auto none = cli::read_members(file("comments", "# nobody for now\n"), "fa", error);
+  ASSERT_TRUE(none.has_value()) << error;
+  EXPECT_TRUE(none->empty());
+  const auto two =
+      cli::read_members(file("two", "fb=127.0.0.1:7101\nfc=127.0.0.1:1\n"), "fa", error);
+  ASSERT_TRUE(two.has_value()) << error;
+  EXPECT_EQ(two->size(), 2u);
+  std::filesystem::remove_all(dir);
+}
+
+// A peer moved to a host that does not resolve keeps its relationship (the change is
+// reported with invalid_argument); it was removed first and then not added, so the node
+// lost it until a later reload.
+TEST(IoMembership, APeerMovedToAnUnresolvableHostKeepsItsRelationship) {
+  Seen seen;
+  Member node("fa", {}, seen);
+  std::vector<PeerAddress> current;
+  ASSERT_EQ(cli::apply_members(node.node(), current, {{"fb", "127.0.0.1", 7101}}).size(), 1u);
+  ASSERT_EQ(current.size(), 1u);
+  const std::vector<cli::MemberChange> changes = cli::apply_members(
+      node.node(), current, {{"fb", "300.1.2.3", 7101}, {"fc", "300.1.2.4", 7102}});
+  ASSERT_EQ(changes.size(), 2u);
+  for (const cli::MemberChange& change : changes) {
+    EXPECT_TRUE(change.added);
+    EXPECT_EQ(change.result, Errc::invalid_argument) << change.name;
+  }
+  ASSERT_EQ(current.size(), 1u);
+  EXPECT_EQ(current[0].host, "127.0.0.1");
+  EXPECT_EQ(node.states("fb").size(), 1u);  // never removed
+  EXPECT_TRUE(node.states("fc").empty());
+  // Fixed in the file: the move goes through as a new relationship.
+  EXPECT_EQ(cli::apply_members(node.node(), current, {{"fb", "127.0.0.1", 7102}}).size(), 2u);
+  ASSERT_EQ(current.size(), 1u);
+  EXPECT_EQ(current[0].port, 7102);
 }
 
 }  // namespace
