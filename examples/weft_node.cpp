@@ -19,9 +19,10 @@
 // safe: see object_cli.hpp), a file appearing only once the object is whole, verified and
 // synced to disk (partial files a killed run left there are removed at start; one node per
 // store directory); one line per object. It prints its peers' state
-// changes; --events appends them to FILE as JSON lines with CLOCK_MONOTONIC times, so a
-// harness can line them up with other processes. --source makes outgoing connections from
-// HOST (fault rules then tell nodes apart by address). --canary plants a defect on purpose,
+// changes (failed handshakes, which strangers cause at will, at most 10 a second and then a
+// count of those not shown); --events appends them to FILE as JSON lines with CLOCK_MONOTONIC
+// times, so a harness can line them up with other processes. --source makes outgoing connections
+// from HOST (fault rules then tell nodes apart by address). --canary plants a defect on purpose,
 // for the fault harness's self-test only (docs/CHAOS.md): corrupt_echo flips the last byte
 // of every 50th echo; drop_stream_echo leaves every 20th stream message unechoed;
 // drop_object takes every 20th object without recording its delivery, duplicate_object
@@ -74,6 +75,7 @@
 #include "membership_file.hpp"
 #include "object_cli.hpp"
 #include "tls_options.hpp"
+#include "weft/io/line_throttle.hpp"
 
 namespace {
 
@@ -524,9 +526,24 @@ int main(int argc, char** argv) {
                         };
                         return cli::verifying_sink(object, reader, store_dir, report, record);
                       });
-  node.on_peer_change([&events](const io::PeerChange& change) {
+  // Failed handshakes come from anyone who can connect: at most 10 lines a second of them
+  // on stdout and in --events (the metrics count every one), so a flood cannot fill a disk.
+  io::LineThrottle handshake_lines(10);
+  node.on_peer_change([&events, &handshake_lines](const io::PeerChange& change) {
     static constexpr const char* kKinds[] = {"up", "down", "handshake failed"};
     static constexpr const char* kEvents[] = {"peer_up", "peer_down", "handshake_failed"};
+    if (change.kind == io::PeerChange::Kind::handshake_failed) {
+      std::uint64_t held_back = 0;
+      const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now().time_since_epoch())
+                              .count();
+      if (!handshake_lines.admit(now_ms, held_back)) return;
+      if (held_back > 0) {
+        const std::string note = std::to_string(held_back) + " more handshake failures not shown";
+        events.write("handshake_failed", "", note);
+        std::printf("[%8.3f] %s\n", cli::uptime_s(), note.c_str());
+      }
+    }
     events.write(kEvents[static_cast<int>(change.kind)], change.peer, change.detail);
     std::printf("[%8.3f] peer %s %s (%s)\n", cli::uptime_s(), change.peer.c_str(),
                 kKinds[static_cast<int>(change.kind)], change.detail.c_str());

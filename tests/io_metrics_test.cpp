@@ -18,6 +18,7 @@
 #include "../examples/stats_view.hpp"
 #include "io_test_support.hpp"
 #include "weft/io/event_node.hpp"
+#include "weft/io/line_throttle.hpp"
 #include "weft/metrics.hpp"
 
 namespace weft::io {
@@ -275,6 +276,27 @@ TEST(StatsView, AScrapeFindsSamplesByNameAndLabels) {
   ASSERT_EQ(scrape.all("x").size(), 3u);
   EXPECT_EQ(scrape.all("x")[2]->value, 3);
   EXPECT_TRUE(scrape.all("z").empty());
+}
+
+// The throttle behind connection_log_lines_per_s: N lines a window, the rest counted and
+// handed to the next line let through, once; 0 lets everything through.
+TEST(LineThrottle, LetsNLinesAWindowThroughAndCountsTheRestOnce) {
+  LineThrottle throttle(3, 1'000);
+  std::uint64_t held_back = 99;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(throttle.admit(5'000 + i, held_back));
+    EXPECT_EQ(held_back, 0u);
+  }
+  EXPECT_FALSE(throttle.admit(5'100, held_back));
+  EXPECT_FALSE(throttle.admit(5'999, held_back));
+  EXPECT_EQ(throttle.held_back(), 2u);
+  EXPECT_TRUE(throttle.admit(6'000, held_back));  // a new window
+  EXPECT_EQ(held_back, 2u);
+  EXPECT_TRUE(throttle.admit(6'001, held_back));
+  EXPECT_EQ(held_back, 0u);  // reported once
+  LineThrottle unlimited(0);
+  for (int i = 0; i < 100; ++i)
+    EXPECT_TRUE(unlimited.admit(0, held_back));
 }
 
 }  // namespace

@@ -154,6 +154,7 @@ Errc EventNode::start() {
     impl.log(LogLevel::error, "listen_busy_wait_ms must not be negative");
     return Errc::invalid_argument;
   }
+  impl.connection_log_throttle = LineThrottle(impl.options.connection_log_lines_per_s);
   impl.backend = impl.options.loop_backend;
   if (const char* named = std::getenv("WEFT_LOOP_BACKEND"); named != nullptr && *named != 0) {
     const std::optional<LoopBackend> parsed = parse_loop_backend(named);

@@ -18,7 +18,7 @@ void EventNode::Impl::handle(event::Dial&& e) {
 }
 
 void EventNode::Impl::handle(event::CloseTransport&& e) {
-  log(LogLevel::info, "closing transport: " + e.reason);
+  log_connection(LogLevel::info, "closing transport: " + e.reason);
   close_socket(e.transport, e.final_bytes);
 }
 
@@ -42,8 +42,12 @@ void EventNode::Impl::handle(event::HandshakeFailed&& e) {
 }
 
 void EventNode::Impl::notify(const PeerChange& change) {
-  log(change.kind == PeerChange::Kind::up ? LogLevel::info : LogLevel::warning,
-      "peer " + change.peer + ": " + change.detail);
+  const std::string line = "peer " + change.peer + ": " + change.detail;
+  if (change.kind == PeerChange::Kind::handshake_failed) {
+    log_connection(LogLevel::warning, line);  // anyone who can connect causes one
+  } else {
+    log(change.kind == PeerChange::Kind::up ? LogLevel::info : LogLevel::warning, line);
+  }
   if (peer_change) peer_change(change);
 }
 

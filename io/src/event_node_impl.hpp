@@ -27,6 +27,7 @@
 #include "object_states.hpp"
 #include "uring.hpp"
 #include "weft/io/event_node.hpp"
+#include "weft/io/line_throttle.hpp"
 #include "weft/io/tls_transport.hpp"
 #include "weft/message_queue.hpp"
 
@@ -254,6 +255,19 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   void log(LogLevel level, const std::string& text) const {
     if (options.log) options.log(level, text);
   }
+  // A line about one connection, which a stranger can cause at will: through
+  // connection_log_throttle (options.connection_log_lines_per_s). Loop thread only.
+  void log_connection(LogLevel level, const std::string& text) {
+    if (!options.log) return;
+    std::uint64_t held_back = 0;
+    if (!connection_log_throttle.admit(turn_now() / 1'000'000, held_back)) return;
+    if (held_back > 0) {
+      options.log(LogLevel::warning,
+                  std::to_string(held_back) + " lines about single connections not logged (over " +
+                      std::to_string(options.connection_log_lines_per_s) + " a second)");
+    }
+    options.log(level, text);
+  }
 
   // ---- commands ----
 
@@ -379,6 +393,7 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     std::map<std::pair<std::string, bool>, std::uint64_t> tls_failures;
   };
   IoCounters io_counters;
+  LineThrottle connection_log_throttle;       // log_connection's; set by start()
   std::unique_ptr<MetricsHttp> metrics_http;  // EventNode::serve_metrics, once called
   // The same on an io_uring loop: the responder on a thread of its own.
   std::unique_ptr<MetricsThread, MetricsThreadDeleter> metrics_thread;

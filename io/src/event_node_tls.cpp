@@ -108,7 +108,7 @@ void EventNode::Impl::report_tls_failure(const std::string& remote, const TlsTra
   if (tls.failed_in_handshake()) {
     return notify({PeerChange::Kind::handshake_failed, remote, text});
   }
-  log(LogLevel::warning, "connection with " + remote + ": " + text);
+  log_connection(LogLevel::warning, "connection with " + remote + ": " + text);
 }
 
 // ---- EventNode ----------------------------------------------------------------------------

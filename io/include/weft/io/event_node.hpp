@@ -191,6 +191,12 @@ struct EventNodeOptions {
   // accepting stops for this long (the listen queue is shed first, through a spare
   // descriptor), instead of spinning on a listener that stays readable.
   std::int64_t accept_pause_ms = 100;
+  // Log lines about single connections, which anyone who can connect causes at will (a
+  // failed handshake, a transport closing): at most this many per second. The rest are
+  // counted, and the next line let through is preceded by one saying how many were not
+  // logged. PeerChange callbacks and the metrics (weft_handshake_failures_total,
+  // weft_io_tls_failures_total) still see every one. 0: every line.
+  std::size_t connection_log_lines_per_s = 10;
   // How long start() waits for its listen address while another socket holds it
   // (EADDRINUSE), trying again every 10 ms. A node restarted at once after its previous
   // process died can find the port still held for a moment: the kernel closes the files of
