@@ -434,7 +434,7 @@ TEST(IoObjects, SameNamedObjectsArrivingAtOnceNeverMixInAFileSink) {
     return file_sink(base + "/" + object.header.name, reader);
   });
   // A large object, and a small one that starts and ends while the large one is written.
-  constexpr std::size_t kLargeBytes = 40'000'000;
+  constexpr std::size_t kLargeBytes = 16'000'000;
   constexpr std::size_t kSmallBytes = 100'000;
   std::vector<ObjectStream> streams;
   for (int i = 0; i < 2; ++i) {
@@ -453,7 +453,7 @@ TEST(IoObjects, SameNamedObjectsArrivingAtOnceNeverMixInAFileSink) {
   ASSERT_EQ(streams[1].send(
                 named("same.bin", ObjectSource::memory(SharedBytes(data_of(2, kSmallBytes))))),
             Errc::ok);
-  ASSERT_TRUE(wait_until([&] { return done.count() == 2; }, 20s));
+  ASSERT_TRUE(wait_until([&] { return done.count() == 2; }, 60s));
   for (const ObjectResult& result : done.copy())
     EXPECT_EQ(result.error, Errc::ok) << result.message;
   const std::vector<std::uint8_t> stored = file_bytes(base + "/same.bin");
