@@ -184,6 +184,40 @@ TEST(IoBundles, SharedMemoryAFileAndSourcesOpenedPerReplicaCompleteOnceWithEvery
   EXPECT_FALSE(stores.objects.contains({names[1], "reopened"}));
 }
 
+// A replica's reopen may give a memory source in place of the file the object was sent
+// from: that replica reads it. It was asked for data and gave none, so the replica, its
+// object and the bundle's fin never ended.
+TEST(IoBundles, AReplicaReopenedAsMemoryIsSentWhole) {
+  Results results;
+  Stores stores;
+  BundleNodes nodes(stores);
+  const std::vector<std::string> names = receiver_names();
+  Bundle bundle =
+      nodes.sender().open_bundle(BundleOptions{.endpoint = "store"}, results.callbacks());
+  const std::vector<std::uint8_t> data = data_of(4, 300'000);
+  char path[] = "/tmp/weft-io-bundle-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  OutgoingBundleObject object = named("from-memory", ObjectSource::file(fd, 0, data.size()));
+  ::close(fd);
+  ::unlink(path);
+  object.reopen = [&](std::string_view, std::string&) -> std::optional<ObjectSource> {
+    return ObjectSource::memory(SharedBytes::copy_of(data));
+  };
+  ASSERT_EQ(bundle.send(std::move(object)), Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return results.count() == 1; }, 20s));
+  ASSERT_EQ(bundle.fin(), Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return bundle.ended() && results.end_told(); }, 10s));
+  std::lock_guard lock(results.mutex);
+  ASSERT_EQ(results.done.size(), 1u);
+  for (const ReplicaOutcome& replica : results.done[0].replicas)
+    EXPECT_EQ(replica.error, Errc::ok) << replica.peer << ": " << replica.message;
+  std::lock_guard store_lock(stores.mutex);
+  for (const std::string& name : names)
+    EXPECT_TRUE((stores.objects[{name, "from-memory"}] == data)) << name;
+}
+
 TEST(IoBundles, AStopEndsEveryObjectOnceWhileOneReceiverHoldsIt) {
   Results results;
   Stores stores;

@@ -421,6 +421,44 @@ TEST(IoObjects, AFileSinkWritesWholeObjectsOnlyAndABadEndpointFailsStart) {
   EXPECT_EQ(bad.start(), Errc::invalid_argument);
 }
 
+// A producer that gives nothing without ending, and a sized one that ends early, fail their
+// objects with invalid_argument; the objects after them go through. The first was asked
+// again and again at once: the loop thread spun and the node stopped serving anything.
+TEST(IoObjects, AProducerThatStallsOrEndsShortFailsItsObjectAndTheLoopGoesOn) {
+  Completions done;
+  Store store;
+  ObjectPairOnSockets pair(store_into(store));
+  ObjectStream stream = pair.sender().open_object_stream(
+      "receiver", "store", ObjectStreamCallbacks{done.on_done(), done.on_end()});
+  const auto stalls = [](std::uint64_t, std::span<std::uint8_t>, std::size_t& written, bool& last) {
+    written = 0;
+    last = false;
+    return Errc::ok;
+  };
+  const auto ends_at_100 = [](std::uint64_t offset, std::span<std::uint8_t> room,
+                              std::size_t& written, bool& last) {
+    written = std::min<std::size_t>(room.size(), 100 - offset);
+    std::fill_n(room.begin(), written, std::uint8_t{7});
+    last = offset + written == 100;
+    return Errc::ok;
+  };
+  ASSERT_EQ(stream.send(named("stalls", ObjectSource::producer(std::nullopt, stalls))), Errc::ok);
+  ASSERT_EQ(stream.send(named("short", ObjectSource::producer(1000, ends_at_100))), Errc::ok);
+  ASSERT_EQ(stream.send(named("after", ObjectSource::memory(SharedBytes(data_of(9, 5000))))),
+            Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return done.count() == 3; }, 10s));
+  const auto results = done.copy();
+  EXPECT_EQ(results[0].error, Errc::invalid_argument);
+  EXPECT_NE(results[0].message.find("no data"), std::string::npos) << results[0].message;
+  EXPECT_EQ(results[1].error, Errc::invalid_argument);
+  EXPECT_NE(results[1].message.find("900 bytes short"), std::string::npos) << results[1].message;
+  EXPECT_EQ(results[2].error, Errc::ok) << results[2].message;
+  std::lock_guard lock(store.mutex);
+  EXPECT_TRUE(store.objects["after"] == data_of(9, 5000));
+  EXPECT_FALSE(store.objects.contains("stalls"));
+  EXPECT_FALSE(store.objects.contains("short"));
+}
+
 // Two objects with one name, arriving at once on two streams, each into file_sink at the same
 // path: each is written to a partial file of its own, so the file in place at the end is one
 // of them whole (the last to finish), never a mix, and no partial file is left. With one

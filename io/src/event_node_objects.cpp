@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "event_node_impl.hpp"
@@ -261,9 +262,27 @@ void EventNode::Impl::supply_from(const ObjectSource::State& source_state, std::
       const Errc produced = source->produce(offset, piece, written, last);
       if (produced != Errc::ok) return fail(produced, "the producer failed");
       if (written > piece.size()) return fail(Errc::invalid_argument, "producer overran its room");
-      if (source->size) last = offset + written >= *source->size;
+      if (source->size) {
+        const std::uint64_t end = offset + written;
+        if (last && end < *source->size) {
+          return fail(Errc::invalid_argument, "the producer ended " +
+                                                  std::to_string(*source->size - end) +
+                                                  " bytes short of the object");
+        }
+        last = end >= *source->size;
+      }
+      // Asked again at once, it would give nothing again: the loop would spin for ever.
+      if (written == 0 && !last) {
+        return fail(Errc::invalid_argument, "the producer gave no data and did not end");
+      }
     } else {
-      return;  // memory and header-only objects are never asked for data
+      // The core takes an object's own memory or header-only source directly; this is a
+      // bundle replica whose reopen gave one in place of a file or a producer.
+      const Bytes data = source->data.view();
+      if (offset > data.size()) return fail(Errc::invalid_argument, "offset past the data");
+      written = std::min<std::size_t>(piece.size(), data.size() - offset);
+      std::copy_n(data.data() + offset, written, piece.data());
+      last = offset + written == data.size();
     }
     piece.resize(written);
     const Errc result = supply(offset, SharedBytes(std::move(piece)), last);

@@ -49,7 +49,8 @@ struct BundleObjectResult {
 using BundleObjectDone = std::function<void(const BundleObjectResult&)>;
 
 // Gives replica `peer` a source of its own (loop thread), or nullopt with `why` set when
-// it cannot (that replica then fails with remote_error and `why`).
+// it cannot (that replica then fails with remote_error and `why`). Any kind will do (a
+// memory source too); data that does not match the object's size fails that replica.
 using ReplicaSource =
     std::function<std::optional<ObjectSource>(std::string_view peer, std::string& why)>;
 

@@ -33,7 +33,9 @@ class ObjectSource {
   // Fills `room` with data from `offset` (loop thread): sets `written` to the bytes filled
   // and `last` once the object's data ends (an unsized object's end; a sized one ends at its
   // size). After a reconnect it may be asked again from an earlier offset. An error other
-  // than ok fails the object with that code.
+  // than ok fails the object with that code. Each call must fill at least one byte or end
+  // the object (there is no "not yet"): one that does neither, or sets `last` before a sized
+  // object's size, fails the object with invalid_argument.
   using Producer = std::function<Errc(std::uint64_t offset, std::span<std::uint8_t> room,
                                       std::size_t& written, bool& last)>;
 
