@@ -230,6 +230,19 @@ TEST(WireCodec, JsonFormNamesEveryField) {
   }
 }
 
+// Names may hold any printable byte, '"' and a backslash too (PROTOCOL.md): the JSON form escapes
+// them. Pasted between quotes as they were, a name such as `x","mux":9,"z":"` added fields
+// to what weft-dump --json prints, and `no"e\a` was not JSON at all.
+TEST(WireCodec, JsonFormEscapesQuotesAndBackslashesInNames) {
+  OwnedFrame hello = sample_frame("hello");
+  hello.set_name("x\",\"mux\":9,\"z\":\"");
+  hello.set_peer_name("no\"e\\a");
+  const std::string json = format_frame_json(hello.view(), 0, 4);
+  EXPECT_NE(json.find(R"("name":"x\",\"mux\":9,\"z\":\"")"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("peer_name":"no\"e\\a")"), std::string::npos) << json;
+  EXPECT_EQ(json.find(R"(,"mux":9)"), std::string::npos) << json;
+}
+
 TEST(ByteBuffer, AppendConsumeAndReuse) {
   ByteBuffer buffer;
   buffer.append(as_bytes("hello "));

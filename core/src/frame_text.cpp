@@ -26,7 +26,27 @@ std::string status_text(std::uint16_t status) {
   return name.empty() ? std::to_string(status) : std::string(name);
 }
 
-// The value of `field` as text; `quote` wraps non-numbers in quotes for JSON.
+// `text` as a JSON string: quoted, with '"', '\\' and control bytes escaped (a name may hold
+// any printable byte, quotes included).
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned char>(c));
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+// The value of `field` as text; `quote` makes non-numbers JSON strings.
 std::string field_text(const Frame& frame, Field field, bool quote) {
   const detail::FieldInfo& info = detail::field_info(field);
   std::string text;
@@ -43,10 +63,7 @@ std::string field_text(const Frame& frame, Field field, bool quote) {
     text = std::to_string(detail::get_uint(frame, field));
     is_number = true;
   }
-  if (quote && !is_number) {
-    text.insert(text.begin(), '"');
-    text.push_back('"');
-  }
+  if (quote && !is_number) return json_string(text);
   return text;
 }
 
