@@ -130,9 +130,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   const weft::Bytes bytes = capture.view();
-  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
-  if (!to_stdout) std::fclose(file);
-  if (!written) return 2;
+  // A full disk shows at the flush or the close, not at fwrite: each is checked.
+  bool written = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
+  written = std::fflush(file) == 0 && written;
+  if (!to_stdout) written = std::fclose(file) == 0 && written;
+  if (!written) {
+    std::perror(argv[1]);
+    return 2;
+  }
   std::fprintf(stderr, "wrote %zu bytes of frames to %s\n", bytes.size(), argv[1]);
   return 0;
 }

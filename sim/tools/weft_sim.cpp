@@ -42,6 +42,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <optional>
 #include <string>
@@ -431,7 +433,8 @@ int main(int argc, char** argv) {
       jsonl = argv[++i];
       if (jsonl.empty()) return usage("--jsonl takes a file name, or - for standard output");
     } else if (arg == "--jobs" && has_value) {
-      jobs = std::max(1, std::atoi(argv[++i]));
+      jobs = std::atoi(argv[++i]);
+      if (jobs < 1 || jobs > 256) return usage("--jobs takes 1 to 256 worker processes");
     } else if (arg == "--time-budget" && has_value) {
       budget_s = std::atof(argv[++i]);
     } else if (arg == "--duration" && has_value) {
@@ -446,8 +449,15 @@ int main(int argc, char** argv) {
     } else if (arg == "--capture" && has_value) {
       options.capture_dir = argv[++i];
     } else if (arg == "--rate" && has_value) {
-      options.requests_per_s = std::atof(argv[++i]);
-      if (options.requests_per_s <= 0) return usage("--rate must be positive");
+      // Bounded: a rate of 0, below 1/1000 s (its gaps overflow the clock) or above 100 000
+      // (memory grows faster than the run ends) is not a simulation anyone means.
+      const char* text = argv[++i];
+      char* end = nullptr;
+      options.requests_per_s = std::strtod(text, &end);
+      if (end == text || *end != 0 || !(options.requests_per_s >= 0.001) ||
+          !(options.requests_per_s <= 100'000)) {
+        return usage("--rate takes a number of requests a second from 0.001 to 100000");
+      }
     } else if (arg == "--faults-off" && has_value) {
       options.faults_off = split(argv[++i]);
       const std::vector<std::string> known = fault_kind_names();
@@ -495,6 +505,16 @@ int main(int argc, char** argv) {
   }
   if (shard || !jsonl.empty()) return usage("--shard and --jsonl are options of swarm");
   if (!have_seed) return usage("--seed is required");
+  // The run's outputs, checked before it starts: a replay whose trace is never written
+  // would otherwise pass and say nothing.
+  for (const std::string* path : {&options.trace_path, &options.chrome_trace_path}) {
+    if (!path->empty() && !std::ofstream(*path, std::ios::app)) {
+      return usage(("cannot write " + *path).c_str());
+    }
+  }
+  if (!options.capture_dir.empty() && !std::filesystem::is_directory(options.capture_dir)) {
+    return usage("--capture takes an existing directory");
+  }
   if (command == "shrink") return shrink(options);
   if (command != "run" && command != "check-determinism") return usage("unknown command");
 
