@@ -335,6 +335,45 @@ TEST(CampaignMerge, AMalformedLineIsAnErrorWithItsFileAndLine) {
   std::fclose(out);
 }
 
+// A result file from a worker that cannot be trusted: a replay command that would run more
+// than weft-sim (`;`, a newline, `$(...)`) is an error, and control bytes in the text fields
+// are printed escaped, so the report cannot draw on the operator's terminal or fake a line.
+TEST(CampaignMerge, AHostileLineCannotPlantACommandOrDrawOnTheTerminal) {
+  Merge merge;
+  merge.add_line(R"({"seed":1,"result":"fail","outcome":"x","reason":"r",)"
+                 R"("replay":"weft-sim run --seed 1; rm -rf ~"})",
+                 "evil:1");
+  merge.add_line(R"({"seed":2,"result":"fail","outcome":"x","reason":"r",)"
+                 R"("replay":"weft-sim run --seed 2\nmerge: ok"})",
+                 "evil:2");
+  merge.add_line(R"({"seed":3,"result":"fail","outcome":"x","reason":"r",)"
+                 R"j("replay":"weft-sim run --seed $(id)"})j",
+                 "evil:3");
+  merge.add_line(
+      R"({"seed":4,"result":"fail","outcome":"\u001b[2J","reason":"a\u001b[31m\nmerge: ok",)"
+      R"("replay":"weft-sim run --seed 4 --faults-off reset,clog --duration 1.5"})",
+      "evil:4");
+  const std::vector<std::string> expected = {
+      "evil:1: no \"replay\" that is a weft-sim run command",
+      "evil:2: no \"replay\" that is a weft-sim run command",
+      "evil:3: no \"replay\" that is a weft-sim run command",
+  };
+  EXPECT_EQ(merge.errors(), expected);
+  std::FILE* out = std::tmpfile();
+  ASSERT_NE(out, nullptr);
+  merge.report(out, std::nullopt);
+  std::rewind(out);
+  std::string text;
+  for (int c; (c = std::fgetc(out)) != EOF;)
+    text += static_cast<char>(c);
+  std::fclose(out);
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+  EXPECT_EQ(text.find("\nmerge: ok"), std::string::npos) << text;
+  EXPECT_NE(text.find("failed: seed 4 (\\x1b[2J, evil:4): a\\x1b[31m\\x0amerge: ok\n"),
+            std::string::npos)
+      << text;
+}
+
 TEST(CampaignMerge, AnUnreadableFileIsAnError) {
   Merge merge;
   EXPECT_FALSE(merge.add_file("/nonexistent/weft-campaign.jsonl"));

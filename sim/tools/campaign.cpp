@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -127,6 +128,39 @@ std::string join(const std::vector<std::string>& items) {
     joined += (joined.empty() ? "" : ",") + item;
   return joined;
 }
+
+namespace {
+
+// Whether `text` is a command weft-sim's own results carry: "weft-sim run " and then only
+// the characters its options are written with. A result file is input from elsewhere (a
+// worker, another machine): a replay an operator is told to paste must not run more than
+// weft-sim (no ';', '$', '|', quotes, newlines).
+bool is_replay_command(std::string_view text) {
+  if (!text.starts_with("weft-sim run ")) return false;
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ' ' ||
+           c == '-' || c == '_' || c == '.' || c == ',' || c == '=' || c == '/' || c == ':';
+  });
+}
+
+// `text` with control bytes written as \xNN: a result's text fields are printed for a
+// person's terminal, which must not take escape sequences or false lines from a result file.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string replay_command(const SimOptions& options) {
   return "weft-sim run --seed " + std::to_string(options.seed) + " --nodes " +
@@ -432,7 +466,7 @@ void Merge::add_line(std::string_view line, const std::string& where) {
     return;
   }
   const std::string* replay = string_field(object, "replay");
-  if (replay == nullptr || replay->rfind("weft-sim run ", 0) != 0) {
+  if (replay == nullptr || !is_replay_command(*replay)) {
     errors_.push_back(where + ": no \"replay\" that is a weft-sim run command");
     return;
   }
@@ -520,8 +554,9 @@ int Merge::report(std::FILE* out, const std::optional<SeedRange>& expect) const 
   for (const auto& [seed, record] : records_) {
     if (record.passed) continue;
     std::fprintf(out, "failed: seed %llu (%s, %s): %s\n  replay: %s\n",
-                 static_cast<unsigned long long>(seed), record.outcome.c_str(),
-                 record.where.c_str(), record.reason.c_str(), record.replay.c_str());
+                 static_cast<unsigned long long>(seed), printable(record.outcome).c_str(),
+                 printable(record.where).c_str(), printable(record.reason).c_str(),
+                 record.replay.c_str());
   }
   bool range_ok = true;
   if (expect) {
