@@ -139,7 +139,8 @@ bool is_replay_command(std::string_view text) {
   if (!text.starts_with("weft-sim run ")) return false;
   return std::all_of(text.begin(), text.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ' ' ||
-           c == '-' || c == '_' || c == '.' || c == ',' || c == '=' || c == '/' || c == ':';
+           c == '-' || c == '_' || c == '.' || c == ',' || c == '=' || c == '/' || c == ':' ||
+           c == '+';  // '+': an exponent's sign, as in --rate 1e+06
   });
 }
 
