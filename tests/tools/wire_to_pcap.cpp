@@ -24,6 +24,7 @@
 //
 // Exit status: 0 written; 1 an input could not be read or the output written; 2 usage.
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -34,6 +35,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "../../examples/file_io.hpp"
 
 namespace {
 
@@ -163,7 +166,8 @@ class PcapWriter {
     std::ofstream file(path, std::ios::binary);
     file.write(reinterpret_cast<const char*>(out_.data()),
                static_cast<std::streamsize>(out_.size()));
-    return static_cast<bool>(file);
+    file.close();  // a full disk shows here
+    return !file.fail();
   }
 
  private:
@@ -215,10 +219,19 @@ void write_connection(PcapWriter& pcap, const Connection& c, std::size_t index,
   pcap.segment(dialer, acceptor, kAck, nullptr, 0);
 }
 
+// The largest input file read: a capture is a session's bytes, far below it.
+constexpr std::size_t kMaxInputBytes = std::size_t{256} << 20;
+
+// The bytes of the regular file `path` (at most kMaxInputBytes); nullopt, with the reason
+// printed, for anything else (a directory, a FIFO, /dev/zero, a read error).
 std::optional<Bytes> read_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return std::nullopt;
-  return Bytes(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  try {
+    const std::string text = weft::cli::read_file(path, kMaxInputBytes);
+    return Bytes(text.begin(), text.end());
+  } catch (const std::runtime_error& error) {
+    std::fprintf(stderr, "weft_wire_to_pcap: %s\n", error.what());
+    return std::nullopt;
+  }
 }
 
 // Whether `bytes` start with a frame whose header is a 12-element array of op 1 (hello).
@@ -264,9 +277,8 @@ bool parse_capture_name(const std::string& name, std::uint64_t& link, CaptureFil
   const std::size_t dash = name.find('-');
   const std::size_t to = name.find("-to-", dash + 1);
   if (dash == std::string::npos || to == std::string::npos || dash == 0) return false;
-  for (std::size_t i = 0; i < dash; ++i)
-    if (name[i] < '0' || name[i] > '9') return false;
-  link = std::stoull(name.substr(0, dash));
+  const auto [end, error] = std::from_chars(name.data(), name.data() + dash, link);
+  if (error != std::errc{} || end != name.data() + dash) return false;  // not a link number
   file.writer = name.substr(dash + 1, to - dash - 1);
   file.reader = name.substr(to + 4, name.size() - 5 - (to + 4));
   return true;
@@ -328,7 +340,8 @@ bool write_manifest(const std::string& path, const std::vector<Connection>& conn
     if (!connections[i].acceptor_path.empty())
       file << i << " 1 " << connections[i].acceptor_path << '\n';
   }
-  return static_cast<bool>(file);
+  file.close();  // a full disk shows here
+  return !file.fail();
 }
 
 int usage(const char* why) {
