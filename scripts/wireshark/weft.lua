@@ -484,24 +484,37 @@ end
 
 -- Decodes the whole frame `s` (its prefix checked: `prefix`) as a receiver does: the
 -- checksum, the header, the op's schema. Returns the frame and, for a frame that fails,
--- the error name, its offset in the frame and the detail.
-local function decode_frame(s, prefix)
+-- the error name, its offset in the frame and the detail. With `header_first` (the search
+-- for a frame start in a capture begun mid-stream, where only pass or fail matters) the
+-- cheap checks come first: the hash of a long candidate, in Lua, is what made a hostile
+-- capture take minutes.
+local function decode_frame(s, prefix, header_first)
   local frame = {header_bytes = prefix.header_bytes}
   frame.payload_at = 8 + prefix.header_bytes
   frame.payload_len = prefix.total - frame.payload_at - (prefix.checksum and 8 or 0)
-  if prefix.checksum then
+  local function checksum()
+    if not prefix.checksum then return nil end
     frame.carried, frame.checksum_status, frame.computed = check_checksum(s, prefix)
     if frame.checksum_status == "bad" then
-      return frame, "checksum_mismatch", prefix.total - 8, string.format(
+      return "checksum_mismatch", prefix.total - 8, string.format(
         "checksum %s does not match the frame's xxh3-64", frame.carried:tohex())
     end
   end
-  local err, at, message = parse_header(s, prefix, frame)
+  local err, at, message
+  if not header_first then
+    err, at, message = checksum()
+    if err then return frame, err, at, message end
+  end
+  err, at, message = parse_header(s, prefix, frame)
   if err then return frame, err, at, message end
   local element
   err, element, message = validate(frame, frame.payload_len)
   if err then
     return frame, err, element < 0 and frame.payload_at or frame.element_at[element + 1], message
+  end
+  if header_first then
+    err, at, message = checksum()
+    if err then return frame, err, at, message end
   end
   return frame
 end
@@ -591,8 +604,20 @@ local function frame_candidate(s, pos, left)
   local err, prefix = check_prefix(s:sub(pos, pos + 7), false)
   local tag, op = sbyte(s, pos + 8), sbyte(s, pos + 9)
   if err or not schemas[op] or tag ~= 0x94 + #schemas[op].fields then return "no" end
-  if left < prefix.total then return "more", prefix end
-  local _, frame_err = decode_frame(s:sub(pos, pos + prefix.total - 1), prefix)
+  if left < prefix.total then
+    -- Its header may already tell: a candidate that fails it is no frame, and asking TCP for
+    -- the rest of each such candidate made a hostile capture's search quadratic.
+    if left >= 8 + prefix.header_bytes then
+      local frame = {header_bytes = prefix.header_bytes, payload_at = 8 + prefix.header_bytes}
+      frame.payload_len = prefix.total - frame.payload_at - (prefix.checksum and 8 or 0)
+      if parse_header(s:sub(pos, pos + 7 + prefix.header_bytes), prefix, frame) or
+          validate(frame, frame.payload_len) then
+        return "no"
+      end
+    end
+    return "more", prefix
+  end
+  local _, frame_err = decode_frame(s:sub(pos, pos + prefix.total - 1), prefix, true)
   if frame_err then return "no" end
   return "frame", prefix
 end
