@@ -260,7 +260,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   void log_connection(LogLevel level, const std::string& text) {
     if (!options.log) return;
     std::uint64_t held_back = 0;
-    if (!connection_log_throttle.admit(turn_now() / 1'000'000, held_back)) return;
+    // A clock read of its own, not turn_now(): this may run outside a turn, which would
+    // leave the turn's clock set.
+    if (!connection_log_throttle.admit(monotonic_now_ns() / 1'000'000, held_back)) return;
     if (held_back > 0) {
       options.log(LogLevel::warning,
                   std::to_string(held_back) + " lines about single connections not logged (over " +
