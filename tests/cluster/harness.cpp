@@ -446,6 +446,9 @@ class Harness {
   // The peers `m` lists now: nodes list every member, drivers every node, minus removals.
   bool write_members(const Member& m) {
     std::ofstream file(members_file(m), std::ios::trunc);
+    // A comment first: a reload refuses an empty file (as one being written), and a member
+    // may list nobody for a while.
+    file << "# the peers of " << m.name << ", written by weft-chaos\n";
     for (const Member& peer : members_) {
       if (&peer == &m || (!m.node && !peer.node) || unlisted_.contains({m.name, peer.name}))
         continue;
