@@ -16,6 +16,8 @@
 #include <string>
 #include <string_view>
 
+#include "weft/io/regular_file.hpp"
+
 namespace weft::cli {
 
 // The largest file read_file reads: keys, key rings, member lists are far smaller.
@@ -30,28 +32,10 @@ inline std::string read_file(const std::filesystem::path& path,
   const auto fail = [&](const std::string& why) {
     return std::runtime_error(path.string() + ": " + why);
   };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) throw fail(std::strerror(errno));
-  struct stat status {};
-  if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
-    ::close(fd);
-    throw fail("not a regular file");
-  }
   std::string text;
-  char buffer[64 * 1024];
-  while (true) {
-    const ssize_t got = ::read(fd, buffer, sizeof buffer);
-    if (got == 0) break;
-    if (got < 0 && errno == EINTR) continue;
-    const int error = errno;
-    if (got < 0 || text.size() + static_cast<std::size_t>(got) > max_bytes) {
-      ::close(fd);
-      throw fail(got < 0 ? std::strerror(error)
-                         : "larger than " + std::to_string(max_bytes) + " bytes");
-    }
-    text.append(buffer, static_cast<std::size_t>(got));
+  if (const std::optional<std::string> why = io::read_regular_file(path.c_str(), max_bytes, text)) {
+    throw fail(*why);
   }
-  ::close(fd);
   return text;
 }
 

@@ -507,6 +507,35 @@ TEST(IoTls, SetTlsContextRefusesWhatANodeCannotUse) {
   EXPECT_TRUE(recorder.saw(dialer + " log: TLS context refused: it is deterministic"));
 }
 
+// Limits no TLS session can run with are refused by start(), with the reason logged; before,
+// start() returned ok and the first connection's session threw on the loop thread, which
+// ended the process.
+TEST(IoTls, StartRefusesTlsLimitsNoSessionCanRunWith) {
+  TestPki pki;
+  const std::string dialer = dialer_and_acceptor().first;
+  const std::string acceptor = dialer_and_acceptor().second;
+  const std::vector<std::pair<const char*, void (*)(TlsLimits&)>> bad_limits = {
+      {"plaintext in 0", [](TlsLimits& limits) { limits.max_plaintext_in_bytes = 0; }},
+      {"ciphertext in over 1 GiB",
+       [](TlsLimits& limits) { limits.max_ciphertext_in_bytes = std::size_t{1} << 31; }},
+      {"ciphertext out of one record's overhead",
+       [](TlsLimits& limits) { limits.max_ciphertext_out_bytes = 64; }},
+  };
+  for (const auto& [label, spoil] : bad_limits) {
+    SCOPED_TRACE(label);
+    Recorder recorder;
+    EventNodeOptions options =
+        options_for(dialer, {{acceptor, 0}}, pki.context({dialer}, {}, valid_now()));
+    spoil(options.tls_limits);
+    ASSERT_TRUE(tls_limits_problem(options.tls_limits).has_value());
+    options.log = recorder.log_of(dialer);
+    EventNode node(std::move(options));
+    EXPECT_EQ(node.start(), Errc::invalid_argument);
+    EXPECT_TRUE(recorder.saw(dialer + " log: tls_limits refused: "));
+  }
+  EXPECT_FALSE(tls_limits_problem(TlsLimits{}).has_value());
+}
+
 // A TLS server played by the test: accepts one connection on `listener`, runs the TLS
 // handshake with `context` and returns the first weft frame the client sends (its hello).
 std::optional<Frame> first_frame_over_tls(int listener,

@@ -1,12 +1,18 @@
 // TLS contexts (weft/io/tls.hpp): loading credentials and the errors that name what is wrong,
 // reloading while sessions run, the deterministic random source for the simulator, and the
 // kernel TLS probe (weft/io/kernel_tls.hpp).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -153,7 +159,39 @@ TEST_F(TlsContextTest, LoadsFilesAndNamesTheFileAtFault) {
   const io::TlsContextResult too_big = TlsContext::load(huge);
   ASSERT_FALSE(too_big.ok());
   EXPECT_EQ(too_big.error->code, TlsLoadErrc::unreadable);
-  EXPECT_NE(too_big.error->message.find("larger than 1 MiB"), std::string::npos);
+  EXPECT_NE(too_big.error->message.find("larger than 1048576 bytes"), std::string::npos);
+}
+
+// A FIFO or a directory in a credential's place is refused as unreadable at once: before,
+// load() opened a FIFO blocking, and weft-node's signal thread, reloading on SIGHUP, waited
+// there for ever (SIGTERM then went unanswered).
+TEST_F(TlsContextTest, LoadRefusesWhatIsNotARegularFileWithoutWaiting) {
+  const TempDir dir;
+  const io::TlsFiles files{dir.write("ca.pem", node_b_.ca_pem),
+                           dir.write("node-b.crt", node_b_.chain_pem),
+                           dir.write("node-b.key", node_b_.key_pem)};
+  const std::string fifo = files.key_path + ".fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  const std::string directory = files.key_path + ".d";
+  std::filesystem::create_directory(directory);
+  for (const std::string& path : {fifo, directory}) {
+    SCOPED_TRACE(path);
+    io::TlsFiles odd = files;
+    odd.key_path = path;
+    auto loading = std::async(std::launch::async, [odd] { return TlsContext::load(odd); });
+    if (loading.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+      ADD_FAILURE() << "load() still waits on " << path << " after 5 s";
+      // Let the blocked open go (a writer appears, then leaves: the read sees the end).
+      const int writer = ::open(path.c_str(), O_WRONLY | O_NONBLOCK);
+      if (writer >= 0) ::close(writer);
+    }
+    const io::TlsContextResult loaded = loading.get();
+    ASSERT_FALSE(loaded.ok());
+    EXPECT_EQ(loaded.error->code, TlsLoadErrc::unreadable);
+    EXPECT_EQ(loaded.error->source, path);
+    EXPECT_NE(loaded.error->message.find("not a regular file"), std::string::npos)
+        << loaded.error->message;
+  }
 }
 
 // A reload: new credentials (a new CA even) give a new context; sessions made from it use

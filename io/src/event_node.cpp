@@ -165,6 +165,10 @@ Errc EventNode::start() {
     }
     impl.backend = *parsed;
   }
+  if (const std::optional<std::string> problem = tls_limits_problem(impl.options.tls_limits)) {
+    impl.log(LogLevel::error, "tls_limits refused: " + *problem);
+    return Errc::invalid_argument;
+  }
   if (impl.options.tls) {
     if (!impl.check_tls_context(*impl.options.tls)) return Errc::invalid_argument;
     impl.tls_context = impl.options.tls;

@@ -6,10 +6,10 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <utility>
 
 #include "tls_context_impl.hpp"
+#include "weft/io/regular_file.hpp"
 
 namespace weft::io {
 
@@ -190,19 +190,13 @@ std::optional<TlsLoadError> Builder::use_own_chain_and_key() {
   return std::nullopt;
 }
 
-// The whole of `path`, or why not.
+// The whole of the regular file `path`, or why not (read_regular_file: a FIFO put in a
+// credential's place must not hang weft-node's signal thread, reloading on SIGHUP).
 std::optional<TlsLoadError> read_file(const std::string& path, std::string& out) {
-  auto unreadable = [&](std::string_view why) {
-    return TlsLoadError{TlsLoadErrc::unreadable, path, path + ": " + std::string(why)};
-  };
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return unreadable(std::strerror(errno));
-  // One byte more than the limit tells a file at the limit from a larger one.
-  out.resize(kMaxCredentialFileBytes + 1);
-  file.read(out.data(), static_cast<std::streamsize>(out.size()));
-  if (file.bad()) return unreadable("read error");
-  out.resize(static_cast<std::size_t>(file.gcount()));
-  if (out.size() > kMaxCredentialFileBytes) return unreadable("larger than 1 MiB");
+  if (const std::optional<std::string> why =
+          read_regular_file(path.c_str(), kMaxCredentialFileBytes, out)) {
+    return TlsLoadError{TlsLoadErrc::unreadable, path, path + ": " + *why};
+  }
   return std::nullopt;
 }
 

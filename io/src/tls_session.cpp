@@ -55,20 +55,26 @@ void check_config(const TlsContext* context, const TlsSessionConfig& config) {
   if (config.role == TlsRole::server && !config.peer_name.empty()) {
     refuse("a server takes no peer_name (it reads the client's from its certificate)");
   }
-  const TlsLimits& limits = config.limits;
-  // BIO and SSL calls take int sizes.
-  constexpr std::size_t kMaxLimitBytes = INT_MAX / 2;
-  for (const std::size_t limit : {limits.max_ciphertext_in_bytes, limits.max_plaintext_in_bytes,
-                                  limits.max_plaintext_out_bytes}) {
-    if (limit == 0 || limit > kMaxLimitBytes) refuse("a limit is 0 or over 1 GiB");
-  }
-  if (limits.max_ciphertext_out_bytes <= kRecordOverheadBytes ||
-      limits.max_ciphertext_out_bytes > kMaxLimitBytes) {
-    refuse("max_ciphertext_out_bytes must exceed one record's overhead (64) and be under 1 GiB");
+  if (const std::optional<std::string> problem = tls_limits_problem(config.limits)) {
+    refuse(*problem);
   }
 }
 
 }  // namespace
+
+std::optional<std::string> tls_limits_problem(const TlsLimits& limits) {
+  // BIO and SSL calls take int sizes.
+  constexpr std::size_t kMaxLimitBytes = INT_MAX / 2;
+  for (const std::size_t limit : {limits.max_ciphertext_in_bytes, limits.max_plaintext_in_bytes,
+                                  limits.max_plaintext_out_bytes}) {
+    if (limit == 0 || limit > kMaxLimitBytes) return "a TLS limit is 0 or over 1 GiB";
+  }
+  if (limits.max_ciphertext_out_bytes <= kRecordOverheadBytes ||
+      limits.max_ciphertext_out_bytes > kMaxLimitBytes) {
+    return "max_ciphertext_out_bytes must exceed one record's overhead (64) and be under 1 GiB";
+  }
+  return std::nullopt;
+}
 
 struct TlsSession::Impl {
   // Declared first, freed last: the SSL object refers to the context's SSL_CTX.
@@ -289,6 +295,15 @@ bool TlsSession::Impl::advance_handshake() {
     return false;
   }
   peer_names = tls_detail::dns_names(SSL_get0_peer_certificate(ssl.get()));
+  // A server learns whom it serves from the client's DNS names alone: a certificate without
+  // one (a CA's certificate for a person or an IP address) would bind the weft hello to no
+  // name at all, so its holder could claim any node's.
+  if (config.role == TlsRole::server && peer_names.empty()) {
+    fail(TlsErrc::name_mismatch,
+         "TLS handshake: the client's certificate carries no subjectAltName DNS name, so it "
+         "names no weft node");
+    return false;
+  }
   // OpenSSL verified the peer (SSL_VERIFY_PEER fails the handshake otherwise) and, on a
   // client, the name; checked again so that a change of OpenSSL options cannot let an
   // unverified peer through silently.
@@ -340,6 +355,7 @@ void TlsSession::Impl::read_records() {
 }
 
 std::size_t TlsSession::Impl::encrypt(Bytes plaintext, std::size_t ciphertext_goal_bytes) {
+  [[maybe_unused]] const std::size_t waiting_before = ciphertext_out.size();
   std::size_t taken = 0;
   while (taken < plaintext.size() &&
          ciphertext_out_room(ciphertext_goal_bytes) > kRecordOverheadBytes) {
@@ -355,7 +371,9 @@ std::size_t TlsSession::Impl::encrypt(Bytes plaintext, std::size_t ciphertext_go
     }
     taken += written;
   }
-  assert(ciphertext_out.size() <= config.limits.max_ciphertext_out_bytes);
+  // Records go out only within the limit; answers to the peer's KeyUpdate requests may
+  // already have passed it (by up to the control slack, read_records sees to that).
+  assert(ciphertext_out.size() <= std::max(waiting_before, config.limits.max_ciphertext_out_bytes));
   return taken;
 }
 

@@ -215,7 +215,8 @@ struct EventNodeOptions {
   // EventNode::set_tls_context replaces the context for new connections.
   std::shared_ptr<const TlsContext> tls;
   // The limits of each connection's TLS session (weft/io/tls.hpp). Reads take at most
-  // max_ciphertext_in_bytes at a time.
+  // max_ciphertext_in_bytes at a time. Limits that tls_limits_problem refuses make start()
+  // fail with invalid_argument.
   TlsLimits tls_limits;
   // The loop thread's scheduling policy, set as the thread starts; a policy the kernel
   // refuses makes start() fail with invalid_argument (and a log line saying why).
@@ -439,10 +440,10 @@ class EventNode {
 
   // Binds the listener, resolves peer addresses and starts the loop thread. Returns ok, or
   // invalid_argument when nothing was started (the log says why): accept_pause_ms below 1,
-  // listen_busy_wait_ms below 0, a TLS context or NodeConfig the node refuses, a bad object
-  // endpoint or window, a bad peer, source or listen address, a listener that cannot bind (an
-  // address in use is tried again for up to listen_busy_wait_ms, so start() may block that long),
-  // no descriptor left for the loop's own, a loop_scheduling the kernel refuses, a
+  // listen_busy_wait_ms below 0, tls_limits or a TLS context or NodeConfig the node refuses, a bad
+  // object endpoint or window, a bad peer, source or listen address, a listener that cannot bind
+  // (an address in use is tried again for up to listen_busy_wait_ms, so start() may block that
+  // long), no descriptor left for the loop's own, a loop_scheduling the kernel refuses, a
   // WEFT_LOOP_BACKEND that names no backend, or an io_uring loop the kernel cannot make. A refused
   // start() holds no descriptor and no port, and may be called again.
   Errc start();

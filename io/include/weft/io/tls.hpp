@@ -17,7 +17,8 @@
 // Names: a weft node's name is bound to its certificate by a subjectAltName DNS entry equal to
 // the name (e.g. "node-a"). The client names the peer it dials and the handshake fails with
 // name_mismatch when the server's certificate does not carry that name (exact match: no
-// wildcards, never the subject's common name). Both sides expose the peer certificate's
+// wildcards, never the subject's common name); a server fails it with name_mismatch when the
+// client's certificate carries no DNS name at all. Both sides expose the peer certificate's
 // verified DNS names (peer_names) so the core can check the name in the weft hello.
 //
 // Randomness and the simulator. TLS draws random bytes for its hello randoms and key shares.
@@ -61,10 +62,12 @@ enum class TlsErrc : std::uint8_t {
   // The peer's certificate failed verification for a reason below none of the others names
   // (a bad signature, a wrong key usage, a chain longer than the limit, ...).
   bad_certificate,
-  unknown_ca,      // the peer's chain does not lead to a CA in this context's bundle
-  expired,         // a certificate of the peer's chain expired before the verify time
-  not_yet_valid,   // a certificate of the peer's chain is valid only after the verify time
-  name_mismatch,   // client: the server's certificate does not carry the dialed name
+  unknown_ca,     // the peer's chain does not lead to a CA in this context's bundle
+  expired,        // a certificate of the peer's chain expired before the verify time
+  not_yet_valid,  // a certificate of the peer's chain is valid only after the verify time
+  // Client: the server's certificate does not carry the dialed name. Server: the client's
+  // certificate carries no subjectAltName DNS name (it names no node).
+  name_mismatch,
   no_certificate,  // server: the client sent no certificate
   // The peer ended the handshake or the connection with a fatal alert (it refused this
   // side's certificate, for instance): TlsError::alert says which.
@@ -214,6 +217,11 @@ struct TlsLimits {
   // (limit).
   std::size_t max_ciphertext_out_bytes = 256 * 1024;
 };
+
+// Why `limits` cannot serve a session (a limit of 0, one over 1 GiB, a ciphertext output
+// limit that holds no record), or nothing when they can. TlsSession's constructor throws on
+// the same; EventNode::start refuses its tls_limits with it.
+std::optional<std::string> tls_limits_problem(const TlsLimits& limits);
 
 struct TlsSessionConfig {
   TlsRole role = TlsRole::client;
