@@ -283,6 +283,52 @@ TEST(IoObjects, ADeferringReaderHoldsTheSenderBackUntilItResumesFromAnotherThrea
     EXPECT_EQ(result.error, Errc::ok);
 }
 
+// The "queue it, and if it is done at once go on" pattern: defer() then resume() inside
+// on_data, on the loop thread. The chunk is consumed once and delivery goes on after
+// on_data returns. Before, resume() ran inline, consumed a stale count and delivered the
+// same chunk again from inside on_data: chunks stored twice, reported ok (and done on every
+// chunk, a recursion without end).
+TEST(IoObjects, DeferAndResumeInsideOnDataDeliverEachChunkOnce) {
+  Completions done;  // before the nodes: their stop() still reports into it
+  std::mutex mutex;
+  std::map<std::string, std::vector<std::uint8_t>> received;
+  std::atomic<int> ended_ok{0};
+  ObjectPairOnSockets pair([&](const IncomingObject& object, ObjectReader) {
+    ObjectSink sink;
+    const std::string name = object.header.name;
+    auto calls = std::make_shared<int>(0);
+    sink.on_data = [&, name, calls](ObjectReader& reader, Bytes chunk, bool) {
+      {
+        std::lock_guard lock(mutex);
+        auto& into = received[name];
+        into.insert(into.end(), chunk.begin(), chunk.end());
+      }
+      // "every": each chunk; "odd": every other one.
+      if (name == "every" || (*calls)++ % 2 == 0) {
+        EXPECT_EQ(reader.defer(), Errc::ok);
+        EXPECT_EQ(reader.resume(), Errc::ok);
+      }
+    };
+    sink.on_end = [&](ObjectReader&, Errc result, std::string_view) {
+      if (result == Errc::ok) ++ended_ok;
+    };
+    return sink;
+  });
+  ObjectStream stream = pair.sender().open_object_stream(
+      "receiver", "store", ObjectStreamCallbacks{done.on_done(), done.on_end()});
+  ASSERT_EQ(stream.send(named("odd", ObjectSource::memory(SharedBytes(data_of(1, 300'000))))),
+            Errc::ok);
+  ASSERT_EQ(stream.send(named("every", ObjectSource::memory(SharedBytes(data_of(2, 300'000))))),
+            Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return done.count() == 2; }, 20s));
+  for (const ObjectResult& result : done.copy())
+    EXPECT_EQ(result.error, Errc::ok) << result.message;
+  EXPECT_TRUE(wait_until([&] { return ended_ok.load() == 2; }));
+  std::lock_guard lock(mutex);
+  EXPECT_TRUE(received["odd"] == data_of(1, 300'000)) << received["odd"].size() << " bytes";
+  EXPECT_TRUE(received["every"] == data_of(2, 300'000)) << received["every"].size() << " bytes";
+}
+
 // defer() answers only the thread inside on_data: another thread's call while on_data runs
 // for that reader is invalid_argument and keeps nothing, so the object still arrives whole
 // with no resume().

@@ -169,6 +169,11 @@ Errc ObjectReader::resume() {
   if (!state_ || !state_->deferred) return Errc::not_found;
   return on_reader_loop(state_, [state = state_](EventNode::Impl& node) {
     if (!state->deferred.exchange(false)) return;
+    // Resumed from inside on_data (run inline on the loop thread): the chunk was never held,
+    // and deliver_object, once on_data returns, consumes it and goes on.
+    if (state->on_data_thread.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
+      return;
+    }
     PeerConnection connection = node.connection(state->peer);
     connection.object_consume(node.turn_now(), state->stream, state->deferred_bytes);
     if (state->deferred_end) return node.end_reader(state, Errc::ok, "");

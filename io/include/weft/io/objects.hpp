@@ -139,7 +139,9 @@ class ObjectReader {
   // nothing more until resume(): the sender's window fills and it waits. invalid_argument
   // outside on_data, and from any thread but the one running on_data (even while it runs).
   Errc defer();
-  // From any thread: consumes the deferred chunk and goes on with the next.
+  // From any thread: consumes the deferred chunk and goes on with the next. Called in
+  // on_data after defer() (the sink finished the chunk at once), it undoes the defer():
+  // the chunk is consumed when on_data returns, once.
   Errc resume();
   // From any thread: true once the object's reading has ended (and for an empty handle). It
   // turns true as the end begins, before the sink's on_end runs on the loop thread.
