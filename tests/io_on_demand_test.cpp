@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <future>
+
 #include "io_test_support.hpp"
 
 namespace weft::io {
@@ -46,33 +48,82 @@ std::unique_ptr<EventNode> on_demand_node(const std::string& name, std::uint16_t
   return node;
 }
 
+// Two on-demand nodes on loopback: d, the side the dial rule makes the dialer, and a. With
+// `dialer_reaches_acceptor` false, d knows a port where nothing listens for a.
+struct OnDemandPair {
+  std::string dialer = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
+  std::string acceptor = dialer == "alpha" ? "bravo" : "alpha";
+  std::uint16_t dialer_port = free_port();
+  std::uint16_t acceptor_port = free_port();
+  std::unique_ptr<EventNode> d;
+  std::unique_ptr<EventNode> a;
+
+  explicit OnDemandPair(bool dialer_reaches_acceptor = true) {
+    d = on_demand_node(dialer, dialer_port, acceptor,
+                       dialer_reaches_acceptor ? acceptor_port : free_port());
+    a = on_demand_node(acceptor, acceptor_port, dialer, dialer_port);
+  }
+};
+
 PeerState state_of(EventNode& node) {
   const auto peers = node.peers();
   return peers.empty() ? PeerState::removed : peers[0].stats.state;
 }
 
 TEST(IoOnDemand, FirstUseFromEitherSideConnectsAndIdleConnectionsClose) {
-  const std::string dialer = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
-  const std::string acceptor = dialer == "alpha" ? "bravo" : "alpha";
-  const std::uint16_t dialer_port = free_port();
-  const std::uint16_t acceptor_port = free_port();
-  auto d = on_demand_node(dialer, dialer_port, acceptor, acceptor_port);
-  auto a = on_demand_node(acceptor, acceptor_port, dialer, dialer_port);
+  OnDemandPair pair;
+  EventNode& d = *pair.d;
+  EventNode& a = *pair.a;
+  const std::string& dialer = pair.dialer;
+  const std::string& acceptor = pair.acceptor;
   std::this_thread::sleep_for(200ms);
-  EXPECT_EQ(state_of(*d), PeerState::idle);  // nothing dials before there is work
-  EXPECT_EQ(state_of(*a), PeerState::idle);
+  EXPECT_EQ(state_of(d), PeerState::idle);  // nothing dials before there is work
+  EXPECT_EQ(state_of(a), PeerState::idle);
 
   // The acceptor's first request knocks; the dialer dials back and the call is served.
-  Reply knocked = reply_within(a->request(dialer, kEcho, as_bytes("knock")));
+  Reply knocked = reply_within(a.request(dialer, kEcho, as_bytes("knock")));
   EXPECT_EQ(knocked.error, Errc::ok);
   EXPECT_EQ(std::string(knocked.payload.begin(), knocked.payload.end()), "knock");
   // Idle for 300 ms: both sides close.
   EXPECT_TRUE(wait_until(
-      [&] { return state_of(*a) == PeerState::idle && state_of(*d) == PeerState::idle; }, 5s));
+      [&] { return state_of(a) == PeerState::idle && state_of(d) == PeerState::idle; }, 5s));
   // The dialer's next request dials again.
-  Reply again = reply_within(d->request(acceptor, kEcho, as_bytes("again")));
+  Reply again = reply_within(d.request(acceptor, kEcho, as_bytes("again")));
   EXPECT_EQ(again.error, Errc::ok);
-  EXPECT_GE(d->peers()[0].stats.generation, 2u);
+  EXPECT_GE(d.peers()[0].stats.generation, 2u);
+}
+
+// stop() ends a request held for an on-demand peer that has no socket: after a knock, the
+// knocker waits for the peer's dial back (up to connect plus handshake timeout), and no
+// transport's close reaches what it holds. Before, the request never ended: its future
+// stayed unready after stop() returned.
+TEST(IoOnDemand, StopEndsARequestWaitingForThePeersDialBack) {
+  // The dialer knows a port where nothing listens for the acceptor: it cannot dial back.
+  OnDemandPair pair(false);
+  EventNode& a = *pair.a;
+  const std::string& dialer = pair.dialer;
+  std::future<Reply> waiting = a.request(dialer, kEcho, as_bytes("knock"));
+  // The knock is answered (reject wrong_dialer) within milliseconds on loopback, and the
+  // dial back fails: the acceptor waits with no socket, the request held.
+  EXPECT_EQ(waiting.wait_for(1s), std::future_status::timeout);
+  EXPECT_EQ(state_of(a), PeerState::idle);
+  a.stop();
+  ASSERT_EQ(waiting.wait_for(2s), std::future_status::ready);
+  EXPECT_EQ(waiting.get().error, Errc::disconnected);
+}
+
+// A request to an idle on-demand peer queued in the same turn as stop(): its dial is not
+// made (no socket opens after the others closed) and the request ends. Before, the socket
+// opened after shutdown and the request was never answered.
+TEST(IoOnDemand, StopEndsARequestWhoseDialWasAskedForInTheLastTurn) {
+  OnDemandPair pair;
+  EventNode& d = *pair.d;
+  // The loop is busy while the request and the stop are queued: both run in one turn.
+  ASSERT_EQ(d.run_on_loop([] { std::this_thread::sleep_for(200ms); }), Errc::ok);
+  std::future<Reply> last = d.request(pair.acceptor, kEcho, as_bytes("last"));
+  d.stop();
+  ASSERT_EQ(last.wait_for(2s), std::future_status::ready);
+  EXPECT_EQ(last.get().error, Errc::disconnected);
 }
 
 }  // namespace

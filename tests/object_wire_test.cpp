@@ -218,5 +218,76 @@ TEST(ObjectWire, AnAckThroughAnObjectAlreadyAcknowledgedIsAProtocolError) {
             "object_ack 1 on mux " + std::to_string(side.mux) + ": object 2 was due");
 }
 
+// The open the node sends on the connection the script dials next, once the old one is gone.
+Frame reopened(SendingSide& side) {
+  const ScriptedPeer::Step step = redial(side.driven);
+  std::vector<OwnedFrame> opens = frames_with(step.sent, Op::object_open);
+  if (opens.empty()) opens = frames_with(side.driven.read().sent, Op::object_open);
+  EXPECT_EQ(opens.size(), 1u);
+  if (opens.empty()) return Frame{};
+  side.mux = opens[0].view().mux;
+  const Frame open = opens[0].view();
+  return open;
+}
+
+// §4.7: after a goaway(idle), an object the peer never acknowledged starts over under the
+// next number, and the peer's ack of that number completes it. Before, the node still
+// waited for the old number's ack: "object 1 was due", a protocol error, and on the next
+// resume the object ended object_state_lost although the receiver had finished it.
+TEST(ObjectWire, AfterAGoawayIdleAnObjectStartedOverIsAcknowledgedUnderItsNewNumber) {
+  SendingSide side(1);
+  const auto first = frames_with(side.accept(), Op::object_begin);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].view().seq, 1u);
+  side.driven.feed(Frame{.op = Op::goaway,
+                         .status = static_cast<std::uint16_t>(Status::idle),
+                         .payload = as_bytes("idle for 30000 ms")});
+  ASSERT_TRUE(side.driven.all<event::ObjectCompleted>().empty());
+  const Frame open = reopened(side);
+  EXPECT_EQ(open.flags & flag::kResume, 0);
+  EXPECT_EQ(open.seq, 2u);
+  const auto begins = frames_with(side.driven
+                                      .exchange(Frame{.op = Op::object_accept,
+                                                      .mux = side.mux,
+                                                      .seq = 2,
+                                                      .credit_msgs = 16,
+                                                      .credit_bytes = 1 << 20})
+                                      .sent,
+                                  Op::object_begin);
+  ASSERT_EQ(begins.size(), 1u);
+  EXPECT_EQ(begins[0].view().seq, 2u);
+  side.driven.feed(Frame{.op = Op::object_ack, .mux = side.mux, .seq = 2});
+  const auto done = side.driven.all<event::ObjectCompleted>();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].object, 1u);
+  EXPECT_EQ(errc_name(done[0].result), errc_name(Errc::ok));
+  // The goaway's close is the only one: the new connection stays up.
+  EXPECT_EQ(side.driven.all<event::CloseTransport>().size(), 1u);
+  EXPECT_EQ(side.driven.all<event::PeerDown>().size(), 1u);
+}
+
+// §6.3: after a resume, an object the receiver's accept did not say begun is not begun on
+// this connection: an ack of it is a protocol error. Before, a refusal ack completed it
+// while it stayed due, so its begin went out again (and its data was asked for) after its
+// completion.
+TEST(ObjectWire, AfterAResumeAnAckOfAnObjectNotBegunAgainIsAProtocolError) {
+  SendingSide side(1);
+  ASSERT_EQ(frames_with(side.accept(), Op::object_begin).size(), 1u);
+  const Frame open = reopened(side);
+  EXPECT_EQ(open.flags & flag::kResume, flag::kResume);
+  EXPECT_EQ(open.seq, 1u);
+  side.driven.feed(Frame{.op = Op::object_accept, .mux = side.mux, .seq = 1});  // no credit
+  side.driven.feed(Frame{.op = Op::object_ack,
+                         .mux = side.mux,
+                         .seq = 1,
+                         .status = static_cast<std::uint16_t>(Status::busy)});
+  const std::optional<OwnedFrame> goaway = final_frame(side.driven);
+  ASSERT_TRUE(goaway.has_value());
+  EXPECT_EQ(goaway->view().op, Op::goaway);
+  EXPECT_EQ(text_of(goaway->view().payload),
+            "object_ack 1 on mux " + std::to_string(side.mux) + ": no such object was begun");
+  EXPECT_TRUE(side.driven.all<event::ObjectCompleted>().empty());
+}
+
 }  // namespace
 }  // namespace weft::testing

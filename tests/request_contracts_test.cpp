@@ -417,7 +417,57 @@ TEST(RequestContracts, MaxStreamReceiveBytesAtThePeerAWindowPastTheBudgetEndsBus
   EXPECT_EQ(cluster.recorder(kB).streams_opened.size(), 3u);
 }
 
+// A stream's initial payload is charged to the acceptor's max_stream_receive_bytes until the
+// stream ends. Before, streams without input were free: a peer could open max_streams of
+// them with a frame's payload each (32 GiB at the defaults) while the application had not
+// read its events.
+TEST(RequestContracts, MaxStreamReceiveBytesAtThePeerCountsInitialPayloadsUntilTheStreamEnds) {
+  constexpr std::uint64_t kBudget = 3'000;
+  Cluster cluster = connected_pair(for_node(
+      "bravo", [](NodeConfig& config) { config.limits.max_stream_receive_bytes = kBudget; }));
+  ASSERT_TRUE(cluster.run_until_connected());
+  register_stream_handler_on_both(cluster);
+  const std::string payload(1'200, 'p');
+  StreamArgs with_payload = stream_args(kStreamHandler);
+  with_payload.has_payload = true;
+  with_payload.payload = as_bytes(payload);
+  std::vector<OpenedStream> opened;
+  for (int i = 0; i < 3; ++i)
+    opened.push_back(cluster.to(kA, kB).open_stream(cluster.now(), with_payload));
+  for (const OpenedStream& stream : opened)
+    ASSERT_EQ(stream.error, Errc::ok);
+  // Two fit (2400 bytes), the third would pass 3000.
+  ASSERT_TRUE(cluster.settle([&] { return cluster.recorder(kA).ended(opened[2].id) != nullptr; }));
+  EXPECT_EQ(cluster.recorder(kA).ended(opened[2].id)->result, Errc::busy);
+  EXPECT_EQ(cluster.recorder(kA).ended(opened[0].id), nullptr);
+  EXPECT_EQ(cluster.recorder(kB).streams_opened.size(), 2u);
+  // Ending one gives its payload's share back.
+  ASSERT_EQ(cluster.to(kA, kB).stream_cancel(cluster.now(), opened[0].id), Errc::ok);
+  cluster.net().run_for(ns_from_ms(10));
+  const OpenedStream again = cluster.to(kA, kB).open_stream(cluster.now(), with_payload);
+  ASSERT_EQ(again.error, Errc::ok);
+  cluster.net().run_for(ns_from_ms(10));
+  EXPECT_EQ(cluster.recorder(kA).ended(again.id), nullptr);
+  EXPECT_EQ(cluster.recorder(kB).streams_opened.size(), 3u);
+}
+
 // ---- a node driven by hand, its peer played by the test ----------------------------------
+
+// A reason text the peer sends is kept to its first 4096 bytes (PROTOCOL.md §9.2): a
+// stream_reset's text of 100 KB reaches the application clipped.
+TEST(RequestContracts, AStreamResetsTextIsKeptToItsFirst4096Bytes) {
+  testing::ScriptedPeer peer = testing::accepted({});
+  peer.feed(Frame{.op = Op::stream_open, .mux = 2, .handler = testing::kStreamHandler});
+  ASSERT_EQ(peer.all<event::StreamOpened>().size(), 1u);
+  const std::string text(100'000, 'r');
+  peer.feed(Frame{.op = Op::stream_reset,
+                  .mux = 2,
+                  .status = static_cast<std::uint16_t>(Status::canceled),
+                  .payload = as_bytes(text)});
+  const auto ended = peer.all<event::StreamEnded>();
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].message, text.substr(0, 4096));
+}
 
 // Each request for a handler the node does not serve needs an answer in the control lane.
 // A peer that keeps sending them while never reading fills that lane: at max_control_frames

@@ -189,5 +189,57 @@ TEST(SpecStatements, S4_7_WithoutOnDemandAGoawayIdleEndsTheUnansweredRequestsNot
             "closed the idle connection: idle for 30000 ms");
 }
 
+// §4.7 and §9.2: a goaway(idle) that comes while a response to this side's request is
+// arriving in parts contradicts itself (the peer was answering): a protocol error, and the
+// request ends once as for any failed connection; it is not sent again, and no part of the
+// old answer is carried into the next connection. Before, a debug build failed an
+// assertion, and a release build kept the half answer for the next connection.
+TEST(SpecStatements, S4_7_AGoawayIdleWhileAResponseArrivesInPartsIsAProtocolError) {
+  ScriptedPeer peer(testing::dialer_config(on_demand));
+  const Call call = peer.connection().request(
+      0, RequestArgs{.handler = kEchoHandler, .payload = as_bytes("answered in parts")});
+  ASSERT_EQ(call.error, Errc::ok);
+  peer.collect();
+  ASSERT_TRUE(connect_dial(peer).has_value());
+  peer.feed(welcome_frame());
+  ASSERT_EQ(frames_with(peer.written(), Op::request).size(), 1u);
+  peer.feed(Frame{.op = Op::response,
+                  .flags = flag::kMore,
+                  .mux = call.id,
+                  .seq = 100,
+                  .payload = as_bytes("0123456789")});
+  peer.feed(goaway_idle());
+  EXPECT_EQ(testing::expect_protocol_error(peer),
+            "goaway(idle) while answering mux " + std::to_string(call.id));
+  const auto done = peer.all<event::RequestDone>();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].id, call.id);
+  EXPECT_NE(errc_name(done[0].result), errc_name(Errc::ok));
+}
+
+// §6.1 and §9.2: a second response on a call whose response is arriving in parts is a
+// protocol error. Before, it was taken as the start of the answer again, and the first
+// one's size stayed counted against max_assembly_bytes for the rest of the connection (a
+// debug build failed an assertion).
+TEST(SpecStatements, S6_1_ASecondResponseWhileTheFirstArrivesInPartsIsAProtocolError) {
+  ScriptedPeer peer = dialed();
+  const Call call = peer.connection().request(0, RequestArgs{.handler = kEchoHandler});
+  ASSERT_EQ(call.error, Errc::ok);
+  peer.written();
+  const Frame first_part{.op = Op::response,
+                         .flags = flag::kMore,
+                         .mux = call.id,
+                         .seq = 400,
+                         .payload = as_bytes("0123456789")};
+  peer.feed(first_part);
+  EXPECT_TRUE(peer.all<event::RequestDone>().empty());
+  peer.feed(first_part);
+  EXPECT_EQ(testing::expect_protocol_error(peer),
+            "second response on mux " + std::to_string(call.id));
+  const auto done = peer.all<event::RequestDone>();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_NE(errc_name(done[0].result), errc_name(Errc::ok));
+}
+
 }  // namespace
 }  // namespace weft::spec_test

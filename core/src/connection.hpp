@@ -69,6 +69,9 @@ class Connection : private ObjectPort {
   // ends every call, stream, object stream and object held for the peer with peer_removed,
   // and stays removed: no dial, no transport, no timer.
   void remove(TimeNs now_ns);
+  // Connect on demand, no transport: ends every call held for the connection (disconnected,
+  // `reason`) and forgets the dial back or redial it waited for. A stopping driver's last word.
+  void abandon_waiting(const std::string& reason);
   bool removed() const { return state_ == PeerState::removed; }
 
   // ---- connections on demand (NodeConfig::connect_on_demand) ------------------------
@@ -196,7 +199,8 @@ class Connection : private ObjectPort {
     bool assembling = false;
     std::uint32_t window_msgs = 0;
     std::uint32_t window_bytes = 0;
-    std::uint64_t granted_msgs = 0;  // credit granted to the peer in total
+    std::uint32_t open_payload_bytes = 0;  // served: the peer's initial payload, charged too
+    std::uint64_t granted_msgs = 0;        // credit granted to the peer in total
     std::uint64_t granted_bytes = 0;
     std::uint32_t unreturned_msgs = 0;  // consumed, credit not sent back yet
     std::uint32_t unreturned_bytes = 0;
@@ -442,7 +446,9 @@ class Connection : private ObjectPort {
   SlotMap<Stream> streams_;
   mutable std::uint32_t peer_stream_hint_ = 0;  // find_stream's last peer stream (a guess)
   MuxIndex peer_streams_by_mux_;
-  std::uint64_t stream_window_bytes_ = 0;  // receive windows granted on live streams
+  // Receive windows granted on live streams, plus the initial payloads of those the peer
+  // opened: max_stream_receive_bytes bounds it.
+  std::uint64_t stream_window_bytes_ = 0;
   // Keys: key_of(slot, kind) for the deadline of an outbound request, an inbound one, or a
   // stream's next timer (deadline or keepalive).
   static constexpr std::uint32_t kOutboundKey = 0;

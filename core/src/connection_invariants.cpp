@@ -108,7 +108,8 @@ void Connection::check_invariants() const {
   std::size_t served = 0;
   streams_.for_each([&](std::uint32_t slot, const Stream& stream) {
     check_stream(slot, stream);
-    window_bytes += stream.window_bytes;
+    window_bytes += stream.window_bytes + stream.open_payload_bytes;
+    WEFT_ASSERT(stream.opener ? stream.open_payload_bytes == 0 : true);
     served += stream.opener ? 0 : 1;
     timed += deadlines_.contains(key_of(slot, kStreamKey)) ? 1 : 0;
   });

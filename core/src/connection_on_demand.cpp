@@ -5,6 +5,7 @@
 // the connection is down wait for it; a peer's goaway(idle) says it processed nothing after
 // its last answer, so the requests it leaves unanswered go out again on the next connection.
 #include <algorithm>
+#include <optional>
 
 #include "connection.hpp"
 #include "invariant.hpp"
@@ -61,6 +62,15 @@ void Connection::close_idle(TimeNs now_ns) {
 }
 
 void Connection::on_peer_idle_close(TimeNs now_ns, const Frame& goaway) {
+  // goaway(idle) says the peer had nothing of ours in flight; a response it had begun says
+  // otherwise, so nothing it left unanswered can be taken as not processed.
+  std::optional<std::uint64_t> answering;
+  outbound_.for_each([&](std::uint32_t, const Outbound& call) {
+    if (call.assembling && !answering) answering = call.mux;
+  });
+  if (answering) {
+    return fail_protocol(now_ns, "goaway(idle) while answering mux " + std::to_string(*answering));
+  }
   const std::string reason = "the peer closed the idle connection: " +
                              std::string(clip_error_text(as_chars(goaway.payload)));
   // The peer had nothing of ours in flight when it sent the goaway and reads nothing after
@@ -75,7 +85,7 @@ void Connection::on_peer_idle_close(TimeNs now_ns, const Frame& goaway) {
   }
   std::vector<std::uint64_t> again;
   outbound_.for_each([&](std::uint32_t, Outbound& call) {
-    WEFT_ASSERT(!call.assembling);  // the peer was answering nothing
+    WEFT_ASSERT(!call.assembling);  // refused above
     call.pending = true;
     call.committed = false;
     pending_bytes_ += call.payload.size();
@@ -101,6 +111,15 @@ void Connection::knock_answered(TimeNs now_ns) {
   dial_at_ns_ = kNever;
   dial_back_by_ns_ =
       now_ns + ns_from_ms(timeouts.connect_timeout_ms + timeouts.handshake_timeout_ms);
+}
+
+void Connection::abandon_waiting(const std::string& reason) {
+  if (!on_demand_ || transport_ != 0 || removed()) return;
+  fail_all_calls(Errc::disconnected, false, reason);
+  knocking_ = false;
+  dial_back_by_ns_ = kNever;
+  dial_at_ns_ = kNever;
+  state_ = PeerState::idle;
 }
 
 void Connection::dial_back_missed(TimeNs now_ns) {

@@ -138,6 +138,9 @@ bool Connection::continue_request(TimeNs now_ns, const Frame& frame) {
 void Connection::finish_request(TimeNs now_ns, const Frame& frame) {
   Outbound* call = find_outbound(frame.mux);
   if (call == nullptr) return;  // ended already: a late answer
+  if (call->assembling) {
+    return fail_protocol(now_ns, "second response on mux " + std::to_string(frame.mux));
+  }
   if ((frame.flags & flag::kMore) == 0) {
     // A payload sent whole is bounded by the same limit as one sent in parts.
     if (frame.payload.size() > context_.config.limits.max_message_bytes) {

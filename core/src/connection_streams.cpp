@@ -7,8 +7,10 @@
 namespace weft::detail {
 namespace {
 
+// A reason text as kept: its first kMaxErrorText bytes (PROTOCOL.md §9.2), so a peer cannot
+// make each of its streams hold a frame's worth of text.
 std::string text_of(Bytes bytes) {
-  return std::string(as_chars(bytes));
+  return std::string(clip_error_text(as_chars(bytes)));
 }
 
 }  // namespace
@@ -115,8 +117,12 @@ bool Connection::serve_stream_open(TimeNs now_ns, const Frame& open) {
   const bool has_input = (open.flags & flag::kHasInput) != 0;
   const StreamWindow window = has_input ? *registered : StreamWindow{0, 0};
   const ConnectionLimits& limits = context_.config.limits;
+  // The initial payload is charged with the window until the stream ends: it is handed to
+  // the application in StreamOpened, and a peer could otherwise open max_streams streams
+  // of a frame's payload each while the application has not read its events.
+  const auto open_payload_bytes = static_cast<std::uint32_t>(open.payload.size());
   if (streams_.size() >= limits.max_streams ||
-      stream_window_bytes_ + window.bytes > limits.max_stream_receive_bytes) {
+      stream_window_bytes_ + window.bytes + open_payload_bytes > limits.max_stream_receive_bytes) {
     return refuse(Status::busy, "too many streams");
   }
   const std::uint32_t slot = streams_.insert(Stream{});
@@ -136,7 +142,8 @@ bool Connection::serve_stream_open(TimeNs now_ns, const Frame& open) {
   stream.window_bytes = window.bytes;
   stream.granted_msgs = window.msgs;
   stream.granted_bytes = window.bytes;
-  stream_window_bytes_ += window.bytes;
+  stream.open_payload_bytes = open_payload_bytes;
+  stream_window_bytes_ += window.bytes + open_payload_bytes;
   stream.deadline_ns = open.deadline_ms != 0 ? now_ns + ns_from_ms(open.deadline_ms) : kNever;
   stream.last_heard_ns = now_ns;
   // The accept goes in the control lane, which drains before any message of this stream.
@@ -553,7 +560,7 @@ void Connection::erase_stream_if_flushed(std::uint32_t slot) {
 #if WEFT_CANARIES
   if (context_.config.canary != Canary::stream_budget_leak)
 #endif
-    stream_window_bytes_ -= stream.window_bytes;
+    stream_window_bytes_ -= stream.window_bytes + stream.open_payload_bytes;
   if (!stream.opener) peer_streams_by_mux_.erase(stream.mux);
   retire_stream(stream);
   streams_.erase(slot);

@@ -273,6 +273,14 @@ class NodeCore final : private PeerDirectory {
     return {peer, Errc::ok};
   }
 
+  void abandon_waiting(TimeNs now_ns, const std::string& reason) {
+    advance(now_ns);
+    for (PeerId peer = 0; peer < connections_.size(); ++peer) {
+      connection(peer).abandon_waiting(reason);
+      check(connections_[peer].get());
+    }
+  }
+
   Errc remove_peer(TimeNs now_ns, PeerId peer) {
     advance(now_ns);
     if (peer >= connections_.size() || connections_[peer]->removed()) return Errc::unknown_peer;
@@ -551,6 +559,10 @@ AddedPeer Node::add_peer(TimeNs now_ns, std::string_view name,
       now_ns, name, connect_on_demand.value_or(core_->context().config.connect_on_demand));
   if (added.error == Errc::ok) bundles_->on_peer_added(added.peer);
   return added;
+}
+
+void Node::abandon_waiting(TimeNs now_ns, std::string_view reason) {
+  core_->abandon_waiting(now_ns, std::string(reason));
 }
 
 Errc Node::remove_peer(TimeNs now_ns, PeerId peer) {

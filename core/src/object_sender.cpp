@@ -625,7 +625,10 @@ bool ObjectSender::on_ack(TimeNs now_ns, Stream& stream, const Frame& frame) {
   }
   const auto found = std::find_if(stream.objects.begin(), stream.objects.end(),
                                   [&](const Object& object) { return object.wire == frame.seq; });
-  if (found == stream.objects.end()) return violation("no such object was begun");
+  // Phase begin: not begun on this connection (the accept of a resume did not say it was).
+  if (found == stream.objects.end() || found->phase == Phase::begin) {
+    return violation("no such object was begun");
+  }
   Object& object = *found;
   if (frame.status == 0 && object.phase != Phase::sent) {
     return violation("acknowledged before its end was sent");
@@ -709,6 +712,8 @@ bool ObjectSender::has_objects() const {
 void ObjectSender::restart_unseen() {
   for (auto& [id, stream] : streams_) {
     WEFT_ASSERT(stream.link == Link::closed);
+    // The objects get new numbers from next_wire on: the receiver's first ack is of that one.
+    stream.acked_through = stream.next_wire - 1;
     for (Object& object : stream.objects) {
       // One with a result (aborted here) then completes in its turn without going out.
       object.wire = 0;

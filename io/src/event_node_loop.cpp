@@ -341,6 +341,12 @@ void EventNode::Impl::want_write(TransportId transport, Socket& socket, bool wan
 
 void EventNode::Impl::dial(PeerId peer, TransportId transport) {
   const TimeNs now = fresh_now();
+  // A Dial asked for in the turn that stops (a request to an idle peer queued with stop()):
+  // no socket may open after shutdown closed the others.
+  if (stopping) {
+    node->on_connect_failed(now, transport, "node stopping");
+    return;
+  }
   ++io_counters.dials;
   if (peer >= peer_addresses.size() || !peer_addresses[peer]) {
     node->on_connect_failed(now, transport, "no address for this peer");
@@ -506,6 +512,10 @@ void EventNode::Impl::shutdown() {
     send_close_notify(transport);
     transport_failed(transport, "node stopping");
   }
+  after_input();  // Dials asked for meanwhile fail (stopping): their calls end
+  // What waits for a connection no transport's end reaches (on demand: a peer's dial back
+  // after a knock, a redial after a backoff): the timer that would end it is disarmed below.
+  node->abandon_waiting(fresh_now(), "node stopping");
   after_input();
   const itimerspec disarm{};
   timerfd_settime(timer_fd, 0, &disarm, nullptr);

@@ -82,8 +82,9 @@ struct ConnectionLimits {
   std::uint32_t max_streams = 4096;
   // Sum of the receive windows (bytes) this node grants on one connection's streams: the
   // message bytes its stream inboxes can ever hold (a message arriving in parts grows its
-  // buffer by doubling, so its allocation may reach twice its size while it is assembled).
-  // A stream whose window would pass it is refused.
+  // buffer by doubling, so its allocation may reach twice its size while it is assembled),
+  // plus the initial payloads of the streams the peer opened, each charged until its stream
+  // ends. A stream whose window and initial payload would pass it is refused.
   std::uint64_t max_stream_receive_bytes = 256ull * 1024 * 1024;
 
   // ---- object streams (PROTOCOL.md §6.3) ----

@@ -475,6 +475,14 @@ class Node {
   // stats() shows PeerState::removed, and a hello from the name is refused (unknown_node)
   // unless add_peer takes the name again. unknown_peer if `peer` is not a live peer.
   Errc remove_peer(TimeNs now_ns, PeerId peer);
+  // For a driver that stops, after it closed every transport (on_transport_down, or
+  // on_connect_failed for a Dial it will not make): ends what still waits for a connection,
+  // which no transport's end reaches. Every request and stream held for a peer that connects
+  // on demand and has no transport (waiting for the peer's dial back after a knock, or for a
+  // dial after a backoff) ends once with disconnected and `reason` (RequestDone, StreamEnded),
+  // and that dial back or dial is forgotten: the peer goes idle. Peers with a transport, and
+  // object streams (object_stream_stop them), are left as they are.
+  void abandon_waiting(TimeNs now_ns, std::string_view reason);
 
   // ---- bundles (weft/bundle.hpp) ---------------------------------------------------------
   // A bundle's object streams are the node's own (they count against max_object_streams
