@@ -245,6 +245,19 @@ void EventNode::Impl::supply_from(const ObjectSource::State& source_state, std::
   const ObjectSource::State* source = &source_state;
   using Kind = ObjectSource::State::Kind;
   while (true) {
+    if (std::optional<ObjectSource::State::HeldPiece> held = std::exchange(source->held, {})) {
+      if (held->offset == offset) {  // else asked from elsewhere (a reconnect): read again
+        const std::size_t size = held->data.size();
+        const bool last = held->last;
+        if (supply(offset, held->data, last) != Errc::ok) {
+          source->held = std::move(held);
+          return;
+        }
+        offset += size;
+        if (last) return;
+        continue;
+      }
+    }
     std::vector<std::uint8_t> piece(kSupplyPieceBytes);
     std::size_t written = 0;
     bool last = false;
@@ -290,8 +303,14 @@ void EventNode::Impl::supply_from(const ObjectSource::State& source_state, std::
       last = offset + written == data.size();
     }
     piece.resize(written);
-    const Errc result = supply(offset, SharedBytes(std::move(piece)), last);
-    if (result != Errc::ok) return;  // no_credit: asked again when there is room
+    SharedBytes data(std::move(piece));
+    const Errc result = supply(offset, data, last);
+    if (result != Errc::ok) {
+      // no_credit: asked again from here when there is room, and given this piece then.
+      if (result == Errc::no_credit)
+        source->held = ObjectSource::State::HeldPiece{offset, data, last};
+      return;
+    }
     offset += written;
     if (last) return;
   }

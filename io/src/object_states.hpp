@@ -22,6 +22,15 @@ struct ObjectSource::State {
   std::uint64_t offset = 0;           // file: where the object starts in it
   std::optional<std::uint64_t> size;  // file, producer (nullopt: unsized)
   Producer produce;                   // producer
+  // The piece the core's full supply buffer refused (no_credit), kept for its next ask at
+  // the same offset: a producer is asked for an offset again only after a reconnect, and a
+  // file is not read twice. Loop thread only.
+  struct HeldPiece {
+    std::uint64_t offset = 0;
+    SharedBytes data;
+    bool last = false;
+  };
+  mutable std::optional<HeldPiece> held;
   State() = default;
   State(const State&) = delete;
   State& operator=(const State&) = delete;

@@ -32,7 +32,8 @@ class ObjectSource {
  public:
   // Fills `room` with data from `offset` (loop thread): sets `written` to the bytes filled
   // and `last` once the object's data ends (an unsized object's end; a sized one ends at its
-  // size). After a reconnect it may be asked again from an earlier offset. An error other
+  // size). Until a reconnect each offset is asked for once, in order (a producer may keep
+  // its own position); after one it may be asked again from an earlier offset. An error other
   // than ok fails the object with that code. Each call must fill at least one byte or end
   // the object (there is no "not yet"): one that does neither, or sets `last` before a sized
   // object's size, fails the object with invalid_argument.
