@@ -1,8 +1,9 @@
 // weft-call's `objects` action: sends a directory's files, or N generated objects, to the
 // peer's object endpoint with an xxh3-64 checksum in each header, K in flight; prints one
 // line per object and a summary with the rate. With --retry R, objects that ended because
-// the connection or the peer went away (disconnected, peer_restarted, object_state_lost)
-// are sent again, up to R more rounds: every object still has exactly one final result.
+// the connection or the peer went away (disconnected, peer_restarted, object_state_lost), or
+// that found the objects held to the peer at their limit (queue_full), are sent again, up to
+// R more rounds: every object still has exactly one final result.
 // With --lz4 the stream is opened with LZ4 compression (each chunk compressed on its own
 // when that makes it smaller).
 #pragma once
@@ -20,6 +21,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -113,18 +115,38 @@ inline std::optional<std::vector<ObjectJob>> jobs_from_dir(const std::string& di
   return jobs;
 }
 
-// `count` objects of `size` bytes each, their content a function of their number.
+// Byte `offset` of generated object `number`.
+inline std::uint8_t generated_byte(std::uint64_t number, std::uint64_t offset) {
+  return static_cast<std::uint8_t>((number * 131 + offset * 7) & 0xff);
+}
+
+// `count` objects of `size` bytes each, their content a function of their number and
+// offset, made as they are sent (a producer): nothing is held for objects not in flight,
+// so `gen 100000 1048576` needs no 100 GB. The checksum is computed once, in pieces.
 inline std::vector<ObjectJob> generated_jobs(std::size_t count, std::uint64_t size) {
   std::vector<ObjectJob> jobs;
-  for (std::size_t i = 1; i <= count; ++i) {
-    std::vector<std::uint8_t> data(size);
-    for (std::uint64_t b = 0; b < size; ++b)
-      data[b] = static_cast<std::uint8_t>((i * 131 + b * 7) & 0xff);
+  std::vector<std::uint8_t> piece(std::min<std::uint64_t>(size, 1 << 20));
+  for (std::uint64_t number = 1; number <= count; ++number) {
     DataChecksum checksum;
-    checksum.update(data);
-    jobs.push_back({"generated-" + std::to_string(i),
+    for (std::uint64_t at = 0; at < size; at += piece.size()) {
+      const std::size_t length =
+          static_cast<std::size_t>(std::min<std::uint64_t>(piece.size(), size - at));
+      for (std::size_t i = 0; i < length; ++i)
+        piece[i] = generated_byte(number, at + i);
+      checksum.update(Bytes(piece).first(length));
+    }
+    auto produce = [number, size](std::uint64_t offset, std::span<std::uint8_t> room,
+                                  std::size_t& written, bool& last) {
+      written = static_cast<std::size_t>(std::min<std::uint64_t>(room.size(), size - offset));
+      for (std::size_t i = 0; i < written; ++i)
+        room[i] = generated_byte(number, offset + i);
+      last = offset + written == size;
+      return Errc::ok;
+    };
+    jobs.push_back({"generated-" + std::to_string(number),
                     size,
-                    io::ObjectSource::memory(SharedBytes(std::move(data))),
+                    size == 0 ? io::ObjectSource::memory(SharedBytes())
+                              : io::ObjectSource::producer(size, std::move(produce)),
                     checksum.hex(),
                     {},
                     {}});
@@ -132,9 +154,12 @@ inline std::vector<ObjectJob> generated_jobs(std::size_t count, std::uint64_t si
   return jobs;
 }
 
+// What a later round may send again: the connection or the peer went away, or the objects
+// held to the peer were at their limit when the object came to be posted.
 inline bool retriable(Errc error) {
   return error == Errc::disconnected || error == Errc::peer_restarted ||
-         error == Errc::object_state_lost || error == Errc::shutting_down;
+         error == Errc::object_state_lost || error == Errc::shutting_down ||
+         error == Errc::queue_full;
 }
 
 // Sends `jobs` (K at a time) and waits for every completion; returns the first error of the

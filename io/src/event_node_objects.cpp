@@ -15,6 +15,17 @@ namespace {
 // buffer is full.
 constexpr std::size_t kSupplyPieceBytes = 64 * 1024;
 
+// Tells the objects refused on the loop whose turn came with the completion of object
+// `through`. Taken one at a time: a callback may send again.
+void tell_refused(ObjectStream::State& state, std::uint64_t through) {
+  while (!state.refused.empty() && state.refused.front().after <= through) {
+    ObjectStream::State::Refused refused = std::move(state.refused.front());
+    state.refused.pop_front();
+    --state.in_flight;
+    if (refused.on_done) refused.on_done(refused.result);
+  }
+}
+
 }  // namespace
 
 // ---- sources --------------------------------------------------------------------------------
@@ -191,8 +202,13 @@ void EventNode::Impl::send_object(const std::shared_ptr<ObjectStream::State>& st
                                   OutgoingObject&& object) {
   const ObjectDone done = std::move(object.on_done);  // send() filled in the stream's
   const auto fail_now = [&](Errc error, std::string message) {
+    ObjectResult result{0, error, std::move(message)};
+    if (!state->objects.empty()) {  // told in its turn, after those posted before it
+      state->refused.push_back({state->objects.rbegin()->first, done, std::move(result)});
+      return;
+    }
     --state->in_flight;
-    if (done) done(ObjectResult{0, error, std::move(message)});
+    if (done) done(result);
   };
   if (!state->id || state->ended) return fail_now(Errc::stream_closed, "object stream ended");
   const auto source = object.source.state();
@@ -319,6 +335,9 @@ void EventNode::Impl::supply_from(const ObjectSource::State& source_state, std::
 void EventNode::Impl::end_object_stream(ObjectStream::State& state, Errc result,
                                         std::string_view message) {
   if (state.ended.exchange(true)) return;
+  // Every object completes before its stream ends, so no refusal still waits for its turn;
+  // were one left, it is told now rather than never.
+  tell_refused(state, UINT64_MAX);
   if (state.callbacks.on_end) state.callbacks.on_end(result, message);
   ObjectDone default_done = state.default_done.release();
   release_callbacks(state.node, state.callbacks, state.objects, default_done);
@@ -334,6 +353,7 @@ void EventNode::Impl::handle(event::ObjectCompleted&& e) {
   state.objects.erase(object);
   --state.in_flight;
   if (done) done(ObjectResult{e.object, e.result, std::move(e.message)});
+  tell_refused(state, e.object);
 }
 
 void EventNode::Impl::handle(event::ObjectWantData&& e) {

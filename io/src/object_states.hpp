@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -84,6 +85,15 @@ struct ObjectStream::State {
     ObjectDone on_done;
   };
   std::map<std::uint64_t, Pending> objects;  // posted, by object number
+  // Objects the core refused on the loop while objects posted before them were in flight:
+  // each is told after the completion of `after` (the last posted before it), so that
+  // completions run in posting order.
+  struct Refused {
+    std::uint64_t after = 0;
+    ObjectDone on_done;
+    ObjectResult result;
+  };
+  std::deque<Refused> refused;
 };
 
 struct Bundle::State {

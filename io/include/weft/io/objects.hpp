@@ -97,8 +97,9 @@ class ObjectStream {
   // posting when limits.max_objects_in_flight objects are not completed yet, or the command queue
   // is full (wait for a completion, then send again); stream_closed after fin() or stop() or the
   // end (before on_end when the stream's end comes meanwhile); shutting_down when the node stopped.
-  // Objects the core refuses on the loop (invalid_argument, too_large, ...) complete with that
-  // error.
+  // Objects the core refuses on the loop (invalid_argument, too_large, queue_full when the
+  // objects held to the peer would pass limits.max_object_held_bytes, ...) complete with
+  // that error, in their turn (object number 0).
   Errc send(OutgoingObject object);
   // Ends the stream after every object completed (on_end(ok)). queue_full leaves it open.
   Errc fin();
