@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <ctime>
 #include <map>
 #include <mutex>
@@ -505,6 +506,54 @@ TEST(IoTls, SetTlsContextRefusesWhatANodeCannotUse) {
   EventNode refused(std::move(options));
   EXPECT_EQ(refused.start(), Errc::invalid_argument);
   EXPECT_TRUE(recorder.saw(dialer + " log: TLS context refused: it is deterministic"));
+}
+
+// The adapter's metric `name` on `node` (-1: not reported).
+double driver_metric(EventNode& node, std::string_view name) {
+  for (const DriverMetric& metric : node.metrics().driver) {
+    if (metric.name == name) return metric.value;
+  }
+  return -1;
+}
+
+// On io_uring a TLS connection's receive buffer grows to what its session can take
+// (max_ciphertext_in_bytes, 64 KiB), not to read_buffer_bytes (256 KiB) of which it could
+// never use more, and shrinks back to 16 KiB once traffic is small. Before, it grew to
+// 256 KiB and never shrank: every later receive was offered less than the buffer, which
+// the shrinking rule did not count.
+TEST(IoTls, OnIoUringAReceiveBufferGrowsToWhatTheSessionTakesAndShrinksBack) {
+  if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
+  TestPki pki;
+  Recorder recorder;
+  const auto [dialer_name, acceptor_name] = dialer_and_acceptor();
+  EventNodeOptions accepting =
+      options_for(acceptor_name, {{dialer_name, 0}}, pki.context({acceptor_name}, {}, valid_now()));
+  accepting.loop_backend = LoopBackend::io_uring;
+  auto acceptor = started(std::move(accepting), recorder);
+  EventNodeOptions dialing = options_for(dialer_name, {{acceptor_name, acceptor->port()}},
+                                         pki.context({dialer_name}, {}, valid_now()));
+  dialing.loop_backend = LoopBackend::io_uring;
+  auto dialer = started(std::move(dialing), recorder);
+  if (acceptor->loop_backend() != LoopBackend::io_uring) {
+    GTEST_SKIP() << "WEFT_LOOP_BACKEND chose another loop";
+  }
+  const double session_takes =
+      static_cast<double>(EventNodeOptions{}.tls_limits.max_ciphertext_in_bytes);
+  ASSERT_LT(session_takes, static_cast<double>(EventNodeOptions{}.read_buffer_bytes));
+  const auto buffers = [&] {
+    return std::array<double, 2>{driver_metric(*acceptor, "io_uring_receive_buffer_bytes"),
+                                 driver_metric(*dialer, "io_uring_receive_buffer_bytes")};
+  };
+  const std::string big(1 << 20, 'b');
+  const Reply echoed = reply_within(dialer->request(acceptor_name, kEcho, as_bytes(big)));
+  ASSERT_EQ(echoed.error, Errc::ok) << recorder.all();
+  ASSERT_EQ(echoed.payload.size(), big.size());
+  EXPECT_EQ(buffers(), (std::array<double, 2>{session_takes, session_takes}));
+  for (int i = 0; i < 100; ++i) {
+    const Reply small = reply_within(dialer->request(acceptor_name, kEcho, as_bytes("s")));
+    ASSERT_EQ(small.error, Errc::ok) << i;
+  }
+  EXPECT_EQ(buffers(), (std::array<double, 2>{16 * 1024.0, 16 * 1024.0}));
 }
 
 // Limits no TLS session can run with are refused by start(), with the reason logged; before,

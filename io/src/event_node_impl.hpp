@@ -69,7 +69,8 @@ struct RingSocket {
     void operator()(void* memory) const { std::free(memory); }
   };
   // Page-aligned; kFirstReceiveBytes at first (a connection that never gets past its hello
-  // costs little), read_buffer_bytes once a receive fills it, kFirstReceiveBytes again
+  // costs little), read_buffer_bytes once a receive fills it (under TLS no more than
+  // tls_limits.max_ciphertext_in_bytes, the most a receive is offered), kFirstReceiveBytes again
   // after kShrinkAfterSmallReceives receives in a row of less than that (a connection whose
   // bulk ended gives the memory back; ring_fit_receive_buffer).
   std::unique_ptr<std::uint8_t, FreeDeleter> receive_buffer;
@@ -428,7 +429,7 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   void ring_size_receive_buffer(RingSocket& state, std::size_t bytes);
   // After a receive of `received` bytes (`filled`: it filled the buffer), grows or shrinks
   // the buffer for the next (RingSocket::receive_buffer).
-  void ring_fit_receive_buffer(RingSocket& state, std::size_t received, bool filled);
+  void ring_fit_receive_buffer(RingSocket& state, bool tls, std::size_t received, bool filled);
   // What the receive buffers of every socket hold, closed ones still parked included.
   std::size_t ring_receive_buffer_bytes() const;
   // Cancels the socket's posted operations; its buffers wait in retired_ring_sockets for

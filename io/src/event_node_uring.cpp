@@ -331,12 +331,16 @@ void EventNode::Impl::ring_size_receive_buffer(RingSocket& state, std::size_t by
   state.receive_capacity = rounded;
 }
 
-void EventNode::Impl::ring_fit_receive_buffer(RingSocket& state, std::size_t received,
+void EventNode::Impl::ring_fit_receive_buffer(RingSocket& state, bool tls, std::size_t received,
                                               bool filled) {
-  // No receive is posted now: the buffer may be replaced.
-  if (filled && state.receive_capacity < options.read_buffer_bytes) {
+  // No receive is posted now: the buffer may be replaced. Under TLS no receive is ever
+  // offered more than the session takes, so the buffer grows no larger.
+  const std::size_t largest =
+      tls ? std::min(options.read_buffer_bytes, options.tls_limits.max_ciphertext_in_bytes)
+          : options.read_buffer_bytes;
+  if (filled && state.receive_capacity < largest) {
     state.small_receives = 0;
-    return ring_size_receive_buffer(state, options.read_buffer_bytes);
+    return ring_size_receive_buffer(state, largest);
   }
   // A receive offered less than the buffer (a TLS session's room) says nothing of the
   // traffic: only receives offered the whole buffer count.
@@ -440,7 +444,8 @@ void EventNode::Impl::ring_received(TransportId transport, int result) {
     after_input();
     const auto still = sockets.find(transport);
     if (still == sockets.end() || !still->second.ring) return;
-    ring_fit_receive_buffer(*still->second.ring, static_cast<std::size_t>(result), filled);
+    ring_fit_receive_buffer(*still->second.ring, tls || tls_context != nullptr,
+                            static_cast<std::size_t>(result), filled);
     return ring_receive(transport, still->second);
   }
   if (result == -EAGAIN || result == -EINTR) return ring_receive(transport, socket);

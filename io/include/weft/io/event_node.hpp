@@ -134,7 +134,8 @@ enum class LoopBackend : std::uint8_t {
   // operation; one io_uring_enter a turn submits both and waits (bench/README.md measures
   // the difference). Every connection holds a receive buffer of its own and a send buffer
   // of up to uring_send_copy_bytes. The receive buffer is 16 KiB at first, so a connection
-  // that never gets past its hello costs little; read_buffer_bytes once a receive fills it;
+  // that never gets past its hello costs little; read_buffer_bytes once a receive fills it
+  // (under TLS, at most tls_limits.max_ciphertext_in_bytes, the most a receive is offered);
   // 16 KiB again after 64 receives in a row of less than that, so only connections that
   // carry bulk keep the large one (metric weft_io_uring_receive_buffer_bytes). A kernel without
   // io_uring, or with it
