@@ -556,6 +556,36 @@ TEST(IoTls, OnIoUringAReceiveBufferGrowsToWhatTheSessionTakesAndShrinksBack) {
   EXPECT_EQ(buffers(), (std::array<double, 2>{16 * 1024.0, 16 * 1024.0}));
 }
 
+// With max_plaintext_in_bytes below max_ciphertext_in_bytes, what a read decrypts past the
+// first batch of plaintext still reaches the node in that read. Before, it waited in the
+// session for the peer's next bytes: a 300 KB request was answered only at the next ping
+// (10 s here), and a close_notify behind it was read as a truncation.
+TEST(IoTls, PlaintextPastASmallPlaintextLimitIsDeliveredWithoutWaitingForMoreBytes) {
+  TestPki pki;
+  Recorder recorder;
+  const auto [dialer_name, acceptor_name] = dialer_and_acceptor();
+  const auto small_plaintext = [](EventNodeOptions options) {
+    options.tls_limits.max_plaintext_in_bytes = 16 * 1024;
+    options.config.timeouts.ping_interval_ms = 10'000;
+    return options;
+  };
+  auto acceptor =
+      started(small_plaintext(options_for(acceptor_name, {{dialer_name, 0}},
+                                          pki.context({acceptor_name}, {}, valid_now()))),
+              recorder);
+  auto dialer =
+      started(small_plaintext(options_for(dialer_name, {{acceptor_name, acceptor->port()}},
+                                          pki.context({dialer_name}, {}, valid_now()))),
+              recorder);
+  ASSERT_TRUE(wait_until([&] { return connected(*dialer, acceptor_name); })) << recorder.all();
+  const std::string payload(300'000, 'p');
+  for (int round = 0; round < 3; ++round) {
+    const Reply echoed = reply_within(dialer->request(acceptor_name, kEcho, as_bytes(payload)), 2s);
+    ASSERT_EQ(echoed.error, Errc::ok) << round << recorder.all();
+    EXPECT_EQ(echoed.payload.size(), payload.size());
+  }
+}
+
 // Limits no TLS session can run with are refused by start(), with the reason logged; before,
 // start() returned ok and the first connection's session threw on the loop thread, which
 // ended the process.

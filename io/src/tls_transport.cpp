@@ -29,12 +29,16 @@ void TlsTransport::receive(Node& node, TimeNs now_ns, Bytes ciphertext) {
   if (!reported_ && session_.established()) report_secured(node, now_ns);
   if (!reported_) return;  // nothing reaches the node before it heard what TLS proved
   // Every byte goes to the node at once (it takes any amount, in any pieces), so plaintext
-  // never piles up here and room() stays near the session's limit.
-  const Bytes plaintext = session_.plaintext();
-  if (plaintext.empty()) return;
-  plaintext_received_ += plaintext.size();
-  node.on_bytes(now_ns, transport_, plaintext);
-  session_.consume_plaintext(plaintext.size());
+  // never piles up here and room() stays near the session's limit. Taking plaintext lets the
+  // session decrypt what waited behind max_plaintext_in_bytes: that goes too, or it would
+  // wait for the peer's next bytes (and a close_notify behind it would be read as truncated).
+  while (!failed()) {
+    const Bytes plaintext = session_.plaintext();
+    if (plaintext.empty()) return;
+    plaintext_received_ += plaintext.size();
+    node.on_bytes(now_ns, transport_, plaintext);
+    session_.consume_plaintext(plaintext.size());
+  }
 }
 
 void TlsTransport::report_secured(Node& node, TimeNs now_ns) {
