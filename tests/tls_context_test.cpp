@@ -330,6 +330,27 @@ TEST(TlsCertificates, ASeedMakesTheSameCertificatesByteForByte) {
   EXPECT_EQ(pair.server.peer_names(), names);
 }
 
+// A node name longer than X.509's 64-byte common name still gets a certificate: the names
+// live in the subjectAltName entries, and the subject's CN keeps the first 64 bytes. Before,
+// OpenSSL refused the CN ("string too long") and weft-certs could not certify such a node.
+TEST(TlsCertificates, ANameLongerThanACommonNameIsCertifiedWhole) {
+  const io::Validity validity = testing::current_validity();
+  const io::CertifiedKey ca = io::make_ca(std::string(100, 'c'), validity, 21);
+  const std::vector<std::string> long_name = {std::string(100, 'n')};
+  const io::CertifiedKey node = io::make_node_certificate(ca, long_name, validity, 22);
+  const auto context =
+      testing::context_or_throw({ca.certificate_pem, node.certificate_pem, node.key_pem});
+  EXPECT_EQ(context->own_names(), long_name);
+  const io::CertifiedKey peer =
+      io::make_node_certificate(ca, std::vector<std::string>{"node-b"}, validity, 23);
+  testing::TlsPair pair = make_pair(
+      context, testing::context_or_throw({ca.certificate_pem, peer.certificate_pem, peer.key_pem}),
+      "node-b");
+  pair.run();
+  EXPECT_TRUE(pair.client.established() && pair.server.established());
+  EXPECT_EQ(pair.server.peer_names(), long_name);
+}
+
 TEST(KernelTlsProbe, ReportsWhatTheKernelSaid) {
   const io::KernelTlsProbe probe = io::probe_kernel_tls();
   std::printf("kernel TLS: %s (%s)\n", probe.available ? "available" : "not available",

@@ -85,10 +85,15 @@ X509Ptr new_certificate(EVP_PKEY* key, std::string_view common_name, Validity va
             nullptr,
         "notAfter");
   check(X509_set_pubkey(x, key) == 1, "public key");
+  // X.509 bounds a common name at 64 characters (ub-common-name); a node's names live in its
+  // subjectAltName entries, so a longer one keeps its first 64 bytes here (node names are
+  // printable ASCII: no character is cut in two).
+  constexpr std::size_t kMaxCommonNameBytes = 64;
+  const std::string_view subject_name = common_name.substr(0, kMaxCommonNameBytes);
   X509_NAME* const subject = X509_get_subject_name(x);
   check(X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8,
-                                   reinterpret_cast<const unsigned char*>(common_name.data()),
-                                   static_cast<int>(common_name.size()), -1, 0) == 1,
+                                   reinterpret_cast<const unsigned char*>(subject_name.data()),
+                                   static_cast<int>(subject_name.size()), -1, 0) == 1,
         "subject");
   return certificate;
 }

@@ -29,16 +29,16 @@ struct Validity {
 };
 
 // A self-signed CA certificate (basicConstraints CA:TRUE, keyCertSign) named
-// `common_name`, with a new Ed25519 key (from `deterministic_seed` when given). Throws
-// std::runtime_error if OpenSSL fails.
+// `common_name` (its first 64 bytes), with a new Ed25519 key (from `deterministic_seed` when
+// given). Throws std::runtime_error if OpenSSL fails.
 CertifiedKey make_ca(std::string_view common_name, Validity validity,
                      std::optional<std::uint64_t> deterministic_seed = std::nullopt);
 
 // A certificate for a node, signed by `ca`, with a new Ed25519 key (from
 // `deterministic_seed` when given; give every certificate its own seed): subject CN the first
-// name, one subjectAltName DNS entry per name (at least one; each 1 to 253 bytes, no NUL),
-// not a CA, usable for both TLS client and server authentication. Throws
-// std::invalid_argument for bad names, std::runtime_error if OpenSSL fails (a CA PEM it
+// name (its first 64 bytes, X.509's bound), one subjectAltName DNS entry per name (at least one;
+// each 1 to 253 bytes, no NUL), not a CA, usable for both TLS client and server authentication.
+// Throws std::invalid_argument for bad names, std::runtime_error if OpenSSL fails (a CA PEM it
 // cannot read included).
 CertifiedKey make_node_certificate(const CertifiedKey& ca, std::span<const std::string> names,
                                    Validity validity,
