@@ -414,6 +414,27 @@ TEST_F(TlsSessionTest, KeyUpdateAnswersPastTheOutputLimitKeepTheSessionGoing) {
   EXPECT_EQ(server.state(), TlsState::established);
 }
 
+// A ClientHello that announces more than a weft client ever sends is refused from its
+// headers, before OpenSSL sizes a buffer for it: 9 bytes from a stranger made OpenSSL hold
+// 128 KiB per connection for the whole hello timeout. Fed whole or a byte at a time.
+TEST_F(TlsSessionTest, AClientHelloAnnouncingMoreThan16KibIsRefusedFromItsHeaders) {
+  const std::vector<std::uint8_t> headers = {0x16, 0x03, 0x01, 0x00, 0x04,
+                                             0x01, 0x02, 0x01, 0x44};  // 131396 bytes
+  for (const std::size_t step : {headers.size(), std::size_t{1}}) {
+    SCOPED_TRACE(step);
+    TlsSession server(node_b_, testing::session_config(TlsRole::server));
+    for (std::size_t at = 0; at < headers.size(); at += step)
+      server.feed_ciphertext(Bytes(headers).subspan(at, std::min(step, headers.size() - at)));
+    const std::string message = failure_of(server, TlsErrc::protocol);
+    EXPECT_NE(message.find("announces 131396 bytes"), std::string::npos) << message;
+  }
+  // A first record too short for the message's header is refused too.
+  TlsSession server(node_b_, testing::session_config(TlsRole::server));
+  server.feed_ciphertext(
+      std::vector<std::uint8_t>{0x16, 0x03, 0x01, 0x00, 0x01, 0x01, 0x16, 0x03, 0x01});
+  failure_of(server, TlsErrc::protocol);
+}
+
 TEST_F(TlsSessionTest, APlainWeftPeerIsNotTls) {
   // What a weft dialer without TLS sends first: a frame, magic 0x77.
   const std::vector<std::uint8_t> weft_hello = {0x77, 0x01, 0x00, 0x10, 0x93, 0x01};

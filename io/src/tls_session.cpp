@@ -6,6 +6,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <climits>
 #include <cstdint>
@@ -29,6 +30,14 @@ constexpr std::size_t kMaxRecordPlaintextBytes = 16 * 1024;
 constexpr std::size_t kRecordOverheadBytes = 64;
 // TLS control messages (KeyUpdate answers) may pass max_ciphertext_out_bytes by this much.
 constexpr std::size_t kControlSlackBytes = 16 * 1024;
+
+// The largest ClientHello a server reads. A weft client's is a few hundred bytes (one key
+// share, no tickets, no padding); OpenSSL would otherwise allocate for up to 128 KiB as
+// soon as a header announces it, for each connection that has proved nothing yet.
+constexpr std::size_t kMaxClientHelloBytes = 16 * 1024;
+// A record header (type, version, length) and a handshake message header (type, length).
+constexpr std::size_t kRecordHeaderBytes = 5;
+constexpr std::size_t kFirstHeadersBytes = kRecordHeaderBytes + 4;
 
 // TLS record types that may start a TLS peer's stream.
 constexpr std::uint8_t kRecordHandshake = 22;
@@ -93,6 +102,9 @@ struct TlsSession::Impl {
   TlsState state = TlsState::handshaking;
   std::optional<TlsError> error;
   bool first_byte_checked = false;
+  // Server: the headers of the client's first record and message, gathered until whole.
+  std::array<std::uint8_t, kFirstHeadersBytes> first_headers{};
+  std::size_t first_headers_bytes = 0;
   bool close_requested = false;
   bool close_sent = false;
   bool close_received = false;
@@ -115,6 +127,7 @@ struct TlsSession::Impl {
   std::size_t encrypt(Bytes plaintext, std::size_t ciphertext_goal_bytes = SIZE_MAX);
   void send_close_if_due();
   bool check_first_byte(std::uint8_t byte);
+  bool check_client_hello_size(Bytes ciphertext);
 
   std::size_t ciphertext_waiting() const {
     return ciphertext_in.size() + ciphertext_feeding.size();
@@ -388,6 +401,34 @@ void TlsSession::Impl::send_close_if_due() {
   close_sent = true;
 }
 
+// Server: the first message's announced length, read from the headers before OpenSSL sees
+// them (it would size its buffer for it at once).
+bool TlsSession::Impl::check_client_hello_size(Bytes ciphertext) {
+  if (config.role != TlsRole::server || first_headers_bytes == kFirstHeadersBytes) return true;
+  const std::size_t take = std::min(kFirstHeadersBytes - first_headers_bytes, ciphertext.size());
+  std::copy_n(ciphertext.data(), take, first_headers.data() + first_headers_bytes);
+  first_headers_bytes += take;
+  if (first_headers_bytes < kFirstHeadersBytes || first_headers[0] != kRecordHandshake) {
+    return true;  // an alert, or not whole yet: OpenSSL reads it as it is
+  }
+  const std::size_t record_bytes = std::size_t{first_headers[3]} << 8 | first_headers[4];
+  const std::size_t message_bytes =
+      std::size_t{first_headers[6]} << 16 | std::size_t{first_headers[7]} << 8 | first_headers[8];
+  if (record_bytes < kFirstHeadersBytes - kRecordHeaderBytes) {
+    fail(TlsErrc::protocol, "TLS handshake: the client's first record of " +
+                                std::to_string(record_bytes) +
+                                " bytes does not hold its message's header");
+    return false;
+  }
+  if (message_bytes > kMaxClientHelloBytes) {
+    fail(TlsErrc::protocol, "TLS handshake: the client's first message announces " +
+                                std::to_string(message_bytes) + " bytes, over the " +
+                                std::to_string(kMaxClientHelloBytes) + " a ClientHello may have");
+    return false;
+  }
+  return true;
+}
+
 bool TlsSession::Impl::check_first_byte(std::uint8_t byte) {
   first_byte_checked = true;
   if (byte == kRecordHandshake || byte == kRecordAlert) return true;
@@ -436,6 +477,7 @@ void TlsSession::feed_ciphertext(Bytes ciphertext) {
     return;
   }
   if (!s.first_byte_checked && !s.check_first_byte(ciphertext[0])) return;
+  if (!s.check_client_hello_size(ciphertext)) return;
   // OpenSSL reads the bytes where they lie; only what it leaves is copied, to wait.
   s.ciphertext_feeding = ciphertext;
   s.pump();
