@@ -496,6 +496,28 @@ TEST(RequestContracts, MaxControlFramesAtTheLimitTheConnectionStaysOneMoreCloses
   EXPECT_NE(connection.state(), PeerState::established);
 }
 
+// A stream_open whose accept finds the control lane full closes the connection (the peer
+// does not read), and the stream, never told opened, is not told ended either. Before, it
+// was inserted before its accept was queued: the close ended it with a StreamEnded for an
+// id the application never saw.
+TEST(RequestContracts, AStreamOpenThatOverflowsTheControlLaneEndsNothingNeverOpened) {
+  constexpr std::size_t kLimit = 4;
+  testing::ScriptedPeer peer = testing::accepted(
+      [](NodeConfig& config) {
+        config.limits.max_control_frames = kLimit;
+        config.limits.output_high_water_bytes = 1;
+      },
+      testing::Welcome::unread);
+  for (std::uint64_t i = 1; i <= kLimit; ++i)
+    peer.feed(Frame{.op = Op::request, .mux = 2 * i, .handler = kUnregisteredHandler});
+  ASSERT_EQ(peer.connection().state(), PeerState::established);
+  peer.feed(
+      Frame{.op = Op::stream_open, .mux = 2 * (kLimit + 1), .handler = testing::kStreamHandler});
+  ASSERT_TRUE(peer.first<event::PeerDown>().has_value());
+  EXPECT_TRUE(peer.all<event::StreamOpened>().empty());
+  EXPECT_TRUE(peer.all<event::StreamEnded>().empty());
+}
+
 // ---- 3. respond and respond_error ----------------------------------------------------------
 
 // Runs until bravo holds `count` requests of kHoldHandler.

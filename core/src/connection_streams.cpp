@@ -125,6 +125,15 @@ bool Connection::serve_stream_open(TimeNs now_ns, const Frame& open) {
       stream_window_bytes_ + window.bytes + open_payload_bytes > limits.max_stream_receive_bytes) {
     return refuse(Status::busy, "too many streams");
   }
+  // The accept goes in the control lane, which drains before any message of this stream.
+  // Queued before the stream exists: a full lane closes the connection, and a stream the
+  // application never saw opened must not be ended to it.
+  send_control(now_ns, Frame{.op = Op::stream_accept,
+                             .checksum = checksums_,
+                             .mux = open.mux,
+                             .credit_msgs = window.msgs,
+                             .credit_bytes = window.bytes});
+  if (transport_ == 0) return false;
   const std::uint32_t slot = streams_.insert(Stream{});
   peer_streams_by_mux_.insert(open.mux, slot);
   Stream& stream = *streams_.find(slot);
@@ -146,13 +155,6 @@ bool Connection::serve_stream_open(TimeNs now_ns, const Frame& open) {
   stream_window_bytes_ += window.bytes + open_payload_bytes;
   stream.deadline_ns = open.deadline_ms != 0 ? now_ns + ns_from_ms(open.deadline_ms) : kNever;
   stream.last_heard_ns = now_ns;
-  // The accept goes in the control lane, which drains before any message of this stream.
-  send_control(now_ns, Frame{.op = Op::stream_accept,
-                             .checksum = checksums_,
-                             .mux = open.mux,
-                             .credit_msgs = window.msgs,
-                             .credit_bytes = window.bytes});
-  if (transport_ == 0) return false;
   schedule_stream_timer(slot);
   const bool has_payload = (open.flags & flag::kHasPayload) != 0;
   context_.emit(event::StreamOpened{peer_,
