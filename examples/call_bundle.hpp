@@ -10,12 +10,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -48,7 +50,7 @@ inline io::ReplicaSource reopen_file(std::string path, std::uint64_t size) {
                                         std::string& why) -> std::optional<io::ObjectSource> {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-      why = "cannot open " + path + " again";
+      why = "cannot open " + path + " again: " + std::strerror(errno);
       return std::nullopt;
     }
     io::ObjectSource source = io::ObjectSource::file(fd, 0, size);
@@ -118,16 +120,17 @@ inline Errc send_bundle(io::EventNode& node, const std::vector<ObjectJob>& jobs,
     object.header.attrs.size = job.size;
     object.header.attrs.checksum_type = DataChecksum::kType;
     object.header.attrs.checksum_value = job.checksum;
-    std::string why;
-    std::optional<io::ObjectSource> source = source_of(job, why);
-    if (!source) {
-      std::lock_guard guard(shared->mutex);
-      shared->results[i] = io::BundleObjectResult{0, Errc::invalid_argument, why, {}};
-      --shared->in_flight;
-      continue;
+    if (job.path.empty()) {
+      object.source = job.source;
+    } else {
+      // Each replica opens the file itself (reopen): the shared source only says the size,
+      // so no descriptor is held for it.
+      object.source = io::ObjectSource::producer(
+          job.size, [](std::uint64_t, std::span<std::uint8_t>, std::size_t&, bool&) {
+            return Errc::invalid_argument;  // never asked: every replica reads its own
+          });
+      object.reopen = reopen_file(job.path, job.size);
     }
-    object.source = std::move(*source);
-    if (!job.path.empty()) object.reopen = reopen_file(job.path, job.size);
     object.on_done = [shared, i](const io::BundleObjectResult& result) {
       std::lock_guard guard(shared->mutex);
       shared->results[i] = result;

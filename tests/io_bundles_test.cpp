@@ -6,8 +6,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <map>
 #include <mutex>
+#include <span>
+#include <thread>
 
 #include "io_test_support.hpp"
 #include "weft/io/event_node.hpp"
@@ -17,6 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::config_for;
+using testing::open_descriptors;
 using testing::wait_until;
 
 std::vector<std::uint8_t> data_of(std::uint8_t seed, std::size_t size) {
@@ -250,6 +255,59 @@ TEST(IoBundles, AStopEndsEveryObjectOnceWhileOneReceiverHoldsIt) {
   }
   EXPECT_EQ(results.ends, std::vector<Errc>{Errc::canceled});
   EXPECT_EQ(bundle.send(named("late", ObjectSource::none())), Errc::stream_closed);
+}
+
+// A replica's reopened source is let go once its last data went to the core: a slow or
+// held destination keeps no descriptor of the others' open. Before, each replica's file
+// stayed open until the whole object completed (three per object here, while a receiver
+// held its copy), and a directory bundle to many peers ran out of descriptors.
+TEST(IoBundles, AReplicasReopenedFileIsClosedOnceItsDataWentOut) {
+  Results results;  // before the nodes: their stop() still reports into it
+  Stores stores;
+  BundleNodes nodes(stores, receiver_names()[2]);
+  Bundle bundle =
+      nodes.sender().open_bundle(BundleOptions{.endpoint = "store"}, results.callbacks());
+  char path[] = "/tmp/weft-io-bundle-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::vector<std::uint8_t> file = data_of(4, 100'000);  // within every buffer
+  ASSERT_EQ(::write(fd, file.data(), file.size()), static_cast<ssize_t>(file.size()));
+  ::close(fd);
+  ASSERT_TRUE(wait_until([&] {
+    const auto peers = nodes.sender().peers();
+    return std::all_of(peers.begin(), peers.end(), [](const PeerStatus& peer) {
+      return peer.stats.state == PeerState::established;
+    });
+  }));
+  const std::size_t before = open_descriptors();
+  constexpr int kObjects = 4;
+  for (int i = 0; i < kObjects; ++i) {
+    // The shared source only says the size: every replica reads its own.
+    OutgoingBundleObject object = named(
+        "o" + std::to_string(i),
+        ObjectSource::producer(file.size(), [](std::uint64_t, std::span<std::uint8_t>, std::size_t&,
+                                               bool&) { return Errc::invalid_argument; }));
+    object.reopen = [&path, size = file.size()](std::string_view,
+                                                std::string& why) -> std::optional<ObjectSource> {
+      const int own = ::open(path, O_RDONLY | O_CLOEXEC);
+      if (own < 0) {
+        why = "cannot open";
+        return std::nullopt;
+      }
+      ObjectSource source = ObjectSource::file(own, 0, size);
+      ::close(own);
+      return source;
+    };
+    ASSERT_EQ(bundle.send(std::move(object)), Errc::ok);
+  }
+  // Two receivers store every object; the third holds its copies, so none completes.
+  ASSERT_TRUE(wait_until([&] { return stores.count() == 2 * kObjects; }, 10s));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(results.count(), 0u);
+  EXPECT_LE(open_descriptors(), before) << "descriptors still open for replicas whose data went";
+  ASSERT_EQ(bundle.stop(), Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return results.end_told(); }, 10s));
+  ::unlink(path);
 }
 
 TEST(IoBundles, OpeningToAnUnknownPeerEndsTheBundleOnce) {

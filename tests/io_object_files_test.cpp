@@ -28,6 +28,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using namespace objects_test;
+using testing::open_descriptors;
 using testing::wait_until;
 
 TEST(IoObjects, AFileSinkWritesWholeObjectsOnlyAndABadEndpointFailsStart) {
@@ -269,14 +270,6 @@ TEST(IoObjects, WeftCallGivesEveryObjectAResultWhenTheStreamEndsUnderIt) {
   }
   EXPECT_EQ(jobs.front().result->error, Errc::unknown_handler);
   EXPECT_EQ(store.count(), 0u);
-}
-
-// The open descriptors of this process (every thread's).
-std::size_t open_descriptors() {
-  std::size_t count = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
-    ++count;
-  return count;
 }
 
 // weft-call's objects action over a directory holds no descriptor per file: it held one

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -44,6 +45,14 @@ bool wait_until(Predicate done, std::chrono::milliseconds limit = 5s) {
 }
 
 // Waits (at most 5 s) until `node` has an established connection to some peer.
+// The open descriptors of this process (every thread's).
+inline std::size_t open_descriptors() {
+  std::size_t count = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
+    ++count;
+  return count;
+}
+
 inline bool wait_established(EventNode& node) {
   return wait_until([&] {
     for (const PeerStatus& status : node.peers()) {

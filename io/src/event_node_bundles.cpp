@@ -147,12 +147,23 @@ void EventNode::Impl::handle(event::BundleWantData&& e) {
     if (!kept->second) return;  // its reopen failed; the replica was aborted then
     source = kept->second;
   }
+  bool supplied_last = false;
   supply_from(
       *source, e.offset,
       [&](std::uint64_t at, SharedBytes piece, bool last) {
-        return node->bundle_supply(now, e.bundle, e.object, e.peer, at, std::move(piece), last);
+        const Errc supplied =
+            node->bundle_supply(now, e.bundle, e.object, e.peer, at, std::move(piece), last);
+        supplied_last = supplied == Errc::ok && last;
+        return supplied;
       },
       fail);
+  // The replica's own source (its descriptor) is let go once its data is all with the core:
+  // a destination that is slow to finish holds none open. A resume that asks again (from
+  // an earlier offset, after a reconnect) opens it anew.
+  if (supplied_last && waiting.reopen) {
+    const auto kept = waiting.replica_sources.find(e.peer);
+    if (kept != waiting.replica_sources.end() && kept->second) waiting.replica_sources.erase(kept);
+  }
 }
 
 void EventNode::Impl::handle(event::BundleObjectCompleted&& e) {

@@ -45,6 +45,7 @@ ObjectSource ObjectSource::file(int fd, std::uint64_t offset, std::uint64_t size
   auto state = std::make_shared<State>();
   state->kind = State::Kind::file;
   state->fd = fd >= 0 ? ::fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+  if (fd >= 0 && state->fd < 0) state->duplicate_error = errno;  // EMFILE, most likely
   state->offset = offset;
   state->size = size;
   return ObjectSource(std::move(state));
@@ -279,7 +280,13 @@ void EventNode::Impl::supply_from(const ObjectSource::State& source_state, std::
     bool last = false;
     if (source->kind == Kind::file) {
       const std::uint64_t left = *source->size - offset;
-      if (source->fd < 0) return fail(Errc::invalid_argument, "no such file descriptor");
+      if (source->fd < 0) {
+        return fail(Errc::invalid_argument,
+                    source->duplicate_error != 0
+                        ? "the file's descriptor could not be duplicated: " +
+                              errno_text(source->duplicate_error)
+                        : "no such file descriptor");
+      }
       const ssize_t got =
           left == 0 ? 0
                     : ::pread(source->fd, piece.data(), std::min<std::uint64_t>(left, piece.size()),

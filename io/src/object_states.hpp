@@ -20,6 +20,7 @@ struct ObjectSource::State {
   Kind kind = Kind::none;
   SharedBytes data;                   // memory
   int fd = -1;                        // file: a duplicate this state owns
+  int duplicate_error = 0;            // file: errno of a failed duplication (fd -1 then)
   std::uint64_t offset = 0;           // file: where the object starts in it
   std::optional<std::uint64_t> size;  // file, producer (nullopt: unsized)
   Producer produce;                   // producer
