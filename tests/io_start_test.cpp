@@ -23,6 +23,7 @@
 namespace weft::io {
 namespace {
 
+using namespace std::chrono_literals;
 using testing::config_for;
 
 // The process's open descriptors (every thread's), from /proc/self/fd.
@@ -44,6 +45,30 @@ std::unique_ptr<EventNode> started_node(const std::string& name, const std::stri
   auto node = std::make_unique<EventNode>(std::move(options));
   if (node->start() != Errc::ok) return nullptr;
   return node;
+}
+
+// A node stopped before it started stays stopped: start() is refused. Before, it started a
+// loop that no later stop() would join (stop() had already run), and destroying the node
+// freed the loop under the running thread, then aborted on the joinable thread.
+TEST(IoContracts, AStoppedNodeNeverStarts) {
+  EventNodeOptions options;
+  options.config = config_for("alpha", "bravo");
+  EventNode node(std::move(options));
+  node.stop();
+  EXPECT_EQ(node.start(), Errc::shutting_down);
+}
+
+// Work queued before start() runs in the loop's first turn. Before, its wake-up found no
+// loop to wake, and it waited for whatever woke the loop next (nothing, here).
+TEST(IoContracts, WorkQueuedBeforeStartRunsWhenTheLoopStarts) {
+  EventNodeOptions options;
+  options.config = config_for("alpha", "bravo");
+  EventNode node(std::move(options));
+  std::promise<void> ran;
+  ASSERT_EQ(node.run_on_loop([&ran] { ran.set_value(); }), Errc::ok);
+  ASSERT_EQ(node.start(), Errc::ok);
+  EXPECT_EQ(ran.get_future().wait_for(3s), std::future_status::ready);
+  node.stop();
 }
 
 TEST(IoContracts, ARefusedStartHoldsNoDescriptorAndMayBeCalledAgain) {

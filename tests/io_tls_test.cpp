@@ -544,6 +544,7 @@ TEST(IoTls, OnIoUringAReceiveBufferGrowsToWhatTheSessionTakesAndShrinksBack) {
     return std::array<double, 2>{driver_metric(*acceptor, "io_uring_receive_buffer_bytes"),
                                  driver_metric(*dialer, "io_uring_receive_buffer_bytes")};
   };
+  ASSERT_TRUE(wait_until([&] { return connected(*dialer, acceptor_name); })) << recorder.all();
   const std::string big(1 << 20, 'b');
   const Reply echoed = reply_within(dialer->request(acceptor_name, kEcho, as_bytes(big)));
   ASSERT_EQ(echoed.error, Errc::ok) << recorder.all();

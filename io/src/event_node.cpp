@@ -145,6 +145,11 @@ std::string_view loop_backend_name(LoopBackend backend) {
 Errc EventNode::start() {
   Impl& impl = *impl_;
   if (impl.started) return Errc::ok;
+  {
+    // A stopped node stays stopped: a loop started now could never be joined.
+    std::lock_guard lock(impl.mutex);
+    if (impl.closed) return Errc::shutting_down;
+  }
   const TimeNs now = impl.fresh_now();
   if (impl.options.accept_pause_ms <= 0) {
     impl.log(LogLevel::error, "accept_pause_ms must be at least 1");
@@ -313,7 +318,7 @@ Errc EventNode::Impl::start_loop_thread() {
     go_signal.wait();
     loop_id = std::this_thread::get_id();
     node->on_timer(fresh_now());
-    after_input();
+    woken();  // the commands queued before start (their wake-up found no loop), then output
     if (ring) {
       run_ring();
     } else {
@@ -693,8 +698,9 @@ Errc StreamSession::try_write(Payload message) {
   State& state = *state_;
   std::shared_ptr<EventNode::Impl> held;
   EventNode::Impl* node = node_for_call(state.in_callback, state.node, held);
+  // On the loop thread first: `stopping` is the loop's own, unsynchronized.
+  if (node && !node->on_loop_thread()) return Errc::invalid_argument;
   if (!node || node->stopping) return Errc::shutting_down;
-  if (!node->on_loop_thread()) return Errc::invalid_argument;
   // Loop thread from here. Whatever stops the message now, one of three wakes the writer:
   // the stream's opening (flush_stream once it exists), the core's StreamWritable (credit,
   // or the end of a queue that waits for it), or the output's fall below the mark.

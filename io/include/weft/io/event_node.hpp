@@ -446,7 +446,9 @@ class EventNode {
   // (an address in use is tried again for up to listen_busy_wait_ms, so start() may block that
   // long), no descriptor left for the loop's own, a loop_scheduling the kernel refuses, a
   // WEFT_LOOP_BACKEND that names no backend, or an io_uring loop the kernel cannot make. A refused
-  // start() holds no descriptor and no port, and may be called again.
+  // start() holds no descriptor and no port, and may be called again. shutting_down once
+  // stop() was called (a stopped node never starts). Work queued before start() runs in the
+  // loop's first turn.
   Errc start();
   // Stops the loop: closes every transport (every call and stream still open ends exactly
   // once, with disconnected; object streams, bundles and objects being read with
