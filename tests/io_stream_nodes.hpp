@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -29,6 +30,11 @@ struct Sink {
   // When set, every message is deferred in on_message; the test consumes them.
   std::atomic<bool> defer_all{false};
   std::atomic<Errc> defer_result{Errc::ok};
+  // When set, on_message defers each message and consumes it at once ("finished it
+  // already"); depth counts nested on_message calls, max_depth the deepest seen.
+  std::atomic<bool> consume_inline{false};
+  std::atomic<int> depth{0};
+  std::atomic<int> max_depth{0};
   // While set, on_message waits (after recording the message and its session, before it
   // returns) with `holding` set: a test acts on the session from another thread meanwhile.
   std::atomic<bool> hold{false};
@@ -52,12 +58,22 @@ struct Nodes {
     acceptor->handle_stream(kSink, "", window, [this](const IncomingStream&, StreamSession) {
       StreamCallbacks callbacks;
       callbacks.on_message = [this](StreamSession& session, Bytes message) {
+        const int depth = ++sink.depth;
+        sink.max_depth = std::max(sink.max_depth.load(), depth);
         {
           std::lock_guard lock(sink.mutex);
           sink.session = session;
           sink.received.emplace_back(as_chars(message));
         }
         if (sink.defer_all) sink.defer_result = session.defer();
+        if (sink.consume_inline) {
+          EXPECT_EQ(session.defer(), Errc::ok);
+          EXPECT_EQ(session.consume(), Errc::ok);
+          // Still this message's bytes (a message of its own buffer freed would differ).
+          EXPECT_TRUE(std::string(as_chars(message)) == sink.received.back())
+              << "the message changed under on_message";
+        }
+        --sink.depth;
         ++sink.messages;
         if (sink.hold) {
           sink.holding = true;

@@ -162,6 +162,63 @@ TEST(IoStreamSession, DeferHoldsDeliveryUntilConsume) {
   EXPECT_EQ(nodes.sink.session.consume(), Errc::not_found);  // ended
 }
 
+// defer() then consume() inside on_message ("finished it at once"): the message is consumed
+// once on_message returns, and the next is delivered after it, not inside it. Before,
+// consume() ran inline: it freed the message on_message still held (8 KiB messages have a
+// buffer of their own) and delivered the next one nested inside on_message.
+TEST(IoStreamSession, DeferAndConsumeInsideOnMessageDeliverTheNextAfterIt) {
+  Opener opener;
+  Nodes nodes(StreamWindow{16, 1 << 20}, 64);
+  nodes.sink.defer_all = true;  // the first waits, so that the rest arrive behind it
+  StreamSession session =
+      nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, opener.callbacks());
+  constexpr std::size_t kMessages = 6;
+  std::vector<std::string> sent;
+  for (std::size_t i = 0; i < kMessages; ++i) {
+    sent.push_back(std::string(8 * 1024, static_cast<char>('a' + i)));
+    ASSERT_EQ(session.write(as_bytes(sent.back())), Errc::ok);
+  }
+  ASSERT_EQ(session.close(), Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return nodes.sink.messages.load() == 1; }));
+  std::this_thread::sleep_for(100ms);  // the rest wait in the inbox
+  nodes.sink.defer_all = false;
+  nodes.sink.consume_inline = true;
+  StreamSession served;
+  {
+    std::lock_guard lock(nodes.sink.mutex);
+    served = nodes.sink.session;
+  }
+  ASSERT_EQ(served.consume(), Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return nodes.sink.ended.load(); }));
+  EXPECT_EQ(nodes.sink.end_result.load(), Errc::ok);
+  EXPECT_EQ(nodes.sink.max_depth.load(), 1);
+  std::lock_guard lock(nodes.sink.mutex);
+  EXPECT_TRUE(nodes.sink.received == sent) << nodes.sink.received.size() << " messages";
+}
+
+// close() on the loop thread goes after a write from another thread that returned ok but
+// still waits in the command queue: the message arrives and both ends are ok. Before, the
+// close ran at once, and the write then met a closed stream: both sides ended
+// stream_closed and the accepted message was lost. fail() likewise goes after it.
+TEST(IoStreamSession, AnEndOnTheLoopGoesAfterWritesStillOnTheirWayToIt) {
+  Opener opener;
+  Nodes nodes(StreamWindow{16, 1 << 20}, 64);
+  StreamSession session =
+      nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, opener.callbacks());
+  ASSERT_EQ(session.write(as_bytes("first")), Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return nodes.sink.messages.load() == 1; }));
+  ASSERT_EQ(nodes.dialer->run_on_loop([&] {
+    // The loop is busy here: the other thread's write waits in the command queue.
+    std::thread other([&] { EXPECT_EQ(session.write(as_bytes("second")), Errc::ok); });
+    other.join();
+    EXPECT_EQ(session.close(), Errc::ok);
+  }),
+            Errc::ok);
+  expect_both_ends(opener, nodes, Errc::ok);
+  std::lock_guard lock(nodes.sink.mutex);
+  EXPECT_EQ(nodes.sink.received, (std::vector<std::string>{"first", "second"}));
+}
+
 // defer() answers only the thread inside on_message: from another thread, even while the
 // loop thread is inside on_message for that very session, it is invalid_argument and keeps
 // nothing. Before, such a call kept the message being delivered (found by a tsan run of the

@@ -594,14 +594,25 @@ bool reserve_slot(StreamSession::State& state) {
 }
 
 // Hands `change` to the loop for `state`'s stream.
+// `behind_queue`: after the commands queued now even on the loop thread (which otherwise
+// runs `change` at once).
 Errc post_to_stream(const std::shared_ptr<StreamSession::State>& state,
-                    std::function<void(EventNode::Impl&, StreamSession::State&)> change) {
+                    std::function<void(EventNode::Impl&, StreamSession::State&)> change,
+                    bool behind_queue = false) {
   const std::shared_ptr<EventNode::Impl> node = state->node.lock();
   if (!node) return Errc::shutting_down;
   return node->post({[node = node.get(), state, change = std::move(change)] {
                        if (!state->ended) change(*node, *state);
                      },
-                     [] {}});
+                     [] {}},
+                    behind_queue);
+}
+
+// Whether writes from other threads still wait in the command queue while the caller is on
+// the loop thread: an end asked for now must go behind them, not overtake them.
+bool writes_on_their_way(const StreamSession::State& state) {
+  const std::shared_ptr<EventNode::Impl> node = state.node.lock();
+  return node && node->on_loop_thread() && state.queued.load() > state.send_queue.size();
 }
 
 }  // namespace
@@ -714,11 +725,13 @@ Errc StreamSession::try_write(Payload message) {
 Errc StreamSession::close() {
   if (!state_ || state_->ended) return Errc::not_found;
   if (state_->closing.exchange(true)) return Errc::stream_closed;
-  const Errc posted =
-      post_to_stream(state_, [](EventNode::Impl& node, StreamSession::State& state) {
+  const Errc posted = post_to_stream(
+      state_,
+      [](EventNode::Impl& node, StreamSession::State& state) {
         state.close_requested = true;
         node.flush_stream(state);
-      });
+      },
+      writes_on_their_way(*state_));
   // Not handed to the loop (queue_full): nothing was closed, so the caller may try again.
   if (posted != Errc::ok) state_->closing = false;
   return posted;
@@ -733,7 +746,8 @@ Errc StreamSession::fail(Errc code, std::string_view message) {
       [code, text = std::string(message)](EventNode::Impl& node, StreamSession::State& state) {
         state.fail_requested = std::make_pair(code, text);
         node.flush_stream(state);
-      });
+      },
+      writes_on_their_way(*state_));
   if (posted != Errc::ok) state_->closing = false;  // not handed over: may be tried again
   return posted;
 }
@@ -752,6 +766,12 @@ Errc StreamSession::consume() {
   if (!state_->deferred) return Errc::not_found;
   return post_to_stream(state_, [](EventNode::Impl& node, StreamSession::State& state) {
     if (!state.deferred.exchange(false) || !state.id) return;
+    // From inside on_message (run inline on the loop thread): the message was never held,
+    // and deliver_messages, once on_message returns, consumes it and goes on. Consuming
+    // here would free the message on_message still reads and deliver the next inside it.
+    if (state.on_message_thread.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
+      return;
+    }
     node.connection(state.peer).stream_consume(node.turn_now(), *state.id);
     node.deliver_messages(state.shared_from_this());
   });

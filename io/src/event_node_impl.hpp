@@ -274,7 +274,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
 
   // ---- commands ----
 
-  Errc post(Command command);
+  // `behind_queue`: queued even on the loop thread, to run after the commands waiting now.
+  Errc post(Command command, bool behind_queue = false);
 
   bool on_loop_thread() const { return std::this_thread::get_id() == loop_id; }
 

@@ -95,8 +95,8 @@ void EventNode::Impl::release_loop() {
 
 // ---- commands ----
 
-Errc EventNode::Impl::post(Command command) {
-  if (on_loop_thread() && !stopping) {
+Errc EventNode::Impl::post(Command command, bool behind_queue) {
+  if (on_loop_thread() && !stopping && !behind_queue) {
     command.run();  // from a callback: the core is between inputs, so calling it is safe
     return Errc::ok;
   }

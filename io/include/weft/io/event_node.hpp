@@ -17,7 +17,8 @@
 //    their own arguments (a bad address, a bad TLS context): on the calling thread.
 // Once started, stop() runs every other end (streams, objects, bundles, calls) on the loop
 // thread before it joins it. Keep callbacks short, and hand long work to another thread (a
-// Responder and a StreamSession may be used from any thread).
+// Responder and a StreamSession may be used from any thread). Callbacks must not throw:
+// nothing catches an exception on the loop thread, so one ends the process (std::terminate).
 //
 // Callbacks are released. A handle (StreamSession, ObjectStream, ObjectReader, Bundle)
 // drops its callbacks once its final on_end returned (each object's on_done once it ran),
@@ -282,8 +283,10 @@ class Responder {
   Responder() = default;
   explicit Responder(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
-  // Sends the response; false if this request was already answered or ended. Copies a
-  // borrowed payload only when called off the loop thread.
+  // Sends the response; false if this request was already answered or ended, and false
+  // too, with nothing sent, when the answer could not be handed to the loop (the command
+  // queue full, or the node stopping): then canceled() is still false and a later respond()
+  // may succeed. Copies a borrowed payload only when called off the loop thread.
   bool respond(Payload payload);
   // Sends an error (code and message) instead.
   bool fail(Errc code, std::string_view message);
@@ -365,8 +368,11 @@ class StreamSession {
   // ended.
   Errc defer();
   // From any thread: consumes the message defer() kept (its credit returns to the sender)
-  // and resumes delivery with the next one. not_found when no message is deferred or the
-  // stream ended; queue_full when it could not be handed to the loop (try again).
+  // and resumes delivery with the next one. Called in on_message after defer() (the handler
+  // finished the message at once), it undoes the defer(): the message is consumed when
+  // on_message returns, and the next is delivered after it, not inside it. not_found when
+  // no message is deferred or the stream ended; queue_full when it could not be handed to
+  // the loop (try again).
   Errc consume();
 
  private:
