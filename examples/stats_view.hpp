@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -41,6 +42,12 @@ struct Sample {
 };
 
 // The samples of an exposition text (comments skipped); nullopt at the first bad line.
+// `byte` as a terminal may show it: a control byte from the endpoint (an escape sequence, a
+// newline drawing a fake row) becomes '?'. A weft node's names never hold one.
+inline char shown_byte(char byte) {
+  return static_cast<unsigned char>(byte) < 0x20 || byte == 0x7f ? '?' : byte;
+}
+
 inline std::optional<std::vector<Sample>> parse_exposition(std::string_view text) {
   std::vector<Sample> samples;
   while (!text.empty()) {
@@ -62,12 +69,12 @@ inline std::optional<std::vector<Sample>> parse_exposition(std::string_view text
         std::string value;
         at = equals + 2;
         for (; at < line.size() && line[at] != '"'; ++at) {
-          if (line[at] == '\\' && at + 1 < line.size()) {
+          char byte = line[at];
+          if (byte == '\\' && at + 1 < line.size()) {
             ++at;
-            value += line[at] == 'n' ? '\n' : line[at];
-          } else {
-            value += line[at];
+            byte = line[at] == 'n' ? '\n' : line[at];
           }
+          value += shown_byte(byte);
         }
         if (at >= line.size()) return std::nullopt;
         sample.labels[key] = std::move(value);
@@ -189,7 +196,10 @@ inline std::optional<std::string> scrape(const HostPort& address, std::string& e
     return std::nullopt;
   }
   if (!answer.starts_with("HTTP/1.1 200") && !answer.starts_with("HTTP/1.0 200")) {
-    error = "answer: " + answer.substr(0, answer.find('\r'));
+    // At most a line's worth of the status, control bytes shown as '?'.
+    std::string status = answer.substr(0, std::min<std::size_t>(answer.find('\r'), 120));
+    std::transform(status.begin(), status.end(), status.begin(), shown_byte);
+    error = "answer: " + status;
     return std::nullopt;
   }
   return answer.substr(body + 4);

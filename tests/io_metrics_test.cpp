@@ -137,6 +137,15 @@ TEST(IoMetrics, ServeMetricsAnswersTheScrapeAndNothingElse) {
   MetricsHttpOptions no_pause;
   no_pause.accept_pause_ms = 0;
   EXPECT_EQ(nodes.dialer->serve_metrics(no_pause).error, Errc::invalid_argument);
+  // Options that make an endpoint answer nothing are refused too (before: ok, then silence).
+  for (void (*spoil)(MetricsHttpOptions&) :
+       {+[](MetricsHttpOptions& o) { o.max_request_bytes = 0; },
+        +[](MetricsHttpOptions& o) { o.max_connections = 0; },
+        +[](MetricsHttpOptions& o) { o.idle_timeout_ms = 0; }}) {
+    MetricsHttpOptions silent;
+    spoil(silent);
+    EXPECT_EQ(nodes.dialer->serve_metrics(silent).error, Errc::invalid_argument);
+  }
   ASSERT_TRUE(wait_until([&] { return nodes.acceptor->metrics().peers[0].stats.generation == 1; }));
 
   const std::string ok = http_exchange(endpoint.port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -156,6 +165,42 @@ TEST(IoMetrics, ServeMetricsAnswersTheScrapeAndNothingElse) {
   EXPECT_TRUE(http_exchange(endpoint.port, "nonsense\r\n\r\n").starts_with("HTTP/1.1 400 "));
   EXPECT_TRUE(http_exchange(endpoint.port, "GET /metrics HTTP/1.1\r\n" + std::string(9000, 'h'))
                   .starts_with("HTTP/1.1 431 "));
+}
+
+// On io_uring the snapshot is a command on the loop: when the command queue is full the
+// scrape is answered 503, so that a scraper records a failed scrape. Before, it was
+// answered 200 with no sample at all, which reads as a node whose series all vanished.
+TEST(IoMetrics, OnIoUringAScrapeTheLoopCannotTakeIsAnswered503) {
+  if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
+  EventNodeOptions options;
+  options.config = config_for("alpha", "bravo");
+  options.loop_backend = LoopBackend::io_uring;
+  options.command_queue_capacity = 1;
+  EventNode node(std::move(options));
+  ASSERT_EQ(node.start(), Errc::ok);
+  if (node.loop_backend() != LoopBackend::io_uring) GTEST_SKIP() << "WEFT_LOOP_BACKEND chose";
+  const MetricsEndpoint endpoint = node.serve_metrics();
+  ASSERT_EQ(endpoint.error, Errc::ok);
+  // The loop held in a callback, and the one command the queue takes waiting behind it.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> holding;
+  ASSERT_EQ(node.run_on_loop([&holding, released] {
+    holding.set_value();
+    released.wait();
+  }),
+            Errc::ok);
+  holding.get_future().wait();
+  ASSERT_EQ(node.run_on_loop([] {}), Errc::ok);
+  const std::string busy = http_exchange(endpoint.port, "GET /metrics HTTP/1.1\r\n\r\n");
+  release.set_value();
+  EXPECT_TRUE(busy.starts_with("HTTP/1.1 503 ")) << busy.substr(0, 80);
+  // Once the loop has gone on (the queued command run), scrapes are answered again.
+  EXPECT_TRUE(wait_until([&] {
+    return http_exchange(endpoint.port, "GET /metrics HTTP/1.1\r\n\r\n")
+        .starts_with("HTTP/1.1 200 OK\r\n");
+  }));
+  node.stop();
 }
 
 TEST(IoMetrics, ServeMetricsHoldsItsConnectionLimitAndClosesIdleOnes) {
@@ -276,6 +321,20 @@ TEST(StatsView, AScrapeFindsSamplesByNameAndLabels) {
   ASSERT_EQ(scrape.all("x").size(), 3u);
   EXPECT_EQ(scrape.all("x")[2]->value, 3);
   EXPECT_TRUE(scrape.all("z").empty());
+}
+
+// A hostile endpoint's label values cannot draw on the terminal: control bytes (an escape
+// sequence, an escaped newline) are shown as '?'. Before, they reached the screen as sent.
+TEST(StatsView, LabelValuesReachTheScreenWithoutControlBytes) {
+  const auto samples = cli::parse_exposition(
+      "weft_node_info{node=\"\x1b]52;c;eA==\x07\\nfake row\",incarnation=\"1\"} 1\n"
+      "weft_peer_state{peer=\"p\x1b[2J\"} 3\n");
+  ASSERT_TRUE(samples.has_value());
+  const cli::Scrape scrape(*samples);
+  EXPECT_EQ(scrape.all("weft_node_info").at(0)->label("node"), "?]52;c;eA==??fake row");
+  const std::string screen = cli::stats_screen(scrape, nullptr, 1.0, cli::HostPort{"h", 1});
+  EXPECT_EQ(screen.find('\x1b'), std::string::npos);
+  EXPECT_EQ(screen.find('\x07'), std::string::npos);
 }
 
 // The throttle behind connection_log_lines_per_s: N lines a window, the rest counted and

@@ -108,6 +108,24 @@ MetricsSnapshot full_snapshot() {
   return snapshot;
 }
 
+// A status this node has no name for (a peer's reject or goaway may carry any non-zero
+// status) is labelled by its number: two of them are two series. Before, both were
+// labelled status="", one series twice, which a Prometheus server refuses.
+TEST(MetricsFormat, HandshakeFailuresOfStatusesWithoutANameKeepTheirNumber) {
+  MetricsSnapshot snapshot;
+  snapshot.node = "alpha";
+  snapshot.handshake_failures.push_back({static_cast<Status>(14), false, 1});
+  snapshot.handshake_failures.push_back({static_cast<Status>(40), false, 2});
+  const std::string text = format_prometheus(snapshot);
+  EXPECT_NE(text.find("weft_handshake_failures_total{status=\"14\",side=\"peer\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("weft_handshake_failures_total{status=\"40\",side=\"peer\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("status=\"\""), std::string::npos) << text;
+}
+
 TEST(MetricsFormat, EveryFamilyComesOnceWithItsHelpAndTypeBeforeItsSamples) {
   const std::string text = format_prometheus(full_snapshot());
   std::istringstream lines(text);

@@ -18,7 +18,7 @@ class MetricsThread {
   // Takes `listen_fd` (bound, listening, nonblocking). Null when libevent or the kernel
   // cannot make the base, its wake-up eventfd or the thread (the descriptor is closed).
   static std::unique_ptr<MetricsThread> start(int listen_fd, MetricsHttpOptions options,
-                                              std::function<std::string()> render,
+                                              RenderMetrics render,
                                               std::function<void(std::string)> warn) {
     auto made = std::unique_ptr<MetricsThread>(new MetricsThread());
     made->base_ = event_base_new();
@@ -136,6 +136,14 @@ MetricsEndpoint EventNode::serve_metrics(const MetricsHttpOptions& options) {
     impl.log(LogLevel::error, "metrics: accept_pause_ms must be at least 1");
     return {Errc::invalid_argument, 0};
   }
+  // Each of these at 0 makes an endpoint that answers nothing (no byte of a head can be
+  // read, every connection is over the limit, every read times out at once).
+  if (options.max_request_bytes == 0 || options.max_connections == 0 ||
+      options.idle_timeout_ms < 1) {
+    impl.log(LogLevel::error,
+             "metrics: max_request_bytes, max_connections and idle_timeout_ms must be at least 1");
+    return {Errc::invalid_argument, 0};
+  }
   sockaddr_in address{};
   if (!resolve(options.host, options.port, address)) {
     impl.log(LogLevel::error, "metrics: bad listen address " + options.host);
@@ -160,17 +168,18 @@ MetricsEndpoint EventNode::serve_metrics(const MetricsHttpOptions& options) {
     // from any thread).
     auto warn = [&impl](const std::string& line) { impl.log(LogLevel::warning, line); };
     // The scrape's text, on the loop thread.
-    auto render_here = [&impl, what] {
+    auto render_here = [&impl, what]() -> std::optional<std::string> {
       MetricsSnapshot snapshot = impl.node->metrics(impl.fresh_now(), what);
       impl.turn_now_ns = 0;  // a turn of its own, without after_input to end it
       impl.add_io_metrics(snapshot);
       return format_prometheus(snapshot);
     };
     if (impl.ring) {
-      auto render = [&impl, render_here] {
-        // On the metrics thread: the snapshot is taken on the loop thread, as a command.
-        auto [posted, text] = ask_loop<std::string>(impl, render_here);
-        return posted == Errc::ok ? text : std::string("# the node is stopping\n");
+      auto render = [&impl, render_here]() -> std::optional<std::string> {
+        // On the metrics thread: the snapshot is taken on the loop thread, as a command
+        // (none when the loop cannot take it: stopping, or its queue full).
+        auto [posted, text] = ask_loop<std::optional<std::string>>(impl, render_here);
+        return posted == Errc::ok ? std::move(text) : std::nullopt;
       };
       impl.metrics_thread.reset(
           MetricsThread::start(fd, std::move(options), std::move(render), warn).release());

@@ -48,8 +48,7 @@ timeval timeval_of_ms(std::int64_t ms) {
 
 }  // namespace
 
-std::string metrics_http_response(std::string_view head,
-                                  const std::function<std::string()>& render) {
+std::string metrics_http_response(std::string_view head, const RenderMetrics& render) {
   std::string_view line = head.substr(0, head.find('\n'));
   if (line.ends_with('\r')) line.remove_suffix(1);
   const std::size_t first_space = line.find(' ');
@@ -65,11 +64,18 @@ std::string metrics_http_response(std::string_view head,
     return plain("405 Method Not Allowed", "only GET and HEAD\n", "Allow: GET, HEAD\r\n");
   }
   if (target != "/metrics") return plain("404 Not Found", "try /metrics\n");
-  return reply("200 OK", "text/plain; version=0.0.4; charset=utf-8", render(), method == "GET");
+  // No text: 503, so that a scraper records a failed scrape, not a node without samples.
+  std::optional<std::string> text = render();
+  if (!text) {
+    return plain("503 Service Unavailable",
+                 "the node cannot take a scrape now (stopping, or its command queue full)\n");
+  }
+  return reply("200 OK", "text/plain; version=0.0.4; charset=utf-8", std::move(*text),
+               method == "GET");
 }
 
 MetricsHttp::MetricsHttp(event_base* base, int listen_fd, MetricsHttpOptions options,
-                         std::function<std::string()> render, std::function<void(std::string)> warn)
+                         RenderMetrics render, std::function<void(std::string)> warn)
     : base_(base),
       listen_fd_(listen_fd),
       options_(std::move(options)),

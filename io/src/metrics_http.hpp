@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,18 +20,22 @@
 
 namespace weft::io {
 
+// Makes a scrape's text on demand, or nothing when the node cannot now (it is stopping, or
+// its command queue is full).
+using RenderMetrics = std::function<std::optional<std::string>()>;
+
 // The response to one request's head (request line and headers), for a body `render`
-// makes on demand: 200 for GET or HEAD of /metrics (a query string is ignored), 404 for
-// another path, 405 for another method, 400 for a malformed request line.
-std::string metrics_http_response(std::string_view head,
-                                  const std::function<std::string()>& render);
+// makes on demand: 200 for GET or HEAD of /metrics (a query string is ignored), 503 when
+// `render` made nothing, 404 for another path, 405 for another method, 400 for a malformed
+// request line.
+std::string metrics_http_response(std::string_view head, const RenderMetrics& render);
 
 class MetricsHttp {
  public:
   // Listens on `listen_fd` (bound, listening, nonblocking; owned from now on). `warn`
   // receives the line saying accepting paused (called on the thread running `base`).
-  MetricsHttp(event_base* base, int listen_fd, MetricsHttpOptions options,
-              std::function<std::string()> render, std::function<void(std::string)> warn);
+  MetricsHttp(event_base* base, int listen_fd, MetricsHttpOptions options, RenderMetrics render,
+              std::function<void(std::string)> warn);
   ~MetricsHttp();
   MetricsHttp(const MetricsHttp&) = delete;
   MetricsHttp& operator=(const MetricsHttp&) = delete;
@@ -68,7 +73,7 @@ class MetricsHttp {
   ::event* listen_event_ = nullptr;
   ::event* accept_resume_event_ = nullptr;  // ends a pause of accepting
   MetricsHttpOptions options_;
-  std::function<std::string()> render_;
+  RenderMetrics render_;
   std::function<void(std::string)> warn_;
   std::atomic<std::uint64_t> accept_pauses_ = 0;
   std::map<std::uint64_t, Connection> connections_;

@@ -534,11 +534,13 @@ class EventNode {
   // Serves metrics() in the Prometheus text format over HTTP/1.x on a listening socket of
   // its own (options.host:port), on the loop thread: GET (or HEAD) /metrics is answered
   // 200 with Content-Type `text/plain; version=0.0.4`, another path 404, another method
-  // 405, a malformed request line 400, a head over options.max_request_bytes 431; one
-  // request per connection (Connection: close). Waits for the loop like peers(). Errors:
-  // invalid_argument (a host that does not resolve, a port that cannot be bound,
-  // options.accept_pause_ms below 1, or a second call), shutting_down (before start() or
-  // after stop()), queue_full.
+  // 405, a malformed request line 400, a head over options.max_request_bytes 431, and 503
+  // when the loop cannot take the scrape now (on io_uring the snapshot is a command: its
+  // queue full, or the node stopping); one request per connection (Connection: close).
+  // Waits for the loop like peers(). Errors: invalid_argument (a host that does not
+  // resolve, a port that cannot be bound, options.accept_pause_ms, max_request_bytes,
+  // max_connections or idle_timeout_ms below 1, or a second call), shutting_down (before
+  // start() or after stop()), queue_full.
   MetricsEndpoint serve_metrics(const MetricsHttpOptions& options = {});
 
   // ---- membership at run time (from any thread) ----
