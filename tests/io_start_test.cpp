@@ -11,11 +11,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "io_test_support.hpp"
 #include "weft/io/event_node.hpp"
@@ -25,6 +29,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::config_for;
+using testing::wait_until;
 
 // The process's open descriptors (every thread's), from /proc/self/fd.
 std::size_t open_descriptors() {
@@ -69,6 +74,47 @@ TEST(IoContracts, WorkQueuedBeforeStartRunsWhenTheLoopStarts) {
   ASSERT_EQ(node.start(), Errc::ok);
   EXPECT_EQ(ran.get_future().wait_for(3s), std::future_status::ready);
   node.stop();
+}
+
+// A stop() that finds another thread's stop() under way returns once that one is done (the
+// loop joined, every end run), as the contract says of stop(). Before, it returned at once:
+// its caller could free what a callback still running on the loop thread used.
+TEST(IoContracts, ASecondStopReturnsOnlyOnceTheFirstHasEndedEverything) {
+  const std::string dialer_name = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
+  const std::string acceptor_name = dialer_name == "alpha" ? "bravo" : "alpha";
+  std::mutex mutex;
+  std::vector<Responder> held;  // never answered
+  EventNodeOptions accepting;
+  accepting.config = config_for(acceptor_name, dialer_name);
+  EventNode acceptor(std::move(accepting));
+  acceptor.handle(1, "", [&](IncomingRequest&& request) {
+    std::lock_guard lock(mutex);
+    held.push_back(request.responder);
+  });
+  ASSERT_EQ(acceptor.start(), Errc::ok);
+  EventNodeOptions dialing;
+  dialing.config = config_for(dialer_name, acceptor_name);
+  dialing.addresses.push_back({acceptor_name, "127.0.0.1", acceptor.port()});
+  EventNode dialer(std::move(dialing));
+  ASSERT_EQ(dialer.start(), Errc::ok);
+  ASSERT_TRUE(testing::wait_established(dialer));
+  std::atomic<bool> done_finished{false};
+  ASSERT_EQ(dialer.request(acceptor_name, 1, as_bytes("held"), 0,
+                           [&](Reply&&) {
+                             std::this_thread::sleep_for(300ms);  // an end that takes a while
+                             done_finished = true;
+                           }),
+            Errc::ok);
+  ASSERT_TRUE(wait_until([&] {
+    std::lock_guard lock(mutex);
+    return !held.empty();
+  }));
+  std::thread first([&] { dialer.stop(); });
+  std::this_thread::sleep_for(50ms);
+  dialer.stop();
+  EXPECT_TRUE(done_finished.load()) << "the second stop() returned while the first still ran";
+  first.join();
+  acceptor.stop();
 }
 
 TEST(IoContracts, ARefusedStartHoldsNoDescriptorAndMayBeCalledAgain) {

@@ -350,8 +350,13 @@ Errc EventNode::Impl::start_loop_thread() {
 void EventNode::stop() {
   Impl& impl = *impl_;
   {
-    std::lock_guard lock(impl.mutex);
-    if (impl.closed) return;
+    std::unique_lock lock(impl.mutex);
+    if (impl.closed) {
+      // Another thread's stop() may still be joining the loop: return once it is done, as
+      // a stop() does (never on the loop thread, which that stop() waits for).
+      if (!impl.on_loop_thread()) impl.stopped.wait(lock, [&impl] { return impl.stop_done; });
+      return;
+    }
     impl.closed = true;
     if (impl.started) impl.commands.push_back({[&impl] { impl.shutdown(); }, [] {}});
   }
@@ -369,6 +374,11 @@ void EventNode::stop() {
   }
   for (Impl::Command& command : left)
     command.abandon();
+  {
+    std::lock_guard lock(impl.mutex);
+    impl.stop_done = true;
+  }
+  impl.stopped.notify_all();
 }
 
 Errc EventNode::request(std::string_view peer, std::uint16_t handler, Payload payload,

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <ctime>
 #include <deque>
@@ -673,6 +674,10 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   std::mutex mutex;
   std::deque<Command> commands;
   bool closed = false;
+  // Under mutex: the first stop() has joined the loop and ended what never ran; a later
+  // stop() from another thread waits on `stopped` for it.
+  bool stop_done = false;
+  std::condition_variable stopped;
   bool started = false;
   bool stopping = false;
 };

@@ -462,7 +462,8 @@ class EventNode {
   // close_notify first, so its peer sees a clean close: one nonblocking send of what fits
   // the socket buffer, never waiting for a peer that does not read. Commands the loop never ran
   // (queued while the node had not started) end with shutting_down here, on the calling
-  // thread: their on_end, done or on_done runs on it. Idempotent; later calls fail with
+  // thread: their on_end, done or on_done runs on it. Idempotent (a stop() that finds
+  // another thread's under way returns once that one is done); later calls fail with
   // shutting_down. Not from a callback: the loop thread cannot join itself.
   void stop();
   // The port the listener is bound to since a successful start(); 0 before one.
