@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cluster.hpp"
+#include "weft/metrics.hpp"
 
 namespace weft::testing {
 namespace {
@@ -88,6 +89,18 @@ TEST(OnDemand, TheAcceptorsFirstRequestKnocksAndThePeerDialsBack) {
   EXPECT_TRUE(pair.cluster.recorder(0).handshake_failures.empty());
   EXPECT_TRUE(pair.cluster.recorder(1).handshake_failures.empty());
   EXPECT_EQ(pair.cluster.node(pair.acceptor).connection(0).stats().generation, 2u);
+  // The knock took a generation but established nothing: one connection, no reconnect, on
+  // both sides and in the metrics (before: connections 2, reconnects 1 on the knocker).
+  for (const std::size_t side : {pair.acceptor, pair.dialer}) {
+    const PeerStats stats = pair.cluster.node(side).connection(0).stats();
+    EXPECT_EQ(stats.connections, 1u) << side;
+    EXPECT_EQ(stats.reconnects, 0u) << side;
+    const std::string text = format_prometheus(pair.cluster.node(side).metrics(pair.cluster.now()));
+    EXPECT_NE(text.find("weft_peer_connections_total{peer=\"" + pair.cluster.node(1 - side).name() +
+                        "\"} 1\n"),
+              std::string::npos)
+        << text;
+  }
 }
 
 TEST(OnDemand, AnIdleConnectionClosesAfterThePeriodAndNotBefore) {

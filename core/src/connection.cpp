@@ -197,7 +197,7 @@ void Connection::become_established(TimeNs now_ns, const Frame& handshake, std::
       counters_.peer_incarnation != 0 && counters_.peer_incarnation != handshake.incarnation;
   counters_.peer_incarnation = handshake.incarnation;
   counters_.generation = generation_;
-  if (generation_ > 1) ++counters_.reconnects;
+  if (++counters_.connections > 1) ++counters_.reconnects;
   backoff_attempt_ = 0;
   link_deadline_ns_ = kNever;
   last_received_ns_ = now_ns;

@@ -194,7 +194,7 @@ void write_peer_state(std::string& out, const MetricsSnapshot& snapshot) {
   state.write(out);
   peer_family(out, snapshot, "weft_peer_connections_total", kCounter,
               "Connections established with the peer.",
-              [](const PeerMetrics& p) { return p.stats.generation; });
+              [](const PeerMetrics& p) { return p.stats.connections; });
   peer_family(out, snapshot, "weft_peer_reconnects_total", kCounter,
               "Connections established after the first.",
               [](const PeerMetrics& p) { return p.stats.reconnects; });

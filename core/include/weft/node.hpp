@@ -69,8 +69,11 @@ struct AddedPeer {
 
 struct PeerStats {
   PeerState state = PeerState::idle;
-  std::uint64_t generation = 0;  // connections established so far
-  std::uint64_t reconnects = 0;  // connections established after the first
+  // The link the last established connection was (each link begun takes the next, a
+  // knock or a failed handshake too): ids of its streams carry it.
+  std::uint64_t generation = 0;
+  std::uint64_t connections = 0;  // connections established so far
+  std::uint64_t reconnects = 0;   // connections established after the first
   std::uint64_t peer_incarnation = 0;
   std::uint16_t version = 0;      // protocol version of the last connection (0 before the first)
   std::uint64_t frames_sent = 0;  // frames handed to the driver (committed)
