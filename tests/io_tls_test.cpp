@@ -525,7 +525,9 @@ TEST(IoTls, OnIoUringAReceiveBufferGrowsToWhatTheSessionTakesAndShrinksBack) {
   if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
   TestPki pki;
   Recorder recorder;
-  const auto [dialer_name, acceptor_name] = dialer_and_acceptor();
+  // Named, not a structured binding: clang 14 cannot capture one in a lambda.
+  const std::string dialer_name = dialer_and_acceptor().first;
+  const std::string acceptor_name = dialer_and_acceptor().second;
   EventNodeOptions accepting =
       options_for(acceptor_name, {{dialer_name, 0}}, pki.context({acceptor_name}, {}, valid_now()));
   accepting.loop_backend = LoopBackend::io_uring;
@@ -564,7 +566,9 @@ TEST(IoTls, OnIoUringAReceiveBufferGrowsToWhatTheSessionTakesAndShrinksBack) {
 TEST(IoTls, PlaintextPastASmallPlaintextLimitIsDeliveredWithoutWaitingForMoreBytes) {
   TestPki pki;
   Recorder recorder;
-  const auto [dialer_name, acceptor_name] = dialer_and_acceptor();
+  // Named, not a structured binding: clang 14 cannot capture one in a lambda.
+  const std::string dialer_name = dialer_and_acceptor().first;
+  const std::string acceptor_name = dialer_and_acceptor().second;
   const auto small_plaintext = [](EventNodeOptions options) {
     options.tls_limits.max_plaintext_in_bytes = 16 * 1024;
     options.config.timeouts.ping_interval_ms = 10'000;
