@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "cli_common.hpp"
@@ -205,16 +206,21 @@ inline std::optional<std::string> scrape(const HostPort& address, std::string& e
   return answer.substr(body + 4);
 }
 
-// The samples of one scrape, found by name and labels through two indexes built once (a
-// redraw looks up every row's cells, so scanning all samples per cell was quadratic: a
-// node with thousands of streams took seconds per screen).
+// The samples of one scrape, found by name and labels through indexes built once. A redraw
+// looks up every row's cells: scanning all samples of a name per cell was quadratic (a node
+// with thousands of streams or peers took seconds per screen, and a hostile endpoint serving
+// many samples, minutes). A lookup now scans only the samples that carry the rarest of the
+// labels asked for.
 class Scrape {
  public:
   using Labels = std::map<std::string, std::string>;
   explicit Scrape(std::vector<Sample> samples) : samples_(std::move(samples)) {
     for (std::size_t i = 0; i < samples_.size(); ++i) {
-      by_name_[samples_[i].name].push_back(i);
-      exact_.emplace(std::pair{samples_[i].name, samples_[i].labels}, i);  // the first kept
+      const Sample& sample = samples_[i];
+      by_name_[sample.name].push_back(i);
+      exact_.emplace(std::pair{sample.name, sample.labels}, i);  // the first kept
+      for (const auto& [key, value] : sample.labels)
+        by_label_[LabelKey{sample.name, key, value}].push_back(i);
     }
   }
   // The value of `name` whose labels are exactly `match`, else of the first (in the order
@@ -222,16 +228,16 @@ class Scrape {
   double value(std::string_view name, const Labels& match) const {
     const auto exact = exact_.find(std::pair{std::string(name), match});
     if (exact != exact_.end()) return samples_[exact->second].value;
-    for (const std::size_t i : named(name)) {
-      if (matches(samples_[i], match)) return samples_[i].value;
+    for (const std::size_t i : candidates(name, match)) {
+      if (matches(i, match)) return samples_[i].value;
     }
     return 0;
   }
   // Sums `name` over the samples with the labels of `match`.
   double sum(std::string_view name, const Labels& match) const {
     double total = 0;
-    for (const std::size_t i : named(name)) {
-      if (matches(samples_[i], match)) total += samples_[i].value;
+    for (const std::size_t i : candidates(name, match)) {
+      if (matches(i, match)) total += samples_[i].value;
     }
     return total;
   }
@@ -242,22 +248,39 @@ class Scrape {
       found.push_back(&samples_[i]);
     return found;
   }
+  // How many samples value() and sum() have compared with a match so far: the work a screen
+  // costs, which the tests bound.
+  std::size_t samples_compared() const { return samples_compared_; }
 
  private:
+  using LabelKey = std::tuple<std::string, std::string, std::string>;  // name, key, value
   const std::vector<std::size_t>& named(std::string_view name) const {
     const auto found = by_name_.find(name);
     return found == by_name_.end() ? none_ : found->second;
   }
-  static bool matches(const Sample& sample, const Labels& match) {
+  // The samples of `name` that may match: those carrying the rarest label of `match`.
+  const std::vector<std::size_t>& candidates(std::string_view name, const Labels& match) const {
+    const std::vector<std::size_t>* fewest = &named(name);
     for (const auto& [key, value] : match) {
-      if (sample.label(key) != value) return false;
+      const auto found = by_label_.find(LabelKey{std::string(name), key, value});
+      if (found == by_label_.end()) return value.empty() ? *fewest : none_;
+      if (found->second.size() < fewest->size()) fewest = &found->second;
+    }
+    return *fewest;
+  }
+  bool matches(std::size_t i, const Labels& match) const {
+    ++samples_compared_;
+    for (const auto& [key, value] : match) {
+      if (samples_[i].label(key) != value) return false;
     }
     return true;
   }
   std::vector<Sample> samples_;
   std::map<std::string, std::vector<std::size_t>, std::less<>> by_name_;  // in served order
   std::map<std::pair<std::string, Labels>, std::size_t> exact_;
+  std::map<LabelKey, std::vector<std::size_t>> by_label_;  // in served order
   std::vector<std::size_t> none_;  // what named() gives for a name without samples
+  mutable std::size_t samples_compared_ = 0;
 };
 
 inline std::string human_bytes(double bytes) {

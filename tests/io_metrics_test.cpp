@@ -323,6 +323,30 @@ TEST(StatsView, AScrapeFindsSamplesByNameAndLabels) {
   EXPECT_TRUE(scrape.all("z").empty());
 }
 
+// A screen's work grows with the samples shown, not with peers times samples: each peer's
+// cells look at that peer's samples only. Before, every per-peer sum scanned every sample of
+// its name, so 2000 peers cost about 2000 x 6000 comparisons (a redraw of seconds; minutes
+// against a hostile endpoint serving many samples).
+TEST(StatsView, AScreensLookupsGrowWithThePeersNotWithTheirSquare) {
+  constexpr int peers = 2000;
+  std::string text;
+  for (int peer = 0; peer < peers; ++peer) {
+    const std::string p = "\"n" + std::to_string(peer) + "\"";
+    text += "weft_peer_state{peer=" + p + ",state=\"up\"} 1\n";
+    text += "weft_requests_completed_total{peer=" + p + ",result=\"ok\"} 7\n";
+    text += "weft_requests_completed_total{peer=" + p + ",result=\"deadline\"} 2\n";
+    text += "weft_requests_completed_total{peer=" + p + ",result=\"canceled\"} 1\n";
+  }
+  const auto samples = cli::parse_exposition(text);
+  ASSERT_TRUE(samples.has_value());
+  const cli::Scrape scrape(*samples);
+  const std::string screen = cli::stats_screen(scrape, &scrape, 1.0, cli::HostPort{"h", 1});
+  EXPECT_NE(screen.find("n1999"), std::string::npos);
+  EXPECT_EQ(scrape.sum("weft_requests_completed_total", {{"peer", "n7"}}), 10);
+  EXPECT_EQ(scrape.value("weft_peer_rtt_seconds", {{"peer", "n7"}}), 0);  // none served
+  EXPECT_LT(scrape.samples_compared(), std::size_t{20} * peers);
+}
+
 // A hostile endpoint's label values cannot draw on the terminal: control bytes (an escape
 // sequence, an escaped newline) are shown as '?'. Before, they reached the screen as sent.
 TEST(StatsView, LabelValuesReachTheScreenWithoutControlBytes) {
