@@ -11,9 +11,11 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <future>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "../examples/stats_view.hpp"
 #include "io_test_support.hpp"
@@ -266,6 +268,85 @@ TEST(IoMetrics, ServeMetricsClosesAConnectionThatNeverFinishesItsRequest) {
   // The endpoint still serves.
   EXPECT_TRUE(
       http_exchange(endpoint.port, "GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 "));
+}
+
+// The value of weft_io_metrics_renders_total in an answer (-1 when it has none).
+double renders_in(const std::string& answer) {
+  const std::string name = "\nweft_io_metrics_renders_total ";
+  const std::size_t at = answer.find(name);
+  return at == std::string::npos ? -1 : std::stod(answer.substr(at + name.size()));
+}
+
+// A scraper that sent more than its head (a body) and reads slowly gets the whole answer
+// and then the end, not a reset. Before, the responder closed with those bytes unread: the
+// kernel then resets the connection and drops the answer's tail still queued to send.
+TEST(IoMetrics, BytesAfterTheHeadNeverCostTheAnswersTail) {
+  Nodes nodes;
+  const MetricsEndpoint endpoint = nodes.acceptor->serve_metrics();
+  ASSERT_EQ(endpoint.error, Errc::ok);
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int small = 2048;  // far less than the answer: most of it waits in the node's queue
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  const timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(endpoint.port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+  const std::string request =
+      "GET /metrics HTTP/1.1\r\nContent-Length: 6000\r\n\r\n" + std::string(6000, 'b');
+  ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  std::this_thread::sleep_for(300ms);  // the node has written all it can and gone on
+  std::string answer;
+  char buffer[512];
+  ssize_t got = 0;
+  while ((got = ::recv(fd, buffer, sizeof buffer, 0)) > 0)
+    answer.append(buffer, static_cast<std::size_t>(got));
+  const int error = got < 0 ? errno : 0;
+  ::close(fd);
+  EXPECT_EQ(got, 0) << "ended by " << std::strerror(error) << " after " << answer.size()
+                    << " bytes";
+  ASSERT_TRUE(answer.starts_with("HTTP/1.1 200 OK\r\n")) << answer.substr(0, 80);
+  const std::size_t body = answer.find("\r\n\r\n") + 4;
+  EXPECT_GT(answer.size() - body, 3u * small);
+  EXPECT_NE(answer.find("Content-Length: " + std::to_string(answer.size() - body) + "\r\n"),
+            std::string::npos);
+}
+
+// Scrapes closer together than min_render_interval_ms wait for the interval's end and
+// share one render (the loop renders at most once an interval, however many scrape); with
+// 0 each scrape renders its own.
+TEST(IoMetrics, ScrapesWithinTheRenderIntervalWaitAndShareOneRender) {
+  Nodes nodes;
+  MetricsHttpOptions bad;
+  bad.min_render_interval_ms = -1;
+  EXPECT_EQ(nodes.dialer->serve_metrics(bad).error, Errc::invalid_argument);
+  bad.min_render_interval_ms = bad.request_timeout_ms;  // no second scrape could be answered
+  EXPECT_EQ(nodes.dialer->serve_metrics(bad).error, Errc::invalid_argument);
+  MetricsHttpOptions options;
+  options.min_render_interval_ms = 500;
+  const MetricsEndpoint endpoint = nodes.acceptor->serve_metrics(options);
+  ASSERT_EQ(endpoint.error, Errc::ok);
+  const std::string scrape = "GET /metrics HTTP/1.1\r\n\r\n";
+  EXPECT_EQ(renders_in(http_exchange(endpoint.port, scrape)), 1);
+  const auto second_asked = std::chrono::steady_clock::now();
+  std::vector<std::future<std::string>> together;
+  for (int i = 0; i < 4; ++i)
+    together.push_back(std::async(std::launch::async, http_exchange, endpoint.port, scrape));
+  for (auto& answer : together)
+    EXPECT_EQ(renders_in(answer.get()), 2);  // one render for the four
+  // Only 404s and the like never wait: they render nothing.
+  EXPECT_TRUE(http_exchange(endpoint.port, "GET / HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
+  EXPECT_GE(std::chrono::steady_clock::now() - second_asked, 400ms);  // they waited
+
+  MetricsHttpOptions unlimited;
+  unlimited.min_render_interval_ms = 0;
+  const MetricsEndpoint each = nodes.dialer->serve_metrics(unlimited);
+  ASSERT_EQ(each.error, Errc::ok);
+  for (double expected = 1; expected <= 3; ++expected)
+    EXPECT_EQ(renders_in(http_exchange(each.port, scrape)), expected);
 }
 
 // weft-call stats against a metrics endpoint that answers one byte every 50 ms, for ever:

@@ -86,6 +86,10 @@ void EventNode::Impl::add_io_metrics(MetricsSnapshot& snapshot) {
   add("io_metrics_accept_pauses",
       "Times the metrics endpoint's accepting paused: out of descriptors or kernel memory.", true,
       http != nullptr ? static_cast<double>(http->accept_pauses()) : 0.0);
+  add("io_metrics_renders",
+      "Scrapes the metrics endpoint rendered, this one included (scrapes within "
+      "min_render_interval_ms of a render wait and share the next).",
+      true, http != nullptr ? static_cast<double>(http->renders()) : 0.0);
   for (const auto& [key, count] : io_counters.tls_failures) {
     add("io_tls_failures", "TLS sessions that failed, by code; stage handshake or session.", true,
         static_cast<double>(count),
@@ -142,6 +146,14 @@ MetricsEndpoint EventNode::serve_metrics(const MetricsHttpOptions& options) {
       options.idle_timeout_ms < 1) {
     impl.log(LogLevel::error,
              "metrics: max_request_bytes, max_connections and idle_timeout_ms must be at least 1");
+    return {Errc::invalid_argument, 0};
+  }
+  // Longer than a connection may live, no scrape after the first would ever be answered.
+  if (options.min_render_interval_ms < 0 ||
+      options.min_render_interval_ms >=
+          std::max(options.request_timeout_ms, options.idle_timeout_ms)) {
+    impl.log(LogLevel::error,
+             "metrics: min_render_interval_ms must be at least 0 and below request_timeout_ms");
     return {Errc::invalid_argument, 0};
   }
   sockaddr_in address{};

@@ -1,6 +1,7 @@
 // EventNode::serve_metrics' HTTP/1.x responder (metrics_http.hpp). Deliberately small: one
-// request per connection, the head read whole before answering, no request body, no
-// keep-alive; anything else gets its status code and the connection closes.
+// request per connection, the head read whole before answering, no keep-alive; a request
+// body or anything after the head is read and dropped. Anything else gets its status code
+// and the connection closes.
 
 #include "metrics_http.hpp"
 
@@ -48,7 +49,11 @@ timeval timeval_of_ms(std::int64_t ms) {
 
 }  // namespace
 
-std::string metrics_http_response(std::string_view head, const RenderMetrics& render) {
+namespace {
+
+// The answer to `head` when it is not a GET or HEAD of /metrics; nullopt when it is (and
+// `with_body` says which).
+std::optional<std::string> refusal(std::string_view head, bool& with_body) {
   std::string_view line = head.substr(0, head.find('\n'));
   if (line.ends_with('\r')) line.remove_suffix(1);
   const std::size_t first_space = line.find(' ');
@@ -64,14 +69,27 @@ std::string metrics_http_response(std::string_view head, const RenderMetrics& re
     return plain("405 Method Not Allowed", "only GET and HEAD\n", "Allow: GET, HEAD\r\n");
   }
   if (target != "/metrics") return plain("404 Not Found", "try /metrics\n");
+  with_body = method == "GET";
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool metrics_http_renders(std::string_view head) {
+  bool with_body = false;
+  return !refusal(head, with_body).has_value();
+}
+
+std::string metrics_http_response(std::string_view head, const RenderMetrics& render) {
+  bool with_body = false;
+  if (std::optional<std::string> refused = refusal(head, with_body)) return std::move(*refused);
   // No text: 503, so that a scraper records a failed scrape, not a node without samples.
   std::optional<std::string> text = render();
   if (!text) {
     return plain("503 Service Unavailable",
                  "the node cannot take a scrape now (stopping, or its command queue full)\n");
   }
-  return reply("200 OK", "text/plain; version=0.0.4; charset=utf-8", std::move(*text),
-               method == "GET");
+  return reply("200 OK", "text/plain; version=0.0.4; charset=utf-8", std::move(*text), with_body);
 }
 
 MetricsHttp::MetricsHttp(event_base* base, int listen_fd, MetricsHttpOptions options,
@@ -83,6 +101,7 @@ MetricsHttp::MetricsHttp(event_base* base, int listen_fd, MetricsHttpOptions opt
       warn_(std::move(warn)) {
   listen_event_ = event_new(base_, listen_fd_, EV_READ | EV_PERSIST, &MetricsHttp::on_accept, this);
   accept_resume_event_ = evtimer_new(base_, &MetricsHttp::on_accept_resume, this);
+  render_due_event_ = evtimer_new(base_, &MetricsHttp::on_render_due, this);
   event_add(listen_event_, nullptr);
 }
 
@@ -91,6 +110,7 @@ MetricsHttp::~MetricsHttp() {
     close(connections_.begin()->first);
   event_free(listen_event_);
   event_free(accept_resume_event_);
+  event_free(render_due_event_);
   ::close(listen_fd_);
 }
 
@@ -151,6 +171,7 @@ void MetricsHttp::on_deadline(evutil_socket_t, short, void* arg) {
 void MetricsHttp::on_readable(evutil_socket_t, short what, void* arg) {
   const auto [self, id] = *static_cast<std::pair<MetricsHttp*, std::uint64_t>*>(arg);
   if ((what & EV_TIMEOUT) != 0) return self->close(id);  // silent too long
+  if (self->connections_.at(id).draining) return self->drain(id);
   self->read_request(id);
 }
 
@@ -174,8 +195,8 @@ void MetricsHttp::read_request(std::uint64_t id) {
     connection.request.append(buffer, static_cast<std::size_t>(got));
     const std::size_t end = head_end(connection.request);
     if (end != std::string::npos) {
-      return respond(connection, metrics_http_response(
-                                     std::string_view(connection.request).substr(0, end), render_));
+      connection.head_bytes = end;
+      return answer(id);
     }
     if (connection.request.size() >= options_.max_request_bytes) {
       return respond(
@@ -183,6 +204,48 @@ void MetricsHttp::read_request(std::uint64_t id) {
           plain("431 Request Header Fields Too Large",
                 "request head over " + std::to_string(options_.max_request_bytes) + " bytes\n"));
     }
+  }
+}
+
+void MetricsHttp::answer(std::uint64_t id) {
+  Connection& connection = connections_.at(id);
+  event_del(connection.read_event);  // one request per connection: read nothing more for now
+  const std::string_view head =
+      std::string_view(connection.request).substr(0, connection.head_bytes);
+  const auto interval = std::chrono::milliseconds(options_.min_render_interval_ms);
+  const auto now = std::chrono::steady_clock::now();
+  if (metrics_http_renders(head) && last_render_ && now - *last_render_ < interval) {
+    connection.waiting_for_render = true;
+    if (event_pending(render_due_event_, EV_TIMEOUT, nullptr) == 0) {
+      const auto wait =
+          std::chrono::ceil<std::chrono::milliseconds>(*last_render_ + interval - now);
+      const timeval due = timeval_of_ms(wait.count());
+      event_add(render_due_event_, &due);
+    }
+    return;
+  }
+  respond(connection, metrics_http_response(head, [this] { return render_now(); }));
+}
+
+std::optional<std::string> MetricsHttp::render_now() {
+  last_render_ = std::chrono::steady_clock::now();
+  renders_.fetch_add(1, std::memory_order_relaxed);
+  return render_();
+}
+
+void MetricsHttp::on_render_due(evutil_socket_t, short, void* arg) {
+  MetricsHttp& self = *static_cast<MetricsHttp*>(arg);
+  std::optional<std::optional<std::string>> text;  // rendered at the first that wants it
+  const RenderMetrics shared = [&self, &text] {
+    if (!text) text = self.render_now();
+    return *text;
+  };
+  for (auto& [id, connection] : self.connections_) {
+    if (!connection.waiting_for_render) continue;
+    connection.waiting_for_render = false;
+    const std::string_view head =
+        std::string_view(connection.request).substr(0, connection.head_bytes);
+    self.respond(connection, metrics_http_response(head, shared));
   }
 }
 
@@ -204,10 +267,29 @@ void MetricsHttp::write_response(std::uint64_t id) {
       continue;
     }
     if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-    break;  // the scraper went away, or the idle timeout fired with nothing writable
+    return close(id);  // the scraper went away
   }
+  // All of it is in our send queue: our FIN goes after it, and what the scraper still sends
+  // (a body, a second request) is read and dropped until it closes its side.
   ::shutdown(connection.fd, SHUT_WR);
-  close(id);
+  event_del(connection.write_event);
+  std::string().swap(connection.response);
+  std::string().swap(connection.request);
+  connection.draining = true;
+  const timeval idle = timeval_of_ms(options_.idle_timeout_ms);
+  event_add(connection.read_event, &idle);
+  drain(id);
+}
+
+void MetricsHttp::drain(std::uint64_t id) {
+  Connection& connection = connections_.at(id);
+  char buffer[4096];
+  while (true) {
+    const ssize_t got = ::recv(connection.fd, buffer, sizeof buffer, 0);
+    if (got > 0 || (got < 0 && errno == EINTR)) continue;
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    return close(id);  // the scraper closed (or reset): the answer is its
+  }
 }
 
 void MetricsHttp::close(std::uint64_t id) {

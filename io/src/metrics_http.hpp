@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -30,6 +31,9 @@ using RenderMetrics = std::function<std::optional<std::string>()>;
 // request line.
 std::string metrics_http_response(std::string_view head, const RenderMetrics& render);
 
+// Whether metrics_http_response calls `render` for `head` (a GET or HEAD of /metrics).
+bool metrics_http_renders(std::string_view head);
+
 class MetricsHttp {
  public:
   // Listens on `listen_fd` (bound, listening, nonblocking; owned from now on). `warn`
@@ -42,6 +46,8 @@ class MetricsHttp {
 
   // Times accepting paused for lack of descriptors or memory (any thread may read it).
   std::uint64_t accept_pauses() const { return accept_pauses_.load(std::memory_order_relaxed); }
+  // Scrapes rendered, counting the one under way (any thread may read it).
+  std::uint64_t renders() const { return renders_.load(std::memory_order_relaxed); }
 
  private:
   struct Connection {
@@ -51,6 +57,9 @@ class MetricsHttp {
     ::event* write_event = nullptr;
     ::event* deadline_event = nullptr;  // request_timeout_ms after the accept: closes it
     std::string request;
+    std::size_t head_bytes = 0;       // of `request`, once the head is whole
+    bool waiting_for_render = false;  // until the render timer (min_render_interval_ms)
+    bool draining = false;            // answered; reading until the scraper closes
     std::string response;
     std::size_t sent = 0;
   };
@@ -63,7 +72,16 @@ class MetricsHttp {
   static void on_writable(evutil_socket_t, short what, void* arg);
   static void on_deadline(evutil_socket_t, short what, void* arg);
   void read_request(std::uint64_t id);
-  // Writes what the socket takes; closes the connection once all is written.
+  // The head is whole: answers it now, or once the render interval is over.
+  void answer(std::uint64_t id);
+  static void on_render_due(evutil_socket_t, short, void* arg);
+  // One render, shared by every scrape waiting for it.
+  std::optional<std::string> render_now();
+  // After the answer and our FIN: reads and drops what the scraper still sends, until it
+  // closes (or the timeouts). Closing with its bytes unread would reset the connection, and
+  // a reset throws away the answer's tail still in our send queue.
+  void drain(std::uint64_t id);
+  // Writes what the socket takes; once all is written, sends our FIN and drains.
   void write_response(std::uint64_t id);
   void respond(Connection& connection, std::string response);
   void close(std::uint64_t id);
@@ -76,6 +94,9 @@ class MetricsHttp {
   RenderMetrics render_;
   std::function<void(std::string)> warn_;
   std::atomic<std::uint64_t> accept_pauses_ = 0;
+  std::atomic<std::uint64_t> renders_ = 0;
+  ::event* render_due_event_ = nullptr;  // the end of a render interval, scrapes waiting
+  std::optional<std::chrono::steady_clock::time_point> last_render_;
   std::map<std::uint64_t, Connection> connections_;
   std::uint64_t next_id_ = 1;
 };

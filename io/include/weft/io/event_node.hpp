@@ -101,6 +101,12 @@ struct MetricsHttpOptions {
   // with a warning in the log). The scrape waits in the listen queue meanwhile: a retry at
   // once would find the listener readable again and spin the thread it runs on.
   std::int64_t accept_pause_ms = 100;
+  // Scrapes rendered at most once in this interval: a scrape that comes sooner after the last
+  // render waits for the interval's end, and every scrape waiting then shares one render. Each
+  // render is a snapshot taken on the node's loop thread, so without this anyone who can reach
+  // the port could keep the loop busy. Scrapes are never answered from a cache (a rate taken
+  // from two scrapes is true). 0: no limit.
+  std::int64_t min_render_interval_ms = 100;
   MetricsOptions metrics;  // what each scrape lists
 };
 
@@ -537,11 +543,14 @@ class EventNode {
   // 200 with Content-Type `text/plain; version=0.0.4`, another path 404, another method
   // 405, a malformed request line 400, a head over options.max_request_bytes 431, and 503
   // when the loop cannot take the scrape now (on io_uring the snapshot is a command: its
-  // queue full, or the node stopping); one request per connection (Connection: close).
+  // queue full, or the node stopping); one request per connection (Connection: close),
+  // what the client sends after the head (a body) read and dropped until it closes. A scrape
+  // within options.min_render_interval_ms of the last render waits for the interval's end.
   // Waits for the loop like peers(). Errors: invalid_argument (a host that does not
   // resolve, a port that cannot be bound, options.accept_pause_ms, max_request_bytes,
-  // max_connections or idle_timeout_ms below 1, or a second call), shutting_down (before
-  // start() or after stop()), queue_full.
+  // max_connections or idle_timeout_ms below 1, min_render_interval_ms below 0 or not below
+  // the longer of request_timeout_ms and idle_timeout_ms, or a second call), shutting_down
+  // (before start() or after stop()), queue_full.
   MetricsEndpoint serve_metrics(const MetricsHttpOptions& options = {});
 
   // ---- membership at run time (from any thread) ----
