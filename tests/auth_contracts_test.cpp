@@ -413,6 +413,80 @@ TEST(AuthContracts, APeerRemovedAndAddedDuringItsHandshakeIsRefusedOnlyWhileUnkn
   EXPECT_EQ(driven.node().connection(again.peer).state(), PeerState::established);
 }
 
+// An authenticator that cannot make its proof (its crypto failed, or the proof it made is
+// over kMaxProofBytes) fails the handshake auth_failed and closes that transport, nothing
+// else. Before, the acceptor read the refused transport's freed entry (a use after free:
+// asan aborted).
+TEST(AuthContracts, AnAcceptorThatCannotMakeItsProofRefusesTheHelloAuthFailed) {
+  struct NoProof final : Authenticator {
+    explicit NoProof(std::size_t bytes) : proof_bytes(bytes) {}
+    std::optional<std::vector<std::uint8_t>> prove(Bytes) const override {
+      if (proof_bytes == 0) return std::nullopt;
+      return std::vector<std::uint8_t>(proof_bytes, 1);
+    }
+    bool verify(std::string_view, Bytes, Bytes, const TransportSecurity&) const override {
+      return false;
+    }
+    std::size_t proof_bytes;
+  };
+  for (const std::size_t proof_bytes : {std::size_t{0}, kMaxProofBytes + 1}) {
+    ScriptedPeer driven = accepting(acceptor_config(
+        [&](NodeConfig& config) { config.auth = std::make_shared<NoProof>(proof_bytes); }));
+    driven.node().on_accepted(0);  // another handshake under way: the map is not empty
+    driven.feed(hello_frame(1));
+    expect_refused(driven, Status::auth_failed, Op::reject);
+    EXPECT_EQ(driven.last<event::HandshakeFailed>()->message, "this node could not make its proof");
+    EXPECT_TRUE(driven.all<event::PeerUp>().empty());
+  }
+}
+
+// The inverse of x * odd modulo 2^64.
+std::uint64_t inverse(std::uint64_t odd) {
+  std::uint64_t inverse = odd;
+  for (int i = 0; i < 6; ++i)
+    inverse *= 2 - odd * inverse;
+  return inverse;
+}
+std::uint64_t undo_xor_shift(std::uint64_t y, int shift) {
+  std::uint64_t x = y;
+  for (int i = 0; i < 64 / shift + 1; ++i)
+    x = y ^ (x >> shift);
+  return x;
+}
+
+// A node given a seed but no nonce_key derives its nonce key from the seed. Its hello or
+// challenge carries its incarnation, which must tell nothing of that seed: otherwise anyone
+// who reads one handshake knows every nonce the node will draw. Before, the incarnation was
+// the first output of the generator seeded with it, which two multiplications, a rotation
+// and splitmix64's inverse take back to the seed: this test is that attack.
+TEST(AuthContracts, AnIncarnationOnTheWireDoesNotGiveAwayTheSeedOrTheNonces) {
+  const auto challenge_of = [](std::uint64_t seed) {
+    ScriptedPeer driven = accepting(acceptor_config([seed](NodeConfig& config) {
+      config.seed = seed;
+      config.nonce_key.reset();
+    }));
+    driven.feed(hello_frame(1));
+    return challenge_written(driven);
+  };
+  const OwnedFrame seen = challenge_of(0x5eed'1234'abcd'0042);
+  const std::uint64_t incarnation = seen.view().incarnation;
+  for (const std::uint64_t low_bit : {0u, 1u}) {
+    const std::uint64_t output = (incarnation & ~std::uint64_t{1}) | low_bit;
+    // xoshiro256**'s output rotl(s1 * 5, 7) * 9, undone.
+    std::uint64_t s1 = output * inverse(9);
+    s1 = (s1 >> 7) | (s1 << 57);
+    s1 *= inverse(5);
+    // s1 is splitmix64's second output: undo its mixing, then its two steps.
+    std::uint64_t z = undo_xor_shift(s1, 31) * inverse(0x94d049bb133111ebULL);
+    z = undo_xor_shift(z, 27) * inverse(0xbf58476d1ce4e5b9ULL);
+    z = undo_xor_shift(z, 30);
+    const std::uint64_t guessed_seed = z - 2 * 0x9e3779b97f4a7c15ULL;
+    const OwnedFrame guessed = challenge_of(guessed_seed);
+    EXPECT_FALSE(std::ranges::equal(guessed.view().nonce, seen.view().nonce))
+        << "the seed " << guessed_seed << " follows from the incarnation";
+  }
+}
+
 TEST(AuthContracts, NoncesAreFreshPerHandshakeAndFixedByTheNonceKey) {
   const auto nonces_of = [](const std::function<void(NodeConfig&)>& adjust) {
     std::vector<std::vector<std::uint8_t>> nonces;

@@ -288,6 +288,34 @@ TEST(Metrics, HandshakeRefusalsAreCountedByStatusOnBothSides) {
   EXPECT_EQ(refused_by_us, refused_by_peer);  // each refusal is heard by the other side
 }
 
+// A dialer needs no proof to send a goaway after its hello, with any u16 status. Statuses
+// without a name are counted under one ("other"): before, each kept a series of its own for
+// the node's life, so one peer could add 65 000 of them (rule 8: bounded memory).
+TEST(Metrics, HandshakeRefusalsWithUnnamedStatusesShareOneSeries) {
+  testing::ScriptedPeer driven = testing::accepting(testing::acceptor_config());
+  for (std::uint16_t status = 1000; status < 1100; ++status) {
+    driven.set_transport(driven.node().on_accepted(0));
+    driven.feed(testing::hello_frame(status));
+    driven.feed(Frame{.op = Op::goaway, .checksum = true, .status = status});
+  }
+  driven.set_transport(driven.node().on_accepted(0));
+  driven.feed(testing::hello_frame(2000));
+  driven.feed(Frame{.op = Op::goaway,
+                    .checksum = true,
+                    .status = static_cast<std::uint16_t>(Status::clock_skew)});
+  const MetricsSnapshot snapshot = driven.node().metrics(0);
+  ASSERT_EQ(snapshot.handshake_failures.size(), 2u);
+  EXPECT_EQ(snapshot.handshake_failures[0].status, Status::clock_skew);
+  EXPECT_EQ(snapshot.handshake_failures[0].count, 1u);
+  EXPECT_EQ(static_cast<std::uint16_t>(snapshot.handshake_failures[1].status),
+            kUnnamedHandshakeStatus);
+  EXPECT_EQ(snapshot.handshake_failures[1].count, 100u);
+  EXPECT_FALSE(snapshot.handshake_failures[1].rejected_by_us);
+  EXPECT_NE(format_prometheus(snapshot).find(
+                "weft_handshake_failures_total{status=\"other\",side=\"peer\"} 100\n"),
+            std::string::npos);
+}
+
 TEST(Metrics, ProtocolErrorsAreCountedByTheDecodersName) {
   testing::ScriptedPeer peer = testing::accepted();
   const std::uint8_t bad_magic[8] = {0x78, 0x01, 0x00, 0x04, 0x00, 0x00, 0x00, 0x0c};

@@ -76,8 +76,10 @@ bool Acceptor::on_hello(TimeNs now_ns, Pending& pending, const DecodeStep& step,
   const Bytes header = frame_header_bytes(step.frame_bytes);
   pending.hello_header.assign(header.begin(), header.end());
   pending.version = std::min(context_.config.version_max, hello.version_max);
-  send_challenge(now_ns, it->first, pending);
-  return pending_.contains(it->first);
+  // send_challenge may refuse the transport, which erases `it`: its key is read before.
+  const TransportId transport = it->first;
+  send_challenge(now_ns, transport, pending);
+  return pending_.contains(transport);
 }
 
 // PROTOCOL.md §4.2: the acceptor's checks of a hello, in the order the document lists them.

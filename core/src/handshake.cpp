@@ -43,15 +43,18 @@ std::uint64_t NonceSource::secret_word(std::uint64_t label) const {
   return word;
 }
 
-std::array<std::uint8_t, 32> nonce_key_of(const NodeConfig& config,
-                                          const std::array<std::uint64_t, 4>& seed_bits) {
-  if (config.nonce_key) return *config.nonce_key;
+std::array<std::uint8_t, 32> key_of_bits(const std::array<std::uint64_t, 4>& bits) {
   std::array<std::uint8_t, 32> key{};
-  for (std::size_t word = 0; word < seed_bits.size(); ++word) {
+  for (std::size_t word = 0; word < bits.size(); ++word) {
     for (std::size_t i = 0; i < 8; ++i)
-      key[8 * word + i] = static_cast<std::uint8_t>(seed_bits[word] >> (56 - 8 * i));
+      key[8 * word + i] = static_cast<std::uint8_t>(bits[word] >> (56 - 8 * i));
   }
   return key;
+}
+
+std::array<std::uint8_t, 32> nonce_key_of(const NodeConfig& config,
+                                          const std::array<std::uint64_t, 4>& seed_bits) {
+  return config.nonce_key ? *config.nonce_key : key_of_bits(seed_bits);
 }
 
 bool wants_checksums(const NodeConfig& config, const TransportSecurity& transport) {

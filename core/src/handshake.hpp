@@ -34,8 +34,12 @@ class NonceSource {
   std::uint64_t counter_ = 0;
 };
 
+// The 32 bytes of `bits`, each word big-endian.
+std::array<std::uint8_t, 32> key_of_bits(const std::array<std::uint64_t, 4>& bits);
+
 // The nonce key of a node: config.nonce_key, or one derived from `seed_bits` (from the
 // node's seeded generator) when the config has none.
+
 std::array<std::uint8_t, 32> nonce_key_of(const NodeConfig& config,
                                           const std::array<std::uint64_t, 4>& seed_bits);
 

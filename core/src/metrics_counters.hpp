@@ -60,7 +60,9 @@ class MetricsCounters {
   }
   void count(const event::PeerDown& down) { ++peer(down.peer).disconnects; }
   void count(const event::HandshakeFailed& failed) {
-    ++handshake_failures[{static_cast<std::uint16_t>(failed.status), failed.rejected_by_us}];
+    const auto status = static_cast<std::uint16_t>(failed.status);
+    const bool named = !status_name(status).empty();
+    ++handshake_failures[{named ? status : kUnnamedHandshakeStatus, failed.rejected_by_us}];
   }
 
   // Failed handshakes by (status, rejected_by_us); a map, so snapshots list them in order.

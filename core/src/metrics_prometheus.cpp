@@ -172,12 +172,15 @@ void write_node(std::string& out, const MetricsSnapshot& snapshot) {
   Family refused("weft_handshake_failures_total", kCounter,
                  "Failed handshakes by status; side says who refused (us or peer).");
   for (const HandshakeFailures& failures : snapshot.handshake_failures) {
-    // A status without a name (any non-zero value may come in a peer's reject) keeps its
-    // number: two such statuses must not share one series.
+    // The node counts statuses without a name under kUnnamedHandshakeStatus ("other"); a
+    // snapshot made elsewhere with another such status keeps its number, so that two of them
+    // never share one series.
     const auto status = static_cast<std::uint16_t>(failures.status);
     const std::string_view name = status_name(status);
-    refused.add({{"status", name.empty() ? std::to_string(status) : std::string(name)},
-                 {"side", failures.rejected_by_us ? "us" : "peer"}},
+    const std::string label = status == kUnnamedHandshakeStatus ? "other"
+                              : name.empty()                    ? std::to_string(status)
+                                                                : std::string(name);
+    refused.add({{"status", label}, {"side", failures.rejected_by_us ? "us" : "peer"}},
                 failures.count);
   }
   refused.write(out);

@@ -70,11 +70,21 @@ inline std::array<std::uint64_t, 4> nonce_seed_bits(std::uint64_t seed) {
   return {rng.next(), rng.next(), rng.next(), rng.next()};
 }
 
+// The incarnation for `seed`: one way (an HMAC keyed by bits drawn from the seed), since
+// every hello and challenge carries it. It was the generator's first output, from which the
+// seed follows by inverting xoshiro256** and splitmix64: one handshake read then gave away
+// the nonce key derived from the seed, and so every nonce.
+inline std::uint64_t incarnation_of(std::uint64_t seed) {
+  constexpr std::uint64_t kIncarnationLabel = 0x696e'6361'726e'6174ULL;  // "incarnat": far
+                                                                         // above the mux labels
+  return NonceSource(key_of_bits(nonce_seed_bits(seed))).secret_word(kIncarnationLabel) | 1;
+}
+
 struct NodeContext {
   NodeContext(NodeConfig node_config, TimeNs now_ns, std::int64_t wall_ms)
       : config(std::move(node_config)),
         rng(config.seed.value()),
-        incarnation(rng.next() | 1),
+        incarnation(incarnation_of(config.seed.value())),
         nonces(nonce_key_of(config, nonce_seed_bits(config.seed.value()))),
         auth(config.auth),
         wall_offset_ms(wall_ms - ms_from_ns(now_ns)) {}

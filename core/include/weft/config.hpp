@@ -209,7 +209,8 @@ struct NodeConfig {
   // Key of the generator of handshake nonces (a secret: a peer that could predict this
   // node's nonces could replay its old proofs). A real process draws it from the OS
   // (io::EventNode does when it is unset). Unset, it is derived from `seed`, which makes
-  // nonces no harder to guess than a 64-bit seed: fine for tests and simulations only.
+  // nonces no harder to guess than a 64-bit seed (the incarnation a hello carries is a
+  // one-way function of the seed): fine for tests and simulations only.
   std::optional<std::array<std::uint8_t, 32>> nonce_key;
   // Seed of the node's random generator (incarnation id, backoff jitter). Required: a Node
   // without one throws std::invalid_argument, so no process can run on a default seed that

@@ -123,8 +123,13 @@ struct BundleMetrics {
 };
 
 // Handshakes that failed with one status on one side, since the node started.
+// Failed handshakes whose status has no name (a peer's reject or goaway may carry any
+// u16) are all counted under this status, so that a peer cannot add series without bound.
+// weft_handshake_failures_total labels them status="other".
+inline constexpr std::uint16_t kUnnamedHandshakeStatus = 0xffff;
+
 struct HandshakeFailures {
-  Status status = Status::ok;
+  Status status = Status::ok;   // or kUnnamedHandshakeStatus
   bool rejected_by_us = false;  // as event::HandshakeFailed
   std::uint64_t count = 0;
 };
