@@ -75,6 +75,31 @@ TEST(KeyRingAuth, RingTextIsParsedWithCommentsAndEveryMistakeNamesItsLine) {
             "key ring line 1: not a node name: " + std::string(256, 'n'));
 }
 
+// One public key under two names (a key file copied to another node's name, a cloned
+// image) would let its holder prove either name: the ring is refused, parsed or built.
+// Before, both were taken in silence, against "knowing one node's key lets nobody prove
+// another name" (PROTOCOL.md §4.2).
+TEST(KeyRingAuth, ARingWithOneKeyUnderTwoNamesIsRefused) {
+  const std::string key_a(64, 'a');
+  try {
+    KeyRingAuth::parse_ring("node-a " + key_a + "\nnode-b " + std::string(64, 'b') + "\nnode-c " +
+                            key_a + "\n");
+    ADD_FAILURE() << "taken";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_STREQ(error.what(), "key ring line 3: node-c has the public key of node-a");
+  }
+  const std::string pem = testing::new_ed25519_pem();
+  const Ed25519PublicKey shared = KeyRingAuth::public_key_of(pem);
+  try {
+    KeyRingAuth(pem, {{"node-a", shared}, {"node-c", shared}});
+    ADD_FAILURE() << "taken";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_STREQ(error.what(),
+                 "key ring: node-a and node-c have one public key: its holder could prove "
+                 "either name");
+  }
+}
+
 TEST(KeyRingAuth, AnEncryptedKeyIsRefusedWithoutAskingForAPassPhrase) {
   // Encrypted with a pass phrase: loading it must not prompt (a daemon would hang), and the
   // error says what is wrong.

@@ -60,6 +60,35 @@ TEST(RequestContracts, ConfigRequestLimitsAtTheirBoundsAreAcceptedOnePastThrows)
   EXPECT_FALSE(accepts([](NodeConfig& c) { c.limits.output_high_water_bytes = 0; }));
 }
 
+// Every timeout up to kMaxTimeoutMs (49 days) is taken, one more refused: nanoseconds
+// overflow past about 2^63 / 10^6 ms, and the keepalive multiplies the ping interval by
+// dead_after_pings. Before, a ping interval of 5 * 10^12 ms was taken, "silent for" wrapped
+// around, and two nodes reconnected about 40 times a second.
+TEST(RequestContracts, ConfigTimeoutsUpTo49DaysAreTakenOneMoreMsThrows) {
+  using Timeouts = ConnectionTimeouts;
+  for (std::int64_t Timeouts::*field :
+       {&Timeouts::handshake_timeout_ms, &Timeouts::hello_timeout_ms, &Timeouts::connect_timeout_ms,
+        &Timeouts::ping_interval_ms, &Timeouts::backoff_max_ms, &Timeouts::max_clock_skew_ms,
+        &Timeouts::stream_ping_interval_ms, &Timeouts::stream_silence_timeout_ms,
+        &Timeouts::stream_idle_timeout_ms, &Timeouts::object_idle_timeout_ms,
+        &Timeouts::object_resume_timeout_ms, &Timeouts::idle_close_ms}) {
+    EXPECT_TRUE(accepts([field](NodeConfig& c) { c.timeouts.*field = kMaxTimeoutMs; }));
+    EXPECT_FALSE(accepts([field](NodeConfig& c) { c.timeouts.*field = kMaxTimeoutMs + 1; }));
+  }
+  EXPECT_TRUE(accepts([](NodeConfig& c) {
+    c.timeouts.backoff_initial_ms = c.timeouts.backoff_max_ms = kMaxTimeoutMs;
+  }));
+  EXPECT_FALSE(accepts([](NodeConfig& c) {
+    c.timeouts.backoff_initial_ms = c.timeouts.backoff_max_ms = kMaxTimeoutMs + 1;
+  }));
+  EXPECT_FALSE(accepts([](NodeConfig& c) { c.timeouts.ping_interval_ms = 5'000'000'000'000; }));
+  EXPECT_TRUE(accepts([](NodeConfig& c) {
+    c.timeouts.ping_interval_ms = kMaxTimeoutMs;
+    c.timeouts.dead_after_pings = 1000;
+  }));
+  EXPECT_FALSE(accepts([](NodeConfig& c) { c.timeouts.dead_after_pings = 1001; }));
+}
+
 TEST(RequestContracts, ConfigVersionRangeMustStartAtThreeAndNotBeEmpty) {
   // Versions 1 and 2 put the cluster secret on the wire: no node speaks them.
   EXPECT_TRUE(accepts([](NodeConfig& c) { c.version_min = c.version_max = 3; }));

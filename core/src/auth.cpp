@@ -167,7 +167,12 @@ KeyRingAuth::KeyRingAuth(std::string_view private_key_pem,
                          std::map<std::string, Ed25519PublicKey> ring)
     : keys_(std::make_unique<Keys>()) {
   keys_->own = read_private_key(private_key_pem);
+  std::map<Ed25519PublicKey, std::string_view> names_by_key;
   for (const auto& [name, raw] : ring) {
+    if (const auto [other, added] = names_by_key.emplace(raw, name); !added) {
+      throw std::invalid_argument("key ring: " + std::string(other->second) + " and " + name +
+                                  " have one public key: its holder could prove either name");
+    }
     PkeyPtr key(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw.data(), raw.size()));
     if (!key) throw std::invalid_argument("key ring: the key of " + name + " is not Ed25519");
     keys_->peers.emplace(name, std::move(key));
@@ -178,6 +183,7 @@ KeyRingAuth::~KeyRingAuth() = default;
 
 std::map<std::string, Ed25519PublicKey> KeyRingAuth::parse_ring(std::string_view ring_text) {
   std::map<std::string, Ed25519PublicKey> ring;
+  std::map<Ed25519PublicKey, std::string> names_by_key;
   std::size_t line_number = 0;
   while (!ring_text.empty()) {
     const std::size_t end = std::min(ring_text.find('\n'), ring_text.size());
@@ -197,6 +203,10 @@ std::map<std::string, Ed25519PublicKey> KeyRingAuth::parse_ring(std::string_view
     if (!key) fail("the key of " + std::string(name) + " is not 64 hex digits");
     if (!ring.emplace(std::string(name), *key).second) {
       fail(std::string(name) + " is listed twice");
+    }
+    // Whoever holds that key could prove either name (a copied key file, a cloned image).
+    if (const auto [other, added] = names_by_key.emplace(*key, name); !added) {
+      fail(std::string(name) + " has the public key of " + other->second);
     }
   }
   return ring;

@@ -62,6 +62,19 @@ void check_config(const NodeConfig& config) {
   if (timeouts.default_request_timeout_ms > UINT32_MAX) {
     fail("default_request_timeout_ms must be at most 2^32 - 1");
   }
+  // Nanoseconds overflow past about 2^63 / 10^6 ms, and the keepalive multiplies: a huge
+  // ping interval made "silent for N ms" wrap around, and connections flapped. 2^32 - 1 ms
+  // (49 days) is past any sensible timeout; 1000 pings keep the product far from overflow.
+  for (const std::int64_t timeout_ms :
+       {timeouts.handshake_timeout_ms, timeouts.hello_timeout_ms, timeouts.connect_timeout_ms,
+        timeouts.ping_interval_ms, timeouts.backoff_initial_ms, timeouts.backoff_max_ms,
+        timeouts.max_clock_skew_ms, timeouts.stream_ping_interval_ms,
+        timeouts.stream_silence_timeout_ms, timeouts.stream_idle_timeout_ms,
+        timeouts.object_idle_timeout_ms, timeouts.object_resume_timeout_ms,
+        timeouts.idle_close_ms}) {
+    if (timeout_ms > kMaxTimeoutMs) fail("a timeout is over 2^32 - 1 ms");
+  }
+  if (timeouts.dead_after_pings > 1000) fail("dead_after_pings must be at most 1000");
   if (config.version_min < kProtocolVersionMin || config.version_min > config.version_max) {
     fail("bad protocol version range (versions before " + std::to_string(kProtocolVersionMin) +
          " sent the secret in clear and are not spoken)");

@@ -107,7 +107,8 @@ class KeyRingAuth final : public Authenticator {
  public:
   // From a PEM private key (PKCS#8, as `openssl genpkey -algorithm ed25519` or weft-keys
   // writes it) and a ring. Throws std::invalid_argument naming the problem: a key that is
-  // not Ed25519 or does not parse, a ring line that does not parse (with its number).
+  // not Ed25519 or does not parse, a ring line that does not parse (with its number), two
+  // names with one public key (its holder could prove either name).
   KeyRingAuth(std::string_view private_key_pem, std::map<std::string, Ed25519PublicKey> ring);
   ~KeyRingAuth() override;
   KeyRingAuth(const KeyRingAuth&) = delete;
@@ -115,7 +116,8 @@ class KeyRingAuth final : public Authenticator {
 
   // Parses a ring: one line per node, `<name> <public key as 64 hex digits>`; blank lines
   // and lines starting with '#' are skipped. Throws std::invalid_argument naming the line
-  // for a malformed line, a bad name or key, or a name listed twice.
+  // for a malformed line, a bad name or key, a name listed twice, or a key listed under a
+  // second name.
   static std::map<std::string, Ed25519PublicKey> parse_ring(std::string_view ring_text);
   // The public key of a PEM private key (to list this node in its peers' rings). Throws
   // std::invalid_argument as the constructor does.

@@ -115,6 +115,10 @@ struct ConnectionLimits {
   std::uint32_t object_results_kept = 1024;
 };
 
+// The longest any timeout of ConnectionTimeouts may be (49 days); Node refuses more, and
+// dead_after_pings over 1000.
+inline constexpr std::int64_t kMaxTimeoutMs = 4'294'967'295;
+
 // Timers of a connection, all in milliseconds.
 struct ConnectionTimeouts {
   // The dialer's handshake (connected to welcome) must finish within this.
