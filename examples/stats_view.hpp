@@ -413,22 +413,29 @@ struct StatsArgs {
 // 3 when a scrape fails with --once (without it the error is shown and the view goes on).
 inline int run_stats(int argc, char** argv) {
   StatsArgs args;
-  for (int i = 0; i < argc; ++i) {
+  // The first bad argument: a later good one never makes up for it.
+  const char* bad = nullptr;
+  for (int i = 0; i < argc && bad == nullptr; ++i) {
     const std::string_view arg = argv[i];
     const bool has_value = i + 1 < argc;
     if (arg == "--metrics" && has_value) {
       args.address = parse_host_port(argv[++i]);
+      if (!args.address) bad = "bad --metrics address, expected HOST:PORT";
     } else if (arg == "--interval-ms" && has_value) {
-      if (!number(argv[++i], args.interval_ms) || args.interval_ms <= 0) args.address.reset();
+      if (!number(argv[++i], args.interval_ms) || args.interval_ms <= 0)
+        bad = "bad --interval-ms (a positive number of ms)";
     } else if (arg == "--once") {
       args.once = true;
     } else {
-      args.address.reset();
-      break;
+      bad = "unknown option or missing value";
     }
   }
-  if (!args.address) {
-    std::fprintf(stderr, "usage: weft-call stats --metrics HOST:PORT [--interval-ms T] [--once]\n");
+  if (bad == nullptr && !args.address) bad = "--metrics is required";
+  if (bad != nullptr) {
+    std::fprintf(stderr,
+                 "weft-call stats: %s\n"
+                 "usage: weft-call stats --metrics HOST:PORT [--interval-ms T] [--once]\n",
+                 bad);
     return 2;
   }
   std::optional<Scrape> previous;

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The command-line programs at their edges (bad arguments, failed starts, closed or full
+# standard streams, hostile peers), one MODE per case; every address is on loopback.
+#   stats_interval  weft-call stats with a bad --interval-ms exits 2 at once, whatever
+#                   --metrics follows it (it used to scrape without a pause)
+# Usage: cli_edges_check.sh MODE WEFT_NODE WEFT_CALL [WEFT_DUMP]
+# (weft-keys and weft-certs are taken from beside WEFT_NODE.)
+set -uo pipefail
+mode=$1
+node_bin=$2
+call_bin=$3
+dump_bin=${4:-}
+bin_dir=$(dirname "$node_bin")
+check="cli_edges_check ($mode)"
+source "$(dirname "$0")/processes.sh"
+
+# A port on 127.0.0.1 that nobody serves: bound, then let go.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+keys() { echo --key "$scratch/keys/$1.key" --keyring "$scratch/keys/keyring"; }
+make_keys() { "$bin_dir/weft-keys" "$scratch/keys" "$@" > /dev/null || fail "weft-keys failed"; }
+# wait_for FILE TEXT: waits up to 10 s for TEXT to appear in FILE.
+wait_for() {
+  for _ in $(seq 1 1000); do
+    grep -qF "$2" "$1" 2> /dev/null && return 0
+    sleep 0.01
+  done
+  return 1
+}
+# port_of LOG: the port of "listening on 127.0.0.1:PORT" in LOG.
+port_of() {
+  wait_for "$1" "listening on" &&
+    sed -nE 's/.* listening on 127\.0\.0\.1:([0-9]+)$/\1/p' "$1" | head -n 1
+}
+
+case $mode in
+  stats_interval)
+    port=$(free_port)
+    for args in "--interval-ms 0 --metrics 127.0.0.1:$port" \
+                "--interval-ms x --metrics 127.0.0.1:$port --once" \
+                "--metrics 127.0.0.1:$port --interval-ms -5" \
+                "--metrics nonsense --interval-ms 100" \
+                "--metrics 127.0.0.1:$port --bogus"; do
+      # shellcheck disable=SC2086 # the arguments' words
+      timeout 5 "$call_bin" stats $args > "$scratch/stats.out" 2> "$scratch/stats.log"
+      status=$?
+      [[ $status -eq 2 ]] || fail "stats $args: exit status $status, not 2 (usage)"
+      grep -q "usage: weft-call stats" "$scratch/stats.log" || fail "stats $args: no usage text"
+      [[ ! -s "$scratch/stats.out" ]] || fail "stats $args printed a screen: $(head -c 200 "$scratch/stats.out")"
+    done
+    echo "$check: every bad command line exits 2 with the usage, no scrape"
+    ;;
+  *)
+    echo "$check: unknown mode"
+    exit 2
+    ;;
+esac
