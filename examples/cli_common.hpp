@@ -61,9 +61,12 @@ inline double uptime_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-inline io::LogSink stderr_log(std::string name, bool verbose) {
-  return [name = std::move(name), verbose](io::LogLevel level, std::string_view line) {
+// Log lines on stderr: every line with `verbose`, else all but debug ones; with
+// `errors_only`, only errors (a node's refused start() says why at that level).
+inline io::LogSink stderr_log(std::string name, bool verbose, bool errors_only = false) {
+  return [name = std::move(name), verbose, errors_only](io::LogLevel level, std::string_view line) {
     if (level == io::LogLevel::debug && !verbose) return;
+    if (errors_only && level != io::LogLevel::error) return;
     std::fprintf(stderr, "[%8.3f] %s: %.*s\n", uptime_s(), name.c_str(),
                  static_cast<int>(line.size()), line.data());
   };

@@ -37,10 +37,12 @@
 // Credentials as weft-node takes them (credentials.hpp): C's own key and a ring listing C
 // and the peers, or the cluster's shared key. The peer must list C among its peers (and
 // C's key in its ring). TLS as weft-node takes it (tls_options.hpp): with --tls-* C is
-// TLS-only and the credentials are optional (the certificate then names C). Exit status: 0 success;
-// 2 usage (and credentials that cannot be loaded, TLS files too); 3 the peer could not be reached;
-// 4 a stream ended normally but without a reply to every message; 10 + the Errc value of the first
-// failure otherwise.
+// TLS-only and the credentials are optional (the certificate then names C). Errors of the
+// node's start (a --listen address in use, a --peer with C's own name) are always printed on
+// stderr; --verbose prints every log line. Exit status: 0 success; 2 usage (and credentials
+// that cannot be loaded, TLS files too); 3 the peer could not be reached; 4 a stream ended
+// normally but without a reply to every message; 5 the node could not start (stderr says
+// why); 10 + the Errc value of the first failure otherwise.
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -65,7 +67,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kExitUsage = 2;
 constexpr int kExitUnreachable = 3;
-constexpr int kExitIncomplete = 4;  // a stream ended normally with replies missing
+constexpr int kExitIncomplete = 4;   // a stream ended normally with replies missing
+constexpr int kExitStartFailed = 5;  // the node did not start (its log line says why)
 int exit_for(Errc error) {
   return error == Errc::ok ? 0 : 10 + static_cast<int>(error);
 }
@@ -167,7 +170,8 @@ std::optional<int> parse(int argc, char** argv, Args& args) {
   if (!cli::start_security("weft-call", credential_files, tls_files, args.options.config.peers,
                            args.options))
     return kExitUsage;
-  if (args.verbose) args.options.log = cli::stderr_log(args.options.config.name, true);
+  // Without --verbose, errors only: a start() refused says why at that level.
+  args.options.log = cli::stderr_log(args.options.config.name, args.verbose, !args.verbose);
   return std::nullopt;
 }
 
@@ -397,7 +401,11 @@ int main(int argc, char** argv) {
     return usage("bad HANDLER");
 
   io::EventNode node(args.options);
-  if (node.start() != Errc::ok) return kExitUsage;
+  if (const Errc started = node.start(); started != Errc::ok) {
+    std::fprintf(stderr, "weft-call: the node could not start (%s)\n",
+                 std::string(errc_name(started)).c_str());
+    return kExitStartFailed;
+  }
   if (!wait_connected(node, args.connect_ms)) {
     std::fprintf(stderr, "weft-call: %s not reachable within %lld ms\n", args.peer.c_str(),
                  static_cast<long long>(args.connect_ms));

@@ -3,6 +3,8 @@
 # standard streams, hostile peers), one MODE per case; every address is on loopback.
 #   stats_interval  weft-call stats with a bad --interval-ms exits 2 at once, whatever
 #                   --metrics follows it (it used to scrape without a pause)
+#   start_failure   weft-call whose node cannot start (--listen on a port in use, a --peer
+#                   with its own name) says why on stderr and exits 5 (it exited 2, silent)
 # Usage: cli_edges_check.sh MODE WEFT_NODE WEFT_CALL [WEFT_DUMP]
 # (weft-keys and weft-certs are taken from beside WEFT_NODE.)
 set -uo pipefail
@@ -50,6 +52,36 @@ case $mode in
       [[ ! -s "$scratch/stats.out" ]] || fail "stats $args printed a screen: $(head -c 200 "$scratch/stats.out")"
     done
     echo "$check: every bad command line exits 2 with the usage, no scrape"
+    ;;
+  start_failure)
+    make_keys cli node-a
+    # A port in use: a listener held by python for the check's length.
+    /usr/bin/python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True); time.sleep(60)' > "$scratch/busy_port" &
+    pid[busy]=$!
+    wait_for "$scratch/busy_port" "" && sleep 0.2
+    busy=$(head -n 1 "$scratch/busy_port")
+    [[ -n "$busy" ]] || fail "no busy port"
+    nobody=$(free_port)
+    expect_start_failure() {
+      local what=$1
+      shift
+      # shellcheck disable=SC2046 # keys' words
+      timeout 30 "$call_bin" "$@" $(keys cli) --connect-ms 2000 ping \
+        > "$scratch/call.out" 2> "$scratch/call.log"
+      local status=$?
+      [[ $status -eq 5 ]] || fail "$what: exit status $status, not 5 (the node could not start)"
+      grep -q "could not start" "$scratch/call.log" || fail "$what: stderr does not say the start failed"
+      grep -qi "$expected_reason" "$scratch/call.log" || fail "$what: stderr does not say why ($expected_reason)"
+    }
+    expected_reason="cannot listen"
+    expect_start_failure "--listen on a port in use" --name cli --listen "127.0.0.1:$busy" \
+      --peer "node-a=127.0.0.1:$nobody"
+    expected_reason="cli"
+    expect_start_failure "--peer with its own name" --name cli --listen 127.0.0.1:0 \
+      --peer "cli=127.0.0.1:$nobody"
+    echo "$check: a start that fails says why on stderr and exits 5"
     ;;
   *)
     echo "$check: unknown mode"
