@@ -6,7 +6,7 @@
 //             [--timeout-ms T] [--connect-ms T] [--verbose] ACTION
 //   weft-call stats --metrics HOST:PORT [--interval-ms T] [--once]
 //
-// Actions:
+// Actions (each but bundle on the last --peer given, which it waits for: --connect-ms):
 //   request HANDLER PAYLOAD [--count N] [--inflight K]   N requests, K at a time
 //   stream HANDLER MESSAGE... [--reply-delay-us U]       writes the messages, prints replies
 //                                                        (U us per reply: a slow reader
@@ -175,16 +175,20 @@ std::optional<int> parse(int argc, char** argv, Args& args) {
   return std::nullopt;
 }
 
-// Waits until the first peer (`all`: every peer) is established; false if not within
-// `limit_ms`.
-bool wait_connected(io::EventNode& node, std::int64_t limit_ms, bool all = false) {
+// Waits until the peer named `name` (empty: every peer) is established; false if not
+// within `limit_ms`.
+bool wait_connected(io::EventNode& node, std::int64_t limit_ms, const std::string& name) {
   const auto until = Clock::now() + std::chrono::milliseconds(limit_ms);
   while (Clock::now() < until) {
     const auto peers = node.peers();
     const auto up = [](const io::PeerStatus& peer) {
       return peer.stats.state == PeerState::established;
     };
-    if (!peers.empty() && (all ? std::all_of(peers.begin(), peers.end(), up) : up(peers[0]))) {
+    const auto named_up = [&name, &up](const io::PeerStatus& peer) {
+      return peer.name == name && up(peer);
+    };
+    if (!peers.empty() && (name.empty() ? std::all_of(peers.begin(), peers.end(), up)
+                                        : std::any_of(peers.begin(), peers.end(), named_up))) {
       return true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -406,7 +410,8 @@ int main(int argc, char** argv) {
                  std::string(errc_name(started)).c_str());
     return kExitStartFailed;
   }
-  if (!wait_connected(node, args.connect_ms)) {
+  // The peer it acts on: the last --peer (a bundle waits for the others below).
+  if (!wait_connected(node, args.connect_ms, args.peer)) {
     std::fprintf(stderr, "weft-call: %s not reachable within %lld ms\n", args.peer.c_str(),
                  static_cast<long long>(args.connect_ms));
     return kExitUnreachable;
@@ -421,7 +426,7 @@ int main(int argc, char** argv) {
   } else if (action == "bundle") {
     // A peer still down goes on without it: its replicas end on their own (disconnected
     // after object_resume_timeout_ms), each in its object's line.
-    wait_connected(node, args.connect_ms, true);
+    wait_connected(node, args.connect_ms, "");
     const cli::BundleRun run{args.multiplier, args.inflight_given ? args.inflight : 16};
     status = exit_for(cli::send_bundle(node, jobs, run));
   } else if (action == "stream") {

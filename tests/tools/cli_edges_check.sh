@@ -5,6 +5,8 @@
 #                   --metrics follows it (it used to scrape without a pause)
 #   start_failure   weft-call whose node cannot start (--listen on a port in use, a --peer
 #                   with its own name) says why on stderr and exits 5 (it exited 2, silent)
+#   peer_choice     weft-call with two --peer, the first unreachable, waits for the last one,
+#                   the peer it acts on, and pings it (it waited for the first and gave up)
 # Usage: cli_edges_check.sh MODE WEFT_NODE WEFT_CALL [WEFT_DUMP]
 # (weft-keys and weft-certs are taken from beside WEFT_NODE.)
 set -uo pipefail
@@ -29,6 +31,18 @@ wait_for() {
     sleep 0.01
   done
   return 1
+}
+# start_node NAME OPTION...: weft-node NAME on a free loopback port, logging to
+# $scratch/NAME.log; sets pid[NAME] and the variable port. Fails the check if it does not start.
+start_node() {
+  local name=$1
+  shift
+  # shellcheck disable=SC2046 # keys' words
+  "$node_bin" --name "$name" --listen 127.0.0.1:0 $(keys "$name") "$@" \
+    > "$scratch/$name.log" 2> "$scratch/$name.err.log" &
+  pid[$name]=$!
+  port=$(port_of "$scratch/$name.log") || fail "$name did not start"
+  [[ -n "$port" ]] || fail "$name reported no port"
 }
 # port_of LOG: the port of "listening on 127.0.0.1:PORT" in LOG.
 port_of() {
@@ -82,6 +96,19 @@ print(s.getsockname()[1], flush=True); time.sleep(60)' > "$scratch/busy_port" &
     expect_start_failure "--peer with its own name" --name cli --listen 127.0.0.1:0 \
       --peer "cli=127.0.0.1:$nobody"
     echo "$check: a start that fails says why on stderr and exits 5"
+    ;;
+  peer_choice)
+    make_keys node-a cli ghost
+    start_node node-a --peer cli=127.0.0.1:9
+    nobody=$(free_port)
+    # shellcheck disable=SC2046 # keys' words
+    timeout 30 "$call_bin" --name cli --listen 127.0.0.1:0 --peer "ghost=127.0.0.1:$nobody" \
+      --peer "node-a=127.0.0.1:$port" $(keys cli) --connect-ms 5000 ping \
+      > "$scratch/call.log" 2>&1
+    status=$?
+    [[ $status -eq 0 ]] || fail "ping of the last --peer (node-a): exit status $status, not 0"
+    grep -q "^ping node-a: ok" "$scratch/call.log" || fail "no ping answer from node-a"
+    echo "$check: weft-call waited for the peer it pings, not the first --peer"
     ;;
   *)
     echo "$check: unknown mode"
