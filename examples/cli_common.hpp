@@ -55,6 +55,24 @@ inline std::optional<io::PeerAddress> parse_peer(std::string_view text) {
   return io::PeerAddress{std::string(text.substr(0, equals)), address->host, address->port};
 }
 
+// `text` made safe for a log line: bytes below 0x20, 0x7f and up, and '\\' as \xNN (two
+// hex digits), so a peer-chosen string (an object's name, a reason) can neither end a line
+// nor forge one, nor put bytes that are not UTF-8 into a log.
+inline std::string printable(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte >= 0x7f || c == '\\') {
+      out += {'\\', 'x', kHex[byte >> 4], kHex[byte & 0xf]};
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 // Seconds since the program started, for log lines.
 inline double uptime_s() {
   static const auto start = std::chrono::steady_clock::now();

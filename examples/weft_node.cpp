@@ -21,9 +21,12 @@
 // store directory); one line per object. It prints its peers' state
 // changes (failed handshakes, which strangers cause at will, at most 10 a second and then a
 // count of those not shown); --events appends them to FILE as JSON lines with CLOCK_MONOTONIC
-// times, so a harness can line them up with other processes. --source makes outgoing connections
-// from HOST (fault rules then tell nodes apart by address). --canary plants a defect on purpose,
-// for the fault harness's self-test only (docs/CHAOS.md): corrupt_echo flips the last byte
+// times, so a harness can line them up with other processes. Text a peer chose (object
+// names, reasons) is escaped: on stdout as \xNN (bytes below 0x20, from 0x7f, and '\'), in
+// --events as \u00NN (bytes below 0x20 and from 0x7f: each string's code points are its
+// bytes), so neither gains a line and every events line is valid JSON. --source makes outgoing
+// connections from HOST (fault rules then tell nodes apart by address). --canary plants a defect on
+// purpose, for the fault harness's self-test only (docs/CHAOS.md): corrupt_echo flips the last byte
 // of every 50th echo; drop_stream_echo leaves every 20th stream message unechoed;
 // drop_object takes every 20th object without recording its delivery, duplicate_object
 // records every 20th delivery twice. --events also gets one object_delivered line per
@@ -106,6 +109,23 @@ class EventLog {
   EventLog& operator=(const EventLog&) = delete;
   bool failed_to_open(const std::string& path) const { return !path.empty() && !file_; }
 
+  // Text as the inside of a JSON string whose code points are its bytes: '"' and '\\'
+  // escaped, bytes below 0x20 and from 0x7f up as \u00NN, so every line is valid JSON (and
+  // UTF-8) whatever a peer put in a name; Latin-1 decoding of the string gives the bytes back.
+  static void append_json_text(std::string& line, std::string_view text) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (const char c : text) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        line += {'\\', c};
+      } else if (byte < 0x20 || byte >= 0x7f) {
+        line += {'\\', 'u', '0', '0', kHex[byte >> 4], kHex[byte & 0xf]};
+      } else {
+        line += c;
+      }
+    }
+  }
+
   // A field of a line: text, or a number.
   struct Field {
     std::string_view key;
@@ -133,10 +153,7 @@ class EventLog {
         continue;
       }
       line += '"';
-      for (const char c : std::get<std::string_view>(field.value)) {
-        if (c == '"' || c == '\\') line += '\\';
-        if (static_cast<unsigned char>(c) >= 0x20) line += c;
-      }
+      append_json_text(line, std::get<std::string_view>(field.value));
       line += '"';
     }
     line += "}\n";
@@ -545,8 +562,9 @@ int main(int argc, char** argv) {
       }
     }
     events.write(kEvents[static_cast<int>(change.kind)], change.peer, change.detail);
-    std::printf("[%8.3f] peer %s %s (%s)\n", cli::uptime_s(), change.peer.c_str(),
-                kKinds[static_cast<int>(change.kind)], change.detail.c_str());
+    // The detail may quote a peer (a reason it gave): escaped, one line.
+    std::printf("[%8.3f] peer %s %s (%s)\n", cli::uptime_s(), cli::printable(change.peer).c_str(),
+                kKinds[static_cast<int>(change.kind)], cli::printable(change.detail).c_str());
     std::fflush(stdout);
   });
   // Before start(): the loop thread reports peers from then on, and a reader of the file

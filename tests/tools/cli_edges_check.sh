@@ -7,6 +7,8 @@
 #                   with its own name) says why on stderr and exits 5 (it exited 2, silent)
 #   peer_choice     weft-call with two --peer, the first unreachable, waits for the last one,
 #                   the peer it acts on, and pings it (it waited for the first and gave up)
+#   object_names    an object named "x\xff\n[   9.999] peer evil up (forged)" gives weft-node
+#                   one stdout line (escaped) and --events lines that all parse as JSON
 # Usage: cli_edges_check.sh MODE WEFT_NODE WEFT_CALL [WEFT_DUMP]
 # (weft-keys and weft-certs are taken from beside WEFT_NODE.)
 set -uo pipefail
@@ -109,6 +111,34 @@ print(s.getsockname()[1], flush=True); time.sleep(60)' > "$scratch/busy_port" &
     [[ $status -eq 0 ]] || fail "ping of the last --peer (node-a): exit status $status, not 0"
     grep -q "^ping node-a: ok" "$scratch/call.log" || fail "no ping answer from node-a"
     echo "$check: weft-call waited for the peer it pings, not the first --peer"
+    ;;
+  object_names)
+    make_keys node-a cli
+    start_node node-a --peer cli=127.0.0.1:9 --events "$scratch/events.jsonl"
+    mkdir "$scratch/objects"
+    evil=$'x\xff\n[   9.999] peer evil up (forged)'
+    echo hello > "$scratch/objects/$evil"
+    # shellcheck disable=SC2046 # keys' words
+    timeout 30 "$call_bin" --name cli --listen 127.0.0.1:0 --peer "node-a=127.0.0.1:$port" \
+      $(keys cli) objects dir "$scratch/objects" > "$scratch/call.log" 2>&1 ||
+      fail "weft-call objects dir failed"
+    wait_for "$scratch/events.jsonl" '"ev":"object"' || fail "no object line in --events"
+    lines=$(grep -c "peer evil" "$scratch/node-a.log")
+    [[ $lines -eq 1 ]] || fail "the object gave $lines stdout lines mentioning it, not 1"
+    grep -q '^\[   9\.999\]' "$scratch/node-a.log" && fail "a forged line reached stdout"
+    grep -qF 'object cli#1 x\xff\x0a[   9.999] peer evil up (forged) 6 bytes ok' \
+      "$scratch/node-a.log" || fail "no escaped object line on stdout"
+    /usr/bin/python3 - "$scratch/events.jsonl" "$evil" << 'PY' || fail "--events is not JSON lines"
+import json, os, sys
+raw = open(sys.argv[1], "rb").read()
+names = []
+for number, line in enumerate(raw.decode("utf-8").splitlines(), 1):
+    event = json.loads(line)  # raises on a line that is not JSON
+    if event["ev"] == "object_delivered":
+        names.append(event["name"].encode("latin-1"))
+assert names == [os.fsencode(sys.argv[2])], names
+PY
+    echo "$check: a hostile object name is one escaped stdout line and valid JSON in --events"
     ;;
   *)
     echo "$check: unknown mode"
