@@ -80,6 +80,18 @@ inline void write_file(const std::filesystem::path& path, std::string_view text,
   if (!synced) throw std::runtime_error(parent.string() + ": " + std::strerror(error));
 }
 
+// Opens /dev/null onto each of descriptors 0, 1 and 2 that is closed (a program started
+// with `>&-`), first thing in main: otherwise the first file the program opens takes that
+// number, and what it prints lands in that file (weft-node's log lines in its --events
+// file). open() takes the lowest free number, so each open fills the gap it is meant for.
+inline void open_missing_standard_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    const int opened = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (opened != fd && opened >= 0) ::close(opened);  // not the gap: leave it be
+  }
+}
+
 // The permission bits of `path` (0777 and below); nullopt when it cannot be examined.
 inline std::optional<mode_t> permissions(const std::filesystem::path& path) {
   struct stat status {};

@@ -57,6 +57,7 @@
 #include "call_bundle.hpp"
 #include "call_objects.hpp"
 #include "cli_common.hpp"
+#include "file_io.hpp"
 #include "stats_view.hpp"
 #include "tls_options.hpp"
 
@@ -373,6 +374,7 @@ int run_stream(io::EventNode& node, const Args& args, std::uint16_t handler,
 }  // namespace
 
 int main(int argc, char** argv) {
+  cli::open_missing_standard_fds();  // before any file is opened (file_io.hpp)
   if (argc > 1 && std::string_view(argv[1]) == "stats") return cli::run_stats(argc - 2, argv + 2);
   Args args;
   if (std::optional<int> stop = parse(argc, argv, args)) return *stop;

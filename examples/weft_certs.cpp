@@ -66,6 +66,7 @@ weft::io::CertifiedKey ca_in(const std::filesystem::path& dir, std::int64_t now,
 }  // namespace
 
 int main(int argc, char** argv) {
+  weft::cli::open_missing_standard_fds();  // before any file is opened
   std::vector<std::string> args(argv + 1, argv + argc);
   int days = 365;
   if (args.size() >= 2 && args[0] == "--days") {

@@ -63,6 +63,7 @@ int make_keys(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  weft::cli::open_missing_standard_fds();  // before any file is opened
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) return usage("no directory");
   const bool ring_line = args[0] == "--ring-line";

@@ -1,5 +1,6 @@
 // weft-node: runs one weft node on real sockets until SIGINT or SIGTERM (SIGPIPE is
-// ignored: output whose reader went away is lost, the node goes on).
+// ignored: output whose reader went away is lost, the node goes on; a standard descriptor
+// it was started without, `>&-`, is opened on /dev/null first, so no file takes its place).
 //
 //   weft-node --name N --listen HOST:PORT [--peer NAME=HOST:PORT ...] [--members FILE]
 //             (--key FILE --keyring FILE | --cluster-key-file FILE)
@@ -75,6 +76,7 @@
 #include <vector>
 
 #include "cli_common.hpp"
+#include "file_io.hpp"
 #include "membership_file.hpp"
 #include "object_cli.hpp"
 #include "tls_options.hpp"
@@ -363,6 +365,7 @@ int usage(const char* why) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  cli::open_missing_standard_fds();  // before any file is opened (file_io.hpp)
   // A node must outlive the reader of its output (a `| head` that ended, a log shipper being
   // restarted): a line written to a pipe without a reader then fails with EPIPE, which
   // printf ignores, instead of SIGPIPE ending the process mid-transfer. Before any thread.

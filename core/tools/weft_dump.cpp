@@ -7,6 +7,9 @@
 // "error at byte N: <reason>" on stderr for a protocol error or a truncated trailing frame;
 // 2 for a usage or I/O error. Input is read in bounded chunks through the incremental
 // decoder, so memory stays bounded by the largest allowed frame whatever the input.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -133,9 +136,20 @@ int dump(const Options& options, std::FILE* input) {
   return end.code == weft::WireError::none ? kExitOk : report(end);
 }
 
+// /dev/null onto each of descriptors 0-2 that is closed (`weft-dump FILE >&-`), so the
+// input file opened next cannot take descriptor 1 and the frames land in it.
+void open_missing_standard_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    const int opened = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (opened != fd && opened >= 0) ::close(opened);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  open_missing_standard_fds();
   Options options;
   if (std::optional<int> stop = parse_args(argc, argv, options)) return *stop;
   std::FILE* input = options.path == "-" ? stdin : std::fopen(options.path.c_str(), "rb");

@@ -9,6 +9,9 @@
 #                   the peer it acts on, and pings it (it waited for the first and gave up)
 #   object_names    an object named "x\xff\n[   9.999] peer evil up (forged)" gives weft-node
 #                   one stdout line (escaped) and --events lines that all parse as JSON
+#   closed_stdout   weft-node started with stdout closed (>&-): its log lines do not land in
+#                   the --events file (which took descriptor 1); weft-dump and weft-call
+#                   with stdout closed still succeed
 # Usage: cli_edges_check.sh MODE WEFT_NODE WEFT_CALL [WEFT_DUMP]
 # (weft-keys and weft-certs are taken from beside WEFT_NODE.)
 set -uo pipefail
@@ -139,6 +142,33 @@ for number, line in enumerate(raw.decode("utf-8").splitlines(), 1):
 assert names == [os.fsencode(sys.argv[2])], names
 PY
     echo "$check: a hostile object name is one escaped stdout line and valid JSON in --events"
+    ;;
+  closed_stdout)
+    make_keys node-a cli
+    listen=$(free_port)
+    # shellcheck disable=SC2046 # keys' words
+    "$node_bin" --name node-a --listen "127.0.0.1:$listen" --peer cli=127.0.0.1:9 \
+      $(keys node-a) --events "$scratch/events.jsonl" >&- 2> "$scratch/node-a.err.log" &
+    pid[node-a]=$!
+    wait_for "$scratch/events.jsonl" '"ev":"start"' || fail "node-a wrote no start event"
+    # shellcheck disable=SC2046 # keys' words
+    timeout 30 "$call_bin" --name cli --listen 127.0.0.1:0 --peer "node-a=127.0.0.1:$listen" \
+      $(keys cli) ping >&- 2> "$scratch/call.log"
+    status=$?
+    [[ $status -eq 0 ]] || fail "weft-call ping with stdout closed: exit status $status"
+    kill -TERM "${pid[node-a]}"
+    wait "${pid[node-a]}"
+    unset 'pid[node-a]'
+    /usr/bin/python3 -c 'import json, sys
+for line in open(sys.argv[1], "rb").read().decode("utf-8").splitlines():
+    json.loads(line)' "$scratch/events.jsonl" 2> "$scratch/json.log" ||
+      fail "the --events file holds lines that are not JSON: $(grep -v '^{' "$scratch/events.jsonl" | head -n 3)"
+    if [[ -n "$dump_bin" ]]; then
+      printf 'not weft' > "$scratch/capture.bin"
+      "$dump_bin" "$scratch/capture.bin" >&- 2> "$scratch/dump.log"
+      [[ $? -eq 1 ]] || fail "weft-dump with stdout closed: not the protocol error status 1"
+    fi
+    echo "$check: with stdout closed, the events file holds only JSON and the tools work"
     ;;
   *)
     echo "$check: unknown mode"
