@@ -92,6 +92,17 @@ inline void open_missing_standard_fds() {
   }
 }
 
+// Flushes stdout; false (and the reason on stderr, after "PROGRAM: ") when anything written
+// to it was lost (a full disk, a closed pipe): a program's last check before it exits.
+inline bool stdout_written(const char* program) {
+  errno = 0;
+  const bool flushed = std::fflush(stdout) == 0;
+  if (flushed && !std::ferror(stdout)) return true;
+  std::fprintf(stderr, "%s: cannot write to standard output: %s\n", program,
+               errno != 0 ? std::strerror(errno) : "write error");
+  return false;
+}
+
 // The permission bits of `path` (0777 and below); nullopt when it cannot be examined.
 inline std::optional<mode_t> permissions(const std::filesystem::path& path) {
   struct stat status {};

@@ -403,6 +403,9 @@ inline std::string stats_screen(const Scrape& now, const Scrape* previous, doubl
   return out;
 }
 
+// Exit status of run_stats when its output cannot be written.
+inline constexpr int kStatsExitOutputFailed = 6;
+
 struct StatsArgs {
   std::optional<HostPort> address;
   std::int64_t interval_ms = 1'000;
@@ -410,7 +413,8 @@ struct StatsArgs {
 };
 
 // weft-call stats --metrics HOST:PORT [--interval-ms T] [--once]: exit 0, 2 for usage,
-// 3 when a scrape fails with --once (without it the error is shown and the view goes on).
+// 3 when a scrape fails with --once (without it the error is shown and the view goes on),
+// 6 when a screen cannot be written.
 inline int run_stats(int argc, char** argv) {
   StatsArgs args;
   // The first bad argument: a later good one never makes up for it.
@@ -458,7 +462,8 @@ inline int run_stats(int argc, char** argv) {
       screen += "weft-call stats: " + error + "\n";
     }
     std::fputs(screen.c_str(), stdout);
-    std::fflush(stdout);
+    // A screen that cannot be written (a full disk) ends the view: nobody sees it.
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) return kStatsExitOutputFailed;
     if (args.once) return samples ? 0 : 3;
     std::this_thread::sleep_for(std::chrono::milliseconds(args.interval_ms));
   }

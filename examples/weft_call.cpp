@@ -42,7 +42,8 @@
 // stderr; --verbose prints every log line. Exit status: 0 success; 2 usage (and credentials
 // that cannot be loaded, TLS files too); 3 the peer could not be reached; 4 a stream ended
 // normally but without a reply to every message; 5 the node could not start (stderr says
-// why); 10 + the Errc value of the first failure otherwise.
+// why); 6 its output could not be written (a full disk; stats too); 10 + the Errc value of
+// the first failure otherwise.
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -68,8 +69,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kExitUsage = 2;
 constexpr int kExitUnreachable = 3;
-constexpr int kExitIncomplete = 4;   // a stream ended normally with replies missing
-constexpr int kExitStartFailed = 5;  // the node did not start (its log line says why)
+constexpr int kExitIncomplete = 4;    // a stream ended normally with replies missing
+constexpr int kExitStartFailed = 5;   // the node did not start (its log line says why)
+constexpr int kExitOutputFailed = 6;  // what it printed could not be written (a full disk)
+static_assert(kExitOutputFailed == cli::kStatsExitOutputFailed);
 int exit_for(Errc error) {
   return error == Errc::ok ? 0 : 10 + static_cast<int>(error);
 }
@@ -375,7 +378,10 @@ int run_stream(io::EventNode& node, const Args& args, std::uint16_t handler,
 
 int main(int argc, char** argv) {
   cli::open_missing_standard_fds();  // before any file is opened (file_io.hpp)
-  if (argc > 1 && std::string_view(argv[1]) == "stats") return cli::run_stats(argc - 2, argv + 2);
+  if (argc > 1 && std::string_view(argv[1]) == "stats") {
+    const int status = cli::run_stats(argc - 2, argv + 2);
+    return cli::stdout_written("weft-call stats") ? status : kExitOutputFailed;
+  }
   Args args;
   if (std::optional<int> stop = parse(argc, argv, args)) return *stop;
   const std::string& action = args.action[0];
@@ -443,5 +449,7 @@ int main(int argc, char** argv) {
   node.stop();
   // Files left out are a failure of the run too, even when every object sent arrived.
   if (status == 0 && !unreadable.empty()) status = exit_for(Errc::invalid_argument);
+  // Output lost (a full disk) fails a run that succeeded; a failed run keeps its status.
+  if (!cli::stdout_written("weft-call") && status == 0) status = kExitOutputFailed;
   return status;
 }

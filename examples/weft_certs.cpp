@@ -106,5 +106,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "weft-certs: %s\n", error.what());
     return 1;
   }
-  return 0;
+  return weft::cli::stdout_written("weft-certs") ? 0 : 1;
 }

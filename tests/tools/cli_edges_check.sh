@@ -12,6 +12,8 @@
 #   closed_stdout   weft-node started with stdout closed (>&-): its log lines do not land in
 #                   the --events file (which took descriptor 1); weft-dump and weft-call
 #                   with stdout closed still succeed
+#   full_stdout     output to /dev/full fails: weft-dump exit 2, weft-keys --ring-line and
+#                   weft-certs exit 1, weft-call ping exit 6 (each exited 0)
 # Usage: cli_edges_check.sh MODE WEFT_NODE WEFT_CALL [WEFT_DUMP]
 # (weft-keys and weft-certs are taken from beside WEFT_NODE.)
 set -uo pipefail
@@ -169,6 +171,30 @@ for line in open(sys.argv[1], "rb").read().decode("utf-8").splitlines():
       [[ $? -eq 1 ]] || fail "weft-dump with stdout closed: not the protocol error status 1"
     fi
     echo "$check: with stdout closed, the events file holds only JSON and the tools work"
+    ;;
+  full_stdout)
+    [[ -w /dev/full ]] || { echo "$check: SKIP: no /dev/full"; exit 77; }
+    make_keys node-a cli
+    # One ping frame (PROTOCOL.md: magic, flags 0, header 5 bytes, body 5 bytes, [4, 0, 0, 1]).
+    printf '\x77\x00\x00\x05\x00\x00\x00\x05\x94\x04\x00\x00\x01' > "$scratch/ping.bin"
+    "$dump_bin" "$scratch/ping.bin" > /dev/null || fail "weft-dump does not decode the ping frame"
+    expect_status() {
+      local want=$1 what=$2
+      shift 2
+      "$@" > /dev/full 2> "$scratch/out.log"
+      local status=$?
+      [[ $status -eq $want ]] || fail "$what > /dev/full: exit status $status, not $want"
+      grep -q "No space left on device" "$scratch/out.log" || fail "$what: stderr does not say why"
+    }
+    expect_status 2 "weft-dump" "$dump_bin" "$scratch/ping.bin"
+    expect_status 2 "weft-dump --json" "$dump_bin" --json "$scratch/ping.bin"
+    expect_status 1 "weft-keys --ring-line" "$bin_dir/weft-keys" --ring-line "$scratch/keys/cli.key"
+    expect_status 1 "weft-certs" "$bin_dir/weft-certs" "$scratch/pki" node-a
+    start_node node-a --peer cli=127.0.0.1:9
+    # shellcheck disable=SC2046 # keys' words
+    expect_status 6 "weft-call ping" timeout 30 "$call_bin" --name cli --listen 127.0.0.1:0 \
+      --peer "node-a=127.0.0.1:$port" $(keys cli) ping
+    echo "$check: output lost to a full disk fails each program with its I/O status"
     ;;
   *)
     echo "$check: unknown mode"
