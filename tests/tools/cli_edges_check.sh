@@ -14,6 +14,8 @@
 #                   with stdout closed still succeed
 #   full_stdout     output to /dev/full fails: weft-dump exit 2, weft-keys --ring-line and
 #                   weft-certs exit 1, weft-call ping exit 6 (each exited 0)
+#   certs_args      weft-certs: a --days that is not a whole number, an unknown option, a name
+#                   that is not a node name exit 2 writing nothing; --days after DIR works
 # Usage: cli_edges_check.sh MODE WEFT_NODE WEFT_CALL [WEFT_DUMP]
 # (weft-keys and weft-certs are taken from beside WEFT_NODE.)
 set -uo pipefail
@@ -195,6 +197,37 @@ for line in open(sys.argv[1], "rb").read().decode("utf-8").splitlines():
     expect_status 6 "weft-call ping" timeout 30 "$call_bin" --name cli --listen 127.0.0.1:0 \
       --peer "node-a=127.0.0.1:$port" $(keys cli) ping
     echo "$check: output lost to a full disk fails each program with its I/O status"
+    ;;
+  certs_args)
+    certs="$bin_dir/weft-certs"
+    refuse() {
+      local what=$1
+      shift
+      rm -rf "$scratch/pki"
+      "$certs" "$@" > "$scratch/certs.out" 2> "$scratch/certs.log"
+      local status=$?
+      [[ $status -eq 2 ]] || fail "weft-certs $what: exit status $status, not 2"
+      [[ ! -e "$scratch/pki" ]] || fail "weft-certs $what wrote $(ls "$scratch/pki" | tr '\n' ' ')"
+    }
+    refuse "--days 1e3" --days 1e3 "$scratch/pki" n1
+    refuse "--days 10x" --days 10x "$scratch/pki" n1
+    refuse "--days 0" --days 0 "$scratch/pki" n1
+    refuse "--days 36501" --days 36501 "$scratch/pki" n1
+    refuse "--days without a value" "$scratch/pki" n1 --days
+    refuse "an unknown option" "$scratch/pki" n1 --bogus
+    refuse "a name with a space" "$scratch/pki" n1 "bad name"
+    refuse "a name with a control byte" "$scratch/pki" n1 $'n\x01'
+    refuse "the name ca" "$scratch/pki" ca
+    refuse "a name of 256 bytes" "$scratch/pki" "$(printf 'n%.0s' $(seq 1 256))"
+    rm -rf "$scratch/pki"
+    "$certs" "$scratch/pki" --days 5 n2 > "$scratch/certs.out" 2> "$scratch/certs.log" ||
+      fail "weft-certs DIR --days 5 n2 failed: $(cat "$scratch/certs.log")"
+    files=$(cd "$scratch/pki" && ls | tr '\n' ' ')
+    [[ $files == "ca.key ca.pem n2.crt n2.key " ]] || fail "weft-certs DIR --days 5 n2 wrote $files"
+    end=$(openssl x509 -in "$scratch/pki/n2.crt" -noout -enddate | cut -d= -f2)
+    days=$(( ($(date -d "$end" +%s) - $(date +%s)) / 86400 ))
+    [[ $days -ge 4 && $days -le 5 ]] || fail "n2.crt is valid for $days more whole days, not 5"
+    echo "$check: weft-certs parses the whole command line before writing anything"
     ;;
   *)
     echo "$check: unknown mode"
