@@ -10,10 +10,12 @@
 //             [--store DIR] [--canary NAME] [--metrics HOST:PORT]
 //             [--verbose]
 //
-// Built-in handlers: 1 echo; 2 slow echo (answers after the number of milliseconds in its
-// payload, default 1000, and gives up as soon as the caller cancels); 3 a stream that echoes
-// every message; 4 relay (payload "PEER TIMEOUT_MS\n" then bytes: sends the bytes to PEER's
-// echo and answers with its reply, or fails with remote_error "relay to PEER: <error>");
+// Built-in handlers: 1 echo; 2 slow echo (answers after the number of milliseconds its whole
+// payload gives, default 1000 for an empty one, at most an hour; fails with
+// invalid_argument for a payload that is not such a number; gives up as soon as the caller
+// cancels); 3 a stream that echoes every message; 4 relay (payload "PEER TIMEOUT_MS\n" then
+// bytes: sends the bytes to PEER's echo and answers with its reply, or fails with
+// remote_error "relay to PEER: <error>"; invalid_argument when the first line is not that);
 // 5 fail (always answers remote_error "failed on purpose"). Object endpoint "objects":
 // checks each object against the xxh3-64 its header carries (refusing it with bad_payload on
 // a mismatch) and discards it, or with --store DIR writes it to DIR under its name (made
@@ -64,6 +66,7 @@
 // node says why.
 #include <signal.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
@@ -178,9 +181,9 @@ void relay(io::EventNode& node, io::IncomingRequest&& request) {
   const std::size_t space = payload.find(' ');
   const std::size_t newline = payload.find('\n');
   std::int64_t timeout_ms = 0;
+  // TIMEOUT_MS is the whole of what lies between the space and the newline ("10x" is not).
   if (space == payload.npos || newline == payload.npos || space > newline ||
-      std::from_chars(payload.data() + space + 1, payload.data() + newline, timeout_ms).ec !=
-          std::errc{}) {
+      !cli::number(payload.substr(space + 1, newline - space - 1), timeout_ms) || timeout_ms < 0) {
     request.responder.fail(Errc::invalid_argument, "relay: expected \"PEER TIMEOUT_MS\\n\"");
     return;
   }
@@ -217,10 +220,22 @@ class SlowEchoWorker {
     thread_.join();
   }
 
+  // The longest wait: a larger delay waits this long (the caller's deadline, 60 s unless it
+  // chose one, ends the call first anyway).
+  static constexpr std::int64_t kMaxDelayMs = 3'600'000;
+
   void add(io::IncomingRequest&& request) {
+    // The whole payload is the delay in ms (empty: 1000); anything else ("10x", "-5") is
+    // refused with invalid_argument, and a delay over kMaxDelayMs waits kMaxDelayMs.
     std::int64_t delay_ms = 1000;
-    const std::string text(request.payload.begin(), request.payload.end());
-    std::from_chars(text.data(), text.data() + text.size(), delay_ms);
+    const std::string_view text(reinterpret_cast<const char*>(request.payload.data()),
+                                request.payload.size());
+    if (!text.empty() && (!cli::number(text, delay_ms) || delay_ms < 0)) {
+      request.responder.fail(Errc::invalid_argument,
+                             "slow echo: expected the delay as a number of ms");
+      return;
+    }
+    delay_ms = std::min(delay_ms, kMaxDelayMs);
     std::lock_guard lock(mutex_);
     pending_.push_back({std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms),
                         std::move(request.payload), request.responder});

@@ -16,6 +16,8 @@
 #                   weft-certs exit 1, weft-call ping exit 6 (each exited 0)
 #   certs_args      weft-certs: a --days that is not a whole number, an unknown option, a name
 #                   that is not a node name exit 2 writing nothing; --days after DIR works
+#   handler_payloads weft-node's slow echo and relay take only whole numbers ("10x" refused);
+#                   a huge delay is bounded (the caller's deadline ends the call)
 # Usage: cli_edges_check.sh MODE WEFT_NODE WEFT_CALL [WEFT_DUMP]
 # (weft-keys and weft-certs are taken from beside WEFT_NODE.)
 set -uo pipefail
@@ -228,6 +230,44 @@ for line in open(sys.argv[1], "rb").read().decode("utf-8").splitlines():
     days=$(( ($(date -d "$end" +%s) - $(date +%s)) / 86400 ))
     [[ $days -ge 4 && $days -le 5 ]] || fail "n2.crt is valid for $days more whole days, not 5"
     echo "$check: weft-certs parses the whole command line before writing anything"
+    ;;
+  handler_payloads)
+    make_keys node-a node-b cli
+    # The lesser name dials: node-b first, node-a is given its address.
+    start_node node-b --peer node-a=127.0.0.1:9
+    b_port=$port
+    start_node node-a --peer "node-b=127.0.0.1:$b_port" --peer cli=127.0.0.1:9
+    wait_for "$scratch/node-a.log" "peer node-b up" || fail "node-a did not reach node-b"
+    # call EXPECTED HANDLER PAYLOAD [OPTION...]: one request whose printed result starts with
+    # EXPECTED (ok, or any failure: "fail").
+    call() {
+      local expected=$1 handler=$2 payload=$3
+      shift 3
+      # shellcheck disable=SC2046 # keys' words
+      timeout 30 "$call_bin" --name cli --listen 127.0.0.1:0 --peer "node-a=127.0.0.1:$port" \
+        $(keys cli) "$@" request "$handler" "$payload" > "$scratch/call.log" 2>&1
+      local status=$? shown=${payload//$'\n'/\\n}
+      if [[ $expected == ok ]]; then
+        [[ $status -eq 0 ]] && grep -q "^ok: " "$scratch/call.log" ||
+          fail "handler $handler '$shown': not ok (exit $status): $(cat "$scratch/call.log")"
+      else
+        [[ $status -ne 0 ]] && ! grep -q "^ok: " "$scratch/call.log" ||
+          fail "handler $handler '$shown' was answered: $(cat "$scratch/call.log")"
+        grep -q "^$expected" "$scratch/call.log" ||
+          fail "handler $handler '$shown': not $expected: $(cat "$scratch/call.log")"
+      fi
+    }
+    call ok 2 "20"
+    call ok 2 ""
+    call "" 2 "10x"
+    call "" 2 "-5"
+    call "" 2 "1e3"
+    call deadline_exceeded 2 "99999999999999999" --timeout-ms 500
+    call deadline_exceeded 2 "9223372036854775807" --timeout-ms 500
+    call ok 4 $'node-b 2000\nhello'
+    call "" 4 $'node-b 2000x\nhello'
+    call "" 4 $'node-b -1\nhello'
+    echo "$check: slow echo and relay refuse trailing text and bound the delay"
     ;;
   *)
     echo "$check: unknown mode"
