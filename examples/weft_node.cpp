@@ -380,6 +380,16 @@ int usage(const char* why) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Signals go to this thread only (sigwait below), not to the loop thread. Blocked first
+  // of all: one that comes while the arguments, keys and TLS files are read waits, pending,
+  // for the sigwait loop (a SIGHUP reloads, a SIGTERM stops) instead of killing the node
+  // with its default action.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   cli::open_missing_standard_fds();  // before any file is opened (file_io.hpp)
   // A node must outlive the reader of its output (a `| head` that ended, a log shipper being
   // restarted): a line written to a pipe without a reader then fails with EPIPE, which
@@ -482,14 +492,6 @@ int main(int argc, char** argv) {
   if (!cli::start_security("weft-node", credential_files, tls_files, options.config.peers, options))
     return 2;
   options.log = cli::stderr_log(options.config.name, verbose);
-
-  // Signals go to this thread only (sigwait below), not to the loop thread.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   EventLog events(events_path, options.config.name);
   if (events.failed_to_open(events_path)) return usage("cannot open the --events file");

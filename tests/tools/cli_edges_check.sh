@@ -18,6 +18,10 @@
 #                   that is not a node name exit 2 writing nothing; --days after DIR works
 #   handler_payloads weft-node's slow echo and relay take only whole numbers ("10x" refused);
 #                   a huge delay is bounded (the caller's deadline ends the call)
+#   startup_signal  a SIGHUP (then a SIGTERM) that comes while weft-node reads its key file,
+#                   injected by strace at that open(), waits for the node's signal loop: the
+#                   node comes up and reloads (stops with status 0); it used to die of it.
+#                   Skipped (77) without a working strace.
 # Usage: cli_edges_check.sh MODE WEFT_NODE WEFT_CALL [WEFT_DUMP]
 # (weft-keys and weft-certs are taken from beside WEFT_NODE.)
 set -uo pipefail
@@ -268,6 +272,38 @@ for line in open(sys.argv[1], "rb").read().decode("utf-8").splitlines():
     call "" 4 $'node-b 2000x\nhello'
     call "" 4 $'node-b -1\nhello'
     echo "$check: slow echo and relay refuse trailing text and bound the delay"
+    ;;
+  startup_signal)
+    command -v strace > /dev/null && strace -o /dev/null true 2> /dev/null ||
+      { echo "$check: SKIP: no strace that can trace here"; exit 77; }
+    make_keys node-a cli
+    key="$scratch/keys/node-a.key"  # absolute: strace -P matches the path as opened
+    for signal in HUP TERM; do
+      log="$scratch/node-a-$signal.log"
+      strace -f -o "$scratch/strace-$signal.txt" -P "$key" -e "inject=all:signal=SIG$signal:when=1" \
+        "$node_bin" --name node-a --listen 127.0.0.1:0 --peer cli=127.0.0.1:9 --key "$key" \
+        --keyring "$scratch/keys/keyring" > "$log" 2>&1 &
+      pid[strace]=$!
+      if [[ $signal == HUP ]]; then
+        wait_for "$log" "credentials reloaded" ||
+          fail "SIGHUP at start: no reload (the node died of it?)"
+        grep -q "listening on" "$log" || fail "SIGHUP at start: the node is not listening"
+        node=$(pgrep -P "${pid[strace]}" | head -n 1)
+        [[ -n "$node" ]] || fail "no weft-node under strace"
+        kill -TERM "$node"
+      else
+        # Nobody else sends it: the injected SIGTERM, pending until the signal loop, stops it.
+        wait_for "$log" "stopping (signal 15)" || fail "SIGTERM at start: the node did not stop"
+      fi
+      wait "${pid[strace]}"
+      status=$?
+      unset 'pid[strace]'
+      grep -q "killed by SIG$signal" "$scratch/strace-$signal.txt" &&
+        fail "SIG$signal during start-up killed weft-node"
+      [[ $status -eq 0 ]] || fail "SIG$signal at start: exit status $status, not 0"
+      grep -q "stopping (signal 15)" "$log" || fail "SIG$signal at start: no clean stop"
+    done
+    echo "$check: signals during start-up wait for the node's signal loop"
     ;;
   *)
     echo "$check: unknown mode"
