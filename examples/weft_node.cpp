@@ -44,7 +44,11 @@
 // be read whole changes nothing: not a regular file (a FIFO is refused, never waited on),
 // over 1 MiB, a read error, its last line without a newline, or empty (list no members with
 // a comment). A peer moved to a host that does not resolve keeps its old address (reported
-// as member_added invalid_argument).
+// as member_added invalid_argument). At start, a member of FILE whose host does not resolve
+// is held back the same way (a warning on stderr, member_added invalid_argument in
+// --events): the node starts without it and a later SIGHUP adds it once it resolves. A
+// --peer whose host does not resolve is an error of the command line: the node does not
+// start (exit 1, the reason on stderr).
 //
 // Credentials (credentials.hpp; there is no default): --key and --keyring, this node's
 // Ed25519 key and every node's public key (weft-keys makes them), or --cluster-key-file, a
@@ -487,8 +491,17 @@ int main(int argc, char** argv) {
   const std::vector<io::PeerAddress> fixed_peers = options.addresses;
   std::vector<io::PeerAddress> members = fixed_peers;
   std::string members_error;
-  if (!members_path.empty() && !cli::start_members(members_path, options, members, members_error))
+  std::vector<io::PeerAddress> unresolved;  // members whose host does not resolve (yet)
+  if (!members_path.empty() &&
+      !cli::start_members(members_path, options, members, members_error, &unresolved))
     return usage(members_error.c_str());
+  for (const io::PeerAddress& peer : unresolved) {
+    std::fprintf(stderr,
+                 "[%8.3f] %s: %s: member %s held back: %s does not resolve (SIGHUP tries "
+                 "again)\n",
+                 cli::uptime_s(), options.config.name.c_str(), members_path.c_str(),
+                 peer.name.c_str(), peer.host.c_str());
+  }
   if (!cli::start_security("weft-node", credential_files, tls_files, options.config.peers, options))
     return 2;
   options.log = cli::stderr_log(options.config.name, verbose);
@@ -590,6 +603,8 @@ int main(int argc, char** argv) {
   // Before start(): the loop thread reports peers from then on, and a reader of the file
   // counts an incarnation's peers from its "start" line.
   events.write("start");
+  for (const io::PeerAddress& peer : unresolved)  // as a reload reports one (reload_members)
+    events.write("member_added", peer.name, errc_name(Errc::invalid_argument));
   if (node.start() != Errc::ok) return 1;
   std::printf("[%8.3f] %s listening on %s:%u\n", cli::uptime_s(), options.config.name.c_str(),
               options.listen_host.c_str(), node.port());

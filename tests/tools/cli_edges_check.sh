@@ -22,6 +22,9 @@
 #                   injected by strace at that open(), waits for the node's signal loop: the
 #                   node comes up and reloads (stops with status 0); it used to die of it.
 #                   Skipped (77) without a working strace.
+#   members_unresolvable  a members file with one host that does not resolve ("bad..host":
+#                   refused without asking DNS): weft-node starts without that member (a
+#                   warning, member_added invalid_argument in --events) and serves the others
 # Usage: cli_edges_check.sh MODE WEFT_NODE WEFT_CALL [WEFT_DUMP]
 # (weft-keys and weft-certs are taken from beside WEFT_NODE.)
 set -uo pipefail
@@ -304,6 +307,23 @@ for line in open(sys.argv[1], "rb").read().decode("utf-8").splitlines():
       grep -q "stopping (signal 15)" "$log" || fail "SIG$signal at start: no clean stop"
     done
     echo "$check: signals during start-up wait for the node's signal loop"
+    ;;
+  members_unresolvable)
+    make_keys node-a cli ghost
+    printf 'ghost=bad..host:7000\ncli=127.0.0.1:9\n' > "$scratch/members"
+    start_node node-a --members "$scratch/members" --events "$scratch/events.jsonl"
+    grep -q "member ghost held back" "$scratch/node-a.err.log" || fail "no warning for ghost"
+    grep -q '"ev":"member_added","peer":"ghost","detail":"invalid_argument"' \
+      "$scratch/events.jsonl" || fail "no member_added invalid_argument line for ghost"
+    # shellcheck disable=SC2046 # keys' words
+    timeout 30 "$call_bin" --name cli --listen 127.0.0.1:0 --peer "node-a=127.0.0.1:$port" \
+      $(keys cli) ping > "$scratch/call.log" 2>&1 || fail "cli, a member that resolves, not served"
+    # Its host fixed, a reload adds it, as it would a member held back by a reload.
+    printf 'ghost=127.0.0.1:9\ncli=127.0.0.1:9\n' > "$scratch/members"
+    kill -HUP "${pid[node-a]}"
+    wait_for "$scratch/events.jsonl" '"ev":"member_added","peer":"ghost","detail":"ok"' ||
+      fail "SIGHUP did not add ghost once its host resolved"
+    echo "$check: an unresolvable member is held back at start, the node serves the others"
     ;;
   *)
     echo "$check: unknown mode"
