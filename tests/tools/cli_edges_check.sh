@@ -25,6 +25,8 @@
 #   members_unresolvable  a members file with one host that does not resolve ("bad..host":
 #                   refused without asking DNS): weft-node starts without that member (a
 #                   warning, member_added invalid_argument in --events) and serves the others
+#   keys_race       8 weft-keys at once, 10 rounds, each making the same new key: exactly one
+#                   writes it each round (the others keep it); it used to be replaced
 # Usage: cli_edges_check.sh MODE WEFT_NODE WEFT_CALL [WEFT_DUMP]
 # (weft-keys and weft-certs are taken from beside WEFT_NODE.)
 set -uo pipefail
@@ -324,6 +326,25 @@ for line in open(sys.argv[1], "rb").read().decode("utf-8").splitlines():
     wait_for "$scratch/events.jsonl" '"ev":"member_added","peer":"ghost","detail":"ok"' ||
       fail "SIGHUP did not add ghost once its host resolved"
     echo "$check: an unresolvable member is held back at start, the node serves the others"
+    ;;
+  keys_race)
+    for round in $(seq 1 10); do
+      dir="$scratch/race-$round"
+      for k in $(seq 1 8); do
+        "$bin_dir/weft-keys" "$dir" node-a > "$scratch/keys-$round-$k.out" 2>&1 &
+        pid[keys$k]=$!
+      done
+      for k in $(seq 1 8); do
+        wait "${pid[keys$k]}" || fail "weft-keys $k of round $round failed: $(cat "$scratch/keys-$round-$k.out")"
+        unset "pid[keys$k]"
+      done
+      writers=$(cat "$scratch"/keys-"$round"-*.out | grep -c "wrote .*/node-a.key")
+      [[ $writers -eq 1 ]] || fail "round $round: $writers runs wrote node-a.key (replaced it), not 1"
+      [[ $(stat -c %a "$dir/node-a.key") == 600 ]] || fail "round $round: node-a.key is not 0600"
+      leftovers=$(ls "$dir" | grep -vxE 'node-a\.key|keyring')
+      [[ -z "$leftovers" ]] || fail "round $round left $leftovers"
+    done
+    echo "$check: concurrent runs wrote each new key once and never replaced it"
     ;;
   *)
     echo "$check: unknown mode"
