@@ -19,6 +19,12 @@
 #   dissector_check.sh mutants LUA WEFT_DUMP PROTOCOL_MD WIRE_TO_PCAP
 #       600 copies of those vectors with random edits (seeded): the same frames and the
 #       same first error as weft-dump, on bytes nobody wrote on purpose;
+#   dissector_check.sh object_headers LUA WEFT_DUMP OBJECT_HEADER_MUTANTS WIRE_TO_PCAP
+#       object_begin frames whose object headers break each check of weft's decoder
+#       (weft_object_header_mutants: opcode over 16 bits, present over 7, a value for an
+#       absent attribute, ...) in segments of 1..40 bytes: the frames as weft-dump decodes
+#       them, and each header refused (weft.object.bad) with decode_object_header's reason,
+#       or shown whole where it accepts it;
 #   dissector_check.sh xxh3    LUA - WEFT_XXH3_VECTORS
 #       the dissector's xxh3-64 (in Lua, UInt64) equals libxxhash's on 1116 inputs of 0 bytes
 #       to 1 MiB (tests/tools/xxh3_check.lua);
@@ -191,6 +197,50 @@ case "$mode" in
       > /dev/null || fail "weft_wire_to_pcap failed"
     compare --pcap "$scratch/mutants.pcap" --decode-port 7700 --allow-checksum-missing \
       --min-frames 100 || fail "the decodings differ"
+    ;;
+  object_headers)
+    mutants_bin=$1 to_pcap=$2
+    "$mutants_bin" "$scratch/headers.wire" > "$scratch/expected.txt" ||
+      fail "weft_object_header_mutants failed"
+    "$to_pcap" --seed 23 --max-segment 40 "$scratch/headers.pcap" "$scratch/headers.wire" \
+      > /dev/null || fail "weft_wire_to_pcap failed"
+    compare --pcap "$scratch/headers.pcap" --decode-port 7700 --min-frames 10 ||
+      fail "the decodings differ"
+    HOME=$TSHARK_HOME tshark -n -r "$scratch/headers.pcap" -X "lua_script:$lua" \
+      -d tcp.port==7700,weft -T json --no-duplicate-keys -J "weft" > "$scratch/headers.json" ||
+      fail "tshark failed"
+    "$python" - "$scratch/headers.json" "$scratch/expected.txt" << 'PY' || fail "the object headers differ"
+import json, sys
+sys.path.insert(0, "")
+shown = {}
+def walk(node, out):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key.startswith("weft.") and not isinstance(value, (dict, list)):
+                out.setdefault(key, value)
+            walk(value, out)
+    elif isinstance(node, list):
+        for value in node:
+            walk(value, out)
+    return out
+for packet in json.load(open(sys.argv[1])):
+    weft = packet["_source"]["layers"].get("weft")
+    for item in weft if isinstance(weft, list) else ([weft] if weft else []):
+        fields = walk(item, {})
+        if fields.get("weft.op") == "object_begin":
+            shown[int(fields["weft.seq"])] = fields.get("weft.object.bad", "ok")
+differences = 0
+count = 0
+for line in open(sys.argv[2]):
+    seq, want = line.rstrip("\n").split(" ", 1)
+    got = shown.get(int(seq))
+    count += 1
+    if got != want:
+        differences += 1
+        print("DIFF object_begin seq %s: the dissector says %r, weft's decoder %r" % (seq, got, want))
+print("object headers: %d compared, %d differences" % (count, differences))
+sys.exit(1 if differences or count < 10 else 0)
+PY
     ;;
   xxh3)
     vectors_bin=$1
