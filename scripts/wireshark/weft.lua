@@ -270,7 +270,10 @@ local uint_is_zero, uint_to_u64, validate = frames.uint_is_zero, frames.uint_to_
 -- pass (tshark -2, the GUI) shows the same.
 
 local tcp_stream_field = Field.new("tcp.stream")
-local tcp_seq_field = Field.new("tcp.seq")
+-- Sequence numbers as on the wire, whatever tcp.relative_sequence_numbers says (tcp.seq
+-- follows it): positions count from the SYN's number + 1, or the first segment seen.
+local tcp_seq_raw_field = Field.new("tcp.seq_raw")
+local tcp_syn_field = Field.new("tcp.flags.syn")
 local tcp_completeness_field = Field.new("tcp.completeness")
 
 -- Whether the capture holds the connection's SYN: then a direction's first byte is the
@@ -282,26 +285,50 @@ end
 
 local connections = {}
 local per_frame = {}  -- frame_key() -> what the first pass found
+local origins = {}  -- "STREAM ADDRESS:PORT" -> the raw sequence number of position 0
 
 function weft.init()
   connections = {}
   per_frame = {}
+  origins = {}
+end
+
+-- The packet's TCP stream and direction (its source address and port), as keys.
+local function direction_key(pinfo)
+  local stream = tcp_stream_field()
+  return stream and tostring(stream.value) or "?", tostring(pinfo.src) .. ":" ..
+    tostring(pinfo.src_port)
+end
+
+-- The position of the packet's first byte in its direction: 0 at the stream's first byte
+-- (the SYN captured: note_syn) or, without the SYN, at the first segment seen.
+local function stream_position(pinfo)
+  local raw = tcp_seq_raw_field()
+  if not raw then return 0 end
+  local key = table.concat({direction_key(pinfo)}, " ")
+  if origins[key] == nil then origins[key] = raw.value end
+  return (raw.value - origins[key]) % 4294967296
+end
+
+-- A SYN (every packet passes here: weft_end) sets its direction's origin: its number + 1.
+local function note_syn(pinfo)
+  local syn, raw = tcp_syn_field(), tcp_seq_raw_field()
+  if not syn or not syn.value or not raw then return end
+  local key = table.concat({direction_key(pinfo)}, " ")
+  if origins[key] == nil then origins[key] = (raw.value + 1) % 4294967296 end
 end
 
 local function direction_state(pinfo)
-  local stream = tcp_stream_field()
-  local key = stream and tostring(stream.value) or "?"
+  local key, dir_key = direction_key(pinfo)
   local conn = connections[key]
   if not conn then
     conn = {dirs = {}, checksums_asked = false}
     connections[key] = conn
   end
-  local dir_key = tostring(pinfo.src) .. ":" .. tostring(pinfo.src_port)
   local dir = conn.dirs[dir_key]
   if not dir then
-    local seq = tcp_seq_field()
-    -- The relative sequence number of the first segment seen: 1 from the stream's start.
-    local base = seq and (seq.value - 1) or 0
+    -- The position of the first segment seen: 0 from the stream's start.
+    local base = stream_position(pinfo)
     -- Without the SYN the capture may begin inside a frame: look for the first whole one
     -- (and, not knowing the handshake, require no checksums).
     dir = {next_offset = base, broken = nil, role = nil, established = false,
@@ -719,8 +746,7 @@ end
 
 local function heuristic(tvb, pinfo, tree)
   if not weft.prefs.heuristic_hello then return false end
-  local seq = tcp_seq_field()
-  if not seq or seq.value ~= 1 then return false end
+  if stream_position(pinfo) ~= 0 then return false end  -- not the stream's first byte
   if not looks_like_hello(tvb) then return false end
   pinfo.conversation = weft
   dissect_weft(tvb, pinfo, tree)
@@ -743,13 +769,14 @@ end
 function weft_end.dissector(tvb, pinfo, tree)
   local key = "end:" .. pinfo.number
   local cut = per_frame[key]
+  note_syn(pinfo)
   if not pinfo.visited then
     local stream = tcp_stream_field()
     local conn = stream and ends_stream() and connections[tostring(stream.value)]
     local dir = conn and conn.dirs[tostring(pinfo.src) .. ":" .. tostring(pinfo.src_port)]
     if not dir or not dir.pending or dir.broken or dir.syncing then return end
-    local seq, bytes = tcp_seq_field(), tcp_len_field()
-    local stream_end = seq.value - 1 + (bytes and bytes.value or 0)
+    local bytes = tcp_len_field()
+    local stream_end = stream_position(pinfo) + (bytes and bytes.value or 0)
     cut = {at = dir.pending.at, have = stream_end - dir.pending.at, total = dir.pending.total}
     per_frame[key] = cut
     dir.broken = cut.at
