@@ -84,12 +84,14 @@ int usage(const char* why) {
                "                 (--key FILE --keyring FILE | --cluster-key-file FILE)\n"
                "                 [--tls-dir DIR [--tls-name NAME]\n"
                "                  | --tls-ca FILE --tls-cert FILE --tls-key FILE]\n"
-               "                 [--timeout-ms T] [--connect-ms T]\n"
+               "                 [--timeout-ms T] [--connect-ms T] [--verbose]\n"
                "                 request HANDLER PAYLOAD [--count N] [--inflight K]\n"
                "               | stream HANDLER MESSAGE... [--reply-delay-us U]\n"
                "               | ping\n"
-               "               | objects dir DIR | objects gen N BYTES [--retry R] [--lz4]\n"
-               "               | bundle dir DIR | bundle gen N BYTES [--multiplier M]\n"
+               "               | objects (dir DIR | gen N BYTES)\n"
+               "                   [--inflight K] [--retry R] [--lz4]\n"
+               "               | bundle (dir DIR | gen N BYTES)\n"
+               "                   [--multiplier M] [--inflight K]\n"
                "       weft-call stats --metrics HOST:PORT [--interval-ms T] [--once]\n"
                "%s%s",
                why, cli::kCredentialUsage, cli::kTlsUsage);

@@ -8,7 +8,7 @@
 //             [--source HOST] [--events FILE] [--ping-interval-ms T]
 //             [--stream-ping-ms T] [--stream-silence-ms T] [--object-resume-ms T]
 //             [--store DIR] [--canary NAME] [--metrics HOST:PORT]
-//             [--verbose]
+//             [--loop-scheduling inherit|batch] [--loop libevent|io_uring] [--verbose]
 //
 // Built-in handlers: 1 echo; 2 slow echo (answers after the number of milliseconds its whole
 // payload gives, default 1000 for an empty one, at most an hour; fails with
@@ -56,6 +56,11 @@
 // later handshakes use the new ones (connections up stay up); files that cannot be read or
 // do not fit (the ring without this node, a short cluster key) keep the old keys, and the
 // node says why.
+//
+// Loop: --loop picks the event loop (libevent, the default, or io_uring; see
+// EventNodeOptions::loop_backend; WEFT_LOOP_BACKEND, when set, overrides it); --loop-scheduling
+// batch runs the loop thread under SCHED_BATCH, for nodes that share cores (inherit, the default,
+// keeps the process's policy; EventNodeOptions::loop_scheduling).
 //
 // Metrics (docs/METRICS.md): --metrics HOST:PORT serves every counter of the node in the
 // Prometheus text format at http://HOST:PORT/metrics (EventNode::serve_metrics; port 0
