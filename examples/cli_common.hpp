@@ -55,15 +55,36 @@ inline std::optional<io::PeerAddress> parse_peer(std::string_view text) {
   return io::PeerAddress{std::string(text.substr(0, equals)), address->host, address->port};
 }
 
+// `text` made safe for a log line: bytes below 0x20, 0x7f and up, and '\\' as \xNN (two
+// hex digits), so a peer-chosen string (an object's name, a reason) can neither end a line
+// nor forge one, nor put bytes that are not UTF-8 into a log.
+inline std::string printable(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte >= 0x7f || c == '\\') {
+      out += {'\\', 'x', kHex[byte >> 4], kHex[byte & 0xf]};
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 // Seconds since the program started, for log lines.
 inline double uptime_s() {
   static const auto start = std::chrono::steady_clock::now();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-inline io::LogSink stderr_log(std::string name, bool verbose) {
-  return [name = std::move(name), verbose](io::LogLevel level, std::string_view line) {
+// Log lines on stderr: every line with `verbose`, else all but debug ones; with
+// `errors_only`, only errors (a node's refused start() says why at that level).
+inline io::LogSink stderr_log(std::string name, bool verbose, bool errors_only = false) {
+  return [name = std::move(name), verbose, errors_only](io::LogLevel level, std::string_view line) {
     if (level == io::LogLevel::debug && !verbose) return;
+    if (errors_only && level != io::LogLevel::error) return;
     std::fprintf(stderr, "[%8.3f] %s: %.*s\n", uptime_s(), name.c_str(),
                  static_cast<int>(line.size()), line.data());
   };

@@ -39,12 +39,10 @@ inline std::string read_file(const std::filesystem::path& path,
   return text;
 }
 
-// Writes `text` to `path` with `mode`: a temporary file of its own beside it first (written
-// whole, synced), renamed over `path`, then the directory synced, so a reader never sees
-// half a file (a node reloading its keys on SIGHUP while a tool rewrites them), two writers
-// never share a temporary file, and the new file survives a crash once this returns.
-// Throws std::runtime_error naming the file.
-inline void write_file(const std::filesystem::path& path, std::string_view text, mode_t mode) {
+// A temporary file of its own beside `path` ("PATH.XXXXXX") holding `text` with `mode`,
+// written whole and synced; returns its name. Throws std::runtime_error naming it.
+inline std::string write_temporary(const std::filesystem::path& path, std::string_view text,
+                                   mode_t mode) {
   std::string temporary = path.string() + ".XXXXXX";
   const int fd = ::mkostemp(temporary.data(), O_CLOEXEC);
   if (fd < 0) throw std::runtime_error(temporary + ": " + std::strerror(errno));
@@ -67,17 +65,70 @@ inline void write_file(const std::filesystem::path& path, std::string_view text,
     std::filesystem::remove(temporary);
     throw std::runtime_error(temporary + ": " + std::strerror(error));
   }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const int error = errno;
-    std::filesystem::remove(temporary);
-    throw std::runtime_error(path.string() + ": " + std::strerror(error));
-  }
+  return temporary;
+}
+
+// Syncs the directory `path` is in, so a file just put there survives a crash.
+inline void sync_parent(const std::filesystem::path& path) {
   const std::filesystem::path parent = path.has_parent_path() ? path.parent_path() : ".";
   const int directory = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   const bool synced = directory >= 0 && ::fsync(directory) == 0;
   const int error = errno;
   if (directory >= 0) ::close(directory);
   if (!synced) throw std::runtime_error(parent.string() + ": " + std::strerror(error));
+}
+
+// Writes `text` to `path` with `mode`: a temporary file of its own beside it first (written
+// whole, synced), renamed over `path`, then the directory synced, so a reader never sees
+// half a file (a node reloading its keys on SIGHUP while a tool rewrites them), two writers
+// never share a temporary file, and the new file survives a crash once this returns.
+// Throws std::runtime_error naming the file.
+inline void write_file(const std::filesystem::path& path, std::string_view text, mode_t mode) {
+  const std::string temporary = write_temporary(path, text, mode);
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    const int error = errno;
+    std::filesystem::remove(temporary);
+    throw std::runtime_error(path.string() + ": " + std::strerror(error));
+  }
+  sync_parent(path);
+}
+
+// Writes `text` to `path` with `mode` unless `path` exists: false (nothing changed) when it
+// does, true when this call made it. As write_file, but the file is put in place with
+// link(), which never replaces one, so of two writers racing for one path exactly one makes
+// it and the other keeps it. Throws std::runtime_error naming the file.
+inline bool write_new_file(const std::filesystem::path& path, std::string_view text, mode_t mode) {
+  const std::string temporary = write_temporary(path, text, mode);
+  const bool made = ::link(temporary.c_str(), path.c_str()) == 0;
+  const int error = errno;
+  std::filesystem::remove(temporary);
+  if (!made && error == EEXIST) return false;
+  if (!made) throw std::runtime_error(path.string() + ": " + std::strerror(error));
+  sync_parent(path);
+  return true;
+}
+
+// Opens /dev/null onto each of descriptors 0, 1 and 2 that is closed (a program started
+// with `>&-`), first thing in main: otherwise the first file the program opens takes that
+// number, and what it prints lands in that file (weft-node's log lines in its --events
+// file). open() takes the lowest free number, so each open fills the gap it is meant for.
+inline void open_missing_standard_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    const int opened = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (opened != fd && opened >= 0) ::close(opened);  // not the gap: leave it be
+  }
+}
+
+// Flushes stdout; false (and the reason on stderr, after "PROGRAM: ") when anything written
+// to it was lost (a full disk, a closed pipe): a program's last check before it exits.
+inline bool stdout_written(const char* program) {
+  errno = 0;
+  const bool flushed = std::fflush(stdout) == 0;
+  if (flushed && !std::ferror(stdout)) return true;
+  std::fprintf(stderr, "%s: cannot write to standard output: %s\n", program,
+               errno != 0 ? std::strerror(errno) : "write error");
+  return false;
 }
 
 // The permission bits of `path` (0777 and below); nullopt when it cannot be examined.

@@ -64,8 +64,9 @@ inline std::string ring_file(const std::filesystem::path& dir) {
 
 // Makes DIR/NAME.key (mode 0600) for every name in `names` that has no key file yet, and
 // DIR itself if missing; returns the names it made a key for. A key file that exists is
-// kept as it is. Throws std::invalid_argument for a name that cannot be a key file's name
-// (nothing written for any name), std::runtime_error when a file cannot be written.
+// kept as it is, also one another process makes while this runs (write_new_file). Throws
+// std::invalid_argument for a name that cannot be a key file's name (nothing written for any name),
+// std::runtime_error when a file cannot be written.
 inline std::vector<std::string> add_node_keys(const std::filesystem::path& dir,
                                               std::span<const std::string> names) {
   for (const std::string& name : names) {
@@ -79,9 +80,9 @@ inline std::vector<std::string> add_node_keys(const std::filesystem::path& dir,
   std::vector<std::string> made;
   for (const std::string& name : names) {
     const std::filesystem::path path = key_file(dir, name);
-    if (std::filesystem::exists(path)) continue;
-    write_file(path, new_node_key_pem(), 0600);
-    made.push_back(name);
+    if (std::filesystem::exists(path)) continue;  // spares a key's making; the link decides
+    // link(), not rename(): a key another run made meanwhile is kept, never replaced.
+    if (write_new_file(path, new_node_key_pem(), 0600)) made.push_back(name);
   }
   return made;
 }

@@ -140,11 +140,20 @@ inline std::vector<MemberChange> apply_members(io::EventNode& node,
 
 // The members file at start: its peers join `options`' list and address book (and
 // `current`, the caller's record of them). False (and `error`) when it cannot be read.
+// With `held_back`, an entry whose host does not resolve is not added but put there, as a
+// reload holds such an entry back (apply_members): the node starts without it, and a later
+// reload adds it once it resolves (it is not in `current`). Without, every entry is added
+// (and one that does not resolve fails the node's start()).
 inline bool start_members(const std::string& path, io::EventNodeOptions& options,
-                          std::vector<io::PeerAddress>& current, std::string& error) {
+                          std::vector<io::PeerAddress>& current, std::string& error,
+                          std::vector<io::PeerAddress>* held_back = nullptr) {
   const auto listed = read_members(path, options.config.name, error, EmptyMembersFile::allowed);
   if (!listed) return false;
   for (const io::PeerAddress& peer : *listed) {
+    if (held_back != nullptr && !resolvable(peer.host)) {
+      held_back->push_back(peer);
+      continue;
+    }
     options.config.peers.push_back(peer.name);
     options.addresses.push_back(peer);
     current.push_back(peer);

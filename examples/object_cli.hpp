@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "cli_common.hpp"
 #include "weft/io/event_node.hpp"
 
 namespace weft::cli {
@@ -64,10 +65,11 @@ inline std::size_t remove_stale_partials(const std::string& dir) {
 // A sink that checks the object against the xxh3-64 its header carries (if it carries one)
 // before the object finishes, refusing it with bad_payload on a mismatch, and writes it to
 // `dir` when given (through io::file_sink, so only whole, verified objects appear there).
-// `report` gets one line per object at its end. `on_whole`, when given, gets the data's
-// size and xxh3-64 once the object is whole and verified, before the object finishes: the
-// sender's acknowledgement cannot leave before it returns, so what it records (the fault
-// harness's delivery records) is there for every object the sender sees succeed.
+// `report` gets one line per object at its end (peer-chosen text in it escaped: printable).
+// `on_whole`, when given, gets the data's size and xxh3-64 once the object is whole and verified,
+// before the object finishes: the sender's acknowledgement cannot leave before it returns, so what
+// it records (the fault harness's delivery records) is there for every object the sender sees
+// succeed.
 inline io::ObjectSink verifying_sink(
     const io::IncomingObject& object, io::ObjectReader reader,
     const std::optional<std::string>& dir, std::function<void(const std::string&)> report,
@@ -96,11 +98,13 @@ inline io::ObjectSink verifying_sink(
   sink.on_end = [checksum, bytes, file, expected, object, report = std::move(report)](
                     io::ObjectReader& current, Errc result, std::string_view message) {
     if (file && file->on_end) file->on_end(current, result, message);
+    // The name and the reason come from the peer: escaped (printable), one line whatever
+    // they hold.
     std::string line = "object " + object.peer + "#" + std::to_string(object.object) + " " +
-                       object.header.name + " " + std::to_string(*bytes) + " bytes " +
+                       printable(object.header.name) + " " + std::to_string(*bytes) + " bytes " +
                        std::string(errc_name(result));
     if (result == Errc::ok) line += expected ? " (xxh3-64 verified)" : " (no checksum)";
-    if (result != Errc::ok && !message.empty()) line += ": " + std::string(message);
+    if (result != Errc::ok && !message.empty()) line += ": " + printable(message);
     report(line);
   };
   return sink;

@@ -403,6 +403,9 @@ inline std::string stats_screen(const Scrape& now, const Scrape* previous, doubl
   return out;
 }
 
+// Exit status of run_stats when its output cannot be written.
+inline constexpr int kStatsExitOutputFailed = 6;
+
 struct StatsArgs {
   std::optional<HostPort> address;
   std::int64_t interval_ms = 1'000;
@@ -410,25 +413,33 @@ struct StatsArgs {
 };
 
 // weft-call stats --metrics HOST:PORT [--interval-ms T] [--once]: exit 0, 2 for usage,
-// 3 when a scrape fails with --once (without it the error is shown and the view goes on).
+// 3 when a scrape fails with --once (without it the error is shown and the view goes on),
+// 6 when a screen cannot be written.
 inline int run_stats(int argc, char** argv) {
   StatsArgs args;
-  for (int i = 0; i < argc; ++i) {
+  // The first bad argument: a later good one never makes up for it.
+  const char* bad = nullptr;
+  for (int i = 0; i < argc && bad == nullptr; ++i) {
     const std::string_view arg = argv[i];
     const bool has_value = i + 1 < argc;
     if (arg == "--metrics" && has_value) {
       args.address = parse_host_port(argv[++i]);
+      if (!args.address) bad = "bad --metrics address, expected HOST:PORT";
     } else if (arg == "--interval-ms" && has_value) {
-      if (!number(argv[++i], args.interval_ms) || args.interval_ms <= 0) args.address.reset();
+      if (!number(argv[++i], args.interval_ms) || args.interval_ms <= 0)
+        bad = "bad --interval-ms (a positive number of ms)";
     } else if (arg == "--once") {
       args.once = true;
     } else {
-      args.address.reset();
-      break;
+      bad = "unknown option or missing value";
     }
   }
-  if (!args.address) {
-    std::fprintf(stderr, "usage: weft-call stats --metrics HOST:PORT [--interval-ms T] [--once]\n");
+  if (bad == nullptr && !args.address) bad = "--metrics is required";
+  if (bad != nullptr) {
+    std::fprintf(stderr,
+                 "weft-call stats: %s\n"
+                 "usage: weft-call stats --metrics HOST:PORT [--interval-ms T] [--once]\n",
+                 bad);
     return 2;
   }
   std::optional<Scrape> previous;
@@ -451,7 +462,8 @@ inline int run_stats(int argc, char** argv) {
       screen += "weft-call stats: " + error + "\n";
     }
     std::fputs(screen.c_str(), stdout);
-    std::fflush(stdout);
+    // A screen that cannot be written (a full disk) ends the view: nobody sees it.
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) return kStatsExitOutputFailed;
     if (args.once) return samples ? 0 : 3;
     std::this_thread::sleep_for(std::chrono::milliseconds(args.interval_ms));
   }

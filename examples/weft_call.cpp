@@ -6,7 +6,7 @@
 //             [--timeout-ms T] [--connect-ms T] [--verbose] ACTION
 //   weft-call stats --metrics HOST:PORT [--interval-ms T] [--once]
 //
-// Actions:
+// Actions (each but bundle on the last --peer given, which it waits for: --connect-ms):
 //   request HANDLER PAYLOAD [--count N] [--inflight K]   N requests, K at a time
 //   stream HANDLER MESSAGE... [--reply-delay-us U]       writes the messages, prints replies
 //                                                        (U us per reply: a slow reader
@@ -37,10 +37,13 @@
 // Credentials as weft-node takes them (credentials.hpp): C's own key and a ring listing C
 // and the peers, or the cluster's shared key. The peer must list C among its peers (and
 // C's key in its ring). TLS as weft-node takes it (tls_options.hpp): with --tls-* C is
-// TLS-only and the credentials are optional (the certificate then names C). Exit status: 0 success;
-// 2 usage (and credentials that cannot be loaded, TLS files too); 3 the peer could not be reached;
-// 4 a stream ended normally but without a reply to every message; 10 + the Errc value of the first
-// failure otherwise.
+// TLS-only and the credentials are optional (the certificate then names C). Errors of the
+// node's start (a --listen address in use, a --peer with C's own name) are always printed on
+// stderr; --verbose prints every log line. Exit status: 0 success; 2 usage (and credentials
+// that cannot be loaded, TLS files too); 3 the peer could not be reached; 4 a stream ended
+// normally but without a reply to every message; 5 the node could not start (stderr says
+// why); 6 its output could not be written (a full disk; stats too); 10 + the Errc value of
+// the first failure otherwise.
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -55,6 +58,7 @@
 #include "call_bundle.hpp"
 #include "call_objects.hpp"
 #include "cli_common.hpp"
+#include "file_io.hpp"
 #include "stats_view.hpp"
 #include "tls_options.hpp"
 
@@ -65,7 +69,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kExitUsage = 2;
 constexpr int kExitUnreachable = 3;
-constexpr int kExitIncomplete = 4;  // a stream ended normally with replies missing
+constexpr int kExitIncomplete = 4;    // a stream ended normally with replies missing
+constexpr int kExitStartFailed = 5;   // the node did not start (its log line says why)
+constexpr int kExitOutputFailed = 6;  // what it printed could not be written (a full disk)
+static_assert(kExitOutputFailed == cli::kStatsExitOutputFailed);
 int exit_for(Errc error) {
   return error == Errc::ok ? 0 : 10 + static_cast<int>(error);
 }
@@ -77,12 +84,14 @@ int usage(const char* why) {
                "                 (--key FILE --keyring FILE | --cluster-key-file FILE)\n"
                "                 [--tls-dir DIR [--tls-name NAME]\n"
                "                  | --tls-ca FILE --tls-cert FILE --tls-key FILE]\n"
-               "                 [--timeout-ms T] [--connect-ms T]\n"
+               "                 [--timeout-ms T] [--connect-ms T] [--verbose]\n"
                "                 request HANDLER PAYLOAD [--count N] [--inflight K]\n"
                "               | stream HANDLER MESSAGE... [--reply-delay-us U]\n"
                "               | ping\n"
-               "               | objects dir DIR | objects gen N BYTES [--retry R] [--lz4]\n"
-               "               | bundle dir DIR | bundle gen N BYTES [--multiplier M]\n"
+               "               | objects (dir DIR | gen N BYTES)\n"
+               "                   [--inflight K] [--retry R] [--lz4]\n"
+               "               | bundle (dir DIR | gen N BYTES)\n"
+               "                   [--multiplier M] [--inflight K]\n"
                "       weft-call stats --metrics HOST:PORT [--interval-ms T] [--once]\n"
                "%s%s",
                why, cli::kCredentialUsage, cli::kTlsUsage);
@@ -167,20 +176,25 @@ std::optional<int> parse(int argc, char** argv, Args& args) {
   if (!cli::start_security("weft-call", credential_files, tls_files, args.options.config.peers,
                            args.options))
     return kExitUsage;
-  if (args.verbose) args.options.log = cli::stderr_log(args.options.config.name, true);
+  // Without --verbose, errors only: a start() refused says why at that level.
+  args.options.log = cli::stderr_log(args.options.config.name, args.verbose, !args.verbose);
   return std::nullopt;
 }
 
-// Waits until the first peer (`all`: every peer) is established; false if not within
-// `limit_ms`.
-bool wait_connected(io::EventNode& node, std::int64_t limit_ms, bool all = false) {
+// Waits until the peer named `name` (empty: every peer) is established; false if not
+// within `limit_ms`.
+bool wait_connected(io::EventNode& node, std::int64_t limit_ms, const std::string& name) {
   const auto until = Clock::now() + std::chrono::milliseconds(limit_ms);
   while (Clock::now() < until) {
     const auto peers = node.peers();
     const auto up = [](const io::PeerStatus& peer) {
       return peer.stats.state == PeerState::established;
     };
-    if (!peers.empty() && (all ? std::all_of(peers.begin(), peers.end(), up) : up(peers[0]))) {
+    const auto named_up = [&name, &up](const io::PeerStatus& peer) {
+      return peer.name == name && up(peer);
+    };
+    if (!peers.empty() && (name.empty() ? std::all_of(peers.begin(), peers.end(), up)
+                                        : std::any_of(peers.begin(), peers.end(), named_up))) {
       return true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -365,7 +379,11 @@ int run_stream(io::EventNode& node, const Args& args, std::uint16_t handler,
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1 && std::string_view(argv[1]) == "stats") return cli::run_stats(argc - 2, argv + 2);
+  cli::open_missing_standard_fds();  // before any file is opened (file_io.hpp)
+  if (argc > 1 && std::string_view(argv[1]) == "stats") {
+    const int status = cli::run_stats(argc - 2, argv + 2);
+    return cli::stdout_written("weft-call stats") ? status : kExitOutputFailed;
+  }
   Args args;
   if (std::optional<int> stop = parse(argc, argv, args)) return *stop;
   const std::string& action = args.action[0];
@@ -397,8 +415,13 @@ int main(int argc, char** argv) {
     return usage("bad HANDLER");
 
   io::EventNode node(args.options);
-  if (node.start() != Errc::ok) return kExitUsage;
-  if (!wait_connected(node, args.connect_ms)) {
+  if (const Errc started = node.start(); started != Errc::ok) {
+    std::fprintf(stderr, "weft-call: the node could not start (%s)\n",
+                 std::string(errc_name(started)).c_str());
+    return kExitStartFailed;
+  }
+  // The peer it acts on: the last --peer (a bundle waits for the others below).
+  if (!wait_connected(node, args.connect_ms, args.peer)) {
     std::fprintf(stderr, "weft-call: %s not reachable within %lld ms\n", args.peer.c_str(),
                  static_cast<long long>(args.connect_ms));
     return kExitUnreachable;
@@ -413,7 +436,7 @@ int main(int argc, char** argv) {
   } else if (action == "bundle") {
     // A peer still down goes on without it: its replicas end on their own (disconnected
     // after object_resume_timeout_ms), each in its object's line.
-    wait_connected(node, args.connect_ms, true);
+    wait_connected(node, args.connect_ms, "");
     const cli::BundleRun run{args.multiplier, args.inflight_given ? args.inflight : 16};
     status = exit_for(cli::send_bundle(node, jobs, run));
   } else if (action == "stream") {
@@ -428,5 +451,7 @@ int main(int argc, char** argv) {
   node.stop();
   // Files left out are a failure of the run too, even when every object sent arrived.
   if (status == 0 && !unreadable.empty()) status = exit_for(Errc::invalid_argument);
+  // Output lost (a full disk) fails a run that succeeded; a failed run keeps its status.
+  if (!cli::stdout_written("weft-call") && status == 0) status = kExitOutputFailed;
   return status;
 }

@@ -2,6 +2,10 @@
 //
 //   weft-certs [--days N] DIR NAME...
 //
+// Options may come anywhere (`--` ends them). A bad command line (an unknown option, a
+// --days that is not a whole number from 1 to 36500, a NAME that is not a node name or is
+// "ca") exits 2 having written nothing.
+//
 // Writes into DIR (created if missing):
 //   ca.pem, ca.key      a CA (Ed25519), made on the first run; later runs reuse it, so nodes
 //                       can be added to a cluster whose CA exists. With one of the two
@@ -14,15 +18,18 @@
 // Certificates are valid from an hour ago (clock skew) for N days (default 365; the CA for
 // ten times as long). A node runs with --tls-ca DIR/ca.pem --tls-cert DIR/NAME.crt
 // --tls-key DIR/NAME.key.
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "file_io.hpp"
 #include "weft/io/tls_certs.hpp"
+#include "weft/wire.hpp"
 
 namespace {
 
@@ -31,9 +38,11 @@ using weft::cli::write_file;
 
 constexpr std::int64_t kDayS = 24 * 3600;
 constexpr std::int64_t kSkewS = 3600;
+constexpr int kMaxDays = 100 * 365;
 
 void usage() {
-  std::fprintf(stderr, "usage: weft-certs [--days N] DIR NAME...\n");
+  std::fprintf(stderr,
+               "usage: weft-certs [--days N] DIR NAME...  (--days 1..36500, default 365)\n");
 }
 
 // The CA in `dir`: read when both its files exist, made and written when neither does. One
@@ -63,40 +72,76 @@ weft::io::CertifiedKey ca_in(const std::filesystem::path& dir, std::int64_t now,
   return ca;
 }
 
+struct Args {
+  int days = 365;
+  std::string dir;
+  std::vector<std::string> names;
+};
+
+// Whether `name` can name a node here: a weft node name (PROTOCOL.md §3.2: 1..255 bytes,
+// each 0x21..0x7e) that is also a file name of DIR's own: no '/', not starting with '.',
+// not "ca" (the CA's files).
+bool node_name_ok(const std::string& name) {
+  return weft::valid_node_name(name) && name.find('/') == std::string::npos &&
+         name.front() != '.' && name != "ca";
+}
+
+// The command line, options anywhere (`--` ends them); the first problem, if any. Nothing
+// is written before the whole of it is checked.
+std::optional<std::string> parse(int argc, char** argv, Args& args) {
+  std::vector<std::string> positional;
+  bool options_done = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (options_done || !arg.starts_with("-")) {
+      positional.emplace_back(arg);
+    } else if (arg == "--") {
+      options_done = true;
+    } else if (arg == "--days") {
+      if (i + 1 == argc) return "--days takes a value";
+      const std::string_view text = argv[++i];
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), args.days);
+      if (ec != std::errc{} || end != text.data() + text.size() || args.days <= 0 ||
+          args.days > kMaxDays) {
+        return "--days takes a whole number from 1 to " + std::to_string(kMaxDays) + ", not '" +
+               std::string(text) + "'";
+      }
+    } else {
+      return "unknown option '" + std::string(arg) + "'";
+    }
+  }
+  if (positional.size() < 2) return "DIR and at least one NAME are needed";
+  args.dir = positional[0];
+  args.names.assign(positional.begin() + 1, positional.end());
+  for (const std::string& name : args.names) {
+    if (!node_name_ok(name)) {
+      return "'" + name +
+             "' cannot be a node name here (1 to 255 printable bytes, no spaces, no '/', not "
+             "starting with '.', not \"ca\")";
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  int days = 365;
-  if (args.size() >= 2 && args[0] == "--days") {
-    try {
-      days = std::stoi(args[1]);
-    } catch (const std::exception&) {
-      days = 0;
-    }
-    if (days <= 0 || days > 100 * 365) {
-      std::fprintf(stderr, "weft-certs: --days takes 1 to 36500\n");
-      return 2;
-    }
-    args.erase(args.begin(), args.begin() + 2);
-  }
-  if (args.size() < 2) {
+  weft::cli::open_missing_standard_fds();  // before any file is opened
+  Args args;
+  if (const std::optional<std::string> bad = parse(argc, argv, args)) {
+    std::fprintf(stderr, "weft-certs: %s\n", bad->c_str());
     usage();
     return 2;
   }
   try {
-    const std::filesystem::path dir = args[0];
+    const std::filesystem::path dir = args.dir;
     std::filesystem::create_directories(dir);
     const std::int64_t now = std::time(nullptr);
-    const weft::io::CertifiedKey ca = ca_in(dir, now, days);
-    for (std::size_t i = 1; i < args.size(); ++i) {
-      const std::string& name = args[i];
-      if (name.find('/') != std::string::npos || name == "ca" || name.front() == '.') {
-        throw std::invalid_argument("'" + name + "' cannot be a node name here");
-      }
+    const weft::io::CertifiedKey ca = ca_in(dir, now, args.days);
+    for (const std::string& name : args.names) {
       const std::string names[] = {name};
       const weft::io::CertifiedKey node =
-          weft::io::make_node_certificate(ca, names, {now - kSkewS, now + days * kDayS});
+          weft::io::make_node_certificate(ca, names, {now - kSkewS, now + args.days * kDayS});
       write_file(dir / (name + ".key"), node.key_pem, 0600);
       write_file(dir / (name + ".crt"), node.certificate_pem, 0644);
       std::printf("wrote %s/%s.crt and %s.key\n", dir.c_str(), name.c_str(), name.c_str());
@@ -105,5 +150,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "weft-certs: %s\n", error.what());
     return 1;
   }
-  return 0;
+  return weft::cli::stdout_written("weft-certs") ? 0 : 1;
 }

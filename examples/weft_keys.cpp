@@ -15,8 +15,8 @@
 // Node N then runs with --key DIR/N.key --keyring DIR/keyring; every node gets the same
 // keyring and only its own .key. Files are written under a temporary name and renamed, so a
 // node reloading on SIGHUP never reads half a file. Keep DIR for keys only: every *.key in
-// it is listed. Exit status: 0 done, 1 an error (nothing is listed from a bad key file),
-// 2 usage.
+// it is listed. Exit status: 0 done, 1 an error (nothing is listed from a bad key file;
+// output that could not be written, a ring line to a full disk, is one too), 2 usage.
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -63,16 +63,19 @@ int make_keys(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  weft::cli::open_missing_standard_fds();  // before any file is opened
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) return usage("no directory");
   const bool ring_line = args[0] == "--ring-line";
   if (ring_line && (args.size() < 2 || args.size() > 3))
     return usage("--ring-line KEY_FILE [NAME]");
   if (!ring_line && args[0].starts_with("-")) return usage("unknown option");
+  int status = 1;
   try {
-    return ring_line ? print_ring_line(args) : make_keys(args);
+    status = ring_line ? print_ring_line(args) : make_keys(args);
   } catch (const std::exception& error) {
     std::fprintf(stderr, "weft-keys: %s\n", error.what());
-    return 1;
   }
+  // A ring line lost to a full disk is an error, whatever was done before.
+  return weft::cli::stdout_written("weft-keys") ? status : 1;
 }

@@ -1,5 +1,6 @@
 // weft-node: runs one weft node on real sockets until SIGINT or SIGTERM (SIGPIPE is
-// ignored: output whose reader went away is lost, the node goes on).
+// ignored: output whose reader went away is lost, the node goes on; a standard descriptor
+// it was started without, `>&-`, is opened on /dev/null first, so no file takes its place).
 //
 //   weft-node --name N --listen HOST:PORT [--peer NAME=HOST:PORT ...] [--members FILE]
 //             (--key FILE --keyring FILE | --cluster-key-file FILE)
@@ -7,12 +8,14 @@
 //             [--source HOST] [--events FILE] [--ping-interval-ms T]
 //             [--stream-ping-ms T] [--stream-silence-ms T] [--object-resume-ms T]
 //             [--store DIR] [--canary NAME] [--metrics HOST:PORT]
-//             [--verbose]
+//             [--loop-scheduling inherit|batch] [--loop libevent|io_uring] [--verbose]
 //
-// Built-in handlers: 1 echo; 2 slow echo (answers after the number of milliseconds in its
-// payload, default 1000, and gives up as soon as the caller cancels); 3 a stream that echoes
-// every message; 4 relay (payload "PEER TIMEOUT_MS\n" then bytes: sends the bytes to PEER's
-// echo and answers with its reply, or fails with remote_error "relay to PEER: <error>");
+// Built-in handlers: 1 echo; 2 slow echo (answers after the number of milliseconds its whole
+// payload gives, default 1000 for an empty one, at most an hour; fails with
+// invalid_argument for a payload that is not such a number; gives up as soon as the caller
+// cancels); 3 a stream that echoes every message; 4 relay (payload "PEER TIMEOUT_MS\n" then
+// bytes: sends the bytes to PEER's echo and answers with its reply, or fails with
+// remote_error "relay to PEER: <error>"; invalid_argument when the first line is not that);
 // 5 fail (always answers remote_error "failed on purpose"). Object endpoint "objects":
 // checks each object against the xxh3-64 its header carries (refusing it with bad_payload on
 // a mismatch) and discards it, or with --store DIR writes it to DIR under its name (made
@@ -21,9 +24,12 @@
 // store directory); one line per object. It prints its peers' state
 // changes (failed handshakes, which strangers cause at will, at most 10 a second and then a
 // count of those not shown); --events appends them to FILE as JSON lines with CLOCK_MONOTONIC
-// times, so a harness can line them up with other processes. --source makes outgoing connections
-// from HOST (fault rules then tell nodes apart by address). --canary plants a defect on purpose,
-// for the fault harness's self-test only (docs/CHAOS.md): corrupt_echo flips the last byte
+// times, so a harness can line them up with other processes. Text a peer chose (object
+// names, reasons) is escaped: on stdout as \xNN (bytes below 0x20, from 0x7f, and '\'), in
+// --events as \u00NN (bytes below 0x20 and from 0x7f: each string's code points are its
+// bytes), so neither gains a line and every events line is valid JSON. --source makes outgoing
+// connections from HOST (fault rules then tell nodes apart by address). --canary plants a defect on
+// purpose, for the fault harness's self-test only (docs/CHAOS.md): corrupt_echo flips the last byte
 // of every 50th echo; drop_stream_echo leaves every 20th stream message unechoed;
 // drop_object takes every 20th object without recording its delivery, duplicate_object
 // records every 20th delivery twice. --events also gets one object_delivered line per
@@ -38,7 +44,11 @@
 // be read whole changes nothing: not a regular file (a FIFO is refused, never waited on),
 // over 1 MiB, a read error, its last line without a newline, or empty (list no members with
 // a comment). A peer moved to a host that does not resolve keeps its old address (reported
-// as member_added invalid_argument).
+// as member_added invalid_argument). At start, a member of FILE whose host does not resolve
+// is held back the same way (a warning on stderr, member_added invalid_argument in
+// --events): the node starts without it and a later SIGHUP adds it once it resolves. A
+// --peer whose host does not resolve is an error of the command line: the node does not
+// start (exit 1, the reason on stderr).
 //
 // Credentials (credentials.hpp; there is no default): --key and --keyring, this node's
 // Ed25519 key and every node's public key (weft-keys makes them), or --cluster-key-file, a
@@ -46,6 +56,11 @@
 // later handshakes use the new ones (connections up stay up); files that cannot be read or
 // do not fit (the ring without this node, a short cluster key) keep the old keys, and the
 // node says why.
+//
+// Loop: --loop picks the event loop (libevent, the default, or io_uring; see
+// EventNodeOptions::loop_backend; WEFT_LOOP_BACKEND, when set, overrides it); --loop-scheduling
+// batch runs the loop thread under SCHED_BATCH, for nodes that share cores (inherit, the default,
+// keeps the process's policy; EventNodeOptions::loop_scheduling).
 //
 // Metrics (docs/METRICS.md): --metrics HOST:PORT serves every counter of the node in the
 // Prometheus text format at http://HOST:PORT/metrics (EventNode::serve_metrics; port 0
@@ -60,6 +75,7 @@
 // node says why.
 #include <signal.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
@@ -72,6 +88,7 @@
 #include <vector>
 
 #include "cli_common.hpp"
+#include "file_io.hpp"
 #include "membership_file.hpp"
 #include "object_cli.hpp"
 #include "tls_options.hpp"
@@ -106,6 +123,23 @@ class EventLog {
   EventLog& operator=(const EventLog&) = delete;
   bool failed_to_open(const std::string& path) const { return !path.empty() && !file_; }
 
+  // Text as the inside of a JSON string whose code points are its bytes: '"' and '\\'
+  // escaped, bytes below 0x20 and from 0x7f up as \u00NN, so every line is valid JSON (and
+  // UTF-8) whatever a peer put in a name; Latin-1 decoding of the string gives the bytes back.
+  static void append_json_text(std::string& line, std::string_view text) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (const char c : text) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        line += {'\\', c};
+      } else if (byte < 0x20 || byte >= 0x7f) {
+        line += {'\\', 'u', '0', '0', kHex[byte >> 4], kHex[byte & 0xf]};
+      } else {
+        line += c;
+      }
+    }
+  }
+
   // A field of a line: text, or a number.
   struct Field {
     std::string_view key;
@@ -133,10 +167,7 @@ class EventLog {
         continue;
       }
       line += '"';
-      for (const char c : std::get<std::string_view>(field.value)) {
-        if (c == '"' || c == '\\') line += '\\';
-        if (static_cast<unsigned char>(c) >= 0x20) line += c;
-      }
+      append_json_text(line, std::get<std::string_view>(field.value));
       line += '"';
     }
     line += "}\n";
@@ -159,9 +190,9 @@ void relay(io::EventNode& node, io::IncomingRequest&& request) {
   const std::size_t space = payload.find(' ');
   const std::size_t newline = payload.find('\n');
   std::int64_t timeout_ms = 0;
+  // TIMEOUT_MS is the whole of what lies between the space and the newline ("10x" is not).
   if (space == payload.npos || newline == payload.npos || space > newline ||
-      std::from_chars(payload.data() + space + 1, payload.data() + newline, timeout_ms).ec !=
-          std::errc{}) {
+      !cli::number(payload.substr(space + 1, newline - space - 1), timeout_ms) || timeout_ms < 0) {
     request.responder.fail(Errc::invalid_argument, "relay: expected \"PEER TIMEOUT_MS\\n\"");
     return;
   }
@@ -198,10 +229,22 @@ class SlowEchoWorker {
     thread_.join();
   }
 
+  // The longest wait: a larger delay waits this long (the caller's deadline, 60 s unless it
+  // chose one, ends the call first anyway).
+  static constexpr std::int64_t kMaxDelayMs = 3'600'000;
+
   void add(io::IncomingRequest&& request) {
+    // The whole payload is the delay in ms (empty: 1000); anything else ("10x", "-5") is
+    // refused with invalid_argument, and a delay over kMaxDelayMs waits kMaxDelayMs.
     std::int64_t delay_ms = 1000;
-    const std::string text(request.payload.begin(), request.payload.end());
-    std::from_chars(text.data(), text.data() + text.size(), delay_ms);
+    const std::string_view text(reinterpret_cast<const char*>(request.payload.data()),
+                                request.payload.size());
+    if (!text.empty() && (!cli::number(text, delay_ms) || delay_ms < 0)) {
+      request.responder.fail(Errc::invalid_argument,
+                             "slow echo: expected the delay as a number of ms");
+      return;
+    }
+    delay_ms = std::min(delay_ms, kMaxDelayMs);
     std::lock_guard lock(mutex_);
     pending_.push_back({std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms),
                         std::move(request.payload), request.responder});
@@ -346,6 +389,17 @@ int usage(const char* why) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Signals go to this thread only (sigwait below), not to the loop thread. Blocked first
+  // of all: one that comes while the arguments, keys and TLS files are read waits, pending,
+  // for the sigwait loop (a SIGHUP reloads, a SIGTERM stops) instead of killing the node
+  // with its default action.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  cli::open_missing_standard_fds();  // before any file is opened (file_io.hpp)
   // A node must outlive the reader of its output (a `| head` that ended, a log shipper being
   // restarted): a line written to a pipe without a reader then fails with EPIPE, which
   // printf ignores, instead of SIGPIPE ending the process mid-transfer. Before any thread.
@@ -442,19 +496,20 @@ int main(int argc, char** argv) {
   const std::vector<io::PeerAddress> fixed_peers = options.addresses;
   std::vector<io::PeerAddress> members = fixed_peers;
   std::string members_error;
-  if (!members_path.empty() && !cli::start_members(members_path, options, members, members_error))
+  std::vector<io::PeerAddress> unresolved;  // members whose host does not resolve (yet)
+  if (!members_path.empty() &&
+      !cli::start_members(members_path, options, members, members_error, &unresolved))
     return usage(members_error.c_str());
+  for (const io::PeerAddress& peer : unresolved) {
+    std::fprintf(stderr,
+                 "[%8.3f] %s: %s: member %s held back: %s does not resolve (SIGHUP tries "
+                 "again)\n",
+                 cli::uptime_s(), options.config.name.c_str(), members_path.c_str(),
+                 peer.name.c_str(), peer.host.c_str());
+  }
   if (!cli::start_security("weft-node", credential_files, tls_files, options.config.peers, options))
     return 2;
   options.log = cli::stderr_log(options.config.name, verbose);
-
-  // Signals go to this thread only (sigwait below), not to the loop thread.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   EventLog events(events_path, options.config.name);
   if (events.failed_to_open(events_path)) return usage("cannot open the --events file");
@@ -545,13 +600,16 @@ int main(int argc, char** argv) {
       }
     }
     events.write(kEvents[static_cast<int>(change.kind)], change.peer, change.detail);
-    std::printf("[%8.3f] peer %s %s (%s)\n", cli::uptime_s(), change.peer.c_str(),
-                kKinds[static_cast<int>(change.kind)], change.detail.c_str());
+    // The detail may quote a peer (a reason it gave): escaped, one line.
+    std::printf("[%8.3f] peer %s %s (%s)\n", cli::uptime_s(), cli::printable(change.peer).c_str(),
+                kKinds[static_cast<int>(change.kind)], cli::printable(change.detail).c_str());
     std::fflush(stdout);
   });
   // Before start(): the loop thread reports peers from then on, and a reader of the file
   // counts an incarnation's peers from its "start" line.
   events.write("start");
+  for (const io::PeerAddress& peer : unresolved)  // as a reload reports one (reload_members)
+    events.write("member_added", peer.name, errc_name(Errc::invalid_argument));
   if (node.start() != Errc::ok) return 1;
   std::printf("[%8.3f] %s listening on %s:%u\n", cli::uptime_s(), options.config.name.c_str(),
               options.listen_host.c_str(), node.port());

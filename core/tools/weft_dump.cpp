@@ -5,8 +5,12 @@
 //
 // Exit status: 0 when the whole input decodes into complete frames; 1 after printing
 // "error at byte N: <reason>" on stderr for a protocol error or a truncated trailing frame;
-// 2 for a usage or I/O error. Input is read in bounded chunks through the incremental
-// decoder, so memory stays bounded by the largest allowed frame whatever the input.
+// 2 for a usage or I/O error (the input cannot be read, the output cannot be written). Input is
+// read in bounded chunks through the incremental decoder, so memory stays bounded by the largest
+// allowed frame whatever the input.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -121,6 +125,7 @@ int dump(const Options& options, std::FILE* input) {
     if (got > 0 && !decode_chunk(options, decoder, {chunk.data(), got}, frame_offset)) {
       return report(decoder.error());
     }
+    if (std::ferror(stdout)) return kExitUsage;  // main says why; no use decoding on
     if (got < chunk.size()) {
       if (std::ferror(input)) {
         std::fprintf(stderr, "weft-dump: read failed: %s\n", std::strerror(errno));
@@ -133,9 +138,20 @@ int dump(const Options& options, std::FILE* input) {
   return end.code == weft::WireError::none ? kExitOk : report(end);
 }
 
+// /dev/null onto each of descriptors 0-2 that is closed (`weft-dump FILE >&-`), so the
+// input file opened next cannot take descriptor 1 and the frames land in it.
+void open_missing_standard_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    const int opened = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (opened != fd && opened >= 0) ::close(opened);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  open_missing_standard_fds();
   Options options;
   if (std::optional<int> stop = parse_args(argc, argv, options)) return *stop;
   std::FILE* input = options.path == "-" ? stdin : std::fopen(options.path.c_str(), "rb");
@@ -146,5 +162,12 @@ int main(int argc, char** argv) {
   }
   const int status = dump(options, input);
   if (input != stdin) std::fclose(input);
-  return status;
+  // Frames that could not be written (a full disk, a closed pipe) are an I/O error: the
+  // output is not the whole decode.
+  errno = 0;
+  const bool flushed = std::fflush(stdout) == 0;
+  if (flushed && !std::ferror(stdout)) return status;
+  std::fprintf(stderr, "weft-dump: cannot write the output: %s\n",
+               errno != 0 ? std::strerror(errno) : "write error");
+  return kExitUsage;
 }

@@ -20,8 +20,9 @@
 -- Lua 5.2 has no 64-bit integers: 64-bit values travel as Wireshark's UInt64 (in xxh3's
 -- inner loop, as pairs of 32-bit numbers, for speed). This file holds the preferences,
 -- names and schema, fields, tree, dissector and registration; weft/xxh3.lua the checksum,
--- weft/frames.lua the msgpack reader and the decoder's checks (loaded from beside this
--- file, see "The modules" below).
+-- weft/frames.lua the msgpack reader and the decoder's checks, weft/object_header.lua the
+-- object header of object_begin and its checks (loaded from beside this file, see "The
+-- modules" below).
 
 local weft = Proto("weft", "weft cluster transport")
 
@@ -240,9 +241,10 @@ expert_list[#expert_list + 1] = experts.skipped
 weft.experts = expert_list
 
 ----------------------------------------------------------------------------------------
--- The modules beside this file (weft/xxh3.lua, weft/frames.lua): plain functions that
--- register nothing, so that Wireshark running them as plugins of their own (it runs every
--- .lua of its plugin folders) does no harm. Found from this file's own path.
+-- The modules beside this file (weft/xxh3.lua, weft/frames.lua, weft/object_header.lua):
+-- plain functions that register nothing, so that Wireshark running them as plugins of their
+-- own (it runs every .lua of its plugin folders) does no harm. Found from this file's own
+-- path.
 
 local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./"
 local function load_module(name, argument)
@@ -255,8 +257,9 @@ local sbyte = string.byte
 local xxh3_64 = load_module("xxh3")
 local frames = load_module("frames", {field_info = field_info, op_names = op_names,
   schemas = schemas, status_names = status_names, prefs = weft.prefs, u64 = U64})
+local object_header = load_module("object_header", {proto = weft, fields = f,
+  experts = experts, frames = frames})
 local be, check_prefix, parse_header = frames.be, frames.check_prefix, frames.parse_header
-local read_array, read_blob, read_uint = frames.read_array, frames.read_blob, frames.read_uint
 local safe_text, status_text, uint_decimal = frames.safe_text, frames.status_text,
   frames.uint_decimal
 local uint_is_zero, uint_to_u64, validate = frames.uint_is_zero, frames.uint_to_u64,
@@ -267,7 +270,10 @@ local uint_is_zero, uint_to_u64, validate = frames.uint_is_zero, frames.uint_to_
 -- pass (tshark -2, the GUI) shows the same.
 
 local tcp_stream_field = Field.new("tcp.stream")
-local tcp_seq_field = Field.new("tcp.seq")
+-- Sequence numbers as on the wire, whatever tcp.relative_sequence_numbers says (tcp.seq
+-- follows it): positions count from the SYN's number + 1, or the first segment seen.
+local tcp_seq_raw_field = Field.new("tcp.seq_raw")
+local tcp_syn_field = Field.new("tcp.flags.syn")
 local tcp_completeness_field = Field.new("tcp.completeness")
 
 -- Whether the capture holds the connection's SYN: then a direction's first byte is the
@@ -279,26 +285,50 @@ end
 
 local connections = {}
 local per_frame = {}  -- frame_key() -> what the first pass found
+local origins = {}  -- "STREAM ADDRESS:PORT" -> the raw sequence number of position 0
 
 function weft.init()
   connections = {}
   per_frame = {}
+  origins = {}
+end
+
+-- The packet's TCP stream and direction (its source address and port), as keys.
+local function direction_key(pinfo)
+  local stream = tcp_stream_field()
+  return stream and tostring(stream.value) or "?", tostring(pinfo.src) .. ":" ..
+    tostring(pinfo.src_port)
+end
+
+-- The position of the packet's first byte in its direction: 0 at the stream's first byte
+-- (the SYN captured: note_syn) or, without the SYN, at the first segment seen.
+local function stream_position(pinfo)
+  local raw = tcp_seq_raw_field()
+  if not raw then return 0 end
+  local key = table.concat({direction_key(pinfo)}, " ")
+  if origins[key] == nil then origins[key] = raw.value end
+  return (raw.value - origins[key]) % 4294967296
+end
+
+-- A SYN (every packet passes here: weft_end) sets its direction's origin: its number + 1.
+local function note_syn(pinfo)
+  local syn, raw = tcp_syn_field(), tcp_seq_raw_field()
+  if not syn or not syn.value or not raw then return end
+  local key = table.concat({direction_key(pinfo)}, " ")
+  if origins[key] == nil then origins[key] = (raw.value + 1) % 4294967296 end
 end
 
 local function direction_state(pinfo)
-  local stream = tcp_stream_field()
-  local key = stream and tostring(stream.value) or "?"
+  local key, dir_key = direction_key(pinfo)
   local conn = connections[key]
   if not conn then
     conn = {dirs = {}, checksums_asked = false}
     connections[key] = conn
   end
-  local dir_key = tostring(pinfo.src) .. ":" .. tostring(pinfo.src_port)
   local dir = conn.dirs[dir_key]
   if not dir then
-    local seq = tcp_seq_field()
-    -- The relative sequence number of the first segment seen: 1 from the stream's start.
-    local base = seq and (seq.value - 1) or 0
+    -- The position of the first segment seen: 0 from the stream's start.
+    local base = stream_position(pinfo)
     -- Without the SYN the capture may begin inside a frame: look for the first whole one
     -- (and, not knowing the handshake, require no checksums).
     dir = {next_offset = base, broken = nil, role = nil, established = false,
@@ -326,64 +356,6 @@ local function flag_text(op, flags)
   return table.concat(set, ",")
 end
 
--- The object header of object_begin (PROTOCOL.md §6.3.1) under `tree`.
-local function add_object_header(tree, tvb, base, s, at, stop)
-  local sub = tree:add(weft, tvb(base + at, stop - at), "Object header")
-  local function bad(why)
-    sub:add(f.obj_bad, tvb(base + at, stop - at), why)
-    sub:add_proto_expert_info(experts.object_header, "object header does not decode: " .. why)
-  end
-  local st, count, next_at = read_array(s, at, stop)
-  if st ~= "ok" or count ~= 10 then return bad("not an array of 10 elements") end
-  local pos = next_at
-  local function str(field, what)
-    local status, blob, after = read_blob(s, pos, stop, true)
-    if status ~= "ok" then return false, what .. " is not a str" end
-    sub:add(field, tvb(base + pos, after - pos),
-            safe_text(s:sub(blob.at + 1, blob.at + blob.length)))
-    pos = after
-    return true
-  end
-  local function uint(field, what, as_u64)
-    local status, v, after = read_uint(s, pos, stop)
-    if status ~= "ok" then return false, what .. " is not unsigned" end
-    add_uint(sub, field, tvb(base + pos, after - pos), v, as_u64)
-    pos = after
-    return true
-  end
-  local ok, why = str(f.obj_name, "name")
-  if not ok then return bad(why) end
-  local status, blob, after = read_blob(s, pos, stop, false)
-  if status ~= "ok" then return bad("opaque is not a bin") end
-  sub:add(f.obj_opaque, tvb(base + blob.at, blob.length))
-  pos = after
-  for _, step in ipairs({{f.obj_opcode, "opcode"}, {f.obj_present, "present"},
-                         {f.obj_size, "size", true}, {f.obj_access_time, "access_time", true}}) do
-    ok, why = uint(step[1], step[2], step[3])
-    if not ok then return bad(why) end
-  end
-  for _, step in ipairs({{f.obj_checksum_type, "checksum_type"},
-                         {f.obj_checksum_value, "checksum_value"}, {f.obj_version, "version"}}) do
-    ok, why = str(step[1], step[2])
-    if not ok then return bad(why) end
-  end
-  st, count, next_at = read_array(s, pos, stop)
-  if st ~= "ok" or count % 2 ~= 0 then return bad("custom is not an array of key, value strings") end
-  local custom_at = pos
-  pos = next_at
-  local pairs_text = {}
-  for _ = 1, count do
-    local status2, item, after2 = read_blob(s, pos, stop, true)
-    if status2 ~= "ok" then return bad("custom is not an array of key, value strings") end
-    pairs_text[#pairs_text + 1] = s:sub(item.at + 1, item.at + item.length)
-    pos = after2
-  end
-  local joined = {}
-  for k = 1, #pairs_text, 2 do joined[#joined + 1] = pairs_text[k] .. "=" .. pairs_text[k + 1] end
-  sub:add(f.obj_custom, tvb(base + custom_at, pos - custom_at), safe_text(table.concat(joined, " ")))
-  if pos ~= stop then return bad("bytes follow the object header") end
-end
-
 -- What the payload holds, by op (PROTOCOL.md §5's payload column).
 local function add_payload(tree, tvb, base, s, frame, payload_at, payload_len)
   if payload_len == 0 then return end
@@ -399,7 +371,7 @@ local function add_payload(tree, tvb, base, s, frame, payload_at, payload_len)
   elseif op == 7 or op == 8 then
     tree:add(f.proof, range)
   elseif op == 51 then
-    add_object_header(tree, tvb, base, s, payload_at, payload_at + payload_len)
+    object_header.add(tree, tvb, base, s, payload_at, payload_at + payload_len)
   elseif op == 52 and bit32.band(frame.flags.lo, 1) ~= 0 and payload_len >= 4 then
     tree:add(f.lz4_size, tvb(base + payload_at, 4))
   end
@@ -774,8 +746,7 @@ end
 
 local function heuristic(tvb, pinfo, tree)
   if not weft.prefs.heuristic_hello then return false end
-  local seq = tcp_seq_field()
-  if not seq or seq.value ~= 1 then return false end
+  if stream_position(pinfo) ~= 0 then return false end  -- not the stream's first byte
   if not looks_like_hello(tvb) then return false end
   pinfo.conversation = weft
   dissect_weft(tvb, pinfo, tree)
@@ -798,13 +769,14 @@ end
 function weft_end.dissector(tvb, pinfo, tree)
   local key = "end:" .. pinfo.number
   local cut = per_frame[key]
+  note_syn(pinfo)
   if not pinfo.visited then
     local stream = tcp_stream_field()
     local conn = stream and ends_stream() and connections[tostring(stream.value)]
     local dir = conn and conn.dirs[tostring(pinfo.src) .. ":" .. tostring(pinfo.src_port)]
     if not dir or not dir.pending or dir.broken or dir.syncing then return end
-    local seq, bytes = tcp_seq_field(), tcp_len_field()
-    local stream_end = seq.value - 1 + (bytes and bytes.value or 0)
+    local bytes = tcp_len_field()
+    local stream_end = stream_position(pinfo) + (bytes and bytes.value or 0)
     cut = {at = dir.pending.at, have = stream_end - dir.pending.at, total = dir.pending.total}
     per_frame[key] = cut
     dir.broken = cut.at

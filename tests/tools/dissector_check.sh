@@ -16,9 +16,17 @@
 #       every vector of PROTOCOL.md §10 (each frame with and without checksum, every error
 #       vector, the compressed stream), in segments of 1..16 bytes; each error vector must
 #       be flagged with the error and offset the document gives.
+# live, vectors and sim's mid-stream capture run a second time with tshark's
+# tcp.relative_sequence_numbers off: the dissector must not depend on that preference.
 #   dissector_check.sh mutants LUA WEFT_DUMP PROTOCOL_MD WIRE_TO_PCAP
 #       600 copies of those vectors with random edits (seeded): the same frames and the
 #       same first error as weft-dump, on bytes nobody wrote on purpose;
+#   dissector_check.sh object_headers LUA WEFT_DUMP OBJECT_HEADER_MUTANTS WIRE_TO_PCAP
+#       object_begin frames whose object headers break each check of weft's decoder
+#       (weft_object_header_mutants: opcode over 16 bits, present over 7, a value for an
+#       absent attribute, ...) in segments of 1..40 bytes: the frames as weft-dump decodes
+#       them, and each header refused (weft.object.bad) with decode_object_header's reason,
+#       or shown whole where it accepts it;
 #   dissector_check.sh xxh3    LUA - WEFT_XXH3_VECTORS
 #       the dissector's xxh3-64 (in Lua, UInt64) equals libxxhash's on 1116 inputs of 0 bytes
 #       to 1 MiB (tests/tools/xxh3_check.lua);
@@ -136,6 +144,9 @@ case "$mode" in
     compare --pcap "$scratch/live.pcap" --min-frames 40 || fail "the heuristic's decoding differs"
     compare --pcap "$scratch/live.pcap" --decode-port "$port" --min-frames 40 ||
       fail "decoding by port differs"
+    # The kernel's random initial sequence numbers, shown absolute: the same decoding.
+    compare --pcap "$scratch/live.pcap" --min-frames 40 --absolute-seq ||
+      fail "with absolute sequence numbers, the heuristic's decoding differs"
     ;;
   sim)
     sim_bin=$1 to_pcap=$2
@@ -162,6 +173,9 @@ case "$mode" in
       fail "weft_wire_to_pcap failed"
     compare --pcap "$scratch/cut.pcap" --originals "$scratch/originals.txt" --cut 700 \
       --decode-port 7700 --min-frames 100 || fail "a capture begun mid-stream: the decodings differ"
+    compare --pcap "$scratch/cut.pcap" --originals "$scratch/originals.txt" --cut 700 \
+      --decode-port 7700 --min-frames 100 --absolute-seq ||
+      fail "a capture begun mid-stream, absolute sequence numbers: the decodings differ"
     ;;
   vectors)
     protocol_md=$1 to_pcap=$2
@@ -172,6 +186,8 @@ case "$mode" in
       > /dev/null || fail "weft_wire_to_pcap failed"
     compare --pcap "$scratch/vectors.pcap" --decode-port 7700 --expect "$scratch/expect.txt" \
       --min-frames 100 || fail "the decodings differ"
+    compare --pcap "$scratch/vectors.pcap" --decode-port 7700 --expect "$scratch/expect.txt" \
+      --min-frames 100 --absolute-seq || fail "with absolute sequence numbers, the decodings differ"
     # Under a verification limit of 0 KiB no checksum is verified, each says so, and none
     # is flagged: not even the vector whose checksum is wrong.
     HOME=$TSHARK_HOME tshark -n -q -r "$scratch/vectors.pcap" -X "lua_script:$lua" \
@@ -191,6 +207,50 @@ case "$mode" in
       > /dev/null || fail "weft_wire_to_pcap failed"
     compare --pcap "$scratch/mutants.pcap" --decode-port 7700 --allow-checksum-missing \
       --min-frames 100 || fail "the decodings differ"
+    ;;
+  object_headers)
+    mutants_bin=$1 to_pcap=$2
+    "$mutants_bin" "$scratch/headers.wire" > "$scratch/expected.txt" ||
+      fail "weft_object_header_mutants failed"
+    "$to_pcap" --seed 23 --max-segment 40 "$scratch/headers.pcap" "$scratch/headers.wire" \
+      > /dev/null || fail "weft_wire_to_pcap failed"
+    compare --pcap "$scratch/headers.pcap" --decode-port 7700 --min-frames 10 ||
+      fail "the decodings differ"
+    HOME=$TSHARK_HOME tshark -n -r "$scratch/headers.pcap" -X "lua_script:$lua" \
+      -d tcp.port==7700,weft -T json --no-duplicate-keys -J "weft" > "$scratch/headers.json" ||
+      fail "tshark failed"
+    "$python" - "$scratch/headers.json" "$scratch/expected.txt" << 'PY' || fail "the object headers differ"
+import json, sys
+sys.path.insert(0, "")
+shown = {}
+def walk(node, out):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key.startswith("weft.") and not isinstance(value, (dict, list)):
+                out.setdefault(key, value)
+            walk(value, out)
+    elif isinstance(node, list):
+        for value in node:
+            walk(value, out)
+    return out
+for packet in json.load(open(sys.argv[1])):
+    weft = packet["_source"]["layers"].get("weft")
+    for item in weft if isinstance(weft, list) else ([weft] if weft else []):
+        fields = walk(item, {})
+        if fields.get("weft.op") == "object_begin":
+            shown[int(fields["weft.seq"])] = fields.get("weft.object.bad", "ok")
+differences = 0
+count = 0
+for line in open(sys.argv[2]):
+    seq, want = line.rstrip("\n").split(" ", 1)
+    got = shown.get(int(seq))
+    count += 1
+    if got != want:
+        differences += 1
+        print("DIFF object_begin seq %s: the dissector says %r, weft's decoder %r" % (seq, got, want))
+print("object headers: %d compared, %d differences" % (count, differences))
+sys.exit(1 if differences or count < 10 else 0)
+PY
     ;;
   xxh3)
     vectors_bin=$1

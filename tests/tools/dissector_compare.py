@@ -27,6 +27,8 @@ found on the first).
 weft-dump's decoding of the whole --originals file from there on.
 --allow-checksum-missing: a direction may end with checksum_missing where weft-dump
 decoded a frame without a checksum (for streams whose expected errors are not listed).
+--absolute-seq: run tshark with -o tcp.relative_sequence_numbers:FALSE (the dissector must
+not depend on that preference: the same frames, at the same offsets).
 --decode-port P: decode TCP port P as weft (`-d tcp.port==P,weft`); without it the
 dissector must find weft by its heuristic (tried first, before port numbers).
 
@@ -51,6 +53,8 @@ def tshark_base(args):
         # The second pass revisits every packet: what the first found stays. Without a
         # filter tshark's first pass dissects nothing (so TCP reassembles nothing).
         cmd += ["-2", "-Y", "tcp"]
+    if args.absolute_seq:
+        cmd += ["-o", "tcp.relative_sequence_numbers:FALSE"]
     if args.decode_port:
         cmd += ["-d", "tcp.port==%d,weft" % args.decode_port]
     else:
@@ -278,6 +282,7 @@ def main():
     parser.add_argument("--originals")
     parser.add_argument("--min-frames", type=int, default=1)
     parser.add_argument("--two-pass", action="store_true")
+    parser.add_argument("--absolute-seq", action="store_true")
     parser.add_argument("--cut", type=int, default=0)
     parser.add_argument("--allow-checksum-missing", action="store_true")
     args = parser.parse_args()

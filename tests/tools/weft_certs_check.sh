@@ -3,7 +3,7 @@
 # per node. Checks: the files exist with their modes (keys 0600); each node certificate
 # verifies against the CA (the openssl command, independent of weft) and carries its name
 # as its one subjectAltName DNS entry; a second run keeps the CA and adds a node it signs; a
-# name that is a path is refused with exit status 1 and nothing written for it; with only one
+# name that is a path is refused with exit status 2 (usage) and nothing written; with only one
 # of ca.pem and ca.key there, a run is refused (exit status 1) and writes nothing.
 # Usage: weft_certs_check.sh WEFT_CERTS
 set -uo pipefail
@@ -31,7 +31,7 @@ for name in node-a node-b node-c; do
   openssl pkey -in "$dir/$name.key" -noout 2> /dev/null || fail "$name.key is not a key"
 done
 
-expect_refusals "$certs_bin" "$dir" "cannot be a node name" evil.crt
+expect_refusals "$certs_bin" "$dir" "cannot be a node name" evil.crt 2
 
 # The CA's key kept offline (or lost): a run must refuse (exit 1, nothing written), not make
 # a new CA over ca.pem that every existing certificate stops verifying against.
