@@ -1,8 +1,8 @@
 // Scripted scenarios in the stepped simulator, beside the model-based tests of
 // sim_stateful_test.cpp (same suite): the same seed and commands give the same trace, a
 // settled drain stops early with the same verdict, a partitioned echo ends by its deadline,
-// bytes written during a partition go on after heal(), and an invariant broken while
-// draining is the drain's verdict.
+// bytes written during a partition go on after heal(), an invariant broken while draining
+// is the drain's verdict, and the oracle catches a writer stopped mid-frame.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -132,6 +132,28 @@ TEST(SimStateful, AnInvariantBrokenWhileDrainingIsTheVerdict) {
   const SimResult result = sim.heal_and_drain(60 * kSecond);
   EXPECT_EQ(result.kind, SimResult::Kind::assertion) << result.message;
   EXPECT_NE(result.message.find("invariant"), std::string::npos) << result.message;
+}
+
+bool has_canary(const std::string& name) {
+  const std::vector<std::string> canaries = canary_names();
+  return std::find(canaries.begin(), canaries.end(), name) != canaries.end();
+}
+
+// A writer that stops in the middle of a frame leaves its peer with part of one: keepalive
+// drops the link ("no whole frame from the peer"), and on a clean network that is a stopped
+// writer, which the oracle must report as it reports a silent peer.
+TEST(SimStateful, AWriterStoppedMidFrameIsALivenessFailure) {
+  if (!has_canary("writer_stalls_mid_frame")) GTEST_SKIP() << "built without WEFT_CANARIES";
+  SimOptions options = three_nodes(1, Profile::clean);
+  options.canary = "writer_stalls_mid_frame";
+  SteppedSimulation sim(options);
+  sim.advance(2 * kSecond);
+  ASSERT_TRUE(sim.request(0, 1, Handler::echo, 100'000, 60'000).has_value());
+  sim.advance(30 * kSecond);
+  ASSERT_TRUE(sim.failed());
+  EXPECT_NE(sim.failure().find("no whole frame from the peer"), std::string::npos) << sim.failure();
+  const SimResult result = sim.heal_and_drain(60 * kSecond);
+  EXPECT_EQ(result.kind, SimResult::Kind::liveness) << result.message;
 }
 
 }  // namespace

@@ -26,6 +26,7 @@ constexpr CanaryName kCanaries[] = {
     {Canary::object_duplicate_after_resume, "object_duplicate_after_resume"},
     {Canary::removal_forgets_a_call, "removal_forgets_a_call"},
     {Canary::bundle_last_result_only, "bundle_last_result_only"},
+    {Canary::writer_stalls_mid_frame, "writer_stalls_mid_frame"},
 };
 
 }  // namespace
