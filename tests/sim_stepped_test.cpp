@@ -2,7 +2,8 @@
 // sim_stateful_test.cpp (same suite): the same seed and commands give the same trace, a
 // settled drain stops early with the same verdict, a partitioned echo ends by its deadline,
 // bytes written during a partition go on after heal(), an invariant broken while draining
-// is the drain's verdict, and the oracle catches a writer stopped mid-frame.
+// is the drain's verdict, and the oracle catches a writer stopped mid-frame and a call
+// ended disconnected on a live connection.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -154,6 +155,24 @@ TEST(SimStateful, AWriterStoppedMidFrameIsALivenessFailure) {
   EXPECT_NE(sim.failure().find("no whole frame from the peer"), std::string::npos) << sim.failure();
   const SimResult result = sim.heal_and_drain(60 * kSecond);
   EXPECT_EQ(result.kind, SimResult::Kind::liveness) << result.message;
+}
+
+// A call that ends with disconnected while its connection stays up, on a network without a
+// fault, is a bug: disconnected needs the call's link closed or the pair disturbed.
+TEST(SimStateful, DisconnectedOnALiveConnectionIsASafetyFailure) {
+  if (!has_canary("disconnected_on_live_connection")) GTEST_SKIP() << "built without WEFT_CANARIES";
+  SimOptions options = three_nodes(1, Profile::clean);
+  options.canary = "disconnected_on_live_connection";
+  SteppedSimulation sim(options);
+  sim.advance(2 * kSecond);
+  for (int i = 0; i < 8 && !sim.failed(); ++i) {
+    ASSERT_TRUE(sim.request(0, 1, Handler::echo, 100, 5000).has_value());
+    sim.advance(100'000'000);
+  }
+  ASSERT_TRUE(sim.failed());
+  EXPECT_NE(sim.failure().find("disconnected"), std::string::npos) << sim.failure();
+  const SimResult result = sim.heal_and_drain(60 * kSecond);
+  EXPECT_EQ(result.kind, SimResult::Kind::safety) << result.message;
 }
 
 }  // namespace

@@ -221,6 +221,20 @@ void Oracle::check_keepalive_drop(std::size_t index, PeerId peer, const std::str
                                       " (" + reason + "): a reader or writer stopped for good");
 }
 
+// A call may end disconnected when its connection went: the link it was sent on is closed
+// at the caller (a node closes its side before it fails the link's calls), it was made with
+// no link up, or a fault touched the pair lately. Connections on demand also end calls so
+// when a knock or an idle close goes wrong (connection_on_demand.cpp): not checked there.
+bool Oracle::disconnect_explained(std::size_t index, const TrackedCall& call) const {
+  if (net_.node(index)->config().connect_on_demand) return true;
+  const std::size_t link_at =
+      call.serial < ledger_.call_links.size() ? ledger_.call_links[call.serial] : kNoLink;
+  if (link_at == kNoLink) return true;
+  const Link& link = net_.link(link_at);
+  if (!link.open[net_.side_of(link, index)]) return true;
+  return net_.now() < disturbed_until_[index][call.to] + keepalive_grace_ns();
+}
+
 // Two correct nodes never send each other malformed frames: a protocol error needs a bit
 // flip on that link (or, for a peer that stopped reading, a recent disturbance).
 void Oracle::check_protocol_error(std::size_t index, const event::CloseTransport& close) {
@@ -249,9 +263,12 @@ void Oracle::check_handshake_failure(std::size_t index, const event::HandshakeFa
         failed.rejected_by_us ? !listed_[index][other] : ever_unlisted_[other][index];
     if (right) return;
   }
+  // Nor clock_skew: the simulator skews wall clocks by at most 120 s a node (FaultRates::
+  // max_skew_ms), under the 300 s ConnectionTimeouts::max_clock_skew_ms allows.
   if (!ghost &&
       (failed.status == Status::auth_failed || failed.status == Status::unknown_node ||
-       failed.status == Status::wrong_dialer || failed.status == Status::version_mismatch)) {
+       failed.status == Status::wrong_dialer || failed.status == Status::version_mismatch ||
+       failed.status == Status::clock_skew || failed.status == Status::wrong_target)) {
     fail(SimResult::Kind::safety, "handshake refused for no reason: " + failed.message);
   }
 }
@@ -325,6 +342,13 @@ void Oracle::request_done(std::size_t index, const event::RequestDone& done) {
     case Errc::peer_removed:
       if (!removed(index, done.peer))
         return fail(SimResult::Kind::safety, "a call ended peer_removed, its peer not removed");
+      return;
+    case Errc::disconnected:
+      if (!disconnect_explained(index, call)) {
+        return fail(SimResult::Kind::safety,
+                    "call " + std::to_string(call.serial) + " from " + name(index) + " to " +
+                        name(call.to) + " ended disconnected on a live link no fault touched");
+      }
       return;
     default:
       if (!ends_anyway(done.result, false))

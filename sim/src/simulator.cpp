@@ -27,6 +27,7 @@ constexpr CanaryName kCanaries[] = {
     {Canary::removal_forgets_a_call, "removal_forgets_a_call"},
     {Canary::bundle_last_result_only, "bundle_last_result_only"},
     {Canary::writer_stalls_mid_frame, "writer_stalls_mid_frame"},
+    {Canary::disconnected_on_live_connection, "disconnected_on_live_connection"},
 };
 
 }  // namespace
