@@ -24,8 +24,10 @@
 // the traces differ. `swarm` runs seeds S..S+N-1 (profile swarm by default) in J worker
 // processes, prints a progress line every 5 % (or a bar on a terminal), ends with
 // "seeds=N failed=K sim_s_per_wall_s=..." and a replay command per failure, and exits 1
-// if any failed (2 if a worker died); --time-budget stops starting new seeds after that many
-// seconds. --shard I/N runs only the seeds s with (s - S) % N == I (campaign.hpp);
+// if any failed (2 if a worker died: the seed it was running counts as failed, with its
+// replay command, and the seeds it never ran are named); --time-budget stops starting new
+// seeds after that many seconds. --shard I/N runs only the seeds s with (s - S) % N == I
+// (campaign.hpp);
 // --jsonl writes one JSON line per seed (seed_json_line) to FILE, or to standard output
 // with the human-readable lines on standard error. `merge` reads such files and reports
 // (campaign.hpp). wall_s is the process's processor time, which for this single-threaded
@@ -205,8 +207,13 @@ struct SwarmPlan {
   std::string jsonl;  // "", a file, or "-" (standard output)
 };
 
+// The line a worker writes as it starts a seed (before that seed's JSON line), so that the
+// parent knows which seed a worker that dies was running.
+constexpr const char* kStartLine = "start ";
+
 // One worker's share of a swarm: every seed plan.seeds.at(i) with i % jobs == worker. It
-// writes each seed's JSON line (seed_json_line), newline-terminated, to its own pipe `fd`.
+// writes "start S" as it starts seed S and then the seed's JSON line (seed_json_line), each
+// newline-terminated, to its own pipe `fd`.
 [[noreturn]] void swarm_worker(SimOptions options, const SwarmPlan& plan, int worker, int fd) {
   const std::clock_t started = std::clock();
   for (std::uint64_t i = static_cast<std::uint64_t>(worker); i < plan.seeds.size();
@@ -215,6 +222,7 @@ struct SwarmPlan {
         static_cast<double>(std::clock() - started) / CLOCKS_PER_SEC > plan.budget_s)
       break;
     options.seed = plan.seeds.at(i);
+    if (!write_all(fd, kStartLine + std::to_string(options.seed) + "\n")) std::_Exit(3);
     const std::clock_t run_started = std::clock();
     const SimResult result = run_simulation(options);
     const double cpu_s = static_cast<double>(std::clock() - run_started) / CLOCKS_PER_SEC;
@@ -249,6 +257,13 @@ class SwarmTally {
     if (record["result"].text != "pass") failures_.push_back(record["replay"].text);
     progress();
     return true;
+  }
+
+  // A seed whose worker died while running it: a failure, replayed by `replay`.
+  void died(const std::string& replay) {
+    ++done_;
+    failures_.push_back(replay);
+    progress();
   }
 
   // The summary: a replay command per failure, then the counts; returns the exit status.
@@ -312,7 +327,9 @@ int swarm(const SimOptions& options, const SwarmPlan& plan, std::FILE* human) {
   struct Worker {
     pid_t pid = -1;
     int fd = -1;
-    std::string pending;  // bytes after the last whole line
+    std::string pending;                        // bytes after the last whole line
+    std::uint64_t started = 0;                  // seeds it started
+    std::optional<std::uint64_t> running = {};  // the seed it started and has not reported
   };
   std::vector<Worker> workers;
   for (int index = 0; index < plan.jobs; ++index) {
@@ -328,7 +345,7 @@ int swarm(const SimOptions& options, const SwarmPlan& plan, std::FILE* human) {
       swarm_worker(options, plan, index, fds[1]);
     }
     ::close(fds[1]);
-    workers.push_back(Worker{pid, fds[0], {}});
+    workers.push_back(Worker{pid, fds[0], {}, 0, std::nullopt});
   }
   SwarmTally tally(human, plan.seeds.size(), jsonl_fd);
   bool broken = false;
@@ -361,7 +378,16 @@ int swarm(const SimOptions& options, const SwarmPlan& plan, std::FILE* human) {
       std::size_t start = 0;
       for (std::size_t end; (end = worker.pending.find('\n', start)) != std::string::npos;
            start = end + 1) {
-        if (!tally.take(worker.pending.substr(start, end - start))) broken = true;
+        const std::string line = worker.pending.substr(start, end - start);
+        std::uint64_t seed = 0;
+        if (line.rfind(kStartLine, 0) == 0 &&
+            campaign::parse_u64(std::string_view(line).substr(std::strlen(kStartLine)), seed)) {
+          worker.running = seed;
+          ++worker.started;
+          continue;
+        }
+        worker.running.reset();
+        if (!tally.take(line)) broken = true;
       }
       worker.pending.erase(0, start);
     }
@@ -371,12 +397,33 @@ int swarm(const SimOptions& options, const SwarmPlan& plan, std::FILE* human) {
     ::waitpid(workers[index].pid, &status, 0);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) continue;
     broken = true;
+    const Worker& worker = workers[index];
     if (WIFSIGNALED(status)) {
       std::fprintf(stderr, "weft-sim swarm: worker %zu killed by signal %d\n", index,
                    WTERMSIG(status));
     } else {
       std::fprintf(stderr, "weft-sim swarm: worker %zu exited with %d\n", index,
                    WEXITSTATUS(status));
+    }
+    if (worker.running) {  // the seed it died running failed
+      SimOptions replay = options;
+      replay.seed = *worker.running;
+      std::fprintf(stderr, "weft-sim swarm: worker %zu died running seed %llu: %s\n", index,
+                   static_cast<unsigned long long>(*worker.running),
+                   replay_command(replay).c_str());
+      tally.died(replay_command(replay));
+    }
+    // Its seeds after that one never ran.
+    const std::uint64_t jobs = static_cast<std::uint64_t>(plan.jobs);
+    std::string not_run;
+    std::uint64_t not_run_count = 0;
+    for (std::uint64_t i = index + worker.started * jobs; i < plan.seeds.size(); i += jobs) {
+      if (++not_run_count <= 20) not_run += " " + std::to_string(plan.seeds.at(i));
+    }
+    if (not_run_count > 0) {
+      std::fprintf(stderr, "weft-sim swarm: worker %zu never ran %llu seeds:%s%s\n", index,
+                   static_cast<unsigned long long>(not_run_count), not_run.c_str(),
+                   not_run_count > 20 ? " ..." : "");
     }
   }
   if (jsonl_fd >= 0 && jsonl_fd != STDOUT_FILENO && ::close(jsonl_fd) != 0) broken = true;
@@ -519,6 +566,7 @@ int main(int argc, char** argv) {
   if (command != "run" && command != "check-determinism") return usage("unknown command");
 
   print_parameters(options, effective_rates(options));
+  std::fflush(stdout);  // the seed is on record even if the run is killed
   const std::clock_t started = std::clock();
   const SimResult result = run_simulation(options);
   const double cpu_s = static_cast<double>(std::clock() - started) / CLOCKS_PER_SEC;
