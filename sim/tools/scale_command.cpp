@@ -166,8 +166,9 @@ int scale_command(std::span<char*> args) {
       if (!parse_int(args[++i], 1, 100'000, options.partners))
         return scale_usage("--partners takes a number >= 1");
     } else if (arg == "--duration" && has_value) {
-      if (!campaign::parse_seconds(args[++i], options.fault_ns))
-        return scale_usage("--duration takes seconds");
+      if (!campaign::parse_seconds(args[++i], options.fault_ns) ||
+          options.fault_ns > campaign::kMaxDurationNs)
+        return scale_usage("--duration takes 0 to 3600 simulated seconds");
     } else if (arg == "--quiet" && has_value) {
       if (!campaign::parse_seconds(args[++i], options.liveness_ns))
         return scale_usage("--quiet takes seconds");

@@ -485,8 +485,9 @@ int main(int argc, char** argv) {
     } else if (arg == "--time-budget" && has_value) {
       budget_s = std::atof(argv[++i]);
     } else if (arg == "--duration" && has_value) {
-      if (!campaign::parse_seconds(argv[++i], options.fault_ns))
-        return usage("--duration takes a number of seconds >= 0");
+      if (!campaign::parse_seconds(argv[++i], options.fault_ns) ||
+          options.fault_ns > campaign::kMaxDurationNs)
+        return usage("--duration takes 0 to 3600 simulated seconds");
     } else if (arg == "--trace" && has_value) {
       options.trace_path = argv[++i];
     } else if (arg == "--chrome-trace" && has_value) {
