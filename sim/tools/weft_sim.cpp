@@ -530,6 +530,10 @@ int main(int argc, char** argv) {
   }
   if (command == "swarm") {
     if (seeds == 0) return usage("swarm needs --seeds N");
+    // Every worker would write every seed's outputs to the same paths.
+    if (!options.trace_path.empty() || !options.chrome_trace_path.empty() ||
+        !options.capture_dir.empty())
+      return usage("--trace, --chrome-trace and --capture are options of run (not of swarm)");
     if (seeds > std::numeric_limits<std::uint64_t>::max() - first)
       return usage("--first + --seeds does not fit 64 bits");
     if (!profile_given) options.profile = Profile::swarm;
