@@ -91,6 +91,16 @@ std::vector<std::string> split(const std::string& list) {
   return items;
 }
 
+// A whole number from `low` to `high`, all of `text` ("8x" is not one).
+bool parse_int(const char* text, int low, int high, int& value) {
+  std::uint64_t parsed = 0;
+  if (!campaign::parse_u64(text, parsed) || parsed < static_cast<std::uint64_t>(low) ||
+      parsed > static_cast<std::uint64_t>(high))
+    return false;
+  value = static_cast<int>(parsed);
+  return true;
+}
+
 int exit_code(SimResult::Kind kind) {
   switch (kind) {
     case SimResult::Kind::pass:
@@ -462,8 +472,7 @@ int main(int argc, char** argv) {
       if (!campaign::parse_u64(argv[++i], options.seed)) return usage("--seed takes a number");
       have_seed = true;
     } else if (arg == "--nodes" && has_value) {
-      options.nodes = std::atoi(argv[++i]);
-      if (options.nodes < 2 || options.nodes > 256) return usage("--nodes is 2..256");
+      if (!parse_int(argv[++i], 2, 256, options.nodes)) return usage("--nodes is 2..256");
     } else if (arg == "--profile" && has_value) {
       if (!profile_from_name(argv[++i], options.profile)) return usage("unknown profile");
       profile_given = true;
@@ -480,10 +489,14 @@ int main(int argc, char** argv) {
       jsonl = argv[++i];
       if (jsonl.empty()) return usage("--jsonl takes a file name, or - for standard output");
     } else if (arg == "--jobs" && has_value) {
-      jobs = std::atoi(argv[++i]);
-      if (jobs < 1 || jobs > 256) return usage("--jobs takes 1 to 256 worker processes");
+      if (!parse_int(argv[++i], 1, 256, jobs))
+        return usage("--jobs takes 1 to 256 worker processes");
     } else if (arg == "--time-budget" && has_value) {
-      budget_s = std::atof(argv[++i]);
+      const char* text = argv[++i];
+      char* end = nullptr;
+      budget_s = std::strtod(text, &end);
+      if (end == text || *end != 0 || !(budget_s >= 0) || !(budget_s <= 1e9))
+        return usage("--time-budget takes a number of seconds >= 0");
     } else if (arg == "--duration" && has_value) {
       if (!campaign::parse_seconds(argv[++i], options.fault_ns) ||
           options.fault_ns > campaign::kMaxDurationNs)
