@@ -680,7 +680,8 @@ void Network::capture(Link& link, int side, Bytes bytes) {
   link.written[side].insert(link.written[side].end(), bytes.begin(), bytes.end());
 }
 
-void Network::write_captures(const std::string& dir) const {
+std::string Network::write_captures(const std::string& dir) const {
+  std::string error;
   for (std::size_t link_at = 0; link_at < links_.size(); ++link_at) {
     const Link& link = links_[link_at];
     for (int side = 0; side < 2; ++side) {
@@ -691,8 +692,11 @@ void Network::write_captures(const std::string& dir) const {
       std::ofstream file(path, std::ios::binary);
       file.write(reinterpret_cast<const char*>(link.written[side].data()),
                  static_cast<std::streamsize>(link.written[side].size()));
+      file.close();
+      if (!file && error.empty()) error = "cannot write " + path;
     }
   }
+  return error;
 }
 
 }  // namespace weft::sim

@@ -280,7 +280,8 @@ class Network {
   // Transports opened between a and b so far.
   std::size_t links_between(std::size_t a, std::size_t b) const;
   // With capture: a file per link and direction, "<link>-<writer>-to-<reader>.wire".
-  void write_captures(const std::string& dir) const;
+  // What could not be written ("" when every file was).
+  std::string write_captures(const std::string& dir) const;
 
  private:
   struct Slot {

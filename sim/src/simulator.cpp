@@ -300,7 +300,10 @@ std::size_t partner_of(std::size_t index, std::size_t k, std::size_t partners, s
 }
 
 SimResult run_simulation(const SimOptions& options) {
-  return World(options, false).run();
+  World world(options, false);
+  SimResult result = world.run();
+  result.output_error = world.write_outputs();
+  return result;
 }
 
 }  // namespace weft::sim

@@ -148,10 +148,21 @@ void print_parameters(const SimOptions& options, const FaultRates& rates) {
   if (!options.faults_off.empty()) std::printf("faults_off=%s\n", join(options.faults_off).c_str());
 }
 
+// The run's options without its output files (trace, Chrome trace, captures).
+SimOptions without_outputs(SimOptions options) {
+  options.trace_path.clear();
+  options.chrome_trace_path.clear();
+  options.capture_dir.clear();
+  return options;
+}
+
 // Looks for a smaller run that fails the same way: fewer nodes, a shorter fault phase, a
 // lower request rate, fault kinds switched off one by one. Each candidate is kept only if
-// it still fails with the same kind; prints every try and the smallest command found.
-int shrink(SimOptions options) {
+// it still fails with the same kind; prints every try and the smallest command found. The
+// candidates write no outputs: the trace, Chrome trace and captures asked for are those of
+// the shrunk run, run once more at the end.
+int shrink(const SimOptions& asked) {
+  SimOptions options = without_outputs(asked);
   const SimResult original = run_simulation(options);
   if (original.kind == SimResult::Kind::pass) {
     std::printf("seed %llu passes: nothing to shrink\n",
@@ -195,6 +206,20 @@ int shrink(SimOptions options) {
     if (still_fails(candidate)) options = candidate;
   }
   std::printf("shrunk after %d runs: %s\n", tries, replay_command(options).c_str());
+  SimOptions outputs = asked;
+  outputs.nodes = options.nodes;
+  outputs.fault_ns = options.fault_ns;
+  outputs.requests_per_s = options.requests_per_s;
+  outputs.faults_off = options.faults_off;
+  if (outputs.trace_path.empty() && outputs.chrome_trace_path.empty() &&
+      outputs.capture_dir.empty())
+    return exit_code(original.kind);
+  const SimResult written = run_simulation(outputs);
+  if (!written.output_error.empty()) {
+    std::fprintf(stderr, "weft-sim: %s\n", written.output_error.c_str());
+    return 2;
+  }
+  std::printf("outputs written for the shrunk run\n");
   return exit_code(original.kind);
 }
 
@@ -580,6 +605,14 @@ int main(int argc, char** argv) {
   if (!options.capture_dir.empty() && !std::filesystem::is_directory(options.capture_dir)) {
     return usage("--capture takes an existing directory");
   }
+  // Captures of another run left there would read as this run's.
+  if (!options.capture_dir.empty()) {
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(options.capture_dir, error)) {
+      if (entry.path().extension() == ".wire" && entry.is_regular_file(error))
+        return usage("--capture takes a directory without .wire files (captures of a run)");
+    }
+  }
   if (command == "shrink") return shrink(options);
   if (command != "run" && command != "check-determinism") return usage("unknown command");
 
@@ -599,6 +632,10 @@ int main(int argc, char** argv) {
                 same ? "same" : "DIFFERENT", static_cast<unsigned long long>(result.trace_hash),
                 static_cast<unsigned long long>(second.trace_hash),
                 static_cast<unsigned long long>(result.events));
+    if (!result.output_error.empty()) {
+      std::fprintf(stderr, "weft-sim: %s\n", result.output_error.c_str());
+      return 2;
+    }
     return same ? 0 : 130;
   }
   if (result.kind != SimResult::Kind::pass) {
@@ -614,5 +651,10 @@ int main(int argc, char** argv) {
       result_kind_name(result.kind), static_cast<unsigned long long>(options.seed), options.nodes,
       static_cast<double>(result.sim_ns) / 1e9, static_cast<unsigned long long>(result.events),
       static_cast<unsigned long long>(result.trace_hash), cpu_s);
+  if (!result.output_error.empty()) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "weft-sim: %s\n", result.output_error.c_str());
+    return 2;
+  }
   return exit_code(result.kind);
 }

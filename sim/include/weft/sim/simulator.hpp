@@ -164,6 +164,8 @@ struct SimResult {
   std::vector<std::uint64_t> most_open_at_a_node;
   FaultRates rates;
   Workload workload;
+  // The trace, Chrome trace or capture files that could not be written ("" when all were).
+  std::string output_error;
 };
 const char* result_kind_name(SimResult::Kind kind);
 
