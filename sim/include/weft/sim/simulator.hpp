@@ -135,7 +135,8 @@ struct SimOptions {
   bool tls = false;
 };
 
-// The rates a run with `options` uses: the profile's, minus the kinds switched off.
+// The rates a run with `options` uses: the profile's, minus the kinds switched off, and
+// minus ghosts under TLS (a ghost's plain hello never reaches the core there).
 FaultRates effective_rates(const SimOptions& options);
 
 // The workload a run with `options` uses: the profile's, at options.requests_per_s if set.
