@@ -1,6 +1,6 @@
 // libFuzzer target: the simulator with the fuzz input as its source of choices, so that
 // coverage guides the search for fault schedules and libFuzzer's minimiser shrinks a
-// failing one. The input picks the seed, 3 to 5 nodes, the profile (whose per-write and
+// failing one. The input picks the seed, 3 or 4 nodes, the profile (whose per-write and
 // per-dial faults apply), then a schedule of traffic, partitions, heals, crashes, restarts
 // and time (fuzz/stepped_driver.hpp); the oracle checks every step and liveness at the end.
 #include <cstddef>

@@ -1,7 +1,9 @@
 // Scripted scenarios in the stepped simulator, beside the model-based tests of
 // sim_stateful_test.cpp (same suite): the same seed and commands give the same trace, a
 // settled drain stops early with the same verdict, a partitioned echo ends by its deadline,
-// and an invariant broken while draining is the drain's verdict.
+// bytes written during a partition go on after heal(), an invariant broken while draining
+// is the drain's verdict, and the oracle catches a writer stopped mid-frame and a call
+// ended disconnected on a live connection.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -87,6 +89,32 @@ TEST(SimStateful, PartitionedEchoEndsWithinItsDeadline) {
   EXPECT_EQ(result.kind, SimResult::Kind::pass) << result.message;
 }
 
+// Bytes written during a partition wait for heal() and then go on, in order: a call made
+// while cut off is answered once the cut heals, on the same connection (a reconnect would
+// fail it with disconnected). They used to be scheduled for a time that never came.
+TEST(SimStateful, BytesWrittenDuringAPartitionArriveAfterHeal) {
+  SteppedSimulation sim(three_nodes(3, Profile::clean));
+  sim.advance(2 * kSecond);
+  sim.partition({true, false, false}, false);
+  const auto call = sim.request(0, 1, Handler::echo, 100, 5000);
+  ASSERT_TRUE(call.has_value());
+  sim.advance(500'000'000);
+  EXPECT_FALSE(sim.request_outcome(*call).ended);
+  sim.heal();
+  sim.advance(kSecond);
+  const SteppedOutcome outcome = sim.request_outcome(*call);
+  EXPECT_TRUE(outcome.ended);
+  EXPECT_EQ(outcome.result, Errc::ok);
+  // Later writes in both directions are not stuck behind them either.
+  const auto after = sim.request(1, 0, Handler::echo, 100, 5000);
+  ASSERT_TRUE(after.has_value());
+  sim.advance(kSecond);
+  EXPECT_TRUE(sim.request_outcome(*after).ended);
+  EXPECT_EQ(sim.request_outcome(*after).result, Errc::ok);
+  const SimResult result = sim.heal_and_drain(60 * kSecond);
+  EXPECT_EQ(result.kind, SimResult::Kind::pass) << result.message;
+}
+
 // An invariant a node breaks while the drain runs is the drain's verdict. Here the
 // stream_budget_leak canary breaks one when the first stream ends, which is in the drain:
 // the stream's opener writes nothing before it.
@@ -105,6 +133,46 @@ TEST(SimStateful, AnInvariantBrokenWhileDrainingIsTheVerdict) {
   const SimResult result = sim.heal_and_drain(60 * kSecond);
   EXPECT_EQ(result.kind, SimResult::Kind::assertion) << result.message;
   EXPECT_NE(result.message.find("invariant"), std::string::npos) << result.message;
+}
+
+bool has_canary(const std::string& name) {
+  const std::vector<std::string> canaries = canary_names();
+  return std::find(canaries.begin(), canaries.end(), name) != canaries.end();
+}
+
+// A writer that stops in the middle of a frame leaves its peer with part of one: keepalive
+// drops the link ("no whole frame from the peer"), and on a clean network that is a stopped
+// writer, which the oracle must report as it reports a silent peer.
+TEST(SimStateful, AWriterStoppedMidFrameIsALivenessFailure) {
+  if (!has_canary("writer_stalls_mid_frame")) GTEST_SKIP() << "built without WEFT_CANARIES";
+  SimOptions options = three_nodes(1, Profile::clean);
+  options.canary = "writer_stalls_mid_frame";
+  SteppedSimulation sim(options);
+  sim.advance(2 * kSecond);
+  ASSERT_TRUE(sim.request(0, 1, Handler::echo, 100'000, 60'000).has_value());
+  sim.advance(30 * kSecond);
+  ASSERT_TRUE(sim.failed());
+  EXPECT_NE(sim.failure().find("no whole frame from the peer"), std::string::npos) << sim.failure();
+  const SimResult result = sim.heal_and_drain(60 * kSecond);
+  EXPECT_EQ(result.kind, SimResult::Kind::liveness) << result.message;
+}
+
+// A call that ends with disconnected while its connection stays up, on a network without a
+// fault, is a bug: disconnected needs the call's link closed or the pair disturbed.
+TEST(SimStateful, DisconnectedOnALiveConnectionIsASafetyFailure) {
+  if (!has_canary("disconnected_on_live_connection")) GTEST_SKIP() << "built without WEFT_CANARIES";
+  SimOptions options = three_nodes(1, Profile::clean);
+  options.canary = "disconnected_on_live_connection";
+  SteppedSimulation sim(options);
+  sim.advance(2 * kSecond);
+  for (int i = 0; i < 8 && !sim.failed(); ++i) {
+    ASSERT_TRUE(sim.request(0, 1, Handler::echo, 100, 5000).has_value());
+    sim.advance(100'000'000);
+  }
+  ASSERT_TRUE(sim.failed());
+  EXPECT_NE(sim.failure().find("disconnected"), std::string::npos) << sim.failure();
+  const SimResult result = sim.heal_and_drain(60 * kSecond);
+  EXPECT_EQ(result.kind, SimResult::Kind::safety) << result.message;
 }
 
 }  // namespace

@@ -555,18 +555,48 @@ void Connection::flush_deferred() {
   if (port_up()) object_receiver_.flush_acks(context_.latest_now_ns);
 }
 
+#if WEFT_CANARIES
+namespace {
+
+// The writer_stalls_mid_frame canary cuts output pieces of at least this many bytes in half.
+constexpr std::size_t kStallPieceBytes = 1024;
+
+}  // namespace
+#endif
+
 Bytes Connection::pending_output(TransportId transport) const {
-  return transport == transport_ ? lanes_.output() : Bytes{};
+  if (transport != transport_) return Bytes{};
+#if WEFT_CANARIES
+  if (context_.config.canary == Canary::writer_stalls_mid_frame) {
+    if (stalled_transport_ == transport) return Bytes{};
+    const Bytes output = lanes_.output();
+    return output.size() >= kStallPieceBytes ? output.first(output.size() / 2) : output;
+  }
+#endif
+  return lanes_.output();
 }
 
 std::size_t Connection::pending_output_pieces(TransportId transport,
                                               std::span<Bytes> pieces) const {
-  return transport == transport_ ? lanes_.output_pieces(pieces) : 0;
+  if (transport != transport_) return 0;
+#if WEFT_CANARIES
+  if (context_.config.canary == Canary::writer_stalls_mid_frame) {
+    if (pieces.empty()) return 0;
+    pieces[0] = pending_output(transport);
+    return pieces[0].empty() ? 0 : 1;
+  }
+#endif
+  return lanes_.output_pieces(pieces);
 }
 
 void Connection::consume_output(TransportId transport, std::size_t count) {
   if (transport != transport_) return;
   WEFT_ASSERT(count <= lanes_.output_bytes());
+#if WEFT_CANARIES
+  if (context_.config.canary == Canary::writer_stalls_mid_frame && count > 0 &&
+      lanes_.output().size() >= kStallPieceBytes)
+    stalled_transport_ = transport;  // it wrote the half: nothing more goes out
+#endif
   counters_.bytes_sent += count;
   const std::size_t before = lanes_.output_bytes() - count;
   lanes_.consume(count, [this](const LaneEntry& entry) {

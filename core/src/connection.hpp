@@ -426,6 +426,7 @@ class Connection : private ObjectPort {
   // it and never completes, and a trickle into it must not keep the connection up.
   TimeNs last_received_ns_ = 0;
   std::uint64_t bytes_after_frame_ = 0;  // received since the last whole frame ended
+  TransportId stalled_transport_ = 0;    // the writer_stalls_mid_frame canary's victim
   std::uint64_t ping_seq_ = 0;
   std::uint64_t awaited_ping_ = 0;
   TimeNs ping_sent_ns_ = 0;

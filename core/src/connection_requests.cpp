@@ -212,6 +212,14 @@ void Connection::complete(std::uint32_t slot, Errc result, std::vector<std::uint
     pending_requests_.erase(
         std::find(pending_requests_.begin(), pending_requests_.end(), call->mux));
   }
+#if WEFT_CANARIES
+  // Canary: every seventh call answered ok ends with disconnected on a live connection.
+  if (context_.config.canary == Canary::disconnected_on_live_connection && result == Errc::ok &&
+      (call->mux >> (kSlotBits + 1)) % 7 == 3) {
+    result = Errc::disconnected;
+    payload.clear();
+  }
+#endif
   context_.emit(event::RequestDone{peer_, call->mux, result, std::move(payload)});
   deadlines_.erase(key_of(slot, kOutboundKey));
   outbound_.erase(slot);

@@ -240,9 +240,11 @@ void Network::deliver_later(std::size_t link_at, int from_side, std::size_t piec
   if (faults_on_ && rates.spike_chance > 0 && link.rng.unit() < rates.spike_chance)
     arrival += rates.spike_ns;
   // Never before an earlier piece: pieces arrive in the order they were sent, so the
-  // delivery actions of one direction run in FIFO order.
+  // delivery actions of one direction run in FIFO order. A block until heal() has no end
+  // to wait for: arrive() parks the piece and lift_blocks() sends it on.
+  const TimeNs blocked = blocked_until_[from][to];
   arrival = std::max({arrival, link.last_arrival[from_side], link.held_until[from_side],
-                      std::min(blocked_until_[from][to], kUntilHealed - 1)});
+                      blocked >= kUntilHealed ? 0 : blocked});
   link.last_arrival[from_side] = arrival;
   link.pieces[from_side].push_back(piece_bytes);
   schedule_arrival(arrival, link_at, from_side);
@@ -486,7 +488,20 @@ void Network::close_side(std::size_t link_at, int side) {
   // The peer sees the close after the bytes before it.
   const Link& link = links_[link_at];
   const TimeNs when = std::max(now_ + options_.rates.latency_ns, link.last_arrival[side]);
-  at(when, [this, link_at, side] { transport_down(link_at, 1 - side, "peer closed"); });
+  schedule_close_notice(when, link_at, side);
+}
+
+void Network::schedule_close_notice(TimeNs when, std::size_t link_at, int side) {
+  at(when, [this, link_at, side] {
+    Link& link = links_[link_at];
+    // A block until heal() holds the close too, behind the bytes it parked.
+    if (link.open[1 - side] &&
+        blocked_until_[link.node[side]][link.node[1 - side]] >= kUntilHealed) {
+      link.close_parked[side] = true;
+      return;
+    }
+    transport_down(link_at, 1 - side, "peer closed");
+  });
 }
 
 // A transport is open until both of its ends closed.
@@ -534,10 +549,20 @@ void Network::block(std::size_t from, std::size_t to, TimeNs until) {
 void Network::lift_blocks() {
   for (auto& row : blocked_until_)
     std::fill(row.begin(), row.end(), 0);
+  // What the blocks held goes on, in order (every arrival takes the oldest piece), and the
+  // link's close notice after it.
+  const TimeNs when = now_ + options_.rates.latency_ns;
   for (std::size_t link_at = 0; link_at < links_.size(); ++link_at) {
+    Link& link = links_[link_at];
     for (int side = 0; side < 2; ++side) {
-      for (; links_[link_at].parked[side] > 0; --links_[link_at].parked[side])
-        schedule_arrival(now_ + options_.rates.latency_ns, link_at, side);
+      if (link.parked[side] > 0 || link.close_parked[side])
+        link.last_arrival[side] = std::max(link.last_arrival[side], when);
+      for (; link.parked[side] > 0; --link.parked[side])
+        schedule_arrival(when, link_at, side);
+      if (link.close_parked[side]) {
+        link.close_parked[side] = false;
+        schedule_close_notice(when, link_at, side);
+      }
     }
   }
 }
@@ -655,7 +680,8 @@ void Network::capture(Link& link, int side, Bytes bytes) {
   link.written[side].insert(link.written[side].end(), bytes.begin(), bytes.end());
 }
 
-void Network::write_captures(const std::string& dir) const {
+std::string Network::write_captures(const std::string& dir) const {
+  std::string error;
   for (std::size_t link_at = 0; link_at < links_.size(); ++link_at) {
     const Link& link = links_[link_at];
     for (int side = 0; side < 2; ++side) {
@@ -666,8 +692,11 @@ void Network::write_captures(const std::string& dir) const {
       std::ofstream file(path, std::ios::binary);
       file.write(reinterpret_cast<const char*>(link.written[side].data()),
                  static_cast<std::streamsize>(link.written[side].size()));
+      file.close();
+      if (!file && error.empty()) error = "cannot write " + path;
     }
   }
+  return error;
 }
 
 }  // namespace weft::sim

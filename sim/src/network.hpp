@@ -132,7 +132,8 @@ struct Link {
   // deliveries (oldest first).
   ByteBuffer in_transit[2];
   std::deque<std::size_t> pieces[2];
-  std::size_t parked[2] = {0, 0};  // deliveries held by a block until lift_blocks()
+  std::size_t parked[2] = {0, 0};         // deliveries held by a block until lift_blocks()
+  bool close_parked[2] = {false, false};  // side s's close notice, held the same way
   // The hello that opened the link (side 0 dialed): its sender's epoch and attempt (seq).
   bool hello_known = false;
   std::uint64_t hello_epoch = 0;
@@ -279,7 +280,8 @@ class Network {
   // Transports opened between a and b so far.
   std::size_t links_between(std::size_t a, std::size_t b) const;
   // With capture: a file per link and direction, "<link>-<writer>-to-<reader>.wire".
-  void write_captures(const std::string& dir) const;
+  // What could not be written ("" when every file was).
+  std::string write_captures(const std::string& dir) const;
 
  private:
   struct Slot {
@@ -322,6 +324,9 @@ class Network {
   // Side `side` closed `link` after writing what it had; the other side learns after those
   // bytes arrive.
   void close_side(std::size_t link_at, int side);
+  // At `when` the other side of `link_at` hears that `side` closed (unless a block until
+  // heal() holds it: then lift_blocks() sends it on).
+  void schedule_close_notice(TimeNs when, std::size_t link_at, int side);
   // ---- TLS (network_tls.cpp) ----
   bool tls() const { return options_.tls_seed.has_value(); }
   // Node `index`'s certificate and context (add_node).

@@ -199,20 +199,40 @@ void Oracle::check_queue_limits(std::size_t index, PeerId peer) {
                                     name(net_.node_of(index, peer)) + " is over its limit");
 }
 
-// Keepalive drops a link whose peer stopped answering. Between two correct nodes on a link
-// no fault has touched for a while, the peer always answers: a drop there means one of
-// them stopped reading or writing for good (a deadlock).
+// Keepalive drops a link whose peer stopped answering: it sent nothing ("peer silent ...")
+// or only part of a frame ("no whole frame from the peer ...", Connection::on_timer).
+// Between two correct nodes on a link no fault has touched for a while, the peer always
+// answers: a drop there means one of them stopped reading or writing for good (a deadlock,
+// or a writer stopped in the middle of a frame).
 void Oracle::check_keepalive_drop(std::size_t index, PeerId peer, const std::string& reason) {
-  if (reason.find("silent") == std::string::npos) return;
+  const bool silent = reason.rfind("peer silent", 0) == 0;
+  const bool part_of_a_frame = reason.rfind("no whole frame from the peer", 0) == 0;
+  if (!silent && !part_of_a_frame) return;
   const std::size_t other = net_.node_of(index, peer);
   const std::size_t link_at = up_link_[index][other];
   if (link_at == kNoLink) return;
   const Link& link = net_.link(link_at);
   // The peer's end is gone: silence is right.
   if (!link.open[1 - net_.side_of(link, index)]) return;
+  // A flipped bit in a frame's length makes the decoder wait for bytes that never come.
+  if (part_of_a_frame && link.corruptions > 0) return;
   if (net_.now() < disturbed_until_[index][other] + keepalive_grace_ns()) return;
   fail(SimResult::Kind::liveness, name(index) + " dropped its healthy link to " + name(other) +
                                       " (" + reason + "): a reader or writer stopped for good");
+}
+
+// A call may end disconnected when its connection went: the link it was sent on is closed
+// at the caller (a node closes its side before it fails the link's calls), it was made with
+// no link up, or a fault touched the pair lately. Connections on demand also end calls so
+// when a knock or an idle close goes wrong (connection_on_demand.cpp): not checked there.
+bool Oracle::disconnect_explained(std::size_t index, const TrackedCall& call) const {
+  if (net_.node(index)->config().connect_on_demand) return true;
+  const std::size_t link_at =
+      call.serial < ledger_.call_links.size() ? ledger_.call_links[call.serial] : kNoLink;
+  if (link_at == kNoLink) return true;
+  const Link& link = net_.link(link_at);
+  if (!link.open[net_.side_of(link, index)]) return true;
+  return net_.now() < disturbed_until_[index][call.to] + keepalive_grace_ns();
 }
 
 // Two correct nodes never send each other malformed frames: a protocol error needs a bit
@@ -243,9 +263,12 @@ void Oracle::check_handshake_failure(std::size_t index, const event::HandshakeFa
         failed.rejected_by_us ? !listed_[index][other] : ever_unlisted_[other][index];
     if (right) return;
   }
+  // Nor clock_skew: the simulator skews wall clocks by at most 120 s a node (FaultRates::
+  // max_skew_ms), under the 300 s ConnectionTimeouts::max_clock_skew_ms allows.
   if (!ghost &&
       (failed.status == Status::auth_failed || failed.status == Status::unknown_node ||
-       failed.status == Status::wrong_dialer || failed.status == Status::version_mismatch)) {
+       failed.status == Status::wrong_dialer || failed.status == Status::version_mismatch ||
+       failed.status == Status::clock_skew || failed.status == Status::wrong_target)) {
     fail(SimResult::Kind::safety, "handshake refused for no reason: " + failed.message);
   }
 }
@@ -319,6 +342,13 @@ void Oracle::request_done(std::size_t index, const event::RequestDone& done) {
     case Errc::peer_removed:
       if (!removed(index, done.peer))
         return fail(SimResult::Kind::safety, "a call ended peer_removed, its peer not removed");
+      return;
+    case Errc::disconnected:
+      if (!disconnect_explained(index, call)) {
+        return fail(SimResult::Kind::safety,
+                    "call " + std::to_string(call.serial) + " from " + name(index) + " to " +
+                        name(call.to) + " ended disconnected on a live link no fault touched");
+      }
       return;
     default:
       if (!ends_anyway(done.result, false))

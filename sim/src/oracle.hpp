@@ -71,6 +71,8 @@ class Oracle {
 
   void check_queue_limits(std::size_t index, PeerId peer);
   void check_keepalive_drop(std::size_t index, PeerId peer, const std::string& reason);
+  // Whether `call` of node `index` may end disconnected (request_done).
+  bool disconnect_explained(std::size_t index, const TrackedCall& call) const;
   void check_protocol_error(std::size_t index, const event::CloseTransport& close);
   void check_handshake_failure(std::size_t index, const event::HandshakeFailed& failed);
   void check_request_link(std::size_t index, const event::RequestReceived& request);

@@ -10,7 +10,7 @@ namespace weft::sim {
 
 Tracer::Tracer(const TimeNs& clock, std::size_t nodes, const std::string& trace_path,
                const std::string& chrome_path)
-    : now_(clock), nodes_(nodes) {
+    : now_(clock), nodes_(nodes), trace_path_(trace_path), chrome_path_(chrome_path) {
   if (!trace_path.empty()) trace_file_.open(trace_path);
   if (chrome_path.empty()) return;
   // Two processes: "nodes" (pid 1: a track per node and one for the cluster) and "links"
@@ -35,7 +35,23 @@ Tracer::Tracer(const TimeNs& clock, std::size_t nodes, const std::string& trace_
 }
 
 Tracer::~Tracer() {
-  if (chrome_file_.is_open()) chrome_file_ << "\n]\n";
+  finish();
+}
+
+std::string Tracer::finish() {
+  if (finished_) return "";
+  finished_ = true;
+  std::string error;
+  if (trace_file_.is_open()) {
+    trace_file_.close();
+    if (!trace_file_) error = "cannot write " + trace_path_;
+  }
+  if (chrome_file_.is_open()) {
+    chrome_file_ << "\n]\n";
+    chrome_file_.close();
+    if (!chrome_file_) error += (error.empty() ? "" : "; ") + ("cannot write " + chrome_path_);
+  }
+  return error;
 }
 
 void Tracer::trace(std::initializer_list<std::string_view> parts) {

@@ -21,7 +21,7 @@ class Tracer {
   // and a track per pair of nodes under the process "links".
   Tracer(const TimeNs& clock, std::size_t nodes, const std::string& trace_path,
          const std::string& chrome_path);
-  ~Tracer();
+  ~Tracer();  // finish() if not done
   Tracer(const Tracer&) = delete;
   Tracer& operator=(const Tracer&) = delete;
 
@@ -38,6 +38,8 @@ class Tracer {
   void chrome_link(char phase, std::size_t a, std::size_t b, const std::string& name,
                    const std::string& id = {});
   std::size_t cluster_track() const { return nodes_; }
+  // Ends and closes the trace files; what could not be written ("" when all was).
+  std::string finish();
 
  private:
   static std::size_t pair_track(std::size_t a, std::size_t b, std::size_t nodes);
@@ -51,6 +53,9 @@ class Tracer {
   std::string scratch_;  // trace()'s buffer: tracing allocates nothing once warm
   std::ofstream trace_file_;
   std::ofstream chrome_file_;
+  std::string trace_path_;
+  std::string chrome_path_;
+  bool finished_ = false;
 };
 
 }  // namespace weft::sim

@@ -49,7 +49,16 @@ Network& World::add_nodes(Network& net, int nodes) {
 }
 
 World::~World() {
-  if (!options_.capture_dir.empty()) net_.write_captures(options_.capture_dir);
+  write_outputs();
+}
+
+std::string World::write_outputs() {
+  if (outputs_written_) return "";
+  outputs_written_ = true;
+  std::string error = options_.capture_dir.empty() ? "" : net_.write_captures(options_.capture_dir);
+  const std::string traces = tracer_.finish();
+  if (!traces.empty()) error += (error.empty() ? "" : "; ") + traces;
+  return error;
 }
 
 SimResult World::run() {

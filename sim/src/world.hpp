@@ -39,6 +39,9 @@ class World final : public NetworkHost {
   World& operator=(const World&) = delete;
 
   SimResult run();
+  // Writes the captures and closes the trace files (once; the destructor does it otherwise);
+  // what could not be written ("" when all was).
+  std::string write_outputs();
 
   // Runs `body`; an invariant a node broke (weft/invariant.hpp: only builds with assertions
   // check them) ends the run with the outcome "assertion". The node that threw is not
@@ -108,6 +111,7 @@ class World final : public NetworkHost {
   const SimOptions options_;
   const FaultRates rates_;
   const Canary canary_;
+  bool outputs_written_ = false;
   const bool stepped_;  // driven by SteppedSimulation: no random workload or faults
   Network net_;
   Tracer tracer_;

@@ -59,6 +59,11 @@ class SeedSlice {
 // A decimal number of digits only that fits 64 bits; false otherwise (value untouched).
 bool parse_u64(std::string_view text, std::uint64_t& value);
 
+// The longest --duration weft-sim takes: an hour of simulated time. The workload's books
+// grow with it (every call and stream started keeps its outcome), and the longest run any
+// test or script asks for is 60 s.
+constexpr TimeNs kMaxDurationNs = 3600 * TimeNs{1'000'000'000};
+
 // Seconds as weft-sim's --duration takes them (a finite number >= 0, nothing after it),
 // rounded to the nanosecond; false otherwise.
 bool parse_seconds(const char* text, TimeNs& ns);

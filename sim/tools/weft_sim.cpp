@@ -24,8 +24,10 @@
 // the traces differ. `swarm` runs seeds S..S+N-1 (profile swarm by default) in J worker
 // processes, prints a progress line every 5 % (or a bar on a terminal), ends with
 // "seeds=N failed=K sim_s_per_wall_s=..." and a replay command per failure, and exits 1
-// if any failed (2 if a worker died); --time-budget stops starting new seeds after that many
-// seconds. --shard I/N runs only the seeds s with (s - S) % N == I (campaign.hpp);
+// if any failed (2 if a worker died: the seed it was running counts as failed, with its
+// replay command, and the seeds it never ran are named); --time-budget stops starting new
+// seeds after that many seconds. --shard I/N runs only the seeds s with (s - S) % N == I
+// (campaign.hpp);
 // --jsonl writes one JSON line per seed (seed_json_line) to FILE, or to standard output
 // with the human-readable lines on standard error. `merge` reads such files and reports
 // (campaign.hpp). wall_s is the process's processor time, which for this single-threaded
@@ -89,6 +91,16 @@ std::vector<std::string> split(const std::string& list) {
   return items;
 }
 
+// A whole number from `low` to `high`, all of `text` ("8x" is not one).
+bool parse_int(const char* text, int low, int high, int& value) {
+  std::uint64_t parsed = 0;
+  if (!campaign::parse_u64(text, parsed) || parsed < static_cast<std::uint64_t>(low) ||
+      parsed > static_cast<std::uint64_t>(high))
+    return false;
+  value = static_cast<int>(parsed);
+  return true;
+}
+
 int exit_code(SimResult::Kind kind) {
   switch (kind) {
     case SimResult::Kind::pass:
@@ -136,10 +148,21 @@ void print_parameters(const SimOptions& options, const FaultRates& rates) {
   if (!options.faults_off.empty()) std::printf("faults_off=%s\n", join(options.faults_off).c_str());
 }
 
+// The run's options without its output files (trace, Chrome trace, captures).
+SimOptions without_outputs(SimOptions options) {
+  options.trace_path.clear();
+  options.chrome_trace_path.clear();
+  options.capture_dir.clear();
+  return options;
+}
+
 // Looks for a smaller run that fails the same way: fewer nodes, a shorter fault phase, a
 // lower request rate, fault kinds switched off one by one. Each candidate is kept only if
-// it still fails with the same kind; prints every try and the smallest command found.
-int shrink(SimOptions options) {
+// it still fails with the same kind; prints every try and the smallest command found. The
+// candidates write no outputs: the trace, Chrome trace and captures asked for are those of
+// the shrunk run, run once more at the end.
+int shrink(const SimOptions& asked) {
+  SimOptions options = without_outputs(asked);
   const SimResult original = run_simulation(options);
   if (original.kind == SimResult::Kind::pass) {
     std::printf("seed %llu passes: nothing to shrink\n",
@@ -183,6 +206,20 @@ int shrink(SimOptions options) {
     if (still_fails(candidate)) options = candidate;
   }
   std::printf("shrunk after %d runs: %s\n", tries, replay_command(options).c_str());
+  SimOptions outputs = asked;
+  outputs.nodes = options.nodes;
+  outputs.fault_ns = options.fault_ns;
+  outputs.requests_per_s = options.requests_per_s;
+  outputs.faults_off = options.faults_off;
+  if (outputs.trace_path.empty() && outputs.chrome_trace_path.empty() &&
+      outputs.capture_dir.empty())
+    return exit_code(original.kind);
+  const SimResult written = run_simulation(outputs);
+  if (!written.output_error.empty()) {
+    std::fprintf(stderr, "weft-sim: %s\n", written.output_error.c_str());
+    return 2;
+  }
+  std::printf("outputs written for the shrunk run\n");
   return exit_code(original.kind);
 }
 
@@ -205,8 +242,13 @@ struct SwarmPlan {
   std::string jsonl;  // "", a file, or "-" (standard output)
 };
 
+// The line a worker writes as it starts a seed (before that seed's JSON line), so that the
+// parent knows which seed a worker that dies was running.
+constexpr const char* kStartLine = "start ";
+
 // One worker's share of a swarm: every seed plan.seeds.at(i) with i % jobs == worker. It
-// writes each seed's JSON line (seed_json_line), newline-terminated, to its own pipe `fd`.
+// writes "start S" as it starts seed S and then the seed's JSON line (seed_json_line), each
+// newline-terminated, to its own pipe `fd`.
 [[noreturn]] void swarm_worker(SimOptions options, const SwarmPlan& plan, int worker, int fd) {
   const std::clock_t started = std::clock();
   for (std::uint64_t i = static_cast<std::uint64_t>(worker); i < plan.seeds.size();
@@ -215,6 +257,7 @@ struct SwarmPlan {
         static_cast<double>(std::clock() - started) / CLOCKS_PER_SEC > plan.budget_s)
       break;
     options.seed = plan.seeds.at(i);
+    if (!write_all(fd, kStartLine + std::to_string(options.seed) + "\n")) std::_Exit(3);
     const std::clock_t run_started = std::clock();
     const SimResult result = run_simulation(options);
     const double cpu_s = static_cast<double>(std::clock() - run_started) / CLOCKS_PER_SEC;
@@ -249,6 +292,13 @@ class SwarmTally {
     if (record["result"].text != "pass") failures_.push_back(record["replay"].text);
     progress();
     return true;
+  }
+
+  // A seed whose worker died while running it: a failure, replayed by `replay`.
+  void died(const std::string& replay) {
+    ++done_;
+    failures_.push_back(replay);
+    progress();
   }
 
   // The summary: a replay command per failure, then the counts; returns the exit status.
@@ -312,7 +362,9 @@ int swarm(const SimOptions& options, const SwarmPlan& plan, std::FILE* human) {
   struct Worker {
     pid_t pid = -1;
     int fd = -1;
-    std::string pending;  // bytes after the last whole line
+    std::string pending;                        // bytes after the last whole line
+    std::uint64_t started = 0;                  // seeds it started
+    std::optional<std::uint64_t> running = {};  // the seed it started and has not reported
   };
   std::vector<Worker> workers;
   for (int index = 0; index < plan.jobs; ++index) {
@@ -328,7 +380,7 @@ int swarm(const SimOptions& options, const SwarmPlan& plan, std::FILE* human) {
       swarm_worker(options, plan, index, fds[1]);
     }
     ::close(fds[1]);
-    workers.push_back(Worker{pid, fds[0], {}});
+    workers.push_back(Worker{pid, fds[0], {}, 0, std::nullopt});
   }
   SwarmTally tally(human, plan.seeds.size(), jsonl_fd);
   bool broken = false;
@@ -361,7 +413,16 @@ int swarm(const SimOptions& options, const SwarmPlan& plan, std::FILE* human) {
       std::size_t start = 0;
       for (std::size_t end; (end = worker.pending.find('\n', start)) != std::string::npos;
            start = end + 1) {
-        if (!tally.take(worker.pending.substr(start, end - start))) broken = true;
+        const std::string line = worker.pending.substr(start, end - start);
+        std::uint64_t seed = 0;
+        if (line.rfind(kStartLine, 0) == 0 &&
+            campaign::parse_u64(std::string_view(line).substr(std::strlen(kStartLine)), seed)) {
+          worker.running = seed;
+          ++worker.started;
+          continue;
+        }
+        worker.running.reset();
+        if (!tally.take(line)) broken = true;
       }
       worker.pending.erase(0, start);
     }
@@ -371,12 +432,33 @@ int swarm(const SimOptions& options, const SwarmPlan& plan, std::FILE* human) {
     ::waitpid(workers[index].pid, &status, 0);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) continue;
     broken = true;
+    const Worker& worker = workers[index];
     if (WIFSIGNALED(status)) {
       std::fprintf(stderr, "weft-sim swarm: worker %zu killed by signal %d\n", index,
                    WTERMSIG(status));
     } else {
       std::fprintf(stderr, "weft-sim swarm: worker %zu exited with %d\n", index,
                    WEXITSTATUS(status));
+    }
+    if (worker.running) {  // the seed it died running failed
+      SimOptions replay = options;
+      replay.seed = *worker.running;
+      std::fprintf(stderr, "weft-sim swarm: worker %zu died running seed %llu: %s\n", index,
+                   static_cast<unsigned long long>(*worker.running),
+                   replay_command(replay).c_str());
+      tally.died(replay_command(replay));
+    }
+    // Its seeds after that one never ran.
+    const std::uint64_t jobs = static_cast<std::uint64_t>(plan.jobs);
+    std::string not_run;
+    std::uint64_t not_run_count = 0;
+    for (std::uint64_t i = index + worker.started * jobs; i < plan.seeds.size(); i += jobs) {
+      if (++not_run_count <= 20) not_run += " " + std::to_string(plan.seeds.at(i));
+    }
+    if (not_run_count > 0) {
+      std::fprintf(stderr, "weft-sim swarm: worker %zu never ran %llu seeds:%s%s\n", index,
+                   static_cast<unsigned long long>(not_run_count), not_run.c_str(),
+                   not_run_count > 20 ? " ..." : "");
     }
   }
   if (jsonl_fd >= 0 && jsonl_fd != STDOUT_FILENO && ::close(jsonl_fd) != 0) broken = true;
@@ -415,8 +497,7 @@ int main(int argc, char** argv) {
       if (!campaign::parse_u64(argv[++i], options.seed)) return usage("--seed takes a number");
       have_seed = true;
     } else if (arg == "--nodes" && has_value) {
-      options.nodes = std::atoi(argv[++i]);
-      if (options.nodes < 2 || options.nodes > 256) return usage("--nodes is 2..256");
+      if (!parse_int(argv[++i], 2, 256, options.nodes)) return usage("--nodes is 2..256");
     } else if (arg == "--profile" && has_value) {
       if (!profile_from_name(argv[++i], options.profile)) return usage("unknown profile");
       profile_given = true;
@@ -433,13 +514,18 @@ int main(int argc, char** argv) {
       jsonl = argv[++i];
       if (jsonl.empty()) return usage("--jsonl takes a file name, or - for standard output");
     } else if (arg == "--jobs" && has_value) {
-      jobs = std::atoi(argv[++i]);
-      if (jobs < 1 || jobs > 256) return usage("--jobs takes 1 to 256 worker processes");
+      if (!parse_int(argv[++i], 1, 256, jobs))
+        return usage("--jobs takes 1 to 256 worker processes");
     } else if (arg == "--time-budget" && has_value) {
-      budget_s = std::atof(argv[++i]);
+      const char* text = argv[++i];
+      char* end = nullptr;
+      budget_s = std::strtod(text, &end);
+      if (end == text || *end != 0 || !(budget_s >= 0) || !(budget_s <= 1e9))
+        return usage("--time-budget takes a number of seconds >= 0");
     } else if (arg == "--duration" && has_value) {
-      if (!campaign::parse_seconds(argv[++i], options.fault_ns))
-        return usage("--duration takes a number of seconds >= 0");
+      if (!campaign::parse_seconds(argv[++i], options.fault_ns) ||
+          options.fault_ns > campaign::kMaxDurationNs)
+        return usage("--duration takes 0 to 3600 simulated seconds");
     } else if (arg == "--trace" && has_value) {
       options.trace_path = argv[++i];
     } else if (arg == "--chrome-trace" && has_value) {
@@ -482,6 +568,10 @@ int main(int argc, char** argv) {
   }
   if (command == "swarm") {
     if (seeds == 0) return usage("swarm needs --seeds N");
+    // Every worker would write every seed's outputs to the same paths.
+    if (!options.trace_path.empty() || !options.chrome_trace_path.empty() ||
+        !options.capture_dir.empty())
+      return usage("--trace, --chrome-trace and --capture are options of run (not of swarm)");
     if (seeds > std::numeric_limits<std::uint64_t>::max() - first)
       return usage("--first + --seeds does not fit 64 bits");
     if (!profile_given) options.profile = Profile::swarm;
@@ -515,10 +605,19 @@ int main(int argc, char** argv) {
   if (!options.capture_dir.empty() && !std::filesystem::is_directory(options.capture_dir)) {
     return usage("--capture takes an existing directory");
   }
+  // Captures of another run left there would read as this run's.
+  if (!options.capture_dir.empty()) {
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(options.capture_dir, error)) {
+      if (entry.path().extension() == ".wire" && entry.is_regular_file(error))
+        return usage("--capture takes a directory without .wire files (captures of a run)");
+    }
+  }
   if (command == "shrink") return shrink(options);
   if (command != "run" && command != "check-determinism") return usage("unknown command");
 
   print_parameters(options, effective_rates(options));
+  std::fflush(stdout);  // the seed is on record even if the run is killed
   const std::clock_t started = std::clock();
   const SimResult result = run_simulation(options);
   const double cpu_s = static_cast<double>(std::clock() - started) / CLOCKS_PER_SEC;
@@ -533,6 +632,10 @@ int main(int argc, char** argv) {
                 same ? "same" : "DIFFERENT", static_cast<unsigned long long>(result.trace_hash),
                 static_cast<unsigned long long>(second.trace_hash),
                 static_cast<unsigned long long>(result.events));
+    if (!result.output_error.empty()) {
+      std::fprintf(stderr, "weft-sim: %s\n", result.output_error.c_str());
+      return 2;
+    }
     return same ? 0 : 130;
   }
   if (result.kind != SimResult::Kind::pass) {
@@ -548,5 +651,10 @@ int main(int argc, char** argv) {
       result_kind_name(result.kind), static_cast<unsigned long long>(options.seed), options.nodes,
       static_cast<double>(result.sim_ns) / 1e9, static_cast<unsigned long long>(result.events),
       static_cast<unsigned long long>(result.trace_hash), cpu_s);
+  if (!result.output_error.empty()) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "weft-sim: %s\n", result.output_error.c_str());
+    return 2;
+  }
   return exit_code(result.kind);
 }

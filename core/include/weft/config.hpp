@@ -190,6 +190,11 @@ enum class Canary : std::uint8_t {
   // A bundle object's completion gives every replica the result of its last replica
   // (AIStore's bundle completion sees only the last replica's error).
   bundle_last_result_only,
+  // A connection writes the first half of a large output piece and then nothing more on
+  // that transport: its peer holds part of a frame and waits for the rest for ever.
+  writer_stalls_mid_frame,
+  // Some calls answered ok end with disconnected instead, the connection staying up.
+  disconnected_on_live_connection,
 };
 
 struct NodeConfig {

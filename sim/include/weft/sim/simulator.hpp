@@ -135,7 +135,8 @@ struct SimOptions {
   bool tls = false;
 };
 
-// The rates a run with `options` uses: the profile's, minus the kinds switched off.
+// The rates a run with `options` uses: the profile's, minus the kinds switched off, and
+// minus ghosts under TLS (a ghost's plain hello never reaches the core there).
 FaultRates effective_rates(const SimOptions& options);
 
 // The workload a run with `options` uses: the profile's, at options.requests_per_s if set.
@@ -164,6 +165,8 @@ struct SimResult {
   std::vector<std::uint64_t> most_open_at_a_node;
   FaultRates rates;
   Workload workload;
+  // The trace, Chrome trace or capture files that could not be written ("" when all were).
+  std::string output_error;
 };
 const char* result_kind_name(SimResult::Kind kind);
 
