@@ -111,6 +111,13 @@ inline std::size_t write_ring(const std::filesystem::path& dir) {
       throw std::invalid_argument(path.string() + ": " + error.what());
     }
   }
+  // Every node refuses a ring with one key under two names (a key file copied to another
+  // name): say so now, with the file names, rather than write a ring nobody starts with.
+  try {
+    KeyRingAuth::parse_ring(ring);
+  } catch (const std::invalid_argument& error) {
+    throw std::invalid_argument(dir.string() + ": " + error.what() + " (a copied key file?)");
+  }
   write_file(ring_file(dir), ring, 0644);
   return keys.size();
 }

@@ -80,10 +80,19 @@ inline std::uint64_t incarnation_of(std::uint64_t seed) {
   return NonceSource(key_of_bits(nonce_seed_bits(seed))).secret_word(kIncarnationLabel) | 1;
 }
 
+// The node's generator (backoff jitter and the like): seeded with `seed`, one output on. Its
+// first output was the incarnation once; skipping it keeps the draws that follow as they
+// were, and so the simulator's runs of a seed (the seeds its tests and docs name).
+inline Rng generator_of(std::uint64_t seed) {
+  Rng rng(seed);
+  rng.next();
+  return rng;
+}
+
 struct NodeContext {
   NodeContext(NodeConfig node_config, TimeNs now_ns, std::int64_t wall_ms)
       : config(std::move(node_config)),
-        rng(config.seed.value()),
+        rng(generator_of(config.seed.value())),
         incarnation(incarnation_of(config.seed.value())),
         nonces(nonce_key_of(config, nonce_seed_bits(config.seed.value()))),
         auth(config.auth),

@@ -50,5 +50,16 @@ grep -q "broken.key" "$scratch/run3.log" || fail "the bad key file is not named:
 [[ $(sha256sum < "$dir/keyring") == "$ring_before" ]] || fail "a bad key file changed the ring"
 rm "$dir/broken.key"
 
+# A key file copied to another name (a cloned image): its holder could prove both names, so
+# no ring is written (every node would refuse it anyway). Before, it was written in silence.
+cp "$dir/node-a.key" "$dir/node-z.key"
+"$keys_bin" "$dir" > "$scratch/run4.log" 2>&1
+status=$?
+[[ $status -eq 1 ]] || fail "one key under two names: exit $status, not 1"
+grep -q "node-z has the public key of node-a" "$scratch/run4.log" ||
+  fail "the shared key is not named: $(cat "$scratch/run4.log")"
+[[ $(sha256sum < "$dir/keyring") == "$ring_before" ]] || fail "one key under two names changed the ring"
+rm "$dir/node-z.key"
+
 expect_refusals "$keys_bin" "$dir" "cannot be a node's key file name" evil.key
 echo "weft_keys_check: ok"
