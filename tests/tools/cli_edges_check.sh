@@ -44,14 +44,6 @@ free_port() {
 }
 keys() { echo --key "$scratch/keys/$1.key" --keyring "$scratch/keys/keyring"; }
 make_keys() { "$bin_dir/weft-keys" "$scratch/keys" "$@" > /dev/null || fail "weft-keys failed"; }
-# wait_for FILE TEXT: waits up to 10 s for TEXT to appear in FILE.
-wait_for() {
-  for _ in $(seq 1 1000); do
-    grep -qF "$2" "$1" 2> /dev/null && return 0
-    sleep 0.01
-  done
-  return 1
-}
 # start_node NAME OPTION...: weft-node NAME on a free loopback port, logging to
 # $scratch/NAME.log; sets pid[NAME] and the variable port. Fails the check if it does not start.
 start_node() {

@@ -18,14 +18,6 @@ certs_bin=$3
 keys_bin=$4
 check=tls_check
 source "$(dirname "$0")/processes.sh"
-# wait_for FILE TEXT: true once FILE has a line with TEXT, within 5 s.
-wait_for() {
-  for _ in $(seq 1 500); do
-    grep -qF -- "$2" "$1" 2> /dev/null && return 0
-    sleep 0.01
-  done
-  return 1
-}
 "$certs_bin" "$scratch/certs" node-a node-b cli > /dev/null || fail "weft-certs failed"
 "$certs_bin" "$scratch/other" node-a cli > /dev/null || fail "weft-certs (other CA) failed"
 # node-a reads its own directory, whose files step 4 replaces.
@@ -53,14 +45,14 @@ grep -qF "go together" "$scratch/refused.err" || fail "--tls-ca alone: $(cat "$s
 pid[b]=$!
 # port_of LOG: the port a node's log says it listens on.
 port_of() {
-  wait_for "$1" "listening on" && sed -nE 's/.* listening on 127\.0\.0\.1:([0-9]+)$/\1/p' "$1"
+  wait_for "$1" "listening on" 5 && sed -nE 's/.* listening on 127\.0\.0\.1:([0-9]+)$/\1/p' "$1"
 }
 B=127.0.0.1:$(port_of "$scratch/node-b.log") || fail "node-b did not start"
 "$node_bin" --name node-a --listen 127.0.0.1:0 --peer cli=127.0.0.1:9 --peer "node-b=$B" \
   --tls-dir "$scratch/a" > "$scratch/node-a.log" 2>&1 &
 pid[a]=$!
 A=127.0.0.1:$(port_of "$scratch/node-a.log") || fail "node-a did not start"
-wait_for "$scratch/node-b.log" "peer node-a up" || fail "node-a and node-b did not connect over TLS"
+wait_for "$scratch/node-b.log" "peer node-a up" 5 || fail "node-a and node-b did not connect over TLS"
 # call CERT_DIR ARGS...: weft-call as cli against node-a with the certificates of CERT_DIR
 # ("" for none), its output in call.out.
 call() {
@@ -83,19 +75,19 @@ keys=$scratch/keys
 call "" --key "$keys/cli.key" --keyring "$keys/keyring" ping &&
   fail "a plain weft-call got through to a TLS-only node: $(cat "$scratch/call.out")"
 call "$scratch/other" ping && fail "a certificate of another CA got in: $(cat "$scratch/call.out")"
-wait_for "$scratch/node-a.log" "handshake failed (TLS" ||
+wait_for "$scratch/node-a.log" "handshake failed (TLS" 5 ||
   fail "node-a logged no TLS handshake failure for the other CA's certificate"
 
 # 4. Replaced files and SIGHUP.
 cp "$scratch/other/ca.pem" "$scratch/other/node-a.crt" "$scratch/other/node-a.key" "$scratch/a/"
 kill -HUP "${pid[a]}"
-wait_for "$scratch/node-a.log" "TLS files reloaded" || fail "node-a did not reload its TLS files"
+wait_for "$scratch/node-a.log" "TLS files reloaded" 5 || fail "node-a did not reload its TLS files"
 call "$scratch/other" request 1 "after reload" ||
   fail "the other CA's caller after the reload: $(cat "$scratch/call.out")"
 grep -qF "ok: after reload" "$scratch/call.out" || fail "after reload: $(cat "$scratch/call.out")"
 echo "not a key" > "$scratch/a/node-a.key"
 kill -HUP "${pid[a]}"
-wait_for "$scratch/node-a.log" "TLS files unchanged" ||
+wait_for "$scratch/node-a.log" "TLS files unchanged" 5 ||
   fail "node-a did not say why a damaged key was not loaded"
 call "$scratch/other" request 1 "kept" || fail "after a failed reload: $(cat "$scratch/call.out")"
 echo "tls_check: ok (TLS echo and relay, plain and foreign-CA callers refused, reload on SIGHUP)"
