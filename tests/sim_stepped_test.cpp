@@ -2,8 +2,8 @@
 // sim_stateful_test.cpp (same suite): the same seed and commands give the same trace, a
 // settled drain stops early with the same verdict, a partitioned echo ends by its deadline,
 // bytes written during a partition go on after heal(), an invariant broken while draining
-// is the drain's verdict, and the oracle catches a writer stopped mid-frame and a call
-// ended disconnected on a live connection.
+// is the drain's verdict, and the oracle catches a writer stopped mid-frame, and a call or
+// an object ended disconnected on a live connection.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -173,6 +173,46 @@ TEST(SimStateful, DisconnectedOnALiveConnectionIsASafetyFailure) {
   EXPECT_NE(sim.failure().find("disconnected"), std::string::npos) << sim.failure();
   const SimResult result = sim.heal_and_drain(60 * kSecond);
   EXPECT_EQ(result.kind, SimResult::Kind::safety) << result.message;
+}
+
+// Likewise an object the receiver took that completes disconnected while the connection
+// stays up and no fault touches the pair: its sender gives up only after the connection
+// was away (or an open unanswered) for object_resume_timeout_ms.
+TEST(SimStateful, AnObjectDisconnectedOnALiveConnectionIsASafetyFailure) {
+  if (!has_canary("object_disconnected_on_live_connection"))
+    GTEST_SKIP() << "built without WEFT_CANARIES";
+  SimOptions options = three_nodes(1, Profile::clean);
+  options.canary = "object_disconnected_on_live_connection";
+  SteppedSimulation sim(options);
+  sim.advance(2 * kSecond);
+  const auto stream = sim.open_object_stream(0, 1);
+  ASSERT_TRUE(stream.has_value());
+  for (int i = 0; i < 4 && !sim.failed(); ++i) {
+    ASSERT_TRUE(sim.object_post(*stream, SteppedSimulation::ObjectKind::in_memory, 1000));
+    sim.advance(100'000'000);
+    ASSERT_TRUE(sim.object_read(*stream, 1000));
+    sim.advance(100'000'000);
+  }
+  ASSERT_TRUE(sim.failed());
+  EXPECT_NE(sim.failure().find("o3 completed disconnected"), std::string::npos) << sim.failure();
+  const SimResult result = sim.heal_and_drain(60 * kSecond);
+  EXPECT_EQ(result.kind, SimResult::Kind::safety) << result.message;
+}
+
+// Without the canary the same objects all complete ok.
+TEST(SimStateful, ObjectsOnALiveConnectionCompleteOk) {
+  SteppedSimulation sim(three_nodes(1, Profile::clean));
+  sim.advance(2 * kSecond);
+  const auto stream = sim.open_object_stream(0, 1);
+  ASSERT_TRUE(stream.has_value());
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(sim.object_post(*stream, SteppedSimulation::ObjectKind::in_memory, 1000));
+    sim.advance(100'000'000);
+    ASSERT_TRUE(sim.object_read(*stream, 1000));
+    sim.advance(100'000'000);
+  }
+  ASSERT_FALSE(sim.failed()) << sim.failure();
+  EXPECT_EQ(sim.object_outcome(*stream).completed_ok, 4u);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "acceptor.hpp"
 #include "deadline_queue.hpp"
 #include "lazy_deque.hpp"
+#include "message_text.hpp"
 #include "mux_index.hpp"
 #include "node_context.hpp"
 #include "object_port.hpp"
@@ -32,12 +33,6 @@ namespace weft::detail {
 // the side's parity bit.
 constexpr unsigned kSlotBits = 20;
 constexpr std::uint64_t kSlotMask = (std::uint64_t{1} << kSlotBits) - 1;
-
-// Longest error text carried in a frame; far below any frame limit.
-inline constexpr std::size_t kMaxErrorText = 4096;
-inline std::string_view clip_error_text(std::string_view text) {
-  return text.substr(0, kMaxErrorText);
-}
 
 // The last bytes of a transport this side closes: what the driver has not written yet of
 // the output (the rest of a frame it began), then a goaway with `status` and `text` (clipped).

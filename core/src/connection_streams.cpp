@@ -450,7 +450,7 @@ Errc Connection::stream_fail(TimeNs now_ns, StreamId id, Errc code, std::string_
   Stream* stream = live_stream(id, &slot);
   if (stream == nullptr) return Errc::not_found;
   if (code == Errc::ok) return Errc::invalid_argument;
-  const std::string text(message.substr(0, 4096));
+  const std::string text(clip_error_text(message));
   const bool tell_by_end = stream->send_open;
   if (tell_by_end) {
     // After the messages already sent, so the peer reads them first.
@@ -552,7 +552,7 @@ void Connection::finish_stream(TimeNs now_ns, std::uint32_t slot, Errc result, s
                                .checksum = checksums_,
                                .mux = mux,
                                .status = static_cast<std::uint16_t>(status_from_errc(result)),
-                               .payload = as_bytes(message.substr(0, 4096))});
+                               .payload = as_bytes(clip_error_text(message))});
   }
 }
 

@@ -15,6 +15,12 @@
 
 namespace weft::detail {
 
+// Longest error text carried in a frame; far below any frame limit.
+inline constexpr std::size_t kMaxErrorText = 4096;
+inline std::string_view clip_error_text(std::string_view text) {
+  return text.substr(0, kMaxErrorText);
+}
+
 inline std::string join(std::initializer_list<std::string_view> parts) {
   std::size_t total = 0;
   for (std::string_view part : parts)

@@ -6,14 +6,11 @@
 #include <algorithm>
 
 #include "invariant.hpp"
+#include "message_text.hpp"
 #include "object_compression.hpp"
 
 namespace weft::detail {
 namespace {
-
-std::string clip(std::string_view text) {
-  return std::string(text.substr(0, 4096));
-}
 
 // Results are kept to be acknowledged again; their texts need not be whole.
 constexpr std::size_t kKeptTextBytes = 256;
@@ -152,7 +149,7 @@ Errc ObjectReceiver::refuse(TimeNs now_ns, ObjectStreamId id, Errc code, std::st
   Object* object = current(*record);
   if (object == nullptr || !object->arrived) return Errc::not_found;
   ++context_.object_endpoints.at(record->endpoint).stats.refused;
-  finish(now_ns, *record, *object, status_from_errc(code), clip(message));
+  finish(now_ns, *record, *object, status_from_errc(code), std::string(clip_error_text(message)));
   return Errc::ok;
 }
 
@@ -586,7 +583,7 @@ bool ObjectReceiver::end(TimeNs now_ns, Record& record, const Frame& frame) {
   object.ended = true;
   if (frame.status != 0 && !object.result) {
     // The sender aborted it: the application drops what it read, the ack echoes the code.
-    const std::string text = clip(as_chars(frame.payload));
+    const std::string text(clip_error_text(as_chars(frame.payload)));
     if (object.arrived) {
       context_.emit(event::ObjectAborted{peer_, record.id, object.number,
                                          errc_from_status(frame.status), text});
@@ -608,7 +605,8 @@ bool ObjectReceiver::close(TimeNs now_ns, Record& record, const Frame& frame) {
     return violation(now_ns, frame,
                      "object " + std::to_string(record.objects.front().number) + " is unfinished");
   }
-  forget(record, errc_from_status(frame.status), clip(as_chars(frame.payload)));
+  forget(record, errc_from_status(frame.status),
+         std::string(clip_error_text(as_chars(frame.payload))));
   return true;
 }
 

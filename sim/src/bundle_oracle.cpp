@@ -190,6 +190,9 @@ bool BundleOracle::check_replica(const TrackedBundle& bundle, std::uint64_t numb
       return true;
     case Errc::disconnected:
     case Errc::object_state_lost:
+      if (!oracle_.object_loss_explained(bundle.from, node, code))
+        return broken("its connection stayed up and no fault touched the pair");
+      return true;
     case Errc::busy:
     case Errc::peer_removed:  // checked above
       return true;
@@ -326,8 +329,11 @@ void BundleOracle::aborted(std::size_t index, const event::ObjectAborted& aborte
           !books_.ghost_adopted.contains({index, bundle.from}))
         fail(what + ", its sender never restarted");
       return;
-    case Errc::disconnected:
-      return;  // the sender did not come back in time, or started the stream over
+    case Errc::disconnected:  // the sender did not come back in time, or started over
+      if (!oracle_.connection_loss_explained(index, bundle.from, oracle_.resume_wait_ns(index),
+                                             oracle_.resume_wait_ns(index)))
+        fail(what + ", its connection up and untouched");
+      return;
     case Errc::peer_removed:
       if (!oracle_.removed(index, aborted.peer)) fail(what + ", its sender not removed");
       return;

@@ -132,10 +132,13 @@ bool ObjectOracle::check_result(const TrackedObjectStream& stream, const ObjectF
           !books_.ghost_adopted.contains({stream.from, stream.to}))
         return broken("the receiver never restarted since the sender started");
       return true;
-    case Errc::disconnected:
-    case Errc::object_state_lost:
+    case Errc::disconnected:       // the peer was away too long, or an open never answered
+    case Errc::object_state_lost:  // the peer forgot the stream while it was away
+      if (!oracle_.object_loss_explained(stream.from, stream.to, done.result))
+        return broken("its connection stayed up and no fault touched the pair");
+      return true;
     case Errc::busy:
-      return true;  // the peer was away too long, forgot the stream, or was at its limits
+      return true;  // the receiver was at its limits
     case Errc::peer_removed:
       return true;  // checked above
     default:
@@ -322,8 +325,11 @@ void ObjectOracle::aborted(std::size_t index, const event::ObjectAborted& aborte
           !books_.ghost_adopted.contains({stream.to, stream.from}))
         fail("object " + name + " aborted peer_restarted, its sender never restarted");
       return;
-    case Errc::disconnected:
-      return;  // the sender did not come back in time, or started the stream over
+    case Errc::disconnected:  // the sender did not come back in time, or started over
+      if (!oracle_.connection_loss_explained(index, stream.from, oracle_.resume_wait_ns(index),
+                                             oracle_.resume_wait_ns(index)))
+        fail("object " + name + " aborted disconnected, its connection up and untouched");
+      return;
     case Errc::peer_removed:
       if (!oracle_.removed(index, aborted.peer))
         fail("object " + name + " aborted peer_removed, its sender not removed");

@@ -41,6 +41,8 @@ Oracle::Oracle(Network& net, Ledger& ledger, Tracer& tracer, std::size_t nodes)
       tracer_(tracer),
       disturbed_until_(nodes, std::vector<TimeNs>(nodes, kNeverDisturbed)),
       up_link_(nodes, std::vector<std::size_t>(nodes, kNoLink)),
+      up_at_(nodes, std::vector<TimeNs>(nodes, kNeverDisturbed)),
+      reshaped_at_(nodes, std::vector<TimeNs>(nodes, kNeverDisturbed)),
       adopted_(nodes, std::vector<Adopted>(nodes)),
       listed_(nodes, std::vector<bool>(nodes, true)),
       ever_unlisted_(nodes, std::vector<bool>(nodes, false)) {}
@@ -69,6 +71,7 @@ void Oracle::peer_up(std::size_t index, std::size_t other) {
   // A handshake completes on reading its last frame: the input link is the link.
   const std::size_t link_at = net_.input_link();
   up_link_[index][other] = link_at;
+  up_at_[index][other] = net_.now();
   if (link_at == kNoLink) return;
   const Link& link = net_.link(link_at);
   if (link.ghost) ledger_.objects.ghost_adopted.insert({index, other});
@@ -79,6 +82,8 @@ void Oracle::node_crashed(std::size_t index, TimeNs back_by) {
   std::fill(adopted_[index].begin(), adopted_[index].end(), Adopted{});  // memory is lost
   for (std::size_t other = 0; other < up_link_.size(); ++other) {
     up_link_[index][other] = kNoLink;
+    reshaped_at_[index][other] = net_.now();
+    reshaped_at_[other][index] = net_.now();
     if (other != index) disturb(index, other, back_by);
   }
 }
@@ -87,6 +92,8 @@ void Oracle::node_crashed(std::size_t index, TimeNs back_by) {
 
 void Oracle::set_listed(std::size_t a, std::size_t b, bool listed) {
   listed_[a][b] = listed;
+  reshaped_at_[a][b] = net_.now();
+  reshaped_at_[b][a] = net_.now();
   if (!listed) {
     ever_unlisted_[a][b] = true;
     up_link_[a][b] = kNoLink;
@@ -233,6 +240,20 @@ bool Oracle::disconnect_explained(std::size_t index, const TrackedCall& call) co
   const Link& link = net_.link(link_at);
   if (!link.open[net_.side_of(link, index)]) return true;
   return net_.now() < disturbed_until_[index][call.to] + keepalive_grace_ns();
+}
+
+bool Oracle::connection_loss_explained(std::size_t index, std::size_t other, TimeNs fault_window_ns,
+                                       std::optional<TimeNs> reconnect_window_ns) const {
+  if (net_.node(index)->config().connect_on_demand) return true;
+  const std::size_t link_at = up_link_[index][other];
+  if (link_at == kNoLink || !net_.link(link_at).open[net_.side_of(net_.link(link_at), index)])
+    return true;
+  const TimeNs now = net_.now();
+  const TimeNs faults_since = now - fault_window_ns - keepalive_grace_ns();
+  if (disturbed_until_[index][other] >= faults_since || reshaped_at_[index][other] >= faults_since)
+    return true;
+  return reconnect_window_ns &&
+         up_at_[index][other] >= now - *reconnect_window_ns - keepalive_grace_ns();
 }
 
 // Two correct nodes never send each other malformed frames: a protocol error needs a bit

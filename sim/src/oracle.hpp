@@ -73,6 +73,30 @@ class Oracle {
   void check_keepalive_drop(std::size_t index, PeerId peer, const std::string& reason);
   // Whether `call` of node `index` may end disconnected (request_done).
   bool disconnect_explained(std::size_t index, const TrackedCall& call) const;
+  // Whether node `index` may now end work with node `other` for the connection's sake
+  // (disconnected, object_state_lost): its connection to `other` is down at `index`; or,
+  // within `fault_window_ns` and keepalive's grace before now, a fault touched the pair,
+  // either node crashed or either changed whom it lists; or, with `reconnect_window_ns`,
+  // the connection came up at `index` within that window and the grace. Connections on
+  // demand come and go by themselves: always.
+  bool connection_loss_explained(std::size_t index, std::size_t other, TimeNs fault_window_ns,
+                                 std::optional<TimeNs> reconnect_window_ns) const;
+  // Whether the sender's object (or replica) to `receiver` may complete with `result`
+  // (disconnected or object_state_lost) now. Its give-up comes object_resume_timeout_ms
+  // after the connection went, the object was posted with none, or an open went unanswered;
+  // so the connection is down now or a fault came within that wait: after a reconnect the
+  // open is answered at once. object_state_lost answers a resume on a fresh connection.
+  bool object_loss_explained(std::size_t sender, std::size_t receiver, Errc result) const {
+    const TimeNs wait_ns = resume_wait_ns(sender);
+    return connection_loss_explained(
+        sender, receiver, wait_ns,
+        result == Errc::object_state_lost ? std::optional<TimeNs>(0) : std::nullopt);
+  }
+  // How long node `index` keeps an object stream while its connection is away
+  // (ConnectionTimeouts::object_resume_timeout_ms).
+  TimeNs resume_wait_ns(std::size_t index) const {
+    return ns_from_ms(net_.node(index)->config().timeouts.object_resume_timeout_ms);
+  }
   void check_protocol_error(std::size_t index, const event::CloseTransport& close);
   void check_handshake_failure(std::size_t index, const event::HandshakeFailed& failed);
   void check_request_link(std::size_t index, const event::RequestReceived& request);
@@ -111,8 +135,12 @@ class Oracle {
   // [a][b] (both ways): until when a fault (partition, clog, pause, crash, spike) held the
   // pair's traffic; keepalive may legitimately drop their link until a while after it.
   std::vector<std::vector<TimeNs>> disturbed_until_;
-  // [node][other node]: the link the node's connection to the other came up on.
+  // [node][other node]: the link the node's connection to the other came up on, and when
+  // it came up.
   std::vector<std::vector<std::size_t>> up_link_;
+  std::vector<std::vector<TimeNs>> up_at_;
+  // [a][b] (both ways): when a or b last crashed, or either changed whom it lists.
+  std::vector<std::vector<TimeNs>> reshaped_at_;
   // [acceptor][dialer]: the last hello the acceptor adopted (what its core remembers).
   std::vector<std::vector<Adopted>> adopted_;
   // [a][b]: a lists b; and whether a ever stopped listing b (its refusals of b are right).

@@ -28,6 +28,7 @@ constexpr CanaryName kCanaries[] = {
     {Canary::bundle_last_result_only, "bundle_last_result_only"},
     {Canary::writer_stalls_mid_frame, "writer_stalls_mid_frame"},
     {Canary::disconnected_on_live_connection, "disconnected_on_live_connection"},
+    {Canary::object_disconnected_on_live_connection, "object_disconnected_on_live_connection"},
 };
 
 }  // namespace

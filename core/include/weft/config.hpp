@@ -195,6 +195,9 @@ enum class Canary : std::uint8_t {
   writer_stalls_mid_frame,
   // Some calls answered ok end with disconnected instead, the connection staying up.
   disconnected_on_live_connection,
+  // Some objects (and bundle replicas) the receiver took complete with disconnected instead,
+  // the connection staying up.
+  object_disconnected_on_live_connection,
 };
 
 struct NodeConfig {
