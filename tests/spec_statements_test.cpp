@@ -719,6 +719,7 @@ TEST(SpecStatements, S6_2_StreamResetReasonTextsHaveTheDocumentedShape) {
       {"message on a stream without input", false, {msg(2, 1)}, "message after the end"},
       {"message after the end", true, {end(2, 0), msg(2, 1)}, "message after the end"},
       {"second end", true, {end(2, 0), end(2, 0)}, "second end"},
+      {"end on a stream without input", false, {end(2, 0)}, "second end"},
       {"end with the wrong count", true, {msg(2, 1), end(2, 2)}, "end after 2 messages, got 1"},
   };
   for (const ScriptOpened& c : script_opened) {
