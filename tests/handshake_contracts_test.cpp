@@ -363,6 +363,23 @@ TEST(ProtocolContracts, AcceptedTransportWithoutAHelloClosesAtExactlyTheHelloTim
   }
 }
 
+// §4.2: the hello timeout is one deadline from the accept for the hello and the auth
+// together; a hello that arrives just in time leaves the auth almost no time.
+TEST(ProtocolContracts, TheHelloTimeoutCoversTheHelloAndTheAuthFromTheAccept) {
+  const TimeNs accepted_at = ns_from_ms(1'000);
+  auto driven = accepting(acceptor_config(), accepted_at);
+  const TimeNs deadline = accepted_at + ns_from_ms(kHelloTimeoutMs);
+  driven.feed(hello_frame(), deadline - ns_from_ms(1));
+  ASSERT_TRUE(driven.events().empty());  // answered with a challenge, not refused
+  EXPECT_EQ(driven.node().next_deadline(), deadline);
+  driven.timer(deadline);
+  const auto failed = driven.last<event::HandshakeFailed>();
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->status, Status::handshake_timeout);
+  EXPECT_EQ(failed->message, "no auth answered the challenge in time");
+  EXPECT_TRUE(driven.last<event::CloseTransport>().has_value());
+}
+
 // What strangers can make an acceptor hold is bounded (issue 14, item 2): at most
 // max_transports_awaiting_hello accepted transports wait for a hello; the next is closed at
 // once, and a place frees when a hello arrives or a wait times out.

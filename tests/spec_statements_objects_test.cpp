@@ -133,6 +133,9 @@ TEST(SpecStatements, S6_3_ViolationsOfAnObjectStreamAreConnectionProtocolErrors)
       {"object_begin inside an object",
        {begin1, Frame{.op = Op::object_begin, .mux = 6, .seq = 2, .payload = header}},
        "object_begin 2 on mux 6: object 1 has not ended"},
+      {"object_begin inside an object and out of order: the end is checked first",
+       {begin1, Frame{.op = Op::object_begin, .mux = 6, .seq = 3, .payload = header}},
+       "object_begin 3 on mux 6: object 1 has not ended"},
       {"object_data at the wrong offset",
        {begin1,
         Frame{.op = Op::object_data, .mux = 6, .seq = 1, .offset = 1, .payload = as_bytes("ab")}},
@@ -158,6 +161,9 @@ TEST(SpecStatements, S6_3_ViolationsOfAnObjectStreamAreConnectionProtocolErrors)
       {"request on an object stream's id",
        {Frame{.op = Op::request, .mux = 6, .handler = kHoldHandler}},
        "request reuses open mux 6"},
+      {"stream_open on an object stream's id",
+       {Frame{.op = Op::stream_open, .mux = 6, .handler = testing::kStreamHandler}},
+       "stream_open on mux 6 already open"},
       {"object_begin over the credit",
        {Frame{.op = Op::object_begin, .mux = 6, .seq = 1, .payload = as_bytes(oversized_header)}},
        "object_begin 1 on mux 6: header of 70000 bytes, over 64512"},
@@ -171,6 +177,52 @@ TEST(SpecStatements, S6_3_ViolationsOfAnObjectStreamAreConnectionProtocolErrors)
       driven.feed(frame);
     EXPECT_EQ(testing::expect_protocol_error(driven), c.text);
   }
+}
+
+// "Acknowledgements": an object refused before its end arrived stays unfinished until the
+// opener ends it: the next object_begin and an object_close(0) are protocol errors before
+// that end, and an end with a non-zero status and the size sent lets the next object in.
+TEST(SpecStatements, S6_3_AnObjectRefusedBeforeItsEndIsUnfinishedUntilTheOpenerEndsIt) {
+  std::vector<std::uint8_t> header;
+  encode_object_header(ObjectHeader{}, header);
+  const auto refused = [&] {
+    auto driven = accepted();
+    driven.node().register_object_endpoint("store");
+    driven.feed(object_open(6, "store"));
+    const auto step = driven.exchange(
+        Frame{.op = Op::object_begin, .mux = 6, .seq = 1, .size = 4, .payload = header});
+    const auto arrived = all_of<event::ObjectArrived>(step.events);
+    EXPECT_EQ(arrived.size(), 1u);
+    if (arrived.size() == 1) {
+      EXPECT_EQ(driven.connection().object_refuse(0, arrived[0].stream, Errc::busy, "no"),
+                Errc::ok);
+    }
+    const auto ack = one_sent(driven.read(), Op::object_ack);
+    EXPECT_TRUE(ack && ack->view().seq == 1 && ack->view().status != 0);
+    return driven;
+  };
+  const Frame begin2{.op = Op::object_begin, .mux = 6, .seq = 2, .payload = header};
+  {
+    auto driven = refused();
+    driven.feed(begin2);
+    EXPECT_EQ(testing::expect_protocol_error(driven),
+              "object_begin 2 on mux 6: object 1 has not ended");
+  }
+  {
+    auto driven = refused();
+    driven.feed(Frame{.op = Op::object_close, .mux = 6, .seq = 1});
+    EXPECT_EQ(testing::expect_protocol_error(driven),
+              "object_close 1 on mux 6: object 1 is unfinished");
+  }
+  auto driven = refused();
+  const auto end = driven.exchange(Frame{.op = Op::object_end,
+                                         .mux = 6,
+                                         .seq = 1,
+                                         .status = static_cast<std::uint16_t>(Status::canceled),
+                                         .payload = as_bytes("refused by the receiver")});
+  EXPECT_TRUE(frames_with(end.sent, Op::object_ack).empty());  // acknowledged once only
+  EXPECT_EQ(all_of<event::ObjectArrived>(driven.exchange(begin2).events).size(), 1u);
+  testing::expect_still_up(driven);
 }
 
 TEST(SpecStatements, S6_3_FramesForAnObjectStreamThatIsNotOpenAreIgnored) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "scripted_peer.hpp"
+#include "weft/metrics.hpp"
 
 namespace weft::spec_test {
 namespace {
@@ -193,7 +194,9 @@ TEST(SpecStatements, S4_7_WithoutOnDemandAGoawayIdleEndsTheUnansweredRequestsNot
 // arriving in parts contradicts itself (the peer was answering): a protocol error, and the
 // request ends once as for any failed connection; it is not sent again, and no part of the
 // old answer is carried into the next connection. Before, a debug build failed an
-// assertion, and a release build kept the half answer for the next connection.
+// assertion, and a release build kept the half answer for the next connection. Like any
+// goaway (§4.6) it draws no frame: its sender reads nothing more. The error is this side's
+// to report (close reason, metrics); before, it was answered with goaway(protocol_error).
 TEST(SpecStatements, S4_7_AGoawayIdleWhileAResponseArrivesInPartsIsAProtocolError) {
   ScriptedPeer peer(testing::dialer_config(on_demand));
   const Call call = peer.connection().request(
@@ -209,8 +212,17 @@ TEST(SpecStatements, S4_7_AGoawayIdleWhileAResponseArrivesInPartsIsAProtocolErro
                   .seq = 100,
                   .payload = as_bytes("0123456789")});
   peer.feed(goaway_idle());
-  EXPECT_EQ(testing::expect_protocol_error(peer),
-            "goaway(idle) while answering mux " + std::to_string(call.id));
+  const std::string why = "goaway(idle) while answering mux " + std::to_string(call.id);
+  const auto close = peer.last<event::CloseTransport>();
+  ASSERT_TRUE(close.has_value());
+  EXPECT_TRUE(close->final_bytes.empty());
+  EXPECT_EQ(close->reason, "protocol error: " + why);
+  const auto down = peer.all<event::PeerDown>();
+  ASSERT_EQ(down.size(), 1u);
+  EXPECT_EQ(down[0].reason, "protocol error: " + why);
+  const MetricsSnapshot metrics = peer.node().metrics(0);
+  ASSERT_EQ(metrics.peers.size(), 1u);
+  EXPECT_EQ(metrics.peers[0].counters.protocol_errors.at(0), 1u);  // a rule, not a decoding error
   const auto done = peer.all<event::RequestDone>();
   ASSERT_EQ(done.size(), 1u);
   EXPECT_EQ(done[0].id, call.id);

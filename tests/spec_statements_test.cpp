@@ -492,7 +492,7 @@ TEST(SpecStatements, S4_2_AcceptorAppliesItsChecksInTheDocumentedOrder) {
   hello.peer_name = nobody;
   hello.nonce = short_nonce;
   hello.wall_ms = static_cast<std::uint64_t>(testing::kWallMs + kMaxSkewMs + 1);
-  // What the transport's certificate names (a TLS layer, §4.2 check 7): at first nobody.
+  // What the transport's certificate names (a TLS layer, §4.2 check 6): at first nobody.
   std::vector<std::string> certified{"someone-else"};
   // Fixing the first failing check each time reveals the next, in the document's order.
   const std::vector<std::pair<Status, std::function<void(Frame&)>>> steps{
@@ -719,6 +719,7 @@ TEST(SpecStatements, S6_2_StreamResetReasonTextsHaveTheDocumentedShape) {
       {"message on a stream without input", false, {msg(2, 1)}, "message after the end"},
       {"message after the end", true, {end(2, 0), msg(2, 1)}, "message after the end"},
       {"second end", true, {end(2, 0), end(2, 0)}, "second end"},
+      {"end on a stream without input", false, {end(2, 0)}, "second end"},
       {"end with the wrong count", true, {msg(2, 1), end(2, 2)}, "end after 2 messages, got 1"},
   };
   for (const ScriptOpened& c : script_opened) {

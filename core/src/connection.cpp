@@ -343,15 +343,16 @@ void Connection::fail_all_calls(Errc code, bool keep_requests, std::string text)
   inbound_request_bytes_ = 0;
 }
 
-void Connection::fail_protocol(TimeNs now_ns, std::string message, WireError code) {
+void Connection::fail_protocol(TimeNs now_ns, std::string message, WireError code, bool answer) {
   ++context_.metrics.peer(peer_).protocol_errors[static_cast<std::size_t>(code)];
   // A handshake that breaks the protocol failed like any refused one: the application hears
   // of it (an acceptor's refusals of a bad first frame are reported the same way).
   if (state_ == PeerState::handshaking) {
     context_.emit(event::HandshakeFailed{name_, Status::protocol_error, true, message});
   }
-  teardown(now_ns, "protocol error: " + message, true,
-           goaway_after_output(lanes_, checksums_, Status::protocol_error, message));
+  std::vector<std::uint8_t> goaway;
+  if (answer) goaway = goaway_after_output(lanes_, checksums_, Status::protocol_error, message);
+  teardown(now_ns, "protocol error: " + message, true, std::move(goaway));
 }
 
 // ---- incoming bytes and frames --------------------------------------------------------

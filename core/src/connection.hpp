@@ -248,8 +248,11 @@ class Connection : private ObjectPort {
                 std::vector<std::uint8_t> final_bytes, Errc code = Errc::disconnected,
                 bool keep_requests = false, std::string call_text = {});
   // Closes the transport for a protocol error; `code` is the decoder's (none: a rule
-  // broken by a frame that decoded), counted per peer for Node::metrics.
-  void fail_protocol(TimeNs now_ns, std::string message, WireError code = WireError::none);
+  // broken by a frame that decoded), counted per peer for Node::metrics. Without `answer`
+  // no goaway goes out: the frame at fault was the peer's goaway, and its sender reads no
+  // more (PROTOCOL.md §4.6, §9.1).
+  void fail_protocol(TimeNs now_ns, std::string message, WireError code = WireError::none,
+                     bool answer = true);
   void reject_handshake(TimeNs now_ns, Status status, std::string message);
   void schedule_redial(TimeNs now_ns);
   // Ends every call and stream with `code` (streams with `stream_text`); with

@@ -63,13 +63,15 @@ void Connection::close_idle(TimeNs now_ns) {
 
 void Connection::on_peer_idle_close(TimeNs now_ns, const Frame& goaway) {
   // goaway(idle) says the peer had nothing of ours in flight; a response it had begun says
-  // otherwise, so nothing it left unanswered can be taken as not processed.
+  // otherwise, so nothing it left unanswered can be taken as not processed. A protocol
+  // error, but no goaway answers it: the peer reads nothing after its own.
   std::optional<std::uint64_t> answering;
   outbound_.for_each([&](std::uint32_t, const Outbound& call) {
     if (call.assembling && !answering) answering = call.mux;
   });
   if (answering) {
-    return fail_protocol(now_ns, "goaway(idle) while answering mux " + std::to_string(*answering));
+    return fail_protocol(now_ns, "goaway(idle) while answering mux " + std::to_string(*answering),
+                         WireError::none, false);
   }
   const std::string reason = "the peer closed the idle connection: " +
                              std::string(clip_error_text(as_chars(goaway.payload)));

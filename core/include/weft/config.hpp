@@ -124,8 +124,9 @@ struct ConnectionTimeouts {
   // The dialer's handshake (connected to welcome) must finish within this.
   std::int64_t handshake_timeout_ms = 10'000;
   // An accepted transport must deliver its side of the handshake (the hello, then the auth
-  // that answers the challenge) within this. Shorter than the dialer's wait: a connection
-  // that says nothing costs this node a file descriptor, and anyone can open one.
+  // that answers the challenge) within this, counted once from the accept. Shorter than
+  // the dialer's wait: a connection that says nothing costs this node a file descriptor,
+  // and anyone can open one.
   std::int64_t hello_timeout_ms = 2'000;
   // A dial the node asked for must report connected within this.
   std::int64_t connect_timeout_ms = 5'000;
@@ -230,9 +231,10 @@ struct NodeConfig {
   // A real process draws it from the OS (io::EventNode does when it is unset); tests and
   // simulations fix it to replay a run.
   std::optional<std::uint64_t> seed;
-  // Accepted transports waiting for their hello at once; one more is closed at once (the
-  // driver gets CloseTransport from on_accepted). A few times the number of peers is
-  // plenty: a peer has one connection, and redials only after its backoff.
+  // Accepted transports in their handshake at once (waiting for their hello, or for their
+  // auth after the challenge); one more is closed at once (the driver gets CloseTransport
+  // from on_accepted). A few times the number of peers is plenty: a peer has one
+  // connection, and redials only after its backoff.
   std::size_t max_transports_awaiting_hello = 256;
   // Events waiting to be polled before accepting_input() turns false.
   std::size_t max_pending_events = 1 << 20;

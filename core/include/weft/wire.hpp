@@ -74,7 +74,7 @@ namespace flag {
 // of the same mux. stream_msg: the message continues in the next stream_msg of the stream,
 // which carries the same message number.
 inline constexpr std::uint16_t kMore = 0x0001;
-// hello, welcome: the sender asks that every later frame on the connection carry a checksum.
+// hello, challenge: the sender asks that every later frame on the connection carry a checksum.
 inline constexpr std::uint16_t kChecksums = 0x0001;
 // stream_open: the frame carries an initial payload (which may be empty).
 inline constexpr std::uint16_t kHasPayload = 0x0001;
@@ -218,13 +218,14 @@ struct WireLimits {
   std::uint16_t max_header_bytes = 1024;
   // Longest node name, in bytes (1..255).
   std::uint16_t max_name_bytes = 255;
-  // Longest `nonce` field a hello may carry, in bytes (at most 512). Version 3 nonces are
-  // exactly kNonceBytes; the decoder takes longer ones so that an older node's hello (whose
-  // element was a token) decodes and is refused for its version (PROTOCOL.md §4.2).
+  // Longest `nonce` field a hello or challenge may carry, in bytes (at most 512). Version 3
+  // nonces are exactly kNonceBytes; the decoder takes longer ones so that an older node's
+  // hello (whose element was a token) decodes and is refused for its version (PROTOCOL.md
+  // §4.2).
   std::uint16_t max_nonce_bytes = 256;
 };
 
-// The smallest max_frame_bytes a hello or welcome may announce; every implementation
+// The smallest max_frame_bytes a hello or challenge may announce; every implementation
 // accepts frames at least this large.
 inline constexpr std::uint32_t kMinMaxFrameBytes = 64 * 1024;
 // The largest nonce field any implementation must decode (WireLimits::max_nonce_bytes cap).
