@@ -708,7 +708,16 @@ Errc StreamSession::write(Payload message) {
         state.send_queue.push_back(std::move(queued));
         node.flush_stream(state);
       });
-  if (posted != Errc::ok) --state_->queued;
+  if (posted == Errc::ok) return Errc::ok;
+  --state_->queued;
+  // The command queue is full: on_writable follows here too, once the loop took the
+  // commands waiting now (the writer's want is raised before the loop is asked to look).
+  if (posted == Errc::queue_full) {
+    state_->wants_room.store(true);
+    if (const std::shared_ptr<EventNode::Impl> node = state_->node.lock()) {
+      node->wait_for_commands(*state_);
+    }
+  }
   return posted;
 }
 

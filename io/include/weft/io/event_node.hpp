@@ -333,9 +333,12 @@ class StreamSession {
   // writing faster than the socket drains waits here, not in the core's lanes). Borrowed bytes are
   // copied before write returns. Shared ones (a SharedBytes, a moved-in vector) over 16 KiB are
   // kept by reference until sent, so a large message costs no copy here; smaller ones are copied
-  // like borrowed ones. queue_full when stream_send_queue_messages are already waiting (on_writable
-  // follows, always); stream_closed / not_found when the stream ended or this side closed it;
-  // too_large when the message exceeds the peer's whole byte window (known once the peer accepted).
+  // like borrowed ones. queue_full, with nothing taken, when stream_send_queue_messages are
+  // already waiting, or (from another thread) when the node's command queue is full: either
+  // way on_writable follows once there is room (unless the stream ends first), so a writer
+  // may wait for it; stream_closed / not_found when the stream ended or this side closed it;
+  // too_large when the message exceeds the peer's whole byte window (known once the peer accepted);
+  // shutting_down when the node is stopping or gone (no on_writable: on_end has run or follows).
   // A queued message the core still refuses (too_large: before the window was known, or over
   // max_message_bytes) ends the stream with that error on both sides: nothing is ever
   // dropped quietly. From a callback on the loop thread a write needs no command: with
@@ -392,9 +395,10 @@ class StreamSession {
 struct StreamCallbacks {
   std::function<void(StreamSession&, Bytes)> on_message;
   std::function<void(StreamSession&)> on_input_end;
-  // Runs when the session's send queue has drained after a write returned queue_full, or
-  // when a message may go after try_write returned no_credit: a writer that produces as
-  // fast as it can writes again from here.
+  // Runs when the session's send queue has drained after a write returned queue_full (its
+  // send queue full, or the node's command queue: then once the loop took the commands
+  // waiting), or when a message may go after try_write returned no_credit: a writer that
+  // produces as fast as it can writes again from here. May run once more than needed.
   std::function<void(StreamSession&)> on_writable;
   std::function<void(StreamSession&, Errc, std::string_view)> on_end;
 };
