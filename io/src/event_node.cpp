@@ -46,6 +46,13 @@ bool looks_numeric(std::string_view host) {
   return !host.empty() && host.find_first_not_of("0123456789.") == std::string_view::npos;
 }
 
+// A route as a log line shows it: its first 64 bytes, then "..." for the rest.
+std::string clip_route(std::string_view route) {
+  constexpr std::size_t kShown = 64;
+  if (route.size() <= kShown) return std::string(route);
+  return std::string(route.substr(0, kShown)) + "...";
+}
+
 std::uint64_t seed_from_os() {
   std::random_device entropy;  // getrandom(2) on Linux
   return (std::uint64_t{entropy()} << 32) | entropy();
@@ -190,10 +197,27 @@ Errc EventNode::start() {
     impl.log(LogLevel::error, bad.what());
     return Errc::invalid_argument;
   }
-  for (const auto& [handler, route] : impl.handler_routes)
-    impl.node->register_handler(handler, route);
+  // A handler the core refuses would never be served (every call to it would end with
+  // unknown_handler): refused here, like a bad object endpoint.
+  const std::string route_limit =
+      std::to_string(impl.options.config.limits.max_route_bytes) + " bytes";
+  for (const auto& [handler, route] : impl.handler_routes) {
+    if (impl.node->register_handler(handler, route) != Errc::ok) {
+      impl.log(LogLevel::error, "bad request handler " + std::to_string(handler) + " route '" +
+                                    clip_route(route) + "' (handler 1..65535, a route of at most " +
+                                    route_limit + ")");
+      return Errc::invalid_argument;
+    }
+  }
   for (const auto& [handler, route, window] : impl.stream_handler_routes) {
-    impl.node->register_stream_handler(handler, route, window);
+    if (impl.node->register_stream_handler(handler, route, window) != Errc::ok) {
+      impl.log(LogLevel::error, "bad stream handler " + std::to_string(handler) + " route '" +
+                                    clip_route(route) +
+                                    "' or window (handler 1..65535, a route of "
+                                    "at most " +
+                                    route_limit + ", a window of at least 1 message and 1 byte)");
+      return Errc::invalid_argument;
+    }
   }
   for (const auto& [endpoint, route] : impl.object_routes) {
     if (impl.node->register_object_endpoint(endpoint, route.window) != Errc::ok) {

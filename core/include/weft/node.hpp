@@ -431,11 +431,14 @@ class Node {
   // ---- commands and getters ---------------------------------------------------------
 
   // Declares that this node serves (handler, route); requests for anything else are
-  // answered unknown_handler. invalid_argument for handler 0 or a route that is too long.
+  // answered unknown_handler. invalid_argument (nothing registered) for handler 0 or a route
+  // longer than limits.max_route_bytes.
   Errc register_handler(std::uint16_t handler, std::string_view route = {});
   // Declares that this node serves streams for (handler, route), granting openers `window`
   // for their messages (the window is ignored for streams without input). Opening any
-  // other stream is refused with unknown_handler.
+  // other stream is refused with unknown_handler. invalid_argument (nothing registered) for
+  // handler 0, a route longer than limits.max_route_bytes, or a window of 0 messages or 0
+  // bytes.
   Errc register_stream_handler(std::uint16_t handler, std::string_view route = {},
                                StreamWindow window = {});
   // Declares that this node receives object streams at `endpoint`, granting each `window`.

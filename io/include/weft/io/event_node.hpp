@@ -444,11 +444,20 @@ class EventNode {
   EventNode(const EventNode&) = delete;
   EventNode& operator=(const EventNode&) = delete;
 
-  // ---- before start() ----
-  // Serves (handler, route); call before start().
+  // ---- before start() (not thread-safe: from the thread that calls start()) ----
+  // Serves requests for (handler, route). Call before start(); start() fails with
+  // invalid_argument (and an error line in the log naming the handler) for handler 0 or a
+  // route longer than config.limits.max_route_bytes. Registering (handler, route) again
+  // replaces its function.
   void handle(std::uint16_t handler, std::string_view route, RequestHandler fn);
+  // Serves streams for (handler, route), granting each opener `window` for its messages.
+  // Call before start(); start() fails with invalid_argument (and a log line) for handler
+  // 0, a route longer than config.limits.max_route_bytes, or a window of 0 messages or 0
+  // bytes.
   void handle_stream(std::uint16_t handler, std::string_view route, StreamWindow window,
                      StreamHandler fn);
+  // Receives every PeerChange (loop thread). Call before start(); one function: a second
+  // call replaces the first.
   void on_peer_change(std::function<void(const PeerChange&)> fn);
   // Receives object streams at `endpoint` (1..255 printable ASCII bytes), granting each
   // `window` (at least 1 object and 65536 bytes); `fn` makes the sink of each object. Call
@@ -458,13 +467,13 @@ class EventNode {
   // Binds the listener, resolves peer addresses and starts the loop thread. Returns ok, or
   // invalid_argument when nothing was started (the log says why): accept_pause_ms below 1,
   // listen_busy_wait_ms below 0, tls_limits or a TLS context or NodeConfig the node refuses, a bad
-  // object endpoint or window, a bad peer, source or listen address, a listener that cannot bind
-  // (an address in use is tried again for up to listen_busy_wait_ms, so start() may block that
-  // long), no descriptor left for the loop's own, a loop_scheduling the kernel refuses, a
-  // WEFT_LOOP_BACKEND that names no backend, or an io_uring loop the kernel cannot make. A refused
-  // start() holds no descriptor and no port, and may be called again. shutting_down once
-  // stop() was called (a stopped node never starts). Work queued before start() runs in the
-  // loop's first turn.
+  // request or stream handler (handle, handle_stream), a bad object endpoint or window, a bad peer,
+  // source or listen address, a listener that cannot bind (an address in use is tried again for up
+  // to listen_busy_wait_ms, so start() may block that long), no descriptor left for the loop's own,
+  // a loop_scheduling the kernel refuses, a WEFT_LOOP_BACKEND that names no backend, or an io_uring
+  // loop the kernel cannot make. A refused start() holds no descriptor and no port, and may be
+  // called again. shutting_down once stop() was called (a stopped node never starts). Work queued
+  // before start() runs in the loop's first turn.
   Errc start();
   // Stops the loop: closes every transport (every call and stream still open ends exactly
   // once, with disconnected; object streams, bundles and objects being read with
