@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "event_node_impl.hpp"
+#include "weft/wire.hpp"
 
 namespace weft::io {
 namespace {
@@ -498,6 +499,19 @@ Errc EventNode::add_peer(const PeerAddress& address) {
     return Errc::invalid_argument;
   }
   if (!impl.started) {  // before start(): into the options start() reads
+    {
+      std::lock_guard lock(impl.mutex);
+      if (impl.closed) return Errc::shutting_down;  // a stopped node never starts
+    }
+    // The core's rules for a peer (Node::add_peer), so that start() does not fail over it.
+    const std::vector<std::string>& names = impl.options.config.peers;
+    if (!valid_node_name(address.name) || address.name == impl.options.config.name ||
+        std::find(names.begin(), names.end(), address.name) != names.end()) {
+      impl.log(LogLevel::error, "peer " + address.name +
+                                    " not added: not a node name, this node's own or listed "
+                                    "already");
+      return Errc::invalid_argument;
+    }
     impl.options.config.peers.push_back(address.name);
     impl.options.addresses.push_back(address);
     return Errc::ok;

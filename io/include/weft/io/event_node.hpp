@@ -575,9 +575,11 @@ class EventNode {
   // relationship (Node::add_peer) under a new id, also for a name removed before. Its
   // connection follows the dial rule: this node dials it, or waits for its hello (which the
   // other node sends once it lists this node too). The address is resolved on the calling
-  // thread, before the loop is asked. invalid_argument (nothing added) for a bad name, this
-  // node's own name, the name of a live peer, or an address that does not resolve;
-  // queue_full or shutting_down when the loop could not be asked.
+  // thread, before the loop is asked. invalid_argument (nothing added, an error line in the
+  // log) for a name that is not a node name (1..255 bytes 0x21..0x7e), this node's own
+  // name, the name of a live peer (before start(): one in the peer list), or an address
+  // that does not resolve; queue_full or shutting_down when the loop could not be asked
+  // (shutting_down also before start() once stop() was called).
   Errc add_peer(const PeerAddress& address);
   // Removes the live peer `name` (Node::remove_peer): its connection closes after a
   // goaway(shutting_down); every call to it ends once with Errc::peer_removed (reply
