@@ -330,8 +330,9 @@ int run_stream(io::EventNode& node, const Args& args, std::uint16_t handler,
       }
     });
   }
-  // Every message goes out: a full send queue waits for on_writable, any other refusal ends
-  // the run with that error.
+  // Every message goes out: queue_full (the session's send queue or the node's command queue
+  // full) waits for on_writable, which follows either way; any other refusal ends the run
+  // with that error.
   for (const std::string& message : messages) {
     while (true) {
       std::unique_lock lock(progress->mutex);
@@ -357,7 +358,10 @@ int run_stream(io::EventNode& node, const Args& args, std::uint16_t handler,
       if (progress->ended) break;
     }
   }
-  session.close();
+  // A full command queue refuses the close for now (nothing closed): the loop takes the
+  // queue within a turn, so try again shortly.
+  while (session.close() == Errc::queue_full)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::unique_lock lock(progress->mutex);
   if (!progress->changed.wait_for(lock, wait_limit, [&] { return progress->ended.has_value(); })) {
     std::fprintf(stderr, "weft-call: the stream did not end within 30 s\n");

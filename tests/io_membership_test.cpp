@@ -299,6 +299,34 @@ TEST(IoMembership, BeforeStartAddAndRemoveEditThePeerList) {
   EXPECT_EQ(node.remove_peer("sc"), Errc::shutting_down);
 }
 
+// Before start(), add_peer refuses what start() would (event_node.hpp, add_peer): not a
+// node name, this node's own name, a name listed already; nothing is added and the node
+// starts. Before, each was added with ok and start() failed over it. A node stopped before
+// it started answers shutting_down.
+TEST(IoMembership, BeforeStartAddPeerRefusesANameStartWouldRefuse) {
+  EventNodeOptions options;
+  options.config = config_for("sa", "sb");
+  EventNode node(std::move(options));
+  EXPECT_EQ(node.add_peer({"", "127.0.0.1", 1}), Errc::invalid_argument);
+  EXPECT_EQ(node.add_peer({"s c", "127.0.0.1", 1}), Errc::invalid_argument);
+  EXPECT_EQ(node.add_peer({"sa", "127.0.0.1", 1}), Errc::invalid_argument);
+  EXPECT_EQ(node.add_peer({"sb", "127.0.0.1", 1}), Errc::invalid_argument);
+  EXPECT_EQ(node.add_peer({"sc", "127.0.0.1", 1}), Errc::ok);
+  EXPECT_EQ(node.add_peer({"sc", "127.0.0.1", 2}), Errc::invalid_argument);
+  ASSERT_EQ(node.start(), Errc::ok);
+  std::vector<std::string> names;
+  for (const PeerStatus& status : node.peers())
+    names.push_back(status.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"sb", "sc"}));
+  node.stop();
+
+  EventNodeOptions never_started;
+  never_started.config = config_for("sa", "sb");
+  EventNode stopped(std::move(never_started));
+  stopped.stop();
+  EXPECT_EQ(stopped.add_peer({"sc", "127.0.0.1", 1}), Errc::shutting_down);
+}
+
 // The members file weft-node and weft-load reload on SIGHUP (examples/membership_file.hpp).
 TEST(IoMembership, AMembersFileIsReadWholeAndApplyingItAddsRemovesAndReaddsMovedPeers) {
   const std::string path = ::testing::TempDir() + "members-io-test.txt";

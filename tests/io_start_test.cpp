@@ -11,9 +11,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -115,6 +117,51 @@ TEST(IoContracts, ASecondStopReturnsOnlyOnceTheFirstHasEndedEverything) {
   EXPECT_TRUE(done_finished.load()) << "the second stop() returned while the first still ran";
   first.join();
   acceptor.stop();
+}
+
+// A handler the core would never serve (handler 0, a route over limits.max_route_bytes, a
+// stream window of 0 messages or 0 bytes) makes start() fail with invalid_argument and a
+// log line naming it, as a bad object endpoint does (event_node.hpp, handle). Before,
+// start() returned ok and every call to it ended with unknown_handler.
+TEST(IoContracts, StartRefusesAHandlerTheCoreWouldNeverServe) {
+  const std::string long_route(256, 'r');  // limits.max_route_bytes is 255
+  const auto serve = [](IncomingRequest&&) {};
+  const auto serve_stream = [](const IncomingStream&, StreamSession) { return StreamCallbacks{}; };
+  const std::vector<std::pair<std::string, std::function<void(EventNode&)>>> cases = {
+      {"bad request handler 0", [&](EventNode& node) { node.handle(0, "", serve); }},
+      {"bad request handler 1", [&](EventNode& node) { node.handle(1, long_route, serve); }},
+      {"bad stream handler 0",
+       [&](EventNode& node) { node.handle_stream(0, "", StreamWindow{}, serve_stream); }},
+      {"bad stream handler 2",
+       [&](EventNode& node) { node.handle_stream(2, long_route, StreamWindow{}, serve_stream); }},
+      {"bad stream handler 3",
+       [&](EventNode& node) {
+         node.handle_stream(3, "", StreamWindow{0, 1 << 20}, serve_stream);
+       }},
+      {"bad stream handler 4",
+       [&](EventNode& node) {
+         node.handle_stream(4, "", StreamWindow{16, 0}, serve_stream);
+       }},
+  };
+  for (const auto& bad : cases) {
+    SCOPED_TRACE(bad.first);
+    std::mutex mutex;
+    std::vector<std::string> errors;
+    EventNodeOptions options;
+    options.config = config_for("alpha", "bravo");
+    options.log = [&](LogLevel level, std::string_view text) {
+      std::lock_guard lock(mutex);
+      if (level == LogLevel::error) errors.emplace_back(text);
+    };
+    EventNode node(std::move(options));
+    node.handle(7, "fine", serve);  // a good one beside it changes nothing
+    bad.second(node);
+    EXPECT_EQ(node.start(), Errc::invalid_argument);
+    std::lock_guard lock(mutex);
+    EXPECT_TRUE(std::any_of(errors.begin(), errors.end(),
+                            [&](const std::string& line) { return line.starts_with(bad.first); }))
+        << "no error line starting '" << bad.first << "'";
+  }
 }
 
 TEST(IoContracts, ARefusedStartHoldsNoDescriptorAndMayBeCalledAgain) {

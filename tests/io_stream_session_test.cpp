@@ -131,6 +131,39 @@ TEST(IoStreamSession, CloseAndFailRefusedByAFullCommandQueueCanBeRetried) {
   }
 }
 
+// A write refused because the node's command queue is full (not the session's send queue)
+// is promised on_writable as well: a writer that waits for it is woken once the loop took
+// the queued commands, and its write then goes through (before, on_writable never came
+// for this refusal and weft-call's writer stalled until its 30 s limit).
+TEST(IoStreamSession, AWriteRefusedByAFullCommandQueueIsFollowedByOnWritable) {
+  Opener opener;
+  Nodes nodes(StreamWindow{16, 1 << 20}, 64, /*command_queue_capacity=*/1);
+  StreamSession session =
+      nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, opener.callbacks());
+  ASSERT_TRUE(wait_until([&] { return session.write(as_bytes("first")) == Errc::ok; }));
+  ASSERT_TRUE(wait_until([&] { return nodes.sink.messages.load() == 1; }));
+  std::size_t writables_before = 0;
+  {
+    testing::LoopFreeze freeze(*nodes.dialer);  // takes the queue's one place
+    ASSERT_TRUE(freeze.wait_held());
+    ASSERT_EQ(nodes.dialer->run_on_loop([] {}), Errc::ok);  // and now the queue is full
+    std::lock_guard lock(opener.mutex);
+    writables_before = opener.writables;
+    ASSERT_EQ(session.write(as_bytes("second")), Errc::queue_full);
+  }
+  {
+    std::unique_lock lock(opener.mutex);
+    ASSERT_TRUE(opener.changed.wait_for(lock, 5s, [&] {
+      return opener.writables > writables_before;
+    })) << "on_writable never followed the refused write";
+  }
+  // The queue has one place: the write, then the close, may each wait for the other's turn.
+  ASSERT_TRUE(wait_until([&] { return session.write(as_bytes("second")) == Errc::ok; }));
+  ASSERT_TRUE(wait_until([&] { return session.close() == Errc::ok; }));
+  expect_both_ends(opener, nodes, Errc::ok);
+  EXPECT_EQ(nodes.sink.messages.load(), 2u);
+}
+
 // defer() keeps a message and stops delivery until consume() (issue 14, item 8): messages
 // then come one consume at a time, in order, and the stream still ends normally.
 TEST(IoStreamSession, DeferHoldsDeliveryUntilConsume) {

@@ -75,6 +75,12 @@ class Recorder {
     return
         [this, node](LogLevel, std::string_view text) { add(node + " log: " + std::string(text)); };
   }
+  // Only the lines at LogLevel::error, as "<node> error: <text>".
+  LogSink errors_of(const std::string& node) {
+    return [this, node](LogLevel level, std::string_view text) {
+      if (level == LogLevel::error) add(node + " error: " + std::string(text));
+    };
+  }
   // Whether some line starts with `prefix` and contains `part`.
   bool saw(const std::string& prefix, const std::string& part = {}) {
     std::lock_guard lock(mutex_);
@@ -506,6 +512,33 @@ TEST(IoTls, SetTlsContextRefusesWhatANodeCannotUse) {
   EventNode refused(std::move(options));
   EXPECT_EQ(refused.start(), Errc::invalid_argument);
   EXPECT_TRUE(recorder.saw(dialer + " log: TLS context refused: it is deterministic"));
+}
+
+// A certificate without the node's name is taken, and said at LogLevel::error, at start()
+// and at set_tls_context(): every peer will refuse the node, and weft-call shows errors
+// only. Before, the line was a warning, which the operator of weft-call never saw.
+TEST(IoTls, ACertificateWithoutTheNodesNameIsTakenAndLoggedAsAnError) {
+  TestPki pki;
+  Recorder recorder;
+  const std::string dialer = dialer_and_acceptor().first;
+  const std::string acceptor = dialer_and_acceptor().second;
+  EventNodeOptions options =
+      options_for(dialer, {{acceptor, 0}}, pki.context({"someone-else"}, {}, valid_now()));
+  options.log = recorder.errors_of(dialer);
+  EventNode node(std::move(options));
+  ASSERT_EQ(node.start(), Errc::ok);
+  const std::string line = dialer + " error: the TLS certificate does not carry this node's name";
+  const auto said = [&] {
+    const std::string all = recorder.all();
+    std::size_t count = 0;
+    for (std::size_t at = all.find(line); at != std::string::npos; at = all.find(line, at + 1))
+      ++count;
+    return count;
+  };
+  EXPECT_EQ(said(), 1u) << recorder.all();
+  EXPECT_EQ(node.set_tls_context(pki.context({"another-one"}, {}, valid_now())), Errc::ok);
+  EXPECT_EQ(said(), 2u) << recorder.all();
+  node.stop();
 }
 
 // The adapter's metric `name` on `node` (-1: not reported).

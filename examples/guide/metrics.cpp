@@ -83,8 +83,8 @@ std::string http_get(std::uint16_t port, const std::string& path) {
 
 void scrape(EventNode& server) {
   // [guide:metrics-http]
-  // GET /metrics on a listening socket of the node's own, answered on its loop thread, in
-  // the Prometheus text format (what weft-node --metrics HOST:PORT serves).
+  // GET /metrics on a listening socket of the node's own, each snapshot taken on its loop
+  // thread, in the Prometheus text format (what weft-node --metrics HOST:PORT serves).
   io::MetricsHttpOptions http;
   http.host = "127.0.0.1";
   http.port = 0;  // a free port, for this demo; a deployment names one for the scrape job

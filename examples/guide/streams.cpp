@@ -6,11 +6,13 @@
 //   guide_streams KEY_DIR     KEY_DIR as `weft-keys KEY_DIR server client` made it
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <future>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common.hpp"
@@ -71,8 +73,8 @@ void serve(EventNode& server) {
 
 // [guide:open-stream]
 // What the client's callbacks share; they run on the loop thread only. The session is not
-// kept here: it holds the callbacks, they hold this, and that cycle would never be freed.
-// The callbacks get the session as their first argument instead.
+// kept here (it could be: the session drops its callbacks once on_end returned, which
+// breaks the cycle): the callbacks get it as their first argument.
 struct Upload {
   int written = 0;
   int answers = 0;
@@ -108,9 +110,12 @@ std::shared_ptr<Upload> upload_to(EventNode& client) {
   // has_input: we write messages; no initial payload; no deadline (keepalive still runs).
   io::StreamSession session = client.open_stream("server", kUpper, "", nullptr, true,
                                                  StreamWindow{}, 0, std::move(callbacks));
-  // Start writing on the loop thread, where every later pump() runs too.
-  const Errc posted = client.run_on_loop([session, upload]() mutable { pump(session, *upload); });
-  if (posted != Errc::ok) session.cancel();  // on_end follows
+  // Start writing on the loop thread, where every later pump() runs too. A full command
+  // queue refuses that for the moment: back off and try again. shutting_down needs nothing
+  // more: the node is stopping, and its stop() ends the stream (on_end says so).
+  const auto start_pump = [session, upload]() mutable { pump(session, *upload); };
+  while (client.run_on_loop(start_pump) == Errc::queue_full)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return upload;
 }
 // [/guide]

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "event_node_impl.hpp"
+#include "weft/wire.hpp"
 
 namespace weft::io {
 namespace {
@@ -44,6 +45,13 @@ event_base* new_event_base() {
 bool looks_numeric(std::string_view host) {
   if (host.find(':') != std::string_view::npos) return true;
   return !host.empty() && host.find_first_not_of("0123456789.") == std::string_view::npos;
+}
+
+// A route as a log line shows it: its first 64 bytes, then "..." for the rest.
+std::string clip_route(std::string_view route) {
+  constexpr std::size_t kShown = 64;
+  if (route.size() <= kShown) return std::string(route);
+  return std::string(route.substr(0, kShown)) + "...";
 }
 
 std::uint64_t seed_from_os() {
@@ -190,10 +198,27 @@ Errc EventNode::start() {
     impl.log(LogLevel::error, bad.what());
     return Errc::invalid_argument;
   }
-  for (const auto& [handler, route] : impl.handler_routes)
-    impl.node->register_handler(handler, route);
+  // A handler the core refuses would never be served (every call to it would end with
+  // unknown_handler): refused here, like a bad object endpoint.
+  const std::string route_limit =
+      std::to_string(impl.options.config.limits.max_route_bytes) + " bytes";
+  for (const auto& [handler, route] : impl.handler_routes) {
+    if (impl.node->register_handler(handler, route) != Errc::ok) {
+      impl.log(LogLevel::error, "bad request handler " + std::to_string(handler) + " route '" +
+                                    clip_route(route) + "' (handler 1..65535, a route of at most " +
+                                    route_limit + ")");
+      return Errc::invalid_argument;
+    }
+  }
   for (const auto& [handler, route, window] : impl.stream_handler_routes) {
-    impl.node->register_stream_handler(handler, route, window);
+    if (impl.node->register_stream_handler(handler, route, window) != Errc::ok) {
+      impl.log(LogLevel::error, "bad stream handler " + std::to_string(handler) + " route '" +
+                                    clip_route(route) +
+                                    "' or window (handler 1..65535, a route of "
+                                    "at most " +
+                                    route_limit + ", a window of at least 1 message and 1 byte)");
+      return Errc::invalid_argument;
+    }
   }
   for (const auto& [endpoint, route] : impl.object_routes) {
     if (impl.node->register_object_endpoint(endpoint, route.window) != Errc::ok) {
@@ -474,6 +499,19 @@ Errc EventNode::add_peer(const PeerAddress& address) {
     return Errc::invalid_argument;
   }
   if (!impl.started) {  // before start(): into the options start() reads
+    {
+      std::lock_guard lock(impl.mutex);
+      if (impl.closed) return Errc::shutting_down;  // a stopped node never starts
+    }
+    // The core's rules for a peer (Node::add_peer), so that start() does not fail over it.
+    const std::vector<std::string>& names = impl.options.config.peers;
+    if (!valid_node_name(address.name) || address.name == impl.options.config.name ||
+        std::find(names.begin(), names.end(), address.name) != names.end()) {
+      impl.log(LogLevel::error, "peer " + address.name +
+                                    " not added: not a node name, this node's own or listed "
+                                    "already");
+      return Errc::invalid_argument;
+    }
     impl.options.config.peers.push_back(address.name);
     impl.options.addresses.push_back(address);
     return Errc::ok;
@@ -708,7 +746,16 @@ Errc StreamSession::write(Payload message) {
         state.send_queue.push_back(std::move(queued));
         node.flush_stream(state);
       });
-  if (posted != Errc::ok) --state_->queued;
+  if (posted == Errc::ok) return Errc::ok;
+  --state_->queued;
+  // The command queue is full: on_writable follows here too, once the loop took the
+  // commands waiting now (the writer's want is raised before the loop is asked to look).
+  if (posted == Errc::queue_full) {
+    state_->wants_room.store(true);
+    if (const std::shared_ptr<EventNode::Impl> node = state_->node.lock()) {
+      node->wait_for_commands(*state_);
+    }
+  }
   return posted;
 }
 

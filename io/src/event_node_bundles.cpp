@@ -89,10 +89,13 @@ Errc Bundle::fin() {
 }
 
 Errc Bundle::stop() {
-  if (state_) state_->closing = true;
-  return on_bundle_loop(state_, [](EventNode::Impl& node, Bundle::State& s) {
+  // As ObjectStream::stop: closed at once, unless the stop is not handed to the loop.
+  const bool was_closing = state_ && state_->closing.exchange(true);
+  const Errc posted = on_bundle_loop(state_, [](EventNode::Impl& node, Bundle::State& s) {
     node.node->bundle_stop(node.fresh_now(), *s.id);
   });
+  if (posted != Errc::ok && state_ && !was_closing) state_->closing = false;
+  return posted;
 }
 
 std::size_t Bundle::in_flight() const {

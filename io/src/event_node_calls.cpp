@@ -1,6 +1,8 @@
 // EventNode::Impl on the loop thread, the application side: the core's events dispatched
 // to peer-change callbacks, request handlers and responders, and stream sessions (their
 // callbacks, send queues and ends); requests started and answers sent.
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "event_node_impl.hpp"
@@ -252,6 +254,29 @@ void EventNode::Impl::flush_stream(StreamSession::State& state) {
   } else if (state.close_requested) {
     connection.stream_close(now, *state.id);
     state.close_requested = false;
+  }
+}
+
+void EventNode::Impl::wait_for_commands(StreamSession::State& state) {
+  {
+    std::lock_guard lock(mutex);
+    command_waiters.push_back(state.weak_from_this());
+  }
+  // The loop takes the note in the turn this wakes at the latest: the note went in first.
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t written = ::write(wake_fd, &one, sizeof one);
+}
+
+void EventNode::Impl::flush_command_waiters() {
+  std::vector<std::weak_ptr<StreamSession::State>> waiting;
+  {
+    std::lock_guard lock(mutex);
+    if (command_waiters.empty()) return;
+    waiting.swap(command_waiters);
+  }
+  for (const std::weak_ptr<StreamSession::State>& weak : waiting) {
+    // Open (its open ran before: it was queued before the refused write) unless it ended.
+    if (const std::shared_ptr<StreamSession::State> state = weak.lock()) flush_stream(*state);
   }
 }
 

@@ -549,6 +549,13 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // Flushes the sessions waiting for room whose connection's output has fallen below the
   // mark; true when it flushed any (more output may follow).
   bool flush_room_waiters();
+  // Any thread: `state`'s write was refused because the command queue is full, and its
+  // writer is promised on_writable (StreamSession::write). Notes the session (under mutex)
+  // and wakes the loop, which flushes it once it took the commands waiting then.
+  void wait_for_commands(StreamSession::State& state);
+  // Loop thread, after a wake-up's commands ran: flushes the sessions wait_for_commands
+  // noted, each calling its on_writable once nothing of its own waits any more.
+  void flush_command_waiters();
   static void learn_peer_window(PeerConnection connection, StreamSession::State& state);
   // Hands the stream's waiting messages to on_message, consuming each when it returns,
   // until the inbox is empty or the handler defers one; then reports the input's end.
@@ -673,6 +680,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   std::atomic<std::thread::id> loop_id;
   std::mutex mutex;
   std::deque<Command> commands;
+  // Under mutex: the sessions wait_for_commands noted since the loop last flushed them.
+  std::vector<std::weak_ptr<StreamSession::State>> command_waiters;
   bool closed = false;
   // Under mutex: the first stop() has joined the loop and ended what never ran; a later
   // stop() from another thread waits on `stopped` for it.

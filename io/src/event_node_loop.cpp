@@ -497,7 +497,9 @@ void EventNode::Impl::on_wake(evutil_socket_t, short, void* arg) {
 void EventNode::Impl::woken() {
   turn_now_ns = 0;  // a new turn, whatever ran before it
   run_commands();
-  if (!stopping) after_input();
+  if (stopping) return;
+  flush_command_waiters();
+  after_input();
 }
 
 // ---- stopping ----

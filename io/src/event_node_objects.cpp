@@ -120,11 +120,15 @@ Errc ObjectStream::fin() {
 }
 
 Errc ObjectStream::stop() {
-  if (state_) state_->closing = true;
-  return on_handle_loop<ObjectStream::State>(
+  // Closed at once, so that no send slips in behind the stop; a stop not handed to the
+  // loop (queue_full) leaves the stream as it was: nothing stopped it.
+  const bool was_closing = state_ && state_->closing.exchange(true);
+  const Errc posted = on_handle_loop<ObjectStream::State>(
       state_, [](EventNode::Impl& node, ObjectStream::State& s) {
         node.connection(*s.peer).object_stream_stop(node.fresh_now(), *s.id);
       });
+  if (posted != Errc::ok && state_ && !was_closing) state_->closing = false;
+  return posted;
 }
 
 std::size_t ObjectStream::in_flight() const {

@@ -19,11 +19,11 @@ bool EventNode::Impl::check_tls_context(const TlsContext& context) const {
   }
   const std::vector<std::string>& names = context.own_names();
   if (std::find(names.begin(), names.end(), options.config.name) == names.end()) {
-    // Allowed (a test plays an impostor so): a warning, since the context is still taken,
-    // but every peer will refuse this node.
-    log(LogLevel::warning, "the TLS certificate does not carry this node's name '" +
-                               options.config.name +
-                               "' as a subjectAltName DNS entry: peers will refuse it");
+    // Allowed (a test plays an impostor so), but every peer will refuse this node: an
+    // error, which an operator sees (weft-call shows errors only).
+    log(LogLevel::error, "the TLS certificate does not carry this node's name '" +
+                             options.config.name +
+                             "' as a subjectAltName DNS entry: peers will refuse it");
   }
   return true;
 }

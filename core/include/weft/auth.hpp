@@ -106,9 +106,10 @@ using Ed25519PublicKey = std::array<std::uint8_t, 32>;
 class KeyRingAuth final : public Authenticator {
  public:
   // From a PEM private key (PKCS#8, as `openssl genpkey -algorithm ed25519` or weft-keys
-  // writes it) and a ring. Throws std::invalid_argument naming the problem: a key that is
-  // not Ed25519 or does not parse, a ring line that does not parse (with its number), two
-  // names with one public key (its holder could prove either name).
+  // writes it) and a ring (parse_ring reads one from text, checking each line). Throws
+  // std::invalid_argument naming the problem: a private key that is not Ed25519 or does not
+  // parse, a ring key that is not Ed25519 (naming its node), two names with one public key
+  // (its holder could prove either name).
   KeyRingAuth(std::string_view private_key_pem, std::map<std::string, Ed25519PublicKey> ring);
   ~KeyRingAuth() override;
   KeyRingAuth(const KeyRingAuth&) = delete;

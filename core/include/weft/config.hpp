@@ -88,8 +88,9 @@ struct ConnectionLimits {
   std::uint64_t max_stream_receive_bytes = 256ull * 1024 * 1024;
 
   // ---- object streams (PROTOCOL.md §6.3) ----
-  // Object streams to and from one peer, each direction counted on its own: posting to a
-  // new stream past it fails with queue_full; a peer opening one more is refused busy.
+  // Object streams to and from one peer, each direction counted on its own: opening one
+  // more fails with queue_full (PeerConnection::open_object_stream); a peer opening one
+  // more is refused busy.
   std::uint32_t max_object_streams = 1024;
   // Objects posted on one stream and not completed (the burst): one more is refused with
   // queue_full.

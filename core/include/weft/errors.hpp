@@ -38,8 +38,8 @@ enum class Errc : std::uint8_t {
   // The application removed the destination from a bundle (Node::bundle_remove_destination):
   // what was in flight to it ends.
   destination_removed,
-  // The peer does not support what was asked: a compressed object stream to a peer whose
-  // protocol version has no compression, or to an endpoint that does not accept it.
+  // The peer does not support what was asked: a compressed object stream to an endpoint
+  // registered without compression.
   unsupported,
 };
 

@@ -77,7 +77,7 @@ struct HandshakeFailed {
 };
 
 // A request arrived for a registered handler. Answer it exactly once with
-// Connection::respond / respond_error, unless a RequestCanceled for it comes first.
+// PeerConnection::respond / respond_error, unless a RequestCanceled for it comes first.
 struct RequestReceived {
   PeerId peer;
   InboundId id;

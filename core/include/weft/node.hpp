@@ -155,14 +155,17 @@ struct StreamCredits {
 
 class Node;
 
-// Calls to one peer. A small handle: copy it freely; valid while its node lives.
+// Calls to one peer. A small handle: copy it freely; valid while its node lives. Every call
+// on a handle whose id is not below Node::peer_count() throws std::out_of_range (an id the
+// node never gave out); a removed peer's id stays valid (Node::remove_peer).
 class PeerConnection {
  public:
   // Sends a request. With NodeConfig::connect_on_demand, a request made while the
   // connection is down waits for it (its deadline runs) and brings it up (PROTOCOL.md §4.7):
   // it ends disconnected if the dial or knock it caused fails; a request the peer's
   // goaway(idle) shows unread goes out again on the next connection. Errors (nothing sent,
-  // no event follows): disconnected (not established, and not on demand), too_large (payload over
+  // no event follows): unknown_peer (the peer was removed: Node::remove_peer), disconnected (not
+  // established, and not on demand), too_large (payload over
   // limits.max_message_bytes; larger payloads than a frame travel in parts), queue_full (too many
   // in flight, or data waiting in the lanes and the payload would take them past max_queued_bytes;
   // into empty lanes any payload up to max_message_bytes goes), invalid_argument (handler 0, route
@@ -194,8 +197,9 @@ class PeerConnection {
 
   // ---- streams (both sides use the same calls on a StreamId) ----
 
-  // Opens a stream to (handler, route). Errors (nothing sent, no event): disconnected (on
-  // demand this also brings the connection up: open the stream again after PeerUp),
+  // Opens a stream to (handler, route). Errors (nothing sent, no event): unknown_peer (the
+  // peer was removed), disconnected (on demand this also brings the connection up: open
+  // the stream again after PeerUp),
   // too_large (initial payload), queue_full (too many streams or receive budget spent),
   // invalid_argument. Otherwise exactly one event::StreamEnded for the id follows.
   OpenedStream open_stream(TimeNs now_ns, const StreamArgs& args);
@@ -244,13 +248,13 @@ class PeerConnection {
 
   // Opens an object stream to the peer's endpoint `endpoint` (1..255 printable ASCII
   // bytes). Nothing goes on the wire until the first object: the stream may be opened
-  // while the peer is down. Errors (no stream, no event): invalid_argument (the name),
-  // queue_full (limits.max_object_streams). Otherwise exactly one event::ObjectStreamEnded
-  // for the id follows, after object_stream_fin or object_stream_stop (or unknown_handler
-  // when the peer has no such endpoint). With options.compression lz4 each data chunk goes
-  // LZ4-compressed when that makes it smaller; the receiver sees the same data, offsets and
-  // sizes as without. A peer that cannot take it (protocol version 1, or an endpoint
-  // registered without compression) ends the stream with unsupported when its first object
+  // while the peer is down. Errors (no stream, no event): unknown_peer (the peer was
+  // removed), invalid_argument (the name), queue_full (limits.max_object_streams). Otherwise
+  // exactly one event::ObjectStreamEnded for the id follows, after object_stream_fin or
+  // object_stream_stop (or unknown_handler when the peer has no such endpoint). With
+  // options.compression lz4 each data chunk goes LZ4-compressed when that makes it smaller; the
+  // receiver sees the same data, offsets and sizes as without. A peer that cannot take it (an
+  // endpoint registered without compression) ends the stream with unsupported when its first object
   // would open it there: every object posted completes with unsupported, then
   // ObjectStreamEnded(unsupported).
   OpenedObjectStream open_object_stream(TimeNs now_ns, std::string_view endpoint,
@@ -431,11 +435,14 @@ class Node {
   // ---- commands and getters ---------------------------------------------------------
 
   // Declares that this node serves (handler, route); requests for anything else are
-  // answered unknown_handler. invalid_argument for handler 0 or a route that is too long.
+  // answered unknown_handler. invalid_argument (nothing registered) for handler 0 or a route
+  // longer than limits.max_route_bytes.
   Errc register_handler(std::uint16_t handler, std::string_view route = {});
   // Declares that this node serves streams for (handler, route), granting openers `window`
   // for their messages (the window is ignored for streams without input). Opening any
-  // other stream is refused with unknown_handler.
+  // other stream is refused with unknown_handler. invalid_argument (nothing registered) for
+  // handler 0, a route longer than limits.max_route_bytes, or a window of 0 messages or 0
+  // bytes.
   Errc register_stream_handler(std::uint16_t handler, std::string_view route = {},
                                StreamWindow window = {});
   // Declares that this node receives object streams at `endpoint`, granting each `window`.
@@ -448,6 +455,8 @@ class Node {
                                 ObjectCompression accepts = ObjectCompression::lz4);
   // The counters of an endpoint, or nullopt when it is not registered.
   std::optional<ObjectEndpointStats> object_endpoint_stats(std::string_view endpoint) const;
+  // The calls to `peer`. Never fails itself; every call on the handle throws
+  // std::out_of_range when `peer` is not below peer_count().
   PeerConnection connection(PeerId peer) { return {this, peer}; }
   // The live peer called `name` (a removed one is not found).
   std::optional<PeerId> find_peer(std::string_view name) const;

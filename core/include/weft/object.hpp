@@ -119,7 +119,7 @@ struct PostedObject {
 enum class ObjectCompression : std::uint8_t {
   none,
   // Each object_data chunk is compressed on its own as an LZ4 block; a chunk that does not
-  // shrink goes as it is. Needs a peer of protocol version 2 whose endpoint accepts it.
+  // shrink goes as it is. Needs a peer whose endpoint accepts it.
   lz4,
 };
 

@@ -92,6 +92,8 @@ class MsgpackCodec {
  public:
   explicit MsgpackCodec(UnpackLimits limits = {}) : limits_(limits) {}
 
+  // Encodes `value`. The view returned is into this codec's buffer: valid until the next
+  // pack() on this codec (or its destruction). Copy it, or send it, before packing again.
   template <typename T>
   Bytes pack(const T& value) {
     buffer_.clear();

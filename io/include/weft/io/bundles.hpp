@@ -102,10 +102,14 @@ class Bundle {
   // (Node::bundle_add_destination / bundle_remove_destination give the rules).
   Errc add_destination(std::string_view peer);
   Errc remove_destination(std::string_view peer);
-  // Ends the bundle after every object completed (on_end(ok)).
+  // Ends the bundle after every object completed (on_end(ok)). not_found when the bundle
+  // ended; stream_closed after fin() or stop(); queue_full (the command queue) leaves it
+  // open: try again; shutting_down when the node is stopping or gone.
   Errc fin();
   // Aborts: every replica in flight ends with canceled, each object completes, then
-  // on_end(canceled).
+  // on_end(canceled). Closes the bundle at once (send() and fin() then return
+  // stream_closed). not_found when the bundle ended; queue_full (the command queue) leaves
+  // the bundle as it was: try again; shutting_down when the node is stopping or gone.
   Errc stop();
   std::size_t in_flight() const;
   // From any thread: true once the bundle has ended (and for an empty handle). It turns true

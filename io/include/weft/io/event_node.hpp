@@ -3,8 +3,11 @@
 // from any thread.
 //
 // Threads. EventNode owns one event-loop thread. The core runs only there. Every public
-// method may be called from any thread: calls are handed to the loop through a bounded
-// queue and an eventfd wake-up, and never block (a full queue returns Errc::queue_full).
+// method may be called from any thread, except the registrations (handle, handle_stream,
+// handle_objects, on_peer_change): those write the node's tables without a lock, so call
+// them before start(), from the thread that then calls start(). Calls are handed to the
+// loop through a bounded queue and an eventfd wake-up, and never block (a full queue
+// returns Errc::queue_full).
 // Calls made on the loop thread itself (from a callback) run at once, without the queue.
 // Every callback (reply, request handler, stream and object callbacks, peer events, log)
 // runs on the loop thread, except in these cases, where it runs on the thread named:
@@ -14,7 +17,8 @@
 //    destructor): stop() ends it with shutting_down on its own thread: an open's on_end, a
 //    request's done, a send's on_done (ObjectStream::send, Bundle::send);
 //  - the log lines of start(), add_peer(), set_tls_context() and serve_metrics() about
-//    their own arguments (a bad address, a bad TLS context): on the calling thread.
+//    their own arguments (a bad address, a bad TLS context): on the calling thread; on an
+//    io_uring loop, the metrics endpoint's own lines: on its thread (serve_metrics).
 // Once started, stop() runs every other end (streams, objects, bundles, calls) on the loop
 // thread before it joins it. Keep callbacks short, and hand long work to another thread (a
 // Responder and a StreamSession may be used from any thread). Callbacks must not throw:
@@ -273,7 +277,9 @@ class CallHandle {
   struct State;
   CallHandle() = default;
   explicit CallHandle(std::shared_ptr<State> state) : state_(std::move(state)) {}
-  // not_found when the call already ended (or never started).
+  // not_found when the call already ended (or never started); queue_full when the command
+  // queue is full (nothing canceled: try again); shutting_down when the node is stopping or
+  // gone (the call ends anyway, with disconnected or shutting_down).
   Errc cancel();
 
  private:
@@ -294,7 +300,8 @@ class Responder {
   // queue full, or the node stopping): then canceled() is still false and a later respond()
   // may succeed. Copies a borrowed payload only when called off the loop thread.
   bool respond(Payload payload);
-  // Sends an error (code and message) instead.
+  // Sends an error (code and message) instead; false, with nothing sent, for Errc::ok (an
+  // error needs an error code), otherwise as respond().
   bool fail(Errc code, std::string_view message);
   // True once the caller canceled or the request otherwise ended without an answer. A
   // handler that takes time should poll this and stop early.
@@ -333,9 +340,12 @@ class StreamSession {
   // writing faster than the socket drains waits here, not in the core's lanes). Borrowed bytes are
   // copied before write returns. Shared ones (a SharedBytes, a moved-in vector) over 16 KiB are
   // kept by reference until sent, so a large message costs no copy here; smaller ones are copied
-  // like borrowed ones. queue_full when stream_send_queue_messages are already waiting (on_writable
-  // follows, always); stream_closed / not_found when the stream ended or this side closed it;
-  // too_large when the message exceeds the peer's whole byte window (known once the peer accepted).
+  // like borrowed ones. queue_full, with nothing taken, when stream_send_queue_messages are
+  // already waiting, or (from another thread) when the node's command queue is full: either
+  // way on_writable follows once there is room (unless the stream ends first), so a writer
+  // may wait for it; stream_closed / not_found when the stream ended or this side closed it;
+  // too_large when the message exceeds the peer's whole byte window (known once the peer accepted);
+  // shutting_down when the node is stopping or gone (no on_writable: on_end has run or follows).
   // A queued message the core still refuses (too_large: before the window was known, or over
   // max_message_bytes) ends the stream with that error on both sides: nothing is ever
   // dropped quietly. From a callback on the loop thread a write needs no command: with
@@ -354,13 +364,17 @@ class StreamSession {
   // shutting_down when the node stopped; and as write: not_found, stream_closed,
   // too_large (the peer's window, known once accepted, or max_message_bytes).
   Errc try_write(Payload message);
-  // Ends this side's half after the queued messages. queue_full (the command queue) leaves
-  // the session as it was: try again.
+  // Ends this side's half after the queued messages. not_found when the stream ended;
+  // stream_closed after close() or fail(); queue_full (the command queue) leaves the session
+  // as it was: try again; shutting_down when the node is stopping or gone.
   Errc close();
   // Ends the stream with an error the peer reads after the queued messages; invalid_argument
   // for Errc::ok; queue_full leaves the session as it was, as for close().
   Errc fail(Errc code, std::string_view message);
-  // Cancels the stream on both sides now; queued messages are dropped.
+  // Cancels the stream on both sides now; queued messages are dropped; on_end(canceled)
+  // follows. not_found when the stream ended; queue_full when the command queue is full
+  // (nothing canceled: try again); shutting_down when the node is stopping or gone (its
+  // stop() ends the stream).
   Errc cancel();
   // From any thread: true once the stream has ended (and for an empty handle). It turns true
   // as the end begins, before on_end runs on the loop thread: to act after on_end, act in it.
@@ -378,7 +392,7 @@ class StreamSession {
   // finished the message at once), it undoes the defer(): the message is consumed when
   // on_message returns, and the next is delivered after it, not inside it. not_found when
   // no message is deferred or the stream ended; queue_full when it could not be handed to
-  // the loop (try again).
+  // the loop (try again); shutting_down when the node is stopping or gone.
   Errc consume();
 
  private:
@@ -392,9 +406,10 @@ class StreamSession {
 struct StreamCallbacks {
   std::function<void(StreamSession&, Bytes)> on_message;
   std::function<void(StreamSession&)> on_input_end;
-  // Runs when the session's send queue has drained after a write returned queue_full, or
-  // when a message may go after try_write returned no_credit: a writer that produces as
-  // fast as it can writes again from here.
+  // Runs when the session's send queue has drained after a write returned queue_full (its
+  // send queue full, or the node's command queue: then once the loop took the commands
+  // waiting), or when a message may go after try_write returned no_credit: a writer that
+  // produces as fast as it can writes again from here. May run once more than needed.
   std::function<void(StreamSession&)> on_writable;
   std::function<void(StreamSession&, Errc, std::string_view)> on_end;
 };
@@ -440,11 +455,20 @@ class EventNode {
   EventNode(const EventNode&) = delete;
   EventNode& operator=(const EventNode&) = delete;
 
-  // ---- before start() ----
-  // Serves (handler, route); call before start().
+  // ---- before start() (not thread-safe: from the thread that calls start()) ----
+  // Serves requests for (handler, route). Call before start(); start() fails with
+  // invalid_argument (and an error line in the log naming the handler) for handler 0 or a
+  // route longer than config.limits.max_route_bytes. Registering (handler, route) again
+  // replaces its function.
   void handle(std::uint16_t handler, std::string_view route, RequestHandler fn);
+  // Serves streams for (handler, route), granting each opener `window` for its messages.
+  // Call before start(); start() fails with invalid_argument (and a log line) for handler
+  // 0, a route longer than config.limits.max_route_bytes, or a window of 0 messages or 0
+  // bytes.
   void handle_stream(std::uint16_t handler, std::string_view route, StreamWindow window,
                      StreamHandler fn);
+  // Receives every PeerChange (loop thread). Call before start(); one function: a second
+  // call replaces the first.
   void on_peer_change(std::function<void(const PeerChange&)> fn);
   // Receives object streams at `endpoint` (1..255 printable ASCII bytes), granting each
   // `window` (at least 1 object and 65536 bytes); `fn` makes the sink of each object. Call
@@ -454,13 +478,13 @@ class EventNode {
   // Binds the listener, resolves peer addresses and starts the loop thread. Returns ok, or
   // invalid_argument when nothing was started (the log says why): accept_pause_ms below 1,
   // listen_busy_wait_ms below 0, tls_limits or a TLS context or NodeConfig the node refuses, a bad
-  // object endpoint or window, a bad peer, source or listen address, a listener that cannot bind
-  // (an address in use is tried again for up to listen_busy_wait_ms, so start() may block that
-  // long), no descriptor left for the loop's own, a loop_scheduling the kernel refuses, a
-  // WEFT_LOOP_BACKEND that names no backend, or an io_uring loop the kernel cannot make. A refused
-  // start() holds no descriptor and no port, and may be called again. shutting_down once
-  // stop() was called (a stopped node never starts). Work queued before start() runs in the
-  // loop's first turn.
+  // request or stream handler (handle, handle_stream), a bad object endpoint or window, a bad peer,
+  // source or listen address, a listener that cannot bind (an address in use is tried again for up
+  // to listen_busy_wait_ms, so start() may block that long), no descriptor left for the loop's own,
+  // a loop_scheduling the kernel refuses, a WEFT_LOOP_BACKEND that names no backend, or an io_uring
+  // loop the kernel cannot make. A refused start() holds no descriptor and no port, and may be
+  // called again. shutting_down once stop() was called (a stopped node never starts). Work queued
+  // before start() runs in the loop's first turn.
   Errc start();
   // Stops the loop: closes every transport (every call and stream still open ends exactly
   // once, with disconnected; object streams, bundles and objects being read with
@@ -483,10 +507,12 @@ class EventNode {
   // thread calling stop() when the loop never ran the request). Returns queue_full or
   // shutting_down without calling `done` when the call could not be handed to the loop.
   // With `handle` given, it is set to a handle that can cancel the call. A borrowed
-  // payload is copied once when called from another thread (never on the loop thread); a
-  // shared one (SharedBytes, or a vector moved in) is never copied. `timeout_ms` (0: the
-  // config's default_request_timeout_ms) counts from the loop's clock of the turn that starts
-  // the call: from a callback, the time that turn's input arrived (microseconds before).
+  // payload is copied once when called from another thread or with `handle` given (the
+  // call then goes as a command, even on the loop thread); from a callback on the loop
+  // thread without `handle`, never. A shared one (SharedBytes, or a vector moved in) is
+  // never copied. `timeout_ms` (0: the config's default_request_timeout_ms) counts from the
+  // loop's clock of the turn that starts the call: from a callback, the time that turn's
+  // input arrived (microseconds before).
   Errc request(std::string_view peer, std::uint16_t handler, Payload payload,
                std::int64_t timeout_ms, ReplyCallback done, std::string_view route = {},
                CallHandle* handle = nullptr);
@@ -497,7 +523,14 @@ class EventNode {
   // Opens a stream to (handler, route) on `peer`. The session is usable at once (writes
   // queue until the peer accepts); `callbacks.on_end` reports failures to open as well:
   // queue_full and shutting_down at once on the calling thread, shutting_down on the thread
-  // calling stop() when the loop never ran the open, unknown_peer on the loop thread.
+  // calling stop() when the loop never ran the open; on the loop thread, unknown_peer (no
+  // live peer of that name) and the core's refusals (PeerConnection::open_stream):
+  // disconnected when the peer is not connected now (a stream does not wait for the
+  // connection; with connect_on_demand the open brings it up: open again after PeerChange
+  // up), queue_full (limits.max_streams streams open to the peer, or the window would pass
+  // limits.max_stream_receive_bytes), too_large (the initial payload), invalid_argument
+  // (handler 0, a route over limits.max_route_bytes, a timeout out of range, a window of 0
+  // messages or 0 bytes). Then the peer's refusal or the stream's end, as usual.
   StreamSession open_stream(std::string_view peer, std::uint16_t handler, std::string_view route,
                             const std::vector<std::uint8_t>* payload, bool has_input,
                             StreamWindow window, std::int64_t timeout_ms,
@@ -523,7 +556,10 @@ class EventNode {
   Bundle open_bundle(BundleOptions options, BundleCallbacks callbacks);
 
   // Runs `fn` on the loop thread (at once when called from it). queue_full or
-  // shutting_down when it could not be handed over.
+  // shutting_down when it could not be handed over. A function queued before start() runs
+  // in the loop's first turn; if the node is stopped without ever starting, it never runs
+  // and is destroyed by stop() on its thread (a function that must learn of that can own
+  // something whose destructor tells it).
   Errc run_on_loop(std::function<void()> fn);
 
   // A snapshot of every peer's state (waits for the loop; from the loop thread itself it
@@ -562,9 +598,11 @@ class EventNode {
   // relationship (Node::add_peer) under a new id, also for a name removed before. Its
   // connection follows the dial rule: this node dials it, or waits for its hello (which the
   // other node sends once it lists this node too). The address is resolved on the calling
-  // thread, before the loop is asked. invalid_argument (nothing added) for a bad name, this
-  // node's own name, the name of a live peer, or an address that does not resolve;
-  // queue_full or shutting_down when the loop could not be asked.
+  // thread, before the loop is asked. invalid_argument (nothing added, an error line in the
+  // log) for a name that is not a node name (1..255 bytes 0x21..0x7e), this node's own
+  // name, the name of a live peer (before start(): one in the peer list), or an address
+  // that does not resolve; queue_full or shutting_down when the loop could not be asked
+  // (shutting_down also before start() once stop() was called).
   Errc add_peer(const PeerAddress& address);
   // Removes the live peer `name` (Node::remove_peer): its connection closes after a
   // goaway(shutting_down); every call to it ends once with Errc::peer_removed (reply

@@ -101,9 +101,14 @@ class ObjectStream {
   // objects held to the peer would pass limits.max_object_held_bytes, ...) complete with
   // that error, in their turn (object number 0).
   Errc send(OutgoingObject object);
-  // Ends the stream after every object completed (on_end(ok)). queue_full leaves it open.
+  // Ends the stream after every object completed (on_end(ok)). not_found when the stream
+  // ended; stream_closed after fin() or stop(); queue_full (the command queue) leaves it
+  // open: try again; shutting_down when the node is stopping or gone.
   Errc fin();
-  // Aborts: objects not completed complete with canceled, then on_end(canceled).
+  // Aborts: objects not completed complete with canceled, then on_end(canceled). Closes the
+  // stream at once (send() and fin() then return stream_closed). not_found when the stream
+  // ended; queue_full (the command queue) leaves the stream as it was, open unless fin()
+  // closed it: try again; shutting_down when the node is stopping or gone.
   Errc stop();
   // Objects posted and not completed.
   std::size_t in_flight() const;
@@ -132,6 +137,10 @@ class ObjectReader {
   ObjectReader() = default;
   explicit ObjectReader(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
+  // discard(), refuse() and resume() are handed to the loop: not_found when the object's
+  // reading ended, queue_full when the command queue is full (nothing done: try again),
+  // shutting_down when the node is stopping or gone.
+  //
   // Stops reading: the rest is drained, the sender's completion is ok, on_end(ok) follows.
   Errc discard();
   // Refuses the object: the sender's completion carries `code` and `message`, on_end runs
@@ -143,7 +152,8 @@ class ObjectReader {
   Errc defer();
   // From any thread: consumes the deferred chunk and goes on with the next. Called in
   // on_data after defer() (the sink finished the chunk at once), it undoes the defer():
-  // the chunk is consumed when on_data returns, once.
+  // the chunk is consumed when on_data returns, once. not_found also when nothing is
+  // deferred.
   Errc resume();
   // From any thread: true once the object's reading has ended (and for an empty handle). It
   // turns true as the end begins, before the sink's on_end runs on the loop thread.
