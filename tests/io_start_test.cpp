@@ -1,13 +1,18 @@
 // A refused start() leaves nothing behind (event_node.hpp, start()): no port held, no
 // descriptor open, so an operator's retry loop (start, fail, wait, start again) neither
 // leaks nor finds its own earlier attempt in the way; an address in use is waited for
-// (listen_busy_wait_ms). And the loop thread's scheduling
+// (listen_busy_wait_ms). A bad listen, peer or source address or handler is refused and
+// starts nothing; a node dials from its source address. And the loop thread's scheduling
 // policy (EventNodeOptions::loop_scheduling), set or refused.
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -292,6 +297,120 @@ TEST(IoContracts, ALoopSchedulingTheKernelRefusesFailsStartAndHoldsNothing) {
     GTEST_SKIP() << "this environment lets the thread switch anyway, or has no uid to drop to";
   }
   EXPECT_EQ(WEXITSTATUS(status), 0) << "the step that failed (see refused_batch_child)";
+}
+
+// ---- start() --------------------------------------------------------------------------------
+
+// Starts a lone node with `adjust`ed options; returns start()'s result and what it logged.
+struct StartOutcome {
+  Errc result = Errc::ok;
+  std::uint16_t port = 0;
+  bool peers_empty = false;
+  std::vector<std::string> errors;
+};
+StartOutcome start_with(const std::function<void(EventNodeOptions&)>& adjust) {
+  auto errors = std::make_shared<std::vector<std::string>>();
+  EventNodeOptions options;
+  options.config = config_for("alpha", "bravo");
+  options.log = [errors](LogLevel level, std::string_view line) {
+    if (level == LogLevel::error) errors->emplace_back(line);
+  };
+  adjust(options);
+  EventNode node(std::move(options));
+  StartOutcome outcome;
+  outcome.result = node.start();
+  outcome.port = node.port();
+  outcome.peers_empty = node.peers().empty();  // empty only when no loop runs
+  node.stop();
+  outcome.errors = *errors;
+  return outcome;
+}
+
+bool mentions(const std::vector<std::string>& lines, std::string_view word) {
+  return std::any_of(lines.begin(), lines.end(),
+                     [&](const std::string& line) { return line.find(word) != line.npos; });
+}
+
+TEST(IoContracts, StartRefusesABadListenAddressAndStartsNothing) {
+  const StartOutcome good = start_with([](EventNodeOptions&) {});
+  EXPECT_EQ(good.result, Errc::ok);
+  EXPECT_NE(good.port, 0);
+  EXPECT_FALSE(good.peers_empty);
+  // Not an IPv4 address: refused without a name lookup (tests send nothing off the host).
+  for (const char* host : {"300.1.2.3", "::1", ""}) {
+    const StartOutcome bad = start_with([&](EventNodeOptions& o) { o.listen_host = host; });
+    EXPECT_EQ(bad.result, Errc::invalid_argument) << host;
+    EXPECT_EQ(bad.port, 0) << host;
+    EXPECT_TRUE(bad.peers_empty) << host;
+    EXPECT_TRUE(mentions(bad.errors, "listen")) << host;
+  }
+  // A port another node listens on, still held when listen_busy_wait_ms ends.
+  EventNodeOptions first_options;
+  first_options.config = config_for("alpha", "bravo");
+  EventNode first(std::move(first_options));
+  ASSERT_EQ(first.start(), Errc::ok);
+  const StartOutcome taken = start_with([&](EventNodeOptions& o) {
+    o.listen_port = first.port();
+    o.listen_busy_wait_ms = 20;
+  });
+  EXPECT_EQ(taken.result, Errc::invalid_argument);
+  EXPECT_EQ(taken.port, 0);
+  EXPECT_TRUE(taken.peers_empty);
+}
+
+TEST(IoContracts, StartRefusesABadPeerAddressAndStartsNothing) {
+  const std::vector<PeerAddress> bad_addresses = {
+      {"bravo", "300.1.2.3", 7000},    // not an IPv4 address
+      {"bravo", "::1", 7000},          // IPv6: the adapter dials IPv4 only
+      {"charlie", "127.0.0.1", 7000},  // not one of the node's peers
+  };
+  for (const PeerAddress& address : bad_addresses) {
+    const StartOutcome bad = start_with([&](EventNodeOptions& o) { o.addresses = {address}; });
+    EXPECT_EQ(bad.result, Errc::invalid_argument) << address.name << "=" << address.host;
+    EXPECT_EQ(bad.port, 0);  // not even the listener was bound
+    EXPECT_TRUE(bad.peers_empty);
+    EXPECT_TRUE(mentions(bad.errors, address.name)) << address.name;
+  }
+}
+
+TEST(IoContracts, StartRefusesABadSourceAddressAndStartsNothing) {
+  for (const char* host : {"300.1.2.3", "::1"}) {
+    const StartOutcome bad = start_with([&](EventNodeOptions& o) { o.source_host = host; });
+    EXPECT_EQ(bad.result, Errc::invalid_argument) << host;
+    EXPECT_EQ(bad.port, 0) << host;
+    EXPECT_TRUE(bad.peers_empty) << host;
+    EXPECT_TRUE(mentions(bad.errors, "source")) << host;
+  }
+}
+
+// The connection to a peer comes from source_host (a fault harness tells nodes on 127/8
+// apart by it); without it the kernel picks 127.0.0.1.
+TEST(IoContracts, DialsFromTheSourceAddress) {
+  const std::string dialer = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
+  const std::string acceptor = dialer == "alpha" ? "bravo" : "alpha";
+  for (const char* source : {"127.0.0.2", ""}) {
+    const testing::LoopbackListener own = testing::listen_on_loopback();
+    ASSERT_GE(own.fd, 0);
+    const int listener = own.fd;
+    EventNodeOptions options;
+    options.config = config_for(dialer, acceptor);
+    options.addresses.push_back({acceptor, "127.0.0.1", own.port});
+    options.source_host = source;
+    EventNode node(std::move(options));
+    ASSERT_EQ(node.start(), Errc::ok);
+    pollfd ready{listener, POLLIN, 0};
+    ASSERT_EQ(::poll(&ready, 1, 10'000), 1) << "no connection from " << source;
+    sockaddr_in from{};
+    socklen_t from_size = sizeof from;
+    const int accepted = ::accept(listener, reinterpret_cast<sockaddr*>(&from), &from_size);
+    ASSERT_GE(accepted, 0);
+    char text[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &from.sin_addr, text, sizeof text);
+    EXPECT_EQ(std::string(text), *source ? source : "127.0.0.1");
+    node.stop();
+    ::close(accepted);
+    ::close(listener);
+  }
 }
 
 }  // namespace

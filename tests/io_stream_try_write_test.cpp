@@ -239,7 +239,7 @@ TEST(IoStreamTryWrite, OffTheLoopThreadItIsRefusedAndTakesNothing) {
 // race with the loop's note of each callback.
 TEST(IoStreamTryWrite, DuringCallbacksAnotherThreadIsStillRefused) {
   std::atomic<bool> stop{false};
-  std::size_t tries = 0;  // the other thread's
+  std::atomic<std::size_t> tries{0};  // the other thread's
   std::size_t taken = 0;
   Nodes nodes(StreamWindow{16, 1 << 20}, /*send_queue_messages=*/16);
   Producer producer;
@@ -254,13 +254,19 @@ TEST(IoStreamTryWrite, DuringCallbacksAnotherThreadIsStillRefused) {
       if (result == Errc::ok || result == Errc::no_credit) ++taken;
     }
   });
+  // The other thread is trying before the callbacks begin: on a loaded machine it might
+  // otherwise first run after the last of them, and test nothing.
+  if (!wait_until([&] { return tries.load() > 0; })) {
+    stop = true;
+    other.join();
+    FAIL() << "the other thread never ran";
+  }
   ASSERT_EQ(nodes.dialer->run_on_loop([&] { producer.produce(session); }), Errc::ok);
   const bool ended = producer.ended_with(Errc::ok);
   stop = true;
   other.join();
   ASSERT_TRUE(ended);
   ASSERT_TRUE(wait_until([&] { return nodes.sink.ended.load(); }));
-  EXPECT_GT(tries, 0u);
   EXPECT_EQ(taken, 0u);
   EXPECT_EQ(producer.other_errors.load(), 0u);
   EXPECT_GE(producer.writables.load(), producer.total / 32);  // many callbacks crossed

@@ -258,6 +258,8 @@ void EventNode::Impl::flush_stream(StreamSession::State& state) {
 }
 
 void EventNode::Impl::wait_for_commands(StreamSession::State& state) {
+  // A writer retrying in a loop while the queue stays full adds no more notes (bounded).
+  if (state.waits_for_commands.exchange(true)) return;
   {
     std::lock_guard lock(mutex);
     command_waiters.push_back(state.weak_from_this());
@@ -276,7 +278,10 @@ void EventNode::Impl::flush_command_waiters() {
   }
   for (const std::weak_ptr<StreamSession::State>& weak : waiting) {
     // Open (its open ran before: it was queued before the refused write) unless it ended.
-    if (const std::shared_ptr<StreamSession::State> state = weak.lock()) flush_stream(*state);
+    const std::shared_ptr<StreamSession::State> state = weak.lock();
+    if (!state) continue;
+    state->waits_for_commands.store(false);
+    flush_stream(*state);
   }
 }
 

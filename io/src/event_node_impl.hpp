@@ -142,7 +142,10 @@ struct StreamSession::State : std::enable_shared_from_this<StreamSession::State>
   std::atomic<std::thread::id> on_message_thread{};
   std::atomic<bool> deferred{false};    // the message delivered last waits for consume()
   std::atomic<bool> wants_room{false};  // a write hit queue_full: call on_writable when drained
-  CallbackNote in_callback;             // a write from the stream's callbacks finds the node here
+  // A write found the command queue full and the session is in command_waiters: noted
+  // once however often its writer retries (the loop clears it as it takes the note).
+  std::atomic<bool> waits_for_commands{false};
+  CallbackNote in_callback;  // a write from the stream's callbacks finds the node here
   std::atomic<std::size_t> queued{0};
   std::size_t capacity = 0;
   // The peer's whole byte window once the stream is accepted (loop writes, writers read):
