@@ -3,7 +3,8 @@
 // settled drain stops early with the same verdict, a partitioned echo ends by its deadline,
 // bytes written during a partition go on after heal(), an invariant broken while draining
 // is the drain's verdict, and the oracle catches a writer stopped mid-frame, and a call or
-// an object ended disconnected on a live connection.
+// an object ended disconnected on a live connection, but not a replica that ended so while
+// its destination was down.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -197,6 +198,25 @@ TEST(SimStateful, AnObjectDisconnectedOnALiveConnectionIsASafetyFailure) {
   EXPECT_NE(sim.failure().find("o3 completed disconnected"), std::string::npos) << sim.failure();
   const SimResult result = sim.heal_and_drain(60 * kSecond);
   EXPECT_EQ(result.kind, SimResult::Kind::safety) << result.message;
+}
+
+// A bundle object completes when its last replica ends. A replica that failed while its
+// destination was down (crashed past object_resume_timeout_ms) is judged then, when the
+// destination may be back: the oracle counts that reconnect. Before, it took the replica
+// for one lost on a live connection (the bundle property found it, shrunk to this).
+TEST(SimStateful, AReplicaLostWhileItsDestinationWasDownIsJudgedAfterItsReturn) {
+  SteppedSimulation sim(three_nodes(0, Profile::lossy));
+  sim.advance(2 * kSecond);
+  sim.reset(2, 1);
+  sim.crash(2);
+  const auto bundle = sim.open_bundle(1, true, {}, 1, false);
+  ASSERT_TRUE(bundle.has_value());
+  using Kind = SteppedSimulation::ObjectKind;
+  ASSERT_TRUE(sim.bundle_post(*bundle, Kind::supplied_unsized, 70'000, 0));
+  sim.advance(66 * kSecond);
+  ASSERT_TRUE(sim.bundle_post(*bundle, Kind::in_memory, 1000, 0));
+  const SimResult result = sim.heal_and_drain(90 * kSecond);
+  EXPECT_EQ(result.kind, SimResult::Kind::pass) << result.message;
 }
 
 // Without the canary the same objects all complete ok.

@@ -80,21 +80,23 @@ Errc Bundle::remove_destination(std::string_view peer) {
 }
 
 Errc Bundle::fin() {
-  if (state_ && state_->closing.exchange(true)) return Errc::stream_closed;
+  unsigned open = 0;  // only an open handle takes the fin's mark
+  if (state_ && !state_->closing.compare_exchange_strong(open, kFinMark))
+    return Errc::stream_closed;
   const Errc posted = on_bundle_loop(state_, [](EventNode::Impl& node, Bundle::State& s) {
     node.node->bundle_fin(node.fresh_now(), *s.id);
   });
-  if (posted != Errc::ok && state_) state_->closing = false;
+  if (posted != Errc::ok && state_) state_->closing.fetch_and(~kFinMark);
   return posted;
 }
 
 Errc Bundle::stop() {
   // As ObjectStream::stop: closed at once, unless the stop is not handed to the loop.
-  const bool was_closing = state_ && state_->closing.exchange(true);
+  const bool stopped_before = state_ && (state_->closing.fetch_or(kStopMark) & kStopMark) != 0;
   const Errc posted = on_bundle_loop(state_, [](EventNode::Impl& node, Bundle::State& s) {
     node.node->bundle_stop(node.fresh_now(), *s.id);
   });
-  if (posted != Errc::ok && state_ && !was_closing) state_->closing = false;
+  if (posted != Errc::ok && state_ && !stopped_before) state_->closing.fetch_and(~kStopMark);
   return posted;
 }
 

@@ -70,12 +70,18 @@ class DefaultDone {
   bool released_ = false;
 };
 
+// The marks fin() and stop() set on a sending handle's `closing` (either closes it to
+// send()): each caller takes back only its own mark when its command is not handed to
+// the loop, so a fin() refused by a full queue never reopens a handle a stop() closed.
+inline constexpr unsigned kFinMark = 1;
+inline constexpr unsigned kStopMark = 2;
+
 struct ObjectStream::State {
   std::weak_ptr<EventNode::Impl> node;
   ObjectStreamCallbacks callbacks;  // on_end only: on_done is in default_done
   DefaultDone<ObjectDone> default_done;
   std::atomic<bool> ended{false};
-  std::atomic<bool> closing{false};  // fin() or stop() was called
+  std::atomic<unsigned> closing{0};  // fin() or stop() was called: kFinMark, kStopMark
   std::atomic<std::size_t> in_flight{0};
   std::size_t limit = 0;  // limits.max_objects_in_flight
   // Loop thread only.
@@ -102,7 +108,7 @@ struct Bundle::State {
   BundleCallbacks callbacks;  // on_end only: on_done is in default_done
   DefaultDone<BundleObjectDone> default_done;
   std::atomic<bool> ended{false};
-  std::atomic<bool> closing{false};  // fin() or stop() was called
+  std::atomic<unsigned> closing{0};  // fin() or stop() was called: kFinMark, kStopMark
   std::atomic<std::size_t> in_flight{0};
   std::size_t limit = 0;  // limits.max_objects_in_flight
   // Loop thread only.

@@ -18,6 +18,7 @@
 
 #include "weft/bundle.hpp"
 #include "weft/errors.hpp"
+#include "weft/time.hpp"
 
 namespace weft::sim {
 
@@ -38,6 +39,7 @@ struct TrackedBundleObject {
   std::vector<PeerId> peers;       // its destinations, ascending (the sender's ids)
   std::vector<std::size_t> nodes;  // the same destinations as node indices
   std::vector<PeerId> aborted;     // replicas the sender aborted (bundle_abort accepted)
+  TimeNs posted_at_ns = 0;         // its replicas may end at any time from then on
   bool completed = false;
   std::vector<Errc> results;  // per destination, once completed
 };

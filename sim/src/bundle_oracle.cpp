@@ -60,6 +60,7 @@ bool BundleOracle::posted(TrackedBundle& bundle, const PostedBundleObject& poste
   object.key = key;
   object.lane = bundle.by_key ? key : (number - 1) % bundle.multiplier;
   object.peers = destinations;
+  object.posted_at_ns = net_.now();
   for (const PeerId peer : destinations) {
     const std::size_t node = net_.node_of(bundle.from, peer);
     object.nodes.push_back(node);
@@ -190,7 +191,8 @@ bool BundleOracle::check_replica(const TrackedBundle& bundle, std::uint64_t numb
       return true;
     case Errc::disconnected:
     case Errc::object_state_lost:
-      if (!oracle_.object_loss_explained(bundle.from, node, code))
+      // Judged when the last replica ends: this one may have ended any time since the post.
+      if (!oracle_.object_loss_explained(bundle.from, node, net_.now() - object.posted_at_ns))
         return broken("its connection stayed up and no fault touched the pair");
       return true;
     case Errc::busy:

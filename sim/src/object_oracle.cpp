@@ -134,7 +134,7 @@ bool ObjectOracle::check_result(const TrackedObjectStream& stream, const ObjectF
       return true;
     case Errc::disconnected:       // the peer was away too long, or an open never answered
     case Errc::object_state_lost:  // the peer forgot the stream while it was away
-      if (!oracle_.object_loss_explained(stream.from, stream.to, done.result))
+      if (!oracle_.object_loss_explained(stream.from, stream.to))
         return broken("its connection stayed up and no fault touched the pair");
       return true;
     case Errc::busy:

@@ -42,6 +42,7 @@ Oracle::Oracle(Network& net, Ledger& ledger, Tracer& tracer, std::size_t nodes)
       disturbed_until_(nodes, std::vector<TimeNs>(nodes, kNeverDisturbed)),
       up_link_(nodes, std::vector<std::size_t>(nodes, kNoLink)),
       up_at_(nodes, std::vector<TimeNs>(nodes, kNeverDisturbed)),
+      down_at_(nodes, std::vector<TimeNs>(nodes, kNeverDisturbed)),
       reshaped_at_(nodes, std::vector<TimeNs>(nodes, kNeverDisturbed)),
       adopted_(nodes, std::vector<Adopted>(nodes)),
       listed_(nodes, std::vector<bool>(nodes, true)),
@@ -71,7 +72,8 @@ void Oracle::peer_up(std::size_t index, std::size_t other) {
   // A handshake completes on reading its last frame: the input link is the link.
   const std::size_t link_at = net_.input_link();
   up_link_[index][other] = link_at;
-  up_at_[index][other] = net_.now();
+  // A reconnect: the first connection of a pair follows no loss.
+  if (down_at_[index][other] != kNeverDisturbed) up_at_[index][other] = net_.now();
   if (link_at == kNoLink) return;
   const Link& link = net_.link(link_at);
   if (link.ghost) ledger_.objects.ghost_adopted.insert({index, other});
@@ -250,10 +252,13 @@ bool Oracle::connection_loss_explained(std::size_t index, std::size_t other, Tim
     return true;
   const TimeNs now = net_.now();
   const TimeNs faults_since = now - fault_window_ns - keepalive_grace_ns();
-  if (disturbed_until_[index][other] >= faults_since || reshaped_at_[index][other] >= faults_since)
+  if (down_at_[index][other] >= faults_since || disturbed_until_[index][other] >= faults_since ||
+      reshaped_at_[index][other] >= faults_since)
     return true;
-  return reconnect_window_ns &&
-         up_at_[index][other] >= now - *reconnect_window_ns - keepalive_grace_ns();
+  // An open or resume on a fresh connection is answered within a few round trips, spikes
+  // included, unless a fault held the pair (checked above).
+  constexpr TimeNs kAnswerSlackNs = 5 * kSecond;
+  return reconnect_window_ns && up_at_[index][other] >= now - *reconnect_window_ns - kAnswerSlackNs;
 }
 
 // Two correct nodes never send each other malformed frames: a protocol error needs a bit

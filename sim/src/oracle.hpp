@@ -53,6 +53,9 @@ class Oracle {
   // PeerUp at node `index` from node `other`: the handshake completed on the link whose
   // bytes it is reading, whose hello it adopted.
   void peer_up(std::size_t index, std::size_t other);
+  // PeerDown at node `index` for node `other`: its connection went, for whatever reason (a
+  // reset, a refused redial and the like are not disturbances, yet end work by timeout).
+  void peer_down(std::size_t index, std::size_t other) { down_at_[index][other] = net_.now(); }
   // Node `index` crashed; it may be back, and its peers disturbed, until `back_by`.
   void node_crashed(std::size_t index, TimeNs back_by);
   // Whether node a lists node b as its peer (all do, unless membership faults changed it).
@@ -75,22 +78,25 @@ class Oracle {
   bool disconnect_explained(std::size_t index, const TrackedCall& call) const;
   // Whether node `index` may now end work with node `other` for the connection's sake
   // (disconnected, object_state_lost): its connection to `other` is down at `index`; or,
-  // within `fault_window_ns` and keepalive's grace before now, a fault touched the pair,
-  // either node crashed or either changed whom it lists; or, with `reconnect_window_ns`,
-  // the connection came up at `index` within that window and the grace. Connections on
-  // demand come and go by themselves: always.
+  // within `fault_window_ns` and keepalive's grace before now, that connection went down,
+  // a fault touched the pair, either node crashed or either changed whom it lists; or,
+  // with `reconnect_window_ns`, the connection came back (a reconnect after a loss) within
+  // that window and a few seconds before now. Connections on demand come and go by
+  // themselves: always.
   bool connection_loss_explained(std::size_t index, std::size_t other, TimeNs fault_window_ns,
                                  std::optional<TimeNs> reconnect_window_ns) const;
   // Whether the sender's object (or replica) to `receiver` may complete with `result`
   // (disconnected or object_state_lost) now. Its give-up comes object_resume_timeout_ms
   // after the connection went, the object was posted with none, or an open went unanswered;
-  // so the connection is down now or a fault came within that wait: after a reconnect the
-  // open is answered at once. object_state_lost answers a resume on a fresh connection.
-  bool object_loss_explained(std::size_t sender, std::size_t receiver, Errc result) const {
-    const TimeNs wait_ns = resume_wait_ns(sender);
-    return connection_loss_explained(
-        sender, receiver, wait_ns,
-        result == Errc::object_state_lost ? std::optional<TimeNs>(0) : std::nullopt);
+  // so the connection was down, or a fault came, within that wait: a reconnect just before
+  // the give-up may come too late for its open's answer, and object_state_lost answers the
+  // resume on a fresh connection. `earlier_ns`: how long before now the object may have
+  // ended (a bundle object completes when its last replica ends, each replica's own end
+  // up to that long before).
+  bool object_loss_explained(std::size_t sender, std::size_t receiver,
+                             TimeNs earlier_ns = 0) const {
+    return connection_loss_explained(sender, receiver, resume_wait_ns(sender) + earlier_ns,
+                                     earlier_ns);
   }
   // How long node `index` keeps an object stream while its connection is away
   // (ConnectionTimeouts::object_resume_timeout_ms).
@@ -139,6 +145,8 @@ class Oracle {
   // it came up.
   std::vector<std::vector<std::size_t>> up_link_;
   std::vector<std::vector<TimeNs>> up_at_;
+  // [node][other node]: when the node's connection to the other last went down.
+  std::vector<std::vector<TimeNs>> down_at_;
   // [a][b] (both ways): when a or b last crashed, or either changed whom it lists.
   std::vector<std::vector<TimeNs>> reshaped_at_;
   // [acceptor][dialer]: the last hello the acceptor adopted (what its core remembers).

@@ -197,6 +197,7 @@ void World::on_event(std::size_t index, Event&& event) {
   if (auto* e = std::get_if<event::PeerDown>(&event)) {
     trace({"down ", name, " ", net_.name(net_.node_of(index, e->peer))});
     tracer_.chrome('e', index, "connection", connection_span(index, e->peer, e->generation));
+    oracle_.peer_down(index, net_.node_of(index, e->peer));
     return oracle_.check_keepalive_drop(index, e->peer, e->reason);
   }
   if (auto* e = std::get_if<event::HandshakeFailed>(&event)) {

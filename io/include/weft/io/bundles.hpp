@@ -103,8 +103,10 @@ class Bundle {
   Errc add_destination(std::string_view peer);
   Errc remove_destination(std::string_view peer);
   // Ends the bundle after every object completed (on_end(ok)). not_found when the bundle
-  // ended; stream_closed after fin() or stop(); queue_full (the command queue) leaves it
-  // open: try again; shutting_down when the node is stopping or gone.
+  // ended; stream_closed after fin() or stop() (also while another thread's stop() is
+  // being handed to the loop, which that stop() may still see refused with queue_full);
+  // queue_full (the command queue) leaves it open: try again; shutting_down when the node
+  // is stopping or gone.
   Errc fin();
   // Aborts: every replica in flight ends with canceled, each object completes, then
   // on_end(canceled). Closes the bundle at once (send() and fin() then return

@@ -102,8 +102,10 @@ class ObjectStream {
   // that error, in their turn (object number 0).
   Errc send(OutgoingObject object);
   // Ends the stream after every object completed (on_end(ok)). not_found when the stream
-  // ended; stream_closed after fin() or stop(); queue_full (the command queue) leaves it
-  // open: try again; shutting_down when the node is stopping or gone.
+  // ended; stream_closed after fin() or stop() (also while another thread's stop() is
+  // being handed to the loop, which that stop() may still see refused with queue_full);
+  // queue_full (the command queue) leaves it open: try again; shutting_down when the node
+  // is stopping or gone.
   Errc fin();
   // Aborts: objects not completed complete with canceled, then on_end(canceled). Closes the
   // stream at once (send() and fin() then return stream_closed). not_found when the stream
