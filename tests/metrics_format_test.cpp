@@ -114,10 +114,10 @@ MetricsSnapshot full_snapshot() {
 TEST(MetricsFormat, HandshakeFailuresOfStatusesWithoutANameKeepTheirNumber) {
   MetricsSnapshot snapshot;
   snapshot.node = "alpha";
-  snapshot.handshake_failures.push_back({static_cast<Status>(14), false, 1});
+  snapshot.handshake_failures.push_back({static_cast<Status>(15), false, 1});
   snapshot.handshake_failures.push_back({static_cast<Status>(40), false, 2});
   const std::string text = format_prometheus(snapshot);
-  EXPECT_NE(text.find("weft_handshake_failures_total{status=\"14\",side=\"peer\"} 1\n"),
+  EXPECT_NE(text.find("weft_handshake_failures_total{status=\"15\",side=\"peer\"} 1\n"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("weft_handshake_failures_total{status=\"40\",side=\"peer\"} 2\n"),

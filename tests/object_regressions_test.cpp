@@ -346,7 +346,10 @@ TEST(ObjectRegressions, AnObjectPostedAfterAnUnansweredOpenGaveUpOpensAfresh) {
   const auto closes = frames_with(step.sent, Op::object_close);
   ASSERT_EQ(closes.size(), 1u);
   EXPECT_EQ(closes[0].view().mux, first[0].view().mux);
-  EXPECT_NE(closes[0].view().status, 0);
+  // open_timeout, not canceled: a receiver whose accept was in flight ends what it was
+  // delivering `disconnected`, as the sender ended it, and not as if someone canceled.
+  EXPECT_EQ(closes[0].view().status, static_cast<std::uint16_t>(Status::open_timeout));
+  EXPECT_EQ(text_of(closes[0].view().payload), "no answer to object_open within 30000 ms");
   const auto opens = frames_with(step.sent, Op::object_open);
   ASSERT_EQ(opens.size(), 1u);
   EXPECT_NE(opens[0].view().mux, first[0].view().mux);
@@ -359,6 +362,56 @@ TEST(ObjectRegressions, AnObjectPostedAfterAnUnansweredOpenGaveUpOpensAfresh) {
               31 * kSecond);
   step = driven.read();
   EXPECT_EQ(frames_with(step.sent, Op::object_begin).size(), 1u);
+}
+
+// Found by a review: an object_open given up (no answer within object_resume_timeout_ms)
+// while the receiver's accept was on its way was closed with status canceled, so the
+// receiver, already delivering the resumed object, ended it `canceled` though nobody
+// canceled, while the sender completed it `disconnected`. Both sides now say disconnected.
+TEST(ObjectRegressions, AnOpenGivenUpWhileItsAcceptIsOnItsWayEndsTheObjectDisconnectedOnBothSides) {
+  PairOptions options;
+  options.adjust = [](NodeConfig& config) {
+    config.timeouts.object_resume_timeout_ms = 5'000;
+    config.timeouts.ping_interval_ms = 60'000;  // the stalled replies do not end the connection
+  };
+  ObjectPair pair(options);
+  ASSERT_TRUE(pair.run_until_connected());
+  pair.read_everything();
+  const auto stream = pair.to(0).open_object_stream(pair.now(), "store").id;
+  ASSERT_EQ(pair.to(0).object_post(pair.now(), stream, sized(1, 40'000'000)).error, Errc::ok);
+  bool arrived = false;
+  pair.on_event = [&](std::size_t node, const Event& event) {
+    if (node == 1 && std::holds_alternative<event::ObjectArrived>(event) && !arrived) {
+      arrived = true;
+      pair.set_paused(true);  // object 1 stays half delivered
+    }
+  };
+  pair.run(5 * kSecond, [&] { return arrived; });
+  ASSERT_TRUE(arrived);
+  // The connection comes back at once, but from its first moment the receiver's answers
+  // (its accept of the resume among them) wait until after the sender's give-up.
+  bool back = false;
+  pair.on_event = [&](std::size_t node, const Event& event) {
+    if (node == 0 && std::holds_alternative<event::PeerUp>(event) && !back) {
+      back = true;
+      pair.set_stalled(1, true);
+    }
+  };
+  pair.disconnect();
+  pair.set_paused(false);
+  pair.run(10 * kSecond, [&] { return pair.completions().size() == 1; });
+  ASSERT_TRUE(back);
+  ASSERT_EQ(pair.completions().size(), 1u);
+  EXPECT_EQ(pair.completions()[0].result, Errc::disconnected);
+  pair.set_stalled(1, false);
+  pair.run(2 * kSecond);
+  const auto aborted = events_of<event::ObjectAborted>(pair.events(1));
+  ASSERT_EQ(aborted.size(), 1u);
+  EXPECT_EQ(aborted[0].result, Errc::disconnected);
+  EXPECT_EQ(aborted[0].message, "no answer to object_open within 5000 ms");
+  // One disconnect (the test's), no protocol error after it, on either side.
+  EXPECT_EQ(events_of<event::PeerDown>(pair.events(0)).size(), 1u);
+  EXPECT_EQ(events_of<event::PeerDown>(pair.events(1)).size(), 1u);
 }
 
 }  // namespace

@@ -225,6 +225,37 @@ TEST(SpecStatements, S6_3_AnObjectRefusedBeforeItsEndIsUnfinishedUntilTheOpenerE
   testing::expect_still_up(driven);
 }
 
+// "Closing": an object_close with status open_timeout (the opener gave up waiting for the
+// answer to its object_open) ends the object being delivered `disconnected`, the code the
+// opener completed it with; any other non-zero status ends it with that status's code.
+TEST(SpecStatements, S6_3_AnObjectCloseOpenTimeoutEndsTheObjectBeingDeliveredDisconnected) {
+  std::vector<std::uint8_t> header;
+  encode_object_header(ObjectHeader{}, header);
+  const auto aborted_by = [&](Status status) -> std::optional<event::ObjectAborted> {
+    auto driven = accepted();
+    driven.node().register_object_endpoint("store");
+    driven.feed(object_open(6, "store"));
+    driven.feed(Frame{.op = Op::object_begin, .mux = 6, .seq = 1, .size = 10, .payload = header});
+    const auto step = driven.exchange(Frame{.op = Op::object_close,
+                                            .mux = 6,
+                                            .seq = 1,
+                                            .status = static_cast<std::uint16_t>(status),
+                                            .payload = as_bytes("gave up")});
+    testing::expect_still_up(driven);
+    const auto aborted = all_of<event::ObjectAborted>(step.events);
+    EXPECT_EQ(aborted.size(), 1u);
+    if (aborted.size() != 1) return std::nullopt;
+    return aborted[0];
+  };
+  const auto timed_out = aborted_by(Status::open_timeout);
+  ASSERT_TRUE(timed_out);
+  EXPECT_EQ(timed_out->result, Errc::disconnected);
+  EXPECT_EQ(timed_out->message, "gave up");
+  const auto canceled = aborted_by(Status::canceled);
+  ASSERT_TRUE(canceled);
+  EXPECT_EQ(canceled->result, Errc::canceled);
+}
+
 TEST(SpecStatements, S6_3_FramesForAnObjectStreamThatIsNotOpenAreIgnored) {
   auto driven = accepted();
   const std::vector<Frame> late{

@@ -605,8 +605,12 @@ bool ObjectReceiver::close(TimeNs now_ns, Record& record, const Frame& frame) {
     return violation(now_ns, frame,
                      "object " + std::to_string(record.objects.front().number) + " is unfinished");
   }
-  forget(record, errc_from_status(frame.status),
-         std::string(clip_error_text(as_chars(frame.payload))));
+  // open_timeout: the opener gave up waiting for its open's answer and ended the objects
+  // `disconnected` (a local code it never sends); the object being delivered ends the same.
+  const Errc code = frame.status == static_cast<std::uint16_t>(Status::open_timeout)
+                        ? Errc::disconnected
+                        : errc_from_status(frame.status);
+  forget(record, code, std::string(clip_error_text(as_chars(frame.payload))));
   return true;
 }
 

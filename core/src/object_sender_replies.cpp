@@ -246,18 +246,20 @@ void ObjectSender::on_timer(TimeNs now_ns) {
     ++it;
     if (stream.give_up_at_ns <= now_ns) {
       stream.give_up_at_ns = kNever;
+      const std::string waited = std::to_string(context_.config.timeouts.object_resume_timeout_ms);
       // An open never answered is given up with its objects: its mux is closed (the
-      // receiver forgets whatever it made of it) and the next object opens afresh.
+      // receiver forgets whatever it made of it) and the next object opens afresh. The
+      // status is open_timeout, not canceled: an accept may be on its way, and a receiver
+      // already delivering a resumed object then ends it `disconnected`, as this side does.
       if (stream.link == Link::opening) {
         const std::uint64_t mux = stream.mux;
         reset_link(stream);
         if (port_.port_up()) {
-          send_close(now_ns, mux, stream.next_wire - 1, Status::canceled,
-                     "no answer to object_open");
+          send_close(now_ns, mux, stream.next_wire - 1, Status::open_timeout,
+                     "no answer to object_open within " + waited + " ms");
         }
       }
       if (!port_.port_up() && !port_.port_on_demand()) unreachable_ = true;
-      const std::string waited = std::to_string(context_.config.timeouts.object_resume_timeout_ms);
       fail_all(now_ns, stream, Errc::disconnected,
                was_unreachable
                    ? "the peer is still unreachable (down for over " + waited + " ms)"

@@ -88,6 +88,8 @@ std::string_view status_name(std::uint16_t status) {
       return "unsupported";
     case Status::idle:
       return "idle";
+    case Status::open_timeout:
+      return "open_timeout";
     case Status::version_mismatch:
       return "version_mismatch";
     case Status::unknown_node:

@@ -58,7 +58,7 @@ local status_names = {
   [0] = "ok", [1] = "remote_error", [2] = "unknown_handler", [3] = "too_large",
   [4] = "busy", [5] = "deadline_exceeded", [6] = "canceled", [7] = "protocol_error",
   [8] = "shutting_down", [9] = "bad_payload", [10] = "keepalive_timeout",
-  [11] = "object_state_lost", [12] = "unsupported", [13] = "idle",
+  [11] = "object_state_lost", [12] = "unsupported", [13] = "idle", [14] = "open_timeout",
   [32] = "version_mismatch", [33] = "unknown_node", [34] = "auth_failed",
   [35] = "clock_skew", [36] = "wrong_dialer", [37] = "wrong_target",
   [38] = "handshake_timeout", [39] = "stale_hello",

@@ -49,6 +49,8 @@ class ObjectPair {
   void restart(std::size_t index);
   // Stops delivering bytes (they wait in the writer's output) until resumed.
   void set_paused(bool paused);
+  // The same for one direction only: bytes node `from` writes wait until resumed.
+  void set_stalled(std::size_t from, bool stalled) { net_.set_stalled(from, 1 - from, stalled); }
   // While set, every dial fails (the peer's address does not answer).
   void set_unreachable(bool unreachable) { net_.set_reachable(0, 1, !unreachable); }
 

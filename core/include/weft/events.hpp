@@ -214,10 +214,10 @@ struct ObjectReadable {
 };
 
 // The object being read on `stream` ended before the application finished it: the sender
-// aborted it (its code), stopped the stream (canceled), restarted (peer_restarted), or did
-// not come back within object_resume_timeout_ms (disconnected), or the application removed
-// the peer (peer_removed). Exactly once per object
-// that arrived and was not finished; nothing more of it can be read.
+// aborted it (its code), stopped the stream (canceled), restarted (peer_restarted), did
+// not come back within object_resume_timeout_ms or gave up waiting for the answer to its
+// resume (disconnected), or the application removed the peer (peer_removed). Exactly once
+// per object that arrived and was not finished; nothing more of it can be read.
 struct ObjectAborted {
   PeerId peer;
   ObjectStreamId stream;

@@ -116,6 +116,7 @@ enum class Status : std::uint16_t {
   object_state_lost = 11,  // object_reject: no state for the object stream to resume
   unsupported = 12,        // object_reject: the endpoint does not take compressed streams
   idle = 13,               // goaway: the sender closes an idle connection (PROTOCOL.md §4.7)
+  open_timeout = 14,       // object_close: no answer to object_open in time (PROTOCOL.md §6.3)
   version_mismatch = 32,   // handshake: no common protocol version
   unknown_node = 33,       // handshake: the sender's name is not a known peer
   auth_failed = 34,        // handshake: a proof (or the certificate's name) did not verify
