@@ -554,6 +554,43 @@ TEST(NodeScenarios, ManySmallFramesLeaveAsOneContiguousWrite) {
   EXPECT_EQ(cluster.node(kA).pending_output(*transport).size(), expected);
 }
 
+// One rule for a peer's name (peer_name_refusal): the constructor's error names it, and
+// add_peer at run time refuses exactly the names the constructor refuses.
+TEST(NodeScenarios, ThePeerListAndAddPeerRefuseTheSameNamesForTheSameReason) {
+  struct Case {
+    std::vector<std::string> peers;  // the last is the one refused
+    std::string reason;
+  };
+  const std::vector<Case> cases{
+      {{"bravo", "bravo"}, "is listed already"},
+      {{"alpha"}, "is this node's own name"},
+      {{""}, "is not a node name"},
+      {{"has space"}, "is not a node name"},
+      {{std::string(256, 'x')}, "is not a node name"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.peers.back());
+    const std::string refused = c.peers.back();
+    const bool listed = c.peers.size() > 1;
+    EXPECT_EQ(peer_name_refusal("alpha", refused, listed).substr(0, c.reason.size()), c.reason);
+    try {
+      Node rejected(testing::test_config("alpha", c.peers), 0, 0);
+      ADD_FAILURE() << "the constructor took the peer list";
+    } catch (const std::invalid_argument& error) {
+      EXPECT_NE(std::string(error.what()).find("peer '" + refused + "' " + c.reason),
+                std::string::npos)
+          << error.what();
+    }
+    Node node(testing::test_config(
+                  "alpha", listed ? std::vector<std::string>{refused} : std::vector<std::string>{}),
+              0, 0);
+    EXPECT_EQ(node.add_peer(0, refused).error, Errc::invalid_argument);
+  }
+  EXPECT_EQ(peer_name_refusal("alpha", "bravo", false), "");
+  Node node(testing::test_config("alpha", {}), 0, 0);
+  EXPECT_EQ(node.add_peer(0, "bravo").error, Errc::ok);
+}
+
 TEST(NodeScenarios, ConfigIsValidated) {
   NodeConfig config = testing::test_config("alpha", {"bravo", "bravo"});
   EXPECT_THROW(Node(config, 0, 0), std::invalid_argument);

@@ -25,6 +25,11 @@
 
 namespace weft::detail {
 
+// Throws std::invalid_argument ("weft::Node: <why>") for a config no node can run with: a
+// bad name or peer list (peer_name_refusal), no authenticator or seed, a limit or timeout
+// out of its range (node_config.cpp).
+void check_config(const NodeConfig& config);
+
 // The (handler, route id) pairs a node serves. Few entries: a sorted vector.
 class HandlerRegistry {
  public:

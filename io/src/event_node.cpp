@@ -504,13 +504,13 @@ Errc EventNode::add_peer(const PeerAddress& address) {
       std::lock_guard lock(impl.mutex);
       if (impl.closed) return Errc::shutting_down;  // a stopped node never starts
     }
-    // The core's rules for a peer (Node::add_peer), so that start() does not fail over it.
+    // The core's rule for a peer's name, so that start() does not fail over it.
     const std::vector<std::string>& names = impl.options.config.peers;
-    if (!valid_node_name(address.name) || address.name == impl.options.config.name ||
-        std::find(names.begin(), names.end(), address.name) != names.end()) {
-      impl.log(LogLevel::error, "peer " + address.name +
-                                    " not added: not a node name, this node's own or listed "
-                                    "already");
+    const std::string_view refusal =
+        peer_name_refusal(impl.options.config.name, address.name,
+                          std::find(names.begin(), names.end(), address.name) != names.end());
+    if (!refusal.empty()) {
+      impl.log(LogLevel::error, "peer " + address.name + " not added: it " + std::string(refusal));
       return Errc::invalid_argument;
     }
     impl.options.config.peers.push_back(address.name);
