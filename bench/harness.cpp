@@ -183,17 +183,21 @@ bool send_all(int fd, const void* data, std::size_t size) {
   return true;
 }
 
-// ---- 64 B echoes ----
+// ---- small echoes ----
 
-EchoFifo::EchoFifo(std::size_t in_flight, double seconds, Latencies& latencies)
-    : batch_(kSmall * in_flight, 'r'), outstanding_(0), latencies_(latencies) {
+EchoFifo::EchoFifo(std::size_t in_flight, double seconds, Latencies& latencies,
+                   std::size_t message_bytes)
+    : message_bytes_(message_bytes),
+      batch_(message_bytes * in_flight, 'r'),
+      outstanding_(0),
+      latencies_(latencies) {
   start_ = Clock::now();
   end_ = after(seconds);
 }
 
 std::size_t EchoFifo::start() {
   start_ = Clock::now();
-  const std::size_t count = batch_.size() / kSmall;
+  const std::size_t count = batch_.size() / message_bytes_;
   sent_at_.assign(count, start_);
   outstanding_ = count;
   return count;
@@ -201,8 +205,8 @@ std::size_t EchoFifo::start() {
 
 std::size_t EchoFifo::on_received(std::size_t bytes) {
   partial_ += bytes;
-  const std::size_t done = partial_ / kSmall;
-  partial_ %= kSmall;
+  const std::size_t done = partial_ / message_bytes_;
+  partial_ %= message_bytes_;
   const auto now = Clock::now();
   for (std::size_t i = 0; i < done; ++i)
     latencies_.us.push_back(us_between(sent_at_[head_++], now));

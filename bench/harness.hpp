@@ -25,7 +25,7 @@ constexpr int kSkipped = 77;            // exit status of a run that asked for a
 struct Options {
   std::string scenario = "all";  // a name, a comma-separated list of names, or "all"
   double seconds = 3;
-  bool split = false;              // --pin split: servers on CPU 1
+  bool split = false;  // --pin split: servers on CPU 1
   // weft's queue sizes (see config_for); 0: library defaults. 64 since the eighteenth session:
   // against 32, alternated pairs gave both a lower p99 under bulk and more bulk (bench/README).
   std::size_t queue_kib = 64;
@@ -132,7 +132,9 @@ template <typename Fn>
 // (TCP or any peer's loop over it): when each was sent, how many came back, when to stop.
 class EchoFifo {
  public:
-  EchoFifo(std::size_t in_flight, double seconds, Latencies& latencies);
+  // Messages of `message_bytes` (64 B unless a scenario pads them).
+  EchoFifo(std::size_t in_flight, double seconds, Latencies& latencies,
+           std::size_t message_bytes = kSmall);
   // The first `in_flight` messages, to send now.
   std::size_t start();
   // `bytes` more arrived; returns how many new messages to send now (0 after the deadline).
@@ -145,6 +147,7 @@ class EchoFifo {
   std::size_t capacity() const { return batch_.size(); }
 
  private:
+  std::size_t message_bytes_;
   std::vector<char> batch_;
   std::vector<Clock::time_point> sent_at_;  // FIFO: the stream keeps order
   std::size_t head_ = 0;

@@ -109,16 +109,17 @@ int raw_connect(std::uint16_t port, char mode) {
 
 }  // namespace
 
-double raw_unary(std::uint16_t port, std::size_t in_flight, double seconds, Latencies& latencies) {
+double raw_unary(std::uint16_t port, std::size_t in_flight, double seconds, Latencies& latencies,
+                 std::size_t message_bytes) {
   const int fd = raw_connect(port, 'e');
-  EchoFifo fifo(in_flight, seconds, latencies);
+  EchoFifo fifo(in_flight, seconds, latencies, message_bytes);
   std::vector<char> buffer(fifo.capacity());
-  send_all(fd, fifo.bytes(), fifo.start() * kSmall);
+  send_all(fd, fifo.bytes(), fifo.start() * message_bytes);
   while (!fifo.done()) {
     const ssize_t got = ::recv(fd, buffer.data(), buffer.size(), 0);
     if (got <= 0) break;
     const std::size_t more = fifo.on_received(static_cast<std::size_t>(got));
-    if (more > 0) send_all(fd, fifo.bytes(), more * kSmall);
+    if (more > 0) send_all(fd, fifo.bytes(), more * message_bytes);
   }
   ::close(fd);
   return fifo.rate();

@@ -14,9 +14,10 @@ namespace weft_bench {
 // client shuts its side down) or the ideal mux of raw_pings_under_bulk ('m'). Never returns.
 [[noreturn]] void serve_raw_tcp(int port_fd);
 
-// 64 B messages echoed, `in_flight` at once (batched per send()), for `seconds`: messages/s
-// and the latency of each into `latencies`.
-double raw_unary(std::uint16_t port, std::size_t in_flight, double seconds, Latencies& latencies);
+// Messages of `message_bytes` echoed, `in_flight` at once (batched per send()), for
+// `seconds`: messages/s and the latency of each into `latencies`.
+double raw_unary(std::uint16_t port, std::size_t in_flight, double seconds, Latencies& latencies,
+                 std::size_t message_bytes = kSmall);
 // Bytes written in `chunk`-sized writes for `seconds`, as counted by the server: bytes/s.
 double raw_bulk(std::uint16_t port, std::size_t chunk, double seconds);
 

@@ -187,6 +187,56 @@ void unary_scenario(Run& run, std::size_t round, const char* name, const std::st
          weft_phase, raw, phases, peers);
 }
 
+// Whether the kernel's time follows the bytes: raw TCP's 64 in flight with its messages
+// padded to the size of weft's frames (a 64 B echo request and its response, checksums on),
+// beside raw TCP's 64 B and weft in the same round. Not in the table.
+void frame_bytes_scenario(const Options& options, std::size_t round) {
+  const std::vector<std::uint8_t> payload(kSmall, 0x42);
+  // Mux ids and deadlines as a run reaches them: varints of 3 bytes.
+  const std::size_t request_bytes = weft::encoded_size(weft::Frame{.op = weft::Op::request,
+                                                                   .checksum = true,
+                                                                   .mux = 300'001,
+                                                                   .handler = kEcho,
+                                                                   .deadline_ms = 60'000,
+                                                                   .payload = payload});
+  const std::size_t response_bytes = weft::encoded_size(
+      weft::Frame{.op = weft::Op::response, .checksum = true, .mux = 300'001, .payload = payload});
+  // The echo is symmetric: each way carries the mean of the two.
+  const std::size_t padded_bytes = (request_bytes + response_bytes + 1) / 2;
+  Phases phases(options, round);
+  Latencies weft_latencies;
+  double weft = 0;
+  const std::size_t weft_phase = phases.add([&] {
+    weft = with_weft(options, [&](WeftClient& client) {
+      return client.unary(64, kSmall, kEcho, options.seconds, weft_latencies);
+    });
+  });
+  double raw = 0;
+  double padded = 0;
+  Latencies raw_latencies;
+  Latencies padded_latencies;
+  const std::size_t raw_phase = phases.add([&] {
+    raw = with_raw_tcp(options, [&](std::uint16_t port) {
+      return raw_unary(port, 64, options.seconds, raw_latencies);
+    });
+  });
+  const std::size_t padded_phase = phases.add([&] {
+    padded = with_raw_tcp(options, [&](std::uint16_t port) {
+      return raw_unary(port, 64, options.seconds, padded_latencies, padded_bytes);
+    });
+  });
+  phases.run();
+  const char* name = "unary_pipeline_frame_bytes_x64";
+  const std::string padded_name = "raw_tcp_" + std::to_string(padded_bytes) + "B";
+  print_line(name, "raw_tcp", "requests/s", {raw, raw_latencies.at(0.5), raw_latencies.at(0.99)},
+             raw, phases.fields(raw_phase));
+  print_line(name, padded_name, "requests/s",
+             {padded, padded_latencies.at(0.5), padded_latencies.at(0.99)}, raw,
+             phases.fields(padded_phase));
+  print_line(name, "weft", "requests/s", {weft, weft_latencies.at(0.5), weft_latencies.at(0.99)},
+             padded, phases.fields(weft_phase), padded_name.c_str());
+}
+
 void stream_scenario(Run& run, std::size_t round) {
   const Options& options = run.options;
   Phases phases(options, round);
@@ -433,6 +483,8 @@ bool run_scenarios(Run& run) {
        [&](std::size_t round) {
          unary_scenario(run, round, "unary_pipeline_64B_x64", row_name(Row::in_flight), 64);
        }},
+      {"unary_pipeline_frame_bytes_x64",
+       [&](std::size_t round) { frame_bytes_scenario(options, round); }},
       {"stream_oneway_64B", [&](std::size_t round) { stream_scenario(run, round); }},
       {"request_1MiB", [&](std::size_t round) { bulk_scenario(run, round); }},
       {"unary_p99_under_bulk", [&](std::size_t round) { p99_scenario(run, round, false); }},
@@ -461,7 +513,9 @@ bool run_scenarios(Run& run) {
     if (!all && !known) return false;
   }
   for (const auto& [name, scenario] : scenarios) {
-    if (!all && std::find(asked.begin(), asked.end(), name) == asked.end()) continue;
+    const bool named = std::find(asked.begin(), asked.end(), name) != asked.end();
+    // A question about the kernel, not a comparison: run when named only.
+    if (all ? name == "unary_pipeline_frame_bytes_x64" : !named) continue;
     for (std::size_t round = 0; round < options.rounds; ++round)
       scenario(round);
   }

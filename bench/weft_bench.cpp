@@ -32,6 +32,10 @@
 // Scenarios:
 //   unary_pingpong_64B      64 B echo requests, 1 in flight (requests/s)
 //   unary_pipeline_64B_x64  the same, 64 in flight (requests/s)
+//   unary_pipeline_frame_bytes_x64  raw TCP's 64 in flight with messages padded to weft's
+//                           frame size (a 64 B request and response with checksums),
+//                           beside raw TCP's 64 B and weft: whether the kernel's time follows
+//                           the bytes. Runs only when named (not in "all"), no table row
 //   stream_oneway_64B       64 B messages on one stream, as fast as credit allows (messages/s)
 //   request_1MiB            1 MiB requests, 4 in flight, empty answers (GB/s of payload)
 //   unary_p99_under_bulk    p99 of 64 B requests while 1 MiB requests saturate the same
