@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../examples/membership_file.hpp"
@@ -303,9 +304,20 @@ TEST(IoMembership, BeforeStartAddAndRemoveEditThePeerList) {
 // node name, this node's own name, a name listed already; nothing is added and the node
 // starts. Before, each was added with ok and start() failed over it. A node stopped before
 // it started answers shutting_down.
+// Before start() and after it, a refused name is named in an error line with its reason.
 TEST(IoMembership, BeforeStartAddPeerRefusesANameStartWouldRefuse) {
+  std::mutex mutex;
+  std::vector<std::string> errors;  // the log's error lines
+  const auto logged = [&] {
+    std::lock_guard lock(mutex);
+    return std::exchange(errors, {});
+  };
   EventNodeOptions options;
   options.config = config_for("sa", "sb");
+  options.log = [&](LogLevel level, std::string_view line) {
+    std::lock_guard lock(mutex);
+    if (level == LogLevel::error) errors.emplace_back(line);
+  };
   EventNode node(std::move(options));
   EXPECT_EQ(node.add_peer({"", "127.0.0.1", 1}), Errc::invalid_argument);
   EXPECT_EQ(node.add_peer({"s c", "127.0.0.1", 1}), Errc::invalid_argument);
@@ -313,11 +325,21 @@ TEST(IoMembership, BeforeStartAddPeerRefusesANameStartWouldRefuse) {
   EXPECT_EQ(node.add_peer({"sb", "127.0.0.1", 1}), Errc::invalid_argument);
   EXPECT_EQ(node.add_peer({"sc", "127.0.0.1", 1}), Errc::ok);
   EXPECT_EQ(node.add_peer({"sc", "127.0.0.1", 2}), Errc::invalid_argument);
+  const std::vector<std::string> before = logged();
+  ASSERT_EQ(before.size(), 5u);
+  EXPECT_EQ(before[0].find("peer  not added: it is not a node name"), 0u) << before[0];
+  EXPECT_EQ(before[2], "peer sa not added: it is this node's own name");
+  EXPECT_EQ(before[4], "peer sc not added: it is listed already");
   ASSERT_EQ(node.start(), Errc::ok);
   std::vector<std::string> names;
   for (const PeerStatus& status : node.peers())
     names.push_back(status.name);
   EXPECT_EQ(names, (std::vector<std::string>{"sb", "sc"}));
+  logged();
+  EXPECT_EQ(node.add_peer({"sc", "127.0.0.1", 2}), Errc::invalid_argument);
+  EXPECT_EQ(node.add_peer({"sa", "127.0.0.1", 2}), Errc::invalid_argument);
+  EXPECT_EQ(logged(), (std::vector<std::string>{"peer sc not added: it is listed already",
+                                                "peer sa not added: it is this node's own name"}));
   node.stop();
 
   EventNodeOptions never_started;

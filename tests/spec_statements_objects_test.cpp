@@ -254,6 +254,21 @@ TEST(SpecStatements, S6_3_AnObjectCloseOpenTimeoutEndsTheObjectBeingDeliveredDis
   const auto canceled = aborted_by(Status::canceled);
   ASSERT_TRUE(canceled);
   EXPECT_EQ(canceled->result, Errc::canceled);
+  // §7: in any other frame open_timeout is a remote error (here an object_end that aborts).
+  auto driven = accepted();
+  driven.node().register_object_endpoint("store");
+  driven.feed(object_open(6, "store"));
+  driven.feed(Frame{.op = Op::object_begin, .mux = 6, .seq = 1, .size = 10, .payload = header});
+  const auto step =
+      driven.exchange(Frame{.op = Op::object_end,
+                            .mux = 6,
+                            .seq = 1,
+                            .status = static_cast<std::uint16_t>(Status::open_timeout),
+                            .payload = as_bytes("gave up")});
+  const auto ended = all_of<event::ObjectAborted>(step.events);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].result, Errc::remote_error);
+  testing::expect_still_up(driven);
 }
 
 TEST(SpecStatements, S6_3_FramesForAnObjectStreamThatIsNotOpenAreIgnored) {

@@ -519,7 +519,13 @@ Errc EventNode::add_peer(const PeerAddress& address) {
   }
   const auto [posted, result] = ask_loop<Errc>(impl, [&impl, name = address.name, resolved] {
     const AddedPeer added = impl.node->add_peer(impl.fresh_now(), name);
-    if (added.error != Errc::ok) return added.error;
+    if (added.error != Errc::ok) {
+      const Node& node = *impl.node;
+      const std::string_view refusal =
+          peer_name_refusal(node.config().name, name, node.find_peer(name).has_value());
+      impl.log(LogLevel::error, "peer " + name + " not added: it " + std::string(refusal));
+      return added.error;
+    }
     if (impl.peer_addresses.size() <= added.peer) impl.peer_addresses.resize(added.peer + 1);
     impl.peer_addresses[added.peer] = resolved;
     impl.log(LogLevel::info, "peer " + name + " added");

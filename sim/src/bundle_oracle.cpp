@@ -331,7 +331,8 @@ void BundleOracle::aborted(std::size_t index, const event::ObjectAborted& aborte
           !books_.ghost_adopted.contains({index, bundle.from}))
         fail(what + ", its sender never restarted");
       return;
-    case Errc::disconnected:  // the sender did not come back in time, or started over
+    // The sender did not come back in time, gave up on its open's answer, or started over.
+    case Errc::disconnected:
       if (!oracle_.connection_loss_explained(index, bundle.from, oracle_.resume_wait_ns(index),
                                              oracle_.resume_wait_ns(index)))
         fail(what + ", its connection up and untouched");

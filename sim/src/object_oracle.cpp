@@ -325,7 +325,8 @@ void ObjectOracle::aborted(std::size_t index, const event::ObjectAborted& aborte
           !books_.ghost_adopted.contains({stream.to, stream.from}))
         fail("object " + name + " aborted peer_restarted, its sender never restarted");
       return;
-    case Errc::disconnected:  // the sender did not come back in time, or started over
+    // The sender did not come back in time, gave up on its open's answer, or started over.
+    case Errc::disconnected:
       if (!oracle_.connection_loss_explained(index, stream.from, oracle_.resume_wait_ns(index),
                                              oracle_.resume_wait_ns(index)))
         fail("object " + name + " aborted disconnected, its connection up and untouched");

@@ -269,7 +269,8 @@ struct NodeConfig {
 // Why a node named `own_name` cannot take `peer` as a peer, or "" when it can: `peer` is not
 // a node name, is `own_name`, or (`listed_already`, which the caller knows) the node lists
 // it already. The one rule of NodeConfig::peers (Node's constructor throws with this text),
-// Node::add_peer and EventNode::add_peer. The text is static; it reads "peer <name> <text>".
+// Node::add_peer and EventNode::add_peer. The text is static: a predicate ("is listed
+// already") written after the peer's name in the errors and log lines of the three.
 std::string_view peer_name_refusal(std::string_view own_name, std::string_view peer,
                                    bool listed_already);
 
