@@ -126,8 +126,9 @@ TEST(MetricsFormat, HandshakeFailuresOfStatusesWithoutANameKeepTheirNumber) {
   EXPECT_EQ(text.find("status=\"\""), std::string::npos) << text;
 }
 
-TEST(MetricsFormat, EveryFamilyComesOnceWithItsHelpAndTypeBeforeItsSamples) {
-  const std::string text = format_prometheus(full_snapshot());
+// The format's rules over `text`: each family once, HELP then TYPE then its samples
+// together, no series twice, counters and only counters ending _total, all named weft_*.
+void expect_valid_exposition(const std::string& text) {
   std::istringstream lines(text);
   std::string line;
   std::string current;  // the family whose samples may follow
@@ -156,6 +157,11 @@ TEST(MetricsFormat, EveryFamilyComesOnceWithItsHelpAndTypeBeforeItsSamples) {
     EXPECT_EQ(type == "counter", name.ends_with("_total")) << name;
     EXPECT_TRUE(name.starts_with("weft_")) << name;
   }
+}
+
+TEST(MetricsFormat, EveryFamilyComesOnceWithItsHelpAndTypeBeforeItsSamples) {
+  const std::string text = format_prometheus(full_snapshot());
+  expect_valid_exposition(text);
   // Outcome families list ok, and failure families only what occurred.
   EXPECT_NE(text.find("weft_requests_completed_total{peer=\"n2\",result=\"ok\"} 3\n"),
             std::string::npos);
@@ -176,6 +182,45 @@ TEST(MetricsFormat, EveryFamilyComesOnceWithItsHelpAndTypeBeforeItsSamples) {
   EXPECT_NE(text.find("weft_bundle_objects_total{bundle=\"3\",endpoint=\"store\"} 5\n"),
             std::string::npos);
   EXPECT_EQ(format_prometheus(full_snapshot()), text);  // deterministic
+}
+
+// A driver's metrics never break the format, whatever their names: names that clean to one
+// share its family, and a sample that would make a family twice, mix a counter into a
+// gauge, give a label twice or repeat a series is counted in weft_metrics_refused (by the
+// name the driver gave and why) instead of written. Before, each raw name was its own
+// family: "io-x" and "io.x" made weft_io_x_total twice, which a Prometheus server refuses.
+TEST(MetricsFormat, DriverMetricsThatWouldBreakTheFormatAreCountedNotWritten) {
+  MetricsSnapshot snapshot = full_snapshot();
+  snapshot.driver = {
+      {"io-x", "The first.", true, {{"k", "1"}}, 1},
+      {"io.x", "The second.", true, {{"k", "2"}}, 2},
+      {"metrics_omitted", "A core family's name.", false, {}, 3},
+      {"y", "A counter.", true, {}, 4},
+      {"y_total", "A gauge of the counter's name.", false, {}, 5},
+      {"z", "Two keys that clean to one.", false, {{"a-b", "1"}, {"a.b", "2"}}, 6},
+      {"io-x", "The same series again.", true, {{"k", "1"}}, 7},
+      {"io-x", "", true, {{"k", "1"}}, 8},
+      {"w", "Keys made valid.", false, {{"1st", "a"}, {"", "b"}, {"c:d", "c"}}, 9},
+  };
+  const std::string text = format_prometheus(snapshot);
+  expect_valid_exposition(text);
+  EXPECT_NE(text.find("# HELP weft_io_x_total The first.\n# TYPE weft_io_x_total counter\n"
+                      "weft_io_x_total{k=\"1\"} 1\nweft_io_x_total{k=\"2\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("weft_y_total 4\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("weft_w{_1st=\"a\",_=\"b\",c_d=\"c\"} 9\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("} 7\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("weft_z"), std::string::npos) << text;
+  const std::string refused =
+      "# TYPE weft_metrics_refused gauge\n"
+      "weft_metrics_refused{name=\"io-x\",reason=\"series_twice\"} 2\n"
+      "weft_metrics_refused{name=\"metrics_omitted\",reason=\"name_taken\"} 1\n"
+      "weft_metrics_refused{name=\"y_total\",reason=\"kind_differs\"} 1\n"
+      "weft_metrics_refused{name=\"z\",reason=\"labels_collide\"} 1\n";
+  EXPECT_NE(text.find(refused), std::string::npos) << text;
+  // Nothing refused: no such family.
+  EXPECT_EQ(format_prometheus(full_snapshot()).find("weft_metrics_refused"), std::string::npos);
 }
 
 }  // namespace

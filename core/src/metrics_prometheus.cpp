@@ -7,8 +7,12 @@
 #include <charconv>
 #include <cmath>
 #include <initializer_list>
+#include <map>
+#include <set>
 #include <span>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "weft/metrics.hpp"
 
@@ -468,28 +472,95 @@ std::string metric_name(std::string_view name) {
   return out;
 }
 
-// The driver's metrics, grouped by name in the order each name first appears.
-void write_driver(std::string& out, const std::vector<DriverMetric>& metrics) {
-  std::vector<bool> written(metrics.size(), false);
-  for (std::size_t first = 0; first < metrics.size(); ++first) {
-    if (written[first]) continue;
-    const DriverMetric& head = metrics[first];
-    std::string name = "weft_" + metric_name(head.name);
-    if (head.counter) name += "_total";
-    Family family(name, head.counter ? kCounter : kGauge, head.help);
-    for (std::size_t i = first; i < metrics.size(); ++i) {
-      if (written[i] || metrics[i].name != head.name) continue;
-      written[i] = true;
-      std::vector<std::string> keys;
-      for (const auto& label : metrics[i].labels)
-        keys.push_back(metric_name(label.first));
-      std::vector<Label> labels;
-      for (std::size_t k = 0; k < keys.size(); ++k)
-        labels.emplace_back(keys[k], metrics[i].labels[k].second);
-      family.add_double(labels, metrics[i].value);
-    }
-    family.write(out);
+// A label name as the format allows it, [a-zA-Z_][a-zA-Z0-9_]*: '_' for each other
+// character, and a '_' before a leading digit (or as the whole of an empty name).
+std::string label_name(std::string_view name) {
+  std::string out;
+  for (const char c : name) {
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    out += ok ? c : '_';
   }
+  if (out.empty() || (out[0] >= '0' && out[0] <= '9')) out.insert(0, 1, '_');
+  return out;
+}
+
+// The names of the families already in `text` (each has one TYPE line; a help text cannot
+// start a line, since its newlines are escaped).
+std::set<std::string, std::less<>> family_names(std::string_view text) {
+  constexpr std::string_view kType = "# TYPE ";
+  std::set<std::string, std::less<>> names;
+  for (std::size_t at = text.find(kType); at != std::string_view::npos; at = text.find(kType, at)) {
+    at += kType.size();
+    if (at == kType.size() || text[at - kType.size() - 1] == '\n')
+      names.emplace(text.substr(at, text.find(' ', at) - at));
+  }
+  return names;
+}
+
+constexpr std::string_view kRefusedFamily = "weft_metrics_refused";
+
+// One family of the driver's: the kind of its first sample, and the series it holds.
+struct DriverFamily {
+  Family family;
+  bool counter = true;
+  std::set<std::vector<std::pair<std::string, std::string>>> series;  // label sets, sorted
+};
+
+// The driver's metrics, one family per exposition name (names that clean to one share it),
+// in the order each first appears. A sample that would break the format is counted in
+// weft_metrics_refused{name, reason} instead: name_taken (a family of the core's, or that
+// one, has the name), kind_differs (a gauge named as a counter of the same family: "x_total"
+// beside "x"), labels_collide (two label names that clean to one), series_twice (the same
+// label set again in a family).
+void write_driver(std::string& out, const std::vector<DriverMetric>& metrics) {
+  const std::set<std::string, std::less<>> taken = family_names(out);
+  std::vector<DriverFamily> families;
+  std::map<std::string, std::size_t, std::less<>> by_name;
+  std::map<std::pair<std::string, std::string_view>, std::uint64_t> refused;
+  for (const DriverMetric& metric : metrics) {
+    const auto refuse = [&](std::string_view reason) { ++refused[{metric.name, reason}]; };
+    std::string name = "weft_" + metric_name(metric.name);
+    if (metric.counter) name += "_total";
+    if (taken.contains(name) || name == kRefusedFamily) {
+      refuse("name_taken");
+      continue;
+    }
+    std::vector<std::pair<std::string, std::string>> labels;
+    for (const auto& [key, value] : metric.labels)
+      labels.emplace_back(label_name(key), value);
+    std::vector<std::pair<std::string, std::string>> sorted = labels;
+    std::sort(sorted.begin(), sorted.end());
+    const auto same_key = [](const auto& a, const auto& b) { return a.first == b.first; };
+    if (std::adjacent_find(sorted.begin(), sorted.end(), same_key) != sorted.end()) {
+      refuse("labels_collide");
+      continue;
+    }
+    const auto [found, fresh] = by_name.try_emplace(name, families.size());
+    if (fresh) {
+      families.push_back(DriverFamily{
+          Family(name, metric.counter ? kCounter : kGauge, metric.help), metric.counter, {}});
+    }
+    DriverFamily& family = families[found->second];
+    if (family.counter != metric.counter) {
+      refuse("kind_differs");
+      continue;
+    }
+    if (!family.series.insert(std::move(sorted)).second) {
+      refuse("series_twice");
+      continue;
+    }
+    std::vector<Label> views(labels.begin(), labels.end());
+    family.family.add_double(views, metric.value);
+  }
+  for (const DriverFamily& family : families)
+    family.family.write(out);
+  Family refusals(std::string(kRefusedFamily), kGauge,
+                  "Samples of the driver's metrics not written, since they would break the "
+                  "format, by the name the driver gave and why.");
+  for (const auto& [key, count] : refused)
+    refusals.add({{"name", key.first}, {"reason", key.second}}, count);
+  refusals.write(out);
 }
 
 }  // namespace

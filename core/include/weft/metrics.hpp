@@ -135,7 +135,8 @@ struct HandshakeFailures {
 };
 
 // A counter or gauge a driver adds (not the core's): the family `weft_<name>` (counters get
-// `_total` appended), and one sample with these labels.
+// `_total` appended), and one sample with these labels. format_prometheus says what it does
+// with names that break the rules below.
 struct DriverMetric {
   std::string name;  // [a-z0-9_]+, without the weft_ prefix or the _total suffix
   std::string help;  // one line
@@ -170,9 +171,14 @@ struct MetricsSnapshot {
 // `text/plain; version=0.0.4`): each family once, as `# HELP`, `# TYPE` and its samples
 // together; names `weft_...`, counters ending `_total`; label values escaped (backslash,
 // double quote, newline), the peer's name in label `peer`. Families without samples are
-// left out, apart from the node's own. Driver metrics follow the core's, grouped by name
-// (the first one of a name gives its help and type); characters a name may not hold become
-// `_`. Deterministic: equal snapshots give equal text.
+// left out, apart from the node's own. Driver metrics follow the core's, one family per
+// exposition name (the first of a name gives its help and type); characters a metric or
+// label name may not hold become `_` (and a label name starting with a digit, or empty,
+// gets a leading `_`). A driver sample that would break the format is not written but
+// counted in the gauge `weft_metrics_refused{name, reason}` (docs/METRICS.md): its family's
+// name is the core's (name_taken), its family is the other kind (kind_differs), two of its
+// label names clean to one (labels_collide), or its family holds its label set already
+// (series_twice). Deterministic: equal snapshots give equal text.
 std::string format_prometheus(const MetricsSnapshot& snapshot);
 
 // A label value with `\`, `"` and newline escaped as the exposition format wants them.
