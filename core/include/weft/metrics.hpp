@@ -176,9 +176,9 @@ struct MetricsSnapshot {
 // label name may not hold become `_` (and a label name starting with a digit, or empty,
 // gets a leading `_`). A driver sample that would break the format is not written but
 // counted in the gauge `weft_metrics_refused{name, reason}` (docs/METRICS.md): its family's
-// name is the core's (name_taken), its family is the other kind (kind_differs), two of its
-// label names clean to one (labels_collide), or its family holds its label set already
-// (series_twice). Deterministic: equal snapshots give equal text.
+// name is one the core wrote in this text (name_taken), its family is the other kind
+// (kind_differs), two of its label names clean to one (labels_collide), or its family holds its
+// label set already (series_twice). Deterministic: equal snapshots give equal text.
 std::string format_prometheus(const MetricsSnapshot& snapshot);
 
 // A label value with `\`, `"` and newline escaped as the exposition format wants them.
