@@ -187,6 +187,8 @@ void unary_scenario(Run& run, std::size_t round, const char* name, const std::st
          weft_phase, raw, phases, peers);
 }
 
+constexpr const char* kFrameBytesScenario = "unary_pipeline_frame_bytes_x64";
+
 // Whether the kernel's time follows the bytes: raw TCP's 64 in flight with its messages
 // padded to the size of weft's frames (a 64 B echo request and its response, checksums on),
 // beside raw TCP's 64 B and weft in the same round. Not in the table.
@@ -226,7 +228,7 @@ void frame_bytes_scenario(const Options& options, std::size_t round) {
     });
   });
   phases.run();
-  const char* name = "unary_pipeline_frame_bytes_x64";
+  const char* name = kFrameBytesScenario;
   const std::string padded_name = "raw_tcp_" + std::to_string(padded_bytes) + "B";
   print_line(name, "raw_tcp", "requests/s", {raw, raw_latencies.at(0.5), raw_latencies.at(0.99)},
              raw, phases.fields(raw_phase));
@@ -483,8 +485,7 @@ bool run_scenarios(Run& run) {
        [&](std::size_t round) {
          unary_scenario(run, round, "unary_pipeline_64B_x64", row_name(Row::in_flight), 64);
        }},
-      {"unary_pipeline_frame_bytes_x64",
-       [&](std::size_t round) { frame_bytes_scenario(options, round); }},
+      {kFrameBytesScenario, [&](std::size_t round) { frame_bytes_scenario(options, round); }},
       {"stream_oneway_64B", [&](std::size_t round) { stream_scenario(run, round); }},
       {"request_1MiB", [&](std::size_t round) { bulk_scenario(run, round); }},
       {"unary_p99_under_bulk", [&](std::size_t round) { p99_scenario(run, round, false); }},
@@ -515,7 +516,7 @@ bool run_scenarios(Run& run) {
   for (const auto& [name, scenario] : scenarios) {
     const bool named = std::find(asked.begin(), asked.end(), name) != asked.end();
     // A question about the kernel, not a comparison: run when named only.
-    if (all ? name == "unary_pipeline_frame_bytes_x64" : !named) continue;
+    if (all ? name == kFrameBytesScenario : !named) continue;
     for (std::size_t round = 0; round < options.rounds; ++round)
       scenario(round);
   }

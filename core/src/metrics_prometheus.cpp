@@ -475,12 +475,8 @@ std::string metric_name(std::string_view name) {
 // A label name as the format allows it, [a-zA-Z_][a-zA-Z0-9_]*: '_' for each other
 // character, and a '_' before a leading digit (or as the whole of an empty name).
 std::string label_name(std::string_view name) {
-  std::string out;
-  for (const char c : name) {
-    const bool ok =
-        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-    out += ok ? c : '_';
-  }
+  std::string out = metric_name(name);
+  std::replace(out.begin(), out.end(), ':', '_');  // the one character a metric name adds
   if (out.empty() || (out[0] >= '0' && out[0] <= '9')) out.insert(0, 1, '_');
   return out;
 }

@@ -86,6 +86,11 @@ int apply_loop_scheduling(LoopScheduling scheduling) {
   return EINVAL;  // not an enumerator
 }
 
+// The error line of a name add_peer refused, with the core's reason (peer_name_refusal).
+std::string refused_peer_line(std::string_view name, std::string_view refusal) {
+  return "peer " + std::string(name) + " not added: it " + std::string(refusal);
+}
+
 }  // namespace
 
 bool resolve(const std::string& host, std::uint16_t port, sockaddr_in& out) {
@@ -510,7 +515,7 @@ Errc EventNode::add_peer(const PeerAddress& address) {
         peer_name_refusal(impl.options.config.name, address.name,
                           std::find(names.begin(), names.end(), address.name) != names.end());
     if (!refusal.empty()) {
-      impl.log(LogLevel::error, "peer " + address.name + " not added: it " + std::string(refusal));
+      impl.log(LogLevel::error, refused_peer_line(address.name, refusal));
       return Errc::invalid_argument;
     }
     impl.options.config.peers.push_back(address.name);
@@ -523,7 +528,7 @@ Errc EventNode::add_peer(const PeerAddress& address) {
       const Node& node = *impl.node;
       const std::string_view refusal =
           peer_name_refusal(node.config().name, name, node.find_peer(name).has_value());
-      impl.log(LogLevel::error, "peer " + name + " not added: it " + std::string(refusal));
+      impl.log(LogLevel::error, refused_peer_line(name, refusal));
       return added.error;
     }
     if (impl.peer_addresses.size() <= added.peer) impl.peer_addresses.resize(added.peer + 1);
