@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "weft_side.hpp"
+#include "wire_floor.hpp"
 
 namespace weft_bench {
 namespace {
@@ -88,6 +89,7 @@ void serve_raw_tcp(int port_fd) {
     char mode = 0;
     if (::recv(fd, &mode, 1, MSG_WAITALL) != 1) return;
     if (mode == 'm') return serve_mux(fd, buffer);
+    if (mode == 'w') return serve_weft_frames(fd, buffer);
     std::uint64_t total = 0;
     while (true) {
       const ssize_t got = ::recv(fd, buffer.data(), buffer.size(), 0);

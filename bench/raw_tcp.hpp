@@ -11,7 +11,8 @@ namespace weft_bench {
 
 // `weft-bench --serve raw_tcp`: accepts connections one after another; the first byte of
 // each picks echo ('e'), count-and-discard ('d': answers the byte count, 8 bytes, when the
-// client shuts its side down) or the ideal mux of raw_pings_under_bulk ('m'). Never returns.
+// client shuts its side down), the ideal mux of raw_pings_under_bulk ('m') or weft's frames
+// echoed by weft's codec alone ('w', wire_floor.hpp). Never returns.
 [[noreturn]] void serve_raw_tcp(int port_fd);
 
 // Messages of `message_bytes` echoed, `in_flight` at once (batched per send()), for

@@ -10,6 +10,7 @@
 #include "peers/peer.hpp"
 #include "raw_tcp.hpp"
 #include "weft_side.hpp"
+#include "wire_floor.hpp"
 
 namespace weft_bench {
 namespace {
@@ -189,22 +190,17 @@ void unary_scenario(Run& run, std::size_t round, const char* name, const std::st
 
 constexpr const char* kFrameBytesScenario = "unary_pipeline_frame_bytes_x64";
 
-// Whether the kernel's time follows the bytes: raw TCP's 64 in flight with its messages
-// padded to the size of weft's frames (a 64 B echo request and its response, checksums on),
-// beside raw TCP's 64 B and weft in the same round. Not in the table.
-void frame_bytes_scenario(const Options& options, std::size_t round) {
-  const std::vector<std::uint8_t> payload(kSmall, 0x42);
-  // Mux ids and deadlines as a run reaches them: varints of 3 bytes.
-  const std::size_t request_bytes = weft::encoded_size(weft::Frame{.op = weft::Op::request,
-                                                                   .checksum = true,
-                                                                   .mux = 300'001,
-                                                                   .handler = kEcho,
-                                                                   .deadline_ms = 60'000,
-                                                                   .payload = payload});
-  const std::size_t response_bytes = weft::encoded_size(
-      weft::Frame{.op = weft::Op::response, .checksum = true, .mux = 300'001, .payload = payload});
-  // The echo is symmetric: each way carries the mean of the two.
-  const std::size_t padded_bytes = (request_bytes + response_bytes + 1) / 2;
+// What the wire itself costs at 64 in flight, beside weft in the same round (not in the
+// table): raw TCP's echo of 64 B messages; the same with its messages padded to the size of
+// weft's frames (does the kernel's time follow the bytes?); and weft's frames echoed by
+// weft's codec alone over the same blocking sockets, checksums on (wire_floor.hpp: what no
+// implementation of the protocol with this codec can go below). The peers asked for run
+// their 64 in flight in the same round, and the floor's line says how many times each it is.
+void frame_bytes_scenario(Run& run, std::size_t round) {
+  const Options& options = run.options;
+  // The echo is symmetric: each way carries the mean of the request and the response.
+  const std::size_t padded_bytes =
+      (request_frame_bytes(kSmall) + response_frame_bytes(kSmall) + 1) / 2;
   Phases phases(options, round);
   Latencies weft_latencies;
   double weft = 0;
@@ -215,28 +211,59 @@ void frame_bytes_scenario(const Options& options, std::size_t round) {
   });
   double raw = 0;
   double padded = 0;
+  double frames = 0;
   Latencies raw_latencies;
   Latencies padded_latencies;
-  const std::size_t raw_phase = phases.add([&] {
+  Latencies frames_latencies;
+  const std::size_t raw_index = phases.add([&] {
     raw = with_raw_tcp(options, [&](std::uint16_t port) {
       return raw_unary(port, 64, options.seconds, raw_latencies);
     });
   });
-  const std::size_t padded_phase = phases.add([&] {
+  const std::size_t padded_index = phases.add([&] {
     padded = with_raw_tcp(options, [&](std::uint16_t port) {
       return raw_unary(port, 64, options.seconds, padded_latencies, padded_bytes);
     });
   });
+  const std::size_t frames_index = phases.add([&] {
+    frames = with_raw_tcp(options, [&](std::uint16_t port) {
+      return raw_weft_frames(port, 64, kSmall, options.seconds, frames_latencies);
+    });
+  });
+  std::vector<PeerRun> peers;
+  add_peer_phases(
+      run, Pattern::unary, has_unary,
+      [&options](const PeerDriver& peer, std::uint16_t port, Latencies& latencies) {
+        return peer.unary(port, 64, options.seconds, latencies);
+      },
+      phases, peers);
   phases.run();
   const char* name = kFrameBytesScenario;
   const std::string padded_name = "raw_tcp_" + std::to_string(padded_bytes) + "B";
-  print_line(name, "raw_tcp", "requests/s", {raw, raw_latencies.at(0.5), raw_latencies.at(0.99)},
-             raw, phases.fields(raw_phase));
-  print_line(name, padded_name, "requests/s",
-             {padded, padded_latencies.at(0.5), padded_latencies.at(0.99)}, raw,
-             phases.fields(padded_phase));
-  print_line(name, "weft", "requests/s", {weft, weft_latencies.at(0.5), weft_latencies.at(0.99)},
-             padded, phases.fields(weft_phase), padded_name.c_str());
+  const auto result = [](double rate, Latencies& latencies) {
+    return Result{rate, latencies.at(0.5), latencies.at(0.99)};
+  };
+  print_line(name, "raw_tcp", "requests/s", result(raw, raw_latencies), raw,
+             phases.fields(raw_index));
+  print_line(name, padded_name, "requests/s", result(padded, padded_latencies), raw,
+             phases.fields(padded_index));
+  std::string times_peers =
+      ",\"request_frame_bytes\":" + std::to_string(request_frame_bytes(kSmall)) +
+      ",\"response_frame_bytes\":" + std::to_string(response_frame_bytes(kSmall));
+  for (const PeerRun& peer : peers) {
+    print_line(name, peer.name, "requests/s", peer.result, raw, phases.fields(peer.phase));
+    char field[80];
+    std::snprintf(field, sizeof field, ",\"x_%s\":%.3f", peer.name.c_str(),
+                  peer.result.value > 0 ? frames / peer.result.value : 0.0);
+    times_peers += field;
+  }
+  print_line(name, "raw_tcp_weft_frames", "requests/s", result(frames, frames_latencies), raw,
+             phases.fields(frames_index) + times_peers);
+  char frames_field[64];
+  std::snprintf(frames_field, sizeof frames_field, ",\"ratio_to_weft_frames\":%.3f",
+                frames > 0 ? weft / frames : 0.0);
+  print_line(name, "weft", "requests/s", result(weft, weft_latencies), padded,
+             phases.fields(weft_phase) + frames_field, padded_name.c_str());
 }
 
 void stream_scenario(Run& run, std::size_t round) {
@@ -485,7 +512,7 @@ bool run_scenarios(Run& run) {
        [&](std::size_t round) {
          unary_scenario(run, round, "unary_pipeline_64B_x64", row_name(Row::in_flight), 64);
        }},
-      {kFrameBytesScenario, [&](std::size_t round) { frame_bytes_scenario(options, round); }},
+      {kFrameBytesScenario, [&](std::size_t round) { frame_bytes_scenario(run, round); }},
       {"stream_oneway_64B", [&](std::size_t round) { stream_scenario(run, round); }},
       {"request_1MiB", [&](std::size_t round) { bulk_scenario(run, round); }},
       {"unary_p99_under_bulk", [&](std::size_t round) { p99_scenario(run, round, false); }},

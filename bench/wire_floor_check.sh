@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# bench.wire_floor_smoke: runs unary_pipeline_frame_bytes_x64 for a moment and checks that
+#   - raw TCP, raw TCP padded to weft's mean frame size, the wire floor (weft's frames echoed
+#     by weft's codec alone) and weft each printed a line with a rate above zero (the floor's
+#     client answers 0 when a response frame fails to decode or is not the echo it expects);
+#   - the padded size is the mean of the floor's request and response frames, and above 64 B;
+#   - weft's line gives its ratio to the floor.
+#   wire_floor_check.sh WEFT_BENCH
+set -uo pipefail
+bench=$1
+out=$("$bench" --scenario unary_pipeline_frame_bytes_x64 --seconds 0.3 --peers none)
+status=$?
+echo "$out"
+if [[ $status -ne 0 ]]; then
+  echo "FAIL: weft-bench exited with $status"
+  exit 1
+fi
+rate_of() {
+  sed -nE "s/^\{\"scenario\":\"unary_pipeline_frame_bytes_x64\",\"peer\":\"$1\",\"value\":([0-9.]+),.*/\1/p" <<< "$out"
+}
+for peer in raw_tcp 'raw_tcp_[0-9]+B' raw_tcp_weft_frames weft; do
+  rate=$(rate_of "$peer")
+  if [[ -z $rate ]] || ! awk -v r="$rate" 'BEGIN { exit !(r > 0) }'; then
+    echo "FAIL: no rate above zero for $peer (got '$rate')"
+    exit 1
+  fi
+done
+padded=$(sed -nE 's/.*"peer":"raw_tcp_([0-9]+)B".*/\1/p' <<< "$out")
+request=$(sed -nE 's/.*"request_frame_bytes":([0-9]+).*/\1/p' <<< "$out")
+response=$(sed -nE 's/.*"response_frame_bytes":([0-9]+).*/\1/p' <<< "$out")
+if [[ -z $padded || -z $request || -z $response ]] || (( padded <= 64 )) ||
+   (( padded != (request + response + 1) / 2 )); then
+  echo "FAIL: padded to '$padded' B for frames of '$request' and '$response' B"
+  exit 1
+fi
+if ! grep -qE '"peer":"weft",.*"ratio_to_weft_frames":[0-9.]+' <<< "$out"; then
+  echo "FAIL: weft's line has no ratio to the wire floor"
+  exit 1
+fi
+echo "ok: every phase ran; frames of $request and $response B, padded to $padded B"
