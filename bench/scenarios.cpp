@@ -204,9 +204,12 @@ void frame_bytes_scenario(Run& run, std::size_t round) {
   Phases phases(options, round);
   Latencies weft_latencies;
   double weft = 0;
+  PeerStats weft_stats;  // the client's: what weft's frames weigh, against the floor's
   const std::size_t weft_phase = phases.add([&] {
     weft = with_weft(options, [&](WeftClient& client) {
-      return client.unary(64, kSmall, kEcho, options.seconds, weft_latencies);
+      const double rate = client.unary(64, kSmall, kEcho, options.seconds, weft_latencies);
+      weft_stats = client.server_stats();
+      return rate;
     });
   });
   double raw = 0;
@@ -259,9 +262,17 @@ void frame_bytes_scenario(Run& run, std::size_t round) {
   }
   print_line(name, "raw_tcp_weft_frames", "requests/s", result(frames, frames_latencies), raw,
              phases.fields(frames_index) + times_peers);
-  char frames_field[64];
-  std::snprintf(frames_field, sizeof frames_field, ",\"ratio_to_weft_frames\":%.3f",
-                frames > 0 ? weft / frames : 0.0);
+  const auto per_frame = [](std::uint64_t bytes, std::uint64_t frames_counted) {
+    return frames_counted > 0 ? static_cast<double>(bytes) / static_cast<double>(frames_counted)
+                              : 0.0;
+  };
+  char frames_field[160];
+  std::snprintf(frames_field, sizeof frames_field,
+                ",\"ratio_to_weft_frames\":%.3f,\"sent_bytes_per_frame\":%.2f,"
+                "\"received_bytes_per_frame\":%.2f",
+                frames > 0 ? weft / frames : 0.0,
+                per_frame(weft_stats.bytes_sent, weft_stats.frames_sent),
+                per_frame(weft_stats.bytes_received, weft_stats.frames_received));
   print_line(name, "weft", "requests/s", result(weft, weft_latencies), padded,
              phases.fields(weft_phase) + frames_field, padded_name.c_str());
 }

@@ -83,6 +83,13 @@ class WeftClient {
     }
   }
 
+  // The counters of the connection to the server (frames and bytes each way, the handshake
+  // and keepalives included).
+  PeerStats server_stats() const {
+    const auto peers = node_->peers();
+    return peers.empty() ? PeerStats{} : peers[0].stats;
+  }
+
   // Keeps `in_flight` requests of `size` bytes to `handler` going for `seconds`; latencies
   // of every request into `latencies`. Everything runs on the loop thread.
   double unary(std::size_t in_flight, std::size_t size, std::uint16_t handler, double seconds,

@@ -37,17 +37,20 @@ bool decode_all(weft::FrameDecoder& decoder, weft::Bytes input, OnFrame on_frame
 }
 
 // A weft connection's mux ids for the calls it opens: serial, slot (20 bits), the opener's
-// parity bit (core/src/connection_requests.cpp make_mux); 64 calls in flight use slots 0-63.
+// parity bit (core/src/connection_requests.cpp make_mux; 0 for the side that dialed, as the
+// bench's client did); 64 calls in flight use slots 0-63, here in turn.
 class MuxIds {
  public:
-  explicit MuxIds(std::size_t slots) : slots_(slots) {}
+  explicit MuxIds(std::uint64_t slots) : slots_(slots) {}
   std::uint64_t next() {
     ++serial_;
-    return (((serial_ << 20) | (serial_ % slots_)) << 1) | 1;
+    slot_ = slot_ + 1 == slots_ ? 0 : slot_ + 1;  // no division per request: weft has none
+    return ((serial_ << 20) | slot_) << 1;
   }
 
  private:
   std::uint64_t slots_;
+  std::uint64_t slot_ = 0;
   std::uint64_t serial_ = 0;
 };
 
@@ -65,7 +68,7 @@ weft::Frame response_frame(std::uint64_t mux, weft::Bytes payload) {
   return weft::Frame{.op = weft::Op::response, .checksum = true, .mux = mux, .payload = payload};
 }
 
-// A mux id a million calls into a connection's life.
+// A mux id a million calls into a connection's life (9 bytes from the 2048th call on).
 std::uint64_t typical_mux() {
   MuxIds ids(64);
   for (int i = 0; i < 1'000'000; ++i)
@@ -110,12 +113,13 @@ double raw_weft_frames(std::uint16_t port, std::size_t in_flight, std::size_t pa
   // EchoFifo counting responses, not bytes: one "byte" per response decoded.
   EchoFifo fifo(in_flight, seconds, latencies, 1);
   const std::vector<std::uint8_t> payload(payload_bytes, 0x5a);
-  MuxIds mux_ids(in_flight);
+  MuxIds sent_ids(in_flight);
+  MuxIds answered_ids(in_flight);  // the echo keeps order: each response names the next id
   weft::FrameDecoder decoder(checked());
   weft::ByteBuffer out;
   const auto send_requests = [&](std::size_t count) {
     for (std::size_t i = 0; i < count; ++i) {
-      weft::encode_frame(out, request_frame(mux_ids.next(), payload));
+      weft::encode_frame(out, request_frame(sent_ids.next(), payload));
     }
     return flush(fd, out);
   };
@@ -123,15 +127,16 @@ double raw_weft_frames(std::uint16_t port, std::size_t in_flight, std::size_t pa
   std::vector<char> buffer(256 * 1024);
   while (healthy && !fifo.done()) {
     const ssize_t got = ::recv(fd, buffer.data(), buffer.size(), 0);
-    if (got <= 0) break;
+    healthy = got > 0;  // the server stops only on a bad frame
+    if (!healthy) break;
     std::size_t answers = 0;
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(buffer.data());
-    healthy = decode_all(decoder, {bytes, static_cast<std::size_t>(got)},
-                         [&](const weft::Frame& response) {
-                           ++answers;
-                           return response.op == weft::Op::response && response.status == 0 &&
-                                  response.payload.size() == payload_bytes;
-                         });
+    healthy = decode_all(
+        decoder, {bytes, static_cast<std::size_t>(got)}, [&](const weft::Frame& response) {
+          ++answers;
+          return response.op == weft::Op::response && response.status == 0 &&
+                 response.mux == answered_ids.next() && response.payload.size() == payload_bytes;
+        });
     const std::size_t more = fifo.on_received(answers);
     if (healthy && more > 0) healthy = send_requests(more);
   }

@@ -27,7 +27,8 @@ void serve_weft_frames(int fd, std::vector<char>& buffer);
 // The client's side: `in_flight` request frames of `payload_bytes` to handler 1, mux ids
 // and deadlines as a weft connection makes them, a new one as each response arrives, for
 // `seconds`. Requests/s, and each one's latency into `latencies` (timed as raw_unary times
-// its messages). 0 if the server sends anything but a valid response.
+// its messages). 0 if the server hangs up early or sends anything but the response to the
+// next request, in order, with a payload of the request's size.
 double raw_weft_frames(std::uint16_t port, std::size_t in_flight, std::size_t payload_bytes,
                        double seconds, Latencies& latencies);
 

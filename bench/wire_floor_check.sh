@@ -3,8 +3,11 @@
 #   - raw TCP, raw TCP padded to weft's mean frame size, the wire floor (weft's frames echoed
 #     by weft's codec alone) and weft each printed a line with a rate above zero (the floor's
 #     client answers 0 when a response frame fails to decode or is not the echo it expects);
-#   - the padded size is the mean of the floor's request and response frames, and above 64 B;
-#   - weft's line gives its ratio to the floor.
+#   - the floor's frames weigh what weft's do: its request and response frame sizes are within
+#     a byte of the mean bytes per frame weft's client sent and received in the same run
+#     (weft's counters; the handshake and the first 2048 calls' shorter mux ids move the mean
+#     by less than that);
+#   - the padded size is the mean of the two, and weft's line gives its ratio to the floor.
 #   wire_floor_check.sh WEFT_BENCH
 set -uo pipefail
 bench=$1
@@ -33,8 +36,16 @@ if [[ -z $padded || -z $request || -z $response ]] || (( padded <= 64 )) ||
   echo "FAIL: padded to '$padded' B for frames of '$request' and '$response' B"
   exit 1
 fi
-if ! grep -qE '"peer":"weft",.*"ratio_to_weft_frames":[0-9.]+' <<< "$out"; then
-  echo "FAIL: weft's line has no ratio to the wire floor"
+weft_line=$(grep -E '"peer":"weft",' <<< "$out")
+sent=$(sed -nE 's/.*"sent_bytes_per_frame":([0-9.]+).*/\1/p' <<< "$weft_line")
+received=$(sed -nE 's/.*"received_bytes_per_frame":([0-9.]+).*/\1/p' <<< "$weft_line")
+if ! grep -qE '"ratio_to_weft_frames":[0-9.]+' <<< "$weft_line" || [[ -z $sent || -z $received ]]; then
+  echo "FAIL: weft's line lacks its ratio to the floor or its bytes per frame"
   exit 1
 fi
-echo "ok: every phase ran; frames of $request and $response B, padded to $padded B"
+if ! awk -v a="$request" -v b="$sent" -v c="$response" -v d="$received" \
+     'BEGIN { exit !((a - b)^2 < 1 && (c - d)^2 < 1) }'; then
+  echo "FAIL: the floor's frames ($request B, $response B) are not weft's ($sent B sent, $received B received per frame)"
+  exit 1
+fi
+echo "ok: every phase ran; frames of $request and $response B as weft's ($sent, $received), padded to $padded B"
