@@ -143,7 +143,8 @@ TEST(IoMetrics, ServeMetricsAnswersTheScrapeAndNothingElse) {
   for (void (*spoil)(MetricsHttpOptions&) :
        {+[](MetricsHttpOptions& o) { o.max_request_bytes = 0; },
         +[](MetricsHttpOptions& o) { o.max_connections = 0; },
-        +[](MetricsHttpOptions& o) { o.idle_timeout_ms = 0; }}) {
+        +[](MetricsHttpOptions& o) { o.idle_timeout_ms = 0; },
+        +[](MetricsHttpOptions& o) { o.listen_backlog = 0; }}) {
     MetricsHttpOptions silent;
     spoil(silent);
     EXPECT_EQ(nodes.dialer->serve_metrics(silent).error, Errc::invalid_argument);
@@ -162,6 +163,11 @@ TEST(IoMetrics, ServeMetricsAnswersTheScrapeAndNothingElse) {
   EXPECT_TRUE(head.starts_with("HTTP/1.1 200 OK\r\n"));
   EXPECT_TRUE(head.ends_with("\r\n\r\n"));  // no body
   EXPECT_TRUE(http_exchange(endpoint.port, "GET / HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404 "));
+  // A HEAD gets no body whatever the status (a body there would be read as the next answer's
+  // start by a client that keeps its connection).
+  const std::string head_404 = http_exchange(endpoint.port, "HEAD / HTTP/1.1\r\n\r\n");
+  EXPECT_TRUE(head_404.starts_with("HTTP/1.1 404 ")) << head_404;
+  EXPECT_TRUE(head_404.ends_with("\r\n\r\n")) << head_404;
   EXPECT_TRUE(http_exchange(endpoint.port, "DELETE /metrics HTTP/1.1\r\n\r\n")
                   .starts_with("HTTP/1.1 405 "));
   EXPECT_TRUE(http_exchange(endpoint.port, "nonsense\r\n\r\n").starts_with("HTTP/1.1 400 "));
@@ -205,6 +211,10 @@ TEST(IoMetrics, OnIoUringAScrapeTheLoopCannotTakeIsAnswered503) {
   node.stop();
 }
 
+// A connection over max_connections is answered 503 at once and closed, and counted: the
+// scraper records a failed scrape with a reason, and the operator sees why on the node.
+// Before, it was closed without a word (a reset when its request had arrived) and counted
+// nowhere.
 TEST(IoMetrics, ServeMetricsHoldsItsConnectionLimitAndClosesIdleOnes) {
   Nodes nodes;
   MetricsHttpOptions options;
@@ -217,18 +227,85 @@ TEST(IoMetrics, ServeMetricsHoldsItsConnectionLimitAndClosesIdleOnes) {
   ASSERT_GE(first, 0);
   ASSERT_GE(second, 0);
   // Both are held (nothing sent yet; accepted in the order they connected); the third is
-  // over the limit and closed at once.
-  const int third = connect_to(endpoint.port);
-  ASSERT_GE(third, 0);
-  EXPECT_TRUE(closed_by_server(third));
+  // over the limit, answered 503 and closed at once (well before the idle timeout).
+  const auto start = std::chrono::steady_clock::now();
+  const std::string refused = http_exchange(endpoint.port, "GET /metrics HTTP/1.1\r\n\r\n");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 250ms);
+  EXPECT_TRUE(refused.starts_with("HTTP/1.1 503 ")) << refused;
+  EXPECT_NE(refused.find("too many connections"), std::string::npos) << refused;
   // The two silent ones are closed after the idle timeout, which frees the slots.
   EXPECT_TRUE(closed_by_server(first));
   EXPECT_TRUE(closed_by_server(second));
-  EXPECT_TRUE(
-      http_exchange(endpoint.port, "GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 "));
+  const std::string ok = http_exchange(endpoint.port, "GET /metrics HTTP/1.1\r\n\r\n");
+  EXPECT_TRUE(ok.starts_with("HTTP/1.1 200 ")) << ok.substr(0, 80);
+  EXPECT_NE(ok.find("\nweft_io_metrics_refused_connections_total 1\n"), std::string::npos);
   ::close(first);
   ::close(second);
-  ::close(third);
+}
+
+// A client that keeps sending after its answer is cut off once max_drain_bytes were read
+// and dropped. Before, the endpoint read and dropped whatever came until request_timeout_ms,
+// on the node's loop thread under libevent.
+TEST(IoMetrics, WhatAClientSendsAfterItsAnswerIsReadOnlyUpToMaxDrainBytes) {
+  Nodes nodes;
+  MetricsHttpOptions options;
+  options.max_drain_bytes = 16 * 1024;
+  options.idle_timeout_ms = 5'000;
+  options.request_timeout_ms = 10'000;
+  const MetricsEndpoint endpoint = nodes.acceptor->serve_metrics(options);
+  ASSERT_EQ(endpoint.error, Errc::ok);
+  const int fd = connect_to(endpoint.port);
+  ASSERT_GE(fd, 0);
+  const std::string request = "GET /metrics HTTP/1.1\r\n\r\n";
+  ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  std::string answer;
+  char buffer[4096];
+  ssize_t got = 0;
+  while ((got = ::recv(fd, buffer, sizeof buffer, 0)) > 0)  // the answer, then our FIN
+    answer.append(buffer, static_cast<std::size_t>(got));
+  ASSERT_TRUE(answer.starts_with("HTTP/1.1 200 OK\r\n")) << answer.substr(0, 80);
+  // Now keep sending: the endpoint drops up to 16 KiB, then closes, and a send fails.
+  const std::string junk(4096, 'j');
+  const auto start = std::chrono::steady_clock::now();
+  bool cut_off = false;
+  std::size_t sent_bytes = 0;
+  while (std::chrono::steady_clock::now() - start < 3s) {
+    const ssize_t sent = ::send(fd, junk.data(), junk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      cut_off = true;  // EPIPE or ECONNRESET: the endpoint closed
+      break;
+    }
+    if (sent > 0) sent_bytes += static_cast<std::size_t>(sent);
+    std::this_thread::sleep_for(1ms);
+  }
+  ::close(fd);
+  EXPECT_TRUE(cut_off) << sent_bytes << " bytes sent after the answer in 3 s, never cut off";
+  EXPECT_GT(sent_bytes, options.max_drain_bytes);  // not before the limit
+  // The endpoint still serves.
+  EXPECT_TRUE(
+      http_exchange(endpoint.port, "GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 "));
+}
+
+// stop() closes the endpoint with the loop: a scraper is refused, not left in a listen
+// queue nobody accepts from. Before, under libevent the listener stayed open until the
+// EventNode was destroyed.
+TEST(IoMetrics, StopClosesTheEndpoint) {
+  Nodes nodes;
+  const MetricsEndpoint endpoint = nodes.acceptor->serve_metrics();
+  ASSERT_EQ(endpoint.error, Errc::ok);
+  const int held = connect_to(endpoint.port);  // a scrape under way when the node stops
+  ASSERT_GE(held, 0);
+  nodes.acceptor->stop();
+  // Its end (a reset if the endpoint had not accepted it yet), within the 5 s timeout.
+  char byte = 0;
+  ssize_t got = 0;
+  do {
+    got = ::recv(held, &byte, 1, 0);
+  } while (got < 0 && errno == EINTR);
+  EXPECT_TRUE(got == 0 || (got < 0 && errno == ECONNRESET)) << std::strerror(errno);
+  ::close(held);
+  EXPECT_EQ(connect_to(endpoint.port), -1);
 }
 
 // A scraper that keeps its connection alive with a byte now and then, never finishing its

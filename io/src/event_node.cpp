@@ -395,7 +395,11 @@ void EventNode::stop() {
     const std::uint64_t one = 1;
     [[maybe_unused]] const ssize_t written = ::write(impl.wake_fd, &one, sizeof one);
     impl.thread.join();
-    impl.metrics_thread.reset();  // on io_uring, the endpoint's own thread: no scrape after stop
+    // The metrics endpoint closes with the loop: no scrape is accepted, or left waiting in
+    // the listen queue, after stop (on io_uring its own thread ends here; on libevent its
+    // events belong to the loop's base, which no thread runs any more).
+    impl.metrics_thread.reset();
+    impl.metrics_http.reset();
   }
   // Commands that never ran end here, exactly once.
   std::deque<Impl::Command> left;

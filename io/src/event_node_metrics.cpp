@@ -86,6 +86,9 @@ void EventNode::Impl::add_io_metrics(MetricsSnapshot& snapshot) {
   add("io_metrics_accept_pauses",
       "Times the metrics endpoint's accepting paused: out of descriptors or kernel memory.", true,
       http != nullptr ? static_cast<double>(http->accept_pauses()) : 0.0);
+  add("io_metrics_refused_connections",
+      "Connections to the metrics endpoint answered 503 at once: over max_connections.", true,
+      http != nullptr ? static_cast<double>(http->refused_connections()) : 0.0);
   add("io_metrics_renders",
       "Scrapes the metrics endpoint rendered, this one included (scrapes within "
       "min_render_interval_ms of a render wait and share the next).",
@@ -143,9 +146,10 @@ MetricsEndpoint EventNode::serve_metrics(const MetricsHttpOptions& options) {
   // Each of these at 0 makes an endpoint that answers nothing (no byte of a head can be
   // read, every connection is over the limit, every read times out at once).
   if (options.max_request_bytes == 0 || options.max_connections == 0 ||
-      options.idle_timeout_ms < 1) {
+      options.idle_timeout_ms < 1 || options.listen_backlog < 1) {
     impl.log(LogLevel::error,
-             "metrics: max_request_bytes, max_connections and idle_timeout_ms must be at least 1");
+             "metrics: max_request_bytes, max_connections, idle_timeout_ms and listen_backlog "
+             "must be at least 1");
     return {Errc::invalid_argument, 0};
   }
   // Longer than a connection may live, no scrape after the first would ever be answered.
@@ -167,7 +171,7 @@ MetricsEndpoint EventNode::serve_metrics(const MetricsHttpOptions& options) {
     const int on = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
     if (fd < 0 || ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 ||
-        ::listen(fd, 16) != 0) {
+        ::listen(fd, options.listen_backlog) != 0) {
       impl.log(LogLevel::error, "metrics: cannot listen on " + options.host + ":" +
                                     std::to_string(options.port) + ": " + errno_text(errno));
       if (fd >= 0) ::close(fd);

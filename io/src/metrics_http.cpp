@@ -30,9 +30,10 @@ std::string reply(std::string_view status, std::string_view content_type, std::s
   return out;
 }
 
+// A short text answer; `with_body` false for a HEAD request (the head says the length).
 std::string plain(std::string_view status, std::string_view body,
-                  std::string_view extra_header = {}) {
-  return reply(status, "text/plain; charset=utf-8", body, true, extra_header);
+                  std::string_view extra_header = {}, bool with_body = true) {
+  return reply(status, "text/plain; charset=utf-8", body, with_body, extra_header);
 }
 
 // Where the head ends (just past its blank line), or npos while it has not.
@@ -65,11 +66,11 @@ std::optional<std::string> refusal(std::string_view head, bool& with_body) {
   const std::string_view method = line.substr(0, first_space);
   std::string_view target = line.substr(first_space + 1, last_space - first_space - 1);
   target = target.substr(0, target.find('?'));
+  with_body = method != "HEAD";
   if (method != "GET" && method != "HEAD") {
     return plain("405 Method Not Allowed", "only GET and HEAD\n", "Allow: GET, HEAD\r\n");
   }
-  if (target != "/metrics") return plain("404 Not Found", "try /metrics\n");
-  with_body = method == "GET";
+  if (target != "/metrics") return plain("404 Not Found", "try /metrics\n", {}, with_body);
   return std::nullopt;
 }
 
@@ -87,7 +88,8 @@ std::string metrics_http_response(std::string_view head, const RenderMetrics& re
   std::optional<std::string> text = render();
   if (!text) {
     return plain("503 Service Unavailable",
-                 "the node cannot take a scrape now (stopping, or its command queue full)\n");
+                 "the node cannot take a scrape now (stopping, or its command queue full)\n", {},
+                 with_body);
   }
   return reply("200 OK", "text/plain; version=0.0.4; charset=utf-8", std::move(*text), with_body);
 }
@@ -126,7 +128,7 @@ void MetricsHttp::on_accept(evutil_socket_t, short, void* arg) {
       return;
     }
     if (self.connections_.size() >= self.options_.max_connections) {
-      ::close(fd);  // over the limit: the scraper sees the connection closed
+      self.refuse_over_limit(fd);
       continue;
     }
     const std::uint64_t id = self.next_id_++;
@@ -145,6 +147,23 @@ void MetricsHttp::on_accept(evutil_socket_t, short, void* arg) {
         timeval_of_ms(std::max(self.options_.request_timeout_ms, self.options_.idle_timeout_ms));
     event_add(connection.deadline_event, &whole);
   }
+}
+
+void MetricsHttp::refuse_over_limit(int fd) {
+  refused_connections_.fetch_add(1, std::memory_order_relaxed);
+  // One read of what the scraper sent already, so that closing is less likely to reset the
+  // connection (a reset can throw the answer away before the scraper reads it); no more, so
+  // that a flood of connections costs one read each. A scrape this short fits in the send
+  // buffer of a new connection, so one nonblocking send takes it all.
+  char buffer[4096];
+  [[maybe_unused]] const ssize_t got = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+  const std::string answer = plain("503 Service Unavailable",
+                                   "too many connections to the metrics endpoint (" +
+                                       std::to_string(options_.max_connections) + " at once)\n");
+  [[maybe_unused]] const ssize_t sent =
+      ::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  ::shutdown(fd, SHUT_WR);
+  ::close(fd);
 }
 
 void MetricsHttp::pause_accepting(int error) {
@@ -286,7 +305,13 @@ void MetricsHttp::drain(std::uint64_t id) {
   char buffer[4096];
   while (true) {
     const ssize_t got = ::recv(connection.fd, buffer, sizeof buffer, 0);
-    if (got > 0 || (got < 0 && errno == EINTR)) continue;
+    if (got > 0) {
+      connection.drained_bytes += static_cast<std::size_t>(got);
+      // A scraper does not send this much after its request: stop reading for it.
+      if (connection.drained_bytes > options_.max_drain_bytes) return close(id);
+      continue;
+    }
+    if (got < 0 && errno == EINTR) continue;
     if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     return close(id);  // the scraper closed (or reset): the answer is its
   }

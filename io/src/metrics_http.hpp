@@ -46,6 +46,10 @@ class MetricsHttp {
 
   // Times accepting paused for lack of descriptors or memory (any thread may read it).
   std::uint64_t accept_pauses() const { return accept_pauses_.load(std::memory_order_relaxed); }
+  // Connections answered 503 at once for being over max_connections (any thread may read it).
+  std::uint64_t refused_connections() const {
+    return refused_connections_.load(std::memory_order_relaxed);
+  }
   // Scrapes rendered, counting the one under way (any thread may read it).
   std::uint64_t renders() const { return renders_.load(std::memory_order_relaxed); }
 
@@ -60,12 +64,15 @@ class MetricsHttp {
     std::size_t head_bytes = 0;       // of `request`, once the head is whole
     bool waiting_for_render = false;  // until the render timer (min_render_interval_ms)
     bool draining = false;            // answered; reading until the scraper closes
+    std::size_t drained_bytes = 0;    // read and dropped while draining (max_drain_bytes)
     std::string response;
     std::size_t sent = 0;
   };
 
   static void on_accept(evutil_socket_t, short, void* arg);
   static void on_accept_resume(evutil_socket_t, short, void* arg);
+  // A connection over max_connections: answered 503 and closed, counted.
+  void refuse_over_limit(int fd);
   // Stops accepting for options_.accept_pause_ms after accept4 failed with `error`.
   void pause_accepting(int error);
   static void on_readable(evutil_socket_t, short what, void* arg);
@@ -78,8 +85,8 @@ class MetricsHttp {
   // One render, shared by every scrape waiting for it.
   std::optional<std::string> render_now();
   // After the answer and our FIN: reads and drops what the scraper still sends, until it
-  // closes (or the timeouts). Closing with its bytes unread would reset the connection, and
-  // a reset throws away the answer's tail still in our send queue.
+  // closes (or the timeouts, or max_drain_bytes). Closing with its bytes unread would reset
+  // the connection, and a reset throws away the answer's tail still in our send queue.
   void drain(std::uint64_t id);
   // Writes what the socket takes; once all is written, sends our FIN and drains.
   void write_response(std::uint64_t id);
@@ -95,6 +102,7 @@ class MetricsHttp {
   std::function<void(std::string)> warn_;
   std::atomic<std::uint64_t> accept_pauses_ = 0;
   std::atomic<std::uint64_t> renders_ = 0;
+  std::atomic<std::uint64_t> refused_connections_ = 0;
   ::event* render_due_event_ = nullptr;  // the end of a render interval, scrapes waiting
   std::optional<std::chrono::steady_clock::time_point> last_render_;
   std::map<std::uint64_t, Connection> connections_;

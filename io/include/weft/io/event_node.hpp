@@ -93,8 +93,18 @@ struct MetricsHttpOptions {
   std::uint16_t port = 0;          // 0 picks a free port (MetricsEndpoint::port)
   // A request's head (request line and headers) longer than this is answered 431.
   std::size_t max_request_bytes = 8 * 1024;
-  // Connections open at once; one more is closed as soon as it is accepted.
+  // Connections open at once. One more is answered 503 at once (without reading its request)
+  // and closed; weft_io_metrics_refused_connections_total counts it.
   std::size_t max_connections = 16;
+  // What a scraper sends after its request's head (a body, a second request) is read and
+  // dropped up to this many bytes; one byte more closes the connection at once, which may cost
+  // the answer's tail if the scraper has not read it yet. Without it, a client that keeps
+  // sending after its answer keeps the thread the endpoint runs on (the node's loop thread,
+  // on libevent) reading for up to request_timeout_ms.
+  std::size_t max_drain_bytes = 64 * 1024;
+  // The listening socket's backlog: connections the kernel completes before the endpoint
+  // accepts them (at least 1).
+  int listen_backlog = 16;
   // A connection that sends nothing (or reads nothing of its answer) this long is closed.
   std::int64_t idle_timeout_ms = 5'000;
   // A connection still open this long after it was accepted is closed, however it trickles
@@ -579,12 +589,14 @@ class EventNode {
   // 200 with Content-Type `text/plain; version=0.0.4`, another path 404, another method
   // 405, a malformed request line 400, a head over options.max_request_bytes 431, and 503
   // when the loop cannot take the scrape now (on io_uring the snapshot is a command: its
-  // queue full, or the node stopping); one request per connection (Connection: close),
-  // what the client sends after the head (a body) read and dropped until it closes. A scrape
-  // within options.min_render_interval_ms of the last render waits for the interval's end.
-  // Waits for the loop like peers(). Errors: invalid_argument (a host that does not
-  // resolve, a port that cannot be bound, options.accept_pause_ms, max_request_bytes,
-  // max_connections or idle_timeout_ms below 1, min_render_interval_ms below 0 or not below
+  // queue full, or the node stopping), and to a connection over options.max_connections
+  // at once; one request per connection (Connection: close), what the client sends after
+  // the head (a body) read and dropped until it closes (up to options.max_drain_bytes). A
+  // scrape within options.min_render_interval_ms of the last render waits for the
+  // interval's end. stop() closes the endpoint and every connection to it. Waits for the
+  // loop like peers(). Errors: invalid_argument (a host that does not resolve, a port that
+  // cannot be bound, options.accept_pause_ms, max_request_bytes, max_connections,
+  // idle_timeout_ms or listen_backlog below 1, min_render_interval_ms below 0 or not below
   // the longer of request_timeout_ms and idle_timeout_ms, or a second call), shutting_down
   // (before start() or after stop()), queue_full.
   MetricsEndpoint serve_metrics(const MetricsHttpOptions& options = {});
