@@ -6,8 +6,6 @@
 // name whose address changed is removed and added again: a new relationship).
 #pragma once
 
-#include <netdb.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <optional>
@@ -22,15 +20,20 @@
 namespace weft::cli {
 
 // The peers listed in `path`, except `self`; nullopt (and `error` says why: the file, or
-// the first bad line) when it cannot be read whole. Whole means: a regular file of at most
-// kMaxReadFileBytes read to its end without an error, ending with a newline unless empty.
-// A last line without a newline is most likely being written (a `cat > members`, a full
-// disk). An empty file lists no members where `empty` is allowed (at start); on a reload it
-// is refused as a file being written: there, listing no members takes a file of comments.
+// the first bad line) when it cannot be read whole or lists a name twice. Whole means: a
+// regular file of at most kMaxReadFileBytes read to its end without an error, ending with a
+// newline unless empty. A last line without a newline is most likely being written (a
+// `cat > members`, a full disk); a file rewritten in place can still be read cut at a line
+// boundary, so replace it whole (write another file, rename it over this one). An empty
+// file lists no members where `empty` is allowed (at start); on a reload it is refused as a
+// file being written: there, listing no members takes a file of comments. A name listed
+// twice, or also given with --peer (in `fixed`), is refused at start and on a reload alike
+// (the node's peer list cannot hold a name twice).
 enum class EmptyMembersFile : std::uint8_t { allowed, refused };
 inline std::optional<std::vector<io::PeerAddress>> read_members(
     const std::string& path, const std::string& self, std::string& error,
-    EmptyMembersFile empty = EmptyMembersFile::refused) {
+    EmptyMembersFile empty = EmptyMembersFile::refused,
+    const std::vector<io::PeerAddress>& fixed = {}) {
   std::string text;
   try {
     text = read_file(path);
@@ -47,6 +50,7 @@ inline std::optional<std::vector<io::PeerAddress>> read_members(
     return std::nullopt;
   }
   std::vector<io::PeerAddress> members;
+  std::vector<int> member_lines;  // the line of each of `members`
   std::string_view rest = text;
   for (int number = 1; !rest.empty(); ++number) {
     const std::size_t end = rest.find('\n');
@@ -63,21 +67,28 @@ inline std::optional<std::vector<io::PeerAddress>> read_members(
       error = path + ":" + std::to_string(number) + ": expected NAME=HOST:PORT";
       return std::nullopt;
     }
-    if (peer->name != self) members.push_back(*peer);
+    const std::string where = path + ":" + std::to_string(number) + ": " + peer->name;
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      if (members[i].name != peer->name) continue;
+      error = where + " is listed already (line " + std::to_string(member_lines[i]) + ")";
+      return std::nullopt;
+    }
+    if (std::any_of(fixed.begin(), fixed.end(),
+                    [&](const io::PeerAddress& p) { return p.name == peer->name; })) {
+      error = where + " is given with --peer already";
+      return std::nullopt;
+    }
+    if (peer->name == self) continue;
+    members.push_back(*peer);
+    member_lines.push_back(number);
   }
   return members;
 }
 
-// Whether `host` resolves to an IPv4 address, as EventNode::add_peer needs it to.
+// Whether `host` resolves to an IPv4 address, by the rule EventNode::add_peer and start()
+// apply (io::host_resolves: "127.1" and "010.0.0.1" do not, though getaddrinfo takes them).
 inline bool resolvable(const std::string& host) {
-  addrinfo hints{};
-  hints.ai_family = AF_INET;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  const bool resolved =
-      ::getaddrinfo(host.c_str(), nullptr, &hints, &found) == 0 && found != nullptr;
-  if (found != nullptr) ::freeaddrinfo(found);
-  return resolved;
+  return io::host_resolves(host);
 }
 
 struct MemberChange {
@@ -147,7 +158,9 @@ inline std::vector<MemberChange> apply_members(io::EventNode& node,
 inline bool start_members(const std::string& path, io::EventNodeOptions& options,
                           std::vector<io::PeerAddress>& current, std::string& error,
                           std::vector<io::PeerAddress>* held_back = nullptr) {
-  const auto listed = read_members(path, options.config.name, error, EmptyMembersFile::allowed);
+  // options.addresses holds the command line's --peer entries so far.
+  const auto listed =
+      read_members(path, options.config.name, error, EmptyMembersFile::allowed, options.addresses);
   if (!listed) return false;
   for (const io::PeerAddress& peer : *listed) {
     if (held_back != nullptr && !resolvable(peer.host)) {
@@ -167,7 +180,7 @@ inline std::optional<std::vector<MemberChange>> reload_members(
     io::EventNode& node, const std::string& path, const std::string& self,
     const std::vector<io::PeerAddress>& fixed, std::vector<io::PeerAddress>& current,
     std::string& error) {
-  auto wanted = read_members(path, self, error);
+  auto wanted = read_members(path, self, error, EmptyMembersFile::refused, fixed);
   if (!wanted) return std::nullopt;
   wanted->insert(wanted->end(), fixed.begin(), fixed.end());
   return apply_members(node, current, *wanted);

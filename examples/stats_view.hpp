@@ -295,6 +295,13 @@ inline std::string human_bytes(double bytes) {
   return text;
 }
 
+// How much a counter grew from `before` to `now`. A counter that went down was started
+// again (the node restarted, or the peer was removed and added): it grew by at least `now`
+// since, as Prometheus' rate() takes it. Never negative.
+inline double counter_increase(double now, double before) {
+  return now >= before ? now - before : now;
+}
+
 // The peers table: one row per weft_peer_state's peer, with rates against `previous`
 // (per second over `interval_s`) when there is one.
 inline std::string peers_table(const Scrape& now, const Scrape* previous, double interval_s) {
@@ -316,10 +323,12 @@ inline std::string peers_table(const Scrape& now, const Scrape* previous, double
     std::string rate_out = "-";
     std::string rate_in = "-";
     if (previous != nullptr && interval_s > 0) {
-      rate_out =
-          human_bytes((bytes_out - previous->value("weft_peer_bytes_total", out_dir)) / interval_s);
+      rate_out = human_bytes(
+          counter_increase(bytes_out, previous->value("weft_peer_bytes_total", out_dir)) /
+          interval_s);
       rate_in =
-          human_bytes((bytes_in - previous->value("weft_peer_bytes_total", in_dir)) / interval_s);
+          human_bytes(counter_increase(bytes_in, previous->value("weft_peer_bytes_total", in_dir)) /
+                      interval_s);
     }
     const double failed = now.sum("weft_requests_completed_total", peer) -
                           now.value("weft_requests_completed_total",

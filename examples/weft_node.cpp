@@ -2,7 +2,7 @@
 // ignored: output whose reader went away is lost, the node goes on; a standard descriptor
 // it was started without, `>&-`, is opened on /dev/null first, so no file takes its place).
 //
-//   weft-node --name N --listen HOST:PORT [--peer NAME=HOST:PORT ...] [--members FILE]
+//   weft-node --name N [--listen HOST:PORT] [--peer NAME=HOST:PORT ...] [--members FILE]
 //             (--key FILE --keyring FILE | --cluster-key-file FILE)
 //             [--tls-dir DIR [--tls-name NAME] | --tls-ca F --tls-cert F --tls-key F]
 //             [--source HOST] [--events FILE] [--ping-interval-ms T]
@@ -43,9 +43,13 @@
 // written as a member_removed / member_added line (detail: the result). A file that cannot
 // be read whole changes nothing: not a regular file (a FIFO is refused, never waited on),
 // over 1 MiB, a read error, its last line without a newline, or empty (list no members with
-// a comment). A peer moved to a host that does not resolve keeps its old address (reported
-// as member_added invalid_argument). At start, a member of FILE whose host does not resolve
-// is held back the same way (a warning on stderr, member_added invalid_argument in
+// a comment). Replace the file whole (write another and rename it over it): a file
+// rewritten in place can be read cut at a line boundary, and the members not yet written
+// would be removed. A name listed twice, or also given with --peer, is refused at start
+// (exit 2) and on SIGHUP (nothing changes) alike. A peer moved to a host that does not resolve
+// keeps its old address (reported as member_added invalid_argument). At start, a member of FILE
+// whose host does not resolve is held back the same way (a warning on stderr, member_added
+// invalid_argument in
 // --events): the node starts without it and a later SIGHUP adds it once it resolves. A
 // --peer whose host does not resolve is an error of the command line: the node does not
 // start (exit 1, the reason on stderr).
@@ -73,12 +77,18 @@
 // exit 2 with the reason. On SIGHUP the TLS files are read again too (first of all) and
 // connections opened later use them; files that cannot be loaded keep the old ones, and the
 // node says why.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -113,8 +123,24 @@ enum class NodeCanary : std::uint8_t {
 // per line, since the process may be killed at any moment and the harness reads the file).
 class EventLog {
  public:
+  // Opens `path` to append (made if missing). A FIFO is refused: with no reader the open
+  // would wait for one, and a reader that stalls would stall every thread that logs. Then
+  // failed_to_open() and error() say so.
   EventLog(const std::string& path, std::string name) : name_(std::move(name)) {
-    if (!path.empty()) file_ = std::fopen(path.c_str(), "a");
+    if (path.empty()) return;
+    const int fd =
+        ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0644);
+    struct stat status {};
+    if (fd < 0) {
+      // ENXIO: a FIFO with no reader (the open did not wait for one).
+      error_ = errno == ENXIO ? "a FIFO: give a file" : std::strerror(errno);
+    } else if (::fstat(fd, &status) != 0 || S_ISFIFO(status.st_mode)) {
+      error_ = "a FIFO: give a file";
+    } else if (::fcntl(fd, F_SETFL, O_APPEND) != 0 ||  // blocking again: lines are whole
+               (file_ = ::fdopen(fd, "a")) == nullptr) {
+      error_ = std::strerror(errno);
+    }
+    if (file_ == nullptr && fd >= 0) ::close(fd);
   }
   ~EventLog() {
     if (file_) std::fclose(file_);
@@ -122,6 +148,7 @@ class EventLog {
   EventLog(const EventLog&) = delete;
   EventLog& operator=(const EventLog&) = delete;
   bool failed_to_open(const std::string& path) const { return !path.empty() && !file_; }
+  const std::string& error() const { return error_; }
 
   // Text as the inside of a JSON string whose code points are its bytes: '"' and '\\'
   // escaped, bytes below 0x20 and from 0x7f up as \u00NN, so every line is valid JSON (and
@@ -180,6 +207,7 @@ class EventLog {
   std::string name_;
   std::mutex mutex_;
   std::FILE* file_ = nullptr;
+  std::string error_;  // why the file did not open
 };
 
 // Handler 4: forwards the bytes after "PEER TIMEOUT_MS\n" to PEER's echo. Node-to-node
@@ -275,8 +303,14 @@ class SlowEchoWorker {
           std::fflush(stdout);
           it = pending_.erase(it);
         } else if (now >= it->due) {
-          it->responder.respond(it->payload);
-          it = pending_.erase(it);
+          // False with the request still live: the node's command queue was full, nothing
+          // was sent; the next look (10 ms) tries again rather than leave the caller to its
+          // deadline (false and canceled: the request ended meanwhile).
+          if (it->responder.respond(it->payload) || it->responder.canceled()) {
+            it = pending_.erase(it);
+          } else {
+            ++it;
+          }
         } else {
           ++it;
         }
@@ -371,7 +405,7 @@ void reload_tls(io::EventNode& node, const std::string& self, const cli::TlsOpti
 int usage(const char* why) {
   std::fprintf(stderr,
                "weft-node: %s\n"
-               "usage: weft-node --name N --listen HOST:PORT [--peer NAME=HOST:PORT ...]\n"
+               "usage: weft-node --name N [--listen HOST:PORT] [--peer NAME=HOST:PORT ...]\n"
                "                 (--key FILE --keyring FILE | --cluster-key-file FILE)\n"
                "                 [--tls-dir DIR [--tls-name NAME]\n"
                "                  | --tls-ca FILE --tls-cert FILE --tls-key FILE]\n"
@@ -490,6 +524,15 @@ int main(int argc, char** argv) {
     }
   }
   if (options.config.name.empty()) return usage("--name is required");
+  if (store_dir) {
+    // Checked now: found later, every object delivered would fail one by one.
+    std::error_code error;
+    if (!std::filesystem::is_directory(*store_dir, error) ||
+        ::access(store_dir->c_str(), W_OK | X_OK) != 0) {
+      const std::string why = "--store " + *store_dir + ": not a directory this process can write";
+      return usage(why.c_str());
+    }
+  }
   if (const std::string why = cli::security_choice_error(credential_files, tls_files); !why.empty())
     return usage(why.c_str());
   // The peers given with --peer stay; the file's come and go with it.
@@ -512,7 +555,10 @@ int main(int argc, char** argv) {
   options.log = cli::stderr_log(options.config.name, verbose);
 
   EventLog events(events_path, options.config.name);
-  if (events.failed_to_open(events_path)) return usage("cannot open the --events file");
+  if (events.failed_to_open(events_path)) {
+    const std::string why = "cannot open the --events file " + events_path + ": " + events.error();
+    return usage(why.c_str());
+  }
   SlowEchoWorker slow;
   io::EventNode node(options);
   std::uint64_t echoes = 0;  // loop thread only

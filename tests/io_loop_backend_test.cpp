@@ -5,8 +5,11 @@
 // stream that fills the socket (sends the kernel cuts short or refuses until it drains), also
 // under sends posted to complete quietly.
 // The whole adapter suite runs once more over io_uring (tests/CMakeLists.txt: io.uring.*).
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
@@ -559,6 +562,50 @@ TEST(IoLoopBackend, AReceiveBufferGrowsForBulkAndGoesBackToSixteenKibWhenTraffic
   ASSERT_EQ(reply_within(pair.dialer->request(pair.acceptor_name, kEcho, as_bytes(big))).error,
             Errc::ok);
   EXPECT_EQ(buffers(), (std::array<double, 2>{large, large}));
+}
+
+// A stranger that never sends a hello keeps the 16 KiB buffer however it fills its receives:
+// here eight connections each announce a 60 KB frame (under the 64 KiB a frame may have
+// before the hello) and send 40 KB of it. Before, each one's receive buffer grew to
+// read_buffer_bytes (256 KiB): max_transports_awaiting_hello of them, 64 MiB, for nothing.
+TEST(IoLoopBackend, AConnectionThatHasNotSentItsHelloKeepsTheSmallReceiveBuffer) {
+  if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
+  MixedPair pair(LoopBackend::io_uring, LoopBackend::io_uring);
+  constexpr double kFirst = 16 * 1024;
+  ASSERT_EQ(driver_metric(*pair.acceptor, "io_uring_receive_buffer_bytes"), kFirst);
+  const std::vector<std::uint8_t> payload(60'000, 'j');
+  ByteBuffer encoded;
+  encode_frame(encoded, Frame{.op = Op::request, .mux = 2, .handler = 1, .payload = payload});
+  const std::vector<std::uint8_t> frame(encoded.view().begin(), encoded.view().end());
+  constexpr int kStrangers = 8;
+  std::vector<int> strangers;
+  for (int i = 0; i < kStrangers; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(pair.acceptor->port());
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+    ASSERT_EQ(::send(fd, frame.data(), 40'000, MSG_NOSIGNAL), 40'000);
+    strangers.push_back(fd);
+  }
+  // The node has read all of it once its sockets hold nothing unread: wait for the receives
+  // to drain (the metric counts the buffers; a grown one would show within the wait).
+  const double expected = kFirst * (1 + kStrangers);
+  EXPECT_TRUE(
+      wait_until([&] { return driver_metric(*pair.acceptor, "io_sockets") == 1 + kStrangers; }));
+  std::this_thread::sleep_for(300ms);  // every receive of the 40 KB has completed
+  EXPECT_EQ(driver_metric(*pair.acceptor, "io_uring_receive_buffer_bytes"), expected);
+  for (const int fd : strangers)
+    ::close(fd);
+  // The authenticated connection still grows for bulk.
+  const std::string big(1 << 20, 'b');
+  ASSERT_EQ(reply_within(pair.dialer->request(pair.acceptor_name, kEcho, as_bytes(big))).error,
+            Errc::ok);
+  EXPECT_TRUE(wait_until([&] {
+    return driver_metric(*pair.acceptor, "io_uring_receive_buffer_bytes") ==
+           static_cast<double>(EventNodeOptions{}.read_buffer_bytes);
+  }));
 }
 
 TEST(IoLoopBackend, OnLibeventNoRingReceiveBufferIsReported) {

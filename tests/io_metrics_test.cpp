@@ -519,6 +519,30 @@ TEST(StatsView, LabelValuesReachTheScreenWithoutControlBytes) {
   EXPECT_EQ(screen.find('\x07'), std::string::npos);
 }
 
+// A counter lower than at the last scrape was started again (the node restarted): its rate
+// is what it counted since, never negative. Before, the screen showed "-999000 B" a second.
+TEST(StatsView, ARateAcrossACounterResetIsWhatTheCounterCountedSince) {
+  const auto scrape_with = [](int bytes_out) {
+    return cli::parse_exposition(
+        "weft_peer_state{peer=\"p\",state=\"up\"} 1\n"
+        "weft_peer_bytes_total{peer=\"p\",direction=\"out\"} " +
+        std::to_string(bytes_out) +
+        "\n"
+        "weft_peer_bytes_total{peer=\"p\",direction=\"in\"} 500\n");
+  };
+  const auto before = scrape_with(1'000'000);
+  const auto after = scrape_with(1'000);
+  ASSERT_TRUE(before.has_value() && after.has_value());
+  const cli::Scrape previous(*before);
+  const cli::Scrape now(*after);
+  const std::string screen = cli::stats_screen(now, &previous, 1.0, cli::HostPort{"h", 1});
+  EXPECT_EQ(screen.find("-999000"), std::string::npos) << screen;
+  EXPECT_NE(screen.find(" 1000 B "), std::string::npos) << screen;  // OUT/s since the restart
+  EXPECT_NE(screen.find(" 0 B "), std::string::npos) << screen;     // IN/s: no change
+  EXPECT_EQ(cli::counter_increase(5, 3), 2);
+  EXPECT_EQ(cli::counter_increase(3, 5), 3);
+}
+
 // The throttle behind connection_log_lines_per_s: N lines a window, the rest counted and
 // handed to the next line let through, once; 0 lets everything through.
 TEST(LineThrottle, LetsNLinesAWindowThroughAndCountsTheRestOnce) {

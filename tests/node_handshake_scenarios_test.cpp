@@ -182,9 +182,12 @@ TEST(NodeScenarios, StaleHelloOfAnEarlierAttemptIsRefusedAndKeepsTheConnection) 
   Node node(testing::test_config(acceptor, {dialer}), 0, 1'000'000);
   Frame attempt = hello_from(dialer, acceptor);
   attempt.seq = 5;  // the dialer's fifth dial is the one that got through
-  const std::vector<Event> adopted = testing::dial_node(node, attempt).events;
+  const auto dialed = testing::dial_node(node, attempt);
+  const std::vector<Event>& adopted = dialed.events;
   ASSERT_EQ(adopted.size(), 1u);
   ASSERT_TRUE(std::holds_alternative<event::PeerUp>(adopted[0]));
+  // It names the transport the handshake ran on (a driver sizes that socket's buffers).
+  EXPECT_EQ(std::get<event::PeerUp>(adopted[0]).transport, dialed.transport);
   // Its fourth and fifth dials again (delayed or replayed) are stale; the connection stays.
   for (std::uint64_t seq : {4u, 5u}) {
     Frame stale = attempt;
@@ -199,10 +202,12 @@ TEST(NodeScenarios, StaleHelloOfAnEarlierAttemptIsRefusedAndKeepsTheConnection) 
   Frame restarted = attempt;
   restarted.incarnation = 43;
   restarted.seq = 1;
-  const std::vector<Event> after_restart = testing::dial_node(node, restarted).events;
-  const event::PeerUp* up = peer_up_in(after_restart);
+  const auto redialed = testing::dial_node(node, restarted);
+  const event::PeerUp* up = peer_up_in(redialed.events);
   ASSERT_NE(up, nullptr);
   EXPECT_TRUE(up->peer_restarted);
+  EXPECT_EQ(up->transport, redialed.transport);
+  EXPECT_NE(up->transport, dialed.transport);
 }
 
 TEST(NodeScenarios, HandshakeThatNeverFinishesTimesOut) {

@@ -211,7 +211,7 @@ void Connection::become_established(TimeNs now_ns, const Frame& handshake, std::
     mark_transmit();
   }
 #endif
-  context_.emit(event::PeerUp{peer_, generation_, handshake.incarnation, restarted});
+  context_.emit(event::PeerUp{peer_, generation_, handshake.incarnation, restarted, transport_});
   // Object streams outlive the connection: they resume now, or end if the peer restarted.
   object_receiver_.on_up(now_ns, restarted);
   object_sender_.on_up(now_ns, restarted);

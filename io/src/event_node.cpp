@@ -114,6 +114,11 @@ bool resolve(const std::string& host, std::uint16_t port, sockaddr_in& out) {
   return true;
 }
 
+bool host_resolves(const std::string& host) {
+  sockaddr_in unused{};
+  return resolve(host, 0, unused);
+}
+
 // ---- EventNode ----------------------------------------------------------------------------
 
 EventNode::EventNode(EventNodeOptions options)

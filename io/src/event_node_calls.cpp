@@ -25,6 +25,9 @@ void EventNode::Impl::handle(event::CloseTransport&& e) {
 }
 
 void EventNode::Impl::handle(event::PeerUp&& e) {
+  // The peer proved who it is: its socket's receive buffer may grow for bulk from now on.
+  if (const auto found = sockets.find(e.transport); found != sockets.end() && found->second.ring)
+    found->second.ring->authenticated = true;
   char incarnation[17];
   std::snprintf(incarnation, sizeof incarnation, "%016llx",
                 static_cast<unsigned long long>(e.incarnation));

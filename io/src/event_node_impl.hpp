@@ -69,8 +69,9 @@ struct RingSocket {
   struct FreeDeleter {
     void operator()(void* memory) const { std::free(memory); }
   };
-  // Page-aligned; kFirstReceiveBytes at first (a connection that never gets past its hello
-  // costs little), read_buffer_bytes once a receive fills it (under TLS no more than
+  // Page-aligned; kFirstReceiveBytes at first and until the peer proved who it is (a
+  // connection that never gets past its hello costs little, however it fills its
+  // receives), read_buffer_bytes once a receive fills it after that (under TLS no more than
   // tls_limits.max_ciphertext_in_bytes, the most a receive is offered), kFirstReceiveBytes again
   // after kShrinkAfterSmallReceives receives in a row of less than that (a connection whose
   // bulk ended gives the memory back; ring_fit_receive_buffer).
@@ -90,6 +91,7 @@ struct RingSocket {
   std::uint64_t queued_at = 0;
   bool quiet_pending = false;  // the send posted completes quietly, not yet confirmed
   bool listed = false;         // in ring_sends_posted
+  bool authenticated = false;  // its handshake completed (PeerUp): the buffer may grow
   bool in_flight() const { return receiving || sending || polling_out; }
 };
 

@@ -338,7 +338,8 @@ void EventNode::Impl::ring_fit_receive_buffer(RingSocket& state, bool tls, std::
   const std::size_t largest =
       tls ? std::min(options.read_buffer_bytes, options.tls_limits.max_ciphertext_in_bytes)
           : options.read_buffer_bytes;
-  if (filled && state.receive_capacity < largest) {
+  // Before the handshake completed, a stranger's receives never grow it.
+  if (filled && state.authenticated && state.receive_capacity < largest) {
     state.small_receives = 0;
     return ring_size_receive_buffer(state, largest);
   }

@@ -444,8 +444,13 @@ class Harness {
   }
 
   // The peers `m` lists now: nodes list every member, drivers every node, minus removals.
+  // Written to a file of its own and renamed over the old one, as weft-node asks: a member
+  // reading a file rewritten in place could find it cut at a line boundary (whole lines,
+  // fewer members) and remove the rest.
   bool write_members(const Member& m) {
-    std::ofstream file(members_file(m), std::ios::trunc);
+    const std::string path = members_file(m);
+    const std::string fresh = path + ".new";
+    std::ofstream file(fresh, std::ios::trunc);
     // A comment first: a reload refuses an empty file (as one being written), and a member
     // may list nobody for a while.
     file << "# the peers of " << m.name << ", written by weft-chaos\n";
@@ -455,7 +460,9 @@ class Harness {
       file << peer.name << '=' << listen(peer) << '\n';
     }
     file.close();
-    return file.good() || error("cannot write " + members_file(m));
+    if (!file.good()) return error("cannot write " + fresh);
+    return std::rename(fresh.c_str(), path.c_str()) == 0 ||
+           error("cannot rename " + fresh + " to " + path + ": " + std::strerror(errno));
   }
 
   // Every other member stops (listed false) or starts again listing `node`: its members file

@@ -25,6 +25,11 @@
 #   members_unresolvable  a members file with one host that does not resolve ("bad..host":
 #                   refused without asking DNS): weft-node starts without that member (a
 #                   warning, member_added invalid_argument in --events) and serves the others
+#   node_files      weft-node refuses at once (exit 2, the path and the reason on stderr)
+#                   an --events FIFO (its open waited for a reader: the node hung, its
+#                   SIGTERM blocked), a --store that is not a writable directory (every
+#                   object failed later), and a members file listing a name twice or a
+#                   --peer's name (the node then failed to start on the peer list)
 #   keys_race       8 weft-keys at once, 10 rounds, each making the same new key: exactly one
 #                   writes it each round (the others keep it); it used to be replaced
 # Usage: cli_edges_check.sh MODE WEFT_NODE WEFT_CALL [WEFT_DUMP]
@@ -200,6 +205,31 @@ for line in open(sys.argv[1], "rb").read().decode("utf-8").splitlines():
     expect_status 6 "weft-call ping" timeout 30 "$call_bin" --name cli --listen 127.0.0.1:0 \
       --peer "node-a=127.0.0.1:$port" $(keys cli) ping
     echo "$check: output lost to a full disk fails each program with its I/O status"
+    ;;
+  node_files)
+    make_keys node-a
+    mkfifo "$scratch/events.fifo"
+    refused() {
+      local what=$1 reason=$2
+      shift 2
+      # shellcheck disable=SC2046 # keys' words
+      timeout 10 "$node_bin" --name node-a --listen 127.0.0.1:0 $(keys node-a) "$@" \
+        > "$scratch/node.out" 2> "$scratch/node.err"
+      local status=$?
+      [[ $status -eq 2 ]] || fail "$what: exit status $status, not 2 (124: it hung)"
+      grep -qF -- "$reason" "$scratch/node.err" || fail "$what: stderr lacks '$reason': $(head -c 300 "$scratch/node.err")"
+    }
+    refused "--events on a FIFO" "events.fifo: a FIFO" --events "$scratch/events.fifo"
+    refused "--events in a missing directory" "No such file or directory" \
+      --events "$scratch/missing/events"
+    refused "--store missing" "not a directory this process can write" --store "$scratch/missing"
+    printf 'node-b=127.0.0.1:1\nnode-b=127.0.0.1:2\n' > "$scratch/members-twice"
+    refused "a members file naming node-b twice" "node-b is listed already (line 1)" \
+      --members "$scratch/members-twice"
+    printf 'node-b=127.0.0.1:1\n' > "$scratch/members-b"
+    refused "a members file naming a --peer" "node-b is given with --peer already" \
+      --peer node-b=127.0.0.1:1 --members "$scratch/members-b"
+    echo "$check: bad --events, --store and members files refused at once with the reason"
     ;;
   certs_args)
     certs="$bin_dir/weft-certs"

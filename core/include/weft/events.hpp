@@ -57,6 +57,7 @@ struct PeerUp {
   std::uint64_t generation;   // increases with every connection to this peer
   std::uint64_t incarnation;  // the peer's; a new value means it restarted
   bool peer_restarted;        // the incarnation differs from the previous connection's
+  TransportId transport = 0;  // the transport the connection now runs on
 };
 
 // The connection to `peer` ended; every call on it has ended with "disconnected" (with

@@ -87,6 +87,12 @@ struct PeerAddress {
   std::uint16_t port = 0;
 };
 
+// Whether `host` names an IPv4 address the adapter accepts for PeerAddress::host (and the
+// listen and metrics hosts): a dotted-quad literal as inet_pton reads it (no short forms such
+// as "127.1", no leading zeros, no IPv6), or a name that resolves to an IPv4 address (which
+// may ask a name server, and blocks as long as that takes). "" never does.
+bool host_resolves(const std::string& host);
+
 // EventNode::serve_metrics: where and how the HTTP responder listens. Every limit is named.
 struct MetricsHttpOptions {
   std::string host = "127.0.0.1";  // a numeric IPv4 address or a host name
@@ -154,8 +160,9 @@ enum class LoopBackend : std::uint8_t {
   // keeps one receive posted to the kernel, and the small output of a turn goes as a send
   // operation; one io_uring_enter a turn submits both and waits (bench/README.md measures
   // the difference). Every connection holds a receive buffer of its own and a send buffer
-  // of up to uring_send_copy_bytes. The receive buffer is 16 KiB at first, so a connection
-  // that never gets past its hello costs little; read_buffer_bytes once a receive fills it
+  // of up to uring_send_copy_bytes. The receive buffer is 16 KiB at first, and stays so
+  // until the handshake completed, so a connection that never gets past its hello costs
+  // little however much it sends; read_buffer_bytes once a receive fills it after that
   // (under TLS, at most tls_limits.max_ciphertext_in_bytes, the most a receive is offered);
   // 16 KiB again after 64 receives in a row of less than that, so only connections that
   // carry bulk keep the large one (metric weft_io_uring_receive_buffer_bytes). A kernel without
