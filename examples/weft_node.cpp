@@ -24,7 +24,8 @@
 // store directory); one line per object. It prints its peers' state
 // changes (failed handshakes, which strangers cause at will, at most 10 a second and then a
 // count of those not shown); --events appends them to FILE as JSON lines with CLOCK_MONOTONIC
-// times, so a harness can line them up with other processes. Text a peer chose (object
+// times, so a harness can line them up with other processes (a FIFO must have its reader
+// already: one nobody reads is refused at start, exit 2). Text a peer chose (object
 // names, reasons) is escaped: on stdout as \xNN (bytes below 0x20, from 0x7f, and '\'), in
 // --events as \u00NN (bytes below 0x20 and from 0x7f: each string's code points are its
 // bytes), so neither gains a line and every events line is valid JSON. --source makes outgoing
@@ -79,7 +80,6 @@
 // node says why.
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -123,24 +123,23 @@ enum class NodeCanary : std::uint8_t {
 // per line, since the process may be killed at any moment and the harness reads the file).
 class EventLog {
  public:
-  // Opens `path` to append (made if missing). A FIFO is refused: with no reader the open
-  // would wait for one, and a reader that stalls would stall every thread that logs. Then
-  // failed_to_open() and error() say so.
+  // Opens `path` to append (made if missing). A FIFO nobody reads is refused at once (a
+  // blocking open would wait for a reader: the node hung before its signal loop); one with a
+  // reader, such as a pipe to jq, is taken. Then failed_to_open() and error() say why.
   EventLog(const std::string& path, std::string name) : name_(std::move(name)) {
     if (path.empty()) return;
     const int fd =
         ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0644);
-    struct stat status {};
     if (fd < 0) {
-      // ENXIO: a FIFO with no reader (the open did not wait for one).
-      error_ = errno == ENXIO ? "a FIFO: give a file" : std::strerror(errno);
-    } else if (::fstat(fd, &status) != 0 || S_ISFIFO(status.st_mode)) {
-      error_ = "a FIFO: give a file";
-    } else if (::fcntl(fd, F_SETFL, O_APPEND) != 0 ||  // blocking again: lines are whole
-               (file_ = ::fdopen(fd, "a")) == nullptr) {
-      error_ = std::strerror(errno);
+      error_ = errno == ENXIO ? "nothing reads it (a FIFO without a reader, or a socket)"
+                              : std::strerror(errno);
+      return;
     }
-    if (file_ == nullptr && fd >= 0) ::close(fd);
+    if (::fcntl(fd, F_SETFL, O_APPEND) != 0 ||  // blocking again: lines are written whole
+        (file_ = ::fdopen(fd, "a")) == nullptr) {
+      error_ = std::strerror(errno);
+      ::close(fd);
+    }
   }
   ~EventLog() {
     if (file_) std::fclose(file_);

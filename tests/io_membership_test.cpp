@@ -482,6 +482,9 @@ TEST(IoMembership, AMembersFileListingANameTwiceIsRefusedAtStartAndOnReload) {
   write("fb=127.0.0.1:7101\n# moved?\nfb=127.0.0.1:7102\n");
   EXPECT_FALSE(cli::read_members(path, "fa", error, cli::EmptyMembersFile::allowed));
   EXPECT_NE(error.find(":3: fb is listed already (line 1)"), std::string::npos) << error;
+  write("fa=127.0.0.1:7100\nfb=127.0.0.1:7101\nfa=127.0.0.1:7109\n");  // itself twice
+  EXPECT_FALSE(cli::read_members(path, "fa", error));
+  EXPECT_NE(error.find(":3: fa is listed already (line 1)"), std::string::npos) << error;
   write("fb=127.0.0.1:7101\nfc=127.0.0.1:7102\n");
   const std::vector<PeerAddress> fixed{{"fc", "127.0.0.1", 7102}};
   EXPECT_FALSE(cli::read_members(path, "fa", error, cli::EmptyMembersFile::refused, fixed));

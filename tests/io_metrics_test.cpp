@@ -227,10 +227,8 @@ TEST(IoMetrics, ServeMetricsHoldsItsConnectionLimitAndClosesIdleOnes) {
   ASSERT_GE(first, 0);
   ASSERT_GE(second, 0);
   // Both are held (nothing sent yet; accepted in the order they connected); the third is
-  // over the limit, answered 503 and closed at once (well before the idle timeout).
-  const auto start = std::chrono::steady_clock::now();
+  // over the limit, answered 503 and closed (an idle timeout's close would carry no answer).
   const std::string refused = http_exchange(endpoint.port, "GET /metrics HTTP/1.1\r\n\r\n");
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 250ms);
   EXPECT_TRUE(refused.starts_with("HTTP/1.1 503 ")) << refused;
   EXPECT_NE(refused.find("too many connections"), std::string::npos) << refused;
   // The two silent ones are closed after the idle timeout, which frees the slots.

@@ -26,8 +26,8 @@
 #                   refused without asking DNS): weft-node starts without that member (a
 #                   warning, member_added invalid_argument in --events) and serves the others
 #   node_files      weft-node refuses at once (exit 2, the path and the reason on stderr)
-#                   an --events FIFO (its open waited for a reader: the node hung, its
-#                   SIGTERM blocked), a --store that is not a writable directory (every
+#                   an --events FIFO nobody reads (its open waited for a reader: the node
+#                   hung, its SIGTERM blocked), a --store that is not a writable directory (every
 #                   object failed later), and a members file listing a name twice or a
 #                   --peer's name (the node then failed to start on the peer list)
 #   keys_race       8 weft-keys at once, 10 rounds, each making the same new key: exactly one
@@ -219,7 +219,8 @@ for line in open(sys.argv[1], "rb").read().decode("utf-8").splitlines():
       [[ $status -eq 2 ]] || fail "$what: exit status $status, not 2 (124: it hung)"
       grep -qF -- "$reason" "$scratch/node.err" || fail "$what: stderr lacks '$reason': $(head -c 300 "$scratch/node.err")"
     }
-    refused "--events on a FIFO" "events.fifo: a FIFO" --events "$scratch/events.fifo"
+    refused "--events on a FIFO nobody reads" "events.fifo: nothing reads it" \
+      --events "$scratch/events.fifo"
     refused "--events in a missing directory" "No such file or directory" \
       --events "$scratch/missing/events"
     refused "--store missing" "not a directory this process can write" --store "$scratch/missing"
@@ -229,7 +230,19 @@ for line in open(sys.argv[1], "rb").read().decode("utf-8").splitlines():
     printf 'node-b=127.0.0.1:1\n' > "$scratch/members-b"
     refused "a members file naming a --peer" "node-b is given with --peer already" \
       --peer node-b=127.0.0.1:1 --members "$scratch/members-b"
-    echo "$check: bad --events, --store and members files refused at once with the reason"
+    # A FIFO with its reader already there is taken: the node starts and writes its lines.
+    # The shell holds the reading end (read-write: opening it never waits) before the node
+    # starts, so the node never finds it without a reader; cat drains it.
+    exec 7<> "$scratch/events.fifo"
+    cat <&7 > "$scratch/events.read" &
+    pid[reader]=$!
+    start_node node-a --events "$scratch/events.fifo"
+    kill -TERM "${pid[node-a]}"
+    wait "${pid[node-a]}" || fail "node-a with a read --events FIFO exited $?"
+    wait_for "$scratch/events.read" '"stopped"' || fail "no events line came through the FIFO"
+    kill "${pid[reader]}"
+    exec 7<&-
+    echo "$check: bad --events, --store and members files refused at once with the reason; a read FIFO taken"
     ;;
   certs_args)
     certs="$bin_dir/weft-certs"

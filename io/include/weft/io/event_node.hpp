@@ -88,9 +88,11 @@ struct PeerAddress {
 };
 
 // Whether `host` names an IPv4 address the adapter accepts for PeerAddress::host (and the
-// listen and metrics hosts): a dotted-quad literal as inet_pton reads it (no short forms such
-// as "127.1", no leading zeros, no IPv6), or a name that resolves to an IPv4 address (which
-// may ask a name server, and blocks as long as that takes). "" never does.
+// listen and metrics hosts), by the rule add_peer and start() apply: a host of digits and
+// dots must be a dotted quad as inet_pton reads it ("127.1", "010.0.0.1" and "2130706433"
+// are refused without asking anyone); any other host is a name, which must resolve to an
+// IPv4 address (getaddrinfo: it may ask a name server, and blocks as long as that takes).
+// "" never does.
 bool host_resolves(const std::string& host);
 
 // EventNode::serve_metrics: where and how the HTTP responder listens. Every limit is named.
