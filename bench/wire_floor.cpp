@@ -5,6 +5,7 @@
 
 #include "weft/config.hpp"
 #include "weft/wire.hpp"
+#include "weft_side.hpp"
 
 namespace weft_bench {
 namespace {
@@ -58,7 +59,7 @@ weft::Frame request_frame(std::uint64_t mux, weft::Bytes payload) {
   return weft::Frame{.op = weft::Op::request,
                      .checksum = true,
                      .mux = mux,
-                     .handler = 1,
+                     .handler = kEcho,
                      .deadline_ms = static_cast<std::uint32_t>(
                          weft::ConnectionTimeouts{}.default_request_timeout_ms),
                      .payload = payload};
@@ -68,12 +69,11 @@ weft::Frame response_frame(std::uint64_t mux, weft::Bytes payload) {
   return weft::Frame{.op = weft::Op::response, .checksum = true, .mux = mux, .payload = payload};
 }
 
-// A mux id a million calls into a connection's life (9 bytes from the 2048th call on).
+// A mux id a million calls into a connection's life, 64 in flight (9 bytes from the 2048th
+// call on): what MuxIds(64) gives for that serial.
 std::uint64_t typical_mux() {
-  MuxIds ids(64);
-  for (int i = 0; i < 1'000'000; ++i)
-    ids.next();
-  return ids.next();
+  constexpr std::uint64_t kSerial = 1'000'001;
+  return ((kSerial << 20) | (kSerial % 64)) << 1;
 }
 
 }  // namespace

@@ -14,7 +14,7 @@
 namespace weft_bench {
 
 // The sizes of the frames of a 64 B echo as a weft connection sends them a million calls into
-// its life (mux ids grow with each call), checksums on: a request to handler 1 with the
+// its life (mux ids grow with each call), checksums on: a request to kEcho with the
 // default deadline, and its response.
 std::size_t request_frame_bytes(std::size_t payload_bytes);
 std::size_t response_frame_bytes(std::size_t payload_bytes);
@@ -24,7 +24,7 @@ std::size_t response_frame_bytes(std::size_t payload_bytes);
 // responses of one recv in one send. Returns when the peer closes or sends a bad frame.
 void serve_weft_frames(int fd, std::vector<char>& buffer);
 
-// The client's side: `in_flight` request frames of `payload_bytes` to handler 1, mux ids
+// The client's side: `in_flight` request frames of `payload_bytes` to kEcho, mux ids
 // and deadlines as a weft connection makes them, a new one as each response arrives, for
 // `seconds`. Requests/s, and each one's latency into `latencies` (timed as raw_unary times
 // its messages). 0 if the server hangs up early or sends anything but the response to the
