@@ -399,6 +399,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     std::uint64_t uring_sends_cut = 0;
     // Quiet sends (ring_quiet_sends) whose failure completion came.
     std::uint64_t uring_quiet_sends_failed = 0;
+    // Completions the kernel dropped (ring_recover_dropped).
+    std::uint64_t uring_completions_dropped = 0;
     // TLS failures by code (tls_errc_name), and whether in the handshake or later.
     std::map<std::pair<std::string, bool>, std::uint64_t> tls_failures;
   };
@@ -471,6 +473,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   void ring_confirm_quiet_sends(bool completions_dropped);
   // Closes the descriptors of sockets closed before the submission just made.
   void ring_close_submitted();
+  // After the kernel dropped completions: ends the connections with an operation posted
+  // and posts the loop's own waits again (in the next generation).
+  void ring_recover_dropped();
   // Cancels everything still posted and reaps it: no operation names a buffer after this.
   void ring_drain();
   // Sockets whose receive waits for the core or the TLS session to take bytes again.
@@ -597,6 +602,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // Sockets whose send completes quietly, until its submission is confirmed.
   std::vector<TransportId> ring_quiet;
   bool ring_accept_paused = false;
+  std::uint64_t ring_drops_seen = 0;      // Ring::dropped() when last looked at
+  std::uint64_t ring_own_generation = 0;  // of the loop's own operations (own_tag)
   std::uint64_t ring_failed_waits = 0;  // failed io_uring_enter waits in a row (ring_wait_outcome)
   bool ring_socket_writable = false;    // a wait for writability completed (run_ring)
   std::vector<int> ring_closing;        // closed sockets' descriptors, until the next submission

@@ -119,6 +119,10 @@ void EventNode::Impl::add_io_metrics(MetricsSnapshot& snapshot) {
       "Quiet sends (no completion on success) that failed: refused, cut short or an error "
       "(io_uring).",
       true, static_cast<double>(io_counters.uring_quiet_sends_failed));
+  add("io_uring_completions_dropped",
+      "Completions the kernel dropped, its completion queue full and no memory for more; each "
+      "time, the connections with an operation posted ended (io_uring).",
+      true, static_cast<double>(io_counters.uring_completions_dropped));
   add("io_uring_receive_buffer_bytes", "Bytes of the sockets' receive buffers (io_uring).", false,
       static_cast<double>(ring_receive_buffer_bytes()));
 }

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 
@@ -26,7 +27,9 @@
 namespace weft::io {
 namespace {
 
-// An operation's user_data: the transport (0 for the loop's own operations) and the kind.
+// An operation's user_data: the transport and the kind; for the loop's own operations,
+// kOwnBit and the generation they were posted in (ring_recover_dropped posts them again in
+// the next, and a completion of an older one is passed over).
 enum Kind : std::uint64_t {
   kReceive = 0,
   kSend = 1,
@@ -38,12 +41,45 @@ enum Kind : std::uint64_t {
   kCancel = 7,  // a cancellation's own completion (nothing to do)
 };
 constexpr unsigned kKindBits = 4;
+constexpr std::uint64_t kOwnBit = std::uint64_t{1} << 62;
 
 std::uint64_t tag(TransportId transport, Kind kind) {
   return transport << kKindBits | kind;
 }
+std::uint64_t own_tag(std::uint64_t generation, Kind kind) {
+  return kOwnBit | generation << kKindBits | kind;
+}
 Kind kind_of(std::uint64_t user_data) {
   return static_cast<Kind>(user_data & ((1U << kKindBits) - 1));
+}
+// What EventNodeOptions::uring_completion_fault is told a completion is.
+std::string_view operation_name(std::uint64_t user_data) {
+  if ((user_data & kOwnBit) == 0) {
+    switch (kind_of(user_data & ~Ring::kQuietBit)) {
+      case kReceive:
+        return "receive";
+      case kSend:
+        return "send";
+      case kPollOut:
+        return "poll_out";
+      default:
+        return "unknown";
+    }
+  }
+  switch (kind_of(user_data)) {
+    case kWake:
+      return "wake";
+    case kTimer:
+      return "timer";
+    case kListen:
+      return "listen";
+    case kAcceptResume:
+      return "accept_resume";
+    case kCancel:
+      return "cancel";
+    default:
+      return "unknown";
+  }
 }
 // Whether a socket's operation of `kind` (kReceive, kSend or kPollOut) is posted.
 bool& posted(RingSocket& state, Kind kind) {
@@ -86,6 +122,11 @@ int EventNode::Impl::open_ring() {
     return error;
   }
   made->set_wait_fault(options.uring_wait_fault);
+  if (options.uring_completion_fault) {
+    made->set_drop_fault([&fault = options.uring_completion_fault](std::uint64_t user_data) {
+      return fault(operation_name(user_data));
+    });
+  }
   ring = std::move(made);
   return 0;
 }
@@ -94,6 +135,7 @@ void EventNode::Impl::run_ring() {
   ring_poll_own(wake_fd, kWake);
   ring_poll_own(timer_fd, kTimer);
   ring_poll_listener();
+  ring_drops_seen = ring->dropped();
   while (!stopping) {
     // Quiet sends left from a turn whose submission failed: this one submits them and does
     // not sleep, since their sockets' output may wait for their confirmation.
@@ -131,6 +173,7 @@ void EventNode::Impl::run_ring() {
       ring->flush();
       ring->reap(completed);
     }
+    if (ring->dropped() != ring_drops_seen) ring_recover_dropped();
     // Writes after the turn's reads, as the libevent loop does: what the input made goes
     // out ahead of the bulk the writes carry.
     std::vector<TransportId> writable;
@@ -223,6 +266,47 @@ void EventNode::Impl::ring_confirm_quiet_sends(bool completions_dropped) {
   if (ended) after_input();
 }
 
+void EventNode::Impl::ring_recover_dropped() {
+  // The kernel dropped completions: it had no room for them even in its overflow list (an
+  // allocation failed while the completion queue was full). Their operations are over, but
+  // which ones is not known, and a connection whose receive or send never completes would
+  // stall for good, a lost wake-up poll would leave commands (stop() among them) unread.
+  // So every connection with an operation posted ends (the core redials or is redialed,
+  // as after any failure), and the loop's own waits are canceled and posted again: their
+  // descriptors are still ready if what was dropped was their completion, so nothing they
+  // signal is lost.
+  const std::uint64_t dropped = ring->dropped() - ring_drops_seen;
+  ring_drops_seen = ring->dropped();
+  io_counters.uring_completions_dropped += dropped;
+  std::vector<TransportId> stalled;
+  for (const auto& [transport, socket] : sockets) {
+    if (socket.ring && socket.ring->in_flight()) stalled.push_back(transport);
+  }
+  log(LogLevel::error, "io_uring: the kernel dropped " + std::to_string(dropped) +
+                           " completions (its completion queue was full and it had no memory "
+                           "for more); " +
+                           std::to_string(stalled.size()) +
+                           " connections with an operation posted end, and the loop's own "
+                           "waits are posted again");
+  for (const TransportId transport : stalled)
+    transport_failed(transport, "io_uring: the kernel dropped completions");
+  const std::uint64_t previous = ring_own_generation++;
+  for (const Kind kind : {kWake, kTimer, kListen, kAcceptResume}) {
+    io_uring_sqe* cancel = ring->next(own_tag(ring_own_generation, kCancel));
+    io_uring_prep_cancel64(cancel, own_tag(previous, kind), IORING_ASYNC_CANCEL_ALL);
+  }
+  if (!stopping) {
+    ring_poll_own(wake_fd, kWake);
+    ring_poll_own(timer_fd, kTimer);
+    if (ring_accept_paused) {
+      ring_pause_accepting();
+    } else {
+      ring_poll_listener();
+    }
+  }
+  after_input();
+}
+
 void EventNode::Impl::ring_close_submitted() {
   if (ring_closing.empty()) return;
   // The submission just made took every entry naming these descriptors (SUBMIT_ALL); the
@@ -238,15 +322,30 @@ void EventNode::Impl::ring_drain() {
   for (auto& [transport, socket] : sockets) {  // none after shutdown; any left park here
     if (socket.ring) ring_retire(transport, socket);
   }
-  io_uring_sqe* cancel = ring->next(tag(0, kCancel));
+  io_uring_sqe* cancel = ring->next(own_tag(ring_own_generation, kCancel));
   io_uring_prep_cancel64(cancel, 0, IORING_ASYNC_CANCEL_ANY);
   ring->submit();
   if (ring->queued() == 0) ring_close_submitted();
   // Every operation is a receive, a send or a wait: each ends as soon as it is canceled.
+  // Once the kernel dropped a completion, in_flight() counts operations that ended
+  // unseen: the drain stops when nothing completes for kDrainQuietMs.
+  constexpr unsigned kDrainQuietMs = 1000;
   while (ring->in_flight() > 0) {
-    if (const int waited = ring->submit_and_wait(1); waited < 0 && waited != -EINTR) break;
-    ring->reap(
-        [this](std::uint64_t user_data, int) { ring_retired_done(user_data & ~Ring::kQuietBit); });
+    const bool counted_whole = ring->dropped() == 0;
+    const int waited =
+        counted_whole ? ring->submit_and_wait(1) : ring->submit_and_wait_ms(1, kDrainQuietMs);
+    if (waited < 0 && waited != -EINTR && waited != -ETIME) break;
+    bool reaped = false;
+    ring->reap([this, &reaped](std::uint64_t user_data, int) {
+      reaped = true;
+      ring_retired_done(user_data & ~Ring::kQuietBit);
+    });
+    if (waited == -ETIME && !reaped) {
+      log(LogLevel::warning, "io_uring: " + std::to_string(ring->in_flight()) +
+                                 " operations never completed (their completions were "
+                                 "dropped); the ring closes without them");
+      break;
+    }
   }
   ring.reset();            // on the thread that made it
   ring_close_submitted();  // any left: no ring names them now
@@ -257,7 +356,10 @@ void EventNode::Impl::ring_completed(std::uint64_t tagged, int result) {
   const std::uint64_t user_data = tagged & ~Ring::kQuietBit;
   const TransportId transport = user_data >> kKindBits;
   const Kind kind = kind_of(user_data);
-  if (transport == 0) {
+  if ((user_data & kOwnBit) != 0) {
+    // One posted before the last recovery from dropped completions: canceled then, and
+    // its successor is posted.
+    if (((user_data & ~kOwnBit) >> kKindBits) != ring_own_generation) return;
     switch (kind) {
       case kWake: {
         std::uint64_t count = 0;  // read to clear the eventfd's readiness
@@ -390,7 +492,7 @@ void EventNode::Impl::ring_retire(TransportId transport, Socket& socket) {
   RingSocket& state = *socket.ring;
   for (const Kind kind : {kReceive, kSend, kPollOut}) {
     if (!posted(state, kind)) continue;
-    io_uring_sqe* cancel = ring->next(tag(0, kCancel));
+    io_uring_sqe* cancel = ring->next(own_tag(ring_own_generation, kCancel));
     io_uring_prep_cancel64(cancel, tag(transport, kind), 0);
   }
   if (state.in_flight()) retired_ring_sockets.emplace(transport, std::move(socket.ring));
@@ -563,12 +665,12 @@ void EventNode::Impl::ring_writable_now(TransportId transport, int result) {
 void EventNode::Impl::ring_poll_own(int fd, std::uint64_t kind) {
   // A poll, then a read of its own: a timerfd is read asynchronously by io_uring only since
   // Linux 6.10 (before, the ring's read fails at once with EAGAIN).
-  io_uring_sqe* poll = ring->next(tag(0, static_cast<Kind>(kind)));
+  io_uring_sqe* poll = ring->next(own_tag(ring_own_generation, static_cast<Kind>(kind)));
   io_uring_prep_poll_add(poll, fd, POLLIN);
 }
 
 void EventNode::Impl::ring_poll_listener() {
-  io_uring_sqe* poll = ring->next(tag(0, kListen));
+  io_uring_sqe* poll = ring->next(own_tag(ring_own_generation, kListen));
   io_uring_prep_poll_add(poll, listen_fd, POLLIN);
 }
 
@@ -576,7 +678,7 @@ void EventNode::Impl::ring_pause_accepting() {
   ring_accept_paused = true;
   ring_accept_pause.tv_sec = options.accept_pause_ms / 1000;
   ring_accept_pause.tv_nsec = options.accept_pause_ms % 1000 * 1'000'000;
-  io_uring_sqe* timeout = ring->next(tag(0, kAcceptResume));
+  io_uring_sqe* timeout = ring->next(own_tag(ring_own_generation, kAcceptResume));
   io_uring_prep_timeout(timeout, &ring_accept_pause, 0, 0);
 }
 

@@ -80,8 +80,16 @@ class Ring {
   static constexpr std::uint64_t kQuietBit = std::uint64_t{1} << 63;
 
   // Completions the kernel dropped, having no room for them even in its overflow list (a
-  // failed allocation): a count that only grows.
-  unsigned dropped() const { return *ring_.cq.koverflow; }
+  // failed allocation), and those the drop fault took: a count that only grows. A dropped
+  // completion's operation is over, but nothing says which one it was; in_flight() still
+  // counts it.
+  std::uint64_t dropped() const { return *ring_.cq.koverflow + injected_drops_; }
+
+  // Makes reap and peek_quiet_failures ask `fault` once about each completion, by its
+  // user_data: one it answers true for is dropped, as the kernel drops one (never handed
+  // on, never counted out of in_flight(), counted in dropped()). A test seam
+  // (EventNodeOptions::uring_completion_fault); null by default.
+  void set_drop_fault(std::function<bool(std::uint64_t)> fault) { drop_fault_ = std::move(fault); }
 
   // Makes `entry`, still queued, complete silently when it succeeds (IOSQE_CQE_SKIP_SUCCESS)
   // and stop counting it in flight: only its failure has a completion, which reap hands on
@@ -105,11 +113,12 @@ class Ring {
   // quiet (a failure), without taking any off the ring.
   template <typename Fn>
   void peek_quiet_failures(Fn&& fn) {
+    screen();
     unsigned head = 0;
     io_uring_cqe* completion = nullptr;
     io_uring_for_each_cqe(&ring_, head, completion) {
       const std::uint64_t user_data = io_uring_cqe_get_data64(completion);
-      if ((user_data & kQuietBit) != 0) fn(user_data & ~kQuietBit);
+      if (user_data != kScreenedOut && (user_data & kQuietBit) != 0) fn(user_data & ~kQuietBit);
     }
   }
 
@@ -119,19 +128,33 @@ class Ring {
   template <typename Fn>
   void reap(Fn&& fn) {
     while (true) {
+      screen();
       std::array<io_uring_cqe*, 64> ready{};
       const unsigned count = io_uring_peek_batch_cqe(&ring_, ready.data(), ready.size());
       if (count == 0) return;
       std::array<std::pair<std::uint64_t, int>, 64> taken{};
+      unsigned kept = 0;
       for (unsigned i = 0; i < count; ++i) {
         const std::uint64_t user_data = io_uring_cqe_get_data64(ready[i]);
-        taken[i] = {user_data, ready[i]->res};
+        if (user_data == kScreenedOut) continue;
+        taken[kept++] = {user_data, ready[i]->res};
         if ((user_data & kQuietBit) == 0) --in_flight_;
       }
       io_uring_cq_advance(&ring_, count);
-      for (unsigned i = 0; i < count; ++i)
+      for (unsigned i = 0; i < kept; ++i)
         fn(taken[i].first, taken[i].second);
     }
+  }
+
+  // Like submit_and_wait, but gives up after `timeout_ms` with -ETIME.
+  int submit_and_wait_ms(unsigned count, unsigned timeout_ms) {
+    ++submissions_;
+    __kernel_timespec timeout{};
+    timeout.tv_sec = timeout_ms / 1000;
+    timeout.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1'000'000;
+    io_uring_cqe* first = nullptr;
+    const int result = io_uring_submit_and_wait_timeout(&ring_, &first, count, &timeout, nullptr);
+    return result < 0 ? result : 0;
   }
 
   // Runs the completions the kernel has ready to run, without waiting: 0 or a negative
@@ -151,6 +174,27 @@ class Ring {
   // kernel does; any other error means the ring is misused (EEXIST: another thread
   // submitted to this single issuer's ring), a broken invariant that ends the process
   // rather than spin or lose the entry.
+  // A user_data no operation has (the loop's tags never have all four kind bits set): a
+  // completion the drop fault took, left in the queue for reap to pass over.
+  static constexpr std::uint64_t kScreenedOut = ~std::uint64_t{0};
+
+  // Asks the drop fault about the completions not yet asked about, once each, and marks the
+  // ones it drops (the completion queue is the process's memory as well as the kernel's).
+  void screen() {
+    if (!drop_fault_) return;
+    const unsigned tail = io_uring_smp_load_acquire(ring_.cq.ktail);
+    unsigned at = *ring_.cq.khead;
+    if (static_cast<int>(screened_to_ - at) > 0) at = screened_to_;  // wraps like the ring
+    for (; at != tail; ++at) {
+      io_uring_cqe& completion = ring_.cq.cqes[at & *ring_.cq.kring_mask];
+      if (drop_fault_(completion.user_data)) {
+        completion.user_data = kScreenedOut;
+        ++injected_drops_;
+      }
+    }
+    screened_to_ = tail;
+  }
+
   io_uring_sqe* free_entry() {
     io_uring_sqe* entry = io_uring_get_sqe(&ring_);
     while (entry == nullptr) {
@@ -172,6 +216,9 @@ class Ring {
   std::uint64_t in_flight_ = 0;
   std::uint64_t submissions_ = 0;
   std::function<int()> wait_fault_;
+  std::function<bool(std::uint64_t)> drop_fault_;
+  std::uint64_t injected_drops_ = 0;
+  unsigned screened_to_ = 0;  // completions before this index were asked about
 };
 
 }  // namespace weft::io

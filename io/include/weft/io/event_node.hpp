@@ -274,6 +274,19 @@ struct EventNodeOptions {
   // once the node stops (its last waits drain the ring). What it captures must stay valid
   // until stop() returns. Ignored on libevent.
   std::function<int()> uring_wait_fault;
+  // A seam for tests of how the io_uring loop survives completions the kernel drops (it
+  // drops one when its completion queue is full and it cannot allocate room in its
+  // overflow list); leave it null (the default) in real use. When set, the loop thread
+  // calls it once for each completion it reaps, also while the node stops, with the kind
+  // of operation completed: "receive", "send", "poll_out" (a socket's writability or its
+  // connect), "wake" (commands from other threads), "timer" (the core's deadlines),
+  // "listen" (a connection to accept), "accept_resume" or "cancel". True drops it, as the
+  // kernel would: the loop then ends every connection with an operation posted (the
+  // reason "io_uring: the kernel dropped completions"; the core reconnects as after any
+  // failure) and posts its own waits again, counted in the metric
+  // io_uring_completions_dropped. What it captures must stay valid until stop() returns.
+  // Ignored on libevent.
+  std::function<bool(std::string_view operation)> uring_completion_fault;
   LogSink log;
 };
 

@@ -1,0 +1,209 @@
+// Completions the kernel drops (EventNodeOptions::uring_completion_fault): with its
+// completion queue full and no memory for its overflow list, the kernel drops a completion,
+// and its operation ends unseen. Whichever it was (a receive, the wake-up poll of commands,
+// the deadline timer, the listener), the node goes on: the connections that had an operation
+// posted end and come back, calls made afterwards are answered, and stop() returns (before,
+// a dropped wake-up poll left the loop deaf to commands, stop() among them, and a dropped
+// receive stalled its connection and then stop()'s drain for good).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "io_test_support.hpp"
+#include "weft/io/event_node.hpp"
+
+namespace weft::io {
+namespace {
+
+using testing::config_for;
+using testing::wait_established;
+using testing::wait_until;
+using namespace std::chrono_literals;
+
+constexpr std::uint16_t kEcho = 1;
+
+// Drops completions of one kind of operation while armed, and counts them.
+class DropFault {
+ public:
+  explicit DropFault(std::string operation, int times = 1)
+      : operation_(std::move(operation)), left_(times) {}
+  void arm() { armed_ = true; }
+  int dropped() const { return dropped_; }
+  std::function<bool(std::string_view)> seam() {
+    return [this](std::string_view operation) {
+      if (!armed_ || operation != operation_ || left_.load() == 0) return false;
+      --left_;
+      ++dropped_;
+      return true;
+    };
+  }
+
+ private:
+  const std::string operation_;
+  std::atomic<bool> armed_{false};
+  std::atomic<int> left_;
+  std::atomic<int> dropped_{0};
+};
+
+// A node's log lines at `level` that contain `part`.
+class Log {
+ public:
+  LogSink sink() {
+    return [this](LogLevel level, std::string_view text) {
+      const std::lock_guard lock(mutex_);
+      lines_.emplace_back(level, std::string(text));
+    };
+  }
+  std::size_t count(LogLevel level, std::string_view part) const {
+    const std::lock_guard lock(mutex_);
+    std::size_t found = 0;
+    for (const auto& [line_level, text] : lines_)
+      found += line_level == level && text.find(part) != std::string::npos ? 1 : 0;
+    return found;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::pair<LogLevel, std::string>> lines_;
+};
+
+double driver_metric(EventNode& node, std::string_view name) {
+  for (const DriverMetric& metric : node.metrics().driver) {
+    if (metric.name == name) return metric.value;
+  }
+  return -1;
+}
+
+// Two io_uring nodes: `server` echoes (kEcho), `client` dials it. The fault is the server's
+// when `on_server`, else the client's; so is the log.
+struct Pair {
+  Pair(DropFault& fault, bool on_server, Log& log, std::int64_t ping_interval_ms) {
+    const std::string client_name = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
+    server_name = client_name == "alpha" ? "bravo" : "alpha";
+    EventNodeOptions serving = options_for(server_name, client_name, ping_interval_ms);
+    EventNodeOptions dialing = options_for(client_name, server_name, ping_interval_ms);
+    EventNodeOptions& faulty = on_server ? serving : dialing;
+    faulty.uring_completion_fault = fault.seam();
+    faulty.log = log.sink();
+    server = std::make_unique<EventNode>(std::move(serving));
+    server->handle(kEcho, "", [](IncomingRequest&& request) {
+      request.responder.respond(std::move(request.payload));
+    });
+    EXPECT_EQ(server->start(), Errc::ok);
+    dialing.addresses.push_back({server_name, "127.0.0.1", server->port()});
+    client = std::make_unique<EventNode>(std::move(dialing));
+    EXPECT_EQ(client->start(), Errc::ok);
+  }
+  static EventNodeOptions options_for(const std::string& name, const std::string& peer,
+                                      std::int64_t ping_interval_ms) {
+    EventNodeOptions options;
+    options.config = config_for(name, peer);
+    options.config.timeouts.ping_interval_ms = ping_interval_ms;
+    options.loop_backend = LoopBackend::io_uring;
+    return options;
+  }
+  // Whether an echo of 64 B comes back whole within 2 s.
+  bool echoes() {
+    const std::vector<std::uint8_t> sent(64, 0x5a);
+    auto reply = client->request(server_name, kEcho, std::vector<std::uint8_t>(sent), 2000);
+    if (reply.wait_for(5s) != std::future_status::ready) return false;
+    const Reply got = reply.get();
+    return got.error == Errc::ok && got.payload == sent;
+  }
+  // Whether both nodes stop within 15 s (stop() hung before, after some drops).
+  bool stop_both() {
+    auto stopped = std::async(std::launch::async, [this] {
+      client->stop();
+      server->stop();
+    });
+    if (stopped.wait_for(15s) == std::future_status::ready) return true;
+    ADD_FAILURE() << "stop() did not return";
+    std::abort();  // the future would wait for the hung stop() forever
+  }
+  std::string server_name;
+  std::unique_ptr<EventNode> server;
+  std::unique_ptr<EventNode> client;
+};
+
+class IoUringDrops : public ::testing::TestWithParam<std::pair<const char*, bool>> {};
+
+TEST_P(IoUringDrops, TheNodeRecoversAndStops) {
+  if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
+  const auto [operation, on_server] = GetParam();
+  DropFault fault(operation);
+  Log log;
+  // A dropped listen poll is armed from the start: the client's connection is what it
+  // drops, and the connection must still be accepted.
+  if (std::string_view(operation) == "listen") fault.arm();
+  Pair pair(fault, on_server, log, 100);  // the timer fires often
+  ASSERT_TRUE(wait_established(*pair.client));
+  ASSERT_TRUE(pair.echoes());
+  fault.arm();
+  // Calls from the application's thread wake the loop (a "wake"), their answers come in
+  // (a "receive"), and the pings keep the timer going (a "timer").
+  ASSERT_TRUE(wait_until(
+      [&] {
+        pair.echoes();
+        return fault.dropped() == 1;
+      },
+      20s))
+      << operation << " was never dropped";
+  // The connection comes back, and every call from then on is answered.
+  ASSERT_TRUE(wait_until([&] { return pair.echoes(); }, 20s));
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(pair.echoes()) << "echo " << i;
+  EventNode& faulty = on_server ? *pair.server : *pair.client;
+  EXPECT_EQ(driver_metric(faulty, "io_uring_completions_dropped"), 1);
+  EXPECT_EQ(log.count(LogLevel::error, "io_uring: the kernel dropped 1 completions"), 1U);
+  EXPECT_TRUE(pair.stop_both());
+}
+
+INSTANTIATE_TEST_SUITE_P(Operations, IoUringDrops,
+                         ::testing::Values(std::pair{"wake", false}, std::pair{"receive", false},
+                                           std::pair{"timer", false}, std::pair{"receive", true},
+                                           std::pair{"listen", true}, std::pair{"timer", true}),
+                         [](const auto& param_info) {
+                           return std::string(param_info.param.first) +
+                                  (param_info.param.second ? "_server" : "_client");
+                         });
+
+// While the node stops: the drain's own cancellation, or a canceled receive, completes
+// unseen, and the drain does not wait for it for ever.
+TEST(IoUringDropsWhileStopping, TheDrainEndsWithoutTheDroppedCompletion) {
+  if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
+  for (const char* operation : {"cancel", "receive"}) {
+    SCOPED_TRACE(operation);
+    DropFault fault(operation, 1000);
+    Log log;
+    // Pings far apart: the idle client receives nothing between the arming and the stop.
+    Pair pair(fault, false, log, 10'000);
+    ASSERT_TRUE(wait_established(*pair.client));
+    ASSERT_TRUE(pair.echoes());
+    // Armed on the loop thread, as its last act before the stop: only the drain's
+    // completions are dropped.
+    std::promise<void> armed;
+    ASSERT_EQ(pair.client->run_on_loop([&] {
+      fault.arm();
+      armed.set_value();
+    }),
+              Errc::ok);
+    armed.get_future().wait();
+    auto stopped = std::async(std::launch::async, [&] { pair.client->stop(); });
+    if (stopped.wait_for(15s) != std::future_status::ready) {
+      ADD_FAILURE() << "stop() did not return";
+      std::abort();
+    }
+    EXPECT_GE(fault.dropped(), 1);
+    EXPECT_EQ(log.count(LogLevel::warning, "never completed"), 1U);
+    pair.server->stop();
+  }
+}
+
+}  // namespace
+}  // namespace weft::io
