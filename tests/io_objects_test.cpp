@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <thread>
 
 #include "../examples/call_objects.hpp"
@@ -400,6 +401,105 @@ TEST(IoObjects, StoppingTheSenderCompletesEveryObjectWithShuttingDown) {
   std::lock_guard lock(done.mutex);
   EXPECT_EQ(done.ends, std::vector<Errc>{Errc::shutting_down});
   EXPECT_EQ(stream.send(named("late", ObjectSource::none())), Errc::stream_closed);
+}
+
+// A reader kept from a deferring on_data, and refused, discarded or resumed from a callback
+// of the loop thread in the turn whose input also holds the sender's abort of its object and
+// the next object: the abort is the reader's end, and the command touches nothing else.
+// Before, the command hit the next object, the one the stream read by then (refuse: the next
+// object failed with this one's code and its reader never heard its end; discard: it was
+// acknowledged unread; resume: its first bytes were consumed unseen).
+TEST(IoObjects, AKeptReaderOfAnAbortedObjectNeverActsOnTheNextObject) {
+  constexpr std::uint16_t kPoke = 7;
+  constexpr std::size_t kSecondBytes = 20'000;
+  for (const std::string command : {"refuse", "discard", "resume"}) {
+    SCOPED_TRACE(command);
+    Completions done;  // before the nodes: their stop() still reports into it
+    std::mutex mutex;
+    ObjectReader kept;  // the first object's, deferred
+    std::atomic<bool> reader_kept{false};
+    std::atomic<bool> poked{false};
+    std::map<std::string, std::size_t> received;            // by object name
+    std::vector<std::pair<std::string, Errc>> reader_ends;  // (name, result)
+    EventNodeOptions receiving;
+    receiving.config = config_for("receiver", "sender");
+    EventNode receiver(std::move(receiving));
+    receiver.handle_objects(
+        "store", ObjectWindow{64, 8u << 20}, [&](const IncomingObject& object, ObjectReader) {
+          ObjectSink sink;
+          sink.on_data = [&, name = object.header.name](ObjectReader& reader, Bytes chunk, bool) {
+            std::lock_guard lock(mutex);
+            received[name] += chunk.size();
+            if (name == "first" && received[name] >= 16 * 1024 && !reader_kept) {
+              EXPECT_EQ(reader.defer(), Errc::ok);
+              kept = reader;
+              reader_kept = true;
+            }
+          };
+          sink.on_end = [&, name = object.header.name](ObjectReader&, Errc result,
+                                                       std::string_view) {
+            std::lock_guard lock(mutex);
+            reader_ends.emplace_back(name, result);
+          };
+          return sink;
+        });
+    receiver.handle(kPoke, "", [&](IncomingRequest&& request) {
+      ObjectReader reader;
+      {
+        std::lock_guard lock(mutex);
+        reader = kept;
+      }
+      // Inline, on the loop thread (on_end may run within it: no lock held).
+      Errc posted = Errc::ok;
+      if (command == "refuse") posted = reader.refuse(Errc::too_large, "poked");
+      if (command == "discard") posted = reader.discard();
+      if (command == "resume") posted = reader.resume();
+      EXPECT_EQ(posted, Errc::ok);
+      poked = true;
+      request.responder.respond({});
+    });
+    ASSERT_EQ(receiver.start(), Errc::ok);
+    EventNodeOptions sending;
+    sending.config = config_for("sender", "receiver");
+    sending.addresses = {{"receiver", "127.0.0.1", receiver.port()}};
+    EventNode sender(std::move(sending));
+    ASSERT_EQ(sender.start(), Errc::ok);
+    ObjectStream stream = sender.open_object_stream(
+        "receiver", "store", ObjectStreamCallbacks{done.on_done(), done.on_end()});
+    // The first object's data comes slowly until its reader is kept; then, on the sender's
+    // loop thread, the poke goes out and the object fails, so the poke, the abort and the
+    // second object's start leave in one write and arrive in one read.
+    const auto produce = [&](std::uint64_t, std::span<std::uint8_t> room, std::size_t& written,
+                             bool&) {
+      if (reader_kept) {
+        sender.request("receiver", kPoke, {}, 0, [](Reply&&) {});
+        return Errc::canceled;
+      }
+      std::this_thread::sleep_for(1ms);
+      written = std::min<std::size_t>(room.size(), 4096);
+      std::fill_n(room.begin(), written, std::uint8_t{0x11});
+      return Errc::ok;
+    };
+    ASSERT_EQ(stream.send(named("first", ObjectSource::producer(std::nullopt, produce))), Errc::ok);
+    ASSERT_EQ(
+        stream.send(named("second", ObjectSource::memory(SharedBytes(data_of(2, kSecondBytes))))),
+        Errc::ok);
+    ASSERT_TRUE(wait_until([&] { return done.count() == 2; }, 20s));
+    const auto results = done.copy();
+    EXPECT_EQ(results[0].error, Errc::canceled);
+    EXPECT_EQ(results[1].error, Errc::ok) << results[1].message;
+    EXPECT_TRUE(poked.load());
+    // The receiver: the first reader ended once, by the abort; the second read whole.
+    const auto both_ended = [&] {
+      std::lock_guard lock(mutex);
+      return reader_ends.size() >= 2;
+    };
+    EXPECT_TRUE(wait_until(both_ended, 5s));
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(reader_ends, (std::vector<std::pair<std::string, Errc>>{{"first", Errc::canceled},
+                                                                      {"second", Errc::ok}}));
+    EXPECT_EQ(received["second"], kSecondBytes);
+  }
 }
 
 }  // namespace

@@ -64,9 +64,22 @@ TEST(ObjectHeader, LongFieldsAndManyCustomEntriesRoundTrip) {
   ObjectHeader header;
   header.name.assign(70'000, 'n');
   header.opaque.assign(100'000, 7);
-  for (int i = 0; i < 40'000; ++i)
+  for (std::uint32_t i = 0; i < kMaxObjectHeaderCustomEntries; ++i)
     header.attrs.custom.emplace_back("k" + std::to_string(i), "");
   EXPECT_EQ(round_trip(header), header);
+}
+
+// A header of empty custom strings would decode to about thirty times its bytes: one entry
+// over the bound is refused, however few bytes it takes.
+TEST(ObjectHeader, MoreCustomEntriesThanTheBoundAreRefused) {
+  ObjectHeader header;
+  header.attrs.custom.assign(kMaxObjectHeaderCustomEntries + 1, {"", ""});
+  std::vector<std::uint8_t> bytes;
+  encode_object_header(header, bytes);
+  EXPECT_LT(bytes.size(), 2'100u);
+  std::string why;
+  EXPECT_FALSE(decode_object_header(bytes, &why));
+  EXPECT_EQ(why, "custom has more than 1024 entries");
 }
 
 TEST(ObjectHeader, EveryTruncationIsRefusedWithAReason) {

@@ -32,6 +32,26 @@ std::vector<E> events_of(const std::vector<Event>& events) {
   return out;
 }
 
+// Receivers refuse a header with more custom entries than kMaxObjectHeaderCustomEntries
+// (PROTOCOL.md §6.3.1), so the sender refuses to post one, as it does an oversized header.
+TEST(ObjectRegressions, AHeaderWithMoreCustomEntriesThanReceiversTakeIsNotPosted) {
+  ObjectPair pair;
+  pair.read_everything();
+  ASSERT_TRUE(pair.run_until_connected());
+  const auto opened = pair.to(0).open_object_stream(pair.now(), "store");
+  ObjectArgs over = sized(1, 10);
+  over.header.attrs.custom.assign(kMaxObjectHeaderCustomEntries + 1, {"k", "v"});
+  EXPECT_EQ(pair.to(0).object_post(pair.now(), opened.id, over).error, Errc::too_large);
+  ObjectArgs at_bound = sized(2, 10);
+  at_bound.header.attrs.custom.assign(kMaxObjectHeaderCustomEntries, {"k", "v"});
+  ASSERT_EQ(pair.to(0).object_post(pair.now(), opened.id, at_bound).error, Errc::ok);
+  pair.run(kSecond);
+  ASSERT_EQ(pair.completions().size(), 1u);
+  EXPECT_EQ(pair.completions()[0].result, Errc::ok);
+  ASSERT_EQ(pair.received().size(), 1u);
+  EXPECT_EQ(pair.received()[0].header, at_bound.header);
+}
+
 TEST(ObjectRegressions, FinThenAnUnknownEndpointEndsTheStreamOnce) {
   ObjectPair pair;
   ASSERT_TRUE(pair.run_until_connected());

@@ -668,6 +668,10 @@ std::optional<ObjectRead> PeerConnection::object_read(ObjectStreamId id) {
   return node_->core_->connection(peer_).object_receiver().read(id);
 }
 
+std::uint64_t PeerConnection::object_being_read(ObjectStreamId id) {
+  return node_->core_->connection(peer_).object_receiver().being_read(id);
+}
+
 Errc PeerConnection::object_consume(TimeNs now_ns, ObjectStreamId id, std::size_t bytes) {
   return detail::command(*node_->core_, peer_, now_ns, [&](detail::Connection& connection) {
     return connection.object_receiver().consume(now_ns, id, bytes);

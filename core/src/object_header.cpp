@@ -73,6 +73,9 @@ bool decode_into(Bytes bytes, ObjectHeader* out, std::string* why) {
   // Each string takes at least one byte: a count the bytes cannot hold is refused before
   // anything is reserved for it.
   if (custom > reader.left()) return fail(why, "custom announces more strings than bytes");
+  static_assert(kMaxObjectHeaderCustomEntries == 1024, "the reason below names the bound");
+  if (custom / 2 > kMaxObjectHeaderCustomEntries)
+    return fail(why, "custom has more than 1024 entries");
   if (out != nullptr) out->attrs.custom.reserve(custom / 2);
   for (std::uint32_t i = 0; i < custom; i += 2) {
     std::string_view key;

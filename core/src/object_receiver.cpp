@@ -106,6 +106,13 @@ std::optional<ObjectRead> ObjectReceiver::read(ObjectStreamId id) {
   return result;
 }
 
+std::uint64_t ObjectReceiver::being_read(ObjectStreamId id) {
+  Record* record = find(id);
+  if (record == nullptr) return 0;
+  const Object* object = current(*record);
+  return object != nullptr && object->arrived ? object->number : 0;
+}
+
 Errc ObjectReceiver::consume(TimeNs now_ns, ObjectStreamId id, std::size_t bytes) {
   Record* record = find(id);
   if (record == nullptr) return Errc::not_found;

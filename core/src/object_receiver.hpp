@@ -28,6 +28,8 @@ class ObjectReceiver {
 
   // ---- commands (PeerConnection) ----
   std::optional<ObjectRead> read(ObjectStreamId id);
+  // PeerConnection::object_being_read.
+  std::uint64_t being_read(ObjectStreamId id);
   Errc consume(TimeNs now_ns, ObjectStreamId id, std::size_t bytes);
   Errc discard(TimeNs now_ns, ObjectStreamId id);
   Errc refuse(TimeNs now_ns, ObjectStreamId id, Errc code, std::string_view message);

@@ -90,6 +90,7 @@ PostedObject ObjectSender::post(TimeNs now_ns, ObjectStreamId id, ObjectArgs arg
       (args.kind == ObjectSize::unsized && (args.data || args.size != 0))) {
     return {Errc::invalid_argument, 0};
   }
+  if (args.header.attrs.custom.size() > kMaxObjectHeaderCustomEntries) return {Errc::too_large, 0};
   Object object;
   encode_object_header(args.header, object.header);
   if (object.header.size() > limits.max_object_header_bytes) return {Errc::too_large, 0};

@@ -145,13 +145,23 @@ bool ObjectStream::ended() const {
 
 namespace {
 
+// Runs `body` on the loop while the reader's object is still the one its stream reads. The
+// core's commands act on the stream's current object: once the sender aborted this one, the
+// next can be current before the abort's event ended this reader (a command run inline from
+// a callback of the same turn), and the command would hit the next object. The abort's
+// event, queued, ends this reader in its turn.
 Errc on_reader_loop(const std::shared_ptr<ObjectReader::State>& state,
                     std::function<void(EventNode::Impl&)> body) {
   if (!state || state->ended) return Errc::not_found;
   const std::shared_ptr<EventNode::Impl> node = state->node.lock();
   if (!node) return Errc::shutting_down;
   return node->post({[node = node.get(), state, body = std::move(body)] {
-                       if (!state->ended) body(*node);
+                       if (state->ended) return;
+                       if (node->connection(state->peer).object_being_read(state->stream) !=
+                           state->object) {
+                         return;
+                       }
+                       body(*node);
                      },
                      [] {}});
 }

@@ -139,6 +139,9 @@ std::vector<Fields> mutants() {
   add([](Fields& f) { f.custom_count_extra = 2; });
   add([](Fields& f) { f.trailing = "x"; });
   add([](Fields& f) { f.custom = {}; });
+  // At and one over weft::kMaxObjectHeaderCustomEntries (1024) entries of empty strings.
+  add([](Fields& f) { f.custom.assign(2048, ""); });
+  add([](Fields& f) { f.custom.assign(2050, ""); });
   return all;
 }
 

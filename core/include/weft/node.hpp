@@ -261,7 +261,8 @@ class PeerConnection {
                                         ObjectStreamOptions options = {});
   // Posts an object. Errors (nothing posted, no event): not_found (no such stream),
   // stream_closed (after object_stream_fin), invalid_argument (kind, size and data do not
-  // agree: see ObjectArgs), too_large (encoded header over limits.max_object_header_bytes),
+  // agree: see ObjectArgs), too_large (encoded header over limits.max_object_header_bytes, or
+  // more than kMaxObjectHeaderCustomEntries custom attributes),
   // queue_full (limits.max_objects_in_flight objects not completed, or in-memory data over
   // limits.max_object_held_bytes). Otherwise exactly one event::ObjectCompleted for the
   // returned number follows, after those of every object posted before it. An object
@@ -307,7 +308,11 @@ class PeerConnection {
   // (event::ObjectAborted), the next object can become the one being read before the
   // application has handled the abort, so a command meant for the aborted object would act
   // on the next one: an application that may still hold an abort to handle checks
-  // ObjectRead::object (or ObjectStreamStats::current_object) first.
+  // object_being_read first (or ObjectRead::object).
+
+  // The number of the object being read on `id` now, the one the calls below act on; 0 when
+  // none is (no such stream, or its next object has not arrived).
+  std::uint64_t object_being_read(ObjectStreamId id);
 
   // The next bytes of the object being read on `id` (announced by event::ObjectArrived), or
   // nullopt when nothing is there yet (event::ObjectReadable follows when there is). The

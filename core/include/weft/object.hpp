@@ -27,6 +27,10 @@ namespace weft {
 // header and checksum, and every receiver's window (at least 65536 bytes) holds it
 // (PROTOCOL.md §6.3).
 inline constexpr std::uint32_t kMaxObjectHeaderBytes = 64 * 1024 - 1024;
+// The most custom attributes (key, value pairs) an object header may carry. Each decodes
+// to two strings: without a bound, a header of empty ones would take about thirty times
+// its own bytes in memory once decoded (event::ObjectArrived holds it until handled).
+inline constexpr std::uint32_t kMaxObjectHeaderCustomEntries = 1024;
 // The smallest byte window an object endpoint may grant.
 inline constexpr std::uint32_t kMinObjectWindowBytes = 64 * 1024;
 
@@ -46,7 +50,8 @@ struct ObjectAttrs {
   std::string checksum_type;                   // "" when none
   std::string checksum_value;                  // "" when none
   std::optional<std::string> version;          // absent: no version; "" is a version
-  std::vector<std::pair<std::string, std::string>> custom;  // in order, duplicates kept
+  // In order, duplicates kept; at most kMaxObjectHeaderCustomEntries.
+  std::vector<std::pair<std::string, std::string>> custom;
   bool operator==(const ObjectAttrs&) const = default;
 };
 

@@ -75,6 +75,7 @@ local function add(tree, tvb, base, s, at, stop)
   if st ~= "ok" or count % 2 ~= 0 then return bad("custom is not an array of key, value strings") end
   -- Each string takes at least a byte: a count the bytes left cannot hold is refused first.
   if count > stop - next_at then return bad("custom announces more strings than bytes") end
+  if count / 2 > 1024 then return bad("custom has more than 1024 entries") end
   local custom_at = pos
   pos = next_at
   local pairs_text = {}

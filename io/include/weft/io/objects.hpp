@@ -141,7 +141,10 @@ class ObjectReader {
 
   // discard(), refuse() and resume() are handed to the loop: not_found when the object's
   // reading ended, queue_full when the command queue is full (nothing done: try again),
-  // shutting_down when the node is stopping or gone.
+  // shutting_down when the node is stopping or gone. They act on this reader's object only:
+  // one the sender aborted (or the connection lost) while the command was on its way does
+  // nothing, even when the stream already reads the next object, and on_end reports the
+  // abort.
   //
   // Stops reading: the rest is drained, the sender's completion is ok, on_end(ok) follows.
   Errc discard();
