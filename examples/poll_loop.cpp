@@ -30,6 +30,8 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "weft/io/tls_certs.hpp"
@@ -182,9 +184,15 @@ void dial(Driven& self, const event::Dial& dial, std::uint16_t peer_port) {
   flush(self, dial.transport);  // the client's first flight
 }
 
-// Handles one node's events; returns replies seen (left) so main can stop.
-int handle_events(Driven& self, std::uint16_t peer_port) {
-  int replies = 0;
+// What left's requests came to: every one ended, and those answered with their own payload.
+struct Replies {
+  int ended = 0;
+  std::set<std::string> awaited;  // payloads sent whose echo has not come back
+  int echoed = 0;
+};
+
+// Handles one node's events, counting the replies (left's) into `replies`.
+void handle_events(Driven& self, std::uint16_t peer_port, Replies& replies) {
   while (std::optional<Event> event = self.node->poll_event()) {
     if (auto* dial_it = std::get_if<event::Dial>(&*event)) {
       dial(self, *dial_it, peer_port);
@@ -200,10 +208,11 @@ int handle_events(Driven& self, std::uint16_t peer_port) {
     } else if (auto* request = std::get_if<event::RequestReceived>(&*event)) {
       self.node->connection(request->peer).respond(now_ns(), request->id, request->payload);
     } else if (auto* done = std::get_if<event::RequestDone>(&*event)) {
-      std::printf("reply %s: %.*s\n", std::string(errc_name(done->result)).c_str(),
-                  static_cast<int>(done->payload.size()),
-                  reinterpret_cast<const char*>(done->payload.data()));
-      ++replies;
+      const std::string text(reinterpret_cast<const char*>(done->payload.data()),
+                             done->payload.size());
+      std::printf("reply %s: %s\n", std::string(errc_name(done->result)).c_str(), text.c_str());
+      ++replies.ended;
+      if (done->result == Errc::ok && replies.awaited.erase(text) == 1) ++replies.echoed;
     } else if (auto* up = std::get_if<event::PeerUp>(&*event)) {
       std::printf("%s: peer up, generation %llu%s\n", self.node->name().c_str(),
                   static_cast<unsigned long long>(up->generation), self.tls ? ", over TLS" : "");
@@ -213,7 +222,6 @@ int handle_events(Driven& self, std::uint16_t peer_port) {
   }
   while (std::optional<TransportId> transport = self.node->poll_transmit())
     flush(self, *transport);
-  return replies;
 }
 
 // A socket is readable: its bytes go to the node, through TLS when on.
@@ -263,23 +271,25 @@ int main(int argc, char** argv) {
   left.listen_fd = listen_on_loopback(left_port);
   right.listen_fd = listen_on_loopback(right_port);
 
-  int replies = 0;
+  Replies replies;
   int sent = 0;
   std::vector<std::uint8_t> buffer(64 * 1024);
   const TimeNs give_up = now_ns() + 10'000'000'000;
-  while (replies < 5 && now_ns() < give_up) {
+  Replies unused;  // right sends no requests
+  while (replies.ended < 5 && now_ns() < give_up) {
     for (Driven* side : {&left, &right})
       side->node->on_timer(now_ns());
-    replies += handle_events(left, right_port);
-    handle_events(right, left_port);
+    handle_events(left, right_port, replies);
+    handle_events(right, left_port, unused);
     // Once connected, left sends its five requests.
     const PeerConnection to_right = left.node->connection(0);
     while (sent < 5 && to_right.state() == PeerState::established) {
       const std::string payload = "hello " + std::to_string(++sent);
+      replies.awaited.insert(payload);
       left.node->connection(0).request(now_ns(), RequestArgs{1, {}, as_bytes(payload), 1000});
-      replies += handle_events(left, right_port);
+      handle_events(left, right_port, replies);
     }
-    if (replies == 5) break;  // rather than wait in poll() for the next deadline
+    if (replies.ended == 5) break;  // rather than wait in poll() for the next deadline
     // One poll over every socket, with the earliest deadline as its timeout.
     std::vector<pollfd> fds;
     std::vector<std::pair<Driven*, TransportId>> owners;
@@ -316,6 +326,8 @@ int main(int argc, char** argv) {
       close(socket.fd);
     close(side->listen_fd);
   }
-  std::printf("%d of 5 replies\n", replies);
-  return replies == 5 ? 0 : 1;
+  // The tests look for "5 of 5 replies, 5 echoed": an error reply or a wrong payload is
+  // a reply, not an echo.
+  std::printf("%d of 5 replies, %d echoed\n", replies.ended, replies.echoed);
+  return replies.echoed == 5 ? 0 : 1;
 }

@@ -183,7 +183,9 @@ TEST(ErrorVectors, TheDecoderReportsEachAtItsOffsetWholeAndByteByByte) {
 }
 
 TEST(ErrorVectors, ALiveNodeClosesWithAGoawayWhoseTextStartsWithEach) {
-  for (const ErrorVector& vector : doc_vectors()) {
+  const auto vectors = doc_vectors();
+  ASSERT_GE(vectors.size(), 20u);  // none would prove nothing
+  for (const ErrorVector& vector : vectors) {
     SCOPED_TRACE("PROTOCOL.md line " + std::to_string(vector.line));
     const std::vector<std::uint8_t> stream = stream_of(vector);
     for (const std::size_t piece : {stream.size(), std::size_t{1}}) {
@@ -195,7 +197,9 @@ TEST(ErrorVectors, ALiveNodeClosesWithAGoawayWhoseTextStartsWithEach) {
 }
 
 TEST(ErrorVectors, WeftDumpReportsEachButTheChecksumItCannotKnowWasAgreed) {
-  for (const ErrorVector& vector : doc_vectors()) {
+  const auto vectors = doc_vectors();
+  ASSERT_GE(vectors.size(), 20u);  // none would prove nothing
+  for (const ErrorVector& vector : vectors) {
     if (vector.error.ends_with(": checksum_missing")) continue;  // a handshake agreement
     SCOPED_TRACE("PROTOCOL.md line " + std::to_string(vector.line));
     const std::string said = dump_verdict(stream_of(vector));

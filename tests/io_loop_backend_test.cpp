@@ -400,6 +400,26 @@ unsigned long connection_inode(std::uint16_t remote_port) {
   return 0;
 }
 
+// The bytes waiting in the receive queues of the established TCP sockets on loopback whose
+// own port is `local_port` (what no receive has taken yet), from the kernel's table.
+unsigned long unread_bytes_at(std::uint16_t local_port) {
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);  // the header
+  unsigned long unread = 0;
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, queues;
+    fields >> slot >> local >> remote >> state >> queues;
+    const std::size_t colon = local.find(':');
+    const std::size_t queue_colon = queues.find(':');
+    if (colon == std::string::npos || queue_colon == std::string::npos || state != "01") continue;
+    if (std::stoul(local.substr(colon + 1), nullptr, 16) != local_port) continue;
+    unread += std::stoul(queues.substr(queue_colon + 1), nullptr, 16);
+  }
+  return unread;
+}
+
 // Whether this process holds a descriptor of the socket with `inode`.
 bool holds_socket(unsigned long inode) {
   return descriptors_of("socket:[" + std::to_string(inode) + "]") > 0;
@@ -591,7 +611,8 @@ TEST(IoLoopBackend, AConnectionThatHasNotSentItsHelloKeepsTheSmallReceiveBuffer)
   }
   EXPECT_TRUE(
       wait_until([&] { return driver_metric(*pair.acceptor, "io_sockets") == 1 + kStrangers; }));
-  std::this_thread::sleep_for(300ms);  // every receive of the 40 KB has completed
+  // Every stranger's 40 KB taken by the acceptor's receives (the kernel holds none of it).
+  EXPECT_TRUE(wait_until([&] { return unread_bytes_at(pair.acceptor->port()) == 0; }));
   // One snapshot for both figures: a stranger the hello timeout (2 s) closed meanwhile
   // leaves them in step. Every socket open holds 16 KiB; a grown buffer would add 240 KiB.
   const MetricsSnapshot snapshot = pair.acceptor->metrics();
