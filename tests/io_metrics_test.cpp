@@ -27,7 +27,9 @@ namespace weft::io {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::answer_on;
 using testing::config_for;
+using testing::connect_to;
 using testing::reply_within;
 using testing::wait_until;
 
@@ -54,33 +56,6 @@ struct Nodes {
   std::unique_ptr<EventNode> acceptor;
   std::unique_ptr<EventNode> dialer;
 };
-
-// A connected socket to 127.0.0.1:port (-1 on failure), with a receive timeout of 5 s.
-int connect_to(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const timeval timeout{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// Reads the answer on `fd` until the server closes, and closes `fd`.
-std::string answer_on(int fd) {
-  std::string answer;
-  char buffer[4096];
-  ssize_t got = 0;
-  while ((got = ::recv(fd, buffer, sizeof buffer, 0)) > 0)
-    answer.append(buffer, static_cast<std::size_t>(got));
-  ::close(fd);
-  return answer;
-}
 
 // Sends `request` on a new connection and reads the answer until the server closes.
 std::string http_exchange(std::uint16_t port, const std::string& request) {

@@ -112,6 +112,34 @@ class LoopFreeze {
   Errc posted_ = Errc::ok;
 };
 
+// A TCP connection to 127.0.0.1:port (-1 on failure), with a receive timeout of 5 s. The
+// kernel completes it whether or not anyone accepts it yet.
+inline int connect_to(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// What arrives on `fd` until the peer closes it (or 5 s of nothing); closes `fd`.
+inline std::string answer_on(int fd) {
+  std::string answer;
+  char buffer[4096];
+  ssize_t got = 0;
+  while ((got = ::recv(fd, buffer, sizeof buffer, 0)) > 0)
+    answer.append(buffer, static_cast<std::size_t>(got));
+  ::close(fd);
+  return answer;
+}
+
 // A listening TCP socket of the test's own on 127.0.0.1, on a port the kernel picks: its
 // descriptor (close it when done; -1 when it could not be made) and that port.
 struct LoopbackListener {

@@ -174,6 +174,10 @@ Errc EventNode::start() {
     impl.log(LogLevel::error, "accept_pause_ms must be at least 1");
     return Errc::invalid_argument;
   }
+  if (impl.options.accepts_per_wake == 0) {
+    impl.log(LogLevel::error, "accepts_per_wake must be at least 1");
+    return Errc::invalid_argument;
+  }
   if (impl.options.listen_busy_wait_ms < 0) {
     impl.log(LogLevel::error, "listen_busy_wait_ms must not be negative");
     return Errc::invalid_argument;

@@ -392,8 +392,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // The adapter's own counters (loop thread only), for EventNode::metrics
   // (event_node_metrics.cpp).
   struct IoCounters {
-    std::uint64_t accept_pauses = 0;  // pause_accepting: out of descriptors or memory
-    std::uint64_t accepts_shed = 0;   // connections closed unread while pausing
+    std::uint64_t accept_pauses = 0;          // pause_accepting: out of descriptors or memory
+    std::uint64_t accepts_shed = 0;           // connections closed unread while pausing
+    std::uint64_t accept_budget_reached = 0;  // accept_waiting stopped at accepts_per_wake
     std::uint64_t dials = 0;  // Dial events acted on (failures: the core's connect_failures)
     // Ring sends the socket cut short or refused (the rest waited for room).
     std::uint64_t uring_sends_cut = 0;

@@ -415,7 +415,12 @@ void EventNode::Impl::on_accept(evutil_socket_t, short, void* arg) {
 
 void EventNode::Impl::accept_waiting() {
   Impl& self = *this;
-  while (true) {
+  for (std::size_t accepted = 0;; ++accepted) {
+    if (accepted == options.accepts_per_wake) {
+      // The rest wait: both loops see the listener readable again on their next turn.
+      ++io_counters.accept_budget_reached;
+      break;
+    }
     sockaddr_in from{};
     socklen_t from_size = sizeof from;
     const int fd = ::accept4(self.listen_fd, reinterpret_cast<sockaddr*>(&from), &from_size,

@@ -82,6 +82,10 @@ void EventNode::Impl::add_io_metrics(MetricsSnapshot& snapshot) {
       static_cast<double>(io_counters.accept_pauses));
   add("io_accepts_shed", "Connections waiting in the listen queue closed during a pause.", true,
       static_cast<double>(io_counters.accepts_shed));
+  add("io_accept_budget_reached",
+      "Wake-ups of the listener that stopped at accepts_per_wake, leaving the rest for the "
+      "next turn.",
+      true, static_cast<double>(io_counters.accept_budget_reached));
   const MetricsHttp* http = metrics_thread ? &metrics_thread->http() : metrics_http.get();
   add("io_metrics_accept_pauses",
       "Times the metrics endpoint's accepting paused: out of descriptors or kernel memory.", true,
@@ -145,6 +149,10 @@ MetricsEndpoint EventNode::serve_metrics(const MetricsHttpOptions& options) {
   if (!impl.started) return {Errc::shutting_down, 0};
   if (options.accept_pause_ms < 1) {
     impl.log(LogLevel::error, "metrics: accept_pause_ms must be at least 1");
+    return {Errc::invalid_argument, 0};
+  }
+  if (options.accepts_per_wake == 0) {
+    impl.log(LogLevel::error, "metrics: accepts_per_wake must be at least 1");
     return {Errc::invalid_argument, 0};
   }
   // Each of these at 0 makes an endpoint that answers nothing (no byte of a head can be

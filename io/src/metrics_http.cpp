@@ -118,7 +118,8 @@ MetricsHttp::~MetricsHttp() {
 
 void MetricsHttp::on_accept(evutil_socket_t, short, void* arg) {
   MetricsHttp& self = *static_cast<MetricsHttp*>(arg);
-  while (true) {
+  // At most accepts_per_wake: the listener stays readable, and libevent calls again.
+  for (std::size_t accepted = 0; accepted < self.options_.accepts_per_wake; ++accepted) {
     const int fd = ::accept4(self.listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       const int error = errno;

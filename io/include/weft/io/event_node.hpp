@@ -123,6 +123,11 @@ struct MetricsHttpOptions {
   // with a warning in the log). The scrape waits in the listen queue meanwhile: a retry at
   // once would find the listener readable again and spin the thread it runs on.
   std::int64_t accept_pause_ms = 100;
+  // Connections accepted in one wake-up at most (at least 1); the rest wait in the listen
+  // queue for the next (the listener stays readable), so a flood of connections cannot keep
+  // the thread the endpoint runs on (the node's loop thread, on libevent) from its other
+  // work for long.
+  std::size_t accepts_per_wake = 16;
   // Scrapes rendered at most once in this interval: a scrape that comes sooner after the last
   // render waits for the interval's end, and every scrape waiting then shares one render. Each
   // render is a snapshot taken on the node's loop thread, so without this anyone who can reach
@@ -222,6 +227,12 @@ struct EventNodeOptions {
   // accepting stops for this long (the listen queue is shed first, through a spare
   // descriptor), instead of spinning on a listener that stays readable.
   std::int64_t accept_pause_ms = 100;
+  // Connections accepted in one wake-up of the listener at most (at least 1): the rest wait
+  // in the listen queue for the loop's next turn (the listener stays readable), so a flood
+  // of connections holds the loop from its established connections' input for no more than
+  // this many accepts at a time. Wake-ups that stopped here are counted in the metric
+  // io_accept_budget_reached.
+  std::size_t accepts_per_wake = 16;
   // Log lines about single connections, which anyone who can connect causes at will (a
   // failed handshake, a transport closing): at most this many per second. The rest are
   // counted, and the next line let through is preceded by one saying how many were not

@@ -1,0 +1,100 @@
+// Accepting a few at a time (EventNodeOptions::accepts_per_wake, and the metrics endpoint's
+// MetricsHttpOptions::accepts_per_wake): a flood waiting in the listen queue is accepted over
+// several turns, each wake-up stopping at the budget, and none of it is left behind.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "io_test_support.hpp"
+#include "weft/io/event_node.hpp"
+
+namespace weft::io {
+namespace {
+
+using testing::config_for;
+using testing::connect_to;
+using testing::LoopFreeze;
+using testing::wait_until;
+using namespace std::chrono_literals;
+
+double driver_metric(EventNode& node, std::string_view name) {
+  for (const DriverMetric& metric : node.metrics().driver) {
+    if (metric.name == name) return metric.value;
+  }
+  return -1;
+}
+
+EventNodeOptions node_options(std::size_t accepts_per_wake) {
+  EventNodeOptions options;
+  options.config = config_for("alpha", "bravo");  // bravo has no address: nothing is dialed
+  options.accepts_per_wake = accepts_per_wake;
+  return options;
+}
+
+TEST(IoAccept, AFloodInTheListenQueueIsAcceptedABudgetAtATimeAndWhole) {
+  EventNode node(node_options(2));
+  ASSERT_EQ(node.start(), Errc::ok);
+  ASSERT_EQ(driver_metric(node, "io_sockets"), 0);
+  constexpr int kConnections = 10;
+  std::vector<int> connections;
+  {
+    // Ten connections complete in the kernel while the loop is held: all ten wait in the
+    // listen queue when it looks next.
+    LoopFreeze freeze(node);
+    ASSERT_EQ(freeze.posted(), Errc::ok);
+    ASSERT_TRUE(freeze.wait_held());
+    for (int i = 0; i < kConnections; ++i) {
+      connections.push_back(connect_to(node.port()));
+      ASSERT_GE(connections.back(), 0);
+    }
+  }
+  EXPECT_TRUE(wait_until([&] { return driver_metric(node, "io_sockets") == kConnections; }));
+  // Two a wake-up: five wake-ups, each stopped by the budget (the fifth took the last two).
+  EXPECT_EQ(driver_metric(node, "io_accept_budget_reached"), kConnections / 2);
+  for (const int fd : connections)
+    ::close(fd);
+}
+
+TEST(IoAccept, NoAcceptsPerWakeIsRefusedAtStart) {
+  EventNode node(node_options(0));
+  EXPECT_EQ(node.start(), Errc::invalid_argument);
+}
+
+TEST(IoAccept, TheMetricsEndpointAnswersAFloodOfScrapesOneAcceptAtATime) {
+  EventNode node(node_options(16));
+  ASSERT_EQ(node.start(), Errc::ok);
+  MetricsHttpOptions none;
+  none.accepts_per_wake = 0;
+  EXPECT_EQ(node.serve_metrics(none).error, Errc::invalid_argument);
+  MetricsHttpOptions options;
+  options.accepts_per_wake = 1;
+  options.min_render_interval_ms = 0;
+  const MetricsEndpoint endpoint = node.serve_metrics(options);
+  ASSERT_EQ(endpoint.error, Errc::ok);
+  const std::string scrape = "GET /metrics HTTP/1.1\r\n\r\n";
+  constexpr int kScrapes = 6;
+  std::vector<int> scrapes;
+  {
+    // On libevent the endpoint runs on the held loop, so the six wait in its listen queue.
+    LoopFreeze freeze(node);
+    ASSERT_TRUE(freeze.wait_held());
+    for (int i = 0; i < kScrapes; ++i) {
+      scrapes.push_back(connect_to(endpoint.port));
+      ASSERT_GE(scrapes.back(), 0);
+      ASSERT_EQ(::send(scrapes.back(), scrape.data(), scrape.size(), MSG_NOSIGNAL),
+                static_cast<ssize_t>(scrape.size()));
+    }
+  }
+  for (const int fd : scrapes) {
+    const std::string answer = testing::answer_on(fd);
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 OK\r\n")) << answer.substr(0, 80);
+  }
+}
+
+}  // namespace
+}  // namespace weft::io
