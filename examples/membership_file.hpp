@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -94,6 +95,9 @@ inline std::optional<std::vector<io::PeerAddress>> read_members(
 inline bool resolvable(const std::string& host) {
   return io::host_resolves(host);
 }
+// How the functions below ask whether a host resolves (resolvable, unless the caller wants
+// the lookup done otherwise: weft-node's can be cut short by a stop signal).
+using HostCheck = std::function<bool(const std::string&)>;
 
 struct MemberChange {
   std::string name;
@@ -109,7 +113,8 @@ struct MemberChange {
 // (queue_full) stays in `current`, so the next reload tries again.
 inline std::vector<MemberChange> apply_members(io::EventNode& node,
                                                std::vector<io::PeerAddress>& current,
-                                               const std::vector<io::PeerAddress>& wanted) {
+                                               const std::vector<io::PeerAddress>& wanted,
+                                               const HostCheck& resolves = resolvable) {
   const auto same = [](const io::PeerAddress& a, const io::PeerAddress& b) {
     return a.name == b.name && a.host == b.host && a.port == b.port;
   };
@@ -120,7 +125,7 @@ inline std::vector<MemberChange> apply_members(io::EventNode& node,
   // What is new and cannot be resolved, checked before anything is removed.
   std::vector<std::string> unresolved;
   for (const io::PeerAddress& peer : wanted) {
-    if (listed(current, peer) || resolvable(peer.host)) continue;
+    if (listed(current, peer) || resolves(peer.host)) continue;
     unresolved.push_back(peer.name);
     changes.push_back({peer.name, true, Errc::invalid_argument});
   }
@@ -161,13 +166,14 @@ inline std::vector<MemberChange> apply_members(io::EventNode& node,
 // (and one that does not resolve fails the node's start()).
 inline bool start_members(const std::string& path, io::EventNodeOptions& options,
                           std::vector<io::PeerAddress>& current, std::string& error,
-                          std::vector<io::PeerAddress>* held_back = nullptr) {
+                          std::vector<io::PeerAddress>* held_back = nullptr,
+                          const HostCheck& resolves = resolvable) {
   // options.addresses holds the command line's --peer entries so far.
   const auto listed =
       read_members(path, options.config.name, error, EmptyMembersFile::allowed, options.addresses);
   if (!listed) return false;
   for (const io::PeerAddress& peer : *listed) {
-    if (held_back != nullptr && !resolvable(peer.host)) {
+    if (held_back != nullptr && !resolves(peer.host)) {
       held_back->push_back(peer);
       continue;
     }
@@ -183,11 +189,11 @@ inline bool start_members(const std::string& path, io::EventNodeOptions& options
 inline std::optional<std::vector<MemberChange>> reload_members(
     io::EventNode& node, const std::string& path, const std::string& self,
     const std::vector<io::PeerAddress>& fixed, std::vector<io::PeerAddress>& current,
-    std::string& error) {
+    std::string& error, const HostCheck& resolves = resolvable) {
   auto wanted = read_members(path, self, error, EmptyMembersFile::refused, fixed);
   if (!wanted) return std::nullopt;
   wanted->insert(wanted->end(), fixed.begin(), fixed.end());
-  return apply_members(node, current, *wanted);
+  return apply_members(node, current, *wanted, resolves);
 }
 
 }  // namespace weft::cli

@@ -53,7 +53,8 @@
 // invalid_argument in
 // --events): the node starts without it and a later SIGHUP adds it once it resolves. A
 // --peer whose host does not resolve is an error of the command line: the node does not
-// start (exit 1, the reason on stderr).
+// start (exit 1, the reason on stderr). A SIGINT or SIGTERM that comes while member hosts are
+// looked up (at start, or on SIGHUP) stops the node at once, however long DNS would take.
 //
 // Credentials (credentials.hpp; there is no default): --key and --keyring, this node's
 // Ed25519 key and every node's public key (weft-keys makes them), or --cluster-key-file, a
@@ -83,6 +84,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <csignal>
@@ -93,6 +95,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 #include <variant>
 #include <vector>
@@ -347,12 +350,59 @@ void record_delivery(EventLog& events, const io::IncomingObject& object, std::ui
 
 // SIGHUP: the peers become --peer's and the members file's (membership_file.hpp), when
 // there is one.
+// Thrown by resolves_unless_stopped: a SIGINT or SIGTERM came while a lookup waited.
+struct StoppedWhileResolving {
+  int signal_number = 0;
+};
+
+// Whether `host` resolves (io::host_resolves), asked on a thread of its own while this
+// thread, the one the stop signals go to, takes a SIGINT or SIGTERM that comes meanwhile and
+// throws StoppedWhileResolving: a name can keep the resolver waiting for DNS for many
+// seconds (its timeout times its attempts, per name), and a stop must not wait for that.
+// The lookup is then left to finish alone (it touches only its own state). The lookup's
+// thread says it is done with a SIGUSR1 to this thread, blocked like the stop signals (and
+// handled by none: a stray one only ends a wait early). Numeric hosts never wait for DNS and
+// are asked here.
+bool resolves_unless_stopped(const std::string& host) {
+  if (host.find_first_not_of("0123456789.") == std::string::npos) return io::host_resolves(host);
+  struct Lookup {
+    std::string host;
+    pthread_t asker;
+    std::atomic<bool> done{false};
+    bool resolves = false;
+  };
+  auto lookup = std::make_shared<Lookup>();
+  lookup->host = host;
+  lookup->asker = pthread_self();
+  try {
+    std::thread([lookup] {
+      lookup->resolves = io::host_resolves(lookup->host);
+      lookup->done.store(true, std::memory_order_release);
+      pthread_kill(lookup->asker, SIGUSR1);
+    }).detach();
+  } catch (const std::system_error&) {
+    return io::host_resolves(host);  // no thread to spare: asked here, the stop waits
+  }
+  sigset_t waited;
+  sigemptyset(&waited);
+  sigaddset(&waited, SIGINT);
+  sigaddset(&waited, SIGTERM);
+  sigaddset(&waited, SIGUSR1);
+  const timespec longest{1, 0};  // the lookup's SIGUSR1 ends the wait; this bounds a lost one
+  while (!lookup->done.load(std::memory_order_acquire)) {
+    const int got = sigtimedwait(&waited, nullptr, &longest);
+    if (got == SIGINT || got == SIGTERM) throw StoppedWhileResolving{got};
+  }
+  return lookup->resolves;
+}
+
 void reload_members(io::EventNode& node, const std::string& self, const std::string& path,
                     const std::vector<io::PeerAddress>& fixed,
                     std::vector<io::PeerAddress>& current, EventLog& events) {
   if (path.empty()) return;
   std::string error;
-  const auto changes = cli::reload_members(node, path, self, fixed, current, error);
+  const auto changes =
+      cli::reload_members(node, path, self, fixed, current, error, resolves_unless_stopped);
   if (!changes) {
     std::fprintf(stderr, "[%8.3f] %s: SIGHUP: %s; peers unchanged\n", cli::uptime_s(), self.c_str(),
                  error.c_str());
@@ -431,7 +481,9 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t blocked = signals;
+  sigaddset(&blocked, SIGUSR1);  // a member host's lookup says it is done (resolves_unless_stopped)
+  pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
   cli::open_missing_standard_fds();  // before any file is opened (file_io.hpp)
   // A node must outlive the reader of its output (a `| head` that ended, a log shipper being
   // restarted): a line written to a pipe without a reader then fails with EPIPE, which
@@ -539,9 +591,16 @@ int main(int argc, char** argv) {
   std::vector<io::PeerAddress> members = fixed_peers;
   std::string members_error;
   std::vector<io::PeerAddress> unresolved;  // members whose host does not resolve (yet)
-  if (!members_path.empty() &&
-      !cli::start_members(members_path, options, members, members_error, &unresolved))
-    return usage(members_error.c_str());
+  try {
+    if (!members_path.empty() && !cli::start_members(members_path, options, members, members_error,
+                                                     &unresolved, resolves_unless_stopped)) {
+      return usage(members_error.c_str());
+    }
+  } catch (const StoppedWhileResolving& stopped) {
+    std::printf("[%8.3f] %s stopping (signal %d) while resolving member hosts, before start\n",
+                cli::uptime_s(), options.config.name.c_str(), stopped.signal_number);
+    return 0;
+  }
   for (const io::PeerAddress& peer : unresolved) {
     std::fprintf(stderr,
                  "[%8.3f] %s: %s: member %s held back: %s does not resolve (SIGHUP tries "
@@ -679,7 +738,12 @@ int main(int argc, char** argv) {
     // CA).
     reload_tls(node, options.config.name, tls_files);
     const auto reloaded = reload_credentials(node, options.config.name, credential_files);
-    reload_members(node, options.config.name, members_path, fixed_peers, members, events);
+    try {
+      reload_members(node, options.config.name, members_path, fixed_peers, members, events);
+    } catch (const StoppedWhileResolving& stopped) {
+      signal_number = stopped.signal_number;  // the peers changed so far stay changed
+      break;
+    }
     std::vector<std::string> peers;
     for (const io::PeerAddress& peer : members)
       peers.push_back(peer.name);
