@@ -95,9 +95,14 @@ inline std::optional<std::vector<io::PeerAddress>> read_members(
 inline bool resolvable(const std::string& host) {
   return io::host_resolves(host);
 }
-// How the functions below ask whether a host resolves (resolvable, unless the caller wants
-// the lookup done otherwise: weft-node's can be cut short by a stop signal).
-using HostCheck = std::function<bool(const std::string&)>;
+// How the functions below look a host up: the dotted quad it resolves to, or nullopt
+// (io::resolved_address, unless the caller wants the lookup done otherwise: weft-node's can
+// be cut short by a stop signal). The node is handed that address, so it never asks a name
+// server about the host a second time.
+using HostLookup = std::function<std::optional<std::string>(const std::string&)>;
+inline std::optional<std::string> address_of(const std::string& host) {
+  return io::resolved_address(host);
+}
 
 struct MemberChange {
   std::string name;
@@ -114,7 +119,7 @@ struct MemberChange {
 inline std::vector<MemberChange> apply_members(io::EventNode& node,
                                                std::vector<io::PeerAddress>& current,
                                                const std::vector<io::PeerAddress>& wanted,
-                                               const HostCheck& resolves = resolvable) {
+                                               const HostLookup& lookup = address_of) {
   const auto same = [](const io::PeerAddress& a, const io::PeerAddress& b) {
     return a.name == b.name && a.host == b.host && a.port == b.port;
   };
@@ -122,10 +127,16 @@ inline std::vector<MemberChange> apply_members(io::EventNode& node,
     return std::any_of(in.begin(), in.end(), [&](const auto& p) { return same(p, peer); });
   };
   std::vector<MemberChange> changes;
-  // What is new and cannot be resolved, checked before anything is removed.
+  // What is new, looked up (once) before anything is removed: the addresses of those that
+  // resolve, by name, and the names of those that do not.
+  std::map<std::string, std::string> addresses;
   std::vector<std::string> unresolved;
   for (const io::PeerAddress& peer : wanted) {
-    if (listed(current, peer) || resolves(peer.host)) continue;
+    if (listed(current, peer)) continue;
+    if (std::optional<std::string> address = lookup(peer.host)) {
+      addresses[peer.name] = std::move(*address);
+      continue;
+    }
     unresolved.push_back(peer.name);
     changes.push_back({peer.name, true, Errc::invalid_argument});
   }
@@ -151,9 +162,11 @@ inline std::vector<MemberChange> apply_members(io::EventNode& node,
                     [&](const io::PeerAddress& p) { return p.name == peer.name; })) {
       continue;  // its old entry could not be removed: the next reload tries again
     }
-    const Errc added = node.add_peer(peer);
+    io::PeerAddress dialed = peer;  // the address looked up above: no second lookup
+    dialed.host = addresses.at(peer.name);
+    const Errc added = node.add_peer(dialed);
     changes.push_back({peer.name, true, added});
-    if (added == Errc::ok) current.push_back(peer);
+    if (added == Errc::ok) current.push_back(peer);  // as the file has it
   }
   return changes;
 }
@@ -167,19 +180,24 @@ inline std::vector<MemberChange> apply_members(io::EventNode& node,
 inline bool start_members(const std::string& path, io::EventNodeOptions& options,
                           std::vector<io::PeerAddress>& current, std::string& error,
                           std::vector<io::PeerAddress>* held_back = nullptr,
-                          const HostCheck& resolves = resolvable) {
+                          const HostLookup& lookup = address_of) {
   // options.addresses holds the command line's --peer entries so far.
   const auto listed =
       read_members(path, options.config.name, error, EmptyMembersFile::allowed, options.addresses);
   if (!listed) return false;
   for (const io::PeerAddress& peer : *listed) {
-    if (held_back != nullptr && !resolves(peer.host)) {
-      held_back->push_back(peer);
-      continue;
+    io::PeerAddress dialed = peer;
+    if (held_back != nullptr) {
+      std::optional<std::string> address = lookup(peer.host);
+      if (!address) {
+        held_back->push_back(peer);
+        continue;
+      }
+      dialed.host = std::move(*address);  // start() reads it without a second lookup
     }
     options.config.peers.push_back(peer.name);
-    options.addresses.push_back(peer);
-    current.push_back(peer);
+    options.addresses.push_back(std::move(dialed));
+    current.push_back(peer);  // as the file has it
   }
   return true;
 }
@@ -189,11 +207,11 @@ inline bool start_members(const std::string& path, io::EventNodeOptions& options
 inline std::optional<std::vector<MemberChange>> reload_members(
     io::EventNode& node, const std::string& path, const std::string& self,
     const std::vector<io::PeerAddress>& fixed, std::vector<io::PeerAddress>& current,
-    std::string& error, const HostCheck& resolves = resolvable) {
+    std::string& error, const HostLookup& lookup = address_of) {
   auto wanted = read_members(path, self, error, EmptyMembersFile::refused, fixed);
   if (!wanted) return std::nullopt;
   wanted->insert(wanted->end(), fixed.begin(), fixed.end());
-  return apply_members(node, current, *wanted, resolves);
+  return apply_members(node, current, *wanted, lookup);
 }
 
 }  // namespace weft::cli

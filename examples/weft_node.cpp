@@ -348,40 +348,40 @@ void record_delivery(EventLog& events, const io::IncomingObject& object, std::ui
                                            {"digest", digest}});
 }
 
-// SIGHUP: the peers become --peer's and the members file's (membership_file.hpp), when
-// there is one.
-// Thrown by resolves_unless_stopped: a SIGINT or SIGTERM came while a lookup waited.
+// Thrown by address_unless_stopped: a SIGINT or SIGTERM came while a lookup waited.
 struct StoppedWhileResolving {
   int signal_number = 0;
 };
 
-// Whether `host` resolves (io::host_resolves), asked on a thread of its own while this
-// thread, the one the stop signals go to, takes a SIGINT or SIGTERM that comes meanwhile and
-// throws StoppedWhileResolving: a name can keep the resolver waiting for DNS for many
-// seconds (its timeout times its attempts, per name), and a stop must not wait for that.
-// The lookup is then left to finish alone (it touches only its own state). The lookup's
-// thread says it is done with a SIGUSR1 to this thread, blocked like the stop signals (and
-// handled by none: a stray one only ends a wait early). Numeric hosts never wait for DNS and
-// are asked here.
-bool resolves_unless_stopped(const std::string& host) {
-  if (host.find_first_not_of("0123456789.") == std::string::npos) return io::host_resolves(host);
+// The address `host` resolves to (io::resolved_address), asked on a thread of its own while
+// this thread, the one the stop signals go to, takes a SIGINT or SIGTERM that comes
+// meanwhile and throws StoppedWhileResolving: a name can keep the resolver waiting for DNS for
+// many seconds (its timeout times its attempts, per name), and a stop must not wait for that.
+// The lookup is then left to finish alone (it touches only its own state). Its thread says it
+// is done with a SIGUSR1 to this thread, blocked like the stop signals (and handled by none:
+// a stray one only ends a wait early). Numeric hosts never wait for DNS and are read here.
+// The node is handed the address, not the name, so it does not ask again.
+std::optional<std::string> address_unless_stopped(const std::string& host) {
+  if (host.find_first_not_of("0123456789.") == std::string::npos) {
+    return io::resolved_address(host);
+  }
   struct Lookup {
     std::string host;
     pthread_t asker;
     std::atomic<bool> done{false};
-    bool resolves = false;
+    std::optional<std::string> address;
   };
   auto lookup = std::make_shared<Lookup>();
   lookup->host = host;
   lookup->asker = pthread_self();
   try {
     std::thread([lookup] {
-      lookup->resolves = io::host_resolves(lookup->host);
+      lookup->address = io::resolved_address(lookup->host);
       lookup->done.store(true, std::memory_order_release);
       pthread_kill(lookup->asker, SIGUSR1);
     }).detach();
   } catch (const std::system_error&) {
-    return io::host_resolves(host);  // no thread to spare: asked here, the stop waits
+    return io::resolved_address(host);  // no thread to spare: asked here, a stop waits
   }
   sigset_t waited;
   sigemptyset(&waited);
@@ -393,16 +393,18 @@ bool resolves_unless_stopped(const std::string& host) {
     const int got = sigtimedwait(&waited, nullptr, &longest);
     if (got == SIGINT || got == SIGTERM) throw StoppedWhileResolving{got};
   }
-  return lookup->resolves;
+  return lookup->address;
 }
 
+// SIGHUP: the peers become --peer's and the members file's (membership_file.hpp), when
+// there is one.
 void reload_members(io::EventNode& node, const std::string& self, const std::string& path,
                     const std::vector<io::PeerAddress>& fixed,
                     std::vector<io::PeerAddress>& current, EventLog& events) {
   if (path.empty()) return;
   std::string error;
   const auto changes =
-      cli::reload_members(node, path, self, fixed, current, error, resolves_unless_stopped);
+      cli::reload_members(node, path, self, fixed, current, error, address_unless_stopped);
   if (!changes) {
     std::fprintf(stderr, "[%8.3f] %s: SIGHUP: %s; peers unchanged\n", cli::uptime_s(), self.c_str(),
                  error.c_str());
@@ -482,7 +484,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
   sigset_t blocked = signals;
-  sigaddset(&blocked, SIGUSR1);  // a member host's lookup says it is done (resolves_unless_stopped)
+  sigaddset(&blocked, SIGUSR1);  // a member host's lookup says it is done (address_unless_stopped)
   pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
   cli::open_missing_standard_fds();  // before any file is opened (file_io.hpp)
   // A node must outlive the reader of its output (a `| head` that ended, a log shipper being
@@ -593,11 +595,16 @@ int main(int argc, char** argv) {
   std::vector<io::PeerAddress> unresolved;  // members whose host does not resolve (yet)
   try {
     if (!members_path.empty() && !cli::start_members(members_path, options, members, members_error,
-                                                     &unresolved, resolves_unless_stopped)) {
+                                                     &unresolved, address_unless_stopped)) {
       return usage(members_error.c_str());
     }
+    // The --peer hosts too (the first entries; start() refuses one that does not resolve).
+    for (std::size_t i = 0; i < fixed_peers.size(); ++i) {
+      if (std::optional<std::string> address = address_unless_stopped(options.addresses[i].host))
+        options.addresses[i].host = std::move(*address);
+    }
   } catch (const StoppedWhileResolving& stopped) {
-    std::printf("[%8.3f] %s stopping (signal %d) while resolving member hosts, before start\n",
+    std::printf("[%8.3f] %s stopping (signal %d) while resolving peer hosts, before start\n",
                 cli::uptime_s(), options.config.name.c_str(), stopped.signal_number);
     return 0;
   }

@@ -94,6 +94,8 @@ TEST(IoAccept, TheMetricsEndpointAnswersAFloodOfScrapesOneAcceptAtATime) {
     const std::string answer = testing::answer_on(fd);
     EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 OK\r\n")) << answer.substr(0, 80);
   }
+  // One accept a wake-up: every wake-up used the budget.
+  EXPECT_EQ(driver_metric(node, "io_metrics_accept_budget_reached"), kScrapes);
 }
 
 }  // namespace

@@ -470,6 +470,17 @@ TEST(IoMembership, APeerMovedToAnUnresolvableHostKeepsItsRelationship) {
   EXPECT_TRUE(cli::resolvable("127.0.0.1"));
   EXPECT_TRUE(cli::resolvable("localhost"));
   EXPECT_FALSE(cli::resolvable(""));
+  // The address handed to the node instead of the name (no second lookup), by the same rule.
+  EXPECT_EQ(io::resolved_address("localhost"), "127.0.0.1");
+  EXPECT_EQ(io::resolved_address("127.0.0.1"), "127.0.0.1");
+  EXPECT_EQ(io::resolved_address("127.1"), std::nullopt);
+  EXPECT_EQ(io::resolved_address(""), std::nullopt);
+  // The file's entry is what the caller keeps: a reload of the same file changes nothing.
+  ASSERT_EQ(cli::apply_members(node.node(), current, {{"fl", "localhost", 7104}}).size(), 2u);
+  EXPECT_NE(std::find_if(current.begin(), current.end(),
+                         [](const io::PeerAddress& peer) { return peer.host == "localhost"; }),
+            current.end());
+  EXPECT_TRUE(cli::apply_members(node.node(), current, current).empty());
 }
 
 // A name listed twice, or also given with --peer, is refused by the same read at start and on

@@ -119,6 +119,14 @@ bool host_resolves(const std::string& host) {
   return resolve(host, 0, unused);
 }
 
+std::optional<std::string> resolved_address(const std::string& host) {
+  sockaddr_in address{};
+  if (!resolve(host, 0, address)) return std::nullopt;
+  char text[INET_ADDRSTRLEN] = {};
+  if (inet_ntop(AF_INET, &address.sin_addr, text, sizeof text) == nullptr) return std::nullopt;
+  return std::string(text);
+}
+
 // ---- EventNode ----------------------------------------------------------------------------
 
 EventNode::EventNode(EventNodeOptions options)

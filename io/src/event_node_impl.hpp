@@ -469,9 +469,10 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // complete quietly (no completion unless they fail); clears ring_sends_posted.
   void ring_quiet_sends();
   // After a wait that submitted them, before its completions are handled: each quiet send
-  // with no failure in the completion queue sent everything (with `completions_dropped`,
-  // nothing is known: their transports fail).
-  void ring_confirm_quiet_sends(bool completions_dropped);
+  // with no failure in the completion queue sent everything (unless completions were
+  // dropped since Ring::dropped() read `dropped_before`: then nothing is known, and their
+  // transports fail).
+  void ring_confirm_quiet_sends(std::uint64_t dropped_before);
   // Closes the descriptors of sockets closed before the submission just made.
   void ring_close_submitted();
   // After the kernel dropped completions: ends the connections with an operation posted

@@ -83,13 +83,16 @@ void EventNode::Impl::add_io_metrics(MetricsSnapshot& snapshot) {
   add("io_accepts_shed", "Connections waiting in the listen queue closed during a pause.", true,
       static_cast<double>(io_counters.accepts_shed));
   add("io_accept_budget_reached",
-      "Wake-ups of the listener that stopped at accepts_per_wake, leaving the rest for the "
-      "next turn.",
+      "Wake-ups of the listener that used all of accepts_per_wake (accepts and their "
+      "retries); any more connections waited for the next turn.",
       true, static_cast<double>(io_counters.accept_budget_reached));
   const MetricsHttp* http = metrics_thread ? &metrics_thread->http() : metrics_http.get();
   add("io_metrics_accept_pauses",
       "Times the metrics endpoint's accepting paused: out of descriptors or kernel memory.", true,
       http != nullptr ? static_cast<double>(http->accept_pauses()) : 0.0);
+  add("io_metrics_accept_budget_reached",
+      "Wake-ups of the metrics endpoint's listener that used all of its accepts_per_wake.", true,
+      http != nullptr ? static_cast<double>(http->accept_budget_reached()) : 0.0);
   add("io_metrics_refused_connections",
       "Connections to the metrics endpoint answered 503 at once: over max_connections.", true,
       http != nullptr ? static_cast<double>(http->refused_connections()) : 0.0);

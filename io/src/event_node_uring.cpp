@@ -162,7 +162,7 @@ void EventNode::Impl::run_ring() {
         ring->reap(completed);
         if (ring->flush() < 0) break;
       }
-      ring_confirm_quiet_sends(ring->dropped() != dropped_before);
+      ring_confirm_quiet_sends(dropped_before);
     }
     ring->reap(completed);
     if (ring_socket_writable) {
@@ -186,7 +186,9 @@ void EventNode::Impl::run_ring() {
 }
 
 void EventNode::Impl::ring_wait_outcome(int waited) {
-  if (waited == 0 || waited == -EINTR) {
+  // EBADR: the kernel dropped completions since the last wait (it says so once, Linux 6.1
+  // on); the turn's look at Ring::dropped() recovers from that (ring_recover_dropped).
+  if (waited == 0 || waited == -EINTR || waited == -EBADR) {
     if (ring_failed_waits > 0) {
       log(LogLevel::warning, "io_uring_enter works again, after " +
                                  std::to_string(ring_failed_waits) + " failed waits");
@@ -232,12 +234,14 @@ void EventNode::Impl::ring_quiet_sends() {
   ring_sends_posted.clear();
 }
 
-void EventNode::Impl::ring_confirm_quiet_sends(bool completions_dropped) {
+void EventNode::Impl::ring_confirm_quiet_sends(std::uint64_t dropped_before) {
   // Confirmed before the completions are handled, so that a socket closing among them
   // knows its last send went whole (ring_send_final).
   std::vector<TransportId> failed;
   ring->peek_quiet_failures(
       [&failed](std::uint64_t user_data) { failed.push_back(user_data >> kKindBits); });
+  // Read after the peek, which saw every completion there is (the drop fault too).
+  const bool completions_dropped = ring->dropped() != dropped_before;
   std::vector<TransportId> quiet;
   quiet.swap(ring_quiet);
   bool ended = false;
@@ -334,7 +338,7 @@ void EventNode::Impl::ring_drain() {
     const bool counted_whole = ring->dropped() == 0;
     const int waited =
         counted_whole ? ring->submit_and_wait(1) : ring->submit_and_wait_ms(1, kDrainQuietMs);
-    if (waited < 0 && waited != -EINTR && waited != -ETIME) break;
+    if (waited < 0 && waited != -EINTR && waited != -ETIME && waited != -EBADR) break;
     bool reaped = false;
     ring->reap([this, &reaped](std::uint64_t user_data, int) {
       reaped = true;

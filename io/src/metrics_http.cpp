@@ -119,7 +119,11 @@ MetricsHttp::~MetricsHttp() {
 void MetricsHttp::on_accept(evutil_socket_t, short, void* arg) {
   MetricsHttp& self = *static_cast<MetricsHttp*>(arg);
   // At most accepts_per_wake: the listener stays readable, and libevent calls again.
-  for (std::size_t accepted = 0; accepted < self.options_.accepts_per_wake; ++accepted) {
+  for (std::size_t accepted = 0;; ++accepted) {
+    if (accepted == self.options_.accepts_per_wake) {
+      self.accept_budget_reached_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
     const int fd = ::accept4(self.listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       const int error = errno;

@@ -46,6 +46,10 @@ class MetricsHttp {
 
   // Times accepting paused for lack of descriptors or memory (any thread may read it).
   std::uint64_t accept_pauses() const { return accept_pauses_.load(std::memory_order_relaxed); }
+  // Wake-ups that used the whole accepts_per_wake (any thread may read it).
+  std::uint64_t accept_budget_reached() const {
+    return accept_budget_reached_.load(std::memory_order_relaxed);
+  }
   // Connections answered 503 at once for being over max_connections (any thread may read it).
   std::uint64_t refused_connections() const {
     return refused_connections_.load(std::memory_order_relaxed);
@@ -101,6 +105,7 @@ class MetricsHttp {
   RenderMetrics render_;
   std::function<void(std::string)> warn_;
   std::atomic<std::uint64_t> accept_pauses_ = 0;
+  std::atomic<std::uint64_t> accept_budget_reached_ = 0;
   std::atomic<std::uint64_t> renders_ = 0;
   std::atomic<std::uint64_t> refused_connections_ = 0;
   ::event* render_due_event_ = nullptr;  // the end of a render interval, scrapes waiting

@@ -128,10 +128,10 @@ class Ring {
   template <typename Fn>
   void reap(Fn&& fn) {
     while (true) {
-      screen();
       std::array<io_uring_cqe*, 64> ready{};
       const unsigned count = io_uring_peek_batch_cqe(&ring_, ready.data(), ready.size());
       if (count == 0) return;
+      screen();  // after the peek, which may have moved overflowed completions in
       std::array<std::pair<std::uint64_t, int>, 64> taken{};
       unsigned kept = 0;
       for (unsigned i = 0; i < count; ++i) {
@@ -168,12 +168,6 @@ class Ring {
   std::uint64_t in_flight() const { return in_flight_; }
 
  private:
-  // A free submission entry, submitting the queued ones first if none is free. The kernel
-  // takes every queued entry in one call (SUBMIT_ALL) unless the call itself fails: short of
-  // memory (EAGAIN, ENOMEM) it is tried again after a pause, which blocks this loop as the
-  // kernel does; any other error means the ring is misused (EEXIST: another thread
-  // submitted to this single issuer's ring), a broken invariant that ends the process
-  // rather than spin or lose the entry.
   // A user_data no operation has (the loop's tags never have all four kind bits set): a
   // completion the drop fault took, left in the queue for reap to pass over.
   static constexpr std::uint64_t kScreenedOut = ~std::uint64_t{0};
@@ -195,6 +189,12 @@ class Ring {
     screened_to_ = tail;
   }
 
+  // A free submission entry, submitting the queued ones first if none is free. The kernel
+  // takes every queued entry in one call (SUBMIT_ALL) unless the call itself fails: short of
+  // memory (EAGAIN, ENOMEM) it is tried again after a pause, which blocks this loop as the
+  // kernel does; any other error means the ring is misused (EEXIST: another thread
+  // submitted to this single issuer's ring), a broken invariant that ends the process
+  // rather than spin or lose the entry.
   io_uring_sqe* free_entry() {
     io_uring_sqe* entry = io_uring_get_sqe(&ring_);
     while (entry == nullptr) {

@@ -94,6 +94,11 @@ struct PeerAddress {
 // IPv4 address (getaddrinfo: it may ask a name server, and blocks as long as that takes).
 // "" never does.
 bool host_resolves(const std::string& host);
+// The same lookup, giving the dotted quad `host` resolves to (the address add_peer and
+// start() would use), or nullopt where host_resolves is false. A caller that must not block
+// on a name server twice hands that text on as PeerAddress::host: add_peer and start() read
+// it without a lookup.
+std::optional<std::string> resolved_address(const std::string& host);
 
 // EventNode::serve_metrics: where and how the HTTP responder listens. Every limit is named.
 struct MetricsHttpOptions {
@@ -126,7 +131,7 @@ struct MetricsHttpOptions {
   // Connections accepted in one wake-up at most (at least 1); the rest wait in the listen
   // queue for the next (the listener stays readable), so a flood of connections cannot keep
   // the thread the endpoint runs on (the node's loop thread, on libevent) from its other
-  // work for long.
+  // work for long. Wake-ups that used it all: io_metrics_accept_budget_reached.
   std::size_t accepts_per_wake = 16;
   // Scrapes rendered at most once in this interval: a scrape that comes sooner after the last
   // render waits for the interval's end, and every scrape waiting then shares one render. Each
@@ -230,8 +235,8 @@ struct EventNodeOptions {
   // Connections accepted in one wake-up of the listener at most (at least 1): the rest wait
   // in the listen queue for the loop's next turn (the listener stays readable), so a flood
   // of connections holds the loop from its established connections' input for no more than
-  // this many accepts at a time. Wake-ups that stopped here are counted in the metric
-  // io_accept_budget_reached.
+  // this many accepts at a time (a retry after a connection aborted in the queue counts as
+  // one). Wake-ups that used it all are counted in the metric io_accept_budget_reached.
   std::size_t accepts_per_wake = 16;
   // Log lines about single connections, which anyone who can connect causes at will (a
   // failed handshake, a transport closing): at most this many per second. The rest are
