@@ -53,8 +53,9 @@
 // invalid_argument in
 // --events): the node starts without it and a later SIGHUP adds it once it resolves. A
 // --peer whose host does not resolve is an error of the command line: the node does not
-// start (exit 1, the reason on stderr). A SIGINT or SIGTERM that comes while member hosts are
-// looked up (at start, or on SIGHUP) stops the node at once, however long DNS would take.
+// start (exit 1, the reason on stderr). Each peer host is looked up once (the node is handed
+// the address), and a SIGINT or SIGTERM that comes while --peer or member hosts are looked up
+// (at start, or on SIGHUP) stops the node at once, however long DNS would take.
 //
 // Credentials (credentials.hpp; there is no default): --key and --keyring, this node's
 // Ed25519 key and every node's public key (weft-keys makes them), or --cluster-key-file, a
@@ -598,10 +599,17 @@ int main(int argc, char** argv) {
                                                      &unresolved, address_unless_stopped)) {
       return usage(members_error.c_str());
     }
-    // The --peer hosts too (the first entries; start() refuses one that does not resolve).
+    // The --peer hosts too (the first entries): one that does not resolve is an error of the
+    // command line, said now rather than asked again by start().
     for (std::size_t i = 0; i < fixed_peers.size(); ++i) {
-      if (std::optional<std::string> address = address_unless_stopped(options.addresses[i].host))
-        options.addresses[i].host = std::move(*address);
+      io::PeerAddress& peer = options.addresses[i];
+      std::optional<std::string> address = address_unless_stopped(peer.host);
+      if (!address) {
+        std::fprintf(stderr, "weft-node: --peer %s=%s: the host does not resolve\n",
+                     peer.name.c_str(), peer.host.c_str());
+        return 1;
+      }
+      peer.host = std::move(*address);
     }
   } catch (const StoppedWhileResolving& stopped) {
     std::printf("[%8.3f] %s stopping (signal %d) while resolving peer hosts, before start\n",

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # weft-node and slow DNS: a SIGTERM while a peer host's lookup waits for a name server stops
-# the node at once, at start and on a SIGHUP's reload (before, the lookup ran with the stop
-# signals blocked, and the stop waited out the resolver's timeouts: here 3 x 10 s for one
-# name); and a member host is looked up once, not again by the node (before, start() and
-# add_peer asked the name server a second time, with the stop signals blocked again).
+# the node at once, at start (members and --peer hosts) and on a SIGHUP's reload (before,
+# the lookup ran with the stop signals blocked, and the stop waited out the resolver's
+# timeouts: here 3 x 10 s for one name); and a peer host is looked up once, not again by
+# the node (before, start() and add_peer asked the name server a second time, with the
+# stop signals blocked again).
 #
 # Inside namespaces of its own (mount and network; root): /etc/resolv.conf is replaced by
 # one whose name server, 127.0.0.1:53 in the new network, answers the A query for
@@ -111,6 +112,29 @@ wait_for "$scratch/answered.log" "listening on" 20 || fail "the node did not sta
 [[ $(queries_for "$answered") == 1 ]] ||
   fail "$answered was asked $(queries_for "$answered") times for the start, not once"
 stop_within answered 2
+
+# A --peer host that does not resolve is an error of the command line (exit 1, said).
+"$node_bin" --name a --listen 127.0.0.1:0 --cluster-key-file "$scratch/cluster.key" \
+  --peer "b=bad..host:7000" > "$scratch/bad-peer.log" 2> "$scratch/bad-peer.err.log"
+status=$?
+[[ $status == 1 ]] || fail "a --peer host that does not resolve exited $status, not 1"
+grep -q "the host does not resolve" "$scratch/bad-peer.err.log" || fail "no reason for the bad --peer"
+
+# A --peer host is looked up the same way: a stop while it waits, and one query for one
+# answered (before, start() asked again).
+"$node_bin" --name a --listen 127.0.0.1:0 --cluster-key-file "$scratch/cluster.key" \
+  --peer "b=$slow:7000" > "$scratch/peer.log" 2> "$scratch/peer.err.log" &
+pid[peer]=$!
+sleep 1
+stop_within peer 5
+before=$(queries_for "$answered")
+"$node_bin" --name a --listen 127.0.0.1:0 --cluster-key-file "$scratch/cluster.key" \
+  --peer "b=$answered:7000" > "$scratch/peer-answered.log" 2> "$scratch/peer-answered.err.log" &
+pid[peer_answered]=$!
+wait_for "$scratch/peer-answered.log" "listening on" 20 || fail "the node did not start"
+[[ $(( $(queries_for "$answered") - before )) == 1 ]] ||
+  fail "$answered was asked $(( $(queries_for "$answered") - before )) times as a --peer"
+stop_within peer_answered 2
 
 # On a reload: the node runs; a SIGHUP brings a member whose lookup waits.
 printf '# nobody yet\n' > "$scratch/members"
