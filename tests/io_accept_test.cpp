@@ -18,16 +18,10 @@ namespace {
 
 using testing::config_for;
 using testing::connect_to;
+using testing::driver_metric;
 using testing::LoopFreeze;
 using testing::wait_until;
 using namespace std::chrono_literals;
-
-double driver_metric(EventNode& node, std::string_view name) {
-  for (const DriverMetric& metric : node.metrics().driver) {
-    if (metric.name == name) return metric.value;
-  }
-  return -1;
-}
 
 EventNodeOptions node_options(std::size_t accepts_per_wake) {
   EventNodeOptions options;

@@ -34,6 +34,8 @@ namespace weft::io {
 namespace {
 
 using testing::config_for;
+using testing::driver_metric;
+using testing::LogLines;
 using testing::reply_within;
 using testing::wait_established;
 using testing::wait_until;
@@ -209,14 +211,6 @@ struct MixedPair {
   std::unique_ptr<EventNode> acceptor;
   std::unique_ptr<EventNode> dialer;
 };
-
-// The value of the adapter's metric `name` on `node` (-1: not reported).
-double driver_metric(EventNode& node, std::string_view name) {
-  for (const DriverMetric& metric : node.metrics().driver) {
-    if (metric.name == name) return metric.value;
-  }
-  return -1;
-}
 
 // A stream from the pair's dialer to its sink (kSink), whose messages carry 0, 1, 2, ...
 struct SinkStream {
@@ -459,30 +453,6 @@ class WaitFaults {
   mutable std::mutex mutex_;
   int left_ = 0;
   std::vector<std::chrono::steady_clock::time_point> failed_at_;
-};
-
-// The log lines of a node, by level.
-class LogLines {
- public:
-  LogSink sink() {
-    return [this](LogLevel level, std::string_view text) {
-      const std::lock_guard lock(mutex_);
-      lines_.emplace_back(level, std::string(text));
-    };
-  }
-  // Lines at `level` that contain `part`.
-  std::vector<std::string> with(LogLevel level, std::string_view part) const {
-    const std::lock_guard lock(mutex_);
-    std::vector<std::string> found;
-    for (const auto& [line_level, text] : lines_) {
-      if (line_level == level && text.find(part) != std::string::npos) found.push_back(text);
-    }
-    return found;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::pair<LogLevel, std::string>> lines_;
 };
 
 // Two nodes on io_uring whose dialer's waits fail on request, with the dialer's log.

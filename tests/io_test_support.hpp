@@ -15,7 +15,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "weft/io/event_node.hpp"
 
@@ -110,6 +113,38 @@ class LoopFreeze {
   };
   std::shared_ptr<State> state_;
   Errc posted_ = Errc::ok;
+};
+
+// The value of the adapter's metric `name` on `node` (-1: not reported).
+inline double driver_metric(EventNode& node, std::string_view name) {
+  for (const DriverMetric& metric : node.metrics().driver) {
+    if (metric.name == name) return metric.value;
+  }
+  return -1;
+}
+
+// The log lines of a node, by level.
+class LogLines {
+ public:
+  LogSink sink() {
+    return [this](LogLevel level, std::string_view text) {
+      const std::lock_guard lock(mutex_);
+      lines_.emplace_back(level, std::string(text));
+    };
+  }
+  // Lines at `level` that contain `part`.
+  std::vector<std::string> with(LogLevel level, std::string_view part) const {
+    const std::lock_guard lock(mutex_);
+    std::vector<std::string> found;
+    for (const auto& [line_level, text] : lines_) {
+      if (line_level == level && text.find(part) != std::string::npos) found.push_back(text);
+    }
+    return found;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::pair<LogLevel, std::string>> lines_;
 };
 
 // A TCP connection to 127.0.0.1:port (-1 on failure), with a receive timeout of 5 s. The

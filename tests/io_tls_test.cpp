@@ -26,6 +26,7 @@ namespace weft::io {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::driver_metric;
 using testing::reply_within;
 using testing::wait_until;
 
@@ -539,14 +540,6 @@ TEST(IoTls, ACertificateWithoutTheNodesNameIsTakenAndLoggedAsAnError) {
   EXPECT_EQ(node.set_tls_context(pki.context({"another-one"}, {}, valid_now())), Errc::ok);
   EXPECT_EQ(said(), 2u) << recorder.all();
   node.stop();
-}
-
-// The adapter's metric `name` on `node` (-1: not reported).
-double driver_metric(EventNode& node, std::string_view name) {
-  for (const DriverMetric& metric : node.metrics().driver) {
-    if (metric.name == name) return metric.value;
-  }
-  return -1;
 }
 
 // On io_uring a TLS connection's receive buffer grows to what its session can take

@@ -24,6 +24,8 @@ namespace weft::io {
 namespace {
 
 using testing::config_for;
+using testing::driver_metric;
+using testing::LogLines;
 using testing::wait_established;
 using testing::wait_until;
 using namespace std::chrono_literals;
@@ -53,39 +55,10 @@ class DropFault {
   std::atomic<int> dropped_{0};
 };
 
-// A node's log lines at `level` that contain `part`.
-class Log {
- public:
-  LogSink sink() {
-    return [this](LogLevel level, std::string_view text) {
-      const std::lock_guard lock(mutex_);
-      lines_.emplace_back(level, std::string(text));
-    };
-  }
-  std::size_t count(LogLevel level, std::string_view part) const {
-    const std::lock_guard lock(mutex_);
-    std::size_t found = 0;
-    for (const auto& [line_level, text] : lines_)
-      found += line_level == level && text.find(part) != std::string::npos ? 1 : 0;
-    return found;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::pair<LogLevel, std::string>> lines_;
-};
-
-double driver_metric(EventNode& node, std::string_view name) {
-  for (const DriverMetric& metric : node.metrics().driver) {
-    if (metric.name == name) return metric.value;
-  }
-  return -1;
-}
-
 // Two io_uring nodes: `server` echoes (kEcho), `client` dials it. The fault is the server's
 // when `on_server`, else the client's; so is the log.
 struct Pair {
-  Pair(DropFault& fault, bool on_server, Log& log, std::int64_t ping_interval_ms,
+  Pair(DropFault& fault, bool on_server, LogLines& log, std::int64_t ping_interval_ms,
        std::function<int()> wait_fault = nullptr) {
     const std::string client_name = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
     server_name = client_name == "alpha" ? "bravo" : "alpha";
@@ -141,7 +114,7 @@ TEST_P(IoUringDrops, TheNodeRecoversAndStops) {
   if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
   const auto [operation, on_server] = GetParam();
   DropFault fault(operation);
-  Log log;
+  LogLines log;
   // A dropped listen poll is armed from the start: the client's connection is what it
   // drops, and the connection must still be accepted.
   if (std::string_view(operation) == "listen") fault.arm();
@@ -164,7 +137,7 @@ TEST_P(IoUringDrops, TheNodeRecoversAndStops) {
     ASSERT_TRUE(pair.echoes()) << "echo " << i;
   EventNode& faulty = on_server ? *pair.server : *pair.client;
   EXPECT_EQ(driver_metric(faulty, "io_uring_completions_dropped"), 1);
-  EXPECT_EQ(log.count(LogLevel::error, "io_uring: the kernel dropped 1 completions"), 1U);
+  EXPECT_EQ(log.with(LogLevel::error, "io_uring: the kernel dropped 1 completions").size(), 1U);
   EXPECT_TRUE(pair.stop_both());
 }
 
@@ -184,7 +157,7 @@ TEST(IoUringDropsWhileStopping, TheDrainEndsWithoutTheDroppedCompletion) {
   for (const char* operation : {"cancel", "receive"}) {
     SCOPED_TRACE(operation);
     DropFault fault(operation, 1000);
-    Log log;
+    LogLines log;
     // Pings far apart: the idle client receives nothing between the arming and the stop.
     Pair pair(fault, false, log, 10'000);
     ASSERT_TRUE(wait_established(*pair.client));
@@ -204,7 +177,7 @@ TEST(IoUringDropsWhileStopping, TheDrainEndsWithoutTheDroppedCompletion) {
       std::abort();
     }
     EXPECT_GE(fault.dropped(), 1);
-    EXPECT_EQ(log.count(LogLevel::warning, "never completed"), 1U);
+    EXPECT_EQ(log.with(LogLevel::warning, "never completed").size(), 1U);
     pair.server->stop();
   }
 }
@@ -215,7 +188,7 @@ TEST(IoUringDropsWhileStopping, TheDrainEndsWithoutTheDroppedCompletion) {
 TEST(IoUringDrops, AWaitThatSaysCompletionsWereDroppedIsNoFailure) {
   if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
   DropFault unused("none");
-  Log log;
+  LogLines log;
   std::atomic<int> news{0};
   Pair pair(unused, false, log, 10'000, [&news] {
     if (news.load() == 0) return 0;
@@ -227,8 +200,8 @@ TEST(IoUringDrops, AWaitThatSaysCompletionsWereDroppedIsNoFailure) {
   for (int i = 0; i < 5; ++i)
     ASSERT_TRUE(pair.echoes()) << i;
   EXPECT_EQ(news.load(), 0);
-  EXPECT_EQ(log.count(LogLevel::error, "io_uring_enter"), 0U);
-  EXPECT_EQ(log.count(LogLevel::warning, "io_uring_enter"), 0U);
+  EXPECT_EQ(log.with(LogLevel::error, "io_uring_enter").size(), 0U);
+  EXPECT_EQ(log.with(LogLevel::warning, "io_uring_enter").size(), 0U);
   EXPECT_TRUE(pair.stop_both());
 }
 
