@@ -184,6 +184,35 @@ TEST(ProtocolContracts, DialerChecksEveryFieldOfTheChallenge) {
   }
 }
 
+// §4.2 dialer steps 2 and 4, §4.6: a goaway in place of the challenge or of the welcome (an
+// acceptor going away) is the acceptor's refusal, reported with its status and text; the
+// dialer closes without answering it. Before, it was a protocol error: the dialer answered
+// with goaway(protocol_error) and reported that instead of the acceptor's reason.
+TEST(ProtocolContracts, DialerTakesAGoawayDuringTheHandshakeAsTheAcceptorsRefusal) {
+  for (const bool after_auth : {false, true}) {
+    SCOPED_TRACE(after_auth ? "in place of the welcome" : "in place of the challenge");
+    auto driven = dialing();
+    if (after_auth) {
+      challenge_dialer(driven);
+    } else {
+      driven.written();  // the hello
+    }
+    driven.feed(Frame{.op = Op::goaway,
+                      .status = static_cast<std::uint16_t>(Status::shutting_down),
+                      .payload = as_bytes("node stopping")});
+    const auto failed = driven.last<event::HandshakeFailed>();
+    ASSERT_TRUE(failed.has_value());
+    EXPECT_EQ(status_name(static_cast<std::uint16_t>(failed->status)),
+              status_name(static_cast<std::uint16_t>(Status::shutting_down)));
+    EXPECT_FALSE(failed->rejected_by_us);
+    EXPECT_EQ(failed->message, "node stopping");
+    EXPECT_FALSE(testing::final_frame(driven).has_value()) << "the goaway was answered";
+    EXPECT_TRUE(driven.written().empty());
+    EXPECT_TRUE(driven.all<event::PeerUp>().empty());
+    EXPECT_EQ(driven.connection().state(), PeerState::backoff);
+  }
+}
+
 TEST(ProtocolContracts, DialerTreatsAnythingButChallengeWelcomeOrRejectAsAProtocolError) {
   {  // a frame other than challenge / reject first (§4.2 dialer step 3)
     auto driven = dialing();

@@ -317,6 +317,40 @@ TEST(ProtocolContracts, ResponsePartsOutOfOrderAreAProtocolErrorEndingTheCallOnc
   }
 }
 
+// §9: a protocol error ends the connection, and nothing after the offending frame is read,
+// even when the frames behind it came in the same read. A second response on a mux is such
+// an error: before, the rest of the read was still dispatched, so a request behind it reached
+// the application after PeerDown (its entry then lived on into the next connection), and
+// builds with assertions failed one ("dispatch on a connection that is not established").
+TEST(ProtocolContracts, FramesBehindAProtocolErrorInTheSameReadAreNeverDispatched) {
+  auto driven = accepted();
+  const RequestId id = outbound_request(driven);
+  std::vector<std::uint8_t> read;
+  for (const Frame& frame :
+       {first_part(Op::response, id, 10, "abcd"), first_part(Op::response, id, 10, "abcd"),
+        request_on(kPeerMux, kEchoHandler), Frame{.op = Op::ping, .seq = 7}}) {
+    Frame checked = frame;
+    checked.checksum = true;
+    const std::vector<std::uint8_t> encoded = testing::encode_to_vector(checked);
+    read.insert(read.end(), encoded.begin(), encoded.end());
+  }
+  driven.feed_bytes(read);
+  const std::string why = expect_protocol_error(driven);
+  EXPECT_NE(why.find("second response on mux"), std::string::npos) << why;
+  EXPECT_TRUE(driven.all<event::RequestReceived>().empty())
+      << "a request read after the protocol error reached the application";
+  std::vector<OwnedFrame> sent = driven.written();
+  if (const auto close = driven.last<event::CloseTransport>()) {
+    const std::vector<OwnedFrame> last = frames_in(close->final_bytes);
+    sent.insert(sent.end(), last.begin(), last.end());
+  }
+  for (const OwnedFrame& frame : sent)
+    EXPECT_NE(frame.view().op, Op::pong) << "a ping read after the protocol error was answered";
+  const auto done = driven.all<event::RequestDone>();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].result, Errc::disconnected);
+}
+
 TEST(ProtocolContracts, ContinuationOfAResponseOutsideItsPartsIsAProtocolErrorOrIgnored) {
   {  // before any part of the response: no part is due yet
     auto driven = accepted();

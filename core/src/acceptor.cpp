@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "invariant.hpp"
+#include "message_text.hpp"
 
 namespace weft::detail {
 
@@ -223,6 +224,9 @@ Acceptor::Outcome Acceptor::on_auth(TimeNs, PendingMap::iterator it, const Decod
 
 void Acceptor::refuse(PendingMap::iterator it, std::string peer_name, Status status,
                       std::string message, bool report) {
+  // A text built from what the dialer sent (every name its certificate holds) can be long:
+  // clipped as every error text a node sends (PROTOCOL.md §9.2).
+  message.resize(clip_error_text(message).size());
   ByteBuffer& bytes = it->second.output;  // what was not written yet goes first
   encode_frame(bytes, Frame{.op = Op::reject,
                             .checksum = true,

@@ -380,7 +380,9 @@ void Connection::on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes) {
     const bool kept = state_ == PeerState::handshaking
                           ? dispatch_handshake(now_ns, step.frame, step.frame_bytes)
                           : dispatch(now_ns, step.frame);
-    if (!kept) return;  // the transport is gone
+    // The transport is gone: nothing after the frame that ended it is read (§9), whichever
+    // path ended it.
+    if (!kept || transport_ != transport) return;
   }
 }
 
@@ -414,7 +416,7 @@ bool Connection::dispatch(TimeNs now_ns, const Frame& frame) {
     case Op::response:
       if (!ours(frame.mux)) break;
       finish_request(now_ns, frame);
-      return true;
+      return transport_ != 0;  // a second response, or a cancel it sent, can end it
     case Op::cancel:
       if (ours(frame.mux)) break;
       cancel_inbound(frame);

@@ -66,19 +66,24 @@ void Connection::reject_handshake(TimeNs now_ns, Status status, std::string mess
            goaway_after_output(lanes_, true, status, message));
 }
 
-// The dialer's handshake: a challenge (answered with an auth), then a welcome; a reject at
-// either point is the acceptor's refusal.
+// The dialer's handshake: a challenge (answered with an auth), then a welcome; a reject (or a
+// goaway) at either point is the acceptor's refusal.
 bool Connection::dispatch_handshake(TimeNs now_ns, const Frame& frame, Bytes frame_bytes) {
   if (frame.op == Op::reject && knocking_ &&
       frame.status == static_cast<std::uint16_t>(Status::wrong_dialer)) {
     knock_answered(now_ns);  // the refusal a knock asks for (PROTOCOL.md §4.7)
     return false;
   }
-  if (frame.op == Op::reject) {
+  // A goaway in place of the challenge or the welcome (an acceptor going away) is a refusal
+  // too, and no frame answers a goaway (PROTOCOL.md §4.2, §4.6).
+  if (frame.op == Op::reject || frame.op == Op::goaway) {
     context_.emit(event::HandshakeFailed{name_, static_cast<Status>(frame.status), false,
                                          std::string(as_chars(frame.payload))});
-    teardown(now_ns, "handshake rejected by peer: " + std::string(status_name(frame.status)), true,
-             {});
+    teardown(now_ns,
+             std::string(frame.op == Op::reject ? "handshake rejected by peer: "
+                                                : "peer going away during the handshake: ") +
+                 std::string(status_name(frame.status)),
+             true, {});
     return false;
   }
   if (!challenge_) {

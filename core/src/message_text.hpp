@@ -15,10 +15,22 @@
 
 namespace weft::detail {
 
+// The first `max_bytes` bytes of `text` or fewer: a cut never splits a UTF-8 character (it
+// moves back over continuation bytes, at most three), so text that was UTF-8 stays so.
+inline std::string_view clip_utf8(std::string_view text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  std::size_t cut = max_bytes;
+  for (int back = 0; back < 3 && cut > 0; ++back) {
+    if ((static_cast<unsigned char>(text[cut]) & 0xc0) != 0x80) break;  // a character starts
+    --cut;
+  }
+  return text.substr(0, cut);
+}
+
 // Longest error text carried in a frame; far below any frame limit.
 inline constexpr std::size_t kMaxErrorText = 4096;
 inline std::string_view clip_error_text(std::string_view text) {
-  return text.substr(0, kMaxErrorText);
+  return clip_utf8(text, kMaxErrorText);
 }
 
 inline std::string join(std::initializer_list<std::string_view> parts) {

@@ -226,7 +226,7 @@ void ObjectReceiver::send_acks(TimeNs now_ns, Record& record) {
     if (object.number != record.finished_through + 1 || !object.result) break;
     record.finished_through = object.number;
     const auto& [status, text] = *object.result;
-    record.results.emplace_back(status, text.substr(0, kKeptTextBytes));
+    record.results.emplace_back(status, std::string(clip_utf8(text, kKeptTextBytes)));
     while (record.results.size() > context_.config.limits.object_results_kept)
       record.results.pop_front();
     if (record.mux != 0 && port_.port_up()) send_ack(now_ns, record, object.number, status, text);
