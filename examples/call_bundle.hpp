@@ -121,7 +121,11 @@ inline Errc send_bundle(io::EventNode& node, const std::vector<ObjectJob>& jobs,
     object.header.attrs.checksum_type = DataChecksum::kType;
     object.header.attrs.checksum_value = job.checksum;
     if (job.path.empty()) {
-      object.source = job.source;
+      object.source = job.generate();
+      // Each replica gets a producer of its own: one producer answers one reader.
+      object.reopen = [generate = job.generate](std::string_view, std::string&) {
+        return std::optional<io::ObjectSource>(generate());
+      };
     } else {
       // Each replica opens the file itself (reopen): the shared source only says the size,
       // so no descriptor is held for it.

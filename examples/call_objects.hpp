@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -32,7 +33,9 @@ namespace weft::cli {
 struct ObjectJob {
   std::string name;
   std::uint64_t size = 0;
-  io::ObjectSource source = io::ObjectSource::none();  // generated data (when path is empty)
+  // Generated data (when path is empty): a new source for each send, and in a bundle for
+  // each replica (a producer answers one reader).
+  std::function<io::ObjectSource()> generate;
   std::string checksum;
   std::optional<io::ObjectResult> result;  // the final one
   std::string path;  // a file's, opened anew for each send (no descriptor held meanwhile)
@@ -42,7 +45,7 @@ struct ObjectJob {
 // the object completes), or its generated data. Nullopt, and `why`, when the file does not
 // open.
 inline std::optional<io::ObjectSource> source_of(const ObjectJob& job, std::string& why) {
-  if (job.path.empty()) return job.source;
+  if (job.path.empty()) return job.generate();
   const int fd = ::open(job.path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     why = "cannot open " + job.path + ": " + std::strerror(errno);
@@ -145,8 +148,10 @@ inline std::vector<ObjectJob> generated_jobs(std::size_t count, std::uint64_t si
     };
     jobs.push_back({"generated-" + std::to_string(number),
                     size,
-                    size == 0 ? io::ObjectSource::memory(SharedBytes())
-                              : io::ObjectSource::producer(size, std::move(produce)),
+                    [size, produce] {
+                      return size == 0 ? io::ObjectSource::memory(SharedBytes())
+                                       : io::ObjectSource::producer(size, produce);
+                    },
                     checksum.hex(),
                     {},
                     {}});

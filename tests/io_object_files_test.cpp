@@ -239,7 +239,7 @@ TEST(ObjectCli, GeneratedObjectsAreMadeAsTheyAreSentNotHeldWhole) {
   ASSERT_EQ(jobs.size(), 3u);
   std::vector<std::uint8_t> room(100'000);
   for (const cli::ObjectJob& job : jobs) {
-    const std::shared_ptr<const ObjectSource::State> source = job.source.state();
+    const std::shared_ptr<const ObjectSource::State> source = job.generate().state();
     EXPECT_EQ(source->kind, ObjectSource::State::Kind::producer) << job.name;
     EXPECT_EQ(source->data.size(), 0u) << job.name;
     ASSERT_TRUE(source->produce);

@@ -3,6 +3,7 @@
 // one completion per object in order; a receiver that restarts; the node stopping.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -192,6 +193,66 @@ TEST(IoObjects, ADeferringReaderHoldsTheSenderBackUntilItResumesFromAnotherThrea
   EXPECT_EQ(ended_ok.load(), 3);
   for (const ObjectResult& result : done.copy())
     EXPECT_EQ(result.error, Errc::ok);
+}
+
+// on_data's view of a chunk stays valid for the whole call: refuse() or discard() from inside
+// it ends the object in the core, which frees the stream's buffer once it grew past 256 KiB.
+// They now run once on_data returned. Before, on_data read freed memory after the call (with
+// the allocator's threshold for mapping fixed low, the buffer was unmapped on free: a crash,
+// or other bytes). The reader defers its first chunk, so that the window fills the buffer,
+// and ends the object in the second call, whose chunk is everything buffered.
+TEST(IoObjects, EndingAnObjectFromOnDataLeavesTheChunkReadableUntilItReturns) {
+  ASSERT_EQ(mallopt(M_MMAP_THRESHOLD, 128 * 1024), 1);
+  for (const bool refuse : {true, false}) {
+    SCOPED_TRACE(refuse ? "refuse" : "discard");
+    Completions done;  // before the nodes: their stop() still reports into it
+    std::mutex mutex;
+    std::optional<ObjectReader> held;
+    std::atomic<int> calls{0};
+    std::atomic<std::size_t> second_chunk_bytes{0};
+    std::atomic<bool> changed{false};
+    std::atomic<Errc> asked{Errc::canceled};
+    std::atomic<bool> ended{false};
+    std::atomic<Errc> end_result{Errc::ok};
+    ObjectPairOnSockets pair([&](const IncomingObject&, ObjectReader) {
+      ObjectSink sink;
+      sink.on_data = [&](ObjectReader& reader, Bytes chunk, bool) {
+        if (calls++ == 0) {
+          EXPECT_EQ(reader.defer(), Errc::ok);
+          std::lock_guard lock(mutex);
+          held = reader;
+          return;
+        }
+        const std::vector<std::uint8_t> copy(chunk.begin(), chunk.end());
+        second_chunk_bytes = chunk.size();
+        asked =
+            refuse ? reader.refuse(Errc::remote_error, "refused from on_data") : reader.discard();
+        changed = !std::equal(chunk.begin(), chunk.end(), copy.begin(), copy.end());
+      };
+      sink.on_end = [&](ObjectReader&, Errc result, std::string_view) {
+        end_result = result;
+        ended = true;
+      };
+      return sink;
+    });
+    ObjectStream stream = pair.sender().open_object_stream(
+        "receiver", "store", ObjectStreamCallbacks{done.on_done(), done.on_end()});
+    ASSERT_EQ(stream.send(named("big", ObjectSource::memory(SharedBytes(data_of(1, 3'000'000))))),
+              Errc::ok);
+    ASSERT_TRUE(wait_until([&] { return calls.load() == 1; }));
+    std::this_thread::sleep_for(300ms);  // the window's worth arrives behind the first chunk
+    {
+      std::lock_guard lock(mutex);
+      ASSERT_TRUE(held.has_value());
+      ASSERT_EQ(held->resume(), Errc::ok);
+    }
+    ASSERT_TRUE(wait_until([&] { return ended.load() && done.count() == 1; }, 10s));
+    EXPECT_GT(second_chunk_bytes.load(), std::size_t{256} * 1024) << "the buffer never grew";
+    EXPECT_EQ(asked.load(), Errc::ok);
+    EXPECT_FALSE(changed.load()) << "the chunk changed under on_data";
+    EXPECT_EQ(errc_name(end_result.load()), errc_name(refuse ? Errc::remote_error : Errc::ok));
+    EXPECT_EQ(errc_name(done.copy()[0].error), errc_name(refuse ? Errc::remote_error : Errc::ok));
+  }
 }
 
 // An object the core refuses on the loop (here queue_full: the objects held would pass

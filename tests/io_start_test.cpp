@@ -87,41 +87,23 @@ TEST(IoContracts, WorkQueuedBeforeStartRunsWhenTheLoopStarts) {
 // loop joined, every end run), as the contract says of stop(). Before, it returned at once:
 // its caller could free what a callback still running on the loop thread used.
 TEST(IoContracts, ASecondStopReturnsOnlyOnceTheFirstHasEndedEverything) {
-  const std::string dialer_name = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
-  const std::string acceptor_name = dialer_name == "alpha" ? "bravo" : "alpha";
-  std::mutex mutex;
-  std::vector<Responder> held;  // never answered
-  EventNodeOptions accepting;
-  accepting.config = config_for(acceptor_name, dialer_name);
-  EventNode acceptor(std::move(accepting));
-  acceptor.handle(1, "", [&](IncomingRequest&& request) {
-    std::lock_guard lock(mutex);
-    held.push_back(request.responder);
-  });
-  ASSERT_EQ(acceptor.start(), Errc::ok);
-  EventNodeOptions dialing;
-  dialing.config = config_for(dialer_name, acceptor_name);
-  dialing.addresses.push_back({acceptor_name, "127.0.0.1", acceptor.port()});
-  EventNode dialer(std::move(dialing));
-  ASSERT_EQ(dialer.start(), Errc::ok);
+  testing::SilentServerPair pair;
+  EventNode& dialer = *pair.dialer;
   ASSERT_TRUE(testing::wait_established(dialer));
   std::atomic<bool> done_finished{false};
-  ASSERT_EQ(dialer.request(acceptor_name, 1, as_bytes("held"), 0,
+  ASSERT_EQ(dialer.request(pair.acceptor_name, 1, as_bytes("held"), 0,
                            [&](Reply&&) {
                              std::this_thread::sleep_for(300ms);  // an end that takes a while
                              done_finished = true;
                            }),
             Errc::ok);
-  ASSERT_TRUE(wait_until([&] {
-    std::lock_guard lock(mutex);
-    return !held.empty();
-  }));
+  ASSERT_TRUE(wait_until([&] { return pair.held_count() > 0; }));
   std::thread first([&] { dialer.stop(); });
   std::this_thread::sleep_for(50ms);
   dialer.stop();
   EXPECT_TRUE(done_finished.load()) << "the second stop() returned while the first still ran";
   first.join();
-  acceptor.stop();
+  pair.acceptor->stop();
 }
 
 // A handler the core would never serve (handler 0, a route over limits.max_route_bytes, a
@@ -225,6 +207,69 @@ TEST(IoContracts, StartWaitsForItsListenAddressWhileAnotherSocketStillHoldsIt) {
   negative.config = config_for("bravo", "alpha");
   negative.listen_busy_wait_ms = -1;
   EXPECT_EQ(EventNode(std::move(negative)).start(), Errc::invalid_argument);
+}
+
+// A stop() from another thread while start() waits for its address (a signal handler's
+// thread at a restart, say) leaves the node stopped: start() then returns shutting_down and
+// holds nothing. Before, stop() found no loop and returned; start() went on and started one
+// that nothing could stop or join, and destroying the node freed it under the running
+// thread, then aborted on the joinable thread.
+TEST(IoContracts, AStopWhileStartWaitsForItsAddressLeavesTheNodeStopped) {
+  const testing::LoopbackListener holder = testing::listen_on_loopback();
+  ASSERT_GE(holder.fd, 0);
+  EventNodeOptions options;
+  options.config = config_for("bravo", "alpha");
+  options.listen_port = holder.port;
+  options.listen_busy_wait_ms = 60'000;
+  auto node = std::make_unique<EventNode>(std::move(options));
+  const std::size_t before = open_descriptors();
+  std::future<Errc> started = std::async(std::launch::async, [&] { return node->start(); });
+  EXPECT_EQ(started.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  node->stop();
+  ::close(holder.fd);  // the port is free: start() goes on
+  ASSERT_EQ(started.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_EQ(errc_name(started.get()), errc_name(Errc::shutting_down));
+  EXPECT_EQ(node->port(), 0);
+  EXPECT_EQ(open_descriptors(), before - 1);  // the holder's; the node holds none
+  EXPECT_EQ(errc_name(node->start()), errc_name(Errc::shutting_down));
+  node.reset();  // nothing runs that the destructor would free under it
+}
+
+// A read buffer of no bytes would read nothing (the libevent loop spun on a readable socket,
+// an io_uring connection never got a receive posted): start() refuses it, and one over the
+// most, and takes one byte (rounded up to a page).
+TEST(IoContracts, StartRefusesAReadBufferOutOfItsRange) {
+  for (const std::size_t bytes : {std::size_t{0}, kMaxReadBufferBytes + 1}) {
+    SCOPED_TRACE(std::to_string(bytes) + " bytes");
+    EventNodeOptions options;
+    options.config = config_for("alpha", "bravo");
+    options.read_buffer_bytes = bytes;
+    EventNode node(std::move(options));
+    const std::size_t before = open_descriptors();
+    EXPECT_EQ(errc_name(node.start()), errc_name(Errc::invalid_argument));
+    EXPECT_EQ(open_descriptors(), before);
+  }
+  EventNodeOptions serving;
+  serving.config = config_for("alpha", "bravo");
+  serving.read_buffer_bytes = 1;
+  EventNode server(std::move(serving));
+  server.handle(1, "",
+                [](IncomingRequest&& request) { request.responder.respond(request.payload); });
+  ASSERT_EQ(server.start(), Errc::ok);
+  EventNodeOptions calling;
+  calling.config = config_for("bravo", "alpha");
+  calling.read_buffer_bytes = 1;
+  calling.addresses.push_back({"alpha", "127.0.0.1", server.port()});
+  EventNode client(std::move(calling));
+  ASSERT_EQ(client.start(), Errc::ok);
+  ASSERT_TRUE(testing::wait_established(client));
+  const std::string payload(100'000, 'p');
+  std::future<Reply> reply = client.request("alpha", 1, as_bytes(payload), 10'000);
+  ASSERT_EQ(reply.wait_for(20s), std::future_status::ready);
+  const Reply answer = reply.get();
+  EXPECT_EQ(errc_name(answer.error), errc_name(Errc::ok));
+  EXPECT_EQ(answer.payload.size(), payload.size());
+  EXPECT_TRUE(std::string(answer.payload.begin(), answer.payload.end()) == payload);
 }
 
 // The policy the loop thread of a node started with `scheduling` runs under.

@@ -39,6 +39,13 @@ struct Sink {
   // returns) with `holding` set: a test acts on the session from another thread meanwhile.
   std::atomic<bool> hold{false};
   std::atomic<bool> holding{false};
+  // When set, the next on_message ends what it reads from inside the call (cancel, fail, or
+  // the acceptor removing the dialer), then reads the message again: `asked` is what the
+  // call returned, `changed` whether the bytes differed afterwards.
+  enum class EndInside { none, cancel, fail, remove_peer };
+  std::atomic<EndInside> end_inside{EndInside::none};
+  std::atomic<Errc> asked{Errc::ok};
+  std::atomic<bool> changed{false};
   std::mutex mutex;
   StreamSession session;  // the serving side's session (under mutex)
   std::vector<std::string> received;
@@ -52,6 +59,7 @@ struct Nodes {
                  std::size_t dialer_output_high_water_bytes = 0) {
     const std::string dialer_name = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
     const std::string acceptor_name = dialer_name == "alpha" ? "bravo" : "alpha";
+    dialer_peer = dialer_name;
     EventNodeOptions accepting;
     accepting.config = config_for(acceptor_name, dialer_name);
     acceptor = std::make_unique<EventNode>(std::move(accepting));
@@ -66,6 +74,15 @@ struct Nodes {
           sink.received.emplace_back(as_chars(message));
         }
         if (sink.defer_all) sink.defer_result = session.defer();
+        if (const Sink::EndInside end = sink.end_inside.exchange(Sink::EndInside::none);
+            end != Sink::EndInside::none) {
+          sink.asked = end == Sink::EndInside::cancel ? session.cancel()
+                       : end == Sink::EndInside::fail
+                           ? session.fail(Errc::remote_error, "refused from on_message")
+                           : acceptor->remove_peer(dialer_peer);
+          std::lock_guard lock(sink.mutex);
+          sink.changed = std::string(as_chars(message)) != sink.received.back();
+        }
         if (sink.consume_inline) {
           EXPECT_EQ(session.defer(), Errc::ok);
           EXPECT_EQ(session.consume(), Errc::ok);
@@ -122,7 +139,8 @@ struct Nodes {
         timeout);
   }
 
-  Sink sink;  // before the nodes: their callbacks write here until they stop
+  Sink sink;                // before the nodes: their callbacks write here until they stop
+  std::string dialer_peer;  // the dialer's name, as the acceptor knows it
   std::unique_ptr<EventNode> acceptor;
   std::unique_ptr<EventNode> dialer;
   std::string peer;

@@ -2,6 +2,7 @@
 // and waits for on_writable is always woken (no lost wake-up between its failed write and
 // the loop draining the queue), and a message the core cannot send is never dropped quietly.
 #include <gtest/gtest.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <atomic>
@@ -27,6 +28,7 @@ using testing::expect_both_ends;
 using testing::kSink;
 using testing::Nodes;
 using testing::Opener;
+using testing::Sink;
 
 TEST(IoStreamSession, AWriterThatMeetsQueueFullIsAlwaysWoken) {
   Opener opener;
@@ -227,6 +229,37 @@ TEST(IoStreamSession, DeferAndConsumeInsideOnMessageDeliverTheNextAfterIt) {
   EXPECT_EQ(nodes.sink.max_depth.load(), 1);
   std::lock_guard lock(nodes.sink.mutex);
   EXPECT_TRUE(nodes.sink.received == sent) << nodes.sink.received.size() << " messages";
+}
+
+// on_message's view of a message stays valid for the whole call, whatever the call does:
+// cancel(), fail() or removing the peer from inside it ends the stream at once in the core,
+// which frees the message (a 1 MiB message has a buffer of its own). They now run once
+// on_message returned. Before, on_message read freed memory after the call: with the
+// allocator's threshold for mapping fixed below the message's size, its buffer was unmapped
+// on free, and reading it again crashed the process.
+TEST(IoStreamSession, EndingAStreamFromOnMessageLeavesTheMessageReadableUntilItReturns) {
+  ASSERT_EQ(mallopt(M_MMAP_THRESHOLD, 128 * 1024), 1);
+  for (const Sink::EndInside end :
+       {Sink::EndInside::cancel, Sink::EndInside::fail, Sink::EndInside::remove_peer}) {
+    SCOPED_TRACE(end == Sink::EndInside::cancel ? "cancel"
+                 : end == Sink::EndInside::fail ? "fail"
+                                                : "remove_peer");
+    Opener opener;
+    Nodes nodes(StreamWindow{16, 4 << 20}, 64);
+    nodes.sink.end_inside = end;
+    StreamSession session =
+        nodes.dialer->open_stream(nodes.peer, kSink, {}, nullptr, true, {}, 0, opener.callbacks());
+    const std::string message(1 << 20, 'm');
+    ASSERT_EQ(session.write(as_bytes(message)), Errc::ok);
+    ASSERT_TRUE(wait_until([&] { return nodes.sink.ended.load(); }));
+    EXPECT_EQ(nodes.sink.asked.load(), Errc::ok);
+    EXPECT_FALSE(nodes.sink.changed.load()) << "the message changed under on_message";
+    EXPECT_EQ(nodes.sink.messages.load(), 1u);
+    const Errc expected = end == Sink::EndInside::cancel ? Errc::canceled
+                          : end == Sink::EndInside::fail ? Errc::remote_error
+                                                         : Errc::peer_removed;
+    EXPECT_EQ(errc_name(nodes.sink.end_result.load()), errc_name(expected));
+  }
 }
 
 // close() on the loop thread goes after a write from another thread that returned ok but

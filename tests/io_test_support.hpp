@@ -197,4 +197,42 @@ inline LoopbackListener listen_on_loopback(int backlog = 4) {
   return {fd, ntohs(address.sin_port)};
 }
 
+// Two started nodes: `dialer` connected to `acceptor`, which takes every request to handler 1
+// and never answers it (its responders kept in `held`, under `mutex`). Not movable: the
+// acceptor's handler refers to the members.
+class SilentServerPair {
+ public:
+  SilentServerPair()
+      : dialer_name(dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo"),
+        acceptor_name(dialer_name == "alpha" ? "bravo" : "alpha") {
+    EventNodeOptions accepting;
+    accepting.config = config_for(acceptor_name, dialer_name);
+    acceptor = std::make_unique<EventNode>(std::move(accepting));
+    acceptor->handle(1, "", [this](IncomingRequest&& request) {
+      std::lock_guard lock(mutex);
+      held.push_back(request.responder);
+    });
+    EXPECT_EQ(acceptor->start(), Errc::ok);
+    EventNodeOptions dialing;
+    dialing.config = config_for(dialer_name, acceptor_name);
+    dialing.addresses.push_back({acceptor_name, "127.0.0.1", acceptor->port()});
+    dialer = std::make_unique<EventNode>(std::move(dialing));
+    EXPECT_EQ(dialer->start(), Errc::ok);
+  }
+  SilentServerPair(const SilentServerPair&) = delete;
+  SilentServerPair& operator=(const SilentServerPair&) = delete;
+
+  std::size_t held_count() {
+    std::lock_guard lock(mutex);
+    return held.size();
+  }
+
+  const std::string dialer_name;
+  const std::string acceptor_name;
+  std::mutex mutex;
+  std::vector<Responder> held;  // never answered
+  std::unique_ptr<EventNode> acceptor;
+  std::unique_ptr<EventNode> dialer;
+};
+
 }  // namespace weft::io::testing

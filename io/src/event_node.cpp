@@ -23,6 +23,7 @@
 #include <random>
 #include <thread>
 
+#include "event_node_commands.hpp"
 #include "event_node_impl.hpp"
 #include "weft/wire.hpp"
 
@@ -186,6 +187,13 @@ Errc EventNode::start() {
     impl.log(LogLevel::error, "accepts_per_wake must be at least 1");
     return Errc::invalid_argument;
   }
+  if (impl.options.read_buffer_bytes == 0 || impl.options.read_buffer_bytes > kMaxReadBufferBytes) {
+    // None: no read could take a byte (the libevent loop would spin on a readable socket,
+    // an io_uring receive would never be posted).
+    impl.log(LogLevel::error,
+             "read_buffer_bytes must be 1 to " + std::to_string(kMaxReadBufferBytes) + " bytes");
+    return Errc::invalid_argument;
+  }
   if (impl.options.listen_busy_wait_ms < 0) {
     impl.log(LogLevel::error, "listen_busy_wait_ms must not be negative");
     return Errc::invalid_argument;
@@ -331,12 +339,21 @@ Errc EventNode::Impl::open_loop_handles(sockaddr_in listen_address) {
   const std::size_t buffer_bytes = (options.read_buffer_bytes + 4095) / 4096 * 4096;
   options.read_buffer_bytes = buffer_bytes;
   read_buffer = std::aligned_alloc(4096, buffer_bytes);
+  spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (read_buffer == nullptr || spare_fd < 0) {
+    // The spare descriptor is what lets the loop shed connections when descriptors run out.
+    log(LogLevel::error,
+        read_buffer == nullptr
+            ? "cannot allocate the " + std::to_string(buffer_bytes) + " bytes of read_buffer_bytes"
+            : "cannot open the loop's spare descriptor: " + errno_text(errno));
+    release_loop();
+    return Errc::invalid_argument;
+  }
   wake_event.reset(event_new(base, wake_fd, EV_READ | EV_PERSIST, &Impl::on_wake, this));
   timer.reset(event_new(base, timer_fd, EV_READ | EV_PERSIST, &Impl::on_timer, this));
   listen_event.reset(event_new(base, listen_fd, EV_READ | EV_PERSIST, &Impl::on_accept, this));
   accept_resume.reset(evtimer_new(base, &Impl::on_accept_resume, this));
   write_turn.reset(event_new(base, -1, 0, &Impl::on_write_turn, this));
-  spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   event_add(wake_event.get(), nullptr);
   event_add(timer.get(), nullptr);
   event_add(listen_event.get(), nullptr);
@@ -354,7 +371,7 @@ Errc EventNode::Impl::start_loop_thread() {
   };
   std::promise<Refusal> ready;
   std::future<Refusal> refusal = ready.get_future();
-  std::promise<void> go;
+  std::promise<bool> go;  // false: stop() came first, so the loop must not run
   thread = std::thread([this, ready = std::move(ready), go_signal = go.get_future()]() mutable {
     if (const int error = apply_loop_scheduling(options.loop_scheduling); error != 0) {
       return ready.set_value({error, false});
@@ -363,7 +380,10 @@ Errc EventNode::Impl::start_loop_thread() {
       if (const int made = open_ring(); made < 0) return ready.set_value({-made, true});
     }
     ready.set_value({});
-    go_signal.wait();
+    if (!go_signal.get()) {
+      ring.reset();  // on the thread that made it
+      return;
+    }
     loop_id = std::this_thread::get_id();
     node->on_timer(fresh_now());
     woken();  // the commands queued before start (their wake-up found no loop), then output
@@ -390,8 +410,22 @@ Errc EventNode::Impl::start_loop_thread() {
     }
     return Errc::invalid_argument;
   }
-  started = true;
-  go.set_value();
+  {
+    // A stop() from another thread while start() waited (for a busy listen address, a
+    // name lookup) found no loop to stop and ended there: a loop started now would run
+    // with nothing left to stop it or join it.
+    std::lock_guard lock(mutex);
+    if (!closed) started = true;
+  }
+  if (!started) {
+    go.set_value(false);
+    thread.join();
+    release_loop();
+    port = 0;
+    log(LogLevel::warning, "stop() came while start() was under way: the node stays stopped");
+    return Errc::shutting_down;
+  }
+  go.set_value(true);
   return Errc::ok;
 }
 
@@ -426,6 +460,12 @@ void EventNode::stop() {
   }
   for (Impl::Command& command : left)
     command.abandon();
+  // Then the ends of the object streams and bundles whose open never ran: each of their
+  // objects completed above first, as their on_end promises.
+  std::vector<std::function<void()>> ends;
+  ends.swap(impl.ends_after_abandons);
+  for (const std::function<void()>& end : ends)
+    end();
   {
     std::lock_guard lock(impl.mutex);
     impl.stop_done = true;
@@ -574,13 +614,20 @@ Errc EventNode::remove_peer(std::string_view name) {
   const auto [posted, result] = ask_loop<Errc>(impl, [&impl, name = std::string(name)] {
     const std::optional<PeerId> peer = impl.node->find_peer(name);
     if (!peer) return Errc::unknown_peer;
-    const Errc removed = impl.node->remove_peer(impl.fresh_now(), *peer);
-    if (removed == Errc::ok) {
-      impl.peer_addresses[*peer].reset();  // never dialed again
-      if (*peer < impl.shared_peer_names.size()) impl.shared_peer_names[*peer] = PeerName();
-      impl.log(LogLevel::info, "peer " + name + " removed");
-    }
-    return removed;
+    // Removing the peer ends its streams and objects at once, freeing the data an
+    // on_message or on_data further up the stack may still read: from inside one, the
+    // removal runs once it returned.
+    const auto remove = [&impl, peer = *peer, name] {
+      const Errc removed = impl.node->remove_peer(impl.fresh_now(), peer);
+      if (removed == Errc::ok) {
+        impl.peer_addresses[peer].reset();  // never dialed again
+        if (peer < impl.shared_peer_names.size()) impl.shared_peer_names[peer] = PeerName();
+        impl.log(LogLevel::info, "peer " + name + " removed");
+      }
+      return removed;
+    };
+    if (impl.views_lent == 0) return remove();
+    return impl.post_freeing_views({[remove] { remove(); }, [] {}});
   });
   return posted != Errc::ok ? posted : result;
 }

@@ -1,5 +1,6 @@
 // Bundles on EventNode: the Bundle handle, posting on the loop, data for each replica (the
 // shared source, or one `reopen` gives it), and the core's bundle events.
+#include "event_node_commands.hpp"
 #include "event_node_impl.hpp"
 
 namespace weft::io {
@@ -29,7 +30,10 @@ Bundle EventNode::open_bundle(BundleOptions options, BundleCallbacks callbacks) 
     state->id = opened.id;
     impl->bundles[opened.id.value] = state;
   };
-  command.abandon = [state] { Impl::end_bundle(*state, Errc::shutting_down, "node stopped"); };
+  command.abandon = [impl = impl_.get(), state] {
+    impl->ends_after_abandons.push_back(
+        [state] { Impl::end_bundle(*state, Errc::shutting_down, "node stopped"); });
+  };
   const Errc posted = impl_->post(std::move(command));
   if (posted != Errc::ok) Impl::end_bundle(*state, posted, "bundle not opened");
   return Bundle(state);
@@ -47,6 +51,12 @@ Errc on_bundle_loop(const std::shared_ptr<Bundle::State>& state,
 }  // namespace
 
 Errc Bundle::send(OutgoingBundleObject object) {
+  // A producer keeps its own position and is asked for each offset once, in order; the
+  // replicas would ask it in turn, each from its own offset, and get each other's data.
+  const std::shared_ptr<const ObjectSource::State> source = object.source.state();
+  if (source && source->kind == ObjectSource::State::Kind::producer && !object.reopen) {
+    return Errc::invalid_argument;
+  }
   if (state_ && !state_->default_done.resolve(object.on_done)) return Errc::stream_closed;
   auto kept = std::make_shared<OutgoingBundleObject>(std::move(object));
   return post_counted(

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "event_node_commands.hpp"
 #include "event_node_impl.hpp"
 
 namespace weft::io {
@@ -165,8 +166,10 @@ void EventNode::Impl::deliver_messages(const std::shared_ptr<StreamSession::Stat
     // Relaxed: only this thread writes it, and it publishes nothing; a seq_cst store is an
     // xchg, two per message (perf: nine tenths of this function's time).
     state->on_message_thread.store(this_thread, std::memory_order_relaxed);
+    lend_view();
     if (state->callbacks.on_message) state->callbacks.on_message(session, *message);
     state->on_message_thread.store(std::thread::id(), std::memory_order_relaxed);
+    view_returned();              // a cancel or fail from on_message runs here
     if (state->deferred) return;  // kept by the handler: consume() resumes from here
     // nullopt too when on_message ended the stream (a cancel runs in the core at once).
     message = connection.stream_consume_next(turn_now(), id);

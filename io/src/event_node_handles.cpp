@@ -3,6 +3,7 @@
 // callable from any thread. EventNode's own methods are in event_node.cpp.
 #include <cstdio>
 
+#include "event_node_commands.hpp"
 #include "event_node_impl.hpp"
 
 namespace weft::io {
@@ -11,12 +12,16 @@ Errc CallHandle::cancel() {
   if (!state_ || state_->ended) return Errc::not_found;
   const std::shared_ptr<EventNode::Impl> node = state_->node.lock();
   if (!node) return Errc::shutting_down;
+  // On the loop thread, a call with no id yet was asked for from another thread and its
+  // request still waits in the command queue: the cancel goes behind it.
+  const bool request_queued = node->on_loop_thread() && !state_->call;
   return node->post(
       {[node = node.get(), state = state_] {
          if (!state->call) return;
          node->connection(state->call->first).cancel(node->fresh_now(), state->call->second);
        },
-       [] {}});
+       [] {}},
+      request_queued);
 }
 
 // ---- Responder ------------------------------------------------------------------------------
@@ -84,16 +89,22 @@ bool reserve_slot(StreamSession::State& state) {
 // Hands `change` to the loop for `state`'s stream.
 // `behind_queue`: after the commands queued now even on the loop thread (which otherwise
 // runs `change` at once).
+// What a change to a stream may do to the views on_message reads.
+enum class ViewEffect { keeps, may_free };
+
 Errc post_to_stream(const std::shared_ptr<StreamSession::State>& state,
                     std::function<void(EventNode::Impl&, StreamSession::State&)> change,
-                    bool behind_queue = false) {
+                    bool behind_queue = false, ViewEffect effect = ViewEffect::keeps) {
   const std::shared_ptr<EventNode::Impl> node = state->node.lock();
   if (!node) return Errc::shutting_down;
-  return node->post({[node = node.get(), state, change = std::move(change)] {
-                       if (!state->ended) change(*node, *state);
-                     },
-                     [] {}},
-                    behind_queue);
+  EventNode::Impl::Command command{[node = node.get(), state, change = std::move(change)] {
+                                     if (!state->ended) change(*node, *state);
+                                   },
+                                   [] {}};
+  if (effect == ViewEffect::may_free && !behind_queue) {
+    return node->post_freeing_views(std::move(command));
+  }
+  return node->post(std::move(command), behind_queue);
 }
 
 // Whether writes from other threads still wait in the command queue while the caller is on
@@ -101,6 +112,13 @@ Errc post_to_stream(const std::shared_ptr<StreamSession::State>& state,
 bool writes_on_their_way(const StreamSession::State& state) {
   const std::shared_ptr<EventNode::Impl> node = state.node.lock();
   return node && node->on_loop_thread() && state.queued.load() > state.send_queue.size();
+}
+
+// On the loop thread, a stream with no id yet was opened from another thread and its open
+// still waits in the command queue: a change asked for now goes behind it.
+bool open_on_its_way(const StreamSession::State& state) {
+  const std::shared_ptr<EventNode::Impl> node = state.node.lock();
+  return node && node->on_loop_thread() && !state.id;
 }
 
 }  // namespace
@@ -244,7 +262,7 @@ Errc StreamSession::fail(Errc code, std::string_view message) {
         state.fail_requested = std::make_pair(code, text);
         node.flush_stream(state);
       },
-      writes_on_their_way(*state_));
+      writes_on_their_way(*state_), ViewEffect::may_free);
   if (posted != Errc::ok) state_->closing = false;  // not handed over: may be tried again
   return posted;
 }
@@ -276,9 +294,14 @@ Errc StreamSession::consume() {
 
 Errc StreamSession::cancel() {
   if (!state_ || state_->ended) return Errc::not_found;
-  return post_to_stream(state_, [](EventNode::Impl& node, StreamSession::State& state) {
-    if (state.id) node.connection(state.peer).stream_cancel(node.fresh_now(), *state.id);
-  });
+  // Ends the stream at once in the core, which frees its unread messages: from inside
+  // on_message, once it returned.
+  return post_to_stream(
+      state_,
+      [](EventNode::Impl& node, StreamSession::State& state) {
+        if (state.id) node.connection(state.peer).stream_cancel(node.fresh_now(), *state.id);
+      },
+      open_on_its_way(*state_), ViewEffect::may_free);
 }
 
 bool StreamSession::ended() const {

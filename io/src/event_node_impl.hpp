@@ -282,6 +282,14 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
 
   // `behind_queue`: queued even on the loop thread, to run after the commands waiting now.
   Errc post(Command command, bool behind_queue = false);
+  // For a command that may free what on_message or on_data is reading (it ends a stream, an
+  // object or a connection): run from inside one of those callbacks, it waits until the
+  // outermost returns (ViewLent), so the view stays valid for the whole callback.
+  Errc post_freeing_views(Command command);
+  // Around each on_message and on_data call (loop thread): the view it gets is lent until
+  // the call returns; once the outermost returns, the commands that waited for it run.
+  void lend_view() { ++views_lent; }
+  void view_returned();
 
   bool on_loop_thread() const { return std::this_thread::get_id() == loop_id; }
 
@@ -690,6 +698,14 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // The callbacks of handles whose final on_end returned (release_callbacks), kept until
   // none of them can be running.
   std::vector<std::shared_ptr<void>> released;
+  // How many on_message and on_data calls are under way (nested), and the commands that wait
+  // for them to return (post_freeing_views). Loop thread only.
+  // The ends of object streams and bundles whose open stop() abandoned: run after every
+  // abandoned command, so that their objects complete first. stop()'s thread only.
+  std::vector<std::function<void()>> ends_after_abandons;
+  int views_lent = 0;
+  std::vector<Command> after_views;
+  bool draining_views = false;
   std::thread thread;
   std::atomic<std::thread::id> loop_id;
   std::mutex mutex;
@@ -704,72 +720,5 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   bool started = false;
   bool stopping = false;
 };
-
-// Runs `fn` on the loop thread and waits for its result (inline from the loop thread
-// itself). The error is why it did not run: queue_full, or shutting_down when the node
-// stopped before or meanwhile.
-template <typename T>
-std::pair<Errc, T> ask_loop(EventNode::Impl& impl, std::function<T()> fn) {
-  if (impl.on_loop_thread() && !impl.stopping) return {Errc::ok, fn()};
-  auto promise = std::make_shared<std::promise<std::pair<Errc, T>>>();
-  std::future<std::pair<Errc, T>> future = promise->get_future();
-  const Errc posted = impl.post({[promise, fn = std::move(fn)] {
-                                   promise->set_value({Errc::ok, fn()});
-                                 },
-                                 [promise] {
-                                   promise->set_value({Errc::shutting_down, T{}});
-                                 }});
-  if (posted != Errc::ok) return {posted, T{}};
-  return future.get();
-}
-
-// Takes a handle's callbacks (and its other parts that hold the application's functions)
-// once its final on_end returned, so that an application keeping the handle in state its
-// callbacks capture does not keep that state alive forever. On the loop thread, one of
-// them may still be running further up the stack (on_end reached from on_message or
-// on_writable): the loop destroys them after the current event (drop_released). Off the
-// loop thread the loop never had the handle or has ended (a failed open, work left at
-// stop()), so they are destroyed here, at once.
-template <typename... Parts>
-void release_callbacks(const std::weak_ptr<EventNode::Impl>& node, Parts&... parts) {
-  auto taken = std::make_shared<std::tuple<Parts...>>(std::exchange(parts, Parts{})...);
-  const std::shared_ptr<EventNode::Impl> impl = node.lock();
-  if (impl && impl->on_loop_thread()) impl->released.push_back(std::move(taken));
-}
-
-// The handles that send objects (ObjectStream::State, Bundle::State) share these steps.
-
-// Counts one more object in flight on `state` and hands `run` to the loop; `abandon` runs
-// instead if the node stops first (it must undo the count). stream_closed after the handle
-// closed, shutting_down when the node is gone, queue_full at the handle's limit or when
-// the command queue is full: nothing is counted then.
-template <typename State>
-Errc post_counted(const std::shared_ptr<State>& state, std::function<void(EventNode::Impl&)> run,
-                  std::function<void()> abandon) {
-  if (!state || state->ended || state->closing) return Errc::stream_closed;
-  const std::shared_ptr<EventNode::Impl> node = state->node.lock();
-  if (!node) return Errc::shutting_down;
-  if (state->in_flight.fetch_add(1) >= state->limit) {
-    --state->in_flight;
-    return Errc::queue_full;
-  }
-  const Errc posted =
-      node->post({[node = node.get(), run = std::move(run)] { run(*node); }, std::move(abandon)});
-  if (posted != Errc::ok) --state->in_flight;
-  return posted;
-}
-
-// Runs `body` on the loop once the handle is open there and not ended (loop thread).
-template <typename State>
-Errc on_handle_loop(const std::shared_ptr<State>& state,
-                    std::function<void(EventNode::Impl&, State&)> body) {
-  if (!state || state->ended) return Errc::not_found;
-  const std::shared_ptr<EventNode::Impl> node = state->node.lock();
-  if (!node) return Errc::shutting_down;
-  return node->post({[node = node.get(), state, body = std::move(body)] {
-                       if (state->id && !state->ended) body(*node, *state);
-                     },
-                     [] {}});
-}
 
 }  // namespace weft::io

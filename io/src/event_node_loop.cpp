@@ -95,6 +95,28 @@ void EventNode::Impl::release_loop() {
 
 // ---- commands ----
 
+Errc EventNode::Impl::post_freeing_views(Command command) {
+  if (on_loop_thread() && !stopping && views_lent > 0) {
+    after_views.push_back(std::move(command));
+    return Errc::ok;
+  }
+  return post(std::move(command));
+}
+
+void EventNode::Impl::view_returned() {
+  // A command run here may deliver more (a nested lend): what waits then is run by this
+  // call, after the commands ahead of it.
+  if (--views_lent > 0 || draining_views) return;
+  draining_views = true;
+  while (!after_views.empty()) {
+    std::vector<Command> due;
+    due.swap(after_views);
+    for (Command& command : due)
+      command.run();
+  }
+  draining_views = false;
+}
+
 Errc EventNode::Impl::post(Command command, bool behind_queue) {
   if (on_loop_thread() && !stopping && !behind_queue) {
     command.run();  // from a callback: the core is between inputs, so calling it is safe

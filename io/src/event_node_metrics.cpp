@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "event_node_commands.hpp"
 #include "event_node_impl.hpp"
 
 namespace weft::io {

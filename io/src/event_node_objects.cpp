@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "event_node_commands.hpp"
 #include "event_node_impl.hpp"
 
 namespace weft::io {
@@ -87,8 +88,9 @@ ObjectStream EventNode::open_object_stream(std::string_view peer, std::string_vi
     state->id = opened.id;
     impl->object_streams[{*peer_id, opened.id}] = state;
   };
-  command.abandon = [state] {
-    Impl::end_object_stream(*state, Errc::shutting_down, "node stopped");
+  command.abandon = [impl = impl_.get(), state] {
+    impl->ends_after_abandons.push_back(
+        [state] { Impl::end_object_stream(*state, Errc::shutting_down, "node stopped"); });
   };
   const Errc posted = impl_->post(std::move(command));
   if (posted != Errc::ok) Impl::end_object_stream(*state, posted, "object stream not opened");
@@ -149,39 +151,48 @@ namespace {
 // core's commands act on the stream's current object: once the sender aborted this one, the
 // next can be current before the abort's event ended this reader (a command run inline from
 // a callback of the same turn), and the command would hit the next object. The abort's
-// event, queued, ends this reader in its turn.
+// event, queued, ends this reader in its turn. A body that ends the object frees the data
+// on_data may still be reading (`ends_object`): from inside on_data, it runs once on_data
+// returned.
 Errc on_reader_loop(const std::shared_ptr<ObjectReader::State>& state,
-                    std::function<void(EventNode::Impl&)> body) {
+                    std::function<void(EventNode::Impl&)> body, bool ends_object) {
   if (!state || state->ended) return Errc::not_found;
   const std::shared_ptr<EventNode::Impl> node = state->node.lock();
   if (!node) return Errc::shutting_down;
-  return node->post({[node = node.get(), state, body = std::move(body)] {
-                       if (state->ended) return;
-                       if (node->connection(state->peer).object_being_read(state->stream) !=
-                           state->object) {
-                         return;
-                       }
-                       body(*node);
-                     },
-                     [] {}});
+  EventNode::Impl::Command command{
+      [node = node.get(), state, body = std::move(body)] {
+        if (state->ended) return;
+        if (node->connection(state->peer).object_being_read(state->stream) != state->object) {
+          return;
+        }
+        body(*node);
+      },
+      [] {}};
+  return ends_object ? node->post_freeing_views(std::move(command))
+                     : node->post(std::move(command));
 }
 
 }  // namespace
 
 Errc ObjectReader::discard() {
-  return on_reader_loop(state_, [state = state_](EventNode::Impl& node) {
-    node.connection(state->peer).object_discard(node.fresh_now(), state->stream);
-    node.end_reader(state, Errc::ok, "discarded");
-  });
+  return on_reader_loop(
+      state_,
+      [state = state_](EventNode::Impl& node) {
+        node.connection(state->peer).object_discard(node.fresh_now(), state->stream);
+        node.end_reader(state, Errc::ok, "discarded");
+      },
+      true);
 }
 
 Errc ObjectReader::refuse(Errc code, std::string_view message) {
   if (code == Errc::ok) return Errc::invalid_argument;
   return on_reader_loop(
-      state_, [state = state_, code, text = std::string(message)](EventNode::Impl& node) {
+      state_,
+      [state = state_, code, text = std::string(message)](EventNode::Impl& node) {
         node.connection(state->peer).object_refuse(node.fresh_now(), state->stream, code, text);
         node.end_reader(state, code, text);
-      });
+      },
+      true);
 }
 
 Errc ObjectReader::defer() {
@@ -195,18 +206,21 @@ Errc ObjectReader::defer() {
 
 Errc ObjectReader::resume() {
   if (!state_ || !state_->deferred) return Errc::not_found;
-  return on_reader_loop(state_, [state = state_](EventNode::Impl& node) {
-    if (!state->deferred.exchange(false)) return;
-    // Resumed from inside on_data (run inline on the loop thread): the chunk was never held,
-    // and deliver_object, once on_data returns, consumes it and goes on.
-    if (state->on_data_thread.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
-      return;
-    }
-    PeerConnection connection = node.connection(state->peer);
-    connection.object_consume(node.turn_now(), state->stream, state->deferred_bytes);
-    if (state->deferred_end) return node.end_reader(state, Errc::ok, "");
-    node.deliver_object(state);
-  });
+  return on_reader_loop(
+      state_,
+      [state = state_](EventNode::Impl& node) {
+        if (!state->deferred.exchange(false)) return;
+        // Resumed from inside on_data (run inline on the loop thread): the chunk was never held,
+        // and deliver_object, once on_data returns, consumes it and goes on.
+        if (state->on_data_thread.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
+          return;
+        }
+        PeerConnection connection = node.connection(state->peer);
+        connection.object_consume(node.turn_now(), state->stream, state->deferred_bytes);
+        if (state->deferred_end) return node.end_reader(state, Errc::ok, "");
+        node.deliver_object(state);
+      },
+      false);
 }
 
 bool ObjectReader::ended() const {
@@ -445,8 +459,10 @@ void EventNode::Impl::deliver_object(const std::shared_ptr<ObjectReader::State>&
     const std::size_t size = read->data.size();
     if (size > 0 || read->end) {
       state->on_data_thread.store(std::this_thread::get_id(), std::memory_order_relaxed);
+      lend_view();
       if (state->sink.on_data) state->sink.on_data(reader, read->data, read->end);
       state->on_data_thread.store(std::thread::id(), std::memory_order_relaxed);
+      view_returned();           // a refuse or discard from on_data runs here
       if (state->ended) return;  // refused or discarded from on_data
       if (state->deferred) {
         state->deferred_bytes = size;

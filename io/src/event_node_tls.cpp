@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "event_node_commands.hpp"
 #include "event_node_impl.hpp"
 
 namespace weft::io {

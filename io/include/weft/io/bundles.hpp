@@ -56,7 +56,8 @@ using ReplicaSource =
 
 struct OutgoingBundleObject {
   ObjectHeader header;
-  // The data every replica shares. With `reopen`, it only says the object's kind and size
+  // The data every replica shares: none, memory or a file (a producer only with `reopen`;
+  // send() refuses one without). With `reopen`, it only says the object's kind and size
   // (ObjectSource::file or producer with the size, or none), and each replica reads from
   // the source `reopen` gives it when it first asks for data.
   ObjectSource source = ObjectSource::none();
@@ -94,9 +95,11 @@ class Bundle {
   // bundle's callbacks are dropped once its on_end returned. queue_full without posting
   // when limits.max_objects_in_flight objects are not completed (or the command queue is
   // full); stream_closed after fin(), stop() or the end; shutting_down when the node
-  // stopped. Objects the core refuses on
-  // the loop (no destination, a destination without room, bad arguments) complete with
-  // that error and no replicas.
+  // stopped; invalid_argument, without posting, for an ObjectSource::producer without
+  // `reopen` (each replica asks for the data from its own offset: one producer cannot serve
+  // them all, so each needs its own through `reopen`). Objects the core refuses on the loop
+  // (no destination, a destination without room, bad arguments) complete with that error
+  // and no replicas.
   Errc send(OutgoingBundleObject object);
   // Adds or removes a destination by peer name, on the loop; the outcome is not reported
   // (Node::bundle_add_destination / bundle_remove_destination give the rules).

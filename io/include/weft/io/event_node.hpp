@@ -194,6 +194,9 @@ std::string_view loop_backend_name(LoopBackend backend);
 // frees a small ring to find out; any thread.
 std::optional<std::string> loop_backend_unavailable(LoopBackend backend);
 
+// The largest EventNodeOptions::read_buffer_bytes start() takes.
+inline constexpr std::size_t kMaxReadBufferBytes = std::size_t{1} << 30;
+
 struct EventNodeOptions {
   // The core's settings: name, peers, authenticator, limits, timeouts. Leave config.seed
   // unset: start() draws it from the OS, so every process has its own incarnation and
@@ -214,7 +217,8 @@ struct EventNodeOptions {
   std::string source_host;
   // Commands waiting for the loop thread before calls fail with queue_full.
   std::size_t command_queue_capacity = 1 << 16;
-  // The receive buffer (page-aligned, reused for every read).
+  // The receive buffer (page-aligned, reused for every read): 1 byte to
+  // kMaxReadBufferBytes (1 GiB), rounded up to a whole page; start() refuses any other.
   std::size_t read_buffer_bytes = 256 * 1024;
   // Unsent bytes a socket may hold in the kernel (TCP_NOTSENT_LOWAT; 0 leaves the kernel's
   // default). Keeping this small keeps bulk data from queueing in the kernel ahead of small
@@ -525,14 +529,14 @@ class EventNode {
 
   // Binds the listener, resolves peer addresses and starts the loop thread. Returns ok, or
   // invalid_argument when nothing was started (the log says why): accept_pause_ms below 1,
-  // listen_busy_wait_ms below 0, tls_limits or a TLS context or NodeConfig the node refuses, a bad
-  // request or stream handler (handle, handle_stream), a bad object endpoint or window, a bad peer,
-  // source or listen address, a listener that cannot bind (an address in use is tried again for up
-  // to listen_busy_wait_ms, so start() may block that long), no descriptor left for the loop's own,
-  // a loop_scheduling the kernel refuses, a WEFT_LOOP_BACKEND that names no backend, or an io_uring
-  // loop the kernel cannot make. A refused start() holds no descriptor and no port, and may be
-  // called again. shutting_down once stop() was called (a stopped node never starts). Work queued
-  // before start() runs in the loop's first turn.
+  // read_buffer_bytes out of its range, listen_busy_wait_ms below 0, tls_limits or a TLS context or
+  // NodeConfig the node refuses, a bad request or stream handler (handle, handle_stream), a bad
+  // object endpoint or window, a bad peer, source or listen address, a listener that cannot bind
+  // (an address in use is tried again for up to listen_busy_wait_ms, so start() may block that
+  // long), no descriptor left for the loop's own, a loop_scheduling the kernel refuses, a
+  // WEFT_LOOP_BACKEND that names no backend, or an io_uring loop the kernel cannot make. A refused
+  // start() holds no descriptor and no port, and may be called again. shutting_down once stop() was
+  // called (a stopped node never starts). Work queued before start() runs in the loop's first turn.
   Errc start();
   // Stops the loop: closes every transport (every call and stream still open ends exactly
   // once, with disconnected; object streams, bundles and objects being read with

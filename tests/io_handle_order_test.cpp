@@ -1,0 +1,120 @@
+// A handle made from another thread is opened by a command that waits in the node's queue
+// until the loop takes it; meanwhile a callback on the loop thread may already act on the
+// handle (an application that shares its handles between threads). What it asks for goes
+// behind the open, never before it (event_node.hpp: calls from any thread). Before, the
+// loop thread ran it at once, found no stream or call yet, did nothing and returned ok: a
+// stop() or fin() so dropped left the handle open for good, a cancel() left the call running.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "io_test_support.hpp"
+#include "weft/io/event_node.hpp"
+
+namespace weft::io {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::config_for;
+using testing::wait_until;
+
+// Runs `act` on the loop thread after `make` (on this thread) made the handle it acts on
+// while the loop was busy: the handle's open is queued behind the command running `act`.
+void act_on_loop_before_the_open_ran(EventNode& node, const std::function<void()>& make,
+                                     const std::function<Errc()>& act, Errc& acted) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool running = false;
+  bool made = false;
+  bool done = false;
+  ASSERT_EQ(node.run_on_loop([&] {
+    std::unique_lock lock(mutex);
+    running = true;
+    changed.notify_all();
+    changed.wait(lock, [&] { return made; });
+    acted = act();
+    done = true;
+    changed.notify_all();
+  }),
+            Errc::ok);
+  std::unique_lock lock(mutex);
+  ASSERT_TRUE(changed.wait_for(lock, 5s, [&] { return running; }));
+  make();  // queued: the loop is inside the command above
+  made = true;
+  changed.notify_all();
+  ASSERT_TRUE(changed.wait_for(lock, 5s, [&] { return done; }));
+}
+
+// A node whose peer never answers: what it opens to the peer stays open until ended.
+EventNodeOptions lonely_node() {
+  EventNodeOptions options;
+  options.config = config_for("alpha", "bravo");
+  options.addresses.push_back({"bravo", "127.0.0.1", 1});  // nothing listens there
+  return options;
+}
+
+TEST(IoHandleOrder, AStopOnTheLoopGoesBehindTheQueuedOpenOfItsObjectStream) {
+  EventNode node(lonely_node());
+  ASSERT_EQ(node.start(), Errc::ok);
+  std::mutex mutex;
+  std::optional<Errc> ended;
+  ObjectStream stream;
+  Errc stopped = Errc::not_found;
+  act_on_loop_before_the_open_ran(
+      node,
+      [&] {
+        stream = node.open_object_stream(
+            "bravo", "store", ObjectStreamCallbacks{{}, [&](Errc result, std::string_view) {
+                                                      std::lock_guard lock(mutex);
+                                                      ended = result;
+                                                    }});
+      },
+      [&] { return stream.stop(); }, stopped);
+  EXPECT_EQ(errc_name(stopped), errc_name(Errc::ok));
+  EXPECT_TRUE(wait_until([&] {
+    std::lock_guard lock(mutex);
+    return ended.has_value();
+  }));
+  std::lock_guard lock(mutex);
+  ASSERT_TRUE(ended.has_value()) << "the stop was dropped: the stream never ended";
+  EXPECT_EQ(errc_name(*ended), errc_name(Errc::canceled));
+}
+
+TEST(IoHandleOrder, ACancelOnTheLoopGoesBehindTheQueuedRequestOfItsCall) {
+  testing::SilentServerPair pair;  // a peer that takes every request and never answers
+  EventNode& node = *pair.dialer;
+  ASSERT_TRUE(testing::wait_established(node));
+  std::mutex mutex;
+  std::optional<Errc> answered;
+  CallHandle handle;
+  Errc canceled = Errc::not_found;
+  act_on_loop_before_the_open_ran(
+      node,
+      [&] {
+        ASSERT_EQ(node.request(
+                      pair.acceptor_name, 1, as_bytes("q"), 60'000,
+                      [&](Reply&& reply) {
+                        std::lock_guard lock(mutex);
+                        answered = reply.error;
+                      },
+                      {}, &handle),
+                  Errc::ok);
+      },
+      [&] { return handle.cancel(); }, canceled);
+  EXPECT_EQ(errc_name(canceled), errc_name(Errc::ok));
+  EXPECT_TRUE(wait_until([&] {
+    std::lock_guard lock(mutex);
+    return answered.has_value();
+  }));
+  std::lock_guard lock(mutex);
+  ASSERT_TRUE(answered.has_value()) << "the cancel was dropped: the call is still waiting";
+  EXPECT_EQ(errc_name(*answered), errc_name(Errc::canceled));
+}
+
+}  // namespace
+}  // namespace weft::io
