@@ -333,6 +333,54 @@ TEST(StreamContracts, ErrorEndIsReadAfterTheMessagesBeforeIt) {
   EXPECT_EQ(ended[0].result, Errc::remote_error);
 }
 
+// Runs the node's timers every 5 s up to `until_ns`, answering the connection's pings (the
+// script is a live peer) but not the stream's (the script finished the stream); returns the
+// frames the node sent and the events it emitted meanwhile.
+ScriptedPeer::Step time_passes(ScriptedPeer& peer, TimeNs until_ns) {
+  ScriptedPeer::Step seen;
+  for (TimeNs now_ns = ns_from_ms(5'000); now_ns <= until_ns; now_ns += ns_from_ms(5'000)) {
+    peer.timer(now_ns);
+    ScriptedPeer::Step step = peer.read();
+    for (const OwnedFrame& sent : step.sent) {
+      if (sent.view().op == Op::ping)
+        peer.feed(Frame{.op = Op::pong, .seq = sent.view().seq}, now_ns);
+    }
+    seen.events.insert(seen.events.end(), step.events.begin(), step.events.end());
+    seen.sent.insert(seen.sent.end(), step.sent.begin(), step.sent.end());
+  }
+  return seen;
+}
+
+// §6.2: once both directions ended (the peer's end, an error one or the second of two normal
+// ends), the peer has finished the stream and answers nothing on it; only the application's
+// reading of the messages before the end is awaited. Keepalive stops: the stream ends with
+// the peer's result however long the reader takes (its deadline still applies). Before,
+// after an error end with its own direction still open, the opener went on pinging, heard
+// nothing, and after stream_silence_timeout_ms ended the stream with keepalive_timeout in
+// place of the peer's error (two normal ends already stopped it; checked here too).
+TEST(StreamContracts, AReaderSlowerThanTheSilenceTimeoutStillGetsThePeersEnd) {
+  for (const Status status : {Status::remote_error, Status::ok}) {
+    SCOPED_TRACE(status_name(static_cast<std::uint16_t>(status)));
+    ScriptedPeer peer = stream_peer();
+    // With an error end the node's own direction may still be open; with a normal one it
+    // ended at the open (no input), so both have.
+    const StreamId id = open_from_node(peer, status != Status::ok);
+    peer.exchange(accept_frame(id, 4, 100));
+    peer.exchange(msg_frame(id, 1, "slowly read"));
+    const ScriptedPeer::Step ended = peer.exchange(end_frame(id, 1, status));
+    EXPECT_EQ(count_for<event::StreamEnded>(ended.events, id), 0u);
+    const ScriptedPeer::Step waited = time_passes(peer, ns_from_ms(100'000));
+    EXPECT_EQ(count_for<event::StreamEnded>(waited.events, id), 0u) << "ended while unread";
+    EXPECT_TRUE(frames_with(waited.sent, Op::stream_ping).empty());
+    EXPECT_TRUE(frames_with(waited.sent, Op::stream_reset).empty());
+    ASSERT_EQ(peer.connection().stream_consume(ns_from_ms(100'000), id), Errc::ok);
+    const auto results = all_of<event::StreamEnded>(peer.read().events);
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_EQ(errc_name(results[0].result),
+              errc_name(errc_from_status(static_cast<std::uint16_t>(status))));
+  }
+}
+
 TEST(StreamContracts, EndThatCompletesTheStreamIsStreamEndedNotReadable) {
   ScriptedPeer peer = stream_peer();
   const StreamId id = open_from_node(peer, false);  // no input: the node's half is done

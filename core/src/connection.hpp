@@ -379,6 +379,7 @@ class Connection : private ObjectPort {
   // totals cost nothing per message (Node::metrics adds the live streams').
   void retire_stream(const Stream& stream);
   void stream_timer(TimeNs now_ns, std::uint32_t slot);
+  static bool stream_keepalive_applies(const Stream& stream);
   void schedule_stream_timer(std::uint32_t slot);
   bool stream_frame_left_lane(const LaneEntry& entry);
   void fail_stream_protocol(TimeNs now_ns, std::uint32_t slot, std::string message);

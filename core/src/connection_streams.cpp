@@ -578,11 +578,21 @@ void Connection::retire_stream(const Stream& stream) {
 
 // ---- keepalive and deadline -----------------------------------------------------------
 
+// Once both directions ended the peer has finished the stream (or will once it read what
+// this side sent) and answers nothing on it: what is left is this side's application
+// reading the messages before the end, which keepalive must not cut short (PROTOCOL.md
+// §6.2). Only the deadline applies then.
+bool Connection::stream_keepalive_applies(const Stream& stream) {
+  return stream.recv_open || stream.send_open;
+}
+
 void Connection::schedule_stream_timer(std::uint32_t slot) {
   const Stream& stream = *streams_.find(slot);
   const ConnectionTimeouts& timeouts = context_.config.timeouts;
   TimeNs next = stream.deadline_ns;
-  if (stream.opener) {
+  if (!stream_keepalive_applies(stream)) {
+    // the deadline alone
+  } else if (stream.opener) {
     next = std::min({next, stream.next_ping_ns,
                      stream.last_heard_ns + ns_from_ms(timeouts.stream_silence_timeout_ms)});
   } else {
@@ -600,6 +610,7 @@ void Connection::stream_timer(TimeNs now_ns, std::uint32_t slot) {
     return finish_stream(now_ns, slot, Errc::deadline_exceeded, "stream deadline passed", true,
                          true);
   }
+  if (!stream_keepalive_applies(stream)) return schedule_stream_timer(slot);
   const std::int64_t silent_ms =
       stream.opener ? timeouts.stream_silence_timeout_ms : timeouts.stream_idle_timeout_ms;
   if (now_ns - stream.last_heard_ns >= ns_from_ms(silent_ms)) {

@@ -659,12 +659,14 @@ class EventNode {
   // (shutting_down also before start() once stop() was called).
   Errc add_peer(const PeerAddress& address);
   // Removes the live peer `name` (Node::remove_peer): its connection closes after a
-  // goaway(shutting_down); every call to it ends once with Errc::peer_removed (reply
-  // callbacks; Responder::canceled() turns true for its requests being served), every
-  // stream with it ends with peer_removed (on_end), and every object stream to it completes
-  // its objects and ends with peer_removed, an object being read from it ends with
-  // peer_removed; PeerChange down follows when it was up. Afterwards calls to the name fail
-  // with unknown_peer and its connections are refused, until add_peer takes it again.
+  // goaway(shutting_down), sent as the socket takes it at once (none when the socket is
+  // full, or on io_uring while a send of the connection is still with the kernel: the peer
+  // then sees the connection close, and ends its work with it as disconnected); every call to it
+  // ends once with Errc::peer_removed (reply callbacks; Responder::canceled() turns true for its
+  // requests being served), every stream with it ends with peer_removed (on_end), and every object
+  // stream to it completes its objects and ends with peer_removed, an object being read from it
+  // ends with peer_removed; PeerChange down follows when it was up. Afterwards calls to the name
+  // fail with unknown_peer and its connections are refused, until add_peer takes it again.
   // unknown_peer when no live peer has that name; queue_full or shutting_down as above.
   Errc remove_peer(std::string_view name);
 
