@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "io_objects_support.hpp"
 #include "io_test_support.hpp"
 #include "weft/io/event_node.hpp"
 
@@ -83,6 +84,31 @@ TEST(IoHandleOrder, AStopOnTheLoopGoesBehindTheQueuedOpenOfItsObjectStream) {
   std::lock_guard lock(mutex);
   ASSERT_TRUE(ended.has_value()) << "the stop was dropped: the stream never ended";
   EXPECT_EQ(errc_name(*ended), errc_name(Errc::canceled));
+}
+
+// The same for an object posted on the loop: it goes behind the open and completes ok. Before,
+// it met no stream yet and completed with stream_closed, though the stream opened just after.
+TEST(IoHandleOrder, AnObjectSentOnTheLoopGoesBehindTheQueuedOpenOfItsStream) {
+  objects_test::Completions done;  // before the nodes: their stop() still reports into it
+  objects_test::Store store;
+  objects_test::ObjectPairOnSockets pair(objects_test::store_into(store));
+  ObjectStream stream;
+  Errc sent = Errc::not_found;
+  act_on_loop_before_the_open_ran(
+      pair.sender(),
+      [&] {
+        stream = pair.sender().open_object_stream(
+            "receiver", "store", ObjectStreamCallbacks{done.on_done(), done.on_end()});
+      },
+      [&] {
+        return stream.send(objects_test::named(
+            "o", ObjectSource::memory(SharedBytes(objects_test::data_of(1, 1000)))));
+      },
+      sent);
+  EXPECT_EQ(errc_name(sent), errc_name(Errc::ok));
+  ASSERT_TRUE(wait_until([&] { return done.count() == 1; }));
+  EXPECT_EQ(errc_name(done.copy()[0].error), errc_name(Errc::ok));
+  EXPECT_TRUE(wait_until([&] { return store.count() == 1; }));
 }
 
 TEST(IoHandleOrder, ACancelOnTheLoopGoesBehindTheQueuedRequestOfItsCall) {

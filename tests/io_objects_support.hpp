@@ -105,6 +105,7 @@ class ObjectPairOnSockets {
   }
 
   EventNode& sender() { return *sender_; }
+  EventNode& receiver() { return *receiver_; }
 
  private:
   ObjectHandler handler_;
@@ -112,6 +113,15 @@ class ObjectPairOnSockets {
   std::unique_ptr<EventNode> receiver_;
   std::unique_ptr<EventNode> sender_;
 };
+
+// Data bytes `node` received on its object streams (what they hold or handed on).
+inline std::uint64_t received_object_bytes(EventNode& node) {
+  std::uint64_t bytes = 0;
+  for (const ObjectStreamMetrics& stream : node.metrics().object_streams) {
+    if (!stream.stats.sender) bytes += stream.stats.bytes;
+  }
+  return bytes;
+}
 
 inline ObjectHandler store_into(Store& store) {
   return [&store](const IncomingObject& object, ObjectReader) {

@@ -42,7 +42,9 @@ struct Sink {
   // When set, the next on_message ends what it reads from inside the call (cancel, fail, or
   // the acceptor removing the dialer), then reads the message again: `asked` is what the
   // call returned, `changed` whether the bytes differed afterwards.
-  enum class EndInside { none, cancel, fail, remove_peer };
+  // oversized_reply: a write of a reply larger than the opener's window, which the core
+  // refuses on the loop, failing the stream (too_large).
+  enum class EndInside { none, cancel, fail, remove_peer, oversized_reply };
   std::atomic<EndInside> end_inside{EndInside::none};
   std::atomic<Errc> asked{Errc::ok};
   std::atomic<bool> changed{false};
@@ -79,6 +81,8 @@ struct Nodes {
           sink.asked = end == Sink::EndInside::cancel ? session.cancel()
                        : end == Sink::EndInside::fail
                            ? session.fail(Errc::remote_error, "refused from on_message")
+                       : end == Sink::EndInside::oversized_reply
+                           ? session.write(std::vector<std::uint8_t>(2 << 20, 'r'))
                            : acceptor->remove_peer(dialer_peer);
           std::lock_guard lock(sink.mutex);
           sink.changed = std::string(as_chars(message)) != sink.received.back();

@@ -578,12 +578,13 @@ void Connection::retire_stream(const Stream& stream) {
 
 // ---- keepalive and deadline -----------------------------------------------------------
 
-// Once both directions ended the peer has finished the stream (or will once it read what
-// this side sent) and answers nothing on it: what is left is this side's application
-// reading the messages before the end, which keepalive must not cut short (PROTOCOL.md
-// §6.2). Only the deadline applies then.
+// Once both directions ended, and this side's last frames for the stream left its lanes,
+// the peer has finished the stream (or will once it read them) and answers nothing on it:
+// what is left is this side's application reading the messages before the end, which
+// keepalive must not cut short (PROTOCOL.md §6.2). Only the deadline applies then. While
+// frames still wait in the lanes, the pings keep the peer's idle timer fed.
 bool Connection::stream_keepalive_applies(const Stream& stream) {
-  return stream.recv_open || stream.send_open;
+  return stream.recv_open || stream.send_open || stream.queued_frames > 0;
 }
 
 void Connection::schedule_stream_timer(std::uint32_t slot) {

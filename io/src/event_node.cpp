@@ -626,8 +626,8 @@ Errc EventNode::remove_peer(std::string_view name) {
       }
       return removed;
     };
-    if (impl.views_lent == 0) return remove();
-    return impl.post_freeing_views({[remove] { remove(); }, [] {}});
+    if (!impl.view_lent(*peer, nullptr)) return remove();
+    return impl.post_freeing_views({[remove] { remove(); }, [] {}}, *peer, nullptr);
   });
   return posted != Errc::ok ? posted : result;
 }

@@ -166,10 +166,10 @@ void EventNode::Impl::deliver_messages(const std::shared_ptr<StreamSession::Stat
     // Relaxed: only this thread writes it, and it publishes nothing; a seq_cst store is an
     // xchg, two per message (perf: nine tenths of this function's time).
     state->on_message_thread.store(this_thread, std::memory_order_relaxed);
-    lend_view();
+    lend_view(state->peer, state.get());
     if (state->callbacks.on_message) state->callbacks.on_message(session, *message);
     state->on_message_thread.store(std::thread::id(), std::memory_order_relaxed);
-    view_returned();              // a cancel or fail from on_message runs here
+    view_returned(state.get());   // a cancel or fail from on_message runs here
     if (state->deferred) return;  // kept by the handler: consume() resumes from here
     // nullopt too when on_message ended the stream (a cancel runs in the core at once).
     message = connection.stream_consume_next(turn_now(), id);
@@ -233,7 +233,9 @@ void EventNode::Impl::flush_stream(StreamSession::State& state) {
     if (result != Errc::ok) {
       // A message accepted by write() that the core refuses (too_large: larger than the
       // peer's window or max_message_bytes) ends the stream with that error on both sides: never
-      // a normal end with a message missing.
+      // a normal end with a message missing. Not while this stream's on_message reads a
+      // message the end would free (a write from inside it): once it returned.
+      if (fail_waits_for_view(state)) return;
       const std::string why = "a queued message (" + std::to_string(state.front_payload().size()) +
                               " bytes) could not be sent: " + std::string(errc_name(result));
       log(LogLevel::warning, "stream failed: " + why);
@@ -254,6 +256,7 @@ void EventNode::Impl::flush_stream(StreamSession::State& state) {
   // closed) on this thread, and those writes may wait for credit. Credit calls this again.
   if (!state.send_queue.empty()) return;
   if (state.fail_requested) {
+    if (fail_waits_for_view(state)) return;
     connection.stream_fail(now, *state.id, state.fail_requested->first,
                            state.fail_requested->second);
     state.fail_requested.reset();
@@ -261,6 +264,13 @@ void EventNode::Impl::flush_stream(StreamSession::State& state) {
     connection.stream_close(now, *state.id);
     state.close_requested = false;
   }
+}
+
+bool EventNode::Impl::fail_waits_for_view(StreamSession::State& state) {
+  if (!view_lent(state.peer, &state)) return false;
+  post_freeing_views({[this, kept = state.shared_from_this()] { flush_stream(*kept); }, [] {}},
+                     state.peer, &state);
+  return true;
 }
 
 void EventNode::Impl::wait_for_commands(StreamSession::State& state) {

@@ -61,8 +61,11 @@ Errc post_counted(const std::shared_ptr<State>& state, std::function<void(EventN
     --state->in_flight;
     return Errc::queue_full;
   }
-  const Errc posted =
-      node->post({[node = node.get(), run = std::move(run)] { run(*node); }, std::move(abandon)});
+  // On the loop thread, a handle with no id yet was opened from another thread and its open
+  // still waits in the command queue: the object goes behind it.
+  const bool open_queued = node->on_loop_thread() && !state->id;
+  const Errc posted = node->post(
+      {[node = node.get(), run = std::move(run)] { run(*node); }, std::move(abandon)}, open_queued);
   if (posted != Errc::ok) --state->in_flight;
   return posted;
 }

@@ -102,7 +102,7 @@ Errc post_to_stream(const std::shared_ptr<StreamSession::State>& state,
                                    },
                                    [] {}};
   if (effect == ViewEffect::may_free && !behind_queue) {
-    return node->post_freeing_views(std::move(command));
+    return node->post_freeing_views(std::move(command), state->peer, state.get());
   }
   return node->post(std::move(command), behind_queue);
 }
@@ -296,12 +296,20 @@ Errc StreamSession::cancel() {
   if (!state_ || state_->ended) return Errc::not_found;
   // Ends the stream at once in the core, which frees its unread messages: from inside
   // on_message, once it returned.
-  return post_to_stream(
+  const Errc posted = post_to_stream(
       state_,
       [](EventNode::Impl& node, StreamSession::State& state) {
         if (state.id) node.connection(state.peer).stream_cancel(node.fresh_now(), *state.id);
       },
       open_on_its_way(*state_), ViewEffect::may_free);
+  // Waiting for on_message to return: nothing more goes on the stream meanwhile, as after
+  // the cancel itself.
+  if (const std::shared_ptr<EventNode::Impl> node = state_->node.lock();
+      posted == Errc::ok && node && node->on_loop_thread() && !state_->ended &&
+      node->view_lent(state_->peer, state_.get())) {
+    state_->closing = true;
+  }
+  return posted;
 }
 
 bool StreamSession::ended() const {

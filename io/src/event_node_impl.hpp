@@ -282,14 +282,24 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
 
   // `behind_queue`: queued even on the loop thread, to run after the commands waiting now.
   Errc post(Command command, bool behind_queue = false);
-  // For a command that may free what on_message or on_data is reading (it ends a stream, an
-  // object or a connection): run from inside one of those callbacks, it waits until the
-  // outermost returns (ViewLent), so the view stays valid for the whole callback.
-  Errc post_freeing_views(Command command);
-  // Around each on_message and on_data call (loop thread): the view it gets is lent until
-  // the call returns; once the outermost returns, the commands that waited for it run.
-  void lend_view() { ++views_lent; }
-  void view_returned();
+  // A view on_message or on_data is reading: the stream's or reader's state (`owner`) and
+  // its peer. Commands that may free it wait until it is returned (post_freeing_views).
+  struct LentView {
+    PeerId peer = 0;
+    const void* owner = nullptr;
+  };
+  // For a command that may free a view lent to a callback: one that ends stream or reader
+  // `owner` of `peer`, or, with owner null, every stream and object of `peer` (remove_peer).
+  // While such a view is lent (from inside that callback, or one nested in it), the command
+  // waits until it is returned, so the view stays valid for the whole callback; else it is
+  // posted as any command.
+  Errc post_freeing_views(Command command, PeerId peer, const void* owner);
+  // Whether a view post_freeing_views would wait for is lent now (loop thread).
+  bool view_lent(PeerId peer, const void* owner) const;
+  // Around each on_message and on_data call (loop thread): the view is lent until the call
+  // returns; then every command that waited for it alone runs, in the order asked.
+  void lend_view(PeerId peer, const void* owner) { lent_views.push_back({peer, owner}); }
+  void view_returned(const void* owner);
 
   bool on_loop_thread() const { return std::this_thread::get_id() == loop_id; }
 
@@ -564,6 +574,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // (each goes into the core only while its output is below the high-water mark, so it is
   // encoded straight into the output, not into a lane first), then its close or fail.
   void flush_stream(StreamSession::State& state);
+  // Whether ending `state` must wait for its on_message to return (its view is lent): then
+  // flush_stream runs again once it returned.
+  bool fail_waits_for_view(StreamSession::State& state);
   // Remembers that `state`'s queued messages wait for room in the connection's output.
   void wait_for_room(StreamSession::State& state);
   // Flushes the sessions waiting for room whose connection's output has fallen below the
@@ -698,14 +711,18 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // The callbacks of handles whose final on_end returned (release_callbacks), kept until
   // none of them can be running.
   std::vector<std::shared_ptr<void>> released;
-  // How many on_message and on_data calls are under way (nested), and the commands that wait
-  // for them to return (post_freeing_views). Loop thread only.
   // The ends of object streams and bundles whose open stop() abandoned: run after every
   // abandoned command, so that their objects complete first. stop()'s thread only.
   std::vector<std::function<void()>> ends_after_abandons;
-  int views_lent = 0;
-  std::vector<Command> after_views;
-  bool draining_views = false;
+  // The views lent now (nested calls, innermost last), and the commands that wait for one
+  // to be returned (post_freeing_views). Loop thread only.
+  struct AfterView {
+    Command command;
+    PeerId peer = 0;
+    const void* owner = nullptr;  // null: any view of `peer`
+  };
+  std::vector<LentView> lent_views;
+  std::vector<AfterView> after_views;
   std::thread thread;
   std::atomic<std::thread::id> loop_id;
   std::mutex mutex;

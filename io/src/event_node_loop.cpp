@@ -95,26 +95,35 @@ void EventNode::Impl::release_loop() {
 
 // ---- commands ----
 
-Errc EventNode::Impl::post_freeing_views(Command command) {
-  if (on_loop_thread() && !stopping && views_lent > 0) {
-    after_views.push_back(std::move(command));
+Errc EventNode::Impl::post_freeing_views(Command command, PeerId peer, const void* owner) {
+  if (on_loop_thread() && !stopping && view_lent(peer, owner)) {
+    after_views.push_back({std::move(command), peer, owner});
     return Errc::ok;
   }
   return post(std::move(command));
 }
 
-void EventNode::Impl::view_returned() {
-  // A command run here may deliver more (a nested lend): what waits then is run by this
-  // call, after the commands ahead of it.
-  if (--views_lent > 0 || draining_views) return;
-  draining_views = true;
-  while (!after_views.empty()) {
-    std::vector<Command> due;
-    due.swap(after_views);
-    for (Command& command : due)
-      command.run();
+bool EventNode::Impl::view_lent(PeerId peer, const void* owner) const {
+  return std::any_of(lent_views.begin(), lent_views.end(), [&](const LentView& view) {
+    return view.peer == peer && (owner == nullptr || view.owner == owner);
+  });
+}
+
+void EventNode::Impl::view_returned(const void* owner) {
+  const auto lent = std::find_if(lent_views.rbegin(), lent_views.rend(),
+                                 [owner](const LentView& view) { return view.owner == owner; });
+  if (lent != lent_views.rend()) lent_views.erase(std::next(lent).base());
+  // Each command whose views are all returned runs, oldest first; one may lend and return
+  // views itself (a delivery it starts), which runs what waited for those.
+  while (true) {
+    const auto due = std::find_if(
+        after_views.begin(), after_views.end(),
+        [this](const AfterView& after) { return !view_lent(after.peer, after.owner); });
+    if (due == after_views.end()) return;
+    Command command = std::move(due->command);
+    after_views.erase(due);
+    command.run();
   }
-  draining_views = false;
 }
 
 Errc EventNode::Impl::post(Command command, bool behind_queue) {

@@ -168,7 +168,7 @@ Errc on_reader_loop(const std::shared_ptr<ObjectReader::State>& state,
         body(*node);
       },
       [] {}};
-  return ends_object ? node->post_freeing_views(std::move(command))
+  return ends_object ? node->post_freeing_views(std::move(command), state->peer, state.get())
                      : node->post(std::move(command));
 }
 
@@ -459,11 +459,11 @@ void EventNode::Impl::deliver_object(const std::shared_ptr<ObjectReader::State>&
     const std::size_t size = read->data.size();
     if (size > 0 || read->end) {
       state->on_data_thread.store(std::this_thread::get_id(), std::memory_order_relaxed);
-      lend_view();
+      lend_view(state->peer, state.get());
       if (state->sink.on_data) state->sink.on_data(reader, read->data, read->end);
       state->on_data_thread.store(std::thread::id(), std::memory_order_relaxed);
-      view_returned();           // a refuse or discard from on_data runs here
-      if (state->ended) return;  // refused or discarded from on_data
+      view_returned(state.get());  // a refuse or discard from on_data runs here
+      if (state->ended) return;    // refused or discarded from on_data
       if (state->deferred) {
         state->deferred_bytes = size;
         state->deferred_end = read->end;

@@ -147,7 +147,9 @@ struct ConnectionTimeouts {
   std::int64_t max_clock_skew_ms = 5 * 60 * 1000;
   // The opener of a stream pings it this often and fails it after stream_silence_timeout_ms
   // without any frame for it; the serving side drops a stream not pinged for
-  // stream_idle_timeout_ms.
+  // stream_idle_timeout_ms. Only while a direction is open (or this side's frames for it
+  // still wait to be written): once both ended, the stream waits for its reader, bounded by
+  // its deadline alone (PROTOCOL.md §6.2).
   std::int64_t stream_ping_interval_ms = 15'000;
   std::int64_t stream_silence_timeout_ms = 30'000;
   std::int64_t stream_idle_timeout_ms = 60'000;

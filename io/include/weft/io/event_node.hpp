@@ -426,7 +426,9 @@ class StreamSession {
   // Cancels the stream on both sides now; queued messages are dropped; on_end(canceled)
   // follows. not_found when the stream ended; queue_full when the command queue is full
   // (nothing canceled: try again); shutting_down when the node is stopping or gone (its
-  // stop() ends the stream).
+  // stop() ends the stream). fail() and cancel() from inside this stream's on_message (or a
+  // callback nested in it) take effect once on_message returned, so the message it reads
+  // stays valid until then; meanwhile write(), close() and fail() are stream_closed.
   Errc cancel();
   // From any thread: true once the stream has ended (and for an empty handle). It turns true
   // as the end begins, before on_end runs on the loop thread: to act after on_end, act in it.
@@ -661,7 +663,10 @@ class EventNode {
   // Removes the live peer `name` (Node::remove_peer): its connection closes after a
   // goaway(shutting_down), sent as the socket takes it at once (none when the socket is
   // full, or on io_uring while a send of the connection is still with the kernel: the peer
-  // then sees the connection close, and ends its work with it as disconnected); every call to it
+  // then sees the connection close, and ends its work with it as disconnected). From inside
+  // an on_message or on_data of this peer's (or a callback nested in one), the removal takes
+  // effect once that callback returned, so the data it reads stays valid: until then the
+  // peer is still there (calls made to it meanwhile end with peer_removed). Every call to it
   // ends once with Errc::peer_removed (reply callbacks; Responder::canceled() turns true for its
   // requests being served), every stream with it ends with peer_removed (on_end), and every object
   // stream to it completes its objects and ends with peer_removed, an object being read from it

@@ -144,7 +144,8 @@ class ObjectReader {
   // shutting_down when the node is stopping or gone. They act on this reader's object only:
   // one the sender aborted (or the connection lost) while the command was on its way does
   // nothing, even when the stream already reads the next object, and on_end reports the
-  // abort.
+  // abort. discard() and refuse() from inside this reader's on_data (or a callback nested in
+  // it) take effect once on_data returned: the chunk it reads stays valid until then.
   //
   // Stops reading: the rest is drained, the sender's completion is ok, on_end(ok) follows.
   Errc discard();
