@@ -8,6 +8,7 @@
 
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -28,27 +29,40 @@ using testing::wait_until;
 // while the loop was busy: the handle's open is queued behind the command running `act`.
 void act_on_loop_before_the_open_ran(EventNode& node, const std::function<void()>& make,
                                      const std::function<Errc()>& act, Errc& acted) {
-  std::mutex mutex;
-  std::condition_variable changed;
-  bool running = false;
-  bool made = false;
-  bool done = false;
-  ASSERT_EQ(node.run_on_loop([&] {
-    std::unique_lock lock(mutex);
-    running = true;
-    changed.notify_all();
-    changed.wait(lock, [&] { return made; });
-    acted = act();
-    done = true;
-    changed.notify_all();
+  // Shared with the loop's command, which may outlive this call when a wait below times out.
+  struct Steps {
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool running = false;
+    bool made = false;
+    bool done = false;
+    bool abandoned = false;  // the test gave up waiting: `act` must not run
+    Errc acted = Errc::not_found;
+  };
+  const auto steps = std::make_shared<Steps>();
+  ASSERT_EQ(node.run_on_loop([steps, act] {
+    std::unique_lock lock(steps->mutex);
+    steps->running = true;
+    steps->changed.notify_all();
+    steps->changed.wait(lock, [&] { return steps->made; });
+    if (steps->abandoned) return;
+    steps->acted = act();
+    steps->done = true;
+    steps->changed.notify_all();
   }),
             Errc::ok);
-  std::unique_lock lock(mutex);
-  ASSERT_TRUE(changed.wait_for(lock, 5s, [&] { return running; }));
+  std::unique_lock lock(steps->mutex);
+  if (!steps->changed.wait_for(lock, 5s, [&] { return steps->running; })) {
+    steps->abandoned = steps->made = true;  // lets the command end without acting
+    steps->changed.notify_all();
+    FAIL() << "the loop never ran the command";
+  }
   make();  // queued: the loop is inside the command above
-  made = true;
-  changed.notify_all();
-  ASSERT_TRUE(changed.wait_for(lock, 5s, [&] { return done; }));
+  steps->made = true;
+  steps->changed.notify_all();
+  // No time limit now: the command, running, refers to the handle `make` made.
+  steps->changed.wait(lock, [&] { return steps->done; });
+  acted = steps->acted;
 }
 
 // A node whose peer never answers: what it opens to the peer stays open until ended.

@@ -268,7 +268,13 @@ void EventNode::Impl::flush_stream(StreamSession::State& state) {
 
 bool EventNode::Impl::fail_waits_for_view(StreamSession::State& state) {
   if (!view_lent(state.peer, &state)) return false;
-  post_freeing_views({[this, kept = state.shared_from_this()] { flush_stream(*kept); }, [] {}},
+  if (state.flush_after_view) return true;  // one flush waits already, for every write
+  state.flush_after_view = true;
+  post_freeing_views({[this, kept = state.shared_from_this()] {
+                        kept->flush_after_view = false;
+                        flush_stream(*kept);
+                      },
+                      [] {}},
                      state.peer, &state);
   return true;
 }

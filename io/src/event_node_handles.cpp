@@ -101,7 +101,8 @@ Errc post_to_stream(const std::shared_ptr<StreamSession::State>& state,
                                      if (!state->ended) change(*node, *state);
                                    },
                                    [] {}};
-  if (effect == ViewEffect::may_free && !behind_queue) {
+  // Only the loop thread lends views, and only it may read `peer` (the open writes it there).
+  if (effect == ViewEffect::may_free && !behind_queue && node->on_loop_thread()) {
     return node->post_freeing_views(std::move(command), state->peer, state.get());
   }
   return node->post(std::move(command), behind_queue);

@@ -139,6 +139,7 @@ struct StreamSession::State : std::enable_shared_from_this<StreamSession::State>
   std::atomic<bool> ended{false};
   std::atomic<bool> closing{false};  // close() or fail() was called
   bool input_end_told = false;       // loop thread: on_input_end ran
+  bool flush_after_view = false;     // loop thread: an end waits for on_message to return
   // The thread running on_message now (none outside it): defer() is allowed on that thread
   // only, not on another that calls while on_message runs. Only the loop thread writes it.
   std::atomic<std::thread::id> on_message_thread{};
