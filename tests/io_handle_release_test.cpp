@@ -127,11 +127,7 @@ struct Nodes {
                                return sink;
                              });
     EXPECT_EQ(acceptor->start(), Errc::ok);
-    EventNodeOptions dialing;
-    dialing.config = config_for(dialer_name, acceptor_name);
-    dialing.addresses.push_back({acceptor_name, "127.0.0.1", acceptor->port()});
-    dialer = std::make_unique<EventNode>(std::move(dialing));
-    EXPECT_EQ(dialer->start(), Errc::ok);
+    dialer = testing::started_dialer(dialer_name, acceptor_name, acceptor->port());
     peer = acceptor_name;
     EXPECT_TRUE(testing::wait_established(*dialer));
   }

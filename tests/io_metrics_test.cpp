@@ -45,11 +45,7 @@ struct Nodes {
     acceptor = std::make_unique<EventNode>(std::move(acceptor_options));
     acceptor->handle(kEcho, "", [](IncomingRequest&& r) { r.responder.respond(r.payload); });
     EXPECT_EQ(acceptor->start(), Errc::ok);
-    EventNodeOptions dialer_options;
-    dialer_options.config = config_for(dialer_name, acceptor_name);
-    dialer_options.addresses.push_back({acceptor_name, "127.0.0.1", acceptor->port()});
-    dialer = std::make_unique<EventNode>(std::move(dialer_options));
-    EXPECT_EQ(dialer->start(), Errc::ok);
+    dialer = testing::started_dialer(dialer_name, acceptor_name, acceptor->port());
   }
   std::string dialer_name;
   std::string acceptor_name;

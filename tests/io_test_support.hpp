@@ -197,6 +197,19 @@ inline LoopbackListener listen_on_loopback(int backlog = 4) {
   return {fd, ntohs(address.sin_port)};
 }
 
+// A node `dialer_name` that dials `acceptor_name` at 127.0.0.1:`port`, started (a failed
+// start fails the test).
+inline std::unique_ptr<EventNode> started_dialer(const std::string& dialer_name,
+                                                 const std::string& acceptor_name,
+                                                 std::uint16_t port) {
+  EventNodeOptions dialing;
+  dialing.config = config_for(dialer_name, acceptor_name);
+  dialing.addresses.push_back({acceptor_name, "127.0.0.1", port});
+  auto dialer = std::make_unique<EventNode>(std::move(dialing));
+  EXPECT_EQ(dialer->start(), Errc::ok);
+  return dialer;
+}
+
 // Two started nodes: `dialer` connected to `acceptor`, which takes every request to handler 1
 // and never answers it (its responders kept in `held`, under `mutex`). Not movable: the
 // acceptor's handler refers to the members.
@@ -213,11 +226,7 @@ class SilentServerPair {
       held.push_back(request.responder);
     });
     EXPECT_EQ(acceptor->start(), Errc::ok);
-    EventNodeOptions dialing;
-    dialing.config = config_for(dialer_name, acceptor_name);
-    dialing.addresses.push_back({acceptor_name, "127.0.0.1", acceptor->port()});
-    dialer = std::make_unique<EventNode>(std::move(dialing));
-    EXPECT_EQ(dialer->start(), Errc::ok);
+    dialer = started_dialer(dialer_name, acceptor_name, acceptor->port());
   }
   SilentServerPair(const SilentServerPair&) = delete;
   SilentServerPair& operator=(const SilentServerPair&) = delete;
