@@ -45,6 +45,15 @@ void release_callbacks(const std::weak_ptr<EventNode::Impl>& node, Parts&... par
   if (impl && impl->on_loop_thread()) impl->released.push_back(std::move(taken));
 }
 
+// Whether a handle's open is still on its way: on the loop thread, a handle with no id yet
+// (a call with no entry yet) was opened from another thread, and its open still waits in the
+// command queue, so what the handle asks for now must go behind it. `opened` (the handle's id)
+// is written on the loop thread and read here only there.
+template <typename Opened>
+bool open_still_queued(const EventNode::Impl& node, const Opened& opened) {
+  return node.on_loop_thread() && !opened;
+}
+
 // The handles that send objects (ObjectStream::State, Bundle::State) share these steps.
 
 // Counts one more object in flight on `state` and hands `run` to the loop; `abandon` runs
@@ -61,9 +70,7 @@ Errc post_counted(const std::shared_ptr<State>& state, std::function<void(EventN
     --state->in_flight;
     return Errc::queue_full;
   }
-  // On the loop thread, a handle with no id yet was opened from another thread and its open
-  // still waits in the command queue: the object goes behind it.
-  const bool open_queued = node->on_loop_thread() && !state->id;
+  const bool open_queued = open_still_queued(*node, state->id);
   const Errc posted = node->post(
       {[node = node.get(), run = std::move(run)] { run(*node); }, std::move(abandon)}, open_queued);
   if (posted != Errc::ok) --state->in_flight;
@@ -77,9 +84,7 @@ Errc on_handle_loop(const std::shared_ptr<State>& state,
   if (!state || state->ended) return Errc::not_found;
   const std::shared_ptr<EventNode::Impl> node = state->node.lock();
   if (!node) return Errc::shutting_down;
-  // On the loop thread, a handle with no id yet was opened from another thread and its open
-  // still waits in the command queue: the body goes behind it.
-  const bool open_queued = node->on_loop_thread() && !state->id;
+  const bool open_queued = open_still_queued(*node, state->id);
   return node->post({[node = node.get(), state, body = std::move(body)] {
                        if (state->id && !state->ended) body(*node, *state);
                      },

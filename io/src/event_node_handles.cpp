@@ -12,9 +12,7 @@ Errc CallHandle::cancel() {
   if (!state_ || state_->ended) return Errc::not_found;
   const std::shared_ptr<EventNode::Impl> node = state_->node.lock();
   if (!node) return Errc::shutting_down;
-  // On the loop thread, a call with no id yet was asked for from another thread and its
-  // request still waits in the command queue: the cancel goes behind it.
-  const bool request_queued = node->on_loop_thread() && !state_->call;
+  const bool request_queued = open_still_queued(*node, state_->call);
   return node->post(
       {[node = node.get(), state = state_] {
          if (!state->call) return;
@@ -115,11 +113,10 @@ bool writes_on_their_way(const StreamSession::State& state) {
   return node && node->on_loop_thread() && state.queued.load() > state.send_queue.size();
 }
 
-// On the loop thread, a stream with no id yet was opened from another thread and its open
-// still waits in the command queue: a change asked for now goes behind it.
+// Whether a change asked for now must go behind the stream's open (open_still_queued).
 bool open_on_its_way(const StreamSession::State& state) {
   const std::shared_ptr<EventNode::Impl> node = state.node.lock();
-  return node && node->on_loop_thread() && !state.id;
+  return node && open_still_queued(*node, state.id);
 }
 
 }  // namespace
