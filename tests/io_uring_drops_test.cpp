@@ -59,7 +59,7 @@ class DropFault {
 // when `on_server`, else the client's; so is the log.
 struct Pair {
   Pair(DropFault& fault, bool on_server, LogLines& log, std::int64_t ping_interval_ms,
-       std::function<int()> wait_fault = nullptr) {
+       std::function<int()> wait_fault = nullptr, std::size_t faulty_send_copy_bytes = 0) {
     const std::string client_name = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
     server_name = client_name == "alpha" ? "bravo" : "alpha";
     EventNodeOptions serving = options_for(server_name, client_name, ping_interval_ms);
@@ -68,6 +68,7 @@ struct Pair {
     faulty.uring_completion_fault = fault.seam();
     faulty.uring_wait_fault = std::move(wait_fault);
     faulty.log = log.sink();
+    if (faulty_send_copy_bytes > 0) faulty.uring_send_copy_bytes = faulty_send_copy_bytes;
     server = std::make_unique<EventNode>(std::move(serving));
     server->handle(kEcho, "", [](IncomingRequest&& request) {
       request.responder.respond(std::move(request.payload));
@@ -149,6 +150,61 @@ INSTANTIATE_TEST_SUITE_P(Operations, IoUringDrops,
                            return std::string(param_info.param.first) +
                                   (param_info.param.second ? "_server" : "_client");
                          });
+
+// The protocol errors `node` closed connections for, of every peer and kind.
+std::uint64_t protocol_errors(EventNode& node) {
+  std::uint64_t errors = 0;
+  for (const PeerMetrics& peer : node.metrics().peers) {
+    for (const std::uint64_t count : peer.counters.protocol_errors)
+      errors += count;
+  }
+  return errors;
+}
+
+// A send with nothing behind it completes quietly: only its failure (a full socket cut it
+// short) has a completion. When the kernel drops completions in the turn such a send went
+// out, its failure may be the one dropped, so the send cannot be taken as whole: its
+// connection ends. Taken as whole, the bytes it did not send would be skipped, and the peer
+// would read the next frame from the middle of this one. (Two guards keep it so: the send's
+// own confirmation, and the recovery that ends every connection with an operation posted;
+// with both taken out the server counts a protocol error here, with either one it does not.)
+TEST(IoUringDrops, ADroppedFailureOfAQuietSendEndsItsConnectionWithNothingSkipped) {
+  if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
+  DropFault fault("quiet_send");
+  LogLines log;
+  // The client copies output of up to 8 MiB into its ring sends (16 KiB by default), so
+  // a large request goes by ring sends.
+  Pair pair(fault, false, log, 10'000, nullptr, 8 << 20);
+  ASSERT_TRUE(wait_established(*pair.client));
+  ASSERT_TRUE(pair.echoes());
+  fault.arm();
+  // Requests of 4 MiB, one at a time: the last part of each goes out with nothing behind it
+  // into a socket the earlier parts filled.
+  const std::vector<std::uint8_t> large(4 << 20, 0x6b);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto reply =
+            pair.client->request(pair.server_name, kEcho, std::vector<std::uint8_t>(large), 5000);
+        reply.wait_for(10s);
+        return fault.dropped() == 1;
+      },
+      20s))
+      << "no failed quiet send was dropped";
+  ASSERT_TRUE(wait_until([&] { return pair.echoes(); }, 20s));
+  for (int i = 0; i < 5; ++i) {
+    auto reply =
+        pair.client->request(pair.server_name, kEcho, std::vector<std::uint8_t>(large), 5000);
+    ASSERT_EQ(reply.wait_for(10s), std::future_status::ready);
+    const Reply got = reply.get();
+    ASSERT_EQ(got.error, Errc::ok) << i;
+    EXPECT_TRUE(got.payload == large) << i;
+  }
+  EXPECT_EQ(driver_metric(*pair.client, "io_uring_completions_dropped"), 1);
+  EXPECT_EQ(log.with(LogLevel::error, "io_uring: the kernel dropped 1 completions").size(), 1U);
+  // The server read every frame whole: no connection ended for a frame cut short.
+  EXPECT_EQ(protocol_errors(*pair.server), 0U);
+  EXPECT_TRUE(pair.stop_both());
+}
 
 // While the node stops: the drain's own cancellation, or a canceled receive, completes
 // unseen, and the drain does not wait for it for ever.

@@ -59,7 +59,7 @@ std::string_view operation_name(std::uint64_t user_data) {
       case kReceive:
         return "receive";
       case kSend:
-        return "send";
+        return (user_data & Ring::kQuietBit) != 0 ? "quiet_send" : "send";
       case kPollOut:
         return "poll_out";
       default:

@@ -298,8 +298,9 @@ struct EventNodeOptions {
   // drops one when its completion queue is full and it cannot allocate room in its
   // overflow list); leave it null (the default) in real use. When set, the loop thread
   // calls it once for each completion it reaps, also while the node stops, with the kind
-  // of operation completed: "receive", "send", "poll_out" (a socket's writability or its
-  // connect), "wake" (commands from other threads), "timer" (the core's deadlines),
+  // of operation completed: "receive", "send", "quiet_send" (the failure of a send whose
+  // success has no completion: the socket cut it short), "poll_out" (a socket's
+  // writability or its connect), "wake" (commands from other threads), "timer" (the core's deadlines),
   // "listen" (a connection to accept), "accept_resume" or "cancel". True drops it, as the
   // kernel would: the loop then ends every connection with an operation posted (the
   // reason "io_uring: the kernel dropped completions"; the core reconnects as after any
