@@ -213,6 +213,46 @@ TEST(ProtocolContracts, DialerTakesAGoawayDuringTheHandshakeAsTheAcceptorsRefusa
   }
 }
 
+// A peer's reason text (a reject, or a goaway during the handshake or after it) reaches the
+// application and the node's log cut to the 4096 bytes a node sends at most, at a UTF-8
+// character's start: a dialer's limit lets an acceptor send 8 MiB of it, and before the
+// proofs anyone who can connect can. Before, each was reported whole.
+TEST(ProtocolContracts, AReasonTextFromThePeerIsReportedCutTo4096Bytes) {
+  std::string long_text = "x";  // then two-byte characters: the cut at 4096 splits one
+  for (int i = 0; i < 6000; ++i)
+    long_text += "\u00e9";
+  const std::string expected = long_text.substr(0, 4095);
+  const Frame goaway{.op = Op::goaway,
+                     .status = static_cast<std::uint16_t>(Status::auth_failed),
+                     .payload = as_bytes(long_text)};
+  {  // the dialer, refused by the acceptor
+    auto driven = dialing();
+    driven.written();
+    Frame reject = goaway;
+    reject.op = Op::reject;
+    driven.feed(reject);
+    const auto failed = driven.last<event::HandshakeFailed>();
+    ASSERT_TRUE(failed.has_value());
+    EXPECT_EQ(failed->message, expected);
+  }
+  {  // the acceptor, refused by a dialer that proved nothing yet
+    auto driven = accepting(acceptor_config());
+    driven.feed(hello_frame());
+    driven.read();
+    driven.feed(goaway);
+    const auto failed = driven.last<event::HandshakeFailed>();
+    ASSERT_TRUE(failed.has_value());
+    EXPECT_EQ(failed->message, expected);
+  }
+  {  // an established connection's peer going away
+    auto driven = testing::accepted();
+    driven.feed(goaway);
+    const auto down = driven.last<event::PeerDown>();
+    ASSERT_TRUE(down.has_value());
+    EXPECT_EQ(down->reason, "peer going away: auth_failed " + expected);
+  }
+}
+
 TEST(ProtocolContracts, DialerTreatsAnythingButChallengeWelcomeOrRejectAsAProtocolError) {
   {  // a frame other than challenge / reject first (§4.2 dialer step 3)
     auto driven = dialing();

@@ -3,6 +3,9 @@
 // kernel TLS probe (weft/io/kernel_tls.hpp).
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -70,6 +74,30 @@ TEST_F(TlsContextTest, EachBadCredentialIsNamed) {
   other_key.key_pem = pki_.credentials({"node-c"}).key_pem;
   const std::string mismatch = load_failure(other_key, TlsLoadErrc::key_mismatch);
   EXPECT_NE(mismatch.find("does not match the certificate"), std::string::npos) << mismatch;
+}
+
+// An encrypted key is refused by name, without OpenSSL asking for its pass phrase on the
+// terminal (a node started from one would wait there, its SIGHUP reload blocked for ever).
+TEST_F(TlsContextTest, AnEncryptedKeyIsRefusedWithoutAskingForAPassPhrase) {
+  const std::unique_ptr<BIO, decltype(&BIO_free)> in(
+      BIO_new_mem_buf(node_b_.key_pem.data(), static_cast<int>(node_b_.key_pem.size())), BIO_free);
+  const std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
+  ASSERT_NE(key, nullptr);
+  const std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), BIO_free);
+  std::string pass_phrase = "correct horse battery staple";
+  ASSERT_EQ(PEM_write_bio_PKCS8PrivateKey(out.get(), key.get(), EVP_aes_256_cbc(), nullptr, 0,
+                                          nullptr, pass_phrase.data()),
+            1);
+  char* pem = nullptr;
+  const long pem_bytes = BIO_get_mem_data(out.get(), &pem);
+  io::TlsCredentials encrypted = node_b_;
+  encrypted.key_pem.assign(pem, static_cast<std::size_t>(pem_bytes));
+  encrypted.key_source = "/etc/weft/node.key";
+  ASSERT_NE(encrypted.key_pem.find("ENCRYPTED"), std::string::npos);
+  const std::string message = load_failure(encrypted, TlsLoadErrc::bad_private_key);
+  EXPECT_EQ(message.rfind("/etc/weft/node.key: encrypted keys are not supported", 0), 0u)
+      << message;
 }
 
 TEST_F(TlsContextTest, OptionsOpenSslRefusesAreNamed) {

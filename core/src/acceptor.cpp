@@ -160,8 +160,9 @@ Acceptor::Outcome Acceptor::on_auth(TimeNs, PendingMap::iterator it, const Decod
   if (step.frame.op == Op::goaway) {
     // The dialer refused the challenge (its proof, clock, version): its reasons, reported as
     // the peer's; nothing is sent back.
-    context_.emit(event::HandshakeFailed{peer_name, static_cast<Status>(step.frame.status), false,
-                                         std::string(as_chars(step.frame.payload))});
+    context_.emit(
+        event::HandshakeFailed{peer_name, static_cast<Status>(step.frame.status), false,
+                               std::string(clip_error_text(as_chars(step.frame.payload)))});
     context_.emit(event::CloseTransport{
         it->first,
         "handshake refused by the peer: " + std::string(status_name(step.frame.status)),

@@ -408,7 +408,7 @@ bool Connection::dispatch(TimeNs now_ns, const Frame& frame) {
       }
       teardown(now_ns,
                "peer going away: " + std::string(status_name(frame.status)) + " " +
-                   std::string(as_chars(frame.payload)),
+                   std::string(clip_error_text(as_chars(frame.payload))),
                true, {});
       return false;
     case Op::request:

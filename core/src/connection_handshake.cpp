@@ -78,7 +78,7 @@ bool Connection::dispatch_handshake(TimeNs now_ns, const Frame& frame, Bytes fra
   // too, and no frame answers a goaway (PROTOCOL.md §4.2, §4.6).
   if (frame.op == Op::reject || frame.op == Op::goaway) {
     context_.emit(event::HandshakeFailed{name_, static_cast<Status>(frame.status), false,
-                                         std::string(as_chars(frame.payload))});
+                                         std::string(clip_error_text(as_chars(frame.payload)))});
     teardown(now_ns,
              std::string(frame.op == Op::reject ? "handshake rejected by peer: "
                                                 : "peer going away during the handshake: ") +

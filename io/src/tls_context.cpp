@@ -169,9 +169,16 @@ std::optional<TlsLoadError> Builder::use_own_chain_and_key() {
   }
   const tls_detail::BioPtr bio = tls_detail::memory_bio(c.key_pem);
   // Read into the context's library context: a key that draws randomness when it signs
-  // (ECDSA) then draws it from the deterministic source too.
-  PkeyPtr key(PEM_read_bio_PrivateKey_ex(bio.get(), nullptr, nullptr, nullptr, impl->libctx.get(),
-                                         nullptr));
+  // (ECDSA) then draws it from the deterministic source too. No pass phrase is ever given,
+  // so an encrypted key fails to load rather than OpenSSL asking for one on the terminal
+  // (where a node reloading its credentials on SIGHUP would wait for ever).
+  const auto refuse_pass_phrase = [](char*, int, int, void*) { return -1; };
+  PkeyPtr key(PEM_read_bio_PrivateKey_ex(bio.get(), nullptr, refuse_pass_phrase, nullptr,
+                                         impl->libctx.get(), nullptr));
+  if (!key && c.key_pem.find("ENCRYPTED") != std::string::npos) {
+    return load_error(TlsLoadErrc::bad_private_key, c.key_source,
+                      "encrypted keys are not supported (keep the key unencrypted, mode 0600)");
+  }
   if (!key) return load_error(TlsLoadErrc::bad_private_key, c.key_source, "no usable private key");
   if (SSL_CTX_use_PrivateKey(ctx(), key.get()) != 1) {
     const unsigned long code = ERR_peek_last_error();
