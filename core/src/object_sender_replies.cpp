@@ -227,7 +227,12 @@ void ObjectSender::on_down(TimeNs now_ns) {
     stream.ready = false;
     reset_link(stream);
     stream.idle_at_ns = kNever;
-    if (!stream.objects.empty()) stream.give_up_at_ns = give_up_at_ns;
+    // A wait under way goes on (PROTOCOL.md §6.3: one window from the first loss, a later
+    // connection's open included); one accepted on this connection cleared it, and starts
+    // afresh.
+    if (!stream.objects.empty() && stream.give_up_at_ns == kNever) {
+      stream.give_up_at_ns = give_up_at_ns;
+    }
   }
   by_mux_.clear();
 }
