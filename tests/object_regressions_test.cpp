@@ -199,13 +199,20 @@ TEST(ObjectRegressions, AnOpenWithSeqZeroIsAnInvalidField) {
             std::string::npos);
 }
 
-TEST(ObjectRegressions, FinishedObjectsQueuedBehindAnUnreadOneCountAgainstTheWindow) {
+// A receiver (endpoint "store", a window of 4 objects) to which the script opened mux 6 and
+// began object 1 with an empty header.
+ScriptedPeer first_object_begun() {
   auto driven = accepted();
   driven.node().register_object_endpoint("store", ObjectWindow{.objects = 4, .bytes = 1 << 20});
   driven.exchange(open_frame(6, 1));
   std::vector<std::uint8_t> header;
   encode_object_header(ObjectHeader{}, header);
   driven.feed(Frame{.op = Op::object_begin, .mux = 6, .seq = 1, .payload = header});
+  return driven;
+}
+
+TEST(ObjectRegressions, FinishedObjectsQueuedBehindAnUnreadOneCountAgainstTheWindow) {
+  auto driven = first_object_begun();
   driven.feed(Frame{.op = Op::object_end, .mux = 6, .seq = 1});  // arrived, never read
   const std::uint8_t bad[1] = {0xc0};
   std::uint64_t credit_back = 0;
@@ -221,6 +228,25 @@ TEST(ObjectRegressions, FinishedObjectsQueuedBehindAnUnreadOneCountAgainstTheWin
   expect_still_up(driven);
   driven.feed(Frame{.op = Op::object_begin, .mux = 6, .seq = 5, .payload = Bytes(bad, 1)});
   EXPECT_EQ(expect_protocol_error(driven), "object_begin 5 on mux 6: beyond the granted credit");
+}
+
+// Found by a review: the text of an object_end that aborts an object was kept whole (up to
+// 4096 bytes) until its ack went, and echoed in it; objects queued behind an unread one kept
+// theirs outside any byte budget. The ack echoes the first 256 bytes, as a result kept
+// for a resume does (PROTOCOL.md §6.3).
+TEST(ObjectRegressions, TheAckOfAnObjectTheSenderAbortedEchoesTheFirst256BytesOfItsText) {
+  auto driven = first_object_begun();
+  const std::string text(4000, 'a');
+  Frame end{.op = Op::object_end, .mux = 6, .seq = 1, .payload = as_bytes(text)};
+  end.status = static_cast<std::uint16_t>(Status::canceled);
+  driven.feed(end);
+  const auto acks = frames_with(driven.read().sent, Op::object_ack);
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].view().status, static_cast<std::uint16_t>(Status::canceled));
+  const std::string echoed = text_of(acks[0].view().payload);
+  EXPECT_EQ(echoed.size(), 256u);
+  EXPECT_TRUE(echoed == text.substr(0, 256));
+  expect_still_up(driven);
 }
 
 // A receiver's resume point past an in-memory object's data: refused, never read past it.

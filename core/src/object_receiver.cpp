@@ -595,7 +595,10 @@ bool ObjectReceiver::end(TimeNs now_ns, Record& record, const Frame& frame) {
       context_.emit(event::ObjectAborted{peer_, record.id, object.number,
                                          errc_from_status(frame.status), text});
     }
-    finish(now_ns, record, object, static_cast<Status>(frame.status), text);
+    // The sender has its text: the ack echoes as much of it as a kept result holds, and an
+    // object queued behind an unread one keeps no more than that until its ack goes.
+    finish(now_ns, record, object, static_cast<Status>(frame.status),
+           std::string(clip_utf8(text, kKeptTextBytes)));
   } else if (object.discarding && !object.result) {
     finish(now_ns, record, object, Status::ok, "");
   } else {
