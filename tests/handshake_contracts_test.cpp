@@ -450,53 +450,73 @@ TEST(ProtocolContracts, TheHelloTimeoutCoversTheHelloAndTheAuthFromTheAccept) {
 }
 
 // What strangers can make an acceptor hold is bounded (issue 14, item 2): at most
-// max_transports_awaiting_hello accepted transports wait for a hello; the next is closed at
-// once, and a place frees when a hello arrives or a wait times out.
-TEST(ProtocolContracts, TransportsWaitingForAHelloAreCappedAndTheNextIsClosedAtOnce) {
+// max_transports_awaiting_hello accepted transports are in their handshake. One more takes
+// the place of the oldest, which is closed at once, hello or not; the auth that adopts a
+// transport, or a wait that times out, frees a place. (Before, the newest was closed: anyone
+// who kept the places filled, reopening each as it timed out, kept out every peer that lost
+// its connection.)
+TEST(ProtocolContracts, AtTheCapOfTransportsInTheirHandshakeTheOldestMakesRoomForTheNewest) {
   constexpr std::size_t kCap = 3;
   Node node(
       acceptor_config([](NodeConfig& config) { config.max_transports_awaiting_hello = kCap; }), 0,
       kWallMs);
-  const auto refused = [&](TransportId transport) {
-    bool closed = false;
+  // The transports closed to make room since the last look, each reported busy (with the
+  // name its hello gave, if any), in order.
+  const auto made_room = [&](std::string_view hello_name = "") {
+    std::vector<TransportId> closed;
     while (const std::optional<Event> event = node.poll_event()) {
-      const auto* close = std::get_if<event::CloseTransport>(&*event);
-      if (close != nullptr && close->transport == transport) {
-        closed = true;
-        EXPECT_EQ(close->reason, "too many connections waiting for a hello");
+      if (const auto* failed = std::get_if<event::HandshakeFailed>(&*event)) {
+        EXPECT_EQ(failed->status, Status::busy);
+        EXPECT_TRUE(failed->rejected_by_us);
+        EXPECT_EQ(failed->peer_name, hello_name);
+        EXPECT_EQ(failed->message,
+                  "closed for a newer connection: 3 were in their handshake "
+                  "(max_transports_awaiting_hello)");
+      }
+      if (const auto* close = std::get_if<event::CloseTransport>(&*event)) {
+        closed.push_back(close->transport);
+        EXPECT_EQ(close->reason,
+                  "too many connections in their handshake: the oldest closed for a newer one");
         EXPECT_TRUE(close->final_bytes.empty());
       }
     }
     return closed;
   };
+  using Closed = std::vector<TransportId>;
   std::vector<TransportId> waiting;
   for (std::size_t i = 0; i < kCap; ++i) {
     waiting.push_back(node.on_accepted(0));
-    EXPECT_FALSE(refused(waiting.back())) << "transport " << i << " is within the cap";
+    EXPECT_EQ(made_room(), Closed{}) << "transport " << i << " is within the cap";
   }
-  EXPECT_TRUE(refused(node.on_accepted(0)));  // one past the cap
-  // A hello does not free a place (its sender proved nothing yet); the auth that adopts the
-  // transport does.
-  node.on_bytes(ns_from_ms(1), waiting[0], testing::encode_to_vector(hello_frame()));
-  EXPECT_TRUE(refused(node.on_accepted(ns_from_ms(1))));
-  const auto challenge = decode_one(node.pending_output(waiting[0]), {});
+  const TransportId fourth = node.on_accepted(ns_from_ms(1));  // one past the cap
+  EXPECT_EQ(made_room(), Closed{waiting[0]});
+  // A hello does not keep a place (its sender proved nothing yet).
+  node.on_bytes(ns_from_ms(2), waiting[1], testing::encode_to_vector(hello_frame()));
+  EXPECT_EQ(made_room(), Closed{});
+  node.on_accepted(ns_from_ms(3));
+  EXPECT_EQ(made_room(roles().dialer), Closed{waiting[1]});
+  // The auth that adopts a transport frees its place.
+  node.on_bytes(ns_from_ms(4), fourth, testing::encode_to_vector(hello_frame()));
+  const auto challenge = decode_one(node.pending_output(fourth), {});
   ASSERT_TRUE(challenge.has_value());
   ASSERT_EQ(challenge->op, Op::challenge);
   const OwnedFrame kept_challenge(*challenge);
-  node.consume_output(waiting[0], node.pending_output(waiting[0]).size());
+  node.consume_output(fourth, node.pending_output(fourth).size());
   std::vector<std::uint8_t> proof;
   node.on_bytes(
-      ns_from_ms(1), waiting[0],
+      ns_from_ms(4), fourth,
       testing::encode_to_vector(testing::auth_frame(hello_frame(), kept_challenge.view(), proof)));
   EXPECT_EQ(node.connection(0).state(), PeerState::established);
-  const TransportId fourth = node.on_accepted(ns_from_ms(1));
-  EXPECT_FALSE(refused(fourth));
-  EXPECT_TRUE(refused(node.on_accepted(ns_from_ms(1))));
-  // The other waits time out at hello_timeout_ms: every place is free again.
-  node.on_timer(ns_from_ms(1 + kHelloTimeoutMs));
-  refused(0);  // drains the timeouts' events
-  for (std::size_t i = 0; i < kCap; ++i)
-    EXPECT_FALSE(refused(node.on_accepted(ns_from_ms(1 + kHelloTimeoutMs)))) << i;
+  node.on_accepted(ns_from_ms(5));
+  EXPECT_EQ(made_room(), Closed{});
+  // The waits time out at hello_timeout_ms: every place is free again.
+  node.on_timer(ns_from_ms(5 + kHelloTimeoutMs));
+  while (node.poll_event()) {
+  }
+  for (std::size_t i = 0; i < kCap; ++i) {
+    node.on_accepted(ns_from_ms(5 + kHelloTimeoutMs));
+    EXPECT_EQ(made_room(), Closed{}) << i;
+  }
 }
 
 TEST(ProtocolContracts, DialerWithoutAWelcomeGivesUpAtExactlyTheHandshakeTimeout) {

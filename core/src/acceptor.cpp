@@ -9,19 +9,28 @@
 
 namespace weft::detail {
 
-bool Acceptor::add(TimeNs now_ns, TransportId transport) {
+void Acceptor::add(TimeNs now_ns, TransportId transport) {
   if (pending_.size() >= context_.config.max_transports_awaiting_hello) {
-    // Rule 8: what strangers can make this node hold is bounded. The newest waits its
-    // turn outside (a real peer redials after its backoff); the waiting ones keep theirs.
-    context_.emit(event::CloseTransport{transport, "too many connections waiting for a hello", {}});
-    return false;
+    // Rule 8: what strangers can make this node hold is bounded. The oldest makes room (ids
+    // grow, so it is the first): refusing the newest instead let anyone who kept the places
+    // filled, reopening each as it timed out, keep every peer that lost its connection from
+    // coming back. Now a peer's handshake is closed only if more than the cap arrive within
+    // it, a round trip or two.
+    const auto oldest = pending_.begin();
+    const bool hello_seen = oldest->second.peer.has_value();
+    context_.emit(event::HandshakeFailed{
+        hello_seen ? std::string(oldest->second.hello.view().name) : "", Status::busy, true,
+        "closed for a newer connection: " +
+            std::to_string(context_.config.max_transports_awaiting_hello) +
+            " were in their handshake (max_transports_awaiting_hello)"});
+    context_.emit(event::CloseTransport{oldest->first, kOldestClosedReason, {}});
+    pending_.erase(oldest);
   }
   DecoderOptions options;
   options.limits.max_frame_bytes = kMinMaxFrameBytes;  // hello and auth are small
   Pending& pending = pending_[transport];
   pending.decoder = FrameDecoder(options);
   pending.deadline_ns = now_ns + ns_from_ms(context_.config.timeouts.hello_timeout_ms);
-  return true;
 }
 
 void Acceptor::set_security(TransportId transport, TransportSecurity security) {

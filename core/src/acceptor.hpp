@@ -52,9 +52,12 @@ class Acceptor {
  public:
   explicit Acceptor(NodeContext& context) : context_(context) {}
 
-  // A new accepted transport; false when max_transports_awaiting_hello already wait (the
-  // caller has emitted nothing; this emitted the CloseTransport).
-  bool add(TimeNs now_ns, TransportId transport);
+  // The reason of the CloseTransport that makes room for a newer transport.
+  static constexpr const char* kOldestClosedReason =
+      "too many connections in their handshake: the oldest closed for a newer one";
+  // A new accepted transport. When max_transports_awaiting_hello are already in their
+  // handshake, the oldest of them is closed first (HandshakeFailed busy, CloseTransport).
+  void add(TimeNs now_ns, TransportId transport);
   bool owns(TransportId transport) const { return pending_.contains(transport); }
   // What the transport's TLS layer proved (before any handshake byte is read).
   void set_security(TransportId transport, TransportSecurity security);

@@ -236,9 +236,9 @@ struct NodeConfig {
   // simulations fix it to replay a run.
   std::optional<std::uint64_t> seed;
   // Accepted transports in their handshake at once (waiting for their hello, or for their
-  // auth after the challenge); one more is closed at once (the driver gets CloseTransport
-  // from on_accepted). A few times the number of peers is plenty: a peer has one
-  // connection, and redials only after its backoff.
+  // auth after the challenge); one more takes the place of the oldest, which is closed
+  // (the driver gets its CloseTransport from on_accepted). A few times the number of peers
+  // is plenty: a peer has one connection, and redials only after its backoff.
   std::size_t max_transports_awaiting_hello = 256;
   // Events waiting to be polled before accepting_input() turns false.
   std::size_t max_pending_events = 1 << 20;
