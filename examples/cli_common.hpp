@@ -85,8 +85,10 @@ inline io::LogSink stderr_log(std::string name, bool verbose, bool errors_only =
   return [name = std::move(name), verbose, errors_only](io::LogLevel level, std::string_view line) {
     if (level == io::LogLevel::debug && !verbose) return;
     if (errors_only && level != io::LogLevel::error) return;
-    std::fprintf(stderr, "[%8.3f] %s: %.*s\n", uptime_s(), name.c_str(),
-                 static_cast<int>(line.size()), line.data());
+    // A line may hold a peer's text (a reason for refusing a handshake): printable, so it
+    // can neither forge a line nor send a terminal escape.
+    const std::string safe = printable(line);
+    std::fprintf(stderr, "[%8.3f] %s: %s\n", uptime_s(), name.c_str(), safe.c_str());
   };
 }
 

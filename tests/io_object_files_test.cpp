@@ -174,6 +174,22 @@ TEST(IoObjects, AFileSinkRefusesAnObjectItCannotPutInPlace) {
 // weft-node's store names its files with file_name_for (examples/object_cli.hpp): names
 // that used to share a file ("x y" and "x_y", "a/b" and "a_b") get files of their own, no
 // file name is hidden or a path, and long names stay under the limit and apart.
+// A log line of weft-node or weft-call can hold a peer's text (why it refused a handshake,
+// before any proof): it is written on one line, with control bytes escaped, so a peer can
+// neither forge a line nor send a terminal escape. Before, the text went out as it came.
+TEST(CliLog, APeersTextCannotForgeALineOrEscapeToTheTerminal) {
+  const io::LogSink sink = cli::stderr_log("node-a", false);
+  ::testing::internal::CaptureStderr();
+  sink(io::LogLevel::warning,
+       "peer b handshake failed: auth_failed: bye\n[   1.000] node-a: forged \x1b[2J");
+  const std::string written = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(std::count(written.begin(), written.end(), '\n'), 1) << written;
+  EXPECT_EQ(written.find('\x1b'), std::string::npos) << written;
+  EXPECT_NE(written.find("auth_failed: bye\\x0a[   1.000] node-a: forged \\x1b[2J\n"),
+            std::string::npos)
+      << written;
+}
+
 TEST(ObjectCli, StoreFileNamesAreOneToOneAndSafe) {
   const std::vector<std::string> names = {"x y",
                                           "x_y",
