@@ -145,6 +145,9 @@ inline Credentials key_ring(const CredentialFiles& files, std::string_view self)
   return made;
 }
 
+// A cluster key shorter than this is warned about: a passphrase can be searched offline.
+inline constexpr std::size_t kRandomClusterKeyBytes = 32;
+
 inline Credentials shared_key(const CredentialFiles& files) {
   Credentials made;
   std::string key = read_secret(files.cluster_key, made.warnings);
@@ -158,6 +161,14 @@ inline Credentials shared_key(const CredentialFiles& files) {
   made.warnings.push_back(
       "a shared cluster key (--cluster-key-file): any holder of it can claim any node's "
       "name; a key per node (--key, --keyring) binds each name to its own key");
+  if (key.size() < kRandomClusterKeyBytes) {
+    made.warnings.push_back(
+        "the cluster key in " + files.cluster_key + " is " + std::to_string(key.size()) +
+        " bytes: anyone who can reach a node gets an HMAC under it of bytes they know (a "
+        "challenge), and can test guesses of it offline; use " +
+        std::to_string(kRandomClusterKeyBytes) + " random bytes (head -c " +
+        std::to_string(kRandomClusterKeyBytes) + " /dev/urandom > FILE)");
+  }
   return made;
 }
 
@@ -197,7 +208,9 @@ inline void print_credential_warnings(std::string_view prefix, const Credentials
   for (const std::string& line : credentials.warnings)
     warn(line);
   for (const std::string& peer : peers_without_key(credentials, peers))
-    warn("the key ring has no key for peer " + peer + ": it cannot connect (auth_failed)");
+    warn("the key ring has no key for peer " + peer +
+         ": its handshakes fail (auth_failed); a connection to it open now stays up until "
+         "it ends");
 }
 
 // load_credentials at a program's start, its warnings printed (print_credential_warnings);

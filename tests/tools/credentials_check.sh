@@ -69,6 +69,12 @@ grep -qF "warning: permissions 0644 of $keys/cli.key" "$scratch/warned.err" ||
 grep -qF "warning: a shared cluster key" "$scratch/warned.err" ||
   fail "no warning for a shared key: $(cat "$scratch/warned.err")"
 grep -qF "permissions" "$scratch/warned.err" && fail "a warning for a key file of mode 0600"
+grep -qF "test guesses" "$scratch/warned.err" && fail "a warning for a cluster key of 33 bytes"
+printf 'exactly twenty bytes\n' > "$scratch/guessable.key"
+chmod 600 "$scratch/guessable.key"
+"$call_bin" --cluster-key-file "$scratch/guessable.key" "${call_args[@]}" > /dev/null 2> "$scratch/warned.err"
+grep -qF "cluster key in $scratch/guessable.key is 20 bytes" "$scratch/warned.err" ||
+  fail "no warning for a cluster key of 20 bytes: $(cat "$scratch/warned.err")"
 echo "credentials_check: refusals and warnings as expected"
 
 # Three nodes, each on a port the kernel picks; they learn each other's addresses from

@@ -78,12 +78,14 @@ class Authenticator {
 };
 
 // One secret shared by the whole cluster: a proof is HMAC-SHA256(key, transcript), 32 bytes.
-// Anyone holding the key can claim any node's name: choose it knowingly.
+// Anyone holding the key can claim any node's name: choose it knowingly. Make the key random
+// (32 bytes from /dev/urandom): anyone who can reach a node gets the challenge's proof, an
+// HMAC under the key of bytes they know, and can test guesses of a passphrase offline.
 class SharedKeyAuth final : public Authenticator {
  public:
   // Throws std::invalid_argument for a key shorter than kMinKeyBytes.
   explicit SharedKeyAuth(std::vector<std::uint8_t> key);
-  // The bytes of `key` (a passphrase or the content of a key file) as the key.
+  // The bytes of `key` (the content of a key file) as the key.
   explicit SharedKeyAuth(std::string_view key)
       : SharedKeyAuth(std::vector<std::uint8_t>(key.begin(), key.end())) {}
   static constexpr std::size_t kMinKeyBytes = 16;
