@@ -410,17 +410,23 @@ TEST(ObjectRegressions, AnObjectPostedAfterAnUnansweredOpenGaveUpOpensAfresh) {
   EXPECT_EQ(frames_with(step.sent, Op::object_begin).size(), 1u);
 }
 
+// A pair whose objects wait 5 s for a connection (object_resume_timeout_ms), and whose
+// pings are far apart, so stalled replies do not end a connection.
+PairOptions five_second_window() {
+  PairOptions options;
+  options.adjust = [](NodeConfig& config) {
+    config.timeouts.object_resume_timeout_ms = 5'000;
+    config.timeouts.ping_interval_ms = 60'000;
+  };
+  return options;
+}
+
 // Found by a review: an object_open given up (no answer within object_resume_timeout_ms)
 // while the receiver's accept was on its way was closed with status canceled, so the
 // receiver, already delivering the resumed object, ended it `canceled` though nobody
 // canceled, while the sender completed it `disconnected`. Both sides now say disconnected.
 TEST(ObjectRegressions, AnOpenGivenUpWhileItsAcceptIsOnItsWayEndsTheObjectDisconnectedOnBothSides) {
-  PairOptions options;
-  options.adjust = [](NodeConfig& config) {
-    config.timeouts.object_resume_timeout_ms = 5'000;
-    config.timeouts.ping_interval_ms = 60'000;  // the stalled replies do not end the connection
-  };
-  ObjectPair pair(options);
+  ObjectPair pair(five_second_window());
   ASSERT_TRUE(pair.run_until_connected());
   pair.read_everything();
   const auto stream = pair.to(0).open_object_stream(pair.now(), "store").id;
@@ -462,16 +468,11 @@ TEST(ObjectRegressions, AnOpenGivenUpWhileItsAcceptIsOnItsWayEndsTheObjectDiscon
 
 // Found by a review: a connection lost before the receiver's accept of a resume arrived
 // started the sender's wait again from that loss, though PROTOCOL.md §6.3 gives the opener
-// one window from the first loss (a reconnect late in it leaves the open only the rest).
-// The receiver gave up at the end of that window, the sender a whole window later; on a
-// link that drops within a round trip of each handshake, the objects never completed.
+// one window from the first loss (a reconnect late in it leaves the open only the rest). A
+// sender that never saw an accept gave up a window after the second loss, not the first;
+// on a link that drops within a round trip of each handshake, its objects never completed.
 TEST(ObjectRegressions, ALossBeforeTheResumeIsAcceptedKeepsTheSendersWindow) {
-  PairOptions options;
-  options.adjust = [](NodeConfig& config) {
-    config.timeouts.object_resume_timeout_ms = 5'000;
-    config.timeouts.ping_interval_ms = 60'000;  // the stalled replies do not end the connection
-  };
-  ObjectPair pair(options);
+  ObjectPair pair(five_second_window());
   ASSERT_TRUE(pair.run_until_connected());
   pair.read_everything();
   const auto stream = pair.to(0).open_object_stream(pair.now(), "store").id;
@@ -509,6 +510,30 @@ TEST(ObjectRegressions, ALossBeforeTheResumeIsAcceptedKeepsTheSendersWindow) {
   // Given up at the end of the window that started at the first loss (the timer's tick
   // may come a little after it), not a window after the second.
   EXPECT_LE(pair.now(), first_loss_ns + 5 * kSecond + kSecond / 2);
+}
+
+// The other side of the rule above: an open sent on a live connection has a wait of its
+// own for the accept, and a loss before the accept arrives starts the window of §6.3 from
+// the loss. (The first version of the fix above kept the open's wait instead: a connection
+// found dead late in it gave its objects up almost at once, and marked the peer
+// unreachable, so that objects posted next failed at once.)
+TEST(ObjectRegressions, ALossWhileAnOpenOnALiveConnectionWaitsStartsTheWindowFromTheLoss) {
+  ObjectPair pair(five_second_window());
+  ASSERT_TRUE(pair.run_until_connected());
+  pair.read_everything();
+  pair.set_stalled(1, true);  // the receiver's accept (and every byte it writes) stops
+  const auto stream = pair.to(0).open_object_stream(pair.now(), "store").id;
+  ASSERT_EQ(pair.to(0).object_post(pair.now(), stream, sized(1, 10)).error, Errc::ok);
+  pair.run(4 * kSecond);
+  ASSERT_TRUE(pair.completions().empty());
+  const TimeNs loss_ns = pair.now();
+  pair.disconnect();  // no connection is made again: the receiver's bytes stay stopped
+  pair.run(20 * kSecond, [&] { return pair.completions().size() == 1; });
+  ASSERT_EQ(pair.completions().size(), 1u);
+  EXPECT_EQ(pair.completions()[0].result, Errc::disconnected);
+  EXPECT_EQ(pair.completions()[0].message,
+            "the peer did not take the object stream within 5000 ms");
+  EXPECT_GE(pair.now(), loss_ns + 5 * kSecond);
 }
 
 }  // namespace

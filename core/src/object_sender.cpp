@@ -113,6 +113,7 @@ PostedObject ObjectSender::post(TimeNs now_ns, ObjectStreamId id, ObjectArgs arg
     stream->give_up_at_ns =
         unreachable_ ? now_ns
                      : now_ns + ns_from_ms(context_.config.timeouts.object_resume_timeout_ms);
+    stream->window_from_loss = true;
   }
   make_ready(*stream);
   pump(now_ns);
@@ -357,6 +358,7 @@ bool ObjectSender::send_open(TimeNs now_ns, Stream& stream) {
   // covers a connection down covers the accept too (cleared when it comes).
   if (stream.give_up_at_ns == kNever) {
     stream.give_up_at_ns = now_ns + ns_from_ms(context_.config.timeouts.object_resume_timeout_ms);
+    stream.window_from_loss = false;
   }
   const bool lz4 = stream.compression == ObjectCompression::lz4;
   // Resume when an object went on the wire and was not acknowledged: the receiver may hold

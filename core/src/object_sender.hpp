@@ -116,6 +116,9 @@ class ObjectSender {
     bool ready = false;             // queued in ready_
     TimeNs idle_at_ns = kNever;     // close the idle mux then
     TimeNs give_up_at_ns = kNever;  // while down with objects: complete them disconnected
+    // Whether give_up_at_ns counts from a loss (the window of PROTOCOL.md §6.3), not from
+    // an open sent on a live connection (which a loss replaces with a window of its own).
+    bool window_from_loss = false;
     ObjectStreamStats counters;
     IdleMeter idle;  // busy while objects are in flight
   };

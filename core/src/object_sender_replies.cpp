@@ -227,11 +227,13 @@ void ObjectSender::on_down(TimeNs now_ns) {
     stream.ready = false;
     reset_link(stream);
     stream.idle_at_ns = kNever;
-    // A wait under way goes on (PROTOCOL.md §6.3: one window from the first loss, a later
-    // connection's open included); one accepted on this connection cleared it, and starts
-    // afresh.
-    if (!stream.objects.empty() && stream.give_up_at_ns == kNever) {
+    // A window from an earlier loss goes on (PROTOCOL.md §6.3: one window from the first
+    // loss, a later connection's open included). Otherwise this loss starts one: no wait
+    // was under way (an accept on this connection cleared it), or only an open's on a
+    // live connection.
+    if (!stream.objects.empty() && (stream.give_up_at_ns == kNever || !stream.window_from_loss)) {
       stream.give_up_at_ns = give_up_at_ns;
+      stream.window_from_loss = true;
     }
   }
   by_mux_.clear();
