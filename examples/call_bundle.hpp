@@ -33,13 +33,13 @@ struct BundleRun {
 // "peer=error (message)" for each replica, or why the object was not posted.
 inline std::string outcomes_text(const io::BundleObjectResult& result) {
   if (result.error != Errc::ok) {
-    return "not posted: " + std::string(errc_name(result.error)) + " " + result.message;
+    return "not posted: " + std::string(errc_name(result.error)) + " " + printable(result.message);
   }
   std::string text;
   for (const io::ReplicaOutcome& replica : result.replicas) {
     if (!text.empty()) text += ", ";
     text += replica.peer + "=" + std::string(errc_name(replica.error));
-    if (!replica.message.empty()) text += " (" + replica.message + ")";
+    if (!replica.message.empty()) text += " (" + printable(replica.message) + ")";
   }
   return text;
 }

@@ -238,7 +238,7 @@ inline Errc send_objects(io::EventNode& node, const std::string& peer, std::vect
       std::printf("object %s %llu bytes %s%s%s%s\n", job->name.c_str(),
                   static_cast<unsigned long long>(job->size),
                   std::string(errc_name(result.error)).c_str(), result.message.empty() ? "" : ": ",
-                  result.message.c_str(), retry ? " (will retry)" : "");
+                  printable(result.message).c_str(), retry ? " (will retry)" : "");
       if (retry) again.push_back(job);
       if (result.error == Errc::ok) bytes_ok += job->size;
     }

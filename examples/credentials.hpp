@@ -166,8 +166,8 @@ inline Credentials shared_key(const CredentialFiles& files) {
         "the cluster key in " + files.cluster_key + " is " + std::to_string(key.size()) +
         " bytes: anyone who can reach a node gets an HMAC under it of bytes they know (a "
         "challenge), and can test guesses of it offline; use " +
-        std::to_string(kRandomClusterKeyBytes) + " random bytes (head -c " +
-        std::to_string(kRandomClusterKeyBytes) + " /dev/urandom > FILE)");
+        std::to_string(kRandomClusterKeyBytes) + " random bytes as text (head -c " +
+        std::to_string(kRandomClusterKeyBytes) + " /dev/urandom | base64 > FILE)");
   }
   return made;
 }

@@ -231,7 +231,9 @@ int run_requests(io::EventNode& node, const Args& args, std::uint16_t handler,
             latencies_us.push_back(latency);
             if (reply.error != Errc::ok && first_error == Errc::ok) first_error = reply.error;
             if (args.count == 1) {
-              const std::string text(reply.payload.begin(), reply.payload.end());
+              // The peer's bytes (an answer, or its error's text): printable, on one line.
+              const std::string text = cli::printable(std::string_view(
+                  reinterpret_cast<const char*>(reply.payload.data()), reply.payload.size()));
               std::printf("%s: %s (%.0f us)\n", std::string(errc_name(reply.error)).c_str(),
                           text.c_str(), latency);
             }
@@ -370,7 +372,7 @@ int run_stream(io::EventNode& node, const Args& args, std::uint16_t handler,
     return exit_for(Errc::deadline_exceeded);
   }
   std::printf("stream ended: %s %s\n", std::string(errc_name(*progress->ended)).c_str(),
-              progress->end_message.c_str());
+              cli::printable(progress->end_message).c_str());
   if (*progress->ended != Errc::ok) return exit_for(*progress->ended);
   if (progress->replies != messages.size()) {
     std::fprintf(stderr, "weft-call: %zu of %zu replies missing\n",

@@ -451,11 +451,11 @@ TEST(ProtocolContracts, TheHelloTimeoutCoversTheHelloAndTheAuthFromTheAccept) {
 
 // What strangers can make an acceptor hold is bounded (issue 14, item 2): at most
 // max_transports_awaiting_hello accepted transports are in their handshake. One more takes
-// the place of the oldest, which is closed at once, hello or not; the auth that adopts a
-// transport, or a wait that times out, frees a place. (Before, the newest was closed: anyone
-// who kept the places filled, reopening each as it timed out, kept out every peer that lost
-// its connection.)
-TEST(ProtocolContracts, AtTheCapOfTransportsInTheirHandshakeTheOldestMakesRoomForTheNewest) {
+// the place of the oldest of those that showed least (nothing, then a hello, then a verified
+// certificate), which is closed at once; the auth that adopts a transport, or a wait that
+// times out, frees a place. (Before, the newest was closed: anyone who kept the places
+// filled, reopening each as it timed out, kept out every peer that lost its connection.)
+TEST(ProtocolContracts, AtTheCapOfTransportsInTheirHandshakeTheOldestThatShowedLeastMakesRoom) {
   constexpr std::size_t kCap = 3;
   Node node(
       acceptor_config([](NodeConfig& config) { config.max_transports_awaiting_hello = kCap; }), 0,
@@ -483,32 +483,42 @@ TEST(ProtocolContracts, AtTheCapOfTransportsInTheirHandshakeTheOldestMakesRoomFo
     return closed;
   };
   using Closed = std::vector<TransportId>;
-  std::vector<TransportId> waiting;
-  for (std::size_t i = 0; i < kCap; ++i) {
-    waiting.push_back(node.on_accepted(0));
-    EXPECT_EQ(made_room(), Closed{}) << "transport " << i << " is within the cap";
-  }
-  const TransportId fourth = node.on_accepted(ns_from_ms(1));  // one past the cap
-  EXPECT_EQ(made_room(), Closed{waiting[0]});
-  // A hello does not keep a place (its sender proved nothing yet).
-  node.on_bytes(ns_from_ms(2), waiting[1], testing::encode_to_vector(hello_frame()));
-  EXPECT_EQ(made_room(), Closed{});
-  node.on_accepted(ns_from_ms(3));
-  EXPECT_EQ(made_room(roles().dialer), Closed{waiting[1]});
+  const auto hello = [&](TimeNs now_ns, TransportId transport) {
+    node.on_bytes(now_ns, transport, testing::encode_to_vector(hello_frame()));
+  };
+  const TransportId certified = node.on_accepted(0);
+  TransportSecurity verified;
+  verified.encrypted = true;
+  verified.peer_names = {roles().dialer};
+  node.on_secured(0, certified, verified);
+  const TransportId greeted = node.on_accepted(0);
+  hello(0, greeted);
+  const TransportId silent = node.on_accepted(0);
+  EXPECT_EQ(made_room(), Closed{}) << "within the cap";
+  // Past the cap: the silent one goes, though it is the newest; then the one past the cap,
+  // silent too.
+  const TransportId fourth = node.on_accepted(ns_from_ms(1));
+  EXPECT_EQ(made_room(), Closed{silent});
+  const TransportId fifth = node.on_accepted(ns_from_ms(2));
+  EXPECT_EQ(made_room(), Closed{fourth});
+  // With none silent, the oldest that sent a hello goes; the certified one stays.
+  hello(ns_from_ms(3), fifth);
+  const TransportId sixth = node.on_accepted(ns_from_ms(3));
+  EXPECT_EQ(made_room(roles().dialer), Closed{greeted});
   // The auth that adopts a transport frees its place.
-  node.on_bytes(ns_from_ms(4), fourth, testing::encode_to_vector(hello_frame()));
-  const auto challenge = decode_one(node.pending_output(fourth), {});
+  const auto challenge = decode_one(node.pending_output(fifth), {});
   ASSERT_TRUE(challenge.has_value());
   ASSERT_EQ(challenge->op, Op::challenge);
   const OwnedFrame kept_challenge(*challenge);
-  node.consume_output(fourth, node.pending_output(fourth).size());
+  node.consume_output(fifth, node.pending_output(fifth).size());
   std::vector<std::uint8_t> proof;
   node.on_bytes(
-      ns_from_ms(4), fourth,
+      ns_from_ms(4), fifth,
       testing::encode_to_vector(testing::auth_frame(hello_frame(), kept_challenge.view(), proof)));
   EXPECT_EQ(node.connection(0).state(), PeerState::established);
-  node.on_accepted(ns_from_ms(5));
+  node.on_accepted(ns_from_ms(5));  // with the certified one and the sixth
   EXPECT_EQ(made_room(), Closed{});
+  static_cast<void>(sixth);
   // The waits time out at hello_timeout_ms: every place is free again.
   node.on_timer(ns_from_ms(5 + kHelloTimeoutMs));
   while (node.poll_event()) {

@@ -171,9 +171,6 @@ TEST(IoObjects, AFileSinkRefusesAnObjectItCannotPutInPlace) {
   std::filesystem::remove_all(base);
 }
 
-// weft-node's store names its files with file_name_for (examples/object_cli.hpp): names
-// that used to share a file ("x y" and "x_y", "a/b" and "a_b") get files of their own, no
-// file name is hidden or a path, and long names stay under the limit and apart.
 // A log line of weft-node or weft-call can hold a peer's text (why it refused a handshake,
 // before any proof): it is written on one line, with control bytes escaped, so a peer can
 // neither forge a line nor send a terminal escape. Before, the text went out as it came.
@@ -190,6 +187,9 @@ TEST(CliLog, APeersTextCannotForgeALineOrEscapeToTheTerminal) {
       << written;
 }
 
+// weft-node's store names its files with file_name_for (examples/object_cli.hpp): names
+// that used to share a file ("x y" and "x_y", "a/b" and "a_b") get files of their own, no
+// file name is hidden or a path, and long names stay under the limit and apart.
 TEST(ObjectCli, StoreFileNamesAreOneToOneAndSafe) {
   const std::vector<std::string> names = {"x y",
                                           "x_y",

@@ -11,12 +11,15 @@ namespace weft::detail {
 
 void Acceptor::add(TimeNs now_ns, TransportId transport) {
   if (pending_.size() >= context_.config.max_transports_awaiting_hello) {
-    // Rule 8: what strangers can make this node hold is bounded. The oldest makes room (ids
-    // grow, so it is the first): refusing the newest instead let anyone who kept the places
-    // filled, reopening each as it timed out, keep every peer that lost its connection from
-    // coming back. Now a peer's handshake is closed only if more than the cap arrive within
-    // it, a round trip or two.
-    const auto oldest = pending_.begin();
+    // Rule 8: what strangers can make this node hold is bounded. The oldest of those that
+    // showed least makes room (ids grow, so map order is age): refusing the newest instead
+    // let anyone who kept the places filled, reopening each as it timed out, keep every
+    // peer that lost its connection from coming back. Now a peer's handshake is closed only
+    // if more than the cap of transports that showed as much arrive within it.
+    auto oldest = pending_.begin();
+    for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+      if (shown(it->second) < shown(oldest->second)) oldest = it;
+    }
     const bool hello_seen = oldest->second.peer.has_value();
     context_.emit(event::HandshakeFailed{
         hello_seen ? std::string(oldest->second.hello.view().name) : "", Status::busy, true,
@@ -31,6 +34,11 @@ void Acceptor::add(TimeNs now_ns, TransportId transport) {
   Pending& pending = pending_[transport];
   pending.decoder = FrameDecoder(options);
   pending.deadline_ns = now_ns + ns_from_ms(context_.config.timeouts.hello_timeout_ms);
+}
+
+int Acceptor::shown(const Pending& pending) {
+  if (!pending.security.peer_names.empty()) return 2;
+  return pending.peer.has_value() ? 1 : 0;
 }
 
 void Acceptor::set_security(TransportId transport, TransportSecurity security) {

@@ -56,7 +56,8 @@ class Acceptor {
   static constexpr const char* kOldestClosedReason =
       "too many connections in their handshake: the oldest closed for a newer one";
   // A new accepted transport. When max_transports_awaiting_hello are already in their
-  // handshake, the oldest of them is closed first (HandshakeFailed busy, CloseTransport).
+  // handshake, one of them is closed first (HandshakeFailed busy, CloseTransport): the
+  // oldest of those that showed least (shown()).
   void add(TimeNs now_ns, TransportId transport);
   bool owns(TransportId transport) const { return pending_.contains(transport); }
   // What the transport's TLS layer proved (before any handshake byte is read).
@@ -90,6 +91,12 @@ class Acceptor {
   }
 
  private:
+  struct Pending;
+  // How much a transport in its handshake showed of itself, the least first: nothing (0), a
+  // hello (1: anyone can send one, names are not secret), a verified TLS certificate (2:
+  // only the cluster's members hold one).
+  static int shown(const Pending& pending);
+
   struct Pending {
     FrameDecoder decoder;
     TimeNs deadline_ns = 0;

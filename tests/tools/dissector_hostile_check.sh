@@ -40,15 +40,18 @@ sys.stdout.buffer.write(bytes([0x77,0x01,0x00,0x02,0x00,0x00,0x03,0xf8,0x94,0x04
 # best[UNITS].
 declare -A best
 dissect() {
-  local status ms user system TIMEFORMAT='%3U %3S'
+  local status ms user system TIMEFORMAT='%3U %3S' LC_ALL=C  # C: a '.' before the decimals
   # HOME: a fresh one, so no personal Wireshark settings change what tshark does.
   { time HOME=$scratch timeout 30 tshark -r "$scratch/hostile-$1.pcap" -O weft \
     -X "lua_script:$lua" -d tcp.port==7700,weft > "$scratch/out" 2>&1; } 2> "$scratch/cpu"
   status=$?
-  read -r user system < "$scratch/cpu"
-  ms=$(((10#${user/./} + 10#${system/./})))
   [[ $status -eq 0 ]] ||
     { tail -5 "$scratch/out"; fail "tshark on $1 units exited $status (124: over 30 s)"; }
+  # The times are the last line (bash reports a child's death by a signal before them).
+  read -r user system < <(tail -n 1 "$scratch/cpu")
+  [[ $user =~ ^[0-9]+\.[0-9]{3}$ && $system =~ ^[0-9]+\.[0-9]{3}$ ]] ||
+    fail "no CPU times from bash's time: $(cat "$scratch/cpu")"
+  ms=$((10#${user/./} + 10#${system/./}))
   grep -q "weft: bytes before the first whole frame" "$scratch/out" ||
     fail "$1 units: the skipped bytes are not shown"
   grep -q "Lua Error" "$scratch/out" && fail "$1 units: a Lua error"

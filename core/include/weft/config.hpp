@@ -236,8 +236,9 @@ struct NodeConfig {
   // simulations fix it to replay a run.
   std::optional<std::uint64_t> seed;
   // Accepted transports in their handshake at once (waiting for their hello, or for their
-  // auth after the challenge); one more takes the place of the oldest, which is closed
-  // (the driver gets its CloseTransport from on_accepted). A few times the number of peers
+  // auth after the challenge); one more takes the place of the oldest of those that showed
+  // least (nothing, then a hello, then a verified TLS certificate), which is closed (the
+  // driver gets its CloseTransport from on_accepted). A few times the number of peers
   // is plenty: a peer has one connection, and redials only after its backoff.
   std::size_t max_transports_awaiting_hello = 256;
   // Events waiting to be polled before accepting_input() turns false.

@@ -368,9 +368,10 @@ class Node {
 
   // A transport arrived from outside; the node expects its side of the handshake (hello,
   // then auth) on it within hello_timeout_ms. Returns its id. When
-  // max_transports_awaiting_hello are already in their handshake, the oldest of them is
-  // closed to make room: a HandshakeFailed (busy) and a CloseTransport for it follow. Until
-  // the dialer proved itself the node
+  // max_transports_awaiting_hello are already in their handshake, one of them is closed to
+  // make room (the oldest of those that showed least: nothing, then a hello, then a verified
+  // certificate): a HandshakeFailed (busy) and a CloseTransport for it follow. Until the
+  // dialer proved itself the node
   // writes on it only its challenge (poll_transmit / pending_output work as for any
   // transport) and touches no connection.
   TransportId on_accepted(TimeNs now_ns);
