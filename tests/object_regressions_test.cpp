@@ -421,34 +421,48 @@ PairOptions five_second_window() {
   return options;
 }
 
+// Opens a stream on `pair` and posts one object of 40 MB, and stops every byte once the
+// receiver's application has it: the object stays half delivered. Whether it arrived.
+bool half_deliver_a_large_object(ObjectPair& pair) {
+  if (!pair.run_until_connected()) return false;
+  pair.read_everything();
+  const auto stream = pair.to(0).open_object_stream(pair.now(), "store").id;
+  if (pair.to(0).object_post(pair.now(), stream, sized(1, 40'000'000)).error != Errc::ok) {
+    return false;
+  }
+  bool arrived = false;
+  pair.on_event = [&](std::size_t node, const Event& event) {
+    if (node == 1 && std::holds_alternative<event::ObjectArrived>(event) && !arrived) {
+      arrived = true;
+      pair.set_paused(true);
+    }
+  };
+  pair.run(5 * kSecond, [&] { return arrived; });
+  pair.on_event = nullptr;
+  return arrived;
+}
+
+// From the sender's next PeerUp, the receiver's bytes stop (`back` turns true then).
+void stall_the_receiver_once_back(ObjectPair& pair, bool& back) {
+  pair.on_event = [&pair, &back](std::size_t node, const Event& event) {
+    if (node == 0 && std::holds_alternative<event::PeerUp>(event) && !back) {
+      back = true;
+      pair.set_stalled(1, true);
+    }
+  };
+}
+
 // Found by a review: an object_open given up (no answer within object_resume_timeout_ms)
 // while the receiver's accept was on its way was closed with status canceled, so the
 // receiver, already delivering the resumed object, ended it `canceled` though nobody
 // canceled, while the sender completed it `disconnected`. Both sides now say disconnected.
 TEST(ObjectRegressions, AnOpenGivenUpWhileItsAcceptIsOnItsWayEndsTheObjectDisconnectedOnBothSides) {
   ObjectPair pair(five_second_window());
-  ASSERT_TRUE(pair.run_until_connected());
-  pair.read_everything();
-  const auto stream = pair.to(0).open_object_stream(pair.now(), "store").id;
-  ASSERT_EQ(pair.to(0).object_post(pair.now(), stream, sized(1, 40'000'000)).error, Errc::ok);
-  bool arrived = false;
-  pair.on_event = [&](std::size_t node, const Event& event) {
-    if (node == 1 && std::holds_alternative<event::ObjectArrived>(event) && !arrived) {
-      arrived = true;
-      pair.set_paused(true);  // object 1 stays half delivered
-    }
-  };
-  pair.run(5 * kSecond, [&] { return arrived; });
-  ASSERT_TRUE(arrived);
+  ASSERT_TRUE(half_deliver_a_large_object(pair));
   // The connection comes back at once, but from its first moment the receiver's answers
   // (its accept of the resume among them) wait until after the sender's give-up.
   bool back = false;
-  pair.on_event = [&](std::size_t node, const Event& event) {
-    if (node == 0 && std::holds_alternative<event::PeerUp>(event) && !back) {
-      back = true;
-      pair.set_stalled(1, true);
-    }
-  };
+  stall_the_receiver_once_back(pair, back);
   pair.disconnect();
   pair.set_paused(false);
   pair.run(10 * kSecond, [&] { return pair.completions().size() == 1; });
@@ -473,29 +487,12 @@ TEST(ObjectRegressions, AnOpenGivenUpWhileItsAcceptIsOnItsWayEndsTheObjectDiscon
 // on a link that drops within a round trip of each handshake, its objects never completed.
 TEST(ObjectRegressions, ALossBeforeTheResumeIsAcceptedKeepsTheSendersWindow) {
   ObjectPair pair(five_second_window());
-  ASSERT_TRUE(pair.run_until_connected());
-  pair.read_everything();
-  const auto stream = pair.to(0).open_object_stream(pair.now(), "store").id;
-  ASSERT_EQ(pair.to(0).object_post(pair.now(), stream, sized(1, 40'000'000)).error, Errc::ok);
-  bool arrived = false;
-  pair.on_event = [&](std::size_t node, const Event& event) {
-    if (node == 1 && std::holds_alternative<event::ObjectArrived>(event) && !arrived) {
-      arrived = true;
-      pair.set_paused(true);  // object 1 stays half delivered
-    }
-  };
-  pair.run(5 * kSecond, [&] { return arrived; });
-  ASSERT_TRUE(arrived);
+  ASSERT_TRUE(half_deliver_a_large_object(pair));
   // The connection comes back at once, but the receiver's bytes (its accept of the resume
   // among them) stop from its first moment; a second later it is lost too, and the
   // receiver's bytes stay stopped, so no connection is made again.
   bool back = false;
-  pair.on_event = [&](std::size_t node, const Event& event) {
-    if (node == 0 && std::holds_alternative<event::PeerUp>(event) && !back) {
-      back = true;
-      pair.set_stalled(1, true);
-    }
-  };
+  stall_the_receiver_once_back(pair, back);
   const TimeNs first_loss_ns = pair.now();
   pair.disconnect();
   pair.set_paused(false);
