@@ -56,10 +56,12 @@ class DropFault {
 };
 
 // Two io_uring nodes: `server` echoes (kEcho), `client` dials it. The fault is the server's
-// when `on_server`, else the client's; so is the log.
+// when `on_server`, else the client's; so is the log. `tune`, if given, changes both nodes'
+// options before they start.
+using Tune = std::function<void(EventNodeOptions& serving, EventNodeOptions& dialing)>;
 struct Pair {
   Pair(DropFault& fault, bool on_server, LogLines& log, std::int64_t ping_interval_ms,
-       std::function<int()> wait_fault = nullptr, std::size_t faulty_send_copy_bytes = 0) {
+       std::function<int()> wait_fault = nullptr, const Tune& tune = nullptr) {
     const std::string client_name = dial_rule_dials("alpha", "bravo") ? "alpha" : "bravo";
     server_name = client_name == "alpha" ? "bravo" : "alpha";
     EventNodeOptions serving = options_for(server_name, client_name, ping_interval_ms);
@@ -68,7 +70,7 @@ struct Pair {
     faulty.uring_completion_fault = fault.seam();
     faulty.uring_wait_fault = std::move(wait_fault);
     faulty.log = log.sink();
-    if (faulty_send_copy_bytes > 0) faulty.uring_send_copy_bytes = faulty_send_copy_bytes;
+    if (tune) tune(serving, dialing);
     server = std::make_unique<EventNode>(std::move(serving));
     server->handle(kEcho, "", [](IncomingRequest&& request) {
       request.responder.respond(std::move(request.payload));
@@ -173,8 +175,14 @@ TEST(IoUringDrops, ADroppedFailureOfAQuietSendEndsItsConnectionWithNothingSkippe
   DropFault fault("quiet_send");
   LogLines log;
   // The client copies output of up to 8 MiB into its ring sends (16 KiB by default), so
-  // a large request goes by ring sends.
-  Pair pair(fault, false, log, 10'000, nullptr, 8 << 20);
+  // a large request goes by ring sends. The server's receive buffer is kept at its floor:
+  // autotuned, it grows to tens of MiB on loopback, takes a whole request in one send, and
+  // no send ever fails (the test then timed out under load, waiting for a failure).
+  Pair pair(fault, false, log, 10'000, nullptr,
+            [](EventNodeOptions& serving, EventNodeOptions& dialing) {
+              serving.socket_receive_bytes = EventNodeOptions::kMinSocketReceiveBytes;
+              dialing.uring_send_copy_bytes = 8 << 20;
+            });
   ASSERT_TRUE(wait_established(*pair.client));
   ASSERT_TRUE(pair.echoes());
   fault.arm();
