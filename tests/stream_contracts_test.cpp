@@ -351,6 +351,20 @@ ScriptedPeer::Step time_passes(ScriptedPeer& peer, TimeNs until_ns) {
   return seen;
 }
 
+// What `waited` (100 s of timers after the peer's end) holds: no end of stream `id`, no
+// stream_ping and no stream_reset; then, once its last message is read at 100 s, the
+// stream ends once, with `expected`.
+void expect_no_keepalive_then_the_peers_end(ScriptedPeer& peer, const ScriptedPeer::Step& waited,
+                                            StreamId id, Errc expected) {
+  EXPECT_EQ(count_for<event::StreamEnded>(waited.events, id), 0u) << "ended while unread";
+  EXPECT_TRUE(frames_with(waited.sent, Op::stream_ping).empty());
+  EXPECT_TRUE(frames_with(waited.sent, Op::stream_reset).empty());
+  ASSERT_EQ(peer.connection().stream_consume(ns_from_ms(100'000), id), Errc::ok);
+  const auto results = all_of<event::StreamEnded>(peer.read().events);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(errc_name(results[0].result), errc_name(expected));
+}
+
 // §6.2: once both directions ended (the peer's end, an error one or the second of two normal
 // ends), the peer has finished the stream and answers nothing on it; only the application's
 // reading of the messages before the end is awaited. Keepalive stops: the stream ends with
@@ -369,16 +383,34 @@ TEST(StreamContracts, AReaderSlowerThanTheSilenceTimeoutStillGetsThePeersEnd) {
     peer.exchange(msg_frame(id, 1, "slowly read"));
     const ScriptedPeer::Step ended = peer.exchange(end_frame(id, 1, status));
     EXPECT_EQ(count_for<event::StreamEnded>(ended.events, id), 0u);
-    const ScriptedPeer::Step waited = time_passes(peer, ns_from_ms(100'000));
-    EXPECT_EQ(count_for<event::StreamEnded>(waited.events, id), 0u) << "ended while unread";
-    EXPECT_TRUE(frames_with(waited.sent, Op::stream_ping).empty());
-    EXPECT_TRUE(frames_with(waited.sent, Op::stream_reset).empty());
-    ASSERT_EQ(peer.connection().stream_consume(ns_from_ms(100'000), id), Errc::ok);
-    const auto results = all_of<event::StreamEnded>(peer.read().events);
-    ASSERT_EQ(results.size(), 1u);
-    EXPECT_EQ(errc_name(results[0].result),
-              errc_name(errc_from_status(static_cast<std::uint16_t>(status))));
+    expect_no_keepalive_then_the_peers_end(peer, time_passes(peer, ns_from_ms(100'000)), id,
+                                           errc_from_status(static_cast<std::uint16_t>(status)));
   }
+}
+
+// The same with this side's own messages still waiting in its lanes when the peer's error
+// end arrives (a peer that reads slowly, then fails the stream): its direction was closed
+// by the error end, so keepalive stops too, although frames of the stream are still queued.
+// Before, the queued frames kept keepalive on: the opener pinged a peer that answers
+// nothing on the stream and after 30 s ended it with keepalive_timeout, so the peer's
+// error and the messages before it were lost. The script keeps the connection alive with
+// its own pings and reads none of the node's output until the end.
+TEST(StreamContracts, QueuedFramesOfAStreamThePeerFailedDoNotKeepItsKeepaliveGoing) {
+  ScriptedPeer peer = stream_peer();
+  const StreamId id = open_from_node(peer, true);
+  peer.exchange(accept_frame(id, 64, 1u << 20));
+  const std::string message(16 * 1024, 'q');
+  // 256 KiB: past the connection's output high-water mark (64 KiB), so most stay in lanes.
+  for (int i = 0; i < 16; ++i)
+    ASSERT_EQ(peer.connection().stream_write(0, id, as_bytes(message)), Errc::ok) << i;
+  peer.feed(msg_frame(id, 1, "slowly read"));
+  peer.feed(end_frame(id, 1, Status::remote_error));
+  for (TimeNs now_ns = ns_from_ms(5'000); now_ns <= ns_from_ms(100'000);
+       now_ns += ns_from_ms(5'000)) {
+    peer.feed(Frame{.op = Op::ping, .seq = static_cast<std::uint64_t>(now_ns)}, now_ns);
+    peer.timer(now_ns);
+  }
+  expect_no_keepalive_then_the_peers_end(peer, peer.read(), id, Errc::remote_error);
 }
 
 TEST(StreamContracts, EndThatCompletesTheStreamIsStreamEndedNotReadable) {

@@ -6,9 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "cluster.hpp"
@@ -203,13 +205,18 @@ TEST(TypedContracts, StreamMessageWithAByteAfterTheValueFailsTheStreamWithBadPay
 }
 
 // The opener's reader: without input the failure travels as a reset, with input as an end.
-void read_out_fails_the_stream(bool has_input, const std::string& bad) {
+// `server_closes`: the server's half ends right after the bad message, so that message is
+// the last of a stream both of whose halves ended (without input) or of the server's half.
+void read_out_fails_the_stream(bool has_input, const std::string& bad, bool server_closes = false) {
   TypedStreamPair f;
   const OpenedStream opened = f.typed.open(f.caller(), f.now(), nullptr, has_input);
   ASSERT_EQ(opened.error, Errc::ok);
   f.run_ms(1);
   ASSERT_EQ(f.typed.write_out(f.server(), f.now(), f.served, Answer{9}), Errc::ok);
   ASSERT_EQ(f.server().stream_write(f.now(), f.served, as_bytes(bad)), Errc::ok);
+  if (server_closes) {
+    ASSERT_EQ(f.server().stream_close(f.now(), f.served), Errc::ok);
+  }
   f.run_ms(1);
   const auto good = f.typed.read_out(f.caller(), f.now(), opened.id);
   ASSERT_TRUE(good.has_value());
@@ -224,10 +231,14 @@ void read_out_fails_the_stream(bool has_input, const std::string& bad) {
   f.run_ms(0);  // the node's events reach the recorders; no byte has travelled yet
   ASSERT_EQ(f.cluster.recorder(kCaller).ended_count(opened.id), 1u);
   EXPECT_EQ(f.cluster.recorder(kCaller).ended(opened.id)->result, Errc::bad_payload);
-  EXPECT_EQ(f.cluster.recorder(kServer).ended_count(f.served), 0u);
+  // A server that closed a stream without input has both halves over once its end is
+  // written: its stream ended ok then, and the opener's reset finds nothing to end.
+  const bool server_done_first = server_closes && !has_input;
+  EXPECT_EQ(f.cluster.recorder(kServer).ended_count(f.served), server_done_first ? 1u : 0u);
   f.run_ms(1);
   ASSERT_EQ(f.cluster.recorder(kServer).ended_count(f.served), 1u);
-  EXPECT_EQ(f.cluster.recorder(kServer).ended(f.served)->result, Errc::bad_payload);
+  EXPECT_EQ(f.cluster.recorder(kServer).ended(f.served)->result,
+            server_done_first ? Errc::ok : Errc::bad_payload);
   EXPECT_TRUE(f.cluster.all_mux_tables_empty());
 }
 
@@ -237,6 +248,16 @@ TEST(TypedContracts, ReadOutWithAByteAfterTheValueFailsTheStreamWithBadPayloadBy
 
 TEST(TypedContracts, ReadOutOfTheWrongShapeFailsTheStreamWithBadPayloadByEnd) {
   read_out_fails_the_stream(true, packed(std::string("not an answer")));
+}
+
+// The bad message is the last before the server's end. Before, read_out consumed it first,
+// which completed the stream as ok (both halves over, nothing unread) before it could fail:
+// the opener was told the corrupt stream succeeded.
+TEST(TypedContracts, ALastMessageThatDoesNotDecodeFailsTheStreamRatherThanEndingItOk) {
+  for (const bool has_input : {false, true}) {
+    SCOPED_TRACE(has_input ? "with input" : "without input");
+    read_out_fails_the_stream(has_input, packed(std::string("not an answer")), true);
+  }
 }
 
 // ---- what a payload can make the decoder allocate (issue 14) ------------------------------
@@ -295,10 +316,12 @@ TEST(TypedContracts, ContainerHeadersClaimingMoreThanThePayloadHoldsAreRefusedBy
   EXPECT_TRUE(strict.unpack(three, numbers, why)) << why;
 }
 
-// The same five bytes in a child process whose address space may grow by 256 MiB at most:
-// decoding them must fail on the count, not on an allocation (bad_alloc there means the
-// decoder tried to reserve what the peer announced).
-TEST(TypedContracts, AnArrayBombDecodesWithinAnAddressSpaceLimit) {
+// Decodes `bytes` into a T in a child process whose address space may grow by 256 MiB at
+// most, and expects it to fail with `why`: a bad_alloc there means the decoder tried to
+// reserve what the peer announced.
+template <typename T>
+void expect_refused_within_an_address_space_limit(const std::vector<std::uint8_t>& bytes,
+                                                  const std::string& expected_why) {
   if (built_with_a_sanitizer()) {
     GTEST_SKIP() << "sanitizer runtimes reserve terabytes of address space: no limit fits";
   }
@@ -310,14 +333,108 @@ TEST(TypedContracts, AnArrayBombDecodesWithinAnAddressSpaceLimit) {
     if (setrlimit(RLIMIT_AS, &address_space) != 0) _exit(3);
     MsgpackCodec codec;
     std::string why;
-    std::vector<int> numbers;
-    const bool decoded = codec.unpack(kArrayBomb, numbers, why);
-    _exit(decoded ? 1 : why == "array size overflow" ? 0 : 2);
+    T value;
+    const bool decoded = codec.unpack(bytes, value, why);
+    _exit(decoded ? 1 : why == expected_why ? 0 : 2);
   }
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << "1: decoded, 2: failed on something else (bad_alloc)";
+}
+
+// The same five bytes: decoding them must fail on the count, not on an allocation.
+TEST(TypedContracts, AnArrayBombDecodesWithinAnAddressSpaceLimit) {
+  expect_refused_within_an_address_space_limit<std::vector<int>>(kArrayBomb, "array size overflow");
+}
+
+// A payload of 1 MiB that opens 64 arrays one inside the other, each announcing 2^20
+// elements (as many as the payload has bytes, so each passes the count limit), and holds
+// 2^20 - 1 nils: too few for the innermost array. msgpack-c reserves each array's elements
+// from its header, 64 x 2^20 x 24 B = 1.5 GiB, before it finds the bytes missing.
+std::vector<std::uint8_t> nested_array_bomb() {
+  std::vector<std::uint8_t> bomb;
+  for (int depth = 0; depth < 64; ++depth)
+    bomb.insert(bomb.end(), {0xdd, 0x00, 0x10, 0x00, 0x00});
+  bomb.resize(bomb.size() + (1u << 20) - 1, 0xc0);
+  return bomb;
+}
+
+// The nested bomb, likewise. Before, the count limit held each header alone and the decoder
+// failed on bad_alloc (a process with memory to spare reserved the 1.5 GiB); the shape pass
+// refuses it without reserving.
+TEST(TypedContracts, NestedArraysAnnouncingThePayloadsLengthEachDecodeWithinAnAddressSpaceLimit) {
+  expect_refused_within_an_address_space_limit<std::vector<std::vector<int>>>(nested_array_bomb(),
+                                                                              "insufficient bytes");
+}
+
+struct Everything {
+  std::map<std::string, std::vector<std::int64_t>> lists;
+  std::vector<std::uint8_t> blob;
+  msgpack::type::ext extension{5, "abc", 3};
+  double ratio = 0;
+  float small_ratio = 0;
+  bool flag = false;
+  std::optional<std::string> maybe;
+  MSGPACK_DEFINE(lists, blob, extension, ratio, small_ratio, flag, maybe)
+};
+
+// Values of every msgpack format (fix, 8, 16 and 32-bit lengths; ints of each width, signed
+// and not; floats; bin; ext and fixext; nil and booleans): the shape pass finds each whole,
+// and every shorter prefix of it short, so it skips each format by its real length.
+TEST(TypedContracts, TheShapePassSkipsEveryFormatByItsLengthAndFindsEveryPrefixShort) {
+  Everything value;
+  value.lists["a"] = {0,   1,   127,  128,  255,    256,    65535,     65536,     -1,
+                      -32, -33, -128, -129, -32768, -32769, INT64_MIN, INT64_MAX, 1LL << 32};
+  value.lists[std::string(40, 's')] = std::vector<std::int64_t>(20, 7);        // str 8, array 16
+  value.lists[std::string(300, 't')] = std::vector<std::int64_t>(70'000, -5);  // str 16, array 32
+  value.blob.assign(70'000, 0x42);                                             // bin 32
+  value.ratio = 0.25;
+  value.small_ratio = 0.5F;
+  value.flag = true;
+  std::vector<std::string> packs = {packed(value)};
+  for (const std::size_t ext_bytes : {1u, 2u, 4u, 8u, 16u, 3u, 300u, 70'000u}) {
+    value.extension = msgpack::type::ext(9, std::string(ext_bytes, 'e').data(),
+                                         static_cast<std::uint32_t>(ext_bytes));
+    value.blob.assign(ext_bytes % 300, 0x17);            // bin 8 and bin 16 too
+    value.maybe = std::string(ext_bytes % 70'000, 'm');  // str 32 once
+    packs.push_back(packed(value));
+  }
+  std::map<std::string, int> big_map;
+  for (int i = 0; i < 20; ++i)
+    big_map[std::to_string(i)] = i;  // map 16
+  packs.push_back(packed(big_map));
+  for (const std::string& whole : packs) {
+    const Bytes bytes = as_bytes(whole);
+    EXPECT_EQ(msgpack_shape_error(bytes, 1 << 20), std::nullopt);
+    // Every prefix is short, at the last byte as at the first (a stride keeps it quick).
+    const std::size_t stride = whole.size() > 4096 ? 97 : 1;
+    for (std::size_t size = 0; size < whole.size(); size += stride) {
+      ASSERT_EQ(msgpack_shape_error(bytes.first(size), 1 << 20), std::string("insufficient bytes"))
+          << size << " of " << whole.size();
+    }
+    ASSERT_EQ(msgpack_shape_error(bytes.first(whole.size() - 1), 1 << 20),
+              std::string("insufficient bytes"));
+  }
+  // The codec, which runs the pass first, still decodes them all.
+  MsgpackCodec codec;
+  std::string why;
+  for (std::size_t i = 0; i + 1 < packs.size(); ++i) {
+    Everything back;
+    ASSERT_TRUE(codec.unpack(as_bytes(packs[i]), back, why)) << i << ": " << why;
+  }
+  std::map<std::string, int> map_back;
+  ASSERT_TRUE(codec.unpack(as_bytes(packs.back()), map_back, why)) << why;
+  EXPECT_EQ(map_back, big_map);
+  // The counts are held to the limit, and 0xc1 is no format.
+  const std::vector<std::uint8_t> four = {0x94, 1, 2, 3, 4};
+  EXPECT_EQ(msgpack_shape_error(four, 4), std::nullopt);
+  EXPECT_EQ(msgpack_shape_error(four, 3), std::string("array size overflow"));
+  const std::vector<std::uint8_t> pairs = {0x82, 1, 2, 3, 4};
+  EXPECT_EQ(msgpack_shape_error(pairs, 2), std::nullopt);
+  EXPECT_EQ(msgpack_shape_error(pairs, 1), std::string("map size overflow"));
+  const std::vector<std::uint8_t> unused = {0x92, 1, 0xc1};
+  EXPECT_EQ(msgpack_shape_error(unused, 8), std::string("parse error"));
 }
 
 }  // namespace

@@ -582,9 +582,10 @@ void Connection::retire_stream(const Stream& stream) {
 // the peer has finished the stream (or will once it read them) and answers nothing on it:
 // what is left is this side's application reading the messages before the end, which
 // keepalive must not cut short (PROTOCOL.md §6.2). Only the deadline applies then. While
-// frames still wait in the lanes, the pings keep the peer's idle timer fed.
+// frames still wait in the lanes, the pings keep the peer's idle timer fed, unless the peer
+// failed the stream: it reads none of them (they are dropped as they leave the lanes).
 bool Connection::stream_keepalive_applies(const Stream& stream) {
-  return stream.recv_open || stream.send_open || stream.queued_frames > 0;
+  return stream.recv_open || stream.send_open || (stream.queued_frames > 0 && !stream.aborted);
 }
 
 void Connection::schedule_stream_timer(std::uint32_t slot) {

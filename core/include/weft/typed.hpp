@@ -79,14 +79,26 @@ class ObjectPool {
 // Packs values into one reused buffer and unpacks bytes into existing objects.
 // What a payload may make the decoder allocate. msgpack-c sizes a container from its
 // header before it reads the elements, so five bytes (`dd 10 00 00 00`, an array of 2^28)
-// could reserve gigabytes. Every count is held to these limits and to the payload's own
-// length (each element takes at least a byte, each map pair two), so decoding allocates in
-// proportion to the bytes received, themselves bounded by limits.max_message_bytes.
+// could reserve gigabytes, and nested headers each announcing as many elements as the
+// payload has bytes could reserve that many times the payload. Every count is held to these
+// limits, and before msgpack-c sees the bytes one pass (msgpack_shape_error) checks that
+// every element announced is there (each takes at least a byte, each map pair two), so
+// decoding allocates in proportion to the bytes received, themselves bounded by
+// limits.max_message_bytes.
 struct UnpackLimits {
   std::size_t max_container_elements = 1 << 20;  // elements of an array, pairs of a map
   std::size_t max_bytes = 64 << 20;              // a str, bin or ext value
   std::size_t max_depth = 64;                    // nesting of arrays and maps
 };
+
+// Walks the one msgpack value at the start of `bytes` without building it, allocating
+// nothing. Returns why it cannot be whole: "insufficient bytes" (its bytes, or the elements
+// its containers announce, run past the end), "array size overflow" / "map size overflow"
+// (a container announces more than max_container_elements elements or pairs), "parse error"
+// (the byte 0xc1, which msgpack never uses); nullopt when every element announced is
+// there. Bytes after the value are not looked at. Types, depth and value sizes are left to
+// msgpack-c, which checks them as it builds the value.
+std::optional<std::string> msgpack_shape_error(Bytes bytes, std::size_t max_container_elements);
 
 class MsgpackCodec {
  public:
@@ -111,6 +123,10 @@ class MsgpackCodec {
       std::size_t offset = 0;
       const std::size_t size = bytes.size();
       const std::size_t elements = std::min(limits_.max_container_elements, size);
+      if (std::optional<std::string> shape = msgpack_shape_error(bytes, elements)) {
+        error = std::move(*shape);
+        return false;
+      }
       const std::size_t value_bytes = std::min(limits_.max_bytes, size);
       const msgpack::unpack_limit limit(elements, std::min(elements, size / 2), value_bytes,
                                         value_bytes, value_bytes, limits_.max_depth);
@@ -125,6 +141,7 @@ class MsgpackCodec {
       return true;
     } catch (const std::exception& failure) {
       error = failure.what();
+      zone_.clear();  // what a failed value reserved is not kept until the next unpack
       return false;
     }
   }
@@ -326,9 +343,12 @@ class TypedStream {
     const std::optional<Bytes> bytes = peer.stream_peek(id);
     if (!bytes) return std::nullopt;
     Typed<T> out = decode(pool, *bytes);
-    peer.stream_consume(now_ns, id);
     if (out.error != Errc::ok) {
+      // Failed with the message still unread: consumed first, the last message of a stream
+      // whose halves both ended would complete it as ok before the failure could land.
       peer.stream_fail(now_ns, id, Errc::bad_payload, "message does not decode: " + out.message);
+    } else {
+      peer.stream_consume(now_ns, id);
     }
     return out;
   }
