@@ -10,6 +10,7 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace weft {
@@ -74,8 +75,38 @@ TEST(MessageQueue, BlocksAreReusedWhenMessagesStreamThrough) {
   EXPECT_EQ(queue.block_count(), 0u);
 }
 
+// A queue made for a window uses blocks of the window's size, rounded up to a power of two
+// and held between 1 KiB and 64 KiB, and copies into them only messages that fit one.
+TEST(MessageQueue, AQueueForASmallWindowHoldsBlocksOfItsSize) {
+  EXPECT_EQ(MessageQueue().block_bytes(), MessageQueue::kBlockBytes);
+  EXPECT_EQ(MessageQueue::for_window(0).block_bytes(), MessageQueue::kMinBlockBytes);
+  EXPECT_EQ(MessageQueue::for_window(1024).block_bytes(), 1024u);
+  EXPECT_EQ(MessageQueue::for_window(1025).block_bytes(), 2048u);
+  EXPECT_EQ(MessageQueue::for_window(1025).inline_max_bytes(), 2048u);
+  EXPECT_EQ(MessageQueue::for_window(64 * 1024 + 1).block_bytes(), MessageQueue::kBlockBytes);
+  EXPECT_EQ(MessageQueue::for_window(1u << 30).inline_max_bytes(), MessageQueue::kInlineMaxBytes);
+  MessageQueue queue = MessageQueue::for_window(1000);
+  queue.push_copy(bytes_of("x"));
+  EXPECT_EQ(queue.memory_bytes(), 1024u);
+  // Larger than a block: a buffer of its own, counted by its capacity.
+  std::vector<std::uint8_t> large(3000, 7);
+  large.reserve(4000);
+  queue.push_owned(std::move(large));
+  queue.push_copy(bytes_of(std::string(1025, 'y')));
+  EXPECT_EQ(queue.block_count(), 1u);
+  EXPECT_GE(queue.memory_bytes(), 1024u + 4000 + 1025);
+  queue.pop_front();
+  queue.pop_front();
+  EXPECT_EQ(text_of(queue.front()), std::string(1025, 'y'));
+  queue.pop_front();
+  EXPECT_EQ(queue.memory_bytes(), 1024u);  // the one block stays, to be filled again
+}
+
 RC_GTEST_PROP(MessageQueue, BehavesLikeADequeOfStrings, ()) {
-  MessageQueue queue;
+  // The default queue, or one made for a window of up to 128 KiB (blocks of 1 to 64 KiB).
+  MessageQueue queue = *rc::gen::arbitrary<bool>()
+                           ? MessageQueue()
+                           : MessageQueue::for_window(*rc::gen::inRange(0, 128 * 1024));
   std::deque<std::string> model;
   // A view of the oldest message, taken some steps ago: it must show the same bytes until
   // that message is popped, whatever was pushed since.
@@ -105,14 +136,20 @@ RC_GTEST_PROP(MessageQueue, BehavesLikeADequeOfStrings, ()) {
     RC_ASSERT(queue.size() == model.size());
     std::uint64_t bytes = 0;
     std::uint64_t small_bytes = 0;
+    std::uint64_t small_messages = 0;
     for (const std::string& text : model) {
       bytes += text.size();
-      if (text.size() <= MessageQueue::kInlineMaxBytes) small_bytes += text.size();
+      if (text.size() <= queue.inline_max_bytes()) {
+        small_bytes += text.size();
+        ++small_messages;
+      }
     }
     RC_ASSERT(queue.bytes() == bytes);
-    // Every block but the newest is at least this full, and one spare is kept.
-    const std::uint64_t least_used = MessageQueue::kBlockBytes - MessageQueue::kInlineMaxBytes;
-    RC_ASSERT(queue.block_count() <= small_bytes / least_used + 3);
+    // Every block but the newest holds a waiting message and is at least this full, and
+    // one spare is kept.
+    RC_ASSERT(queue.block_count() <= small_messages + 2);
+    const std::uint64_t least_used = queue.block_bytes() - queue.inline_max_bytes();
+    if (least_used > 0) RC_ASSERT(queue.block_count() <= small_bytes / least_used + 3);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -411,6 +412,22 @@ TEST(StreamContracts, QueuedFramesOfAStreamThePeerFailedDoNotKeepItsKeepaliveGoi
     peer.timer(now_ns);
   }
   expect_no_keepalive_then_the_peers_end(peer, peer.read(), id, Errc::remote_error);
+}
+
+// A stream's inbox copies small messages into blocks the size of the window it granted
+// (1 KiB at least), so many streams with small windows, each holding a message, hold
+// little. Before, every inbox took a 64 KiB block for its first message: 4096 streams of a
+// 1 KiB window held 256 MiB, where max_stream_receive_bytes charged them 4 MiB.
+TEST(StreamContracts, AnInboxHoldsBlocksTheSizeOfItsWindowNot64KiB) {
+  ScriptedPeer peer = stream_peer(StreamWindow{8, 1000});
+  for (std::uint64_t mux = 2; mux <= 20; mux += 2) {
+    const StreamId id = open_from_script(peer, mux);
+    peer.exchange(msg_frame(id, 1, "x"));
+    const std::optional<StreamCredits> credits = peer.connection().stream_credits(id);
+    ASSERT_TRUE(credits.has_value());
+    EXPECT_EQ(credits->unread_bytes, 1u);
+    EXPECT_EQ(credits->unread_memory_bytes, 1024u) << "stream " << mux;
+  }
 }
 
 TEST(StreamContracts, EndThatCompletesTheStreamIsStreamEndedNotReadable) {

@@ -73,6 +73,7 @@ OpenedStream Connection::open_stream(TimeNs now_ns, const StreamArgs& args) {
   stream.recv_open = true;
   stream.window_msgs = args.window.msgs;
   stream.window_bytes = args.window.bytes;
+  stream.inbox = MessageQueue::for_window(args.window.bytes);
   stream.granted_msgs = args.window.msgs;
   stream.granted_bytes = args.window.bytes;
   const Frame open{.op = Op::stream_open,
@@ -149,6 +150,7 @@ bool Connection::serve_stream_open(TimeNs now_ns, const Frame& open) {
   stream.recv_open = has_input;
   stream.window_msgs = window.msgs;
   stream.window_bytes = window.bytes;
+  stream.inbox = MessageQueue::for_window(window.bytes);
   stream.granted_msgs = window.msgs;
   stream.granted_bytes = window.bytes;
   stream.open_payload_bytes = open_payload_bytes;
@@ -489,7 +491,8 @@ std::optional<StreamCredits> Connection::stream_credits(StreamId id) const {
                        stream.inbox.bytes(),
                        stream.granted_msgs - stream.recv_msgs,
                        stream.window_msgs,
-                       stream.window_bytes};
+                       stream.window_bytes,
+                       stream.inbox.memory_bytes()};
 }
 
 // ---- sending and lifecycle ------------------------------------------------------------

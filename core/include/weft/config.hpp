@@ -85,7 +85,10 @@ struct ConnectionLimits {
   // message bytes its stream inboxes can ever hold (a message arriving in parts grows its
   // buffer by doubling, so its allocation may reach twice its size while it is assembled),
   // plus the initial payloads of the streams the peer opened, each charged until its stream
-  // ends. A stream whose window and initial payload would pass it is refused.
+  // ends. A stream whose window and initial payload would pass it is refused. Small
+  // messages are copied into blocks the size of their stream's window rounded up to a
+  // power of two (1 KiB at least, 64 KiB at most), so each stream holds besides at most a
+  // partly used block and a spare one (StreamCredits::unread_memory_bytes).
   std::uint64_t max_stream_receive_bytes = 256ull * 1024 * 1024;
 
   // ---- object streams (PROTOCOL.md §6.3) ----

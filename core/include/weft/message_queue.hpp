@@ -1,7 +1,8 @@
 // MessageQueue: a FIFO of byte messages without an allocation per message. Small messages
-// are copied into shared 64 KiB blocks (a block is reused once every message in it was
-// popped); a large one keeps a buffer of its own. The core keeps each stream's unconsumed
-// messages in one, and EventNode a stream session's unsent ones.
+// are copied into shared blocks (64 KiB, or smaller for a queue made for a small window; a
+// block is reused once every message in it was popped); a large one keeps a buffer of its
+// own. The core keeps each stream's unconsumed messages in one, and EventNode a stream
+// session's unsent ones.
 //
 // A message never moves while it waits: the view front() gives stays valid until that
 // message is popped or the queue cleared or destroyed, whatever is pushed meanwhile.
@@ -9,6 +10,8 @@
 // Not thread-safe (one owner, like any value).
 #pragma once
 
+#include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -25,6 +28,25 @@ class MessageQueue {
   // Messages up to this size are copied into a block; larger ones get a buffer each.
   static constexpr std::size_t kBlockBytes = 64 * 1024;
   static constexpr std::size_t kInlineMaxBytes = 4 * 1024;
+  // The smallest block a queue made for a window uses.
+  static constexpr std::size_t kMinBlockBytes = 1024;
+
+  MessageQueue() = default;
+  // A queue whose messages never add up to more than `window_bytes` at once (a stream's
+  // inbox): its blocks are the window rounded up to a power of two, between kMinBlockBytes
+  // and kBlockBytes, so a small window does not hold a 64 KiB block; messages up to
+  // min(kInlineMaxBytes, that size) are copied into them.
+  static MessageQueue for_window(std::uint64_t window_bytes) {
+    MessageQueue queue;
+    const std::uint64_t wanted = std::bit_ceil(std::max<std::uint64_t>(window_bytes, 1));
+    queue.block_bytes_ =
+        static_cast<std::size_t>(std::clamp<std::uint64_t>(wanted, kMinBlockBytes, kBlockBytes));
+    queue.inline_max_bytes_ = std::min(kInlineMaxBytes, queue.block_bytes_);
+    return queue;
+  }
+  // The size of this queue's blocks, and of the largest message copied into one.
+  std::size_t block_bytes() const { return block_bytes_; }
+  std::size_t inline_max_bytes() const { return inline_max_bytes_; }
 
   // How many messages wait, and their bytes.
   bool empty() const { return count_ == 0; }
@@ -33,7 +55,7 @@ class MessageQueue {
 
   // Appends a copy of `message` (into a block when small, else into a buffer of its own).
   void push_copy(Bytes message) {
-    if (message.size() > kInlineMaxBytes) {
+    if (message.size() > inline_max_bytes_) {
       push_owned(std::vector<std::uint8_t>(message.begin(), message.end()));
       return;
     }
@@ -49,6 +71,7 @@ class MessageQueue {
   void push_owned(std::vector<std::uint8_t>&& message) {
     const std::uint8_t* data = message.data();
     const std::size_t size = message.size();
+    owned_capacity_bytes_ += message.capacity();
     append(Entry{data, size, std::move(message), false});
   }
 
@@ -65,6 +88,7 @@ class MessageQueue {
     expect(count_ > 0, "pop_front of an empty MessageQueue");
     Entry& entry = entries_[head_];
     bytes_ -= entry.size;
+    owned_capacity_bytes_ -= entry.owned.capacity();
     if (entry.in_block) release_front_block_message();
     entry = Entry{};
     head_ = (head_ + 1) & (entries_.size() - 1);
@@ -79,11 +103,17 @@ class MessageQueue {
     head_ = 0;
     count_ = 0;
     bytes_ = 0;
+    owned_capacity_bytes_ = 0;
   }
 
   // The blocks held for small messages (spare included): at most the waiting small
-  // messages' bytes over kBlockBytes, plus two.
+  // messages' bytes over block_bytes(), plus two.
   std::size_t block_count() const { return blocks_.size() + (spare_ ? 1 : 0); }
+  // The memory the queue holds for its messages: its blocks (spare included) and the
+  // buffers of the messages kept in their own.
+  std::uint64_t memory_bytes() const {
+    return block_count() * block_bytes_ + owned_capacity_bytes_;
+  }
 
   // Calls f(size) for each message, oldest first.
   template <typename F>
@@ -122,12 +152,12 @@ class MessageQueue {
 
   // The newest block with room for `size` more bytes (a new or the spare one if needed).
   Block& room_for(std::size_t size) {
-    if (blocks_.empty() || blocks_.back().used + size > kBlockBytes) {
+    if (blocks_.empty() || blocks_.back().used + size > block_bytes_) {
       Block block;
       if (spare_) {
         block.data = std::move(spare_);
       } else {
-        block.data = std::make_unique_for_overwrite<std::uint8_t[]>(kBlockBytes);
+        block.data = std::make_unique_for_overwrite<std::uint8_t[]>(block_bytes_);
       }
       blocks_.push_back(std::move(block));
     }
@@ -158,7 +188,10 @@ class MessageQueue {
   std::size_t head_ = 0;
   std::size_t count_ = 0;
   std::uint64_t bytes_ = 0;
-  std::vector<Block> blocks_;  // oldest first; few (the window's bytes over 64 KiB)
+  std::uint64_t owned_capacity_bytes_ = 0;  // of the messages in buffers of their own
+  std::size_t block_bytes_ = kBlockBytes;
+  std::size_t inline_max_bytes_ = kInlineMaxBytes;
+  std::vector<Block> blocks_;  // oldest first; few (the window's bytes over a block's)
   std::unique_ptr<std::uint8_t[]> spare_;
 };
 

@@ -151,6 +151,9 @@ struct StreamCredits {
   std::uint64_t granted_unused_msgs = 0;  // granted to the peer, not yet used by it
   std::uint32_t window_msgs = 0;          // the window this side granted
   std::uint32_t window_bytes = 0;
+  // The memory the unread messages hold: the blocks small ones are copied into (sized to
+  // the window, 1 to 64 KiB) and the buffers of large ones.
+  std::uint64_t unread_memory_bytes = 0;
 };
 
 class Node;
