@@ -451,8 +451,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // Hands one completion to its socket or to the loop's own reads.
   // (`tagged` may carry Ring::kQuietBit.)
   void ring_completed(std::uint64_t tagged, int result);
-  // An operation of a socket that closed completed: its buffers go once none is posted.
-  void ring_retired_done(std::uint64_t user_data);
+  // An operation of a socket that closed completed, or the cancellation of one (`result`
+  // ENOENT: the operation's completion was dropped): its buffers go once none is posted.
+  void ring_retired_done(std::uint64_t user_data, int result);
   void ring_add_socket(TransportId transport, Socket& socket);
   // (Re)allocates the socket's receive buffer (no receive may be posted on it).
   void ring_size_receive_buffer(RingSocket& state, std::size_t bytes);

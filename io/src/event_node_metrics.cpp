@@ -133,6 +133,9 @@ void EventNode::Impl::add_io_metrics(MetricsSnapshot& snapshot) {
       true, static_cast<double>(io_counters.uring_completions_dropped));
   add("io_uring_receive_buffer_bytes", "Bytes of the sockets' receive buffers (io_uring).", false,
       static_cast<double>(ring_receive_buffer_bytes()));
+  add("io_uring_sockets_parked",
+      "Closed sockets whose buffers wait for their operations' last completions (io_uring).", false,
+      static_cast<double>(retired_ring_sockets.size()));
 }
 
 MetricsSnapshot EventNode::metrics(const MetricsOptions& options) {

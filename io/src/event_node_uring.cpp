@@ -39,6 +39,11 @@ enum Kind : std::uint64_t {
   kListen = 5,   // a connection waits on the listener
   kAcceptResume = 6,
   kCancel = 7,  // a cancellation's own completion (nothing to do)
+  // The cancellation of a closed socket's receive, send or poll_out (ring_retire): each
+  // kind's own, so its result can tell an operation whose completion was dropped.
+  kCancelReceive = 8,
+  kCancelSend = 9,
+  kCancelPollOut = 10,
 };
 constexpr unsigned kKindBits = 4;
 constexpr std::uint64_t kOwnBit = std::uint64_t{1} << 62;
@@ -62,6 +67,10 @@ std::string_view operation_name(std::uint64_t user_data) {
         return (user_data & Ring::kQuietBit) != 0 ? "quiet_send" : "send";
       case kPollOut:
         return "poll_out";
+      case kCancelReceive:
+      case kCancelSend:
+      case kCancelPollOut:
+        return "cancel";
       default:
         return "unknown";
     }
@@ -84,6 +93,16 @@ std::string_view operation_name(std::uint64_t user_data) {
 // Whether a socket's operation of `kind` (kReceive, kSend or kPollOut) is posted.
 bool& posted(RingSocket& state, Kind kind) {
   return kind == kReceive ? state.receiving : kind == kSend ? state.sending : state.polling_out;
+}
+// The kind of a socket's cancellation of an operation of `kind`, and back.
+Kind cancel_of(Kind kind) {
+  return static_cast<Kind>(kCancelReceive + kind);
+}
+bool is_socket_cancel(Kind kind) {
+  return kind >= kCancelReceive && kind <= kCancelPollOut;
+}
+Kind canceled_kind(Kind cancel) {
+  return static_cast<Kind>(cancel - kCancelReceive);
 }
 
 // Entries of the submission queue: a connection posts two at a time at most (a receive and
@@ -340,9 +359,9 @@ void EventNode::Impl::ring_drain() {
         counted_whole ? ring->submit_and_wait(1) : ring->submit_and_wait_ms(1, kDrainQuietMs);
     if (waited < 0 && waited != -EINTR && waited != -ETIME && waited != -EBADR) break;
     bool reaped = false;
-    ring->reap([this, &reaped](std::uint64_t user_data, int) {
+    ring->reap([this, &reaped](std::uint64_t user_data, int result) {
       reaped = true;
-      ring_retired_done(user_data & ~Ring::kQuietBit);
+      ring_retired_done(user_data & ~Ring::kQuietBit, result);
     });
     if (waited == -ETIME && !reaped) {
       log(LogLevel::warning, "io_uring: " + std::to_string(ring->in_flight()) +
@@ -394,7 +413,9 @@ void EventNode::Impl::ring_completed(std::uint64_t tagged, int result) {
     }
   }
   const auto found = sockets.find(transport);
-  if (found == sockets.end() || !found->second.ring) return ring_retired_done(user_data);
+  if (found == sockets.end() || !found->second.ring || is_socket_cancel(kind)) {
+    return ring_retired_done(user_data, result);
+  }
   if (kind == kReceive) return ring_received(transport, result);
   if (kind == kSend) {
     if (quiet) ++io_counters.uring_quiet_sends_failed;  // only a failure has a completion
@@ -403,13 +424,23 @@ void EventNode::Impl::ring_completed(std::uint64_t tagged, int result) {
   return ring_writable_now(transport, result);
 }
 
-void EventNode::Impl::ring_retired_done(std::uint64_t user_data) {
+void EventNode::Impl::ring_retired_done(std::uint64_t user_data, int result) {
   // The socket closed: its operation ended (canceled, or done first); its buffers are freed
   // once none is posted.
+  Kind kind = kind_of(user_data);
+  if (is_socket_cancel(kind)) {
+    // Nothing to cancel (ENOENT): the operation had ended. Had its completion come, it
+    // would have come before this one (completions are posted in order, overflowed ones
+    // too) and cleared its mark; a mark still set is an operation whose completion the
+    // kernel dropped, which would otherwise park the socket and its buffers until stop().
+    // (0: canceled, its own completion comes; EALREADY: running, it completes on its own.)
+    if (result != -ENOENT) return;
+    kind = canceled_kind(kind);
+  }
   const auto retired = retired_ring_sockets.find(user_data >> kKindBits);
   if (retired == retired_ring_sockets.end()) return;
   RingSocket& parked = *retired->second;
-  posted(parked, kind_of(user_data)) = false;
+  posted(parked, kind) = false;
   if (!parked.in_flight()) retired_ring_sockets.erase(retired);
 }
 
@@ -496,7 +527,7 @@ void EventNode::Impl::ring_retire(TransportId transport, Socket& socket) {
   RingSocket& state = *socket.ring;
   for (const Kind kind : {kReceive, kSend, kPollOut}) {
     if (!posted(state, kind)) continue;
-    io_uring_sqe* cancel = ring->next(own_tag(ring_own_generation, kCancel));
+    io_uring_sqe* cancel = ring->next(tag(transport, cancel_of(kind)));
     io_uring_prep_cancel64(cancel, tag(transport, kind), 0);
   }
   if (state.in_flight()) retired_ring_sockets.emplace(transport, std::move(socket.ring));
