@@ -220,6 +220,26 @@ TEST(IoUringDrops, ADroppedFailureOfAQuietSendEndsItsConnectionWithNothingSkippe
   EXPECT_TRUE(pair.stop_both());
 }
 
+// A dial's connect completes as a poll_out; dropped, the recovery ends the dial as a failed
+// dial (connect_failures, as libevent reports a connect that fails), not as a connection
+// that went down: the dialer's log and counters say what happened. Before, it counted no
+// connect failure and logged a transport down.
+TEST(IoUringDrops, ADroppedCompletionOfAConnectFailsTheDial) {
+  if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
+  DropFault fault("poll_out");
+  fault.arm();  // from the start: the first poll_out of the client is its connect's
+  LogLines log;
+  Pair pair(fault, false, log, 10'000);
+  ASSERT_TRUE(wait_established(*pair.client));
+  if (fault.dropped() == 0) GTEST_SKIP() << "the connect completed at once, without a poll_out";
+  ASSERT_TRUE(pair.echoes());
+  const std::vector<PeerMetrics> peers = pair.client->metrics().peers;
+  ASSERT_EQ(peers.size(), 1U);
+  EXPECT_EQ(peers[0].counters.connect_failures, 1U);
+  EXPECT_EQ(peers[0].counters.disconnects, 0U);
+  EXPECT_TRUE(pair.stop_both());
+}
+
 // While the node stops: the drain's own cancellation, or a canceled receive, completes
 // unseen, and the drain does not wait for it for ever.
 TEST(IoUringDropsWhileStopping, TheDrainEndsWithoutTheDroppedCompletion) {

@@ -311,8 +311,19 @@ void EventNode::Impl::ring_recover_dropped() {
                            std::to_string(stalled.size()) +
                            " connections with an operation posted end, and the loop's own "
                            "waits are posted again");
-  for (const TransportId transport : stalled)
-    transport_failed(transport, "io_uring: the kernel dropped completions");
+  const std::string reason = "io_uring: the kernel dropped completions";
+  for (const TransportId transport : stalled) {
+    const auto found = sockets.find(transport);
+    if (found == sockets.end()) continue;
+    if (!found->second.connecting) {
+      transport_failed(transport, reason);
+      continue;
+    }
+    // A dial under way (its connect completes as a poll_out) fails as a dial, as libevent
+    // reports a connect that fails: a connect failure, not a connection gone down.
+    close_socket(transport);
+    node->on_connect_failed(fresh_now(), transport, reason);
+  }
   const std::uint64_t previous = ring_own_generation++;
   for (const Kind kind : {kWake, kTimer, kListen, kAcceptResume}) {
     io_uring_sqe* cancel = ring->next(own_tag(ring_own_generation, kCancel));
