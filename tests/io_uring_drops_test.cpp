@@ -240,6 +240,27 @@ TEST(IoUringDrops, ADroppedCompletionOfAConnectFailsTheDial) {
   EXPECT_TRUE(pair.stop_both());
 }
 
+// A socket closed with its receive posted is parked until that receive's own completion
+// (canceled) frees its buffers. When the kernel drops that completion, the recovery asks
+// again (a cancellation that finds nothing, ENOENT, tells the completion will never come),
+// so the socket does not stay parked until stop().
+TEST(IoUringDrops, ADroppedCompletionOfAClosedSocketsOperationDoesNotParkItForGood) {
+  if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
+  DropFault fault("receive");
+  LogLines log;
+  Pair pair(fault, false, log, 10'000);
+  ASSERT_TRUE(wait_established(*pair.client));
+  ASSERT_TRUE(pair.echoes());
+  // The client drops the server: its idle connection closes with its receive posted.
+  fault.arm();
+  ASSERT_EQ(pair.client->remove_peer(pair.server_name), Errc::ok);
+  ASSERT_TRUE(wait_until([&] { return fault.dropped() == 1; }, 5s));
+  EXPECT_TRUE(
+      wait_until([&] { return driver_metric(*pair.client, "io_uring_sockets_parked") == 0; }, 5s))
+      << driver_metric(*pair.client, "io_uring_sockets_parked") << " sockets parked";
+  EXPECT_TRUE(pair.stop_both());
+}
+
 // While the node stops: the drain's own cancellation, or a canceled receive, completes
 // unseen, and the drain does not wait for it for ever.
 TEST(IoUringDropsWhileStopping, TheDrainEndsWithoutTheDroppedCompletion) {

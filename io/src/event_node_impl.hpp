@@ -465,6 +465,8 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
   // Cancels the socket's posted operations; its buffers wait in retired_ring_sockets for
   // their completions.
   void ring_retire(TransportId transport, Socket& socket);
+  // Posts a cancellation of each operation `state` marks posted, tagged with its kind.
+  void ring_cancel_posted(TransportId transport, RingSocket& state);
   // Posts the socket's receive (once the core and its TLS session can take bytes).
   void ring_receive(TransportId transport, Socket& socket);
   void ring_received(TransportId transport, int result);

@@ -324,6 +324,11 @@ void EventNode::Impl::ring_recover_dropped() {
     close_socket(transport);
     node->on_connect_failed(fresh_now(), transport, reason);
   }
+  // A closed socket waits for its operations' completions, which may be among those
+  // dropped: each still marked posted is canceled again, and a cancellation that finds
+  // nothing (ENOENT) frees it (ring_retired_done).
+  for (const auto& [transport, parked] : retired_ring_sockets)
+    ring_cancel_posted(transport, *parked);
   const std::uint64_t previous = ring_own_generation++;
   for (const Kind kind : {kWake, kTimer, kListen, kAcceptResume}) {
     io_uring_sqe* cancel = ring->next(own_tag(ring_own_generation, kCancel));
@@ -534,13 +539,17 @@ void EventNode::Impl::ring_send_final(Socket& socket, Bytes final_bytes) {
   send_best_effort(socket.fd, final_bytes);
 }
 
-void EventNode::Impl::ring_retire(TransportId transport, Socket& socket) {
-  RingSocket& state = *socket.ring;
+void EventNode::Impl::ring_cancel_posted(TransportId transport, RingSocket& state) {
   for (const Kind kind : {kReceive, kSend, kPollOut}) {
     if (!posted(state, kind)) continue;
     io_uring_sqe* cancel = ring->next(tag(transport, cancel_of(kind)));
     io_uring_prep_cancel64(cancel, tag(transport, kind), 0);
   }
+}
+
+void EventNode::Impl::ring_retire(TransportId transport, Socket& socket) {
+  RingSocket& state = *socket.ring;
+  ring_cancel_posted(transport, state);
   if (state.in_flight()) retired_ring_sockets.emplace(transport, std::move(socket.ring));
   socket.ring.reset();
 }

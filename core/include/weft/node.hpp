@@ -151,8 +151,9 @@ struct StreamCredits {
   std::uint64_t granted_unused_msgs = 0;  // granted to the peer, not yet used by it
   std::uint32_t window_msgs = 0;          // the window this side granted
   std::uint32_t window_bytes = 0;
-  // The memory the unread messages hold: the blocks small ones are copied into (sized to
-  // the window, 1 to 64 KiB) and the buffers of large ones.
+  // The memory the inbox holds: the blocks small messages are copied into (the window
+  // rounded up to a power of two, 1 to 64 KiB; one is kept for reuse, and a spare, also
+  // when nothing is unread) and the buffers of large messages.
   std::uint64_t unread_memory_bytes = 0;
 };
 
