@@ -43,6 +43,13 @@ TEST(RequestContracts, ConfigWithoutASeedIsRefusedAnyChosenSeedIsTaken) {
   EXPECT_TRUE(accepts([](NodeConfig& c) { c.seed = ~std::uint64_t{0}; }));
 }
 
+// Instants up to kMaxTimeNs are taken, one past refused: the core adds timeouts of up to
+// 49 days to them, which past it could overflow.
+TEST(RequestContracts, AStartTimeUpToKMaxTimeNsIsTakenOnePastThrows) {
+  EXPECT_NO_THROW(Node(valid_config(), kMaxTimeNs, 0));
+  EXPECT_THROW(Node(valid_config(), kMaxTimeNs + 1, 0), std::invalid_argument);
+}
+
 TEST(RequestContracts, ConfigMaxFrameBytesAt65536IsAcceptedOneLessThrows) {
   EXPECT_TRUE(accepts([](NodeConfig& c) { c.limits.max_frame_bytes = 65536; }));
   EXPECT_FALSE(accepts([](NodeConfig& c) { c.limits.max_frame_bytes = 65535; }));
@@ -56,6 +63,10 @@ TEST(RequestContracts, ConfigRequestLimitsAtTheirBoundsAreAcceptedOnePastThrows)
   EXPECT_FALSE(accepts([](NodeConfig& c) { c.limits.max_outbound_requests = (1u << 20) + 1; }));
   EXPECT_TRUE(accepts([](NodeConfig& c) { c.limits.max_inbound_requests = 1; }));
   EXPECT_FALSE(accepts([](NodeConfig& c) { c.limits.max_inbound_requests = 0; }));
+  EXPECT_TRUE(accepts([](NodeConfig& c) { c.limits.max_inbound_requests = 1u << 20; }));
+  EXPECT_FALSE(accepts([](NodeConfig& c) { c.limits.max_inbound_requests = (1u << 20) + 1; }));
+  EXPECT_TRUE(accepts([](NodeConfig& c) { c.limits.max_streams = 1u << 20; }));
+  EXPECT_FALSE(accepts([](NodeConfig& c) { c.limits.max_streams = (1u << 20) + 1; }));
   EXPECT_TRUE(accepts([](NodeConfig& c) { c.limits.output_high_water_bytes = 1; }));
   EXPECT_FALSE(accepts([](NodeConfig& c) { c.limits.output_high_water_bytes = 0; }));
 }

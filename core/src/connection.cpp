@@ -79,10 +79,14 @@ TimeNs Connection::next_deadline() const {
   return next;
 }
 
-void Connection::on_timer(TimeNs now_ns) {
+void Connection::expire_due(TimeNs now_ns) {
   while (!deadlines_.empty() && deadlines_.top_deadline() <= now_ns) {
     expire(now_ns, deadlines_.top_key());
   }
+}
+
+void Connection::on_timer(TimeNs now_ns) {
+  expire_due(now_ns);
   object_sender_.on_timer(now_ns);
   object_receiver_.on_timer(now_ns);
   const ConnectionTimeouts& timeouts = context_.config.timeouts;
@@ -359,6 +363,10 @@ void Connection::fail_protocol(TimeNs now_ns, std::string message, WireError cod
 
 void Connection::on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes) {
   if (transport != transport_ || transport_ == 0 || state_ == PeerState::dialing) return;
+  // A response or goaway read now must not save a request already over. What expires may
+  // close the connection (a control frame past its lane's limit): nothing more is read then.
+  expire_due(now_ns);
+  if (transport != transport_) return;
   counters_.bytes_received += bytes.size();
   bytes_after_frame_ += bytes.size();
   while (true) {
@@ -606,6 +614,9 @@ void Connection::consume_output(TransportId transport, std::size_t count) {
     if (entry.kind == EntryKind::stream) return stream_frame_left_lane(entry);
     Outbound* call = find_outbound(entry.mux);
     if (call == nullptr) return false;  // canceled or expired while queued: never sent
+    // Over by the latest time the core was told, its timer not run yet (a late on_timer):
+    // never sent either. Its timer ends it unsent, with no cancel (PROTOCOL.md §6.1).
+    if (!call->committed && call->deadline_ns <= context_.latest_now_ns) return false;
     call->committed = true;
     return true;
   });

@@ -50,6 +50,13 @@ class Connection : private ObjectPort {
 
   // ---- inputs (from Node) -----------------------------------------------------------
   void on_timer(TimeNs now_ns);
+  // Ends what the deadline queue holds that is due at `now_ns` (requests each way, stream
+  // timers), as on_timer does first. on_bytes and send_pending_requests call it too, so that a
+  // driver calling on_timer late (allowed: "at or after" next_deadline) does not let a response
+  // read or a request sent after its deadline count (PROTOCOL.md §6.1). Commands do not: a command
+  // may run inside a stream's on_message, whose message an expired stream would free; an answer
+  // checks its own request's deadline instead (answerable_at).
+  void expire_due(TimeNs now_ns);
   void on_connected(TimeNs now_ns, TransportId transport, TransportSecurity security);
   void on_connect_failed(TimeNs now_ns, TransportId transport, std::string_view reason);
   // An accepted transport whose dialer proved itself (acceptor.hpp); the connection is
@@ -338,6 +345,9 @@ class Connection : private ObjectPort {
   // The slot of the request `id` names if the application was told of it and has not
   // answered it; nullopt otherwise.
   std::optional<std::uint32_t> answerable(InboundId id) const;
+  // answerable, but a request whose deadline passed by `now_ns` ends here as its timer would
+  // have ended it (RequestCanceled deadline_exceeded), and is not answerable.
+  std::optional<std::uint32_t> answerable_at(TimeNs now_ns, InboundId id);
   // Answers request `id` (answerable, in `slot`) with busy instead of an answer of
   // `payload_bytes` when the responses queued leave no room for it
   // (max_queued_response_bytes): true when it did so (the request is then answered).

@@ -135,6 +135,11 @@ void Connection::dial_back_missed(TimeNs now_ns) {
 }
 
 void Connection::send_pending_requests(TimeNs now_ns) {
+  // A held request whose deadline passed before on_timer ran ends now, unsent: the acceptor
+  // of an on-demand pair establishes from the hello and auth its Acceptor read, not from
+  // Connection::on_bytes, so nothing expired it before. (Only pending requests, never sent,
+  // are in the heap here: expiring them sends nothing.)
+  expire_due(now_ns);
   while (!pending_requests_.empty() && state_ == PeerState::established) {
     const std::uint64_t mux = pending_requests_.front();
     pending_requests_.pop_front();

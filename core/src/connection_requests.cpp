@@ -247,10 +247,12 @@ void Connection::expire(TimeNs now_ns, std::uint32_t key) {
   const std::uint32_t slot = key / 4;
   switch (key % 4) {
     case kOutboundKey: {
-      const Outbound call = *outbound_.find(slot);
+      const Outbound& call = *outbound_.find(slot);
+      const bool committed = call.committed;
+      const std::uint64_t mux = call.mux;
       complete(slot, Errc::deadline_exceeded, {});
       // Tell the serving side, so it can stop; a frame still in a lane is simply dropped.
-      if (call.committed) send_control(now_ns, frame_of(Op::cancel, call.mux));
+      if (committed) send_control(now_ns, frame_of(Op::cancel, mux));
       return;
     }
     case kInboundKey: {
@@ -292,11 +294,13 @@ Call Connection::request(TimeNs now_ns, const RequestArgs& args) {
   call.mux = mux;
   call.deadline_ns = now_ns + ns_from_ms(timeout_ms);
   deadlines_.set(key_of(slot, kOutboundKey), call.deadline_ns);
+  Payload kept;  // on demand: the call's own copy, which the lanes then share
   if (on_demand_) {
     // Kept to go out again if the peer's goaway(idle) crosses it (PROTOCOL.md §4.7).
     call.handler = args.handler;
     call.route = route_id(args.route);
     call.payload = owned_payload(args.payload);
+    kept = call.payload;
   }
   if (send_payload(Frame{.op = Op::request,
                          .checksum = checksums_,
@@ -304,7 +308,7 @@ Call Connection::request(TimeNs now_ns, const RequestArgs& args) {
                          .handler = args.handler,
                          .route = route_id(args.route),
                          .deadline_ms = static_cast<std::uint32_t>(timeout_ms)},
-                   args.payload, EntryKind::request)) {
+                   on_demand_ ? kept : args.payload, EntryKind::request)) {
     outbound_.find(slot)->committed = true;
   }
   return {Errc::ok, mux};
@@ -349,6 +353,13 @@ std::optional<std::uint32_t> Connection::answerable(InboundId id) const {
   return *found;
 }
 
+std::optional<std::uint32_t> Connection::answerable_at(TimeNs now_ns, InboundId id) {
+  const std::optional<std::uint32_t> slot = answerable(id);
+  if (!slot || inbound_.find(*slot)->deadline_ns > now_ns) return slot;
+  expire(now_ns, key_of(*slot, kInboundKey));  // on_timer has not run yet: as it would have
+  return std::nullopt;
+}
+
 // Rule 1: an answer never waits for output, and rule 8: responses the peer does not read
 // never grow past max_queued_response_bytes. One that would is replaced by a busy answer
 // in the control lane (which closes the connection when it overflows).
@@ -364,7 +375,7 @@ bool Connection::refuse_response(TimeNs now_ns, InboundId id, std::uint32_t slot
 }
 
 Errc Connection::respond(TimeNs now_ns, InboundId id, const Payload& payload) {
-  const std::optional<std::uint32_t> slot = answerable(id);
+  const std::optional<std::uint32_t> slot = answerable_at(now_ns, id);
   if (!slot) return Errc::not_found;
   if (payload.size() > context_.config.limits.max_message_bytes) {
     respond_error(now_ns, id, Errc::too_large, "response larger than this node sends");
@@ -377,7 +388,7 @@ Errc Connection::respond(TimeNs now_ns, InboundId id, const Payload& payload) {
 }
 
 Errc Connection::respond_error(TimeNs now_ns, InboundId id, Errc code, std::string_view message) {
-  const std::optional<std::uint32_t> slot = answerable(id);
+  const std::optional<std::uint32_t> slot = answerable_at(now_ns, id);
   if (!slot) return Errc::not_found;
   if (code == Errc::ok) return Errc::invalid_argument;
   Frame frame = frame_of(Op::response, id.mux);

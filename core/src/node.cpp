@@ -47,6 +47,7 @@ class NodeCore final : private PeerDirectory {
   // Asserts the driver's clock never runs backwards.
   void advance(TimeNs now_ns) {
     WEFT_ASSERT(now_ns >= last_now_ns_ && "time went backwards");
+    WEFT_ASSERT(now_ns <= kMaxTimeNs && "time past kMaxTimeNs");
     last_now_ns_ = std::max(last_now_ns_, now_ns);
     context_.latest_now_ns = last_now_ns_;
     touched();
@@ -299,8 +300,15 @@ std::string_view peer_state_name(PeerState state) {
 
 // ---- Node -----------------------------------------------------------------------------
 
+namespace {
+TimeNs checked_start(TimeNs now_ns) {
+  if (now_ns > kMaxTimeNs) throw std::invalid_argument("weft::Node: start time past kMaxTimeNs");
+  return now_ns;
+}
+}  // namespace
+
 Node::Node(NodeConfig config, TimeNs now_ns, std::int64_t wall_ms)
-    : core_(std::make_unique<detail::NodeCore>(std::move(config), now_ns, wall_ms)),
+    : core_(std::make_unique<detail::NodeCore>(std::move(config), checked_start(now_ns), wall_ms)),
       bundles_(std::make_unique<detail::Bundles>(*this)) {}
 Node::~Node() = default;
 

@@ -37,7 +37,11 @@ void check_config(const NodeConfig& config) {
   if (limits.max_outbound_requests == 0 || limits.max_outbound_requests > (1u << 20)) {
     fail("max_outbound_requests must be in 1..1048576");
   }
-  if (limits.max_inbound_requests == 0) fail("max_inbound_requests must be at least 1");
+  // The deadline queue keys a request or stream by 4 * slot + kind in 32 bits.
+  if (limits.max_inbound_requests == 0 || limits.max_inbound_requests > (1u << 20)) {
+    fail("max_inbound_requests must be in 1..1048576");
+  }
+  if (limits.max_streams > (1u << 20)) fail("max_streams must be at most 1048576");
   if (limits.output_high_water_bytes == 0) fail("output_high_water_bytes must be at least 1");
   // Otherwise a largest answer could never be queued, or a largest request never accepted.
   if (limits.max_queued_response_bytes < limits.max_message_bytes) {

@@ -28,7 +28,8 @@ struct ConnectionLimits {
   std::uint32_t max_frame_bytes = 8 * 1024 * 1024;
   // Requests this node may have in flight to one peer (at most 1048576).
   std::uint32_t max_outbound_requests = 65536;
-  // Requests from one peer being served at once; more are answered "busy".
+  // Requests from one peer being served at once; more are answered "busy" (at most
+  // 1048576).
   std::uint32_t max_inbound_requests = 65536;
   // Bytes of data frames (requests, responses, stream frames) waiting in the lanes, not yet
   // committed to the transport's output buffer. A request whose payload would take them (all
@@ -79,7 +80,8 @@ struct ConnectionLimits {
   std::size_t max_assembly_bytes = 256 * 1024 * 1024;
   // Longest subroute string.
   std::size_t max_route_bytes = 255;
-  // Streams open on one connection, both directions together; more are refused (busy).
+  // Streams open on one connection, both directions together; more are refused (busy). At
+  // most 1048576.
   std::uint32_t max_streams = 4096;
   // Sum of the receive windows (bytes) this node grants on one connection's streams: the
   // message bytes its stream inboxes can ever hold (a message arriving in parts grows its
@@ -262,7 +264,10 @@ struct NodeConfig {
   // timeouts.idle_close_ms is closed. When the dial rule says the peer dials, this side
   // knocks (a hello the peer refuses wrong_dialer, upon which an on-demand peer dials back).
   // Requests made while the connection comes up wait for it (see PeerConnection::request);
-  // streams do not (open_stream returns disconnected and starts the connection). Give every
+  // streams do not (open_stream returns disconnected and starts the connection). Each
+  // request keeps its payload until it ends, to send it again if the peer's goaway(idle)
+  // crosses it: up to max_outbound_requests payloads, each up to max_message_bytes (a shared
+  // payload is kept by reference, a borrowed one copied once). Give every
   // node of a cluster the same mode: an always-on dialer redials a peer that closed idle.
   // Node::add_peer may set another mode for the peer it adds.
   bool connect_on_demand = false;

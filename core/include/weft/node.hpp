@@ -362,7 +362,8 @@ class Node {
  public:
   // Creates a node at monotonic time `now_ns` whose wall clock reads `wall_ms` (ms since
   // 1970) then. Throws std::invalid_argument when the config is unusable (bad or duplicate
-  // names, no authenticator, a limit out of range). Dialing starts at the first on_timer.
+  // names, no authenticator, a limit out of range) or `now_ns` is past kMaxTimeNs (no
+  // instant given to the node may be). Dialing starts at the first on_timer.
   Node(NodeConfig config, TimeNs now_ns, std::int64_t wall_ms);
   ~Node();
   Node(const Node&) = delete;
@@ -426,7 +427,16 @@ class Node {
   // The driver wrote the first `count` bytes of the output (of pending_output(transport),
   // or across the pieces of pending_output_pieces).
   void consume_output(TransportId transport, std::size_t count);
-  // When on_timer must next be called; kNever when nothing is scheduled.
+  // When on_timer must next be called; kNever when nothing is scheduled. Calling it later is
+  // allowed. Until it runs: bytes read at a later time (on_bytes) first end the requests and
+  // streams whose deadlines or stream timers were due by then, as if on_timer had run on
+  // time (a request whose deadline passed ends deadline_exceeded before a response read
+  // with those bytes); a request held for the connection, or waiting in a lane, is never
+  // sent once its deadline passed by the latest time given to the node; and an answer
+  // given after its request's deadline is not_found. Other inputs and commands do not end
+  // what is due (a transport going down ends a request past its deadline disconnected; a
+  // cancel ends it canceled). The connection's own timers (keepalive, handshake and connect
+  // timeouts, idle close) and object timers wait for on_timer.
   TimeNs next_deadline() const;
   // False while more than max_pending_events events wait: the driver should stop reading
   // transports until the application has polled events.

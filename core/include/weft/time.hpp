@@ -10,6 +10,10 @@ namespace weft {
 // command carries one, and they must never go backwards.
 using TimeNs = std::int64_t;
 
+// The latest instant a node may be given (2^62 ns, about 146 years past the origin): the
+// core adds timeouts of up to 49 days to instants, which must not overflow.
+inline constexpr TimeNs kMaxTimeNs = TimeNs{1} << 62;
+
 // "No deadline": what next_deadline() returns when nothing is scheduled.
 inline constexpr TimeNs kNever = std::numeric_limits<TimeNs>::max();
 
