@@ -420,7 +420,8 @@ void reload_members(io::EventNode& node, const std::string& self, const std::str
   std::fflush(stdout);
 }
 
-// SIGHUP: the credentials' files are read again; new ones apply to later handshakes.
+// SIGHUP: the credentials' files are read again; new ones apply to later handshakes, and
+// close each live connection whose peer's handshake proof they no longer verify.
 // Returns them (for their warnings), or nullopt when the old ones stay.
 std::optional<cli::Credentials> reload_credentials(io::EventNode& node, const std::string& self,
                                                    const cli::CredentialFiles& files) {

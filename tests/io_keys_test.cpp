@@ -1,5 +1,6 @@
 // EventNode::set_authenticator (keys at run time): a node whose key differs from its peer's
-// is refused until its key is replaced, and then connects with no restart; before start()
+// is refused until its key is replaced, and then connects with no restart; a key replaced
+// under a live connection that it no longer verifies closes it; before start()
 // the call replaces the options' authenticator; a null one is refused and changes nothing;
 // from the loop thread it runs inline; a stopped node reports shutting_down.
 #include <gtest/gtest.h>
@@ -75,6 +76,26 @@ TEST(IoKeys, AReplacedKeyAppliesToTheNextHandshakeWithoutARestart) {
   EXPECT_TRUE(wait_until([&] { return a.established("kb") && b.established("ka"); }));
   // Echo needs no handler here: an unknown handler's answer proves the connection works.
   EXPECT_EQ(a.node().request("kb", 77, Bytes{}, 2000).get().error, Errc::unknown_handler);
+}
+
+// A key replaced while connected: the connection whose peer's proof the new key does not
+// verify closes at once (before, it stayed up until it dropped), the next handshakes fail,
+// and the right key brings it back without a restart.
+TEST(IoKeys, ANewKeyThatNoLongerVerifiesThePeerClosesItsConnectionAtOnce) {
+  KeyedNode a("ra", key(kRightKey));
+  KeyedNode b("rb", key(kRightKey));
+  introduce(a, b);
+  ASSERT_TRUE(wait_until([&] { return a.established("rb") && b.established("ra"); }));
+  // (A first dial may have been refused unknown_node, before b added a.)
+  const int failures_before = a.failures() + b.failures();
+  EXPECT_EQ(b.node().set_authenticator(key(kWrongKey)), Errc::ok);
+  EXPECT_FALSE(b.established("ra"));  // closed before set_authenticator returned
+  EXPECT_TRUE(wait_until([&] { return !a.established("rb"); }));
+  EXPECT_TRUE(wait_until([&] { return a.failures() + b.failures() >= failures_before + 2; }))
+      << "the handshakes after the new key did not fail";
+  EXPECT_FALSE(a.established("rb"));
+  EXPECT_EQ(b.node().set_authenticator(key(kRightKey)), Errc::ok);
+  EXPECT_TRUE(wait_until([&] { return a.established("rb") && b.established("ra"); }));
 }
 
 TEST(IoKeys, BeforeStartTheNewAuthenticatorIsTheOneStartUses) {

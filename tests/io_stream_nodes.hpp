@@ -43,8 +43,9 @@ struct Sink {
   // the acceptor removing the dialer), then reads the message again: `asked` is what the
   // call returned, `changed` whether the bytes differed afterwards.
   // oversized_reply: a write of a reply larger than the opener's window, which the core
-  // refuses on the loop, failing the stream (too_large).
-  enum class EndInside { none, cancel, fail, remove_peer, oversized_reply };
+  // refuses on the loop, failing the stream (too_large). revoke_key: the acceptor replaces
+  // its key with one the dialer's proof does not verify under (its connection closes).
+  enum class EndInside { none, cancel, fail, remove_peer, oversized_reply, revoke_key };
   std::atomic<EndInside> end_inside{EndInside::none};
   std::atomic<Errc> asked{Errc::ok};
   std::atomic<bool> changed{false};
@@ -83,6 +84,9 @@ struct Nodes {
                            ? session.fail(Errc::remote_error, "refused from on_message")
                        : end == Sink::EndInside::oversized_reply
                            ? session.write(std::vector<std::uint8_t>(2 << 20, 'r'))
+                       : end == Sink::EndInside::revoke_key
+                           ? acceptor->set_authenticator(std::make_shared<SharedKeyAuth>(
+                                 std::string_view("a key the dialer does not hold, 32 B")))
                            : acceptor->remove_peer(dialer_peer);
           std::lock_guard lock(sink.mutex);
           sink.changed = std::string(as_chars(message)) != sink.received.back();

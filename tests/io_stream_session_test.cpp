@@ -232,7 +232,8 @@ TEST(IoStreamSession, DeferAndConsumeInsideOnMessageDeliverTheNextAfterIt) {
 }
 
 // on_message's view of a message stays valid for the whole call, whatever the call does:
-// cancel(), fail(), removing the peer, or a write the core then refuses (a reply larger than
+// cancel(), fail(), removing the peer, a new key that closes its connection (set_authenticator),
+// or a write the core then refuses (a reply larger than
 // the opener's window) from inside it ends the stream at once in the core, which frees the
 // message (a 1 MiB message has a buffer of its own). They now run once
 // on_message returned. Before, on_message read freed memory after the call: with the
@@ -243,10 +244,11 @@ TEST(IoStreamSession, EndingAStreamFromOnMessageLeavesTheMessageReadableUntilItR
   mallopt(M_MMAP_THRESHOLD, 128 * 1024);  // glibc's allocator: buffers over it are unmapped
   for (const Sink::EndInside end :
        {Sink::EndInside::cancel, Sink::EndInside::fail, Sink::EndInside::remove_peer,
-        Sink::EndInside::oversized_reply}) {
+        Sink::EndInside::oversized_reply, Sink::EndInside::revoke_key}) {
     SCOPED_TRACE(end == Sink::EndInside::cancel        ? "cancel"
                  : end == Sink::EndInside::fail        ? "fail"
                  : end == Sink::EndInside::remove_peer ? "remove_peer"
+                 : end == Sink::EndInside::revoke_key  ? "set_authenticator closing it"
                                                        : "a reply over the opener's window");
     Opener opener;
     Nodes nodes(StreamWindow{16, 4 << 20}, 64);
@@ -262,6 +264,7 @@ TEST(IoStreamSession, EndingAStreamFromOnMessageLeavesTheMessageReadableUntilItR
     const Errc expected = end == Sink::EndInside::cancel        ? Errc::canceled
                           : end == Sink::EndInside::fail        ? Errc::remote_error
                           : end == Sink::EndInside::remove_peer ? Errc::peer_removed
+                          : end == Sink::EndInside::revoke_key  ? Errc::disconnected
                                                                 : Errc::too_large;
     EXPECT_EQ(errc_name(nodes.sink.end_result.load()), errc_name(expected));
   }

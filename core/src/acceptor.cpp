@@ -8,6 +8,13 @@
 #include "message_text.hpp"
 
 namespace weft::detail {
+namespace {
+
+std::vector<std::uint8_t> copy_of(Bytes bytes) {
+  return {bytes.begin(), bytes.end()};
+}
+
+}  // namespace
 
 void Acceptor::add(TimeNs now_ns, TransportId transport) {
   if (pending_.size() >= context_.config.max_transports_awaiting_hello) {
@@ -231,6 +238,10 @@ Acceptor::Outcome Acceptor::on_auth(TimeNs, PendingMap::iterator it, const Decod
                     .version = pending.version,
                     .own_checksums = pending.own_checksums,
                     .security = std::move(pending.security),
+                    .proof = PeerProof{.role = ProofRole::dialer,
+                                       .hello_header = std::move(pending.hello_header),
+                                       .challenge_header = copy_of(pending.challenge.header()),
+                                       .proof = copy_of(step.frame.payload)},
                     .handshake_bytes = static_cast<std::size_t>(pending.decoder.stream_offset()),
                     .challenge_bytes = pending.challenge_sent_bytes,
                     .rest = rest};

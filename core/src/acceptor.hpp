@@ -39,6 +39,7 @@ struct Adoption {
   std::uint16_t version = 0;   // what the challenge chose
   bool own_checksums = false;  // what the challenge asked
   TransportSecurity security;
+  PeerProof proof;                  // the dialer's, as checked
   std::size_t handshake_bytes = 0;  // hello and auth, the bytes before `rest`
   std::size_t challenge_bytes = 0;  // what this side sent: the challenge
   Bytes rest;  // bytes after the auth in the last input (views the caller's input)

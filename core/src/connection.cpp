@@ -181,6 +181,7 @@ void Connection::begin_link(TimeNs now_ns, TransportId transport) {
   security_ = {};
   hello_header_.clear();
   challenge_.reset();
+  peer_proof_.reset();
 }
 
 void Connection::on_connect_failed(TimeNs now_ns, TransportId transport, std::string_view reason) {
@@ -240,6 +241,7 @@ void Connection::teardown(TimeNs now_ns, std::string reason, bool close,
   }
   transport_ = 0;
   transmit_marked_ = false;
+  peer_proof_.reset();  // the link's: nothing is held for a peer that is down
   fail_all_calls(code, keep_requests, std::move(call_text));
 #if WEFT_CANARIES
   if (context_.config.canary == Canary::old_generation_frames) lanes_.keep_stale_frames();

@@ -62,6 +62,12 @@ class Connection : private ObjectPort {
   // An accepted transport whose dialer proved itself (acceptor.hpp); the connection is
   // established on this side, and the welcome is on its way.
   void adopt(TimeNs now_ns, Adoption& adoption);
+  // After Node::set_authenticator: checks the proof the peer gave on the current transport
+  // again, with the authenticator now in use. One that no longer verifies (a key revoked,
+  // a ring without the peer) closes the connection with goaway(auth_failed), or, in the
+  // dialer's handshake, refuses it as any failed proof (PROTOCOL.md §4.2). True when it
+  // closed.
+  bool recheck_peer_proof(TimeNs now_ns);
   // Whether `hello` comes from an earlier dial than the last one this side accepted.
   bool is_stale_hello(const Frame& hello) const;
   void on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes);
@@ -410,6 +416,9 @@ class Connection : private ObjectPort {
   TransportSecurity security_;
   std::vector<std::uint8_t> hello_header_;
   std::optional<OwnedFrame> challenge_;
+  // The peer's proof on the current transport once checked (either role), for
+  // recheck_peer_proof.
+  std::optional<PeerProof> peer_proof_;
   // Challenges this side sent as the acceptor of adopted transports (written before the
   // connection had them, so not among the lanes' frames).
   std::uint64_t challenges_sent_ = 0;

@@ -42,6 +42,7 @@ void Connection::adopt(TimeNs now_ns, Adoption& adoption) {
   accepted_attempt_ = hello.seq;
   begin_link(now_ns, adoption.transport);
   security_ = std::move(adoption.security);
+  peer_proof_ = std::move(adoption.proof);
   decoder_start_offset_ = adoption.handshake_bytes;
   counters_.frames_received += 2;  // hello and auth
   counters_.bytes_received += adoption.handshake_bytes;
@@ -50,6 +51,25 @@ void Connection::adopt(TimeNs now_ns, Adoption& adoption) {
   send(Frame{.op = Op::welcome, .checksum = true}, EntryKind::control);
   become_established(now_ns, hello, adoption.version, adoption.own_checksums);
   if (!adoption.rest.empty()) on_bytes(now_ns, adoption.transport, adoption.rest);
+}
+
+bool Connection::recheck_peer_proof(TimeNs now_ns) {
+  // Kept from the current link only (begin_link and teardown drop it).
+  const bool linked = state_ == PeerState::established || state_ == PeerState::handshaking;
+  if (!peer_proof_ || !linked) return false;
+  std::string message;
+  if (check_proof(*context_.auth, name_, *peer_proof_, security_, message) == Status::ok) {
+    return false;
+  }
+  message = "authenticator replaced: " + message;
+  ++context_.metrics.peer(peer_).proofs_revoked;
+  if (state_ != PeerState::established) {  // the dialer, its welcome not read yet
+    reject_handshake(now_ns, Status::auth_failed, std::move(message));
+    return true;
+  }
+  teardown(now_ns, "credentials no longer verify: " + message, true,
+           goaway_after_output(lanes_, checksums_, Status::auth_failed, message));
+  return true;
 }
 
 // PROTOCOL.md §4.2: a hello from the same process as the last one accepted, for an attempt
@@ -121,6 +141,11 @@ bool Connection::answer_challenge(TimeNs now_ns, const Frame& challenge, Bytes f
     return false;
   }
   challenge_.emplace(challenge);
+  const Bytes challenge_header = frame_header_bytes(frame_bytes);
+  peer_proof_ = PeerProof{.role = ProofRole::acceptor,
+                          .hello_header = hello_header_,
+                          .challenge_header = {challenge_header.begin(), challenge_header.end()},
+                          .proof = {challenge.payload.begin(), challenge.payload.end()}};
   send(Frame{.op = Op::auth, .checksum = true, .payload = *proof}, EntryKind::control);
   return true;
 }

@@ -16,6 +16,10 @@ void Connection::check_invariants() const {
   const bool has_transport = transport_ != 0;
   WEFT_ASSERT(has_transport == (state_ != PeerState::idle && state_ != PeerState::backoff &&
                                 state_ != PeerState::removed));
+  // An established connection holds its peer's proof (a replaced authenticator checks it
+  // again: Node::set_authenticator); a peer without a transport holds none.
+  WEFT_ASSERT(state_ != PeerState::established || peer_proof_.has_value());
+  WEFT_ASSERT(has_transport || !peer_proof_.has_value());
   // A removed peer holds nothing and waits for nothing.
   WEFT_ASSERT(state_ != PeerState::removed ||
               (object_sender_.stream_count() == 0 && object_receiver_.stream_count() == 0 &&

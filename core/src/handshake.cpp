@@ -124,4 +124,10 @@ Status check_proof(const Authenticator& auth, std::string_view peer_name, ProofR
   return Status::auth_failed;
 }
 
+Status check_proof(const Authenticator& auth, std::string_view peer_name, const PeerProof& kept,
+                   const TransportSecurity& transport, std::string& message) {
+  return check_proof(auth, peer_name, kept.role, kept.hello_header, kept.challenge_header,
+                     kept.proof, transport, message);
+}
+
 }  // namespace weft::detail

@@ -69,10 +69,21 @@ Status check_clock(const NodeConfig& config, std::int64_t own_wall_ms, std::uint
 std::optional<std::vector<std::uint8_t>> make_proof(const Authenticator& auth, ProofRole role,
                                                     Bytes hello_header, Bytes challenge_header,
                                                     const TransportSecurity& transport);
+// A proof the peer gave in a handshake, kept while its connection lives, so that a
+// replaced authenticator can check it again (Node::set_authenticator).
+struct PeerProof {
+  ProofRole role = ProofRole::dialer;
+  std::vector<std::uint8_t> hello_header;
+  std::vector<std::uint8_t> challenge_header;  // without the proof
+  std::vector<std::uint8_t> proof;
+};
 // Whether `proof` (the payload of a challenge or auth) proves `peer_name` for `role`.
 // auth_failed with a message when it does not.
 Status check_proof(const Authenticator& auth, std::string_view peer_name, ProofRole role,
                    Bytes hello_header, Bytes challenge_header, Bytes proof,
+                   const TransportSecurity& transport, std::string& message);
+// check_proof of a kept proof.
+Status check_proof(const Authenticator& auth, std::string_view peer_name, const PeerProof& kept,
                    const TransportSecurity& transport, std::string& message);
 
 }  // namespace weft::detail

@@ -214,6 +214,10 @@ void write_peer_state(std::string& out, const MetricsSnapshot& snapshot) {
   peer_family(out, snapshot, "weft_peer_keepalive_timeouts_total", kCounter,
               "Connections closed because the peer fell silent.",
               [](const PeerMetrics& p) { return p.counters.keepalive_timeouts; });
+  peer_family(out, snapshot, "weft_peer_proofs_revoked_total", kCounter,
+              "Connections closed because the peer's handshake proof no longer verified with "
+              "a replaced authenticator.",
+              [](const PeerMetrics& p) { return p.counters.proofs_revoked; });
   peer_family(out, snapshot, "weft_peer_protocol_version", kGauge,
               "Protocol version of the last connection (0 before the first).",
               [](const PeerMetrics& p) { return std::uint64_t{p.stats.version}; });

@@ -211,6 +211,17 @@ class NodeCore final : private PeerDirectory {
     }
   }
 
+  // Node::set_authenticator: every connection checks its peer's proof again.
+  std::size_t recheck_peer_proofs(TimeNs now_ns) {
+    advance(now_ns);
+    std::size_t closed = 0;
+    for (PeerId peer = 0; peer < connections_.size(); ++peer) {
+      if (connection(peer).recheck_peer_proof(now_ns)) ++closed;
+      check(connections_[peer].get());
+    }
+    return closed;
+  }
+
   Errc remove_peer(TimeNs now_ns, PeerId peer) {
     advance(now_ns);
     if (peer >= connections_.size() || connections_[peer]->removed()) return Errc::unknown_peer;
@@ -352,9 +363,10 @@ void Node::set_wall_clock(TimeNs now_ns, std::int64_t wall_ms) {
   core_->context().wall_offset_ms = wall_ms - ms_from_ns(now_ns);
 }
 
-void Node::set_authenticator(std::shared_ptr<const Authenticator> auth) {
+std::size_t Node::set_authenticator(TimeNs now_ns, std::shared_ptr<const Authenticator> auth) {
   if (!auth) throw std::invalid_argument("an authenticator is required");
   core_->context().auth = std::move(auth);
+  return core_->recheck_peer_proofs(now_ns);
 }
 
 bool Node::has_output() const {

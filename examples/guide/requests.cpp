@@ -171,7 +171,7 @@ void errors_and_deadlines(EventNode& client, ServerCounts& counts) {
 }
 
 // New keys without a restart (weft-node does it on SIGHUP): connections made from now on
-// use them; the one already up stays.
+// use them; the one already up stays, since its peer's proof still verifies (the same ring).
 void reload_keys(EventNode& node, const std::filesystem::path& key_dir, const std::string& name) {
   // [guide:reload-keys]
   const Errc replaced = node.set_authenticator(guide::key_ring(key_dir, name));

@@ -640,9 +640,22 @@ Errc EventNode::set_authenticator(std::shared_ptr<const Authenticator> auth) {
     return Errc::ok;
   }
   const auto [posted, result] = ask_loop<Errc>(impl, [&impl, auth = std::move(auth)] {
-    impl.node->set_authenticator(auth);
-    impl.log(LogLevel::info, "authenticator replaced");
-    return Errc::ok;
+    // The connections whose peers' proofs no longer verify close, ending their streams and
+    // objects and freeing what they hold: from inside an on_message or on_data, once the
+    // view lent to it is returned.
+    const auto replace = [&impl, auth] {
+      const std::size_t closed = impl.node->set_authenticator(impl.fresh_now(), auth);
+      impl.log(closed > 0 ? LogLevel::warning : LogLevel::info,
+               closed > 0 ? "authenticator replaced: " + std::to_string(closed) +
+                                " connection(s) closed whose peer's proof no longer verifies"
+                          : std::string("authenticator replaced"));
+    };
+    if (!impl.view_lent(EventNode::Impl::kAnyPeer, nullptr)) {
+      replace();
+      return Errc::ok;
+    }
+    return impl.post_freeing_views({[replace] { replace(); }, [] {}}, EventNode::Impl::kAnyPeer,
+                                   nullptr);
   });
   return posted != Errc::ok ? posted : result;
 }

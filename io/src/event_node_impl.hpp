@@ -16,6 +16,7 @@
 #include <ctime>
 #include <deque>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -290,11 +291,13 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     const void* owner = nullptr;
   };
   // For a command that may free a view lent to a callback: one that ends stream or reader
-  // `owner` of `peer`, or, with owner null, every stream and object of `peer` (remove_peer).
+  // `owner` of `peer`, or, with owner null, every stream and object of `peer` (remove_peer),
+  // or, with peer kAnyPeer too, of any peer (set_authenticator).
   // While such a view is lent (from inside that callback, or one nested in it), the command
   // waits until it is returned, so the view stays valid for the whole callback; else it is
   // posted as any command.
   Errc post_freeing_views(Command command, PeerId peer, const void* owner);
+  static constexpr PeerId kAnyPeer = std::numeric_limits<PeerId>::max();
   // Whether a view post_freeing_views would wait for is lent now (loop thread).
   bool view_lent(PeerId peer, const void* owner) const;
   // Around each on_message and on_data call (loop thread): the view is lent until the call

@@ -105,7 +105,7 @@ Errc EventNode::Impl::post_freeing_views(Command command, PeerId peer, const voi
 
 bool EventNode::Impl::view_lent(PeerId peer, const void* owner) const {
   return std::any_of(lent_views.begin(), lent_views.end(), [&](const LentView& view) {
-    return view.peer == peer && (owner == nullptr || view.owner == owner);
+    return (peer == kAnyPeer || view.peer == peer) && (owner == nullptr || view.owner == owner);
   });
 }
 

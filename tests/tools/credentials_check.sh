@@ -10,6 +10,8 @@
 #      uses the new ring and they connect, with no restart.
 #   4. A reload that fails (node-b's ring rewritten without node-b) keeps the old keys:
 #      node-b says why, and node-c restarted is still let in by node-b.
+#   5. node-c's key revoked (taken out of node-a's ring) and node-a gets SIGHUP: their live
+#      connection closes at once, and node-c's next handshakes are refused; node-b stays.
 # Usage: credentials_check.sh WEFT_NODE WEFT_CALL WEFT_KEYS
 set -uo pipefail
 node_bin=$1
@@ -138,3 +140,16 @@ start node-c "$keys/keyring" "${port[node-c]}"
 wait_for node-b "peer node-c up" $((ups_before + 1)) ||
   fail "node-b refused node-c after a failed reload (its old keys should stay)"
 echo "credentials_check: a failed reload kept node-b's keys; node-c restarted was let in"
+
+wait_for node-a "peer node-c up" 2 || fail "node-a and the restarted node-c did not connect"
+grep -v '^node-c ' "$keys/keyring" > "$scratch/ring-a.new"
+mv "$scratch/ring-a.new" "$scratch/ring-a"
+refusals_before=$(grep -c "peer node-c handshake failed (auth_failed" "$scratch/node-a.log")
+kill -HUP "${pid[node-a]}"
+wait_for node-a "peer node-c down \(credentials no longer verify" 1 ||
+  fail "node-a kept node-c's connection up after SIGHUP revoked its key"
+wait_for node-a "peer node-c handshake failed \(auth_failed" $((refusals_before + 1)) ||
+  fail "node-a did not refuse node-c's next handshake after revoking its key"
+grep -q "peer node-b down" "$scratch/node-a.log" && fail "the revocation closed node-b's connection"
+kill -0 "${pid[node-a]}" || fail "node-a exited"
+echo "credentials_check: node-c's key revoked on SIGHUP closed its connection to node-a at once"

@@ -57,7 +57,10 @@ struct PeerCounters {
   ErrcCounts objects_aborted{};          // the peer's objects that ended while read, by reason
   std::uint64_t connect_failures = 0;    // dials that failed or timed out
   std::uint64_t keepalive_timeouts = 0;  // connections closed because the peer fell silent
-  std::uint64_t disconnects = 0;         // established connections that ended (event::PeerDown)
+  // Connections (or dialer handshakes) closed because the peer's handshake proof no longer
+  // verified with a replaced authenticator (Node::set_authenticator: a revoked key).
+  std::uint64_t proofs_revoked = 0;
+  std::uint64_t disconnects = 0;  // established connections that ended (event::PeerDown)
   // Connections closed for a protocol error, by the decoder's WireError; entry
   // WireError::none counts errors found after decoding (a frame the protocol's rules forbid
   // where it came: wrong side, unknown mux, credit overrun, ...).

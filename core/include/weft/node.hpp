@@ -399,10 +399,15 @@ class Node {
   // Tells the node its wall clock reads `wall_ms` at monotonic time `now_ns` (used only to
   // stamp and check handshakes); call again when the wall clock jumps.
   void set_wall_clock(TimeNs now_ns, std::int64_t wall_ms);
-  // Replaces the authenticator (new keys, a rotated key ring): every proof made or checked
-  // from now on uses it, including the later steps of handshakes under way; established
-  // connections stay as they are. Throws std::invalid_argument for a null one.
-  void set_authenticator(std::shared_ptr<const Authenticator> auth);
+  // Replaces the authenticator at `now_ns` (new keys, a rotated key ring, a revoked key):
+  // every proof made or checked from now on uses it, including the later steps of
+  // handshakes under way. The proof each connected peer gave in its handshake is checked
+  // again with it: a connection whose peer's proof no longer verifies is closed with
+  // goaway(auth_failed) (PeerDown, its calls end disconnected; a dialer dials again, and
+  // the next handshake decides), and a dialer's handshake waiting for its welcome is
+  // refused (HandshakeFailed auth_failed). The others stay as they are. Returns how many
+  // it closed. Throws std::invalid_argument for a null one.
+  std::size_t set_authenticator(TimeNs now_ns, std::shared_ptr<const Authenticator> auth);
 
   // ---- outputs ----------------------------------------------------------------------
 

@@ -300,13 +300,12 @@ struct EventNodeOptions {
   // calls it once for each completion it reaps, also while the node stops, with the kind
   // of operation completed: "receive", "send", "quiet_send" (the failure of a send whose
   // success has no completion: the socket cut it short), "poll_out" (a socket's
-  // writability or its connect), "wake" (commands from other threads), "timer" (the core's deadlines),
-  // "listen" (a connection to accept), "accept_resume" or "cancel". True drops it, as the
-  // kernel would: the loop then ends every connection with an operation posted (the
-  // reason "io_uring: the kernel dropped completions"; the core reconnects as after any
-  // failure) and posts its own waits again, counted in the metric
-  // io_uring_completions_dropped. What it captures must stay valid until stop() returns.
-  // Ignored on libevent.
+  // writability or its connect), "wake" (commands from other threads), "timer" (the core's
+  // deadlines), "listen" (a connection to accept), "accept_resume" or "cancel". True drops it, as
+  // the kernel would: the loop then ends every connection with an operation posted (the reason
+  // "io_uring: the kernel dropped completions"; the core reconnects as after any failure) and posts
+  // its own waits again, counted in the metric io_uring_completions_dropped. What it captures must
+  // stay valid until stop() returns. Ignored on libevent.
   std::function<bool(std::string_view operation)> uring_completion_fault;
   LogSink log;
 };
@@ -678,9 +677,13 @@ class EventNode {
 
   // ---- keys at run time (from any thread) ----
   // Replaces the authenticator (Node::set_authenticator): every proof made or checked from
-  // now on uses `auth` (new keys, a rotated key ring), also in handshakes under way;
-  // established connections stay as they are. Waits for the loop thread to apply it, like
-  // add_peer (inline on the loop thread); before start() it replaces options.config.auth.
+  // now on uses `auth` (new keys, a rotated key ring), also in handshakes under way, and
+  // each connection whose peer's handshake proof no longer verifies with it (a revoked
+  // key) is closed with goaway(auth_failed); the others stay as they are. Waits for the
+  // loop thread to apply it, like add_peer: inline on the loop thread, but from inside an
+  // on_message or on_data callback only once that callback returned (closing frees the
+  // view it reads), and ok then means it will apply. Before start() it replaces
+  // options.config.auth.
   // invalid_argument (nothing changed) for a null one; queue_full or shutting_down when
   // the loop could not be asked.
   Errc set_authenticator(std::shared_ptr<const Authenticator> auth);
