@@ -11,7 +11,9 @@ namespace weft {
 using TimeNs = std::int64_t;
 
 // The latest instant a node may be given (2^62 ns, about 146 years past the origin): the
-// core adds timeouts of up to 49 days to instants, which must not overflow.
+// core adds spans to instants (timeouts of up to 49 days, a keepalive's pings times its
+// interval), each under 2^62 ns, and the sum must not overflow. The constructor refuses a
+// start past it; later instants past it are a contract breach (asserted in debug builds).
 inline constexpr TimeNs kMaxTimeNs = TimeNs{1} << 62;
 
 // "No deadline": what next_deadline() returns when nothing is scheduled.
