@@ -495,6 +495,23 @@ TEST(IoLoopBackend, FailingIoUringWaitsArePacedLoggedOnceAndLoseNothing) {
   }
 }
 
+// stop() drains the ring: it cancels every operation and waits for their completions
+// before the buffers they name are freed. Waits that fail for a while then (ENOMEM here)
+// are retried as the loop retries them. Before, the first failure ended the drain, and the
+// ring closed with its operations in flight (the seam was cleared at the drain, so the test
+// found every failure still to come).
+TEST(IoLoopBackend, WaitsThatFailWhileTheRingDrainsAreRetried) {
+  if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
+  FaultyPair nodes;
+  constexpr int kFailures = 50;
+  std::this_thread::sleep_for(200ms);  // the turns that followed the handshake are over
+  nodes.faults.fail_next(kFailures);   // the loop is waiting: the next waits are stop()'s
+  nodes.pair.dialer->stop();
+  EXPECT_EQ(nodes.faults.left(), 0) << "the drain gave up at a failed wait";
+  EXPECT_EQ(nodes.logs.with(LogLevel::error, "while the ring drained").size(), 0U);
+  EXPECT_EQ(nodes.logs.with(LogLevel::warning, "works again while the ring drains").size(), 1U);
+}
+
 TEST(IoLoopBackend, AClosedSocketsDescriptorStaysOpenWhileEntriesNamingItAreUnsubmitted) {
   if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
   FaultyPair nodes;

@@ -357,7 +357,6 @@ void EventNode::Impl::ring_close_submitted() {
 }
 
 void EventNode::Impl::ring_drain() {
-  ring->set_wait_fault(nullptr);  // a test's injected failures end here: the ring must drain
   for (auto& [transport, socket] : sockets) {  // none after shutdown; any left park here
     if (socket.ring) ring_retire(transport, socket);
   }
@@ -368,17 +367,41 @@ void EventNode::Impl::ring_drain() {
   // Every operation is a receive, a send or a wait: each ends as soon as it is canceled.
   // Once the kernel dropped a completion, in_flight() counts operations that ended
   // unseen: the drain stops when nothing completes for kDrainQuietMs.
+  // A temporary failure of the wait (the kernel short of memory, EAGAIN or ENOMEM, or
+  // completions not reaped fast enough, EBUSY) is retried 1 ms apart, as the loop does, for
+  // as long: closing the ring with operations in flight would free the buffers they name
+  // while the kernel may still be writing into them.
   constexpr unsigned kDrainQuietMs = 1000;
+  unsigned failed_waits = 0;
   while (ring->in_flight() > 0) {
     const bool counted_whole = ring->dropped() == 0;
     const int waited =
         counted_whole ? ring->submit_and_wait(1) : ring->submit_and_wait_ms(1, kDrainQuietMs);
-    if (waited < 0 && waited != -EINTR && waited != -ETIME && waited != -EBADR) break;
+    const bool temporary = waited == -EAGAIN || waited == -ENOMEM || waited == -EBUSY;
+    if (waited < 0 && !temporary && waited != -EINTR && waited != -ETIME && waited != -EBADR) {
+      break;
+    }
     bool reaped = false;
     ring->reap([this, &reaped](std::uint64_t user_data, int result) {
       reaped = true;
       ring_retired_done(user_data & ~Ring::kQuietBit, result);
     });
+    if (temporary) {
+      if (failed_waits++ == kDrainQuietMs) {
+        log(LogLevel::error, "io_uring_enter failed " + std::to_string(failed_waits) +
+                                 " times while the ring drained (" + errno_text(-waited) +
+                                 "); it closes with " + std::to_string(ring->in_flight()) +
+                                 " operations in flight");
+        break;
+      }
+      if (!reaped) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    if (failed_waits > 0) {
+      log(LogLevel::warning, "io_uring_enter works again while the ring drains, after " +
+                                 std::to_string(failed_waits) + " failed waits");
+      failed_waits = 0;
+    }
     if (waited == -ETIME && !reaped) {
       log(LogLevel::warning, "io_uring: " + std::to_string(ring->in_flight()) +
                                  " operations never completed (their completions were "

@@ -290,9 +290,10 @@ struct EventNodeOptions {
   // one that submits what the turn queued and waits for completions, or only submits when
   // a turn must not sleep): a negative errno it returns becomes that call's result and the
   // call is not made (nothing queued is submitted, as when the kernel refuses the call); 0
-  // lets the call go. Not asked for the early submission of a full submission queue, nor
-  // once the node stops (its last waits drain the ring). What it captures must stay valid
-  // until stop() returns. Ignored on libevent.
+  // lets the call go. Not asked for the early submission of a full submission queue. Also
+  // asked by the waits that drain the ring when the node stops, which retry a failure 1 ms
+  // apart as the loop does (for at most 1 s). What it captures must stay valid until stop()
+  // returns. Ignored on libevent.
   std::function<int()> uring_wait_fault;
   // A seam for tests of how the io_uring loop survives completions the kernel drops (it
   // drops one when its completion queue is full and it cannot allocate room in its
