@@ -8,14 +8,6 @@
 #include "message_text.hpp"
 
 namespace weft::detail {
-namespace {
-
-std::vector<std::uint8_t> copy_of(Bytes bytes) {
-  return {bytes.begin(), bytes.end()};
-}
-
-}  // namespace
-
 void Acceptor::add(TimeNs now_ns, TransportId transport) {
   if (pending_.size() >= context_.config.max_transports_awaiting_hello) {
     // Rule 8: what strangers can make this node hold is bounded. The oldest of those that
@@ -238,10 +230,8 @@ Acceptor::Outcome Acceptor::on_auth(TimeNs, PendingMap::iterator it, const Decod
                     .version = pending.version,
                     .own_checksums = pending.own_checksums,
                     .security = std::move(pending.security),
-                    .proof = PeerProof{.role = ProofRole::dialer,
-                                       .hello_header = std::move(pending.hello_header),
-                                       .challenge_header = copy_of(pending.challenge.header()),
-                                       .proof = copy_of(step.frame.payload)},
+                    .proof = keep_proof(ProofRole::dialer, pending.hello_header,
+                                        pending.challenge.header(), step.frame.payload),
                     .handshake_bytes = static_cast<std::size_t>(pending.decoder.stream_offset()),
                     .challenge_bytes = pending.challenge_sent_bytes,
                     .rest = rest};

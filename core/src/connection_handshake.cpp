@@ -54,9 +54,8 @@ void Connection::adopt(TimeNs now_ns, Adoption& adoption) {
 }
 
 bool Connection::recheck_peer_proof(TimeNs now_ns) {
-  // Kept from the current link only (begin_link and teardown drop it).
-  const bool linked = state_ == PeerState::established || state_ == PeerState::handshaking;
-  if (!peer_proof_ || !linked) return false;
+  // Kept from the current link only: begin_link and teardown drop it (an invariant).
+  if (!peer_proof_) return false;
   std::string message;
   if (check_proof(*context_.auth, name_, *peer_proof_, security_, message) == Status::ok) {
     return false;
@@ -134,18 +133,15 @@ bool Connection::answer_challenge(TimeNs now_ns, const Frame& challenge, Bytes f
     reject_handshake(now_ns, status, std::move(message));
     return false;
   }
-  const auto proof = make_proof(*context_.auth, ProofRole::dialer, hello_header_,
-                                frame_header_bytes(frame_bytes), security_);
+  const Bytes challenge_header = frame_header_bytes(frame_bytes);
+  const auto proof =
+      make_proof(*context_.auth, ProofRole::dialer, hello_header_, challenge_header, security_);
   if (!proof) {
     reject_handshake(now_ns, Status::auth_failed, "this node could not make its proof");
     return false;
   }
   challenge_.emplace(challenge);
-  const Bytes challenge_header = frame_header_bytes(frame_bytes);
-  peer_proof_ = PeerProof{.role = ProofRole::acceptor,
-                          .hello_header = hello_header_,
-                          .challenge_header = {challenge_header.begin(), challenge_header.end()},
-                          .proof = {challenge.payload.begin(), challenge.payload.end()}};
+  peer_proof_ = keep_proof(ProofRole::acceptor, hello_header_, challenge_header, challenge.payload);
   send(Frame{.op = Op::auth, .checksum = true, .payload = *proof}, EntryKind::control);
   return true;
 }

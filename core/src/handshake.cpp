@@ -124,6 +124,13 @@ Status check_proof(const Authenticator& auth, std::string_view peer_name, ProofR
   return Status::auth_failed;
 }
 
+PeerProof keep_proof(ProofRole role, Bytes hello_header, Bytes challenge_header, Bytes proof) {
+  return PeerProof{.role = role,
+                   .hello_header = {hello_header.begin(), hello_header.end()},
+                   .challenge_header = {challenge_header.begin(), challenge_header.end()},
+                   .proof = {proof.begin(), proof.end()}};
+}
+
 Status check_proof(const Authenticator& auth, std::string_view peer_name, const PeerProof& kept,
                    const TransportSecurity& transport, std::string& message) {
   return check_proof(auth, peer_name, kept.role, kept.hello_header, kept.challenge_header,

@@ -82,6 +82,8 @@ struct PeerProof {
 Status check_proof(const Authenticator& auth, std::string_view peer_name, ProofRole role,
                    Bytes hello_header, Bytes challenge_header, Bytes proof,
                    const TransportSecurity& transport, std::string& message);
+// A PeerProof holding copies of the bytes a check_proof call was given.
+PeerProof keep_proof(ProofRole role, Bytes hello_header, Bytes challenge_header, Bytes proof);
 // check_proof of a kept proof.
 Status check_proof(const Authenticator& auth, std::string_view peer_name, const PeerProof& kept,
                    const TransportSecurity& transport, std::string& message);

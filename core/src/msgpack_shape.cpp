@@ -15,7 +15,7 @@ namespace {
 
 // What follows one msgpack tag byte.
 struct Item {
-  std::size_t head_bytes = 0;    // bytes of the tag and its length field, type byte included
+  std::size_t head_bytes = 0;    // the tag, and an ext's type byte (not the length field)
   std::size_t length_bytes = 0;  // width of a big-endian length field after the tag (0: none)
   // Without a length field: the bytes of the value after the head, or a fixed container's
   // count (elements of an array, pairs of a map).

@@ -46,6 +46,9 @@ enum Kind : std::uint64_t {
   kCancelPollOut = 10,
 };
 constexpr unsigned kKindBits = 4;
+// cancel_of and canceled_kind map the three kinds a socket posts onto their cancellations.
+static_assert(kReceive == 0 && kSend == 1 && kPollOut == 2 &&
+              kCancelPollOut - kCancelReceive == kPollOut && kCancelPollOut < (1U << kKindBits));
 constexpr std::uint64_t kOwnBit = std::uint64_t{1} << 62;
 
 std::uint64_t tag(TransportId transport, Kind kind) {
@@ -311,6 +314,12 @@ void EventNode::Impl::ring_recover_dropped() {
                            std::to_string(stalled.size()) +
                            " connections with an operation posted end, and the loop's own "
                            "waits are posted again");
+  // A closed socket waits for its operations' completions, which may be among those
+  // dropped: each still marked posted is canceled again, and a cancellation that finds
+  // nothing (ENOENT) frees it (ring_retired_done). First: those the loop below closes are
+  // canceled once, as they close.
+  for (const auto& [transport, parked] : retired_ring_sockets)
+    ring_cancel_posted(transport, *parked);
   const std::string reason = "io_uring: the kernel dropped completions";
   for (const TransportId transport : stalled) {
     const auto found = sockets.find(transport);
@@ -324,11 +333,6 @@ void EventNode::Impl::ring_recover_dropped() {
     close_socket(transport);
     node->on_connect_failed(fresh_now(), transport, reason);
   }
-  // A closed socket waits for its operations' completions, which may be among those
-  // dropped: each still marked posted is canceled again, and a cancellation that finds
-  // nothing (ENOENT) frees it (ring_retired_done).
-  for (const auto& [transport, parked] : retired_ring_sockets)
-    ring_cancel_posted(transport, *parked);
   const std::uint64_t previous = ring_own_generation++;
   for (const Kind kind : {kWake, kTimer, kListen, kAcceptResume}) {
     io_uring_sqe* cancel = ring->next(own_tag(ring_own_generation, kCancel));
