@@ -309,10 +309,14 @@ int main(int argc, char** argv) {
       if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
       auto [side, transport] = owners[i];
       if (transport == 0) {  // the listener
-        const int fd = accept(side->listen_fd, nullptr, nullptr);
+        sockaddr_in from{};
+        socklen_t from_size = sizeof from;
+        const int fd = accept(side->listen_fd, reinterpret_cast<sockaddr*>(&from), &from_size);
         if (fd < 0) continue;
-        // At once, before any TLS: the node's hello timeout covers the TLS handshake.
-        const TransportId accepted = side->node->on_accepted(now_ns());
+        // At once, before any TLS: the node's hello timeout covers the TLS handshake. The
+        // peer's address is its source (the per-source cap on handshakes under way).
+        const TransportId accepted =
+            side->node->on_accepted(now_ns(), std::uint64_t{ntohl(from.sin_addr.s_addr)});
         Socket& socket = side->sockets[accepted];
         socket.fd = fd;
         if (side->tls) socket.tls = tls_for(*side, accepted, io::TlsRole::server, {});

@@ -8,31 +8,93 @@
 #include "message_text.hpp"
 
 namespace weft::detail {
-void Acceptor::add(TimeNs now_ns, TransportId transport) {
-  if (pending_.size() >= context_.config.max_transports_awaiting_hello) {
-    // Rule 8: what strangers can make this node hold is bounded. The oldest of those that
-    // showed least makes room (ids grow, so map order is age): refusing the newest instead
-    // let anyone who kept the places filled, reopening each as it timed out, keep every
-    // peer that lost its connection from coming back. Now a peer's handshake is closed only
-    // if more than the cap of transports that showed as much arrive within it.
-    auto oldest = pending_.begin();
+void Acceptor::add(TimeNs now_ns, TransportId transport, std::optional<std::uint64_t> source) {
+  // Rule 8: what strangers can make this node hold is bounded. The oldest of those that
+  // showed least makes room (ids grow, so map order is age): refusing the newest instead
+  // let anyone who kept the places filled, reopening each as it timed out, keep every
+  // peer that lost its connection from coming back. A source's own cap comes first: one
+  // address that reopens faster than the handshakes of others finish then churns its own
+  // places, never theirs.
+  const NodeConfig& config = context_.config;
+  if (source && per_source_.contains(*source) &&
+      per_source_.at(*source) >= config.max_transports_awaiting_hello_per_source) {
+    auto oldest = pending_.end();
     for (auto it = pending_.begin(); it != pending_.end(); ++it) {
-      if (shown(it->second) < shown(oldest->second)) oldest = it;
+      if (it->second.source != source) continue;
+      if (oldest == pending_.end() || shown(it->second) < shown(oldest->second)) oldest = it;
     }
-    const bool hello_seen = oldest->second.peer.has_value();
-    context_.emit(event::HandshakeFailed{
-        hello_seen ? std::string(oldest->second.hello.view().name) : "", Status::busy, true,
-        "closed for a newer connection: " +
-            std::to_string(context_.config.max_transports_awaiting_hello) +
-            " were in their handshake (max_transports_awaiting_hello)"});
-    context_.emit(event::CloseTransport{oldest->first, kOldestClosedReason, {}});
-    pending_.erase(oldest);
+    make_room(oldest,
+              "closed for a newer connection from its source: " +
+                  std::to_string(config.max_transports_awaiting_hello_per_source) +
+                  " from it were in their handshake (max_transports_awaiting_hello_per_source)",
+              kOldestOfSourceClosedReason);
+  }
+  if (pending_.size() >= config.max_transports_awaiting_hello) {
+    // Among those that showed as little, one from the source that holds the most.
+    auto chosen = pending_.begin();
+    std::size_t chosen_count = from_source(chosen->second);
+    for (auto it = std::next(pending_.begin()); it != pending_.end(); ++it) {
+      const int shown_here = shown(it->second);
+      const int shown_chosen = shown(chosen->second);
+      if (shown_here > shown_chosen) continue;
+      const std::size_t count = from_source(it->second);
+      if (shown_here < shown_chosen || count > chosen_count) {
+        chosen = it;
+        chosen_count = count;
+      }
+    }
+    make_room(
+        chosen,
+        "closed for a newer connection: " + std::to_string(config.max_transports_awaiting_hello) +
+            " were in their handshake (max_transports_awaiting_hello)",
+        kOldestClosedReason);
   }
   DecoderOptions options;
   options.limits.max_frame_bytes = kMinMaxFrameBytes;  // hello and auth are small
   Pending& pending = pending_[transport];
+  pending.source = source;
+  if (source) ++per_source_[*source];
   pending.decoder = FrameDecoder(options);
-  pending.deadline_ns = now_ns + ns_from_ms(context_.config.timeouts.hello_timeout_ms);
+  pending.deadline_ns = now_ns + ns_from_ms(config.timeouts.hello_timeout_ms);
+}
+
+std::size_t Acceptor::from_source(const Pending& pending) const {
+  return pending.source ? per_source_.at(*pending.source) : 1;
+}
+
+void Acceptor::make_room(PendingMap::iterator chosen, std::string message, const char* reason) {
+  WEFT_ASSERT(chosen != pending_.end());
+  const bool hello_seen = chosen->second.peer.has_value();
+  context_.emit(
+      event::HandshakeFailed{hello_seen ? std::string(chosen->second.hello.view().name) : "",
+                             Status::busy, true, std::move(message)});
+  context_.emit(event::CloseTransport{chosen->first, reason, {}});
+  forget(chosen);
+}
+
+void Acceptor::on_transport_down(TransportId transport) {
+  if (const auto found = pending_.find(transport); found != pending_.end()) forget(found);
+}
+
+Acceptor::PendingMap::iterator Acceptor::forget(PendingMap::iterator pending) {
+  if (const std::optional<std::uint64_t> source = pending->second.source) {
+    const auto count = per_source_.find(*source);
+    WEFT_ASSERT(count != per_source_.end() && count->second > 0);
+    if (--count->second == 0) per_source_.erase(count);
+  }
+  return pending_.erase(pending);
+}
+
+bool Acceptor::consistent() const {
+  std::map<std::uint64_t, std::size_t> counted;
+  for (const auto& [transport, pending] : pending_) {
+    if (pending.source) ++counted[*pending.source];
+  }
+  const std::size_t per_source_cap = context_.config.max_transports_awaiting_hello_per_source;
+  return counted == per_source_ &&
+         pending_.size() <= context_.config.max_transports_awaiting_hello &&
+         std::ranges::all_of(counted,
+                             [&](const auto& count) { return count.second <= per_source_cap; });
 }
 
 int Acceptor::shown(const Pending& pending) {
@@ -183,7 +245,7 @@ Acceptor::Outcome Acceptor::on_auth(TimeNs, PendingMap::iterator it, const Decod
         it->first,
         "handshake refused by the peer: " + std::string(status_name(step.frame.status)),
         {}});
-    pending_.erase(it);
+    forget(it);
     return {};
   }
   if (step.frame.op != Op::auth) {
@@ -235,7 +297,7 @@ Acceptor::Outcome Acceptor::on_auth(TimeNs, PendingMap::iterator it, const Decod
                     .handshake_bytes = static_cast<std::size_t>(pending.decoder.stream_offset()),
                     .challenge_bytes = pending.challenge_sent_bytes,
                     .rest = rest};
-  pending_.erase(it);
+  forget(it);
   Outcome outcome;
   outcome.adoption = std::move(adoption);
   return outcome;
@@ -254,7 +316,7 @@ void Acceptor::refuse(PendingMap::iterator it, std::string peer_name, Status sta
   if (report) context_.emit(event::HandshakeFailed{std::move(peer_name), status, true, message});
   context_.emit(event::CloseTransport{
       it->first, "handshake refused: " + message, {bytes.view().begin(), bytes.view().end()}});
-  pending_.erase(it);
+  forget(it);
 }
 
 void Acceptor::on_peer_removed(PeerId peer) {
@@ -282,7 +344,7 @@ void Acceptor::on_timer(TimeNs now_ns) {
                                hello_seen ? "no auth answered the challenge in time"
                                           : "no hello on an accepted transport in time"});
     context_.emit(event::CloseTransport{it->first, "handshake timeout", {}});
-    it = pending_.erase(it);
+    it = forget(it);
   }
 }
 

@@ -53,13 +53,18 @@ class Acceptor {
  public:
   explicit Acceptor(NodeContext& context) : context_(context) {}
 
-  // The reason of the CloseTransport that makes room for a newer transport.
+  // The reasons of the CloseTransport that makes room for a newer transport.
   static constexpr const char* kOldestClosedReason =
       "too many connections in their handshake: the oldest closed for a newer one";
-  // A new accepted transport. When max_transports_awaiting_hello are already in their
-  // handshake, one of them is closed first (HandshakeFailed busy, CloseTransport): the
-  // oldest of those that showed least (shown()).
-  void add(TimeNs now_ns, TransportId transport);
+  static constexpr const char* kOldestOfSourceClosedReason =
+      "too many connections in their handshake from one source: the oldest closed for a "
+      "newer one";
+  // A new accepted transport from `source` (Node::on_accepted). When its source already has
+  // max_transports_awaiting_hello_per_source in their handshake, one of those is closed
+  // first; else, when max_transports_awaiting_hello are, one of all (HandshakeFailed busy,
+  // CloseTransport each time): the oldest of those that showed least (shown()), from the
+  // source that holds the most of them.
+  void add(TimeNs now_ns, TransportId transport, std::optional<std::uint64_t> source);
   bool owns(TransportId transport) const { return pending_.contains(transport); }
   // What the transport's TLS layer proved (before any handshake byte is read).
   void set_security(TransportId transport, TransportSecurity security);
@@ -70,7 +75,7 @@ class Acceptor {
   };
   Outcome on_bytes(TimeNs now_ns, TransportId transport, Bytes bytes, const PeerDirectory& peers);
   // The transport went away.
-  void on_transport_down(TransportId transport) { pending_.erase(transport); }
+  void on_transport_down(TransportId transport);
   // The application removed `peer`: each handshake checked against it (hello seen, auth
   // awaited) is refused now with unknown_node, while the name is unknown, rather than at an
   // auth that may come after the name was added again as a new relationship.
@@ -85,6 +90,9 @@ class Acceptor {
   // Whether `transport` has output the driver was not told about (poll_transmit).
   bool take_transmit(TransportId transport);
   std::size_t size() const { return pending_.size(); }
+  // Whether the per-source counts are those of the transports held, and both caps hold
+  // (checked with the node's invariants).
+  bool consistent() const;
   template <typename F>
   void for_each_transport(F&& visit) const {
     for (const auto& [transport, pending] : pending_)
@@ -99,6 +107,7 @@ class Acceptor {
   static int shown(const Pending& pending);
 
   struct Pending {
+    std::optional<std::uint64_t> source;  // as the driver named it; none: a source of its own
     FrameDecoder decoder;
     TimeNs deadline_ns = 0;
     TransportSecurity security;
@@ -116,6 +125,13 @@ class Acceptor {
   };
   using PendingMap = std::map<TransportId, Pending>;  // ordered: the timeout sweep is deterministic
 
+  // How many transports in their handshake came from the source of `pending`.
+  std::size_t from_source(const Pending& pending) const;
+  // Closes the transport a cap chose to make room (a HandshakeFailed busy with `message`, the
+  // CloseTransport with `reason`) and forgets it.
+  void make_room(PendingMap::iterator chosen, std::string message, const char* reason);
+  // Every erase of pending_ goes here: the count of its source follows.
+  PendingMap::iterator forget(PendingMap::iterator pending);
   // The hello: checks, then the challenge. Returns false when the transport was refused.
   bool on_hello(TimeNs now_ns, Pending& pending, const DecodeStep& step, const PeerDirectory& peers,
                 PendingMap::iterator it);
@@ -132,6 +148,8 @@ class Acceptor {
 
   NodeContext& context_;
   PendingMap pending_;
+  // Transports in their handshake per named source (only those above zero).
+  std::map<std::uint64_t, std::size_t> per_source_;
 };
 
 }  // namespace weft::detail

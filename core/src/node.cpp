@@ -69,6 +69,7 @@ class NodeCore final : private PeerDirectory {
     acceptor_.for_each_transport([this](TransportId transport) {
       WEFT_ASSERT(!context_.transport_owner.contains(transport));
     });
+    WEFT_ASSERT(acceptor_.consistent());
     WEFT_ASSERT(
         deadlines_.consistent([this](PeerId peer) { return connections_[peer]->next_deadline(); }));
 #endif
@@ -84,11 +85,12 @@ class NodeCore final : private PeerDirectory {
     next_deadline_known_ = false;
   }
 
-  TransportId on_accepted(TimeNs now_ns) {
+  TransportId on_accepted(TimeNs now_ns, std::optional<std::uint64_t> source) {
     advance(now_ns);
     const TransportId transport = context_.new_transport();
     ++context_.metrics.transports_accepted;
-    acceptor_.add(now_ns, transport);
+    acceptor_.add(now_ns, transport, source);
+    WEFT_ASSERT(acceptor_.consistent());
     return transport;
   }
 
@@ -323,8 +325,8 @@ Node::Node(NodeConfig config, TimeNs now_ns, std::int64_t wall_ms)
       bundles_(std::make_unique<detail::Bundles>(*this)) {}
 Node::~Node() = default;
 
-TransportId Node::on_accepted(TimeNs now_ns) {
-  return core_->on_accepted(now_ns);
+TransportId Node::on_accepted(TimeNs now_ns, std::optional<std::uint64_t> source) {
+  return core_->on_accepted(now_ns, source);
 }
 
 void Node::on_secured(TimeNs now_ns, TransportId transport, TransportSecurity security) {

@@ -54,6 +54,9 @@ void check_config(const NodeConfig& config) {
   if (config.max_transports_awaiting_hello == 0) {
     fail("max_transports_awaiting_hello must be at least 1");
   }
+  if (config.max_transports_awaiting_hello_per_source == 0) {
+    fail("max_transports_awaiting_hello_per_source must be at least 1");
+  }
   if (timeouts.handshake_timeout_ms <= 0 || timeouts.hello_timeout_ms <= 0 ||
       timeouts.connect_timeout_ms <= 0 || timeouts.ping_interval_ms <= 0 ||
       timeouts.dead_after_pings <= 0 || timeouts.default_request_timeout_ms <= 0 ||

@@ -201,8 +201,15 @@ void run(Driver& driver, const std::function<bool()>& finished) {
     for (std::size_t i = 0; i < fds.size(); ++i) {
       if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       if (i == 0) {  // the listener: a peer dialed us; its hello decides whose it is
-        const int fd = ::accept4(driver.listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0) driver.sockets[driver.node.on_accepted(now_ns())] = fd;
+        sockaddr_in from{};
+        socklen_t from_size = sizeof from;
+        const int fd = ::accept4(driver.listener, reinterpret_cast<sockaddr*>(&from), &from_size,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) continue;
+        // The peer's address is its source: one address cannot hold every place of the
+        // handshakes under way (NodeConfig::max_transports_awaiting_hello_per_source).
+        const std::uint64_t source = ntohl(from.sin_addr.s_addr);
+        driver.sockets[driver.node.on_accepted(now_ns(), source)] = fd;
         continue;
       }
       const TransportId transport = transports[i];

@@ -466,7 +466,10 @@ void EventNode::Impl::accept_waiting() {
     tune_socket(fd, self.options);
     // At once, before any TLS: the core's hello timeout and its bound on transports
     // awaiting a hello cover the TLS handshake too.
-    const TransportId transport = self.node->on_accepted(self.fresh_now());
+    // The peer's address is its source: one address that floods the node with handshakes
+    // churns its own places among those in their handshake (NodeConfig's per-source cap).
+    const TransportId transport =
+        self.node->on_accepted(self.fresh_now(), std::uint64_t{ntohl(from.sin_addr.s_addr)});
     self.add_socket(transport, fd, false);
     if (!self.tls_context) continue;
     Socket& socket = self.sockets.at(transport);

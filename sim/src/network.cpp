@@ -413,7 +413,8 @@ void Network::drain(std::size_t index, TransportId transport) {
 
 // A new link from (from, its epoch) to the current process of `to`, which accepts it.
 std::size_t Network::new_link(std::size_t from, std::uint64_t from_epoch, std::size_t to) {
-  const TransportId accepted = slots_[to].node->on_accepted(now_);
+  // Each simulated node is a host of its own: its slot is the transport's source.
+  const TransportId accepted = slots_[to].node->on_accepted(now_, from);
   Link& link = links_.emplace_back();  // in place: moving a Link allocates (its deques)
   link.node[0] = from;
   link.node[1] = to;

@@ -2,7 +2,8 @@
 # Real processes under a connection flood (issue 14, item 2). Connections from strangers
 # (half silent, half sending a frame one byte every 200 ms) arrive at once and are held for
 # 5 s: 900 against a weft-node limited to 64 file descriptors, then 1000 against one with
-# plenty (max_transports_awaiting_hello, 256, bounds what waits). Meanwhile:
+# plenty (max_transports_awaiting_hello_per_source, 64, bounds what waits from the flood's one
+# address). Meanwhile:
 #   - weft-node's CPU stays near idle (below 25 % of one core over 2 s: an accept loop that
 #     spins on EMFILE takes all of it);
 #   - a real peer (weft-call, a ping) still gets in and is answered;
@@ -68,4 +69,4 @@ cpu_ticks() {  # utime + stime of node-a, in clock ticks (fields 14 and 15 of st
 }
 
 flood 64 900   # out of descriptors: accept pauses instead of spinning
-flood "" 1000  # plenty of descriptors: at most max_transports_awaiting_hello wait
+flood "" 1000  # plenty of descriptors: at most max_transports_awaiting_hello_per_source wait

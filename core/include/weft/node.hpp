@@ -372,14 +372,18 @@ class Node {
   // ---- inputs -----------------------------------------------------------------------
 
   // A transport arrived from outside; the node expects its side of the handshake (hello,
-  // then auth) on it within hello_timeout_ms. Returns its id. When
-  // max_transports_awaiting_hello are already in their handshake, one of them is closed to
-  // make room (the oldest of those that showed least: nothing, then a hello, then a verified
-  // certificate): a HandshakeFailed (busy) and a CloseTransport for it follow. Until the
-  // dialer proved itself the node
+  // then auth) on it within hello_timeout_ms. Returns its id. `source` names where it came
+  // from, as the driver can tell (io::EventNode: the peer's IPv4 address; any stable key
+  // will do); without one the transport counts as a source of its own. When
+  // max_transports_awaiting_hello_per_source from `source` are already in their handshake,
+  // the oldest of those that showed least (nothing, then a hello, then a verified
+  // certificate) is closed to make room; else, when max_transports_awaiting_hello of all
+  // are, the oldest among all that showed least whose source holds the most places: a
+  // HandshakeFailed (busy) and a CloseTransport for it follow. Until the dialer proved
+  // itself the node
   // writes on it only its challenge (poll_transmit / pending_output work as for any
   // transport) and touches no connection.
-  TransportId on_accepted(TimeNs now_ns);
+  TransportId on_accepted(TimeNs now_ns, std::optional<std::uint64_t> source = std::nullopt);
   // What the layer under an accepted transport proved (TLS: encrypted, the names of the
   // peer's verified certificate, a channel binding; weft/auth.hpp). Call it before the
   // first on_bytes of that transport; later calls, and calls for other transports, are
