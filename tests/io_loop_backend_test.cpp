@@ -423,10 +423,11 @@ bool holds_socket(unsigned long inode) {
 // when the failing calls came.
 class WaitFaults {
  public:
-  // The next `count` waits fail with ENOMEM.
-  void fail_next(int count) {
+  // The next `count` waits fail with `error` (ENOMEM unless named).
+  void fail_next(int count, int error = ENOMEM) {
     const std::lock_guard lock(mutex_);
     left_ = count;
+    error_ = error;
     failed_at_.clear();
   }
   int left() const {
@@ -445,13 +446,14 @@ class WaitFaults {
       if (left_ == 0) return 0;
       --left_;
       failed_at_.push_back(std::chrono::steady_clock::now());
-      return -ENOMEM;
+      return -error_;
     };
   }
 
  private:
   mutable std::mutex mutex_;
   int left_ = 0;
+  int error_ = ENOMEM;
   std::vector<std::chrono::steady_clock::time_point> failed_at_;
 };
 
@@ -510,6 +512,28 @@ TEST(IoLoopBackend, WaitsThatFailWhileTheRingDrainsAreRetried) {
   EXPECT_EQ(nodes.faults.left(), 0) << "the drain gave up at a failed wait";
   EXPECT_EQ(nodes.logs.with(LogLevel::error, "while the ring drained").size(), 0U);
   EXPECT_EQ(nodes.logs.with(LogLevel::warning, "works again while the ring drains").size(), 1U);
+}
+
+// Waits interrupted without end while stop() drains the ring (a signal storm; here the
+// seam's EINTR) do not spin stop() for ever: after a second in which nothing completed the
+// drain ends with an error line. Before, an interrupted wait was retried at once, with no
+// bound and no pause: this test's stop() took all the seam's failures (endless to the
+// drain, as they come faster than anything completes) in a fraction of a second.
+TEST(IoLoopBackend, ADrainWhoseWaitsAreInterruptedWithoutEndEndsAfterASecond) {
+  if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
+  FaultyPair nodes;
+  constexpr int kEndless = 200'000;
+  std::this_thread::sleep_for(200ms);  // the turns that followed the handshake are over
+  nodes.faults.fail_next(kEndless, EINTR);
+  const auto started = std::chrono::steady_clock::now();
+  nodes.pair.dialer->stop();
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_GT(nodes.faults.left(), kEndless - 10'000) << "retried without a pause, or no end";
+  EXPECT_GE(took, 900ms);
+  EXPECT_EQ(nodes.logs.with(LogLevel::error, "nothing completed for 1000 ms while the ring drained")
+                .size(),
+            1U);
+  nodes.faults.fail_next(0);
 }
 
 TEST(IoLoopBackend, AClosedSocketsDescriptorStaysOpenWhileEntriesNamingItAreUnsubmitted) {

@@ -371,37 +371,35 @@ void EventNode::Impl::ring_drain() {
   // Every operation is a receive, a send or a wait: each ends as soon as it is canceled.
   // Once the kernel dropped a completion, in_flight() counts operations that ended
   // unseen: the drain stops when nothing completes for kDrainQuietMs.
-  // A temporary failure of the wait (the kernel short of memory, EAGAIN or ENOMEM, or
-  // completions not reaped fast enough, EBUSY) is retried 1 ms apart, as the loop does, for
-  // as long: closing the ring with operations in flight would free the buffers they name
-  // while the kernel may still be writing into them.
+  // A wait that fails for a while (the kernel short of memory, EAGAIN or ENOMEM; completions
+  // not reaped fast enough, EBUSY) or is interrupted (EINTR, EBADR) is retried 1 ms apart,
+  // as the loop does, until nothing completed for as long: closing the ring with operations
+  // in flight would free the buffers they name while the kernel may still be writing into
+  // them. A wait that completes something starts the patience again.
   constexpr unsigned kDrainQuietMs = 1000;
-  unsigned failed_waits = 0;
+  constexpr auto kDrainPatience = std::chrono::milliseconds(kDrainQuietMs);
+  auto last_progress = std::chrono::steady_clock::now();
+  unsigned failed_waits = 0;  // temporary failures since the last wait that worked
+  unsigned idle_waits = 0;    // waits failed or interrupted since the last completion
   while (ring->in_flight() > 0) {
     const bool counted_whole = ring->dropped() == 0;
     const int waited =
         counted_whole ? ring->submit_and_wait(1) : ring->submit_and_wait_ms(1, kDrainQuietMs);
     const bool temporary = waited == -EAGAIN || waited == -ENOMEM || waited == -EBUSY;
-    if (waited < 0 && !temporary && waited != -EINTR && waited != -ETIME && waited != -EBADR) {
-      break;
-    }
+    const bool interrupted = waited == -EINTR || waited == -EBADR;
+    if (waited < 0 && !temporary && !interrupted && waited != -ETIME) break;
     bool reaped = false;
     ring->reap([this, &reaped](std::uint64_t user_data, int result) {
       reaped = true;
       ring_retired_done(user_data & ~Ring::kQuietBit, result);
     });
-    if (temporary) {
-      if (failed_waits++ == kDrainQuietMs) {
-        log(LogLevel::error, "io_uring_enter failed " + std::to_string(failed_waits) +
-                                 " times while the ring drained (" + errno_text(-waited) +
-                                 "); it closes with " + std::to_string(ring->in_flight()) +
-                                 " operations in flight");
-        break;
-      }
-      if (!reaped) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      continue;
+    if (reaped) {
+      last_progress = std::chrono::steady_clock::now();
+      idle_waits = 0;
     }
-    if (failed_waits > 0) {
+    if (temporary) {
+      ++failed_waits;
+    } else if (failed_waits > 0 && waited >= 0) {
       log(LogLevel::warning, "io_uring_enter works again while the ring drains, after " +
                                  std::to_string(failed_waits) + " failed waits");
       failed_waits = 0;
@@ -412,6 +410,17 @@ void EventNode::Impl::ring_drain() {
                                  "dropped); the ring closes without them");
       break;
     }
+    if (waited >= 0 || reaped) continue;
+    ++idle_waits;
+    if (std::chrono::steady_clock::now() - last_progress >= kDrainPatience) {
+      log(LogLevel::error, "io_uring: nothing completed for " + std::to_string(kDrainQuietMs) +
+                               " ms while the ring drained (" + std::to_string(idle_waits) +
+                               " waits failed or were interrupted, the last with " +
+                               errno_text(-waited) + "); it closes with " +
+                               std::to_string(ring->in_flight()) + " operations in flight");
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   ring.reset();            // on the thread that made it
   ring_close_submitted();  // any left: no ring names them now
