@@ -1,16 +1,21 @@
 // weft-certs: makes the certificates a weft cluster runs TLS with (docs/TLS.md).
 //
-//   weft-certs [--days N] DIR NAME...
+//   weft-certs [--days N] [--ca-dir CA_DIR] DIR NAME...
 //
 // Options may come anywhere (`--` ends them). A bad command line (an unknown option, a
-// --days that is not a whole number from 1 to 36500, a NAME that is not a node name or is
-// "ca") exits 2 having written nothing.
+// --days that is not a whole number from 1 to 36500, a --ca-dir without a path or within
+// DIR, a NAME that is not a node name or is "ca") exits 2 having written nothing.
 //
 // Writes into DIR (created if missing):
 //   ca.pem, ca.key      a CA (Ed25519), made on the first run; later runs reuse it, so nodes
 //                       can be added to a cluster whose CA exists. With one of the two
 //                       missing (a CA key kept offline) a run fails (status 1), writing
-//                       nothing, rather than replace the CA
+//                       nothing, rather than replace the CA. With --ca-dir the CA's two
+//                       files live in CA_DIR instead (created if missing), and DIR gets a
+//                       copy of ca.pem only: DIR can be handed to the nodes whole without
+//                       the key that signs for the cluster (CA_DIR, when made, is 0700). A
+//                       DIR with a ca.pem that is not CA_DIR's CA is refused (status 1,
+//                       nothing written): its nodes trust that one
 //   NAME.crt, NAME.key  per node: a certificate the CA signs whose subjectAltName DNS entry is
 //                       NAME (the node's weft name), and its Ed25519 key
 // Keys are written with mode 0600, certificates 0644; every file is written under a temporary
@@ -18,6 +23,7 @@
 // Certificates are valid from an hour ago (clock skew) for N days (default 365; the CA for
 // ten times as long). A node runs with --tls-ca DIR/ca.pem --tls-cert DIR/NAME.crt
 // --tls-key DIR/NAME.key.
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -42,13 +48,16 @@ constexpr int kMaxDays = 100 * 365;
 
 void usage() {
   std::fprintf(stderr,
-               "usage: weft-certs [--days N] DIR NAME...  (--days 1..36500, default 365)\n");
+               "usage: weft-certs [--days N] [--ca-dir CA_DIR] DIR NAME...  (--days 1..36500, "
+               "default 365)\n");
 }
 
-// The CA in `dir`: read when both its files exist, made and written when neither does. One
-// without the other (a CA key kept offline, a file lost) throws: a new CA would overwrite
-// the one every existing certificate verifies against.
-weft::io::CertifiedKey ca_in(const std::filesystem::path& dir, std::int64_t now, int days) {
+// The CA in `dir`: read when both its files exist, made and written when neither does (`dir`
+// made if missing, mode 0700 when the CA is kept `apart` from the nodes' files). One without
+// the other (a CA key kept offline, a file lost) throws having written nothing: a new CA
+// would overwrite the one every existing certificate verifies against.
+weft::io::CertifiedKey ca_in(const std::filesystem::path& dir, bool apart, std::int64_t now,
+                             int days) {
   const auto certificate = dir / "ca.pem";
   const auto key = dir / "ca.key";
   const bool has_certificate = std::filesystem::exists(certificate);
@@ -66,14 +75,53 @@ weft::io::CertifiedKey ca_in(const std::filesystem::path& dir, std::int64_t now,
   }
   const weft::io::CertifiedKey ca =
       weft::io::make_ca("weft cluster CA", {now - kSkewS, now + 10 * days * kDayS});
+  // A directory made for the CA alone is its owner's only.
+  if (std::filesystem::create_directories(dir) && apart) {
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all);
+  }
   write_file(key, ca.key_pem, 0600);
   write_file(certificate, ca.certificate_pem, 0644);
   std::printf("wrote %s and %s\n", certificate.c_str(), key.c_str());
   return ca;
 }
 
+// `path` made absolute and normal, without a trailing separator (it may not exist yet).
+std::filesystem::path normal(const std::filesystem::path& path) {
+  std::filesystem::path normal = std::filesystem::weakly_canonical(path).lexically_normal();
+  if (!normal.has_filename() && normal.has_parent_path()) normal = normal.parent_path();
+  return normal;
+}
+
+// Whether `inner` is `outer` or lies under it.
+bool within(const std::filesystem::path& inner, const std::filesystem::path& outer) {
+  const std::filesystem::path a = normal(inner);
+  const std::filesystem::path b = normal(outer);
+  return std::mismatch(b.begin(), b.end(), a.begin(), a.end()).first == b.end();
+}
+
+// With the CA kept apart (--ca-dir): DIR's copy of the CA's certificate, if it has one, must
+// be the kept CA's (a new CA would be made only where none is kept yet, and it differs).
+void check_published_ca(const std::filesystem::path& dir, const std::filesystem::path& ca_dir) {
+  const auto published = dir / "ca.pem";
+  if (!std::filesystem::exists(published)) return;
+  const auto kept = ca_dir / "ca.pem";
+  if (!std::filesystem::exists(kept)) {
+    throw std::runtime_error(published.string() + " is a CA's, and " + ca_dir.string() +
+                             " holds none: to keep that CA apart, move " + published.string() +
+                             " and " + (dir / "ca.key").string() + " into " + ca_dir.string() +
+                             " (a new CA there would not verify the certificates in " +
+                             dir.string() + ")");
+  }
+  if (read_file(kept) == read_file(published)) return;
+  throw std::runtime_error(published.string() + " is not the CA in " + ca_dir.string() +
+                           ": the nodes using " + dir.string() +
+                           " trust that other CA, and would not verify certificates this one "
+                           "signs");
+}
+
 struct Args {
   int days = 365;
+  std::string ca_dir;  // empty: the CA lives in `dir`
   std::string dir;
   std::vector<std::string> names;
 };
@@ -106,6 +154,11 @@ std::optional<std::string> parse(int argc, char** argv, Args& args) {
         return "--days takes a whole number from 1 to " + std::to_string(kMaxDays) + ", not '" +
                std::string(text) + "'";
       }
+    } else if (arg == "--ca-dir") {
+      if (i + 1 == argc || std::string_view(argv[i + 1]).empty() || argv[i + 1][0] == '-') {
+        return "--ca-dir takes a path";
+      }
+      args.ca_dir = argv[++i];
     } else {
       return "unknown option '" + std::string(arg) + "'";
     }
@@ -135,9 +188,30 @@ int main(int argc, char** argv) {
   }
   try {
     const std::filesystem::path dir = args.dir;
-    std::filesystem::create_directories(dir);
+    const std::filesystem::path ca_dir =
+        args.ca_dir.empty() ? dir : std::filesystem::path(args.ca_dir);
+    const bool ca_apart = normal(dir) != normal(ca_dir);
+    if (ca_apart && within(ca_dir, dir)) {
+      std::fprintf(stderr,
+                   "weft-certs: --ca-dir %s lies within %s: the CA's key would go wherever "
+                   "the nodes' files go\n",
+                   ca_dir.c_str(), dir.c_str());
+      usage();
+      return 2;
+    }
+    if (ca_apart) check_published_ca(dir, ca_dir);
     const std::int64_t now = std::time(nullptr);
-    const weft::io::CertifiedKey ca = ca_in(dir, now, args.days);
+    const weft::io::CertifiedKey ca = ca_in(ca_dir, ca_apart, now, args.days);
+    std::filesystem::create_directories(dir);
+    if (ca_apart) {
+      write_file(dir / "ca.pem", ca.certificate_pem, 0644);
+      if (std::filesystem::exists(dir / "ca.key")) {
+        std::fprintf(stderr,
+                     "weft-certs: warning: %s/ca.key is a CA's key beside the nodes' files; "
+                     "keep it in %s only\n",
+                     dir.c_str(), ca_dir.c_str());
+      }
+    }
     for (const std::string& name : args.names) {
       const std::string names[] = {name};
       const weft::io::CertifiedKey node =

@@ -4,7 +4,9 @@
 # verifies against the CA (the openssl command, independent of weft) and carries its name
 # as its one subjectAltName DNS entry; a second run keeps the CA and adds a node it signs; a
 # name that is a path is refused with exit status 2 (usage) and nothing written; with only one
-# of ca.pem and ca.key there, a run is refused (exit status 1) and writes nothing.
+# of ca.pem and ca.key there, a run is refused (exit status 1) and writes nothing; with
+# --ca-dir the CA's key stays in that directory and DIR gets only a copy of ca.pem, and a DIR
+# whose ca.pem is another CA's is refused (exit status 1) with nothing written.
 # Usage: weft_certs_check.sh WEFT_CERTS
 set -uo pipefail
 certs_bin=$1
@@ -52,4 +54,53 @@ status=$?
 mv "$scratch/ca.pem.away" "$dir/ca.pem"
 "$certs_bin" "$dir" node-d > "$scratch/run5.log" 2>&1 || { cat "$scratch/run5.log"; fail "a run with the CA back failed"; }
 openssl verify -CAfile "$dir/ca.pem" "$dir/node-d.crt" > /dev/null || fail "node-d.crt does not verify"
+# The CA kept apart: DIR can go to the nodes whole, without the key that signs for the cluster.
+kept=$scratch/ca-kept
+nodes=$scratch/nodes
+"$certs_bin" --ca-dir "$kept" "$nodes" node-e node-f > "$scratch/run6.log" 2>&1 ||
+  { cat "$scratch/run6.log"; fail "a run with --ca-dir failed"; }
+[[ -f $kept/ca.pem && -f $kept/ca.key ]] || fail "--ca-dir did not make the CA there"
+[[ $(stat -c %a "$kept/ca.key") == 600 ]] || fail "the kept ca.key is not 0600"
+[[ $(stat -c %a "$kept") == 700 ]] || fail "the CA's directory made by --ca-dir is not 0700"
+[[ ! -e $nodes/ca.key ]] || fail "--ca-dir wrote ca.key beside the nodes' files"
+cmp -s "$kept/ca.pem" "$nodes/ca.pem" || fail "the nodes' ca.pem is not the kept CA's"
+[[ $(stat -c %a "$nodes/ca.pem") == 644 ]] || fail "the nodes' ca.pem is not 0644"
+for name in node-e node-f; do
+  openssl verify -CAfile "$nodes/ca.pem" "$nodes/$name.crt" > /dev/null ||
+    fail "$name.crt does not verify against the nodes' ca.pem"
+done
+kept_before=$(sha256sum < "$kept/ca.pem")
+"$certs_bin" "$nodes" node-g --ca-dir "$kept" > "$scratch/run7.log" 2>&1 ||
+  { cat "$scratch/run7.log"; fail "a second run with --ca-dir failed"; }
+[[ $(sha256sum < "$kept/ca.pem") == "$kept_before" ]] || fail "the second run replaced the kept CA"
+openssl verify -CAfile "$nodes/ca.pem" "$nodes/node-g.crt" > /dev/null || fail "node-g.crt does not verify"
+# DIR whose ca.pem is another CA's (the first directory's): refused, nothing written.
+"$certs_bin" --ca-dir "$kept" "$dir" node-h > "$scratch/run8.log" 2>&1
+status=$?
+[[ $status -eq 1 ]] || { cat "$scratch/run8.log"; fail "a DIR of another CA exited $status, not 1"; }
+grep -q "is not the CA in" "$scratch/run8.log" || { cat "$scratch/run8.log"; fail "the refusal does not say why"; }
+[[ $(sha256sum < "$dir/ca.pem") == "$ca_before" && ! -e $dir/node-h.crt ]] ||
+  fail "a refused --ca-dir run wrote files"
+# And the same where no CA is kept yet: the new one would differ too.
+"$certs_bin" --ca-dir "$scratch/ca-new" "$dir" node-h > "$scratch/run9.log" 2>&1
+status=$?
+[[ $status -eq 1 && ! -e $scratch/ca-new ]] ||
+  { cat "$scratch/run9.log"; fail "a DIR with a CA of its own got a new kept CA (exit $status)"; }
+grep -q "holds none: to keep that CA apart, move" "$scratch/run9.log" ||
+  { cat "$scratch/run9.log"; fail "the refusal does not say how to keep the CA apart"; }
+# A CA_DIR within DIR would travel with the nodes' files: a bad command line.
+"$certs_bin" --ca-dir "$scratch/fresh/ca" "$scratch/fresh/" node-j > "$scratch/run11.log" 2>&1
+status=$?
+[[ $status -eq 2 && ! -e $scratch/fresh ]] ||
+  { cat "$scratch/run11.log"; fail "a CA_DIR within DIR exited $status (not 2) or wrote files"; }
+# The same directory spelled two ways is not a CA apart: no copy, no warning.
+"$certs_bin" --ca-dir "$scratch/both/" "$scratch/both" node-k > "$scratch/run12.log" 2>&1 ||
+  { cat "$scratch/run12.log"; fail "a run with CA_DIR = DIR failed"; }
+[[ -f $scratch/both/ca.key ]] && ! grep -q "warning" "$scratch/run12.log" ||
+  { cat "$scratch/run12.log"; fail "CA_DIR = DIR (with a trailing /) was taken for a CA apart"; }
+"$certs_bin" "$dir" node-i --ca-dir > "$scratch/run10.log" 2>&1
+status=$?
+[[ $status -eq 2 ]] && grep -qF -- "--ca-dir takes a path" "$scratch/run10.log" ||
+  { cat "$scratch/run10.log"; fail "--ca-dir without a path exited $status, not 2 with a reason"; }
+[[ ! -e $dir/node-i.crt ]] || fail "a bad command line wrote files"
 echo "weft_certs_check: ok"
