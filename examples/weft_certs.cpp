@@ -85,18 +85,25 @@ weft::io::CertifiedKey ca_in(const std::filesystem::path& dir, bool apart, std::
   return ca;
 }
 
-// `path` made absolute and normal, without a trailing separator (it may not exist yet).
-std::filesystem::path normal(const std::filesystem::path& path) {
-  std::filesystem::path normal = std::filesystem::weakly_canonical(path).lexically_normal();
+// `path` made absolute and normal, without a trailing separator (it may not exist yet);
+// with its symbolic links resolved, as far as it exists, when `resolved`.
+std::filesystem::path normal(const std::filesystem::path& path, bool resolved = true) {
+  const std::filesystem::path absolute = std::filesystem::absolute(path);
+  std::filesystem::path normal =
+      (resolved ? std::filesystem::weakly_canonical(absolute) : absolute).lexically_normal();
   if (!normal.has_filename() && normal.has_parent_path()) normal = normal.parent_path();
   return normal;
 }
 
-// Whether `inner` is `outer` or lies under it.
+// Whether `inner` is `outer` or lies under it, by either spelling: as written (a link under
+// `outer` travels with it when it is copied) or with links resolved.
 bool within(const std::filesystem::path& inner, const std::filesystem::path& outer) {
-  const std::filesystem::path a = normal(inner);
-  const std::filesystem::path b = normal(outer);
-  return std::mismatch(b.begin(), b.end(), a.begin(), a.end()).first == b.end();
+  for (const bool resolved : {false, true}) {
+    const std::filesystem::path a = normal(inner, resolved);
+    const std::filesystem::path b = normal(outer, resolved);
+    if (std::mismatch(b.begin(), b.end(), a.begin(), a.end()).first == b.end()) return true;
+  }
+  return false;
 }
 
 // With the CA kept apart (--ca-dir): DIR's copy of the CA's certificate, if it has one, must
@@ -106,11 +113,14 @@ void check_published_ca(const std::filesystem::path& dir, const std::filesystem:
   if (!std::filesystem::exists(published)) return;
   const auto kept = ca_dir / "ca.pem";
   if (!std::filesystem::exists(kept)) {
-    throw std::runtime_error(published.string() + " is a CA's, and " + ca_dir.string() +
-                             " holds none: to keep that CA apart, move " + published.string() +
-                             " and " + (dir / "ca.key").string() + " into " + ca_dir.string() +
-                             " (a new CA there would not verify the certificates in " +
-                             dir.string() + ")");
+    const auto key = dir / "ca.key";
+    throw std::runtime_error(
+        published.string() + " is a CA's, and " + ca_dir.string() + " holds none: " +
+        (std::filesystem::exists(key)
+             ? "to keep that CA apart, move " + published.string() + " and " + key.string() +
+                   " into " + ca_dir.string()
+             : std::string("name the directory that keeps that CA with --ca-dir")) +
+        " (a new CA would not verify the certificates in " + dir.string() + ")");
   }
   if (read_file(kept) == read_file(published)) return;
   throw std::runtime_error(published.string() + " is not the CA in " + ca_dir.string() +
@@ -205,11 +215,11 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(dir);
     if (ca_apart) {
       write_file(dir / "ca.pem", ca.certificate_pem, 0644);
-      if (std::filesystem::exists(dir / "ca.key")) {
+      if (const auto key = dir / "ca.key"; std::filesystem::exists(key)) {
         std::fprintf(stderr,
-                     "weft-certs: warning: %s/ca.key is a CA's key beside the nodes' files; "
-                     "keep it in %s only\n",
-                     dir.c_str(), ca_dir.c_str());
+                     "weft-certs: warning: %s is a CA's key beside the nodes' files; keep it "
+                     "in %s only\n",
+                     key.c_str(), ca_dir.c_str());
       }
     }
     for (const std::string& name : args.names) {

@@ -140,6 +140,18 @@ TEST(HandshakeSources, AtTheCapOfAllThePlaceTakenIsFromTheSourceHoldingTheMost) 
   static_cast<void>(lone);
 }
 
+// The newcomer counts with its source: at a tie of the places held, the newcomer's source
+// gives way, not the older peer's (before, the older peer's handshake was closed).
+TEST(HandshakeSources, AtTheCapOfAllTheNewcomersSourceGivesWayOnATie) {
+  Node node = acceptor_with({.all = 2, .per_source = 8});
+  const TransportId peer = node.on_accepted(0, std::uint64_t{2});
+  const TransportId first = node.on_accepted(ns_from_ms(1), std::uint64_t{1});
+  EXPECT_EQ(made_room(node, false), Closed{});
+  node.on_accepted(ns_from_ms(2), std::uint64_t{1});
+  EXPECT_EQ(made_room(node, false), Closed{first});
+  static_cast<void>(peer);
+}
+
 TEST(HandshakeSources, TransportsWithoutASourceCountEachAsASourceOfTheirOwn) {
   Node node = acceptor_with({.all = 3, .per_source = 1});
   // Unnamed: no per-source cap between them, whatever it is.

@@ -523,7 +523,10 @@ TEST(IoLoopBackend, ADrainWhoseWaitsAreInterruptedWithoutEndEndsAfterASecond) {
   if (const auto why = loop_backend_unavailable(LoopBackend::io_uring)) GTEST_SKIP() << *why;
   FaultyPair nodes;
   constexpr int kEndless = 200'000;
-  std::this_thread::sleep_for(200ms);  // the turns that followed the handshake are over
+  // The turns that followed the handshake are over: the loop waits in the kernel, and the
+  // stop command ends that wait. (A turn of the loop between these two lines would meet the
+  // EINTRs itself, which it retries at once; nothing here wakes it, so none comes.)
+  std::this_thread::sleep_for(200ms);
   nodes.faults.fail_next(kEndless, EINTR);
   const auto started = std::chrono::steady_clock::now();
   nodes.pair.dialer->stop();

@@ -30,14 +30,18 @@ void Acceptor::add(TimeNs now_ns, TransportId transport, std::optional<std::uint
               kOldestOfSourceClosedReason);
   }
   if (pending_.size() >= config.max_transports_awaiting_hello) {
-    // Among those that showed as little, one from the source that holds the most.
+    // Among those that showed as little, one from the source that holds the most, the new
+    // transport counted: on a tie the newcomer's source gives way, not an older peer's.
+    const auto places = [&](const Pending& pending) {
+      return from_source(pending) + (source && pending.source == source ? 1 : 0);
+    };
     auto chosen = pending_.begin();
-    std::size_t chosen_count = from_source(chosen->second);
+    std::size_t chosen_count = places(chosen->second);
     for (auto it = std::next(pending_.begin()); it != pending_.end(); ++it) {
       const int shown_here = shown(it->second);
       const int shown_chosen = shown(chosen->second);
       if (shown_here > shown_chosen) continue;
-      const std::size_t count = from_source(it->second);
+      const std::size_t count = places(it->second);
       if (shown_here < shown_chosen || count > chosen_count) {
         chosen = it;
         chosen_count = count;

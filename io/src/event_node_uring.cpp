@@ -372,15 +372,15 @@ void EventNode::Impl::ring_drain() {
   // Once the kernel dropped a completion, in_flight() counts operations that ended
   // unseen: the drain stops when nothing completes for kDrainQuietMs.
   // A wait that fails for a while (the kernel short of memory, EAGAIN or ENOMEM; completions
-  // not reaped fast enough, EBUSY) or is interrupted (EINTR, EBADR) is retried 1 ms apart,
-  // as the loop does, until nothing completed for as long: closing the ring with operations
-  // in flight would free the buffers they name while the kernel may still be writing into
-  // them. A wait that completes something starts the patience again.
+  // not reaped fast enough, EBUSY) or is interrupted (EINTR, EBADR) is retried 1 ms apart
+  // (as the loop retries failures) until such waits have gone on for as long with nothing
+  // completed: closing the ring with operations in flight would free the buffers they name
+  // while the kernel may still be writing into them. A wait that works starts it again.
   constexpr unsigned kDrainQuietMs = 1000;
   constexpr auto kDrainPatience = std::chrono::milliseconds(kDrainQuietMs);
-  auto last_progress = std::chrono::steady_clock::now();
   unsigned failed_waits = 0;  // temporary failures since the last wait that worked
-  unsigned idle_waits = 0;    // waits failed or interrupted since the last completion
+  unsigned idle_waits = 0;    // waits failed or interrupted, nothing completed, in a row
+  std::chrono::steady_clock::time_point idle_since;  // the first of those
   while (ring->in_flight() > 0) {
     const bool counted_whole = ring->dropped() == 0;
     const int waited =
@@ -393,10 +393,6 @@ void EventNode::Impl::ring_drain() {
       reaped = true;
       ring_retired_done(user_data & ~Ring::kQuietBit, result);
     });
-    if (reaped) {
-      last_progress = std::chrono::steady_clock::now();
-      idle_waits = 0;
-    }
     if (temporary) {
       ++failed_waits;
     } else if (failed_waits > 0 && waited >= 0) {
@@ -410,12 +406,15 @@ void EventNode::Impl::ring_drain() {
                                  "dropped); the ring closes without them");
       break;
     }
-    if (waited >= 0 || reaped) continue;
-    ++idle_waits;
-    if (std::chrono::steady_clock::now() - last_progress >= kDrainPatience) {
+    if (waited >= 0 || reaped) {
+      idle_waits = 0;
+      continue;
+    }
+    if (idle_waits++ == 0) idle_since = std::chrono::steady_clock::now();
+    if (std::chrono::steady_clock::now() - idle_since >= kDrainPatience) {
       log(LogLevel::error, "io_uring: nothing completed for " + std::to_string(kDrainQuietMs) +
                                " ms while the ring drained (" + std::to_string(idle_waits) +
-                               " waits failed or were interrupted, the last with " +
+                               " waits in a row failed or were interrupted, the last with " +
                                errno_text(-waited) + "); it closes with " +
                                std::to_string(ring->in_flight()) + " operations in flight");
       break;

@@ -93,6 +93,20 @@ grep -q "holds none: to keep that CA apart, move" "$scratch/run9.log" ||
 status=$?
 [[ $status -eq 2 && ! -e $scratch/fresh ]] ||
   { cat "$scratch/run11.log"; fail "a CA_DIR within DIR exited $status (not 2) or wrote files"; }
+grep -q "lies within" "$scratch/run11.log" ||
+  { cat "$scratch/run11.log"; fail "a CA_DIR within DIR was refused without saying why"; }
+# Spelled relative, before either exists: still within.
+(cd "$scratch" && "$certs_bin" --ca-dir ./rel/ca rel node-j) > "$scratch/run13.log" 2>&1
+status=$?
+[[ $status -eq 2 && ! -e $scratch/rel ]] ||
+  { cat "$scratch/run13.log"; fail "a relative CA_DIR within DIR exited $status, not 2"; }
+# A link in DIR to a directory elsewhere: copied with DIR, so within it too.
+mkdir -p "$scratch/linked" "$scratch/elsewhere"
+ln -s "$scratch/elsewhere" "$scratch/linked/ca"
+"$certs_bin" --ca-dir "$scratch/linked/ca" "$scratch/linked" node-j > "$scratch/run14.log" 2>&1
+status=$?
+[[ $status -eq 2 && ! -e $scratch/elsewhere/ca.key ]] ||
+  { cat "$scratch/run14.log"; fail "a CA_DIR linked from within DIR exited $status, not 2"; }
 # The same directory spelled two ways is not a CA apart: no copy, no warning.
 "$certs_bin" --ca-dir "$scratch/both/" "$scratch/both" node-k > "$scratch/run12.log" 2>&1 ||
   { cat "$scratch/run12.log"; fail "a run with CA_DIR = DIR failed"; }

@@ -249,11 +249,11 @@ struct NodeConfig {
   // Of those, how many may come from one source (the driver names a transport's source in
   // on_accepted: io::EventNode its IPv4 address). One more from that source takes the place
   // of that source's oldest that showed least. At the cap above, the place taken is, among
-  // all that showed least, the oldest of those whose source holds the most places. So one
-  // address that reopens connections faster than other peers' handshakes finish churns its
-  // own places, not theirs (at or above the cap above, this one never acts, and only that
-  // choice of source protects them). Nodes behind one address (several on a host, a NAT)
-  // dial each peer once each: a few times their number is plenty.
+  // all that showed least, the oldest of those whose source holds the most places (the new
+  // one counted). So one address that reopens connections faster than other peers'
+  // handshakes finish churns its own places, not theirs (above the cap above, this one
+  // never acts, and only that choice of source protects them). Nodes behind one address
+  // (several on a host, a NAT) dial each peer once each: a few times their number is plenty.
   std::size_t max_transports_awaiting_hello_per_source = 64;
   // Events waiting to be polled before accepting_input() turns false.
   std::size_t max_pending_events = 1 << 20;
