@@ -60,10 +60,10 @@ class Acceptor {
       "too many connections in their handshake from one source: the oldest closed for a "
       "newer one";
   // A new accepted transport from `source` (Node::on_accepted). When its source already has
-  // max_transports_awaiting_hello_per_source in their handshake, one of those is closed
-  // first; else, when max_transports_awaiting_hello are, one of all (HandshakeFailed busy,
-  // CloseTransport each time): the oldest of those that showed least (shown()), from the
-  // source that holds the most of them.
+  // max_transports_awaiting_hello_per_source in their handshake, the oldest of those that
+  // showed least (shown()) is closed first; else, when max_transports_awaiting_hello are,
+  // among all that showed least the oldest whose source holds the most places, the new
+  // transport counted with its source (HandshakeFailed busy, CloseTransport each time).
   void add(TimeNs now_ns, TransportId transport, std::optional<std::uint64_t> source);
   bool owns(TransportId transport) const { return pending_.contains(transport); }
   // What the transport's TLS layer proved (before any handshake byte is read).

@@ -88,6 +88,14 @@ status=$?
   { cat "$scratch/run9.log"; fail "a DIR with a CA of its own got a new kept CA (exit $status)"; }
 grep -q "holds none: to keep that CA apart, move" "$scratch/run9.log" ||
   { cat "$scratch/run9.log"; fail "the refusal does not say how to keep the CA apart"; }
+# Without the CA's key in DIR (kept elsewhere already): name where it is kept.
+mv "$dir/ca.key" "$scratch/ca.key.away"
+"$certs_bin" --ca-dir "$scratch/ca-new" "$dir" node-h > "$scratch/run15.log" 2>&1
+status=$?
+mv "$scratch/ca.key.away" "$dir/ca.key"
+[[ $status -eq 1 && ! -e $scratch/ca-new ]] &&
+  grep -q "holds none: name the directory that keeps that CA with --ca-dir" "$scratch/run15.log" ||
+  { cat "$scratch/run15.log"; fail "without ca.key in DIR the refusal does not say what to do"; }
 # A CA_DIR within DIR would travel with the nodes' files: a bad command line.
 "$certs_bin" --ca-dir "$scratch/fresh/ca" "$scratch/fresh/" node-j > "$scratch/run11.log" 2>&1
 status=$?
