@@ -85,12 +85,27 @@ weft::io::CertifiedKey ca_in(const std::filesystem::path& dir, bool apart, std::
   return ca;
 }
 
-// `path` made absolute and normal, without a trailing separator (it may not exist yet);
-// with its symbolic links resolved, as far as it exists, when `resolved`.
+// `path` made absolute and normal, without a trailing separator (it may not exist yet):
+// with its symbolic links resolved, as far as it exists, when `resolved`; else as written,
+// except that a ".." after a link goes up from where the link leads, as the kernel takes
+// it (DIR/link/.. is the parent of the link's target, not DIR).
 std::filesystem::path normal(const std::filesystem::path& path, bool resolved = true) {
   const std::filesystem::path absolute = std::filesystem::absolute(path);
-  std::filesystem::path normal =
-      (resolved ? std::filesystem::weakly_canonical(absolute) : absolute).lexically_normal();
+  std::filesystem::path normal;
+  if (resolved) {
+    normal = std::filesystem::weakly_canonical(absolute).lexically_normal();
+  } else {
+    for (const std::filesystem::path& part : absolute) {
+      if (part.empty() || part == ".") continue;
+      if (part != "..") {
+        normal /= part;
+      } else if (std::filesystem::is_symlink(normal)) {
+        normal = std::filesystem::weakly_canonical(normal).parent_path();
+      } else if (normal.has_relative_path()) {
+        normal = normal.parent_path();
+      }
+    }
+  }
   if (!normal.has_filename() && normal.has_parent_path()) normal = normal.parent_path();
   return normal;
 }

@@ -16,43 +16,8 @@ void Acceptor::add(TimeNs now_ns, TransportId transport, std::optional<std::uint
   // address that reopens faster than the handshakes of others finish then churns its own
   // places, never theirs.
   const NodeConfig& config = context_.config;
-  if (source && per_source_.contains(*source) &&
-      per_source_.at(*source) >= config.max_transports_awaiting_hello_per_source) {
-    auto oldest = pending_.end();
-    for (auto it = pending_.begin(); it != pending_.end(); ++it) {
-      if (it->second.source != source) continue;
-      if (oldest == pending_.end() || shown(it->second) < shown(oldest->second)) oldest = it;
-    }
-    make_room(oldest,
-              "closed for a newer connection from its source: " +
-                  std::to_string(config.max_transports_awaiting_hello_per_source) +
-                  " from it were in their handshake (max_transports_awaiting_hello_per_source)",
-              kOldestOfSourceClosedReason);
-  }
-  if (pending_.size() >= config.max_transports_awaiting_hello) {
-    // Among those that showed as little, one from the source that holds the most, the new
-    // transport counted: on a tie the newcomer's source gives way, not an older peer's.
-    const auto places = [&](const Pending& pending) {
-      return from_source(pending) + (source && pending.source == source ? 1 : 0);
-    };
-    auto chosen = pending_.begin();
-    std::size_t chosen_count = places(chosen->second);
-    for (auto it = std::next(pending_.begin()); it != pending_.end(); ++it) {
-      const int shown_here = shown(it->second);
-      const int shown_chosen = shown(chosen->second);
-      if (shown_here > shown_chosen) continue;
-      const std::size_t count = places(it->second);
-      if (shown_here < shown_chosen || count > chosen_count) {
-        chosen = it;
-        chosen_count = count;
-      }
-    }
-    make_room(
-        chosen,
-        "closed for a newer connection: " + std::to_string(config.max_transports_awaiting_hello) +
-            " were in their handshake (max_transports_awaiting_hello)",
-        kOldestClosedReason);
-  }
+  if (source) make_room_in_source(*source);
+  if (pending_.size() >= config.max_transports_awaiting_hello) make_room_in_all(source);
   DecoderOptions options;
   options.limits.max_frame_bytes = kMinMaxFrameBytes;  // hello and auth are small
   Pending& pending = pending_[transport];
@@ -60,6 +25,52 @@ void Acceptor::add(TimeNs now_ns, TransportId transport, std::optional<std::uint
   if (source) ++per_source_[*source];
   pending.decoder = FrameDecoder(options);
   pending.deadline_ns = now_ns + ns_from_ms(config.timeouts.hello_timeout_ms);
+}
+
+void Acceptor::make_room_in_source(std::uint64_t source) {
+  const std::size_t cap = context_.config.max_transports_awaiting_hello_per_source;
+  const auto count = per_source_.find(source);
+  if (count == per_source_.end() || count->second < cap) return;
+  auto oldest = pending_.end();
+  int oldest_shown = 0;
+  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+    if (it->second.source != source) continue;
+    const int shown_here = shown(it->second);
+    if (oldest == pending_.end() || shown_here < oldest_shown) {
+      oldest = it;
+      oldest_shown = shown_here;
+    }
+  }
+  make_room(oldest,
+            "closed for a newer connection from its source: " + std::to_string(cap) +
+                " from it were in their handshake (max_transports_awaiting_hello_per_source)",
+            kOldestOfSourceClosedReason);
+}
+
+void Acceptor::make_room_in_all(std::optional<std::uint64_t> source) {
+  // Among those that showed as little, one from the source that holds the most, the new
+  // transport counted: on a tie the newcomer's source gives way, not an older peer's.
+  const auto places = [&](const Pending& pending) {
+    return from_source(pending) + (source && pending.source == source ? 1 : 0);
+  };
+  auto chosen = pending_.begin();
+  int chosen_shown = shown(chosen->second);
+  std::size_t chosen_places = places(chosen->second);
+  for (auto it = std::next(pending_.begin()); it != pending_.end(); ++it) {
+    const int shown_here = shown(it->second);
+    if (shown_here > chosen_shown) continue;
+    const std::size_t places_here = places(it->second);
+    if (shown_here < chosen_shown || places_here > chosen_places) {
+      chosen = it;
+      chosen_shown = shown_here;
+      chosen_places = places_here;
+    }
+  }
+  make_room(chosen,
+            "closed for a newer connection: " +
+                std::to_string(context_.config.max_transports_awaiting_hello) +
+                " were in their handshake (max_transports_awaiting_hello)",
+            kOldestClosedReason);
 }
 
 std::size_t Acceptor::from_source(const Pending& pending) const {

@@ -127,6 +127,11 @@ class Acceptor {
 
   // How many transports in their handshake came from the source of `pending`.
   std::size_t from_source(const Pending& pending) const;
+  // At the source's cap: closes its own oldest of those that showed least.
+  void make_room_in_source(std::uint64_t source);
+  // At the cap of all: closes the oldest of those that showed least whose source holds the
+  // most places, `source` (the newcomer's) counted one more.
+  void make_room_in_all(std::optional<std::uint64_t> source);
   // Closes the transport a cap chose to make room (a HandshakeFailed busy with `message`, the
   // CloseTransport with `reason`) and forgets it.
   void make_room(PendingMap::iterator chosen, std::string message, const char* reason);

@@ -90,24 +90,23 @@ Errc Bundle::remove_destination(std::string_view peer) {
 }
 
 Errc Bundle::fin() {
-  unsigned open = 0;  // only an open handle takes the fin's mark
-  if (state_ && !state_->closing.compare_exchange_strong(open, kFinMark))
-    return Errc::stream_closed;
-  const Errc posted = on_bundle_loop(state_, [](EventNode::Impl& node, Bundle::State& s) {
-    node.node->bundle_fin(node.fresh_now(), *s.id);
+  if (!state_) return Errc::not_found;
+  // Only an open handle takes the fin's mark.
+  return state_->closing.end_once(kFinMark, [&] {
+    return on_bundle_loop(state_, [](EventNode::Impl& node, Bundle::State& s) {
+      node.node->bundle_fin(node.fresh_now(), *s.id);
+    });
   });
-  if (posted != Errc::ok && state_) state_->closing.fetch_and(~kFinMark);
-  return posted;
 }
 
 Errc Bundle::stop() {
   // As ObjectStream::stop: closed at once, unless the stop is not handed to the loop.
-  const bool stopped_before = state_ && (state_->closing.fetch_or(kStopMark) & kStopMark) != 0;
-  const Errc posted = on_bundle_loop(state_, [](EventNode::Impl& node, Bundle::State& s) {
-    node.node->bundle_stop(node.fresh_now(), *s.id);
+  if (!state_) return Errc::not_found;
+  return state_->closing.close_now(kStopMark, [&] {
+    return on_bundle_loop(state_, [](EventNode::Impl& node, Bundle::State& s) {
+      node.node->bundle_stop(node.fresh_now(), *s.id);
+    });
   });
-  if (posted != Errc::ok && state_ && !stopped_before) state_->closing.fetch_and(~kStopMark);
-  return posted;
 }
 
 std::size_t Bundle::in_flight() const {

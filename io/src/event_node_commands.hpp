@@ -63,7 +63,7 @@ bool open_still_queued(const EventNode::Impl& node, const Opened& opened) {
 template <typename State>
 Errc post_counted(const std::shared_ptr<State>& state, std::function<void(EventNode::Impl&)> run,
                   std::function<void()> abandon) {
-  if (!state || state->ended || state->closing) return Errc::stream_closed;
+  if (!state || state->ended || state->closing.any()) return Errc::stream_closed;
   const std::shared_ptr<EventNode::Impl> node = state->node.lock();
   if (!node) return Errc::shutting_down;
   if (state->in_flight.fetch_add(1) >= state->limit) {

@@ -179,7 +179,7 @@ std::optional<Errc> write_on_loop(StreamSession::State& state, const Payload& me
 
 Errc StreamSession::write(Payload message) {
   if (!state_ || state_->ended) return Errc::not_found;
-  if (state_->closing.load() != 0) return Errc::stream_closed;
+  if (state_->closing.any()) return Errc::stream_closed;
   // Larger than the peer's whole byte window (known once the stream was accepted): it could
   // never be sent, so refuse it now rather than end the stream over it later.
   if (message.size() > state_->peer_window_bytes.load()) return Errc::too_large;
@@ -217,7 +217,7 @@ Errc StreamSession::write(Payload message) {
 
 Errc StreamSession::try_write(Payload message) {
   if (!state_ || state_->ended) return Errc::not_found;
-  if (state_->closing.load() != 0) return Errc::stream_closed;
+  if (state_->closing.any()) return Errc::stream_closed;
   if (message.size() > state_->peer_window_bytes.load()) return Errc::too_large;
   State& state = *state_;
   std::shared_ptr<EventNode::Impl> held;
@@ -235,46 +235,33 @@ Errc StreamSession::try_write(Payload message) {
   return Errc::no_credit;
 }
 
-namespace {
-
-// close() and fail(): marks the end as called, false when the session was already closing
-// (either end called, or a cancel waiting).
-bool mark_end_called(StreamSession::State& state) {
-  unsigned open = 0;
-  return state.closing.compare_exchange_strong(open, StreamSession::State::kEndCalled);
-}
-
-}  // namespace
-
 Errc StreamSession::close() {
   if (!state_ || state_->ended) return Errc::not_found;
-  if (!mark_end_called(*state_)) return Errc::stream_closed;
-  const Errc posted = post_to_stream(
-      state_,
-      [](EventNode::Impl& node, StreamSession::State& state) {
-        state.close_requested = true;
-        node.flush_stream(state);
-      },
-      writes_on_their_way(*state_));
-  // Not handed to the loop (queue_full): nothing was closed, so the caller may try again.
-  if (posted != Errc::ok) state_->closing.fetch_and(~State::kEndCalled);
-  return posted;
+  // Refused when an end was called or a cancel waits; not handed to the loop (queue_full),
+  // nothing was closed, so the caller may try again.
+  return state_->closing.end_once(State::kEndCalled, [&] {
+    return post_to_stream(
+        state_,
+        [](EventNode::Impl& node, StreamSession::State& state) {
+          state.close_requested = true;
+          node.flush_stream(state);
+        },
+        writes_on_their_way(*state_));
+  });
 }
 
 Errc StreamSession::fail(Errc code, std::string_view message) {
   if (!state_ || state_->ended) return Errc::not_found;
   if (code == Errc::ok) return Errc::invalid_argument;  // the core would refuse it later
-  if (!mark_end_called(*state_)) return Errc::stream_closed;
-  const Errc posted = post_to_stream(
-      state_,
-      [code, text = std::string(message)](EventNode::Impl& node, StreamSession::State& state) {
-        state.fail_requested = std::make_pair(code, text);
-        node.flush_stream(state);
-      },
-      writes_on_their_way(*state_), ViewEffect::may_free);
-  // Not handed over: may be tried again.
-  if (posted != Errc::ok) state_->closing.fetch_and(~State::kEndCalled);
-  return posted;
+  return state_->closing.end_once(State::kEndCalled, [&] {
+    return post_to_stream(
+        state_,
+        [code, text = std::string(message)](EventNode::Impl& node, StreamSession::State& state) {
+          state.fail_requested = std::make_pair(code, text);
+          node.flush_stream(state);
+        },
+        writes_on_their_way(*state_), ViewEffect::may_free);
+  });
 }
 
 Errc StreamSession::defer() {
@@ -317,7 +304,7 @@ Errc StreamSession::cancel() {
   if (const std::shared_ptr<EventNode::Impl> node = state_->node.lock();
       posted == Errc::ok && node && node->on_loop_thread() && !state_->ended &&
       node->view_lent(state_->peer, state_.get())) {
-    state_->closing.fetch_or(State::kCancelWaits);
+    state_->closing.set(State::kCancelWaits);
   }
   return posted;
 }

@@ -139,12 +139,11 @@ struct StreamSession::State : std::enable_shared_from_this<StreamSession::State>
   StreamCallbacks callbacks;
   std::atomic<bool> ended{false};
   // Why writes, close() and fail() are refused (stream_closed): close() or fail() was called
-  // (kEndCalled), a cancel waits for on_message to return (kCancelWaits). Bits of their own,
-  // so a close() that was not handed to the loop takes back its own mark only, never a
-  // cancel's set meanwhile on the loop thread.
+  // (kEndCalled), a cancel waits for on_message to return (kCancelWaits). A close() that was
+  // not handed to the loop takes back its own mark only, never a cancel's set meanwhile.
   static constexpr unsigned kEndCalled = 1;
   static constexpr unsigned kCancelWaits = 2;
-  std::atomic<unsigned> closing{0};
+  ClosingMarks closing;
   bool input_end_told = false;    // loop thread: on_input_end ran
   bool flush_after_view = false;  // loop thread: an end waits for on_message to return
   // The thread running on_message now (none outside it): defer() is allowed on that thread

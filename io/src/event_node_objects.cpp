@@ -112,27 +112,26 @@ Errc ObjectStream::send(OutgoingObject object) {
 }
 
 Errc ObjectStream::fin() {
-  unsigned open = 0;  // only an open handle takes the fin's mark
-  if (state_ && !state_->closing.compare_exchange_strong(open, kFinMark))
-    return Errc::stream_closed;
-  const Errc posted = on_handle_loop<ObjectStream::State>(
-      state_, [](EventNode::Impl& node, ObjectStream::State& s) {
-        node.connection(*s.peer).object_stream_fin(node.fresh_now(), *s.id);
-      });
-  if (posted != Errc::ok && state_) state_->closing.fetch_and(~kFinMark);
-  return posted;
+  if (!state_) return Errc::not_found;
+  // Only an open handle takes the fin's mark.
+  return state_->closing.end_once(kFinMark, [&] {
+    return on_handle_loop<ObjectStream::State>(
+        state_, [](EventNode::Impl& node, ObjectStream::State& s) {
+          node.connection(*s.peer).object_stream_fin(node.fresh_now(), *s.id);
+        });
+  });
 }
 
 Errc ObjectStream::stop() {
   // Closed at once, so that no send slips in behind the stop; a stop not handed to the
   // loop (queue_full) leaves the stream as it was: nothing stopped it.
-  const bool stopped_before = state_ && (state_->closing.fetch_or(kStopMark) & kStopMark) != 0;
-  const Errc posted = on_handle_loop<ObjectStream::State>(
-      state_, [](EventNode::Impl& node, ObjectStream::State& s) {
-        node.connection(*s.peer).object_stream_stop(node.fresh_now(), *s.id);
-      });
-  if (posted != Errc::ok && state_ && !stopped_before) state_->closing.fetch_and(~kStopMark);
-  return posted;
+  if (!state_) return Errc::not_found;
+  return state_->closing.close_now(kStopMark, [&] {
+    return on_handle_loop<ObjectStream::State>(
+        state_, [](EventNode::Impl& node, ObjectStream::State& s) {
+          node.connection(*s.peer).object_stream_stop(node.fresh_now(), *s.id);
+        });
+  });
 }
 
 std::size_t ObjectStream::in_flight() const {

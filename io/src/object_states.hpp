@@ -11,6 +11,7 @@
 #include <thread>
 #include <utility>
 
+#include "closing_marks.hpp"
 #include "weft/io/event_node.hpp"
 
 namespace weft::io {
@@ -71,8 +72,7 @@ class DefaultDone {
 };
 
 // The marks fin() and stop() set on a sending handle's `closing` (either closes it to
-// send()): each caller takes back only its own mark when its command is not handed to
-// the loop, so a fin() refused by a full queue never reopens a handle a stop() closed.
+// send()).
 inline constexpr unsigned kFinMark = 1;
 inline constexpr unsigned kStopMark = 2;
 
@@ -81,7 +81,7 @@ struct ObjectStream::State {
   ObjectStreamCallbacks callbacks;  // on_end only: on_done is in default_done
   DefaultDone<ObjectDone> default_done;
   std::atomic<bool> ended{false};
-  std::atomic<unsigned> closing{0};  // fin() or stop() was called: kFinMark, kStopMark
+  ClosingMarks closing;  // fin() or stop() was called: kFinMark, kStopMark
   std::atomic<std::size_t> in_flight{0};
   std::size_t limit = 0;  // limits.max_objects_in_flight
   // Loop thread only.
@@ -108,7 +108,7 @@ struct Bundle::State {
   BundleCallbacks callbacks;  // on_end only: on_done is in default_done
   DefaultDone<BundleObjectDone> default_done;
   std::atomic<bool> ended{false};
-  std::atomic<unsigned> closing{0};  // fin() or stop() was called: kFinMark, kStopMark
+  ClosingMarks closing;  // fin() or stop() was called: kFinMark, kStopMark
   std::atomic<std::size_t> in_flight{0};
   std::size_t limit = 0;  // limits.max_objects_in_flight
   // Loop thread only.

@@ -115,6 +115,20 @@ ln -s "$scratch/elsewhere" "$scratch/linked/ca"
 status=$?
 [[ $status -eq 2 && ! -e $scratch/elsewhere/ca.key ]] ||
   { cat "$scratch/run14.log"; fail "a CA_DIR linked from within DIR exited $status, not 2"; }
+# Through that link and back up (linked/ca/..): the link's target's parent, outside DIR, so a
+# CA apart and not refused; the same spelling does not hide a CA_DIR that is within DIR.
+mkdir -p "$scratch/elsewhere/keep"
+"$certs_bin" --ca-dir "$scratch/linked/ca/../elsewhere/keep" "$scratch/linked" node-j \
+  > "$scratch/run16.log" 2>&1 ||
+  { cat "$scratch/run16.log"; fail "a CA_DIR outside DIR, spelled through a link in DIR, was refused"; }
+[[ -f $scratch/elsewhere/keep/ca.key && -f $scratch/linked/node-j.crt && ! -e $scratch/linked/ca.key ]] ||
+  { cat "$scratch/run16.log"; fail "the CA named through a link in DIR was not kept apart"; }
+mkdir -p "$scratch/linked/sub"
+"$certs_bin" --ca-dir "$scratch/linked/sub/../inner" "$scratch/linked" node-j \
+  > "$scratch/run17.log" 2>&1
+status=$?
+[[ $status -eq 2 && ! -e $scratch/linked/inner ]] ||
+  { cat "$scratch/run17.log"; fail "a CA_DIR within DIR spelled with .. exited $status, not 2"; }
 # The same directory spelled two ways is not a CA apart: no copy, no warning.
 "$certs_bin" --ca-dir "$scratch/both/" "$scratch/both" node-k > "$scratch/run12.log" 2>&1 ||
   { cat "$scratch/run12.log"; fail "a run with CA_DIR = DIR failed"; }
