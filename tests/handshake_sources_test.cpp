@@ -3,7 +3,7 @@
 // least give way to a newer one; a single address that reopened connections faster than a
 // peer's handshake finished could then close that peer's handshake every time. Now a source
 // at its own cap churns its own places, and at the cap of all the place taken comes from
-// the source holding the most.
+// the source holding the most, short of a verified certificate.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -125,8 +125,9 @@ TEST(HandshakeSources, AtTheCapOfAllThePlaceTakenIsFromTheSourceHoldingTheMost) 
   // All four silent: the oldest of the source holding three goes, not the older lone one.
   node.on_accepted(ns_from_ms(2), std::uint64_t{3});
   EXPECT_EQ(made_room(node, false), Closed{busy_first});
-  // Showing less still comes first: with the lone one silent and the others greeted, the
-  // lone one goes although its source holds one.
+  // Places come before what a transport showed short of a certificate: with the lone one
+  // silent and the others greeted, the oldest greeted one of the source holding two goes
+  // (before, the silent lone one went: a flood's hellos cost it nothing).
   Node second = acceptor_with({.all = 3, .per_source = 3});
   const TransportId silent = second.on_accepted(0, std::uint64_t{2});
   const TransportId greeted_a = second.on_accepted(0, std::uint64_t{1});
@@ -136,7 +137,18 @@ TEST(HandshakeSources, AtTheCapOfAllThePlaceTakenIsFromTheSourceHoldingTheMost) 
   while (second.poll_event()) {
   }
   second.on_accepted(ns_from_ms(1), std::uint64_t{4});
-  EXPECT_EQ(made_room(second, false), Closed{silent});
+  EXPECT_EQ(made_room(second, false), Closed{greeted_a});
+  // At a tie of places, the one that showed less goes, though it is the newer.
+  Node third = acceptor_with({.all = 2, .per_source = 3});
+  const TransportId greeted = third.on_accepted(0, std::uint64_t{5});
+  send_hello(third, 0, greeted);
+  while (third.poll_event()) {
+  }
+  const TransportId quiet = third.on_accepted(ns_from_ms(1), std::uint64_t{6});
+  third.on_accepted(ns_from_ms(2), std::uint64_t{7});
+  EXPECT_EQ(made_room(third, false), Closed{quiet});
+  static_cast<void>(silent);
+  static_cast<void>(greeted_b);
   static_cast<void>(lone);
 }
 
@@ -150,6 +162,55 @@ TEST(HandshakeSources, AtTheCapOfAllTheNewcomersSourceGivesWayOnATie) {
   node.on_accepted(ns_from_ms(2), std::uint64_t{1});
   EXPECT_EQ(made_room(node, false), Closed{first});
   static_cast<void>(peer);
+}
+
+// A flood from more sources than the cap of all divided by the cap of one: every source is
+// below its own cap, so only the cap of all acts. The flood sends its hellos at once (anyone
+// can); a peer whose hello is a round trip away showed less, and before, each new connection
+// of the flood closed the peer's handshake. Now the place taken is from a source holding
+// the most, whatever the transports there showed short of a verified certificate.
+TEST(HandshakeSources, AFloodFromSeveralSourcesBelowTheirCapsChurnsItsOwnPlaces) {
+  Node node = acceptor_with({.all = 10, .per_source = 4});
+  std::vector<TransportId> flood;
+  for (std::uint64_t source = 10; source < 13; ++source) {  // 3 sources, 3 places each
+    for (int i = 0; i < 3; ++i) {
+      flood.push_back(node.on_accepted(0, source));
+      send_hello(node, 0, flood.back());
+    }
+  }
+  while (node.poll_event()) {
+  }
+  const TransportId peer = node.on_accepted(ns_from_ms(1), std::uint64_t{2});  // silent yet
+  EXPECT_EQ(made_room(node, false), Closed{}) << "the tenth place was free";
+  for (int i = 0; i < 12; ++i) {
+    const std::uint64_t source = 10 + static_cast<std::uint64_t>(i % 4);  // a fourth joins
+    const TransportId newest = node.on_accepted(ns_from_ms(2 + i), source);
+    send_hello(node, ns_from_ms(2 + i), newest);
+    const Closed closed = made_room(node, false);
+    ASSERT_EQ(closed.size(), 1u) << i;
+    EXPECT_NE(closed.front(), peer) << "connection " << i << " of the flood closed the peer's";
+  }
+  send_hello(node, ns_from_ms(20), peer);
+  EXPECT_FALSE(node.pending_output(peer).empty());
+}
+
+// A verified TLS certificate still comes first: a transport that showed one keeps its place
+// although its source holds the most (nodes behind one address).
+TEST(HandshakeSources, AtTheCapOfAllAVerifiedCertificateKeepsItsPlaceWhateverItsSourceHolds) {
+  Node node = acceptor_with({.all = 3, .per_source = 3});
+  const TransportId verified_a = node.on_accepted(0, std::uint64_t{1});
+  const TransportId verified_b = node.on_accepted(0, std::uint64_t{1});
+  TransportSecurity verified;
+  verified.encrypted = true;
+  verified.peer_names = {"node-x"};
+  node.on_secured(0, verified_a, verified);
+  node.on_secured(0, verified_b, verified);
+  const TransportId stranger = node.on_accepted(0, std::uint64_t{2});
+  send_hello(node, 0, stranger);
+  while (node.poll_event()) {
+  }
+  node.on_accepted(ns_from_ms(1), std::uint64_t{3});
+  EXPECT_EQ(made_room(node, false), Closed{stranger});
 }
 
 TEST(HandshakeSources, TransportsWithoutASourceCountEachAsASourceOfTheirOwn) {

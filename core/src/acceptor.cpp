@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <tuple>
 #include <utility>
 
 #include "invariant.hpp"
@@ -9,12 +10,11 @@
 
 namespace weft::detail {
 void Acceptor::add(TimeNs now_ns, TransportId transport, std::optional<std::uint64_t> source) {
-  // Rule 8: what strangers can make this node hold is bounded. The oldest of those that
-  // showed least makes room (ids grow, so map order is age): refusing the newest instead
-  // let anyone who kept the places filled, reopening each as it timed out, keep every
-  // peer that lost its connection from coming back. A source's own cap comes first: one
-  // address that reopens faster than the handshakes of others finish then churns its own
-  // places, never theirs.
+  // Rule 8: what strangers can make this node hold is bounded. An older one makes room
+  // (ids grow, so map order is age): refusing the newest instead let anyone who kept the
+  // places filled, reopening each as it timed out, keep every peer that lost its
+  // connection from coming back. A source's own cap comes first: one address that reopens
+  // faster than the handshakes of others finish then churns its own places, never theirs.
   const NodeConfig& config = context_.config;
   if (source) make_room_in_source(*source);
   if (pending_.size() >= config.max_transports_awaiting_hello) make_room_in_all(source);
@@ -48,22 +48,24 @@ void Acceptor::make_room_in_source(std::uint64_t source) {
 }
 
 void Acceptor::make_room_in_all(std::optional<std::uint64_t> source) {
-  // Among those that showed as little, one from the source that holds the most, the new
-  // transport counted: on a tie the newcomer's source gives way, not an older peer's.
-  const auto places = [&](const Pending& pending) {
-    return from_source(pending) + (source && pending.source == source ? 1 : 0);
+  // Worst first: a transport without a verified certificate (only the cluster's members hold
+  // one); of those, one whose source holds the most places, the new transport counted (on a
+  // tie the newcomer's source gives way, not an older peer's); then the one that showed
+  // least; then the oldest. Places come before a hello because a hello costs a flood
+  // nothing: a flood from more sources than the cap of one can fill, sending its hellos at
+  // once, would otherwise close every peer whose hello is still a round trip away.
+  const auto badness = [&](const Pending& pending) {
+    const int shown_here = shown(pending);
+    const std::size_t places = from_source(pending) + (source && pending.source == source ? 1 : 0);
+    return std::make_tuple(shown_here < kShownVerified, places, -shown_here);
   };
   auto chosen = pending_.begin();
-  int chosen_shown = shown(chosen->second);
-  std::size_t chosen_places = places(chosen->second);
+  auto chosen_badness = badness(chosen->second);
   for (auto it = std::next(pending_.begin()); it != pending_.end(); ++it) {
-    const int shown_here = shown(it->second);
-    if (shown_here > chosen_shown) continue;
-    const std::size_t places_here = places(it->second);
-    if (shown_here < chosen_shown || places_here > chosen_places) {
+    const auto badness_here = badness(it->second);
+    if (badness_here > chosen_badness) {  // strictly: the oldest wins a tie
       chosen = it;
-      chosen_shown = shown_here;
-      chosen_places = places_here;
+      chosen_badness = badness_here;
     }
   }
   make_room(chosen,
@@ -113,7 +115,7 @@ bool Acceptor::consistent() const {
 }
 
 int Acceptor::shown(const Pending& pending) {
-  if (!pending.security.peer_names.empty()) return 2;
+  if (!pending.security.peer_names.empty()) return kShownVerified;
   return pending.peer.has_value() ? 1 : 0;
 }
 

@@ -62,8 +62,7 @@ class Acceptor {
   // A new accepted transport from `source` (Node::on_accepted). When its source already has
   // max_transports_awaiting_hello_per_source in their handshake, the oldest of those that
   // showed least (shown()) is closed first; else, when max_transports_awaiting_hello are,
-  // among all that showed least the oldest whose source holds the most places, the new
-  // transport counted with its source (HandshakeFailed busy, CloseTransport each time).
+  // one chosen by make_room_in_all (HandshakeFailed busy, CloseTransport each time).
   void add(TimeNs now_ns, TransportId transport, std::optional<std::uint64_t> source);
   bool owns(TransportId transport) const { return pending_.contains(transport); }
   // What the transport's TLS layer proved (before any handshake byte is read).
@@ -105,6 +104,7 @@ class Acceptor {
   // hello (1: anyone can send one, names are not secret), a verified TLS certificate (2:
   // only the cluster's members hold one).
   static int shown(const Pending& pending);
+  static constexpr int kShownVerified = 2;
 
   struct Pending {
     std::optional<std::uint64_t> source;  // as the driver named it; none: a source of its own
@@ -129,8 +129,9 @@ class Acceptor {
   std::size_t from_source(const Pending& pending) const;
   // At the source's cap: closes its own oldest of those that showed least.
   void make_room_in_source(std::uint64_t source);
-  // At the cap of all: closes the oldest of those that showed least whose source holds the
-  // most places, `source` (the newcomer's) counted one more.
+  // At the cap of all: closes, of those without a verified certificate (else of all), one
+  // whose source holds the most places (`source`, the newcomer's, counted one more); of
+  // those, the oldest that showed least.
   void make_room_in_all(std::optional<std::uint64_t> source);
   // Closes the transport a cap chose to make room (a HandshakeFailed busy with `message`, the
   // CloseTransport with `reason`) and forgets it.

@@ -241,19 +241,21 @@ struct NodeConfig {
   // simulations fix it to replay a run.
   std::optional<std::uint64_t> seed;
   // Accepted transports in their handshake at once (waiting for their hello, or for their
-  // auth after the challenge); one more takes the place of the oldest of those that showed
-  // least (nothing, then a hello, then a verified TLS certificate), which is closed (the
-  // driver gets its CloseTransport from on_accepted). A few times the number of peers
-  // is plenty: a peer has one connection, and redials only after its backoff.
+  // auth after the challenge); one more takes the place of another, which is closed (the
+  // driver gets its CloseTransport from on_accepted): one without a verified TLS
+  // certificate (of all, if each has one) whose source (below) holds the most places, the
+  // new one counted; of those, the oldest that showed least (nothing, then a hello). A few
+  // times the number of peers is plenty: a peer has one connection, and redials only after
+  // its backoff.
   std::size_t max_transports_awaiting_hello = 256;
   // Of those, how many may come from one source (the driver names a transport's source in
   // on_accepted: io::EventNode its IPv4 address). One more from that source takes the place
-  // of that source's oldest that showed least. At the cap above, the place taken is, among
-  // all that showed least, the oldest of those whose source holds the most places (the new
-  // one counted). So one address that reopens connections faster than other peers'
-  // handshakes finish churns its own places, not theirs (above the cap above, this one
-  // never acts, and only that choice of source protects them). Nodes behind one address
-  // (several on a host, a NAT) dial each peer once each: a few times their number is plenty.
+  // of that source's oldest that showed least. So one address that reopens connections
+  // faster than other peers' handshakes finish churns its own places, not theirs; and a
+  // flood from several addresses, each below this cap, loses its own places first at the
+  // cap above, since a source holding more goes first there whatever hellos it sent.
+  // Nodes behind one address (several on a host, a NAT) dial each peer once each: a few
+  // times their number is plenty.
   std::size_t max_transports_awaiting_hello_per_source = 64;
   // Events waiting to be polled before accepting_input() turns false.
   std::size_t max_pending_events = 1 << 20;

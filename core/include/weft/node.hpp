@@ -378,10 +378,11 @@ class Node {
   // max_transports_awaiting_hello_per_source from `source` are already in their handshake,
   // the oldest of those that showed least (nothing, then a hello, then a verified
   // certificate) is closed to make room; else, when max_transports_awaiting_hello of all
-  // are, the oldest among all that showed least whose source holds the most places (the
-  // new transport counted with its source): a HandshakeFailed (busy) and a CloseTransport
-  // for it follow. Until the dialer proved itself the node writes on it only its challenge
-  // (poll_transmit / pending_output work as for any transport) and touches no connection.
+  // are, one without a verified certificate (of all, if each has one) whose source holds
+  // the most places (the new transport counted with its source), of those the oldest that
+  // showed least: a HandshakeFailed (busy) and a CloseTransport for it follow. Until the dialer
+  // proved itself the node writes on it only its challenge (poll_transmit / pending_output work as
+  // for any transport) and touches no connection.
   TransportId on_accepted(TimeNs now_ns, std::optional<std::uint64_t> source = std::nullopt);
   // What the layer under an accepted transport proved (TLS: encrypted, the names of the
   // peer's verified certificate, a channel binding; weft/auth.hpp). Call it before the
