@@ -110,13 +110,17 @@ std::filesystem::path normal(const std::filesystem::path& path, bool resolved = 
   return normal;
 }
 
-// Whether `inner` is `outer` or lies under it, by either spelling: as written (a link under
-// `outer` travels with it when it is copied) or with links resolved.
+// Whether `inner` is `outer` or lies under it, by any spelling of either: as written (a link
+// under `outer` travels with it when it is copied) or with links resolved. Mixed too: the
+// written spelling of `inner` resolves a link that a ".." follows, so its prefix may be the
+// resolved spelling of `outer`.
 bool within(const std::filesystem::path& inner, const std::filesystem::path& outer) {
-  for (const bool resolved : {false, true}) {
-    const std::filesystem::path a = normal(inner, resolved);
-    const std::filesystem::path b = normal(outer, resolved);
-    if (std::mismatch(b.begin(), b.end(), a.begin(), a.end()).first == b.end()) return true;
+  for (const bool inner_resolved : {false, true}) {
+    const std::filesystem::path a = normal(inner, inner_resolved);
+    for (const bool outer_resolved : {false, true}) {
+      const std::filesystem::path b = normal(outer, outer_resolved);
+      if (std::mismatch(b.begin(), b.end(), a.begin(), a.end()).first == b.end()) return true;
+    }
   }
   return false;
 }

@@ -452,9 +452,11 @@ TEST(ProtocolContracts, TheHelloTimeoutCoversTheHelloAndTheAuthFromTheAccept) {
 // What strangers can make an acceptor hold is bounded (issue 14, item 2): at most
 // max_transports_awaiting_hello accepted transports are in their handshake. One more takes
 // the place of the oldest of those that showed least (nothing, then a hello, then a verified
-// certificate), which is closed at once; the auth that adopts a transport, or a wait that
-// times out, frees a place. (Before, the newest was closed: anyone who kept the places
-// filled, reopening each as it timed out, kept out every peer that lost its connection.)
+// certificate; no sources are named here, so each holds one place: handshake_sources_test
+// has the order with sources), which is closed at once; the auth that adopts a transport,
+// or a wait that times out, frees a place. (Before, the newest was closed: anyone who kept
+// the places filled, reopening each as it timed out, kept out every peer that lost its
+// connection.)
 TEST(ProtocolContracts, AtTheCapOfTransportsInTheirHandshakeTheOldestThatShowedLeastMakesRoom) {
   constexpr std::size_t kCap = 3;
   Node node(

@@ -25,6 +25,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "closing_marks.hpp"
 #include "metrics_http.hpp"
 #include "object_states.hpp"
 #include "uring.hpp"

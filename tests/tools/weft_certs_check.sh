@@ -123,12 +123,22 @@ mkdir -p "$scratch/elsewhere/keep"
   { cat "$scratch/run16.log"; fail "a CA_DIR outside DIR, spelled through a link in DIR, was refused"; }
 [[ -f $scratch/elsewhere/keep/ca.key && -f $scratch/linked/node-j.crt && ! -e $scratch/linked/ca.key ]] ||
   { cat "$scratch/run16.log"; fail "the CA named through a link in DIR was not kept apart"; }
-mkdir -p "$scratch/linked/sub"
-"$certs_bin" --ca-dir "$scratch/linked/sub/../inner" "$scratch/linked" node-j \
+mkdir -p "$scratch/linked/sub/deeper"
+ln -s "$scratch/linked/sub/deeper" "$scratch/linked/self"
+"$certs_bin" --ca-dir "$scratch/linked/self/../inner" "$scratch/linked" node-j \
   > "$scratch/run17.log" 2>&1
 status=$?
-[[ $status -eq 2 && ! -e $scratch/linked/inner ]] ||
-  { cat "$scratch/run17.log"; fail "a CA_DIR within DIR spelled with .. exited $status, not 2"; }
+[[ $status -eq 2 && ! -e $scratch/linked/sub/inner ]] ||
+  { cat "$scratch/run17.log"; fail "a CA_DIR within DIR spelled through a link and .. exited $status, not 2"; }
+# DIR itself reached through a link, and CA_DIR through a link in DIR, .. and a link in DIR
+# that leads out: the link in DIR travels with it, so within.
+ln -s "$scratch/linked" "$scratch/dir-link"
+ln -s "$scratch/elsewhere" "$scratch/linked/out"
+"$certs_bin" --ca-dir "$scratch/dir-link/self/../../out" "$scratch/dir-link" node-j \
+  > "$scratch/run18.log" 2>&1
+status=$?
+[[ $status -eq 2 ]] && grep -q "lies within" "$scratch/run18.log" ||
+  { cat "$scratch/run18.log"; fail "a CA_DIR through a link in a DIR spelled with a link exited $status, not 2"; }
 # The same directory spelled two ways is not a CA apart: no copy, no warning.
 "$certs_bin" --ca-dir "$scratch/both/" "$scratch/both" node-k > "$scratch/run12.log" 2>&1 ||
   { cat "$scratch/run12.log"; fail "a run with CA_DIR = DIR failed"; }

@@ -244,18 +244,19 @@ struct NodeConfig {
   // auth after the challenge); one more takes the place of another, which is closed (the
   // driver gets its CloseTransport from on_accepted): one without a verified TLS
   // certificate (of all, if each has one) whose source (below) holds the most places, the
-  // new one counted; of those, the oldest that showed least (nothing, then a hello). A few
-  // times the number of peers is plenty: a peer has one connection, and redials only after
-  // its backoff.
+  // new one counted; of those, the oldest that showed least (nothing, then a hello, then a
+  // verified TLS certificate). So a flood from addresses that each hold more places than a
+  // peer's loses its own first, whatever hellos it sent; nodes that share an address (a
+  // host, a NAT) hold more places than one, and a verified certificate is what keeps theirs
+  // from a flood of many addresses. A few times the number of peers is plenty: a peer has
+  // one connection, and redials only after its backoff.
   std::size_t max_transports_awaiting_hello = 256;
   // Of those, how many may come from one source (the driver names a transport's source in
   // on_accepted: io::EventNode its IPv4 address). One more from that source takes the place
   // of that source's oldest that showed least. So one address that reopens connections
-  // faster than other peers' handshakes finish churns its own places, not theirs; and a
-  // flood from several addresses, each below this cap, loses its own places first at the
-  // cap above, since a source holding more goes first there whatever hellos it sent.
-  // Nodes behind one address (several on a host, a NAT) dial each peer once each: a few
-  // times their number is plenty.
+  // faster than other peers' handshakes finish churns its own places, not theirs (at or
+  // above the cap above, this one never acts). Nodes behind one address (several on a host,
+  // a NAT) dial each peer once each: a few times their number is plenty.
   std::size_t max_transports_awaiting_hello_per_source = 64;
   // Events waiting to be polled before accepting_input() turns false.
   std::size_t max_pending_events = 1 << 20;
