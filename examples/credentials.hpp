@@ -16,6 +16,8 @@
 // again on SIGHUP.
 #pragma once
 
+#include <string.h>  // explicit_bzero
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -100,6 +102,19 @@ struct Credentials {
 
 namespace detail {
 
+// Overwrites a secret's text with zeros when its scope ends, however it ends: the
+// authenticator keeps its own copy (SharedKeyAuth wipes it; KeyRingAuth's is OpenSSL's).
+class WipedAtExit {
+ public:
+  explicit WipedAtExit(std::string& secret) : text_(secret) {}
+  WipedAtExit(const WipedAtExit&) = delete;
+  WipedAtExit& operator=(const WipedAtExit&) = delete;
+  ~WipedAtExit() { explicit_bzero(text_.data(), text_.size()); }
+
+ private:
+  std::string& text_;
+};
+
 // The file at `path`, with a warning in `warnings` when its group or others may use it.
 inline std::string read_secret(const std::string& path, std::vector<std::string>& warnings) {
   std::string text = read_file(path);
@@ -114,7 +129,8 @@ inline std::string read_secret(const std::string& path, std::vector<std::string>
 
 inline Credentials key_ring(const CredentialFiles& files, std::string_view self) {
   Credentials made;
-  const std::string pem = read_secret(files.key, made.warnings);
+  std::string pem = read_secret(files.key, made.warnings);
+  const WipedAtExit wipe_pem{pem};
   std::map<std::string, Ed25519PublicKey> ring;
   Ed25519PublicKey own{};
   try {
@@ -151,6 +167,7 @@ inline constexpr std::size_t kRandomClusterKeyBytes = 32;
 inline Credentials shared_key(const CredentialFiles& files) {
   Credentials made;
   std::string key = read_secret(files.cluster_key, made.warnings);
+  const WipedAtExit wipe_key{key};
   while (!key.empty() && (key.back() == '\n' || key.back() == '\r'))
     key.pop_back();
   try {

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "../examples/membership_file.hpp"
 #include "io_test_support.hpp"
 #include "weft/io/event_node.hpp"
+#include "weft/io/regular_file.hpp"
 
 namespace weft::io {
 namespace {
@@ -387,6 +389,22 @@ TEST(IoMembership, AMembersFileIsReadWholeAndApplyingItAddsRemovesAndReaddsMoved
   ASSERT_EQ(current.size(), 1u);
   EXPECT_EQ(current[0].port, 7102);
   EXPECT_TRUE(cli::apply_members(node.node(), current, current).empty());  // nothing to do
+  std::remove(path.c_str());
+}
+
+// read_regular_file reads secrets (keys, a cluster key): a file refused for its size leaves
+// none of the bytes read so far in `out` (before, the first 64 KiB stayed there).
+TEST(IoRegularFile, AFileRefusedForItsSizeLeavesNoneOfItsBytesInOut) {
+  const std::string path = ::testing::TempDir() + "regular-file-size-test";
+  std::ofstream(path, std::ios::binary) << std::string(100 * 1024, 'k');
+  std::string out = "held before";
+  const std::optional<std::string> why = io::read_regular_file(path.c_str(), 80 * 1024, out);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("larger than"), std::string::npos) << *why;
+  EXPECT_TRUE(out.empty()) << out.size() << " bytes left";
+  // Within the limit: the whole file.
+  ASSERT_FALSE(io::read_regular_file(path.c_str(), 100 * 1024, out).has_value());
+  EXPECT_EQ(out, std::string(100 * 1024, 'k'));
   std::remove(path.c_str());
 }
 

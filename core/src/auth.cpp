@@ -138,6 +138,10 @@ SharedKeyAuth::SharedKeyAuth(std::vector<std::uint8_t> key) : key_(std::move(key
   }
 }
 
+SharedKeyAuth::~SharedKeyAuth() {
+  OPENSSL_cleanse(key_.data(), key_.size());
+}
+
 std::optional<std::vector<std::uint8_t>> SharedKeyAuth::prove(Bytes transcript) const {
   std::vector<std::uint8_t> mac(kHmacBytes);
   unsigned int length = 0;

@@ -1,5 +1,6 @@
 #include "handshake.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -30,6 +31,10 @@ Nonce keyed_hash(const std::array<std::uint8_t, 32>& key, const std::array<char,
 }
 
 }  // namespace
+
+NonceSource::~NonceSource() {
+  OPENSSL_cleanse(key_.data(), key_.size());
+}
 
 Nonce NonceSource::next() {
   return keyed_hash(key_, {'w', 'e', 'f', 't', '-', 'n', 'o', 'n', 'c', 'e'}, counter_++);

@@ -24,6 +24,11 @@ using Nonce = std::array<std::uint8_t, kNonceBytes>;
 class NonceSource {
  public:
   explicit NonceSource(const std::array<std::uint8_t, 32>& key) : key_(key) {}
+  NonceSource(const NonceSource&) = default;
+  NonceSource& operator=(const NonceSource&) = default;
+  // Overwrites the key with zeros: whoever could read the memory later could otherwise
+  // predict every nonce the node draws.
+  ~NonceSource();
   Nonce next();
   // A secret 64-bit value for `label`, the same for the same key and label, unrelated to
   // any nonce (another HMAC input): keys the hash of tables a peer chooses the keys of.

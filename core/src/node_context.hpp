@@ -102,6 +102,10 @@ struct NodeContext {
         nonces(nonce_key_of(config, nonce_seed_bits(config.seed.value()))),
         auth(config.auth),
         wall_offset_ms(wall_ms - ms_from_ns(now_ns)) {}
+  NodeContext(const NodeContext&) = delete;
+  NodeContext& operator=(const NodeContext&) = delete;
+  // Overwrites the node's copy of config.nonce_key with zeros (NonceSource wipes its own).
+  ~NodeContext();
 
   std::int64_t wall_ms(TimeNs now_ns) const { return ms_from_ns(now_ns) + wall_offset_ms; }
 

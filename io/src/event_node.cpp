@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -71,6 +72,11 @@ std::array<std::uint8_t, 32> nonce_key_from_os() {
       key[i + j] = static_cast<std::uint8_t>(word >> (8 * j));
   }
   return key;
+}
+
+// Overwrites `config`'s nonce key with zeros once the node holds its own copy.
+void wipe_nonce_key(NodeConfig& config) {
+  if (config.nonce_key) OPENSSL_cleanse(config.nonce_key->data(), config.nonce_key->size());
 }
 
 // Sets the calling thread's policy as `scheduling` asks; 0 or the error number.
@@ -227,8 +233,10 @@ Errc EventNode::start() {
     impl.node = std::make_unique<Node>(std::move(config), now, wall_now_ms());
   } catch (const std::invalid_argument& bad) {
     impl.log(LogLevel::error, bad.what());
+    wipe_nonce_key(config);
     return Errc::invalid_argument;
   }
+  wipe_nonce_key(config);  // moved from, an array still holds its bytes: the node has its own
   // A handler the core refuses would never be served (every call to it would end with
   // unknown_handler): refused here, like a bad object endpoint.
   const std::string route_limit =

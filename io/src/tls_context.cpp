@@ -1,5 +1,6 @@
 // TlsContext: credentials and options checked once and turned into an SSL_CTX that every
 // session of the context shares.
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -234,8 +235,10 @@ TlsContextResult TlsContext::load(const TlsFiles& files, const TlsContextOptions
   result.error = read_file(files.ca_path, credentials.ca_pem);
   if (!result.error) result.error = read_file(files.chain_path, credentials.chain_pem);
   if (!result.error) result.error = read_file(files.key_path, credentials.key_pem);
-  if (result.error) return result;
-  return create(credentials, options);
+  if (!result.error) result = create(credentials, options);
+  // The context holds the key as OpenSSL's (which wipes it when freed): the file's text goes.
+  OPENSSL_cleanse(credentials.key_pem.data(), credentials.key_pem.size());
+  return result;
 }
 
 TlsContext::TlsContext(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -88,6 +88,9 @@ class SharedKeyAuth final : public Authenticator {
   // The bytes of `key` (the content of a key file) as the key.
   explicit SharedKeyAuth(std::string_view key)
       : SharedKeyAuth(std::vector<std::uint8_t>(key.begin(), key.end())) {}
+  // Overwrites the key with zeros before its memory goes back (a copy the caller kept of
+  // it is the caller's to wipe).
+  ~SharedKeyAuth() override;
   static constexpr std::size_t kMinKeyBytes = 16;
 
   std::optional<std::vector<std::uint8_t>> prove(Bytes transcript) const override;
