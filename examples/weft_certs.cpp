@@ -110,17 +110,22 @@ std::filesystem::path normal(const std::filesystem::path& path, bool resolved = 
   return normal;
 }
 
-// Whether `inner` is `outer` or lies under it, by any spelling of either: as written (a link
-// under `outer` travels with it when it is copied) or with links resolved. Mixed too: the
-// written spelling of `inner` resolves a link that a ".." follows, so its prefix may be the
-// resolved spelling of `outer`.
+// Whether `path` is `dir` or lies under it, part by part.
+bool under(const std::filesystem::path& path, const std::filesystem::path& dir) {
+  return std::mismatch(dir.begin(), dir.end(), path.begin(), path.end()).first == dir.end();
+}
+
+// Whether `inner` is `outer` or lies under it: as written (a link under `outer` travels with
+// it when it is copied), or at any step of the way to it with links resolved (a path that
+// reaches `outer` through a link, then leaves it through a link in it, went through it).
 bool within(const std::filesystem::path& inner, const std::filesystem::path& outer) {
-  for (const bool inner_resolved : {false, true}) {
-    const std::filesystem::path a = normal(inner, inner_resolved);
-    for (const bool outer_resolved : {false, true}) {
-      const std::filesystem::path b = normal(outer, outer_resolved);
-      if (std::mismatch(b.begin(), b.end(), a.begin(), a.end()).first == b.end()) return true;
-    }
+  const std::filesystem::path written = normal(inner, false);
+  if (under(written, normal(outer, false))) return true;
+  const std::filesystem::path outer_resolved = normal(outer, true);
+  std::filesystem::path step;
+  for (const std::filesystem::path& part : written) {
+    step /= part;
+    if (under(normal(step, true), outer_resolved)) return true;
   }
   return false;
 }

@@ -512,5 +512,19 @@ TEST(AuthContracts, NoncesAreFreshPerHandshakeAndFixedByTheNonceKey) {
     EXPECT_EQ(nonce.size(), kNonceBytes);
 }
 
+// The nonce key is a secret: a Node keeps it only in its nonce source (which overwrites it
+// when the node goes) and overwrites the copy it was given, so its config shows none; the
+// nonces still come from that key (above).
+TEST(ProtocolContracts, ANodeKeepsItsNonceKeyOnlyInItsNonceSource) {
+  NodeConfig config = acceptor_config();
+  std::array<std::uint8_t, 32> key{};
+  key.fill(7);
+  config.nonce_key = key;
+  const Node node(config, 0, testing::kWallMs);
+  EXPECT_FALSE(node.config().nonce_key.has_value());
+  ASSERT_TRUE(config.nonce_key.has_value()) << "the caller's copy is the caller's";
+  EXPECT_EQ(*config.nonce_key, key);
+}
+
 }  // namespace
 }  // namespace weft::protocol_test

@@ -133,6 +133,7 @@ std::vector<std::uint8_t> handshake_transcript(ProofRole role, const Frame& hell
 
 SharedKeyAuth::SharedKeyAuth(std::vector<std::uint8_t> key) : key_(std::move(key)) {
   if (key_.size() < kMinKeyBytes) {
+    OPENSSL_cleanse(key_.data(), key_.size());  // ~SharedKeyAuth does not run for it
     throw std::invalid_argument("a cluster key needs at least " + std::to_string(kMinKeyBytes) +
                                 " bytes, got " + std::to_string(key_.size()));
   }

@@ -57,9 +57,12 @@ std::array<std::uint8_t, 32> key_of_bits(const std::array<std::uint64_t, 4>& bit
   return key;
 }
 
-std::array<std::uint8_t, 32> nonce_key_of(const NodeConfig& config,
-                                          const std::array<std::uint64_t, 4>& seed_bits) {
-  return config.nonce_key ? *config.nonce_key : key_of_bits(seed_bits);
+NonceSource take_nonce_source(NodeConfig& config, const std::array<std::uint64_t, 4>& seed_bits) {
+  if (!config.nonce_key) return NonceSource(key_of_bits(seed_bits));
+  NonceSource source(*config.nonce_key);
+  OPENSSL_cleanse(config.nonce_key->data(), config.nonce_key->size());
+  config.nonce_key.reset();
+  return source;
 }
 
 bool wants_checksums(const NodeConfig& config, const TransportSecurity& transport) {

@@ -42,11 +42,10 @@ class NonceSource {
 // The 32 bytes of `bits`, each word big-endian.
 std::array<std::uint8_t, 32> key_of_bits(const std::array<std::uint64_t, 4>& bits);
 
-// The nonce key of a node: config.nonce_key, or one derived from `seed_bits` (from the
-// node's seeded generator) when the config has none.
-
-std::array<std::uint8_t, 32> nonce_key_of(const NodeConfig& config,
-                                          const std::array<std::uint64_t, 4>& seed_bits);
+// The nonce source of a node: from config.nonce_key, which is then overwritten with zeros
+// and reset (the source keeps the only copy, and wipes it when destroyed), or, when the
+// config has none, from a key derived from `seed_bits` (from the node's seeded generator).
+NonceSource take_nonce_source(NodeConfig& config, const std::array<std::uint64_t, 4>& seed_bits);
 
 // Whether this node asks for checksums on a connection over `transport`.
 bool wants_checksums(const NodeConfig& config, const TransportSecurity& transport);

@@ -1,5 +1,7 @@
 #include "weft/node.hpp"
 
+#include <openssl/crypto.h>
+
 #include <limits>
 #include <map>
 #include <stdexcept>
@@ -17,7 +19,7 @@ namespace weft {
 namespace detail {
 class NodeCore final : private PeerDirectory {
  public:
-  NodeCore(NodeConfig config, TimeNs now_ns, std::int64_t wall_ms)
+  NodeCore(NodeConfig&& config, TimeNs now_ns, std::int64_t wall_ms)
       : context_((check_config(config), std::move(config)), now_ns, wall_ms),
         acceptor_(context_),
         last_now_ns_(now_ns) {
@@ -320,9 +322,13 @@ TimeNs checked_start(TimeNs now_ns) {
 }
 }  // namespace
 
-Node::Node(NodeConfig config, TimeNs now_ns, std::int64_t wall_ms)
+Node::Node(NodeConfig config, TimeNs now_ns, std::int64_t wall_ms) try
     : core_(std::make_unique<detail::NodeCore>(std::move(config), checked_start(now_ns), wall_ms)),
-      bundles_(std::make_unique<detail::Bundles>(*this)) {}
+      bundles_(std::make_unique<detail::Bundles>(*this)) {
+} catch (...) {
+  // Refused: the nonce key, if it was not taken yet, is overwritten all the same (rethrown).
+  if (config.nonce_key) OPENSSL_cleanse(config.nonce_key->data(), config.nonce_key->size());
+}
 Node::~Node() = default;
 
 TransportId Node::on_accepted(TimeNs now_ns, std::optional<std::uint64_t> source) {

@@ -1,19 +1,8 @@
 #include "node_context.hpp"
 
-#include <openssl/crypto.h>
-
 #include <algorithm>
 
 namespace weft::detail {
-
-NodeContext::~NodeContext() {
-  // Writing the const member is allowed here: an object under destruction is no longer
-  // const ([class.dtor]).
-  if (config.nonce_key) {
-    OPENSSL_cleanse(const_cast<std::uint8_t*>(config.nonce_key->data()),
-                    config.nonce_key->size());
-  }
-}
 
 Frame NodeContext::handshake_frame(Op op, TimeNs now_ns, const Nonce& nonce,
                                    const TransportSecurity& transport) const {

@@ -95,17 +95,15 @@ inline Rng generator_of(std::uint64_t seed) {
 }
 
 struct NodeContext {
-  NodeContext(NodeConfig node_config, TimeNs now_ns, std::int64_t wall_ms)
-      : config(std::move(node_config)),
+  // Takes `node_config`'s nonce key (NonceSource keeps the only copy; the config's is
+  // overwritten and reset, so `config.nonce_key` is unset) and the rest of it.
+  NodeContext(NodeConfig&& node_config, TimeNs now_ns, std::int64_t wall_ms)
+      : nonces(take_nonce_source(node_config, nonce_seed_bits(node_config.seed.value()))),
+        config(std::move(node_config)),
         rng(generator_of(config.seed.value())),
         incarnation(incarnation_of(config.seed.value())),
-        nonces(nonce_key_of(config, nonce_seed_bits(config.seed.value()))),
         auth(config.auth),
         wall_offset_ms(wall_ms - ms_from_ns(now_ns)) {}
-  NodeContext(const NodeContext&) = delete;
-  NodeContext& operator=(const NodeContext&) = delete;
-  // Overwrites the node's copy of config.nonce_key with zeros (NonceSource wipes its own).
-  ~NodeContext();
 
   std::int64_t wall_ms(TimeNs now_ns) const { return ms_from_ns(now_ns) + wall_offset_ms; }
 
@@ -123,10 +121,10 @@ struct NodeContext {
     events.emplace_back(std::forward<E>(event));
   }
 
+  NonceSource nonces;  // before config: it takes the config's nonce key first
   const NodeConfig config;
   Rng rng;
   const std::uint64_t incarnation;  // non-zero: 0 means "not known yet" in PeerStats
-  NonceSource nonces;
   // The authenticator of handshakes from now on: config.auth until Node::set_authenticator.
   std::shared_ptr<const Authenticator> auth;
   std::int64_t wall_offset_ms;

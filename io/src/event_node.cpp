@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <openssl/crypto.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -74,11 +73,6 @@ std::array<std::uint8_t, 32> nonce_key_from_os() {
   return key;
 }
 
-// Overwrites `config`'s nonce key with zeros once the node holds its own copy.
-void wipe_nonce_key(NodeConfig& config) {
-  if (config.nonce_key) OPENSSL_cleanse(config.nonce_key->data(), config.nonce_key->size());
-}
-
 // Sets the calling thread's policy as `scheduling` asks; 0 or the error number.
 int apply_loop_scheduling(LoopScheduling scheduling) {
   switch (scheduling) {
@@ -136,8 +130,9 @@ std::optional<std::string> resolved_address(const std::string& host) {
 
 // ---- EventNode ----------------------------------------------------------------------------
 
-EventNode::EventNode(EventNodeOptions options)
-    : impl_(std::make_shared<Impl>(std::move(options))) {}
+EventNode::EventNode(EventNodeOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {
+  wipe_nonce_key(options.config);  // moved from: an optional array keeps its bytes
+}
 
 EventNode::~EventNode() {
   stop();
@@ -224,6 +219,11 @@ Errc EventNode::start() {
     impl.tls_context = impl.options.tls;
   }
   NodeConfig config = impl.options.config;
+  wipe_nonce_key(impl.options.config);  // start() runs once: the node keeps the only copy
+  // The local's key is overwritten however start() leaves (a moved-from optional array
+  // still holds its bytes).
+  const std::unique_ptr<NodeConfig, void (*)(NodeConfig*)> wipe_local(
+      &config, [](NodeConfig* local) { wipe_nonce_key(*local); });
   // Every process its own incarnation and jitter (DESIGN.md rule 10): unless a test fixed
   // the seed, draw it from the OS. The core itself never reads randomness.
   if (!config.seed) config.seed = seed_from_os();
@@ -233,10 +233,8 @@ Errc EventNode::start() {
     impl.node = std::make_unique<Node>(std::move(config), now, wall_now_ms());
   } catch (const std::invalid_argument& bad) {
     impl.log(LogLevel::error, bad.what());
-    wipe_nonce_key(config);
     return Errc::invalid_argument;
   }
-  wipe_nonce_key(config);  // moved from, an array still holds its bytes: the node has its own
   // A handler the core refuses would never be served (every call to it would end with
   // unknown_handler): refused here, like a bad object endpoint.
   const std::string route_limit =

@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <string.h>  // explicit_bzero
 
 #include <atomic>
 #include <chrono>
@@ -35,6 +36,13 @@
 #include "weft/message_queue.hpp"
 
 namespace weft::io {
+
+// Overwrites `config`'s nonce key with zeros and resets it (the node's own copy is in the
+// core, which wipes it when the node goes).
+inline void wipe_nonce_key(NodeConfig& config) {
+  if (config.nonce_key) explicit_bzero(config.nonce_key->data(), config.nonce_key->size());
+  config.nonce_key.reset();
+}
 
 inline TimeNs monotonic_now_ns() {
   timespec now{};
@@ -254,7 +262,9 @@ struct EventNode::Impl : std::enable_shared_from_this<EventNode::Impl> {
     StreamHandler fn;
   };
 
-  explicit Impl(EventNodeOptions opts) : options(std::move(opts)) {}
+  explicit Impl(EventNodeOptions opts) : options(std::move(opts)) {
+    wipe_nonce_key(opts.config);  // moved from: an optional array keeps its bytes
+  }
 
   ~Impl();
   // Frees the loop's events, descriptors, event base and read buffer (the loop thread is

@@ -62,6 +62,7 @@ std::string address_text(const sockaddr_in& address) {
 
 EventNode::Impl::~Impl() {
   release_loop();
+  wipe_nonce_key(options.config);  // a node never started
 }
 
 void EventNode::Impl::release_loop() {

@@ -236,8 +236,10 @@ TlsContextResult TlsContext::load(const TlsFiles& files, const TlsContextOptions
   if (!result.error) result.error = read_file(files.chain_path, credentials.chain_pem);
   if (!result.error) result.error = read_file(files.key_path, credentials.key_pem);
   if (!result.error) result = create(credentials, options);
-  // The context holds the key as OpenSSL's (which wipes it when freed): the file's text goes.
-  OPENSSL_cleanse(credentials.key_pem.data(), credentials.key_pem.size());
+  // The context holds the key as OpenSSL's (which wipes it when freed): the files' text goes
+  // (a chain file may hold the key too).
+  for (std::string* text : {&credentials.key_pem, &credentials.chain_pem})
+    OPENSSL_cleanse(text->data(), text->size());
   return result;
 }
 

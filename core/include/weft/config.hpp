@@ -232,7 +232,10 @@ struct NodeConfig {
   // node's nonces could replay its old proofs). A real process draws it from the OS
   // (io::EventNode does when it is unset). Unset, it is derived from `seed`, which makes
   // nonces no harder to guess than a 64-bit seed (the incarnation a hello carries is a
-  // one-way function of the seed): fine for tests and simulations only.
+  // one-way function of the seed): fine for tests and simulations only. A Node keeps it
+  // only in its nonce source, which overwrites it with zeros when the node goes: the copy
+  // the Node was given is overwritten and reset (Node::config() shows none). A copy the
+  // caller kept, a moved-from NodeConfig included, is the caller's to wipe.
   std::optional<std::array<std::uint8_t, 32>> nonce_key;
   // Seed of the node's random generator (incarnation id, backoff jitter). Required: a Node
   // without one throws std::invalid_argument, so no process can run on a default seed that
@@ -254,8 +257,8 @@ struct NodeConfig {
   // Of those, how many may come from one source (the driver names a transport's source in
   // on_accepted: io::EventNode its IPv4 address). One more from that source takes the place
   // of that source's oldest that showed least. So one address that reopens connections
-  // faster than other peers' handshakes finish churns its own places, not theirs (at or
-  // above the cap above, this one never acts). Nodes behind one address (several on a host,
+  // faster than other peers' handshakes finish churns its own places, not theirs (above
+  // the cap above, this one never acts). Nodes behind one address (several on a host,
   // a NAT) dial each peer once each: a few times their number is plenty.
   std::size_t max_transports_awaiting_hello_per_source = 64;
   // Events waiting to be polled before accepting_input() turns false.

@@ -40,8 +40,8 @@ inline std::optional<std::string> read_regular_file(const char* path, std::size_
     return std::string("not a regular file");
   }
   if (status.st_size > 0) {
-    // One more byte than the length, so that the read that finds the end fits too.
-    out.reserve(std::min(static_cast<std::size_t>(status.st_size), max_bytes) + 1);
+    // The length as fstat saw it (a file that grows meanwhile may still make `out` grow).
+    out.reserve(std::min(static_cast<std::size_t>(status.st_size), max_bytes));
   }
   char buffer[64 * 1024];
   std::optional<std::string> failure;
