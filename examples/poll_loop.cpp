@@ -68,10 +68,8 @@ NodeConfig config_for(std::string name, std::string peer, bool tls) {
   // nonces, from the OS (the core draws nothing).
   std::random_device entropy;
   config.seed = (std::uint64_t{entropy()} << 32) | entropy();
-  std::array<std::uint8_t, 32> nonce_key{};
-  for (std::uint8_t& byte : nonce_key)
+  for (std::uint8_t& byte : config.nonce_key.emplace())  // in place: no copy left behind
     byte = static_cast<std::uint8_t>(entropy());
-  config.nonce_key = nonce_key;
   return config;
 }
 

@@ -60,10 +60,8 @@ NodeConfig core_config(const std::filesystem::path& keys, const std::string& nam
   // fixes the seed instead, and the same seed replays the same run.)
   std::random_device entropy;
   config.seed = (std::uint64_t{entropy()} << 32) | entropy();
-  std::array<std::uint8_t, 32> nonce_key{};
-  for (std::uint8_t& byte : nonce_key)
+  for (std::uint8_t& byte : config.nonce_key.emplace())  // in place: no copy left behind
     byte = static_cast<std::uint8_t>(entropy());
-  config.nonce_key = nonce_key;
   return config;
 }
 // [/guide]

@@ -61,16 +61,16 @@ std::uint64_t seed_from_os() {
   return (std::uint64_t{entropy()} << 32) | entropy();
 }
 
-// 256 bits from the OS: the key of the core's handshake nonces, which must be unpredictable.
-std::array<std::uint8_t, 32> nonce_key_from_os() {
+// Fills `key` (the key of the core's handshake nonces, which must be unpredictable) with 256
+// bits from the OS, in place: no copy of it is left behind on the stack.
+void fill_from_os(std::array<std::uint8_t, 32>& key) {
   std::random_device entropy;  // getrandom(2) on Linux: a cryptographic source
-  std::array<std::uint8_t, 32> key{};
   for (std::size_t i = 0; i < key.size(); i += 4) {
-    const std::uint32_t word = entropy();
+    std::uint32_t word = entropy();
     for (std::size_t j = 0; j < 4; ++j)
       key[i + j] = static_cast<std::uint8_t>(word >> (8 * j));
+    explicit_bzero(&word, sizeof word);
   }
-  return key;
 }
 
 // Sets the calling thread's policy as `scheduling` asks; 0 or the error number.
@@ -219,7 +219,6 @@ Errc EventNode::start() {
     impl.tls_context = impl.options.tls;
   }
   NodeConfig config = impl.options.config;
-  wipe_nonce_key(impl.options.config);  // start() runs once: the node keeps the only copy
   // The local's key is overwritten however start() leaves (a moved-from optional array
   // still holds its bytes).
   const std::unique_ptr<NodeConfig, void (*)(NodeConfig*)> wipe_local(
@@ -228,7 +227,7 @@ Errc EventNode::start() {
   // the seed, draw it from the OS. The core itself never reads randomness.
   if (!config.seed) config.seed = seed_from_os();
   // Nonces from a key nobody else can know, even when a test fixed the seed.
-  if (!config.nonce_key) config.nonce_key = nonce_key_from_os();
+  if (!config.nonce_key) fill_from_os(config.nonce_key.emplace());
   try {
     impl.node = std::make_unique<Node>(std::move(config), now, wall_now_ms());
   } catch (const std::invalid_argument& bad) {
@@ -290,7 +289,11 @@ Errc EventNode::start() {
   if (const Errc opened = impl.open_loop_handles(listen_address); opened != Errc::ok) {
     return opened;
   }
-  return impl.start_loop_thread();
+  const Errc started = impl.start_loop_thread();
+  // Started, the node holds the only copy of the nonce key it needs (the loop never reads
+  // the options' copy). A start refused before may be tried again with the caller's key.
+  if (started == Errc::ok) wipe_nonce_key(impl.options.config);
+  return started;
 }
 
 // Binds the listener to `address`; while the address is in use, tries again every 10 ms
